@@ -1,0 +1,125 @@
+"""`SqlAlchemyGenerationRepository`: generations and artifacts in SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import event, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from dyngen.adapters.db.tables import generation_artifacts, generations
+from dyngen.domain.records import ArtifactRecord, GenerationRecord
+from dyngen.ports import GenerationFilter
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An async engine for `url`; SQLite gets WAL and a busy timeout so readers never block writers."""
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return create_async_engine(url, pool_pre_ping=True)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # SQLite drops the time zone; every stored time is UTC.
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+class SqlAlchemyGenerationRepository:
+    """Stores `GenerationRecord`s with their `ArtifactRecord`s.
+
+    Args:
+        engine: The async engine (SQLite through aiosqlite, PostgreSQL through asyncpg).
+    """
+
+    def __init__(self, *, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def add(self, record: GenerationRecord) -> None:
+        row = record.model_dump(mode="json", exclude={"artifacts", "created_at", "completed_at"})
+        row["created_at"] = record.created_at
+        row["completed_at"] = record.completed_at
+        async with self._engine.begin() as conn:
+            await conn.execute(generations.insert().values(**row))
+            if record.artifacts:
+                await conn.execute(
+                    generation_artifacts.insert(),
+                    [artifact.model_dump() for artifact in record.artifacts],
+                )
+
+    async def get(self, generation_id: str) -> GenerationRecord | None:
+        found = await self.list(GenerationFilter(limit=1), ids=[generation_id])
+        return found[0] if found else None
+
+    async def list(self, query: GenerationFilter, *, ids: list[str] | None = None) -> list[GenerationRecord]:
+        stmt = select(generations).order_by(generations.c.created_at.desc(), generations.c.id).limit(query.limit)
+        if ids is not None:
+            stmt = stmt.where(generations.c.id.in_(ids))
+        if query.cache_key is not None:
+            stmt = stmt.where(generations.c.cache_key == query.cache_key)
+        if query.node_id is not None:
+            stmt = stmt.where(generations.c.node_id == query.node_id)
+        if query.status is not None:
+            stmt = stmt.where(generations.c.status == query.status)
+        if query.version is not None:
+            stmt = stmt.where(generations.c.version == query.version)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(stmt)).mappings().all()
+            if not rows:
+                return []
+            found = [row["id"] for row in rows]
+            artifact_rows = (
+                await conn.execute(
+                    select(generation_artifacts)
+                    .where(generation_artifacts.c.generation_id.in_(found))
+                    .order_by(generation_artifacts.c.created_at, generation_artifacts.c.id)
+                )
+            ).mappings().all()
+        artifacts: dict[str, list[ArtifactRecord]] = defaultdict(list)
+        for a in artifact_rows:
+            artifacts[a["generation_id"]].append(_artifact(a))
+        return [
+            GenerationRecord.model_validate(
+                {**row, "created_at": _utc(row["created_at"]), "completed_at": _utc(row["completed_at"]), "artifacts": artifacts[row["id"]]}
+            )
+            for row in rows
+        ]
+
+    async def cache_keys(self, *, node_id: str | None, version: int | None, cache_key: str | None) -> list[str]:
+        stmt = select(generations.c.cache_key).distinct().where(generations.c.status == "complete")
+        if node_id is not None:
+            stmt = stmt.where(generations.c.node_id == node_id)
+        if version is not None:
+            stmt = stmt.where(generations.c.version == version)
+        if cache_key is not None:
+            stmt = stmt.where(generations.c.cache_key == cache_key)
+        async with self._engine.connect() as conn:
+            return sorted(r[0] for r in (await conn.execute(stmt)).all())
+
+    async def get_artifact(self, artifact_id: str) -> ArtifactRecord | None:
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(select(generation_artifacts).where(generation_artifacts.c.id == artifact_id))
+            ).mappings().first()
+        return _artifact(row) if row is not None else None
+
+    async def ping(self) -> None:
+        async with self._engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+
+def _artifact(row: Any) -> ArtifactRecord:
+    return ArtifactRecord.model_validate({**row, "created_at": _utc(row["created_at"])})

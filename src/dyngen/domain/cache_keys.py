@@ -1,0 +1,139 @@
+"""Seeds and cache keys (spec sections 4 and 7).
+
+Key pattern: ``[type]|[purpose]|[fromSceneId]|[toSceneId]|[strategy]|[seed]|[version]``.
+
+The seed slot holds the strategy's scope: nothing for ``once``, the playthroughId for
+``per_playthrough``, the playerId for ``per_player``. A seed the designer fixed by hand is appended as
+``@<seed>`` so changing it changes the key. ``always`` has a key (for records and metrics) but never
+reads a cache. Components are percent-escaped (``%`` and ``|`` only), so an id containing the separator
+cannot collide with another key; everything is plain string and SHA-256 work, stable across processes,
+machines and Python versions (no ``hash()``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+
+from dyngen.domain.contracts import GenerateContentRequest, SeedSource, Strategy
+from dyngen.domain.errors import DyngenError, ErrorCode
+
+SEPARATOR = "|"
+SEED_BITS = 63
+
+_DEFAULT_SEED_SOURCE = {
+    Strategy.ONCE: SeedSource.FIXED,
+    Strategy.PER_PLAYTHROUGH: SeedSource.PLAYTHROUGH,
+    Strategy.PER_PLAYER: SeedSource.PLAYER,
+    Strategy.ALWAYS: SeedSource.TIMESTAMP,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedSeed:
+    """The seed a generation runs with, where it came from, and whether it is reproducible."""
+
+    value: int
+    source: SeedSource
+    deterministic: bool
+
+
+def escape(component: str) -> str:
+    """Escape one key component so it can never contain the separator."""
+    return component.replace("%", "%25").replace(SEPARATOR, "%7C")
+
+
+def stable_int(*parts: str) -> int:
+    """A 63-bit integer from strings, the same on every machine and Python version."""
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") >> (64 - SEED_BITS)
+
+
+def _missing(field: str, why: str) -> DyngenError:
+    return DyngenError(
+        ErrorCode.GEN_INVALID_CONFIG,
+        f"{field} is required {why}",
+        details=[{"field": field, "message": f"required {why}", "type": "missing"}],
+    )
+
+
+def seed_source_for(request: GenerateContentRequest) -> SeedSource:
+    """The seed source the request asked for, or the one its strategy implies."""
+    return request.seed_source or _DEFAULT_SEED_SOURCE[request.strategy]
+
+
+def scope_id(request: GenerateContentRequest) -> str:
+    """The id the strategy caches per: '' for once/always, playthroughId, or playerId.
+
+    Raises:
+        DyngenError: GEN_INVALID_CONFIG naming the missing field when the strategy needs an id.
+    """
+    context = request.player_context
+    if request.strategy is Strategy.PER_PLAYTHROUGH:
+        if context is None or not context.playthrough_id:
+            raise _missing("player_context.playthroughId", "for strategy per_playthrough")
+        return context.playthrough_id
+    if request.strategy is Strategy.PER_PLAYER:
+        if context is None or not context.player_id:
+            raise _missing("player_context.playerId", "for strategy per_player")
+        return context.player_id
+    return ""
+
+
+def resolve_seed(request: GenerateContentRequest, *, entropy: random.Random) -> ResolvedSeed:
+    """Resolve the seed for a request.
+
+    Args:
+        request: The generation request.
+        entropy: Where a ``timestamp`` seed draws its fresh value (the service passes one seeded from
+            its clock, so tests can pin it).
+
+    Raises:
+        DyngenError: GEN_INVALID_CONFIG naming the missing field (a playthroughId, playerId or seed).
+    """
+    source = seed_source_for(request)
+    context = request.player_context
+    if source is SeedSource.FIXED:
+        if request.seed is not None:
+            return ResolvedSeed(request.seed, source, True)
+        if request.seed_source is SeedSource.FIXED:
+            raise _missing("seed", "for seedSource fixed")
+        # `once` without a hand-set seed: one stable seed for the node's content.
+        return ResolvedSeed(stable_int("once", *_identity(request)), source, True)
+    if source is SeedSource.PLAYTHROUGH:
+        if context is None or not context.playthrough_id:
+            raise _missing("player_context.playthroughId", "for seedSource playthrough")
+        return ResolvedSeed(stable_int("playthrough", context.playthrough_id), source, True)
+    if source is SeedSource.PLAYER:
+        if context is None or not context.player_id:
+            raise _missing("player_context.playerId", "for seedSource player")
+        return ResolvedSeed(stable_int("player", context.player_id), source, True)
+    return ResolvedSeed(entropy.getrandbits(SEED_BITS), source, False)
+
+
+def _identity(request: GenerateContentRequest) -> tuple[str, str, str, str]:
+    return (
+        request.type.value,
+        request.purpose.value,
+        request.from_scene.id if request.from_scene else "",
+        request.to_scene.id if request.to_scene else "",
+    )
+
+
+def cache_key(request: GenerateContentRequest) -> str:
+    """The server's cache key for a request (a client's ``cache_key`` hint is never trusted).
+
+    Raises:
+        DyngenError: GEN_INVALID_CONFIG when the strategy's scope id is missing.
+    """
+    slot = escape(scope_id(request))
+    if request.seed is not None and seed_source_for(request) is SeedSource.FIXED:
+        slot += f"@{request.seed}"
+    parts = [escape(p) for p in _identity(request)]
+    return SEPARATOR.join([*parts, request.strategy.value, slot, str(request.version)])
+
+
+def split_key(key: str) -> list[str]:
+    """The seven unescaped components of a key made by `cache_key`."""
+    return [p.replace("%7C", SEPARATOR).replace("%25", "%") for p in key.split(SEPARATOR)]

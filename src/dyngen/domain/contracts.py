@@ -1,0 +1,528 @@
+"""Wire contracts: the spec's names are the wire names.
+
+Every field accepts its spec spelling (`moodFrom`) and its snake_case spelling (`mood_from`), because real
+clients send both; responses use the spec spelling. Objects the spec writes in camelCase (node configs,
+styles, scenes, contexts) derive from `CamelModel`; the flat request and the response, which the spec
+writes in snake_case, derive from `SnakeModel`. An unknown field is rejected with the closest known name
+(see `wire_errors`), so a typo is never silently dropped.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import (
+    AliasChoices,
+    AliasGenerator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
+
+from dyngen.domain.errors import GENERATION_FAILURES, DyngenError, ErrorCode
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def camel(name: str) -> str:
+    """`mood_from` -> `moodFrom` (the spec's spelling of a snake_case attribute)."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _both_spellings(name: str) -> AliasChoices:
+    return AliasChoices(camel(name), name) if camel(name) != name else AliasChoices(name)
+
+
+class CamelModel(BaseModel):
+    """A wire object the spec spells in camelCase; snake_case input is accepted too."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        alias_generator=AliasGenerator(validation_alias=_both_spellings, serialization_alias=camel),
+        populate_by_name=True,
+        frozen=True,
+        allow_inf_nan=False,
+        str_strip_whitespace=True,
+    )
+
+
+class SnakeModel(BaseModel):
+    """A wire object the spec spells in snake_case; camelCase input is accepted too."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        alias_generator=AliasGenerator(validation_alias=_both_spellings),
+        populate_by_name=True,
+        frozen=True,
+        allow_inf_nan=False,
+        str_strip_whitespace=True,
+    )
+
+
+# Bounded scalars: no request may carry an unbounded string, list or number.
+Id = Annotated[str, Field(min_length=1, max_length=200)]
+Text = Annotated[str, Field(max_length=4000)]
+Element = Annotated[str, Field(min_length=1, max_length=100)]
+Seed = Annotated[int, Field(ge=0, le=2**63 - 1)]
+Seconds = Annotated[float, Field(ge=-86_400, le=86_400)]
+Scalar = bool | int | float | Annotated[str, Field(max_length=1000)] | None
+
+
+class GenerationType(StrEnum):
+    TRANSITION = "transition"
+    VARIATION = "variation"
+    DIALOGUE = "dialogue"
+    ENVIRONMENT = "environment"
+    NPC_RESPONSE = "npc_response"
+
+
+class Purpose(StrEnum):
+    GAP_FILL = "gap_fill"
+    VARIATION = "variation"
+    ADAPTIVE = "adaptive"
+    AMBIENT = "ambient"
+
+
+class Pacing(StrEnum):
+    SLOW = "slow"
+    MEDIUM = "medium"
+    FAST = "fast"
+
+
+class TransitionType(StrEnum):
+    GRADUAL = "gradual"
+    ABRUPT = "abrupt"
+
+
+class Rating(StrEnum):
+    G = "G"
+    PG = "PG"
+    PG_13 = "PG-13"
+    R = "R"
+
+
+class Strategy(StrEnum):
+    ONCE = "once"
+    PER_PLAYTHROUGH = "per_playthrough"
+    PER_PLAYER = "per_player"
+    ALWAYS = "always"
+
+
+class SeedSource(StrEnum):
+    PLAYTHROUGH = "playthrough"
+    PLAYER = "player"
+    TIMESTAMP = "timestamp"
+    FIXED = "fixed"
+
+
+class FallbackMode(StrEnum):
+    DEFAULT_CONTENT = "default_content"
+    SKIP = "skip"
+    RETRY = "retry"
+    PLACEHOLDER = "placeholder"
+
+
+class ContentRating(StrEnum):
+    SFW = "sfw"
+    ROMANTIC = "romantic"
+    MATURE_IMPLIED = "mature_implied"
+    RESTRICTED = "restricted"
+
+
+class PayloadType(StrEnum):
+    VIDEO = "video"
+    DIALOGUE = "dialogue"
+    CHOICES = "choices"
+    ENVIRONMENT = "environment"
+    NPC_RESPONSE = "npc_response"
+
+
+class Style(CamelModel):
+    mood_from: Id | None = None
+    mood_to: Id | None = None
+    pacing: Pacing = Pacing.MEDIUM
+    transition_type: TransitionType = TransitionType.GRADUAL
+
+
+class Duration(CamelModel):
+    """Seconds. The validator (not the schema) checks min <= target <= max and positivity."""
+
+    min: Seconds = 5
+    max: Seconds = 30
+    target: Seconds = 10
+
+
+class Constraints(CamelModel):
+    rating: Rating = Rating.PG
+    required_elements: list[Element] = Field(default_factory=list, max_length=50)
+    avoid_elements: list[Element] = Field(default_factory=list, max_length=50)
+    content_rules: list[Id] = Field(default_factory=list, max_length=50)
+
+
+class Fallback(CamelModel):
+    mode: FallbackMode = FallbackMode.SKIP
+    default_content_id: Id | None = None
+    max_retries: Annotated[int, Field(ge=0, le=10)] | None = None
+    timeout_ms: Annotated[int, Field(ge=1, le=600_000)] | None = None
+
+
+class RelationshipValues(CamelModel):
+    affinity: Annotated[float, Field(ge=-1000, le=1000)] | None = None
+    trust: Annotated[float, Field(ge=-1000, le=1000)] | None = None
+    chemistry: Annotated[float, Field(ge=-1000, le=1000)] | None = None
+    tension: Annotated[float, Field(ge=-1000, le=1000)] | None = None
+
+
+class SocialContext(CamelModel):
+    intimacy_level_id: Id | None = None
+    relationship_tier_id: Id | None = None
+    intimacy_band: Literal["none", "light", "deep", "intense"] | None = None
+    content_rating: ContentRating | None = None
+    world_max_rating: ContentRating | None = None
+    user_max_rating: ContentRating | None = None
+    npc_ids: list[Id] | None = Field(default=None, max_length=50)
+    relationship_values: RelationshipValues | None = None
+
+
+class GenerationNodeConfig(CamelModel):
+    """A Generation Node: intent plus constraints, realised by a provider at play time."""
+
+    id: Id | None = None
+    generation_type: GenerationType
+    purpose: Purpose = Purpose.GAP_FILL
+    style: Style = Field(default_factory=Style)
+    duration: Duration = Field(default_factory=Duration)
+    constraints: Constraints = Field(default_factory=Constraints)
+    strategy: Strategy = Strategy.ONCE
+    seed_source: SeedSource | None = None
+    seed: Seed | None = None
+    fallback: Fallback = Field(default_factory=Fallback)
+    template_id: Id | None = None
+    enabled: bool = True
+    version: Annotated[int, Field(ge=0, le=2**31)] = 1
+    social_context: SocialContext | None = None
+
+
+class SceneRef(CamelModel):
+    id: Id
+    mood: Id | None = None
+    summary: Text | None = None
+    location: Id | None = None
+    emotional_state: Id | None = None
+
+
+class PlayerContext(CamelModel):
+    playthrough_id: Id | None = None
+    player_id: Id | None = None
+    choices: dict[Id, Scalar] | None = Field(default=None, max_length=200)
+    flags: dict[Id, Scalar] | None = Field(default=None, max_length=200)
+    stats: dict[Id, Annotated[float, Field(ge=-1e12, le=1e12)]] | None = Field(default=None, max_length=200)
+
+
+class Simulate(SnakeModel):
+    """QA switch: force a failure or add latency. Honoured only with dev tools on; never in a cache key."""
+
+    fail_with: ErrorCode | None = None
+    latency_ms: Annotated[int, Field(ge=0, le=120_000)] | None = None
+
+    def forced_failure(self) -> ErrorCode | None:
+        return self.fail_with if self.fail_with in GENERATION_FAILURES else None
+
+
+class GenerateContentRequest(SnakeModel):
+    """The flat request the game (or the editor's Test Generation) sends."""
+
+    type: GenerationType
+    purpose: Purpose = Purpose.GAP_FILL
+    node_id: Id | None = None
+    from_scene: SceneRef | None = None
+    to_scene: SceneRef | None = None
+    style: Style = Field(default_factory=Style)
+    duration: Duration = Field(default_factory=Duration)
+    constraints: Constraints = Field(default_factory=Constraints)
+    strategy: Strategy = Strategy.ONCE
+    seed_source: SeedSource | None = None
+    seed: Seed | None = None
+    fallback: Fallback = Field(default_factory=Fallback)
+    template_id: Id | None = None
+    version: Annotated[int, Field(ge=0, le=2**31)] = 1
+    cache_key: Annotated[str, Field(max_length=2000)] | None = None
+    player_context: PlayerContext | None = None
+    social_context: SocialContext | None = None
+    provider: Id | None = None
+    simulate: Simulate | None = None
+
+    def node_config(self) -> GenerationNodeConfig:
+        """The node config this request carries (the part the validator and the cache key read)."""
+        return GenerationNodeConfig(
+            id=self.node_id,
+            generation_type=self.type,
+            purpose=self.purpose,
+            style=self.style,
+            duration=self.duration,
+            constraints=self.constraints,
+            strategy=self.strategy,
+            seed_source=self.seed_source,
+            seed=self.seed,
+            fallback=self.fallback,
+            template_id=self.template_id,
+            version=self.version,
+            social_context=self.social_context,
+        )
+
+    @classmethod
+    def for_node(
+        cls,
+        config: GenerationNodeConfig,
+        *,
+        from_scene: SceneRef | None = None,
+        to_scene: SceneRef | None = None,
+        player_context: PlayerContext | None = None,
+        simulate: Simulate | None = None,
+    ) -> GenerateContentRequest:
+        """The request a game sends for `config` between two scenes."""
+        return cls(
+            type=config.generation_type,
+            purpose=config.purpose,
+            node_id=config.id,
+            from_scene=from_scene,
+            to_scene=to_scene,
+            style=config.style,
+            duration=config.duration,
+            constraints=config.constraints,
+            strategy=config.strategy,
+            seed_source=config.seed_source,
+            seed=config.seed,
+            fallback=config.fallback,
+            template_id=config.template_id,
+            version=config.version,
+            player_context=player_context,
+            social_context=config.social_context,
+            simulate=simulate,
+        )
+
+
+class Beat(SnakeModel):
+    """One timed line of a transition: narration or a spoken line, with its place on the timeline."""
+
+    start: float
+    duration: float
+    kind: Literal["narration", "dialogue"]
+    text: str
+    speaker: str | None = None
+    mood: str | None = None
+
+
+class Choice(SnakeModel):
+    id: str
+    text: str
+
+
+class ContentMetadata(SnakeModel):
+    mood: str | None = None
+    tags: list[str] | None = None
+    quality_score: float | None = None
+
+
+class GeneratedContentPayload(SnakeModel):
+    """What the player sees. `beats`, `content_id` and `placeholder` extend the spec's payload."""
+
+    type: PayloadType
+    url: str | None = None
+    duration: float | None = None
+    dialogue: list[str] | None = None
+    choices: list[Choice] | None = None
+    metadata: ContentMetadata | None = None
+    beats: list[Beat] | None = None
+    content_id: str | None = None
+    placeholder: bool | None = None
+
+
+class CacheInfo(SnakeModel):
+    hit: bool
+    tier: str | None = None
+
+
+class Cost(SnakeModel):
+    tokens: int = 0
+    time_ms: float = 0.0
+
+
+class FallbackInfo(SnakeModel):
+    applied: bool
+    mode: FallbackMode
+    reason: str
+
+
+class ErrorInfo(SnakeModel):
+    code: ErrorCode
+    message: str
+
+
+class GenerationStatus(StrEnum):
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    COMPLETE = "complete"
+    FAILED = "failed"
+
+
+class GenerateContentResponse(SnakeModel):
+    status: GenerationStatus
+    content: GeneratedContentPayload | None = None
+    cache_key: str
+    cache: CacheInfo
+    cost: Cost
+    deterministic: bool
+    seed: int | None = None
+    generation_id: str | None = None
+    job_id: str | None = None
+    provider: str | None = None
+    fallback: FallbackInfo | None = None
+    error: ErrorInfo | None = None
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+    SUGGESTION = "suggestion"
+
+
+class NodeStatus(StrEnum):
+    OK = "ok"
+    WARNINGS = "warnings"
+    ERRORS = "errors"
+    DISABLED = "disabled"
+
+
+class ValidationFinding(SnakeModel):
+    code: str
+    field: str
+    message: str
+    severity: Severity
+
+
+class GenerationValidationResult(SnakeModel):
+    status: NodeStatus
+    findings: list[ValidationFinding]
+    complexity: float
+    cache_key: str | None = None
+
+
+class ValidationContext(CamelModel):
+    """What a validation may know beyond the node: the scenes and the player it would run for."""
+
+    from_scene: SceneRef | None = None
+    to_scene: SceneRef | None = None
+    player_context: PlayerContext | None = None
+
+
+class ValidateConfigRequest(CamelModel):
+    config: GenerationNodeConfig
+    context: ValidationContext | None = None
+
+
+class InvalidateRequest(SnakeModel):
+    """Which cache entries to drop: any combination narrows the selection; at least one is required."""
+
+    cache_key: Annotated[str, Field(max_length=2000)] | None = None
+    node_id: Id | None = None
+    version: Annotated[int, Field(ge=0, le=2**31)] | None = None
+
+
+class InvalidateResult(SnakeModel):
+    invalidated: int
+    keys: list[str]
+
+
+def known_names(model: type[BaseModel]) -> list[str]:
+    """Every spelling `model` accepts for its fields."""
+    names: list[str] = []
+    for name in model.model_fields:
+        names.extend(dict.fromkeys([camel(name), name]))
+    return names
+
+
+def _first_model(annotation: Any) -> type[BaseModel] | None:
+    """The first wire model inside an annotation (unwrapping Optional, Annotated, list and dict)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _first_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _model_at(root: type[BaseModel], path: Sequence[int | str]) -> type[BaseModel] | None:
+    """The wire model found by following the field names of `path` from `root`.
+
+    List indexes and dict keys in the path are stepped over: the element model is already current.
+    """
+    current = root
+    for part in path:
+        field = next((f for n, f in current.model_fields.items() if part in (n, camel(n))), None)
+        if field is None:
+            continue
+        found = _first_model(field.annotation)
+        if found is None:
+            return None
+        current = found
+    return current
+
+
+def wire_errors(root: type[BaseModel], error: ValidationError, *, prefix: Sequence[str | int] = ()) -> list[dict[str, Any]]:
+    """Turn a pydantic error into findings a client can act on: path, message, and a suggested name.
+
+    Args:
+        root: The model that was being validated.
+        error: The error pydantic raised.
+        prefix: Path elements to put in front of every location (e.g. `("body",)`).
+
+    Returns:
+        One dict per problem: `field` (dotted path), `message`, `type`, and for an unknown field
+        `suggestion` (the closest known name, when one is close).
+    """
+    findings: list[dict[str, Any]] = []
+    for item in error.errors(include_url=False):
+        loc = tuple(item["loc"])
+        finding: dict[str, Any] = {
+            "field": ".".join(str(p) for p in (*prefix, *loc)) or "(body)",
+            "message": item["msg"],
+            "type": item["type"],
+        }
+        if item["type"] == "extra_forbidden" and loc:
+            parent = _model_at(root, loc[:-1])
+            if parent is not None:
+                options = known_names(parent)
+                close = difflib.get_close_matches(str(loc[-1]), options, n=1, cutoff=0.5)
+                finding["message"] = f"unknown field '{loc[-1]}'"
+                if close:
+                    finding["suggestion"] = close[0]
+                    finding["message"] += f"; did you mean '{close[0]}'?"
+                else:
+                    finding["message"] += f"; known fields: {', '.join(options)}"
+        findings.append(finding)
+    return findings
+
+
+def load(model: type[M], data: Any) -> M:
+    """Validate wire data into `model`, or raise one coded error listing every problem.
+
+    Raises:
+        DyngenError: GEN_INVALID_CONFIG whose details are `wire_errors` findings.
+    """
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        findings = wire_errors(model, exc)
+        raise DyngenError(
+            ErrorCode.GEN_INVALID_CONFIG,
+            f"{len(findings)} problem{'s' if len(findings) != 1 else ''} in the {model.__name__}",
+            details=findings,
+        ) from None

@@ -1,0 +1,87 @@
+"""Scene graphs: authored scenes, the Generation Nodes between them, and plain edges.
+
+The graph is the editor's document and what `dyngen play` walks (spec section 18.5).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, model_validator
+
+from dyngen.domain.contracts import CamelModel, Fallback, GenerationNodeConfig, Id, SceneRef, Text
+
+
+class Scene(CamelModel):
+    id: Id
+    title: Annotated[str, Field(max_length=200)] = ""
+    mood: Id | None = None
+    summary: Text | None = None
+    location: Id | None = None
+    emotional_state: Id | None = None
+    image: Id | None = None
+
+    def ref(self) -> SceneRef:
+        """The scene as a generation request names it."""
+        return SceneRef(
+            id=self.id, mood=self.mood, summary=self.summary, location=self.location, emotional_state=self.emotional_state
+        )
+
+
+class GenerationNode(CamelModel):
+    """A Generation Node placed between two scenes."""
+
+    id: Id
+    from_scene: Id
+    to_scene: Id
+    config: GenerationNodeConfig
+
+
+class GenerationEdgeMeta(CamelModel):
+    generate: bool = False
+    rules: list[Annotated[str, Field(max_length=4000)]] | None = Field(default=None, max_length=50)
+    fallback: Fallback | None = None
+
+
+class Edge(CamelModel):
+    source: Id
+    target: Id
+    meta: GenerationEdgeMeta | None = None
+
+
+class SceneGraph(CamelModel):
+    """A whole graph. `start` defaults to the first scene."""
+
+    id: Id
+    title: Annotated[str, Field(max_length=200)] = ""
+    start: Id | None = None
+    scenes: list[Scene] = Field(max_length=10_000)
+    nodes: list[GenerationNode] = Field(default_factory=list, max_length=10_000)
+    edges: list[Edge] = Field(default_factory=list, max_length=10_000)
+
+    @model_validator(mode="after")
+    def _references_exist(self) -> SceneGraph:
+        ids = {s.id for s in self.scenes}
+        if len(ids) != len(self.scenes):
+            raise ValueError("scene ids must be unique")
+        if self.start is not None and self.start not in ids:
+            raise ValueError(f"start scene '{self.start}' is not in scenes")
+        for node in self.nodes:
+            for end in (node.from_scene, node.to_scene):
+                if end not in ids:
+                    raise ValueError(f"node '{node.id}' names unknown scene '{end}'")
+        for edge in self.edges:
+            for end in (edge.source, edge.target):
+                if end not in ids:
+                    raise ValueError(f"edge {edge.source}->{edge.target} names unknown scene '{end}'")
+        return self
+
+    def scene(self, scene_id: str) -> Scene:
+        return next(s for s in self.scenes if s.id == scene_id)
+
+    def next_step(self, scene_id: str) -> GenerationNode | Edge | None:
+        """What follows a scene: a Generation Node leaving it, else a plain edge, else nothing."""
+        node = next((n for n in self.nodes if n.from_scene == scene_id and n.config.enabled), None)
+        if node is not None:
+            return node
+        return next((e for e in self.edges if e.source == scene_id), None)

@@ -1,0 +1,204 @@
+"""The node validator (spec section 8): one implementation for the API, the CLI and the service.
+
+Each rule yields findings with a code, a field path (spec spelling), a message and a severity. Errors
+block generation and saving; warnings and suggestions are shown to the designer.
+
+Complexity score (a warning above `COMPLEXITY_THRESHOLD`)::
+
+    score = len(contentRules) + len(requiredElements) + (duration.max - duration.min) / 10
+
+i.e. one point per rule and per required element, and one per ten seconds of duration span: each of
+these is something the generator must satisfy at once, and past about ten of them generators start to
+drop some (and a designer can no longer predict the result).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from dyngen.domain.contracts import (
+    FallbackMode,
+    GenerationNodeConfig,
+    GenerationType,
+    GenerationValidationResult,
+    NodeStatus,
+    SeedSource,
+    Severity,
+    Strategy,
+    ValidationContext,
+    ValidationFinding,
+)
+
+COMPLEXITY_THRESHOLD = 10.0
+DEFAULT_MAX_RETRIES = 2
+
+# Generation types whose content is (or becomes, with a renderer) a video: costly to make fresh each call.
+VIDEO_TYPES = frozenset({GenerationType.TRANSITION, GenerationType.VARIATION})
+
+
+def complexity(config: GenerationNodeConfig) -> float:
+    """The documented complexity score of a node (see the module docstring)."""
+    span = max(config.duration.max - config.duration.min, 0.0)
+    return float(len(config.constraints.content_rules) + len(config.constraints.required_elements)) + span / 10
+
+
+def normalise_element(element: str) -> str:
+    """`Phone Ring`, `phone-ring` and `phone_ring` name the same element."""
+    return "_".join(element.lower().replace("-", " ").replace("_", " ").split())
+
+
+def _finding(code: str, field: str, message: str, severity: Severity) -> ValidationFinding:
+    return ValidationFinding(code=code, field=field, message=message, severity=severity)
+
+
+def _duration_rules(config: GenerationNodeConfig) -> Iterator[ValidationFinding]:
+    d = config.duration
+    for name in ("min", "max", "target"):
+        value = getattr(d, name)
+        if value <= 0:
+            yield _finding(
+                "DURATION_NOT_POSITIVE",
+                f"duration.{name}",
+                f"duration.{name} must be positive seconds (got {value:g})",
+                Severity.ERROR,
+            )
+    if d.min > d.max:
+        yield _finding(
+            "DURATION_RANGE_INVERTED",
+            "duration.min",
+            f"duration.min ({d.min:g}s) is above duration.max ({d.max:g}s)",
+            Severity.ERROR,
+        )
+    elif not d.min <= d.target <= d.max:
+        yield _finding(
+            "DURATION_TARGET_OUT_OF_RANGE",
+            "duration.target",
+            f"duration.target ({d.target:g}s) must lie between min ({d.min:g}s) and max ({d.max:g}s)",
+            Severity.ERROR,
+        )
+
+
+def _constraint_rules(config: GenerationNodeConfig) -> Iterator[ValidationFinding]:
+    required = {normalise_element(e): e for e in config.constraints.required_elements}
+    avoided = {normalise_element(e) for e in config.constraints.avoid_elements}
+    for norm, element in required.items():
+        if norm in avoided:
+            yield _finding(
+                "ELEMENT_REQUIRED_AND_AVOIDED",
+                "constraints.requiredElements",
+                f"'{element}' is both required and avoided: no content can satisfy both",
+                Severity.ERROR,
+            )
+
+
+def _fallback_rules(config: GenerationNodeConfig) -> Iterator[ValidationFinding]:
+    fb = config.fallback
+    if fb.mode is FallbackMode.DEFAULT_CONTENT and not fb.default_content_id:
+        yield _finding(
+            "FALLBACK_DEFAULT_CONTENT_MISSING",
+            "fallback.defaultContentId",
+            "fallback mode default_content needs defaultContentId (the authored asset to show)",
+            Severity.ERROR,
+        )
+    if fb.mode is FallbackMode.RETRY and fb.max_retries is None:
+        yield _finding(
+            "FALLBACK_RETRY_UNBOUNDED",
+            "fallback.maxRetries",
+            f"fallback mode retry without maxRetries: {DEFAULT_MAX_RETRIES} retries will be used; set it explicitly",
+            Severity.SUGGESTION,
+        )
+
+
+def _strategy_rules(config: GenerationNodeConfig) -> Iterator[ValidationFinding]:
+    if config.seed_source is SeedSource.FIXED and config.seed is None:
+        yield _finding(
+            "SEED_FIXED_MISSING",
+            "seed",
+            "seedSource fixed needs a seed",
+            Severity.ERROR,
+        )
+    if config.strategy is Strategy.ALWAYS and config.generation_type in VIDEO_TYPES:
+        yield _finding(
+            "STRATEGY_ALWAYS_VIDEO",
+            "strategy",
+            f"strategy always on a {config.generation_type.value} node renders video on every call: "
+            "expect high latency and cost; consider per_playthrough",
+            Severity.WARNING,
+        )
+    if config.seed_source is SeedSource.TIMESTAMP and config.strategy is not Strategy.ALWAYS:
+        yield _finding(
+            "SEED_TIMESTAMP_CACHED",
+            "seedSource",
+            f"seedSource timestamp asks for fresh content but strategy {config.strategy.value} caches the "
+            "first result: use strategy always, or a playthrough/player seed",
+            Severity.WARNING,
+        )
+    if config.seed is not None and config.seed_source not in (None, SeedSource.FIXED):
+        yield _finding(
+            "SEED_IGNORED",
+            "seed",
+            f"seed is ignored with seedSource {config.seed_source.value if config.seed_source else ''}; "
+            "use seedSource fixed to pin it",
+            Severity.SUGGESTION,
+        )
+
+
+def _complexity_rules(config: GenerationNodeConfig) -> Iterator[ValidationFinding]:
+    score = complexity(config)
+    if score > COMPLEXITY_THRESHOLD:
+        yield _finding(
+            "COMPLEXITY_HIGH",
+            "constraints",
+            f"complexity {score:.1f} is above {COMPLEXITY_THRESHOLD:g} (rules + required elements + "
+            "duration span / 10): simplify, or split the node",
+            Severity.WARNING,
+        )
+
+
+def _context_rules(config: GenerationNodeConfig, context: ValidationContext) -> Iterator[ValidationFinding]:
+    player = context.player_context
+    needs = {
+        Strategy.PER_PLAYTHROUGH: ("playthroughId", player.playthrough_id if player else None),
+        Strategy.PER_PLAYER: ("playerId", player.player_id if player else None),
+    }
+    if config.strategy in needs:
+        name, value = needs[config.strategy]
+        if not value:
+            yield _finding(
+                "SCOPE_ID_MISSING",
+                f"playerContext.{name}",
+                f"strategy {config.strategy.value} needs playerContext.{name}",
+                Severity.ERROR,
+            )
+
+
+def validate_config(config: GenerationNodeConfig, context: ValidationContext | None = None) -> GenerationValidationResult:
+    """Run every rule over a node config and give its status and all findings.
+
+    Args:
+        config: The node to check.
+        context: The scenes and player the node would run for; enables the rules that need them.
+
+    Returns:
+        Status `disabled` for a disabled node, else `errors`, `warnings` or `ok` by the worst finding
+        (suggestions leave a node `ok`), with every finding listed.
+    """
+    findings = [
+        *_duration_rules(config),
+        *_constraint_rules(config),
+        *_fallback_rules(config),
+        *_strategy_rules(config),
+        *_complexity_rules(config),
+    ]
+    if context is not None:
+        findings.extend(_context_rules(config, context))
+    severities = {f.severity for f in findings}
+    if not config.enabled:
+        status = NodeStatus.DISABLED
+    elif Severity.ERROR in severities:
+        status = NodeStatus.ERRORS
+    elif Severity.WARNING in severities:
+        status = NodeStatus.WARNINGS
+    else:
+        status = NodeStatus.OK
+    return GenerationValidationResult(status=status, findings=findings, complexity=round(complexity(config), 2))

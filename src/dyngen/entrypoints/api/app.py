@@ -1,0 +1,52 @@
+"""The FastAPI application: routes, error mapping, body limit, and the lifespan that builds `Services`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+
+from dyngen import __version__
+from dyngen.bootstrap import build
+from dyngen.config import Settings
+from dyngen.entrypoints.api import errors
+from dyngen.entrypoints.api.middleware import BodyLimit
+from dyngen.entrypoints.api.routes import generation, records, system
+from dyngen.services.container import Services
+
+
+def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
+    """Build the app. `services` may be given (tests); otherwise the lifespan builds them from settings."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = services is None
+        app.state.services = services if services is not None else await build(settings)
+        try:
+            yield
+        finally:
+            if own:
+                await app.state.services.aclose()
+
+    app = FastAPI(
+        title="dyngen",
+        version=__version__,
+        summary="Dynamic content generation for narrative games: Generation Nodes, caching, fallbacks.",
+        lifespan=lifespan,
+    )
+    if services is not None:
+        app.state.services = services
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    errors.install(app)
+    app.include_router(generation.router)
+    app.include_router(records.router)
+    app.include_router(system.router)
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    return app

@@ -1,0 +1,82 @@
+"""Maps errors to HTTP once: `DyngenError` codes to status codes, request validation to 422."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from dyngen.domain.contracts import wire_errors
+from dyngen.domain.errors import DyngenError, ErrorCode
+
+log = logging.getLogger("dyngen.api")
+
+STATUS = {
+    ErrorCode.GEN_INVALID_CONFIG: 422,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.PAYLOAD_TOO_LARGE: 413,
+}
+
+
+def error_body(code: ErrorCode, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code.value, "message": message}, "details": details or []}
+
+
+def _body_model(request: Request) -> type[BaseModel] | None:
+    route = request.scope.get("route")
+    field = getattr(route, "body_field", None)
+    annotation = getattr(getattr(field, "field_info", None), "annotation", None)
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
+def _validation_details(request: Request, exc: RequestValidationError) -> list[dict[str, Any]]:
+    errors = exc.errors()
+    model = _body_model(request)
+    body_errors = [e for e in errors if tuple(e.get("loc", ()))[:1] == ("body",)]
+    if model is not None and body_errors and not any(e.get("type") == "json_invalid" for e in body_errors):
+        # Re-run pydantic on the body itself to get field paths with suggestions for unknown names.
+        try:
+            model.model_validate(exc.body)
+        except ValidationError as verr:
+            return wire_errors(model, verr, prefix=("body",))
+    return [
+        {"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", ""), "type": e.get("type", "")}
+        for e in errors
+    ]
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers on `app`."""
+
+    @app.exception_handler(DyngenError)
+    async def _dyngen_error(_request: Request, exc: DyngenError) -> JSONResponse:
+        status = STATUS.get(exc.code, 503)
+        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = _validation_details(request, exc)
+        return JSONResponse(
+            error_body(ErrorCode.GEN_INVALID_CONFIG, f"{len(details)} problem(s) in the request", details),
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: ErrorCode.NOT_FOUND, 403: ErrorCode.FORBIDDEN, 413: ErrorCode.PAYLOAD_TOO_LARGE}.get(
+            exc.status_code, ErrorCode.GEN_INVALID_CONFIG
+        )
+        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("api.unexpected_error error=%s", type(exc).__name__)
+        return JSONResponse(
+            error_body(ErrorCode.GEN_PROVIDER_UNAVAILABLE, "internal error; the failure was logged"), status_code=500
+        )

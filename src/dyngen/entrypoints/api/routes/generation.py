@@ -1,0 +1,62 @@
+"""Generation routes: generate content, validate a node config, invalidate the cache."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Request, Response
+
+from dyngen.domain.contracts import (
+    GenerateContentRequest,
+    GenerateContentResponse,
+    GenerationNodeConfig,
+    GenerationValidationResult,
+    InvalidateRequest,
+    InvalidateResult,
+    ValidateConfigRequest,
+    load,
+)
+from dyngen.entrypoints.api.wire import services_of, wire_response
+from dyngen.services import cache, generation, validation
+
+router = APIRouter(prefix="/api", tags=["generation"])
+
+
+@router.post("/generate-content", response_model=GenerateContentResponse)
+async def generate_content(payload: GenerateContentRequest, request: Request) -> Response:
+    """Serve a Generation Node's content: from cache, or generated, or the node's fallback."""
+    result = await generation.generate_content(request=payload, services=services_of(request))
+    return wire_response(result)
+
+
+@router.post(
+    "/validate-generation-config",
+    response_model=GenerationValidationResult,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "oneOf": [
+                            {"$ref": "#/components/schemas/GenerationNodeConfig"},
+                            {"$ref": "#/components/schemas/ValidateConfigRequest"},
+                        ]
+                    }
+                }
+            },
+        }
+    },
+)
+async def validate_generation_config(body: dict[str, Any] = Body(...)) -> Response:
+    """Lint a node config (or `{config, context}`): status and every finding."""
+    parsed = load(ValidateConfigRequest, body) if "config" in body else ValidateConfigRequest(config=load(GenerationNodeConfig, body))
+    return wire_response(validation.validate_node(config=parsed.config, context=parsed.context))
+
+
+@router.post("/cache/invalidate", response_model=InvalidateResult)
+async def invalidate_cache(payload: InvalidateRequest, request: Request) -> Response:
+    """Drop cached content by key, node and/or version, in every tier."""
+    services = services_of(request)
+    result = await cache.invalidate(query=payload, cache=services.cache, repository=services.repository)
+    return wire_response(result)

@@ -1,0 +1,60 @@
+"""Record routes: generations and their artifacts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import BaseModel
+
+from dyngen.domain.contracts import GenerationStatus
+from dyngen.domain.records import GenerationRecord
+from dyngen.entrypoints.api.wire import services_of, wire_response
+from dyngen.ports import GenerationFilter
+from dyngen.services import records
+
+router = APIRouter(prefix="/api", tags=["records"])
+
+RecordId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+class GenerationList(BaseModel):
+    generations: list[GenerationRecord]
+    count: int
+
+
+@router.get("/generations/{generation_id}", response_model=GenerationRecord)
+async def get_generation(generation_id: RecordId, request: Request) -> Response:
+    """One generation: request, key, seed, provider, status, error, fallback, latency, cost, artifacts."""
+    return wire_response(await records.get_generation(generation_id=generation_id, services=services_of(request)))
+
+
+@router.get("/generations", response_model=GenerationList)
+async def list_generations(
+    request: Request,
+    cache_key: Annotated[str | None, Query(max_length=2000)] = None,
+    node_id: Annotated[str | None, Query(max_length=200)] = None,
+    status: GenerationStatus | None = None,
+    version: Annotated[int | None, Query(ge=0, le=2**31)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response:
+    """Generations, newest first, filtered by cache key, node, status and version."""
+    query = GenerationFilter(
+        cache_key=cache_key, node_id=node_id, status=status.value if status else None, version=version, limit=limit
+    )
+    found = await records.list_generations(query=query, services=services_of(request))
+    return wire_response(GenerationList(generations=found, count=len(found)))
+
+
+@router.get("/artifacts/{artifact_id}", response_class=Response, responses={200: {"content": {"*/*": {}}}})
+async def get_artifact(artifact_id: RecordId, request: Request) -> Response:
+    """An artifact's bytes with its media type; immutable (artifacts are content-addressed)."""
+    record, data = await records.get_artifact(artifact_id=artifact_id, services=services_of(request))
+    etag = f'"{record.content_hash}"'
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers={"ETag": etag})
+    return Response(
+        content=data,
+        media_type=record.media_type,
+        headers={"ETag": etag, "Cache-Control": "public, max-age=31536000, immutable"},
+    )

@@ -1,0 +1,244 @@
+"""The `dyngen` command: serve, generate, validate, key, play, migrate.
+
+Every command calls the same service functions as the HTTP API. Exit codes: 0 success, 1 the input is
+valid but has validation errors (`validate`), 2 the input cannot be used (unreadable, malformed, refused).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from dyngen.config import Settings
+from dyngen.domain.cache_keys import cache_key
+from dyngen.domain.contracts import (
+    GenerateContentRequest,
+    GenerateContentResponse,
+    GenerationNodeConfig,
+    PlayerContext,
+    SceneRef,
+    Severity,
+    load,
+)
+from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.domain.graph import SceneGraph
+from dyngen.services import generation, play, validation
+from dyngen.services.container import Services
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="dyngen",
+    help="Dynamic content generation for narrative games.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _fail(message: str, details: list[dict[str, Any]] | None = None, *, code: int = 2) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    for detail in details or []:
+        typer.echo(f"  - {detail.get('field', '')}: {detail.get('message', '')}", err=True)
+    return typer.Exit(code)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise _fail(f"cannot read {path}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise _fail(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+
+
+def _with_services(settings: Settings, use: Callable[[Services], Awaitable[T]]) -> T:
+    from dyngen.bootstrap import build
+
+    async def run() -> T:
+        services = await build(settings)
+        try:
+            return await use(services)
+        finally:
+            await services.aclose()
+
+    try:
+        return asyncio.run(run())
+    except DyngenError as exc:
+        raise _fail(exc.message, exc.details) from None
+
+
+def _emit(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    log_level: Annotated[str | None, typer.Option(help="Log level (default from DYNGEN_LOG_LEVEL).")] = None,
+) -> None:
+    """Serve the HTTP API (and the editor, once built)."""
+    import uvicorn
+
+    from dyngen.entrypoints.api.app import create_app
+
+    settings = Settings()
+    level = (log_level or settings.log_level).lower()
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    typer.echo(f"dyngen serving on http://{host}:{port} (data in {settings.data_dir.resolve()})")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=level, access_log=False)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the database migrations (serve does this on start too)."""
+    from dyngen.adapters.db.repository import create_engine
+    from dyngen.adapters.db.schema import current_revision, upgrade
+
+    settings = Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+    async def run() -> str | None:
+        engine = create_engine(settings.resolved_database_url)
+        try:
+            await upgrade(engine)
+            return await current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    typer.echo(f"database at revision {asyncio.run(run())}")
+
+
+@app.command()
+def generate(
+    request_file: Annotated[Path, typer.Argument(help="A GenerateContentRequest as JSON.", metavar="REQUEST.json")],
+) -> None:
+    """Generate content for a request, as POST /api/generate-content would, and print the response."""
+    try:
+        request = load(GenerateContentRequest, _read_json(request_file))
+    except DyngenError as exc:
+        raise _fail(exc.message, exc.details) from None
+    response = _with_services(Settings(), lambda s: generation.generate_content(request=request, services=s))
+    _emit(response.model_dump(mode="json", by_alias=True, exclude_none=True))
+
+
+@app.command()
+def validate(
+    config_file: Annotated[Path, typer.Argument(help="A GenerationNodeConfig as JSON.", metavar="CONFIG.json")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Check a node config; exit 1 when it has errors."""
+    try:
+        config = load(GenerationNodeConfig, _read_json(config_file))
+    except DyngenError as exc:
+        raise _fail(exc.message, exc.details) from None
+    result = validation.validate_node(config=config)
+    if as_json:
+        _emit(result.model_dump(mode="json", by_alias=True, exclude_none=True))
+    else:
+        colour = {"ok": typer.colors.GREEN, "warnings": typer.colors.YELLOW, "errors": typer.colors.RED}
+        typer.secho(f"{config_file}: {result.status.value}", fg=colour.get(result.status.value), bold=True)
+        for f in result.findings:
+            typer.echo(f"  {f.severity.value:<10} {f.code:<32} {f.field}: {f.message}")
+        typer.echo(f"  complexity {result.complexity:g}")
+    if any(f.severity is Severity.ERROR for f in result.findings):
+        raise typer.Exit(1)
+
+
+@app.command()
+def key(
+    config_file: Annotated[Path, typer.Argument(help="A GenerationNodeConfig (or request) as JSON.", metavar="CONFIG.json")],
+    playthrough: Annotated[str | None, typer.Option(help="playthroughId")] = None,
+    player: Annotated[str | None, typer.Option(help="playerId")] = None,
+    from_scene: Annotated[str | None, typer.Option("--from", help="From-scene id.")] = None,
+    to_scene: Annotated[str | None, typer.Option("--to", help="To-scene id.")] = None,
+) -> None:
+    """Print the cache key a node gets for a playthrough / player."""
+    data = _read_json(config_file)
+    try:
+        if isinstance(data, dict) and "type" in data:
+            request = load(GenerateContentRequest, data)
+        else:
+            config = load(GenerationNodeConfig, data)
+            request = GenerateContentRequest.for_node(config)
+        context = request.player_context or PlayerContext()
+        request = request.model_copy(
+            update={
+                "player_context": context.model_copy(
+                    update={
+                        "playthrough_id": playthrough or context.playthrough_id,
+                        "player_id": player or context.player_id,
+                    }
+                ),
+                "from_scene": SceneRef(id=from_scene) if from_scene else request.from_scene,
+                "to_scene": SceneRef(id=to_scene) if to_scene else request.to_scene,
+            }
+        )
+        typer.echo(cache_key(request))
+    except DyngenError as exc:
+        raise _fail(exc.message, exc.details) from None
+
+
+def _print_response(response: GenerateContentResponse, to_title: str) -> None:
+    cache = f"cache hit ({response.cache.tier})" if response.cache.hit else "generated"
+    typer.secho(
+        f"  🎲 {cache}, seed {response.seed}, {response.cost.time_ms:.1f} ms, key {response.cache_key}",
+        fg=typer.colors.CYAN,
+    )
+    if response.fallback is not None and response.fallback.applied:
+        typer.secho(f"  ⚠ fallback {response.fallback.mode.value}: {response.fallback.reason}", fg=typer.colors.YELLOW)
+    content = response.content
+    if content is None:
+        typer.echo(f"  (jump cut to {to_title})")
+        return
+    if content.content_id:
+        typer.echo(f"  [authored content {content.content_id}]")
+    if content.beats:
+        for beat in content.beats:
+            who = f"{beat.speaker}: " if beat.speaker else ""
+            typer.echo(f"  {beat.start:6.1f}s  {who}{beat.text}")
+    elif content.dialogue:
+        for line in content.dialogue:
+            typer.echo(f"          {line}")
+
+
+@app.command("play")
+def play_graph(
+    graph_file: Annotated[Path, typer.Argument(help="A scene graph as JSON.", metavar="GRAPH.json")],
+    playthrough: Annotated[str, typer.Option(help="playthroughId for this run.")] = "demo",
+    player: Annotated[str | None, typer.Option(help="playerId for this run.")] = None,
+    fail: Annotated[str | None, typer.Option(help="Force generation to fail with this code (e.g. GEN_TIMEOUT).")] = None,
+) -> None:
+    """Walk a scene graph and print what the player would see, fallbacks included."""
+    try:
+        graph = load(SceneGraph, _read_json(graph_file))
+    except DyngenError as exc:
+        raise _fail(exc.message, exc.details) from None
+    fail_with: ErrorCode | None = None
+    if fail is not None:
+        try:
+            fail_with = ErrorCode(fail)
+        except ValueError:
+            raise _fail(f"unknown error code {fail!r}; use one of {', '.join(c.value for c in ErrorCode)}") from None
+        if not fail_with.is_generation_failure:
+            raise _fail(f"{fail} is not a generation failure code")
+    steps = _with_services(
+        Settings(),
+        lambda s: play.play(graph=graph, playthrough_id=playthrough, player_id=player, fail_with=fail_with, services=s),
+    )
+    for step in steps:
+        if isinstance(step, play.SceneStep):
+            scene = step.scene
+            typer.secho(f"▶ {scene.title or scene.id}", bold=True, nl=False)
+            typer.echo(f"  ({scene.mood or 'no mood'}) {scene.summary or ''}")
+        else:
+            typer.secho(f"… {step.node.id}: {step.node.from_scene} → {step.node.to_scene}", fg=typer.colors.MAGENTA)
+            _print_response(step.response, graph.scene(step.node.to_scene).title or step.node.to_scene)
+

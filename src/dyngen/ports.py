@@ -1,0 +1,148 @@
+"""The seams between the core (domain, services) and the outside world (adapters).
+
+Each port is a `typing.Protocol`; adapters are named technology + role (`MemoryCacheTier`,
+`SqlAlchemyGenerationRepository`). Only `bootstrap.build()` picks which adapter fills which port.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol, TypeVar, runtime_checkable
+
+from dyngen.domain.contracts import GenerateContentRequest, GeneratedContentPayload, GenerationType
+from dyngen.domain.records import ArtifactRecord, GenerationRecord
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderInfo:
+    """What a provider is and can do.
+
+    Attributes:
+        name: Registry name (`builtin`, `openai`, ...).
+        generation_types: The generation types it can produce.
+        media: Media types of the artifacts it writes (`application/json`, `video/mp4`, ...).
+        deterministic: True when the same request and seed always give the same bytes.
+    """
+
+    name: str
+    generation_types: frozenset[GenerationType]
+    media: frozenset[str]
+    deterministic: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderCall:
+    """One attempt at generating content.
+
+    Attributes:
+        request: The validated request (scenes, style, constraints, contexts).
+        seed: The resolved seed; a deterministic provider must give the same output for the same seed.
+        attempt: 1 for the first try, 2 for the first retry, ...
+        deadline_s: Seconds left before the node's timeout; the service also enforces it.
+    """
+
+    request: GenerateContentRequest
+    seed: int
+    attempt: int
+    deadline_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactBlob:
+    """Bytes a provider produced. `primary` marks the one the payload's `url` points at."""
+
+    role: str
+    media_type: str
+    data: bytes
+    primary: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderResult:
+    """What a provider returns: the payload, its artifacts and what it cost."""
+
+    payload: GeneratedContentPayload
+    artifacts: list[ArtifactBlob] = field(default_factory=list)
+    tokens: int = 0
+    cost: float = 0.0
+    fingerprint: str = ""
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """A content generator. Raises `DyngenError` with a GEN_* code when it cannot produce content."""
+
+    info: ProviderInfo
+
+    def estimate_cost(self, request: GenerateContentRequest) -> float: ...
+
+    async def generate(self, call: ProviderCall) -> ProviderResult: ...
+
+
+class CacheTier(Protocol):
+    """One layer of the content cache. Values are opaque bytes; `name` appears in `cache.tier`."""
+
+    name: str
+
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def set(self, key: str, value: bytes, *, ttl_s: float | None = None) -> None: ...
+
+    async def delete(self, keys: Iterable[str]) -> int: ...
+
+
+class SingleFlight(Protocol):
+    """Runs one producer per key at a time; concurrent callers for the same key share its result."""
+
+    async def run(self, key: str, produce: Callable[[], Awaitable[T]]) -> tuple[T, bool]:
+        """Returns the result and True when this caller joined a flight another caller started."""
+        ...
+
+
+class ArtifactStore(Protocol):
+    """Durable bytes, addressed by the URI `put` returns."""
+
+    async def put(self, data: bytes, *, media_type: str, content_hash: str) -> str: ...
+
+    async def get(self, uri: str) -> bytes: ...
+
+    async def ping(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationFilter:
+    cache_key: str | None = None
+    node_id: str | None = None
+    status: str | None = None
+    version: int | None = None
+    limit: int = 100
+
+
+class GenerationRepository(Protocol):
+    """Stores every generation and its artifacts."""
+
+    async def add(self, record: GenerationRecord) -> None: ...
+
+    async def get(self, generation_id: str) -> GenerationRecord | None: ...
+
+    async def list(self, query: GenerationFilter) -> list[GenerationRecord]: ...
+
+    async def cache_keys(self, *, node_id: str | None, version: int | None, cache_key: str | None) -> list[str]: ...
+
+    async def get_artifact(self, artifact_id: str) -> ArtifactRecord | None: ...
+
+    async def ping(self) -> None: ...
+
+
+class Clock(Protocol):
+    """Every clock read and sleep goes through here, so tests can drive time."""
+
+    def now(self) -> datetime: ...
+
+    def monotonic(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...

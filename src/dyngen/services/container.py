@@ -1,0 +1,44 @@
+"""`Services`: the ports and options every use case runs with, assembled by `bootstrap.build`."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from dyngen.ports import ArtifactStore, Clock, GenerationRepository, SingleFlight
+from dyngen.services.cache import LayeredCache
+from dyngen.services.providers import ProviderRegistry
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """Service behaviour chosen by settings.
+
+    Attributes:
+        dev_tools: Honour `simulate` (forced failures, added latency) in requests.
+        default_timeout_ms: Deadline of a generation whose node sets no `timeoutMs`.
+        retry_backoff_ms: First delay between retries of fallback mode `retry`; doubles each retry.
+    """
+
+    dev_tools: bool = True
+    default_timeout_ms: int = 5000
+    retry_backoff_ms: int = 100
+
+
+@dataclass(slots=True)
+class Services:
+    """Everything a use case needs. Build it with `dyngen.bootstrap.build`; close it with `aclose`."""
+
+    repository: GenerationRepository
+    cache: LayeredCache
+    single_flight: SingleFlight
+    artifacts: ArtifactStore
+    providers: ProviderRegistry
+    clock: Clock
+    options: Options = field(default_factory=Options)
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def aclose(self) -> None:
+        """Release connections and background work, newest first."""
+        while self.closers:
+            await self.closers.pop()()

@@ -1,0 +1,59 @@
+"""`ProviderRegistry`: providers by name, and which one serves a request."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from dyngen.domain.contracts import GenerateContentRequest, GenerationType
+from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.ports import Provider
+
+
+class ProviderRegistry:
+    """Holds the configured providers and picks one per request.
+
+    Args:
+        providers: By registry name.
+        default: Name used when a request names no provider and its type has no entry in `by_type`.
+        by_type: Provider name per generation type.
+    """
+
+    def __init__(self, providers: Mapping[str, Provider], *, default: str, by_type: Mapping[str, str] | None = None) -> None:
+        self._providers = dict(providers)
+        self._default = default
+        self._by_type = dict(by_type or {})
+        for name in [default, *self._by_type.values()]:
+            if name not in self._providers:
+                raise ValueError(f"provider {name!r} is configured but not installed (installed: {', '.join(self.names())})")
+
+    def names(self) -> list[str]:
+        return sorted(self._providers)
+
+    def get(self, name: str) -> Provider | None:
+        return self._providers.get(name)
+
+    def select(self, request: GenerateContentRequest) -> Provider:
+        """The provider for a request: the one it names, else the one for its type, else the default.
+
+        Raises:
+            DyngenError: GEN_INVALID_CONFIG for an unknown provider or one that cannot make this type.
+        """
+        name = request.provider or self._by_type.get(request.type.value, self._default)
+        provider = self._providers.get(name)
+        if provider is None:
+            raise DyngenError(
+                ErrorCode.GEN_INVALID_CONFIG,
+                f"unknown provider '{name}'; installed: {', '.join(self.names())}",
+                details=[{"field": "provider", "message": f"unknown provider '{name}'", "type": "value_error"}],
+            )
+        if request.type not in provider.info.generation_types:
+            supported = ", ".join(sorted(t.value for t in provider.info.generation_types))
+            raise DyngenError(
+                ErrorCode.GEN_INVALID_CONFIG,
+                f"provider '{name}' cannot generate {request.type.value} (it makes: {supported})",
+                details=[{"field": "type", "message": f"not supported by provider '{name}'", "type": "value_error"}],
+            )
+        return provider
+
+    def supports(self, generation_type: GenerationType) -> bool:
+        return any(generation_type in p.info.generation_types for p in self._providers.values())
