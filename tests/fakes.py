@@ -72,8 +72,12 @@ class FakeProvider:
             dialogue=lines,
             metadata=ContentMetadata(mood=call.request.style.mood_to, tags=["fake"]),
         )
-        blob = ArtifactBlob(role="script", media_type="application/json", data=payload.model_dump_json().encode(), primary=True)
-        return ProviderResult(payload=payload, artifacts=[blob], tokens=len(" ".join(lines).split()), cost=0.01, fingerprint="fake/1")
+        blob = ArtifactBlob(
+            role="script", media_type="application/json", data=payload.model_dump_json().encode(), primary=True
+        )
+        return ProviderResult(
+            payload=payload, artifacts=[blob], tokens=len(" ".join(lines).split()), cost=0.01, fingerprint="fake/1"
+        )
 
 
 class FakeClock:

@@ -34,12 +34,20 @@ async def build(
         await upgrade(engine)
     clock = SystemClock()
     registry = ProviderRegistry(
-        providers if providers is not None else load_providers(), default=settings.default_provider, by_type=settings.providers_by_type
+        providers if providers is not None else load_providers(),
+        default=settings.default_provider,
+        by_type=settings.providers_by_type,
     )
     services = Services(
         repository=SqlAlchemyGenerationRepository(engine=engine),
         cache=LayeredCache(
-            [MemoryCacheTier(max_bytes=settings.cache_max_bytes, max_entries=settings.cache_max_entries, monotonic=clock.monotonic)]
+            [
+                MemoryCacheTier(
+                    max_bytes=settings.cache_max_bytes,
+                    max_entries=settings.cache_max_entries,
+                    monotonic=clock.monotonic,
+                )
+            ]
         ),
         single_flight=MemorySingleFlight(),
         artifacts=LocalArtifactStore(root=settings.artifact_dir),

@@ -5,8 +5,8 @@ Key pattern: ``[type]|[purpose]|[fromSceneId]|[toSceneId]|[strategy]|[seed]|[ver
 The seed slot holds the strategy's scope: nothing for ``once``, the playthroughId for
 ``per_playthrough``, the playerId for ``per_player``. A seed the designer fixed by hand is appended as
 ``@<seed>`` so changing it changes the key. ``always`` has a key (for records and metrics) but never
-reads a cache. Components are percent-escaped (``%`` and ``|`` only), so an id containing the separator
-cannot collide with another key; everything is plain string and SHA-256 work, stable across processes,
+reads a cache. Components are percent-escaped (``%``, ``|`` and ``@`` only), so an id containing the
+separator or the seed marker cannot collide with another key; everything is plain string and SHA-256 work, stable across processes,
 machines and Python versions (no ``hash()``).
 """
 
@@ -16,18 +16,12 @@ import hashlib
 import random
 from dataclasses import dataclass
 
-from dyngen.domain.contracts import GenerateContentRequest, SeedSource, Strategy
+from dyngen.domain.contracts import DEFAULT_SEED_SOURCE, GenerateContentRequest, SeedSource, Strategy
 from dyngen.domain.errors import DyngenError, ErrorCode
 
 SEPARATOR = "|"
 SEED_BITS = 63
 
-_DEFAULT_SEED_SOURCE = {
-    Strategy.ONCE: SeedSource.FIXED,
-    Strategy.PER_PLAYTHROUGH: SeedSource.PLAYTHROUGH,
-    Strategy.PER_PLAYER: SeedSource.PLAYER,
-    Strategy.ALWAYS: SeedSource.TIMESTAMP,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +34,8 @@ class ResolvedSeed:
 
 
 def escape(component: str) -> str:
-    """Escape one key component so it can never contain the separator."""
-    return component.replace("%", "%25").replace(SEPARATOR, "%7C")
+    """Escape one key component so it can never contain the separator or the seed marker."""
+    return component.replace("%", "%25").replace(SEPARATOR, "%7C").replace("@", "%40")
 
 
 def stable_int(*parts: str) -> int:
@@ -60,7 +54,7 @@ def _missing(field: str, why: str) -> DyngenError:
 
 def seed_source_for(request: GenerateContentRequest) -> SeedSource:
     """The seed source the request asked for, or the one its strategy implies."""
-    return request.seed_source or _DEFAULT_SEED_SOURCE[request.strategy]
+    return request.seed_source or DEFAULT_SEED_SOURCE[request.strategy]
 
 
 def scope_id(request: GenerateContentRequest) -> str:
@@ -136,4 +130,4 @@ def cache_key(request: GenerateContentRequest) -> str:
 
 def split_key(key: str) -> list[str]:
     """The seven unescaped components of a key made by `cache_key`."""
-    return [p.replace("%7C", SEPARATOR).replace("%25", "%") for p in key.split(SEPARATOR)]
+    return [p.replace("%7C", SEPARATOR).replace("%40", "@").replace("%25", "%") for p in key.split(SEPARATOR)]

@@ -25,7 +25,6 @@ from pydantic import (
 
 from dyngen.domain.errors import GENERATION_FAILURES, DyngenError, ErrorCode
 
-
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -119,6 +118,15 @@ class SeedSource(StrEnum):
     PLAYER = "player"
     TIMESTAMP = "timestamp"
     FIXED = "fixed"
+
+
+DEFAULT_SEED_SOURCE = {
+    Strategy.ONCE: SeedSource.FIXED,
+    Strategy.PER_PLAYTHROUGH: SeedSource.PLAYTHROUGH,
+    Strategy.PER_PLAYER: SeedSource.PLAYER,
+    Strategy.ALWAYS: SeedSource.TIMESTAMP,
+}
+"""The seed source a strategy implies when a node sets none."""
 
 
 class FallbackMode(StrEnum):
@@ -476,7 +484,9 @@ def _model_at(root: type[BaseModel], path: Sequence[int | str]) -> type[BaseMode
     return current
 
 
-def wire_errors(root: type[BaseModel], error: ValidationError, *, prefix: Sequence[str | int] = ()) -> list[dict[str, Any]]:
+def wire_errors(
+    root: type[BaseModel], error: ValidationError, *, prefix: Sequence[str | int] = ()
+) -> list[dict[str, Any]]:
     """Turn a pydantic error into findings a client can act on: path, message, and a suggested name.
 
     Args:

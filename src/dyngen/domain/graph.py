@@ -24,7 +24,11 @@ class Scene(CamelModel):
     def ref(self) -> SceneRef:
         """The scene as a generation request names it."""
         return SceneRef(
-            id=self.id, mood=self.mood, summary=self.summary, location=self.location, emotional_state=self.emotional_state
+            id=self.id,
+            mood=self.mood,
+            summary=self.summary,
+            location=self.location,
+            emotional_state=self.emotional_state,
         )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from dyngen.domain.contracts import (
+    DEFAULT_SEED_SOURCE,
     FallbackMode,
     GenerationNodeConfig,
     GenerationType,
@@ -133,11 +134,13 @@ def _strategy_rules(config: GenerationNodeConfig) -> Iterator[ValidationFinding]
             "first result: use strategy always, or a playthrough/player seed",
             Severity.WARNING,
         )
-    if config.seed is not None and config.seed_source not in (None, SeedSource.FIXED):
+    source = config.seed_source or DEFAULT_SEED_SOURCE[config.strategy]
+    if config.seed is not None and source is not SeedSource.FIXED:
         yield _finding(
             "SEED_IGNORED",
             "seed",
-            f"seed is ignored with seedSource {config.seed_source.value if config.seed_source else ''}; "
+            f"seed is ignored with seedSource {source.value}"
+            f"{'' if config.seed_source else f' (implied by strategy {config.strategy.value})'}; "
             "use seedSource fixed to pin it",
             Severity.SUGGESTION,
         )
@@ -157,22 +160,32 @@ def _complexity_rules(config: GenerationNodeConfig) -> Iterator[ValidationFindin
 
 def _context_rules(config: GenerationNodeConfig, context: ValidationContext) -> Iterator[ValidationFinding]:
     player = context.player_context
-    needs = {
-        Strategy.PER_PLAYTHROUGH: ("playthroughId", player.playthrough_id if player else None),
-        Strategy.PER_PLAYER: ("playerId", player.player_id if player else None),
+    ids = {
+        "playthroughId": player.playthrough_id if player else None,
+        "playerId": player.player_id if player else None,
     }
-    if config.strategy in needs:
-        name, value = needs[config.strategy]
-        if not value:
-            yield _finding(
-                "SCOPE_ID_MISSING",
-                f"playerContext.{name}",
-                f"strategy {config.strategy.value} needs playerContext.{name}",
-                Severity.ERROR,
-            )
+    scope = {Strategy.PER_PLAYTHROUGH: "playthroughId", Strategy.PER_PLAYER: "playerId"}.get(config.strategy)
+    if scope is not None and not ids[scope]:
+        yield _finding(
+            "SCOPE_ID_MISSING",
+            f"playerContext.{scope}",
+            f"strategy {config.strategy.value} needs playerContext.{scope}",
+            Severity.ERROR,
+        )
+    source = config.seed_source or DEFAULT_SEED_SOURCE[config.strategy]
+    seed_id = {SeedSource.PLAYTHROUGH: "playthroughId", SeedSource.PLAYER: "playerId"}.get(source)
+    if seed_id is not None and seed_id != scope and not ids[seed_id]:
+        yield _finding(
+            "SEED_ID_MISSING",
+            f"playerContext.{seed_id}",
+            f"seedSource {source.value} needs playerContext.{seed_id}",
+            Severity.ERROR,
+        )
 
 
-def validate_config(config: GenerationNodeConfig, context: ValidationContext | None = None) -> GenerationValidationResult:
+def validate_config(
+    config: GenerationNodeConfig, context: ValidationContext | None = None
+) -> GenerationValidationResult:
     """Run every rule over a node config and give its status and all findings.
 
     Args:

@@ -154,7 +154,9 @@ def validate(
 
 @app.command()
 def key(
-    config_file: Annotated[Path, typer.Argument(help="A GenerationNodeConfig (or request) as JSON.", metavar="CONFIG.json")],
+    config_file: Annotated[
+        Path, typer.Argument(help="A GenerationNodeConfig (or request) as JSON.", metavar="CONFIG.json")
+    ],
     playthrough: Annotated[str | None, typer.Option(help="playthroughId")] = None,
     player: Annotated[str | None, typer.Option(help="playerId")] = None,
     from_scene: Annotated[str | None, typer.Option("--from", help="From-scene id.")] = None,
@@ -214,7 +216,9 @@ def play_graph(
     graph_file: Annotated[Path, typer.Argument(help="A scene graph as JSON.", metavar="GRAPH.json")],
     playthrough: Annotated[str, typer.Option(help="playthroughId for this run.")] = "demo",
     player: Annotated[str | None, typer.Option(help="playerId for this run.")] = None,
-    fail: Annotated[str | None, typer.Option(help="Force generation to fail with this code (e.g. GEN_TIMEOUT).")] = None,
+    fail: Annotated[
+        str | None, typer.Option(help="Force generation to fail with this code (e.g. GEN_TIMEOUT).")
+    ] = None,
 ) -> None:
     """Walk a scene graph and print what the player would see, fallbacks included."""
     try:
@@ -241,4 +245,3 @@ def play_graph(
         else:
             typer.secho(f"… {step.node.id}: {step.node.from_scene} → {step.node.to_scene}", fg=typer.colors.MAGENTA)
             _print_response(step.response, graph.scene(step.node.to_scene).title or step.node.to_scene)
-

@@ -45,7 +45,9 @@ class LayeredCache:
         return removed
 
 
-async def invalidate(*, query: InvalidateRequest, cache: LayeredCache, repository: GenerationRepository) -> InvalidateResult:
+async def invalidate(
+    *, query: InvalidateRequest, cache: LayeredCache, repository: GenerationRepository
+) -> InvalidateResult:
     """Drop cached content by key, node, version, or a combination (each narrows the selection).
 
     The repository knows which keys were ever filled for a node or version, so the selection reaches
@@ -58,7 +60,13 @@ async def invalidate(*, query: InvalidateRequest, cache: LayeredCache, repositor
         raise DyngenError(
             ErrorCode.GEN_INVALID_CONFIG,
             "say what to invalidate: cache_key, node_id and/or version",
-            details=[{"field": "(body)", "message": "at least one of cache_key, node_id, version is required", "type": "missing"}],
+            details=[
+                {
+                    "field": "(body)",
+                    "message": "at least one of cache_key, node_id, version is required",
+                    "type": "missing",
+                }
+            ],
         )
     keys = await repository.cache_keys(node_id=query.node_id, version=query.version, cache_key=query.cache_key)
     if query.cache_key is not None and query.node_id is None and query.version is None and query.cache_key not in keys:

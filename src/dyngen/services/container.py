@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -27,7 +28,10 @@ class Options:
 
 @dataclass(slots=True)
 class Services:
-    """Everything a use case needs. Build it with `dyngen.bootstrap.build`; close it with `aclose`."""
+    """Everything a use case needs. Build it with `dyngen.bootstrap.build`; close it with `aclose`.
+
+    `entropy` is where fresh (`timestamp`) seeds come from: seeded from the OS in production, pinned in tests.
+    """
 
     repository: GenerationRepository
     cache: LayeredCache
@@ -35,6 +39,7 @@ class Services:
     artifacts: ArtifactStore
     providers: ProviderRegistry
     clock: Clock
+    entropy: random.Random = field(default_factory=random.Random)
     options: Options = field(default_factory=Options)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 

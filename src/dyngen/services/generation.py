@@ -10,7 +10,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import random
 import uuid
 from typing import Any
 
@@ -21,12 +20,12 @@ from dyngen.domain.cache_keys import ResolvedSeed, cache_key, resolve_seed
 from dyngen.domain.contracts import (
     CacheInfo,
     Cost,
+    ErrorInfo,
     FallbackInfo,
     FallbackMode,
     GenerateContentRequest,
     GenerateContentResponse,
     GeneratedContentPayload,
-    ErrorInfo,
     GenerationStatus,
     NodeStatus,
     Severity,
@@ -80,7 +79,16 @@ def config_fingerprint(request: GenerateContentRequest) -> str:
     """
     shaping = request.model_dump(
         mode="json",
-        include={"style", "duration", "constraints", "from_scene", "to_scene", "social_context", "provider", "fallback"},
+        include={
+            "style",
+            "duration",
+            "constraints",
+            "from_scene",
+            "to_scene",
+            "social_context",
+            "provider",
+            "fallback",
+        },
     )
     canonical = json.dumps(shaping, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -117,20 +125,21 @@ async def generate_content(*, request: GenerateContentRequest, services: Service
     _reject_invalid(request)
     provider = services.providers.select(request)
     key = cache_key(request)
-    seed = resolve_seed(request, entropy=random.Random(uuid.uuid4().int))
+    seed = resolve_seed(request, entropy=services.entropy)
     fingerprint = config_fingerprint(request)
     forced = request.simulate.forced_failure() if request.simulate else None
     cacheable = request.strategy is not Strategy.ALWAYS and forced is None
 
     async def produce() -> tuple[Outcome, str | None]:
         if cacheable and (hit := await _cached(services, key, fingerprint)) is not None:
-            return hit
+            return hit[0], hit[1]
         outcome = await _generate(
             services, request, provider, key=key, seed=seed, fingerprint=fingerprint, cacheable=cacheable
         )
         return outcome, None
 
     joined = False
+    tier: str | None
     if cacheable and (hit := await _cached(services, key, fingerprint)) is not None:
         outcome, tier = hit
     elif cacheable:
@@ -144,7 +153,9 @@ async def generate_content(*, request: GenerateContentRequest, services: Service
     return _response(outcome, key=key, started=started, services=services, cache=cache)
 
 
-def _response(outcome: Outcome, *, key: str, started: float, services: Services, cache: CacheInfo) -> GenerateContentResponse:
+def _response(
+    outcome: Outcome, *, key: str, started: float, services: Services, cache: CacheInfo
+) -> GenerateContentResponse:
     elapsed_ms = (services.clock.monotonic() - started) * 1000
     return GenerateContentResponse(
         status=outcome.status,
@@ -175,7 +186,9 @@ async def _cached(services: Services, key: str, fingerprint: str) -> tuple[Outco
     return entry.outcome, hit.tier
 
 
-async def _attempt(provider: Provider, call: ProviderCall, request: GenerateContentRequest, services: Services) -> ProviderResult:
+async def _attempt(
+    provider: Provider, call: ProviderCall, request: GenerateContentRequest, services: Services
+) -> ProviderResult:
     simulate = request.simulate
     if simulate is not None and simulate.latency_ms:
         await services.clock.sleep(simulate.latency_ms / 1000)
@@ -199,7 +212,9 @@ async def _run_provider(
     """
     fb = request.fallback
     timeout_s = (fb.timeout_ms or services.options.default_timeout_ms) / 1000
-    retries = (fb.max_retries if fb.max_retries is not None else DEFAULT_MAX_RETRIES) if fb.mode is FallbackMode.RETRY else 0
+    retries = (
+        (fb.max_retries if fb.max_retries is not None else DEFAULT_MAX_RETRIES) if fb.mode is FallbackMode.RETRY else 0
+    )
     deadline = services.clock.monotonic() + timeout_s
     error: DyngenError | None = None
     attempt = 0
@@ -221,7 +236,9 @@ async def _run_provider(
             error = exc
         except Exception as exc:  # a provider bug must become a coded failure and a fallback, never a 500
             log.exception("provider.crashed provider=%s", provider.info.name)
-            error = DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"provider '{provider.info.name}' failed: {type(exc).__name__}")
+            error = DyngenError(
+                ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"provider '{provider.info.name}' failed: {type(exc).__name__}"
+            )
         if attempt > retries or not error.code.retryable:
             break
         backoff = services.options.retry_backoff_ms / 1000 * 2 ** (attempt - 1)
@@ -249,7 +266,9 @@ async def _store_artifacts(
                 created_at=services.clock.now(),
             )
         )
-    primary = next((r for r, b in zip(records, result.artifacts, strict=True) if b.primary), records[0] if records else None)
+    primary = next(
+        (r for r, b in zip(records, result.artifacts, strict=True) if b.primary), records[0] if records else None
+    )
     return records, f"/api/artifacts/{primary.id}" if primary else None
 
 
@@ -322,7 +341,7 @@ async def _generate(
             await services.cache.set(key, entry.model_dump_json(exclude_none=True).encode())
         return outcome
     assert error is not None
-    payload, info = fallback.apply(request, error, mode=request.fallback.mode, attempts=attempts)
+    fallback_payload, info = fallback.apply(request, error, mode=request.fallback.mode, attempts=attempts)
     record = GenerationRecord(
         **common,
         status=GenerationStatus.FAILED,
@@ -331,11 +350,9 @@ async def _generate(
         error_message=error.message,
         fallback_mode=info.mode.value,
         fallback_reason=info.reason,
-        content=payload,
+        content=fallback_payload,
     )
-    log.info(
-        "generation.fallback key=%s code=%s mode=%s attempts=%d", key, error.code.value, info.mode.value, attempts
-    )
+    log.info("generation.fallback key=%s code=%s mode=%s attempts=%d", key, error.code.value, info.mode.value, attempts)
     await _record(services, record)
     return Outcome(
         generation_id=generation_id,
@@ -343,7 +360,7 @@ async def _generate(
         deterministic=record.deterministic,
         seed=seed.value,
         provider=provider.info.name,
-        content=payload,
+        content=fallback_payload,
         fallback=info,
         error=ErrorInfo(code=error.code, message=error.message),
     )

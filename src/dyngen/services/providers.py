@@ -18,13 +18,17 @@ class ProviderRegistry:
         by_type: Provider name per generation type.
     """
 
-    def __init__(self, providers: Mapping[str, Provider], *, default: str, by_type: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, providers: Mapping[str, Provider], *, default: str, by_type: Mapping[str, str] | None = None
+    ) -> None:
         self._providers = dict(providers)
         self._default = default
         self._by_type = dict(by_type or {})
         for name in [default, *self._by_type.values()]:
             if name not in self._providers:
-                raise ValueError(f"provider {name!r} is configured but not installed (installed: {', '.join(self.names())})")
+                raise ValueError(
+                    f"provider {name!r} is configured but not installed (installed: {', '.join(self.names())})"
+                )
 
     def names(self) -> list[str]:
         return sorted(self._providers)

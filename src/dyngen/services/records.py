@@ -18,7 +18,7 @@ async def get_generation(*, generation_id: str, services: Services) -> Generatio
 
 async def list_generations(*, query: GenerationFilter, services: Services) -> list[GenerationRecord]:
     """Newest first, filtered by cache key, node, status and version."""
-    return await services.repository.list(query)
+    return await services.repository.find(query)
 
 
 async def get_artifact(*, artifact_id: str, services: Services) -> tuple[ArtifactRecord, bytes]:

@@ -13,7 +13,9 @@ from dyngen.domain.errors import DyngenError
 from dyngen.domain.validation import validate_config
 
 
-def validate_node(*, config: GenerationNodeConfig, context: ValidationContext | None = None) -> GenerationValidationResult:
+def validate_node(
+    *, config: GenerationNodeConfig, context: ValidationContext | None = None
+) -> GenerationValidationResult:
     """Every finding for `config`, and (when the context allows one) the cache key it would use."""
     result = validate_config(config, context)
     request = GenerateContentRequest.for_node(

@@ -61,10 +61,10 @@ class SqlAlchemyGenerationRepository:
                 )
 
     async def get(self, generation_id: str) -> GenerationRecord | None:
-        found = await self.list(GenerationFilter(limit=1), ids=[generation_id])
+        found = await self.find(GenerationFilter(limit=1), ids=[generation_id])
         return found[0] if found else None
 
-    async def list(self, query: GenerationFilter, *, ids: list[str] | None = None) -> list[GenerationRecord]:
+    async def find(self, query: GenerationFilter, *, ids: list[str] | None = None) -> list[GenerationRecord]:
         stmt = select(generations).order_by(generations.c.created_at.desc(), generations.c.id).limit(query.limit)
         if ids is not None:
             stmt = stmt.where(generations.c.id.in_(ids))
@@ -82,18 +82,27 @@ class SqlAlchemyGenerationRepository:
                 return []
             found = [row["id"] for row in rows]
             artifact_rows = (
-                await conn.execute(
-                    select(generation_artifacts)
-                    .where(generation_artifacts.c.generation_id.in_(found))
-                    .order_by(generation_artifacts.c.created_at, generation_artifacts.c.id)
+                (
+                    await conn.execute(
+                        select(generation_artifacts)
+                        .where(generation_artifacts.c.generation_id.in_(found))
+                        .order_by(generation_artifacts.c.created_at, generation_artifacts.c.id)
+                    )
                 )
-            ).mappings().all()
+                .mappings()
+                .all()
+            )
         artifacts: dict[str, list[ArtifactRecord]] = defaultdict(list)
         for a in artifact_rows:
             artifacts[a["generation_id"]].append(_artifact(a))
         return [
             GenerationRecord.model_validate(
-                {**row, "created_at": _utc(row["created_at"]), "completed_at": _utc(row["completed_at"]), "artifacts": artifacts[row["id"]]}
+                {
+                    **row,
+                    "created_at": _utc(row["created_at"]),
+                    "completed_at": _utc(row["completed_at"]),
+                    "artifacts": artifacts[row["id"]],
+                }
             )
             for row in rows
         ]
@@ -112,8 +121,10 @@ class SqlAlchemyGenerationRepository:
     async def get_artifact(self, artifact_id: str) -> ArtifactRecord | None:
         async with self._engine.connect() as conn:
             row = (
-                await conn.execute(select(generation_artifacts).where(generation_artifacts.c.id == artifact_id))
-            ).mappings().first()
+                (await conn.execute(select(generation_artifacts).where(generation_artifacts.c.id == artifact_id)))
+                .mappings()
+                .first()
+            )
         return _artifact(row) if row is not None else None
 
     async def ping(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request, Response
 
@@ -48,9 +48,13 @@ async def generate_content(payload: GenerateContentRequest, request: Request) ->
         }
     },
 )
-async def validate_generation_config(body: dict[str, Any] = Body(...)) -> Response:
+async def validate_generation_config(body: Annotated[dict[str, Any], Body()]) -> Response:
     """Lint a node config (or `{config, context}`): status and every finding."""
-    parsed = load(ValidateConfigRequest, body) if "config" in body else ValidateConfigRequest(config=load(GenerationNodeConfig, body))
+    parsed = (
+        load(ValidateConfigRequest, body)
+        if "config" in body
+        else ValidateConfigRequest(config=load(GenerationNodeConfig, body))
+    )
     return wire_response(validation.validate_node(config=parsed.config, context=parsed.context))
 
 

@@ -32,6 +32,7 @@ async def get_generation(generation_id: RecordId, request: Request) -> Response:
 @router.get("/generations", response_model=GenerationList)
 async def list_generations(
     request: Request,
+    *,
     cache_key: Annotated[str | None, Query(max_length=2000)] = None,
     node_id: Annotated[str | None, Query(max_length=200)] = None,
     status: GenerationStatus | None = None,
