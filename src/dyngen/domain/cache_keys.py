@@ -6,8 +6,8 @@ The seed slot holds the strategy's scope: nothing for ``once``, the playthroughI
 ``per_playthrough``, the playerId for ``per_player``. A seed the designer fixed by hand is appended as
 ``@<seed>`` so changing it changes the key. ``always`` has a key (for records and metrics) but never
 reads a cache. Components are percent-escaped (``%``, ``|`` and ``@`` only), so an id containing the
-separator or the seed marker cannot collide with another key; everything is plain string and SHA-256 work, stable across processes,
-machines and Python versions (no ``hash()``).
+separator or the seed marker cannot collide with another key. Everything is plain string and SHA-256
+work, stable across processes, machines and Python versions (no ``hash()``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from dyngen.domain.errors import DyngenError, ErrorCode
 
 SEPARATOR = "|"
 SEED_BITS = 63
-
 
 
 @dataclass(frozen=True, slots=True)
