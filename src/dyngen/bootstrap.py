@@ -1,63 +1,118 @@
-"""`build(settings) -> Services`: the ONLY place that picks concrete adapters."""
+"""`build(settings) -> Services`: the ONLY place that picks concrete adapters.
+
+Embedded default: SQLite, memory + local-folder cache tiers, in-process single flight, artifacts in a
+local folder. Scaled: the same code with PostgreSQL (`DYNGEN_DATABASE_URL`), Redis (`DYNGEN_REDIS_URL`:
+shared cache tier, cross-process single flight, invalidation to every process) and S3
+(`DYNGEN_OBJECT_STORE_URL`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from dyngen.adapters.cache.memory import MemoryCacheTier
+from dyngen.adapters.cache.object_store import ObjectStoreCacheTier
 from dyngen.adapters.clock import SystemClock
 from dyngen.adapters.db.repository import SqlAlchemyGenerationRepository, create_engine
-from dyngen.adapters.db.schema import upgrade
+from dyngen.adapters.db.schema import ensure_current
 from dyngen.adapters.locks.memory import MemorySingleFlight
 from dyngen.adapters.providers.plugins import load_providers
-from dyngen.adapters.storage.local import LocalArtifactStore
+from dyngen.adapters.storage.artifacts import SpoolingArtifactStore
+from dyngen.adapters.storage.local import LocalObjectStore
 from dyngen.config import Settings
-from dyngen.ports import Provider
+from dyngen.ports import CacheTier, ObjectStore, Provider, SingleFlight
 from dyngen.services.cache import LayeredCache
 from dyngen.services.container import Options, Services
 from dyngen.services.providers import ProviderRegistry
 
+Closer = Callable[[], Awaitable[None]]
+
+
+async def _object_store(settings: Settings, closers: list[Closer]) -> ObjectStore:
+    location = settings.s3_location()
+    if location is None:
+        return LocalObjectStore(root=settings.object_dir)
+    from dyngen.adapters.storage.s3 import S3ObjectStore
+
+    bucket, prefix = location
+    store = S3ObjectStore(
+        bucket=bucket,
+        prefix=prefix,
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.s3_region,
+        access_key_id=settings.s3_access_key_id,
+        secret_access_key=settings.s3_secret_access_key.get_secret_value() if settings.s3_secret_access_key else None,
+    )
+    await store.start()
+    closers.append(store.aclose)
+    if settings.s3_create_bucket:
+        await store.create_bucket()
+    return store
+
 
 async def build(
-    settings: Settings, *, migrate: bool = True, providers: Mapping[str, Provider] | None = None
+    settings: Settings, *, migrate: bool | None = None, providers: Mapping[str, Provider] | None = None
 ) -> Services:
     """Assemble the service for `settings`.
 
     Args:
         settings: The configuration.
-        migrate: Apply database migrations first (the embedded default does it on every start).
+        migrate: Apply database migrations first. Default: yes for SQLite (the embedded default migrates
+            on every start); for other databases, check the schema is current and say to run
+            `dyngen migrate` when it is not.
         providers: Use these providers instead of the installed plugins (tests inject fakes here).
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    closers: list[Closer] = []
     engine = create_engine(settings.resolved_database_url)
-    if migrate:
-        await upgrade(engine)
+    closers.append(engine.dispose)
+    await ensure_current(engine, migrate=settings.is_sqlite if migrate is None else migrate)
     clock = SystemClock()
     registry = ProviderRegistry(
         providers if providers is not None else load_providers(),
         default=settings.default_provider,
         by_type=settings.providers_by_type,
     )
+    store = await _object_store(settings, closers)
+    artifacts = SpoolingArtifactStore(store=store, spool_dir=settings.spool_dir)
+    memory = MemoryCacheTier(
+        max_bytes=settings.cache_max_bytes, max_entries=settings.cache_max_entries, monotonic=clock.monotonic
+    )
+    tiers: list[CacheTier] = [memory]
+    single_flight: SingleFlight = MemorySingleFlight()
+    redis = None
+    bus = None
+    if settings.redis_url:
+        from dyngen.adapters.cache.redis import RedisCacheTier
+        from dyngen.adapters.locks.redis import RedisSingleFlight
+        from dyngen.adapters.messaging.redis import RedisConnection, RedisInvalidationBus
+
+        redis = RedisConnection(url=settings.redis_url, prefix=settings.redis_prefix)
+        tiers.append(RedisCacheTier(connection=redis))
+        single_flight = RedisSingleFlight(connection=redis, lease_ms=settings.flight_lease_ms)
+        bus = RedisInvalidationBus(connection=redis)
+        bus.subscribe(memory.delete)
+    tiers.append(ObjectStoreCacheTier(store=store))
     services = Services(
         repository=SqlAlchemyGenerationRepository(engine=engine),
-        cache=LayeredCache(
-            [
-                MemoryCacheTier(
-                    max_bytes=settings.cache_max_bytes,
-                    max_entries=settings.cache_max_entries,
-                    monotonic=clock.monotonic,
-                )
-            ]
-        ),
-        single_flight=MemorySingleFlight(),
-        artifacts=LocalArtifactStore(root=settings.artifact_dir),
+        cache=LayeredCache(tiers, bus=bus),
+        single_flight=single_flight,
+        artifacts=artifacts,
         providers=registry,
         clock=clock,
         options=Options(
             dev_tools=settings.dev_tools_enabled,
             default_timeout_ms=settings.default_timeout_ms,
             retry_backoff_ms=settings.retry_backoff_ms,
+            cache_ttl_s=dict(settings.cache_ttl_s),
         ),
+        probes={"object_store": store.ping},
     )
-    services.closers.append(engine.dispose)
+    if redis is not None:
+        services.probes["redis"] = redis.ping
+        await redis.start()
+        closers.append(redis.aclose)
+    await artifacts.start()
+    closers.append(artifacts.aclose)
+    services.closers.extend(closers)
     return services

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -38,6 +38,24 @@ class Settings(BaseSettings):
         default_factory=dict, description='Provider per generation type, e.g. {"dialogue": "builtin"}.'
     )
     log_level: str = Field(default="info", description="Log level of the service.")
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis for the shared cache tier, single-flight leases and invalidation; unset = embedded.",
+    )
+    redis_prefix: str = Field(default="dyngen", description="Prefix of every Redis key and channel.")
+    object_store_url: str | None = Field(
+        default=None, description="`s3://bucket/prefix` for S3-compatible storage; default a folder in the data dir."
+    )
+    s3_endpoint_url: str | None = Field(default=None, description="S3 endpoint for MinIO, R2, ...; unset for AWS.")
+    s3_region: str = Field(default="us-east-1", description="S3 region.")
+    s3_access_key_id: str | None = Field(default=None, description="S3 access key; unset = default AWS chain.")
+    s3_secret_access_key: SecretStr | None = Field(default=None, description="S3 secret key.")
+    s3_create_bucket: bool = Field(default=False, description="Create the bucket on start if it is missing.")
+    cache_ttl_s: dict[str, float | None] = Field(
+        default_factory=lambda: {"once": None, "per_playthrough": 30 * 86400.0, "per_player": 90 * 86400.0},
+        description="Cache entry lifetime per strategy in seconds (null = no expiry).",
+    )
+    flight_lease_ms: int = Field(default=2000, ge=100, description="Single-flight lease, extended while generating.")
 
     @property
     def dev_tools_enabled(self) -> bool:
@@ -50,5 +68,22 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'dyngen.db'}"
 
     @property
-    def artifact_dir(self) -> Path:
-        return self.data_dir / "artifacts"
+    def object_dir(self) -> Path:
+        return self.data_dir / "objects"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    def s3_location(self) -> tuple[str, str] | None:
+        """(bucket, prefix) of an `s3://` object store URL, or None for the local folder."""
+        if not self.object_store_url:
+            return None
+        if not self.object_store_url.startswith("s3://"):
+            raise ValueError(f"DYNGEN_OBJECT_STORE_URL must start with s3:// (got {self.object_store_url!r})")
+        bucket, _, prefix = self.object_store_url.removeprefix("s3://").partition("/")
+        return bucket, prefix

@@ -9,12 +9,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from dyngen.domain.contracts import GenerateContentRequest, GeneratedContentPayload, GenerationType
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,11 +94,46 @@ class CacheTier(Protocol):
 
 
 class SingleFlight(Protocol):
-    """Runs one producer per key at a time; concurrent callers for the same key share its result."""
+    """Runs one producer per key at a time; concurrent callers for the same key share its result.
 
-    async def run(self, key: str, produce: Callable[[], Awaitable[T]]) -> tuple[T, bool]:
-        """Returns the result and True when this caller joined a flight another caller started."""
+    Results are bytes so that they can cross processes.
+    """
+
+    async def run(
+        self, key: str, produce: Callable[[], Awaitable[bytes]], *, timeout_s: float | None = None
+    ) -> tuple[bytes, bool]:
+        """Returns the result and True when this caller joined a flight another caller started.
+
+        Raises:
+            TimeoutError: The result did not arrive within `timeout_s` (the flight itself goes on).
+        """
         ...
+
+
+class ObjectStore(Protocol):
+    """Named blobs: a local folder or an S3-compatible bucket."""
+
+    name: str
+
+    def uri(self, key: str) -> str: ...
+
+    def key_of(self, uri: str) -> str: ...
+
+    async def put(self, key: str, data: bytes, *, content_type: str) -> None: ...
+
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def delete(self, keys: Iterable[str]) -> int: ...
+
+    async def ping(self) -> None: ...
+
+
+class InvalidationBus(Protocol):
+    """Carries invalidated cache keys to every process, so their local tiers drop them too."""
+
+    async def publish(self, keys: Iterable[str]) -> None: ...
+
+    def subscribe(self, handler: Callable[[list[str]], Awaitable[Any]]) -> None: ...
 
 
 class ArtifactStore(Protocol):
@@ -111,6 +144,10 @@ class ArtifactStore(Protocol):
     async def get(self, uri: str) -> bytes: ...
 
     async def ping(self) -> None: ...
+
+    async def pending(self) -> int:
+        """Artifacts accepted but not yet in durable storage (a spool waiting for its store)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "NOT_FOUND"
     FORBIDDEN = "FORBIDDEN"
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    DEPENDENCY_UNAVAILABLE = "DEPENDENCY_UNAVAILABLE"
 
     @property
     def is_generation_failure(self) -> bool:

@@ -82,27 +82,42 @@ def _emit(data: Any) -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, help="API processes sharing the port (use Redis with more than 1).")
+    ] = 1,
     log_level: Annotated[str | None, typer.Option(help="Log level (default from DYNGEN_LOG_LEVEL).")] = None,
 ) -> None:
     """Serve the HTTP API (and the editor, once built)."""
     import uvicorn
 
-    from dyngen.entrypoints.api.app import create_app
-
     settings = Settings()
     level = (log_level or settings.log_level).lower()
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    typer.echo(f"dyngen serving on http://{host}:{port} (data in {settings.data_dir.resolve()})")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=level, access_log=False)
+    if settings.is_sqlite:
+        # Migrate once here, before any worker starts, so workers never race on the schema.
+        _migrate(settings)
+    if workers > 1 and not settings.redis_url:
+        typer.secho(
+            "warning: several workers without DYNGEN_REDIS_URL share no cache tier, lease or invalidation",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+    typer.echo(f"dyngen serving on http://{host}:{port} ({workers} worker(s), data in {settings.data_dir.resolve()})")
+    uvicorn.run(
+        "dyngen.entrypoints.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=level,
+        access_log=False,
+    )
 
 
-@app.command()
-def migrate() -> None:
-    """Apply the database migrations (serve does this on start too)."""
+def _migrate(settings: Settings) -> str | None:
     from dyngen.adapters.db.repository import create_engine
     from dyngen.adapters.db.schema import current_revision, upgrade
 
-    settings = Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
 
     async def run() -> str | None:
@@ -113,7 +128,13 @@ def migrate() -> None:
         finally:
             await engine.dispose()
 
-    typer.echo(f"database at revision {asyncio.run(run())}")
+    return asyncio.run(run())
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the database migrations (serve does this on start for SQLite)."""
+    typer.echo(f"database at revision {_migrate(Settings())}")
 
 
 @app.command()

@@ -2,36 +2,48 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from dyngen.domain.contracts import InvalidateRequest, InvalidateResult
 from dyngen.domain.errors import DyngenError, ErrorCode
-from dyngen.ports import CacheTier, GenerationRepository
+from dyngen.ports import CacheTier, GenerationRepository, InvalidationBus
 
-
-@dataclass(frozen=True, slots=True)
-class CacheHit:
-    value: bytes
-    tier: str
+T = TypeVar("T")
 
 
 class LayeredCache:
     """Reads tiers in order (fastest first); a hit in a slower tier fills the faster ones.
 
-    Writes and deletes reach every tier.
+    Writes and deletes reach every tier; deletes also go out on the invalidation bus, so the local
+    (memory) tiers of every other process drop the keys too.
+
+    Args:
+        tiers: Fastest first.
+        bus: Carries invalidations to other processes (None when there is only one process).
     """
 
-    def __init__(self, tiers: Sequence[CacheTier]) -> None:
+    def __init__(self, tiers: Sequence[CacheTier], *, bus: InvalidationBus | None = None) -> None:
         self.tiers = list(tiers)
+        self._bus = bus
 
-    async def get(self, key: str) -> CacheHit | None:
+    async def get(
+        self, key: str, decode: Callable[[bytes], T | None], *, promote_ttl_s: float | None = None
+    ) -> tuple[T, str] | None:
+        """The first entry `decode` accepts (it returns None for a stale or unreadable entry), and its tier.
+
+        A hit in a slower tier is copied into the faster ones with `promote_ttl_s`.
+        """
         for index, tier in enumerate(self.tiers):
-            value = await tier.get(key)
-            if value is not None:
-                for faster in self.tiers[:index]:
-                    await faster.set(key, value)
-                return CacheHit(value, tier.name)
+            raw = await tier.get(key)
+            if raw is None:
+                continue
+            value = decode(raw)
+            if value is None:
+                continue
+            for faster in self.tiers[:index]:
+                await faster.set(key, raw, ttl_s=promote_ttl_s)
+            return value, tier.name
         return None
 
     async def set(self, key: str, value: bytes, *, ttl_s: float | None = None) -> None:
@@ -42,6 +54,8 @@ class LayeredCache:
         removed = 0
         for tier in self.tiers:
             removed = max(removed, await tier.delete(keys))
+        if self._bus is not None and keys:
+            await self._bus.publish(keys)
         return removed
 
 

@@ -19,11 +19,14 @@ class Options:
         dev_tools: Honour `simulate` (forced failures, added latency) in requests.
         default_timeout_ms: Deadline of a generation whose node sets no `timeoutMs`.
         retry_backoff_ms: First delay between retries of fallback mode `retry`; doubles each retry.
+        cache_ttl_s: Cache entry lifetime per strategy (`once`, `per_playthrough`, `per_player`); a
+            missing or None value never expires.
     """
 
     dev_tools: bool = True
     default_timeout_ms: int = 5000
     retry_backoff_ms: int = 100
+    cache_ttl_s: dict[str, float | None] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -31,6 +34,7 @@ class Services:
     """Everything a use case needs. Build it with `dyngen.bootstrap.build`; close it with `aclose`.
 
     `entropy` is where fresh (`timestamp`) seeds come from: seeded from the OS in production, pinned in tests.
+    `probes` are the health checks of the dependencies beyond the repository (object store, Redis), by name.
     """
 
     repository: GenerationRepository
@@ -41,6 +45,7 @@ class Services:
     clock: Clock
     entropy: random.Random = field(default_factory=random.Random)
     options: Options = field(default_factory=Options)
+    probes: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def aclose(self) -> None:

@@ -50,7 +50,7 @@ class Outcome(SnakeModel):
     It is also the cached entry (as JSON), so a hit needs no database read.
     """
 
-    generation_id: str
+    generation_id: str | None
     status: GenerationStatus
     deterministic: bool
     seed: int | None
@@ -65,6 +65,13 @@ class CacheEntry(SnakeModel):
     format: int
     fingerprint: str
     outcome: Outcome
+
+
+class FlightResult(SnakeModel):
+    """What a single flight hands to every caller (as JSON bytes, so it can cross processes)."""
+
+    outcome: Outcome
+    tier: str | None = None
 
 
 def new_id() -> str:
@@ -130,27 +137,65 @@ async def generate_content(*, request: GenerateContentRequest, services: Service
     forced = request.simulate.forced_failure() if request.simulate else None
     cacheable = request.strategy is not Strategy.ALWAYS and forced is None
 
-    async def produce() -> tuple[Outcome, str | None]:
-        if cacheable and (hit := await _cached(services, key, fingerprint)) is not None:
-            return hit[0], hit[1]
+    ttl_s = services.options.cache_ttl_s.get(request.strategy.value)
+
+    async def produce() -> bytes:
+        hit = await _cached(services, key, fingerprint, ttl_s) if cacheable else None
+        if hit is not None:
+            return FlightResult(outcome=hit[0], tier=hit[1]).model_dump_json().encode()
         outcome = await _generate(
-            services, request, provider, key=key, seed=seed, fingerprint=fingerprint, cacheable=cacheable
+            services,
+            request,
+            provider,
+            key=key,
+            seed=seed,
+            fingerprint=fingerprint,
+            cache_result=cacheable,
+            ttl_s=ttl_s,
         )
-        return outcome, None
+        return FlightResult(outcome=outcome).model_dump_json().encode()
 
     joined = False
     tier: str | None
-    if cacheable and (hit := await _cached(services, key, fingerprint)) is not None:
+    if cacheable and (hit := await _cached(services, key, fingerprint, ttl_s)) is not None:
         outcome, tier = hit
     elif cacheable:
-        (outcome, tier), joined = await services.single_flight.run(f"{key}#{fingerprint}", produce)
+        wait_s = (request.fallback.timeout_ms or services.options.default_timeout_ms) / 1000
+        try:
+            data, joined = await services.single_flight.run(f"{key}#{fingerprint}", produce, timeout_s=wait_s)
+        except TimeoutError:
+            return _response(
+                _waited_too_long(request, seed), key=key, started=started, services=services, cache=CacheInfo(hit=False)
+            )
+        flight = FlightResult.model_validate_json(data)
+        outcome, tier = flight.outcome, flight.tier
     else:
-        outcome, tier = await produce()
+        flight = FlightResult.model_validate_json(await produce())
+        outcome, tier = flight.outcome, flight.tier
     if tier is not None:
         cache = CacheInfo(hit=True, tier=tier)
     else:
         cache = CacheInfo(hit=joined, tier="single_flight" if joined else None)
     return _response(outcome, key=key, started=started, services=services, cache=cache)
+
+
+def _waited_too_long(request: GenerateContentRequest, seed: ResolvedSeed) -> Outcome:
+    """The fallback for a caller whose deadline passed while another caller's generation was running."""
+    error = DyngenError(
+        ErrorCode.GEN_TIMEOUT, "another request for this content did not finish within the node's timeout"
+    )
+    payload, info = fallback.apply(request, error, mode=request.fallback.mode, attempts=0)
+    log.warning("single_flight.wait_timeout node=%s", request.node_id)
+    return Outcome(
+        generation_id=None,
+        status=GenerationStatus.FAILED,
+        deterministic=seed.deterministic,
+        seed=seed.value,
+        provider=None,
+        content=payload,
+        fallback=info,
+        error=ErrorInfo(code=error.code, message=error.message),
+    )
 
 
 def _response(
@@ -172,18 +217,19 @@ def _response(
     )
 
 
-async def _cached(services: Services, key: str, fingerprint: str) -> tuple[Outcome, str] | None:
-    hit = await services.cache.get(key)
-    if hit is None:
-        return None
-    try:
-        entry = CacheEntry.model_validate_json(hit.value)
-    except ValidationError:
-        log.warning("cache.entry_unreadable key=%s tier=%s", key, hit.tier)
-        return None
-    if entry.format != CACHE_FORMAT or entry.fingerprint != fingerprint:
-        return None
-    return entry.outcome, hit.tier
+async def _cached(services: Services, key: str, fingerprint: str, ttl_s: float | None) -> tuple[Outcome, str] | None:
+    def decode(raw: bytes) -> Outcome | None:
+        try:
+            entry = CacheEntry.model_validate_json(raw)
+        except ValidationError:
+            log.warning("cache.entry_unreadable key=%s", key)
+            return None
+        # Another format, or made from another config of the node: regenerate rather than serve stale.
+        if entry.format != CACHE_FORMAT or entry.fingerprint != fingerprint:
+            return None
+        return entry.outcome
+
+    return await services.cache.get(key, decode, promote_ttl_s=ttl_s)
 
 
 async def _attempt(
@@ -280,8 +326,10 @@ async def _generate(
     key: str,
     seed: ResolvedSeed,
     fingerprint: str,
-    cacheable: bool,
+    cache_result: bool,
+    ttl_s: float | None,
 ) -> Outcome:
+    """Run the provider, record the run, and cache a success (for `ttl_s`; None = no expiry)."""
     generation_id = new_id()
     created = services.clock.now()
     started = services.clock.monotonic()
@@ -336,9 +384,9 @@ async def _generate(
             fallback=retried,
         )
         await _record(services, record)
-        if cacheable:
+        if cache_result:
             entry = CacheEntry(format=CACHE_FORMAT, fingerprint=fingerprint, outcome=outcome)
-            await services.cache.set(key, entry.model_dump_json(exclude_none=True).encode())
+            await services.cache.set(key, entry.model_dump_json(exclude_none=True).encode(), ttl_s=ttl_s)
         return outcome
     assert error is not None
     fallback_payload, info = fallback.apply(request, error, mode=request.fallback.mode, attempts=attempts)

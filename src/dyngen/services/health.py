@@ -20,6 +20,8 @@ class DependencyHealth(BaseModel):
 
 class Health(BaseModel):
     status: str
+    reasons: list[str]
+    spooled_artifacts: int
     dependencies: dict[str, DependencyHealth]
     providers: list[str]
     cache_tiers: list[str]
@@ -37,21 +39,26 @@ async def _probe(services: Services, check: Callable[[], Awaitable[None]]) -> De
 
 
 async def check_health(*, services: Services) -> Health:
-    """`ok` when every dependency answers; `degraded` when content is still served but something is down
-    (records or artifacts cannot be written); `down` when no provider is installed."""
-    dependencies = {
-        "database": await _probe(services, services.repository.ping),
-        "artifact_store": await _probe(services, services.artifacts.ping),
-    }
+    """`ok` when every dependency answers; `degraded` (with the reasons) when content is still served but
+    something is down or behind (Redis, the object store, the database, a non-empty artifact spool);
+    `down` when no provider is installed."""
+    dependencies = {"database": await _probe(services, services.repository.ping)}
+    for name, probe in services.probes.items():
+        dependencies[name] = await _probe(services, probe)
+    reasons = [f"{name} is down: {d.detail}" for name, d in dependencies.items() if d.status != "ok"]
+    pending = await services.artifacts.pending()
+    if pending:
+        reasons.append(f"{pending} artifact(s) waiting in the local spool for the object store")
     names = services.providers.names()
     if not names:
         status = "down"
-    elif any(d.status != "ok" for d in dependencies.values()):
-        status = "degraded"
+        reasons.append("no provider is installed")
     else:
-        status = "ok"
+        status = "degraded" if reasons else "ok"
     return Health(
         status=status,
+        reasons=reasons,
+        spooled_artifacts=pending,
         dependencies=dependencies,
         providers=names,
         cache_tiers=[t.name for t in services.cache.tiers],

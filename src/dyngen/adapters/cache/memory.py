@@ -44,9 +44,9 @@ class MemoryCacheTier:
         return value
 
     async def set(self, key: str, value: bytes, *, ttl_s: float | None = None) -> None:
+        self._drop(key)
         if len(value) > self._max_bytes or self._max_entries == 0:
             return
-        self._drop(key)
         expires = self._monotonic() + ttl_s if ttl_s is not None else None
         self._entries[key] = (value, expires)
         self._bytes += len(value)

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from dyngen.adapters.db.tables import generation_artifacts, generations
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
 from dyngen.ports import GenerationFilter
+
+T = TypeVar("T")
+log = logging.getLogger("dyngen.db")
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -29,6 +36,26 @@ def create_engine(url: str) -> AsyncEngine:
 
         return engine
     return create_async_engine(url, pool_pre_ping=True)
+
+
+RETRIES = 3
+
+
+async def _retrying(operation: Callable[[], Awaitable[T]]) -> T:
+    """Run a database operation, again after a lost connection (a restarted or failed-over server).
+
+    The pool's pre-ping catches dead idle connections; this catches the ones that die mid-use.
+    """
+    for attempt in range(RETRIES):
+        try:
+            return await operation()
+        except DBAPIError as exc:
+            lost = exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+            if not lost or attempt == RETRIES - 1:
+                raise
+            log.warning("db.connection_lost attempt=%d error=%s", attempt + 1, type(exc.orig).__name__)
+            await asyncio.sleep(0.1 * 3**attempt)
+    raise AssertionError("unreachable")
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -49,6 +76,14 @@ class SqlAlchemyGenerationRepository:
         self._engine = engine
 
     async def add(self, record: GenerationRecord) -> None:
+        try:
+            await _retrying(lambda: self._add(record))
+        except IntegrityError:
+            # A retry after a lost acknowledgement: the first attempt did commit.
+            if await self.get(record.id) is None:
+                raise
+
+    async def _add(self, record: GenerationRecord) -> None:
         row = record.model_dump(mode="json", exclude={"artifacts", "created_at", "completed_at"})
         row["created_at"] = record.created_at
         row["completed_at"] = record.completed_at
@@ -65,6 +100,9 @@ class SqlAlchemyGenerationRepository:
         return found[0] if found else None
 
     async def find(self, query: GenerationFilter, *, ids: list[str] | None = None) -> list[GenerationRecord]:
+        return await _retrying(lambda: self._find(query, ids))
+
+    async def _find(self, query: GenerationFilter, ids: list[str] | None) -> list[GenerationRecord]:
         stmt = select(generations).order_by(generations.c.created_at.desc(), generations.c.id).limit(query.limit)
         if ids is not None:
             stmt = stmt.where(generations.c.id.in_(ids))
@@ -108,6 +146,9 @@ class SqlAlchemyGenerationRepository:
         ]
 
     async def cache_keys(self, *, node_id: str | None, version: int | None, cache_key: str | None) -> list[str]:
+        return await _retrying(lambda: self._cache_keys(node_id, version, cache_key))
+
+    async def _cache_keys(self, node_id: str | None, version: int | None, cache_key: str | None) -> list[str]:
         stmt = select(generations.c.cache_key).distinct().where(generations.c.status == "complete")
         if node_id is not None:
             stmt = stmt.where(generations.c.node_id == node_id)
@@ -119,6 +160,9 @@ class SqlAlchemyGenerationRepository:
             return sorted(r[0] for r in (await conn.execute(stmt)).all())
 
     async def get_artifact(self, artifact_id: str) -> ArtifactRecord | None:
+        return await _retrying(lambda: self._get_artifact(artifact_id))
+
+    async def _get_artifact(self, artifact_id: str) -> ArtifactRecord | None:
         async with self._engine.connect() as conn:
             row = (
                 (await conn.execute(select(generation_artifacts).where(generation_artifacts.c.id == artifact_id)))

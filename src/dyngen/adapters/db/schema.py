@@ -11,6 +11,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dyngen.domain.errors import DyngenError, ErrorCode
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -38,3 +40,20 @@ def head_revision() -> str | None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return ScriptDirectory.from_config(config).get_current_head()
+
+
+async def ensure_current(engine: AsyncEngine, *, migrate: bool) -> None:
+    """Migrate (when `migrate`), else check the schema is current.
+
+    Raises:
+        DyngenError: DEPENDENCY_UNAVAILABLE when the schema is behind and `migrate` is False.
+    """
+    if migrate:
+        await upgrade(engine)
+        return
+    current, head = await current_revision(engine), head_revision()
+    if current != head:
+        raise DyngenError(
+            ErrorCode.DEPENDENCY_UNAVAILABLE,
+            f"the database schema is at revision {current}, this dyngen needs {head}: run `dyngen migrate`",
+        )

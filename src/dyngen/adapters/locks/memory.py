@@ -12,8 +12,8 @@ T = TypeVar("T")
 class MemorySingleFlight:
     """One producer per key per process; callers that arrive while it runs await its result.
 
-    The producer runs as its own task, so a caller that is cancelled (a client that hung up) does not
-    cancel the work the other callers wait for.
+    The producer runs as its own task, so a caller that is cancelled or gives up at its deadline (a
+    client that hung up, a node timeout) does not cancel the work the other callers wait for.
     """
 
     def __init__(self) -> None:
@@ -23,11 +23,20 @@ class MemorySingleFlight:
     def in_flight(self) -> int:
         return len(self._flights)
 
-    async def run(self, key: str, produce: Callable[[], Awaitable[T]]) -> tuple[T, bool]:
+    async def run(
+        self, key: str, produce: Callable[[], Awaitable[T]], *, timeout_s: float | None = None
+    ) -> tuple[T, bool]:
         flight = self._flights.get(key)
-        if flight is not None:
-            return await asyncio.shield(flight), True
-        task: asyncio.Task[T] = asyncio.ensure_future(produce())
-        self._flights[key] = task
-        task.add_done_callback(lambda _: self._flights.pop(key, None))
-        return await asyncio.shield(task), False
+        joined = flight is not None
+        if flight is None:
+            flight = asyncio.ensure_future(produce())
+            self._flights[key] = flight
+            flight.add_done_callback(lambda done: self._finished(key, done))
+        result: T = await asyncio.wait_for(asyncio.shield(flight), timeout_s)
+        return result, joined
+
+    def _finished(self, key: str, flight: asyncio.Future[Any]) -> None:
+        if self._flights.get(key) is flight:
+            del self._flights[key]
+        if not flight.cancelled():
+            flight.exception()  # mark retrieved: every caller may have left at its deadline

@@ -1,4 +1,4 @@
-"""Word banks and line templates for the built-in text provider.
+"""Word banks and line templates for the built-in text provider, and how request words become phrases.
 
 Everything here is plain data, written for a narrative designer to read and extend. Every line is
 PG-safe; `RATED_PG13_IMAGERY` holds the few lines that are only used at PG-13 and above, and
@@ -16,54 +16,22 @@ Template fields (a line whose field cannot be filled is skipped):
 
 from __future__ import annotations
 
+import re
+
+# The banks are packed several entries to a row so the whole book reads on a few screens; ruff format would
+# give every entry its own row and more than double the module's length.
+# fmt: off
 MOOD_ALIASES: dict[str, str] = {
-    "romance": "romantic",
-    "love": "romantic",
-    "tender": "romantic",
-    "flirty": "playful",
-    "excited": "joyful",
-    "happy": "joyful",
-    "joy": "joyful",
-    "elated": "joyful",
-    "cheerful": "joyful",
-    "peaceful": "calm",
-    "serene": "calm",
-    "content": "calm",
-    "relaxed": "calm",
-    "anxious": "tense",
-    "suspense": "tense",
-    "suspenseful": "tense",
-    "tension": "tense",
-    "uneasy": "tense",
-    "relieved": "relief",
-    "sadness": "sad",
-    "sorrow": "sad",
-    "grief": "sad",
-    "grieving": "sad",
-    "mystery": "mysterious",
-    "eerie": "mysterious",
-    "uncanny": "mysterious",
-    "resolute": "determined",
-    "focused": "determined",
-    "thoughtful": "reflective",
-    "pensive": "reflective",
-    "scared": "fearful",
-    "afraid": "fearful",
-    "fear": "fearful",
-    "dread": "fearful",
-    "horror": "fearful",
-    "furious": "angry",
-    "anger": "angry",
-    "rage": "angry",
-    "mischievous": "playful",
-    "fun": "playful",
-    "hope": "hopeful",
-    "optimistic": "hopeful",
-    "nostalgic": "melancholic",
-    "wistful": "melancholic",
-    "melancholy": "melancholic",
-    "action": "intense",
-    "urgent": "intense",
+    "romance": "romantic", "love": "romantic", "tender": "romantic", "flirty": "playful", "excited": "joyful",
+    "happy": "joyful", "joy": "joyful", "elated": "joyful", "cheerful": "joyful", "peaceful": "calm",
+    "serene": "calm", "content": "calm", "relaxed": "calm", "anxious": "tense", "suspense": "tense",
+    "suspenseful": "tense", "tension": "tense", "uneasy": "tense", "relieved": "relief", "sadness": "sad",
+    "sorrow": "sad", "grief": "sad", "grieving": "sad", "mystery": "mysterious", "eerie": "mysterious",
+    "uncanny": "mysterious", "resolute": "determined", "focused": "determined", "thoughtful": "reflective",
+    "pensive": "reflective", "scared": "fearful", "afraid": "fearful", "fear": "fearful", "dread": "fearful",
+    "horror": "fearful", "furious": "angry", "anger": "angry", "rage": "angry", "mischievous": "playful",
+    "fun": "playful", "hope": "hopeful", "optimistic": "hopeful", "nostalgic": "melancholic",
+    "wistful": "melancholic", "melancholy": "melancholic", "action": "intense", "urgent": "intense",
     "dramatic": "intense",
 }
 
@@ -89,178 +57,113 @@ MOOD_ADJECTIVES: dict[str, tuple[str, ...]] = {
 MOOD_IMAGERY: dict[str, tuple[str, ...]] = {
     "romantic": (
         "Warm light pools between them, soft as a held breath.",
-        "The city hums low, as if it is keeping their secret.",
-        "A hand brushes a hand, and neither pulls away.",
-        "Candlelight catches the edge of a shy smile.",
-        "The air smells of rain and something sweeter.",
-        "Every small sound seems to lean closer.",
-        "Laughter fades into a quieter, warmer silence.",
-        "The evening goes golden at the edges.",
-        "A glance lingers one heartbeat too long.",
+        "The city hums low, as if it is keeping their secret.", "A hand brushes a hand, and neither pulls away.",
+        "Candlelight catches the edge of a shy smile.", "The air smells of rain and something sweeter.",
+        "Every small sound seems to lean closer.", "Laughter fades into a quieter, warmer silence.",
+        "The evening goes golden at the edges.", "A glance lingers one heartbeat too long.",
     ),
     "intense": (
-        "Everything sharpens: every edge, every sound.",
-        "The air crackles like a wire pulled tight.",
-        "Heartbeats drum louder than the room.",
-        "Light flares hard and white, then steadies.",
-        "No one breathes. No one blinks.",
-        "The floor seems to tilt toward the moment.",
-        "Voices rise, then cut off all at once.",
-        "Seconds stretch thin enough to snap.",
+        "Everything sharpens: every edge, every sound.", "The air crackles like a wire pulled tight.",
+        "Heartbeats drum louder than the room.", "Light flares hard and white, then steadies.",
+        "No one breathes. No one blinks.", "The floor seems to tilt toward the moment.",
+        "Voices rise, then cut off all at once.", "Seconds stretch thin enough to snap.",
         "Pressure builds behind every word left unsaid.",
     ),
     "calm": (
-        "The light softens to the colour of honey.",
-        "A slow breeze moves through, unhurried.",
-        "Somewhere, water laps gently at stone.",
-        "The world exhales and settles.",
-        "Dust drifts lazily through a beam of sun.",
-        "Quiet spreads like warm water.",
-        "Leaves whisper to each other, then go still.",
-        "Even the clock seems to tick more gently.",
+        "The light softens to the colour of honey.", "A slow breeze moves through, unhurried.",
+        "Somewhere, water laps gently at stone.", "The world exhales and settles.",
+        "Dust drifts lazily through a beam of sun.", "Quiet spreads like warm water.",
+        "Leaves whisper to each other, then go still.", "Even the clock seems to tick more gently.",
         "Nothing needs to happen yet, and that is enough.",
     ),
     "tense": (
-        "The silence stretches thin as wire.",
-        "A floorboard creaks, and everyone freezes.",
-        "Shadows pool in the corners, waiting.",
-        "Every small sound lands too loudly.",
-        "Breath held, a gaze flicks to the door.",
-        "The air feels wound tight, ready to snap.",
-        "Somewhere a tap drips, counting the seconds.",
-        "Nobody moves first.",
+        "The silence stretches thin as wire.", "A floorboard creaks, and everyone freezes.",
+        "Shadows pool in the corners, waiting.", "Every small sound lands too loudly.",
+        "Breath held, a gaze flicks to the door.", "The air feels wound tight, ready to snap.",
+        "Somewhere a tap drips, counting the seconds.", "Nobody moves first.",
         "A light flickers, steadies, flickers again.",
     ),
     "relief": (
-        "Shoulders drop as the breath finally comes.",
-        "The tight knot of the moment comes loose.",
-        "Light spills back in, ordinary and kind.",
-        "Someone laughs, shaky but real.",
-        "The room seems larger now, and warmer.",
-        "A long exhale, and the world steadies.",
-        "The danger passes like weather.",
-        "Hands stop trembling, one finger at a time.",
+        "Shoulders drop as the breath finally comes.", "The tight knot of the moment comes loose.",
+        "Light spills back in, ordinary and kind.", "Someone laughs, shaky but real.",
+        "The room seems larger now, and warmer.", "A long exhale, and the world steadies.",
+        "The danger passes like weather.", "Hands stop trembling, one finger at a time.",
         "It's over. It's really over.",
     ),
     "sad": (
-        "Grey light sits heavy on everything.",
-        "Rain traces slow lines down the glass.",
-        "An empty chair says what no one will.",
-        "The quiet aches more than any sound.",
-        "The colour seems to drain from the room.",
-        "A half-finished cup of tea goes cold.",
-        "Words start, falter, and fall away.",
-        "Somewhere a door closes softly, for good.",
+        "Grey light sits heavy on everything.", "Rain traces slow lines down the glass.",
+        "An empty chair says what no one will.", "The quiet aches more than any sound.",
+        "The colour seems to drain from the room.", "A half-finished cup of tea goes cold.",
+        "Words start, falter, and fall away.", "Somewhere a door closes softly, for good.",
         "The world keeps moving, careless and slow.",
     ),
     "joyful": (
-        "Sunlight tumbles in, bright and generous.",
-        "Laughter spills over like a tipped glass.",
-        "Everything seems to sparkle at the edges.",
-        "Music bubbles up from somewhere nearby.",
-        "The air tastes of summer and sugar.",
-        "Even the walls seem to grin.",
-        "A cheer goes up and spreads like wildfire.",
-        "Colours feel louder, warmer, closer.",
+        "Sunlight tumbles in, bright and generous.", "Laughter spills over like a tipped glass.",
+        "Everything seems to sparkle at the edges.", "Music bubbles up from somewhere nearby.",
+        "The air tastes of summer and sugar.", "Even the walls seem to grin.",
+        "A cheer goes up and spreads like wildfire.", "Colours feel louder, warmer, closer.",
         "Feet want to dance before the music starts.",
     ),
     "mysterious": (
-        "Fog curls at the edges of the light.",
-        "A door stands ajar that was closed a moment ago.",
-        "Symbols no one remembers carving mark the wall.",
-        "Somewhere, a tune plays with no one playing it.",
-        "The shadows seem to be listening.",
-        "Footprints lead in, but none lead out.",
-        "A faint glow pulses beneath the floorboards.",
-        "The clocks here disagree about the hour.",
+        "Fog curls at the edges of the light.", "A door stands ajar that was closed a moment ago.",
+        "Symbols no one remembers carving mark the wall.", "Somewhere, a tune plays with no one playing it.",
+        "The shadows seem to be listening.", "Footprints lead in, but none lead out.",
+        "A faint glow pulses beneath the floorboards.", "The clocks here disagree about the hour.",
         "Something just out of sight keeps its distance.",
     ),
     "determined": (
-        "Boots find the ground, steady and sure.",
-        "A jaw sets; the decision is made.",
-        "The path ahead is narrow, and it will do.",
-        "Hands tighten around what must be done.",
-        "The wind pushes back; they push harder.",
-        "Every step lands with purpose.",
-        "The horizon stops looking so far away.",
-        "Fear is still there. It just isn't steering.",
+        "Boots find the ground, steady and sure.", "A jaw sets; the decision is made.",
+        "The path ahead is narrow, and it will do.", "Hands tighten around what must be done.",
+        "The wind pushes back; they push harder.", "Every step lands with purpose.",
+        "The horizon stops looking so far away.", "Fear is still there. It just isn't steering.",
         "A deep breath, squared shoulders, forward.",
     ),
     "reflective": (
-        "Old memories drift up like dust in lamplight.",
-        "The window holds a faint, familiar reflection.",
-        "Time slows, turning over what was.",
-        "A photograph's edges have gone soft with handling.",
-        "Quiet settles in, asking its questions softly.",
-        "The past feels close enough to touch.",
-        "Thoughts circle back to where it all began.",
-        "Rain on the glass keeps an old rhythm.",
+        "Old memories drift up like dust in lamplight.", "The window holds a faint, familiar reflection.",
+        "Time slows, turning over what was.", "A photograph's edges have gone soft with handling.",
+        "Quiet settles in, asking its questions softly.", "The past feels close enough to touch.",
+        "Thoughts circle back to where it all began.", "Rain on the glass keeps an old rhythm.",
         "Some answers only come in stillness.",
     ),
     "fearful": (
-        "Something shifts in the dark, just out of sight.",
-        "Every instinct whispers: run.",
-        "The lights stutter, and the dark leans in.",
-        "A scrape sounds from somewhere it shouldn't.",
-        "Breath comes shallow and too fast.",
-        "Cold creeps up from the floor.",
-        "The hallway seems longer than it was.",
-        "A shape in the window is gone at a second look.",
+        "Something shifts in the dark, just out of sight.", "Every instinct whispers: run.",
+        "The lights stutter, and the dark leans in.", "A scrape sounds from somewhere it shouldn't.",
+        "Breath comes shallow and too fast.", "Cold creeps up from the floor.",
+        "The hallway seems longer than it was.", "A shape in the window is gone at a second look.",
         "Silence, and then something answers it.",
     ),
     "angry": (
-        "Heat rises, fast and red.",
-        "A door swings shut hard enough to rattle the frame.",
-        "Words come out sharper than intended.",
-        "The air burns with everything unsaid.",
-        "Knuckles whiten around the edge of the table.",
-        "Breath hisses out through clenched teeth.",
-        "The room shrinks around the argument.",
-        "Every small sound feels like an insult.",
+        "Heat rises, fast and red.", "A door swings shut hard enough to rattle the frame.",
+        "Words come out sharper than intended.", "The air burns with everything unsaid.",
+        "Knuckles whiten around the edge of the table.", "Breath hisses out through clenched teeth.",
+        "The room shrinks around the argument.", "Every small sound feels like an insult.",
         "A cup is set down a little too hard.",
     ),
     "playful": (
-        "A grin tugs at the corner of a mouth.",
-        "Somewhere, someone is clearly up to something.",
-        "Sunlight skips across the floor like a thrown pebble.",
-        "A stifled laugh escapes anyway.",
-        "The moment tips toward mischief.",
-        "Even the breeze seems to be teasing.",
-        "A wink, a dare, a step closer.",
-        "Nobody is taking this seriously, and it's perfect.",
-        "A paper plane sails past and lands askew.",
+        "A grin tugs at the corner of a mouth.", "Somewhere, someone is clearly up to something.",
+        "Sunlight skips across the floor like a thrown pebble.", "A stifled laugh escapes anyway.",
+        "The moment tips toward mischief.", "Even the breeze seems to be teasing.", "A wink, a dare, a step closer.",
+        "Nobody is taking this seriously, and it's perfect.", "A paper plane sails past and lands askew.",
     ),
     "hopeful": (
-        "A thin line of dawn edges the horizon.",
-        "The first light touches everything gently.",
-        "Somewhere, a window opens to fresh air.",
-        "Green shoots push up through the cracks.",
-        "The clouds thin, and blue shows through.",
-        "A small smile, tentative but real.",
-        "The road ahead looks, for once, walkable.",
-        "Birdsong starts up, one voice, then many.",
+        "A thin line of dawn edges the horizon.", "The first light touches everything gently.",
+        "Somewhere, a window opens to fresh air.", "Green shoots push up through the cracks.",
+        "The clouds thin, and blue shows through.", "A small smile, tentative but real.",
+        "The road ahead looks, for once, walkable.", "Birdsong starts up, one voice, then many.",
         "Maybe. Just maybe.",
     ),
     "neutral": (
-        "The moment passes at its own pace.",
-        "Ordinary sounds fill the space: steps, voices, a distant door.",
-        "Light falls evenly, asking nothing.",
-        "People come and go on their own errands.",
-        "The day carries on, steady and indifferent.",
-        "A breeze stirs, then settles.",
-        "Time moves forward, one breath at a time.",
-        "The scene waits, patient and plain.",
+        "The moment passes at its own pace.", "Ordinary sounds fill the space: steps, voices, a distant door.",
+        "Light falls evenly, asking nothing.", "People come and go on their own errands.",
+        "The day carries on, steady and indifferent.", "A breeze stirs, then settles.",
+        "Time moves forward, one breath at a time.", "The scene waits, patient and plain.",
         "Nothing remarkable, and yet something begins.",
     ),
     "melancholic": (
-        "Late light fades the colours to sepia.",
-        "An old song plays, half-remembered.",
-        "Leaves drift down, one by one.",
-        "The streets feel emptier than they should.",
-        "A coat still hangs where it always did.",
-        "Echoes of old laughter linger in an empty room.",
-        "Rain softens the world into watercolour.",
-        "What was lost keeps a quiet place at the table.",
+        "Late light fades the colours to sepia.", "An old song plays, half-remembered.",
+        "Leaves drift down, one by one.", "The streets feel emptier than they should.",
+        "A coat still hangs where it always did.", "Echoes of old laughter linger in an empty room.",
+        "Rain softens the world into watercolour.", "What was lost keeps a quiet place at the table.",
         "The tea has gone cold again.",
     ),
 }
@@ -274,230 +177,140 @@ RATED_PG13_IMAGERY: dict[str, tuple[str, ...]] = {
 }
 
 G_BLOCKED_WORDS: tuple[str, ...] = (
-    "blood",
-    "scream",
-    "fist",
-    "wine",
-    "beer",
-    "whiskey",
-    "knife",
-    "gun",
-    "weapon",
-    "drunk",
+    "blood", "scream", "fist", "wine", "beer", "whiskey", "knife", "gun", "weapon", "drunk",
 )
 
 # For moods the book does not know; {mood} is the mood word itself, used as an adjective.
 GENERIC_IMAGERY: tuple[str, ...] = (
-    "Something {mood} settles over everything.",
-    "The air itself turns {mood}.",
-    "Light and shadow shift, quietly {mood}.",
-    "Colours deepen into something {mood}.",
-    "Even the silence feels {mood}.",
-    "It is hard to say when it all became so {mood}.",
-    "Breath by breath, the moment grows {mood}.",
-    "Every sound carries a {mood} edge.",
+    "Something {mood} settles over everything.", "The air itself turns {mood}.",
+    "Light and shadow shift, quietly {mood}.", "Colours deepen into something {mood}.",
+    "Even the silence feels {mood}.", "It is hard to say when it all became so {mood}.",
+    "Breath by breath, the moment grows {mood}.", "Every sound carries a {mood} edge.",
 )
 
 GENERIC_SPEECH: tuple[str, ...] = (
-    "I can't explain it. Everything feels so {mood}.",
-    "Is it just me, {other}, or is this all a little {mood}?",
-    "Funny. I didn't expect it to feel this {mood}.",
-    "Let's not pretend this isn't {mood}.",
-    "Do you feel it too? Something {mood}.",
-    "Strange day. Strange, {mood} day.",
+    "I can't explain it. Everything feels so {mood}.", "Is it just me, {other}, or is this all a little {mood}?",
+    "Funny. I didn't expect it to feel this {mood}.", "Let's not pretend this isn't {mood}.",
+    "Do you feel it too? Something {mood}.", "Strange day. Strange, {mood} day.",
 )
 
 MOOD_SPEECH: dict[str, tuple[str, ...]] = {
     "romantic": (
-        "I'm glad it's you here. Only you.",
-        "Stay a little longer?",
-        "{other}, you're staring.",
-        "I didn't plan this. Any of it.",
-        "Say that again. Slower.",
-        "You make the quiet feel easy.",
+        "I'm glad it's you here. Only you.", "Stay a little longer?", "{other}, you're staring.",
+        "I didn't plan this. Any of it.", "Say that again. Slower.", "You make the quiet feel easy.",
     ),
     "intense": (
-        "We don't have time for this!",
-        "Look at me. Focus.",
-        "It's now or never, {other}.",
-        "Everything rides on the next minute.",
-        "Whatever happens, don't let go.",
-        "Go. Go now!",
+        "We don't have time for this!", "Look at me. Focus.", "It's now or never, {other}.",
+        "Everything rides on the next minute.", "Whatever happens, don't let go.", "Go. Go now!",
     ),
     "calm": (
-        "Let's just sit for a while.",
-        "No rush. We've got time.",
-        "It's nice, isn't it? The quiet.",
-        "Breathe, {other}. It's alright.",
-        "I could stay like this all evening.",
-        "Nothing to fix tonight.",
+        "Let's just sit for a while.", "No rush. We've got time.", "It's nice, isn't it? The quiet.",
+        "Breathe, {other}. It's alright.", "I could stay like this all evening.", "Nothing to fix tonight.",
     ),
     "tense": (
-        "Did you hear that?",
-        "Keep your voice down.",
-        "Something's not right, {other}.",
-        "Don't move. Not yet.",
-        "Who else knows we're here?",
-        "Tell me the truth. Now.",
+        "Did you hear that?", "Keep your voice down.", "Something's not right, {other}.", "Don't move. Not yet.",
+        "Who else knows we're here?", "Tell me the truth. Now.",
     ),
     "relief": (
-        "We made it. We actually made it.",
-        "I thought I'd lost you, {other}.",
-        "Okay. Okay. Breathe.",
-        "I can't stop shaking, and I don't care.",
-        "Never do that to me again.",
-        "It's over. It's finally over.",
+        "We made it. We actually made it.", "I thought I'd lost you, {other}.", "Okay. Okay. Breathe.",
+        "I can't stop shaking, and I don't care.", "Never do that to me again.", "It's over. It's finally over.",
     ),
     "sad": (
-        "I keep expecting them to walk in.",
-        "I don't know what to say, {other}.",
-        "It shouldn't have ended like this.",
-        "Can we just not talk for a minute?",
-        "I miss how it used to be.",
+        "I keep expecting them to walk in.", "I don't know what to say, {other}.",
+        "It shouldn't have ended like this.", "Can we just not talk for a minute?", "I miss how it used to be.",
         "I'm fine. I'm not fine.",
     ),
     "joyful": (
-        "Can you believe it? We did it!",
-        "This is the best day, {other}!",
-        "Come here, you have to see this!",
-        "I haven't laughed like this in years.",
-        "Let's remember this exactly as it is.",
+        "Can you believe it? We did it!", "This is the best day, {other}!", "Come here, you have to see this!",
+        "I haven't laughed like this in years.", "Let's remember this exactly as it is.",
         "Everything's going right for once!",
     ),
     "mysterious": (
-        "Have you noticed the clocks here?",
-        "This place remembers things, {other}.",
-        "Someone was here before us. Recently.",
-        "Don't read it out loud.",
-        "That door wasn't there yesterday.",
+        "Have you noticed the clocks here?", "This place remembers things, {other}.",
+        "Someone was here before us. Recently.", "Don't read it out loud.", "That door wasn't there yesterday.",
         "Some questions answer back.",
     ),
     "determined": (
-        "We finish this. Today.",
-        "I'm not turning back, {other}.",
-        "Whatever it takes.",
-        "Tell me the plan again. All of it.",
-        "They think we'll quit. Let's prove them wrong.",
+        "We finish this. Today.", "I'm not turning back, {other}.", "Whatever it takes.",
+        "Tell me the plan again. All of it.", "They think we'll quit. Let's prove them wrong.",
         "One step at a time, but we keep stepping.",
     ),
     "reflective": (
-        "Do you ever think about where it started?",
-        "I was someone else back then, {other}.",
-        "Funny, what you remember.",
-        "Maybe we were always headed here.",
-        "I'd do some of it differently. Not all.",
+        "Do you ever think about where it started?", "I was someone else back then, {other}.",
+        "Funny, what you remember.", "Maybe we were always headed here.", "I'd do some of it differently. Not all.",
         "Give me a moment. I'm remembering.",
     ),
     "fearful": (
-        "Please tell me you saw that.",
-        "We shouldn't be here, {other}.",
-        "Stay close. Don't let go.",
-        "What was that noise?",
-        "I want to leave. Now.",
-        "It knows we're here. I can feel it.",
+        "Please tell me you saw that.", "We shouldn't be here, {other}.", "Stay close. Don't let go.",
+        "What was that noise?", "I want to leave. Now.", "It knows we're here. I can feel it.",
     ),
     "angry": (
-        "Don't you dare walk away from me!",
-        "You knew, {other}. You knew all along.",
-        "I'm done pretending this is fine.",
-        "Say it to my face.",
-        "That's not an apology.",
-        "I trusted you.",
+        "Don't you dare walk away from me!", "You knew, {other}. You knew all along.",
+        "I'm done pretending this is fine.", "Say it to my face.", "That's not an apology.", "I trusted you.",
     ),
     "playful": (
-        "Race you there. Loser buys dessert.",
-        "Oh, you think you're funny, {other}?",
-        "Relax, I have a completely terrible plan.",
-        "Shh. Act natural.",
-        "You're smiling. I saw that.",
-        "Dare you.",
+        "Race you there. Loser buys dessert.", "Oh, you think you're funny, {other}?",
+        "Relax, I have a completely terrible plan.", "Shh. Act natural.", "You're smiling. I saw that.", "Dare you.",
     ),
     "hopeful": (
-        "Maybe this time it'll work.",
-        "I think we're going to be okay, {other}.",
-        "Look. The sky's clearing.",
-        "It's a start. A real one.",
-        "Tomorrow could be different.",
-        "I'm not giving up on us.",
+        "Maybe this time it'll work.", "I think we're going to be okay, {other}.", "Look. The sky's clearing.",
+        "It's a start. A real one.", "Tomorrow could be different.", "I'm not giving up on us.",
     ),
     "neutral": (
-        "So. Where were we?",
-        "Let's keep moving, {other}.",
-        "Anything I should know?",
-        "Right. What's next?",
-        "Fair enough.",
-        "We'll see how it goes.",
+        "So. Where were we?", "Let's keep moving, {other}.", "Anything I should know?", "Right. What's next?",
+        "Fair enough.", "We'll see how it goes.",
     ),
     "melancholic": (
-        "We used to come here all the time.",
-        "It's still beautiful, {other}. Just quieter.",
-        "Remember how loud this place used to be?",
-        "Some things don't come back.",
-        "I still have the old photos. I don't know why.",
-        "It feels like an ending, doesn't it?",
+        "We used to come here all the time.", "It's still beautiful, {other}. Just quieter.",
+        "Remember how loud this place used to be?", "Some things don't come back.",
+        "I still have the old photos. I don't know why.", "It feels like an ending, doesn't it?",
     ),
 }
 
 PLACE_LINES: tuple[str, ...] = (
-    "{Place} feels {adj} now.",
-    "Light shifts across {place}, {adj} and slow.",
-    "{Place} settles into something {adj}.",
-    "Every corner of {place} seems {adj}.",
-    "The air in {place} turns {adj}.",
-    "Sounds carry strangely through {place}, {adj} and close.",
+    "{Place} feels {adj} now.", "Light shifts across {place}, {adj} and slow.",
+    "{Place} settles into something {adj}.", "Every corner of {place} seems {adj}.",
+    "The air in {place} turns {adj}.", "Sounds carry strangely through {place}, {adj} and close.",
 )
 
 PLACE_OPENERS: tuple[str, ...] = (
-    "{Place}. Everything here feels {adj}.",
-    "This is {place}: {adj}, for now.",
-    "{Place} opens out, {adj} at every edge.",
-    "{Place}, {adj} in the fading light.",
+    "{Place}. Everything here feels {adj}.", "This is {place}: {adj}, for now.",
+    "{Place} opens out, {adj} at every edge.", "{Place}, {adj} in the fading light.",
 )
 
 PLACE_SPEECH: tuple[str, ...] = (
-    "{Place} looks different today, doesn't it?",
-    "Of all places, we end up at {place}.",
-    "I keep thinking about {place}.",
-    "Funny. {Place} used to feel smaller.",
+    "{Place} looks different today, doesn't it?", "Of all places, we end up at {place}.",
+    "I keep thinking about {place}.", "Funny. {Place} used to feel smaller.",
 )
 
 SENSE_LINES: tuple[str, ...] = (
-    "The light here is {adj}, falling in long slants.",
-    "Sounds arrive muffled and {adj}.",
-    "The air smells of dust and something {adj}.",
-    "Underfoot, the ground feels {adj} and worn.",
-    "Shadows gather, {adj}, in the corners of {place}.",
-    "Stillness hangs over {place}, {adj} and complete.",
-    "Far off, something hums, low and {adj}.",
-    "The air against the skin feels {adj}.",
+    "The light here is {adj}, falling in long slants.", "Sounds arrive muffled and {adj}.",
+    "The air smells of dust and something {adj}.", "Underfoot, the ground feels {adj} and worn.",
+    "Shadows gather, {adj}, in the corners of {place}.", "Stillness hangs over {place}, {adj} and complete.",
+    "Far off, something hums, low and {adj}.", "The air against the skin feels {adj}.",
 )
 
 SUMMARY_ECHOES: tuple[str, ...] = (
-    "What just happened still hangs in the air: {summary}.",
-    "Still echoing: {summary}.",
+    "What just happened still hangs in the air: {summary}.", "Still echoing: {summary}.",
     "It is hard to shake it off: {summary}.",
 )
 
 STATE_LINES: tuple[str, ...] = (
-    "Everything still feels {state}.",
-    "The feeling lingers, {state}.",
-    "Underneath it all: {state}.",
+    "Everything still feels {state}.", "The feeling lingers, {state}.", "Underneath it all: {state}.",
 )
 
 BRIDGE_LINES: tuple[str, ...] = (
     "The {from_adj} edge of it softens; something {to_adj} creeps in.",
-    "Slowly, what felt {from_adj} turns {to_adj}.",
-    "Between one breath and the next, the mood turns {to_adj}.",
+    "Slowly, what felt {from_adj} turns {to_adj}.", "Between one breath and the next, the mood turns {to_adj}.",
     "The {from_adj} air thins, and something {to_adj} takes its place.",
 )
 
 # Every cut line starts with "Cut", so a reader can find the turn; the last entries are for nodes that avoid "cut".
 CUT_LINES: tuple[str, ...] = (
-    "Cut. Everything changes at once.",
-    "Cut. One breath, and the world is {to_adj}.",
+    "Cut. Everything changes at once.", "Cut. One breath, and the world is {to_adj}.",
     "Cut, and without warning it all turns {to_adj}.",
 )
-CUT_TO_PLACE: tuple[str, ...] = ("Cut to {place}: suddenly, everything is {to_adj}.", "Cut to {place}.")
+CUT_TO_PLACE: tuple[str, ...] = ("Cut to {place}: suddenly, everything is {adj}.", "Cut to {place}.")
 SUDDEN_LINES: tuple[str, ...] = ("Suddenly, everything changes.", "Without warning, the moment snaps.")
 
 ELEMENT_NARRATION: dict[str, tuple[str, ...]] = {
@@ -577,79 +390,48 @@ ELEMENT_SPEECH: dict[str, tuple[str, ...]] = {
 
 # For elements the book has no phrasing for; {words} is the element in words ("glass of wine").
 GENERIC_ELEMENT_NARRATION: tuple[str, ...] = (
-    "Eyes drift to the {words}, and linger.",
-    "For a moment, everything narrows to the {words}.",
-    "There, at the edge of it all: the {words}.",
-    "Nobody says a word about the {words}.",
+    "Eyes drift to the {words}, and linger.", "For a moment, everything narrows to the {words}.",
+    "There, at the edge of it all: the {words}.", "Nobody says a word about the {words}.",
 )
 GENERIC_ELEMENT_SPEECH: tuple[str, ...] = (
-    "Did you notice the {words}?",
-    "I keep thinking about the {words}.",
-    "Don't act like you missed the {words}.",
+    "Did you notice the {words}?", "I keep thinking about the {words}.", "Don't act like you missed the {words}.",
 )
 # For elements the book phrases as narration only; {sentence} is that narration.
 SPOKEN_WRAPPERS: tuple[str, ...] = ("Wait. {sentence}", "Hold on. {sentence}")
 
 NAMES: tuple[str, ...] = (
-    "Mara",
-    "Jonah",
-    "Elise",
-    "Theo",
-    "Ines",
-    "Cal",
-    "Nadia",
-    "Rowan",
-    "Sol",
-    "Petra",
-    "Idris",
-    "Lena",
-    "Felix",
-    "Juno",
-    "Ansel",
-    "Priya",
+    "Mara", "Jonah", "Elise", "Theo", "Ines", "Cal", "Nadia", "Rowan", "Sol", "Petra", "Idris", "Lena", "Felix",
+    "Juno", "Ansel", "Priya",
 )
 
 NPC_TONE_LINES: dict[str, tuple[str, ...]] = {
     "warm": (
-        "It's good to see you. Really good.",
-        "I was hoping you'd come by.",
-        "You look like you could use a friend.",
-        "Sit, sit. Tell me everything.",
-        "I saved you a spot, you know.",
-        "Whatever you need, just ask.",
+        "It's good to see you. Really good.", "I was hoping you'd come by.", "You look like you could use a friend.",
+        "Sit, sit. Tell me everything.", "I saved you a spot, you know.", "Whatever you need, just ask.",
     ),
     "intimate": (
-        "There you are. I was starting to miss you.",
-        "Come here. Stay a while.",
-        "You're the best part of my day, you know that?",
-        "I feel like I can tell you anything.",
-        "Don't go just yet.",
-        "Every time you walk in, I forget what I was saying.",
+        "There you are. I was starting to miss you.", "Come here. Stay a while.",
+        "You're the best part of my day, you know that?", "I feel like I can tell you anything.",
+        "Don't go just yet.", "Every time you walk in, I forget what I was saying.",
     ),
     "guarded": (
-        "What do you want?",
-        "I'm listening. Make it quick.",
-        "You'll forgive me if I don't take your word for it.",
-        "Let's keep this simple.",
-        "I've heard that before.",
-        "Maybe. We'll see.",
+        "What do you want?", "I'm listening. Make it quick.", "You'll forgive me if I don't take your word for it.",
+        "Let's keep this simple.", "I've heard that before.", "Maybe. We'll see.",
     ),
     "hostile": (
-        "You've got some nerve coming here.",
-        "Say what you came to say, then go.",
-        "I don't owe you anything.",
-        "Not another step closer.",
-        "We're done talking.",
-        "After what you did? No.",
+        "You've got some nerve coming here.", "Say what you came to say, then go.", "I don't owe you anything.",
+        "Not another step closer.", "We're done talking.", "After what you did? No.",
     ),
     "neutral": (
-        "Oh. Hello.",
-        "Can I help you with something?",
-        "Busy day. What's on your mind?",
-        "Sure, I have a minute.",
-        "Hm. Go on.",
-        "Didn't expect you, but alright.",
+        "Oh. Hello.", "Can I help you with something?", "Busy day. What's on your mind?", "Sure, I have a minute.",
+        "Hm. Go on.", "Didn't expect you, but alright.",
     ),
+}
+
+# The tone an NPC takes in a mood when the relationship does not decide it; other moods are "neutral".
+MOOD_TONES: dict[str, str] = {
+    "angry": "guarded", "tense": "guarded", "fearful": "guarded", "mysterious": "guarded", "romantic": "warm",
+    "joyful": "warm", "playful": "warm", "hopeful": "warm", "relief": "warm", "calm": "warm",
 }
 
 # Player replies, one bank per stance; a conversation offers one reply from each of 2-4 stances.
@@ -659,3 +441,32 @@ CHOICE_STANCES: dict[str, tuple[str, ...]] = {
     "deflect": ("Let's not do this right now.", "Can we talk about something else?", "Sure. Whatever you say."),
     "leave": ("I need some air.", "I should go.", "Let's pick this up later."),
 }
+
+# fmt: on
+
+
+def mood_key(label: str) -> str | None:
+    """The book's mood for a normalised mood label (`happy` -> "joyful"), None when it has none."""
+    return label if label in MOOD_IMAGERY else MOOD_ALIASES.get(label)
+
+
+def place_phrase(location: str | None) -> str | None:
+    """A location id as a noun phrase: `rooftop_garden` -> "the rooftop garden"; "Paris" keeps its capitals."""
+    words = " ".join((location or "").replace("_", " ").replace("-", " ").split())
+    if not words or words != words.lower() or words.startswith("the "):
+        return words or None
+    return f"the {words}"
+
+
+def first_sentence(summary: str | None, limit: int = 140) -> str | None:
+    """A summary's first sentence without its closing punctuation, cut at a word boundary near `limit`."""
+    first = re.split(r"(?<=[.!?])\s", (summary or "").strip(), maxsplit=1)[0].rstrip(" .!?;:,")
+    if len(first) > limit:
+        first = first[:limit].rsplit(" ", 1)[0]
+    return first or None
+
+
+def display_name(npc_id: str) -> str | None:
+    """An NPC id as a name to print: `npc_marla` -> "Marla"; ids spelled as names keep their capitals."""
+    parts = [p for p in re.split(r"[_\-\s]+", npc_id) if p and p.lower() != "npc" and not p.isdigit()]
+    return " ".join(p[:1].upper() + p[1:] for p in parts) or None

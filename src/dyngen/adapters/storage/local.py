@@ -1,37 +1,43 @@
-"""`LocalArtifactStore`: content-addressed artifact files in a folder on the local disk."""
+"""`LocalObjectStore`: objects as files in a folder on the local disk (the embedded default)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
-SCHEME = "file+dyngen://"
+SCHEME = "local://"
 
 
-class LocalArtifactStore:
-    """Writes each artifact once, under `<root>/<hash[:2]>/<hash>`, atomically (write then rename).
+class LocalObjectStore:
+    """Objects under `<root>/<key>`, written atomically (write then rename).
 
     Args:
-        root: The folder that holds the artifacts; created on first write.
+        root: The folder that holds the objects; created when needed.
     """
+
+    name = "local"
 
     def __init__(self, *, root: Path) -> None:
         self._root = root.resolve()
 
-    def _path(self, uri: str) -> Path:
+    def uri(self, key: str) -> str:
+        return f"{SCHEME}{key}"
+
+    def key_of(self, uri: str) -> str:
         if not uri.startswith(SCHEME):
-            raise ValueError(f"not a local artifact uri: {uri!r}")
-        relative = uri.removeprefix(SCHEME)
-        path = (self._root / relative).resolve()
-        if not path.is_relative_to(self._root):
-            raise ValueError(f"artifact uri escapes the store: {uri!r}")
+            raise ValueError(f"not a local object uri: {uri!r}")
+        return uri.removeprefix(SCHEME)
+
+    def _path(self, key: str) -> Path:
+        path = (self._root / key).resolve()
+        if not path.is_relative_to(self._root) or path == self._root:
+            raise ValueError(f"object key escapes the store: {key!r}")
         return path
 
     def _write(self, path: Path, data: bytes) -> None:
-        if path.exists():
-            return
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
@@ -42,15 +48,33 @@ class LocalArtifactStore:
             Path(tmp).unlink(missing_ok=True)
             raise
 
-    async def put(self, data: bytes, *, media_type: str, content_hash: str) -> str:
-        uri = f"{SCHEME}{content_hash[:2]}/{content_hash}"
-        await asyncio.to_thread(self._write, self._path(uri), data)
-        return uri
+    @staticmethod
+    def _read(path: Path) -> bytes | None:
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            return None
 
-    async def get(self, uri: str) -> bytes:
-        return await asyncio.to_thread(self._path(uri).read_bytes)
+    def _delete(self, paths: list[Path]) -> int:
+        removed = 0
+        for path in paths:
+            try:
+                path.unlink()
+                removed += 1
+            except FileNotFoundError:
+                pass
+        return removed
+
+    async def put(self, key: str, data: bytes, *, content_type: str) -> None:
+        await asyncio.to_thread(self._write, self._path(key), data)
+
+    async def get(self, key: str) -> bytes | None:
+        return await asyncio.to_thread(self._read, self._path(key))
+
+    async def delete(self, keys: Iterable[str]) -> int:
+        return await asyncio.to_thread(self._delete, [self._path(k) for k in keys])
 
     async def ping(self) -> None:
         await asyncio.to_thread(self._root.mkdir, parents=True, exist_ok=True)
         if not os.access(self._root, os.W_OK):
-            raise PermissionError(f"artifact folder {self._root} is not writable")
+            raise PermissionError(f"object folder {self._root} is not writable")

@@ -21,6 +21,7 @@ STATUS = {
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.DEPENDENCY_UNAVAILABLE: 503,
 }
 
 

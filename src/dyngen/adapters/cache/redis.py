@@ -1,0 +1,51 @@
+"""`RedisCacheTier`: the shared tier every process of a deployment reads and fills."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from dyngen.adapters.messaging.redis import RedisConnection, RedisUnavailableError
+from dyngen.domain.errors import DyngenError, ErrorCode
+
+
+class RedisCacheTier:
+    """Values under `<prefix>:cache:<key>`, with a TTL per write.
+
+    While Redis is down, reads miss and writes are skipped (the memory tier keeps serving); an
+    invalidation that cannot reach Redis fails loudly, because a silent one would serve stale content
+    once Redis is back.
+    """
+
+    name = "redis"
+
+    def __init__(self, *, connection: RedisConnection) -> None:
+        self._connection = connection
+
+    def _key(self, key: str) -> str:
+        return self._connection.key("cache", key)
+
+    async def get(self, key: str) -> bytes | None:
+        try:
+            value = await self._connection.call(lambda r: r.get(self._key(key)))
+        except RedisUnavailableError:
+            return None
+        return value.encode() if isinstance(value, str) else value
+
+    async def set(self, key: str, value: bytes, *, ttl_s: float | None = None) -> None:
+        px = int(ttl_s * 1000) if ttl_s else None
+        try:
+            await self._connection.call(lambda r: r.set(self._key(key), value, px=px))
+        except RedisUnavailableError:
+            return
+
+    async def delete(self, keys: Iterable[str]) -> int:
+        names = [self._key(k) for k in keys]
+        if not names:
+            return 0
+        try:
+            removed: int = await self._connection.call(lambda r: r.delete(*names))
+        except RedisUnavailableError as exc:
+            raise DyngenError(
+                ErrorCode.DEPENDENCY_UNAVAILABLE, f"cannot invalidate the Redis cache tier: {exc}"
+            ) from exc
+        return removed

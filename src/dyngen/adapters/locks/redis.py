@@ -1,0 +1,169 @@
+"""`RedisSingleFlight`: one generation per key across every process of a deployment.
+
+Within a process, concurrent callers share one task (`MemorySingleFlight`). Across processes, that task
+takes a Redis lease: `SET lock token NX PX lease` where the token carries a fencing number (`INCR`), kept
+alive while the generation runs and released only by its owner (compare-and-delete in one Lua script).
+The owner publishes the result on a pub/sub channel (and keeps it briefly under a result key for late
+waiters); waiters sleep on that message, not in a polling loop. When the owner dies, its lease expires
+and the first waiter to notice takes over: the provider runs again at most once per expired lease. A
+waiter whose deadline passes raises `TimeoutError` (the service then serves the node's fallback).
+
+When Redis is unavailable, the flight degrades to in-process only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+
+from dyngen.adapters.locks.memory import MemorySingleFlight
+from dyngen.adapters.messaging.redis import RedisConnection, RedisUnavailableError
+
+log = logging.getLogger("dyngen.single_flight")
+
+# KEYS: lock, fence. ARGV: owner id, lease ms. Returns the fencing token, or false when the lock is held.
+_ACQUIRE = """
+if redis.call('SET', KEYS[1], 'pending', 'NX', 'PX', ARGV[2]) then
+  local token = redis.call('INCR', KEYS[2]) .. ':' .. ARGV[1]
+  redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
+  return token
+end
+return false
+"""
+
+# KEYS: lock. ARGV: token, lease ms. Extends the lease only for its owner.
+_EXTEND = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+# KEYS: lock, result, channel. ARGV: token, data, result ttl ms.
+# Publishes the result and releases the lock, only for the owner. Returns 1 when it still owned it.
+_FINISH = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+  redis.call('PUBLISH', KEYS[3], ARGV[2])
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"""
+
+
+class RedisSingleFlight:
+    """Cross-process single flight over Redis.
+
+    Args:
+        connection: The process's Redis connection (its listener delivers the result messages).
+        lease_ms: Lease length; the owner extends it every third of that while it works.
+        result_ttl_ms: How long a finished flight's result stays readable for late waiters.
+    """
+
+    def __init__(self, *, connection: RedisConnection, lease_ms: int = 2000, result_ttl_ms: int = 10_000) -> None:
+        self._redis = connection
+        self._lease_ms = lease_ms
+        self._result_ttl_ms = result_ttl_ms
+        self._local = MemorySingleFlight()
+        self._owner = uuid.uuid4().hex[:12]
+        self._waiters: dict[str, list[asyncio.Future[bytes]]] = defaultdict(list)
+        self._channel_prefix = connection.key("flight", "done", "")
+        connection.on(self._channel_prefix + "*", self._on_done)
+        self.takeovers = 0
+
+    async def _on_done(self, channel: str, data: bytes) -> None:
+        for waiter in self._waiters.pop(channel, []):
+            if not waiter.done():
+                waiter.set_result(data)
+
+    async def run(
+        self, key: str, produce: Callable[[], Awaitable[bytes]], *, timeout_s: float | None = None
+    ) -> tuple[bytes, bool]:
+        deadline = time.monotonic() + (timeout_s if timeout_s is not None else 3600.0)
+
+        async def across_processes() -> tuple[bytes, bool]:
+            return await self._across(key, produce, deadline)
+
+        (data, joined_elsewhere), joined_here = await self._local.run(key, across_processes, timeout_s=timeout_s)
+        return data, joined_here or joined_elsewhere
+
+    async def _across(self, key: str, produce: Callable[[], Awaitable[bytes]], deadline: float) -> tuple[bytes, bool]:
+        lock = self._redis.key("flight", "lock", key)
+        fence = self._redis.key("flight", "fence", key)
+        result = self._redis.key("flight", "result", key)
+        channel = self._channel_prefix + key
+        expired_leases = 0
+        while True:
+            waiter: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+            self._waiters[channel].append(waiter)
+            try:
+                token = await self._redis.call(lambda r: r.eval(_ACQUIRE, 2, lock, fence, self._owner, self._lease_ms))
+            except RedisUnavailableError:
+                self._forget(channel, waiter)
+                return await produce(), False
+            if token:
+                self._forget(channel, waiter)
+                if expired_leases:
+                    self.takeovers += 1
+                    log.warning("single_flight.takeover key=%s", key)
+                return await self._lead(produce, lock, result, channel, token), False
+            try:
+                landed = await self._redis.call(lambda r: r.get(result))
+                if landed is not None:
+                    return (landed.encode() if isinstance(landed, str) else landed), True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"single flight for {key!r} did not finish before the deadline")
+                lease_left_ms = await self._redis.call(lambda r: r.pttl(lock))
+            except RedisUnavailableError:
+                self._forget(channel, waiter)
+                return await produce(), False
+            # Sleep until the result message, the lease's expiry (its owner may be dead), or the deadline.
+            wait_s = min(remaining, max(lease_left_ms, 20) / 1000 + 0.01)
+            try:
+                return await asyncio.wait_for(asyncio.shield(waiter), wait_s), True
+            except TimeoutError:
+                if time.monotonic() >= deadline:
+                    raise
+                expired_leases += 1
+            finally:
+                self._forget(channel, waiter)
+
+    def _forget(self, channel: str, waiter: asyncio.Future[bytes]) -> None:
+        waiters = self._waiters.get(channel)
+        if waiters and waiter in waiters:
+            waiters.remove(waiter)
+            if not waiters:
+                del self._waiters[channel]
+
+    async def _lead(
+        self, produce: Callable[[], Awaitable[bytes]], lock: str, result: str, channel: str, token: bytes
+    ) -> bytes:
+        async def keep_alive() -> None:
+            while True:
+                await asyncio.sleep(self._lease_ms / 3000)
+                with contextlib.suppress(RedisUnavailableError):
+                    await self._redis.call(lambda r: r.eval(_EXTEND, 1, lock, token, self._lease_ms))
+
+        extender = asyncio.create_task(keep_alive())
+        try:
+            data = await produce()
+        finally:
+            extender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await extender
+        try:
+            owned = await self._redis.call(
+                lambda r: r.eval(_FINISH, 3, lock, result, channel, token, data, self._result_ttl_ms)
+            )
+            if not owned:
+                log.warning("single_flight.lease_lost channel=%s", channel)
+        except RedisUnavailableError:
+            pass
+        return data

@@ -1,0 +1,166 @@
+"""`RedisConnection`: one Redis client per process, its health, and one pub/sub listener.
+
+Every Redis adapter goes through `call`, so that when Redis is down the service notices once, stops
+waiting on it for a short cooldown (requests are served from the memory tier with in-process
+single-flight meanwhile), and uses it again as soon as it answers, without a restart.
+
+`RedisInvalidationBus` tells every process's memory tier to drop invalidated keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+T = TypeVar("T")
+log = logging.getLogger("dyngen.redis")
+
+Handler = Callable[[str, bytes], Awaitable[None]]
+
+
+class RedisUnavailableError(Exception):
+    """Redis did not answer (or is in its cooldown after failing to)."""
+
+
+class RedisConnection:
+    """The process's Redis client, with a failure cooldown and a pub/sub dispatcher.
+
+    Args:
+        url: `redis://host:port/db`.
+        prefix: Prepended to every key and channel, so several deployments can share one Redis.
+        cooldown_s: After a failure, calls fail fast for this long before Redis is tried again.
+        timeout_s: Socket connect and read timeout.
+    """
+
+    def __init__(self, *, url: str, prefix: str = "dyngen", cooldown_s: float = 1.0, timeout_s: float = 0.5) -> None:
+        self.prefix = prefix
+        self.client: aioredis.Redis = aioredis.Redis.from_url(
+            url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s, retry_on_timeout=False
+        )
+        self._cooldown_s = cooldown_s
+        self._down_until = 0.0
+        self.last_error: str | None = None
+        self._handlers: dict[str, list[Handler]] = defaultdict(list)
+        self._listener: asyncio.Task[None] | None = None
+        self._subscribed = asyncio.Event()
+
+    def key(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    @property
+    def available(self) -> bool:
+        """False while in the cooldown after a failure."""
+        return time.monotonic() >= self._down_until
+
+    def _failed(self, exc: BaseException) -> None:
+        if self.available:
+            log.warning("redis.unavailable error=%s", type(exc).__name__)
+        self._down_until = time.monotonic() + self._cooldown_s
+        self.last_error = f"{type(exc).__name__}: {exc}"[:300]
+
+    async def call(self, operation: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
+        """Run one Redis operation; raise `RedisUnavailableError` (fast, during the cooldown) when it fails."""
+        if not self.available:
+            raise RedisUnavailableError(self.last_error or "redis is cooling down")
+        try:
+            result = await operation(self.client)
+        except (RedisError, OSError) as exc:
+            self._failed(exc)
+            raise RedisUnavailableError(str(exc)) from exc
+        if self.last_error is not None:
+            log.info("redis.recovered")
+            self.last_error = None
+        return result
+
+    async def ping(self) -> None:
+        """Raise unless Redis answers now (ignores the cooldown: health checks always ask)."""
+        try:
+            await self.client.ping()
+        except (RedisError, OSError) as exc:
+            self._failed(exc)
+            raise
+        self._down_until = 0.0
+        self.last_error = None
+
+    def on(self, channel: str, handler: Handler) -> None:
+        """Call `handler(channel, data)` for every message on `channel` (an exact name or a `prefix*`)."""
+        self._handlers[channel].append(handler)
+
+    async def start(self) -> None:
+        """Start the pub/sub listener (reconnecting forever) and wait briefly for its subscription."""
+        if self._listener is None:
+            self._listener = asyncio.create_task(self._listen(), name="dyngen-redis-listener")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._subscribed.wait(), timeout=2.0)
+
+    async def _listen(self) -> None:
+        backoff = 0.1
+        while True:
+            pubsub = self.client.pubsub()
+            try:
+                await pubsub.psubscribe(self.key("*"))
+                self._subscribed.set()
+                backoff = 0.1
+                while True:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    if message is not None and message["type"] == "pmessage":
+                        await self._dispatch(message["channel"].decode(), message["data"])
+            except asyncio.CancelledError:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                raise
+            except (RedisError, OSError) as exc:
+                self._subscribed.clear()
+                self._failed(exc)
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+
+    async def _dispatch(self, channel: str, data: bytes) -> None:
+        for pattern, handlers in list(self._handlers.items()):
+            matches = channel.startswith(pattern[:-1]) if pattern.endswith("*") else channel == pattern
+            if not matches:
+                continue
+            for handler in handlers:
+                try:
+                    await handler(channel, data)
+                except Exception:  # one bad handler must not stop the listener
+                    log.exception("redis.handler_failed channel=%s", channel)
+
+    async def aclose(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        await self.client.aclose()
+
+
+class RedisInvalidationBus:
+    """Publishes invalidated keys; every process (this one included) drops them from its local tiers."""
+
+    def __init__(self, *, connection: RedisConnection) -> None:
+        self._connection = connection
+        self._channel = connection.key("invalidate")
+
+    async def publish(self, keys: Iterable[str]) -> None:
+        payload = json.dumps(list(keys)).encode()
+        with contextlib.suppress(RedisUnavailableError):
+            await self._connection.call(lambda r: r.publish(self._channel, payload))
+
+    def subscribe(self, handler: Callable[[list[str]], Awaitable[Any]]) -> None:
+        async def on_message(_channel: str, data: bytes) -> None:
+            keys = json.loads(data)
+            if isinstance(keys, list):
+                await handler([str(k) for k in keys])
+
+        self._connection.on(self._channel, on_message)

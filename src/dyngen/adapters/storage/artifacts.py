@@ -1,0 +1,119 @@
+"""`SpoolingArtifactStore`: artifacts in the object store, spooled to local disk while it is unreachable.
+
+A generation never fails because the object store is down: the bytes go to a durable local spool and the
+artifact gets the URI it will have once uploaded; a background loop (`flush`) uploads the spool when the
+store answers again, and reads fall back to the spool meanwhile. Nothing is lost across restarts: the
+spool is on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from pathlib import Path
+
+from dyngen.ports import ObjectStore
+
+log = logging.getLogger("dyngen.artifacts")
+
+
+class SpoolingArtifactStore:
+    """Content-addressed artifacts (`artifacts/<hash[:2]>/<hash>`) in an `ObjectStore`.
+
+    Args:
+        store: Where artifacts live.
+        spool_dir: Local folder for artifacts waiting to be uploaded.
+        flush_interval_s: How often the background loop retries the spool.
+    """
+
+    def __init__(self, *, store: ObjectStore, spool_dir: Path, flush_interval_s: float = 2.0) -> None:
+        self._store = store
+        self._spool = spool_dir
+        self._interval = flush_interval_s
+        self._task: asyncio.Task[None] | None = None
+
+    @staticmethod
+    def _key(content_hash: str) -> str:
+        return f"artifacts/{content_hash[:2]}/{content_hash}"
+
+    def _spooled(self, key: str) -> Path:
+        return self._spool / key.replace("/", "_")
+
+    async def put(self, data: bytes, *, media_type: str, content_hash: str) -> str:
+        key = self._key(content_hash)
+        try:
+            await self._store.put(key, data, content_type=media_type)
+        except Exception as exc:  # the store is unreachable: keep the bytes locally and upload later
+            log.warning("artifacts.spooled key=%s error=%s", key, type(exc).__name__)
+            await asyncio.to_thread(self._write_spool, key, data, media_type)
+        return self._store.uri(key)
+
+    def _write_spool(self, key: str, data: bytes, media_type: str) -> None:
+        self._spool.mkdir(parents=True, exist_ok=True)
+        path = self._spooled(key)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+        # The metadata lands last: a spool entry is complete once its .json exists.
+        path.with_suffix(".json").write_text(json.dumps({"key": key, "media_type": media_type}))
+
+    async def get(self, uri: str) -> bytes:
+        key = self._store.key_of(uri)
+        spooled = self._spooled(key)
+        if spooled.exists():
+            return await asyncio.to_thread(spooled.read_bytes)
+        data = await self._store.get(key)
+        if data is None:
+            raise FileNotFoundError(uri)
+        return data
+
+    async def ping(self) -> None:
+        await self._store.ping()
+
+    async def pending(self) -> int:
+        """Artifacts waiting in the spool."""
+        if not self._spool.exists():
+            return 0
+        return sum(1 for p in self._spool.iterdir() if p.suffix == ".json")
+
+    async def flush(self) -> int:
+        """Upload what the spool holds; returns how many were uploaded. Stops at the first failure."""
+        if not self._spool.exists():
+            return 0
+        uploaded = 0
+        for meta_path in sorted(self._spool.glob("*.json")):
+            meta = json.loads(meta_path.read_text())
+            data_path = meta_path.with_suffix("")
+            if not data_path.exists():
+                meta_path.unlink(missing_ok=True)
+                continue
+            data = await asyncio.to_thread(data_path.read_bytes)
+            try:
+                await self._store.put(meta["key"], data, content_type=meta["media_type"])
+            except Exception:
+                return uploaded
+            data_path.unlink(missing_ok=True)
+            meta_path.unlink(missing_ok=True)
+            uploaded += 1
+        if uploaded:
+            log.info("artifacts.spool_flushed count=%d", uploaded)
+        return uploaded
+
+    async def start(self) -> None:
+        """Start the background flush loop."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="dyngen-artifact-spool")
+
+    async def _loop(self) -> None:
+        while True:
+            with contextlib.suppress(Exception):
+                await self.flush()
+            await asyncio.sleep(self._interval)
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
