@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -13,6 +15,7 @@ from dyngen.bootstrap import build
 from dyngen.config import Settings
 from dyngen.entrypoints.api.app import create_app
 from dyngen.services.container import Services
+from tests.support.servers import VENV_BIN, MotoS3Server, RedisServer, port_open
 
 REQUIRE_SERVICES = os.environ.get("DYNGEN_REQUIRE_SERVICES") == "1"
 
@@ -41,3 +44,88 @@ async def client(settings: Settings, services: Services) -> AsyncIterator[httpx.
     app = create_app(settings, services=services)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dyngen.test") as http:
         yield http
+
+
+# --- real services -------------------------------------------------------------------------------
+
+MACHINE_REDIS = "redis://127.0.0.1:6379/0"
+MACHINE_POSTGRES = os.environ.get("DYNGEN_TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The machine's Redis (skips, or fails under DYNGEN_REQUIRE_SERVICES=1, when it is not running)."""
+    if not port_open("127.0.0.1", 6379):
+        need_service("Redis is not running on 127.0.0.1:6379")
+    return MACHINE_REDIS
+
+
+@pytest.fixture
+async def redis_prefix(redis_url: str) -> AsyncIterator[str]:
+    """A key prefix of this test's own; its keys are deleted afterwards."""
+    import redis.asyncio as aioredis
+
+    prefix = f"dyngen-test-{uuid.uuid4().hex[:10]}"
+    yield prefix
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        keys = [k async for k in client.scan_iter(match=f"{prefix}:*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh database on the machine's PostgreSQL for this test session (dropped at the end)."""
+    if not port_open("127.0.0.1", 5432):
+        need_service("PostgreSQL is not running on 127.0.0.1:5432")
+    import asyncio
+
+    import asyncpg
+
+    name = f"dyngen_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+
+    async def run_sql(sql: str) -> None:
+        conn = await asyncpg.connect(MACHINE_POSTGRES)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    def admin(sql: str) -> None:
+        # In a thread of its own: this fixture may be first requested from inside a running event loop.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, run_sql(sql)).result()
+
+    try:
+        admin(f'CREATE DATABASE "{name}"')
+    except (OSError, asyncpg.PostgresError) as exc:
+        need_service(f"cannot create a PostgreSQL database: {exc}")
+    base = MACHINE_POSTGRES.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    yield f"{base}/{name}"
+    admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoS3Server]:
+    """moto's S3-protocol server on loopback, for the whole session."""
+    if not (VENV_BIN / "moto_server").exists():
+        need_service("moto_server is not installed (pip install 'moto[server]')")
+    server = MotoS3Server(tmp_path_factory.mktemp("moto"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of this test's own, which it may stop and restart."""
+    server = RedisServer(tmp_path)
+    try:
+        server.start()
+    except FileNotFoundError:
+        need_service("redis-server is not installed")
+    yield server
+    server.stop()

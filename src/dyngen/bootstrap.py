@@ -92,10 +92,9 @@ async def build(
         single_flight = RedisSingleFlight(connection=redis, lease_ms=settings.flight_lease_ms)
         bus = RedisInvalidationBus(connection=redis)
         bus.subscribe(memory.delete)
-    tiers.append(ObjectStoreCacheTier(store=store))
     services = Services(
         repository=SqlAlchemyGenerationRepository(engine=engine),
-        cache=LayeredCache(tiers, bus=bus),
+        cache=LayeredCache(tiers, durable=[ObjectStoreCacheTier(store=store)], bus=bus),
         single_flight=single_flight,
         artifacts=artifacts,
         providers=registry,

@@ -350,18 +350,22 @@ RULES = Constraints(required_elements=["phone_ring", "kiss_callback"], avoid_ele
         (payload(dialogue=["The phone rings."]), ["required element 'kiss_callback' is missing"]),
         (payload(dialogue=[]),
          ["required element 'phone_ring' is missing", "required element 'kiss_callback' is missing"]),
-        (payload(dialogue=["The phone rings."], tags=["Kiss Callback"]), []),
+        # Text is judged by its lines: a tag does not stand in for words the player never sees.
+        (payload(dialogue=["The phone rings."], tags=["Kiss Callback"]), ["required element 'kiss_callback' is missing"]),
         (payload(tags=["phone-ring", "KISS_CALLBACK"]), []),
         (payload(dialogue=["Phone ring, kiss callback, then violence."]), ["avoided element 'violence' is present"]),
-        (payload(dialogue=["phone ring", "kiss callback"], tags=["violence"]),
-         ["avoided element 'violence' is present"]),
+        (payload(dialogue=["phone ring", "kiss callback"], tags=["violence"]), []),
+        (payload(tags=["phone_ring", "kiss_callback", "violence"]), ["avoided element 'violence' is present"]),
+        (payload(dialogue=["Pick up the phone.", "She wears a ring.", "A kiss callback."]),
+         ["required element 'phone_ring' is missing"]),
         (payload(dialogue=["phone ring", "kiss callback", "nonviolence"]), []),
         (payload(beats=[{"start": 0, "duration": 2, "kind": "narration", "text": "A phone rings"}],
                  choices=[{"id": "c1", "text": "Recall the kiss callback"}]), []),
     ],
     ids=[
-        "all-honoured", "one-missing", "all-missing", "tag-counts", "tags-normalised", "avoided-in-text",
-        "avoided-in-tags", "avoided-only-inside-a-word", "beats-and-choices-count",
+        "all-honoured", "one-missing", "all-missing", "tag-does-not-replace-text", "tags-normalised",
+        "avoided-in-text", "avoided-tag-beside-text-ignored", "avoided-in-tags-without-text",
+        "words-split-across-lines-do-not-count", "avoided-only-inside-a-word", "beats-and-choices-count",
     ],
 )  # fmt: skip
 def test_violations_lists_missing_required_and_present_avoided(

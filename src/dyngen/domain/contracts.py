@@ -23,7 +23,7 @@ from pydantic import (
     ValidationError,
 )
 
-from dyngen.domain.errors import GENERATION_FAILURES, DyngenError, ErrorCode
+from dyngen.domain.errors import DyngenError, ErrorCode
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -34,8 +34,13 @@ def camel(name: str) -> str:
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
-def _both_spellings(name: str) -> AliasChoices:
+def _camel_first(name: str) -> AliasChoices:
     return AliasChoices(camel(name), name) if camel(name) != name else AliasChoices(name)
+
+
+def _snake_first(name: str) -> AliasChoices:
+    # The first choice is the one the JSON Schema (and so the OpenAPI document) shows.
+    return AliasChoices(name, camel(name)) if camel(name) != name else AliasChoices(name)
 
 
 class CamelModel(BaseModel):
@@ -43,7 +48,7 @@ class CamelModel(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        alias_generator=AliasGenerator(validation_alias=_both_spellings, serialization_alias=camel),
+        alias_generator=AliasGenerator(validation_alias=_camel_first, serialization_alias=camel),
         populate_by_name=True,
         frozen=True,
         allow_inf_nan=False,
@@ -56,7 +61,7 @@ class SnakeModel(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        alias_generator=AliasGenerator(validation_alias=_both_spellings),
+        alias_generator=AliasGenerator(validation_alias=_snake_first),
         populate_by_name=True,
         frozen=True,
         allow_inf_nan=False,
@@ -236,11 +241,13 @@ class PlayerContext(CamelModel):
 class Simulate(SnakeModel):
     """QA switch: force a failure or add latency. Honoured only with dev tools on; never in a cache key."""
 
-    fail_with: ErrorCode | None = None
+    fail_with: Literal["GEN_TIMEOUT", "GEN_CONSTRAINT_FAIL", "GEN_PROVIDER_UNAVAILABLE", "GEN_EMPTY_OUTPUT"] | None = (
+        None
+    )
     latency_ms: Annotated[int, Field(ge=0, le=120_000)] | None = None
 
     def forced_failure(self) -> ErrorCode | None:
-        return self.fail_with if self.fail_with in GENERATION_FAILURES else None
+        return ErrorCode(self.fail_with) if self.fail_with else None
 
 
 class GenerateContentRequest(SnakeModel):

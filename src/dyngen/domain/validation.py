@@ -80,7 +80,19 @@ def _duration_rules(config: GenerationNodeConfig) -> Iterator[ValidationFinding]
 
 
 def _constraint_rules(config: GenerationNodeConfig) -> Iterator[ValidationFinding]:
-    required = {normalise_element(e): e for e in config.constraints.required_elements}
+    for field, elements in (
+        ("constraints.requiredElements", config.constraints.required_elements),
+        ("constraints.avoidElements", config.constraints.avoid_elements),
+    ):
+        for element in elements:
+            if not normalise_element(element):
+                yield _finding(
+                    "ELEMENT_EMPTY",
+                    field,
+                    f"'{element}' names no element: use words, e.g. phone_ring",
+                    Severity.ERROR,
+                )
+    required = {normalise_element(e): e for e in config.constraints.required_elements if normalise_element(e)}
     avoided = {normalise_element(e) for e in config.constraints.avoid_elements}
     for norm, element in required.items():
         if norm in avoided:

@@ -19,22 +19,33 @@ class LayeredCache:
     (memory) tiers of every other process drop the keys too.
 
     Args:
-        tiers: Fastest first.
+        tiers: The fast tiers (memory, Redis), fastest first: read on every request.
+        durable: The slow, durable tiers (the object store): read only by `get(..., durable=True)`, which
+            the service does inside a single flight, so a crowd of misses costs one slow read, not one each.
         bus: Carries invalidations to other processes (None when there is only one process).
     """
 
-    def __init__(self, tiers: Sequence[CacheTier], *, bus: InvalidationBus | None = None) -> None:
-        self.tiers = list(tiers)
+    def __init__(
+        self, tiers: Sequence[CacheTier], *, durable: Sequence[CacheTier] = (), bus: InvalidationBus | None = None
+    ) -> None:
+        self.fast = list(tiers)
+        self.tiers = [*tiers, *durable]
         self._bus = bus
 
     async def get(
-        self, key: str, decode: Callable[[bytes], T | None], *, promote_ttl_s: float | None = None
+        self,
+        key: str,
+        decode: Callable[[bytes], T | None],
+        *,
+        durable: bool = False,
+        promote_ttl_s: float | None = None,
     ) -> tuple[T, str] | None:
         """The first entry `decode` accepts (it returns None for a stale or unreadable entry), and its tier.
 
-        A hit in a slower tier is copied into the faster ones with `promote_ttl_s`.
+        Reads the fast tiers, and the durable ones too when `durable`. A hit in a slower tier is copied
+        into the faster ones with `promote_ttl_s`.
         """
-        for index, tier in enumerate(self.tiers):
+        for index, tier in enumerate(self.tiers if durable else self.fast):
             raw = await tier.get(key)
             if raw is None:
                 continue

@@ -42,6 +42,7 @@ from dyngen.services.container import Services
 log = logging.getLogger("dyngen.generation")
 
 CACHE_FORMAT = 1
+JOIN_GRACE_S = 0.25
 
 
 class Outcome(SnakeModel):
@@ -140,7 +141,7 @@ async def generate_content(*, request: GenerateContentRequest, services: Service
     ttl_s = services.options.cache_ttl_s.get(request.strategy.value)
 
     async def produce() -> bytes:
-        hit = await _cached(services, key, fingerprint, ttl_s) if cacheable else None
+        hit = await _cached(services, key, fingerprint, ttl_s, durable=True) if cacheable else None
         if hit is not None:
             return FlightResult(outcome=hit[0], tier=hit[1]).model_dump_json().encode()
         outcome = await _generate(
@@ -160,7 +161,9 @@ async def generate_content(*, request: GenerateContentRequest, services: Service
     if cacheable and (hit := await _cached(services, key, fingerprint, ttl_s)) is not None:
         outcome, tier = hit
     elif cacheable:
-        wait_s = (request.fallback.timeout_ms or services.options.default_timeout_ms) / 1000
+        # A caller that joins another's generation waits for the node's timeout (plus a little, so the
+        # owner's own timeout fallback, which is recorded, reaches it first).
+        wait_s = (request.fallback.timeout_ms or services.options.default_timeout_ms) / 1000 + JOIN_GRACE_S
         try:
             data, joined = await services.single_flight.run(f"{key}#{fingerprint}", produce, timeout_s=wait_s)
         except TimeoutError:
@@ -174,6 +177,8 @@ async def generate_content(*, request: GenerateContentRequest, services: Service
         outcome, tier = flight.outcome, flight.tier
     if tier is not None:
         cache = CacheInfo(hit=True, tier=tier)
+        # A hit serves content as stored; a retry that happened when it was made is not this call's.
+        outcome = outcome.model_copy(update={"fallback": None})
     else:
         cache = CacheInfo(hit=joined, tier="single_flight" if joined else None)
     return _response(outcome, key=key, started=started, services=services, cache=cache)
@@ -217,7 +222,9 @@ def _response(
     )
 
 
-async def _cached(services: Services, key: str, fingerprint: str, ttl_s: float | None) -> tuple[Outcome, str] | None:
+async def _cached(
+    services: Services, key: str, fingerprint: str, ttl_s: float | None, *, durable: bool = False
+) -> tuple[Outcome, str] | None:
     def decode(raw: bytes) -> Outcome | None:
         try:
             entry = CacheEntry.model_validate_json(raw)
@@ -229,7 +236,7 @@ async def _cached(services: Services, key: str, fingerprint: str, ttl_s: float |
             return None
         return entry.outcome
 
-    return await services.cache.get(key, decode, promote_ttl_s=ttl_s)
+    return await services.cache.get(key, decode, durable=durable, promote_ttl_s=ttl_s)
 
 
 async def _attempt(
@@ -265,11 +272,11 @@ async def _run_provider(
     error: DyngenError | None = None
     attempt = 0
     while attempt <= retries:
-        attempt += 1
         remaining = deadline - services.clock.monotonic()
         if remaining <= 0:
             error = DyngenError(ErrorCode.GEN_TIMEOUT, f"no content within the node's {timeout_s * 1000:.0f} ms")
             break
+        attempt += 1
         call = ProviderCall(request=request, seed=seed.value, attempt=attempt, deadline_s=remaining)
         try:
             async with asyncio.timeout(remaining):

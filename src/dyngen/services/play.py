@@ -46,7 +46,7 @@ async def play(
     current = graph.start or graph.scenes[0].id
     seen: set[str] = set()
     context = PlayerContext(playthrough_id=playthrough_id, player_id=player_id)
-    simulate = Simulate(fail_with=fail_with) if fail_with else None
+    simulate = Simulate.model_validate({"fail_with": fail_with.value}) if fail_with else None
     while current not in seen:
         seen.add(current)
         steps.append(SceneStep(graph.scene(current)))

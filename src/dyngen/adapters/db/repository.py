@@ -58,6 +58,11 @@ async def _retrying(operation: Callable[[], Awaitable[T]]) -> T:
     raise AssertionError("unreachable")
 
 
+def _to_utc(value: datetime | None) -> datetime | None:
+    # SQLite keeps the wall time and drops the offset: store every time in UTC.
+    return value.astimezone(UTC) if value is not None and value.tzinfo is not None else value
+
+
 def _utc(value: datetime | None) -> datetime | None:
     # SQLite drops the time zone; every stored time is UTC.
     if value is None or value.tzinfo is not None:
@@ -85,14 +90,17 @@ class SqlAlchemyGenerationRepository:
 
     async def _add(self, record: GenerationRecord) -> None:
         row = record.model_dump(mode="json", exclude={"artifacts", "created_at", "completed_at"})
-        row["created_at"] = record.created_at
-        row["completed_at"] = record.completed_at
+        row["created_at"] = _to_utc(record.created_at)
+        row["completed_at"] = _to_utc(record.completed_at)
         async with self._engine.begin() as conn:
             await conn.execute(generations.insert().values(**row))
             if record.artifacts:
                 await conn.execute(
                     generation_artifacts.insert(),
-                    [artifact.model_dump() for artifact in record.artifacts],
+                    [
+                        {**artifact.model_dump(), "created_at": _to_utc(artifact.created_at)}
+                        for artifact in record.artifacts
+                    ],
                 )
 
     async def get(self, generation_id: str) -> GenerationRecord | None:

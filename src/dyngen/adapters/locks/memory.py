@@ -32,7 +32,9 @@ class MemorySingleFlight:
             flight = asyncio.ensure_future(produce())
             self._flights[key] = flight
             flight.add_done_callback(lambda done: self._finished(key, done))
-        result: T = await asyncio.wait_for(asyncio.shield(flight), timeout_s)
+        # The caller that started the flight waits for it whole (the work has its own deadline); a caller
+        # that joined waits at most `timeout_s`.
+        result: T = await asyncio.wait_for(asyncio.shield(flight), timeout_s if joined else None)
         return result, joined
 
     def _finished(self, key: str, flight: asyncio.Future[Any]) -> None:

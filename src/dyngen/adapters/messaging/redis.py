@@ -38,14 +38,31 @@ class RedisConnection:
         url: `redis://host:port/db`.
         prefix: Prepended to every key and channel, so several deployments can share one Redis.
         cooldown_s: After a failure, calls fail fast for this long before Redis is tried again.
-        timeout_s: Socket connect and read timeout.
+        connect_timeout_s: Socket connect timeout (short: a down Redis must be noticed fast).
+        timeout_s: Socket read timeout (longer: a busy event loop must not look like a dead Redis).
+        max_connections: Pool size; callers beyond it wait for a connection.
     """
 
-    def __init__(self, *, url: str, prefix: str = "dyngen", cooldown_s: float = 1.0, timeout_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        *,
+        url: str,
+        prefix: str = "dyngen",
+        cooldown_s: float = 1.0,
+        connect_timeout_s: float = 1.0,
+        timeout_s: float = 3.0,
+        max_connections: int = 32,
+    ) -> None:
         self.prefix = prefix
-        self.client: aioredis.Redis = aioredis.Redis.from_url(
-            url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s, retry_on_timeout=False
+        # A bounded pool that queues callers: a burst of requests must not open a connection each.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=max_connections,
+            timeout=timeout_s,
+            socket_connect_timeout=connect_timeout_s,
+            socket_timeout=timeout_s,
         )
+        self.client: aioredis.Redis = aioredis.Redis(connection_pool=pool)
         self._cooldown_s = cooldown_s
         self._down_until = 0.0
         self.last_error: str | None = None

@@ -300,11 +300,16 @@ def _mood(name: str | None) -> _Mood:
     return _Mood(label=label, word=label.replace("_", " "), key=book.mood_key(label))
 
 
-def _scene_moods(request: GenerateContentRequest) -> tuple[_Mood, _Mood]:
+def _scene_moods(request: GenerateContentRequest, *, borrow: bool = False) -> tuple[_Mood, _Mood]:
+    """The moods content moves between: style first, then the scenes', then neutral.
+
+    With `borrow`, a missing starting mood takes the ending one (a conversation with no "before" stays in
+    its mood rather than starting flat).
+    """
     style, before, after = request.style, request.from_scene, request.to_scene
     first = style.mood_from or (before.mood if before else None)
     last = style.mood_to or (after.mood if after else None)
-    return _mood(first), _mood(last)
+    return _mood(first or (last if borrow else None)), _mood(last)
 
 
 def _place(scene: SceneRef | None) -> str | None:
@@ -324,7 +329,7 @@ def _mood_plan(
         turn = rng.randint(low, max(low, min(n - 2, round(n * 0.65)))) if n >= 3 else n - 1
         return [first if i < turn else last for i in range(n)], turn
     # Gradual: the first third keeps the old mood, the last third has the new one, the middle mixes.
-    plan = [first if i / (n - 1) < 1 / 3 else last if i / (n - 1) > 2 / 3 else first for i in range(n)]
+    plan = [last if i / (n - 1) > 2 / 3 else first for i in range(n)]
     for i in range(1, n - 1):
         if plan[i] is first and i / (n - 1) >= 1 / 3 and rng.random() < i / (n - 1):
             plan[i] = last
@@ -390,7 +395,7 @@ def _transition(request: GenerateContentRequest, composer: _Composer, required: 
 
 def _dialogue(request: GenerateContentRequest, composer: _Composer, required: Sequence[str]) -> _Draft:
     style, rng = request.style, composer.rng
-    first, last = _scene_moods(request)
+    first, last = _scene_moods(request, borrow=True)
     n = _count(request.duration.target, _LINE_SECONDS, style.pacing, 4, 10)
     plan, _ = _mood_plan(rng, n, first, last, style.transition_type)
     speakers = composer.speakers(request.social_context, 2)

@@ -12,11 +12,13 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 from pathlib import Path
 
 from dyngen.ports import ObjectStore
 
 log = logging.getLogger("dyngen.artifacts")
+_ARTIFACT_KEY = re.compile(r"artifacts/[0-9a-f]{2}/[0-9a-f]{64}")
 
 
 class SpoolingArtifactStore:
@@ -61,6 +63,8 @@ class SpoolingArtifactStore:
 
     async def get(self, uri: str) -> bytes:
         key = self._store.key_of(uri)
+        if not _ARTIFACT_KEY.fullmatch(key):
+            raise ValueError(f"not an artifact uri: {uri!r}")
         spooled = self._spooled(key)
         if spooled.exists():
             return await asyncio.to_thread(spooled.read_bytes)

@@ -25,6 +25,32 @@ STATUS = {
 }
 
 
+class ErrorMessage(BaseModel):
+    code: ErrorCode
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: a coded error, and the findings behind it (field, message, and more)."""
+
+    error: ErrorMessage
+    details: list[dict[str, Any]]
+
+
+_MEANING = {
+    403: "`simulate` while dev tools are off",
+    404: "No such record",
+    413: "Request body over the size limit",
+    422: "Invalid request: every problem is listed with its field path",
+    503: "A dependency needed for this call is unavailable",
+}
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the error statuses a route can answer."""
+    return {status: {"model": ErrorBody, "description": _MEANING[status]} for status in statuses}
+
+
 def error_body(code: ErrorCode, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {"error": {"code": code.value, "message": message}, "details": details or []}
 

@@ -16,13 +16,14 @@ from dyngen.domain.contracts import (
     ValidateConfigRequest,
     load,
 )
+from dyngen.entrypoints.api.errors import documented
 from dyngen.entrypoints.api.wire import services_of, wire_response
 from dyngen.services import cache, generation, validation
 
 router = APIRouter(prefix="/api", tags=["generation"])
 
 
-@router.post("/generate-content", response_model=GenerateContentResponse)
+@router.post("/generate-content", response_model=GenerateContentResponse, responses=documented(403, 413, 422, 503))
 async def generate_content(payload: GenerateContentRequest, request: Request) -> Response:
     """Serve a Generation Node's content: from cache, or generated, or the node's fallback."""
     result = await generation.generate_content(request=payload, services=services_of(request))
@@ -32,6 +33,7 @@ async def generate_content(payload: GenerateContentRequest, request: Request) ->
 @router.post(
     "/validate-generation-config",
     response_model=GenerationValidationResult,
+    responses=documented(413, 422),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -58,7 +60,7 @@ async def validate_generation_config(body: Annotated[dict[str, Any], Body()]) ->
     return wire_response(validation.validate_node(config=parsed.config, context=parsed.context))
 
 
-@router.post("/cache/invalidate", response_model=InvalidateResult)
+@router.post("/cache/invalidate", response_model=InvalidateResult, responses=documented(413, 422, 503))
 async def invalidate_cache(payload: InvalidateRequest, request: Request) -> Response:
     """Drop cached content by key, node and/or version, in every tier."""
     services = services_of(request)

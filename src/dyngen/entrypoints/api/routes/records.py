@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from dyngen.domain.contracts import GenerationStatus
 from dyngen.domain.records import GenerationRecord
+from dyngen.entrypoints.api.errors import documented
 from dyngen.entrypoints.api.wire import services_of, wire_response
 from dyngen.ports import GenerationFilter
 from dyngen.services import records
@@ -23,13 +24,13 @@ class GenerationList(BaseModel):
     count: int
 
 
-@router.get("/generations/{generation_id}", response_model=GenerationRecord)
+@router.get("/generations/{generation_id}", response_model=GenerationRecord, responses=documented(404, 422))
 async def get_generation(generation_id: RecordId, request: Request) -> Response:
     """One generation: request, key, seed, provider, status, error, fallback, latency, cost, artifacts."""
     return wire_response(await records.get_generation(generation_id=generation_id, services=services_of(request)))
 
 
-@router.get("/generations", response_model=GenerationList)
+@router.get("/generations", response_model=GenerationList, responses=documented(422))
 async def list_generations(
     request: Request,
     *,
@@ -47,15 +48,28 @@ async def list_generations(
     return wire_response(GenerationList(generations=found, count=len(found)))
 
 
-@router.get("/artifacts/{artifact_id}", response_class=Response, responses={200: {"content": {"*/*": {}}}})
+@router.get(
+    "/artifacts/{artifact_id}",
+    response_class=Response,
+    responses={200: {"content": {"*/*": {}}}, 304: {"description": "Not modified"}, **documented(404, 422)},
+)
 async def get_artifact(artifact_id: RecordId, request: Request) -> Response:
     """An artifact's bytes with its media type; immutable (artifacts are content-addressed)."""
     record, data = await records.get_artifact(artifact_id=artifact_id, services=services_of(request))
     etag = f'"{record.content_hash}"'
-    if request.headers.get("if-none-match") == etag:
+    if _etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers={"ETag": etag})
     return Response(
         content=data,
         media_type=record.media_type,
         headers={"ETag": etag, "Cache-Control": "public, max-age=31536000, immutable"},
     )
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    """RFC 9110 If-None-Match: `*`, or a list of (possibly weak) tags compared weakly."""
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    return any(tag.strip().removeprefix("W/") == etag for tag in header.split(","))

@@ -1,0 +1,58 @@
+"""`python -m bench [NAME ...]`: run the benchmarks in order, then print one summary table.
+
+Exit status 0 when every benchmark measured (missed goals print MISS and still exit 0); 1 when a
+benchmark broke (it could not start, crashed, or saw wrong responses), after running the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import traceback
+from collections.abc import Callable
+
+from bench import Row, http_cache_hits, provider_speed, table
+
+BENCHMARKS: dict[str, tuple[str, Callable[[], list[Row]]]] = {
+    "http": ("cache hits through the HTTP server vs a bare endpoint", http_cache_hits.run),
+    "provider": ("built-in provider and service miss path vs payload serialisation", provider_speed.run),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("names", nargs="*", metavar="NAME", help=f"any of {', '.join(BENCHMARKS)} (default: all)")
+    args = parser.parse_args(argv)
+    names: list[str] = args.names or list(BENCHMARKS)
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
+    rows: list[Row] = []
+    broken: list[str] = []
+    started = time.monotonic()
+    for name in names:
+        title, run = BENCHMARKS[name]
+        print(f"== {name}: {title}", flush=True)
+        began = time.monotonic()
+        try:
+            rows.extend(run())
+        except Exception:
+            traceback.print_exc()
+            broken.append(name)
+            print(f"== {name}: BROKEN after {time.monotonic() - began:.1f} s", flush=True)
+        else:
+            print(f"== {name}: done in {time.monotonic() - began:.1f} s", flush=True)
+    print()
+    print(f"Summary ({time.monotonic() - started:.0f} s; ratios are against baselines measured in this run)")
+    if rows:
+        print(table(rows))
+    missed = [r for r in rows if r.passed is False]
+    if broken:
+        print(f"BROKEN: {', '.join(broken)}")
+    print(f"{sum(r.passed is True for r in rows)} goals met, {len(missed)} missed, {len(broken)} benchmarks broken")
+    return 1 if broken else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,302 @@
+"""The GenerationRepository contract, run on every database dyngen supports, plus its migrations.
+
+To add a database, add one line to `BACKENDS` (mark it `services` when it needs a running server).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dyngen.adapters.db import schema
+from dyngen.adapters.db.repository import SqlAlchemyGenerationRepository, create_engine
+from dyngen.domain.contracts import Beat, Choice, ContentMetadata, GeneratedContentPayload, GenerationStatus
+from dyngen.domain.records import ArtifactRecord, GenerationRecord
+from dyngen.ports import GenerationFilter, GenerationRepository
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    # An async SQLAlchemy URL of an empty database, given the test's tmp_path and its fixture request.
+    url: Callable[[Path, pytest.FixtureRequest], str]
+
+
+async def _empty_postgres(url: str) -> None:
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP SCHEMA public CASCADE"))
+        await conn.execute(text("CREATE SCHEMA public"))
+    await engine.dispose()
+
+
+def _postgres(_tmp: Path, request: pytest.FixtureRequest) -> str:
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+BACKENDS = [
+    pytest.param(Backend("sqlite", lambda tmp, _: f"sqlite+aiosqlite:///{tmp / 'dyngen.db'}"), id="sqlite"),
+    pytest.param(Backend("postgresql", _postgres), id="postgresql", marks=pytest.mark.services),
+]
+
+T0 = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
+K1, K2, K3, K4 = (f"dialogue|gap_fill|cafe|street|once||{v}" for v in ("1", "2", "3", "4"))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def engine(tmp_path: Path, backend: Backend, request: pytest.FixtureRequest) -> AsyncIterator[AsyncEngine]:
+    url = backend.url(tmp_path, request)
+    if backend.name == "postgresql":
+        await _empty_postgres(url)
+    created = create_engine(url)
+    yield created
+    await created.dispose()
+
+
+def artifact(artifact_id: str, generation_id: str, *, at: datetime = T0, role: str = "script") -> ArtifactRecord:
+    return ArtifactRecord(
+        id=artifact_id,
+        generation_id=generation_id,
+        role=role,
+        media_type="application/json",
+        size=1234,
+        content_hash="ab" * 32,
+        storage_uri=f"local://artifacts/ab/{artifact_id}",
+        created_at=at,
+    )
+
+
+def record(
+    generation_id: str,
+    *,
+    at: datetime = T0,
+    cache_key: str = K1,
+    node_id: str | None = "n-cafe",
+    status: GenerationStatus = GenerationStatus.COMPLETE,
+    version: int = 1,
+    artifacts: list[ArtifactRecord] | None = None,
+) -> GenerationRecord:
+    return GenerationRecord(
+        id=generation_id,
+        created_at=at,
+        completed_at=at + timedelta(milliseconds=1500),
+        node_id=node_id,
+        cache_key=cache_key,
+        version=version,
+        type="dialogue",
+        purpose="gap_fill",
+        strategy="once",
+        seed=2**63 - 1,
+        seed_source="fixed",
+        deterministic=True,
+        provider="builtin",
+        provider_fingerprint="builtin/2",
+        status=status,
+        error_code="GEN_PROVIDER_UNAVAILABLE",
+        error_message="first attempt failed",
+        fallback_mode="retry",
+        fallback_reason="succeeded on attempt 2",
+        latency_ms=1499.125,
+        cost_tokens=321,
+        cost=0.0125,
+        attempts=2,
+        content=GeneratedContentPayload(
+            type="dialogue",
+            url="/api/artifacts/a1",
+            duration=9.5,
+            dialogue=["Caf\u00e9 lights dim.", "\u201cLet's go.\u201d"],
+            choices=[Choice(id="c1", text="Follow")],
+            metadata=ContentMetadata(mood="tense", tags=["rain"], quality_score=0.75),
+            beats=[Beat(start=0.0, duration=4.5, kind="dialogue", text="Let's go.", speaker="mara", mood="tense")],
+            content_id="bridge-1",
+            placeholder=False,
+        ),
+        content_hash="cd" * 32,
+        config_fingerprint="ef" * 32,
+        request={"type": "dialogue", "style": {"moodTo": "tense"}, "constraints": {"avoidElements": ["violence"]}},
+        artifacts=artifacts or [],
+    )
+
+
+class GenerationRepositoryContract:
+    """Behaviour every `GenerationRepository` adapter must have."""
+
+    @pytest.fixture
+    async def repository(self) -> GenerationRepository:
+        raise NotImplementedError("a Test<Repository> subclass provides the repository under test")
+
+    async def test_a_full_record_with_artifacts_round_trips(self, repository: GenerationRepository) -> None:
+        saved = record("g1", artifacts=[artifact("a1", "g1"), artifact("a2", "g1", at=T0 + timedelta(seconds=1))])
+        await repository.add(saved)
+
+        loaded = await repository.get("g1")
+
+        assert loaded == saved
+        assert loaded.created_at.utcoffset() == timedelta(0)
+        assert all(a.created_at.tzinfo is not None for a in loaded.artifacts)
+
+    async def test_a_record_without_optional_fields_round_trips(self, repository: GenerationRepository) -> None:
+        bare = GenerationRecord(
+            id="g0",
+            created_at=T0,
+            cache_key=K1,
+            version=0,
+            type="dialogue",
+            purpose="gap_fill",
+            strategy="always",
+            seed_source="timestamp",
+            deterministic=False,
+            status=GenerationStatus.FAILED,
+            config_fingerprint="0" * 64,
+            request={},
+        )
+        await repository.add(bare)
+        assert await repository.get("g0") == bare
+
+    async def test_get_of_an_unknown_id_is_none(self, repository: GenerationRepository) -> None:
+        await repository.add(record("g1"))
+        assert await repository.get("nope") is None
+
+    async def test_a_failed_add_leaves_nothing_behind(self, repository: GenerationRepository) -> None:
+        clash = record("g1", artifacts=[artifact("same", "g1"), artifact("same", "g1")])
+
+        with pytest.raises(Exception):  # noqa: B017, PT011 - each database raises its own integrity error
+            await repository.add(clash)
+
+        assert await repository.get("g1") is None
+
+    async def test_get_artifact(self, repository: GenerationRepository) -> None:
+        stored = artifact("a1", "g1")
+        await repository.add(record("g1", artifacts=[stored]))
+
+        assert await repository.get_artifact("a1") == stored
+        assert await repository.get_artifact("unknown") is None
+
+    @pytest.fixture
+    async def history(self, repository: GenerationRepository) -> GenerationRepository:
+        """Six generations, one a second, each differing in what the filters select on."""
+        failed = GenerationStatus.FAILED
+        for index, (cache_key, node, status, version) in enumerate(
+            [
+                (K1, "n-cafe", GenerationStatus.COMPLETE, 1),  # g0
+                (K1, "n-cafe", failed, 1),  # g1
+                (K2, "n-cafe", GenerationStatus.COMPLETE, 2),  # g2
+                (K3, "n-park", GenerationStatus.COMPLETE, 1),  # g3
+                (K3, "n-park", GenerationStatus.COMPLETE, 1),  # g4
+                (K4, "n-cafe", failed, 1),  # g5: the only generation of K4 failed
+            ]
+        ):
+            at = T0 + timedelta(seconds=index)
+            await repository.add(
+                record(f"g{index}", at=at, cache_key=cache_key, node_id=node, status=status, version=version)
+            )
+        return repository
+
+    @pytest.mark.parametrize(
+        ("query", "expected"),
+        [
+            pytest.param(GenerationFilter(), ["g5", "g4", "g3", "g2", "g1", "g0"], id="all-newest-first"),
+            pytest.param(GenerationFilter(cache_key=K1), ["g1", "g0"], id="cache-key"),
+            pytest.param(GenerationFilter(node_id="n-park"), ["g4", "g3"], id="node"),
+            pytest.param(GenerationFilter(status="failed"), ["g5", "g1"], id="status"),
+            pytest.param(GenerationFilter(version=2), ["g2"], id="version"),
+            pytest.param(GenerationFilter(node_id="n-cafe", status="complete"), ["g2", "g0"], id="combined"),
+            pytest.param(GenerationFilter(limit=2), ["g5", "g4"], id="limit"),
+            pytest.param(GenerationFilter(node_id="n-nowhere"), [], id="nothing"),
+        ],
+    )
+    async def test_find_filters_newest_first(
+        self, history: GenerationRepository, query: GenerationFilter, expected: list[str]
+    ) -> None:
+        assert [r.id for r in await history.find(query)] == expected
+
+    @pytest.mark.parametrize(
+        ("selector", "expected"),
+        [
+            pytest.param({"node_id": "n-cafe"}, [K1, K2], id="node"),
+            pytest.param({"version": 1}, [K1, K3], id="version"),
+            pytest.param({"cache_key": K3}, [K3], id="cache-key"),
+            pytest.param({"cache_key": K4}, [], id="cache-key-never-completed"),
+            pytest.param({"node_id": "n-cafe", "version": 2}, [K2], id="node-and-version"),
+            pytest.param({}, [K1, K2, K3], id="everything"),
+        ],
+    )
+    async def test_cache_keys_are_the_distinct_keys_of_complete_generations(
+        self, history: GenerationRepository, selector: dict[str, object], expected: list[str]
+    ) -> None:
+        query = {"node_id": None, "version": None, "cache_key": None, **selector}
+        assert sorted(await history.cache_keys(**query)) == expected  # type: ignore[arg-type]
+
+    async def test_ping_answers_when_the_database_is_reachable(self, repository: GenerationRepository) -> None:
+        await repository.ping()
+
+
+class TestSqlAlchemyGenerationRepository(GenerationRepositoryContract):
+    @pytest.fixture
+    async def repository(self, engine: AsyncEngine) -> GenerationRepository:
+        await schema.upgrade(engine)
+        return SqlAlchemyGenerationRepository(engine=engine)
+
+    async def test_a_time_with_another_offset_round_trips_to_the_same_instant(
+        self, request: pytest.FixtureRequest, backend: Backend, repository: GenerationRepository
+    ) -> None:
+        paris = timezone(timedelta(hours=2))
+        at = datetime(2026, 6, 1, 12, 0, tzinfo=paris)
+        await repository.add(record("g1", at=at, artifacts=[artifact("a1", "g1", at=at)]))
+
+        loaded = await repository.get("g1")
+
+        assert loaded is not None
+        assert loaded.created_at == at
+        assert loaded.artifacts[0].created_at == at
+
+    async def test_ping_fails_when_the_file_is_not_a_database(self, tmp_path: Path) -> None:
+        garbage = tmp_path / "not-a-database.db"
+        garbage.write_bytes(b"this is not an SQLite file" * 100)
+        broken = create_engine(f"sqlite+aiosqlite:///{garbage}")
+        try:
+            with pytest.raises(Exception):  # noqa: B017, PT011 - the driver's own error
+                await SqlAlchemyGenerationRepository(engine=broken).ping()
+        finally:
+            await broken.dispose()
+
+
+async def _tables(engine: AsyncEngine) -> set[str]:
+    async with engine.connect() as conn:
+        return set(await conn.run_sync(lambda sync: inspect(sync).get_table_names()))
+
+
+async def test_upgrade_brings_an_empty_database_to_the_head_revision(engine: AsyncEngine) -> None:
+    assert await schema.current_revision(engine) is None
+
+    await schema.upgrade(engine)
+
+    assert schema.head_revision() is not None
+    assert await schema.current_revision(engine) == schema.head_revision()
+    assert {"generations", "generation_artifacts"} <= await _tables(engine)
+
+
+async def test_upgrading_twice_changes_nothing_and_keeps_the_data(engine: AsyncEngine) -> None:
+    await schema.upgrade(engine)
+    repository = SqlAlchemyGenerationRepository(engine=engine)
+    saved = record("g1", artifacts=[artifact("a1", "g1")])
+    await repository.add(saved)
+    tables = await _tables(engine)
+
+    await schema.upgrade(engine)
+
+    assert await schema.current_revision(engine) == schema.head_revision()
+    assert await _tables(engine) == tables
+    assert await repository.get("g1") == saved

@@ -1,0 +1,121 @@
+"""Cache stampede across processes (spec section 9): one provider call for a crowd, and nobody hangs
+when the process doing the work dies."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+
+from tests.integration.scaled import scaled_env, transition_request
+from tests.support import rawhttp
+from tests.support.servers import MotoS3Server, Process, dyngen_server
+
+pytestmark = pytest.mark.services
+
+
+@pytest.fixture
+def env(
+    tmp_path: Path, postgres_url: str, redis_url: str, redis_prefix: str, s3_server: MotoS3Server
+) -> dict[str, str]:
+    return scaled_env(
+        tmp_path,
+        postgres_url=postgres_url,
+        redis_url=redis_url,
+        redis_prefix=redis_prefix,
+        s3=s3_server,
+        bucket=f"b-{uuid.uuid4().hex[:8]}",
+    )
+
+
+async def _post(client: httpx.AsyncClient, url: str, body: dict[str, object]) -> tuple[float, httpx.Response]:
+    started = time.perf_counter()
+    response = await client.post(url, json=body)
+    return time.perf_counter() - started, response
+
+
+async def test_four_processes_400_identical_misses_make_one_provider_call(tmp_path: Path, env: dict[str, str]) -> None:
+    servers: list[Process] = []
+    bases: list[str] = []
+    try:
+        for i in range(4):
+            proc, base = dyngen_server(tmp_path, {**env, "DYNGEN_DATA_DIR": str(tmp_path / f"data{i}")}, name=f"api{i}")
+            servers.append(proc)
+            bases.append(base)
+        body = transition_request(f"crowd-{uuid.uuid4().hex[:8]}", latency_ms=500)
+        urls = [f"{bases[i % 4]}/api/generate-content" for i in range(int(os.environ.get("STAMPEDE_N", "400")))]
+        # Connect first, then fire all 400 requests at once: the timer measures dyngen, not TCP handshakes.
+        streams = await asyncio.gather(*(rawhttp.connect(url) for url in urls))
+        try:
+            results = await asyncio.gather(
+                *(rawhttp.post_json(s, url, body) for s, url in zip(streams, urls, strict=True))
+            )
+        finally:
+            for _, writer in streams:
+                writer.close()
+        assert {r.status for r in results} == {200}
+        payloads = [r.json() for r in results]
+        assert {p["status"] for p in payloads} == {"complete"}
+        key = payloads[0]["cache_key"]
+        async with httpx.AsyncClient(timeout=30) as client:
+            records = (await client.get(f"{bases[0]}/api/generations", params={"cache_key": key})).json()
+        assert len({str(p["content"]) for p in payloads}) == 1, "every player must see the same content"
+        assert records["count"] == 1, f"expected one provider call, records show {records['count']}"
+        latencies = sorted(r.seconds for r in results)
+        p99 = latencies[int(len(latencies) * 0.99) - 1]
+        print(f"stampede: p50={statistics.median(latencies) * 1000:.0f} ms p99={p99 * 1000:.0f} ms")
+        assert p99 < 1.5, f"p99 {p99:.2f}s"
+    finally:
+        for proc in servers:
+            proc.stop()
+
+
+async def test_lease_holder_killed_mid_generation_waiters_still_get_content(
+    tmp_path: Path, env: dict[str, str], redis_url: str, redis_prefix: str
+) -> None:
+    env = {**env, "DYNGEN_FLIGHT_LEASE_MS": "1000"}
+    holder, holder_base = dyngen_server(tmp_path, {**env, "DYNGEN_DATA_DIR": str(tmp_path / "a")}, name="holder")
+    others = [dyngen_server(tmp_path, {**env, "DYNGEN_DATA_DIR": str(tmp_path / n)}, name=n) for n in ("b", "c")]
+    redis = aioredis.Redis.from_url(redis_url)
+    try:
+        body = transition_request(f"kill-{uuid.uuid4().hex[:8]}", latency_ms=2500, timeout_ms=9000)
+        async with httpx.AsyncClient(timeout=30) as client:
+            doomed = asyncio.create_task(client.post(f"{holder_base}/api/generate-content", json=body))
+            deadline = time.monotonic() + 10
+            while not [k async for k in redis.scan_iter(match=f"{redis_prefix}:flight:lock:*")]:
+                assert time.monotonic() < deadline, "the holder never took the lease"
+                await asyncio.sleep(0.02)
+            started = time.monotonic()
+            waiters = [
+                asyncio.create_task(_post(client, f"{base}/api/generate-content", body))
+                for _, base in others
+                for _ in range(10)
+            ]
+            await asyncio.sleep(0.2)  # let the waiters reach the lease before its holder dies
+            holder.kill()
+            results = await asyncio.gather(*waiters)
+            elapsed = time.monotonic() - started
+            with pytest.raises(httpx.HTTPError):
+                await doomed
+            payloads = [r.json() for _, r in results]
+            assert {r.status_code for _, r in results} == {200}
+            assert {p["status"] for p in payloads} == {"complete"}, [p.get("error") for p in payloads]
+            assert len({str(p["content"]) for p in payloads}) == 1
+            records = (
+                await client.get(f"{others[0][1]}/api/generations", params={"cache_key": payloads[0]["cache_key"]})
+            ).json()
+        # The dead holder recorded nothing; exactly one waiter took over and ran the provider once.
+        assert records["count"] == 1
+        assert elapsed < 9.0, f"waiters took {elapsed:.1f}s, past the node's 9 s timeout"
+    finally:
+        await redis.aclose()
+        holder.stop()
+        for proc, _ in others:
+            proc.stop()

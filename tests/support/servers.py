@@ -1,0 +1,170 @@
+"""Real services for tests: the machine's Redis and PostgreSQL, and servers a test starts itself
+(an S3-protocol server from moto, a private redis-server it can stop and restart, dyngen processes)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(host: str, port: int, timeout: float = 0.3) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until(check: Callable[[], bool], *, timeout: float, what: str) -> None:
+    """Poll `check` until it is true; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def http_ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1.0).status_code < 500
+    except httpx.HTTPError:
+        return False
+
+
+class Process:
+    """A child process the test owns; stopped (and reaped) by `stop` or `kill`."""
+
+    def __init__(self, args: list[str], *, env: dict[str, str] | None = None, log: Path | None = None) -> None:
+        self.args = args
+        self.log = log
+        out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - closed in stop()
+        self._out = out
+        self.proc = subprocess.Popen(args, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.alive():
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if self._out is not subprocess.DEVNULL:
+            self._out.close()  # type: ignore[union-attr]
+
+    def kill(self) -> None:
+        if self.alive():
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log and self.log.exists() else ""
+
+
+class RedisServer:
+    """A private redis-server on a free port, which a test may stop and start again on the same port."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.process: Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise FileNotFoundError("redis-server")
+        self.process = Process(
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            log=self.workdir / f"redis-{self.port}.log",
+        )
+        wait_until(lambda: port_open("127.0.0.1", self.port), timeout=10, what=f"redis-server on {self.port}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process = None
+        wait_until(lambda: not port_open("127.0.0.1", self.port), timeout=10, what="redis-server to stop")
+
+
+class MotoS3Server:
+    """moto's standalone S3-protocol server on loopback."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.process: Process | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.process = Process(
+            [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)],
+            log=self.workdir / f"moto-{self.port}.log",
+            env={"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"},
+        )
+        wait_until(lambda: http_ok(f"{self.endpoint}/moto-api/"), timeout=30, what="moto S3 server")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+            self.process = None
+
+
+def dyngen_server(workdir: Path, env: dict[str, str], *, workers: int = 1, name: str = "dyngen") -> tuple[Process, str]:
+    """Start `dyngen serve` as a user would and wait for /api/health; returns the process and base URL."""
+    port = free_port()
+    proc = Process(
+        [str(VENV_BIN / "dyngen"), "serve", "--port", str(port), "--workers", str(workers), "--log-level", "warning"],
+        env=env,
+        log=workdir / f"{name}-{port}.log",
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: http_ok(f"{base}/api/health"), timeout=60, what=f"{name} on {port}")
+    except TimeoutError:
+        proc.stop()
+        raise AssertionError(f"{name} did not start:\n{proc.output()[-3000:]}") from None
+    return proc, base

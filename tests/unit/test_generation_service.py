@@ -1,0 +1,461 @@
+"""`generate_content` over real services (SQLite, memory cache, local artifacts) with a scripted FakeProvider.
+
+Each test checks what the game client sees (the response) and what dyngen remembers (the records).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from dyngen.bootstrap import build
+from dyngen.config import Settings
+from dyngen.domain.contracts import (
+    CacheInfo,
+    ContentMetadata,
+    GenerateContentRequest,
+    GenerateContentResponse,
+    GenerationStatus,
+    InvalidateRequest,
+)
+from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.domain.records import GenerationRecord
+from dyngen.ports import GenerationFilter
+from dyngen.services.cache import invalidate
+from dyngen.services.container import Services
+from dyngen.services.generation import generate_content
+from tests.fakes import FakeClock, FakeProvider
+
+UNAVAILABLE = ErrorCode.GEN_PROVIDER_UNAVAILABLE
+COMPLETE, FAILED = GenerationStatus.COMPLETE, GenerationStatus.FAILED
+
+Make = Callable[..., Awaitable[tuple[Services, FakeProvider]]]
+T = TypeVar("T")
+
+
+@pytest.fixture
+async def make(tmp_path: Path) -> AsyncIterator[Make]:
+    """Real services around a FakeProvider(**behaviour) registered as `builtin`; closed afterwards."""
+    built: list[Services] = []
+
+    async def _make(*, settings: dict[str, Any] | None = None, **behaviour: Any) -> tuple[Services, FakeProvider]:
+        provider = FakeProvider(name="builtin", **behaviour)
+        options: dict[str, Any] = {
+            "data_dir": tmp_path / f"data{len(built)}",
+            "retry_backoff_ms": 1,
+            **(settings or {}),
+        }
+        built.append(await build(Settings(**options), providers={"builtin": provider}))
+        return built[-1], provider
+
+    yield _make
+    for services in built:
+        await services.aclose()
+
+
+def req(**fields: Any) -> GenerateContentRequest:
+    """Node n-cafe: a dialogue from `cafe` to `street`, placeholder fallback; `fields` override."""
+    wire: dict[str, Any] = {
+        "type": "dialogue",
+        "node_id": "n-cafe",
+        "from_scene": {"id": "cafe"},
+        "to_scene": {"id": "street", "location": "main_street"},
+        "style": {"moodTo": "calm"},
+        "fallback": {"mode": "placeholder"},
+    }
+    wire.update(fields)
+    return GenerateContentRequest.model_validate(wire)
+
+
+async def gen(services: Services, **fields: Any) -> GenerateContentResponse:
+    return await generate_content(request=req(**fields), services=services)
+
+
+async def records(services: Services, **filters: Any) -> list[GenerationRecord]:
+    return await services.repository.find(GenerationFilter(**filters))
+
+
+async def eventually(check: Callable[[], Awaitable[list[T]]], *, within_s: float = 5.0) -> list[T]:
+    """Poll `check` until it returns a non-empty list (work that finishes after the response)."""
+    deadline = time.monotonic() + within_s
+    while not (found := await check()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"nothing found within {within_s} s")
+        await asyncio.sleep(0.01)
+    return found
+
+
+def seen(resp: GenerateContentResponse) -> tuple[str, str | None, str | None]:
+    """What a game client branches on: status, error code, and which fallback ran."""
+    code = resp.error.code.value if resp.error else None
+    return resp.status.value, code, resp.fallback.mode.value if resp.fallback else None
+
+
+def kept(record: GenerationRecord) -> tuple[str, str | None, str | None]:
+    """The same three facts, as recorded."""
+    return record.status.value, record.error_code, record.fallback_mode
+
+
+def reason(resp: GenerateContentResponse) -> str:
+    assert resp.fallback is not None
+    return resp.fallback.reason
+
+
+async def recorded(services: Services, response: GenerateContentResponse) -> GenerationRecord:
+    assert response.generation_id is not None
+    record = await services.repository.get(response.generation_id)
+    assert record is not None, "every provider run is recorded"
+    return record
+
+
+async def test_success_serves_content_whose_artifact_holds_the_provider_bytes(make: Make) -> None:
+    services, provider = await make()
+
+    resp = await gen(services)
+
+    assert seen(resp) == ("complete", None, None)
+    assert resp.cache.hit is False
+    assert resp.content is not None
+    assert resp.content.dialogue
+    assert resp.content.metadata == ContentMetadata(mood="calm", tags=["fake"])
+    assert resp.content.url is not None
+    assert resp.content.url.startswith("/api/artifacts/")
+    artifact = await services.repository.get_artifact(resp.content.url.removeprefix("/api/artifacts/"))
+    assert artifact is not None
+    data = await services.artifacts.get(artifact.storage_uri)
+    produced = await provider.generate(provider.calls[0])  # deterministic: same call, same bytes
+    assert data == produced.artifacts[0].data
+    assert artifact.content_hash == hashlib.sha256(data).hexdigest()
+    assert artifact.size == len(data)
+    assert resp.cost.tokens == produced.tokens > 0
+
+    record = await recorded(services, resp)
+    assert kept(record) == ("complete", None, None)
+    assert record.latency_ms > 0
+    assert (record.attempts, record.cost_tokens) == (1, produced.tokens)
+    assert (record.provider, record.provider_fingerprint) == ("builtin", "fake/1")
+    assert (record.content, record.cache_key, record.node_id) == (resp.content, resp.cache_key, "n-cafe")
+    assert record.artifacts == [artifact]
+    assert await records(services, cache_key=resp.cache_key) == [record]
+
+
+async def test_identical_call_is_served_from_memory_without_calling_the_provider(make: Make) -> None:
+    services, provider = await make()
+
+    first = await gen(services)
+    second = await gen(services)
+
+    assert second.cache == CacheInfo(hit=True, tier="memory")
+    assert (first.cost.tokens > 0, second.cost.tokens) == (True, 0)
+    assert (second.generation_id, second.content, second.seed) == (first.generation_id, first.content, first.seed)
+    assert len(provider.calls) == 1
+    assert len(await records(services)) == 1, "a cache hit is not a generation"
+
+
+async def test_strategy_always_generates_fresh_content_from_a_timestamp_seed_on_every_call(make: Make) -> None:
+    services, provider = await make()
+
+    responses = [await gen(services, strategy="always") for _ in range(3)]
+
+    assert len(provider.calls) == 3
+    assert [r.cache.hit for r in responses] == [False] * 3
+    assert len({r.generation_id for r in responses}) == len({r.seed for r in responses}) == 3
+    assert [c.seed for c in provider.calls] == [r.seed for r in responses]
+    assert [r.deterministic for r in responses] == [False] * 3
+    kept_records = await records(services)
+    assert len(kept_records) == 3
+    assert {(r.seed_source, r.deterministic) for r in kept_records} == {("timestamp", False)}
+
+
+async def test_simulated_failure_bypasses_the_cache_and_leaves_it_intact(make: Make) -> None:
+    services, provider = await make()
+    cached = await gen(services)
+
+    forced = await gen(services, simulate={"fail_with": "GEN_TIMEOUT"})
+
+    assert seen(forced) == ("failed", "GEN_TIMEOUT", "placeholder")
+    assert forced.cache.hit is False
+    assert forced.content is not None
+    assert forced.content.placeholder is True
+    assert len(provider.calls) == 1, "a forced failure never reaches the provider"
+    assert kept(await recorded(services, forced)) == ("failed", "GEN_TIMEOUT", "placeholder")
+
+    after = await gen(services)
+    assert after.cache.hit is True
+    assert (after.generation_id, after.content) == (cached.generation_id, cached.content)
+
+
+async def test_changed_node_without_version_bump_is_regenerated_not_served_stale(make: Make) -> None:
+    services, provider = await make()
+    calm = await gen(services, style={"moodTo": "calm"})
+
+    tense = await gen(services, style={"moodTo": "tense"})
+
+    assert tense.cache_key == calm.cache_key, "same key: only the version is in it"
+    assert (tense.cache.hit, len(provider.calls)) == (False, 2)
+    assert tense.content is not None
+    assert tense.content.metadata == ContentMetadata(mood="tense", tags=["fake"])
+    bumped = await gen(services, style={"moodTo": "tense"}, version=2)
+    assert (bumped.cache_key != calm.cache_key, bumped.cache.hit) == (True, False)
+
+
+FAILING = {
+    "unavailable": ({"failures": [UNAVAILABLE]}, UNAVAILABLE),
+    "crash": ({"crash": True}, UNAVAILABLE),
+    "empty": ({"empty": True}, ErrorCode.GEN_EMPTY_OUTPUT),
+}
+FALLBACKS = {
+    "default_content": {"mode": "default_content", "defaultContentId": "cafe-bridge"},
+    "skip": {"mode": "skip"},
+    "placeholder": {"mode": "placeholder"},
+}
+
+
+@pytest.mark.parametrize("failure", FAILING)
+@pytest.mark.parametrize("mode", FALLBACKS)
+async def test_failed_generation_applies_the_nodes_fallback_says_why_and_is_recorded(
+    make: Make, mode: str, failure: str
+) -> None:
+    behaviour, code = FAILING[failure]
+    services, _ = await make(**behaviour)
+
+    resp = await gen(services, fallback=FALLBACKS[mode])
+
+    assert seen(resp) == ("failed", code.value, mode)
+    assert resp.fallback is not None
+    assert resp.fallback.applied
+    assert reason(resp).startswith(code.value)
+    if failure == "crash":
+        assert "RuntimeError" in reason(resp)
+    if mode == "default_content":
+        assert resp.content is not None
+        assert resp.content.content_id == "cafe-bridge"
+    elif mode == "skip":
+        assert resp.content is None
+    else:
+        assert resp.content is not None
+        assert resp.content.placeholder is True
+        assert resp.content.dialogue == ["Moments later at main street..."]
+    record = await recorded(services, resp)
+    assert kept(record) == ("failed", code.value, mode)
+    assert resp.error is not None
+    assert (record.error_message, record.fallback_reason) == (resp.error.message, reason(resp))
+    assert record.content == resp.content
+
+
+async def test_a_failure_is_not_cached_so_the_next_call_tries_again(make: Make) -> None:
+    services, provider = await make(failures=[UNAVAILABLE])
+
+    failed = await gen(services)
+    retried = await gen(services)
+
+    assert (failed.status, retried.status, retried.cache.hit) == (FAILED, COMPLETE, False)
+    assert len(provider.calls) == 2
+
+
+async def test_retry_succeeds_on_the_third_attempt(make: Make) -> None:
+    services, provider = await make(failures=[UNAVAILABLE, UNAVAILABLE])
+
+    resp = await gen(services, fallback={"mode": "retry", "maxRetries": 2})
+
+    assert seen(resp) == ("complete", None, "retry")
+    assert resp.content is not None
+    assert "attempt 3" in reason(resp)
+    assert [c.attempt for c in provider.calls] == [1, 2, 3]
+    record = await recorded(services, resp)
+    assert (record.status, record.attempts) == (COMPLETE, 3)
+
+
+async def test_retry_that_runs_out_of_attempts_skips(make: Make) -> None:
+    services, provider = await make(failures=[UNAVAILABLE] * 3)
+
+    resp = await gen(services, fallback={"mode": "retry", "maxRetries": 2})
+
+    assert seen(resp) == ("failed", UNAVAILABLE.value, "skip")
+    assert resp.content is None
+    assert "3 attempts" in reason(resp)
+    assert len(provider.calls) == 3
+    record = await recorded(services, resp)
+    assert (kept(record), record.attempts) == (("failed", UNAVAILABLE.value, "skip"), 3)
+
+
+async def test_output_breaking_avoid_elements_fails_the_constraint_check_and_is_not_retried(make: Make) -> None:
+    services, provider = await make(mention="violence")
+
+    resp = await gen(services, constraints={"avoidElements": ["violence"]}, fallback={"mode": "retry", "maxRetries": 2})
+
+    assert seen(resp) == ("failed", "GEN_CONSTRAINT_FAIL", "skip")
+    assert "'violence' is present" in reason(resp)
+    assert "1 attempt" in reason(resp)
+    assert len(provider.calls) == 1, "the same constraint would fail again: not retryable"
+    record = await recorded(services, resp)
+    assert (record.error_code, record.attempts) == ("GEN_CONSTRAINT_FAIL", 1)
+
+
+async def test_slow_provider_times_out_into_the_fallback_long_before_it_would_answer(make: Make) -> None:
+    services, _ = await make(latency_s=0.5)
+
+    started = time.monotonic()
+    resp = await gen(services, fallback={"mode": "placeholder", "timeoutMs": 50})
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 0.4
+    assert seen(resp) == ("failed", "GEN_TIMEOUT", "placeholder")
+    assert resp.content is not None
+    assert resp.content.placeholder is True
+    [record] = await eventually(lambda: records(services, cache_key=resp.cache_key))
+    assert kept(record) == ("failed", "GEN_TIMEOUT", "placeholder")
+
+
+async def test_the_caller_whose_generation_timed_out_gets_that_generations_outcome(make: Make) -> None:
+    services, _ = await make(latency_s=0.5)
+
+    resp = await gen(services, fallback={"mode": "placeholder", "timeoutMs": 50})
+
+    [record] = await eventually(lambda: records(services, cache_key=resp.cache_key))
+    assert resp.error is not None
+    assert (resp.generation_id, resp.error.message) == (record.id, record.error_message)
+
+
+async def test_retries_share_one_deadline(make: Make) -> None:
+    # Each attempt (0.15 s) fits in timeoutMs on its own; four of them would succeed after 0.6 s.
+    services, provider = await make(failures=[UNAVAILABLE] * 3, latency_s=0.15)
+
+    started = time.monotonic()
+    resp = await gen(services, fallback={"mode": "retry", "maxRetries": 3, "timeoutMs": 200})
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 0.4
+    assert seen(resp) == ("failed", "GEN_TIMEOUT", "skip")
+    [record] = await eventually(lambda: records(services, cache_key=resp.cache_key))
+    assert kept(record) == ("failed", "GEN_TIMEOUT", "skip")
+    assert len(provider.calls) == 2, "the second attempt ran into the deadline; no third was started"
+
+
+async def test_recorded_attempts_count_only_attempts_actually_made(make: Make) -> None:
+    services, provider = await make(failures=[UNAVAILABLE] * 4, settings={"retry_backoff_ms": 1000})
+    services.clock = FakeClock()  # backoffs of 1 s then 2 s (cut to 0.5 s) land exactly on the deadline
+
+    resp = await gen(services, fallback={"mode": "retry", "maxRetries": 3, "timeoutMs": 1500})
+
+    assert len(provider.calls) == 2
+    assert (await recorded(services, resp)).attempts == 2
+    assert "2 attempts" in reason(resp)
+
+
+async def test_fifty_concurrent_identical_requests_share_one_generation(make: Make) -> None:
+    services, provider = await make(latency_s=0.05)
+
+    responses = await asyncio.gather(*(gen(services) for _ in range(50)))
+
+    assert len(provider.calls) == 1
+    first = responses[0]
+    assert all((r.generation_id, r.content) == (first.generation_id, first.content) for r in responses)
+    leaders = [r for r in responses if not r.cache.hit]
+    joiners = [r for r in responses if r.cache.hit]
+    assert len(leaders) == 1
+    assert leaders[0].cost.tokens > 0
+    assert len(joiners) == 49
+    assert all(r.cache == CacheInfo(hit=True, tier="single_flight") and r.cost.tokens == 0 for r in joiners)
+    assert len(await records(services, cache_key=first.cache_key)) == 1
+
+
+CONTRADICTORY = {
+    "duration": {"min": 30, "max": 5, "target": 10},
+    "constraints": {"requiredElements": ["rain"], "avoidElements": ["rain"]},
+}
+INVALID = ErrorCode.GEN_INVALID_CONFIG
+REFUSED = {  # request fields, settings, error code, the findings (codes) or fields its details name
+    "both-config-errors": (CONTRADICTORY, {}, INVALID, ["DURATION_RANGE_INVERTED", "ELEMENT_REQUIRED_AND_AVOIDED"]),
+    "no-playthrough-id": ({"strategy": "per_playthrough"}, {}, INVALID, ["player_context.playthroughId"]),
+    "simulate-without-dev-tools": (
+        {"simulate": {"fail_with": "GEN_TIMEOUT"}},
+        {"dev_tools": False},
+        ErrorCode.FORBIDDEN,
+        [],
+    ),
+}
+
+
+@pytest.mark.parametrize(("fields", "settings", "code", "named"), REFUSED.values(), ids=REFUSED)
+async def test_a_request_that_cannot_be_served_as_asked_is_refused_before_any_work(
+    make: Make, fields: dict[str, Any], settings: dict[str, Any], code: ErrorCode, named: list[str]
+) -> None:
+    services, provider = await make(settings=settings)
+
+    with pytest.raises(DyngenError) as caught:
+        await gen(services, **fields)
+
+    assert caught.value.code is code
+    assert sorted(d.get("code", d.get("field")) for d in caught.value.details) == named
+    assert (provider.calls, await records(services)) == ([], [])
+    assert (await gen(services)).status is COMPLETE, "the node itself is served"
+
+
+async def _invalidate(services: Services, **query: Any) -> list[str]:
+    result = await invalidate(query=InvalidateRequest(**query), cache=services.cache, repository=services.repository)
+    assert result.invalidated == len(result.keys)
+    return result.keys
+
+
+async def test_invalidating_a_node_regenerates_it_and_leaves_other_nodes_cached(make: Make) -> None:
+    services, provider = await make()
+    park = {"node_id": "n-park", "from_scene": {"id": "park"}}
+    cafe1, park1 = await gen(services), await gen(services, **park)
+
+    assert await _invalidate(services, node_id="n-cafe") == [cafe1.cache_key]
+
+    cafe2, park2 = await gen(services), await gen(services, **park)
+    assert (cafe2.cache.hit, cafe2.generation_id != cafe1.generation_id) == (False, True)
+    assert (park2.cache.hit, park2.generation_id) == (True, park1.generation_id)
+    assert len(provider.calls) == 3
+
+
+@pytest.mark.parametrize("by", ["version", "cache_key"])
+async def test_invalidating_a_version_or_a_key_regenerates_only_that_content(make: Make, by: str) -> None:
+    services, provider = await make()
+    v1, v2 = await gen(services), await gen(services, version=2)
+
+    query = {"version": 1} if by == "version" else {"cache_key": v1.cache_key}
+    assert await _invalidate(services, **query) == [v1.cache_key]
+
+    again1, again2 = await gen(services), await gen(services, version=2)
+    assert (again1.cache.hit, again1.generation_id != v1.generation_id) == (False, True)
+    assert (again2.cache.hit, again2.generation_id) == (True, v2.generation_id)
+    assert len(provider.calls) == 3
+
+
+async def test_invalidating_with_an_empty_query_is_refused(make: Make) -> None:
+    services, _ = await make()
+    cached = await gen(services)
+
+    with pytest.raises(DyngenError) as caught:
+        await _invalidate(services)
+
+    assert caught.value.code is ErrorCode.GEN_INVALID_CONFIG
+    assert (await gen(services)).generation_id == cached.generation_id, "nothing was flushed"
+
+
+async def test_content_is_served_when_the_record_cannot_be_written(
+    make: Make, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    services, _ = await make()
+
+    async def broken(record: GenerationRecord) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(services.repository, "add", broken)
+    resp = await gen(services)
+
+    assert seen(resp) == ("complete", None, None)
+    assert resp.content is not None
+    assert resp.content.dialogue
+    assert "generation.record_failed" in caplog.text
+    monkeypatch.undo()
+    assert await records(services) == []

@@ -1,0 +1,127 @@
+"""`MemorySingleFlight`: concurrent callers of one key share one producer; keys never wait on each other."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from dyngen.adapters.locks.memory import MemorySingleFlight
+
+DEADLINE_S = 5.0
+
+
+class Producer:
+    """A producer that counts its runs and holds each run until `release` is set."""
+
+    def __init__(self, result: object = "content", error: Exception | None = None) -> None:
+        self.result = result
+        self.error = error
+        self.runs = 0
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def __call__(self) -> object:
+        self.runs += 1
+        self.started.set()
+        await self.release.wait()
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+async def test_concurrent_callers_of_one_key_share_one_producer_run() -> None:
+    flights = MemorySingleFlight()
+    produce = Producer(result={"generation_id": "g1"})
+
+    async with asyncio.timeout(DEADLINE_S):
+        callers = [asyncio.create_task(flights.run("k", produce)) for _ in range(20)]
+        await produce.started.wait()
+        produce.release.set()
+        outcomes = await asyncio.gather(*callers)
+
+    assert produce.runs == 1
+    assert all(result is outcomes[0][0] for result, _ in outcomes), "every caller gets the same result"
+    assert sorted(joined for _, joined in outcomes) == [False] + [True] * 19
+    assert flights.in_flight == 0
+
+
+async def test_a_finished_flight_does_not_serve_later_callers() -> None:
+    flights = MemorySingleFlight()
+    first, second = Producer(result="first"), Producer(result="second")
+    first.release.set()
+    second.release.set()
+
+    assert await flights.run("k", first) == ("first", False)
+    assert await flights.run("k", second) == ("second", False)
+    assert (first.runs, second.runs) == (1, 1)
+
+
+async def test_different_keys_run_in_parallel() -> None:
+    flights = MemorySingleFlight()
+    a, b = Producer(result="a"), Producer(result="b")
+
+    async def a_waits_for_b() -> object:
+        await b.started.wait()  # deadlocks (and times out) if key b had to wait for key a
+        b.release.set()
+        return await a()
+
+    a.release.set()
+    async with asyncio.timeout(DEADLINE_S):
+        outcomes = await asyncio.gather(flights.run("a", a_waits_for_b), flights.run("b", b))
+
+    assert outcomes == [("a", False), ("b", False)]
+
+
+async def test_a_producer_error_reaches_every_waiter_and_frees_the_key() -> None:
+    flights = MemorySingleFlight()
+    failing = Producer(error=RuntimeError("provider down"))
+
+    async with asyncio.timeout(DEADLINE_S):
+        callers = [asyncio.create_task(flights.run("k", failing)) for _ in range(5)]
+        await failing.started.wait()
+        failing.release.set()
+        outcomes = await asyncio.gather(*callers, return_exceptions=True)
+
+    assert failing.runs == 1
+    assert all(isinstance(o, RuntimeError) and str(o) == "provider down" for o in outcomes)
+    assert flights.in_flight == 0
+    recovered = Producer(result="fresh")
+    recovered.release.set()
+    assert await flights.run("k", recovered) == ("fresh", False)
+    assert recovered.runs == 1
+
+
+@pytest.mark.parametrize("cancelled", [0, 1], ids=["leader", "joiner"])
+async def test_cancelling_one_caller_does_not_cancel_the_producer_for_the_others(cancelled: int) -> None:
+    flights = MemorySingleFlight()
+    produce = Producer(result="content")
+
+    async with asyncio.timeout(DEADLINE_S):
+        callers = [asyncio.create_task(flights.run("k", produce)) for _ in range(3)]
+        await produce.started.wait()
+        callers[cancelled].cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await callers[cancelled]
+        produce.release.set()
+        survivors = await asyncio.gather(*(c for i, c in enumerate(callers) if i != cancelled))
+
+    assert produce.runs == 1
+    assert [result for result, _ in survivors] == ["content", "content"]
+    assert flights.in_flight == 0
+
+
+async def test_a_caller_that_gives_up_at_its_deadline_leaves_the_producer_running_for_the_others() -> None:
+    flights = MemorySingleFlight()
+    produce = Producer(result="content")
+
+    async with asyncio.timeout(DEADLINE_S):
+        patient = asyncio.create_task(flights.run("k", produce))
+        await produce.started.wait()
+        with pytest.raises(TimeoutError):
+            await flights.run("k", produce, timeout_s=0.01)
+        produce.release.set()
+        result = await patient
+
+    assert result == ("content", False)
+    assert produce.runs == 1
