@@ -112,5 +112,5 @@ class TestLocalArtifactStore(ArtifactStoreContract):
         self, store: ArtifactStore, tmp_path: Path
     ) -> None:
         (tmp_path / "data" / "spool").mkdir(parents=True)  # as after the object store was once unreachable
-        with pytest.raises(ValueError, match="escapes|not an artifact"):
+        with pytest.raises(ValueError, match=r"escapes|not an artifact"):
             await store.get("local://..")

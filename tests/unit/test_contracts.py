@@ -351,7 +351,8 @@ RULES = Constraints(required_elements=["phone_ring", "kiss_callback"], avoid_ele
         (payload(dialogue=[]),
          ["required element 'phone_ring' is missing", "required element 'kiss_callback' is missing"]),
         # Text is judged by its lines: a tag does not stand in for words the player never sees.
-        (payload(dialogue=["The phone rings."], tags=["Kiss Callback"]), ["required element 'kiss_callback' is missing"]),
+        (payload(dialogue=["The phone rings."], tags=["Kiss Callback"]),
+         ["required element 'kiss_callback' is missing"]),
         (payload(tags=["phone-ring", "KISS_CALLBACK"]), []),
         (payload(dialogue=["Phone ring, kiss callback, then violence."]), ["avoided element 'violence' is present"]),
         (payload(dialogue=["phone ring", "kiss callback"], tags=["violence"]), []),
