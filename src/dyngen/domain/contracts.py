@@ -543,3 +543,19 @@ def load(model: type[M], data: Any) -> M:
             f"{len(findings)} problem{'s' if len(findings) != 1 else ''} in the {model.__name__}",
             details=findings,
         ) from None
+
+
+def load_json(model: type[M], data: bytes | str, *, prefix: Sequence[str] = ()) -> M:
+    """`load` for raw JSON text: malformed JSON is reported like any other problem, with its position.
+
+    `prefix` goes in front of every field path (the API reports paths from `body`).
+    """
+    try:
+        return model.model_validate_json(data)
+    except ValidationError as exc:
+        findings = wire_errors(model, exc, prefix=prefix)
+        raise DyngenError(
+            ErrorCode.GEN_INVALID_CONFIG,
+            f"{len(findings)} problem{'s' if len(findings) != 1 else ''} in the {model.__name__}",
+            details=findings,
+        ) from None

@@ -5,10 +5,23 @@ from __future__ import annotations
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from dyngen.ports import ArtifactStore, Clock, GenerationRepository, SingleFlight
 from dyngen.services.cache import LayeredCache
+from dyngen.services.memo import LruMemo
 from dyngen.services.providers import ProviderRegistry
+
+if TYPE_CHECKING:
+    from dyngen.services.outcomes import CacheEntry, Prepared
+
+
+@dataclass(slots=True)
+class GenerationMemo:
+    """Remembered pure work of the hot path: prepared requests by body digest, decoded cache entries."""
+
+    prepared: LruMemo[bytes, Prepared] = field(default_factory=lambda: LruMemo(4096))
+    entries: LruMemo[bytes, CacheEntry] = field(default_factory=lambda: LruMemo(4096))
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +59,7 @@ class Services:
     entropy: random.Random = field(default_factory=random.Random)
     options: Options = field(default_factory=Options)
     probes: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
+    memo: GenerationMemo = field(default_factory=GenerationMemo)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def aclose(self) -> None:

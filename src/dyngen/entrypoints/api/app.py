@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import RedirectResponse
 
 from dyngen import __version__
@@ -15,6 +17,7 @@ from dyngen.config import Settings
 from dyngen.entrypoints.api import errors
 from dyngen.entrypoints.api.middleware import BodyLimit
 from dyngen.entrypoints.api.routes import generation, records, system
+from dyngen.entrypoints.api.wire import body_schemas
 from dyngen.services.container import Services
 
 
@@ -47,6 +50,17 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(generation.router)
     app.include_router(records.router)
     app.include_router(system.router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for name, body_schema in body_schemas().items():
+                components.setdefault(name, body_schema)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.get("/", include_in_schema=False)
     async def index() -> RedirectResponse:

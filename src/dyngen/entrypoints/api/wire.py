@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Request, Response
 from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 
 from dyngen.services.container import Services
 
@@ -20,3 +23,21 @@ def wire_response(model: BaseModel, *, status_code: int = 200) -> Response:
         media_type="application/json",
         status_code=status_code,
     )
+
+
+BODY_MODELS: list[type[BaseModel]] = []
+
+
+def json_body(*models: type[BaseModel]) -> dict[str, Any]:
+    """OpenAPI for a route that reads its JSON body itself: one of `models` (registered as components)."""
+    BODY_MODELS.extend(m for m in models if m not in BODY_MODELS)
+    refs = [{"$ref": f"#/components/schemas/{m.__name__}"} for m in models]
+    schema = refs[0] if len(refs) == 1 else {"oneOf": refs}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def body_schemas() -> dict[str, Any]:
+    """The JSON Schemas of the models `json_body` named, with everything they reference, as components."""
+    _, top = models_json_schema([(m, "validation") for m in BODY_MODELS], ref_template="#/components/schemas/{model}")
+    schemas: dict[str, Any] = top.get("$defs", {})
+    return schemas

@@ -1,0 +1,230 @@
+"""One provider run for a prepared request: under the node's deadline, with retries, the output checked
+against the node's constraints, artifacts stored, the run recorded, a success cached; a failure ends in
+the node's fallback. The player is never left waiting on a broken scene.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from typing import Any
+
+from dyngen.domain import fallback
+from dyngen.domain.cache_keys import ResolvedSeed
+from dyngen.domain.contracts import (
+    ErrorInfo,
+    FallbackInfo,
+    FallbackMode,
+    GenerateContentRequest,
+    GenerationStatus,
+)
+from dyngen.domain.elements import content_text, violations
+from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.domain.records import ArtifactRecord, GenerationRecord
+from dyngen.domain.validation import DEFAULT_MAX_RETRIES
+from dyngen.ports import Provider, ProviderCall, ProviderResult
+from dyngen.services.container import Services
+from dyngen.services.outcomes import CACHE_FORMAT, CacheEntry, Outcome, Prepared, new_id
+
+log = logging.getLogger("dyngen.generation")
+
+
+async def _attempt(
+    provider: Provider, call: ProviderCall, request: GenerateContentRequest, services: Services
+) -> ProviderResult:
+    simulate = request.simulate
+    if simulate is not None and simulate.latency_ms:
+        await services.clock.sleep(simulate.latency_ms / 1000)
+    if simulate is not None and (forced := simulate.forced_failure()) is not None:
+        raise DyngenError(forced, "forced by simulate.fail_with")
+    result = await provider.generate(call)
+    if not content_text(result.payload).strip() and not result.artifacts:
+        raise DyngenError(ErrorCode.GEN_EMPTY_OUTPUT, f"provider '{provider.info.name}' returned no content")
+    problems = violations(result.payload, request.constraints)
+    if problems:
+        raise DyngenError(ErrorCode.GEN_CONSTRAINT_FAIL, "; ".join(problems))
+    return result
+
+
+async def _run_provider(
+    services: Services, request: GenerateContentRequest, provider: Provider, seed: ResolvedSeed
+) -> tuple[ProviderResult | None, DyngenError | None, int]:
+    """Try the provider within the node's deadline, retrying when the fallback mode is `retry`.
+
+    Returns the result (or None), the last error (or None) and the number of attempts made.
+    """
+    fb = request.fallback
+    timeout_s = (fb.timeout_ms or services.options.default_timeout_ms) / 1000
+    retries = (
+        (fb.max_retries if fb.max_retries is not None else DEFAULT_MAX_RETRIES) if fb.mode is FallbackMode.RETRY else 0
+    )
+    deadline = services.clock.monotonic() + timeout_s
+    error: DyngenError | None = None
+    attempt = 0
+    while attempt <= retries:
+        remaining = deadline - services.clock.monotonic()
+        if remaining <= 0:
+            error = DyngenError(ErrorCode.GEN_TIMEOUT, f"no content within the node's {timeout_s * 1000:.0f} ms")
+            break
+        attempt += 1
+        call = ProviderCall(request=request, seed=seed.value, attempt=attempt, deadline_s=remaining)
+        try:
+            async with asyncio.timeout(remaining):
+                return await _attempt(provider, call, request, services), None, attempt
+        except TimeoutError:
+            error = DyngenError(ErrorCode.GEN_TIMEOUT, f"no content within the node's {timeout_s * 1000:.0f} ms")
+        except DyngenError as exc:
+            if not exc.code.is_generation_failure:
+                raise
+            error = exc
+        except Exception as exc:  # a provider bug must become a coded failure and a fallback, never a 500
+            log.exception("provider.crashed provider=%s", provider.info.name)
+            error = DyngenError(
+                ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"provider '{provider.info.name}' failed: {type(exc).__name__}"
+            )
+        if attempt > retries or not error.code.retryable:
+            break
+        backoff = services.options.retry_backoff_ms / 1000 * 2 ** (attempt - 1)
+        await services.clock.sleep(max(0.0, min(backoff, deadline - services.clock.monotonic())))
+    return None, error, attempt
+
+
+async def _store_artifacts(
+    services: Services, generation_id: str, result: ProviderResult
+) -> tuple[list[ArtifactRecord], str | None]:
+    """Store every artifact; return their records and the API URL of the primary one."""
+    records: list[ArtifactRecord] = []
+    for blob in result.artifacts:
+        digest = hashlib.sha256(blob.data).hexdigest()
+        uri = await services.artifacts.put(blob.data, media_type=blob.media_type, content_hash=digest)
+        records.append(
+            ArtifactRecord(
+                id=new_id(),
+                generation_id=generation_id,
+                role=blob.role,
+                media_type=blob.media_type,
+                size=len(blob.data),
+                content_hash=digest,
+                storage_uri=uri,
+                created_at=services.clock.now(),
+            )
+        )
+    primary = next(
+        (r for r, b in zip(records, result.artifacts, strict=True) if b.primary), records[0] if records else None
+    )
+    return records, f"/api/artifacts/{primary.id}" if primary else None
+
+
+async def run_generation(services: Services, prepared: Prepared, seed: ResolvedSeed) -> Outcome:
+    """Run the provider, record the run, and cache a success when the request is cacheable."""
+    request, provider, key, fingerprint = prepared.request, prepared.provider, prepared.key, prepared.fingerprint
+    generation_id = new_id()
+    created = services.clock.now()
+    started = services.clock.monotonic()
+    result, error, attempts = await _run_provider(services, request, provider, seed)
+    latency_ms = round((services.clock.monotonic() - started) * 1000, 3)
+    common: dict[str, Any] = {
+        "id": generation_id,
+        "created_at": created,
+        "completed_at": services.clock.now(),
+        "node_id": request.node_id,
+        "cache_key": key,
+        "version": request.version,
+        "type": request.type.value,
+        "purpose": request.purpose.value,
+        "strategy": request.strategy.value,
+        "seed": seed.value,
+        "seed_source": seed.source.value,
+        "provider": provider.info.name,
+        "latency_ms": latency_ms,
+        "attempts": attempts,
+        "config_fingerprint": fingerprint,
+        "request": request.model_dump(mode="json", by_alias=True, exclude_none=True),
+    }
+    if result is not None:
+        artifacts, url = await _store_artifacts(services, generation_id, result)
+        payload = result.payload.model_copy(update={"url": result.payload.url or url})
+        payload_json = payload.model_dump_json(exclude_none=True)
+        record = GenerationRecord(
+            **common,
+            status=GenerationStatus.COMPLETE,
+            deterministic=seed.deterministic and provider.info.deterministic,
+            provider_fingerprint=result.fingerprint or None,
+            cost_tokens=result.tokens,
+            cost=result.cost,
+            content=payload,
+            content_hash=hashlib.sha256(payload_json.encode()).hexdigest(),
+            artifacts=artifacts,
+        )
+        retried = (
+            FallbackInfo(applied=True, mode=FallbackMode.RETRY, reason=f"succeeded on attempt {attempts}")
+            if attempts > 1
+            else None
+        )
+        outcome = Outcome(
+            generation_id=generation_id,
+            status=record.status,
+            deterministic=record.deterministic,
+            seed=seed.value,
+            provider=provider.info.name,
+            tokens=result.tokens,
+            content=payload,
+            fallback=retried,
+        )
+        await _record(services, record)
+        if prepared.cacheable:
+            entry = CacheEntry(format=CACHE_FORMAT, fingerprint=fingerprint, outcome=outcome)
+            await services.cache.set(key, entry.model_dump_json(exclude_none=True).encode(), ttl_s=prepared.ttl_s)
+        return outcome
+    assert error is not None
+    fallback_payload, info = fallback.apply(request, error, mode=request.fallback.mode, attempts=attempts)
+    record = GenerationRecord(
+        **common,
+        status=GenerationStatus.FAILED,
+        deterministic=seed.deterministic,
+        error_code=error.code.value,
+        error_message=error.message,
+        fallback_mode=info.mode.value,
+        fallback_reason=info.reason,
+        content=fallback_payload,
+    )
+    log.info("generation.fallback key=%s code=%s mode=%s attempts=%d", key, error.code.value, info.mode.value, attempts)
+    await _record(services, record)
+    return Outcome(
+        generation_id=generation_id,
+        status=record.status,
+        deterministic=record.deterministic,
+        seed=seed.value,
+        provider=provider.info.name,
+        content=fallback_payload,
+        fallback=info,
+        error=ErrorInfo(code=error.code, message=error.message),
+    )
+
+
+async def _record(services: Services, record: GenerationRecord) -> None:
+    # The player is served even when the record cannot be written; the failure is logged loudly.
+    try:
+        await services.repository.add(record)
+    except Exception:
+        log.exception("generation.record_failed id=%s key=%s", record.id, record.cache_key)
+
+
+def waited_too_long(request: GenerateContentRequest, seed: ResolvedSeed) -> Outcome:
+    """The fallback for a caller whose deadline passed while another caller's generation was running."""
+    error = DyngenError(
+        ErrorCode.GEN_TIMEOUT, "another request for this content did not finish within the node's timeout"
+    )
+    payload, info = fallback.apply(request, error, mode=request.fallback.mode, attempts=0)
+    log.warning("single_flight.wait_timeout node=%s", request.node_id)
+    return Outcome(
+        generation_id=None,
+        status=GenerationStatus.FAILED,
+        deterministic=seed.deterministic,
+        seed=seed.value,
+        provider=None,
+        content=payload,
+        fallback=info,
+        error=ErrorInfo(code=error.code, message=error.message),
+    )
