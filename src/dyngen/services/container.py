@@ -18,10 +18,12 @@ if TYPE_CHECKING:
 
 @dataclass(slots=True)
 class GenerationMemo:
-    """Remembered pure work of the hot path: prepared requests by body digest, decoded cache entries."""
+    """Remembered pure work of the hot path: prepared requests by body digest, decoded cache entries, and
+    the response bytes of a hit (around its timing) per entry."""
 
     prepared: LruMemo[bytes, Prepared] = field(default_factory=lambda: LruMemo(4096))
     entries: LruMemo[bytes, CacheEntry] = field(default_factory=lambda: LruMemo(4096))
+    hit_templates: LruMemo[tuple[bytes, str, str], tuple[bytes, bytes]] = field(default_factory=lambda: LruMemo(4096))
 
 
 @dataclass(frozen=True, slots=True)

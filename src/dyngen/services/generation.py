@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from dataclasses import dataclass
 
 from pydantic import ValidationError
 
@@ -124,9 +125,30 @@ async def generate_content_json(*, body: bytes, services: Services) -> bytes:
     if prepared is None:
         prepared = prepare(request=load_json(GenerateContentRequest, body, prefix=("body",)), services=services)
         services.memo.prepared.put(digest, prepared)
+    if prepared.cacheable and (hit := await _cached(services, prepared)) is not None:
+        head, tail = _hit_template(services, prepared.key, hit)
+        return head + repr(round((services.clock.monotonic() - started) * 1000, 3)).encode() + tail
     outcome, cache = await _serve(prepared, services)
     response = _response(outcome, key=prepared.key, started=started, services=services, cache=cache)
     return response.model_dump_json(by_alias=True, exclude_none=True).encode()
+
+
+_TIME_SENTINEL = 123456789.125  # exactly representable; JSON strings cannot hold `"time_ms":` unescaped
+
+
+def _hit_template(services: Services, key: str, hit: Hit) -> tuple[bytes, bytes]:
+    """A cache hit's response bytes around its `cost.time_ms` value, rendered once per entry and tier."""
+    memo_key = (hit.raw, hit.tier, key)
+    template = services.memo.hit_templates.get(memo_key)
+    if template is None:
+        outcome = hit.outcome.model_copy(update={"fallback": None})
+        response = _response(outcome, key=key, started=0.0, services=services, cache=CacheInfo(hit=True, tier=hit.tier))
+        response = response.model_copy(update={"cost": Cost(tokens=0, time_ms=_TIME_SENTINEL)})
+        rendered = response.model_dump_json(by_alias=True, exclude_none=True).encode()
+        head, _, tail = rendered.partition(repr(_TIME_SENTINEL).encode())
+        template = (head, tail)
+        services.memo.hit_templates.put(memo_key, template)
+    return template
 
 
 async def _serve(prepared: Prepared, services: Services) -> tuple[Outcome, CacheInfo]:
@@ -134,16 +156,15 @@ async def _serve(prepared: Prepared, services: Services) -> tuple[Outcome, Cache
     request = prepared.request
     seed = prepared.seed or resolve_seed(request, entropy=services.entropy)
     if prepared.cacheable and (hit := await _cached(services, prepared)) is not None:
-        outcome, tier = hit
         # A hit serves content as stored; a retry that happened when it was made is not this call's.
-        return outcome.model_copy(update={"fallback": None}), CacheInfo(hit=True, tier=tier)
+        return hit.outcome.model_copy(update={"fallback": None}), CacheInfo(hit=True, tier=hit.tier)
     if not prepared.cacheable:
         return await run_generation(services, prepared, seed), CacheInfo(hit=False)
 
     async def produce() -> bytes:
         hit = await _cached(services, prepared, durable=True)
         result = (
-            FlightResult(outcome=hit[0], tier=hit[1])
+            FlightResult(outcome=hit.outcome, tier=hit.tier)
             if hit
             else FlightResult(outcome=await run_generation(services, prepared, seed))
         )
@@ -175,15 +196,26 @@ def _decoded(services: Services, raw: bytes) -> CacheEntry | None:
     return entry
 
 
-async def _cached(services: Services, prepared: Prepared, *, durable: bool = False) -> tuple[Outcome, str] | None:
-    def decode(raw: bytes) -> Outcome | None:
+@dataclass(frozen=True, slots=True)
+class Hit:
+    outcome: Outcome
+    tier: str
+    raw: bytes
+
+
+async def _cached(services: Services, prepared: Prepared, *, durable: bool = False) -> Hit | None:
+    def decode(raw: bytes) -> tuple[Outcome, bytes] | None:
         entry = _decoded(services, raw)
         # Another format, or made from another config of the node: regenerate rather than serve stale.
         if entry is None or entry.format != CACHE_FORMAT or entry.fingerprint != prepared.fingerprint:
             return None
-        return entry.outcome
+        return entry.outcome, raw
 
-    return await services.cache.get(prepared.key, decode, durable=durable, promote_ttl_s=prepared.ttl_s)
+    found = await services.cache.get(prepared.key, decode, durable=durable, promote_ttl_s=prepared.ttl_s)
+    if found is None:
+        return None
+    (outcome, raw), tier = found
+    return Hit(outcome, tier, raw)
 
 
 def _response(
