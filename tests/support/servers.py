@@ -74,13 +74,17 @@ class Process:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-        if self._out is not subprocess.DEVNULL:
-            self._out.close()  # type: ignore[union-attr]
+        self._close_log()
 
     def kill(self) -> None:
         if self.alive():
             self.proc.kill()
             self.proc.wait(5)
+        self._close_log()
+
+    def _close_log(self) -> None:
+        if self._out is not subprocess.DEVNULL and not self._out.closed:  # type: ignore[union-attr]
+            self._out.close()  # type: ignore[union-attr]
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log and self.log.exists() else ""

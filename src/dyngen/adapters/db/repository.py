@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from dyngen.adapters.db.tables import generation_artifacts, generations
+from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
 from dyngen.ports import GenerationFilter
 
@@ -35,10 +36,12 @@ def create_engine(url: str) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True)
+    # Fail fast when the server is gone (the service then serves without records and says so in health).
+    return create_async_engine(url, pool_pre_ping=True, pool_timeout=5, connect_args={"timeout": 5})
 
 
 RETRIES = 3
+PING_TIMEOUT_S = 2.0
 
 
 async def _retrying(operation: Callable[[], Awaitable[T]]) -> T:
@@ -49,11 +52,15 @@ async def _retrying(operation: Callable[[], Awaitable[T]]) -> T:
     for attempt in range(RETRIES):
         try:
             return await operation()
-        except DBAPIError as exc:
-            lost = exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
-            if not lost or attempt == RETRIES - 1:
+        except (DBAPIError, OSError) as exc:
+            lost = isinstance(exc, OSError | OperationalError | InterfaceError) or (
+                isinstance(exc, DBAPIError) and exc.connection_invalidated
+            )
+            if not lost:
                 raise
-            log.warning("db.connection_lost attempt=%d error=%s", attempt + 1, type(exc.orig).__name__)
+            log.warning("db.connection_lost attempt=%d error=%s", attempt + 1, type(exc).__name__)
+            if attempt == RETRIES - 1:
+                raise DyngenError(ErrorCode.DEPENDENCY_UNAVAILABLE, "the database is unreachable") from exc
             await asyncio.sleep(0.1 * 3**attempt)
     raise AssertionError("unreachable")
 
@@ -180,7 +187,7 @@ class SqlAlchemyGenerationRepository:
         return _artifact(row) if row is not None else None
 
     async def ping(self) -> None:
-        async with self._engine.connect() as conn:
+        async with asyncio.timeout(PING_TIMEOUT_S), self._engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
 
