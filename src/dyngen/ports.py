@@ -168,7 +168,16 @@ class GenerationRepository(Protocol):
 
     async def find(self, query: GenerationFilter) -> list[GenerationRecord]: ...
 
-    async def cache_keys(self, *, node_id: str | None, version: int | None, cache_key: str | None) -> list[str]: ...
+    async def cache_keys(
+        self,
+        *,
+        node_id: str | None = None,
+        version: int | None = None,
+        cache_key: str | None = None,
+        prefix: str | None = None,
+    ) -> list[str]:
+        """The distinct keys that completed generations filled, narrowed by every selector given."""
+        ...
 
     async def get_artifact(self, artifact_id: str) -> ArtifactRecord | None: ...
 

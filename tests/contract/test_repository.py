@@ -231,6 +231,10 @@ class GenerationRepositoryContract:
             pytest.param({"cache_key": K4}, [], id="cache-key-never-completed"),
             pytest.param({"node_id": "n-cafe", "version": 2}, [K2], id="node-and-version"),
             pytest.param({}, [K1, K2, K3], id="everything"),
+            pytest.param({"prefix": "dialogue|gap_fill|cafe|"}, [K1, K2, K3], id="prefix"),
+            pytest.param({"prefix": K1}, [K1], id="prefix-is-a-whole-key"),
+            pytest.param({"prefix": "dialogue|gap_fill|ca%"}, [], id="prefix-is-not-a-like-pattern"),
+            pytest.param({"prefix": "dialogue|", "version": 2}, [K2], id="prefix-and-version"),
         ],
     )
     async def test_cache_keys_are_the_distinct_keys_of_complete_generations(

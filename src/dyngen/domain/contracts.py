@@ -443,11 +443,16 @@ class ValidateConfigRequest(CamelModel):
 
 
 class InvalidateRequest(SnakeModel):
-    """Which cache entries to drop: any combination narrows the selection; at least one is required."""
+    """Which cache entries to drop: any combination narrows the selection; at least one is required.
+
+    `prefix` matches the start of the key, e.g. `transition|gap_fill|cafe|` for every transition out of
+    the cafe scene.
+    """
 
     cache_key: Annotated[str, Field(max_length=2000)] | None = None
     node_id: Id | None = None
     version: Annotated[int, Field(ge=0, le=2**31)] | None = None
+    prefix: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
 
 
 class InvalidateResult(SnakeModel):

@@ -81,20 +81,23 @@ async def invalidate(
     Raises:
         DyngenError: GEN_INVALID_CONFIG when no selector is given (refusing to flush everything by accident).
     """
-    if query.cache_key is None and query.node_id is None and query.version is None:
+    if query.cache_key is None and query.node_id is None and query.version is None and query.prefix is None:
         raise DyngenError(
             ErrorCode.GEN_INVALID_CONFIG,
-            "say what to invalidate: cache_key, node_id and/or version",
+            "say what to invalidate: cache_key, node_id, version and/or prefix",
             details=[
                 {
                     "field": "(body)",
-                    "message": "at least one of cache_key, node_id, version is required",
+                    "message": "at least one of cache_key, node_id, version, prefix is required",
                     "type": "missing",
                 }
             ],
         )
-    keys = await repository.cache_keys(node_id=query.node_id, version=query.version, cache_key=query.cache_key)
-    if query.cache_key is not None and query.node_id is None and query.version is None and query.cache_key not in keys:
+    keys = await repository.cache_keys(
+        node_id=query.node_id, version=query.version, cache_key=query.cache_key, prefix=query.prefix
+    )
+    only_key = query.node_id is None and query.version is None and query.prefix is None
+    if query.cache_key is not None and only_key and query.cache_key not in keys:
         keys.append(query.cache_key)
     await cache.delete(keys)
     return InvalidateResult(invalidated=len(keys), keys=keys)

@@ -160,10 +160,19 @@ class SqlAlchemyGenerationRepository:
             for row in rows
         ]
 
-    async def cache_keys(self, *, node_id: str | None, version: int | None, cache_key: str | None) -> list[str]:
-        return await _retrying(lambda: self._cache_keys(node_id, version, cache_key))
+    async def cache_keys(
+        self,
+        *,
+        node_id: str | None = None,
+        version: int | None = None,
+        cache_key: str | None = None,
+        prefix: str | None = None,
+    ) -> list[str]:
+        return await _retrying(lambda: self._cache_keys(node_id, version, cache_key, prefix))
 
-    async def _cache_keys(self, node_id: str | None, version: int | None, cache_key: str | None) -> list[str]:
+    async def _cache_keys(
+        self, node_id: str | None, version: int | None, cache_key: str | None, prefix: str | None
+    ) -> list[str]:
         stmt = select(generations.c.cache_key).distinct().where(generations.c.status == "complete")
         if node_id is not None:
             stmt = stmt.where(generations.c.node_id == node_id)
@@ -171,6 +180,8 @@ class SqlAlchemyGenerationRepository:
             stmt = stmt.where(generations.c.version == version)
         if cache_key is not None:
             stmt = stmt.where(generations.c.cache_key == cache_key)
+        if prefix is not None:
+            stmt = stmt.where(generations.c.cache_key.startswith(prefix, autoescape=True))
         async with self._engine.connect() as conn:
             return sorted(r[0] for r in (await conn.execute(stmt)).all())
 
