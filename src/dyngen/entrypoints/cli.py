@@ -26,7 +26,7 @@ from dyngen.domain.contracts import (
     Severity,
     load,
 )
-from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.domain.errors import GENERATION_FAILURES, DyngenError, ErrorCode
 from dyngen.domain.graph import SceneGraph
 from dyngen.services import generation, play, validation
 from dyngen.services.container import Services
@@ -212,7 +212,12 @@ def key(
 
 
 def _print_response(response: GenerateContentResponse, to_title: str) -> None:
-    cache = f"cache hit ({response.cache.tier})" if response.cache.hit else "generated"
+    if response.error is not None:
+        cache = f"failed ({response.error.code.value})"
+    elif response.cache.hit:
+        cache = f"cache hit ({response.cache.tier})"
+    else:
+        cache = "generated"
     typer.secho(
         f"  🎲 {cache}, seed {response.seed}, {response.cost.time_ms:.1f} ms, key {response.cache_key}",
         fg=typer.colors.CYAN,
@@ -253,7 +258,7 @@ def play_graph(
         try:
             fail_with = ErrorCode(fail)
         except ValueError:
-            raise _fail(f"unknown error code {fail!r}; use one of {', '.join(c.value for c in ErrorCode)}") from None
+            raise _fail(f"unknown error code {fail!r}; use one of {', '.join(sorted(GENERATION_FAILURES))}") from None
         if not fail_with.is_generation_failure:
             raise _fail(f"{fail} is not a generation failure code")
     steps = _with_services(
