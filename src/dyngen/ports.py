@@ -192,3 +192,110 @@ class Clock(Protocol):
     def monotonic(self) -> float: ...
 
     async def sleep(self, seconds: float) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class JobEvent:
+    """One entry of a job's event stream (spec section 6): queued, started, progress, cache_hit,
+    fallback_applied, completed, failed."""
+
+    id: int
+    job_id: str
+    type: str
+    data: dict[str, Any]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    depth: int
+    oldest_queued_at: datetime | None
+
+
+class JobRepository(Protocol):
+    """Async jobs. A job is its `Generation` record: status queued -> processing -> complete | failed."""
+
+    async def add(self, record: GenerationRecord) -> None: ...
+
+    async def get(self, generation_id: str) -> GenerationRecord | None: ...
+
+    async def by_idempotency_key(self, key: str) -> GenerationRecord | None: ...
+
+    async def active_for(self, *, cache_key: str, fingerprint: str) -> GenerationRecord | None:
+        """A queued or processing job for the same key and config, to join instead of starting another."""
+        ...
+
+    async def claim(self, job_id: str, *, owner: str, lease_until: datetime) -> GenerationRecord | None:
+        """Take a queued job (or one whose lease expired) for `owner`; None when it is not claimable."""
+        ...
+
+    async def heartbeat(self, job_id: str, *, owner: str, lease_until: datetime) -> tuple[bool, bool]:
+        """Extend the lease; returns (still owned, cancel requested)."""
+        ...
+
+    async def finish(self, record: GenerationRecord) -> None:
+        """Write a job's final state (and its artifacts), clearing its lease."""
+        ...
+
+    async def requeue(self, job_id: str, *, attempts: int) -> None: ...
+
+    async def request_cancel(self, job_id: str) -> GenerationRecord | None:
+        """Mark a job for cancellation; returns its record (None for an unknown id)."""
+        ...
+
+    async def expired(self, *, now: datetime) -> list[GenerationRecord]:
+        """Processing jobs whose lease has expired (their worker is gone)."""
+        ...
+
+    async def queued(self, *, before: datetime) -> list[GenerationRecord]:
+        """Jobs queued before `before` (to re-enqueue after a restart or a lost queue message)."""
+        ...
+
+    async def add_event(self, job_id: str, type_: str, data: dict[str, Any], *, at: datetime) -> int: ...
+
+    async def events_after(self, job_id: str, after_id: int) -> list[JobEvent]: ...
+
+    async def queue_stats(self) -> QueueStats: ...
+
+
+class JobQueue(Protocol):
+    """Where queued job ids wait for a runner: in-process, or arq workers through Redis."""
+
+    async def enqueue(self, job_id: str, *, defer_s: float = 0.0) -> None: ...
+
+    async def cancel(self, job_id: str) -> None:
+        """Stop the job's work wherever it runs (the runner cancels its task)."""
+        ...
+
+
+class JobNotifier(Protocol):
+    """Wakes whoever streams a job's events when a new one is written (any process)."""
+
+    async def notify(self, job_id: str) -> None: ...
+
+    async def wait(self, job_id: str, *, timeout_s: float) -> None:
+        """Return when `notify` is called for the job, or after `timeout_s`."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    id: str
+    name: str
+    scope: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class ApiKeyRepository(Protocol):
+    """API keys, stored hashed (the key itself is shown once, at creation)."""
+
+    async def add_key(self, key: ApiKey, *, key_hash: str) -> None: ...
+
+    async def key_by_hash(self, key_hash: str) -> ApiKey | None: ...
+
+    async def list_keys(self) -> list[ApiKey]: ...
+
+    async def revoke_key(self, key_id: str, *, at: datetime) -> bool: ...
+
+    async def count_active_keys(self) -> int: ...

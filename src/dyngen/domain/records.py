@@ -58,3 +58,12 @@ class GenerationRecord(BaseModel):
     config_fingerprint: str
     request: dict[str, Any]
     artifacts: list[ArtifactRecord] = []
+    # Async jobs (None / defaults for synchronous generations).
+    queued_at: datetime | None = None
+    started_at: datetime | None = None
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+    cancel_requested: bool = False
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+    job_attempts: int = 0

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 metadata = MetaData()
@@ -50,7 +51,18 @@ generations = Table(
     Column("content_hash", String(64)),
     Column("config_fingerprint", String(64), nullable=False),
     Column("request", JSON, nullable=False),
+    # Async jobs: the job is its generation record (migration 0002).
+    Column("queued_at", DateTime(timezone=True)),
+    Column("started_at", DateTime(timezone=True)),
+    Column("lease_owner", String(64)),
+    Column("lease_expires_at", DateTime(timezone=True)),
+    Column("cancel_requested", Boolean, nullable=False, server_default=false()),
+    Column("idempotency_key", String(200)),
+    Column("request_hash", String(64)),
+    Column("job_attempts", Integer, nullable=False, server_default="0"),
     Index("ix_generations_cache_key", "cache_key"),
+    Index("ix_generations_idempotency_key", "idempotency_key", unique=True),
+    Index("ix_generations_queued_at", "queued_at"),
     Index("ix_generations_node_id", "node_id"),
     Index("ix_generations_status", "status"),
     Index("ix_generations_created_at", "created_at"),
@@ -68,4 +80,26 @@ generation_artifacts = Table(
     Column("storage_uri", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index("ix_generation_artifacts_generation_id", "generation_id"),
+)
+
+generation_events = Table(
+    "generation_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("generation_id", String(32), ForeignKey("generations.id", ondelete="CASCADE"), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_generation_events_generation_id", "generation_id", "id"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("scope", String(16), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
 )

@@ -22,6 +22,8 @@ STATUS = {
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.DEPENDENCY_UNAVAILABLE: 503,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.CONFLICT: 409,
 }
 
 
@@ -38,6 +40,8 @@ class ErrorBody(BaseModel):
 
 
 _MEANING = {
+    401: "Missing or unknown API key",
+    409: "The Idempotency-Key was used with another body",
     403: "`simulate` while dev tools are off",
     404: "No such record",
     413: "Request body over the size limit",
