@@ -35,6 +35,7 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 async def services(settings: Settings) -> AsyncIterator[Services]:
     built = await build(settings)
+    await built.start()  # the in-process job runner and the reaper, as the API's lifespan does
     yield built
     await built.aclose()
 

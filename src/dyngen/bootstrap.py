@@ -13,14 +13,20 @@ from collections.abc import Awaitable, Callable, Mapping
 from dyngen.adapters.cache.memory import MemoryCacheTier
 from dyngen.adapters.cache.object_store import ObjectStoreCacheTier
 from dyngen.adapters.clock import SystemClock
-from dyngen.adapters.db.repository import SqlAlchemyGenerationRepository, create_engine
+from dyngen.adapters.db.jobs import SqlAlchemyJobRepository
+from dyngen.adapters.db.keys import SqlAlchemyApiKeyRepository
+from dyngen.adapters.db.repository import create_engine
 from dyngen.adapters.db.schema import ensure_current
+from dyngen.adapters.jobs.inprocess import InProcessJobQueue
+from dyngen.adapters.jobs.notifier import MemoryJobNotifier, RedisJobNotifier
 from dyngen.adapters.locks.memory import MemorySingleFlight
 from dyngen.adapters.providers.plugins import load_providers
 from dyngen.adapters.storage.artifacts import SpoolingArtifactStore
 from dyngen.adapters.storage.local import LocalObjectStore
 from dyngen.config import Settings
 from dyngen.ports import CacheTier, ObjectStore, Provider, SingleFlight
+from dyngen.services import jobs
+from dyngen.services.access import KeyCache
 from dyngen.services.cache import LayeredCache
 from dyngen.services.container import Options, Services
 from dyngen.services.providers import ProviderRegistry
@@ -48,6 +54,50 @@ async def _object_store(settings: Settings, closers: list[Closer]) -> ObjectStor
     if settings.s3_create_bucket:
         await store.create_bucket()
     return store
+
+
+class _PendingQueue:
+    """Stands in for the job queue until `_wire_jobs` sets the real one (which needs `Services`)."""
+
+    async def enqueue(self, job_id: str, *, defer_s: float = 0.0) -> None:
+        raise RuntimeError("the job queue is not wired yet")
+
+    async def cancel(self, job_id: str) -> None:
+        raise RuntimeError("the job queue is not wired yet")
+
+
+def _wire_jobs(services: Services, settings: Settings) -> None:
+    """The job queue and the background work: arq workers through Redis, or the in-process runner."""
+
+    async def run(job_id: str) -> float | None:
+        result = await jobs.run_job(job_id=job_id, owner=services.runner_id, services=services)
+        return result.retry_in_s
+
+    async def reaper() -> None:
+        await jobs.reaper_loop(services=services)
+
+    services.run_job = run
+    services.background.append(reaper)
+    if settings.redis_url and isinstance(services.notifier, RedisJobNotifier):
+        from dyngen.adapters.jobs.arq import ArqJobQueue
+
+        queue = ArqJobQueue(
+            redis_url=settings.redis_url,
+            connection=services.notifier.connection,
+            cancel_running=services.running.cancel,
+            queue_name=f"{settings.redis_prefix}:jobs",
+        )
+        services.queue = queue
+        services.closers.append(queue.aclose)
+        return
+    local = InProcessJobQueue(run=run, cancel_running=services.running.cancel, concurrency=settings.job_concurrency)
+    services.queue = local
+
+    async def runner() -> None:
+        await jobs.resume(services=services)
+        await local.serve()
+
+    services.background.append(runner)
 
 
 async def build(
@@ -92,8 +142,15 @@ async def build(
         single_flight = RedisSingleFlight(connection=redis, lease_ms=settings.flight_lease_ms)
         bus = RedisInvalidationBus(connection=redis)
         bus.subscribe(memory.delete)
+        redis.on_reconnect(memory.clear)  # invalidations sent while we were deaf may have been missed
+    job_repository = SqlAlchemyJobRepository(engine=engine)
     services = Services(
-        repository=SqlAlchemyGenerationRepository(engine=engine),
+        repository=job_repository,
+        jobs=job_repository,
+        queue=_PendingQueue(),
+        notifier=RedisJobNotifier(connection=redis) if redis is not None else MemoryJobNotifier(),
+        keys=SqlAlchemyApiKeyRepository(engine=engine),
+        key_cache=KeyCache(ttl_s=settings.auth_cache_s),
         cache=LayeredCache(tiers, durable=[ObjectStoreCacheTier(store=store)], bus=bus),
         single_flight=single_flight,
         artifacts=artifacts,
@@ -104,6 +161,10 @@ async def build(
             default_timeout_ms=settings.default_timeout_ms,
             retry_backoff_ms=settings.retry_backoff_ms,
             cache_ttl_s=dict(settings.cache_ttl_s),
+            auth=settings.auth,
+            job_lease_s=settings.job_lease_s,
+            job_max_attempts=settings.job_max_attempts,
+            job_retry_base_s=settings.job_retry_base_s,
         ),
         probes={"object_store": store.ping},
     )
@@ -111,6 +172,7 @@ async def build(
         services.probes["redis"] = redis.ping
         await redis.start()
         closers.append(redis.aclose)
+    _wire_jobs(services, settings)
     await artifacts.start()
     closers.append(artifacts.aclose)
     services.closers.extend(closers)

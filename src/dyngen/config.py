@@ -10,6 +10,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dyngen.domain.access import AuthMode
+
 
 class Settings(BaseSettings):
     """dyngen's configuration. The README's configuration table lists the same fields."""
@@ -55,7 +57,20 @@ class Settings(BaseSettings):
         default_factory=lambda: {"once": None, "per_playthrough": 30 * 86400.0, "per_player": 90 * 86400.0},
         description="Cache entry lifetime per strategy in seconds (null = no expiry).",
     )
+    job_lease_s: float = Field(default=15.0, gt=0, description="A job runner's lease; it beats every third of it.")
+    job_max_attempts: int = Field(default=3, ge=1, description="Runs of a job before it fails for good.")
+    job_retry_base_s: float = Field(default=1.0, ge=0, description="First job retry delay; doubles, with jitter.")
+    job_concurrency: int = Field(default=4, ge=1, description="Jobs the embedded in-process runner runs at once.")
+    job_timeout_s: float = Field(default=600.0, gt=0, description="arq's per-job time limit in `dyngen worker`.")
+    worker_max_jobs: int = Field(default=10, ge=1, description="Jobs one `dyngen worker` runs at once.")
     flight_lease_ms: int = Field(default=2000, ge=100, description="Single-flight lease, extended while generating.")
+    auth: AuthMode = Field(
+        default=AuthMode.AUTO,
+        description="API keys: `auto` enforces them once one exists, `required` always, `off` never (dev only).",
+    )
+    auth_cache_s: float = Field(
+        default=5.0, ge=0, description="Seconds a process trusts what it knows about keys before asking again."
+    )
 
     @property
     def dev_tools_enabled(self) -> bool:

@@ -109,6 +109,10 @@ class SingleFlight(Protocol):
         """
         ...
 
+    def is_running(self, key: str) -> bool:
+        """True while this process runs (or waits on) a flight for `key`."""
+        ...
+
 
 class ObjectStore(Protocol):
     """Named blobs: a local folder or an S3-compatible bucket."""
@@ -225,7 +229,7 @@ class JobRepository(Protocol):
         """A queued or processing job for the same key and config, to join instead of starting another."""
         ...
 
-    async def claim(self, job_id: str, *, owner: str, lease_until: datetime) -> GenerationRecord | None:
+    async def claim(self, job_id: str, *, owner: str, now: datetime, lease_until: datetime) -> GenerationRecord | None:
         """Take a queued job (or one whose lease expired) for `owner`; None when it is not claimable."""
         ...
 
@@ -238,6 +242,10 @@ class JobRepository(Protocol):
         ...
 
     async def requeue(self, job_id: str, *, attempts: int) -> None: ...
+
+    async def fail_queued(self, record: GenerationRecord) -> bool:
+        """Finish a job with `record` only if it is still queued (nobody runs it); True when it was."""
+        ...
 
     async def request_cancel(self, job_id: str) -> GenerationRecord | None:
         """Mark a job for cancellation; returns its record (None for an unknown id)."""

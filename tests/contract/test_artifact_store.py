@@ -7,13 +7,19 @@ To run the contract on another store, subclass `ArtifactStoreContract` as `Test<
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import BotoCoreError
 
 from dyngen.adapters.storage.artifacts import SpoolingArtifactStore
 from dyngen.adapters.storage.local import LocalObjectStore
+from dyngen.adapters.storage.s3 import S3ObjectStore
 from dyngen.ports import ArtifactStore
+from tests.contract.test_object_store import new_bucket, open_s3_store, until
+from tests.support.proxy import TcpProxy
+from tests.support.servers import MotoS3Server
 
 BLOBS = [
     pytest.param(b"", id="empty"),
@@ -114,3 +120,128 @@ class TestLocalArtifactStore(ArtifactStoreContract):
         (tmp_path / "data" / "spool").mkdir(parents=True)  # as after the object store was once unreachable
         with pytest.raises(ValueError, match=r"escapes|not an artifact"):
             await store.get("local://..")
+
+
+@pytest.mark.services
+class TestS3ArtifactStore(ArtifactStoreContract):
+    """A scaled deployment: artifacts under a prefix of an S3 bucket (moto's server), one bucket per test."""
+
+    @pytest.fixture
+    async def s3(self, s3_server: MotoS3Server) -> AsyncIterator[S3ObjectStore]:
+        async with open_s3_store(s3_server.endpoint, prefix="dyngen") as s3:
+            yield s3
+
+    @pytest.fixture
+    def store(self, s3: S3ObjectStore, tmp_path: Path) -> ArtifactStore:
+        return SpoolingArtifactStore(store=s3, spool_dir=tmp_path / "spool")
+
+    @pytest.fixture
+    async def outside(self, s3: S3ObjectStore, s3_server: MotoS3Server) -> list[str]:
+        bucket = s3.uri("x").removeprefix("s3://").split("/")[0]
+        async with open_s3_store(s3_server.endpoint, bucket=bucket, create=False) as whole_bucket:
+            await whole_bucket.put("secret.txt", b"not an artifact", content_type="text/plain")
+            await whole_bucket.put(f"other/artifacts/ab/{digest(b'x')}", b"another prefix's", content_type="text/plain")
+        return [
+            f"s3://{bucket}/secret.txt",
+            f"s3://{bucket}/dyngen/../secret.txt",
+            f"s3://{bucket}/dyngen/artifacts/ab/../../../secret.txt",
+            f"s3://{bucket}/other/artifacts/ab/{digest(b'x')}",
+            f"s3://{bucket}-other/dyngen/artifacts/ab/{digest(b'x')}",
+            f"local://artifacts/ab/{digest(b'x')}",
+        ]
+
+    async def test_artifacts_are_objects_under_the_prefix(self, store: ArtifactStore, s3: S3ObjectStore) -> None:
+        uri = await put(store, b"a cutscene")
+        key = f"artifacts/{digest(b'a cutscene')[:2]}/{digest(b'a cutscene')}"
+        assert uri == s3.uri(key)
+        assert uri.split("/")[3] == "dyngen"
+        assert await s3.get(key) == b"a cutscene"
+
+
+@pytest.mark.services
+class TestS3ArtifactStoreWhileS3IsUnreachable:
+    """S3 behind a TCP proxy the test cuts: nothing is lost, and the spool is uploaded once S3 is back."""
+
+    @pytest.fixture
+    def proxy(self, s3_server: MotoS3Server) -> Iterator[TcpProxy]:
+        proxy = TcpProxy("127.0.0.1", s3_server.port)
+        yield proxy
+        proxy.close()
+
+    @pytest.fixture
+    async def bucket(self, s3_server: MotoS3Server) -> str:
+        bucket = new_bucket()
+        async with open_s3_store(s3_server.endpoint, bucket=bucket):
+            return bucket
+
+    @pytest.fixture
+    async def through_proxy(self, proxy: TcpProxy, bucket: str) -> AsyncIterator[S3ObjectStore]:
+        async with open_s3_store(f"http://127.0.0.1:{proxy.port}", bucket=bucket, create=False, timeout_s=2) as s3:
+            yield s3
+
+    async def in_s3(self, s3_server: MotoS3Server, bucket: str, uri: str) -> bytes | None:
+        """The object behind `uri`, read straight from S3 with a fresh store (no spool, no proxy)."""
+        async with open_s3_store(s3_server.endpoint, bucket=bucket, create=False) as direct:
+            return await direct.get(direct.key_of(uri))
+
+    async def test_puts_are_spooled_and_flushed_once_s3_is_back(
+        self, proxy: TcpProxy, through_proxy: S3ObjectStore, bucket: str, s3_server: MotoS3Server, tmp_path: Path
+    ) -> None:
+        store = SpoolingArtifactStore(store=through_proxy, spool_dir=tmp_path / "spool")
+        proxy.cut()
+
+        uri = await put(store, b"voice line")
+
+        assert uri == through_proxy.uri(f"artifacts/{digest(b'voice line')[:2]}/{digest(b'voice line')}")
+        assert await store.get(uri) == b"voice line"
+        assert await store.pending() == 1
+        with pytest.raises(BotoCoreError):
+            await store.ping()
+        assert await store.flush() == 0, "nothing can be uploaded while S3 is unreachable"
+        assert await store.pending() == 1
+        assert await self.in_s3(s3_server, bucket, uri) is None
+
+        proxy.restore()
+
+        assert await store.flush() == 1
+        assert await store.pending() == 0
+        assert await self.in_s3(s3_server, bucket, uri) == b"voice line"
+        assert await store.get(uri) == b"voice line"
+
+    async def test_the_spool_survives_a_restart(
+        self, proxy: TcpProxy, bucket: str, s3_server: MotoS3Server, tmp_path: Path
+    ) -> None:
+        endpoint = f"http://127.0.0.1:{proxy.port}"
+        proxy.cut()
+        async with open_s3_store(endpoint, bucket=bucket, create=False, timeout_s=2) as before_restart:
+            uri = await put(SpoolingArtifactStore(store=before_restart, spool_dir=tmp_path / "spool"), b"kept")
+        proxy.restore()
+
+        async with open_s3_store(endpoint, bucket=bucket, create=False) as after_restart:
+            restarted = SpoolingArtifactStore(store=after_restart, spool_dir=tmp_path / "spool")
+            assert await restarted.pending() == 1
+            assert await restarted.get(uri) == b"kept"
+
+            assert await restarted.flush() == 1
+
+            assert await restarted.pending() == 0
+        assert await self.in_s3(s3_server, bucket, uri) == b"kept"
+
+    async def test_the_background_loop_uploads_the_spool_once_s3_is_back(
+        self, proxy: TcpProxy, through_proxy: S3ObjectStore, bucket: str, s3_server: MotoS3Server, tmp_path: Path
+    ) -> None:
+        store = SpoolingArtifactStore(store=through_proxy, spool_dir=tmp_path / "spool", flush_interval_s=0.05)
+        proxy.cut()
+        uris = [await put(store, f"take {n}".encode()) for n in range(2)]
+        await store.start()
+        try:
+            assert await store.pending() == 2
+            proxy.restore()
+
+            async def drained() -> bool:
+                return await store.pending() == 0
+
+            await until(drained, within_s=15, what="the background loop to upload the spool")
+        finally:
+            await store.aclose()
+        assert [await self.in_s3(s3_server, bucket, uri) for uri in uris] == [b"take 0", b"take 1"]

@@ -6,7 +6,8 @@ To run the contract on another tier, subclass `CacheTierContract` as `Test<Tier>
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,8 +15,14 @@ import pytest
 
 from dyngen.adapters.cache.memory import MemoryCacheTier
 from dyngen.adapters.cache.object_store import ObjectStoreCacheTier
+from dyngen.adapters.cache.redis import RedisCacheTier
+from dyngen.adapters.messaging.redis import RedisConnection
 from dyngen.adapters.storage.local import LocalObjectStore
+from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.ports import CacheTier
+from tests.contract.test_object_store import open_s3_store, until
+from tests.support.proxy import TcpProxy
+from tests.support.servers import MotoS3Server, RedisServer
 
 # Keys shaped like real cache keys: separators, escapes, unicode, and near-duplicates.
 KEY = "dialogue|gap_fill|cafe|street|once||1"
@@ -27,16 +34,27 @@ VALUES = [
     pytest.param('{"outcome":{"content":"caf\u00e9 \U0001f3b2"}}'.encode(), id="utf8-json"),
 ]
 
+S3_DELETE_BUG = "bug: S3ObjectStore.delete counts every key S3 reports Deleted, which includes missing ones"
+
 
 @dataclass
 class TierUnderTest:
     """An empty tier, and `elapse(seconds)`: let that much time pass on the clock its TTLs use.
 
     Tiers with an injectable clock advance it; tiers on a server's clock wait (polling, with a deadline).
+    `time_scale` shrinks the contract's TTLs and waits for tiers on a real clock (Redis), so that a TTL of
+    "2" lasts 0.2 s there instead of 2 s.
     """
 
     tier: CacheTier
     elapse: Callable[[float], Awaitable[None]]
+    time_scale: float = 1.0
+
+    def ttl(self, seconds: float) -> float:
+        return seconds * self.time_scale
+
+    async def wait(self, seconds: float) -> None:
+        await self.elapse(seconds * self.time_scale)
 
 
 class ManualClock:
@@ -105,23 +123,37 @@ class CacheTierContract:
         assert await subject.tier.get(KEY) == b"v2"
 
     async def test_entry_expires_after_its_ttl_and_others_stay(self, subject: TierUnderTest) -> None:
-        await subject.tier.set("short", b"s", ttl_s=2)
+        await subject.tier.set("short", b"s", ttl_s=subject.ttl(2))
         await subject.tier.set("forever", b"f")
 
-        await subject.elapse(1)
+        await subject.wait(1)
         assert await subject.tier.get("short") == b"s", "still fresh before its TTL"
-        await subject.elapse(1.5)
+        await subject.wait(1.5)
 
         assert await subject.tier.get("short") is None
         assert await subject.tier.get("forever") == b"f"
 
     async def test_overwriting_without_ttl_makes_the_entry_permanent(self, subject: TierUnderTest) -> None:
-        await subject.tier.set(KEY, b"temporary", ttl_s=2)
+        await subject.tier.set(KEY, b"temporary", ttl_s=subject.ttl(2))
         await subject.tier.set(KEY, b"permanent")
 
-        await subject.elapse(3)
+        await subject.wait(3)
 
         assert await subject.tier.get(KEY) == b"permanent"
+
+    async def test_a_zero_ttl_never_makes_an_entry_permanent(self, subject: TierUnderTest) -> None:
+        # `cache_ttl_s` of 0 for a strategy means "keep for no time", as the memory tier reads it.
+        await subject.tier.set(KEY, b"stale at once", ttl_s=0)
+
+        await subject.wait(1)
+
+        assert await subject.tier.get(KEY) is None
+
+    async def test_a_sub_millisecond_ttl_does_not_disturb_other_entries(self, subject: TierUnderTest) -> None:
+        await subject.tier.set("brief", b"b", ttl_s=0.0004)
+        await subject.tier.set(KEY, b"kept")
+
+        assert await subject.tier.get(KEY) == b"kept"
 
 
 class TestObjectStoreCacheTier(CacheTierContract):
@@ -132,6 +164,161 @@ class TestObjectStoreCacheTier(CacheTierContract):
         clock = ManualClock(start=1_800_000_000.0)
         tier = ObjectStoreCacheTier(store=LocalObjectStore(root=tmp_path / "objects"), wall_clock=clock)
         return TierUnderTest(tier=tier, elapse=clock.elapse)
+
+
+@pytest.mark.services
+class TestS3ObjectStoreCacheTier(CacheTierContract):
+    """The durable tier of a scaled deployment: an S3 bucket (moto's server), one bucket per test."""
+
+    @pytest.fixture
+    async def subject(self, s3_server: MotoS3Server) -> AsyncIterator[TierUnderTest]:
+        clock = ManualClock(start=1_800_000_000.0)
+        async with open_s3_store(s3_server.endpoint, prefix="dyngen") as store:
+            yield TierUnderTest(tier=ObjectStoreCacheTier(store=store, wall_clock=clock), elapse=clock.elapse)
+
+    @pytest.mark.xfail(strict=True, reason=S3_DELETE_BUG)
+    async def test_delete_counts_only_keys_that_were_there(self, subject: TierUnderTest) -> None:
+        await super().test_delete_counts_only_keys_that_were_there(subject)
+
+
+@pytest.mark.services
+class TestS3ObjectStoreCacheTierWhileS3IsUnreachable:
+    """S3 behind a TCP proxy the test cuts: the durable tier misses and skips writes, and loses nothing."""
+
+    @pytest.fixture
+    def proxy(self, s3_server: MotoS3Server) -> Iterator[TcpProxy]:
+        proxy = TcpProxy("127.0.0.1", s3_server.port)
+        yield proxy
+        proxy.close()
+
+    @pytest.fixture
+    async def tier(self, proxy: TcpProxy, s3_server: MotoS3Server) -> AsyncIterator[ObjectStoreCacheTier]:
+        async with open_s3_store(s3_server.endpoint) as direct:  # creates the bucket
+            bucket = direct.uri("x").split("/")[2]
+        async with open_s3_store(f"http://127.0.0.1:{proxy.port}", bucket=bucket, create=False, timeout_s=2) as s3:
+            yield ObjectStoreCacheTier(store=s3)
+
+    async def test_reads_miss_and_writes_are_skipped(self, tier: ObjectStoreCacheTier, proxy: TcpProxy) -> None:
+        await tier.set(KEY, b"durable")
+        proxy.cut()
+
+        started = time.monotonic()
+        assert await tier.get(KEY) is None
+        await tier.set("written during the outage", b"x")
+        assert time.monotonic() - started < 6, "an unreachable store costs a miss, not a hang"
+
+        proxy.restore()
+        assert await tier.get(KEY) == b"durable"
+
+    async def test_an_invalidation_fails_loudly(self, tier: ObjectStoreCacheTier, proxy: TcpProxy) -> None:
+        proxy.cut()
+
+        with pytest.raises(DyngenError) as raised:
+            await tier.delete([KEY])
+
+        assert raised.value.code is ErrorCode.DEPENDENCY_UNAVAILABLE
+
+
+async def redis_server_time(connection: RedisConnection) -> float:
+    seconds, microseconds = await connection.client.time()
+    return seconds + microseconds / 1_000_000
+
+
+async def close_connection(connection: RedisConnection) -> None:
+    await connection.aclose()
+    # RedisConnection.aclose leaves its pool's sockets open (see test_single_flight_redis); close them here.
+    await connection.client.connection_pool.aclose()
+
+
+@pytest.mark.services
+class TestRedisCacheTier(CacheTierContract):
+    """The shared tier, on the machine's Redis under a prefix of this test's own. TTLs run on Redis's clock."""
+
+    @pytest.fixture
+    async def subject(self, redis_url: str, redis_prefix: str) -> AsyncIterator[TierUnderTest]:
+        connection = RedisConnection(url=redis_url, prefix=redis_prefix)
+
+        async def elapse(seconds: float) -> None:
+            start = await redis_server_time(connection)
+
+            async def passed() -> bool:
+                return await redis_server_time(connection) >= start + seconds
+
+            await until(passed, within_s=seconds + 5, what=f"{seconds} s on the Redis server's clock")
+
+        try:
+            yield TierUnderTest(tier=RedisCacheTier(connection=connection), elapse=elapse, time_scale=0.1)
+        finally:
+            await close_connection(connection)
+
+    async def test_values_live_under_the_deployment_prefix(
+        self, subject: TierUnderTest, redis_url: str, redis_prefix: str
+    ) -> None:
+        await subject.tier.set(KEY, b"shared")
+
+        other_process = RedisConnection(url=redis_url, prefix=redis_prefix)
+        other_deployment = RedisConnection(url=redis_url, prefix=f"{redis_prefix}-other")
+        try:
+            assert await RedisCacheTier(connection=other_process).get(KEY) == b"shared"
+            assert await other_process.client.get(f"{redis_prefix}:cache:{KEY}") == b"shared"
+            assert await RedisCacheTier(connection=other_deployment).get(KEY) is None
+        finally:
+            await close_connection(other_process)
+            await close_connection(other_deployment)
+
+
+FAST_S = 1.5  # a request must not wait on a Redis that is gone
+
+
+@pytest.mark.services
+class TestRedisCacheTierWhileRedisIsDown:
+    """Redis stopped under a running tier: reads miss, writes are skipped, invalidations fail loudly."""
+
+    @pytest.fixture
+    async def tier(self, private_redis: RedisServer) -> AsyncIterator[RedisCacheTier]:
+        connection = RedisConnection(url=private_redis.url, prefix="down-test")
+        try:
+            yield RedisCacheTier(connection=connection)
+        finally:
+            await close_connection(connection)
+
+    async def test_reads_miss_quickly_and_writes_are_skipped(
+        self, tier: RedisCacheTier, private_redis: RedisServer
+    ) -> None:
+        await tier.set(KEY, b"cached before the outage")
+        assert await tier.get(KEY) == b"cached before the outage"
+        private_redis.stop()
+
+        for _ in range(3):  # the first call notices the outage; the next ones are in the cooldown
+            started = time.monotonic()
+            assert await tier.get(KEY) is None
+            assert time.monotonic() - started < FAST_S
+        started = time.monotonic()
+        await tier.set("written during the outage", b"x")
+        assert time.monotonic() - started < FAST_S
+
+    async def test_an_invalidation_fails_loudly(self, tier: RedisCacheTier, private_redis: RedisServer) -> None:
+        await tier.set(KEY, b"v")
+        private_redis.stop()
+
+        with pytest.raises(DyngenError) as raised:
+            await tier.delete([KEY])
+
+        assert raised.value.code is ErrorCode.DEPENDENCY_UNAVAILABLE
+
+    async def test_the_same_tier_works_again_once_redis_is_back(
+        self, tier: RedisCacheTier, private_redis: RedisServer
+    ) -> None:
+        private_redis.stop()
+        assert await tier.get(KEY) is None
+        private_redis.start()
+
+        async def works() -> bool:
+            await tier.set(KEY, b"after the outage")
+            return await tier.get(KEY) == b"after the outage"
+
+        await until(works, within_s=5, what="the tier to use Redis again")  # after the 1 s cooldown
+        assert await tier.delete([KEY]) == 1
 
 
 def memory_tier(*, max_bytes: int = 1 << 20, max_entries: int = 1000) -> tuple[MemoryCacheTier, ManualClock]:

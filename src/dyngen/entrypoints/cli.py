@@ -1,4 +1,4 @@
-"""The `dyngen` command: serve, generate, validate, key, play, migrate.
+"""The `dyngen` command: serve, generate, validate, key, play, migrate, keys (API keys).
 
 Every command calls the same service functions as the HTTP API. Exit codes: 0 success, 1 the input is
 valid but has validation errors (`validate`), 2 the input cannot be used (unreadable, malformed, refused).
@@ -7,6 +7,7 @@ valid but has validation errors (`validate`), 2 the input cannot be used (unread
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -16,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from dyngen.config import Settings
+from dyngen.domain.access import AuthMode, Scope, is_loopback
 from dyngen.domain.cache_keys import cache_key
 from dyngen.domain.contracts import (
     GenerateContentRequest,
@@ -28,7 +30,7 @@ from dyngen.domain.contracts import (
 )
 from dyngen.domain.errors import GENERATION_FAILURES, DyngenError, ErrorCode
 from dyngen.domain.graph import SceneGraph
-from dyngen.services import generation, play, validation
+from dyngen.services import access, generation, play, validation
 from dyngen.services.container import Services
 
 T = TypeVar("T")
@@ -98,6 +100,15 @@ def serve(
     if settings.is_sqlite:
         # Migrate once here, before any worker starts, so workers never race on the schema.
         _migrate(settings)
+    if not is_loopback(host):
+        if settings.auth == AuthMode.OFF:
+            typer.secho(
+                f"warning: DYNGEN_AUTH=off: anyone who can reach {host} can use the API",
+                fg=typer.colors.YELLOW,
+                err=True,
+            )
+        else:
+            _with_services(settings, lambda s: access.check_bind(host=host, services=s))
     if workers > 1 and not settings.redis_url:
         typer.secho(
             "warning: several workers without DYNGEN_REDIS_URL share no cache tier, lease or invalidation",
@@ -273,3 +284,57 @@ def play_graph(
         else:
             typer.secho(f"… {step.node.id}: {step.node.from_scene} → {step.node.to_scene}", fg=typer.colors.MAGENTA)
             _print_response(step.response, graph.scene(step.node.to_scene).title or step.node.to_scene)
+
+
+keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    scope: Annotated[Scope, typer.Option(help="runtime (games), editor (+ tools), admin (+ keys, metrics).")],
+    name: Annotated[str | None, typer.Option(help="Who or what uses the key (default: the scope).")] = None,
+) -> None:
+    """Create a key and print it (on stdout, alone): it is shown only this once."""
+    label = name or f"{scope.value} key"
+    key, plaintext = _with_services(Settings(), lambda s: access.create_key(name=label, scope=scope, services=s))
+    typer.echo(plaintext)
+    typer.secho(
+        f"created {key.scope} key {key.id} ({key.name}). Store it now in your secret store: it cannot be shown "
+        "again. Clients send it as `Authorization: Bearer <key>` or `X-API-Key: <key>`.",
+        fg=typer.colors.YELLOW,
+        err=True,
+    )
+
+
+@keys_app.command("list")
+def keys_list(as_json: Annotated[bool, typer.Option("--json", help="Print the keys as JSON.")] = False) -> None:
+    """List the keys (never the keys themselves), revoked ones included."""
+    found = _with_services(Settings(), lambda s: access.list_keys(services=s))
+    if as_json:
+        _emit(
+            [
+                {
+                    **dataclasses.asdict(k),
+                    "created_at": k.created_at.isoformat(),
+                    "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+                }
+                for k in found
+            ]
+        )
+        return
+    if not found:
+        typer.echo(f"no API keys; create one with `{access.CREATE_HINT}`")
+    for k in found:
+        state = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "active"
+        typer.echo(f"{k.id}  {k.scope:<8} {state:<24} {k.created_at:%Y-%m-%d %H:%M}  {k.name}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (see `dyngen keys list`).", metavar="ID")],
+) -> None:
+    """Revoke a key: requests with it get 401 (at once here, within DYNGEN_AUTH_CACHE_S in running servers)."""
+    key = _with_services(Settings(), lambda s: access.revoke_key(key_id=key_id, services=s))
+    assert key.revoked_at is not None
+    typer.echo(f"revoked {key.scope} key {key.id} ({key.name}) at {key.revoked_at:%Y-%m-%d %H:%M:%S}")

@@ -2,18 +2,55 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 import random
-from collections.abc import Awaitable, Callable
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from dyngen.ports import ArtifactStore, Clock, GenerationRepository, SingleFlight
+from dyngen.domain.access import AuthMode
+from dyngen.ports import (
+    ApiKeyRepository,
+    ArtifactStore,
+    Clock,
+    GenerationRepository,
+    JobNotifier,
+    JobQueue,
+    JobRepository,
+    SingleFlight,
+)
+from dyngen.services.access import KeyCache
 from dyngen.services.cache import LayeredCache
 from dyngen.services.memo import LruMemo
 from dyngen.services.providers import ProviderRegistry
 
 if TYPE_CHECKING:
     from dyngen.services.outcomes import CacheEntry, Prepared
+
+
+class RunningJobs:
+    """The job tasks running in this process, so that a cancel can reach them."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, asyncio.Future[Any]] = {}
+
+    def add(self, job_id: str, task: asyncio.Future[Any]) -> None:
+        self._tasks[job_id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(job_id, None))
+
+    def cancel(self, job_id: str) -> bool:
+        task = self._tasks.get(job_id)
+        if task is None or task.done():
+            return False
+        task.cancel()
+        return True
+
+    def __len__(self) -> int:
+        return len(self._tasks)
 
 
 @dataclass(slots=True)
@@ -34,14 +71,22 @@ class Options:
         dev_tools: Honour `simulate` (forced failures, added latency) in requests.
         default_timeout_ms: Deadline of a generation whose node sets no `timeoutMs`.
         retry_backoff_ms: First delay between retries of fallback mode `retry`; doubles each retry.
+        job_lease_s: How long a job runner's claim lasts without a heartbeat (it beats every third).
+        job_max_attempts: Runs of a job (retryable failures, lost runners) before it fails for good.
+        job_retry_base_s: First delay before a job runs again; doubles per attempt, with jitter.
         cache_ttl_s: Cache entry lifetime per strategy (`once`, `per_playthrough`, `per_player`); a
             missing or None value never expires.
+        auth: When API keys are enforced (`auto`: once an active key exists; `required`; `off`).
     """
 
     dev_tools: bool = True
     default_timeout_ms: int = 5000
     retry_backoff_ms: int = 100
+    job_lease_s: float = 15.0
+    job_max_attempts: int = 3
+    job_retry_base_s: float = 1.0
     cache_ttl_s: dict[str, float | None] = field(default_factory=dict)
+    auth: AuthMode = AuthMode.AUTO
 
 
 @dataclass(slots=True)
@@ -50,19 +95,46 @@ class Services:
 
     `entropy` is where fresh (`timestamp`) seeds come from: seeded from the OS in production, pinned in tests.
     `probes` are the health checks of the dependencies beyond the repository (object store, Redis), by name.
+    `keys` are the API keys; `key_cache` keeps the request path from asking the repository every time.
     """
 
     repository: GenerationRepository
+    jobs: JobRepository
+    queue: JobQueue
+    notifier: JobNotifier
     cache: LayeredCache
     single_flight: SingleFlight
     artifacts: ArtifactStore
     providers: ProviderRegistry
     clock: Clock
+    keys: ApiKeyRepository
     entropy: random.Random = field(default_factory=random.Random)
     options: Options = field(default_factory=Options)
     probes: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
     memo: GenerationMemo = field(default_factory=GenerationMemo)
+    running: RunningJobs = field(default_factory=RunningJobs)
+    runner_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
+    run_job: Callable[[str], Awaitable[float | None]] | None = None
+    background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    key_cache: KeyCache = field(default_factory=KeyCache)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        """Start the background work (job runner, reaper, spool uploads): the API's lifespan and the
+        worker call this; one-shot CLI commands don't."""
+        tasks: list[asyncio.Task[None]] = [
+            asyncio.create_task(run(), name=f"dyngen-{getattr(run, '__name__', 'background')}")
+            for run in self.background
+        ]
+
+        async def stop() -> None:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+        self.closers.append(stop)
 
     async def aclose(self) -> None:
         """Release connections and background work, newest first."""

@@ -30,7 +30,7 @@ from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.validation import validate_config
 from dyngen.services.container import Services
 from dyngen.services.outcomes import CACHE_FORMAT, CacheEntry, FlightResult, Outcome, Prepared
-from dyngen.services.provider_runs import run_generation, waited_too_long
+from dyngen.services.provider_runs import generate_and_record, waited_too_long
 
 log = logging.getLogger("dyngen.generation")
 
@@ -125,7 +125,7 @@ async def generate_content_json(*, body: bytes, services: Services) -> bytes:
     if prepared is None:
         prepared = prepare(request=load_json(GenerateContentRequest, body, prefix=("body",)), services=services)
         services.memo.prepared.put(digest, prepared)
-    if prepared.cacheable and (hit := await _cached(services, prepared)) is not None:
+    if prepared.cacheable and (hit := await cached(services, prepared)) is not None:
         head, tail = _hit_template(services, prepared.key, hit)
         return head + repr(round((services.clock.monotonic() - started) * 1000, 3)).encode() + tail
     outcome, cache = await _serve(prepared, services)
@@ -155,26 +155,28 @@ async def _serve(prepared: Prepared, services: Services) -> tuple[Outcome, Cache
     """The outcome for a prepared request, and where it came from."""
     request = prepared.request
     seed = prepared.seed or resolve_seed(request, entropy=services.entropy)
-    if prepared.cacheable and (hit := await _cached(services, prepared)) is not None:
+    flight_key = f"{prepared.key}#{prepared.fingerprint}"
+    # While this process already generates the key, join at once: reading the tiers would only queue
+    # a crowd of reads in front of the flight's own lease request.
+    joinable = services.single_flight.is_running(flight_key)
+    if prepared.cacheable and not joinable and (hit := await cached(services, prepared)) is not None:
         # A hit serves content as stored; a retry that happened when it was made is not this call's.
         return hit.outcome.model_copy(update={"fallback": None}), CacheInfo(hit=True, tier=hit.tier)
     if not prepared.cacheable:
-        return await run_generation(services, prepared, seed), CacheInfo(hit=False)
+        return await generate_and_record(services, prepared, seed), CacheInfo(hit=False)
 
     async def produce() -> bytes:
-        hit = await _cached(services, prepared, durable=True)
+        hit = await cached(services, prepared, durable=True)
         result = (
             FlightResult(outcome=hit.outcome, tier=hit.tier)
             if hit
-            else FlightResult(outcome=await run_generation(services, prepared, seed))
+            else FlightResult(outcome=await generate_and_record(services, prepared, seed))
         )
         return result.model_dump_json().encode()
 
     wait_s = (request.fallback.timeout_ms or services.options.default_timeout_ms) / 1000 + JOIN_GRACE_S
     try:
-        data, joined = await services.single_flight.run(
-            f"{prepared.key}#{prepared.fingerprint}", produce, timeout_s=wait_s
-        )
+        data, joined = await services.single_flight.run(flight_key, produce, timeout_s=wait_s)
     except TimeoutError:
         return waited_too_long(request, seed), CacheInfo(hit=False)
     flight = FlightResult.model_validate_json(data)
@@ -203,7 +205,7 @@ class Hit:
     raw: bytes
 
 
-async def _cached(services: Services, prepared: Prepared, *, durable: bool = False) -> Hit | None:
+async def cached(services: Services, prepared: Prepared, *, durable: bool = False) -> Hit | None:
     def decode(raw: bytes) -> tuple[Outcome, bytes] | None:
         entry = _decoded(services, raw)
         # Another format, or made from another config of the node: regenerate rather than serve stale.

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from dyngen.domain import fallback
@@ -29,6 +30,11 @@ from dyngen.services.outcomes import CACHE_FORMAT, CacheEntry, Outcome, Prepared
 
 log = logging.getLogger("dyngen.generation")
 
+Progress = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+# A job's own fields, carried from its queued record into its final one.
+JOB_FIELDS = {"queued_at", "started_at", "idempotency_key", "request_hash", "job_attempts", "cancel_requested"}
+
 
 async def _attempt(
     provider: Provider, call: ProviderCall, request: GenerateContentRequest, services: Services
@@ -48,7 +54,11 @@ async def _attempt(
 
 
 async def _run_provider(
-    services: Services, request: GenerateContentRequest, provider: Provider, seed: ResolvedSeed
+    services: Services,
+    request: GenerateContentRequest,
+    provider: Provider,
+    seed: ResolvedSeed,
+    progress: Progress | None = None,
 ) -> tuple[ProviderResult | None, DyngenError | None, int]:
     """Try the provider within the node's deadline, retrying when the fallback mode is `retry`.
 
@@ -68,6 +78,8 @@ async def _run_provider(
             error = DyngenError(ErrorCode.GEN_TIMEOUT, f"no content within the node's {timeout_s * 1000:.0f} ms")
             break
         attempt += 1
+        if progress is not None:
+            await progress("progress", {"attempt": attempt, "provider": provider.info.name})
         call = ProviderCall(request=request, seed=seed.value, attempt=attempt, deadline_s=remaining)
         try:
             async with asyncio.timeout(remaining):
@@ -116,13 +128,34 @@ async def _store_artifacts(
     return records, f"/api/artifacts/{primary.id}" if primary else None
 
 
-async def run_generation(services: Services, prepared: Prepared, seed: ResolvedSeed) -> Outcome:
-    """Run the provider, record the run, and cache a success when the request is cacheable."""
+async def generate_and_record(services: Services, prepared: Prepared, seed: ResolvedSeed) -> Outcome:
+    """Run the provider for a synchronous request, record the run, and cache a success."""
+    outcome, record = await run_generation(services, prepared, seed)
+    await _record(services, record)
+    return outcome
+
+
+async def run_generation(
+    services: Services,
+    prepared: Prepared,
+    seed: ResolvedSeed,
+    *,
+    job: GenerationRecord | None = None,
+    progress: Progress | None = None,
+) -> tuple[Outcome, GenerationRecord]:
+    """Run the provider and cache a success when the request is cacheable.
+
+    The caller persists the returned record: a synchronous request adds it, a job finishes its own
+    record with it (`job` gives the id and the job's fields), or puts the job back in the queue.
+
+    Args:
+        progress: Told of each provider attempt (`progress`, {"attempt": n}), for job event streams.
+    """
     request, provider, key, fingerprint = prepared.request, prepared.provider, prepared.key, prepared.fingerprint
-    generation_id = new_id()
-    created = services.clock.now()
+    generation_id = job.id if job is not None else new_id()
+    created = job.created_at if job is not None else services.clock.now()
     started = services.clock.monotonic()
-    result, error, attempts = await _run_provider(services, request, provider, seed)
+    result, error, attempts = await _run_provider(services, request, provider, seed, progress)
     latency_ms = round((services.clock.monotonic() - started) * 1000, 3)
     common: dict[str, Any] = {
         "id": generation_id,
@@ -142,10 +175,13 @@ async def run_generation(services: Services, prepared: Prepared, seed: ResolvedS
         "config_fingerprint": fingerprint,
         "request": request.model_dump(mode="json", by_alias=True, exclude_none=True),
     }
+    if job is not None:
+        common |= job.model_dump(include=JOB_FIELDS) | {"lease_owner": None, "lease_expires_at": None}
     if result is not None:
         artifacts, url = await _store_artifacts(services, generation_id, result)
         payload = result.payload.model_copy(update={"url": result.payload.url or url})
-        payload_json = payload.model_dump_json(exclude_none=True)
+        # The hash leaves out the URL: it names an artifact record, not the content.
+        payload_json = payload.model_copy(update={"url": None}).model_dump_json(exclude_none=True)
         record = GenerationRecord(
             **common,
             status=GenerationStatus.COMPLETE,
@@ -172,11 +208,10 @@ async def run_generation(services: Services, prepared: Prepared, seed: ResolvedS
             content=payload,
             fallback=retried,
         )
-        await _record(services, record)
         if prepared.cacheable:
             entry = CacheEntry(format=CACHE_FORMAT, fingerprint=fingerprint, outcome=outcome)
             await services.cache.set(key, entry.model_dump_json(exclude_none=True).encode(), ttl_s=prepared.ttl_s)
-        return outcome
+        return outcome, record
     assert error is not None
     fallback_payload, info = fallback.apply(request, error, mode=request.fallback.mode, attempts=attempts)
     record = GenerationRecord(
@@ -190,7 +225,6 @@ async def run_generation(services: Services, prepared: Prepared, seed: ResolvedS
         content=fallback_payload,
     )
     log.info("generation.fallback key=%s code=%s mode=%s attempts=%d", key, error.code.value, info.mode.value, attempts)
-    await _record(services, record)
     return Outcome(
         generation_id=generation_id,
         status=record.status,
@@ -200,7 +234,7 @@ async def run_generation(services: Services, prepared: Prepared, seed: ResolvedS
         content=fallback_payload,
         fallback=info,
         error=ErrorInfo(code=error.code, message=error.message),
-    )
+    ), record
 
 
 async def _record(services: Services, record: GenerationRecord) -> None:

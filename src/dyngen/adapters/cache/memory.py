@@ -60,6 +60,11 @@ class MemoryCacheTier:
             removed += self._drop(key)
         return removed
 
+    async def clear(self) -> None:
+        """Drop everything (after missed invalidations, nothing here can be trusted)."""
+        self._entries.clear()
+        self._bytes = 0
+
     def _drop(self, key: str) -> int:
         entry = self._entries.pop(key, None)
         if entry is None:

@@ -8,6 +8,7 @@ import struct
 import time
 from collections.abc import Callable, Iterable
 
+from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.ports import ObjectStore
 
 _HEADER = struct.Struct(">d")  # expiry as wall-clock epoch seconds; 0 = never
@@ -44,11 +45,20 @@ class ObjectStoreCacheTier:
         return raw[_HEADER.size :]
 
     async def set(self, key: str, value: bytes, *, ttl_s: float | None = None) -> None:
-        expires = self._now() + ttl_s if ttl_s else 0.0
+        if ttl_s is not None and ttl_s <= 0:  # already expired: drop any older entry instead
+            with contextlib.suppress(Exception):
+                await self._store.delete([self._key(key)])
+            return
+        expires = self._now() + ttl_s if ttl_s is not None else 0.0
         with contextlib.suppress(Exception):  # best effort: the entry can be regenerated
             await self._store.put(
                 self._key(key), _HEADER.pack(expires) + value, content_type="application/octet-stream"
             )
 
     async def delete(self, keys: Iterable[str]) -> int:
-        return await self._store.delete([self._key(k) for k in keys])
+        try:
+            return await self._store.delete([self._key(k) for k in keys])
+        except Exception as exc:  # a silent failure would serve stale content once the store is back
+            raise DyngenError(
+                ErrorCode.DEPENDENCY_UNAVAILABLE, f"cannot invalidate the object-store cache tier: {exc}"
+            ) from exc

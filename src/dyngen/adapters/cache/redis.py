@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 from dyngen.adapters.messaging.redis import RedisConnection, RedisUnavailableError
@@ -32,8 +33,11 @@ class RedisCacheTier:
         return value.encode() if isinstance(value, str) else value
 
     async def set(self, key: str, value: bytes, *, ttl_s: float | None = None) -> None:
-        px = int(ttl_s * 1000) if ttl_s else None
         try:
+            if ttl_s is not None and ttl_s <= 0:  # already expired: nothing to keep
+                await self._connection.call(lambda r: r.delete(self._key(key)))
+                return
+            px = max(1, math.ceil(ttl_s * 1000)) if ttl_s is not None else None
             await self._connection.call(lambda r: r.set(self._key(key), value, px=px))
         except RedisUnavailableError:
             return

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import event, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from dyngen.adapters.db.tables import generation_artifacts, generations
 from dyngen.domain.errors import DyngenError, ErrorCode
@@ -44,7 +44,7 @@ RETRIES = 3
 PING_TIMEOUT_S = 2.0
 
 
-async def _retrying(operation: Callable[[], Awaitable[T]]) -> T:
+async def retrying(operation: Callable[[], Awaitable[T]]) -> T:
     """Run a database operation, again after a lost connection (a restarted or failed-over server).
 
     The pool's pre-ping catches dead idle connections; this catches the ones that die mid-use.
@@ -65,12 +65,12 @@ async def _retrying(operation: Callable[[], Awaitable[T]]) -> T:
     raise AssertionError("unreachable")
 
 
-def _to_utc(value: datetime | None) -> datetime | None:
+def to_utc(value: datetime | None) -> datetime | None:
     # SQLite keeps the wall time and drops the offset: store every time in UTC.
     return value.astimezone(UTC) if value is not None and value.tzinfo is not None else value
 
 
-def _utc(value: datetime | None) -> datetime | None:
+def db_time(value: datetime | None) -> datetime | None:
     # SQLite drops the time zone; every stored time is UTC.
     if value is None or value.tzinfo is not None:
         return value
@@ -89,33 +89,23 @@ class SqlAlchemyGenerationRepository:
 
     async def add(self, record: GenerationRecord) -> None:
         try:
-            await _retrying(lambda: self._add(record))
+            await retrying(lambda: self._add(record))
         except IntegrityError:
             # A retry after a lost acknowledgement: the first attempt did commit.
             if await self.get(record.id) is None:
                 raise
 
     async def _add(self, record: GenerationRecord) -> None:
-        row = record.model_dump(mode="json", exclude={"artifacts", "created_at", "completed_at"})
-        row["created_at"] = _to_utc(record.created_at)
-        row["completed_at"] = _to_utc(record.completed_at)
         async with self._engine.begin() as conn:
-            await conn.execute(generations.insert().values(**row))
-            if record.artifacts:
-                await conn.execute(
-                    generation_artifacts.insert(),
-                    [
-                        {**artifact.model_dump(), "created_at": _to_utc(artifact.created_at)}
-                        for artifact in record.artifacts
-                    ],
-                )
+            await conn.execute(generations.insert().values(**record_row(record)))
+            await insert_artifacts(conn, record)
 
     async def get(self, generation_id: str) -> GenerationRecord | None:
         found = await self.find(GenerationFilter(limit=1), ids=[generation_id])
         return found[0] if found else None
 
     async def find(self, query: GenerationFilter, *, ids: list[str] | None = None) -> list[GenerationRecord]:
-        return await _retrying(lambda: self._find(query, ids))
+        return await retrying(lambda: self._find(query, ids))
 
     async def _find(self, query: GenerationFilter, ids: list[str] | None) -> list[GenerationRecord]:
         stmt = select(generations).order_by(generations.c.created_at.desc(), generations.c.id).limit(query.limit)
@@ -148,17 +138,7 @@ class SqlAlchemyGenerationRepository:
         artifacts: dict[str, list[ArtifactRecord]] = defaultdict(list)
         for a in artifact_rows:
             artifacts[a["generation_id"]].append(_artifact(a))
-        return [
-            GenerationRecord.model_validate(
-                {
-                    **row,
-                    "created_at": _utc(row["created_at"]),
-                    "completed_at": _utc(row["completed_at"]),
-                    "artifacts": artifacts[row["id"]],
-                }
-            )
-            for row in rows
-        ]
+        return [record_from_row(row, artifacts[row["id"]]) for row in rows]
 
     async def cache_keys(
         self,
@@ -168,7 +148,7 @@ class SqlAlchemyGenerationRepository:
         cache_key: str | None = None,
         prefix: str | None = None,
     ) -> list[str]:
-        return await _retrying(lambda: self._cache_keys(node_id, version, cache_key, prefix))
+        return await retrying(lambda: self._cache_keys(node_id, version, cache_key, prefix))
 
     async def _cache_keys(
         self, node_id: str | None, version: int | None, cache_key: str | None, prefix: str | None
@@ -186,7 +166,7 @@ class SqlAlchemyGenerationRepository:
             return sorted(r[0] for r in (await conn.execute(stmt)).all())
 
     async def get_artifact(self, artifact_id: str) -> ArtifactRecord | None:
-        return await _retrying(lambda: self._get_artifact(artifact_id))
+        return await retrying(lambda: self._get_artifact(artifact_id))
 
     async def _get_artifact(self, artifact_id: str) -> ArtifactRecord | None:
         async with self._engine.connect() as conn:
@@ -202,5 +182,29 @@ class SqlAlchemyGenerationRepository:
             await conn.execute(text("SELECT 1"))
 
 
+DATETIMES = ("created_at", "completed_at", "queued_at", "started_at", "lease_expires_at")
+
+
+def record_row(record: GenerationRecord) -> dict[str, Any]:
+    """A generation record as a `generations` row (times in UTC)."""
+    row = record.model_dump(mode="json", exclude={"artifacts", *DATETIMES})
+    row.update({name: to_utc(getattr(record, name)) for name in DATETIMES})
+    return row
+
+
+def record_from_row(row: Any, artifacts: list[ArtifactRecord]) -> GenerationRecord:
+    return GenerationRecord.model_validate(
+        {**row, **{name: db_time(row[name]) for name in DATETIMES}, "artifacts": artifacts}
+    )
+
+
+async def insert_artifacts(conn: AsyncConnection, record: GenerationRecord) -> None:
+    if record.artifacts:
+        await conn.execute(
+            generation_artifacts.insert(),
+            [{**a.model_dump(), "created_at": to_utc(a.created_at)} for a in record.artifacts],
+        )
+
+
 def _artifact(row: Any) -> ArtifactRecord:
-    return ArtifactRecord.model_validate({**row, "created_at": _utc(row["created_at"])})
+    return ArtifactRecord.model_validate({**row, "created_at": db_time(row["created_at"])})

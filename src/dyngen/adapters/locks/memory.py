@@ -23,6 +23,9 @@ class MemorySingleFlight:
     def in_flight(self) -> int:
         return len(self._flights)
 
+    def is_running(self, key: str) -> bool:
+        return key in self._flights
+
     async def run(
         self, key: str, produce: Callable[[], Awaitable[T]], *, timeout_s: float | None = None
     ) -> tuple[T, bool]:

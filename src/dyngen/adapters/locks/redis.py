@@ -26,11 +26,13 @@ from dyngen.adapters.messaging.redis import RedisConnection, RedisUnavailableErr
 
 log = logging.getLogger("dyngen.single_flight")
 
-# KEYS: lock, fence. ARGV: owner id, lease ms. Returns the fencing token, or false when the lock is held.
+# KEYS: lock, fence, result. ARGV: owner id, lease ms. Returns the fencing token, or false when the lock
+# is held. A new lease drops the previous flight's result, so its waiters never read stale content.
 _ACQUIRE = """
 if redis.call('SET', KEYS[1], 'pending', 'NX', 'PX', ARGV[2]) then
   local token = redis.call('INCR', KEYS[2]) .. ':' .. ARGV[1]
   redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
+  redis.call('DEL', KEYS[3])
   return token
 end
 return false
@@ -77,6 +79,9 @@ class RedisSingleFlight:
         connection.on(self._channel_prefix + "*", self._on_done)
         self.takeovers = 0
 
+    def is_running(self, key: str) -> bool:
+        return self._local.is_running(key)
+
     async def _on_done(self, channel: str, data: bytes) -> None:
         for waiter in self._waiters.pop(channel, []):
             if not waiter.done():
@@ -103,7 +108,9 @@ class RedisSingleFlight:
             waiter: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
             self._waiters[channel].append(waiter)
             try:
-                token = await self._redis.call(lambda r: r.eval(_ACQUIRE, 2, lock, fence, self._owner, self._lease_ms))
+                token = await self._redis.call(
+                    lambda r: r.eval(_ACQUIRE, 3, lock, fence, result, self._owner, self._lease_ms)
+                )
             except RedisUnavailableError:
                 self._forget(channel, waiter)
                 return await produce(), False

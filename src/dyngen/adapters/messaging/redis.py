@@ -19,7 +19,9 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 T = TypeVar("T")
 log = logging.getLogger("dyngen.redis")
@@ -69,6 +71,7 @@ class RedisConnection:
         self._handlers: dict[str, list[Handler]] = defaultdict(list)
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
+        self._reconnect_handlers: list[Callable[[], Awaitable[None]]] = []
 
     def key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
@@ -90,8 +93,11 @@ class RedisConnection:
             raise RedisUnavailableError(self.last_error or "redis is cooling down")
         try:
             result = await operation(self.client)
-        except (RedisError, OSError) as exc:
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             self._failed(exc)
+            raise RedisUnavailableError(str(exc)) from exc
+        except RedisError as exc:
+            # Redis answered (with an error): it is up; the caller's command was wrong.
             raise RedisUnavailableError(str(exc)) from exc
         if self.last_error is not None:
             log.info("redis.recovered")
@@ -112,6 +118,10 @@ class RedisConnection:
         """Call `handler(channel, data)` for every message on `channel` (an exact name or a `prefix*`)."""
         self._handlers[channel].append(handler)
 
+    def on_reconnect(self, handler: Callable[[], Awaitable[None]]) -> None:
+        """Call `handler` when the listener is back after losing Redis (messages may have been missed)."""
+        self._reconnect_handlers.append(handler)
+
     async def start(self) -> None:
         """Start the pub/sub listener (reconnecting forever) and wait briefly for its subscription."""
         if self._listener is None:
@@ -121,25 +131,31 @@ class RedisConnection:
 
     async def _listen(self) -> None:
         backoff = 0.1
+        lost = False
         while True:
             pubsub = self.client.pubsub()
             try:
                 await pubsub.psubscribe(self.key("*"))
                 self._subscribed.set()
                 backoff = 0.1
+                if lost:
+                    lost = False
+                    for handler in self._reconnect_handlers:
+                        await handler()
                 while True:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if message is not None and message["type"] == "pmessage":
                         await self._dispatch(message["channel"].decode(), message["data"])
             except asyncio.CancelledError:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
                 raise
             except (RedisError, OSError) as exc:
+                lost = True
                 self._subscribed.clear()
                 self._failed(exc)
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
 
@@ -159,7 +175,7 @@ class RedisConnection:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
-        await self.client.aclose()
+        await self.client.aclose(close_connection_pool=True)
 
 
 class RedisInvalidationBus:
@@ -175,6 +191,8 @@ class RedisInvalidationBus:
             await self._connection.call(lambda r: r.publish(self._channel, payload))
 
     def subscribe(self, handler: Callable[[list[str]], Awaitable[Any]]) -> None:
+        """`handler(keys)` runs for every invalidation published by any process."""
+
         async def on_message(_channel: str, data: bytes) -> None:
             keys = json.loads(data)
             if isinstance(keys, list):

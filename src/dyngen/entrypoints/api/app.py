@@ -16,7 +16,7 @@ from dyngen.bootstrap import build
 from dyngen.config import Settings
 from dyngen.entrypoints.api import errors
 from dyngen.entrypoints.api.middleware import BodyLimit
-from dyngen.entrypoints.api.routes import generation, records, system
+from dyngen.entrypoints.api.routes import generation, jobs, keys, records, system
 from dyngen.entrypoints.api.wire import body_schemas
 from dyngen.services.container import Services
 
@@ -31,6 +31,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = services is None
         app.state.services = services if services is not None else await build(settings)
+        if own:
+            await app.state.services.start()  # the job runner, the reaper
         try:
             yield
         finally:
@@ -50,6 +52,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(generation.router)
     app.include_router(records.router)
     app.include_router(system.router)
+    app.include_router(keys.router)
+    app.include_router(jobs.router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

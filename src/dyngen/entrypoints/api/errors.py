@@ -40,9 +40,9 @@ class ErrorBody(BaseModel):
 
 
 _MEANING = {
-    401: "Missing or unknown API key",
+    401: "Missing, unknown or revoked API key",
     409: "The Idempotency-Key was used with another body",
-    403: "`simulate` while dev tools are off",
+    403: "The API key's scope does not allow this (or `simulate` while dev tools are off)",
     404: "No such record",
     413: "Request body over the size limit",
     422: "Invalid request: every problem is listed with its field path",
@@ -88,7 +88,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DyngenError)
     async def _dyngen_error(_request: Request, exc: DyngenError) -> JSONResponse:
         status = STATUS.get(exc.code, 503)
-        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=status)
+        # RFC 9110: a 401 names the scheme to authenticate with.
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

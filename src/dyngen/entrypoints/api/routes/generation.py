@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request, Response
+from fastapi.responses import JSONResponse
 
+from dyngen.domain.access import Scope
 from dyngen.domain.contracts import (
     GenerateContentRequest,
     GenerateContentResponse,
@@ -16,9 +18,11 @@ from dyngen.domain.contracts import (
     ValidateConfigRequest,
     load,
 )
+from dyngen.entrypoints.api.auth import require
 from dyngen.entrypoints.api.errors import documented
 from dyngen.entrypoints.api.wire import json_body, services_of, wire_response
-from dyngen.services import cache, generation, validation
+from dyngen.ports import ApiKey
+from dyngen.services import access, cache, generation, jobs, validation
 
 router = APIRouter(prefix="/api", tags=["generation"])
 
@@ -26,20 +30,41 @@ router = APIRouter(prefix="/api", tags=["generation"])
 @router.post(
     "/generate-content",
     response_model=GenerateContentResponse,
-    responses=documented(403, 413, 422, 503),
+    responses={
+        202: {"description": "Queued as a job (with `Prefer: respond-async`)"},
+        **documented(401, 403, 409, 413, 422, 503),
+    },
     openapi_extra=json_body(GenerateContentRequest),
 )
-async def generate_content(request: Request) -> Response:
-    """Serve a Generation Node's content: from cache, or generated, or the node's fallback."""
+async def generate_content(request: Request, key: Annotated[ApiKey | None, require(Scope.RUNTIME)]) -> Response:
+    """Serve a Generation Node's content: from cache, or generated, or the node's fallback.
+
+    With `Prefer: respond-async`: 202 and a job (`Location: /api/generation-jobs/{id}`); an
+    `Idempotency-Key` returns the same job for the same body (409 for another body). Needs a runtime key;
+    `simulate` needs an editor key.
+    """
+    body = await request.body()
+    access.check_generate_body(key=key, body=body)
+    if "respond-async" in request.headers.get("prefer", "").lower():
+        submitted = await jobs.submit_job_json(
+            body=body, idempotency_key=request.headers.get("idempotency-key"), services=services_of(request)
+        )
+        job = submitted.job
+        return JSONResponse(
+            {"job_id": job.id, "status": job.status.value},
+            status_code=202,
+            headers={"Location": f"/api/generation-jobs/{job.id}", "Preference-Applied": "respond-async"},
+        )
     # The service parses the raw body itself: it remembers the parse per body, which makes a hit cheap.
-    data = await generation.generate_content_json(body=await request.body(), services=services_of(request))
+    data = await generation.generate_content_json(body=body, services=services_of(request))
     return Response(content=data, media_type="application/json")
 
 
 @router.post(
     "/validate-generation-config",
     response_model=GenerationValidationResult,
-    responses=documented(413, 422),
+    dependencies=[require(Scope.EDITOR)],
+    responses=documented(401, 403, 413, 422),
     openapi_extra=json_body(GenerationNodeConfig, ValidateConfigRequest),
 )
 async def validate_generation_config(body: Annotated[dict[str, Any], Body()]) -> Response:
@@ -52,7 +77,12 @@ async def validate_generation_config(body: Annotated[dict[str, Any], Body()]) ->
     return wire_response(validation.validate_node(config=parsed.config, context=parsed.context))
 
 
-@router.post("/cache/invalidate", response_model=InvalidateResult, responses=documented(413, 422, 503))
+@router.post(
+    "/cache/invalidate",
+    response_model=InvalidateResult,
+    dependencies=[require(Scope.EDITOR)],
+    responses=documented(401, 403, 413, 422, 503),
+)
 async def invalidate_cache(payload: InvalidateRequest, request: Request) -> Response:
     """Drop cached content by key, node and/or version, in every tier."""
     services = services_of(request)

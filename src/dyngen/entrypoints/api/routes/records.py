@@ -7,8 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel
 
+from dyngen.domain.access import Scope
 from dyngen.domain.contracts import GenerationStatus
 from dyngen.domain.records import GenerationRecord
+from dyngen.entrypoints.api.auth import require
 from dyngen.entrypoints.api.errors import documented
 from dyngen.entrypoints.api.wire import services_of, wire_response
 from dyngen.ports import GenerationFilter
@@ -24,13 +26,23 @@ class GenerationList(BaseModel):
     count: int
 
 
-@router.get("/generations/{generation_id}", response_model=GenerationRecord, responses=documented(404, 422))
+@router.get(
+    "/generations/{generation_id}",
+    response_model=GenerationRecord,
+    dependencies=[require(Scope.EDITOR)],
+    responses=documented(401, 403, 404, 422),
+)
 async def get_generation(generation_id: RecordId, request: Request) -> Response:
     """One generation: request, key, seed, provider, status, error, fallback, latency, cost, artifacts."""
     return wire_response(await records.get_generation(generation_id=generation_id, services=services_of(request)))
 
 
-@router.get("/generations", response_model=GenerationList, responses=documented(422))
+@router.get(
+    "/generations",
+    response_model=GenerationList,
+    dependencies=[require(Scope.EDITOR)],
+    responses=documented(401, 403, 422),
+)
 async def list_generations(
     request: Request,
     *,
@@ -51,7 +63,8 @@ async def list_generations(
 @router.get(
     "/artifacts/{artifact_id}",
     response_class=Response,
-    responses={200: {"content": {"*/*": {}}}, 304: {"description": "Not modified"}, **documented(404, 422)},
+    dependencies=[require(Scope.RUNTIME)],
+    responses={200: {"content": {"*/*": {}}}, 304: {"description": "Not modified"}, **documented(401, 403, 404, 422)},
 )
 async def get_artifact(artifact_id: RecordId, request: Request) -> Response:
     """An artifact's bytes with its media type; immutable (artifacts are content-addressed)."""

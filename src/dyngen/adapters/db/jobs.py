@@ -1,0 +1,218 @@
+"""`SqlAlchemyJobRepository`: async jobs as generation records, their leases and their event streams.
+
+Every state change is one conditional UPDATE, so two runners can never both own a job: a claim only takes
+a job that is queued (or whose lease expired), a heartbeat only extends a lease its owner still holds.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+
+from dyngen.adapters.db.repository import (
+    SqlAlchemyGenerationRepository,
+    db_time,
+    insert_artifacts,
+    record_row,
+    retrying,
+    to_utc,
+)
+from dyngen.adapters.db.tables import generation_events, generations
+from dyngen.domain.contracts import GenerationStatus
+from dyngen.domain.records import GenerationRecord
+from dyngen.ports import GenerationFilter, JobEvent, QueueStats
+
+QUEUED = GenerationStatus.QUEUED.value
+PROCESSING = GenerationStatus.PROCESSING.value
+
+
+class SqlAlchemyJobRepository(SqlAlchemyGenerationRepository):
+    """Generations plus the job operations (it is the same table: a job is its generation record)."""
+
+    async def _one(self, **where: Any) -> GenerationRecord | None:
+        stmt = select(generations.c.id)
+        for column, value in where.items():
+            stmt = stmt.where(generations.c[column] == value)
+        async with self._engine.connect() as conn:
+            found = (await conn.execute(stmt.limit(1))).scalar()
+        return await self.get(found) if found else None
+
+    async def by_idempotency_key(self, key: str) -> GenerationRecord | None:
+        return await retrying(lambda: self._one(idempotency_key=key))
+
+    async def active_for(self, *, cache_key: str, fingerprint: str) -> GenerationRecord | None:
+        async def run() -> GenerationRecord | None:
+            stmt = (
+                select(generations.c.id)
+                .where(generations.c.cache_key == cache_key)
+                .where(generations.c.config_fingerprint == fingerprint)
+                .where(generations.c.status.in_([QUEUED, PROCESSING]))
+                .where(generations.c.cancel_requested.is_(False))
+                .order_by(generations.c.created_at)
+                .limit(1)
+            )
+            async with self._engine.connect() as conn:
+                found = (await conn.execute(stmt)).scalar()
+            return await self.get(found) if found else None
+
+        return await retrying(run)
+
+    async def claim(self, job_id: str, *, owner: str, now: datetime, lease_until: datetime) -> GenerationRecord | None:
+        async def run() -> GenerationRecord | None:
+            at = to_utc(now)
+            claimable = or_(
+                generations.c.status == QUEUED,
+                and_(generations.c.status == PROCESSING, generations.c.lease_expires_at < at),
+            )
+            stmt = (
+                update(generations)
+                .where(generations.c.id == job_id, claimable, generations.c.cancel_requested.is_(False))
+                .values(
+                    status=PROCESSING,
+                    lease_owner=owner,
+                    lease_expires_at=to_utc(lease_until),
+                    started_at=func.coalesce(generations.c.started_at, at),
+                )
+            )
+            async with self._engine.begin() as conn:
+                taken = (await conn.execute(stmt)).rowcount
+            return await self.get(job_id) if taken else None
+
+        return await retrying(run)
+
+    async def heartbeat(self, job_id: str, *, owner: str, lease_until: datetime) -> tuple[bool, bool]:
+        async def run() -> tuple[bool, bool]:
+            mine = and_(
+                generations.c.id == job_id,
+                generations.c.lease_owner == owner,
+                generations.c.status == PROCESSING,
+            )
+            async with self._engine.begin() as conn:
+                await conn.execute(update(generations).where(mine).values(lease_expires_at=to_utc(lease_until)))
+                row = (
+                    await conn.execute(
+                        select(generations.c.lease_owner, generations.c.status, generations.c.cancel_requested).where(
+                            generations.c.id == job_id
+                        )
+                    )
+                ).first()
+            if row is None:
+                return False, True
+            return row.lease_owner == owner and row.status == PROCESSING, bool(row.cancel_requested)
+
+        return await retrying(run)
+
+    async def finish(self, record: GenerationRecord) -> None:
+        async def run() -> None:
+            row = record_row(record) | {"lease_owner": None, "lease_expires_at": None}
+            row.pop("id")
+            async with self._engine.begin() as conn:
+                await conn.execute(update(generations).where(generations.c.id == record.id).values(**row))
+                await insert_artifacts(conn, record)
+
+        await retrying(run)
+
+    async def fail_queued(self, record: GenerationRecord) -> bool:
+        async def run() -> bool:
+            row = record_row(record) | {"lease_owner": None, "lease_expires_at": None}
+            row.pop("id")
+            async with self._engine.begin() as conn:
+                done = await conn.execute(
+                    update(generations)
+                    .where(generations.c.id == record.id, generations.c.status == QUEUED)
+                    .values(**row)
+                )
+            return bool(done.rowcount)
+
+        return await retrying(run)
+
+    async def requeue(self, job_id: str, *, attempts: int) -> None:
+        async def run() -> None:
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    update(generations)
+                    .where(generations.c.id == job_id)
+                    .values(status=QUEUED, lease_owner=None, lease_expires_at=None, job_attempts=attempts)
+                )
+
+        await retrying(run)
+
+    async def request_cancel(self, job_id: str) -> GenerationRecord | None:
+        async def run() -> GenerationRecord | None:
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    update(generations)
+                    .where(generations.c.id == job_id, generations.c.status.in_([QUEUED, PROCESSING]))
+                    .values(cancel_requested=True)
+                )
+            return await self.get(job_id)
+
+        return await retrying(run)
+
+    async def expired(self, *, now: datetime) -> list[GenerationRecord]:
+        return await self._ids_to_records(
+            select(generations.c.id).where(
+                generations.c.status == PROCESSING, generations.c.lease_expires_at < to_utc(now)
+            )
+        )
+
+    async def queued(self, *, before: datetime) -> list[GenerationRecord]:
+        return await self._ids_to_records(
+            select(generations.c.id)
+            .where(generations.c.status == QUEUED, generations.c.queued_at < to_utc(before))
+            .order_by(generations.c.queued_at)
+        )
+
+    async def _ids_to_records(self, stmt: Any) -> list[GenerationRecord]:
+        async def run() -> list[GenerationRecord]:
+            async with self._engine.connect() as conn:
+                ids = [r[0] for r in (await conn.execute(stmt.limit(1000))).all()]
+            return await self.find(GenerationFilter(limit=1000), ids=ids) if ids else []
+
+        return await retrying(run)
+
+    async def add_event(self, job_id: str, type_: str, data: dict[str, Any], *, at: datetime) -> int:
+        async def run() -> int:
+            async with self._engine.begin() as conn:
+                result = await conn.execute(
+                    generation_events.insert().values(
+                        generation_id=job_id, type=type_, data=data, created_at=to_utc(at)
+                    )
+                )
+            key = result.inserted_primary_key
+            return int(key[0]) if key else 0
+
+        return await retrying(run)
+
+    async def events_after(self, job_id: str, after_id: int) -> list[JobEvent]:
+        async def run() -> list[JobEvent]:
+            stmt = (
+                select(generation_events)
+                .where(generation_events.c.generation_id == job_id, generation_events.c.id > after_id)
+                .order_by(generation_events.c.id)
+            )
+            async with self._engine.connect() as conn:
+                rows = (await conn.execute(stmt)).mappings().all()
+            return [
+                JobEvent(
+                    id=row["id"],
+                    job_id=row["generation_id"],
+                    type=row["type"],
+                    data=row["data"],
+                    created_at=db_time(row["created_at"]) or row["created_at"],
+                )
+                for row in rows
+            ]
+
+        return await retrying(run)
+
+    async def queue_stats(self) -> QueueStats:
+        async def run() -> QueueStats:
+            stmt = select(func.count(), func.min(generations.c.queued_at)).where(generations.c.status == QUEUED)
+            async with self._engine.connect() as conn:
+                count, oldest = (await conn.execute(stmt)).one()
+            return QueueStats(depth=int(count), oldest_queued_at=db_time(oldest))
+
+        return await retrying(run)

@@ -1,0 +1,65 @@
+"""Job routes: a job's state, its cancellation, and its event stream (Server-Sent Events)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Request, Response
+from fastapi.responses import StreamingResponse
+
+from dyngen.domain.access import Scope
+from dyngen.domain.contracts import GenerateContentResponse
+from dyngen.entrypoints.api.auth import require
+from dyngen.entrypoints.api.errors import documented
+from dyngen.entrypoints.api.wire import services_of, wire_response
+from dyngen.services import jobs
+
+router = APIRouter(prefix="/api/generation-jobs", tags=["jobs"], dependencies=[require(Scope.RUNTIME)])
+
+JobId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+@router.get("/{job_id}", response_model=GenerateContentResponse, responses=documented(401, 403, 404, 422))
+async def get_job(job_id: JobId, request: Request) -> Response:
+    """A job as a `GenerateContentResponse`: queued | processing | complete | failed."""
+    record = await jobs.get_job(job_id=job_id, services=services_of(request))
+    return wire_response(jobs.job_response(record))
+
+
+@router.post("/{job_id}/cancel", response_model=GenerateContentResponse, responses=documented(401, 403, 404, 422))
+async def cancel_job(job_id: JobId, request: Request) -> Response:
+    """Cancel a job: a queued one fails at once with GEN_CANCELLED; a running one stops where it runs."""
+    record = await jobs.cancel_job(job_id=job_id, services=services_of(request))
+    return wire_response(jobs.job_response(record))
+
+
+@router.get(
+    "/{job_id}/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}, **documented(401, 403, 404, 422)},
+)
+async def job_events(
+    job_id: JobId, request: Request, last_event_id: Annotated[str | None, Header()] = None
+) -> StreamingResponse:
+    """Server-Sent Events: queued, started, progress, cache_hit, fallback_applied, completed, failed.
+
+    The stream ends after `completed` or `failed`; reconnect with `Last-Event-ID` to resume.
+    """
+    services = services_of(request)
+    await jobs.get_job(job_id=job_id, services=services)  # 404 before the stream starts
+    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+
+    async def stream() -> AsyncIterator[bytes]:
+        yield b"retry: 1000\n\n"
+        async for event in jobs.stream_events(job_id=job_id, after=after, services=services):
+            if event is None:
+                yield b": keep-alive\n\n"
+                continue
+            data = json.dumps({"job_id": job_id, **event.data}, separators=(",", ":"))
+            yield f"id: {event.id}\nevent: {event.type}\ndata: {data}\n\n".encode()
+
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )

@@ -1,0 +1,392 @@
+"""Async generation jobs (spec section 6): submit, run, cancel, reap, and their event streams.
+
+A job is its `Generation` record: queued -> processing -> complete | failed. A runner (the in-process
+runner, or a `dyngen worker` through arq) *claims* a job with a lease and keeps it alive with heartbeats;
+a job whose runner died is found by the reaper when its lease expires and goes back to the queue (or fails
+with `GEN_WORKER_LOST` after the retry limit), so no job stays "processing" forever. Cancelling a queued
+job fails it at once; cancelling a running one cancels its task wherever it runs (the heartbeat sees the
+flag too), which cancels the provider call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from dyngen.domain import fallback
+from dyngen.domain.cache_keys import resolve_seed
+from dyngen.domain.contracts import (
+    CacheInfo,
+    Cost,
+    ErrorInfo,
+    FallbackInfo,
+    FallbackMode,
+    GenerateContentRequest,
+    GenerateContentResponse,
+    GenerationStatus,
+    load_json,
+)
+from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.domain.records import GenerationRecord
+from dyngen.ports import JobEvent
+from dyngen.services.container import Services
+from dyngen.services.generation import cached, prepare
+from dyngen.services.outcomes import Prepared, new_id
+from dyngen.services.provider_runs import run_generation
+
+log = logging.getLogger("dyngen.jobs")
+
+TERMINAL = frozenset({"completed", "failed"})
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """A submitted job, and whether this call created it (False: same idempotency key, or joined)."""
+
+    job: GenerationRecord
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """What a runner should do after `run_job`: nothing, or run the job again after `retry_in_s`."""
+
+    ran: bool
+    retry_in_s: float | None = None
+
+
+async def emit(services: Services, job_id: str, type_: str, data: dict[str, Any] | None = None) -> None:
+    """Append an event to a job's stream and wake its listeners (in every process)."""
+    await services.jobs.add_event(job_id, type_, data or {}, at=services.clock.now())
+    await services.notifier.notify(job_id)
+
+
+async def submit_job(
+    *, request: GenerateContentRequest, request_hash: str, idempotency_key: str | None, services: Services
+) -> Submitted:
+    """Queue a generation. The same idempotency key with the same body returns the same job; a request for
+    content that a queued or running job is already making joins that job.
+
+    Raises:
+        DyngenError: as `generation.prepare` (422, 403); CONFLICT (409) for a reused idempotency key with
+            another body.
+    """
+    prepared = prepare(request=request, services=services)
+    if idempotency_key is not None and (existing := await _by_key(services, idempotency_key, request_hash)):
+        return Submitted(existing, created=False)
+    if prepared.cacheable:
+        active = await services.jobs.active_for(cache_key=prepared.key, fingerprint=prepared.fingerprint)
+        if active is not None:
+            return Submitted(active, created=False)
+    now = services.clock.now()
+    record = GenerationRecord(
+        id=new_id(),
+        created_at=now,
+        queued_at=now,
+        node_id=request.node_id,
+        cache_key=prepared.key,
+        version=request.version,
+        type=request.type.value,
+        purpose=request.purpose.value,
+        strategy=request.strategy.value,
+        seed=prepared.seed.value if prepared.seed else None,
+        seed_source=(prepared.seed.source.value if prepared.seed else "timestamp"),
+        deterministic=prepared.seed is not None,
+        provider=prepared.provider.info.name,
+        status=GenerationStatus.QUEUED,
+        attempts=0,
+        config_fingerprint=prepared.fingerprint,
+        request=request.model_dump(mode="json", by_alias=True, exclude_none=True),
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+    )
+    try:
+        await services.jobs.add(record)
+    except Exception:
+        # Two submissions with one idempotency key raced: the other one's insert won.
+        if idempotency_key is not None and (existing := await _by_key(services, idempotency_key, request_hash)):
+            return Submitted(existing, created=False)
+        raise
+    await emit(services, record.id, "queued", {"cache_key": record.cache_key})
+    await services.queue.enqueue(record.id)
+    return Submitted(record, created=True)
+
+
+async def submit_job_json(*, body: bytes, idempotency_key: str | None, services: Services) -> Submitted:
+    """`submit_job` for a raw JSON body; the idempotency check compares the parsed request, so
+    whitespace and key order don't make two bodies different."""
+    request = load_json(GenerateContentRequest, body, prefix=("body",))
+    canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    request_hash = hashlib.sha256(canonical.encode()).hexdigest()
+    return await submit_job(
+        request=request, request_hash=request_hash, idempotency_key=idempotency_key, services=services
+    )
+
+
+async def _by_key(services: Services, key: str, request_hash: str) -> GenerationRecord | None:
+    existing = await services.jobs.by_idempotency_key(key)
+    if existing is not None and existing.request_hash != request_hash:
+        raise DyngenError(ErrorCode.CONFLICT, "this Idempotency-Key was already used with another request body")
+    return existing
+
+
+def job_response(record: GenerationRecord) -> GenerateContentResponse:
+    """A job as the client sees it: a `GenerateContentResponse` with its status."""
+    from_cache = record.status is GenerationStatus.COMPLETE and record.attempts == 0
+    return GenerateContentResponse(
+        status=record.status,
+        content=record.content,
+        cache_key=record.cache_key,
+        cache=CacheInfo(hit=from_cache),
+        cost=Cost(tokens=record.cost_tokens, time_ms=record.latency_ms),
+        deterministic=record.deterministic,
+        seed=record.seed,
+        generation_id=record.id,
+        job_id=record.id,
+        provider=record.provider,
+        fallback=(
+            FallbackInfo(applied=True, mode=FallbackMode(record.fallback_mode), reason=record.fallback_reason or "")
+            if record.fallback_mode
+            else None
+        ),
+        error=ErrorInfo(code=ErrorCode(record.error_code), message=record.error_message or "")
+        if record.error_code
+        else None,
+    )
+
+
+async def get_job(*, job_id: str, services: Services) -> GenerationRecord:
+    """Raises DyngenError NOT_FOUND for an id that is not a job."""
+    record = await services.jobs.get(job_id)
+    if record is None or record.queued_at is None:
+        raise DyngenError(ErrorCode.NOT_FOUND, f"no generation job {job_id!r}")
+    return record
+
+
+async def cancel_job(*, job_id: str, services: Services) -> GenerationRecord:
+    """Cancel a job: a queued one fails at once, a running one has its task cancelled where it runs."""
+    await get_job(job_id=job_id, services=services)
+    record = await services.jobs.request_cancel(job_id)
+    if record is None or record.status not in (GenerationStatus.QUEUED, GenerationStatus.PROCESSING):
+        return await get_job(job_id=job_id, services=services)
+    if record.status is GenerationStatus.QUEUED:
+        cancelled = _cancelled(record, services)
+        if await services.jobs.fail_queued(cancelled):
+            await emit(services, job_id, "failed", {"code": ErrorCode.GEN_CANCELLED.value})
+            return cancelled
+    await services.queue.cancel(job_id)
+    return await get_job(job_id=job_id, services=services)
+
+
+def _cancelled(record: GenerationRecord, services: Services) -> GenerationRecord:
+    return record.model_copy(
+        update={
+            "status": GenerationStatus.FAILED,
+            "error_code": ErrorCode.GEN_CANCELLED.value,
+            "error_message": "cancelled on request",
+            "completed_at": services.clock.now(),
+            "cancel_requested": True,
+        }
+    )
+
+
+async def run_job(*, job_id: str, owner: str, services: Services) -> RunResult:
+    """Claim a job and run it to its end (or to a retry). Safe to call twice: a job runs once at a time."""
+    options = services.options
+    now = services.clock.now()
+    record = await services.jobs.claim(
+        job_id, owner=owner, now=now, lease_until=now + timedelta(seconds=options.job_lease_s)
+    )
+    if record is None:
+        return RunResult(ran=False)
+    await emit(services, job_id, "started", {"attempt": record.job_attempts + 1})
+    try:
+        prepared = prepare(request=GenerateContentRequest.model_validate(record.request), services=services)
+    except DyngenError as exc:
+        failed = record.model_copy(
+            update={
+                "status": GenerationStatus.FAILED,
+                "error_code": exc.code.value,
+                "error_message": exc.message,
+                "completed_at": services.clock.now(),
+            }
+        )
+        await services.jobs.finish(failed)
+        await emit(services, job_id, "failed", {"code": exc.code.value, "message": exc.message})
+        return RunResult(ran=True)
+
+    work = asyncio.ensure_future(_execute(services, prepared, record))
+    services.running.add(job_id, work)
+    keeper = asyncio.ensure_future(_keep_lease(services, job_id, owner, work))
+    try:
+        final = await asyncio.shield(work)
+    except asyncio.CancelledError:
+        if not work.cancelled():
+            raise  # this runner is shutting down: the lease expires and the reaper hands the job on
+        cancelled = _cancelled(record, services)
+        await services.jobs.finish(cancelled)
+        await emit(services, job_id, "failed", {"code": ErrorCode.GEN_CANCELLED.value})
+        log.info("job.cancelled id=%s", job_id)
+        return RunResult(ran=True)
+    finally:
+        keeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await keeper
+    return await _conclude(services, record, final)
+
+
+async def _execute(services: Services, prepared: Prepared, record: GenerationRecord) -> GenerationRecord:
+    """The job's work: its content from the cache, or a provider run; returns the job's final record."""
+    if prepared.cacheable and (hit := await cached(services, prepared, durable=True)) is not None:
+        await emit(services, record.id, "cache_hit", {"tier": hit.tier, "generation_id": hit.outcome.generation_id})
+        outcome = hit.outcome
+        return record.model_copy(
+            update={
+                "status": outcome.status,
+                "content": outcome.content,
+                "provider": outcome.provider,
+                "seed": outcome.seed,
+                "deterministic": outcome.deterministic,
+                "attempts": 0,
+                "completed_at": services.clock.now(),
+            }
+        )
+
+    async def progress(type_: str, data: dict[str, Any]) -> None:
+        await emit(services, record.id, type_, data)
+
+    seed = prepared.seed or resolve_seed(prepared.request, entropy=services.entropy)
+    _, final = await run_generation(services, prepared, seed, job=record, progress=progress)
+    return final
+
+
+async def _keep_lease(services: Services, job_id: str, owner: str, work: asyncio.Future[Any]) -> None:
+    """Extend the lease every third of its length; cancel the work when a cancel was requested or the
+    lease was lost (another runner took the job over)."""
+    lease = services.options.job_lease_s
+    while not work.done():
+        await asyncio.sleep(lease / 3)
+        now = services.clock.now()
+        try:
+            owned, cancel = await services.jobs.heartbeat(
+                job_id, owner=owner, lease_until=now + timedelta(seconds=lease)
+            )
+        except Exception:  # the database is briefly unreachable: try again at the next beat
+            log.warning("job.heartbeat_failed id=%s", job_id)
+            continue
+        if cancel or not owned:
+            work.cancel()
+            return
+
+
+async def _conclude(services: Services, record: GenerationRecord, final: GenerationRecord) -> RunResult:
+    options = services.options
+    attempts = record.job_attempts + 1
+    code = ErrorCode(final.error_code) if final.error_code and final.error_code in ErrorCode.__members__ else None
+    if (
+        final.status is GenerationStatus.FAILED
+        and code is not None
+        and code.retryable
+        and attempts < options.job_max_attempts
+    ):
+        delay = options.job_retry_base_s * 2 ** (attempts - 1) * (0.5 + services.entropy.random())
+        await services.jobs.requeue(record.id, attempts=attempts)
+        await emit(
+            services, record.id, "progress", {"retry_in_s": round(delay, 3), "error": code.value, "attempt": attempts}
+        )
+        return RunResult(ran=True, retry_in_s=delay)
+    final = final.model_copy(update={"job_attempts": attempts})
+    await services.jobs.finish(final)
+    if final.fallback_mode:
+        await emit(
+            services,
+            record.id,
+            "fallback_applied",
+            {"mode": final.fallback_mode, "reason": final.fallback_reason, "code": final.error_code},
+        )
+    if final.status is GenerationStatus.COMPLETE:
+        await emit(services, record.id, "completed", {"generation_id": final.id})
+    else:
+        await emit(services, record.id, "failed", {"code": final.error_code, "message": final.error_message})
+    return RunResult(ran=True)
+
+
+async def reap(*, services: Services) -> int:
+    """Hand on the jobs whose runner died (lease expired) and re-enqueue queued jobs a restart or a lost
+    queue message left behind. Returns how many jobs it touched."""
+    options = services.options
+    now = services.clock.now()
+    touched = 0
+    for record in await services.jobs.expired(now=now):
+        attempts = record.job_attempts + 1
+        if attempts < options.job_max_attempts:
+            await services.jobs.requeue(record.id, attempts=attempts)
+            await emit(
+                services, record.id, "queued", {"reason": "its runner stopped; queued again", "attempt": attempts}
+            )
+            await services.queue.enqueue(record.id)
+        else:
+            error = DyngenError(ErrorCode.GEN_WORKER_LOST, f"the runner stopped {attempts} times; giving up")
+            request = GenerateContentRequest.model_validate(record.request)
+            payload, info = fallback.apply(request, error, mode=request.fallback.mode, attempts=attempts)
+            await services.jobs.finish(
+                record.model_copy(
+                    update={
+                        "status": GenerationStatus.FAILED,
+                        "error_code": error.code.value,
+                        "error_message": error.message,
+                        "fallback_mode": info.mode.value,
+                        "fallback_reason": info.reason,
+                        "content": payload,
+                        "job_attempts": attempts,
+                        "completed_at": now,
+                    }
+                )
+            )
+            await emit(services, record.id, "failed", {"code": error.code.value, "message": error.message})
+        touched += 1
+    for record in await services.jobs.queued(before=now - timedelta(seconds=options.job_lease_s)):
+        await services.queue.enqueue(record.id)
+        touched += 1
+    return touched
+
+
+async def reaper_loop(*, services: Services) -> None:
+    """Run `reap` every half lease, forever (a background task of every API process and worker)."""
+    while True:
+        try:
+            await reap(services=services)
+        except Exception:  # a failed sweep is retried at the next one
+            log.exception("jobs.reap_failed")
+        await asyncio.sleep(services.options.job_lease_s / 2)
+
+
+async def resume(*, services: Services) -> int:
+    """At start: enqueue every queued job (a restart must not strand them)."""
+    queued = await services.jobs.queued(before=services.clock.now() + timedelta(days=1))
+    for record in queued:
+        await services.queue.enqueue(record.id)
+    return len(queued)
+
+
+async def stream_events(*, job_id: str, after: int, services: Services) -> AsyncIterator[JobEvent | None]:
+    """A job's events from `after` on, ending with its terminal event. Yields None when nothing happened
+    for a while (the caller may send a keep-alive)."""
+    last = after
+    while True:
+        events = await services.jobs.events_after(job_id, last)
+        for event in events:
+            yield event
+            last = event.id
+            if event.type in TERMINAL:
+                return
+        if not events:
+            yield None
+        await services.notifier.wait(job_id, timeout_s=1.0)

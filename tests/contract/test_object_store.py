@@ -1,0 +1,211 @@
+"""The ObjectStore contract: named blobs that come back exactly, in a local folder or an S3-compatible bucket.
+
+To run the contract on another store, subclass `ObjectStoreContract` as `Test<Store>` with two fixtures:
+`store` (an empty store) and `foreign` (URIs that belong to somewhere else, which `key_of` must refuse).
+
+Shared with the other contract modules: `open_s3_store` (a store on the test S3 server) and `until` (poll
+with a deadline).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from aiobotocore.session import get_session
+from botocore.exceptions import ClientError
+
+from dyngen.adapters.storage.local import LocalObjectStore
+from dyngen.adapters.storage.s3 import S3ObjectStore
+from dyngen.ports import ObjectStore
+from tests.support.servers import MotoS3Server
+
+CREDENTIALS = {"access_key_id": "test", "secret_access_key": "test"}
+KEYS = ["artifacts/ab/abcdef", "cache/00/0011", "top-level", "deep/er/still/deeper/name.json"]
+
+
+def new_bucket() -> str:
+    return f"dyngen-test-{uuid.uuid4().hex[:12]}"
+
+
+@asynccontextmanager
+async def open_s3_store(
+    endpoint: str, *, bucket: str | None = None, prefix: str = "", create: bool = True, timeout_s: float = 5.0
+) -> AsyncIterator[S3ObjectStore]:
+    """A started `S3ObjectStore` on `endpoint` (a fresh bucket unless one is named), closed afterwards."""
+    store = S3ObjectStore(
+        bucket=bucket or new_bucket(), prefix=prefix, endpoint_url=endpoint, timeout_s=timeout_s, **CREDENTIALS
+    )
+    await store.start()
+    try:
+        if create:
+            await store.create_bucket()
+        yield store
+    finally:
+        await store.aclose()
+
+
+async def bucket_keys(endpoint: str, bucket: str) -> list[str]:
+    """Every object name in `bucket`, read with a plain S3 client (not through the adapter)."""
+    session = get_session()
+    async with session.create_client(
+        "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
+    ) as client:
+        response = await client.list_objects_v2(Bucket=bucket)
+    return sorted(item["Key"] for item in response.get("Contents", []))
+
+
+async def until(check: Callable[[], bool | Awaitable[bool]], *, within_s: float = 10.0, what: str) -> None:
+    """Poll `check` (sync or async) until it is true; fail, naming `what`, after `within_s` seconds."""
+    deadline = time.monotonic() + within_s
+    while True:
+        done = check()
+        if inspect.isawaitable(done):
+            done = await done
+        if done:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {within_s} s waiting for {what}")
+        await asyncio.sleep(0.005)
+
+
+class ObjectStoreContract:
+    """Behaviour every `ObjectStore` adapter must have."""
+
+    @pytest.fixture
+    def store(self) -> ObjectStore:
+        raise NotImplementedError("a Test<Store> subclass provides the store under test")
+
+    @pytest.fixture
+    def foreign(self) -> list[str]:
+        raise NotImplementedError("a Test<Store> subclass lists URIs of other stores")
+
+    @pytest.mark.parametrize(
+        "data",
+        [
+            pytest.param(b"", id="empty"),
+            pytest.param(bytes(range(256)) * 16, id="binary"),
+            pytest.param('{"line":"caf\u00e9 \U0001f3b2"}'.encode(), id="utf8-json"),
+            pytest.param(b"\x00" * (1 << 20), id="one-mib"),
+        ],
+    )
+    async def test_put_then_get_returns_the_same_bytes(self, store: ObjectStore, data: bytes) -> None:
+        await store.put("artifacts/ab/abcdef", data, content_type="application/octet-stream")
+        assert await store.get("artifacts/ab/abcdef") == data
+
+    async def test_keys_are_separate_objects(self, store: ObjectStore) -> None:
+        for index, key in enumerate(KEYS):
+            await store.put(key, f"object {index}".encode(), content_type="text/plain")
+        assert [await store.get(k) for k in KEYS] == [f"object {i}".encode() for i in range(len(KEYS))]
+
+    async def test_get_of_a_missing_key_is_none(self, store: ObjectStore) -> None:
+        assert await store.get("artifacts/00/never-written") is None
+
+    async def test_put_overwrites(self, store: ObjectStore) -> None:
+        await store.put("top-level", b"first version, longer", content_type="text/plain")
+        await store.put("top-level", b"second", content_type="text/plain")
+        assert await store.get("top-level") == b"second"
+
+    async def test_delete_removes_the_objects_and_counts_them(self, store: ObjectStore) -> None:
+        for key in KEYS:
+            await store.put(key, b"x", content_type="text/plain")
+
+        assert await store.delete(KEYS[:2]) == 2
+
+        assert [await store.get(k) for k in KEYS] == [None, None, b"x", b"x"]
+
+    async def test_delete_counts_only_objects_that_were_there(self, store: ObjectStore) -> None:
+        await store.put("top-level", b"x", content_type="text/plain")
+
+        assert await store.delete([]) == 0
+        assert await store.delete(["never-written"]) == 0
+        assert await store.delete(["top-level", "never-written"]) == 1
+
+    async def test_uri_and_key_of_round_trip(self, store: ObjectStore) -> None:
+        for key in KEYS:
+            uri = store.uri(key)
+            assert "://" in uri
+            assert store.key_of(uri) == key
+        assert len({store.uri(k) for k in KEYS}) == len(KEYS)
+
+    async def test_key_of_refuses_a_uri_of_another_store(self, store: ObjectStore, foreign: list[str]) -> None:
+        for uri in foreign:
+            with pytest.raises(ValueError, match="uri"):
+                store.key_of(uri)
+
+    async def test_ping_answers(self, store: ObjectStore) -> None:
+        await store.ping()
+
+
+class TestLocalObjectStore(ObjectStoreContract):
+    """The embedded default: a folder on the local disk."""
+
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> ObjectStore:
+        return LocalObjectStore(root=tmp_path / "objects")
+
+    @pytest.fixture
+    def foreign(self) -> list[str]:
+        return ["s3://bucket/artifacts/ab/abcdef", "file:///etc/passwd", "artifacts/ab/abcdef", "LOCAL://x"]
+
+    async def test_a_key_that_escapes_the_folder_is_refused(self, store: ObjectStore, tmp_path: Path) -> None:
+        (tmp_path / "secret.txt").write_text("not an object")
+        for key in ("../secret.txt", "a/../../secret.txt", str(tmp_path / "secret.txt"), ""):
+            with pytest.raises(ValueError, match="escapes"):
+                await store.get(key)
+        with pytest.raises(ValueError, match="escapes"):
+            await store.put("../planted", b"x", content_type="text/plain")
+        assert not (tmp_path / "planted").exists()
+
+
+@pytest.mark.services
+class TestS3ObjectStore(ObjectStoreContract):
+    """Any S3-compatible store, here moto's S3 server on loopback; each test gets a fresh bucket."""
+
+    @pytest.fixture
+    async def store(self, s3_server: MotoS3Server) -> AsyncIterator[ObjectStore]:
+        async with open_s3_store(s3_server.endpoint) as store:
+            yield store
+
+    @pytest.fixture
+    def foreign(self, store: S3ObjectStore) -> list[str]:
+        own = store.uri("x").removesuffix("/x")  # s3://<bucket>
+        return [f"{own}-other/artifacts/ab/abcdef", "s3://another-bucket/x", "local://artifacts/ab/abcdef", "x"]
+
+    @pytest.mark.xfail(
+        strict=True, reason="bug: S3ObjectStore.delete counts every key S3 reports Deleted, which includes missing ones"
+    )
+    async def test_delete_counts_only_objects_that_were_there(self, store: ObjectStore) -> None:
+        await super().test_delete_counts_only_objects_that_were_there(store)
+
+    async def test_a_prefix_keeps_every_object_under_it(self, s3_server: MotoS3Server) -> None:
+        bucket = new_bucket()
+        async with (
+            open_s3_store(s3_server.endpoint, bucket=bucket, prefix="/tenant-a/dyngen/") as tenant_a,
+            open_s3_store(s3_server.endpoint, bucket=bucket, prefix="tenant-b") as tenant_b,
+        ):
+            await tenant_a.put("artifacts/ab/abcdef", b"a's", content_type="text/plain")
+            await tenant_b.put("artifacts/ab/abcdef", b"b's", content_type="text/plain")
+
+            assert await bucket_keys(s3_server.endpoint, bucket) == [
+                "tenant-a/dyngen/artifacts/ab/abcdef",
+                "tenant-b/artifacts/ab/abcdef",
+            ]
+            assert tenant_a.uri("artifacts/ab/abcdef") == f"s3://{bucket}/tenant-a/dyngen/artifacts/ab/abcdef"
+            assert await tenant_a.get("artifacts/ab/abcdef") == b"a's"
+            with pytest.raises(ValueError, match="uri"):
+                tenant_a.key_of(tenant_b.uri("artifacts/ab/abcdef"))
+
+            assert await tenant_a.delete(["artifacts/ab/abcdef"]) == 1
+            assert await tenant_b.get("artifacts/ab/abcdef") == b"b's", "a prefix's delete stays in its prefix"
+
+    async def test_ping_fails_when_the_bucket_is_missing(self, s3_server: MotoS3Server) -> None:
+        async with open_s3_store(s3_server.endpoint, create=False) as missing:
+            with pytest.raises(ClientError):
+                await missing.ping()

@@ -1,0 +1,314 @@
+"""`RedisSingleFlight` across processes: one generation per key, whoever asks and wherever.
+
+Each "process" is its own `RedisConnection` (with its pub/sub listener) and `RedisSingleFlight` on the
+same Redis and prefix, as the workers of one deployment are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from dyngen.adapters.locks.redis import RedisSingleFlight
+from dyngen.adapters.messaging.redis import RedisConnection
+from tests.contract.test_cache_tier import close_connection
+from tests.contract.test_object_store import until
+from tests.support.proxy import TcpProxy
+from tests.support.servers import RedisServer
+
+pytestmark = pytest.mark.services
+
+KEY = "dialogue|gap_fill|cafe|street|per_playthrough|p-1|1"
+DEADLINE_S = 10.0
+
+
+class CountingConnection(RedisConnection):
+    """A `RedisConnection` that counts the Redis operations its process has made."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.operations = 0
+
+    async def call(self, operation: Callable[[Any], Awaitable[Any]]) -> Any:
+        try:
+            return await super().call(operation)
+        finally:
+            self.operations += 1
+
+
+@dataclass
+class Peer:
+    """One process of the deployment."""
+
+    connection: CountingConnection
+    flight: RedisSingleFlight
+
+    async def run(self, produce: Callable[[], Awaitable[bytes]], *, timeout_s: float | None = None) -> Any:
+        return await self.flight.run(KEY, produce, timeout_s=timeout_s)
+
+
+@dataclass
+class Calls:
+    """Provider calls, counted across every process."""
+
+    count: int = 0
+    finished_at: list[float] = field(default_factory=list)
+
+
+def producer(calls: Calls, result: bytes, *, latency_s: float = 0.0) -> Callable[[], Awaitable[bytes]]:
+    async def produce() -> bytes:
+        calls.count += 1
+        await asyncio.sleep(latency_s)  # the provider's own scripted latency
+        calls.finished_at.append(time.monotonic())
+        return result
+
+    return produce
+
+
+class Held:
+    """A producer that runs until the test releases it (a provider that hangs)."""
+
+    def __init__(self, result: bytes) -> None:
+        self.result = result
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def __call__(self) -> bytes:
+        self.started.set()
+        await self.release.wait()
+        return self.result
+
+
+Spawn = Callable[..., Awaitable[Peer]]
+
+
+@pytest.fixture
+async def spawn(redis_url: str, redis_prefix: str) -> AsyncIterator[Spawn]:
+    """Start a "process": `await spawn(lease_ms=..., url=...)`; every one is closed after the test."""
+    started: list[RedisConnection] = []
+
+    async def start(*, lease_ms: int = 2000, url: str = redis_url) -> Peer:
+        connection = CountingConnection(url=url, prefix=redis_prefix)
+        started.append(connection)
+        flight = RedisSingleFlight(connection=connection, lease_ms=lease_ms)
+        await connection.start()
+        return Peer(connection=connection, flight=flight)
+
+    yield start
+    for connection in started:
+        await close_connection(connection)
+
+
+async def redis_get(peer: Peer, name: str) -> bytes | None:
+    value: bytes | None = await peer.connection.client.get(f"{peer.connection.prefix}:{name}")
+    return value
+
+
+async def test_sixty_callers_in_three_processes_share_one_provider_call(spawn: Spawn) -> None:
+    peers = [await spawn() for _ in range(3)]
+    calls = Calls()
+    produce = [producer(calls, f"content from process {n}".encode(), latency_s=0.2) for n in range(3)]
+
+    async with asyncio.timeout(DEADLINE_S):
+        outcomes = await asyncio.gather(*(peer.run(produce[n]) for n, peer in enumerate(peers) for _ in range(20)))
+
+    assert calls.count == 1
+    assert len({data for data, _ in outcomes}) == 1, "every caller gets the same content"
+    assert sorted(joined for _, joined in outcomes) == [False] + [True] * 59
+
+
+async def test_waiters_are_woken_by_the_result_not_by_the_lease(spawn: Spawn) -> None:
+    owner, *others = [await spawn(lease_ms=5000) for _ in range(3)]
+    calls = Calls()
+    held = Held(b"the scene")
+    owner_call = asyncio.create_task(owner.run(held))
+    await held.started.wait()
+
+    async def wait_for_result(peer: Peer) -> tuple[bytes, float]:
+        data, joined = await peer.run(producer(calls, b"never used"))
+        assert joined
+        return data, time.monotonic()
+
+    started = time.monotonic()
+    waiting = [asyncio.create_task(wait_for_result(peer)) for peer in others for _ in range(5)]
+    async with asyncio.timeout(DEADLINE_S):
+        await until(  # each tried to lead, read the result key, then went to sleep
+            lambda: all(peer.connection.operations >= 3 for peer in others), what="the waiters to sleep"
+        )
+        released = time.monotonic()
+        held.release.set()
+        outcomes = await asyncio.gather(*waiting)
+    await owner_call
+
+    assert calls.count == 0
+    assert {data for data, _ in outcomes} == {b"the scene"}
+    assert max(woken for _, woken in outcomes) - released < 0.25, "woken when the result lands"
+    assert max(woken for _, woken in outcomes) - started < 1.0, "far less than the 5 s lease"
+
+
+async def test_a_waiter_takes_over_when_the_owner_stops_renewing_its_lease(spawn: Spawn) -> None:
+    proxy = TcpProxy("127.0.0.1", 6379)  # the owner's only path to Redis
+    held = Held(b"never delivered")
+    try:
+        owner = await spawn(lease_ms=300, url=f"redis://127.0.0.1:{proxy.port}/0")
+        b, c = await spawn(lease_ms=300), await spawn(lease_ms=300)
+        owner_call = asyncio.create_task(owner.run(held))
+        await held.started.wait()
+        proxy.cut()  # the owner is gone as far as Redis can tell: its lease is no longer extended
+
+        calls = Calls()
+        started = time.monotonic()
+        async with asyncio.timeout(DEADLINE_S):
+            outcomes = await asyncio.gather(
+                *(peer.run(producer(calls, b"from the takeover", latency_s=0.05)) for peer in (b, c) for _ in range(5))
+            )
+        elapsed = time.monotonic() - started
+    finally:
+        held.release.set()
+        proxy.close()
+    await owner_call
+
+    assert calls.count == 1, "the provider runs again once per expired lease"
+    assert {data for data, _ in outcomes} == {b"from the takeover"}
+    assert sorted(joined for _, joined in outcomes) == [False] + [True] * 9
+    assert b.flight.takeovers + c.flight.takeovers == 1
+    assert elapsed < 2.0
+
+
+async def test_nobody_takes_over_while_the_owner_keeps_its_lease_alive(spawn: Spawn) -> None:
+    owner, waiter = await spawn(lease_ms=300), await spawn(lease_ms=300)
+    calls = Calls()
+
+    async with asyncio.timeout(DEADLINE_S):
+        owned = asyncio.create_task(owner.run(producer(calls, b"slow scene", latency_s=1.0)))  # over 3 leases
+        await until(lambda: calls.count > 0, what="the owner to start")
+        joined = await waiter.run(producer(calls, b"a second generation"))
+
+    assert await owned == (b"slow scene", False)
+    assert joined == (b"slow scene", True)
+    assert calls.count == 1
+    assert waiter.flight.takeovers == 0
+
+
+async def test_a_waiter_past_its_deadline_times_out_while_the_owner_goes_on(spawn: Spawn) -> None:
+    owner, waiter = await spawn(), await spawn()
+    held = Held(b"eventually")
+    owned = asyncio.create_task(owner.run(held))
+    await held.started.wait()
+
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        await waiter.run(held, timeout_s=0.3)
+    waited = time.monotonic() - started
+
+    assert 0.25 < waited < 1.5
+    assert not owned.done(), "the owner's generation goes on"
+    held.release.set()
+    async with asyncio.timeout(DEADLINE_S):
+        assert await owned == (b"eventually", False)
+
+
+async def test_every_new_lease_gets_a_higher_fencing_token(spawn: Spawn) -> None:
+    a, b = await spawn(), await spawn()
+    tokens: list[bytes | None] = []
+
+    def reading_the_lease(peer: Peer) -> Callable[[], Awaitable[bytes]]:
+        async def produce() -> bytes:
+            tokens.append(await redis_get(peer, f"flight:lock:{KEY}"))
+            return b"content"
+
+        return produce
+
+    fences = []
+    for peer in (a, b, a):
+        await peer.run(reading_the_lease(peer))
+        fences.append(await redis_get(peer, f"flight:fence:{KEY}"))
+
+    first = int(fences[0] or 0)
+    assert fences == [str(first + n).encode() for n in range(3)]
+    assert [int((t or b"").split(b":")[0]) for t in tokens] == [first, first + 1, first + 2]
+    assert len(set(tokens)) == 3
+
+
+async def test_only_the_owner_releases_or_extends_its_lease(spawn: Spawn) -> None:
+    owner = await spawn(lease_ms=300)
+    lock = f"{owner.connection.prefix}:flight:lock:{KEY}"
+
+    async def overtaken() -> bytes:
+        # As after this owner's lease expired and another process took the key over.
+        await owner.connection.client.set(lock, b"99:another-owner", px=60_000)
+        await asyncio.sleep(0.25)  # long enough for the owner's keep-alive to run twice
+        return b"late result"
+
+    async with asyncio.timeout(DEADLINE_S):
+        assert await owner.run(overtaken) == (b"late result", False), "the old owner's callers still get it"
+
+    assert await owner.connection.client.get(lock) == b"99:another-owner"
+    assert await owner.connection.client.pttl(lock) > 50_000, "the old owner did not touch the new lease"
+    assert await redis_get(owner, f"flight:result:{KEY}") is None, "the new owner's waiters get its own result"
+
+
+async def test_a_waiter_never_gets_the_result_of_an_earlier_flight(spawn: Spawn) -> None:
+    owner, waiter = await spawn(), await spawn()
+    await owner.run(producer(Calls(), b"before the invalidation"))
+    held = Held(b"after the invalidation")
+
+    async with asyncio.timeout(DEADLINE_S):
+        owned = asyncio.create_task(owner.run(held))
+        await held.started.wait()
+        waiting = asyncio.create_task(waiter.run(producer(Calls(), b"never used")))
+        await until(  # it read the result key and went to sleep (or returned what it found)
+            lambda: waiting.done() or waiter.connection.operations >= 3, what="the waiter to sleep"
+        )
+        held.release.set()
+        await owned
+        data, _ = await waiting
+
+    assert data == b"after the invalidation"
+
+
+async def test_with_redis_down_the_flight_runs_in_process(spawn: Spawn, private_redis: RedisServer) -> None:
+    peer = await spawn(url=private_redis.url)
+    private_redis.stop()
+    calls = Calls()
+
+    started = time.monotonic()
+    async with asyncio.timeout(DEADLINE_S):
+        outcomes = await asyncio.gather(*(peer.run(producer(calls, b"served", latency_s=0.1)) for _ in range(20)))
+
+    assert time.monotonic() - started < 1.5
+    assert calls.count == 1, "callers in this process still share one provider call"
+    assert outcomes.count((b"served", False)) == 1
+    assert outcomes.count((b"served", True)) == 19
+
+    private_redis.start()
+
+    async def leased_in_redis() -> bool:
+        await peer.run(producer(calls, b"served"))
+        return await redis_get(peer, f"flight:fence:{KEY}") is not None
+
+    await until(leased_in_redis, within_s=DEADLINE_S, what="flights to take Redis leases again, without a restart")
+
+
+async def test_closing_a_connection_releases_its_redis_connections(private_redis: RedisServer) -> None:
+    observer = RedisConnection(url=private_redis.url, prefix="observer")
+    connection = RedisConnection(url=private_redis.url, prefix="closing")
+    try:
+        before = len(await observer.client.client_list())
+        await connection.start()
+        await asyncio.gather(*(connection.call(lambda r: r.get("k")) for _ in range(5)))
+
+        await connection.aclose()
+
+        async def released() -> bool:
+            return len(await observer.client.client_list()) <= before
+
+        await until(released, within_s=2, what="the closed connection's sockets to close")
+    finally:
+        await close_connection(connection)
+        await close_connection(observer)
