@@ -145,6 +145,23 @@ def _migrate(settings: Settings) -> str | None:
 
 
 @app.command()
+def worker(
+    log_level: Annotated[str | None, typer.Option(help="Log level (default from DYNGEN_LOG_LEVEL).")] = None,
+) -> None:
+    """Run generation jobs from the queue (scaled mode: needs DYNGEN_REDIS_URL). Stop with Ctrl-C/SIGTERM."""
+    from dyngen.entrypoints.worker import run_worker
+
+    settings = Settings()
+    level = (log_level or settings.log_level).upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        asyncio.run(run_worker(settings))
+    except DyngenError as exc:
+        raise _fail(exc.message, exc.details) from None
+
+
+@app.command()
 def migrate() -> None:
     """Apply the database migrations (serve does this on start for SQLite)."""
     typer.echo(f"database at revision {_migrate(Settings())}")
