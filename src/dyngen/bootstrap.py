@@ -20,6 +20,7 @@ from dyngen.adapters.db.schema import ensure_current
 from dyngen.adapters.jobs.inprocess import InProcessJobQueue
 from dyngen.adapters.jobs.notifier import MemoryJobNotifier, RedisJobNotifier
 from dyngen.adapters.locks.memory import MemorySingleFlight
+from dyngen.adapters.metrics.prometheus import PrometheusMetrics
 from dyngen.adapters.providers.plugins import load_providers
 from dyngen.adapters.storage.artifacts import SpoolingArtifactStore
 from dyngen.adapters.storage.local import LocalObjectStore
@@ -149,6 +150,7 @@ async def build(
         jobs=job_repository,
         queue=_PendingQueue(),
         notifier=RedisJobNotifier(connection=redis) if redis is not None else MemoryJobNotifier(),
+        metrics=PrometheusMetrics(multiprocess_dir=settings.prometheus_multiproc_dir),
         keys=SqlAlchemyApiKeyRepository(engine=engine),
         key_cache=KeyCache(ttl_s=settings.auth_cache_s),
         cache=LayeredCache(tiers, durable=[ObjectStoreCacheTier(store=store)], bus=bus),

@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     job_concurrency: int = Field(default=4, ge=1, description="Jobs the embedded in-process runner runs at once.")
     job_timeout_s: float = Field(default=600.0, gt=0, description="arq's per-job time limit in `dyngen worker`.")
     worker_max_jobs: int = Field(default=10, ge=1, description="Jobs one `dyngen worker` runs at once.")
+    prometheus_multiproc_dir: Path | None = Field(
+        default=None,
+        validation_alias="PROMETHEUS_MULTIPROC_DIR",
+        description="Shared metrics folder of several processes; `dyngen serve` and `dyngen worker` set it.",
+    )
     flight_lease_ms: int = Field(default=2000, ge=100, description="Single-flight lease, extended while generating.")
     auth: AuthMode = Field(
         default=AuthMode.AUTO,

@@ -13,9 +13,14 @@ from dyngen.entrypoints.api.app import create_app
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
 
+def _env_name(field: str) -> str:
+    alias = Settings.model_fields[field].validation_alias
+    return alias if isinstance(alias, str) else f"DYNGEN_{field.upper()}"
+
+
 @pytest.mark.parametrize("field", sorted(Settings.model_fields))
 def test_every_setting_is_in_the_configuration_table(field: str) -> None:
-    assert f"`DYNGEN_{field.upper()}`" in README
+    assert f"`{_env_name(field)}`" in README
 
 
 def _routes() -> list[str]:

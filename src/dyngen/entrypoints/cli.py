@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -100,6 +101,7 @@ def serve(
     if settings.is_sqlite:
         # Migrate once here, before any worker starts, so workers never race on the schema.
         _migrate(settings)
+    _share_metrics(settings, fresh=True)
     if not is_loopback(host):
         if settings.auth == AuthMode.OFF:
             typer.secho(
@@ -127,6 +129,20 @@ def serve(
     )
 
 
+def _share_metrics(settings: Settings, *, fresh: bool) -> None:
+    """Point prometheus_client's multiprocess mode at one folder for every process of this machine.
+
+    Must run before anything imports prometheus_client (it reads the variable at import). `serve`
+    starts from an empty folder; a `worker` joins whatever is there.
+    """
+    folder = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or settings.data_dir.resolve() / "metrics")
+    folder.mkdir(parents=True, exist_ok=True)
+    if fresh:
+        for stale in folder.glob("*.db"):
+            stale.unlink(missing_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+
+
 def _migrate(settings: Settings) -> str | None:
     from dyngen.adapters.db.repository import create_engine
     from dyngen.adapters.db.schema import current_revision, upgrade
@@ -149,6 +165,8 @@ def worker(
     log_level: Annotated[str | None, typer.Option(help="Log level (default from DYNGEN_LOG_LEVEL).")] = None,
 ) -> None:
     """Run generation jobs from the queue (scaled mode: needs DYNGEN_REDIS_URL). Stop with Ctrl-C/SIGTERM."""
+    settings = Settings()
+    _share_metrics(settings, fresh=False)
     from dyngen.entrypoints.worker import run_worker
 
     settings = Settings()

@@ -21,6 +21,7 @@ from dyngen.ports import (
     JobNotifier,
     JobQueue,
     JobRepository,
+    Metrics,
     SingleFlight,
 )
 from dyngen.services.access import KeyCache
@@ -102,6 +103,7 @@ class Services:
     jobs: JobRepository
     queue: JobQueue
     notifier: JobNotifier
+    metrics: Metrics
     cache: LayeredCache
     single_flight: SingleFlight
     artifacts: ArtifactStore

@@ -126,6 +126,7 @@ async def generate_content_json(*, body: bytes, services: Services) -> bytes:
         prepared = prepare(request=load_json(GenerateContentRequest, body, prefix=("body",)), services=services)
         services.memo.prepared.put(digest, prepared)
     if prepared.cacheable and (hit := await cached(services, prepared)) is not None:
+        services.metrics.cache_request(node=prepared.node, tier=hit.tier, hit=True)
         head, tail = _hit_template(services, prepared.key, hit)
         return head + repr(round((services.clock.monotonic() - started) * 1000, 3)).encode() + tail
     outcome, cache = await _serve(prepared, services)
@@ -160,10 +161,12 @@ async def _serve(prepared: Prepared, services: Services) -> tuple[Outcome, Cache
     # a crowd of reads in front of the flight's own lease request.
     joinable = services.single_flight.is_running(flight_key)
     if prepared.cacheable and not joinable and (hit := await cached(services, prepared)) is not None:
+        services.metrics.cache_request(node=prepared.node, tier=hit.tier, hit=True)
         # A hit serves content as stored; a retry that happened when it was made is not this call's.
         return hit.outcome.model_copy(update={"fallback": None}), CacheInfo(hit=True, tier=hit.tier)
     if not prepared.cacheable:
         return await generate_and_record(services, prepared, seed), CacheInfo(hit=False)
+    services.metrics.cache_request(node=prepared.node, tier="none", hit=False)
 
     async def produce() -> bytes:
         hit = await cached(services, prepared, durable=True)
@@ -175,10 +178,15 @@ async def _serve(prepared: Prepared, services: Services) -> tuple[Outcome, Cache
         return result.model_dump_json().encode()
 
     wait_s = (request.fallback.timeout_ms or services.options.default_timeout_ms) / 1000 + JOIN_GRACE_S
+    if joinable:
+        services.metrics.waiters(+1)
     try:
         data, joined = await services.single_flight.run(flight_key, produce, timeout_s=wait_s)
     except TimeoutError:
         return waited_too_long(request, seed), CacheInfo(hit=False)
+    finally:
+        if joinable:
+            services.metrics.waiters(-1)
     flight = FlightResult.model_validate_json(data)
     if flight.tier is not None:
         return flight.outcome.model_copy(update={"fallback": None}), CacheInfo(hit=True, tier=flight.tier)

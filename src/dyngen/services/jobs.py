@@ -66,6 +66,7 @@ async def emit(services: Services, job_id: str, type_: str, data: dict[str, Any]
     """Append an event to a job's stream and wake its listeners (in every process)."""
     await services.jobs.add_event(job_id, type_, data or {}, at=services.clock.now())
     await services.notifier.notify(job_id)
+    services.metrics.job_event(type_=type_)
 
 
 async def submit_job(

@@ -75,3 +75,8 @@ class Prepared:
     seed: ResolvedSeed | None
     cacheable: bool
     ttl_s: float | None
+
+    @property
+    def node(self) -> str:
+        """The node id for telemetry ('-' for requests that name none)."""
+        return self.request.node_id or "-"

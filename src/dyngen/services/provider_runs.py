@@ -24,7 +24,7 @@ from dyngen.domain.elements import content_text, violations
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
 from dyngen.domain.validation import DEFAULT_MAX_RETRIES
-from dyngen.ports import Provider, ProviderCall, ProviderResult
+from dyngen.ports import GenerationFilter, Provider, ProviderCall, ProviderResult
 from dyngen.services.container import Services
 from dyngen.services.outcomes import CACHE_FORMAT, CacheEntry, Outcome, Prepared, new_id
 
@@ -83,7 +83,9 @@ async def _run_provider(
         call = ProviderCall(request=request, seed=seed.value, attempt=attempt, deadline_s=remaining)
         try:
             async with asyncio.timeout(remaining):
-                return await _attempt(provider, call, request, services), None, attempt
+                result = await _attempt(provider, call, request, services)
+            services.metrics.provider_call(provider=provider.info.name, outcome="ok")
+            return result, None, attempt
         except TimeoutError:
             error = DyngenError(ErrorCode.GEN_TIMEOUT, f"no content within the node's {timeout_s * 1000:.0f} ms")
         except DyngenError as exc:
@@ -95,6 +97,7 @@ async def _run_provider(
             error = DyngenError(
                 ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"provider '{provider.info.name}' failed: {type(exc).__name__}"
             )
+        services.metrics.provider_call(provider=provider.info.name, outcome=error.code.value)
         if attempt > retries or not error.code.retryable:
             break
         backoff = services.options.retry_backoff_ms / 1000 * 2 ** (attempt - 1)
@@ -157,6 +160,14 @@ async def run_generation(
     started = services.clock.monotonic()
     result, error, attempts = await _run_provider(services, request, provider, seed, progress)
     latency_ms = round((services.clock.monotonic() - started) * 1000, 3)
+    services.metrics.generation(
+        node=prepared.node,
+        type_=request.type.value,
+        provider=provider.info.name,
+        outcome="complete" if result is not None else (error.code.value if error else "failed"),
+        seconds=latency_ms / 1000,
+        tokens=result.tokens if result is not None else 0,
+    )
     common: dict[str, Any] = {
         "id": generation_id,
         "created_at": created,
@@ -193,6 +204,8 @@ async def run_generation(
             content_hash=hashlib.sha256(payload_json.encode()).hexdigest(),
             artifacts=artifacts,
         )
+        if record.deterministic and await _drifted(services, record):
+            record = record.model_copy(update={"deterministic": False})
         retried = (
             FallbackInfo(applied=True, mode=FallbackMode.RETRY, reason=f"succeeded on attempt {attempts}")
             if attempts > 1
@@ -235,6 +248,39 @@ async def run_generation(
         fallback=info,
         error=ErrorInfo(code=error.code, message=error.message),
     ), record
+
+
+async def _drifted(services: Services, record: GenerationRecord) -> bool:
+    """Seed drift (spec section 9): the same key, seed, config and provider made other content before.
+
+    Logged with both hashes and counted; the caller marks the generation non-deterministic.
+    """
+    try:
+        earlier = await services.repository.find(
+            GenerationFilter(cache_key=record.cache_key, status=GenerationStatus.COMPLETE.value, limit=20)
+        )
+    except Exception:  # telemetry must never fail a generation
+        return False
+    for previous in earlier:
+        same_inputs = (
+            previous.id != record.id
+            and previous.seed == record.seed
+            and previous.config_fingerprint == record.config_fingerprint
+            and previous.provider_fingerprint == record.provider_fingerprint
+            and previous.content_hash is not None
+        )
+        if same_inputs and previous.content_hash != record.content_hash:
+            log.warning(
+                "generation.seed_drift key=%s seed=%s previous=%s previous_hash=%s hash=%s",
+                record.cache_key,
+                record.seed,
+                previous.id,
+                previous.content_hash,
+                record.content_hash,
+            )
+            services.metrics.seed_drift(node=record.node_id or "-")
+            return True
+    return False
 
 
 async def _record(services: Services, record: GenerationRecord) -> None:

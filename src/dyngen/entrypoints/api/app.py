@@ -16,7 +16,7 @@ from dyngen.bootstrap import build
 from dyngen.config import Settings
 from dyngen.entrypoints.api import errors
 from dyngen.entrypoints.api.middleware import BodyLimit
-from dyngen.entrypoints.api.routes import generation, jobs, keys, records, system
+from dyngen.entrypoints.api.routes import generation, jobs, keys, records, system, telemetry
 from dyngen.entrypoints.api.wire import body_schemas
 from dyngen.services.container import Services
 
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(system.router)
     app.include_router(keys.router)
     app.include_router(jobs.router)
+    app.include_router(telemetry.router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
