@@ -9,7 +9,16 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from dyngen.domain.contracts import CamelModel, Fallback, GenerationNodeConfig, Id, SceneRef, Text
+from dyngen.domain.contracts import (
+    CamelModel,
+    Fallback,
+    GenerationNodeConfig,
+    GenerationType,
+    Id,
+    SceneRef,
+    Style,
+    Text,
+)
 
 
 class Scene(CamelModel):
@@ -79,6 +88,26 @@ class SceneGraph(CamelModel):
                 if end not in ids:
                     raise ValueError(f"edge {edge.source}->{edge.target} names unknown scene '{end}'")
         return self
+
+    def generation_nodes(self) -> list[GenerationNode]:
+        """The Generation Nodes, plus an implicit transition node for every edge with `generate: true`
+        (moods from its scenes; its `fallback` overrides the default; its DSL `rules` arrive with the DSL)."""
+        implicit = [
+            GenerationNode(
+                id=f"edge:{edge.source}->{edge.target}",
+                from_scene=edge.source,
+                to_scene=edge.target,
+                config=GenerationNodeConfig(
+                    id=f"edge:{edge.source}->{edge.target}",
+                    generation_type=GenerationType.TRANSITION,
+                    style=Style(mood_from=self.scene(edge.source).mood, mood_to=self.scene(edge.target).mood),
+                    fallback=edge.meta.fallback or Fallback(),
+                ),
+            )
+            for edge in self.edges
+            if edge.meta is not None and edge.meta.generate
+        ]
+        return [*self.nodes, *implicit]
 
     def scene(self, scene_id: str) -> Scene:
         return next(s for s in self.scenes if s.id == scene_id)

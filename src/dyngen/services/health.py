@@ -7,7 +7,10 @@ from collections.abc import Awaitable, Callable
 
 from pydantic import BaseModel
 
+from dyngen.domain.graph import SceneGraph
+from dyngen.domain.graph_health import GraphHealth, graph_health
 from dyngen.services.container import Services
+from dyngen.services.telemetry import node_stats
 
 log = logging.getLogger("dyngen.health")
 
@@ -18,14 +21,24 @@ class DependencyHealth(BaseModel):
     detail: str | None = None
 
 
+class QueueHealth(BaseModel):
+    depth: int
+    oldest_job_age_s: float | None = None
+
+
 class Health(BaseModel):
     status: str
     reasons: list[str]
     spooled_artifacts: int
     dependencies: dict[str, DependencyHealth]
-    providers: list[str]
+    providers: dict[str, DependencyHealth]
+    queue: QueueHealth | None = None
     cache_tiers: list[str]
     dev_tools: bool
+
+    @property
+    def providers_down(self) -> list[str]:
+        return sorted(name for name, p in self.providers.items() if p.status != "ok")
 
 
 async def _probe(services: Services, check: Callable[[], Awaitable[None]]) -> DependencyHealth:
@@ -49,10 +62,22 @@ async def check_health(*, services: Services) -> Health:
     pending = await services.artifacts.pending()
     if pending:
         reasons.append(f"{pending} artifact(s) waiting in the local spool for the object store")
-    names = services.providers.names()
-    if not names:
+    providers: dict[str, DependencyHealth] = {}
+    for name in services.providers.names():
+        provider = services.providers.get(name)
+        check = getattr(provider, "health", None)  # providers that talk to a service may say how it is
+        providers[name] = await _probe(services, check) if check is not None else DependencyHealth(status="ok")
+    reasons.extend(f"provider {name} is down: {p.detail}" for name, p in providers.items() if p.status != "ok")
+    queue = None
+    if dependencies["database"].status == "ok":
+        stats = await services.jobs.queue_stats()
+        age = (services.clock.now() - stats.oldest_queued_at).total_seconds() if stats.oldest_queued_at else None
+        queue = QueueHealth(depth=stats.depth, oldest_job_age_s=round(age, 3) if age is not None else None)
+        if age is not None and age > services.options.job_lease_s * 4:
+            reasons.append(f"the oldest queued job has waited {age:.0f} s: are the job runners up?")
+    if not providers or all(p.status != "ok" for p in providers.values()):
         status = "down"
-        reasons.append("no provider is installed")
+        reasons.append("no provider is available")
     else:
         status = "degraded" if reasons else "ok"
     return Health(
@@ -60,7 +85,24 @@ async def check_health(*, services: Services) -> Health:
         reasons=reasons,
         spooled_artifacts=pending,
         dependencies=dependencies,
-        providers=names,
+        providers=providers,
+        queue=queue,
         cache_tiers=[t.name for t in services.cache.tiers],
         dev_tools=services.options.dev_tools,
+    )
+
+
+async def check_graph(*, graph: SceneGraph, services: Services) -> GraphHealth:
+    """Every node's status and findings, with the graph-wide warnings (spec section 8's health panel)."""
+    p95: dict[str, float] = {}
+    for node in graph.generation_nodes():
+        stats = await node_stats(node_id=node.id, services=services)
+        if stats.p95_latency_ms is not None:
+            p95[node.id] = stats.p95_latency_ms
+    health = await check_health(services=services)
+    return graph_health(
+        graph,
+        p95_latency_ms=p95,
+        default_timeout_ms=services.options.default_timeout_ms,
+        providers_down=health.providers_down,
     )

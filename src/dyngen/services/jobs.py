@@ -327,7 +327,11 @@ async def reap(*, services: Services) -> int:
     touched = 0
     for record in await services.jobs.expired(now=now):
         attempts = record.job_attempts + 1
-        if attempts < options.job_max_attempts:
+        if record.cancel_requested:
+            # Cancelled while its runner was gone: nobody is left to see the flag, so end it here.
+            await services.jobs.finish(_cancelled(record, services))
+            await emit(services, record.id, "failed", {"code": ErrorCode.GEN_CANCELLED.value})
+        elif attempts < options.job_max_attempts:
             await services.jobs.requeue(record.id, attempts=attempts)
             await emit(
                 services, record.id, "queued", {"reason": "its runner stopped; queued again", "attempt": attempts}
@@ -354,7 +358,11 @@ async def reap(*, services: Services) -> int:
             await emit(services, record.id, "failed", {"code": error.code.value, "message": error.message})
         touched += 1
     for record in await services.jobs.queued(before=now - timedelta(seconds=options.job_lease_s)):
-        await services.queue.enqueue(record.id)
+        if record.cancel_requested:
+            if await services.jobs.fail_queued(_cancelled(record, services)):
+                await emit(services, record.id, "failed", {"code": ErrorCode.GEN_CANCELLED.value})
+        else:
+            await services.queue.enqueue(record.id)
         touched += 1
     return touched
 
