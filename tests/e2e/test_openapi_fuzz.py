@@ -19,6 +19,7 @@ from schemathesis.checks import (
 )
 
 from dyngen.config import Settings
+from dyngen.domain.access import AuthMode
 from dyngen.entrypoints.api.app import create_app
 
 
@@ -49,7 +50,14 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
     # No `services=`: the app's own lifespan builds real services in the tmp dir, on the event loop that
     # schemathesis drives the app with (services are bound to the loop that built them).
     # Short retry backoff and default timeout: a retry-mode case must not spend seconds backing off.
-    settings = Settings(data_dir=tmp_path_factory.mktemp("fuzz") / "data", retry_backoff_ms=1, default_timeout_ms=500)
+    # DYNGEN_AUTH=off: a fuzzed `POST /api/keys` creates keys, which would turn every later case into a 401
+    # (tests/e2e/test_auth.py covers access control route by route).
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("fuzz") / "data",
+        retry_backoff_ms=1,
+        default_timeout_ms=500,
+        auth=AuthMode.OFF,
+    )
     return create_app(settings)
 
 

@@ -169,7 +169,10 @@ class SqlAlchemyJobRepository(SqlAlchemyGenerationRepository):
         async def run() -> list[GenerationRecord]:
             async with self._engine.connect() as conn:
                 ids = [r[0] for r in (await conn.execute(stmt.limit(1000))).all()]
-            return await self.find(GenerationFilter(limit=1000), ids=ids) if ids else []
+            if not ids:
+                return []
+            found = {r.id: r for r in await self.find(GenerationFilter(limit=1000), ids=ids)}
+            return [found[i] for i in ids if i in found]  # in the query's order (oldest first for queued)
 
         return await retrying(run)
 

@@ -15,6 +15,7 @@ from dyngen import __version__
 from dyngen.bootstrap import build
 from dyngen.config import Settings
 from dyngen.entrypoints.api import errors
+from dyngen.entrypoints.api.auth import SECURITY, SECURITY_SCHEMES
 from dyngen.entrypoints.api.middleware import BodyLimit
 from dyngen.entrypoints.api.routes import generation, jobs, keys, records, system, telemetry
 from dyngen.entrypoints.api.wire import body_schemas
@@ -59,7 +60,14 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
-            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+            for path, operations in schema.get("paths", {}).items():
+                for operation in operations.values():
+                    # Health and liveness are public; every other route takes a key when keys are enforced.
+                    operation.setdefault(
+                        "security", [] if path.startswith("/api/health") and path != "/api/health/graph" else SECURITY
+                    )
+            components = schema["components"].setdefault("schemas", {})
             for name, body_schema in body_schemas().items():
                 components.setdefault(name, body_schema)
             app.openapi_schema = schema

@@ -102,6 +102,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # FastAPI could not decode a body it parses itself (e.g. not UTF-8/16/32 JSON): a 422 like any
+            # other malformed JSON.
+            detail = {"field": "body", "message": str(exc.detail), "type": "json_invalid"}
+            return JSONResponse(
+                error_body(ErrorCode.GEN_INVALID_CONFIG, "the body is not valid JSON", [detail]), status_code=422
+            )
         code = {404: ErrorCode.NOT_FOUND, 403: ErrorCode.FORBIDDEN, 413: ErrorCode.PAYLOAD_TOO_LARGE}.get(
             exc.status_code, ErrorCode.GEN_INVALID_CONFIG
         )

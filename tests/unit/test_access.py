@@ -1,0 +1,388 @@
+"""Access control: the rules (scopes, key format, enforcement, loopback) and the key service over a real
+SQLite repository, with a FakeClock driving the key cache."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dyngen.bootstrap import build
+from dyngen.config import Settings
+from dyngen.domain.access import (
+    AuthMode,
+    Scope,
+    allows,
+    enforced,
+    generate_key,
+    hash_key,
+    is_loopback,
+)
+from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.ports import ApiKey, ApiKeyRepository
+from dyngen.services import access
+from dyngen.services.container import Services
+from tests.fakes import FakeClock
+
+RUNTIME, EDITOR, ADMIN = Scope.RUNTIME, Scope.EDITOR, Scope.ADMIN
+
+# --- the rules -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("granted", "required", "allowed"),
+    [
+        (RUNTIME, RUNTIME, True),
+        (RUNTIME, EDITOR, False),
+        (RUNTIME, ADMIN, False),
+        (EDITOR, RUNTIME, True),
+        (EDITOR, EDITOR, True),
+        (EDITOR, ADMIN, False),
+        (ADMIN, RUNTIME, True),
+        (ADMIN, EDITOR, True),
+        (ADMIN, ADMIN, True),
+        ("admin", ADMIN, True),  # as stored: a plain string
+        ("root", RUNTIME, False),  # a scope this version does not know allows nothing
+        ("", RUNTIME, False),
+    ],
+)
+def test_a_higher_scope_includes_the_lower_ones(granted: Scope | str, required: Scope, allowed: bool):
+    assert allows(granted, required) is allowed
+
+
+def test_a_key_is_stored_as_the_sha256_hex_of_the_key_string():
+    assert hash_key("dyngen_abc") == hashlib.sha256(b"dyngen_abc").hexdigest()
+    assert hash_key("dyngen_abc") != hash_key("dyngen_abd")
+
+
+def test_a_key_is_the_prefix_and_32_random_bytes_from_the_given_source():
+    asked: list[int] = []
+
+    def token(n: int) -> str:
+        asked.append(n)
+        return "pinned"
+
+    assert generate_key(token=token) == "dyngen_pinned"
+    assert asked == [32]
+    fresh = {generate_key() for _ in range(50)}
+    assert len(fresh) == 50, "keys are random"
+    assert all(k.startswith("dyngen_") and len(k) == len("dyngen_") + 43 for k in fresh), fresh
+
+
+@pytest.mark.parametrize(
+    ("mode", "active_keys", "expected"),
+    [
+        (AuthMode.AUTO, False, False),
+        (AuthMode.AUTO, True, True),
+        (AuthMode.REQUIRED, False, True),
+        (AuthMode.REQUIRED, True, True),
+        (AuthMode.OFF, False, False),
+        (AuthMode.OFF, True, False),
+    ],
+)
+def test_keys_are_enforced_by_mode(mode: AuthMode, active_keys: bool, expected: bool):
+    assert enforced(mode, active_keys=active_keys) is expected
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.1.2.3", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("LocalHost", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("", False),
+        ("192.168.1.10", False),
+        ("10.0.0.1", False),
+        ("example.com", False),
+        ("localhost.example.com", False),
+    ],
+)
+def test_only_loopback_addresses_count_as_local(host: str, loopback: bool):
+    assert is_loopback(host) is loopback
+
+
+# --- the service ---------------------------------------------------------------------------------
+
+Make = Callable[..., Awaitable[Services]]
+
+
+@pytest.fixture
+async def make(tmp_path: Path) -> AsyncIterator[Make]:
+    """Services on one data dir (each call: another process on the same database), with a FakeClock."""
+    built: list[Services] = []
+
+    async def _make(**settings: Any) -> Services:
+        services = await build(Settings(data_dir=tmp_path / "data", **settings))
+        services.clock = FakeClock()
+        built.append(services)
+        return services
+
+    yield _make
+    for services in built:
+        await services.aclose()
+
+
+async def auth(services: Services, presented: str | None, required: Scope = RUNTIME) -> ApiKey | None:
+    return await access.authenticate(presented=presented, required=required, services=services)
+
+
+async def refused(services: Services, presented: str | None, required: Scope = RUNTIME) -> ErrorCode:
+    with pytest.raises(DyngenError) as caught:
+        await auth(services, presented, required)
+    return caught.value.code
+
+
+async def test_without_keys_the_service_is_open_and_ignores_what_is_presented(make: Make):
+    services = await make()
+    assert await auth(services, None, ADMIN) is None
+    assert await auth(services, "dyngen_whatever", ADMIN) is None
+
+
+async def test_the_first_key_switches_enforcement_on_at_once(make: Make):
+    services = await make()
+    assert await auth(services, None) is None  # cached: open
+    key, plaintext = await access.create_key(name="game", scope=RUNTIME, services=services)
+    assert await refused(services, None) is ErrorCode.UNAUTHORIZED
+    assert await refused(services, "dyngen_wrong") is ErrorCode.UNAUTHORIZED
+    assert await refused(services, "") is ErrorCode.UNAUTHORIZED
+    assert await auth(services, plaintext) == key
+    assert await refused(services, plaintext, EDITOR) is ErrorCode.FORBIDDEN
+    assert await refused(services, plaintext, ADMIN) is ErrorCode.FORBIDDEN
+
+
+async def test_each_scope_reaches_what_it_includes(make: Make):
+    services = await make()
+    made = {scope: await access.create_key(name=scope.value, scope=scope, services=services) for scope in Scope}
+    for granted, (key, plaintext) in made.items():
+        for required in Scope:
+            if allows(granted, required):
+                assert await auth(services, plaintext, required) == key
+            else:
+                assert await refused(services, plaintext, required) is ErrorCode.FORBIDDEN
+
+
+async def test_only_the_hash_is_stored(make: Make, tmp_path: Path):
+    services = await make()
+    key, plaintext = await access.create_key(name="ops", scope=ADMIN, services=services)
+    assert plaintext.startswith("dyngen_")
+    assert (key.name, key.scope, key.revoked_at) == ("ops", "admin", None)
+    assert await services.keys.key_by_hash(hash_key(plaintext)) == key
+    await services.aclose()
+    stored = b"".join(p.read_bytes() for p in (tmp_path / "data").rglob("dyngen.db*"))
+    assert hash_key(plaintext).encode() in stored
+    assert plaintext.encode() not in stored, "a copy of the database must not hold usable keys"
+    assert plaintext.removeprefix("dyngen_").encode() not in stored
+
+
+async def test_a_revoked_key_is_refused_at_once_and_revoking_again_changes_nothing(make: Make):
+    services = await make()
+    _keep, _ = await access.create_key(name="ops", scope=ADMIN, services=services)
+    game, plaintext = await access.create_key(name="game", scope=RUNTIME, services=services)
+    assert await auth(services, plaintext) == game
+    services.clock.advance(1)  # type: ignore[attr-defined]
+    revoked = await access.revoke_key(key_id=game.id, services=services)
+    assert revoked.revoked_at == services.clock.now()
+    assert await refused(services, plaintext) is ErrorCode.UNAUTHORIZED
+    services.clock.advance(1)  # type: ignore[attr-defined]
+    assert await access.revoke_key(key_id=game.id, services=services) == revoked
+    listed = {k.id: k for k in await access.list_keys(services=services)}
+    assert listed[game.id].revoked_at == revoked.revoked_at
+    assert listed[_keep.id].revoked_at is None
+
+
+async def test_revoking_an_unknown_key_is_not_found(make: Make):
+    services = await make()
+    await access.create_key(name="ops", scope=ADMIN, services=services)
+    with pytest.raises(DyngenError) as caught:
+        await access.revoke_key(key_id="nosuchkey", services=services)
+    assert caught.value.code is ErrorCode.NOT_FOUND
+
+
+async def test_the_last_active_key_cannot_be_revoked_in_auto_mode_which_would_open_the_api(make: Make):
+    services = await make()
+    only, plaintext = await access.create_key(name="ops", scope=ADMIN, services=services)
+    with pytest.raises(DyngenError) as caught:
+        await access.revoke_key(key_id=only.id, services=services)
+    assert caught.value.code is ErrorCode.CONFLICT
+    assert "create another key" in caught.value.message
+    assert await auth(services, plaintext, ADMIN) == only
+
+    required = await make(auth=AuthMode.REQUIRED)
+    assert (await access.revoke_key(key_id=only.id, services=required)).revoked_at is not None
+    assert await refused(required, plaintext) is ErrorCode.UNAUTHORIZED
+    assert await refused(required, None) is ErrorCode.UNAUTHORIZED, "required: no key, no entry"
+
+
+async def test_auth_off_lets_everything_through(make: Make):
+    services = await make(auth=AuthMode.OFF)
+    await access.create_key(name="game", scope=RUNTIME, services=services)
+    assert await auth(services, None, ADMIN) is None
+    assert await auth(services, "dyngen_wrong", ADMIN) is None
+
+
+async def test_another_process_sees_new_and_revoked_keys_within_the_cache_time(make: Make):
+    api = await make(auth_cache_s=5)
+    cli = await make()
+    assert await auth(api, None) is None
+
+    _ops, _ = await access.create_key(name="ops", scope=ADMIN, services=cli)
+    game, plaintext = await access.create_key(name="game", scope=RUNTIME, services=cli)
+    api.clock.advance(4.9)  # type: ignore[attr-defined]
+    assert await auth(api, None) is None, "within the cache time the API process still knows no key"
+    api.clock.advance(0.2)  # type: ignore[attr-defined]
+    assert await refused(api, None) is ErrorCode.UNAUTHORIZED
+    assert await auth(api, plaintext) == game
+
+    await access.revoke_key(key_id=game.id, services=cli)
+    assert await auth(api, plaintext) == game, "the API process learns of the revocation at its next refresh"
+    api.clock.advance(5)  # type: ignore[attr-defined]
+    assert await refused(api, plaintext) is ErrorCode.UNAUTHORIZED
+
+
+class CountingKeys:
+    """The real repository, counting calls; `down` makes every call fail as an unreachable database does."""
+
+    def __init__(self, inner: ApiKeyRepository) -> None:
+        self.inner = inner
+        self.calls: list[str] = []
+        self.down = False
+
+    def _call(self, name: str) -> None:
+        self.calls.append(name)
+        if self.down:
+            raise DyngenError(ErrorCode.DEPENDENCY_UNAVAILABLE, "the database is unreachable")
+
+    async def add_key(self, key: ApiKey, *, key_hash: str) -> None:
+        self._call("add_key")
+        await self.inner.add_key(key, key_hash=key_hash)
+
+    async def key_by_hash(self, key_hash: str) -> ApiKey | None:
+        self._call("key_by_hash")
+        return await self.inner.key_by_hash(key_hash)
+
+    async def list_keys(self) -> list[ApiKey]:
+        self._call("list_keys")
+        return await self.inner.list_keys()
+
+    async def revoke_key(self, key_id: str, *, at: datetime) -> bool:
+        self._call("revoke_key")
+        return await self.inner.revoke_key(key_id, at=at)
+
+    async def count_active_keys(self) -> int:
+        self._call("count_active_keys")
+        return await self.inner.count_active_keys()
+
+
+async def test_the_request_path_asks_the_database_once_per_key_per_refresh(make: Make):
+    services = await make(auth_cache_s=5)
+    counting = CountingKeys(services.keys)
+    services.keys = counting
+    for _ in range(100):
+        assert await auth(services, None) is None
+    assert counting.calls == ["count_active_keys"], "an open install costs one count per refresh"
+
+    _, plaintext = await access.create_key(name="game", scope=RUNTIME, services=services)
+    counting.calls.clear()
+    for _ in range(100):
+        await auth(services, plaintext)
+        await refused(services, "dyngen_wrong")
+    assert sorted(counting.calls) == ["count_active_keys", "key_by_hash", "key_by_hash"]
+
+    services.clock.advance(5)  # type: ignore[attr-defined]
+    counting.calls.clear()
+    await auth(services, plaintext)
+    assert counting.calls == ["count_active_keys", "key_by_hash"]
+
+
+async def test_keys_seen_before_keep_working_while_the_database_is_down(make: Make):
+    services = await make(auth_cache_s=5)
+    counting = CountingKeys(services.keys)
+    services.keys = counting
+    game, plaintext = await access.create_key(name="game", scope=RUNTIME, services=services)
+    assert await auth(services, plaintext) == game
+
+    counting.down = True
+    services.clock.advance(6)  # type: ignore[attr-defined]
+    assert await auth(services, plaintext) == game
+    assert await refused(services, None) is ErrorCode.UNAUTHORIZED
+    calls = len(counting.calls)
+    assert await auth(services, plaintext) == game
+    assert len(counting.calls) == calls, "a failed refresh is not retried on every request"
+    assert await refused(services, "dyngen_unseen") is ErrorCode.DEPENDENCY_UNAVAILABLE
+
+
+async def test_a_fresh_process_with_the_database_down_answers_503_not_open(make: Make):
+    services = await make()
+    counting = CountingKeys(services.keys)
+    services.keys = counting
+    counting.down = True
+    assert await refused(services, None) is ErrorCode.DEPENDENCY_UNAVAILABLE
+
+
+# --- simulate needs editor -----------------------------------------------------------------------
+
+KEY = ApiKey(id="k", name="game", scope="runtime", created_at=datetime(2026, 1, 1))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"type": "dialogue", "simulate": {"fail_with": "GEN_TIMEOUT"}}',
+        b'{"type": "dialogue", "simulate": {}}',
+        b'{"type": "dialogue", "simul\\u0061te": {"latency_ms": 10}}',
+        b'{"type": "dialogue", "\\u0073\\u0069mulate": {}}',
+    ],
+)
+def test_simulate_with_a_runtime_key_is_forbidden(body: bytes):
+    with pytest.raises(DyngenError) as caught:
+        access.check_generate_body(key=KEY, body=body)
+    assert caught.value.code is ErrorCode.FORBIDDEN
+    assert "editor" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"type": "dialogue"}',
+        b'{"type": "dialogue", "simulate": null}',
+        b'{"type": "dialogue", "node_id": "simulate", "to_scene": {"id": "x", "summary": "\\"simulate\\""}}',
+        b'{"type": "dialogue", "simulate": ',  # malformed: the service reports it (422)
+        b"[1, 2]",
+    ],
+)
+def test_a_runtime_key_may_generate_without_simulate(body: bytes):
+    access.check_generate_body(key=KEY, body=body)
+
+
+def test_simulate_is_left_to_dev_tools_for_editors_and_when_keys_are_not_enforced():
+    body = b'{"type": "dialogue", "simulate": {"fail_with": "GEN_TIMEOUT"}}'
+    access.check_generate_body(key=None, body=body)
+    for scope in (EDITOR, ADMIN):
+        access.check_generate_body(key=ApiKey(id="k", name="n", scope=scope, created_at=KEY.created_at), body=body)
+
+
+# --- serving on a reachable address --------------------------------------------------------------
+
+
+async def test_serving_beyond_loopback_needs_a_key(make: Make):
+    services = await make()
+    for host in ("127.0.0.1", "::1", "localhost"):
+        await access.check_bind(host=host, services=services)
+    with pytest.raises(DyngenError) as caught:
+        await access.check_bind(host="0.0.0.0", services=services)
+    assert "dyngen keys create --scope admin --name ops" in caught.value.message
+
+    off = await make(auth=AuthMode.OFF)
+    await access.check_bind(host="0.0.0.0", services=off)
+
+    await access.create_key(name="ops", scope=ADMIN, services=services)
+    await access.check_bind(host="0.0.0.0", services=services)
