@@ -60,7 +60,7 @@ async def _object_store(settings: Settings, closers: list[Closer]) -> ObjectStor
 class _PendingQueue:
     """Stands in for the job queue until `_wire_jobs` sets the real one (which needs `Services`)."""
 
-    async def enqueue(self, job_id: str, *, defer_s: float = 0.0) -> None:
+    async def enqueue(self, job_id: str, *, defer_s: float = 0.0, attempt: int = 0) -> None:
         raise RuntimeError("the job queue is not wired yet")
 
     async def cancel(self, job_id: str) -> None:

@@ -269,7 +269,10 @@ class JobRepository(Protocol):
 class JobQueue(Protocol):
     """Where queued job ids wait for a runner: in-process, or arq workers through Redis."""
 
-    async def enqueue(self, job_id: str, *, defer_s: float = 0.0) -> None: ...
+    async def enqueue(self, job_id: str, *, defer_s: float = 0.0, attempt: int = 0) -> None:
+        """Queue a run of the job. `attempt` tells runs apart: enqueueing the same attempt twice may
+        queue it once; a new attempt (after a lost runner) is always queued."""
+        ...
 
     async def cancel(self, job_id: str) -> None:
         """Stop the job's work wherever it runs (the runner cancels its task)."""
@@ -335,3 +338,31 @@ class Metrics(Protocol):
     def render(self) -> tuple[bytes, str]:
         """The exposition and its content type."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredGraph:
+    id: str
+    version: int
+    title: str
+    body: dict[str, Any]
+    author: str | None
+    created_at: datetime
+
+
+class GraphRepository(Protocol):
+    """Scene graphs; every save is a new version (the newest is current); delete hides every version."""
+
+    async def save_graph(
+        self, graph_id: str, *, title: str, body: dict[str, Any], author: str | None, at: datetime
+    ) -> int:
+        """Store a new version and return its number."""
+        ...
+
+    async def get_graph(self, graph_id: str, version: int | None = None) -> StoredGraph | None: ...
+
+    async def list_graphs(self) -> list[StoredGraph]:
+        """The current version of every graph that is not deleted."""
+        ...
+
+    async def delete_graph(self, graph_id: str) -> bool: ...

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 
 from dyngen.adapters.jobs.arq import arq_worker
@@ -36,7 +38,9 @@ async def run_worker(settings: Settings) -> None:
     )
     log.info("worker.started runner=%s queue=%s:jobs", services.runner_id, settings.redis_prefix)
     try:
-        await worker.async_run()
+        # arq's signal handler stops the worker by cancelling its main task: that is a clean stop.
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker.async_run()
     finally:
         await worker.close()
         await services.aclose()

@@ -246,6 +246,7 @@ async def run_job(*, job_id: str, owner: str, services: Services) -> RunResult:
 async def _execute(services: Services, prepared: Prepared, record: GenerationRecord) -> GenerationRecord:
     """The job's work: its content from the cache, or a provider run; returns the job's final record."""
     if prepared.cacheable and (hit := await cached(services, prepared, durable=True)) is not None:
+        services.metrics.cache_request(node=prepared.node, tier=hit.tier, hit=True)
         await emit(services, record.id, "cache_hit", {"tier": hit.tier, "generation_id": hit.outcome.generation_id})
         outcome = hit.outcome
         return record.model_copy(
@@ -263,6 +264,8 @@ async def _execute(services: Services, prepared: Prepared, record: GenerationRec
     async def progress(type_: str, data: dict[str, Any]) -> None:
         await emit(services, record.id, type_, data)
 
+    if prepared.cacheable:
+        services.metrics.cache_request(node=prepared.node, tier="none", hit=False)
     seed = prepared.seed or resolve_seed(prepared.request, entropy=services.entropy)
     _, final = await run_generation(services, prepared, seed, job=record, progress=progress)
     return final
@@ -336,7 +339,7 @@ async def reap(*, services: Services) -> int:
             await emit(
                 services, record.id, "queued", {"reason": "its runner stopped; queued again", "attempt": attempts}
             )
-            await services.queue.enqueue(record.id)
+            await services.queue.enqueue(record.id, attempt=attempts)
         else:
             error = DyngenError(ErrorCode.GEN_WORKER_LOST, f"the runner stopped {attempts} times; giving up")
             request = GenerateContentRequest.model_validate(record.request)
@@ -362,7 +365,7 @@ async def reap(*, services: Services) -> int:
             if await services.jobs.fail_queued(_cancelled(record, services)):
                 await emit(services, record.id, "failed", {"code": ErrorCode.GEN_CANCELLED.value})
         else:
-            await services.queue.enqueue(record.id)
+            await services.queue.enqueue(record.id, attempt=record.job_attempts)
         touched += 1
     return touched
 
@@ -381,7 +384,7 @@ async def resume(*, services: Services) -> int:
     """At start: enqueue every queued job (a restart must not strand them)."""
     queued = await services.jobs.queued(before=services.clock.now() + timedelta(days=1))
     for record in queued:
-        await services.queue.enqueue(record.id)
+        await services.queue.enqueue(record.id, attempt=record.job_attempts)
     return len(queued)
 
 

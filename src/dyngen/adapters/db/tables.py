@@ -103,3 +103,15 @@ api_keys = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True)),
 )
+
+scene_graphs = Table(
+    "scene_graphs",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("title", String(200), nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("author", String(200)),
+    Column("deleted", Boolean, nullable=False, server_default=false()),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

@@ -67,10 +67,12 @@ class ArqJobQueue:
             )
         return self._pool
 
-    async def enqueue(self, job_id: str, *, defer_s: float = 0.0) -> None:
+    async def enqueue(self, job_id: str, *, defer_s: float = 0.0, attempt: int = 0) -> None:
         pool = await self._arq()
-        # The job id is arq's too: enqueueing a job that is already waiting is a no-op.
-        await pool.enqueue_job("run_job", job_id, _job_id=job_id, _defer_by=defer_s or None)
+        # arq's id is the job's id and attempt: enqueueing an attempt that is already waiting is a no-op,
+        # while the next attempt (after a lost worker, whose arq entry lingers until arq's own timeout)
+        # runs at once.
+        await pool.enqueue_job("run_job", job_id, _job_id=f"{job_id}:{attempt}", _defer_by=defer_s or None)
 
     async def cancel(self, job_id: str) -> None:
         self._cancel_running(job_id)

@@ -28,7 +28,7 @@ class InProcessJobQueue:
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._timers: set[asyncio.TimerHandle] = set()
 
-    async def enqueue(self, job_id: str, *, defer_s: float = 0.0) -> None:
+    async def enqueue(self, job_id: str, *, defer_s: float = 0.0, attempt: int = 0) -> None:
         if defer_s <= 0:
             self._queue.put_nowait(job_id)
             return
