@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dyngen.adapters.cache.memory import MemoryCacheTier
 from dyngen.adapters.cache.object_store import ObjectStoreCacheTier
 from dyngen.adapters.clock import SystemClock
+from dyngen.adapters.db.graphs import SqlAlchemyGraphRepository
 from dyngen.adapters.db.jobs import SqlAlchemyJobRepository
 from dyngen.adapters.db.keys import SqlAlchemyApiKeyRepository
 from dyngen.adapters.db.repository import create_engine
@@ -150,6 +151,7 @@ async def build(
         jobs=job_repository,
         queue=_PendingQueue(),
         notifier=RedisJobNotifier(connection=redis) if redis is not None else MemoryJobNotifier(),
+        graphs=SqlAlchemyGraphRepository(engine=engine),
         metrics=PrometheusMetrics(multiprocess_dir=settings.prometheus_multiproc_dir),
         keys=SqlAlchemyApiKeyRepository(engine=engine),
         key_cache=KeyCache(ttl_s=settings.auth_cache_s),

@@ -68,6 +68,10 @@ class Settings(BaseSettings):
         validation_alias="PROMETHEUS_MULTIPROC_DIR",
         description="Shared metrics folder of several processes; `dyngen serve` and `dyngen worker` set it.",
     )
+    example_graph: Path | None = Field(
+        default=Path("examples/three_scenes.json"),
+        description="Scene graph stored on first start of `dyngen serve` (when none is stored).",
+    )
     flight_lease_ms: int = Field(default=2000, ge=100, description="Single-flight lease, extended while generating.")
     auth: AuthMode = Field(
         default=AuthMode.AUTO,

@@ -44,6 +44,11 @@ SCOPES: dict[str, Scope | None] = {
     "POST /api/health/graph": Scope.EDITOR,
     "GET /api/health/graph/{graph_id}": Scope.EDITOR,
     "GET /metrics": Scope.ADMIN,
+    "GET /api/graphs": Scope.EDITOR,
+    "POST /api/graphs": Scope.EDITOR,
+    "GET /api/graphs/{graph_id}": Scope.EDITOR,
+    "PUT /api/graphs/{graph_id}": Scope.EDITOR,
+    "DELETE /api/graphs/{graph_id}": Scope.EDITOR,
 }
 
 CALLERS = ("no key", "wrong key", *(s.value for s in Scope))
@@ -173,6 +178,12 @@ async def test_simulate_needs_an_editor_key(client: httpx.AsyncClient, keys: dic
     assert answered.json()["fallback"]["applied"] is True
 
 
+async def _stored_graph(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
+    graph = {"id": "g1", "scenes": [{"id": "a"}, {"id": "b"}], "edges": [{"source": "a", "target": "b"}]}
+    assert (await client.post("/api/graphs", json=graph, headers=headers)).status_code == 201
+    return "g1"
+
+
 async def test_refusals_do_not_say_whether_an_id_exists(client: httpx.AsyncClient, keys: dict[str, str]):
     made = await client.post("/api/generate-content", json=game_request(), headers=headers_of("runtime", keys))
     generation_id = made.json()["generation_id"]
@@ -183,6 +194,7 @@ async def test_refusals_do_not_say_whether_an_id_exists(client: httpx.AsyncClien
         "artifact_id": record["artifacts"][0]["id"],
         "key_id": (await client.get("/api/keys", headers=headers_of("admin", keys))).json()["keys"][0]["id"],
         "node_id": game_request()["node_id"],
+        "graph_id": await _stored_graph(client, headers_of("editor", keys)),
     }
     with_ids = [r for r in ROUTES if PARAM.search(r) and SCOPES.get(r) is not PUBLIC]
     assert with_ids, "routes with ids exist"

@@ -18,6 +18,7 @@ from dyngen.ports import (
     ArtifactStore,
     Clock,
     GenerationRepository,
+    GraphRepository,
     JobNotifier,
     JobQueue,
     JobRepository,
@@ -103,6 +104,7 @@ class Services:
     jobs: JobRepository
     queue: JobQueue
     notifier: JobNotifier
+    graphs: GraphRepository
     metrics: Metrics
     cache: LayeredCache
     single_flight: SingleFlight

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,8 +19,9 @@ from dyngen.config import Settings
 from dyngen.entrypoints.api import errors
 from dyngen.entrypoints.api.auth import SECURITY, SECURITY_SCHEMES
 from dyngen.entrypoints.api.middleware import BodyLimit
-from dyngen.entrypoints.api.routes import generation, jobs, keys, records, system, telemetry
+from dyngen.entrypoints.api.routes import generation, graphs, jobs, keys, records, system, telemetry
 from dyngen.entrypoints.api.wire import body_schemas
+from dyngen.services import graphs as graphs_service
 from dyngen.services.container import Services
 
 
@@ -34,6 +37,10 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         app.state.services = services if services is not None else await build(settings)
         if own:
             await app.state.services.start()  # the job runner, the reaper
+            example = settings.example_graph
+            if example is not None and await asyncio.to_thread(example.is_file):
+                data = json.loads(await asyncio.to_thread(example.read_text, encoding="utf-8"))
+                await graphs_service.load_example(data=data, services=app.state.services)
         try:
             yield
         finally:
@@ -56,6 +63,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(keys.router)
     app.include_router(jobs.router)
     app.include_router(telemetry.router)
+    app.include_router(graphs.router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

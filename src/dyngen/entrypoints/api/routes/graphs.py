@@ -1,0 +1,87 @@
+"""Scene graph routes: list, create, read (any version), save a new version, delete; and a stored
+graph's health panel."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from dyngen.domain.access import Scope
+from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.domain.graph import SceneGraph
+from dyngen.domain.graph_health import GraphHealth
+from dyngen.entrypoints.api.auth import require
+from dyngen.entrypoints.api.errors import documented
+from dyngen.entrypoints.api.wire import services_of, wire_response
+from dyngen.services import graphs
+from dyngen.services.health import check_graph
+
+router = APIRouter(tags=["graphs"], dependencies=[require(Scope.EDITOR)])
+
+GraphId = Annotated[str, Path(min_length=1, max_length=200)]
+
+
+def _author(request: Request) -> str | None:
+    key = getattr(request.state, "api_key", None)
+    return getattr(key, "name", None)
+
+
+@router.get("/api/graphs", response_model=list[graphs.GraphSummary], responses=documented(401, 403))
+async def list_graphs(request: Request) -> Response:
+    """The current version of every stored graph."""
+    found = await graphs.list_graphs(services=services_of(request))
+    return Response(
+        content=b"[" + b",".join(g.model_dump_json(exclude_none=True).encode() for g in found) + b"]",
+        media_type="application/json",
+    )
+
+
+@router.post(
+    "/api/graphs", response_model=graphs.SavedGraph, status_code=201, responses=documented(401, 403, 409, 413, 422)
+)
+async def create_graph(graph: SceneGraph, request: Request) -> Response:
+    """Store a new graph; refused (422, every finding listed) when a node has an error."""
+    saved = await graphs.save_graph(graph=graph, author=_author(request), services=services_of(request), create=True)
+    return wire_response(saved, status_code=201)
+
+
+@router.get("/api/graphs/{graph_id}", response_model=SceneGraph, responses=documented(401, 403, 404, 422))
+async def get_graph(
+    graph_id: GraphId, request: Request, version: Annotated[int | None, Query(ge=1, le=2**31)] = None
+) -> Response:
+    """A stored graph: the current version, or `?version=N`."""
+    stored = await graphs.get_graph(graph_id=graph_id, version=version, services=services_of(request))
+    return Response(
+        content=SceneGraph.model_validate(stored.body).model_dump_json(by_alias=True, exclude_none=True),
+        media_type="application/json",
+        headers={"X-Graph-Version": str(stored.version)},
+    )
+
+
+@router.put("/api/graphs/{graph_id}", response_model=graphs.SavedGraph, responses=documented(401, 403, 413, 422))
+async def save_graph(graph_id: GraphId, graph: SceneGraph, request: Request) -> Response:
+    """Save a new version of a graph (validated as on create)."""
+    if graph.id != graph_id:
+        raise DyngenError(
+            ErrorCode.GEN_INVALID_CONFIG,
+            f"the body's id {graph.id!r} is not the path's {graph_id!r}",
+            details=[{"field": "body.id", "message": "must match the path", "type": "value_error"}],
+        )
+    saved = await graphs.save_graph(graph=graph, author=_author(request), services=services_of(request))
+    return wire_response(saved)
+
+
+@router.delete("/api/graphs/{graph_id}", status_code=204, responses=documented(401, 403, 404, 422))
+async def delete_graph(graph_id: GraphId, request: Request) -> Response:
+    """Delete a graph (its versions stay in the history)."""
+    await graphs.delete_graph(graph_id=graph_id, services=services_of(request))
+    return Response(status_code=204)
+
+
+@router.get("/api/health/graph/{graph_id}", response_model=GraphHealth, responses=documented(401, 403, 404, 422))
+async def stored_graph_health(graph_id: GraphId, request: Request) -> Response:
+    """The health panel of a stored graph (its current version)."""
+    services = services_of(request)
+    stored = await graphs.get_graph(graph_id=graph_id, version=None, services=services)
+    return wire_response(await check_graph(graph=SceneGraph.model_validate(stored.body), services=services))
