@@ -34,8 +34,6 @@ VALUES = [
     pytest.param('{"outcome":{"content":"caf\u00e9 \U0001f3b2"}}'.encode(), id="utf8-json"),
 ]
 
-S3_DELETE_BUG = "bug: S3ObjectStore.delete counts every key S3 reports Deleted, which includes missing ones"
-
 
 @dataclass
 class TierUnderTest:
@@ -175,10 +173,6 @@ class TestS3ObjectStoreCacheTier(CacheTierContract):
         clock = ManualClock(start=1_800_000_000.0)
         async with open_s3_store(s3_server.endpoint, prefix="dyngen") as store:
             yield TierUnderTest(tier=ObjectStoreCacheTier(store=store, wall_clock=clock), elapse=clock.elapse)
-
-    @pytest.mark.xfail(strict=True, reason=S3_DELETE_BUG)
-    async def test_delete_counts_only_keys_that_were_there(self, subject: TierUnderTest) -> None:
-        await super().test_delete_counts_only_keys_that_were_there(subject)
 
 
 @pytest.mark.services

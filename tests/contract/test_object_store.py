@@ -178,12 +178,6 @@ class TestS3ObjectStore(ObjectStoreContract):
         own = store.uri("x").removesuffix("/x")  # s3://<bucket>
         return [f"{own}-other/artifacts/ab/abcdef", "s3://another-bucket/x", "local://artifacts/ab/abcdef", "x"]
 
-    @pytest.mark.xfail(
-        strict=True, reason="bug: S3ObjectStore.delete counts every key S3 reports Deleted, which includes missing ones"
-    )
-    async def test_delete_counts_only_objects_that_were_there(self, store: ObjectStore) -> None:
-        await super().test_delete_counts_only_objects_that_were_there(store)
-
     async def test_a_prefix_keeps_every_object_under_it(self, s3_server: MotoS3Server) -> None:
         bucket = new_bucket()
         async with (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Iterable
 from typing import Any
@@ -88,15 +89,29 @@ class S3ObjectStore:
             data: bytes = await stream.read()
         return data
 
+    async def _exists(self, name: str) -> bool:
+        try:
+            await self._client.head_object(Bucket=self._bucket, Key=name)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                return False
+            raise
+        return True
+
     async def delete(self, keys: Iterable[str]) -> int:
+        """Delete objects; returns how many existed (S3 itself reports every requested key as deleted)."""
         names = [self._name(k) for k in keys]
         removed = 0
         for start in range(0, len(names), 1000):
             batch = names[start : start + 1000]
-            response = await self._client.delete_objects(
-                Bucket=self._bucket, Delete={"Objects": [{"Key": n} for n in batch], "Quiet": False}
-            )
-            removed += len(response.get("Deleted", []))
+            present = [
+                n for n, there in zip(batch, await asyncio.gather(*map(self._exists, batch)), strict=True) if there
+            ]
+            if present:
+                await self._client.delete_objects(
+                    Bucket=self._bucket, Delete={"Objects": [{"Key": n} for n in present], "Quiet": True}
+                )
+            removed += len(present)
         return removed
 
     async def ping(self) -> None:
