@@ -16,6 +16,7 @@ from dyngen.adapters.clock import SystemClock
 from dyngen.adapters.db.graphs import SqlAlchemyGraphRepository
 from dyngen.adapters.db.jobs import SqlAlchemyJobRepository
 from dyngen.adapters.db.keys import SqlAlchemyApiKeyRepository
+from dyngen.adapters.db.nodes import SqlAlchemyNodeConfigRepository
 from dyngen.adapters.db.repository import create_engine
 from dyngen.adapters.db.schema import ensure_current
 from dyngen.adapters.jobs.inprocess import InProcessJobQueue
@@ -152,6 +153,7 @@ async def build(
         queue=_PendingQueue(),
         notifier=RedisJobNotifier(connection=redis) if redis is not None else MemoryJobNotifier(),
         graphs=SqlAlchemyGraphRepository(engine=engine),
+        nodes=SqlAlchemyNodeConfigRepository(engine=engine),
         metrics=PrometheusMetrics(multiprocess_dir=settings.prometheus_multiproc_dir),
         keys=SqlAlchemyApiKeyRepository(engine=engine),
         key_cache=KeyCache(ttl_s=settings.auth_cache_s),

@@ -366,3 +366,29 @@ class GraphRepository(Protocol):
         ...
 
     async def delete_graph(self, graph_id: str) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class NodeVersion:
+    node_id: str
+    version: int
+    config: dict[str, Any]
+    author: str | None
+    note: str | None
+    created_at: datetime
+
+
+class NodeConfigRepository(Protocol):
+    """Node configs with their history (every save is a new version)."""
+
+    async def save_node(
+        self, node_id: str, *, config: dict[str, Any], author: str | None, note: str | None, at: datetime
+    ) -> int:
+        """Store `config` as the node's next version (its `version` field set to that number)."""
+        ...
+
+    async def node_version(self, node_id: str, version: int | None = None) -> NodeVersion | None: ...
+
+    async def node_versions(self, node_id: str) -> list[NodeVersion]:
+        """Newest first."""
+        ...

@@ -49,6 +49,11 @@ SCOPES: dict[str, Scope | None] = {
     "GET /api/graphs/{graph_id}": Scope.EDITOR,
     "PUT /api/graphs/{graph_id}": Scope.EDITOR,
     "DELETE /api/graphs/{graph_id}": Scope.EDITOR,
+    "PUT /api/nodes/{node_id}/config": Scope.EDITOR,
+    "GET /api/nodes/{node_id}/config": Scope.EDITOR,
+    "GET /api/nodes/{node_id}/versions": Scope.EDITOR,
+    "GET /api/nodes/{node_id}/diff": Scope.EDITOR,
+    "POST /api/nodes/{node_id}/rollback": Scope.EDITOR,
 }
 
 CALLERS = ("no key", "wrong key", *(s.value for s in Scope))

@@ -23,6 +23,7 @@ from dyngen.ports import (
     JobQueue,
     JobRepository,
     Metrics,
+    NodeConfigRepository,
     SingleFlight,
 )
 from dyngen.services.access import KeyCache
@@ -105,6 +106,7 @@ class Services:
     queue: JobQueue
     notifier: JobNotifier
     graphs: GraphRepository
+    nodes: NodeConfigRepository
     metrics: Metrics
     cache: LayeredCache
     single_flight: SingleFlight

@@ -115,3 +115,14 @@ scene_graphs = Table(
     Column("deleted", Boolean, nullable=False, server_default=false()),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+node_configs = Table(
+    "node_configs",
+    metadata,
+    Column("node_id", String(200), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("config", JSON, nullable=False),
+    Column("author", String(200)),
+    Column("note", String(500)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
