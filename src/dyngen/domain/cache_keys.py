@@ -130,3 +130,22 @@ def cache_key(request: GenerateContentRequest) -> str:
 def split_key(key: str) -> list[str]:
     """The seven unescaped components of a key made by `cache_key`."""
     return [p.replace("%7C", SEPARATOR).replace("%40", "@").replace("%25", "%") for p in key.split(SEPARATOR)]
+
+
+def variant_pool(request: GenerateContentRequest, seed: ResolvedSeed) -> tuple[int, str, ResolvedSeed] | None:
+    """For a node with a pool of `variants`: the variant this seed gets, its key and its own seed.
+
+    A pool is shared by everyone the node serves: a playthrough (or player) picks variant
+    `seed % variants`, stable across calls; the variant's content comes from the variant's own seed, so
+    whoever fills a variant first fills it for all. The key's seed slot holds `v<index>of<size>`.
+    Returns None without a pool (or with a fresh timestamp seed, which has no stable choice).
+    """
+    size = request.variants
+    if not size or size < 2 or not seed.deterministic:
+        return None
+    index = seed.value % size
+    identity = _identity(request)
+    slot = f"v{index}of{size}"
+    key = SEPARATOR.join([*(escape(p) for p in identity), request.strategy.value, slot, str(request.version)])
+    variant_seed = ResolvedSeed(stable_int("variant", *identity, str(request.version), slot), SeedSource.FIXED, True)
+    return index, key, variant_seed

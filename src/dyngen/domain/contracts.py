@@ -220,6 +220,8 @@ class GenerationNodeConfig(CamelModel):
     enabled: bool = True
     version: Annotated[int, Field(ge=0, le=2**31)] = 1
     social_context: SocialContext | None = None
+    variants: Annotated[int, Field(ge=1, le=32)] | None = None
+    rules: Annotated[str, Field(max_length=20_000)] | None = None
 
 
 class SceneRef(CamelModel):
@@ -272,6 +274,8 @@ class GenerateContentRequest(SnakeModel):
     social_context: SocialContext | None = None
     provider: Id | None = None
     simulate: Simulate | None = None
+    variants: Annotated[int, Field(ge=1, le=32)] | None = None
+    rules: Annotated[str, Field(max_length=20_000)] | None = None
 
     def node_config(self) -> GenerationNodeConfig:
         """The node config this request carries (the part the validator and the cache key read)."""
@@ -289,6 +293,8 @@ class GenerateContentRequest(SnakeModel):
             template_id=self.template_id,
             version=self.version,
             social_context=self.social_context,
+            variants=self.variants,
+            rules=self.rules,
         )
 
     @classmethod
@@ -320,6 +326,8 @@ class GenerateContentRequest(SnakeModel):
             player_context=player_context,
             social_context=config.social_context,
             simulate=simulate,
+            variants=config.variants,
+            rules=config.rules,
         )
 
 
@@ -380,6 +388,13 @@ class ErrorInfo(SnakeModel):
     message: str
 
 
+class VariantInfo(SnakeModel):
+    """Which variant of a node's pool this response served (pools: `variants` on the node)."""
+
+    index: int
+    pool_size: int
+
+
 class GenerationStatus(StrEnum):
     QUEUED = "queued"
     PROCESSING = "processing"
@@ -398,6 +413,7 @@ class GenerateContentResponse(SnakeModel):
     generation_id: str | None = None
     job_id: str | None = None
     provider: str | None = None
+    variant: VariantInfo | None = None
     fallback: FallbackInfo | None = None
     error: ErrorInfo | None = None
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from dyngen.domain.cache_keys import cache_key, resolve_seed
+from dyngen.domain.cache_keys import cache_key, resolve_seed, variant_pool
 from dyngen.domain.contracts import (
     CacheInfo,
     Cost,
@@ -24,6 +24,7 @@ from dyngen.domain.contracts import (
     SeedSource,
     Severity,
     Strategy,
+    VariantInfo,
     load_json,
 )
 from dyngen.domain.errors import DyngenError, ErrorCode
@@ -85,6 +86,10 @@ def prepare(*, request: GenerateContentRequest, services: Services) -> Prepared:
     provider = services.providers.select(request)
     key = cache_key(request)
     seed = resolve_seed(request, entropy=services.entropy)
+    variant = None
+    if (pool := variant_pool(request, seed)) is not None:
+        index, key, seed = pool
+        variant = VariantInfo(index=index, pool_size=request.variants or 0)
     forced = request.simulate.forced_failure() if request.simulate else None
     return Prepared(
         request=request,
@@ -94,6 +99,7 @@ def prepare(*, request: GenerateContentRequest, services: Services) -> Prepared:
         seed=seed if seed.source is not SeedSource.TIMESTAMP else None,
         cacheable=request.strategy is not Strategy.ALWAYS and forced is None,
         ttl_s=services.options.cache_ttl_s.get(request.strategy.value),
+        variant=variant,
     )
 
 
@@ -109,7 +115,9 @@ async def generate_content(*, request: GenerateContentRequest, services: Service
     started = services.clock.monotonic()
     prepared = prepare(request=request, services=services)
     outcome, cache = await _serve(prepared, services)
-    return _response(outcome, key=prepared.key, started=started, services=services, cache=cache)
+    return _response(
+        outcome, key=prepared.key, started=started, services=services, cache=cache, variant=prepared.variant
+    )
 
 
 async def generate_content_json(*, body: bytes, services: Services) -> bytes:
@@ -127,23 +135,32 @@ async def generate_content_json(*, body: bytes, services: Services) -> bytes:
         services.memo.prepared.put(digest, prepared)
     if prepared.cacheable and (hit := await cached(services, prepared)) is not None:
         services.metrics.cache_request(node=prepared.node, tier=hit.tier, hit=True)
-        head, tail = _hit_template(services, prepared.key, hit)
+        head, tail = _hit_template(services, prepared, hit)
         return head + repr(round((services.clock.monotonic() - started) * 1000, 3)).encode() + tail
     outcome, cache = await _serve(prepared, services)
-    response = _response(outcome, key=prepared.key, started=started, services=services, cache=cache)
+    response = _response(
+        outcome, key=prepared.key, started=started, services=services, cache=cache, variant=prepared.variant
+    )
     return response.model_dump_json(by_alias=True, exclude_none=True).encode()
 
 
 _TIME_SENTINEL = 123456789.125  # exactly representable; JSON strings cannot hold `"time_ms":` unescaped
 
 
-def _hit_template(services: Services, key: str, hit: Hit) -> tuple[bytes, bytes]:
+def _hit_template(services: Services, prepared: Prepared, hit: Hit) -> tuple[bytes, bytes]:
     """A cache hit's response bytes around its `cost.time_ms` value, rendered once per entry and tier."""
-    memo_key = (hit.raw, hit.tier, key)
+    memo_key = (hit.raw, hit.tier, prepared.key)
     template = services.memo.hit_templates.get(memo_key)
     if template is None:
         outcome = hit.outcome.model_copy(update={"fallback": None})
-        response = _response(outcome, key=key, started=0.0, services=services, cache=CacheInfo(hit=True, tier=hit.tier))
+        response = _response(
+            outcome,
+            key=prepared.key,
+            started=0.0,
+            services=services,
+            cache=CacheInfo(hit=True, tier=hit.tier),
+            variant=prepared.variant,
+        )
         response = response.model_copy(update={"cost": Cost(tokens=0, time_ms=_TIME_SENTINEL)})
         rendered = response.model_dump_json(by_alias=True, exclude_none=True).encode()
         head, _, tail = rendered.partition(repr(_TIME_SENTINEL).encode())
@@ -229,7 +246,13 @@ async def cached(services: Services, prepared: Prepared, *, durable: bool = Fals
 
 
 def _response(
-    outcome: Outcome, *, key: str, started: float, services: Services, cache: CacheInfo
+    outcome: Outcome,
+    *,
+    key: str,
+    started: float,
+    services: Services,
+    cache: CacheInfo,
+    variant: VariantInfo | None = None,
 ) -> GenerateContentResponse:
     elapsed_ms = (services.clock.monotonic() - started) * 1000
     return GenerateContentResponse(
@@ -242,6 +265,7 @@ def _response(
         seed=outcome.seed,
         generation_id=outcome.generation_id,
         provider=outcome.provider,
+        variant=variant,
         fallback=outcome.fallback,
         error=outcome.error,
     )

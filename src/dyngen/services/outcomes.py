@@ -13,6 +13,7 @@ from dyngen.domain.contracts import (
     GeneratedContentPayload,
     GenerationStatus,
     SnakeModel,
+    VariantInfo,
 )
 from dyngen.ports import Provider
 
@@ -75,6 +76,7 @@ class Prepared:
     seed: ResolvedSeed | None
     cacheable: bool
     ttl_s: float | None
+    variant: VariantInfo | None = None
 
     @property
     def node(self) -> str:
