@@ -12,13 +12,14 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import Row, cache_tiers, http_cache_hits, provider_speed, stampede, table
+from bench import Row, cache_tiers, http_cache_hits, jobs, provider_speed, stampede, table
 
 BENCHMARKS: dict[str, tuple[str, Callable[[], list[Row]]]] = {
     "http": ("cache hits through the HTTP server vs a bare endpoint", http_cache_hits.run),
     "provider": ("built-in provider and service miss path vs payload serialisation", provider_speed.run),
     "tiers": ("hit latency at each cache tier vs the raw client operation on the same backend", cache_tiers.run),
     "stampede": ("provider calls per 1,000 concurrent identical misses, in one process and across 4", stampede.run),
+    "jobs": ("async job overhead, zero-latency provider: embedded and arq workers vs a bare arq no-op job", jobs.run),
 }
 
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dyngen.domain.access import AuthMode
+from dyngen.domain.social import DEFAULT_RELATIONSHIP_TIERS, RelationshipTable, RelationshipTier, sorted_tiers
 
 
 class Settings(BaseSettings):
@@ -62,7 +63,7 @@ class Settings(BaseSettings):
     job_retry_base_s: float = Field(default=1.0, ge=0, description="First job retry delay; doubles, with jitter.")
     job_concurrency: int = Field(default=4, ge=1, description="Jobs the embedded in-process runner runs at once.")
     job_timeout_s: float = Field(default=600.0, gt=0, description="arq's per-job time limit in `dyngen worker`.")
-    worker_max_jobs: int = Field(default=10, ge=1, description="Jobs one `dyngen worker` runs at once.")
+    worker_max_jobs: int = Field(default=32, ge=1, description="Jobs one `dyngen worker` runs at once.")
     prometheus_multiproc_dir: Path | None = Field(
         default=None,
         validation_alias="PROMETHEUS_MULTIPROC_DIR",
@@ -72,6 +73,10 @@ class Settings(BaseSettings):
         default=Path("examples/three_scenes.json"),
         description="Scene graph stored on first start of `dyngen serve` (when none is stored).",
     )
+    templates_dir: Path = Field(
+        default=Path("examples/templates"),
+        description="Template library: every *.json in this folder, read and validated at start.",
+    )
     flight_lease_ms: int = Field(default=2000, ge=100, description="Single-flight lease, extended while generating.")
     auth: AuthMode = Field(
         default=AuthMode.AUTO,
@@ -80,6 +85,22 @@ class Settings(BaseSettings):
     auth_cache_s: float = Field(
         default=5.0, ge=0, description="Seconds a process trusts what it knows about keys before asking again."
     )
+    relationship_tiers: list[RelationshipTier] = Field(
+        default_factory=lambda: list(DEFAULT_RELATIONSHIP_TIERS),
+        min_length=1,
+        description="Relationship table: JSON rows {min_affinity, tier, band}; affinity picks the last row it reaches.",
+    )
+
+    @field_validator("relationship_tiers")
+    @classmethod
+    def _check_relationship_tiers(cls, tiers: list[RelationshipTier]) -> list[RelationshipTier]:
+        sorted_tiers(tiers)  # unique minimums and tier ids, or a start-up error naming the rows
+        return tiers
+
+    @property
+    def relationship_table(self) -> RelationshipTable:
+        """The relationship table the `relationship_tiers` rows make (sorted by minimum affinity)."""
+        return RelationshipTable(tiers=tuple(self.relationship_tiers))
 
     @property
     def dev_tools_enabled(self) -> bool:

@@ -37,7 +37,8 @@ def create_engine(url: str) -> AsyncEngine:
 
         return engine
     # Fail fast when the server is gone (the service then serves without records and says so in health).
-    return create_async_engine(url, pool_pre_ping=True, pool_timeout=5, connect_args={"timeout": 5})
+    # No pre-ping: it costs a round trip per checkout; a connection that died is caught by `retrying`.
+    return create_async_engine(url, pool_timeout=5, connect_args={"timeout": 5})
 
 
 RETRIES = 3

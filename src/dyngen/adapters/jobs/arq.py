@@ -92,6 +92,7 @@ def arq_worker(
     max_jobs: int = 10,
     job_timeout_s: float = 600,
     max_tries: int = 10,
+    poll_delay_s: float = 0.05,
 ) -> Worker:
     """An arq worker that runs dyngen jobs with `run` (which returns a retry delay, or None)."""
 
@@ -105,6 +106,9 @@ def arq_worker(
         queue_name=queue_name,
         redis_settings=RedisSettings.from_dsn(redis_url),
         max_jobs=max_jobs,
+        # arq starts at most max_jobs per poll and then sleeps poll_delay: its default 0.5 s caps a worker
+        # at max_jobs / 0.5 s whatever the jobs cost.
+        poll_delay=poll_delay_s,
         job_timeout=job_timeout_s,
         keep_result=0,
         job_serializer=_serialize,
