@@ -95,11 +95,19 @@ RULE_CASES = [
     pytest.param({"duration": {"target": 30}}, [], "ok", id="duration-target-at-max"),
     # --- constraints ---
     pytest.param(
-        {"constraints": {"requiredElements": ["violence"], "avoidElements": ["violence"]}},
+        {"constraints": {"rating": "PG-13", "requiredElements": ["violence"], "avoidElements": ["violence"]}},
         [("ELEMENT_REQUIRED_AND_AVOIDED", "constraints.requiredElements", E)],
         "errors",
         id="element-required-and-avoided",
     ),
+    # --- rating (lexicon and clamp: tests/unit/test_rating.py) ---
+    pytest.param(
+        {"constraints": {"rating": "G", "requiredElements": ["kiss"]}},
+        [("ELEMENT_OVER_RATING", "constraints.requiredElements", E)],
+        "errors",
+        id="element-over-rating",
+    ),
+    pytest.param({"constraints": {"rating": "PG", "requiredElements": ["kiss"]}}, [], "ok", id="element-within-rating"),
     # --- fallback ---
     pytest.param(
         {"fallback": {"mode": "default_content"}},
@@ -218,6 +226,7 @@ def test_several_errors_are_all_listed_not_only_the_first() -> None:
     assert result.status is NodeStatus.ERRORS
     assert sorted(f.code for f in result.findings) == [
         "DURATION_RANGE_INVERTED",
+        "ELEMENT_OVER_RATING",  # violence needs PG-13; the node is PG
         "ELEMENT_REQUIRED_AND_AVOIDED",
         "FALLBACK_DEFAULT_CONTENT_MISSING",
         "SEED_FIXED_MISSING",
@@ -258,7 +267,9 @@ def test_disabled_node_is_disabled_whatever_its_findings(overrides: dict[str, An
     ids=["same", "space-and-case", "dash-vs-underscore", "repeated-separators", "dash-vs-space", "padding-and-case"],
 )
 def test_element_conflict_ignores_case_underscores_and_dashes(required: str, avoided: str) -> None:
-    result = validate_config(node(constraints={"requiredElements": [required], "avoidElements": [avoided]}))
+    # PG-13, so that violence's rating is no second error
+    constraints = {"rating": "PG-13", "requiredElements": [required], "avoidElements": [avoided]}
+    result = validate_config(node(constraints=constraints))
     assert [(f.code, f.field, f.severity) for f in result.findings] == [
         ("ELEMENT_REQUIRED_AND_AVOIDED", "constraints.requiredElements", E)
     ]

@@ -152,7 +152,7 @@ ELEMENT_MIN_RATING: Mapping[str, Rating] = MappingProxyType(
         "swear": Rating.PG_13,
         "profanity": Rating.PG_13,
         "alcohol": Rating.PG_13,
-        "wine": Rating.PG_13,
+        "wine": Rating.PG,
         "beer": Rating.PG_13,
         "whiskey": Rating.PG_13,
         "drinking": Rating.PG_13,

@@ -46,7 +46,7 @@ BAND_ORDER: tuple[IntimacyBand, ...] = get_args(IntimacyBand)
 """Intimacy bands from none to the most intimate."""
 
 BAND_CAP: Mapping[Rating, IntimacyBand] = MappingProxyType(
-    {Rating.G: "none", Rating.PG: "light", Rating.PG_13: "deep", Rating.R: "intense"}
+    {Rating.G: "light", Rating.PG: "light", Rating.PG_13: "deep", Rating.R: "intense"}
 )
 """The most intimate band each effective rating allows."""
 

@@ -29,6 +29,7 @@ from dyngen.domain.contracts import (
     ValidationContext,
     ValidationFinding,
 )
+from dyngen.domain.rating import effective_rating, element_needs, elements_over_rating
 
 COMPLEXITY_THRESHOLD = 10.0
 DEFAULT_MAX_RETRIES = 2
@@ -104,6 +105,22 @@ def _constraint_rules(config: GenerationNodeConfig) -> Iterator[ValidationFindin
             )
 
 
+def _rating_rules(config: GenerationNodeConfig) -> Iterator[ValidationFinding]:
+    decision = effective_rating(config.constraints.rating, config.social_context)
+    rating = decision.effective.value
+    why = f" ({decision.reason})" if decision.clamped else ""
+    for element, needed in elements_over_rating(config.constraints.required_elements, decision.effective):
+        word = element_needs(element)
+        because = f" (because of '{word[1]}')" if word and word[1] != element.strip().lower() else ""
+        yield _finding(
+            "ELEMENT_OVER_RATING",
+            "constraints.requiredElements",
+            f"required element '{element}' needs rating {needed.value}{because} but the effective rating is "
+            f"{rating}{why}: drop the element or allow a higher rating",
+            Severity.ERROR,
+        )
+
+
 def _fallback_rules(config: GenerationNodeConfig) -> Iterator[ValidationFinding]:
     fb = config.fallback
     if fb.mode is FallbackMode.DEFAULT_CONTENT and not fb.default_content_id:
@@ -147,6 +164,13 @@ def _strategy_rules(config: GenerationNodeConfig) -> Iterator[ValidationFinding]
             Severity.WARNING,
         )
     source = config.seed_source or DEFAULT_SEED_SOURCE[config.strategy]
+    if config.variants is not None and config.variants > 1 and source is SeedSource.TIMESTAMP:
+        yield _finding(
+            "VARIANTS_NEED_A_STABLE_SEED",
+            "variants",
+            "a variant pool picks each player's variant by a stable seed; with a timestamp seed it is ignored",
+            Severity.WARNING,
+        )
     if config.seed is not None and source is not SeedSource.FIXED:
         yield _finding(
             "SEED_IGNORED",
@@ -211,6 +235,7 @@ def validate_config(
     findings = [
         *_duration_rules(config),
         *_constraint_rules(config),
+        *_rating_rules(config),
         *_fallback_rules(config),
         *_strategy_rules(config),
         *_complexity_rules(config),
