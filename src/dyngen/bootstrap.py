@@ -8,6 +8,7 @@ shared cache tier, cross-process single flight, invalidation to every process) a
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 
 from dyngen.adapters.cache.memory import MemoryCacheTier
@@ -26,6 +27,7 @@ from dyngen.adapters.metrics.prometheus import PrometheusMetrics
 from dyngen.adapters.providers.plugins import load_providers
 from dyngen.adapters.storage.artifacts import SpoolingArtifactStore
 from dyngen.adapters.storage.local import LocalObjectStore
+from dyngen.adapters.templates.folder import FolderTemplateSource
 from dyngen.config import Settings
 from dyngen.ports import CacheTier, ObjectStore, Provider, SingleFlight
 from dyngen.services import jobs
@@ -33,6 +35,7 @@ from dyngen.services.access import KeyCache
 from dyngen.services.cache import LayeredCache
 from dyngen.services.container import Options, Services
 from dyngen.services.providers import ProviderRegistry
+from dyngen.services.templates import TemplateLibrary
 
 Closer = Callable[[], Awaitable[None]]
 
@@ -57,6 +60,16 @@ async def _object_store(settings: Settings, closers: list[Closer]) -> ObjectStor
     if settings.s3_create_bucket:
         await store.create_bucket()
     return store
+
+
+def load_templates(settings: Settings) -> TemplateLibrary:
+    """The template library of `settings.templates_dir` (blocking file reads: call it off the event loop).
+
+    Each file that cannot be used is logged as a warning with its file and field, and listed in the
+    library's problems; the other files still load.
+    """
+    templates, problems = FolderTemplateSource(settings.templates_dir).load()
+    return TemplateLibrary.loaded(templates, problems, source=str(settings.templates_dir))
 
 
 class _PendingQueue:
@@ -157,6 +170,7 @@ async def build(
         metrics=PrometheusMetrics(multiprocess_dir=settings.prometheus_multiproc_dir),
         keys=SqlAlchemyApiKeyRepository(engine=engine),
         key_cache=KeyCache(ttl_s=settings.auth_cache_s),
+        templates=await asyncio.to_thread(load_templates, settings),
         cache=LayeredCache(tiers, durable=[ObjectStoreCacheTier(store=store)], bus=bus),
         single_flight=single_flight,
         artifacts=artifacts,
@@ -167,6 +181,7 @@ async def build(
             default_timeout_ms=settings.default_timeout_ms,
             retry_backoff_ms=settings.retry_backoff_ms,
             cache_ttl_s=dict(settings.cache_ttl_s),
+            relationship_table=settings.relationship_table,
             auth=settings.auth,
             job_lease_s=settings.job_lease_s,
             job_max_attempts=settings.job_max_attempts,

@@ -54,6 +54,9 @@ SCOPES: dict[str, Scope | None] = {
     "GET /api/nodes/{node_id}/versions": Scope.EDITOR,
     "GET /api/nodes/{node_id}/diff": Scope.EDITOR,
     "POST /api/nodes/{node_id}/rollback": Scope.EDITOR,
+    "GET /api/templates": Scope.EDITOR,
+    "GET /api/templates/{template_id}": Scope.EDITOR,
+    "POST /api/dsl/compile": Scope.EDITOR,
 }
 
 CALLERS = ("no key", "wrong key", *(s.value for s in Scope))
@@ -200,6 +203,7 @@ async def test_refusals_do_not_say_whether_an_id_exists(client: httpx.AsyncClien
         "key_id": (await client.get("/api/keys", headers=headers_of("admin", keys))).json()["keys"][0]["id"],
         "node_id": game_request()["node_id"],
         "graph_id": await _stored_graph(client, headers_of("editor", keys)),
+        "template_id": "romantic_to_action_transition_v1",  # shipped in examples/templates
     }
     with_ids = [r for r in ROUTES if PARAM.search(r) and SCOPES.get(r) is not PUBLIC]
     assert with_ids, "routes with ids exist"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dyngen.domain.contracts import DEFAULT_SEED_SOURCE, GenerateContentRequest, SeedSource, Strategy
@@ -114,8 +115,18 @@ def _identity(request: GenerateContentRequest) -> tuple[str, str, str, str]:
     )
 
 
-def cache_key(request: GenerateContentRequest) -> str:
+def _version_slot(request: GenerateContentRequest, qualifiers: Sequence[str]) -> str:
+    """The version, with what else decides the content appended (`1;t=<template>:<v>;r=<rules outcome>`)."""
+    return escape(";".join([str(request.version), *qualifiers]))
+
+
+def cache_key(request: GenerateContentRequest, *, qualifiers: Sequence[str] = ()) -> str:
     """The server's cache key for a request (a client's ``cache_key`` hint is never trusted).
+
+    Args:
+        request: The (resolved) request.
+        qualifiers: What else decides the content and joins the version slot: the template's id and
+            version, the outcome of the node's rules.
 
     Raises:
         DyngenError: GEN_INVALID_CONFIG when the strategy's scope id is missing.
@@ -124,7 +135,7 @@ def cache_key(request: GenerateContentRequest) -> str:
     if request.seed is not None and seed_source_for(request) is SeedSource.FIXED:
         slot += f"@{request.seed}"
     parts = [escape(p) for p in _identity(request)]
-    return SEPARATOR.join([*parts, request.strategy.value, slot, str(request.version)])
+    return SEPARATOR.join([*parts, request.strategy.value, slot, _version_slot(request, qualifiers)])
 
 
 def split_key(key: str) -> list[str]:
@@ -132,7 +143,9 @@ def split_key(key: str) -> list[str]:
     return [p.replace("%7C", SEPARATOR).replace("%40", "@").replace("%25", "%") for p in key.split(SEPARATOR)]
 
 
-def variant_pool(request: GenerateContentRequest, seed: ResolvedSeed) -> tuple[int, str, ResolvedSeed] | None:
+def variant_pool(
+    request: GenerateContentRequest, seed: ResolvedSeed, *, qualifiers: Sequence[str] = ()
+) -> tuple[int, str, ResolvedSeed] | None:
     """For a node with a pool of `variants`: the variant this seed gets, its key and its own seed.
 
     A pool is shared by everyone the node serves: a playthrough (or player) picks variant
@@ -146,6 +159,7 @@ def variant_pool(request: GenerateContentRequest, seed: ResolvedSeed) -> tuple[i
     index = seed.value % size
     identity = _identity(request)
     slot = f"v{index}of{size}"
-    key = SEPARATOR.join([*(escape(p) for p in identity), request.strategy.value, slot, str(request.version)])
-    variant_seed = ResolvedSeed(stable_int("variant", *identity, str(request.version), slot), SeedSource.FIXED, True)
+    version = _version_slot(request, qualifiers)
+    key = SEPARATOR.join([*(escape(p) for p in identity), request.strategy.value, slot, version])
+    variant_seed = ResolvedSeed(stable_int("variant", *identity, version, slot), SeedSource.FIXED, True)
     return index, key, variant_seed

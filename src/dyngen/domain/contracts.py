@@ -395,6 +395,15 @@ class VariantInfo(SnakeModel):
     pool_size: int
 
 
+class RatingInfo(SnakeModel):
+    """The rating content was made at: the most restrictive of the node's, the world's and the user's."""
+
+    effective: Rating
+    requested: Rating
+    clamped: bool
+    reason: str | None = None
+
+
 class GenerationStatus(StrEnum):
     QUEUED = "queued"
     PROCESSING = "processing"
@@ -414,6 +423,7 @@ class GenerateContentResponse(SnakeModel):
     job_id: str | None = None
     provider: str | None = None
     variant: VariantInfo | None = None
+    rating: RatingInfo | None = None
     fallback: FallbackInfo | None = None
     error: ErrorInfo | None = None
 

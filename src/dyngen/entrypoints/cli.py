@@ -31,6 +31,8 @@ from dyngen.domain.contracts import (
 )
 from dyngen.domain.errors import GENERATION_FAILURES, DyngenError, ErrorCode
 from dyngen.domain.graph import SceneGraph
+from dyngen.entrypoints.cli_dsl import dsl_app
+from dyngen.entrypoints.cli_templates import templates_app
 from dyngen.services import access, generation, play, validation
 from dyngen.services.container import Services
 
@@ -323,6 +325,8 @@ def play_graph(
 
 keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(templates_app, name="templates")
+app.add_typer(dsl_app, name="dsl")
 
 
 @keys_app.command("create")

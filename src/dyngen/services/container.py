@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dyngen.domain.access import AuthMode
+from dyngen.domain.social import DEFAULT_RELATIONSHIP_TABLE, RelationshipTable
 from dyngen.ports import (
     ApiKeyRepository,
     ArtifactStore,
@@ -30,8 +31,10 @@ from dyngen.services.access import KeyCache
 from dyngen.services.cache import LayeredCache
 from dyngen.services.memo import LruMemo
 from dyngen.services.providers import ProviderRegistry
+from dyngen.services.templates import TemplateLibrary
 
 if TYPE_CHECKING:
+    from dyngen.domain.dsl import CompileResult
     from dyngen.services.outcomes import CacheEntry, Prepared
 
 
@@ -64,6 +67,7 @@ class GenerationMemo:
     prepared: LruMemo[bytes, Prepared] = field(default_factory=lambda: LruMemo(4096))
     entries: LruMemo[bytes, CacheEntry] = field(default_factory=lambda: LruMemo(4096))
     hit_templates: LruMemo[tuple[bytes, str, str], tuple[bytes, bytes]] = field(default_factory=lambda: LruMemo(4096))
+    rules: LruMemo[bytes, CompileResult] = field(default_factory=lambda: LruMemo(1024))
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +93,7 @@ class Options:
     job_max_attempts: int = 3
     job_retry_base_s: float = 1.0
     cache_ttl_s: dict[str, float | None] = field(default_factory=dict)
+    relationship_table: RelationshipTable = DEFAULT_RELATIONSHIP_TABLE
     auth: AuthMode = AuthMode.AUTO
 
 
@@ -99,6 +104,7 @@ class Services:
     `entropy` is where fresh (`timestamp`) seeds come from: seeded from the OS in production, pinned in tests.
     `probes` are the health checks of the dependencies beyond the repository (object store, Redis), by name.
     `keys` are the API keys; `key_cache` keeps the request path from asking the repository every time.
+    `templates` is the template library, read once at start.
     """
 
     repository: GenerationRepository
@@ -123,6 +129,7 @@ class Services:
     run_job: Callable[[str], Awaitable[float | None]] | None = None
     background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
     key_cache: KeyCache = field(default_factory=KeyCache)
+    templates: TemplateLibrary = field(default_factory=TemplateLibrary)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def start(self) -> None:

@@ -32,6 +32,7 @@ from dyngen.domain.validation import validate_config
 from dyngen.services.container import Services
 from dyngen.services.outcomes import CACHE_FORMAT, CacheEntry, FlightResult, Outcome, Prepared
 from dyngen.services.provider_runs import generate_and_record, waited_too_long
+from dyngen.services.resolution import resolve
 
 log = logging.getLogger("dyngen.generation")
 
@@ -82,12 +83,14 @@ def prepare(*, request: GenerateContentRequest, services: Services) -> Prepared:
     """
     if request.simulate is not None and not services.options.dev_tools:
         raise DyngenError(ErrorCode.FORBIDDEN, "simulate is a dev tool and dev tools are off in this deployment")
+    resolved = resolve(request=request, services=services)
+    request = resolved.request
     _reject_invalid(request)
     provider = services.providers.select(request)
-    key = cache_key(request)
+    key = cache_key(request, qualifiers=resolved.qualifiers)
     seed = resolve_seed(request, entropy=services.entropy)
     variant = None
-    if (pool := variant_pool(request, seed)) is not None:
+    if (pool := variant_pool(request, seed, qualifiers=resolved.qualifiers)) is not None:
         index, key, seed = pool
         variant = VariantInfo(index=index, pool_size=request.variants or 0)
     forced = request.simulate.forced_failure() if request.simulate else None
@@ -100,6 +103,7 @@ def prepare(*, request: GenerateContentRequest, services: Services) -> Prepared:
         cacheable=request.strategy is not Strategy.ALWAYS and forced is None,
         ttl_s=services.options.cache_ttl_s.get(request.strategy.value),
         variant=variant,
+        rating=resolved.rating,
     )
 
 
@@ -115,9 +119,7 @@ async def generate_content(*, request: GenerateContentRequest, services: Service
     started = services.clock.monotonic()
     prepared = prepare(request=request, services=services)
     outcome, cache = await _serve(prepared, services)
-    return _response(
-        outcome, key=prepared.key, started=started, services=services, cache=cache, variant=prepared.variant
-    )
+    return _response(outcome, key=prepared.key, started=started, services=services, cache=cache, prepared=prepared)
 
 
 async def generate_content_json(*, body: bytes, services: Services) -> bytes:
@@ -138,9 +140,7 @@ async def generate_content_json(*, body: bytes, services: Services) -> bytes:
         head, tail = _hit_template(services, prepared, hit)
         return head + repr(round((services.clock.monotonic() - started) * 1000, 3)).encode() + tail
     outcome, cache = await _serve(prepared, services)
-    response = _response(
-        outcome, key=prepared.key, started=started, services=services, cache=cache, variant=prepared.variant
-    )
+    response = _response(outcome, key=prepared.key, started=started, services=services, cache=cache, prepared=prepared)
     return response.model_dump_json(by_alias=True, exclude_none=True).encode()
 
 
@@ -159,7 +159,7 @@ def _hit_template(services: Services, prepared: Prepared, hit: Hit) -> tuple[byt
             started=0.0,
             services=services,
             cache=CacheInfo(hit=True, tier=hit.tier),
-            variant=prepared.variant,
+            prepared=prepared,
         )
         response = response.model_copy(update={"cost": Cost(tokens=0, time_ms=_TIME_SENTINEL)})
         rendered = response.model_dump_json(by_alias=True, exclude_none=True).encode()
@@ -252,7 +252,7 @@ def _response(
     started: float,
     services: Services,
     cache: CacheInfo,
-    variant: VariantInfo | None = None,
+    prepared: Prepared | None = None,
 ) -> GenerateContentResponse:
     elapsed_ms = (services.clock.monotonic() - started) * 1000
     return GenerateContentResponse(
@@ -265,7 +265,8 @@ def _response(
         seed=outcome.seed,
         generation_id=outcome.generation_id,
         provider=outcome.provider,
-        variant=variant,
+        variant=prepared.variant if prepared else None,
+        rating=prepared.rating if prepared else None,
         fallback=outcome.fallback,
         error=outcome.error,
     )

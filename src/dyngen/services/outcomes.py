@@ -12,6 +12,7 @@ from dyngen.domain.contracts import (
     GenerateContentRequest,
     GeneratedContentPayload,
     GenerationStatus,
+    RatingInfo,
     SnakeModel,
     VariantInfo,
 )
@@ -77,6 +78,7 @@ class Prepared:
     cacheable: bool
     ttl_s: float | None
     variant: VariantInfo | None = None
+    rating: RatingInfo | None = None
 
     @property
     def node(self) -> str:

@@ -19,7 +19,8 @@ from dyngen.config import Settings
 from dyngen.entrypoints.api import errors
 from dyngen.entrypoints.api.auth import SECURITY, SECURITY_SCHEMES
 from dyngen.entrypoints.api.middleware import BodyLimit
-from dyngen.entrypoints.api.routes import generation, graphs, jobs, keys, nodes, records, system, telemetry
+from dyngen.entrypoints.api.routes import dsl as dsl_routes
+from dyngen.entrypoints.api.routes import generation, graphs, jobs, keys, nodes, records, system, telemetry, templates
 from dyngen.entrypoints.api.wire import body_schemas
 from dyngen.services import graphs as graphs_service
 from dyngen.services.container import Services
@@ -65,6 +66,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(telemetry.router)
     app.include_router(graphs.router)
     app.include_router(nodes.router)
+    app.include_router(templates.router)
+    app.include_router(dsl_routes.router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

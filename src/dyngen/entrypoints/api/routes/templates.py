@@ -1,0 +1,33 @@
+"""Template library routes: the loaded templates (and the files that did not load), and one template."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, Response
+
+from dyngen.domain.access import Scope
+from dyngen.domain.contracts import GenerationNodeConfig
+from dyngen.entrypoints.api.auth import require
+from dyngen.entrypoints.api.errors import documented
+from dyngen.entrypoints.api.wire import services_of, wire_response
+from dyngen.services import templates
+
+router = APIRouter(tags=["templates"], dependencies=[require(Scope.EDITOR)])
+
+TemplateId = Annotated[str, Path(min_length=1, max_length=200)]
+
+
+@router.get("/api/templates", response_model=templates.TemplateListing, responses=documented(401, 403))
+async def list_templates(request: Request) -> Response:
+    """Every loaded template (id, generationType, purpose, version, status, file), and every template file
+    that did not load, with its field and the reason."""
+    return wire_response(templates.listing(library=services_of(request).templates))
+
+
+@router.get(
+    "/api/templates/{template_id}", response_model=GenerationNodeConfig, responses=documented(401, 403, 404, 422)
+)
+async def get_template(template_id: TemplateId, request: Request) -> Response:
+    """One template's config, in the spec's spelling (404 for an unknown id, naming the closest one)."""
+    return wire_response(services_of(request).templates.get(template_id).config)
