@@ -33,10 +33,6 @@ class DslResult(SnakeModel):
     warnings: list[Diagnostic] = Field(default_factory=list)
     errors: list[Diagnostic] = Field(default_factory=list)
 
-    @property
-    def has_errors(self) -> bool:
-        return bool(self.errors)
-
 
 class DslContext(SnakeModel):
     """The context rules are evaluated for: `{player_context?, social_context?}`."""

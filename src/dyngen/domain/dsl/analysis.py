@@ -29,6 +29,7 @@ from dyngen.domain.dsl.program import (
     Compare,
     Condition,
     Const,
+    Element,
     If,
     Include,
     Not,
@@ -49,6 +50,8 @@ from dyngen.domain.validation import normalise_element
 MAX_COMBINATIONS = 4096
 MAX_WORK = 200_000
 """Combinations times condition size: the most a single reachability check may evaluate."""
+MAX_PAIR_CHECKS = 200
+"""Required/avoided pairs in different places checked at most (a bound for huge rule sets)."""
 
 
 def warnings(program: Program) -> list[Diagnostic]:
@@ -105,6 +108,10 @@ def _size(condition: Condition) -> int:
         elif isinstance(current, And | Or):
             stack.extend(current.operands)
     return count
+
+
+def _path_key(path: Path) -> tuple[tuple[int, bool], ...]:
+    return tuple((id(condition), wanted) for condition, wanted in path)
 
 
 def satisfiable(path: Path) -> bool | None:
@@ -232,23 +239,33 @@ class _Analysis:
     # --- elements, durations ------------------------------------------------------------------
 
     def required_and_avoided(self, statements: tuple[Statement, ...]) -> None:
-        required = [(e, path) for s, path in walk(statements) if isinstance(s, Include) for e in s.elements]
-        avoided = [(e, path) for s, path in walk(statements) if isinstance(s, SetConstraints) for e in s.avoid]
-        reported: set[tuple[str, int, int]] = set()
-        for element, path in required:
-            key = (normalise_element(element.name), element.at.line, element.at.column)
-            for other, other_path in avoided:
-                if normalise_element(other.name) != key[0] or key in reported:
-                    continue
-                if satisfiable((*path, *other_path)) is False:
-                    continue  # in branches that exclude each other
-                reported.add(key)
-                self.warn(
-                    "DSL_ELEMENT_REQUIRED_AND_AVOIDED",
-                    f"'{element.name}' is required here and avoided on line {other.at.line}: "
-                    "no content can satisfy both",
-                    element.at,
-                )
+        """One warning per element both required and avoided where both can apply at once."""
+        avoided: dict[str, dict[tuple[tuple[int, bool], ...], tuple[Element, Path]]] = {}
+        for statement, path in walk(statements):
+            if isinstance(statement, SetConstraints):
+                for element in statement.avoid:
+                    places = avoided.setdefault(normalise_element(element.name), {})
+                    places.setdefault(_path_key(path), (element, path))
+        reported: set[str] = set()
+        checks = 0
+        for statement, path in walk(statements):
+            if not isinstance(statement, Include):
+                continue
+            for element in statement.elements:
+                name = normalise_element(element.name)
+                for other, other_path in avoided.get(name, {}).values():
+                    if name in reported or checks >= MAX_PAIR_CHECKS:
+                        break
+                    checks += 1
+                    if satisfiable((*path, *other_path)) is False:
+                        continue  # in branches that exclude each other
+                    reported.add(name)
+                    self.warn(
+                        "DSL_ELEMENT_REQUIRED_AND_AVOIDED",
+                        f"'{element.name}' is required here and avoided on line {other.at.line}: "
+                        "no content can satisfy both",
+                        element.at,
+                    )
 
     def durations(self, statements: tuple[Statement, ...]) -> None:
         for statement, _ in walk(statements):

@@ -201,12 +201,11 @@ class _Builder:
         assert isinstance(value, Token)
         field = style_field(str(name))
         if field is None:
-            self.warn(
-                "DSL_UNKNOWN_FIELD",
-                f"unknown style field '{name}' (ignored): rules set {_quoted(list(STYLE_FIELDS))}",
-                _at(name),
-                closest(str(name), STYLE_FIELDS),
-            )
+            message = f"unknown style field '{name}' (ignored): rules set {_quoted(list(STYLE_FIELDS))}"
+            suggestion = closest(str(name), STYLE_FIELDS)
+            if str(name).lower() == "rating":
+                message, suggestion = message + "; the rating is set with CONSTRAINT rating=PG-13", None
+            self.warn("DSL_UNKNOWN_FIELD", message, _at(name), suggestion)
             return None
         text = _text(value).strip()
         allowed = STYLE_FIELDS[field]

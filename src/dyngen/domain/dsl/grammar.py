@@ -14,7 +14,7 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from dyngen.domain.dsl.diagnostics import Diagnostic, diagnostic, end_position
-from dyngen.domain.dsl.fields import STYLE_FIELDS
+from dyngen.domain.dsl.fields import style_field
 
 GRAMMAR = r"""
 start: statement*
@@ -69,7 +69,7 @@ OR: "or"i
 NOT: "not"i
 TRUE: "true"i
 FALSE: "false"i
-UNIT: "s"
+UNIT: /s(?:ec(?:ond)?s?)?/
 MINUS: "-"
 COMP_OP: "==" | "!=" | "<=" | ">=" | "<" | ">"
 NAME: /[A-Za-z_][A-Za-z0-9_]*/
@@ -150,12 +150,21 @@ def _closers(source: str, before: int, expected: set[str]) -> set[str]:
     return expected
 
 
-def _hint(token: Token, expected: set[str]) -> str:
-    if token.value == "=" and "COMP_OP" in expected:
+_WORD = re.compile(r"[A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)*")
+
+
+def _shown_token(source: str, token: Token) -> str:
+    """The text to call unexpected: a whole word, even when the error lexer matched only part of it."""
+    word = _WORD.match(source, token.start_pos or 0)
+    return word.group() if word else str(token.value)
+
+
+def _hint(text: str, expected: set[str]) -> str:
+    if text == "=" and "COMP_OP" in expected:
         return "; compare with '==' (a single '=' assigns)"
-    if "SET" in expected and token.value in STYLE_FIELDS:
-        return f"; outside THEN/ELSE, setting a field is a statement of its own: SET {token.value} = ..."
-    if str(token.value).isidentifier() and "THEN" in expected:
+    if "SET" in expected and style_field(text) is not None:
+        return f"; outside THEN/ELSE, setting a field is a statement of its own: SET {text} = ..."
+    if text.isidentifier() and "THEN" in expected:
         return "; is THEN missing?"
     return ""
 
@@ -166,13 +175,14 @@ def syntax_error(source: str, error: UnexpectedInput) -> Diagnostic:
         token = error.token
         before = len(source) if token.type == "$END" else (token.start_pos or 0)
         expected = _closers(source, before, set(error.expected))
+        text = "" if token.type == "$END" else _shown_token(source, token)
         if token.type == "$END":
             line, column = end_position(source)
             what = "the rules end too early"
         else:
             line, column = token.line or 1, token.column or 1
-            what = f"unexpected '{token.value}'"
-        message = f"{what}: expected {_expected(expected)}{_hint(token, expected)}"
+            what = f"unexpected '{text}'"
+        message = f"{what}: expected {_expected(expected)}{_hint(text, expected)}"
         return diagnostic(source, "DSL_SYNTAX", message, line, column)
     if isinstance(error, UnexpectedCharacters):
         position = error.pos_in_stream or 0
