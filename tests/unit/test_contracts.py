@@ -22,11 +22,10 @@ from dyngen.domain.contracts import (
     NodeStatus,
     PlayerContext,
     ValidateConfigRequest,
-    load,
-    wire_errors,
 )
 from dyngen.domain.elements import mentions, violations
 from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.domain.wire import load, wire_errors
 
 # Spec section 10, exactly as written.
 TEMPLATE: dict[str, Any] = {

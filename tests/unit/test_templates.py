@@ -10,7 +10,11 @@ from typing import Any
 
 import pytest
 
-from dyngen.domain.contracts import GenerationNodeConfig, NodeStatus, Pacing, load
+from dyngen.domain.contracts import (
+    GenerationNodeConfig,
+    NodeStatus,
+    Pacing,
+)
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.templates import (
     Template,
@@ -20,6 +24,7 @@ from dyngen.domain.templates import (
     deep_merge,
     parse_template,
 )
+from dyngen.domain.wire import load
 from dyngen.services.templates import TemplateLibrary, listing
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -26,11 +26,10 @@ from dyngen.domain.contracts import (
     NodeStatus,
     Severity,
     ValidationFinding,
-    camel,
-    load,
 )
 from dyngen.domain.errors import DyngenError
 from dyngen.domain.validation import validate_config
+from dyngen.domain.wire import camel, load
 
 # A template names its own identity; these are not copied into the nodes that use it (the node keeps its
 # own id and version, and its templateId names the template).

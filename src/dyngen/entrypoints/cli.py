@@ -27,10 +27,10 @@ from dyngen.domain.contracts import (
     PlayerContext,
     SceneRef,
     Severity,
-    load,
 )
 from dyngen.domain.errors import GENERATION_FAILURES, DyngenError, ErrorCode
 from dyngen.domain.graph import SceneGraph
+from dyngen.domain.wire import load
 from dyngen.entrypoints.cli_dsl import dsl_app
 from dyngen.entrypoints.cli_templates import templates_app
 from dyngen.services import access, generation, play, validation

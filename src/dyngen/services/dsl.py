@@ -9,8 +9,13 @@ from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field
 
-from dyngen.domain.contracts import PlayerContext, SnakeModel, SocialContext, load
+from dyngen.domain.contracts import (
+    PlayerContext,
+    SnakeModel,
+    SocialContext,
+)
 from dyngen.domain.dsl import MAX_SOURCE_CHARS, Diagnostic, compile_rules, evaluate
+from dyngen.domain.wire import load
 
 
 class DslCompileRequest(SnakeModel):

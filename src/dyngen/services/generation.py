@@ -25,10 +25,10 @@ from dyngen.domain.contracts import (
     Severity,
     Strategy,
     VariantInfo,
-    load_json,
 )
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.validation import validate_config
+from dyngen.domain.wire import load_json
 from dyngen.services.container import Services
 from dyngen.services.outcomes import CACHE_FORMAT, CacheEntry, FlightResult, Outcome, Prepared
 from dyngen.services.provider_runs import generate_and_record, waited_too_long

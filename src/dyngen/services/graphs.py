@@ -8,10 +8,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from dyngen.domain.contracts import NodeStatus, Severity, load
+from dyngen.domain.contracts import (
+    NodeStatus,
+    Severity,
+)
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.graph import SceneGraph
 from dyngen.domain.graph_health import GraphHealth, graph_health
+from dyngen.domain.wire import load
 from dyngen.ports import StoredGraph
 from dyngen.services.container import Services
 

@@ -31,10 +31,10 @@ from dyngen.domain.contracts import (
     GenerateContentRequest,
     GenerateContentResponse,
     GenerationStatus,
-    load_json,
 )
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.records import GenerationRecord
+from dyngen.domain.wire import load_json
 from dyngen.ports import JobEvent
 from dyngen.services.container import Services
 from dyngen.services.generation import cached, prepare

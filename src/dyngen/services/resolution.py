@@ -14,13 +14,13 @@ from dyngen.domain.contracts import (
     GenerateContentRequest,
     GenerationNodeConfig,
     RatingInfo,
-    load,
 )
 from dyngen.domain.dsl import CompileResult, compile_rules, evaluate, merge_overrides
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.rating import effective_rating
 from dyngen.domain.social import resolve_social
 from dyngen.domain.templates import apply_template
+from dyngen.domain.wire import load
 from dyngen.services.container import Services
 
 # The request's own names for node fields, and the node config's.

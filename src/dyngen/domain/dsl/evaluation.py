@@ -19,7 +19,11 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from dyngen.domain.contracts import GenerationNodeConfig, PlayerContext, SocialContext, load
+from dyngen.domain.contracts import (
+    GenerationNodeConfig,
+    PlayerContext,
+    SocialContext,
+)
 from dyngen.domain.dsl.conditions import holds, static_mismatch
 from dyngen.domain.dsl.diagnostics import Diagnostic, diagnostic
 from dyngen.domain.dsl.fields import PLAYER_ROOTS, SOCIAL_FIELDS
@@ -37,6 +41,7 @@ from dyngen.domain.dsl.program import (
     Statement,
 )
 from dyngen.domain.validation import normalise_element
+from dyngen.domain.wire import load
 
 
 @dataclass(frozen=True)

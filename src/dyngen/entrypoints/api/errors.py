@@ -11,8 +11,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from dyngen.domain.contracts import wire_errors
 from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.domain.wire import wire_errors
 
 log = logging.getLogger("dyngen.api")
 

@@ -16,8 +16,8 @@ from dyngen.domain.contracts import (
     InvalidateRequest,
     InvalidateResult,
     ValidateConfigRequest,
-    load,
 )
+from dyngen.domain.wire import load
 from dyngen.entrypoints.api.auth import require
 from dyngen.entrypoints.api.errors import documented
 from dyngen.entrypoints.api.wire import json_body, services_of, wire_response

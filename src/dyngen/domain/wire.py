@@ -1,0 +1,126 @@
+"""Reading wire data: every problem of a body as a finding with its field path, and for an unknown field
+the closest known name, so a typo is never silently dropped (`moodFro` -> did you mean `moodFrom`?)."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from dyngen.domain.errors import DyngenError, ErrorCode
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def camel(name: str) -> str:
+    """`mood_from` -> `moodFrom` (the spec's spelling of a snake_case attribute)."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def known_names(model: type[BaseModel]) -> list[str]:
+    """Every spelling `model` accepts for its fields."""
+    names: list[str] = []
+    for name in model.model_fields:
+        names.extend(dict.fromkeys([camel(name), name]))
+    return names
+
+
+def _first_model(annotation: Any) -> type[BaseModel] | None:
+    """The first wire model inside an annotation (unwrapping Optional, Annotated, list and dict)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _first_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _model_at(root: type[BaseModel], path: Sequence[int | str]) -> type[BaseModel] | None:
+    """The wire model found by following the field names of `path` from `root`.
+
+    List indexes and dict keys in the path are stepped over: the element model is already current.
+    """
+    current = root
+    for part in path:
+        field = next((f for n, f in current.model_fields.items() if part in (n, camel(n))), None)
+        if field is None:
+            continue
+        found = _first_model(field.annotation)
+        if found is None:
+            return None
+        current = found
+    return current
+
+
+def wire_errors(
+    root: type[BaseModel], error: ValidationError, *, prefix: Sequence[str | int] = ()
+) -> list[dict[str, Any]]:
+    """Turn a pydantic error into findings a client can act on: path, message, and a suggested name.
+
+    Args:
+        root: The model that was being validated.
+        error: The error pydantic raised.
+        prefix: Path elements to put in front of every location (e.g. `("body",)`).
+
+    Returns:
+        One dict per problem: `field` (dotted path), `message`, `type`, and for an unknown field
+        `suggestion` (the closest known name, when one is close).
+    """
+    findings: list[dict[str, Any]] = []
+    for item in error.errors(include_url=False):
+        loc = tuple(item["loc"])
+        finding: dict[str, Any] = {
+            "field": ".".join(str(p) for p in (*prefix, *loc)) or "(body)",
+            "message": item["msg"],
+            "type": item["type"],
+        }
+        if item["type"] == "extra_forbidden" and loc:
+            parent = _model_at(root, loc[:-1])
+            if parent is not None:
+                options = known_names(parent)
+                close = difflib.get_close_matches(str(loc[-1]), options, n=1, cutoff=0.5)
+                finding["message"] = f"unknown field '{loc[-1]}'"
+                if close:
+                    finding["suggestion"] = close[0]
+                    finding["message"] += f"; did you mean '{close[0]}'?"
+                else:
+                    finding["message"] += f"; known fields: {', '.join(options)}"
+        findings.append(finding)
+    return findings
+
+
+def load(model: type[M], data: Any) -> M:
+    """Validate wire data into `model`, or raise one coded error listing every problem.
+
+    Raises:
+        DyngenError: GEN_INVALID_CONFIG whose details are `wire_errors` findings.
+    """
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        findings = wire_errors(model, exc)
+        raise DyngenError(
+            ErrorCode.GEN_INVALID_CONFIG,
+            f"{len(findings)} problem{'s' if len(findings) != 1 else ''} in the {model.__name__}",
+            details=findings,
+        ) from None
+
+
+def load_json(model: type[M], data: bytes | str, *, prefix: Sequence[str] = ()) -> M:
+    """`load` for raw JSON text: malformed JSON is reported like any other problem, with its position.
+
+    `prefix` goes in front of every field path (the API reports paths from `body`).
+    """
+    try:
+        return model.model_validate_json(data)
+    except ValidationError as exc:
+        findings = wire_errors(model, exc, prefix=prefix)
+        raise DyngenError(
+            ErrorCode.GEN_INVALID_CONFIG,
+            f"{len(findings)} problem{'s' if len(findings) != 1 else ''} in the {model.__name__}",
+            details=findings,
+        ) from None
