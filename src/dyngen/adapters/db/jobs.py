@@ -15,6 +15,7 @@ from dyngen.adapters.db.repository import (
     SqlAlchemyGenerationRepository,
     db_time,
     insert_artifacts,
+    record_from_row,
     record_row,
     retrying,
     to_utc,
@@ -75,10 +76,12 @@ class SqlAlchemyJobRepository(SqlAlchemyGenerationRepository):
                     lease_expires_at=to_utc(lease_until),
                     started_at=func.coalesce(generations.c.started_at, at),
                 )
+                .returning(*generations.c)
             )
             async with self._engine.begin() as conn:
-                taken = (await conn.execute(stmt)).rowcount
-            return await self.get(job_id) if taken else None
+                row = (await conn.execute(stmt)).mappings().first()
+            # A job gets its artifacts when it finishes: a job being claimed has none yet.
+            return record_from_row(row, []) if row is not None else None
 
         return await retrying(run)
 
