@@ -139,7 +139,7 @@ async def generate_content_json(*, body: bytes, services: Services) -> bytes:
         services.metrics.cache_request(node=prepared.node, tier=hit.tier, hit=True)
         head, tail = _hit_template(services, prepared, hit)
         return head + repr(round((services.clock.monotonic() - started) * 1000, 3)).encode() + tail
-    outcome, cache = await _serve(prepared, services)
+    outcome, cache = await _serve(prepared, services, fast_tiers_read=True)
     response = _response(outcome, key=prepared.key, started=started, services=services, cache=cache, prepared=prepared)
     return response.model_dump_json(by_alias=True, exclude_none=True).encode()
 
@@ -169,15 +169,17 @@ def _hit_template(services: Services, prepared: Prepared, hit: Hit) -> tuple[byt
     return template
 
 
-async def _serve(prepared: Prepared, services: Services) -> tuple[Outcome, CacheInfo]:
-    """The outcome for a prepared request, and where it came from."""
+async def _serve(prepared: Prepared, services: Services, *, fast_tiers_read: bool = False) -> tuple[Outcome, CacheInfo]:
+    """The outcome for a prepared request, and where it came from (`fast_tiers_read`: the caller already
+    missed in the memory and Redis tiers)."""
     request = prepared.request
     seed = prepared.seed or resolve_seed(request, entropy=services.entropy)
     flight_key = f"{prepared.key}#{prepared.fingerprint}"
     # While this process already generates the key, join at once: reading the tiers would only queue
     # a crowd of reads in front of the flight's own lease request.
     joinable = services.single_flight.is_running(flight_key)
-    if prepared.cacheable and not joinable and (hit := await cached(services, prepared)) is not None:
+    read = fast_tiers_read or joinable
+    if prepared.cacheable and not read and (hit := await cached(services, prepared)) is not None:
         services.metrics.cache_request(node=prepared.node, tier=hit.tier, hit=True)
         # A hit serves content as stored; a retry that happened when it was made is not this call's.
         return hit.outcome.model_copy(update={"fallback": None}), CacheInfo(hit=True, tier=hit.tier)
