@@ -197,6 +197,7 @@ async def test_node_stats_after_misses_hits_and_a_failure_match_the_records(clie
         "cost_tokens": sum(m["cost"]["tokens"] for m in misses),
         "cost": 0.0,  # the built-in provider is free
         "errors": {"GEN_TIMEOUT": 1},
+        "mean_quality_score": round(sum(m["content"]["metadata"]["quality_score"] for m in misses) / len(misses), 4),
     }
 
 

@@ -25,6 +25,7 @@ class NodeStats(BaseModel):
     cost_tokens: int
     cost: float
     errors: dict[str, int]
+    mean_quality_score: float | None = None
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -42,6 +43,11 @@ async def node_stats(*, node_id: str, services: Services) -> NodeStats:
     runs = [r for r in records if r.status in (GenerationStatus.COMPLETE, GenerationStatus.FAILED) and r.attempts]
     latencies = [r.latency_ms for r in runs if r.status is GenerationStatus.COMPLETE]
     hits, misses = services.metrics.cache_counts(node=node_id)
+    scores = [
+        r.content.metadata.quality_score
+        for r in runs
+        if r.content is not None and r.content.metadata is not None and r.content.metadata.quality_score is not None
+    ]
     return NodeStats(
         node_id=node_id,
         generations=len(runs),
@@ -53,4 +59,5 @@ async def node_stats(*, node_id: str, services: Services) -> NodeStats:
         cost_tokens=sum(r.cost_tokens for r in runs),
         cost=round(sum(r.cost for r in runs), 6),
         errors=dict(Counter(r.error_code for r in runs if r.error_code)),
+        mean_quality_score=round(sum(scores) / len(scores), 4) if scores else None,
     )
