@@ -115,7 +115,7 @@ async def test_health_lists_database_object_store_the_builtin_provider_and_an_em
     assert report["reasons"] == []
     assert report["dependencies"]["database"]["status"] == "ok"
     assert report["dependencies"]["object_store"]["status"] == "ok"
-    assert report["providers"] == {"builtin": {"status": "ok"}}
+    assert report["providers"] == {"builtin": {"status": "ok"}, "builtin_video": {"status": "ok"}}
     assert report["queue"]["depth"] == 0
     assert report["queue"].get("oldest_job_age_s") is None
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel
@@ -64,19 +64,58 @@ async def list_generations(
     "/artifacts/{artifact_id}",
     response_class=Response,
     dependencies=[require(Scope.RUNTIME)],
-    responses={200: {"content": {"*/*": {}}}, 304: {"description": "Not modified"}, **documented(401, 403, 404, 422)},
+    responses={
+        200: {"content": {"*/*": {}}},
+        206: {"description": "The requested byte range (`Range: bytes=...`)", "content": {"*/*": {}}},
+        304: {"description": "Not modified"},
+        416: {"description": "Range not satisfiable"},
+        **documented(401, 403, 404, 422),
+    },
 )
 async def get_artifact(artifact_id: RecordId, request: Request) -> Response:
-    """An artifact's bytes with its media type; immutable (artifacts are content-addressed)."""
+    """An artifact's bytes with its media type; immutable (artifacts are content-addressed).
+
+    A single `Range: bytes=...` is honoured (206, or 416 when it lies past the end) so players can seek in video.
+    """
     record, data = await records.get_artifact(artifact_id=artifact_id, services=services_of(request))
     etag = f'"{record.content_hash}"'
     if _etag_matches(request.headers.get("if-none-match"), etag):
-        return Response(status_code=304, headers={"ETag": etag})
-    return Response(
-        content=data,
-        media_type=record.media_type,
-        headers={"ETag": etag, "Cache-Control": "public, max-age=31536000, immutable"},
-    )
+        return Response(status_code=304, headers={"ETag": etag, "Accept-Ranges": "bytes"})
+    headers = {"ETag": etag, "Cache-Control": "public, max-age=31536000, immutable", "Accept-Ranges": "bytes"}
+    if_range = request.headers.get("if-range")
+    wanted = _byte_range(request.headers.get("range"), len(data)) if if_range in (None, etag) else None
+    if wanted == "unsatisfiable":
+        return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{len(data)}"})
+    if wanted is not None:
+        first, last = wanted
+        headers["Content-Range"] = f"bytes {first}-{last}/{len(data)}"
+        return Response(content=data[first : last + 1], status_code=206, media_type=record.media_type, headers=headers)
+    return Response(content=data, media_type=record.media_type, headers=headers)
+
+
+def _byte_range(header: str | None, size: int) -> tuple[int, int] | Literal["unsatisfiable"] | None:
+    """RFC 9110 single byte range `bytes=a-b`, `a-` or `-n` as inclusive (first, last).
+
+    None (serve the whole artifact) for no header, a malformed one or several ranges, which a server may ignore.
+    """
+    if not header:
+        return None
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    start, dash, end = spec.strip().partition("-")
+    if not dash or not (start.isdigit() or end.isdigit()) or (start and not start.isdigit()):
+        return None
+    if end and not end.isdigit():
+        return None
+    if not start:  # suffix: the last n bytes
+        n = int(end)
+        return (max(0, size - n), size - 1) if n > 0 and size > 0 else "unsatisfiable"
+    first = int(start)
+    last = min(int(end), size - 1) if end else size - 1
+    if end and int(end) < first:
+        return None
+    return (first, last) if first < size else "unsatisfiable"
 
 
 def _etag_matches(header: str | None, etag: str) -> bool:

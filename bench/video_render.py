@@ -1,0 +1,106 @@
+"""How much faster than real time `builtin_video` renders a transition (480p, 24 fps).
+
+What is measured, for 10 s and 30 s transitions (gradual, medium pacing, captions on):
+
+1. `BuiltinVideoProvider().generate(call)`: script, keyframes, every frame composited, piped to
+   ffmpeg (libx264, one thread, bit-exact flags), poster JPEG. Figure: video seconds / wall seconds.
+   Goal: at least 10x real time. The CPU time of this process and its ffmpeg child together is
+   reported as well: it is the "one core" figure (wall time may use a second core, since Python
+   renders while ffmpeg encodes).
+2. Baseline, same run: ffmpeg encoding the same number of solid frames through the same pipe and
+   flags, i.e. the encoder's own cost with no drawing. provider / baseline wall time shows what the
+   drawing adds on top of the encoder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import time
+
+from bench import Row
+from dyngen.adapters.providers.video import BuiltinVideoProvider
+from dyngen.adapters.providers.video.encoder import encode_mp4, ffmpeg_exe
+from dyngen.adapters.providers.video.frames import blank_frames
+from dyngen.adapters.providers.video.keyframes import HEIGHT, WIDTH
+from dyngen.adapters.providers.video.timeline import FPS, frame_count
+from dyngen.domain.contracts import GenerateContentRequest
+from dyngen.ports import ProviderCall
+
+GOAL_RATIO = 10.0
+DURATIONS = (10.0, 30.0)
+REPEATS = 3
+PRESET = "ultrafast"  # the provider's default; the baseline encodes with the same settings
+
+
+def _cpu() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _request(target: float) -> GenerateContentRequest:
+    return GenerateContentRequest.model_validate(
+        {
+            "type": "transition",
+            "from_scene": {"id": "cafe", "mood": "romantic", "summary": "Mara kisses Theo.", "location": "corner_cafe"},
+            "to_scene": {"id": "roof", "mood": "intense", "location": "city_rooftops"},
+            "style": {"pacing": "medium", "transitionType": "gradual"},
+            "duration": {"min": 1, "max": 60, "target": target},
+        }
+    )
+
+
+async def _best(make: object) -> tuple[float, float]:
+    """Best wall and CPU seconds over REPEATS runs of the coroutine factory `make`."""
+    walls, cpus = [], []
+    for _ in range(REPEATS):
+        cpu, wall = _cpu(), time.perf_counter()
+        await make()  # type: ignore[operator]
+        walls.append(time.perf_counter() - wall)
+        cpus.append(_cpu() - cpu)
+    return min(walls), min(cpus)
+
+
+async def _measure() -> list[Row]:
+    provider, exe = BuiltinVideoProvider(preset=PRESET), ffmpeg_exe()
+    rows: list[Row] = []
+    for target in DURATIONS:
+        call = ProviderCall(request=_request(target), seed=7, attempt=1, deadline_s=600)
+        n = frame_count(target)
+
+        async def render(call: ProviderCall = call) -> None:
+            await provider.generate(call)
+
+        async def baseline(n: int = n) -> None:
+            await encode_mp4(
+                blank_frames(n), width=WIDTH, height=HEIGHT, fps=FPS, deadline_s=600, exe=exe, preset=PRESET
+            )
+
+        base_wall, base_cpu = await _best(baseline)
+        wall, cpu = await _best(render)
+        print(f"  {target:.0f} s: render {wall:.2f} s wall / {cpu:.2f} s CPU; solid-frame encode {base_wall:.2f} s")
+        rows += [
+            Row(
+                "video",
+                f"render speed, {target:.0f} s transition (wall)",
+                f"{target / wall:.1f}x real time",
+                f"encode only {target / base_wall:.1f}x",
+                f"{wall / base_wall:.2f}x encoder time",
+                f">= {GOAL_RATIO:g}x real time",
+                target / wall >= GOAL_RATIO,
+            ),
+            Row(
+                "video",
+                f"render speed, {target:.0f} s transition (CPU, all processes)",
+                f"{target / cpu:.1f}x real time",
+                f"encode only {target / base_cpu:.1f}x",
+                f"{cpu / base_cpu:.2f}x encoder CPU",
+                f">= {GOAL_RATIO:g}x on one core",
+                target / cpu >= GOAL_RATIO,
+            ),
+        ]
+    return rows
+
+
+def run() -> list[Row]:
+    return asyncio.run(_measure())

@@ -1,0 +1,74 @@
+"""`builtin_video` through the HTTP API: a designer asks for a transition and gets a seekable video."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.unit.test_video_render import ffmpeg_children
+
+CAFE = {"id": "cafe_date", "mood": "romantic", "summary": "Mara finally kisses Theo.", "location": "corner_cafe"}
+ROOFTOPS = {"id": "rooftop_chase", "mood": "intense", "location": "city_rooftops"}
+
+
+def video_request(**changes: Any) -> dict[str, Any]:
+    request: dict[str, Any] = {
+        "type": "transition",
+        "node_id": "cafe_to_rooftops",
+        "from_scene": CAFE,
+        "to_scene": ROOFTOPS,
+        "style": {"pacing": "fast", "transitionType": "abrupt"},
+        "duration": {"min": 1, "max": 30, "target": 3},
+        "strategy": "always",
+        "fallback": {"mode": "skip", "timeoutMs": 30000},
+        "provider": "builtin_video",
+    }
+    request.update(changes)
+    return request
+
+
+async def test_a_transition_renders_to_a_video_that_a_browser_can_seek(client: httpx.AsyncClient):
+    response = await client.post("/api/generate-content", json=video_request())
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "complete"
+    content = body["content"]
+    assert (content["type"], content["duration"]) == ("video", 3)
+    assert content["beats"], "the captions come with the video"
+
+    video = await client.get(content["url"])
+    assert video.status_code == 200
+    assert video.headers["content-type"] == "video/mp4"
+    assert video.headers["accept-ranges"] == "bytes"
+    assert video.content[4:8] == b"ftyp"
+    size = len(video.content)
+
+    middle = await client.get(content["url"], headers={"Range": "bytes=100-199"})
+    assert middle.status_code == 206
+    assert middle.headers["content-range"] == f"bytes 100-199/{size}"
+    assert middle.content == video.content[100:200]
+    tail = await client.get(content["url"], headers={"Range": "bytes=-50"})
+    assert (tail.status_code, tail.content) == (206, video.content[-50:])
+    rest = await client.get(content["url"], headers={"Range": f"bytes={size - 10}-"})
+    assert (rest.status_code, rest.content) == (206, video.content[-10:])
+    beyond = await client.get(content["url"], headers={"Range": f"bytes={size}-"})
+    assert beyond.status_code == 416
+    assert beyond.headers["content-range"] == f"bytes */{size}"
+
+    record = (await client.get(f"/api/generations/{body['generation_id']}")).json()
+    roles = {a["role"]: a for a in record["artifacts"]}
+    assert set(roles) == {"video", "poster", "script"}
+    poster = await client.get(f"/api/artifacts/{roles['poster']['id']}")
+    assert (poster.status_code, poster.headers["content-type"]) == (200, "image/jpeg")
+    assert poster.content[:3] == b"\xff\xd8\xff"
+
+
+async def test_a_render_slower_than_the_node_timeout_falls_back_and_leaves_no_ffmpeg(client: httpx.AsyncClient):
+    request = video_request(duration={"min": 1, "max": 120, "target": 120}, fallback={"mode": "skip", "timeoutMs": 400})
+    response = await client.post("/api/generate-content", json=request)
+    body = response.json()
+    assert (body["status"], body["error"]["code"]) == ("failed", "GEN_TIMEOUT")
+    assert body["fallback"]["applied"] is True
+    # The provider reaps ffmpeg before the fallback answer goes out, so none may be left even for a moment.
+    assert ffmpeg_children() == []

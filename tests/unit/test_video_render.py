@@ -1,0 +1,168 @@
+"""The offline video renderer: decoded frames, not file existence, show what a player would see."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import imageio_ffmpeg
+import numpy as np
+import pytest
+
+from dyngen.adapters.providers.video import BuiltinVideoProvider
+from dyngen.adapters.providers.video.encoder import encode_mp4, ffmpeg_exe
+from dyngen.adapters.providers.video.frames import blank_frames
+from dyngen.adapters.providers.video.keyframes import CAPTION_HEIGHT, HEIGHT, WIDTH, keyframe
+from dyngen.adapters.providers.video.provider import moods
+from dyngen.adapters.providers.video.timeline import FULL, frame_count, plan
+from dyngen.domain.contracts import GenerateContentRequest, Pacing, PayloadType, TransitionType
+from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.ports import ProviderCall, ProviderResult
+
+TOP = HEIGHT - CAPTION_HEIGHT  # rows above the caption band
+
+
+def request(**style: Any) -> GenerateContentRequest:
+    target = style.pop("target", 3)
+    return GenerateContentRequest.model_validate(
+        {
+            "type": "transition",
+            "from_scene": {"id": "cafe", "mood": "romantic", "summary": "Mara kisses Theo.", "location": "corner_cafe"},
+            "to_scene": {"id": "roof", "mood": "mysterious", "location": "city_rooftops"},
+            "style": {"pacing": "medium", "transitionType": "gradual", **style},
+            "duration": {"target": target},
+        }
+    )
+
+
+async def render(req: GenerateContentRequest, seed: int = 7) -> ProviderResult:
+    return await BuiltinVideoProvider().generate(ProviderCall(request=req, seed=seed, attempt=1, deadline_s=60))
+
+
+def decode(data: bytes, tmp_path: Path, name: str = "video.mp4") -> tuple[dict[str, Any], np.ndarray]:
+    path = tmp_path / name
+    path.write_bytes(data)
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta: dict[str, Any] = next(reader)
+    width, height = meta["size"]
+    with warnings.catch_warnings():
+        # imageio-ffmpeg leaves ffmpeg's stdout pipe for the garbage collector when ffmpeg exits on its own.
+        warnings.simplefilter("ignore", ResourceWarning)
+        frames = [np.frombuffer(f, dtype=np.uint8).reshape(height, width, 3) for f in reader]
+        del reader
+        gc.collect()
+    return meta, np.stack(frames).astype(np.float32)
+
+
+def mad(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a[:TOP].astype(np.float32) - b[:TOP].astype(np.float32)).mean())
+
+
+def steps(frames: np.ndarray) -> np.ndarray:
+    return np.abs(np.diff(frames[:, :TOP], axis=0)).mean(axis=(1, 2, 3))
+
+
+def ffmpeg_children() -> list[int]:
+    """Child processes of this test process whose command is ffmpeg (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        comm, rest = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
+        if int(rest[1]) == os.getpid() and "ffmpeg" in comm:
+            found.append(int(entry.name))
+    return found
+
+
+def test_the_video_lasts_the_target_at_24_fps_and_480p(tmp_path: Path):
+    result = asyncio.run(render(request(target=2.5)))
+    meta, frames = decode(result.artifacts[0].data, tmp_path)
+    assert frames.shape == (60, HEIGHT, WIDTH, 3)
+    assert tuple(meta["size"]) == (854, 480)
+    assert meta["fps"] == 24
+    assert result.payload.type is PayloadType.VIDEO
+    assert result.payload.duration == 2.5
+    assert [(a.role, a.media_type, a.primary) for a in result.artifacts] == [
+        ("video", "video/mp4", True),
+        ("poster", "image/jpeg", False),
+        ("script", "application/json", False),
+    ]
+    assert result.artifacts[1].data[:3] == b"\xff\xd8\xff", "the poster is a JPEG"
+
+
+@pytest.mark.parametrize("kind", ["gradual", "abrupt"])
+def test_it_starts_on_the_source_keyframe_and_ends_on_the_destination(tmp_path: Path, kind: str):
+    req = request(transitionType=kind)
+    _, frames = decode(asyncio.run(render(req)).artifacts[0].data, tmp_path)
+    mood_from, mood_to = moods(req)
+    source, destination = keyframe(req.from_scene, mood_from, 7), keyframe(req.to_scene, mood_to, 7)
+    assert mad(source, destination) > 30, "the two scenes must look different for this test to mean anything"
+    for first in frames[:3]:
+        assert mad(first, source) < 4
+        assert mad(first, destination) > 30
+    for last in frames[-3:]:
+        assert mad(last, destination) < 4
+        assert mad(last, source) > 30
+
+
+def test_a_gradual_transition_moves_in_small_steps_and_an_abrupt_one_cuts_with_a_flash(tmp_path: Path):
+    _, gradual = decode(asyncio.run(render(request(transitionType="gradual"))).artifacts[0].data, tmp_path, "g.mp4")
+    _, abrupt = decode(asyncio.run(render(request(transitionType="abrupt"))).artifacts[0].data, tmp_path, "a.mp4")
+    gradual_steps, abrupt_steps = steps(gradual), steps(abrupt)
+    assert gradual_steps.max() < 10, "a dissolve has no jump"
+    assert gradual_steps[gradual_steps > 0.5].size > 10, "and it does move, over many frames"
+    assert abrupt_steps.max() > 40, "a cut is one large jump"
+    assert (abrupt_steps > 6).sum() <= 1 + 4, "the cut, then the flash fading over a few frames; nothing else"
+    brightness = abrupt[:, :TOP].mean(axis=(1, 2, 3))
+    assert brightness.max() > 245, "the cut flashes white"
+    assert gradual[:, :TOP].mean(axis=(1, 2, 3)).max() < 200
+
+
+def test_the_same_seed_gives_the_same_bytes_and_another_seed_other_frames(tmp_path: Path):
+    first, again, other = (asyncio.run(render(request(), seed)) for seed in (7, 7, 8))
+    assert first.artifacts[0].data == again.artifacts[0].data
+    assert first.artifacts[1].data == again.artifacts[1].data
+    _, a = decode(first.artifacts[0].data, tmp_path, "a.mp4")
+    _, b = decode(other.artifacts[0].data, tmp_path, "b.mp4")
+    assert mad(a[0], b[0]) > 5
+
+
+def test_captions_follow_the_text_providers_beats():
+    req = request(target=12)
+    result = asyncio.run(render(req))
+    beats = result.payload.beats or []
+    assert len(beats) >= 2
+    states = plan(target_s=12, transition=TransitionType.GRADUAL, pacing=Pacing.MEDIUM, beats=beats)
+    shown = [s.caption for s in states]
+    for i, beat in enumerate(beats):
+        assert shown[round(beat.start * 24) + 1] == i
+
+
+def test_pacing_shapes_the_dissolve():
+    def dissolving(pacing: Pacing) -> int:
+        states = plan(target_s=10, transition=TransitionType.GRADUAL, pacing=pacing, beats=[])
+        return sum(0 < s.mix < FULL for s in states)
+
+    assert dissolving(Pacing.SLOW) > dissolving(Pacing.MEDIUM) > dissolving(Pacing.FAST) > 0
+    assert frame_count(2.51) == 60
+    assert frame_count(10) == 240
+
+
+def test_an_encode_past_its_deadline_is_killed_and_reports_gen_timeout():
+    async def scenario() -> None:
+        with pytest.raises(DyngenError) as caught:
+            await encode_mp4(
+                blank_frames(24 * 120), width=WIDTH, height=HEIGHT, fps=24, deadline_s=0.3, exe=ffmpeg_exe()
+            )
+        assert caught.value.code is ErrorCode.GEN_TIMEOUT
+
+    asyncio.run(scenario())
+    assert ffmpeg_children() == []
