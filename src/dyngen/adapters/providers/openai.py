@@ -1,0 +1,225 @@
+"""`OpenAIProvider`: text content from any OpenAI-compatible chat completions endpoint (OpenAI, vLLM,
+Ollama, llama.cpp server, LM Studio).
+
+The prompt is built here from the (resolved) request: node config, both scenes, the player and the social
+context. The service has already clamped the rating to the most restrictive of the node's, the world's
+and the user's maximum and capped the intimacy band by it; the prompt states both. Output is asked for as
+JSON and parsed into beats, dialogue and choices; malformed output is asked for once more, then it is
+GEN_EMPTY_OUTPUT. 429 and 5xx are GEN_PROVIDER_UNAVAILABLE (retryable), auth errors too, a timeout is
+GEN_TIMEOUT.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from dyngen.domain.contracts import (
+    Beat,
+    Choice,
+    ContentMetadata,
+    GenerateContentRequest,
+    GeneratedContentPayload,
+    GenerationType,
+    PayloadType,
+)
+from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.ports import ProviderCall, ProviderInfo, ProviderResult
+
+_PAYLOAD = {
+    GenerationType.TRANSITION: PayloadType.DIALOGUE,
+    GenerationType.VARIATION: PayloadType.DIALOGUE,
+    GenerationType.DIALOGUE: PayloadType.DIALOGUE,
+    GenerationType.ENVIRONMENT: PayloadType.ENVIRONMENT,
+    GenerationType.NPC_RESPONSE: PayloadType.NPC_RESPONSE,
+}
+
+_SYSTEM = (
+    "You write short content for a narrative video game. Answer with one JSON object and nothing else: "
+    '{"beats": [{"kind": "narration" or "dialogue", "speaker": "name, for dialogue", "text": "one line"}], '
+    '"choices": [{"id": "c1", "text": "a reply the player can pick"}]}. '
+    "Keep every line under 200 characters. Never go beyond the content rating you are given. Use every "
+    "required element, named plainly in the text, and none of the avoided ones."
+)
+
+_BAND_TONE = {
+    "none": "no romance or intimacy",
+    "light": "warmth and light flirting at most",
+    "deep": "open affection, implied intimacy only",
+    "intense": "passionate, within the rating",
+}
+
+
+def prompt(request: GenerateContentRequest) -> dict[str, Any]:
+    """The brief the model gets: everything the node and its context say, nothing from the client verbatim
+    beyond the scenes' own fields."""
+    social = request.social_context
+    player = request.player_context
+    brief: dict[str, Any] = {
+        "task": request.type.value,
+        "purpose": request.purpose.value,
+        "mood_from": request.style.mood_from or (request.from_scene.mood if request.from_scene else None),
+        "mood_to": request.style.mood_to or (request.to_scene.mood if request.to_scene else None),
+        "pacing": request.style.pacing.value,
+        "transition": request.style.transition_type.value,
+        "duration_seconds": request.duration.target,
+        "content_rating": request.constraints.rating.value,
+        "required_elements": [e.replace("_", " ") for e in request.constraints.required_elements],
+        "avoid_elements": [e.replace("_", " ") for e in request.constraints.avoid_elements],
+        "rules": request.constraints.content_rules,
+        "from_scene": request.from_scene.model_dump(exclude_none=True) if request.from_scene else None,
+        "to_scene": request.to_scene.model_dump(exclude_none=True) if request.to_scene else None,
+    }
+    if player is not None:
+        brief["player"] = player.model_dump(exclude_none=True, exclude={"playthrough_id", "player_id"})
+    if social is not None:
+        brief["relationship"] = social.relationship_tier_id
+        brief["tone"] = _BAND_TONE.get(social.intimacy_band or "none")
+        brief["npcs"] = social.npc_ids
+    if request.type is GenerationType.DIALOGUE:
+        brief["also"] = "end with 2 to 4 choices for the player"
+    return {k: v for k, v in brief.items() if v not in (None, [], {})}
+
+
+def _parse(answer: str, request: GenerateContentRequest) -> GeneratedContentPayload | None:
+    try:
+        data = json.loads(answer)
+        raw_beats = data["beats"]
+        lines = [
+            (str(b.get("kind", "narration")), b.get("speaker"), str(b["text"]).strip())
+            for b in raw_beats
+            if isinstance(b, dict) and str(b.get("text", "")).strip()
+        ]
+        choices = [
+            Choice(id=str(c.get("id") or f"c{i + 1}"), text=str(c["text"]))
+            for i, c in enumerate(data.get("choices") or [])
+            if isinstance(c, dict) and c.get("text")
+        ]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if not lines:
+        return None
+    target = request.duration.target
+    weights = [max(len(text), 1) for _, _, text in lines]
+    total = sum(weights)
+    beats: list[Beat] = []
+    start = 0.0
+    for index, ((kind, speaker, text), weight) in enumerate(zip(lines, weights, strict=True)):
+        length = round(target - start, 3) if index == len(lines) - 1 else round(target * weight / total, 3)
+        beats.append(
+            Beat(
+                start=round(start, 3),
+                duration=length,
+                kind="dialogue" if kind == "dialogue" and speaker else "narration",
+                speaker=str(speaker) if kind == "dialogue" and speaker else None,
+                text=text,
+                mood=request.style.mood_to,
+            )
+        )
+        start += length
+    return GeneratedContentPayload(
+        type=_PAYLOAD[request.type],
+        duration=target,
+        dialogue=[f"{b.speaker}: {b.text}" if b.speaker else b.text for b in beats],
+        beats=beats,
+        choices=choices or None,
+        metadata=ContentMetadata(mood=request.style.mood_to, tags=list(request.constraints.required_elements)),
+    )
+
+
+class OpenAIProvider:
+    """Chat completions over one injected `httpx.AsyncClient`.
+
+    Args:
+        base_url: The API root, e.g. `https://api.openai.com/v1` or `http://localhost:11434/v1`.
+        model: Model name.
+        api_key: Bearer key (None for local servers that need none).
+        client: The shared HTTP client (bootstrap passes it; one is made when absent).
+        price_per_1k_tokens: Cost accounting per 1,000 tokens (0: unknown).
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        client: httpx.AsyncClient | None = None,
+        price_per_1k_tokens: float = 0.0,
+    ) -> None:
+        self.info = ProviderInfo(
+            name="openai",
+            generation_types=frozenset(GenerationType),
+            media=frozenset({"application/json"}),
+            deterministic=False,
+        )
+        self._url = base_url.rstrip("/") + "/chat/completions"
+        self._model = model
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = client or httpx.AsyncClient()
+        self._price = price_per_1k_tokens
+
+    def estimate_cost(self, request: GenerateContentRequest) -> float:
+        # About one token per 4 characters, ~12 words a second of content, plus the prompt.
+        expected_tokens = 300 + request.duration.target * 16
+        return round(expected_tokens / 1000 * self._price, 6)
+
+    async def _complete(self, request: GenerateContentRequest, seed: int, deadline_s: float) -> tuple[str, int]:
+        body = {
+            "model": self._model,
+            "messages": [
+                {"role": "system", "content": _SYSTEM},
+                {"role": "user", "content": json.dumps(prompt(request), ensure_ascii=False)},
+            ],
+            "response_format": {"type": "json_object"},
+            "seed": seed % (2**31),
+            "temperature": 0.8,
+        }
+        try:
+            response = await self._client.post(self._url, json=body, headers=self._headers, timeout=deadline_s)
+        except httpx.TimeoutException as exc:
+            raise DyngenError(ErrorCode.GEN_TIMEOUT, "the model did not answer in time") from exc
+        except httpx.HTTPError as exc:
+            raise DyngenError(
+                ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"the model is unreachable: {type(exc).__name__}"
+            ) from exc
+        if response.status_code in (401, 403):
+            raise DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"the model refused the key ({response.status_code})")
+        if response.status_code == 429 or response.status_code >= 500:
+            raise DyngenError(
+                ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"the model is busy or failing ({response.status_code})"
+            )
+        if response.status_code >= 400:
+            raise DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"the model answered {response.status_code}")
+        try:
+            data = response.json()
+            text = str(data["choices"][0]["message"]["content"])
+            tokens = int((data.get("usage") or {}).get("total_tokens") or 0)
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise DyngenError(ErrorCode.GEN_EMPTY_OUTPUT, "the model's answer is not a chat completion") from exc
+        return text, tokens
+
+    async def generate(self, call: ProviderCall) -> ProviderResult:
+        tokens = 0
+        for _ in range(2):  # malformed output is asked for once more
+            text, used = await self._complete(call.request, call.seed, call.deadline_s)
+            tokens += used
+            payload = _parse(text, call.request)
+            if payload is not None:
+                return ProviderResult(
+                    payload=payload,
+                    tokens=tokens,
+                    cost=round(tokens / 1000 * self._price, 6),
+                    fingerprint=f"openai:{self._model}",
+                )
+        raise DyngenError(ErrorCode.GEN_EMPTY_OUTPUT, "the model's output was not the JSON asked for, twice")
+
+    async def health(self) -> None:
+        """Raises when the endpoint does not answer (a models listing, which every compatible server has)."""
+        response = await self._client.get(
+            self._url.removesuffix("/chat/completions") + "/models", headers=self._headers, timeout=3
+        )
+        if response.status_code >= 400:
+            raise RuntimeError(f"models listing answered {response.status_code}")

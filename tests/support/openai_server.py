@@ -1,0 +1,86 @@
+"""A small OpenAI-protocol chat completions server on loopback, scripted per test."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from tests.support.servers import free_port, port_open, wait_until
+
+
+@dataclass
+class Script:
+    """What the next answers are: each entry is a status code, "slow", "bad-json", or "ok"."""
+
+    answers: list[str] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+    def next(self) -> str:
+        return self.answers.pop(0) if self.answers else "ok"
+
+
+GOOD = {
+    "beats": [
+        {"kind": "narration", "text": "Rain beads on the cafe window; the phone rings twice."},
+        {"kind": "dialogue", "speaker": "Mara", "text": "I have to take this. Remember the kiss?"},
+        {"kind": "narration", "text": "She is already running for the rooftops."},
+    ],
+    "choices": [{"id": "c1", "text": "Follow her"}, {"id": "c2", "text": "Stay"}],
+}
+
+
+def app_for(script: Script) -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        return {"data": [{"id": "test-model"}]}
+
+    @app.post("/v1/chat/completions")
+    async def complete(request: Request) -> JSONResponse:
+        body = await request.json()
+        script.requests.append({"body": body, "authorization": request.headers.get("authorization")})
+        answer = script.next()
+        if answer.isdigit():
+            return JSONResponse({"error": {"message": "scripted"}}, status_code=int(answer))
+        if answer == "slow":
+            await asyncio.sleep(5)
+        content = "this is not json" if answer == "bad-json" else json.dumps(GOOD)
+        return JSONResponse(
+            {
+                "choices": [{"message": {"role": "assistant", "content": content}}],
+                "usage": {"prompt_tokens": 100, "completion_tokens": 50, "total_tokens": 150},
+            }
+        )
+
+    return app
+
+
+class OpenAIServer:
+    """Runs the scripted server with uvicorn in a thread of its own."""
+
+    def __init__(self) -> None:
+        self.script = Script()
+        self.port = free_port()
+        config = uvicorn.Config(app_for(self.script), host="127.0.0.1", port=self.port, log_level="error")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> None:
+        self._thread.start()
+        wait_until(lambda: port_open("127.0.0.1", self.port), timeout=10, what="the OpenAI test server")
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(5)
