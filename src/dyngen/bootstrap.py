@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING
 
 from dyngen.adapters.cache.memory import MemoryCacheTier
 from dyngen.adapters.cache.object_store import ObjectStoreCacheTier
@@ -24,18 +25,23 @@ from dyngen.adapters.jobs.inprocess import InProcessJobQueue
 from dyngen.adapters.jobs.notifier import MemoryJobNotifier, RedisJobNotifier
 from dyngen.adapters.locks.memory import MemorySingleFlight
 from dyngen.adapters.metrics.prometheus import PrometheusMetrics
+from dyngen.adapters.providers.breaker import MemoryCircuitBreaker
+from dyngen.adapters.providers.chain import build_chains
 from dyngen.adapters.providers.plugins import load_providers
 from dyngen.adapters.storage.artifacts import SpoolingArtifactStore
 from dyngen.adapters.storage.local import LocalObjectStore
 from dyngen.adapters.templates.folder import FolderTemplateSource
 from dyngen.config import Settings
-from dyngen.ports import CacheTier, ObjectStore, Provider, SingleFlight
+from dyngen.ports import CacheTier, CircuitBreaker, Clock, ObjectStore, Provider, SingleFlight
 from dyngen.services import jobs
 from dyngen.services.access import KeyCache
 from dyngen.services.cache import LayeredCache
 from dyngen.services.container import Options, Services
 from dyngen.services.providers import ProviderRegistry
 from dyngen.services.templates import TemplateLibrary
+
+if TYPE_CHECKING:
+    from dyngen.adapters.messaging.redis import RedisConnection
 
 Closer = Callable[[], Awaitable[None]]
 
@@ -116,6 +122,40 @@ def _wire_jobs(services: Services, settings: Settings) -> None:
     services.background.append(runner)
 
 
+def _provider_registry(
+    settings: Settings, providers: Mapping[str, Provider] | None, *, clock: Clock, redis: RedisConnection | None
+) -> ProviderRegistry:
+    """The installed providers (or the injected ones) plus the configured chains, each chain's members
+    sharing one circuit breaker (through Redis when it is configured)."""
+    chains = settings.provider_chains
+    required = [settings.default_provider, *settings.providers_by_type.values()]
+    required += [member for members in chains.values() for member in members]
+    installed = providers
+    if installed is None:
+        installed = load_providers(required=[name for name in required if name not in chains])
+    breaker: CircuitBreaker
+    if redis is not None:
+        from dyngen.adapters.providers.redis_breaker import RedisCircuitBreaker
+
+        breaker = RedisCircuitBreaker(
+            connection=redis,
+            clock=clock,
+            failures=settings.breaker_failures,
+            window_s=settings.breaker_window_s,
+            cooldown_s=settings.breaker_cooldown_s,
+        )
+    else:
+        breaker = MemoryCircuitBreaker(
+            clock=clock,
+            failures=settings.breaker_failures,
+            window_s=settings.breaker_window_s,
+            cooldown_s=settings.breaker_cooldown_s,
+        )
+    return ProviderRegistry(
+        build_chains(installed, chains, breaker), default=settings.default_provider, by_type=settings.providers_by_type
+    )
+
+
 async def build(
     settings: Settings, *, migrate: bool | None = None, providers: Mapping[str, Provider] | None = None
 ) -> Services:
@@ -129,16 +169,18 @@ async def build(
         providers: Use these providers instead of the installed plugins (tests inject fakes here).
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    clock = SystemClock()
+    redis: RedisConnection | None = None
+    if settings.redis_url:
+        from dyngen.adapters.messaging.redis import RedisConnection
+
+        redis = RedisConnection(url=settings.redis_url, prefix=settings.redis_prefix)
+    # Before anything opens: a provider setting that cannot work stops the start with nothing to close.
+    registry = _provider_registry(settings, providers, clock=clock, redis=redis)
     closers: list[Closer] = []
     engine = create_engine(settings.resolved_database_url)
     closers.append(engine.dispose)
     await ensure_current(engine, migrate=settings.is_sqlite if migrate is None else migrate)
-    clock = SystemClock()
-    registry = ProviderRegistry(
-        providers if providers is not None else load_providers(),
-        default=settings.default_provider,
-        by_type=settings.providers_by_type,
-    )
     store = await _object_store(settings, closers)
     artifacts = SpoolingArtifactStore(store=store, spool_dir=settings.spool_dir)
     memory = MemoryCacheTier(
@@ -146,14 +188,12 @@ async def build(
     )
     tiers: list[CacheTier] = [memory]
     single_flight: SingleFlight = MemorySingleFlight()
-    redis = None
     bus = None
-    if settings.redis_url:
+    if redis is not None:
         from dyngen.adapters.cache.redis import RedisCacheTier
         from dyngen.adapters.locks.redis import RedisSingleFlight
-        from dyngen.adapters.messaging.redis import RedisConnection, RedisInvalidationBus
+        from dyngen.adapters.messaging.redis import RedisInvalidationBus
 
-        redis = RedisConnection(url=settings.redis_url, prefix=settings.redis_prefix)
         tiers.append(RedisCacheTier(connection=redis))
         single_flight = RedisSingleFlight(connection=redis, lease_ms=settings.flight_lease_ms)
         bus = RedisInvalidationBus(connection=redis)

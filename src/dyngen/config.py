@@ -40,6 +40,15 @@ class Settings(BaseSettings):
     providers_by_type: dict[str, str] = Field(
         default_factory=dict, description='Provider per generation type, e.g. {"dialogue": "builtin"}.'
     )
+    provider_chains: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description='Fallback chains, usable wherever a provider name is, e.g. {"main": ["openai", "builtin"]}.',
+    )
+    breaker_failures: int = Field(
+        default=3, ge=1, description="Failures of a chain member within the window that put it in cooldown."
+    )
+    breaker_window_s: float = Field(default=60.0, gt=0, description="The window in which a member's failures count.")
+    breaker_cooldown_s: float = Field(default=30.0, gt=0, description="Seconds a tripped chain member is skipped.")
     log_level: str = Field(default="info", description="Log level of the service.")
     redis_url: str | None = Field(
         default=None,

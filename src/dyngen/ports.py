@@ -392,3 +392,37 @@ class NodeConfigRepository(Protocol):
     async def node_versions(self, node_id: str) -> list[NodeVersion]:
         """Newest first."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Cooldown:
+    """A provider that failed too often and is not tried until `until`.
+
+    Attributes:
+        until: When the cooldown ends (wall clock, UTC).
+        reason: Why, e.g. "3 failures in 60 s (GEN_TIMEOUT)".
+    """
+
+    until: datetime
+    reason: str
+
+
+class CircuitBreaker(Protocol):
+    """Counts provider failures; a provider that fails N times within a window cools down for a period.
+
+    Successes do not reset the count: a provider failing every other call still trips it.
+
+    Shared through Redis in scaled mode, so every process skips the same providers.
+    """
+
+    async def cooldown(self, name: str) -> Cooldown | None:
+        """The provider's current cooldown, or None when it may be tried."""
+        ...
+
+    async def record_failure(self, name: str, *, code: str) -> Cooldown | None:
+        """Count one failure (`code` is its GEN_* code); returns the cooldown when this one trips it."""
+        ...
+
+    async def cooldowns(self, names: Iterable[str]) -> dict[str, Cooldown]:
+        """The current cooldowns among `names`."""
+        ...

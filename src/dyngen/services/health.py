@@ -41,14 +41,19 @@ class Health(BaseModel):
         return sorted(name for name, p in self.providers.items() if p.status != "ok")
 
 
-async def _probe(services: Services, check: Callable[[], Awaitable[None]]) -> DependencyHealth:
+async def _probe(services: Services, check: Callable[[], Awaitable[object]]) -> DependencyHealth:
+    """Run a check; a check that returns a string (a chain's members in cooldown) gives the detail."""
     started = services.clock.monotonic()
     try:
-        await check()
+        note = await check()
     except Exception as exc:  # any failure of a dependency is reported, never raised
         log.warning("health.dependency_down error=%s", type(exc).__name__)
         return DependencyHealth(status="down", detail=f"{type(exc).__name__}: {exc}"[:300])
-    return DependencyHealth(status="ok", latency_ms=round((services.clock.monotonic() - started) * 1000, 3))
+    return DependencyHealth(
+        status="ok",
+        latency_ms=round((services.clock.monotonic() - started) * 1000, 3),
+        detail=note[:1000] if isinstance(note, str) and note else None,
+    )
 
 
 async def check_health(*, services: Services) -> Health:
