@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import httpx
 
 from dyngen.adapters.cache.memory import MemoryCacheTier
 from dyngen.adapters.cache.object_store import ObjectStoreCacheTier
@@ -122,8 +124,28 @@ def _wire_jobs(services: Services, settings: Settings) -> None:
     services.background.append(runner)
 
 
+def _provider_options(settings: Settings, http: httpx.AsyncClient) -> dict[str, dict[str, Any]]:
+    """Keyword arguments for the providers that need settings (a provider asking for options and given
+    none is not loaded)."""
+    options: dict[str, dict[str, Any]] = {}
+    if settings.openai_base_url:
+        options["openai"] = {
+            "base_url": settings.openai_base_url,
+            "model": settings.openai_model,
+            "api_key": settings.openai_api_key.get_secret_value() if settings.openai_api_key else None,
+            "price_per_1k_tokens": settings.openai_price_per_1k_tokens,
+            "client": http,
+        }
+    return options
+
+
 def _provider_registry(
-    settings: Settings, providers: Mapping[str, Provider] | None, *, clock: Clock, redis: RedisConnection | None
+    settings: Settings,
+    providers: Mapping[str, Provider] | None,
+    *,
+    clock: Clock,
+    redis: RedisConnection | None,
+    http: httpx.AsyncClient,
 ) -> ProviderRegistry:
     """The installed providers (or the injected ones) plus the configured chains, each chain's members
     sharing one circuit breaker (through Redis when it is configured)."""
@@ -132,7 +154,9 @@ def _provider_registry(
     required += [member for members in chains.values() for member in members]
     installed = providers
     if installed is None:
-        installed = load_providers(required=[name for name in required if name not in chains])
+        installed = load_providers(
+            _provider_options(settings, http), required=[name for name in required if name not in chains]
+        )
     breaker: CircuitBreaker
     if redis is not None:
         from dyngen.adapters.providers.redis_breaker import RedisCircuitBreaker
@@ -176,8 +200,14 @@ async def build(
 
         redis = RedisConnection(url=settings.redis_url, prefix=settings.redis_prefix)
     # Before anything opens: a provider setting that cannot work stops the start with nothing to close.
-    registry = _provider_registry(settings, providers, clock=clock, redis=redis)
-    closers: list[Closer] = []
+    # Every outbound HTTP call of the providers goes through this one client.
+    http = httpx.AsyncClient(timeout=30)
+    try:
+        registry = _provider_registry(settings, providers, clock=clock, redis=redis, http=http)
+    except BaseException:
+        await http.aclose()
+        raise
+    closers: list[Closer] = [http.aclose]
     engine = create_engine(settings.resolved_database_url)
     closers.append(engine.dispose)
     await ensure_current(engine, migrate=settings.is_sqlite if migrate is None else migrate)

@@ -78,6 +78,14 @@ class Settings(BaseSettings):
         validation_alias="PROMETHEUS_MULTIPROC_DIR",
         description="Shared metrics folder of several processes; `dyngen serve` and `dyngen worker` set it.",
     )
+    openai_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible chat completions API root; set it to enable the `openai` provider."
+    )
+    openai_model: str = Field(default="gpt-4o-mini", description="Model the `openai` provider asks for.")
+    openai_api_key: SecretStr | None = Field(default=None, description="Bearer key of the `openai` provider.")
+    openai_price_per_1k_tokens: float = Field(
+        default=0.0, ge=0, description="Cost accounting of the `openai` provider."
+    )
     example_graph: Path | None = Field(
         default=Path("examples/three_scenes.json"),
         description="Scene graph stored on first start of `dyngen serve` (when none is stored).",

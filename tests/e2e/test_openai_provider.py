@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from dyngen.adapters.providers.openai import OpenAIProvider
+from dyngen.bootstrap import build
+from dyngen.config import Settings
 from dyngen.domain.contracts import GenerateContentRequest
 from dyngen.domain.elements import violations
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.ports import ProviderCall
+from dyngen.services.generation import generate_content
 from tests.support.openai_server import OpenAIServer
 
 
@@ -113,3 +117,25 @@ async def test_an_unreachable_endpoint_is_provider_unavailable() -> None:
 
 async def test_health_reads_the_models_listing(provider: OpenAIProvider) -> None:
     await provider.health()
+
+
+async def test_settings_enable_the_provider_for_the_whole_service(server: OpenAIServer, tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", openai_base_url=server.base_url, openai_model="test-model")
+    services = await build(settings)
+    try:
+        assert "openai" in services.providers.names()
+        request = call(provider="openai").request.model_copy(update={"player_context": None})
+        response = await generate_content(request=request, services=services)
+        assert response.status == "complete"
+        assert response.provider == "openai"
+        assert response.cost.tokens == 150
+    finally:
+        await services.aclose()
+
+
+async def test_without_a_base_url_the_provider_is_not_loaded(tmp_path: Path) -> None:
+    services = await build(Settings(data_dir=tmp_path / "data"))
+    try:
+        assert "openai" not in services.providers.names()
+    finally:
+        await services.aclose()

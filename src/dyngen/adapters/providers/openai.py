@@ -130,7 +130,8 @@ def _parse(answer: str, request: GenerateContentRequest) -> GeneratedContentPayl
 
 
 class OpenAIProvider:
-    """Chat completions over one injected `httpx.AsyncClient`.
+    """Chat completions over one injected `httpx.AsyncClient`. Loaded only when `DYNGEN_OPENAI_BASE_URL`
+    is set (`needs_options`).
 
     Args:
         base_url: The API root, e.g. `https://api.openai.com/v1` or `http://localhost:11434/v1`.
@@ -139,6 +140,8 @@ class OpenAIProvider:
         client: The shared HTTP client (bootstrap passes it; one is made when absent).
         price_per_1k_tokens: Cost accounting per 1,000 tokens (0: unknown).
     """
+
+    needs_options = True
 
     def __init__(
         self,

@@ -105,4 +105,9 @@ def load_providers(
     for name in required:
         if name in found.unavailable:
             raise ValueError(found.unavailable[name])
-    return {name: factory(**options.get(name, {})) for name, factory in found.factories.items()}
+    return {
+        name: factory(**options.get(name, {}))
+        for name, factory in found.factories.items()
+        # A provider that needs settings (a URL, a model) is loaded only once they are given.
+        if name in options or not getattr(factory, "needs_options", False)
+    }
