@@ -12,27 +12,13 @@ from typing import Any
 
 import pytest
 
+from tests.support.examples import SPEC_TEMPLATE
+
 ROOT = Path(__file__).resolve().parents[2]
 DYNGEN = ROOT / ".venv" / "bin" / "dyngen"
 EXAMPLE = ROOT / "examples" / "three_scenes.json"
 
-# Spec section 10, exactly as written.
-TEMPLATE: dict[str, Any] = {
-    "id": "romantic_to_action_transition_v1",
-    "generationType": "transition",
-    "style": {"moodFrom": "romantic", "moodTo": "intense", "pacing": "medium", "transitionType": "gradual"},
-    "duration": {"min": 15, "max": 45, "target": 30},
-    "constraints": {
-        "rating": "PG-13",
-        "requiredElements": ["phone_ring", "kiss_callback"],
-        "avoidElements": ["violence"],
-        "contentRules": ["build_tension_gradually", "maintain_character_continuity"],
-    },
-    "strategy": "per_playthrough",
-    "fallback": {"mode": "default_content", "defaultContentId": "transition_01", "timeoutMs": 4000},
-    "enabled": True,
-    "version": 1,
-}
+TEMPLATE: dict[str, Any] = SPEC_TEMPLATE
 REQUEST: dict[str, Any] = {
     "type": "transition",
     "node_id": TEMPLATE["id"],

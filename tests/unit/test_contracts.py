@@ -26,24 +26,9 @@ from dyngen.domain.contracts import (
 from dyngen.domain.elements import mentions, violations
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.wire import load, wire_errors
+from tests.support.examples import SPEC_TEMPLATE
 
-# Spec section 10, exactly as written.
-TEMPLATE: dict[str, Any] = {
-    "id": "romantic_to_action_transition_v1",
-    "generationType": "transition",
-    "style": {"moodFrom": "romantic", "moodTo": "intense", "pacing": "medium", "transitionType": "gradual"},
-    "duration": {"min": 15, "max": 45, "target": 30},
-    "constraints": {
-        "rating": "PG-13",
-        "requiredElements": ["phone_ring", "kiss_callback"],
-        "avoidElements": ["violence"],
-        "contentRules": ["build_tension_gradually", "maintain_character_continuity"],
-    },
-    "strategy": "per_playthrough",
-    "fallback": {"mode": "default_content", "defaultContentId": "transition_01", "timeoutMs": 4000},
-    "enabled": True,
-    "version": 1,
-}
+TEMPLATE: dict[str, Any] = SPEC_TEMPLATE
 
 
 def all_keys(value: Any) -> set[str]:

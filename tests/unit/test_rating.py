@@ -29,6 +29,7 @@ from dyngen.domain.rating import (
     elements_over_rating,
 )
 from dyngen.domain.validation import normalise_element, validate_config
+from tests.support.examples import SPEC_TEMPLATE
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "social.md").read_text()
 
@@ -228,22 +229,7 @@ def test_elements_over_rating_lists_each_element_as_given_in_order() -> None:
 
 # --- the validator rule ELEMENT_OVER_RATING ------------------------------------------------------------------
 
-TEMPLATE: dict[str, Any] = {
-    "id": "romantic_to_action_transition_v1",
-    "generationType": "transition",
-    "style": {"moodFrom": "romantic", "moodTo": "intense", "pacing": "medium", "transitionType": "gradual"},
-    "duration": {"min": 15, "max": 45, "target": 30},
-    "constraints": {
-        "rating": "PG-13",
-        "requiredElements": ["phone_ring", "kiss_callback"],
-        "avoidElements": ["violence"],
-        "contentRules": ["build_tension_gradually", "maintain_character_continuity"],
-    },
-    "strategy": "per_playthrough",
-    "fallback": {"mode": "default_content", "defaultContentId": "transition_01", "timeoutMs": 4000},
-    "enabled": True,
-    "version": 1,
-}
+TEMPLATE: dict[str, Any] = SPEC_TEMPLATE
 
 
 def config(rating: str = "PG-13", required: list[str] | None = None, **social_fields: str) -> GenerationNodeConfig:

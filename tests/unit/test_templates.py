@@ -26,28 +26,12 @@ from dyngen.domain.templates import (
 )
 from dyngen.domain.wire import load
 from dyngen.services.templates import TemplateLibrary, listing
+from tests.support.examples import SPEC_TEMPLATE
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "examples" / "templates"
 SPEC = ROOT.parent / "shared" / "spec" / "dynamic-generation-foundation.md"
 
-# Spec section 10, exactly as written.
-SPEC_TEMPLATE: dict[str, Any] = {
-    "id": "romantic_to_action_transition_v1",
-    "generationType": "transition",
-    "style": {"moodFrom": "romantic", "moodTo": "intense", "pacing": "medium", "transitionType": "gradual"},
-    "duration": {"min": 15, "max": 45, "target": 30},
-    "constraints": {
-        "rating": "PG-13",
-        "requiredElements": ["phone_ring", "kiss_callback"],
-        "avoidElements": ["violence"],
-        "contentRules": ["build_tension_gradually", "maintain_character_continuity"],
-    },
-    "strategy": "per_playthrough",
-    "fallback": {"mode": "default_content", "defaultContentId": "transition_01", "timeoutMs": 4000},
-    "enabled": True,
-    "version": 1,
-}
 
 SHIPPED = sorted(p.name for p in TEMPLATES.glob("*.json"))
 PATTERNS = {

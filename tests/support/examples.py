@@ -1,0 +1,23 @@
+"""Example data shared by the tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Spec section 10, exactly as written (the template every layer must load as is).
+SPEC_TEMPLATE: dict[str, Any] = {
+    "id": "romantic_to_action_transition_v1",
+    "generationType": "transition",
+    "style": {"moodFrom": "romantic", "moodTo": "intense", "pacing": "medium", "transitionType": "gradual"},
+    "duration": {"min": 15, "max": 45, "target": 30},
+    "constraints": {
+        "rating": "PG-13",
+        "requiredElements": ["phone_ring", "kiss_callback"],
+        "avoidElements": ["violence"],
+        "contentRules": ["build_tension_gradually", "maintain_character_continuity"],
+    },
+    "strategy": "per_playthrough",
+    "fallback": {"mode": "default_content", "defaultContentId": "transition_01", "timeoutMs": 4000},
+    "enabled": True,
+    "version": 1,
+}
