@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from dyngen.adapters.db import schema
 from dyngen.adapters.db.keys import SqlAlchemyApiKeyRepository
 from dyngen.ports import ApiKey, ApiKeyRepository
-from tests.contract.test_repository import backend, engine  # noqa: F401 - the fixtures, parametrized by database
 
 T0 = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
 H1, H2, H3 = ("1" * 64, "2" * 64, "3" * 64)
@@ -70,6 +69,6 @@ class ApiKeyRepositoryContract:
 
 class TestSqlAlchemyApiKeyRepository(ApiKeyRepositoryContract):
     @pytest.fixture
-    async def keys(self, engine: AsyncEngine) -> ApiKeyRepository:  # noqa: F811 - the imported fixture
+    async def keys(self, engine: AsyncEngine) -> ApiKeyRepository:
         await schema.upgrade(engine)
         return SqlAlchemyApiKeyRepository(engine=engine)

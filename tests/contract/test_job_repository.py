@@ -7,66 +7,20 @@ never both own a job and a job whose runner died can be found by its expired lea
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dyngen.adapters.db import schema
 from dyngen.adapters.db.jobs import SqlAlchemyJobRepository
-from dyngen.adapters.db.repository import create_engine
 from dyngen.domain.contracts import GeneratedContentPayload, GenerationStatus
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
-
-
-@dataclass(frozen=True)
-class Backend:
-    name: str
-    # An async SQLAlchemy URL of an empty database, given the test's tmp_path and its fixture request.
-    url: Callable[[Path, pytest.FixtureRequest], str]
-
-
-async def _empty_postgres(url: str) -> None:
-    engine = create_engine(url)
-    async with engine.begin() as conn:
-        await conn.execute(text("DROP SCHEMA public CASCADE"))
-        await conn.execute(text("CREATE SCHEMA public"))
-    await engine.dispose()
-
-
-def _postgres(_tmp: Path, request: pytest.FixtureRequest) -> str:
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
-
-BACKENDS = [
-    pytest.param(Backend("sqlite", lambda tmp, _: f"sqlite+aiosqlite:///{tmp / 'dyngen.db'}"), id="sqlite"),
-    pytest.param(Backend("postgresql", _postgres), id="postgresql", marks=pytest.mark.services),
-]
 
 T0 = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
 K1, K2 = "transition|gap_fill|cafe|roof|per_playthrough|pt-1|1", "transition|gap_fill|cafe|roof|per_playthrough|pt-2|1"
 FP = "ef" * 32
 QUEUED, PROCESSING = GenerationStatus.QUEUED, GenerationStatus.PROCESSING
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> Backend:
-    return request.param  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-async def engine(tmp_path: Path, backend: Backend, request: pytest.FixtureRequest) -> AsyncIterator[AsyncEngine]:
-    url = backend.url(tmp_path, request)
-    if backend.name == "postgresql":
-        await _empty_postgres(url)
-    created = create_engine(url)
-    yield created
-    await created.dispose()
 
 
 @pytest.fixture

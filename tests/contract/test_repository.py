@@ -5,13 +5,11 @@ To add a database, add one line to `BACKENDS` (mark it `services` when it needs 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dyngen.adapters.db import schema
@@ -19,50 +17,10 @@ from dyngen.adapters.db.repository import SqlAlchemyGenerationRepository, create
 from dyngen.domain.contracts import Beat, Choice, ContentMetadata, GeneratedContentPayload, GenerationStatus
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
 from dyngen.ports import GenerationFilter, GenerationRepository
-
-
-@dataclass(frozen=True)
-class Backend:
-    name: str
-    # An async SQLAlchemy URL of an empty database, given the test's tmp_path and its fixture request.
-    url: Callable[[Path, pytest.FixtureRequest], str]
-
-
-async def _empty_postgres(url: str) -> None:
-    engine = create_engine(url)
-    async with engine.begin() as conn:
-        await conn.execute(text("DROP SCHEMA public CASCADE"))
-        await conn.execute(text("CREATE SCHEMA public"))
-    await engine.dispose()
-
-
-def _postgres(_tmp: Path, request: pytest.FixtureRequest) -> str:
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
-
-BACKENDS = [
-    pytest.param(Backend("sqlite", lambda tmp, _: f"sqlite+aiosqlite:///{tmp / 'dyngen.db'}"), id="sqlite"),
-    pytest.param(Backend("postgresql", _postgres), id="postgresql", marks=pytest.mark.services),
-]
+from tests.support.databases import Backend
 
 T0 = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
 K1, K2, K3, K4 = (f"dialogue|gap_fill|cafe|street|once||{v}" for v in ("1", "2", "3", "4"))
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> Backend:
-    return request.param  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-async def engine(tmp_path: Path, backend: Backend, request: pytest.FixtureRequest) -> AsyncIterator[AsyncEngine]:
-    url = backend.url(tmp_path, request)
-    if backend.name == "postgresql":
-        await _empty_postgres(url)
-    created = create_engine(url)
-    yield created
-    await created.dispose()
 
 
 def artifact(artifact_id: str, generation_id: str, *, at: datetime = T0, role: str = "script") -> ArtifactRecord:

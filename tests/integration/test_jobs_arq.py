@@ -18,10 +18,9 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 
-from dyngen.adapters.db.repository import create_engine
 from tests.integration.scaled import transition_request
+from tests.support.databases import empty_postgres
 from tests.support.servers import VENV_BIN, Process, dyngen_server
 
 pytestmark = pytest.mark.services
@@ -30,18 +29,10 @@ ASYNC = {"Prefer": "respond-async"}
 TERMINAL = ("complete", "failed")
 
 
-async def _empty_postgres(url: str) -> None:
-    engine = create_engine(url)
-    async with engine.begin() as conn:
-        await conn.execute(text("DROP SCHEMA public CASCADE"))
-        await conn.execute(text("CREATE SCHEMA public"))
-    await engine.dispose()
-
-
 @pytest.fixture
 def env(tmp_path: Path, postgres_url: str, redis_url: str, redis_prefix: str) -> dict[str, str]:
     """A scaled deployment without S3 (artifacts in a local folder): PostgreSQL, Redis, a short lease."""
-    asyncio.run(_empty_postgres(postgres_url))  # no job of an earlier test in this session is queued here
+    asyncio.run(empty_postgres(postgres_url))  # no job of an earlier test in this session is queued here
     values = {
         "DYNGEN_DATA_DIR": str(tmp_path / "data"),
         "DYNGEN_DATABASE_URL": postgres_url,
