@@ -136,6 +136,26 @@ def _provider_options(settings: Settings, http: httpx.AsyncClient) -> dict[str, 
             "price_per_1k_tokens": settings.openai_price_per_1k_tokens,
             "client": http,
         }
+    if settings.http_video_submit_url:
+        if not settings.http_video_status_url:
+            raise ValueError(
+                "DYNGEN_HTTP_VIDEO_SUBMIT_URL needs DYNGEN_HTTP_VIDEO_STATUS_URL (with an {id} placeholder)"
+            )
+        auth = settings.http_video_auth_header
+        options["http_video"] = {
+            "submit_url": settings.http_video_submit_url,
+            "status_url": settings.http_video_status_url,
+            "cancel_url": settings.http_video_cancel_url,
+            "body_template": settings.http_video_body_template,
+            "auth_header": auth.get_secret_value() if auth else None,
+            "poll_interval_s": settings.http_video_poll_interval_s,
+            "id_path": settings.http_video_id_path,
+            "status_path": settings.http_video_status_path,
+            "result_path": settings.http_video_result_path,
+            "allowed_hosts": settings.http_video_allowed_hosts,
+            "allow_private_hosts": settings.http_video_allow_private_hosts,
+            "client": http,
+        }
     return options
 
 

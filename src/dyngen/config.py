@@ -86,6 +86,34 @@ class Settings(BaseSettings):
     openai_price_per_1k_tokens: float = Field(
         default=0.0, ge=0, description="Cost accounting of the `openai` provider."
     )
+    http_video_submit_url: str | None = Field(
+        default=None, description="Job submit URL (POST) of a hosted video API; set it to enable `http_video`."
+    )
+    http_video_status_url: str | None = Field(
+        default=None, description="Job status URL template (GET) of `http_video`, with an `{id}` placeholder."
+    )
+    http_video_cancel_url: str | None = Field(
+        default=None, description="Job cancel URL template (POST) of `http_video`, with `{id}`; unset = no cancel."
+    )
+    http_video_body_template: str = Field(
+        default='{"prompt": {{prompt}}, "seed": {{seed}}, "duration": {{duration}}}',
+        description="JSON submit body of `http_video`: {{prompt}} {{seed}} {{duration}} {{mood_from}} {{mood_to}}.",
+    )
+    http_video_auth_header: SecretStr | None = Field(
+        default=None, description="Header sent to the video API, e.g. `Authorization: Bearer KEY`; never logged."
+    )
+    http_video_poll_interval_s: float = Field(default=2.0, gt=0, description="Seconds between job status polls.")
+    http_video_id_path: str = Field(default="id", description="Dotted path of the job id in the submit answer.")
+    http_video_status_path: str = Field(default="status", description="Dotted path of the status in a status answer.")
+    http_video_result_path: str = Field(
+        default="result_url", description="Dotted path of the result URL in a finished job's status answer."
+    )
+    http_video_allowed_hosts: list[str] = Field(
+        default_factory=list, description="Hosts `http_video` may download results from (`*.cdn.com`); empty = any."
+    )
+    http_video_allow_private_hosts: bool = Field(
+        default=False, description="Let `http_video` download from loopback, link-local and private addresses."
+    )
     example_graph: Path | None = Field(
         default=Path("examples/three_scenes.json"),
         description="Scene graph stored on first start of `dyngen serve` (when none is stored).",

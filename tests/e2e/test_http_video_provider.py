@@ -1,0 +1,300 @@
+"""The async video-API provider over real HTTP, against a small protocol server on loopback: submit, poll,
+download, cancel, error mapping, and the SSRF rule on result URLs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from dyngen.adapters.providers.http_video import HttpVideoProvider, check_url, render_body
+from dyngen.bootstrap import build
+from dyngen.config import Settings
+from dyngen.domain.contracts import GenerateContentRequest, PayloadType
+from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.ports import ProviderCall
+from dyngen.services.generation import generate_content
+from tests.support.video_api_server import VIDEO, Job, VideoApiServer
+
+Factory = Callable[..., HttpVideoProvider]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[VideoApiServer]:
+    running = VideoApiServer()
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+async def make(server: VideoApiServer) -> AsyncIterator[Factory]:
+    server.script.reset()
+    async with httpx.AsyncClient() as client:
+
+        def factory(**overrides: object) -> HttpVideoProvider:
+            options: dict[str, object] = {
+                "submit_url": f"{server.base_url}/v1/jobs",
+                "status_url": f"{server.base_url}/v1/jobs/{{id}}",
+                "cancel_url": f"{server.base_url}/v1/jobs/{{id}}/cancel",
+                "body_template": '{"input": {"text": "{{prompt}}", "seed": {{seed}}, "seconds": {{duration}}, '
+                '"moods": [{{mood_from}}, {{mood_to}}]}}',
+                "auth_header": "Authorization: Bearer vk-secret",
+                "poll_interval_s": 0.02,
+                "id_path": "data.id",
+                "status_path": "state",
+                "result_path": "output.url",
+                "allow_private_hosts": True,
+                "client": client,
+                **overrides,
+            }
+            return HttpVideoProvider(**options)  # type: ignore[arg-type]
+
+        yield factory
+
+
+def call(deadline_s: float = 5.0, **extra: object) -> ProviderCall:
+    request = GenerateContentRequest.model_validate(
+        {
+            "type": "transition",
+            "from_scene": {"id": "cafe", "mood": "romantic", "summary": "A late coffee."},
+            "to_scene": {"id": "roof", "mood": "intense"},
+            "duration": {"min": 4, "max": 10, "target": 6},
+            "constraints": {"rating": "PG-13", "requiredElements": ["phone_ring"], "avoidElements": ["gore"]},
+            **extra,
+        }
+    )
+    return ProviderCall(request=request, seed=1234, attempt=1, deadline_s=deadline_s)
+
+
+async def test_a_finished_job_becomes_the_video_artifact(make: Factory, server: VideoApiServer) -> None:
+    server.script.jobs.append(Job(polls=2))
+    result = await make().generate(call())
+    assert result.payload.type is PayloadType.VIDEO
+    assert result.payload.duration == 6
+    [video] = result.artifacts
+    assert video.primary
+    assert video.media_type == "video/mp4"
+    assert video.data == VIDEO
+    assert result.fingerprint == "http_video:127.0.0.1"
+    sent = server.script.submits[0]
+    assert sent["authorization"] == "Bearer vk-secret"
+    body = sent["body"]["input"]
+    assert body["seed"] == 1234
+    assert body["seconds"] == 6
+    assert body["moods"] == ["romantic", "intense"]
+    assert "cafe" in body["text"]
+    assert "phone ring" in body["text"]
+    assert "gore" in body["text"]
+    assert list(server.script.polls.values()) == [3], "done after two 'running' answers"
+    assert server.script.cancels == []
+
+
+async def test_a_failed_remote_job_is_provider_unavailable_with_its_reason(
+    make: Factory, server: VideoApiServer
+) -> None:
+    server.script.jobs.append(Job(outcome="failed", reason="content policy violation"))
+    with pytest.raises(DyngenError) as caught:
+        await make().generate(call())
+    assert caught.value.code is ErrorCode.GEN_PROVIDER_UNAVAILABLE
+    assert "content policy violation" in caught.value.message
+    assert server.script.cancels == [], "a job that ended upstream is not cancelled"
+
+
+@pytest.mark.parametrize("status", ["429", "503", "401"])
+async def test_submit_refusals_are_provider_unavailable(make: Factory, server: VideoApiServer, status: str) -> None:
+    server.script.jobs.append(Job(outcome=status))
+    with pytest.raises(DyngenError) as caught:
+        await make().generate(call())
+    assert caught.value.code is ErrorCode.GEN_PROVIDER_UNAVAILABLE
+    assert caught.value.code.retryable
+    assert status in caught.value.message
+
+
+async def test_a_job_past_the_deadline_times_out_and_is_cancelled_upstream(
+    make: Factory, server: VideoApiServer
+) -> None:
+    server.script.jobs.append(Job(outcome="slow"))
+    with pytest.raises(DyngenError) as caught:
+        await make().generate(call(deadline_s=0.4))
+    assert caught.value.code is ErrorCode.GEN_TIMEOUT
+    [job_id] = server.script.running
+    assert server.script.cancels == [job_id]
+    assert server.script.polls[job_id] >= 2, "it polled until the deadline"
+
+
+async def test_cancelling_the_generation_cancels_the_remote_job(make: Factory, server: VideoApiServer) -> None:
+    server.script.jobs.append(Job(outcome="slow"))
+    task = asyncio.create_task(make().generate(call(deadline_s=30)))
+    assert await asyncio.to_thread(server.script.polled.wait, 5), "the job was submitted and polled"
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert server.script.cancels == list(server.script.running)
+
+
+async def test_without_a_cancel_url_a_timeout_still_times_out(make: Factory, server: VideoApiServer) -> None:
+    server.script.jobs.append(Job(outcome="slow"))
+    with pytest.raises(DyngenError) as caught:
+        await make(cancel_url=None).generate(call(deadline_s=0.3))
+    assert caught.value.code is ErrorCode.GEN_TIMEOUT
+    assert server.script.cancels == []
+
+
+async def test_a_loopback_result_url_is_refused_unless_private_hosts_are_allowed(
+    make: Factory, server: VideoApiServer
+) -> None:
+    server.script.jobs.append(Job(polls=0))
+    with pytest.raises(DyngenError) as caught:
+        await make(allow_private_hosts=False).generate(call())
+    assert caught.value.code is ErrorCode.GEN_PROVIDER_UNAVAILABLE
+    assert "SSRF" in caught.value.message
+    assert "loopback" in caught.value.message
+    assert server.script.downloads == 0
+
+
+async def test_a_host_outside_the_allowed_hosts_is_refused(make: Factory, server: VideoApiServer) -> None:
+    server.script.jobs.append(Job(polls=0))
+    with pytest.raises(DyngenError) as caught:
+        await make(allowed_hosts=["videos.example.com"]).generate(call())
+    assert caught.value.code is ErrorCode.GEN_PROVIDER_UNAVAILABLE
+    assert "not in the allowed hosts" in caught.value.message
+    assert server.script.downloads == 0
+
+
+async def test_an_allowed_host_is_downloaded(make: Factory, server: VideoApiServer) -> None:
+    server.script.jobs.append(Job(polls=0))
+    result = await make(allowed_hosts=["127.0.0.1"]).generate(call())
+    assert result.artifacts[0].data == VIDEO
+
+
+async def test_every_redirect_hop_is_checked(make: Factory, server: VideoApiServer) -> None:
+    hop = f"http://localhost:{server.port}/files/video.mp4"
+    server.script.jobs.append(Job(polls=0, result_url=f"{server.base_url}/redirect?to={hop}"))
+    with pytest.raises(DyngenError) as caught:
+        await make(allowed_hosts=["127.0.0.1"]).generate(call())
+    assert "'localhost' is not in the allowed hosts" in caught.value.message
+    assert server.script.downloads == 0
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "http://127.0.0.1:{port}/files/video.mp4",
+        "http://2130706433:{port}/files/video.mp4",
+        "http://0x7f000001:{port}/files/video.mp4",
+        "http://127.1:{port}/files/video.mp4",
+        "http://[::ffff:127.0.0.1]:{port}/files/video.mp4",
+        "http://[::1]:{port}/files/video.mp4",
+        "http://localhost:{port}/files/video.mp4",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.1.2.3/video.mp4",
+        "http://192.168.0.1/video.mp4",
+        "http://100.64.0.1/video.mp4",
+        "http://0.0.0.0:{port}/files/video.mp4",
+        "http://224.0.0.1/video.mp4",
+        "file:///etc/passwd",
+        "ftp://93.184.216.34/video.mp4",
+    ],
+)
+async def test_hostile_result_urls_are_refused(make: Factory, server: VideoApiServer, template: str) -> None:
+    server.script.jobs.append(Job(polls=0, result_url=template.format(port=server.port)))
+    with pytest.raises(DyngenError) as caught:
+        await make(allow_private_hosts=False).generate(call())
+    assert caught.value.code is ErrorCode.GEN_PROVIDER_UNAVAILABLE
+    assert "SSRF" in caught.value.message
+    assert server.script.downloads == 0
+
+
+async def test_a_public_address_passes_the_rule() -> None:
+    url = await check_url("https://93.184.216.34/v.mp4", allowed_hosts=[], allow_private_hosts=False)
+    assert url.host == "93.184.216.34"
+    with pytest.raises(DyngenError):
+        await check_url("https://93.184.216.34/v.mp4", allowed_hosts=["*.cdn.example"], allow_private_hosts=False)
+
+
+def test_body_template_placeholders_become_json_values() -> None:
+    body = render_body(
+        '{"p": {{prompt}}, "q": "{{prompt}}", "s": {{seed}}, "m": {{mood_to}}}',
+        {"prompt": 'say "hi"', "seed": 7, "mood_to": None},
+    )
+    assert body == {"p": 'say "hi"', "q": 'say "hi"', "s": 7, "m": None}
+    with pytest.raises(ValueError, match="unknown placeholder"):
+        render_body('{"x": {{nope}}}', {})
+
+
+def test_a_broken_template_or_status_url_stops_the_start() -> None:
+    with pytest.raises(ValueError, match="Expecting property name"):
+        HttpVideoProvider(submit_url="http://x/jobs", status_url="http://x/jobs/{id}", body_template="{not json")
+    with pytest.raises(ValueError, match=r"\{id\}"):
+        HttpVideoProvider(submit_url="http://x/jobs", status_url="http://x/jobs")
+
+
+def video_settings(server: VideoApiServer, tmp_path: Path, **extra: object) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        http_video_submit_url=f"{server.base_url}/v1/jobs",
+        http_video_status_url=f"{server.base_url}/v1/jobs/{{id}}",
+        http_video_cancel_url=f"{server.base_url}/v1/jobs/{{id}}/cancel",
+        http_video_auth_header="Authorization: Bearer vk-secret",
+        http_video_poll_interval_s=0.02,
+        http_video_id_path="data.id",
+        http_video_status_path="state",
+        http_video_result_path="output.url",
+        http_video_allowed_hosts=["127.0.0.1"],
+        **extra,
+    )
+
+
+async def test_settings_enable_the_provider_for_the_whole_service(
+    server: VideoApiServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    server.script.reset()
+    services = await build(video_settings(server, tmp_path, http_video_allow_private_hosts=True))
+    try:
+        assert "http_video" in services.providers.names()
+        response = await generate_content(request=call(provider="http_video").request, services=services)
+        assert response.status == "complete"
+        assert response.provider == "http_video"
+        assert response.content is not None
+        assert response.content.url
+        assert server.script.submits[0]["authorization"] == "Bearer vk-secret"
+    finally:
+        await services.aclose()
+    assert "http_video.submitted" in caplog.text
+    assert "vk-secret" not in caplog.text, "the auth header is a secret"
+
+
+async def test_by_default_a_private_result_url_fails_the_generation_naming_the_rule(
+    server: VideoApiServer, tmp_path: Path
+) -> None:
+    server.script.reset()
+    services = await build(video_settings(server, tmp_path))
+    try:
+        response = await generate_content(request=call(provider="http_video").request, services=services)
+        assert response.status == "failed"
+        assert response.error is not None
+        assert response.error.code is ErrorCode.GEN_PROVIDER_UNAVAILABLE
+        assert "SSRF" in response.error.message
+        assert "loopback" in response.error.message
+        assert server.script.downloads == 0
+    finally:
+        await services.aclose()
+
+
+async def test_without_a_submit_url_the_provider_is_not_loaded(tmp_path: Path) -> None:
+    services = await build(Settings(data_dir=tmp_path / "data"))
+    try:
+        assert "http_video" not in services.providers.names()
+    finally:
+        await services.aclose()
+
+
+async def test_a_submit_url_without_a_status_url_stops_the_start(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="DYNGEN_HTTP_VIDEO_STATUS_URL"):
+        await build(Settings(data_dir=tmp_path / "data", http_video_submit_url="http://127.0.0.1:9/jobs"))
