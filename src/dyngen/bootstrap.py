@@ -156,6 +156,8 @@ def _provider_options(settings: Settings, http: httpx.AsyncClient) -> dict[str, 
             "allow_private_hosts": settings.http_video_allow_private_hosts,
             "client": http,
         }
+    assets = settings.assets_dir
+    options["builtin_video"] = {"assets_dir": assets if assets is not None and assets.is_dir() else None}
     return options
 
 

@@ -122,6 +122,10 @@ class Settings(BaseSettings):
         default=Path("examples/templates"),
         description="Template library: every *.json in this folder, read and validated at start.",
     )
+    assets_dir: Path | None = Field(
+        default=Path("examples/assets"),
+        description="Folder `builtin_video` reads scene images from (a scene's `image`); unset or absent = drawn.",
+    )
     flight_lease_ms: int = Field(default=2000, ge=100, description="Single-flight lease, extended while generating.")
     auth: AuthMode = Field(
         default=AuthMode.AUTO,

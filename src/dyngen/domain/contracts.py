@@ -220,6 +220,7 @@ class SceneRef(CamelModel):
     summary: Text | None = None
     location: Id | None = None
     emotional_state: Id | None = None
+    image: Id | None = None
 
 
 class PlayerContext(CamelModel):

@@ -38,6 +38,7 @@ class Scene(CamelModel):
             summary=self.summary,
             location=self.location,
             emotional_state=self.emotional_state,
+            image=self.image,
         )
 
 

@@ -5,23 +5,32 @@ are exactly the beats a text-only client would get. Each scene gets a keyframe d
 and summary (`keyframes`), the timeline (`timeline`) says how the frames move from one to the other,
 `frames` composites them and `encoder` pipes them to ffmpeg. Artifacts: the MP4 (primary), a poster
 JPEG (the middle frame) and the script JSON.
+
+A scene with an `image` (a file name under the assets folder, see `images`) starts or ends on that
+image instead. An image that is refused (outside the folder, missing, over the size or pixel caps, not
+PNG/JPEG/WebP) falls back to the drawn keyframe, logs a warning and adds a tag to the payload's
+metadata: `keyframe:<from|to>:<reason>` (reasons: outside, missing, too_large, unreadable, no_assets).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from pathlib import Path
 
 from dyngen.adapters.providers.builtin import BuiltinProvider
+from dyngen.adapters.providers.video import images
 from dyngen.adapters.providers.video.encoder import encode_mp4, ffmpeg_exe, poster_jpeg
 from dyngen.adapters.providers.video.frames import FrameRenderer
-from dyngen.adapters.providers.video.keyframes import HEIGHT, WIDTH, grade_colour, keyframe
+from dyngen.adapters.providers.video.keyframes import HEIGHT, WIDTH, Pixels, grade_colour, keyframe
 from dyngen.adapters.providers.video.timeline import FPS, plan
-from dyngen.domain.contracts import GenerateContentRequest, GenerationType, PayloadType
+from dyngen.domain.contracts import ContentMetadata, GenerateContentRequest, GenerationType, PayloadType, SceneRef
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.ports import ArtifactBlob, ProviderCall, ProviderInfo, ProviderResult
 
 FINGERPRINT = "builtin-video/1 (x264 {preset}, 854x480@24)"
 MAX_SECONDS = 600.0
+log = logging.getLogger("dyngen.video")
 
 
 class BuiltinVideoProvider:
@@ -30,9 +39,10 @@ class BuiltinVideoProvider:
     Args:
         preset: The x264 preset (`ultrafast` by default: see bench/video_render.py for the speed each preset buys).
         ffmpeg: Path of the ffmpeg binary; default: the one `imageio-ffmpeg` ships.
+        assets_dir: The folder scene images are read from; None = scenes are always drawn.
     """
 
-    def __init__(self, *, preset: str = "ultrafast", ffmpeg: str | None = None) -> None:
+    def __init__(self, *, preset: str = "ultrafast", ffmpeg: str | None = None, assets_dir: Path | None = None) -> None:
         self.info = ProviderInfo(
             name="builtin_video",
             generation_types=frozenset({GenerationType.TRANSITION, GenerationType.VARIATION}),
@@ -41,6 +51,7 @@ class BuiltinVideoProvider:
         )
         self._preset = preset
         self._ffmpeg = ffmpeg
+        self._assets_dir = assets_dir
         self._text = BuiltinProvider()
 
     def estimate_cost(self, request: GenerateContentRequest) -> float:
@@ -62,13 +73,18 @@ class BuiltinVideoProvider:
                 ErrorCode.GEN_INVALID_CONFIG, f"builtin_video renders at most {MAX_SECONDS:g} s per transition"
             )
         script = await self._text.generate(call)
-        renderer = await asyncio.to_thread(build_renderer, request, call.seed, script)
+        notes: list[str] = []
+        renderer = await asyncio.to_thread(build_renderer, request, call.seed, script, self._assets_dir, notes)
         exe = self._ffmpeg if self._ffmpeg is not None else await asyncio.to_thread(ffmpeg_exe)
         video = await encode_mp4(
             renderer, width=WIDTH, height=HEIGHT, fps=FPS, deadline_s=call.deadline_s, exe=exe, preset=self._preset
         )
         poster = await asyncio.to_thread(_poster, renderer)
         payload = script.payload.model_copy(update={"type": PayloadType.VIDEO})
+        if notes:
+            metadata = payload.metadata or ContentMetadata()
+            tags = [*(metadata.tags or []), *notes]
+            payload = payload.model_copy(update={"metadata": metadata.model_copy(update={"tags": tags})})
         scripts = [ArtifactBlob(role="script", media_type=a.media_type, data=a.data) for a in script.artifacts]
         return ProviderResult(
             payload=payload,
@@ -89,8 +105,18 @@ def moods(request: GenerateContentRequest) -> tuple[str | None, str | None]:
     return style.mood_from or (before.mood if before else None), style.mood_to or (after.mood if after else None)
 
 
-def build_renderer(request: GenerateContentRequest, seed: int, script: ProviderResult) -> FrameRenderer:
-    """The keyframes, grade and timeline for `request`, captioned with `script`'s beats."""
+def build_renderer(
+    request: GenerateContentRequest,
+    seed: int,
+    script: ProviderResult,
+    assets_dir: Path | None = None,
+    notes: list[str] | None = None,
+) -> FrameRenderer:
+    """The keyframes, grade and timeline for `request`, captioned with `script`'s beats.
+
+    A refused scene image is drawn instead, and `keyframe:<end>:<reason>` is appended to `notes`.
+    """
+    notes = notes if notes is not None else []
     mood_from, mood_to = moods(request)
     beats = script.payload.beats or []
     last_mood = beats[-1].mood if beats else None
@@ -103,8 +129,8 @@ def build_renderer(request: GenerateContentRequest, seed: int, script: ProviderR
         fps=FPS,
     )
     return FrameRenderer(
-        source=keyframe(request.from_scene, mood_from, seed),
-        destination=keyframe(request.to_scene, mood_to, seed),
+        source=scene_keyframe("from", request.from_scene, mood_from, seed, assets_dir=assets_dir, notes=notes),
+        destination=scene_keyframe("to", request.to_scene, mood_to, seed, assets_dir=assets_dir, notes=notes),
         grade_from=grade_colour(mood_from),
         grade_to=grade_colour(mood_to),
         states=states,
@@ -114,3 +140,16 @@ def build_renderer(request: GenerateContentRequest, seed: int, script: ProviderR
 
 def _poster(renderer: FrameRenderer) -> bytes:
     return poster_jpeg(renderer.frame(renderer.count // 2), width=WIDTH, height=HEIGHT)
+
+
+def scene_keyframe(
+    end: str, scene: SceneRef | None, mood: str | None, seed: int, *, assets_dir: Path | None, notes: list[str]
+) -> Pixels:
+    """The scene's image when it has one that may be used, else its drawn keyframe (noting why)."""
+    if scene is not None and scene.image:
+        try:
+            return images.load(assets_dir, scene.image)
+        except images.ImageRefusedError as refused:
+            log.warning("scene %s: image refused, drawing its keyframe: %s", scene.id, refused)
+            notes.append(f"keyframe:{end}:{refused.reason}")
+    return keyframe(scene, mood, seed)

@@ -1,0 +1,54 @@
+"""`builtin_video` through the HTTP API with scene images: the video starts on the scene's picture."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from dyngen.config import Settings
+from tests.e2e.test_video import CAFE, ROOFTOPS, video_request
+from tests.unit.test_keyframes import png
+from tests.unit.test_video_render import TOP, decode
+
+COLOUR = (30, 160, 220)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    (assets / "blue.png").write_bytes(png(640, 640, COLOUR))
+    (tmp_path / "outside.png").write_bytes(png(64, 64, COLOUR))
+    return Settings(data_dir=tmp_path / "data", retry_backoff_ms=1, assets_dir=assets)
+
+
+async def first_frame(client: httpx.AsyncClient, tmp_path: Path, image: str) -> tuple[dict, np.ndarray]:
+    request = video_request(from_scene={**CAFE, "image": image}, to_scene=ROOFTOPS)
+    response = await client.post("/api/generate-content", json=request)
+    assert response.status_code == 200, response.text
+    content = response.json()["content"]
+    video = await client.get(content["url"])
+    _, frames = decode(video.content, tmp_path)
+    return content, frames[0]
+
+
+def distance(frame: np.ndarray) -> float:
+    return float(np.abs(frame[:TOP] - np.array(COLOUR, np.float32)).mean())
+
+
+async def test_a_scene_with_an_image_starts_on_that_image(client: httpx.AsyncClient, tmp_path: Path):
+    content, frame = await first_frame(client, tmp_path, "blue.png")
+    assert distance(frame) < 8
+    assert not [t for t in (content.get("metadata") or {}).get("tags") or [] if t.startswith("keyframe:")]
+
+
+@pytest.mark.parametrize("image", ["../outside.png", "/etc/passwd"])
+async def test_an_image_outside_the_assets_folder_is_drawn_instead_and_tagged(
+    client: httpx.AsyncClient, tmp_path: Path, image: str
+):
+    content, frame = await first_frame(client, tmp_path, image)
+    assert distance(frame) > 30, "the drawn romantic keyframe, not the picture"
+    assert "keyframe:from:outside" in content["metadata"]["tags"]
