@@ -7,7 +7,7 @@ To run the contract on another store, subclass `ArtifactStoreContract` as `Test<
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -163,10 +163,8 @@ class TestS3ArtifactStoreWhileS3IsUnreachable:
     """S3 behind a TCP proxy the test cuts: nothing is lost, and the spool is uploaded once S3 is back."""
 
     @pytest.fixture
-    def proxy(self, s3_server: MotoS3Server) -> Iterator[TcpProxy]:
-        proxy = TcpProxy("127.0.0.1", s3_server.port)
-        yield proxy
-        proxy.close()
+    def proxy(self, s3_proxy: TcpProxy) -> TcpProxy:
+        return s3_proxy
 
     @pytest.fixture
     async def bucket(self, s3_server: MotoS3Server) -> str:

@@ -7,7 +7,7 @@ To run the contract on another tier, subclass `CacheTierContract` as `Test<Tier>
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -180,10 +180,8 @@ class TestS3ObjectStoreCacheTierWhileS3IsUnreachable:
     """S3 behind a TCP proxy the test cuts: the durable tier misses and skips writes, and loses nothing."""
 
     @pytest.fixture
-    def proxy(self, s3_server: MotoS3Server) -> Iterator[TcpProxy]:
-        proxy = TcpProxy("127.0.0.1", s3_server.port)
-        yield proxy
-        proxy.close()
+    def proxy(self, s3_proxy: TcpProxy) -> TcpProxy:
+        return s3_proxy
 
     @pytest.fixture
     async def tier(self, proxy: TcpProxy, s3_server: MotoS3Server) -> AsyncIterator[ObjectStoreCacheTier]:

@@ -30,6 +30,7 @@ from dyngen.domain.rating import (
 )
 from dyngen.domain.validation import normalise_element, validate_config
 from tests.support.examples import SPEC_TEMPLATE
+from tests.support.markdown import doc_table
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "social.md").read_text()
 
@@ -42,18 +43,6 @@ MAXIMUMS = [None, "sfw", "romantic", "mature_implied", "restricted"]
 
 def social(**fields: Any) -> SocialContext:
     return SocialContext.model_validate({k: v for k, v in fields.items() if v is not None})
-
-
-def doc_table(heading: str) -> list[list[str]]:
-    """The body rows of the first Markdown table after the line `heading`, cells stripped of backticks."""
-    lines = DOC[DOC.index(heading) :].splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
-    rows = []
-    for line in lines[start + 2 :]:
-        if not line.startswith("|"):
-            break
-        rows.append([cell.strip().strip("`") for cell in line.strip().strip("|").split("|")])
-    return rows
 
 
 # --- the order and the mapping ------------------------------------------------------------------------------
@@ -70,7 +59,7 @@ def test_the_order_is_g_pg_pg13_r_and_each_content_rating_stands_for_one_step() 
 
 
 def test_the_documented_mapping_is_the_codes() -> None:
-    rows = doc_table("## Rating order")
+    rows = doc_table(DOC, "## Rating order")
     assert [(film, content) for film, content, _ in rows] == [
         (r.value, c.value) for c, r in CONTENT_RATING_EQUIVALENT.items()
     ]
@@ -144,7 +133,7 @@ def test_the_decision_serialises_with_snake_case_fields() -> None:
 
 
 def test_the_documented_clamp_examples_hold() -> None:
-    rows = doc_table("Examples:")
+    rows = doc_table(DOC, "Examples:")
     assert len(rows) >= 6
     for node, content, world, user, effective, by in rows:
         decision = effective_rating(
@@ -206,7 +195,7 @@ def test_every_lexicon_word_fits_its_rating_and_not_the_one_below(word: str) -> 
 
 
 def test_the_documented_lexicon_is_the_codes() -> None:
-    rows = doc_table("The lexicon (`ELEMENT_MIN_RATING`):")
+    rows = doc_table(DOC, "The lexicon (`ELEMENT_MIN_RATING`):")
     assert {word: Rating(needs) for word, needs in rows} == dict(ELEMENT_MIN_RATING)
 
 

@@ -22,21 +22,10 @@ from dyngen.domain.social import (
     relationship,
     resolve_social,
 )
+from tests.support.markdown import doc_table
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "social.md").read_text()
 BANDS = ["none", "light", "deep", "intense"]
-
-
-def doc_table(heading: str) -> list[list[str]]:
-    """The body rows of the first Markdown table after the line `heading`, cells stripped of backticks."""
-    lines = DOC[DOC.index(heading) :].splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
-    rows = []
-    for line in lines[start + 2 :]:
-        if not line.startswith("|"):
-            break
-        rows.append([cell.strip().strip("`") for cell in line.strip().strip("|").split("|")])
-    return rows
 
 
 def ctx(**fields: Any) -> SocialContext:
@@ -91,7 +80,7 @@ def test_only_affinity_chooses_the_tier() -> None:
 
 
 def test_the_documented_default_table_is_the_codes() -> None:
-    rows = doc_table("The default table")
+    rows = doc_table(DOC, "The default table")
     assert [RelationshipTier(min_affinity=float(m), tier=t, band=b) for m, t, b in rows] == list(
         DEFAULT_RELATIONSHIP_TIERS
     )
@@ -243,7 +232,7 @@ def test_band_order_and_caps() -> None:
 
 
 def test_the_documented_caps_are_the_codes() -> None:
-    assert dict(doc_table("## Band caps")) == CAP
+    assert dict(doc_table(DOC, "## Band caps")) == CAP
 
 
 @pytest.mark.parametrize("rating", list(CAP))
