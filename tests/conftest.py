@@ -20,6 +20,17 @@ from tests.support.servers import VENV_BIN, MotoS3Server, RedisServer, port_open
 REQUIRE_SERVICES = os.environ.get("DYNGEN_REQUIRE_SERVICES") == "1"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Transitions come from the text provider in tests unless a test asks for video.
+
+    The default (`builtin_video`) renders an MP4 per transition, 0.3-1.5 s of CPU each; the suite makes
+    hundreds of transitions that are about caching, jobs and fallbacks, not pixels. The video path has
+    its own tests, and `tests/e2e/test_video_default.py` checks that an unset environment renders video.
+    Servers the tests start inherit this environment, so they behave the same.
+    """
+    os.environ.setdefault("DYNGEN_PROVIDERS_BY_TYPE", "{}")
+
+
 def need_service(reason: str) -> None:
     """Skip the test because a real service is missing, or fail when DYNGEN_REQUIRE_SERVICES=1."""
     if REQUIRE_SERVICES:

@@ -198,7 +198,9 @@ def _provider_registry(
             cooldown_s=settings.breaker_cooldown_s,
         )
     return ProviderRegistry(
-        build_chains(installed, chains, breaker), default=settings.default_provider, by_type=settings.providers_by_type
+        build_chains(installed, chains, breaker, clock=clock, reserve=settings.chain_member_reserve),
+        default=settings.default_provider,
+        by_type=settings.providers_by_type,
     )
 
 

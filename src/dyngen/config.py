@@ -38,7 +38,8 @@ class Settings(BaseSettings):
     )
     default_provider: str = Field(default="builtin", description="Provider used when a request names none.")
     providers_by_type: dict[str, str] = Field(
-        default_factory=dict, description='Provider per generation type, e.g. {"dialogue": "builtin"}.'
+        default_factory=lambda: {"transition": "builtin_video"},
+        description="Provider per generation type; transitions are rendered to video unless set otherwise.",
     )
     provider_chains: dict[str, list[str]] = Field(
         default_factory=dict,
@@ -49,6 +50,12 @@ class Settings(BaseSettings):
     )
     breaker_window_s: float = Field(default=60.0, gt=0, description="The window in which a member's failures count.")
     breaker_cooldown_s: float = Field(default=30.0, gt=0, description="Seconds a tripped chain member is skipped.")
+    chain_member_reserve: float = Field(
+        default=0.3,
+        ge=0,
+        lt=1,
+        description="Share of the time left that a chain member leaves to the members after it (a hang is cut off).",
+    )
     log_level: str = Field(default="info", description="Log level of the service.")
     redis_url: str | None = Field(
         default=None,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from dyngen.adapters.clock import SystemClock
 from dyngen.adapters.providers import plugins
 from dyngen.adapters.providers.breaker import MemoryCircuitBreaker
 from dyngen.adapters.providers.chain import ChainProvider, build_chains
@@ -57,9 +58,10 @@ def breaker(clock: FakeClock) -> MemoryCircuitBreaker:
 
 async def test_the_first_member_that_succeeds_answers_and_the_fingerprint_names_it(
     breaker: MemoryCircuitBreaker,
+    clock: FakeClock,
 ) -> None:
     first, second = FakeProvider(name="openai"), FakeProvider(name="builtin")
-    chain = ChainProvider("main", [first, second], breaker)
+    chain = ChainProvider("main", [first, second], breaker, clock=clock)
 
     result = await chain.generate(call())
 
@@ -67,9 +69,9 @@ async def test_the_first_member_that_succeeds_answers_and_the_fingerprint_names_
     assert (len(first.calls), len(second.calls)) == (1, 0)
 
 
-async def test_a_failing_member_hands_over_to_the_next(breaker: MemoryCircuitBreaker) -> None:
+async def test_a_failing_member_hands_over_to_the_next(breaker: MemoryCircuitBreaker, clock: FakeClock) -> None:
     first, second = FakeProvider(name="openai", failures=[T]), FakeProvider(name="builtin")
-    chain = ChainProvider("main", [first, second], breaker)
+    chain = ChainProvider("main", [first, second], breaker, clock=clock)
 
     result = await chain.generate(call())
 
@@ -78,17 +80,22 @@ async def test_a_failing_member_hands_over_to_the_next(breaker: MemoryCircuitBre
     assert (len(first.calls), len(second.calls)) == (1, 1)
 
 
-async def test_a_crashing_member_hands_over_to_the_next(breaker: MemoryCircuitBreaker) -> None:
-    chain = ChainProvider("main", [FakeProvider(name="openai", crash=True), FakeProvider(name="builtin")], breaker)
+async def test_a_crashing_member_hands_over_to_the_next(breaker: MemoryCircuitBreaker, clock: FakeClock) -> None:
+    chain = ChainProvider(
+        "main", [FakeProvider(name="openai", crash=True), FakeProvider(name="builtin")], breaker, clock=clock
+    )
 
     assert (await chain.generate(call())).fingerprint.startswith("chain:main>builtin/")
 
 
-async def test_when_every_member_fails_the_last_error_is_raised(breaker: MemoryCircuitBreaker) -> None:
+async def test_when_every_member_fails_the_last_error_is_raised(
+    breaker: MemoryCircuitBreaker, clock: FakeClock
+) -> None:
     chain = ChainProvider(
         "main",
         [FakeProvider(name="openai", failures=[T]), FakeProvider(name="video", failures=[ErrorCode.GEN_EMPTY_OUTPUT])],
         breaker,
+        clock=clock,
     )
 
     with pytest.raises(DyngenError) as raised:
@@ -97,8 +104,12 @@ async def test_when_every_member_fails_the_last_error_is_raised(breaker: MemoryC
     assert raised.value.code is ErrorCode.GEN_EMPTY_OUTPUT
 
 
-async def test_a_last_member_that_crashes_is_reported_unavailable(breaker: MemoryCircuitBreaker) -> None:
-    chain = ChainProvider("main", [FakeProvider(name="openai", failures=[T]), FakeProvider(crash=True)], breaker)
+async def test_a_last_member_that_crashes_is_reported_unavailable(
+    breaker: MemoryCircuitBreaker, clock: FakeClock
+) -> None:
+    chain = ChainProvider(
+        "main", [FakeProvider(name="openai", failures=[T]), FakeProvider(crash=True)], breaker, clock=clock
+    )
 
     with pytest.raises(DyngenError) as raised:
         await chain.generate(call())
@@ -106,26 +117,67 @@ async def test_a_last_member_that_crashes_is_reported_unavailable(breaker: Memor
     assert raised.value.code is ErrorCode.GEN_PROVIDER_UNAVAILABLE
 
 
-async def test_a_member_that_cannot_make_the_type_is_skipped(breaker: MemoryCircuitBreaker) -> None:
+async def test_a_member_that_cannot_make_the_type_is_skipped(breaker: MemoryCircuitBreaker, clock: FakeClock) -> None:
     video = only(FakeProvider(name="video"), GenerationType.TRANSITION)
     text = FakeProvider(name="builtin")
-    chain = ChainProvider("main", [video, text], breaker)
+    chain = ChainProvider("main", [video, text], breaker, clock=clock)
 
     assert (await chain.generate(call("dialogue"))).fingerprint.startswith("chain:main>builtin/")
     assert (await chain.generate(call("transition"))).fingerprint.startswith("chain:main>video/")
     assert len(video.calls) == 1, "video was asked only for the transition"
 
 
-def test_info_is_the_union_of_the_members_and_deterministic_only_if_all_are(breaker: MemoryCircuitBreaker) -> None:
+def test_info_is_the_union_of_the_members_and_deterministic_only_if_all_are(
+    breaker: MemoryCircuitBreaker, clock: FakeClock
+) -> None:
     video = only(FakeProvider(name="video"), GenerationType.TRANSITION, deterministic=False)
     text = only(FakeProvider(name="builtin"), GenerationType.DIALOGUE)
-    chain = ChainProvider("main", [video, text], breaker)
+    chain = ChainProvider("main", [video, text], breaker, clock=clock)
 
     assert chain.info.name == "main"
     assert chain.info.generation_types == {GenerationType.TRANSITION, GenerationType.DIALOGUE}
     assert chain.info.media == {"application/json"}
     assert chain.info.deterministic is False
-    assert ChainProvider("text", [text], breaker).info.deterministic is True
+    assert ChainProvider("text", [text], breaker, clock=clock).info.deterministic is True
+
+
+# --- deadlines -------------------------------------------------------------------------------------
+
+
+async def test_a_hanging_member_is_cut_off_with_time_left_for_the_next(breaker: MemoryCircuitBreaker) -> None:
+    hanging, builtin = FakeProvider(name="openai", latency_s=30.0), FakeProvider(name="builtin")
+    chain = ChainProvider("main", [hanging, builtin], breaker, clock=SystemClock(), reserve=0.5)
+
+    result = await chain.generate(dataclasses.replace(call(), deadline_s=0.2))
+
+    assert result.fingerprint.startswith("chain:main>builtin/")
+    assert hanging.calls[0].deadline_s == pytest.approx(0.1, abs=0.01), "the hanging member had half the time"
+    assert 0.05 < builtin.calls[0].deadline_s <= 0.11, "the next member gets what is left"
+
+
+async def test_a_member_that_keeps_hanging_cools_down(clock: FakeClock) -> None:
+    breaker = MemoryCircuitBreaker(clock=clock, failures=2, window_s=60, cooldown_s=30)
+    hanging, builtin = FakeProvider(name="openai", latency_s=30.0), FakeProvider(name="builtin")
+    chain = ChainProvider("main", [hanging, builtin], breaker, clock=clock, reserve=0.9)
+    fast = dataclasses.replace(call(), deadline_s=0.05)
+    for _ in range(2):
+        await chain.generate(fast)
+
+    await chain.generate(fast)
+
+    assert len(hanging.calls) == 2, "after two timeouts the hanging member is skipped"
+    assert "openai" in await chain.cooldowns()
+    assert "GEN_TIMEOUT" in (await chain.cooldowns())["openai"].reason
+
+
+async def test_the_last_usable_member_gets_all_the_time_left(breaker: MemoryCircuitBreaker, clock: FakeClock) -> None:
+    first, last = FakeProvider(name="openai", failures=[T]), FakeProvider(name="builtin")
+    chain = ChainProvider("main", [first, last], breaker, clock=clock, reserve=0.5)
+
+    await chain.generate(call())
+
+    assert first.calls[0].deadline_s == pytest.approx(2.5)
+    assert last.calls[0].deadline_s == pytest.approx(5.0), "the fake clock did not move, so all 5 s are left"
 
 
 # --- cooldown --------------------------------------------------------------------------------------
@@ -136,7 +188,7 @@ async def test_a_member_failing_n_times_cools_down_and_comes_back_after_the_cool
 ) -> None:
     flaky = FakeProvider(name="openai", failures=[T, T, T])
     builtin = FakeProvider(name="builtin")
-    chain = ChainProvider("main", [flaky, builtin], breaker)
+    chain = ChainProvider("main", [flaky, builtin], breaker, clock=clock)
     for _ in range(3):
         assert (await chain.generate(call())).fingerprint.startswith("chain:main>builtin/")
 
@@ -153,7 +205,7 @@ async def test_failures_spread_wider_than_the_window_do_not_trip_it(
     breaker: MemoryCircuitBreaker, clock: FakeClock
 ) -> None:
     flaky = FakeProvider(name="openai", failures=[T, T, T])
-    chain = ChainProvider("main", [flaky, FakeProvider(name="builtin")], breaker)
+    chain = ChainProvider("main", [flaky, FakeProvider(name="builtin")], breaker, clock=clock)
     await chain.generate(call())
     await chain.generate(call())
     clock.advance(61)
@@ -165,7 +217,7 @@ async def test_failures_spread_wider_than_the_window_do_not_trip_it(
 
 async def test_every_member_cooling_down_is_unavailable_with_the_reasons(clock: FakeClock) -> None:
     breaker = MemoryCircuitBreaker(clock=clock, failures=1, window_s=60, cooldown_s=30)
-    chain = ChainProvider("main", [FakeProvider(name="openai", failures=[T])], breaker)
+    chain = ChainProvider("main", [FakeProvider(name="openai", failures=[T])], breaker, clock=clock)
     with pytest.raises(DyngenError):
         await chain.generate(call())
 
@@ -177,12 +229,12 @@ async def test_every_member_cooling_down_is_unavailable_with_the_reasons(clock: 
 
 
 async def test_estimate_cost_is_the_first_available_members(
-    breaker: MemoryCircuitBreaker, monkeypatch: pytest.MonkeyPatch
+    breaker: MemoryCircuitBreaker, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     flaky, builtin = FakeProvider(name="openai", failures=[T, T, T]), FakeProvider(name="builtin")
     monkeypatch.setattr(flaky, "estimate_cost", lambda request: 0.5)
     monkeypatch.setattr(builtin, "estimate_cost", lambda request: 0.0)
-    chain = ChainProvider("main", [flaky, builtin], breaker)
+    chain = ChainProvider("main", [flaky, builtin], breaker, clock=clock)
     assert chain.estimate_cost(request()) == 0.5
 
     for _ in range(3):
@@ -194,8 +246,12 @@ async def test_estimate_cost_is_the_first_available_members(
 # --- health ----------------------------------------------------------------------------------------
 
 
-async def test_health_lists_the_members_in_cooldown_with_reason_and_expiry(breaker: MemoryCircuitBreaker) -> None:
-    chain = ChainProvider("main", [FakeProvider(name="openai", failures=[T, T, T]), FakeProvider()], breaker)
+async def test_health_lists_the_members_in_cooldown_with_reason_and_expiry(
+    breaker: MemoryCircuitBreaker, clock: FakeClock
+) -> None:
+    chain = ChainProvider(
+        "main", [FakeProvider(name="openai", failures=[T, T, T]), FakeProvider()], breaker, clock=clock
+    )
     assert await chain.health() is None
     for _ in range(3):
         await chain.generate(call())
@@ -210,7 +266,7 @@ async def test_health_lists_the_members_in_cooldown_with_reason_and_expiry(break
 
 async def test_health_fails_when_no_member_is_usable(clock: FakeClock) -> None:
     breaker = MemoryCircuitBreaker(clock=clock, failures=1, window_s=60, cooldown_s=30)
-    chain = ChainProvider("main", [FakeProvider(name="openai", failures=[T])], breaker)
+    chain = ChainProvider("main", [FakeProvider(name="openai", failures=[T])], breaker, clock=clock)
     with pytest.raises(DyngenError):
         await chain.generate(call())
 
@@ -221,17 +277,17 @@ async def test_health_fails_when_no_member_is_usable(clock: FakeClock) -> None:
 # --- building chains -------------------------------------------------------------------------------
 
 
-def test_a_chain_naming_an_unknown_member_fails_naming_it(breaker: MemoryCircuitBreaker) -> None:
+def test_a_chain_naming_an_unknown_member_fails_naming_it(breaker: MemoryCircuitBreaker, clock: FakeClock) -> None:
     providers: dict[str, Provider] = {"builtin": FakeProvider(name="builtin")}
 
     with pytest.raises(ValueError, match="'openai'"):
-        build_chains(providers, {"main": ["openai", "builtin"]}, breaker)
+        build_chains(providers, {"main": ["openai", "builtin"]}, breaker, clock=clock)
 
 
-def test_chains_are_added_beside_the_providers(breaker: MemoryCircuitBreaker) -> None:
+def test_chains_are_added_beside_the_providers(breaker: MemoryCircuitBreaker, clock: FakeClock) -> None:
     providers: dict[str, Provider] = {"builtin": FakeProvider(name="builtin")}
 
-    built = build_chains(providers, {"main": ["builtin"]}, breaker)
+    built = build_chains(providers, {"main": ["builtin"]}, breaker, clock=clock)
 
     assert set(built) == {"builtin", "main"}
     assert isinstance(built["main"], ChainProvider)

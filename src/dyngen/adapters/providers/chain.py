@@ -3,21 +3,26 @@
 A chain is configured like any provider (`DYNGEN_PROVIDER_CHAINS={"main": ["openai", "builtin"]}`) and
 used wherever a provider name is, so the service never knows about chains. Members in cooldown (see
 `dyngen.adapters.providers.breaker`) and members that cannot make the request's type are skipped.
+
+Each member but the last runs under its own share of the call's deadline: a member that hangs is cut off
+while time is left for the next ones, and its timeout counts towards its cooldown like any failure.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 
 from dyngen.domain.contracts import GenerateContentRequest
 from dyngen.domain.errors import DyngenError, ErrorCode
-from dyngen.ports import CircuitBreaker, Cooldown, Provider, ProviderCall, ProviderInfo, ProviderResult
+from dyngen.ports import CircuitBreaker, Clock, Cooldown, Provider, ProviderCall, ProviderInfo, ProviderResult
 
 log = logging.getLogger("dyngen.providers.chain")
 
 FINGERPRINT_MAX = 200  # the record's provider_fingerprint column
+DEFAULT_RESERVE = 0.3  # the share of the time left that a member leaves to the members after it
 
 
 class ChainProvider:
@@ -31,13 +36,28 @@ class ChainProvider:
         name: The chain's registry name.
         providers: The members, in the order they are tried.
         breaker: Counts failures and says which members cool down.
+        clock: Measures the time left of the call's deadline.
+        reserve: The share (0..1) of the time left that each member leaves to the members after it; a
+            member that has not answered by then fails with GEN_TIMEOUT and the next one is tried.
     """
 
-    def __init__(self, name: str, providers: Sequence[Provider], breaker: CircuitBreaker) -> None:
+    def __init__(
+        self,
+        name: str,
+        providers: Sequence[Provider],
+        breaker: CircuitBreaker,
+        *,
+        clock: Clock,
+        reserve: float = DEFAULT_RESERVE,
+    ) -> None:
         if not providers:
             raise ValueError(f"provider chain {name!r} has no members")
+        if not 0.0 <= reserve < 1.0:
+            raise ValueError(f"provider chain {name!r}: reserve must be in [0, 1), got {reserve}")
         self.members = list(providers)
         self._breaker = breaker
+        self._clock = clock
+        self._reserve = reserve
         self._cooling: set[str] = set()  # as last seen, for the synchronous `estimate_cost`
         self.info = ProviderInfo(
             name=name,
@@ -55,18 +75,21 @@ class ChainProvider:
     async def generate(self, call: ProviderCall) -> ProviderResult:
         error: DyngenError | None = None
         skipped: list[str] = []
-        for member in self.members:
+        ends_at = self._clock.monotonic() + call.deadline_s
+        capable = [m for m in self.members if call.request.type in m.info.generation_types]
+        for position, member in enumerate(capable):
             name = member.info.name
-            if call.request.type not in member.info.generation_types:
-                continue
             cooldown = await self._breaker.cooldown(name)
             if cooldown is not None:
                 self._cooling.add(name)
                 skipped.append(f"{name} cooling down until {cooldown.until.isoformat()}: {cooldown.reason}")
                 continue
             self._cooling.discard(name)
+            left = max(ends_at - self._clock.monotonic(), 0.0)
+            later = [m for m in capable[position + 1 :] if m.info.name not in self._cooling]
+            share = left * (1.0 - self._reserve) if later else left
             try:
-                result = await member.generate(call)
+                result = await self._run_member(member, dataclasses.replace(call, deadline_s=share))
             except DyngenError as exc:
                 if not exc.code.is_generation_failure:
                     raise
@@ -92,6 +115,18 @@ class ChainProvider:
             ErrorCode.GEN_INVALID_CONFIG,
             f"no provider of chain '{self.info.name}' can generate {call.request.type.value}",
         )
+
+    @staticmethod
+    async def _run_member(member: Provider, call: ProviderCall) -> ProviderResult:
+        """The member's answer within `call.deadline_s`, or GEN_TIMEOUT naming it."""
+        try:
+            async with asyncio.timeout(call.deadline_s):
+                return await member.generate(call)
+        except TimeoutError:
+            raise DyngenError(
+                ErrorCode.GEN_TIMEOUT,
+                f"provider '{member.info.name}' did not answer within its {call.deadline_s * 1000:.0f} ms of the chain",
+            ) from None
 
     async def cooldowns(self) -> dict[str, Cooldown]:
         """The members in cooldown now, by name (each with its expiry and reason)."""
@@ -130,7 +165,12 @@ class ChainProvider:
 
 
 def build_chains(
-    providers: Mapping[str, Provider], chains: Mapping[str, Sequence[str]], breaker: CircuitBreaker
+    providers: Mapping[str, Provider],
+    chains: Mapping[str, Sequence[str]],
+    breaker: CircuitBreaker,
+    *,
+    clock: Clock,
+    reserve: float = DEFAULT_RESERVE,
 ) -> dict[str, Provider]:
     """The providers with every configured chain added under its own name.
 
@@ -149,5 +189,5 @@ def build_chains(
                 f"provider chain {name!r} names unknown provider(s) {', '.join(map(repr, unknown))} "
                 f"(installed: {', '.join(sorted(providers))})"
             )
-        built[name] = ChainProvider(name, [providers[m] for m in members], breaker)
+        built[name] = ChainProvider(name, [providers[m] for m in members], breaker, clock=clock, reserve=reserve)
     return built
