@@ -6,7 +6,7 @@ Each port is a `typing.Protocol`; adapters are named technology + role (`MemoryC
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -24,12 +24,15 @@ class ProviderInfo:
         generation_types: The generation types it can produce.
         media: Media types of the artifacts it writes (`application/json`, `video/mp4`, ...).
         deterministic: True when the same request and seed always give the same bytes.
+        uses_scene_images: True when it draws on the scenes' `image`s; the service then fetches those that
+            name stored artifacts into `ProviderCall.images`.
     """
 
     name: str
     generation_types: frozenset[GenerationType]
     media: frozenset[str]
     deterministic: bool
+    uses_scene_images: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,12 +44,15 @@ class ProviderCall:
         seed: The resolved seed; a deterministic provider must give the same output for the same seed.
         attempt: 1 for the first try, 2 for the first retry, ...
         deadline_s: Seconds left before the node's timeout; the service also enforces it.
+        images: Scene images that name stored artifacts, by that name: the bytes the service read from the
+            artifact store (only for a provider whose info says `uses_scene_images`).
     """
 
     request: GenerateContentRequest
     seed: int
     attempt: int
     deadline_s: float
+    images: Mapping[str, bytes] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,7 +58,12 @@ async def test_a_transition_renders_to_a_video_that_a_browser_can_seek(client: h
 
     record = (await client.get(f"/api/generations/{body['generation_id']}")).json()
     roles = {a["role"]: a for a in record["artifacts"]}
-    assert set(roles) == {"video", "poster", "script"}
+    assert set(roles) == {"video", "poster", "captions", "script"}
+    captions = await client.get(f"/api/artifacts/{roles['captions']['id']}")
+    assert captions.headers["content-type"].startswith("text/vtt")
+    cues = captions.text.split("\n\n")
+    assert cues[0] == "WEBVTT"
+    assert len([c for c in cues[1:] if "-->" in c]) == len(content["beats"]), "one cue per beat"
     poster = await client.get(f"/api/artifacts/{roles['poster']['id']}")
     assert (poster.status_code, poster.headers["content-type"]) == (200, "image/jpeg")
     assert poster.content[:3] == b"\xff\xd8\xff"

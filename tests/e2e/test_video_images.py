@@ -52,3 +52,26 @@ async def test_an_image_outside_the_assets_folder_is_drawn_instead_and_tagged(
     content, frame = await first_frame(client, tmp_path, image)
     assert distance(frame) > 30, "the drawn romantic keyframe, not the picture"
     assert "keyframe:from:outside" in content["metadata"]["tags"]
+
+
+async def test_a_scene_image_may_name_a_stored_artifact(client: httpx.AsyncClient, tmp_path: Path):
+    blue = video_request(from_scene={**CAFE, "image": "blue.png"}, to_scene={**ROOFTOPS, "image": "blue.png"})
+    made = (await client.post("/api/generate-content", json=blue)).json()
+    record = (await client.get(f"/api/generations/{made['generation_id']}")).json()
+    roles = {a["role"]: a["id"] for a in record["artifacts"]}
+
+    content, frame = await first_frame(client, tmp_path, roles["poster"])
+
+    assert distance(frame) < 10, "the video starts on the stored (blue) poster"
+    assert not [t for t in (content.get("metadata") or {}).get("tags") or [] if t.startswith("keyframe:")]
+
+
+async def test_an_artifact_that_is_not_an_image_is_drawn_instead(client: httpx.AsyncClient, tmp_path: Path):
+    made = (await client.post("/api/generate-content", json=video_request())).json()
+    record = (await client.get(f"/api/generations/{made['generation_id']}")).json()
+    script = next(a["id"] for a in record["artifacts"] if a["role"] == "script")
+
+    content, frame = await first_frame(client, tmp_path, script)
+
+    assert distance(frame) > 30, "the drawn keyframe: a script is never decoded as a picture"
+    assert "keyframe:from:missing" in content["metadata"]["tags"]

@@ -93,6 +93,7 @@ def test_the_video_lasts_the_target_at_24_fps_and_480p(tmp_path: Path):
     assert [(a.role, a.media_type, a.primary) for a in result.artifacts] == [
         ("video", "video/mp4", True),
         ("poster", "image/jpeg", False),
+        ("captions", "text/vtt", False),
         ("script", "application/json", False),
     ]
     assert result.artifacts[1].data[:3] == b"\xff\xd8\xff", "the poster is a JPEG"

@@ -27,6 +27,7 @@ from dyngen.domain.validation import DEFAULT_MAX_RETRIES
 from dyngen.ports import GenerationFilter, Provider, ProviderCall, ProviderResult
 from dyngen.services.container import Services
 from dyngen.services.outcomes import CACHE_FORMAT, CacheEntry, Outcome, Prepared, new_id
+from dyngen.services.scene_images import fetch_scene_images
 
 log = logging.getLogger("dyngen.generation")
 
@@ -70,6 +71,7 @@ async def _run_provider(
         (fb.max_retries if fb.max_retries is not None else DEFAULT_MAX_RETRIES) if fb.mode is FallbackMode.RETRY else 0
     )
     deadline = services.clock.monotonic() + timeout_s
+    images = await fetch_scene_images(request=request, provider=provider, services=services)
     error: DyngenError | None = None
     attempt = 0
     while attempt <= retries:
@@ -80,7 +82,7 @@ async def _run_provider(
         attempt += 1
         if progress is not None:
             await progress("progress", {"attempt": attempt, "provider": provider.info.name})
-        call = ProviderCall(request=request, seed=seed.value, attempt=attempt, deadline_s=remaining)
+        call = ProviderCall(request=request, seed=seed.value, attempt=attempt, deadline_s=remaining, images=images)
         try:
             async with asyncio.timeout(remaining):
                 result = await _attempt(provider, call, request, services)

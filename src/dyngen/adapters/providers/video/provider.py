@@ -4,10 +4,11 @@ The script comes from the text provider (`builtin`) for the same request and see
 are exactly the beats a text-only client would get. Each scene gets a keyframe drawn from its mood
 and summary (`keyframes`), the timeline (`timeline`) says how the frames move from one to the other,
 `frames` composites them and `encoder` pipes them to ffmpeg. Artifacts: the MP4 (primary), a poster
-JPEG (the middle frame) and the script JSON.
+JPEG (the middle frame), the captions as WebVTT (for a player's own caption track) and the script JSON.
 
-A scene with an `image` (a file name under the assets folder, see `images`) starts or ends on that
-image instead. An image that is refused (outside the folder, missing, over the size or pixel caps, not
+A scene with an `image` starts or ends on that image instead: a stored artifact's bytes, which the
+service reads and passes in `ProviderCall.images`, or else a file name under the assets folder (see
+`images`). An image that is refused (outside the folder, missing, over the size or pixel caps, not
 PNG/JPEG/WebP) falls back to the drawn keyframe, logs a warning and adds a tag to the payload's
 metadata: `keyframe:<from|to>:<reason>` (reasons: outside, missing, too_large, unreadable, no_assets).
 """
@@ -15,11 +16,14 @@ metadata: `keyframe:<from|to>:<reason>` (reasons: outside, missing, too_large, u
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 from dyngen.adapters.providers.builtin import BuiltinProvider
-from dyngen.adapters.providers.video import images
+from dyngen.adapters.providers.video import images as scene_images
+from dyngen.adapters.providers.video.captions import webvtt
 from dyngen.adapters.providers.video.encoder import encode_mp4, ffmpeg_exe, poster_jpeg
 from dyngen.adapters.providers.video.frames import FrameRenderer
 from dyngen.adapters.providers.video.keyframes import HEIGHT, WIDTH, Pixels, grade_colour, keyframe
@@ -48,6 +52,7 @@ class BuiltinVideoProvider:
             generation_types=frozenset({GenerationType.TRANSITION, GenerationType.VARIATION}),
             media=frozenset({"video/mp4", "image/jpeg", "application/json"}),
             deterministic=True,
+            uses_scene_images=True,
         )
         self._preset = preset
         self._ffmpeg = ffmpeg
@@ -74,7 +79,11 @@ class BuiltinVideoProvider:
             )
         script = await self._text.generate(call)
         notes: list[str] = []
-        renderer = await asyncio.to_thread(build_renderer, request, call.seed, script, self._assets_dir, notes)
+        renderer = await asyncio.to_thread(
+            functools.partial(
+                build_renderer, request, call.seed, script, assets_dir=self._assets_dir, notes=notes, images=call.images
+            )
+        )
         exe = self._ffmpeg if self._ffmpeg is not None else await asyncio.to_thread(ffmpeg_exe)
         video = await encode_mp4(
             renderer, width=WIDTH, height=HEIGHT, fps=FPS, deadline_s=call.deadline_s, exe=exe, preset=self._preset
@@ -91,6 +100,7 @@ class BuiltinVideoProvider:
             artifacts=[
                 ArtifactBlob(role="video", media_type="video/mp4", data=video, primary=True),
                 ArtifactBlob(role="poster", media_type="image/jpeg", data=poster),
+                ArtifactBlob(role="captions", media_type="text/vtt", data=webvtt(payload.beats or [])),
                 *scripts,
             ],
             tokens=script.tokens,
@@ -109,13 +119,17 @@ def build_renderer(
     request: GenerateContentRequest,
     seed: int,
     script: ProviderResult,
+    *,
     assets_dir: Path | None = None,
     notes: list[str] | None = None,
+    images: Mapping[str, bytes] | None = None,
 ) -> FrameRenderer:
     """The keyframes, grade and timeline for `request`, captioned with `script`'s beats.
 
+    A scene's image is taken from `images` (stored artifacts the service read) or else the assets folder.
     A refused scene image is drawn instead, and `keyframe:<end>:<reason>` is appended to `notes`.
     """
+    images = images or {}
     notes = notes if notes is not None else []
     mood_from, mood_to = moods(request)
     beats = script.payload.beats or []
@@ -129,8 +143,12 @@ def build_renderer(
         fps=FPS,
     )
     return FrameRenderer(
-        source=scene_keyframe("from", request.from_scene, mood_from, seed, assets_dir=assets_dir, notes=notes),
-        destination=scene_keyframe("to", request.to_scene, mood_to, seed, assets_dir=assets_dir, notes=notes),
+        source=scene_keyframe(
+            "from", request.from_scene, mood_from, seed, assets_dir=assets_dir, notes=notes, images=images
+        ),
+        destination=scene_keyframe(
+            "to", request.to_scene, mood_to, seed, assets_dir=assets_dir, notes=notes, images=images
+        ),
         grade_from=grade_colour(mood_from),
         grade_to=grade_colour(mood_to),
         states=states,
@@ -143,13 +161,26 @@ def _poster(renderer: FrameRenderer) -> bytes:
 
 
 def scene_keyframe(
-    end: str, scene: SceneRef | None, mood: str | None, seed: int, *, assets_dir: Path | None, notes: list[str]
+    end: str,
+    scene: SceneRef | None,
+    mood: str | None,
+    seed: int,
+    *,
+    assets_dir: Path | None,
+    notes: list[str],
+    images: Mapping[str, bytes] | None = None,
 ) -> Pixels:
-    """The scene's image when it has one that may be used, else its drawn keyframe (noting why)."""
+    """The scene's image when it has one that may be used, else its drawn keyframe (noting why).
+
+    The image is a stored artifact's bytes from `images` when its name is there, else a file in `assets_dir`.
+    """
     if scene is not None and scene.image:
         try:
-            return images.load(assets_dir, scene.image)
-        except images.ImageRefusedError as refused:
+            stored = (images or {}).get(scene.image)
+            if stored is not None:
+                return scene_images.decode(stored)
+            return scene_images.load(assets_dir, scene.image)
+        except scene_images.ImageRefusedError as refused:
             log.warning("scene %s: image refused, drawing its keyframe: %s", scene.id, refused)
             notes.append(f"keyframe:{end}:{refused.reason}")
     return keyframe(scene, mood, seed)

@@ -1,0 +1,47 @@
+"""Scene images that name stored artifacts, read for the providers that draw on them.
+
+A scene's `image` names either a stored artifact (an image a provider made earlier, or one uploaded
+through the artifact store) or a file in the assets folder. The service reads the artifacts here, so a
+provider never reaches into the store itself and never fetches a location a request names freely; the
+provider looks into its assets folder for names that are not artifacts. Only PNG, JPEG and WebP
+artifacts within the size cap are read; the provider still checks the pixels before decoding.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from dyngen.domain.contracts import GenerateContentRequest
+from dyngen.ports import Provider
+from dyngen.services.container import Services
+
+log = logging.getLogger("dyngen.generation")
+
+IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp"})
+MAX_BYTES = 20 * 1024 * 1024
+
+
+async def fetch_scene_images(
+    *, request: GenerateContentRequest, provider: Provider, services: Services
+) -> dict[str, bytes]:
+    """The bytes of every scene image of `request` that names a usable stored artifact, by name.
+
+    Empty when the provider does not draw on scene images. An artifact that is not an image, is over the
+    cap or cannot be read now is left out (the provider then says why its keyframe was drawn instead).
+    """
+    if not provider.info.uses_scene_images:
+        return {}
+    names = {scene.image for scene in (request.from_scene, request.to_scene) if scene is not None and scene.image}
+    found: dict[str, bytes] = {}
+    for name in sorted(names):
+        try:
+            record = await services.repository.get_artifact(name)
+            if record is None:
+                continue
+            if record.media_type not in IMAGE_TYPES or record.size > MAX_BYTES:
+                log.info("scene_image.refused artifact=%s media_type=%s size=%d", name, record.media_type, record.size)
+                continue
+            found[name] = await services.artifacts.get(record.storage_uri)
+        except Exception as error:  # the store or database is down: draw the keyframe rather than fail the scene
+            log.warning("scene_image.unavailable artifact=%s error=%s", name, type(error).__name__)
+    return found
