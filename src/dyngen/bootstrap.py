@@ -163,6 +163,7 @@ def _provider_options(settings: Settings, http: httpx.AsyncClient) -> dict[str, 
 
 def _provider_registry(
     settings: Settings,
+            "cost_per_second": settings.http_video_cost_per_second,
     providers: Mapping[str, Provider] | None,
     *,
     clock: Clock,

@@ -139,6 +139,9 @@ class Settings(BaseSettings):
         description="API keys: `auto` enforces them once one exists, `required` always, `off` never (dev only).",
     )
     auth_cache_s: float = Field(
+    http_video_cost_per_second: float = Field(
+        default=0.0, ge=0, description="Cost accounting of `http_video`: the price of one second of video."
+    )
         default=5.0, ge=0, description="Seconds a process trusts what it knows about keys before asking again."
     )
     relationship_tiers: list[RelationshipTier] = Field(

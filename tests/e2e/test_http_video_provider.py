@@ -94,6 +94,14 @@ async def test_a_finished_job_becomes_the_video_artifact(make: Factory, server: 
     assert server.script.cancels == []
 
 
+async def test_cost_is_the_price_per_second_times_the_duration(make: Factory, server: VideoApiServer) -> None:
+    server.script.jobs.append(Job(polls=0))
+    provider = make(cost_per_second=0.05)
+
+    assert provider.estimate_cost(call().request) == pytest.approx(0.3), "6 s at 0.05 a second, before the call"
+    assert (await provider.generate(call())).cost == pytest.approx(0.3)
+
+
 async def test_a_failed_remote_job_is_provider_unavailable_with_its_reason(
     make: Factory, server: VideoApiServer
 ) -> None:
@@ -298,3 +306,40 @@ async def test_without_a_submit_url_the_provider_is_not_loaded(tmp_path: Path) -
 async def test_a_submit_url_without_a_status_url_stops_the_start(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="DYNGEN_HTTP_VIDEO_STATUS_URL"):
         await build(Settings(data_dir=tmp_path / "data", http_video_submit_url="http://127.0.0.1:9/jobs"))
+
+
+async def test_the_download_connects_to_the_address_that_was_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DNS rebinding: the name resolves to a public address when checked and to loopback afterwards."""
+    answers = iter(["93.184.216.34", "127.0.0.1", "127.0.0.1"])
+
+    async def rebinding(host: str, port: int, **_: object) -> list[tuple[object, ...]]:
+        return [(2, 1, 6, "", (next(answers), port))]
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", rebinding)
+    downloads: list[httpx.Request] = []
+
+    def api(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/jobs":
+            return httpx.Response(200, json={"data": {"id": "j1"}})
+        if request.url.path == "/v1/jobs/j1":
+            return httpx.Response(200, json={"state": "done", "output": {"url": "https://cdn.video.example/v.mp4"}})
+        downloads.append(request)
+        return httpx.Response(200, content=VIDEO)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(api)) as client:
+        provider = HttpVideoProvider(
+            submit_url="https://api.video.example/v1/jobs",
+            status_url="https://api.video.example/v1/jobs/{id}",
+            body_template='{"prompt": "{{prompt}}"}',
+            id_path="data.id",
+            status_path="state",
+            result_path="output.url",
+            client=client,
+        )
+        result = await provider.generate(call())
+
+    assert result.artifacts[0].data == VIDEO
+    (download,) = downloads
+    assert download.url.host == "93.184.216.34", "connected to the checked address, not a fresh lookup"
+    assert download.headers["host"] == "cdn.video.example"
+    assert download.extensions["sni_hostname"] == "cdn.video.example", "TLS and its certificate check keep the name"

@@ -4,8 +4,10 @@ Everything about the remote API is configuration: the submit URL and a JSON body
 template, an optional cancel URL template, an auth header, and dotted paths to the job id, the status and
 the result URL in the answers. The result URL comes from the remote service, so it is fetched only when it
 passes the SSRF rule: an http(s) URL whose host is on the allow-list (when there is one) and resolves to no
-loopback, link-local, private, reserved or multicast address (unless private hosts are allowed). Redirects
-are followed by hand, each hop checked the same way.
+loopback, link-local, private, reserved or multicast address (unless private hosts are allowed). The
+download then connects to the very address that was checked (the Host header and TLS name stay the URL's),
+so a name that resolves differently a moment later (DNS rebinding) cannot redirect it. Redirects are
+followed by hand, each hop checked the same way.
 
 A job that outlives the call's deadline, or whose generation is cancelled, is cancelled upstream too (best
 effort). 429, 5xx and refused credentials are GEN_PROVIDER_UNAVAILABLE, as is a remote job that failed
@@ -112,6 +114,20 @@ async def check_url(url: str, *, allowed_hosts: Iterable[str], allow_private_hos
     Raises:
         DyngenError: GEN_PROVIDER_UNAVAILABLE naming the rule the URL breaks.
     """
+    return (await check_address(url, allowed_hosts=allowed_hosts, allow_private_hosts=allow_private_hosts))[0]
+
+
+async def check_address(
+    url: str, *, allowed_hosts: Iterable[str], allow_private_hosts: bool
+) -> tuple[httpx.URL, str | None]:
+    """The URL and the address it was checked at, when the SSRF rule lets it be fetched.
+
+    The address (None when private hosts are allowed and nothing is checked) is the one to connect to:
+    resolving the name again at connect time could give another answer (DNS rebinding).
+
+    Raises:
+        DyngenError: GEN_PROVIDER_UNAVAILABLE naming the rule the URL breaks.
+    """
     allowed = list(allowed_hosts)
     try:
         parsed = httpx.URL(url)
@@ -122,7 +138,7 @@ async def check_url(url: str, *, allowed_hosts: Iterable[str], allow_private_hos
     if allowed and not host_allowed(parsed.host, allowed):
         raise _refused(f"host {parsed.host!r} is not in the allowed hosts")
     if allow_private_hosts:
-        return parsed
+        return parsed, None
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(parsed.host, port, type=socket.SOCK_STREAM)
@@ -134,7 +150,19 @@ async def check_url(url: str, *, allowed_hosts: Iterable[str], allow_private_hos
         rule = _address_refused(str(sockaddr[0]))
         if rule is not None:
             raise _refused(f"host {parsed.host!r} resolves to a {rule} address (private hosts are not allowed)")
-    return parsed
+    return parsed, str(infos[0][4][0])
+
+
+def pinned(url: httpx.URL, address: str | None) -> tuple[httpx.URL, dict[str, str], dict[str, Any]]:
+    """What to send so the connection goes to `address` while the server still sees `url`'s host.
+
+    The request goes to the address; the Host header and, for https, the TLS server name (which is also
+    the name the certificate is checked against) stay the URL's host.
+    """
+    if address is None:
+        return url, {}, {}
+    extensions: dict[str, Any] = {"sni_hostname": url.host} if url.scheme == "https" else {}
+    return url.copy_with(host=address), {"Host": url.netloc.decode("ascii")}, extensions
 
 
 def _refused(why: str) -> DyngenError:
@@ -202,6 +230,7 @@ class HttpVideoProvider:
         allowed_hosts: Hosts the result may be downloaded from (`*.example.com` for subdomains); empty: any.
         allow_private_hosts: Allow result URLs on loopback, link-local and private addresses.
         max_bytes: The largest result downloaded.
+        cost_per_second: The price of one second of video (estimate and recorded cost).
         client: The shared HTTP client (bootstrap passes it; one is made when absent).
 
     Raises:
@@ -226,6 +255,7 @@ class HttpVideoProvider:
         allowed_hosts: Iterable[str] = (),
         allow_private_hosts: bool = False,
         max_bytes: int = 200 * 1024 * 1024,
+        cost_per_second: float = 0.0,
         client: httpx.AsyncClient | None = None,
     ) -> None:
         self.info = ProviderInfo(
@@ -250,12 +280,14 @@ class HttpVideoProvider:
         self._allowed = [h for h in allowed_hosts if h.strip()]
         self._allow_private = allow_private_hosts
         self._max_bytes = max_bytes
+        self._cost_per_second = cost_per_second
         self._client = client or httpx.AsyncClient()
         self._cancels: set[asyncio.Task[None]] = set()
         self._fingerprint = f"http_video:{httpx.URL(submit_url).host}"
 
     def estimate_cost(self, request: GenerateContentRequest) -> float:
-        return 0.0
+        """The price of `duration.target` seconds of video."""
+        return round(request.duration.target * self._cost_per_second, 6)
 
     async def generate(self, call: ProviderCall) -> ProviderResult:
         loop = asyncio.get_running_loop()
@@ -283,6 +315,7 @@ class HttpVideoProvider:
                 ),
             ),
             artifacts=[ArtifactBlob(role="video", media_type="video/mp4", data=data, primary=True)],
+            cost=self.estimate_cost(request),
             fingerprint=self._fingerprint,
         )
 
@@ -360,10 +393,18 @@ class HttpVideoProvider:
     async def _download(self, url: str, until: float) -> bytes:
         """The result's bytes, every hop checked against the SSRF rule, at most `max_bytes`."""
         for _ in range(MAX_REDIRECTS + 1):
-            target = await check_url(url, allowed_hosts=self._allowed, allow_private_hosts=self._allow_private)
+            target, address = await check_address(
+                url, allowed_hosts=self._allowed, allow_private_hosts=self._allow_private
+            )
+            connect, headers, extensions = pinned(target, address)
             try:
                 async with self._client.stream(
-                    "GET", target, timeout=self._left(until), follow_redirects=False
+                    "GET",
+                    connect,
+                    headers=headers,
+                    extensions=extensions,
+                    timeout=self._left(until),
+                    follow_redirects=False,
                 ) as response:
                     if response.is_redirect and "location" in response.headers:
                         url = str(target.join(response.headers["location"]))
