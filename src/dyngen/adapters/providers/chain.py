@@ -64,6 +64,7 @@ class ChainProvider:
             generation_types=frozenset().union(*(p.info.generation_types for p in self.members)),
             media=frozenset().union(*(p.info.media for p in self.members)),
             deterministic=all(p.info.deterministic for p in self.members),
+            uses_scene_images=any(p.info.uses_scene_images for p in self.members),
         )
 
     def estimate_cost(self, request: GenerateContentRequest) -> float:
