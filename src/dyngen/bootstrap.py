@@ -154,6 +154,7 @@ def _provider_options(settings: Settings, http: httpx.AsyncClient) -> dict[str, 
             "result_path": settings.http_video_result_path,
             "allowed_hosts": settings.http_video_allowed_hosts,
             "allow_private_hosts": settings.http_video_allow_private_hosts,
+            "cost_per_second": settings.http_video_cost_per_second,
             "client": http,
         }
     assets = settings.assets_dir
@@ -163,7 +164,6 @@ def _provider_options(settings: Settings, http: httpx.AsyncClient) -> dict[str, 
 
 def _provider_registry(
     settings: Settings,
-            "cost_per_second": settings.http_video_cost_per_second,
     providers: Mapping[str, Provider] | None,
     *,
     clock: Clock,

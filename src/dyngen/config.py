@@ -121,6 +121,9 @@ class Settings(BaseSettings):
     http_video_allow_private_hosts: bool = Field(
         default=False, description="Let `http_video` download from loopback, link-local and private addresses."
     )
+    http_video_cost_per_second: float = Field(
+        default=0.0, ge=0, description="Cost accounting of `http_video`: the price of one second of video."
+    )
     example_graph: Path | None = Field(
         default=Path("examples/three_scenes.json"),
         description="Scene graph stored on first start of `dyngen serve` (when none is stored).",
@@ -139,9 +142,6 @@ class Settings(BaseSettings):
         description="API keys: `auto` enforces them once one exists, `required` always, `off` never (dev only).",
     )
     auth_cache_s: float = Field(
-    http_video_cost_per_second: float = Field(
-        default=0.0, ge=0, description="Cost accounting of `http_video`: the price of one second of video."
-    )
         default=5.0, ge=0, description="Seconds a process trusts what it knows about keys before asking again."
     )
     relationship_tiers: list[RelationshipTier] = Field(

@@ -46,6 +46,10 @@ class ProviderCall:
         deadline_s: Seconds left before the node's timeout; the service also enforces it.
         images: Scene images that name stored artifacts, by that name: the bytes the service read from the
             artifact store (only for a provider whose info says `uses_scene_images`).
+        remote_job: A job this provider already started upstream for this generation (a worker that died
+            left it running): a `RemoteJobProvider` polls it instead of submitting again.
+        on_remote_job: Told of each job a `RemoteJobProvider` starts upstream, so the service can keep it
+            with the generation's job and hand it to whichever worker carries on.
     """
 
     request: GenerateContentRequest
@@ -53,6 +57,16 @@ class ProviderCall:
     attempt: int
     deadline_s: float
     images: Mapping[str, bytes] = field(default_factory=dict)
+    remote_job: RemoteJob | None = None
+    on_remote_job: Callable[[RemoteJob], Awaitable[None]] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteJob:
+    """A job a provider started on the service it calls: the provider's name and the job's id there."""
+
+    provider: str
+    id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +99,29 @@ class Provider(Protocol):
     def estimate_cost(self, request: GenerateContentRequest) -> float: ...
 
     async def generate(self, call: ProviderCall) -> ProviderResult: ...
+
+
+@runtime_checkable
+class RemoteJobProvider(Provider, Protocol):
+    """A provider whose upstream service works in jobs. `generate` submits (or resumes `call.remote_job`),
+    polls until the job ends and collects the result; these are its steps, for callers that drive them.
+    """
+
+    async def submit(self, call: ProviderCall) -> RemoteJob:
+        """Start the job upstream; returns its handle."""
+        ...
+
+    async def poll(self, job: RemoteJob, call: ProviderCall) -> ProviderResult | None:
+        """The result once the job has finished, None while it runs.
+
+        Raises:
+            DyngenError: The job failed upstream, or its result cannot be fetched.
+        """
+        ...
+
+    async def cancel(self, job: RemoteJob) -> None:
+        """Ask upstream to stop the job (best effort; never raises)."""
+        ...
 
 
 class CacheTier(Protocol):

@@ -16,7 +16,8 @@ from dyngen.bootstrap import build
 from dyngen.config import Settings
 from dyngen.domain.contracts import GenerateContentRequest, PayloadType
 from dyngen.domain.errors import DyngenError, ErrorCode
-from dyngen.ports import ProviderCall
+from dyngen.ports import ProviderCall, RemoteJobProvider
+from dyngen.services import jobs
 from dyngen.services.generation import generate_content
 from tests.support.video_api_server import VIDEO, Job, VideoApiServer
 
@@ -343,3 +344,67 @@ async def test_the_download_connects_to_the_address_that_was_checked(monkeypatch
     assert download.url.host == "93.184.216.34", "connected to the checked address, not a fresh lookup"
     assert download.headers["host"] == "cdn.video.example"
     assert download.extensions["sni_hostname"] == "cdn.video.example", "TLS and its certificate check keep the name"
+
+
+# --- remote jobs: kept with the generation's job, carried on by the next worker -----------------------
+
+
+async def test_the_public_steps_submit_poll_and_cancel(make: Factory, server: VideoApiServer) -> None:
+    server.script.jobs.append(Job(polls=1))
+    provider = make()
+    assert isinstance(provider, RemoteJobProvider)
+
+    remote = await provider.submit(call())
+    assert remote.provider == "http_video"
+    assert await provider.poll(remote, call()) is None, "still running"
+    done = await provider.poll(remote, call())
+
+    assert done is not None
+    assert done.artifacts[0].data == VIDEO
+    server.script.jobs.append(Job(outcome="slow"))
+    slow = await provider.submit(call())
+    await provider.cancel(slow)
+    assert server.script.cancels == [slow.id]
+
+
+async def test_a_job_started_upstream_is_kept_with_the_generation_job(server: VideoApiServer, tmp_path: Path) -> None:
+    server.script.reset()
+    server.script.jobs.append(Job(polls=1))
+    services = await build(video_settings(server, tmp_path, http_video_allow_private_hosts=True))
+    try:
+        request = call(provider="http_video").request
+        queued = await jobs.submit_job(request=request, request_hash="h1", idempotency_key=None, services=services)
+        await jobs.run_job(job_id=queued.job.id, owner="worker-1", services=services)
+
+        events = await services.jobs.events_after(queued.job.id, 0)
+        remote = [e.data["remote_job"] for e in events if "remote_job" in e.data]
+        assert remote == [{"provider": "http_video", "id": next(iter(server.script.polls))}]
+        assert (await jobs.get_job(job_id=queued.job.id, services=services)).status == "complete"
+    finally:
+        await services.aclose()
+
+
+async def test_the_next_worker_polls_the_upstream_job_instead_of_submitting_again(
+    server: VideoApiServer, tmp_path: Path
+) -> None:
+    server.script.reset()
+    server.script.jobs.append(Job(polls=2))
+    services = await build(video_settings(server, tmp_path, http_video_allow_private_hosts=True))
+    try:
+        request = call(provider="http_video").request
+        queued = await jobs.submit_job(request=request, request_hash="h1", idempotency_key=None, services=services)
+        # What a worker that died after submitting left behind: the job upstream, and its event.
+        provider = services.providers.get("http_video")
+        assert isinstance(provider, RemoteJobProvider)
+        remote = await provider.submit(call())
+        await jobs.emit(
+            services, queued.job.id, "progress", {"remote_job": {"provider": remote.provider, "id": remote.id}}
+        )
+
+        await jobs.run_job(job_id=queued.job.id, owner="worker-2", services=services)
+
+        assert (await jobs.get_job(job_id=queued.job.id, services=services)).status == "complete"
+        assert len(server.script.submits) == 1, "no second job was paid for"
+        assert server.script.polls == {remote.id: 3}
+    finally:
+        await services.aclose()

@@ -35,7 +35,7 @@ from dyngen.domain.contracts import (
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.records import GenerationRecord
 from dyngen.domain.wire import load_json
-from dyngen.ports import JobEvent
+from dyngen.ports import JobEvent, RemoteJob
 from dyngen.services.container import Services
 from dyngen.services.generation import cached, prepare
 from dyngen.services.outcomes import Prepared, new_id
@@ -267,8 +267,19 @@ async def _execute(services: Services, prepared: Prepared, record: GenerationRec
     if prepared.cacheable:
         services.metrics.cache_request(node=prepared.node, tier="none", hit=False)
     seed = prepared.seed or resolve_seed(prepared.request, entropy=services.entropy)
-    _, final = await run_generation(services, prepared, seed, job=record, progress=progress)
+    remote = await _remote_job(services, record.id)
+    _, final = await run_generation(services, prepared, seed, job=record, progress=progress, remote_job=remote)
     return final
+
+
+async def _remote_job(services: Services, job_id: str) -> RemoteJob | None:
+    """The last job a provider started upstream for this job (a worker that died left it running)."""
+    found: RemoteJob | None = None
+    for event in await services.jobs.events_after(job_id, 0):
+        remote = event.data.get("remote_job") if event.type == "progress" else None
+        if isinstance(remote, dict) and isinstance(remote.get("provider"), str) and isinstance(remote.get("id"), str):
+            found = RemoteJob(provider=remote["provider"], id=remote["id"])
+    return found
 
 
 async def _keep_lease(services: Services, job_id: str, owner: str, work: asyncio.Future[Any]) -> None:

@@ -24,7 +24,7 @@ from dyngen.domain.elements import content_text, violations
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
 from dyngen.domain.validation import DEFAULT_MAX_RETRIES
-from dyngen.ports import GenerationFilter, Provider, ProviderCall, ProviderResult
+from dyngen.ports import GenerationFilter, Provider, ProviderCall, ProviderResult, RemoteJob
 from dyngen.services.container import Services
 from dyngen.services.outcomes import CACHE_FORMAT, CacheEntry, Outcome, Prepared, new_id
 from dyngen.services.scene_images import fetch_scene_images
@@ -60,11 +60,23 @@ async def _run_provider(
     provider: Provider,
     seed: ResolvedSeed,
     progress: Progress | None = None,
+    *,
+    remote_job: RemoteJob | None = None,
 ) -> tuple[ProviderResult | None, DyngenError | None, int]:
     """Try the provider within the node's deadline, retrying when the fallback mode is `retry`.
 
+    `remote_job` (a job the provider started upstream for an earlier run of this generation) is handed
+    to the first attempt; each job the provider starts upstream is told to `progress`.
+
     Returns the result (or None), the last error (or None) and the number of attempts made.
     """
+    on_remote_job = None
+    if progress is not None:
+        report = progress
+
+        async def on_remote_job(job: RemoteJob) -> None:
+            await report("progress", {"remote_job": {"provider": job.provider, "id": job.id}})
+
     fb = request.fallback
     timeout_s = (fb.timeout_ms or services.options.default_timeout_ms) / 1000
     retries = (
@@ -82,7 +94,15 @@ async def _run_provider(
         attempt += 1
         if progress is not None:
             await progress("progress", {"attempt": attempt, "provider": provider.info.name})
-        call = ProviderCall(request=request, seed=seed.value, attempt=attempt, deadline_s=remaining, images=images)
+        call = ProviderCall(
+            request=request,
+            seed=seed.value,
+            attempt=attempt,
+            deadline_s=remaining,
+            images=images,
+            remote_job=remote_job if attempt == 1 else None,
+            on_remote_job=on_remote_job,
+        )
         try:
             async with asyncio.timeout(remaining):
                 result = await _attempt(provider, call, request, services)
@@ -147,6 +167,7 @@ async def run_generation(
     *,
     job: GenerationRecord | None = None,
     progress: Progress | None = None,
+    remote_job: RemoteJob | None = None,
 ) -> tuple[Outcome, GenerationRecord]:
     """Run the provider and cache a success when the request is cacheable.
 
@@ -154,13 +175,15 @@ async def run_generation(
     record with it (`job` gives the id and the job's fields), or puts the job back in the queue.
 
     Args:
-        progress: Told of each provider attempt (`progress`, {"attempt": n}), for job event streams.
+        progress: Told of each provider attempt (`progress`, {"attempt": n}) and each job the provider
+            starts upstream (`progress`, {"remote_job": {provider, id}}), for job event streams.
+        remote_job: A job the provider started upstream in an earlier run of this job, to carry on with.
     """
     request, provider, key, fingerprint = prepared.request, prepared.provider, prepared.key, prepared.fingerprint
     generation_id = job.id if job is not None else new_id()
     created = job.created_at if job is not None else services.clock.now()
     started = services.clock.monotonic()
-    result, error, attempts = await _run_provider(services, request, provider, seed, progress)
+    result, error, attempts = await _run_provider(services, request, provider, seed, progress, remote_job=remote_job)
     latency_ms = round((services.clock.monotonic() - started) * 1000, 3)
     services.metrics.generation(
         node=prepared.node,

@@ -10,8 +10,12 @@ so a name that resolves differently a moment later (DNS rebinding) cannot redire
 followed by hand, each hop checked the same way.
 
 A job that outlives the call's deadline, or whose generation is cancelled, is cancelled upstream too (best
-effort). 429, 5xx and refused credentials are GEN_PROVIDER_UNAVAILABLE, as is a remote job that failed
-(with the remote reason) and a refused result URL (naming the rule); the deadline is GEN_TIMEOUT.
+effort). Each job started is reported through `call.on_remote_job`, so the service keeps it with the
+generation's own job; a worker carrying on after another died passes it back as `call.remote_job`, and the
+provider polls that job instead of paying for a second one.
+
+429, 5xx and refused credentials are GEN_PROVIDER_UNAVAILABLE, as is a remote job that failed (with the
+remote reason) and a refused result URL (naming the rule); the deadline is GEN_TIMEOUT.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from dyngen.domain.contracts import (
     PayloadType,
 )
 from dyngen.domain.errors import DyngenError, ErrorCode
-from dyngen.ports import ArtifactBlob, ProviderCall, ProviderInfo, ProviderResult
+from dyngen.ports import ArtifactBlob, ProviderCall, ProviderInfo, ProviderResult, RemoteJob
 
 log = logging.getLogger("dyngen.providers.http_video")
 
@@ -293,9 +297,18 @@ class HttpVideoProvider:
         loop = asyncio.get_running_loop()
         until = loop.time() + call.deadline_s
         job = _Job()
+        resumed = (
+            call.remote_job if call.remote_job is not None and call.remote_job.provider == self.info.name else None
+        )
         try:
             async with asyncio.timeout_at(until):
-                job.id = await self._submit(call, until)
+                if resumed is not None:
+                    job.id = resumed.id
+                    log.info("http_video.resumed job=%s", job.id)
+                else:
+                    job.id = await self._submit(call, until)
+                    if call.on_remote_job is not None:
+                        await call.on_remote_job(RemoteJob(self.info.name, job.id))
                 result_url = await self._poll(job, until)
                 data = await self._download(result_url, until)
         except (TimeoutError, httpx.TimeoutException) as exc:
@@ -304,6 +317,28 @@ class HttpVideoProvider:
         except (asyncio.CancelledError, DyngenError):
             await self._cancel(job)
             raise
+        return self._result(call, data)
+
+    async def submit(self, call: ProviderCall) -> RemoteJob:
+        """Start the job upstream (within `call.deadline_s`)."""
+        until = asyncio.get_running_loop().time() + call.deadline_s
+        async with asyncio.timeout_at(until):
+            return RemoteJob(self.info.name, await self._submit(call, until))
+
+    async def poll(self, job: RemoteJob, call: ProviderCall) -> ProviderResult | None:
+        """One status check: the downloaded result once the job is done, None while it runs."""
+        until = asyncio.get_running_loop().time() + call.deadline_s
+        async with asyncio.timeout_at(until):
+            result_url = await self._check(_Job(id=job.id), until)
+            if result_url is None:
+                return None
+            return self._result(call, await self._download(result_url, until))
+
+    async def cancel(self, job: RemoteJob) -> None:
+        """Ask upstream to drop the job (best effort)."""
+        await self._cancel(_Job(id=job.id))
+
+    def _result(self, call: ProviderCall, data: bytes) -> ProviderResult:
         request = call.request
         return ProviderResult(
             payload=GeneratedContentPayload(
@@ -370,25 +405,36 @@ class HttpVideoProvider:
 
     async def _poll(self, job: _Job, until: float) -> str:
         """The result URL once the job is done."""
+        while True:
+            result_url = await self._check(job, until)
+            if result_url is not None:
+                return result_url
+            await asyncio.sleep(self._poll_s)  # the remote API has no push: polling is its protocol
+
+    async def _check(self, job: _Job, until: float) -> str | None:
+        """One status request: the result URL when the job is done, None while it runs.
+
+        Raises:
+            DyngenError: The job failed upstream, or finished without a result URL.
+        """
         job_id = str(job.id)
         url = self._status_url.replace("{id}", quote(job_id, safe=""))
-        while True:
-            answer = await self._api("GET", url, until)
-            status = str(lookup(answer, self._status_path) or "").lower()
-            job.settled = status in DONE or status in FAILED
-            if status in DONE:
-                result = lookup(answer, self._result_path)
-                if not isinstance(result, str) or not result:
-                    raise DyngenError(
-                        ErrorCode.GEN_EMPTY_OUTPUT, f"the finished job has no result URL at '{self._result_path}'"
-                    )
-                log.info("http_video.done job=%s", job_id)
-                return str(httpx.URL(url).join(result))
-            if status in FAILED:
-                reason = str(lookup(answer, self._error_path) or status)[:200]
-                log.info("http_video.failed job=%s status=%s", job_id, status)
-                raise DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"the video job failed: {reason}")
-            await asyncio.sleep(self._poll_s)
+        answer = await self._api("GET", url, until)
+        status = str(lookup(answer, self._status_path) or "").lower()
+        job.settled = status in DONE or status in FAILED
+        if status in DONE:
+            result = lookup(answer, self._result_path)
+            if not isinstance(result, str) or not result:
+                raise DyngenError(
+                    ErrorCode.GEN_EMPTY_OUTPUT, f"the finished job has no result URL at '{self._result_path}'"
+                )
+            log.info("http_video.done job=%s", job_id)
+            return str(httpx.URL(url).join(result))
+        if status in FAILED:
+            reason = str(lookup(answer, self._error_path) or status)[:200]
+            log.info("http_video.failed job=%s status=%s", job_id, status)
+            raise DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"the video job failed: {reason}")
+        return None
 
     async def _download(self, url: str, until: float) -> bytes:
         """The result's bytes, every hop checked against the SSRF rule, at most `max_bytes`."""
