@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from dyngen.adapters.providers.video.keyframes import CAPTION_HEIGHT, HEIGHT, WIDTH, Pixels, Rgb, caption_card
 from dyngen.adapters.providers.video.timeline import FULL, FrameState
@@ -28,6 +29,9 @@ class FrameRenderer:
     beats: Sequence[Beat]
     _cards: dict[int, tuple[Pixels, Pixels]] = field(default_factory=dict)
     _last: tuple[FrameState, bytes] | None = None
+    _out: Pixels | None = None
+    _scratch: Pixels | None = None
+    _bytes: npt.NDArray[np.uint8] | None = None
 
     @property
     def count(self) -> int:
@@ -38,19 +42,33 @@ class FrameRenderer:
         state = self.states[i]
         if self._last is not None and self._last[0] == state:
             return self._last[1]
-        data = self.pixels(state).astype(np.uint8).tobytes()
+        out = self.pixels(state)
+        if self._bytes is None:
+            self._bytes = np.empty(out.shape, dtype=np.uint8)
+        np.copyto(self._bytes, out, casting="unsafe")  # values are 0..255 already
+        data = self._bytes.tobytes()
         self._last = (state, data)
         return data
 
     def pixels(self, state: FrameState) -> Pixels:
-        """The frame for `state` as a HEIGHT x WIDTH x 3 uint16 array (values 0..255)."""
+        """The frame for `state` as a HEIGHT x WIDTH x 3 uint16 array (values 0..255).
+
+        The array is this renderer's working buffer, overwritten by the next call; every step works in
+        place, since allocating a 2.4 MB array per step costs more than the arithmetic.
+        """
+        if self._out is None:
+            self._out = np.empty_like(self.source)
+            self._scratch = np.empty_like(self.source)
+        out, scratch = self._out, self._scratch
+        assert scratch is not None
         if state.mix <= 0:
-            out = self.source.copy()
+            np.copyto(out, self.source)
         elif state.mix >= FULL:
-            out = self.destination.copy()
+            np.copyto(out, self.destination)
         else:
-            out = self.source * np.uint16(FULL - state.mix)
-            out += self.destination * np.uint16(state.mix)
+            np.multiply(self.source, np.uint16(FULL - state.mix), out=out)
+            np.multiply(self.destination, np.uint16(state.mix), out=scratch)
+            out += scratch
             out >>= 8
         if state.grade > 0:
             tint = np.array(
