@@ -81,13 +81,18 @@ class ArtifactBlob:
 
 @dataclass(frozen=True, slots=True)
 class ProviderResult:
-    """What a provider returns: the payload, its artifacts and what it cost."""
+    """What a provider returns: the payload, its artifacts and what it cost.
+
+    `answered_by` names the provider that made the content when it is not the one called (a chain's
+    member); the response shows it.
+    """
 
     payload: GeneratedContentPayload
     artifacts: list[ArtifactBlob] = field(default_factory=list)
     tokens: int = 0
     cost: float = 0.0
     fingerprint: str = ""
+    answered_by: str | None = None
 
 
 @runtime_checkable

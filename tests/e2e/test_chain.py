@@ -72,6 +72,8 @@ async def answered_by(client: httpx.AsyncClient, body: dict[str, Any]) -> str:
     record = (await client.get(f"/api/generations/{generated['generation_id']}")).json()
     assert record["provider"] == "main"
     fingerprint: str = record["provider_fingerprint"]
+    member = fingerprint.removeprefix("chain:main>").split("/")[0]
+    assert generated["provider"] == member, "the response names the member that answered"
     return fingerprint
 
 

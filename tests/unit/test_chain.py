@@ -77,6 +77,7 @@ async def test_a_failing_member_hands_over_to_the_next(breaker: MemoryCircuitBre
 
     assert result.fingerprint == "chain:main>builtin/fake/1"
     assert result.payload.dialogue, "the next member's content is returned"
+    assert result.answered_by == "builtin"
     assert (len(first.calls), len(second.calls)) == (1, 1)
 
 

@@ -241,7 +241,7 @@ async def run_generation(
             status=record.status,
             deterministic=record.deterministic,
             seed=seed.value,
-            provider=provider.info.name,
+            provider=result.answered_by or provider.info.name,
             tokens=result.tokens,
             content=payload,
             fallback=retried,

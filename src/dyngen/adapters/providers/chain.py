@@ -101,7 +101,7 @@ class ChainProvider:
                 error = DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, message)
             else:
                 fingerprint = f"chain:{self.info.name}>{name}/{result.fingerprint or '-'}"[:FINGERPRINT_MAX]
-                return dataclasses.replace(result, fingerprint=fingerprint)
+                return dataclasses.replace(result, fingerprint=fingerprint, answered_by=result.answered_by or name)
             log.info("chain.member_failed chain=%s provider=%s code=%s", self.info.name, name, error.code.value)
             if await self._breaker.record_failure(name, code=error.code.value) is not None:
                 self._cooling.add(name)
