@@ -150,7 +150,8 @@ def test_generate_prints_the_response_and_is_deterministic_across_runs(work: Wor
     second = json.loads(work.run("generate", request).stdout)
 
     assert first["status"] == second["status"] == "complete"
-    assert first["provider"] == "builtin"
+    assert first["provider"] == "builtin_video", "a transition is rendered to video by default"
+    assert first["content"]["type"] == "video"
     assert first["deterministic"] is True
     assert first["seed"] == second["seed"]
     assert first["cache_key"] == second["cache_key"]
