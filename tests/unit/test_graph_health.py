@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from dyngen.domain.contracts import NodeStatus
-from dyngen.domain.graph import SceneGraph
+from dyngen.domain.graph import Edge, GenerationNode, SceneGraph
 from dyngen.domain.graph_health import ALWAYS_FRESH_LIMIT, GraphHealth, graph_health
 
 DEFAULT_TIMEOUT_MS = 5000
@@ -282,3 +282,17 @@ def test_edges_that_generate_count_towards_slow_nodes_by_their_own_timeout() -> 
 
     assert warnings(report) == {"P95_OVER_TIMEOUT": ["edge:roof->dawn"]}
     assert report.status is NodeStatus.WARNINGS
+
+
+def test_an_edge_that_generates_is_what_follows_its_scene_in_play_with_its_rules() -> None:
+    rules = ["DURATION 20-40s TARGET 30s", "CONSTRAINT AVOID violence"]
+    edge = {"source": "roof", "target": "dawn", "meta": GENERATES | {"rules": rules}}
+    plain = {"source": "dawn", "target": "roof"}
+
+    scene_graph = graph(edges=(edge, plain))
+
+    step = scene_graph.next_step("roof")
+    assert isinstance(step, GenerationNode)
+    assert step.id == "edge:roof->dawn"
+    assert step.config.rules == "DURATION 20-40s TARGET 30s\nCONSTRAINT AVOID violence"
+    assert scene_graph.next_step("dawn") == Edge.model_validate(plain), "an edge without meta stays a plain edge"

@@ -92,7 +92,8 @@ class SceneGraph(CamelModel):
 
     def generation_nodes(self) -> list[GenerationNode]:
         """The Generation Nodes, plus an implicit transition node for every edge with `generate: true`
-        (moods from its scenes; its `fallback` overrides the default; its DSL `rules` arrive with the DSL)."""
+        (moods from its scenes; its `fallback` overrides the default; its `rules` are rule DSL lines, the
+        node's `rules` source, see docs/dsl.md)."""
         implicit = [
             GenerationNode(
                 id=f"edge:{edge.source}->{edge.target}",
@@ -103,6 +104,7 @@ class SceneGraph(CamelModel):
                     generation_type=GenerationType.TRANSITION,
                     style=Style(mood_from=self.scene(edge.source).mood, mood_to=self.scene(edge.target).mood),
                     fallback=edge.meta.fallback or Fallback(),
+                    rules="\n".join(edge.meta.rules) if edge.meta.rules else None,
                 ),
             )
             for edge in self.edges
@@ -114,8 +116,9 @@ class SceneGraph(CamelModel):
         return next(s for s in self.scenes if s.id == scene_id)
 
     def next_step(self, scene_id: str) -> GenerationNode | Edge | None:
-        """What follows a scene: a Generation Node leaving it, else a plain edge, else nothing."""
-        node = next((n for n in self.nodes if n.from_scene == scene_id and n.config.enabled), None)
+        """What follows a scene: a Generation Node leaving it (an edge with `generate: true` is one), else a
+        plain edge, else nothing."""
+        node = next((n for n in self.generation_nodes() if n.from_scene == scene_id and n.config.enabled), None)
         if node is not None:
             return node
         return next((e for e in self.edges if e.source == scene_id), None)
