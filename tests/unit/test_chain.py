@@ -229,19 +229,24 @@ async def test_every_member_cooling_down_is_unavailable_with_the_reasons(clock: 
     assert "openai cooling down until 2026-03-01T12:00:30" in raised.value.message
 
 
-async def test_estimate_cost_is_the_first_available_members(
+async def test_estimate_cost_is_the_highest_among_the_available_members(
     breaker: MemoryCircuitBreaker, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    flaky, builtin = FakeProvider(name="openai", failures=[T, T, T]), FakeProvider(name="builtin")
-    monkeypatch.setattr(flaky, "estimate_cost", lambda request: 0.5)
+    cheap, pricey = FakeProvider(name="openai", failures=[T, T, T]), FakeProvider(name="video_api")
+    builtin = FakeProvider(name="builtin")
+    monkeypatch.setattr(cheap, "estimate_cost", lambda request: 0.1)
+    monkeypatch.setattr(pricey, "estimate_cost", lambda request: 0.5)
     monkeypatch.setattr(builtin, "estimate_cost", lambda request: 0.0)
-    chain = ChainProvider("main", [flaky, builtin], breaker, clock=clock)
-    assert chain.estimate_cost(request()) == 0.5
+    chain = ChainProvider("main", [cheap, builtin], breaker, clock=clock)
+    assert chain.estimate_cost(request()) == 0.1
+    assert ChainProvider("m2", [cheap, pricey], breaker, clock=clock).estimate_cost(request()) == 0.5, (
+        "a budget holds enough when the first member fails over to a pricier one"
+    )
 
     for _ in range(3):
         await chain.generate(call())
 
-    assert chain.estimate_cost(request()) == 0.0
+    assert chain.estimate_cost(request()) == 0.0, "a member in cooldown will not answer"
 
 
 # --- health ----------------------------------------------------------------------------------------

@@ -68,10 +68,11 @@ class ChainProvider:
         )
 
     def estimate_cost(self, request: GenerateContentRequest) -> float:
-        """The cost of the member that would be tried first (as far as this process last saw cooldowns)."""
+        """The highest estimate among the members that may answer (as far as this process last saw
+        cooldowns): a budget holds enough whichever member ends up answering."""
         capable = [p for p in self.members if request.type in p.info.generation_types]
         available = [p for p in capable if p.info.name not in self._cooling] or capable
-        return available[0].estimate_cost(request) if available else 0.0
+        return max((p.estimate_cost(request) for p in available), default=0.0)
 
     async def generate(self, call: ProviderCall) -> ProviderResult:
         error: DyngenError | None = None
