@@ -3,6 +3,7 @@ SQLite repository, with a FakeClock driving the key cache."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
@@ -301,6 +302,19 @@ async def test_the_request_path_asks_the_database_once_per_key_per_refresh(make:
     counting.calls.clear()
     await auth(services, plaintext)
     assert counting.calls == ["count_active_keys", "key_by_hash"]
+
+
+async def test_a_cold_process_hit_by_many_requests_at_once_asks_the_database_once(make: Make):
+    services = await make(auth_cache_s=5)
+    _, plaintext = await access.create_key(name="game", scope=RUNTIME, services=services)
+    counting = CountingKeys(services.keys)
+    services.keys = counting
+    services.key_cache.forget()  # as a process that just started
+
+    answers = await asyncio.gather(*(auth(services, plaintext) for _ in range(125)))
+
+    assert all(a is not None and a.name == "game" for a in answers)
+    assert sorted(counting.calls) == ["count_active_keys", "key_by_hash"], "one refresh and one lookup, shared"
 
 
 async def test_keys_seen_before_keep_working_while_the_database_is_down(make: Make):

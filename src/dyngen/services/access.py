@@ -7,6 +7,7 @@ so that a 401 or 403 never says whether a job or generation exists.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -32,7 +33,9 @@ class KeyCache:
 
     Holds whether any active key exists, the active keys seen since the last refresh (by hash) and a
     bounded set of hashes that matched no active key. A key created or revoked in this process takes
-    effect at once (`forget`); one created or revoked by another process within `ttl_s`.
+    effect at once (`forget`); one created or revoked by another process within `ttl_s`. Concurrent
+    requests share one refresh and one lookup per key: a cold process hit by hundreds of requests at once
+    asks the database once, not once per request (which would drain its connection pool).
 
     Args:
         ttl_s: Seconds between refreshes (0 asks the repository on every request).
@@ -44,6 +47,8 @@ class KeyCache:
         self._any_active = False
         self._active: dict[str, ApiKey] = {}
         self._unknown: LruMemo[str, bool] = LruMemo(_UNKNOWN_KEYS_REMEMBERED)
+        self._refreshing = asyncio.Lock()
+        self._looking_up = asyncio.Lock()
 
     def forget(self) -> None:
         """Drop everything: the next request asks the repository again."""
@@ -60,16 +65,29 @@ class KeyCache:
             return known
         if self._unknown.get(key_hash):
             return None
-        found = await repository.key_by_hash(key_hash)
-        if found is None or found.revoked_at is not None:
-            self._unknown.put(key_hash, True)
-            return None
-        self._active[key_hash] = found
-        return found
+        async with self._looking_up:  # the requests that arrived with it wait for its answer
+            if (known := self._active.get(key_hash)) is not None:
+                return known
+            if self._unknown.get(key_hash):
+                return None
+            found = await repository.key_by_hash(key_hash)
+            if found is None or found.revoked_at is not None:
+                self._unknown.put(key_hash, True)
+                return None
+            self._active[key_hash] = found
+            return found
+
+    def _fresh(self, now: float) -> bool:
+        return self._loaded_at is not None and now - self._loaded_at < self.ttl_s
 
     async def _refresh(self, repository: ApiKeyRepository, now: float) -> None:
-        if self._loaded_at is not None and now - self._loaded_at < self.ttl_s:
+        if self._fresh(now):
             return
+        async with self._refreshing:
+            if not self._fresh(now):  # another request refreshed while this one waited
+                await self._load(repository, now)
+
+    async def _load(self, repository: ApiKeyRepository, now: float) -> None:
         try:
             count = await repository.count_active_keys()
         except DyngenError:
