@@ -173,3 +173,22 @@ def test_postgres_restarted_requests_fall_back_at_worst_and_later_ones_succeed(
     finally:
         server.stop()
         proxy.close()
+
+
+async def test_a_busy_redis_pool_fails_that_call_only_and_is_not_taken_for_an_outage(
+    redis_url: str, redis_prefix: str
+) -> None:
+    from dyngen.adapters.messaging.redis import RedisConnection, RedisUnavailableError
+
+    connection = RedisConnection(url=redis_url, prefix=redis_prefix, max_connections=1, timeout_s=0.3)
+    pool = connection.client.connection_pool
+    try:
+        held = await pool.get_connection()  # another caller holds the only pooled connection
+        with pytest.raises(RedisUnavailableError, match="pool busy"):
+            await connection.call(lambda r: r.ping())
+
+        assert connection.available, "a congested pool is not an outage: no cooldown for every other caller"
+        await pool.release(held)
+        assert await connection.call(lambda r: r.ping()) is True
+    finally:
+        await connection.aclose()

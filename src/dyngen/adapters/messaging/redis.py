@@ -33,6 +33,11 @@ class RedisUnavailableError(Exception):
     """Redis did not answer (or is in its cooldown after failing to)."""
 
 
+def _pool_exhausted(exc: RedisConnectionError) -> bool:
+    """True when the error is the blocking pool's wait running out, not a failed connection."""
+    return isinstance(exc.__cause__, asyncio.TimeoutError) and "No connection available" in str(exc)
+
+
 class RedisConnection:
     """The process's Redis client, with a failure cooldown and a pub/sub dispatcher.
 
@@ -93,7 +98,14 @@ class RedisConnection:
             raise RedisUnavailableError(self.last_error or "redis is cooling down")
         try:
             result = await operation(self.client)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        except RedisConnectionError as exc:
+            if _pool_exhausted(exc):
+                # Every pooled connection is busy: this process is congested, Redis itself answers. Fail
+                # this call only; a cooldown would turn a burst into an outage for every other caller.
+                raise RedisUnavailableError(f"redis pool busy: {exc}") from exc
+            self._failed(exc)
+            raise RedisUnavailableError(str(exc)) from exc
+        except (RedisTimeoutError, OSError) as exc:
             self._failed(exc)
             raise RedisUnavailableError(str(exc)) from exc
         except RedisError as exc:
