@@ -5,8 +5,15 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The web editor (web/, Vite) is built into the package's static folder, served at `/`.
+WEB := web
+EDITOR_DIR := src/dyngen/entrypoints/api/static
+EDITOR_STAMP := $(EDITOR_DIR)/.stamp-build
+WEB_SOURCES := $(shell find $(WEB) -path $(WEB)/node_modules -prune -o -type f -print 2>/dev/null)
+# playwright-core for the browser tests (tests/browser), from npm.
+BROWSER := tests/browser
 
-.PHONY: run test lint unit bench install clean
+.PHONY: run test lint unit bench install clean editor browser-deps
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,7 +23,33 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-run: $(STAMP)
+# `npm ci` when node_modules is missing or older than the lockfile (npm's own copy of the lockfile in
+# node_modules dates the install), then `npm run build`; the stamp skips both while nothing in web/ changed.
+$(WEB)/node_modules/.package-lock.json: $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --no-audit --no-fund
+	@touch $@
+
+$(EDITOR_STAMP): $(WEB)/node_modules/.package-lock.json $(WEB_SOURCES)
+	cd $(WEB) && npm run build
+	@touch $@
+
+# Without npm the server still runs (`/` says how to build the editor); under DYNGEN_REQUIRE_SERVICES=1 it fails.
+editor:
+	@if [ ! -f $(WEB)/package.json ]; then echo "web/package.json not found: no editor to build"; \
+	elif ! command -v npm >/dev/null 2>&1; then \
+	  echo "npm not found: the editor is not built (it needs Node.js 20.19+ with npm)"; \
+	  test "$$DYNGEN_REQUIRE_SERVICES" != 1; \
+	else $(MAKE) --no-print-directory $(EDITOR_STAMP); fi
+
+$(BROWSER)/node_modules/.package-lock.json: $(BROWSER)/package-lock.json
+	cd $(BROWSER) && npm ci --no-audit --no-fund
+	@touch $@
+
+browser-deps:
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory $(BROWSER)/node_modules/.package-lock.json; \
+	else echo "npm not found: the browser tests will skip"; test "$$DYNGEN_REQUIRE_SERVICES" != 1; fi
+
+run: $(STAMP) editor
 	$(BIN)/dyngen serve --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)
@@ -25,7 +58,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint
+test: lint editor browser-deps
 	$(BIN)/python -m pytest
 
 unit: $(STAMP)
@@ -35,4 +68,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .dyngen .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .dyngen .pytest_cache .mypy_cache .ruff_cache $(EDITOR_DIR) $(WEB)/node_modules $(BROWSER)/node_modules

@@ -13,6 +13,8 @@ import traceback
 from collections.abc import Callable
 
 from bench import Row, cache_tiers, http_cache_hits, jobs, llm_overhead, provider_speed, stampede, table, video_render
+from bench import budgets as budgets_bench
+from bench import warmup as warmup_bench
 
 BENCHMARKS: dict[str, tuple[str, Callable[[], list[Row]]]] = {
     "http": ("cache hits through the HTTP server vs a bare endpoint", http_cache_hits.run),
@@ -21,7 +23,9 @@ BENCHMARKS: dict[str, tuple[str, Callable[[], list[Row]]]] = {
     "stampede": ("provider calls per 1,000 concurrent identical misses, in one process and across 4", stampede.run),
     "jobs": ("async job overhead, zero-latency provider: embedded and arq workers vs a bare arq no-op job", jobs.run),
     "video": ("builtin_video render speed vs real time, and vs encoding solid frames", video_render.run),
+    "warmup": ("1,000 transitions warmed via a 50 ms provider at concurrency 32 vs the ideal rate", warmup_bench.run),
     "llm": ("the openai provider's own overhead vs a raw HTTP call to the same local server", llm_overhead.run),
+    "budgets": ("a budget reservation + commit and a rate-limit check vs a bare Redis round trip", budgets_bench.run),
 }
 
 

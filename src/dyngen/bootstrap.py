@@ -17,12 +17,15 @@ import httpx
 from dyngen.adapters.cache.memory import MemoryCacheTier
 from dyngen.adapters.cache.object_store import ObjectStoreCacheTier
 from dyngen.adapters.clock import SystemClock
+from dyngen.adapters.db.budgets import SqlAlchemyBudgetLedger
 from dyngen.adapters.db.graphs import SqlAlchemyGraphRepository
 from dyngen.adapters.db.jobs import SqlAlchemyJobRepository
 from dyngen.adapters.db.keys import SqlAlchemyApiKeyRepository
 from dyngen.adapters.db.nodes import SqlAlchemyNodeConfigRepository
 from dyngen.adapters.db.repository import create_engine
+from dyngen.adapters.db.reviews import SqlAlchemyReviewRepository
 from dyngen.adapters.db.schema import ensure_current
+from dyngen.adapters.db.warmups import SqlAlchemyWarmupRepository
 from dyngen.adapters.jobs.inprocess import InProcessJobQueue
 from dyngen.adapters.jobs.notifier import MemoryJobNotifier, RedisJobNotifier
 from dyngen.adapters.locks.memory import MemorySingleFlight
@@ -30,19 +33,24 @@ from dyngen.adapters.metrics.prometheus import PrometheusMetrics
 from dyngen.adapters.providers.breaker import MemoryCircuitBreaker
 from dyngen.adapters.providers.chain import build_chains
 from dyngen.adapters.providers.plugins import load_providers
+from dyngen.adapters.rate_limits.memory import MemoryRateLimiter
 from dyngen.adapters.storage.artifacts import SpoolingArtifactStore
 from dyngen.adapters.storage.local import LocalObjectStore
 from dyngen.adapters.templates.folder import FolderTemplateSource
 from dyngen.config import Settings
+from dyngen.domain.cache_keys import ReviewPolicy
 from dyngen.ports import CacheTier, CircuitBreaker, Clock, ObjectStore, Provider, SingleFlight
-from dyngen.services import jobs
+from dyngen.services import jobs, warmup
 from dyngen.services.access import KeyCache
 from dyngen.services.cache import LayeredCache
 from dyngen.services.container import Options, Services
 from dyngen.services.providers import ProviderRegistry
+from dyngen.services.scores import ScoreBoard
 from dyngen.services.templates import TemplateLibrary
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
     from dyngen.adapters.messaging.redis import RedisConnection
 
 Closer = Callable[[], Awaitable[None]]
@@ -90,6 +98,20 @@ class _PendingQueue:
         raise RuntimeError("the job queue is not wired yet")
 
 
+def _wire_limits(services: Services, *, engine: AsyncEngine, redis: RedisConnection | None) -> None:
+    """Budgets and rate limits: through Redis in scaled mode (every process shares them), else the
+    database ledger (exact across processes on one SQLite file too) and per-process rate limits."""
+    if redis is not None:
+        from dyngen.adapters.budgets.redis import RedisBudgetLedger
+        from dyngen.adapters.rate_limits.redis import RedisRateLimiter
+
+        services.budget_ledger = RedisBudgetLedger(connection=redis)
+        services.rate_limiter = RedisRateLimiter(connection=redis, clock=services.clock)
+        return
+    services.budget_ledger = SqlAlchemyBudgetLedger(engine=engine, clock=services.clock)
+    services.rate_limiter = MemoryRateLimiter(clock=services.clock)
+
+
 def _wire_jobs(services: Services, settings: Settings) -> None:
     """The job queue and the background work: arq workers through Redis, or the in-process runner."""
 
@@ -102,6 +124,11 @@ def _wire_jobs(services: Services, settings: Settings) -> None:
 
     services.run_job = run
     services.background.append(reaper)
+
+    async def warmups() -> None:  # runs the API's warm-ups and resumes unfinished ones after a restart
+        await warmup.warmup_loop(services=services)
+
+    services.background.append(warmups)
     if settings.redis_url and isinstance(services.notifier, RedisJobNotifier):
         from dyngen.adapters.jobs.arq import ArqJobQueue
 
@@ -264,6 +291,9 @@ async def build(
         nodes=SqlAlchemyNodeConfigRepository(engine=engine),
         metrics=PrometheusMetrics(multiprocess_dir=settings.prometheus_multiproc_dir),
         keys=SqlAlchemyApiKeyRepository(engine=engine),
+        reviews=SqlAlchemyReviewRepository(engine=engine),
+        warmups=SqlAlchemyWarmupRepository(engine=engine),
+        scores=ScoreBoard(ttl_s=settings.review_scores_ttl_s),
         key_cache=KeyCache(ttl_s=settings.auth_cache_s),
         templates=await asyncio.to_thread(load_templates, settings),
         cache=LayeredCache(tiers, durable=[ObjectStoreCacheTier(store=store)], bus=bus),
@@ -281,9 +311,13 @@ async def build(
             job_lease_s=settings.job_lease_s,
             job_max_attempts=settings.job_max_attempts,
             job_retry_base_s=settings.job_retry_base_s,
+            budgets=settings.budget_policy,
+            rate_limits=settings.rate_limits,
+            review_policy=ReviewPolicy(drop_below=settings.review_drop_below, min_reviews=settings.review_min_reviews),
         ),
         probes={"object_store": store.ping},
     )
+    _wire_limits(services, engine=engine, redis=redis)
     if redis is not None:
         services.probes["redis"] = redis.ping
         await redis.start()

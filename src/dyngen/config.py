@@ -5,13 +5,31 @@ Only the entry points create `Settings()`; adapters receive explicit values from
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dyngen.domain.access import AuthMode
+from dyngen.domain.budgets import BudgetPeriod, BudgetPolicy
+from dyngen.domain.rate_limits import Rate, RateLimits
 from dyngen.domain.social import DEFAULT_RELATIONSHIP_TIERS, RelationshipTable, RelationshipTier, sorted_tiers
+
+
+class RateLimitSetting(BaseModel):
+    """A rate limit in settings: `rate` requests per `per`, with `burst` admitted at once from idle."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rate: float = Field(gt=0, description="Sustained requests per `per`.")
+    per: Literal["second", "minute", "hour"] = "second"
+    burst: int | None = Field(default=None, ge=1, description="Admitted at once; default: one second's worth.")
+
+    def to_rate(self) -> Rate:
+        per_second = self.rate / {"second": 1, "minute": 60, "hour": 3600}[self.per]
+        return Rate(per_second=per_second, burst=self.burst or max(1, math.ceil(per_second)))
 
 
 class Settings(BaseSettings):
@@ -144,10 +162,41 @@ class Settings(BaseSettings):
     auth_cache_s: float = Field(
         default=5.0, ge=0, description="Seconds a process trusts what it knows about keys before asking again."
     )
+    review_drop_below: float = Field(
+        default=2.0, ge=1, le=5, description="A pooled variant whose mean review score is below this leaves the pool."
+    )
+    review_min_reviews: int = Field(default=3, ge=1, description="Reviews a variant needs before it can be dropped.")
+    review_scores_ttl_s: float = Field(
+        default=10.0, ge=0, description="Seconds a process trusts the review scores it read for a variant pool."
+    )
     relationship_tiers: list[RelationshipTier] = Field(
         default_factory=lambda: list(DEFAULT_RELATIONSHIP_TIERS),
         min_length=1,
         description="Relationship table: JSON rows {min_affinity, tier, band}; affinity picks the last row it reaches.",
+    )
+    budget_period: BudgetPeriod = Field(
+        default=BudgetPeriod.DAY, description="How long a cost budget lasts: hour, day, week or month (UTC)."
+    )
+    budget_global_cap: float | None = Field(
+        default=None, ge=0, description="Cost cap over every node per period; unset = no cap (spend is still counted)."
+    )
+    budget_node_default: float | None = Field(
+        default=None, ge=0, description="Cost budget per period of a node without its own entry; unset = none."
+    )
+    budget_nodes: dict[str, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=dict, description='Cost budget per period by node id, e.g. {"cafe_to_roof": 5.0}.'
+    )
+    rate_limit_api_key: RateLimitSetting | None = Field(
+        default=None, description='Generate requests per API key, e.g. {"rate": 10, "per": "second", "burst": 20}.'
+    )
+    rate_limit_player: RateLimitSetting | None = Field(
+        default=None, description="Generate requests per player (player_context.playerId); unset = no limit."
+    )
+    rate_limit_always_node: RateLimitSetting | None = Field(
+        default=None, description="Generations per always-fresh node (strategy always); unset = no limit."
+    )
+    rate_limit_nodes: dict[str, RateLimitSetting] = Field(
+        default_factory=dict, description="Per always-fresh node id: its own rate limit instead of the default."
     )
 
     @field_validator("relationship_tiers")
@@ -160,6 +209,30 @@ class Settings(BaseSettings):
     def relationship_table(self) -> RelationshipTable:
         """The relationship table the `relationship_tiers` rows make (sorted by minimum affinity)."""
         return RelationshipTable(tiers=tuple(self.relationship_tiers))
+
+    @property
+    def budget_policy(self) -> BudgetPolicy:
+        """The budgets these settings configure."""
+        return BudgetPolicy(
+            period=self.budget_period,
+            global_cap=self.budget_global_cap,
+            node_default=self.budget_node_default,
+            nodes=dict(self.budget_nodes),
+        )
+
+    @property
+    def rate_limits(self) -> RateLimits:
+        """The rate limits these settings configure."""
+
+        def rate(setting: RateLimitSetting | None) -> Rate | None:
+            return setting.to_rate() if setting is not None else None
+
+        return RateLimits(
+            api_key=rate(self.rate_limit_api_key),
+            player=rate(self.rate_limit_player),
+            always_node=rate(self.rate_limit_always_node),
+            nodes={node: limit.to_rate() for node, limit in self.rate_limit_nodes.items()},
+        )
 
     @property
     def dev_tools_enabled(self) -> bool:

@@ -6,13 +6,15 @@ Each port is a `typing.Protocol`; adapters are named technology + role (`MemoryC
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+from dyngen.domain.cache_keys import ReviewScore
 from dyngen.domain.contracts import GenerateContentRequest, GeneratedContentPayload, GenerationType
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
+from dyngen.domain.warmup import ItemOutcome, WarmupCounts, WarmupEvent, WarmupItem, WarmupRun, WarmupStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +236,39 @@ class GenerationRepository(Protocol):
     async def get_artifact(self, artifact_id: str) -> ArtifactRecord | None: ...
 
     async def ping(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    """A reviewer's 1-5 score of one generation, with what it is grouped by (its key, node and arm)."""
+
+    id: str
+    generation_id: str
+    node_id: str | None
+    cache_key: str
+    arm: str | None
+    score: int
+    note: str | None
+    reviewer: str | None
+    created_at: datetime
+
+
+class ReviewRepository(Protocol):
+    """Quality reviews of generations, and their means by generation, cache key and arm."""
+
+    async def add_review(self, review: Review) -> None: ...
+
+    async def generation_score(self, generation_id: str) -> ReviewScore | None:
+        """The mean and count of a generation's reviews (None when it has none)."""
+        ...
+
+    async def key_scores(self, cache_keys: Sequence[str]) -> dict[str, ReviewScore]:
+        """The mean and count of the reviews of each key's generations (keys without reviews left out)."""
+        ...
+
+    async def arm_scores(self, node_id: str) -> dict[str | None, ReviewScore]:
+        """A node's reviews by arm (None: generations outside any arm)."""
+        ...
 
 
 class Clock(Protocol):
@@ -474,3 +509,173 @@ class CircuitBreaker(Protocol):
     async def cooldowns(self, names: Iterable[str]) -> dict[str, Cooldown]:
         """The current cooldowns among `names`."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """Budget held for one provider call until it is committed (with the actual cost) or released.
+
+    Attributes:
+        id: Unique per reservation.
+        period: The budget period's key (`2026-11-25`).
+        scopes: The scopes charged, global first (`global`, `node:<id>`).
+        amount: Micro-units held (the provider's estimate).
+        node_id: The node charged (`-` for none), for the spend history.
+        provider: The provider called, for the spend history.
+    """
+
+    id: str
+    period: str
+    scopes: tuple[str, ...]
+    amount: int
+    node_id: str
+    provider: str
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetRefusal:
+    """Why a reservation was refused: the first scope whose budget it would overrun.
+
+    Attributes:
+        scope: `global` or `node:<id>`.
+        limit: The scope's budget, micro-units.
+        remaining: What is left of it (limit - spent - reserved), micro-units.
+    """
+
+    scope: str
+    limit: int
+    remaining: int
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeSpend:
+    """A scope's state in a period, micro-units."""
+
+    scope: str
+    spent: int
+    reserved: int
+
+
+@dataclass(frozen=True, slots=True)
+class SpendBucket:
+    """Committed cost of one node and provider in one hour (the budget page's chart)."""
+
+    bucket_start: datetime
+    node_id: str
+    provider: str
+    cost: int
+
+
+class BudgetLedger(Protocol):
+    """Spend and reservations per budget scope and period, exact under concurrency (spec section 16).
+
+    A reservation is checked against every scope's limit and held in every scope atomically: either all
+    scopes hold it or none does, and no two callers can both take the last of a budget. Reservations
+    expire (`ttl_s`), so budget held by a process that died comes back by itself. Amounts are integer
+    micro-units (see `dyngen.domain.budgets`).
+    """
+
+    async def reserve(
+        self, reservation: Reservation, *, limits: dict[str, int | None], ttl_s: float
+    ) -> BudgetRefusal | None:
+        """Hold `reservation.amount` in each of its scopes, unless one would go over its limit.
+
+        Args:
+            reservation: What to hold and where (`scopes`).
+            limits: Each scope's budget for the period in micro-units (None: unlimited).
+            ttl_s: Seconds after which an uncommitted reservation is dropped.
+
+        Returns:
+            None when held; the refusal (the first scope over its limit) when nothing was held.
+        """
+        ...
+
+    async def commit(self, reservation: Reservation, *, actual: int, at: datetime) -> None:
+        """Replace the held amount with the actual cost (spent). Counts the spend even when the
+        reservation has expired meanwhile (the money was spent), and adds it to the hour of `at` in the
+        spend history."""
+        ...
+
+    async def release(self, reservation: Reservation) -> None:
+        """Give the held amount back (the call failed or never ran). Unknown or expired: nothing happens."""
+        ...
+
+    async def snapshot(self, period: str) -> list[ScopeSpend]:
+        """Every scope with spend or reservations in `period` (expired reservations dropped first)."""
+        ...
+
+    async def history(self, period: str) -> list[SpendBucket]:
+        """The period's committed spend by hour, node and provider, oldest first."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RateDecision:
+    """Whether a request is admitted, and if not, in how many seconds it would be."""
+
+    allowed: bool
+    retry_after_s: float = 0.0
+
+
+class RateLimiter(Protocol):
+    """GCRA rate limits by key (API key, player, always-fresh node), shared by every process through Redis
+    in scaled mode, per process when embedded. See `dyngen.domain.rate_limits`."""
+
+    async def acquire(self, key: str, *, per_second: float, burst: int) -> RateDecision:
+        """Admit one request for `key` at `per_second` sustained with `burst` at once, or say when to retry."""
+        ...
+
+
+class WarmupRepository(Protocol):
+    """Warm-up runs (`dyngen.domain.warmup`): the run, one row per planned item with its outcome, and the
+    run's event stream. A run is claimed with a lease like a job, so one runner works on it at a time."""
+
+    async def add_warmup(self, run: WarmupRun, items: Iterable[WarmupItem]) -> None: ...
+
+    async def get_warmup(self, warmup_id: str) -> WarmupRun | None: ...
+
+    async def claim_warmup(
+        self, warmup_id: str, *, owner: str, now: datetime, lease_until: datetime
+    ) -> WarmupRun | None:
+        """Take a run that is queued, running with an expired lease, or finished (to retry what is left)
+        for `owner`, and put its failed items back to pending; None when another runner holds it."""
+        ...
+
+    async def claimable_warmups(self, *, origin: str, now: datetime) -> list[str]:
+        """Ids of the runs of `origin` that are queued or whose runner's lease expired, oldest first."""
+        ...
+
+    async def heartbeat_warmup(self, warmup_id: str, *, owner: str, lease_until: datetime) -> tuple[bool, bool]:
+        """Extend the lease; returns (still owned, cancel requested)."""
+        ...
+
+    async def pending_items(self, warmup_id: str) -> list[WarmupItem]:
+        """The items not warmed yet, in plan order."""
+        ...
+
+    async def record_items(
+        self,
+        warmup_id: str,
+        outcomes: Iterable[ItemOutcome],
+        *,
+        events: Iterable[tuple[str, dict[str, Any]]],
+        at: datetime,
+    ) -> None:
+        """Store item outcomes and append events, in one transaction."""
+        ...
+
+    async def finish_warmup(self, warmup_id: str, *, owner: str | None, status: WarmupStatus, at: datetime) -> bool:
+        """End a run (its lease cleared); with `owner`, only while that runner holds it. True when it ended."""
+        ...
+
+    async def request_warmup_cancel(self, warmup_id: str) -> WarmupRun | None:
+        """Flag a queued or running run for cancellation; returns the run (None for an unknown id)."""
+        ...
+
+    async def warmup_counts(self, warmup_id: str) -> WarmupCounts:
+        """Items by outcome, failures by code, and the summed cost of the generations the run made."""
+        ...
+
+    async def add_warmup_event(self, warmup_id: str, type_: str, data: dict[str, Any], *, at: datetime) -> int: ...
+
+    async def warmup_events_after(self, warmup_id: str, after_id: int) -> list[WarmupEvent]: ...

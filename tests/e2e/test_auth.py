@@ -57,6 +57,13 @@ SCOPES: dict[str, Scope | None] = {
     "GET /api/templates": Scope.EDITOR,
     "GET /api/templates/{template_id}": Scope.EDITOR,
     "POST /api/dsl/compile": Scope.EDITOR,
+    "POST /api/graphs/{graph_id}/warm": Scope.EDITOR,
+    "GET /api/warmups/{warmup_id}": Scope.EDITOR,
+    "POST /api/warmups/{warmup_id}/cancel": Scope.EDITOR,
+    "GET /api/warmups/{warmup_id}/events": Scope.EDITOR,
+    "GET /api/budgets": Scope.EDITOR,
+    "POST /api/generations/{generation_id}/review": Scope.EDITOR,
+    "GET /api/nodes/{node_id}/arms": Scope.EDITOR,
 }
 
 CALLERS = ("no key", "wrong key", *(s.value for s in Scope))
@@ -205,6 +212,8 @@ async def test_refusals_do_not_say_whether_an_id_exists(client: httpx.AsyncClien
         "graph_id": await _stored_graph(client, headers_of("editor", keys)),
         "template_id": "romantic_to_action_transition_v1",  # shipped in examples/templates
     }
+    warmed = await client.post("/api/graphs/g1/warm", json={}, headers=headers_of("editor", keys))
+    existing["warmup_id"] = warmed.json()["warmup_id"]
     with_ids = [r for r in ROUTES if PARAM.search(r) and SCOPES.get(r) is not PUBLIC]
     assert with_ids, "routes with ids exist"
     for route in with_ids:

@@ -198,6 +198,7 @@ async def test_node_stats_after_misses_hits_and_a_failure_match_the_records(clie
         "cost": 0.0,  # the built-in provider is free
         "errors": {"GEN_TIMEOUT": 1},
         "mean_quality_score": round(sum(m["content"]["metadata"]["quality_score"] for m in misses) / len(misses), 4),
+        "reviews": 0,
     }
 
 

@@ -77,3 +77,15 @@ async def test_a_render_slower_than_the_node_timeout_falls_back_and_leaves_no_ff
     assert body["fallback"]["applied"] is True
     # The provider reaps ffmpeg before the fallback answer goes out, so none may be left even for a moment.
     assert ffmpeg_children() == []
+
+
+async def test_content_cached_from_another_provider_is_not_served(client: httpx.AsyncClient):
+    cached = video_request(strategy="per_playthrough", player_context={"playthroughId": "p1"}, provider="builtin")
+    text = (await client.post("/api/generate-content", json=cached)).json()
+    assert text["content"]["type"] == "dialogue"
+
+    video = (await client.post("/api/generate-content", json=cached | {"provider": "builtin_video"})).json()
+
+    assert video["cache_key"] == text["cache_key"], "the provider is not part of the key..."
+    assert video["cache"]["hit"] is False, "...but text made by another provider is not served for it"
+    assert video["content"]["type"] == "video"

@@ -13,8 +13,9 @@ work, stable across processes, machines and Python versions (no ``hash()``).
 from __future__ import annotations
 
 import hashlib
+import math
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from dyngen.domain.contracts import DEFAULT_SEED_SOURCE, GenerateContentRequest, SeedSource, Strategy
@@ -143,23 +144,123 @@ def split_key(key: str) -> list[str]:
     return [p.replace("%7C", SEPARATOR).replace("%40", "@").replace("%25", "%") for p in key.split(SEPARATOR)]
 
 
-def variant_pool(
-    request: GenerateContentRequest, seed: ResolvedSeed, *, qualifiers: Sequence[str] = ()
-) -> tuple[int, str, ResolvedSeed] | None:
-    """For a node with a pool of `variants`: the variant this seed gets, its key and its own seed.
+@dataclass(frozen=True, slots=True)
+class ReviewScore:
+    """What reviewers made of a generation, a variant or an arm: the mean of its 1-5 scores and their count."""
 
-    A pool is shared by everyone the node serves: a playthrough (or player) picks variant
-    `seed % variants`, stable across calls; the variant's content comes from the variant's own seed, so
-    whoever fills a variant first fills it for all. The key's seed slot holds `v<index>of<size>`.
-    Returns None without a pool (or with a fresh timestamp seed, which has no stable choice).
+    mean: float
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewPolicy:
+    """How reviews steer variant choice.
+
+    Attributes:
+        drop_below: A variant whose mean score is below this (with at least `min_reviews` reviews) leaves
+            the pool.
+        min_reviews: Reviews a variant needs before it can be dropped.
     """
+
+    drop_below: float = 2.0
+    min_reviews: int = 3
+
+
+NEUTRAL_SCORE = 3.0  # an unreviewed variant weighs as much as one scored 3 of 5
+
+
+def variant_weights(size: int, scores: Mapping[int, ReviewScore], policy: ReviewPolicy) -> list[float]:
+    """Each variant's share of the pool: 2 ** (mean score - 3), so every point of score doubles it
+    (unreviewed: 1); 0 for a dropped variant. The pool is never empty: when every variant would be
+    dropped, the best-scored one (the lowest index among equals) stays, with weight 1."""
+    weights: list[float] = []
+    for index in range(size):
+        score = scores.get(index)
+        if score is None or score.count == 0:
+            weights.append(1.0)
+        elif score.count >= policy.min_reviews and score.mean < policy.drop_below:
+            weights.append(0.0)
+        else:
+            weights.append(2.0 ** (score.mean - NEUTRAL_SCORE))
+    if not any(weights):
+        best = max(range(size), key=lambda i: (scores[i].mean, -i))
+        weights[best] = 1.0
+    return weights
+
+
+def _fraction(*parts: str) -> float:
+    """A number in (0, 1) from strings, the same everywhere."""
+    return (stable_int(*parts) + 0.5) / (1 << SEED_BITS)
+
+
+def choose_variant(choice_seed: int, size: int, scores: Mapping[int, ReviewScore], policy: ReviewPolicy) -> int:
+    """The variant a seed gets from a pool of `size`, deterministic for the same seed and scores.
+
+    Every seed has a home variant, `seed % size` (the choice without reviews). It stays there with a
+    chance of its home's weight over the best weight (`variant_weights`): always for the best-scored
+    variants, never for a dropped one. Otherwise it moves to a strictly better-scored variant, picked by
+    weighted rendezvous hashing among them. The draws come from the seed, so a player's variant only
+    changes when scores change, and then only towards better-scored variants; players of variants that
+    did not get worse relative to the best stay where they are.
+    """
+    home = choice_seed % size
+    weights = variant_weights(size, scores, policy)
+    best = max(weights)
+    if weights[home] >= best or _fraction("variant-stay", str(choice_seed)) < weights[home] / best:
+        return home
+    better = [i for i, weight in enumerate(weights) if weight > weights[home]]
+    return max(better, key=lambda i: -weights[i] / math.log(_fraction("variant-move", str(choice_seed), str(i))))
+
+
+@dataclass(frozen=True, slots=True)
+class VariantPool:
+    """A node's pool of variants: each one's key and seed, and the seed that chooses among them."""
+
+    choice_seed: int
+    keys: tuple[str, ...]
+    seeds: tuple[ResolvedSeed, ...]
+
+    @property
+    def size(self) -> int:
+        return len(self.keys)
+
+
+def pool_of(
+    request: GenerateContentRequest, seed: ResolvedSeed, *, qualifiers: Sequence[str] = ()
+) -> VariantPool | None:
+    """The pool of a node with `variants` (None without one, or with a fresh timestamp seed, which has no
+    stable choice). Variant i's key has `v<i>of<size>` in its seed slot; its content comes from its own
+    seed, so whoever fills a variant first fills it for all."""
     size = request.variants
     if not size or size < 2 or not seed.deterministic:
         return None
-    index = seed.value % size
     identity = _identity(request)
-    slot = f"v{index}of{size}"
     version = _version_slot(request, qualifiers)
-    key = SEPARATOR.join([*(escape(p) for p in identity), request.strategy.value, slot, version])
-    variant_seed = ResolvedSeed(stable_int("variant", *identity, version, slot), SeedSource.FIXED, True)
-    return index, key, variant_seed
+    keys: list[str] = []
+    seeds: list[ResolvedSeed] = []
+    for index in range(size):
+        slot = f"v{index}of{size}"
+        keys.append(SEPARATOR.join([*(escape(p) for p in identity), request.strategy.value, slot, version]))
+        seeds.append(ResolvedSeed(stable_int("variant", *identity, version, slot), SeedSource.FIXED, True))
+    return VariantPool(choice_seed=seed.value, keys=tuple(keys), seeds=tuple(seeds))
+
+
+def variant_pool(
+    request: GenerateContentRequest,
+    seed: ResolvedSeed,
+    *,
+    qualifiers: Sequence[str] = (),
+    scores: Mapping[int, ReviewScore] | None = None,
+    policy: ReviewPolicy | None = None,
+) -> tuple[int, str, ResolvedSeed] | None:
+    """For a node with a pool of `variants`: the variant this seed gets, its key and its own seed.
+
+    A pool is shared by everyone the node serves: a playthrough (or player) picks a variant by its seed
+    (`choose_variant`: `seed % variants` until reviews tell the variants apart), stable across calls.
+    Returns None without a pool (or with a fresh timestamp seed, which has no stable choice).
+    """
+    pool = pool_of(request, seed, qualifiers=qualifiers)
+    if pool is None:
+        return None
+    index = choose_variant(pool.choice_seed, pool.size, scores or {}, policy or ReviewPolicy())
+    return index, pool.keys[index], pool.seeds[index]

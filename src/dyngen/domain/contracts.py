@@ -10,7 +10,7 @@ writes in snake_case, derive from `SnakeModel`. An unknown field is rejected wit
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AliasChoices,
@@ -193,6 +193,19 @@ class SocialContext(CamelModel):
     relationship_values: RelationshipValues | None = None
 
 
+ArmId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+RefreshAfter = Annotated[int, Field(ge=0, le=365 * 86_400)]
+
+
+class Arm(CamelModel):
+    """One arm of a node's A/B test: config overrides (a partial node config, merged over the node) and a
+    weight, its share of players. A player's arm is chosen by its id and stays the same."""
+
+    id: ArmId
+    weight: Annotated[float, Field(ge=0, le=1_000_000)] = 1.0
+    overrides: dict[str, Any] = Field(default_factory=dict, max_length=50)
+
+
 class GenerationNodeConfig(CamelModel):
     """A Generation Node: intent plus constraints, realised by a provider at play time."""
 
@@ -212,6 +225,9 @@ class GenerationNodeConfig(CamelModel):
     social_context: SocialContext | None = None
     variants: Annotated[int, Field(ge=1, le=32)] | None = None
     rules: Annotated[str, Field(max_length=20_000)] | None = None
+    hybrid: bool | None = None
+    refresh_after_s: RefreshAfter | None = None
+    arms: list[Arm] | None = Field(default=None, max_length=16)
 
 
 class SceneRef(CamelModel):
@@ -267,6 +283,9 @@ class GenerateContentRequest(SnakeModel):
     simulate: Simulate | None = None
     variants: Annotated[int, Field(ge=1, le=32)] | None = None
     rules: Annotated[str, Field(max_length=20_000)] | None = None
+    hybrid: bool | None = None
+    refresh_after_s: RefreshAfter | None = None
+    arms: list[Arm] | None = Field(default=None, max_length=16)
 
     def node_config(self) -> GenerationNodeConfig:
         """The node config this request carries (the part the validator and the cache key read)."""
@@ -286,6 +305,9 @@ class GenerateContentRequest(SnakeModel):
             social_context=self.social_context,
             variants=self.variants,
             rules=self.rules,
+            hybrid=self.hybrid,
+            refresh_after_s=self.refresh_after_s,
+            arms=self.arms,
         )
 
     @classmethod
@@ -319,6 +341,9 @@ class GenerateContentRequest(SnakeModel):
             simulate=simulate,
             variants=config.variants,
             rules=config.rules,
+            hybrid=config.hybrid,
+            refresh_after_s=config.refresh_after_s,
+            arms=config.arms,
         )
 
 
@@ -359,8 +384,12 @@ class GeneratedContentPayload(SnakeModel):
 
 
 class CacheInfo(SnakeModel):
+    """Where the content came from. `stale`: served from the cache while a fresh one is made (hybrid
+    nodes), or an always-fresh node's newest content served over its rate limit."""
+
     hit: bool
     tier: str | None = None
+    stale: bool | None = None
 
 
 class Cost(SnakeModel):
@@ -414,6 +443,7 @@ class GenerateContentResponse(SnakeModel):
     job_id: str | None = None
     provider: str | None = None
     variant: VariantInfo | None = None
+    arm: str | None = None
     rating: RatingInfo | None = None
     fallback: FallbackInfo | None = None
     error: ErrorInfo | None = None

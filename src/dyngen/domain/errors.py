@@ -24,6 +24,8 @@ class ErrorCode(StrEnum):
     GEN_INVALID_CONFIG = "GEN_INVALID_CONFIG"
     GEN_CANCELLED = "GEN_CANCELLED"
     GEN_WORKER_LOST = "GEN_WORKER_LOST"
+    GEN_BUDGET_EXCEEDED = "GEN_BUDGET_EXCEEDED"
+    GEN_RATE_LIMITED = "GEN_RATE_LIMITED"
     UNAUTHORIZED = "UNAUTHORIZED"
     CONFLICT = "CONFLICT"
     NOT_FOUND = "NOT_FOUND"
@@ -48,6 +50,9 @@ GENERATION_FAILURES = frozenset(
         ErrorCode.GEN_CONSTRAINT_FAIL,
         ErrorCode.GEN_PROVIDER_UNAVAILABLE,
         ErrorCode.GEN_EMPTY_OUTPUT,
+        # Refused before the provider was called (budget spent, always-fresh node over its rate limit).
+        ErrorCode.GEN_BUDGET_EXCEEDED,
+        ErrorCode.GEN_RATE_LIMITED,
     }
 )
 
@@ -59,10 +64,19 @@ class DyngenError(Exception):
         code: What went wrong, from `ErrorCode`.
         message: One sentence a user can act on.
         details: Structured extras (validation findings, the missing field, ...), JSON-serialisable.
+        retry_after_s: For GEN_RATE_LIMITED: seconds until the request would be admitted.
     """
 
-    def __init__(self, code: ErrorCode, message: str, *, details: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        details: list[dict[str, Any]] | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.details = details or []
+        self.retry_after_s = retry_after_s

@@ -58,6 +58,7 @@ class GenerationRecord(BaseModel):
     config_fingerprint: str
     request: dict[str, Any]
     artifacts: list[ArtifactRecord] = []
+    arm: str | None = None  # the A/B arm the request ran in (migration 0007)
     # Async jobs (None / defaults for synchronous generations).
     queued_at: datetime | None = None
     started_at: datetime | None = None

@@ -211,6 +211,11 @@ def _spec_spelling(model: type[BaseModel], data: Mapping[str, Any]) -> dict[str,
     return spelled
 
 
+def spec_spelling(model: type[BaseModel], data: Mapping[str, Any]) -> dict[str, Any]:
+    """`data` with every field name of `model` (and of the models inside it) in the spec's spelling."""
+    return _spec_spelling(model, data)
+
+
 def apply_template(template: GenerationNodeConfig, node_fields: Mapping[str, Any]) -> dict[str, Any]:
     """The wire dict of a node that uses `template`: the template, with the node's fields over it.
 

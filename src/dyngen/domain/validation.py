@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from pydantic import ValidationError
+
 from dyngen.domain.contracts import (
     DEFAULT_SEED_SOURCE,
     FallbackMode,
@@ -182,6 +184,69 @@ def _strategy_rules(config: GenerationNodeConfig) -> Iterator[ValidationFinding]
         )
 
 
+def _freshness_rules(config: GenerationNodeConfig) -> Iterator[ValidationFinding]:
+    if config.refresh_after_s is not None and not config.hybrid:
+        yield _finding(
+            "REFRESH_WITHOUT_HYBRID",
+            "refreshAfterS",
+            "refreshAfterS only matters with hybrid: true (serve the cached content at once, refresh it behind)",
+            Severity.SUGGESTION,
+        )
+
+
+def _arm_rules(config: GenerationNodeConfig) -> Iterator[ValidationFinding]:
+    # domain.templates imports this module, and domain.arms imports domain.templates.
+    from dyngen.domain.arms import arm_config, override_problems
+
+    if not config.arms:
+        return
+    seen: set[str] = set()
+    for index, arm in enumerate(config.arms):
+        where = f"arms[{index}]"
+        if arm.id in seen:
+            yield _finding("ARM_ID_DUPLICATE", f"{where}.id", f"arm id '{arm.id}' is used twice", Severity.ERROR)
+        seen.add(arm.id)
+        if arm.weight <= 0:
+            yield _finding(
+                "ARM_WEIGHT_NOT_POSITIVE",
+                f"{where}.weight",
+                f"arm '{arm.id}' has weight {arm.weight:g}: a weight is a share of players and must be above 0",
+                Severity.ERROR,
+            )
+        forbidden = list(override_problems(arm.overrides))
+        for field, message in forbidden:
+            yield _finding("ARM_OVERRIDE_FORBIDDEN", f"{where}.overrides.{field}", message, Severity.ERROR)
+        if forbidden:
+            continue
+        try:
+            merged = GenerationNodeConfig.model_validate({**arm_config(config, arm), "arms": None})
+        except ValidationError as exc:
+            for error in exc.errors():
+                path = ".".join(str(part) for part in error["loc"])
+                yield _finding(
+                    "ARM_OVERRIDES_INVALID",
+                    f"{where}.overrides.{path}",
+                    f"arm '{arm.id}': {path}: {error['msg']}",
+                    Severity.ERROR,
+                )
+            continue
+        for finding in validate_config(merged).findings:
+            if finding.severity is Severity.ERROR:
+                yield _finding(
+                    finding.code,
+                    f"{where}.overrides.{finding.field}",
+                    f"arm '{arm.id}': {finding.message}",
+                    Severity.ERROR,
+                )
+    if len(config.arms) == 1:
+        yield _finding(
+            "ARMS_SINGLE",
+            "arms",
+            "one arm is no comparison: add another arm (an empty overrides object is the control)",
+            Severity.WARNING,
+        )
+
+
 def _complexity_rules(config: GenerationNodeConfig) -> Iterator[ValidationFinding]:
     score = complexity(config)
     if score > COMPLEXITY_THRESHOLD:
@@ -238,6 +303,8 @@ def validate_config(
         *_rating_rules(config),
         *_fallback_rules(config),
         *_strategy_rules(config),
+        *_freshness_rules(config),
+        *_arm_rules(config),
         *_complexity_rules(config),
     ]
     if context is not None:

@@ -33,6 +33,7 @@ from dyngen.domain.graph import SceneGraph
 from dyngen.domain.wire import load
 from dyngen.entrypoints.cli_dsl import dsl_app
 from dyngen.entrypoints.cli_templates import templates_app
+from dyngen.entrypoints.cli_warm import warm
 from dyngen.services import access, generation, play, validation
 from dyngen.services.container import Services
 
@@ -327,6 +328,7 @@ keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_a
 app.add_typer(keys_app, name="keys")
 app.add_typer(templates_app, name="templates")
 app.add_typer(dsl_app, name="dsl")
+app.command("warm")(warm)
 
 
 @keys_app.command("create")

@@ -13,10 +13,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dyngen.domain.access import AuthMode
+from dyngen.domain.budgets import BudgetPolicy
+from dyngen.domain.cache_keys import ReviewPolicy
+from dyngen.domain.rate_limits import RateLimits
 from dyngen.domain.social import DEFAULT_RELATIONSHIP_TABLE, RelationshipTable
 from dyngen.ports import (
     ApiKeyRepository,
     ArtifactStore,
+    BudgetLedger,
     Clock,
     GenerationRepository,
     GraphRepository,
@@ -25,12 +29,17 @@ from dyngen.ports import (
     JobRepository,
     Metrics,
     NodeConfigRepository,
+    RateLimiter,
+    ReviewRepository,
     SingleFlight,
+    WarmupRepository,
 )
 from dyngen.services.access import KeyCache
+from dyngen.services.background import BackgroundTasks
 from dyngen.services.cache import LayeredCache
 from dyngen.services.memo import LruMemo
 from dyngen.services.providers import ProviderRegistry
+from dyngen.services.scores import ScoreBoard
 from dyngen.services.templates import TemplateLibrary
 
 if TYPE_CHECKING:
@@ -84,6 +93,9 @@ class Options:
         cache_ttl_s: Cache entry lifetime per strategy (`once`, `per_playthrough`, `per_player`); a
             missing or None value never expires.
         auth: When API keys are enforced (`auto`: once an active key exists; `required`; `off`).
+        budgets: Cost budgets per node and the global cap, per period.
+        rate_limits: Rate limits per API key, player and always-fresh node.
+        review_policy: How review scores steer variant choice (drop threshold, reviews needed first).
     """
 
     dev_tools: bool = True
@@ -95,6 +107,9 @@ class Options:
     cache_ttl_s: dict[str, float | None] = field(default_factory=dict)
     relationship_table: RelationshipTable = DEFAULT_RELATIONSHIP_TABLE
     auth: AuthMode = AuthMode.AUTO
+    budgets: BudgetPolicy = field(default_factory=BudgetPolicy)
+    rate_limits: RateLimits = field(default_factory=RateLimits)
+    review_policy: ReviewPolicy = field(default_factory=ReviewPolicy)
 
 
 @dataclass(slots=True)
@@ -120,6 +135,8 @@ class Services:
     providers: ProviderRegistry
     clock: Clock
     keys: ApiKeyRepository
+    reviews: ReviewRepository
+    warmups: WarmupRepository
     entropy: random.Random = field(default_factory=random.Random)
     options: Options = field(default_factory=Options)
     probes: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
@@ -131,6 +148,12 @@ class Services:
     key_cache: KeyCache = field(default_factory=KeyCache)
     templates: TemplateLibrary = field(default_factory=TemplateLibrary)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Cost budgets and rate limits (bootstrap sets both; None: spend is not counted, nothing is limited).
+    budget_ledger: BudgetLedger | None = None
+    rate_limiter: RateLimiter | None = None
+    # Review scores for variant selection; hybrid refreshes running in the background (cancelled on close).
+    scores: ScoreBoard = field(default_factory=ScoreBoard)
+    refreshes: BackgroundTasks = field(default_factory=BackgroundTasks)
 
     async def start(self) -> None:
         """Start the background work (job runner, reaper, spool uploads): the API's lifespan and the
@@ -151,5 +174,6 @@ class Services:
 
     async def aclose(self) -> None:
         """Release connections and background work, newest first."""
+        await self.refreshes.aclose()  # before the connections they use
         while self.closers:
             await self.closers.pop()()

@@ -3,6 +3,10 @@
 `generate_content` takes a parsed request (the CLI, `play`, tests); `generate_content_json` takes the raw
 body the HTTP API received and returns the response bytes, remembering the parse-and-prepare work per
 body, so that a cache hit costs a hash, a dictionary lookup and a memory-tier read.
+
+Freshness (spec phase 5, `services/freshness.py`): an `always` node generates on every call within its
+rate limit and keeps its newest content, which it serves when over the limit; a `hybrid` node serves its
+cached content at once and refreshes it in the background (stale-while-revalidate).
 """
 
 from __future__ import annotations
@@ -10,11 +14,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import replace
 
-from pydantic import ValidationError
-
-from dyngen.domain.cache_keys import cache_key, resolve_seed, variant_pool
+from dyngen.domain.cache_keys import cache_key, choose_variant, pool_of, resolve_seed
 from dyngen.domain.contracts import (
     CacheInfo,
     Cost,
@@ -29,8 +31,10 @@ from dyngen.domain.contracts import (
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.validation import validate_config
 from dyngen.domain.wire import load_json
+from dyngen.services import freshness
 from dyngen.services.container import Services
-from dyngen.services.outcomes import CACHE_FORMAT, CacheEntry, FlightResult, Outcome, Prepared
+from dyngen.services.freshness import Hit, cached, flight_key_of
+from dyngen.services.outcomes import FlightResult, Outcome, Prepared
 from dyngen.services.provider_runs import generate_and_record, waited_too_long
 from dyngen.services.resolution import resolve
 
@@ -52,13 +56,15 @@ _SHAPING_FIELDS = {
 }
 
 
-def config_fingerprint(request: GenerateContentRequest) -> str:
-    """A hash of everything in a request that shapes content but is not in the cache key.
+def config_fingerprint(request: GenerateContentRequest, *, provider: str) -> str:
+    """A hash of everything that shapes content but is not in the cache key: the request's shaping
+    fields and the provider that makes it.
 
-    A cached entry made under another fingerprint is stale (the node changed without a version bump)
-    and is regenerated rather than served.
+    A cached entry made under another fingerprint is stale (the node changed without a version bump, or
+    another provider now makes its content, as text where video is expected) and is regenerated rather
+    than served.
     """
-    shaping = request.model_dump(mode="json", include=_SHAPING_FIELDS)
+    shaping = request.model_dump(mode="json", include=_SHAPING_FIELDS) | {"provider": provider}
     canonical = json.dumps(shaping, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -90,20 +96,43 @@ def prepare(*, request: GenerateContentRequest, services: Services) -> Prepared:
     key = cache_key(request, qualifiers=resolved.qualifiers)
     seed = resolve_seed(request, entropy=services.entropy)
     variant = None
-    if (pool := variant_pool(request, seed, qualifiers=resolved.qualifiers)) is not None:
-        index, key, seed = pool
-        variant = VariantInfo(index=index, pool_size=request.variants or 0)
+    if (pool := pool_of(request, seed, qualifiers=resolved.qualifiers)) is not None:
+        # Without reviews; `scored` picks again by review scores at serve time.
+        index = choose_variant(pool.choice_seed, pool.size, {}, services.options.review_policy)
+        key, seed = pool.keys[index], pool.seeds[index]
+        variant = VariantInfo(index=index, pool_size=pool.size)
     forced = request.simulate.forced_failure() if request.simulate else None
     return Prepared(
         request=request,
         provider=provider,
         key=key,
-        fingerprint=config_fingerprint(request),
+        fingerprint=config_fingerprint(request, provider=provider.info.name),
         seed=seed if seed.source is not SeedSource.TIMESTAMP else None,
         cacheable=request.strategy is not Strategy.ALWAYS and forced is None,
         ttl_s=services.options.cache_ttl_s.get(request.strategy.value),
         variant=variant,
         rating=resolved.rating,
+        pool=pool,
+        arm=resolved.arm,
+    )
+
+
+async def scored(services: Services, prepared: Prepared) -> Prepared:
+    """`prepared` with its pool's variant chosen by review scores (`domain.cache_keys.choose_variant`):
+    better-scored variants serve more players, variants scored below the drop threshold none. Unchanged
+    for a node without a pool, or while no variant of the pool has a review."""
+    pool = prepared.pool
+    if pool is None:
+        return prepared
+    by_key = await services.scores.key_scores(services.reviews, pool.keys, now=services.clock.monotonic())
+    if not by_key:
+        return prepared
+    scores = {index: by_key[key] for index, key in enumerate(pool.keys) if key in by_key}
+    index = choose_variant(pool.choice_seed, pool.size, scores, services.options.review_policy)
+    if prepared.variant is not None and prepared.variant.index == index:
+        return prepared
+    return replace(
+        prepared, key=pool.keys[index], seed=pool.seeds[index], variant=VariantInfo(index=index, pool_size=pool.size)
     )
 
 
@@ -117,7 +146,7 @@ async def generate_content(*, request: GenerateContentRequest, services: Service
         DyngenError: as `prepare`.
     """
     started = services.clock.monotonic()
-    prepared = prepare(request=request, services=services)
+    prepared = await scored(services, prepare(request=request, services=services))
     outcome, cache = await _serve(prepared, services)
     return _response(outcome, key=prepared.key, started=started, services=services, cache=cache, prepared=prepared)
 
@@ -135,7 +164,10 @@ async def generate_content_json(*, body: bytes, services: Services) -> bytes:
     if prepared is None:
         prepared = prepare(request=load_json(GenerateContentRequest, body, prefix=("body",)), services=services)
         services.memo.prepared.put(digest, prepared)
-    if prepared.cacheable and (hit := await cached(services, prepared)) is not None:
+    if prepared.pool is not None:
+        prepared = await scored(services, prepared)
+    # A hybrid node's hit may be stale (it then starts a refresh): `_serve` looks at its age.
+    if prepared.cacheable and not prepared.request.hybrid and (hit := await cached(services, prepared)) is not None:
         services.metrics.cache_request(node=prepared.node, tier=hit.tier, hit=True)
         head, tail = _hit_template(services, prepared, hit)
         return head + repr(round((services.clock.monotonic() - started) * 1000, 3)).encode() + tail
@@ -174,7 +206,14 @@ async def _serve(prepared: Prepared, services: Services, *, fast_tiers_read: boo
     missed in the memory and Redis tiers)."""
     request = prepared.request
     seed = prepared.seed or resolve_seed(request, entropy=services.entropy)
-    flight_key = f"{prepared.key}#{prepared.fingerprint}"
+    if request.strategy is Strategy.ALWAYS:
+        return await freshness.serve_always(services, prepared, seed, timeout_s=_wait_s(prepared, services))
+    if request.hybrid and prepared.cacheable:
+        served = await freshness.serve_hybrid(services, prepared, timeout_s=_wait_s(prepared, services))
+        if served is not None:
+            return served
+        fast_tiers_read = True  # serve_hybrid read every tier and found nothing usable
+    flight_key = flight_key_of(prepared)
     # While this process already generates the key, join at once: reading the tiers would only queue
     # a crowd of reads in front of the flight's own lease request.
     joinable = services.single_flight.is_running(flight_key)
@@ -196,7 +235,7 @@ async def _serve(prepared: Prepared, services: Services, *, fast_tiers_read: boo
         )
         return result.model_dump_json().encode()
 
-    wait_s = (request.fallback.timeout_ms or services.options.default_timeout_ms) / 1000 + JOIN_GRACE_S
+    wait_s = _wait_s(prepared, services)
     if joinable:
         services.metrics.waiters(+1)
     try:
@@ -212,39 +251,8 @@ async def _serve(prepared: Prepared, services: Services, *, fast_tiers_read: boo
     return flight.outcome, CacheInfo(hit=joined, tier="single_flight" if joined else None)
 
 
-def _decoded(services: Services, raw: bytes) -> CacheEntry | None:
-    """A cache entry's bytes decoded, remembered per value (a memory-tier hit returns the same object)."""
-    entry = services.memo.entries.get(raw)
-    if entry is None:
-        try:
-            entry = CacheEntry.model_validate_json(raw)
-        except ValidationError:
-            log.warning("cache.entry_unreadable")
-            return None
-        services.memo.entries.put(raw, entry)
-    return entry
-
-
-@dataclass(frozen=True, slots=True)
-class Hit:
-    outcome: Outcome
-    tier: str
-    raw: bytes
-
-
-async def cached(services: Services, prepared: Prepared, *, durable: bool = False) -> Hit | None:
-    def decode(raw: bytes) -> tuple[Outcome, bytes] | None:
-        entry = _decoded(services, raw)
-        # Another format, or made from another config of the node: regenerate rather than serve stale.
-        if entry is None or entry.format != CACHE_FORMAT or entry.fingerprint != prepared.fingerprint:
-            return None
-        return entry.outcome, raw
-
-    found = await services.cache.get(prepared.key, decode, durable=durable, promote_ttl_s=prepared.ttl_s)
-    if found is None:
-        return None
-    (outcome, raw), tier = found
-    return Hit(outcome, tier, raw)
+def _wait_s(prepared: Prepared, services: Services) -> float:
+    return (prepared.request.fallback.timeout_ms or services.options.default_timeout_ms) / 1000 + JOIN_GRACE_S
 
 
 def _response(
@@ -268,6 +276,7 @@ def _response(
         generation_id=outcome.generation_id,
         provider=outcome.provider,
         variant=prepared.variant if prepared else None,
+        arm=prepared.arm if prepared else None,
         rating=prepared.rating if prepared else None,
         fallback=outcome.fallback,
         error=outcome.error,

@@ -37,7 +37,8 @@ from dyngen.domain.records import GenerationRecord
 from dyngen.domain.wire import load_json
 from dyngen.ports import JobEvent, RemoteJob
 from dyngen.services.container import Services
-from dyngen.services.generation import cached, prepare
+from dyngen.services.freshness import cached
+from dyngen.services.generation import prepare
 from dyngen.services.outcomes import Prepared, new_id
 from dyngen.services.provider_runs import run_generation
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
-from dyngen.domain.cache_keys import ResolvedSeed
+from dyngen.domain.cache_keys import ResolvedSeed, VariantPool
 from dyngen.domain.contracts import (
     ErrorInfo,
     FallbackInfo,
@@ -43,11 +44,13 @@ class Outcome(SnakeModel):
 
 
 class CacheEntry(SnakeModel):
-    """A cached outcome and the config fingerprint it was made under."""
+    """A cached outcome, the config fingerprint it was made under and when (hybrid nodes refresh entries
+    older than their `refreshAfterS`; an entry without a time counts as old)."""
 
     format: int
     fingerprint: str
     outcome: Outcome
+    made_at: datetime | None = None
 
 
 class FlightResult(SnakeModel):
@@ -68,6 +71,9 @@ class Prepared:
         seed: The resolved seed, or None when each call draws a fresh one (timestamp seeds).
         cacheable: False for strategy `always` and for forced failures.
         ttl_s: Cache entry lifetime for the strategy (None: no expiry).
+        pool: The node's variant pool (every variant's key and seed), when it has one: the variant in
+            `key` is the seed's choice without reviews; serving may pick another by review scores.
+        arm: The A/B arm the request runs in (its overrides are already merged into `request`).
     """
 
     request: GenerateContentRequest
@@ -79,6 +85,8 @@ class Prepared:
     ttl_s: float | None
     variant: VariantInfo | None = None
     rating: RatingInfo | None = None
+    pool: VariantPool | None = None
+    arm: str | None = None
 
     @property
     def node(self) -> str:

@@ -25,6 +25,7 @@ from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
 from dyngen.domain.validation import DEFAULT_MAX_RETRIES
 from dyngen.ports import GenerationFilter, Provider, ProviderCall, ProviderResult, RemoteJob
+from dyngen.services import budgets
 from dyngen.services.container import Services
 from dyngen.services.outcomes import CACHE_FORMAT, CacheEntry, Outcome, Prepared, new_id
 from dyngen.services.scene_images import fetch_scene_images
@@ -38,7 +39,11 @@ JOB_FIELDS = {"queued_at", "started_at", "idempotency_key", "request_hash", "job
 
 
 async def _attempt(
-    provider: Provider, call: ProviderCall, request: GenerateContentRequest, services: Services
+    provider: Provider,
+    call: ProviderCall,
+    request: GenerateContentRequest,
+    services: Services,
+    spent: Callable[[float], None] = lambda _: None,
 ) -> ProviderResult:
     simulate = request.simulate
     if simulate is not None and simulate.latency_ms:
@@ -46,6 +51,7 @@ async def _attempt(
     if simulate is not None and (forced := simulate.forced_failure()) is not None:
         raise DyngenError(forced, "forced by simulate.fail_with")
     result = await provider.generate(call)
+    spent(result.cost)  # what the call cost, even when its output is refused below
     if not content_text(result.payload).strip() and not result.artifacts:
         raise DyngenError(ErrorCode.GEN_EMPTY_OUTPUT, f"provider '{provider.info.name}' returned no content")
     problems = violations(result.payload, request.constraints)
@@ -104,8 +110,21 @@ async def _run_provider(
             on_remote_job=on_remote_job,
         )
         try:
+            # The estimate is held in the node's budget and the global cap before the call (or refused).
+            hold = await budgets.reserve(
+                node_id=request.node_id,
+                provider=provider.info.name,
+                estimate=provider.estimate_cost(request),
+                deadline_s=remaining,
+                services=services,
+            )
+        except DyngenError as exc:
+            error = exc
+            break
+        costs: list[float] = []
+        try:
             async with asyncio.timeout(remaining):
-                result = await _attempt(provider, call, request, services)
+                result = await _attempt(provider, call, request, services, costs.append)
             services.metrics.provider_call(provider=provider.info.name, outcome="ok")
             return result, None, attempt
         except TimeoutError:
@@ -119,6 +138,9 @@ async def _run_provider(
             error = DyngenError(
                 ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"provider '{provider.info.name}' failed: {type(exc).__name__}"
             )
+        finally:
+            # The actual cost replaces the estimate; a call that returned nothing gives it back.
+            await budgets.settle(hold=hold, actual=costs[0] if costs else None, services=services)
         services.metrics.provider_call(provider=provider.info.name, outcome=error.code.value)
         if attempt > retries or not error.code.retryable:
             break
@@ -210,6 +232,7 @@ async def run_generation(
         "attempts": attempts,
         "config_fingerprint": fingerprint,
         "request": request.model_dump(mode="json", by_alias=True, exclude_none=True),
+        "arm": prepared.arm,
     }
     if job is not None:
         common |= job.model_dump(include=JOB_FIELDS) | {"lease_owner": None, "lease_expires_at": None}
@@ -247,7 +270,9 @@ async def run_generation(
             fallback=retried,
         )
         if prepared.cacheable:
-            entry = CacheEntry(format=CACHE_FORMAT, fingerprint=fingerprint, outcome=outcome)
+            entry = CacheEntry(
+                format=CACHE_FORMAT, fingerprint=fingerprint, outcome=outcome, made_at=services.clock.now()
+            )
             await services.cache.set(key, entry.model_dump_json(exclude_none=True).encode(), ttl_s=prepared.ttl_s)
         return outcome, record
     assert error is not None

@@ -1,6 +1,7 @@
-"""The node a request really asks for: its template merged in, its rules evaluated against the player,
-its social context resolved and its rating clamped. All of it happens before the cache key is computed,
-so different outcomes are different keys (spec sections 10 and 11; the social-context note).
+"""The node a request really asks for: its template merged in, its A/B arm's overrides merged in, its
+rules evaluated against the player, its social context resolved and its rating clamped. All of it happens
+before the cache key is computed, so different outcomes are different keys (spec sections 10, 11 and 15;
+the social-context note).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from dyngen.domain.arms import arm_config, choose_arm, override_problems
 from dyngen.domain.contracts import (
     GenerateContentRequest,
     GenerationNodeConfig,
@@ -39,16 +41,20 @@ _NODE_FIELDS = {
     "social_context": "socialContext",
     "variants": "variants",
     "rules": "rules",
+    "hybrid": "hybrid",
+    "refresh_after_s": "refreshAfterS",
+    "arms": "arms",
 }
 
 
 @dataclass(frozen=True, slots=True)
 class Resolved:
-    """A request as it will be generated, what joins its key, and the rating decision."""
+    """A request as it will be generated, what joins its key, the rating decision and the A/B arm."""
 
     request: GenerateContentRequest
     qualifiers: tuple[str, ...]
     rating: RatingInfo | None
+    arm: str | None = None
 
 
 def _digest(data: Any) -> str:
@@ -83,6 +89,24 @@ def _template(request: GenerateContentRequest, services: Services) -> tuple[Gene
     node = {_NODE_FIELDS[name]: value for name, value in explicit.items()}
     config = load(GenerationNodeConfig, apply_template(template.config, node))
     return _with_config(request, config), f"t={template.id}:{template.config.version}"
+
+
+def _arm(request: GenerateContentRequest) -> tuple[GenerateContentRequest, str | None]:
+    arm = choose_arm(request)
+    if arm is None:
+        return request, None
+    if problems := list(override_problems(arm.overrides)):
+        raise DyngenError(
+            ErrorCode.GEN_INVALID_CONFIG,
+            f"arm '{arm.id}' overrides what an arm cannot",
+            details=[
+                {"field": f"arms.{arm.id}.overrides.{f}", "message": m, "type": "value_error"} for f, m in problems
+            ],
+        )
+    if not arm.overrides:  # the control arm: the node as it is
+        return request, arm.id
+    config = load(GenerationNodeConfig, arm_config(request.node_config(), arm))
+    return _with_config(request, config), arm.id
 
 
 def _compiled(source: str, services: Services) -> CompileResult:
@@ -129,18 +153,21 @@ def _social(request: GenerateContentRequest, services: Services) -> tuple[Genera
 
 
 def resolve(*, request: GenerateContentRequest, services: Services) -> Resolved:
-    """Apply the node's template, rules and social context.
+    """Apply the node's template, A/B arm, rules and social context.
 
     Raises:
         DyngenError: GEN_INVALID_CONFIG for an unknown template, rules that do not compile (with line,
-            column and excerpt), or a merged config that is not valid.
+            column and excerpt), or a merged config (template, arm or rules) that is not valid.
     """
     qualifiers: list[str] = []
     request, template = _template(request, services)
     if template:
         qualifiers.append(template)
+    request, arm = _arm(request)
+    if arm is not None:
+        qualifiers.append(f"a={arm}")
     request, rules = _rules(request, services)
     if rules:
         qualifiers.append(rules)
     request, rating = _social(request, services)
-    return Resolved(request=request, qualifiers=tuple(qualifiers), rating=rating)
+    return Resolved(request=request, qualifiers=tuple(qualifiers), rating=rating, arm=arm)

@@ -1,13 +1,17 @@
-"""Telemetry read back: a node's stats for the editor's badge (spec sections 5 and 12)."""
+"""Telemetry read back: a node's stats for the editor's badge (spec sections 5 and 12), and its A/B arms
+compared (spec section 15)."""
 
 from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Iterable
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from dyngen.domain.contracts import GenerationStatus
+from dyngen.domain.cache_keys import ReviewScore
+from dyngen.domain.contracts import GenerationNodeConfig, GenerationStatus
+from dyngen.domain.records import GenerationRecord
 from dyngen.ports import GenerationFilter
 from dyngen.services.container import Services
 
@@ -26,6 +30,8 @@ class NodeStats(BaseModel):
     cost: float
     errors: dict[str, int]
     mean_quality_score: float | None = None
+    mean_review_score: float | None = None
+    reviews: int = 0
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -40,14 +46,11 @@ def percentile(values: list[float], q: float) -> float | None:
 async def node_stats(*, node_id: str, services: Services) -> NodeStats:
     """Latency over the node's latest generations, its cost and errors, and its cache reads."""
     records = await services.repository.find(GenerationFilter(node_id=node_id, limit=WINDOW))
-    runs = [r for r in records if r.status in (GenerationStatus.COMPLETE, GenerationStatus.FAILED) and r.attempts]
+    runs = _runs(records)
     latencies = [r.latency_ms for r in runs if r.status is GenerationStatus.COMPLETE]
     hits, misses = services.metrics.cache_counts(node=node_id)
-    scores = [
-        r.content.metadata.quality_score
-        for r in runs
-        if r.content is not None and r.content.metadata is not None and r.content.metadata.quality_score is not None
-    ]
+    scores = _quality_scores(runs)
+    reviewed = _pooled((await services.reviews.arm_scores(node_id)).values())
     return NodeStats(
         node_id=node_id,
         generations=len(runs),
@@ -60,4 +63,91 @@ async def node_stats(*, node_id: str, services: Services) -> NodeStats:
         cost=round(sum(r.cost for r in runs), 6),
         errors=dict(Counter(r.error_code for r in runs if r.error_code)),
         mean_quality_score=round(sum(scores) / len(scores), 4) if scores else None,
+        mean_review_score=reviewed.mean if reviewed else None,
+        reviews=reviewed.count if reviewed else 0,
     )
+
+
+def _runs(records: list[GenerationRecord]) -> list[GenerationRecord]:
+    return [r for r in records if r.status in (GenerationStatus.COMPLETE, GenerationStatus.FAILED) and r.attempts]
+
+
+def _quality_scores(runs: list[GenerationRecord]) -> list[float]:
+    return [
+        r.content.metadata.quality_score
+        for r in runs
+        if r.content is not None and r.content.metadata is not None and r.content.metadata.quality_score is not None
+    ]
+
+
+def _pooled(scores: Iterable[ReviewScore]) -> ReviewScore | None:
+    """The mean of several groups' reviews (each weighted by its count)."""
+    groups = [s for s in scores if s.count]
+    count = sum(s.count for s in groups)
+    if not count:
+        return None
+    return ReviewScore(mean=round(sum(s.mean * s.count for s in groups) / count, 4), count=count)
+
+
+class ArmStats(BaseModel):
+    """One arm of a node's A/B test over the node's latest generations.
+
+    `weight` is the arm's weight in the node's saved config (None for an arm it no longer declares);
+    `errors` counts the runs that ended in the fallback; `mean_quality_score` is the provider's quality
+    score (0..1), `mean_review_score` the reviewers' (1..5).
+    """
+
+    arm: str
+    weight: float | None = None
+    generations: int
+    p50_latency_ms: float | None = None
+    p95_latency_ms: float | None = None
+    cost: float
+    errors: int
+    mean_quality_score: float | None = None
+    mean_review_score: float | None = None
+    reviews: int = 0
+
+
+class NodeArms(BaseModel):
+    node_id: str
+    arms: list[ArmStats]
+
+
+async def arm_stats(*, node_id: str, services: Services) -> NodeArms:
+    """The node's arms side by side: latency, cost, errors and quality per arm, over its latest
+    generations. Lists the arms of the node's saved config (in its order, even before any traffic), then
+    any other arm its generations or reviews name."""
+    records = await services.repository.find(GenerationFilter(node_id=node_id, limit=WINDOW))
+    runs = _runs(records)
+    reviews = await services.reviews.arm_scores(node_id)
+    saved = await services.nodes.node_version(node_id)
+    weights: dict[str, float] = {}
+    if saved is not None:
+        try:
+            declared = GenerationNodeConfig.model_validate(saved.config).arms or []
+        except ValidationError:  # a config saved by an older release: its arms are still in the records
+            declared = []
+        weights = {arm.id: arm.weight for arm in declared}
+    seen = sorted(({r.arm for r in runs if r.arm} | {a for a in reviews if a}) - weights.keys())
+    arms: list[ArmStats] = []
+    for arm_id in [*weights, *seen]:
+        mine = [r for r in runs if r.arm == arm_id]
+        latencies = [r.latency_ms for r in mine if r.status is GenerationStatus.COMPLETE]
+        scores = _quality_scores(mine)
+        reviewed = reviews.get(arm_id)
+        arms.append(
+            ArmStats(
+                arm=arm_id,
+                weight=weights.get(arm_id),
+                generations=len(mine),
+                p50_latency_ms=percentile(latencies, 0.5),
+                p95_latency_ms=percentile(latencies, 0.95),
+                cost=round(sum(r.cost for r in mine), 6),
+                errors=sum(1 for r in mine if r.error_code),
+                mean_quality_score=round(sum(scores) / len(scores), 4) if scores else None,
+                mean_review_score=reviewed.mean if reviewed else None,
+                reviews=reviewed.count if reviewed else 0,
+            )
+        )
+    return NodeArms(node_id=node_id, arms=arms)

@@ -60,6 +60,8 @@ generations = Table(
     Column("idempotency_key", String(200)),
     Column("request_hash", String(64)),
     Column("job_attempts", Integer, nullable=False, server_default="0"),
+    # The A/B arm the request ran in (migration 0007).
+    Column("arm", String(64)),
     Index("ix_generations_cache_key", "cache_key"),
     Index("ix_generations_idempotency_key", "idempotency_key", unique=True),
     Index("ix_generations_queued_at", "queued_at"),
@@ -125,4 +127,100 @@ node_configs = Table(
     Column("author", String(200)),
     Column("note", String(500)),
     Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+reviews = Table(
+    "reviews",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("generation_id", String(32), ForeignKey("generations.id", ondelete="CASCADE"), nullable=False),
+    Column("node_id", String(200)),
+    Column("cache_key", Text, nullable=False),
+    Column("arm", String(64)),
+    Column("score", Integer, nullable=False),
+    Column("note", Text),
+    Column("reviewer", String(200)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_reviews_generation_id", "generation_id"),
+    Index("ix_reviews_node_id", "node_id"),
+    Index("ix_reviews_cache_key", "cache_key"),
+)
+
+# Warm-up runs (migration 0006): the run, its planned items with their outcomes, and its event stream.
+warmups = Table(
+    "warmups",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("graph_id", String(200), nullable=False),
+    Column("graph_version", Integer),
+    Column("origin", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("concurrency", Integer, nullable=False),
+    Column("options", JSON, nullable=False),
+    Column("skipped", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("lease_owner", String(64)),
+    Column("lease_expires_at", DateTime(timezone=True)),
+    Column("cancel_requested", Boolean, nullable=False, server_default=false()),
+    Index("ix_warmups_status", "status"),
+)
+
+warmup_items = Table(
+    "warmup_items",
+    metadata,
+    Column("warmup_id", String(32), ForeignKey("warmups.id", ondelete="CASCADE"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("node_id", String(200), nullable=False),
+    Column("request", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("error_code", String(64)),
+    Column("cache_key", Text),
+    Column("generation_id", String(32)),
+    Column("finished_at", DateTime(timezone=True)),
+    Index("ix_warmup_items_status", "warmup_id", "status"),
+)
+
+warmup_events = Table(
+    "warmup_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("warmup_id", String(32), ForeignKey("warmups.id", ondelete="CASCADE"), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_warmup_events_warmup_id", "warmup_id", "id"),
+)
+
+# Budgets (migration 0005): spent and reserved micro-units per period and scope, the open reservations
+# (which expire), and committed spend by hour, node and provider.
+budget_scopes = Table(
+    "budget_scopes",
+    metadata,
+    Column("period", String(32), primary_key=True),
+    Column("scope", String(220), primary_key=True),
+    Column("spent", BigInteger, nullable=False, server_default="0"),
+    Column("reserved", BigInteger, nullable=False, server_default="0"),
+)
+
+budget_reservations = Table(
+    "budget_reservations",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("period", String(32), nullable=False),
+    Column("scopes", JSON, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_budget_reservations_period_expires_at", "period", "expires_at"),
+)
+
+budget_spend = Table(
+    "budget_spend",
+    metadata,
+    Column("period", String(32), primary_key=True),
+    Column("bucket_start", DateTime(timezone=True), primary_key=True),
+    Column("node_id", String(200), primary_key=True),
+    Column("provider", String(200), primary_key=True),
+    Column("cost", BigInteger, nullable=False),
 )

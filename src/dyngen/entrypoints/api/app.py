@@ -11,16 +11,18 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import RedirectResponse
 
 from dyngen import __version__
 from dyngen.bootstrap import build
 from dyngen.config import Settings
-from dyngen.entrypoints.api import errors
+from dyngen.entrypoints.api import editor, errors
 from dyngen.entrypoints.api.auth import SECURITY, SECURITY_SCHEMES
 from dyngen.entrypoints.api.middleware import BodyLimit
+from dyngen.entrypoints.api.routes import budgets as budget_routes
 from dyngen.entrypoints.api.routes import dsl as dsl_routes
 from dyngen.entrypoints.api.routes import generation, graphs, jobs, keys, nodes, records, system, telemetry, templates
+from dyngen.entrypoints.api.routes import reviews as review_routes
+from dyngen.entrypoints.api.routes import warmups as warmup_routes
 from dyngen.entrypoints.api.wire import body_schemas
 from dyngen.services import graphs as graphs_service
 from dyngen.services.container import Services
@@ -68,6 +70,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(nodes.router)
     app.include_router(templates.router)
     app.include_router(dsl_routes.router)
+    app.include_router(budget_routes.router)
+    app.include_router(warmup_routes.router)
+    app.include_router(review_routes.router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -87,8 +92,6 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
 
     app.openapi = openapi  # type: ignore[method-assign]
 
-    @app.get("/", include_in_schema=False)
-    async def index() -> RedirectResponse:
-        return RedirectResponse("/docs")
+    editor.install(app)  # the built web editor at `/`, its assets under /assets
 
     return app

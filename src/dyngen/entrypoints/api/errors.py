@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -24,6 +25,7 @@ STATUS = {
     ErrorCode.DEPENDENCY_UNAVAILABLE: 503,
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.CONFLICT: 409,
+    ErrorCode.GEN_RATE_LIMITED: 429,
 }
 
 
@@ -46,6 +48,7 @@ _MEANING = {
     404: "No such record",
     413: "Request body over the size limit",
     422: "Invalid request: every problem is listed with its field path",
+    429: "Over a rate limit (per API key or per player): retry after `Retry-After` seconds",
     503: "A dependency needed for this call is unavailable",
 }
 
@@ -90,6 +93,9 @@ def install(app: FastAPI) -> None:
         status = STATUS.get(exc.code, 503)
         # RFC 9110: a 401 names the scheme to authenticate with.
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if status == 429:
+            # RFC 9110: whole seconds; at least 1, so a client never retries at once.
+            headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s or 1)))}
         return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)

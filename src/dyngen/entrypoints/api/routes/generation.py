@@ -22,7 +22,7 @@ from dyngen.entrypoints.api.auth import require
 from dyngen.entrypoints.api.errors import documented
 from dyngen.entrypoints.api.wire import json_body, services_of, wire_response
 from dyngen.ports import ApiKey
-from dyngen.services import access, cache, generation, jobs, validation
+from dyngen.services import access, cache, generation, jobs, rate_limits, validation
 
 router = APIRouter(prefix="/api", tags=["generation"])
 
@@ -32,7 +32,7 @@ router = APIRouter(prefix="/api", tags=["generation"])
     response_model=GenerateContentResponse,
     responses={
         202: {"description": "Queued as a job (with `Prefer: respond-async`)"},
-        **documented(401, 403, 409, 413, 422, 503),
+        **documented(401, 403, 409, 413, 422, 429, 503),
     },
     openapi_extra=json_body(GenerateContentRequest),
 )
@@ -41,10 +41,11 @@ async def generate_content(request: Request, key: Annotated[ApiKey | None, requi
 
     With `Prefer: respond-async`: 202 and a job (`Location: /api/generation-jobs/{id}`); an
     `Idempotency-Key` returns the same job for the same body (409 for another body). Needs a runtime key;
-    `simulate` needs an editor key.
+    `simulate` needs an editor key. Over the API key's or the player's rate limit: 429 with `Retry-After`.
     """
     body = await request.body()
     access.check_generate_body(key=key, body=body)
+    await rate_limits.admit_request(api_key_id=key.id if key else None, body=body, services=services_of(request))
     if "respond-async" in request.headers.get("prefer", "").lower():
         submitted = await jobs.submit_job_json(
             body=body, idempotency_key=request.headers.get("idempotency-key"), services=services_of(request)

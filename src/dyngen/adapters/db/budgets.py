@@ -1,0 +1,204 @@
+"""`SqlAlchemyBudgetLedger`: budget reservations in SQLite (the embedded default) or PostgreSQL.
+
+Every step is one transaction whose first statement is a write, so SQLite takes its write lock at once
+(the busy timeout queues the other processes on the same file) and no two processes can read the same
+remaining budget. On PostgreSQL the hold is a conditional `UPDATE ... WHERE spent + reserved + amount <=
+limit`: the row lock makes a concurrent update wait and re-check the condition against the committed
+row, so the last of a budget goes to exactly one caller. Scope rows are always updated in sorted order
+(`global` first), so transactions queue on it instead of deadlocking.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from dyngen.adapters.db.repository import db_time, retrying, to_utc
+from dyngen.adapters.db.tables import budget_reservations, budget_scopes, budget_spend
+from dyngen.ports import BudgetRefusal, Clock, Reservation, ScopeSpend, SpendBucket
+
+
+class _RefusedError(Exception):
+    def __init__(self, refusal: BudgetRefusal) -> None:
+        self.refusal = refusal
+
+
+class SqlAlchemyBudgetLedger:
+    """The database ledger (see the module docstring).
+
+    Args:
+        engine: The async engine (the same one the repositories use).
+        clock: Reservation expiry times.
+    """
+
+    def __init__(self, *, engine: AsyncEngine, clock: Clock) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._insert: Any = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+
+    async def _ensure_scopes(self, conn: AsyncConnection, period: str, scopes: list[str]) -> None:
+        rows = [{"period": period, "scope": scope, "spent": 0, "reserved": 0} for scope in scopes]
+        await conn.execute(self._insert(budget_scopes).values(rows).on_conflict_do_nothing())
+
+    async def _purge(self, conn: AsyncConnection, period: str, now: datetime) -> dict[str, int]:
+        """Delete the period's expired reservations; returns what each scope held for them."""
+        expired = (
+            await conn.execute(
+                budget_reservations.delete()
+                .where(budget_reservations.c.period == period, budget_reservations.c.expires_at < to_utc(now))
+                .returning(budget_reservations.c.scopes, budget_reservations.c.amount)
+            )
+        ).all()
+        held: dict[str, int] = defaultdict(int)
+        for scopes, amount in expired:
+            for scope in scopes:
+                held[scope] += int(amount)
+        return held
+
+    async def _unhold(self, conn: AsyncConnection, period: str, held: dict[str, int]) -> None:
+        for scope in sorted(held):
+            c = budget_scopes.c
+            await conn.execute(
+                budget_scopes.update()
+                .where(c.period == period, c.scope == scope)
+                .values(reserved=c.reserved - held[scope])
+            )
+
+    async def reserve(
+        self, reservation: Reservation, *, limits: dict[str, int | None], ttl_s: float
+    ) -> BudgetRefusal | None:
+        try:
+            await retrying(lambda: self._reserve(reservation, limits, ttl_s))
+        except _RefusedError as refused:
+            return refused.refusal
+        except IntegrityError:
+            # A retry after a lost acknowledgement: the first attempt committed this very reservation.
+            return None
+        return None
+
+    async def _reserve(self, reservation: Reservation, limits: dict[str, int | None], ttl_s: float) -> None:
+        now = self._clock.now()
+        period, amount = reservation.period, reservation.amount
+        c = budget_scopes.c
+        async with self._engine.begin() as conn:
+            # First a write: SQLite's write lock is taken here, before anything is read.
+            await conn.execute(
+                budget_reservations.insert().values(
+                    id=reservation.id,
+                    period=period,
+                    scopes=list(reservation.scopes),
+                    amount=amount,
+                    expires_at=to_utc(now + timedelta(seconds=ttl_s)),
+                )
+            )
+            await self._ensure_scopes(conn, period, sorted(reservation.scopes))
+            freed = await self._purge(conn, period, now)
+            for scope in sorted(set(freed) | set(reservation.scopes)):
+                back = freed.get(scope, 0)
+                if scope not in reservation.scopes:
+                    await self._unhold(conn, period, {scope: back})
+                    continue
+                limit = limits.get(scope)
+                stmt = (
+                    budget_scopes.update()
+                    .where(c.period == period, c.scope == scope)
+                    .values(reserved=c.reserved - back + amount)
+                )
+                if limit is not None:
+                    stmt = stmt.where(c.spent + c.reserved - back + amount <= limit)
+                if (await conn.execute(stmt)).rowcount == 1:
+                    continue
+                row = (
+                    await conn.execute(select(c.spent, c.reserved).where(c.period == period, c.scope == scope))
+                ).one()
+                assert limit is not None
+                remaining = limit - int(row.spent) - (int(row.reserved) - back)
+                raise _RefusedError(BudgetRefusal(scope=scope, limit=limit, remaining=remaining))
+
+    async def commit(self, reservation: Reservation, *, actual: int, at: datetime) -> None:
+        await retrying(lambda: self._settle(reservation, actual, at))
+
+    async def release(self, reservation: Reservation) -> None:
+        await retrying(lambda: self._settle(reservation, 0, None))
+
+    async def _settle(self, reservation: Reservation, actual: int, at: datetime | None) -> None:
+        period, c = reservation.period, budget_scopes.c
+        async with self._engine.begin() as conn:
+            held = (
+                await conn.execute(
+                    budget_reservations.delete()
+                    .where(budget_reservations.c.id == reservation.id)
+                    .returning(budget_reservations.c.amount)
+                )
+            ).scalar()
+            if held is None and actual <= 0:
+                return  # expired (and given back) or never held, and nothing spent
+            await self._ensure_scopes(conn, period, sorted(reservation.scopes))
+            for scope in sorted(reservation.scopes):
+                await conn.execute(
+                    budget_scopes.update()
+                    .where(c.period == period, c.scope == scope)
+                    .values(reserved=c.reserved - int(held or 0), spent=c.spent + max(0, actual))
+                )
+            if actual > 0 and at is not None:
+                hour = at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+                insert = self._insert(budget_spend).values(
+                    period=period,
+                    bucket_start=hour,
+                    node_id=reservation.node_id,
+                    provider=reservation.provider,
+                    cost=actual,
+                )
+                await conn.execute(
+                    insert.on_conflict_do_update(
+                        index_elements=["period", "bucket_start", "node_id", "provider"],
+                        set_={"cost": budget_spend.c.cost + insert.excluded.cost},
+                    )
+                )
+
+    async def snapshot(self, period: str) -> list[ScopeSpend]:
+        return await retrying(lambda: self._snapshot(period))
+
+    async def _snapshot(self, period: str) -> list[ScopeSpend]:
+        c = budget_scopes.c
+        async with self._engine.begin() as conn:
+            # The purge writes first (SQLite's lock), then the scopes are read as the purge left them.
+            freed = await self._purge(conn, period, self._clock.now())
+            await self._unhold(conn, period, freed)
+            rows = (
+                await conn.execute(
+                    select(c.scope, c.spent, c.reserved)
+                    .where(c.period == period, (c.spent != 0) | (c.reserved != 0))
+                    .order_by(c.scope)
+                )
+            ).all()
+        return [ScopeSpend(scope=row.scope, spent=int(row.spent), reserved=max(0, int(row.reserved))) for row in rows]
+
+    async def history(self, period: str) -> list[SpendBucket]:
+        return await retrying(lambda: self._history(period))
+
+    async def _history(self, period: str) -> list[SpendBucket]:
+        s = budget_spend.c
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(s.bucket_start, s.node_id, s.provider, s.cost)
+                    .where(s.period == period)
+                    .order_by(s.bucket_start, s.node_id, s.provider)
+                )
+            ).all()
+        return [
+            SpendBucket(
+                bucket_start=db_time(row.bucket_start) or row.bucket_start,
+                node_id=row.node_id,
+                provider=row.provider,
+                cost=int(row.cost),
+            )
+            for row in rows
+        ]

@@ -1,0 +1,1 @@
+"""Rate limiters: GCRA in Redis (shared by every process) and in memory (one process)."""

@@ -1,0 +1,248 @@
+"""`dyngen warm GRAPH.json`: generate a scene graph's critical transitions ahead of play.
+
+A progress bar on a terminal (stderr), then the report (stdout; `--json` for JSON). The run is stored, so
+an interrupted one resumes with `dyngen warm --resume ID` (items already warm are not generated again).
+
+Exit codes: 0 every item was generated or was already cached; 1 some items failed (the report lists
+their error codes) or the run was cancelled; 2 the input cannot be used (unreadable graph, a playthrough
+that does not fit it, an unknown run id, a run another process is working on); 130 interrupted (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from dyngen.config import Settings
+from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.domain.graph import SceneGraph
+from dyngen.domain.warmup import (
+    DEFAULT_CONCURRENCY,
+    MAX_CONCURRENCY,
+    ItemOutcome,
+    WarmupCounts,
+    WarmupStatus,
+    parse_playthrough,
+)
+from dyngen.domain.wire import load
+from dyngen.services import graphs, warmup
+from dyngen.services.container import Services
+from dyngen.services.warmup import WarmupReport
+
+
+def _fail(message: str, details: list[dict[str, Any]] | None = None) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    for detail in details or []:
+        typer.echo(f"  - {detail.get('field', '')}: {detail.get('message', '')}", err=True)
+    return typer.Exit(2)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise _fail(f"cannot read {path}: {exc.strerror}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _fail(f"{path} is not valid JSON text: {exc}") from None
+
+
+def _playthroughs(values: list[str]) -> list[list[str]]:
+    """Each `--playthrough` is `scene1,scene2,...`, or a file: JSON (a list of scene ids, or a list of
+    such lists) or text (one playthrough per line)."""
+    found: list[list[str]] = []
+    for value in values:
+        path = Path(value)
+        if not path.is_file():
+            found.append(parse_playthrough(value))
+            continue
+        text = path.read_text(encoding="utf-8")
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            found.extend(p for p in (parse_playthrough(line) for line in text.splitlines()) if p)
+            continue
+        if isinstance(data, list) and all(isinstance(s, str) for s in data):
+            found.append(list(data))
+        elif isinstance(data, list) and all(isinstance(p, list) and all(isinstance(s, str) for s in p) for p in data):
+            found.extend(list(p) for p in data)
+        else:
+            raise _fail(f"{path}: a playthrough file holds a list of scene ids, or a list of such lists")
+    return [p for p in found if p]
+
+
+class _Bar:
+    """A rich progress bar on stderr when it is a terminal; silent otherwise."""
+
+    def __init__(self, enabled: bool) -> None:
+        self._progress: Any = None
+        self._task: Any = None
+        if enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                TextColumn("warming"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+
+    def __enter__(self) -> _Bar:
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def update(self, counts: WarmupCounts, _outcome: ItemOutcome | None) -> None:
+        if self._progress is None:
+            return
+        failed = sum(counts.failed.values())
+        description = f"generated {counts.generated}, cached {counts.cached}, failed {failed}"
+        if self._task is None:
+            self._task = self._progress.add_task(description, total=counts.total)
+        self._progress.update(self._task, completed=counts.done, description=description)
+
+
+def _print_report(report: WarmupReport, *, resumed_from: str | None) -> None:
+    colour = {"complete": typer.colors.GREEN, "failed": typer.colors.RED, "cancelled": typer.colors.YELLOW}
+    title = f"warm-up {report.warmup_id} of graph {report.graph_id}: {report.status.value}"
+    typer.secho(title, fg=colour.get(report.status.value), bold=True)
+    failed = sum(report.failed.values())
+    codes = ", ".join(f"{code} {n}" for code, n in report.failed.items())
+    rows = [
+        ("transitions", str(report.total)),
+        ("generated", str(report.generated)),
+        ("already cached", str(report.cached)),
+        ("failed", f"{failed}" + (f" ({codes})" if codes else "")),
+        ("not done", str(report.pending)),
+        ("skipped", str(len(report.skipped))),
+        ("cost", f"{report.cost:.4f}"),
+    ]
+    if report.started_at and report.finished_at:
+        rows.append(("since start", f"{(report.finished_at - report.started_at).total_seconds():.1f} s"))
+    for name, value in rows:
+        typer.echo(f"  {name:<15}{value}")
+    for skipped in report.skipped:
+        typer.echo(f"  skipped {skipped.node_id}: {skipped.reason}")
+    if report.status is not WarmupStatus.COMPLETE:
+        typer.echo(f"  retry what is not warm: dyngen warm --resume {report.warmup_id}")
+    if resumed_from:
+        typer.echo(f"  (resumed run {resumed_from})")
+
+
+def warm(
+    *,
+    graph_file: Annotated[
+        Path | None, typer.Argument(help="A scene graph as JSON.", metavar="GRAPH.json", show_default=False)
+    ] = None,
+    graph_id: Annotated[
+        str | None, typer.Option("--graph-id", help="Warm a stored graph (its current version).")
+    ] = None,
+    playthrough: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Scenes in play order (scene1,scene2,...), or a file of playthroughs; warm only the transitions "
+            "on them. Repeatable. Default: every Generation Node, nearest to the start first.",
+        ),
+    ] = None,
+    playthrough_id: Annotated[
+        str | None, typer.Option(help="Warm per_playthrough nodes for this playthroughId (else they are skipped).")
+    ] = None,
+    player_id: Annotated[
+        str | None, typer.Option(help="Warm per_player nodes for this playerId (else they are skipped).")
+    ] = None,
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=MAX_CONCURRENCY, help="Generations running at once.")
+    ] = DEFAULT_CONCURRENCY,
+    resume: Annotated[
+        str | None, typer.Option(help="Resume the run with this id: generate what it has not warmed yet.", metavar="ID")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON (no progress bar).")] = False,
+) -> None:
+    """Generate a graph's transitions ahead of play (cached ones are counted, not generated again)."""
+    graph: SceneGraph | None = None
+    if graph_file is not None:
+        try:
+            graph = load(SceneGraph, _read_json(graph_file))
+        except DyngenError as exc:
+            raise _fail(exc.message, exc.details) from None
+    if graph is not None and graph_id is not None:
+        raise _fail("name one graph: GRAPH.json or --graph-id ID")
+    if graph is None and graph_id is None and resume is None:
+        raise _fail("name a graph: GRAPH.json, --graph-id ID, or --resume RUN_ID")
+    paths = _playthroughs(playthrough or [])
+    bar = _Bar(enabled=not as_json and sys.stderr.isatty())
+    started: list[str] = []  # the run's id, for the message when interrupted
+
+    async def use(services: Services) -> WarmupReport:
+        if resume is not None:
+            run = await warmup.get_warmup(warmup_id=resume, services=services)
+            wanted = graph.id if graph is not None else graph_id
+            if wanted is not None and wanted != run.graph_id:
+                raise DyngenError(ErrorCode.CONFLICT, f"run {resume} warms graph {run.graph_id!r}, not {wanted!r}")
+            warmup_id = run.id
+        else:
+            version = None
+            source = graph
+            if source is None:
+                assert graph_id is not None
+                stored = await graphs.get_graph(graph_id=graph_id, version=None, services=services)
+                source, version = SceneGraph.model_validate(stored.body), stored.version
+            created = await warmup.create_warmup(
+                graph=source,
+                graph_version=version,
+                playthroughs=paths,
+                playthrough_id=playthrough_id,
+                player_id=player_id,
+                concurrency=concurrency,
+                origin=warmup.ORIGIN_CLI,
+                services=services,
+            )
+            warmup_id = created.id
+            if not as_json:
+                typer.echo(f"warm-up {warmup_id} (resume with: dyngen warm --resume {warmup_id})", err=True)
+        started.append(warmup_id)
+        with bar:
+            return await warmup.run_warmup(
+                warmup_id=warmup_id, services=services, progress=bar.update, wait_for_lease=resume is not None
+            )
+
+    report = _run(Settings(), use, started)
+    if as_json:
+        typer.echo(json.dumps(report.model_dump(mode="json"), indent=2))
+    else:
+        _print_report(report, resumed_from=resume)
+    if report.status is not WarmupStatus.COMPLETE:
+        raise typer.Exit(1)
+
+
+def _run(settings: Settings, use: Any, started: list[str]) -> WarmupReport:
+    from dyngen.bootstrap import build
+
+    async def main() -> WarmupReport:
+        services = await build(settings)
+        try:
+            result: WarmupReport = await use(services)
+            return result
+        finally:
+            await services.aclose()
+
+    try:
+        return asyncio.run(main())
+    except DyngenError as exc:
+        raise _fail(exc.message, exc.details) from None
+    except KeyboardInterrupt:
+        run = started[0] if started else "ID"
+        typer.secho(f"interrupted: what finished is stored; resume with `dyngen warm --resume {run}`", err=True)
+        raise typer.Exit(130) from None

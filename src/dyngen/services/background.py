@@ -1,0 +1,55 @@
+"""`BackgroundTasks`: work a request starts and does not wait for (hybrid refreshes), tracked so that the
+service can cancel it when it closes and tests can wait for it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+log = logging.getLogger("dyngen.background")
+
+
+class BackgroundTasks:
+    """Tasks by name; at most one per name runs at a time in this process (a second start is skipped)."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, asyncio.Task[Any]] = {}
+
+    def start(self, name: str, work: Coroutine[Any, Any, Any]) -> bool:
+        """Run `work` in the background unless a task of the same name still runs (then `work` is closed
+        unstarted). Returns True when it started."""
+        if name in self._tasks:
+            work.close()
+            return False
+        task = asyncio.get_running_loop().create_task(work, name=f"dyngen-bg:{name}")
+        self._tasks[name] = task
+        task.add_done_callback(lambda done: self._finished(name, done))
+        return True
+
+    def _finished(self, name: str, task: asyncio.Task[Any]) -> None:
+        if self._tasks.get(name) is task:
+            del self._tasks[name]
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("background.failed task=%s error=%s", name, type(error).__name__, exc_info=error)
+
+    def running(self, name: str) -> bool:
+        return name in self._tasks
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    async def aclose(self, *, grace_s: float = 1.0) -> None:
+        """Let the tasks finish for up to `grace_s` (a refresh about done is worth keeping, and one cut off
+        inside a database call leaves its connection to the garbage collector), then cancel the rest and
+        wait until they have stopped."""
+        tasks = list(self._tasks.values())
+        if tasks and grace_s > 0:
+            await asyncio.wait(tasks, timeout=grace_s)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task

@@ -1,0 +1,219 @@
+"""Reading cached content, and keeping it fresh (spec phase 5: always-fresh and hybrid fetch -> generate).
+
+- `always` nodes generate fresh content on every call, within their per-node rate limit. Each success is
+  also kept as the node's newest content (under the node's key, whose seed slot an `always` node leaves
+  empty). Over the limit, that newest content is served (`cache.stale: true`); without any, the node's
+  fallback with GEN_RATE_LIMITED.
+- `hybrid: true` (any strategy): serve the cached content at once and refresh it in the background
+  (stale-while-revalidate) when it is older than the node's `refreshAfterS` (unset: on every serve);
+  generate in the foreground only when nothing usable is cached. A refresh runs in the key's single
+  flight, the one a foreground miss would use, so there is one refresh per key at a time across every
+  process; an `always` node's refresh also spends its rate limit, and is skipped over it.
+
+Only content made from the node's current config (the same fingerprint) is usable: a changed config is
+regenerated in the foreground, never served stale (its rating or constraints may have changed).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import ValidationError
+
+from dyngen.domain import fallback
+from dyngen.domain.cache_keys import ResolvedSeed, resolve_seed
+from dyngen.domain.contracts import CacheInfo, ErrorInfo, GenerateContentRequest, GenerationStatus, Strategy
+from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.ports import RateDecision
+from dyngen.services import rate_limits
+from dyngen.services.container import Services
+from dyngen.services.outcomes import CACHE_FORMAT, CacheEntry, FlightResult, Outcome, Prepared
+from dyngen.services.provider_runs import generate_and_record
+
+log = logging.getLogger("dyngen.freshness")
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A usable cache entry: its outcome, the tier it came from, its bytes and when it was made."""
+
+    outcome: Outcome
+    tier: str
+    raw: bytes
+    made_at: datetime | None = None
+
+
+def decoded(services: Services, raw: bytes) -> CacheEntry | None:
+    """A cache entry's bytes decoded, remembered per value (a memory-tier hit returns the same object)."""
+    entry = services.memo.entries.get(raw)
+    if entry is None:
+        try:
+            entry = CacheEntry.model_validate_json(raw)
+        except ValidationError:
+            log.warning("cache.entry_unreadable")
+            return None
+        services.memo.entries.put(raw, entry)
+    return entry
+
+
+async def cached(services: Services, prepared: Prepared, *, durable: bool = False) -> Hit | None:
+    """The cache entry of the prepared request's key made from its current config, from the fast tiers
+    (and the durable one when `durable`), or None."""
+
+    def decode(raw: bytes) -> Hit | None:
+        entry = decoded(services, raw)
+        # Another format, or made from another config of the node: regenerate rather than serve stale.
+        if entry is None or entry.format != CACHE_FORMAT or entry.fingerprint != prepared.fingerprint:
+            return None
+        return Hit(entry.outcome, "", raw, entry.made_at)
+
+    found = await services.cache.get(prepared.key, decode, durable=durable, promote_ttl_s=prepared.ttl_s)
+    if found is None:
+        return None
+    hit, tier = found
+    return Hit(hit.outcome, tier, hit.raw, hit.made_at)
+
+
+def flight_key_of(prepared: Prepared) -> str:
+    """The single flight a prepared request's generation runs in (foreground misses and hybrid refreshes
+    share it, so a key is generated once at a time)."""
+    return f"{prepared.key}#{prepared.fingerprint}"
+
+
+def _is_stale(services: Services, prepared: Prepared, hit: Hit) -> bool:
+    after = prepared.request.refresh_after_s
+    if after is None or hit.made_at is None:
+        return True
+    return (services.clock.now() - hit.made_at).total_seconds() >= after
+
+
+def _served(services: Services, prepared: Prepared, hit: Hit, *, stale: bool) -> tuple[Outcome, CacheInfo]:
+    services.metrics.cache_request(node=prepared.node, tier=hit.tier, hit=True)
+    # A hit serves content as stored; a retry that happened when it was made is not this call's.
+    outcome = hit.outcome.model_copy(update={"fallback": None})
+    return outcome, CacheInfo(hit=True, tier=hit.tier, stale=True if stale else None)
+
+
+# --- always-fresh -----------------------------------------------------------------------------------
+
+
+async def admit_fresh(services: Services, prepared: Prepared) -> RateDecision:
+    """Whether an always-fresh node may generate now, under its per-node rate limit
+    (`DYNGEN_RATE_LIMIT_ALWAYS_NODE`, `DYNGEN_RATE_LIMIT_NODES`). A limiter that cannot answer admits:
+    the node then generates as it would without a limit."""
+    try:
+        return await rate_limits.try_node(node_id=prepared.request.node_id, services=services)
+    except Exception:
+        log.warning("freshness.rate_limit_unavailable node=%s", prepared.node, exc_info=True)
+        return RateDecision(allowed=True)
+
+
+async def _keep_newest(services: Services, prepared: Prepared, outcome: Outcome) -> None:
+    """Keep an always-fresh node's success as its newest content (served over its rate limit)."""
+    entry = CacheEntry(
+        format=CACHE_FORMAT, fingerprint=prepared.fingerprint, outcome=outcome, made_at=services.clock.now()
+    )
+    try:
+        await services.cache.set(
+            prepared.key,
+            entry.model_dump_json(exclude_none=True).encode(),
+            ttl_s=services.options.cache_ttl_s.get(Strategy.ALWAYS.value),
+        )
+    except Exception:  # the player has the content; only the copy for later failed
+        log.warning("freshness.keep_failed key=%s", prepared.key, exc_info=True)
+
+
+async def _generate_fresh(services: Services, prepared: Prepared, seed: ResolvedSeed) -> Outcome:
+    outcome = await generate_and_record(services, prepared, seed)
+    if outcome.status is GenerationStatus.COMPLETE:
+        await _keep_newest(services, prepared, outcome)
+    return outcome
+
+
+def rate_limited(request: GenerateContentRequest, seed: ResolvedSeed, retry_after_s: float) -> Outcome:
+    """The fallback of an always-fresh node over its rate limit with nothing cached to serve."""
+    error = DyngenError(
+        ErrorCode.GEN_RATE_LIMITED,
+        f"node {request.node_id or '-'} is over its rate limit (next generation in {max(retry_after_s, 0):.1f} s) "
+        "and has no content yet to serve instead",
+    )
+    payload, info = fallback.apply(request, error, mode=request.fallback.mode, attempts=0)
+    return Outcome(
+        generation_id=None,
+        status=GenerationStatus.FAILED,
+        deterministic=seed.deterministic,
+        seed=seed.value,
+        provider=None,
+        content=payload,
+        fallback=info,
+        error=ErrorInfo(code=error.code, message=error.message),
+    )
+
+
+async def serve_always(
+    services: Services, prepared: Prepared, seed: ResolvedSeed, *, timeout_s: float
+) -> tuple[Outcome, CacheInfo]:
+    """Serve an always-fresh node: fresh within its rate limit, else its newest content, else the fallback
+    (GEN_RATE_LIMITED). With `hybrid`, the newest content is served at once and refreshed behind."""
+    if prepared.request.hybrid and (hit := await cached(services, prepared, durable=True)) is not None:
+        stale = _is_stale(services, prepared, hit)
+        if stale:
+            refresh(services, prepared, timeout_s=timeout_s)
+        return _served(services, prepared, hit, stale=stale)
+    decision = await admit_fresh(services, prepared)
+    if decision.allowed:
+        return await _generate_fresh(services, prepared, seed), CacheInfo(hit=False)
+    if (hit := await cached(services, prepared, durable=True)) is not None:
+        log.info("freshness.over_limit_served node=%s tier=%s", prepared.node, hit.tier)
+        return _served(services, prepared, hit, stale=True)
+    return rate_limited(prepared.request, seed, decision.retry_after_s), CacheInfo(hit=False)
+
+
+# --- hybrid -----------------------------------------------------------------------------------------
+
+
+async def serve_hybrid(services: Services, prepared: Prepared, *, timeout_s: float) -> tuple[Outcome, CacheInfo] | None:
+    """A hybrid node's cached content at once (refreshed behind when stale), or None when nothing usable
+    is cached (the caller generates in the foreground)."""
+    hit = await cached(services, prepared, durable=True)
+    if hit is None:
+        return None
+    stale = _is_stale(services, prepared, hit)
+    if stale:
+        refresh(services, prepared, timeout_s=timeout_s)
+    return _served(services, prepared, hit, stale=stale)
+
+
+def refresh(services: Services, prepared: Prepared, *, timeout_s: float) -> bool:
+    """Start a background refresh of the prepared request's content, unless one runs already.
+
+    The refresh runs in the key's single flight (one per key at a time across processes; a foreground
+    miss joins it). An always-fresh node's refresh spends its rate limit and is skipped over it. Returns
+    True when a refresh started in this process.
+    """
+    flight = flight_key_of(prepared)
+    always = prepared.request.strategy is Strategy.ALWAYS
+
+    async def produce() -> bytes:
+        seed = prepared.seed or resolve_seed(prepared.request, entropy=services.entropy)
+        if always:
+            decision = await admit_fresh(services, prepared)
+            if not decision.allowed:
+                log.info("freshness.refresh_skipped node=%s reason=rate_limited", prepared.node)
+                outcome = rate_limited(prepared.request, seed, decision.retry_after_s)
+                return FlightResult(outcome=outcome).model_dump_json().encode()
+            outcome = await _generate_fresh(services, prepared, seed)
+        else:
+            outcome = await generate_and_record(services, prepared, seed)
+        log.info("freshness.refreshed node=%s key=%s status=%s", prepared.node, prepared.key, outcome.status.value)
+        return FlightResult(outcome=outcome).model_dump_json().encode()
+
+    async def run() -> None:
+        try:
+            await services.single_flight.run(flight, produce, timeout_s=timeout_s)
+        except TimeoutError:
+            log.warning("freshness.refresh_wait_timeout node=%s", prepared.node)
+
+    return services.refreshes.start(f"refresh:{flight}", run())

@@ -1,0 +1,625 @@
+"""Pre-generation warm-up (spec section 9, "high latency transitions"; section 15): generate a scene
+graph's critical transitions ahead of play, with bounded concurrency, resumable after an interruption.
+
+What is warmed and in what order: `dyngen.domain.warmup`. Each item is the request `play` would send for
+the node between its two scenes, with a player context holding only the ids the caller named, and goes
+through `generate_content`: the same cache, single flight, provider path, budgets and rate limits as a
+player's request. An item already in the cache counts as `cached` and is not generated again.
+
+A run is a stored record (`WarmupRepository`) claimed with a lease, like a job: every item's outcome is
+stored as it completes (outcomes finished together are written in one transaction), so a run that was
+interrupted (killed, restarted) resumes with the items still pending, and items that failed are tried
+again. Runs started over HTTP are run by a background runner in a server process (`warmup_loop`), which
+also resumes the API's unfinished runs after a restart; `dyngen warm` runs its own in the foreground and
+resumes with `--resume ID`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field
+
+from dyngen.domain.contracts import GenerateContentRequest, Id, PlayerContext, SnakeModel, Strategy
+from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.domain.graph import GenerationNode, SceneGraph
+from dyngen.domain.warmup import (
+    DEFAULT_CONCURRENCY,
+    FINISHED,
+    MAX_CONCURRENCY,
+    WARMUP_CONTEXT_ID,
+    ItemOutcome,
+    ItemStatus,
+    Skipped,
+    WarmupCounts,
+    WarmupEvent,
+    WarmupItem,
+    WarmupRun,
+    WarmupStatus,
+    candidates,
+    skip_reason,
+)
+from dyngen.services import graphs, rate_limits
+from dyngen.services.container import Services
+from dyngen.services.generation import generate_content, prepare
+from dyngen.services.outcomes import new_id
+from dyngen.services.resolution import resolve
+
+log = logging.getLogger("dyngen.warmup")
+
+ORIGIN_API = "api"
+ORIGIN_CLI = "cli"
+WAKE = "warmups"  # the notifier channel that tells background runners a run was queued
+TERMINAL_EVENT = "completed"
+
+
+class WarmRequest(SnakeModel):
+    """`POST /api/graphs/{graph_id}/warm`: what to warm (every field optional)."""
+
+    playthrough: list[Id] | None = Field(default=None, max_length=10_000)
+    concurrency: Annotated[int, Field(ge=1, le=MAX_CONCURRENCY)] | None = None
+    playthrough_id: Id | None = None
+    player_id: Id | None = None
+
+
+class SkippedNode(BaseModel):
+    node_id: str
+    reason: str
+
+
+class WarmupReport(BaseModel):
+    """A run's report: items by outcome (`failed` by error code), the cost of the generations it made."""
+
+    warmup_id: str
+    graph_id: str
+    graph_version: int | None
+    status: WarmupStatus
+    total: int
+    pending: int
+    generated: int
+    cached: int
+    failed: dict[str, int]
+    cost: float
+    concurrency: int
+    skipped: list[SkippedNode]
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+Progress = Callable[[WarmupCounts, ItemOutcome | None], None]
+
+
+def report_of(run: WarmupRun, counts: WarmupCounts) -> WarmupReport:
+    return WarmupReport(
+        warmup_id=run.id,
+        graph_id=run.graph_id,
+        graph_version=run.graph_version,
+        status=run.status,
+        total=counts.total,
+        pending=counts.pending,
+        generated=counts.generated,
+        cached=counts.cached,
+        failed=dict(sorted(counts.failed.items())),
+        cost=round(counts.cost, 6),
+        concurrency=run.concurrency,
+        skipped=[SkippedNode(**s) for s in run.skipped],
+        created_at=run.created_at,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+    )
+
+
+def node_request(graph: SceneGraph, node: GenerationNode, *, player_context: PlayerContext) -> GenerateContentRequest:
+    """The request a player's game sends for `node` between its two scenes (as `play` builds it)."""
+    return GenerateContentRequest.for_node(
+        node.config.model_copy(update={"id": node.config.id or node.id}),
+        from_scene=graph.scene(node.from_scene).ref(),
+        to_scene=graph.scene(node.to_scene).ref(),
+        player_context=player_context,
+    )
+
+
+def plan(
+    *,
+    graph: SceneGraph,
+    playthroughs: Sequence[Sequence[str]],
+    playthrough_id: str | None,
+    player_id: str | None,
+    services: Services,
+) -> tuple[list[WarmupItem], list[Skipped]]:
+    """The items a warm-up generates, in order, and the nodes it leaves out with the reason.
+
+    The strategy that decides is the effective one (after the node's template and rules), so a node
+    whose template makes it `always` is skipped like one that says so itself. A `per_playthrough` or
+    `per_player` node with a pool of `variants` is warmed without a named id: its variants are shared by
+    everyone, so the plan holds one item per variant (a made-up playthrough or player that lands on it).
+
+    Raises:
+        DyngenError: GEN_INVALID_CONFIG for a playthrough that does not fit the graph.
+    """
+    context = PlayerContext(
+        playthrough_id=playthrough_id or WARMUP_CONTEXT_ID, player_id=player_id or WARMUP_CONTEXT_ID
+    )
+    items: list[WarmupItem] = []
+    skipped: list[Skipped] = []
+    for node in candidates(graph, playthroughs):
+        request = node_request(graph, node, player_context=context)
+        strategy = request.strategy
+        with contextlib.suppress(DyngenError):  # an invalid node is planned: its item fails with the reason
+            strategy = resolve(request=request, services=services).request.strategy
+        reason = skip_reason(
+            enabled=node.config.enabled, strategy=strategy, playthrough_id=playthrough_id, player_id=player_id
+        )
+        requests = [request]
+        if reason is not None and node.config.enabled and strategy in (Strategy.PER_PLAYTHROUGH, Strategy.PER_PLAYER):
+            requests = variant_requests(graph, node, services=services)
+            reason = None if requests else reason
+        if reason is not None:
+            skipped.append(Skipped(node.id, reason))
+            continue
+        items.extend(
+            WarmupItem(
+                position=len(items) + i,
+                node_id=node.id,
+                request=r.model_dump(mode="json", by_alias=True, exclude_none=True),
+            )
+            for i, r in enumerate(requests)
+        )
+    return items, skipped
+
+
+# Made-up ids tried per variant of a pool before giving up on covering it (a pool of 32 needs ~130).
+VARIANT_TRIES = 16
+
+
+def variant_requests(graph: SceneGraph, node: GenerationNode, *, services: Services) -> list[GenerateContentRequest]:
+    """For a node with a pool of variants: one request per variant, each from a made-up playthrough and
+    player (`warm-up-<n>`) whose seed picks that variant (the pick without reviews); [] without a pool."""
+    found: dict[int, GenerateContentRequest] = {}
+    size: int | None = None
+    for n in range(VARIANT_TRIES * 32):
+        made_up = f"{WARMUP_CONTEXT_ID}-{n}"
+        request = node_request(graph, node, player_context=PlayerContext(playthrough_id=made_up, player_id=made_up))
+        try:
+            variant = prepare(request=request, services=services).variant
+        except DyngenError:
+            return []
+        if variant is None:
+            return []
+        size = variant.pool_size
+        found.setdefault(variant.index, request)
+        if len(found) == size or n >= VARIANT_TRIES * size:
+            break
+    return [found[index] for index in sorted(found)]
+
+
+async def create_warmup(
+    *,
+    graph: SceneGraph,
+    graph_version: int | None,
+    playthroughs: Sequence[Sequence[str]] = (),
+    playthrough_id: str | None = None,
+    player_id: str | None = None,
+    concurrency: int | None = None,
+    origin: str,
+    api_key_id: str | None = None,
+    services: Services,
+) -> WarmupRun:
+    """Plan a warm-up of `graph` and store it as a queued run (nothing is generated yet).
+
+    `api_key_id`: the key that started a run over HTTP; each of its transitions counts against that key's
+    rate limit, and the run waits when the limit is spent (a run of the CLI is not an API client).
+
+    Raises:
+        DyngenError: GEN_INVALID_CONFIG for a playthrough that does not fit the graph, or a concurrency
+            outside 1..256.
+    """
+    workers = concurrency or DEFAULT_CONCURRENCY
+    if not 1 <= workers <= MAX_CONCURRENCY:
+        raise DyngenError(
+            ErrorCode.GEN_INVALID_CONFIG,
+            f"concurrency must be 1..{MAX_CONCURRENCY}",
+            details=[{"field": "concurrency", "message": f"must be 1..{MAX_CONCURRENCY}", "type": "value_error"}],
+        )
+    items, skipped = plan(
+        graph=graph, playthroughs=playthroughs, playthrough_id=playthrough_id, player_id=player_id, services=services
+    )
+    run = WarmupRun(
+        id=new_id(),
+        graph_id=graph.id,
+        graph_version=graph_version,
+        origin=origin,
+        status=WarmupStatus.QUEUED,
+        concurrency=workers,
+        options={
+            "playthroughs": [list(p) for p in playthroughs],
+            "playthrough_id": playthrough_id,
+            "player_id": player_id,
+            "api_key_id": api_key_id,
+        },
+        skipped=[{"node_id": s.node_id, "reason": s.reason} for s in skipped],
+        created_at=services.clock.now(),
+    )
+    await services.warmups.add_warmup(run, items)
+    log.info("warmup.created id=%s graph=%s items=%d skipped=%d", run.id, graph.id, len(items), len(skipped))
+    return run
+
+
+async def warm_stored_graph(
+    *, graph_id: str, body: WarmRequest, api_key_id: str | None = None, services: Services
+) -> WarmupRun:
+    """`POST /api/graphs/{graph_id}/warm`: queue a warm-up of a stored graph's current version for the
+    background runner.
+
+    Raises:
+        DyngenError: NOT_FOUND for an unknown graph; GEN_INVALID_CONFIG as `create_warmup`.
+    """
+    stored = await graphs.get_graph(graph_id=graph_id, version=None, services=services)
+    run = await create_warmup(
+        graph=SceneGraph.model_validate(stored.body),
+        graph_version=stored.version,
+        playthroughs=[body.playthrough] if body.playthrough else [],
+        playthrough_id=body.playthrough_id,
+        player_id=body.player_id,
+        concurrency=body.concurrency,
+        origin=ORIGIN_API,
+        api_key_id=api_key_id,
+        services=services,
+    )
+    await _emit(services, run.id, "progress", {"status": run.status.value, **_progress(await _counts(services, run))})
+    await services.notifier.notify(WAKE)
+    return run
+
+
+async def get_warmup(*, warmup_id: str, services: Services) -> WarmupRun:
+    """Raises DyngenError NOT_FOUND for an unknown id."""
+    run = await services.warmups.get_warmup(warmup_id)
+    if run is None:
+        raise DyngenError(ErrorCode.NOT_FOUND, f"no warm-up {warmup_id!r}")
+    return run
+
+
+async def _counts(services: Services, run: WarmupRun) -> WarmupCounts:
+    return await services.warmups.warmup_counts(run.id)
+
+
+async def get_report(*, warmup_id: str, services: Services) -> WarmupReport:
+    """The report of a run, from its stored progress."""
+    run = await get_warmup(warmup_id=warmup_id, services=services)
+    return report_of(run, await _counts(services, run))
+
+
+async def cancel_warmup(*, warmup_id: str, services: Services) -> WarmupReport:
+    """Cancel a run: a queued one at once; a running one stops where it runs (items in flight finish or
+    are abandoned; what finished stays stored, so the run can be resumed)."""
+    run = await get_warmup(warmup_id=warmup_id, services=services)
+    if run.status in FINISHED:
+        return await get_report(warmup_id=warmup_id, services=services)
+    await services.warmups.request_warmup_cancel(warmup_id)
+    now = services.clock.now()
+    nobody_runs_it = run.status is WarmupStatus.QUEUED or (
+        run.lease_expires_at is not None and run.lease_expires_at < now  # its runner is gone
+    )
+    if nobody_runs_it and await services.warmups.finish_warmup(
+        warmup_id, owner=None, status=WarmupStatus.CANCELLED, at=now
+    ):
+        await _completed(services, warmup_id)
+    else:
+        services.running.cancel(_task_name(warmup_id))  # at once in this process; elsewhere at the heartbeat
+    return await get_report(warmup_id=warmup_id, services=services)
+
+
+def _task_name(warmup_id: str) -> str:
+    return f"warmup:{warmup_id}"
+
+
+def _progress(counts: WarmupCounts) -> dict[str, Any]:
+    return {
+        "total": counts.total,
+        "done": counts.done,
+        "generated": counts.generated,
+        "cached": counts.cached,
+        "failed": dict(sorted(counts.failed.items())),
+    }
+
+
+async def _emit(services: Services, warmup_id: str, type_: str, data: dict[str, Any]) -> None:
+    await services.warmups.add_warmup_event(warmup_id, type_, data, at=services.clock.now())
+    await services.notifier.notify(warmup_id)
+
+
+async def _completed(services: Services, warmup_id: str) -> WarmupReport:
+    report = await get_report(warmup_id=warmup_id, services=services)
+    await _emit(services, warmup_id, TERMINAL_EVENT, report.model_dump(mode="json"))
+    return report
+
+
+async def _warm_one(item: WarmupItem, services: Services) -> ItemOutcome:
+    """Serve one item as a player's request would be served, and say what it took."""
+    try:
+        request = GenerateContentRequest.model_validate(item.request)
+        response = await generate_content(request=request, services=services)
+    except DyngenError as exc:  # a refused request (invalid node, rate limited, ...): the item failed
+        return ItemOutcome(item.position, item.node_id, ItemStatus.FAILED, error_code=exc.code.value)
+    except Exception:  # one broken item must not stop the others
+        log.exception("warmup.item_crashed node=%s", item.node_id)
+        return ItemOutcome(item.position, item.node_id, ItemStatus.FAILED, ErrorCode.GEN_PROVIDER_UNAVAILABLE.value)
+    if response.error is not None:
+        status, code = ItemStatus.FAILED, response.error.code.value
+    else:
+        status, code = (ItemStatus.CACHED if response.cache.hit else ItemStatus.GENERATED), None
+    return ItemOutcome(
+        item.position,
+        item.node_id,
+        status,
+        error_code=code,
+        cache_key=response.cache_key,
+        generation_id=response.generation_id if status is ItemStatus.GENERATED else None,
+    )
+
+
+class _Recorder:
+    """Stores outcomes as they arrive: whoever finds no write in progress writes everything waiting in one
+    transaction (with an `item` event each and one `progress` event), so a batch forms while the
+    previous one is written and nothing waits on a timer."""
+
+    def __init__(self, services: Services, warmup_id: str, counts: WarmupCounts) -> None:
+        self._services = services
+        self._id = warmup_id
+        self._counts = counts
+        self._waiting: list[ItemOutcome] = []
+        self._writing = False
+
+    async def add(self, outcome: ItemOutcome) -> None:
+        self._waiting.append(outcome)
+        await self.flush()
+
+    async def flush(self) -> None:
+        if self._writing:
+            return
+        self._writing = True
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                events: list[tuple[str, dict[str, Any]]] = [("item", _item_event(o)) for o in batch]
+                events.append(("progress", _progress(self._counts)))
+                try:
+                    await self._services.warmups.record_items(
+                        self._id, batch, events=events, at=self._services.clock.now()
+                    )
+                except BaseException:  # cancelled or failed mid-write: the next flush writes them
+                    self._waiting[:0] = batch
+                    raise
+                await self._services.notifier.notify(self._id)
+        finally:
+            self._writing = False
+
+
+def _item_event(outcome: ItemOutcome) -> dict[str, Any]:
+    data: dict[str, Any] = {"position": outcome.position, "node_id": outcome.node_id, "status": outcome.status.value}
+    if outcome.error_code:
+        data["code"] = outcome.error_code
+    if outcome.cache_key:
+        data["cache_key"] = outcome.cache_key
+    if outcome.generation_id:
+        data["generation_id"] = outcome.generation_id
+    return data
+
+
+async def _paced(services: Services, api_key_id: str | None) -> None:
+    """Wait until the starting API key's rate limit admits one more generation (counted like a request)."""
+    while True:
+        try:
+            await rate_limits.admit_request(api_key_id=api_key_id, body=b"", services=services)
+        except DyngenError as exc:
+            if exc.code is not ErrorCode.GEN_RATE_LIMITED:
+                raise
+            await services.clock.sleep(max(0.01, exc.retry_after_s or 1.0))
+        else:
+            return
+
+
+async def _work(
+    services: Services, run: WarmupRun, items: list[WarmupItem], counts: WarmupCounts, progress: Progress | None
+) -> None:
+    """Warm `items` with `run.concurrency` workers, each taking the next item when it is free."""
+    recorder = _Recorder(services, run.id, counts)
+    queue = iter(items)
+
+    async def worker() -> None:
+        for item in queue:  # one iterator shared by every worker: each item is taken once
+            if run.origin == ORIGIN_API:
+                await _paced(services, run.options.get("api_key_id"))
+            outcome = await _warm_one(item, services)
+            counts.count(outcome)
+            if progress is not None:
+                progress(counts, outcome)
+            await recorder.add(outcome)
+
+    workers = [asyncio.ensure_future(worker()) for _ in range(min(run.concurrency, len(items)))]
+    try:
+        await asyncio.gather(*workers)
+    finally:
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        await recorder.flush()  # what finished before a cancel or a crash is kept
+
+
+async def _keep_lease(
+    services: Services, warmup_id: str, owner: str, work: asyncio.Future[None], lost: list[bool]
+) -> None:
+    lease = services.options.job_lease_s
+    while not work.done():
+        await asyncio.sleep(lease / 3)
+        try:
+            owned, cancel = await services.warmups.heartbeat_warmup(
+                warmup_id, owner=owner, lease_until=services.clock.now() + timedelta(seconds=lease)
+            )
+        except Exception:  # the database is briefly unreachable: try again at the next beat
+            log.warning("warmup.heartbeat_failed id=%s", warmup_id)
+            continue
+        if cancel or not owned:
+            lost.append(not owned)
+            work.cancel()
+            return
+
+
+async def _claim(services: Services, warmup_id: str, *, wait: bool) -> WarmupRun | None:
+    """Claim a run for this process; with `wait`, wait out a lease that a dead runner left behind."""
+    lease = services.options.job_lease_s
+    for attempt in range(2):
+        now = services.clock.now()
+        run = await services.warmups.claim_warmup(
+            warmup_id, owner=services.runner_id, now=now, lease_until=now + timedelta(seconds=lease)
+        )
+        if run is not None or not wait or attempt:
+            return run
+        current = await get_warmup(warmup_id=warmup_id, services=services)
+        until = current.lease_expires_at
+        if until is None:
+            return None
+        log.info("warmup.waiting_for_lease id=%s owner=%s until=%s", warmup_id, current.lease_owner, until)
+        await services.clock.sleep(max(0.0, (until - now).total_seconds()) + 0.05)
+    return None
+
+
+async def _release(services: Services, warmup_id: str) -> None:
+    """Let the lease go at once (an orderly stop), so the run can be resumed without waiting it out."""
+    try:
+        await services.warmups.heartbeat_warmup(warmup_id, owner=services.runner_id, lease_until=services.clock.now())
+    except Exception:  # it expires by itself
+        log.warning("warmup.release_failed id=%s", warmup_id)
+
+
+async def run_warmup(
+    *, warmup_id: str, services: Services, progress: Progress | None = None, wait_for_lease: bool = False
+) -> WarmupReport:
+    """Claim a run and warm what it has left: pending items and items that failed before.
+
+    Args:
+        progress: Called (synchronously) with the counts at the start and after every item.
+        wait_for_lease: When another runner holds the run, wait until its lease would expire and try once
+            more (a killed `dyngen warm` leaves a lease behind; a live runner keeps renewing it).
+
+    Raises:
+        DyngenError: NOT_FOUND for an unknown id; CONFLICT when another runner is working on it.
+    """
+    run = await get_warmup(warmup_id=warmup_id, services=services)
+    claimed = await _claim(services, warmup_id, wait=wait_for_lease)
+    if claimed is None:
+        current = await get_warmup(warmup_id=warmup_id, services=services)
+        until = f" until {current.lease_expires_at:%H:%M:%S} UTC" if current.lease_expires_at else ""
+        raise DyngenError(
+            ErrorCode.CONFLICT,
+            f"warm-up {warmup_id} is being run by {current.lease_owner or 'another runner'}{until}",
+        )
+    run = claimed
+    items = await services.warmups.pending_items(run.id)
+    counts = await _counts(services, run)
+    resumed = counts.done > 0
+    log.info("warmup.started id=%s items=%d already_done=%d", run.id, len(items), counts.done)
+    await _emit(
+        services, run.id, "progress", {"status": WarmupStatus.RUNNING.value, "resumed": resumed, **_progress(counts)}
+    )
+    if progress is not None:
+        progress(counts, None)
+    lost: list[bool] = []
+    work = asyncio.ensure_future(_work(services, run, items, counts, progress))
+    services.running.add(_task_name(run.id), work)
+    keeper = asyncio.ensure_future(_keep_lease(services, run.id, services.runner_id, work, lost))
+    try:
+        await asyncio.shield(work)
+    except asyncio.CancelledError:
+        if not work.cancelled():
+            # This runner is shutting down: stop the work, keep what finished; the lease expires and the
+            # run is resumed (by a server's runner, or `dyngen warm --resume`).
+            work.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await work
+            await _release(services, run.id)
+            raise
+        if lost and lost[0]:
+            log.warning("warmup.lease_lost id=%s", run.id)
+            return await get_report(warmup_id=run.id, services=services)
+        status = WarmupStatus.CANCELLED
+    else:
+        final = await _counts(services, run)
+        status = WarmupStatus.COMPLETE if final.pending == 0 and not final.failed else WarmupStatus.FAILED
+    finally:
+        keeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await keeper
+    await services.warmups.finish_warmup(run.id, owner=services.runner_id, status=status, at=services.clock.now())
+    report = await _completed(services, run.id)
+    log.info(
+        "warmup.finished id=%s status=%s generated=%d cached=%d failed=%s",
+        run.id,
+        report.status.value,
+        report.generated,
+        report.cached,
+        report.failed,
+    )
+    return report
+
+
+async def warmup_loop(*, services: Services) -> None:
+    """Background runner of a server process: claims the API's queued runs, and runs whose runner died
+    (their lease expired; this is how unfinished runs resume after a restart), and runs them."""
+    running: dict[str, asyncio.Task[Any]] = {}
+    idle_s = max(0.5, services.options.job_lease_s / 2)
+    try:
+        while True:
+            try:
+                for warmup_id in await services.warmups.claimable_warmups(origin=ORIGIN_API, now=services.clock.now()):
+                    if warmup_id not in running:
+                        running[warmup_id] = asyncio.create_task(_run_claimable(services, warmup_id))
+            except Exception:  # a failed sweep is retried at the next one
+                log.exception("warmup.sweep_failed")
+            for warmup_id in [w for w, t in running.items() if t.done()]:
+                running.pop(warmup_id)
+            await services.notifier.wait(WAKE, timeout_s=idle_s)
+    finally:
+        for task in running.values():
+            task.cancel()
+        await asyncio.gather(*running.values(), return_exceptions=True)
+
+
+async def _run_claimable(services: Services, warmup_id: str) -> None:
+    run = await services.warmups.get_warmup(warmup_id)
+    if run is not None and run.cancel_requested:
+        # Cancelled while nobody ran it (queued, or its runner was gone): end it here.
+        if await services.warmups.finish_warmup(
+            warmup_id, owner=None, status=WarmupStatus.CANCELLED, at=services.clock.now()
+        ):
+            await _completed(services, warmup_id)
+        return
+    try:
+        await run_warmup(warmup_id=warmup_id, services=services)
+    except DyngenError as exc:
+        if exc.code is not ErrorCode.CONFLICT:  # CONFLICT: another process claimed it first
+            log.warning("warmup.failed id=%s code=%s message=%s", warmup_id, exc.code.value, exc.message)
+    except Exception:
+        log.exception("warmup.crashed id=%s", warmup_id)
+
+
+async def stream_events(*, warmup_id: str, after: int, services: Services) -> AsyncIterator[WarmupEvent | None]:
+    """A run's events from `after` on, ending with `completed`. Yields None when nothing happened for a
+    while (the caller may send a keep-alive)."""
+    last = after
+    while True:
+        events = await services.warmups.warmup_events_after(warmup_id, last)
+        for event in events:
+            yield event
+            last = event.id
+            if event.type == TERMINAL_EVENT:
+                return
+        if not events:
+            yield None
+            await services.notifier.wait(warmup_id, timeout_s=1.0)

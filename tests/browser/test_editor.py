@@ -1,0 +1,44 @@
+"""The web editor in headless chromium, against a real `dyngen serve`: one scenario of scenarios.mjs per
+test, each on its own copy of the example graph (but the first, which opens `/` as a new user does).
+Every test leaves a screenshot (and the scenario's output) in test-output/browser/<test>.png."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.browser.conftest import Scenarios
+
+pytestmark = pytest.mark.browser
+
+
+def test_the_example_graph_opens_at_the_root(scenarios: Scenarios) -> None:
+    scenarios.run("open_example", screenshot="open_example")
+
+
+def test_dragging_from_one_scene_to_another_adds_a_generation_node(scenarios: Scenarios, own_graph: str) -> None:
+    scenarios.run("add_gen_node", screenshot="add_gen_node", graph=own_graph)
+
+
+def test_required_and_avoided_overlap_is_red_and_refused_until_fixed(scenarios: Scenarios, own_graph: str) -> None:
+    scenarios.run("conflict_badge", screenshot="conflict_badge", graph=own_graph)
+
+
+def test_test_generation_plays_the_video_within_two_seconds(scenarios: Scenarios, own_graph: str) -> None:
+    output = scenarios.run("test_video", screenshot="test_video", graph=own_graph)
+    played = re.search(r"video playing (\d+) ms", output)
+    assert played is not None, output
+    assert int(played.group(1)) <= 2000
+
+
+def test_a_forced_timeout_shows_the_fallback(scenarios: Scenarios, own_graph: str) -> None:
+    scenarios.run("forced_timeout", screenshot="forced_timeout", graph=own_graph)
+
+
+def test_duplicating_a_node_copies_its_config(scenarios: Scenarios, own_graph: str) -> None:
+    scenarios.run("duplicate_node", screenshot="duplicate_node", graph=own_graph)
+
+
+def test_a_saved_graph_is_found_after_a_reload(scenarios: Scenarios, own_graph: str) -> None:
+    scenarios.run("reload_saved", screenshot="reload_saved", graph=own_graph)

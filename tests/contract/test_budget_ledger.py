@@ -1,0 +1,236 @@
+"""The BudgetLedger contract: SQLite, PostgreSQL and Redis ledgers hold budgets exactly the same way.
+
+Each subject gives several ledgers on one shared store (as several processes would have), so the
+concurrency tests race separate connections, not one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from dyngen.adapters.budgets.redis import RedisBudgetLedger
+from dyngen.adapters.db.budgets import SqlAlchemyBudgetLedger
+from dyngen.adapters.db.repository import create_engine
+from dyngen.adapters.db.schema import upgrade
+from dyngen.adapters.messaging.redis import RedisConnection
+from dyngen.domain.budgets import GLOBAL_SCOPE, to_micros
+from dyngen.ports import BudgetLedger, Reservation
+from tests.contract.test_object_store import until
+from tests.fakes import FakeClock
+from tests.support.databases import empty_postgres
+
+PERIOD = "2026-11-25"
+NODE = "node:cafe_to_roof"
+OTHER = "node:roof_to_street"
+
+
+def reservation(amount: float, *, node: str = NODE, period: str = PERIOD) -> Reservation:
+    return Reservation(
+        id=uuid.uuid4().hex,
+        period=period,
+        scopes=(GLOBAL_SCOPE, node),
+        amount=to_micros(amount),
+        node_id=node.removeprefix("node:"),
+        provider="openai",
+    )
+
+
+def limits(global_cap: float | None, node: float | None, *, scope: str = NODE) -> dict[str, int | None]:
+    return {
+        GLOBAL_SCOPE: None if global_cap is None else to_micros(global_cap),
+        scope: None if node is None else to_micros(node),
+    }
+
+
+@dataclass
+class LedgerUnderTest:
+    """Ledgers sharing one store (`ledgers[0]` is the main one), and a way to let reservations expire:
+    `expire(check)` lets a reservation of `ttl_s=EXPIRING` lapse, then requires `check`."""
+
+    ledgers: list[BudgetLedger]
+    expire: Callable[[Callable[[], Awaitable[bool]]], Awaitable[None]]
+
+    @property
+    def ledger(self) -> BudgetLedger:
+        return self.ledgers[0]
+
+
+EXPIRING = 0.2  # seconds
+
+
+async def state(ledger: BudgetLedger, scope: str, period: str = PERIOD) -> tuple[int, int]:
+    found = {s.scope: (s.spent, s.reserved) for s in await ledger.snapshot(period)}
+    return found.get(scope, (0, 0))
+
+
+class BudgetLedgerContract:
+    @pytest.fixture
+    def subject(self) -> LedgerUnderTest:
+        raise NotImplementedError("a Test<Ledger> subclass provides the ledger under test")
+
+    async def test_a_reservation_within_budget_is_held_in_every_scope(self, subject: LedgerUnderTest) -> None:
+        held = reservation(1.5)
+        assert await subject.ledger.reserve(held, limits=limits(10, 5), ttl_s=60) is None
+        assert await state(subject.ledger, GLOBAL_SCOPE) == (0, to_micros(1.5))
+        assert await state(subject.ledger, NODE) == (0, to_micros(1.5))
+
+    async def test_over_the_node_budget_is_refused_naming_it_and_nothing_is_held(
+        self, subject: LedgerUnderTest
+    ) -> None:
+        assert await subject.ledger.reserve(reservation(4), limits=limits(10, 5), ttl_s=60) is None
+        refusal = await subject.ledger.reserve(reservation(2), limits=limits(10, 5), ttl_s=60)
+        assert refusal is not None
+        assert (refusal.scope, refusal.limit, refusal.remaining) == (NODE, to_micros(5), to_micros(1))
+        assert await state(subject.ledger, GLOBAL_SCOPE) == (0, to_micros(4)), "the global cap holds nothing either"
+
+    async def test_over_the_global_cap_is_refused_even_with_node_budget_left(self, subject: LedgerUnderTest) -> None:
+        assert (
+            await subject.ledger.reserve(reservation(3, node=OTHER), limits=limits(4, None, scope=OTHER), ttl_s=60)
+            is None
+        )
+        refusal = await subject.ledger.reserve(reservation(2), limits=limits(4, 5), ttl_s=60)
+        assert refusal is not None
+        assert refusal.scope == GLOBAL_SCOPE
+        assert refusal.remaining == to_micros(1)
+        assert await state(subject.ledger, NODE) == (0, 0)
+
+    async def test_unlimited_scopes_hold_without_refusing(self, subject: LedgerUnderTest) -> None:
+        for _ in range(3):
+            assert await subject.ledger.reserve(reservation(1000), limits=limits(None, None), ttl_s=60) is None
+        assert await state(subject.ledger, NODE) == (0, to_micros(3000))
+
+    async def test_commit_replaces_the_hold_with_the_actual_cost_and_keeps_history(
+        self, subject: LedgerUnderTest
+    ) -> None:
+        held = reservation(2)
+        await subject.ledger.reserve(held, limits=limits(10, 5), ttl_s=60)
+        at = datetime(2026, 11, 25, 14, 35, tzinfo=UTC)
+        await subject.ledger.commit(held, actual=to_micros(0.75), at=at)
+        assert await state(subject.ledger, NODE) == (to_micros(0.75), 0)
+        assert await state(subject.ledger, GLOBAL_SCOPE) == (to_micros(0.75), 0)
+        second = reservation(1)
+        await subject.ledger.reserve(second, limits=limits(10, 5), ttl_s=60)
+        await subject.ledger.commit(second, actual=to_micros(0.25), at=at.replace(minute=50))
+        [bucket] = await subject.ledger.history(PERIOD)
+        assert bucket.bucket_start == datetime(2026, 11, 25, 14, tzinfo=UTC)
+        assert (bucket.node_id, bucket.provider, bucket.cost) == ("cafe_to_roof", "openai", to_micros(1))
+
+    async def test_release_gives_the_hold_back(self, subject: LedgerUnderTest) -> None:
+        held = reservation(5)
+        await subject.ledger.reserve(held, limits=limits(10, 5), ttl_s=60)
+        assert await subject.ledger.reserve(reservation(1), limits=limits(10, 5), ttl_s=60) is not None
+        await subject.ledger.release(held)
+        await subject.ledger.release(held)  # twice: nothing more happens
+        assert await state(subject.ledger, NODE) == (0, 0)
+        assert await subject.ledger.reserve(reservation(5), limits=limits(10, 5), ttl_s=60) is None
+
+    async def test_spend_counts_against_the_budget(self, subject: LedgerUnderTest) -> None:
+        held = reservation(1)
+        await subject.ledger.reserve(held, limits=limits(10, 5), ttl_s=60)
+        await subject.ledger.commit(held, actual=to_micros(4.5), at=datetime.now(UTC))  # dearer than estimated
+        refusal = await subject.ledger.reserve(reservation(1), limits=limits(10, 5), ttl_s=60)
+        assert refusal is not None
+        assert refusal.remaining == to_micros(0.5)
+
+    async def test_an_expired_reservation_comes_back_and_a_late_commit_still_counts(
+        self, subject: LedgerUnderTest
+    ) -> None:
+        crashed = reservation(5)
+        assert await subject.ledger.reserve(crashed, limits=limits(10, 5), ttl_s=EXPIRING) is None
+
+        async def budget_back() -> bool:
+            return await subject.ledger.reserve(reservation(5), limits=limits(10, 5), ttl_s=60) is None
+
+        await subject.expire(budget_back)
+        late = reservation(1, node=OTHER)
+        await subject.ledger.reserve(late, limits=limits(None, None, scope=OTHER), ttl_s=EXPIRING)
+        await subject.expire(lambda: _reserved_is(subject.ledger, OTHER, 0))
+        await subject.ledger.commit(late, actual=to_micros(1), at=datetime.now(UTC))
+        assert await state(subject.ledger, OTHER) == (to_micros(1), 0)
+
+    async def test_periods_are_separate_budgets(self, subject: LedgerUnderTest) -> None:
+        await subject.ledger.reserve(reservation(5), limits=limits(10, 5), ttl_s=60)
+        tomorrow = reservation(5, period="2026-11-26")
+        assert await subject.ledger.reserve(tomorrow, limits=limits(10, 5), ttl_s=60) is None
+        assert await state(subject.ledger, NODE, "2026-11-26") == (0, to_micros(5))
+
+    async def test_cents_add_up_exactly(self, subject: LedgerUnderTest) -> None:
+        held = [reservation(0.01) for _ in range(50)]
+        for r in held:
+            assert await subject.ledger.reserve(r, limits=limits(0.5, None), ttl_s=60) is None
+        assert await subject.ledger.reserve(reservation(0.01), limits=limits(0.5, None), ttl_s=60) is not None
+
+    async def test_racing_ledgers_never_overspend_and_never_refuse_while_budget_remains(
+        self, subject: LedgerUnderTest
+    ) -> None:
+        # 120 callers on several connections race for a budget worth 50 calls (node 50, global 60).
+        attempts = [reservation(0.02) for _ in range(120)]
+        results = await asyncio.gather(
+            *(
+                subject.ledgers[i % len(subject.ledgers)].reserve(r, limits=limits(1.2, 1.0), ttl_s=60)
+                for i, r in enumerate(attempts)
+            )
+        )
+        assert sum(r is None for r in results) == 50
+        assert {r.scope for r in results if r is not None} == {NODE}
+        assert await state(subject.ledger, NODE) == (0, to_micros(1.0))
+        assert await state(subject.ledger, GLOBAL_SCOPE) == (0, to_micros(1.0))
+
+
+async def _reserved_is(ledger: BudgetLedger, scope: str, amount: int) -> bool:
+    return (await state(ledger, scope))[1] == amount
+
+
+async def _sql_subject(urls: list[str], clock: FakeClock) -> AsyncIterator[LedgerUnderTest]:
+    engines = [create_engine(url) for url in urls]
+    await upgrade(engines[0])
+
+    async def expire(check: Callable[[], Awaitable[bool]]) -> None:
+        clock.advance(EXPIRING + 0.01)
+        assert await check()
+
+    try:
+        yield LedgerUnderTest(ledgers=[SqlAlchemyBudgetLedger(engine=e, clock=clock) for e in engines], expire=expire)
+    finally:
+        for engine in engines:
+            await engine.dispose()
+
+
+class TestSqliteBudgetLedger(BudgetLedgerContract):
+    @pytest.fixture
+    async def subject(self, tmp_path: Path) -> AsyncIterator[LedgerUnderTest]:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'dyngen.db'}"
+        async for subject in _sql_subject([url] * 3, FakeClock(datetime.now(UTC))):
+            yield subject
+
+
+@pytest.mark.services
+class TestPostgresBudgetLedger(BudgetLedgerContract):
+    @pytest.fixture
+    async def subject(self, postgres_url: str) -> AsyncIterator[LedgerUnderTest]:
+        await empty_postgres(postgres_url)
+        async for subject in _sql_subject([postgres_url] * 3, FakeClock(datetime.now(UTC))):
+            yield subject
+
+
+@pytest.mark.services
+class TestRedisBudgetLedger(BudgetLedgerContract):
+    @pytest.fixture
+    async def subject(self, redis_url: str, redis_prefix: str) -> AsyncIterator[LedgerUnderTest]:
+        connections = [RedisConnection(url=redis_url, prefix=redis_prefix) for _ in range(3)]
+
+        async def expire(check: Callable[[], Awaitable[bool]]) -> None:
+            await until(check, within_s=5, what="the reservation to expire")
+
+        try:
+            yield LedgerUnderTest(ledgers=[RedisBudgetLedger(connection=c) for c in connections], expire=expire)
+        finally:
+            for connection in connections:
+                await connection.aclose()

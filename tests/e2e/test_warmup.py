@@ -1,0 +1,353 @@
+"""Pre-generation warm-up as a user runs it: over HTTP (a background run with an event stream), through
+the service (resume after an interruption), and as `dyngen warm` (progress, report, exit codes)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from dyngen.bootstrap import build
+from dyngen.config import Settings
+from dyngen.domain.contracts import PlayerContext
+from dyngen.domain.errors import ErrorCode
+from dyngen.domain.graph import SceneGraph
+from dyngen.domain.warmup import ItemOutcome, ItemStatus
+from dyngen.entrypoints.api.app import create_app
+from dyngen.services import warmup
+from dyngen.services.container import Services
+from tests.e2e.test_cli import Workdir
+from tests.e2e.test_jobs import Event, parse_sse
+from tests.fakes import FakeProvider
+
+
+@pytest.fixture
+def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    # Transitions from the text provider (not rendered to video), a short lease for the resume tests;
+    # a test changes more with `parametrize("settings", [...], indirect=True)`.
+    values: dict[str, Any] = {"retry_backoff_ms": 1, "providers_by_type": {}, "job_lease_s": 1.5}
+    return Settings(data_dir=tmp_path / "data", **values | getattr(request, "param", {}))
+
+
+def node(node_id: str, source: str, target: str, **config: Any) -> dict[str, Any]:
+    return {
+        "id": node_id,
+        "fromScene": source,
+        "toScene": target,
+        "config": {
+            "id": node_id,
+            "generationType": "transition",
+            "style": {"moodFrom": "calm", "moodTo": "tense"},
+            "fallback": {"mode": "placeholder", "timeoutMs": 5000},
+            **config,
+        },
+    }
+
+
+def story(graph_id: str = "story") -> dict[str, Any]:
+    """a -> b (once) -> c (an edge with generate: true) -> d (always) -> e (per_playthrough) -> f (per_player)."""
+    return {
+        "id": graph_id,
+        "start": "a",
+        "scenes": [{"id": s, "mood": "calm", "summary": f"scene {s}"} for s in "abcdef"],
+        "nodes": [
+            node("n_ab", "a", "b"),
+            node("n_cd", "c", "d", strategy="always"),
+            node("n_de", "d", "e", strategy="per_playthrough"),
+            node("n_ef", "e", "f", strategy="per_player"),
+        ],
+        "edges": [{"source": "b", "target": "c", "meta": {"generate": True}}],
+    }
+
+
+def chain(count: int, graph_id: str = "long") -> dict[str, Any]:
+    """`count` once-transitions in a row: s0 -> s1 -> ... (enough items for a run to be interrupted)."""
+    return {
+        "id": graph_id,
+        "scenes": [{"id": f"s{i}", "mood": "calm"} for i in range(count + 1)],
+        "nodes": [node(f"t{i}", f"s{i}", f"s{i + 1}") for i in range(count)],
+    }
+
+
+async def events_of(client: httpx.AsyncClient, warmup_id: str, *, last_event_id: int | None = None) -> list[Event]:
+    headers = {"Last-Event-ID": str(last_event_id)} if last_event_id is not None else {}
+    async with asyncio.timeout(60):
+        response = await client.get(f"/api/warmups/{warmup_id}/events", headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/event-stream")
+    return parse_sse(response.text)
+
+
+async def warm(client: httpx.AsyncClient, graph_id: str, body: dict[str, Any] | None = None) -> str:
+    response = await client.post(f"/api/graphs/{graph_id}/warm", json=body or {})
+    assert response.status_code == 202, response.text
+    warmup_id: str = response.json()["warmup_id"]
+    assert response.json()["status"] == "queued"
+    assert response.headers["location"] == f"/api/warmups/{warmup_id}"
+    return warmup_id
+
+
+async def test_a_warm_up_over_http_generates_the_graphs_transitions_and_streams_its_progress(
+    client: httpx.AsyncClient,
+) -> None:
+    assert (await client.post("/api/graphs", json=story())).status_code == 201
+    warmup_id = await warm(client, "story")
+
+    events = await events_of(client, warmup_id)  # streams until the run ends
+    kinds = [e.type for e in events]
+    assert kinds[0] == "progress", kinds
+    assert kinds[-1] == "completed", kinds
+    assert set(kinds[1:-1]) == {"progress", "item"}, kinds
+    items = [e.data for e in events if e.type == "item"]
+    assert sorted(i["node_id"] for i in items) == ["edge:b->c", "n_ab"]
+    assert {i["status"] for i in items} == {"generated"}
+    assert all(e.data["warmup_id"] == warmup_id for e in events)
+    final = events[-1].data
+    assert (final["status"], final["total"], final["generated"], final["cached"], final["failed"]) == (
+        "complete",
+        2,
+        2,
+        0,
+        {},
+    )
+    skipped = {s["node_id"]: s["reason"] for s in final["skipped"]}
+    assert skipped.keys() == {"n_cd", "n_de", "n_ef"}
+    assert skipped["n_cd"].startswith("strategy always")
+    assert "playthrough id" in skipped["n_de"]
+    assert "player id" in skipped["n_ef"]
+
+    report = (await client.get(f"/api/warmups/{warmup_id}")).json()
+    assert report == final | {"warmup_id": warmup_id}
+    assert report["started_at"]
+    assert report["finished_at"]
+    assert report["graph_version"] == 1
+
+    resumed = await events_of(client, warmup_id, last_event_id=events[2].id)
+    assert resumed == events[3:], "Last-Event-ID resumes the stream after that event"
+
+    # What was generated is served from the cache: a player gets it, and a second warm-up only counts it.
+    again = await warm(client, "story")
+    second = (await events_of(client, again))[-1].data
+    assert (second["generated"], second["cached"], second["status"]) == (0, 2, "complete")
+
+
+async def test_naming_a_playthrough_and_player_warms_their_nodes_along_the_path(client: httpx.AsyncClient) -> None:
+    assert (await client.post("/api/graphs", json=story())).status_code == 201
+    body = {"playthrough": ["c", "d", "e", "f"], "playthrough_id": "alice", "player_id": "ann", "concurrency": 2}
+    final = (await events_of(client, await warm(client, "story", body)))[-1].data
+    assert (final["total"], final["generated"], final["concurrency"]) == (2, 2, 2), final
+    assert [s["node_id"] for s in final["skipped"]] == ["n_cd"], "only the always node is left out"
+    generated = (await client.get("/api/generations", params={"node_id": "n_de"})).json()
+    assert generated, "the per_playthrough node was generated"
+
+
+async def test_a_pool_of_variants_is_warmed_for_every_player_without_naming_one(client: httpx.AsyncClient) -> None:
+    body = {
+        "id": "pool",
+        "scenes": [{"id": "a", "mood": "calm"}, {"id": "b", "mood": "tense"}],
+        "nodes": [node("n_pool", "a", "b", strategy="per_player", variants=4)],
+    }
+    assert (await client.post("/api/graphs", json=body)).status_code == 201
+    final = (await events_of(client, await warm(client, "pool")))[-1].data
+    assert (final["total"], final["generated"], final["skipped"]) == (4, 4, []), final
+    graph = SceneGraph.model_validate(body)
+    for player in ("ann", "bob", "cy", "dee", "eve"):  # whoever plays gets one of the warmed variants
+        context = PlayerContext(playthrough_id=player, player_id=player)
+        request = warmup.node_request(graph, graph.nodes[0], player_context=context)
+        answer = await client.post("/api/generate-content", content=request.model_dump_json(exclude_none=True))
+        assert answer.json()["cache"]["hit"] is True, (player, answer.json()["cache"])
+
+
+async def test_warm_up_requests_that_cannot_be_used_are_refused(client: httpx.AsyncClient) -> None:
+    assert (await client.post("/api/graphs/nosuch/warm", json={})).status_code == 404
+    assert (await client.post("/api/graphs", json=story())).status_code == 201
+    bad = await client.post("/api/graphs/story/warm", json={"playthrough": ["a", "c"]})
+    assert bad.status_code == 422, bad.text
+    assert bad.json()["details"][0]["field"] == "playthrough[0][1]"
+    assert (await client.post("/api/graphs/story/warm", json={"concurrency": 0})).status_code == 422
+    assert (await client.post("/api/graphs/story/warm", json={"concurency": 2})).status_code == 422
+    assert (await client.get("/api/warmups/nosuchwarmup")).status_code == 404
+    assert (await client.get("/api/warmups/nosuchwarmup/events")).status_code == 404
+
+
+@pytest.mark.parametrize("settings", [{"rate_limit_api_key": {"rate": 10, "per": "second", "burst": 2}}], indirect=True)
+async def test_a_warm_up_over_http_keeps_to_its_api_keys_rate_limit(client: httpx.AsyncClient) -> None:
+    assert (await client.post("/api/graphs", json=chain(6))).status_code == 201
+    began = time.monotonic()
+    final = (await events_of(client, await warm(client, "long", {"concurrency": 6})))[-1].data
+    took = time.monotonic() - began
+    # Two at once (the burst), then one per 100 ms: it waits for the limit rather than failing.
+    assert (final["status"], final["generated"], final["failed"]) == ("complete", 6, {})
+    assert took >= 0.35, f"6 generations at 10/s after a burst of 2 took only {took:.2f} s"
+
+
+@pytest.fixture
+async def slow_services(settings: Settings) -> AsyncIterator[tuple[Services, FakeProvider]]:
+    provider = FakeProvider(name="builtin", latency_s=0.05)
+    built = await build(settings, providers={"builtin": provider})
+    yield built, provider
+    await built.aclose()
+
+
+async def test_an_interrupted_run_resumes_with_what_it_had_not_warmed(
+    slow_services: tuple[Services, FakeProvider],
+) -> None:
+    services, provider = slow_services
+    graph = SceneGraph.model_validate(chain(24))
+    run = await warmup.create_warmup(graph=graph, graph_version=None, concurrency=4, origin="cli", services=services)
+    first = asyncio.ensure_future(warmup.run_warmup(warmup_id=run.id, services=services))
+    deadline = time.monotonic() + 30
+    while (await services.warmups.warmup_counts(run.id)).done < 8:
+        assert time.monotonic() < deadline, "the run made no progress"
+        await asyncio.sleep(0.01)
+    first.cancel()  # as a shutdown does: the run stays resumable
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    stored = await services.warmups.warmup_counts(run.id)
+    assert 8 <= stored.done < 24
+    assert stored.pending == 24 - stored.done
+    assert (await services.warmups.get_warmup(run.id)).status.value == "running"  # type: ignore[union-attr]
+    calls_before = len(provider.calls)
+
+    attempted: list[str] = []
+    report = await warmup.run_warmup(
+        warmup_id=run.id, services=services, progress=lambda _, item: attempted.append(item.node_id) if item else None
+    )
+    assert (report.status.value, report.total, report.pending, report.failed) == ("complete", 24, 0, {})
+    assert len(attempted) == 24 - stored.done, "the resumed run attempted only the items not stored as done"
+    assert report.generated + report.cached == 24
+    assert report.cached <= 4, "only items in flight at the interruption (generated, not yet stored) were cache hits"
+    retried = len(provider.calls) - calls_before
+    assert retried <= 24 - stored.done, "items stored as done were not generated again"
+    assert len({c.request.node_id for c in provider.calls}) == 24, "every transition was generated once"
+    assert len(provider.calls) <= 24 + 4, "at most the items in flight at the interruption ran twice"
+    assert report.cost == pytest.approx(0.01 * report.generated)
+
+
+async def test_failed_items_are_counted_by_code_and_tried_again_on_resume(
+    slow_services: tuple[Services, FakeProvider],
+) -> None:
+    services, provider = slow_services
+    provider.failures = [ErrorCode.GEN_CONSTRAINT_FAIL, ErrorCode.GEN_EMPTY_OUTPUT]
+    graph = SceneGraph.model_validate(chain(5))
+    run = await warmup.create_warmup(graph=graph, graph_version=None, concurrency=1, origin="cli", services=services)
+    report = await warmup.run_warmup(warmup_id=run.id, services=services)
+    assert (report.status.value, report.generated, report.failed) == (
+        "failed",
+        3,
+        {"GEN_CONSTRAINT_FAIL": 1, "GEN_EMPTY_OUTPUT": 1},
+    )
+    again = await warmup.run_warmup(warmup_id=run.id, services=services)
+    assert (again.status.value, again.generated, again.failed, again.pending) == ("complete", 5, {}, 0)
+    assert len(provider.calls) == 7, "the resume ran only the two failed items"
+
+
+async def test_cancelling_a_running_warm_up_stops_it_and_keeps_what_finished(
+    slow_services: tuple[Services, FakeProvider], settings: Settings
+) -> None:
+    services, _ = slow_services
+    await services.start()  # the background runner the API's lifespan starts
+    app = create_app(settings, services=services)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dyngen.test") as client:
+        assert (await client.post("/api/graphs", json=chain(40))).status_code == 201
+        warmup_id = await warm(client, "long", {"concurrency": 2})
+        deadline = time.monotonic() + 30
+        while (await client.get(f"/api/warmups/{warmup_id}")).json()["generated"] < 2:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+        cancelled = await client.post(f"/api/warmups/{warmup_id}/cancel")
+        assert cancelled.status_code == 200, cancelled.text
+        final = (await events_of(client, warmup_id))[-1].data
+        assert final["status"] == "cancelled"
+        assert 2 <= final["generated"] < 40
+        assert final["pending"] == 40 - final["generated"]
+
+
+async def store_graph(data_dir: Path, body: dict[str, Any]) -> None:
+    from dyngen.services import graphs
+
+    services = await build(Settings(data_dir=data_dir))
+    try:
+        await graphs.save_graph(graph=SceneGraph.model_validate(body), author="test", services=services)
+    finally:
+        await services.aclose()
+
+
+def test_dyngen_warm_reports_generated_then_cached_and_resumes_a_run(tmp_path: Path) -> None:
+    work = Workdir(tmp_path)
+    work.env["DYNGEN_PROVIDERS_BY_TYPE"] = "{}"
+    graph = work.write("story.json", story())
+    done = work.run("warm", graph, "--json")
+    report = json.loads(done.stdout)
+    assert (report["status"], report["total"], report["generated"], report["cached"]) == ("complete", 2, 2, 0)
+    assert len(report["skipped"]) == 3
+
+    (tmp_path / "paths.txt").write_text("a b\nb,c\n", encoding="utf-8")  # two playthroughs, one per line
+    text = work.run("warm", graph, "--playthrough", "paths.txt").stdout
+    assert "of graph story: complete" in text
+    assert "generated      0" in text, text
+    assert "already cached 2" in text, text
+    assert "skipped        0" in text, text
+    assert "skipped n_cd: strategy always" not in text, "a playthrough plans only its own path"
+
+    again = json.loads(work.run("warm", "--resume", report["warmup_id"], "--json").stdout)
+    assert (again["warmup_id"], again["generated"], again["status"]) == (report["warmup_id"], 2, "complete")
+
+    asyncio.run(store_graph(work.data, chain(3, "stored")))
+    from_store = json.loads(work.run("warm", "--graph-id", "stored", "--concurrency", "2", "--json").stdout)
+    assert (from_store["graph_id"], from_store["graph_version"], from_store["generated"]) == ("stored", 1, 3)
+    assert "no graph 'nosuch'" in work.run("warm", "--graph-id", "nosuch", expect=2).stderr
+    assert "name one graph" in work.run("warm", graph, "--graph-id", "stored", expect=2).stderr
+
+    refused = work.run("warm", graph, "--playthrough", "a,nowhere", expect=2)
+    assert "playthrough[0][1]" in refused.stderr
+    assert "nosuchrun" in work.run("warm", "--resume", "nosuchrun", expect=2).stderr
+    assert "name a graph" in work.run("warm", expect=2).stderr
+
+
+async def test_a_server_resumes_the_api_runs_a_dead_process_left_unfinished(settings: Settings) -> None:
+    provider = FakeProvider(name="builtin")
+    services = await build(settings, providers={"builtin": provider})
+    try:
+        graph = SceneGraph.model_validate(chain(10))
+        run = await warmup.create_warmup(graph=graph, graph_version=1, origin="api", services=services)
+        # A process claimed it, stored three outcomes, and died: its lease has run out.
+        now = services.clock.now()
+        await services.warmups.claim_warmup(run.id, owner="dead", now=now, lease_until=now)
+        done = [ItemOutcome(i, f"t{i}", ItemStatus.CACHED) for i in range(3)]
+        await services.warmups.record_items(run.id, done, events=[], at=now)
+
+        await services.start()  # as `dyngen serve` starts: its warm-up runner sweeps at once
+        deadline = time.monotonic() + 30
+        while (report := await warmup.get_report(warmup_id=run.id, services=services)).status.value != "complete":
+            assert time.monotonic() < deadline, report
+            await asyncio.sleep(0.02)
+    finally:
+        await services.aclose()
+    assert (report.generated, report.cached, report.pending) == (7, 3, 0)
+    assert sorted(c.request.node_id or "" for c in provider.calls) == [f"t{i}" for i in range(3, 10)]
+
+
+@pytest.mark.parametrize("settings", [{"budget_global_cap": 0.025}], indirect=True)
+async def test_a_spent_budget_fails_the_rest_with_its_code_and_a_resume_after_raising_it_finishes(
+    slow_services: tuple[Services, FakeProvider], settings: Settings
+) -> None:
+    services, provider = slow_services  # every generation costs 0.01
+    graph = SceneGraph.model_validate(chain(4))
+    run = await warmup.create_warmup(graph=graph, graph_version=None, concurrency=1, origin="cli", services=services)
+    report = await warmup.run_warmup(warmup_id=run.id, services=services)
+    assert (report.status.value, report.generated, report.failed) == ("failed", 2, {"GEN_BUDGET_EXCEEDED": 2})
+    assert report.cost == pytest.approx(0.02)
+    assert len(provider.calls) == 2, "a refused generation never reaches the provider"
+
+    raised = settings.model_copy(update={"budget_global_cap": 1.0})
+    services.options = dataclasses.replace(services.options, budgets=raised.budget_policy)
+    again = await warmup.run_warmup(warmup_id=run.id, services=services)
+    assert (again.status.value, again.generated, again.failed, len(provider.calls)) == ("complete", 4, {}, 4)

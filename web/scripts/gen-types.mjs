@@ -1,0 +1,73 @@
+// Turns src/api/schema.json (the JSON Schema of dyngen's Python wire models, written by
+// `python -m dyngen.entrypoints.schema_export`) into src/api/types.gen.ts with json-schema-to-typescript.
+// The output is deterministic: same schema, same file. Its header carries the schema's sha256, which
+// tests/unit/test_web_types.py compares with the committed schema, so a schema change without a
+// regeneration fails `make test`.
+//
+//   node scripts/gen-types.mjs           write src/api/types.gen.ts
+//   node scripts/gen-types.mjs --check   exit 1 when the committed file is not what the schema gives
+import { createHash } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { compile } from "json-schema-to-typescript";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const schemaPath = join(here, "..", "src", "api", "schema.json");
+const outPath = join(here, "..", "src", "api", "types.gen.ts");
+
+const raw = readFileSync(schemaPath);
+const digest = createHash("sha256").update(raw).digest("hex");
+const schema = JSON.parse(raw.toString("utf-8"));
+
+// Pydantic titles every field ("Moodfrom"); json-schema-to-typescript would make each one a named alias.
+// Only the models and enums (the `$defs`) keep their titles, so fields get inline types.
+function untitle(node) {
+  if (Array.isArray(node)) return node.map(untitle);
+  if (node === null || typeof node !== "object") return node;
+  // A `$ref` with siblings (pydantic puts the default there) would become a numbered copy of the type.
+  if (typeof node.$ref === "string") return { $ref: node.$ref };
+  const out = {};
+  for (const [key, value] of Object.entries(node)) {
+    if (key === "title") continue;
+    out[key] =
+      key === "properties"
+        ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, untitle(v)]))
+        : untitle(value);
+  }
+  return out;
+}
+for (const [name, def] of Object.entries(schema.$defs)) {
+  schema.$defs[name] = { ...untitle(def), title: def.title ?? name };
+}
+
+const banner = [
+  "/* eslint-disable */",
+  "// GENERATED FILE: do not edit. `npm run gen:types` writes it from src/api/schema.json,",
+  "// the JSON Schema of dyngen's Python wire models (dyngen.entrypoints.schema_export).",
+  `// schema-sha256: ${digest}`,
+].join("\n");
+
+const ts = await compile(schema, schema.title, {
+  bannerComment: banner,
+  additionalProperties: false,
+  unreachableDefinitions: true,
+  declareExternallyReferenced: true,
+  enableConstEnums: false,
+  maxItems: -1,
+  strictIndexSignatures: true,
+  format: true,
+  style: { printWidth: 120, semi: true, singleQuote: false, trailingComma: "all" },
+});
+
+if (process.argv.includes("--check")) {
+  const current = readFileSync(outPath, "utf-8");
+  if (current !== ts) {
+    console.error("src/api/types.gen.ts is stale: run `npm run gen:types`");
+    process.exit(1);
+  }
+  console.log("src/api/types.gen.ts matches src/api/schema.json");
+} else {
+  writeFileSync(outPath, ts);
+  console.log(`wrote ${outPath} (schema-sha256 ${digest.slice(0, 12)})`);
+}

@@ -1,0 +1,91 @@
+// The selected scene's fields (what a transition is generated from: mood, summary, location, image).
+import type { Scene } from "../api/types.gen";
+import { Field, TextInput } from "./fields";
+
+export function SceneEditor({
+  scene,
+  isStart,
+  onChange,
+  onMakeStart,
+  onClose,
+}: {
+  scene: Scene;
+  isStart: boolean;
+  onChange: (patch: Partial<Scene>, field: string) => void;
+  onMakeStart: () => void;
+  onClose: () => void;
+}) {
+  return (
+    <aside className="side-panel" data-testid="scene-panel">
+      <header className="side-panel__head">
+        <div className="side-panel__title">
+          <span aria-hidden>🎬</span>
+          <div>
+            <div className="side-panel__id">{scene.title || scene.id}</div>
+            <div className="muted small">
+              scene {scene.id}
+              {isStart ? " · start" : ""}
+            </div>
+          </div>
+        </div>
+        <button type="button" className="icon-button" title="Close (Esc)" onClick={onClose}>
+          ✕
+        </button>
+      </header>
+      <div className="side-panel__body">
+        <section>
+          <Field label="Title">
+            <TextInput testId="scene-title" value={scene.title} onChange={(v) => onChange({ title: v }, "title")} />
+          </Field>
+          <div className="field-row">
+            <Field label="Mood">
+              <TextInput
+                testId="scene-mood"
+                value={scene.mood}
+                onChange={(v) => onChange({ mood: v || null }, "mood")}
+              />
+            </Field>
+            <Field label="Emotional state">
+              <TextInput
+                testId="scene-emotional-state"
+                value={scene.emotionalState}
+                onChange={(v) => onChange({ emotionalState: v || null }, "emotionalState")}
+              />
+            </Field>
+          </div>
+          <Field label="Location">
+            <TextInput
+              testId="scene-location"
+              value={scene.location}
+              onChange={(v) => onChange({ location: v || null }, "location")}
+            />
+          </Field>
+          <Field label="Summary">
+            <textarea
+              data-testid="scene-summary"
+              rows={4}
+              value={scene.summary ?? ""}
+              onChange={(e) => onChange({ summary: e.target.value || null }, "summary")}
+            />
+          </Field>
+          <Field label="Image" hint="A file under the server's assets folder; the video provider starts or ends on it.">
+            <TextInput
+              testId="scene-image"
+              value={scene.image}
+              onChange={(v) => onChange({ image: v || null }, "image")}
+            />
+          </Field>
+          <div className="actions">
+            <button type="button" disabled={isStart} onClick={onMakeStart}>
+              {isStart ? "This is the start scene" : "Make start scene"}
+            </button>
+          </div>
+          <p className="muted small">
+            Drag from this scene's right handle to another scene to put a 🎲 Generation Node between them. Shift-click a
+            second scene and press “Add Generation Node” to do the same.
+          </p>
+        </section>
+      </div>
+    </aside>
+  );
+}

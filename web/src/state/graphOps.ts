@@ -1,0 +1,124 @@
+// Pure edits of a scene graph (the document the editor saves). Each returns a new graph.
+import type { GenerationNode, GenerationNodeConfig, Scene, SceneGraph, SceneRef } from "../api/types.gen";
+
+export function sceneOf(graph: SceneGraph, id: string): Scene | undefined {
+  return graph.scenes.find((s) => s.id === id);
+}
+
+export function nodeOf(graph: SceneGraph, id: string): GenerationNode | undefined {
+  return (graph.nodes ?? []).find((n) => n.id === id);
+}
+
+export function sceneRef(scene: Scene | undefined): SceneRef | null {
+  if (!scene) return null;
+  const ref: SceneRef = { id: scene.id };
+  if (scene.mood) ref.mood = scene.mood;
+  if (scene.summary) ref.summary = scene.summary;
+  if (scene.location) ref.location = scene.location;
+  if (scene.emotionalState) ref.emotionalState = scene.emotionalState;
+  if (scene.image) ref.image = scene.image;
+  return ref;
+}
+
+function takenIds(graph: SceneGraph): Set<string> {
+  return new Set([...graph.scenes.map((s) => s.id), ...(graph.nodes ?? []).map((n) => n.id)]);
+}
+
+export function freshId(graph: SceneGraph, base: string): string {
+  const taken = takenIds(graph);
+  if (!taken.has(base)) return base;
+  for (let n = 2; ; n += 1) {
+    const candidate = `${base}-${n}`;
+    if (!taken.has(candidate)) return candidate;
+  }
+}
+
+export function defaultTransition(id: string, from: Scene | undefined, to: Scene | undefined): GenerationNodeConfig {
+  return {
+    id,
+    generationType: "transition",
+    purpose: "gap_fill",
+    style: {
+      moodFrom: from?.mood ?? null,
+      moodTo: to?.mood ?? null,
+      pacing: "medium",
+      transitionType: "gradual",
+    },
+    duration: { min: 5, max: 30, target: 10 },
+    constraints: { rating: "PG", requiredElements: [], avoidElements: [], contentRules: [] },
+    strategy: "per_playthrough",
+    fallback: { mode: "skip" },
+    enabled: true,
+    version: 1,
+  };
+}
+
+export function addGenerationNode(graph: SceneGraph, from: string, to: string): { graph: SceneGraph; id: string } {
+  const id = freshId(graph, `gen-${from}-${to}`);
+  const node: GenerationNode = {
+    id,
+    fromScene: from,
+    toScene: to,
+    config: defaultTransition(id, sceneOf(graph, from), sceneOf(graph, to)),
+  };
+  return { graph: { ...graph, nodes: [...(graph.nodes ?? []), node] }, id };
+}
+
+/** A copy of a node: a new id, version 1 and no cache key of its own, so it shares nothing cached. */
+export function duplicateNode(graph: SceneGraph, id: string): { graph: SceneGraph; id: string } | null {
+  const node = nodeOf(graph, id);
+  if (!node) return null;
+  const copyId = freshId(graph, `${id}-copy`);
+  const config: GenerationNodeConfig = { ...structuredClone(node.config), id: copyId, version: 1 };
+  const copy: GenerationNode = { ...node, id: copyId, config };
+  return { graph: { ...graph, nodes: [...(graph.nodes ?? []), copy] }, id: copyId };
+}
+
+export function updateConfig(
+  graph: SceneGraph,
+  id: string,
+  update: (config: GenerationNodeConfig) => GenerationNodeConfig,
+): SceneGraph {
+  return {
+    ...graph,
+    nodes: (graph.nodes ?? []).map((n) => (n.id === id ? { ...n, config: update(n.config) } : n)),
+  };
+}
+
+export function updateScene(graph: SceneGraph, id: string, patch: Partial<Scene>): SceneGraph {
+  return { ...graph, scenes: graph.scenes.map((s) => (s.id === id ? { ...s, ...patch } : s)) };
+}
+
+export function addScene(graph: SceneGraph): { graph: SceneGraph; id: string } {
+  const id = freshId(graph, `scene_${graph.scenes.length + 1}`);
+  return { graph: { ...graph, scenes: [...graph.scenes, { id, title: "New scene" }] }, id };
+}
+
+export function deleteGenerationNode(graph: SceneGraph, id: string): SceneGraph {
+  return { ...graph, nodes: (graph.nodes ?? []).filter((n) => n.id !== id) };
+}
+
+/** Removes a scene and everything attached to it (the nodes and edges that name it). */
+export function deleteScene(graph: SceneGraph, id: string): SceneGraph {
+  if (graph.scenes.length <= 1) return graph; // a graph needs a scene
+  const scenes = graph.scenes.filter((s) => s.id !== id);
+  return {
+    ...graph,
+    start: graph.start === id ? (scenes[0]?.id ?? null) : (graph.start ?? null),
+    scenes,
+    nodes: (graph.nodes ?? []).filter((n) => n.fromScene !== id && n.toScene !== id),
+    edges: (graph.edges ?? []).filter((e) => e.source !== id && e.target !== id),
+  };
+}
+
+export function deleteEdge(graph: SceneGraph, source: string, target: string): SceneGraph {
+  return { ...graph, edges: (graph.edges ?? []).filter((e) => !(e.source === source && e.target === target)) };
+}
+
+/** Comma-separated text to a list (blank items dropped). */
+export function parseList(text: string): string[] {
+  return text
+    .split(",")
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0);
+}
