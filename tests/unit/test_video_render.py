@@ -13,11 +13,12 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 
+from dyngen.adapters.providers.builtin import BuiltinProvider
 from dyngen.adapters.providers.video import BuiltinVideoProvider
 from dyngen.adapters.providers.video.encoder import encode_mp4, ffmpeg_exe
 from dyngen.adapters.providers.video.frames import blank_frames
 from dyngen.adapters.providers.video.keyframes import CAPTION_HEIGHT, HEIGHT, WIDTH, keyframe
-from dyngen.adapters.providers.video.provider import moods
+from dyngen.adapters.providers.video.provider import build_renderer, moods
 from dyngen.adapters.providers.video.timeline import FULL, frame_count, plan
 from dyngen.domain.contracts import GenerateContentRequest, Pacing, PayloadType, TransitionType
 from dyngen.domain.errors import DyngenError, ErrorCode
@@ -112,6 +113,21 @@ def test_it_starts_on_the_source_keyframe_and_ends_on_the_destination(tmp_path: 
     for last in frames[-3:]:
         assert mad(last, destination) < 4
         assert mad(last, source) > 30
+
+
+@pytest.mark.parametrize("kind", ["gradual", "abrupt"])
+def test_every_frame_with_its_caption_band_matches_the_rgb_recipe(tmp_path: Path, kind: str):
+    """Frames are blended in YUV (what the encoder takes); the same recipe drawn in RGB is the reference,
+    caption band, grade and flash included."""
+    req = request(transitionType=kind)
+    result = asyncio.run(render(req))
+    _, frames = decode(result.artifacts[0].data, tmp_path)
+    script = asyncio.run(BuiltinProvider().generate(ProviderCall(request=req, seed=7, attempt=1, deadline_s=10)))
+    renderer = build_renderer(req, 7, script)
+    for i in range(0, renderer.count, 7):
+        expected = np.frombuffer(renderer.rgb_frame(i), dtype=np.uint8).reshape(HEIGHT, WIDTH, 3).astype(np.float32)
+        assert mad(frames[i], expected) < 4, f"frame {i}"
+        assert mad(frames[i][TOP:], expected[TOP:]) < 6, f"frame {i}: the caption band"
 
 
 def test_a_gradual_transition_moves_in_small_steps_and_an_abrupt_one_cuts_with_a_flash(tmp_path: Path):

@@ -1,6 +1,6 @@
 """H.264 MP4 encoding through the ffmpeg binary that `imageio-ffmpeg` ships, and the poster JPEG.
 
-ffmpeg runs as a child process (never through a shell) reading raw RGB frames on stdin and writing
+ffmpeg runs as a child process (never through a shell) reading raw YUV 4:2:0 frames on stdin and writing
 to a private temporary file (`+faststart` needs a seekable output). Frames are rendered in small
 batches on a worker thread so the event loop stays free and a cancellation lands between batches.
 The whole encode has a deadline: past it, or when the caller is cancelled, ffmpeg is killed and reaped
@@ -42,7 +42,7 @@ def ffmpeg_exe() -> str:
 
 
 def ffmpeg_args(exe: str, *, width: int, height: int, fps: int, preset: str, output: str) -> list[str]:
-    """The command line: raw rgb24 on stdin -> bit-exact single-threaded H.264 MP4 at `output`."""
+    """The command line: raw planar YUV 4:2:0 on stdin -> bit-exact single-threaded H.264 MP4 at `output`."""
     return [
         exe,
         "-hide_banner",
@@ -52,7 +52,7 @@ def ffmpeg_args(exe: str, *, width: int, height: int, fps: int, preset: str, out
         "-f",
         "rawvideo",
         "-pix_fmt",
-        "rgb24",
+        "yuv420p",
         "-s",
         f"{width}x{height}",
         "-r",

@@ -1,7 +1,10 @@
-"""Frames as raw RGB bytes: keyframes blended, graded, flashed and captioned per the timeline.
+"""Frames as raw YUV 4:2:0 bytes (what the encoder takes): keyframes blended, graded, flashed and
+captioned per the timeline.
 
-All blending is 16-bit integer arithmetic with weights out of 256, which is exact and fast. Consecutive
-frames with the same recipe (the holds before and after a transition) are rendered once and reused.
+All blending is 16-bit integer arithmetic with weights out of 256, done in place on the YUV planes (see
+`yuv`: every step is an affine blend, so it commutes with the colour conversion). Consecutive frames with
+the same recipe (the holds before and after a transition) are rendered once and reused. `rgb_frame`
+renders the same recipe in RGB, for the poster.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from dyngen.adapters.providers.video import yuv
 from dyngen.adapters.providers.video.keyframes import CAPTION_HEIGHT, HEIGHT, WIDTH, Pixels, Rgb, caption_card
 from dyngen.adapters.providers.video.timeline import FULL, FrameState
 from dyngen.domain.contracts import Beat
@@ -32,23 +36,67 @@ class FrameRenderer:
     _out: Pixels | None = None
     _scratch: Pixels | None = None
     _bytes: npt.NDArray[np.uint8] | None = None
+    _planes: tuple[yuv.Planes, yuv.Planes, yuv.Planes, yuv.Planes] | None = None  # source, destination, out, scratch
+    _yuv_cards: dict[int, yuv.Card] = field(default_factory=dict)
 
     @property
     def count(self) -> int:
         return len(self.states)
 
     def frame(self, i: int) -> bytes:
-        """Frame `i` as HEIGHT x WIDTH x 3 bytes of RGB."""
+        """Frame `i` as planar YUV 4:2:0 bytes (Y, then U, then V)."""
         state = self.states[i]
         if self._last is not None and self._last[0] == state:
             return self._last[1]
-        out = self.pixels(state)
-        if self._bytes is None:
+        out = self.planes(state)
+        if self._bytes is None or self._bytes.shape != out.shape:
             self._bytes = np.empty(out.shape, dtype=np.uint8)
         np.copyto(self._bytes, out, casting="unsafe")  # values are 0..255 already
         data = self._bytes.tobytes()
         self._last = (state, data)
         return data
+
+    def rgb_frame(self, i: int) -> bytes:
+        """Frame `i` as HEIGHT x WIDTH x 3 bytes of RGB."""
+        return self.pixels(self.states[i]).astype(np.uint8).tobytes()
+
+    def planes(self, state: FrameState) -> yuv.Planes:
+        """The frame for `state` as flat YUV planes (this renderer's working buffer, overwritten by the
+        next call); the same steps as `pixels`, on half the samples."""
+        if self._planes is None:
+            source, destination = yuv.planes(self.source), yuv.planes(self.destination)
+            self._planes = (source, destination, np.empty_like(source), np.empty_like(source))
+        source, destination, out, scratch = self._planes
+        if state.mix <= 0:
+            np.copyto(out, source)
+        elif state.mix >= FULL:
+            np.copyto(out, destination)
+        else:
+            np.multiply(source, np.uint16(FULL - state.mix), out=out)
+            np.multiply(destination, np.uint16(state.mix), out=scratch)
+            out += scratch
+            out >>= 8
+        if state.grade > 0:
+            grade_from, grade_to = self._grades()
+            tint = (
+                (grade_from[0] * (FULL - state.grade_at) + grade_to[0] * state.grade_at) >> 8,
+                (grade_from[1] * (FULL - state.grade_at) + grade_to[1] * state.grade_at) >> 8,
+                (grade_from[2] * (FULL - state.grade_at) + grade_to[2] * state.grade_at) >> 8,
+            )
+            out *= np.uint16(FULL - state.grade)
+            _add(out, yuv.colour(tint), state.grade)
+            out >>= 8
+        if state.flash > 0:
+            out *= np.uint16(FULL - state.flash)
+            _add(out, yuv.WHITE, state.flash)
+            out >>= 8
+        if state.caption is not None:
+            for plane, (inverse, over) in zip(yuv.views(out), self._yuv_card(state.caption), strict=True):
+                rows = plane[plane.shape[0] - inverse.shape[0] :]
+                rows *= inverse
+                rows += over
+                rows >>= 8
+        return out
 
     def pixels(self, state: FrameState) -> Pixels:
         """The frame for `state` as a HEIGHT x WIDTH x 3 uint16 array (values 0..255).
@@ -93,10 +141,21 @@ class FrameRenderer:
     def _grades(self) -> tuple[Rgb, Rgb]:
         return self.grade_from, self.grade_to
 
+    def _yuv_card(self, index: int) -> yuv.Card:
+        if index not in self._yuv_cards:
+            self._yuv_cards[index] = yuv.card(*self._card(index))
+        return self._yuv_cards[index]
+
     def _card(self, index: int) -> tuple[Pixels, Pixels]:
         if index not in self._cards:
             self._cards[index] = caption_card(self.beats[index])
         return self._cards[index]
+
+
+def _add(frame: yuv.Planes, colour: tuple[int, int, int], weight: int) -> None:
+    """Add `colour` x `weight` to every sample of the frame, plane by plane (Y, U, V)."""
+    for plane, value in zip(yuv.views(frame), colour, strict=True):
+        np.add(plane, np.uint16(value * weight), out=plane)
 
 
 def blank_frames(count: int, colour: Rgb = (32, 32, 32)) -> FrameRenderer:

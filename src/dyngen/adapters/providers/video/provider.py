@@ -157,7 +157,7 @@ def build_renderer(
 
 
 def _poster(renderer: FrameRenderer) -> bytes:
-    return poster_jpeg(renderer.frame(renderer.count // 2), width=WIDTH, height=HEIGHT)
+    return poster_jpeg(renderer.rgb_frame(renderer.count // 2), width=WIDTH, height=HEIGHT)
 
 
 def scene_keyframe(
