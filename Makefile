@@ -13,7 +13,7 @@ WEB_SOURCES := $(shell find $(WEB) -path $(WEB)/node_modules -prune -o -type f -
 # playwright-core for the browser tests (tests/browser), from npm.
 BROWSER := tests/browser
 
-.PHONY: run test lint unit bench install clean editor browser-deps
+.PHONY: run test lint unit bench install clean editor web-test browser-deps
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,13 @@ browser-deps:
 	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory $(BROWSER)/node_modules/.package-lock.json; \
 	else echo "npm not found: the browser tests will skip"; test "$$DYNGEN_REQUIRE_SERVICES" != 1; fi
 
+# The editor's own tests (TypeScript, node:test) and the check that types.gen.ts matches schema.json
+# (tests/unit/test_web_types.py checks schema.json against the Python models).
+web-test: editor
+	@if command -v npm >/dev/null 2>&1 && [ -d $(WEB)/node_modules ]; then \
+	  cd $(WEB) && npm test --silent && npm run --silent check:types; \
+	else echo "npm not found: the editor's own tests are skipped"; test "$$DYNGEN_REQUIRE_SERVICES" != 1; fi
+
 run: $(STAMP) editor
 	$(BIN)/dyngen serve --host $(HOST) --port $(PORT)
 
@@ -58,7 +65,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint editor browser-deps
+test: lint editor web-test browser-deps
 	$(BIN)/python -m pytest
 
 unit: $(STAMP)
