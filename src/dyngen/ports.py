@@ -635,10 +635,11 @@ class WarmupRepository(Protocol):
     async def get_warmup(self, warmup_id: str) -> WarmupRun | None: ...
 
     async def claim_warmup(
-        self, warmup_id: str, *, owner: str, now: datetime, lease_until: datetime
+        self, warmup_id: str, *, owner: str, now: datetime, lease_until: datetime, finished: bool = True
     ) -> WarmupRun | None:
-        """Take a run that is queued, running with an expired lease, or finished (to retry what is left)
-        for `owner`, and put its failed items back to pending; None when another runner holds it."""
+        """Take a run that is queued, running with an expired lease, or (with `finished`, an explicit
+        resume) finished, to retry what is left, for `owner`, and put its failed items back to pending;
+        None when another runner holds it or it is not claimable."""
         ...
 
     async def claimable_warmups(self, *, origin: str, now: datetime) -> list[str]:

@@ -133,6 +133,10 @@ async def test_outcomes_and_events_are_stored_and_counted_with_the_cost_of_their
     finished = await warmups.get_warmup("w1")
     assert finished is not None
     assert (finished.status, finished.finished_at, finished.lease_owner) == (WarmupStatus.FAILED, T0 + LEASE, None)
+    # A background sweep never takes a finished run (it would run again what just failed).
+    swept = await warmups.claim_warmup("w1", owner="sweep", now=T0 + LEASE, lease_until=T0 + 2 * LEASE, finished=False)
+    assert swept is None
+    assert [i.position for i in await warmups.pending_items("w1")] == [3], "the failed item 2 stays failed"
     # Resuming a finished run takes it again and puts what failed back to pending; what is warm stays done.
     again = await warmups.claim_warmup("w1", owner="r2", now=T0 + LEASE, lease_until=T0 + 2 * LEASE)
     assert again is not None

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from dyngen.config import RateLimitSetting, Settings
+from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.services.container import Services
 
 DEADLINE_S = 10.0
@@ -205,3 +206,30 @@ async def test_closing_the_service_cancels_running_refreshes(client: httpx.Async
     assert len(services.refreshes) == 0
     assert asyncio.get_running_loop().time() - started < 5  # cancelled, not waited for
     assert len(await generation_ids(client, "barkeep")) == 1  # the cancelled refresh recorded nothing
+
+
+async def test_a_failing_refresh_is_not_retried_on_every_serve_but_backs_off(
+    client: httpx.AsyncClient, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await generate(client, hybrid())
+    provider = services.providers.get("builtin")
+    assert provider is not None
+    calls: list[int] = []
+
+    async def down(call: Any) -> Any:
+        calls.append(call.attempt)
+        raise DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, "the provider is down")
+
+    monkeypatch.setattr(provider, "generate", down)
+    for _ in range(20):
+        served = await generate(client, hybrid())
+        assert served["cache"]["hit"] is True, "the player still gets the cached content"
+        await until(lambda: _idle(services), "the refresh finishes")
+
+    assert len(calls) == 1, "one refresh, then it waits: not one provider call per serve"
+    real = services.clock.monotonic
+    for skipped_s, expected_calls in ((11, 2), (11 + 11, 2), (11 + 21, 3)):
+        monkeypatch.setattr(services.clock, "monotonic", lambda skipped_s=skipped_s: real() + skipped_s)
+        await generate(client, hybrid())
+        await until(lambda: _idle(services), "the refresh finishes")
+        assert len(calls) == expected_calls, f"{skipped_s} s later: the wait doubles after each failure"

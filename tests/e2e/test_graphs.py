@@ -82,3 +82,33 @@ async def test_a_stored_graphs_health_panel(client: httpx.AsyncClient) -> None:
     assert [n["node_id"] for n in health["nodes"]] == ["cafe_to_rooftops"]
     assert health["status"] == "ok"
     assert (await client.get("/api/health/graph/nope")).status_code == 404
+
+
+async def test_rules_that_do_not_compile_block_the_save_and_show_in_validation(client: httpx.AsyncClient) -> None:
+    broken = copy.deepcopy(EXAMPLE)
+    broken["nodes"][0]["config"]["rules"] = (
+        'IF player_choice.quest_accept == true\n  THEN moodTo = "determined"\nIF foo =='
+    )
+
+    refused = await client.post("/api/graphs", json=broken)
+
+    assert refused.status_code == 422
+    (finding,) = refused.json()["details"]
+    assert finding["field"] == "nodes.cafe_to_rooftops.rules"
+    assert finding["message"].startswith("line 3, column ")
+    assert (await client.get(f"/api/graphs/{EXAMPLE['id']}")).status_code == 404
+    checked = await client.post("/api/validate-generation-config", json=broken["nodes"][0]["config"])
+    assert checked.json()["status"] == "errors"
+    assert [f["field"] for f in checked.json()["findings"] if f["severity"] == "error"] == ["rules"]
+    health = (await client.post("/api/health/graph", json=broken)).json()
+    assert health["nodes"][0]["status"] == "errors", "the health panel agrees with the editor's badge"
+
+
+async def test_rules_that_compile_change_nothing(client: httpx.AsyncClient) -> None:
+    ruled = copy.deepcopy(EXAMPLE)
+    ruled["nodes"][0]["config"]["rules"] = 'IF player_choice.quest_accept == true\n  THEN moodTo = "determined"'
+
+    response = await client.post("/api/graphs", json=ruled)
+
+    assert response.status_code == 201, response.text
+    assert response.json()["health"]["status"] == "ok"

@@ -11,6 +11,7 @@ from dyngen.adapters.rate_limits.memory import MemoryRateLimiter
 from dyngen.config import RateLimitSetting, Settings
 from dyngen.domain.budgets import GLOBAL_SCOPE, BudgetPeriod, BudgetPolicy, period_window, to_micros
 from dyngen.domain.rate_limits import Rate, gcra
+from dyngen.services.rate_limits import player_of
 from tests.fakes import FakeClock
 
 
@@ -105,3 +106,18 @@ def test_a_node_budget_comes_from_its_own_entry_or_the_default() -> None:
     assert policy.limits_for("cafe")[1].limit == to_micros(5)
     assert not BudgetPolicy().limited
     assert to_micros(0.1) * 3 == to_micros(0.3), "micro-units add up where floats do not"
+
+
+@pytest.mark.parametrize(
+    ("body", "player"),
+    [
+        (b'{"player_context": {"playerId": "p1"}}', "p1"),
+        (b'{"playerContext": {"player_id": "p2"}}', "p2"),
+        (b'{"player_context": {}}', None),
+        (b"not json", None),
+        (b"[" * 50_000, None),
+    ],
+    ids=["spec spelling", "other spelling", "no player", "not json", "nested too deep for json"],
+)
+def test_the_player_of_a_raw_body(body: bytes, player: str | None) -> None:
+    assert player_of(body) == player

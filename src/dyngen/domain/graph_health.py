@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from dyngen.domain.contracts import FallbackMode, GenerationValidationResult, NodeStatus, Strategy
 from dyngen.domain.graph import SceneGraph
-from dyngen.domain.validation import validate_config
+from dyngen.domain.node_checks import check_node
 
 ALWAYS_FRESH_LIMIT = 3
 
@@ -66,7 +66,7 @@ def graph_health(
     slow: list[str] = []
     for node in graph.generation_nodes():
         config = node.config
-        result = validate_config(config)
+        result = check_node(config)
         p95 = p95_latency_ms.get(node.id)
         nodes.append(
             NodeHealth(

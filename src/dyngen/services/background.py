@@ -9,7 +9,11 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
+from dyngen.services.memo import LruMemo
+
 log = logging.getLogger("dyngen.background")
+
+PACED_NAMES = 10_000  # names whose pacing is remembered (least recently used forgotten first)
 
 
 class BackgroundTasks:
@@ -17,6 +21,9 @@ class BackgroundTasks:
 
     def __init__(self) -> None:
         self._tasks: dict[str, asyncio.Task[Any]] = {}
+        # Per name: the monotonic time before which it is not started again, and its failures in a row.
+        self.not_before: LruMemo[str, float] = LruMemo(PACED_NAMES)
+        self.failures: LruMemo[str, int] = LruMemo(PACED_NAMES)
 
     def start(self, name: str, work: Coroutine[Any, Any, Any]) -> bool:
         """Run `work` in the background unless a task of the same name still runs (then `work` is closed

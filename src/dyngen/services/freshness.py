@@ -186,15 +186,38 @@ async def serve_hybrid(services: Services, prepared: Prepared, *, timeout_s: flo
     return _served(services, prepared, hit, stale=stale)
 
 
+REFRESH_SPACING_S = 5.0
+REFRESH_BACKOFF_MAX_S = 300.0
+
+
+def _pace(services: Services, flight: str, *, failed: bool) -> None:
+    """After a refresh: the next may start REFRESH_SPACING_S later, doubling per failure in a row."""
+    pacing = services.refreshes
+    failures = (pacing.failures.get(flight) or 0) + 1 if failed else 0
+    pacing.failures.put(flight, failures)
+    wait = min(REFRESH_SPACING_S * 2**failures, REFRESH_BACKOFF_MAX_S) if failures else REFRESH_SPACING_S
+    pacing.not_before.put(flight, services.clock.monotonic() + wait)
+    if failed:
+        log.info("freshness.refresh_failed key=%s failures=%d next_in_s=%.0f", flight, failures, wait)
+
+
 def refresh(services: Services, prepared: Prepared, *, timeout_s: float) -> bool:
-    """Start a background refresh of the prepared request's content, unless one runs already.
+    """Start a background refresh of the prepared request's content, unless one runs already or the key
+    was refreshed too recently.
 
     The refresh runs in the key's single flight (one per key at a time across processes; a foreground
-    miss joins it). An always-fresh node's refresh spends its rate limit and is skipped over it. Returns
-    True when a refresh started in this process.
+    miss joins it). An always-fresh node's refresh spends its rate limit and is skipped over it. A key is
+    refreshed at most every REFRESH_SPACING_S in this process; after a failed refresh (provider down,
+    budget spent) the wait doubles, up to REFRESH_BACKOFF_MAX_S, so a failing refresh cannot run on every
+    serve. Returns True when a refresh started in this process.
     """
     flight = flight_key_of(prepared)
     always = prepared.request.strategy is Strategy.ALWAYS
+    pacing = services.refreshes
+    now = services.clock.monotonic()
+    if now < (pacing.not_before.get(flight) or 0.0):
+        return False
+    pacing.not_before.put(flight, now + REFRESH_SPACING_S)
 
     async def produce() -> bytes:
         seed = prepared.seed or resolve_seed(prepared.request, entropy=services.entropy)
@@ -208,6 +231,7 @@ def refresh(services: Services, prepared: Prepared, *, timeout_s: float) -> bool
         else:
             outcome = await generate_and_record(services, prepared, seed)
         log.info("freshness.refreshed node=%s key=%s status=%s", prepared.node, prepared.key, outcome.status.value)
+        _pace(services, flight, failed=outcome.status is GenerationStatus.FAILED)
         return FlightResult(outcome=outcome).model_dump_json().encode()
 
     async def run() -> None:

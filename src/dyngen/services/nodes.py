@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from dyngen.domain.contracts import GenerationNodeConfig, GenerationValidationResult, NodeStatus, Severity
 from dyngen.domain.diff import Change, config_diff
 from dyngen.domain.errors import DyngenError, ErrorCode
-from dyngen.domain.validation import validate_config
+from dyngen.domain.node_checks import check_node
 from dyngen.ports import NodeVersion
 from dyngen.services.container import Services
 
@@ -51,7 +51,7 @@ async def save_node(
     Raises:
         DyngenError: GEN_INVALID_CONFIG (422) with every error finding.
     """
-    result = validate_config(config)
+    result = check_node(config)
     if result.status is NodeStatus.ERRORS:
         errors = [f.model_dump(mode="json") for f in result.findings if f.severity is Severity.ERROR]
         raise DyngenError(

@@ -60,7 +60,27 @@ async def _attempt(
     return result
 
 
-async def _run_provider(
+# Failures after which the provider may have billed the call: it was cut off mid-call by the deadline,
+# or it answered with output that could not be used (a model asked twice).
+_MAY_HAVE_BILLED = frozenset({ErrorCode.GEN_TIMEOUT, ErrorCode.GEN_EMPTY_OUTPUT})
+
+
+def _spent(costs: list[float], failed: DyngenError | None, estimate: float, *, forced: Any) -> float | None:
+    """What an attempt cost, for the budget: the provider's own figure when it answered; its estimate when
+    it failed in a way that may still be billed (so a budget errs towards refusing, never overspending);
+    None (the reservation is given back) when it never reached a paid call, or the caller was cancelled
+    (the process is stopping: no ledger write is started then, and an unreleased hold expires by itself).
+    """
+    if costs:
+        return costs[0]
+    if forced is not None and forced.forced_failure() is not None:
+        return None  # `simulate` failed it before the provider was called
+    if failed is not None and failed.code in _MAY_HAVE_BILLED:
+        return estimate
+    return None
+
+
+async def _run_provider(  # noqa: PLR0915 - one attempt loop: reserve, call, settle, back off
     services: Services,
     request: GenerateContentRequest,
     provider: Provider,
@@ -109,12 +129,13 @@ async def _run_provider(
             remote_job=remote_job if attempt == 1 else None,
             on_remote_job=on_remote_job,
         )
+        estimate = provider.estimate_cost(request)
         try:
             # The estimate is held in the node's budget and the global cap before the call (or refused).
             hold = await budgets.reserve(
                 node_id=request.node_id,
                 provider=provider.info.name,
-                estimate=provider.estimate_cost(request),
+                estimate=estimate,
                 deadline_s=remaining,
                 services=services,
             )
@@ -122,25 +143,29 @@ async def _run_provider(
             error = exc
             break
         costs: list[float] = []
+        failed: DyngenError | None = None
         try:
             async with asyncio.timeout(remaining):
                 result = await _attempt(provider, call, request, services, costs.append)
             services.metrics.provider_call(provider=provider.info.name, outcome="ok")
             return result, None, attempt
         except TimeoutError:
-            error = DyngenError(ErrorCode.GEN_TIMEOUT, f"no content within the node's {timeout_s * 1000:.0f} ms")
+            error = failed = DyngenError(
+                ErrorCode.GEN_TIMEOUT, f"no content within the node's {timeout_s * 1000:.0f} ms"
+            )
         except DyngenError as exc:
             if not exc.code.is_generation_failure:
                 raise
-            error = exc
+            error = failed = exc
         except Exception as exc:  # a provider bug must become a coded failure and a fallback, never a 500
             log.exception("provider.crashed provider=%s", provider.info.name)
-            error = DyngenError(
+            error = failed = DyngenError(
                 ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"provider '{provider.info.name}' failed: {type(exc).__name__}"
             )
         finally:
-            # The actual cost replaces the estimate; a call that returned nothing gives it back.
-            await budgets.settle(hold=hold, actual=costs[0] if costs else None, services=services)
+            await budgets.settle(
+                hold=hold, actual=_spent(costs, failed, estimate, forced=request.simulate), services=services
+            )
         services.metrics.provider_call(provider=provider.info.name, outcome=error.code.value)
         if attempt > retries or not error.code.retryable:
             break

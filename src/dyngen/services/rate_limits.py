@@ -39,7 +39,7 @@ def player_of(body: bytes) -> str | None:
     the body has none or is not JSON (the generation service then answers the 422)."""
     try:
         data: Any = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than json can parse
         return None
     if not isinstance(data, dict):
         return None

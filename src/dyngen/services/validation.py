@@ -10,14 +10,14 @@ from dyngen.domain.contracts import (
     ValidationContext,
 )
 from dyngen.domain.errors import DyngenError
-from dyngen.domain.validation import validate_config
+from dyngen.domain.node_checks import check_node
 
 
 def validate_node(
     *, config: GenerationNodeConfig, context: ValidationContext | None = None
 ) -> GenerationValidationResult:
     """Every finding for `config`, and (when the context allows one) the cache key it would use."""
-    result = validate_config(config, context)
+    result = check_node(config, context)
     request = GenerateContentRequest.for_node(
         config,
         from_scene=context.from_scene if context else None,

@@ -471,13 +471,17 @@ async def _keep_lease(
             return
 
 
-async def _claim(services: Services, warmup_id: str, *, wait: bool) -> WarmupRun | None:
+async def _claim(services: Services, warmup_id: str, *, wait: bool, finished: bool) -> WarmupRun | None:
     """Claim a run for this process; with `wait`, wait out a lease that a dead runner left behind."""
     lease = services.options.job_lease_s
     for attempt in range(2):
         now = services.clock.now()
         run = await services.warmups.claim_warmup(
-            warmup_id, owner=services.runner_id, now=now, lease_until=now + timedelta(seconds=lease)
+            warmup_id,
+            owner=services.runner_id,
+            now=now,
+            lease_until=now + timedelta(seconds=lease),
+            finished=finished,
         )
         if run is not None or not wait or attempt:
             return run
@@ -499,7 +503,12 @@ async def _release(services: Services, warmup_id: str) -> None:
 
 
 async def run_warmup(
-    *, warmup_id: str, services: Services, progress: Progress | None = None, wait_for_lease: bool = False
+    *,
+    warmup_id: str,
+    services: Services,
+    progress: Progress | None = None,
+    wait_for_lease: bool = False,
+    finished_too: bool = True,
 ) -> WarmupReport:
     """Claim a run and warm what it has left: pending items and items that failed before.
 
@@ -507,12 +516,14 @@ async def run_warmup(
         progress: Called (synchronously) with the counts at the start and after every item.
         wait_for_lease: When another runner holds the run, wait until its lease would expire and try once
             more (a killed `dyngen warm` leaves a lease behind; a live runner keeps renewing it).
+        finished_too: Also take a finished run (an explicit resume retries its failed items); the
+            background runner passes False.
 
     Raises:
         DyngenError: NOT_FOUND for an unknown id; CONFLICT when another runner is working on it.
     """
     run = await get_warmup(warmup_id=warmup_id, services=services)
-    claimed = await _claim(services, warmup_id, wait=wait_for_lease)
+    claimed = await _claim(services, warmup_id, wait=wait_for_lease, finished=finished_too)
     if claimed is None:
         current = await get_warmup(warmup_id=warmup_id, services=services)
         until = f" until {current.lease_expires_at:%H:%M:%S} UTC" if current.lease_expires_at else ""
@@ -601,7 +612,7 @@ async def _run_claimable(services: Services, warmup_id: str) -> None:
             await _completed(services, warmup_id)
         return
     try:
-        await run_warmup(warmup_id=warmup_id, services=services)
+        await run_warmup(warmup_id=warmup_id, services=services, finished_too=False)
     except DyngenError as exc:
         if exc.code is not ErrorCode.CONFLICT:  # CONFLICT: another process claimed it first
             log.warning("warmup.failed id=%s code=%s message=%s", warmup_id, exc.code.value, exc.message)

@@ -74,9 +74,10 @@ export function BudgetPage({
 }
 
 function Meter({ line }: { line: BudgetLine }) {
-  if (line.limit === null || line.limit <= 0) return <span className="muted small">no limit</span>;
-  const spent = Math.min(1, line.spent / line.limit);
-  const reserved = Math.min(1 - spent, line.reserved / line.limit);
+  if (line.limit === null) return <span className="muted small">no limit</span>;
+  // A limit of 0 is a budget that allows nothing: shown as spent, not as "no limit".
+  const spent = line.limit <= 0 ? 1 : Math.min(1, line.spent / line.limit);
+  const reserved = line.limit <= 0 ? 0 : Math.min(1 - spent, line.reserved / line.limit);
   return (
     <span
       className={`meter${line.exhausted ? " is-exhausted" : ""}`}

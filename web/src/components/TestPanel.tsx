@@ -458,7 +458,9 @@ function VideoPreview({ url, beats, record }: { url: string; beats: Beat[]; reco
           src={src}
           crossOrigin="anonymous"
         >
-          {captions ? <track kind="captions" srcLang="en" label="Captions" src={captions} default /> : null}
+          {/* The built-in renderer burns the captions in; the track is there to switch on (or for players
+              whose video has none burned in), so it is not shown by default and nothing appears twice. */}
+          {captions ? <track kind="captions" srcLang="en" label="Captions" src={captions} /> : null}
         </video>
       ) : (
         <div className="video-placeholder">Loading video…</div>

@@ -86,6 +86,9 @@ export function NumberInput(props: {
         const n = Number(raw);
         if (Number.isFinite(n)) props.onChange(n);
       }}
+      // A required number left empty (or half-typed) shows its value again on leaving the field, so the
+      // field never looks empty while the node keeps its old value.
+      onBlur={() => setText(shown)}
     />
   );
 }

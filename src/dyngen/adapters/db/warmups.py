@@ -95,13 +95,17 @@ class SqlAlchemyWarmupRepository:
         return await retrying(go)
 
     async def claim_warmup(
-        self, warmup_id: str, *, owner: str, now: datetime, lease_until: datetime
+        self, warmup_id: str, *, owner: str, now: datetime, lease_until: datetime, finished: bool = True
     ) -> WarmupRun | None:
         async def go() -> WarmupRun | None:
             at = to_utc(now)
+            # A finished run is claimed only by an explicit resume, never by a background sweep that
+            # listed it while it was still running (it would run again what just failed, or revive a
+            # cancelled run).
+            ended = [s.value for s in FINISHED] if finished else []
             claimable = or_(
                 warmups.c.status == QUEUED,
-                warmups.c.status.in_([s.value for s in FINISHED]),
+                warmups.c.status.in_(ended),
                 and_(
                     warmups.c.status == RUNNING,
                     or_(warmups.c.lease_expires_at.is_(None), warmups.c.lease_expires_at < at),
