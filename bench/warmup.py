@@ -107,7 +107,7 @@ async def service_pool(data_dir: Path) -> tuple[float, float]:
     from dyngen.domain.contracts import PlayerContext
     from dyngen.domain.graph import SceneGraph
     from dyngen.services.generation import generate_content
-    from dyngen.services.warmup import node_request
+    from dyngen.services.warmup_plan import node_request
 
     services = await build(Settings(data_dir=data_dir, providers_by_type={}), providers={"builtin": SleepingProvider()})
     try:

@@ -21,7 +21,7 @@ from dyngen.domain.errors import ErrorCode
 from dyngen.domain.graph import SceneGraph
 from dyngen.domain.warmup import ItemOutcome, ItemStatus
 from dyngen.entrypoints.api.app import create_app
-from dyngen.services import warmup
+from dyngen.services import warmup, warmup_plan
 from dyngen.services.container import Services
 from tests.e2e.test_cli import Workdir
 from tests.e2e.test_jobs import Event, parse_sse
@@ -160,7 +160,7 @@ async def test_a_pool_of_variants_is_warmed_for_every_player_without_naming_one(
     graph = SceneGraph.model_validate(body)
     for player in ("ann", "bob", "cy", "dee", "eve"):  # whoever plays gets one of the warmed variants
         context = PlayerContext(playthrough_id=player, player_id=player)
-        request = warmup.node_request(graph, graph.nodes[0], player_context=context)
+        request = warmup_plan.node_request(graph, graph.nodes[0], player_context=context)
         answer = await client.post("/api/generate-content", content=request.model_dump_json(exclude_none=True))
         assert answer.json()["cache"]["hit"] is True, (player, answer.json()["cache"])
 

@@ -1,0 +1,79 @@
+"""Where content and artifacts live: cache tiers, single flight, object stores, invalidation."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Protocol
+
+
+class CacheTier(Protocol):
+    """One layer of the content cache. Values are opaque bytes; `name` appears in `cache.tier`."""
+
+    name: str
+
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def set(self, key: str, value: bytes, *, ttl_s: float | None = None) -> None: ...
+
+    async def delete(self, keys: Iterable[str]) -> int: ...
+
+
+class SingleFlight(Protocol):
+    """Runs one producer per key at a time; concurrent callers for the same key share its result.
+
+    Results are bytes so that they can cross processes.
+    """
+
+    async def run(
+        self, key: str, produce: Callable[[], Awaitable[bytes]], *, timeout_s: float | None = None
+    ) -> tuple[bytes, bool]:
+        """Returns the result and True when this caller joined a flight another caller started.
+
+        Raises:
+            TimeoutError: The result did not arrive within `timeout_s` (the flight itself goes on).
+        """
+        ...
+
+    def is_running(self, key: str) -> bool:
+        """True while this process runs (or waits on) a flight for `key`."""
+        ...
+
+
+class ObjectStore(Protocol):
+    """Named blobs: a local folder or an S3-compatible bucket."""
+
+    name: str
+
+    def uri(self, key: str) -> str: ...
+
+    def key_of(self, uri: str) -> str: ...
+
+    async def put(self, key: str, data: bytes, *, content_type: str) -> None: ...
+
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def delete(self, keys: Iterable[str]) -> int: ...
+
+    async def ping(self) -> None: ...
+
+
+class InvalidationBus(Protocol):
+    """Carries invalidated cache keys to every process, so their local tiers drop them too."""
+
+    async def publish(self, keys: Iterable[str]) -> None: ...
+
+    def subscribe(self, handler: Callable[[list[str]], Awaitable[Any]]) -> None: ...
+
+
+class ArtifactStore(Protocol):
+    """Durable bytes, addressed by the URI `put` returns."""
+
+    async def put(self, data: bytes, *, media_type: str, content_hash: str) -> str: ...
+
+    async def get(self, uri: str) -> bytes: ...
+
+    async def ping(self) -> None: ...
+
+    async def pending(self) -> int:
+        """Artifacts accepted but not yet in durable storage (a spool waiting for its store)."""
+        ...
