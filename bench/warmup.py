@@ -71,19 +71,9 @@ class SleepingProvider:
 
 
 def graph_body(count: int) -> dict[str, Any]:
-    return {
-        "id": "bench_warmup",
-        "scenes": [{"id": f"s{i}", "mood": "calm" if i % 2 else "tense"} for i in range(count + 1)],
-        "nodes": [
-            {
-                "id": f"t{i}",
-                "fromScene": f"s{i}",
-                "toScene": f"s{i + 1}",
-                "config": {"generationType": "transition", "fallback": {"mode": "placeholder", "timeoutMs": 10_000}},
-            }
-            for i in range(count)
-        ],
-    }
+    from tests.support.examples import transition_chain
+
+    return transition_chain(count, "bench_warmup")
 
 
 async def bare_pool() -> float:

@@ -23,6 +23,7 @@ import pytest
 import uvicorn
 from fastapi import Request, Response
 
+from tests.support.examples import transition_chain
 from tests.support.openai_server import Script, app_for
 from tests.support.servers import VENV_BIN, free_port, port_open, wait_until
 
@@ -65,19 +66,7 @@ def provider() -> Iterator[SlowOpenAIServer]:
 
 
 def graph() -> dict[str, Any]:
-    return {
-        "id": "long_story",
-        "scenes": [{"id": f"s{i}", "mood": "calm" if i % 2 else "tense"} for i in range(TRANSITIONS + 1)],
-        "nodes": [
-            {
-                "id": f"t{i}",
-                "fromScene": f"s{i}",
-                "toScene": f"s{i + 1}",
-                "config": {"generationType": "transition", "fallback": {"mode": "placeholder", "timeoutMs": 10_000}},
-            }
-            for i in range(TRANSITIONS)
-        ],
-    }
+    return transition_chain(TRANSITIONS, "long_story")
 
 
 def stored(database: Path, sql: str) -> list[tuple[Any, ...]]:

@@ -21,3 +21,21 @@ SPEC_TEMPLATE: dict[str, Any] = {
     "enabled": True,
     "version": 1,
 }
+
+
+def transition_chain(count: int, graph_id: str) -> dict[str, Any]:
+    """A scene graph of `count` transitions in a row (s0 -> s1 -> ...), moods alternating, each falling back
+    to a placeholder: many warm-up items for benchmarks and interrupted runs."""
+    return {
+        "id": graph_id,
+        "scenes": [{"id": f"s{i}", "mood": "calm" if i % 2 else "tense"} for i in range(count + 1)],
+        "nodes": [
+            {
+                "id": f"t{i}",
+                "fromScene": f"s{i}",
+                "toScene": f"s{i + 1}",
+                "config": {"generationType": "transition", "fallback": {"mode": "placeholder", "timeoutMs": 10_000}},
+            }
+            for i in range(count)
+        ],
+    }

@@ -22,15 +22,14 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
-from dyngen.domain import fallback
 from dyngen.domain.cache_keys import ResolvedSeed, resolve_seed
-from dyngen.domain.contracts import CacheInfo, ErrorInfo, GenerateContentRequest, GenerationStatus, Strategy
+from dyngen.domain.contracts import CacheInfo, GenerateContentRequest, GenerationStatus, Strategy
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.ports import RateDecision
 from dyngen.services import rate_limits
 from dyngen.services.container import Services
 from dyngen.services.outcomes import CACHE_FORMAT, CacheEntry, FlightResult, Outcome, Prepared
-from dyngen.services.provider_runs import generate_and_record
+from dyngen.services.provider_runs import fallback_without_run, generate_and_record
 
 log = logging.getLogger("dyngen.freshness")
 
@@ -139,17 +138,7 @@ def rate_limited(request: GenerateContentRequest, seed: ResolvedSeed, retry_afte
         f"node {request.node_id or '-'} is over its rate limit (next generation in {max(retry_after_s, 0):.1f} s) "
         "and has no content yet to serve instead",
     )
-    payload, info = fallback.apply(request, error, mode=request.fallback.mode, attempts=0)
-    return Outcome(
-        generation_id=None,
-        status=GenerationStatus.FAILED,
-        deterministic=seed.deterministic,
-        seed=seed.value,
-        provider=None,
-        content=payload,
-        fallback=info,
-        error=ErrorInfo(code=error.code, message=error.message),
-    )
+    return fallback_without_run(request, seed, error)
 
 
 async def serve_always(

@@ -371,8 +371,13 @@ def waited_too_long(request: GenerateContentRequest, seed: ResolvedSeed) -> Outc
     error = DyngenError(
         ErrorCode.GEN_TIMEOUT, "another request for this content did not finish within the node's timeout"
     )
-    payload, info = fallback.apply(request, error, mode=request.fallback.mode, attempts=0)
     log.warning("single_flight.wait_timeout node=%s", request.node_id)
+    return fallback_without_run(request, seed, error)
+
+
+def fallback_without_run(request: GenerateContentRequest, seed: ResolvedSeed, error: DyngenError) -> Outcome:
+    """The node's fallback for `error` when no provider ran for this caller (nothing is recorded)."""
+    payload, info = fallback.apply(request, error, mode=request.fallback.mode, attempts=0)
     return Outcome(
         generation_id=None,
         status=GenerationStatus.FAILED,

@@ -17,6 +17,7 @@ from dyngen.adapters.db.repository import (
     insert_artifacts,
     record_from_row,
     record_row,
+    renew_lease,
     retrying,
     to_utc,
 )
@@ -86,26 +87,11 @@ class SqlAlchemyJobRepository(SqlAlchemyGenerationRepository):
         return await retrying(run)
 
     async def heartbeat(self, job_id: str, *, owner: str, lease_until: datetime) -> tuple[bool, bool]:
-        async def run() -> tuple[bool, bool]:
-            mine = and_(
-                generations.c.id == job_id,
-                generations.c.lease_owner == owner,
-                generations.c.status == PROCESSING,
+        return await retrying(
+            lambda: renew_lease(
+                self._engine, generations, job_id, owner=owner, running=PROCESSING, lease_until=lease_until
             )
-            async with self._engine.begin() as conn:
-                await conn.execute(update(generations).where(mine).values(lease_expires_at=to_utc(lease_until)))
-                row = (
-                    await conn.execute(
-                        select(generations.c.lease_owner, generations.c.status, generations.c.cancel_requested).where(
-                            generations.c.id == job_id
-                        )
-                    )
-                ).first()
-            if row is None:
-                return False, True
-            return row.lease_owner == owner and row.status == PROCESSING, bool(row.cancel_requested)
-
-        return await retrying(run)
+        )
 
     async def finish(self, record: GenerationRecord) -> None:
         async def run() -> None:

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import event, select, text
+from sqlalchemy import Table, and_, event, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -209,3 +209,20 @@ async def insert_artifacts(conn: AsyncConnection, record: GenerationRecord) -> N
 
 def _artifact(row: Any) -> ArtifactRecord:
     return ArtifactRecord.model_validate({**row, "created_at": db_time(row["created_at"])})
+
+
+async def renew_lease(
+    engine: AsyncEngine, table: Table, row_id: str, *, owner: str, running: str, lease_until: datetime
+) -> tuple[bool, bool]:
+    """Extend the lease `owner` holds on a leased row (a job, a warm-up run) that is still `running`.
+
+    Returns (still mine, cancel requested); a row that is gone counts as not mine and cancelled.
+    """
+    c = table.c
+    mine = and_(c.id == row_id, c.lease_owner == owner, c.status == running)
+    async with engine.begin() as conn:
+        await conn.execute(update(table).where(mine).values(lease_expires_at=to_utc(lease_until)))
+        row = (await conn.execute(select(c.lease_owner, c.status, c.cancel_requested).where(c.id == row_id))).first()
+    if row is None:
+        return False, True
+    return row.lease_owner == owner and row.status == running, bool(row.cancel_requested)

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dyngen.adapters.db.repository import db_time, retrying, to_utc
+from dyngen.adapters.db.repository import db_time, renew_lease, retrying, to_utc
 from dyngen.adapters.db.tables import generations, warmup_events, warmup_items, warmups
 from dyngen.domain.warmup import (
     FINISHED,
@@ -158,22 +158,9 @@ class SqlAlchemyWarmupRepository:
         return await retrying(go)
 
     async def heartbeat_warmup(self, warmup_id: str, *, owner: str, lease_until: datetime) -> tuple[bool, bool]:
-        async def go() -> tuple[bool, bool]:
-            mine = and_(warmups.c.id == warmup_id, warmups.c.lease_owner == owner, warmups.c.status == RUNNING)
-            async with self._engine.begin() as conn:
-                await conn.execute(update(warmups).where(mine).values(lease_expires_at=to_utc(lease_until)))
-                row = (
-                    await conn.execute(
-                        select(warmups.c.lease_owner, warmups.c.status, warmups.c.cancel_requested).where(
-                            warmups.c.id == warmup_id
-                        )
-                    )
-                ).first()
-            if row is None:
-                return False, True
-            return row.lease_owner == owner and row.status == RUNNING, bool(row.cancel_requested)
-
-        return await retrying(go)
+        return await retrying(
+            lambda: renew_lease(self._engine, warmups, warmup_id, owner=owner, running=RUNNING, lease_until=lease_until)
+        )
 
     async def pending_items(self, warmup_id: str) -> list[WarmupItem]:
         async def go() -> list[WarmupItem]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Request, Response
@@ -13,6 +11,7 @@ from dyngen.domain.access import Scope
 from dyngen.domain.contracts import GenerateContentResponse
 from dyngen.entrypoints.api.auth import require
 from dyngen.entrypoints.api.errors import documented
+from dyngen.entrypoints.api.sse import event_stream, resume_after
 from dyngen.entrypoints.api.wire import services_of, wire_response
 from dyngen.services import jobs
 
@@ -49,17 +48,5 @@ async def job_events(
     """
     services = services_of(request)
     await jobs.get_job(job_id=job_id, services=services)  # 404 before the stream starts
-    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
-
-    async def stream() -> AsyncIterator[bytes]:
-        yield b"retry: 1000\n\n"
-        async for event in jobs.stream_events(job_id=job_id, after=after, services=services):
-            if event is None:
-                yield b": keep-alive\n\n"
-                continue
-            data = json.dumps({"job_id": job_id, **event.data}, separators=(",", ":"))
-            yield f"id: {event.id}\nevent: {event.type}\ndata: {data}\n\n".encode()
-
-    return StreamingResponse(
-        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    )
+    after = resume_after(last_event_id)
+    return event_stream(jobs.stream_events(job_id=job_id, after=after, services=services), about={"job_id": job_id})

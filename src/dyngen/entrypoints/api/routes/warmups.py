@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Request, Response
@@ -12,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from dyngen.domain.access import Scope
 from dyngen.entrypoints.api.auth import require
 from dyngen.entrypoints.api.errors import documented
+from dyngen.entrypoints.api.sse import event_stream, resume_after
 from dyngen.entrypoints.api.wire import services_of
 from dyngen.services import warmup
 from dyngen.services.warmup import WarmRequest, WarmupReport
@@ -78,17 +78,7 @@ async def warmup_events(
     report, whatever the final status). Reconnect with `Last-Event-ID` to resume."""
     services = services_of(request)
     await warmup.get_warmup(warmup_id=warmup_id, services=services)  # 404 before the stream starts
-    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
-
-    async def stream() -> AsyncIterator[bytes]:
-        yield b"retry: 1000\n\n"
-        async for event in warmup.stream_events(warmup_id=warmup_id, after=after, services=services):
-            if event is None:
-                yield b": keep-alive\n\n"
-                continue
-            data = json.dumps({"warmup_id": warmup_id, **event.data}, separators=(",", ":"))
-            yield f"id: {event.id}\nevent: {event.type}\ndata: {data}\n\n".encode()
-
-    return StreamingResponse(
-        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    after = resume_after(last_event_id)
+    return event_stream(
+        warmup.stream_events(warmup_id=warmup_id, after=after, services=services), about={"warmup_id": warmup_id}
     )
