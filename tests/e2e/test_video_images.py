@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 from PIL import Image
 
 from dyngen.config import Settings
+from dyngen.services.container import Services
 from tests.e2e.test_video import CAFE, ROOFTOPS, video_request
 from tests.unit.test_keyframes import png
 from tests.unit.test_video_render import TOP, decode
@@ -79,3 +81,21 @@ async def test_an_artifact_that_is_not_an_image_is_drawn_instead(client: httpx.A
 
     assert distance(frame) > 30, "the drawn keyframe: a script is never decoded as a picture"
     assert "keyframe:from:missing" in content["metadata"]["tags"]
+
+
+async def test_an_assets_file_name_costs_no_artifact_lookup(
+    client: httpx.AsyncClient, services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    looked_up: list[str] = []
+    real = services.repository.get_artifact
+
+    async def counting(artifact_id: str) -> Any:
+        looked_up.append(artifact_id)
+        return await real(artifact_id)
+
+    monkeypatch.setattr(services.repository, "get_artifact", counting)
+
+    _, frame = await first_frame(client, tmp_path, "blue.png")
+
+    assert distance(frame) < 8
+    assert "blue.png" not in looked_up, "a file name is never looked up as an artifact id"

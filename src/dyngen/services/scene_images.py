@@ -10,6 +10,7 @@ artifacts within the size cap are read; the provider still checks the pixels bef
 from __future__ import annotations
 
 import logging
+import re
 
 from dyngen.domain.contracts import GenerateContentRequest
 from dyngen.ports import Provider
@@ -17,6 +18,9 @@ from dyngen.services.container import Services
 
 log = logging.getLogger("dyngen.generation")
 
+# Artifact ids are `new_id()`s: a name of another shape (`cafe.png`) is a file in the assets folder and
+# costs no database lookup.
+ARTIFACT_ID = re.compile(r"[0-9a-f]{32}")
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp"})
 MAX_BYTES = 20 * 1024 * 1024
 
@@ -31,7 +35,11 @@ async def fetch_scene_images(
     """
     if not provider.info.uses_scene_images:
         return {}
-    names = {scene.image for scene in (request.from_scene, request.to_scene) if scene is not None and scene.image}
+    names = {
+        scene.image
+        for scene in (request.from_scene, request.to_scene)
+        if scene is not None and scene.image and ARTIFACT_ID.fullmatch(scene.image)
+    }
     found: dict[str, bytes] = {}
     for name in sorted(names):
         try:
