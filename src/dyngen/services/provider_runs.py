@@ -19,6 +19,7 @@ from dyngen.domain.contracts import (
     FallbackMode,
     GenerateContentRequest,
     GenerationStatus,
+    Simulate,
 )
 from dyngen.domain.elements import content_text, violations
 from dyngen.domain.errors import DyngenError, ErrorCode
@@ -65,7 +66,7 @@ async def _attempt(
 _MAY_HAVE_BILLED = frozenset({ErrorCode.GEN_TIMEOUT, ErrorCode.GEN_EMPTY_OUTPUT})
 
 
-def _spent(costs: list[float], failed: DyngenError | None, estimate: float, *, forced: Any) -> float | None:
+def _spent(costs: list[float], failed: DyngenError | None, estimate: float, *, forced: Simulate | None) -> float | None:
     """What an attempt cost, for the budget: the provider's own figure when it answered; its estimate when
     it failed in a way that may still be billed (so a budget errs towards refusing, never overspending);
     None (the reservation is given back) when it never reached a paid call, or the caller was cancelled
