@@ -1,4 +1,5 @@
-"""The ApiKeyRepository contract, on every database dyngen supports (the backends of test_repository)."""
+"""The ApiKeyRepository contract, on every database dyngen supports (the backends of test_repository)
+and on the memory repository."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dyngen.adapters.db import schema
 from dyngen.adapters.db.keys import SqlAlchemyApiKeyRepository
+from dyngen.adapters.memory.authoring import MemoryApiKeyRepository
+from dyngen.adapters.memory.database import MemoryDatabase
 from dyngen.ports import ApiKey, ApiKeyRepository
 
 T0 = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
@@ -72,3 +75,9 @@ class TestSqlAlchemyApiKeyRepository(ApiKeyRepositoryContract):
     async def keys(self, engine: AsyncEngine) -> ApiKeyRepository:
         await schema.upgrade(engine)
         return SqlAlchemyApiKeyRepository(engine=engine)
+
+
+class TestMemoryApiKeyRepository(ApiKeyRepositoryContract):
+    @pytest.fixture
+    def keys(self) -> ApiKeyRepository:
+        return MemoryApiKeyRepository(database=MemoryDatabase())

@@ -15,6 +15,7 @@ from botocore.exceptions import BotoCoreError
 
 from dyngen.adapters.storage.artifacts import SpoolingArtifactStore
 from dyngen.adapters.storage.local import LocalObjectStore
+from dyngen.adapters.storage.memory import MemoryObjectStore
 from dyngen.adapters.storage.s3 import S3ObjectStore
 from dyngen.ports import ArtifactStore
 from tests.contract.test_object_store import new_bucket, open_s3_store, until
@@ -120,6 +121,18 @@ class TestLocalArtifactStore(ArtifactStoreContract):
         (tmp_path / "data" / "spool").mkdir(parents=True)  # as after the object store was once unreachable
         with pytest.raises(ValueError, match=r"escapes|not an artifact"):
             await store.get("local://..")
+
+
+class TestMemoryArtifactStore(ArtifactStoreContract):
+    """The ephemeral embedded mode: artifacts in a `MemoryObjectStore` (its spool is never written)."""
+
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> ArtifactStore:
+        return SpoolingArtifactStore(store=MemoryObjectStore(), spool_dir=tmp_path / "spool")
+
+    @pytest.fixture
+    def outside(self) -> list[str]:
+        return ["local://artifacts/ab/abcd", "s3://bucket/artifacts/ab/abcd", "memory://../x", "memory://cache/ab/cd"]
 
 
 @pytest.mark.services

@@ -1,4 +1,4 @@
-"""The BudgetLedger contract: SQLite, PostgreSQL and Redis ledgers hold budgets exactly the same way.
+"""The BudgetLedger contract: SQLite, PostgreSQL, Redis and memory ledgers hold budgets exactly the same way.
 
 Each subject gives several ledgers on one shared store (as several processes would have), so the
 concurrency tests race separate connections, not one.
@@ -19,6 +19,8 @@ from dyngen.adapters.budgets.redis import RedisBudgetLedger
 from dyngen.adapters.db.budgets import SqlAlchemyBudgetLedger
 from dyngen.adapters.db.repository import create_engine
 from dyngen.adapters.db.schema import upgrade
+from dyngen.adapters.memory.budgets import MemoryBudgetLedger
+from dyngen.adapters.memory.database import MemoryDatabase
 from dyngen.adapters.messaging.redis import RedisConnection
 from dyngen.domain.budgets import GLOBAL_SCOPE, to_micros
 from dyngen.ports import BudgetLedger, Reservation
@@ -209,6 +211,19 @@ class TestSqliteBudgetLedger(BudgetLedgerContract):
         url = f"sqlite+aiosqlite:///{tmp_path / 'dyngen.db'}"
         async for subject in _sql_subject([url] * 3, FakeClock(datetime.now(UTC))):
             yield subject
+
+
+class TestMemoryBudgetLedger(BudgetLedgerContract):
+    @pytest.fixture
+    def subject(self) -> LedgerUnderTest:
+        database, clock = MemoryDatabase(), FakeClock(datetime.now(UTC))
+
+        async def expire(check: Callable[[], Awaitable[bool]]) -> None:
+            clock.advance(EXPIRING + 0.01)
+            assert await check()
+
+        ledgers: list[BudgetLedger] = [MemoryBudgetLedger(database=database, clock=clock) for _ in range(3)]
+        return LedgerUnderTest(ledgers=ledgers, expire=expire)
 
 
 @pytest.mark.services

@@ -22,6 +22,7 @@ from aiobotocore.session import get_session
 from botocore.exceptions import ClientError
 
 from dyngen.adapters.storage.local import LocalObjectStore
+from dyngen.adapters.storage.memory import MemoryObjectStore
 from dyngen.adapters.storage.s3 import S3ObjectStore
 from dyngen.ports import ObjectStore
 from tests.support.servers import MotoS3Server
@@ -162,6 +163,18 @@ class TestLocalObjectStore(ObjectStoreContract):
         with pytest.raises(ValueError, match="escapes"):
             await store.put("../planted", b"x", content_type="text/plain")
         assert not (tmp_path / "planted").exists()
+
+
+class TestMemoryObjectStore(ObjectStoreContract):
+    """The ephemeral embedded mode's store: a dict of this process."""
+
+    @pytest.fixture
+    def store(self) -> ObjectStore:
+        return MemoryObjectStore()
+
+    @pytest.fixture
+    def foreign(self) -> list[str]:
+        return ["local://artifacts/ab/abcdef", "s3://bucket/artifacts/ab/abcdef", "artifacts/ab/abcdef", "MEMORY://x"]
 
 
 @pytest.mark.services

@@ -1,6 +1,7 @@
 """The GenerationRepository contract, run on every database dyngen supports, plus its migrations.
 
-To add a database, add one line to `BACKENDS` (mark it `services` when it needs a running server).
+To add a database, add one line to `BACKENDS` (mark it `services` when it needs a running server); another
+kind of repository subclasses `GenerationRepositoryContract` (as `TestMemoryGenerationRepository` does).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dyngen.adapters.db import schema
 from dyngen.adapters.db.repository import SqlAlchemyGenerationRepository, create_engine
+from dyngen.adapters.memory.database import MemoryDatabase
+from dyngen.adapters.memory.generations import MemoryGenerationRepository
 from dyngen.domain.contracts import Beat, Choice, ContentMetadata, GeneratedContentPayload, GenerationStatus
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
 from dyngen.ports import GenerationFilter, GenerationRepository
@@ -262,3 +265,9 @@ async def test_upgrading_twice_changes_nothing_and_keeps_the_data(engine: AsyncE
     assert await schema.current_revision(engine) == schema.head_revision()
     assert await _tables(engine) == tables
     assert await repository.get("g1") == saved
+
+
+class TestMemoryGenerationRepository(GenerationRepositoryContract):
+    @pytest.fixture
+    def repository(self) -> GenerationRepository:
+        return MemoryGenerationRepository(database=MemoryDatabase())

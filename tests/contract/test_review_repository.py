@@ -1,4 +1,5 @@
-"""The ReviewRepository contract (quality reviews and their means), run on every database in `BACKENDS`,
+"""The ReviewRepository contract (quality reviews and their means), run on every database in `BACKENDS`
+and on the memory repositories,
 and the arm a generation record keeps."""
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from dyngen.adapters.db import schema
 from dyngen.adapters.db.repository import SqlAlchemyGenerationRepository
 from dyngen.adapters.db.reviews import SqlAlchemyReviewRepository
+from dyngen.adapters.memory.authoring import MemoryReviewRepository
+from dyngen.adapters.memory.database import MemoryDatabase
+from dyngen.adapters.memory.generations import MemoryGenerationRepository
 from dyngen.domain.cache_keys import ReviewScore
 from dyngen.ports import GenerationRepository, Review, ReviewRepository
 from tests.contract.test_repository import K1, K2, T0, record
@@ -112,3 +116,10 @@ class TestSqlAlchemyReviewRepository(ReviewRepositoryContract):
     async def stores(self, engine: AsyncEngine) -> tuple[GenerationRepository, ReviewRepository]:
         await schema.upgrade(engine)
         return SqlAlchemyGenerationRepository(engine=engine), SqlAlchemyReviewRepository(engine=engine)
+
+
+class TestMemoryReviewRepository(ReviewRepositoryContract):
+    @pytest.fixture
+    def stores(self) -> tuple[GenerationRepository, ReviewRepository]:
+        database = MemoryDatabase()
+        return MemoryGenerationRepository(database=database), MemoryReviewRepository(database=database)
