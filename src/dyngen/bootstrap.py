@@ -1,15 +1,16 @@
 """`build(settings) -> Services`: the ONLY place that picks concrete adapters.
 
 Embedded default: SQLite, memory + local-folder cache tiers, in-process single flight, artifacts in a
-local folder. Scaled: the same code with PostgreSQL (`DYNGEN_DATABASE_URL`), Redis (`DYNGEN_REDIS_URL`:
-shared cache tier, cross-process single flight, invalidation to every process) and S3
-(`DYNGEN_OBJECT_STORE_URL`).
+local folder. Ephemeral (`DYNGEN_DATABASE_URL=memory://`): the same with records and objects in memory.
+Scaled: the same code with PostgreSQL (`DYNGEN_DATABASE_URL`), Redis (`DYNGEN_REDIS_URL`: shared cache
+tier, cross-process single flight, invalidation to every process) and S3 (`DYNGEN_OBJECT_STORE_URL`).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -29,6 +30,16 @@ from dyngen.adapters.db.warmups import SqlAlchemyWarmupRepository
 from dyngen.adapters.jobs.inprocess import InProcessJobQueue
 from dyngen.adapters.jobs.notifier import MemoryJobNotifier, RedisJobNotifier
 from dyngen.adapters.locks.memory import MemorySingleFlight
+from dyngen.adapters.memory.authoring import (
+    MemoryApiKeyRepository,
+    MemoryGraphRepository,
+    MemoryNodeConfigRepository,
+    MemoryReviewRepository,
+)
+from dyngen.adapters.memory.budgets import MemoryBudgetLedger
+from dyngen.adapters.memory.database import MemoryDatabase
+from dyngen.adapters.memory.generations import MemoryJobRepository
+from dyngen.adapters.memory.warmups import MemoryWarmupRepository
 from dyngen.adapters.metrics.prometheus import PrometheusMetrics
 from dyngen.adapters.providers.breaker import MemoryCircuitBreaker
 from dyngen.adapters.providers.chain import build_chains
@@ -36,10 +47,26 @@ from dyngen.adapters.providers.plugins import load_providers
 from dyngen.adapters.rate_limits.memory import MemoryRateLimiter
 from dyngen.adapters.storage.artifacts import SpoolingArtifactStore
 from dyngen.adapters.storage.local import LocalObjectStore
+from dyngen.adapters.storage.memory import MemoryObjectStore
 from dyngen.adapters.templates.folder import FolderTemplateSource
 from dyngen.config import Settings
 from dyngen.domain.cache_keys import ReviewPolicy
-from dyngen.ports import CacheTier, CircuitBreaker, Clock, ObjectStore, Provider, SingleFlight
+from dyngen.ports import (
+    ApiKeyRepository,
+    BudgetLedger,
+    CacheTier,
+    CircuitBreaker,
+    Clock,
+    GenerationRepository,
+    GraphRepository,
+    JobRepository,
+    NodeConfigRepository,
+    ObjectStore,
+    Provider,
+    ReviewRepository,
+    SingleFlight,
+    WarmupRepository,
+)
 from dyngen.services import jobs, warmup
 from dyngen.services.access import KeyCache
 from dyngen.services.cache import LayeredCache
@@ -49,8 +76,6 @@ from dyngen.services.scores import ScoreBoard
 from dyngen.services.templates import TemplateLibrary
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncEngine
-
     from dyngen.adapters.messaging.redis import RedisConnection
 
 Closer = Callable[[], Awaitable[None]]
@@ -58,6 +83,8 @@ Closer = Callable[[], Awaitable[None]]
 
 async def _object_store(settings: Settings, closers: list[Closer]) -> ObjectStore:
     location = settings.s3_location()
+    if location is None and settings.is_memory:
+        return MemoryObjectStore()
     if location is None:
         return LocalObjectStore(root=settings.object_dir)
     from dyngen.adapters.storage.s3 import S3ObjectStore
@@ -98,7 +125,54 @@ class _PendingQueue:
         raise RuntimeError("the job queue is not wired yet")
 
 
-def _wire_limits(services: Services, *, engine: AsyncEngine, redis: RedisConnection | None) -> None:
+@dataclass(frozen=True)
+class _Records:
+    """The repositories and the budget ledger on one database."""
+
+    generations: GenerationRepository
+    jobs: JobRepository
+    graphs: GraphRepository
+    nodes: NodeConfigRepository
+    keys: ApiKeyRepository
+    reviews: ReviewRepository
+    warmups: WarmupRepository
+    ledger: BudgetLedger
+
+
+async def _records(
+    settings: Settings, *, clock: Clock, migrate: bool | None, database: MemoryDatabase | None, closers: list[Closer]
+) -> _Records:
+    """The SQL repositories on the configured database (migrated or checked), or the memory ones."""
+    if settings.is_memory:
+        database = database or MemoryDatabase()
+        memory_jobs = MemoryJobRepository(database=database)
+        return _Records(
+            generations=memory_jobs,
+            jobs=memory_jobs,
+            graphs=MemoryGraphRepository(database=database),
+            nodes=MemoryNodeConfigRepository(database=database),
+            keys=MemoryApiKeyRepository(database=database),
+            reviews=MemoryReviewRepository(database=database),
+            warmups=MemoryWarmupRepository(database=database),
+            ledger=MemoryBudgetLedger(database=database, clock=clock),
+        )
+    engine = create_engine(settings.resolved_database_url)
+    closers.append(engine.dispose)
+    await ensure_current(engine, migrate=settings.is_sqlite if migrate is None else migrate)
+    sql_jobs = SqlAlchemyJobRepository(engine=engine)
+    return _Records(
+        generations=sql_jobs,
+        jobs=sql_jobs,
+        graphs=SqlAlchemyGraphRepository(engine=engine),
+        nodes=SqlAlchemyNodeConfigRepository(engine=engine),
+        keys=SqlAlchemyApiKeyRepository(engine=engine),
+        reviews=SqlAlchemyReviewRepository(engine=engine),
+        warmups=SqlAlchemyWarmupRepository(engine=engine),
+        ledger=SqlAlchemyBudgetLedger(engine=engine, clock=clock),
+    )
+
+
+def _wire_limits(services: Services, *, ledger: BudgetLedger, redis: RedisConnection | None) -> None:
     """Budgets and rate limits: through Redis in scaled mode (every process shares them), else the
     database ledger (exact across processes on one SQLite file too) and per-process rate limits."""
     if redis is not None:
@@ -108,7 +182,7 @@ def _wire_limits(services: Services, *, engine: AsyncEngine, redis: RedisConnect
         services.budget_ledger = RedisBudgetLedger(connection=redis)
         services.rate_limiter = RedisRateLimiter(connection=redis, clock=services.clock)
         return
-    services.budget_ledger = SqlAlchemyBudgetLedger(engine=engine, clock=services.clock)
+    services.budget_ledger = ledger
     services.rate_limiter = MemoryRateLimiter(clock=services.clock)
 
 
@@ -233,7 +307,11 @@ def _provider_registry(
 
 
 async def build(
-    settings: Settings, *, migrate: bool | None = None, providers: Mapping[str, Provider] | None = None
+    settings: Settings,
+    *,
+    migrate: bool | None = None,
+    providers: Mapping[str, Provider] | None = None,
+    memory_database: MemoryDatabase | None = None,
 ) -> Services:
     """Assemble the service for `settings`.
 
@@ -243,8 +321,11 @@ async def build(
             on every start); for other databases, check the schema is current and say to run
             `dyngen migrate` when it is not.
         providers: Use these providers instead of the installed plugins (tests inject fakes here).
+        memory_database: With `DYNGEN_DATABASE_URL=memory://`, the tables to use (default a fresh one):
+            builds given the same one share their records, as processes share a database.
     """
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not settings.is_memory:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
     clock = SystemClock()
     redis: RedisConnection | None = None
     if settings.redis_url:
@@ -260,9 +341,7 @@ async def build(
         await http.aclose()
         raise
     closers: list[Closer] = [http.aclose]
-    engine = create_engine(settings.resolved_database_url)
-    closers.append(engine.dispose)
-    await ensure_current(engine, migrate=settings.is_sqlite if migrate is None else migrate)
+    records = await _records(settings, clock=clock, migrate=migrate, database=memory_database, closers=closers)
     store = await _object_store(settings, closers)
     artifacts = SpoolingArtifactStore(store=store, spool_dir=settings.spool_dir)
     memory = MemoryCacheTier(
@@ -281,18 +360,17 @@ async def build(
         bus = RedisInvalidationBus(connection=redis)
         bus.subscribe(memory.delete)
         redis.on_reconnect(memory.clear)  # invalidations sent while we were deaf may have been missed
-    job_repository = SqlAlchemyJobRepository(engine=engine)
     services = Services(
-        repository=job_repository,
-        jobs=job_repository,
+        repository=records.generations,
+        jobs=records.jobs,
         queue=_PendingQueue(),
         notifier=RedisJobNotifier(connection=redis) if redis is not None else MemoryJobNotifier(),
-        graphs=SqlAlchemyGraphRepository(engine=engine),
-        nodes=SqlAlchemyNodeConfigRepository(engine=engine),
+        graphs=records.graphs,
+        nodes=records.nodes,
         metrics=PrometheusMetrics(multiprocess_dir=settings.prometheus_multiproc_dir),
-        keys=SqlAlchemyApiKeyRepository(engine=engine),
-        reviews=SqlAlchemyReviewRepository(engine=engine),
-        warmups=SqlAlchemyWarmupRepository(engine=engine),
+        keys=records.keys,
+        reviews=records.reviews,
+        warmups=records.warmups,
         scores=ScoreBoard(ttl_s=settings.review_scores_ttl_s),
         key_cache=KeyCache(ttl_s=settings.auth_cache_s),
         templates=await asyncio.to_thread(load_templates, settings),
@@ -317,7 +395,7 @@ async def build(
         ),
         probes={"object_store": store.ping},
     )
-    _wire_limits(services, engine=engine, redis=redis)
+    _wire_limits(services, ledger=records.ledger, redis=redis)
     if redis is not None:
         services.probes["redis"] = redis.ping
         await redis.start()

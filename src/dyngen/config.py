@@ -32,6 +32,10 @@ class RateLimitSetting(BaseModel):
         return Rate(per_second=per_second, burst=self.burst or max(1, math.ceil(per_second)))
 
 
+# `DYNGEN_DATABASE_URL=memory://`: the ephemeral embedded mode.
+MEMORY_URL = "memory://"
+
+
 class Settings(BaseSettings):
     """dyngen's configuration. The README's configuration table lists the same fields."""
 
@@ -40,7 +44,10 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         default=Path(".dyngen"), description="SQLite database and artifact files (embedded default)."
     )
-    database_url: str | None = Field(default=None, description="SQLAlchemy async URL; default SQLite in the data dir.")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL; default SQLite in the data dir; `memory://`: in memory, lost at exit.",
+    )
     env: str = Field(default="development", description="`production` turns dev tools off.")
     dev_tools: bool | None = Field(
         default=None, description="Honour `simulate` in requests; default on unless env=production."
@@ -255,6 +262,11 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def is_memory(self) -> bool:
+        """The ephemeral embedded mode: records (and, without an S3 URL, objects) in memory, lost at exit."""
+        return self.resolved_database_url == MEMORY_URL
 
     def s3_location(self) -> tuple[str, str] | None:
         """(bucket, prefix) of an `s3://` object store URL, or None for the local folder."""

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from tests.unit.test_video_render import ffmpeg_children
+from tests.integration.test_video_render import ffmpeg_children
 
 CAFE = {"id": "cafe_date", "mood": "romantic", "summary": "Mara finally kisses Theo.", "location": "corner_cafe"}
 ROOFTOPS = {"id": "rooftop_chase", "mood": "intense", "location": "city_rooftops"}

@@ -14,8 +14,8 @@ from PIL import Image
 from dyngen.config import Settings
 from dyngen.services.container import Services
 from tests.e2e.test_video import CAFE, ROOFTOPS, video_request
-from tests.unit.test_keyframes import png
-from tests.unit.test_video_render import TOP, decode
+from tests.integration.test_keyframes import png
+from tests.integration.test_video_render import TOP, decode
 
 COLOUR = (30, 160, 220)
 

@@ -1,4 +1,6 @@
-"""The offline video renderer: decoded frames, not file existence, show what a player would see."""
+"""The offline video renderer: decoded frames, not file existence, show what a player would see.
+
+Integration, not unit: every test runs ffmpeg and decodes the MP4 it wrote to a file."""
 
 from __future__ import annotations
 

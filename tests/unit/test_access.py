@@ -7,13 +7,13 @@ import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from dyngen.adapters.memory.database import MemoryDatabase
 from dyngen.bootstrap import build
-from dyngen.config import Settings
+from dyngen.config import MEMORY_URL, Settings
 from dyngen.domain.access import (
     AuthMode,
     Scope,
@@ -117,12 +117,17 @@ Make = Callable[..., Awaitable[Services]]
 
 
 @pytest.fixture
-async def make(tmp_path: Path) -> AsyncIterator[Make]:
-    """Services on one data dir (each call: another process on the same database), with a FakeClock."""
+def database() -> MemoryDatabase:
+    return MemoryDatabase()
+
+
+@pytest.fixture
+async def make(database: MemoryDatabase) -> AsyncIterator[Make]:
+    """Services on one memory database (each call: another process on the same database), with a FakeClock."""
     built: list[Services] = []
 
     async def _make(**settings: Any) -> Services:
-        services = await build(Settings(data_dir=tmp_path / "data", **settings))
+        services = await build(Settings(database_url=MEMORY_URL, **settings), memory_database=database)
         services.clock = FakeClock()
         built.append(services)
         return services
@@ -171,14 +176,14 @@ async def test_each_scope_reaches_what_it_includes(make: Make):
                 assert await refused(services, plaintext, required) is ErrorCode.FORBIDDEN
 
 
-async def test_only_the_hash_is_stored(make: Make, tmp_path: Path):
+async def test_only_the_hash_is_stored(make: Make, database: MemoryDatabase):
     services = await make()
     key, plaintext = await access.create_key(name="ops", scope=ADMIN, services=services)
     assert plaintext.startswith("dyngen_")
     assert (key.name, key.scope, key.revoked_at) == ("ops", "admin", None)
     assert await services.keys.key_by_hash(hash_key(plaintext)) == key
     await services.aclose()
-    stored = b"".join(p.read_bytes() for p in (tmp_path / "data").rglob("dyngen.db*"))
+    stored = repr(database).encode()
     assert hash_key(plaintext).encode() in stored
     assert plaintext.encode() not in stored, "a copy of the database must not hold usable keys"
     assert plaintext.removeprefix("dyngen_").encode() not in stored

@@ -1,4 +1,5 @@
-"""`generate_content` over real services (SQLite, memory cache, local artifacts) with a scripted FakeProvider.
+"""`generate_content` over real services (the ephemeral embedded mode: memory repositories, object store and
+cache tier) with a scripted FakeProvider.
 
 Each test checks what the game client sees (the response) and what dyngen remembers (the records).
 """
@@ -9,13 +10,12 @@ import asyncio
 import hashlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
 from dyngen.bootstrap import build
-from dyngen.config import Settings
+from dyngen.config import MEMORY_URL, Settings
 from dyngen.domain.contracts import (
     CacheInfo,
     ContentMetadata,
@@ -40,14 +40,15 @@ T = TypeVar("T")
 
 
 @pytest.fixture
-async def make(tmp_path: Path) -> AsyncIterator[Make]:
-    """Real services around a FakeProvider(**behaviour) registered as `builtin`; closed afterwards."""
+async def make() -> AsyncIterator[Make]:
+    """Real services around a FakeProvider(**behaviour) registered as `builtin`, each on its own memory
+    database; closed afterwards."""
     built: list[Services] = []
 
     async def _make(*, settings: dict[str, Any] | None = None, **behaviour: Any) -> tuple[Services, FakeProvider]:
         provider = FakeProvider(name="builtin", **behaviour)
         options: dict[str, Any] = {
-            "data_dir": tmp_path / f"data{len(built)}",
+            "database_url": MEMORY_URL,
             "retry_backoff_ms": 1,
             **(settings or {}),
         }

@@ -114,6 +114,12 @@ def serve(
             )
         else:
             _with_services(settings, lambda s: access.check_bind(host=host, services=s))
+    if workers > 1 and settings.is_memory:
+        typer.secho(
+            "warning: DYNGEN_DATABASE_URL=memory:// gives each worker its own records, lost when it exits",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
     if workers > 1 and not settings.redis_url:
         typer.secho(
             "warning: several workers without DYNGEN_REDIS_URL share no cache tier, lease or invalidation",
@@ -147,6 +153,8 @@ def _share_metrics(settings: Settings, *, fresh: bool) -> None:
 
 
 def _migrate(settings: Settings) -> str | None:
+    if settings.is_memory:
+        return "memory (an in-memory database has no schema to migrate)"
     from dyngen.adapters.db.repository import create_engine
     from dyngen.adapters.db.schema import current_revision, upgrade
 
