@@ -126,7 +126,8 @@ def serve(
             fg=typer.colors.YELLOW,
             err=True,
         )
-    typer.echo(f"dyngen serving on http://{host}:{port} ({workers} worker(s), data in {settings.data_dir.resolve()})")
+    where = "memory, lost at exit" if settings.is_memory else settings.data_dir.resolve()
+    typer.echo(f"dyngen serving on http://{host}:{port} ({workers} worker(s), data in {where})")
     uvicorn.run(
         "dyngen.entrypoints.api.app:create_app",
         factory=True,
