@@ -45,6 +45,7 @@ from dyngen.adapters.providers.breaker import MemoryCircuitBreaker
 from dyngen.adapters.providers.chain import build_chains
 from dyngen.adapters.providers.plugins import load_providers
 from dyngen.adapters.rate_limits.memory import MemoryRateLimiter
+from dyngen.adapters.secret_file import read_or_create_secret
 from dyngen.adapters.storage.artifacts import SpoolingArtifactStore
 from dyngen.adapters.storage.local import LocalObjectStore
 from dyngen.adapters.storage.memory import MemoryObjectStore
@@ -71,6 +72,7 @@ from dyngen.services import jobs, warmup
 from dyngen.services.access import KeyCache
 from dyngen.services.cache import LayeredCache
 from dyngen.services.container import Options, Services
+from dyngen.services.media import MediaLinks
 from dyngen.services.providers import ProviderRegistry
 from dyngen.services.scores import ScoreBoard
 from dyngen.services.templates import TemplateLibrary
@@ -103,6 +105,21 @@ async def _object_store(settings: Settings, closers: list[Closer]) -> ObjectStor
     if settings.s3_create_bucket:
         await store.create_bucket()
     return store
+
+
+def media_links(settings: Settings) -> MediaLinks:
+    """How artifact URLs are signed: `DYNGEN_URL_SECRET`, else the secret kept in the data dir (made on
+    the first start; blocking file I/O: call it off the event loop), else in the memory mode, which
+    writes nothing to the data dir, a random one of this process (its artifacts die with it anyway)."""
+    options: dict[str, Any] = {
+        "lifetime_s": settings.url_lifetime_s,
+        "base_url": (settings.public_url or "").rstrip("/"),
+    }
+    if settings.url_secret is not None:
+        return MediaLinks(secret=settings.url_secret.get_secret_value().encode(), **options)
+    if settings.is_memory:
+        return MediaLinks(**options)
+    return MediaLinks(secret=read_or_create_secret(settings.data_dir / "url_secret"), **options)
 
 
 def load_templates(settings: Settings) -> TemplateLibrary:
@@ -326,6 +343,7 @@ async def build(
     """
     if not settings.is_memory:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+    links = await asyncio.to_thread(media_links, settings)  # before anything opens: a bad secret file stops here
     clock = SystemClock()
     redis: RedisConnection | None = None
     if settings.redis_url:
@@ -394,6 +412,7 @@ async def build(
             review_policy=ReviewPolicy(drop_below=settings.review_drop_below, min_reviews=settings.review_min_reviews),
         ),
         probes={"object_store": store.ping},
+        media=links,
     )
     _wire_limits(services, ledger=records.ledger, redis=redis)
     if redis is not None:

@@ -5,13 +5,16 @@ Only the entry points create `Settings()`; adapters receive explicit values from
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from dyngen import defaults
 from dyngen.domain.access import AuthMode
 from dyngen.domain.budgets import BudgetPeriod, BudgetPolicy
 from dyngen.domain.rate_limits import Rate, RateLimits
@@ -150,16 +153,19 @@ class Settings(BaseSettings):
         default=0.0, ge=0, description="Cost accounting of `http_video`: the price of one second of video."
     )
     example_graph: Path | None = Field(
-        default=Path("examples/three_scenes.json"),
-        description="Scene graph stored on first start of `dyngen serve` (when none is stored).",
+        default_factory=defaults.example_graph,
+        description="Scene graph stored on first start of `dyngen serve` (when none is stored); default the "
+        "example graph shipped in the package; empty = none.",
     )
     templates_dir: Path = Field(
-        default=Path("examples/templates"),
-        description="Template library: every *.json in this folder, read and validated at start.",
+        default_factory=defaults.templates_dir,
+        description="Template library: every *.json in this folder, read and validated at start; default the "
+        "library shipped in the package.",
     )
     assets_dir: Path | None = Field(
-        default=Path("examples/assets"),
-        description="Folder `builtin_video` reads scene images from (a scene's `image`); unset or absent = drawn.",
+        default_factory=defaults.assets_dir,
+        description="Folder `builtin_video` reads scene images from (a scene's `image`); default the example "
+        "graph's images shipped in the package; empty or absent = drawn.",
     )
     flight_lease_ms: int = Field(default=2000, ge=100, description="Single-flight lease, extended while generating.")
     auth: AuthMode = Field(
@@ -205,6 +211,61 @@ class Settings(BaseSettings):
     rate_limit_nodes: dict[str, RateLimitSetting] = Field(
         default_factory=dict, description="Per always-fresh node id: its own rate limit instead of the default."
     )
+
+    # --- the game runtime: browsers on other origins, media URLs a player can load -------------------
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins a browser game may call the API from (comma-separated or a JSON list; `*` = any, "
+        "only without credentials); none by default.",
+    )
+    cors_allow_credentials: bool = Field(
+        default=False, description="Let browsers send credentials (cookies) cross-origin; refused with `*`."
+    )
+    cors_max_age_s: int = Field(default=600, ge=0, le=86_400, description="Seconds a browser may reuse a preflight.")
+    url_secret: SecretStr | None = Field(
+        default=None,
+        description="Key that signs artifact URLs; unset = one generated on first start and kept in the data dir "
+        "(set it when several hosts serve the same artifacts).",
+    )
+    url_lifetime_s: int = Field(
+        default=3600, ge=60, le=7 * 86_400, description="Seconds a signed artifact URL in a response stays valid."
+    )
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s?#]+$",
+        description="Absolute base of artifact URLs in responses (a CDN or reverse proxy), e.g. "
+        "`https://cdn.example.com/dyngen`; unset = URLs relative to the API.",
+    )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [origin.strip() for origin in text.split(",") if origin.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_origins(cls, origins: list[str]) -> list[str]:
+        origins = [origin.rstrip("/") if origin != "*" else origin for origin in origins]
+        for origin in origins:
+            if origin != "*" and not re.fullmatch(r"https?://[^/\s?#]+", origin):
+                raise ValueError(f"a CORS origin is `*` or scheme://host[:port] without a path (got {origin!r})")
+        return origins
+
+    @model_validator(mode="after")
+    def _no_wildcard_with_credentials(self) -> Settings:
+        if self.cors_allow_credentials and "*" in self.cors_origins:
+            raise ValueError("DYNGEN_CORS_ORIGINS `*` cannot be used with DYNGEN_CORS_ALLOW_CREDENTIALS: list origins")
+        return self
+
+    @field_validator("example_graph", "assets_dir", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("relationship_tiers")
     @classmethod

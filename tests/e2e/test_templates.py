@@ -179,5 +179,6 @@ def test_cli_show_of_an_unknown_template_exits_2_and_names_the_closest(work: Wor
 
 def test_cli_without_a_templates_folder_says_where_it_looked(work: Workdir):
     work.path.mkdir()
-    assert work.run("templates", "list").stdout.strip() == "no templates in examples/templates"
+    work.env["DYNGEN_TEMPLATES_DIR"] = "my/templates"
+    assert work.run("templates", "list").stdout.strip() == "no templates in my/templates"
     work.run("templates", "show", SPEC_ID, expect=2)

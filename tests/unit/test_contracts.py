@@ -155,7 +155,16 @@ def test_response_dumps_snake_case_at_top_level() -> None:
     assert dumped["cost"] == {"tokens": 12, "time_ms": 3.5}
     assert not {"cacheKey", "generationId", "jobId", "contentId", "timeMs"} & all_keys(dumped)
     result = GenerationValidationResult(status=NodeStatus.OK, findings=[], complexity=1.0, cache_key="k")
-    assert result.model_dump(by_alias=True) == {"status": "ok", "findings": [], "complexity": 1.0, "cache_key": "k"}
+    assert result.model_dump(by_alias=True) == {
+        "status": "ok",
+        "findings": [],
+        "complexity": 1.0,
+        "cache_key": "k",
+        # The spec's GenerationValidationResult shape, beside `findings`.
+        "errors": [],
+        "warnings": [],
+        "suggestions": [],
+    }
 
 
 def test_nested_node_config_dumps_camel_case_inside_snake_case_envelopes() -> None:

@@ -127,7 +127,9 @@ async def test_success_serves_content_whose_artifact_holds_the_provider_bytes(ma
     assert resp.content.metadata == ContentMetadata(mood="calm", tags=["fake"])
     assert resp.content.url is not None
     assert resp.content.url.startswith("/api/artifacts/")
-    artifact = await services.repository.get_artifact(resp.content.url.removeprefix("/api/artifacts/"))
+    artifact_id, _, signature = resp.content.url.removeprefix("/api/artifacts/").partition("?")
+    assert signature.startswith("exp="), "the URL is signed"
+    artifact = await services.repository.get_artifact(artifact_id)
     assert artifact is not None
     data = await services.artifacts.get(artifact.storage_uri)
     produced = await provider.generate(provider.calls[0])  # deterministic: same call, same bytes

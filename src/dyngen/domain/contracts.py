@@ -9,6 +9,7 @@ writes in snake_case, derive from `SnakeModel`. An unknown field is rejected wit
 
 from __future__ import annotations
 
+import hashlib
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -16,8 +17,11 @@ from pydantic import (
     AliasChoices,
     AliasGenerator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    WithJsonSchema,
+    computed_field,
 )
 
 from dyngen.domain.errors import ErrorCode
@@ -63,7 +67,41 @@ class SnakeModel(BaseModel):
 Id = Annotated[str, Field(min_length=1, max_length=200)]
 Text = Annotated[str, Field(max_length=4000)]
 Element = Annotated[str, Field(min_length=1, max_length=100)]
-Seed = Annotated[int, Field(ge=0, le=2**63 - 1)]
+MAX_SEED = 2**63 - 1
+SEED_TEXT_MAX = 200
+
+
+def seed_of_text(value: object) -> object:
+    """The spec's `seed?: string`: a string seed becomes the 64-bit seed (other values pass unchanged).
+
+    A string of decimal digits is that number (`"42"` and `42` are one seed); any other string is hashed
+    stably: the first 8 bytes of its UTF-8 SHA-256, big-endian, cut to the seed's 63 bits. So
+    `"dawn-run"` is the same seed in every process, on every machine, in every release.
+    """
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if not text or len(text) > SEED_TEXT_MAX:
+        raise ValueError(f"a string seed has 1 to {SEED_TEXT_MAX} characters")
+    if text.isascii() and text.isdigit():
+        return int(text)
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") & MAX_SEED
+
+
+Seed = Annotated[
+    int,
+    Field(ge=0, le=MAX_SEED),
+    BeforeValidator(seed_of_text),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 0, "maximum": MAX_SEED},
+                {"type": "string", "minLength": 1, "maxLength": SEED_TEXT_MAX},
+            ]
+        },
+        mode="validation",
+    ),
+]
 Seconds = Annotated[float, Field(ge=-86_400, le=86_400)]
 Scalar = bool | int | float | Annotated[str, Field(max_length=1000)] | None
 
@@ -431,9 +469,26 @@ class GenerationStatus(StrEnum):
     FAILED = "failed"
 
 
+class ArtifactLink(SnakeModel):
+    """One artifact of the content, loadable as it is by `<video>`, `<img>` or `<track>`: a signed URL
+    that expires (see `domain/media.py`), what it is and its size.
+
+    Roles: `video` (MP4), `poster` (JPEG), `captions` (WebVTT), `script` (the dialogue, beats and choices as JSON).
+    """
+
+    role: str
+    url: str
+    media_type: str
+    bytes: int
+
+
 class GenerateContentResponse(SnakeModel):
+    """`content.url` and every `artifacts[].url` are signed at the moment of answering (a cached
+    response never carries an expired one); `artifacts` lists every artifact of the content."""
+
     status: GenerationStatus
     content: GeneratedContentPayload | None = None
+    artifacts: list[ArtifactLink] | None = None
     cache_key: str
     cache: CacheInfo
     cost: Cost
@@ -470,10 +525,28 @@ class ValidationFinding(SnakeModel):
 
 
 class GenerationValidationResult(SnakeModel):
+    """Status and findings; `errors`, `warnings` and `suggestions` are the spec's own shape of the same
+    findings (their messages, by severity), derived from `findings` so the two never disagree."""
+
     status: NodeStatus
     findings: list[ValidationFinding]
     complexity: float
     cache_key: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def errors(self) -> list[str]:
+        return [f.message for f in self.findings if f.severity is Severity.ERROR]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def warnings(self) -> list[str]:
+        return [f.message for f in self.findings if f.severity is Severity.WARNING]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def suggestions(self) -> list[str]:
+        return [f.message for f in self.findings if f.severity is Severity.SUGGESTION]
 
 
 class ValidationContext(CamelModel):

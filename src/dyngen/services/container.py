@@ -37,6 +37,7 @@ from dyngen.ports import (
 from dyngen.services.access import KeyCache
 from dyngen.services.background import BackgroundTasks
 from dyngen.services.cache import LayeredCache
+from dyngen.services.media import MediaLinks
 from dyngen.services.memo import LruMemo
 from dyngen.services.providers import ProviderRegistry
 from dyngen.services.scores import ScoreBoard
@@ -75,7 +76,10 @@ class GenerationMemo:
 
     prepared: LruMemo[bytes, Prepared] = field(default_factory=lambda: LruMemo(4096))
     entries: LruMemo[bytes, CacheEntry] = field(default_factory=lambda: LruMemo(4096))
-    hit_templates: LruMemo[tuple[bytes, str, str], tuple[bytes, bytes]] = field(default_factory=lambda: LruMemo(4096))
+    # Keyed by the URLs' expiry too: a hit's signed URLs change once per tenth of their lifetime.
+    hit_templates: LruMemo[tuple[bytes, str, str, int], tuple[bytes, bytes]] = field(
+        default_factory=lambda: LruMemo(4096)
+    )
     rules: LruMemo[bytes, CompileResult] = field(default_factory=lambda: LruMemo(1024))
 
 
@@ -154,6 +158,8 @@ class Services:
     # Review scores for variant selection; hybrid refreshes running in the background (cancelled on close).
     scores: ScoreBoard = field(default_factory=ScoreBoard)
     refreshes: BackgroundTasks = field(default_factory=BackgroundTasks)
+    # Signed artifact URLs in responses (the deployment's secret, lifetime and public base URL).
+    media: MediaLinks = field(default_factory=MediaLinks)
 
     async def start(self) -> None:
         """Start the background work (job runner, reaper, spool uploads): the API's lifespan and the

@@ -169,7 +169,7 @@ async def generate_content_json(*, body: bytes, services: Services) -> bytes:
     # A hybrid node's hit may be stale (it then starts a refresh): `_serve` looks at its age.
     if prepared.cacheable and not prepared.request.hybrid and (hit := await cached(services, prepared)) is not None:
         services.metrics.cache_request(node=prepared.node, tier=hit.tier, hit=True)
-        head, tail = _hit_template(services, prepared, hit)
+        head, tail = _hit_template(services, prepared, hit, exp=services.media.expiry(services.clock.now()))
         return head + repr(round((services.clock.monotonic() - started) * 1000, 3)).encode() + tail
     outcome, cache = await _serve(prepared, services, fast_tiers_read=True)
     response = _response(outcome, key=prepared.key, started=started, services=services, cache=cache, prepared=prepared)
@@ -179,9 +179,10 @@ async def generate_content_json(*, body: bytes, services: Services) -> bytes:
 _TIME_SENTINEL = 123456789.125  # exactly representable; JSON strings cannot hold `"time_ms":` unescaped
 
 
-def _hit_template(services: Services, prepared: Prepared, hit: Hit) -> tuple[bytes, bytes]:
-    """A cache hit's response bytes around its `cost.time_ms` value, rendered once per entry and tier."""
-    memo_key = (hit.raw, hit.tier, prepared.key)
+def _hit_template(services: Services, prepared: Prepared, hit: Hit, *, exp: int) -> tuple[bytes, bytes]:
+    """A cache hit's response bytes around its `cost.time_ms` value, rendered once per entry, tier and
+    expiry of its signed URLs (`exp` changes once per tenth of their lifetime, see `domain/media.py`)."""
+    memo_key = (hit.raw, hit.tier, prepared.key, exp)
     template = services.memo.hit_templates.get(memo_key)
     if template is None:
         outcome = hit.outcome.model_copy(update={"fallback": None})
@@ -192,6 +193,7 @@ def _hit_template(services: Services, prepared: Prepared, hit: Hit) -> tuple[byt
             services=services,
             cache=CacheInfo(hit=True, tier=hit.tier),
             prepared=prepared,
+            exp=exp,
         )
         response = response.model_copy(update={"cost": Cost(tokens=0, time_ms=_TIME_SENTINEL)})
         rendered = response.model_dump_json(by_alias=True, exclude_none=True).encode()
@@ -263,11 +265,17 @@ def _response(
     services: Services,
     cache: CacheInfo,
     prepared: Prepared | None = None,
+    exp: int | None = None,
 ) -> GenerateContentResponse:
     elapsed_ms = (services.clock.monotonic() - started) * 1000
+    # Signed now, not when cached: the URLs of a cached outcome are made afresh for every answer.
+    content, artifacts = services.media.present(
+        outcome.content, outcome.artifacts, exp=exp if exp is not None else services.media.expiry(services.clock.now())
+    )
     return GenerateContentResponse(
         status=outcome.status,
-        content=outcome.content,
+        content=content,
+        artifacts=artifacts,
         cache_key=key,
         cache=cache,
         cost=Cost(tokens=0 if cache.hit else outcome.tokens, time_ms=round(elapsed_ms, 3)),

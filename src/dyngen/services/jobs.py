@@ -39,7 +39,7 @@ from dyngen.ports import JobEvent, RemoteJob
 from dyngen.services.container import Services
 from dyngen.services.freshness import cached
 from dyngen.services.generation import prepare
-from dyngen.services.outcomes import Prepared, new_id
+from dyngen.services.outcomes import ArtifactRef, Prepared, new_id
 from dyngen.services.provider_runs import run_generation
 
 log = logging.getLogger("dyngen.jobs")
@@ -139,12 +139,18 @@ async def _by_key(services: Services, key: str, request_hash: str) -> Generation
     return existing
 
 
-def job_response(record: GenerationRecord) -> GenerateContentResponse:
-    """A job as the client sees it: a `GenerateContentResponse` with its status."""
+def job_response(record: GenerationRecord, *, services: Services) -> GenerateContentResponse:
+    """A job as the client sees it: a `GenerateContentResponse` with its status, its URLs signed now."""
     from_cache = record.status is GenerationStatus.COMPLETE and record.attempts == 0
+    content, artifacts = services.media.present(
+        record.content,
+        [ArtifactRef(id=a.id, role=a.role, media_type=a.media_type, bytes=a.size) for a in record.artifacts],
+        exp=services.media.expiry(services.clock.now()),
+    )
     return GenerateContentResponse(
         status=record.status,
-        content=record.content,
+        content=content,
+        artifacts=artifacts,
         cache_key=record.cache_key,
         cache=CacheInfo(hit=from_cache),
         cost=Cost(tokens=record.cost_tokens, time_ms=record.latency_ms),

@@ -26,6 +26,15 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+class ArtifactRef(SnakeModel):
+    """An artifact of an outcome, as the cache keeps it: URLs are made from it when answering."""
+
+    id: str
+    role: str
+    media_type: str
+    bytes: int
+
+
 class Outcome(SnakeModel):
     """What one generation run produced, shared by every caller of its single flight.
 
@@ -39,6 +48,7 @@ class Outcome(SnakeModel):
     provider: str | None
     tokens: int = 0
     content: GeneratedContentPayload | None = None
+    artifacts: list[ArtifactRef] | None = None
     fallback: FallbackInfo | None = None
     error: ErrorInfo | None = None
 

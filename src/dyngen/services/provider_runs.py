@@ -28,7 +28,7 @@ from dyngen.domain.validation import DEFAULT_MAX_RETRIES
 from dyngen.ports import GenerationFilter, Provider, ProviderCall, ProviderResult, RemoteJob
 from dyngen.services import budgets
 from dyngen.services.container import Services
-from dyngen.services.outcomes import CACHE_FORMAT, CacheEntry, Outcome, Prepared, new_id
+from dyngen.services.outcomes import CACHE_FORMAT, ArtifactRef, CacheEntry, Outcome, Prepared, new_id
 from dyngen.services.scene_images import fetch_scene_images
 
 log = logging.getLogger("dyngen.generation")
@@ -293,6 +293,10 @@ async def run_generation(
             provider=result.answered_by or provider.info.name,
             tokens=result.tokens,
             content=payload,
+            artifacts=[
+                ArtifactRef(id=a.id, role=a.role, media_type=a.media_type, bytes=a.size) for a in artifacts
+            ]
+            or None,
             fallback=retried,
         )
         if prepared.cacheable:

@@ -17,6 +17,7 @@ from dyngen.bootstrap import build
 from dyngen.config import Settings
 from dyngen.entrypoints.api import editor, errors
 from dyngen.entrypoints.api.auth import SECURITY, SECURITY_SCHEMES
+from dyngen.entrypoints.api.cors import Cors
 from dyngen.entrypoints.api.middleware import BodyLimit
 from dyngen.entrypoints.api.routes import budgets as budget_routes
 from dyngen.entrypoints.api.routes import dsl as dsl_routes
@@ -59,6 +60,13 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     if services is not None:
         app.state.services = services
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:  # outermost, so that refusals (413, 401, ...) carry the CORS headers too
+        app.add_middleware(
+            Cors,
+            origins=settings.cors_origins,
+            allow_credentials=settings.cors_allow_credentials,
+            max_age_s=settings.cors_max_age_s,
+        )
     errors.install(app)
     app.include_router(generation.router)
     app.include_router(records.router)

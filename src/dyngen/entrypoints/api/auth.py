@@ -23,9 +23,9 @@ Which scope a route needs: see `dyngen.domain.access` (and add the route to the 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 
 from dyngen.domain.access import Scope
 from dyngen.entrypoints.api.wire import services_of
@@ -64,4 +64,33 @@ def require(scope: Scope) -> Any:
         return key
 
     authenticated.__name__ = f"require_{scope.value}"
+    return Depends(authenticated)
+
+
+def require_unless_signed(scope: Scope) -> Any:
+    """`require(scope)` for the artifact route, where a signed URL (`?exp=&sig=`) stands in for the key.
+
+    A media element (`<video>`, `<img>`, `<track>`) cannot send a key header, so responses hand out signed
+    URLs (`services/media.py`). Without a key header, a request carrying `exp` or `sig` is let through by
+    a valid signature of this artifact and refused with 403 for a changed or expired one. A key header, when
+    present, decides as on every other route. A key in the query string (`?key=`) is never read.
+    """
+
+    async def authenticated(
+        request: Request,
+        exp: Annotated[str | None, Query(max_length=20, description="A signed URL's expiry (unix seconds)")] = None,
+        sig: Annotated[str | None, Query(max_length=100, description="A signed URL's signature")] = None,
+    ) -> ApiKey | None:
+        if presented_key(request) is None and (exp is not None or sig is not None):
+            services = services_of(request)
+            services.media.check(
+                artifact_id=request.path_params.get("artifact_id", ""), exp=exp, sig=sig, now=services.clock.now()
+            )
+            request.state.api_key = None
+            return None
+        key = await access.authenticate(presented=presented_key(request), required=scope, services=services_of(request))
+        request.state.api_key = key
+        return key
+
+    authenticated.__name__ = f"require_{scope.value}_unless_signed"
     return Depends(authenticated)

@@ -24,14 +24,14 @@ JobId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-
 async def get_job(job_id: JobId, request: Request) -> Response:
     """A job as a `GenerateContentResponse`: queued | processing | complete | failed."""
     record = await jobs.get_job(job_id=job_id, services=services_of(request))
-    return wire_response(jobs.job_response(record))
+    return wire_response(jobs.job_response(record, services=services_of(request)))
 
 
 @router.post("/{job_id}/cancel", response_model=GenerateContentResponse, responses=documented(401, 403, 404, 422))
 async def cancel_job(job_id: JobId, request: Request) -> Response:
     """Cancel a job: a queued one fails at once with GEN_CANCELLED; a running one stops where it runs."""
     record = await jobs.cancel_job(job_id=job_id, services=services_of(request))
-    return wire_response(jobs.job_response(record))
+    return wire_response(jobs.job_response(record, services=services_of(request)))
 
 
 @router.get(

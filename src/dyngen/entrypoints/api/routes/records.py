@@ -9,8 +9,9 @@ from pydantic import BaseModel
 
 from dyngen.domain.access import Scope
 from dyngen.domain.contracts import GenerationStatus
+from dyngen.domain.media import file_name
 from dyngen.domain.records import GenerationRecord
-from dyngen.entrypoints.api.auth import require
+from dyngen.entrypoints.api.auth import require, require_unless_signed
 from dyngen.entrypoints.api.errors import documented
 from dyngen.entrypoints.api.wire import services_of, wire_response
 from dyngen.ports import GenerationFilter
@@ -63,7 +64,7 @@ async def list_generations(
 @router.get(
     "/artifacts/{artifact_id}",
     response_class=Response,
-    dependencies=[require(Scope.RUNTIME)],
+    dependencies=[require_unless_signed(Scope.RUNTIME)],
     responses={
         200: {"content": {"*/*": {}}},
         206: {"description": "The requested byte range (`Range: bytes=...`)", "content": {"*/*": {}}},
@@ -76,12 +77,18 @@ async def get_artifact(artifact_id: RecordId, request: Request) -> Response:
     """An artifact's bytes with its media type; immutable (artifacts are content-addressed).
 
     A single `Range: bytes=...` is honoured (206, or 416 when it lies past the end) so players can seek in video.
+    The signed URLs that responses hand out (`?exp=&sig=`) need no key; a changed or expired one is a 403.
     """
     record, data = await records.get_artifact(artifact_id=artifact_id, services=services_of(request))
     etag = f'"{record.content_hash}"'
     if _etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers={"ETag": etag, "Accept-Ranges": "bytes"})
-    headers = {"ETag": etag, "Cache-Control": "public, max-age=31536000, immutable", "Accept-Ranges": "bytes"}
+    headers = {
+        "ETag": etag,
+        "Cache-Control": "public, max-age=31536000, immutable",
+        "Accept-Ranges": "bytes",
+        "Content-Disposition": f'inline; filename="{file_name(record.role, record.id, record.media_type)}"',
+    }
     if_range = request.headers.get("if-range")
     wanted = _byte_range(request.headers.get("range"), len(data)) if if_range in (None, etag) else None
     if wanted == "unsatisfiable":

@@ -1,0 +1,30 @@
+"""The defaults dyngen ships as package data: the template library, the example scene graph and the
+scene images it names. They are found through `importlib.resources`, so `dyngen serve` has them from any
+working directory; settings (`DYNGEN_TEMPLATES_DIR`, `DYNGEN_EXAMPLE_GRAPH`, `DYNGEN_ASSETS_DIR`) point
+elsewhere. The repository's `examples/` links to the same files, for the README's commands.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+
+def shipped(name: str) -> Path:
+    """The file system path of a shipped default (`templates`, `three_scenes.json`, `assets`).
+
+    A wheel installs package data as files, so the resource is a real path; readers take `Path`s.
+    """
+    return Path(str(files(__package__) / name))
+
+
+def templates_dir() -> Path:
+    return shipped("templates")
+
+
+def example_graph() -> Path:
+    return shipped("three_scenes.json")
+
+
+def assets_dir() -> Path:
+    return shipped("assets")
