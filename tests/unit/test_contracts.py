@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -366,3 +367,19 @@ def test_violations_lists_missing_required_and_present_avoided(
     content: GeneratedContentPayload, problems: list[str]
 ) -> None:
     assert violations(content, RULES) == problems
+
+
+@pytest.mark.parametrize("model", ["request", "node"])
+def test_a_string_seed_is_hashed_stably_into_the_64_bit_seed(model: str) -> None:
+    def seed_of(value: object) -> int | None:
+        if model == "request":
+            return GenerateContentRequest.model_validate({"type": "transition", "seed": value}).seed
+        return GenerationNodeConfig.model_validate({"generationType": "transition", "seed": value}).seed
+
+    expected = int.from_bytes(hashlib.sha256(b"dawn-run").digest()[:8], "big") & (2**63 - 1)
+    assert seed_of("dawn-run") == seed_of(" dawn-run ") == expected == 4833797729294993280
+    assert seed_of("42") == seed_of(42) == 42
+    assert seed_of("Dawn-run") != expected
+    for bad in ("", "x" * 201, -1):
+        with pytest.raises(ValidationError):
+            seed_of(bad)

@@ -166,6 +166,8 @@ async def test_the_secret_is_made_once_and_kept_in_the_data_dir(tmp_path: Path):
     assert one.media.secret == two.media.secret
     assert len(one.media.secret) == 32
     assert (tmp_path / "data" / "url_secret").stat().st_mode & 0o077 == 0, "readable by its owner only"
-    given_secret = await build(Settings(data_dir=tmp_path / "data", example_graph=None, url_secret="from-the-environment"))
+    given_secret = await build(
+        Settings(data_dir=tmp_path / "data", example_graph=None, url_secret="from-the-environment")
+    )
     await given_secret.aclose()
     assert given_secret.media.secret == b"from-the-environment"

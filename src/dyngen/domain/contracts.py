@@ -88,10 +88,11 @@ def seed_of_text(value: object) -> object:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") & MAX_SEED
 
 
-Seed = Annotated[
-    int,
-    Field(ge=0, le=MAX_SEED),
-    BeforeValidator(seed_of_text),
+# Node configs accept a string seed too, but their schema (which types the editor's number field) says
+# integer; the flat request, the spec's `seed?: string`, documents both.
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED), BeforeValidator(seed_of_text)]
+RequestSeed = Annotated[
+    Seed,
     WithJsonSchema(
         {
             "anyOf": [
@@ -310,7 +311,7 @@ class GenerateContentRequest(SnakeModel):
     constraints: Constraints = Field(default_factory=Constraints)
     strategy: Strategy = Strategy.ONCE
     seed_source: SeedSource | None = None
-    seed: Seed | None = None
+    seed: RequestSeed | None = None
     fallback: Fallback = Field(default_factory=Fallback)
     template_id: Id | None = None
     version: Annotated[int, Field(ge=0, le=2**31)] = 1

@@ -293,9 +293,7 @@ async def run_generation(
             provider=result.answered_by or provider.info.name,
             tokens=result.tokens,
             content=payload,
-            artifacts=[
-                ArtifactRef(id=a.id, role=a.role, media_type=a.media_type, bytes=a.size) for a in artifacts
-            ]
+            artifacts=[ArtifactRef(id=a.id, role=a.role, media_type=a.media_type, bytes=a.size) for a in artifacts]
             or None,
             fallback=retried,
         )

@@ -1,7 +1,7 @@
 /* eslint-disable */
 // GENERATED FILE: do not edit. `npm run gen:types` writes it from src/api/schema.json,
 // the JSON Schema of dyngen's Python wire models (dyngen.entrypoints.schema_export).
-// schema-sha256: 465881b2d4cb2a299c39292f38d230121feaed72cceac7d9a0a07c81a1bc32ec
+// schema-sha256: 3fdd4e6d255b15f7601bc89559989f49d45ce70a0b45d6ea51e5b04934b696c5
 
 /**
  * This interface was referenced by `DyngenWire`'s JSON-Schema
@@ -306,7 +306,7 @@ export interface GenerateContentRequest {
   purpose?: Purpose;
   refresh_after_s?: number | null;
   rules?: string | null;
-  seed?: number | null;
+  seed?: number | string | null;
   seed_source?: SeedSource | null;
   simulate?: Simulate | null;
   social_context?: SocialContext | null;
@@ -405,11 +405,15 @@ export interface Style {
   transitionType?: TransitionType;
 }
 /**
+ * `content.url` and every `artifacts[].url` are signed at the moment of answering (a cached
+ * response never carries an expired one); `artifacts` lists every artifact of the content.
+ *
  * This interface was referenced by `DyngenWire`'s JSON-Schema
  * via the `definition` "GenerateContentResponse".
  */
 export interface GenerateContentResponse {
   arm?: string | null;
+  artifacts?: ArtifactLink[] | null;
   cache: CacheInfo;
   cache_key: string;
   content?: GeneratedContentPayload | null;
@@ -424,6 +428,21 @@ export interface GenerateContentResponse {
   seed?: number | null;
   status: GenerationStatus;
   variant?: VariantInfo | null;
+}
+/**
+ * One artifact of the content, loadable as it is by `<video>`, `<img>` or `<track>`: a signed URL
+ * that expires (see `domain/media.py`), what it is and its size.
+ *
+ * Roles: `video` (MP4), `poster` (JPEG), `captions` (WebVTT), `script` (the dialogue, beats and choices as JSON).
+ *
+ * This interface was referenced by `DyngenWire`'s JSON-Schema
+ * via the `definition` "ArtifactLink".
+ */
+export interface ArtifactLink {
+  bytes: number;
+  media_type: string;
+  role: string;
+  url: string;
 }
 /**
  * Where the content came from. `stale`: served from the cache while a fresh one is made (hybrid
@@ -623,6 +642,9 @@ export interface ArtifactRecord {
   storage_uri: string;
 }
 /**
+ * Status and findings; `errors`, `warnings` and `suggestions` are the spec's own shape of the same
+ * findings (their messages, by severity), derived from `findings` so the two never disagree.
+ *
  * This interface was referenced by `DyngenWire`'s JSON-Schema
  * via the `definition` "GenerationValidationResult".
  */
