@@ -143,7 +143,9 @@ async def test_success_serves_content_whose_artifact_holds_the_provider_bytes(ma
     assert record.latency_ms > 0
     assert (record.attempts, record.cost_tokens) == (1, produced.tokens)
     assert (record.provider, record.provider_fingerprint) == ("builtin", "fake/1")
-    assert (record.content, record.cache_key, record.node_id) == (resp.content, resp.cache_key, "n-cafe")
+    # The record keeps the artifact's path; the response hands it out signed.
+    unsigned = resp.content.model_copy(update={"url": f"/api/artifacts/{artifact_id}"})
+    assert (record.content, record.cache_key, record.node_id) == (unsigned, resp.cache_key, "n-cafe")
     assert record.artifacts == [artifact]
     assert await records(services, cache_key=resp.cache_key) == [record]
 
