@@ -24,6 +24,7 @@ from dyngen.adapters.db.jobs import SqlAlchemyJobRepository
 from dyngen.adapters.db.keys import SqlAlchemyApiKeyRepository
 from dyngen.adapters.db.nodes import SqlAlchemyNodeConfigRepository
 from dyngen.adapters.db.repository import create_engine
+from dyngen.adapters.db.retention import SqlAlchemyRetentionRepository
 from dyngen.adapters.db.reviews import SqlAlchemyReviewRepository
 from dyngen.adapters.db.schema import ensure_current
 from dyngen.adapters.db.warmups import SqlAlchemyWarmupRepository
@@ -52,6 +53,7 @@ from dyngen.adapters.storage.memory import MemoryObjectStore
 from dyngen.adapters.templates.folder import FolderTemplateSource
 from dyngen.config import Settings
 from dyngen.domain.cache_keys import ReviewPolicy
+from dyngen.domain.retention import RetentionPolicy
 from dyngen.ports import (
     ApiKeyRepository,
     BudgetLedger,
@@ -64,11 +66,12 @@ from dyngen.ports import (
     NodeConfigRepository,
     ObjectStore,
     Provider,
+    RetentionRepository,
     ReviewRepository,
     SingleFlight,
     WarmupRepository,
 )
-from dyngen.services import jobs, warmup
+from dyngen.services import jobs, retention, warmup
 from dyngen.services.access import KeyCache
 from dyngen.services.cache import LayeredCache
 from dyngen.services.container import Options, Services
@@ -154,6 +157,7 @@ class _Records:
     reviews: ReviewRepository
     warmups: WarmupRepository
     ledger: BudgetLedger
+    retention: RetentionRepository | None = None  # the memory mode keeps nothing past the process
 
 
 async def _records(
@@ -186,6 +190,7 @@ async def _records(
         reviews=SqlAlchemyReviewRepository(engine=engine),
         warmups=SqlAlchemyWarmupRepository(engine=engine),
         ledger=SqlAlchemyBudgetLedger(engine=engine, clock=clock),
+        retention=SqlAlchemyRetentionRepository(engine=engine),
     )
 
 
@@ -240,6 +245,41 @@ def _wire_jobs(services: Services, settings: Settings) -> None:
         await local.serve()
 
     services.background.append(runner)
+
+
+def retention_policy(settings: Settings) -> RetentionPolicy:
+    """The retention windows `settings.retention` sets."""
+    kept = settings.retention
+    return RetentionPolicy(
+        records_s=kept.records_s(),
+        failed_s=kept.failed_s,
+        events_s=kept.events_s,
+        warmups_s=kept.warmups_s,
+        batch=kept.batch,
+    )
+
+
+def _wire_retention(services: Services, settings: Settings, *, repository: RetentionRepository | None) -> None:
+    """Retention's repository, and the periodic sweep unless `DYNGEN_RETENTION__SWEEP=false` (or the
+    records live in memory, where nothing outlives the process)."""
+    services.retention = repository
+    if repository is None or not settings.retention.sweep:
+        return
+
+    async def retention_sweep() -> None:
+        await retention.sweep_loop(
+            interval_s=settings.retention.interval_s,
+            policy=services.options.retention,
+            repository=repository,
+            cache=services.cache,
+            artifacts=services.artifacts,
+            clock=services.clock,
+            cache_ttl_s=services.options.cache_ttl_s,
+            flights=services.single_flight,
+            probes=services.probes,
+        )
+
+    services.background.append(retention_sweep)
 
 
 def _provider_options(settings: Settings, http: httpx.AsyncClient) -> dict[str, dict[str, Any]]:
@@ -410,6 +450,7 @@ async def build(
             budgets=settings.budget_policy,
             rate_limits=settings.rate_limits,
             review_policy=ReviewPolicy(drop_below=settings.review_drop_below, min_reviews=settings.review_min_reviews),
+            retention=retention_policy(settings),
         ),
         probes={"object_store": store.ping},
         media=links,
@@ -420,6 +461,7 @@ async def build(
         await redis.start()
         closers.append(redis.aclose)
     _wire_jobs(services, settings)
+    _wire_retention(services, settings, repository=records.retention)
     await artifacts.start()
     closers.append(artifacts.aclose)
     services.closers.extend(closers)

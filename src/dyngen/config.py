@@ -39,6 +39,47 @@ class RateLimitSetting(BaseModel):
 MEMORY_URL = "memory://"
 
 
+DAY_S = 86400.0
+
+
+class RetentionSettings(BaseModel):
+    """How long records, events and artifacts are kept (`DYNGEN_RETENTION__ALWAYS_S=3600`, ...).
+
+    A window in seconds, or null to keep for ever. Content that a cache entry, a scene graph, a node config
+    or a review still refers to is kept whatever its age; queued and running jobs are never removed.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    sweep: bool = Field(
+        default=True, description="Run the periodic sweep in `dyngen serve` (`dyngen gc` always works)."
+    )
+    interval_s: float = Field(default=600.0, gt=0, description="Seconds between two sweeps of the server.")
+    always_s: float | None = Field(default=DAY_S, gt=0, description="Records and artifacts of strategy `always`.")
+    failed_s: float | None = Field(default=DAY_S, gt=0, description="Failed generations, whatever their strategy.")
+    per_playthrough_s: float | None = Field(
+        default=30 * DAY_S, gt=0, description="Records and artifacts of strategy `per_playthrough`."
+    )
+    per_player_s: float | None = Field(
+        default=90 * DAY_S, gt=0, description="Records and artifacts of strategy `per_player`."
+    )
+    once_s: float | None = Field(
+        default=90 * DAY_S, gt=0, description="Records of strategy `once` that no cache entry serves any more."
+    )
+    events_s: float | None = Field(default=7 * DAY_S, gt=0, description="Events of finished jobs and warm-up runs.")
+    warmups_s: float | None = Field(default=30 * DAY_S, gt=0, description="Finished warm-up runs.")
+    batch: int = Field(default=500, ge=1, le=10_000, description="Records examined per database round trip.")
+
+    def records_s(self) -> dict[str, float | None]:
+        """The record window of each strategy."""
+        return {
+            "always": self.always_s,
+            "per_playthrough": self.per_playthrough_s,
+            "per_player": self.per_player_s,
+            "once": self.once_s,
+        }
+
+
 class Settings(BaseSettings):
     """dyngen's configuration. The README's configuration table lists the same fields."""
 
@@ -210,6 +251,10 @@ class Settings(BaseSettings):
     )
     rate_limit_nodes: dict[str, RateLimitSetting] = Field(
         default_factory=dict, description="Per always-fresh node id: its own rate limit instead of the default."
+    )
+    retention: RetentionSettings = Field(
+        default_factory=RetentionSettings,
+        description="Retention windows and the server's sweep (`DYNGEN_RETENTION__<FIELD>`); see `dyngen gc`.",
     )
 
     # --- the game runtime: browsers on other origins, media URLs a player can load -------------------

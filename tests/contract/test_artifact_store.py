@@ -76,6 +76,22 @@ class ArtifactStoreContract:
             with pytest.raises(ValueError, match=r"uri|escapes"):
                 await store.get(uri)
 
+    async def test_delete_removes_the_bytes_and_counts_what_existed(self, store: ArtifactStore) -> None:
+        gone, kept = await put(store, b"old take"), await put(store, b"newest take")
+
+        assert await store.delete([gone]) == 1
+        assert await store.delete([gone]) == 0, "a second delete finds nothing"
+        assert await store.delete([]) == 0
+
+        with pytest.raises(FileNotFoundError):
+            await store.get(gone)
+        assert await store.get(kept) == b"newest take"
+
+    async def test_delete_refuses_a_uri_outside_the_store(self, store: ArtifactStore, outside: list[str]) -> None:
+        for uri in outside:
+            with pytest.raises(ValueError, match=r"uri|escapes"):
+                await store.delete([uri])
+
 
 class TestLocalArtifactStore(ArtifactStoreContract):
     """The embedded default: artifacts in a local folder, spooled while the folder is unwritable."""
@@ -218,6 +234,22 @@ class TestS3ArtifactStoreWhileS3IsUnreachable:
         assert await store.pending() == 0
         assert await self.in_s3(s3_server, bucket, uri) == b"voice line"
         assert await store.get(uri) == b"voice line"
+
+    async def test_delete_reaches_the_spool_and_the_store(
+        self, proxy: TcpProxy, through_proxy: S3ObjectStore, bucket: str, s3_server: MotoS3Server, tmp_path: Path
+    ) -> None:
+        store = SpoolingArtifactStore(store=through_proxy, spool_dir=tmp_path / "spool")
+        uploaded = await put(store, b"uploaded")
+        proxy.cut()
+        spooled = await put(store, b"spooled")
+        proxy.restore()
+
+        assert await store.delete([uploaded, spooled]) == 2
+
+        assert await store.pending() == 0
+        assert await store.flush() == 0, "a removed spool entry is never uploaded"
+        assert await self.in_s3(s3_server, bucket, uploaded) is None
+        assert await self.in_s3(s3_server, bucket, spooled) is None
 
     async def test_the_spool_survives_a_restart(
         self, proxy: TcpProxy, bucket: str, s3_server: MotoS3Server, tmp_path: Path

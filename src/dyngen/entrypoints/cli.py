@@ -1,4 +1,4 @@
-"""The `dyngen` command: serve, generate, validate, key, play, migrate, keys (API keys).
+"""The `dyngen` command: serve, generate, validate, key, play, migrate, keys (API keys), gc (retention).
 
 Every command calls the same service functions as the HTTP API. Exit codes: 0 success, 1 the input is
 valid but has validation errors (`validate`), 2 the input cannot be used (unreadable, malformed, refused).
@@ -32,6 +32,7 @@ from dyngen.domain.errors import GENERATION_FAILURES, DyngenError, ErrorCode
 from dyngen.domain.graph import SceneGraph
 from dyngen.domain.wire import load
 from dyngen.entrypoints.cli_dsl import dsl_app
+from dyngen.entrypoints.cli_gc import gc
 from dyngen.entrypoints.cli_templates import templates_app
 from dyngen.entrypoints.cli_warm import warm
 from dyngen.services import access, generation, play, validation
@@ -338,6 +339,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(templates_app, name="templates")
 app.add_typer(dsl_app, name="dsl")
 app.command("warm")(warm)
+app.command("gc")(gc)
 
 
 @keys_app.command("create")

@@ -88,6 +88,15 @@ from dyngen.ports.records import (
 from dyngen.ports.records import (
     StoredGraph as StoredGraph,
 )
+from dyngen.ports.retention import (
+    ExpiredGeneration as ExpiredGeneration,
+)
+from dyngen.ports.retention import (
+    RemovedRecords as RemovedRecords,
+)
+from dyngen.ports.retention import (
+    RetentionRepository as RetentionRepository,
+)
 from dyngen.ports.runtime import (
     Clock as Clock,
 )

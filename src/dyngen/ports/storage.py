@@ -72,6 +72,10 @@ class ArtifactStore(Protocol):
 
     async def get(self, uri: str) -> bytes: ...
 
+    async def delete(self, uris: Iterable[str]) -> int:
+        """Remove the artifacts (from durable storage and from any spool); returns how many existed."""
+        ...
+
     async def ping(self) -> None: ...
 
     async def pending(self) -> int:

@@ -61,6 +61,22 @@ class LayeredCache:
         for tier in self.tiers:
             await tier.set(key, value, ttl_s=ttl_s)
 
+    async def entries(self, key: str) -> list[bytes]:
+        """What every tier (fast and durable) holds for `key`, each read on its own (retention reads what
+        any tier could still serve). The shared tiers read an outage as a miss: check they answer first."""
+        found = []
+        for tier in self.tiers:
+            raw = await tier.get(key)
+            if raw is not None:
+                found.append(raw)
+        return found
+
+    async def drop_copies(self, keys: Sequence[str]) -> None:
+        """Ask every other process to drop its local (memory) copies of `keys`; the shared tiers keep
+        theirs. Retention does this before removing content a stale local copy may still name."""
+        if self._bus is not None and keys:
+            await self._bus.publish(keys)
+
     async def delete(self, keys: Sequence[str]) -> int:
         removed = 0
         for tier in self.tiers:

@@ -16,6 +16,7 @@ from dyngen.domain.access import AuthMode
 from dyngen.domain.budgets import BudgetPolicy
 from dyngen.domain.cache_keys import ReviewPolicy
 from dyngen.domain.rate_limits import RateLimits
+from dyngen.domain.retention import RetentionPolicy
 from dyngen.domain.social import DEFAULT_RELATIONSHIP_TABLE, RelationshipTable
 from dyngen.ports import (
     ApiKeyRepository,
@@ -30,6 +31,7 @@ from dyngen.ports import (
     Metrics,
     NodeConfigRepository,
     RateLimiter,
+    RetentionRepository,
     ReviewRepository,
     SingleFlight,
     WarmupRepository,
@@ -100,6 +102,7 @@ class Options:
         budgets: Cost budgets per node and the global cap, per period.
         rate_limits: Rate limits per API key, player and always-fresh node.
         review_policy: How review scores steer variant choice (drop threshold, reviews needed first).
+        retention: How long records, artifacts and events are kept (`dyngen gc`, the server's sweep).
     """
 
     dev_tools: bool = True
@@ -114,6 +117,7 @@ class Options:
     budgets: BudgetPolicy = field(default_factory=BudgetPolicy)
     rate_limits: RateLimits = field(default_factory=RateLimits)
     review_policy: ReviewPolicy = field(default_factory=ReviewPolicy)
+    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
 
 
 @dataclass(slots=True)
@@ -160,6 +164,8 @@ class Services:
     refreshes: BackgroundTasks = field(default_factory=BackgroundTasks)
     # Signed artifact URLs in responses (the deployment's secret, lifetime and public base URL).
     media: MediaLinks = field(default_factory=MediaLinks)
+    # Retention's queries (bootstrap sets it; None: nothing is ever removed).
+    retention: RetentionRepository | None = None
 
     async def start(self) -> None:
         """Start the background work (job runner, reaper, spool uploads): the API's lifespan and the

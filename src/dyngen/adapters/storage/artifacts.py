@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 from dyngen.ports import ObjectStore
@@ -62,9 +63,7 @@ class SpoolingArtifactStore:
         path.with_suffix(".json").write_text(json.dumps({"key": key, "media_type": media_type}))
 
     async def get(self, uri: str) -> bytes:
-        key = self._store.key_of(uri)
-        if not _ARTIFACT_KEY.fullmatch(key):
-            raise ValueError(f"not an artifact uri: {uri!r}")
+        key = self._artifact_key(uri)
         spooled = self._spooled(key)
         if spooled.exists():
             return await asyncio.to_thread(spooled.read_bytes)
@@ -72,6 +71,32 @@ class SpoolingArtifactStore:
         if data is None:
             raise FileNotFoundError(uri)
         return data
+
+    def _artifact_key(self, uri: str) -> str:
+        key = self._store.key_of(uri)
+        if not _ARTIFACT_KEY.fullmatch(key):
+            raise ValueError(f"not an artifact uri: {uri!r}")
+        return key
+
+    def _unspool(self, keys: list[str]) -> set[str]:
+        removed: set[str] = set()
+        for key in keys:
+            spooled = self._spooled(key)
+            spooled.with_suffix(".json").unlink(missing_ok=True)  # metadata first: no half-entry gets uploaded
+            if spooled.exists():
+                spooled.unlink(missing_ok=True)
+                removed.add(key)
+        return removed
+
+    async def delete(self, uris: Iterable[str]) -> int:
+        """Remove artifacts from the spool and the store; returns how many existed in either."""
+        keys = sorted({self._artifact_key(uri) for uri in uris})
+        if not keys:
+            return 0
+        spooled = await asyncio.to_thread(self._unspool, keys) if self._spool.exists() else set()
+        if spooled:  # a spooled artifact may have been uploaded already: remove it there too
+            await self._store.delete(sorted(spooled))
+        return len(spooled) + await self._store.delete([k for k in keys if k not in spooled])
 
     async def ping(self) -> None:
         await self._store.ping()

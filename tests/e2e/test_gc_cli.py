@@ -1,0 +1,56 @@
+"""`dyngen gc` as a user runs it: a real process on a data directory other commands filled."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.test_cli import Workdir
+
+ALWAYS: dict[str, Any] = {
+    "type": "environment",
+    "purpose": "ambient",
+    "node_id": "ambient",
+    "from_scene": {"id": "market", "mood": "busy"},
+    "strategy": "always",
+}
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> Workdir:
+    workdir = Workdir(tmp_path)
+    # Every `always` record is past its window at once (each key's newest is still kept).
+    workdir.env["DYNGEN_RETENTION__ALWAYS_S"] = "0.001"
+    return workdir
+
+
+def artifact_files(work: Workdir) -> list[Path]:
+    return [p for p in (work.data / "objects" / "artifacts").rglob("*") if p.is_file()]
+
+
+def test_gc_dry_run_reports_then_gc_removes_what_is_past_its_window(work: Workdir) -> None:
+    request = work.write("ambient.json", ALWAYS)
+    urls = [json.loads(work.run("generate", request).stdout)["content"]["url"] for _ in range(2)]
+    assert len(set(urls)) == 2
+    assert len(artifact_files(work)) == 2
+
+    dry = work.run("gc", "--dry-run")
+    assert "gc would remove: 1 generations (always 1; 0 failed)" in dry.stdout, dry.stdout
+    assert len(artifact_files(work)) == 2, "a dry run removes nothing"
+
+    done = json.loads(work.run("gc", "--json").stdout)
+    assert (done["dry_run"], done["generations"], done["objects"]) == (False, 1, 1)
+    assert done["bytes"] > 0
+    assert done["kept"] == 1, "the node's newest content stays: its cache entry serves it"
+    assert len(artifact_files(work)) == 1
+
+
+def test_gc_refuses_to_run_while_a_dependency_is_down(work: Workdir) -> None:
+    work.env["DYNGEN_REDIS_URL"] = "redis://127.0.0.1:9/0"  # nothing listens on the discard port
+
+    done = work.run("gc", expect=2)
+
+    assert "retention sweep skipped: redis is unreachable" in done.stderr

@@ -1,0 +1,178 @@
+"""Retention (issue 12 item 4): under a sustained `always` load, disk use stays flat once the window has
+passed, and nothing a cache entry, a scene graph or a review refers to is removed (every URL still served
+still loads). The clock is a FakeClock the test moves; sweeps are called, not waited for."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from dyngen.config import RetentionSettings, Settings
+from dyngen.ports import Review
+from dyngen.services import retention
+from dyngen.services.container import Services
+from dyngen.services.outcomes import CacheEntry
+from dyngen.services.retention import SweepReport
+from tests.fakes import FakeClock
+
+HOUR_S = 3600.0
+ROUNDS = 10
+PER_ROUND = 12  # `always` requests per round, over two nodes
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    windows = RetentionSettings(sweep=False, always_s=HOUR_S, failed_s=HOUR_S, once_s=HOUR_S, events_s=HOUR_S)
+    return Settings(data_dir=tmp_path / "data", retry_backoff_ms=1, retention=windows)
+
+
+@pytest.fixture
+def clock(services: Services) -> FakeClock:
+    fake = FakeClock(datetime(2026, 5, 1, tzinfo=UTC))
+    services.clock = fake
+    return fake
+
+
+def ambient(node: str, **changes: Any) -> dict[str, Any]:
+    return {
+        "type": "environment",
+        "purpose": "ambient",
+        "node_id": node,
+        "from_scene": {"id": "market", "mood": "busy"},
+        "strategy": "always",
+        **changes,
+    }
+
+
+ONCE = {
+    "type": "dialogue",
+    "node_id": "barkeep",
+    "from_scene": {"id": "tavern", "mood": "warm"},
+    "to_scene": {"id": "street", "mood": "tense"},
+    "strategy": "once",
+}
+
+
+async def generate(client: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
+    response = await client.post("/api/generate-content", json=body)
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def disk_bytes(settings: Settings) -> tuple[int, int]:
+    """(live bytes of the SQLite database: used pages times page size, bytes of artifact files)."""
+    with sqlite3.connect(settings.data_dir / "dyngen.db") as db:
+        pages, free, size = (db.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_count", "freelist_count", "page_size"))
+    files = [p for p in (settings.object_dir / "artifacts").rglob("*") if p.is_file()]
+    return (pages - free) * size, sum(p.stat().st_size for p in files)
+
+
+async def sweep(services: Services, *, dry_run: bool = False) -> SweepReport:
+    assert services.retention is not None
+    return await retention.sweep(
+        policy=services.options.retention,
+        repository=services.retention,
+        cache=services.cache,
+        artifacts=services.artifacts,
+        clock=services.clock,
+        cache_ttl_s=services.options.cache_ttl_s,
+        probes=services.probes,
+        dry_run=dry_run,
+    )
+
+
+async def served_urls(services: Services) -> list[str]:
+    """The content URL of every cache entry of every key, in every tier."""
+    urls = []
+    for key in await services.repository.cache_keys():
+        for raw in await services.cache.entries(key):
+            content = CacheEntry.model_validate_json(raw).outcome.content
+            if content is not None and content.url:
+                urls.append(content.url)
+    return urls
+
+
+async def test_disk_use_is_flat_under_a_sustained_always_load_and_nothing_served_is_removed(
+    client: httpx.AsyncClient, services: Services, settings: Settings, clock: FakeClock
+) -> None:
+    once_url = (await generate(client, ONCE))["content"]["url"]
+    sizes: list[tuple[int, int]] = []
+    for round_ in range(ROUNDS):
+        latest = []
+        for n in range(PER_ROUND):
+            latest.append((await generate(client, ambient(f"ambient-{n % 2}")))["content"]["url"])
+        await generate(client, ambient("ambient-0", simulate={"failWith": "GEN_PROVIDER_UNAVAILABLE"}))
+        clock.advance(HOUR_S / 2)  # two rounds per window
+        report = await sweep(services)
+        if round_ >= 2:
+            assert report.generations > 0, f"round {round_}: past the window, something must go"
+        sizes.append(disk_bytes(settings))
+
+        for url in [*await served_urls(services), once_url, *latest]:
+            assert (await client.get(url)).status_code == 200, f"round {round_}: {url} is served but gone"
+
+    db, files = zip(*sizes, strict=True)
+    steady = slice(3, None)  # after the window has passed once
+    assert max(files[steady]) <= min(files[steady]) * 1.25, f"artifact bytes grow: {files}"
+    assert max(db[steady]) <= min(db[steady]) * 1.25, f"database bytes grow: {db}"
+    assert files[-1] < files[2] * 2 and db[-1] < db[2] * 2
+
+
+async def test_without_sweeps_the_same_load_grows(
+    client: httpx.AsyncClient, services: Services, settings: Settings, clock: FakeClock
+) -> None:
+    """The control of the test above: its load does grow the disk when nothing is swept (and a dry run
+    reports the removal without making it)."""
+    sizes = []
+    for _ in range(4):
+        for n in range(PER_ROUND):
+            await generate(client, ambient(f"ambient-{n % 2}"))
+        clock.advance(HOUR_S / 2)
+        sizes.append(disk_bytes(settings))
+    assert sizes[-1][1] > sizes[0][1] * 3
+    dry = await sweep(services, dry_run=True)
+    assert dry.generations == 2 * PER_ROUND  # the first two rounds (each node's newest is in the last)
+    assert dry.bytes > 0
+    assert disk_bytes(settings) == sizes[-1]
+
+
+async def test_what_is_named_reviewed_or_cached_is_kept_past_its_window(
+    client: httpx.AsyncClient, services: Services, clock: FakeClock
+) -> None:
+    first = await generate(client, ambient("ambient-0"))
+    named = await generate(client, ambient("ambient-0"))
+    reviewed = await generate(client, ambient("ambient-0"))
+    plain = await generate(client, ambient("ambient-0"))
+    newest = await generate(client, ambient("ambient-0"))
+    once = await generate(client, ONCE)
+    image_id = named["content"]["url"].rsplit("/", 1)[1]
+    graph = {"id": "g", "title": "t", "scenes": [{"id": "cafe", "image": image_id}], "nodes": []}
+    await services.graphs.save_graph("g", title="t", body=graph, author=None, at=clock.now())
+    await services.reviews.add_review(
+        Review(
+            id="r1",
+            generation_id=reviewed["generation_id"],
+            node_id="ambient-0",
+            cache_key="k",
+            arm=None,
+            score=5,
+            note=None,
+            reviewer=None,
+            created_at=clock.now(),
+        )
+    )
+    clock.advance(2 * HOUR_S)
+
+    report = await sweep(services)
+
+    assert report.generations == 2
+    gone = {first["generation_id"], plain["generation_id"]}
+    for answer in (first, named, reviewed, plain, newest, once):
+        status = (await client.get(answer["content"]["url"])).status_code
+        assert status == (404 if answer["generation_id"] in gone else 200), answer["generation_id"]
