@@ -100,3 +100,33 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         self._monotonic += seconds
         self._now += timedelta(seconds=seconds)
+
+
+class FakeManualClock(FakeClock):
+    """A FakeClock whose `sleep` waits until the test advances the clock past its end (a background loop
+    then runs one round per `advance`, instead of spinning)."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        super().__init__(start)
+        self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
+
+    @property
+    def sleeping(self) -> int:
+        """Sleeps waiting for the clock to move."""
+        return sum(1 for _, waiter in self._sleepers if not waiter.done())
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sleepers.append((self._monotonic + seconds, waiter))
+        await waiter
+
+    def advance(self, seconds: float) -> None:
+        super().advance(seconds)
+        due = [entry for entry in self._sleepers if entry[0] <= self._monotonic]
+        self._sleepers = [entry for entry in self._sleepers if entry[0] > self._monotonic]
+        for _, waiter in due:
+            if not waiter.done():
+                waiter.set_result(None)

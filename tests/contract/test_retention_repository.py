@@ -39,7 +39,9 @@ def blob(artifact_id: str, generation_id: str, *, uri: str, size: int = 100) -> 
     )
 
 
-def generation(gid: str, *, days: float, strategy: str = "always", key: str = "k", **changes: object) -> GenerationRecord:
+def generation(
+    gid: str, *, days: float, strategy: str = "always", key: str = "k", **changes: object
+) -> GenerationRecord:
     base = record(gid, at=T0 + timedelta(days=days), cache_key=key)
     return base.model_copy(update={"strategy": strategy, **changes})
 
@@ -119,10 +121,16 @@ class RetentionRepositoryContract:
         await jobs.add(generation("k1-new", days=1, key="k1"))
         await jobs.add(generation("k1-failed-newer", days=2, key="k1", status=GenerationStatus.FAILED))
         await jobs.add(generation("k2-only", days=0, key="k2"))
+        await jobs.add(generation("k3-tie-a", days=0, key="k3"))
+        await jobs.add(generation("k3-tie-b", days=0, key="k3"))
 
-        newest = await retention.newest_complete(["k1", "k2", "k3"])
+        newest = await retention.newest_complete(["k1", "k2", "k3", "k4"])
 
-        assert {key: g.id for key, g in newest.items()} == {"k1": "k1-new", "k2": "k2-only"}
+        assert {key: sorted(g.id for g in tied) for key, tied in newest.items()} == {
+            "k1": ["k1-new"],
+            "k2": ["k2-only"],
+            "k3": ["k3-tie-a", "k3-tie-b"],
+        }
 
     async def test_artifact_owners_and_authored_references(
         self, retention: RetentionRepository, jobs: SqlAlchemyJobRepository, engine: AsyncEngine

@@ -52,8 +52,9 @@ class RetentionRepository(Protocol):
         (created_at, id) cursor `after`."""
         ...
 
-    async def newest_complete(self, cache_keys: Collection[str]) -> dict[str, ExpiredGeneration]:
-        """The newest complete generation of each key (keys without one left out)."""
+    async def newest_complete(self, cache_keys: Collection[str]) -> dict[str, list[ExpiredGeneration]]:
+        """The newest complete generation of each key, every one of them when several tie (keys without
+        one left out)."""
         ...
 
     async def artifact_owners(self, artifact_ids: Collection[str]) -> dict[str, str]:

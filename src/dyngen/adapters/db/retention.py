@@ -98,12 +98,12 @@ class SqlAlchemyRetentionRepository:
         async with self._engine.connect() as conn:
             return [_expired(row) for row in (await conn.execute(stmt)).all()]
 
-    async def newest_complete(self, cache_keys: Collection[str]) -> dict[str, ExpiredGeneration]:
+    async def newest_complete(self, cache_keys: Collection[str]) -> dict[str, list[ExpiredGeneration]]:
         return await retrying(lambda: self._newest_complete(sorted(cache_keys)))
 
-    async def _newest_complete(self, keys: list[str]) -> dict[str, ExpiredGeneration]:
+    async def _newest_complete(self, keys: list[str]) -> dict[str, list[ExpiredGeneration]]:
         g = generations.c
-        newest: dict[str, ExpiredGeneration] = {}
+        newest: dict[str, list[ExpiredGeneration]] = {}
         async with self._engine.connect() as conn:
             for chunk in _chunks(keys):
                 latest = (
@@ -119,7 +119,7 @@ class SqlAlchemyRetentionRepository:
                     .order_by(g.id)
                 )
                 for row in (await conn.execute(stmt)).all():
-                    newest.setdefault(row.cache_key, _expired(row))
+                    newest.setdefault(row.cache_key, []).append(_expired(row))
         return newest
 
     async def artifact_owners(self, artifact_ids: Collection[str]) -> dict[str, str]:

@@ -94,9 +94,8 @@ async def _protected(
             tokens |= referenced_tokens(raw)
     owners = await repository.artifact_owners(tokens)
     kept = authored | tokens | set(owners.values())
-    for newest in (await repository.newest_complete(keys)).values():
-        if may_be_cached(newest.created_at, ttl_s=cache_ttl_s.get(newest.strategy), now=now):
-            kept.add(newest.id)
+    for tied in (await repository.newest_complete(keys)).values():
+        kept.update(g.id for g in tied if may_be_cached(g.created_at, ttl_s=cache_ttl_s.get(g.strategy), now=now))
     return {g.id for g in batch if g.id in kept}
 
 
