@@ -230,3 +230,28 @@ async def test_the_server_sweeps_periodically_and_the_switch_turns_it_off(tmp_pa
         assert "retention_sweep" not in [run.__name__ for run in off.background]
     finally:
         await off.aclose()
+
+
+async def test_an_older_entry_in_any_tier_keeps_what_it_names(
+    client: httpx.AsyncClient, services: Services, clock: FakeClock
+) -> None:
+    """A slower tier (here the object-store tier, as another process or a failed write may leave it) still
+    serving an older generation keeps that generation, though it is not its key's newest."""
+    answers = []
+    old_entry = b""
+    for n in range(3):
+        answers.append(await generate(client, ambient("ambient-0")))
+        if n == 0:
+            key = (await services.repository.cache_keys(node_id="ambient-0"))[0]
+            old_entry = (await services.cache.entries(key))[0]
+        clock.advance(1)
+    durable = services.cache.tiers[-1]
+    assert durable.name == "object"
+    await durable.set(key, old_entry)
+    clock.advance(2 * HOUR_S)
+
+    report = await sweep(services)
+
+    assert report.generations == 1, "only the middle one: the first is named by a tier, the last is the newest"
+    statuses = [(await client.get(a["content"]["url"])).status_code for a in answers]
+    assert statuses == [200, 404, 200]

@@ -87,15 +87,18 @@ async def _protected(
 ) -> set[str]:
     """The ids in `batch` that something still refers to (`authored`: the generations scene graphs and node
     configs name, or whose artifacts they name)."""
+    kept = set(authored)
     keys = sorted({g.cache_key for g in batch})
+    for tied in (await repository.newest_complete(keys)).values():
+        kept.update(g.id for g in tied if may_be_cached(g.created_at, ttl_s=cache_ttl_s.get(g.strategy), now=now))
+    # Only the keys with a candidate nothing keeps yet are read from the tiers (a slow tier is read
+    # once per such key, not once per long-cached `once` key at every sweep).
     tokens: set[str] = set()
-    for key in keys:
+    for key in sorted({g.cache_key for g in batch if g.id not in kept}):
         for raw in await cache.entries(key):
             tokens |= referenced_tokens(raw)
     owners = await repository.artifact_owners(tokens)
-    kept = authored | tokens | set(owners.values())
-    for tied in (await repository.newest_complete(keys)).values():
-        kept.update(g.id for g in tied if may_be_cached(g.created_at, ttl_s=cache_ttl_s.get(g.strategy), now=now))
+    kept |= tokens | set(owners.values())
     return {g.id for g in batch if g.id in kept}
 
 
