@@ -1,6 +1,6 @@
 """Disk growth under a sustained `always` load, with and without the retention sweep.
 
-    .venv/bin/python -m bench.retention_growth [--seconds 60] [--concurrency 8] [--window 10]
+    .venv/bin/python -m bench.retention_growth [--seconds 60] [--concurrency 8] [--window 10] [--video]
 
 Runs the service in process (SQLite + local artifact folder, the embedded default) behind its HTTP app,
 sends `always` text requests from `concurrency` clients for `seconds`, and samples the data directory's
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sqlite3
 import tempfile
 import time
@@ -47,11 +46,16 @@ def slope_per_min(points: list[tuple[float, int]]) -> float:
     return 60.0 * sum((t - mean_t) * (b - mean_b) for t, b in points) / var if var else 0.0
 
 
-async def run(*, sweep: bool, seconds: float, concurrency: int, window: float) -> dict[str, float]:
+async def run(*, sweep: bool, seconds: float, concurrency: int, window: float, video: bool) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="dyngen-retention-") as tmp:
         data = Path(tmp) / "data"
-        kept = RetentionSettings(sweep=sweep, interval_s=window / 2, always_s=window, failed_s=window)
-        settings = Settings(data_dir=data, retention=kept, example_graph=None, log_level="warning")
+        kept = RetentionSettings(
+            sweep=sweep, interval_s=window / 2, always_s=window, failed_s=window, object_grace_s=window / 4
+        )
+        by_type = {"transition": "builtin_video"} if video else {}
+        settings = Settings(
+            data_dir=data, retention=kept, example_graph=None, log_level="warning", providers_by_type=by_type
+        )
         services = await build(settings)
         await services.start()
         app = create_app(settings, services=services)
@@ -64,12 +68,17 @@ async def run(*, sweep: bool, seconds: float, concurrency: int, window: float) -
                 async def client(n: int) -> None:
                     nonlocal requests
                     body = {
-                        "type": "environment",
-                        "purpose": "ambient",
+                        "type": "transition" if video else "environment",
+                        "purpose": "gap_fill" if video else "ambient",
                         "node_id": f"ambient-{n % 4}",
                         "from_scene": {"id": "market", "mood": "busy"},
                         "strategy": "always",
                     }
+                    if video:
+                        body |= {
+                            "to_scene": {"id": "docks", "mood": "tense"},
+                            "duration": {"min": 2, "max": 4, "target": 3},
+                        }
                     while time.monotonic() - start < seconds:
                         response = await http.post("/api/generate-content", json=body)
                         response.raise_for_status()
@@ -102,10 +111,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--window", type=float, default=10.0)
+    parser.add_argument("--video", action="store_true", help="transitions rendered by builtin_video, not text")
     args = parser.parse_args()
-    os.environ.setdefault("DYNGEN_PROVIDERS_BY_TYPE", "{}")
     for sweep in (False, True):
-        result = asyncio.run(run(sweep=sweep, seconds=args.seconds, concurrency=args.concurrency, window=args.window))
+        result = asyncio.run(
+            run(sweep=sweep, seconds=args.seconds, concurrency=args.concurrency, window=args.window, video=args.video)
+        )
         label = "with sweep   " if sweep else "without sweep"
         mb = {k: v / 1e6 for k, v in result.items()}
         print(

@@ -256,6 +256,7 @@ def retention_policy(settings: Settings) -> RetentionPolicy:
         events_s=kept.events_s,
         warmups_s=kept.warmups_s,
         batch=kept.batch,
+        object_grace_s=kept.object_grace_s,
     )
 
 

@@ -69,6 +69,11 @@ class RetentionSettings(BaseModel):
     events_s: float | None = Field(default=7 * DAY_S, gt=0, description="Events of finished jobs and warm-up runs.")
     warmups_s: float | None = Field(default=30 * DAY_S, gt=0, description="Finished warm-up runs.")
     batch: int = Field(default=500, ge=1, le=10_000, description="Records examined per database round trip.")
+    object_grace_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="Seconds a sweep waits before deleting objects no record names, then checks again.",
+    )
 
     def records_s(self) -> dict[str, float | None]:
         """The record window of each strategy."""

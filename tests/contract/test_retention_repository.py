@@ -165,6 +165,7 @@ class RetentionRepositoryContract:
         assert (removed.generations, removed.artifacts, removed.events, removed.orphans) == (1, 2, 1, {alone: 7})
         assert await jobs.get("old") is None
         assert await retention.artifact_owners(["a1", "a2", "a3"]) == {"a3": "new"}
+        assert await retention.named_uris([shared, alone, "local://never"]) == {shared}
 
     async def test_remove_events_of_finished_jobs_and_runs_only(
         self, retention: RetentionRepository, jobs: SqlAlchemyJobRepository, engine: AsyncEngine

@@ -24,6 +24,7 @@ def work(tmp_path: Path) -> Workdir:
     workdir = Workdir(tmp_path)
     # Every `always` record is past its window at once (each key's newest is still kept).
     workdir.env["DYNGEN_RETENTION__ALWAYS_S"] = "0.001"
+    workdir.env["DYNGEN_RETENTION__OBJECT_GRACE_S"] = "0"  # nothing else writes to this data directory
     return workdir
 
 

@@ -183,6 +183,10 @@ async def test_what_is_named_reviewed_or_cached_is_kept_past_its_window(
         assert status == (404 if answer["generation_id"] in gone else 200), answer["generation_id"]
 
 
+def services_files(data: Path) -> list[Path]:
+    return [p for p in (data / "objects" / "artifacts").rglob("*") if p.is_file()]
+
+
 async def started(settings: Settings, clock: FakeClock) -> Services:
     from dyngen.bootstrap import build
 
@@ -215,12 +219,17 @@ async def test_the_server_sweeps_periodically_and_the_switch_turns_it_off(tmp_pa
             return [await services.repository.get(m.generation_id or "") is None for m in made]
 
         assert await gone() == [False, False, False], "nothing is swept before the interval has passed"
+        before = len(services_files(tmp_path / "on"))
         clock.advance(60)
 
         async def swept() -> bool:
             return await gone() == [True, True, False]  # the newest stays: the cache serves it
 
         await until(swept, what="the periodic sweep to remove the expired records")
+        await until(lambda: clock.sleeping == 1, what="the sweep's grace before deleting objects")
+        assert len(services_files(tmp_path / "on")) == before, "objects are deleted only after the grace"
+        clock.advance(on.object_grace_s)
+        await until(lambda: len(services_files(tmp_path / "on")) == 1, what="the objects to be deleted")
         await until(lambda: clock.sleeping == 1, what="the sweep loop to wait for its next interval")
     finally:
         await services.aclose()
@@ -255,3 +264,34 @@ async def test_an_older_entry_in_any_tier_keeps_what_it_names(
     assert report.generations == 1, "only the middle one: the first is named by a tier, the last is the newest"
     statuses = [(await client.get(a["content"]["url"])).status_code for a in answers]
     assert statuses == [200, 404, 200]
+
+
+async def test_an_object_stored_again_during_the_grace_is_not_deleted(
+    client: httpx.AsyncClient, services: Services, settings: Settings
+) -> None:
+    """Artifacts are content-addressed: a generation that stores the same bytes as a removed record, and
+    writes its own record while the sweep waits, keeps the object."""
+    import asyncio
+
+    clock = FakeManualClock(datetime(2026, 5, 1, tzinfo=UTC))
+    services.clock = clock
+    old = await generate(client, ambient("ambient-0"))
+    clock.advance(1)
+    await generate(client, ambient("ambient-0"))  # the key's newest: kept
+    clock.advance(2 * HOUR_S)
+    record = await services.repository.get(old["generation_id"])
+    assert record is not None
+    stored = record.artifacts[0]
+
+    running = asyncio.create_task(sweep(services))
+    await until(lambda: clock.sleeping == 1, what="the sweep to wait its grace")
+    assert await services.repository.get(old["generation_id"]) is None
+    again = record.model_copy(
+        update={"id": "f" * 32, "artifacts": [stored.model_copy(update={"id": "e" * 32, "generation_id": "f" * 32})]}
+    )
+    await services.repository.add(again)  # as a generation that made the same bytes would
+    clock.advance(settings.retention.object_grace_s)
+    report = await running
+
+    assert (report.generations, report.objects) == (1, 0)
+    assert (await client.get(f"/api/artifacts/{'e' * 32}")).status_code == 200

@@ -36,6 +36,9 @@ class RetentionPolicy:
         events_s: Events of finished jobs and warm-up runs.
         warmups_s: Finished warm-up runs (with their items and events).
         batch: Records examined per database round trip.
+        object_grace_s: Seconds between removing records and deleting the objects they alone named, after
+            which each object is checked again: a generation that stored the same content (artifacts are
+            content-addressed) just before may not have written its record yet.
     """
 
     records_s: Mapping[str, float | None] = field(default_factory=dict)
@@ -43,6 +46,7 @@ class RetentionPolicy:
     events_s: float | None = None
     warmups_s: float | None = None
     batch: int = 500
+    object_grace_s: float = 0.0
 
     def record_cutoffs(self, now: datetime) -> dict[str, datetime]:
         """Per strategy: records created before this time are past their window."""

@@ -37,7 +37,8 @@ def gc(
 ) -> None:
     """Remove generation records, artifacts and events past their retention window (DYNGEN_RETENTION__*).
 
-    Content that a cache entry, a scene graph, a node config or a review still refers to is kept.
+    Content that a cache entry, a scene graph, a node config or a review still refers to is kept. Objects
+    are deleted DYNGEN_RETENTION__OBJECT_GRACE_S after their records, once checked again.
     """
     from dyngen.bootstrap import build
 

@@ -71,6 +71,10 @@ class RetentionRepository(Protocol):
         and have no review, in one transaction (rolled back when `dry_run`)."""
         ...
 
+    async def named_uris(self, uris: Collection[str]) -> set[str]:
+        """The storage URIs among `uris` that some artifact record names."""
+        ...
+
     async def remove_events(self, *, before: datetime, dry_run: bool = False) -> int:
         """Remove the events older than `before` of finished jobs and finished warm-up runs."""
         ...

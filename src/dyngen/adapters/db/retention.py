@@ -194,6 +194,19 @@ class SqlAlchemyRetentionRepository:
             )
         return removed
 
+    async def named_uris(self, uris: Collection[str]) -> set[str]:
+        return await retrying(lambda: self._named_uris(sorted(uris)))
+
+    async def _named_uris(self, uris: list[str]) -> set[str]:
+        a = generation_artifacts.c
+        named: set[str] = set()
+        async with self._engine.connect() as conn:
+            for chunk in _chunks(uris):
+                named.update(
+                    (await conn.execute(select(a.storage_uri).distinct().where(a.storage_uri.in_(chunk)))).scalars()
+                )
+        return named
+
     async def remove_events(self, *, before: datetime, dry_run: bool = False) -> int:
         return int(await retrying(lambda: self._transaction(lambda conn: self._remove_events(conn, before), dry_run)))
 

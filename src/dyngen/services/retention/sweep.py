@@ -102,6 +102,25 @@ async def _protected(
     return {g.id for g in batch if g.id in kept}
 
 
+async def _delete_objects(
+    orphans: Mapping[str, int],
+    *,
+    repository: RetentionRepository,
+    artifacts: ArtifactStore,
+    clock: Clock,
+    grace_s: float,
+) -> tuple[int, int]:
+    """Delete the objects no record names any more, after `grace_s` and a second look (a generation may
+    have stored the same content just now and be about to write its record). Returns (objects, bytes)."""
+    if grace_s > 0:
+        await clock.sleep(grace_s)
+    named = await repository.named_uris(orphans)
+    doomed = sorted(uri for uri in orphans if uri not in named)
+    if not doomed:
+        return 0, 0
+    return await artifacts.delete(doomed), sum(orphans[uri] for uri in doomed)
+
+
 async def sweep(
     *,
     policy: RetentionPolicy,
@@ -124,6 +143,7 @@ async def sweep(
     named = referenced_tokens(await repository.authored_references())
     authored = named | set((await repository.artifact_owners(named)).values())
     after: tuple[datetime, str] | None = None
+    orphans: dict[str, int] = {}
     while True:
         batch = await repository.expired_generations(
             cutoffs=policy.record_cutoffs(now), failed_before=policy.failed_cutoff(now), after=after, limit=policy.batch
@@ -147,11 +167,13 @@ async def sweep(
         for g in doomed:
             report.by_strategy[g.strategy] = report.by_strategy.get(g.strategy, 0) + 1
             report.failed += g.status == "failed"
-        report.bytes += sum(removed.orphans.values())
-        if dry_run:
-            report.objects += len(removed.orphans)
-        elif removed.orphans:
-            report.objects += await artifacts.delete(sorted(removed.orphans))
+        orphans.update(removed.orphans)
+    if dry_run:
+        report.objects, report.bytes = len(orphans), sum(orphans.values())
+    elif orphans:
+        report.objects, report.bytes = await _delete_objects(
+            orphans, repository=repository, artifacts=artifacts, clock=clock, grace_s=policy.object_grace_s
+        )
     if (before := policy.events_cutoff(now)) is not None:
         report.events += await repository.remove_events(before=before, dry_run=dry_run)
     if (before := policy.warmups_cutoff(now)) is not None:
