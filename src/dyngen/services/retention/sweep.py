@@ -7,7 +7,8 @@ What a sweep keeps, whatever its age (see `domain/retention.py`):
   invalidation bus, so those processes drop their local copies and read the shared tiers again);
 - every generation owning an artifact that a scene graph or node config names (scene images);
 - reviewed generations (A/B arm and pool scores are their reviews), queued and running jobs.
-An artifact object goes only when no remaining artifact record names it. Nothing is removed while a
+An artifact object goes only when no remaining artifact record names it, checked again after a grace (a
+generation may just have stored the same bytes, artifacts being content-addressed). Nothing is removed while a
 dependency is down (a shared cache tier that cannot be read could hide a reference).
 """
 
