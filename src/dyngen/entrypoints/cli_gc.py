@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from dyngen.config import Settings
-from dyngen.domain.errors import DyngenError
+from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.services import retention
 from dyngen.services.retention import SweepReport
 
@@ -48,7 +48,7 @@ def gc(
         services = await build(settings)
         try:
             if services.retention is None:
-                raise RuntimeError("bootstrap wired no retention repository")
+                raise DyngenError(ErrorCode.GEN_INVALID_CONFIG, "nothing to collect: the records live in memory")
             return await retention.sweep(
                 policy=services.options.retention,
                 repository=services.retention,
