@@ -90,6 +90,19 @@ async def sweep(services: Services, *, dry_run: bool = False) -> SweepReport:
     )
 
 
+async def fetch(client: httpx.AsyncClient, services: Services, url: str) -> int:
+    """The status of a GET of the artifact behind `url`, signed afresh (the test's clock moves past the
+    lifetime of the URLs it was given; what is checked here is whether the artifact is still there)."""
+    artifact_id = url.split("?", 1)[0].rsplit("/", 1)[1]
+    fresh = services.media.url(artifact_id, exp=services.media.expiry(services.clock.now()))
+    return (await client.get(fresh)).status_code
+
+
+def artifact_of(answer: dict[str, Any]) -> str:
+    url: str = answer["content"]["url"]
+    return url.split("?", 1)[0].rsplit("/", 1)[1]
+
+
 async def served_urls(services: Services) -> list[str]:
     """The content URL of every cache entry of every key, in every tier."""
     urls = []
@@ -118,7 +131,7 @@ async def test_disk_use_is_flat_under_a_sustained_always_load_and_nothing_served
         sizes.append(disk_bytes(settings))
 
         for url in [*await served_urls(services), once_url, *latest]:
-            assert (await client.get(url)).status_code == 200, f"round {round_}: {url} is served but gone"
+            assert await fetch(client, services, url) == 200, f"round {round_}: {url} is served but gone"
 
     db, files = zip(*sizes, strict=True)
     steady = slice(3, None)  # after the window has passed once
@@ -156,7 +169,7 @@ async def test_what_is_named_reviewed_or_cached_is_kept_past_its_window(
         answer.update(await generate(client, ambient("ambient-0")))
         clock.advance(1)
     once = await generate(client, ONCE)
-    image_id = named["content"]["url"].rsplit("/", 1)[1]
+    image_id = artifact_of(named)
     graph = {"id": "g", "title": "t", "scenes": [{"id": "cafe", "image": image_id}], "nodes": []}
     await services.graphs.save_graph("g", title="t", body=graph, author=None, at=clock.now())
     await services.reviews.add_review(
@@ -179,7 +192,7 @@ async def test_what_is_named_reviewed_or_cached_is_kept_past_its_window(
     assert report.generations == 2
     gone = {first["generation_id"], plain["generation_id"]}
     for answer in (first, named, reviewed, plain, newest, once):
-        status = (await client.get(answer["content"]["url"])).status_code
+        status = await fetch(client, services, answer["content"]["url"])
         assert status == (404 if answer["generation_id"] in gone else 200), answer["generation_id"]
 
 
@@ -262,7 +275,7 @@ async def test_an_older_entry_in_any_tier_keeps_what_it_names(
     report = await sweep(services)
 
     assert report.generations == 1, "only the middle one: the first is named by a tier, the last is the newest"
-    statuses = [(await client.get(a["content"]["url"])).status_code for a in answers]
+    statuses = [await fetch(client, services, a["content"]["url"]) for a in answers]
     assert statuses == [200, 404, 200]
 
 
@@ -294,4 +307,4 @@ async def test_an_object_stored_again_during_the_grace_is_not_deleted(
     report = await running
 
     assert (report.generations, report.objects) == (1, 0)
-    assert (await client.get(f"/api/artifacts/{'e' * 32}")).status_code == 200
+    assert await fetch(client, services, f"/api/artifacts/{'e' * 32}") == 200

@@ -96,6 +96,6 @@ async def test_a_sweep_removes_expired_records_and_their_s3_objects_and_keeps_wh
         content = CacheEntry.model_validate_json(raw).outcome.content
         assert content is not None
         assert content.url is not None
-        artifact = await services.repository.get_artifact(content.url.rsplit("/", 1)[1])
+        artifact = await services.repository.get_artifact(content.url.split("?", 1)[0].rsplit("/", 1)[1])
         assert artifact is not None
         assert await services.artifacts.get(artifact.storage_uri)
