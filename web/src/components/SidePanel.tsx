@@ -177,7 +177,7 @@ export function SidePanel(props: SidePanelProps) {
                   value={config.seedSource ?? ""}
                   allowNone="(from the strategy)"
                   options={SEED_SOURCES}
-                  onChange={(v) => set("seedSource", (v || null) as SeedSource | null)}
+                  onChange={(v) => set("seedSource", (v || null))}
                 />
               </Field>
               <Field label="Seed" findings={at(findings, "seed")}>
