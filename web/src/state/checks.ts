@@ -13,7 +13,7 @@ import type {
   ValidationFinding,
 } from "../api/types.gen";
 import type { BadgeStatus } from "../components/nodes";
-import { statusBadge } from "../components/SidePanel";
+import { statusBadge } from "./status";
 import type { BudgetState } from "./requests";
 
 const VALIDATE_MS = 250;
