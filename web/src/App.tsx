@@ -31,14 +31,9 @@ import {
 } from "./state/graphOps";
 import { completeLayout, loadLayout, saveLayout, type Layout, type XY } from "./state/layout";
 import { useServiceHealth } from "./state/service";
+import { useShortcuts } from "./state/shortcuts";
 import type { TabId } from "./state/status";
 import { EditorProvider, useEditor } from "./state/store";
-
-function isTyping(target: EventTarget | null): boolean {
-  if (!(target instanceof HTMLElement)) return false;
-  const tag = target.tagName;
-  return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || target.isContentEditable;
-}
 
 export function App() {
   return (
@@ -363,49 +358,26 @@ function Editor() {
   );
 
   // ---- keyboard ------------------------------------------------------------------------------------
-  const { undo, redo } = store;
-  useEffect(() => {
-    const onKey = (e: KeyboardEvent) => {
-      const mod = e.ctrlKey || e.metaKey;
-      const key = e.key.toLowerCase();
-      if (mod && key === "s") {
-        e.preventDefault();
-        void saveNow();
-      } else if (mod && key === "z" && !e.shiftKey) {
-        e.preventDefault();
-        undo();
-      } else if (mod && ((key === "z" && e.shiftKey) || key === "y")) {
-        e.preventDefault();
-        redo();
-      } else if (mod && key === "d" && !isTyping(e.target)) {
-        e.preventDefault();
-        onDuplicate();
-      } else if ((e.key === "Delete" || e.key === "Backspace") && !isTyping(e.target) && !mod) {
-        e.preventDefault();
-        deleteSelection();
-      } else if (e.key === "Escape" && !askKey) {
-        if (newGraph) setNewGraph(false);
-        else if (chooser) setChooser(null);
-        else if (showWarmup) setShowWarmup(false);
-        else if (showBudgets) setShowBudgets(false);
-        else if (!isTyping(e.target)) clearSelection();
-      }
-    };
-    window.addEventListener("keydown", onKey);
-    return () => window.removeEventListener("keydown", onKey);
-  }, [
-    saveNow,
-    undo,
-    redo,
-    clearSelection,
+  const onEscape = useCallback(
+    (typing: boolean) => {
+      if (askKey) return;
+      if (newGraph) setNewGraph(false);
+      else if (chooser) setChooser(null);
+      else if (showWarmup) setShowWarmup(false);
+      else if (showBudgets) setShowBudgets(false);
+      else if (!typing) clearSelection();
+    },
+    [askKey, newGraph, chooser, showWarmup, showBudgets, clearSelection],
+  );
+  const onSaveKey = useCallback(() => void saveNow(), [saveNow]);
+  useShortcuts({
+    save: onSaveKey,
+    undo: store.undo,
+    redo: store.redo,
+    duplicate: onDuplicate,
     deleteSelection,
-    onDuplicate,
-    chooser,
-    showBudgets,
-    showWarmup,
-    newGraph,
-    askKey,
-  ]);
+    escape: onEscape,
+  });
 
   // ---- render --------------------------------------------------------------------------------------
   return (
