@@ -49,11 +49,12 @@ browser-deps:
 	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory $(BROWSER)/node_modules/.package-lock.json; \
 	else echo "npm not found: the browser tests will skip"; test "$$DYNGEN_REQUIRE_SERVICES" != 1; fi
 
-# The editor's own tests (TypeScript, node:test) and the check that types.gen.ts matches schema.json
-# (tests/unit/test_web_types.py checks schema.json against the Python models).
+# The editor's own tests (TypeScript, node:test), its lint (ESLint: typescript-eslint and React hooks) and
+# the check that types.gen.ts matches schema.json (tests/unit/test_web_types.py checks schema.json against
+# the Python models).
 web-test: editor
 	@if command -v npm >/dev/null 2>&1 && [ -d $(WEB)/node_modules ]; then \
-	  cd $(WEB) && npm test --silent && npm run --silent check:types; \
+	  cd $(WEB) && npm test --silent && npm run --silent lint && npm run --silent check:types; \
 	else echo "npm not found: the editor's own tests are skipped"; test "$$DYNGEN_REQUIRE_SERVICES" != 1; fi
 
 run: $(STAMP) editor

@@ -48,7 +48,7 @@ const banner = [
   `// schema-sha256: ${digest}`,
 ].join("\n");
 
-const ts = await compile(schema, schema.title, {
+const types = await compile(schema, schema.title, {
   bannerComment: banner,
   additionalProperties: false,
   unreachableDefinitions: true,
@@ -59,6 +59,18 @@ const ts = await compile(schema, schema.title, {
   format: true,
   style: { printWidth: 120, semi: true, singleQuote: false, trailingComma: "all" },
 });
+
+// Each string enum's values as a constant (`PacingValues`), in the schema's order: the editor's choices are
+// read from here, never copied by hand.
+function enumValues(name, values) {
+  const line = `export const ${name}Values: readonly ${name}[] = [${values.map((v) => JSON.stringify(v)).join(", ")}];`;
+  if (line.length <= 120) return line;
+  return [`export const ${name}Values: readonly ${name}[] = [`, ...values.map((v) => `  ${JSON.stringify(v)},`), "];"].join("\n");
+}
+const enums = Object.entries(schema.$defs)
+  .filter(([, def]) => Array.isArray(def.enum) && def.enum.every((v) => typeof v === "string"))
+  .map(([name, def]) => enumValues(name, def.enum));
+const ts = `${types}\n// The values of each enum, in the schema's order.\n${enums.join("\n")}\n`;
 
 if (process.argv.includes("--check")) {
   const current = readFileSync(outPath, "utf-8");

@@ -1,18 +1,21 @@
-// The editor: top bar, canvas, side panel; the document with its undo history, drafts and saving.
+// The editor: top bar, canvas, side panel. The document, its undo history, the selection and the save
+// state live in the editor store (state/store.tsx); this component loads, saves and wires the views.
 import { ReactFlowProvider } from "@xyflow/react";
-import { useCallback, useEffect, useMemo, useState } from "react";
+import { useCallback, useEffect, useState } from "react";
 import { ApiError, apiKey, describeError, onUnauthorized, setApiKey } from "./api/client";
-import { api, type ServiceHealth } from "./api/endpoints";
-import type { GenerationNodeConfig, GraphSummary, Scene, SceneGraph, TemplateListing } from "./api/types.gen";
+import { api } from "./api/endpoints";
+import type { GenerationNodeConfig, Scene, SceneGraph, TemplateListing } from "./api/types.gen";
 import { BudgetPage } from "./components/BudgetPage";
 import { AddNodeChooser, ApiKeyDialog, NewGraphDialog } from "./components/Dialogs";
-import { FindingsList } from "./components/Findings";
 import { GraphCanvas, edgeKey } from "./components/GraphCanvas";
 import { HealthPanel } from "./components/HealthPanel";
+import { SaveBanners } from "./components/SaveBanners";
 import { SceneEditor } from "./components/SceneEditor";
-import { SidePanel, statusBadge, type TabId } from "./components/SidePanel";
+import { SidePanel } from "./components/SidePanel";
 import { TestPanel } from "./components/TestPanel";
+import { TopBar } from "./components/TopBar";
 import { WarmupPanel } from "./components/WarmupPanel";
+import { useServerChecks, useTelemetry } from "./state/checks";
 import { dropDraft, loadDraft, storeDraft, type Draft } from "./state/drafts";
 import {
   addGenerationNode,
@@ -26,53 +29,33 @@ import {
   updateConfig,
   updateScene,
 } from "./state/graphOps";
-import { detailsAsFindings, useServerChecks, useTelemetry } from "./state/checks";
-import { useHistory } from "./state/history";
 import { completeLayout, loadLayout, saveLayout, type Layout, type XY } from "./state/layout";
-
-const SERVICE_EVERY_MS = 30_000;
-
-type SaveState =
-  | { kind: "conflict"; serverVersion: number; author: string | null }
-  | { kind: "idle" }
-  | { kind: "saving" }
-  | { kind: "refused"; error: ApiError }
-  | { kind: "failed"; message: string };
-
-function isTyping(target: EventTarget | null): boolean {
-  if (!(target instanceof HTMLElement)) return false;
-  const tag = target.tagName;
-  return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || target.isContentEditable;
-}
+import { useServiceHealth } from "./state/service";
+import { useShortcuts } from "./state/shortcuts";
+import type { TabId } from "./state/status";
+import { EditorProvider, useEditor } from "./state/store";
 
 export function App() {
   return (
     <ReactFlowProvider>
-      <Editor />
+      <EditorProvider>
+        <Editor />
+      </EditorProvider>
     </ReactFlowProvider>
   );
 }
 
 function Editor() {
-  const [graphs, setGraphs] = useState<GraphSummary[] | null>(null);
-  const [graphId, setGraphId] = useState<string | null>(null);
-  const history = useHistory<SceneGraph | null>(null);
-  const graph = history.doc;
-  const [savedJson, setSavedJson] = useState<string | null>(null);
-  // The server version the document was loaded or last saved as: a save over a newer one asks first.
-  const [baseVersion, setBaseVersion] = useState<number | null>(null);
-  const [save, setSave] = useState<SaveState>({ kind: "idle" });
+  const store = useEditor();
+  const { state, dispatch, graph, graphJson, dirty, selectedNode, selectedScene, edit, select, clearSelection } =
+    store;
+  const { graphs, graphId, baseVersion, save, selection, selectedEdge } = state;
   const [loadError, setLoadError] = useState<string | null>(null);
   const [loading, setLoading] = useState(true);
   const [layout, setLayout] = useState<Layout>({});
-  const [selection, setSelection] = useState<string[]>([]);
-  const [selectedEdge, setSelectedEdge] = useState<string | null>(null);
-  const [focusRequest, setFocusRequest] = useState<{ id: string; at: number } | null>(null);
   const [tab, setTab] = useState<TabId>("purpose");
   const [templates, setTemplates] = useState<TemplateListing | null>(null);
   const [templateBusy, setTemplateBusy] = useState(false);
-  const [service, setService] = useState<ServiceHealth | null>(null);
-  const [serviceDown, setServiceDown] = useState<string | null>(null);
   const [showHealth, setShowHealth] = useState(false);
   const [showBudgets, setShowBudgets] = useState(false);
   const [askKey, setAskKey] = useState(false);
@@ -83,11 +66,7 @@ function Editor() {
   const [fitRequest, setFitRequest] = useState(0);
   const [showWarmup, setShowWarmup] = useState(false);
 
-  const graphJson = useMemo(() => (graph ? JSON.stringify(graph) : null), [graph]);
-  const dirty = graphJson !== null && savedJson !== null && graphJson !== savedJson;
-  const primary = selection[selection.length - 1] ?? null;
-  const selectedNode = graph && primary ? (nodeOf(graph, primary) ?? null) : null;
-  const selectedScene = graph && primary && !selectedNode ? (sceneOf(graph, primary) ?? null) : null;
+  const { service, serviceDown, checkService } = useServiceHealth();
   const checks = useServerChecks(graph, graphJson, selectedNode);
   const { health, healthError, statuses, setHealth } = checks;
   const { stats, refreshStats, budget, refreshBudgets } = useTelemetry(graph, graphId);
@@ -100,13 +79,7 @@ function Editor() {
       try {
         const { graph: loaded, version } = await api.getGraph(id);
         const json = JSON.stringify(loaded);
-        history.reset(loaded);
-        setSavedJson(json);
-        setBaseVersion(version);
-        setGraphId(id);
-        setSave({ kind: "idle" });
-        setSelection([]);
-        setSelectedEdge(null);
+        dispatch({ type: "opened", id, graph: loaded, version });
         setLayout(completeLayout(loaded, loadLayout(id)));
         const url = new URL(window.location.href);
         url.searchParams.set("graph", id);
@@ -119,32 +92,15 @@ function Editor() {
         setLoading(false);
       }
     },
-    [history],
+    [dispatch],
   );
-
-  const checkService = useCallback(() => {
-    api
-      .health()
-      .then((h) => {
-        setService(h);
-        setServiceDown(h.status === "ok" ? null : `service ${h.status}`);
-      })
-      .catch((err) => setServiceDown(describeError(err)));
-  }, []);
-
-  useEffect(() => {
-    const timer = window.setInterval(() => {
-      if (document.visibilityState === "visible") checkService();
-    }, SERVICE_EVERY_MS);
-    return () => window.clearInterval(timer);
-  }, [checkService]);
 
   const loadAll = useCallback(async () => {
     setLoadError(null);
     checkService();
     try {
       const list = await api.listGraphs();
-      setGraphs(list);
+      dispatch({ type: "graphsListed", graphs: list });
       const wanted = new URL(window.location.href).searchParams.get("graph");
       const id = list.find((g) => g.id === wanted)?.id ?? list[0]?.id ?? null;
       if (wanted && !list.some((g) => g.id === wanted))
@@ -161,21 +117,21 @@ function Editor() {
       .templates()
       .then(setTemplates)
       .catch(() => setTemplates(null));
-  }, [openGraph, checkService]);
+  }, [openGraph, checkService, dispatch]);
 
   useEffect(() => onUnauthorized(() => setAskKey(true)), []);
   useEffect(() => {
     void loadAll();
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- load once, on mount
   }, []);
 
   // ---- drafts, layout, leaving ---------------------------------------------------------------------
   useEffect(() => {
-    if (!graph || savedJson === null) return;
+    if (!graph || state.savedJson === null) return;
     // The newest edits are what is kept; an older draft still on offer stays in the banner (in memory).
     if (dirty) storeDraft(graph, baseVersion);
     else if (!draftOffer) dropDraft(graph.id);
-  }, [graph, dirty, savedJson, draftOffer, baseVersion]);
+  }, [graph, dirty, state.savedJson, draftOffer, baseVersion]);
 
   useEffect(() => {
     if (graph) setLayout((prev) => completeLayout(graph, prev));
@@ -203,16 +159,10 @@ function Editor() {
   }, [toast]);
 
   // ---- edits ---------------------------------------------------------------------------------------
-  const select = useCallback((id: string | null) => {
-    setSelection(id ? [id] : []);
-    setSelectedEdge(null);
-    if (id) setFocusRequest({ id, at: Date.now() });
-  }, []);
-
-  const onCanvasSelect = useCallback((ids: string[], edge: string | null) => {
-    setSelection((prev) => (ids.length === prev.length && ids.every((id, i) => id === prev[i]) ? prev : ids));
-    setSelectedEdge(edge);
-  }, []);
+  const onCanvasSelect = useCallback(
+    (ids: string[], edge: string | null) => dispatch({ type: "canvasSelect", ids, edge }),
+    [dispatch],
+  );
 
   const onMove = useCallback((id: string, position: XY) => {
     setLayout((prev) => ({ ...prev, [id]: { x: Math.round(position.x), y: Math.round(position.y) } }));
@@ -222,13 +172,13 @@ function Editor() {
     (from: string, to: string) => {
       if (!graph) return;
       const { id } = addGenerationNode(graph, from, to);
-      history.apply((g) => (g ? addGenerationNode(g, from, to).graph : g));
+      edit((g) => addGenerationNode(g, from, to).graph);
       setChooser(null);
       select(id);
       setTab("purpose");
       setToast(`Added Generation Node ${id} between ${from} and ${to}.`);
     },
-    [graph, history, select],
+    [graph, edit, select],
   );
 
   const onAddGenNode = useCallback(() => {
@@ -251,26 +201,26 @@ function Editor() {
     const x = placed.length ? Math.max(...placed.map((p) => p.x)) + 580 : 0;
     const y = placed.length ? Math.min(...placed.map((p) => p.y)) : 0;
     setLayout((prev) => ({ ...prev, [id]: { x, y } }));
-    history.apply((g) => (g ? addScene(g).graph : g));
+    edit((g) => addScene(g).graph);
     select(id);
-  }, [graph, history, select, layout]);
+  }, [graph, edit, select, layout]);
 
   const changeConfig = useCallback(
     (update: (config: GenerationNodeConfig) => GenerationNodeConfig, field: string) => {
       if (!selectedNode) return;
       const id = selectedNode.id;
-      history.apply((g) => (g ? updateConfig(g, id, update) : g), `config:${id}:${field}`);
+      edit((g) => updateConfig(g, id, update), `config:${id}:${field}`);
     },
-    [history, selectedNode],
+    [edit, selectedNode],
   );
 
   const changeScene = useCallback(
     (patch: Partial<Scene>, field: string) => {
       if (!selectedScene) return;
       const id = selectedScene.id;
-      history.apply((g) => (g ? updateScene(g, id, patch) : g), `scene:${id}:${field}`);
+      edit((g) => updateScene(g, id, patch), `scene:${id}:${field}`);
     },
-    [history, selectedScene],
+    [edit, selectedScene],
   );
 
   const applyTemplate = useCallback(
@@ -278,22 +228,20 @@ function Editor() {
       if (!selectedNode) return;
       const id = selectedNode.id;
       if (!templateId) {
-        history.apply((g) => (g ? updateConfig(g, id, (c) => ({ ...c, templateId: null })) : g));
+        edit((g) => updateConfig(g, id, (c) => ({ ...c, templateId: null })));
         return;
       }
       setTemplateBusy(true);
       try {
         const template = await api.template(templateId);
-        history.apply((g) =>
-          g
-            ? updateConfig(g, id, (c) => ({
-                ...template,
-                id: c.id ?? id,
-                version: c.version ?? 1,
-                enabled: c.enabled ?? true,
-                templateId,
-              }))
-            : g,
+        edit((g) =>
+          updateConfig(g, id, (c) => ({
+            ...template,
+            id: c.id ?? id,
+            version: c.version ?? 1,
+            enabled: c.enabled ?? true,
+            templateId,
+          })),
         );
         setToast(`Template ${templateId} applied to ${id} (undo with Ctrl+Z).`);
       } catch (err) {
@@ -302,7 +250,7 @@ function Editor() {
         setTemplateBusy(false);
       }
     },
-    [history, selectedNode],
+    [edit, selectedNode],
   );
 
   const onDuplicate = useCallback(() => {
@@ -310,20 +258,20 @@ function Editor() {
     const made = duplicateNode(graph, selectedNode.id);
     if (!made) return;
     const source = selectedNode.id;
-    history.apply((g) => (g ? (duplicateNode(g, source)?.graph ?? g) : g));
+    edit((g) => duplicateNode(g, source)?.graph ?? g);
     const at = layout[source];
     if (at) setLayout((prev) => ({ ...prev, [made.id]: { x: at.x + 40, y: at.y + 130 } }));
     select(made.id);
     setToast(`Duplicated ${source} as ${made.id} (version 1, its own cache key).`);
-  }, [graph, selectedNode, history, layout, select]);
+  }, [graph, selectedNode, edit, layout, select]);
 
   const deleteSelection = useCallback(() => {
     if (!graph) return;
     if (selectedEdge) {
       const edge = (graph.edges ?? []).find((e) => edgeKey(e.source, e.target) === selectedEdge);
       if (edge) {
-        history.apply((g) => (g ? deleteEdge(g, edge.source, edge.target) : g));
-        setSelectedEdge(null);
+        edit((g) => deleteEdge(g, edge.source, edge.target));
+        dispatch({ type: "clearEdge" });
         setToast(`Deleted edge ${edge.source} → ${edge.target} (Ctrl+Z to undo).`);
       }
       return;
@@ -337,53 +285,43 @@ function Editor() {
       setToast("A graph keeps at least one scene.");
       return;
     }
-    history.apply((g) => {
+    edit((g) => {
       let next = g;
       for (const id of ids) {
-        if (!next) break;
         next = nodeOf(next, id) ? deleteGenerationNode(next, id) : sceneOf(next, id) ? deleteScene(next, id) : next;
       }
       return next;
     });
-    setSelection([]);
+    clearSelection();
     setToast(`Deleted ${ids.join(", ")} (Ctrl+Z to undo).`);
-  }, [graph, history, selection, selectedEdge]);
+  }, [graph, edit, dispatch, clearSelection, selection, selectedEdge]);
 
   // ---- saving --------------------------------------------------------------------------------------
   const saveNow = useCallback(
     async (overwrite = false) => {
       if (!graph || save.kind === "saving") return;
       const sent = graph;
-      const sentJson = JSON.stringify(sent);
-      setSave({ kind: "saving" });
+      dispatch({ type: "saveStarted" });
       try {
         if (!overwrite && baseVersion !== null) {
           // Someone saved a newer version since this one was opened: ask rather than overwrite it.
           const current = (await api.listGraphs()).find((g) => g.id === sent.id);
           if (current && current.version > baseVersion) {
-            setSave({ kind: "conflict", serverVersion: current.version, author: current.author ?? null });
+            dispatch({ type: "saveConflict", serverVersion: current.version, author: current.author ?? null });
             return;
           }
         }
         const saved = await api.saveGraph(sent);
-        setSavedJson(sentJson);
-        setBaseVersion(saved.version);
+        dispatch({ type: "saved", graph: sent, version: saved.version });
         dropDraft(sent.id);
-        setSave({ kind: "idle" });
-        setGraphs(
-          (prev) =>
-            prev?.map((g) =>
-              g.id === saved.id ? { ...g, version: saved.version, title: sent.title ?? g.title } : g,
-            ) ?? prev,
-        );
         setHealth(saved.health);
         setToast(`Saved ${saved.id} as version ${saved.version}.`);
       } catch (err) {
-        if (err instanceof ApiError && err.status === 422) setSave({ kind: "refused", error: err });
-        else setSave({ kind: "failed", message: describeError(err) });
+        if (err instanceof ApiError && err.status === 422) dispatch({ type: "saveRefused", error: err });
+        else dispatch({ type: "saveFailed", message: describeError(err) });
       }
     },
-    [graph, save.kind, baseVersion, setHealth],
+    [graph, save.kind, baseVersion, setHealth, dispatch],
   );
 
   const switchGraph = useCallback(
@@ -409,284 +347,91 @@ function Editor() {
         return describeError(err);
       }
       if (dirty && graph) storeDraft(graph, baseVersion);
-      setGraphs(await api.listGraphs().catch(() => graphs));
+      const listed = await api.listGraphs().catch(() => graphs);
+      if (listed) dispatch({ type: "graphsListed", graphs: listed });
       setNewGraph(false);
       await openGraph(id);
       setToast(`Created ${id}.`);
       return null;
     },
-    [dirty, graph, baseVersion, graphs, openGraph],
+    [dirty, graph, baseVersion, graphs, openGraph, dispatch],
   );
 
   // ---- keyboard ------------------------------------------------------------------------------------
-  useEffect(() => {
-    const onKey = (e: KeyboardEvent) => {
-      const mod = e.ctrlKey || e.metaKey;
-      const key = e.key.toLowerCase();
-      if (mod && key === "s") {
-        e.preventDefault();
-        void saveNow();
-      } else if (mod && key === "z" && !e.shiftKey) {
-        e.preventDefault();
-        history.undo();
-      } else if (mod && ((key === "z" && e.shiftKey) || key === "y")) {
-        e.preventDefault();
-        history.redo();
-      } else if (mod && key === "d" && !isTyping(e.target)) {
-        e.preventDefault();
-        onDuplicate();
-      } else if ((e.key === "Delete" || e.key === "Backspace") && !isTyping(e.target) && !mod) {
-        e.preventDefault();
-        deleteSelection();
-      } else if (e.key === "Escape" && !askKey) {
-        if (newGraph) setNewGraph(false);
-        else if (chooser) setChooser(null);
-        else if (showWarmup) setShowWarmup(false);
-        else if (showBudgets) setShowBudgets(false);
-        else if (!isTyping(e.target)) setSelection([]);
-      }
-    };
-    window.addEventListener("keydown", onKey);
-    return () => window.removeEventListener("keydown", onKey);
-  }, [saveNow, history, deleteSelection, onDuplicate, chooser, showBudgets, showWarmup, newGraph, askKey]);
+  const onEscape = useCallback(
+    (typing: boolean) => {
+      if (askKey) return;
+      if (newGraph) setNewGraph(false);
+      else if (chooser) setChooser(null);
+      else if (showWarmup) setShowWarmup(false);
+      else if (showBudgets) setShowBudgets(false);
+      else if (!typing) clearSelection();
+    },
+    [askKey, newGraph, chooser, showWarmup, showBudgets, clearSelection],
+  );
+  const onSaveKey = useCallback(() => void saveNow(), [saveNow]);
+  useShortcuts({
+    save: onSaveKey,
+    undo: store.undo,
+    redo: store.redo,
+    duplicate: onDuplicate,
+    deleteSelection,
+    escape: onEscape,
+  });
 
   // ---- render --------------------------------------------------------------------------------------
-  const saveText =
-    save.kind === "saving" ? "Saving…" : save.kind === "refused" ? "Save refused" : dirty ? "Unsaved changes" : "Saved";
-  const saveClass = save.kind === "refused" || save.kind === "failed" ? "is-error" : dirty ? "is-dirty" : "is-clean";
-
   return (
     <div className="app">
-      <header className="topbar">
-        <div className="brand">
-          <span aria-hidden>🎲</span> dyngen <span className="muted">editor</span>
-        </div>
-        <select
-          data-testid="graph-select"
-          className="graph-select"
-          value={graphId ?? ""}
-          onChange={(e) => switchGraph(e.target.value)}
-          disabled={!graphs?.length}
-          title="Stored graphs"
-        >
-          {!graphs?.length ? <option value="">(no graphs)</option> : null}
-          {graphs?.map((g) => (
-            <option key={g.id} value={g.id}>
-              {g.title ? `${g.title} (${g.id})` : g.id} · v{g.version}
-            </option>
-          ))}
-        </select>
-        <button
-          type="button"
-          className="icon-button new-graph"
-          data-testid="new-graph"
-          title="New graph"
-          onClick={() => setNewGraph(true)}
-        >
-          +
-        </button>
-        <span className={`save-status ${saveClass}`} data-testid="save-status" aria-live="polite">
-          {saveText}
-        </span>
-        <div className="toolbar">
-          <button
-            type="button"
-            data-testid="undo"
-            onClick={history.undo}
-            disabled={!history.canUndo}
-            title="Undo (Ctrl+Z)"
-          >
-            ↶ Undo
-          </button>
-          <button
-            type="button"
-            data-testid="redo"
-            onClick={history.redo}
-            disabled={!history.canRedo}
-            title="Redo (Ctrl+Shift+Z / Ctrl+Y)"
-          >
-            ↷ Redo
-          </button>
-          <button
-            type="button"
-            className="primary"
-            data-testid="save"
-            onClick={() => void saveNow()}
-            disabled={!graph || save.kind === "saving"}
-            title="Save a new version (Ctrl+S)"
-          >
-            Save
-          </button>
-        </div>
-        <div className="toolbar">
-          <button type="button" data-testid="add-scene" onClick={onAddScene} disabled={!graph} title="Add a scene">
-            + Scene
-          </button>
-          <div className="popover-anchor">
-            <button
-              type="button"
-              data-testid="add-gen-node"
-              onClick={onAddGenNode}
-              disabled={!graph || graph.scenes.length < 2}
-              title="Add a Generation Node between the two selected scenes"
-            >
-              + 🎲 Generation Node
-            </button>
-            {chooser && graph ? (
-              <AddNodeChooser
-                scenes={graph.scenes.map((s) => ({ id: s.id, title: s.title ?? "" }))}
-                initialFrom={chooser.from}
-                initialTo={chooser.to}
-                onAdd={addBetween}
-                onCancel={() => setChooser(null)}
-              />
-            ) : null}
-          </div>
-        </div>
-        <span className="spacer" />
-        <div className="toolbar">
-          <div className="popover-anchor">
-            <button
-              type="button"
-              data-testid="warm-graph"
-              className={showWarmup ? "is-on" : ""}
-              onClick={() => setShowWarmup((v) => !v)}
-              disabled={!graph}
-              title="Generate every transition of the saved graph ahead of play"
-            >
-              Warm cache
-            </button>
-            {showWarmup && graph ? (
-              <WarmupPanel
-                graphId={graph.id}
-                unsaved={dirty}
-                onClose={() => setShowWarmup(false)}
-                onDone={() => {
-                  void refreshStats((graph.nodes ?? []).map((n) => n.id));
-                  void refreshBudgets();
-                }}
-              />
-            ) : null}
-          </div>
-          <button
-            type="button"
-            data-testid="toggle-health"
-            className={showHealth ? "is-on" : ""}
-            onClick={() => setShowHealth((v) => !v)}
-            aria-pressed={showHealth}
-          >
-            Health
-            {health ? <span className={`dot dot-${statusBadge(health.status)}`} aria-label={health.status} /> : null}
-            {health?.warnings.length ? <span className="count">{health.warnings.length}</span> : null}
-          </button>
-          <button
-            type="button"
-            data-testid="open-budgets"
-            className={showBudgets ? "is-on" : ""}
-            onClick={() => {
-              setShowBudgets((v) => !v);
-              void refreshBudgets();
-            }}
-            aria-pressed={showBudgets}
-          >
-            Budgets
-          </button>
-          <span
-            className={`service ${serviceDown ? "is-down" : "is-up"}`}
-            title={serviceDown ?? `service ${service?.status ?? "…"}`}
-          >
-            ● {serviceDown ? "server: " + serviceDown : "server ok"}
-          </span>
-        </div>
-      </header>
+      <TopBar
+        onSwitchGraph={switchGraph}
+        onNewGraph={() => setNewGraph(true)}
+        onSave={() => void saveNow()}
+        onAddScene={onAddScene}
+        onAddGenNode={onAddGenNode}
+        chooser={
+          chooser && graph ? (
+            <AddNodeChooser
+              scenes={graph.scenes.map((s) => ({ id: s.id, title: s.title ?? "" }))}
+              initialFrom={chooser.from}
+              initialTo={chooser.to}
+              onAdd={addBetween}
+              onCancel={() => setChooser(null)}
+            />
+          ) : null
+        }
+        showWarmup={showWarmup}
+        onToggleWarmup={() => setShowWarmup((v) => !v)}
+        warmup={
+          showWarmup && graph ? (
+            <WarmupPanel
+              graphId={graph.id}
+              unsaved={dirty}
+              onClose={() => setShowWarmup(false)}
+              onDone={() => {
+                void refreshStats((graph.nodes ?? []).map((n) => n.id));
+                void refreshBudgets();
+              }}
+            />
+          ) : null
+        }
+        health={health}
+        showHealth={showHealth}
+        onToggleHealth={() => setShowHealth((v) => !v)}
+        showBudgets={showBudgets}
+        onToggleBudgets={() => {
+          setShowBudgets((v) => !v);
+          void refreshBudgets();
+        }}
+        serviceStatus={service?.status ?? null}
+        serviceDown={serviceDown}
+      />
 
-      {save.kind === "refused" ? (
-        <div className="banner banner-error" data-testid="save-error" role="alert">
-          <div className="banner__head">
-            <strong>Save refused:</strong> {save.error.message}
-            <span className="spacer" />
-            <button type="button" className="icon-button" onClick={() => setSave({ kind: "idle" })} title="Dismiss">
-              ✕
-            </button>
-          </div>
-          <FindingsList
-            findings={detailsAsFindings(save.error)}
-            testId="save-error-findings"
-            onPick={(f) => {
-              const hit = (graph?.nodes ?? []).find((n) => f.field.startsWith(`nodes.${n.id}.`));
-              if (hit) select(hit.id);
-            }}
-          />
-        </div>
-      ) : null}
-      {save.kind === "failed" ? (
-        <div className="banner banner-error" data-testid="save-error" role="alert">
-          <div className="banner__head">
-            <strong>Not saved:</strong> {save.message}. Your changes are kept in this browser as a draft.
-            <span className="spacer" />
-            <button type="button" className="icon-button" onClick={() => setSave({ kind: "idle" })}>
-              ✕
-            </button>
-          </div>
-        </div>
-      ) : null}
-      {save.kind === "conflict" && graph ? (
-        <div className="banner banner-warning banner-row" data-testid="save-conflict" role="alert">
-          <span>
-            <strong>Not saved yet:</strong> version {save.serverVersion} of {graph.id} was saved
-            {save.author ? ` by ${save.author}` : ""} after you opened version {baseVersion}.
-          </span>
-          <span className="spacer" />
-          <button type="button" className="primary" data-testid="save-overwrite" onClick={() => void saveNow(true)}>
-            Save mine as version {save.serverVersion + 1}
-          </button>
-          <button
-            type="button"
-            data-testid="save-reload"
-            onClick={() => {
-              storeDraft(graph, baseVersion);
-              void openGraph(graph.id);
-            }}
-            title="Your changes stay in this browser as a draft, offered after the reload"
-          >
-            Open version {save.serverVersion} (keep mine as a draft)
-          </button>
-        </div>
-      ) : null}
-      {draftOffer ? (
-        <div className="banner banner-warning" data-testid="draft-banner">
-          <span>
-            An unsaved draft of <strong>{draftOffer.graph.id}</strong> from{" "}
-            {new Date(draftOffer.savedAt).toLocaleString()} is kept in this browser.
-            {draftOffer.baseVersion !== null && baseVersion !== null && draftOffer.baseVersion !== baseVersion
-              ? ` It was edited from version ${draftOffer.baseVersion}; the server now has version ${baseVersion}.`
-              : ""}
-          </span>
-          <span className="spacer" />
-          <button
-            type="button"
-            className="primary"
-            data-testid="draft-restore"
-            onClick={() => {
-              const restored = draftOffer.graph;
-              history.apply(() => restored);
-              setDraftOffer(null);
-            }}
-          >
-            Restore draft
-          </button>
-          <button
-            type="button"
-            data-testid="draft-discard"
-            onClick={() => {
-              dropDraft(draftOffer.graph.id);
-              setDraftOffer(null);
-            }}
-          >
-            Discard
-          </button>
-        </div>
-      ) : null}
+      <SaveBanners
+        draftOffer={draftOffer}
+        onDraftDone={() => setDraftOffer(null)}
+        onOverwrite={() => void saveNow(true)}
+        onReload={(id) => void openGraph(id)}
+      />
       {loadError ? (
         <div className="banner banner-error banner-row" role="alert">
           {loadError}
@@ -710,11 +455,10 @@ function Editor() {
               stats={stats}
               selection={selection}
               selectedEdge={selectedEdge}
-              focusRequest={focusRequest}
+              focusRequest={state.focusRequest}
               panelOpen={!!(selectedNode || selectedScene)}
               fitRequest={fitRequest}
               onTidy={() => {
-                if (!graph) return;
                 setLayout(completeLayout(graph, {}));
                 setFitRequest((n) => n + 1);
               }}
@@ -776,7 +520,7 @@ function Editor() {
             templateBusy={templateBusy}
             onChange={changeConfig}
             onTemplate={(id) => void applyTemplate(id)}
-            onClose={() => setSelection([])}
+            onClose={clearSelection}
             testPanel={
               <TestPanel
                 graph={graph}
@@ -791,7 +535,7 @@ function Editor() {
                 onDuplicate={onDuplicate}
                 onBumpVersion={() => {
                   const id = selectedNode.id;
-                  history.apply((g) => (g ? updateConfig(g, id, (c) => ({ ...c, version: (c.version ?? 1) + 1 })) : g));
+                  edit((g) => updateConfig(g, id, (c) => ({ ...c, version: (c.version ?? 1) + 1 })));
                   setToast(
                     `${id} is now version ${(selectedNode.config.version ?? 1) + 1}: new cache keys, so fresh content (save to make it live).`,
                   );
@@ -808,9 +552,9 @@ function Editor() {
             onChange={changeScene}
             onMakeStart={() => {
               const id = selectedScene.id;
-              history.apply((g) => (g ? { ...g, start: id } : g));
+              edit((g) => ({ ...g, start: id }));
             }}
-            onClose={() => setSelection([])}
+            onClose={clearSelection}
           />
         ) : null}
       </main>

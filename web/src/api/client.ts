@@ -56,7 +56,7 @@ async function failure(response: Response): Promise<ApiError> {
       body = data as ErrorBody;
       message = body.error.message;
     } else if (data && typeof data === "object" && "detail" in data) {
-      message = String((data as { detail: unknown }).detail);
+      message = String((data).detail);
     }
   } catch {
     // not JSON: keep the status line

@@ -978,3 +978,48 @@ export interface SkippedNode {
   node_id: string;
   reason: string;
 }
+
+// The values of each enum, in the schema's order.
+export const ContentRatingValues: readonly ContentRating[] = ["sfw", "romantic", "mature_implied", "restricted"];
+export const ErrorCodeValues: readonly ErrorCode[] = [
+  "GEN_TIMEOUT",
+  "GEN_CONSTRAINT_FAIL",
+  "GEN_PROVIDER_UNAVAILABLE",
+  "GEN_EMPTY_OUTPUT",
+  "GEN_INVALID_CONFIG",
+  "GEN_CANCELLED",
+  "GEN_WORKER_LOST",
+  "GEN_BUDGET_EXCEEDED",
+  "GEN_RATE_LIMITED",
+  "UNAUTHORIZED",
+  "CONFLICT",
+  "NOT_FOUND",
+  "FORBIDDEN",
+  "PAYLOAD_TOO_LARGE",
+  "DEPENDENCY_UNAVAILABLE",
+];
+export const FallbackModeValues: readonly FallbackMode[] = ["default_content", "skip", "retry", "placeholder"];
+export const GenerationStatusValues: readonly GenerationStatus[] = ["queued", "processing", "complete", "failed"];
+export const GenerationTypeValues: readonly GenerationType[] = [
+  "transition",
+  "variation",
+  "dialogue",
+  "environment",
+  "npc_response",
+];
+export const NodeStatusValues: readonly NodeStatus[] = ["ok", "warnings", "errors", "disabled"];
+export const PacingValues: readonly Pacing[] = ["slow", "medium", "fast"];
+export const PayloadTypeValues: readonly PayloadType[] = [
+  "video",
+  "dialogue",
+  "choices",
+  "environment",
+  "npc_response",
+];
+export const PurposeValues: readonly Purpose[] = ["gap_fill", "variation", "adaptive", "ambient"];
+export const RatingValues: readonly Rating[] = ["G", "PG", "PG-13", "R"];
+export const SeedSourceValues: readonly SeedSource[] = ["playthrough", "player", "timestamp", "fixed"];
+export const SeverityValues: readonly Severity[] = ["error", "warning", "suggestion"];
+export const StrategyValues: readonly Strategy[] = ["once", "per_playthrough", "per_player", "always"];
+export const TransitionTypeValues: readonly TransitionType[] = ["gradual", "abrupt"];
+export const WarmupStatusValues: readonly WarmupStatus[] = ["queued", "running", "complete", "failed", "cancelled"];

@@ -57,7 +57,7 @@ function buildNodes(props: CanvasProps, previous: Map<string, FlowNode>): FlowNo
         location: scene.location ?? null,
         isStart: scene.id === start,
       },
-    } as FlowNode;
+    };
   });
   const gens: FlowNode[] = (graph.nodes ?? []).map((node) => {
     const before = previous.get(node.id);
@@ -78,7 +78,7 @@ function buildNodes(props: CanvasProps, previous: Map<string, FlowNode>): FlowNo
         templateId: node.config.templateId ?? null,
         enabled,
       },
-    } as FlowNode;
+    };
   });
   return [...scenes, ...gens];
 }
@@ -171,6 +171,7 @@ export function GraphCanvas(props: CanvasProps) {
       const shift = props.panelOpen ? PANEL_WIDTH / 2 / zoom : 0;
       void flow.current.setCenter(node.position.x + w / 2 + shift, node.position.y + h / 2, { duration: 300, zoom });
     }
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- centre on a focus request only, not when the panel opens
   }, [focusRequest]);
 
   // Selection is the editor's state (App), not React Flow's: its own select changes are dropped, and a

@@ -1,6 +1,6 @@
 // Every Generation Node's status and findings, and the graph-wide warnings; a row selects its node.
 import type { GraphHealth } from "../api/types.gen";
-import { statusBadge } from "./SidePanel";
+import { statusBadge } from "../state/status";
 
 export function HealthPanel({
   health,

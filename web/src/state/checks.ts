@@ -13,7 +13,7 @@ import type {
   ValidationFinding,
 } from "../api/types.gen";
 import type { BadgeStatus } from "../components/nodes";
-import { statusBadge } from "../components/SidePanel";
+import { statusBadge } from "./status";
 import type { BudgetState } from "./requests";
 
 const VALIDATE_MS = 250;
@@ -31,6 +31,11 @@ export function useDebounced<T>(value: T, ms: number): T {
   return debounced;
 }
 
+function asText(value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
 /** An error answer's details as findings (the server's 422 lists every problem with its field). */
 export function detailsAsFindings(error: ApiError): ValidationFinding[] {
   const details = error.body?.details ?? [];
@@ -40,9 +45,9 @@ export function detailsAsFindings(error: ApiError): ValidationFinding[] {
     const item = d as Record<string, unknown>;
     const severity = item.severity === "warning" || item.severity === "suggestion" ? item.severity : "error";
     return {
-      code: String(item.code ?? item.type ?? error.code ?? "INVALID"),
-      field: String(item.field ?? ""),
-      message: String(item.message ?? ""),
+      code: asText(item.code) ?? asText(item.type) ?? error.code ?? "INVALID",
+      field: asText(item.field) ?? "",
+      message: asText(item.message) ?? "",
       severity,
     };
   });
