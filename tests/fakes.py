@@ -14,7 +14,7 @@ from dyngen.domain.contracts import (
     PayloadType,
 )
 from dyngen.domain.errors import DyngenError, ErrorCode
-from dyngen.ports import ArtifactBlob, ProviderCall, ProviderInfo, ProviderResult
+from dyngen.ports import ApiKey, ArtifactBlob, ProviderCall, ProviderInfo, ProviderResult
 
 
 class FakeProvider:
@@ -100,3 +100,39 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         self._monotonic += seconds
         self._now += timedelta(seconds=seconds)
+
+
+class FakeKeyRepository:
+    """API keys in memory (by hash); `hang()` makes every call wait until `answer()`, as a database that
+    accepts and never answers."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, ApiKey] = {}
+        self._answering = asyncio.Event()
+        self._answering.set()
+
+    def hang(self) -> None:
+        self._answering.clear()
+
+    def answer(self) -> None:
+        self._answering.set()
+
+    async def add_key(self, key: ApiKey, *, key_hash: str) -> None:
+        await self._answering.wait()
+        self.keys[key_hash] = key
+
+    async def key_by_hash(self, key_hash: str) -> ApiKey | None:
+        await self._answering.wait()
+        return self.keys.get(key_hash)
+
+    async def list_keys(self) -> list[ApiKey]:
+        await self._answering.wait()
+        return list(self.keys.values())
+
+    async def revoke_key(self, key_id: str, *, at: datetime) -> bool:
+        await self._answering.wait()
+        return False
+
+    async def count_active_keys(self) -> int:
+        await self._answering.wait()
+        return sum(1 for key in self.keys.values() if key.revoked_at is None)

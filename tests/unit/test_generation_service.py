@@ -30,6 +30,7 @@ from dyngen.ports import GenerationFilter
 from dyngen.services.cache import invalidate
 from dyngen.services.container import Services
 from dyngen.services.generation import generate_content
+from dyngen.services.records import get_generation, replay_outbox
 from tests.fakes import FakeClock, FakeProvider
 
 UNAVAILABLE = ErrorCode.GEN_PROVIDER_UNAVAILABLE
@@ -447,7 +448,7 @@ async def test_invalidating_with_an_empty_query_is_refused(make: Make) -> None:
     assert (await gen(services)).generation_id == cached.generation_id, "nothing was flushed"
 
 
-async def test_content_is_served_when_the_record_cannot_be_written(
+async def test_content_is_served_when_the_record_cannot_be_written_and_the_record_lands_later(
     make: Make, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     services, _ = await make()
@@ -461,6 +462,12 @@ async def test_content_is_served_when_the_record_cannot_be_written(
     assert seen(resp) == ("complete", None, None)
     assert resp.content is not None
     assert resp.content.dialogue
-    assert "generation.record_failed" in caplog.text
+    assert "generation.record_deferred" in caplog.text
+    assert resp.generation_id is not None
+    assert (await get_generation(generation_id=resp.generation_id, services=services)).id == resp.generation_id
     monkeypatch.undo()
     assert await records(services) == []
+    assert services.outbox is not None
+    await replay_outbox(outbox=services.outbox, repository=services.repository, timeout_s=5)
+    [record] = await records(services)
+    assert record.id == resp.generation_id

@@ -30,6 +30,7 @@ from dyngen.ports import (
     Metrics,
     NodeConfigRepository,
     RateLimiter,
+    RecordOutbox,
     ReviewRepository,
     SingleFlight,
     WarmupRepository,
@@ -114,6 +115,8 @@ class Options:
     budgets: BudgetPolicy = field(default_factory=BudgetPolicy)
     rate_limits: RateLimits = field(default_factory=RateLimits)
     review_policy: ReviewPolicy = field(default_factory=ReviewPolicy)
+    record_timeout_s: float = 1.0
+    outbox_replay_s: float = 1.0
 
 
 @dataclass(slots=True)
@@ -160,6 +163,9 @@ class Services:
     refreshes: BackgroundTasks = field(default_factory=BackgroundTasks)
     # Signed artifact URLs in responses (the deployment's secret, lifetime and public base URL).
     media: MediaLinks = field(default_factory=MediaLinks)
+    # Generation records the database could not take in time, replayed by `records.outbox_loop` (None:
+    # such a record is logged and lost).
+    outbox: RecordOutbox | None = None
 
     async def start(self) -> None:
         """Start the background work (job runner, reaper, spool uploads): the API's lifespan and the
