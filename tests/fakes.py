@@ -14,6 +14,7 @@ from dyngen.domain.contracts import (
     PayloadType,
 )
 from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.domain.records import ArtifactRecord, GenerationRecord
 from dyngen.ports import ApiKey, ArtifactBlob, ProviderCall, ProviderInfo, ProviderResult
 
 
@@ -136,3 +137,34 @@ class FakeKeyRepository:
     async def count_active_keys(self) -> int:
         await self._answering.wait()
         return sum(1 for key in self.keys.values() if key.revoked_at is None)
+
+
+class FakeRecordOutbox:
+    """A `RecordOutbox` in memory (the file one is tested in tests/contract/test_record_outbox.py)."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, GenerationRecord] = {}
+        self.rejected: dict[str, GenerationRecord] = {}
+
+    async def put(self, record: GenerationRecord) -> None:
+        self.records[record.id] = record
+
+    def holding(self) -> bool:
+        return bool(self.records)
+
+    async def waiting(self) -> list[GenerationRecord]:
+        return list(self.records.values())
+
+    async def remove(self, generation_id: str) -> None:
+        self.records.pop(generation_id, None)
+
+    async def reject(self, generation_id: str) -> None:
+        if (record := self.records.pop(generation_id, None)) is not None:
+            self.rejected[generation_id] = record
+
+    async def get(self, generation_id: str) -> GenerationRecord | None:
+        return self.records.get(generation_id)
+
+    async def get_artifact(self, artifact_id: str) -> ArtifactRecord | None:
+        found = (a for r in self.records.values() for a in r.artifacts if a.id == artifact_id)
+        return next(found, None)

@@ -31,7 +31,7 @@ from dyngen.services.cache import invalidate
 from dyngen.services.container import Services
 from dyngen.services.generation import generate_content
 from dyngen.services.records import get_generation, replay_outbox
-from tests.fakes import FakeClock, FakeProvider
+from tests.fakes import FakeClock, FakeProvider, FakeRecordOutbox
 
 UNAVAILABLE = ErrorCode.GEN_PROVIDER_UNAVAILABLE
 COMPLETE, FAILED = GenerationStatus.COMPLETE, GenerationStatus.FAILED
@@ -448,7 +448,7 @@ async def test_invalidating_with_an_empty_query_is_refused(make: Make) -> None:
     assert (await gen(services)).generation_id == cached.generation_id, "nothing was flushed"
 
 
-async def test_content_is_served_when_the_record_cannot_be_written_and_the_record_lands_later(
+async def test_content_is_served_when_the_record_cannot_be_written(
     make: Make, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     services, _ = await make()
@@ -462,12 +462,33 @@ async def test_content_is_served_when_the_record_cannot_be_written_and_the_recor
     assert seen(resp) == ("complete", None, None)
     assert resp.content is not None
     assert resp.content.dialogue
-    assert "generation.record_deferred" in caplog.text
-    assert resp.generation_id is not None
-    assert (await get_generation(generation_id=resp.generation_id, services=services)).id == resp.generation_id
+    assert "generation.record_failed" in caplog.text
     monkeypatch.undo()
     assert await records(services) == []
-    assert services.outbox is not None
-    await replay_outbox(outbox=services.outbox, repository=services.repository, timeout_s=5)
-    [record] = await records(services)
-    assert record.id == resp.generation_id
+
+
+async def test_a_record_the_database_cannot_take_waits_in_the_outbox_is_readable_and_lands_later(
+    make: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services, _ = await make()
+    services.outbox = outbox = FakeRecordOutbox()
+
+    async def broken(record: GenerationRecord) -> None:
+        raise DyngenError(ErrorCode.DEPENDENCY_UNAVAILABLE, "the database is unreachable")
+
+    monkeypatch.setattr(services.repository, "add", broken)
+    resp = await gen(services)
+    assert seen(resp) == ("complete", None, None)
+    assert resp.generation_id is not None
+    assert outbox.holding()
+    # Later records queue behind it without asking the database.
+    second = await gen(services, from_scene={"id": "bar"})
+    assert second.generation_id is not None
+    assert [r.id for r in await outbox.waiting()] == [resp.generation_id, second.generation_id]
+    assert (await get_generation(generation_id=resp.generation_id, services=services)).id == resp.generation_id
+
+    monkeypatch.undo()
+    assert await records(services) == []
+    assert await replay_outbox(outbox=outbox, repository=services.repository, timeout_s=5) == 2
+    assert not outbox.holding()
+    assert {r.id for r in await records(services)} == {resp.generation_id, second.generation_id}
