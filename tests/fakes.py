@@ -14,7 +14,8 @@ from dyngen.domain.contracts import (
     PayloadType,
 )
 from dyngen.domain.errors import DyngenError, ErrorCode
-from dyngen.ports import ArtifactBlob, ProviderCall, ProviderInfo, ProviderResult
+from dyngen.domain.records import ArtifactRecord, GenerationRecord
+from dyngen.ports import ApiKey, ArtifactBlob, ProviderCall, ProviderInfo, ProviderResult
 
 
 class FakeProvider:
@@ -130,3 +131,70 @@ class FakeManualClock(FakeClock):
         for _, waiter in due:
             if not waiter.done():
                 waiter.set_result(None)
+
+
+class FakeKeyRepository:
+    """API keys in memory (by hash); `hang()` makes every call wait until `answer()`, as a database that
+    accepts and never answers."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, ApiKey] = {}
+        self._answering = asyncio.Event()
+        self._answering.set()
+
+    def hang(self) -> None:
+        self._answering.clear()
+
+    def answer(self) -> None:
+        self._answering.set()
+
+    async def add_key(self, key: ApiKey, *, key_hash: str) -> None:
+        await self._answering.wait()
+        self.keys[key_hash] = key
+
+    async def key_by_hash(self, key_hash: str) -> ApiKey | None:
+        await self._answering.wait()
+        return self.keys.get(key_hash)
+
+    async def list_keys(self) -> list[ApiKey]:
+        await self._answering.wait()
+        return list(self.keys.values())
+
+    async def revoke_key(self, key_id: str, *, at: datetime) -> bool:
+        await self._answering.wait()
+        return False
+
+    async def count_active_keys(self) -> int:
+        await self._answering.wait()
+        return sum(1 for key in self.keys.values() if key.revoked_at is None)
+
+
+class FakeRecordOutbox:
+    """A `RecordOutbox` in memory (the file one is tested in tests/contract/test_record_outbox.py)."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, GenerationRecord] = {}
+        self.rejected: dict[str, GenerationRecord] = {}
+
+    async def put(self, record: GenerationRecord) -> None:
+        self.records[record.id] = record
+
+    def holding(self) -> bool:
+        return bool(self.records)
+
+    async def waiting(self) -> list[GenerationRecord]:
+        return list(self.records.values())
+
+    async def remove(self, generation_id: str) -> None:
+        self.records.pop(generation_id, None)
+
+    async def reject(self, generation_id: str) -> None:
+        if (record := self.records.pop(generation_id, None)) is not None:
+            self.rejected[generation_id] = record
+
+    async def get(self, generation_id: str) -> GenerationRecord | None:
+        return self.records.get(generation_id)
+
+    async def get_artifact(self, artifact_id: str) -> ArtifactRecord | None:
+        found = (a for r in self.records.values() for a in r.artifacts if a.id == artifact_id)
+        return next(found, None)

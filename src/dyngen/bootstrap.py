@@ -23,6 +23,7 @@ from dyngen.adapters.db.graphs import SqlAlchemyGraphRepository
 from dyngen.adapters.db.jobs import SqlAlchemyJobRepository
 from dyngen.adapters.db.keys import SqlAlchemyApiKeyRepository
 from dyngen.adapters.db.nodes import SqlAlchemyNodeConfigRepository
+from dyngen.adapters.db.outbox import FileRecordOutbox
 from dyngen.adapters.db.repository import create_engine
 from dyngen.adapters.db.retention import SqlAlchemyRetentionRepository
 from dyngen.adapters.db.reviews import SqlAlchemyReviewRepository
@@ -77,6 +78,7 @@ from dyngen.services.cache import LayeredCache
 from dyngen.services.container import Options, Services
 from dyngen.services.media import MediaLinks
 from dyngen.services.providers import ProviderRegistry
+from dyngen.services.records import outbox_loop
 from dyngen.services.scores import ScoreBoard
 from dyngen.services.templates import TemplateLibrary
 
@@ -177,7 +179,12 @@ async def _records(
             warmups=MemoryWarmupRepository(database=database),
             ledger=MemoryBudgetLedger(database=database, clock=clock),
         )
-    engine = create_engine(settings.resolved_database_url)
+    engine = create_engine(
+        settings.resolved_database_url,
+        connect_timeout_s=settings.db_connect_timeout_s,
+        command_timeout_s=settings.db_command_timeout_s,
+        pool_timeout_s=settings.db_pool_timeout_s,
+    )
     closers.append(engine.dispose)
     await ensure_current(engine, migrate=settings.is_sqlite if migrate is None else migrate)
     sql_jobs = SqlAlchemyJobRepository(engine=engine)
@@ -431,7 +438,7 @@ async def build(
         reviews=records.reviews,
         warmups=records.warmups,
         scores=ScoreBoard(ttl_s=settings.review_scores_ttl_s),
-        key_cache=KeyCache(ttl_s=settings.auth_cache_s),
+        key_cache=KeyCache(ttl_s=settings.auth_cache_s, stale_s=settings.auth_cache_stale_s),
         templates=await asyncio.to_thread(load_templates, settings),
         cache=LayeredCache(tiers, durable=[ObjectStoreCacheTier(store=store)], bus=bus),
         single_flight=single_flight,
@@ -452,7 +459,11 @@ async def build(
             rate_limits=settings.rate_limits,
             review_policy=ReviewPolicy(drop_below=settings.review_drop_below, min_reviews=settings.review_min_reviews),
             retention=retention_policy(settings),
+            record_timeout_s=settings.record_timeout_s,
+            outbox_replay_s=settings.outbox_replay_s,
         ),
+        # The memory mode's tables never go down (and it writes nothing to the data dir).
+        outbox=None if settings.is_memory else FileRecordOutbox(directory=settings.outbox_dir),
         probes={"object_store": store.ping},
         media=links,
     )
@@ -463,6 +474,11 @@ async def build(
         closers.append(redis.aclose)
     _wire_jobs(services, settings)
     _wire_retention(services, settings, repository=records.retention)
+
+    async def outbox() -> None:  # records kept while the database was down, written once it is back
+        await outbox_loop(services=services)
+
+    services.background.append(outbox)
     await artifacts.start()
     closers.append(artifacts.aclose)
     services.closers.extend(closers)

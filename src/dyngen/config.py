@@ -97,6 +97,27 @@ class Settings(BaseSettings):
         default=None,
         description="SQLAlchemy async URL; default SQLite in the data dir; `memory://`: in memory, lost at exit.",
     )
+    db_connect_timeout_s: float = Field(
+        default=3.0, gt=0, description="PostgreSQL: seconds to open a connection before the database counts as down."
+    )
+    db_command_timeout_s: float = Field(
+        default=5.0, gt=0, description="PostgreSQL: seconds one statement may take before it is abandoned."
+    )
+    db_pool_timeout_s: float = Field(
+        default=5.0, gt=0, description="Seconds a request waits for a free database connection from the pool."
+    )
+    unavailable_retry_after_s: float = Field(
+        default=5.0, gt=0, description="`Retry-After` of a 503 answered because a dependency (the database) is down."
+    )
+    record_timeout_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="Seconds a generation waits to write its record; past it (or the node's deadline) the record "
+        "goes to the local outbox and is written when the database answers again.",
+    )
+    outbox_replay_s: float = Field(
+        default=1.0, gt=0, description="How often records waiting in the outbox are written to the database."
+    )
     env: str = Field(default="development", description="`production` turns dev tools off.")
     dev_tools: bool | None = Field(
         default=None, description="Honour `simulate` in requests; default on unless env=production."
@@ -220,6 +241,12 @@ class Settings(BaseSettings):
     )
     auth_cache_s: float = Field(
         default=5.0, ge=0, description="Seconds a process trusts what it knows about keys before asking again."
+    )
+    auth_cache_stale_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="Seconds past `auth_cache_s` that known keys keep being served while a refresh is stuck "
+        "(the refresh runs in the background); past it a request waits for the database.",
     )
     review_drop_below: float = Field(
         default=2.0, ge=1, le=5, description="A pooled variant whose mean review score is below this leaves the pool."
@@ -369,6 +396,10 @@ class Settings(BaseSettings):
     @property
     def spool_dir(self) -> Path:
         return self.data_dir / "spool"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
 
     @property
     def is_sqlite(self) -> bool:

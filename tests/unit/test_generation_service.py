@@ -30,7 +30,8 @@ from dyngen.ports import GenerationFilter
 from dyngen.services.cache import invalidate
 from dyngen.services.container import Services
 from dyngen.services.generation import generate_content
-from tests.fakes import FakeClock, FakeProvider
+from dyngen.services.records import get_generation, replay_outbox
+from tests.fakes import FakeClock, FakeProvider, FakeRecordOutbox
 
 UNAVAILABLE = ErrorCode.GEN_PROVIDER_UNAVAILABLE
 COMPLETE, FAILED = GenerationStatus.COMPLETE, GenerationStatus.FAILED
@@ -464,3 +465,30 @@ async def test_content_is_served_when_the_record_cannot_be_written(
     assert "generation.record_failed" in caplog.text
     monkeypatch.undo()
     assert await records(services) == []
+
+
+async def test_a_record_the_database_cannot_take_waits_in_the_outbox_is_readable_and_lands_later(
+    make: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services, _ = await make()
+    services.outbox = outbox = FakeRecordOutbox()
+
+    async def broken(record: GenerationRecord) -> None:
+        raise DyngenError(ErrorCode.DEPENDENCY_UNAVAILABLE, "the database is unreachable")
+
+    monkeypatch.setattr(services.repository, "add", broken)
+    resp = await gen(services)
+    assert seen(resp) == ("complete", None, None)
+    assert resp.generation_id is not None
+    assert outbox.holding()
+    # Later records queue behind it without asking the database.
+    second = await gen(services, from_scene={"id": "bar"})
+    assert second.generation_id is not None
+    assert [r.id for r in await outbox.waiting()] == [resp.generation_id, second.generation_id]
+    assert (await get_generation(generation_id=resp.generation_id, services=services)).id == resp.generation_id
+
+    monkeypatch.undo()
+    assert await records(services) == []
+    assert await replay_outbox(outbox=outbox, repository=services.repository, timeout_s=5) == 2
+    assert not outbox.holding()
+    assert {r.id for r in await records(services)} == {resp.generation_id, second.generation_id}

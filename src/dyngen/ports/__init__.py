@@ -80,6 +80,9 @@ from dyngen.ports.records import (
     NodeVersion as NodeVersion,
 )
 from dyngen.ports.records import (
+    RecordOutbox as RecordOutbox,
+)
+from dyngen.ports.records import (
     Review as Review,
 )
 from dyngen.ports.records import (

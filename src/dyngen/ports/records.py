@@ -45,6 +45,38 @@ class GenerationRepository(Protocol):
     async def ping(self) -> None: ...
 
 
+class RecordOutbox(Protocol):
+    """Generation records the database could not take in time, kept durably until it can.
+
+    A player may already hold a URL naming such a record's artifact: the record is written later
+    (`services.records.replay_outbox`), and is readable from here meanwhile.
+    """
+
+    async def put(self, record: GenerationRecord) -> None:
+        """Keep `record` (durably: it survives a restart of the process)."""
+        ...
+
+    def holding(self) -> bool:
+        """True while records wait: the database is taken as down, new records queue behind them."""
+        ...
+
+    async def waiting(self) -> list[GenerationRecord]:
+        """Every record waiting, oldest first."""
+        ...
+
+    async def remove(self, generation_id: str) -> None:
+        """Forget a record once the database has it."""
+        ...
+
+    async def reject(self, generation_id: str) -> None:
+        """Set aside a record the database refuses for good (kept for an operator, never replayed)."""
+        ...
+
+    async def get(self, generation_id: str) -> GenerationRecord | None: ...
+
+    async def get_artifact(self, artifact_id: str) -> ArtifactRecord | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Review:
     """A reviewer's 1-5 score of one generation, with what it is grouped by (its key, node and arm)."""

@@ -26,6 +26,8 @@ log = logging.getLogger("dyngen.access")
 
 CREATE_HINT = "dyngen keys create --scope admin --name ops"
 _UNKNOWN_KEYS_REMEMBERED = 1024
+# How long the request that starts a key refresh waits for it before it is served from what is known.
+REFRESH_WAIT_S = 0.25
 
 
 class KeyCache:
@@ -37,17 +39,25 @@ class KeyCache:
     requests share one refresh and one lookup per key: a cold process hit by hundreds of requests at once
     asks the database once, not once per request (which would drain its connection pool).
 
+    A refresh that does not answer at once (a hung database) does not hold requests: while what is known
+    is at most `stale_s` past its `ttl_s`, the request that started the refresh waits `REFRESH_WAIT_S` at
+    most, later ones not at all, and they are answered from what is known while the refresh goes on
+    (stale-while-revalidate). Older than that, a request waits for the refresh (bounded by the database's
+    own timeouts).
+
     Args:
         ttl_s: Seconds between refreshes (0 asks the repository on every request).
+        stale_s: Seconds past `ttl_s` that known keys are served while a refresh is stuck.
     """
 
-    def __init__(self, *, ttl_s: float = 5.0) -> None:
+    def __init__(self, *, ttl_s: float = 5.0, stale_s: float = 0.0) -> None:
         self.ttl_s = ttl_s
+        self.stale_s = stale_s
+        self._refreshing: asyncio.Task[None] | None = None
         self._loaded_at: float | None = None
         self._any_active = False
         self._active: dict[str, ApiKey] = {}
         self._unknown: LruMemo[str, bool] = LruMemo(_UNKNOWN_KEYS_REMEMBERED)
-        self._refreshing = asyncio.Lock()
         self._looking_up = asyncio.Lock()
 
     def forget(self) -> None:
@@ -83,9 +93,21 @@ class KeyCache:
     async def _refresh(self, repository: ApiKeyRepository, now: float) -> None:
         if self._fresh(now):
             return
-        async with self._refreshing:
-            if not self._fresh(now):  # another request refreshed while this one waited
-                await self._load(repository, now)
+        task = self._refreshing
+        started = task is None or task.done()
+        if task is None or started:
+            task = self._refreshing = asyncio.create_task(self._load(repository, now), name="dyngen-key-refresh")
+            task.add_done_callback(_retrieve)  # a background failure is logged by `_load`, not at exit
+        usable = self._loaded_at is not None and now - self._loaded_at < self.ttl_s + self.stale_s
+        if not usable:
+            await asyncio.shield(task)  # the requests that arrived with it share its answer
+            return
+        if started:
+            await asyncio.wait({task}, timeout=REFRESH_WAIT_S)
+            if not task.done():
+                log.warning("access.refresh_stuck serving_cached_keys=%d", len(self._active))
+        if task.done():
+            task.result()
 
     async def _load(self, repository: ApiKeyRepository, now: float) -> None:
         try:
@@ -102,6 +124,11 @@ class KeyCache:
         self._any_active = count > 0
         self._active = {}
         self._unknown = LruMemo(_UNKNOWN_KEYS_REMEMBERED)
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 async def create_key(*, name: str, scope: Scope, services: Services) -> tuple[ApiKey, str]:

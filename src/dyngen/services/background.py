@@ -7,12 +7,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from dyngen.services.memo import LruMemo
 
 log = logging.getLogger("dyngen.background")
 
+T = TypeVar("T")
 PACED_NAMES = 10_000  # names whose pacing is remembered (least recently used forgotten first)
 
 
@@ -41,6 +42,28 @@ class BackgroundTasks:
             del self._tasks[name]
         if not task.cancelled() and (error := task.exception()) is not None:
             log.error("background.failed task=%s error=%s", name, type(error).__name__, exc_info=error)
+
+    async def run_within(self, name: str, work: Coroutine[Any, Any, T], *, timeout_s: float) -> T:
+        """`work`'s result if it comes within `timeout_s`, else TimeoutError, with `work` left running here
+        (tracked, cancelled on close) rather than cancelled: a database call cut off mid-way holds its
+        caller until its connection is cleaned up, which on a server that never answers takes the
+        database's own timeout."""
+        task = asyncio.get_running_loop().create_task(work, name=f"dyngen-bg:{name}")
+        try:
+            done, _ = await asyncio.wait({task}, timeout=timeout_s)
+        except asyncio.CancelledError:
+            self._adopt(name, task)
+            raise
+        if done:
+            return task.result()
+        self._adopt(name, task)
+        raise TimeoutError(f"{name} did not finish within {timeout_s} s")
+
+    def _adopt(self, name: str, task: asyncio.Task[Any]) -> None:
+        if name in self._tasks:
+            name = f"{name}:{id(task)}"
+        self._tasks[name] = task
+        task.add_done_callback(lambda done: self._finished(name, done))
 
     def running(self, name: str) -> bool:
         return name in self._tasks

@@ -31,6 +31,7 @@ from dyngen.ports import (
     Metrics,
     NodeConfigRepository,
     RateLimiter,
+    RecordOutbox,
     RetentionRepository,
     ReviewRepository,
     SingleFlight,
@@ -118,6 +119,8 @@ class Options:
     rate_limits: RateLimits = field(default_factory=RateLimits)
     review_policy: ReviewPolicy = field(default_factory=ReviewPolicy)
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
+    record_timeout_s: float = 1.0
+    outbox_replay_s: float = 1.0
 
 
 @dataclass(slots=True)
@@ -166,6 +169,9 @@ class Services:
     media: MediaLinks = field(default_factory=MediaLinks)
     # Retention's queries (bootstrap sets it; None: nothing is ever removed).
     retention: RetentionRepository | None = None
+    # Generation records the database could not take in time, replayed by `records.outbox_loop` (None:
+    # such a record is logged and lost).
+    outbox: RecordOutbox | None = None
 
     async def start(self) -> None:
         """Start the background work (job runner, reaper, spool uploads): the API's lifespan and the

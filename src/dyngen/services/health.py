@@ -58,7 +58,8 @@ async def _probe(services: Services, check: Callable[[], Awaitable[object]]) -> 
 
 async def check_health(*, services: Services) -> Health:
     """`ok` when every dependency answers; `degraded` (with the reasons) when content is still served but
-    something is down or behind (Redis, the object store, the database, a non-empty artifact spool);
+    something is down or behind (Redis, the object store, the database, a non-empty artifact spool or
+    record outbox);
     `down` when no provider is installed."""
     dependencies = {"database": await _probe(services, services.repository.ping)}
     for name, probe in services.probes.items():
@@ -67,6 +68,8 @@ async def check_health(*, services: Services) -> Health:
     pending = await services.artifacts.pending()
     if pending:
         reasons.append(f"{pending} artifact(s) waiting in the local spool for the object store")
+    if services.outbox is not None and services.outbox.holding():
+        reasons.append("generation records are waiting in the local outbox for the database")
     providers: dict[str, DependencyHealth] = {}
     for name in services.providers.names():
         provider = services.providers.get(name)

@@ -29,6 +29,7 @@ from dyngen.ports import GenerationFilter, Provider, ProviderCall, ProviderResul
 from dyngen.services import budgets
 from dyngen.services.container import Services
 from dyngen.services.outcomes import CACHE_FORMAT, ArtifactRef, CacheEntry, Outcome, Prepared, new_id
+from dyngen.services.records import record_generation
 from dyngen.services.scene_images import fetch_scene_images
 
 log = logging.getLogger("dyngen.generation")
@@ -105,7 +106,7 @@ async def _run_provider(  # noqa: PLR0915 - one attempt loop: reserve, call, set
             await report("progress", {"remote_job": {"provider": job.provider, "id": job.id}})
 
     fb = request.fallback
-    timeout_s = (fb.timeout_ms or services.options.default_timeout_ms) / 1000
+    timeout_s = _timeout_s(services, request)
     retries = (
         (fb.max_retries if fb.max_retries is not None else DEFAULT_MAX_RETRIES) if fb.mode is FallbackMode.RETRY else 0
     )
@@ -201,11 +202,27 @@ async def _store_artifacts(
     return records, f"/api/artifacts/{primary.id}" if primary else None
 
 
+# A generation whose provider used its whole deadline still gets this long to write its record before
+# the record goes to the outbox (less than `JOIN_GRACE_S`, so that callers waiting on it get its answer).
+RECORD_GRACE_S = 0.2
+
+
 async def generate_and_record(services: Services, prepared: Prepared, seed: ResolvedSeed) -> Outcome:
-    """Run the provider for a synchronous request, record the run, and cache a success."""
+    """Run the provider for a synchronous request, record the run, and cache a success.
+
+    The answer keeps the node's deadline whatever the database does: the record is written within what
+    is left of it (at most `record_timeout_s`, at least `RECORD_GRACE_S`), else it goes to the outbox.
+    """
+    deadline = services.clock.monotonic() + _timeout_s(services, prepared.request)
     outcome, record = await run_generation(services, prepared, seed)
-    await _record(services, record)
+    left = deadline - services.clock.monotonic()
+    within = min(services.options.record_timeout_s, max(left, RECORD_GRACE_S))
+    await record_generation(record=record, within_s=within, services=services)
     return outcome
+
+
+def _timeout_s(services: Services, request: GenerateContentRequest) -> float:
+    return (request.fallback.timeout_ms or services.options.default_timeout_ms) / 1000
 
 
 async def run_generation(
@@ -278,7 +295,7 @@ async def run_generation(
             content_hash=hashlib.sha256(payload_json.encode()).hexdigest(),
             artifacts=artifacts,
         )
-        if record.deterministic and await _drifted(services, record):
+        if record.deterministic and await _drifted(services, record, deadline=started + _timeout_s(services, request)):
             record = record.model_copy(update={"deterministic": False})
         retried = (
             FallbackInfo(applied=True, mode=FallbackMode.RETRY, reason=f"succeeded on attempt {attempts}")
@@ -328,14 +345,23 @@ async def run_generation(
     ), record
 
 
-async def _drifted(services: Services, record: GenerationRecord) -> bool:
+async def _drifted(services: Services, record: GenerationRecord, *, deadline: float) -> bool:
     """Seed drift (spec section 9): the same key, seed, config and provider made other content before.
 
-    Logged with both hashes and counted; the caller marks the generation non-deterministic.
+    Logged with both hashes and counted; the caller marks the generation non-deterministic. Looked up
+    within the node's deadline and `record_timeout_s`, and not at all while the database is taken as down
+    (records wait in the outbox): telemetry never holds a player.
     """
+    within = min(services.options.record_timeout_s, deadline - services.clock.monotonic())
+    if within <= 0 or (services.outbox is not None and services.outbox.holding()):
+        return False
     try:
-        earlier = await services.repository.find(
-            GenerationFilter(cache_key=record.cache_key, status=GenerationStatus.COMPLETE.value, limit=20)
+        earlier = await services.refreshes.run_within(
+            f"drift:{record.id}",
+            services.repository.find(
+                GenerationFilter(cache_key=record.cache_key, status=GenerationStatus.COMPLETE.value, limit=20)
+            ),
+            timeout_s=within,
         )
     except Exception:  # telemetry must never fail a generation
         return False
@@ -359,14 +385,6 @@ async def _drifted(services: Services, record: GenerationRecord) -> bool:
             services.metrics.seed_drift(node=record.node_id or "-")
             return True
     return False
-
-
-async def _record(services: Services, record: GenerationRecord) -> None:
-    # The player is served even when the record cannot be written; the failure is logged loudly.
-    try:
-        await services.repository.add(record)
-    except Exception:
-        log.exception("generation.record_failed id=%s key=%s", record.id, record.cache_key)
 
 
 def waited_too_long(request: GenerateContentRequest, seed: ResolvedSeed) -> Outcome:

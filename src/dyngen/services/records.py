@@ -1,16 +1,96 @@
-"""Reading what was generated: generation records and artifact bytes."""
+"""What was generated: writing generation records (through the outbox when the database cannot take
+them), replaying the outbox, and reading records and artifact bytes."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
-from dyngen.ports import GenerationFilter
+from dyngen.ports import GenerationFilter, GenerationRepository, RecordOutbox
 from dyngen.services.container import Services
+
+log = logging.getLogger("dyngen.records")
+T = TypeVar("T")
+
+
+async def record_generation(*, record: GenerationRecord, within_s: float, services: Services) -> None:
+    """Write a generation's record, within `within_s` seconds.
+
+    The player may already hold a URL naming the record's artifact, so the record must land: when the
+    database does not take it in time (down, hung, or records already wait in the outbox ahead of it),
+    it goes to the outbox, which is replayed when the database answers again. Without an outbox, a
+    failure is logged (the player is served either way).
+    """
+    outbox = services.outbox
+    if outbox is not None and outbox.holding():
+        await outbox.put(record)  # the database is taken as down: no request waits on it
+        return
+    try:
+        await services.refreshes.run_within(f"record:{record.id}", services.repository.add(record), timeout_s=within_s)
+    except Exception as exc:
+        if outbox is None:
+            log.exception("generation.record_failed id=%s key=%s", record.id, record.cache_key)
+            return
+        log.warning("generation.record_deferred id=%s key=%s error=%s", record.id, record.cache_key, type(exc).__name__)
+        await outbox.put(record)
+
+
+async def replay_outbox(*, outbox: RecordOutbox, repository: GenerationRepository, timeout_s: float) -> int:
+    """Write the records waiting in the outbox to the database, oldest first; returns how many were written.
+
+    Stops at the first record the database cannot take for want of an answer (it is still down); a record it
+    refuses for good (it raised anything but DEPENDENCY_UNAVAILABLE or a timeout) is set aside, so that it
+    never blocks the others. Idempotent: a record the database already has counts as written.
+    """
+    written = 0
+    for record in await outbox.waiting():
+        try:
+            async with asyncio.timeout(timeout_s):
+                await repository.add(record)
+        except TimeoutError:
+            break
+        except DyngenError as exc:
+            if exc.code is ErrorCode.DEPENDENCY_UNAVAILABLE:
+                break
+            await outbox.reject(record.id)
+            continue
+        except Exception:
+            log.exception("outbox.replay_refused id=%s", record.id)
+            await outbox.reject(record.id)
+            continue
+        await outbox.remove(record.id)
+        written += 1
+    if written:
+        log.info("outbox.replayed count=%d", written)
+    return written
+
+
+async def outbox_loop(*, services: Services) -> None:
+    """Replay the outbox now (records a previous run left) and every `outbox_replay_s` after."""
+    outbox = services.outbox
+    if outbox is None:
+        return
+    while True:
+        with contextlib.suppress(Exception):
+            await replay_outbox(
+                outbox=outbox, repository=services.repository, timeout_s=services.options.record_timeout_s
+            )
+        # Real time, like the artifact spool's loop: a test's FakeClock would turn this into a busy loop.
+        await asyncio.sleep(services.options.outbox_replay_s)
 
 
 async def get_generation(*, generation_id: str, services: Services) -> GenerationRecord:
     """Raises DyngenError NOT_FOUND when no generation has this id."""
-    record = await services.repository.get(generation_id)
+    outbox = services.outbox
+    record = await _read(
+        lambda: services.repository.get(generation_id),
+        (lambda: outbox.get(generation_id)) if outbox is not None else None,
+    )
     if record is None:
         raise DyngenError(ErrorCode.NOT_FOUND, f"no generation {generation_id!r}")
     return record
@@ -22,8 +102,28 @@ async def list_generations(*, query: GenerationFilter, services: Services) -> li
 
 
 async def get_artifact(*, artifact_id: str, services: Services) -> tuple[ArtifactRecord, bytes]:
-    """An artifact's record and bytes. Raises DyngenError NOT_FOUND for an unknown id."""
-    record = await services.repository.get_artifact(artifact_id)
+    """An artifact's record and bytes (its record from the outbox while it waits there). Raises
+    DyngenError NOT_FOUND for an unknown id."""
+    outbox = services.outbox
+    record = await _read(
+        lambda: services.repository.get_artifact(artifact_id),
+        (lambda: outbox.get_artifact(artifact_id)) if outbox is not None else None,
+    )
     if record is None:
         raise DyngenError(ErrorCode.NOT_FOUND, f"no artifact {artifact_id!r}")
     return record, await services.artifacts.get(record.storage_uri)
+
+
+async def _read(read: Callable[[], Awaitable[T | None]], waiting: Callable[[], Awaitable[T | None]] | None) -> T | None:
+    """What the database has, else what waits in the outbox (also while the database cannot answer)."""
+    try:
+        found = await read()
+    except DyngenError as exc:
+        if waiting is None or exc.code is not ErrorCode.DEPENDENCY_UNAVAILABLE:
+            raise
+        if (found := await waiting()) is None:
+            raise
+        return found
+    if found is None and waiting is not None:
+        return await waiting()
+    return found

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Table, and_, event, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from dyngen.adapters.db.tables import generation_artifacts, generations
@@ -22,8 +23,21 @@ T = TypeVar("T")
 log = logging.getLogger("dyngen.db")
 
 
-def create_engine(url: str) -> AsyncEngine:
-    """An async engine for `url`; SQLite gets WAL and a busy timeout so readers never block writers."""
+def create_engine(
+    url: str,
+    *,
+    connect_timeout_s: float = 5.0,
+    command_timeout_s: float = 10.0,
+    pool_timeout_s: float = 5.0,
+) -> AsyncEngine:
+    """An async engine for `url`; SQLite gets WAL and a busy timeout so readers never block writers.
+
+    PostgreSQL gets a deadline on every step, so that a server that accepts connections and never
+    answers costs a request a bounded time, not the kernel's TCP timeout: opening a connection
+    (`connect_timeout_s`), each statement (`command_timeout_s`, asyncpg's client-side timeout, which also
+    covers BEGIN, COMMIT and the rollback when a connection goes back to the pool) and waiting for a free
+    connection (`pool_timeout_s`).
+    """
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})
 
@@ -36,24 +50,40 @@ def create_engine(url: str) -> AsyncEngine:
             cursor.close()
 
         return engine
-    # Fail fast when the server is gone (the service then serves without records and says so in health).
     # No pre-ping: it costs a round trip per checkout; a connection that died is caught by `retrying`.
-    return create_async_engine(url, pool_timeout=5, connect_args={"timeout": 5})
+    return create_async_engine(
+        url,
+        pool_timeout=pool_timeout_s,
+        connect_args={"timeout": connect_timeout_s, "command_timeout": command_timeout_s},
+    )
 
 
 RETRIES = 3
 PING_TIMEOUT_S = 2.0
 
 
+def unreachable(exc: BaseException) -> DyngenError:
+    """DEPENDENCY_UNAVAILABLE (a 503 with `Retry-After` at the API) for a database that cannot answer."""
+    return DyngenError(ErrorCode.DEPENDENCY_UNAVAILABLE, f"the database is unreachable ({type(exc).__name__})")
+
+
 async def retrying(operation: Callable[[], Awaitable[T]]) -> T:
     """Run a database operation, again after a lost connection (a restarted or failed-over server).
 
-    The pool's pre-ping catches dead idle connections; this catches the ones that die mid-use.
+    A connection that died mid-use is tried again at once; a server that did not answer in time (a
+    timeout: connecting, a statement, or waiting for the pool) is not, since another try would only
+    wait as long again: the caller gets DEPENDENCY_UNAVAILABLE within one deadline.
     """
     for attempt in range(RETRIES):
         try:
             return await operation()
-        except (DBAPIError, OSError) as exc:
+        except TimeoutError as exc:
+            log.warning("db.timeout error=%s", type(exc).__name__)
+            raise unreachable(exc) from exc
+        except (DBAPIError, OSError, SQLAlchemyTimeoutError) as exc:
+            if isinstance(exc, SQLAlchemyTimeoutError) or isinstance(exc.__cause__, TimeoutError):
+                log.warning("db.timeout error=%s", type(exc).__name__)
+                raise unreachable(exc) from exc
             lost = isinstance(exc, OSError | OperationalError | InterfaceError) or (
                 isinstance(exc, DBAPIError) and exc.connection_invalidated
             )
@@ -61,7 +91,7 @@ async def retrying(operation: Callable[[], Awaitable[T]]) -> T:
                 raise
             log.warning("db.connection_lost attempt=%d error=%s", attempt + 1, type(exc).__name__)
             if attempt == RETRIES - 1:
-                raise DyngenError(ErrorCode.DEPENDENCY_UNAVAILABLE, "the database is unreachable") from exc
+                raise unreachable(exc) from exc
             await asyncio.sleep(0.1 * 3**attempt)
     raise AssertionError("unreachable")
 

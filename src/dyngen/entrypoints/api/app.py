@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             allow_credentials=settings.cors_allow_credentials,
             max_age_s=settings.cors_max_age_s,
         )
-    errors.install(app)
+    errors.install(app, unavailable_retry_after_s=settings.unavailable_retry_after_s)
     app.include_router(generation.router)
     app.include_router(records.router)
     app.include_router(system.router)

@@ -85,8 +85,8 @@ def _validation_details(request: Request, exc: RequestValidationError) -> list[d
     ]
 
 
-def install(app: FastAPI) -> None:
-    """Register the handlers on `app`."""
+def install(app: FastAPI, *, unavailable_retry_after_s: float = 5.0) -> None:
+    """Register the handlers on `app`; a 503 says when to try again (`unavailable_retry_after_s`)."""
 
     @app.exception_handler(DyngenError)
     async def _dyngen_error(_request: Request, exc: DyngenError) -> JSONResponse:
@@ -96,6 +96,8 @@ def install(app: FastAPI) -> None:
         if status == 429:
             # RFC 9110: whole seconds; at least 1, so a client never retries at once.
             headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s or 1)))}
+        if status == 503:
+            headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s or unavailable_retry_after_s)))}
         return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)

@@ -1,0 +1,106 @@
+"""`FileRecordOutbox`: generation records kept in a local folder while the database cannot take them.
+
+The database's counterpart of the artifact spool (`adapters/storage/artifacts.py`): one JSON file per
+record, written to a temporary name and renamed into place, so that a file that exists is complete and a
+process killed mid-write leaves nothing half-read. File names start with the time they were written, so
+that records are replayed in the order they were made. Several processes may share the folder (the API's
+workers, `dyngen worker`): each record has its own file, and replaying one twice is harmless (the
+repository's `add` is idempotent by id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+
+from dyngen.domain.records import ArtifactRecord, GenerationRecord
+
+log = logging.getLogger("dyngen.outbox")
+_SUFFIX = ".json"
+
+
+class FileRecordOutbox:
+    """Records waiting for the database, in `directory` (rejected ones in `directory/rejected`).
+
+    Args:
+        directory: The outbox folder (created on first use).
+    """
+
+    def __init__(self, *, directory: Path) -> None:
+        self._dir = directory
+        self._rejected = directory / "rejected"
+        # What this process knows is waiting; `waiting()` recounts the folder (other processes' records).
+        self._count = sum(1 for _ in self._files())
+
+    def _files(self) -> list[Path]:
+        if not self._dir.is_dir():
+            return []
+        return sorted(p for p in self._dir.iterdir() if p.suffix == _SUFFIX and p.is_file())
+
+    def _file_of(self, generation_id: str) -> Path | None:
+        # Compared, never joined into a path: an id from a request names no file.
+        for path in self._files():
+            if path.name.partition("-")[2] == f"{generation_id}{_SUFFIX}":
+                return path
+        return None
+
+    async def put(self, record: GenerationRecord) -> None:
+        await asyncio.to_thread(self._write, record)
+        self._count += 1
+        log.warning("outbox.record_kept id=%s key=%s", record.id, record.cache_key)
+
+    def _write(self, record: GenerationRecord) -> None:
+        self._dir.mkdir(parents=True, exist_ok=True)
+        path = self._dir / f"{time.time_ns():020d}-{record.id}{_SUFFIX}"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(record.model_dump_json())
+        tmp.replace(path)
+
+    def holding(self) -> bool:
+        return self._count > 0
+
+    async def waiting(self) -> list[GenerationRecord]:
+        records = await asyncio.to_thread(self._read_all)
+        self._count = len(records)
+        return records
+
+    def _read_all(self) -> list[GenerationRecord]:
+        records = []
+        for path in self._files():
+            try:
+                records.append(GenerationRecord.model_validate_json(path.read_bytes()))
+            except FileNotFoundError:
+                continue  # another process replayed it meanwhile
+        return records
+
+    async def remove(self, generation_id: str) -> None:
+        path = await asyncio.to_thread(self._file_of, generation_id)
+        if path is not None:
+            path.unlink(missing_ok=True)
+        self._count = max(0, self._count - 1)
+
+    async def reject(self, generation_id: str) -> None:
+        path = await asyncio.to_thread(self._file_of, generation_id)
+        if path is not None:
+            self._rejected.mkdir(parents=True, exist_ok=True)
+            path.replace(self._rejected / path.name)
+        self._count = max(0, self._count - 1)
+        log.error("outbox.record_rejected id=%s kept_in=%s", generation_id, self._rejected)
+
+    async def get(self, generation_id: str) -> GenerationRecord | None:
+        path = await asyncio.to_thread(self._file_of, generation_id)
+        if path is None:
+            return None
+        try:
+            return GenerationRecord.model_validate_json(await asyncio.to_thread(path.read_bytes))
+        except FileNotFoundError:
+            return None  # replayed meanwhile: the database has it now
+
+    async def get_artifact(self, artifact_id: str) -> ArtifactRecord | None:
+        for record in await asyncio.to_thread(self._read_all):
+            for artifact in record.artifacts:
+                if artifact.id == artifact_id:
+                    return artifact
+        return None

@@ -1,0 +1,86 @@
+"""The record outbox (issue 12): records the database could not take are kept on disk and written later,
+once, on every database dyngen supports; a restart of the process loses none."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dyngen.adapters.db import schema
+from dyngen.adapters.db.outbox import FileRecordOutbox
+from dyngen.adapters.db.repository import SqlAlchemyGenerationRepository
+from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.domain.records import GenerationRecord
+from dyngen.ports import GenerationFilter
+from dyngen.services.records import replay_outbox
+from tests.contract.test_repository import K2, artifact, record
+
+
+@pytest.fixture
+async def repository(engine: AsyncEngine) -> SqlAlchemyGenerationRepository:
+    await schema.upgrade(engine)
+    return SqlAlchemyGenerationRepository(engine=engine)
+
+
+class Down:
+    """A repository whose database cannot be reached."""
+
+    async def add(self, record: GenerationRecord) -> None:
+        raise DyngenError(ErrorCode.DEPENDENCY_UNAVAILABLE, "the database is unreachable")
+
+
+async def test_kept_records_survive_a_restart_and_are_written_once_in_order(
+    tmp_path: Path, repository: SqlAlchemyGenerationRepository
+) -> None:
+    first = FileRecordOutbox(directory=tmp_path / "outbox")
+    kept = [record(f"g{i}", artifacts=[artifact(f"a{i}", f"g{i}")]) for i in range(3)]
+    for r in kept:
+        await first.put(r)
+    assert first.holding()
+    assert await replay_outbox(outbox=first, repository=Down(), timeout_s=5) == 0  # type: ignore[arg-type]
+    assert first.holding(), "the database is still down: nothing is forgotten"
+
+    restarted = FileRecordOutbox(directory=tmp_path / "outbox")  # a new process on the same data dir
+    assert restarted.holding()
+    assert [r.id for r in await restarted.waiting()] == ["g0", "g1", "g2"]
+    assert await restarted.get("g1") == kept[1]
+    assert await restarted.get_artifact("a2") == kept[2].artifacts[0]
+
+    assert await replay_outbox(outbox=restarted, repository=repository, timeout_s=5) == 3
+    assert not restarted.holding()
+    assert await restarted.waiting() == []
+    assert [r.id for r in await repository.find(GenerationFilter())] == ["g0", "g1", "g2"]
+    assert await repository.get_artifact("a1") == kept[1].artifacts[0]
+
+
+async def test_replaying_a_record_the_database_already_has_is_harmless(
+    tmp_path: Path, repository: SqlAlchemyGenerationRepository
+) -> None:
+    # A write that timed out on our side may still have committed: the record is both written and kept.
+    written = record("g1", artifacts=[artifact("a1", "g1")])
+    await repository.add(written)
+    outbox = FileRecordOutbox(directory=tmp_path / "outbox")
+    await outbox.put(written)
+    other = FileRecordOutbox(directory=tmp_path / "outbox")  # another process replaying the same folder
+
+    assert await replay_outbox(outbox=outbox, repository=repository, timeout_s=5) == 1
+    assert await replay_outbox(outbox=other, repository=repository, timeout_s=5) == 0
+    assert [r.id for r in await repository.find(GenerationFilter())] == ["g1"]
+    assert await repository.get_artifact("a1") == written.artifacts[0]
+
+
+async def test_a_record_the_database_refuses_is_set_aside_and_does_not_block_the_others(
+    tmp_path: Path, repository: SqlAlchemyGenerationRepository
+) -> None:
+    outbox = FileRecordOutbox(directory=tmp_path / "outbox")
+    # Two records sharing an artifact id: the second can never be written.
+    await outbox.put(record("g1", artifacts=[artifact("a1", "g1")]))
+    await outbox.put(record("g2", cache_key=K2, artifacts=[artifact("a1", "g2")]))
+    await outbox.put(record("g3", cache_key=K2))
+
+    assert await replay_outbox(outbox=outbox, repository=repository, timeout_s=5) == 2
+    assert not outbox.holding()
+    assert sorted(r.id for r in await repository.find(GenerationFilter())) == ["g1", "g3"]
+    assert [p.name.endswith("-g2.json") for p in (tmp_path / "outbox" / "rejected").iterdir()] == [True]

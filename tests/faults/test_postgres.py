@@ -1,0 +1,158 @@
+"""PostgreSQL in both failure shapes (issue 12): refused (`cut`) and accepting but never answering (`hang`).
+
+Through either, a generation answers with content or its node's fallback, never an error, and a record
+route answers 503 with `Retry-After`, each well inside a client timeout that the unbounded waits of before
+(45 s and more) would overrun. After the database is back, every URL a player was given is fetchable, also
+after a restart (the records kept in the outbox were written to the database).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.proxy import TcpProxy
+from tests.support.servers import VENV_BIN, dyngen_server
+
+pytestmark = pytest.mark.services
+
+# The guard: a request held by the database (as before: 45 s and more) fails the test. The database
+# settings below are small, so every answer comes long before it.
+CLIENT_TIMEOUT_S = 15.0
+NODE_TIMEOUT_MS = 3000
+DATABASE_SETTINGS = {
+    "DYNGEN_DB_CONNECT_TIMEOUT_S": "0.5",
+    "DYNGEN_DB_COMMAND_TIMEOUT_S": "1",
+    "DYNGEN_DB_POOL_TIMEOUT_S": "0.5",
+    "DYNGEN_RECORD_TIMEOUT_S": "0.5",
+    "DYNGEN_OUTBOX_REPLAY_S": "0.2",
+}
+
+
+def poll(check: Callable[[], Any], *, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+
+
+def dialogue(node: str, playthrough: str, *, strategy: str = "per_playthrough") -> dict[str, Any]:
+    return {
+        "type": "dialogue",
+        "node_id": node,
+        "from_scene": {"id": "cafe", "mood": "romantic", "location": "corner_cafe"},
+        "to_scene": {"id": "roof", "mood": "intense", "location": "city_rooftops"},
+        "strategy": strategy,
+        "fallback": {"mode": "placeholder", "timeoutMs": NODE_TIMEOUT_MS},
+        "player_context": {"playthroughId": playthrough},
+    }
+
+
+class Player:
+    """Asks for content and remembers every URL it was given."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.urls: list[str] = []
+        self.generations: list[str] = []
+
+    def generate(self, body: dict[str, Any]) -> dict[str, Any]:
+        response = httpx.post(f"{self.base}/api/generate-content", json=body, timeout=CLIENT_TIMEOUT_S)
+        assert response.status_code == 200, response.text
+        answer: dict[str, Any] = response.json()
+        assert answer["content"] is not None, answer
+        assert answer["status"] == "complete" or answer["fallback"]["applied"], answer
+        if (url := answer["content"].get("url")) is not None:
+            self.urls.append(url)
+        if answer.get("generation_id"):
+            self.generations.append(answer["generation_id"])
+        return answer
+
+    def fetchable(self, *, since: int = 0) -> dict[str, int]:
+        """The URLs (and generation records) from the `since`-th answer on that do not answer 200, with
+        their status."""
+        paths = self.urls[since:] + [f"/api/generations/{g}" for g in self.generations[since:]]
+        statuses = {p: httpx.get(f"{self.base}{p}", timeout=CLIENT_TIMEOUT_S).status_code for p in paths}
+        return {p: s for p, s in statuses.items() if s != 200}
+
+
+@pytest.fixture
+def proxied_postgres(postgres_url: str) -> Iterator[tuple[TcpProxy, str]]:
+    host_port = postgres_url.split("@", 1)[1].split("/", 1)[0]
+    host, port = host_port.split(":")
+    proxy = TcpProxy(host, int(port))
+    yield proxy, postgres_url.replace(host_port, f"127.0.0.1:{proxy.port}")
+    proxy.close()
+
+
+@pytest.mark.parametrize("shape", ["cut", "hang"])
+def test_generations_answer_through_the_fault_and_every_url_is_fetchable_after_recovery(
+    shape: str, tmp_path: Path, proxied_postgres: tuple[TcpProxy, str]
+) -> None:
+    proxy, url = proxied_postgres
+    env = {"DYNGEN_DATA_DIR": str(tmp_path / "data"), "DYNGEN_DATABASE_URL": url, **DATABASE_SETTINGS}
+    subprocess.run([str(VENV_BIN / "dyngen"), "migrate"], env={**os.environ, **env}, check=True, timeout=60)
+    node = f"pg-{shape}-{uuid.uuid4().hex[:8]}"
+    server, base = dyngen_server(tmp_path, env)
+    player = Player(base)
+    try:
+        assert player.generate(dialogue(node, "before"))["status"] == "complete"
+
+        getattr(proxy, shape)()
+        since = len(player.urls)
+        assert since == len(player.generations)
+        for n in range(3):
+            player.generate(dialogue(node, f"during-{n}"))  # misses
+        assert player.generate(dialogue(node, "during-0"))["cache"]["hit"] is True
+        for n in range(2):
+            player.generate(dialogue(node, f"always-{n}", strategy="always"))
+        listing = httpx.get(f"{base}/api/generations", params={"node_id": node}, timeout=CLIENT_TIMEOUT_S)
+        assert listing.status_code == 503
+        assert listing.json()["error"]["code"] == "DEPENDENCY_UNAVAILABLE"
+        assert int(listing.headers["Retry-After"]) >= 1
+        submitted = httpx.post(
+            f"{base}/api/generate-content",
+            json=dialogue(node, "async"),
+            headers={"Prefer": "respond-async"},
+            timeout=CLIENT_TIMEOUT_S,
+        )
+        assert submitted.status_code in (202, 503), submitted.text
+        assert len(player.urls) == len(player.generations) == since + 6  # 3 misses, a hit, 2 always
+        # Answered during the fault, and readable already (from the outbox).
+        assert player.fetchable(since=since) == {}
+
+        proxy.restore()
+        # The kept records reach the database: the listing (database only) shows every one.
+        listed = poll(
+            lambda: (
+                (r := httpx.get(f"{base}/api/generations", params={"node_id": node}, timeout=30)).status_code == 200
+                and {g["id"] for g in r.json()["generations"]} >= set(player.generations)
+            ),
+            timeout=30,
+            what="every generation listed",
+        )
+        assert listed
+        assert player.fetchable() == {}
+    finally:
+        server.stop()
+    assert not list((tmp_path / "data" / "outbox").glob("*.json")), "the outbox is written and empty"
+
+    server, base = dyngen_server(tmp_path, env, name="restarted")
+    try:
+        player.base = base
+        assert player.fetchable() == {}, "after a restart too"
+        assert player.generate(dialogue(node, "during-1"))["cache"]["hit"] is True
+    finally:
+        server.stop()
