@@ -29,6 +29,7 @@ SCOPES: dict[str, Scope | None] = {
     "GET /api/health/live": PUBLIC,
     "POST /api/generate-content": Scope.RUNTIME,
     "GET /api/artifacts/{artifact_id}": Scope.RUNTIME,
+    "HEAD /api/artifacts/{artifact_id}": Scope.RUNTIME,
     "POST /api/validate-generation-config": Scope.EDITOR,
     "POST /api/cache/invalidate": Scope.EDITOR,
     "GET /api/generations": Scope.EDITOR,
@@ -173,7 +174,9 @@ async def test_simulate_needs_an_editor_key(client: httpx.AsyncClient, keys: dic
     assert forced.status_code == 403, forced.text
     assert forced.json()["error"]["code"] == "FORBIDDEN"
     escaped = json.dumps(game_request(**SIMULATED)).replace('"simulate"', '"simul\\u0061te"')
-    sneaky = await client.post("/api/generate-content", content=escaped, headers=as_runtime)
+    sneaky = await client.post(
+        "/api/generate-content", content=escaped, headers={**as_runtime, "content-type": "application/json"}
+    )
     assert sneaky.status_code == 403, sneaky.text
 
     queued = await client.post(
