@@ -131,7 +131,7 @@ async def test_every_route_answers_each_caller_as_its_scope_says(
         response = await call(client, route, headers_of(caller, keys))
         got[caller], want[caller] = outcome(response.status_code), expected(scope, caller)
         assert response.status_code < 500, f"{route} as {caller}: {response.status_code} {response.text}"
-        if response.status_code in (401, 403):
+        if response.status_code in (401, 403) and not route.startswith("HEAD "):  # HEAD: headers only
             assert response.json()["error"]["code"] == {401: "UNAUTHORIZED", 403: "FORBIDDEN"}[response.status_code]
         if response.status_code == 401:
             assert response.headers["www-authenticate"] == "Bearer"

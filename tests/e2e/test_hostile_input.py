@@ -24,6 +24,7 @@ from dyngen.services import access
 from dyngen.services.container import Services
 from tests.e2e.test_api import JSON, TEMPLATE, game_request
 from tests.e2e.test_auth import DOCUMENT
+from tests.e2e.test_jobs import events_of, parse_sse, submit, wait_for
 from tests.support.databases import BACKENDS, Backend, empty_postgres
 
 PARAM = re.compile(r"\{([^}]+)\}")
@@ -192,6 +193,17 @@ async def test_artifacts_are_never_sniffed(client: httpx.AsyncClient):
         assert (await client.get(url, headers=headers)).headers["x-content-type-options"] == "nosniff"
     etag = (await client.get(url)).headers["etag"]
     assert (await client.get(url, headers={"If-None-Match": etag})).headers["x-content-type-options"] == "nosniff"
+
+
+async def test_a_malformed_last_event_id_replays_the_stream_from_its_start(client: httpx.AsyncClient):
+    job_id = await submit(client, game_request())
+    await wait_for(client, job_id)
+    everything = await events_of(client, job_id)
+    for header in ("\u00b2".encode(), ("9" * 5000).encode(), b"-1", b"1e3"):
+        async with asyncio.timeout(20):
+            answer = await client.get(f"/api/generation-jobs/{job_id}/events", headers={"Last-Event-ID": header})
+        assert answer.status_code == 200, (header, answer.text)
+        assert parse_sse(answer.text) == everything, header
 
 
 @pytest.mark.parametrize(
