@@ -161,7 +161,11 @@ async def test_a_pool_of_variants_is_warmed_for_every_player_without_naming_one(
     for player in ("ann", "bob", "cy", "dee", "eve"):  # whoever plays gets one of the warmed variants
         context = PlayerContext(playthrough_id=player, player_id=player)
         request = warmup_plan.node_request(graph, graph.nodes[0], player_context=context)
-        answer = await client.post("/api/generate-content", content=request.model_dump_json(exclude_none=True))
+        answer = await client.post(
+            "/api/generate-content",
+            content=request.model_dump_json(exclude_none=True),
+            headers={"content-type": "application/json"},
+        )
         assert answer.json()["cache"]["hit"] is True, (player, answer.json()["cache"])
 
 

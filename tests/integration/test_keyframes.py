@@ -109,6 +109,16 @@ def test_a_refused_image_falls_back_to_the_drawn_keyframe_with_a_note(assets: Pa
     assert notes == ["keyframe:from:outside"]
 
 
+def test_a_nul_in_an_image_name_draws_the_keyframe_like_any_refused_name(assets: Path):
+    # The wire contract refuses a NUL in `image`; a scene that reaches the provider another way (a graph
+    # stored before, a model built in code) still gets its keyframe, not a failed provider.
+    scene = SceneRef.model_construct(id="cafe", mood="romantic", image="red.png\x00../secret.png")
+    notes: list[str] = []
+    pixels = scene_keyframe("from", scene, "romantic", 7, assets_dir=assets, notes=notes)
+    assert np.array_equal(pixels, keyframe(scene, "romantic", 7))
+    assert notes == ["keyframe:from:outside"]
+
+
 def test_the_example_images_are_small_and_load():
     for name in ("cafe.png", "rooftops.png"):
         assert (EXAMPLES / name).stat().st_size < 50_000

@@ -448,7 +448,9 @@ def check(result: CompileResult, source: str) -> None:
         assert finding.excerpt.split("\n")[-1].endswith("^")
 
 
-player_values = st.one_of(st.none(), st.booleans(), st.integers(-(10**6), 10**6), st.text(max_size=5))
+# What a client may send: no control character (the wire contract refuses them, `domain/ids.py`).
+wire_text = st.text(st.characters(exclude_categories=["Cs", "Cc"], exclude_characters="\ufffd"), max_size=5)
+player_values = st.one_of(st.none(), st.booleans(), st.integers(-(10**6), 10**6), wire_text)
 names = st.sampled_from(["quest_accept", "kissed", "saved_her", "met", "a", "x", "courage", "suspicion", "hp"])
 players = st.one_of(
     st.none(),
@@ -467,7 +469,7 @@ socials = st.one_of(
             {},
             optional={
                 "intimacyBand": st.sampled_from(["none", "light", "deep", "intense"]),
-                "relationshipTierId": st.text(min_size=1, max_size=5).filter(str.strip),
+                "relationshipTierId": wire_text.filter(str.strip),
                 "contentRating": st.sampled_from(["sfw", "romantic", "mature_implied", "restricted"]),
                 "relationshipValues": st.fixed_dictionaries(
                     {}, optional={"affinity": st.floats(-1000, 1000), "trust": st.floats(-1000, 1000)}

@@ -4,8 +4,8 @@ Scopes are ordered; a higher scope includes every lower one:
 
 - `runtime`: what a game needs: generate content, read jobs and artifacts.
 - `editor`: + validate node configs, invalidate the cache, `simulate` in generate requests, scene graphs,
-  generation records, node stats.
-- `admin`: + metrics, API keys, budgets.
+  generation records, node stats, reviews, A/B arms, budgets.
+- `admin`: + metrics, API keys.
 
 A key is `dyngen_` followed by 32 random bytes (URL-safe base64); only its SHA-256 is stored.
 """

@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from dyngen.domain.errors import ErrorCode
+from dyngen.domain.ids import IdChars, JsonChars, TextChars
 from dyngen.domain.wire import camel
 
 
@@ -63,10 +64,11 @@ class SnakeModel(BaseModel):
     )
 
 
-# Bounded scalars: no request may carry an unbounded string, list or number.
-Id = Annotated[str, Field(min_length=1, max_length=200)]
-Text = Annotated[str, Field(max_length=4000)]
-Element = Annotated[str, Field(min_length=1, max_length=100)]
+# Bounded scalars: no request may carry an unbounded string, list or number; and no string may carry a
+# character a backend cannot store (NUL) or an id should not hold (control characters): `domain/ids.py`.
+Id = Annotated[str, Field(min_length=1, max_length=200), IdChars]
+Text = Annotated[str, Field(max_length=4000), TextChars]
+Element = Annotated[str, Field(min_length=1, max_length=100), IdChars]
 MAX_SEED = 2**63 - 1
 SEED_TEXT_MAX = 200
 
@@ -104,7 +106,9 @@ RequestSeed = Annotated[
     ),
 ]
 Seconds = Annotated[float, Field(ge=-86_400, le=86_400)]
-Scalar = bool | int | float | Annotated[str, Field(max_length=1000)] | None
+Scalar = bool | int | float | Annotated[str, Field(max_length=1000), TextChars] | None
+CacheKey = Annotated[str, Field(max_length=2000), IdChars]
+Rules = Annotated[str, Field(max_length=20_000), TextChars]
 
 
 class GenerationType(StrEnum):
@@ -242,7 +246,7 @@ class Arm(CamelModel):
 
     id: ArmId
     weight: Annotated[float, Field(ge=0, le=1_000_000)] = 1.0
-    overrides: dict[str, Any] = Field(default_factory=dict, max_length=50)
+    overrides: Annotated[dict[str, Any], JsonChars] = Field(default_factory=dict, max_length=50)
 
 
 class GenerationNodeConfig(CamelModel):
@@ -263,7 +267,7 @@ class GenerationNodeConfig(CamelModel):
     version: Annotated[int, Field(ge=0, le=2**31)] = 1
     social_context: SocialContext | None = None
     variants: Annotated[int, Field(ge=1, le=32)] | None = None
-    rules: Annotated[str, Field(max_length=20_000)] | None = None
+    rules: Rules | None = None
     hybrid: bool | None = None
     refresh_after_s: RefreshAfter | None = None
     arms: list[Arm] | None = Field(default=None, max_length=16)
@@ -315,13 +319,13 @@ class GenerateContentRequest(SnakeModel):
     fallback: Fallback = Field(default_factory=Fallback)
     template_id: Id | None = None
     version: Annotated[int, Field(ge=0, le=2**31)] = 1
-    cache_key: Annotated[str, Field(max_length=2000)] | None = None
+    cache_key: CacheKey | None = None
     player_context: PlayerContext | None = None
     social_context: SocialContext | None = None
     provider: Id | None = None
     simulate: Simulate | None = None
     variants: Annotated[int, Field(ge=1, le=32)] | None = None
-    rules: Annotated[str, Field(max_length=20_000)] | None = None
+    rules: Rules | None = None
     hybrid: bool | None = None
     refresh_after_s: RefreshAfter | None = None
     arms: list[Arm] | None = Field(default=None, max_length=16)
@@ -570,10 +574,10 @@ class InvalidateRequest(SnakeModel):
     the cafe scene.
     """
 
-    cache_key: Annotated[str, Field(max_length=2000)] | None = None
+    cache_key: CacheKey | None = None
     node_id: Id | None = None
     version: Annotated[int, Field(ge=0, le=2**31)] | None = None
-    prefix: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
+    prefix: Annotated[CacheKey, Field(min_length=1)] | None = None
 
 
 class InvalidateResult(SnakeModel):

@@ -19,11 +19,12 @@ from dyngen.domain.contracts import (
     Style,
     Text,
 )
+from dyngen.domain.ids import TextChars
 
 
 class Scene(CamelModel):
     id: Id
-    title: Annotated[str, Field(max_length=200)] = ""
+    title: Annotated[str, Field(max_length=200), TextChars] = ""
     mood: Id | None = None
     summary: Text | None = None
     location: Id | None = None
@@ -53,7 +54,7 @@ class GenerationNode(CamelModel):
 
 class GenerationEdgeMeta(CamelModel):
     generate: bool = False
-    rules: list[Annotated[str, Field(max_length=4000)]] | None = Field(default=None, max_length=50)
+    rules: list[Text] | None = Field(default=None, max_length=50)
     fallback: Fallback | None = None
 
 
@@ -67,7 +68,7 @@ class SceneGraph(CamelModel):
     """A whole graph. `start` defaults to the first scene."""
 
     id: Id
-    title: Annotated[str, Field(max_length=200)] = ""
+    title: Annotated[str, Field(max_length=200), TextChars] = ""
     start: Id | None = None
     scenes: list[Scene] = Field(max_length=10_000)
     nodes: list[GenerationNode] = Field(default_factory=list, max_length=10_000)

@@ -4,6 +4,7 @@ the closest known name, so a typo is never silently dropped (`moodFro` -> did yo
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -93,6 +94,30 @@ def wire_errors(
     return findings
 
 
+def _without_bom(data: bytes | str) -> bytes | str:
+    return data.removeprefix(b"\xef\xbb\xbf") if isinstance(data, bytes) else data.removeprefix("\ufeff")
+
+
+def parse_json(data: bytes | str) -> Any:
+    """JSON text as Python values: the one reading of a raw JSON body outside a model's own.
+
+    A leading UTF-8 byte order mark is accepted (as the API's front door drops it); a document nested
+    deeper than Python can parse is malformed JSON like any other, not a crash.
+
+    Raises:
+        DyngenError: GEN_INVALID_CONFIG with a `json_invalid` finding on `body`.
+    """
+    try:
+        return json.loads(_without_bom(data))
+    except (ValueError, RecursionError) as exc:  # ValueError: malformed or not UTF-8
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise DyngenError(
+            ErrorCode.GEN_INVALID_CONFIG,
+            "the body is not valid JSON",
+            details=[{"field": "body", "message": reason, "type": "json_invalid"}],
+        ) from None
+
+
 def load(model: type[M], data: Any) -> M:
     """Validate wire data into `model`, or raise one coded error listing every problem.
 
@@ -116,7 +141,7 @@ def load_json(model: type[M], data: bytes | str, *, prefix: Sequence[str] = ()) 
     `prefix` goes in front of every field path (the API reports paths from `body`).
     """
     try:
-        return model.model_validate_json(data)
+        return model.model_validate_json(_without_bom(data))
     except ValidationError as exc:
         findings = wire_errors(model, exc, prefix=prefix)
         raise DyngenError(

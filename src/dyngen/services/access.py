@@ -8,7 +8,6 @@ so that a 401 or 403 never says whether a job or generation exists.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
 from dataclasses import replace
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from dyngen.domain.access import AuthMode, Scope, allows, enforced, generate_key, hash_key, is_loopback
 from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.domain.wire import parse_json
 from dyngen.ports import ApiKey, ApiKeyRepository
 from dyngen.services.memo import LruMemo
 
@@ -216,8 +216,8 @@ def check_generate_body(*, key: ApiKey | None, body: bytes) -> None:
     if b'"simulate"' not in body and b"\\u" not in body:
         return
     try:
-        parsed = json.loads(body)
-    except ValueError:
+        parsed = parse_json(body)
+    except DyngenError:
         return
     if isinstance(parsed, dict) and parsed.get("simulate") is not None:
         raise DyngenError(

@@ -15,6 +15,7 @@ from dyngen.domain.contracts import (
     SocialContext,
 )
 from dyngen.domain.dsl import MAX_SOURCE_CHARS, Diagnostic, compile_rules, evaluate
+from dyngen.domain.ids import TextChars
 from dyngen.domain.wire import load
 
 
@@ -24,7 +25,7 @@ class DslCompileRequest(SnakeModel):
     # Leading blank lines and indentation are part of the source: stripping them would move every position.
     model_config = ConfigDict(str_strip_whitespace=False)
 
-    source: Annotated[str, Field(max_length=MAX_SOURCE_CHARS)]
+    source: Annotated[str, Field(max_length=MAX_SOURCE_CHARS), TextChars]
     player_context: PlayerContext | None = None
     social_context: SocialContext | None = None
 

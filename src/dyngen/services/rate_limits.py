@@ -5,12 +5,12 @@ mode, per process when embedded. A limit that is not configured costs nothing (n
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.rate_limits import Rate
+from dyngen.domain.wire import parse_json
 from dyngen.ports import RateDecision
 from dyngen.services.container import Services
 
@@ -38,8 +38,8 @@ def player_of(body: bytes) -> str | None:
     """The player id of a raw generate request (`player_context.playerId`, either spelling); None when
     the body has none or is not JSON (the generation service then answers the 422)."""
     try:
-        data: Any = json.loads(body)
-    except (ValueError, RecursionError):  # RecursionError: nested deeper than json can parse
+        data: Any = parse_json(body)
+    except DyngenError:
         return None
     if not isinstance(data, dict):
         return None

@@ -7,8 +7,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from dyngen.domain.contracts import GenerationStatus, SnakeModel
+from dyngen.domain.contracts import GenerationStatus, Id, SnakeModel
 from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.domain.ids import TextChars
 from dyngen.ports import Review
 from dyngen.services.container import Services
 from dyngen.services.outcomes import new_id
@@ -18,8 +19,8 @@ class ReviewRequest(SnakeModel):
     """A reviewer's score of one generation: 1 (unusable) to 5 (excellent)."""
 
     score: Annotated[int, Field(ge=1, le=5, strict=True)]
-    note: Annotated[str, Field(max_length=2000)] | None = None
-    reviewer: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    note: Annotated[str, Field(max_length=2000), TextChars] | None = None
+    reviewer: Id | None = None
 
 
 class ReviewResult(BaseModel):

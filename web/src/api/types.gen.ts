@@ -1,7 +1,7 @@
 /* eslint-disable */
 // GENERATED FILE: do not edit. `npm run gen:types` writes it from src/api/schema.json,
 // the JSON Schema of dyngen's Python wire models (dyngen.entrypoints.schema_export).
-// schema-sha256: 3fdd4e6d255b15f7601bc89559989f49d45ce70a0b45d6ea51e5b04934b696c5
+// schema-sha256: 690ca38d6968d19d0e45ab908eb7c1d83b14682b909f180e755b62b93a4dce04
 
 /**
  * This interface was referenced by `DyngenWire`'s JSON-Schema
@@ -32,6 +32,8 @@ export type ErrorCode =
   | "NOT_FOUND"
   | "FORBIDDEN"
   | "PAYLOAD_TOO_LARGE"
+  | "UNSUPPORTED_MEDIA_TYPE"
+  | "METHOD_NOT_ALLOWED"
   | "DEPENDENCY_UNAVAILABLE";
 /**
  * This interface was referenced by `DyngenWire`'s JSON-Schema

@@ -52,6 +52,7 @@ from dyngen.domain.dsl.program import (
     Test,
     walk,
 )
+from dyngen.domain.ids import id_problem
 from dyngen.domain.validation import normalise_element
 
 MAX_SOURCE_CHARS = 100_000
@@ -219,14 +220,18 @@ class _Builder:
                 )
                 return None
             text = text.lower()
-        elif not 1 <= len(text) <= MOOD_MAX_CHARS:
-            self.error("DSL_INVALID_VALUE", f"{field} needs a mood of 1 to {MOOD_MAX_CHARS} characters", _at(value))
+        elif not 1 <= len(text) <= MOOD_MAX_CHARS or id_problem(text):
+            self.error(
+                "DSL_INVALID_VALUE",
+                f"{field} needs a mood of 1 to {MOOD_MAX_CHARS} characters, none of them a control character",
+                _at(value),
+            )
             return None
         return Assign(field, text, _at(name))
 
     def element(self, token: Token) -> Element:
         name = _text(token).strip()
-        if not normalise_element(name) or len(name) > ELEMENT_MAX_CHARS:
+        if not normalise_element(name) or len(name) > ELEMENT_MAX_CHARS or id_problem(name):
             self.error(
                 "DSL_INVALID_VALUE",
                 f"an element is a name of 1 to {ELEMENT_MAX_CHARS} characters with a letter or digit, e.g. phone_ring",
@@ -252,7 +257,7 @@ class _Builder:
             )
         scene = normalise_element(_text(argument))
         name = f"{scene}_callback"
-        if not scene or len(name) > ELEMENT_MAX_CHARS:
+        if not scene or len(name) > ELEMENT_MAX_CHARS or id_problem(name):
             self.error(
                 "DSL_INVALID_VALUE",
                 f'{CALLBACK_FUNCTION} needs a scene name (at most {ELEMENT_MAX_CHARS - 9} characters), e.g. "kiss"',

@@ -11,6 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Mount
+from starlette.types import Scope
 
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.wire import wire_errors
@@ -22,6 +24,8 @@ STATUS = {
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.DEPENDENCY_UNAVAILABLE: 503,
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.CONFLICT: 409,
@@ -47,6 +51,7 @@ _MEANING = {
     403: "The API key's scope does not allow this (or `simulate` while dev tools are off)",
     404: "No such record",
     413: "Request body over the size limit",
+    415: "The body is not `application/json`",
     422: "Invalid request: every problem is listed with its field path",
     429: "Over a rate limit (per API key or per player): retry after `Retry-After` seconds",
     503: "A dependency needed for this call is unavailable",
@@ -85,6 +90,21 @@ def _validation_details(request: Request, exc: RequestValidationError) -> list[d
     ]
 
 
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(app: FastAPI, scope: Scope) -> str:
+    """Every method some route serves at the request's path (Starlette's 405 names only the first route's)."""
+    allowed: set[str] = set()
+    for route in app.router.routes:
+        if isinstance(route, Mount):  # static files: GET and HEAD, whatever method asked
+            if route.matches(scope)[0] is not Match.NONE:
+                allowed.update(("GET", "HEAD"))
+            continue
+        allowed.update(m for m in METHODS if route.matches({**scope, "method": m})[0] is Match.FULL)
+    return ", ".join(m for m in METHODS if m in allowed)
+
+
 def install(app: FastAPI, *, unavailable_retry_after_s: float = 5.0) -> None:
     """Register the handlers on `app`; a 503 says when to try again (`unavailable_retry_after_s`)."""
 
@@ -109,7 +129,7 @@ def install(app: FastAPI, *, unavailable_retry_after_s: float = 5.0) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400:
             # FastAPI could not decode a body it parses itself (e.g. not UTF-8/16/32 JSON): a 422 like any
             # other malformed JSON.
@@ -117,9 +137,19 @@ def install(app: FastAPI, *, unavailable_retry_after_s: float = 5.0) -> None:
             return JSONResponse(
                 error_body(ErrorCode.GEN_INVALID_CONFIG, "the body is not valid JSON", [detail]), status_code=422
             )
-        code = {404: ErrorCode.NOT_FOUND, 403: ErrorCode.FORBIDDEN, 413: ErrorCode.PAYLOAD_TOO_LARGE}.get(
-            exc.status_code, ErrorCode.GEN_INVALID_CONFIG
-        )
+        if exc.status_code == 405:
+            allow = allowed_methods(app, request.scope)
+            return JSONResponse(
+                error_body(ErrorCode.METHOD_NOT_ALLOWED, f"{request.method} is not allowed here; allowed: {allow}"),
+                status_code=405,
+                headers={"Allow": allow},
+            )
+        code = {
+            404: ErrorCode.NOT_FOUND,
+            403: ErrorCode.FORBIDDEN,
+            413: ErrorCode.PAYLOAD_TOO_LARGE,
+            415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+        }.get(exc.status_code, ErrorCode.GEN_INVALID_CONFIG)
         return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)

@@ -1,11 +1,26 @@
-"""`BodyLimit`: refuses request bodies over the configured size (413) and JSON bodies that are not
-UTF-8 (422, as any other malformed JSON), before any parsing."""
+"""`BodyLimit`: the one front door of every request body, before any route parses it.
+
+It refuses a body over the configured size (413), a body that is not `application/json` (415: a browser
+sends `text/plain` or a form cross-site without asking first, so no route may take one) and JSON that is
+not UTF-8 (422, as any other malformed JSON); and it drops a leading UTF-8 byte order mark, so that every
+route, those FastAPI parses and those that parse their raw body themselves, reads JSON the same way.
+"""
 
 from __future__ import annotations
 
 import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+BOM = b"\xef\xbb\xbf"
+
+
+def is_json(content_type: bytes) -> bool:
+    """`application/json` or a `+json` type (`application/merge-patch+json`), with any parameters."""
+    media_type = content_type.split(b";", 1)[0].strip().lower()
+    return media_type == b"application/json" or (
+        media_type.startswith(b"application/") and media_type.endswith(b"+json")
+    )
 
 
 class BodyLimit:
@@ -19,7 +34,7 @@ class BodyLimit:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
             await self.app(scope, receive, send)
             return
-        is_json = False
+        content_type = b""
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
@@ -30,7 +45,7 @@ class BodyLimit:
                     await self._refuse(send, 413, "PAYLOAD_TOO_LARGE", f"request body over {self.max_bytes} bytes")
                     return
             elif name == b"content-type":
-                is_json = b"json" in value.lower()
+                content_type = value
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -46,7 +61,16 @@ class BodyLimit:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if is_json:
+        if body:  # an empty body (a POST that takes none) may come with any type, or none
+            if not is_json(content_type):
+                shown = content_type.decode("latin-1") or "none"
+                await self._refuse(
+                    send, 415, "UNSUPPORTED_MEDIA_TYPE", f"send the body as application/json (Content-Type was {shown})"
+                )
+                return
+            if body.startswith(BOM):
+                body = body[len(BOM) :]
+                scope = {**scope, "headers": _with_length(scope["headers"], len(body))}
             try:
                 body.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -80,3 +104,7 @@ class BodyLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _with_length(headers: list[tuple[bytes, bytes]], length: int) -> list[tuple[bytes, bytes]]:
+    return [(n, str(length).encode() if n == b"content-length" else v) for n, v in headers]

@@ -22,8 +22,14 @@ class StreamEvent(Protocol):
 
 
 def resume_after(last_event_id: str | None) -> int:
-    """The event id to resume after: the client's `Last-Event-ID`, 0 when it sent none (or garbage)."""
-    return int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+    """The event id to resume after: the client's `Last-Event-ID`, 0 when it sent none (or garbage).
+
+    ASCII digits only (`str.isdigit()` takes superscripts, which `int()` refuses), and no more than a
+    database integer holds.
+    """
+    if not last_event_id or not last_event_id.isascii() or not last_event_id.isdigit() or len(last_event_id) > 18:
+        return 0
+    return int(last_event_id)
 
 
 def event_stream(events: AsyncIterator[StreamEvent | None], *, about: dict[str, str]) -> StreamingResponse:

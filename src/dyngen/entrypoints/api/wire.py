@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request, Response
+from fastapi import Path, Request, Response
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from dyngen.domain.ids import IdChars
 from dyngen.services.container import Services
+
+# Path and query parameters: the same character rules as the wire models' ids and texts (a 422 naming the
+# parameter for a NUL, a control character or a byte that was not UTF-8), whatever database is behind.
+PathId = Annotated[str, Path(min_length=1, max_length=200), IdChars]
 
 
 def services_of(request: Request) -> Services:

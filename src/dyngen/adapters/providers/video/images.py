@@ -37,7 +37,8 @@ def resolve_asset(assets_dir: Path, name: str) -> Path:
         ImageRefusedError: `outside` for an absolute name or one resolving outside the folder,
             `missing` when there is no such file.
     """
-    if not name or Path(name).is_absolute() or name.startswith(("/", "\\")) or "\\" in name:
+    # A NUL cannot be in a file name (the OS calls would raise ValueError, not refuse): refused like the rest.
+    if not name or "\x00" in name or Path(name).is_absolute() or name.startswith(("/", "\\")) or "\\" in name:
         raise ImageRefusedError("outside", f"image {name!r} is not a relative file name")
     root = assets_dir.resolve()
     path = (root / name).resolve()

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from dyngen.domain.access import Scope
+from dyngen.domain.ids import IdChars
 from dyngen.entrypoints.api.auth import require
 from dyngen.entrypoints.api.errors import documented
 from dyngen.entrypoints.api.wire import services_of
@@ -22,7 +23,7 @@ router = APIRouter(prefix="/api", tags=["budgets"])
     responses=documented(401, 403, 422, 503),
 )
 async def get_budgets(
-    request: Request, node_id: Annotated[str | None, Query(min_length=1, max_length=200)] = None
+    request: Request, node_id: Annotated[str | None, Query(min_length=1, max_length=200), IdChars] = None
 ) -> Response:
     """The current period's cost budgets: the global cap and each node's budget (limit, spent, reserved,
     remaining, exhausted; `null` limit and remaining mean no budget), and the spend history by hour,

@@ -32,7 +32,7 @@ router = APIRouter(prefix="/api", tags=["generation"])
     response_model=GenerateContentResponse,
     responses={
         202: {"description": "Queued as a job (with `Prefer: respond-async`)"},
-        **documented(401, 403, 409, 413, 422, 429, 503),
+        **documented(401, 403, 409, 413, 415, 422, 429, 503),
     },
     openapi_extra=json_body(GenerateContentRequest),
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from dyngen.domain.access import Scope
 from dyngen.domain.errors import DyngenError, ErrorCode
@@ -13,13 +13,13 @@ from dyngen.domain.graph import SceneGraph
 from dyngen.domain.graph_health import GraphHealth
 from dyngen.entrypoints.api.auth import require
 from dyngen.entrypoints.api.errors import documented
-from dyngen.entrypoints.api.wire import services_of, wire_response
+from dyngen.entrypoints.api.wire import PathId, services_of, wire_response
 from dyngen.services import graphs
 from dyngen.services.health import check_graph
 
 router = APIRouter(tags=["graphs"], dependencies=[require(Scope.EDITOR)])
 
-GraphId = Annotated[str, Path(min_length=1, max_length=200)]
+GraphId = PathId
 
 
 def _author(request: Request) -> str | None:

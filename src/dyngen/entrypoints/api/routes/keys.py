@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from dyngen.domain.access import Scope
+from dyngen.domain.ids import IdChars
 from dyngen.entrypoints.api.auth import require
 from dyngen.entrypoints.api.errors import ErrorBody, documented
 from dyngen.entrypoints.api.wire import services_of, wire_response
@@ -48,7 +49,7 @@ class KeyList(BaseModel):
 class CreateKeyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    name: Annotated[str, Field(min_length=1, max_length=200, description="Who or what uses the key.")]
+    name: Annotated[str, Field(min_length=1, max_length=200, description="Who or what uses the key."), IdChars]
     scope: Scope
 
 

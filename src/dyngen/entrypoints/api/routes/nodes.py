@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from dyngen.domain.access import Scope
 from dyngen.domain.contracts import GenerationNodeConfig
 from dyngen.domain.diff import Change
+from dyngen.domain.ids import TextChars
 from dyngen.entrypoints.api.auth import require
 from dyngen.entrypoints.api.errors import documented
-from dyngen.entrypoints.api.wire import services_of, wire_response
+from dyngen.entrypoints.api.wire import PathId, services_of, wire_response
 from dyngen.services import nodes
 
 router = APIRouter(prefix="/api/nodes/{node_id}", tags=["nodes"], dependencies=[require(Scope.EDITOR)])
 
-NodeId = Annotated[str, Path(min_length=1, max_length=200)]
+NodeId = PathId
 Version = Annotated[int, Query(ge=1, le=2**31)]
 
 
@@ -33,7 +34,9 @@ class NodeDiff(BaseModel):
 
 
 class Rollback(BaseModel):
-    version: int = Field(ge=1, le=2**31)
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=1, le=2**31, strict=True)
 
 
 def _author(request: Request) -> str | None:
@@ -45,7 +48,7 @@ async def save_node(
     node_id: NodeId,
     config: GenerationNodeConfig,
     request: Request,
-    note: Annotated[str | None, Query(max_length=500)] = None,
+    note: Annotated[str | None, Query(max_length=500), TextChars] = None,
 ) -> Response:
     """Save the node's config as its next version (refused, with every finding, when it has errors)."""
     saved = await nodes.save_node(

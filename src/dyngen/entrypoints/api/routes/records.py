@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel
 
 from dyngen.domain.access import Scope
+from dyngen.domain.byte_ranges import byte_range
 from dyngen.domain.contracts import GenerationStatus
+from dyngen.domain.ids import IdChars
 from dyngen.domain.media import file_name
 from dyngen.domain.records import GenerationRecord
 from dyngen.entrypoints.api.auth import require, require_unless_signed
@@ -47,8 +49,8 @@ async def get_generation(generation_id: RecordId, request: Request) -> Response:
 async def list_generations(
     request: Request,
     *,
-    cache_key: Annotated[str | None, Query(max_length=2000)] = None,
-    node_id: Annotated[str | None, Query(max_length=200)] = None,
+    cache_key: Annotated[str | None, Query(max_length=2000), IdChars] = None,
+    node_id: Annotated[str | None, Query(max_length=200), IdChars] = None,
     status: GenerationStatus | None = None,
     version: Annotated[int | None, Query(ge=0, le=2**31)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -61,68 +63,55 @@ async def list_generations(
     return wire_response(GenerationList(generations=found, count=len(found)))
 
 
+ARTIFACT_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"*/*": {}}},
+    206: {"description": "The requested byte range (`Range: bytes=...`)", "content": {"*/*": {}}},
+    304: {"description": "Not modified"},
+    416: {"description": "Range not satisfiable"},
+    **documented(401, 403, 404, 422),
+}
+
+
 @router.get(
     "/artifacts/{artifact_id}",
     response_class=Response,
     dependencies=[require_unless_signed(Scope.RUNTIME)],
-    responses={
-        200: {"content": {"*/*": {}}},
-        206: {"description": "The requested byte range (`Range: bytes=...`)", "content": {"*/*": {}}},
-        304: {"description": "Not modified"},
-        416: {"description": "Range not satisfiable"},
-        **documented(401, 403, 404, 422),
-    },
+    responses=ARTIFACT_ANSWERS,
+)
+@router.head(
+    "/artifacts/{artifact_id}",
+    response_class=Response,
+    dependencies=[require_unless_signed(Scope.RUNTIME)],
+    responses=ARTIFACT_ANSWERS,
 )
 async def get_artifact(artifact_id: RecordId, request: Request) -> Response:
     """An artifact's bytes with its media type; immutable (artifacts are content-addressed).
 
-    A single `Range: bytes=...` is honoured (206, or 416 when it lies past the end) so players can seek in video.
+    A single `Range: bytes=...` is honoured (206, or 416 when it lies past the end) so players can seek in
+    video; a malformed one is ignored (the whole artifact). `HEAD` answers the same headers without the bytes.
     The signed URLs that responses hand out (`?exp=&sig=`) need no key; a changed or expired one is a 403.
     """
     record, data = await records.get_artifact(artifact_id=artifact_id, services=services_of(request))
     etag = f'"{record.content_hash}"'
+    # nosniff: a browser must take the stored media type as it is, never guess HTML or script from the bytes.
+    headers = {"ETag": etag, "Accept-Ranges": "bytes", "X-Content-Type-Options": "nosniff"}
     if _etag_matches(request.headers.get("if-none-match"), etag):
-        return Response(status_code=304, headers={"ETag": etag, "Accept-Ranges": "bytes"})
-    headers = {
-        "ETag": etag,
-        "Cache-Control": "public, max-age=31536000, immutable",
-        "Accept-Ranges": "bytes",
-        "Content-Disposition": f'inline; filename="{file_name(record.role, record.id, record.media_type)}"',
-    }
+        return Response(status_code=304, headers=headers)
+    headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    headers["Content-Disposition"] = f'inline; filename="{file_name(record.role, record.id, record.media_type)}"'
     if_range = request.headers.get("if-range")
-    wanted = _byte_range(request.headers.get("range"), len(data)) if if_range in (None, etag) else None
+    wanted = byte_range(request.headers.get("range"), len(data)) if if_range in (None, etag) else None
     if wanted == "unsatisfiable":
         return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{len(data)}"})
+    status = 200
     if wanted is not None:
         first, last = wanted
         headers["Content-Range"] = f"bytes {first}-{last}/{len(data)}"
-        return Response(content=data[first : last + 1], status_code=206, media_type=record.media_type, headers=headers)
-    return Response(content=data, media_type=record.media_type, headers=headers)
-
-
-def _byte_range(header: str | None, size: int) -> tuple[int, int] | Literal["unsatisfiable"] | None:
-    """RFC 9110 single byte range `bytes=a-b`, `a-` or `-n` as inclusive (first, last).
-
-    None (serve the whole artifact) for no header, a malformed one or several ranges, which a server may ignore.
-    """
-    if not header:
-        return None
-    unit, _, spec = header.partition("=")
-    if unit.strip().lower() != "bytes" or "," in spec:
-        return None
-    start, dash, end = spec.strip().partition("-")
-    if not dash or not (start.isdigit() or end.isdigit()) or (start and not start.isdigit()):
-        return None
-    if end and not end.isdigit():
-        return None
-    if not start:  # suffix: the last n bytes
-        n = int(end)
-        return (max(0, size - n), size - 1) if n > 0 and size > 0 else "unsatisfiable"
-    first = int(start)
-    last = min(int(end), size - 1) if end else size - 1
-    if end and int(end) < first:
-        return None
-    return (first, last) if first < size else "unsatisfiable"
+        data, status = data[first : last + 1], 206
+    if request.method == "HEAD":
+        headers["Content-Length"] = str(len(data))
+        return Response(status_code=status, media_type=record.media_type, headers=headers)
+    return Response(content=data, status_code=status, media_type=record.media_type, headers=headers)
 
 
 def _etag_matches(header: str | None, etag: str) -> bool:

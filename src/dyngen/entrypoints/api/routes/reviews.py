@@ -9,13 +9,13 @@ from fastapi import APIRouter, Path, Request, Response
 from dyngen.domain.access import Scope
 from dyngen.entrypoints.api.auth import require
 from dyngen.entrypoints.api.errors import ErrorBody, documented
-from dyngen.entrypoints.api.wire import services_of, wire_response
+from dyngen.entrypoints.api.wire import PathId, services_of, wire_response
 from dyngen.services import reviews, telemetry
 
 router = APIRouter(tags=["reviews"], dependencies=[require(Scope.EDITOR)])
 
 GenerationId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-NodeId = Annotated[str, Path(min_length=1, max_length=200)]
+NodeId = PathId
 
 
 @router.post(

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from dyngen.domain.access import Scope
 from dyngen.entrypoints.api.auth import require
 from dyngen.entrypoints.api.errors import documented
-from dyngen.entrypoints.api.wire import services_of, wire_response
+from dyngen.entrypoints.api.wire import PathId, services_of, wire_response
 from dyngen.services import telemetry
 
 router = APIRouter(tags=["telemetry"])
@@ -33,6 +31,6 @@ async def metrics(request: Request) -> Response:
     dependencies=[require(Scope.EDITOR)],
     responses=documented(401, 403, 422),
 )
-async def node_stats(node_id: Annotated[str, Path(min_length=1, max_length=200)], request: Request) -> Response:
+async def node_stats(node_id: PathId, request: Request) -> Response:
     """Last latency, p50/p95, cache hits and misses, cost and error counts of a node (the editor's badge)."""
     return wire_response(await telemetry.node_stats(node_id=node_id, services=services_of(request)))

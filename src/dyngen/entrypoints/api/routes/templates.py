@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from dyngen.domain.access import Scope
 from dyngen.domain.contracts import GenerationNodeConfig
 from dyngen.entrypoints.api.auth import require
 from dyngen.entrypoints.api.errors import documented
-from dyngen.entrypoints.api.wire import services_of, wire_response
+from dyngen.entrypoints.api.wire import PathId, services_of, wire_response
 from dyngen.services import templates
 
 router = APIRouter(tags=["templates"], dependencies=[require(Scope.EDITOR)])
 
-TemplateId = Annotated[str, Path(min_length=1, max_length=200)]
+TemplateId = PathId
 
 
 @router.get("/api/templates", response_model=templates.TemplateListing, responses=documented(401, 403))

@@ -12,13 +12,13 @@ from dyngen.domain.access import Scope
 from dyngen.entrypoints.api.auth import require
 from dyngen.entrypoints.api.errors import documented
 from dyngen.entrypoints.api.sse import event_stream, resume_after
-from dyngen.entrypoints.api.wire import services_of
+from dyngen.entrypoints.api.wire import PathId, services_of
 from dyngen.services import warmup
 from dyngen.services.warmup import WarmRequest, WarmupReport
 
 router = APIRouter(tags=["warm-up"], dependencies=[require(Scope.EDITOR)])
 
-GraphId = Annotated[str, Path(min_length=1, max_length=200)]
+GraphId = PathId
 WarmupId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
