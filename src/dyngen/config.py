@@ -107,7 +107,9 @@ class Settings(BaseSettings):
     s3_create_bucket: bool = Field(default=False, description="Create the bucket on start if it is missing.")
     s3_connect_timeout_s: float = Field(default=1.0, gt=0, description="Seconds to connect to the S3 endpoint.")
     s3_timeout_s: float = Field(
-        default=2.0, gt=0, description="Deadline of one S3 call: the longest it waits for the store to answer."
+        default=1.0,
+        gt=0,
+        description="Deadline of one S3 call: how long the store may stay silent (uploads add 1 s per MiB).",
     )
     s3_cooldown_s: float = Field(
         default=2.0, gt=0, description="After an S3 failure, calls skip the store this long; then one call probes it."

@@ -6,7 +6,6 @@ To run the contract on another tier, subclass `CacheTierContract` as `Test<Tier>
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -201,11 +200,11 @@ class TestS3ObjectStoreCacheTierWhileS3IsUnreachable:
         assert time.monotonic() - started < 6, "an unreachable store costs a miss, not a hang"
 
         proxy.restore()
-        # The store is tried again after its cooldown: poll with a deadline.
-        deadline = time.monotonic() + 15
-        while (found := await tier.get(KEY)) is None and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        assert found == b"durable"
+
+        async def read_again() -> bool:  # the store is tried again after its cooldown
+            return await tier.get(KEY) == b"durable"
+
+        await until(read_again, within_s=15, what="the durable tier to read S3 again")
 
     async def test_an_invalidation_fails_loudly(self, tier: ObjectStoreCacheTier, proxy: TcpProxy) -> None:
         proxy.cut()

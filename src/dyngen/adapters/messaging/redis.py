@@ -166,6 +166,7 @@ class RedisConnection:
             try:
                 await pubsub.psubscribe(self.key("*"))
                 self._subscribed.set()
+                self._answered()  # Redis answers again: callers need not wait for a probe of their own
                 backoff = 0.1
                 if lost:
                     lost = False

@@ -5,6 +5,10 @@ Every call has a deadline: the connect timeout, and the operation timeout as bot
 retry inside the call (the artifact spool is the retry of an upload). A store that is down or never
 answers fails a call with `DEPENDENCY_UNAVAILABLE` within that deadline; then the cooldown fails every
 call at once, and one probe per cooldown (`Cooldown`) finds out whether it answers again.
+
+An upload also gets a deadline of its own: botocore asks for `Expect: 100-continue`, and aiohttp waits for
+the `100 Continue` with no timeout at all (its read timeout starts once the body is sent), so a store that
+accepts and never answers would hold a PUT forever.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ from dyngen.domain.errors import DyngenError, ErrorCode
 
 T = TypeVar("T")
 log = logging.getLogger("dyngen.s3")
+# An upload may take its deadline plus the time to send its bytes at this rate: a large artifact on a
+# slow link is not cut off, a silent store is.
+MIN_UPLOAD_BYTES_PER_S = 1024 * 1024
 
 
 class S3ObjectStore:
@@ -56,7 +63,7 @@ class S3ObjectStore:
         access_key_id: str | None = None,
         secret_access_key: str | None = None,
         connect_timeout_s: float = 1.0,
-        timeout_s: float = 2.0,
+        timeout_s: float = 1.0,
         cooldown_s: float = 2.0,
     ) -> None:
         self._bucket = bucket
@@ -77,6 +84,7 @@ class S3ObjectStore:
         self._stack = contextlib.AsyncExitStack()
         self._client: Any = None
         self._health = Cooldown(cooldown_s=cooldown_s)
+        self._deadline_s = connect_timeout_s + timeout_s
 
     async def _call(self, operation: Callable[[], Awaitable[T]]) -> T:
         """Run one S3 call under the cooldown; an unreachable or silent store raises DEPENDENCY_UNAVAILABLE."""
@@ -124,11 +132,13 @@ class S3ObjectStore:
         return uri.removeprefix(head)
 
     async def put(self, key: str, data: bytes, *, content_type: str) -> None:
-        await self._call(
-            lambda: self._client.put_object(
-                Bucket=self._bucket, Key=self._name(key), Body=data, ContentType=content_type
-            )
-        )
+        async def upload() -> None:
+            async with asyncio.timeout(self._deadline_s + len(data) / MIN_UPLOAD_BYTES_PER_S):
+                await self._client.put_object(
+                    Bucket=self._bucket, Key=self._name(key), Body=data, ContentType=content_type
+                )
+
+        await self._call(upload)
 
     async def get(self, key: str) -> bytes | None:
         async def read() -> bytes:
