@@ -152,8 +152,10 @@ def scaled_deployment(
     s3: MotoS3Server,
     proxied: Literal["postgres", "redis", "s3"],
     extra_env: dict[str, str] | None = None,
+    small_timeouts: bool = True,
 ) -> Iterator[tuple[Deployment, TcpProxy]]:
-    """A `dyngen serve` process on PostgreSQL, Redis and S3, with the `proxied` one behind a `TcpProxy`."""
+    """A `dyngen serve` process on PostgreSQL, Redis and S3, with the `proxied` one behind a `TcpProxy`
+    (and, with `small_timeouts`, that one's deadlines far under a node's; else the defaults)."""
     prefix = f"faults-{uuid.uuid4().hex[:8]}"
     bucket = f"faults-{uuid.uuid4().hex[:8]}"
     create_bucket(s3, bucket)
@@ -163,7 +165,7 @@ def scaled_deployment(
     through = target.replace(f"{host}:{port}", f"127.0.0.1:{proxy.port}", 1)
     env = {
         **AWS,
-        **DEPENDENCY_TIMEOUTS[proxied],
+        **(DEPENDENCY_TIMEOUTS[proxied] if small_timeouts else {}),
         "DYNGEN_DATA_DIR": str(tmp / "data"),
         "DYNGEN_DATABASE_URL": through if proxied == "postgres" else postgres_url,
         "DYNGEN_REDIS_URL": through if proxied == "redis" else redis_url,
