@@ -68,6 +68,7 @@ class Seen:
     no_answer: int = 0
     fallbacks: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
     urls: set[str] = field(default_factory=set)
 
 
@@ -119,8 +120,9 @@ async def _load(port: int, *, duration_s: float, concurrency: int, seen: Seen) -
             started = time.monotonic()
             try:
                 status, data = await asyncio.wait_for(_post(streams, port, body), CLIENT_TIMEOUT_S)
-            except (TimeoutError, OSError, ValueError, IndexError, asyncio.IncompleteReadError):
+            except (TimeoutError, OSError, ValueError, IndexError, asyncio.IncompleteReadError) as exc:
                 seen.no_answer += 1
+                seen.errors[type(exc).__name__] = seen.errors.get(type(exc).__name__, 0) + 1
                 streams[1].close()
                 streams = await asyncio.open_connection("127.0.0.1", port)
                 continue
@@ -203,7 +205,8 @@ def scenario(name: str, workdir: Path, *, postgres_url: str, s3: Any, duration_s
     share = seen.within / seen.sent if seen.sent else 0.0
     print(
         f"  {name}: {seen.sent} requests, {share:.1%} within {TIMEOUT_MS} ms, statuses {seen.statuses},"
-        f" no answer {seen.no_answer}, fallbacks {seen.fallbacks}; p50 {percentile(ordered, 50) * 1000:.0f} ms,"
+        f" no answer {seen.no_answer} {seen.errors or ''}, fallbacks {seen.fallbacks};"
+        f" p50 {percentile(ordered, 50) * 1000:.0f} ms,"
         f" p99 {percentile(ordered, 99) * 1000:.0f} ms, max {max(ordered, default=0) * 1000:.0f} ms;"
         f" {dead} of {len(seen.urls)} URLs dead after recovery;"
         f" recovery {'not within 60 s' if recovery_s is None else f'{recovery_s:.1f} s'}",
