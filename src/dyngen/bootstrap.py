@@ -104,6 +104,9 @@ async def _object_store(settings: Settings, closers: list[Closer]) -> ObjectStor
         region=settings.s3_region,
         access_key_id=settings.s3_access_key_id,
         secret_access_key=settings.s3_secret_access_key.get_secret_value() if settings.s3_secret_access_key else None,
+        connect_timeout_s=settings.s3_connect_timeout_s,
+        timeout_s=settings.s3_timeout_s,
+        cooldown_s=settings.s3_cooldown_s,
     )
     await store.start()
     closers.append(store.aclose)
@@ -236,7 +239,6 @@ def _wire_jobs(services: Services, settings: Settings) -> None:
         from dyngen.adapters.jobs.arq import ArqJobQueue
 
         queue = ArqJobQueue(
-            redis_url=settings.redis_url,
             connection=services.notifier.connection,
             cancel_running=services.running.cancel,
             queue_name=f"{settings.redis_prefix}:jobs",
@@ -397,7 +399,13 @@ async def build(
     if settings.redis_url:
         from dyngen.adapters.messaging.redis import RedisConnection
 
-        redis = RedisConnection(url=settings.redis_url, prefix=settings.redis_prefix)
+        redis = RedisConnection(
+            url=settings.redis_url,
+            prefix=settings.redis_prefix,
+            connect_timeout_s=settings.redis_connect_timeout_s,
+            timeout_s=settings.redis_timeout_s,
+            cooldown_s=settings.redis_cooldown_s,
+        )
     # Before anything opens: a provider setting that cannot work stops the start with nothing to close.
     # Every outbound HTTP call of the providers goes through this one client.
     http = httpx.AsyncClient(timeout=30)

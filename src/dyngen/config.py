@@ -157,6 +157,13 @@ class Settings(BaseSettings):
         description="Redis for the shared cache tier, single-flight leases and invalidation; unset = embedded.",
     )
     redis_prefix: str = Field(default="dyngen", description="Prefix of every Redis key and channel.")
+    redis_connect_timeout_s: float = Field(default=1.0, gt=0, description="Seconds to connect to Redis.")
+    redis_timeout_s: float = Field(
+        default=1.0, gt=0, description="Deadline of one Redis operation (and of the wait for a pooled connection)."
+    )
+    redis_cooldown_s: float = Field(
+        default=1.0, gt=0, description="After a Redis failure, calls skip Redis this long; then one call probes it."
+    )
     object_store_url: str | None = Field(
         default=None, description="`s3://bucket/prefix` for S3-compatible storage; default a folder in the data dir."
     )
@@ -165,6 +172,15 @@ class Settings(BaseSettings):
     s3_access_key_id: str | None = Field(default=None, description="S3 access key; unset = default AWS chain.")
     s3_secret_access_key: SecretStr | None = Field(default=None, description="S3 secret key.")
     s3_create_bucket: bool = Field(default=False, description="Create the bucket on start if it is missing.")
+    s3_connect_timeout_s: float = Field(default=1.0, gt=0, description="Seconds to connect to the S3 endpoint.")
+    s3_timeout_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="Deadline of one S3 call: how long the store may stay silent (uploads add 1 s per MiB).",
+    )
+    s3_cooldown_s: float = Field(
+        default=2.0, gt=0, description="After an S3 failure, calls skip the store this long; then one call probes it."
+    )
     cache_ttl_s: dict[str, float | None] = Field(
         default_factory=lambda: {"once": None, "per_playthrough": 30 * 86400.0, "per_player": 90 * 86400.0},
         description="Cache entry lifetime per strategy in seconds (null = no expiry).",

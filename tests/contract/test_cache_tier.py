@@ -200,7 +200,11 @@ class TestS3ObjectStoreCacheTierWhileS3IsUnreachable:
         assert time.monotonic() - started < 6, "an unreachable store costs a miss, not a hang"
 
         proxy.restore()
-        assert await tier.get(KEY) == b"durable"
+
+        async def read_again() -> bool:  # the store is tried again after its cooldown
+            return await tier.get(KEY) == b"durable"
+
+        await until(read_again, within_s=15, what="the durable tier to read S3 again")
 
     async def test_an_invalidation_fails_loudly(self, tier: ObjectStoreCacheTier, proxy: TcpProxy) -> None:
         proxy.cut()

@@ -4,6 +4,11 @@ Every Redis adapter goes through `call`, so that when Redis is down the service 
 waiting on it for a short cooldown (requests are served from the memory tier with in-process
 single-flight meanwhile), and uses it again as soon as it answers, without a restart.
 
+Every call has a deadline: the connect timeout and the per-operation (socket read) timeout, both given
+by `bootstrap` from the settings. A Redis that accepts connections and never answers costs the calls in
+flight one timeout; then the cooldown fails every call at once, and one probe per cooldown (`Cooldown`)
+finds out whether it answers again.
+
 `RedisInvalidationBus` tells every process's memory tier to drop invalidated keys.
 """
 
@@ -13,7 +18,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
@@ -22,6 +26,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from dyngen.adapters.cooldown import Cooldown
 
 T = TypeVar("T")
 log = logging.getLogger("dyngen.redis")
@@ -44,9 +50,10 @@ class RedisConnection:
     Args:
         url: `redis://host:port/db`.
         prefix: Prepended to every key and channel, so several deployments can share one Redis.
-        cooldown_s: After a failure, calls fail fast for this long before Redis is tried again.
+        cooldown_s: After a failure, calls fail fast for this long; then one call probes Redis again.
         connect_timeout_s: Socket connect timeout (short: a down Redis must be noticed fast).
-        timeout_s: Socket read timeout (longer: a busy event loop must not look like a dead Redis).
+        timeout_s: Per-operation deadline: the socket read timeout, and the longest a caller waits for a
+            pooled connection. A Redis that accepts and never answers holds a call this long at most.
         max_connections: Pool size; callers beyond it wait for a connection.
     """
 
@@ -57,10 +64,11 @@ class RedisConnection:
         prefix: str = "dyngen",
         cooldown_s: float = 1.0,
         connect_timeout_s: float = 1.0,
-        timeout_s: float = 3.0,
+        timeout_s: float = 1.0,
         max_connections: int = 32,
     ) -> None:
         self.prefix = prefix
+        self.timeout_s = timeout_s
         # A bounded pool that queues callers: a burst of requests must not open a connection each.
         pool = aioredis.BlockingConnectionPool.from_url(
             url,
@@ -70,9 +78,7 @@ class RedisConnection:
             socket_timeout=timeout_s,
         )
         self.client: aioredis.Redis = aioredis.Redis(connection_pool=pool)
-        self._cooldown_s = cooldown_s
-        self._down_until = 0.0
-        self.last_error: str | None = None
+        self._health = Cooldown(cooldown_s=cooldown_s)
         self._handlers: dict[str, list[Handler]] = defaultdict(list)
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
@@ -84,47 +90,58 @@ class RedisConnection:
     @property
     def available(self) -> bool:
         """False while in the cooldown after a failure."""
-        return time.monotonic() >= self._down_until
+        return self._health.available
+
+    @property
+    def last_error(self) -> str | None:
+        """The last failure, until Redis answers again."""
+        return self._health.last_error
 
     def _failed(self, exc: BaseException) -> None:
-        if self.available:
+        if self._health.failed(exc):
             log.warning("redis.unavailable error=%s", type(exc).__name__)
-        self._down_until = time.monotonic() + self._cooldown_s
-        self.last_error = f"{type(exc).__name__}: {exc}"[:300]
+
+    def _answered(self) -> None:
+        if self._health.succeeded():
+            log.info("redis.recovered")
 
     async def call(self, operation: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
-        """Run one Redis operation; raise `RedisUnavailableError` (fast, during the cooldown) when it fails."""
-        if not self.available:
-            raise RedisUnavailableError(self.last_error or "redis is cooling down")
+        """Run one Redis operation; raise `RedisUnavailableError` when it fails, at once while Redis is in
+        its cooldown (or another call is probing it), within the operation timeout otherwise."""
+        if not self._health.admit():
+            raise RedisUnavailableError(self._health.last_error or "redis is cooling down")
         try:
             result = await operation(self.client)
         except RedisConnectionError as exc:
             if _pool_exhausted(exc):
                 # Every pooled connection is busy: this process is congested, Redis itself answers. Fail
                 # this call only; a cooldown would turn a burst into an outage for every other caller.
+                self._health.released()
                 raise RedisUnavailableError(f"redis pool busy: {exc}") from exc
             self._failed(exc)
             raise RedisUnavailableError(str(exc)) from exc
-        except (RedisTimeoutError, OSError) as exc:
+        except (RedisTimeoutError, TimeoutError, OSError) as exc:
             self._failed(exc)
             raise RedisUnavailableError(str(exc)) from exc
         except RedisError as exc:
             # Redis answered (with an error): it is up; the caller's command was wrong.
+            self._answered()
             raise RedisUnavailableError(str(exc)) from exc
-        if self.last_error is not None:
-            log.info("redis.recovered")
-            self.last_error = None
+        except BaseException:  # cancelled: nothing learnt about Redis
+            self._health.released()
+            raise
+        self._answered()
         return result
 
     async def ping(self) -> None:
-        """Raise unless Redis answers now (ignores the cooldown: health checks always ask)."""
+        """Raise unless Redis answers now, within the operation timeout (ignores the cooldown: health
+        checks always ask)."""
         try:
             await self.client.ping()
         except (RedisError, OSError) as exc:
             self._failed(exc)
             raise
-        self._down_until = 0.0
-        self.last_error = None
+        self._answered()
 
     def on(self, channel: str, handler: Handler) -> None:
         """Call `handler(channel, data)` for every message on `channel` (an exact name or a `prefix*`)."""
@@ -149,6 +166,7 @@ class RedisConnection:
             try:
                 await pubsub.psubscribe(self.key("*"))
                 self._subscribed.set()
+                self._answered()  # Redis answers again: callers need not wait for a probe of their own
                 backoff = 0.1
                 if lost:
                     lost = False

@@ -1,0 +1,86 @@
+"""Redis in both failure shapes (refused, accepted and silent) under a real `dyngen serve` of the scaled
+deployment: every Redis use is on the request path here (cache tier, single-flight lease, player rate
+limit, node budget, invalidation bus, arq queue). A player is answered within the node's deadline with
+content or its fallback, health says `degraded` naming Redis, and once Redis is back the service uses
+it again and every URL a player was given still loads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from tests.faults.deployment import NODE_TIMEOUT_MS, SHAPES, Deployment, Shape, fault, poll, scaled_deployment
+from tests.integration.scaled import transition_request
+from tests.support.proxy import TcpProxy
+from tests.support.servers import MotoS3Server
+
+pytestmark = pytest.mark.services
+
+LIMITS = {
+    "DYNGEN_RATE_LIMIT_PLAYER": '{"rate": 1000, "per": "second"}',
+    "DYNGEN_BUDGET_NODES": '{"budgeted_node": 1000}',
+}
+
+
+@pytest.fixture
+def deployment(
+    tmp_path: Path, postgres_url: str, redis_url: str, s3_server: MotoS3Server
+) -> Iterator[tuple[Deployment, TcpProxy]]:
+    with scaled_deployment(
+        tmp_path, postgres_url=postgres_url, redis_url=redis_url, s3=s3_server, proxied="redis", extra_env=LIMITS
+    ) as made:
+        yield made
+
+
+def cached_in_redis(redis_url: str, prefix: str, playthrough: str) -> bool:
+    client = redis.Redis.from_url(redis_url)
+    try:
+        return any(playthrough in key.decode() for key in client.scan_iter(match=f"{prefix}:cache:*"))
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_players_are_answered_within_the_deadline_and_nothing_is_lost(
+    deployment: tuple[Deployment, TcpProxy], shape: Shape, redis_url: str
+) -> None:
+    dyngen, proxy = deployment
+    assert dyngen.generate("before")["status"] == "complete"
+    assert dyngen.generate("before")["cache"] == {"hit": True, "tier": "memory"}
+    assert cached_in_redis(redis_url, dyngen.redis_prefix, "before")
+
+    fault(proxy, shape)
+    # Each request is guarded by a client timeout of its node's deadline (Deployment.generate).
+    assert dyngen.generate("before")["cache"]["hit"] is True
+    for n in range(4):  # misses: across the cooldown, so that one of them is Redis's probe
+        assert dyngen.generate(f"during-{n}")["status"] == "complete"
+    assert dyngen.generate("always", strategy="always")["status"] == "complete"
+    budgeted = dyngen.generate("budgeted", node_id="budgeted_node")
+    assert budgeted["error"]["code"] == "GEN_PROVIDER_UNAVAILABLE", "no paid call without a reservation"
+    submitted = httpx.post(
+        f"{dyngen.base}/api/generate-content",
+        json=transition_request("queued", timeout_ms=NODE_TIMEOUT_MS),
+        headers={"Prefer": "respond-async"},
+        timeout=NODE_TIMEOUT_MS / 1000,
+    )
+    assert submitted.status_code == 202, submitted.text
+    invalidated = httpx.post(
+        f"{dyngen.base}/api/cache/invalidate", json={"node_id": "stampede_node"}, timeout=NODE_TIMEOUT_MS / 1000
+    )
+    assert invalidated.status_code == 503, "an invalidation that cannot reach Redis fails loudly"
+    assert invalidated.json()["error"]["code"] == "DEPENDENCY_UNAVAILABLE"
+    report = dyngen.degraded_by("redis")
+    assert report["dependencies"]["database"]["status"] == "ok"
+
+    proxy.restore()
+    dyngen.recovered()
+    assert dyngen.generate("after")["status"] == "complete"
+    poll(lambda: cached_in_redis(redis_url, dyngen.redis_prefix, "after"), timeout=10, what="Redis used again")
+    job = httpx.get(f"{dyngen.base}/api/generation-jobs/{submitted.json()['job_id']}", timeout=10)
+    assert job.status_code == 200, "the job taken while Redis was out is stored (the reaper enqueues it)"
+    assert dyngen.dead_urls() == []
+    assert len(dyngen.urls) >= 6
