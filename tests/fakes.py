@@ -22,7 +22,10 @@ class FakeProvider:
 
     Args:
         failures: Error codes to raise on the first attempts, one per call, in order.
-        latency_s: Seconds each call takes (real asyncio sleep, so deadlines apply).
+        latency_s: Seconds each call takes: a real asyncio sleep, or, with `clock`, an instant advance of
+            that clock (so a test drives the deadline with no wall-clock race).
+        clock: The FakeClock the call's latency advances instead of sleeping.
+        hang: Every call waits until `release()`: a provider that does not answer in time, on any machine.
         crash: Raise a plain exception (a provider bug) on every call.
         mention: Extra words to put in the text (to break avoidElements on purpose).
         empty: Return a payload with no text and no artifacts.
@@ -37,6 +40,8 @@ class FakeProvider:
         crash: bool = False,
         mention: str = "",
         empty: bool = False,
+        clock: FakeClock | None = None,
+        hang: bool = False,
     ) -> None:
         self.info = ProviderInfo(
             name=name,
@@ -49,14 +54,26 @@ class FakeProvider:
         self.crash = crash
         self.mention = mention
         self.empty = empty
+        self.clock = clock
+        self.hang = hang
+        self.released = asyncio.Event()
         self.calls: list[ProviderCall] = []
+
+    def release(self) -> None:
+        """Let every hanging call (and every later one) go on."""
+        self.released.set()
 
     def estimate_cost(self, request: GenerateContentRequest) -> float:
         return 0.01
 
     async def generate(self, call: ProviderCall) -> ProviderResult:
         self.calls.append(call)
-        if self.latency_s:
+        if self.hang:
+            await self.released.wait()
+        if self.latency_s and self.clock is not None:
+            self.clock.advance(self.latency_s)
+            await asyncio.sleep(0)
+        elif self.latency_s:
             await asyncio.sleep(self.latency_s)
         if self.crash:
             raise RuntimeError("provider bug")

@@ -7,9 +7,8 @@ same Redis and prefix, as the workers of one deployment are.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -57,14 +56,12 @@ class Calls:
     """Provider calls, counted across every process."""
 
     count: int = 0
-    finished_at: list[float] = field(default_factory=list)
 
 
 def producer(calls: Calls, result: bytes, *, latency_s: float = 0.0) -> Callable[[], Awaitable[bytes]]:
     async def produce() -> bytes:
         calls.count += 1
         await asyncio.sleep(latency_s)  # the provider's own scripted latency
-        calls.finished_at.append(time.monotonic())
         return result
 
     return produce
@@ -123,32 +120,30 @@ async def test_sixty_callers_in_three_processes_share_one_provider_call(spawn: S
 
 
 async def test_waiters_are_woken_by_the_result_not_by_the_lease(spawn: Spawn) -> None:
-    owner, *others = [await spawn(lease_ms=5000) for _ in range(3)]
+    # A lease far longer than the test's deadline: a waiter woken only by the lease would never return.
+    owner, *others = [await spawn(lease_ms=int(DEADLINE_S * 1000) * 6) for _ in range(3)]
     calls = Calls()
     held = Held(b"the scene")
     owner_call = asyncio.create_task(owner.run(held))
     await held.started.wait()
 
-    async def wait_for_result(peer: Peer) -> tuple[bytes, float]:
+    async def wait_for_result(peer: Peer) -> bytes:
         data, joined = await peer.run(producer(calls, b"never used"))
         assert joined
-        return data, time.monotonic()
+        return bytes(data)
 
-    started = time.monotonic()
     waiting = [asyncio.create_task(wait_for_result(peer)) for peer in others for _ in range(5)]
     async with asyncio.timeout(DEADLINE_S):
         await until(  # each tried to lead, read the result key, then went to sleep
             lambda: all(peer.connection.operations >= 3 for peer in others), what="the waiters to sleep"
         )
-        released = time.monotonic()
+        assert not any(w.done() for w in waiting), "nobody is served before the result lands"
         held.release.set()
-        outcomes = await asyncio.gather(*waiting)
+        outcomes = await asyncio.gather(*waiting)  # within the deadline: long before any lease ends
     await owner_call
 
     assert calls.count == 0
-    assert {data for data, _ in outcomes} == {b"the scene"}
-    assert max(woken for _, woken in outcomes) - released < 0.25, "woken when the result lands"
-    assert max(woken for _, woken in outcomes) - started < 1.0, "far less than the 5 s lease"
+    assert set(outcomes) == {b"the scene"}
 
 
 async def test_a_waiter_takes_over_when_the_owner_stops_renewing_its_lease(spawn: Spawn) -> None:
@@ -162,12 +157,10 @@ async def test_a_waiter_takes_over_when_the_owner_stops_renewing_its_lease(spawn
         proxy.cut()  # the owner is gone as far as Redis can tell: its lease is no longer extended
 
         calls = Calls()
-        started = time.monotonic()
-        async with asyncio.timeout(DEADLINE_S):
+        async with asyncio.timeout(DEADLINE_S):  # guards against hanging only
             outcomes = await asyncio.gather(
                 *(peer.run(producer(calls, b"from the takeover", latency_s=0.05)) for peer in (b, c) for _ in range(5))
             )
-        elapsed = time.monotonic() - started
     finally:
         held.release.set()
         proxy.close()
@@ -177,7 +170,6 @@ async def test_a_waiter_takes_over_when_the_owner_stops_renewing_its_lease(spawn
     assert {data for data, _ in outcomes} == {b"from the takeover"}
     assert sorted(joined for _, joined in outcomes) == [False] + [True] * 9
     assert b.flight.takeovers + c.flight.takeovers == 1
-    assert elapsed < 2.0
 
 
 async def test_nobody_takes_over_while_the_owner_keeps_its_lease_alive(spawn: Spawn) -> None:
@@ -201,12 +193,11 @@ async def test_a_waiter_past_its_deadline_times_out_while_the_owner_goes_on(spaw
     owned = asyncio.create_task(owner.run(held))
     await held.started.wait()
 
-    started = time.monotonic()
-    with pytest.raises(TimeoutError):
-        await waiter.run(held, timeout_s=0.3)
-    waited = time.monotonic() - started
+    async with asyncio.timeout(DEADLINE_S):  # guards against hanging only
+        with pytest.raises(TimeoutError):
+            await waiter.run(held, timeout_s=0.3)
 
-    assert 0.25 < waited < 1.5
+    assert not held.release.is_set(), "the waiter gave up on its own deadline, not because the result landed"
     assert not owned.done(), "the owner's generation goes on"
     held.release.set()
     async with asyncio.timeout(DEADLINE_S):
@@ -242,7 +233,9 @@ async def test_only_the_owner_releases_or_extends_its_lease(spawn: Spawn) -> Non
     async def overtaken() -> bytes:
         # As after this owner's lease expired and another process took the key over.
         await owner.connection.client.set(lock, b"99:another-owner", px=60_000)
-        await asyncio.sleep(0.25)  # long enough for the owner's keep-alive to run twice
+        before = owner.connection.operations
+        # The owner's keep-alive tries to extend twice (every 100 ms) while the other holds the lease.
+        await until(lambda: owner.connection.operations >= before + 2, what="two keep-alive extensions")
         return b"late result"
 
     async with asyncio.timeout(DEADLINE_S):
@@ -277,11 +270,9 @@ async def test_with_redis_down_the_flight_runs_in_process(spawn: Spawn, private_
     private_redis.stop()
     calls = Calls()
 
-    started = time.monotonic()
-    async with asyncio.timeout(DEADLINE_S):
+    async with asyncio.timeout(DEADLINE_S):  # guards against hanging only
         outcomes = await asyncio.gather(*(peer.run(producer(calls, b"served", latency_s=0.1)) for _ in range(20)))
 
-    assert time.monotonic() - started < 1.5
     assert calls.count == 1, "callers in this process still share one provider call"
     assert outcomes.count((b"served", False)) == 1
     assert outcomes.count((b"served", True)) == 19
