@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from dyngen.adapters.storage.local import LocalObjectStore
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.ports import CacheTier
 from tests.contract.test_object_store import open_s3_store, until
+from tests.fakes import FakeClock
 from tests.support.proxy import TcpProxy
 from tests.support.servers import MotoS3Server, RedisServer
 
@@ -53,19 +55,6 @@ class TierUnderTest:
 
     async def wait(self, seconds: float) -> None:
         await self.elapse(seconds * self.time_scale)
-
-
-class ManualClock:
-    """A monotonic (or wall) clock that moves only when told."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def elapse(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class CacheTierContract:
@@ -159,9 +148,9 @@ class TestObjectStoreCacheTier(CacheTierContract):
 
     @pytest.fixture
     def subject(self, tmp_path: Path) -> TierUnderTest:
-        clock = ManualClock(start=1_800_000_000.0)
-        tier = ObjectStoreCacheTier(store=LocalObjectStore(root=tmp_path / "objects"), wall_clock=clock)
-        return TierUnderTest(tier=tier, elapse=clock.elapse)
+        clock = FakeClock(datetime.fromtimestamp(1_800_000_000, UTC))
+        tier = ObjectStoreCacheTier(store=LocalObjectStore(root=tmp_path / "objects"), wall_clock=clock.timestamp)
+        return TierUnderTest(tier=tier, elapse=clock.sleep)
 
 
 @pytest.mark.services
@@ -170,9 +159,9 @@ class TestS3ObjectStoreCacheTier(CacheTierContract):
 
     @pytest.fixture
     async def subject(self, s3_server: MotoS3Server) -> AsyncIterator[TierUnderTest]:
-        clock = ManualClock(start=1_800_000_000.0)
+        clock = FakeClock(datetime.fromtimestamp(1_800_000_000, UTC))
         async with open_s3_store(s3_server.endpoint, prefix="dyngen") as store:
-            yield TierUnderTest(tier=ObjectStoreCacheTier(store=store, wall_clock=clock), elapse=clock.elapse)
+            yield TierUnderTest(tier=ObjectStoreCacheTier(store=store, wall_clock=clock.timestamp), elapse=clock.sleep)
 
 
 @pytest.mark.services
@@ -273,9 +262,7 @@ class TestRedisCacheTierWhileRedisIsDown:
         finally:
             await close_connection(connection)
 
-    async def test_reads_miss_and_writes_are_skipped(
-        self, tier: RedisCacheTier, private_redis: RedisServer
-    ) -> None:
+    async def test_reads_miss_and_writes_are_skipped(self, tier: RedisCacheTier, private_redis: RedisServer) -> None:
         await tier.set(KEY, b"cached before the outage")
         assert await tier.get(KEY) == b"cached before the outage"
         private_redis.stop()
@@ -309,9 +296,9 @@ class TestRedisCacheTierWhileRedisIsDown:
         assert await tier.delete([KEY]) == 1
 
 
-def memory_tier(*, max_bytes: int = 1 << 20, max_entries: int = 1000) -> tuple[MemoryCacheTier, ManualClock]:
-    clock = ManualClock()
-    return MemoryCacheTier(max_bytes=max_bytes, max_entries=max_entries, monotonic=clock), clock
+def memory_tier(*, max_bytes: int = 1 << 20, max_entries: int = 1000) -> tuple[MemoryCacheTier, FakeClock]:
+    clock = FakeClock()
+    return MemoryCacheTier(max_bytes=max_bytes, max_entries=max_entries, monotonic=clock.monotonic), clock
 
 
 def stored(tier: MemoryCacheTier, values: dict[str, bytes]) -> int:
@@ -324,7 +311,7 @@ class TestMemoryCacheTier(CacheTierContract):
     @pytest.fixture
     def subject(self) -> TierUnderTest:
         tier, clock = memory_tier()
-        return TierUnderTest(tier=tier, elapse=clock.elapse)
+        return TierUnderTest(tier=tier, elapse=clock.sleep)
 
     async def test_evicts_the_least_recently_used_entry_beyond_max_entries(self) -> None:
         tier, _ = memory_tier(max_entries=3)
@@ -398,7 +385,7 @@ class TestMemoryCacheTier(CacheTierContract):
         del held["a"]
         assert tier.size_bytes == stored(tier, held) == 10
         await put("t", b"12345", ttl_s=1)
-        await clock.elapse(2)
+        await clock.sleep(2)
         assert await tier.get("t") is None
         del held["t"]
         assert tier.size_bytes == stored(tier, held) == 10

@@ -17,6 +17,7 @@ from dyngen.adapters.locks.redis import RedisSingleFlight
 from dyngen.adapters.messaging.redis import RedisConnection
 from tests.contract.test_cache_tier import close_connection
 from tests.contract.test_object_store import until
+from tests.fakes import FakeCountingConnection, FakeProducer
 from tests.support.proxy import TcpProxy
 from tests.support.servers import RedisServer
 
@@ -26,25 +27,11 @@ KEY = "dialogue|gap_fill|cafe|street|per_playthrough|p-1|1"
 DEADLINE_S = 10.0
 
 
-class CountingConnection(RedisConnection):
-    """A `RedisConnection` that counts the Redis operations its process has made."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.operations = 0
-
-    async def call(self, operation: Callable[[Any], Awaitable[Any]]) -> Any:
-        try:
-            return await super().call(operation)
-        finally:
-            self.operations += 1
-
-
 @dataclass
 class Peer:
     """One process of the deployment."""
 
-    connection: CountingConnection
+    connection: FakeCountingConnection
     flight: RedisSingleFlight
 
     async def run(self, produce: Callable[[], Awaitable[bytes]], *, timeout_s: float | None = None) -> Any:
@@ -67,20 +54,6 @@ def producer(calls: Calls, result: bytes, *, latency_s: float = 0.0) -> Callable
     return produce
 
 
-class Held:
-    """A producer that runs until the test releases it (a provider that hangs)."""
-
-    def __init__(self, result: bytes) -> None:
-        self.result = result
-        self.started = asyncio.Event()
-        self.release = asyncio.Event()
-
-    async def __call__(self) -> bytes:
-        self.started.set()
-        await self.release.wait()
-        return self.result
-
-
 Spawn = Callable[..., Awaitable[Peer]]
 
 
@@ -90,7 +63,7 @@ async def spawn(redis_url: str, redis_prefix: str) -> AsyncIterator[Spawn]:
     started: list[RedisConnection] = []
 
     async def start(*, lease_ms: int = 2000, url: str = redis_url) -> Peer:
-        connection = CountingConnection(url=url, prefix=redis_prefix)
+        connection = FakeCountingConnection(url=url, prefix=redis_prefix)
         started.append(connection)
         flight = RedisSingleFlight(connection=connection, lease_ms=lease_ms)
         await connection.start()
@@ -123,7 +96,7 @@ async def test_waiters_are_woken_by_the_result_not_by_the_lease(spawn: Spawn) ->
     # A lease far longer than the test's deadline: a waiter woken only by the lease would never return.
     owner, *others = [await spawn(lease_ms=int(DEADLINE_S * 1000) * 6) for _ in range(3)]
     calls = Calls()
-    held = Held(b"the scene")
+    held = FakeProducer(b"the scene")
     owner_call = asyncio.create_task(owner.run(held))
     await held.started.wait()
 
@@ -148,7 +121,7 @@ async def test_waiters_are_woken_by_the_result_not_by_the_lease(spawn: Spawn) ->
 
 async def test_a_waiter_takes_over_when_the_owner_stops_renewing_its_lease(spawn: Spawn) -> None:
     proxy = TcpProxy("127.0.0.1", 6379)  # the owner's only path to Redis
-    held = Held(b"never delivered")
+    held = FakeProducer(b"never delivered")
     try:
         owner = await spawn(lease_ms=300, url=f"redis://127.0.0.1:{proxy.port}/0")
         b, c = await spawn(lease_ms=300), await spawn(lease_ms=300)
@@ -189,7 +162,7 @@ async def test_nobody_takes_over_while_the_owner_keeps_its_lease_alive(spawn: Sp
 
 async def test_a_waiter_past_its_deadline_times_out_while_the_owner_goes_on(spawn: Spawn) -> None:
     owner, waiter = await spawn(), await spawn()
-    held = Held(b"eventually")
+    held = FakeProducer(b"eventually")
     owned = asyncio.create_task(owner.run(held))
     await held.started.wait()
 
@@ -249,7 +222,7 @@ async def test_only_the_owner_releases_or_extends_its_lease(spawn: Spawn) -> Non
 async def test_a_waiter_never_gets_the_result_of_an_earlier_flight(spawn: Spawn) -> None:
     owner, waiter = await spawn(), await spawn()
     await owner.run(producer(Calls(), b"before the invalidation"))
-    held = Held(b"after the invalidation")
+    held = FakeProducer(b"after the invalidation")
 
     async with asyncio.timeout(DEADLINE_S):
         owned = asyncio.create_task(owner.run(held))

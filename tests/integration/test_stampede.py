@@ -69,7 +69,7 @@ async def lease_checks(redis: aioredis.Redis, prefix: str) -> AsyncIterator[Call
     the event "they are waiting on the lease", observed rather than guessed with a sleep.
     """
     ports: set[int] = set()
-    ready = asyncio.Event()
+    ready, landed = asyncio.Event(), asyncio.Event()
 
     async def watch() -> None:
         async with redis.monitor() as monitor:
@@ -78,10 +78,12 @@ async def lease_checks(redis: aioredis.Redis, prefix: str) -> AsyncIterator[Call
                 command = str(info.get("command", ""))
                 if command.upper().startswith("PTTL") and f"{prefix}:flight:lock:" in command:
                     ports.add(int(info.get("client_port") or 0))
+                    landed.set()
 
     async def checked(processes: list[Process]) -> None:
         while not all(_socket_ports(p.pid) & ports for p in processes):
-            await asyncio.sleep(0.02)
+            landed.clear()
+            await landed.wait()
 
     watcher = asyncio.create_task(watch())
     try:

@@ -14,9 +14,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from dyngen.adapters.db.tables import generation_artifacts, generations
-from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
-from dyngen.ports import GenerationFilter
+from dyngen.ports import GenerationFilter, RepositoryUnavailable
 
 T = TypeVar("T")
 log = logging.getLogger("dyngen.db")
@@ -61,7 +60,7 @@ async def retrying(operation: Callable[[], Awaitable[T]]) -> T:
                 raise
             log.warning("db.connection_lost attempt=%d error=%s", attempt + 1, type(exc).__name__)
             if attempt == RETRIES - 1:
-                raise DyngenError(ErrorCode.DEPENDENCY_UNAVAILABLE, "the database is unreachable") from exc
+                raise RepositoryUnavailable("the database is unreachable") from exc
             await asyncio.sleep(0.1 * 3**attempt)
     raise AssertionError("unreachable")
 
