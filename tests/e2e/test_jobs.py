@@ -20,6 +20,7 @@ import pytest
 from dyngen.bootstrap import build
 from dyngen.config import Settings
 from dyngen.entrypoints.api.app import create_app
+from dyngen.ports import RepositoryUnavailable
 from dyngen.services.container import Services
 from dyngen.services.jobs import reap
 
@@ -217,6 +218,32 @@ async def test_concurrent_retries_with_one_idempotency_key_make_one_job(client: 
     assert len(set(job_ids)) == 1
     assert len({*job_ids, *unkeyed}) == 3
     assert (await wait_for(client, job_ids[0]))["status"] == "complete"
+
+
+async def test_a_database_down_at_the_insert_is_a_503_not_taken_for_the_idempotency_race(
+    client: httpx.AsyncClient, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    request = body("pt-idem-down", strategy="always")
+    first = await submit(client, request, **{"Idempotency-Key": "order-20"})
+    await wait_for(client, first)
+
+    async def unreachable(record: Any) -> None:
+        raise RepositoryUnavailable()
+
+    # The retried submission's lookup misses (as when the first insert is not yet visible), then its insert
+    # fails because the database is down: that is an outage, not the other submission winning the race.
+    found, lookups = services.jobs.by_idempotency_key, [0]
+
+    async def first_misses(key: str) -> Any:
+        lookups[0] += 1
+        return None if lookups[0] == 1 else await found(key)
+
+    monkeypatch.setattr(services.jobs, "add", unreachable)
+    monkeypatch.setattr(services.jobs, "by_idempotency_key", first_misses)
+    again = await client.post("/api/generate-content", json=request, headers=ASYNC | {"Idempotency-Key": "order-20"})
+
+    assert again.status_code == 503, again.text
+    assert again.json()["error"]["code"] == "DEPENDENCY_UNAVAILABLE"
 
 
 async def test_the_same_idempotency_key_with_another_body_is_409(client: httpx.AsyncClient) -> None:
