@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from dyngen.adapters.messaging.redis import RedisConnection
+from dyngen.domain.cache_keys import ReviewScore
 from dyngen.domain.contracts import (
     ContentMetadata,
     GenerateContentRequest,
@@ -15,7 +18,15 @@ from dyngen.domain.contracts import (
 )
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
-from dyngen.ports import ApiKey, ArtifactBlob, ProviderCall, ProviderInfo, ProviderResult
+from dyngen.ports import (
+    ApiKey,
+    ApiKeyRepository,
+    ArtifactBlob,
+    ProviderCall,
+    ProviderInfo,
+    ProviderResult,
+    RepositoryUnavailable,
+)
 
 
 class FakeProvider:
@@ -23,7 +34,10 @@ class FakeProvider:
 
     Args:
         failures: Error codes to raise on the first attempts, one per call, in order.
-        latency_s: Seconds each call takes (real asyncio sleep, so deadlines apply).
+        latency_s: Seconds each call takes: a real asyncio sleep, or, with `clock`, an instant advance of
+            that clock (so a test drives the deadline with no wall-clock race).
+        clock: The FakeClock the call's latency advances instead of sleeping.
+        hang: Every call waits until `release()`: a provider that does not answer in time, on any machine.
         crash: Raise a plain exception (a provider bug) on every call.
         mention: Extra words to put in the text (to break avoidElements on purpose).
         empty: Return a payload with no text and no artifacts.
@@ -38,6 +52,8 @@ class FakeProvider:
         crash: bool = False,
         mention: str = "",
         empty: bool = False,
+        clock: FakeClock | None = None,
+        hang: bool = False,
     ) -> None:
         self.info = ProviderInfo(
             name=name,
@@ -50,14 +66,26 @@ class FakeProvider:
         self.crash = crash
         self.mention = mention
         self.empty = empty
+        self.clock = clock
+        self.hang = hang
+        self.released = asyncio.Event()
         self.calls: list[ProviderCall] = []
+
+    def release(self) -> None:
+        """Let every hanging call (and every later one) go on."""
+        self.released.set()
 
     def estimate_cost(self, request: GenerateContentRequest) -> float:
         return 0.01
 
     async def generate(self, call: ProviderCall) -> ProviderResult:
         self.calls.append(call)
-        if self.latency_s:
+        if self.hang:
+            await self.released.wait()
+        if self.latency_s and self.clock is not None:
+            self.clock.advance(self.latency_s)
+            await asyncio.sleep(0)
+        elif self.latency_s:
             await asyncio.sleep(self.latency_s)
         if self.crash:
             raise RuntimeError("provider bug")
@@ -93,6 +121,10 @@ class FakeClock:
 
     def monotonic(self) -> float:
         return self._monotonic
+
+    def timestamp(self) -> float:
+        """The wall clock as epoch seconds (for adapters that take a `wall_clock` callable)."""
+        return self._now.timestamp()
 
     async def sleep(self, seconds: float) -> None:
         self.advance(seconds)
@@ -198,3 +230,89 @@ class FakeRecordOutbox:
     async def get_artifact(self, artifact_id: str) -> ArtifactRecord | None:
         found = (a for r in self.records.values() for a in r.artifacts if a.id == artifact_id)
         return next(found, None)
+
+
+class FakeUnreachableProvider(FakeProvider):
+    """A provider whose vendor does not answer its health check."""
+
+    async def health(self) -> None:
+        raise ConnectionError("api.vendor.example did not answer")
+
+
+class FakeProducer:
+    """A single-flight producer that counts its runs and holds each run until `release` is set (a provider
+    that hangs until the test lets it answer); then returns `result` or raises `error`."""
+
+    def __init__(self, result: Any = "content", error: Exception | None = None) -> None:
+        self.result = result
+        self.error = error
+        self.runs = 0
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def __call__(self) -> Any:
+        self.runs += 1
+        self.started.set()
+        await self.release.wait()
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+class FakeCountingConnection(RedisConnection):
+    """A real `RedisConnection` that counts the Redis operations its process has made."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.operations = 0
+
+    async def call(self, operation: Callable[[Any], Awaitable[Any]]) -> Any:
+        try:
+            return await super().call(operation)
+        finally:
+            self.operations += 1
+
+
+class FakeCountingKeys:
+    """The real API key repository, counting calls; `down` makes every call fail as an unreachable
+    database does."""
+
+    def __init__(self, inner: ApiKeyRepository) -> None:
+        self.inner = inner
+        self.calls: list[str] = []
+        self.down = False
+
+    def _call(self, name: str) -> None:
+        self.calls.append(name)
+        if self.down:
+            raise RepositoryUnavailable("the database is unreachable")
+
+    async def add_key(self, key: ApiKey, *, key_hash: str) -> None:
+        self._call("add_key")
+        await self.inner.add_key(key, key_hash=key_hash)
+
+    async def key_by_hash(self, key_hash: str) -> ApiKey | None:
+        self._call("key_by_hash")
+        return await self.inner.key_by_hash(key_hash)
+
+    async def list_keys(self) -> list[ApiKey]:
+        self._call("list_keys")
+        return await self.inner.list_keys()
+
+    async def revoke_key(self, key_id: str, *, at: datetime) -> bool:
+        self._call("revoke_key")
+        return await self.inner.revoke_key(key_id, at=at)
+
+    async def count_active_keys(self) -> int:
+        self._call("count_active_keys")
+        return await self.inner.count_active_keys()
+
+
+class FakeScoreSource:
+    """Review scores by cache key, as the review repository would give them."""
+
+    def __init__(self, by_key: dict[str, ReviewScore]) -> None:
+        self.by_key = by_key
+
+    def scores_for(self, keys: tuple[str, ...]) -> dict[int, ReviewScore]:
+        return {i: self.by_key[k] for i, k in enumerate(keys) if k in self.by_key}

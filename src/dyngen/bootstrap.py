@@ -27,7 +27,7 @@ from dyngen.adapters.db.outbox import FileRecordOutbox
 from dyngen.adapters.db.repository import create_engine
 from dyngen.adapters.db.retention import SqlAlchemyRetentionRepository
 from dyngen.adapters.db.reviews import SqlAlchemyReviewRepository
-from dyngen.adapters.db.schema import ensure_current
+from dyngen.adapters.db.schema import current_revision, ensure_current, upgrade
 from dyngen.adapters.db.warmups import SqlAlchemyWarmupRepository
 from dyngen.adapters.jobs.inprocess import InProcessJobQueue
 from dyngen.adapters.jobs.notifier import MemoryJobNotifier, RedisJobNotifier
@@ -83,6 +83,8 @@ from dyngen.services.scores import ScoreBoard
 from dyngen.services.templates import TemplateLibrary
 
 if TYPE_CHECKING:
+    from arq.worker import Worker
+
     from dyngen.adapters.messaging.redis import RedisConnection
 
 Closer = Callable[[], Awaitable[None]]
@@ -491,3 +493,34 @@ async def build(
     closers.append(artifacts.aclose)
     services.closers.extend(closers)
     return services
+
+
+async def migrate(settings: Settings) -> str | None:
+    """Apply the database migrations for `settings` (`dyngen migrate`); returns the revision now current."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        await upgrade(engine)
+        return await current_revision(engine)
+    finally:
+        await engine.dispose()
+
+
+def job_worker(settings: Settings, services: Services) -> Worker:
+    """The arq worker (`dyngen worker`) that runs `services`' jobs from the queue of `settings`.
+
+    Raises:
+        ValueError: the settings name no Redis, or `services` run no jobs.
+    """
+    from dyngen.adapters.jobs.arq import arq_worker  # arq only when a worker runs
+
+    if not settings.redis_url or services.run_job is None:
+        raise ValueError("a job worker needs DYNGEN_REDIS_URL and services that run jobs")
+    return arq_worker(
+        redis_url=settings.redis_url,
+        run=services.run_job,
+        queue_name=f"{settings.redis_prefix}:jobs",
+        max_jobs=settings.worker_max_jobs,
+        job_timeout_s=settings.job_timeout_s,
+        max_tries=settings.job_max_attempts + 2,
+    )

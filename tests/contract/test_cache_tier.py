@@ -6,9 +6,10 @@ To run the contract on another tier, subclass `CacheTierContract` as `Test<Tier>
 
 from __future__ import annotations
 
-import time
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from dyngen.adapters.storage.local import LocalObjectStore
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.ports import CacheTier
 from tests.contract.test_object_store import open_s3_store, until
+from tests.fakes import FakeClock
 from tests.support.proxy import TcpProxy
 from tests.support.servers import MotoS3Server, RedisServer
 
@@ -53,19 +55,6 @@ class TierUnderTest:
 
     async def wait(self, seconds: float) -> None:
         await self.elapse(seconds * self.time_scale)
-
-
-class ManualClock:
-    """A monotonic (or wall) clock that moves only when told."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def elapse(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class CacheTierContract:
@@ -159,9 +148,9 @@ class TestObjectStoreCacheTier(CacheTierContract):
 
     @pytest.fixture
     def subject(self, tmp_path: Path) -> TierUnderTest:
-        clock = ManualClock(start=1_800_000_000.0)
-        tier = ObjectStoreCacheTier(store=LocalObjectStore(root=tmp_path / "objects"), wall_clock=clock)
-        return TierUnderTest(tier=tier, elapse=clock.elapse)
+        clock = FakeClock(datetime.fromtimestamp(1_800_000_000, UTC))
+        tier = ObjectStoreCacheTier(store=LocalObjectStore(root=tmp_path / "objects"), wall_clock=clock.timestamp)
+        return TierUnderTest(tier=tier, elapse=clock.sleep)
 
 
 @pytest.mark.services
@@ -170,9 +159,9 @@ class TestS3ObjectStoreCacheTier(CacheTierContract):
 
     @pytest.fixture
     async def subject(self, s3_server: MotoS3Server) -> AsyncIterator[TierUnderTest]:
-        clock = ManualClock(start=1_800_000_000.0)
+        clock = FakeClock(datetime.fromtimestamp(1_800_000_000, UTC))
         async with open_s3_store(s3_server.endpoint, prefix="dyngen") as store:
-            yield TierUnderTest(tier=ObjectStoreCacheTier(store=store, wall_clock=clock), elapse=clock.elapse)
+            yield TierUnderTest(tier=ObjectStoreCacheTier(store=store, wall_clock=clock.timestamp), elapse=clock.sleep)
 
 
 @pytest.mark.services
@@ -194,10 +183,9 @@ class TestS3ObjectStoreCacheTierWhileS3IsUnreachable:
         await tier.set(KEY, b"durable")
         proxy.cut()
 
-        started = time.monotonic()
-        assert await tier.get(KEY) is None
-        await tier.set("written during the outage", b"x")
-        assert time.monotonic() - started < 6, "an unreachable store costs a miss, not a hang"
+        async with asyncio.timeout(30):  # guards against hanging only: an unreachable store costs a miss
+            assert await tier.get(KEY) is None
+            await tier.set("written during the outage", b"x")
 
         proxy.restore()
 
@@ -263,7 +251,7 @@ class TestRedisCacheTier(CacheTierContract):
             await close_connection(other_deployment)
 
 
-FAST_S = 1.5  # a request must not wait on a Redis that is gone
+GUARD_S = 30  # a request must not hang on a Redis that is gone
 
 
 @pytest.mark.services
@@ -278,20 +266,15 @@ class TestRedisCacheTierWhileRedisIsDown:
         finally:
             await close_connection(connection)
 
-    async def test_reads_miss_quickly_and_writes_are_skipped(
-        self, tier: RedisCacheTier, private_redis: RedisServer
-    ) -> None:
+    async def test_reads_miss_and_writes_are_skipped(self, tier: RedisCacheTier, private_redis: RedisServer) -> None:
         await tier.set(KEY, b"cached before the outage")
         assert await tier.get(KEY) == b"cached before the outage"
         private_redis.stop()
 
-        for _ in range(3):  # the first call notices the outage; the next ones are in the cooldown
-            started = time.monotonic()
-            assert await tier.get(KEY) is None
-            assert time.monotonic() - started < FAST_S
-        started = time.monotonic()
-        await tier.set("written during the outage", b"x")
-        assert time.monotonic() - started < FAST_S
+        async with asyncio.timeout(GUARD_S):  # guards against hanging only; speed is `make bench`'s (tiers)
+            for _ in range(3):  # the first call notices the outage; the next ones are in the cooldown
+                assert await tier.get(KEY) is None
+            await tier.set("written during the outage", b"x")
 
     async def test_an_invalidation_fails_loudly(self, tier: RedisCacheTier, private_redis: RedisServer) -> None:
         await tier.set(KEY, b"v")
@@ -317,9 +300,9 @@ class TestRedisCacheTierWhileRedisIsDown:
         assert await tier.delete([KEY]) == 1
 
 
-def memory_tier(*, max_bytes: int = 1 << 20, max_entries: int = 1000) -> tuple[MemoryCacheTier, ManualClock]:
-    clock = ManualClock()
-    return MemoryCacheTier(max_bytes=max_bytes, max_entries=max_entries, monotonic=clock), clock
+def memory_tier(*, max_bytes: int = 1 << 20, max_entries: int = 1000) -> tuple[MemoryCacheTier, FakeClock]:
+    clock = FakeClock()
+    return MemoryCacheTier(max_bytes=max_bytes, max_entries=max_entries, monotonic=clock.monotonic), clock
 
 
 def stored(tier: MemoryCacheTier, values: dict[str, bytes]) -> int:
@@ -332,7 +315,7 @@ class TestMemoryCacheTier(CacheTierContract):
     @pytest.fixture
     def subject(self) -> TierUnderTest:
         tier, clock = memory_tier()
-        return TierUnderTest(tier=tier, elapse=clock.elapse)
+        return TierUnderTest(tier=tier, elapse=clock.sleep)
 
     async def test_evicts_the_least_recently_used_entry_beyond_max_entries(self) -> None:
         tier, _ = memory_tier(max_entries=3)
@@ -406,7 +389,7 @@ class TestMemoryCacheTier(CacheTierContract):
         del held["a"]
         assert tier.size_bytes == stored(tier, held) == 10
         await put("t", b"12345", ttl_s=1)
-        await clock.elapse(2)
+        await clock.sleep(2)
         assert await tier.get("t") is None
         del held["t"]
         assert tier.size_bytes == stored(tier, held) == 10

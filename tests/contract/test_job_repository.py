@@ -19,7 +19,7 @@ from dyngen.adapters.memory.database import MemoryDatabase
 from dyngen.adapters.memory.generations import MemoryJobRepository
 from dyngen.domain.contracts import GeneratedContentPayload, GenerationStatus
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
-from dyngen.ports import JobRepository
+from dyngen.ports import DuplicateIdempotencyKey, JobRepository
 
 T0 = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
 K1, K2 = "transition|gap_fill|cafe|roof|per_playthrough|pt-1|1", "transition|gap_fill|cafe|roof|per_playthrough|pt-2|1"
@@ -293,8 +293,9 @@ class JobRepositoryContract:
         assert found is not None
         assert found.id == "j1"
         assert await jobs.by_idempotency_key("order-99") is None
-        with pytest.raises(Exception):  # noqa: B017, PT011 - each database raises its own integrity error
+        with pytest.raises(DuplicateIdempotencyKey) as raised:  # the port's error, whatever the store's
             await jobs.add(job("j3", idempotency_key="order-17", cache_key=K2))
+        assert raised.value.key == "order-17"
         assert await jobs.get("j3") is None
 
     async def test_active_for_finds_the_oldest_live_job_for_a_key_and_config(self, jobs: JobRepository) -> None:

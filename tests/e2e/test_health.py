@@ -21,18 +21,11 @@ from dyngen.config import Settings
 from dyngen.entrypoints.api.app import create_app
 from dyngen.ports import Provider
 from dyngen.services.container import Services
-from tests.fakes import FakeProvider
+from tests.fakes import FakeProvider, FakeUnreachableProvider
 
 ROOT = Path(__file__).resolve().parents[2]
 THREE_SCENES: dict[str, Any] = json.loads((ROOT / "examples" / "three_scenes.json").read_text())
 NODE = THREE_SCENES["nodes"][0]["id"]
-
-
-class FakeUnreachableProvider(FakeProvider):
-    """A provider whose vendor does not answer its health check."""
-
-    async def health(self) -> None:
-        raise ConnectionError("api.vendor.example did not answer")
 
 
 @asynccontextmanager

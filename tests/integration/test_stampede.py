@@ -4,10 +4,12 @@ when the process doing the work dies."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import statistics
 import time
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -41,6 +43,59 @@ async def _post(client: httpx.AsyncClient, url: str, body: dict[str, object]) ->
     return time.perf_counter() - started, response
 
 
+def _socket_ports(pid: int) -> set[int]:
+    """The local TCP ports of process `pid`'s sockets (Linux /proc): which process a Redis client is."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if link.startswith("socket:["):
+                inodes.add(link[8:-1])
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/net/{table}") as rows:
+            for row in list(rows)[1:]:
+                fields = row.split()
+                if fields[9] in inodes:
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+@contextlib.asynccontextmanager
+async def lease_checks(redis: aioredis.Redis, prefix: str) -> AsyncIterator[Callable[[list[Process]], Awaitable[None]]]:
+    """Watch Redis (MONITOR) for clients checking a held flight lease (`PTTL` on a lock under `prefix`).
+
+    Yields `checked(processes)`, which returns once every one of `processes` has checked such a lease:
+    the event "they are waiting on the lease", observed rather than guessed with a sleep.
+    """
+    ports: set[int] = set()
+    ready, landed = asyncio.Event(), asyncio.Event()
+
+    async def watch() -> None:
+        async with redis.monitor() as monitor:
+            ready.set()
+            async for info in monitor.listen():
+                command = str(info.get("command", ""))
+                if command.upper().startswith("PTTL") and f"{prefix}:flight:lock:" in command:
+                    ports.add(int(info.get("client_port") or 0))
+                    landed.set()
+
+    async def checked(processes: list[Process]) -> None:
+        while not all(_socket_ports(p.pid) & ports for p in processes):
+            landed.clear()
+            await landed.wait()
+
+    watcher = asyncio.create_task(watch())
+    try:
+        async with asyncio.timeout(10):  # guards against hanging only
+            await ready.wait()
+        yield checked
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+
+
 async def test_four_processes_400_identical_misses_make_one_provider_call(tmp_path: Path, env: dict[str, str]) -> None:
     servers: list[Process] = []
     bases: list[str] = []
@@ -68,10 +123,10 @@ async def test_four_processes_400_identical_misses_make_one_provider_call(tmp_pa
             records = (await client.get(f"{bases[0]}/api/generations", params={"cache_key": key})).json()
         assert len({str(p["content"]) for p in payloads}) == 1, "every player must see the same content"
         assert records["count"] == 1, f"expected one provider call, records show {records['count']}"
+        # Latency is logged, not asserted: `make bench` (stampede: "latency p99") holds it as a ratio.
         latencies = sorted(r.seconds for r in results)
         p99 = latencies[int(len(latencies) * 0.99) - 1]
         print(f"stampede: p50={statistics.median(latencies) * 1000:.0f} ms p99={p99 * 1000:.0f} ms")
-        assert p99 < 1.5, f"p99 {p99:.2f}s"
     finally:
         for proc in servers:
             proc.stop()
@@ -92,16 +147,17 @@ async def test_lease_holder_killed_mid_generation_waiters_still_get_content(
             while not [k async for k in redis.scan_iter(match=f"{redis_prefix}:flight:lock:*")]:
                 assert time.monotonic() < deadline, "the holder never took the lease"
                 await asyncio.sleep(0.02)
-            started = time.monotonic()
-            waiters = [
-                asyncio.create_task(_post(client, f"{base}/api/generate-content", body))
-                for _, base in others
-                for _ in range(10)
-            ]
-            await asyncio.sleep(0.2)  # let the waiters reach the lease before its holder dies
+            async with lease_checks(redis, redis_prefix) as checked:
+                waiters = [
+                    asyncio.create_task(_post(client, f"{base}/api/generate-content", body))
+                    for _, base in others
+                    for _ in range(10)
+                ]
+                # Both other processes found the lease held and are waiting on it: now its holder dies.
+                async with asyncio.timeout(20):  # guards against hanging only
+                    await checked([proc for proc, _ in others])
             holder.kill()
             results = await asyncio.gather(*waiters)
-            elapsed = time.monotonic() - started
             with pytest.raises(httpx.HTTPError):
                 await doomed
             payloads = [r.json() for _, r in results]
@@ -112,8 +168,8 @@ async def test_lease_holder_killed_mid_generation_waiters_still_get_content(
                 await client.get(f"{others[0][1]}/api/generations", params={"cache_key": payloads[0]["cache_key"]})
             ).json()
         # The dead holder recorded nothing; exactly one waiter took over and ran the provider once.
+        # Within the node's 9 s timeout: a waiter past it would have been served the fallback, not "complete".
         assert records["count"] == 1
-        assert elapsed < 9.0, f"waiters took {elapsed:.1f}s, past the node's 9 s timeout"
     finally:
         await redis.aclose()
         holder.stop()

@@ -24,10 +24,10 @@ from dyngen.domain.access import (
     is_loopback,
 )
 from dyngen.domain.errors import DyngenError, ErrorCode
-from dyngen.ports import ApiKey, ApiKeyRepository
+from dyngen.ports import ApiKey
 from dyngen.services import access
 from dyngen.services.container import Services
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, FakeCountingKeys
 
 RUNTIME, EDITOR, ADMIN = Scope.RUNTIME, Scope.EDITOR, Scope.ADMIN
 
@@ -254,43 +254,9 @@ async def test_another_process_sees_new_and_revoked_keys_within_the_cache_time(m
     assert await refused(api, plaintext) is ErrorCode.UNAUTHORIZED
 
 
-class CountingKeys:
-    """The real repository, counting calls; `down` makes every call fail as an unreachable database does."""
-
-    def __init__(self, inner: ApiKeyRepository) -> None:
-        self.inner = inner
-        self.calls: list[str] = []
-        self.down = False
-
-    def _call(self, name: str) -> None:
-        self.calls.append(name)
-        if self.down:
-            raise DyngenError(ErrorCode.DEPENDENCY_UNAVAILABLE, "the database is unreachable")
-
-    async def add_key(self, key: ApiKey, *, key_hash: str) -> None:
-        self._call("add_key")
-        await self.inner.add_key(key, key_hash=key_hash)
-
-    async def key_by_hash(self, key_hash: str) -> ApiKey | None:
-        self._call("key_by_hash")
-        return await self.inner.key_by_hash(key_hash)
-
-    async def list_keys(self) -> list[ApiKey]:
-        self._call("list_keys")
-        return await self.inner.list_keys()
-
-    async def revoke_key(self, key_id: str, *, at: datetime) -> bool:
-        self._call("revoke_key")
-        return await self.inner.revoke_key(key_id, at=at)
-
-    async def count_active_keys(self) -> int:
-        self._call("count_active_keys")
-        return await self.inner.count_active_keys()
-
-
 async def test_the_request_path_asks_the_database_once_per_key_per_refresh(make: Make):
     services = await make(auth_cache_s=5)
-    counting = CountingKeys(services.keys)
+    counting = FakeCountingKeys(services.keys)
     services.keys = counting
     for _ in range(100):
         assert await auth(services, None) is None
@@ -312,7 +278,7 @@ async def test_the_request_path_asks_the_database_once_per_key_per_refresh(make:
 async def test_a_cold_process_hit_by_many_requests_at_once_asks_the_database_once(make: Make):
     services = await make(auth_cache_s=5)
     _, plaintext = await access.create_key(name="game", scope=RUNTIME, services=services)
-    counting = CountingKeys(services.keys)
+    counting = FakeCountingKeys(services.keys)
     services.keys = counting
     services.key_cache.forget()  # as a process that just started
 
@@ -324,7 +290,7 @@ async def test_a_cold_process_hit_by_many_requests_at_once_asks_the_database_onc
 
 async def test_keys_seen_before_keep_working_while_the_database_is_down(make: Make):
     services = await make(auth_cache_s=5)
-    counting = CountingKeys(services.keys)
+    counting = FakeCountingKeys(services.keys)
     services.keys = counting
     game, plaintext = await access.create_key(name="game", scope=RUNTIME, services=services)
     assert await auth(services, plaintext) == game
@@ -341,7 +307,7 @@ async def test_keys_seen_before_keep_working_while_the_database_is_down(make: Ma
 
 async def test_a_fresh_process_with_the_database_down_answers_503_not_open(make: Make):
     services = await make()
-    counting = CountingKeys(services.keys)
+    counting = FakeCountingKeys(services.keys)
     services.keys = counting
     counting.down = True
     assert await refused(services, None) is ErrorCode.DEPENDENCY_UNAVAILABLE

@@ -7,32 +7,14 @@ import asyncio
 import pytest
 
 from dyngen.adapters.locks.memory import MemorySingleFlight
+from tests.fakes import FakeProducer
 
 DEADLINE_S = 5.0
 
 
-class Producer:
-    """A producer that counts its runs and holds each run until `release` is set."""
-
-    def __init__(self, result: object = "content", error: Exception | None = None) -> None:
-        self.result = result
-        self.error = error
-        self.runs = 0
-        self.started = asyncio.Event()
-        self.release = asyncio.Event()
-
-    async def __call__(self) -> object:
-        self.runs += 1
-        self.started.set()
-        await self.release.wait()
-        if self.error is not None:
-            raise self.error
-        return self.result
-
-
 async def test_concurrent_callers_of_one_key_share_one_producer_run() -> None:
     flights = MemorySingleFlight()
-    produce = Producer(result={"generation_id": "g1"})
+    produce = FakeProducer(result={"generation_id": "g1"})
 
     async with asyncio.timeout(DEADLINE_S):
         callers = [asyncio.create_task(flights.run("k", produce)) for _ in range(20)]
@@ -48,7 +30,7 @@ async def test_concurrent_callers_of_one_key_share_one_producer_run() -> None:
 
 async def test_a_finished_flight_does_not_serve_later_callers() -> None:
     flights = MemorySingleFlight()
-    first, second = Producer(result="first"), Producer(result="second")
+    first, second = FakeProducer(result="first"), FakeProducer(result="second")
     first.release.set()
     second.release.set()
 
@@ -59,7 +41,7 @@ async def test_a_finished_flight_does_not_serve_later_callers() -> None:
 
 async def test_different_keys_run_in_parallel() -> None:
     flights = MemorySingleFlight()
-    a, b = Producer(result="a"), Producer(result="b")
+    a, b = FakeProducer(result="a"), FakeProducer(result="b")
 
     async def a_waits_for_b() -> object:
         await b.started.wait()  # deadlocks (and times out) if key b had to wait for key a
@@ -75,7 +57,7 @@ async def test_different_keys_run_in_parallel() -> None:
 
 async def test_a_producer_error_reaches_every_waiter_and_frees_the_key() -> None:
     flights = MemorySingleFlight()
-    failing = Producer(error=RuntimeError("provider down"))
+    failing = FakeProducer(error=RuntimeError("provider down"))
 
     async with asyncio.timeout(DEADLINE_S):
         callers = [asyncio.create_task(flights.run("k", failing)) for _ in range(5)]
@@ -86,7 +68,7 @@ async def test_a_producer_error_reaches_every_waiter_and_frees_the_key() -> None
     assert failing.runs == 1
     assert all(isinstance(o, RuntimeError) and str(o) == "provider down" for o in outcomes)
     assert flights.in_flight == 0
-    recovered = Producer(result="fresh")
+    recovered = FakeProducer(result="fresh")
     recovered.release.set()
     assert await flights.run("k", recovered) == ("fresh", False)
     assert recovered.runs == 1
@@ -95,7 +77,7 @@ async def test_a_producer_error_reaches_every_waiter_and_frees_the_key() -> None
 @pytest.mark.parametrize("cancelled", [0, 1], ids=["leader", "joiner"])
 async def test_cancelling_one_caller_does_not_cancel_the_producer_for_the_others(cancelled: int) -> None:
     flights = MemorySingleFlight()
-    produce = Producer(result="content")
+    produce = FakeProducer(result="content")
 
     async with asyncio.timeout(DEADLINE_S):
         callers = [asyncio.create_task(flights.run("k", produce)) for _ in range(3)]
@@ -113,7 +95,7 @@ async def test_cancelling_one_caller_does_not_cancel_the_producer_for_the_others
 
 async def test_a_caller_that_gives_up_at_its_deadline_leaves_the_producer_running_for_the_others() -> None:
     flights = MemorySingleFlight()
-    produce = Producer(result="content")
+    produce = FakeProducer(result="content")
 
     async with asyncio.timeout(DEADLINE_S):
         patient = asyncio.create_task(flights.run("k", produce))

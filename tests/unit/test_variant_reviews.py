@@ -19,6 +19,7 @@ from dyngen.domain.cache_keys import (
     variant_weights,
 )
 from dyngen.domain.contracts import GenerateContentRequest
+from tests.fakes import FakeScoreSource
 
 POLICY = ReviewPolicy(drop_below=2.0, min_reviews=3)
 SEEDS = [stable_int("test", str(n)) for n in range(3000)]
@@ -82,16 +83,6 @@ def test_the_choice_is_deterministic_for_the_same_seed_and_scores() -> None:
     assert [choose_variant(s, 3, scores, POLICY) for s in SEEDS[:100]] == [
         choose_variant(s, 3, scores, POLICY) for s in SEEDS[:100]
     ]
-
-
-class FakeScoreSource:
-    """Review scores by cache key, as the review repository would give them."""
-
-    def __init__(self, by_key: dict[str, ReviewScore]) -> None:
-        self.by_key = by_key
-
-    def scores_for(self, keys: tuple[str, ...]) -> dict[int, ReviewScore]:
-        return {i: self.by_key[k] for i, k in enumerate(keys) if k in self.by_key}
 
 
 def test_a_pool_picks_by_the_scores_of_its_variants_keys() -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from dyngen.domain.cache_keys import SEED_BITS, stable_int
 from dyngen.domain.contracts import Arm, GenerateContentRequest, GenerationNodeConfig
-from dyngen.domain.templates import deep_merge, spec_spelling
+from dyngen.domain.wire import deep_merge, spec_spelling
 
 # Fields an arm may not override: they say which node, which template and which arms it is, not how it
 # generates.

@@ -12,14 +12,9 @@ already has) becomes a `TemplateProblem` naming the file and the field; the othe
 
 from __future__ import annotations
 
-import copy
-import types
-import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-
-from pydantic import BaseModel
 
 from dyngen.domain.contracts import (
     GenerationNodeConfig,
@@ -29,7 +24,7 @@ from dyngen.domain.contracts import (
 )
 from dyngen.domain.errors import DyngenError
 from dyngen.domain.validation import validate_config
-from dyngen.domain.wire import camel, load
+from dyngen.domain.wire import deep_merge, load, spec_spelling
 
 # A template names its own identity; these are not copied into the nodes that use it (the node keeps its
 # own id and version, and its templateId names the template).
@@ -170,52 +165,6 @@ def collect_templates(
     return list(templates.values()), problems
 
 
-def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """`override` over `base`: where both hold an object they merge recursively; anything else
-    (lists, scalars, null) in `override` replaces. Neither input is modified, and the result shares no
-    mutable value with them."""
-    merged = copy.deepcopy(dict(base))
-    for key, value in override.items():
-        current = merged.get(key)
-        if isinstance(value, Mapping) and isinstance(current, Mapping):
-            merged[key] = deep_merge(current, value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    """The wire model inside a field's annotation (`Style`, `SocialContext | None`), if any."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) in (typing.Union, typing.Annotated):
-        for arg in typing.get_args(annotation):
-            if (found := _model_in(arg)) is not None:
-                return found
-    return None
-
-
-def _spec_spelling(model: type[BaseModel], data: Mapping[str, Any]) -> dict[str, Any]:
-    """`data` with every known field name in the spec's spelling (`mood_from` -> `moodFrom`), so a
-    snake_case node field lands on the template's camelCase one. Unknown names are kept as they are, for
-    `load` to reject with a suggestion."""
-    names = {spelling: name for name in model.model_fields for spelling in (name, camel(name))}
-    spelled: dict[str, Any] = {}
-    for key, value in data.items():
-        name = names.get(key)
-        if name is None:
-            spelled[key] = value
-            continue
-        inner = _model_in(model.model_fields[name].annotation)
-        spelled[camel(name)] = _spec_spelling(inner, value) if inner and isinstance(value, Mapping) else value
-    return spelled
-
-
-def spec_spelling(model: type[BaseModel], data: Mapping[str, Any]) -> dict[str, Any]:
-    """`data` with every field name of `model` (and of the models inside it) in the spec's spelling."""
-    return _spec_spelling(model, data)
-
-
 def apply_template(template: GenerationNodeConfig, node_fields: Mapping[str, Any]) -> dict[str, Any]:
     """The wire dict of a node that uses `template`: the template, with the node's fields over it.
 
@@ -240,7 +189,7 @@ def apply_template(template: GenerationNodeConfig, node_fields: Mapping[str, Any
     """
     if not template.id:
         raise ValueError("a template needs an id")
-    node = _spec_spelling(GenerationNodeConfig, node_fields)
+    node = spec_spelling(GenerationNodeConfig, node_fields)
     named = node.get("templateId")
     if named is not None and named != template.id:
         raise ValueError(f"the node uses template {named!r}, not {template.id!r}")

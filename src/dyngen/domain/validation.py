@@ -18,6 +18,7 @@ from collections.abc import Iterator
 
 from pydantic import ValidationError
 
+from dyngen.domain.arms import arm_config, override_problems
 from dyngen.domain.contracts import (
     DEFAULT_SEED_SOURCE,
     FallbackMode,
@@ -195,9 +196,6 @@ def _freshness_rules(config: GenerationNodeConfig) -> Iterator[ValidationFinding
 
 
 def _arm_rules(config: GenerationNodeConfig) -> Iterator[ValidationFinding]:
-    # domain.templates imports this module, and domain.arms imports domain.templates.
-    from dyngen.domain.arms import arm_config, override_problems
-
     if not config.arms:
         return
     seen: set[str] = set()

@@ -1,11 +1,15 @@
-"""Reading wire data: every problem of a body as a finding with its field path, and for an unknown field
-the closest known name, so a typo is never silently dropped (`moodFro` -> did you mean `moodFrom`?)."""
+"""Reading and shaping wire data: every problem of a body as a finding with its field path, and for an
+unknown field the closest known name, so a typo is never silently dropped (`moodFro` -> did you mean
+`moodFrom`?); field names in the spec's spelling; wire objects merged field by field."""
 
 from __future__ import annotations
 
+import copy
 import difflib
 import json
-from collections.abc import Sequence
+import types
+import typing
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -149,3 +153,44 @@ def load_json(model: type[M], data: bytes | str, *, prefix: Sequence[str] = ()) 
             f"{len(findings)} problem{'s' if len(findings) != 1 else ''} in the {model.__name__}",
             details=findings,
         ) from None
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """`override` over `base`: where both hold an object they merge recursively; anything else
+    (lists, scalars, null) in `override` replaces. Neither input is modified, and the result shares no
+    mutable value with them."""
+    merged = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        current = merged.get(key)
+        if isinstance(value, Mapping) and isinstance(current, Mapping):
+            merged[key] = deep_merge(current, value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The wire model inside a field's annotation (`Style`, `SocialContext | None`), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) in (typing.Union, typing.Annotated):
+        for arg in typing.get_args(annotation):
+            if (found := _model_in(arg)) is not None:
+                return found
+    return None
+
+
+def spec_spelling(model: type[BaseModel], data: Mapping[str, Any]) -> dict[str, Any]:
+    """`data` with every known field name in the spec's spelling (`mood_from` -> `moodFrom`), so a
+    snake_case node field lands on the template's camelCase one. Unknown names are kept as they are, for
+    `load` to reject with a suggestion."""
+    names = {spelling: name for name in model.model_fields for spelling in (name, camel(name))}
+    spelled: dict[str, Any] = {}
+    for key, value in data.items():
+        name = names.get(key)
+        if name is None:
+            spelled[key] = value
+            continue
+        inner = _model_in(model.model_fields[name].annotation)
+        spelled[camel(name)] = spec_spelling(inner, value) if inner and isinstance(value, Mapping) else value
+    return spelled

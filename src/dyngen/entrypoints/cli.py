@@ -157,20 +157,9 @@ def _share_metrics(settings: Settings, *, fresh: bool) -> None:
 def _migrate(settings: Settings) -> str | None:
     if settings.is_memory:
         return "memory (an in-memory database has no schema to migrate)"
-    from dyngen.adapters.db.repository import create_engine
-    from dyngen.adapters.db.schema import current_revision, upgrade
+    from dyngen.bootstrap import migrate
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-
-    async def run() -> str | None:
-        engine = create_engine(settings.resolved_database_url)
-        try:
-            await upgrade(engine)
-            return await current_revision(engine)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())
+    return asyncio.run(migrate(settings))
 
 
 @app.command()

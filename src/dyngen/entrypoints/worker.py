@@ -6,8 +6,7 @@ import asyncio
 import contextlib
 import logging
 
-from dyngen.adapters.jobs.arq import arq_worker
-from dyngen.bootstrap import build
+from dyngen.bootstrap import build, job_worker
 from dyngen.config import Settings
 from dyngen.domain.errors import DyngenError, ErrorCode
 
@@ -26,16 +25,8 @@ async def run_worker(settings: Settings) -> None:
             "dyngen worker needs DYNGEN_REDIS_URL; without Redis, `dyngen serve` runs jobs in-process",
         )
     services = await build(settings)
-    assert services.run_job is not None
+    worker = job_worker(settings, services)
     await services.start()
-    worker = arq_worker(
-        redis_url=settings.redis_url,
-        run=services.run_job,
-        queue_name=f"{settings.redis_prefix}:jobs",
-        max_jobs=settings.worker_max_jobs,
-        job_timeout_s=settings.job_timeout_s,
-        max_tries=settings.job_max_attempts + 2,
-    )
     log.info("worker.started runner=%s queue=%s:jobs", services.runner_id, settings.redis_prefix)
     try:
         # arq's signal handler stops the worker by cancelling its main task: that is a clean stop.

@@ -5,137 +5,95 @@ Each port is a `typing.Protocol`; adapters are named technology + role (`MemoryC
 
 Split by concept: `providers` (generators and their breaker), `storage` (cache tiers, single flight, object
 and artifact stores), `records` (generations, reviews, graphs, node versions, keys), `work` (jobs and
-warm-up runs), `limits` (budgets and rate limits), `runtime` (clock and metrics). Import from here.
+warm-up runs), `limits` (budgets and rate limits), `runtime` (clock and metrics), `errors` (the typed
+failures a repository raises). Import from here: `__all__` is the public seam.
 """
 
 from __future__ import annotations
 
+from dyngen.ports.errors import DuplicateIdempotencyKey, RepositoryUnavailable
 from dyngen.ports.limits import (
-    BudgetLedger as BudgetLedger,
-)
-from dyngen.ports.limits import (
-    BudgetRefusal as BudgetRefusal,
-)
-from dyngen.ports.limits import (
-    RateDecision as RateDecision,
-)
-from dyngen.ports.limits import (
-    RateLimiter as RateLimiter,
-)
-from dyngen.ports.limits import (
-    Reservation as Reservation,
-)
-from dyngen.ports.limits import (
-    ScopeSpend as ScopeSpend,
-)
-from dyngen.ports.limits import (
-    SpendBucket as SpendBucket,
+    BudgetLedger,
+    BudgetRefusal,
+    RateDecision,
+    RateLimiter,
+    Reservation,
+    ScopeSpend,
+    SpendBucket,
 )
 from dyngen.ports.providers import (
-    ArtifactBlob as ArtifactBlob,
-)
-from dyngen.ports.providers import (
-    CircuitBreaker as CircuitBreaker,
-)
-from dyngen.ports.providers import (
-    Cooldown as Cooldown,
-)
-from dyngen.ports.providers import (
-    Provider as Provider,
-)
-from dyngen.ports.providers import (
-    ProviderCall as ProviderCall,
-)
-from dyngen.ports.providers import (
-    ProviderInfo as ProviderInfo,
-)
-from dyngen.ports.providers import (
-    ProviderResult as ProviderResult,
-)
-from dyngen.ports.providers import (
-    RemoteJob as RemoteJob,
-)
-from dyngen.ports.providers import (
-    RemoteJobProvider as RemoteJobProvider,
+    ArtifactBlob,
+    CircuitBreaker,
+    Cooldown,
+    Provider,
+    ProviderCall,
+    ProviderInfo,
+    ProviderResult,
+    RemoteJob,
+    RemoteJobProvider,
 )
 from dyngen.ports.records import (
-    ApiKey as ApiKey,
+    ApiKey,
+    ApiKeyRepository,
+    GenerationFilter,
+    GenerationRepository,
+    GraphRepository,
+    NodeConfigRepository,
+    NodeVersion,
+    RecordOutbox,
+    Review,
+    ReviewRepository,
+    StoredGraph,
 )
-from dyngen.ports.records import (
-    ApiKeyRepository as ApiKeyRepository,
-)
-from dyngen.ports.records import (
-    GenerationFilter as GenerationFilter,
-)
-from dyngen.ports.records import (
-    GenerationRepository as GenerationRepository,
-)
-from dyngen.ports.records import (
-    GraphRepository as GraphRepository,
-)
-from dyngen.ports.records import (
-    NodeConfigRepository as NodeConfigRepository,
-)
-from dyngen.ports.records import (
-    NodeVersion as NodeVersion,
-)
-from dyngen.ports.records import (
-    RecordOutbox as RecordOutbox,
-)
-from dyngen.ports.records import (
-    Review as Review,
-)
-from dyngen.ports.records import (
-    ReviewRepository as ReviewRepository,
-)
-from dyngen.ports.records import (
-    StoredGraph as StoredGraph,
-)
-from dyngen.ports.retention import (
-    ExpiredGeneration as ExpiredGeneration,
-)
-from dyngen.ports.retention import (
-    RemovedRecords as RemovedRecords,
-)
-from dyngen.ports.retention import (
-    RetentionRepository as RetentionRepository,
-)
-from dyngen.ports.runtime import (
-    Clock as Clock,
-)
-from dyngen.ports.runtime import (
-    Metrics as Metrics,
-)
-from dyngen.ports.storage import (
-    ArtifactStore as ArtifactStore,
-)
-from dyngen.ports.storage import (
-    CacheTier as CacheTier,
-)
-from dyngen.ports.storage import (
-    InvalidationBus as InvalidationBus,
-)
-from dyngen.ports.storage import (
-    ObjectStore as ObjectStore,
-)
-from dyngen.ports.storage import (
-    SingleFlight as SingleFlight,
-)
-from dyngen.ports.work import (
-    JobEvent as JobEvent,
-)
-from dyngen.ports.work import (
-    JobNotifier as JobNotifier,
-)
-from dyngen.ports.work import (
-    JobQueue as JobQueue,
-)
-from dyngen.ports.work import (
-    JobRepository as JobRepository,
-)
-from dyngen.ports.work import (
-    QueueStats as QueueStats,
-)
-from dyngen.ports.work import (
-    WarmupRepository as WarmupRepository,
-)
+from dyngen.ports.retention import ExpiredGeneration, RemovedRecords, RetentionRepository
+from dyngen.ports.runtime import Clock, Metrics
+from dyngen.ports.storage import ArtifactStore, CacheTier, InvalidationBus, ObjectStore, SingleFlight
+from dyngen.ports.work import JobEvent, JobNotifier, JobQueue, JobRepository, QueueStats, WarmupRepository
+
+__all__ = [
+    "ApiKey",
+    "ApiKeyRepository",
+    "ArtifactBlob",
+    "ArtifactStore",
+    "BudgetLedger",
+    "BudgetRefusal",
+    "CacheTier",
+    "CircuitBreaker",
+    "Clock",
+    "Cooldown",
+    "DuplicateIdempotencyKey",
+    "ExpiredGeneration",
+    "GenerationFilter",
+    "GenerationRepository",
+    "GraphRepository",
+    "InvalidationBus",
+    "JobEvent",
+    "JobNotifier",
+    "JobQueue",
+    "JobRepository",
+    "Metrics",
+    "NodeConfigRepository",
+    "NodeVersion",
+    "ObjectStore",
+    "Provider",
+    "ProviderCall",
+    "ProviderInfo",
+    "ProviderResult",
+    "QueueStats",
+    "RateDecision",
+    "RateLimiter",
+    "RecordOutbox",
+    "RemoteJob",
+    "RemoteJobProvider",
+    "RemovedRecords",
+    "RepositoryUnavailable",
+    "Reservation",
+    "RetentionRepository",
+    "Review",
+    "ReviewRepository",
+    "ScopeSpend",
+    "SingleFlight",
+    "SpendBucket",
+    "StoredGraph",
+    "WarmupRepository",
+]

@@ -32,7 +32,14 @@ class QueueStats:
 class JobRepository(Protocol):
     """Async jobs. A job is its `Generation` record: status queued -> processing -> complete | failed."""
 
-    async def add(self, record: GenerationRecord) -> None: ...
+    async def add(self, record: GenerationRecord) -> None:
+        """Store a new job.
+
+        Raises:
+            DuplicateIdempotencyKey: another job already holds `record.idempotency_key`.
+            RepositoryUnavailable: the store did not answer.
+        """
+        ...
 
     async def get(self, generation_id: str) -> GenerationRecord | None: ...
 

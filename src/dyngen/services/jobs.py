@@ -35,7 +35,7 @@ from dyngen.domain.contracts import (
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.records import GenerationRecord
 from dyngen.domain.wire import load_json
-from dyngen.ports import JobEvent, RemoteJob
+from dyngen.ports import DuplicateIdempotencyKey, JobEvent, RemoteJob
 from dyngen.services.container import Services
 from dyngen.services.freshness import cached
 from dyngen.services.generation import prepare
@@ -111,7 +111,7 @@ async def submit_job(
     )
     try:
         await services.jobs.add(record)
-    except Exception:
+    except DuplicateIdempotencyKey:
         # Two submissions with one idempotency key raced: the other one's insert won.
         if idempotency_key is not None and (existing := await _by_key(services, idempotency_key, request_hash)):
             return Submitted(existing, created=False)

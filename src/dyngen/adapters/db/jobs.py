@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from dyngen.adapters.db.repository import (
     SqlAlchemyGenerationRepository,
@@ -24,7 +25,7 @@ from dyngen.adapters.db.repository import (
 from dyngen.adapters.db.tables import generation_events, generations
 from dyngen.domain.contracts import GenerationStatus
 from dyngen.domain.records import GenerationRecord
-from dyngen.ports import GenerationFilter, JobEvent, QueueStats
+from dyngen.ports import DuplicateIdempotencyKey, GenerationFilter, JobEvent, QueueStats
 
 QUEUED = GenerationStatus.QUEUED.value
 PROCESSING = GenerationStatus.PROCESSING.value
@@ -40,6 +41,15 @@ class SqlAlchemyJobRepository(SqlAlchemyGenerationRepository):
         async with self._engine.connect() as conn:
             found = (await conn.execute(stmt.limit(1))).scalar()
         return await self.get(found) if found else None
+
+    async def add(self, record: GenerationRecord) -> None:
+        try:
+            await super().add(record)
+        except IntegrityError as exc:
+            key = record.idempotency_key
+            if key is not None and await self.by_idempotency_key(key) is not None:
+                raise DuplicateIdempotencyKey(key) from exc
+            raise
 
     async def by_idempotency_key(self, key: str) -> GenerationRecord | None:
         return await retrying(lambda: self._one(idempotency_key=key))

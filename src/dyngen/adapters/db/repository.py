@@ -15,9 +15,8 @@ from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from dyngen.adapters.db.tables import generation_artifacts, generations
-from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
-from dyngen.ports import GenerationFilter
+from dyngen.ports import GenerationFilter, RepositoryUnavailable
 
 T = TypeVar("T")
 log = logging.getLogger("dyngen.db")
@@ -62,9 +61,9 @@ RETRIES = 3
 PING_TIMEOUT_S = 2.0
 
 
-def unreachable(exc: BaseException) -> DyngenError:
+def unreachable(exc: BaseException) -> RepositoryUnavailable:
     """DEPENDENCY_UNAVAILABLE (a 503 with `Retry-After` at the API) for a database that cannot answer."""
-    return DyngenError(ErrorCode.DEPENDENCY_UNAVAILABLE, f"the database is unreachable ({type(exc).__name__})")
+    return RepositoryUnavailable(f"the database is unreachable ({type(exc).__name__})")
 
 
 async def retrying(operation: Callable[[], Awaitable[T]]) -> T:

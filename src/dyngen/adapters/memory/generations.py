@@ -13,7 +13,7 @@ from typing import Any
 from dyngen.adapters.memory.database import DuplicateKeyError, MemoryDatabase, json_copy, utc, utc_now
 from dyngen.domain.contracts import GenerationStatus
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
-from dyngen.ports import GenerationFilter, JobEvent, QueueStats
+from dyngen.ports import DuplicateIdempotencyKey, GenerationFilter, JobEvent, QueueStats
 
 QUEUED = GenerationStatus.QUEUED.value
 PROCESSING = GenerationStatus.PROCESSING.value
@@ -78,7 +78,7 @@ class MemoryGenerationRepository:
             raise DuplicateKeyError("generations", record.id)
         key = record.idempotency_key
         if key is not None and key in self._db.idempotency_keys:
-            raise DuplicateKeyError("generations.idempotency_key", key)
+            raise DuplicateIdempotencyKey(key)
         artifacts = self._check_artifacts(record)
         self._db.generations[record.id] = _row(record)
         if key is not None:
