@@ -37,11 +37,26 @@ def new_bucket() -> str:
 
 @asynccontextmanager
 async def open_s3_store(
-    endpoint: str, *, bucket: str | None = None, prefix: str = "", create: bool = True, timeout_s: float = 5.0
+    endpoint: str,
+    *,
+    bucket: str | None = None,
+    prefix: str = "",
+    create: bool = True,
+    timeout_s: float = 5.0,
+    cooldown_s: float = 0.0,
 ) -> AsyncIterator[S3ObjectStore]:
-    """A started `S3ObjectStore` on `endpoint` (a fresh bucket unless one is named), closed afterwards."""
+    """A started `S3ObjectStore` on `endpoint` (a fresh bucket unless one is named), closed afterwards.
+
+    No cooldown by default: a contract test calls again right after restoring S3 and expects the call to
+    reach it (the cooldown itself is the fault tests' subject).
+    """
     store = S3ObjectStore(
-        bucket=bucket or new_bucket(), prefix=prefix, endpoint_url=endpoint, timeout_s=timeout_s, **CREDENTIALS
+        bucket=bucket or new_bucket(),
+        prefix=prefix,
+        endpoint_url=endpoint,
+        timeout_s=timeout_s,
+        cooldown_s=cooldown_s,
+        **CREDENTIALS,
     )
     await store.start()
     try:
