@@ -23,6 +23,7 @@ from dyngen.entrypoints.api.routes import budgets as budget_routes
 from dyngen.entrypoints.api.routes import dsl as dsl_routes
 from dyngen.entrypoints.api.routes import generation, graphs, jobs, keys, nodes, records, system, telemetry, templates
 from dyngen.entrypoints.api.routes import reviews as review_routes
+from dyngen.entrypoints.api.routes import runtime as runtime_routes
 from dyngen.entrypoints.api.routes import warmups as warmup_routes
 from dyngen.entrypoints.api.wire import body_schemas
 from dyngen.services import graphs as graphs_service
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(budget_routes.router)
     app.include_router(warmup_routes.router)
     app.include_router(review_routes.router)
+    app.include_router(runtime_routes.router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
