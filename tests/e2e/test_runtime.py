@@ -25,9 +25,7 @@ def settings(tmp_path: Path) -> Settings:
 
 
 async def content(client: httpx.AsyncClient, graph_id: str, node_id: str, **body: Any) -> httpx.Response:
-    return await client.post(
-        f"/api/graphs/{graph_id}/nodes/{node_id}/content", json={"player_context": PLAYER, **body}
-    )
+    return await client.post(f"/api/graphs/{graph_id}/nodes/{node_id}/content", json={"player_context": PLAYER, **body})
 
 
 async def test_after_a_warm_up_over_the_api_every_by_reference_call_for_that_player_is_a_hit(

@@ -96,7 +96,9 @@ async def by_ref(services: Services, node_id: str = "n_ab", **body: Any) -> dict
 async def test_a_by_reference_call_is_the_warm_up_and_editor_request_for_that_player(services: Services) -> None:
     await graphs.save_graph(graph=story(), author=None, services=services)
     graph = story()
-    warmed = await generate_content(request=node_request(graph, graph.nodes[0], player_context=PLAYER), services=services)
+    warmed = await generate_content(
+        request=node_request(graph, graph.nodes[0], player_context=PLAYER), services=services
+    )
 
     first, second = await by_ref(services), await by_ref(services)
 

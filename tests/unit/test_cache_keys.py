@@ -28,7 +28,6 @@ def readable(key: str) -> str:
     return head
 
 
-
 def request(**fields: Any) -> GenerateContentRequest:
     """A transition from `cafe` to `street` for playthrough pt-1 / player pl-1, with `fields` overriding."""
     wire: dict[str, Any] = {
@@ -214,7 +213,10 @@ def test_version_bump_changes_the_key() -> None:
 GOLDEN = [
     pytest.param({}, f"{PREFIX}|once||1;c=4c27d7d2cd39", 2160730793269004153, id="once-default"),
     pytest.param(
-        {"strategy": "per_playthrough"}, f"{PREFIX}|per_playthrough|pt-1|1;c=4c27d7d2cd39", 1532210871745921583, id="playthrough"
+        {"strategy": "per_playthrough"},
+        f"{PREFIX}|per_playthrough|pt-1|1;c=4c27d7d2cd39",
+        1532210871745921583,
+        id="playthrough",
     ),
     pytest.param(
         {"strategy": "per_player", "type": "dialogue", "purpose": "adaptive", "version": 4},

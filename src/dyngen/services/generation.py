@@ -127,7 +127,11 @@ def prepare(*, request: GenerateContentRequest, services: Services) -> Prepared:
 def _rules_broke_it(request: GenerateContentRequest, error: DyngenError, services: Services) -> bool:
     """Whether `error` comes from what the node's (compiling) rules made of it for this player: the same
     node without its rules resolves to a valid config."""
-    if error.code is not ErrorCode.GEN_INVALID_CONFIG or not request.rules or compile_rules(request.rules).program is None:
+    if (
+        error.code is not ErrorCode.GEN_INVALID_CONFIG
+        or not request.rules
+        or compile_rules(request.rules).program is None
+    ):
         return False
     try:
         _reject_invalid(resolve(request=request.model_copy(update={"rules": None}), services=services).request)

@@ -35,7 +35,9 @@ def not_found(message: str, wanted: str, known: Iterable[str]) -> DyngenError:
     close = difflib.get_close_matches(wanted, list(known), n=1, cutoff=0.3)
     if close:
         message += f"; did you mean {close[0]!r}?"
-    details = [{"field": "path", "message": message, "type": "not_found", **({"suggestion": close[0]} if close else {})}]
+    details = [
+        {"field": "path", "message": message, "type": "not_found", **({"suggestion": close[0]} if close else {})}
+    ]
     return DyngenError(ErrorCode.NOT_FOUND, message, details=details)
 
 

@@ -296,9 +296,7 @@ def _branch(path: Path) -> str:
     )
 
 
-def contradictions(
-    program: Program, *, required: Sequence[str] = (), avoided: Sequence[str] = ()
-) -> list[Diagnostic]:
+def contradictions(program: Program, *, required: Sequence[str] = (), avoided: Sequence[str] = ()) -> list[Diagnostic]:
     """The contradictions some context can reach: for each, the branch that reaches it and its line.
 
     A rule that requires an element the node (or another rule on a branch that can run at the same time)
