@@ -113,7 +113,9 @@ def run() -> list[Row]:
         status, answer = _call(server.port, "POST", by_reference_path(), by_ref)
         ref_hit = json.loads(answer)
         if status != 200 or not _memory_hit(ref_hit):
-            raise BenchError(f"by reference: expected a memory hit after the flat warm-up, got {status}: {answer[:500]!r}")
+            raise BenchError(
+                f"by reference: expected a memory hit after the flat warm-up, got {status}: {answer[:500]!r}"
+            )
         if (ref_hit["cache_key"], ref_hit["generation_id"]) != (flat_hit["cache_key"], flat_hit["generation_id"]):
             raise BenchError(f"not the same content: {ref_hit['cache_key']} vs {flat_hit['cache_key']}")
         plan = {

@@ -19,7 +19,6 @@ from dyngen.domain.contracts import (
 from dyngen.domain.dsl import compile_rules, contradictions
 from dyngen.domain.validation import validate_config
 
-
 # Warnings a contradiction replaces when it is proven on a branch that can run (the same place, one finding).
 _CONTRADICTION_WARNINGS = frozenset(
     {"DSL_ELEMENT_REQUIRED_AND_AVOIDED", "DSL_RANGE_INVERTED", "DSL_DURATION_NOT_POSITIVE", "DSL_TARGET_OUT_OF_RANGE"}

@@ -248,8 +248,11 @@ async def run_generation(
     generation_id = job.id if job is not None else new_id()
     created = job.created_at if job is not None else services.clock.now()
     started = services.clock.monotonic()
+    result: ProviderResult | None = None
+    error: DyngenError | None = None
+    attempts = 0
     if prepared.refused is not None:  # nothing to run: the node's fallback, the error and its findings recorded
-        result, error, attempts = None, _with_findings(prepared.refused), 0
+        error = _with_findings(prepared.refused)
     else:
         result, error, attempts = await _run_provider(
             services, request, provider, seed, progress, remote_job=remote_job

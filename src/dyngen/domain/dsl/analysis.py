@@ -330,7 +330,8 @@ def contradictions(program: Program, *, required: Sequence[str] = (), avoided: S
                 if name in node_avoided:
                     found.warn(
                         "DSL_CONTRADICTION",
-                        f"'{element.name}' is required here ({where}) and the node avoids it: no content can satisfy both",
+                        f"'{element.name}' is required here ({where}) and the node avoids it: "
+                        "no content can satisfy both",
                         element.at,
                     )
                     continue
