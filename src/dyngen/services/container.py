@@ -40,8 +40,8 @@ from dyngen.ports import (
 from dyngen.services.access import KeyCache
 from dyngen.services.background import BackgroundTasks
 from dyngen.services.cache import LayeredCache
-from dyngen.services.media import MediaLinks
 from dyngen.services.graph_cache import GraphCache
+from dyngen.services.media import MediaLinks
 from dyngen.services.memo import LruMemo
 from dyngen.services.providers import ProviderRegistry
 from dyngen.services.scores import ScoreBoard

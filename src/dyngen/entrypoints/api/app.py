@@ -71,21 +71,24 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     errors.install(app, unavailable_retry_after_s=settings.unavailable_retry_after_s)
     # Routes are matched in order, each miss costing a few microseconds: the two hot routes of a game (a
     # node by reference, the flat request) come first (bench/by_reference.py, bench/http_cache_hits.py).
-    app.include_router(runtime_routes.router)
-    app.include_router(generation.router)
-    app.include_router(runtime_routes.advance_router)
-    app.include_router(records.router)
-    app.include_router(system.router)
-    app.include_router(keys.router)
-    app.include_router(jobs.router)
-    app.include_router(telemetry.router)
-    app.include_router(graphs.router)
-    app.include_router(nodes.router)
-    app.include_router(templates.router)
-    app.include_router(dsl_routes.router)
-    app.include_router(budget_routes.router)
-    app.include_router(warmup_routes.router)
-    app.include_router(review_routes.router)
+    for router in (
+        runtime_routes.router,
+        generation.router,
+        runtime_routes.advance_router,
+        records.router,
+        system.router,
+        keys.router,
+        jobs.router,
+        telemetry.router,
+        graphs.router,
+        nodes.router,
+        templates.router,
+        dsl_routes.router,
+        budget_routes.router,
+        warmup_routes.router,
+        review_routes.router,
+    ):
+        app.include_router(router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

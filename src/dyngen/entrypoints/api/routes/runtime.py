@@ -27,7 +27,7 @@ GraphId = Annotated[str, Path(min_length=1, max_length=200)]
     response_model=GenerateContentResponse,
     responses={
         202: {"description": "Queued as a job (with `Prefer: respond-async`)"},
-        **documented(401, 403, 404, 409, 413, 422, 429, 503),
+        **documented(401, 403, 404, 409, 413, 415, 422, 429, 503),
     },
     # The path's ids are read from `request.path_params`, not declared: FastAPI's per-parameter validation
     # cost more than the rest of a cache hit (bench/by_reference.py). They are documented here instead.
@@ -62,7 +62,7 @@ async def node_content(request: Request, key: Annotated[ApiKey | None, require(S
     "/api/graphs/{graph_id}/advance",
     response_model=AdvanceResponse,
     dependencies=[require(Scope.RUNTIME)],
-    responses=documented(401, 403, 404, 413, 422, 429, 503),
+    responses=documented(401, 403, 404, 413, 415, 422, 429, 503),
 )
 async def advance(graph_id: GraphId, body: AdvanceRequest, request: Request) -> Response:
     """One step of `dyngen play`: leave `from_scene` (by its first exit, `choice` or `to_scene`); answers
