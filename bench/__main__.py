@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from bench import Row, cache_tiers, http_cache_hits, jobs, llm_overhead, provider_speed, stampede, table, video_render
 from bench import budgets as budgets_bench
+from bench import by_reference as by_reference_bench
 from bench import faults as faults_bench
 from bench import warmup as warmup_bench
 
@@ -26,6 +27,10 @@ BENCHMARKS: dict[str, tuple[str, Callable[[], list[Row]]]] = {
     "video": ("builtin_video render speed vs real time, and vs encoding solid frames", video_render.run),
     "warmup": ("1,000 transitions warmed via a 50 ms provider at concurrency 32 vs the ideal rate", warmup_bench.run),
     "llm": ("the openai provider's own overhead vs a raw HTTP call to the same local server", llm_overhead.run),
+    "byref": (
+        "by-reference cache hits vs the flat request's hits for the same node and player",
+        by_reference_bench.run,
+    ),
     "budgets": ("a budget reservation + commit and a rate-limit check vs a bare Redis round trip", budgets_bench.run),
     "faults": ("PostgreSQL, Redis, S3 refused and silent for 15 s at concurrency 32 vs no fault", faults_bench.run),
 }

@@ -28,7 +28,7 @@ TEMPLATE: dict[str, Any] = SPEC_TEMPLATE
 CAFE = {"id": "cafe_date", "mood": "romantic", "summary": "Mara finally kisses Theo.", "location": "corner_cafe"}
 ROOFTOPS = {"id": "rooftop_chase", "mood": "intense", "location": "city_rooftops", "emotionalState": "alarmed"}
 JSON = {"content-type": "application/json"}
-KEY_PT1 = "transition|gap_fill|cafe_date|rooftop_chase|per_playthrough|pt-1|1"
+KEY_PT1 = "transition|gap_fill|cafe_date|rooftop_chase|per_playthrough|pt-1|1;c=2b9b16f745b7"
 # What a player must be able to read for each required element of the template (stems, all in one line).
 REQUIRED_WORDS = {"phone_ring": ("phone", "ring"), "kiss_callback": ("kiss",)}
 
@@ -112,7 +112,10 @@ async def test_another_playthrough_or_version_gets_its_own_key(client: httpx.Asy
     other = await generate(client, game_request("pt-2"))
     bumped = await generate(client, game_request("pt-1", version=2))
 
-    assert (other["cache_key"], bumped["cache_key"]) == (KEY_PT1.replace("pt-1", "pt-2"), KEY_PT1[:-1] + "2")
+    assert (other["cache_key"], bumped["cache_key"]) == (
+        KEY_PT1.replace("pt-1", "pt-2"),
+        KEY_PT1.replace("|1;c=", "|2;c="),
+    )
     assert other["seed"] != first["seed"]
     assert (other["cache"]["hit"], bumped["cache"]["hit"]) == (False, False)
 

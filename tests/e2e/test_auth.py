@@ -25,6 +25,8 @@ from tests.e2e.test_api import game_request
 PUBLIC = None
 # What each route needs; PUBLIC routes answer without a key.
 SCOPES: dict[str, Scope | None] = {
+    "POST /api/graphs/{graph_id}/nodes/{node_id}/content": Scope.RUNTIME,
+    "POST /api/graphs/{graph_id}/advance": Scope.RUNTIME,
     "GET /api/health": PUBLIC,
     "GET /api/health/live": PUBLIC,
     "POST /api/generate-content": Scope.RUNTIME,

@@ -146,10 +146,10 @@ def test_key_is_printed_and_stable_across_processes(work: Workdir):
     second = work.run("key", config, "--playthrough", "X").stdout.strip()
     other = work.run("key", config, "--playthrough", "Y").stdout.strip()
 
-    assert first == second == "transition|gap_fill|||per_playthrough|X|1"
+    assert first == second == "transition|gap_fill|||per_playthrough|X|1;c=4374d0e4e0f7"
     assert other != first
     scenes = work.run("key", config, "--playthrough", "X", "--from", "cafe_date", "--to", "rooftop_chase")
-    assert scenes.stdout.strip() == "transition|gap_fill|cafe_date|rooftop_chase|per_playthrough|X|1"
+    assert scenes.stdout.strip() == "transition|gap_fill|cafe_date|rooftop_chase|per_playthrough|X|1;c=3ec7861edf42"
 
 
 def test_key_per_playthrough_without_a_playthrough_exits_2_naming_it(work: Workdir):

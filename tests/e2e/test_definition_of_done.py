@@ -112,7 +112,11 @@ async def test_dod4_the_cache_key_is_stable_across_identical_config_and_playthro
             seen.append((body, artifact.content))
     (a, a_bytes), (b, b_bytes) = seen
 
-    assert a["cache_key"] == b["cache_key"] == "transition|gap_fill|cafe_date|rooftop_chase|per_playthrough|pt-42|1"
+    assert (
+        a["cache_key"]
+        == b["cache_key"]
+        == "transition|gap_fill|cafe_date|rooftop_chase|per_playthrough|pt-42|1;c=e23ad39e67e1"
+    )
     assert a["seed"] == b["seed"]
     assert {k: v for k, v in a["content"].items() if k != "url"} == {
         k: v for k, v in b["content"].items() if k != "url"

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from dyngen.domain.cache_keys import cache_key, resolve_seed, split_key
+from dyngen.domain.cache_keys import cache_key, content_digest, resolve_seed, split_key
 from dyngen.domain.contracts import GenerateContentRequest, GenerationType, Purpose, SeedSource, Strategy
 from dyngen.domain.errors import DyngenError, ErrorCode
 
@@ -19,6 +19,13 @@ PROPERTY = settings(max_examples=200, deadline=None, database=None, suppress_hea
 
 PREFIX = "transition|gap_fill|cafe|street"
 BOTH_IDS = {"playthroughId": "pt-1", "playerId": "pl-1"}
+
+
+def readable(key: str) -> str:
+    """The key without its content digest (`;c=<12 hex>`, always last in the version slot)."""
+    head, _, digest = key.rpartition(";c=")
+    assert len(digest) == 12, key
+    return head
 
 
 def request(**fields: Any) -> GenerateContentRequest:
@@ -54,7 +61,7 @@ def test_key_shape_for_every_strategy_and_seed_source(strategy: str, source: str
     seed = 7 if source == "fixed" else None
     key = cache_key(request(strategy=strategy, seed_source=source, seed=seed))
     slot = SCOPE_SLOT[strategy] + ("@7" if seed is not None else "")
-    assert key == f"{PREFIX}|{strategy}|{slot}|1"
+    assert readable(key) == f"{PREFIX}|{strategy}|{slot}|1"
 
 
 @pytest.mark.parametrize(
@@ -64,7 +71,7 @@ def test_key_shape_for_every_strategy_and_seed_source(strategy: str, source: str
 def test_hand_set_seed_without_source_is_keyed_only_where_it_is_used(strategy: str, slot: str) -> None:
     # Without a seedSource only `once` uses the seed (its default source is fixed); the others ignore it.
     req = request(strategy=strategy, seed=7)
-    assert cache_key(req) == f"{PREFIX}|{strategy}|{slot}|1"
+    assert readable(cache_key(req)) == f"{PREFIX}|{strategy}|{slot}|1"
     assert (resolve_seed(req, entropy=random.Random(0)).value == 7) is (strategy == "once")
 
 
@@ -158,7 +165,7 @@ def test_missing_ids_are_invalid_config_naming_the_field(
 
 @pytest.mark.parametrize("strategy", ["once", "always"])
 def test_unscoped_strategies_need_no_player_context(strategy: str) -> None:
-    assert cache_key(request(strategy=strategy, player_context=None)) == f"{PREFIX}|{strategy}||1"
+    assert readable(cache_key(request(strategy=strategy, player_context=None))) == f"{PREFIX}|{strategy}||1"
 
 
 @pytest.mark.parametrize(
@@ -200,29 +207,32 @@ def test_scope_id_containing_at_cannot_collide_with_a_fixed_seed() -> None:
 def test_version_bump_changes_the_key() -> None:
     v1, v2 = cache_key(request(version=1)), cache_key(request(version=2))
     assert v1 != v2
-    assert (v1.rsplit("|", 1)[1], v2.rsplit("|", 1)[1]) == ("1", "2")
+    assert (readable(v1).rsplit("|", 1)[1], readable(v2).rsplit("|", 1)[1]) == ("1", "2")
 
 
 GOLDEN = [
-    pytest.param({}, f"{PREFIX}|once||1", 2160730793269004153, id="once-default"),
+    pytest.param({}, f"{PREFIX}|once||1;c=4c27d7d2cd39", 2160730793269004153, id="once-default"),
     pytest.param(
-        {"strategy": "per_playthrough"}, f"{PREFIX}|per_playthrough|pt-1|1", 1532210871745921583, id="playthrough"
+        {"strategy": "per_playthrough"},
+        f"{PREFIX}|per_playthrough|pt-1|1;c=4c27d7d2cd39",
+        1532210871745921583,
+        id="playthrough",
     ),
     pytest.param(
         {"strategy": "per_player", "type": "dialogue", "purpose": "adaptive", "version": 4},
-        "dialogue|adaptive|cafe|street|per_player|pl-1|4",
+        "dialogue|adaptive|cafe|street|per_player|pl-1|4;c=4c27d7d2cd39",
         1034572253537997983,
         id="player",
     ),
     pytest.param(
         {"strategy": "per_playthrough", "seed_source": "fixed", "seed": 42},
-        f"{PREFIX}|per_playthrough|pt-1@42|1",
+        f"{PREFIX}|per_playthrough|pt-1@42|1;c=4c27d7d2cd39",
         42,
         id="fixed-seed",
     ),
     pytest.param(
         {"type": "npc_response", "purpose": "ambient", "from_scene": {"id": "bar|b"}, "to_scene": {"id": "100%"}},
-        "npc_response|ambient|bar%7Cb|100%25|once||1",
+        "npc_response|ambient|bar%7Cb|100%25|once||1;c=98d32dd99253",
         1787295197397704601,
         id="escaped-once",
     ),
@@ -319,7 +329,7 @@ def test_split_key_gives_back_every_component_unescaped(c: dict[str, Any]) -> No
     key = cache_key(build(c))
     scoped = c["strategy"] in (Strategy.PER_PLAYTHROUGH, Strategy.PER_PLAYER)
     slot = (c["scope_id"] if scoped else "") + (f"@{c['seed']}" if c["seed"] is not None else "")
-    assert split_key(key) == [
+    assert split_key(readable(key)) == [
         c["type"].value,
         c["purpose"].value,
         c["from_id"],
@@ -328,3 +338,16 @@ def test_split_key_gives_back_every_component_unescaped(c: dict[str, Any]) -> No
         slot,
         str(c["version"]),
     ]
+
+
+def test_nodes_that_differ_only_in_content_shaping_config_get_different_keys() -> None:
+    """Two nodes with equal type, purpose and scenes but another mood, duration or element list never
+    share an entry; the spec's seven parts stay the readable prefix."""
+    a = request(style={"moodFrom": "calm", "moodTo": "tense"})
+    b = request(style={"moodFrom": "calm", "moodTo": "joyful"})
+    c = request(style={"moodFrom": "calm", "moodTo": "tense"}, constraints={"avoidElements": ["blood"]})
+    keys = {cache_key(a), cache_key(b), cache_key(c)}
+    assert len(keys) == 3
+    assert {readable(k) for k in keys} == {f"{PREFIX}|once||1"}
+    assert cache_key(a) == cache_key(request(style={"moodTo": "tense", "moodFrom": "calm"}))  # field order
+    assert content_digest(a) != content_digest(b)

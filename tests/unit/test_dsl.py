@@ -9,9 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dyngen.domain.contracts import GenerationNodeConfig, PlayerContext, SocialContext
+from dyngen.domain.contracts import GenerationNodeConfig, NodeStatus, PlayerContext, Severity, SocialContext
 from dyngen.domain.dsl import MAX_SOURCE_CHARS, CompileResult, apply_overrides, compile_rules, evaluate
 from dyngen.domain.dsl.fields import SOCIAL_FIELDS
+from dyngen.domain.node_checks import check_node
 from dyngen.domain.validation import validate_config
 
 # Spec section 11, exactly as written.
@@ -617,3 +618,45 @@ def test_the_spec_example_evaluates_for_any_context(player: Any, social: Any):
     accepted = player is not None and (player.choices or {}).get("quest_accept") is True
     assert evaluation.overrides["style"]["pacing"] == ("fast" if accepted else "slow")
     assert {k: evaluation.overrides[k] for k in BOTH} == BOTH
+
+
+# --- contradictions (issue 14): proven on a branch some context reaches, they block a save -----------
+
+CONTRADICTIONS = [
+    pytest.param("INCLUDE violence\nCONSTRAINT AVOID Violence", 1, 9, "in every context", id="required-and-avoided"),
+    pytest.param(
+        "IF stats.hp < 3 THEN { DURATION 40-20s }", 1, 24, "the IF condition on line 1 is true", id="inverted-range"
+    ),
+    pytest.param("IF flags.x THEN {}\nELSE { INCLUDE blood }", 2, 16, "line 1 is false", id="node-avoids-it"),
+]
+
+
+@pytest.mark.parametrize(("source", "line", "column", "branch"), CONTRADICTIONS)
+def test_a_contradiction_on_a_reachable_branch_is_an_error_naming_the_branch_and_line(
+    source: str, line: int, column: int, branch: str
+) -> None:
+    config = GenerationNodeConfig.model_validate(
+        {"generationType": "transition", "rules": source, "constraints": {"avoidElements": ["blood"]}}
+    )
+
+    result = check_node(config)
+
+    assert result.status is NodeStatus.ERRORS
+    [finding] = [f for f in result.findings if f.code == "DSL_CONTRADICTION"]
+    assert finding.severity is Severity.ERROR
+    assert finding.message.startswith(f"line {line}, column {column}: ")
+    assert branch in finding.message
+    assert not [f for f in result.findings if f.severity is Severity.WARNING and f.message == finding.message]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "IF stats.hp < 3 and stats.hp > 5 THEN { DURATION 40-20s }",  # the branch never runs: a warning only
+        "IF flags.a THEN { INCLUDE x } ELSE { CONSTRAINT AVOID x }",  # never both at once
+    ],
+)
+def test_what_no_context_reaches_is_not_a_contradiction(source: str) -> None:
+    config = GenerationNodeConfig.model_validate({"generationType": "transition", "rules": source})
+
+    assert "DSL_CONTRADICTION" not in {f.code for f in check_node(config).findings}

@@ -197,18 +197,26 @@ async def test_simulated_failure_bypasses_the_cache_and_leaves_it_intact(make: M
     assert (after.generation_id, after.content) == (cached.generation_id, cached.content)
 
 
-async def test_changed_node_without_version_bump_is_regenerated_not_served_stale(make: Make) -> None:
+async def test_nodes_whose_config_differs_keep_their_own_entries_a_b_a_b_is_two_misses_then_two_hits(
+    make: Make,
+) -> None:
+    """Issue 14: two nodes with equal type, purpose and scenes but other config (ids, moods) used to
+    share one key and overwrite each other's entry (A, B, A, B: 4 misses)."""
     services, provider = await make()
-    calm = await gen(services, style={"moodTo": "calm"})
+    a = {"node_id": "node-a", "style": {"moodTo": "calm"}}
+    b = {"node_id": "node-b", "style": {"moodTo": "tense"}}
 
-    tense = await gen(services, style={"moodTo": "tense"})
+    answers = [await gen(services, **fields) for fields in (a, b, a, b)]
 
-    assert tense.cache_key == calm.cache_key, "same key: only the version is in it"
-    assert (tense.cache.hit, len(provider.calls)) == (False, 2)
-    assert tense.content is not None
-    assert tense.content.metadata == ContentMetadata(mood="tense", tags=["fake"])
-    bumped = await gen(services, style={"moodTo": "tense"}, version=2)
-    assert (bumped.cache_key != calm.cache_key, bumped.cache.hit) == (True, False)
+    assert [r.cache.hit for r in answers] == [False, False, True, True]
+    assert len(provider.calls) == 2
+    assert answers[0].cache_key != answers[1].cache_key
+    assert answers[0].cache_key.split(";c=")[0] == answers[1].cache_key.split(";c=")[0], "the seven parts lead"
+    assert (answers[2].content, answers[3].content) == (answers[0].content, answers[1].content)
+    assert answers[3].content is not None
+    assert answers[3].content.metadata == ContentMetadata(mood="tense", tags=["fake"])
+    bumped = await gen(services, **b, version=2)
+    assert (bumped.cache_key != answers[1].cache_key, bumped.cache.hit) == (True, False)
 
 
 FAILING = {

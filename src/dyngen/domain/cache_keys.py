@@ -1,6 +1,8 @@
 """Seeds and cache keys (spec sections 4 and 7).
 
-Key pattern: ``[type]|[purpose]|[fromSceneId]|[toSceneId]|[strategy]|[seed]|[version]``.
+Key pattern: ``[type]|[purpose]|[fromSceneId]|[toSceneId]|[strategy]|[seed]|[version]``. The version slot
+ends with ``;c=<digest>`` of the content-shaping config (`content_digest`), so the spec's seven parts are
+the readable prefix and two nodes whose config differs never share an entry.
 
 The seed slot holds the strategy's scope: nothing for ``once``, the playthroughId for
 ``per_playthrough``, the playerId for ``per_player``. A seed the designer fixed by hand is appended as
@@ -13,6 +15,7 @@ work, stable across processes, machines and Python versions (no ``hash()``).
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import random
 from collections.abc import Mapping, Sequence
@@ -116,9 +119,22 @@ def _identity(request: GenerateContentRequest) -> tuple[str, str, str, str]:
     )
 
 
+# What shapes a node's content beside the key's seven parts (its scenes' text, moods and the rest of its
+# config as resolved): two nodes that differ here never share (and so never overwrite) an entry.
+CONTENT_FIELDS = frozenset({"style", "duration", "constraints", "from_scene", "to_scene", "social_context"})
+
+
+def content_digest(request: GenerateContentRequest) -> str:
+    """12 hex digits of SHA-256 over the request's `CONTENT_FIELDS` (canonical JSON), stable everywhere."""
+    shaping = request.model_dump(mode="json", include=set(CONTENT_FIELDS), exclude_none=True)
+    canonical = json.dumps(shaping, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
 def _version_slot(request: GenerateContentRequest, qualifiers: Sequence[str]) -> str:
-    """The version, with what else decides the content appended (`1;t=<template>:<v>;r=<rules outcome>`)."""
-    return escape(";".join([str(request.version), *qualifiers]))
+    """The version, with what else decides the content appended
+    (`1;t=<template>:<v>;r=<rules outcome>;c=<content digest>`)."""
+    return escape(";".join([str(request.version), *qualifiers, f"c={content_digest(request)}"]))
 
 
 def cache_key(request: GenerateContentRequest, *, qualifiers: Sequence[str] = ()) -> str:

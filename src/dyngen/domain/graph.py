@@ -12,10 +12,14 @@ from pydantic import Field, model_validator
 from dyngen.domain.contracts import (
     CamelModel,
     Fallback,
+    GenerateContentRequest,
     GenerationNodeConfig,
     GenerationType,
     Id,
+    PlayerContext,
     SceneRef,
+    Simulate,
+    SocialContext,
     Style,
     Text,
 )
@@ -116,10 +120,48 @@ class SceneGraph(CamelModel):
     def scene(self, scene_id: str) -> Scene:
         return next(s for s in self.scenes if s.id == scene_id)
 
+    def exits(self, scene_id: str) -> list[GenerationNode | Edge]:
+        """What can follow a scene, one per target scene, in order: the enabled Generation Nodes leaving it
+        (an edge with `generate: true` is one), then the plain edges."""
+        found: dict[str, GenerationNode | Edge] = {}
+        for node in self.generation_nodes():
+            if node.from_scene == scene_id and node.config.enabled:
+                found.setdefault(node.to_scene, node)
+        for edge in self.edges:
+            if edge.source == scene_id:
+                found.setdefault(edge.target, edge)
+        return list(found.values())
+
     def next_step(self, scene_id: str) -> GenerationNode | Edge | None:
         """What follows a scene: a Generation Node leaving it (an edge with `generate: true` is one), else a
         plain edge, else nothing."""
-        node = next((n for n in self.generation_nodes() if n.from_scene == scene_id and n.config.enabled), None)
-        if node is not None:
-            return node
-        return next((e for e in self.edges if e.source == scene_id), None)
+        exits = self.exits(scene_id)
+        return exits[0] if exits else None
+
+
+def target_of(step: GenerationNode | Edge) -> str:
+    """The scene a step leads to."""
+    return step.to_scene if isinstance(step, GenerationNode) else step.target
+
+
+def node_request(
+    graph: SceneGraph,
+    node: GenerationNode,
+    *,
+    player_context: PlayerContext | None,
+    social_context: SocialContext | None = None,
+    simulate: Simulate | None = None,
+) -> GenerateContentRequest:
+    """The request a player's game sends for `node` between its two scenes: the one request that the
+    editor's Test Generation, `dyngen play`, a warm-up and a by-reference call all make, so they share
+    cache keys. `social_context` (the player's, when given) replaces the node's own."""
+    request = GenerateContentRequest.for_node(
+        node.config.model_copy(update={"id": node.config.id or node.id}),
+        from_scene=graph.scene(node.from_scene).ref(),
+        to_scene=graph.scene(node.to_scene).ref(),
+        player_context=player_context,
+        simulate=simulate,
+    )
+    if social_context is not None:
+        request = request.model_copy(update={"social_context": social_context})
+    return request

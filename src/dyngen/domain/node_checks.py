@@ -16,16 +16,38 @@ from dyngen.domain.contracts import (
     ValidationContext,
     ValidationFinding,
 )
-from dyngen.domain.dsl import compile_rules
+from dyngen.domain.dsl import compile_rules, contradictions
 from dyngen.domain.validation import validate_config
+
+# Warnings a contradiction replaces when it is proven on a branch that can run (the same place, one finding).
+_CONTRADICTION_WARNINGS = frozenset(
+    {"DSL_ELEMENT_REQUIRED_AND_AVOIDED", "DSL_RANGE_INVERTED", "DSL_DURATION_NOT_POSITIVE", "DSL_TARGET_OUT_OF_RANGE"}
+)
 
 
 def rule_findings(config: GenerationNodeConfig) -> list[ValidationFinding]:
-    """The rule DSL source's errors (a node whose rules do not compile cannot generate) and warnings, on
-    the `rules` field, each message starting with its line and column."""
+    """The rule DSL source's errors (a node whose rules do not compile cannot generate, nor can one whose
+    rules make a contradiction on a branch some context reaches: `DSL_CONTRADICTION`, with the branch) and
+    warnings, on the `rules` field, each message starting with its line and column."""
     if not config.rules:
         return []
     compiled = compile_rules(config.rules)
+    errors = list(compiled.errors)
+    warnings = list(compiled.warnings)
+    if compiled.program is not None:
+        proven = contradictions(
+            compiled.program,
+            required=config.constraints.required_elements,
+            avoided=config.constraints.avoid_elements,
+        )
+        places = {(d.line, d.column) for d in proven}
+        lines = {d.line for d in proven}
+        errors.extend(proven)
+        warnings = [
+            w
+            for w in warnings
+            if not (w.code in _CONTRADICTION_WARNINGS and ((w.line, w.column) in places or w.line in lines))
+        ]
     return [
         ValidationFinding(
             code=diagnostic.code,
@@ -33,7 +55,7 @@ def rule_findings(config: GenerationNodeConfig) -> list[ValidationFinding]:
             message=f"line {diagnostic.line}, column {diagnostic.column}: {diagnostic.message}",
             severity=severity,
         )
-        for severity, diagnostics in ((Severity.ERROR, compiled.errors), (Severity.WARNING, compiled.warnings))
+        for severity, diagnostics in ((Severity.ERROR, errors), (Severity.WARNING, warnings))
         for diagnostic in diagnostics
     ]
 

@@ -40,6 +40,7 @@ from dyngen.ports import (
 from dyngen.services.access import KeyCache
 from dyngen.services.background import BackgroundTasks
 from dyngen.services.cache import LayeredCache
+from dyngen.services.graph_cache import GraphCache
 from dyngen.services.media import MediaLinks
 from dyngen.services.memo import LruMemo
 from dyngen.services.providers import ProviderRegistry
@@ -152,6 +153,7 @@ class Services:
     options: Options = field(default_factory=Options)
     probes: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
     memo: GenerationMemo = field(default_factory=GenerationMemo)
+    runtime_graphs: GraphCache = field(default_factory=GraphCache)
     running: RunningJobs = field(default_factory=RunningJobs)
     runner_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
     run_job: Callable[[str], Awaitable[float | None]] | None = None

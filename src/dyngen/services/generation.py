@@ -28,6 +28,7 @@ from dyngen.domain.contracts import (
     Strategy,
     VariantInfo,
 )
+from dyngen.domain.dsl import compile_rules
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.validation import validate_config
 from dyngen.domain.wire import load_json
@@ -37,6 +38,7 @@ from dyngen.services.freshness import Hit, cached, flight_key_of
 from dyngen.services.outcomes import FlightResult, Outcome, Prepared
 from dyngen.services.provider_runs import generate_and_record, waited_too_long
 from dyngen.services.resolution import resolve
+from dyngen.services.runtime_graphs import referenced
 
 log = logging.getLogger("dyngen.generation")
 
@@ -89,9 +91,14 @@ def prepare(*, request: GenerateContentRequest, services: Services) -> Prepared:
     """
     if request.simulate is not None and not services.options.dev_tools:
         raise DyngenError(ErrorCode.FORBIDDEN, "simulate is a dev tool and dev tools are off in this deployment")
-    resolved = resolve(request=request, services=services)
+    try:
+        resolved = resolve(request=request, services=services)
+        _reject_invalid(resolved.request)
+    except DyngenError as exc:
+        if not _rules_broke_it(request, exc, services):
+            raise
+        return _refused(request, exc, services)
     request = resolved.request
-    _reject_invalid(request)
     provider = services.providers.select(request)
     key = cache_key(request, qualifiers=resolved.qualifiers)
     seed = resolve_seed(request, entropy=services.entropy)
@@ -114,6 +121,39 @@ def prepare(*, request: GenerateContentRequest, services: Services) -> Prepared:
         rating=resolved.rating,
         pool=pool,
         arm=resolved.arm,
+    )
+
+
+def _rules_broke_it(request: GenerateContentRequest, error: DyngenError, services: Services) -> bool:
+    """Whether `error` comes from what the node's (compiling) rules made of it for this player: the same
+    node without its rules resolves to a valid config."""
+    if (
+        error.code is not ErrorCode.GEN_INVALID_CONFIG
+        or not request.rules
+        or compile_rules(request.rules).program is None
+    ):
+        return False
+    try:
+        _reject_invalid(resolve(request=request.model_copy(update={"rules": None}), services=services).request)
+    except DyngenError:
+        return False
+    return True
+
+
+def _refused(request: GenerateContentRequest, error: DyngenError, services: Services) -> Prepared:
+    """A request its rules made invalid for this player: served as the node's fallback with the error and
+    its findings on the record (spec: the player never waits on a broken scene), never cached."""
+    log.warning("generation.rules_invalid node=%s findings=%d", request.node_id, len(error.details or []))
+    provider = services.providers.select(request)
+    return Prepared(
+        request=request,
+        provider=provider,
+        key=cache_key(request),
+        fingerprint=config_fingerprint(request, provider=provider.info.name),
+        seed=resolve_seed(request, entropy=services.entropy),
+        cacheable=False,
+        ttl_s=None,
+        refused=error,
     )
 
 
@@ -146,6 +186,7 @@ async def generate_content(*, request: GenerateContentRequest, services: Service
         DyngenError: as `prepare`.
     """
     started = services.clock.monotonic()
+    request = await referenced(request=request, services=services)
     prepared = await scored(services, prepare(request=request, services=services))
     outcome, cache = await _serve(prepared, services)
     return _response(outcome, key=prepared.key, started=started, services=services, cache=cache, prepared=prepared)
@@ -162,8 +203,11 @@ async def generate_content_json(*, body: bytes, services: Services) -> bytes:
     digest = hashlib.blake2b(body, digest_size=16).digest()
     prepared = services.memo.prepared.get(digest)
     if prepared is None:
-        prepared = prepare(request=load_json(GenerateContentRequest, body, prefix=("body",)), services=services)
-        services.memo.prepared.put(digest, prepared)
+        parsed = load_json(GenerateContentRequest, body, prefix=("body",))
+        request = await referenced(request=parsed, services=services)
+        prepared = prepare(request=request, services=services)
+        if request is parsed:  # a body resolved by its node id is resolved again (the graph may change)
+            services.memo.prepared.put(digest, prepared)
     if prepared.pool is not None:
         prepared = await scored(services, prepared)
     # A hybrid node's hit may be stale (it then starts a refresh): `_serve` looks at its age.

@@ -77,6 +77,7 @@ async def save_graph(*, graph: SceneGraph, author: str | None, services: Service
     version = await services.graphs.save_graph(
         graph.id, title=graph.title, body=body, author=author, at=services.clock.now()
     )
+    services.runtime_graphs.invalidate(graph.id)
     return SavedGraph(id=graph.id, version=version, graph=body, health=health)
 
 
@@ -97,6 +98,7 @@ async def list_graphs(*, services: Services) -> list[GraphSummary]:
 async def delete_graph(*, graph_id: str, services: Services) -> None:
     if not await services.graphs.delete_graph(graph_id):
         raise DyngenError(ErrorCode.NOT_FOUND, f"no graph {graph_id!r}")
+    services.runtime_graphs.invalidate(graph_id)
 
 
 async def load_example(*, data: Any, services: Services) -> bool:

@@ -41,6 +41,7 @@ from dyngen.services.freshness import cached
 from dyngen.services.generation import prepare
 from dyngen.services.outcomes import ArtifactRef, Prepared, new_id
 from dyngen.services.provider_runs import run_generation
+from dyngen.services.runtime_graphs import referenced
 
 log = logging.getLogger("dyngen.jobs")
 
@@ -124,7 +125,7 @@ async def submit_job(
 async def submit_job_json(*, body: bytes, idempotency_key: str | None, services: Services) -> Submitted:
     """`submit_job` for a raw JSON body; the idempotency check compares the parsed request, so
     whitespace and key order don't make two bodies different."""
-    request = load_json(GenerateContentRequest, body, prefix=("body",))
+    request = await referenced(request=load_json(GenerateContentRequest, body, prefix=("body",)), services=services)
     canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     request_hash = hashlib.sha256(canonical.encode()).hexdigest()
     return await submit_job(

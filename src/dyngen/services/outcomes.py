@@ -17,6 +17,7 @@ from dyngen.domain.contracts import (
     SnakeModel,
     VariantInfo,
 )
+from dyngen.domain.errors import DyngenError
 from dyngen.ports import Provider
 
 CACHE_FORMAT = 1
@@ -84,6 +85,8 @@ class Prepared:
         pool: The node's variant pool (every variant's key and seed), when it has one: the variant in
             `key` is the seed's choice without reviews; serving may pick another by review scores.
         arm: The A/B arm the request runs in (its overrides are already merged into `request`).
+        refused: Why the request cannot generate although its node is valid (its rules made its config
+            invalid for this player): it is served as the node's fallback with this error, on the record.
     """
 
     request: GenerateContentRequest
@@ -97,6 +100,7 @@ class Prepared:
     rating: RatingInfo | None = None
     pool: VariantPool | None = None
     arm: str | None = None
+    refused: DyngenError | None = None
 
     @property
     def node(self) -> str:

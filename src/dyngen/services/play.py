@@ -1,12 +1,22 @@
-"""Playing a scene graph as a player would: scenes in order, Generation Nodes realised between them."""
+"""Playing a scene graph as a player would: scenes in order, Generation Nodes realised between them.
+
+`take` is one step (what the game plays on the way out of a scene); `play` walks a whole graph with it
+(`dyngen play`) and `POST /api/graphs/{id}/advance` takes one step per call (`services/by_reference.py`).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dyngen.domain.contracts import GenerateContentRequest, GenerateContentResponse, PlayerContext, Simulate
+from dyngen.domain.contracts import (
+    GenerateContentRequest,
+    GenerateContentResponse,
+    PlayerContext,
+    Simulate,
+    SocialContext,
+)
 from dyngen.domain.errors import ErrorCode
-from dyngen.domain.graph import Edge, GenerationNode, Scene, SceneGraph
+from dyngen.domain.graph import Edge, GenerationNode, Scene, SceneGraph, node_request, target_of
 from dyngen.services.container import Services
 from dyngen.services.generation import generate_content
 
@@ -23,6 +33,24 @@ class TransitionStep:
 
 
 PlayStep = SceneStep | TransitionStep
+
+
+async def take(
+    *,
+    graph: SceneGraph,
+    step: GenerationNode | Edge,
+    player_context: PlayerContext | None,
+    social_context: SocialContext | None = None,
+    simulate: Simulate | None = None,
+    services: Services,
+) -> TransitionStep | None:
+    """Go along one exit of a scene: a Generation Node's content (or its fallback), nothing for a plain edge."""
+    if not isinstance(step, GenerationNode):
+        return None
+    request: GenerateContentRequest = node_request(
+        graph, step, player_context=player_context, social_context=social_context, simulate=simulate
+    )
+    return TransitionStep(step, await generate_content(request=request, services=services))
 
 
 async def play(
@@ -51,18 +79,10 @@ async def play(
         seen.add(current)
         steps.append(SceneStep(graph.scene(current)))
         step = graph.next_step(current)
-        if isinstance(step, GenerationNode):
-            request = GenerateContentRequest.for_node(
-                step.config.model_copy(update={"id": step.config.id or step.id}),
-                from_scene=graph.scene(step.from_scene).ref(),
-                to_scene=graph.scene(step.to_scene).ref(),
-                player_context=context,
-                simulate=simulate,
-            )
-            steps.append(TransitionStep(step, await generate_content(request=request, services=services)))
-            current = step.to_scene
-        elif isinstance(step, Edge):
-            current = step.target
-        else:
+        if step is None:
             break
+        taken = await take(graph=graph, step=step, player_context=context, simulate=simulate, services=services)
+        if taken is not None:
+            steps.append(taken)
+        current = target_of(step)
     return steps

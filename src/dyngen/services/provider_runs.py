@@ -248,7 +248,15 @@ async def run_generation(
     generation_id = job.id if job is not None else new_id()
     created = job.created_at if job is not None else services.clock.now()
     started = services.clock.monotonic()
-    result, error, attempts = await _run_provider(services, request, provider, seed, progress, remote_job=remote_job)
+    result: ProviderResult | None = None
+    error: DyngenError | None = None
+    attempts = 0
+    if prepared.refused is not None:  # nothing to run: the node's fallback, the error and its findings recorded
+        error = _with_findings(prepared.refused)
+    else:
+        result, error, attempts = await _run_provider(
+            services, request, provider, seed, progress, remote_job=remote_job
+        )
     latency_ms = round((services.clock.monotonic() - started) * 1000, 3)
     services.metrics.generation(
         node=prepared.node,
@@ -343,6 +351,12 @@ async def run_generation(
         fallback=info,
         error=ErrorInfo(code=error.code, message=error.message),
     ), record
+
+
+def _with_findings(error: DyngenError) -> DyngenError:
+    """`error` with its findings in its message (the record keeps the message)."""
+    findings = "; ".join(str(d.get("message", d)) for d in error.details or [])
+    return DyngenError(error.code, f"{error.message}: {findings}" if findings else error.message, details=error.details)
 
 
 async def _drifted(services: Services, record: GenerationRecord, *, deadline: float) -> bool:

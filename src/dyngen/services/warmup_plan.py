@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from dyngen.domain.contracts import GenerateContentRequest, PlayerContext, Strategy
 from dyngen.domain.errors import DyngenError
-from dyngen.domain.graph import GenerationNode, SceneGraph
+from dyngen.domain.graph import GenerationNode, SceneGraph, node_request
 from dyngen.domain.warmup import (
     WARMUP_CONTEXT_ID,
     Skipped,
@@ -21,16 +21,6 @@ from dyngen.domain.warmup import (
 from dyngen.services.container import Services
 from dyngen.services.generation import prepare
 from dyngen.services.resolution import resolve
-
-
-def node_request(graph: SceneGraph, node: GenerationNode, *, player_context: PlayerContext) -> GenerateContentRequest:
-    """The request a player's game sends for `node` between its two scenes (as `play` builds it)."""
-    return GenerateContentRequest.for_node(
-        node.config.model_copy(update={"id": node.config.id or node.id}),
-        from_scene=graph.scene(node.from_scene).ref(),
-        to_scene=graph.scene(node.to_scene).ref(),
-        player_context=player_context,
-    )
 
 
 def plan(

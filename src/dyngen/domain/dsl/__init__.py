@@ -8,6 +8,7 @@
 docs/dsl.md documents the language, every warning and what each example produces.
 """
 
+from dyngen.domain.dsl.analysis import contradictions
 from dyngen.domain.dsl.compiler import MAX_SOURCE_CHARS, compile_rules
 from dyngen.domain.dsl.diagnostics import Diagnostic
 from dyngen.domain.dsl.evaluation import Evaluation, apply_overrides, evaluate, merge_overrides
@@ -21,6 +22,7 @@ __all__ = [
     "Program",
     "apply_overrides",
     "compile_rules",
+    "contradictions",
     "evaluate",
     "merge_overrides",
 ]

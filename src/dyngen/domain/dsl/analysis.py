@@ -282,3 +282,89 @@ class _Analysis:
                     f"target {d.target:g}s is outside the range {d.min:g}-{d.max:g}s",
                     d.target_at or d.at,
                 )
+
+
+# --- contradictions: what a branch that can run makes invalid (these block a save) ------------------
+
+
+def _branch(path: Path) -> str:
+    """Where a statement runs, in words: 'in every context' or 'when the IF on line 2 is true, ...'."""
+    if not path:
+        return "in every context"
+    return "when " + " and ".join(
+        f"the IF condition on line {condition.at.line} is {'true' if wanted else 'false'}" for condition, wanted in path
+    )
+
+
+def contradictions(program: Program, *, required: Sequence[str] = (), avoided: Sequence[str] = ()) -> list[Diagnostic]:
+    """The contradictions some context can reach: for each, the branch that reaches it and its line.
+
+    A rule that requires an element the node (or another rule on a branch that can run at the same time)
+    avoids, avoids an element the node requires, or sets a duration the validator refuses, in a branch
+    `satisfiable` proves can run. Unlike the warnings these are errors: the config they produce cannot
+    generate. A branch whose reachability is too costly to decide is not reported (nothing is proven).
+
+    Args:
+        program: The compiled rules.
+        required: The node's own required elements.
+        avoided: The node's own avoided elements.
+    """
+    found = _Analysis(program.source)
+    node_required = {normalise_element(e) for e in required}
+    node_avoided = {normalise_element(e) for e in avoided}
+    placed = walk(program.statements)
+    avoids = [
+        (element, path)
+        for statement, path in placed
+        if isinstance(statement, SetConstraints)
+        for element in statement.avoid
+    ]
+    checks = 0
+    for statement, path in placed:
+        if satisfiable(path) is not True:
+            continue
+        where = _branch(path)
+        if isinstance(statement, Include):
+            for element in statement.elements:
+                name = normalise_element(element.name)
+                if name in node_avoided:
+                    found.warn(
+                        "DSL_CONTRADICTION",
+                        f"'{element.name}' is required here ({where}) and the node avoids it: "
+                        "no content can satisfy both",
+                        element.at,
+                    )
+                    continue
+                for other, other_path in avoids:
+                    if normalise_element(other.name) != name or checks >= MAX_PAIR_CHECKS:
+                        continue
+                    checks += 1
+                    if satisfiable((*path, *other_path)) is True:
+                        found.warn(
+                            "DSL_CONTRADICTION",
+                            f"'{element.name}' is required here and avoided on line {other.at.line} "
+                            f"({_branch(tuple(dict.fromkeys((*path, *other_path))))}): no content can satisfy both",
+                            element.at,
+                        )
+                        break
+        elif isinstance(statement, SetConstraints):
+            for element in statement.avoid:
+                if normalise_element(element.name) in node_required:
+                    found.warn(
+                        "DSL_CONTRADICTION",
+                        f"'{element.name}' is avoided here ({where}) and the node requires it: "
+                        "no content can satisfy both",
+                        element.at,
+                    )
+        elif isinstance(statement, SetDuration):
+            d = statement
+            problem = None
+            if 0 in (d.min, d.max, d.target):
+                problem = "durations must be positive seconds; 0 is refused"
+            elif d.min > d.max:
+                problem = f"the range {d.min:g}-{d.max:g}s runs backwards"
+            elif d.target is not None and not d.min <= d.target <= d.max:
+                problem = f"target {d.target:g}s is outside the range {d.min:g}-{d.max:g}s"
+            if problem is not None:
+                found.warn("DSL_CONTRADICTION", f"{problem} ({where})", d.at)
+    return found.diagnostics

@@ -43,7 +43,12 @@ async def generate_content(request: Request, key: Annotated[ApiKey | None, requi
     `Idempotency-Key` returns the same job for the same body (409 for another body). Needs a runtime key;
     `simulate` needs an editor key. Over the API key's or the player's rate limit: 429 with `Retry-After`.
     """
-    body = await request.body()
+    return await serve_generate_body(request, key, await request.body())
+
+
+async def serve_generate_body(request: Request, key: ApiKey | None, body: bytes) -> Response:
+    """Serve a flat generate request's JSON body (this route's, or the one a by-reference call resolves
+    to): access and rate limits, then a job (`Prefer: respond-async`) or the content."""
     access.check_generate_body(key=key, body=body)
     await rate_limits.admit_request(api_key_id=key.id if key else None, body=body, services=services_of(request))
     if "respond-async" in request.headers.get("prefer", "").lower():

@@ -1,0 +1,136 @@
+"""Stored graphs as the game runtime reads them: parsed once per (graph, version) and kept in process, so
+a by-reference call costs a dictionary lookup, not a database read and a parse.
+
+A pinned version never changes, so it is kept until evicted. The current version of a graph is looked up
+again after `CURRENT_TTL_S` (another process may have saved one) and at once after a save or a delete in
+this process (`GraphCache.invalidate`, called by `services.graphs`).
+
+Also here: the flat request's node resolution (`referenced`): a `POST /api/generate-content` whose
+`node_id` names a saved node and that brings no config of its own generates that node, as stored.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from collections.abc import Iterable
+
+from dyngen.domain.contracts import GenerateContentRequest, GenerationNodeConfig
+from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.domain.graph import SceneGraph, node_request
+from dyngen.services.container import Services
+from dyngen.services.graph_cache import GraphCache, LiveGraph
+
+log = logging.getLogger("dyngen.runtime_graphs")
+
+CURRENT_TTL_S = 2.0
+"""How long this process trusts its idea of a graph's current version before asking the store again."""
+
+# A flat request's fields that are not node config: a body that sets nothing else brings no config.
+_NOT_CONFIG = frozenset({"type", "node_id", "player_context", "social_context", "provider", "simulate", "cache_key"})
+
+
+def not_found(message: str, wanted: str, known: Iterable[str]) -> DyngenError:
+    """NOT_FOUND with the closest known id suggested (in the message and as `suggestion`)."""
+    close = difflib.get_close_matches(wanted, list(known), n=1, cutoff=0.3)
+    if close:
+        message += f"; did you mean {close[0]!r}?"
+    details = [
+        {"field": "path", "message": message, "type": "not_found", **({"suggestion": close[0]} if close else {})}
+    ]
+    return DyngenError(ErrorCode.NOT_FOUND, message, details=details)
+
+
+async def live_graph(*, graph_id: str, version: int | None, services: Services) -> LiveGraph:
+    """The graph's `version` (None: its current one), parsed once per process.
+
+    Raises:
+        DyngenError: NOT_FOUND naming the closest graph id, or the versions there are.
+    """
+    cache: GraphCache = services.runtime_graphs
+    now = services.clock.monotonic()
+    wanted = version
+    if wanted is None and (seen := cache.current.get(graph_id)) is not None and now - seen[1] < CURRENT_TTL_S:
+        wanted = seen[0]
+    if wanted is not None and (live := cache.versions.get((graph_id, wanted))) is not None:
+        return live
+    stored = await services.graphs.get_graph(graph_id, wanted)
+    if stored is None:
+        current = await services.graphs.get_graph(graph_id)
+        if current is not None:
+            raise DyngenError(
+                ErrorCode.NOT_FOUND,
+                f"graph {graph_id!r} has no version {version}; its versions are 1 to {current.version}",
+                details=[{"field": "graph_version", "message": f"1 to {current.version}", "type": "not_found"}],
+            )
+        ids = [g.id for g in await services.graphs.list_graphs()]
+        raise not_found(f"no graph {graph_id!r}", graph_id, ids)
+    live = LiveGraph.of(stored.id, stored.version, SceneGraph.model_validate(stored.body))
+    cache.versions.put((stored.id, stored.version), live)
+    if version is None:
+        cache.current[graph_id] = (stored.version, now)
+    return live
+
+
+def brings_config(request: GenerateContentRequest) -> bool:
+    """Whether a flat request sets any node config field (beyond its type and the node's id)."""
+    return not request.model_fields_set <= _NOT_CONFIG
+
+
+async def referenced(*, request: GenerateContentRequest, services: Services) -> GenerateContentRequest:
+    """A flat request resolved by its `node_id` when it brings no config: the node as stored (in the
+    current version of a stored graph, between its scenes; else the node's saved config), for the
+    request's player. A request that brings config generates what it brings (the body wins: the editor's
+    Test Generation tries unsaved changes this way). Unchanged without a `node_id`.
+
+    Raises:
+        DyngenError: GEN_INVALID_CONFIG (422) when the `node_id` names no saved node (the closest id
+            suggested) or a node of another type than the body's.
+    """
+    if request.node_id is None or brings_config(request):
+        return request
+    node_id = request.node_id
+    known: list[str] = []
+    for stored in await services.graphs.list_graphs():
+        live = await live_graph(graph_id=stored.id, version=stored.version, services=services)
+        known.extend(live.nodes)
+        if (node := live.nodes.get(node_id)) is not None:
+            resolved = node_request(
+                live.graph,
+                node,
+                player_context=request.player_context,
+                social_context=request.social_context,
+                simulate=request.simulate,
+            )
+            return _same_type(request, resolved.model_copy(update={"provider": request.provider}))
+    saved = await services.nodes.node_version(node_id, None)
+    if saved is not None:
+        config = GenerationNodeConfig.model_validate(saved.config)
+        resolved = GenerateContentRequest.for_node(
+            config.model_copy(update={"id": config.id or node_id}),
+            player_context=request.player_context,
+            simulate=request.simulate,
+        )
+        update = {"provider": request.provider}
+        if request.social_context is not None:
+            update["social_context"] = request.social_context  # type: ignore[assignment]
+        return _same_type(request, resolved.model_copy(update=update))
+    message = f"node_id {node_id!r} names no saved node and the request brings no config"
+    close = difflib.get_close_matches(node_id, known, n=1, cutoff=0.3)
+    finding = {"field": "body.node_id", "message": message, "type": "value_error"}
+    if close:
+        finding["suggestion"] = close[0]
+        message += f"; did you mean {close[0]!r}?"
+        finding["message"] = message
+    raise DyngenError(ErrorCode.GEN_INVALID_CONFIG, message, details=[finding])
+
+
+def _same_type(request: GenerateContentRequest, resolved: GenerateContentRequest) -> GenerateContentRequest:
+    if resolved.type is not request.type:
+        message = f"node {request.node_id!r} is a {resolved.type.value} node, not {request.type.value}"
+        raise DyngenError(
+            ErrorCode.GEN_INVALID_CONFIG,
+            message,
+            details=[{"field": "body.type", "message": message, "type": "value_error"}],
+        )
+    return resolved

@@ -1,0 +1,255 @@
+"""The game runtime's resolution (issue 14): a stored node's request by reference, a flat request resolved
+by its `node_id`, the per-version graph cache, and a node whose rules make its config invalid at play time.
+Real services on the memory database with a FakeProvider."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from dyngen.bootstrap import build
+from dyngen.config import MEMORY_URL, Settings
+from dyngen.domain.contracts import GenerateContentRequest, GenerationStatus, PlayerContext
+from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.domain.graph import SceneGraph, node_request
+from dyngen.domain.runtime import AdvanceRequest
+from dyngen.ports import GenerationFilter
+from dyngen.services import by_reference, graphs
+from dyngen.services.container import Services
+from dyngen.services.generation import generate_content, generate_content_json
+from dyngen.services.runtime_graphs import CURRENT_TTL_S, live_graph, referenced
+from tests.fakes import FakeClock, FakeProvider
+
+PLAYER = PlayerContext(playthrough_id="pt-1", player_id="pl-1")
+
+
+def story(mood_to: str = "tense", **config: Any) -> SceneGraph:
+    return SceneGraph.model_validate(
+        {
+            "id": "story",
+            "scenes": [
+                {"id": "a", "mood": "calm", "summary": "the cafe"},
+                {"id": "b", "mood": "tense", "summary": "the roof"},
+                {"id": "c", "mood": "calm"},
+            ],
+            "nodes": [
+                {
+                    "id": "n_ab",
+                    "fromScene": "a",
+                    "toScene": "b",
+                    "config": {
+                        "id": "n_ab",
+                        "generationType": "transition",
+                        "strategy": "per_playthrough",
+                        "style": {"moodFrom": "calm", "moodTo": mood_to},
+                        "fallback": {"mode": "placeholder"},
+                        **config,
+                    },
+                }
+            ],
+            "edges": [{"source": "b", "target": "c", "meta": {"generate": True}}],
+        }
+    )
+
+
+class CountingGraphs:
+    """The graph repository, counting reads (the runtime must not read the store per call)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.reads = 0
+
+    async def get_graph(self, graph_id: str, version: int | None = None) -> Any:
+        self.reads += 1
+        return await self.inner.get_graph(graph_id, version)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+@pytest.fixture
+async def services() -> AsyncIterator[Services]:
+    built = await build(
+        Settings(database_url=MEMORY_URL, retry_backoff_ms=1, providers_by_type={}),
+        providers={"builtin": FakeProvider(name="builtin")},
+    )
+    built.clock = FakeClock()
+    yield built
+    await built.aclose()
+
+
+async def by_ref(services: Services, node_id: str = "n_ab", **body: Any) -> dict[str, Any]:
+    payload = {"player_context": {"playthroughId": "pt-1", "playerId": "pl-1"}, **body}
+    call = await by_reference.node_call(
+        graph_id="story", node_id=node_id, body=json.dumps(payload).encode(), services=services
+    )
+    if call.body is None:
+        assert call.answer is not None
+        return call.answer.model_dump(mode="json")
+    result: dict[str, Any] = json.loads(await generate_content_json(body=call.body, services=services))
+    return result
+
+
+async def test_a_by_reference_call_is_the_warm_up_and_editor_request_for_that_player(services: Services) -> None:
+    await graphs.save_graph(graph=story(), author=None, services=services)
+    graph = story()
+    warmed = await generate_content(
+        request=node_request(graph, graph.nodes[0], player_context=PLAYER), services=services
+    )
+
+    first, second = await by_ref(services), await by_ref(services)
+
+    assert first["cache_key"] == second["cache_key"] == warmed.cache_key
+    assert (first["cache"]["hit"], second["cache"]["hit"]) == (True, True)
+    assert first["generation_id"] == second["generation_id"] == warmed.generation_id
+    edge = await by_ref(services, node_id="edge:b->c")
+    assert edge["status"] == "complete"
+    assert edge["cache_key"].startswith("transition|gap_fill|b|c|once||1;")
+
+
+async def test_the_graph_is_read_once_per_version_and_again_after_a_save(services: Services) -> None:
+    counting = CountingGraphs(services.graphs)
+    services.graphs = counting
+    await graphs.save_graph(graph=story(), author=None, services=services)
+
+    for _ in range(5):
+        await by_ref(services)
+    assert counting.reads == 1
+
+    await graphs.save_graph(graph=story(mood_to="joyful"), author=None, services=services)
+    after = await by_ref(services)
+    assert counting.reads == 2
+    assert after["cache"]["hit"] is False, "the new version's node has its own key"
+    pinned = await by_ref(services, graph_version=1)
+    assert pinned["cache"]["hit"] is True
+    assert counting.reads == 2, "version 1 is still parsed in memory"
+
+    assert isinstance(services.clock, FakeClock)
+    services.clock.advance(CURRENT_TTL_S + 0.1)  # another process may have saved: ask the store again
+    await by_ref(services)
+    assert counting.reads == 3
+
+
+async def test_unknown_graph_version_and_node_are_404_naming_the_closest_id(services: Services) -> None:
+    await graphs.save_graph(graph=story(), author=None, services=services)
+    with pytest.raises(DyngenError) as graph_error:
+        await live_graph(graph_id="stroy", version=None, services=services)
+    with pytest.raises(DyngenError) as version_error:
+        await live_graph(graph_id="story", version=7, services=services)
+    with pytest.raises(DyngenError) as node_error:
+        await by_ref(services, node_id="n_abb")
+
+    assert [e.value.code for e in (graph_error, version_error, node_error)] == [ErrorCode.NOT_FOUND] * 3
+    assert "did you mean 'story'?" in graph_error.value.message
+    assert "versions are 1 to 1" in version_error.value.message
+    assert node_error.value.details is not None
+    assert node_error.value.details[0]["suggestion"] == "n_ab"
+
+
+async def test_a_disabled_node_answers_its_fallback_with_the_reason(services: Services) -> None:
+    await graphs.save_graph(graph=story(enabled=False), author=None, services=services)
+
+    answer = await by_ref(services)
+
+    assert answer["status"] == "failed"
+    assert answer["fallback"]["mode"] == "placeholder"
+    assert "disabled" in answer["fallback"]["reason"]
+    assert answer["content"]["placeholder"] is True
+    assert await services.repository.find(GenerationFilter()) == [], "nothing generated or recorded"
+
+
+async def test_a_flat_request_naming_a_saved_node_without_config_is_that_node(services: Services) -> None:
+    await graphs.save_graph(graph=story(), author=None, services=services)
+    only_id = GenerateContentRequest.model_validate(
+        {"type": "transition", "node_id": "n_ab", "player_context": {"playthroughId": "pt-1"}}
+    )
+    graph = story()
+    expected = node_request(graph, graph.nodes[0], player_context=PlayerContext(playthrough_id="pt-1"))
+
+    assert await referenced(request=only_id, services=services) == expected
+
+
+async def test_a_flat_request_naming_nothing_known_without_config_is_refused_not_defaulted(
+    services: Services,
+) -> None:
+    await graphs.save_graph(graph=story(), author=None, services=services)
+    unknown = GenerateContentRequest.model_validate({"type": "transition", "node_id": "n_ac"})
+    wrong_type = GenerateContentRequest.model_validate({"type": "dialogue", "node_id": "n_ab"})
+
+    with pytest.raises(DyngenError) as unknown_error:
+        await referenced(request=unknown, services=services)
+    with pytest.raises(DyngenError) as type_error:
+        await referenced(request=wrong_type, services=services)
+
+    assert unknown_error.value.code is ErrorCode.GEN_INVALID_CONFIG
+    assert "did you mean 'n_ab'?" in unknown_error.value.message
+    assert type_error.value.code is ErrorCode.GEN_INVALID_CONFIG
+    assert "is a transition node" in type_error.value.message
+
+
+async def test_a_body_that_brings_config_wins_over_the_saved_node_it_names(services: Services) -> None:
+    await graphs.save_graph(graph=story(), author=None, services=services)
+    draft = GenerateContentRequest.model_validate(
+        {"type": "transition", "node_id": "n_ab", "style": {"moodTo": "joyful"}, "player_context": {}}
+    )
+
+    assert await referenced(request=draft, services=services) is draft
+
+
+async def test_rules_that_make_the_config_invalid_at_play_time_answer_the_fallback_with_the_finding(
+    services: Services,
+) -> None:
+    # The rule's range leaves the node's target of 10 s outside it: no contradiction in the rules alone.
+    request = GenerateContentRequest.model_validate(
+        {
+            "type": "transition",
+            "node_id": "n-rules",
+            "duration": {"min": 5, "max": 20, "target": 10},
+            "fallback": {"mode": "placeholder"},
+            "rules": "IF flags.rushed THEN { DURATION 1-3s }",
+            "player_context": {"flags": {"rushed": True}},
+        }
+    )
+
+    answer = await generate_content(request=request, services=services)
+
+    assert answer.status is GenerationStatus.FAILED
+    assert answer.error is not None
+    assert answer.error.code is ErrorCode.GEN_INVALID_CONFIG
+    assert answer.fallback is not None
+    assert answer.fallback.mode.value == "placeholder"
+    [record] = await services.repository.find(GenerationFilter(node_id="n-rules"))
+    assert record.error_code == "GEN_INVALID_CONFIG"
+    assert record.error_message is not None
+    assert "duration" in record.error_message.lower()
+    calm = request.model_copy(update={"player_context": PlayerContext(flags={"rushed": False})})
+    assert (await generate_content(request=calm, services=services)).status is GenerationStatus.COMPLETE
+
+
+async def test_advance_takes_one_step_of_play(services: Services) -> None:
+    await graphs.save_graph(graph=story(), author=None, services=services)
+
+    first = await by_reference.advance(
+        graph_id="story", body=AdvanceRequest(from_scene="a", player_context=PLAYER), services=services
+    )
+    second = await by_reference.advance(
+        graph_id="story", body=AdvanceRequest(from_scene="b", choice=0, player_context=PLAYER), services=services
+    )
+    last = await by_reference.advance(
+        graph_id="story", body=AdvanceRequest(from_scene="c", player_context=PLAYER), services=services
+    )
+
+    assert (first.node_id, first.scene.id if first.scene else None, first.exits) == ("n_ab", "b", ["c"])
+    assert first.content is not None
+    assert first.content.status is GenerationStatus.COMPLETE
+    assert (second.node_id, second.scene.id if second.scene else None, second.exits) == ("edge:b->c", "c", [])
+    assert (last.node_id, last.content, last.scene, last.exits) == (None, None, None, [])
+    with pytest.raises(DyngenError) as bad:
+        await by_reference.advance(
+            graph_id="story", body=AdvanceRequest(from_scene="a", to_scene="c"), services=services
+        )
+    assert bad.value.code is ErrorCode.GEN_INVALID_CONFIG
+    assert "its exits: b" in bad.value.message
