@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from dyngen.domain.contracts import GenerateContentRequest, GeneratedContentPayload, GenerationType
 
@@ -45,6 +45,8 @@ class ProviderCall:
             left it running): a `RemoteJobProvider` polls it instead of submitting again.
         on_remote_job: Told of each job a `RemoteJobProvider` starts upstream, so the service can keep it
             with the generation's job and hand it to whichever worker carries on.
+        on_progress: Told of the upstream job's progress (a dict such as {"stage": "progress",
+            "percent": 40}), for the job's event stream; None when nobody listens.
     """
 
     request: GenerateContentRequest
@@ -54,6 +56,7 @@ class ProviderCall:
     images: Mapping[str, bytes] = field(default_factory=dict)
     remote_job: RemoteJob | None = None
     on_remote_job: Callable[[RemoteJob], Awaitable[None]] | None = None
+    on_progress: Callable[[dict[str, Any]], Awaitable[None]] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,11 +99,15 @@ async def _run_provider(  # noqa: PLR0915 - one attempt loop: reserve, call, set
     Returns the result (or None), the last error (or None) and the number of attempts made.
     """
     on_remote_job = None
+    on_progress = None
     if progress is not None:
         report = progress
 
         async def on_remote_job(job: RemoteJob) -> None:
             await report("progress", {"remote_job": {"provider": job.provider, "id": job.id}})
+
+        async def on_progress(data: dict[str, Any]) -> None:
+            await report("progress", {"upstream": data})
 
     fb = request.fallback
     timeout_s = _timeout_s(services, request)
@@ -130,6 +134,7 @@ async def _run_provider(  # noqa: PLR0915 - one attempt loop: reserve, call, set
             images=images,
             remote_job=remote_job if attempt == 1 else None,
             on_remote_job=on_remote_job,
+            on_progress=on_progress,
         )
         estimate = provider.estimate_cost(request)
         try:

@@ -21,12 +21,11 @@ remote reason) and a refused result URL (naming the rule); the deadline is GEN_T
 from __future__ import annotations
 
 import asyncio
-import ipaddress
+import base64
 import json
 import logging
 import re
-import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -40,16 +39,41 @@ from dyngen.domain.contracts import (
     GenerationType,
     PayloadType,
 )
+from dyngen.adapters.providers.http_video_presets import PRESETS, Preset
+from dyngen.adapters.providers.http_video_settings import HttpVideoSettings
+from dyngen.adapters.providers.ssrf import (
+    UrlRule,
+    check_address,
+    check_url,
+    guarded_get,
+    host_allowed,
+    pinned,
+    secret_parts,
+)
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.ports import ArtifactBlob, ProviderCall, ProviderInfo, ProviderResult, RemoteJob
+
+# The SSRF rule moved to `ssrf`; these names stay importable from here.
+__all__ = ["HttpVideoProvider", "HttpVideoSettings", "check_address", "check_url", "host_allowed", "pinned"]
 
 log = logging.getLogger("dyngen.providers.http_video")
 
 DEFAULT_BODY_TEMPLATE = '{"prompt": {{prompt}}, "seed": {{seed}}, "duration": {{duration}}}'
 DONE = frozenset({"done", "succeeded", "success", "completed", "complete", "finished", "ready"})
 FAILED = frozenset({"failed", "failure", "error", "errored", "cancelled", "canceled", "rejected"})
-PLACEHOLDERS = frozenset({"prompt", "seed", "duration", "mood_from", "mood_to"})
-MAX_REDIRECTS = 3
+PLACEHOLDERS = frozenset(
+    {
+        "prompt",
+        "seed",
+        "duration",
+        "mood_from",
+        "mood_to",
+        "from_image_url",
+        "to_image_url",
+        "from_image_b64",
+        "to_image_b64",
+    }
+)
 CANCEL_TIMEOUT_S = 5.0
 _PLACEHOLDER = re.compile(r'"\{\{(\w+)\}\}"|\{\{(\w+)\}\}')
 
@@ -82,95 +106,18 @@ def lookup(data: Any, path: str) -> Any:
     return data
 
 
-def _address_refused(address: str) -> str | None:
-    """Why a resolved address may not be fetched from (None when it may)."""
-    ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address):
-        # `::ffff:127.0.0.1` and 6to4 `2002:7f00:1::` reach an IPv4 address: judge that one.
-        ip = ip.ipv4_mapped or ip.sixtofour or ip
-    for rule, hit in (
-        ("loopback", ip.is_loopback),
-        ("link-local", ip.is_link_local),
-        ("private", ip.is_private),
-        ("multicast", ip.is_multicast),
-        ("reserved", ip.is_reserved or ip.is_unspecified or not ip.is_global),
-    ):
-        if hit:
-            return rule
-    return None
-
-
-def host_allowed(host: str, allowed_hosts: Iterable[str]) -> bool:
-    """True when `host` equals an allowed host, or ends with `.suffix` for an entry `*.suffix`."""
-    host = host.lower().rstrip(".")
-    for raw in allowed_hosts:
-        entry = raw.lower().strip().rstrip(".")
-        if entry.startswith("*.") and host.endswith(entry[1:]):
-            return True
-        if host == entry:
-            return True
-    return False
-
-
-async def check_url(url: str, *, allowed_hosts: Iterable[str], allow_private_hosts: bool) -> httpx.URL:
-    """The URL, when the SSRF rule lets it be fetched.
-
-    Raises:
-        DyngenError: GEN_PROVIDER_UNAVAILABLE naming the rule the URL breaks.
-    """
-    return (await check_address(url, allowed_hosts=allowed_hosts, allow_private_hosts=allow_private_hosts))[0]
-
-
-async def check_address(
-    url: str, *, allowed_hosts: Iterable[str], allow_private_hosts: bool
-) -> tuple[httpx.URL, str | None]:
-    """The URL and the address it was checked at, when the SSRF rule lets it be fetched.
-
-    The address (None when private hosts are allowed and nothing is checked) is the one to connect to:
-    resolving the name again at connect time could give another answer (DNS rebinding).
-
-    Raises:
-        DyngenError: GEN_PROVIDER_UNAVAILABLE naming the rule the URL breaks.
-    """
-    allowed = list(allowed_hosts)
-    try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError) as exc:
-        raise _refused("the result URL is not a URL") from exc
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise _refused("only http(s) URLs with a host are fetched")
-    if allowed and not host_allowed(parsed.host, allowed):
-        raise _refused(f"host {parsed.host!r} is not in the allowed hosts")
-    if allow_private_hosts:
-        return parsed, None
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(parsed.host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as exc:
-        raise _refused(f"host {parsed.host!r} does not resolve") from exc
-    if not infos:
-        raise _refused(f"host {parsed.host!r} does not resolve")
-    for *_, sockaddr in infos:
-        rule = _address_refused(str(sockaddr[0]))
-        if rule is not None:
-            raise _refused(f"host {parsed.host!r} resolves to a {rule} address (private hosts are not allowed)")
-    return parsed, str(infos[0][4][0])
-
-
-def pinned(url: httpx.URL, address: str | None) -> tuple[httpx.URL, dict[str, str], dict[str, Any]]:
-    """What to send so the connection goes to `address` while the server still sees `url`'s host.
-
-    The request goes to the address; the Host header and, for https, the TLS server name (which is also
-    the name the certificate is checked against) stay the URL's host.
-    """
-    if address is None:
-        return url, {}, {}
-    extensions: dict[str, Any] = {"sni_hostname": url.host} if url.scheme == "https" else {}
-    return url.copy_with(host=address), {"Host": url.netloc.decode("ascii")}, extensions
-
-
-def _refused(why: str) -> DyngenError:
-    return DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"result URL refused by the SSRF rule: {why}")
+def scene_image_values(
+    call: ProviderCall, sign_url: Callable[[str], str | None] | None
+) -> dict[str, str | None]:
+    """`from_image_url`, `to_image_url` (signed artifact URLs, absolute under DYNGEN_PUBLIC_URL) and
+    `from_image_b64`, `to_image_b64` (the image bytes, base64): None for a scene without a stored image."""
+    values: dict[str, str | None] = {}
+    for end, scene in (("from", call.request.from_scene), ("to", call.request.to_scene)):
+        name = scene.image if scene is not None else None
+        data = call.images.get(name) if name else None
+        values[f"{end}_image_b64"] = base64.b64encode(data).decode("ascii") if data else None
+        values[f"{end}_image_url"] = sign_url(name) if name and data and sign_url is not None else None
+    return values
 
 
 def _auth_headers(auth_header: str | None) -> dict[str, str]:
@@ -182,7 +129,7 @@ def _auth_headers(auth_header: str | None) -> dict[str, str]:
     return {name.strip(): value.strip()}
 
 
-def _prompt(request: GenerateContentRequest) -> str:
+def video_prompt(request: GenerateContentRequest) -> str:
     """One paragraph a video model can follow: the two scenes, the style and the content rules."""
     before, after, style = request.from_scene, request.to_scene, request.style
     parts: list[str] = []
@@ -209,32 +156,44 @@ def _prompt(request: GenerateContentRequest) -> str:
 
 @dataclass(slots=True)
 class _Job:
-    """A submitted job: its id once known, and whether it ended upstream (nothing left to cancel)."""
+    """A submitted job: its id once known, the URLs its answers named, whether it ended upstream (nothing
+    left to cancel), and its result URL when the submit answer already had it (`Prefer: wait`)."""
 
     id: str | None = None
     settled: bool = False
+    status_url: str | None = None
+    cancel_url: str | None = None
+    response_url: str | None = None
+    result_url: str | None = None
 
 
 class HttpVideoProvider:
-    """A hosted video generator's job API over one injected `httpx.AsyncClient`. Loaded only when
-    `DYNGEN_HTTP_VIDEO_SUBMIT_URL` is set (`needs_options`).
+    """A hosted video generator's job API over one injected `httpx.AsyncClient`. Loaded only when it is
+    configured (`needs_options`); `settings_model` is what an instance is configured with.
 
     Args:
-        submit_url: Where a job is POSTed.
+        submit_url: Where a job is POSTed (a preset builds it).
         status_url: GET template of a job's status, with `{id}`.
         cancel_url: POST template that cancels a job, with `{id}` (None: no cancel).
-        body_template: JSON submit body with `{{prompt}}`, `{{seed}}`, `{{duration}}`, `{{mood_from}}` and
-            `{{mood_to}}` placeholders, each replaced by a JSON value.
+        body_template: JSON submit body with the `PLACEHOLDERS`, each replaced by a JSON value.
         auth_header: `Name: value` sent on every call to the API (not to the result URL); never logged.
+        headers: More headers sent on every call to the API; never logged.
+        preset: `replicate` or `fal`: the vendor's URLs, paths, auth and statuses (see `http_video_presets`).
+        model: The preset's model.
+        api_key: The preset's key, sent as the vendor expects.
+        base_url: The preset's API root (default: the vendor's).
+        prefer_wait_s: Replicate's `Prefer: wait=N` (0: poll from the start).
         poll_interval_s: Seconds between status polls.
         id_path: Dotted path of the job id in the submit answer.
         status_path: Dotted path of the status in the status answer.
         result_path: Dotted path of the result URL in the status answer of a finished job.
         error_path: Dotted path of the failure reason in the status answer of a failed job.
         allowed_hosts: Hosts the result may be downloaded from (`*.example.com` for subdomains); empty: any.
-        allow_private_hosts: Allow result URLs on loopback, link-local and private addresses.
+        allow_private_hosts: Allow result URLs on any loopback, link-local and private address.
+        private_hosts: Exactly these hosts may resolve to private addresses.
         max_bytes: The largest result downloaded.
         cost_per_second: The price of one second of video (estimate and recorded cost).
+        sign_url: Signs a stored artifact's name into an absolute URL (`{{from_image_url}}`).
         client: The shared HTTP client (bootstrap passes it; one is made when absent).
 
     Raises:
@@ -242,15 +201,22 @@ class HttpVideoProvider:
     """
 
     needs_options = True
+    settings_model = HttpVideoSettings
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - every knob of a generic job API, each explicit
         self,
         *,
-        submit_url: str,
-        status_url: str,
+        submit_url: str | None = None,
+        status_url: str | None = None,
         cancel_url: str | None = None,
-        body_template: str = DEFAULT_BODY_TEMPLATE,
+        body_template: str | None = None,
         auth_header: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        preset: str | None = None,
+        model: str | None = None,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        prefer_wait_s: int = 0,
         poll_interval_s: float = 2.0,
         id_path: str = "id",
         status_path: str = "status",
@@ -258,8 +224,10 @@ class HttpVideoProvider:
         error_path: str = "error",
         allowed_hosts: Iterable[str] = (),
         allow_private_hosts: bool = False,
+        private_hosts: Iterable[str] = (),
         max_bytes: int = 200 * 1024 * 1024,
         cost_per_second: float = 0.0,
+        sign_url: Callable[[str], str | None] | None = None,
         client: httpx.AsyncClient | None = None,
     ) -> None:
         self.info = ProviderInfo(
@@ -267,27 +235,59 @@ class HttpVideoProvider:
             generation_types=frozenset({GenerationType.TRANSITION, GenerationType.VARIATION}),
             media=frozenset({"video/mp4"}),
             deterministic=False,
+            uses_scene_images=True,
         )
-        if "{id}" not in status_url:
+        self._headers = {**_auth_headers(auth_header), **dict(headers or {})}
+        self._preset: Preset | None = None
+        if preset is not None:
+            if preset not in PRESETS or not model:
+                raise ValueError(f"http_video preset must be one of {sorted(PRESETS)}, with a model")
+            options = {"base_url": base_url} if base_url else {}
+            self._preset = PRESETS[preset](model, body_template=body_template, **options)
+            p = self._preset
+            submit_url, status_url, cancel_url, body_template = p.submit_url, p.status_url, p.cancel_url, p.body_template
+            id_path, status_path, result_path, error_path = p.id_path, p.status_path, p.result_path, p.error_path
+            if api_key:
+                self._headers[p.auth_format[0]] = p.auth_format[1].format(key=api_key)
+            if prefer_wait_s and preset == "replicate":
+                self._headers["Prefer"] = f"wait={prefer_wait_s}"
+        if not submit_url or not status_url or "{id}" not in status_url:
             raise ValueError("the http_video status URL needs an {id} placeholder")
         if cancel_url and "{id}" not in cancel_url:
             raise ValueError("the http_video cancel URL needs an {id} placeholder")
+        body_template = body_template or DEFAULT_BODY_TEMPLATE
         render_body(body_template, dict.fromkeys(PLACEHOLDERS, "x"))  # a broken template stops the start
+        self._secrets = secret_parts([*self._headers.values(), api_key or ""])
         self._submit_url = submit_url
         self._status_url = status_url
         self._cancel_url = cancel_url
         self._template = body_template
-        self._headers = _auth_headers(auth_header)
         self._poll_s = poll_interval_s
         self._id_path, self._status_path = id_path, status_path
         self._result_path, self._error_path = result_path, error_path
-        self._allowed = [h for h in allowed_hosts if h.strip()]
-        self._allow_private = allow_private_hosts
+        self._rule = UrlRule(
+            allowed_hosts=tuple(h for h in allowed_hosts if h.strip()),
+            allow_private_hosts=allow_private_hosts,
+            private_hosts=tuple(private_hosts),
+        )
+        self._api_host = httpx.URL(submit_url).host
         self._max_bytes = max_bytes
         self._cost_per_second = cost_per_second
+        self._sign_url = sign_url
         self._client = client or httpx.AsyncClient()
         self._cancels: set[asyncio.Task[None]] = set()
-        self._fingerprint = f"http_video:{httpx.URL(submit_url).host}"
+        self._fingerprint = f"http_video:{self._api_host}" + (f":{model}" if self._preset else "")
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: HttpVideoSettings,
+        *,
+        client: httpx.AsyncClient | None = None,
+        sign_url: Callable[[str], str | None] | None = None,
+    ) -> HttpVideoProvider:
+        """An instance configured by its settings model."""
+        return cls(**settings.options(), client=client, sign_url=sign_url)
 
     def estimate_cost(self, request: GenerateContentRequest) -> float:
         """The price of `duration.target` seconds of video."""
@@ -306,9 +306,9 @@ class HttpVideoProvider:
                     job.id = resumed.id
                     log.info("http_video.resumed job=%s", job.id)
                 else:
-                    job.id = await self._submit(call, until)
+                    await self._submit(call, job, until)
                     if call.on_remote_job is not None:
-                        await call.on_remote_job(RemoteJob(self.info.name, job.id))
+                        await call.on_remote_job(RemoteJob(self.info.name, str(job.id)))
                 result_url = await self._poll(job, until)
                 data = await self._download(result_url, until)
         except (TimeoutError, httpx.TimeoutException) as exc:
@@ -322,8 +322,10 @@ class HttpVideoProvider:
     async def submit(self, call: ProviderCall) -> RemoteJob:
         """Start the job upstream (within `call.deadline_s`)."""
         until = asyncio.get_running_loop().time() + call.deadline_s
+        job = _Job()
         async with asyncio.timeout_at(until):
-            return RemoteJob(self.info.name, await self._submit(call, until))
+            await self._submit(call, job, until)
+        return RemoteJob(self.info.name, str(job.id))
 
     async def poll(self, job: RemoteJob, call: ProviderCall) -> ProviderResult | None:
         """One status check: the downloaded result once the job is done, None while it runs."""
@@ -357,6 +359,28 @@ class HttpVideoProvider:
     def _left(self, until: float) -> float:
         return max(until - asyncio.get_running_loop().time(), 0.001)
 
+    def _scrub(self, text: str) -> str:
+        """`text` with every secret this instance sends replaced: an upstream error may echo a header."""
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _own_url(self, url: str) -> str:
+        """A URL an answer named, when it is on the API's own host (the credentials go only there).
+
+        Raises:
+            DyngenError: GEN_PROVIDER_UNAVAILABLE for a URL elsewhere.
+        """
+        try:
+            host = httpx.URL(url).host
+        except httpx.InvalidURL as exc:
+            raise DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, "the video API named a URL that is not one") from exc
+        if host != self._api_host:
+            raise DyngenError(
+                ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"the video API named a job URL on another host ({host!r})"
+            )
+        return url
+
     async def _api(self, method: str, url: str, until: float, **kwargs: Any) -> Any:
         """One call to the job API, its JSON answer, HTTP failures mapped to error codes."""
         try:
@@ -372,26 +396,27 @@ class HttpVideoProvider:
         status = response.status_code
         if status in (401, 403):
             raise DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"the video API refused the credentials ({status})")
-        if status == 429 or status >= 500:
+        if status == 429 or status >= 500:  # noqa: PLR2004
             raise DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"the video API is busy or failing ({status})")
-        if status >= 400:
+        if status >= 400:  # noqa: PLR2004
             raise DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"the video API answered {status}")
         try:
             return response.json()
         except ValueError as exc:
             raise DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, "the video API's answer is not JSON") from exc
 
-    async def _submit(self, call: ProviderCall, until: float) -> str:
+    async def _submit(self, call: ProviderCall, job: _Job, until: float) -> None:
         request = call.request
         style = request.style
         body = render_body(
             self._template,
             {
-                "prompt": _prompt(request),
+                "prompt": video_prompt(request),
                 "seed": call.seed % (2**31),
                 "duration": request.duration.target,
                 "mood_from": style.mood_from or (request.from_scene.mood if request.from_scene else None),
                 "mood_to": style.mood_to or (request.to_scene.mood if request.to_scene else None),
+                **scene_image_values(call, self._sign_url),
             },
         )
         answer = await self._api("POST", self._submit_url, until, json=body)
@@ -400,16 +425,36 @@ class HttpVideoProvider:
             raise DyngenError(
                 ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"the submit answer has no job id at '{self._id_path}'"
             )
-        log.info("http_video.submitted job=%s", job_id)
-        return str(job_id)
+        job.id = str(job_id)
+        self._named_urls(job, answer)
+        if self._preset is not None and self._preset.response_url is None:
+            # Replicate's answer is the prediction itself: with `Prefer: wait` it may be done already.
+            job.result_url = self._settle(job, answer, self._submit_url)
+        log.info("http_video.submitted job=%s", job.id)
+
+    def _named_urls(self, job: _Job, answer: Any) -> None:
+        preset = self._preset
+        if preset is None:
+            return
+        for attr, path in (
+            ("status_url", preset.status_url_path),
+            ("cancel_url", preset.cancel_url_path),
+            ("response_url", preset.response_url_path),
+        ):
+            named = lookup(answer, path) if path else None
+            if isinstance(named, str) and named:
+                setattr(job, attr, self._own_url(named))
+
+    def _template_url(self, template: str | None, job: _Job) -> str | None:
+        return template.replace("{id}", quote(str(job.id), safe="")) if template else None
 
     async def _poll(self, job: _Job, until: float) -> str:
         """The result URL once the job is done."""
-        while True:
-            result_url = await self._check(job, until)
-            if result_url is not None:
-                return result_url
-            await asyncio.sleep(self._poll_s)  # the remote API has no push: polling is its protocol
+        while job.result_url is None:
+            job.result_url = await self._check(job, until)
+            if job.result_url is None:
+                await asyncio.sleep(self._poll_s)  # the remote API has no push: polling is its protocol
+        return job.result_url
 
     async def _check(self, job: _Job, until: float) -> str | None:
         """One status request: the result URL when the job is done, None while it runs.
@@ -417,85 +462,57 @@ class HttpVideoProvider:
         Raises:
             DyngenError: The job failed upstream, or finished without a result URL.
         """
-        job_id = str(job.id)
-        url = self._status_url.replace("{id}", quote(job_id, safe=""))
+        url = job.status_url or str(self._template_url(self._status_url, job))
         answer = await self._api("GET", url, until)
+        if self._preset is not None and self._preset.response_url is not None:
+            status = str(lookup(answer, self._status_path) or "").lower()
+            if status not in self._preset.done:
+                return self._settle(job, answer, url)
+            url = job.response_url or str(self._template_url(self._preset.response_url, job))
+            answer = await self._api("GET", url, until)
+            answer = {**answer, self._status_path: "completed"} if isinstance(answer, dict) else answer
+        return self._settle(job, answer, url)
+
+    def _settle(self, job: _Job, answer: Any, url: str) -> str | None:
         status = str(lookup(answer, self._status_path) or "").lower()
-        job.settled = status in DONE or status in FAILED
-        if status in DONE:
+        done = self._preset.done if self._preset else DONE
+        failed = self._preset.failed if self._preset else FAILED
+        job.settled = status in done or status in failed
+        if status in done:
             result = lookup(answer, self._result_path)
+            if isinstance(result, list):  # Replicate: a model that makes several files lists them
+                result = next((r for r in result if isinstance(r, str) and r), None)
             if not isinstance(result, str) or not result:
                 raise DyngenError(
                     ErrorCode.GEN_EMPTY_OUTPUT, f"the finished job has no result URL at '{self._result_path}'"
                 )
-            log.info("http_video.done job=%s", job_id)
+            log.info("http_video.done job=%s", job.id)
             return str(httpx.URL(url).join(result))
-        if status in FAILED:
-            reason = str(lookup(answer, self._error_path) or status)[:200]
-            log.info("http_video.failed job=%s status=%s", job_id, status)
+        if status in failed:
+            reason = self._scrub(str(lookup(answer, self._error_path) or status))[:200]
+            log.info("http_video.failed job=%s status=%s", job.id, status)
             raise DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"the video job failed: {reason}")
         return None
 
     async def _download(self, url: str, until: float) -> bytes:
         """The result's bytes, every hop checked against the SSRF rule, at most `max_bytes`."""
-        for _ in range(MAX_REDIRECTS + 1):
-            target, address = await check_address(
-                url, allowed_hosts=self._allowed, allow_private_hosts=self._allow_private
-            )
-            connect, headers, extensions = pinned(target, address)
-            try:
-                async with self._client.stream(
-                    "GET",
-                    connect,
-                    headers=headers,
-                    extensions=extensions,
-                    timeout=self._left(until),
-                    follow_redirects=False,
-                ) as response:
-                    if response.is_redirect and "location" in response.headers:
-                        url = str(target.join(response.headers["location"]))
-                        continue
-                    if response.status_code >= 400:
-                        raise DyngenError(
-                            ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"the result download answered {response.status_code}"
-                        )
-                    declared = response.headers.get("content-length", "")
-                    if declared.isdigit() and int(declared) > self._max_bytes:
-                        raise self._too_large()
-                    chunks: list[bytes] = []
-                    size = 0
-                    async for chunk in response.aiter_bytes():
-                        size += len(chunk)
-                        if size > self._max_bytes:
-                            raise self._too_large()
-                        chunks.append(chunk)
-            except httpx.TimeoutException:
-                raise
-            except httpx.HTTPError as exc:
-                raise DyngenError(
-                    ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"the result download failed: {type(exc).__name__}"
-                ) from exc
-            if not chunks:
-                raise DyngenError(ErrorCode.GEN_EMPTY_OUTPUT, "the result download is empty")
-            return b"".join(chunks)
-        raise DyngenError(
-            ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"the result URL redirects more than {MAX_REDIRECTS} times"
+        data, _ = await guarded_get(
+            self._client, url, rule=self._rule, timeout_s=self._left(until), max_bytes=self._max_bytes
         )
-
-    def _too_large(self) -> DyngenError:
-        return DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"the result is larger than {self._max_bytes} bytes")
+        return data
 
     async def _cancel(self, job: _Job) -> None:
         """Ask the API to drop a job still running upstream: best effort, a short timeout, and shielded, so
         a second cancellation of the caller does not stop the request half-way."""
-        if not self._cancel_url or job.id is None or job.settled:
+        url = job.cancel_url or self._template_url(self._cancel_url, job)
+        if not url or job.id is None or job.settled:
             return
         job_id = job.id
-        url = self._cancel_url.replace("{id}", quote(job_id, safe=""))
+        method = self._preset.cancel_method if self._preset else "POST"
 
         async def send() -> None:
             try:
-                response = await self._client.post(url, headers=self._headers, timeout=CANCEL_TIMEOUT_S)
+                response = await self._client.request(method, url, headers=self._headers, timeout=CANCEL_TIMEOUT_S)
                 log.info("http_video.cancelled job=%s status=%s", job_id, response.status_code)
             except httpx.HTTPError as exc:
                 log.warning("http_video.cancel_failed job=%s error=%s", job_id, type(exc).__name__)
