@@ -44,6 +44,7 @@ from dyngen.adapters.memory.generations import MemoryJobRepository
 from dyngen.adapters.memory.warmups import MemoryWarmupRepository
 from dyngen.adapters.metrics.prometheus import PrometheusMetrics
 from dyngen.adapters.providers.breaker import MemoryCircuitBreaker
+from dyngen.adapters.providers.http_video_settings import HttpVideoSettings
 from dyngen.adapters.providers.chain import build_chains
 from dyngen.adapters.providers.plugins import load_providers
 from dyngen.adapters.rate_limits.memory import MemoryRateLimiter
@@ -294,7 +295,9 @@ def _wire_retention(services: Services, settings: Settings, *, repository: Reten
     services.background.append(retention_sweep)
 
 
-def _provider_options(settings: Settings, http: httpx.AsyncClient) -> dict[str, dict[str, Any]]:
+def _provider_options(
+    settings: Settings, http: httpx.AsyncClient, sign_url: Callable[[str], str | None] | None = None
+) -> dict[str, dict[str, Any]]:
     """Keyword arguments for the providers that need settings (a provider asking for options and given
     none is not loaded)."""
     options: dict[str, dict[str, Any]] = {}
@@ -306,30 +309,34 @@ def _provider_options(settings: Settings, http: httpx.AsyncClient) -> dict[str, 
             "price_per_1k_tokens": settings.openai_price_per_1k_tokens,
             "client": http,
         }
-    if settings.http_video_submit_url:
-        if not settings.http_video_status_url:
+    if settings.http_video_submit_url or settings.http_video_preset:
+        if settings.http_video_submit_url and not settings.http_video_status_url:
             raise ValueError(
                 "DYNGEN_HTTP_VIDEO_SUBMIT_URL needs DYNGEN_HTTP_VIDEO_STATUS_URL (with an {id} placeholder)"
             )
-        auth = settings.http_video_auth_header
-        options["http_video"] = {
-            "submit_url": settings.http_video_submit_url,
-            "status_url": settings.http_video_status_url,
-            "cancel_url": settings.http_video_cancel_url,
-            "body_template": settings.http_video_body_template,
-            "auth_header": auth.get_secret_value() if auth else None,
-            "poll_interval_s": settings.http_video_poll_interval_s,
-            "id_path": settings.http_video_id_path,
-            "status_path": settings.http_video_status_path,
-            "result_path": settings.http_video_result_path,
-            "allowed_hosts": settings.http_video_allowed_hosts,
-            "allow_private_hosts": settings.http_video_allow_private_hosts,
-            "cost_per_second": settings.http_video_cost_per_second,
-            "client": http,
-        }
+        flat = {k.removeprefix("http_video_"): v for k, v in settings if k.startswith("http_video_")}
+        if settings.http_video_preset and "http_video_body_template" not in settings.model_fields_set:
+            del flat["body_template"]  # the preset's own body, unless one is given
+        video = HttpVideoSettings.model_validate(flat)
+        options["http_video"] = {**video.options(), "client": http, "sign_url": sign_url}
+    if settings.comfyui is not None:
+        options["comfyui"] = {"settings": settings.comfyui, "client": http}
     assets = settings.assets_dir
     options["builtin_video"] = {"assets_dir": assets if assets is not None and assets.is_dir() else None}
     return options
+
+
+def _signer(links: MediaLinks | None, clock: Clock) -> Callable[[str], str | None] | None:
+    """Signs a stored scene image into an absolute URL a hosted API can fetch (None without DYNGEN_PUBLIC_URL:
+    a relative URL is of no use to it)."""
+    if links is None or not links.base_url:
+        return None
+    signer = links
+
+    def sign(artifact_id: str) -> str | None:
+        return signer.url(artifact_id, exp=signer.expiry(clock.now()))
+
+    return sign
 
 
 def _provider_registry(
@@ -339,6 +346,7 @@ def _provider_registry(
     clock: Clock,
     redis: RedisConnection | None,
     http: httpx.AsyncClient,
+    links: MediaLinks | None = None,
 ) -> ProviderRegistry:
     """The installed providers (or the injected ones) plus the configured chains, each chain's members
     sharing one circuit breaker (through Redis when it is configured)."""
@@ -348,7 +356,7 @@ def _provider_registry(
     installed = providers
     if installed is None:
         installed = load_providers(
-            _provider_options(settings, http), required=[name for name in required if name not in chains]
+            _provider_options(settings, http, _signer(links, clock)), required=[name for name in required if name not in chains]
         )
     breaker: CircuitBreaker
     if redis is not None:
@@ -412,7 +420,7 @@ async def build(
     # Every outbound HTTP call of the providers goes through this one client.
     http = httpx.AsyncClient(timeout=30)
     try:
-        registry = _provider_registry(settings, providers, clock=clock, redis=redis, http=http)
+        registry = _provider_registry(settings, providers, clock=clock, redis=redis, http=http, links=links)
     except BaseException:
         await http.aclose()
         raise

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from dyngen import defaults
+from dyngen.adapters.providers.comfyui.settings import ComfyUISettings
 from dyngen.domain.access import AuthMode
 from dyngen.domain.budgets import BudgetPeriod, BudgetPolicy
 from dyngen.domain.rate_limits import Rate, RateLimits
@@ -234,6 +235,24 @@ class Settings(BaseSettings):
     )
     http_video_cost_per_second: float = Field(
         default=0.0, ge=0, description="Cost accounting of `http_video`: the price of one second of video."
+    )
+    http_video_preset: Literal["replicate", "fal"] | None = Field(
+        default=None, description="A hosted API's documented job protocol for `http_video`; set it to enable it."
+    )
+    http_video_model: str | None = Field(default=None, description="The preset's model (`owner/name`, fal model id).")
+    http_video_api_key: SecretStr | None = Field(default=None, description="The preset's key; never logged.")
+    http_video_base_url: str | None = Field(default=None, description="The preset's API root (default the vendor's).")
+    http_video_prefer_wait_s: int = Field(default=0, ge=0, le=60, description="Replicate's `Prefer: wait=N`.")
+    http_video_headers: dict[str, SecretStr] = Field(
+        default_factory=dict, description='More headers for the video API (JSON: {"X-Team": "..."}); never logged.'
+    )
+    http_video_private_hosts: list[str] = Field(
+        default_factory=list, description="Hosts `http_video` may reach on private addresses (exactly these)."
+    )
+    http_video_max_bytes: int = Field(default=200 * 1024 * 1024, gt=0, description="The largest video downloaded.")
+    comfyui: ComfyUISettings | None = Field(
+        default=None,
+        description="The `comfyui` provider (`DYNGEN_COMFYUI__URL`, `DYNGEN_COMFYUI__WORKFLOW`, ...); unset = off.",
     )
     example_graph: Path | None = Field(
         default_factory=defaults.example_graph,

@@ -7,15 +7,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from dyngen.adapters.providers.comfyui import ComfyUIProvider, ComfyUISettings
+from dyngen.bootstrap import build
+from dyngen.config import Settings
 from dyngen.domain.contracts import GenerateContentRequest, PayloadType
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.ports import ProviderCall, RemoteJob, RemoteJobProvider
+from dyngen.services import jobs
+from dyngen.services.generation import generate_content
 from tests.support.fake_comfyui import FakeComfyUI, Run, animated_webp, mp4, png
 
 Factory = Callable[..., ComfyUIProvider]
@@ -269,3 +274,51 @@ def test_a_map_naming_a_missing_input_stops_the_start(comfy: FakeComfyUI) -> Non
         ComfyUIProvider(
             ComfyUISettings(url=comfy.url, workflow="example:transition", inputs={"frames": "83.frames"})
         )
+
+
+async def test_configured_from_the_environment_it_serves_a_generation(
+    comfy: FakeComfyUI, clip: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    comfy.script.reset()
+    comfy.script.runs.append(Run(outputs=[("dyngen_transition_00001_.mp4", clip)]))
+    monkeypatch.setenv("DYNGEN_COMFYUI__URL", comfy.url)
+    monkeypatch.setenv("DYNGEN_COMFYUI__WORKFLOW", "example:transition")
+    monkeypatch.setenv("DYNGEN_COMFYUI__PRIVATE_HOSTS", '["127.0.0.1"]')
+    services = await build(Settings(data_dir=tmp_path / "data"))
+    try:
+        assert "comfyui" in services.providers.names()
+        request = GenerateContentRequest.model_validate(
+            {
+                "type": "transition",
+                "from_scene": {"id": "cafe", "mood": "romantic"},
+                "to_scene": {"id": "roof", "mood": "intense"},
+                "duration": {"min": 1, "max": 4, "target": 2},
+                "provider": "comfyui",
+            }
+        )
+        response = await generate_content(request=request, services=services)
+        assert response.status == "complete", response.error
+        assert response.provider == "comfyui"
+        assert response.content is not None and response.content.type is PayloadType.VIDEO
+        assert sorted(a.role for a in response.artifacts or []) == ["poster", "video"]
+
+        comfy.script.runs.append(Run(outputs=[("dyngen_transition_00002_.mp4", clip)]))
+        request = request.model_copy(update={"to_scene": request.from_scene})  # not the cached one
+        queued = await jobs.submit_job(request=request, request_hash="h1", idempotency_key=None, services=services)
+        await jobs.run_job(job_id=queued.job.id, owner="worker-1", services=services)
+        events = await services.jobs.events_after(queued.job.id, 0)
+        upstream = [e.data["upstream"] for e in events if "upstream" in e.data]
+        assert upstream[0] == {"provider": "comfyui", "stage": "started"}
+        assert {"provider": "comfyui", "stage": "progress", "node": "3", "percent": 100} in upstream
+        remote = [e.data["remote_job"] for e in events if "remote_job" in e.data]
+        assert remote == [{"provider": "comfyui", "id": comfy.script.prompts[-1]["prompt_id"]}]
+    finally:
+        await services.aclose()
+
+
+async def test_without_settings_it_is_not_loaded(tmp_path: Path) -> None:
+    services = await build(Settings(data_dir=tmp_path / "data"))
+    try:
+        assert "comfyui" not in services.providers.names()
+    finally:
+        await services.aclose()
