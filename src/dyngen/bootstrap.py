@@ -44,8 +44,8 @@ from dyngen.adapters.memory.generations import MemoryJobRepository
 from dyngen.adapters.memory.warmups import MemoryWarmupRepository
 from dyngen.adapters.metrics.prometheus import PrometheusMetrics
 from dyngen.adapters.providers.breaker import MemoryCircuitBreaker
-from dyngen.adapters.providers.http_video_settings import HttpVideoSettings
 from dyngen.adapters.providers.chain import build_chains
+from dyngen.adapters.providers.http_video_settings import HttpVideoSettings
 from dyngen.adapters.providers.plugins import load_providers
 from dyngen.adapters.rate_limits.memory import MemoryRateLimiter
 from dyngen.adapters.secret_file import read_or_create_secret
@@ -356,7 +356,8 @@ def _provider_registry(
     installed = providers
     if installed is None:
         installed = load_providers(
-            _provider_options(settings, http, _signer(links, clock)), required=[name for name in required if name not in chains]
+            _provider_options(settings, http, _signer(links, clock)),
+            required=[name for name in required if name not in chains],
         )
     breaker: CircuitBreaker
     if redis is not None:

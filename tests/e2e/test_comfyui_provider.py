@@ -76,14 +76,16 @@ def call(*, deadline_s: float = 20.0, images: bool = True, **extra: Any) -> tupl
     )
     stored = {"img-cafe": png((10, 20, 30)), "img-roof": png((200, 100, 0))} if images else {}
     return (
-        ProviderCall(request=request, seed=2**40 + 7, attempt=1, deadline_s=deadline_s, images=stored, on_progress=on_progress),
+        ProviderCall(
+            request=request, seed=2**40 + 7, attempt=1, deadline_s=deadline_s, images=stored, on_progress=on_progress
+        ),
         events,
     )
 
 
-async def until(check: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+async def until(check: Callable[[], bool], what: str, within_s: float = 10.0) -> None:
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within_s
     while not check():
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
@@ -108,7 +110,8 @@ async def test_a_transition_uploads_the_scene_images_and_fills_the_workflow(
     assert comfy.script.uploads[graph["52"]["inputs"]["image"]] == the_call.images["img-cafe"]
     assert graph["83"]["inputs"]["length"] == 32, "2 s at the workflow's 16 fps"
     assert graph["3"]["inputs"]["seed"] == 7, "the seed is folded into ComfyUI's range"
-    assert "cafe" in graph["6"]["inputs"]["text"] and "roof" in graph["6"]["inputs"]["text"]
+    assert "cafe" in graph["6"]["inputs"]["text"]
+    assert "roof" in graph["6"]["inputs"]["text"]
     assert comfy.script.headers[0]["authorization"] == f"Bearer {SECRET}"
 
     assert result.payload.type is PayloadType.VIDEO
@@ -120,14 +123,20 @@ async def test_a_transition_uploads_the_scene_images_and_fills_the_workflow(
     stages = [e["stage"] for e in events]
     assert stages[0] == "started"
     assert {"provider": "comfyui", "stage": "progress", "node": "3", "percent": 100} in events
-    assert "executing" in stages and "executed" in stages
+    assert "executing" in stages
+    assert "executed" in stages
 
 
 async def test_a_still_from_text_sets_prompt_seed_and_size(make: Factory, comfy: FakeComfyUI) -> None:
     image = png((1, 2, 3))
     comfy.script.runs.append(Run(outputs=[("dyngen_still_00001_.png", image)]))
-    provider = make(workflow="example:scene_still", generation_types=["environment"], width=640, height=360,
-                    negative_prompt="no people")
+    provider = make(
+        workflow="example:scene_still",
+        generation_types=["environment"],
+        width=640,
+        height=360,
+        negative_prompt="no people",
+    )
     assert not provider.info.uses_scene_images
     the_call, _ = call(type="environment", images=False)
     result = await provider.generate(the_call)
@@ -195,7 +204,7 @@ async def test_a_cancelled_generation_interrupts_our_running_prompt(make: Factor
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    [prompt_id] = [item for item in comfy.script.interrupts]
+    [prompt_id] = comfy.script.interrupts
     assert prompt_id is not None, "the interrupt names our prompt, so it never stops someone else's"
     assert comfy.script.deletes == [prompt_id]
     await until(lambda: prompt_id in comfy.script.history, "the interrupted run to reach the history")
@@ -233,7 +242,11 @@ async def test_a_prompt_that_outlives_its_worker_is_resumed_not_requeued(make: F
     comfy.script.paused = False
     resumed, _ = call()
     resumed = ProviderCall(
-        request=resumed.request, seed=1, attempt=1, deadline_s=20, images=resumed.images,
+        request=resumed.request,
+        seed=1,
+        attempt=1,
+        deadline_s=20,
+        images=resumed.images,
         remote_job=RemoteJob("comfyui", job.id),
     )
     result = await provider.generate(resumed)
@@ -246,7 +259,8 @@ async def test_a_local_comfyui_needs_its_host_named(make: Factory, comfy: FakeCo
         with pytest.raises(DyngenError) as caught:
             await make(private_hosts=private_hosts).generate(call()[0])
         assert caught.value.code is ErrorCode.GEN_PROVIDER_UNAVAILABLE
-        assert "SSRF" in caught.value.message and "private_hosts" in caught.value.message
+        assert "SSRF" in caught.value.message
+        assert "private_hosts" in caught.value.message
     assert comfy.script.prompts == [], "nothing was sent to a host the rule refused"
 
 
@@ -271,9 +285,7 @@ async def test_the_key_never_reaches_logs_or_errors(
 
 def test_a_map_naming_a_missing_input_stops_the_start(comfy: FakeComfyUI) -> None:
     with pytest.raises(ValueError, match=r"node 83 \(WanFirstLastFrameToVideo\) has no input 'frames'"):
-        ComfyUIProvider(
-            ComfyUISettings(url=comfy.url, workflow="example:transition", inputs={"frames": "83.frames"})
-        )
+        ComfyUIProvider(ComfyUISettings(url=comfy.url, workflow="example:transition", inputs={"frames": "83.frames"}))
 
 
 async def test_configured_from_the_environment_it_serves_a_generation(
@@ -299,7 +311,8 @@ async def test_configured_from_the_environment_it_serves_a_generation(
         response = await generate_content(request=request, services=services)
         assert response.status == "complete", response.error
         assert response.provider == "comfyui"
-        assert response.content is not None and response.content.type is PayloadType.VIDEO
+        assert response.content is not None
+        assert response.content.type is PayloadType.VIDEO
         assert sorted(a.role for a in response.artifacts or []) == ["poster", "video"]
 
         comfy.script.runs.append(Run(outputs=[("dyngen_transition_00002_.mp4", clip)]))

@@ -84,8 +84,9 @@ async def test_replicate_official_model(make: Factory, vendors: FakeVendors) -> 
 
 
 async def test_replicate_version_and_prefer_wait(make: Factory, vendors: FakeVendors) -> None:
-    result = await make(model="owner/video-model:5c7d5dc6dd8bf75c1acaa8565735e7986bc5b66206b55cca93cb72c9bf15ccaa",
-                        prefer_wait_s=30).generate(call())
+    result = await make(
+        model="owner/video-model:5c7d5dc6dd8bf75c1acaa8565735e7986bc5b66206b55cca93cb72c9bf15ccaa", prefer_wait_s=30
+    ).generate(call())
     [sent] = vendors.script.submits
     assert sent["path"] == "/v1/predictions"
     assert sent["body"]["version"].startswith("5c7d5dc6")
@@ -184,7 +185,8 @@ async def test_keys_never_reach_errors_or_logs(make: Factory, caplog: pytest.Log
         assert wrong not in caught.value.message
         assert wrong not in caplog.text
     settings = HttpVideoSettings(preset="fal", model=FAL_MODEL, api_key=FAL_KEY)
-    assert FAL_KEY not in repr(settings) and FAL_KEY not in settings.model_dump_json()
+    assert FAL_KEY not in repr(settings)
+    assert FAL_KEY not in settings.model_dump_json()
 
 
 def test_a_preset_needs_a_model() -> None:

@@ -22,11 +22,11 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
 from pathlib import Path
-from collections.abc import AsyncIterator
 from typing import Any
 
 import uvicorn
@@ -55,10 +55,21 @@ def mp4() -> bytes:
 
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / "clip.mp4"
-        subprocess.run(  # noqa: S603 - a fixed command line, no shell
+        subprocess.run(
             [
-                imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i",
-                "testsrc=size=64x48:rate=8", "-t", "1", "-pix_fmt", "yuv420p", "-y", str(target),
+                imageio_ffmpeg.get_ffmpeg_exe(),
+                "-loglevel",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc=size=64x48:rate=8",
+                "-t",
+                "1",
+                "-pix_fmt",
+                "yuv420p",
+                "-y",
+                str(target),
             ],
             check=True,
         )
@@ -119,7 +130,7 @@ class Script:
         self.queued.clear()
 
 
-def app_for(script: Script) -> FastAPI:  # noqa: C901, PLR0915 - one fake server, route by route
+def app_for(script: Script) -> FastAPI:
     numbers = itertools.count(1)
     sockets: dict[str, WebSocket] = {}
 
@@ -179,8 +190,10 @@ def app_for(script: Script) -> FastAPI:  # noqa: C901, PLR0915 - one fake server
                 break
             if prompt[node]["class_type"] == "KSampler":
                 for step in range(1, run.steps + 1):
-                    await send(client_id, "progress", {"value": step, "max": run.steps, "prompt_id": prompt_id, "node": node})
-                while run.hold and prompt_id not in script.released and prompt_id not in script.interrupted:
+                    await send(
+                        client_id, "progress", {"value": step, "max": run.steps, "prompt_id": prompt_id, "node": node}
+                    )
+                while run.hold and prompt_id not in script.released and prompt_id not in script.interrupted:  # noqa: ASYNC110 - set from the test's thread
                     await asyncio.sleep(0.01)
             if prompt[node]["class_type"] in ("SaveImage", "SaveVideo", "SaveAnimatedWEBP"):
                 script.files.update(dict(run.outputs))
@@ -225,7 +238,12 @@ def app_for(script: Script) -> FastAPI:  # noqa: C901, PLR0915 - one fake server
         await socket.accept()
         sockets[client_id] = socket
         await socket.send_text(
-            json.dumps({"type": "status", "data": {"status": {"exec_info": {"queue_remaining": queue_remaining()}}, "sid": client_id}})
+            json.dumps(
+                {
+                    "type": "status",
+                    "data": {"status": {"exec_info": {"queue_remaining": queue_remaining()}}, "sid": client_id},
+                }
+            )
         )
         try:
             while True:
@@ -242,10 +260,20 @@ def app_for(script: Script) -> FastAPI:  # noqa: C901, PLR0915 - one fake server
         run = script.runs.pop(0) if script.runs else Run()
         graph = body.get("prompt")
         if not isinstance(graph, dict):
-            error = {"type": "invalid_prompt", "message": "Cannot execute because the prompt is not an object", "details": "", "extra_info": {}}
+            error = {
+                "type": "invalid_prompt",
+                "message": "Cannot execute because the prompt is not an object",
+                "details": "",
+                "extra_info": {},
+            }
             return JSONResponse({"error": error, "node_errors": {}}, status_code=400)
         if run.node_errors:
-            error = {"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation", "details": "", "extra_info": {}}
+            error = {
+                "type": "prompt_outputs_failed_validation",
+                "message": "Prompt outputs failed validation",
+                "details": "",
+                "extra_info": {},
+            }
             return JSONResponse({"error": error, "node_errors": run.node_errors}, status_code=400)
         prompt_id = str(body.get("prompt_id") or uuid.uuid4())
         number = next(numbers)
@@ -299,7 +327,7 @@ def app_for(script: Script) -> FastAPI:  # noqa: C901, PLR0915 - one fake server
         return JSONResponse({"name": name, "subfolder": "", "type": "input"})
 
     @app.get("/view")
-    async def view(filename: str, type: str = "output", subfolder: str = "") -> Response:  # noqa: A002 - ComfyUI's name
+    async def view(filename: str, type: str = "output", subfolder: str = "") -> Response:
         script.views.append(filename)
         data = script.files.get(filename)
         if data is None or type != "output":
@@ -315,7 +343,9 @@ class FakeComfyUI:
     def __init__(self) -> None:
         self.script = Script()
         self.port = free_port()
-        config = uvicorn.Config(app_for(self.script), host="127.0.0.1", port=self.port, log_level="error", ws="websockets-sansio")
+        config = uvicorn.Config(
+            app_for(self.script), host="127.0.0.1", port=self.port, log_level="error", ws="websockets-sansio"
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 

@@ -56,7 +56,7 @@ class Script:
         self.running.clear()
 
 
-def app_for(script: Script, base: str) -> FastAPI:  # noqa: C901 - two vendors, route by route
+def app_for(script: Script, base: str) -> FastAPI:
     app = FastAPI()
     ids = itertools.count(1)
 
@@ -92,7 +92,11 @@ def app_for(script: Script, base: str) -> FastAPI:  # noqa: C901 - two vendors, 
     async def create(request: Request, path: str) -> JSONResponse:
         if request.headers.get("authorization") != f"Bearer {TOKEN}":
             return JSONResponse(
-                {"title": "Unauthenticated", "detail": f"Invalid token {request.headers.get('authorization')}", "status": 401},
+                {
+                    "title": "Unauthenticated",
+                    "detail": f"Invalid token {request.headers.get('authorization')}",
+                    "status": 401,
+                },
                 status_code=401,
             )
         body = await request.json()
@@ -157,7 +161,11 @@ def app_for(script: Script, base: str) -> FastAPI:  # noqa: C901 - two vendors, 
             return JSONResponse({"detail": job.reason}, status_code=422)
         return JSONResponse(
             {
-                "video": {"url": f"{base}/files/{request_id}.mp4", "content_type": "video/mp4", "file_size": len(VIDEO)},
+                "video": {
+                    "url": f"{base}/files/{request_id}.mp4",
+                    "content_type": "video/mp4",
+                    "file_size": len(VIDEO),
+                },
                 "seed": 42,
             }
         )

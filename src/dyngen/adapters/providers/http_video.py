@@ -32,13 +32,6 @@ from urllib.parse import quote
 
 import httpx
 
-from dyngen.domain.contracts import (
-    ContentMetadata,
-    GenerateContentRequest,
-    GeneratedContentPayload,
-    GenerationType,
-    PayloadType,
-)
 from dyngen.adapters.providers.http_video_presets import PRESETS, Preset
 from dyngen.adapters.providers.http_video_settings import HttpVideoSettings
 from dyngen.adapters.providers.ssrf import (
@@ -49,6 +42,13 @@ from dyngen.adapters.providers.ssrf import (
     host_allowed,
     pinned,
     secret_parts,
+)
+from dyngen.domain.contracts import (
+    ContentMetadata,
+    GenerateContentRequest,
+    GeneratedContentPayload,
+    GenerationType,
+    PayloadType,
 )
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.ports import ArtifactBlob, ProviderCall, ProviderInfo, ProviderResult, RemoteJob
@@ -106,9 +106,7 @@ def lookup(data: Any, path: str) -> Any:
     return data
 
 
-def scene_image_values(
-    call: ProviderCall, sign_url: Callable[[str], str | None] | None
-) -> dict[str, str | None]:
+def scene_image_values(call: ProviderCall, sign_url: Callable[[str], str | None] | None) -> dict[str, str | None]:
     """`from_image_url`, `to_image_url` (signed artifact URLs, absolute under DYNGEN_PUBLIC_URL) and
     `from_image_b64`, `to_image_b64` (the image bytes, base64): None for a scene without a stored image."""
     values: dict[str, str | None] = {}
@@ -203,7 +201,7 @@ class HttpVideoProvider:
     needs_options = True
     settings_model = HttpVideoSettings
 
-    def __init__(  # noqa: PLR0913 - every knob of a generic job API, each explicit
+    def __init__(
         self,
         *,
         submit_url: str | None = None,
@@ -245,7 +243,12 @@ class HttpVideoProvider:
             options = {"base_url": base_url} if base_url else {}
             self._preset = PRESETS[preset](model, body_template=body_template, **options)
             p = self._preset
-            submit_url, status_url, cancel_url, body_template = p.submit_url, p.status_url, p.cancel_url, p.body_template
+            submit_url, status_url, cancel_url, body_template = (
+                p.submit_url,
+                p.status_url,
+                p.cancel_url,
+                p.body_template,
+            )
             id_path, status_path, result_path, error_path = p.id_path, p.status_path, p.result_path, p.error_path
             if api_key:
                 self._headers[p.auth_format[0]] = p.auth_format[1].format(key=api_key)
@@ -396,9 +399,9 @@ class HttpVideoProvider:
         status = response.status_code
         if status in (401, 403):
             raise DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"the video API refused the credentials ({status})")
-        if status == 429 or status >= 500:  # noqa: PLR2004
+        if status == 429 or status >= 500:
             raise DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"the video API is busy or failing ({status})")
-        if status >= 400:  # noqa: PLR2004
+        if status >= 400:
             raise DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"the video API answered {status}")
         try:
             return response.json()

@@ -111,7 +111,9 @@ class ComfyUIProvider:
     async def generate(self, call: ProviderCall) -> ProviderResult:
         until = asyncio.get_running_loop().time() + call.deadline_s
         run = _Run()
-        resumed = call.remote_job if call.remote_job is not None and call.remote_job.provider == self.info.name else None
+        resumed = (
+            call.remote_job if call.remote_job is not None and call.remote_job.provider == self.info.name else None
+        )
         try:
             async with asyncio.timeout_at(until):
                 await self._rule.check(str(self._base), what="ComfyUI URL")
@@ -177,7 +179,12 @@ class ComfyUIProvider:
     async def _api(self, method: str, path: str, until: float, *, ok_400: bool = False, **kwargs: Any) -> Any:
         try:
             response = await self._client.request(
-                method, self._url(path), headers=self._headers, timeout=self._left(until), follow_redirects=False, **kwargs
+                method,
+                self._url(path),
+                headers=self._headers,
+                timeout=self._left(until),
+                follow_redirects=False,
+                **kwargs,
             )
         except httpx.TimeoutException:
             raise
@@ -188,8 +195,9 @@ class ComfyUIProvider:
         status = response.status_code
         if status in (401, 403):
             raise DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"ComfyUI refused the credentials ({status})")
-        if status >= 400 and not (ok_400 and status == 400):  # noqa: PLR2004
-            raise DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"ComfyUI answered {status} to {path.split('?')[0]}")
+        if status >= 400 and not (ok_400 and status == 400):
+            route = path.split("?", maxsplit=1)[0]
+            raise DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"ComfyUI answered {status} to {route}")
         if not response.content:
             return None  # /interrupt and /queue answer 200 with no body
         try:
@@ -283,7 +291,7 @@ class ComfyUIProvider:
 
     def _failure(self, messages: list[Any]) -> str:
         for item in messages:
-            if isinstance(item, list) and len(item) == 2 and isinstance(item[1], dict):  # noqa: PLR2004
+            if isinstance(item, list) and len(item) == 2 and isinstance(item[1], dict):
                 kind, data = item
                 if kind == "execution_error":
                     return self._scrub(
@@ -326,7 +334,9 @@ class ComfyUIProvider:
                     return entry
                 continue
             except (OSError, WebSocketException) as exc:
-                log.warning("comfyui.ws_lost prompt=%s error=%s (following /history)", run.prompt_id, type(exc).__name__)
+                log.warning(
+                    "comfyui.ws_lost prompt=%s error=%s (following /history)", run.prompt_id, type(exc).__name__
+                )
                 break
             if isinstance(raw, bytes):
                 continue  # preview images: not ours to keep
@@ -344,7 +354,9 @@ class ComfyUIProvider:
                 run.settled = True
                 raise DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, self._failure([[kind, data]]))
             await report(kind, data)
-            ended = kind == "execution_success" or (kind == "executing" and data.get("node") is None and data.get("prompt_id") == run.prompt_id)
+            ended = kind == "execution_success" or (
+                kind == "executing" and data.get("node") is None and data.get("prompt_id") == run.prompt_id
+            )
             if ended:
                 break  # the history is written just after: follow it there
         return await self._follow_by_history(run, call, until)
@@ -360,7 +372,10 @@ class ComfyUIProvider:
                 return entry  # it finished between the two looks
             if position is None:
                 run.settled = True
-                raise DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, "the ComfyUI prompt is neither queued nor in the history (server restarted?)")
+                raise DyngenError(
+                    ErrorCode.GEN_PROVIDER_UNAVAILABLE,
+                    "the ComfyUI prompt is neither queued nor in the history (server restarted?)",
+                )
             await report("queue", {"position": position})
             await asyncio.sleep(self._settings.poll_interval_s)  # no push without the websocket: polling it is
 
@@ -396,12 +411,17 @@ class ComfyUIProvider:
             artifacts.append(ArtifactBlob(role="video", media_type=media_type, data=data, primary=True))
             artifacts += [ArtifactBlob(role="video", media_type=t, data=d) for _, d, t in moving[1:]]
             if stills:
-                artifacts += [ArtifactBlob(role="poster" if i == 0 else "image", media_type=t, data=d) for i, (_, d, t) in enumerate(stills)]
+                artifacts += [
+                    ArtifactBlob(role="poster" if i == 0 else "image", media_type=t, data=d)
+                    for i, (_, d, t) in enumerate(stills)
+                ]
             elif (jpeg := await poster.first_frame(data, media_type)) is not None:
                 artifacts.append(ArtifactBlob(role="poster", media_type="image/jpeg", data=jpeg))
             log.info("comfyui.done prompt_node=%s files=%d", first.node, len(files))
         else:
-            artifacts += [ArtifactBlob(role="image", media_type=t, data=d, primary=i == 0) for i, (_, d, t) in enumerate(stills)]
+            artifacts += [
+                ArtifactBlob(role="image", media_type=t, data=d, primary=i == 0) for i, (_, d, t) in enumerate(stills)
+            ]
         return ProviderResult(
             payload=GeneratedContentPayload(
                 type=payload_type,

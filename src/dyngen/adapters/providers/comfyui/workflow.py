@@ -16,7 +16,13 @@ from dyngen.adapters.providers.comfyui.settings import INPUT_KEYS
 
 EXAMPLE = "example:"
 VIDEO_SUFFIXES = {".mp4": "video/mp4", ".webm": "video/webm", ".mov": "video/quicktime"}
-IMAGE_SUFFIXES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp", ".gif": "image/gif"}
+IMAGE_SUFFIXES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".webp": "image/webp",
+    ".gif": "image/gif",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +79,7 @@ def load(workflow: str, inputs: dict[str, str | list[str]] | None) -> Workflow:
         ValueError: A missing or malformed file, or a map naming a node or input that is not there.
     """
     if workflow.startswith(EXAMPLE):
-        path = defaults.shipped("comfyui") / f"{workflow[len(EXAMPLE):]}.json"
+        path = defaults.shipped("comfyui") / f"{workflow[len(EXAMPLE) :]}.json"
     else:
         path = Path(workflow).expanduser()
     graph = _read_json(path, "workflow")
