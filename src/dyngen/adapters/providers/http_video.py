@@ -1,13 +1,13 @@
 """`HttpVideoProvider`: video from a hosted generator that works as a job: submit, poll, download, cancel.
 
-Everything about the remote API is configuration: the submit URL and a JSON body template, a status URL
-template, an optional cancel URL template, an auth header, and dotted paths to the job id, the status and
-the result URL in the answers. The result URL comes from the remote service, so it is fetched only when it
-passes the SSRF rule: an http(s) URL whose host is on the allow-list (when there is one) and resolves to no
-loopback, link-local, private, reserved or multicast address (unless private hosts are allowed). The
-download then connects to the very address that was checked (the Host header and TLS name stay the URL's),
-so a name that resolves differently a moment later (DNS rebinding) cannot redirect it. Redirects are
-followed by hand, each hop checked the same way.
+Everything about the remote API is configuration: either a preset (`replicate`, `fal`: see
+`http_video_presets`) with a model and a key, or the generic form: the submit URL and a JSON body
+template, a status URL template, an optional cancel URL template, headers, and dotted paths to the job id,
+the status and the result URL in the answers. The body reaches the scene images too (`{{from_image_url}}`
+signed, `{{from_image_b64}}`). The result URL comes from the remote service, so it is fetched only when it
+passes the SSRF rule (`ssrf`), connected to the very address that was checked, each redirect checked the
+same way, at most `max_bytes` read. URLs an answer names for the job (Replicate's `urls.get`) must be on
+the API's own host: the credentials go nowhere else.
 
 A job that outlives the call's deadline, or whose generation is cancelled, is cancelled upstream too (best
 effort). Each job started is reported through `call.on_remote_job`, so the service keeps it with the
@@ -15,7 +15,7 @@ generation's own job; a worker carrying on after another died passes it back as 
 provider polls that job instead of paying for a second one.
 
 429, 5xx and refused credentials are GEN_PROVIDER_UNAVAILABLE, as is a remote job that failed (with the
-remote reason) and a refused result URL (naming the rule); the deadline is GEN_TIMEOUT.
+remote reason, secrets scrubbed) and a refused result URL (naming the rule); the deadline is GEN_TIMEOUT.
 """
 
 from __future__ import annotations
