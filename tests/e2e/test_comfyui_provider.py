@@ -22,6 +22,7 @@ from dyngen.ports import ProviderCall, RemoteJob, RemoteJobProvider
 from dyngen.services import jobs
 from dyngen.services.generation import generate_content
 from tests.support.fake_comfyui import FakeComfyUI, Run, animated_webp, mp4, png
+from tests.support.proxy import TcpProxy
 
 Factory = Callable[..., ComfyUIProvider]
 SECRET = "sk-comfy-0123456789"
@@ -335,3 +336,19 @@ async def test_without_settings_it_is_not_loaded(tmp_path: Path) -> None:
         assert "comfyui" not in services.providers.names()
     finally:
         await services.aclose()
+
+
+@pytest.mark.parametrize("shape", ["cut", "hang"])
+async def test_an_unreachable_or_silent_comfyui_fails_within_the_deadline(
+    make: Factory, comfy: FakeComfyUI, shape: str
+) -> None:
+    proxy = TcpProxy("127.0.0.1", comfy.port)
+    try:
+        getattr(proxy, shape)()
+        with pytest.raises(DyngenError) as caught:
+            await make(url=f"http://127.0.0.1:{proxy.port}").generate(call(deadline_s=1.5)[0])
+        expected = ErrorCode.GEN_PROVIDER_UNAVAILABLE if shape == "cut" else ErrorCode.GEN_TIMEOUT
+        assert caught.value.code is expected
+        assert comfy.script.prompts == [], "nothing reached ComfyUI"
+    finally:
+        proxy.close()
