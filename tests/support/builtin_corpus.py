@@ -110,9 +110,9 @@ def id_shaped(line: str, request: GenerateContentRequest) -> str | None:
         words = id_.lower().replace("-", "_").split("_")
         spelled = " ".join(words)
         scene_id = any(s is not None and s.id == id_ for s in (request.from_scene, request.to_scene))
-        if len(words) > 1 and (scene_id or _META & set(words) or not all(w.isalpha() for w in words)):
-            if re.search(rf"(?<!\w){re.escape(spelled)}(?!\w)", line, re.IGNORECASE):
-                return spelled
+        shaped = len(words) > 1 and (scene_id or _META & set(words) or not all(w.isalpha() for w in words))
+        if shaped and re.search(rf"(?<!\w){re.escape(spelled)}(?!\w)", line, re.IGNORECASE):
+            return spelled
     return None
 
 
@@ -133,8 +133,11 @@ def copied_summary(line: str, request: GenerateContentRequest, n: int = 5) -> st
 
 
 def render_golden() -> str:
-    out = ["# The built-in provider's lines over the template library and every mood pair.",
-           "# Regenerate: .venv/bin/python -m tests.support.builtin_corpus --write ; read the diff by eye.", ""]  # fmt: skip
+    out = [
+        "# The built-in provider's lines over the template library and every mood pair.",
+        "# Regenerate: .venv/bin/python -m tests.support.builtin_corpus --write ; read the diff by eye.",
+        "",
+    ]
     for label, request, seed in golden_cases():
         out.append(f"== {label} [seed {seed}]")
         out.extend(f"  {line}" for line in generated(request, seed))

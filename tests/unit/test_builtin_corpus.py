@@ -44,7 +44,8 @@ def assert_reads_as_lines(request: GenerateContentRequest, content: GeneratedCon
     for place in (p for p in plural if book.is_plural(p)):
         assert not any(book.disagrees(line, place) for line in lines), lines
     assert violations(content, request.constraints) == []
-    assert content.metadata is not None and content.metadata.quality_score is not None
+    assert content.metadata is not None
+    assert content.metadata.quality_score is not None
     assert 0.0 <= content.metadata.quality_score <= 1.0
 
 
@@ -119,7 +120,8 @@ def test_quality_score_is_measured_not_constant() -> None:
     stretched = short.model_copy(update={"duration": short.duration.model_copy(update={"target": 600, "max": 600})})
     short_score = payload(short, 1).metadata.quality_score  # type: ignore[union-attr]
     stretched_score = payload(stretched, 1).metadata.quality_score  # type: ignore[union-attr]
-    assert stretched_score is not None and short_score is not None
+    assert stretched_score is not None
+    assert short_score is not None
     assert stretched_score < short_score, "a few lines stretched over ten minutes score lower"
 
 
@@ -180,5 +182,7 @@ def test_unrelated_words_do_not_mention_an_element(text: str, element: str) -> N
 
 def test_measure_counts_ids_and_summaries_in_the_corpus() -> None:
     totals = corpus.measure(20)
-    assert totals["generations"] == 20 and totals["lines"] >= 20
-    assert totals["id_shaped"] == 0 and totals["copied_summary"] == 0
+    assert totals["generations"] == 20
+    assert totals["lines"] >= 20
+    assert totals["id_shaped"] == 0
+    assert totals["copied_summary"] == 0

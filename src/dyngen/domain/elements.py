@@ -3,9 +3,9 @@
 An element such as `phone_ring` is *mentioned* when each of its content words (`lexicon.content_words`:
 `kiss_callback` -> "kiss") appears as a whole word (a plural `s`/`es` allowed) in one line of the content
 ("Pick up the phone." and "She wears a ring." do not make a phone ring), or when the line says one of the
-lexicon's natural phrases for it ("the phone buzzes", "a call comes in"). Content without text (a video without captions) is judged by its metadata tags instead.
-Required elements must be mentioned; avoided ones must not be. The check reads only the payload, so it
-applies to every provider.
+lexicon's natural phrases for it ("the phone buzzes", "a call comes in"). Content without text (a video
+without captions) is judged by its metadata tags instead. Required elements must be mentioned; avoided
+ones must not be. The check reads only the payload, so it applies to every provider.
 """
 
 from __future__ import annotations

@@ -7,9 +7,10 @@ number is deliberately not part of it) and another seed gives another variant.
 
 Constraints are honoured by construction. Each required element gets a line that
 `dyngen.domain.elements.mentions` recognises, phrased in plain words (`dyngen.domain.lexicon`): an element
-id never reaches the player, and neither does a scene's summary (it is the designer's note, not a line). For each avoided element one of its words (preferably
-one no required element uses, then the longest) is *blocked*: no line, name or tag containing it is
-used, so the element as a whole can never be mentioned, even across lines. The same mechanism keeps
+id never reaches the player, and neither does a scene's summary (it is the designer's note, not a line).
+For each avoided element one of its words (preferably one no required element uses, then the longest)
+is *blocked*: no line, name or tag containing it is used, so the element as a whole can never be
+mentioned, even across lines; no line says one of the lexicon's phrases for it either. The same mechanism keeps
 G-rated output free of `phrasebook.G_BLOCKED_WORDS`. A final check with
 `dyngen.domain.elements.violations` guards against any slip. No sentence is used twice in one piece of
 content: when the banks run dry, the content has fewer, longer beats instead.
@@ -33,7 +34,6 @@ import hashlib
 import json
 import math
 import random
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -55,8 +55,8 @@ from dyngen.domain.contracts import (
     TransitionType,
 )
 from dyngen.domain.elements import mentioned, mentions, violations
-from dyngen.domain.lexicon import says, spoken_form
 from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.domain.lexicon import says, spoken_form
 from dyngen.domain.validation import normalise_element
 from dyngen.ports import ArtifactBlob, ProviderCall, ProviderInfo, ProviderResult
 
@@ -104,9 +104,7 @@ class _Draft:
 class _Composer:
     """Seeded choices from the phrasebook, never using a blocked word and never repeating a line."""
 
-    def __init__(
-        self, rng: random.Random, blocked: Sequence[str], *, avoided: Sequence[str] = (), pg13: bool
-    ) -> None:
+    def __init__(self, rng: random.Random, blocked: Sequence[str], *, avoided: Sequence[str] = (), pg13: bool) -> None:
         self.rng = rng
         self.blocked = tuple(blocked)
         self.avoided = tuple(avoided)
@@ -556,7 +554,14 @@ def _payload(
     lines = [f"{b.speaker}: {b.text}" if b.speaker else b.text for b in beats]
     moods = list(dict.fromkeys([*(s.mood for s in slots), draft.mood]))
     places = [p for p in (_place(request.from_scene), _place(request.to_scene)) if p]
-    score = _quality(request, [b.text for b in beats], moods, places, composer.grounded, required)
+    score = _quality(
+        request,
+        texts=[b.text for b in beats],
+        moods=moods,
+        places=places,
+        grounded=composer.grounded,
+        required=required,
+    )
     avoided = {normalise_element(e) for e in request.constraints.avoid_elements}
     tags = [*map(normalise_element, required), *(m.label for m in moods), request.style.pacing.value, *draft.tags]
     return GeneratedContentPayload(
@@ -575,6 +580,7 @@ def _payload(
 
 def _quality(
     request: GenerateContentRequest,
+    *,
     texts: Sequence[str],
     moods: Sequence[_Mood],
     places: Sequence[str],
