@@ -43,14 +43,14 @@ MOOD_ALIASES: dict[str, str] = {
 MOOD_ADJECTIVES: dict[str, tuple[str, ...]] = {
     "romantic": ("warm", "tender", "golden", "soft", "hushed"),
     "intense": ("sharp", "charged", "electric", "taut", "blazing"),
-    "calm": ("quiet", "gentle", "still", "easy", "unhurried"),
+    "calm": ("quiet", "gentle", "still", "peaceful", "unhurried"),
     "tense": ("tight", "watchful", "brittle", "uneasy", "wound-up"),
     "relief": ("light", "easy", "unclenched", "warm", "gentle"),
     "sad": ("grey", "heavy", "hollow", "muted", "dim"),
     "joyful": ("bright", "lively", "golden", "buoyant", "radiant"),
     "mysterious": ("strange", "veiled", "shadowed", "uncanny", "hushed"),
     "determined": ("steady", "resolute", "clear", "focused", "firm"),
-    "reflective": ("quiet", "pensive", "still", "dreamlike", "distant"),
+    "reflective": ("quiet", "pensive", "hushed", "dreamlike", "distant"),
     "fearful": ("cold", "dark", "threatening", "uneasy", "chilled"),
     "angry": ("hot", "harsh", "bristling", "raw", "sharp"),
     "playful": ("lively", "mischievous", "bright", "teasing", "light"),
@@ -302,7 +302,7 @@ AFTERMATH_LINES: tuple[str, ...] = (
 )
 
 STATE_LINES: tuple[str, ...] = (
-    "Everything still feels {state}.", "Underneath it all, the feeling is still {state}.",
+    "Everything still feels {state}.", "Underneath it all, everyone is still {state}.",
     "Still {state}, underneath it all.",
 )
 
