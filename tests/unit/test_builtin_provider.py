@@ -392,7 +392,7 @@ async def test_tokens_count_the_words_a_player_reads_and_it_costs_nothing(kind: 
     words = sum(len(line.split()) for line in [*(payload.dialogue or []), *(c.text for c in payload.choices or [])])
     assert result.tokens == words > 0
     assert result.cost == 0.0
-    assert result.fingerprint == "builtin-text/1"
+    assert result.fingerprint == "builtin-text/2"
 
 
 async def test_quality_score_is_a_fraction_lower_for_moods_the_book_does_not_know() -> None:

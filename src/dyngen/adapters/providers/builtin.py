@@ -60,7 +60,7 @@ from dyngen.domain.lexicon import says, spoken_form
 from dyngen.domain.validation import normalise_element
 from dyngen.ports import ArtifactBlob, ProviderCall, ProviderInfo, ProviderResult
 
-FINGERPRINT = "builtin-text/1"
+FINGERPRINT = "builtin-text/2"  # /2: lines without ids or pasted summaries, so other output for the same seed
 MAX_BEATS = 40
 
 # Seconds per beat or line by pacing: slow scripts have fewer, longer beats.
