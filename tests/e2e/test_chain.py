@@ -87,7 +87,7 @@ async def provider_health(client: httpx.AsyncClient) -> dict[str, Any]:
 async def test_the_record_names_the_member_that_answered(settings: Settings) -> None:
     flaky = FakeProvider(failures=[T], name="flaky")
     async with api(chained(settings), {"flaky": flaky, "builtin": BuiltinProvider()}) as (client, _):
-        assert await answered_by(client, dialogue("pt-1")) == "chain:main>builtin/builtin-text/1"
+        assert await answered_by(client, dialogue("pt-1")) == "chain:main>builtin/builtin-text/2"
         assert await answered_by(client, dialogue("pt-2")) == "chain:main>flaky/fake/1"
 
 
@@ -96,9 +96,9 @@ async def test_a_failing_member_cools_down_and_health_shows_reason_and_expiry(se
     async with api(chained(settings), {"flaky": flaky, "builtin": BuiltinProvider()}) as (client, _):
         assert (await provider_health(client))["main"] == {"status": "ok", "latency_ms": pytest.approx(0, abs=1000)}
         for playthrough in ("pt-1", "pt-2"):
-            assert await answered_by(client, dialogue(playthrough)) == "chain:main>builtin/builtin-text/1"
+            assert await answered_by(client, dialogue(playthrough)) == "chain:main>builtin/builtin-text/2"
 
-        assert await answered_by(client, dialogue("pt-3")) == "chain:main>builtin/builtin-text/1"
+        assert await answered_by(client, dialogue("pt-3")) == "chain:main>builtin/builtin-text/2"
         assert len(flaky.calls) == 2, "a member in cooldown is not asked"
 
         health = (await provider_health(client))["main"]
@@ -110,7 +110,7 @@ async def test_a_request_and_a_generation_type_may_name_a_chain(settings: Settin
     flaky = FakeProvider(failures=[T], name="flaky")
     chain_by_type = chained(settings, default_provider="builtin", providers_by_type={"dialogue": "main"})
     async with api(chain_by_type, {"flaky": flaky, "builtin": BuiltinProvider()}) as (client, _):
-        assert await answered_by(client, dialogue("pt-1")) == "chain:main>builtin/builtin-text/1"
+        assert await answered_by(client, dialogue("pt-1")) == "chain:main>builtin/builtin-text/2"
         assert (
             await answered_by(client, dialogue("pt-2", type="environment", provider="main"))
             == "chain:main>flaky/fake/1"
@@ -134,8 +134,8 @@ async def test_with_redis_every_process_skips_a_cooling_member(
         api(scaled, {"flaky": flaky_two, "builtin": BuiltinProvider()}) as (two, _),
     ):
         for playthrough in ("pt-1", "pt-2"):
-            assert await answered_by(one, dialogue(playthrough)) == "chain:main>builtin/builtin-text/1"
+            assert await answered_by(one, dialogue(playthrough)) == "chain:main>builtin/builtin-text/2"
 
         assert COOLING.fullmatch((await provider_health(two))["main"]["detail"])
-        assert await answered_by(two, dialogue("pt-3")) == "chain:main>builtin/builtin-text/1"
+        assert await answered_by(two, dialogue("pt-3")) == "chain:main>builtin/builtin-text/2"
         assert flaky_two.calls == [], "the other process does not ask the member in cooldown either"

@@ -1,10 +1,11 @@
 """Whether content honours a node's requiredElements and avoidElements.
 
-An element such as `phone_ring` is *mentioned* when each of its words appears as a whole word (a plural
-`s`/`es` allowed) in one line of the content: "Pick up the phone." and "She wears a ring." do not make a
-phone ring. Content without text (a video without captions) is judged by its metadata tags instead.
-Required elements must be mentioned; avoided ones must not be. The check reads only the payload, so it
-applies to every provider.
+An element such as `phone_ring` is *mentioned* when each of its content words (`lexicon.content_words`:
+`kiss_callback` -> "kiss") appears as a whole word (a plural `s`/`es` allowed) in one line of the content
+("Pick up the phone." and "She wears a ring." do not make a phone ring), or when the line says one of the
+lexicon's natural phrases for it ("the phone buzzes", "a call comes in"). Content without text (a video
+without captions) is judged by its metadata tags instead. Required elements must be mentioned; avoided
+ones must not be. The check reads only the payload, so it applies to every provider.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 from functools import lru_cache
 
 from dyngen.domain.contracts import Constraints, GeneratedContentPayload
+from dyngen.domain.lexicon import content_words, says
 from dyngen.domain.validation import normalise_element
 
 
@@ -32,15 +34,15 @@ def content_text(payload: GeneratedContentPayload) -> str:
 
 @lru_cache(maxsize=1024)
 def _pattern(element: str) -> re.Pattern[str]:
-    words = [w for w in normalise_element(element).split("_") if w]
+    words = content_words(element) if normalise_element(element) else []
     if not words:
         return re.compile(r"(?!)")  # an element with no words is never mentioned (the validator rejects it)
     return re.compile("".join(rf"(?=.*(?<!\w){re.escape(w)}(?:s|es)?(?!\w))" for w in words), re.IGNORECASE | re.DOTALL)
 
 
 def mentions(text: str, element: str) -> bool:
-    """True when every word of `element` appears in `text` as a whole word."""
-    return bool(_pattern(element).match(text))
+    """True when every content word of `element` appears in `text` as a whole word, or a lexicon phrase does."""
+    return bool(_pattern(element).match(text)) or says(text, element)
 
 
 def mentioned(lines: list[str], element: str) -> bool:

@@ -6,19 +6,26 @@ and the request's content fields, so the same request and seed give byte-identic
 number is deliberately not part of it) and another seed gives another variant.
 
 Constraints are honoured by construction. Each required element gets a line that
-`dyngen.domain.elements.mentions` recognises. For each avoided element one of its words (preferably
-one no required element uses, then the longest) is *blocked*: no line, name or tag containing it is
-used, so the element as a whole can never be mentioned, even across lines. The same mechanism keeps
+`dyngen.domain.elements.mentions` recognises, phrased in plain words (`dyngen.domain.lexicon`): an element
+id never reaches the player, and neither does a scene's summary (it is the designer's note, not a line).
+For each avoided element one of its words (preferably one no required element uses, then the longest)
+is *blocked*: no line, name or tag containing it is used, so the element as a whole can never be
+mentioned, even across lines; no line says one of the lexicon's phrases for it either. The same mechanism keeps
 G-rated output free of `phrasebook.G_BLOCKED_WORDS`. A final check with
-`dyngen.domain.elements.violations` guards against any slip.
+`dyngen.domain.elements.violations` guards against any slip. No sentence is used twice in one piece of
+content: when the banks run dry, the content has fewer, longer beats instead.
 
-Quality score (`metadata.quality_score`, 0..1)::
+Quality score (`metadata.quality_score`, 0..1), measured on the finished content::
 
-    score = 0.5 * mood_coverage + 0.3 * variety + 0.2 * grounding
+    score = 0.3 * coverage + 0.2 * length_fit + 0.15 * variety + 0.15 * mood_coverage
+          + 0.1 * grounding + 0.1 * agreement
 
-mood_coverage is the share of the requested moods the phrasebook knows (unknown moods fall back to
-generic lines built around the mood word); variety is distinct lines / lines; grounding is 1.0 when a
-scene detail (location, summary or emotional state) made it into the text, else 0.6.
+coverage is the share of required elements the element check finds (1.0 when none is required);
+length_fit is min(r, 1/r) for r = words / (target seconds * the pacing's words per second); variety is
+distinct sentences / sentences; mood_coverage is the share of the requested moods the phrasebook knows
+(unknown moods get generic lines around the mood word); grounding is 1.0 when a scene detail (location or
+emotional state) made it into the text, else 0.6; agreement is the share of lines naming a plural place
+without a singular verb after it.
 """
 
 from __future__ import annotations
@@ -47,17 +54,20 @@ from dyngen.domain.contracts import (
     SocialContext,
     TransitionType,
 )
-from dyngen.domain.elements import mentions, violations
+from dyngen.domain.elements import mentioned, mentions, violations
 from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.domain.lexicon import says, spoken_form
 from dyngen.domain.validation import normalise_element
 from dyngen.ports import ArtifactBlob, ProviderCall, ProviderInfo, ProviderResult
 
-FINGERPRINT = "builtin-text/1"
+FINGERPRINT = "builtin-text/2"  # /2: lines without ids or pasted summaries, so other output for the same seed
 MAX_BEATS = 40
 
 # Seconds per beat or line by pacing: slow scripts have fewer, longer beats.
 _BEAT_SECONDS = {Pacing.SLOW: 6.0, Pacing.MEDIUM: 4.0, Pacing.FAST: 2.5}
 _LINE_SECONDS = {Pacing.SLOW: 5.0, Pacing.MEDIUM: 3.5, Pacing.FAST: 2.5}
+# Words a listener takes in per second at each pacing, for the length check of the quality score.
+_WORDS_PER_SECOND = {Pacing.SLOW: 1.6, Pacing.MEDIUM: 2.2, Pacing.FAST: 2.8}
 _NPC_LINES = {Pacing.SLOW: 3, Pacing.MEDIUM: 2, Pacing.FAST: 1}
 _CHOICES = {Pacing.SLOW: 4, Pacing.MEDIUM: 3, Pacing.FAST: 2}
 _STOPWORDS = frozenset({"a", "an", "the", "of", "and", "or", "in", "on", "at", "to", "with", "for", "from", "by"})
@@ -94,29 +104,36 @@ class _Draft:
 class _Composer:
     """Seeded choices from the phrasebook, never using a blocked word and never repeating a line."""
 
-    def __init__(self, rng: random.Random, blocked: Sequence[str], *, pg13: bool) -> None:
+    def __init__(self, rng: random.Random, blocked: Sequence[str], *, avoided: Sequence[str] = (), pg13: bool) -> None:
         self.rng = rng
         self.blocked = tuple(blocked)
+        self.avoided = tuple(avoided)
         self.pg13 = pg13
         self.used: set[str] = set()
+        self.sentences: set[str] = set()  # every sentence written so far, normalised: none is written twice
         self.grounded = False
+        self.exhausted = False  # set when a pick found lines that fit but had used them all
 
     def allowed(self, text: str) -> bool:
-        return not any(mentions(text, word) for word in self.blocked)
+        blocked = any(mentions(text, word) for word in self.blocked)
+        return not blocked and not any(says(text, element) for element in self.avoided)
 
     def pick(
         self, templates: Iterable[str], fields: Mapping[str, str], *, mention: str | None = None, short: bool = False
     ) -> str | None:
-        """A filled template that uses no blocked word (and mentions `mention`), or None."""
+        """A filled template that uses no blocked word, repeats no sentence (and mentions `mention`), or None."""
         candidates: list[tuple[str, str]] = []
         for template in templates:
             try:
-                text = template.format_map(fields)
+                text = book.agree(template, fields).format_map(fields)
             except KeyError:  # the template needs a detail this request does not have
                 continue
             if self.allowed(text) and (mention is None or mentions(text, mention)):
                 candidates.append((template, text))
+        fitting = len(candidates)
+        candidates = [c for c in candidates if not self.sentences.intersection(book.sentences(c[1]))]
         if not candidates:
+            self.exhausted = self.exhausted or fitting > 0
             return None
         # Unused templates first, so two elements or two places do not share one sentence shape.
         fresh = [c for c in candidates if c[0] not in self.used] or candidates
@@ -124,20 +141,21 @@ class _Composer:
             fresh = sorted(fresh, key=lambda c: (len(c[1]), c[1]))[: (len(fresh) + 1) // 2]
         template, text = self.rng.choice(fresh)
         self.used.add(template)
+        self.sentences.update(book.sentences(text))
         return text
 
     def adj(self, mood: _Mood) -> str:
         options = [a for a in book.MOOD_ADJECTIVES.get(mood.key or "", ()) if self.allowed(a)]
         return self.rng.choice(options) if options else mood.word
 
-    def imagery(self, mood: _Mood) -> str:
+    def imagery(self, mood: _Mood) -> str | None:
         pools: list[Sequence[str]] = [book.GENERIC_IMAGERY, book.MOOD_IMAGERY["neutral"]]
         if mood.key is not None:
             rated = book.RATED_PG13_IMAGERY.get(mood.key, ()) if self.pg13 else ()
             pools.insert(0, book.MOOD_IMAGERY[mood.key] + rated)
         return self._first(pools, {"mood": mood.word}, f"no imagery for mood '{mood.label}' avoids the blocked words")
 
-    def speech(self, mood: _Mood, other: str | None, *, short: bool = False) -> str:
+    def speech(self, mood: _Mood, other: str | None, *, short: bool = False) -> str | None:
         fields = {"mood": mood.word} | ({"other": other} if other else {})
         own = book.MOOD_SPEECH.get(mood.key or "", book.GENERIC_SPEECH)
         pools = [own, book.GENERIC_SPEECH, book.MOOD_SPEECH["neutral"]]
@@ -146,16 +164,18 @@ class _Composer:
     def place_line(self, templates: Sequence[str], place: str | None, mood: _Mood) -> str | None:
         if place is None:
             return None
-        text = self.pick(templates, {"place": place, "Place": place[:1].upper() + place[1:], "adj": self.adj(mood)})
+        text = self.pick(templates, book.place_fields(place) | {"adj": self.adj(mood)})
         self.grounded = self.grounded or text is not None
         return text
 
     def echo(self, scene: SceneRef | None) -> str | None:
-        """A line recalling a scene's summary, else its emotional state."""
-        summary = book.first_sentence(scene.summary) if scene else None
-        text = self.pick(book.SUMMARY_ECHOES, {"summary": summary}) if summary else None
-        self.grounded = self.grounded or text is not None
-        return text or self.state_line(scene)
+        """A line recalling a scene: its emotional state, else that something just happened.
+
+        Never the summary itself: it is the designer's description of the scene, not a line to read out.
+        """
+        if scene is None:
+            return None
+        return self.state_line(scene) or (self.pick(book.AFTERMATH_LINES, {}) if scene.summary else None)
 
     def state_line(self, scene: SceneRef | None) -> str | None:
         """A line naming a scene's emotional state (`anxious_but_hopeful` -> "anxious but hopeful")."""
@@ -173,7 +193,7 @@ class _Composer:
         if spoken:
             wrapped = tuple(w.replace("{sentence}", s) for s in narration for w in book.SPOKEN_WRAPPERS)
             pools = [book.ELEMENT_SPEECH.get(key, ()), wrapped, generic]
-        fields = {"words": key.replace("_", " ")}
+        fields = {"words": spoken_form(key)}
         for pool in pools:
             if (text := self.pick(pool, fields, mention=element)) is not None:
                 return text
@@ -199,10 +219,14 @@ class _Composer:
 
     def _first(
         self, pools: Sequence[Sequence[str]], fields: Mapping[str, str], failure: str, short: bool = False
-    ) -> str:
+    ) -> str | None:
+        """The first pool's line that fits; None when lines fit but were all used (the beat is dropped)."""
+        self.exhausted = False
         for pool in pools:
             if (text := self.pick(pool, fields, short=short)) is not None:
                 return text
+        if self.exhausted:
+            return None
         raise DyngenError(ErrorCode.GEN_EMPTY_OUTPUT, failure)
 
 
@@ -246,6 +270,7 @@ def _compose(request: GenerateContentRequest, seed: int) -> ProviderResult:
     composer = _Composer(
         _rng(request, seed),
         _blocked_words(constraints, required_words),
+        avoided=constraints.avoid_elements,
         pg13=constraints.rating in (Rating.PG_13, Rating.R),
     )
     if request.type in (GenerationType.TRANSITION, GenerationType.VARIATION):
@@ -382,13 +407,12 @@ def _transition(request: GenerateContentRequest, composer: _Composer, required: 
         if rng.random() < talk:
             slots[i].speaker = speakers[spoken % 2]
             other = speakers[(spoken + 1) % 2]
-            slots[i].texts.append(composer.speech(plan[i], other, short=style.pacing is Pacing.FAST))
-            spoken += 1
+            spoken += _put(slots[i], composer.speech(plan[i], other, short=style.pacing is Pacing.FAST))
         else:
-            slots[i].texts.append(composer.imagery(plan[i]))
+            _put(slots[i], composer.imagery(plan[i]))
     if not slots[0].texts:
-        slots[0].texts.append(composer.imagery(first))
-    slots[-1].texts.append(composer.imagery(last))
+        _put(slots[0], composer.imagery(first))
+    _put(slots[-1], composer.imagery(last))
     accelerate = "build_tension_gradually" in rules
     return _Draft(PayloadType.DIALOGUE, slots, last, tags=[style.transition_type.value], accelerate=accelerate)
 
@@ -406,7 +430,7 @@ def _dialogue(request: GenerateContentRequest, composer: _Composer, required: Se
     _place_elements(composer, slots, range(n), required)
     for i, slot in enumerate(slots):
         if not slot.texts:
-            slot.texts.append(composer.speech(slot.mood, speakers[(i + 1) % 2], short=style.pacing is Pacing.FAST))
+            _put(slot, composer.speech(slot.mood, speakers[(i + 1) % 2], short=style.pacing is Pacing.FAST))
     choices = _choices(composer, _CHOICES[style.pacing])
     return _Draft(PayloadType.DIALOGUE, slots, last, choices=choices)
 
@@ -427,11 +451,7 @@ def _environment(request: GenerateContentRequest, composer: _Composer, required:
     place = _place(scene)
     n = _count(request.duration.target, _LINE_SECONDS, request.style.pacing, 3, 8)
     slots = [_Slot(mood) for _ in range(n)]
-    opener = composer.place_line(book.PLACE_OPENERS, place, mood)
-    if opener is None and scene is not None and (summary := book.first_sentence(scene.summary)):
-        opener = composer.pick(["{summary}."], {"summary": summary[:1].upper() + summary[1:]})
-        composer.grounded = composer.grounded or opener is not None
-    slots[0].texts.append(opener or composer.imagery(mood))
+    _put(slots[0], composer.place_line(book.PLACE_OPENERS, place, mood) or composer.imagery(mood))
     if n > 3 and (state := composer.state_line(scene)):  # room to spare: close on the scene's feeling
         slots[-1].texts.append(state)
     _place_elements(composer, slots, range(1, n), required)
@@ -439,7 +459,7 @@ def _environment(request: GenerateContentRequest, composer: _Composer, required:
         if not slot.texts:
             fields = {"adj": composer.adj(mood)} | ({"place": place} if place else {})
             sense = composer.pick(book.SENSE_LINES, fields) if composer.rng.random() < 0.4 else None
-            slot.texts.append(sense or composer.imagery(mood))
+            _put(slot, sense or composer.imagery(mood))
     tags = [normalise_element(scene.location)] if scene is not None and scene.location else []
     return _Draft(PayloadType.ENVIRONMENT, slots, mood, tags=[t for t in tags if t])
 
@@ -480,7 +500,7 @@ def _npc_response(request: GenerateContentRequest, composer: _Composer, required
     n = min(3, max(_NPC_LINES[request.style.pacing], 1 + len(required)))
     slots = [_Slot(mood, speaker=speaker) for _ in range(n)]
     tone_lines = book.NPC_TONE_LINES[tone]
-    slots[0].texts.append(composer.pick(tone_lines, {}) or composer.speech(mood, None))
+    _put(slots[0], composer.pick(tone_lines, {}) or composer.speech(mood, None))
     _place_elements(composer, slots, range(1, n), required)
     # A follow-up line speaks in the mood unless the mood would contradict the tone (a romantic line from a rival).
     mood_tone = book.MOOD_TONES.get(mood.key or "", "neutral")
@@ -488,8 +508,16 @@ def _npc_response(request: GenerateContentRequest, composer: _Composer, required
     for slot in slots[1:]:
         if not slot.texts:
             line = None if in_tune else composer.pick(tone_lines, {})
-            slot.texts.append(line or composer.speech(mood, None))
+            _put(slot, line or composer.speech(mood, None))
     return _Draft(PayloadType.NPC_RESPONSE, slots, mood, tags=[tone])
+
+
+def _put(slot: _Slot, text: str | None) -> int:
+    """Add `text` to the slot when there is one; 1 when added. A slot left empty is dropped from the content."""
+    if text is None:
+        return 0
+    slot.texts.append(text)
+    return 1
 
 
 def _timeline(slots: Sequence[_Slot], target: float, *, accelerate: bool) -> list[Beat]:
@@ -519,12 +547,21 @@ def _payload(
     request: GenerateContentRequest, draft: _Draft, composer: _Composer, required: Sequence[str]
 ) -> GeneratedContentPayload:
     target = request.duration.target
-    beats = _timeline(draft.slots, target, accelerate=draft.accelerate)
+    slots = [slot for slot in draft.slots if slot.texts]
+    if not slots:
+        raise DyngenError(ErrorCode.GEN_EMPTY_OUTPUT, "no line survives the avoided words")
+    beats = _timeline(slots, target, accelerate=draft.accelerate)
     lines = [f"{b.speaker}: {b.text}" if b.speaker else b.text for b in beats]
-    moods = list(dict.fromkeys([*(s.mood for s in draft.slots), draft.mood]))
-    coverage = sum(1 for m in moods if m.key is not None) / len(moods)
-    variety = len({b.text for b in beats}) / len(beats)
-    score = 0.5 * coverage + 0.3 * variety + 0.2 * (1.0 if composer.grounded else 0.6)
+    moods = list(dict.fromkeys([*(s.mood for s in slots), draft.mood]))
+    places = [p for p in (_place(request.from_scene), _place(request.to_scene)) if p]
+    score = _quality(
+        request,
+        texts=[b.text for b in beats],
+        moods=moods,
+        places=places,
+        grounded=composer.grounded,
+        required=required,
+    )
     avoided = {normalise_element(e) for e in request.constraints.avoid_elements}
     tags = [*map(normalise_element, required), *(m.label for m in moods), request.style.pacing.value, *draft.tags]
     return GeneratedContentPayload(
@@ -538,4 +575,36 @@ def _payload(
             tags=[t for t in dict.fromkeys(tags) if t not in avoided],
             quality_score=round(score, 3),
         ),
+    )
+
+
+def _quality(
+    request: GenerateContentRequest,
+    *,
+    texts: Sequence[str],
+    moods: Sequence[_Mood],
+    places: Sequence[str],
+    grounded: bool,
+    required: Sequence[str],
+) -> float:
+    """The quality score of finished content, from what can be measured in it (see the module docstring)."""
+    lines = list(texts)
+    coverage = sum(1 for e in required if mentioned(lines, e)) / len(required) if required else 1.0
+    words = sum(len(t.split()) for t in lines)
+    expected = request.duration.target * _WORDS_PER_SECOND[request.style.pacing]
+    ratio = words / expected if expected > 0 else 1.0
+    length_fit = min(ratio, 1 / ratio) if ratio > 0 else 0.0
+    said = [s for t in lines for s in dict.fromkeys(book.sentences(t))]
+    variety = len(set(said)) / len(said) if said else 0.0
+    mood_coverage = sum(1 for m in moods if m.key is not None) / len(moods)
+    plural = [p for p in places if book.is_plural(p)]
+    disagreeing = sum(1 for t in lines if any(book.disagrees(t, p) for p in plural))
+    agreement = 1.0 - disagreeing / len(lines) if lines else 1.0
+    return (
+        0.3 * coverage
+        + 0.2 * length_fit
+        + 0.15 * variety
+        + 0.15 * mood_coverage
+        + 0.1 * (1.0 if grounded else 0.6)
+        + 0.1 * agreement
     )

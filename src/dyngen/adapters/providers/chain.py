@@ -30,7 +30,7 @@ class ChainProvider:
 
     A member's GEN_* failure (or any exception, as GEN_PROVIDER_UNAVAILABLE) is counted by the breaker
     and the next member is tried; when every member fails, the last error is raised. The result's
-    fingerprint names the member that answered: `chain:main>builtin/builtin-text/1`.
+    fingerprint names the member that answered: `chain:main>builtin/builtin-text/2`.
 
     Args:
         name: The chain's registry name.

@@ -11,12 +11,17 @@ Template fields (a line whose field cannot be filled is skipped):
     {other}: the name of the other speaker in a conversation.
     {mood}: the mood word itself (generic lines for moods this book does not know).
     {words}: an element's words ("glass of wine"); {sentence}: a finished element line.
-    {summary} / {state}: a scene's summary (one sentence) or emotional state, in words.
+    {state}: a scene's emotional state, in words ("anxious but hopeful").
+
+A scene's summary is never a field: it describes the scene to the designer and is not a line to read out.
+In a line with {place}, `[feels|feel]` picks the verb that agrees with the place: "the corner cafe feels",
+"the city rooftops feel".
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 # The banks are packed several entries to a row so the whole book reads on a few screens; ruff format would
 # give every entry its own row and more than double the module's length.
@@ -38,15 +43,15 @@ MOOD_ALIASES: dict[str, str] = {
 MOOD_ADJECTIVES: dict[str, tuple[str, ...]] = {
     "romantic": ("warm", "tender", "golden", "soft", "hushed"),
     "intense": ("sharp", "charged", "electric", "taut", "blazing"),
-    "calm": ("quiet", "gentle", "still", "easy", "unhurried"),
+    "calm": ("quiet", "gentle", "still", "peaceful", "unhurried"),
     "tense": ("tight", "watchful", "brittle", "uneasy", "wound-up"),
-    "relief": ("lighter", "easier", "loosened", "warmer", "kinder"),
+    "relief": ("light", "easy", "unclenched", "warm", "gentle"),
     "sad": ("grey", "heavy", "hollow", "muted", "dim"),
     "joyful": ("bright", "lively", "golden", "buoyant", "radiant"),
     "mysterious": ("strange", "veiled", "shadowed", "uncanny", "hushed"),
     "determined": ("steady", "resolute", "clear", "focused", "firm"),
-    "reflective": ("quiet", "pensive", "still", "dreamlike", "distant"),
-    "fearful": ("cold", "dark", "threatening", "uneasy", "wrong"),
+    "reflective": ("quiet", "pensive", "hushed", "dreamlike", "distant"),
+    "fearful": ("cold", "dark", "threatening", "uneasy", "chilled"),
     "angry": ("hot", "harsh", "bristling", "raw", "sharp"),
     "playful": ("lively", "mischievous", "bright", "teasing", "light"),
     "hopeful": ("fresh", "bright", "open", "new", "gentle"),
@@ -268,18 +273,18 @@ MOOD_SPEECH: dict[str, tuple[str, ...]] = {
 }
 
 PLACE_LINES: tuple[str, ...] = (
-    "{Place} feels {adj} now.", "Light shifts across {place}, {adj} and slow.",
-    "{Place} settles into something {adj}.", "Every corner of {place} seems {adj}.",
-    "The air in {place} turns {adj}.", "Sounds carry strangely through {place}, {adj} and close.",
+    "{Place} [feels|feel] {adj} now.", "Light shifts across {place}, {adj} and slow.",
+    "{Place} [settles|settle] into something {adj}.", "Every inch of {place} seems {adj}.",
+    "The air around {place} turns {adj}.", "Sounds carry strangely across {place}, {adj} and close.",
 )
 
 PLACE_OPENERS: tuple[str, ...] = (
-    "{Place}. Everything here feels {adj}.", "This is {place}: {adj}, for now.",
-    "{Place} opens out, {adj} at every edge.", "{Place}, {adj} in the fading light.",
+    "{Place}. Everything here feels {adj}.", "[This is|These are] {place}: {adj}, for now.",
+    "{Place} [opens|open] out, {adj} at every edge.", "{Place}, {adj} in the fading light.",
 )
 
 PLACE_SPEECH: tuple[str, ...] = (
-    "{Place} looks different today, doesn't it?", "Of all places, we end up at {place}.",
+    "{Place} [looks|look] different today, [doesn't it|don't they]?", "Of all places, we end up at {place}.",
     "I keep thinking about {place}.", "Funny. {Place} used to feel smaller.",
 )
 
@@ -290,13 +295,15 @@ SENSE_LINES: tuple[str, ...] = (
     "Far off, something hums, low and {adj}.", "The air against the skin feels {adj}.",
 )
 
-SUMMARY_ECHOES: tuple[str, ...] = (
-    "What just happened still hangs in the air: {summary}.", "Still echoing: {summary}.",
-    "It is hard to shake it off: {summary}.",
+# After a scene the request has no emotional state for: what happened is felt, not retold.
+AFTERMATH_LINES: tuple[str, ...] = (
+    "What just happened still hangs in the air.", "Nobody is quite past what just happened.",
+    "It is hard to shake off the last few minutes.",
 )
 
 STATE_LINES: tuple[str, ...] = (
-    "Everything still feels {state}.", "The feeling lingers, {state}.", "Underneath it all: {state}.",
+    "Everything still feels {state}.", "Underneath it all, everyone is still {state}.",
+    "Still {state}, underneath it all.",
 )
 
 BRIDGE_LINES: tuple[str, ...] = (
@@ -351,9 +358,7 @@ ELEMENT_NARRATION: dict[str, tuple[str, ...]] = {
     "tea": ("Steam curls from a forgotten cup of tea.",),
     "flowers": ("A vase of flowers brightens the sill.",),
     "roses": ("A bunch of red roses waits on the table.",),
-    "moonlight": ("Moonlight silvers the floorboards.",),
     "moon": ("The moon hangs low and bright.",),
-    "sunset": ("The sunset paints everything amber.",),
     "sunrise": ("The sunrise spills pink across the sky.",),
     "dawn": ("Dawn creeps grey over the rooftops.",),
     "snow": ("Snow falls, soft and soundless.",),
@@ -365,6 +370,15 @@ ELEMENT_NARRATION: dict[str, tuple[str, ...]] = {
     "heartbeat": ("A heartbeat thuds, loud in the hush.",),
     "silence": ("Silence settles like dust.",),
     "kiss": ("A kiss, brief and unplanned.",),
+    "kiss_callback": (
+        "Neither of them mentions the kiss, but it is there between them.",
+        "The memory of that kiss surfaces, uninvited.", "A glance, and they are both thinking of the kiss.",
+    ),
+    "last_look": (
+        "One last look back, and then it is done.", "A last look over the shoulder, longer than it needs to be.",
+    ),
+    "sunset": ("The sunset paints everything amber.", "The sun sinks low, and the sky goes copper."),
+    "moonlight": ("Moonlight silvers the floorboards.", "The moonlight finds the edges of everything."),
     "hug": ("A long hug, and neither lets go first.",),
     "embrace": ("An embrace, sudden and fierce.",),
     "holding_hands": ("Without a word, they end up holding hands.",),
@@ -376,7 +390,11 @@ ELEMENT_NARRATION: dict[str, tuple[str, ...]] = {
 }
 
 ELEMENT_SPEECH: dict[str, tuple[str, ...]] = {
-    "phone_ring": ("Your phone rings again. Are you getting that?",),
+    "phone_ring": ("Your phone rings again. Are you getting that?", "Is that your phone ringing?"),
+    "kiss_callback": ("Are we going to talk about the kiss?", "About that kiss. I keep thinking about it."),
+    "last_look": ("Let me take one last look.", "Just one last look, and then we go."),
+    "embrace": ("Come here. I mean it. A real hug.",),
+    "laughter": ("Listen to you laugh. I missed that.",),
     "rain": ("Listen to that rain.",),
     "thunder": ("That thunder is getting closer.",),
     "footsteps": ("Someone's coming. Hear the footsteps?",),
@@ -388,10 +406,11 @@ ELEMENT_SPEECH: dict[str, tuple[str, ...]] = {
     "snow": ("It's snowing. Look at the snow.",),
 }
 
-# For elements the book has no phrasing for; {words} is the element in words ("glass of wine").
+# For elements the book has no phrasing for; {words} is the element in plain words (`lexicon.spoken_form`:
+# `glass_of_wine` -> "glass of wine", `kiss_callback` -> "kiss"), never the id.
 GENERIC_ELEMENT_NARRATION: tuple[str, ...] = (
     "Eyes drift to the {words}, and linger.", "For a moment, everything narrows to the {words}.",
-    "There, at the edge of it all: the {words}.", "Nobody says a word about the {words}.",
+    "There, at the edge of it all: the {words}.", "Nobody mentions the {words}, but everyone sees it.",
 )
 GENERIC_ELEMENT_SPEECH: tuple[str, ...] = (
     "Did you notice the {words}?", "I keep thinking about the {words}.", "Don't act like you missed the {words}.",
@@ -458,12 +477,51 @@ def place_phrase(location: str | None) -> str | None:
     return f"the {words}"
 
 
-def first_sentence(summary: str | None, limit: int = 140) -> str | None:
-    """A summary's first sentence without its closing punctuation, cut at a word boundary near `limit`."""
-    first = re.split(r"(?<=[.!?])\s", (summary or "").strip(), maxsplit=1)[0].rstrip(" .!?;:,")
-    if len(first) > limit:
-        first = first[:limit].rsplit(" ", 1)[0]
-    return first or None
+# Plural nouns that do not end in a plain "s".
+_IRREGULAR_PLURALS = frozenset({"people", "children", "men", "women", "feet", "teeth", "mice", "geese", "police"})
+# Singular nouns that do end in one.
+_S_SINGULARS = frozenset({"news", "series", "species", "canvas", "atlas", "bus", "gas", "lens", "chaos", "oasis"})
+
+
+def is_plural(phrase: str) -> bool:
+    """Whether a noun phrase names several things: "the city rooftops" yes, "the glass", "Paris" no."""
+    words = phrase.split()
+    last = words[-1].lower() if words else ""
+    if last in _IRREGULAR_PLURALS:
+        return True
+    if last in _S_SINGULARS or not words[-1].islower():  # a proper name ("Paris", "Athens") is one place
+        return False
+    return last.endswith("s") and not last.endswith(("ss", "us", "is"))
+
+
+def place_fields(place: str) -> dict[str, str]:
+    """The template fields for a place: {place}, {Place}, and the number its verbs agree with."""
+    return {"place": place, "Place": place[:1].upper() + place[1:], "_plural": "yes" if is_plural(place) else ""}
+
+
+_AGREEMENT = re.compile(r"\[([^|\]]*)\|([^\]]*)\]")
+
+
+def agree(template: str, fields: Mapping[str, str]) -> str:
+    """A template with each `[singular|plural]` choice made for the place in `fields`."""
+    plural = bool(fields.get("_plural"))
+    return _AGREEMENT.sub(lambda m: m.group(2 if plural else 1), template)
+
+
+def disagrees(line: str, plural_subject: str) -> bool:
+    """True when a sentence opens on a plural subject and a singular verb follows ("The city rooftops settles").
+
+    Only a subject that opens a sentence (or a spoken line) is checked: in "the air around the old docks
+    turns", the subject is the air.
+    """
+    subject = re.escape(plural_subject)
+    pattern = rf"(?:^|[.!?:]\s+){subject}\s+(is|was|has|does|[a-z]+[^s\W]s)\b"
+    return re.search(pattern, line, re.IGNORECASE) is not None
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of a line, normalised for comparison: "Okay. Okay. Breathe." -> ["okay.", "okay.", "breathe."]."""
+    return [" ".join(s.lower().split()) for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s.strip()]
 
 
 def display_name(npc_id: str) -> str | None:

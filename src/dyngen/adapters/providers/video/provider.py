@@ -32,7 +32,7 @@ from dyngen.domain.contracts import ContentMetadata, GenerateContentRequest, Gen
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.ports import ArtifactBlob, ProviderCall, ProviderInfo, ProviderResult
 
-FINGERPRINT = "builtin-video/1 (x264 {preset}, 854x480@24)"
+FINGERPRINT = "builtin-video/2 (x264 {preset}, 854x480@24)"  # /2: its captions come from builtin-text/2
 MAX_SECONDS = 600.0
 log = logging.getLogger("dyngen.video")
 
