@@ -1,0 +1,113 @@
+// The client against a real `dyngen serve` (embedded default, keys enforced), started here.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { DyngenClient, DyngenError } from "@dyngen/client";
+import { EXAMPLE_GRAPH, startDyngen, storeGraph, type DyngenServer } from "./support.js";
+
+const GRAPH = EXAMPLE_GRAPH.id; // three_scenes, stored on the server's first start
+const NODE = "cafe_to_rooftops"; // per_playthrough transition cafe_date -> rooftop_chase
+let server: DyngenServer;
+let client: DyngenClient;
+
+before(async () => {
+  server = await startDyngen();
+  client = new DyngenClient({ baseUrl: server.base, apiKey: server.runtimeKey, timeoutMs: 60_000 });
+});
+
+after(async () => {
+  await server?.stop();
+});
+
+test("playNode by reference: generated once, then a cache hit with the same content; URLs absolute and signed", async () => {
+  const player = { playthroughId: "pt-ts-1", playerId: "p-ts-1" };
+  const first = await client.playNode(GRAPH, NODE, player);
+  assert.equal(first.status, "complete", JSON.stringify(first));
+  assert.equal(first.source, "server");
+  const second = await client.playNode(GRAPH, NODE, player);
+  assert.equal(second.cache.hit, true);
+  assert.equal(second.cache_key, first.cache_key);
+  assert.equal(second.content?.content_id, first.content?.content_id);
+  const video = first.artifacts?.find((a) => a.role === "video");
+  assert.ok(video, `a video artifact: ${JSON.stringify(first.artifacts)}`);
+  assert.ok(video.url.startsWith(`${server.base}/api/artifacts/`), video.url);
+  assert.match(video.url, /[?&]exp=\d+&sig=/);
+  // the signed URL loads without the key, as a <video> would load it
+  const media = await fetch(video.url);
+  assert.equal(media.status, 200);
+  assert.equal(media.headers.get("content-type"), "video/mp4");
+});
+
+test("without the key the server refuses: a DyngenError with status 401, not a fallback", async () => {
+  const anonymous = new DyngenClient({ baseUrl: server.base, retries: 0 });
+  await assert.rejects(anonymous.playNode(GRAPH, NODE, { playthroughId: "x" }), (e: unknown) => e instanceof DyngenError && e.status === 401);
+});
+
+test("unknown node: 404 naming the closest id", async () => {
+  const error = await client.playNode(GRAPH, "cafe_to_roftops", { playthroughId: "x" }).catch((e: unknown) => e);
+  assert.ok(error instanceof DyngenError);
+  assert.equal(error.status, 404);
+  assert.equal(error.code, "NOT_FOUND");
+  assert.match(error.message, /cafe_to_rooftops/);
+});
+
+test("a disabled node: its fallback as data (status failed + fallback), never an exception", async () => {
+  const graph = structuredClone(EXAMPLE_GRAPH);
+  graph.id = `${GRAPH}_disabled`;
+  const node = graph.nodes[0]!;
+  node.config = { ...node.config, enabled: false };
+  await storeGraph(server, graph);
+  const answer = await client.playNode(graph.id, NODE, { playthroughId: "pt-ts-2" });
+  assert.equal(answer.status, "failed");
+  assert.equal(answer.fallback?.applied, true);
+  assert.match(answer.fallback?.reason ?? "", /disabled/);
+});
+
+test("advance: from the first scene, the transition's content and the scene that follows", async () => {
+  const step = await client.advance(GRAPH, { fromScene: "cafe_date", playerContext: { playthroughId: "pt-ts-3" } });
+  assert.equal(step.node_id, NODE);
+  assert.equal(step.scene?.id, "rooftop_chase");
+  assert.deepEqual(step.exits, ["dawn_aftermath"]);
+  assert.ok(step.content && ["complete", "failed"].includes(step.content.status));
+  const last = await client.advance(GRAPH, { fromScene: "rooftop_chase", choice: 0 });
+  assert.equal(last.scene?.id, "dawn_aftermath");
+  assert.equal(last.content ?? null, null, "a plain edge plays nothing");
+});
+
+test("generate: the flat request naming the saved node resolves to it (same cache key as by reference)", async () => {
+  const player = { playthroughId: "pt-ts-1", playerId: "p-ts-1" };
+  const byRef = await client.playNode(GRAPH, NODE, player);
+  const flat = await client.generate({ node_id: NODE, player_context: player } as never);
+  assert.equal(flat.status, "complete");
+  assert.equal(flat.cache_key, byRef.cache_key);
+});
+
+test("async job by reference: Prefer respond-async, the same Idempotency-Key gives the same job, events to completion, poll", async () => {
+  const player = { playthroughId: "pt-ts-job" };
+  const job = await client.submitNode(GRAPH, NODE, player, { idempotencyKey: "ts-job-1" });
+  assert.ok(job.job_id);
+  const again = await client.submitNode(GRAPH, NODE, player, { idempotencyKey: "ts-job-1" });
+  assert.equal(again.job_id, job.job_id);
+  const types: string[] = [];
+  let lastId = "";
+  for await (const event of client.jobEvents(job.job_id)) {
+    types.push(event.type);
+    lastId = event.id;
+  }
+  assert.ok(["completed", "failed"].includes(types.at(-1) ?? ""), types.join(","));
+  const done = await client.waitForJob(job.job_id, { pollMs: 50 });
+  assert.equal(done.status, "complete", JSON.stringify(done));
+  assert.ok(done.artifacts?.every((a) => a.url.startsWith(server.base)));
+  // resuming after the last event replays nothing more than the end
+  const resumed: string[] = [];
+  for await (const event of client.jobEvents(job.job_id, { lastEventId: lastId })) resumed.push(event.type);
+  assert.ok(!resumed.includes("queued"), resumed.join(","));
+});
+
+test("cancel: a job cancelled is answered as a job state", async () => {
+  const job = await client.submitGenerate({ node_id: NODE, player_context: { playthroughId: "pt-ts-cancel" } } as never);
+  const state = await client.cancelJob(job.job_id);
+  assert.ok(["queued", "processing", "complete", "failed"].includes(state.status));
+  const done = await client.waitForJob(job.job_id, { pollMs: 50 });
+  assert.ok(["complete", "failed"].includes(done.status));
+  if (done.status === "failed") assert.equal(done.error?.code ?? done.fallback?.reason?.includes("cancel") ? "GEN_CANCELLED" : "", "GEN_CANCELLED");
+});
