@@ -31,6 +31,7 @@ from dyngen.domain.contracts import (
 from dyngen.domain.graph import SceneGraph
 from dyngen.domain.graph_health import GraphHealth
 from dyngen.domain.records import GenerationRecord
+from dyngen.domain.runtime import AdvanceRequest, AdvanceResponse, NodeContentRequest
 from dyngen.entrypoints.api.errors import ErrorBody
 from dyngen.services.budgets import BudgetReport
 from dyngen.services.dsl import DslCompileRequest, DslResult
@@ -50,6 +51,9 @@ WIRE_MODELS: tuple[type[BaseModel], ...] = (
     GenerationNodeConfig,
     GenerateContentRequest,
     GenerateContentResponse,
+    NodeContentRequest,
+    AdvanceRequest,
+    AdvanceResponse,
     GenerationValidationResult,
     ValidateConfigRequest,
     InvalidateRequest,
@@ -67,7 +71,7 @@ WIRE_MODELS: tuple[type[BaseModel], ...] = (
     DslResult,
     ErrorBody,
 )
-"""The models whose JSON the editor reads or sends (add one here when the editor starts using it)."""
+"""The models whose JSON the editor or the TypeScript client (clients/typescript) reads or sends."""
 
 
 def wire_schema() -> dict[str, Any]:
