@@ -1,0 +1,157 @@
+"""Issue 14's real-browser test: a small web game (clients/typescript/examples/browser-game, using the built
+TypeScript client) served from a second origin plays an authored transition by reference from a real
+`dyngen serve` with API keys enforced and CORS configured: the API call crosses origins, the `<video>` plays
+from its signed URL and the captions `<track>` loads; the same page with an expired or tampered URL shows
+its error path. Chromium, node, playwright-core or npm missing: skip with the reason (fail under
+DYNGEN_REQUIRE_SERVICES=1)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+
+from tests.browser.conftest import EXAMPLE_FILE, HERE, OUTPUT, ROOT, find_chromium
+from tests.conftest import need_service
+from tests.support.servers import VENV_BIN, Process, dyngen_server, free_port, http_ok, wait_until
+
+CLIENT = ROOT / "clients" / "typescript"
+NODE_ID = "cafe_to_rooftops"
+GRAPH_ID = "three_scenes_game"
+
+
+@dataclass(frozen=True)
+class Kit:
+    node: str
+    chromium: str
+
+
+def _npm(args: list[str], cwd: Path, what: str) -> None:
+    npm = shutil.which("npm")
+    if npm is None:
+        need_service(f"npm not found: {what}")
+    assert npm is not None
+    done = subprocess.run([npm, *args], cwd=cwd, capture_output=True, text=True, timeout=300, check=False)
+    if done.returncode != 0:
+        need_service(f"`npm {' '.join(args)}` in {cwd} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+
+
+@pytest.fixture(scope="module")
+def kit() -> Kit:
+    """chromium, node, playwright-core (tests/browser) and the built client (clients/typescript/dist)."""
+    chromium = find_chromium()
+    if chromium is None:
+        need_service("chromium not found (/usr/bin/chromium or `chromium` on PATH): apt-get install chromium")
+    node = shutil.which("node")
+    if node is None:
+        need_service("node not found: the game page is driven by playwright-core (Node.js 20+)")
+    if not (HERE / "node_modules" / "playwright-core" / "package.json").is_file():
+        _npm(["ci", "--no-audit", "--no-fund"], HERE, "playwright-core is not installed in tests/browser")
+    if not (CLIENT / "node_modules" / "typescript").is_dir():
+        _npm(["ci", "--no-audit", "--no-fund"], CLIENT, "the TypeScript client cannot be built")
+    _npm(["run", "--silent", "build"], CLIENT, "the TypeScript client cannot be built")
+    assert chromium is not None
+    assert node is not None
+    return Kit(node=node, chromium=chromium)
+
+
+@dataclass(frozen=True)
+class Game:
+    page: str  # the game page's URL on its own origin
+    api: str
+    key: str
+
+
+def _create_key(env: dict[str, str], scope: str) -> str:
+    done = subprocess.run(
+        [str(VENV_BIN / "dyngen"), "keys", "create", "--scope", scope],
+        env={**__import__("os").environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def game(kit: Kit, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Game]:
+    """dyngen serve (keys on, CORS for the game's origin, transitions rendered to video) and the static server."""
+    workdir = tmp_path_factory.mktemp("game")
+    static_port = free_port()
+    origin = f"http://127.0.0.1:{static_port}"
+    env = {
+        "DYNGEN_DATA_DIR": str(workdir / "data"),
+        "DYNGEN_CORS_ORIGINS": origin,
+        "DYNGEN_PROVIDERS_BY_TYPE": '{"transition": "builtin_video"}',
+    }
+    admin, runtime = _create_key(env, "admin"), _create_key(env, "runtime")
+    static = Process(
+        [sys.executable, "-m", "http.server", str(static_port), "--bind", "127.0.0.1", "--directory", str(CLIENT)],
+        log=workdir / "static.log",
+    )
+    server, api = dyngen_server(workdir, env, name="game-api")
+    try:
+        wait_until(lambda: http_ok(f"{origin}/examples/browser-game/index.html"), timeout=30, what="static server")
+        # The designer's graph: the example, its transition given time to render on a busy machine, warmed
+        # for the player (as the editor's warm-up does), so the page's call is the game's usual cache hit.
+        graph: dict[str, Any] = copy.deepcopy(json.loads(EXAMPLE_FILE.read_text(encoding="utf-8")))
+        graph["id"] = GRAPH_ID
+        graph["nodes"][0]["config"]["fallback"]["timeoutMs"] = 120_000
+        admin_headers = {"Authorization": f"Bearer {admin}"}
+        assert httpx.post(f"{api}/api/graphs", json=graph, headers=admin_headers, timeout=30).status_code == 201
+        warm = httpx.post(
+            f"{api}/api/graphs/{GRAPH_ID}/nodes/{NODE_ID}/content",
+            json={"player_context": {"playthroughId": "browser-player"}},
+            headers={"Authorization": f"Bearer {runtime}"},
+            timeout=150,
+        )
+        assert warm.status_code == 200 and warm.json()["status"] == "complete", warm.text
+        yield Game(page=f"{origin}/examples/browser-game/index.html", api=api, key=runtime)
+    finally:
+        server.stop()
+        static.stop()
+
+
+def run_page(kit: Kit, game: Game, *, expect: str, name: str, **extra: str) -> dict[str, Any]:
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    shot = OUTPUT / f"{name}.png"
+    shot.unlink(missing_ok=True)
+    query = {"api": game.api, "key": game.key, "graph": GRAPH_ID, "node": NODE_ID, "playthrough": "browser-player"}
+    url = f"{game.page}?{urlencode({**query, **extra})}"
+    args = [kit.node, str(HERE / "game_scenario.mjs"), "--url", url, "--expect", expect]
+    args += ["--chromium", kit.chromium, "--screenshot", str(shot)]
+    done = subprocess.run(args, cwd=HERE, capture_output=True, text=True, timeout=120, check=False)
+    output = done.stdout + done.stderr
+    (OUTPUT / f"{name}.log").write_text(output, encoding="utf-8")
+    assert done.returncode == 0, f"the game page did not reach {expect!r} (screenshot {shot}):\n{output[-4000:]}"
+    report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return report
+
+
+def test_the_game_page_plays_a_transition_by_reference_from_another_origin(kit: Kit, game: Game) -> None:
+    report = run_page(kit, game, expect="playing", name="game_page_plays")
+    assert report["status"] == "playing"
+    assert report["captions"].startswith("loaded")
+    assert not report["captions"].startswith("loaded 0 "), "the captions track has cues"
+    assert report["video"]["src"].startswith(f"{game.api}/api/artifacts/"), "the video comes from dyngen's origin"
+    assert report["pageOrigin"] != game.api
+    calls = {(m["type"], m["status"]) for m in report["media"]}
+    assert ("fetch", 200) in calls, report["media"]  # the by-reference call crossed origins with the key
+    assert ("media", 200) in calls or ("media", 206) in calls, report["media"]
+
+
+@pytest.mark.parametrize("spoiled", ["expire", "tamper"])
+def test_an_expired_or_tampered_media_url_shows_the_error_path(kit: Kit, game: Game, spoiled: str) -> None:
+    report = run_page(kit, game, expect="error", name=f"game_page_{spoiled}", **{"break": spoiled})
+    assert report["status"].startswith("error: the video could not load"), report
+    assert any(m["type"] == "media" and m["status"] == 403 for m in report["media"]), report["media"]
