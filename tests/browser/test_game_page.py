@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -75,7 +76,7 @@ class Game:
 def _create_key(env: dict[str, str], scope: str) -> str:
     done = subprocess.run(
         [str(VENV_BIN / "dyngen"), "keys", "create", "--scope", scope],
-        env={**__import__("os").environ, **env},
+        env={**os.environ, **env},
         capture_output=True,
         text=True,
         check=True,
@@ -115,7 +116,8 @@ def game(kit: Kit, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Game]:
             headers={"Authorization": f"Bearer {runtime}"},
             timeout=150,
         )
-        assert warm.status_code == 200 and warm.json()["status"] == "complete", warm.text
+        assert warm.status_code == 200, warm.text
+        assert warm.json()["status"] == "complete", warm.text
         yield Game(page=f"{origin}/examples/browser-game/index.html", api=api, key=runtime)
     finally:
         server.stop()
