@@ -12,8 +12,10 @@ EDITOR_STAMP := $(EDITOR_DIR)/.stamp-build
 WEB_SOURCES := $(shell find $(WEB) -path $(WEB)/node_modules -prune -o -type f -print 2>/dev/null)
 # playwright-core for the browser tests (tests/browser), from npm.
 BROWSER := tests/browser
+# The TypeScript client (@dyngen/client), built and tested against a real `dyngen serve` its tests start.
+CLIENT_TS := clients/typescript
 
-.PHONY: run test lint unit bench install clean editor web-test browser-deps
+.PHONY: run test lint unit bench install clean editor web-test browser-deps ts-client-test
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,6 +59,18 @@ web-test: editor
 	  cd $(WEB) && npm test --silent && npm run --silent lint && npm run --silent check:types; \
 	else echo "npm not found: the editor's own tests are skipped"; test "$$DYNGEN_REQUIRE_SERVICES" != 1; fi
 
+$(CLIENT_TS)/node_modules/.package-lock.json: $(CLIENT_TS)/package-lock.json
+	cd $(CLIENT_TS) && npm ci --no-audit --no-fund
+	@touch $@
+
+# Builds the client (types copied from the editor's generated web/src/api/types.gen.ts), runs its node:test
+# suite (a real `dyngen serve` of this venv, started by the tests) and checks that `npm pack` succeeds.
+ts-client-test: $(STAMP)
+	@if command -v npm >/dev/null 2>&1; then \
+	  $(MAKE) --no-print-directory $(CLIENT_TS)/node_modules/.package-lock.json && \
+	  cd $(CLIENT_TS) && npm test --silent && npm pack --dry-run --silent >/dev/null; \
+	else echo "npm not found: the TypeScript client's tests are skipped"; test "$$DYNGEN_REQUIRE_SERVICES" != 1; fi
+
 run: $(STAMP) editor
 	$(BIN)/dyngen serve --host $(HOST) --port $(PORT)
 
@@ -66,7 +80,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint editor web-test browser-deps
+test: lint editor web-test browser-deps ts-client-test
 	$(BIN)/python -m pytest
 
 unit: $(STAMP)
@@ -76,4 +90,5 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .dyngen .pytest_cache .mypy_cache .ruff_cache $(EDITOR_DIR) $(WEB)/node_modules $(BROWSER)/node_modules
+	rm -rf $(VENV) .dyngen .pytest_cache .mypy_cache .ruff_cache $(EDITOR_DIR) $(WEB)/node_modules $(BROWSER)/node_modules \
+	  $(CLIENT_TS)/node_modules $(CLIENT_TS)/dist $(CLIENT_TS)/build

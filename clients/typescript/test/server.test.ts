@@ -3,9 +3,11 @@
 // checked is the client, and a 2-core machine shared with other work renders a video slower than the example
 // node's 4 s deadline.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { DyngenClient, DyngenError } from "@dyngen/client";
-import { EXAMPLE_GRAPH, startDyngen, storeGraph, type DyngenServer } from "./support.js";
+import { EXAMPLE_GRAPH, PACKAGE, startDyngen, storeGraph, type DyngenServer } from "./support.js";
 
 const GRAPH = EXAMPLE_GRAPH.id; // three_scenes, stored on the server's first start
 const NODE = "cafe_to_rooftops"; // per_playthrough transition cafe_date -> rooftop_chase
@@ -113,4 +115,17 @@ test("cancel: a job cancelled is answered as a job state", async () => {
   const done = await client.waitForJob(job.job_id, { pollMs: 50 });
   assert.ok(["complete", "failed"].includes(done.status));
   if (done.status === "failed") assert.equal(done.error?.code, "GEN_CANCELLED", JSON.stringify(done));
+});
+
+test("the docs' minimal example (examples/minimal/play.mjs) runs as written", () => {
+  const done = spawnSync(process.execPath, [join(PACKAGE, "examples", "minimal", "play.mjs")], {
+    env: { ...process.env, DYNGEN_URL: server.base, DYNGEN_API_KEY: server.runtimeKey },
+    encoding: "utf-8",
+    timeout: 120_000,
+  });
+  assert.equal(done.status, 0, done.stderr);
+  const lines = done.stdout.trim().split("\n");
+  assert.deepEqual(lines.filter((l) => l.startsWith("scene:")), ["scene: rooftop_chase", "scene: dawn_aftermath"]);
+  assert.match(done.stdout, /^cafe_to_rooftops: /m);
+  assert.match(done.stdout, /cafe_to_rooftops again: cache hit true/);
 });
