@@ -4,10 +4,11 @@
 // node's 4 s deadline.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { DyngenClient, DyngenError } from "@dyngen/client";
-import { EXAMPLE_GRAPH, PACKAGE, startDyngen, storeGraph, type DyngenServer } from "./support.js";
+import { EXAMPLE_GRAPH, PACKAGE, ROOT, startDyngen, storeGraph, type DyngenServer } from "./support.js";
 
 const GRAPH = EXAMPLE_GRAPH.id; // three_scenes, stored on the server's first start
 const NODE = "cafe_to_rooftops"; // per_playthrough transition cafe_date -> rooftop_chase
@@ -128,4 +129,10 @@ test("the docs' minimal example (examples/minimal/play.mjs) runs as written", ()
   assert.deepEqual(lines.filter((l) => l.startsWith("scene:")), ["scene: rooftop_chase", "scene: dawn_aftermath"]);
   assert.match(done.stdout, /^cafe_to_rooftops: /m);
   assert.match(done.stdout, /cafe_to_rooftops again: cache hit true/);
+});
+
+test("docs/clients/typescript.md shows the example file as it is", () => {
+  const example = readFileSync(join(PACKAGE, "examples", "minimal", "play.mjs"), "utf-8");
+  const docs = readFileSync(join(ROOT, "docs", "clients", "typescript.md"), "utf-8");
+  assert.ok(docs.includes("```js\n" + example + "```"), "the docs' example differs from examples/minimal/play.mjs");
 });
