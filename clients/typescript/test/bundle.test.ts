@@ -3,11 +3,13 @@
 // by directory and by URL; a tampered file is refused (sha256) and the node's fallback is played instead.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { DyngenClient, type BundleManifest, type GenerateContentResponse } from "@dyngen/client";
-import { EXAMPLE_GRAPH, fakeServer, startDyngen, type DyngenServer } from "./support.js";
+import { EXAMPLE_GRAPH, ROOT, dyngenBin, fakeServer, startDyngen, type DyngenServer } from "./support.js";
 
 const GRAPH = EXAMPLE_GRAPH.id;
 const NODE = "cafe_to_rooftops";
@@ -136,4 +138,32 @@ test("a tampered file is refused (sha256): the fallback plays, and the answer sa
   } finally {
     writeFileSync(join(dir, file.path), original);
   }
+});
+
+test("a bundle written by `dyngen export` plays offline, and a tampered file in it is refused", (t) => {
+  const help = spawnSync(dyngenBin(), ["export", "--help"], { encoding: "utf-8" });
+  if (help.status !== 0) {
+    t.skip("this dyngen has no `export` command yet");
+    return;
+  }
+  const work = mkdtempSync(join(tmpdir(), "dyngen-ts-export-"));
+  const out = join(work, "bundle");
+  const env = { ...process.env, DYNGEN_DATA_DIR: join(work, "data"), DYNGEN_PROVIDERS_BY_TYPE: "{}" };
+  const args = ["export", join(ROOT, "examples", "three_scenes.json"), "--out", out, "--playthrough-id", PLAYER.playthroughId];
+  const done = spawnSync(dyngenBin(), args, { env, encoding: "utf-8", timeout: 180_000 });
+  assert.equal(done.status, 0, done.stdout + done.stderr);
+  return (async () => {
+    const client = new DyngenClient({ bundle: { directory: out } });
+    const played = await client.playNode(GRAPH, NODE, PLAYER);
+    assert.equal(played.source, "bundle");
+    assert.equal(played.status, "complete");
+    const manifest = JSON.parse(readFileSync(join(out, "manifest.json"), "utf-8")) as BundleManifest;
+    const file = manifest.items[0]!.files[0]!;
+    const bytes = readFileSync(join(out, file.path));
+    bytes[0] = bytes[0]! ^ 0xff;
+    writeFileSync(join(out, file.path), bytes);
+    const refused = await new DyngenClient({ bundle: { directory: out } }).playNode(GRAPH, NODE, PLAYER);
+    assert.equal(refused.source, "bundle-fallback");
+    assert.match(refused.bundleProblem ?? "", /sha256/);
+  })();
 });
