@@ -179,7 +179,8 @@ async def realistic_entry() -> tuple[str, bytes]:
     from dyngen.domain.cache_keys import cache_key
     from dyngen.domain.contracts import GenerateContentRequest, GenerationStatus
     from dyngen.ports import ProviderCall
-    from dyngen.services.outcomes import CACHE_FORMAT, CacheEntry, Outcome, new_id
+    from dyngen.services.generation.outcomes import CACHE_FORMAT, CacheEntry, Outcome
+    from dyngen.services.machinery.ids import new_id
 
     request = GenerateContentRequest.model_validate(REQUEST)
     provider = BuiltinProvider()
@@ -278,7 +279,7 @@ async def redis_rows(key: str, value: bytes) -> list[Row]:
     from dyngen.adapters.cache.memory import MemoryCacheTier
     from dyngen.adapters.cache.redis import RedisCacheTier
     from dyngen.adapters.messaging.redis import RedisConnection
-    from dyngen.services.cache import LayeredCache
+    from dyngen.services.machinery.layered_cache import LayeredCache
 
     labels = ("redis", "layered, redis-only")
     reason = await redis_missing()

@@ -77,7 +77,7 @@ if TYPE_CHECKING:
     from dyngen.config import Settings
     from dyngen.domain.contracts import GenerateContentRequest
     from dyngen.ports import Provider, ProviderCall, ProviderResult
-    from dyngen.services.container import Services
+    from dyngen.services.machinery.container import Services
 
 JOBS = 500  # per batch
 WARMUP_JOBS = 40  # per contender, before any batch: first-call costs (imports, pool connections)
@@ -292,7 +292,7 @@ def _skipped(labels: Sequence[str], reason: str) -> list[Row]:
 
 async def submit_batch(services: Services, count: int, node: str) -> list[str]:
     """Submit `count` jobs for `node` through `SUBMITTERS` concurrent callers; returns their ids."""
-    from dyngen.services.jobs import submit_job_json
+    from dyngen.services.jobs.lifecycle import submit_job_json
 
     gate = asyncio.Semaphore(SUBMITTERS)
 

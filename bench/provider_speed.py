@@ -259,7 +259,7 @@ async def service_timings(data_dir: Path) -> tuple[Timings, Timings, Counter[str
     from dyngen.bootstrap import build
     from dyngen.config import Settings
     from dyngen.domain.contracts import GenerateContentRequest
-    from dyngen.services.generation import generate_content
+    from dyngen.services.generation.front_door import generate_content
 
     services = await build(Settings(data_dir=data_dir))
     try:

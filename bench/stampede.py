@@ -172,8 +172,8 @@ async def in_process(data_dir: Path, *, label: str, prefix: str | None) -> list[
     from dyngen.config import Settings
     from dyngen.domain.contracts import GenerateContentRequest
     from dyngen.ports import GenerationFilter
-    from dyngen.services.generation import generate_content
-    from dyngen.services.records import list_generations
+    from dyngen.services.generation.front_door import generate_content
+    from dyngen.services.reporting.records import list_generations
 
     provider = CountingProvider(delay_s=IN_PROCESS_DELAY_S)
     settings = (

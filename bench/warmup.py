@@ -96,8 +96,8 @@ async def service_pool(data_dir: Path) -> tuple[float, float]:
     from dyngen.config import Settings
     from dyngen.domain.contracts import PlayerContext
     from dyngen.domain.graph import SceneGraph
-    from dyngen.services.generation import generate_content
-    from dyngen.services.warmup_plan import node_request
+    from dyngen.services.generation.front_door import generate_content
+    from dyngen.services.warmup.plan import node_request
 
     services = await build(Settings(data_dir=data_dir, providers_by_type={}), providers={"builtin": SleepingProvider()})
     try:
@@ -127,7 +127,7 @@ async def warm_runs(data_dir: Path) -> tuple[float, float, float, float, Any, An
     from dyngen.bootstrap import build
     from dyngen.config import Settings
     from dyngen.domain.graph import SceneGraph
-    from dyngen.services import warmup
+    from dyngen.services.warmup import runs as warmup
 
     provider = SleepingProvider()
     settings = Settings(data_dir=data_dir, providers_by_type={})

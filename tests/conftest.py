@@ -14,7 +14,7 @@ import pytest
 from dyngen.bootstrap import build
 from dyngen.config import Settings
 from dyngen.entrypoints.api.app import create_app
-from dyngen.services.container import Services
+from dyngen.services.machinery.container import Services
 from tests.support.servers import VENV_BIN, MotoS3Server, RedisServer, port_open
 
 REQUIRE_SERVICES = os.environ.get("DYNGEN_REQUIRE_SERVICES") == "1"

@@ -73,15 +73,17 @@ from dyngen.ports import (
     SingleFlight,
     WarmupRepository,
 )
-from dyngen.services import jobs, retention, warmup
-from dyngen.services.access import KeyCache
-from dyngen.services.cache import LayeredCache
-from dyngen.services.container import Options, Services
-from dyngen.services.media import MediaLinks
-from dyngen.services.providers import ProviderRegistry
-from dyngen.services.records import outbox_loop
-from dyngen.services.scores import ScoreBoard
-from dyngen.services.templates import TemplateLibrary
+from dyngen.services import retention
+from dyngen.services.jobs import lifecycle as jobs
+from dyngen.services.machinery.container import Options, Services
+from dyngen.services.machinery.key_cache import KeyCache
+from dyngen.services.machinery.layered_cache import LayeredCache
+from dyngen.services.machinery.media import MediaLinks
+from dyngen.services.machinery.providers import ProviderRegistry
+from dyngen.services.machinery.scores import ScoreBoard
+from dyngen.services.machinery.template_library import TemplateLibrary
+from dyngen.services.reporting.records import outbox_loop
+from dyngen.services.warmup import runs as warmup
 
 if TYPE_CHECKING:
     from arq.worker import Worker

@@ -16,7 +16,7 @@ from dyngen.adapters.cache.memory import MemoryCacheTier
 from dyngen.adapters.cache.redis import RedisCacheTier
 from dyngen.adapters.messaging.redis import RedisConnection, RedisInvalidationBus
 from dyngen.domain.errors import DyngenError
-from dyngen.services.cache import LayeredCache
+from dyngen.services.machinery.layered_cache import LayeredCache
 from tests.contract.test_cache_tier import close_connection
 from tests.contract.test_object_store import until
 from tests.support.servers import RedisServer

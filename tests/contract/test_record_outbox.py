@@ -14,7 +14,7 @@ from dyngen.adapters.db.repository import SqlAlchemyGenerationRepository
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.records import GenerationRecord
 from dyngen.ports import GenerationFilter
-from dyngen.services.records import replay_outbox
+from dyngen.services.reporting.records import replay_outbox
 from tests.contract.test_repository import K2, artifact, record
 
 

@@ -18,8 +18,8 @@ import pytest
 from dyngen.config import Settings
 from dyngen.domain.access import AuthMode, Scope, allows
 from dyngen.entrypoints.api.app import create_app
-from dyngen.services import access
-from dyngen.services.container import Services
+from dyngen.services.access import keys as access
+from dyngen.services.machinery.container import Services
 from tests.e2e.test_api import game_request
 
 PUBLIC = None

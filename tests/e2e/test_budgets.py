@@ -19,8 +19,8 @@ from dyngen.config import Settings
 from dyngen.domain.access import Scope
 from dyngen.domain.errors import ErrorCode
 from dyngen.entrypoints.api.app import create_app
-from dyngen.services import access
-from dyngen.services.container import Services
+from dyngen.services.access import keys as access
+from dyngen.services.machinery.container import Services
 from tests.e2e.test_api import game_request
 from tests.fakes import FakeProvider
 from tests.support.servers import free_port

@@ -17,7 +17,7 @@ from dyngen.config import Settings
 from dyngen.domain.errors import ErrorCode
 from dyngen.entrypoints.api.app import create_app
 from dyngen.ports import Provider
-from dyngen.services.container import Services
+from dyngen.services.machinery.container import Services
 from tests.fakes import FakeProvider
 
 T = ErrorCode.GEN_TIMEOUT

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from dyngen.domain.access import Scope
-from dyngen.services import access
-from dyngen.services.container import Services
+from dyngen.services.access import keys as access
+from dyngen.services.machinery.container import Services
 from tests.e2e.test_cli import Workdir
 from tests.unit.test_dsl import BOTH, SPEC
 

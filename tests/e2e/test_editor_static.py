@@ -15,7 +15,7 @@ from dyngen.config import Settings
 from dyngen.domain.access import AuthMode
 from dyngen.entrypoints.api import editor
 from dyngen.entrypoints.api.app import create_app
-from dyngen.services.container import Services
+from dyngen.services.machinery.container import Services
 
 INDEX = '<!doctype html><html><body><div id="root"></div><script src="/assets/index-3f2a9c.js"></script></body></html>'
 SCRIPT = "console.log('editor')"

@@ -13,7 +13,7 @@ import pytest
 
 from dyngen.config import RateLimitSetting, Settings
 from dyngen.domain.errors import DyngenError, ErrorCode
-from dyngen.services.container import Services
+from dyngen.services.machinery.container import Services
 
 DEADLINE_S = 10.0
 

@@ -16,8 +16,8 @@ from dyngen.config import Settings
 from dyngen.domain import media
 from dyngen.domain.access import Scope
 from dyngen.entrypoints.api.app import create_app
-from dyngen.services import access
-from dyngen.services.container import Services
+from dyngen.services.access import keys as access
+from dyngen.services.machinery.container import Services
 from tests.e2e.test_api import game_request
 from tests.e2e.test_video import video_request
 

@@ -20,7 +20,7 @@ from dyngen.bootstrap import build
 from dyngen.config import Settings
 from dyngen.entrypoints.api.app import create_app
 from dyngen.ports import Provider
-from dyngen.services.container import Services
+from dyngen.services.machinery.container import Services
 from tests.fakes import FakeProvider, FakeUnreachableProvider
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -20,8 +20,8 @@ import pytest
 from dyngen.bootstrap import build
 from dyngen.config import Settings
 from dyngen.domain.access import Scope
-from dyngen.services import access
-from dyngen.services.container import Services
+from dyngen.services.access import keys as access
+from dyngen.services.machinery.container import Services
 from tests.e2e.test_api import JSON, TEMPLATE, game_request
 from tests.e2e.test_auth import DOCUMENT
 from tests.e2e.test_jobs import events_of, parse_sse, submit, wait_for

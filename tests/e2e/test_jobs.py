@@ -21,8 +21,8 @@ from dyngen.bootstrap import build
 from dyngen.config import Settings
 from dyngen.entrypoints.api.app import create_app
 from dyngen.ports import RepositoryUnavailable
-from dyngen.services.container import Services
-from dyngen.services.jobs import reap
+from dyngen.services.jobs.lifecycle import reap
+from dyngen.services.machinery.container import Services
 
 ASYNC = {"Prefer": "respond-async"}
 TERMINAL = ("complete", "failed")

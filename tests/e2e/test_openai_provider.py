@@ -16,7 +16,7 @@ from dyngen.domain.contracts import GenerateContentRequest
 from dyngen.domain.elements import violations
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.ports import ProviderCall
-from dyngen.services.generation import generate_content
+from dyngen.services.generation.front_door import generate_content
 from tests.support.openai_server import OpenAIServer
 
 

@@ -15,8 +15,8 @@ import pytest
 from dyngen.config import RetentionSettings, Settings
 from dyngen.ports import Review
 from dyngen.services import retention
-from dyngen.services.container import Services
-from dyngen.services.outcomes import CacheEntry
+from dyngen.services.generation.outcomes import CacheEntry
+from dyngen.services.machinery.container import Services
 from dyngen.services.retention import SweepReport
 from tests.contract.test_object_store import until
 from tests.fakes import FakeClock, FakeManualClock
@@ -211,7 +211,7 @@ async def started(settings: Settings, clock: FakeClock) -> Services:
 async def test_the_server_sweeps_periodically_and_the_switch_turns_it_off(tmp_path: Path) -> None:
     from dyngen.domain.contracts import GenerateContentRequest
     from dyngen.domain.wire import load
-    from dyngen.services import generation
+    from dyngen.services.generation import request as generation
 
     on = RetentionSettings(sweep=True, interval_s=60, always_s=HOUR_S)
     clock = FakeManualClock(datetime(2026, 5, 1, tzinfo=UTC))

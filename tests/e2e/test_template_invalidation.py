@@ -7,8 +7,8 @@ from typing import Any
 import httpx
 
 from dyngen.domain.templates import Template
-from dyngen.services.container import Services
-from dyngen.services.templates import TemplateLibrary
+from dyngen.services.machinery.container import Services
+from dyngen.services.machinery.template_library import TemplateLibrary
 
 
 def node(template_id: str | None, node_id: str) -> dict[str, Any]:

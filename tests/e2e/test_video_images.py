@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from dyngen.config import Settings
-from dyngen.services.container import Services
+from dyngen.services.machinery.container import Services
 from tests.e2e.test_video import CAFE, ROOFTOPS, video_request
 from tests.integration.test_keyframes import png
 from tests.integration.test_video_render import TOP, decode

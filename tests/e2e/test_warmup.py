@@ -21,8 +21,9 @@ from dyngen.domain.errors import ErrorCode
 from dyngen.domain.graph import SceneGraph
 from dyngen.domain.warmup import ItemOutcome, ItemStatus
 from dyngen.entrypoints.api.app import create_app
-from dyngen.services import warmup, warmup_plan
-from dyngen.services.container import Services
+from dyngen.services.machinery.container import Services
+from dyngen.services.warmup import plan as warmup_plan
+from dyngen.services.warmup import runs as warmup
 from tests.e2e.test_cli import Workdir
 from tests.e2e.test_jobs import Event, parse_sse
 from tests.fakes import FakeProvider
@@ -275,7 +276,7 @@ async def test_cancelling_a_running_warm_up_stops_it_and_keeps_what_finished(
 
 
 async def store_graph(data_dir: Path, body: dict[str, Any]) -> None:
-    from dyngen.services import graphs
+    from dyngen.services.authoring import graphs
 
     services = await build(Settings(data_dir=data_dir))
     try:

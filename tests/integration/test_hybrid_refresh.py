@@ -14,8 +14,8 @@ from dyngen.bootstrap import build
 from dyngen.config import Settings
 from dyngen.domain.contracts import GenerateContentRequest
 from dyngen.ports import GenerationFilter
-from dyngen.services.container import Services
-from dyngen.services.generation import generate_content
+from dyngen.services.generation.front_door import generate_content
+from dyngen.services.machinery.container import Services
 
 pytestmark = pytest.mark.services
 

@@ -15,9 +15,10 @@ from dyngen.bootstrap import build
 from dyngen.config import RetentionSettings, Settings
 from dyngen.domain.contracts import GenerateContentRequest
 from dyngen.domain.wire import load
-from dyngen.services import generation, retention
-from dyngen.services.container import Services
-from dyngen.services.outcomes import CacheEntry
+from dyngen.services import retention
+from dyngen.services.generation import request as generation
+from dyngen.services.generation.outcomes import CacheEntry
+from dyngen.services.machinery.container import Services
 from tests.contract.test_object_store import bucket_keys
 from tests.fakes import FakeClock
 from tests.support.databases import empty_postgres

@@ -25,8 +25,9 @@ from dyngen.domain.access import (
 )
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.ports import ApiKey
-from dyngen.services import access
-from dyngen.services.container import Services
+from dyngen.services.access import keys as access
+from dyngen.services.generation.front_door import envelope_of
+from dyngen.services.machinery.container import Services
 from tests.fakes import FakeClock, FakeCountingKeys
 
 RUNTIME, EDITOR, ADMIN = Scope.RUNTIME, Scope.EDITOR, Scope.ADMIN
@@ -318,6 +319,11 @@ async def test_a_fresh_process_with_the_database_down_answers_503_not_open(make:
 KEY = ApiKey(id="k", name="game", scope="runtime", created_at=datetime(2026, 1, 1))
 
 
+def check_body(*, key: ApiKey | None, body: bytes) -> None:
+    """What the front door checks of a body's `simulate` for a key: the body read into its envelope."""
+    access.check_simulate(key=key, simulate=envelope_of(body).simulate)
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -329,7 +335,7 @@ KEY = ApiKey(id="k", name="game", scope="runtime", created_at=datetime(2026, 1, 
 )
 def test_simulate_with_a_runtime_key_is_forbidden(body: bytes):
     with pytest.raises(DyngenError) as caught:
-        access.check_generate_body(key=KEY, body=body)
+        check_body(key=KEY, body=body)
     assert caught.value.code is ErrorCode.FORBIDDEN
     assert "editor" in caught.value.message
 
@@ -345,14 +351,14 @@ def test_simulate_with_a_runtime_key_is_forbidden(body: bytes):
     ],
 )
 def test_a_runtime_key_may_generate_without_simulate(body: bytes):
-    access.check_generate_body(key=KEY, body=body)
+    check_body(key=KEY, body=body)
 
 
 def test_simulate_is_left_to_dev_tools_for_editors_and_when_keys_are_not_enforced():
     body = b'{"type": "dialogue", "simulate": {"fail_with": "GEN_TIMEOUT"}}'
-    access.check_generate_body(key=None, body=body)
+    check_body(key=None, body=body)
     for scope in (EDITOR, ADMIN):
-        access.check_generate_body(key=ApiKey(id="k", name="n", scope=scope, created_at=KEY.created_at), body=body)
+        check_body(key=ApiKey(id="k", name="n", scope=scope, created_at=KEY.created_at), body=body)
 
 
 # --- serving on a reachable address --------------------------------------------------------------

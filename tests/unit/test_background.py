@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from dyngen.services.background import BackgroundTasks
+from dyngen.services.machinery.background import BackgroundTasks
 
 
 async def test_a_second_start_of_a_running_name_is_skipped_and_its_work_never_runs() -> None:

@@ -17,10 +17,11 @@ from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.graph import SceneGraph, node_request
 from dyngen.domain.runtime import AdvanceRequest
 from dyngen.ports import GenerationFilter
-from dyngen.services import by_reference, graphs
-from dyngen.services.container import Services
-from dyngen.services.generation import generate_content, generate_content_json
-from dyngen.services.runtime_graphs import CURRENT_TTL_S, live_graph, referenced
+from dyngen.services.play import by_reference
+from dyngen.services.authoring import graphs
+from dyngen.services.machinery.container import Services
+from dyngen.services.generation.request import generate_content, generate_content_json
+from dyngen.services.authoring.runtime_graphs import CURRENT_TTL_S, live_graph, referenced
 from tests.fakes import FakeClock, FakeProvider
 
 PLAYER = PlayerContext(playthrough_id="pt-1", player_id="pl-1")

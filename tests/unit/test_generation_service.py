@@ -27,10 +27,10 @@ from dyngen.domain.contracts import (
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.records import GenerationRecord
 from dyngen.ports import GenerationFilter
-from dyngen.services.cache import invalidate
-from dyngen.services.container import Services
-from dyngen.services.generation import generate_content
-from dyngen.services.records import get_generation, replay_outbox
+from dyngen.services.generation.front_door import generate_content
+from dyngen.services.generation.invalidation import invalidate
+from dyngen.services.machinery.container import Services
+from dyngen.services.reporting.records import get_generation, replay_outbox
 from tests.fakes import FakeClock, FakeProvider, FakeRecordOutbox
 
 UNAVAILABLE = ErrorCode.GEN_PROVIDER_UNAVAILABLE

@@ -7,7 +7,7 @@ import asyncio
 from datetime import UTC, datetime
 
 from dyngen.ports import ApiKey
-from dyngen.services.access import KeyCache
+from dyngen.services.machinery.key_cache import KeyCache
 from tests.fakes import FakeKeyRepository
 
 GAME = ApiKey(id="k1", name="game", scope="runtime", created_at=datetime(2026, 1, 1, tzinfo=UTC))

@@ -16,9 +16,9 @@ from dyngen.bootstrap import build
 from dyngen.config import Settings
 from dyngen.domain import media
 from dyngen.domain.errors import DyngenError, ErrorCode
-from dyngen.services.container import Services
-from dyngen.services.generation import generate_content_json
-from dyngen.services.media import MediaLinks
+from dyngen.services.generation.front_door import Answered, GenerateCall, generate
+from dyngen.services.machinery.container import Services
+from dyngen.services.machinery.media import MediaLinks
 from tests.fakes import FakeClock, FakeProvider
 
 SECRET = b"s" * 32
@@ -129,8 +129,14 @@ async def services(tmp_path: Path) -> AsyncIterator[Services]:
     await built.aclose()
 
 
+async def answered(services: Services) -> bytes:
+    outcome = await generate(GenerateCall(body=BODY), services=services)
+    assert isinstance(outcome, Answered)
+    return outcome.data
+
+
 async def answer(services: Services) -> dict[str, object]:
-    body: dict[str, object] = json.loads(await generate_content_json(body=BODY, services=services))
+    body: dict[str, object] = json.loads(await answered(services))
     return body
 
 

@@ -11,7 +11,7 @@ from dyngen.adapters.rate_limits.memory import MemoryRateLimiter
 from dyngen.config import RateLimitSetting, Settings
 from dyngen.domain.budgets import GLOBAL_SCOPE, BudgetPeriod, BudgetPolicy, period_window, to_micros
 from dyngen.domain.rate_limits import Rate, gcra
-from dyngen.services.rate_limits import player_of
+from dyngen.services.access.rate_limits import player_of
 from tests.fakes import FakeClock
 
 

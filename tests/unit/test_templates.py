@@ -25,7 +25,8 @@ from dyngen.domain.templates import (
     parse_template,
 )
 from dyngen.domain.wire import load
-from dyngen.services.templates import TemplateLibrary, listing
+from dyngen.services.authoring.templates import listing
+from dyngen.services.machinery.template_library import TemplateLibrary
 from tests.support.examples import SPEC_TEMPLATE
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -35,8 +35,11 @@ from dyngen.entrypoints.cli_dsl import dsl_app
 from dyngen.entrypoints.cli_gc import gc
 from dyngen.entrypoints.cli_templates import templates_app
 from dyngen.entrypoints.cli_warm import warm
-from dyngen.services import access, generation, play, validation
-from dyngen.services.container import Services
+from dyngen.services.access import keys as access
+from dyngen.services.authoring import validation
+from dyngen.services.generation import front_door
+from dyngen.services.machinery.container import Services
+from dyngen.services.play import walk as play
 
 T = TypeVar("T")
 
@@ -196,7 +199,7 @@ def generate(
         request = load(GenerateContentRequest, _read_json(request_file))
     except DyngenError as exc:
         raise _fail(exc.message, exc.details) from None
-    response = _with_services(Settings(), lambda s: generation.generate_content(request=request, services=s))
+    response = _with_services(Settings(), lambda s: front_door.generate_content(request=request, services=s))
     _emit(response.model_dump(mode="json", by_alias=True, exclude_none=True))
 
 

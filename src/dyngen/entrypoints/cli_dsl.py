@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from dyngen.domain.errors import DyngenError
-from dyngen.services import dsl
+from dyngen.services.authoring import dsl
 
 dsl_app = typer.Typer(
     help="Rule DSL (docs/dsl.md): compile rules to node-config overrides, or lint them.", no_args_is_help=True

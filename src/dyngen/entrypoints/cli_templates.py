@@ -14,8 +14,8 @@ import typer
 
 from dyngen.config import Settings
 from dyngen.domain.errors import DyngenError
-from dyngen.services import templates
-from dyngen.services.templates import TemplateLibrary
+from dyngen.services.authoring import templates
+from dyngen.services.machinery.template_library import TemplateLibrary
 
 templates_app = typer.Typer(
     help="The template library (DYNGEN_TEMPLATES_DIR): list the templates and broken files, show one.",

@@ -30,9 +30,10 @@ from dyngen.domain.warmup import (
     parse_playthrough,
 )
 from dyngen.domain.wire import load
-from dyngen.services import graphs, warmup
-from dyngen.services.container import Services
-from dyngen.services.warmup import WarmupReport
+from dyngen.services.authoring import graphs
+from dyngen.services.machinery.container import Services
+from dyngen.services.warmup import runs as warmup
+from dyngen.services.warmup.runs import WarmupReport
 
 
 def _fail(message: str, details: list[dict[str, Any]] | None = None) -> typer.Exit:

@@ -33,13 +33,13 @@ from dyngen.domain.graph_health import GraphHealth
 from dyngen.domain.records import GenerationRecord
 from dyngen.domain.runtime import AdvanceRequest, AdvanceResponse, NodeContentRequest
 from dyngen.entrypoints.api.errors import ErrorBody
-from dyngen.services.budgets import BudgetReport
-from dyngen.services.dsl import DslCompileRequest, DslResult
-from dyngen.services.graphs import GraphSummary, SavedGraph
-from dyngen.services.reviews import ReviewRequest, ReviewResult
-from dyngen.services.telemetry import NodeArms, NodeStats
-from dyngen.services.templates import TemplateListing
-from dyngen.services.warmup import WarmRequest, WarmupReport
+from dyngen.services.authoring.dsl import DslCompileRequest, DslResult
+from dyngen.services.authoring.graphs import GraphSummary, SavedGraph
+from dyngen.services.authoring.templates import TemplateListing
+from dyngen.services.budgets.spending import BudgetReport
+from dyngen.services.reporting.reviews import ReviewRequest, ReviewResult
+from dyngen.services.reporting.telemetry import NodeArms, NodeStats
+from dyngen.services.warmup.runs import WarmRequest, WarmupReport
 
 TITLE = "DyngenWire"
 

@@ -26,8 +26,8 @@ from dyngen.entrypoints.api.routes import reviews as review_routes
 from dyngen.entrypoints.api.routes import runtime as runtime_routes
 from dyngen.entrypoints.api.routes import warmups as warmup_routes
 from dyngen.entrypoints.api.wire import body_schemas
-from dyngen.services import graphs as graphs_service
-from dyngen.services.container import Services
+from dyngen.services.authoring import graphs as graphs_service
+from dyngen.services.machinery.container import Services
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:

@@ -30,7 +30,7 @@ from fastapi import Depends, Query, Request
 from dyngen.domain.access import Scope
 from dyngen.entrypoints.api.wire import services_of
 from dyngen.ports import ApiKey
-from dyngen.services import access
+from dyngen.services.access import keys as access
 
 # The OpenAPI document declares both ways of sending a key (see `SECURITY_SCHEMES`); the dependency reads
 # the headers itself, because it runs on every request, cache hits included, and sub-dependencies cost.

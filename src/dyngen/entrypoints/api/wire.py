@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from dyngen.domain.ids import IdChars
-from dyngen.services.container import Services
+from dyngen.services.machinery.container import Services
 
 # Path and query parameters: the same character rules as the wire models' ids and texts (a 422 naming the
 # parameter for a NUL, a control character or a byte that was not UTF-8), whatever database is behind.

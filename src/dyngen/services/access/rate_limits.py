@@ -12,7 +12,7 @@ from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.rate_limits import Rate
 from dyngen.domain.wire import parse_json
 from dyngen.ports import RateDecision
-from dyngen.services.container import Services
+from dyngen.services.machinery.container import Services
 
 ANONYMOUS = "-"  # the API key of callers while keys are not enforced
 
@@ -41,6 +41,11 @@ def player_of(body: bytes) -> str | None:
         data: Any = parse_json(body)
     except DyngenError:
         return None
+    return player_in(data)
+
+
+def player_in(data: Any) -> str | None:
+    """`player_of` for a body already read as JSON values."""
     if not isinstance(data, dict):
         return None
     context = data.get("player_context", data.get("playerContext"))
@@ -50,7 +55,7 @@ def player_of(body: bytes) -> str | None:
     return player if isinstance(player, str) and player else None
 
 
-async def admit_request(*, api_key_id: str | None, body: bytes, services: Services) -> None:
+async def admit_request(*, api_key_id: str | None, player: str | None, services: Services) -> None:
     """Count a generate request against its API key's and its player's rate limits.
 
     Raises:
@@ -61,7 +66,7 @@ async def admit_request(*, api_key_id: str | None, body: bytes, services: Servic
         decision = await _acquire(services, f"key:{api_key_id or ANONYMOUS}", limits.api_key)
         if not decision.allowed:
             raise limited_error(decision, "this API key")
-    if limits.player is not None and (player := player_of(body)) is not None:
+    if limits.player is not None and player is not None:
         decision = await _acquire(services, f"player:{player}", limits.player)
         if not decision.allowed:
             raise limited_error(decision, f"player '{player}'")

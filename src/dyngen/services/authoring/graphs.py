@@ -17,7 +17,7 @@ from dyngen.domain.graph import SceneGraph
 from dyngen.domain.graph_health import GraphHealth, graph_health
 from dyngen.domain.wire import load
 from dyngen.ports import StoredGraph
-from dyngen.services.container import Services
+from dyngen.services.machinery.container import Services
 
 log = logging.getLogger("dyngen.graphs")
 

@@ -14,7 +14,7 @@ from dyngen.domain.diff import Change, config_diff
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.node_checks import check_node
 from dyngen.ports import NodeVersion
-from dyngen.services.container import Services
+from dyngen.services.machinery.container import Services
 
 
 class NodeVersionView(BaseModel):

@@ -27,8 +27,8 @@ from dyngen.domain.budgets import (
 )
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.ports import Reservation, ScopeSpend
-from dyngen.services.container import Services
-from dyngen.services.outcomes import new_id
+from dyngen.services.machinery.container import Services
+from dyngen.services.machinery.ids import new_id
 
 log = logging.getLogger("dyngen.budgets")
 

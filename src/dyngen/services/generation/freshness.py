@@ -17,8 +17,7 @@ regenerated in the foreground, never served stale (its rating or constraints may
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import replace
 
 from pydantic import ValidationError
 
@@ -26,22 +25,12 @@ from dyngen.domain.cache_keys import ResolvedSeed, resolve_seed
 from dyngen.domain.contracts import CacheInfo, GenerateContentRequest, GenerationStatus, Strategy
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.ports import RateDecision
-from dyngen.services import rate_limits
-from dyngen.services.container import Services
-from dyngen.services.outcomes import CACHE_FORMAT, CacheEntry, FlightResult, Outcome, Prepared
-from dyngen.services.provider_runs import fallback_without_run, generate_and_record
+from dyngen.services.access import rate_limits
+from dyngen.services.generation.outcomes import CACHE_FORMAT, CacheEntry, FlightResult, Hit, Made, Outcome, Prepared
+from dyngen.services.generation.runs import fallback_without_run, generate_and_record
+from dyngen.services.machinery.container import Services
 
 log = logging.getLogger("dyngen.freshness")
-
-
-@dataclass(frozen=True, slots=True)
-class Hit:
-    """A usable cache entry: its outcome, the tier it came from, its bytes and when it was made."""
-
-    outcome: Outcome
-    tier: str
-    raw: bytes
-    made_at: datetime | None = None
 
 
 def decoded(services: Services, raw: bytes) -> CacheEntry | None:
@@ -66,13 +55,13 @@ async def cached(services: Services, prepared: Prepared, *, durable: bool = Fals
         # Another format, or made from another config of the node: regenerate rather than serve stale.
         if entry is None or entry.format != CACHE_FORMAT or entry.fingerprint != prepared.fingerprint:
             return None
-        return Hit(entry.outcome, "", raw, entry.made_at)
+        return Hit(entry.outcome, "", raw, made_at=entry.made_at)
 
     found = await services.cache.get(prepared.key, decode, durable=durable, promote_ttl_s=prepared.ttl_s)
     if found is None:
         return None
     hit, tier = found
-    return Hit(hit.outcome, tier, hit.raw, hit.made_at)
+    return replace(hit, tier=tier)
 
 
 def flight_key_of(prepared: Prepared) -> str:
@@ -88,11 +77,12 @@ def _is_stale(services: Services, prepared: Prepared, hit: Hit) -> bool:
     return (services.clock.now() - hit.made_at).total_seconds() >= after
 
 
-def _served(services: Services, prepared: Prepared, hit: Hit, *, stale: bool) -> tuple[Outcome, CacheInfo]:
-    services.metrics.cache_request(node=prepared.node, tier=hit.tier, hit=True)
-    # A hit serves content as stored; a retry that happened when it was made is not this call's.
-    outcome = hit.outcome.model_copy(update={"fallback": None})
-    return outcome, CacheInfo(hit=True, tier=hit.tier, stale=True if stale else None)
+def _aged(services: Services, prepared: Prepared, hit: Hit, *, timeout_s: float) -> Hit:
+    """A hybrid hit, marked stale (and its refresh started) when older than the node's `refreshAfterS`."""
+    if not _is_stale(services, prepared, hit):
+        return hit
+    refresh(services, prepared, timeout_s=timeout_s)
+    return replace(hit, stale=True)
 
 
 # --- always-fresh -----------------------------------------------------------------------------------
@@ -141,38 +131,25 @@ def rate_limited(request: GenerateContentRequest, seed: ResolvedSeed, retry_afte
     return fallback_without_run(request, seed, error)
 
 
-async def serve_always(
-    services: Services, prepared: Prepared, seed: ResolvedSeed, *, timeout_s: float
-) -> tuple[Outcome, CacheInfo]:
+async def serve_always(services: Services, prepared: Prepared, seed: ResolvedSeed, *, timeout_s: float) -> Hit | Made:
     """Serve an always-fresh node: fresh within its rate limit, else its newest content, else the fallback
     (GEN_RATE_LIMITED). With `hybrid`, the newest content is served at once and refreshed behind."""
     if prepared.request.hybrid and (hit := await cached(services, prepared, durable=True)) is not None:
-        stale = _is_stale(services, prepared, hit)
-        if stale:
-            refresh(services, prepared, timeout_s=timeout_s)
-        return _served(services, prepared, hit, stale=stale)
+        return _aged(services, prepared, hit, timeout_s=timeout_s)
     decision = await admit_fresh(services, prepared)
     if decision.allowed:
-        return await _generate_fresh(services, prepared, seed), CacheInfo(hit=False)
+        return Made(await _generate_fresh(services, prepared, seed), CacheInfo(hit=False))
     if (hit := await cached(services, prepared, durable=True)) is not None:
         log.info("freshness.over_limit_served node=%s tier=%s", prepared.node, hit.tier)
-        return _served(services, prepared, hit, stale=True)
-    return rate_limited(prepared.request, seed, decision.retry_after_s), CacheInfo(hit=False)
+        return replace(hit, stale=True)
+    return Made(rate_limited(prepared.request, seed, decision.retry_after_s), CacheInfo(hit=False))
 
 
-# --- hybrid -----------------------------------------------------------------------------------------
-
-
-async def serve_hybrid(services: Services, prepared: Prepared, *, timeout_s: float) -> tuple[Outcome, CacheInfo] | None:
+async def serve_hybrid(services: Services, prepared: Prepared, *, timeout_s: float) -> Hit | None:
     """A hybrid node's cached content at once (refreshed behind when stale), or None when nothing usable
     is cached (the caller generates in the foreground)."""
     hit = await cached(services, prepared, durable=True)
-    if hit is None:
-        return None
-    stale = _is_stale(services, prepared, hit)
-    if stale:
-        refresh(services, prepared, timeout_s=timeout_s)
-    return _served(services, prepared, hit, stale=stale)
+    return None if hit is None else _aged(services, prepared, hit, timeout_s=timeout_s)
 
 
 REFRESH_SPACING_S = 5.0

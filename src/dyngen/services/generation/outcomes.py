@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 from dyngen.domain.cache_keys import ResolvedSeed, VariantPool
 from dyngen.domain.contracts import (
+    CacheInfo,
     ErrorInfo,
     FallbackInfo,
     GenerateContentRequest,
@@ -21,10 +21,6 @@ from dyngen.domain.errors import DyngenError
 from dyngen.ports import Provider
 
 CACHE_FORMAT = 1
-
-
-def new_id() -> str:
-    return uuid.uuid4().hex
 
 
 class ArtifactRef(SnakeModel):
@@ -106,3 +102,27 @@ class Prepared:
     def node(self) -> str:
         """The node id for telemetry ('-' for requests that name none)."""
         return self.request.node_id or "-"
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """Content served from a cache tier: its outcome as stored, the tier, the entry's bytes (what a hit's
+    rendered answer is remembered by), when it was made, and whether it is served stale (a hybrid node's
+    content older than its `refreshAfterS`, or an always-fresh node's over its rate limit)."""
+
+    outcome: Outcome
+    tier: str
+    raw: bytes
+    made_at: datetime | None = None
+    stale: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Made:
+    """Content made for this request, or by the single flight it joined (`cache` says which)."""
+
+    outcome: Outcome
+    cache: CacheInfo
+
+
+Served = Hit | Made

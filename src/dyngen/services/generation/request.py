@@ -1,27 +1,16 @@
-"""Serving a Generation Node: prepare the request, answer from the cache, or run the provider once per key.
-
-`generate_content` takes a parsed request (the CLI, `play`, tests); `generate_content_json` takes the raw
-body the HTTP API received and returns the response bytes, remembering the parse-and-prepare work per
-body, so that a cache hit costs a hash, a dictionary lookup and a memory-tier read.
-
-Freshness (spec phase 5, `services/freshness.py`): an `always` node generates on every call within its
-rate limit and keeps its newest content, which it serves when over the limit; a `hybrid` node serves its
-cached content at once and refreshes it in the background (stale-while-revalidate).
-"""
+"""Preparing a generate request: everything about it that does not depend on the moment (its resolved node,
+validation, provider, cache key, seed, variant and config fingerprint), and its variant picked again by
+review scores at serve time."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from dataclasses import replace
 
 from dyngen.domain.cache_keys import cache_key, choose_variant, pool_of, resolve_seed
 from dyngen.domain.contracts import (
-    CacheInfo,
-    Cost,
     GenerateContentRequest,
-    GenerateContentResponse,
     NodeStatus,
     SeedSource,
     Severity,
@@ -31,20 +20,11 @@ from dyngen.domain.contracts import (
 from dyngen.domain.dsl import compile_rules
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.validation import validate_config
-from dyngen.domain.wire import load_json
-from dyngen.services import freshness
-from dyngen.services.container import Services
-from dyngen.services.freshness import Hit, cached, flight_key_of
-from dyngen.services.outcomes import FlightResult, Outcome, Prepared
-from dyngen.services.provider_runs import generate_and_record, waited_too_long
-from dyngen.services.resolution import resolve
-from dyngen.services.runtime_graphs import referenced
+from dyngen.services.generation.outcomes import Prepared
+from dyngen.services.generation.resolution import resolve
+from dyngen.services.machinery.container import Services
 
 log = logging.getLogger("dyngen.generation")
-
-# A caller that joins another's generation waits for the node's timeout plus this, so that the owner's
-# own timeout fallback (which is recorded) reaches it first.
-JOIN_GRACE_S = 0.25
 
 _SHAPING_FIELDS = {
     "style",
@@ -173,163 +153,4 @@ async def scored(services: Services, prepared: Prepared) -> Prepared:
         return prepared
     return replace(
         prepared, key=pool.keys[index], seed=pool.seeds[index], variant=VariantInfo(index=index, pool_size=pool.size)
-    )
-
-
-async def generate_content(*, request: GenerateContentRequest, services: Services) -> GenerateContentResponse:
-    """Serve content for a Generation Node request.
-
-    Returns:
-        `complete` with content, or `failed` with the node's fallback applied and the error that caused it.
-
-    Raises:
-        DyngenError: as `prepare`.
-    """
-    started = services.clock.monotonic()
-    request = await referenced(request=request, services=services)
-    prepared = await scored(services, prepare(request=request, services=services))
-    outcome, cache = await _serve(prepared, services)
-    return _response(outcome, key=prepared.key, started=started, services=services, cache=cache, prepared=prepared)
-
-
-async def generate_content_json(*, body: bytes, services: Services) -> bytes:
-    """`generate_content` for a raw JSON request body, answering with the response's JSON bytes.
-
-    Raises:
-        DyngenError: GEN_INVALID_CONFIG for a body that is not a valid request (every problem listed), and
-            as `prepare`.
-    """
-    started = services.clock.monotonic()
-    digest = hashlib.blake2b(body, digest_size=16).digest()
-    prepared = services.memo.prepared.get(digest)
-    if prepared is None:
-        parsed = load_json(GenerateContentRequest, body, prefix=("body",))
-        request = await referenced(request=parsed, services=services)
-        prepared = prepare(request=request, services=services)
-        if request is parsed:  # a body resolved by its node id is resolved again (the graph may change)
-            services.memo.prepared.put(digest, prepared)
-    if prepared.pool is not None:
-        prepared = await scored(services, prepared)
-    # A hybrid node's hit may be stale (it then starts a refresh): `_serve` looks at its age.
-    if prepared.cacheable and not prepared.request.hybrid and (hit := await cached(services, prepared)) is not None:
-        services.metrics.cache_request(node=prepared.node, tier=hit.tier, hit=True)
-        head, tail = _hit_template(services, prepared, hit, exp=services.media.expiry(services.clock.now()))
-        return head + repr(round((services.clock.monotonic() - started) * 1000, 3)).encode() + tail
-    outcome, cache = await _serve(prepared, services, fast_tiers_read=True)
-    response = _response(outcome, key=prepared.key, started=started, services=services, cache=cache, prepared=prepared)
-    return response.model_dump_json(by_alias=True, exclude_none=True).encode()
-
-
-_TIME_SENTINEL = 123456789.125  # exactly representable; JSON strings cannot hold `"time_ms":` unescaped
-
-
-def _hit_template(services: Services, prepared: Prepared, hit: Hit, *, exp: int) -> tuple[bytes, bytes]:
-    """A cache hit's response bytes around its `cost.time_ms` value, rendered once per entry, tier and
-    expiry of its signed URLs (`exp` changes once per tenth of their lifetime, see `domain/media.py`)."""
-    memo_key = (hit.raw, hit.tier, prepared.key, exp)
-    template = services.memo.hit_templates.get(memo_key)
-    if template is None:
-        outcome = hit.outcome.model_copy(update={"fallback": None})
-        response = _response(
-            outcome,
-            key=prepared.key,
-            started=0.0,
-            services=services,
-            cache=CacheInfo(hit=True, tier=hit.tier),
-            prepared=prepared,
-            exp=exp,
-        )
-        response = response.model_copy(update={"cost": Cost(tokens=0, time_ms=_TIME_SENTINEL)})
-        rendered = response.model_dump_json(by_alias=True, exclude_none=True).encode()
-        head, _, tail = rendered.partition(repr(_TIME_SENTINEL).encode())
-        template = (head, tail)
-        services.memo.hit_templates.put(memo_key, template)
-    return template
-
-
-async def _serve(prepared: Prepared, services: Services, *, fast_tiers_read: bool = False) -> tuple[Outcome, CacheInfo]:
-    """The outcome for a prepared request, and where it came from (`fast_tiers_read`: the caller already
-    missed in the memory and Redis tiers)."""
-    request = prepared.request
-    seed = prepared.seed or resolve_seed(request, entropy=services.entropy)
-    if request.strategy is Strategy.ALWAYS:
-        return await freshness.serve_always(services, prepared, seed, timeout_s=_wait_s(prepared, services))
-    if request.hybrid and prepared.cacheable:
-        served = await freshness.serve_hybrid(services, prepared, timeout_s=_wait_s(prepared, services))
-        if served is not None:
-            return served
-        fast_tiers_read = True  # serve_hybrid read every tier and found nothing usable
-    flight_key = flight_key_of(prepared)
-    # While this process already generates the key, join at once: reading the tiers would only queue
-    # a crowd of reads in front of the flight's own lease request.
-    joinable = services.single_flight.is_running(flight_key)
-    read = fast_tiers_read or joinable
-    if prepared.cacheable and not read and (hit := await cached(services, prepared)) is not None:
-        services.metrics.cache_request(node=prepared.node, tier=hit.tier, hit=True)
-        # A hit serves content as stored; a retry that happened when it was made is not this call's.
-        return hit.outcome.model_copy(update={"fallback": None}), CacheInfo(hit=True, tier=hit.tier)
-    if not prepared.cacheable:
-        return await generate_and_record(services, prepared, seed), CacheInfo(hit=False)
-    services.metrics.cache_request(node=prepared.node, tier="none", hit=False)
-
-    async def produce() -> bytes:
-        hit = await cached(services, prepared, durable=True)
-        result = (
-            FlightResult(outcome=hit.outcome, tier=hit.tier)
-            if hit
-            else FlightResult(outcome=await generate_and_record(services, prepared, seed))
-        )
-        return result.model_dump_json().encode()
-
-    wait_s = _wait_s(prepared, services)
-    if joinable:
-        services.metrics.waiters(+1)
-    try:
-        data, joined = await services.single_flight.run(flight_key, produce, timeout_s=wait_s)
-    except TimeoutError:
-        return waited_too_long(request, seed), CacheInfo(hit=False)
-    finally:
-        if joinable:
-            services.metrics.waiters(-1)
-    flight = FlightResult.model_validate_json(data)
-    if flight.tier is not None:
-        return flight.outcome.model_copy(update={"fallback": None}), CacheInfo(hit=True, tier=flight.tier)
-    return flight.outcome, CacheInfo(hit=joined, tier="single_flight" if joined else None)
-
-
-def _wait_s(prepared: Prepared, services: Services) -> float:
-    return (prepared.request.fallback.timeout_ms or services.options.default_timeout_ms) / 1000 + JOIN_GRACE_S
-
-
-def _response(
-    outcome: Outcome,
-    *,
-    key: str,
-    started: float,
-    services: Services,
-    cache: CacheInfo,
-    prepared: Prepared | None = None,
-    exp: int | None = None,
-) -> GenerateContentResponse:
-    elapsed_ms = (services.clock.monotonic() - started) * 1000
-    # Signed now, not when cached: the URLs of a cached outcome are made afresh for every answer.
-    content, artifacts = services.media.present(
-        outcome.content, outcome.artifacts, exp=exp if exp is not None else services.media.expiry(services.clock.now())
-    )
-    return GenerateContentResponse(
-        status=outcome.status,
-        content=content,
-        artifacts=artifacts,
-        cache_key=key,
-        cache=cache,
-        cost=Cost(tokens=0 if cache.hit else outcome.tokens, time_ms=round(elapsed_ms, 3)),
-        deterministic=outcome.deterministic,
-        seed=outcome.seed,
-        generation_id=outcome.generation_id,
-        provider=outcome.provider,
-        variant=prepared.variant if prepared else None,
-        arm=prepared.arm if prepared else None,
-        rating=prepared.rating if prepared else None,
-        fallback=outcome.fallback,
-        error=outcome.error,
     )

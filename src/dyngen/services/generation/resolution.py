@@ -23,7 +23,7 @@ from dyngen.domain.rating import effective_rating
 from dyngen.domain.social import resolve_social
 from dyngen.domain.templates import apply_template
 from dyngen.domain.wire import load
-from dyngen.services.container import Services
+from dyngen.services.machinery.container import Services
 
 # The request's own names for node fields, and the node config's.
 _NODE_FIELDS = {

@@ -26,11 +26,12 @@ from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
 from dyngen.domain.validation import DEFAULT_MAX_RETRIES
 from dyngen.ports import GenerationFilter, Provider, ProviderCall, ProviderResult, RemoteJob
-from dyngen.services import budgets
-from dyngen.services.container import Services
-from dyngen.services.outcomes import CACHE_FORMAT, ArtifactRef, CacheEntry, Outcome, Prepared, new_id
-from dyngen.services.records import record_generation
-from dyngen.services.scene_images import fetch_scene_images
+from dyngen.services.budgets import spending as budgets
+from dyngen.services.generation.outcomes import CACHE_FORMAT, ArtifactRef, CacheEntry, Outcome, Prepared
+from dyngen.services.generation.scene_images import fetch_scene_images
+from dyngen.services.machinery.container import Services
+from dyngen.services.machinery.ids import new_id
+from dyngen.services.reporting.records import record_generation
 
 log = logging.getLogger("dyngen.generation")
 

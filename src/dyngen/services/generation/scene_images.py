@@ -14,7 +14,7 @@ import re
 
 from dyngen.domain.contracts import GenerateContentRequest
 from dyngen.ports import Provider
-from dyngen.services.container import Services
+from dyngen.services.machinery.container import Services
 
 log = logging.getLogger("dyngen.generation")
 

@@ -34,14 +34,13 @@ from dyngen.domain.contracts import (
 )
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.records import GenerationRecord
-from dyngen.domain.wire import load_json
 from dyngen.ports import DuplicateIdempotencyKey, JobEvent, RemoteJob
-from dyngen.services.container import Services
-from dyngen.services.freshness import cached
-from dyngen.services.generation import prepare
-from dyngen.services.outcomes import ArtifactRef, Prepared, new_id
-from dyngen.services.provider_runs import run_generation
-from dyngen.services.runtime_graphs import referenced
+from dyngen.services.generation.freshness import cached
+from dyngen.services.generation.outcomes import ArtifactRef, Prepared
+from dyngen.services.generation.request import prepare
+from dyngen.services.generation.runs import run_generation
+from dyngen.services.machinery.container import Services
+from dyngen.services.machinery.ids import new_id
 
 log = logging.getLogger("dyngen.jobs")
 
@@ -122,15 +121,11 @@ async def submit_job(
     return Submitted(record, created=True)
 
 
-async def submit_job_json(*, body: bytes, idempotency_key: str | None, services: Services) -> Submitted:
-    """`submit_job` for a raw JSON body; the idempotency check compares the parsed request, so
-    whitespace and key order don't make two bodies different."""
-    request = await referenced(request=load_json(GenerateContentRequest, body, prefix=("body",)), services=services)
+def request_hash(request: GenerateContentRequest) -> str:
+    """What an `Idempotency-Key` is held to: the parsed request, so that whitespace and key order don't
+    make two bodies different."""
     canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    request_hash = hashlib.sha256(canonical.encode()).hexdigest()
-    return await submit_job(
-        request=request, request_hash=request_hash, idempotency_key=idempotency_key, services=services
-    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 async def _by_key(services: Services, key: str, request_hash: str) -> GenerationRecord | None:

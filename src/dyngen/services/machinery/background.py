@@ -9,7 +9,7 @@ import logging
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from dyngen.services.memo import LruMemo
+from dyngen.services.machinery.memo import LruMemo
 
 log = logging.getLogger("dyngen.background")
 

@@ -10,7 +10,7 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dyngen.domain.access import AuthMode
 from dyngen.domain.budgets import BudgetPolicy
@@ -37,19 +37,15 @@ from dyngen.ports import (
     SingleFlight,
     WarmupRepository,
 )
-from dyngen.services.access import KeyCache
-from dyngen.services.background import BackgroundTasks
-from dyngen.services.cache import LayeredCache
-from dyngen.services.graph_cache import GraphCache
-from dyngen.services.media import MediaLinks
-from dyngen.services.memo import LruMemo
-from dyngen.services.providers import ProviderRegistry
-from dyngen.services.scores import ScoreBoard
-from dyngen.services.templates import TemplateLibrary
-
-if TYPE_CHECKING:
-    from dyngen.domain.dsl import CompileResult
-    from dyngen.services.outcomes import CacheEntry, Prepared
+from dyngen.services.machinery.background import BackgroundTasks
+from dyngen.services.machinery.graph_cache import GraphCache
+from dyngen.services.machinery.key_cache import KeyCache
+from dyngen.services.machinery.layered_cache import LayeredCache
+from dyngen.services.machinery.media import MediaLinks
+from dyngen.services.machinery.memo import GenerationMemo
+from dyngen.services.machinery.providers import ProviderRegistry
+from dyngen.services.machinery.scores import ScoreBoard
+from dyngen.services.machinery.template_library import TemplateLibrary
 
 
 class RunningJobs:
@@ -71,20 +67,6 @@ class RunningJobs:
 
     def __len__(self) -> int:
         return len(self._tasks)
-
-
-@dataclass(slots=True)
-class GenerationMemo:
-    """Remembered pure work of the hot path: prepared requests by body digest, decoded cache entries, and
-    the response bytes of a hit (around its timing) per entry."""
-
-    prepared: LruMemo[bytes, Prepared] = field(default_factory=lambda: LruMemo(4096))
-    entries: LruMemo[bytes, CacheEntry] = field(default_factory=lambda: LruMemo(4096))
-    # Keyed by the URLs' expiry too: a hit's signed URLs change once per tenth of their lifetime.
-    hit_templates: LruMemo[tuple[bytes, str, str, int], tuple[bytes, bytes]] = field(
-        default_factory=lambda: LruMemo(4096)
-    )
-    rules: LruMemo[bytes, CompileResult] = field(default_factory=lambda: LruMemo(1024))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,13 +1,12 @@
-"""`LayeredCache`: read-through over the configured cache tiers, with promotion, and invalidation."""
+"""`LayeredCache`: read-through over the configured cache tiers, with promotion, and deletes that reach every
+process."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from dyngen.domain.contracts import InvalidateRequest, InvalidateResult
-from dyngen.domain.errors import DyngenError, ErrorCode
-from dyngen.ports import CacheTier, GenerationRepository, InvalidationBus
+from dyngen.ports import CacheTier, InvalidationBus
 
 T = TypeVar("T")
 
@@ -84,36 +83,3 @@ class LayeredCache:
         if self._bus is not None and keys:
             await self._bus.publish(keys)
         return removed
-
-
-async def invalidate(
-    *, query: InvalidateRequest, cache: LayeredCache, repository: GenerationRepository
-) -> InvalidateResult:
-    """Drop cached content by key, node, version, or a combination (each narrows the selection).
-
-    The repository knows which keys were ever filled for a node or version, so the selection reaches
-    every tier, whatever the tier can enumerate.
-
-    Raises:
-        DyngenError: GEN_INVALID_CONFIG when no selector is given (refusing to flush everything by accident).
-    """
-    if query.cache_key is None and query.node_id is None and query.version is None and query.prefix is None:
-        raise DyngenError(
-            ErrorCode.GEN_INVALID_CONFIG,
-            "say what to invalidate: cache_key, node_id, version and/or prefix",
-            details=[
-                {
-                    "field": "(body)",
-                    "message": "at least one of cache_key, node_id, version, prefix is required",
-                    "type": "missing",
-                }
-            ],
-        )
-    keys = await repository.cache_keys(
-        node_id=query.node_id, version=query.version, cache_key=query.cache_key, prefix=query.prefix
-    )
-    only_key = query.node_id is None and query.version is None and query.prefix is None
-    if query.cache_key is not None and only_key and query.cache_key not in keys:
-        keys.append(query.cache_key)
-    await cache.delete(keys)
-    return InvalidateResult(invalidated=len(keys), keys=keys)

@@ -11,11 +11,24 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from dyngen.domain import media
 from dyngen.domain.contracts import ArtifactLink, GeneratedContentPayload
 from dyngen.domain.errors import DyngenError, ErrorCode
-from dyngen.services.outcomes import ArtifactRef
+
+
+class ArtifactLike(Protocol):
+    """What a link is made from: a stored artifact's id, role, media type and size."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def media_type(self) -> str: ...
+    @property
+    def bytes(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +51,7 @@ class MediaLinks:
         return media.signed_url(self.base_url, self.secret, artifact_id, exp)
 
     def present(
-        self, content: GeneratedContentPayload | None, artifacts: Iterable[ArtifactRef] | None, *, exp: int
+        self, content: GeneratedContentPayload | None, artifacts: Iterable[ArtifactLike] | None, *, exp: int
     ) -> tuple[GeneratedContentPayload | None, list[ArtifactLink] | None]:
         """`content` with its artifact URL signed, and every artifact as a signed link (None: none known)."""
         if content is not None and (primary := media.artifact_id_of(content.url)) is not None:

@@ -6,7 +6,11 @@ Both are functions of their input bytes alone, so remembering them is safe; the 
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Generic, TypeVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from dyngen.domain.dsl import CompileResult
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -35,3 +39,24 @@ class LruMemo(Generic[K, V]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+@dataclass(slots=True)
+class GenerationMemo:
+    """Remembered pure work of the generation hot path: the read body (`Envelope`) and the prepared request
+    (`Prepared`) by body digest, decoded cache entries (`CacheEntry`) by their bytes, compiled rules, and
+    the response bytes of a hit (around its timing) per entry.
+
+    The machinery does not know the generation's types (it sits below the use cases): the generation
+    package names them where it reads these.
+    """
+
+    envelopes: LruMemo[bytes, Any] = field(default_factory=lambda: LruMemo(4096))
+    prepared: LruMemo[bytes, Any] = field(default_factory=lambda: LruMemo(4096))
+    entries: LruMemo[bytes, Any] = field(default_factory=lambda: LruMemo(4096))
+    # Keyed by the entry's bytes, tier, cache key, the URLs' expiry (a hit's signed URLs change once per
+    # tenth of their lifetime) and whether it is served stale.
+    hit_templates: LruMemo[tuple[bytes, str, str, int, bool], tuple[bytes, bytes]] = field(
+        default_factory=lambda: LruMemo(4096)
+    )
+    rules: LruMemo[bytes, CompileResult] = field(default_factory=lambda: LruMemo(1024))

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from dyngen.domain.cache_keys import ReviewScore
 from dyngen.ports import ReviewRepository
-from dyngen.services.memo import LruMemo
+from dyngen.services.machinery.memo import LruMemo
 
 log = logging.getLogger("dyngen.reviews")
 

@@ -17,8 +17,8 @@ from dyngen.domain.contracts import (
 )
 from dyngen.domain.errors import ErrorCode
 from dyngen.domain.graph import Edge, GenerationNode, Scene, SceneGraph, node_request, target_of
-from dyngen.services.container import Services
-from dyngen.services.generation import generate_content
+from dyngen.services.generation.front_door import generate_content
+from dyngen.services.machinery.container import Services
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,8 @@ from pydantic import BaseModel
 
 from dyngen.domain.graph import SceneGraph
 from dyngen.domain.graph_health import GraphHealth, graph_health
-from dyngen.services.container import Services
-from dyngen.services.telemetry import node_stats
+from dyngen.services.machinery.container import Services
+from dyngen.services.reporting.telemetry import node_stats
 
 log = logging.getLogger("dyngen.health")
 

@@ -12,7 +12,7 @@ from typing import TypeVar
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
 from dyngen.ports import GenerationFilter, GenerationRepository, RecordOutbox
-from dyngen.services.container import Services
+from dyngen.services.machinery.container import Services
 
 log = logging.getLogger("dyngen.records")
 T = TypeVar("T")

@@ -11,8 +11,8 @@ from dyngen.domain.contracts import GenerationStatus, Id, SnakeModel
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.ids import TextChars
 from dyngen.ports import Review
-from dyngen.services.container import Services
-from dyngen.services.outcomes import new_id
+from dyngen.services.machinery.container import Services
+from dyngen.services.machinery.ids import new_id
 
 
 class ReviewRequest(SnakeModel):

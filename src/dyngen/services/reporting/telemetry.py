@@ -13,7 +13,7 @@ from dyngen.domain.cache_keys import ReviewScore
 from dyngen.domain.contracts import GenerationNodeConfig, GenerationStatus
 from dyngen.domain.records import GenerationRecord
 from dyngen.ports import GenerationFilter
-from dyngen.services.container import Services
+from dyngen.services.machinery.container import Services
 
 WINDOW = 500  # the latest generations the percentiles are computed over
 

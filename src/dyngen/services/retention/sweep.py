@@ -23,7 +23,7 @@ from datetime import datetime
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.retention import RetentionPolicy, may_be_cached, referenced_tokens
 from dyngen.ports import ArtifactStore, Clock, ExpiredGeneration, RetentionRepository, SingleFlight
-from dyngen.services.cache import LayeredCache
+from dyngen.services.machinery.layered_cache import LayeredCache
 
 log = logging.getLogger("dyngen.retention")
 

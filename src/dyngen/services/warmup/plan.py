@@ -18,9 +18,9 @@ from dyngen.domain.warmup import (
     candidates,
     skip_reason,
 )
-from dyngen.services.container import Services
-from dyngen.services.generation import prepare
-from dyngen.services.resolution import resolve
+from dyngen.services.generation.request import prepare
+from dyngen.services.generation.resolution import resolve
+from dyngen.services.machinery.container import Services
 
 
 def plan(

@@ -40,11 +40,12 @@ from dyngen.domain.warmup import (
     WarmupRun,
     WarmupStatus,
 )
-from dyngen.services import graphs, rate_limits
-from dyngen.services.container import Services
-from dyngen.services.generation import generate_content
-from dyngen.services.outcomes import new_id
-from dyngen.services.warmup_plan import plan
+from dyngen.services.access import rate_limits
+from dyngen.services.authoring import graphs
+from dyngen.services.generation.front_door import generate_content
+from dyngen.services.machinery.container import Services
+from dyngen.services.machinery.ids import new_id
+from dyngen.services.warmup.plan import plan
 
 log = logging.getLogger("dyngen.warmup")
 
@@ -328,7 +329,7 @@ async def _paced(services: Services, api_key_id: str | None) -> None:
     """Wait until the starting API key's rate limit admits one more generation (counted like a request)."""
     while True:
         try:
-            await rate_limits.admit_request(api_key_id=api_key_id, body=b"", services=services)
+            await rate_limits.admit_request(api_key_id=api_key_id, player=None, services=services)
         except DyngenError as exc:
             if exc.code is not ErrorCode.GEN_RATE_LIMITED:
                 raise

@@ -11,7 +11,7 @@ from dyngen.domain.ids import IdChars
 from dyngen.entrypoints.api.auth import require
 from dyngen.entrypoints.api.errors import documented
 from dyngen.entrypoints.api.wire import services_of
-from dyngen.services import budgets
+from dyngen.services.budgets import spending as budgets
 
 router = APIRouter(prefix="/api", tags=["budgets"])
 

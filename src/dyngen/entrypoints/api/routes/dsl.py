@@ -8,8 +8,8 @@ from dyngen.domain.access import Scope
 from dyngen.entrypoints.api.auth import require
 from dyngen.entrypoints.api.errors import documented
 from dyngen.entrypoints.api.wire import wire_response
-from dyngen.services import dsl
-from dyngen.services.dsl import DslCompileRequest, DslResult
+from dyngen.services.authoring import dsl
+from dyngen.services.authoring.dsl import DslCompileRequest, DslResult
 
 router = APIRouter(prefix="/api", tags=["dsl"])
 

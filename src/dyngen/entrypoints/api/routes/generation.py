@@ -22,7 +22,9 @@ from dyngen.entrypoints.api.auth import require
 from dyngen.entrypoints.api.errors import documented
 from dyngen.entrypoints.api.wire import json_body, services_of, wire_response
 from dyngen.ports import ApiKey
-from dyngen.services import access, cache, generation, jobs, rate_limits, validation
+from dyngen.services.authoring import validation
+from dyngen.services.generation import front_door, invalidation
+from dyngen.services.generation.front_door import GenerateCall, Queued
 
 router = APIRouter(prefix="/api", tags=["generation"])
 
@@ -43,27 +45,21 @@ async def generate_content(request: Request, key: Annotated[ApiKey | None, requi
     `Idempotency-Key` returns the same job for the same body (409 for another body). Needs a runtime key;
     `simulate` needs an editor key. Over the API key's or the player's rate limit: 429 with `Retry-After`.
     """
-    return await serve_generate_body(request, key, await request.body())
-
-
-async def serve_generate_body(request: Request, key: ApiKey | None, body: bytes) -> Response:
-    """Serve a flat generate request's JSON body (this route's, or the one a by-reference call resolves
-    to): access and rate limits, then a job (`Prefer: respond-async`) or the content."""
-    access.check_generate_body(key=key, body=body)
-    await rate_limits.admit_request(api_key_id=key.id if key else None, body=body, services=services_of(request))
-    if "respond-async" in request.headers.get("prefer", "").lower():
-        submitted = await jobs.submit_job_json(
-            body=body, idempotency_key=request.headers.get("idempotency-key"), services=services_of(request)
-        )
-        job = submitted.job
+    call = GenerateCall(
+        body=await request.body(),
+        key=key,
+        prefer=request.headers.get("prefer"),
+        idempotency_key=request.headers.get("idempotency-key"),
+    )
+    outcome = await front_door.generate(call, services=services_of(request))
+    if isinstance(outcome, Queued):
+        job = outcome.job
         return JSONResponse(
             {"job_id": job.id, "status": job.status.value},
             status_code=202,
             headers={"Location": f"/api/generation-jobs/{job.id}", "Preference-Applied": "respond-async"},
         )
-    # The service parses the raw body itself: it remembers the parse per body, which makes a hit cheap.
-    data = await generation.generate_content_json(body=body, services=services_of(request))
-    return Response(content=data, media_type="application/json")
+    return Response(content=outcome.data, media_type="application/json")
 
 
 @router.post(
@@ -92,5 +88,5 @@ async def validate_generation_config(body: Annotated[dict[str, Any], Body()]) ->
 async def invalidate_cache(payload: InvalidateRequest, request: Request) -> Response:
     """Drop cached content by key, node and/or version, in every tier."""
     services = services_of(request)
-    result = await cache.invalidate(query=payload, cache=services.cache, repository=services.repository)
+    result = await invalidation.invalidate(query=payload, cache=services.cache, repository=services.repository)
     return wire_response(result)

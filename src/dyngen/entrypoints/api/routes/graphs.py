@@ -14,8 +14,8 @@ from dyngen.domain.graph_health import GraphHealth
 from dyngen.entrypoints.api.auth import require
 from dyngen.entrypoints.api.errors import documented
 from dyngen.entrypoints.api.wire import PathId, services_of, wire_response
-from dyngen.services import graphs
-from dyngen.services.health import check_graph
+from dyngen.services.authoring import graphs
+from dyngen.services.reporting.health import check_graph
 
 router = APIRouter(tags=["graphs"], dependencies=[require(Scope.EDITOR)])
 

@@ -13,7 +13,7 @@ from dyngen.entrypoints.api.auth import require
 from dyngen.entrypoints.api.errors import documented
 from dyngen.entrypoints.api.sse import event_stream, resume_after
 from dyngen.entrypoints.api.wire import services_of, wire_response
-from dyngen.services import jobs
+from dyngen.services.jobs import lifecycle as jobs
 
 router = APIRouter(prefix="/api/generation-jobs", tags=["jobs"], dependencies=[require(Scope.RUNTIME)])
 

@@ -14,7 +14,7 @@ from dyngen.entrypoints.api.auth import require
 from dyngen.entrypoints.api.errors import ErrorBody, documented
 from dyngen.entrypoints.api.wire import services_of, wire_response
 from dyngen.ports import ApiKey
-from dyngen.services import access
+from dyngen.services.access import keys as access
 
 router = APIRouter(prefix="/api", tags=["keys"], dependencies=[require(Scope.ADMIN)])
 

@@ -14,7 +14,7 @@ from dyngen.domain.ids import TextChars
 from dyngen.entrypoints.api.auth import require
 from dyngen.entrypoints.api.errors import documented
 from dyngen.entrypoints.api.wire import PathId, services_of, wire_response
-from dyngen.services import nodes
+from dyngen.services.authoring import nodes
 
 router = APIRouter(prefix="/api/nodes/{node_id}", tags=["nodes"], dependencies=[require(Scope.EDITOR)])
 

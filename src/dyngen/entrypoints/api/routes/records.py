@@ -17,7 +17,7 @@ from dyngen.entrypoints.api.auth import require, require_unless_signed
 from dyngen.entrypoints.api.errors import documented
 from dyngen.entrypoints.api.wire import services_of, wire_response
 from dyngen.ports import GenerationFilter
-from dyngen.services import records
+from dyngen.services.reporting import records
 
 router = APIRouter(prefix="/api", tags=["records"])
 

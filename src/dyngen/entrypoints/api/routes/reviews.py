@@ -10,7 +10,7 @@ from dyngen.domain.access import Scope
 from dyngen.entrypoints.api.auth import require
 from dyngen.entrypoints.api.errors import ErrorBody, documented
 from dyngen.entrypoints.api.wire import PathId, services_of, wire_response
-from dyngen.services import reviews, telemetry
+from dyngen.services.reporting import reviews, telemetry
 
 router = APIRouter(tags=["reviews"], dependencies=[require(Scope.EDITOR)])
 

@@ -14,7 +14,7 @@ from dyngen.entrypoints.api.errors import documented
 from dyngen.entrypoints.api.routes.generation import serve_generate_body
 from dyngen.entrypoints.api.wire import json_body, services_of, wire_response
 from dyngen.ports import ApiKey
-from dyngen.services import by_reference
+from dyngen.services.play import by_reference
 
 router = APIRouter(tags=["runtime"])  # the by-reference route only: app.py includes it first (see there)
 advance_router = APIRouter(tags=["runtime"])

@@ -10,7 +10,7 @@ from dyngen.domain.graph_health import GraphHealth
 from dyngen.entrypoints.api.auth import require
 from dyngen.entrypoints.api.errors import documented
 from dyngen.entrypoints.api.wire import services_of, wire_response
-from dyngen.services.health import Health, check_graph, check_health
+from dyngen.services.reporting.health import Health, check_graph, check_health
 
 router = APIRouter(tags=["system"])
 

@@ -8,7 +8,7 @@ from dyngen.domain.access import Scope
 from dyngen.entrypoints.api.auth import require
 from dyngen.entrypoints.api.errors import documented
 from dyngen.entrypoints.api.wire import PathId, services_of, wire_response
-from dyngen.services import telemetry
+from dyngen.services.reporting import telemetry
 
 router = APIRouter(tags=["telemetry"])
 

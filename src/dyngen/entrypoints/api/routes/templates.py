@@ -9,7 +9,7 @@ from dyngen.domain.contracts import GenerationNodeConfig
 from dyngen.entrypoints.api.auth import require
 from dyngen.entrypoints.api.errors import documented
 from dyngen.entrypoints.api.wire import PathId, services_of, wire_response
-from dyngen.services import templates
+from dyngen.services.authoring import templates
 
 router = APIRouter(tags=["templates"], dependencies=[require(Scope.EDITOR)])
 

@@ -13,8 +13,8 @@ from dyngen.entrypoints.api.auth import require
 from dyngen.entrypoints.api.errors import documented
 from dyngen.entrypoints.api.sse import event_stream, resume_after
 from dyngen.entrypoints.api.wire import PathId, services_of
-from dyngen.services import warmup
-from dyngen.services.warmup import WarmRequest, WarmupReport
+from dyngen.services.warmup import runs as warmup
+from dyngen.services.warmup.runs import WarmRequest, WarmupReport
 
 router = APIRouter(tags=["warm-up"], dependencies=[require(Scope.EDITOR)])
 

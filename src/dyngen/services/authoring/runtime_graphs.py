@@ -18,8 +18,8 @@ from collections.abc import Iterable
 from dyngen.domain.contracts import GenerateContentRequest, GenerationNodeConfig
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.graph import SceneGraph, node_request
-from dyngen.services.container import Services
-from dyngen.services.graph_cache import GraphCache, LiveGraph
+from dyngen.services.machinery.container import Services
+from dyngen.services.machinery.graph_cache import GraphCache, LiveGraph
 
 log = logging.getLogger("dyngen.runtime_graphs")
 

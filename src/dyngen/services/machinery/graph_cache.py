@@ -9,7 +9,7 @@ from dyngen.domain.contracts import GenerateContentResponse
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.graph import GenerationNode, SceneGraph
 from dyngen.domain.runtime import NodeContentRequest
-from dyngen.services.memo import LruMemo
+from dyngen.services.machinery.memo import LruMemo
 
 
 @dataclass(frozen=True, slots=True)

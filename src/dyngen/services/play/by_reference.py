@@ -28,10 +28,10 @@ from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.graph import Edge, GenerationNode, node_request, target_of
 from dyngen.domain.runtime import AdvanceRequest, AdvanceResponse, NodeContentRequest
 from dyngen.domain.wire import load_json
-from dyngen.services import play
-from dyngen.services.container import Services
-from dyngen.services.graph_cache import LiveGraph, NodeCall
-from dyngen.services.runtime_graphs import live_graph, not_found
+from dyngen.services.play import walk as play
+from dyngen.services.machinery.container import Services
+from dyngen.services.machinery.graph_cache import LiveGraph, NodeCall
+from dyngen.services.authoring.runtime_graphs import live_graph, not_found
 
 
 def disabled_answer(request: GenerateContentRequest, *, graph: LiveGraph) -> GenerateContentResponse:

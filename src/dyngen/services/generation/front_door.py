@@ -1,0 +1,145 @@
+"""The front door of generation: one call per generate request, raw (the HTTP API) or parsed (the CLI,
+`play`, warm-ups).
+
+`generate` takes the request as it arrived (body bytes, API key, `Prefer`, `Idempotency-Key`), reads the
+body once into an `Envelope` (remembered per body digest, as is the prepared request), checks what the
+key may ask for and the rate limits, and answers with the response's bytes, or queues a job for
+`Prefer: respond-async`. `generate_content` serves a parsed request the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from dyngen.domain.contracts import GenerateContentRequest, GenerateContentResponse
+from dyngen.domain.errors import DyngenError
+from dyngen.domain.records import GenerationRecord
+from dyngen.domain.wire import load_json, parse_json
+from dyngen.ports import ApiKey
+from dyngen.services.access import rate_limits
+from dyngen.services.access.keys import check_simulate
+from dyngen.services.generation.outcomes import Prepared
+from dyngen.services.generation.request import prepare, scored
+from dyngen.services.generation.serving import answer, serve
+from dyngen.services.jobs.lifecycle import request_hash, submit_job
+from dyngen.services.machinery.container import Services
+
+
+@dataclass(frozen=True, slots=True)
+class GenerateCall:
+    """A generate request as it arrived: the body's bytes, the caller's API key (None while keys are not
+    enforced), its `Prefer` and `Idempotency-Key` headers."""
+
+    body: bytes
+    key: ApiKey | None = None
+    prefer: str | None = None
+    idempotency_key: str | None = None
+
+    @property
+    def respond_async(self) -> bool:
+        return "respond-async" in (self.prefer or "").lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """The response's JSON bytes (200)."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """The job a `Prefer: respond-async` request was queued as (202), and whether this call created it
+    (False: the same `Idempotency-Key` and body, or a running job for the same content joined)."""
+
+    job: GenerationRecord
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """A generate body read once: the request (or why the body is not one) and what the front door checks
+    before serving it: the player it counts against and whether it asks for `simulate`."""
+
+    request: GenerateContentRequest | None
+    problem: DyngenError | None
+    player: str | None
+    simulate: bool
+
+
+def envelope_of(body: bytes) -> Envelope:
+    """Read a raw generate body. A body that is not a valid request is read once more as plain JSON for
+    its player and `simulate` (the checks come before its 422)."""
+    try:
+        request = load_json(GenerateContentRequest, body, prefix=("body",))
+    except DyngenError as problem:
+        try:
+            data: Any = parse_json(body)
+        except DyngenError:
+            data = None
+        simulate = isinstance(data, dict) and data.get("simulate") is not None
+        return Envelope(request=None, problem=problem, player=rate_limits.player_in(data), simulate=simulate)
+    context = request.player_context
+    player = context.player_id if context is not None else None
+    return Envelope(request=request, problem=None, player=player or None, simulate=request.simulate is not None)
+
+
+async def generate(call: GenerateCall, *, services: Services) -> Answered | Queued:
+    """Serve a raw generate request: from cache, generated, or the node's fallback; or queue it as a job.
+
+    Raises:
+        DyngenError: FORBIDDEN (403) for `simulate` with a key below editor, or while dev tools are off;
+            GEN_RATE_LIMITED (429) over the API key's or the player's rate limit; GEN_INVALID_CONFIG (422)
+            for a body that is not a valid request (every problem listed) or a config with errors;
+            CONFLICT (409) for a reused `Idempotency-Key` with another body.
+    """
+    started = services.clock.monotonic()
+    digest = hashlib.blake2b(call.body, digest_size=16).digest()
+    envelope: Envelope | None = services.memo.envelopes.get(digest)
+    if envelope is None:
+        envelope = envelope_of(call.body)
+        if envelope.request is not None:  # a problem is raised afresh each time, never remembered
+            services.memo.envelopes.put(digest, envelope)
+    check_simulate(key=call.key, simulate=envelope.simulate)
+    await rate_limits.admit_request(
+        api_key_id=call.key.id if call.key else None, player=envelope.player, services=services
+    )
+    request = envelope.request
+    if request is None:
+        assert envelope.problem is not None
+        raise envelope.problem
+    if call.respond_async:
+        submitted = await submit_job(
+            request=request,
+            request_hash=request_hash(request),
+            idempotency_key=call.idempotency_key,
+            services=services,
+        )
+        return Queued(job=submitted.job, created=submitted.created)
+    prepared: Prepared | None = services.memo.prepared.get(digest)
+    if prepared is None:
+        prepared = prepare(request=request, services=services)
+        services.memo.prepared.put(digest, prepared)
+    return Answered(await _serve_prepared(services, prepared, started=started))
+
+
+async def generate_content(*, request: GenerateContentRequest, services: Services) -> GenerateContentResponse:
+    """Serve content for a parsed Generation Node request (the CLI, `play`, warm-ups).
+
+    Returns:
+        `complete` with content, or `failed` with the node's fallback applied and the error that caused it.
+
+    Raises:
+        DyngenError: as `generation.request.prepare`.
+    """
+    started = services.clock.monotonic()
+    data = await _serve_prepared(services, prepare(request=request, services=services), started=started)
+    return GenerateContentResponse.model_validate_json(data)
+
+
+async def _serve_prepared(services: Services, prepared: Prepared, *, started: float) -> bytes:
+    if prepared.pool is not None:
+        prepared = await scored(services, prepared)
+    return answer(services, prepared, await serve(services, prepared), started=started)
