@@ -1,4 +1,4 @@
-"""Reading cached content, and keeping it fresh (spec phase 5: always-fresh and hybrid fetch -> generate).
+"""Keeping content fresh (spec phase 5: always-fresh and hybrid fetch -> generate); `serving.py` applies it.
 
 - `always` nodes generate fresh content on every call, within their per-node rate limit. Each success is
   also kept as the node's newest content (under the node's key, whose seed slot an `always` node leaves
@@ -17,72 +17,25 @@ regenerated in the foreground, never served stale (its rating or constraints may
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
-
-from pydantic import ValidationError
 
 from dyngen.domain.cache_keys import ResolvedSeed, resolve_seed
-from dyngen.domain.contracts import CacheInfo, GenerateContentRequest, GenerationStatus, Strategy
+from dyngen.domain.contracts import GenerateContentRequest, GenerationStatus, Strategy
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.ports import RateDecision
 from dyngen.services.access import rate_limits
-from dyngen.services.generation.outcomes import CACHE_FORMAT, CacheEntry, FlightResult, Hit, Made, Outcome, Prepared
+from dyngen.services.generation.outcomes import CACHE_FORMAT, CacheEntry, FlightResult, Hit, Outcome, Prepared
 from dyngen.services.generation.runs import fallback_without_run, generate_and_record
 from dyngen.services.machinery.container import Services
 
 log = logging.getLogger("dyngen.freshness")
 
 
-def decoded(services: Services, raw: bytes) -> CacheEntry | None:
-    """A cache entry's bytes decoded, remembered per value (a memory-tier hit returns the same object)."""
-    entry = services.memo.entries.get(raw)
-    if entry is None:
-        try:
-            entry = CacheEntry.model_validate_json(raw)
-        except ValidationError:
-            log.warning("cache.entry_unreadable")
-            return None
-        services.memo.entries.put(raw, entry)
-    return entry
-
-
-async def cached(services: Services, prepared: Prepared, *, durable: bool = False) -> Hit | None:
-    """The cache entry of the prepared request's key made from its current config, from the fast tiers
-    (and the durable one when `durable`), or None."""
-
-    def decode(raw: bytes) -> Hit | None:
-        entry = decoded(services, raw)
-        # Another format, or made from another config of the node: regenerate rather than serve stale.
-        if entry is None or entry.format != CACHE_FORMAT or entry.fingerprint != prepared.fingerprint:
-            return None
-        return Hit(entry.outcome, "", raw, made_at=entry.made_at)
-
-    found = await services.cache.get(prepared.key, decode, durable=durable, promote_ttl_s=prepared.ttl_s)
-    if found is None:
-        return None
-    hit, tier = found
-    return replace(hit, tier=tier)
-
-
-def flight_key_of(prepared: Prepared) -> str:
-    """The single flight a prepared request's generation runs in (foreground misses and hybrid refreshes
-    share it, so a key is generated once at a time)."""
-    return f"{prepared.key}#{prepared.fingerprint}"
-
-
-def _is_stale(services: Services, prepared: Prepared, hit: Hit) -> bool:
+def is_stale(services: Services, prepared: Prepared, hit: Hit) -> bool:
+    """Whether a hit is older than its node's `refreshAfterS` (unset: always)."""
     after = prepared.request.refresh_after_s
     if after is None or hit.made_at is None:
         return True
     return (services.clock.now() - hit.made_at).total_seconds() >= after
-
-
-def _aged(services: Services, prepared: Prepared, hit: Hit, *, timeout_s: float) -> Hit:
-    """A hybrid hit, marked stale (and its refresh started) when older than the node's `refreshAfterS`."""
-    if not _is_stale(services, prepared, hit):
-        return hit
-    refresh(services, prepared, timeout_s=timeout_s)
-    return replace(hit, stale=True)
 
 
 # --- always-fresh -----------------------------------------------------------------------------------
@@ -114,7 +67,7 @@ async def _keep_newest(services: Services, prepared: Prepared, outcome: Outcome)
         log.warning("freshness.keep_failed key=%s", prepared.key, exc_info=True)
 
 
-async def _generate_fresh(services: Services, prepared: Prepared, seed: ResolvedSeed) -> Outcome:
+async def generate_fresh(services: Services, prepared: Prepared, seed: ResolvedSeed) -> Outcome:
     outcome = await generate_and_record(services, prepared, seed)
     if outcome.status is GenerationStatus.COMPLETE:
         await _keep_newest(services, prepared, outcome)
@@ -131,25 +84,7 @@ def rate_limited(request: GenerateContentRequest, seed: ResolvedSeed, retry_afte
     return fallback_without_run(request, seed, error)
 
 
-async def serve_always(services: Services, prepared: Prepared, seed: ResolvedSeed, *, timeout_s: float) -> Hit | Made:
-    """Serve an always-fresh node: fresh within its rate limit, else its newest content, else the fallback
-    (GEN_RATE_LIMITED). With `hybrid`, the newest content is served at once and refreshed behind."""
-    if prepared.request.hybrid and (hit := await cached(services, prepared, durable=True)) is not None:
-        return _aged(services, prepared, hit, timeout_s=timeout_s)
-    decision = await admit_fresh(services, prepared)
-    if decision.allowed:
-        return Made(await _generate_fresh(services, prepared, seed), CacheInfo(hit=False))
-    if (hit := await cached(services, prepared, durable=True)) is not None:
-        log.info("freshness.over_limit_served node=%s tier=%s", prepared.node, hit.tier)
-        return replace(hit, stale=True)
-    return Made(rate_limited(prepared.request, seed, decision.retry_after_s), CacheInfo(hit=False))
-
-
-async def serve_hybrid(services: Services, prepared: Prepared, *, timeout_s: float) -> Hit | None:
-    """A hybrid node's cached content at once (refreshed behind when stale), or None when nothing usable
-    is cached (the caller generates in the foreground)."""
-    hit = await cached(services, prepared, durable=True)
-    return None if hit is None else _aged(services, prepared, hit, timeout_s=timeout_s)
+# --- hybrid refreshes ---------------------------------------------------------------------------
 
 
 REFRESH_SPACING_S = 5.0
@@ -177,7 +112,7 @@ def refresh(services: Services, prepared: Prepared, *, timeout_s: float) -> bool
     budget spent) the wait doubles, up to REFRESH_BACKOFF_MAX_S, so a failing refresh cannot run on every
     serve. Returns True when a refresh started in this process.
     """
-    flight = flight_key_of(prepared)
+    flight = prepared.flight_key
     always = prepared.request.strategy is Strategy.ALWAYS
     pacing = services.refreshes
     now = services.clock.monotonic()
@@ -193,7 +128,7 @@ def refresh(services: Services, prepared: Prepared, *, timeout_s: float) -> bool
                 log.info("freshness.refresh_skipped node=%s reason=rate_limited", prepared.node)
                 outcome = rate_limited(prepared.request, seed, decision.retry_after_s)
                 return FlightResult(outcome=outcome).model_dump_json().encode()
-            outcome = await _generate_fresh(services, prepared, seed)
+            outcome = await generate_fresh(services, prepared, seed)
         else:
             outcome = await generate_and_record(services, prepared, seed)
         log.info("freshness.refreshed node=%s key=%s status=%s", prepared.node, prepared.key, outcome.status.value)

@@ -21,8 +21,8 @@ from dyngen.ports import ApiKey
 from dyngen.services.access import rate_limits
 from dyngen.services.access.keys import check_simulate
 from dyngen.services.generation.outcomes import Prepared
-from dyngen.services.generation.request import prepare, scored
-from dyngen.services.generation.serving import answer, serve
+from dyngen.services.generation.request import prepare
+from dyngen.services.generation.serving import respond
 from dyngen.services.jobs.lifecycle import request_hash, submit_job
 from dyngen.services.machinery.container import Services
 
@@ -122,7 +122,7 @@ async def generate(call: GenerateCall, *, services: Services) -> Answered | Queu
     if prepared is None:
         prepared = prepare(request=request, services=services)
         services.memo.prepared.put(digest, prepared)
-    return Answered(await _serve_prepared(services, prepared, started=started))
+    return Answered(await respond(services, prepared, started=started))
 
 
 async def generate_content(*, request: GenerateContentRequest, services: Services) -> GenerateContentResponse:
@@ -135,11 +135,5 @@ async def generate_content(*, request: GenerateContentRequest, services: Service
         DyngenError: as `generation.request.prepare`.
     """
     started = services.clock.monotonic()
-    data = await _serve_prepared(services, prepare(request=request, services=services), started=started)
+    data = await respond(services, prepare(request=request, services=services), started=started)
     return GenerateContentResponse.model_validate_json(data)
-
-
-async def _serve_prepared(services: Services, prepared: Prepared, *, started: float) -> bytes:
-    if prepared.pool is not None:
-        prepared = await scored(services, prepared)
-    return answer(services, prepared, await serve(services, prepared), started=started)

@@ -99,6 +99,12 @@ class Prepared:
     refused: DyngenError | None = None
 
     @property
+    def flight_key(self) -> str:
+        """The single flight its generation runs in (foreground misses and hybrid refreshes share it, so
+        a key is generated once at a time)."""
+        return f"{self.key}#{self.fingerprint}"
+
+    @property
     def node(self) -> str:
         """The node id for telemetry ('-' for requests that name none)."""
         return self.request.node_id or "-"

@@ -12,17 +12,72 @@ content at once and refreshes it in the background (stale-while-revalidate).
 
 from __future__ import annotations
 
-from dyngen.domain.cache_keys import resolve_seed
+import logging
+from dataclasses import replace
+
+from pydantic import ValidationError
+
+from dyngen.domain.cache_keys import ResolvedSeed, resolve_seed
 from dyngen.domain.contracts import CacheInfo, Cost, GenerateContentResponse, Strategy
 from dyngen.services.generation import freshness
-from dyngen.services.generation.freshness import cached, flight_key_of
-from dyngen.services.generation.outcomes import FlightResult, Hit, Made, Outcome, Prepared, Served
+from dyngen.services.generation.outcomes import (
+    CACHE_FORMAT,
+    CacheEntry,
+    FlightResult,
+    Hit,
+    Made,
+    Outcome,
+    Prepared,
+    Served,
+)
+from dyngen.services.generation.request import scored
 from dyngen.services.generation.runs import generate_and_record, waited_too_long
 from dyngen.services.machinery.container import Services
+
+
+def decoded(services: Services, raw: bytes) -> CacheEntry | None:
+    """A cache entry's bytes decoded, remembered per value (a memory-tier hit returns the same object)."""
+    entry = services.memo.entries.get(raw)
+    if entry is None:
+        try:
+            entry = CacheEntry.model_validate_json(raw)
+        except ValidationError:
+            log.warning("cache.entry_unreadable")
+            return None
+        services.memo.entries.put(raw, entry)
+    return entry
+
+
+async def cached(services: Services, prepared: Prepared, *, durable: bool = False) -> Hit | None:
+    """The cache entry of the prepared request's key made from its current config, from the fast tiers
+    (and the durable one when `durable`), or None."""
+
+    def decode(raw: bytes) -> Hit | None:
+        entry = decoded(services, raw)
+        # Another format, or made from another config of the node: regenerate rather than serve stale.
+        if entry is None or entry.format != CACHE_FORMAT or entry.fingerprint != prepared.fingerprint:
+            return None
+        return Hit(entry.outcome, "", raw, made_at=entry.made_at)
+
+    found = await services.cache.get(prepared.key, decode, durable=durable, promote_ttl_s=prepared.ttl_s)
+    if found is None:
+        return None
+    hit, tier = found
+    return replace(hit, tier=tier)
+
+
+log = logging.getLogger("dyngen.generation")
 
 # A caller that joins another's generation waits for the node's timeout plus this, so that the owner's
 # own timeout fallback (which is recorded) reaches it first.
 JOIN_GRACE_S = 0.25
+
+
+async def respond(services: Services, prepared: Prepared, *, started: float) -> bytes:
+    """Serve a prepared request (its pool's variant picked by review scores first) and answer."""
+    if prepared.pool is not None:
+        prepared = await scored(services, prepared)
+    return answer(services, prepared, await serve(services, prepared), started=started)
 
 
 async def serve(services: Services, prepared: Prepared) -> Served:
@@ -32,15 +87,14 @@ async def serve(services: Services, prepared: Prepared) -> Served:
     request = prepared.request
     wait_s = (request.fallback.timeout_ms or services.options.default_timeout_ms) / 1000 + JOIN_GRACE_S
     if request.strategy is Strategy.ALWAYS:
-        seed = prepared.seed or resolve_seed(request, entropy=services.entropy)
-        return await freshness.serve_always(services, prepared, seed, timeout_s=wait_s)
-    flight_key = flight_key_of(prepared)
+        return await _serve_always(services, prepared, timeout_s=wait_s)
+    flight_key = prepared.flight_key
     # While this process already generates the key, join at once: reading the tiers would only queue
     # a crowd of reads in front of the flight's own lease request.
     joinable = services.single_flight.is_running(flight_key)
     if prepared.cacheable and request.hybrid:
-        if (hit := await freshness.serve_hybrid(services, prepared, timeout_s=wait_s)) is not None:
-            return hit
+        if (hit := await cached(services, prepared, durable=True)) is not None:
+            return _aged(services, prepared, hit, timeout_s=wait_s)
     elif prepared.cacheable and not joinable and (hit := await cached(services, prepared)) is not None:
         return hit
     seed = prepared.seed or resolve_seed(request, entropy=services.entropy)
@@ -69,6 +123,29 @@ async def serve(services: Services, prepared: Prepared) -> Served:
     if flight.tier is not None:
         return Hit(flight.outcome, flight.tier, data)
     return Made(flight.outcome, CacheInfo(hit=joined, tier="single_flight" if joined else None))
+
+
+def _aged(services: Services, prepared: Prepared, hit: Hit, *, timeout_s: float) -> Hit:
+    """A hybrid hit, marked stale (and its refresh started) when older than the node's `refreshAfterS`."""
+    if not freshness.is_stale(services, prepared, hit):
+        return hit
+    freshness.refresh(services, prepared, timeout_s=timeout_s)
+    return replace(hit, stale=True)
+
+
+async def _serve_always(services: Services, prepared: Prepared, *, timeout_s: float) -> Served:
+    """An always-fresh node: fresh within its rate limit, else its newest content, else the fallback
+    (GEN_RATE_LIMITED). With `hybrid`, the newest content is served at once and refreshed behind."""
+    if prepared.request.hybrid and (hit := await cached(services, prepared, durable=True)) is not None:
+        return _aged(services, prepared, hit, timeout_s=timeout_s)
+    seed: ResolvedSeed = prepared.seed or resolve_seed(prepared.request, entropy=services.entropy)
+    decision = await freshness.admit_fresh(services, prepared)
+    if decision.allowed:
+        return Made(await freshness.generate_fresh(services, prepared, seed), CacheInfo(hit=False))
+    if (hit := await cached(services, prepared, durable=True)) is not None:
+        log.info("freshness.over_limit_served node=%s tier=%s", prepared.node, hit.tier)
+        return replace(hit, stale=True)
+    return Made(freshness.rate_limited(prepared.request, seed, decision.retry_after_s), CacheInfo(hit=False))
 
 
 def answer(services: Services, prepared: Prepared, served: Served, *, started: float) -> bytes:

@@ -35,10 +35,10 @@ from dyngen.domain.contracts import (
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.records import GenerationRecord
 from dyngen.ports import DuplicateIdempotencyKey, JobEvent, RemoteJob
-from dyngen.services.generation.freshness import cached
 from dyngen.services.generation.outcomes import ArtifactRef, Prepared
 from dyngen.services.generation.request import prepare
 from dyngen.services.generation.runs import run_generation
+from dyngen.services.generation.serving import cached
 from dyngen.services.machinery.container import Services
 from dyngen.services.machinery.ids import new_id
 
