@@ -9,7 +9,8 @@ tier, cross-process single flight, invalidation to every process) and S3 (`DYNGE
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+import random
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -64,7 +65,9 @@ from dyngen.ports import (
     Clock,
     GenerationRepository,
     GraphRepository,
+    JobQueue,
     JobRepository,
+    Metrics,
     NodeConfigRepository,
     ObjectStore,
     Provider,
@@ -156,8 +159,8 @@ class _PendingQueue:
 
 
 @dataclass(frozen=True)
-class _Records:
-    """The repositories and the budget ledger on one database."""
+class Records:
+    """The repositories and the budget ledger on one database (`build(records=...)` takes a set of them)."""
 
     generations: GenerationRepository
     jobs: JobRepository
@@ -172,12 +175,12 @@ class _Records:
 
 async def _records(
     settings: Settings, *, clock: Clock, migrate: bool | None, database: MemoryDatabase | None, closers: list[Closer]
-) -> _Records:
+) -> Records:
     """The SQL repositories on the configured database (migrated or checked), or the memory ones."""
     if settings.is_memory:
         database = database or MemoryDatabase()
         memory_jobs = MemoryJobRepository(database=database)
-        return _Records(
+        return Records(
             generations=memory_jobs,
             jobs=memory_jobs,
             graphs=MemoryGraphRepository(database=database),
@@ -196,7 +199,7 @@ async def _records(
     closers.append(engine.dispose)
     await ensure_current(engine, migrate=settings.is_sqlite if migrate is None else migrate)
     sql_jobs = SqlAlchemyJobRepository(engine=engine)
-    return _Records(
+    return Records(
         generations=sql_jobs,
         jobs=sql_jobs,
         graphs=SqlAlchemyGraphRepository(engine=engine),
@@ -223,8 +226,9 @@ def _wire_limits(services: Services, *, ledger: BudgetLedger, redis: RedisConnec
     services.rate_limiter = MemoryRateLimiter(clock=services.clock)
 
 
-def _wire_jobs(services: Services, settings: Settings) -> None:
-    """The job queue and the background work: arq workers through Redis, or the in-process runner."""
+def _wire_jobs(services: Services, settings: Settings, *, queue: JobQueue | None) -> None:
+    """The job queue and the background work: the given queue, arq workers through Redis, or the in-process
+    runner."""
 
     async def run(job_id: str) -> float | None:
         result = await jobs.run_job(job_id=job_id, owner=services.runner_id, services=services)
@@ -240,16 +244,19 @@ def _wire_jobs(services: Services, settings: Settings) -> None:
         await warmup.warmup_loop(services=services)
 
     services.background.append(warmups)
+    if queue is not None:
+        services.queue = queue
+        return
     if settings.redis_url and isinstance(services.notifier, RedisJobNotifier):
         from dyngen.adapters.jobs.arq import ArqJobQueue
 
-        queue = ArqJobQueue(
+        arq = ArqJobQueue(
             connection=services.notifier.connection,
             cancel_running=services.running.cancel,
             queue_name=f"{settings.redis_prefix}:jobs",
         )
-        services.queue = queue
-        services.closers.append(queue.aclose)
+        services.queue = arq
+        services.closers.append(arq.aclose)
         return
     local = InProcessJobQueue(run=run, cancel_running=services.running.cancel, concurrency=settings.job_concurrency)
     services.queue = local
@@ -392,6 +399,13 @@ async def build(
     migrate: bool | None = None,
     providers: Mapping[str, Provider] | None = None,
     memory_database: MemoryDatabase | None = None,
+    clock: Clock | None = None,
+    entropy: random.Random | None = None,
+    records: Records | None = None,
+    tiers: Sequence[CacheTier] | None = None,
+    single_flight: SingleFlight | None = None,
+    queue: JobQueue | None = None,
+    metrics: Metrics | None = None,
 ) -> Services:
     """Assemble the service for `settings`.
 
@@ -403,11 +417,19 @@ async def build(
         providers: Use these providers instead of the installed plugins (tests inject fakes here).
         memory_database: With `DYNGEN_DATABASE_URL=memory://`, the tables to use (default a fresh one):
             builds given the same one share their records, as processes share a database.
+        clock: The clock of everything built here, adapters included (default the system clock).
+        entropy: Where fresh (`timestamp`) seeds come from (default seeded from the OS).
+        records: The repositories and budget ledger (default: those of `settings.database_url`).
+        tiers: The fast cache tiers, fastest first (default memory, then Redis when it is configured).
+        single_flight: One generation per key at a time (default in-process, or Redis leases).
+        queue: The job queue (default the in-process runner, or arq through Redis); a given queue is
+            not served here: its owner runs the jobs (`Services.run_job`).
+        metrics: Where telemetry goes (default Prometheus).
     """
     if not settings.is_memory:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     links = await asyncio.to_thread(media_links, settings)  # before anything opens: a bad secret file stops here
-    clock = SystemClock()
+    clock = clock or SystemClock()
     redis: RedisConnection | None = None
     if settings.redis_url:
         from dyngen.adapters.messaging.redis import RedisConnection
@@ -428,22 +450,25 @@ async def build(
         await http.aclose()
         raise
     closers: list[Closer] = [http.aclose]
-    records = await _records(settings, clock=clock, migrate=migrate, database=memory_database, closers=closers)
+    if records is None:
+        records = await _records(settings, clock=clock, migrate=migrate, database=memory_database, closers=closers)
     store = await _object_store(settings, closers)
     artifacts = SpoolingArtifactStore(store=store, spool_dir=settings.spool_dir)
     memory = MemoryCacheTier(
         max_bytes=settings.cache_max_bytes, max_entries=settings.cache_max_entries, monotonic=clock.monotonic
     )
-    tiers: list[CacheTier] = [memory]
-    single_flight: SingleFlight = MemorySingleFlight()
+    fast: list[CacheTier] = [memory] if tiers is None else list(tiers)
+    flights: SingleFlight = single_flight or MemorySingleFlight()
     bus = None
     if redis is not None:
         from dyngen.adapters.cache.redis import RedisCacheTier
         from dyngen.adapters.locks.redis import RedisSingleFlight
         from dyngen.adapters.messaging.redis import RedisInvalidationBus
 
-        tiers.append(RedisCacheTier(connection=redis))
-        single_flight = RedisSingleFlight(connection=redis, lease_ms=settings.flight_lease_ms)
+        if tiers is None:
+            fast.append(RedisCacheTier(connection=redis))
+        if single_flight is None:
+            flights = RedisSingleFlight(connection=redis, lease_ms=settings.flight_lease_ms)
         bus = RedisInvalidationBus(connection=redis)
         bus.subscribe(memory.delete)
         redis.on_reconnect(memory.clear)  # invalidations sent while we were deaf may have been missed
@@ -454,18 +479,19 @@ async def build(
         notifier=RedisJobNotifier(connection=redis) if redis is not None else MemoryJobNotifier(),
         graphs=records.graphs,
         nodes=records.nodes,
-        metrics=PrometheusMetrics(multiprocess_dir=settings.prometheus_multiproc_dir),
+        metrics=metrics or PrometheusMetrics(multiprocess_dir=settings.prometheus_multiproc_dir),
         keys=records.keys,
         reviews=records.reviews,
         warmups=records.warmups,
         scores=ScoreBoard(ttl_s=settings.review_scores_ttl_s),
         key_cache=KeyCache(ttl_s=settings.auth_cache_s, stale_s=settings.auth_cache_stale_s),
         templates=await asyncio.to_thread(load_templates, settings),
-        cache=LayeredCache(tiers, durable=[ObjectStoreCacheTier(store=store)], bus=bus),
-        single_flight=single_flight,
+        cache=LayeredCache(fast, durable=[ObjectStoreCacheTier(store=store)], bus=bus),
+        single_flight=flights,
         artifacts=artifacts,
         providers=registry,
         clock=clock,
+        entropy=entropy or random.Random(),  # noqa: S311 - content seeds, not secrets
         options=Options(
             dev_tools=settings.dev_tools_enabled,
             default_timeout_ms=settings.default_timeout_ms,
@@ -493,7 +519,7 @@ async def build(
         services.probes["redis"] = redis.ping
         await redis.start()
         closers.append(redis.aclose)
-    _wire_jobs(services, settings)
+    _wire_jobs(services, settings, queue=queue)
     _wire_retention(services, settings, repository=records.retention)
 
     async def outbox() -> None:  # records kept while the database was down, written once it is back

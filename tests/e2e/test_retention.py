@@ -203,8 +203,7 @@ def services_files(data: Path) -> list[Path]:
 async def started(settings: Settings, clock: FakeClock) -> Services:
     from dyngen.bootstrap import build
 
-    built = await build(settings)
-    built.clock = clock  # before start: the background loops read it when they begin
+    built = await build(settings, clock=clock)
     return built
 
 

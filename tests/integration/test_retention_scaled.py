@@ -54,8 +54,7 @@ async def scaled(
         s3_create_bucket=True,
         retention=RetentionSettings(sweep=False, always_s=HOUR_S, object_grace_s=5),
     )
-    services = await build(settings, migrate=True)
-    services.clock = FakeClock(datetime(2026, 5, 1, tzinfo=UTC))
+    services = await build(settings, migrate=True, clock=FakeClock(datetime(2026, 5, 1, tzinfo=UTC)))
     try:
         yield services, bucket
     finally:

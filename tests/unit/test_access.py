@@ -128,8 +128,9 @@ async def make(database: MemoryDatabase) -> AsyncIterator[Make]:
     built: list[Services] = []
 
     async def _make(**settings: Any) -> Services:
-        services = await build(Settings(database_url=MEMORY_URL, **settings), memory_database=database)
-        services.clock = FakeClock()
+        services = await build(
+            Settings(database_url=MEMORY_URL, **settings), memory_database=database, clock=FakeClock()
+        )
         built.append(services)
         return services
 

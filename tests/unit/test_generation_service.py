@@ -26,7 +26,7 @@ from dyngen.domain.contracts import (
 )
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.records import GenerationRecord
-from dyngen.ports import GenerationFilter
+from dyngen.ports import Clock, GenerationFilter
 from dyngen.services.generation.front_door import generate_content
 from dyngen.services.generation.invalidation import invalidate
 from dyngen.services.machinery.container import Services
@@ -46,14 +46,16 @@ async def make() -> AsyncIterator[Make]:
     database; closed afterwards."""
     built: list[Services] = []
 
-    async def _make(*, settings: dict[str, Any] | None = None, **behaviour: Any) -> tuple[Services, FakeProvider]:
+    async def _make(
+        *, settings: dict[str, Any] | None = None, clock: Clock | None = None, **behaviour: Any
+    ) -> tuple[Services, FakeProvider]:
         provider = FakeProvider(name="builtin", **behaviour)
         options: dict[str, Any] = {
             "database_url": MEMORY_URL,
             "retry_backoff_ms": 1,
             **(settings or {}),
         }
-        built.append(await build(Settings(**options), providers={"builtin": provider}))
+        built.append(await build(Settings(**options), providers={"builtin": provider}, clock=clock))
         return built[-1], provider
 
     yield _make
@@ -353,8 +355,8 @@ async def test_retries_share_one_deadline(make: Make) -> None:
 
 
 async def test_recorded_attempts_count_only_attempts_actually_made(make: Make) -> None:
-    services, provider = await make(failures=[UNAVAILABLE] * 4, settings={"retry_backoff_ms": 1000})
-    services.clock = FakeClock()  # backoffs of 1 s then 2 s (cut to 0.5 s) land exactly on the deadline
+    # Backoffs of 1 s then 2 s (cut to 0.5 s) land exactly on the deadline.
+    services, provider = await make(failures=[UNAVAILABLE] * 4, settings={"retry_backoff_ms": 1000}, clock=FakeClock())
 
     resp = await gen(services, fallback={"mode": "retry", "maxRetries": 3, "timeoutMs": 1500})
 

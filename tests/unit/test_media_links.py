@@ -123,8 +123,7 @@ async def services(tmp_path: Path) -> AsyncIterator[Services]:
     settings = Settings(
         data_dir=tmp_path / "data", url_lifetime_s=600, public_url="https://cdn.example.com/dyngen/", example_graph=None
     )
-    built = await build(settings, providers={"builtin": FakeProvider(name="builtin")})
-    built.clock = FakeClock()  # only signing reads wall time here; the cache's own clock is left alone
+    built = await build(settings, providers={"builtin": FakeProvider(name="builtin")}, clock=FakeClock())
     yield built
     await built.aclose()
 
