@@ -9,10 +9,9 @@ import math
 from typing import Any
 
 from dyngen.domain.errors import DyngenError, ErrorCode
-from dyngen.domain.rate_limits import Rate
+from dyngen.domain.rate_limits import Rate, RateLimits
 from dyngen.domain.wire import parse_json
-from dyngen.ports import RateDecision
-from dyngen.services.machinery.container import Services
+from dyngen.ports import RateDecision, RateLimiter
 
 ANONYMOUS = "-"  # the API key of callers while keys are not enforced
 
@@ -27,8 +26,7 @@ def limited_error(decision: RateDecision, what: str) -> DyngenError:
     )
 
 
-async def _acquire(services: Services, key: str, rate: Rate) -> RateDecision:
-    limiter = services.rate_limiter
+async def _acquire(limiter: RateLimiter | None, key: str, rate: Rate) -> RateDecision:
     if limiter is None:
         return RateDecision(allowed=True)
     return await limiter.acquire(key, per_second=rate.per_second, burst=rate.burst)
@@ -55,31 +53,33 @@ def player_in(data: Any) -> str | None:
     return player if isinstance(player, str) and player else None
 
 
-async def admit_request(*, api_key_id: str | None, player: str | None, services: Services) -> None:
-    """Count a generate request against its API key's and its player's rate limits.
+async def admit_request(
+    *, api_key_id: str | None, player: str | None, limiter: RateLimiter | None, limits: RateLimits
+) -> None:
+    """Count a generate request against its API key's and its player's rate limits (`limiter` None:
+    nothing is limited).
 
     Raises:
         DyngenError: GEN_RATE_LIMITED (429 with `Retry-After`) when either is over its limit.
     """
-    limits = services.options.rate_limits
     if limits.api_key is not None:
-        decision = await _acquire(services, f"key:{api_key_id or ANONYMOUS}", limits.api_key)
+        decision = await _acquire(limiter, f"key:{api_key_id or ANONYMOUS}", limits.api_key)
         if not decision.allowed:
             raise limited_error(decision, "this API key")
     if limits.player is not None and player is not None:
-        decision = await _acquire(services, f"player:{player}", limits.player)
+        decision = await _acquire(limiter, f"player:{player}", limits.player)
         if not decision.allowed:
             raise limited_error(decision, f"player '{player}'")
 
 
-async def try_node(*, node_id: str | None, services: Services) -> RateDecision:
+async def try_node(*, node_id: str | None, limiter: RateLimiter | None, limits: RateLimits) -> RateDecision:
     """Count one generation of an always-fresh node against the node's rate limit.
 
     Call it once per request of a node with strategy `always`, before generating. When refused, the
     hybrid path serves the node's newest cached content instead, or the node's fallback with
     `limited_error(decision, ...)`. A node without a configured limit is always allowed, with no I/O.
     """
-    rate = services.options.rate_limits.node(node_id)
+    rate = limits.node(node_id)
     if rate is None:
         return RateDecision(allowed=True)
-    return await _acquire(services, f"node:{node_id or ANONYMOUS}", rate)
+    return await _acquire(limiter, f"node:{node_id or ANONYMOUS}", rate)

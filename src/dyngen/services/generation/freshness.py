@@ -21,7 +21,7 @@ import logging
 from dyngen.domain.cache_keys import ResolvedSeed, resolve_seed
 from dyngen.domain.contracts import GenerateContentRequest, GenerationStatus, Strategy
 from dyngen.domain.errors import DyngenError, ErrorCode
-from dyngen.ports import RateDecision
+from dyngen.ports import Clock, RateDecision
 from dyngen.services.access import rate_limits
 from dyngen.services.generation.outcomes import CACHE_FORMAT, CacheEntry, FlightResult, Hit, Outcome, Prepared
 from dyngen.services.generation.runs import fallback_without_run, generate_and_record
@@ -30,12 +30,12 @@ from dyngen.services.machinery.container import Services
 log = logging.getLogger("dyngen.freshness")
 
 
-def is_stale(services: Services, prepared: Prepared, hit: Hit) -> bool:
+def is_stale(prepared: Prepared, hit: Hit, *, clock: Clock) -> bool:
     """Whether a hit is older than its node's `refreshAfterS` (unset: always)."""
     after = prepared.request.refresh_after_s
     if after is None or hit.made_at is None:
         return True
-    return (services.clock.now() - hit.made_at).total_seconds() >= after
+    return (clock.now() - hit.made_at).total_seconds() >= after
 
 
 # --- always-fresh -----------------------------------------------------------------------------------
@@ -46,7 +46,9 @@ async def admit_fresh(services: Services, prepared: Prepared) -> RateDecision:
     (`DYNGEN_RATE_LIMIT_ALWAYS_NODE`, `DYNGEN_RATE_LIMIT_NODES`). A limiter that cannot answer admits:
     the node then generates as it would without a limit."""
     try:
-        return await rate_limits.try_node(node_id=prepared.request.node_id, services=services)
+        return await rate_limits.try_node(
+            node_id=prepared.request.node_id, limiter=services.rate_limiter, limits=services.options.rate_limits
+        )
     except Exception:
         log.warning("freshness.rate_limit_unavailable node=%s", prepared.node, exc_info=True)
         return RateDecision(allowed=True)

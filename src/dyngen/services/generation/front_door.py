@@ -104,7 +104,10 @@ async def generate(call: GenerateCall, *, services: Services) -> Answered | Queu
             services.memo.envelopes.put(digest, envelope)
     check_simulate(key=call.key, simulate=envelope.simulate)
     await rate_limits.admit_request(
-        api_key_id=call.key.id if call.key else None, player=envelope.player, services=services
+        api_key_id=call.key.id if call.key else None,
+        player=envelope.player,
+        limiter=services.rate_limiter,
+        limits=services.options.rate_limits,
     )
     request = envelope.request
     if request is None:
@@ -120,7 +123,14 @@ async def generate(call: GenerateCall, *, services: Services) -> Answered | Queu
         return Queued(job=submitted.job, created=submitted.created)
     prepared: Prepared | None = services.memo.prepared.get(digest)
     if prepared is None:
-        prepared = prepare(request=request, services=services)
+        prepared = prepare(
+            request=request,
+            providers=services.providers,
+            templates=services.templates,
+            rules=services.memo.rules,
+            entropy=services.entropy,
+            options=services.options,
+        )
         services.memo.prepared.put(digest, prepared)
     return Answered(await respond(services, prepared, started=started))
 
@@ -135,5 +145,13 @@ async def generate_content(*, request: GenerateContentRequest, services: Service
         DyngenError: as `generation.request.prepare`.
     """
     started = services.clock.monotonic()
-    data = await respond(services, prepare(request=request, services=services), started=started)
+    prepared = prepare(
+        request=request,
+        providers=services.providers,
+        templates=services.templates,
+        rules=services.memo.rules,
+        entropy=services.entropy,
+        options=services.options,
+    )
+    data = await respond(services, prepared, started=started)
     return GenerateContentResponse.model_validate_json(data)

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import random
 from dataclasses import replace
 
-from dyngen.domain.cache_keys import cache_key, choose_variant, pool_of, resolve_seed
+from dyngen.domain.cache_keys import ReviewPolicy, cache_key, choose_variant, pool_of, resolve_seed
 from dyngen.domain.contracts import (
     GenerateContentRequest,
     NodeStatus,
@@ -17,12 +19,17 @@ from dyngen.domain.contracts import (
     Strategy,
     VariantInfo,
 )
-from dyngen.domain.dsl import compile_rules
+from dyngen.domain.dsl import CompileResult, compile_rules
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.validation import validate_config
+from dyngen.ports import Clock, ReviewRepository
 from dyngen.services.generation.outcomes import Prepared
 from dyngen.services.generation.resolution import resolve
-from dyngen.services.machinery.container import Services
+from dyngen.services.machinery.container import Options
+from dyngen.services.machinery.memo import LruMemo
+from dyngen.services.machinery.providers import ProviderRegistry
+from dyngen.services.machinery.scores import ScoreBoard
+from dyngen.services.machinery.template_library import TemplateLibrary
 
 log = logging.getLogger("dyngen.generation")
 
@@ -62,30 +69,40 @@ def _reject_invalid(request: GenerateContentRequest) -> None:
         )
 
 
-def prepare(*, request: GenerateContentRequest, services: Services) -> Prepared:
+def prepare(
+    *,
+    request: GenerateContentRequest,
+    providers: ProviderRegistry,
+    templates: TemplateLibrary,
+    rules: LruMemo[bytes, CompileResult],
+    entropy: random.Random,
+    options: Options,
+) -> Prepared:
     """Validate a request and work out everything about it that does not depend on the moment.
+
+    `rules` remembers compiled rule sources; `entropy` draws fresh (`timestamp`) seeds.
 
     Raises:
         DyngenError: GEN_INVALID_CONFIG (422) for a config with errors, a missing scope id or an unknown
             provider; FORBIDDEN (403) for `simulate` while dev tools are off.
     """
-    if request.simulate is not None and not services.options.dev_tools:
+    if request.simulate is not None and not options.dev_tools:
         raise DyngenError(ErrorCode.FORBIDDEN, "simulate is a dev tool and dev tools are off in this deployment")
     try:
-        resolved = resolve(request=request, services=services)
+        resolved = resolve(request=request, templates=templates, rules=rules, relationships=options.relationship_table)
         _reject_invalid(resolved.request)
     except DyngenError as exc:
-        if not _rules_broke_it(request, exc, services):
+        if not _rules_broke_it(request, exc, templates=templates, rules=rules, options=options):
             raise
-        return _refused(request, exc, services)
+        return _refused(request, exc, providers=providers, entropy=entropy)
     request = resolved.request
-    provider = services.providers.select(request)
+    provider = providers.select(request)
     key = cache_key(request, qualifiers=resolved.qualifiers)
-    seed = resolve_seed(request, entropy=services.entropy)
+    seed = resolve_seed(request, entropy=entropy)
     variant = None
     if (pool := pool_of(request, seed, qualifiers=resolved.qualifiers)) is not None:
         # Without reviews; `scored` picks again by review scores at serve time.
-        index = choose_variant(pool.choice_seed, pool.size, {}, services.options.review_policy)
+        index = choose_variant(pool.choice_seed, pool.size, {}, options.review_policy)
         key, seed = pool.keys[index], pool.seeds[index]
         variant = VariantInfo(index=index, pool_size=pool.size)
     forced = request.simulate.forced_failure() if request.simulate else None
@@ -96,7 +113,7 @@ def prepare(*, request: GenerateContentRequest, services: Services) -> Prepared:
         fingerprint=config_fingerprint(request, provider=provider.info.name),
         seed=seed if seed.source is not SeedSource.TIMESTAMP else None,
         cacheable=request.strategy is not Strategy.ALWAYS and forced is None,
-        ttl_s=services.options.cache_ttl_s.get(request.strategy.value),
+        ttl_s=options.cache_ttl_s.get(request.strategy.value),
         variant=variant,
         rating=resolved.rating,
         pool=pool,
@@ -104,7 +121,14 @@ def prepare(*, request: GenerateContentRequest, services: Services) -> Prepared:
     )
 
 
-def _rules_broke_it(request: GenerateContentRequest, error: DyngenError, services: Services) -> bool:
+def _rules_broke_it(
+    request: GenerateContentRequest,
+    error: DyngenError,
+    *,
+    templates: TemplateLibrary,
+    rules: LruMemo[bytes, CompileResult],
+    options: Options,
+) -> bool:
     """Whether `error` comes from what the node's (compiling) rules made of it for this player: the same
     node without its rules resolves to a valid config."""
     if (
@@ -114,41 +138,48 @@ def _rules_broke_it(request: GenerateContentRequest, error: DyngenError, service
     ):
         return False
     try:
-        _reject_invalid(resolve(request=request.model_copy(update={"rules": None}), services=services).request)
+        unruled = request.model_copy(update={"rules": None})
+        resolved = resolve(request=unruled, templates=templates, rules=rules, relationships=options.relationship_table)
+        _reject_invalid(resolved.request)
     except DyngenError:
         return False
     return True
 
 
-def _refused(request: GenerateContentRequest, error: DyngenError, services: Services) -> Prepared:
+def _refused(
+    request: GenerateContentRequest, error: DyngenError, *, providers: ProviderRegistry, entropy: random.Random
+) -> Prepared:
     """A request its rules made invalid for this player: served as the node's fallback with the error and
     its findings on the record (spec: the player never waits on a broken scene), never cached."""
     log.warning("generation.rules_invalid node=%s findings=%d", request.node_id, len(error.details or []))
-    provider = services.providers.select(request)
+    provider = providers.select(request)
     return Prepared(
         request=request,
         provider=provider,
         key=cache_key(request),
         fingerprint=config_fingerprint(request, provider=provider.info.name),
-        seed=resolve_seed(request, entropy=services.entropy),
+        seed=resolve_seed(request, entropy=entropy),
         cacheable=False,
         ttl_s=None,
         refused=error,
     )
 
 
-async def scored(services: Services, prepared: Prepared) -> Prepared:
+async def scored(
+    prepared: Prepared, *, scores: ScoreBoard, reviews: ReviewRepository, clock: Clock, policy: ReviewPolicy
+) -> Prepared:
     """`prepared` with its pool's variant chosen by review scores (`domain.cache_keys.choose_variant`):
     better-scored variants serve more players, variants scored below the drop threshold none. Unchanged
     for a node without a pool, or while no variant of the pool has a review."""
     pool = prepared.pool
     if pool is None:
         return prepared
-    by_key = await services.scores.key_scores(services.reviews, pool.keys, now=services.clock.monotonic())
+    by_key = await scores.key_scores(reviews, pool.keys, now=clock.monotonic())
     if not by_key:
         return prepared
-    scores = {index: by_key[key] for index, key in enumerate(pool.keys) if key in by_key}
-    index = choose_variant(pool.choice_seed, pool.size, scores, services.options.review_policy)
+    index = choose_variant(
+        pool.choice_seed, pool.size, {i: by_key[k] for i, k in enumerate(pool.keys) if k in by_key}, policy
+    )
     if prepared.variant is not None and prepared.variant.index == index:
         return prepared
     return replace(

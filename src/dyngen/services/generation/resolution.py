@@ -20,10 +20,11 @@ from dyngen.domain.contracts import (
 from dyngen.domain.dsl import CompileResult, compile_rules, evaluate, merge_overrides
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.rating import effective_rating
-from dyngen.domain.social import resolve_social
+from dyngen.domain.social import RelationshipTable, resolve_social
 from dyngen.domain.templates import apply_template
 from dyngen.domain.wire import load
-from dyngen.services.machinery.container import Services
+from dyngen.services.machinery.memo import LruMemo
+from dyngen.services.machinery.template_library import TemplateLibrary
 
 # The request's own names for node fields, and the node config's.
 _NODE_FIELDS = {
@@ -74,11 +75,11 @@ def _with_config(request: GenerateContentRequest, config: GenerationNodeConfig) 
     )
 
 
-def _template(request: GenerateContentRequest, services: Services) -> tuple[GenerateContentRequest, str | None]:
+def _template(request: GenerateContentRequest, templates: TemplateLibrary) -> tuple[GenerateContentRequest, str | None]:
     if not request.template_id:
         return request, None
     try:
-        template = services.templates.get(request.template_id)
+        template = templates.get(request.template_id)
     except DyngenError as exc:  # an unknown template is a mistake in the request: 422, not 404
         raise DyngenError(
             ErrorCode.GEN_INVALID_CONFIG,
@@ -109,19 +110,21 @@ def _arm(request: GenerateContentRequest) -> tuple[GenerateContentRequest, str |
     return _with_config(request, config), arm.id
 
 
-def _compiled(source: str, services: Services) -> CompileResult:
+def _compiled(source: str, memo: LruMemo[bytes, CompileResult]) -> CompileResult:
     digest = hashlib.sha256(source.encode()).digest()
-    result = services.memo.rules.get(digest)
+    result = memo.get(digest)
     if result is None:
         result = compile_rules(source)
-        services.memo.rules.put(digest, result)
+        memo.put(digest, result)
     return result
 
 
-def _rules(request: GenerateContentRequest, services: Services) -> tuple[GenerateContentRequest, str | None]:
+def _rules(
+    request: GenerateContentRequest, memo: LruMemo[bytes, CompileResult]
+) -> tuple[GenerateContentRequest, str | None]:
     if not request.rules:
         return request, None
-    result = _compiled(request.rules, services)
+    result = _compiled(request.rules, memo)
     if result.program is None:
         raise DyngenError(
             ErrorCode.GEN_INVALID_CONFIG,
@@ -136,13 +139,15 @@ def _rules(request: GenerateContentRequest, services: Services) -> tuple[Generat
     return _with_config(request, load(GenerationNodeConfig, wire)), f"r={_digest(outcome.overrides)}"
 
 
-def _social(request: GenerateContentRequest, services: Services) -> tuple[GenerateContentRequest, RatingInfo | None]:
+def _social(
+    request: GenerateContentRequest, table: RelationshipTable
+) -> tuple[GenerateContentRequest, RatingInfo | None]:
     social = request.social_context
     if social is None:
         return request, None
     rating = request.constraints.rating
     decision = effective_rating(rating, social)
-    resolved = resolve_social(social, node_rating=rating, table=services.options.relationship_table)
+    resolved = resolve_social(social, node_rating=rating, table=table)
     update: dict[str, Any] = {"social_context": resolved}
     if decision.effective != rating:
         update["constraints"] = request.constraints.model_copy(update={"rating": decision.effective})
@@ -152,22 +157,29 @@ def _social(request: GenerateContentRequest, services: Services) -> tuple[Genera
     return request.model_copy(update=update), info
 
 
-def resolve(*, request: GenerateContentRequest, services: Services) -> Resolved:
-    """Apply the node's template, A/B arm, rules and social context.
+def resolve(
+    *,
+    request: GenerateContentRequest,
+    templates: TemplateLibrary,
+    rules: LruMemo[bytes, CompileResult],
+    relationships: RelationshipTable,
+) -> Resolved:
+    """Apply the node's template, A/B arm, rules (`rules` remembers their compilation per source) and
+    social context (`relationships`: the deployment's relationship table).
 
     Raises:
         DyngenError: GEN_INVALID_CONFIG for an unknown template, rules that do not compile (with line,
             column and excerpt), or a merged config (template, arm or rules) that is not valid.
     """
     qualifiers: list[str] = []
-    request, template = _template(request, services)
+    request, template = _template(request, templates)
     if template:
         qualifiers.append(template)
     request, arm = _arm(request)
     if arm is not None:
         qualifiers.append(f"a={arm}")
-    request, rules = _rules(request, services)
-    if rules:
-        qualifiers.append(rules)
-    request, rating = _social(request, services)
+    request, outcome = _rules(request, rules)
+    if outcome:
+        qualifiers.append(outcome)
+    request, rating = _social(request, relationships)
     return Resolved(request=request, qualifiers=tuple(qualifiers), rating=rating, arm=arm)

@@ -116,7 +116,9 @@ async def _run_provider(  # noqa: PLR0915 - one attempt loop: reserve, call, set
         (fb.max_retries if fb.max_retries is not None else DEFAULT_MAX_RETRIES) if fb.mode is FallbackMode.RETRY else 0
     )
     deadline = services.clock.monotonic() + timeout_s
-    images = await fetch_scene_images(request=request, provider=provider, services=services)
+    images = await fetch_scene_images(
+        request=request, provider=provider, records=services.repository, artifacts=services.artifacts
+    )
     error: DyngenError | None = None
     attempt = 0
     while attempt <= retries:

@@ -13,8 +13,7 @@ import logging
 import re
 
 from dyngen.domain.contracts import GenerateContentRequest
-from dyngen.ports import Provider
-from dyngen.services.machinery.container import Services
+from dyngen.ports import ArtifactStore, GenerationRepository, Provider
 
 log = logging.getLogger("dyngen.generation")
 
@@ -26,7 +25,7 @@ MAX_BYTES = 20 * 1024 * 1024
 
 
 async def fetch_scene_images(
-    *, request: GenerateContentRequest, provider: Provider, services: Services
+    *, request: GenerateContentRequest, provider: Provider, records: GenerationRepository, artifacts: ArtifactStore
 ) -> dict[str, bytes]:
     """The bytes of every scene image of `request` that names a usable stored artifact, by name.
 
@@ -43,13 +42,13 @@ async def fetch_scene_images(
     found: dict[str, bytes] = {}
     for name in sorted(names):
         try:
-            record = await services.repository.get_artifact(name)
+            record = await records.get_artifact(name)
             if record is None:
                 continue
             if record.media_type not in IMAGE_TYPES or record.size > MAX_BYTES:
                 log.info("scene_image.refused artifact=%s media_type=%s size=%d", name, record.media_type, record.size)
                 continue
-            found[name] = await services.artifacts.get(record.storage_uri)
+            found[name] = await artifacts.get(record.storage_uri)
         except Exception as error:  # the store or database is down: draw the keyframe rather than fail the scene
             log.warning("scene_image.unavailable artifact=%s error=%s", name, type(error).__name__)
     return found

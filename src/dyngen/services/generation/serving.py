@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from typing import Any
 
 from pydantic import ValidationError
 
 from dyngen.domain.cache_keys import ResolvedSeed, resolve_seed
 from dyngen.domain.contracts import CacheInfo, Cost, GenerateContentResponse, Strategy
+from dyngen.ports import Clock, Metrics
 from dyngen.services.generation import freshness
 from dyngen.services.generation.outcomes import (
     CACHE_FORMAT,
@@ -33,33 +35,38 @@ from dyngen.services.generation.outcomes import (
 from dyngen.services.generation.request import scored
 from dyngen.services.generation.runs import generate_and_record, waited_too_long
 from dyngen.services.machinery.container import Services
+from dyngen.services.machinery.layered_cache import LayeredCache
+from dyngen.services.machinery.media import MediaLinks
+from dyngen.services.machinery.memo import GenerationMemo, LruMemo
 
 
-def decoded(services: Services, raw: bytes) -> CacheEntry | None:
+def decoded(raw: bytes, *, memo: LruMemo[bytes, Any]) -> CacheEntry | None:
     """A cache entry's bytes decoded, remembered per value (a memory-tier hit returns the same object)."""
-    entry = services.memo.entries.get(raw)
+    entry: CacheEntry | None = memo.get(raw)
     if entry is None:
         try:
             entry = CacheEntry.model_validate_json(raw)
         except ValidationError:
             log.warning("cache.entry_unreadable")
             return None
-        services.memo.entries.put(raw, entry)
+        memo.put(raw, entry)
     return entry
 
 
-async def cached(services: Services, prepared: Prepared, *, durable: bool = False) -> Hit | None:
+async def cached(
+    prepared: Prepared, *, cache: LayeredCache, memo: LruMemo[bytes, Any], durable: bool = False
+) -> Hit | None:
     """The cache entry of the prepared request's key made from its current config, from the fast tiers
-    (and the durable one when `durable`), or None."""
+    (and the durable one when `durable`), or None. `memo` remembers decoded entries by their bytes."""
 
     def decode(raw: bytes) -> Hit | None:
-        entry = decoded(services, raw)
+        entry = decoded(raw, memo=memo)
         # Another format, or made from another config of the node: regenerate rather than serve stale.
         if entry is None or entry.format != CACHE_FORMAT or entry.fingerprint != prepared.fingerprint:
             return None
         return Hit(entry.outcome, "", raw, made_at=entry.made_at)
 
-    found = await services.cache.get(prepared.key, decode, durable=durable, promote_ttl_s=prepared.ttl_s)
+    found = await cache.get(prepared.key, decode, durable=durable, promote_ttl_s=prepared.ttl_s)
     if found is None:
         return None
     hit, tier = found
@@ -76,8 +83,23 @@ JOIN_GRACE_S = 0.25
 async def respond(services: Services, prepared: Prepared, *, started: float) -> bytes:
     """Serve a prepared request (its pool's variant picked by review scores first) and answer."""
     if prepared.pool is not None:
-        prepared = await scored(services, prepared)
-    return answer(services, prepared, await serve(services, prepared), started=started)
+        prepared = await scored(
+            prepared,
+            scores=services.scores,
+            reviews=services.reviews,
+            clock=services.clock,
+            policy=services.options.review_policy,
+        )
+    served = await serve(services, prepared)
+    return answer(
+        prepared,
+        served,
+        started=started,
+        clock=services.clock,
+        media=services.media,
+        memo=services.memo,
+        metrics=services.metrics,
+    )
 
 
 async def serve(services: Services, prepared: Prepared) -> Served:
@@ -93,16 +115,20 @@ async def serve(services: Services, prepared: Prepared) -> Served:
     # a crowd of reads in front of the flight's own lease request.
     joinable = services.single_flight.is_running(flight_key)
     if prepared.cacheable and request.hybrid:
-        if (hit := await cached(services, prepared, durable=True)) is not None:
+        if (hit := await cached(prepared, cache=services.cache, memo=services.memo.entries, durable=True)) is not None:
             return _aged(services, prepared, hit, timeout_s=wait_s)
-    elif prepared.cacheable and not joinable and (hit := await cached(services, prepared)) is not None:
+    elif (
+        prepared.cacheable
+        and not joinable
+        and (hit := await cached(prepared, cache=services.cache, memo=services.memo.entries)) is not None
+    ):
         return hit
     seed = prepared.seed or resolve_seed(request, entropy=services.entropy)
     if not prepared.cacheable:
         return Made(await generate_and_record(services, prepared, seed), CacheInfo(hit=False))
 
     async def produce() -> bytes:
-        hit = await cached(services, prepared, durable=True)
+        hit = await cached(prepared, cache=services.cache, memo=services.memo.entries, durable=True)
         result = (
             FlightResult(outcome=hit.outcome, tier=hit.tier)
             if hit
@@ -127,7 +153,7 @@ async def serve(services: Services, prepared: Prepared) -> Served:
 
 def _aged(services: Services, prepared: Prepared, hit: Hit, *, timeout_s: float) -> Hit:
     """A hybrid hit, marked stale (and its refresh started) when older than the node's `refreshAfterS`."""
-    if not freshness.is_stale(services, prepared, hit):
+    if not freshness.is_stale(prepared, hit, clock=services.clock):
         return hit
     freshness.refresh(services, prepared, timeout_s=timeout_s)
     return replace(hit, stale=True)
@@ -136,64 +162,79 @@ def _aged(services: Services, prepared: Prepared, hit: Hit, *, timeout_s: float)
 async def _serve_always(services: Services, prepared: Prepared, *, timeout_s: float) -> Served:
     """An always-fresh node: fresh within its rate limit, else its newest content, else the fallback
     (GEN_RATE_LIMITED). With `hybrid`, the newest content is served at once and refreshed behind."""
-    if prepared.request.hybrid and (hit := await cached(services, prepared, durable=True)) is not None:
+    if (
+        prepared.request.hybrid
+        and (hit := await cached(prepared, cache=services.cache, memo=services.memo.entries, durable=True)) is not None
+    ):
         return _aged(services, prepared, hit, timeout_s=timeout_s)
     seed: ResolvedSeed = prepared.seed or resolve_seed(prepared.request, entropy=services.entropy)
     decision = await freshness.admit_fresh(services, prepared)
     if decision.allowed:
         return Made(await freshness.generate_fresh(services, prepared, seed), CacheInfo(hit=False))
-    if (hit := await cached(services, prepared, durable=True)) is not None:
+    if (hit := await cached(prepared, cache=services.cache, memo=services.memo.entries, durable=True)) is not None:
         log.info("freshness.over_limit_served node=%s tier=%s", prepared.node, hit.tier)
         return replace(hit, stale=True)
     return Made(freshness.rate_limited(prepared.request, seed, decision.retry_after_s), CacheInfo(hit=False))
 
 
-def answer(services: Services, prepared: Prepared, served: Served, *, started: float) -> bytes:
+def answer(
+    prepared: Prepared,
+    served: Served,
+    *,
+    started: float,
+    clock: Clock,
+    media: MediaLinks,
+    memo: GenerationMemo,
+    metrics: Metrics,
+) -> bytes:
     """The response's JSON bytes for what was served, timed from `started` (monotonic)."""
     if isinstance(served, Hit):
-        services.metrics.cache_request(node=prepared.node, tier=served.tier, hit=True)
-        head, tail = _hit_template(services, prepared, served)
-        return head + repr(round((services.clock.monotonic() - started) * 1000, 3)).encode() + tail
+        metrics.cache_request(node=prepared.node, tier=served.tier, hit=True)
+        head, tail = _hit_template(prepared, served, clock=clock, media=media, memo=memo)
+        return head + repr(round((clock.monotonic() - started) * 1000, 3)).encode() + tail
     if prepared.cacheable:
-        services.metrics.cache_request(node=prepared.node, tier="none", hit=False)
-    response = _response(services, prepared, served.outcome, cache=served.cache, started=started)
+        metrics.cache_request(node=prepared.node, tier="none", hit=False)
+    response = _response(prepared, served.outcome, cache=served.cache, started=started, clock=clock, media=media)
     return response.model_dump_json(by_alias=True, exclude_none=True).encode()
 
 
 _TIME_SENTINEL = 123456789.125  # exactly representable; JSON strings cannot hold `"time_ms":` unescaped
 
 
-def _hit_template(services: Services, prepared: Prepared, hit: Hit) -> tuple[bytes, bytes]:
+def _hit_template(
+    prepared: Prepared, hit: Hit, *, clock: Clock, media: MediaLinks, memo: GenerationMemo
+) -> tuple[bytes, bytes]:
     """A hit's response bytes around its `cost.time_ms` value, rendered once per entry, tier, staleness
     and expiry of its signed URLs (`exp` changes once per tenth of their lifetime, see `domain/media.py`)."""
-    exp = services.media.expiry(services.clock.now())
+    exp = media.expiry(clock.now())
     memo_key = (hit.raw, hit.tier, prepared.key, exp, hit.stale)
-    template: tuple[bytes, bytes] | None = services.memo.hit_templates.get(memo_key)
+    template = memo.hit_templates.get(memo_key)
     if template is None:
         # A hit serves content as stored; a retry that happened when it was made is not this call's.
         outcome = hit.outcome.model_copy(update={"fallback": None})
         cache = CacheInfo(hit=True, tier=hit.tier, stale=True if hit.stale else None)
-        response = _response(services, prepared, outcome, cache=cache, started=None, exp=exp)
+        response = _response(prepared, outcome, cache=cache, started=None, clock=clock, media=media, exp=exp)
         rendered = response.model_dump_json(by_alias=True, exclude_none=True).encode()
         head, _, tail = rendered.partition(repr(_TIME_SENTINEL).encode())
         template = (head, tail)
-        services.memo.hit_templates.put(memo_key, template)
+        memo.hit_templates.put(memo_key, template)
     return template
 
 
 def _response(
-    services: Services,
     prepared: Prepared,
     outcome: Outcome,
     *,
     cache: CacheInfo,
     started: float | None,
+    clock: Clock,
+    media: MediaLinks,
     exp: int | None = None,
 ) -> GenerateContentResponse:
-    elapsed_ms = _TIME_SENTINEL if started is None else round((services.clock.monotonic() - started) * 1000, 3)
+    elapsed_ms = _TIME_SENTINEL if started is None else round((clock.monotonic() - started) * 1000, 3)
     # Signed now, not when cached: the URLs of a cached outcome are made afresh for every answer.
-    content, artifacts = services.media.present(
-        outcome.content, outcome.artifacts, exp=exp if exp is not None else services.media.expiry(services.clock.now())
+    content, artifacts = media.present(
+        outcome.content, outcome.artifacts, exp=exp if exp is not None else media.expiry(clock.now())
     )
     return GenerateContentResponse(
         status=outcome.status,

@@ -80,7 +80,14 @@ async def submit_job(
         DyngenError: as `generation.prepare` (422, 403); CONFLICT (409) for a reused idempotency key with
             another body.
     """
-    prepared = prepare(request=request, services=services)
+    prepared = prepare(
+        request=request,
+        providers=services.providers,
+        templates=services.templates,
+        rules=services.memo.rules,
+        entropy=services.entropy,
+        options=services.options,
+    )
     if idempotency_key is not None and (existing := await _by_key(services, idempotency_key, request_hash)):
         return Submitted(existing, created=False)
     if prepared.cacheable:
@@ -212,7 +219,14 @@ async def run_job(*, job_id: str, owner: str, services: Services) -> RunResult:
         return RunResult(ran=False)
     await emit(services, job_id, "started", {"attempt": record.job_attempts + 1})
     try:
-        prepared = prepare(request=GenerateContentRequest.model_validate(record.request), services=services)
+        prepared = prepare(
+            request=GenerateContentRequest.model_validate(record.request),
+            providers=services.providers,
+            templates=services.templates,
+            rules=services.memo.rules,
+            entropy=services.entropy,
+            options=services.options,
+        )
     except DyngenError as exc:
         failed = record.model_copy(
             update={
@@ -248,7 +262,10 @@ async def run_job(*, job_id: str, owner: str, services: Services) -> RunResult:
 
 async def _execute(services: Services, prepared: Prepared, record: GenerationRecord) -> GenerationRecord:
     """The job's work: its content from the cache, or a provider run; returns the job's final record."""
-    if prepared.cacheable and (hit := await cached(services, prepared, durable=True)) is not None:
+    if (
+        prepared.cacheable
+        and (hit := await cached(prepared, cache=services.cache, memo=services.memo.entries, durable=True)) is not None
+    ):
         services.metrics.cache_request(node=prepared.node, tier=hit.tier, hit=True)
         await emit(services, record.id, "cache_hit", {"tier": hit.tier, "generation_id": hit.outcome.generation_id})
         outcome = hit.outcome

@@ -50,7 +50,13 @@ def plan(
         request = node_request(graph, node, player_context=context)
         strategy = request.strategy
         with contextlib.suppress(DyngenError):  # an invalid node is planned: its item fails with the reason
-            strategy = resolve(request=request, services=services).request.strategy
+            resolved = resolve(
+                request=request,
+                templates=services.templates,
+                rules=services.memo.rules,
+                relationships=services.options.relationship_table,
+            )
+            strategy = resolved.request.strategy
         reason = skip_reason(
             enabled=node.config.enabled, strategy=strategy, playthrough_id=playthrough_id, player_id=player_id
         )
@@ -85,7 +91,14 @@ def variant_requests(graph: SceneGraph, node: GenerationNode, *, services: Servi
         made_up = f"{WARMUP_CONTEXT_ID}-{n}"
         request = node_request(graph, node, player_context=PlayerContext(playthrough_id=made_up, player_id=made_up))
         try:
-            variant = prepare(request=request, services=services).variant
+            variant = prepare(
+                request=request,
+                providers=services.providers,
+                templates=services.templates,
+                rules=services.memo.rules,
+                entropy=services.entropy,
+                options=services.options,
+            ).variant
         except DyngenError:
             return []
         if variant is None:

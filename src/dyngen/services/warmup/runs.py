@@ -329,7 +329,12 @@ async def _paced(services: Services, api_key_id: str | None) -> None:
     """Wait until the starting API key's rate limit admits one more generation (counted like a request)."""
     while True:
         try:
-            await rate_limits.admit_request(api_key_id=api_key_id, player=None, services=services)
+            await rate_limits.admit_request(
+                api_key_id=api_key_id,
+                player=None,
+                limiter=services.rate_limiter,
+                limits=services.options.rate_limits,
+            )
         except DyngenError as exc:
             if exc.code is not ErrorCode.GEN_RATE_LIMITED:
                 raise
