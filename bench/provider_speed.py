@@ -13,7 +13,7 @@ What is measured:
    The provider's thread CPU time is recorded too: a serialisation takes microseconds, so it rarely
    catches another tenant preempting the benchmark for a few milliseconds, while a provider call
    does; wall p95 far above CPU p95 means the tail is the machine, not the provider.
-2. `services.generation.generate_content` with strategy `always` through real services built by
+2. `services.generation.front_door.generate_content` with strategy `always` through real services built by
    `bootstrap.build` on a tmp data dir: every call validates, generates, stores the artifact and records
    the generation in SQLite. Its p50 is compared with the provider's p50 from step 1 (what the service adds
    around the provider), and an in-process cache hit through the same service is timed alongside.

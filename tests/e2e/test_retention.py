@@ -210,7 +210,7 @@ async def started(settings: Settings, clock: FakeClock) -> Services:
 async def test_the_server_sweeps_periodically_and_the_switch_turns_it_off(tmp_path: Path) -> None:
     from dyngen.domain.contracts import GenerateContentRequest
     from dyngen.domain.wire import load
-    from dyngen.services.generation import request as generation
+    from dyngen.services.generation import front_door as generation
 
     on = RetentionSettings(sweep=True, interval_s=60, always_s=HOUR_S)
     clock = FakeManualClock(datetime(2026, 5, 1, tzinfo=UTC))

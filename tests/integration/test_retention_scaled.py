@@ -16,7 +16,7 @@ from dyngen.config import RetentionSettings, Settings
 from dyngen.domain.contracts import GenerateContentRequest
 from dyngen.domain.wire import load
 from dyngen.services import retention
-from dyngen.services.generation import request as generation
+from dyngen.services.generation import front_door as generation
 from dyngen.services.generation.outcomes import CacheEntry
 from dyngen.services.machinery.container import Services
 from tests.contract.test_object_store import bucket_keys
