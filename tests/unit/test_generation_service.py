@@ -49,6 +49,8 @@ async def make() -> AsyncIterator[Make]:
     async def _make(
         *, settings: dict[str, Any] | None = None, clock: Clock | None = None, **behaviour: Any
     ) -> tuple[Services, FakeProvider]:
+        if clock is not None:  # the provider's latency and the service's deadlines on one clock
+            behaviour["clock"] = clock
         provider = FakeProvider(name="builtin", **behaviour)
         options: dict[str, Any] = {
             "database_url": MEMORY_URL,
@@ -343,7 +345,6 @@ async def test_retries_share_one_deadline(make: Make) -> None:
     # shared 0.2 s deadline, so no third is started (four attempts would have succeeded).
     clock = FakeClock()
     services, provider = await make(failures=[UNAVAILABLE] * 3, latency_s=0.15, clock=clock)
-    services.clock = clock
 
     resp = await gen(services, fallback={"mode": "retry", "maxRetries": 3, "timeoutMs": 200})
 

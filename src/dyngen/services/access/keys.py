@@ -95,18 +95,6 @@ async def authenticate(*, presented: str | None, required: Scope, services: Serv
     return key
 
 
-def check_simulate(*, key: ApiKey | None, simulate: bool) -> None:
-    """`simulate` in a generate request needs an editor key; everything else there needs runtime.
-
-    Raises:
-        DyngenError: FORBIDDEN (403) for a non-null `simulate` with a key below editor.
-    """
-    if simulate and key is not None and not allows(key.scope, Scope.EDITOR):
-        raise DyngenError(
-            ErrorCode.FORBIDDEN, f"`simulate` needs a key of scope {Scope.EDITOR.value} (this key is {key.scope})"
-        )
-
-
 async def check_bind(*, host: str, services: Services) -> None:
     """Serving on an address other machines can reach needs an active key (unless `DYNGEN_AUTH=off`).
 

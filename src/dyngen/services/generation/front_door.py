@@ -13,13 +13,13 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from dyngen.domain.access import Scope, allows
 from dyngen.domain.contracts import GenerateContentRequest, GenerateContentResponse
-from dyngen.domain.errors import DyngenError
+from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.records import GenerationRecord
 from dyngen.domain.wire import load_json, parse_json
 from dyngen.ports import ApiKey
 from dyngen.services.access import rate_limits
-from dyngen.services.access.keys import check_simulate
 from dyngen.services.generation.outcomes import Prepared
 from dyngen.services.generation.request import prepare
 from dyngen.services.generation.serving import respond
@@ -102,7 +102,11 @@ async def generate(call: GenerateCall, *, services: Services) -> Answered | Queu
         envelope = envelope_of(call.body)
         if envelope.request is not None:  # a problem is raised afresh each time, never remembered
             services.memo.envelopes.put(digest, envelope)
-    check_simulate(key=call.key, simulate=envelope.simulate)
+    if envelope.simulate and call.key is not None and not allows(call.key.scope, Scope.EDITOR):
+        raise DyngenError(
+            ErrorCode.FORBIDDEN,
+            f"`simulate` needs a key of scope {Scope.EDITOR.value} (this key is {call.key.scope})",
+        )
     await rate_limits.admit_request(
         api_key_id=call.key.id if call.key else None,
         player=envelope.player,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from dyngen.domain.cache_keys import ResolvedSeed, VariantPool
@@ -98,16 +98,15 @@ class Prepared:
     arm: str | None = None
     refused: DyngenError | None = None
 
-    @property
-    def flight_key(self) -> str:
-        """The single flight its generation runs in (foreground misses and hybrid refreshes share it, so
-        a key is generated once at a time)."""
-        return f"{self.key}#{self.fingerprint}"
+    # Derived once, when prepared (read on every hit):
+    # the single flight its generation runs in (foreground misses and hybrid refreshes share it, so a key
+    # is generated once at a time), and the node id for telemetry ('-' for requests that name none).
+    flight_key: str = field(init=False)
+    node: str = field(init=False)
 
-    @property
-    def node(self) -> str:
-        """The node id for telemetry ('-' for requests that name none)."""
-        return self.request.node_id or "-"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "flight_key", f"{self.key}#{self.fingerprint}")
+        object.__setattr__(self, "node", self.request.node_id or "-")
 
 
 @dataclass(frozen=True, slots=True)

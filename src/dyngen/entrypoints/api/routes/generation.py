@@ -45,8 +45,14 @@ async def generate_content(request: Request, key: Annotated[ApiKey | None, requi
     `Idempotency-Key` returns the same job for the same body (409 for another body). Needs a runtime key;
     `simulate` needs an editor key. Over the API key's or the player's rate limit: 429 with `Retry-After`.
     """
+    return await generate_response(request, key, await request.body())
+
+
+async def generate_response(request: Request, key: ApiKey | None, body: bytes) -> Response:
+    """A generate request's body through the front door, with this request's `Prefer` and
+    `Idempotency-Key`: the content (200), or the queued job (202)."""
     call = GenerateCall(
-        body=await request.body(),
+        body=body,
         key=key,
         prefer=request.headers.get("prefer"),
         idempotency_key=request.headers.get("idempotency-key"),
