@@ -197,7 +197,9 @@ async def in_process(data_dir: Path, *, label: str, prefix: str | None) -> list[
         answers = await asyncio.gather(*(one() for _ in range(CROWD)))
         calls = provider.calls - warm_calls
         key = answers[0].cache_key
-        records = await list_generations(query=GenerationFilter(cache_key=key, limit=1000), services=services)
+        records = await list_generations(
+            query=GenerationFilter(cache_key=key, limit=1000), repository=services.repository
+        )
     finally:
         await services.aclose()
     _check_crowd([a.content for a in answers], Counter(a.status for a in answers), label)

@@ -496,7 +496,9 @@ async def test_a_record_the_database_cannot_take_waits_in_the_outbox_is_readable
     second = await gen(services, from_scene={"id": "bar"})
     assert second.generation_id is not None
     assert [r.id for r in await outbox.waiting()] == [resp.generation_id, second.generation_id]
-    assert (await get_generation(generation_id=resp.generation_id, services=services)).id == resp.generation_id
+    assert (
+        await get_generation(generation_id=resp.generation_id, repository=services.repository, outbox=services.outbox)
+    ).id == resp.generation_id
 
     monkeypatch.undo()
     assert await records(services) == []

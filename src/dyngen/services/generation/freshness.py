@@ -21,11 +21,14 @@ import logging
 from dyngen.domain.cache_keys import ResolvedSeed, resolve_seed
 from dyngen.domain.contracts import GenerateContentRequest, GenerationStatus, Strategy
 from dyngen.domain.errors import DyngenError, ErrorCode
-from dyngen.ports import Clock, RateDecision
+from dyngen.domain.rate_limits import RateLimits
+from dyngen.ports import Clock, RateDecision, RateLimiter
 from dyngen.services.access import rate_limits
 from dyngen.services.generation.outcomes import CACHE_FORMAT, CacheEntry, FlightResult, Hit, Outcome, Prepared
 from dyngen.services.generation.runs import fallback_without_run, generate_and_record
+from dyngen.services.machinery.background import BackgroundTasks
 from dyngen.services.machinery.container import Services
+from dyngen.services.machinery.layered_cache import LayeredCache
 
 log = logging.getLogger("dyngen.freshness")
 
@@ -41,30 +44,24 @@ def is_stale(prepared: Prepared, hit: Hit, *, clock: Clock) -> bool:
 # --- always-fresh -----------------------------------------------------------------------------------
 
 
-async def admit_fresh(services: Services, prepared: Prepared) -> RateDecision:
+async def admit_fresh(prepared: Prepared, *, limiter: RateLimiter | None, limits: RateLimits) -> RateDecision:
     """Whether an always-fresh node may generate now, under its per-node rate limit
     (`DYNGEN_RATE_LIMIT_ALWAYS_NODE`, `DYNGEN_RATE_LIMIT_NODES`). A limiter that cannot answer admits:
     the node then generates as it would without a limit."""
     try:
-        return await rate_limits.try_node(
-            node_id=prepared.request.node_id, limiter=services.rate_limiter, limits=services.options.rate_limits
-        )
+        return await rate_limits.try_node(node_id=prepared.request.node_id, limiter=limiter, limits=limits)
     except Exception:
         log.warning("freshness.rate_limit_unavailable node=%s", prepared.node, exc_info=True)
         return RateDecision(allowed=True)
 
 
-async def _keep_newest(services: Services, prepared: Prepared, outcome: Outcome) -> None:
+async def _keep_newest(
+    prepared: Prepared, outcome: Outcome, *, cache: LayeredCache, clock: Clock, ttl_s: float | None
+) -> None:
     """Keep an always-fresh node's success as its newest content (served over its rate limit)."""
-    entry = CacheEntry(
-        format=CACHE_FORMAT, fingerprint=prepared.fingerprint, outcome=outcome, made_at=services.clock.now()
-    )
+    entry = CacheEntry(format=CACHE_FORMAT, fingerprint=prepared.fingerprint, outcome=outcome, made_at=clock.now())
     try:
-        await services.cache.set(
-            prepared.key,
-            entry.model_dump_json(exclude_none=True).encode(),
-            ttl_s=services.options.cache_ttl_s.get(Strategy.ALWAYS.value),
-        )
+        await cache.set(prepared.key, entry.model_dump_json(exclude_none=True).encode(), ttl_s=ttl_s)
     except Exception:  # the player has the content; only the copy for later failed
         log.warning("freshness.keep_failed key=%s", prepared.key, exc_info=True)
 
@@ -72,7 +69,8 @@ async def _keep_newest(services: Services, prepared: Prepared, outcome: Outcome)
 async def generate_fresh(services: Services, prepared: Prepared, seed: ResolvedSeed) -> Outcome:
     outcome = await generate_and_record(services, prepared, seed)
     if outcome.status is GenerationStatus.COMPLETE:
-        await _keep_newest(services, prepared, outcome)
+        ttl_s = services.options.cache_ttl_s.get(Strategy.ALWAYS.value)
+        await _keep_newest(prepared, outcome, cache=services.cache, clock=services.clock, ttl_s=ttl_s)
     return outcome
 
 
@@ -93,13 +91,13 @@ REFRESH_SPACING_S = 5.0
 REFRESH_BACKOFF_MAX_S = 300.0
 
 
-def _pace(services: Services, flight: str, *, failed: bool) -> None:
+def _pace(flight: str, *, failed: bool, tasks: BackgroundTasks, clock: Clock) -> None:
     """After a refresh: the next may start REFRESH_SPACING_S later, doubling per failure in a row."""
-    pacing = services.refreshes
+    pacing = tasks
     failures = (pacing.failures.get(flight) or 0) + 1 if failed else 0
     pacing.failures.put(flight, failures)
     wait = min(REFRESH_SPACING_S * 2**failures, REFRESH_BACKOFF_MAX_S) if failures else REFRESH_SPACING_S
-    pacing.not_before.put(flight, services.clock.monotonic() + wait)
+    pacing.not_before.put(flight, clock.monotonic() + wait)
     if failed:
         log.info("freshness.refresh_failed key=%s failures=%d next_in_s=%.0f", flight, failures, wait)
 
@@ -125,7 +123,7 @@ def refresh(services: Services, prepared: Prepared, *, timeout_s: float) -> bool
     async def produce() -> bytes:
         seed = prepared.seed or resolve_seed(prepared.request, entropy=services.entropy)
         if always:
-            decision = await admit_fresh(services, prepared)
+            decision = await admit_fresh(prepared, limiter=services.rate_limiter, limits=services.options.rate_limits)
             if not decision.allowed:
                 log.info("freshness.refresh_skipped node=%s reason=rate_limited", prepared.node)
                 outcome = rate_limited(prepared.request, seed, decision.retry_after_s)
@@ -134,7 +132,7 @@ def refresh(services: Services, prepared: Prepared, *, timeout_s: float) -> bool
         else:
             outcome = await generate_and_record(services, prepared, seed)
         log.info("freshness.refreshed node=%s key=%s status=%s", prepared.node, prepared.key, outcome.status.value)
-        _pace(services, flight, failed=outcome.status is GenerationStatus.FAILED)
+        _pace(flight, failed=outcome.status is GenerationStatus.FAILED, tasks=services.refreshes, clock=services.clock)
         return FlightResult(outcome=outcome).model_dump_json().encode()
 
     async def run() -> None:

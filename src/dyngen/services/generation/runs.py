@@ -25,11 +25,11 @@ from dyngen.domain.elements import content_text, violations
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
 from dyngen.domain.validation import DEFAULT_MAX_RETRIES
-from dyngen.ports import GenerationFilter, Provider, ProviderCall, ProviderResult, RemoteJob
+from dyngen.ports import ArtifactStore, Clock, GenerationFilter, Provider, ProviderCall, ProviderResult, RemoteJob
 from dyngen.services.budgets import spending as budgets
 from dyngen.services.generation.outcomes import CACHE_FORMAT, ArtifactRef, CacheEntry, Outcome, Prepared
 from dyngen.services.generation.scene_images import fetch_scene_images
-from dyngen.services.machinery.container import Services
+from dyngen.services.machinery.container import Options, Services
 from dyngen.services.machinery.ids import new_id
 from dyngen.services.reporting.records import record_generation
 
@@ -45,12 +45,12 @@ async def _attempt(
     provider: Provider,
     call: ProviderCall,
     request: GenerateContentRequest,
-    services: Services,
+    clock: Clock,
     spent: Callable[[float], None] = lambda _: None,
 ) -> ProviderResult:
     simulate = request.simulate
     if simulate is not None and simulate.latency_ms:
-        await services.clock.sleep(simulate.latency_ms / 1000)
+        await clock.sleep(simulate.latency_ms / 1000)
     if simulate is not None and (forced := simulate.forced_failure()) is not None:
         raise DyngenError(forced, "forced by simulate.fail_with")
     result = await provider.generate(call)
@@ -111,7 +111,7 @@ async def _run_provider(  # noqa: PLR0915 - one attempt loop: reserve, call, set
             await report("progress", {"upstream": data})
 
     fb = request.fallback
-    timeout_s = _timeout_s(services, request)
+    timeout_s = _timeout_s(services.options, request)
     retries = (
         (fb.max_retries if fb.max_retries is not None else DEFAULT_MAX_RETRIES) if fb.mode is FallbackMode.RETRY else 0
     )
@@ -156,7 +156,7 @@ async def _run_provider(  # noqa: PLR0915 - one attempt loop: reserve, call, set
         failed: DyngenError | None = None
         try:
             async with asyncio.timeout(remaining):
-                result = await _attempt(provider, call, request, services, costs.append)
+                result = await _attempt(provider, call, request, services.clock, costs.append)
             services.metrics.provider_call(provider=provider.info.name, outcome="ok")
             return result, None, attempt
         except TimeoutError:
@@ -185,13 +185,13 @@ async def _run_provider(  # noqa: PLR0915 - one attempt loop: reserve, call, set
 
 
 async def _store_artifacts(
-    services: Services, generation_id: str, result: ProviderResult
+    generation_id: str, result: ProviderResult, *, artifacts: ArtifactStore, clock: Clock
 ) -> tuple[list[ArtifactRecord], str | None]:
     """Store every artifact; return their records and the API URL of the primary one."""
     records: list[ArtifactRecord] = []
     for blob in result.artifacts:
         digest = hashlib.sha256(blob.data).hexdigest()
-        uri = await services.artifacts.put(blob.data, media_type=blob.media_type, content_hash=digest)
+        uri = await artifacts.put(blob.data, media_type=blob.media_type, content_hash=digest)
         records.append(
             ArtifactRecord(
                 id=new_id(),
@@ -201,7 +201,7 @@ async def _store_artifacts(
                 size=len(blob.data),
                 content_hash=digest,
                 storage_uri=uri,
-                created_at=services.clock.now(),
+                created_at=clock.now(),
             )
         )
     primary = next(
@@ -221,16 +221,22 @@ async def generate_and_record(services: Services, prepared: Prepared, seed: Reso
     The answer keeps the node's deadline whatever the database does: the record is written within what
     is left of it (at most `record_timeout_s`, at least `RECORD_GRACE_S`), else it goes to the outbox.
     """
-    deadline = services.clock.monotonic() + _timeout_s(services, prepared.request)
+    deadline = services.clock.monotonic() + _timeout_s(services.options, prepared.request)
     outcome, record = await run_generation(services, prepared, seed)
     left = deadline - services.clock.monotonic()
     within = min(services.options.record_timeout_s, max(left, RECORD_GRACE_S))
-    await record_generation(record=record, within_s=within, services=services)
+    await record_generation(
+        record=record,
+        within_s=within,
+        repository=services.repository,
+        outbox=services.outbox,
+        tasks=services.refreshes,
+    )
     return outcome
 
 
-def _timeout_s(services: Services, request: GenerateContentRequest) -> float:
-    return (request.fallback.timeout_ms or services.options.default_timeout_ms) / 1000
+def _timeout_s(options: Options, request: GenerateContentRequest) -> float:
+    return (request.fallback.timeout_ms or options.default_timeout_ms) / 1000
 
 
 async def run_generation(
@@ -296,7 +302,9 @@ async def run_generation(
     if job is not None:
         common |= job.model_dump(include=JOB_FIELDS) | {"lease_owner": None, "lease_expires_at": None}
     if result is not None:
-        artifacts, url = await _store_artifacts(services, generation_id, result)
+        artifacts, url = await _store_artifacts(
+            generation_id, result, artifacts=services.artifacts, clock=services.clock
+        )
         payload = result.payload.model_copy(update={"url": result.payload.url or url})
         # The hash leaves out the URL: it names an artifact record, not the content.
         payload_json = payload.model_copy(update={"url": None}).model_dump_json(exclude_none=True)
@@ -311,7 +319,9 @@ async def run_generation(
             content_hash=hashlib.sha256(payload_json.encode()).hexdigest(),
             artifacts=artifacts,
         )
-        if record.deterministic and await _drifted(services, record, deadline=started + _timeout_s(services, request)):
+        if record.deterministic and await _drifted(
+            services, record, deadline=started + _timeout_s(services.options, request)
+        ):
             record = record.model_copy(update={"deterministic": False})
         retried = (
             FallbackInfo(applied=True, mode=FallbackMode.RETRY, reason=f"succeeded on attempt {attempts}")

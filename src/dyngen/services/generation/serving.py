@@ -168,7 +168,7 @@ async def _serve_always(services: Services, prepared: Prepared, *, timeout_s: fl
     ):
         return _aged(services, prepared, hit, timeout_s=timeout_s)
     seed: ResolvedSeed = prepared.seed or resolve_seed(prepared.request, entropy=services.entropy)
-    decision = await freshness.admit_fresh(services, prepared)
+    decision = await freshness.admit_fresh(prepared, limiter=services.rate_limiter, limits=services.options.rate_limits)
     if decision.allowed:
         return Made(await freshness.generate_fresh(services, prepared, seed), CacheInfo(hit=False))
     if (hit := await cached(prepared, cache=services.cache, memo=services.memo.entries, durable=True)) is not None:

@@ -11,27 +11,35 @@ from typing import TypeVar
 
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
-from dyngen.ports import GenerationFilter, GenerationRepository, RecordOutbox
-from dyngen.services.machinery.container import Services
+from dyngen.ports import ArtifactStore, GenerationFilter, GenerationRepository, RecordOutbox
+from dyngen.services.machinery.background import BackgroundTasks
+from dyngen.services.machinery.container import Options
 
 log = logging.getLogger("dyngen.records")
 T = TypeVar("T")
 
 
-async def record_generation(*, record: GenerationRecord, within_s: float, services: Services) -> None:
+async def record_generation(
+    *,
+    record: GenerationRecord,
+    within_s: float,
+    repository: GenerationRepository,
+    outbox: RecordOutbox | None,
+    tasks: BackgroundTasks,
+) -> None:
     """Write a generation's record, within `within_s` seconds.
 
     The player may already hold a URL naming the record's artifact, so the record must land: when the
     database does not take it in time (down, hung, or records already wait in the outbox ahead of it),
     it goes to the outbox, which is replayed when the database answers again. Without an outbox, a
-    failure is logged (the player is served either way).
+    failure is logged (the player is served either way). `tasks` runs the write, so that one given up on
+    still finishes behind.
     """
-    outbox = services.outbox
     if outbox is not None and outbox.holding():
         await outbox.put(record)  # the database is taken as down: no request waits on it
         return
     try:
-        await services.refreshes.run_within(f"record:{record.id}", services.repository.add(record), timeout_s=within_s)
+        await tasks.run_within(f"record:{record.id}", repository.add(record), timeout_s=within_s)
     except Exception as exc:
         if outbox is None:
             log.exception("generation.record_failed id=%s key=%s", record.id, record.cache_key)
@@ -70,25 +78,23 @@ async def replay_outbox(*, outbox: RecordOutbox, repository: GenerationRepositor
     return written
 
 
-async def outbox_loop(*, services: Services) -> None:
+async def outbox_loop(*, outbox: RecordOutbox | None, repository: GenerationRepository, options: Options) -> None:
     """Replay the outbox now (records a previous run left) and every `outbox_replay_s` after."""
-    outbox = services.outbox
     if outbox is None:
         return
     while True:
         with contextlib.suppress(Exception):
-            await replay_outbox(
-                outbox=outbox, repository=services.repository, timeout_s=services.options.record_timeout_s
-            )
+            await replay_outbox(outbox=outbox, repository=repository, timeout_s=options.record_timeout_s)
         # Real time, like the artifact spool's loop: a test's FakeClock would turn this into a busy loop.
-        await asyncio.sleep(services.options.outbox_replay_s)
+        await asyncio.sleep(options.outbox_replay_s)
 
 
-async def get_generation(*, generation_id: str, services: Services) -> GenerationRecord:
+async def get_generation(
+    *, generation_id: str, repository: GenerationRepository, outbox: RecordOutbox | None
+) -> GenerationRecord:
     """Raises DyngenError NOT_FOUND when no generation has this id."""
-    outbox = services.outbox
     record = await _read(
-        lambda: services.repository.get(generation_id),
+        lambda: repository.get(generation_id),
         (lambda: outbox.get(generation_id)) if outbox is not None else None,
     )
     if record is None:
@@ -96,22 +102,23 @@ async def get_generation(*, generation_id: str, services: Services) -> Generatio
     return record
 
 
-async def list_generations(*, query: GenerationFilter, services: Services) -> list[GenerationRecord]:
+async def list_generations(*, query: GenerationFilter, repository: GenerationRepository) -> list[GenerationRecord]:
     """Newest first, filtered by cache key, node, status and version."""
-    return await services.repository.find(query)
+    return await repository.find(query)
 
 
-async def get_artifact(*, artifact_id: str, services: Services) -> tuple[ArtifactRecord, bytes]:
+async def get_artifact(
+    *, artifact_id: str, repository: GenerationRepository, outbox: RecordOutbox | None, artifacts: ArtifactStore
+) -> tuple[ArtifactRecord, bytes]:
     """An artifact's record and bytes (its record from the outbox while it waits there). Raises
     DyngenError NOT_FOUND for an unknown id."""
-    outbox = services.outbox
     record = await _read(
-        lambda: services.repository.get_artifact(artifact_id),
+        lambda: repository.get_artifact(artifact_id),
         (lambda: outbox.get_artifact(artifact_id)) if outbox is not None else None,
     )
     if record is None:
         raise DyngenError(ErrorCode.NOT_FOUND, f"no artifact {artifact_id!r}")
-    return record, await services.artifacts.get(record.storage_uri)
+    return record, await artifacts.get(record.storage_uri)
 
 
 async def _read(read: Callable[[], Awaitable[T | None]], waiting: Callable[[], Awaitable[T | None]] | None) -> T | None:

@@ -37,7 +37,11 @@ class GenerationList(BaseModel):
 )
 async def get_generation(generation_id: RecordId, request: Request) -> Response:
     """One generation: request, key, seed, provider, status, error, fallback, latency, cost, artifacts."""
-    return wire_response(await records.get_generation(generation_id=generation_id, services=services_of(request)))
+    services = services_of(request)
+    found = await records.get_generation(
+        generation_id=generation_id, repository=services.repository, outbox=services.outbox
+    )
+    return wire_response(found)
 
 
 @router.get(
@@ -59,7 +63,7 @@ async def list_generations(
     query = GenerationFilter(
         cache_key=cache_key, node_id=node_id, status=status.value if status else None, version=version, limit=limit
     )
-    found = await records.list_generations(query=query, services=services_of(request))
+    found = await records.list_generations(query=query, repository=services_of(request).repository)
     return wire_response(GenerationList(generations=found, count=len(found)))
 
 
@@ -91,7 +95,10 @@ async def get_artifact(artifact_id: RecordId, request: Request) -> Response:
     video; a malformed one is ignored (the whole artifact). `HEAD` answers the same headers without the bytes.
     The signed URLs that responses hand out (`?exp=&sig=`) need no key; a changed or expired one is a 403.
     """
-    record, data = await records.get_artifact(artifact_id=artifact_id, services=services_of(request))
+    services = services_of(request)
+    record, data = await records.get_artifact(
+        artifact_id=artifact_id, repository=services.repository, outbox=services.outbox, artifacts=services.artifacts
+    )
     etag = f'"{record.content_hash}"'
     # nosniff: a browser must take the stored media type as it is, never guess HTML or script from the bytes.
     headers = {"ETag": etag, "Accept-Ranges": "bytes", "X-Content-Type-Options": "nosniff"}
