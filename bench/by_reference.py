@@ -7,7 +7,7 @@ same cache entry (the benchmark checks both answers carry the same key and gener
 
 Why it is fair: both go through the same server process, app and cache entry; the by-reference route
 does everything the flat one does plus resolving the graph, which is parsed once per version and kept in
-process (`services/runtime_graphs.py`), so what the ratio shows is the cost of that resolution per call.
+process (`services/authoring/runtime_graphs.py`), so what the ratio shows is the cost of that resolution per call.
 Issue 14's goal: >= 0.9x the flat throughput.
 
 How: the server and load generator of `bench.http_cache_hits` (one uvicorn worker; a separate client

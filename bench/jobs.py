@@ -2,12 +2,13 @@
 costs nothing, on the embedded runner and on arq workers, against a bare arq no-op job (issue 4's `make
 bench adds job overhead`; goal: arq jobs at least 0.5x the bare no-op rate).
 
-What is measured. Every job is a real `Prefer: respond-async` job: `submit_job_json(body=...)` with a
-`strategy: always` request (never cacheable, so every job claims its record, runs the provider, writes
-its outcome and its events), each for a playthrough of its own. The provider is `ZeroProvider`, which
-answers at once with the smallest payload the service accepts, so what is left is the job machinery:
-records, leases, events, notifications, the queue. Jobs are submitted by `SUBMITTERS` concurrent callers
-(as many clients would), all `JOBS` of a batch at once, and the clock runs until the last one completes.
+What is measured. Every job is a real `Prefer: respond-async` job, submitted through the front door
+(`front_door.generate` with `prefer="respond-async"`) with a `strategy: always` request (never cacheable, so
+every job claims its record, runs the provider, writes its outcome and its events), each for a playthrough of
+its own. The provider is `ZeroProvider`, which answers at once with the smallest payload the service accepts,
+so what is left is the job machinery: records, leases, events, notifications, the queue. Jobs are submitted by
+`SUBMITTERS` concurrent callers (as many clients would), all `JOBS` of a batch at once, and the clock runs
+until the last one completes.
 
 - embedded: `build(Settings(data_dir=tmp), providers={"builtin": ZeroProvider()})` on SQLite and
   `services.start()`: the in-process runner of `dyngen serve` (`job_concurrency` jobs at once) runs the
@@ -292,14 +293,15 @@ def _skipped(labels: Sequence[str], reason: str) -> list[Row]:
 
 async def submit_batch(services: Services, count: int, node: str) -> list[str]:
     """Submit `count` jobs for `node` through `SUBMITTERS` concurrent callers; returns their ids."""
-    from dyngen.services.jobs.lifecycle import submit_job_json
+    from dyngen.services.generation.front_door import GenerateCall, Queued, generate
 
     gate = asyncio.Semaphore(SUBMITTERS)
 
     async def one(index: int) -> str:
         async with gate:
             body = job_body(node, f"{node}-{index}")
-            submitted = await submit_job_json(body=body, idempotency_key=None, services=services)
+            submitted = await generate(GenerateCall(body=body, prefer="respond-async"), services=services)
+            assert isinstance(submitted, Queued)
         if not submitted.created:
             raise BenchError(f"job {node}-{index} joined {submitted.job.id} instead of being created")
         return submitted.job.id

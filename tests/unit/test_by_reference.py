@@ -17,11 +17,11 @@ from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.graph import SceneGraph, node_request
 from dyngen.domain.runtime import AdvanceRequest
 from dyngen.ports import GenerationFilter
-from dyngen.services.play import by_reference
 from dyngen.services.authoring import graphs
-from dyngen.services.machinery.container import Services
-from dyngen.services.generation.request import generate_content, generate_content_json
 from dyngen.services.authoring.runtime_graphs import CURRENT_TTL_S, live_graph, referenced
+from dyngen.services.generation.front_door import Answered, GenerateCall, generate, generate_content
+from dyngen.services.machinery.container import Services
+from dyngen.services.play import by_reference
 from tests.fakes import FakeClock, FakeProvider
 
 PLAYER = PlayerContext(playthrough_id="pt-1", player_id="pl-1")
@@ -90,7 +90,9 @@ async def by_ref(services: Services, node_id: str = "n_ab", **body: Any) -> dict
     if call.body is None:
         assert call.answer is not None
         return call.answer.model_dump(mode="json")
-    result: dict[str, Any] = json.loads(await generate_content_json(body=call.body, services=services))
+    answered = await generate(GenerateCall(body=call.body), services=services)
+    assert isinstance(answered, Answered)
+    result: dict[str, Any] = json.loads(answered.data)
     return result
 
 

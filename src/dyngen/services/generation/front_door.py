@@ -3,7 +3,8 @@
 
 `generate` takes the request as it arrived (body bytes, API key, `Prefer`, `Idempotency-Key`), reads the
 body once into an `Envelope` (remembered per body digest, as is the prepared request), checks what the
-key may ask for and the rate limits, and answers with the response's bytes, or queues a job for
+key may ask for and the rate limits, resolves a flat request that names only a stored node's id to that
+node (`authoring/runtime_graphs.py`), and answers with the response's bytes, or queues a job for
 `Prefer: respond-async`. `generate_content` serves a parsed request the same way.
 """
 
@@ -20,6 +21,7 @@ from dyngen.domain.records import GenerationRecord
 from dyngen.domain.wire import load_json, parse_json
 from dyngen.ports import ApiKey
 from dyngen.services.access import rate_limits
+from dyngen.services.authoring.runtime_graphs import referenced
 from dyngen.services.generation.outcomes import Prepared
 from dyngen.services.generation.request import prepare
 from dyngen.services.generation.serving import respond
@@ -118,6 +120,7 @@ async def generate(call: GenerateCall, *, services: Services) -> Answered | Queu
         assert envelope.problem is not None
         raise envelope.problem
     if call.respond_async:
+        request = await referenced(request=request, services=services)
         submitted = await submit_job(
             request=request,
             request_hash=request_hash(request),
@@ -127,15 +130,17 @@ async def generate(call: GenerateCall, *, services: Services) -> Answered | Queu
         return Queued(job=submitted.job, created=submitted.created)
     prepared: Prepared | None = services.memo.prepared.get(digest)
     if prepared is None:
+        resolved = await referenced(request=request, services=services)
         prepared = prepare(
-            request=request,
+            request=resolved,
             providers=services.providers,
             templates=services.templates,
             rules=services.memo.rules,
             entropy=services.entropy,
             options=services.options,
         )
-        services.memo.prepared.put(digest, prepared)
+        if resolved is request:  # a body resolved by its node id is resolved again (the graph may change)
+            services.memo.prepared.put(digest, prepared)
     return Answered(await respond(services, prepared, started=started))
 
 
@@ -150,7 +155,7 @@ async def generate_content(*, request: GenerateContentRequest, services: Service
     """
     started = services.clock.monotonic()
     prepared = prepare(
-        request=request,
+        request=await referenced(request=request, services=services),
         providers=services.providers,
         templates=services.templates,
         rules=services.memo.rules,

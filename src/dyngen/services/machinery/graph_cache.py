@@ -1,4 +1,4 @@
-"""The game runtime's in-process cache of parsed graph versions (`services/runtime_graphs.py` fills it)."""
+"""The game runtime's in-process cache of parsed graph versions (`services/authoring/runtime_graphs.py` fills it)."""
 
 from __future__ import annotations
 

@@ -3,11 +3,11 @@
 `node_call` turns `POST /api/graphs/{graph_id}/nodes/{node_id}/content` into the flat request the editor's
 Test Generation, `dyngen play` and a warm-up send for the same node and player (`domain.graph.node_request`),
 so all of them share cache keys and content; the route then serves it through the flat front door
-(`generation.generate_content_json`, or `jobs.submit_job_json` with `Prefer: respond-async`). The work is
+(`generation/front_door.py:generate`, which queues a job for `Prefer: respond-async`). The work is
 remembered per (graph, version, node, body), so a cache hit costs two small-dictionary lookups more than
 the flat request's hit.
 
-`advance` is one step of `dyngen play` (`services/play.py:take`, the same code).
+`advance` is one step of `dyngen play` (`services/play/walk.py:take`, the same code).
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.graph import Edge, GenerationNode, node_request, target_of
 from dyngen.domain.runtime import AdvanceRequest, AdvanceResponse, NodeContentRequest
 from dyngen.domain.wire import load_json
-from dyngen.services.play import walk as play
+from dyngen.services.authoring.runtime_graphs import live_graph, not_found
 from dyngen.services.machinery.container import Services
 from dyngen.services.machinery.graph_cache import LiveGraph, NodeCall
-from dyngen.services.authoring.runtime_graphs import live_graph, not_found
+from dyngen.services.play import walk as play
 
 
 def disabled_answer(request: GenerateContentRequest, *, graph: LiveGraph) -> GenerateContentResponse:

@@ -1,7 +1,7 @@
 """Playing a scene graph as a player would: scenes in order, Generation Nodes realised between them.
 
 `take` is one step (what the game plays on the way out of a scene); `play` walks a whole graph with it
-(`dyngen play`) and `POST /api/graphs/{id}/advance` takes one step per call (`services/by_reference.py`).
+(`dyngen play`) and `POST /api/graphs/{id}/advance` takes one step per call (`services/play/by_reference.py`).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from dyngen.domain.contracts import GenerateContentResponse
 from dyngen.domain.runtime import AdvanceRequest, AdvanceResponse, NodeContentRequest
 from dyngen.entrypoints.api.auth import require
 from dyngen.entrypoints.api.errors import documented
-from dyngen.entrypoints.api.routes.generation import serve_generate_body
+from dyngen.entrypoints.api.routes.generation import generate_response
 from dyngen.entrypoints.api.wire import json_body, services_of, wire_response
 from dyngen.ports import ApiKey
 from dyngen.services.play import by_reference
@@ -55,7 +55,7 @@ async def node_content(request: Request, key: Annotated[ApiKey | None, require(S
     if call.body is None:
         assert call.answer is not None
         return wire_response(call.answer)
-    return await serve_generate_body(request, key, call.body)
+    return await generate_response(request, key, call.body)
 
 
 @advance_router.post(
