@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from dyngen.domain.budgets import (
     GLOBAL_SCOPE,
     NO_NODE,
+    BudgetPolicy,
     from_micros,
     node_scope,
     period_window,
@@ -26,8 +27,7 @@ from dyngen.domain.budgets import (
     to_micros,
 )
 from dyngen.domain.errors import DyngenError, ErrorCode
-from dyngen.ports import Reservation, ScopeSpend
-from dyngen.services.machinery.container import Services
+from dyngen.ports import BudgetLedger, Clock, Reservation, ScopeSpend
 from dyngen.services.machinery.ids import new_id
 
 log = logging.getLogger("dyngen.budgets")
@@ -50,7 +50,14 @@ class Hold:
 
 
 async def reserve(
-    *, node_id: str | None, provider: str, estimate: float, deadline_s: float, services: Services
+    *,
+    node_id: str | None,
+    provider: str,
+    estimate: float,
+    deadline_s: float,
+    ledger: BudgetLedger | None,
+    policy: BudgetPolicy,
+    clock: Clock,
 ) -> Hold | None:
     """Reserve `estimate` for one provider call of `node_id` in its node budget and the global cap.
 
@@ -59,6 +66,9 @@ async def reserve(
         provider: The provider about to be called (the spend history is kept per provider).
         estimate: `provider.estimate_cost(request)`.
         deadline_s: Seconds the call may take; the reservation lasts a minute longer.
+        ledger: Where spend is counted (None: nothing is counted).
+        policy: The budgets per node and the global cap, per period.
+        clock: The clock of the period and the reservation's expiry.
 
     Returns:
         The hold to `settle` after the call, or None when no ledger is configured.
@@ -68,11 +78,9 @@ async def reserve(
             GEN_PROVIDER_UNAVAILABLE when a budget applies and the ledger cannot be reached (no call is
             made without a reservation).
     """
-    ledger = services.budget_ledger
     if ledger is None:
         return None
-    policy = services.options.budgets
-    window = period_window(services.clock.now(), policy.period)
+    window = period_window(clock.now(), policy.period)
     limits = policy.limits_for(node_id)
     reservation = Reservation(
         id=new_id(),
@@ -119,13 +127,12 @@ async def reserve(
     )
 
 
-async def settle(*, hold: Hold | None, actual: float | None, services: Services) -> None:
+async def settle(*, hold: Hold | None, actual: float | None, ledger: BudgetLedger | None, clock: Clock) -> None:
     """After the call: `actual` cost replaces the reservation (spent), or None gives it back (failed).
 
     A ledger that cannot be reached now is logged: the call already ran, and a reservation that is not
     given back expires by itself.
     """
-    ledger = services.budget_ledger
     if hold is None or ledger is None:
         return
     amount = to_micros(actual) if actual is not None else 0
@@ -135,7 +142,7 @@ async def settle(*, hold: Hold | None, actual: float | None, services: Services)
         if actual is None:
             await ledger.release(hold.reservation)
         else:
-            await ledger.commit(hold.reservation, actual=amount, at=services.clock.now())
+            await ledger.commit(hold.reservation, actual=amount, at=clock.now())
     except Exception as exc:
         log.warning("budget.settle_failed node=%s amount=%s error=%s", hold.reservation.node_id, actual, _why(exc))
 
@@ -188,12 +195,12 @@ def _scope_budget(state: ScopeSpend | None, limit: float | None) -> ScopeBudget:
     )
 
 
-async def report(*, node_id: str | None = None, services: Services) -> BudgetReport:
+async def report(
+    *, node_id: str | None = None, ledger: BudgetLedger | None, policy: BudgetPolicy, clock: Clock
+) -> BudgetReport:
     """The current period's budgets: the global cap and every node with a budget or spend (or only
     `node_id`, which is listed even when nothing was spent)."""
-    policy = services.options.budgets
-    window = period_window(services.clock.now(), policy.period)
-    ledger = services.budget_ledger
+    window = period_window(clock.now(), policy.period)
     try:
         states = await ledger.snapshot(window.key) if ledger is not None else []
         history = await ledger.history(window.key) if ledger is not None else []

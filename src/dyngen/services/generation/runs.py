@@ -147,7 +147,9 @@ async def _run_provider(  # noqa: PLR0915 - one attempt loop: reserve, call, set
                 provider=provider.info.name,
                 estimate=estimate,
                 deadline_s=remaining,
-                services=services,
+                ledger=services.budget_ledger,
+                policy=services.options.budgets,
+                clock=services.clock,
             )
         except DyngenError as exc:
             error = exc
@@ -174,7 +176,10 @@ async def _run_provider(  # noqa: PLR0915 - one attempt loop: reserve, call, set
             )
         finally:
             await budgets.settle(
-                hold=hold, actual=_spent(costs, failed, estimate, forced=request.simulate), services=services
+                hold=hold,
+                actual=_spent(costs, failed, estimate, forced=request.simulate),
+                ledger=services.budget_ledger,
+                clock=services.clock,
             )
         services.metrics.provider_call(provider=provider.info.name, outcome=error.code.value)
         if attempt > retries or not error.code.retryable:

@@ -104,7 +104,9 @@ async def check_graph(*, graph: SceneGraph, services: Services) -> GraphHealth:
     """Every node's status and findings, with the graph-wide warnings (spec section 8's health panel)."""
     p95: dict[str, float] = {}
     for node in graph.generation_nodes():
-        stats = await node_stats(node_id=node.id, services=services)
+        stats = await node_stats(
+            node_id=node.id, records=services.repository, reviews=services.reviews, metrics=services.metrics
+        )
         if stats.p95_latency_ms is not None:
             p95[node.id] = stats.p95_latency_ms
     health = await check_health(services=services)

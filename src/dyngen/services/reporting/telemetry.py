@@ -12,8 +12,7 @@ from pydantic import BaseModel, ValidationError
 from dyngen.domain.cache_keys import ReviewScore
 from dyngen.domain.contracts import GenerationNodeConfig, GenerationStatus
 from dyngen.domain.records import GenerationRecord
-from dyngen.ports import GenerationFilter
-from dyngen.services.machinery.container import Services
+from dyngen.ports import GenerationFilter, GenerationRepository, Metrics, NodeConfigRepository, ReviewRepository
 
 WINDOW = 500  # the latest generations the percentiles are computed over
 
@@ -43,14 +42,15 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[rank]
 
 
-async def node_stats(*, node_id: str, services: Services) -> NodeStats:
+async def node_stats(
+    *, node_id: str, records: GenerationRepository, reviews: ReviewRepository, metrics: Metrics
+) -> NodeStats:
     """Latency over the node's latest generations, its cost and errors, and its cache reads."""
-    records = await services.repository.find(GenerationFilter(node_id=node_id, limit=WINDOW))
-    runs = _runs(records)
+    runs = _runs(await records.find(GenerationFilter(node_id=node_id, limit=WINDOW)))
     latencies = [r.latency_ms for r in runs if r.status is GenerationStatus.COMPLETE]
-    hits, misses = services.metrics.cache_counts(node=node_id)
+    hits, misses = metrics.cache_counts(node=node_id)
     scores = _quality_scores(runs)
-    reviewed = _pooled((await services.reviews.arm_scores(node_id)).values())
+    reviewed = _pooled((await reviews.arm_scores(node_id)).values())
     return NodeStats(
         node_id=node_id,
         generations=len(runs),
@@ -114,14 +114,15 @@ class NodeArms(BaseModel):
     arms: list[ArmStats]
 
 
-async def arm_stats(*, node_id: str, services: Services) -> NodeArms:
+async def arm_stats(
+    *, node_id: str, records: GenerationRepository, reviews: ReviewRepository, nodes: NodeConfigRepository
+) -> NodeArms:
     """The node's arms side by side: latency, cost, errors and quality per arm, over its latest
     generations. Lists the arms of the node's saved config (in its order, even before any traffic), then
     any other arm its generations or reviews name."""
-    records = await services.repository.find(GenerationFilter(node_id=node_id, limit=WINDOW))
-    runs = _runs(records)
-    reviews = await services.reviews.arm_scores(node_id)
-    saved = await services.nodes.node_version(node_id)
+    runs = _runs(await records.find(GenerationFilter(node_id=node_id, limit=WINDOW)))
+    by_arm = await reviews.arm_scores(node_id)
+    saved = await nodes.node_version(node_id)
     weights: dict[str, float] = {}
     if saved is not None:
         try:
@@ -129,13 +130,13 @@ async def arm_stats(*, node_id: str, services: Services) -> NodeArms:
         except ValidationError:  # a config saved by an older release: its arms are still in the records
             declared = []
         weights = {arm.id: arm.weight for arm in declared}
-    seen = sorted(({r.arm for r in runs if r.arm} | {a for a in reviews if a}) - weights.keys())
+    seen = sorted(({r.arm for r in runs if r.arm} | {a for a in by_arm if a}) - weights.keys())
     arms: list[ArmStats] = []
     for arm_id in [*weights, *seen]:
         mine = [r for r in runs if r.arm == arm_id]
         latencies = [r.latency_ms for r in mine if r.status is GenerationStatus.COMPLETE]
         scores = _quality_scores(mine)
-        reviewed = reviews.get(arm_id)
+        reviewed = by_arm.get(arm_id)
         arms.append(
             ArmStats(
                 arm=arm_id,

@@ -28,6 +28,9 @@ async def get_budgets(
     """The current period's cost budgets: the global cap and each node's budget (limit, spent, reserved,
     remaining, exhausted; `null` limit and remaining mean no budget), and the spend history by hour,
     node and provider. `?node_id=` narrows to one node (listed even before it spends)."""
-    report = await budgets.report(node_id=node_id, services=services_of(request))
+    services = services_of(request)
+    report = await budgets.report(
+        node_id=node_id, ledger=services.budget_ledger, policy=services.options.budgets, clock=services.clock
+    )
     # Not `wire_response`: an unlimited budget's `limit` and `remaining` are sent as null, not left out.
     return Response(content=report.model_dump_json(by_alias=True), media_type="application/json")

@@ -44,4 +44,8 @@ async def review_generation(generation_id: GenerationId, body: reviews.ReviewReq
 )
 async def node_arms(node_id: NodeId, request: Request) -> Response:
     """The node's A/B arms side by side: generations, p50/p95 latency, cost, errors and quality per arm."""
-    return wire_response(await telemetry.arm_stats(node_id=node_id, services=services_of(request)))
+    services = services_of(request)
+    arms = await telemetry.arm_stats(
+        node_id=node_id, records=services.repository, reviews=services.reviews, nodes=services.nodes
+    )
+    return wire_response(arms)

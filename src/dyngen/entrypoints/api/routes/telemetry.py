@@ -33,4 +33,8 @@ async def metrics(request: Request) -> Response:
 )
 async def node_stats(node_id: PathId, request: Request) -> Response:
     """Last latency, p50/p95, cache hits and misses, cost and error counts of a node (the editor's badge)."""
-    return wire_response(await telemetry.node_stats(node_id=node_id, services=services_of(request)))
+    services = services_of(request)
+    stats = await telemetry.node_stats(
+        node_id=node_id, records=services.repository, reviews=services.reviews, metrics=services.metrics
+    )
+    return wire_response(stats)
