@@ -29,7 +29,7 @@ from dyngen.services.jobs.lifecycle import request_hash, submit_job
 from dyngen.services.machinery.container import Services
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class GenerateCall:
     """A generate request as it arrived: the body's bytes, the caller's API key (None while keys are not
     enforced), its `Prefer` and `Idempotency-Key` headers."""
@@ -41,7 +41,7 @@ class GenerateCall:
 
     @property
     def respond_async(self) -> bool:
-        return "respond-async" in (self.prefer or "").lower()
+        return self.prefer is not None and "respond-async" in self.prefer.lower()
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,15 +60,17 @@ class Queued:
     created: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Envelope:
-    """A generate body read once: the request (or why the body is not one) and what the front door checks
-    before serving it: the player it counts against and whether it asks for `simulate`."""
+    """A generate body read once: the request (or why the body is not one), what the front door checks
+    before serving it (the player it counts against and whether it asks for `simulate`) and, once made,
+    the prepared request (kept for a body that brings its node: one named by id only is resolved again)."""
 
     request: GenerateContentRequest | None
     problem: DyngenError | None
     player: str | None
     simulate: bool
+    prepared: Prepared | None = None
 
 
 def envelope_of(body: bytes) -> Envelope:
@@ -128,7 +130,7 @@ async def generate(call: GenerateCall, *, services: Services) -> Answered | Queu
             services=services,
         )
         return Queued(job=submitted.job, created=submitted.created)
-    prepared: Prepared | None = services.memo.prepared.get(digest)
+    prepared = envelope.prepared
     if prepared is None:
         resolved = await referenced(request=request, services=services)
         prepared = prepare(
@@ -140,7 +142,7 @@ async def generate(call: GenerateCall, *, services: Services) -> Answered | Queu
             options=services.options,
         )
         if resolved is request:  # a body resolved by its node id is resolved again (the graph may change)
-            services.memo.prepared.put(digest, prepared)
+            envelope.prepared = prepared
     return Answered(await respond(services, prepared, started=started))
 
 

@@ -1,7 +1,7 @@
 """Serving a prepared request: what it is served (a cache hit, or content made in the key's single flight)
 and the answer's bytes.
 
-`serve` decides where the content comes from; `answer` is the one place that turns what was served into
+`serve` decides where the content comes from; `respond` is the one place that turns what was served into
 a response (and counts it in the metrics). A hit's response bytes are rendered once per cache entry and
 remembered around its `cost.time_ms`, so a hit costs a memory-tier read and a concatenation.
 
@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from dyngen.domain.cache_keys import ResolvedSeed, resolve_seed
 from dyngen.domain.contracts import CacheInfo, Cost, GenerateContentResponse, Strategy
-from dyngen.ports import Clock, Metrics
+from dyngen.ports import Clock
 from dyngen.services.generation import freshness
 from dyngen.services.generation.outcomes import (
     CACHE_FORMAT,
@@ -59,18 +59,18 @@ async def cached(
     """The cache entry of the prepared request's key made from its current config, from the fast tiers
     (and the durable one when `durable`), or None. `memo` remembers decoded entries by their bytes."""
 
-    def decode(raw: bytes) -> Hit | None:
+    def decode(raw: bytes) -> tuple[CacheEntry, bytes] | None:
         entry = decoded(raw, memo=memo)
         # Another format, or made from another config of the node: regenerate rather than serve stale.
         if entry is None or entry.format != CACHE_FORMAT or entry.fingerprint != prepared.fingerprint:
             return None
-        return Hit(entry.outcome, "", raw, made_at=entry.made_at)
+        return entry, raw
 
     found = await cache.get(prepared.key, decode, durable=durable, promote_ttl_s=prepared.ttl_s)
     if found is None:
         return None
-    hit, tier = found
-    return replace(hit, tier=tier)
+    (entry, raw), tier = found
+    return Hit(entry.outcome, tier, raw, entry.made_at)
 
 
 log = logging.getLogger("dyngen.generation")
@@ -81,7 +81,9 @@ JOIN_GRACE_S = 0.25
 
 
 async def respond(services: Services, prepared: Prepared, *, started: float) -> bytes:
-    """Serve a prepared request (its pool's variant picked by review scores first) and answer."""
+    """Serve a prepared request (its pool's variant picked by review scores first) and answer with the
+    response's JSON bytes, timed from `started` (monotonic). The one place that turns what was served into
+    an answer and counts it: a hit from its remembered template, content made from its outcome."""
     if prepared.pool is not None:
         prepared = await scored(
             prepared,
@@ -91,15 +93,17 @@ async def respond(services: Services, prepared: Prepared, *, started: float) -> 
             policy=services.options.review_policy,
         )
     served = await serve(services, prepared)
-    return answer(
-        prepared,
-        served,
-        started=started,
-        clock=services.clock,
-        media=services.media,
-        memo=services.memo,
-        metrics=services.metrics,
+    clock = services.clock
+    if isinstance(served, Hit):
+        services.metrics.cache_request(node=prepared.node, tier=served.tier, hit=True)
+        head, tail = _hit_template(prepared, served, clock=clock, media=services.media, memo=services.memo)
+        return head + repr(round((clock.monotonic() - started) * 1000, 3)).encode() + tail
+    if prepared.cacheable:
+        services.metrics.cache_request(node=prepared.node, tier="none", hit=False)
+    response = _response(
+        prepared, served.outcome, cache=served.cache, started=started, clock=clock, media=services.media
     )
+    return response.model_dump_json(by_alias=True, exclude_none=True).encode()
 
 
 async def serve(services: Services, prepared: Prepared) -> Served:
@@ -107,22 +111,27 @@ async def serve(services: Services, prepared: Prepared) -> Served:
     one too), an always-fresh node's rules, or the key's single flight, which reads the durable tier and
     otherwise runs the provider once for every caller."""
     request = prepared.request
-    wait_s = (request.fallback.timeout_ms or services.options.default_timeout_ms) / 1000 + JOIN_GRACE_S
-    if request.strategy is Strategy.ALWAYS:
-        return await _serve_always(services, prepared, timeout_s=wait_s)
     flight_key = prepared.flight_key
     # While this process already generates the key, join at once: reading the tiers would only queue
     # a crowd of reads in front of the flight's own lease request.
     joinable = services.single_flight.is_running(flight_key)
-    if prepared.cacheable and request.hybrid:
-        if (hit := await cached(prepared, cache=services.cache, memo=services.memo.entries, durable=True)) is not None:
-            return _aged(services, prepared, hit, timeout_s=wait_s)
-    elif (
+    cache, entries = services.cache, services.memo.entries
+    if (
         prepared.cacheable
+        and not request.hybrid
         and not joinable
-        and (hit := await cached(prepared, cache=services.cache, memo=services.memo.entries)) is not None
+        and (hit := await cached(prepared, cache=cache, memo=entries)) is not None
     ):
         return hit
+    wait_s = (request.fallback.timeout_ms or services.options.default_timeout_ms) / 1000 + JOIN_GRACE_S
+    if request.strategy is Strategy.ALWAYS:
+        return await _serve_always(services, prepared, timeout_s=wait_s)
+    if (
+        prepared.cacheable
+        and request.hybrid
+        and (hit := await cached(prepared, cache=cache, memo=entries, durable=True)) is not None
+    ):
+        return _aged(services, prepared, hit, timeout_s=wait_s)
     seed = prepared.seed or resolve_seed(request, entropy=services.entropy)
     if not prepared.cacheable:
         return Made(await generate_and_record(services, prepared, seed), CacheInfo(hit=False))
@@ -175,27 +184,6 @@ async def _serve_always(services: Services, prepared: Prepared, *, timeout_s: fl
         log.info("freshness.over_limit_served node=%s tier=%s", prepared.node, hit.tier)
         return replace(hit, stale=True)
     return Made(freshness.rate_limited(prepared.request, seed, decision.retry_after_s), CacheInfo(hit=False))
-
-
-def answer(
-    prepared: Prepared,
-    served: Served,
-    *,
-    started: float,
-    clock: Clock,
-    media: MediaLinks,
-    memo: GenerationMemo,
-    metrics: Metrics,
-) -> bytes:
-    """The response's JSON bytes for what was served, timed from `started` (monotonic)."""
-    if isinstance(served, Hit):
-        metrics.cache_request(node=prepared.node, tier=served.tier, hit=True)
-        head, tail = _hit_template(prepared, served, clock=clock, media=media, memo=memo)
-        return head + repr(round((clock.monotonic() - started) * 1000, 3)).encode() + tail
-    if prepared.cacheable:
-        metrics.cache_request(node=prepared.node, tier="none", hit=False)
-    response = _response(prepared, served.outcome, cache=served.cache, started=started, clock=clock, media=media)
-    return response.model_dump_json(by_alias=True, exclude_none=True).encode()
 
 
 _TIME_SENTINEL = 123456789.125  # exactly representable; JSON strings cannot hold `"time_ms":` unescaped

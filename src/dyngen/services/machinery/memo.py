@@ -43,16 +43,15 @@ class LruMemo(Generic[K, V]):
 
 @dataclass(slots=True)
 class GenerationMemo:
-    """Remembered pure work of the generation hot path: the read body (`Envelope`) and the prepared request
-    (`Prepared`) by body digest, decoded cache entries (`CacheEntry`) by their bytes, compiled rules, and
-    the response bytes of a hit (around its timing) per entry.
+    """Remembered pure work of the generation hot path: the read body and its prepared request (`Envelope`)
+    by body digest, decoded cache entries (`CacheEntry`) by their bytes, compiled rules, and the response
+    bytes of a hit (around its timing) per entry.
 
     The machinery does not know the generation's types (it sits below the use cases): the generation
     package names them where it reads these.
     """
 
     envelopes: LruMemo[bytes, Any] = field(default_factory=lambda: LruMemo(4096))
-    prepared: LruMemo[bytes, Any] = field(default_factory=lambda: LruMemo(4096))
     entries: LruMemo[bytes, Any] = field(default_factory=lambda: LruMemo(4096))
     # Keyed by the entry's bytes, tier, cache key, the URLs' expiry (a hit's signed URLs change once per
     # tenth of their lifetime) and whether it is served stale.
