@@ -19,8 +19,8 @@ from dyngen.config import Settings
 from dyngen.domain.contracts import GenerateContentRequest, PayloadType
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.ports import ProviderCall, RemoteJob, RemoteJobProvider
-from dyngen.services import jobs
-from dyngen.services.generation import generate_content
+from dyngen.services.generation.front_door import generate_content
+from dyngen.services.jobs import lifecycle as jobs
 from tests.support.fake_comfyui import FakeComfyUI, Run, animated_webp, mp4, png
 from tests.support.proxy import TcpProxy
 
