@@ -4,22 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from dyngen.domain.access import Scope
 from dyngen.domain.contracts import GenerateContentResponse
+from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.domain.ids import id_problem
 from dyngen.domain.runtime import AdvanceRequest, AdvanceResponse, NodeContentRequest
 from dyngen.entrypoints.api.auth import require
 from dyngen.entrypoints.api.errors import documented
 from dyngen.entrypoints.api.routes.generation import generate_response
-from dyngen.entrypoints.api.wire import json_body, services_of, wire_response
+from dyngen.entrypoints.api.wire import PathId, json_body, services_of, wire_response
 from dyngen.ports import ApiKey
 from dyngen.services.play import by_reference
 
 router = APIRouter(tags=["runtime"])  # the by-reference route only: app.py includes it first (see there)
 advance_router = APIRouter(tags=["runtime"])
 
-GraphId = Annotated[str, Path(min_length=1, max_length=200)]
+GraphId = PathId
 
 
 @router.post(
@@ -49,6 +51,13 @@ async def node_content(request: Request, key: Annotated[ApiKey | None, require(S
     reason. Unknown graph, version or node: 404 naming the closest id.
     """
     params = request.path_params
+    refused = [
+        {"field": f"path.{name}", "message": problem, "type": "value_error"}
+        for name in ("graph_id", "node_id")
+        if (problem := id_problem(params[name])) is not None
+    ]
+    if refused:
+        raise DyngenError(ErrorCode.GEN_INVALID_CONFIG, f"{len(refused)} problem(s) in the request", details=refused)
     call = await by_reference.node_call(
         graph_id=params["graph_id"], node_id=params["node_id"], body=await request.body(), services=services_of(request)
     )
