@@ -32,6 +32,7 @@ from dyngen.domain.errors import GENERATION_FAILURES, DyngenError, ErrorCode
 from dyngen.domain.graph import SceneGraph
 from dyngen.domain.wire import load
 from dyngen.entrypoints.cli_dsl import dsl_app
+from dyngen.entrypoints.cli_export import export_command
 from dyngen.entrypoints.cli_gc import gc
 from dyngen.entrypoints.cli_templates import templates_app
 from dyngen.entrypoints.cli_warm import warm
@@ -332,6 +333,7 @@ app.add_typer(templates_app, name="templates")
 app.add_typer(dsl_app, name="dsl")
 app.command("warm")(warm)
 app.command("gc")(gc)
+app.command("export")(export_command)
 
 
 @keys_app.command("create")

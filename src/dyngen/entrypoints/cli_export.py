@@ -1,0 +1,192 @@
+"""`dyngen export GRAPH_ID|GRAPH.json --out DIR`: an offline bundle of a graph (docs/bundle.md).
+
+Warms what is missing (as `dyngen warm`), then writes `DIR/manifest.json` and `DIR/files/`. A progress
+bar on a terminal (stderr), then the report (stdout; `--json` for JSON).
+
+Exit codes, as `dyngen warm`: 0 every planned item is in the bundle; 1 some items failed (the bundle is
+written, those nodes have their fallback only; the report lists the error codes); 2 the input cannot be
+used (unreadable graph, unknown graph id or version, an output folder that is not empty); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from dyngen.config import Settings
+from dyngen.domain.errors import DyngenError
+from dyngen.domain.graph import SceneGraph
+from dyngen.domain.warmup import MAX_CONCURRENCY
+from dyngen.domain.wire import load
+from dyngen.services import export, graphs
+from dyngen.services.container import Services
+from dyngen.services.export import ExportReport
+
+
+class FolderSink:
+    """Writes a bundle's files under `root` (each file written whole, then renamed into place)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    async def write(self, path: str, data: bytes) -> None:
+        target = self.root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".part")
+        partial.write_bytes(data)
+        partial.replace(target)
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(2)
+
+
+class _Bar:
+    """A rich progress bar on stderr when it is a terminal; silent otherwise."""
+
+    def __init__(self, enabled: bool) -> None:
+        self._progress: Any = None
+        self._tasks: dict[str, Any] = {}
+        if enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+
+    def __enter__(self) -> _Bar:
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def update(self, phase: str, done: int, total: int) -> None:
+        if self._progress is None:
+            return
+        if phase not in self._tasks or (phase == "warming" and done == 0):
+            self._tasks[phase] = self._progress.add_task(phase, total=total)
+        self._progress.update(self._tasks[phase], completed=done, total=total)
+
+
+def _print_report(report: ExportReport, out: Path) -> None:
+    colour = typer.colors.GREEN if report.status == "complete" else typer.colors.RED
+    version = f" version {report.graph_version}" if report.graph_version is not None else ""
+    typer.secho(f"bundle of graph {report.graph_id}{version}: {report.status}", fg=colour, bold=True)
+    codes = ", ".join(f"{code} {n}" for code, n in report.failed.items())
+    rows = [
+        ("folder", str(out)),
+        ("items", str(report.items)),
+        ("files", f"{report.files} ({report.bytes} bytes)"),
+        ("fallbacks", str(report.fallbacks)),
+        (
+            "always nodes",
+            str(len(report.always_nodes)) + (f" ({', '.join(report.always_nodes)})" if report.always_nodes else ""),
+        ),
+        ("failed", f"{sum(report.failed.values())}" + (f" ({codes})" if codes else "")),
+        ("warm-ups", ", ".join(f"{w.warmup_id} generated {w.generated} cached {w.cached}" for w in report.warmups)),
+    ]
+    for name, value in rows:
+        typer.echo(f"  {name:<14}{value}")
+    for missing in report.not_exported:
+        typer.echo(f"  fallback only {missing.node_id}: {missing.reason}")
+
+
+def export_command(
+    *,
+    graph: Annotated[
+        str, typer.Argument(help="A stored graph's id, or a scene graph as JSON.", metavar="GRAPH_ID|GRAPH.json")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="The bundle folder (created; must be empty).")],
+    playthrough_id: Annotated[
+        list[str] | None,
+        typer.Option(help="Export per_playthrough nodes for this playthroughId. Repeatable."),
+    ] = None,
+    player_id: Annotated[
+        list[str] | None, typer.Option(help="Export per_player nodes for this playerId. Repeatable.")
+    ] = None,
+    version: Annotated[
+        int | None, typer.Option(min=1, help="The stored graph's version (default: its current one).")
+    ] = None,
+    concurrency: Annotated[int | None, typer.Option(min=1, max=MAX_CONCURRENCY, help="Generations at once.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON (no progress bar).")] = False,
+) -> None:
+    """Warm a graph and write an offline bundle: manifest.json and its files (docs/bundle.md)."""
+    source: SceneGraph | None = None
+    path = Path(graph)
+    if path.suffix.lower() == ".json" and not path.is_file():
+        raise _fail(f"cannot read {path}: no such file")
+    if path.is_file():
+        if version is not None:
+            raise _fail("--version names a stored graph's version; GRAPH.json is one version already")
+        try:
+            source = load(SceneGraph, json.loads(path.read_text(encoding="utf-8")))
+        except OSError as exc:
+            raise _fail(f"cannot read {path}: {exc.strerror}") from None
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise _fail(f"{path} is not valid JSON text: {exc}") from None
+        except DyngenError as exc:
+            raise _fail(exc.message) from None
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise _fail(f"{out} exists and is not an empty folder")
+    bar = _Bar(enabled=not as_json and sys.stderr.isatty())
+
+    async def use(services: Services) -> ExportReport:
+        chosen, chosen_version = source, None
+        if chosen is None:
+            stored = await graphs.get_graph(graph_id=graph, version=version, services=services)
+            chosen, chosen_version = SceneGraph.model_validate(stored.body), stored.version
+        out.mkdir(parents=True, exist_ok=True)
+        with bar:
+            return await export.export_bundle(
+                graph=chosen,
+                graph_version=chosen_version,
+                playthrough_ids=playthrough_id or [],
+                player_ids=player_id or [],
+                concurrency=concurrency,
+                sink=FolderSink(out),
+                progress=bar.update,
+                services=services,
+            )
+
+    report = _run(Settings(), use)
+    if as_json:
+        typer.echo(json.dumps(report.model_dump(mode="json"), indent=2))
+    else:
+        _print_report(report, out)
+    if report.status != "complete":
+        raise typer.Exit(1)
+
+
+def _run(settings: Settings, use: Any) -> ExportReport:
+    from dyngen.bootstrap import build
+
+    async def main() -> ExportReport:
+        services = await build(settings)
+        try:
+            result: ExportReport = await use(services)
+            return result
+        finally:
+            await services.aclose()
+
+    try:
+        return asyncio.run(main())
+    except DyngenError as exc:
+        raise _fail(exc.message) from None
+    except KeyboardInterrupt:
+        typer.secho("interrupted: the bundle is incomplete; what was warmed stays cached", err=True)
+        raise typer.Exit(130) from None

@@ -1,0 +1,177 @@
+"""`dyngen export` as a user runs it: warm a graph, write the offline bundle (docs/bundle.md), and play it
+with nothing left of the process that made it (the data folder removed), through the reference reader
+of docs/examples/bundle_reader.py."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from dyngen.defaults import example_graph
+from tests.e2e.test_cli import Workdir
+from tests.e2e.test_warmup import chain, store_graph, story
+
+READER = Path(__file__).resolve().parents[2] / "docs" / "examples" / "bundle_reader.py"
+EXTENSIONS = {
+    "video/mp4": ".mp4",
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "text/vtt": ".vtt",
+    "application/json": ".json",
+}
+
+
+def read(bundle: Path, node_id: str, *context: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, str(READER), str(bundle), node_id, *context],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    found: dict[str, Any] = json.loads(done.stdout)
+    found["stderr"] = done.stderr
+    return found
+
+
+def check_files(bundle: Path, manifest: dict[str, Any]) -> set[str]:
+    """Every item's files exist with the manifest's sha256, size and the media type's extension; returns
+    the set of paths (every file in files/ is named by some item)."""
+    named: set[str] = set()
+    for item in manifest["items"]:
+        response = item["response"]
+        for entry in item["files"]:
+            data = (bundle / entry["path"]).read_bytes()
+            assert hashlib.sha256(data).hexdigest() == entry["sha256"], entry
+            assert len(data) == entry["bytes"], entry
+            assert entry["path"] == f"files/{entry['sha256'][:16]}{EXTENSIONS[entry['media_type']]}", entry
+            named.add(entry["path"])
+        urls = [a["url"] for a in response.get("artifacts") or []]
+        assert sorted(urls) == sorted(f["path"] for f in item["files"]), "artifact URLs name the bundle's files"
+        if (url := (response.get("content") or {}).get("url")) is not None:
+            assert url in urls, url
+    on_disk = (
+        {str(p.relative_to(bundle)) for p in (bundle / "files").iterdir()} if (bundle / "files").exists() else set()
+    )
+    assert on_disk == named, on_disk ^ named
+    return named
+
+
+def test_the_example_graph_exports_its_video_and_plays_offline(tmp_path: Path) -> None:
+    work = Workdir(tmp_path)
+    graph = json.loads(example_graph().read_text(encoding="utf-8"))
+    # The shipped node falls back after 4 s; a loaded test machine may render slower than that.
+    graph["nodes"][0]["config"]["fallback"]["timeoutMs"] = 120_000
+    source = work.write("three_scenes.json", graph)
+    bundle = tmp_path / "bundle"
+
+    done = work.run("export", source, "--out", str(bundle), "--playthrough-id", "pt-1")
+
+    assert "bundle of graph three_scenes: complete" in done.stdout, done.stdout
+    manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["format"] == "dyngen-bundle/1"
+    assert manifest["graph"] == {"id": "three_scenes", "version": None, "start_scene": "cafe_date"}
+    assert manifest["scopes"] == {"playthrough_ids": ["pt-1"], "player_ids": []}
+    [item] = manifest["items"]
+    assert (item["node_id"], item["strategy"], item["scope"], item["kind"]) == (
+        "cafe_to_rooftops",
+        "per_playthrough",
+        {"playthrough_id": "pt-1"},
+        "video",
+    )
+    assert (item["from_scene"], item["to_scene"]) == ("cafe_date", "rooftop_chase")
+    assert item["cache_key"] == item["response"]["cache_key"]
+    assert "pt-1" in item["cache_key"]
+    assert {f["role"]: Path(f["path"]).suffix for f in item["files"]} == {
+        "video": ".mp4",
+        "poster": ".jpg",
+        "captions": ".vtt",
+        "script": ".json",
+    }
+    check_files(bundle, manifest)
+    assert (bundle / item["files"][0]["path"]).read_bytes()[4:8] == b"ftyp", "an MP4 file"
+    fallback = manifest["fallbacks"]["cafe_to_rooftops"]
+    assert (fallback["status"], fallback["fallback"]["reason"]) == ("failed", "offline")
+    assert fallback["content"]["content_id"] == "transition_01", "default_content: the author's content"
+
+    shutil.rmtree(work.data)  # nothing of the process that made it is left: the bundle alone plays
+    played = read(bundle, "cafe_to_rooftops", "--playthrough-id", "pt-1")
+    assert played["source"] == "bundle"
+    assert Path(played["response"]["content"]["url"]).read_bytes()[4:8] == b"ftyp"
+    other = read(bundle, "cafe_to_rooftops", "--playthrough-id", "someone-else")
+    assert (other["source"], other["response"]["content"]["content_id"]) == ("fallback", "transition_01")
+
+    video = next(f for f in item["files"] if f["role"] == "video")
+    with (bundle / video["path"]).open("r+b") as file:  # one byte changed, the size kept
+        file.seek(100)
+        byte = file.read(1)
+        file.seek(100)
+        file.write(bytes([byte[0] ^ 0xFF]))
+    tampered = read(bundle, "cafe_to_rooftops", "--playthrough-id", "pt-1")
+    assert tampered["source"] == "fallback"
+    assert "tampered" in tampered["stderr"]
+
+
+def test_each_strategy_exports_the_scopes_named_and_always_exports_its_fallback(tmp_path: Path) -> None:
+    work = Workdir(tmp_path)
+    work.env["DYNGEN_PROVIDERS_BY_TYPE"] = "{}"  # text transitions: no render needed to count items
+    source = work.write("story.json", story())
+    bundle = tmp_path / "bundle"
+
+    report = json.loads(
+        work.run(
+            "export",
+            source,
+            "--out",
+            str(bundle),
+            "--playthrough-id",
+            "p1",
+            "--playthrough-id",
+            "p2",
+            "--player-id",
+            "u1",
+            "--json",
+        ).stdout
+    )
+
+    manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
+    items = sorted((i["node_id"], i["strategy"], json.dumps(i["scope"])) for i in manifest["items"])
+    assert items == [
+        ("edge:b->c", "once", "{}"),
+        ("n_ab", "once", "{}"),
+        ("n_de", "per_playthrough", '{"playthrough_id": "p1"}'),
+        ("n_de", "per_playthrough", '{"playthrough_id": "p2"}'),
+        ("n_ef", "per_player", '{"player_id": "u1"}'),
+    ]
+    assert manifest["always_nodes"] == ["n_cd"]
+    assert set(manifest["fallbacks"]) == {"n_ab", "edge:b->c", "n_cd", "n_de", "n_ef"}
+    assert all(f["fallback"]["reason"] == "offline" for f in manifest["fallbacks"].values())
+    assert manifest["fallbacks"]["n_cd"]["content"]["placeholder"] is True, "placeholder mode: its content"
+    check_files(bundle, manifest)
+    assert (report["status"], report["items"], report["always_nodes"]) == ("complete", 5, ["n_cd"])
+    keys = {i["cache_key"] for i in manifest["items"] if i["node_id"] == "n_de"}
+    assert len(keys) == 2, "each playthrough has its own content"
+
+    asyncio.run(store_graph(work.data, chain(1, "stored")))
+    stored = tmp_path / "stored"
+    work.run("export", "stored", "--version", "1", "--out", str(stored))
+    assert json.loads((stored / "manifest.json").read_text(encoding="utf-8"))["graph"]["version"] == 1
+    refused = work.run("export", "stored", "--version", "7", "--out", str(tmp_path / "b3"), expect=2)
+    assert "no graph 'stored' version 7" in refused.stderr
+    assert not (tmp_path / "b3").exists(), "nothing written for a graph that cannot be read"
+
+    shutil.rmtree(work.data)
+    assert read(bundle, "n_de", "--playthrough-id", "p2")["source"] == "bundle"
+    assert read(bundle, "n_ef", "--player-id", "u2")["source"] == "fallback"
+    always = read(bundle, "n_cd", "--player-id", "u1")
+    assert (always["source"], always["response"]["status"]) == ("fallback", "failed")
+
+    again = work.run("export", source, "--out", str(bundle), expect=2)
+    assert "not an empty folder" in again.stderr
+    assert "no graph 'nosuch'" in work.run("export", "nosuch", "--out", str(tmp_path / "b2"), expect=2).stderr
