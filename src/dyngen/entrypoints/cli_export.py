@@ -23,7 +23,7 @@ from dyngen.domain.errors import DyngenError
 from dyngen.domain.graph import SceneGraph
 from dyngen.domain.warmup import MAX_CONCURRENCY
 from dyngen.domain.wire import load
-from dyngen.services import export, graphs
+from dyngen.services import export
 from dyngen.services.container import Services
 from dyngen.services.export import ExportReport
 
@@ -146,15 +146,11 @@ def export_command(
     bar = _Bar(enabled=not as_json and sys.stderr.isatty())
 
     async def use(services: Services) -> ExportReport:
-        chosen, chosen_version = source, None
-        if chosen is None:
-            stored = await graphs.get_graph(graph_id=graph, version=version, services=services)
-            chosen, chosen_version = SceneGraph.model_validate(stored.body), stored.version
-        out.mkdir(parents=True, exist_ok=True)
         with bar:
             return await export.export_bundle(
-                graph=chosen,
-                graph_version=chosen_version,
+                graph=source,
+                graph_id=graph if source is None else None,
+                version=version,
                 playthrough_ids=playthrough_id or [],
                 player_ids=player_id or [],
                 concurrency=concurrency,

@@ -45,7 +45,7 @@ from dyngen.domain.contracts import (
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.graph import SceneGraph
 from dyngen.domain.warmup import ItemOutcome, WarmupCounts, WarmupItem, candidates
-from dyngen.services import records, warmup
+from dyngen.services import graphs, records, warmup
 from dyngen.services.container import Services
 from dyngen.services.generation import generate_content
 from dyngen.services.resolution import resolve
@@ -333,8 +333,9 @@ def _fallbacks(graph: SceneGraph, *, tally: _Tally, services: Services) -> tuple
 
 async def export_bundle(
     *,
-    graph: SceneGraph,
-    graph_version: int | None,
+    graph: SceneGraph | None = None,
+    graph_id: str | None = None,
+    version: int | None = None,
     playthrough_ids: Sequence[str] = (),
     player_ids: Sequence[str] = (),
     concurrency: int | None = None,
@@ -342,12 +343,21 @@ async def export_bundle(
     progress: ExportProgress | None = None,
     services: Services,
 ) -> ExportReport:
-    """Warm `graph` for the named scopes and write its bundle (files, then `manifest.json`) to `sink`.
+    """Warm a graph for the named scopes and write its bundle (files, then `manifest.json`) to `sink`.
+
+    The graph is `graph` (a graph file's; the manifest's version is null) or the stored graph `graph_id`
+    at `version` (default: its current one).
 
     Raises:
-        DyngenError: GEN_INVALID_CONFIG for a concurrency outside 1..256; NOT_FOUND for a warmed item
-            whose artifact is gone from the store.
+        DyngenError: NOT_FOUND for an unknown graph id or version, or a warmed item whose artifact is gone
+            from the store; GEN_INVALID_CONFIG for a concurrency outside 1..256.
     """
+    graph_version: int | None = None
+    if graph is None:
+        if graph_id is None:
+            raise DyngenError(ErrorCode.GEN_INVALID_CONFIG, "name a graph: a scene graph or a stored graph's id")
+        stored = await graphs.get_graph(graph_id=graph_id, version=version, services=services)
+        graph, graph_version = SceneGraph.model_validate(stored.body), stored.version
     tally = _Tally()
     warmed, reports = await _warm_all(
         graph=graph,
