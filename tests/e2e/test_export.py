@@ -175,3 +175,20 @@ def test_each_strategy_exports_the_scopes_named_and_always_exports_its_fallback(
     again = work.run("export", source, "--out", str(bundle), expect=2)
     assert "not an empty folder" in again.stderr
     assert "no graph 'nosuch'" in work.run("export", "nosuch", "--out", str(tmp_path / "b2"), expect=2).stderr
+
+
+def test_a_node_that_cannot_be_warmed_is_exported_as_its_fallback_and_exits_1(tmp_path: Path) -> None:
+    work = Workdir(tmp_path)
+    work.env["DYNGEN_PROVIDERS_BY_TYPE"] = "{}"
+    graph = story("broken")
+    graph["nodes"][0]["config"]["templateId"] = "no_such_template"  # n_ab fails: GEN_INVALID_CONFIG
+    bundle = tmp_path / "bundle"
+
+    done = work.run("export", work.write("broken.json", graph), "--out", str(bundle), expect=1)
+
+    assert "bundle of graph broken: failed" in done.stdout, done.stdout
+    assert "GEN_INVALID_CONFIG 1" in done.stdout
+    assert "fallback only n_ab: its warm-up failed" in done.stdout
+    manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
+    assert [i["node_id"] for i in manifest["items"]] == ["edge:b->c"], "the other nodes are exported"
+    assert manifest["fallbacks"]["n_ab"]["content"]["placeholder"] is True

@@ -44,7 +44,7 @@ from dyngen.domain.contracts import (
 )
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.graph import SceneGraph
-from dyngen.domain.warmup import ItemOutcome, WarmupCounts, WarmupItem, candidates
+from dyngen.domain.warmup import ItemOutcome, ItemStatus, WarmupCounts, WarmupItem, candidates
 from dyngen.services import graphs, records, warmup
 from dyngen.services.container import Services
 from dyngen.services.generation import generate_content
@@ -207,12 +207,16 @@ async def _warm(
         services=services,
     )
 
-    def tick(counts: WarmupCounts, _outcome: ItemOutcome | None) -> None:
+    cold: set[int] = set()
+
+    def tick(counts: WarmupCounts, outcome: ItemOutcome | None) -> None:
+        if outcome is not None and outcome.status is ItemStatus.FAILED:
+            cold.add(outcome.position)
         if progress is not None:
             progress("warming", counts.done, counts.total)
 
     report = await warmup.run_warmup(warmup_id=run.id, services=services, progress=tick)
-    cold = {item.position for item in await services.warmups.pending_items(run.id)}
+    cold |= {item.position for item in await services.warmups.pending_items(run.id)}  # never run
     return items, cold, report
 
 
@@ -284,7 +288,12 @@ async def _export_items(
         identity = (item.node_id, tuple(sorted((bundle_scope or {}).items())))
         if bundle_scope is None or identity in seen:
             continue
-        response = await generate_content(request=request, services=services)
+        try:
+            response = await generate_content(request=request, services=services)
+        except DyngenError as exc:  # refused now (a template removed meanwhile, ...): as a failed item
+            response = offline_fallback(request, services=services).model_copy(
+                update={"error": ErrorInfo(code=exc.code, message=exc.message)}
+            )
         if response.status is not GenerationStatus.COMPLETE or response.content is None:
             code = response.error.code.value if response.error else "UNKNOWN"
             tally.fail(code)
