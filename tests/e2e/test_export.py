@@ -192,3 +192,31 @@ def test_a_node_that_cannot_be_warmed_is_exported_as_its_fallback_and_exits_1(tm
     manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
     assert [i["node_id"] for i in manifest["items"]] == ["edge:b->c"], "the other nodes are exported"
     assert manifest["fallbacks"]["n_ab"]["content"]["placeholder"] is True
+
+
+def test_a_pool_warmed_under_made_up_ids_is_not_exported_for_them(tmp_path: Path) -> None:
+    """A per-playthrough node with a pool of variants is warmed without ids (one made-up playthrough per
+    variant); a bundle holds only the scopes named, since a client matches ids exactly."""
+    work = Workdir(tmp_path)
+    work.env["DYNGEN_PROVIDERS_BY_TYPE"] = "{}"
+    graph = story("pool")
+    graph["nodes"][2]["config"]["variants"] = 2  # n_de, per_playthrough
+
+    report = json.loads(
+        work.run("export", work.write("pool.json", graph), "--out", str(tmp_path / "b"), "--json").stdout
+    )
+
+    assert report["warmups"][0]["total"] == 4, "n_ab, edge:b->c and both variants of n_de were warmed"
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text(encoding="utf-8"))
+    assert sorted(i["node_id"] for i in manifest["items"]) == ["edge:b->c", "n_ab"]
+    reasons = {n["node_id"]: n["reason"] for n in report["not_exported"]}
+    assert reasons["n_de"].startswith("strategy per_playthrough: name a playthrough id")
+
+    named = json.loads(
+        work.run("export", "pool.json", "--out", str(tmp_path / "b2"), "--playthrough-id", "p9", "--json").stdout
+    )
+    assert named["items"] == 3
+    manifest = json.loads((tmp_path / "b2" / "manifest.json").read_text(encoding="utf-8"))
+    [pooled] = [i for i in manifest["items"] if i["node_id"] == "n_de"]
+    assert pooled["scope"] == {"playthrough_id": "p9"}
+    assert pooled["response"]["variant"]["pool_size"] == 2
