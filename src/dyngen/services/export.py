@@ -43,14 +43,14 @@ from dyngen.domain.contracts import (
     Strategy,
 )
 from dyngen.domain.errors import DyngenError, ErrorCode
-from dyngen.domain.graph import SceneGraph
+from dyngen.domain.graph import SceneGraph, node_request
 from dyngen.domain.warmup import ItemOutcome, ItemStatus, WarmupCounts, WarmupItem, candidates
 from dyngen.services import graphs, records, warmup
 from dyngen.services.container import Services
 from dyngen.services.generation import generate_content
 from dyngen.services.resolution import resolve
 from dyngen.services.warmup import WarmupReport
-from dyngen.services.warmup_plan import node_request, plan
+from dyngen.services.warmup_plan import plan
 
 log = logging.getLogger("dyngen.export")
 
