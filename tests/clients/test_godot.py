@@ -108,12 +108,13 @@ def test_godot_plays_a_node_from_the_server_the_bundle_or_its_fallback(
                 case | {"bundle_dir": str(bundle)},  # not in the bundle, no server: the bundle's fallback
                 case | {"bundle_dir": str(bundle), "base_url": base, "api_key": key},  # not in it: the server
                 case | {"bundle_dir": str(tampered), "player_context": {"playthrough_id": "pt-bundle"}},
+                case | {"base_url": base, "api_key": key, "player_context": {"playthrough_id": "pt-bundle"}},
             ],
         )
     finally:
         hanging.close()
 
-    server, no_key, hung, refused, in_bundle, offline, asked, refused_file = results
+    server, no_key, hung, refused, in_bundle, offline, asked, refused_file, online = results
     assert (server["source"], server["response"]["status"], server["error"]) == ("server", "complete", "")
     assert server["response"]["content"]["type"] == "video" or server["response"]["content"]["dialogue"]
     assert "pt-1" in server["response"]["cache_key"], "the server made the key; the client sent the ids"
@@ -140,6 +141,9 @@ def test_godot_plays_a_node_from_the_server_the_bundle_or_its_fallback(
     assert (asked["source"], asked["response"]["status"]) == ("server", "complete")
     assert refused_file["source"] == "fallback", "a file that does not match its sha256 is not played"
     assert refused_file["response"]["fallback"]["reason"] == "offline"
+    # The server answers the same player with the content the bundle holds: one request, one key.
+    assert (online["source"], online["response"]["cache_key"]) == ("server", exported["cache_key"])
+    assert online["response"]["cache"]["hit"] is True
 
     example = run_godot(godot, tmp_path, {"DYNGEN_GODOT_EXAMPLE": json.dumps({"base_url": base, "api_key": key})})
     assert example["autoloaded"], "the project's autoload, as a game gets it"
