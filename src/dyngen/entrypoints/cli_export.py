@@ -24,8 +24,8 @@ from dyngen.domain.graph import SceneGraph
 from dyngen.domain.warmup import MAX_CONCURRENCY
 from dyngen.domain.wire import load
 from dyngen.services import export
-from dyngen.services.container import Services
 from dyngen.services.export import ExportReport
+from dyngen.services.machinery.container import Services
 
 
 class FolderSink:

@@ -45,12 +45,14 @@ from dyngen.domain.contracts import (
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.graph import SceneGraph, node_request
 from dyngen.domain.warmup import ItemOutcome, ItemStatus, WarmupCounts, WarmupItem, candidates
-from dyngen.services import graphs, records, warmup
-from dyngen.services.container import Services
-from dyngen.services.generation import generate_content
-from dyngen.services.resolution import resolve
-from dyngen.services.warmup import WarmupReport
-from dyngen.services.warmup_plan import plan
+from dyngen.services.authoring import graphs
+from dyngen.services.generation.front_door import generate_content
+from dyngen.services.generation.resolution import resolve
+from dyngen.services.machinery.container import Services
+from dyngen.services.reporting import records
+from dyngen.services.warmup import runs as warmup
+from dyngen.services.warmup.plan import plan
+from dyngen.services.warmup.runs import WarmupReport
 
 log = logging.getLogger("dyngen.export")
 
@@ -103,9 +105,19 @@ def _scopes(playthrough_ids: Sequence[str], player_ids: Sequence[str]) -> list[_
     return found or [_Scope(None, None)]
 
 
+def _resolve(request: GenerateContentRequest, services: Services) -> GenerateContentRequest:
+    """The request with its template, arm, rules and social context applied (as the server serves it)."""
+    return resolve(
+        request=request,
+        templates=services.templates,
+        rules=services.memo.rules,
+        relationships=services.options.relationship_table,
+    ).request
+
+
 def _effective_strategy(request: GenerateContentRequest, services: Services) -> Strategy:
     with contextlib.suppress(DyngenError):  # an invalid node keeps its own strategy (it has no item anyway)
-        return resolve(request=request, services=services).request.strategy
+        return _resolve(request, services).strategy
     return request.strategy
 
 
@@ -144,7 +156,12 @@ async def _files(
         artifact_id = media.artifact_id_of(link.url)
         if artifact_id is None:
             raise DyngenError(ErrorCode.NOT_FOUND, f"artifact URL {link.url!r} names no stored artifact")
-        record, data = await records.get_artifact(artifact_id=artifact_id, services=services)
+        record, data = await records.get_artifact(
+            artifact_id=artifact_id,
+            repository=services.repository,
+            outbox=services.outbox,
+            artifacts=services.artifacts,
+        )
         digest = hashlib.sha256(data).hexdigest()
         path = _file_path(digest, record.media_type)
         if path not in written:  # content-addressed: two items sharing a file write it once
@@ -165,7 +182,7 @@ def offline_fallback(request: GenerateContentRequest, *, services: Services) -> 
     """The response the server gives when the node of `request` fails, with the reason `offline`: its
     fallback content per its (effective) fallback mode, by `domain.fallback` as the server applies it."""
     with contextlib.suppress(DyngenError):  # an invalid node falls back as authored
-        request = resolve(request=request, services=services).request
+        request = _resolve(request, services)
     error = DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"{OFFLINE}: no server, and the bundle has no item")
     payload, info = fallback.apply(request, error, mode=request.fallback.mode, attempts=0)
     try:
