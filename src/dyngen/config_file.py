@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+from pydantic_settings import PydanticBaseSettingsSource
 
 FILE_NAME = "dyngen.toml"
 ENV_FILE = "DYNGEN_CONFIG"
@@ -36,10 +36,19 @@ SECRET_WORDS = ("key", "secret", "token", "password", "auth_header", "headers")
 # Settings kept for the environment only (the compatibility shim of the `openai` / `http_video` instances).
 LEGACY_PREFIXES = ("openai_", "http_video_")
 
-_STORAGE = (
-    "data_dir database_url db_connect_timeout_s db_command_timeout_s db_pool_timeout_s record_timeout_s "
-    "outbox_replay_s object_store_url cache_max_bytes cache_max_entries cache_ttl_s"
-).split()
+_STORAGE = [
+    "data_dir",
+    "database_url",
+    "db_connect_timeout_s",
+    "db_command_timeout_s",
+    "db_pool_timeout_s",
+    "record_timeout_s",
+    "outbox_replay_s",
+    "object_store_url",
+    "cache_max_bytes",
+    "cache_max_entries",
+    "cache_ttl_s",
+]
 _JOBS = {
     "lease_s": "job_lease_s",
     "max_attempts": "job_max_attempts",
@@ -144,7 +153,9 @@ def key_lines(text: str) -> dict[str, int]:
             table = _dotted(header.group(1).strip())
             lines.setdefault(".".join(table), number)
             continue
-        key = re.match(r"""((?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*'))*)\s*=""", stripped)
+        key = re.match(
+            r"""((?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*'))*)\s*=""", stripped
+        )
         if key:
             lines.setdefault(".".join([*table, *_dotted(key.group(1))]), number)
     return lines
@@ -247,7 +258,7 @@ def read_layer(path: Path | None = None, environ: Mapping[str, str] | None = Non
         if not upper.startswith(ENV_PREFIX) or "__" not in upper:
             continue
         section, _, key = upper.removeprefix(ENV_PREFIX).lower().partition("__")
-        if section not in table and section not in _OPEN_SECTIONS or section in ("retention", "providers"):
+        if (section not in table and section not in _OPEN_SECTIONS) or section in ("retention", "providers"):
             continue  # retention and providers are Settings fields: pydantic reads those variables itself
         value: Any = raw
         if raw.strip()[:1] in ("[", "{"):
@@ -270,8 +281,8 @@ def _read_file(layer: Layer, path: Path, environ: Mapping[str, str], table: dict
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        at = re.search(r"line (\d+)", str(exc))
-        where = f"{path}:{at.group(1)}" if at else str(path)
+        line = re.search(r"line (\d+)", str(exc))
+        where = f"{path}:{line.group(1)}" if line else str(path)
         layer.problems.append(Problem(where, "", f"not valid TOML: {exc}"))
         return
     known = [*table, *_OPEN_SECTIONS]
@@ -294,7 +305,9 @@ def _read_file(layer: Layer, path: Path, environ: Mapping[str, str], table: dict
             before = len(layer.problems)
             _set(layer, section, key, resolved, origin=layer.where(dotted), table=table)
             if is_ref and len(layer.problems) == before and section != "providers":
-                field_path = [_OPEN_SECTIONS[section], key] if section in _OPEN_SECTIONS else table[section][key].split(".")
+                field_path = (
+                    [_OPEN_SECTIONS[section], key] if section in _OPEN_SECTIONS else table[section][key].split(".")
+                )
                 layer.secrets.add(".".join(field_path))
             if section == "providers" and isinstance(resolved, dict):
                 for inner in resolved:  # each provider key's own line

@@ -59,7 +59,13 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 def dyngen(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(VENV_BIN / "dyngen"), *args], cwd=cwd, env=clean_env(**env), capture_output=True, text=True, timeout=60
+        [str(VENV_BIN / "dyngen"), *args],
+        cwd=cwd,
+        env=clean_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -93,7 +99,11 @@ def test_show_prints_the_effective_configuration_with_sources_and_masked_secrets
     (tmp_path / "dyngen.toml").write_text(STUDIO.format(base="http://127.0.0.1:9/v1", closed=free_port()))
 
     done = dyngen(
-        ["config", "show"], tmp_path, STORY_KEY="sk-never-echoed", DYNGEN_REDIS__PREFIX="studio", DYNGEN_JOB_LEASE_S="40"
+        ["config", "show"],
+        tmp_path,
+        STORY_KEY="sk-never-echoed",
+        DYNGEN_REDIS__PREFIX="studio",
+        DYNGEN_JOB_LEASE_S="40",
     )
 
     assert done.returncode == 0, done.stderr

@@ -170,9 +170,7 @@ def test_key_lines_follow_tables_dotted_and_quoted_keys() -> None:
 def test_every_setting_but_the_flat_provider_ones_has_a_section() -> None:
     placed = {f.split(".")[0] for keys in sections().values() for f in keys.values()}
     missing = {
-        name
-        for name in Settings.model_fields
-        if name not in placed and not name.startswith(("openai_", "http_video_"))
+        name for name in Settings.model_fields if name not in placed and not name.startswith(("openai_", "http_video_"))
     }
     assert missing == {"providers", "provider_chains", "prometheus_multiproc_dir"}
 

@@ -111,12 +111,12 @@ def _toml(value: Any) -> str:
 
 def _masked(path: str, value: Any, secrets: set[str]) -> Any:
     if value is not None and (path in secrets or is_secret(path, value)):
-        return MASK if not isinstance(value, dict) else {k: MASK for k in value}
+        return MASK if not isinstance(value, dict) else dict.fromkeys(value, MASK)
     return plain(value)
 
 
 def _source(loaded: Loaded, field: str) -> str:
-    variable = flat_variable(field.split(".")[0], os.environ)
+    variable = flat_variable(field.split(".", maxsplit=1)[0], os.environ)
     if variable is not None:
         return f"environment {variable}"
     origin = loaded.layer.origins.get(field)
@@ -147,14 +147,18 @@ def show(config: ConfigOption = None) -> None:
     for name, members in settings.provider_chains.items():
         lines.append(f"{name} = {_toml(members)}  # {_source(loaded, f'provider_chains.{name}')}")
     legacy = set(settings.provider_sections()) - set(settings.providers)
-    for name, section in settings.provider_sections().items():
+    for name, instance in settings.provider_sections().items():
         lines.append(f"\n[providers.{name}]")
-        for key, value in section.items():
+        for key, value in instance.items():
             path = f"providers.{name}.{key}"
             if name in legacy:
                 where = f"environment DYNGEN_{name.upper()}_* (flat settings)"
             else:
-                where = _source(loaded, path) if path in loaded.layer.origins else f"environment DYNGEN_PROVIDERS__{name.upper()}"
+                where = (
+                    _source(loaded, path)
+                    if path in loaded.layer.origins
+                    else f"environment DYNGEN_PROVIDERS__{name.upper()}"
+                )
                 where = "default" if key == "kind" and "kind" not in settings.providers[name] else where
             shown = _masked(path, value, secrets)
             lines.append(f"{'# ' if shown is None else ''}{key} = {_toml(shown)}  # {where}")

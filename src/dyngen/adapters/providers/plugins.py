@@ -144,7 +144,7 @@ def settings_model(factory: Any) -> type[BaseModel]:
     declared = getattr(factory, "settings_model", None)
     if isinstance(declared, type) and issubclass(declared, BaseModel):
         return declared
-    target = factory.__init__ if isinstance(factory, type) else factory
+    target = typing.cast(Any, factory).__init__ if isinstance(factory, type) else factory
     try:
         hints = typing.get_type_hints(target)
     except (NameError, TypeError):  # a hint only importable under TYPE_CHECKING: those keys are not checked
