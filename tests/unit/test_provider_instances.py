@@ -148,3 +148,44 @@ def test_the_registry_routes_by_node_then_template_then_type() -> None:
     assert pick(template_id="villain.taunt", provider="video") == "video"
     with pytest.raises(ValueError, match="provider 'nope' is configured but not installed"):
         ProviderRegistry(providers, default="builtin", by_template={"t": "nope"})
+
+
+SETTINGS_PLUGIN = """
+from pydantic import BaseModel, ConfigDict
+
+from dyngen.domain.contracts import GenerationType
+from dyngen.ports import ProviderInfo
+
+
+class NodeGraphSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = "http://127.0.0.1:8188"
+    workflow: str
+
+
+class NodeGraphProvider:
+    def __init__(self, *, settings: NodeGraphSettings, client: object = None) -> None:
+        self.settings = settings
+        self.info = ProviderInfo(
+            name="graph", generation_types=frozenset(GenerationType), media=frozenset(), deterministic=False
+        )
+
+    def estimate_cost(self, request: object) -> float:
+        return 0.0
+"""
+
+
+def test_a_kind_taking_a_settings_model_gets_it_validated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "dyngen_graph_plugin.py").write_text(SETTINGS_PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "dyngen_graph_plugin", raising=False)
+    graph = EntryPoint(name="graph", value="dyngen_graph_plugin:NodeGraphProvider", group=plugins.GROUP)
+    monkeypatch.setattr(plugins, "entry_points", lambda group: [graph])
+
+    assert instance_problems({"studio": {"kind": "graph", "url": "http://gpu:8188"}}) == [
+        ("providers.studio.workflow", "Field required")
+    ]
+    built = load_instances({"studio": {"kind": "graph", "workflow": "still.json", "concurrency": 1}}, {})
+    assert built["studio"].info.name == "studio"
+    assert built["studio"].settings.workflow == "still.json"  # type: ignore[attr-defined]

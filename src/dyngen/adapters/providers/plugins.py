@@ -138,17 +138,25 @@ class InstanceSettings(BaseModel):
     health_check: bool = Field(default=True, description="Probe the instance in GET /api/health.")
 
 
+def _hints(factory: Any) -> tuple[Any, dict[str, Any]]:
+    target = typing.cast(Any, factory).__init__ if isinstance(factory, type) else factory
+    try:
+        return target, typing.get_type_hints(target)
+    except (NameError, TypeError):  # a hint only importable under TYPE_CHECKING: those keys are not checked
+        return target, {}
+
+
 def settings_model(factory: Any) -> type[BaseModel]:
-    """The settings model a kind declares (`settings_model` on its entry point's object), else one made from
-    its constructor's keyword arguments (runtime arguments such as the HTTP client left out)."""
+    """The settings model of a kind: the `settings_model` its entry point's object declares, else the model
+    its constructor's `settings` argument takes, else one made from its constructor's keyword arguments
+    (runtime arguments such as the HTTP client left out)."""
     declared = getattr(factory, "settings_model", None)
     if isinstance(declared, type) and issubclass(declared, BaseModel):
         return declared
-    target = typing.cast(Any, factory).__init__ if isinstance(factory, type) else factory
-    try:
-        hints = typing.get_type_hints(target)
-    except (NameError, TypeError):  # a hint only importable under TYPE_CHECKING: those keys are not checked
-        hints = {}
+    target, hints = _hints(factory)
+    taken = hints.get("settings")
+    if isinstance(taken, type) and issubclass(taken, BaseModel):
+        return taken
     fields: dict[str, Any] = {}
     for name, parameter in inspect.signature(target).parameters.items():
         if name in ("self", *RUNTIME_ARGUMENTS) or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
@@ -161,13 +169,17 @@ def settings_model(factory: Any) -> type[BaseModel]:
 
 
 def instance_arguments(factory: Any, section: Mapping[str, Any]) -> dict[str, Any]:
-    """The factory's keyword arguments from an instance's section (its kind's keys only).
+    """The factory's keyword arguments from an instance's section (its kind's keys only): the validated
+    model itself when the factory takes `settings`, else the model's `options()` when it has one, else its
+    fields (secrets unwrapped at this last moment).
 
     Raises:
         ValidationError: The section does not fit the kind's settings model.
     """
     common = set(InstanceSettings.model_fields)
     validated = settings_model(factory).model_validate({k: v for k, v in section.items() if k not in common})
+    if "settings" in inspect.signature(factory).parameters:
+        return {"settings": validated}
     options = getattr(validated, "options", None)
     if callable(options):
         arguments: dict[str, Any] = options()
@@ -244,6 +256,14 @@ class ProviderInstance:
         return getattr(self._provider, name)
 
 
+def _works_unconfigured(factory: Any) -> bool:
+    try:
+        settings_model(factory).model_validate({})
+    except ValidationError:
+        return False
+    return True
+
+
 def load_instances(
     sections: Mapping[str, Mapping[str, Any]], runtime: Mapping[str, Any], *, required: Iterable[str] = ()
 ) -> dict[str, Provider]:
@@ -264,12 +284,14 @@ def load_instances(
     problems = instance_problems(sections)
     if problems:
         raise ValueError("provider settings: " + "; ".join(f"{key}: {message}" for key, message in problems))
-    built: dict[str, Provider] = {
-        name: factory()
+    # A kind that works without settings is an instance of its own name too (as `builtin` is).
+    unconfigured = {
+        name: {"kind": name}
         for name, factory in found.factories.items()
-        if name not in sections and not getattr(factory, "needs_options", False)
+        if name not in sections and not getattr(factory, "needs_options", False) and _works_unconfigured(factory)
     }
-    for name, section in sections.items():
+    built: dict[str, Provider] = {}
+    for name, section in (unconfigured | dict(sections)).items():
         common = InstanceSettings.model_validate({"kind": name, **section})
         factory = found.factories[common.kind]
         accepted = inspect.signature(factory).parameters
