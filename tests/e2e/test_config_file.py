@@ -117,6 +117,21 @@ def test_show_prints_the_effective_configuration_with_sources_and_masked_secrets
     assert dyngen(["config", "check"], tmp_path, STORY_KEY="k").returncode == 0
 
 
+def test_config_names_the_file_and_no_file_is_fine(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "conf" / "studio.toml"
+    elsewhere.parent.mkdir()
+    elsewhere.write_text('[redis]\nprefix = "studio"\n')
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+
+    shown = dyngen(["--config", str(elsewhere), "config", "show"], scratch)
+    assert f'prefix = "studio"  # file {elsewhere}:2' in shown.stdout.splitlines(), shown.stderr
+
+    bare = dyngen(["config", "check"], scratch)
+    assert bare.returncode == 0
+    assert "no configuration file (defaults and the environment): ok" in bare.stdout
+
+
 def test_a_broken_file_stops_serve_with_the_report_not_a_traceback(tmp_path: Path) -> None:
     (tmp_path / "dyngen.toml").write_text('[server]\nenv = "production"\nport = 8000\n')
 
