@@ -31,7 +31,7 @@ from dyngen.domain.contracts import (
 from dyngen.domain.errors import GENERATION_FAILURES, DyngenError, ErrorCode
 from dyngen.domain.graph import SceneGraph
 from dyngen.domain.wire import load
-from dyngen.entrypoints.cli_config import ConfigOption, config_app, stop_on_problems
+from dyngen.entrypoints.cli_config import ConfigOption, config_app, stop_on_file_problems, stop_on_problems
 from dyngen.entrypoints.cli_dsl import dsl_app
 from dyngen.entrypoints.cli_gc import gc
 from dyngen.entrypoints.cli_templates import templates_app
@@ -54,10 +54,12 @@ app = typer.Typer(
 
 
 @app.callback()
-def main(config: ConfigOption = None) -> None:
+def main(ctx: typer.Context, config: ConfigOption = None) -> None:
     """Dynamic content generation for narrative games."""
     if config is not None:  # every Settings() of this process, and of the workers it starts, reads it
         os.environ["DYNGEN_CONFIG"] = str(config)
+    if ctx.invoked_subcommand != "config":
+        stop_on_file_problems()  # a broken dyngen.toml: its report and exit code 2, for every command
 
 
 def _fail(message: str, details: list[dict[str, Any]] | None = None, *, code: int = 2) -> typer.Exit:
