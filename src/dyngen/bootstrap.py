@@ -341,7 +341,7 @@ def _provider_registry(
         installed = load_instances(
             sections,
             {"client": http, "sign_url": _signer(links, clock)},
-            required=[name for name in required if name not in chains]
+            required=[name for name in required if name not in chains],
         )
     breaker: CircuitBreaker
     if redis is not None:

@@ -12,18 +12,11 @@ from dyngen.bootstrap import provider_problems
 from dyngen.config_file import load
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-# The comfyui kind and the http_video presets come with the `comfy` branch; their README examples are
-# checked here once it is merged (drop this filter then).
-PENDING = ('kind = "comfyui"', 'preset = "')
-BLOCKS = [
-    block
-    for block in re.findall(r"```toml\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.DOTALL)
-    if not any(mark in block for mark in PENDING)
-]
+BLOCKS = re.findall(r"```toml\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.DOTALL)
 
 
 def test_the_readme_shows_configuration_files() -> None:
-    assert len(BLOCKS) >= 2
+    assert len(BLOCKS) >= 4
 
 
 @pytest.mark.parametrize("number", range(len(BLOCKS)))
