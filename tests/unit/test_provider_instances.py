@@ -16,7 +16,7 @@ from dyngen.adapters.providers.plugins import ProviderInstance, instance_problem
 from dyngen.domain.contracts import GenerateContentRequest
 from dyngen.domain.errors import DyngenError
 from dyngen.ports import ProviderCall
-from dyngen.services.providers import ProviderRegistry
+from dyngen.services.machinery.providers import ProviderRegistry
 from tests.fakes import FakeProvider
 
 PLUGIN = """
