@@ -46,8 +46,7 @@ from dyngen.adapters.memory.warmups import MemoryWarmupRepository
 from dyngen.adapters.metrics.prometheus import PrometheusMetrics
 from dyngen.adapters.providers.breaker import MemoryCircuitBreaker
 from dyngen.adapters.providers.chain import build_chains
-from dyngen.adapters.providers.http_video_settings import HttpVideoSettings
-from dyngen.adapters.providers.plugins import load_providers
+from dyngen.adapters.providers.plugins import discover, instance_problems, load_instances
 from dyngen.adapters.rate_limits.memory import MemoryRateLimiter
 from dyngen.adapters.secret_file import read_or_create_secret
 from dyngen.adapters.storage.artifacts import SpoolingArtifactStore
@@ -304,37 +303,6 @@ def _wire_retention(services: Services, settings: Settings, *, repository: Reten
     services.background.append(retention_sweep)
 
 
-def _provider_options(
-    settings: Settings, http: httpx.AsyncClient, sign_url: Callable[[str], str | None] | None = None
-) -> dict[str, dict[str, Any]]:
-    """Keyword arguments for the providers that need settings (a provider asking for options and given
-    none is not loaded)."""
-    options: dict[str, dict[str, Any]] = {}
-    if settings.openai_base_url:
-        options["openai"] = {
-            "base_url": settings.openai_base_url,
-            "model": settings.openai_model,
-            "api_key": settings.openai_api_key.get_secret_value() if settings.openai_api_key else None,
-            "price_per_1k_tokens": settings.openai_price_per_1k_tokens,
-            "client": http,
-        }
-    if settings.http_video_submit_url or settings.http_video_preset:
-        if settings.http_video_submit_url and not settings.http_video_status_url:
-            raise ValueError(
-                "DYNGEN_HTTP_VIDEO_SUBMIT_URL needs DYNGEN_HTTP_VIDEO_STATUS_URL (with an {id} placeholder)"
-            )
-        flat = {k.removeprefix("http_video_"): v for k, v in settings if k.startswith("http_video_")}
-        if settings.http_video_preset and "http_video_body_template" not in settings.model_fields_set:
-            del flat["body_template"]  # the preset's own body, unless one is given
-        video = HttpVideoSettings.model_validate(flat)
-        options["http_video"] = {**video.options(), "client": http, "sign_url": sign_url}
-    if settings.comfyui is not None:
-        options["comfyui"] = {"settings": settings.comfyui, "client": http}
-    assets = settings.assets_dir
-    options["builtin_video"] = {"assets_dir": assets if assets is not None and assets.is_dir() else None}
-    return options
-
-
 def _signer(links: MediaLinks | None, clock: Clock) -> Callable[[str], str | None] | None:
     """Signs a stored scene image into an absolute URL a hosted API can fetch (None without DYNGEN_PUBLIC_URL:
     a relative URL is of no use to it)."""
@@ -361,11 +329,18 @@ def _provider_registry(
     sharing one circuit breaker (through Redis when it is configured)."""
     chains = settings.provider_chains
     required = [settings.default_provider, *settings.providers_by_type.values()]
+    required += [*settings.providers_by_template.values()]
     required += [member for members in chains.values() for member in members]
     installed = providers
     if installed is None:
-        installed = load_providers(
-            _provider_options(settings, http, _signer(links, clock)),
+        # Named instances ([providers.<name>], and the ones the flat openai_*/http_video_* settings make).
+        sections = settings.provider_sections()
+        if "builtin_video" not in sections:
+            assets = settings.assets_dir
+            sections["builtin_video"] = {"assets_dir": assets if assets is not None and assets.is_dir() else None}
+        installed = load_instances(
+            sections,
+            {"client": http, "sign_url": _signer(links, clock)},
             required=[name for name in required if name not in chains],
         )
     breaker: CircuitBreaker
@@ -390,6 +365,7 @@ def _provider_registry(
         build_chains(installed, chains, breaker, clock=clock, reserve=settings.chain_member_reserve),
         default=settings.default_provider,
         by_type=settings.providers_by_type,
+        by_template=settings.providers_by_template,
     )
 
 
@@ -530,6 +506,26 @@ async def build(
     closers.append(artifacts.aclose)
     services.closers.extend(closers)
     return services
+
+
+def provider_problems(settings: Settings) -> list[tuple[str, str]]:
+    """(`providers.<name>.<key>` or a routing key, message) for each provider setting that cannot work:
+    a section its kind refuses, an unknown kind, a chain or route naming an unknown instance."""
+    try:
+        sections = settings.provider_sections()
+    except ValueError as exc:
+        return [("providers", str(exc))]
+    problems = instance_problems(sections)
+    known = set(sections) | set(discover()) | set(settings.provider_chains)
+    for chain, members in settings.provider_chains.items():
+        if chain in sections:
+            problems.append((f"chains.{chain}", "has the name of a provider instance; rename the chain"))
+        problems.extend((f"chains.{chain}", f"unknown provider {m!r}") for m in members if m not in known)
+    routes = {"routing.default": settings.default_provider}
+    routes |= {f"routing.by_type.{t}": n for t, n in settings.providers_by_type.items()}
+    routes |= {f"routing.by_template.{t}": n for t, n in settings.providers_by_template.items()}
+    problems.extend((key, f"unknown provider {name!r}") for key, name in routes.items() if name not in known)
+    return problems
 
 
 async def migrate(settings: Settings) -> str | None:

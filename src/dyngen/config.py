@@ -9,10 +9,10 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from dyngen import defaults
 from dyngen.adapters.providers.comfyui.settings import ComfyUISettings
@@ -136,6 +136,14 @@ class Settings(BaseSettings):
     providers_by_type: dict[str, str] = Field(
         default_factory=lambda: {"transition": "builtin_video"},
         description="Provider per generation type; transitions are rendered to video unless set otherwise.",
+    )
+    providers_by_template: dict[str, str] = Field(
+        default_factory=dict, description="Provider (instance or chain) per template id; before `providers_by_type`."
+    )
+    providers: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Named provider instances, each a `[providers.<name>]` section of dyngen.toml with its `kind`; "
+        "the flat `openai_*` / `http_video_*` settings make the instances `openai` / `http_video`.",
     )
     provider_chains: dict[str, list[str]] = Field(
         default_factory=dict,
@@ -349,6 +357,20 @@ class Settings(BaseSettings):
         "`https://cdn.example.com/dyngen`; unset = URLs relative to the API.",
     )
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then flat `DYNGEN_*` variables, then dyngen.toml (and `DYNGEN_SECTION__KEY`), then defaults."""
+        from dyngen.config_file import FileSource  # reads the file only when settings are made
+
+        return init_settings, env_settings, FileSource(settings_cls), dotenv_settings, file_secret_settings
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -389,6 +411,34 @@ class Settings(BaseSettings):
     def relationship_table(self) -> RelationshipTable:
         """The relationship table the `relationship_tiers` rows make (sorted by minimum affinity)."""
         return RelationshipTable(tiers=tuple(self.relationship_tiers))
+
+    def provider_sections(self) -> dict[str, dict[str, Any]]:
+        """Every named provider instance's section: `providers`, plus the instances the flat settings make
+        (`openai`, `http_video`, named like the kinds, so fingerprints and chains stay as they were)."""
+        sections: dict[str, dict[str, Any]] = {}
+        if self.openai_base_url:
+            key = self.openai_api_key
+            sections["openai"] = {
+                "kind": "openai",
+                "base_url": self.openai_base_url,
+                "model": self.openai_model,
+                "api_key": key.get_secret_value() if key else None,
+                "price_per_1k_tokens": self.openai_price_per_1k_tokens,
+            }
+        if self.http_video_submit_url or self.http_video_preset:
+            if self.http_video_submit_url and not self.http_video_status_url:
+                raise ValueError(
+                    "DYNGEN_HTTP_VIDEO_SUBMIT_URL needs DYNGEN_HTTP_VIDEO_STATUS_URL (with an {id} placeholder)"
+                )
+            flat = {k.removeprefix("http_video_"): v for k, v in self if k.startswith("http_video_")}
+            if self.http_video_preset and "http_video_body_template" not in self.model_fields_set:
+                del flat["body_template"]  # the preset's own body, unless one is given
+            sections["http_video"] = {"kind": "http_video", **flat}
+        if self.comfyui is not None:
+            sections["comfyui"] = {"kind": "comfyui", **dict(self.comfyui)}
+        for name, section in self.providers.items():
+            sections[name] = {"kind": name, **section}
+        return sections
 
     @property
     def budget_policy(self) -> BudgetPolicy:

@@ -99,3 +99,15 @@ async def test_unknown_nodes_and_versions_are_404(client: httpx.AsyncClient) -> 
     await save(client, CONFIG)
     assert (await client.get(f"/api/nodes/{NODE}/config", params={"version": 9})).status_code == 404
     assert (await client.post(f"/api/nodes/{NODE}/rollback", json={"version": 9})).status_code == 404
+
+
+async def test_a_node_naming_an_unknown_provider_is_not_saved(client: httpx.AsyncClient) -> None:
+    named = copy.deepcopy(CONFIG) | {"provider": "stroy"}
+
+    refused = await save(client, named)
+
+    assert refused.status_code == 422
+    [finding] = [d for d in refused.json()["details"] if d["code"] == "UNKNOWN_PROVIDER"]
+    assert finding["field"] == "provider"
+    assert "unknown provider 'stroy'; configured: builtin" in finding["message"]
+    assert (await save(client, copy.deepcopy(CONFIG) | {"provider": "builtin"})).status_code == 200

@@ -271,6 +271,9 @@ class GenerationNodeConfig(CamelModel):
     hybrid: bool | None = None
     refresh_after_s: RefreshAfter | None = None
     arms: list[Arm] | None = Field(default=None, max_length=16)
+    # The provider instance or chain that realises the node (checked against the configured ones on save);
+    # unset: the routing of dyngen.toml (by template, by type, the default) picks one.
+    provider: Id | None = None
 
 
 class SceneRef(CamelModel):
@@ -387,6 +390,7 @@ class GenerateContentRequest(SnakeModel):
             hybrid=config.hybrid,
             refresh_after_s=config.refresh_after_s,
             arms=config.arms,
+            provider=config.provider,
         )
 
 

@@ -31,6 +31,7 @@ from dyngen.domain.contracts import (
 from dyngen.domain.errors import GENERATION_FAILURES, DyngenError, ErrorCode
 from dyngen.domain.graph import SceneGraph
 from dyngen.domain.wire import load
+from dyngen.entrypoints.cli_config import ConfigOption, config_app, stop_on_file_problems, stop_on_problems
 from dyngen.entrypoints.cli_dsl import dsl_app
 from dyngen.entrypoints.cli_export import export_command
 from dyngen.entrypoints.cli_gc import gc
@@ -51,6 +52,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+@app.callback()
+def main(ctx: typer.Context, config: ConfigOption = None) -> None:
+    """Dynamic content generation for narrative games."""
+    if config is not None:  # every Settings() of this process, and of the workers it starts, reads it
+        os.environ["DYNGEN_CONFIG"] = str(config)
+    if ctx.invoked_subcommand != "config":
+        stop_on_file_problems()  # a broken dyngen.toml: its report and exit code 2, for every command
 
 
 def _fail(message: str, details: list[dict[str, Any]] | None = None, *, code: int = 2) -> typer.Exit:
@@ -103,7 +113,7 @@ def serve(
     """Serve the HTTP API (and the editor, once built)."""
     import uvicorn
 
-    settings = Settings()
+    settings = stop_on_problems()  # a broken dyngen.toml: every problem with its line, exit code 2
     level = (log_level or settings.log_level).lower()
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if settings.is_sqlite:
@@ -331,6 +341,7 @@ keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_a
 app.add_typer(keys_app, name="keys")
 app.add_typer(templates_app, name="templates")
 app.add_typer(dsl_app, name="dsl")
+app.add_typer(config_app, name="config")
 app.command("warm")(warm)
 app.command("gc")(gc)
 app.command("export")(export_command)

@@ -1,7 +1,7 @@
 /* eslint-disable */
 // GENERATED FILE: do not edit. `npm run gen:types` writes it from src/api/schema.json,
 // the JSON Schema of dyngen's Python wire models (dyngen.entrypoints.schema_export).
-// schema-sha256: 35420781d4d53c4f7b43bce75ab0998f59e5acc85bbe2981a4b680747866efe3
+// schema-sha256: 7b6fb30171110bb39c518ff2c0cd0686364d96f36de9143e8a06b7d2225459c0
 
 /**
  * This interface was referenced by `DyngenWire`'s JSON-Schema
@@ -617,6 +617,7 @@ export interface GenerationNodeConfig {
   generationType: GenerationType;
   hybrid?: boolean | null;
   id?: string | null;
+  provider?: string | null;
   purpose?: Purpose;
   refreshAfterS?: number | null;
   rules?: string | null;

@@ -9,15 +9,23 @@ it), else the message names the missing module.
 from __future__ import annotations
 
 import ast
+import asyncio
+import dataclasses
 import importlib.util
+import inspect
 import logging
-from collections.abc import Iterable
+import typing
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any
 
-from dyngen.ports import Provider
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, create_model
+
+from dyngen.domain.contracts import GenerateContentRequest
+from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.ports import Provider, ProviderCall, ProviderResult
 
 GROUP = "dyngen.providers"
 log = logging.getLogger("dyngen.providers")
@@ -111,3 +119,190 @@ def load_providers(
         # A provider that needs settings (a URL, a model) is loaded only once they are given.
         if name in options or not getattr(factory, "needs_options", False)
     }
+
+
+# --- named instances: `[providers.<name>] kind = "..."`, each validated by its kind's settings model -------
+
+# Arguments the registry hands a factory itself (never from the configuration).
+RUNTIME_ARGUMENTS = ("client", "sign_url", "name")
+
+
+class InstanceSettings(BaseModel):
+    """What every instance has whatever its kind; the rest of its section goes to the kind's settings model."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: str = Field(description="The provider kind: an entry point of the `dyngen.providers` group.")
+    concurrency: int | None = Field(default=None, ge=1, description="Requests in flight; more wait their turn.")
+    timeout_s: float | None = Field(default=None, gt=0, description="Cap of one call (the node's deadline applies).")
+    health_check: bool = Field(default=True, description="Probe the instance in GET /api/health.")
+
+
+def _hints(factory: Any) -> tuple[Any, dict[str, Any]]:
+    target = typing.cast(Any, factory).__init__ if isinstance(factory, type) else factory
+    try:
+        return target, typing.get_type_hints(target)
+    except (NameError, TypeError):  # a hint only importable under TYPE_CHECKING: those keys are not checked
+        return target, {}
+
+
+def settings_model(factory: Any) -> type[BaseModel]:
+    """The settings model of a kind: the `settings_model` its entry point's object declares, else the model
+    its constructor's `settings` argument takes, else one made from its constructor's keyword arguments
+    (runtime arguments such as the HTTP client left out)."""
+    declared = getattr(factory, "settings_model", None)
+    if isinstance(declared, type) and issubclass(declared, BaseModel):
+        return declared
+    target, hints = _hints(factory)
+    taken = hints.get("settings")
+    if isinstance(taken, type) and issubclass(taken, BaseModel):
+        return taken
+    fields: dict[str, Any] = {}
+    for name, parameter in inspect.signature(target).parameters.items():
+        if name in ("self", *RUNTIME_ARGUMENTS) or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        default = ... if parameter.default is parameter.empty else parameter.default
+        fields[name] = (hints.get(name, Any), default)
+    name = getattr(factory, "__name__", "Provider")
+    model: type[BaseModel] = create_model(f"{name}Settings", __config__=ConfigDict(extra="forbid"), **fields)
+    return model
+
+
+def instance_arguments(factory: Any, section: Mapping[str, Any]) -> dict[str, Any]:
+    """The factory's keyword arguments from an instance's section (its kind's keys only): the validated
+    model itself when the factory takes `settings`, else the model's `options()` when it has one, else its
+    fields (secrets unwrapped at this last moment).
+
+    Raises:
+        ValidationError: The section does not fit the kind's settings model.
+    """
+    common = set(InstanceSettings.model_fields)
+    validated = settings_model(factory).model_validate({k: v for k, v in section.items() if k not in common})
+    if "settings" in inspect.signature(factory).parameters:
+        return {"settings": validated}
+    options = getattr(validated, "options", None)
+    if callable(options):
+        arguments: dict[str, Any] = options()
+        return arguments
+    return {k: v.get_secret_value() if isinstance(v, SecretStr) else v for k, v in validated}
+
+
+def instance_problems(sections: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """(`providers.<name>.<key>`, message) for each instance section that its kind refuses."""
+    found = discover_plugins()
+    problems: list[tuple[str, str]] = []
+    for name, section in sections.items():
+        try:
+            common = InstanceSettings.model_validate({"kind": name, **section})
+        except ValidationError as exc:
+            problems.extend((_key(name, e["loc"]), e["msg"]) for e in exc.errors())
+            continue
+        factory = found.factories.get(common.kind)
+        if factory is None:
+            why = found.unavailable.get(common.kind) or (
+                f"unknown kind {common.kind!r} (installed: {', '.join(sorted(found.factories))})"
+            )
+            problems.append((f"providers.{name}.kind", why))
+            continue
+        try:
+            instance_arguments(factory, section)
+        except ValidationError as exc:
+            problems.extend((_key(name, e["loc"]), e["msg"]) for e in exc.errors())
+    return problems
+
+
+def _key(name: str, loc: tuple[int | str, ...]) -> str:
+    return ".".join(["providers", name, *map(str, loc)])
+
+
+class ProviderInstance:
+    """One named instance: the provider, with its own concurrency cap and call timeout.
+
+    Calls beyond `concurrency` wait for a free slot (within the call's deadline); every other attribute
+    (submit, poll, cancel, health, ...) is the provider's own.
+    """
+
+    def __init__(self, provider: Provider, *, concurrency: int | None, timeout_s: float | None, health: bool) -> None:
+        self._provider = provider
+        self._slots = asyncio.Semaphore(concurrency) if concurrency else None
+        self._timeout_s = timeout_s
+        self.info = provider.info
+        if not health:
+            self.health = None
+
+    def estimate_cost(self, request: GenerateContentRequest) -> float:
+        return self._provider.estimate_cost(request)
+
+    async def generate(self, call: ProviderCall) -> ProviderResult:
+        if self._timeout_s is not None and self._timeout_s < call.deadline_s:
+            call = dataclasses.replace(call, deadline_s=self._timeout_s)
+        if self._slots is None:
+            return await self._call(call)
+        async with self._slots:
+            return await self._call(call)
+
+    async def _call(self, call: ProviderCall) -> ProviderResult:
+        if self._timeout_s is None:
+            return await self._provider.generate(call)
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                return await self._provider.generate(call)
+        except TimeoutError:
+            raise DyngenError(
+                ErrorCode.GEN_TIMEOUT, f"provider '{self.info.name}' did not answer within {self._timeout_s:g} s"
+            ) from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._provider, name)
+
+
+def _works_unconfigured(factory: Any) -> bool:
+    try:
+        settings_model(factory).model_validate({})
+    except ValidationError:
+        return False
+    return True
+
+
+def load_instances(
+    sections: Mapping[str, Mapping[str, Any]], runtime: Mapping[str, Any], *, required: Iterable[str] = ()
+) -> dict[str, Provider]:
+    """Every configured instance, plus each installed kind that needs no settings under its own name.
+
+    Args:
+        sections: Each instance's section by name (`kind` defaults to the name).
+        runtime: Arguments the registry hands factories that take them (`client`, `sign_url`).
+        required: Names the routing uses; one whose plugin failed to import stops the start.
+
+    Raises:
+        ValueError: A section its kind refuses, an unknown kind, or a required kind that cannot load.
+    """
+    found = discover_plugins()
+    for name in required:
+        if name in found.unavailable and name not in sections:
+            raise ValueError(found.unavailable[name])
+    problems = instance_problems(sections)
+    if problems:
+        raise ValueError("provider settings: " + "; ".join(f"{key}: {message}" for key, message in problems))
+    # A kind that works without settings is an instance of its own name too (as `builtin` is).
+    unconfigured = {
+        name: {"kind": name}
+        for name, factory in found.factories.items()
+        if name not in sections and not getattr(factory, "needs_options", False) and _works_unconfigured(factory)
+    }
+    built: dict[str, Provider] = {}
+    for name, section in (unconfigured | dict(sections)).items():
+        common = InstanceSettings.model_validate({"kind": name, **section})
+        factory = found.factories[common.kind]
+        accepted = inspect.signature(factory).parameters
+        given = {**runtime, "name": name}
+        arguments = {k: v for k, v in given.items() if k in accepted} | instance_arguments(factory, section)
+        provider = factory(**arguments)
+        if provider.info.name != name:  # the registry name is the instance's: fingerprints, remote jobs, chains
+            provider.info = dataclasses.replace(provider.info, name=name)
+        if common.concurrency or common.timeout_s or not common.health_check:
+            provider = ProviderInstance(
+                provider, concurrency=common.concurrency, timeout_s=common.timeout_s, health=common.health_check
+            )
+        built[name] = provider
+    return built

@@ -9,7 +9,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from dyngen.domain.contracts import GenerationNodeConfig, GenerationValidationResult, NodeStatus, Severity
+from dyngen.domain.contracts import (
+    GenerationNodeConfig,
+    GenerationValidationResult,
+    NodeStatus,
+    Severity,
+    ValidationFinding,
+)
 from dyngen.domain.diff import Change, config_diff
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.node_checks import check_node
@@ -49,9 +55,18 @@ async def save_node(
     """Validate and store the node's next version.
 
     Raises:
-        DyngenError: GEN_INVALID_CONFIG (422) with every error finding.
+        DyngenError: GEN_INVALID_CONFIG (422) with every error finding (a `provider` that names no
+            configured instance or chain is one).
     """
     result = check_node(config)
+    if config.provider and services.providers.get(config.provider) is None:
+        unknown = ValidationFinding(
+            code="UNKNOWN_PROVIDER",
+            field="provider",
+            message=f"unknown provider {config.provider!r}; configured: {', '.join(services.providers.names())}",
+            severity=Severity.ERROR,
+        )
+        result = result.model_copy(update={"findings": [*result.findings, unknown], "status": NodeStatus.ERRORS})
     if result.status is NodeStatus.ERRORS:
         errors = [f.model_dump(mode="json") for f in result.findings if f.severity is Severity.ERROR]
         raise DyngenError(

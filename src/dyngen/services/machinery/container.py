@@ -69,9 +69,10 @@ class RunningJobs:
         return len(self._tasks)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Options:
-    """Service behaviour chosen by settings.
+    """Service behaviour chosen by settings. `bootstrap.build` gives every value: the defaults are
+    `Settings`' own, kept in one place (the policies below default to "nothing configured").
 
     Attributes:
         dev_tools: Honour `simulate` (forced failures, added latency) in requests.
@@ -89,21 +90,21 @@ class Options:
         retention: How long records, artifacts and events are kept (`dyngen gc`, the server's sweep).
     """
 
-    dev_tools: bool = True
-    default_timeout_ms: int = 5000
-    retry_backoff_ms: int = 100
-    job_lease_s: float = 15.0
-    job_max_attempts: int = 3
-    job_retry_base_s: float = 1.0
+    dev_tools: bool
+    default_timeout_ms: int
+    retry_backoff_ms: int
+    job_lease_s: float
+    job_max_attempts: int
+    job_retry_base_s: float
+    auth: AuthMode
+    record_timeout_s: float
+    outbox_replay_s: float
     cache_ttl_s: dict[str, float | None] = field(default_factory=dict)
     relationship_table: RelationshipTable = DEFAULT_RELATIONSHIP_TABLE
-    auth: AuthMode = AuthMode.AUTO
     budgets: BudgetPolicy = field(default_factory=BudgetPolicy)
     rate_limits: RateLimits = field(default_factory=RateLimits)
     review_policy: ReviewPolicy = field(default_factory=ReviewPolicy)
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
-    record_timeout_s: float = 1.0
-    outbox_replay_s: float = 1.0
 
 
 @dataclass(slots=True)
@@ -131,8 +132,8 @@ class Services:
     keys: ApiKeyRepository
     reviews: ReviewRepository
     warmups: WarmupRepository
+    options: Options
     entropy: random.Random = field(default_factory=random.Random)
-    options: Options = field(default_factory=Options)
     probes: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
     memo: GenerationMemo = field(default_factory=GenerationMemo)
     runtime_graphs: GraphCache = field(default_factory=GraphCache)

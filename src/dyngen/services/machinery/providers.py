@@ -16,15 +16,22 @@ class ProviderRegistry:
         providers: By registry name.
         default: Name used when a request names no provider and its type has no entry in `by_type`.
         by_type: Provider name per generation type.
+        by_template: Provider name per template id (before `by_type`).
     """
 
     def __init__(
-        self, providers: Mapping[str, Provider], *, default: str, by_type: Mapping[str, str] | None = None
+        self,
+        providers: Mapping[str, Provider],
+        *,
+        default: str,
+        by_type: Mapping[str, str] | None = None,
+        by_template: Mapping[str, str] | None = None,
     ) -> None:
         self._providers = dict(providers)
         self._default = default
         self._by_type = dict(by_type or {})
-        for name in [default, *self._by_type.values()]:
+        self._by_template = dict(by_template or {})
+        for name in [default, *self._by_type.values(), *self._by_template.values()]:
             if name not in self._providers:
                 raise ValueError(
                     f"provider {name!r} is configured but not installed (installed: {', '.join(self.names())})"
@@ -37,12 +44,16 @@ class ProviderRegistry:
         return self._providers.get(name)
 
     def select(self, request: GenerateContentRequest) -> Provider:
-        """The provider for a request: the one it names, else the one for its type, else the default.
+        """The provider for a request: the one it names, else its template's, else its type's, else the default.
 
         Raises:
             DyngenError: GEN_INVALID_CONFIG for an unknown provider or one that cannot make this type.
         """
-        name = request.provider or self._by_type.get(request.type.value, self._default)
+        name = (
+            request.provider
+            or (self._by_template.get(request.template_id) if request.template_id else None)
+            or self._by_type.get(request.type.value, self._default)
+        )
         provider = self._providers.get(name)
         if provider is None:
             raise DyngenError(

@@ -1,0 +1,35 @@
+"""Every dyngen.toml shown in the README passes `dyngen config check` (the user copies them as they are)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from dyngen.bootstrap import provider_problems
+from dyngen.config_file import load
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+BLOCKS = re.findall(r"```toml\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.DOTALL)
+
+
+def test_the_readme_shows_configuration_files() -> None:
+    assert len(BLOCKS) >= 4
+
+
+@pytest.mark.parametrize("number", range(len(BLOCKS)))
+def test_a_readme_configuration_passes_the_check(number: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.upper().startswith("DYNGEN_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("REPLICATE_API_TOKEN", "r8-test")
+    path = tmp_path / "dyngen.toml"
+    path.write_text(BLOCKS[number])
+
+    loaded = load(path)
+
+    assert loaded.problems == []
+    assert provider_problems(loaded.settings) == []
