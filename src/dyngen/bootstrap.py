@@ -42,6 +42,7 @@ from dyngen.adapters.memory.authoring import (
 from dyngen.adapters.memory.budgets import MemoryBudgetLedger
 from dyngen.adapters.memory.database import MemoryDatabase
 from dyngen.adapters.memory.generations import MemoryJobRepository
+from dyngen.adapters.memory.retention import MemoryRetentionRepository
 from dyngen.adapters.memory.warmups import MemoryWarmupRepository
 from dyngen.adapters.metrics.prometheus import PrometheusMetrics
 from dyngen.adapters.providers.breaker import MemoryCircuitBreaker
@@ -170,7 +171,7 @@ class Records:
     reviews: ReviewRepository
     warmups: WarmupRepository
     ledger: BudgetLedger
-    retention: RetentionRepository | None = None  # the memory mode keeps nothing past the process
+    retention: RetentionRepository
 
 
 async def _records(
@@ -189,6 +190,7 @@ async def _records(
             reviews=MemoryReviewRepository(database=database),
             warmups=MemoryWarmupRepository(database=database),
             ledger=MemoryBudgetLedger(database=database, clock=clock),
+            retention=MemoryRetentionRepository(database=database),
         )
     engine = create_engine(
         settings.resolved_database_url,
@@ -282,8 +284,8 @@ def retention_policy(settings: Settings) -> RetentionPolicy:
 
 
 def _wire_retention(services: Services, settings: Settings, *, repository: RetentionRepository | None) -> None:
-    """Retention's repository, and the periodic sweep unless `DYNGEN_RETENTION__SWEEP=false` (or the
-    records live in memory, where nothing outlives the process)."""
+    """Retention's repository, and the periodic sweep unless `DYNGEN_RETENTION__SWEEP=false` (in the
+    memory mode too: a long-running ephemeral server would otherwise grow without bound)."""
     services.retention = repository
     if repository is None or not settings.retention.sweep:
         return
