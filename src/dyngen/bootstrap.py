@@ -197,6 +197,7 @@ async def _records(
         connect_timeout_s=settings.db_connect_timeout_s,
         command_timeout_s=settings.db_command_timeout_s,
         pool_timeout_s=settings.db_pool_timeout_s,
+        cooldown_s=settings.db_cooldown_s,
     )
     closers.append(engine.dispose)
     await ensure_current(engine, migrate=settings.is_sqlite if migrate is None else migrate)

@@ -8,6 +8,7 @@ after a restart (the records kept in the outbox were written to the database).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import time
@@ -19,6 +20,11 @@ from typing import Any
 import httpx
 import pytest
 
+from dyngen.adapters.db import schema
+from dyngen.adapters.db.repository import SqlAlchemyGenerationRepository, create_engine
+from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.ports import GenerationFilter
+from tests.contract.test_object_store import until
 from tests.support.proxy import TcpProxy
 from tests.support.servers import VENV_BIN, dyngen_server
 
@@ -156,3 +162,49 @@ def test_generations_answer_through_the_fault_and_every_url_is_fetchable_after_r
         assert player.generate(dialogue(node, "during-1"))["cache"]["hit"] is True
     finally:
         server.stop()
+
+
+async def test_after_one_timeout_database_calls_fail_at_once_until_one_probe_finds_it_back(
+    proxied_postgres: tuple[TcpProxy, str],
+) -> None:
+    """A hung database costs one caller its timeout; the next callers get DEPENDENCY_UNAVAILABLE at once
+    (they send nothing to it) for the cooldown; then one probe goes through, and once it answers everyone
+    does again. (Before the switch, each call of a request waited out its own timeout.)"""
+    proxy, url = proxied_postgres
+    now = [0.0]
+    engine = create_engine(url, connect_timeout_s=0.5, command_timeout_s=0.5, cooldown_s=30, clock=lambda: now[0])
+    repository = SqlAlchemyGenerationRepository(engine=engine)
+    anything = GenerationFilter(limit=1)
+    try:
+        await schema.upgrade(engine)
+        before = await repository.find(anything)  # the session's database: other tests may have written
+
+        proxy.hang()
+        with pytest.raises(DyngenError) as first:
+            await repository.find(anything)  # waits out one timeout
+        assert first.value.code is ErrorCode.DEPENDENCY_UNAVAILABLE
+        reached = proxy.swallowed
+        assert reached > 0, "the first call did reach the hung database"
+        for _ in range(3):
+            with pytest.raises(DyngenError) as fast:
+                await repository.find(anything)
+            assert fast.value.code is ErrorCode.DEPENDENCY_UNAVAILABLE
+            assert fast.value.retry_after_s == 30
+        assert proxy.swallowed == reached, "during the cooldown no call goes to the database"
+
+        now[0] += 31  # the cooldown is over: one probe, the others still fail at once
+        probe = asyncio.create_task(repository.find(anything))
+        await until(lambda: proxy.swallowed > reached, what="the probe to reach the database")
+        with pytest.raises(DyngenError):
+            await repository.find(anything)
+        assert not probe.done(), "a caller failed at once while the probe was still waiting"
+        with pytest.raises(DyngenError):
+            await probe
+
+        proxy.restore()
+        now[0] += 31
+        assert await repository.find(anything) == before  # the probe finds it back
+        assert await asyncio.gather(*(repository.find(anything) for _ in range(3))) == [before] * 3
+    finally:
+        proxy.restore()
+        await engine.dispose()
