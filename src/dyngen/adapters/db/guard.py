@@ -3,7 +3,7 @@
 Every repository reaches the database through `engine.connect()` or `engine.begin()`. With the guarded
 engine each such connection first asks the engine's `Cooldown` (adapters/cooldown.py): after one timeout
 (connecting or a statement: a database that accepts and never answers), every connection fails at once
-with DEPENDENCY_UNAVAILABLE (503 with Retry-After at the API) for the cooldown, then exactly one is let
+with `RepositoryUnavailable` (503 with Retry-After at the API) for the cooldown, then exactly one is let
 through as a probe. A request that touches the database three times thus waits out one timeout, not three.
 
 A refused or lost connection does not trip the switch: it fails at once anyway, and `retrying` must
@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dyngen.adapters.cooldown import Cooldown
-from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.ports import RepositoryUnavailable
 
 log = logging.getLogger("dyngen.db")
 CHAIN_DEPTH = 5  # how far down __cause__/__context__ a timeout is looked for (a rollback that timed out too)
@@ -57,11 +57,9 @@ class GuardedAsyncConnection(AsyncConnection):
         switch = self.engine.switch
         probe = switch.failing
         if not switch.admit():
-            raise DyngenError(
-                ErrorCode.DEPENDENCY_UNAVAILABLE,
-                "the database is unreachable (it did not answer in time; trying again shortly)",
-                retry_after_s=self.engine.cooldown_s,
-            )
+            down = RepositoryUnavailable("the database is unreachable (it did not answer in time; trying again soon)")
+            down.retry_after_s = self.engine.cooldown_s
+            raise down
         self._probe = probe
         try:
             return await super().start(is_ctxmanager)
