@@ -526,7 +526,9 @@ async def build(
     _wire_retention(services, settings, repository=records.retention)
 
     async def outbox() -> None:  # records kept while the database was down, written once it is back
-        await outbox_loop(outbox=services.outbox, repository=services.repository, options=services.options)
+        await outbox_loop(
+            outbox=services.outbox, repository=services.repository, jobs=services.jobs, options=services.options
+        )
 
     services.background.append(outbox)
     await artifacts.start()

@@ -234,6 +234,7 @@ async def generate_and_record(services: Services, prepared: Prepared, seed: Reso
         record=record,
         within_s=within,
         repository=services.repository,
+        jobs=services.jobs,
         outbox=services.outbox,
         tasks=services.refreshes,
     )
