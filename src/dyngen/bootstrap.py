@@ -565,4 +565,18 @@ def job_worker(settings: Settings, services: Services) -> Worker:
         max_jobs=settings.worker_max_jobs,
         job_timeout_s=settings.job_timeout_s,
         max_tries=settings.job_max_attempts + 2,
+        connect_timeout_s=settings.redis_connect_timeout_s,
+        timeout_s=settings.redis_timeout_s,
     )
+
+
+async def run_job_worker(settings: Settings, services: Services) -> None:
+    """Run the arq worker of `job_worker` until a signal stops it, then close it: a failing Redis makes it
+    unhealthy for a while (it tries again every `DYNGEN_REDIS_COOLDOWN_S`), never ends or hangs it."""
+    from dyngen.adapters.jobs.arq import close_worker, serve_worker
+
+    worker = job_worker(settings, services)
+    try:
+        await serve_worker(worker, retry_s=settings.redis_cooldown_s)
+    finally:
+        await close_worker(worker)
