@@ -313,7 +313,7 @@ async def test_the_memory_mode_sweeps_its_records_and_objects(tmp_path: Path) ->
     from dyngen.config import MEMORY_URL
     from dyngen.domain.contracts import GenerateContentRequest
     from dyngen.domain.wire import load
-    from dyngen.services import generation
+    from dyngen.services.generation import front_door as generation
 
     windows = RetentionSettings(sweep=True, always_s=HOUR_S, object_grace_s=0)
     memory = Settings(data_dir=tmp_path / "data", database_url=MEMORY_URL, retention=windows)
