@@ -55,6 +55,7 @@ CONCURRENCY = 32
 TIMEOUT_MS = 3000
 CLIENT_TIMEOUT_S = 20.0
 HITS = 8
+JSON = {"Content-Type": "application/json"}  # generate-content takes JSON only as JSON (issue 12)
 
 
 @dataclass
@@ -150,7 +151,7 @@ def _recovered(base: str, playthrough: str) -> bool:
         report = httpx.get(f"{base}/api/health", timeout=10).json()
         if not all(d["status"] == "ok" for d in report["dependencies"].values()) or report["spooled_artifacts"]:
             return False
-        answer = httpx.post(f"{base}/api/generate-content", content=_body(playthrough), timeout=10).json()
+        answer = httpx.post(f"{base}/api/generate-content", content=_body(playthrough), headers=JSON, timeout=10).json()
     except (httpx.HTTPError, ValueError, KeyError):
         return False
     return bool(answer.get("status") == "complete" and not answer.get("fallback"))
@@ -183,7 +184,9 @@ def scenario(name: str, workdir: Path, *, postgres_url: str, s3: Any, duration_s
         port = int(dyngen.base.rsplit(":", 1)[1])
         seen = Seen()
         for k in range(HITS):
-            warm = httpx.post(f"{dyngen.base}/api/generate-content", content=_body(f"hit-{k}"), timeout=30)
+            warm = httpx.post(
+                f"{dyngen.base}/api/generate-content", content=_body(f"hit-{k}"), headers=JSON, timeout=30
+            )
             if warm.status_code != 200 or warm.json()["status"] != "complete":
                 raise BenchError(f"warm-up: {warm.status_code} {warm.text[:300]}")
             seen.urls.add(warm.json()["content"]["url"])

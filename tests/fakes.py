@@ -239,6 +239,24 @@ class FakeUnreachableProvider(FakeProvider):
         raise ConnectionError("api.vendor.example did not answer")
 
 
+class FakeHangingCall:
+    """An async callable (put in place of a repository method) that never answers: a database that
+    accepts and stays silent. `entered` is set once it is called; `release()` lets the calls end."""
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+        self._released = asyncio.Event()
+        self.calls: list[tuple[Any, ...]] = []
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> None:
+        self.calls.append(args)
+        self.entered.set()
+        await self._released.wait()
+
+    def release(self) -> None:
+        self._released.set()
+
+
 class FakeProducer:
     """A single-flight producer that counts its runs and holds each run until `release` is set (a provider
     that hangs until the test lets it answer); then returns `result` or raises `error`."""

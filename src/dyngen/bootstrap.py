@@ -42,6 +42,7 @@ from dyngen.adapters.memory.authoring import (
 from dyngen.adapters.memory.budgets import MemoryBudgetLedger
 from dyngen.adapters.memory.database import MemoryDatabase
 from dyngen.adapters.memory.generations import MemoryJobRepository
+from dyngen.adapters.memory.retention import MemoryRetentionRepository
 from dyngen.adapters.memory.warmups import MemoryWarmupRepository
 from dyngen.adapters.metrics.prometheus import PrometheusMetrics
 from dyngen.adapters.providers.breaker import MemoryCircuitBreaker
@@ -169,7 +170,7 @@ class Records:
     reviews: ReviewRepository
     warmups: WarmupRepository
     ledger: BudgetLedger
-    retention: RetentionRepository | None = None  # the memory mode keeps nothing past the process
+    retention: RetentionRepository
 
 
 async def _records(
@@ -188,12 +189,14 @@ async def _records(
             reviews=MemoryReviewRepository(database=database),
             warmups=MemoryWarmupRepository(database=database),
             ledger=MemoryBudgetLedger(database=database, clock=clock),
+            retention=MemoryRetentionRepository(database=database),
         )
     engine = create_engine(
         settings.resolved_database_url,
         connect_timeout_s=settings.db_connect_timeout_s,
         command_timeout_s=settings.db_command_timeout_s,
         pool_timeout_s=settings.db_pool_timeout_s,
+        cooldown_s=settings.db_cooldown_s,
     )
     closers.append(engine.dispose)
     await ensure_current(engine, migrate=settings.is_sqlite if migrate is None else migrate)
@@ -281,8 +284,8 @@ def retention_policy(settings: Settings) -> RetentionPolicy:
 
 
 def _wire_retention(services: Services, settings: Settings, *, repository: RetentionRepository | None) -> None:
-    """Retention's repository, and the periodic sweep unless `DYNGEN_RETENTION__SWEEP=false` (or the
-    records live in memory, where nothing outlives the process)."""
+    """Retention's repository, and the periodic sweep unless `DYNGEN_RETENTION__SWEEP=false` (in the
+    memory mode too: a long-running ephemeral server would otherwise grow without bound)."""
     services.retention = repository
     if repository is None or not settings.retention.sweep:
         return
@@ -499,7 +502,9 @@ async def build(
     _wire_retention(services, settings, repository=records.retention)
 
     async def outbox() -> None:  # records kept while the database was down, written once it is back
-        await outbox_loop(outbox=services.outbox, repository=services.repository, options=services.options)
+        await outbox_loop(
+            outbox=services.outbox, repository=services.repository, jobs=services.jobs, options=services.options
+        )
 
     services.background.append(outbox)
     await artifacts.start()
@@ -556,4 +561,18 @@ def job_worker(settings: Settings, services: Services) -> Worker:
         max_jobs=settings.worker_max_jobs,
         job_timeout_s=settings.job_timeout_s,
         max_tries=settings.job_max_attempts + 2,
+        connect_timeout_s=settings.redis_connect_timeout_s,
+        timeout_s=settings.redis_timeout_s,
     )
+
+
+async def run_job_worker(settings: Settings, services: Services) -> None:
+    """Run the arq worker of `job_worker` until a signal stops it, then close it: a failing Redis makes it
+    unhealthy for a while (it tries again every `DYNGEN_REDIS_COOLDOWN_S`), never ends or hangs it."""
+    from dyngen.adapters.jobs.arq import close_worker, serve_worker
+
+    worker = job_worker(settings, services)
+    try:
+        await serve_worker(worker, retry_s=settings.redis_cooldown_s)
+    finally:
+        await close_worker(worker)

@@ -107,6 +107,11 @@ class Settings(BaseSettings):
     db_pool_timeout_s: float = Field(
         default=5.0, gt=0, description="Seconds a request waits for a free database connection from the pool."
     )
+    db_cooldown_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="PostgreSQL: after a timeout, database calls fail at once (503) this long; then one call probes.",
+    )
     unavailable_retry_after_s: float = Field(
         default=5.0, gt=0, description="`Retry-After` of a 503 answered because a dependency (the database) is down."
     )

@@ -9,19 +9,20 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dyngen.adapters.db import schema
+from dyngen.adapters.db.jobs import SqlAlchemyJobRepository
 from dyngen.adapters.db.outbox import FileRecordOutbox
-from dyngen.adapters.db.repository import SqlAlchemyGenerationRepository
+from dyngen.domain.contracts import GenerationStatus
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.records import GenerationRecord
 from dyngen.ports import GenerationFilter
 from dyngen.services.reporting.records import replay_outbox
-from tests.contract.test_repository import K2, artifact, record
+from tests.contract.test_repository import K2, T0, artifact, record
 
 
 @pytest.fixture
-async def repository(engine: AsyncEngine) -> SqlAlchemyGenerationRepository:
+async def repository(engine: AsyncEngine) -> SqlAlchemyJobRepository:
     await schema.upgrade(engine)
-    return SqlAlchemyGenerationRepository(engine=engine)
+    return SqlAlchemyJobRepository(engine=engine)
 
 
 class Down:
@@ -32,14 +33,14 @@ class Down:
 
 
 async def test_kept_records_survive_a_restart_and_are_written_once_in_order(
-    tmp_path: Path, repository: SqlAlchemyGenerationRepository
+    tmp_path: Path, repository: SqlAlchemyJobRepository
 ) -> None:
     first = FileRecordOutbox(directory=tmp_path / "outbox")
     kept = [record(f"g{i}", artifacts=[artifact(f"a{i}", f"g{i}")]) for i in range(3)]
     for r in kept:
         await first.put(r)
     assert first.holding()
-    assert await replay_outbox(outbox=first, repository=Down(), timeout_s=5) == 0  # type: ignore[arg-type]
+    assert await replay_outbox(outbox=first, repository=Down(), jobs=Down(), timeout_s=5) == 0  # type: ignore[arg-type]
     assert first.holding(), "the database is still down: nothing is forgotten"
 
     restarted = FileRecordOutbox(directory=tmp_path / "outbox")  # a new process on the same data dir
@@ -48,7 +49,7 @@ async def test_kept_records_survive_a_restart_and_are_written_once_in_order(
     assert await restarted.get("g1") == kept[1]
     assert await restarted.get_artifact("a2") == kept[2].artifacts[0]
 
-    assert await replay_outbox(outbox=restarted, repository=repository, timeout_s=5) == 3
+    assert await replay_outbox(outbox=restarted, repository=repository, jobs=repository, timeout_s=5) == 3
     assert not restarted.holding()
     assert await restarted.waiting() == []
     assert [r.id for r in await repository.find(GenerationFilter())] == ["g0", "g1", "g2"]
@@ -56,7 +57,7 @@ async def test_kept_records_survive_a_restart_and_are_written_once_in_order(
 
 
 async def test_replaying_a_record_the_database_already_has_is_harmless(
-    tmp_path: Path, repository: SqlAlchemyGenerationRepository
+    tmp_path: Path, repository: SqlAlchemyJobRepository
 ) -> None:
     # A write that timed out on our side may still have committed: the record is both written and kept.
     written = record("g1", artifacts=[artifact("a1", "g1")])
@@ -65,14 +66,14 @@ async def test_replaying_a_record_the_database_already_has_is_harmless(
     await outbox.put(written)
     other = FileRecordOutbox(directory=tmp_path / "outbox")  # another process replaying the same folder
 
-    assert await replay_outbox(outbox=outbox, repository=repository, timeout_s=5) == 1
-    assert await replay_outbox(outbox=other, repository=repository, timeout_s=5) == 0
+    assert await replay_outbox(outbox=outbox, repository=repository, jobs=repository, timeout_s=5) == 1
+    assert await replay_outbox(outbox=other, repository=repository, jobs=repository, timeout_s=5) == 0
     assert [r.id for r in await repository.find(GenerationFilter())] == ["g1"]
     assert await repository.get_artifact("a1") == written.artifacts[0]
 
 
 async def test_a_record_the_database_refuses_is_set_aside_and_does_not_block_the_others(
-    tmp_path: Path, repository: SqlAlchemyGenerationRepository
+    tmp_path: Path, repository: SqlAlchemyJobRepository
 ) -> None:
     outbox = FileRecordOutbox(directory=tmp_path / "outbox")
     # Two records sharing an artifact id: the second can never be written.
@@ -80,7 +81,29 @@ async def test_a_record_the_database_refuses_is_set_aside_and_does_not_block_the
     await outbox.put(record("g2", cache_key=K2, artifacts=[artifact("a1", "g2")]))
     await outbox.put(record("g3", cache_key=K2))
 
-    assert await replay_outbox(outbox=outbox, repository=repository, timeout_s=5) == 2
+    assert await replay_outbox(outbox=outbox, repository=repository, jobs=repository, timeout_s=5) == 2
     assert not outbox.holding()
     assert sorted(r.id for r in await repository.find(GenerationFilter())) == ["g1", "g3"]
     assert [p.name.endswith("-g2.json") for p in (tmp_path / "outbox" / "rejected").iterdir()] == [True]
+
+
+async def test_a_jobs_final_record_finishes_its_job_once_with_its_terminal_event(
+    tmp_path: Path, repository: SqlAlchemyJobRepository
+) -> None:
+    queued = record("j1").model_copy(
+        update={"status": GenerationStatus.QUEUED, "queued_at": T0, "content": None, "completed_at": None}
+    )
+    await repository.add(queued)  # the job's row, written when it was submitted
+    final = record("j1", artifacts=[artifact("a1", "j1")]).model_copy(update={"queued_at": T0})
+    outbox = FileRecordOutbox(directory=tmp_path / "outbox")
+    await outbox.put(final)  # it finished while the database was down
+    again = FileRecordOutbox(directory=tmp_path / "outbox")
+
+    assert await replay_outbox(outbox=outbox, repository=repository, jobs=repository, timeout_s=5) == 1
+    assert await replay_outbox(outbox=again, repository=repository, jobs=repository, timeout_s=5) == 0
+
+    stored = await repository.get("j1")
+    assert stored is not None
+    assert (stored.status, stored.content) == (GenerationStatus.COMPLETE, final.content)
+    assert await repository.get_artifact("a1") == final.artifacts[0]
+    assert [e.type for e in await repository.events_after("j1", 0)] == ["completed"]

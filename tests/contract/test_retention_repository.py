@@ -1,13 +1,13 @@
-"""The RetentionRepository contract on every database dyngen supports (SQLite, PostgreSQL): which records
-are past their window, what refers to them, and removals that take their artifacts and events along and
-name the objects nothing else names."""
+"""The RetentionRepository contract on every database dyngen supports (SQLite, PostgreSQL) and on the
+memory records: which records are past their window, what refers to them, and removals that take their
+artifacts and events along and name the objects nothing else names."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dyngen.adapters.db import schema
@@ -16,11 +16,30 @@ from dyngen.adapters.db.jobs import SqlAlchemyJobRepository
 from dyngen.adapters.db.nodes import SqlAlchemyNodeConfigRepository
 from dyngen.adapters.db.retention import SqlAlchemyRetentionRepository
 from dyngen.adapters.db.reviews import SqlAlchemyReviewRepository
-from dyngen.adapters.db.tables import generation_events, warmup_events, warmups
+from dyngen.adapters.db.warmups import SqlAlchemyWarmupRepository
+from dyngen.adapters.memory.authoring import (
+    MemoryGraphRepository,
+    MemoryNodeConfigRepository,
+    MemoryReviewRepository,
+)
+from dyngen.adapters.memory.database import MemoryDatabase
+from dyngen.adapters.memory.generations import MemoryJobRepository
+from dyngen.adapters.memory.retention import MemoryRetentionRepository
+from dyngen.adapters.memory.warmups import MemoryWarmupRepository
 from dyngen.domain.contracts import GenerationStatus
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
-from dyngen.ports import RetentionRepository, Review
+from dyngen.domain.warmup import WarmupStatus
+from dyngen.ports import (
+    GraphRepository,
+    JobRepository,
+    NodeConfigRepository,
+    RetentionRepository,
+    Review,
+    ReviewRepository,
+    WarmupRepository,
+)
 from tests.contract.test_repository import T0, record
+from tests.contract.test_warmup_repository import a_run, items
 
 DAY = timedelta(days=1)
 ID = "{:032x}".format
@@ -46,17 +65,33 @@ def generation(
     return base.model_copy(update={"strategy": strategy, **changes})
 
 
+@dataclass(frozen=True)
+class Stores:
+    """The repositories of one database: retention's, and those that write what it reads."""
+
+    retention: RetentionRepository
+    jobs: JobRepository
+    reviews: ReviewRepository
+    graphs: GraphRepository
+    nodes: NodeConfigRepository
+    warmups: WarmupRepository
+
+
 class RetentionRepositoryContract:
     @pytest.fixture
-    async def retention(self) -> RetentionRepository:
+    async def stores(self) -> Stores:
         raise NotImplementedError
 
     @pytest.fixture
-    async def jobs(self) -> SqlAlchemyJobRepository:
-        raise NotImplementedError
+    def retention(self, stores: Stores) -> RetentionRepository:
+        return stores.retention
+
+    @pytest.fixture
+    def jobs(self, stores: Stores) -> JobRepository:
+        return stores.jobs
 
     async def test_expired_generations_follow_each_strategys_window_oldest_first(
-        self, retention: RetentionRepository, jobs: SqlAlchemyJobRepository
+        self, retention: RetentionRepository, jobs: JobRepository
     ) -> None:
         await jobs.add(generation("a-old", days=0))
         await jobs.add(generation("a-new", days=5))
@@ -74,13 +109,13 @@ class RetentionRepositoryContract:
         assert (found[1].strategy, found[1].status, found[1].cache_key) == ("once", "failed", "k")
 
     async def test_queued_running_and_reviewed_generations_are_never_candidates(
-        self, retention: RetentionRepository, jobs: SqlAlchemyJobRepository, engine: AsyncEngine
+        self, retention: RetentionRepository, jobs: JobRepository, stores: Stores
     ) -> None:
         await jobs.add(generation("queued", days=0, status=GenerationStatus.QUEUED))
         await jobs.add(generation("running", days=0, status=GenerationStatus.PROCESSING))
         await jobs.add(generation("reviewed", days=0))
         await jobs.add(generation("plain", days=0))
-        await SqlAlchemyReviewRepository(engine=engine).add_review(
+        await stores.reviews.add_review(
             Review(
                 id="r1",
                 generation_id="reviewed",
@@ -103,7 +138,7 @@ class RetentionRepositoryContract:
         assert await jobs.get("queued") is not None
 
     async def test_the_cursor_pages_through_candidates(
-        self, retention: RetentionRepository, jobs: SqlAlchemyJobRepository
+        self, retention: RetentionRepository, jobs: JobRepository
     ) -> None:
         for index in range(5):
             await jobs.add(generation(f"g{index}", days=index))
@@ -116,7 +151,7 @@ class RetentionRepositoryContract:
 
         assert [g.id for g in [*first, *second]] == ["g0", "g1", "g2", "g3"]
 
-    async def test_newest_complete_per_key(self, retention: RetentionRepository, jobs: SqlAlchemyJobRepository) -> None:
+    async def test_newest_complete_per_key(self, retention: RetentionRepository, jobs: JobRepository) -> None:
         await jobs.add(generation("k1-old", days=0, key="k1"))
         await jobs.add(generation("k1-new", days=1, key="k1"))
         await jobs.add(generation("k1-failed-newer", days=2, key="k1", status=GenerationStatus.FAILED))
@@ -133,13 +168,13 @@ class RetentionRepositoryContract:
         }
 
     async def test_artifact_owners_and_authored_references(
-        self, retention: RetentionRepository, jobs: SqlAlchemyJobRepository, engine: AsyncEngine
+        self, retention: RetentionRepository, jobs: JobRepository, stores: Stores
     ) -> None:
         await jobs.add(generation("g1", days=0, artifacts=[blob(ID(1), "g1", uri="local://artifacts/aa/1")]))
         image = {"scenes": [{"id": "cafe", "image": ID(7)}]}
-        await SqlAlchemyGraphRepository(engine=engine).save_graph("g", title="t", body=image, author=None, at=T0)
+        await stores.graphs.save_graph("g", title="t", body=image, author=None, at=T0)
         config = {"from_scene": {"image": ID(8)}}
-        await SqlAlchemyNodeConfigRepository(engine=engine).save_node("n", config=config, author=None, note=None, at=T0)
+        await stores.nodes.save_node("n", config=config, author=None, note=None, at=T0)
 
         assert await retention.artifact_owners([ID(1), ID(2)]) == {ID(1): "g1"}
         authored = await retention.authored_references()
@@ -147,7 +182,7 @@ class RetentionRepositoryContract:
         assert ID(8).encode() in authored
 
     async def test_removal_takes_artifacts_and_events_and_names_only_unshared_objects(
-        self, retention: RetentionRepository, jobs: SqlAlchemyJobRepository, engine: AsyncEngine
+        self, retention: RetentionRepository, jobs: JobRepository
     ) -> None:
         shared, alone = "local://artifacts/aa/shared", "local://artifacts/bb/alone"
         await jobs.add(
@@ -168,50 +203,57 @@ class RetentionRepositoryContract:
         assert await retention.named_uris([shared, alone, "local://never"]) == {shared}
 
     async def test_remove_events_of_finished_jobs_and_runs_only(
-        self, retention: RetentionRepository, jobs: SqlAlchemyJobRepository, engine: AsyncEngine
+        self, retention: RetentionRepository, jobs: JobRepository, stores: Stores
     ) -> None:
         await jobs.add(generation("done", days=0))
         await jobs.add(generation("queued", days=0, status=GenerationStatus.QUEUED))
         for job in ("done", "queued"):
             await jobs.add_event(job, "progress", {}, at=T0)
         await jobs.add_event("done", "completed", {}, at=T0 + 5 * DAY)
-        async with engine.begin() as conn:
-            for run, status in (("w-done", "complete"), ("w-running", "running")):
-                await conn.execute(
-                    insert(warmups).values(
-                        id=run,
-                        graph_id="g",
-                        origin="api",
-                        status=status,
-                        concurrency=1,
-                        options={},
-                        skipped=[],
-                        created_at=T0,
-                        finished_at=T0 if status == "complete" else None,
-                    )
-                )
-                await conn.execute(insert(warmup_events).values(warmup_id=run, type="x", data={}, created_at=T0))
+        for run in ("w-done", "w-live"):
+            await stores.warmups.add_warmup(a_run(run), items(1))
+            await stores.warmups.add_warmup_event(run, "x", {}, at=T0)
+        assert await stores.warmups.finish_warmup("w-done", owner=None, status=WarmupStatus.COMPLETE, at=T0)
 
         assert await retention.remove_events(before=T0 + DAY, dry_run=True) == 2
+        assert len(await jobs.events_after("done", 0)) == 2, "a dry run removes nothing"
         assert await retention.remove_events(before=T0 + DAY) == 2
 
-        async with engine.connect() as conn:
-            jobs_left = (await conn.execute(select(generation_events.c.generation_id))).scalars().all()
-            runs_left = (await conn.execute(select(warmup_events.c.warmup_id))).scalars().all()
-        assert sorted(jobs_left) == ["done", "queued"]  # the newer event of `done`, every event of `queued`
-        assert runs_left == ["w-running"]
+        # the newer event of `done`, every event of `queued`, every event of the live run
+        assert [e.type for e in await jobs.events_after("done", 0)] == ["completed"]
+        assert len(await jobs.events_after("queued", 0)) == 1
+        assert await stores.warmups.warmup_events_after("w-done", 0) == []
+        assert len(await stores.warmups.warmup_events_after("w-live", 0)) == 1
 
+        assert await retention.remove_warmups(before=T0 + DAY, dry_run=True) == 1
         assert await retention.remove_warmups(before=T0 + DAY) == 1
-        async with engine.connect() as conn:
-            assert (await conn.execute(select(func.count()).select_from(warmups))).scalar() == 1
+        assert await stores.warmups.get_warmup("w-done") is None
+        assert await stores.warmups.get_warmup("w-live") is not None
 
 
 class TestSqlAlchemyRetentionRepository(RetentionRepositoryContract):
     @pytest.fixture
-    async def jobs(self, engine: AsyncEngine) -> SqlAlchemyJobRepository:
+    async def stores(self, engine: AsyncEngine) -> Stores:
         await schema.upgrade(engine)
-        return SqlAlchemyJobRepository(engine=engine)
+        return Stores(
+            retention=SqlAlchemyRetentionRepository(engine=engine),
+            jobs=SqlAlchemyJobRepository(engine=engine),
+            reviews=SqlAlchemyReviewRepository(engine=engine),
+            graphs=SqlAlchemyGraphRepository(engine=engine),
+            nodes=SqlAlchemyNodeConfigRepository(engine=engine),
+            warmups=SqlAlchemyWarmupRepository(engine=engine),
+        )
 
+
+class TestMemoryRetentionRepository(RetentionRepositoryContract):
     @pytest.fixture
-    async def retention(self, engine: AsyncEngine, jobs: SqlAlchemyJobRepository) -> RetentionRepository:
-        return SqlAlchemyRetentionRepository(engine=engine)
+    def stores(self) -> Stores:
+        database = MemoryDatabase()
+        return Stores(
+            retention=MemoryRetentionRepository(database=database),
+            jobs=MemoryJobRepository(database=database),
+            reviews=MemoryReviewRepository(database=database),
+            graphs=MemoryGraphRepository(database=database),
+            nodes=MemoryNodeConfigRepository(database=database),
+            warmups=MemoryWarmupRepository(database=database),
+        )

@@ -123,3 +123,11 @@ def test_serve_starts_on_a_reachable_address_once_a_key_exists(work: Workdir):
             server.kill()
             server.wait()
         log.close()
+
+
+@pytest.mark.parametrize(("name", "said"), [("ops\x1b[31m", "U+001B at position 3"), ("a\nb", "U+000A at position 1")])
+def test_create_refuses_a_name_with_control_characters_as_the_api_does(work: Workdir, name: str, said: str):
+    refused = work.run("keys", "create", "--scope", "admin", "--name", name, expect=2)
+    assert "invalid key name: must not contain control characters" in refused.stderr, refused.stderr
+    assert said in refused.stderr
+    assert "no API keys" in work.run("keys", "list").stdout

@@ -55,3 +55,13 @@ def test_migrate_has_nothing_to_do(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "memory" in done.stdout
     assert not (tmp_path / "data").exists()
+
+
+def test_gc_runs_on_the_memory_records(tmp_path: Path) -> None:
+    env = {**os.environ, "DYNGEN_DATABASE_URL": MEMORY_URL, "DYNGEN_DATA_DIR": str(tmp_path / "data")}
+    done = subprocess.run(
+        [str(VENV_BIN / "dyngen"), "gc"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "gc removed: 0 generations" in done.stdout
+    assert not (tmp_path / "data").exists()

@@ -307,3 +307,32 @@ async def test_an_object_stored_again_during_the_grace_is_not_deleted(
 
     assert (report.generations, report.objects) == (1, 0)
     assert await fetch(client, services, f"/api/artifacts/{'e' * 32}") == 200
+
+
+async def test_the_memory_mode_sweeps_its_records_and_objects(tmp_path: Path) -> None:
+    from dyngen.config import MEMORY_URL
+    from dyngen.domain.contracts import GenerateContentRequest
+    from dyngen.domain.wire import load
+    from dyngen.services.generation import front_door as generation
+
+    windows = RetentionSettings(sweep=True, always_s=HOUR_S, object_grace_s=0)
+    memory = Settings(data_dir=tmp_path / "data", database_url=MEMORY_URL, retention=windows)
+    clock = FakeManualClock(datetime(2026, 5, 1, tzinfo=UTC))
+    services = await started(memory, clock)
+    try:
+        assert "retention_sweep" in [run.__name__ for run in services.background]
+        request = load(GenerateContentRequest, ambient("ambient-0"))
+        made = []
+        for _ in range(3):
+            made.append(await generation.generate_content(request=request, services=services))
+            clock.advance(1)
+        clock.advance(2 * HOUR_S)
+
+        report = await sweep(services)
+
+        assert (report.generations, report.objects) == (2, 2)
+        kept = [await services.repository.get(m.generation_id or "") is not None for m in made]
+        assert kept == [False, False, True], "the newest stays: the cache serves it"
+        assert not memory.data_dir.exists(), "the memory mode writes nothing to the data dir"
+    finally:
+        await services.aclose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from PIL import Image
 from dyngen.config import Settings
 from dyngen.services.machinery.container import Services
 from tests.e2e.test_video import CAFE, ROOFTOPS, video_request
+from tests.fakes import FakeHangingCall
 from tests.integration.test_keyframes import png
 from tests.integration.test_video_render import TOP, decode
 
@@ -99,3 +101,25 @@ async def test_an_assets_file_name_costs_no_artifact_lookup(
 
     assert distance(frame) < 8
     assert "blue.png" not in looked_up, "a file name is never looked up as an artifact id"
+
+
+async def test_a_scene_image_lookup_that_hangs_draws_the_keyframe_within_the_deadline(
+    client: httpx.AsyncClient, services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A database that never answers the image's lookup holds the scene only as long as the deadline leaves
+    for it (before: until the database's own timeouts, with no bound in memory or on SQLite)."""
+    image, hanging, real = "ab" * 16, FakeHangingCall(), services.repository.get_artifact
+
+    async def lookup(artifact_id: str) -> Any:  # only the scene image's lookup hangs, not the video's
+        return await (hanging if artifact_id == image else real)(artifact_id)
+
+    monkeypatch.setattr(services.repository, "get_artifact", lookup)
+    try:
+        async with asyncio.timeout(60):  # a guard against the unbounded wait of before, not a measure
+            content, frame = await first_frame(client, tmp_path, image)
+    finally:
+        hanging.release()
+
+    assert hanging.calls == [(image,)]
+    assert distance(frame) > 30, "the drawn keyframe, as for a missing image"
+    assert "keyframe:from:missing" in content["metadata"]["tags"]

@@ -76,6 +76,7 @@ class Deployment:
     server: Process
     redis_prefix: str
     bucket: str
+    env: dict[str, str] = field(default_factory=dict)  # the server's, for other processes of the deployment
     urls: set[str] = field(default_factory=set)
 
     def generate(self, playthrough: str, *, node_id: str = "stampede_node", **changes: Any) -> dict[str, Any]:
@@ -183,7 +184,7 @@ def scaled_deployment(
         proxy.close()
         raise
     try:
-        yield Deployment(base=base, server=server, redis_prefix=prefix, bucket=bucket), proxy
+        yield Deployment(base=base, server=server, redis_prefix=prefix, bucket=bucket, env=env), proxy
     finally:
         server.stop()
         proxy.close()

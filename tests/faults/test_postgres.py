@@ -8,6 +8,7 @@ after a restart (the records kept in the outbox were written to the database).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import time
@@ -19,6 +20,15 @@ from typing import Any
 import httpx
 import pytest
 
+from dyngen.adapters.db import schema
+from dyngen.adapters.db.repository import SqlAlchemyGenerationRepository, create_engine
+from dyngen.bootstrap import build
+from dyngen.config import Settings
+from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.entrypoints.api.app import create_app
+from dyngen.ports import GenerationFilter
+from tests.contract.test_object_store import until
+from tests.fakes import FakeProvider
 from tests.support.proxy import TcpProxy
 from tests.support.servers import VENV_BIN, dyngen_server
 
@@ -156,3 +166,103 @@ def test_generations_answer_through_the_fault_and_every_url_is_fetchable_after_r
         assert player.generate(dialogue(node, "during-1"))["cache"]["hit"] is True
     finally:
         server.stop()
+
+
+async def test_after_one_timeout_database_calls_fail_at_once_until_one_probe_finds_it_back(
+    proxied_postgres: tuple[TcpProxy, str],
+) -> None:
+    """A hung database costs one caller its timeout; the next callers get DEPENDENCY_UNAVAILABLE at once
+    (they send nothing to it) for the cooldown; then one probe goes through, and once it answers everyone
+    does again. (Before the switch, each call of a request waited out its own timeout.)"""
+    proxy, url = proxied_postgres
+    now = [0.0]
+    engine = create_engine(url, connect_timeout_s=0.5, command_timeout_s=0.5, cooldown_s=30, clock=lambda: now[0])
+    repository = SqlAlchemyGenerationRepository(engine=engine)
+    anything = GenerationFilter(limit=1)
+    try:
+        await schema.upgrade(engine)
+        before = await repository.find(anything)  # the session's database: other tests may have written
+
+        proxy.hang()
+        with pytest.raises(DyngenError) as first:
+            await repository.find(anything)  # waits out one timeout
+        assert first.value.code is ErrorCode.DEPENDENCY_UNAVAILABLE
+        reached = proxy.swallowed
+        assert reached > 0, "the first call did reach the hung database"
+        for _ in range(3):
+            with pytest.raises(DyngenError) as fast:
+                await repository.find(anything)
+            assert fast.value.code is ErrorCode.DEPENDENCY_UNAVAILABLE
+            assert fast.value.retry_after_s == 30
+        assert proxy.swallowed == reached, "during the cooldown no call goes to the database"
+
+        now[0] += 31  # the cooldown is over: one probe, the others still fail at once
+        probe = asyncio.create_task(repository.find(anything))
+        await until(lambda: proxy.swallowed > reached, what="the probe to reach the database")
+        with pytest.raises(DyngenError):
+            await repository.find(anything)
+        assert not probe.done(), "a caller failed at once while the probe was still waiting"
+        with pytest.raises(DyngenError):
+            await probe
+
+        proxy.restore()
+        now[0] += 31
+        assert await repository.find(anything) == before  # the probe finds it back
+        assert await asyncio.gather(*(repository.find(anything) for _ in range(3))) == [before] * 3
+    finally:
+        proxy.restore()
+        await engine.dispose()
+
+
+async def test_a_job_finishing_while_the_database_is_cut_leaves_its_urls_fetchable_after_restore(
+    tmp_path: Path, proxied_postgres: tuple[TcpProxy, str]
+) -> None:
+    """A job's final record goes through the outbox like a synchronous one: its content is cached (and so
+    served) at once, so its record must land once the database is back (before: the job's finish failed,
+    the job stayed `processing`, and the cached URL was a 404)."""
+    proxy, url = proxied_postgres
+    provider = FakeProvider(hang=True)
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=url,
+        default_provider="fake",
+        db_connect_timeout_s=0.5,
+        db_command_timeout_s=1,
+        db_pool_timeout_s=0.5,
+        db_cooldown_s=0.2,
+        record_timeout_s=0.5,
+        outbox_replay_s=0.2,
+    )
+    services = await build(settings, migrate=True, providers={"fake": provider})
+    await services.start()
+    request = dialogue(f"pg-job-{uuid.uuid4().hex[:8]}", "job")
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_app(settings, services=services)), base_url="http://dyngen.test"
+        ) as client:
+            submitted = await client.post("/api/generate-content", json=request, headers={"Prefer": "respond-async"})
+            assert submitted.status_code == 202, submitted.text
+            job_id = submitted.json()["job_id"]
+            await until(lambda: bool(provider.calls), what="the job to reach its provider")
+
+            proxy.cut()
+            provider.release()  # the job finishes while the database refuses connections
+            await until(lambda: services.outbox is not None and services.outbox.holding(), what="the kept record")
+            hit = await client.post("/api/generate-content", json=request)
+            assert hit.json()["cache"]["hit"] is True, "the job's content is cached and served meanwhile"
+
+            proxy.restore()
+
+            async def finished() -> bool:
+                job = await client.get(f"/api/generation-jobs/{job_id}")
+                return job.status_code == 200 and job.json()["status"] == "complete"
+
+            await until(finished, within_s=30, what="the job's record to land")
+            job = (await client.get(f"/api/generation-jobs/{job_id}")).json()
+            for answer in (job, (await client.post("/api/generate-content", json=request)).json()):
+                fetched = await client.get(answer["content"]["url"])
+                assert fetched.status_code == 200, (answer["content"]["url"], fetched.text)
+            assert (await client.get(f"/api/generations/{job_id}")).status_code == 200
+    finally:
+        proxy.restore()
+        await services.aclose()

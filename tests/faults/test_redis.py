@@ -6,6 +6,7 @@ it again and every URL a player was given still loads."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import redis
 from tests.faults.deployment import NODE_TIMEOUT_MS, SHAPES, Deployment, Shape, fault, poll, scaled_deployment
 from tests.integration.scaled import transition_request
 from tests.support.proxy import TcpProxy
-from tests.support.servers import MotoS3Server
+from tests.support.servers import VENV_BIN, MotoS3Server, Process
 
 pytestmark = pytest.mark.services
 
@@ -84,3 +85,46 @@ def test_players_are_answered_within_the_deadline_and_nothing_is_lost(
     assert job.status_code == 200, "the job taken while Redis was out is stored (the reaper enqueues it)"
     assert dyngen.dead_urls() == []
     assert len(dyngen.urls) >= 6
+
+
+def test_a_worker_on_a_hung_redis_says_it_is_unhealthy_recovers_and_stops_when_told(
+    deployment: tuple[Deployment, TcpProxy], tmp_path: Path
+) -> None:
+    """`dyngen worker` reads Redis with the process's deadlines: a silent Redis ends arq's poll with a
+    timeout, not a hang; the worker says it is unhealthy, runs jobs again once Redis is back, and a
+    SIGTERM stops it while Redis is silent (before: no read timeout, so its poll and its shutdown waited
+    for ever)."""
+    dyngen, proxy = deployment
+    env = {**dyngen.env, "DYNGEN_LOG_LEVEL": "info"}
+    worker = Process([str(VENV_BIN / "dyngen"), "worker"], env=env, log=tmp_path / "worker.log")
+
+    def job_completes(playthrough: str) -> None:
+        submitted = httpx.post(
+            f"{dyngen.base}/api/generate-content",
+            json=transition_request(playthrough, timeout_ms=NODE_TIMEOUT_MS),
+            headers={"Prefer": "respond-async"},
+            timeout=10,
+        )
+        assert submitted.status_code == 202, submitted.text
+        url = f"{dyngen.base}/api/generation-jobs/{submitted.json()['job_id']}"
+        poll(lambda: httpx.get(url, timeout=10).json()["status"] == "complete", timeout=60, what=f"job {playthrough}")
+
+    try:
+        job_completes("worker-before")
+
+        proxy.hang()
+        poll(lambda: "worker.unhealthy" in worker.output(), timeout=30, what="the worker to say it is unhealthy")
+        proxy.restore()
+        poll(lambda: "worker.healthy" in worker.output(), timeout=30, what="the worker to say it is healthy again")
+        job_completes("worker-after")
+
+        proxy.hang()
+        poll(lambda: worker.output().count("worker.unhealthy") == 2, timeout=30, what="unhealthy again")
+        worker.proc.send_signal(signal.SIGTERM)
+        assert worker.proc.wait(timeout=60) == 0, worker.output()[-3000:]  # a guard against a hung stop
+    except BaseException:
+        print(worker.output()[-5000:])
+        raise
+    finally:
+        proxy.restore()
+        worker.kill()

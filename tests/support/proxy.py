@@ -27,6 +27,8 @@ class TcpProxy:
         self._writers: set[asyncio.StreamWriter] = set()
         self._hung = False
         self._held: set[asyncio.StreamWriter] = set()
+        # Connections accepted and chunks swallowed while hung: what reached a dependency that never answers.
+        self.swallowed = 0
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
         self.restore()
@@ -38,6 +40,7 @@ class TcpProxy:
         try:
             while data := await reader.read(65536):
                 if self._hung:
+                    self.swallowed += 1
                     continue  # swallowed: the peer waits for an answer that never comes
                 writer.write(data)
                 await writer.drain()
@@ -49,9 +52,10 @@ class TcpProxy:
 
     async def _swallow(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._held.add(writer)
+        self.swallowed += 1
         try:
             while await reader.read(65536):
-                pass
+                self.swallowed += 1
         except (ConnectionError, OSError):
             pass
         finally:

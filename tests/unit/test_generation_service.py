@@ -502,6 +502,6 @@ async def test_a_record_the_database_cannot_take_waits_in_the_outbox_is_readable
 
     monkeypatch.undo()
     assert await records(services) == []
-    assert await replay_outbox(outbox=outbox, repository=services.repository, timeout_s=5) == 2
+    assert await replay_outbox(outbox=outbox, repository=services.repository, jobs=services.jobs, timeout_s=5) == 2
     assert not outbox.holding()
     assert {r.id for r in await records(services)} == {resp.generation_id, second.generation_id}

@@ -48,7 +48,7 @@ def gc(
         services = await build(settings)
         try:
             if services.retention is None:
-                raise DyngenError(ErrorCode.GEN_INVALID_CONFIG, "nothing to collect: the records live in memory")
+                raise DyngenError(ErrorCode.GEN_INVALID_CONFIG, "this set-up has no retention repository")
             return await retention.sweep(
                 policy=services.options.retention,
                 repository=services.retention,
@@ -68,3 +68,6 @@ def gc(
         typer.secho(f"error: {exc.message}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
     typer.echo(json.dumps(report.as_dict(), indent=2) if as_json else _describe(report))
+    if settings.is_memory and not as_json:
+        # Records in memory belong to the process that made them: a server sweeps its own periodically.
+        typer.echo("  (memory mode: this command sees only its own records; a server sweeps its own)")

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
-from dyngen.bootstrap import build, job_worker
+from dyngen.bootstrap import build, run_job_worker
 from dyngen.config import Settings
 from dyngen.domain.errors import DyngenError, ErrorCode
 
@@ -25,13 +23,9 @@ async def run_worker(settings: Settings) -> None:
             "dyngen worker needs DYNGEN_REDIS_URL; without Redis, `dyngen serve` runs jobs in-process",
         )
     services = await build(settings)
-    worker = job_worker(settings, services)
     await services.start()
     log.info("worker.started runner=%s queue=%s:jobs", services.runner_id, settings.redis_prefix)
     try:
-        # arq's signal handler stops the worker by cancelling its main task: that is a clean stop.
-        with contextlib.suppress(asyncio.CancelledError):
-            await worker.async_run()
+        await run_job_worker(settings, services)  # until SIGTERM/SIGINT
     finally:
-        await worker.close()
         await services.aclose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from dyngen.adapters.db.guard import GuardedAsyncEngine
 from dyngen.adapters.db.tables import generation_artifacts, generations
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
 from dyngen.ports import GenerationFilter, RepositoryUnavailable
@@ -28,6 +30,8 @@ def create_engine(
     connect_timeout_s: float = 5.0,
     command_timeout_s: float = 10.0,
     pool_timeout_s: float = 5.0,
+    cooldown_s: float = 2.0,
+    clock: Callable[[], float] = time.monotonic,
 ) -> AsyncEngine:
     """An async engine for `url`; SQLite gets WAL and a busy timeout so readers never block writers.
 
@@ -35,7 +39,8 @@ def create_engine(
     answers costs a request a bounded time, not the kernel's TCP timeout: opening a connection
     (`connect_timeout_s`), each statement (`command_timeout_s`, asyncpg's client-side timeout, which also
     covers BEGIN, COMMIT and the rollback when a connection goes back to the pool) and waiting for a free
-    connection (`pool_timeout_s`).
+    connection (`pool_timeout_s`). After a timeout, its connections fail at once for `cooldown_s`, then
+    one probes (`GuardedAsyncEngine`): a hung database costs a request one deadline, not one per step.
     """
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})
@@ -50,11 +55,12 @@ def create_engine(
 
         return engine
     # No pre-ping: it costs a round trip per checkout; a connection that died is caught by `retrying`.
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_timeout=pool_timeout_s,
         connect_args={"timeout": connect_timeout_s, "command_timeout": command_timeout_s},
     )
+    return GuardedAsyncEngine(engine.sync_engine, cooldown_s=cooldown_s, clock=clock)
 
 
 RETRIES = 3

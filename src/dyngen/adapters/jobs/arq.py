@@ -9,6 +9,7 @@ that submitted the job. The job is already stored as queued, and the reaper enqu
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -16,8 +17,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from arq import Retry
-from arq.connections import ArqRedis, RedisSettings
+from arq.connections import ArqRedis
 from arq.worker import Worker, func
+from redis.asyncio import ConnectionPool
+from redis.exceptions import RedisError
 
 from dyngen.adapters.messaging.redis import RedisConnection, RedisUnavailableError
 
@@ -100,18 +103,31 @@ def arq_worker(
     job_timeout_s: float = 600,
     max_tries: int = 10,
     poll_delay_s: float = 0.05,
+    connect_timeout_s: float = 1.0,
+    timeout_s: float = 1.0,
 ) -> Worker:
-    """An arq worker that runs dyngen jobs with `run` (which returns a retry delay, or None)."""
+    """An arq worker that runs dyngen jobs with `run` (which returns a retry delay, or None).
+
+    Its Redis connections get the same deadlines as the rest of the process (`connect_timeout_s` to
+    connect, `timeout_s` per read): arq's own settings have no read timeout, so a Redis that accepts and
+    never answers would hold its poll, and its shutdown, for ever. Run it with `serve_worker`.
+    """
 
     async def run_job(_ctx: dict[Any, Any], *args: Any, **_kwargs: Any) -> None:
         retry_in = await run(str(args[0]))
         if retry_in is not None:
             raise Retry(defer=retry_in)
 
-    return Worker(
+    pool = ArqRedis(
+        ConnectionPool.from_url(redis_url, socket_connect_timeout=connect_timeout_s, socket_timeout=timeout_s),
+        job_serializer=_serialize,
+        job_deserializer=_deserialize,
+        default_queue_name=queue_name,
+    )
+    worker = Worker(
         functions=[func(run_job, name="run_job", max_tries=max_tries)],  # type: ignore[arg-type]  # arq's Protocol
         queue_name=queue_name,
-        redis_settings=RedisSettings.from_dsn(redis_url),
+        redis_pool=pool,
         max_jobs=max_jobs,
         # arq starts at most max_jobs per poll and then sleeps poll_delay: its default 0.5 s caps a worker
         # at max_jobs / 0.5 s whatever the jobs cost.
@@ -122,3 +138,50 @@ def arq_worker(
         job_deserializer=_deserialize,
         handle_signals=True,
     )
+    return worker
+
+
+REDIS_FAILURES = (RedisError, OSError, TimeoutError)
+
+
+async def serve_worker(worker: Worker, *, retry_s: float) -> None:
+    """Run `worker` until a signal stops it.
+
+    A Redis that fails (refused, or silent past the read timeout) ends arq's loop: the worker then says it
+    is unhealthy (`worker.unhealthy`, a warning), keeps the jobs it runs going, and polls again every
+    `retry_s`; once Redis answers it says so (`worker.healthy`). A signal stops it in either state.
+    """
+    stopping = asyncio.Event()
+    worker.on_stop = lambda _signal: stopping.set()
+    healthy = True
+
+    async def started(_ctx: dict[Any, Any]) -> None:  # arq calls it once Redis answered its first command
+        nonlocal healthy
+        if not healthy:
+            healthy = True
+            log.warning("worker.healthy redis=answering")
+
+    worker.on_startup = started  # type: ignore[assignment]  # arq types it as a Protocol of its own
+    while not stopping.is_set():
+        try:
+            await worker.async_run()
+            return
+        except asyncio.CancelledError:
+            return  # arq's signal handler cancels its main task: a clean stop
+        except REDIS_FAILURES as exc:
+            if healthy:
+                log.warning("worker.unhealthy redis=failing error=%s retry_s=%s", type(exc).__name__, retry_s)
+            healthy = False
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), timeout=retry_s)
+
+
+async def close_worker(worker: Worker) -> None:
+    """Close the worker (its running jobs end first, as arq does); a Redis that does not answer costs
+    its read timeout, never a hang: what arq cannot tidy up in Redis then expires there by itself."""
+    try:
+        await worker.close()
+    except REDIS_FAILURES as exc:
+        log.warning("worker.close_incomplete error=%s", type(exc).__name__)
+        with contextlib.suppress(*REDIS_FAILURES):
+            await worker.pool.close(close_connection_pool=True)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from dyngen.domain.access import AuthMode, Scope, allows, enforced, generate_key, hash_key, is_loopback
 from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.domain.ids import id_problem
 from dyngen.ports import ApiKey
 
 if TYPE_CHECKING:
@@ -22,10 +23,24 @@ if TYPE_CHECKING:
 log = logging.getLogger("dyngen.access")
 
 CREATE_HINT = "dyngen keys create --scope admin --name ops"
+KEY_NAME_MAX = 200  # as the HTTP contract (`CreateKeyRequest.name`)
 
 
 async def create_key(*, name: str, scope: Scope, services: Services) -> tuple[ApiKey, str]:
-    """Create a key. Returns the key's record and the key itself, which is not stored and never shown again."""
+    """Create a key. Returns the key's record and the key itself, which is not stored and never shown again.
+
+    Raises:
+        DyngenError: GEN_INVALID_CONFIG for a name the id rule refuses (`domain/ids.py`: control characters
+            end up in logs and listings) or that is empty or over `KEY_NAME_MAX` characters; the HTTP
+            contract checks the same before, the CLI relies on this.
+    """
+    problem = id_problem(name) or (None if 0 < len(name) <= KEY_NAME_MAX else f"must be 1 to {KEY_NAME_MAX} characters")
+    if problem is not None:
+        raise DyngenError(
+            ErrorCode.GEN_INVALID_CONFIG,
+            f"invalid key name: {problem}",
+            details=[{"field": "name", "message": problem}],
+        )
     plaintext = generate_key()
     key = ApiKey(id=uuid.uuid4().hex, name=name, scope=scope.value, created_at=services.clock.now())
     await services.keys.add_key(key, key_hash=hash_key(plaintext))

@@ -116,8 +116,14 @@ async def _run_provider(  # noqa: PLR0915 - one attempt loop: reserve, call, set
         (fb.max_retries if fb.max_retries is not None else DEFAULT_MAX_RETRIES) if fb.mode is FallbackMode.RETRY else 0
     )
     deadline = services.clock.monotonic() + timeout_s
+    # The images' lookup gets what is left of the deadline, at most as long as a record write may take.
     images = await fetch_scene_images(
-        request=request, provider=provider, records=services.repository, artifacts=services.artifacts
+        request=request,
+        provider=provider,
+        records=services.repository,
+        artifacts=services.artifacts,
+        tasks=services.refreshes,
+        within_s=min(services.options.record_timeout_s, deadline - services.clock.monotonic()),
     )
     error: DyngenError | None = None
     attempt = 0
@@ -234,6 +240,7 @@ async def generate_and_record(services: Services, prepared: Prepared, seed: Reso
         record=record,
         within_s=within,
         repository=services.repository,
+        jobs=services.jobs,
         outbox=services.outbox,
         tasks=services.refreshes,
     )

@@ -41,6 +41,7 @@ from dyngen.services.generation.runs import run_generation
 from dyngen.services.generation.serving import cached
 from dyngen.services.machinery.container import Services
 from dyngen.services.machinery.ids import new_id
+from dyngen.services.reporting.records import record_generation
 
 log = logging.getLogger("dyngen.jobs")
 
@@ -338,7 +339,18 @@ async def _conclude(services: Services, record: GenerationRecord, final: Generat
         )
         return RunResult(ran=True, retry_in_s=delay)
     final = final.model_copy(update={"job_attempts": attempts})
-    await services.jobs.finish(final)
+    # Through the outbox like every generation record: the job's URLs may already be cached and served.
+    kept = await record_generation(
+        record=final,
+        within_s=options.record_timeout_s,
+        repository=services.repository,
+        jobs=services.jobs,
+        outbox=services.outbox,
+        tasks=services.refreshes,
+    )
+    if not kept:
+        log.warning("job.record_kept id=%s status=%s", record.id, final.status.value)
+        return RunResult(ran=True)  # the outbox's replay finishes the job and adds its terminal event
     if final.fallback_mode:
         await emit(
             services,
@@ -360,6 +372,8 @@ async def reap(*, services: Services) -> int:
     now = services.clock.now()
     touched = 0
     for record in await services.jobs.expired(now=now):
+        if await _kept(services, record.id):
+            continue  # it finished while the database was down: its record waits in the outbox
         attempts = record.job_attempts + 1
         if record.cancel_requested:
             # Cancelled while its runner was gone: nobody is left to see the flag, so end it here.
@@ -399,6 +413,11 @@ async def reap(*, services: Services) -> int:
             await services.queue.enqueue(record.id, attempt=record.job_attempts)
         touched += 1
     return touched
+
+
+async def _kept(services: Services, job_id: str) -> bool:
+    outbox = services.outbox
+    return outbox is not None and outbox.holding() and await outbox.get(job_id) is not None
 
 
 async def reaper_loop(*, services: Services) -> None:

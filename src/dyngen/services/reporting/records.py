@@ -9,9 +9,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from dyngen.domain.contracts import GenerationStatus
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
-from dyngen.ports import ArtifactStore, GenerationFilter, GenerationRepository, RecordOutbox
+from dyngen.ports import ArtifactStore, GenerationFilter, GenerationRepository, JobRepository, RecordOutbox
 from dyngen.services.machinery.background import BackgroundTasks
 from dyngen.services.machinery.container import Options
 
@@ -24,31 +25,61 @@ async def record_generation(
     record: GenerationRecord,
     within_s: float,
     repository: GenerationRepository,
+    jobs: JobRepository,
     outbox: RecordOutbox | None,
     tasks: BackgroundTasks,
-) -> None:
-    """Write a generation's record, within `within_s` seconds.
+) -> bool:
+    """Write a generation's record, within `within_s` seconds; True when the database took it.
 
     The player may already hold a URL naming the record's artifact, so the record must land: when the
     database does not take it in time (down, hung, or records already wait in the outbox ahead of it),
-    it goes to the outbox, which is replayed when the database answers again. Without an outbox, a
+    it goes to the outbox, which is replayed when the database answers again (False). Without an outbox, a
     failure is logged (the player is served either way). `tasks` runs the write, so that one given up on
-    still finishes behind.
+    still finishes behind. A job's final record finishes its job row.
     """
     if outbox is not None and outbox.holding():
         await outbox.put(record)  # the database is taken as down: no request waits on it
-        return
+        return False
+    write = write_record(record, repository=repository, jobs=jobs)
     try:
-        await tasks.run_within(f"record:{record.id}", repository.add(record), timeout_s=within_s)
+        await tasks.run_within(f"record:{record.id}", write, timeout_s=within_s)
     except Exception as exc:
         if outbox is None:
             log.exception("generation.record_failed id=%s key=%s", record.id, record.cache_key)
-            return
+            return False
         log.warning("generation.record_deferred id=%s key=%s error=%s", record.id, record.cache_key, type(exc).__name__)
         await outbox.put(record)
+        return False
+    return True
 
 
-async def replay_outbox(*, outbox: RecordOutbox, repository: GenerationRepository, timeout_s: float) -> int:
+async def write_record(record: GenerationRecord, *, repository: GenerationRepository, jobs: JobRepository) -> None:
+    """Add a generation's record, or, for a job's final record (its row exists since it was queued),
+    finish the job with it."""
+    if record.queued_at is None:
+        await repository.add(record)
+    else:
+        await jobs.finish(record)
+
+
+async def _replay(record: GenerationRecord, *, repository: GenerationRepository, jobs: JobRepository) -> None:
+    """Write a kept record once (replaying it twice is harmless): a job the database already shows
+    finished with this record is left alone; a job that finishes here gets its terminal event."""
+    if record.queued_at is None:
+        await repository.add(record)
+        return
+    current = await jobs.get(record.id)
+    if current is not None and current.status is record.status and current.completed_at == record.completed_at:
+        return
+    await jobs.finish(record)
+    terminal = "completed" if record.status is GenerationStatus.COMPLETE else "failed"
+    data = {"generation_id": record.id} if terminal == "completed" else {"code": record.error_code}
+    await jobs.add_event(record.id, terminal, data, at=record.completed_at or record.created_at)
+
+
+async def replay_outbox(
+    *, outbox: RecordOutbox, repository: GenerationRepository, jobs: JobRepository, timeout_s: float
+) -> int:
     """Write the records waiting in the outbox to the database, oldest first; returns how many were written.
 
     Stops at the first record the database cannot take for want of an answer (it is still down); a record it
@@ -59,7 +90,7 @@ async def replay_outbox(*, outbox: RecordOutbox, repository: GenerationRepositor
     for record in await outbox.waiting():
         try:
             async with asyncio.timeout(timeout_s):
-                await repository.add(record)
+                await _replay(record, repository=repository, jobs=jobs)
         except TimeoutError:
             break
         except DyngenError as exc:
@@ -78,13 +109,15 @@ async def replay_outbox(*, outbox: RecordOutbox, repository: GenerationRepositor
     return written
 
 
-async def outbox_loop(*, outbox: RecordOutbox | None, repository: GenerationRepository, options: Options) -> None:
+async def outbox_loop(
+    *, outbox: RecordOutbox | None, repository: GenerationRepository, jobs: JobRepository, options: Options
+) -> None:
     """Replay the outbox now (records a previous run left) and every `outbox_replay_s` after."""
     if outbox is None:
         return
     while True:
         with contextlib.suppress(Exception):
-            await replay_outbox(outbox=outbox, repository=repository, timeout_s=options.record_timeout_s)
+            await replay_outbox(outbox=outbox, repository=repository, jobs=jobs, timeout_s=options.record_timeout_s)
         # Real time, like the artifact spool's loop: a test's FakeClock would turn this into a busy loop.
         await asyncio.sleep(options.outbox_replay_s)
 

@@ -49,7 +49,9 @@ class KeyList(BaseModel):
 class CreateKeyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    name: Annotated[str, Field(min_length=1, max_length=200, description="Who or what uses the key."), IdChars]
+    name: Annotated[
+        str, Field(min_length=1, max_length=access.KEY_NAME_MAX, description="Who or what uses the key."), IdChars
+    ]
     scope: Scope
 
 
