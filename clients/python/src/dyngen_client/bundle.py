@@ -72,9 +72,9 @@ class Bundle:
     def _matches(self, item: Mapping[str, Any], player_context: Optional[Mapping[str, Any]]) -> bool:
         scope = item.get("scope") or {}
         if "playthrough_id" in scope:
-            return scope["playthrough_id"] == _context_id(player_context, "playthrough_id", "playthroughId")
+            return bool(scope["playthrough_id"] == _context_id(player_context, "playthrough_id", "playthroughId"))
         if "player_id" in scope:
-            return scope["player_id"] == _context_id(player_context, "player_id", "playerId")
+            return bool(scope["player_id"] == _context_id(player_context, "player_id", "playerId"))
         return True
 
     def find(

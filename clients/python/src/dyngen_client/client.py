@@ -144,7 +144,7 @@ class DyngenClient:
         try:
             if self.transport is None:
                 raise DyngenUnavailableError("unreachable", "no server configured")
-            answer = self.transport.request(
+            answer: Dict[str, Any] = self.transport.request(
                 "POST", f"/api/graphs/{_quote(graph)}/advance", body=body, headers=self._idempotency()
             ).json()
         except DyngenUnavailableError as error:
@@ -226,18 +226,23 @@ class DyngenClient:
         headers = self._idempotency()
         if respond_async:
             headers["Prefer"] = "respond-async"
+        job_id: Optional[str] = None
         try:
             answer = self.transport.request("POST", path, body=body, headers=headers)
             payload = answer.json()
             if answer.status == 202 and respond_async:
-                state = self.wait(str(payload["job_id"]), timeout=wait_timeout)
+                job_id = str(payload["job_id"])
+                state = self.wait(job_id, timeout=wait_timeout)
                 if state.status not in TERMINAL:
-                    self.cancel(str(payload["job_id"]))
-                    raise DyngenUnavailableError("timeout", f"job {payload['job_id']} not done within {wait_timeout}s")
+                    self.cancel(job_id)
+                    raise DyngenUnavailableError("timeout", f"job {job_id} not done within {wait_timeout}s")
                 return Result(state.response, source=results.SERVER, problems=problems)
         except DyngenUnavailableError as error:
             log.warning("dyngen.unavailable path=%s reason=%s", path, error.reason)
-            return self._offline_result(offline(), [*problems, str(error)])
+            fallback = self._offline_result(offline(), [*problems, str(error)])
+            if job_id:
+                fallback.response.setdefault("job_id", job_id)
+            return fallback
         return Result(self._absolute(payload), source=results.SERVER, problems=problems)
 
     @staticmethod

@@ -133,7 +133,7 @@ class Transport:
     def _pause(self, attempt: int, retry_after: Optional[float]) -> Optional[float]:
         if retry_after is not None:
             return retry_after if retry_after <= self.max_retry_after else None
-        ceiling = min(self.max_backoff, self.backoff * (2**attempt))
+        ceiling = min(self.max_backoff, self.backoff * 2.0**attempt)
         return ceiling / 2 + self.rng.uniform(0, ceiling / 2)
 
     def _attempt(
