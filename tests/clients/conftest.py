@@ -16,7 +16,8 @@ from tests.support.servers import Process, dyngen_server
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-STORY = json.loads((HERE / "client_story.json").read_text(encoding="utf-8"))
+EXAMPLES = ROOT / "docs" / "clients" / "examples"
+STORY = json.loads((EXAMPLES / "harbor_story.json").read_text(encoding="utf-8"))
 
 
 @dataclass(frozen=True)

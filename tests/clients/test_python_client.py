@@ -29,7 +29,7 @@ def sha256(path: Path) -> str:
 def test_a_video_transition_is_played_by_reference_and_its_video_downloads_intact(server: StoryServer, tmp_path):
     client = DyngenClient(server.base, timeout=120, retries=0)
 
-    result = client.play_node("client_story", "harbor_to_storm", PLAYER)
+    result = client.play_node("harbor_story", "harbor_to_storm", PLAYER)
 
     assert (result.status, result.kind, result.source) == ("complete", "video", "server"), result.response
     assert result.fallback is None
@@ -41,7 +41,7 @@ def test_a_video_transition_is_played_by_reference_and_its_video_downloads_intac
     assert saved.read_bytes()[4:8] == b"ftyp", "an MP4"
     assert [line["text"] for line in result.lines] == result.content["dialogue"]
 
-    again = client.play_node("client_story", "harbor_to_storm", PLAYER)
+    again = client.play_node("harbor_story", "harbor_to_storm", PLAYER)
     assert again.response["cache"]["hit"] is True
     assert again.response["cache_key"] == result.response["cache_key"]
 
@@ -49,9 +49,9 @@ def test_a_video_transition_is_played_by_reference_and_its_video_downloads_intac
 def test_advance_answers_the_dialogue_on_the_way_and_the_next_scene(server: StoryServer):
     client = DyngenClient(server.base, timeout=60, retries=0)
 
-    step = client.advance("client_story", from_scene="storm", player_context=PLAYER)
-    chosen = client.advance("client_story", from_scene="storm", choice=0, player_context=PLAYER)
-    named = client.advance("client_story", from_scene="harbor", to_scene="storm", player_context=PLAYER)
+    step = client.advance("harbor_story", from_scene="storm", player_context=PLAYER)
+    chosen = client.advance("harbor_story", from_scene="storm", choice=0, player_context=PLAYER)
+    named = client.advance("harbor_story", from_scene="harbor", to_scene="storm", player_context=PLAYER)
 
     assert step["node_id"] == "storm_to_shore"
     assert step["scene"]["id"] == "shore"
@@ -63,7 +63,7 @@ def test_advance_answers_the_dialogue_on_the_way_and_the_next_scene(server: Stor
 
 def test_an_unknown_node_raises_with_the_servers_suggestion(server: StoryServer):
     with pytest.raises(DyngenHTTPError) as raised:
-        DyngenClient(server.base, retries=0).play_node("client_story", "storm_to_shor", PLAYER)
+        DyngenClient(server.base, retries=0).play_node("harbor_story", "storm_to_shor", PLAYER)
     assert raised.value.status == 404
     assert raised.value.details[0]["suggestion"] == "storm_to_shore"
 
@@ -71,7 +71,7 @@ def test_an_unknown_node_raises_with_the_servers_suggestion(server: StoryServer)
 def test_a_node_played_as_a_job_is_polled_to_its_content(server: StoryServer):
     client = DyngenClient(server.base, timeout=30, retries=0, poll_interval=0.1)
 
-    result = client.play_node("client_story", "storm_to_shore", {"playthroughId": "py-job"}, respond_async=True)
+    result = client.play_node("harbor_story", "storm_to_shore", {"playthroughId": "py-job"}, respond_async=True)
 
     assert result.status == "complete", result.response
     assert result.job_id
@@ -107,8 +107,8 @@ def test_a_server_down_or_silent_answers_the_fallback_as_data(server: StoryServe
         bundle=str(write_bundle(tmp_path / "bundle", base=server.base, plays=[], fallbacks=story_fallbacks())),
     )
 
-    alone = online.play_node("client_story", "harbor_to_storm", PLAYER)
-    with_bundle = bundled.play_node("client_story", "harbor_to_storm", PLAYER)
+    alone = online.play_node("harbor_story", "harbor_to_storm", PLAYER)
+    with_bundle = bundled.play_node("harbor_story", "harbor_to_storm", PLAYER)
 
     assert (alone.status, alone.source, alone.content) == ("failed", "unavailable", None)
     assert alone.fallback["reason"].startswith("unreachable" if shape == "cut" else "timeout")
@@ -127,11 +127,11 @@ def test_a_bundle_plays_with_the_server_gone_and_a_tampered_file_is_refused(serv
     server.proxy.cut()
     client = DyngenClient(server.proxied, timeout=0.5, retries=0, bundle=str(bundle))
 
-    video = client.play_node("client_story", "harbor_to_storm", PLAYER)
-    dialogue = client.play_node("client_story", "storm_to_shore", PLAYER)
-    other_player = client.play_node("client_story", "storm_to_shore", {"playthroughId": "someone-else"})
+    video = client.play_node("harbor_story", "harbor_to_storm", PLAYER)
+    dialogue = client.play_node("harbor_story", "storm_to_shore", PLAYER)
+    other_player = client.play_node("harbor_story", "storm_to_shore", {"playthroughId": "someone-else"})
     offline = DyngenClient(bundle=str(bundle)).advance(
-        "client_story", from_scene="storm", to_scene="shore", player_context=PLAYER
+        "harbor_story", from_scene="storm", to_scene="shore", player_context=PLAYER
     )
 
     assert (video.status, video.source, video.kind) == ("complete", "bundle", "video")
@@ -149,7 +149,7 @@ def test_a_bundle_plays_with_the_server_gone_and_a_tampered_file_is_refused(serv
         byte = handle.read(1)
         handle.seek(100)
         handle.write(bytes([byte[0] ^ 0xFF]))
-    tampered = DyngenClient(bundle=str(bundle)).play_node("client_story", "harbor_to_storm", PLAYER)
+    tampered = DyngenClient(bundle=str(bundle)).play_node("harbor_story", "harbor_to_storm", PLAYER)
 
     assert (tampered.status, tampered.source) == ("failed", "bundle_fallback")
     assert any("tampered" in problem and "sha256" in problem for problem in tampered.problems), tampered.problems
@@ -163,8 +163,8 @@ def test_a_bundle_item_is_preferred_to_the_server_and_the_server_is_asked_for_wh
     )
     client = DyngenClient(server.base, timeout=60, retries=0, bundle=Bundle(str(bundle)))
 
-    assert client.play_node("client_story", "harbor_to_storm", PLAYER).source == "bundle"
-    assert client.play_node("client_story", "storm_to_shore", PLAYER).source == "server"
+    assert client.play_node("harbor_story", "harbor_to_storm", PLAYER).source == "bundle"
+    assert client.play_node("harbor_story", "storm_to_shore", PLAYER).source == "server"
 
 
 def test_the_package_imports_with_the_standard_library_alone():
@@ -196,7 +196,7 @@ def test_python_m_build_makes_a_wheel_and_an_sdist(tmp_path):
 
 def test_the_docs_example_runs(server: StoryServer, tmp_path):
     done = subprocess.run(
-        [sys.executable, str(EXAMPLE), "client_story", "harbor_to_storm"],
+        [sys.executable, str(EXAMPLE)],
         cwd=tmp_path,
         env={**os.environ, "DYNGEN_URL": server.base, "PYTHONPATH": str(CLIENT / "src")},
         capture_output=True,

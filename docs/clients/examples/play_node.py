@@ -8,7 +8,7 @@ import sys
 
 from dyngen_client import DyngenClient
 
-graph, node = sys.argv[1:3] if len(sys.argv) >= 3 else ("three_scenes", "cafe_to_rooftops")
+graph, node = sys.argv[1:3] if len(sys.argv) >= 3 else ("harbor_story", "harbor_to_storm")
 client = DyngenClient(
     os.environ.get("DYNGEN_URL", "http://127.0.0.1:8000"),
     api_key=os.environ.get("DYNGEN_API_KEY"),  # a runtime key, when the server enforces keys

@@ -1,0 +1,45 @@
+## TEST ONLY: runs a game with nobody at the keyboard and writes what it played, one JSON object a line, to
+## DYNGEN_TEST_OUT. Points dyngen_renpy at the test's server (DYNGEN_TEST_URL, empty: none) and bundle
+## (DYNGEN_TEST_BUNDLE, relative to game/), with DYNGEN_TEST_WAIT seconds of patience.
+
+# Lines advance by themselves.
+define config.default_afm_enable = True
+define config.default_afm_time = 1
+define config.afm_characters = 100000
+
+init 999 python:
+    import json as _test_json
+    import os as _test_os
+
+    def _test_record(event):
+        with open(_test_os.environ["DYNGEN_TEST_OUT"], "a") as out:
+            out.write(_test_json.dumps(event) + "\n")
+
+    def _test_shown(text):
+        _test_record({"event": "shown", "text": text})
+        return text
+
+    def _test_failed(short, full, traceback_file):
+        # No one is there to read the error screen: record the traceback and end the game.
+        _test_record({"event": "error", "traceback": full})
+        _test_os._exit(3)
+
+    config.say_menu_text_filter = _test_shown
+    config.exception_handler = _test_failed
+    _test_wait = float(_test_os.environ.get("DYNGEN_TEST_WAIT", "60"))
+    dyngen_renpy.configure(
+        base_url=_test_os.environ.get("DYNGEN_TEST_URL") or None,
+        bundle=_test_os.environ.get("DYNGEN_TEST_BUNDLE") or None,
+        wait=_test_wait,
+        timeout=_test_wait,
+        retries=0,
+        on_play=dyngen_renpy.settings.on_play + [_test_record],
+    )
+
+# The game ends (its start label returns): record it and quit instead of showing the main menu.
+label main_menu:
+    if _test_os.environ.get("DYNGEN_TEST_STARTED"):
+        $ _test_record({"event": "end"})
+        $ renpy.quit()
+    $ _test_os.environ["DYNGEN_TEST_STARTED"] = "1"
+    return
