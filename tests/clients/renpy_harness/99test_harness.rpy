@@ -15,23 +15,33 @@ init 999 python:
         with open(_test_os.environ["DYNGEN_TEST_OUT"], "a") as out:
             out.write(_test_json.dumps(event) + "\n")
 
-    def _test_shown(text):
-        _test_record({"event": "shown", "text": text})
-        return text
+    _test_say = renpy.exports.say
+
+    def _test_said(who, what, *args, **kwargs):
+        # Every line goes through renpy.exports.say (a say statement and dyngen_renpy's lines alike);
+        # recorded once it was shown and dismissed.
+        result = _test_say(who, what, *args, **kwargs)
+        _test_record({"event": "said", "who": getattr(who, "name", who), "text": what})
+        return result
 
     def _test_failed(short, full, traceback_file):
         # No one is there to read the error screen: record the traceback and end the game.
         _test_record({"event": "error", "traceback": full})
         _test_os._exit(3)
 
-    config.say_menu_text_filter = _test_shown
+    def _test_label(name, abnormal):
+        if name == "start":
+            _test_os.environ["DYNGEN_TEST_STARTED"] = "1"
+
+    config.label_callback = _test_label
+    renpy.exports.say = _test_said
     config.exception_handler = _test_failed
     _test_wait = float(_test_os.environ.get("DYNGEN_TEST_WAIT", "60"))
     dyngen_renpy.configure(
         base_url=_test_os.environ.get("DYNGEN_TEST_URL") or None,
         bundle=_test_os.environ.get("DYNGEN_TEST_BUNDLE") or None,
         wait=_test_wait,
-        timeout=_test_wait,
+        timeout=60,  # an HTTP attempt may take longer than the player waits: `wait` decides
         retries=0,
         on_play=dyngen_renpy.settings.on_play + [_test_record],
     )
@@ -41,5 +51,4 @@ label main_menu:
     if _test_os.environ.get("DYNGEN_TEST_STARTED"):
         $ _test_record({"event": "end"})
         $ renpy.quit()
-    $ _test_os.environ["DYNGEN_TEST_STARTED"] = "1"
     return
