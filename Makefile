@@ -81,6 +81,8 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	cd clients/python && ../../$(BIN)/ruff check src && ../../$(BIN)/ruff format --check src && ../../$(BIN)/mypy
+	$(BIN)/ruff check --config clients/python/pyproject.toml clients/renpy/game
+	$(BIN)/ruff format --check --config clients/python/pyproject.toml clients/renpy/game
 
 # The Python client's wheel and sdist in clients/python/dist (tests/clients builds them too, into a temp dir).
 client-build: $(STAMP)

@@ -22,7 +22,6 @@ from typing import Any, Callable, Dict, List, Optional
 
 import renpy.exports as renpy
 import renpy.store as store
-
 from dyngen_client import DyngenClient, Result
 
 EXTENSIONS = {"video/mp4": ".mp4", "video/webm": ".webm", "image/jpeg": ".jpg", "image/png": ".png"}
@@ -170,7 +169,16 @@ def _say_lines(result: Result, node: str) -> None:
 def _play_movie(result: Result, node: str, video: str) -> None:
     name = _loadable_name(video)
     duration = float((result.content or {}).get("duration") or 0) or 5.0
-    _emit({"event": "movie", "node": node, "file": name, "path": video, "source": result.source, "captions": settings.captions})
+    _emit(
+        {
+            "event": "movie",
+            "node": node,
+            "file": name,
+            "path": video,
+            "source": result.source,
+            "captions": settings.captions,
+        }
+    )
     if settings.captions == "subtitles":
         beats = (result.content or {}).get("beats") or []
         lines = [(float(b.get("start", 0)), _text(str(b.get("text", "")))) for b in beats if isinstance(b, dict)]
@@ -182,9 +190,11 @@ def _play_movie(result: Result, node: str, video: str) -> None:
             _say_lines(result, node)
 
 
-def fetch(node: str, player_context: Optional[Dict[str, Any]] = None, wait: Optional[float] = None) -> Optional[Dict[str, Any]]:
+def fetch(
+    node: str, player_context: Optional[Dict[str, Any]] = None, wait: Optional[float] = None
+) -> Optional[Dict[str, Any]]:
     """Ask for the node while the waiting screen shows; None when it took longer than `wait` seconds or
-    the call raised (a refused request: wrong key, unknown node), which is logged."""
+    the call raised (a refused request: wrong key, unknown node); both are `fallback` events."""
     context = player_context if player_context is not None else getattr(store, "dyngen_player", None)
     pending = Pending(lambda: _prepare(node, dict(context or {})))
     limit = settings.wait if wait is None else wait
@@ -210,7 +220,14 @@ def play(node: str, player_context: Optional[Dict[str, Any]] = None, wait: Optio
         return False
     result: Result = prepared["result"]
     if result.failed:
-        _emit({"event": "fallback", "node": node, "reason": (result.fallback or {}).get("reason"), "source": result.source})
+        _emit(
+            {
+                "event": "fallback",
+                "node": node,
+                "reason": (result.fallback or {}).get("reason"),
+                "source": result.source,
+            }
+        )
         content_id = (result.content or {}).get("content_id")
         label = settings.default_content.get(str(content_id)) if content_id else None
         if label:
