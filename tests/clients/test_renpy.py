@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from dyngen_client import DyngenClient
+from PIL import Image, ImageStat
 
 from tests.clients.bundles import story_fallbacks, write_bundle
 from tests.clients.conftest import EXAMPLES, HERE, ROOT, StoryServer
@@ -67,7 +68,14 @@ def assemble(project: Path, script: Path) -> Path:
 
 
 def run(
-    kit: RenPy, project: Path, *, url: str = "", bundle: str = "", wait: float = 60, args: tuple[str, ...] = ()
+    kit: RenPy,
+    project: Path,
+    *,
+    url: str = "",
+    bundle: str = "",
+    wait: float = 60,
+    args: tuple[str, ...] = (),
+    shots: Path | None = None,
 ) -> tuple[list[dict[str, Any]], str]:
     """Run the game (or `renpy <project> lint`); returns the events it recorded and its output."""
     out = project / "played.jsonl"
@@ -81,6 +89,7 @@ def run(
         "DYNGEN_TEST_URL": url,
         "DYNGEN_TEST_BUNDLE": bundle,
         "DYNGEN_TEST_WAIT": str(wait),
+        "DYNGEN_TEST_SHOTS": str(shots or ""),
     }
     try:
         done = subprocess.run(
@@ -103,6 +112,15 @@ def run(
     errors = [e for e in events if e["event"] == "error"]
     assert not errors, errors[0]["traceback"]
     return events, output
+
+
+def picture_brightness(path: Path) -> float:
+    """The mean brightness (0-255) of a screenshot's upper half: black behind the movie, the movie's
+    frames when it shows (the subtitles are in the lower half)."""
+    with Image.open(path) as image:
+        gray = image.convert("L")
+        top = gray.crop((0, 0, gray.width, gray.height // 2))
+        return float(ImageStat.Stat(top).mean[0])
 
 
 def kinds(events: list[dict[str, Any]]) -> list[str]:
@@ -129,7 +147,10 @@ def test_a_game_plays_the_servers_video_transition_with_subtitles_and_its_dialog
     video = Path(DyngenClient(server.base).download(expected.artifact("video"), str(tmp_path / "expected.mp4")))
     project = assemble(tmp_path / "project", TEST_GAME)
 
-    events, _ = run(renpy, project, url=server.base)
+    shots = tmp_path / "shots"
+    shots.mkdir()
+
+    events, _ = run(renpy, project, url=server.base, shots=shots)
 
     assert kinds(events) == [
         "scene:harbor",
@@ -143,6 +164,9 @@ def test_a_game_plays_the_servers_video_transition_with_subtitles_and_its_dialog
     assert (movie["source"], movie["captions"]) == ("server", "subtitles")
     played = Path(movie["path"])
     assert hashlib.sha256(played.read_bytes()).hexdigest() == hashlib.sha256(video.read_bytes()).hexdigest()
+    screenshots = [Path(e["path"]) for e in events if e["event"] == "screenshot"]
+    assert screenshots, "screenshots were taken while the movie played"
+    assert max(picture_brightness(path) for path in screenshots) > 30, "the movie's frames were on screen"
     lines = [(e["speaker"], e["text"]) for e in events if e["event"] == "line"]
     assert lines
     assert all(speaker and text for speaker, text in lines)

@@ -34,6 +34,25 @@ init 999 python:
             _test_os.environ["DYNGEN_TEST_STARTED"] = "1"
 
     config.label_callback = _test_label
+
+    # Screenshots while a movie plays (DYNGEN_TEST_SHOTS, a folder): the proof that frames were shown.
+    _test_movie = {"started": None, "taken": 0}
+
+    def _test_movie_started(event):
+        if event["event"] == "movie":
+            _test_movie["started"] = _test_os.times().elapsed
+
+    def _test_shoot():
+        folder = _test_os.environ.get("DYNGEN_TEST_SHOTS")
+        started = _test_movie["started"]
+        if folder and started is not None and _test_movie["taken"] < 4:
+            if _test_os.times().elapsed - started >= 0.4 * (_test_movie["taken"] + 1):
+                _test_movie["taken"] += 1
+                path = _test_os.path.join(folder, "movie-%d.png" % _test_movie["taken"])
+                renpy.screenshot(path)
+                _test_record({"event": "screenshot", "path": path})
+
+    config.periodic_callbacks.append(_test_shoot)
     renpy.exports.say = _test_said
     config.exception_handler = _test_failed
     _test_wait = float(_test_os.environ.get("DYNGEN_TEST_WAIT", "60"))
@@ -43,7 +62,7 @@ init 999 python:
         wait=_test_wait,
         timeout=60,  # an HTTP attempt may take longer than the player waits: `wait` decides
         retries=0,
-        on_play=dyngen_renpy.settings.on_play + [_test_record],
+        on_play=dyngen_renpy.settings.on_play + [_test_record, _test_movie_started],
     )
 
 # The game ends (its start label returns): record it and quit instead of showing the main menu.
