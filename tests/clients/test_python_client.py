@@ -11,11 +11,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 from dyngen_client import Bundle, DyngenClient, DyngenHTTPError
 
 from tests.clients.bundles import story_fallbacks, write_bundle
-from tests.clients.conftest import ROOT, StoryServer
+from tests.clients.conftest import ROOT, STORY, StoryServer
+from tests.support.servers import VENV_BIN, dyngen_server
 
 CLIENT = ROOT / "clients" / "python"
 EXAMPLE = ROOT / "docs" / "clients" / "examples" / "play_node.py"
@@ -207,3 +209,33 @@ def test_the_docs_example_runs(server: StoryServer, tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "video saved to harbor_to_storm.mp4" in done.stdout, done.stdout
     assert (tmp_path / "harbor_to_storm.mp4").stat().st_size > 0
+
+
+def test_with_keys_enforced_the_clients_key_is_sent_and_a_missing_key_raises(tmp_path):
+    env = {"DYNGEN_DATA_DIR": str(tmp_path / "data")}
+
+    def create(scope: str) -> str:
+        done = subprocess.run(
+            [str(VENV_BIN / "dyngen"), "keys", "create", "--scope", scope],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        return done.stdout.strip()
+
+    runtime, editor = create("runtime"), create("editor")
+    process, base = dyngen_server(tmp_path, env, name="keys")
+    try:
+        stored = httpx.post(f"{base}/api/graphs", json=STORY, headers={"X-API-Key": editor}, timeout=30)
+        assert stored.status_code == 201, stored.text
+
+        played = DyngenClient(base, api_key=runtime, timeout=60).play_node("harbor_story", "storm_to_shore", PLAYER)
+        with pytest.raises(DyngenHTTPError) as refused:
+            DyngenClient(base, timeout=60).play_node("harbor_story", "storm_to_shore", PLAYER)
+    finally:
+        process.stop()
+
+    assert (played.status, played.kind) == ("complete", "dialogue")
+    assert (refused.value.status, refused.value.code) == (401, "UNAUTHORIZED")
