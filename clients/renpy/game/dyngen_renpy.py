@@ -99,8 +99,12 @@ class Pending:
         self.error: Optional[BaseException] = None
         self.done = False
         self._work = work
-        thread = threading.Thread(target=self._run, name="dyngen", daemon=True)
-        thread.start()
+        self._thread = threading.Thread(target=self._run, name="dyngen", daemon=True)
+        self._thread.start()
+
+    def settle(self, seconds: float) -> None:
+        """Give a fast answer (a bundle item, a cache hit) a moment, so the waiting screen never flashes."""
+        self._thread.join(seconds)
 
     def _run(self) -> None:
         try:
@@ -199,6 +203,7 @@ def fetch(
     pending = Pending(lambda: _prepare(node, dict(context or {})))
     limit = settings.wait if wait is None else wait
     deadline = time.monotonic() + limit
+    pending.settle(min(0.05, limit))
     while not pending.done and time.monotonic() < deadline:
         renpy.call_screen("dyngen_waiting", check=pending.check, wait=max(0.05, deadline - time.monotonic()))
     if not pending.done:
