@@ -18,6 +18,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 EXAMPLES = ROOT / "docs" / "clients" / "examples"
 STORY = json.loads((EXAMPLES / "harbor_story.json").read_text(encoding="utf-8"))
+# The product's default (tests/conftest.py makes transitions text for the rest of the suite): the clients
+# play a real video.
+VIDEO_TRANSITIONS = '{"transition": "builtin_video"}'
 
 
 @dataclass(frozen=True)
@@ -38,9 +41,7 @@ def story_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoryServ
     workdir = tmp_path_factory.mktemp("client-server")
     env = {
         "DYNGEN_DATA_DIR": str(workdir / "data"),
-        # The product's default (tests/conftest.py makes transitions text for the rest of the suite): the
-        # clients play a real video.
-        "DYNGEN_PROVIDERS_BY_TYPE": '{"transition": "builtin_video"}',
+        "DYNGEN_PROVIDERS_BY_TYPE": VIDEO_TRANSITIONS,
     }
     process, base = dyngen_server(workdir, env, name="clients")
     try:
@@ -62,3 +63,11 @@ def server(story_server: StoryServer) -> Iterator[StoryServer]:
     story_server.proxy.restore()
     yield story_server
     story_server.proxy.restore()
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example graph exported by `dyngen export` (tests/clients/bundles.py); copy it before changing it."""
+    from tests.clients.bundles import export
+
+    return export(tmp_path_factory.mktemp("export"))

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from dyngen_client import Bundle, DyngenClient, DyngenHTTPError
 
-from tests.clients.bundles import story_fallbacks, write_bundle
+from tests.clients.bundles import bundle_copy
 from tests.clients.conftest import ROOT, STORY, StoryServer
 from tests.support.servers import VENV_BIN, dyngen_server
 
@@ -99,14 +99,16 @@ def test_a_job_can_be_cancelled(server: StoryServer):
 
 
 @pytest.mark.parametrize("shape", ["cut", "hang"])
-def test_a_server_down_or_silent_answers_the_fallback_as_data(server: StoryServer, shape: str, tmp_path):
+def test_a_server_down_or_silent_answers_the_fallback_as_data(
+    server: StoryServer, exported: Path, shape: str, tmp_path
+):
     getattr(server.proxy, shape)()
     online = DyngenClient(server.proxied, timeout=0.5, retries=0)
     bundled = DyngenClient(
         server.proxied,
         timeout=0.5,
         retries=0,
-        bundle=str(write_bundle(tmp_path / "bundle", base=server.base, plays=[], fallbacks=story_fallbacks())),
+        bundle=str(bundle_copy(exported, tmp_path / "bundle", items=False)),
     )
 
     alone = online.play_node("harbor_story", "harbor_to_storm", PLAYER)
@@ -119,13 +121,10 @@ def test_a_server_down_or_silent_answers_the_fallback_as_data(server: StoryServe
     assert with_bundle.content["content_id"] == "storm_cut"
 
 
-def test_a_bundle_plays_with_the_server_gone_and_a_tampered_file_is_refused(server: StoryServer, tmp_path):
-    bundle = write_bundle(
-        tmp_path / "bundle",
-        base=server.base,
-        plays=[("harbor_to_storm", PLAYER), ("storm_to_shore", PLAYER)],
-        fallbacks=story_fallbacks(),
-    )
+def test_a_bundle_plays_with_the_server_gone_and_a_tampered_file_is_refused(
+    server: StoryServer, exported: Path, tmp_path
+):
+    bundle = bundle_copy(exported, tmp_path / "bundle")
     server.proxy.cut()
     client = DyngenClient(server.proxied, timeout=0.5, retries=0, bundle=str(bundle))
 
@@ -158,15 +157,13 @@ def test_a_bundle_plays_with_the_server_gone_and_a_tampered_file_is_refused(serv
 
 
 def test_a_bundle_item_is_preferred_to_the_server_and_the_server_is_asked_for_what_it_lacks(
-    server: StoryServer, tmp_path
+    server: StoryServer, exported: Path
 ):
-    bundle = write_bundle(
-        tmp_path / "bundle", base=server.base, plays=[("harbor_to_storm", PLAYER)], fallbacks=story_fallbacks()
-    )
-    client = DyngenClient(server.base, timeout=60, retries=0, bundle=Bundle(str(bundle)))
+    client = DyngenClient(server.base, timeout=60, retries=0, bundle=Bundle(str(exported)))
+    another = {"playthroughId": "py-pt-2"}  # the bundle has storm_to_shore for py-pt-1 only
 
-    assert client.play_node("harbor_story", "harbor_to_storm", PLAYER).source == "bundle"
-    assert client.play_node("harbor_story", "storm_to_shore", PLAYER).source == "server"
+    assert client.play_node("harbor_story", "harbor_to_storm", another).source == "bundle"
+    assert client.play_node("harbor_story", "storm_to_shore", another).source == "server"
 
 
 def test_the_package_imports_with_the_standard_library_alone():
