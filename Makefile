@@ -15,12 +15,13 @@ BROWSER := tests/browser
 # The TypeScript client (@dyngen/client), built and tested against a real `dyngen serve` its tests start.
 CLIENT_TS := clients/typescript
 
-.PHONY: run test lint unit bench install clean editor web-test browser-deps ts-client-test
+.PHONY: run test lint unit bench install clean editor web-test browser-deps ts-client-test client-build
 
-$(STAMP): pyproject.toml
+# The Python client (clients/python) is a distribution of its own, installed beside for tests/clients.
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' -e clients/python
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -75,10 +76,17 @@ run: $(STAMP) editor
 	$(BIN)/dyngen serve --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench docs/clients/examples
+	$(BIN)/ruff format --check src tests bench docs/clients/examples
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	cd clients/python && ../../$(BIN)/ruff check src && ../../$(BIN)/ruff format --check src && ../../$(BIN)/mypy
+	$(BIN)/ruff check --config clients/python/pyproject.toml clients/renpy/game
+	$(BIN)/ruff format --check --config clients/python/pyproject.toml clients/renpy/game
+
+# The Python client's wheel and sdist in clients/python/dist (tests/clients builds them too, into a temp dir).
+client-build: $(STAMP)
+	$(BIN)/python -m build --no-isolation --outdir clients/python/dist clients/python
 
 test: lint editor web-test browser-deps ts-client-test
 	$(BIN)/python -m pytest
