@@ -39,6 +39,8 @@ def scaled_env(
         "DYNGEN_S3_ENDPOINT_URL": s3.endpoint,
         "DYNGEN_S3_ACCESS_KEY_ID": "test",
         "DYNGEN_S3_SECRET_ACCESS_KEY": "test",
+        # Processes with data dirs of their own are hosts: a URL one signs must load from another.
+        "DYNGEN_URL_SECRET": "scaled-deployment-test-secret",
     }
     create_bucket(s3, bucket)
     subprocess.run(
