@@ -15,17 +15,7 @@ G-rated output free of `phrasebook.G_BLOCKED_WORDS`. A final check with
 `dyngen.domain.elements.violations` guards against any slip. No sentence is used twice in one piece of
 content: when the banks run dry, the content has fewer, longer beats instead.
 
-Quality score (`metadata.quality_score`, 0..1), measured on the finished content::
-
-    score = 0.3 * coverage + 0.2 * length_fit + 0.15 * variety + 0.15 * mood_coverage
-          + 0.1 * grounding + 0.1 * agreement
-
-coverage is the share of required elements the element check finds (1.0 when none is required);
-length_fit is min(r, 1/r) for r = words / (target seconds * the pacing's words per second); variety is
-distinct sentences / sentences; mood_coverage is the share of the requested moods the phrasebook knows
-(unknown moods get generic lines around the mood word); grounding is 1.0 when a scene detail (location or
-emotional state) made it into the text, else 0.6; agreement is the share of lines naming a plural place
-without a singular verb after it.
+The quality score (`metadata.quality_score`) is measured on the finished content: `text_quality`.
 """
 
 from __future__ import annotations
@@ -38,6 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from dyngen.adapters.providers import phrasebook as book
+from dyngen.adapters.providers.text_quality import quality_score
 from dyngen.domain.contracts import (
     Beat,
     Choice,
@@ -54,7 +45,7 @@ from dyngen.domain.contracts import (
     SocialContext,
     TransitionType,
 )
-from dyngen.domain.elements import mentioned, mentions, violations
+from dyngen.domain.elements import mentions, violations
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.lexicon import says, spoken_form
 from dyngen.domain.validation import normalise_element
@@ -67,7 +58,6 @@ MAX_BEATS = 40
 _BEAT_SECONDS = {Pacing.SLOW: 6.0, Pacing.MEDIUM: 4.0, Pacing.FAST: 2.5}
 _LINE_SECONDS = {Pacing.SLOW: 5.0, Pacing.MEDIUM: 3.5, Pacing.FAST: 2.5}
 # Words a listener takes in per second at each pacing, for the length check of the quality score.
-_WORDS_PER_SECOND = {Pacing.SLOW: 1.6, Pacing.MEDIUM: 2.2, Pacing.FAST: 2.8}
 _NPC_LINES = {Pacing.SLOW: 3, Pacing.MEDIUM: 2, Pacing.FAST: 1}
 _CHOICES = {Pacing.SLOW: 4, Pacing.MEDIUM: 3, Pacing.FAST: 2}
 _STOPWORDS = frozenset({"a", "an", "the", "of", "and", "or", "in", "on", "at", "to", "with", "for", "from", "by"})
@@ -554,10 +544,11 @@ def _payload(
     lines = [f"{b.speaker}: {b.text}" if b.speaker else b.text for b in beats]
     moods = list(dict.fromkeys([*(s.mood for s in slots), draft.mood]))
     places = [p for p in (_place(request.from_scene), _place(request.to_scene)) if p]
-    score = _quality(
-        request,
+    score = quality_score(
         texts=[b.text for b in beats],
-        moods=moods,
+        target_s=request.duration.target,
+        pacing=request.style.pacing,
+        moods_known=[m.key is not None for m in moods],
         places=places,
         grounded=composer.grounded,
         required=required,
@@ -575,36 +566,4 @@ def _payload(
             tags=[t for t in dict.fromkeys(tags) if t not in avoided],
             quality_score=round(score, 3),
         ),
-    )
-
-
-def _quality(
-    request: GenerateContentRequest,
-    *,
-    texts: Sequence[str],
-    moods: Sequence[_Mood],
-    places: Sequence[str],
-    grounded: bool,
-    required: Sequence[str],
-) -> float:
-    """The quality score of finished content, from what can be measured in it (see the module docstring)."""
-    lines = list(texts)
-    coverage = sum(1 for e in required if mentioned(lines, e)) / len(required) if required else 1.0
-    words = sum(len(t.split()) for t in lines)
-    expected = request.duration.target * _WORDS_PER_SECOND[request.style.pacing]
-    ratio = words / expected if expected > 0 else 1.0
-    length_fit = min(ratio, 1 / ratio) if ratio > 0 else 0.0
-    said = [s for t in lines for s in dict.fromkeys(book.sentences(t))]
-    variety = len(set(said)) / len(said) if said else 0.0
-    mood_coverage = sum(1 for m in moods if m.key is not None) / len(moods)
-    plural = [p for p in places if book.is_plural(p)]
-    disagreeing = sum(1 for t in lines if any(book.disagrees(t, p) for p in plural))
-    agreement = 1.0 - disagreeing / len(lines) if lines else 1.0
-    return (
-        0.3 * coverage
-        + 0.2 * length_fit
-        + 0.15 * variety
-        + 0.15 * mood_coverage
-        + 0.1 * (1.0 if grounded else 0.6)
-        + 0.1 * agreement
     )
