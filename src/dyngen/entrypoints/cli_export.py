@@ -23,6 +23,7 @@ from dyngen.domain.errors import DyngenError
 from dyngen.domain.graph import SceneGraph
 from dyngen.domain.warmup import MAX_CONCURRENCY
 from dyngen.domain.wire import load
+from dyngen.entrypoints.progress import TerminalProgress
 from dyngen.services import export
 from dyngen.services.export import ExportReport
 from dyngen.services.machinery.container import Services
@@ -45,42 +46,6 @@ class FolderSink:
 def _fail(message: str) -> typer.Exit:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     return typer.Exit(2)
-
-
-class _Bar:
-    """A rich progress bar on stderr when it is a terminal; silent otherwise."""
-
-    def __init__(self, enabled: bool) -> None:
-        self._progress: Any = None
-        self._tasks: dict[str, Any] = {}
-        if enabled:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self._progress = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=Console(stderr=True),
-                transient=True,
-            )
-
-    def __enter__(self) -> _Bar:
-        if self._progress is not None:
-            self._progress.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-
-    def update(self, phase: str, done: int, total: int) -> None:
-        if self._progress is None:
-            return
-        if phase not in self._tasks or (phase == "warming" and done == 0):
-            self._tasks[phase] = self._progress.add_task(phase, total=total)
-        self._progress.update(self._tasks[phase], completed=done, total=total)
 
 
 def _print_report(report: ExportReport, out: Path) -> None:
@@ -143,7 +108,7 @@ def export_command(
             raise _fail(exc.message) from None
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise _fail(f"{out} exists and is not an empty folder")
-    bar = _Bar(enabled=not as_json and sys.stderr.isatty())
+    bar = TerminalProgress(enabled=not as_json and sys.stderr.isatty())
 
     async def use(services: Services) -> ExportReport:
         with bar:
@@ -155,7 +120,9 @@ def export_command(
                 player_ids=player_id or [],
                 concurrency=concurrency,
                 sink=FolderSink(out),
-                progress=bar.update,
+                progress=lambda phase, done, total: bar.show(
+                    phase, done=done, total=total, restart=phase == "warming" and done == 0
+                ),
                 services=services,
             )
 

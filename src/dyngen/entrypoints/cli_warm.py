@@ -24,12 +24,12 @@ from dyngen.domain.graph import SceneGraph
 from dyngen.domain.warmup import (
     DEFAULT_CONCURRENCY,
     MAX_CONCURRENCY,
-    ItemOutcome,
     WarmupCounts,
     WarmupStatus,
     parse_playthrough,
 )
 from dyngen.domain.wire import load
+from dyngen.entrypoints.progress import TerminalProgress
 from dyngen.services.authoring import graphs
 from dyngen.services.machinery.container import Services
 from dyngen.services.warmup import runs as warmup
@@ -76,43 +76,10 @@ def _playthroughs(values: list[str]) -> list[list[str]]:
     return [p for p in found if p]
 
 
-class _Bar:
-    """A rich progress bar on stderr when it is a terminal; silent otherwise."""
-
-    def __init__(self, enabled: bool) -> None:
-        self._progress: Any = None
-        self._task: Any = None
-        if enabled:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self._progress = Progress(
-                TextColumn("warming"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.description}"),
-                TimeElapsedColumn(),
-                console=Console(stderr=True),
-                transient=True,
-            )
-
-    def __enter__(self) -> _Bar:
-        if self._progress is not None:
-            self._progress.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-
-    def update(self, counts: WarmupCounts, _outcome: ItemOutcome | None) -> None:
-        if self._progress is None:
-            return
-        failed = sum(counts.failed.values())
-        description = f"generated {counts.generated}, cached {counts.cached}, failed {failed}"
-        if self._task is None:
-            self._task = self._progress.add_task(description, total=counts.total)
-        self._progress.update(self._task, completed=counts.done, description=description)
+def _show(bar: TerminalProgress, counts: WarmupCounts) -> None:
+    failed = sum(counts.failed.values())
+    description = f"warming: generated {counts.generated}, cached {counts.cached}, failed {failed}"
+    bar.show("warming", done=counts.done, total=counts.total, description=description)
 
 
 def _print_report(report: WarmupReport, *, resumed_from: str | None) -> None:
@@ -183,7 +150,7 @@ def warm(
     if graph is None and graph_id is None and resume is None:
         raise _fail("name a graph: GRAPH.json, --graph-id ID, or --resume RUN_ID")
     paths = _playthroughs(playthrough or [])
-    bar = _Bar(enabled=not as_json and sys.stderr.isatty())
+    bar = TerminalProgress(enabled=not as_json and sys.stderr.isatty())
     started: list[str] = []  # the run's id, for the message when interrupted
 
     async def use(services: Services) -> WarmupReport:
@@ -216,7 +183,10 @@ def warm(
         started.append(warmup_id)
         with bar:
             return await warmup.run_warmup(
-                warmup_id=warmup_id, services=services, progress=bar.update, wait_for_lease=resume is not None
+                warmup_id=warmup_id,
+                services=services,
+                progress=lambda counts, _outcome: _show(bar, counts),
+                wait_for_lease=resume is not None,
             )
 
     report = _run(Settings(), use, started)
