@@ -28,7 +28,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -43,6 +43,7 @@ from dyngen.adapters.providers.ssrf import (
     pinned,
     secret_parts,
 )
+from dyngen.adapters.providers.upstream import call_upstream, json_answer
 from dyngen.domain.contracts import (
     ContentMetadata,
     GenerateContentRequest,
@@ -386,27 +387,18 @@ class HttpVideoProvider:
 
     async def _api(self, method: str, url: str, until: float, **kwargs: Any) -> Any:
         """One call to the job API, its JSON answer, HTTP failures mapped to error codes."""
-        try:
-            response = await self._client.request(
-                method, url, headers=self._headers, timeout=self._left(until), follow_redirects=False, **kwargs
-            )
-        except httpx.TimeoutException:
-            raise
-        except httpx.HTTPError as exc:
-            raise DyngenError(
-                ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"the video API is unreachable: {type(exc).__name__}"
-            ) from exc
-        status = response.status_code
-        if status in (401, 403):
-            raise DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"the video API refused the credentials ({status})")
-        if status == 429 or status >= 500:
-            raise DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"the video API is busy or failing ({status})")
-        if status >= 400:
-            raise DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"the video API answered {status}")
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, "the video API's answer is not JSON") from exc
+        route = urlsplit(url).path or "/"
+        response = await call_upstream(
+            self._client,
+            method,
+            url,
+            who="the video API",
+            route=route,
+            headers=self._headers,
+            timeout_s=self._left(until),
+            **kwargs,
+        )
+        return json_answer(response, who="the video API", route=route)
 
     async def _submit(self, call: ProviderCall, job: _Job, until: float) -> None:
         request = call.request

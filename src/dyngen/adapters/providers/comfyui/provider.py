@@ -37,6 +37,7 @@ from dyngen.adapters.providers.comfyui.settings import ComfyUISettings
 from dyngen.adapters.providers.comfyui.workflow import OutputFile, Workflow, load, outputs
 from dyngen.adapters.providers.http_video import video_prompt
 from dyngen.adapters.providers.ssrf import UrlRule, guarded_get, secret_parts
+from dyngen.adapters.providers.upstream import call_upstream, json_answer
 from dyngen.domain.contracts import ContentMetadata, GeneratedContentPayload, GenerationType, PayloadType
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.ports import ArtifactBlob, ProviderCall, ProviderInfo, ProviderResult, RemoteJob
@@ -177,33 +178,20 @@ class ComfyUIProvider:
         return text
 
     async def _api(self, method: str, path: str, until: float, *, ok_400: bool = False, **kwargs: Any) -> Any:
-        try:
-            response = await self._client.request(
-                method,
-                self._url(path),
-                headers=self._headers,
-                timeout=self._left(until),
-                follow_redirects=False,
-                **kwargs,
-            )
-        except httpx.TimeoutException:
-            raise
-        except httpx.HTTPError as exc:
-            raise DyngenError(
-                ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"ComfyUI is unreachable: {type(exc).__name__}"
-            ) from exc
-        status = response.status_code
-        if status in (401, 403):
-            raise DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"ComfyUI refused the credentials ({status})")
-        if status >= 400 and not (ok_400 and status == 400):
-            route = path.split("?", maxsplit=1)[0]
-            raise DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"ComfyUI answered {status} to {route}")
-        if not response.content:
-            return None  # /interrupt and /queue answer 200 with no body
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"ComfyUI's answer to {path} is not JSON") from exc
+        route = "/" + path.split("?", maxsplit=1)[0]
+        response = await call_upstream(
+            self._client,
+            method,
+            self._url(path),
+            who="ComfyUI",
+            route=route,
+            headers=self._headers,
+            timeout_s=self._left(until),
+            # `/prompt` answers 400 with the workflow's `node_errors`: the caller reads them.
+            usable=(lambda status: status <= 400) if ok_400 else (lambda status: status < 400),
+            **kwargs,
+        )
+        return json_answer(response, who="ComfyUI", route=route, empty_ok=True)
 
     async def _upload(self, name: str, data: bytes, until: float) -> str:
         """Upload a scene image to ComfyUI's input folder; the name a `LoadImage` node takes."""
