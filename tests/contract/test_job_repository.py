@@ -220,7 +220,7 @@ class JobRepositoryContract:
     async def test_requeue_puts_a_job_back_with_its_attempts_and_no_lease(self, jobs: JobRepository) -> None:
         await claimed(jobs, "j1", "r1")
 
-        await jobs.requeue("j1", attempts=1)
+        assert await jobs.requeue("j1", attempts=1, owner="r1") is True
 
         back = await jobs.get("j1")
         assert back is not None
@@ -228,6 +228,17 @@ class JobRepositoryContract:
         again = await jobs.claim("j1", owner="r2", now=at(1), lease_until=at(11))
         assert again is not None
         assert again.job_attempts == 1
+
+    async def test_requeue_is_fenced_by_the_lease_owner(self, jobs: JobRepository) -> None:
+        # A reaper saw r1's lease expired; r2 claimed the job before the reaper acted: r2 keeps it.
+        await claimed(jobs, "j1", "r1", lease_s=10)
+        assert await jobs.claim("j1", owner="r2", now=at(11), lease_until=at(21)) is not None
+
+        assert await jobs.requeue("j1", attempts=1, owner="r1") is False
+
+        running = await jobs.get("j1")
+        assert running is not None
+        assert (running.status, running.lease_owner) == (PROCESSING, "r2")
 
     async def test_expired_lists_the_running_jobs_whose_lease_ran_out(self, jobs: JobRepository) -> None:
         await jobs.add(job("queued"))

@@ -61,7 +61,11 @@ class JobRepository(Protocol):
         """Write a job's final state (and its artifacts), clearing its lease."""
         ...
 
-    async def requeue(self, job_id: str, *, attempts: int) -> None: ...
+    async def requeue(self, job_id: str, *, attempts: int, owner: str | None) -> bool:
+        """Queue a running job again with `attempts`, only while `owner` still holds its lease (a fence: a
+        reaper that saw an expired lease must not take the job from a runner that claimed it since).
+        True when it was queued again."""
+        ...
 
     async def fail_queued(self, record: GenerationRecord) -> bool:
         """Finish a job with `record` only if it is still queued (nobody runs it); True when it was."""

@@ -127,16 +127,21 @@ class SqlAlchemyJobRepository(SqlAlchemyGenerationRepository):
 
         return await retrying(run)
 
-    async def requeue(self, job_id: str, *, attempts: int) -> None:
-        async def run() -> None:
+    async def requeue(self, job_id: str, *, attempts: int, owner: str | None) -> bool:
+        async def run() -> bool:
             async with self._engine.begin() as conn:
-                await conn.execute(
+                result = await conn.execute(
                     update(generations)
-                    .where(generations.c.id == job_id)
+                    .where(
+                        generations.c.id == job_id,
+                        generations.c.status == PROCESSING,
+                        generations.c.lease_owner.is_(None) if owner is None else generations.c.lease_owner == owner,
+                    )
                     .values(status=QUEUED, lease_owner=None, lease_expires_at=None, job_attempts=attempts)
                 )
+                return bool(result.rowcount)
 
-        await retrying(run)
+        return await retrying(run)
 
     async def request_cancel(self, job_id: str) -> GenerationRecord | None:
         async def run() -> GenerationRecord | None:

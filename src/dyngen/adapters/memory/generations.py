@@ -198,10 +198,12 @@ class MemoryJobRepository(MemoryGenerationRepository):
     async def fail_queued(self, record: GenerationRecord) -> bool:
         return self._overwrite(record, only_if=QUEUED)
 
-    async def requeue(self, job_id: str, *, attempts: int) -> None:
+    async def requeue(self, job_id: str, *, attempts: int, owner: str | None) -> bool:
         row = self._db.generations.get(job_id)
-        if row is not None:
-            row.update(status=QUEUED, lease_owner=None, lease_expires_at=None, job_attempts=attempts)
+        if row is None or row["status"] != PROCESSING or row["lease_owner"] != owner:
+            return False
+        row.update(status=QUEUED, lease_owner=None, lease_expires_at=None, job_attempts=attempts)
+        return True
 
     async def request_cancel(self, job_id: str) -> GenerationRecord | None:
         row = self._db.generations.get(job_id)

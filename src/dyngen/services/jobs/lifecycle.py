@@ -333,7 +333,8 @@ async def _conclude(services: Services, record: GenerationRecord, final: Generat
         and attempts < options.job_max_attempts
     ):
         delay = options.job_retry_base_s * 2 ** (attempts - 1) * (0.5 + services.entropy.random())
-        await services.jobs.requeue(record.id, attempts=attempts)
+        if not await services.jobs.requeue(record.id, attempts=attempts, owner=record.lease_owner):
+            return RunResult(ran=True)  # the lease was lost meanwhile: the job is another runner's now
         await emit(
             services, record.id, "progress", {"retry_in_s": round(delay, 3), "error": code.value, "attempt": attempts}
         )
@@ -380,7 +381,8 @@ async def reap(*, services: Services) -> int:
             await services.jobs.finish(_cancelled(record, services))
             await emit(services, record.id, "failed", {"code": ErrorCode.GEN_CANCELLED.value})
         elif attempts < options.job_max_attempts:
-            await services.jobs.requeue(record.id, attempts=attempts)
+            if not await services.jobs.requeue(record.id, attempts=attempts, owner=record.lease_owner):
+                continue  # another runner claimed it since `expired` listed it: it is not lost
             await emit(
                 services, record.id, "queued", {"reason": "its runner stopped; queued again", "attempt": attempts}
             )
