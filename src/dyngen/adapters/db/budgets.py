@@ -166,11 +166,10 @@ class SqlAlchemyBudgetLedger:
         return await retrying(lambda: self._snapshot(period))
 
     async def _snapshot(self, period: str) -> list[ScopeSpend]:
-        c = budget_scopes.c
-        async with self._engine.begin() as conn:
-            # The purge writes first (SQLite's lock), then the scopes are read as the purge left them.
-            freed = await self._purge(conn, period, self._clock.now())
-            await self._unhold(conn, period, freed)
+        # Reads only: expired reservations are subtracted here rather than purged, so the budget page never
+        # waits for SQLite's write lock behind a crowd of reservations (the next `reserve` purges them).
+        c, r = budget_scopes.c, budget_reservations.c
+        async with self._engine.connect() as conn:
             rows = (
                 await conn.execute(
                     select(c.scope, c.spent, c.reserved)
@@ -178,7 +177,20 @@ class SqlAlchemyBudgetLedger:
                     .order_by(c.scope)
                 )
             ).all()
-        return [ScopeSpend(scope=row.scope, spent=int(row.spent), reserved=max(0, int(row.reserved))) for row in rows]
+            expired = (
+                await conn.execute(
+                    select(r.scopes, r.amount).where(r.period == period, r.expires_at < to_utc(self._clock.now()))
+                )
+            ).all()
+        held: dict[str, int] = defaultdict(int)
+        for scopes, amount in expired:
+            for scope in scopes:
+                held[scope] += int(amount)
+        return [
+            ScopeSpend(scope=row.scope, spent=int(row.spent), reserved=max(0, int(row.reserved) - held[row.scope]))
+            for row in rows
+            if int(row.spent) != 0 or int(row.reserved) - held[row.scope] > 0
+        ]
 
     async def history(self, period: str) -> list[SpendBucket]:
         return await retrying(lambda: self._history(period))
