@@ -18,9 +18,9 @@ import pytest
 from dyngen.config import Settings
 from dyngen.domain.access import AuthMode, Scope, allows
 from dyngen.entrypoints.api.app import create_app
-from dyngen.services.access import keys as access
 from dyngen.services.machinery.container import Services
 from tests.e2e.test_api import game_request
+from tests.support.keys import make_key
 
 PUBLIC = None
 # What each route needs; PUBLIC routes answer without a key.
@@ -87,7 +87,7 @@ async def keys(services: Services) -> dict[str, str]:
     """One key per scope (which switches enforcement on), by caller name; plus a wrong one."""
     made = {"wrong key": "dyngen_" + "x" * 43}
     for scope in Scope:
-        _, made[scope.value] = await access.create_key(name=f"test {scope.value}", scope=scope, services=services)
+        _, made[scope.value] = await make_key(services, f"test {scope.value}", scope)
     return made
 
 
@@ -264,7 +264,7 @@ async def test_keys_over_http_create_list_and_revoke(client: httpx.AsyncClient, 
 
 
 async def test_the_last_active_key_cannot_be_revoked_over_http(client: httpx.AsyncClient, services: Services):
-    only, plaintext = await access.create_key(name="ops", scope=Scope.ADMIN, services=services)
+    only, plaintext = await make_key(services, "ops", Scope.ADMIN)
     response = await client.post(f"/api/keys/{only.id}/revoke", headers={"X-API-Key": plaintext})
     assert response.status_code == 409, response.text
     assert (await client.get("/api/keys", headers={"X-API-Key": plaintext})).status_code == 200

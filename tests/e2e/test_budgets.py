@@ -19,10 +19,10 @@ from dyngen.config import Settings
 from dyngen.domain.access import Scope
 from dyngen.domain.errors import ErrorCode
 from dyngen.entrypoints.api.app import create_app
-from dyngen.services.access import keys as access
 from dyngen.services.machinery.container import Services
 from tests.e2e.test_api import game_request
 from tests.fakes import FakeProvider
+from tests.support.keys import make_key
 from tests.support.servers import free_port
 
 PLACEHOLDER = {"mode": "placeholder", "timeoutMs": 5000}
@@ -146,8 +146,8 @@ async def test_over_the_api_key_limit_the_api_answers_429_with_retry_after(
     limited: tuple[httpx.AsyncClient, Services],
 ) -> None:
     client, services = limited
-    _, first = await access.create_key(name="game", scope=Scope.RUNTIME, services=services)
-    _, second = await access.create_key(name="other game", scope=Scope.RUNTIME, services=services)
+    _, first = await make_key(services, "game", Scope.RUNTIME)
+    _, second = await make_key(services, "other game", Scope.RUNTIME)
     statuses = []
     for i in range(4):
         answer = await client.post(

@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from dyngen.domain.access import Scope
-from dyngen.services.access import keys as access
 from dyngen.services.machinery.container import Services
 from tests.e2e.test_cli import Workdir
+from tests.support.keys import make_key
 from tests.unit.test_dsl import BOTH, SPEC
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,8 +101,8 @@ async def test_a_body_of_another_shape_is_a_422(
 
 
 async def test_it_needs_an_editor_key_once_keys_are_enforced(client: httpx.AsyncClient, services: Services):
-    _, runtime = await access.create_key(name="game", scope=Scope.RUNTIME, services=services)
-    _, editor = await access.create_key(name="designer", scope=Scope.EDITOR, services=services)
+    _, runtime = await make_key(services, "game", Scope.RUNTIME)
+    _, editor = await make_key(services, "designer", Scope.EDITOR)
     body = {"source": SPEC}
     assert (await compile_rules(client, body)).status_code == 401
     assert (await compile_rules(client, body, authorization=f"Bearer {runtime}")).status_code == 403

@@ -16,10 +16,10 @@ from dyngen.config import Settings
 from dyngen.domain import media
 from dyngen.domain.access import Scope
 from dyngen.entrypoints.api.app import create_app
-from dyngen.services.access import keys as access
 from dyngen.services.machinery.container import Services
 from tests.e2e.test_api import game_request
 from tests.e2e.test_video import video_request
+from tests.support.keys import make_key
 
 GAME = "http://game.test:5173"
 
@@ -32,7 +32,7 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 async def runtime_key(services: Services) -> str:
     """A runtime key, which switches enforcement on (auth `auto`)."""
-    _, secret = await access.create_key(name="game", scope=Scope.RUNTIME, services=services)
+    _, secret = await make_key(services, "game", Scope.RUNTIME)
     return secret
 
 

@@ -20,12 +20,12 @@ import pytest
 from dyngen.bootstrap import build
 from dyngen.config import Settings
 from dyngen.domain.access import Scope
-from dyngen.services.access import keys as access
 from dyngen.services.machinery.container import Services
 from tests.e2e.test_api import JSON, TEMPLATE, game_request
 from tests.e2e.test_auth import DOCUMENT
 from tests.e2e.test_jobs import events_of, parse_sse, submit, wait_for
 from tests.support.databases import BACKENDS, Backend, empty_postgres
+from tests.support.keys import make_key
 
 PARAM = re.compile(r"\{([^}]+)\}")
 
@@ -56,7 +56,7 @@ async def keys(services: Services) -> dict[str, dict[str, str]]:
     """Headers for a runtime and an admin key (which switches enforcement on)."""
     made: dict[str, dict[str, str]] = {}
     for scope in (Scope.RUNTIME, Scope.ADMIN):
-        _, plaintext = await access.create_key(name=f"hostile {scope.value}", scope=scope, services=services)
+        _, plaintext = await make_key(services, f"hostile {scope.value}", scope)
         made[scope.value] = {"Authorization": f"Bearer {plaintext}"}
     return made
 

@@ -24,7 +24,7 @@ from dyngen.domain.access import (
     is_loopback,
 )
 from dyngen.domain.errors import DyngenError, ErrorCode
-from dyngen.ports import ApiKey
+from dyngen.ports import ApiKey, ApiKeyRepository
 from dyngen.services.access import keys as access
 from dyngen.services.generation.front_door import GenerateCall, generate
 from dyngen.services.machinery.container import Services
@@ -139,14 +139,38 @@ async def make(database: MemoryDatabase) -> AsyncIterator[Make]:
         await services.aclose()
 
 
-async def auth(services: Services, presented: str | None, required: Scope = RUNTIME) -> ApiKey | None:
-    return await access.authenticate(presented=presented, required=required, services=services)
+async def auth(
+    services: Services, presented: str | None, required: Scope = RUNTIME, *, keys: ApiKeyRepository | None = None
+) -> ApiKey | None:
+    """Authenticate with the process's key cache and clock; `keys` stands in for its repository."""
+    return await access.authenticate(
+        presented=presented,
+        required=required,
+        keys=keys or services.keys,
+        cache=services.key_cache,
+        clock=services.clock,
+        mode=services.options.auth,
+    )
 
 
-async def refused(services: Services, presented: str | None, required: Scope = RUNTIME) -> ErrorCode:
+async def refused(
+    services: Services, presented: str | None, required: Scope = RUNTIME, *, keys: ApiKeyRepository | None = None
+) -> ErrorCode:
     with pytest.raises(DyngenError) as caught:
-        await auth(services, presented, required)
+        await auth(services, presented, required, keys=keys)
     return caught.value.code
+
+
+async def create(services: Services, name: str, scope: Scope) -> tuple[ApiKey, str]:
+    return await access.create_key(
+        name=name, scope=scope, keys=services.keys, cache=services.key_cache, clock=services.clock
+    )
+
+
+async def revoke(services: Services, key_id: str) -> ApiKey:
+    return await access.revoke_key(
+        key_id=key_id, keys=services.keys, cache=services.key_cache, clock=services.clock, mode=services.options.auth
+    )
 
 
 async def test_without_keys_the_service_is_open_and_ignores_what_is_presented(make: Make):
@@ -158,7 +182,7 @@ async def test_without_keys_the_service_is_open_and_ignores_what_is_presented(ma
 async def test_the_first_key_switches_enforcement_on_at_once(make: Make):
     services = await make()
     assert await auth(services, None) is None  # cached: open
-    key, plaintext = await access.create_key(name="game", scope=RUNTIME, services=services)
+    key, plaintext = await create(services, "game", RUNTIME)
     assert await refused(services, None) is ErrorCode.UNAUTHORIZED
     assert await refused(services, "dyngen_wrong") is ErrorCode.UNAUTHORIZED
     assert await refused(services, "") is ErrorCode.UNAUTHORIZED
@@ -169,7 +193,7 @@ async def test_the_first_key_switches_enforcement_on_at_once(make: Make):
 
 async def test_each_scope_reaches_what_it_includes(make: Make):
     services = await make()
-    made = {scope: await access.create_key(name=scope.value, scope=scope, services=services) for scope in Scope}
+    made = {scope: await create(services, scope.value, scope) for scope in Scope}
     for granted, (key, plaintext) in made.items():
         for required in Scope:
             if allows(granted, required):
@@ -180,7 +204,7 @@ async def test_each_scope_reaches_what_it_includes(make: Make):
 
 async def test_only_the_hash_is_stored(make: Make, database: MemoryDatabase):
     services = await make()
-    key, plaintext = await access.create_key(name="ops", scope=ADMIN, services=services)
+    key, plaintext = await create(services, "ops", ADMIN)
     assert plaintext.startswith("dyngen_")
     assert (key.name, key.scope, key.revoked_at) == ("ops", "admin", None)
     assert await services.keys.key_by_hash(hash_key(plaintext)) == key
@@ -193,46 +217,46 @@ async def test_only_the_hash_is_stored(make: Make, database: MemoryDatabase):
 
 async def test_a_revoked_key_is_refused_at_once_and_revoking_again_changes_nothing(make: Make):
     services = await make()
-    _keep, _ = await access.create_key(name="ops", scope=ADMIN, services=services)
-    game, plaintext = await access.create_key(name="game", scope=RUNTIME, services=services)
+    _keep, _ = await create(services, "ops", ADMIN)
+    game, plaintext = await create(services, "game", RUNTIME)
     assert await auth(services, plaintext) == game
     services.clock.advance(1)  # type: ignore[attr-defined]
-    revoked = await access.revoke_key(key_id=game.id, services=services)
+    revoked = await revoke(services, game.id)
     assert revoked.revoked_at == services.clock.now()
     assert await refused(services, plaintext) is ErrorCode.UNAUTHORIZED
     services.clock.advance(1)  # type: ignore[attr-defined]
-    assert await access.revoke_key(key_id=game.id, services=services) == revoked
-    listed = {k.id: k for k in await access.list_keys(services=services)}
+    assert await revoke(services, game.id) == revoked
+    listed = {k.id: k for k in await access.list_keys(keys=services.keys)}
     assert listed[game.id].revoked_at == revoked.revoked_at
     assert listed[_keep.id].revoked_at is None
 
 
 async def test_revoking_an_unknown_key_is_not_found(make: Make):
     services = await make()
-    await access.create_key(name="ops", scope=ADMIN, services=services)
+    await create(services, "ops", ADMIN)
     with pytest.raises(DyngenError) as caught:
-        await access.revoke_key(key_id="nosuchkey", services=services)
+        await revoke(services, "nosuchkey")
     assert caught.value.code is ErrorCode.NOT_FOUND
 
 
 async def test_the_last_active_key_cannot_be_revoked_in_auto_mode_which_would_open_the_api(make: Make):
     services = await make()
-    only, plaintext = await access.create_key(name="ops", scope=ADMIN, services=services)
+    only, plaintext = await create(services, "ops", ADMIN)
     with pytest.raises(DyngenError) as caught:
-        await access.revoke_key(key_id=only.id, services=services)
+        await revoke(services, only.id)
     assert caught.value.code is ErrorCode.CONFLICT
     assert "create another key" in caught.value.message
     assert await auth(services, plaintext, ADMIN) == only
 
     required = await make(auth=AuthMode.REQUIRED)
-    assert (await access.revoke_key(key_id=only.id, services=required)).revoked_at is not None
+    assert (await revoke(required, only.id)).revoked_at is not None
     assert await refused(required, plaintext) is ErrorCode.UNAUTHORIZED
     assert await refused(required, None) is ErrorCode.UNAUTHORIZED, "required: no key, no entry"
 
 
 async def test_auth_off_lets_everything_through(make: Make):
     services = await make(auth=AuthMode.OFF)
-    await access.create_key(name="game", scope=RUNTIME, services=services)
+    await create(services, "game", RUNTIME)
     assert await auth(services, None, ADMIN) is None
     assert await auth(services, "dyngen_wrong", ADMIN) is None
 
@@ -242,15 +266,15 @@ async def test_another_process_sees_new_and_revoked_keys_within_the_cache_time(m
     cli = await make()
     assert await auth(api, None) is None
 
-    _ops, _ = await access.create_key(name="ops", scope=ADMIN, services=cli)
-    game, plaintext = await access.create_key(name="game", scope=RUNTIME, services=cli)
+    _ops, _ = await create(cli, "ops", ADMIN)
+    game, plaintext = await create(cli, "game", RUNTIME)
     api.clock.advance(4.9)  # type: ignore[attr-defined]
     assert await auth(api, None) is None, "within the cache time the API process still knows no key"
     api.clock.advance(0.2)  # type: ignore[attr-defined]
     assert await refused(api, None) is ErrorCode.UNAUTHORIZED
     assert await auth(api, plaintext) == game
 
-    await access.revoke_key(key_id=game.id, services=cli)
+    await revoke(cli, game.id)
     assert await auth(api, plaintext) == game, "the API process learns of the revocation at its next refresh"
     api.clock.advance(5)  # type: ignore[attr-defined]
     assert await refused(api, plaintext) is ErrorCode.UNAUTHORIZED
@@ -259,32 +283,30 @@ async def test_another_process_sees_new_and_revoked_keys_within_the_cache_time(m
 async def test_the_request_path_asks_the_database_once_per_key_per_refresh(make: Make):
     services = await make(auth_cache_s=5)
     counting = FakeCountingKeys(services.keys)
-    services.keys = counting
     for _ in range(100):
-        assert await auth(services, None) is None
+        assert await auth(services, None, keys=counting) is None
     assert counting.calls == ["count_active_keys"], "an open install costs one count per refresh"
 
-    _, plaintext = await access.create_key(name="game", scope=RUNTIME, services=services)
+    _, plaintext = await create(services, "game", RUNTIME)
     counting.calls.clear()
     for _ in range(100):
-        await auth(services, plaintext)
-        await refused(services, "dyngen_wrong")
+        await auth(services, plaintext, keys=counting)
+        await refused(services, "dyngen_wrong", keys=counting)
     assert sorted(counting.calls) == ["count_active_keys", "key_by_hash", "key_by_hash"]
 
     services.clock.advance(5)  # type: ignore[attr-defined]
     counting.calls.clear()
-    await auth(services, plaintext)
+    await auth(services, plaintext, keys=counting)
     assert counting.calls == ["count_active_keys", "key_by_hash"]
 
 
 async def test_a_cold_process_hit_by_many_requests_at_once_asks_the_database_once(make: Make):
     services = await make(auth_cache_s=5)
-    _, plaintext = await access.create_key(name="game", scope=RUNTIME, services=services)
+    _, plaintext = await create(services, "game", RUNTIME)
     counting = FakeCountingKeys(services.keys)
-    services.keys = counting
     services.key_cache.forget()  # as a process that just started
 
-    answers = await asyncio.gather(*(auth(services, plaintext) for _ in range(125)))
+    answers = await asyncio.gather(*(auth(services, plaintext, keys=counting) for _ in range(125)))
 
     assert all(a is not None and a.name == "game" for a in answers)
     assert sorted(counting.calls) == ["count_active_keys", "key_by_hash"], "one refresh and one lookup, shared"
@@ -293,26 +315,24 @@ async def test_a_cold_process_hit_by_many_requests_at_once_asks_the_database_onc
 async def test_keys_seen_before_keep_working_while_the_database_is_down(make: Make):
     services = await make(auth_cache_s=5)
     counting = FakeCountingKeys(services.keys)
-    services.keys = counting
-    game, plaintext = await access.create_key(name="game", scope=RUNTIME, services=services)
-    assert await auth(services, plaintext) == game
+    game, plaintext = await create(services, "game", RUNTIME)
+    assert await auth(services, plaintext, keys=counting) == game
 
     counting.down = True
     services.clock.advance(6)  # type: ignore[attr-defined]
-    assert await auth(services, plaintext) == game
-    assert await refused(services, None) is ErrorCode.UNAUTHORIZED
+    assert await auth(services, plaintext, keys=counting) == game
+    assert await refused(services, None, keys=counting) is ErrorCode.UNAUTHORIZED
     calls = len(counting.calls)
-    assert await auth(services, plaintext) == game
+    assert await auth(services, plaintext, keys=counting) == game
     assert len(counting.calls) == calls, "a failed refresh is not retried on every request"
-    assert await refused(services, "dyngen_unseen") is ErrorCode.DEPENDENCY_UNAVAILABLE
+    assert await refused(services, "dyngen_unseen", keys=counting) is ErrorCode.DEPENDENCY_UNAVAILABLE
 
 
 async def test_a_fresh_process_with_the_database_down_answers_503_not_open(make: Make):
     services = await make()
     counting = FakeCountingKeys(services.keys)
-    services.keys = counting
     counting.down = True
-    assert await refused(services, None) is ErrorCode.DEPENDENCY_UNAVAILABLE
+    assert await refused(services, None, keys=counting) is ErrorCode.DEPENDENCY_UNAVAILABLE
 
 
 # --- simulate needs editor -----------------------------------------------------------------------
@@ -376,13 +396,13 @@ async def test_simulate_is_left_to_dev_tools_for_editors_and_when_keys_are_not_e
 async def test_serving_beyond_loopback_needs_a_key(make: Make):
     services = await make()
     for host in ("127.0.0.1", "::1", "localhost"):
-        await access.check_bind(host=host, services=services)
+        await access.check_bind(host=host, keys=services.keys, mode=services.options.auth)
     with pytest.raises(DyngenError) as caught:
-        await access.check_bind(host="0.0.0.0", services=services)
+        await access.check_bind(host="0.0.0.0", keys=services.keys, mode=services.options.auth)
     assert "dyngen keys create --scope admin --name ops" in caught.value.message
 
     off = await make(auth=AuthMode.OFF)
-    await access.check_bind(host="0.0.0.0", services=off)
+    await access.check_bind(host="0.0.0.0", keys=off.keys, mode=off.options.auth)
 
-    await access.create_key(name="ops", scope=ADMIN, services=services)
-    await access.check_bind(host="0.0.0.0", services=services)
+    await create(services, "ops", ADMIN)
+    await access.check_bind(host="0.0.0.0", keys=services.keys, mode=services.options.auth)

@@ -128,7 +128,7 @@ def serve(
                 err=True,
             )
         else:
-            _with_services(settings, lambda s: access.check_bind(host=host, services=s))
+            _with_services(settings, lambda s: access.check_bind(host=host, keys=s.keys, mode=s.options.auth))
     if workers > 1 and settings.is_memory:
         typer.secho(
             "warning: DYNGEN_DATABASE_URL=memory:// gives each worker its own records, lost when it exits",
@@ -354,7 +354,9 @@ def keys_create(
 ) -> None:
     """Create a key and print it (on stdout, alone): it is shown only this once."""
     label = name or f"{scope.value} key"
-    key, plaintext = _with_services(Settings(), lambda s: access.create_key(name=label, scope=scope, services=s))
+    key, plaintext = _with_services(
+        Settings(), lambda s: access.create_key(name=label, scope=scope, keys=s.keys, cache=s.key_cache, clock=s.clock)
+    )
     typer.echo(plaintext)
     typer.secho(
         f"created {key.scope} key {key.id} ({key.name}). Store it now in your secret store: it cannot be shown "
@@ -367,7 +369,7 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(as_json: Annotated[bool, typer.Option("--json", help="Print the keys as JSON.")] = False) -> None:
     """List the keys (never the keys themselves), revoked ones included."""
-    found = _with_services(Settings(), lambda s: access.list_keys(services=s))
+    found = _with_services(Settings(), lambda s: access.list_keys(keys=s.keys))
     if as_json:
         _emit(
             [
@@ -392,6 +394,9 @@ def keys_revoke(
     key_id: Annotated[str, typer.Argument(help="The key's id (see `dyngen keys list`).", metavar="ID")],
 ) -> None:
     """Revoke a key: requests with it get 401 (at once here, within DYNGEN_AUTH_CACHE_S in running servers)."""
-    key = _with_services(Settings(), lambda s: access.revoke_key(key_id=key_id, services=s))
+    key = _with_services(
+        Settings(),
+        lambda s: access.revoke_key(key_id=key_id, keys=s.keys, cache=s.key_cache, clock=s.clock, mode=s.options.auth),
+    )
     assert key.revoked_at is not None
     typer.echo(f"revoked {key.scope} key {key.id} ({key.name}) at {key.revoked_at:%Y-%m-%d %H:%M:%S}")

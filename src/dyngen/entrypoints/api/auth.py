@@ -51,6 +51,19 @@ def presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key") or None
 
 
+async def authenticate(request: Request, scope: Scope) -> ApiKey | None:
+    """`access.authenticate` for the key this request presented."""
+    services = services_of(request)
+    return await access.authenticate(
+        presented=presented_key(request),
+        required=scope,
+        keys=services.keys,
+        cache=services.key_cache,
+        clock=services.clock,
+        mode=services.options.auth,
+    )
+
+
 def require(scope: Scope) -> Any:
     """A FastAPI dependency that lets the request through only with a key of `scope` (or higher).
 
@@ -59,7 +72,7 @@ def require(scope: Scope) -> Any:
     """
 
     async def authenticated(request: Request) -> ApiKey | None:
-        key = await access.authenticate(presented=presented_key(request), required=scope, services=services_of(request))
+        key = await authenticate(request, scope)
         request.state.api_key = key
         return key
 
@@ -88,7 +101,7 @@ def require_unless_signed(scope: Scope) -> Any:
             )
             request.state.api_key = None
             return None
-        key = await access.authenticate(presented=presented_key(request), required=scope, services=services_of(request))
+        key = await authenticate(request, scope)
         request.state.api_key = key
         return key
 

@@ -58,14 +58,17 @@ class CreateKeyRequest(BaseModel):
 @router.get("/keys", response_model=KeyList, responses=documented(401, 403))
 async def list_keys(request: Request) -> Response:
     """Every API key, revoked ones included, oldest first."""
-    found = [KeyInfo.of(key) for key in await access.list_keys(services=services_of(request))]
+    found = [KeyInfo.of(key) for key in await access.list_keys(keys=services_of(request).keys)]
     return wire_response(KeyList(keys=found, count=len(found)))
 
 
 @router.post("/keys", response_model=CreatedKey, status_code=201, responses=documented(401, 403, 413, 422))
 async def create_key(payload: CreateKeyRequest, request: Request) -> Response:
     """Create a key of a scope. The answer holds the key; it is not stored and cannot be shown again."""
-    key, plaintext = await access.create_key(name=payload.name, scope=payload.scope, services=services_of(request))
+    services = services_of(request)
+    key, plaintext = await access.create_key(
+        name=payload.name, scope=payload.scope, keys=services.keys, cache=services.key_cache, clock=services.clock
+    )
     return wire_response(CreatedKey(**KeyInfo.of(key).model_dump(), key=plaintext), status_code=201)
 
 
@@ -80,4 +83,8 @@ async def revoke_key(key_id: KeyId, request: Request) -> Response:
 
     409 for the last active key while `DYNGEN_AUTH=auto`: revoking it would switch access control off.
     """
-    return wire_response(KeyInfo.of(await access.revoke_key(key_id=key_id, services=services_of(request))))
+    services = services_of(request)
+    revoked = await access.revoke_key(
+        key_id=key_id, keys=services.keys, cache=services.key_cache, clock=services.clock, mode=services.options.auth
+    )
+    return wire_response(KeyInfo.of(revoked))
