@@ -5,6 +5,7 @@ still loads). The clock is a FakeClock the test moves; sweeps are called, not wa
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from dyngen.bootstrap import build
 from dyngen.config import RetentionSettings, Settings
 from dyngen.ports import Review
 from dyngen.services import retention
@@ -33,10 +35,17 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def clock(services: Services) -> FakeClock:
-    fake = FakeClock(datetime(2026, 5, 1, tzinfo=UTC))
-    services.clock = fake
-    return fake
+def clock() -> FakeClock:
+    return FakeClock(datetime(2026, 5, 1, tzinfo=UTC))
+
+
+@pytest.fixture
+async def services(settings: Settings, clock: FakeClock) -> AsyncIterator[Services]:
+    """The service built with the test's clock (adapters included), started as the API's lifespan does."""
+    built = await build(settings, clock=clock)
+    await built.start()
+    yield built
+    await built.aclose()
 
 
 def ambient(node: str, **changes: Any) -> dict[str, Any]:
@@ -201,10 +210,7 @@ def services_files(data: Path) -> list[Path]:
 
 
 async def started(settings: Settings, clock: FakeClock) -> Services:
-    from dyngen.bootstrap import build
-
-    built = await build(settings, clock=clock)
-    return built
+    return await build(settings, clock=clock)
 
 
 async def test_the_server_sweeps_periodically_and_the_switch_turns_it_off(tmp_path: Path) -> None:
@@ -278,15 +284,14 @@ async def test_an_older_entry_in_any_tier_keeps_what_it_names(
     assert statuses == [200, 404, 200]
 
 
+@pytest.mark.parametrize("clock", [FakeManualClock(datetime(2026, 5, 1, tzinfo=UTC))])
 async def test_an_object_stored_again_during_the_grace_is_not_deleted(
-    client: httpx.AsyncClient, services: Services, settings: Settings
+    client: httpx.AsyncClient, services: Services, settings: Settings, clock: FakeManualClock
 ) -> None:
     """Artifacts are content-addressed: a generation that stores the same bytes as a removed record, and
     writes its own record while the sweep waits, keeps the object."""
     import asyncio
 
-    clock = FakeManualClock(datetime(2026, 5, 1, tzinfo=UTC))
-    services.clock = clock
     old = await generate(client, ambient("ambient-0"))
     clock.advance(1)
     await generate(client, ambient("ambient-0"))  # the key's newest: kept

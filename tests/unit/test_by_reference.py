@@ -76,8 +76,8 @@ async def services() -> AsyncIterator[Services]:
     built = await build(
         Settings(database_url=MEMORY_URL, retry_backoff_ms=1, providers_by_type={}),
         providers={"builtin": FakeProvider(name="builtin")},
+        clock=FakeClock(),
     )
-    built.clock = FakeClock()
     yield built
     await built.aclose()
 
