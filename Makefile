@@ -88,8 +88,11 @@ lint: $(STAMP)
 client-build: $(STAMP)
 	$(BIN)/python -m build --no-isolation --outdir clients/python/dist clients/python
 
+# The suite runs in TEST_WORKERS processes, one test file per worker at a time (module fixtures such as four
+# API processes are started once); each worker has its own PostgreSQL database and Redis key prefix.
+TEST_WORKERS ?= 2
 test: lint editor web-test browser-deps ts-client-test
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit -q

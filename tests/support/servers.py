@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import random
 import shutil
 import signal
 import socket
@@ -18,10 +20,27 @@ import httpx
 VENV_BIN = Path(sys.executable).parent
 
 
+# Ports for the servers tests start come from below Linux's ephemeral range (32768-60999, where outgoing
+# connections take theirs), in a block of this test process's own: under `pytest -n` (xdist) each worker
+# has another block, so two workers never hand out the same port and a health check never reaches the
+# server of another worker's test.
+_PORT_BLOCK = 1400
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+_FIRST_PORT = 20000 + (int(_WORKER[2:]) % 8 if _WORKER[2:].isdigit() else 8) * _PORT_BLOCK
+_next_port = itertools.count(random.randrange(_PORT_BLOCK))
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on, from this process's block (see above), handed out in turn."""
+    for _ in range(_PORT_BLOCK):
+        port = _FIRST_PORT + next(_next_port) % _PORT_BLOCK
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise OSError(f"no free port in {_FIRST_PORT}-{_FIRST_PORT + _PORT_BLOCK - 1}")
 
 
 def port_open(host: str, port: int, timeout: float = 0.3) -> bool:
