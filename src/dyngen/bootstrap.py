@@ -47,7 +47,7 @@ from dyngen.adapters.memory.warmups import MemoryWarmupRepository
 from dyngen.adapters.metrics.prometheus import PrometheusMetrics
 from dyngen.adapters.providers.breaker import MemoryCircuitBreaker
 from dyngen.adapters.providers.chain import build_chains
-from dyngen.adapters.providers.plugins import discover, instance_problems, load_instances
+from dyngen.adapters.providers.plugins import discover, enable_hints, instance_problems, load_instances
 from dyngen.adapters.rate_limits.memory import MemoryRateLimiter
 from dyngen.adapters.secret_file import read_or_create_secret
 from dyngen.adapters.storage.artifacts import SpoolingArtifactStore
@@ -369,6 +369,7 @@ def _provider_registry(
         default=settings.default_provider,
         by_type=settings.providers_by_type,
         by_template=settings.providers_by_template,
+        hints=enable_hints(installed) if providers is None else None,
     )
 
 
