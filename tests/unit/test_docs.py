@@ -60,8 +60,9 @@ def test_the_generated_cli_reference_uses_one_vocabulary() -> None:
         assert f"## `dyngen {command}`" in page, command
     assert "`--playthrough-id`" in page
     assert "`--path`" in page
-    assert "`--playthrough`" not in page, "old spellings are hidden"
-    assert "`--player`" not in page
+    assert "| `--playthrough` |" not in page, "old spellings are not in the tables"
+    assert "| `--player` |" not in page
+    assert "| `--version` | `" not in page, "export's --version is --graph-version"
 
 
 def test_the_readme_is_a_quickstart_with_the_two_setup_commands() -> None:

@@ -2,7 +2,7 @@
 
 One vocabulary: `--playthrough-id` and `--player-id` name the ids (play, key, warm, export); `--path` is a
 list of scenes in play order (warm); `--graph-id` a stored graph; `--graph-version` its version. Renamed
-options stay as hidden aliases that print a deprecation note on stderr; they go in the release after 0.2.
+options stay as hidden aliases for one more release, each printing a deprecation note on stderr.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def renamed(old_flag: str, new_flag: str, *, old: T | None, new: T | None) -> T 
     if old is None or (isinstance(old, list) and not old):
         return new
     typer.secho(
-        f"warning: {old_flag} is deprecated and goes in the next release; use {new_flag}",
+        f"warning: {old_flag} is deprecated and will be removed after the next release; use {new_flag}",
         fg=typer.colors.YELLOW,
         err=True,
     )

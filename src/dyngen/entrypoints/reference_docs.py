@@ -250,6 +250,12 @@ def cli_markdown(app: typer.Typer) -> str:
         "The `dyngen` command. Exit codes: 0 success, 1 the input is valid but has errors (`validate`) or some "
         "items failed (`warm`, `export`), 2 the input cannot be used, 130 interrupted.",
         "",
+        "One vocabulary: `--playthrough-id` and `--player-id` name the ids in every command, `--path` is a list "
+        "of scenes in play order, `--graph-id` and `--graph-version` a stored graph. Renamed options still work "
+        "for one more release, each with a deprecation note on stderr: `play --playthrough` and `key "
+        "--playthrough` (now `--playthrough-id`), `play --player` and `key --player` (now `--player-id`), "
+        "`warm --playthrough` (now `--path`), `export --version` (now `--graph-version`).",
+        "",
     ]
     commands: list[tuple[str, Any]] = [("dyngen", root)]
     if isinstance(root, TyperGroup):
