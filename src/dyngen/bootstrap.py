@@ -346,6 +346,7 @@ def _provider_registry(
             {"client": http, "sign_url": _signer(links, clock)},
             required=[name for name in required if name not in chains],
         )
+    configured = list(installed)
     breaker: CircuitBreaker
     if redis is not None:
         from dyngen.adapters.providers.redis_breaker import RedisCircuitBreaker
@@ -369,7 +370,7 @@ def _provider_registry(
         default=settings.default_provider,
         by_type=settings.providers_by_type,
         by_template=settings.providers_by_template,
-        hints=enable_hints(installed) if providers is None else None,
+        hint=(lambda name: enable_hints(configured).get(name)) if providers is None else None,
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from dyngen.domain.contracts import GenerateContentRequest, GenerationType
 from dyngen.domain.errors import DyngenError, ErrorCode
@@ -17,8 +17,8 @@ class ProviderRegistry:
         default: Name used when a request names no provider and its type has no entry in `by_type`.
         by_type: Provider name per generation type.
         by_template: Provider name per template id (before `by_type`).
-        hints: How to enable a provider that is installed but not configured, by its name (an unknown
-            provider's message says it).
+        hint: How to enable a provider by that name that is installed but not configured, or None (an
+            unknown provider's message says it); asked only when a name is unknown.
     """
 
     def __init__(
@@ -28,10 +28,10 @@ class ProviderRegistry:
         default: str,
         by_type: Mapping[str, str] | None = None,
         by_template: Mapping[str, str] | None = None,
-        hints: Mapping[str, str] | None = None,
+        hint: Callable[[str], str | None] | None = None,
     ) -> None:
         self._providers = dict(providers)
-        self._hints = dict(hints or {})
+        self._hint = hint
         self._default = default
         self._by_type = dict(by_type or {})
         self._by_template = dict(by_template or {})
@@ -49,7 +49,7 @@ class ProviderRegistry:
 
     def unknown(self, name: str) -> str:
         """Why `name` names no provider here, and how to enable it when it is an installed kind."""
-        hint = self._hints.get(name)
+        hint = self._hint(name) if self._hint is not None else None
         configured = f"configured: {', '.join(self.names())}"
         return (
             f"unknown provider '{name}': {hint}; {configured}" if hint else f"unknown provider '{name}'; {configured}"
