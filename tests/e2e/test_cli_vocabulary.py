@@ -138,6 +138,8 @@ def test_serve_starts_quietly_with_the_shipped_defaults(work: Workdir) -> None:
 
 
 def test_the_shipped_defaults_do_not_depend_on_the_working_directory(work: Workdir) -> None:
+    for command in (["migrate"], ["keys", "list"], ["gc", "--dry-run"], ["config", "check"], ["dsl", "--help"]):
+        work.run(*command)  # exit 0 from an empty folder: nothing they need is looked up in it
     listed = work.run("templates", "list").stdout
     assert "romantic_to_action_transition_v1" in listed
     shown = work.run("config", "show").stdout
