@@ -1,4 +1,4 @@
-# dyngen: `make run` serves the embedded default; `make test` runs the whole suite.
+# dyngen: `make run` serves the embedded default; `make test` runs the whole suite; `make docs` builds the site.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -15,7 +15,7 @@ BROWSER := tests/browser
 # The TypeScript client (@dyngen/client), built and tested against a real `dyngen serve` its tests start.
 CLIENT_TS := clients/typescript
 
-.PHONY: run test lint unit bench install clean editor web-test browser-deps ts-client-test client-build
+.PHONY: run test lint unit bench install clean editor web-test browser-deps ts-client-test client-build docs
 
 # The Python client (clients/python) is a distribution of its own, installed beside for tests/clients.
 $(STAMP): pyproject.toml clients/python/pyproject.toml
@@ -76,8 +76,8 @@ run: $(STAMP) editor
 	$(BIN)/dyngen serve --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench docs/clients/examples
-	$(BIN)/ruff format --check src tests bench docs/clients/examples
+	$(BIN)/ruff check src tests bench docs/clients/examples mkdocs_hooks.py
+	$(BIN)/ruff format --check src tests bench docs/clients/examples mkdocs_hooks.py
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	cd clients/python && ../../$(BIN)/ruff check src && ../../$(BIN)/ruff format --check src && ../../$(BIN)/mypy
@@ -88,10 +88,16 @@ lint: $(STAMP)
 client-build: $(STAMP)
 	$(BIN)/python -m build --no-isolation --outdir clients/python/dist clients/python
 
+# The documentation site (docs/, mkdocs.yml, Material theme) into site/, strict: a broken link or a missing
+# anchor fails. The HTTP API, configuration and CLI reference pages are
+# generated from the code at build time (mkdocs_hooks.py). Offline: no plugin fetches from the internet.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
 # The suite runs in TEST_WORKERS processes, one test file per worker at a time (module fixtures such as four
 # API processes are started once); each worker has its own PostgreSQL database and Redis key prefix.
 TEST_WORKERS ?= 2
-test: lint editor web-test browser-deps ts-client-test
+test: lint docs editor web-test browser-deps ts-client-test
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 unit: $(STAMP)
@@ -101,5 +107,5 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .dyngen .pytest_cache .mypy_cache .ruff_cache $(EDITOR_DIR) $(WEB)/node_modules $(BROWSER)/node_modules \
+	rm -rf $(VENV) .dyngen site .pytest_cache .mypy_cache .ruff_cache $(EDITOR_DIR) $(WEB)/node_modules $(BROWSER)/node_modules \
 	  $(CLIENT_TS)/node_modules $(CLIENT_TS)/dist $(CLIENT_TS)/build

@@ -47,7 +47,7 @@ from dyngen.adapters.memory.warmups import MemoryWarmupRepository
 from dyngen.adapters.metrics.prometheus import PrometheusMetrics
 from dyngen.adapters.providers.breaker import MemoryCircuitBreaker
 from dyngen.adapters.providers.chain import build_chains
-from dyngen.adapters.providers.plugins import discover, instance_problems, load_instances
+from dyngen.adapters.providers.plugins import discover, enable_hints, instance_problems, load_instances
 from dyngen.adapters.rate_limits.memory import MemoryRateLimiter
 from dyngen.adapters.secret_file import read_or_create_secret
 from dyngen.adapters.storage.artifacts import SpoolingArtifactStore
@@ -346,6 +346,7 @@ def _provider_registry(
             {"client": http, "sign_url": _signer(links, clock)},
             required=[name for name in required if name not in chains],
         )
+    configured = list(installed)
     breaker: CircuitBreaker
     if redis is not None:
         from dyngen.adapters.providers.redis_breaker import RedisCircuitBreaker
@@ -369,6 +370,7 @@ def _provider_registry(
         default=settings.default_provider,
         by_type=settings.providers_by_type,
         by_template=settings.providers_by_template,
+        hint=(lambda name: enable_hints(configured).get(name)) if providers is None else None,
     )
 
 

@@ -87,7 +87,7 @@ class RetentionSettings(BaseModel):
 
 
 class Settings(BaseSettings):
-    """dyngen's configuration. The README's configuration table lists the same fields."""
+    """dyngen's configuration. The docs' configuration reference is generated from these fields (`make docs`)."""
 
     model_config = SettingsConfigDict(env_prefix="DYNGEN_", env_nested_delimiter="__", extra="ignore")
 

@@ -142,13 +142,13 @@ def test_validate_a_file_that_is_not_text_exits_2(work: Workdir):
 
 def test_key_is_printed_and_stable_across_processes(work: Workdir):
     config = work.write("template.json", TEMPLATE)
-    first = work.run("key", config, "--playthrough", "X").stdout.strip()
-    second = work.run("key", config, "--playthrough", "X").stdout.strip()
-    other = work.run("key", config, "--playthrough", "Y").stdout.strip()
+    first = work.run("key", config, "--playthrough-id", "X").stdout.strip()
+    second = work.run("key", config, "--playthrough-id", "X").stdout.strip()
+    other = work.run("key", config, "--playthrough-id", "Y").stdout.strip()
 
     assert first == second == "transition|gap_fill|||per_playthrough|X|1;c=4374d0e4e0f7"
     assert other != first
-    scenes = work.run("key", config, "--playthrough", "X", "--from", "cafe_date", "--to", "rooftop_chase")
+    scenes = work.run("key", config, "--playthrough-id", "X", "--from", "cafe_date", "--to", "rooftop_chase")
     assert scenes.stdout.strip() == "transition|gap_fill|cafe_date|rooftop_chase|per_playthrough|X|1;c=3ec7861edf42"
 
 
@@ -200,19 +200,19 @@ def story(stdout: str) -> list[str]:
 
 def test_play_walks_three_scenes_and_shows_the_transition(work: Workdir):
     example = roomy_example(work)
-    done = work.run("play", example, "--playthrough", "p1")
+    done = work.run("play", example, "--playthrough-id", "p1")
 
     assert scene_titles(done.stdout) == ["Late coffee", "Rooftops", "Dawn"]
     assert has_line(done.stdout, "phone", "ring"), done.stdout
     assert has_line(done.stdout, "kiss"), done.stdout
     assert "fallback" not in done.stdout
     assert len(story(done.stdout)) >= 3 + 3, "three scenes and a transition of several timed lines"
-    again = work.run("play", example, "--playthrough", "p1")
+    again = work.run("play", example, "--playthrough-id", "p1")
     assert story(again.stdout) == story(done.stdout), "same playthrough, same story (cached or not)"
 
 
 def test_play_with_a_forced_timeout_shows_the_fallback(work: Workdir):
-    done = work.run("play", str(EXAMPLE), "--playthrough", "p1", "--fail", "GEN_TIMEOUT")
+    done = work.run("play", str(EXAMPLE), "--playthrough-id", "p1", "--fail", "GEN_TIMEOUT")
 
     assert scene_titles(done.stdout) == ["Late coffee", "Rooftops", "Dawn"]
     assert "fallback default_content" in done.stdout

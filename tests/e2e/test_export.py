@@ -160,9 +160,9 @@ def test_each_strategy_exports_the_scopes_named_and_always_exports_its_fallback(
 
     asyncio.run(store_graph(work.data, chain(1, "stored")))
     stored = tmp_path / "stored"
-    work.run("export", "stored", "--version", "1", "--out", str(stored))
+    work.run("export", "stored", "--graph-version", "1", "--out", str(stored))
     assert json.loads((stored / "manifest.json").read_text(encoding="utf-8"))["graph"]["version"] == 1
-    refused = work.run("export", "stored", "--version", "7", "--out", str(tmp_path / "b3"), expect=2)
+    refused = work.run("export", "stored", "--graph-version", "7", "--out", str(tmp_path / "b3"), expect=2)
     assert "no graph 'stored' version 7" in refused.stderr
     assert not (tmp_path / "b3").exists(), "nothing written for a graph that cannot be read"
 

@@ -295,7 +295,7 @@ def test_dyngen_warm_reports_generated_then_cached_and_resumes_a_run(tmp_path: P
     assert len(report["skipped"]) == 3
 
     (tmp_path / "paths.txt").write_text("a b\nb,c\n", encoding="utf-8")  # two playthroughs, one per line
-    text = work.run("warm", graph, "--playthrough", "paths.txt").stdout
+    text = work.run("warm", graph, "--path", "paths.txt").stdout
     assert "of graph story: complete" in text
     assert "generated      0" in text, text
     assert "already cached 2" in text, text
@@ -311,7 +311,7 @@ def test_dyngen_warm_reports_generated_then_cached_and_resumes_a_run(tmp_path: P
     assert "no graph 'nosuch'" in work.run("warm", "--graph-id", "nosuch", expect=2).stderr
     assert "name one graph" in work.run("warm", graph, "--graph-id", "stored", expect=2).stderr
 
-    refused = work.run("warm", graph, "--playthrough", "a,nowhere", expect=2)
+    refused = work.run("warm", graph, "--path", "a,nowhere", expect=2)
     assert "playthrough[0][1]" in refused.stderr
     assert "nosuchrun" in work.run("warm", "--resume", "nosuchrun", expect=2).stderr
     assert "name a graph" in work.run("warm", expect=2).stderr

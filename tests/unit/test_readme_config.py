@@ -1,4 +1,4 @@
-"""Every dyngen.toml shown in the README passes `dyngen config check` (the user copies them as they are)."""
+"""Every dyngen.toml shown in the README or the docs passes `dyngen config check` (users copy them as they are)."""
 
 from __future__ import annotations
 
@@ -11,16 +11,21 @@ import pytest
 from dyngen.bootstrap import provider_problems
 from dyngen.config_file import load
 
-README = Path(__file__).resolve().parents[2] / "README.md"
-BLOCKS = re.findall(r"```toml\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.DOTALL)
+ROOT = Path(__file__).resolve().parents[2]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+BLOCKS = [
+    block for page in PAGES for block in re.findall(r"```toml\n(.*?)```", page.read_text(encoding="utf-8"), re.DOTALL)
+]
 
 
-def test_the_readme_shows_configuration_files() -> None:
+def test_the_docs_show_configuration_files() -> None:
     assert len(BLOCKS) >= 4
 
 
 @pytest.mark.parametrize("number", range(len(BLOCKS)))
-def test_a_readme_configuration_passes_the_check(number: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_documented_configuration_passes_the_check(
+    number: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for name in list(os.environ):
         if name.upper().startswith("DYNGEN_"):
             monkeypatch.delenv(name)

@@ -1,7 +1,7 @@
 """The defaults dyngen ships as package data: the template library, the example scene graph and the
 scene images it names. They are found through `importlib.resources`, so `dyngen serve` has them from any
 working directory; settings (`DYNGEN_TEMPLATES_DIR`, `DYNGEN_EXAMPLE_GRAPH`, `DYNGEN_ASSETS_DIR`) point
-elsewhere. The repository's `examples/` links to the same files, for the README's commands.
+elsewhere. The repository's `examples/` links to the same files, for the README's and the tutorial's commands.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from dyngen import __version__
 from dyngen.config import Settings
 from dyngen.domain.access import AuthMode, Scope, is_loopback
 from dyngen.domain.cache_keys import cache_key
@@ -29,17 +30,20 @@ from dyngen.domain.contracts import (
     Severity,
 )
 from dyngen.domain.errors import GENERATION_FAILURES, DyngenError, ErrorCode
-from dyngen.domain.graph import SceneGraph
 from dyngen.domain.wire import load
 from dyngen.entrypoints.cli_config import ConfigOption, config_app, stop_on_file_problems, stop_on_problems
 from dyngen.entrypoints.cli_dsl import dsl_app
-from dyngen.entrypoints.cli_export import export_command
+from dyngen.entrypoints.cli_export import FolderSink, export_command
 from dyngen.entrypoints.cli_gc import gc
+from dyngen.entrypoints.cli_input import fail as _fail
+from dyngen.entrypoints.cli_input import read_graph
+from dyngen.entrypoints.cli_input import read_json as _read_json
+from dyngen.entrypoints.cli_options import OldPlayer, OldPlaythrough, PlayerId, PlaythroughId, renamed
 from dyngen.entrypoints.cli_templates import templates_app
 from dyngen.entrypoints.cli_warm import warm
 from dyngen.services.access import keys as access
 from dyngen.services.authoring import validation
-from dyngen.services.generation import front_door
+from dyngen.services.generation import files, front_door
 from dyngen.services.machinery.container import Services
 from dyngen.services.play import walk as play
 
@@ -54,31 +58,25 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"dyngen {__version__}")
+        raise typer.Exit
+
+
 @app.callback()
-def main(ctx: typer.Context, config: ConfigOption = None) -> None:
+def main(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit.")
+    ] = False,
+) -> None:
     """Dynamic content generation for narrative games."""
     if config is not None:  # every Settings() of this process, and of the workers it starts, reads it
         os.environ["DYNGEN_CONFIG"] = str(config)
     if ctx.invoked_subcommand != "config":
         stop_on_file_problems()  # a broken dyngen.toml: its report and exit code 2, for every command
-
-
-def _fail(message: str, details: list[dict[str, Any]] | None = None, *, code: int = 2) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    for detail in details or []:
-        typer.echo(f"  - {detail.get('field', '')}: {detail.get('message', '')}", err=True)
-    return typer.Exit(code)
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise _fail(f"cannot read {path}: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise _fail(f"{path} is not UTF-8 text (bad byte at offset {exc.start})") from None
-    except json.JSONDecodeError as exc:
-        raise _fail(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
 
 
 def _with_services(settings: Settings, use: Callable[[Services], Awaitable[T]]) -> T:
@@ -115,7 +113,7 @@ def serve(
 
     settings = stop_on_problems()  # a broken dyngen.toml: every problem with its line, exit code 2
     level = (log_level or settings.log_level).lower()
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _configure_logging(level)
     if settings.is_sqlite:
         # Migrate once here, before any worker starts, so workers never race on the schema.
         _migrate(settings)
@@ -154,6 +152,13 @@ def serve(
     )
 
 
+def _configure_logging(level: str) -> None:
+    """Log at `level`; Alembic's migration steps (a dozen INFO lines on a fresh database) only at debug."""
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if logging.getLevelName(level.upper()) != logging.DEBUG:
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
 def _share_metrics(settings: Settings, *, fresh: bool) -> None:
     """Point prometheus_client's multiprocess mode at one folder for every process of this machine.
 
@@ -186,9 +191,7 @@ def worker(
     from dyngen.entrypoints.worker import run_worker
 
     settings = Settings()
-    level = (log_level or settings.log_level).upper()
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    _configure_logging(log_level or settings.log_level)
     try:
         asyncio.run(run_worker(settings))
     except DyngenError as exc:
@@ -204,14 +207,37 @@ def migrate() -> None:
 @app.command()
 def generate(
     request_file: Annotated[Path, typer.Argument(help="A GenerateContentRequest as JSON.", metavar="REQUEST.json")],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Write the content's files (video, poster, captions, script) and response.json to this folder "
+            "(created) and print their paths.",
+            metavar="DIR",
+        ),
+    ] = None,
 ) -> None:
     """Generate content for a request, as POST /api/generate-content would, and print the response."""
     try:
         request = load(GenerateContentRequest, _read_json(request_file))
     except DyngenError as exc:
         raise _fail(exc.message, exc.details) from None
-    response = _with_services(Settings(), lambda s: front_door.generate_content(request=request, services=s))
-    _emit(response.model_dump(mode="json", by_alias=True, exclude_none=True))
+    if out is None:
+        response = _with_services(Settings(), lambda s: front_door.generate_content(request=request, services=s))
+        _emit(response.model_dump(mode="json", by_alias=True, exclude_none=True))
+        return
+    if out.exists() and not out.is_dir():
+        raise _fail(f"{out} exists and is not a folder")
+    folder = out.resolve()
+    _, written = _with_services(
+        Settings(), lambda s: files.generate_files(request=request, sink=FolderSink(folder), services=s)
+    )
+    for file in written:  # one path a line, on stdout: `dyngen generate R.json --out d | xargs ...`
+        typer.echo(str(folder / file.path))
+    typer.secho(
+        f"wrote {len(written)} file(s) to {folder}: " + ", ".join(f"{f.role} ({f.bytes} bytes)" for f in written),
+        err=True,
+    )
 
 
 @app.command()
@@ -239,15 +265,20 @@ def validate(
 
 @app.command()
 def key(
+    *,
     config_file: Annotated[
         Path, typer.Argument(help="A GenerationNodeConfig (or request) as JSON.", metavar="CONFIG.json")
     ],
-    playthrough: Annotated[str | None, typer.Option(help="playthroughId")] = None,
-    player: Annotated[str | None, typer.Option(help="playerId")] = None,
+    playthrough_id: PlaythroughId = None,
+    player_id: PlayerId = None,
     from_scene: Annotated[str | None, typer.Option("--from", help="From-scene id.")] = None,
     to_scene: Annotated[str | None, typer.Option("--to", help="To-scene id.")] = None,
+    playthrough: OldPlaythrough = None,
+    player: OldPlayer = None,
 ) -> None:
     """Print the cache key a node gets for a playthrough / player."""
+    playthrough = renamed("--playthrough", "--playthrough-id", old=playthrough, new=playthrough_id)
+    player = renamed("--player", "--player-id", old=player, new=player_id)
     data = _read_json(config_file)
     try:
         if isinstance(data, dict) and "type" in data:
@@ -303,18 +334,22 @@ def _print_response(response: GenerateContentResponse, to_title: str) -> None:
 
 @app.command("play")
 def play_graph(
+    *,
     graph_file: Annotated[Path, typer.Argument(help="A scene graph as JSON.", metavar="GRAPH.json")],
-    playthrough: Annotated[str, typer.Option(help="playthroughId for this run.")] = "demo",
-    player: Annotated[str | None, typer.Option(help="playerId for this run.")] = None,
+    playthrough_id: Annotated[
+        str | None, typer.Option("--playthrough-id", help="The playthroughId for this run (default: demo).")
+    ] = None,
+    player_id: PlayerId = None,
     fail: Annotated[
         str | None, typer.Option(help="Force generation to fail with this code (e.g. GEN_TIMEOUT).")
     ] = None,
+    playthrough: OldPlaythrough = None,
+    player_old: OldPlayer = None,
 ) -> None:
     """Walk a scene graph and print what the player would see, fallbacks included."""
-    try:
-        graph = load(SceneGraph, _read_json(graph_file))
-    except DyngenError as exc:
-        raise _fail(exc.message, exc.details) from None
+    playthrough = renamed("--playthrough", "--playthrough-id", old=playthrough, new=playthrough_id) or "demo"
+    player = renamed("--player", "--player-id", old=player_old, new=player_id)
+    graph = read_graph(graph_file, command="play")
     fail_with: ErrorCode | None = None
     if fail is not None:
         try:

@@ -22,7 +22,9 @@ from dyngen.config import Settings
 from dyngen.domain.errors import DyngenError
 from dyngen.domain.graph import SceneGraph
 from dyngen.domain.warmup import MAX_CONCURRENCY
-from dyngen.domain.wire import load
+from dyngen.entrypoints.cli_input import fail as _fail
+from dyngen.entrypoints.cli_input import read_graph
+from dyngen.entrypoints.cli_options import renamed
 from dyngen.entrypoints.progress import TerminalProgress
 from dyngen.services import export
 from dyngen.services.export import ExportReport
@@ -41,11 +43,6 @@ class FolderSink:
         partial = target.with_name(target.name + ".part")
         partial.write_bytes(data)
         partial.replace(target)
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    return typer.Exit(2)
 
 
 def _print_report(report: ExportReport, out: Path) -> None:
@@ -79,33 +76,32 @@ def export_command(
     out: Annotated[Path, typer.Option("--out", help="The bundle folder (created; must be empty).")],
     playthrough_id: Annotated[
         list[str] | None,
-        typer.Option(help="Export per_playthrough nodes for this playthroughId. Repeatable."),
+        typer.Option("--playthrough-id", help="Export per_playthrough nodes for this playthroughId. Repeatable."),
     ] = None,
     player_id: Annotated[
-        list[str] | None, typer.Option(help="Export per_player nodes for this playerId. Repeatable.")
+        list[str] | None,
+        typer.Option("--player-id", help="Export per_player nodes for this playerId. Repeatable."),
     ] = None,
-    version: Annotated[
-        int | None, typer.Option(min=1, help="The stored graph's version (default: its current one).")
+    graph_version: Annotated[
+        int | None,
+        typer.Option("--graph-version", min=1, help="The stored graph's version (default: its current one)."),
     ] = None,
     concurrency: Annotated[int | None, typer.Option(min=1, max=MAX_CONCURRENCY, help="Generations at once.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON (no progress bar).")] = False,
+    old_version: Annotated[
+        int | None, typer.Option("--version", min=1, hidden=True, help="Deprecated: --graph-version.")
+    ] = None,
 ) -> None:
     """Warm a graph and write an offline bundle: manifest.json and its files (docs/bundle.md)."""
+    version = renamed("--version", "--graph-version", old=old_version, new=graph_version)
     source: SceneGraph | None = None
     path = Path(graph)
     if path.suffix.lower() == ".json" and not path.is_file():
         raise _fail(f"cannot read {path}: no such file")
     if path.is_file():
         if version is not None:
-            raise _fail("--version names a stored graph's version; GRAPH.json is one version already")
-        try:
-            source = load(SceneGraph, json.loads(path.read_text(encoding="utf-8")))
-        except OSError as exc:
-            raise _fail(f"cannot read {path}: {exc.strerror}") from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise _fail(f"{path} is not valid JSON text: {exc}") from None
-        except DyngenError as exc:
-            raise _fail(exc.message) from None
+            raise _fail("--graph-version names a stored graph's version; GRAPH.json is one version already")
+        source = read_graph(path, command="export")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise _fail(f"{out} exists and is not an empty folder")
     bar = TerminalProgress(enabled=not as_json and sys.stderr.isatty())

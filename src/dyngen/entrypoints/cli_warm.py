@@ -28,7 +28,9 @@ from dyngen.domain.warmup import (
     WarmupStatus,
     parse_playthrough,
 )
-from dyngen.domain.wire import load
+from dyngen.entrypoints.cli_input import fail as _fail
+from dyngen.entrypoints.cli_input import read_graph
+from dyngen.entrypoints.cli_options import PlayerId, PlaythroughId, renamed
 from dyngen.entrypoints.progress import TerminalProgress
 from dyngen.services.authoring import graphs
 from dyngen.services.machinery.container import Services
@@ -36,24 +38,8 @@ from dyngen.services.warmup import runs as warmup
 from dyngen.services.warmup.runs import WarmupReport
 
 
-def _fail(message: str, details: list[dict[str, Any]] | None = None) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    for detail in details or []:
-        typer.echo(f"  - {detail.get('field', '')}: {detail.get('message', '')}", err=True)
-    return typer.Exit(2)
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise _fail(f"cannot read {path}: {exc.strerror}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _fail(f"{path} is not valid JSON text: {exc}") from None
-
-
 def _playthroughs(values: list[str]) -> list[list[str]]:
-    """Each `--playthrough` is `scene1,scene2,...`, or a file: JSON (a list of scene ids, or a list of
+    """Each `--path` is `scene1,scene2,...`, or a file: JSON (a list of scene ids, or a list of
     such lists) or text (one playthrough per line)."""
     found: list[list[str]] = []
     for value in values:
@@ -117,19 +103,17 @@ def warm(
     graph_id: Annotated[
         str | None, typer.Option("--graph-id", help="Warm a stored graph (its current version).")
     ] = None,
-    playthrough: Annotated[
+    path: Annotated[
         list[str] | None,
         typer.Option(
-            help="Scenes in play order (scene1,scene2,...), or a file of playthroughs; warm only the transitions "
+            "--path",
+            help="Scenes in play order (scene1,scene2,...), or a file of such paths; warm only the transitions "
             "on them. Repeatable. Default: every Generation Node, nearest to the start first.",
+            show_default=False,
         ),
     ] = None,
-    playthrough_id: Annotated[
-        str | None, typer.Option(help="Warm per_playthrough nodes for this playthroughId (else they are skipped).")
-    ] = None,
-    player_id: Annotated[
-        str | None, typer.Option(help="Warm per_player nodes for this playerId (else they are skipped).")
-    ] = None,
+    playthrough_id: PlaythroughId = None,
+    player_id: PlayerId = None,
     concurrency: Annotated[
         int, typer.Option(min=1, max=MAX_CONCURRENCY, help="Generations running at once.")
     ] = DEFAULT_CONCURRENCY,
@@ -137,19 +121,22 @@ def warm(
         str | None, typer.Option(help="Resume the run with this id: generate what it has not warmed yet.", metavar="ID")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON (no progress bar).")] = False,
+    playthrough: Annotated[
+        list[str] | None, typer.Option("--playthrough", hidden=True, help="Deprecated: --path.", show_default=False)
+    ] = None,
 ) -> None:
-    """Generate a graph's transitions ahead of play (cached ones are counted, not generated again)."""
-    graph: SceneGraph | None = None
-    if graph_file is not None:
-        try:
-            graph = load(SceneGraph, _read_json(graph_file))
-        except DyngenError as exc:
-            raise _fail(exc.message, exc.details) from None
+    """Generate a graph's transitions ahead of play (cached ones are counted, not generated again).
+
+    Per_playthrough and per_player nodes are warmed only for the --playthrough-id / --player-id named
+    (else they are skipped).
+    """
+    path = renamed("--playthrough", "--path", old=playthrough, new=path)
+    graph = read_graph(graph_file, command="warm") if graph_file is not None else None
     if graph is not None and graph_id is not None:
         raise _fail("name one graph: GRAPH.json or --graph-id ID")
     if graph is None and graph_id is None and resume is None:
         raise _fail("name a graph: GRAPH.json, --graph-id ID, or --resume RUN_ID")
-    paths = _playthroughs(playthrough or [])
+    paths = _playthroughs(path or [])
     bar = TerminalProgress(enabled=not as_json and sys.stderr.isatty())
     started: list[str] = []  # the run's id, for the message when interrupted
 

@@ -12,7 +12,7 @@ from dyngen_client.errors import BundleError, DyngenError, DyngenHTTPError, Dyng
 from dyngen_client.result import Result
 
 __version__ = "0.1.0"
-# The server API this client speaks (the README's compatibility table).
+# The server API this client speaks (the compatibility table in docs/clients/index.md).
 API_VERSION = "dyngen 0.1 (by-reference routes, generation jobs, bundle format dyngen-bundle/1)"
 
 __all__ = [

@@ -91,6 +91,37 @@ def discover_plugins() -> Discovery:
     return found
 
 
+# The flat settings that make an instance of a kind without a dyngen.toml section (config.provider_sections).
+FLAT_SETTINGS = {
+    "openai": "DYNGEN_OPENAI_BASE_URL (with DYNGEN_OPENAI_MODEL, DYNGEN_OPENAI_API_KEY)",
+    "http_video": "DYNGEN_HTTP_VIDEO_PRESET with DYNGEN_HTTP_VIDEO_MODEL and DYNGEN_HTTP_VIDEO_API_KEY, "
+    "or DYNGEN_HTTP_VIDEO_SUBMIT_URL with DYNGEN_HTTP_VIDEO_STATUS_URL",
+    "comfyui": "DYNGEN_COMFYUI__URL with DYNGEN_COMFYUI__WORKFLOW",
+}
+
+
+def enable_hints(configured: Iterable[str]) -> dict[str, str]:
+    """How to enable each installed provider kind that has no instance yet, by kind name: the dyngen.toml
+    section with the keys its settings model requires, and the environment variables that do the same; for
+    a kind whose plugin failed to import, what to install."""
+    found = discover_plugins()
+    have = set(configured)
+    hints = {name: hint for name, hint in found.unavailable.items() if name not in have}
+    for name, factory in found.factories.items():
+        if name in have:
+            continue
+        model = settings_model(factory)
+        required = [key for key, info in model.model_fields.items() if info.is_required()]
+        keys = f" with {', '.join(f'{key} = ...' for key in required)}" if required else ""
+        variable = f"DYNGEN_PROVIDERS__{name.upper()}__{(required or ['KIND'])[0].upper()}"
+        flat = FLAT_SETTINGS.get(name, variable)
+        hints[name] = (
+            f"the {name!r} provider is installed but not enabled: add a [providers.{name}] section{keys} to "
+            f"dyngen.toml, or set {flat}"
+        )
+    return hints
+
+
 def discover() -> dict[str, Any]:
     """Provider factories by entry-point name. A plugin that fails to import is logged and skipped."""
     return discover_plugins().factories

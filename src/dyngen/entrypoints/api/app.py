@@ -15,7 +15,7 @@ from fastapi.openapi.utils import get_openapi
 from dyngen import __version__
 from dyngen.bootstrap import build
 from dyngen.config import Settings
-from dyngen.entrypoints.api import editor, errors
+from dyngen.entrypoints.api import api_docs, editor, errors
 from dyngen.entrypoints.api.auth import SECURITY, SECURITY_SCHEMES
 from dyngen.entrypoints.api.cors import Cors
 from dyngen.entrypoints.api.middleware import BodyLimit
@@ -57,6 +57,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         version=__version__,
         summary="Dynamic content generation for narrative games: Generation Nodes, caching, fallbacks.",
         lifespan=lifespan,
+        docs_url=None,  # api_docs serves them from the package, not from a CDN
+        redoc_url=None,
     )
     if services is not None:
         app.state.services = services
@@ -108,6 +110,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
 
     app.openapi = openapi  # type: ignore[method-assign]
 
+    api_docs.install(app)  # Swagger UI at /docs, ReDoc at /redoc, their files from the package
     editor.install(app)  # the built web editor at `/`, its assets under /assets
 
     return app

@@ -63,7 +63,7 @@ async def save_node(
         unknown = ValidationFinding(
             code="UNKNOWN_PROVIDER",
             field="provider",
-            message=f"unknown provider {config.provider!r}; configured: {', '.join(services.providers.names())}",
+            message=services.providers.unknown(config.provider),
             severity=Severity.ERROR,
         )
         result = result.model_copy(update={"findings": [*result.findings, unknown], "status": NodeStatus.ERRORS})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from dyngen.domain.contracts import GenerateContentRequest, GenerationType
 from dyngen.domain.errors import DyngenError, ErrorCode
@@ -17,6 +17,8 @@ class ProviderRegistry:
         default: Name used when a request names no provider and its type has no entry in `by_type`.
         by_type: Provider name per generation type.
         by_template: Provider name per template id (before `by_type`).
+        hint: How to enable a provider by that name that is installed but not configured, or None (an
+            unknown provider's message says it); asked only when a name is unknown.
     """
 
     def __init__(
@@ -26,8 +28,10 @@ class ProviderRegistry:
         default: str,
         by_type: Mapping[str, str] | None = None,
         by_template: Mapping[str, str] | None = None,
+        hint: Callable[[str], str | None] | None = None,
     ) -> None:
         self._providers = dict(providers)
+        self._hint = hint
         self._default = default
         self._by_type = dict(by_type or {})
         self._by_template = dict(by_template or {})
@@ -42,6 +46,14 @@ class ProviderRegistry:
 
     def get(self, name: str) -> Provider | None:
         return self._providers.get(name)
+
+    def unknown(self, name: str) -> str:
+        """Why `name` names no provider here, and how to enable it when it is an installed kind."""
+        hint = self._hint(name) if self._hint is not None else None
+        configured = f"configured: {', '.join(self.names())}"
+        return (
+            f"unknown provider '{name}': {hint}; {configured}" if hint else f"unknown provider '{name}'; {configured}"
+        )
 
     def select(self, request: GenerateContentRequest) -> Provider:
         """The provider for a request: the one it names, else its template's, else its type's, else the default.
@@ -58,7 +70,7 @@ class ProviderRegistry:
         if provider is None:
             raise DyngenError(
                 ErrorCode.GEN_INVALID_CONFIG,
-                f"unknown provider '{name}'; installed: {', '.join(self.names())}",
+                self.unknown(name),
                 details=[{"field": "provider", "message": f"unknown provider '{name}'", "type": "value_error"}],
             )
         if request.type not in provider.info.generation_types:
