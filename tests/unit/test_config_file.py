@@ -172,7 +172,7 @@ def test_every_setting_but_the_flat_provider_ones_has_a_section() -> None:
     missing = {
         name for name in Settings.model_fields if name not in placed and not name.startswith(("openai_", "http_video_"))
     }
-    assert missing == {"providers", "provider_chains", "prometheus_multiproc_dir"}
+    assert missing == {"providers", "provider_chains", "provider_pipelines", "prometheus_multiproc_dir"}
 
 
 def test_the_flat_provider_settings_make_instances_named_like_today(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from dyngen.domain.contracts import GenerateContentRequest, GenerationType
 from dyngen.domain.errors import DyngenError, ErrorCode
-from dyngen.ports import Provider
+from dyngen.ports import ElementJudge, Provider
 
 
 class ProviderRegistry:
@@ -17,6 +17,8 @@ class ProviderRegistry:
         default: Name used when a request names no provider and its type has no entry in `by_type`.
         by_type: Provider name per generation type.
         by_template: Provider name per template id (before `by_type`).
+        judge: The model asked whether content has the elements the lexicon and the model's own report
+            leave open (`routing.judge`, a provider instance); None: no judge.
     """
 
     def __init__(
@@ -26,8 +28,10 @@ class ProviderRegistry:
         default: str,
         by_type: Mapping[str, str] | None = None,
         by_template: Mapping[str, str] | None = None,
+        judge: ElementJudge | None = None,
     ) -> None:
         self._providers = dict(providers)
+        self.judge = judge
         self._default = default
         self._by_type = dict(by_type or {})
         self._by_template = dict(by_template or {})
