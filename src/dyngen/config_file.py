@@ -407,8 +407,8 @@ def _validation_problems(exc: ValidationError, layer: Layer, environ: Mapping[st
         if variable is not None:
             yield Problem(variable, dotted, error["msg"])
         elif origin is not None:
-            open_fields = ("providers", "provider_chains", "provider_pipelines")
-            key = places.get(loc[0], dotted) if loc[0] not in open_fields else dotted
+            open_fields = {field: section for section, field in _OPEN_SECTIONS.items()}
+            key = ".".join([open_fields[loc[0]], *loc[1:]]) if loc[0] in open_fields else places.get(loc[0], dotted)
             yield Problem(origin, key, error["msg"])
         else:
             yield Problem("settings", dotted, error["msg"])

@@ -134,8 +134,9 @@ def script_prompt(script: GeneratedContentPayload) -> str:
     shots: list[str] = []
     for number, beat in enumerate(script.beats or [], 1):
         end = beat.start + beat.duration
-        seen = beat.shot or beat.text
-        said = f' {beat.speaker} says: "{beat.text}"' if beat.speaker and beat.kind == "dialogue" else ""
+        spoken = beat.kind == "dialogue" and beat.speaker
+        seen = beat.shot or (f"close on {beat.speaker}, speaking" if spoken else beat.text)
+        said = f' {beat.speaker} says: "{beat.text}"' if spoken else ""
         shots.append(f"Shot {number} ({beat.start:g}-{end:g} s): {seen.rstrip('.')}.{said}")
     return " ".join(shots)
 
