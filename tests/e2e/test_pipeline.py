@@ -160,6 +160,8 @@ async def test_each_stage_is_budgeted_on_its_own(model: ScriptedModel) -> None:
         answer = await generate(client, transition("story_fake"))
         assert answer["status"] == "failed"
         assert answer["error"]["code"] == "GEN_BUDGET_EXCEEDED"
+        (script,) = answer["stages"]  # the script was written (and is kept for the next try); the render refused
+        assert (script["stage"], script["provider"], script["cost"]) == ("script", "story", pytest.approx(0.1))
         budgets = (await client.get("/api/budgets")).json()
         spent = {p["provider"]: p["cost"] for p in budgets["history"]}
         assert spent == {"story": pytest.approx(0.1)}, "the script was paid for and charged under its provider"

@@ -229,6 +229,7 @@ async def run_generation(
         content=fallback_payload,
         fallback=info,
         error=ErrorInfo(code=error.code, message=error.message),
+        stages=stages,  # a pipeline's script stage, when it ran before the render failed
     ), record
 
 

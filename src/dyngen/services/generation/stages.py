@@ -84,6 +84,15 @@ async def script_stage(
         assert error is not None
         raise DyngenError(error.code, f"script stage '{provider.info.name}': {error.message}", details=error.details)
     result = checked.result
+    latency_ms = round((services.clock.monotonic() - started) * 1000, 3)
+    services.metrics.generation(
+        node=prepared.node,
+        type_=request.type.value,
+        provider=provider.info.name,
+        outcome="complete",
+        seconds=latency_ms / 1000,
+        tokens=result.tokens,
+    )
     if not result.payload.beats:
         raise DyngenError(ErrorCode.GEN_EMPTY_OUTPUT, f"script stage '{provider.info.name}' wrote no beats")
     generation_id = new_id()
@@ -111,7 +120,7 @@ async def script_stage(
         provider=provider.info.name,
         provider_fingerprint=result.fingerprint or None,
         status=GenerationStatus.COMPLETE,
-        latency_ms=round((services.clock.monotonic() - started) * 1000, 3),
+        latency_ms=latency_ms,
         cost_tokens=result.tokens,
         cost=result.cost,
         attempts=attempts,
