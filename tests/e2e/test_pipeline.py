@@ -175,6 +175,13 @@ async def test_natural_lines_pass_and_a_missing_element_is_refused(model: Script
         refused = await generate(client, transition("story", type="dialogue", node_id="n1"))
         assert refused["error"]["code"] == "GEN_CONSTRAINT_FAIL"
         assert "required element 'phone_ring' is missing" in refused["error"]["message"]
+        # The fallback's answer and record say which element was not found (the model's quote was not in the text).
+        assert {e["element"]: e["verified_by"] for e in refused["elements"]} == {
+            "phone_ring": "absent",
+            "violence": "absent",
+        }
+        record = (await client.get(f"/api/generations/{refused['generation_id']}")).json()
+        assert record["elements"] == refused["elements"]
         writer.plan = Plan()
         passed = await generate(client, transition("story", type="dialogue", node_id="n2"))
         assert passed["status"] == "complete", passed

@@ -24,6 +24,7 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from dyngen.domain.contracts import Constraints, ElementCheck, GeneratedContentPayload, Verification
+from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.lexicon import content_words, element_key, extra_phrases, said, says
 from dyngen.domain.validation import normalise_element
 
@@ -111,6 +112,15 @@ class JudgeAnswer:
 
     occurs: bool
     quote: str | None = None
+
+
+class ElementsRefusedError(DyngenError):
+    """GEN_CONSTRAINT_FAIL for content the element check refused, with how each element stood (`checks`),
+    so the fallback's record and response can say which element was missing or present and why."""
+
+    def __init__(self, checks: Sequence[ElementCheck]) -> None:
+        super().__init__(ErrorCode.GEN_CONSTRAINT_FAIL, "; ".join(problems(checks)))
+        self.checks = list(checks)
 
 
 class ReportError(ValueError):

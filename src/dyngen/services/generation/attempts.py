@@ -19,7 +19,7 @@ from dyngen.domain.contracts import (
     GeneratedContentPayload,
     Simulate,
 )
-from dyngen.domain.elements import ElementReport, content_lines, content_text, to_judge
+from dyngen.domain.elements import ElementReport, ElementsRefusedError, content_lines, content_text, to_judge
 from dyngen.domain.elements import check as check_elements
 from dyngen.domain.elements import problems as element_problems
 from dyngen.domain.errors import DyngenError, ErrorCode
@@ -73,9 +73,8 @@ async def _attempt(
         checks = await verify_elements(
             result.payload, request, report=result.report, judge=judge, deadline_s=call.deadline_s, spent=spent
         )
-    refused = element_problems(checks)
-    if refused:
-        raise DyngenError(ErrorCode.GEN_CONSTRAINT_FAIL, "; ".join(refused))
+    if element_problems(checks):
+        raise ElementsRefusedError(checks)
     return Checked(result, checks)
 
 

@@ -19,6 +19,7 @@ from dyngen.domain.contracts import (
     GenerationStatus,
     StageInfo,
 )
+from dyngen.domain.elements import ElementsRefusedError
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
 from dyngen.ports import ArtifactStore, Clock, GenerationFilter, Provider, ProviderResult, RemoteJob
@@ -209,8 +210,10 @@ async def run_generation(
         return outcome, record
     assert error is not None
     fallback_payload, info = fallback.apply(request, error, mode=request.fallback.mode, attempts=attempts)
+    refused = error.checks if isinstance(error, ElementsRefusedError) else None  # which element, and why
     record = GenerationRecord(
         **common,
+        elements=refused,
         status=GenerationStatus.FAILED,
         deterministic=seed.deterministic,
         error_code=error.code.value,
@@ -230,6 +233,7 @@ async def run_generation(
         fallback=info,
         error=ErrorInfo(code=error.code, message=error.message),
         stages=stages,  # a pipeline's script stage, when it ran before the render failed
+        elements=refused,
     ), record
 
 
