@@ -334,3 +334,27 @@ class FakeScoreSource:
 
     def scores_for(self, keys: tuple[str, ...]) -> dict[int, ReviewScore]:
         return {i: self.by_key[k] for i, k in enumerate(keys) if k in self.by_key}
+
+
+class FakeVideoProvider:
+    """A video provider that renders nothing real: a few bytes of "video", no text (so whether it shows the
+    elements cannot be verified), a fixed cost. It keeps every call, with the script it was given."""
+
+    def __init__(self, *, name: str = "fake_video", cost: float = 0.5) -> None:
+        self.info = ProviderInfo(
+            name=name,
+            generation_types=frozenset({GenerationType.TRANSITION, GenerationType.VARIATION}),
+            media=frozenset({"video/mp4"}),
+            deterministic=True,
+        )
+        self.cost = cost
+        self.calls: list[ProviderCall] = []
+
+    def estimate_cost(self, request: GenerateContentRequest) -> float:
+        return self.cost
+
+    async def generate(self, call: ProviderCall) -> ProviderResult:
+        self.calls.append(call)
+        payload = GeneratedContentPayload(type=PayloadType.VIDEO, duration=call.request.duration.target)
+        blob = ArtifactBlob(role="video", media_type="video/mp4", data=b"not really an mp4", primary=True)
+        return ProviderResult(payload=payload, artifacts=[blob], cost=self.cost, fingerprint=f"{self.info.name}/1")

@@ -63,6 +63,7 @@ from dyngen.ports import (
     CacheTier,
     CircuitBreaker,
     Clock,
+    ElementJudge,
     GenerationRepository,
     GraphRepository,
     JobQueue,
@@ -82,6 +83,7 @@ from dyngen.services.machinery.container import Options, Services
 from dyngen.services.machinery.key_cache import KeyCache
 from dyngen.services.machinery.layered_cache import LayeredCache
 from dyngen.services.machinery.media import MediaLinks
+from dyngen.services.machinery.pipelines import PipelineProvider
 from dyngen.services.machinery.providers import ProviderRegistry
 from dyngen.services.machinery.scores import ScoreBoard
 from dyngen.services.machinery.template_library import TemplateLibrary
@@ -331,9 +333,12 @@ def _provider_registry(
     """The installed providers (or the injected ones) plus the configured chains, each chain's members
     sharing one circuit breaker (through Redis when it is configured)."""
     chains = settings.provider_chains
+    pipelines = settings.provider_pipelines
     required = [settings.default_provider, *settings.providers_by_type.values()]
     required += [*settings.providers_by_template.values()]
     required += [member for members in chains.values() for member in members]
+    required += [name for p in pipelines.values() for name in (p.script, p.render)]
+    required += [settings.element_judge] if settings.element_judge else []
     installed = providers
     if installed is None:
         # Named instances ([providers.<name>], and the ones the flat openai_*/http_video_* settings make).
@@ -344,7 +349,7 @@ def _provider_registry(
         installed = load_instances(
             sections,
             {"client": http, "sign_url": _signer(links, clock)},
-            required=[name for name in required if name not in chains],
+            required=[name for name in required if name not in chains and name not in pipelines],
         )
     configured = list(installed)
     breaker: CircuitBreaker
@@ -365,12 +370,27 @@ def _provider_registry(
             window_s=settings.breaker_window_s,
             cooldown_s=settings.breaker_cooldown_s,
         )
+    built = dict(build_chains(installed, chains, breaker, clock=clock, reserve=settings.chain_member_reserve))
+    for name, stages in pipelines.items():
+        missing = [n for n in (stages.script, stages.render) if n not in built]
+        if missing:
+            raise ValueError(f"pipeline {name!r} names provider {missing[0]!r}, which is not installed")
+        built[name] = PipelineProvider(name, script=built[stages.script], render=built[stages.render])
+    judge = None
+    if settings.element_judge:
+        found = built.get(settings.element_judge)
+        if not isinstance(found, ElementJudge):
+            raise ValueError(
+                f"routing.judge: provider {settings.element_judge!r} cannot judge elements (kind openai can)"
+            )
+        judge = found
     return ProviderRegistry(
-        build_chains(installed, chains, breaker, clock=clock, reserve=settings.chain_member_reserve),
+        built,
         default=settings.default_provider,
         by_type=settings.providers_by_type,
         by_template=settings.providers_by_template,
         hint=(lambda name: enable_hints(configured).get(name)) if providers is None else None,
+        judge=judge,
     )
 
 
@@ -523,11 +543,21 @@ def provider_problems(settings: Settings) -> list[tuple[str, str]]:
     except ValueError as exc:
         return [("providers", str(exc))]
     problems = instance_problems(sections)
-    known = set(sections) | set(discover()) | set(settings.provider_chains)
+    known = set(sections) | set(discover()) | set(settings.provider_chains) | set(settings.provider_pipelines)
     for chain, members in settings.provider_chains.items():
         if chain in sections:
             problems.append((f"chains.{chain}", "has the name of a provider instance; rename the chain"))
         problems.extend((f"chains.{chain}", f"unknown provider {m!r}") for m in members if m not in known)
+    for name, stages in settings.provider_pipelines.items():
+        if name in sections or name in settings.provider_chains:
+            problems.append((f"pipelines.{name}", "has the name of a provider instance or chain; rename the pipeline"))
+        problems.extend(
+            (f"pipelines.{name}.{stage}", f"unknown provider {member!r}")
+            for stage, member in (("script", stages.script), ("render", stages.render))
+            if member not in known
+        )
+    if settings.element_judge and settings.element_judge not in known:
+        problems.append(("routing.judge", f"unknown provider {settings.element_judge!r}"))
     routes = {"routing.default": settings.default_provider}
     routes |= {f"routing.by_type.{t}": n for t, n in settings.providers_by_type.items()}
     routes |= {f"routing.by_template.{t}": n for t, n in settings.providers_by_template.items()}

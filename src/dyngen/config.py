@@ -36,6 +36,15 @@ class RateLimitSetting(BaseModel):
         return Rate(per_second=per_second, burst=self.burst or max(1, math.ceil(per_second)))
 
 
+class PipelineSetting(BaseModel):
+    """A pipeline (`[pipelines.<name>]`): `script` writes the beats, `render` renders them (provider names)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    script: str = Field(min_length=1, description="The text provider (instance or chain) that writes the beats.")
+    render: str = Field(min_length=1, description="The video provider (instance or chain) that renders them.")
+
+
 # `DYNGEN_DATABASE_URL=memory://`: the ephemeral embedded mode.
 MEMORY_URL = "memory://"
 
@@ -153,6 +162,16 @@ class Settings(BaseSettings):
     provider_chains: dict[str, list[str]] = Field(
         default_factory=dict,
         description='Fallback chains, usable wherever a provider name is, e.g. {"main": ["openai", "builtin"]}.',
+    )
+    provider_pipelines: dict[str, PipelineSetting] = Field(
+        default_factory=dict,
+        description="Pipelines, usable wherever a provider name is: a text provider writes the beats (`script`), "
+        'a video provider renders them (`render`), e.g. {"story_video": {"script": "openai", "render": "comfyui"}}.',
+    )
+    element_judge: str | None = Field(
+        default=None,
+        description="A provider instance (kind openai) asked whether content has the required and avoided elements "
+        "that the lexicon and the model's own report leave open; unset: no judge.",
     )
     breaker_failures: int = Field(
         default=3, ge=1, description="Failures of a chain member within the window that put it in cooldown."

@@ -65,14 +65,15 @@ _ROUTING = {
     "breaker_window_s": "breaker_window_s",
     "breaker_cooldown_s": "breaker_cooldown_s",
     "chain_member_reserve": "chain_member_reserve",
+    "judge": "element_judge",
 }
 _PREFIXED = {"redis": "redis_", "budgets": "budget_", "rate_limits": "rate_limit_", "reviews": "review_"}
 # Sections holding named entries rather than fixed keys.
-_OPEN_SECTIONS = {"providers": "providers", "chains": "provider_chains"}
+_OPEN_SECTIONS = {"providers": "providers", "chains": "provider_chains", "pipelines": "provider_pipelines"}
 # The file `load` (and `--config`) names, seen by `FileSource` while the settings are made.
 # `lenient`: problems are reported by `load` itself, so the source gives what it could read.
 _CHOSEN: ContextVar[tuple[Path | None, bool]] = ContextVar("dyngen_config_file", default=(None, False))
-_NOT_IN_FILE = {"providers", "provider_chains", "retention", "prometheus_multiproc_dir"}
+_NOT_IN_FILE = {"providers", "provider_chains", "provider_pipelines", "retention", "prometheus_multiproc_dir"}
 
 
 class ConfigError(ValueError):
@@ -226,8 +227,8 @@ def _resolve_refs(
 def _set(layer: Layer, section: str, key: str, value: Any, *, origin: str, table: dict[str, dict[str, str]]) -> None:
     """Put one `section.key` value into the layer, or a problem naming the closest known key."""
     if section in _OPEN_SECTIONS:
-        if section == "providers" and not isinstance(value, dict):
-            layer.problems.append(Problem(origin, f"providers.{key}", "must be a table `[providers.<name>]`"))
+        if section in ("providers", "pipelines") and not isinstance(value, dict):
+            layer.problems.append(Problem(origin, f"{section}.{key}", f"must be a table `[{section}.<name>]`"))
             return
         layer.put([_OPEN_SECTIONS[section], key], value, origin)
         return
@@ -406,7 +407,8 @@ def _validation_problems(exc: ValidationError, layer: Layer, environ: Mapping[st
         if variable is not None:
             yield Problem(variable, dotted, error["msg"])
         elif origin is not None:
-            key = places.get(loc[0], dotted) if loc[0] not in ("providers", "provider_chains") else dotted
+            open_fields = {field: section for section, field in _OPEN_SECTIONS.items()}
+            key = ".".join([open_fields[loc[0]], *loc[1:]]) if loc[0] in open_fields else places.get(loc[0], dotted)
             yield Problem(origin, key, error["msg"])
         else:
             yield Problem("settings", dotted, error["msg"])

@@ -277,6 +277,14 @@ const scenarios = {
     const tracks = await page.locator(`${tid('test-video')} track`).count();
     check(tracks >= 1, 'test-video has no captions <track>');
     check(/builtin/.test(meta), `test-meta does not name the built-in provider: "${meta}"`);
+    // How each element was verified: the built-in captions say them, so the lexicon finds them.
+    const verified = await page
+      .locator(`${tid('test-elements')} tr[data-element]`)
+      .evaluateAll((rows) => rows.map((r) => `${r.dataset.element}:${r.dataset.verifiedBy}`));
+    check(
+      verified.join(' ') === 'phone_ring:lexicon kiss_callback:lexicon violence:absent',
+      `test-elements does not show how each element was verified: "${verified.join(' ')}"`,
+    );
   },
 
   /** A forced GEN_TIMEOUT shows the node's fallback (mode and error code). */

@@ -7,7 +7,7 @@ import pytest
 
 from dyngen.domain.contracts import Simulate
 from dyngen.domain.errors import DyngenError, ErrorCode
-from dyngen.services.generation.runs import _spent
+from dyngen.services.generation.attempts import _spent
 
 
 def failure(code: ErrorCode) -> DyngenError:

@@ -172,7 +172,7 @@ def test_every_setting_but_the_flat_provider_ones_has_a_section() -> None:
     missing = {
         name for name in Settings.model_fields if name not in placed and not name.startswith(("openai_", "http_video_"))
     }
-    assert missing == {"providers", "provider_chains", "prometheus_multiproc_dir"}
+    assert missing == {"providers", "provider_chains", "provider_pipelines", "prometheus_multiproc_dir"}
 
 
 def test_the_flat_provider_settings_make_instances_named_like_today(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -192,3 +192,50 @@ def test_the_flat_provider_settings_make_instances_named_like_today(monkeypatch:
     }
     assert sections["http_video"]["kind"] == "http_video"
     assert sections["http_video"]["status_url"] == "http://127.0.0.1:9/jobs/{id}"
+
+
+PIPELINE_FILE = """\
+[providers.story]
+kind = "openai"
+base_url = "http://127.0.0.1:9/v1"
+model = "story-model"
+
+[pipelines.story_video]
+script = "story"
+render = "builtin_video"
+
+[pipelines.broken]
+script = "stroy"
+render = "builtin_video"
+
+[routing]
+by_type = { transition = "story_video" }
+judge = "critc"
+"""
+
+
+def test_pipelines_and_the_judge_are_read_and_checked(tmp_path: Path) -> None:
+    from dyngen.bootstrap import provider_problems
+
+    loaded = load(write(tmp_path, PIPELINE_FILE))
+    assert loaded.problems == []
+    settings = loaded.settings
+    assert settings.provider_pipelines["story_video"].script == "story"
+    assert settings.element_judge == "critc"
+    assert provider_problems(settings) == [
+        ("pipelines.broken.script", "unknown provider 'stroy'"),
+        ("routing.judge", "unknown provider 'critc'"),
+    ]
+
+
+def test_a_pipeline_needs_both_stages(tmp_path: Path) -> None:
+    loaded = load(write(tmp_path, '[pipelines.half]\nscript = "builtin"\n'))
+    assert [(p.key, p.message) for p in loaded.problems] == [("pipelines.half.render", "Field required")]
+
+
+async def test_a_judge_must_be_able_to_judge() -> None:
+    from dyngen.bootstrap import build
+    from dyngen.config import MEMORY_URL
+
+    with pytest.raises(ValueError, match="cannot judge elements"):
+        await build(Settings(database_url=MEMORY_URL, element_judge="builtin"))

@@ -51,6 +51,17 @@ describe("Test Generation request", () => {
     assert.equal(request.provider, "builtin_video");
     assert.deepEqual(request.simulate, { fail_with: "GEN_TIMEOUT" });
   });
+
+  test("the graph's lexicon is sent, so the element check reads it as at run time", () => {
+    const { graph, id } = addGenerationNode(scenes, "cafe", "roof");
+    const node = graph.nodes?.find((n) => n.id === id);
+    assert.ok(node);
+    const plain = buildRequest(graph, node, { playthroughId: "p", playerId: "", provider: "", fail: "" });
+    assert.equal("lexicon" in plain, false);
+    const lexicon = { phone_ring: ["her cell trills"] };
+    const request = buildRequest({ ...graph, lexicon }, node, { playthroughId: "p", playerId: "", provider: "", fail: "" });
+    assert.deepEqual(request.lexicon, lexicon);
+  });
 });
 
 describe("budget block", () => {

@@ -109,6 +109,9 @@ Seconds = Annotated[float, Field(ge=-86_400, le=86_400)]
 Scalar = bool | int | float | Annotated[str, Field(max_length=1000), TextChars] | None
 CacheKey = Annotated[str, Field(max_length=2000), IdChars]
 Rules = Annotated[str, Field(max_length=20_000), TextChars]
+Phrase = Annotated[str, Field(min_length=2, max_length=200), TextChars]
+# Natural phrases per element id (`phone_ring`: ["her cell trills"]), extending the shipped lexicon.
+Lexicon = Annotated[dict[Element, Annotated[list[Phrase], Field(max_length=50)]], Field(max_length=200)]
 
 
 class GenerationType(StrEnum):
@@ -332,6 +335,8 @@ class GenerateContentRequest(SnakeModel):
     hybrid: bool | None = None
     refresh_after_s: RefreshAfter | None = None
     arms: list[Arm] | None = Field(default=None, max_length=16)
+    # Phrases that mention an element beside the shipped lexicon's (a graph's `lexicon`, for its elements).
+    lexicon: Lexicon | None = None
 
     def node_config(self) -> GenerationNodeConfig:
         """The node config this request carries (the part the validator and the cache key read)."""
@@ -403,6 +408,8 @@ class Beat(SnakeModel):
     text: str
     speaker: str | None = None
     mood: str | None = None
+    # What the camera shows (a script stage's beats, for the video provider that renders them).
+    shot: str | None = None
 
 
 class Choice(SnakeModel):
@@ -491,6 +498,42 @@ class ArtifactLink(SnakeModel):
     bytes: int
 
 
+class Verification(StrEnum):
+    """How an element's presence was established: by the lexicon (a phrase or the element's words in a
+    line), by the model's own report (its quote found in the text), by a judge model (its quote found in
+    the text); `absent`: checked and not found; `unverified`: nothing to check (a video without text)."""
+
+    LEXICON = "lexicon"
+    MODEL_REPORT = "model_report"
+    JUDGE = "judge"
+    UNVERIFIED = "unverified"
+    ABSENT = "absent"
+
+
+class ElementCheck(SnakeModel):
+    """One required or avoided element of the content and how it was verified. A required element is
+    honoured when found (`lexicon`, `model_report`, `judge`), an avoided one when `absent`; `unverified`
+    refuses neither and says so. `beat` and `quote` say where it was found."""
+
+    element: str
+    role: Literal["required", "avoided"]
+    verified_by: Verification
+    beat: int | None = None
+    quote: str | None = None
+
+
+class StageInfo(SnakeModel):
+    """One stage of a pipeline provider: `script` (a text provider writes the beats) or `render` (a video
+    provider renders them), each its own cached, budgeted and recorded call."""
+
+    stage: Literal["script", "render"]
+    provider: str
+    generation_id: str | None = None
+    cache_hit: bool = False
+    tokens: int = 0
+    cost: float = 0.0
+
+
 class GenerateContentResponse(SnakeModel):
     """`content.url` and every `artifacts[].url` are signed at the moment of answering (a cached
     response never carries an expired one); `artifacts` lists every artifact of the content."""
@@ -511,6 +554,8 @@ class GenerateContentResponse(SnakeModel):
     rating: RatingInfo | None = None
     fallback: FallbackInfo | None = None
     error: ErrorInfo | None = None
+    elements: list[ElementCheck] | None = None
+    stages: list[StageInfo] | None = None
 
 
 class Severity(StrEnum):

@@ -16,6 +16,7 @@ from dyngen.domain.contracts import (
     GenerationNodeConfig,
     GenerationType,
     Id,
+    Lexicon,
     PlayerContext,
     SceneRef,
     Simulate,
@@ -77,6 +78,9 @@ class SceneGraph(CamelModel):
     scenes: list[Scene] = Field(max_length=10_000)
     nodes: list[GenerationNode] = Field(default_factory=list, max_length=10_000)
     edges: list[Edge] = Field(default_factory=list, max_length=10_000)
+    # The graph's own phrases per element, beside the shipped lexicon (`domain/lexicon.py`): how its
+    # writers and its model say `phone_ring` ("her cell trills") counts as mentioning it.
+    lexicon: Lexicon | None = None
 
     @model_validator(mode="after")
     def _references_exist(self) -> SceneGraph:
@@ -164,4 +168,7 @@ def node_request(
     )
     if social_context is not None:
         request = request.model_copy(update={"social_context": social_context})
+    if graph.lexicon:
+        # Whole: a template may add elements when the node is resolved; the lexicon is in no cache key.
+        request = request.model_copy(update={"lexicon": graph.lexicon})
     return request

@@ -16,7 +16,7 @@ to two other words may sit between them within one sentence ("the phone finally 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from types import MappingProxyType
 
@@ -29,15 +29,18 @@ META_WORDS: frozenset[str] = frozenset(
 ELEMENT_PHRASES: Mapping[str, tuple[str, ...]] = MappingProxyType({
     # The template library's elements (src/dyngen/defaults/templates), required and avoided.
     "phone_ring": ("phone ring", "phone buzz", "phone vibrate", "phone light up", "a call come in", "incoming call",
-                   "ringtone"),
-    "kiss_callback": ("kiss",),
-    "footsteps": ("footstep", "footfall", "step echo", "step approach", "step on the stair"),
+                   "ringtone", "phone chime", "cell ring", "cell buzz", "mobile ring", "mobile buzz",
+                   "call come through"),
+    "kiss_callback": ("kiss", "kissed", "lips met", "lips touch"),
+    "footsteps": ("footstep", "footfall", "step echo", "step approach", "step on the stair", "step in the hall",
+                  "heel click", "someone walk"),
     "sunset": ("sunset", "sun set", "sun sink", "sun go down", "dusk", "sundown"),
     "moonlight": ("moonlight", "moonlit", "light of the moon", "moon silver", "moonbeam"),
     "sunrise": ("sunrise", "sun rise", "dawn", "daybreak", "first light"),
     "last_look": ("last look", "last glance", "look back", "glance back", "final look"),
-    "embrace": ("embrace", "hug", "arms around", "hold each other", "held each other"),
-    "laughter": ("laughter", "laugh", "giggle", "chuckle"),
+    "embrace": ("embrace", "hug", "arms around", "arms wrap", "hold each other", "held each other", "pull close",
+                "pulled close"),
+    "laughter": ("laughter", "laugh", "giggle", "chuckle", "burst out laughing", "crack up", "grin and snort"),
     "violence": ("violence", "violent", "fight", "punch", "attack", "stab", "shoot", "gunfire", "beat up",
                  "bloodshed"),
     "gore": ("gore", "gory", "blood", "entrails", "severed"),
@@ -81,6 +84,23 @@ def _phrase_pattern(phrase: str) -> re.Pattern[str]:
     return re.compile(rf"(?<!\w){body}(?!\w)", re.IGNORECASE)
 
 
-def says(text: str, element: str) -> bool:
-    """True when `text` contains one of the lexicon's phrases for `element`."""
-    return any(_phrase_pattern(p).search(text) for p in phrases(element))
+def says(text: str, element: str, extra: Sequence[str] = ()) -> bool:
+    """True when `text` contains one of the lexicon's phrases for `element` (or one of `extra`)."""
+    return said(text, element, extra) is not None
+
+
+def said(text: str, element: str, extra: Sequence[str] = ()) -> str | None:
+    """The words of `text` that say one of the lexicon's phrases for `element` (or of `extra`, a graph's
+    own phrases for it), or None."""
+    for phrase in (*phrases(element), *extra):
+        if phrase.strip() and (found := _phrase_pattern(phrase).search(text)) is not None:
+            return found.group(0)
+    return None
+
+
+def extra_phrases(lexicon: Mapping[str, Sequence[str]] | None, element: str) -> tuple[str, ...]:
+    """A graph's own phrases for `element` (its `lexicon` map, keyed by any spelling of the id)."""
+    if not lexicon:
+        return ()
+    key = element_key(element)
+    return tuple(p for name, found in lexicon.items() if element_key(name) == key for p in found)

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from dyngen.domain.contracts import GeneratedContentPayload, GenerationStatus
+from dyngen.domain.contracts import ElementCheck, GeneratedContentPayload, GenerationStatus, StageInfo
 
 
 class ArtifactRecord(BaseModel):
@@ -59,6 +59,9 @@ class GenerationRecord(BaseModel):
     request: dict[str, Any]
     artifacts: list[ArtifactRecord] = []
     arm: str | None = None  # the A/B arm the request ran in (migration 0007)
+    # How each required and avoided element was verified, and a pipeline's stages (migration 0008).
+    elements: list[ElementCheck] | None = None
+    stages: list[StageInfo] | None = None
     # Async jobs (None / defaults for synchronous generations).
     queued_at: datetime | None = None
     started_at: datetime | None = None

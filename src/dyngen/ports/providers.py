@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from dyngen.domain.contracts import GenerateContentRequest, GeneratedContentPayload, GenerationType
+from dyngen.domain.elements import ElementReport, JudgeAnswer
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,8 @@ class ProviderCall:
             with the generation's job and hand it to whichever worker carries on.
         on_progress: Told of the upstream job's progress (a dict such as {"stage": "progress",
             "percent": 40}), for the job's event stream; None when nobody listens.
+        script: The beats to render, written by a pipeline's script stage (a text provider): a video
+            provider renders these (captions, a prompt built from them) instead of writing its own.
     """
 
     request: GenerateContentRequest
@@ -57,6 +60,7 @@ class ProviderCall:
     remote_job: RemoteJob | None = None
     on_remote_job: Callable[[RemoteJob], Awaitable[None]] | None = None
     on_progress: Callable[[dict[str, Any]], Awaitable[None]] | None = None
+    script: GeneratedContentPayload | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +86,8 @@ class ProviderResult:
     """What a provider returns: the payload, its artifacts and what it cost.
 
     `answered_by` names the provider that made the content when it is not the one called (a chain's
-    member); the response shows it.
+    member); the response shows it. `report` is a model's own account of where it put the required
+    elements and that the avoided ones are absent (its structured output), for the element check.
     """
 
     payload: GeneratedContentPayload
@@ -91,6 +96,7 @@ class ProviderResult:
     cost: float = 0.0
     fingerprint: str = ""
     answered_by: str | None = None
+    report: ElementReport | None = None
 
 
 @runtime_checkable
@@ -102,6 +108,22 @@ class Provider(Protocol):
     def estimate_cost(self, request: GenerateContentRequest) -> float: ...
 
     async def generate(self, call: ProviderCall) -> ProviderResult: ...
+
+
+@runtime_checkable
+class ElementJudge(Protocol):
+    """A model asked whether content has some elements (a provider instance named as the judge)."""
+
+    async def judge_elements(
+        self, *, text: str, elements: Sequence[str], deadline_s: float
+    ) -> tuple[dict[str, JudgeAnswer], float]:
+        """Each element's answer (by `lexicon.element_key`; elements it did not answer are left out) and
+        what the call cost.
+
+        Raises:
+            DyngenError: The judge could not be asked (GEN_TIMEOUT, GEN_PROVIDER_UNAVAILABLE, ...).
+        """
+        ...
 
 
 @runtime_checkable

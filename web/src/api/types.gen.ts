@@ -1,7 +1,7 @@
 /* eslint-disable */
 // GENERATED FILE: do not edit. `npm run gen:types` writes it from src/api/schema.json,
 // the JSON Schema of dyngen's Python wire models (dyngen.entrypoints.schema_export).
-// schema-sha256: 7b6fb30171110bb39c518ff2c0cd0686364d96f36de9143e8a06b7d2225459c0
+// schema-sha256: e0dad9389b3d772252491165db2055b627516469b08085c8b1410b0e6fc75d68
 
 /**
  * This interface was referenced by `DyngenWire`'s JSON-Schema
@@ -13,6 +13,15 @@ export type ContentRating = "sfw" | "romantic" | "mature_implied" | "restricted"
  * via the `definition` "PayloadType".
  */
 export type PayloadType = "video" | "dialogue" | "choices" | "environment" | "npc_response";
+/**
+ * How an element's presence was established: by the lexicon (a phrase or the element's words in a
+ * line), by the model's own report (its quote found in the text), by a judge model (its quote found in
+ * the text); `absent`: checked and not found; `unverified`: nothing to check (a video without text).
+ *
+ * This interface was referenced by `DyngenWire`'s JSON-Schema
+ * via the `definition` "Verification".
+ */
+export type Verification = "lexicon" | "model_report" | "judge" | "unverified" | "absent";
 /**
  * Every failure dyngen reports, by name.
  *
@@ -223,6 +232,7 @@ export interface GenerateContentResponse {
   content?: GeneratedContentPayload | null;
   cost: Cost;
   deterministic: boolean;
+  elements?: ElementCheck[] | null;
   error?: ErrorInfo | null;
   fallback?: FallbackInfo | null;
   generation_id?: string | null;
@@ -230,6 +240,7 @@ export interface GenerateContentResponse {
   provider?: string | null;
   rating?: RatingInfo | null;
   seed?: number | null;
+  stages?: StageInfo[] | null;
   status: GenerationStatus;
   variant?: VariantInfo | null;
 }
@@ -287,6 +298,7 @@ export interface Beat {
   duration: number;
   kind: "narration" | "dialogue";
   mood?: string | null;
+  shot?: string | null;
   speaker?: string | null;
   start: number;
   text: string;
@@ -317,6 +329,21 @@ export interface Cost {
   tokens?: number;
 }
 /**
+ * One required or avoided element of the content and how it was verified. A required element is
+ * honoured when found (`lexicon`, `model_report`, `judge`), an avoided one when `absent`; `unverified`
+ * refuses neither and says so. `beat` and `quote` say where it was found.
+ *
+ * This interface was referenced by `DyngenWire`'s JSON-Schema
+ * via the `definition` "ElementCheck".
+ */
+export interface ElementCheck {
+  beat?: number | null;
+  element: string;
+  quote?: string | null;
+  role: "required" | "avoided";
+  verified_by: Verification;
+}
+/**
  * This interface was referenced by `DyngenWire`'s JSON-Schema
  * via the `definition` "ErrorInfo".
  */
@@ -344,6 +371,21 @@ export interface RatingInfo {
   effective: Rating;
   reason?: string | null;
   requested: Rating;
+}
+/**
+ * One stage of a pipeline provider: `script` (a text provider writes the beats) or `render` (a video
+ * provider renders them), each its own cached, budgeted and recorded call.
+ *
+ * This interface was referenced by `DyngenWire`'s JSON-Schema
+ * via the `definition` "StageInfo".
+ */
+export interface StageInfo {
+  cache_hit?: boolean;
+  cost?: number;
+  generation_id?: string | null;
+  provider: string;
+  stage: "script" | "render";
+  tokens?: number;
 }
 /**
  * Which variant of a node's pool this response served (pools: `variants` on the node).
@@ -498,6 +540,12 @@ export interface GenerateContentRequest {
   fallback?: Fallback;
   from_scene?: SceneRef | null;
   hybrid?: boolean | null;
+  lexicon?: {
+    /**
+     * @maxItems 50
+     */
+    [k: string]: string[] | undefined;
+  } | null;
   node_id?: string | null;
   player_context?: PlayerContext | null;
   provider?: string | null;
@@ -650,6 +698,7 @@ export interface GenerationRecord {
   cost_tokens?: number;
   created_at: string;
   deterministic: boolean;
+  elements?: ElementCheck[] | null;
   error_code?: string | null;
   error_message?: string | null;
   fallback_mode?: string | null;
@@ -671,6 +720,7 @@ export interface GenerationRecord {
   request_hash?: string | null;
   seed?: number | null;
   seed_source: string;
+  stages?: StageInfo[] | null;
   started_at?: string | null;
   status: GenerationStatus;
   strategy: string;
@@ -893,6 +943,12 @@ export interface SceneGraph {
    */
   edges?: Edge[];
   id: string;
+  lexicon?: {
+    /**
+     * @maxItems 50
+     */
+    [k: string]: string[] | undefined;
+  } | null;
   /**
    * @maxItems 10000
    */
@@ -1080,4 +1136,5 @@ export const SeedSourceValues: readonly SeedSource[] = ["playthrough", "player",
 export const SeverityValues: readonly Severity[] = ["error", "warning", "suggestion"];
 export const StrategyValues: readonly Strategy[] = ["once", "per_playthrough", "per_player", "always"];
 export const TransitionTypeValues: readonly TransitionType[] = ["gradual", "abrupt"];
+export const VerificationValues: readonly Verification[] = ["lexicon", "model_report", "judge", "unverified", "absent"];
 export const WarmupStatusValues: readonly WarmupStatus[] = ["queued", "running", "complete", "failed", "cancelled"];

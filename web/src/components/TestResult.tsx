@@ -3,7 +3,7 @@
 import { useEffect, useRef, useState } from "react";
 import { apiKey, describeError, isMissingRoute, mediaUrl } from "../api/client";
 import { api } from "../api/endpoints";
-import type { Beat, GenerationRecord, ReviewResult } from "../api/types.gen";
+import type { Beat, ElementCheck, GenerationRecord, ReviewResult, StageInfo } from "../api/types.gen";
 import type { Outcome } from "../state/testRun";
 
 function vtt(beats: Beat[]): string {
@@ -129,6 +129,8 @@ export function Result({ outcome, stale }: { outcome: Outcome; stale: boolean })
           <code>{response.error.code}</code>: {response.error.message}
         </div>
       ) : null}
+      {response.stages?.length ? <Stages stages={response.stages} /> : null}
+      {response.elements?.length ? <ElementChecks checks={response.elements} /> : null}
       {content?.type === "video" && content.url ? (
         <VideoPreview url={content.url} beats={content.beats ?? []} record={record} />
       ) : null}
@@ -182,6 +184,62 @@ export function Result({ outcome, stale }: { outcome: Outcome; stale: boolean })
         <pre>{outcome.requestJson}</pre>
       </details>
     </div>
+  );
+}
+
+// A pipeline's stages: the script (a text provider's beats, perhaps from the cache) and its render.
+function Stages({ stages }: { stages: StageInfo[] }) {
+  return (
+    <ol className="test-stages" data-testid="test-stages">
+      {stages.map((s) => (
+        <li key={s.stage} data-stage={s.stage} data-cache-hit={s.cache_hit ? "true" : "false"}>
+          <strong>{s.stage === "script" ? "Script" : "Render"}</strong> by <code>{s.provider}</code>
+          {s.cache_hit ? " · from the cache" : ` · ${s.tokens ?? 0} tokens · $${(s.cost ?? 0).toFixed(4)}`}
+          {s.generation_id ? <span className="muted small"> · generation {s.generation_id}</span> : null}
+        </li>
+      ))}
+    </ol>
+  );
+}
+
+const VERIFIED: Record<string, string> = {
+  lexicon: "found by the lexicon",
+  model_report: "found where the model said",
+  judge: "confirmed by the judge",
+  unverified: "cannot be verified (no text)",
+  absent: "not found",
+};
+
+// How each required and avoided element was verified, with the words that show it.
+function ElementChecks({ checks }: { checks: ElementCheck[] }) {
+  return (
+    <table className="test-elements" data-testid="test-elements">
+      <thead>
+        <tr>
+          <th>Element</th>
+          <th>Verified</th>
+          <th>Where</th>
+        </tr>
+      </thead>
+      <tbody>
+        {checks.map((c) => {
+          const good = c.verified_by === "unverified" ? null : (c.role === "avoided") === (c.verified_by === "absent");
+          return (
+            <tr key={`${c.role}:${c.element}`} data-element={c.element} data-verified-by={c.verified_by}>
+              <td>
+                {c.role === "avoided" ? "avoid " : ""}
+                <code>{c.element}</code>
+              </td>
+              <td className={good === null ? "sev-warning" : good ? "" : "sev-error"}>{VERIFIED[c.verified_by]}</td>
+              <td className="muted small">
+                {c.quote ? `“${c.quote}”` : ""}
+                {c.beat !== null && c.beat !== undefined ? ` (beat ${c.beat + 1})` : ""}
+              </td>
+            </tr>
+          );
+        })}
+      </tbody>
+    </table>
   );
 }
 

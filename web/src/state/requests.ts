@@ -49,6 +49,8 @@ export function buildRequest(
     refresh_after_s: c.refreshAfterS ?? null,
     arms: c.arms ?? null,
   };
+  // The graph's own phrases per element: the server checks the content with them, as it does at run time.
+  if (graph.lexicon) request.lexicon = graph.lexicon;
   if (options.provider) request.provider = options.provider;
   if (options.fail) request.simulate = { fail_with: options.fail };
   return request;

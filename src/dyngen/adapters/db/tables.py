@@ -62,6 +62,9 @@ generations = Table(
     Column("job_attempts", Integer, nullable=False, server_default="0"),
     # The A/B arm the request ran in (migration 0007).
     Column("arm", String(64)),
+    # How each element was verified, a pipeline's stages (migration 0008).
+    Column("elements", JSON),
+    Column("stages", JSON),
     Index("ix_generations_cache_key", "cache_key"),
     Index("ix_generations_idempotency_key", "idempotency_key", unique=True),
     Index("ix_generations_queued_at", "queued_at"),

@@ -45,9 +45,9 @@ from dyngen.domain.contracts import (
     SocialContext,
     TransitionType,
 )
-from dyngen.domain.elements import mentions, violations
+from dyngen.domain.elements import ElementReport, Mention, mentions, violations
 from dyngen.domain.errors import DyngenError, ErrorCode
-from dyngen.domain.lexicon import says, spoken_form
+from dyngen.domain.lexicon import element_key, says, spoken_form
 from dyngen.domain.validation import normalise_element
 from dyngen.ports import ArtifactBlob, ProviderCall, ProviderInfo, ProviderResult
 
@@ -276,6 +276,12 @@ def _compose(request: GenerateContentRequest, seed: int) -> ProviderResult:
     if problems:
         raise DyngenError(ErrorCode.GEN_CONSTRAINT_FAIL, "; ".join(problems))
     content = payload.model_dump(mode="json", include={"beats", "dialogue", "choices"}, exclude_none=True)
+    beats = [b.text for b in payload.beats or []]
+    found = {
+        element_key(e): Mention(beat=i, quote=beats[i])
+        for e in required
+        if (i := next((n for n, text in enumerate(beats) if mentions(text, e)), -1)) >= 0
+    }
     data = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     words = [*(payload.dialogue or []), *(c.text for c in payload.choices or [])]
     return ProviderResult(
@@ -284,6 +290,8 @@ def _compose(request: GenerateContentRequest, seed: int) -> ProviderResult:
         tokens=sum(len(line.split()) for line in words),
         cost=0.0,
         fingerprint=FINGERPRINT,
+        # What it wrote where, as a model reports it (its lines mention each element by construction).
+        report=ElementReport(occurs=found, absent=frozenset(element_key(e) for e in constraints.avoid_elements)),
     )
 
 

@@ -128,10 +128,24 @@ def _auth_headers(auth_header: str | None) -> dict[str, str]:
     return {name.strip(): value.strip()}
 
 
-def video_prompt(request: GenerateContentRequest) -> str:
-    """One paragraph a video model can follow: the two scenes, the style and the content rules."""
+def script_prompt(script: GeneratedContentPayload) -> str:
+    """A pipeline's beats as shots a video model can follow, in order and timed: what the camera shows
+    (the beat's shot description, else its line), who speaks and what."""
+    shots: list[str] = []
+    for number, beat in enumerate(script.beats or [], 1):
+        end = beat.start + beat.duration
+        spoken = beat.kind == "dialogue" and beat.speaker
+        seen = beat.shot or (f"close on {beat.speaker}, speaking" if spoken else beat.text)
+        said = f' {beat.speaker} says: "{beat.text}"' if spoken else ""
+        shots.append(f"Shot {number} ({beat.start:g}-{end:g} s): {seen.rstrip('.')}.{said}")
+    return " ".join(shots)
+
+
+def video_prompt(request: GenerateContentRequest, script: GeneratedContentPayload | None = None) -> str:
+    """One paragraph a video model can follow: the two scenes, the style and the content rules; with a
+    pipeline's `script`, its shots first."""
     before, after, style = request.from_scene, request.to_scene, request.style
-    parts: list[str] = []
+    parts: list[str] = [script_prompt(script)] if script is not None and script.beats else []
     if before is not None:
         parts.append(f"From scene {before.id}" + (f" ({before.mood})" if before.mood else "") + ".")
         if before.summary:
@@ -350,9 +364,9 @@ class HttpVideoProvider:
             payload=GeneratedContentPayload(
                 type=PayloadType.VIDEO,
                 duration=request.duration.target,
+                # No element tags: a generated video is not known to show what was asked (`unverified`).
                 metadata=ContentMetadata(
-                    mood=request.style.mood_to or (request.to_scene.mood if request.to_scene else None),
-                    tags=list(request.constraints.required_elements),
+                    mood=request.style.mood_to or (request.to_scene.mood if request.to_scene else None)
                 ),
             ),
             artifacts=[ArtifactBlob(role="video", media_type="video/mp4", data=data, primary=True)],
@@ -406,7 +420,7 @@ class HttpVideoProvider:
         body = render_body(
             self._template,
             {
-                "prompt": video_prompt(request),
+                "prompt": video_prompt(request, call.script),
                 "seed": call.seed % (2**31),
                 "duration": request.duration.target,
                 "mood_from": style.mood_from or (request.from_scene.mood if request.from_scene else None),

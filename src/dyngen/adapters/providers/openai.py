@@ -4,14 +4,20 @@ Ollama, llama.cpp server, LM Studio).
 The prompt is built here from the (resolved) request: node config, both scenes, the player and the social
 context. The service has already clamped the rating to the most restrictive of the node's, the world's
 and the user's maximum and capped the intimacy band by it; the prompt states both. Output is asked for as
-JSON and parsed into beats, dialogue and choices; malformed output is asked for once more, then it is
-GEN_EMPTY_OUTPUT. 429 and 5xx are GEN_PROVIDER_UNAVAILABLE (retryable), auth errors too, a timeout is
-GEN_TIMEOUT.
+structured JSON (`response_format` with a JSON Schema: beats with speakers and shot descriptions, choices,
+and the model's element report: the beat and a quote for each required element, an assertion for each
+avoided one) and parsed into beats, dialogue and choices plus the report (`domain.elements`); malformed
+output (a report that names elements it was not asked about, beats that do not exist, ...) is asked for
+once more, then it is GEN_EMPTY_OUTPUT. An answer without any report (a server that ignores schemas) is
+used without one: the lexicon and the judge still check it. As the judge (`judge_elements`), the same
+endpoint answers yes or no with a quote per element. 429 and 5xx are GEN_PROVIDER_UNAVAILABLE
+(retryable), auth errors too, a timeout is GEN_TIMEOUT.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -25,7 +31,9 @@ from dyngen.domain.contracts import (
     GenerationType,
     PayloadType,
 )
+from dyngen.domain.elements import ElementReport, JudgeAnswer, parse_report, report_schema
 from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.domain.lexicon import element_key, spoken_form
 from dyngen.ports import ProviderCall, ProviderInfo, ProviderResult
 
 _PAYLOAD = {
@@ -43,6 +51,37 @@ _SYSTEM = (
     "Keep every line under 200 characters. Never go beyond the content rating you are given. Use every "
     "required element, named plainly in the text, and none of the avoided ones."
 )
+
+_JUDGE = (
+    "You check a piece of writing for a video game. For each element you are given (an id and what it "
+    "means), say whether the text shows it, in meaning and not only in words, and quote the exact words of "
+    "the text that show it (an empty quote when it does not occur). Answer with one JSON object: "
+    '{"answers": [{"element": "id", "occurs": true or false, "quote": "exact words"}]}.'
+)
+
+
+def _judge_schema(keys: Sequence[str]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["answers"],
+        "properties": {
+            "answers": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["element", "occurs", "quote"],
+                    "properties": {
+                        "element": {"type": "string", "enum": list(keys)},
+                        "occurs": {"type": "boolean"},
+                        "quote": {"type": "string"},
+                    },
+                },
+            }
+        },
+    }
+
 
 _BAND_TONE = {
     "none": "no romance or intimacy",
@@ -83,30 +122,79 @@ def prompt(request: GenerateContentRequest) -> dict[str, Any]:
     return {k: v for k, v in brief.items() if v not in (None, [], {})}
 
 
-def _parse(answer: str, request: GenerateContentRequest) -> GeneratedContentPayload | None:
+def answer_schema(request: GenerateContentRequest) -> dict[str, Any]:
+    """The JSON Schema of the answer asked for (strict: every property required, no others)."""
+    nullable = {"type": ["string", "null"]}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["beats", "choices", "elements"],
+        "properties": {
+            "beats": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["kind", "speaker", "text", "shot"],
+                    "properties": {
+                        "kind": {"type": "string", "enum": ["narration", "dialogue"]},
+                        "speaker": nullable,
+                        "text": {"type": "string"},
+                        "shot": nullable,
+                    },
+                },
+            },
+            "choices": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["id", "text"],
+                    "properties": {"id": {"type": "string"}, "text": {"type": "string"}},
+                },
+            },
+            "elements": report_schema(request.constraints),
+        },
+    }
+
+
+def _response_format(request: GenerateContentRequest) -> dict[str, Any]:
+    return {"type": "json_schema", "json_schema": {"name": "content", "strict": True, "schema": answer_schema(request)}}
+
+
+def _parse(answer: str, request: GenerateContentRequest) -> tuple[GeneratedContentPayload, ElementReport | None] | None:
+    """The payload and the element report of a model's answer; None when it is malformed."""
     try:
         data = json.loads(answer)
         raw_beats = data["beats"]
         lines = [
-            (str(b.get("kind", "narration")), b.get("speaker"), str(b["text"]).strip())
+            (str(b.get("kind", "narration")), b.get("speaker"), str(b["text"]).strip(), b.get("shot"))
             for b in raw_beats
             if isinstance(b, dict) and str(b.get("text", "")).strip()
         ]
+        if len(lines) != len(raw_beats):
+            return None  # an empty or malformed beat would shift the report's beat indexes
         choices = [
             Choice(id=str(c.get("id") or f"c{i + 1}"), text=str(c["text"]))
             for i, c in enumerate(data.get("choices") or [])
             if isinstance(c, dict) and c.get("text")
         ]
-    except (ValueError, KeyError, TypeError, AttributeError):
+        report = (
+            parse_report(data["elements"], request.constraints, beats=len(lines))
+            if data.get("elements") is not None
+            else None
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):  # ReportError is a ValueError
         return None
     if not lines:
         return None
     target = request.duration.target
-    weights = [max(len(text), 1) for _, _, text in lines]
+    weights = [max(len(text), 1) for _, _, text, _ in lines]
     total = sum(weights)
     beats: list[Beat] = []
     start = 0.0
-    for index, ((kind, speaker, text), weight) in enumerate(zip(lines, weights, strict=True)):
+    for index, ((kind, speaker, text, shot), weight) in enumerate(zip(lines, weights, strict=True)):
         length = round(target - start, 3) if index == len(lines) - 1 else round(target * weight / total, 3)
         beats.append(
             Beat(
@@ -116,17 +204,19 @@ def _parse(answer: str, request: GenerateContentRequest) -> GeneratedContentPayl
                 speaker=str(speaker) if kind == "dialogue" and speaker else None,
                 text=text,
                 mood=request.style.mood_to,
+                shot=str(shot).strip()[:500] or None if isinstance(shot, str) else None,
             )
         )
         start += length
+    # No tags for the elements: whether they are there is the element check's to say, not the prompt's.
     return GeneratedContentPayload(
         type=_PAYLOAD[request.type],
         duration=target,
         dialogue=[f"{b.speaker}: {b.text}" if b.speaker else b.text for b in beats],
         beats=beats,
         choices=choices or None,
-        metadata=ContentMetadata(mood=request.style.mood_to, tags=list(request.constraints.required_elements)),
-    )
+        metadata=ContentMetadata(mood=request.style.mood_to),
+    ), report
 
 
 class OpenAIProvider:
@@ -176,10 +266,14 @@ class OpenAIProvider:
                 {"role": "system", "content": _SYSTEM},
                 {"role": "user", "content": json.dumps(prompt(request), ensure_ascii=False)},
             ],
-            "response_format": {"type": "json_object"},
+            "response_format": _response_format(request),
             "seed": seed % (2**31),
             "temperature": 0.8,
         }
+        return await self._post(body, deadline_s)
+
+    async def _post(self, body: dict[str, Any], deadline_s: float) -> tuple[str, int]:
+        """One chat completion: the answer's text and the tokens it used."""
         try:
             response = await self._client.post(self._url, json=body, headers=self._headers, timeout=deadline_s)
         except httpx.TimeoutException as exc:
@@ -209,15 +303,56 @@ class OpenAIProvider:
         for _ in range(2):  # malformed output is asked for once more
             text, used = await self._complete(call.request, call.seed, call.deadline_s)
             tokens += used
-            payload = _parse(text, call.request)
-            if payload is not None:
+            parsed = _parse(text, call.request)
+            if parsed is not None:
                 return ProviderResult(
-                    payload=payload,
+                    payload=parsed[0],
                     tokens=tokens,
                     cost=round(tokens / 1000 * self._price, 6),
                     fingerprint=f"openai:{self._model}",
+                    report=parsed[1],
                 )
         raise DyngenError(ErrorCode.GEN_EMPTY_OUTPUT, "the model's output was not the JSON asked for, twice")
+
+    async def judge_elements(
+        self, *, text: str, elements: Sequence[str], deadline_s: float
+    ) -> tuple[dict[str, JudgeAnswer], float]:
+        """Ask the model, as a judge, whether `text` has each element: yes or no, with the words that show it."""
+        keys = [element_key(e) for e in elements]
+        body = {
+            "model": self._model,
+            "messages": [
+                {"role": "system", "content": _JUDGE},
+                {
+                    "role": "user",
+                    "content": json.dumps(
+                        {"text": text, "elements": [{"id": k, "meaning": spoken_form(k)} for k in keys]},
+                        ensure_ascii=False,
+                    ),
+                },
+            ],
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "verdicts", "strict": True, "schema": _judge_schema(keys)},
+            },
+            "temperature": 0,
+        }
+        for _ in range(2):  # malformed output is asked for once more
+            answer, tokens = await self._post(body, deadline_s)
+            cost = round(tokens / 1000 * self._price, 6)
+            try:
+                rows = json.loads(answer)["answers"]
+                found = {
+                    element_key(str(r["element"])): JudgeAnswer(
+                        occurs=bool(r["occurs"]), quote=str(r.get("quote") or "").strip() or None
+                    )
+                    for r in rows
+                    if isinstance(r, dict)
+                }
+            except (ValueError, KeyError, TypeError):
+                continue
+            return {k: v for k, v in found.items() if k in keys}, cost
+        raise DyngenError(ErrorCode.GEN_EMPTY_OUTPUT, "the judge's output was not the JSON asked for, twice")
 
     async def health(self) -> None:
         """Raises when the endpoint does not answer (a models listing, which every compatible server has)."""

@@ -8,6 +8,7 @@ from datetime import datetime
 from dyngen.domain.cache_keys import ResolvedSeed, VariantPool
 from dyngen.domain.contracts import (
     CacheInfo,
+    ElementCheck,
     ErrorInfo,
     FallbackInfo,
     GenerateContentRequest,
@@ -15,6 +16,7 @@ from dyngen.domain.contracts import (
     GenerationStatus,
     RatingInfo,
     SnakeModel,
+    StageInfo,
     VariantInfo,
 )
 from dyngen.domain.errors import DyngenError
@@ -48,6 +50,8 @@ class Outcome(SnakeModel):
     artifacts: list[ArtifactRef] | None = None
     fallback: FallbackInfo | None = None
     error: ErrorInfo | None = None
+    elements: list[ElementCheck] | None = None  # how each required and avoided element was verified
+    stages: list[StageInfo] | None = None  # a pipeline's script and render stages
 
 
 class CacheEntry(SnakeModel):

@@ -71,7 +71,12 @@ def _with_config(request: GenerateContentRequest, config: GenerationNodeConfig) 
         simulate=request.simulate,
     )
     return resolved.model_copy(
-        update={"node_id": request.node_id, "provider": request.provider, "cache_key": request.cache_key}
+        update={
+            "node_id": request.node_id,
+            "provider": request.provider,
+            "cache_key": request.cache_key,
+            "lexicon": request.lexicon,
+        }
     )
 
 

@@ -5,10 +5,8 @@ the node's fallback. The player is never left waiting on a broken scene.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from dyngen.domain import fallback
@@ -19,180 +17,24 @@ from dyngen.domain.contracts import (
     FallbackMode,
     GenerateContentRequest,
     GenerationStatus,
-    Simulate,
+    StageInfo,
 )
-from dyngen.domain.elements import content_text, violations
+from dyngen.domain.elements import ElementsRefusedError
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
-from dyngen.domain.validation import DEFAULT_MAX_RETRIES
-from dyngen.ports import ArtifactStore, Clock, GenerationFilter, Provider, ProviderCall, ProviderResult, RemoteJob
-from dyngen.services.budgets import spending as budgets
+from dyngen.ports import ArtifactStore, Clock, GenerationFilter, Provider, ProviderResult, RemoteJob
+from dyngen.services.generation.attempts import Checked, Progress, run_provider, timeout_s
 from dyngen.services.generation.outcomes import CACHE_FORMAT, ArtifactRef, CacheEntry, Outcome, Prepared
-from dyngen.services.generation.scene_images import fetch_scene_images
-from dyngen.services.machinery.container import Options, Services
+from dyngen.services.generation.stages import script_stage
+from dyngen.services.machinery.container import Services
 from dyngen.services.machinery.ids import new_id
+from dyngen.services.machinery.pipelines import PipelineProvider
 from dyngen.services.reporting.records import record_generation
 
 log = logging.getLogger("dyngen.generation")
 
-Progress = Callable[[str, dict[str, Any]], Awaitable[None]]
-
 # A job's own fields, carried from its queued record into its final one.
 JOB_FIELDS = {"queued_at", "started_at", "idempotency_key", "request_hash", "job_attempts", "cancel_requested"}
-
-
-async def _attempt(
-    provider: Provider,
-    call: ProviderCall,
-    request: GenerateContentRequest,
-    clock: Clock,
-    spent: Callable[[float], None] = lambda _: None,
-) -> ProviderResult:
-    simulate = request.simulate
-    if simulate is not None and simulate.latency_ms:
-        await clock.sleep(simulate.latency_ms / 1000)
-    if simulate is not None and (forced := simulate.forced_failure()) is not None:
-        raise DyngenError(forced, "forced by simulate.fail_with")
-    result = await provider.generate(call)
-    spent(result.cost)  # what the call cost, even when its output is refused below
-    if not content_text(result.payload).strip() and not result.artifacts:
-        raise DyngenError(ErrorCode.GEN_EMPTY_OUTPUT, f"provider '{provider.info.name}' returned no content")
-    problems = violations(result.payload, request.constraints)
-    if problems:
-        raise DyngenError(ErrorCode.GEN_CONSTRAINT_FAIL, "; ".join(problems))
-    return result
-
-
-# Failures after which the provider may have billed the call: it was cut off mid-call by the deadline,
-# or it answered with output that could not be used (a model asked twice).
-_MAY_HAVE_BILLED = frozenset({ErrorCode.GEN_TIMEOUT, ErrorCode.GEN_EMPTY_OUTPUT})
-
-
-def _spent(costs: list[float], failed: DyngenError | None, estimate: float, *, forced: Simulate | None) -> float | None:
-    """What an attempt cost, for the budget: the provider's own figure when it answered; its estimate when
-    it failed in a way that may still be billed (so a budget errs towards refusing, never overspending);
-    None (the reservation is given back) when it never reached a paid call, or the caller was cancelled
-    (the process is stopping: no ledger write is started then, and an unreleased hold expires by itself).
-    """
-    if costs:
-        return costs[0]
-    if forced is not None and forced.forced_failure() is not None:
-        return None  # `simulate` failed it before the provider was called
-    if failed is not None and failed.code in _MAY_HAVE_BILLED:
-        return estimate
-    return None
-
-
-async def _run_provider(  # noqa: PLR0915 - one attempt loop: reserve, call, settle, back off
-    services: Services,
-    request: GenerateContentRequest,
-    provider: Provider,
-    seed: ResolvedSeed,
-    progress: Progress | None = None,
-    *,
-    remote_job: RemoteJob | None = None,
-) -> tuple[ProviderResult | None, DyngenError | None, int]:
-    """Try the provider within the node's deadline, retrying when the fallback mode is `retry`.
-
-    `remote_job` (a job the provider started upstream for an earlier run of this generation) is handed
-    to the first attempt; each job the provider starts upstream is told to `progress`.
-
-    Returns the result (or None), the last error (or None) and the number of attempts made.
-    """
-    on_remote_job = None
-    on_progress = None
-    if progress is not None:
-        report = progress
-
-        async def on_remote_job(job: RemoteJob) -> None:
-            await report("progress", {"remote_job": {"provider": job.provider, "id": job.id}})
-
-        async def on_progress(data: dict[str, Any]) -> None:
-            await report("progress", {"upstream": data})
-
-    fb = request.fallback
-    timeout_s = _timeout_s(services.options, request)
-    retries = (
-        (fb.max_retries if fb.max_retries is not None else DEFAULT_MAX_RETRIES) if fb.mode is FallbackMode.RETRY else 0
-    )
-    deadline = services.clock.monotonic() + timeout_s
-    # The images' lookup gets what is left of the deadline, at most as long as a record write may take.
-    images = await fetch_scene_images(
-        request=request,
-        provider=provider,
-        records=services.repository,
-        artifacts=services.artifacts,
-        tasks=services.refreshes,
-        within_s=min(services.options.record_timeout_s, deadline - services.clock.monotonic()),
-    )
-    error: DyngenError | None = None
-    attempt = 0
-    while attempt <= retries:
-        remaining = deadline - services.clock.monotonic()
-        if remaining <= 0:
-            error = DyngenError(ErrorCode.GEN_TIMEOUT, f"no content within the node's {timeout_s * 1000:.0f} ms")
-            break
-        attempt += 1
-        if progress is not None:
-            await progress("progress", {"attempt": attempt, "provider": provider.info.name})
-        call = ProviderCall(
-            request=request,
-            seed=seed.value,
-            attempt=attempt,
-            deadline_s=remaining,
-            images=images,
-            remote_job=remote_job if attempt == 1 else None,
-            on_remote_job=on_remote_job,
-            on_progress=on_progress,
-        )
-        estimate = provider.estimate_cost(request)
-        try:
-            # The estimate is held in the node's budget and the global cap before the call (or refused).
-            hold = await budgets.reserve(
-                node_id=request.node_id,
-                provider=provider.info.name,
-                estimate=estimate,
-                deadline_s=remaining,
-                ledger=services.budget_ledger,
-                policy=services.options.budgets,
-                clock=services.clock,
-            )
-        except DyngenError as exc:
-            error = exc
-            break
-        costs: list[float] = []
-        failed: DyngenError | None = None
-        try:
-            async with asyncio.timeout(remaining):
-                result = await _attempt(provider, call, request, services.clock, costs.append)
-            services.metrics.provider_call(provider=provider.info.name, outcome="ok")
-            return result, None, attempt
-        except TimeoutError:
-            error = failed = DyngenError(
-                ErrorCode.GEN_TIMEOUT, f"no content within the node's {timeout_s * 1000:.0f} ms"
-            )
-        except DyngenError as exc:
-            if not exc.code.is_generation_failure:
-                raise
-            error = failed = exc
-        except Exception as exc:  # a provider bug must become a coded failure and a fallback, never a 500
-            log.exception("provider.crashed provider=%s", provider.info.name)
-            error = failed = DyngenError(
-                ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"provider '{provider.info.name}' failed: {type(exc).__name__}"
-            )
-        finally:
-            await budgets.settle(
-                hold=hold,
-                actual=_spent(costs, failed, estimate, forced=request.simulate),
-                ledger=services.budget_ledger,
-                clock=services.clock,
-            )
-        services.metrics.provider_call(provider=provider.info.name, outcome=error.code.value)
-        if attempt > retries or not error.code.retryable:
-            break
-        backoff = services.options.retry_backoff_ms / 1000 * 2 ** (attempt - 1)
-        await services.clock.sleep(max(0.0, min(backoff, deadline - services.clock.monotonic())))
-    return None, error, attempt
 
 
 async def _store_artifacts(
@@ -232,7 +74,7 @@ async def generate_and_record(services: Services, prepared: Prepared, seed: Reso
     The answer keeps the node's deadline whatever the database does: the record is written within what
     is left of it (at most `record_timeout_s`, at least `RECORD_GRACE_S`), else it goes to the outbox.
     """
-    deadline = services.clock.monotonic() + _timeout_s(services.options, prepared.request)
+    deadline = services.clock.monotonic() + timeout_s(services.options, prepared.request)
     outcome, record = await run_generation(services, prepared, seed)
     left = deadline - services.clock.monotonic()
     within = min(services.options.record_timeout_s, max(left, RECORD_GRACE_S))
@@ -245,10 +87,6 @@ async def generate_and_record(services: Services, prepared: Prepared, seed: Reso
         tasks=services.refreshes,
     )
     return outcome
-
-
-def _timeout_s(options: Options, request: GenerateContentRequest) -> float:
-    return (request.fallback.timeout_ms or options.default_timeout_ms) / 1000
 
 
 async def run_generation(
@@ -274,15 +112,21 @@ async def run_generation(
     generation_id = job.id if job is not None else new_id()
     created = job.created_at if job is not None else services.clock.now()
     started = services.clock.monotonic()
-    result: ProviderResult | None = None
+    checked: Checked | None = None
     error: DyngenError | None = None
     attempts = 0
+    stages: list[StageInfo] | None = None
     if prepared.refused is not None:  # nothing to run: the node's fallback, the error and its findings recorded
         error = _with_findings(prepared.refused)
+    elif isinstance(provider, PipelineProvider):
+        checked, error, attempts, stages = await _run_pipeline(
+            services, prepared, seed, provider, progress, remote_job=remote_job
+        )
     else:
-        result, error, attempts = await _run_provider(
+        checked, error, attempts = await run_provider(
             services, request, provider, seed, progress, remote_job=remote_job
         )
+    result = checked.result if checked is not None else None
     latency_ms = round((services.clock.monotonic() - started) * 1000, 3)
     services.metrics.generation(
         node=prepared.node,
@@ -310,6 +154,7 @@ async def run_generation(
         "config_fingerprint": fingerprint,
         "request": request.model_dump(mode="json", by_alias=True, exclude_none=True),
         "arm": prepared.arm,
+        "stages": stages,
     }
     if job is not None:
         common |= job.model_dump(include=JOB_FIELDS) | {"lease_owner": None, "lease_expires_at": None}
@@ -318,6 +163,8 @@ async def run_generation(
             generation_id, result, artifacts=services.artifacts, clock=services.clock
         )
         payload = result.payload.model_copy(update={"url": result.payload.url or url})
+        if stages is not None:
+            common["stages"] = stages = _with_render(stages, generation_id, result, provider)
         # The hash leaves out the URL: it names an artifact record, not the content.
         payload_json = payload.model_copy(update={"url": None}).model_dump_json(exclude_none=True)
         record = GenerationRecord(
@@ -330,9 +177,10 @@ async def run_generation(
             content=payload,
             content_hash=hashlib.sha256(payload_json.encode()).hexdigest(),
             artifacts=artifacts,
+            elements=checked.elements if checked is not None else None,
         )
         if record.deterministic and await _drifted(
-            services, record, deadline=started + _timeout_s(services.options, request)
+            services, record, deadline=started + timeout_s(services.options, request)
         ):
             record = record.model_copy(update={"deterministic": False})
         retried = (
@@ -346,11 +194,13 @@ async def run_generation(
             deterministic=record.deterministic,
             seed=seed.value,
             provider=result.answered_by or provider.info.name,
-            tokens=result.tokens,
+            tokens=result.tokens + sum(s.tokens for s in stages or [] if s.stage == "script"),
             content=payload,
             artifacts=[ArtifactRef(id=a.id, role=a.role, media_type=a.media_type, bytes=a.size) for a in artifacts]
             or None,
             fallback=retried,
+            elements=record.elements or None,
+            stages=stages,
         )
         if prepared.cacheable:
             entry = CacheEntry(
@@ -360,8 +210,10 @@ async def run_generation(
         return outcome, record
     assert error is not None
     fallback_payload, info = fallback.apply(request, error, mode=request.fallback.mode, attempts=attempts)
+    refused = error.checks if isinstance(error, ElementsRefusedError) else None  # which element, and why
     record = GenerationRecord(
         **common,
+        elements=refused,
         status=GenerationStatus.FAILED,
         deterministic=seed.deterministic,
         error_code=error.code.value,
@@ -380,7 +232,58 @@ async def run_generation(
         content=fallback_payload,
         fallback=info,
         error=ErrorInfo(code=error.code, message=error.message),
+        stages=stages,  # a pipeline's script stage, when it ran before the render failed
+        elements=refused,
     ), record
+
+
+async def _run_pipeline(
+    services: Services,
+    prepared: Prepared,
+    seed: ResolvedSeed,
+    pipeline: PipelineProvider,
+    progress: Progress | None,
+    *,
+    remote_job: RemoteJob | None,
+) -> tuple[Checked | None, DyngenError | None, int, list[StageInfo]]:
+    """A pipeline's two stages under the node's one deadline: the script (cached under its own key, or
+    written and recorded), then the render of its beats. Returns the render's checked result (or None),
+    the error, the render's attempts and the stages run so far."""
+    request = prepared.request
+    deadline = services.clock.monotonic() + timeout_s(services.options, request)
+    try:
+        script = await script_stage(services, prepared, seed, pipeline.script, deadline=deadline, progress=progress)
+    except DyngenError as exc:
+        if not exc.code.is_generation_failure:
+            raise
+        return None, exc, 0, [StageInfo(stage="script", provider=pipeline.script.info.name)]
+    checked, error, attempts = await run_provider(
+        services,
+        request,
+        pipeline.render,
+        seed,
+        progress,
+        remote_job=remote_job,
+        deadline=deadline,
+        script=script.payload,
+        script_elements=script.elements,
+    )
+    return checked, error, attempts, [script.stage]
+
+
+def _with_render(
+    stages: list[StageInfo], generation_id: str, result: ProviderResult, pipeline: Provider
+) -> list[StageInfo]:
+    """A pipeline's stages with its render stage (this generation) added."""
+    name = pipeline.render.info.name if isinstance(pipeline, PipelineProvider) else pipeline.info.name
+    render = StageInfo(
+        stage="render",
+        provider=result.answered_by or name,
+        generation_id=generation_id,
+        tokens=result.tokens,
+        cost=result.cost,
+    )
+    return [*stages, render]
 
 
 def _with_findings(error: DyngenError) -> DyngenError:

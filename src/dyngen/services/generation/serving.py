@@ -240,4 +240,6 @@ def _response(
         rating=prepared.rating,
         fallback=outcome.fallback,
         error=outcome.error,
+        elements=outcome.elements,
+        stages=outcome.stages,
     )

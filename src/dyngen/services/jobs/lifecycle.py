@@ -171,6 +171,8 @@ def job_response(record: GenerationRecord, *, services: Services) -> GenerateCon
         error=ErrorInfo(code=ErrorCode(record.error_code), message=record.error_message or "")
         if record.error_code
         else None,
+        elements=record.elements,
+        stages=record.stages,
     )
 
 

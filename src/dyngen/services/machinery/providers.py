@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 
 from dyngen.domain.contracts import GenerateContentRequest, GenerationType
 from dyngen.domain.errors import DyngenError, ErrorCode
-from dyngen.ports import Provider
+from dyngen.ports import ElementJudge, Provider
 
 
 class ProviderRegistry:
@@ -19,6 +19,8 @@ class ProviderRegistry:
         by_template: Provider name per template id (before `by_type`).
         hint: How to enable a provider by that name that is installed but not configured, or None (an
             unknown provider's message says it); asked only when a name is unknown.
+        judge: The model asked whether content has the elements the lexicon and the model's own report
+            leave open (`routing.judge`, a provider instance); None: no judge.
     """
 
     def __init__(
@@ -29,9 +31,11 @@ class ProviderRegistry:
         by_type: Mapping[str, str] | None = None,
         by_template: Mapping[str, str] | None = None,
         hint: Callable[[str], str | None] | None = None,
+        judge: ElementJudge | None = None,
     ) -> None:
         self._providers = dict(providers)
         self._hint = hint
+        self.judge = judge
         self._default = default
         self._by_type = dict(by_type or {})
         self._by_template = dict(by_template or {})

@@ -219,7 +219,7 @@ class ComfyUIProvider:
         fps_value = float(fps) if isinstance(fps, int | float) and fps > 0 else settings.fps
         graph = workflow.filled(
             {
-                "prompt": video_prompt(request),
+                "prompt": video_prompt(request, call.script),
                 "negative_prompt": settings.negative_prompt or None,
                 "seed": call.seed % MAX_SEED,
                 "width": settings.width,
@@ -414,9 +414,9 @@ class ComfyUIProvider:
             payload=GeneratedContentPayload(
                 type=payload_type,
                 duration=request.duration.target if moving else None,
+                # No element tags: a generated video is not known to show what was asked (`unverified`).
                 metadata=ContentMetadata(
-                    mood=request.style.mood_to or (request.to_scene.mood if request.to_scene else None),
-                    tags=list(request.constraints.required_elements),
+                    mood=request.style.mood_to or (request.to_scene.mood if request.to_scene else None)
                 ),
             ),
             artifacts=artifacts,

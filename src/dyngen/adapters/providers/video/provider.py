@@ -1,10 +1,12 @@
 """`builtin_video`: transitions rendered offline as H.264 video with burned-in captions.
 
 The script comes from the text provider (`builtin`) for the same request and seed, so the captions
-are exactly the beats a text-only client would get. Each scene gets a keyframe drawn from its mood
-and summary (`keyframes`), the timeline (`timeline`) says how the frames move from one to the other,
-`frames` composites them and `encoder` pipes them to ffmpeg. Artifacts: the MP4 (primary), a poster
-JPEG (the middle frame), the captions as WebVTT (for a player's own caption track) and the script JSON.
+are exactly the beats a text-only client would get; in a pipeline (`ProviderCall.script`) it is the
+script stage's beats instead (a model's lines), burned in and captioned as they were written.
+Each scene gets a keyframe drawn from its mood and summary (`keyframes`), the timeline (`timeline`) says how
+the frames move from one to the other, `frames` composites them and `encoder` pipes them to ffmpeg. Artifacts:
+the MP4 (primary), a poster JPEG (the middle frame), the captions as WebVTT (for a player's own caption track)
+and the script JSON.
 
 A scene with an `image` starts or ends on that image instead: a stored artifact's bytes, which the
 service reads and passes in `ProviderCall.images`, or else a file name under the assets folder (see
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -77,7 +80,7 @@ class BuiltinVideoProvider:
             raise DyngenError(
                 ErrorCode.GEN_INVALID_CONFIG, f"builtin_video renders at most {MAX_SECONDS:g} s per transition"
             )
-        script = await self._text.generate(call)
+        script = await self._script(call)
         notes: list[str] = []
         renderer = await asyncio.to_thread(
             functools.partial(
@@ -106,6 +109,21 @@ class BuiltinVideoProvider:
             tokens=script.tokens,
             cost=0.0,
             fingerprint=FINGERPRINT.format(preset=self._preset),
+            report=script.report,
+        )
+
+    async def _script(self, call: ProviderCall) -> ProviderResult:
+        """The beats to render: a pipeline's script stage's (free here: it was paid for and recorded as its
+        own stage), else the built-in text's for the same request and seed."""
+        if call.script is None:
+            return await self._text.generate(call)
+        if not call.script.beats:
+            raise DyngenError(ErrorCode.GEN_EMPTY_OUTPUT, "the script to render has no beats")
+        content = call.script.model_dump(mode="json", include={"beats", "dialogue", "choices"}, exclude_none=True)
+        data = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        return ProviderResult(
+            payload=call.script,
+            artifacts=[ArtifactBlob(role="script", media_type="application/json", data=data)],
         )
 
 
