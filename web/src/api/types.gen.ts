@@ -1,7 +1,7 @@
 /* eslint-disable */
 // GENERATED FILE: do not edit. `npm run gen:types` writes it from src/api/schema.json,
 // the JSON Schema of dyngen's Python wire models (dyngen.entrypoints.schema_export).
-// schema-sha256: 7b6fb30171110bb39c518ff2c0cd0686364d96f36de9143e8a06b7d2225459c0
+// schema-sha256: b07c6cf9b94ba7228005c3649db9734ca8f84582c97ebc7de87674ff7432207e
 
 /**
  * This interface was referenced by `DyngenWire`'s JSON-Schema
@@ -122,6 +122,7 @@ export interface DyngenWire {
   GraphSummary?: GraphSummary;
   InvalidateRequest?: InvalidateRequest;
   InvalidateResult?: InvalidateResult;
+  Lexicon?: Lexicon;
   NodeArms?: NodeArms;
   NodeContentRequest?: NodeContentRequest;
   NodeStats?: NodeStats;
@@ -779,6 +780,38 @@ export interface InvalidateRequest {
 export interface InvalidateResult {
   invalidated: number;
   keys: string[];
+}
+/**
+ * Every known element and content rule, sorted by id.
+ *
+ * This interface was referenced by `DyngenWire`'s JSON-Schema
+ * via the `definition` "Lexicon".
+ */
+export interface Lexicon {
+  contentRules: LexiconRule[];
+  elements: LexiconElement[];
+}
+/**
+ * A content rule id and the templates that use it.
+ *
+ * This interface was referenced by `DyngenWire`'s JSON-Schema
+ * via the `definition` "LexiconRule".
+ */
+export interface LexiconRule {
+  id: string;
+  sources: string[];
+}
+/**
+ * An element id, how it is said, the phrases that count as mentioning it, and where it is known from.
+ *
+ * This interface was referenced by `DyngenWire`'s JSON-Schema
+ * via the `definition` "LexiconElement".
+ */
+export interface LexiconElement {
+  id: string;
+  phrases: string[];
+  sources: string[];
+  words: string;
 }
 /**
  * This interface was referenced by `DyngenWire`'s JSON-Schema
