@@ -104,7 +104,6 @@ const labelLines = stringEnums.map(([name, def]) =>
   ].join("\n"),
 );
 const labelsTs = [
-  "/* eslint-disable */",
   "// GENERATED FILE: do not edit. `npm run gen:types` writes it from src/api/enum-labels.json, checked",
   "// against the enums of src/api/schema.json (every value has a label).",
   `// schema-sha256: ${digest}`,
@@ -121,11 +120,11 @@ const outputs = [
 if (process.argv.includes("--check")) {
   let stale = false;
   for (const [path, text, name] of outputs) {
-    let current = "";
+    let current;
     try {
       current = readFileSync(path, "utf-8");
     } catch {
-      current = "";
+      current = null;
     }
     if (current !== text) {
       console.error(`${name} is stale: run \`npm run gen:types\``);

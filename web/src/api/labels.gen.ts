@@ -1,4 +1,3 @@
-/* eslint-disable */
 // GENERATED FILE: do not edit. `npm run gen:types` writes it from src/api/enum-labels.json, checked
 // against the enums of src/api/schema.json (every value has a label).
 // schema-sha256: b07c6cf9b94ba7228005c3649db9734ca8f84582c97ebc7de87674ff7432207e

@@ -3,8 +3,10 @@
 import { useEffect, useRef, useState } from "react";
 import { apiKey, describeError, isMissingRoute, mediaUrl } from "../api/client";
 import { api } from "../api/endpoints";
-import type { Beat, GenerationRecord, ReviewResult } from "../api/types.gen";
+import type { Beat, GenerateContentResponse, GenerationRecord, ReviewResult } from "../api/types.gen";
 import type { Outcome } from "../state/testRun";
+import { ErrorCodeLabels, FallbackModeLabels, GenerationStatusLabels } from "../api/labels.gen";
+import { Icon } from "./Icon";
 
 function vtt(beats: Beat[]): string {
   const stamp = (s: number) => {
@@ -23,6 +25,18 @@ function vtt(beats: Beat[]): string {
   return `WEBVTT\n\n${cues.join("\n\n")}\n`;
 }
 
+/** What the cache line says: a hit and its tier, a miss that generated, or (when generation failed) the
+ * fallback that played instead: never "generated" for content that was not. */
+export function cacheLine(response: GenerateContentResponse): string {
+  const fallback = response.fallback?.applied ? response.fallback.mode : null;
+  if (fallback) {
+    const why = response.error ? `after ${ErrorCodeLabels[response.error.code]}` : "generation failed";
+    return `miss: fallback played (${FallbackModeLabels[fallback]}, ${why})`;
+  }
+  if (response.cache.hit) return `hit (${response.cache.tier ?? "?"})${response.cache.stale ? ", stale: refreshing" : ""}`;
+  return response.status === "complete" ? "miss (generated)" : `miss (${GenerationStatusLabels[response.status]})`;
+}
+
 export function Result({ outcome, stale }: { outcome: Outcome; stale: boolean }) {
   const { response } = outcome;
   const content = response.content ?? null;
@@ -39,9 +53,7 @@ export function Result({ outcome, stale }: { outcome: Outcome; stale: boolean })
       live = false;
     };
   }, [response.generation_id]);
-  const tier =
-    (response.cache.hit ? `hit (${response.cache.tier ?? "?"})` : "miss (generated)") +
-    (response.cache.stale ? ", stale: refreshing" : "");
+  const tier = cacheLine(response);
   const money = record ? `$${(record.cost ?? 0).toFixed(4)}` : null;
   return (
     <div className={`test-result${stale ? " is-stale" : ""}`} data-testid="test-result" data-status={response.status}>
@@ -113,11 +125,14 @@ export function Result({ outcome, stale }: { outcome: Outcome; stale: boolean })
           data-mode={response.fallback.mode}
           data-code={response.error?.code ?? ""}
         >
-          <strong>Fallback applied: {response.fallback.mode}</strong>
+          <strong>
+            Fallback applied: {response.fallback.mode ? FallbackModeLabels[response.fallback.mode] : "none"}{" "}
+            <span className="muted">({response.fallback.mode})</span>
+          </strong>
           {response.error ? (
             <span>
               {" "}
-              after <code>{response.error.code}</code>: {response.error.message}
+              after {ErrorCodeLabels[response.error.code]} (<code>{response.error.code}</code>): {response.error.message}
             </span>
           ) : null}
           {response.error && response.fallback.reason === `${response.error.code}: ${response.error.message}` ? null : (
@@ -317,7 +332,7 @@ function Review({ generationId }: { generationId: string }) {
             onClick={() => void send(n)}
             title={`${n} of 5`}
           >
-            {n <= (score ?? 0) ? "★" : "☆"} {n}
+            <Icon name={n <= (score ?? 0) ? "starFilled" : "star"} /> {n}
           </button>
         ))}
       </div>
