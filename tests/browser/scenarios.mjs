@@ -246,6 +246,13 @@ const scenarios = {
     await openTab(page, 'constraints');
     const required = await tagValues(page, 'required-elements');
     check(required.includes('phone_ring'), `required-elements holds ${JSON.stringify(required)}, without phone_ring`);
+    // The tag fields suggest the lexicon's and the templates' words (GET /api/lexicon).
+    for (const [field, word] of [['avoid-elements', 'jump_scare'], ['field-content-rules', 'foreshadow_without_revealing']]) {
+      await until(
+        async () => (await page.locator(`${tid(field)} datalist option[value="${word}"]`).count()) === 1,
+        `${field} to suggest ${word}`,
+      );
+    }
     await addTag(page, 'avoid-elements', 'phone_ring');
 
     await waitBadge(page, EXAMPLE_NODE, 'error', 'red');

@@ -7,6 +7,7 @@ import type {
   GenerationValidationResult,
   TemplateListing,
 } from "../api/types.gen";
+import { NodeStatusLabels } from "../api/labels.gen";
 import { statusBadge, tabFindings, worst, type TabId } from "../state/status";
 import { FindingsList } from "./Findings";
 import { Icon } from "./Icon";
@@ -64,7 +65,7 @@ export function SidePanel(props: SidePanelProps) {
             </div>
           </div>
         </div>
-        <span className={`badge badge-${statusBadge(status)}`}>{status ?? "checking…"}</span>
+        <span className={`badge badge-${statusBadge(status)}`}>{status ? NodeStatusLabels[status] : "checking…"}</span>
         <button type="button" className="icon-button" title="Close (Esc)" aria-label="Close" onClick={props.onClose}>
           <Icon name="close" />
         </button>
@@ -109,7 +110,7 @@ export function SidePanel(props: SidePanelProps) {
             <span className="sev-error small">{props.validationError}</span>
           ) : validation ? (
             <span className="muted small">
-              {validation.status} · complexity {validation.complexity.toFixed(1)}
+              {NodeStatusLabels[validation.status]} · complexity {validation.complexity.toFixed(1)}
               {validation.cache_key ? ` · key ${validation.cache_key}` : ""}
             </span>
           ) : (

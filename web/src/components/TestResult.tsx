@@ -3,9 +3,10 @@
 import { useEffect, useRef, useState } from "react";
 import { apiKey, describeError, isMissingRoute, mediaUrl } from "../api/client";
 import { api } from "../api/endpoints";
-import type { Beat, GenerateContentResponse, GenerationRecord, ReviewResult } from "../api/types.gen";
+import type { Beat, GenerationRecord, ReviewResult } from "../api/types.gen";
 import type { Outcome } from "../state/testRun";
 import { ErrorCodeLabels, FallbackModeLabels, GenerationStatusLabels } from "../api/labels.gen";
+import { cacheLine } from "../state/status";
 import { Icon } from "./Icon";
 
 function vtt(beats: Beat[]): string {
@@ -23,18 +24,6 @@ function vtt(beats: Beat[]): string {
       `${i + 1}\n${stamp(b.start)} --> ${stamp(b.start + b.duration)}\n${b.speaker ? `<v ${b.speaker}>` : ""}${b.text}`,
   );
   return `WEBVTT\n\n${cues.join("\n\n")}\n`;
-}
-
-/** What the cache line says: a hit and its tier, a miss that generated, or (when generation failed) the
- * fallback that played instead: never "generated" for content that was not. */
-export function cacheLine(response: GenerateContentResponse): string {
-  const fallback = response.fallback?.applied ? response.fallback.mode : null;
-  if (fallback) {
-    const why = response.error ? `after ${ErrorCodeLabels[response.error.code]}` : "generation failed";
-    return `miss: fallback played (${FallbackModeLabels[fallback]}, ${why})`;
-  }
-  if (response.cache.hit) return `hit (${response.cache.tier ?? "?"})${response.cache.stale ? ", stale: refreshing" : ""}`;
-  return response.status === "complete" ? "miss (generated)" : `miss (${GenerationStatusLabels[response.status]})`;
 }
 
 export function Result({ outcome, stale }: { outcome: Outcome; stale: boolean }) {
@@ -58,7 +47,7 @@ export function Result({ outcome, stale }: { outcome: Outcome; stale: boolean })
   return (
     <div className={`test-result${stale ? " is-stale" : ""}`} data-testid="test-result" data-status={response.status}>
       <div className="test-result__head">
-        <span className={`badge badge-${response.status === "complete" ? "ok" : "error"}`}>{response.status}</span>
+        <span className={`badge badge-${response.status === "complete" ? "ok" : "error"}`}>{GenerationStatusLabels[response.status]}</span>
         <span className="muted small">{outcome.at.toLocaleTimeString()}</span>
         {stale ? <span className="sev-warning small">The config changed since this test.</span> : null}
       </div>
@@ -126,7 +115,7 @@ export function Result({ outcome, stale }: { outcome: Outcome; stale: boolean })
           data-code={response.error?.code ?? ""}
         >
           <strong>
-            Fallback applied: {response.fallback.mode ? FallbackModeLabels[response.fallback.mode] : "none"}{" "}
+            Fallback applied: {FallbackModeLabels[response.fallback.mode]}{" "}
             <span className="muted">({response.fallback.mode})</span>
           </strong>
           {response.error ? (
