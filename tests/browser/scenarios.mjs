@@ -14,6 +14,7 @@ const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking
 const STEP_MS = 5000; // how long one step may take to show (debounced validation, a save, a generation)
 const PLAY_DEADLINE_MS = 60000; // guards against hanging only: the time to play is logged, never asserted
 const EXAMPLE_NODE = 'cafe_to_rooftops';
+const EXAMPLE_TITLE = 'The call (three scenes, one Generation Node)';
 
 const tid = (id) => `[data-testid="${id}"]`;
 
@@ -135,11 +136,50 @@ async function snap(page, step) {
   await page.screenshot({ path: values.screenshot.replace(/(\.png)?$/, `-${step}.png`), fullPage: true });
 }
 
-const splitList = (text) =>
-  text
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
+/** The values of a tag field (required-elements, avoid-elements, ...), in order. */
+async function tagValues(page, field) {
+  return page
+    .locator(`${tid(field)} ${tid(`${field}-tag`)}`)
+    .evaluateAll((tags) => tags.map((t) => t.getAttribute('data-value')));
+}
+
+/** Add a value to a tag field by typing it and pressing Enter. */
+async function addTag(page, field, value) {
+  const input = await visible(page, tid(`${field}-input`));
+  await input.fill(value);
+  await input.press('Enter');
+  await until(async () => (await tagValues(page, field)).includes(value), `${field} to hold ${value}`);
+}
+
+// Emoji, and the pictographic symbols that stood in for icons: headless chromium has no emoji font.
+const EMOJI = /[\p{Extended_Pictographic}\u2300-\u23FF\u25A0-\u27BF\u21B6\u21B7\u21C4\u29C9\u2B50]/u;
+
+/** The viewport sizes the layout is checked at. */
+const LAYOUT_SIZES = [
+  { width: 1280, height: 800 },
+  { width: 1440, height: 900 },
+  { width: 1920, height: 1080 },
+];
+
+async function box(page, selector) {
+  const found = await (await visible(page, selector)).boundingBox();
+  check(found, `${selector} has no box on screen`);
+  return found;
+}
+
+/** Fail unless the box lies inside the viewport (a pixel of rounding allowed). */
+function inside(what, b, size) {
+  const right = b.x + b.width;
+  const bottom = b.y + b.height;
+  check(
+    b.x >= -1 && b.y >= -1 && right <= size.width + 1 && bottom <= size.height + 1,
+    `${what} at ${size.width}x${size.height} is not inside the viewport: x ${Math.round(b.x)}..${Math.round(right)}, y ${Math.round(b.y)}..${Math.round(bottom)}`,
+  );
+}
+
+function overlaps(a, b) {
+  return a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+}
 
 async function dragConnection(page, fromScene, toScene) {
   const source = await visible(page, `${tid(`scene-node-${fromScene}`)} .react-flow__handle-right`);
@@ -170,8 +210,8 @@ const scenarios = {
       const text = await textOf(page, tid(`scene-node-${scene}`));
       check(text.includes(title), `scene-node-${scene} reads "${text}", without its title "${title}"`);
     }
-    const node = await textOf(page, tid(`gen-node-${EXAMPLE_NODE}`));
-    check(node.includes('🎲'), `gen-node-${EXAMPLE_NODE} has no 🎲 icon: "${node}"`);
+    const icons = await page.locator(`${tid(`gen-node-${EXAMPLE_NODE}`)} svg[data-icon="dice"]`).count();
+    check(icons === 1, `gen-node-${EXAMPLE_NODE} has ${icons} dice icons (an inline SVG), not 1`);
     await waitBadge(page, EXAMPLE_NODE, 'ok', 'green');
     await saveStatus(page, /^Saved/, '"Saved"');
   },
@@ -195,6 +235,8 @@ const scenarios = {
       `${newId} goes ${saved.fromScene} -> ${saved.toScene}, not rooftop_chase -> dawn_aftermath`,
     );
     check(version === 2, `the save made version ${version}, not 2`);
+    const direct = (body.edges ?? []).filter((e) => e.source === 'rooftop_chase' && e.target === 'dawn_aftermath');
+    check(direct.length === 0, `the direct edge rooftop_chase -> dawn_aftermath is still there beside ${newId}`);
   },
 
   /** The same element required and avoided: red badge, the save refused with the finding; fixed: green. */
@@ -202,10 +244,16 @@ const scenarios = {
     await openEditor(page, base, graph);
     await selectNode(page, EXAMPLE_NODE);
     await openTab(page, 'constraints');
-    const required = await page.locator(tid('required-elements')).inputValue();
-    check(splitList(required).includes('phone_ring'), `required-elements reads "${required}", without phone_ring`);
-    const avoid = await visible(page, tid('avoid-elements'));
-    await avoid.fill('violence, phone_ring');
+    const required = await tagValues(page, 'required-elements');
+    check(required.includes('phone_ring'), `required-elements holds ${JSON.stringify(required)}, without phone_ring`);
+    // The tag fields suggest the lexicon's and the templates' words (GET /api/lexicon).
+    for (const [field, word] of [['avoid-elements', 'jump_scare'], ['field-content-rules', 'foreshadow_without_revealing']]) {
+      await until(
+        async () => (await page.locator(`${tid(field)} datalist option[value="${word}"]`).count()) === 1,
+        `${field} to suggest ${word}`,
+      );
+    }
+    await addTag(page, 'avoid-elements', 'phone_ring');
 
     await waitBadge(page, EXAMPLE_NODE, 'error', 'red');
     await visible(page, `${tid('finding')}[data-code="ELEMENT_REQUIRED_AND_AVOIDED"]`);
@@ -227,8 +275,10 @@ const scenarios = {
     const refused = await serverGraph(base, graph);
     check(refused.version === 1, `the refused save still stored version ${refused.version}`);
 
-    await avoid.fill('violence');
+    await page.locator(tid('avoid-elements-remove-phone_ring')).click();
     await waitBadge(page, EXAMPLE_NODE, 'ok', 'green');
+    // Fixed: the refusal's banner goes before the next save (the save status still says it was refused).
+    await until(async () => !(await page.locator(tid('save-error')).isVisible()), 'save-error to go once fixed');
     await page.locator(tid('save')).click();
     await saveStatus(page, /^Saved/, '"Saved"');
     check(!(await page.locator(tid('save-error')).isVisible()), 'save-error is still shown after a good save');
@@ -298,6 +348,8 @@ const scenarios = {
     const text = await textOf(page, tid('test-fallback'));
     check(text.includes('GEN_TIMEOUT'), `test-fallback does not name GEN_TIMEOUT: "${text}"`);
     check(/default[_ ]content/i.test(text), `test-fallback does not name the mode default_content: "${text}"`);
+    const cache = await textOf(page, tid('meta-cache'));
+    check(!/generated/.test(cache) && /fallback/i.test(cache), `meta-cache reads "${cache}", not the fallback`);
   },
 
   /** Duplicate a node: a second Generation Node with the same config, kept by a save. */
@@ -314,7 +366,7 @@ const scenarios = {
     }, 'one new gen-node-* after duplicate-node');
     await selectNode(page, added);
     await openTab(page, 'constraints');
-    const required = splitList(await page.locator(tid('required-elements')).inputValue());
+    const required = await tagValues(page, 'required-elements');
     check(
       JSON.stringify(required) === '["phone_ring","kiss_callback"]',
       `the copy ${added} requires ${JSON.stringify(required)}, not the original's phone_ring, kiss_callback`,
@@ -357,6 +409,243 @@ const scenarios = {
     await readBack(page);
     const fresh = await (await browser.newContext({ viewport: VIEWPORT })).newPage();
     await readBack(fresh);
+  },
+
+  /** At 1280, 1440 and 1920 px: the top bar is one row inside the window, the graph fits the canvas on
+   * open, the title and node ids are whole, and the warm-up, graph list, health drawer, minimap and side
+   * panel all lie inside the viewport (the drawer below the minimap, not over it). */
+  async layout({ page: first, graph, browser }) {
+    // The example's own title (the test's copy appends the test's name): a title of a usual length.
+    const { body } = await serverGraph(base, graph);
+    const put = await fetch(`${base}/api/graphs/${encodeURIComponent(graph)}`, {
+      method: 'PUT',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ ...body, title: EXAMPLE_TITLE }),
+    });
+    check(put.ok, `PUT /api/graphs/${graph} answered ${put.status}`);
+    for (const size of LAYOUT_SIZES) {
+      const context = await browser.newContext({ viewport: size });
+      const page = await context.newPage();
+      page.setDefaultTimeout(STEP_MS);
+      await openEditor(page, base, graph);
+      const at = `${size.width}x${size.height}`;
+
+      // The top bar: one row, every item inside the window.
+      const bar = await box(page, tid('topbar'));
+      inside('the top bar', bar, size);
+      const items = await page.locator(`${tid('topbar')} > *`).evaluateAll((els) =>
+        els.map((el) => {
+          const r = el.getBoundingClientRect();
+          return { what: el.getAttribute('data-testid') ?? el.className, x: r.x, y: r.y, w: r.width, h: r.height };
+        }),
+      );
+      const rows = new Set(items.filter((i) => i.w > 0).map((i) => Math.round(i.y + i.h / 2)));
+      const mids = [...rows];
+      check(
+        Math.max(...mids) - Math.min(...mids) <= 8,
+        `the top bar wraps at ${at}: item middles at y ${mids.join(', ')}: ${JSON.stringify(items)}`,
+      );
+      for (const item of items) inside(`top bar item ${item.what}`, { x: item.x, y: item.y, width: item.w, height: item.h }, size);
+
+      // The title is whole: the picker is at least as wide as its selected title's text.
+      const title = await page.locator(tid('graph-select')).evaluate((select) => {
+        const probe = document.createElement('span');
+        probe.style.font = getComputedStyle(select).font;
+        probe.style.whiteSpace = 'pre';
+        probe.textContent = select.options[select.selectedIndex]?.text ?? '';
+        document.body.append(probe);
+        const text = probe.getBoundingClientRect().width;
+        probe.remove();
+        const style = getComputedStyle(select);
+        const room = select.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+        return { text, room, title: probe.textContent };
+      });
+      check(title.text <= title.room + 1, `the title "${title.title}" is cut at ${at}: ${Math.round(title.text)} px of text in ${Math.round(title.room)} px`);
+
+      // Fit on open: every scene and node inside the canvas; node ids whole.
+      const canvas = await box(page, tid('canvas'));
+      const nodes = await page.locator('[data-testid^="scene-node-"], [data-testid^="gen-node-"]').all();
+      check(nodes.length === 4, `${nodes.length} nodes on the canvas, not the example's 4`);
+      await until(async () => {
+        for (const node of nodes) {
+          const b = await node.boundingBox();
+          if (!b || b.x < canvas.x || b.y < canvas.y || b.x + b.width > canvas.x + canvas.width || b.y + b.height > canvas.y + canvas.height)
+            return false;
+        }
+        return true;
+      }, `every node inside the canvas at ${at} (fit on open)`);
+      const cut = await page
+        .locator('.gen-node__id')
+        .evaluateAll((ids) => ids.filter((el) => el.scrollWidth > el.clientWidth + 1).map((el) => el.textContent));
+      check(cut.length === 0, `node ids cut on the canvas at ${at}: ${cut.join(', ')}`);
+
+      // The warm-up panel and the graph list open inside the window.
+      await page.locator(tid('warm-graph')).click();
+      inside('the warm-up panel', await box(page, tid('warmup-panel')), size);
+      await page.locator(tid('warm-graph')).click();
+      await page.locator(tid('open-graphs')).click();
+      inside('the graph list', await box(page, tid('graph-list')), size);
+      await page.locator(tid('open-graphs')).click();
+
+      // The health drawer with the side panel open: both inside, the minimap above the drawer.
+      await selectNode(page, EXAMPLE_NODE);
+      await page.locator(tid('toggle-health')).click();
+      const health = await box(page, tid('health-panel'));
+      const side = await box(page, tid('side-panel'));
+      const minimap = await box(page, '.react-flow__minimap');
+      inside('the health panel', health, size);
+      inside('the side panel', side, size);
+      inside('the minimap', minimap, size);
+      check(!overlaps(minimap, health), `the health panel covers the minimap at ${at}`);
+      check(!overlaps(minimap, side), `the side panel covers the minimap at ${at}`);
+      await page.locator(tid('warm-graph')).click();
+      inside('the warm-up panel (with the side panel and health open)', await box(page, tid('warmup-panel')), size);
+      console.log(`layout ${at}: top bar ${Math.round(bar.height)} px high, one row; all panels inside`);
+      await page.screenshot({ path: values.screenshot.replace(/(\.png)?$/, `-${size.width}.png`) });
+      await context.close();
+    }
+    // The final screenshot is the 1440 px one's view again, for the test's record.
+    await openEditor(first, base, graph);
+  },
+
+  /** A node and a scene renamed: the canvas, the node's config id, and the edges that named the scene. */
+  async rename_node({ page, graph }) {
+    await openEditor(page, base, graph);
+    await selectNode(page, EXAMPLE_NODE);
+    await (await visible(page, tid('rename-id'))).click();
+    // A taken id is refused with the reason.
+    await (await visible(page, tid('rename-input'))).fill('rooftop_chase');
+    await page.locator(tid('rename-apply')).click();
+    const refused = await textOf(page, tid('rename-problem'));
+    check(/already/.test(refused), `renaming to a scene's id says "${refused}", not that it is taken`);
+    await page.locator(tid('rename-input')).fill('cafe_call');
+    await page.locator(tid('rename-apply')).click();
+    await visible(page, tid('gen-node-cafe_call'));
+    check((await page.locator(tid(`gen-node-${EXAMPLE_NODE}`)).count()) === 0, `gen-node-${EXAMPLE_NODE} is still there`);
+    check((await textOf(page, tid('panel-id'))) === 'cafe_call', 'the side panel does not show the new id');
+
+    await (await visible(page, tid('scene-node-rooftop_chase'))).click();
+    await visible(page, tid('scene-panel'));
+    await (await visible(page, `${tid('scene-panel')} ${tid('rename-id')}`)).click();
+    await page.locator(tid('rename-input')).fill('rooftops');
+    await page.locator(tid('rename-apply')).click();
+    await visible(page, tid('scene-node-rooftops'));
+    await page.locator(tid('save')).click();
+    await saveStatus(page, /^Saved/, '"Saved"');
+    const { body } = await serverGraph(base, graph);
+    const node = body.nodes.find((n) => n.id === 'cafe_call');
+    check(node && node.config.id === 'cafe_call', `the server's node cafe_call is ${JSON.stringify(node?.config?.id)}`);
+    check(node.toScene === 'rooftops', `cafe_call goes to ${node.toScene}, not the renamed rooftops`);
+    const edge = (body.edges ?? []).find((e) => e.target === 'dawn_aftermath');
+    check(edge?.source === 'rooftops', `the edge to dawn_aftermath comes from ${edge?.source}, not rooftops`);
+  },
+
+  /** Export the graph as a file, import it back under a new id (opened, stored the same); a broken file is
+   * refused with its findings; the list's search finds graphs by title. */
+  async import_export({ page, graph }) {
+    await openEditor(page, base, graph);
+    await (await visible(page, tid('open-graphs'))).click();
+    await visible(page, tid('graph-list'));
+    await (await visible(page, tid('graph-search'))).fill(graph);
+    await visible(page, tid(`graph-item-${graph}`));
+    await page.locator(tid('graph-search')).fill('no such graph at all');
+    await visible(page, tid('graph-search-empty'));
+    await page.locator(tid('graph-search')).fill('');
+
+    const [download] = await Promise.all([page.waitForEvent('download'), page.locator(tid('export-graph')).click()]);
+    const { readFile } = await import('node:fs/promises');
+    const exported = JSON.parse(await readFile(await download.path(), 'utf-8'));
+    const stored = (await serverGraph(base, graph)).body;
+    check(JSON.stringify(exported) === JSON.stringify(stored), `the export differs from the stored graph`);
+    check(download.suggestedFilename() === `${graph}.json`, `the export is named ${download.suggestedFilename()}`);
+
+    // A file whose node names a scene that is not there: refused, with the finding.
+    const broken = { ...exported, id: `${graph}_broken`, nodes: [{ ...exported.nodes[0], toScene: 'nowhere' }] };
+    await page.locator(tid('import-file')).setInputFiles({
+      name: 'broken.json',
+      mimeType: 'application/json',
+      buffer: Buffer.from(JSON.stringify(broken)),
+    });
+    const problem = await textOf(page, tid('import-problem'));
+    check(/nowhere/.test(problem) || (await page.locator(tid('import-findings')).count()) > 0, `a broken import says "${problem}"`);
+    check((await page.locator(tid('import-confirm')).count()) === 0, 'a broken import can still be confirmed');
+    const notJson = await (async () => {
+      await page.locator(tid('import-file')).setInputFiles({ name: 'x.json', mimeType: 'application/json', buffer: Buffer.from('{ nope') });
+      return textOf(page, tid('import-problem'));
+    })();
+    check(/not JSON/.test(notJson), `a file that is not JSON says "${notJson}"`);
+
+    // The export imported back: offered as a copy (its id is taken), stored, opened, the same graph.
+    await page.locator(tid('import-file')).setInputFiles({
+      name: download.suggestedFilename(),
+      mimeType: 'application/json',
+      buffer: Buffer.from(JSON.stringify(exported)),
+    });
+    const asId = await (await visible(page, tid('import-id'))).inputValue();
+    check(asId === `${graph}_copy`, `the import is offered as ${asId}, not ${graph}_copy`);
+    await page.locator(tid('import-confirm')).click();
+    await until(async () => (await page.locator(tid('graph-select')).inputValue()) === asId, `graph-select to show ${asId}`);
+    const copy = (await serverGraph(base, asId)).body;
+    check(
+      JSON.stringify({ ...copy, id: graph }) === JSON.stringify(exported),
+      `the imported graph differs from the export:\n${JSON.stringify(copy)}\n${JSON.stringify(exported)}`,
+    );
+  },
+
+  /** No emoji anywhere in the editor (canvas, panels, every tab, drawers), and enum values in words. */
+  async no_emoji_labels({ page, graph }) {
+    await openEditor(page, base, graph);
+    const texts = [];
+    const collect = async (where) =>
+      texts.push([where, await page.evaluate(() => {
+        const attrs = [...document.querySelectorAll('[title], [aria-label], [placeholder], option')].map(
+          (el) => `${el.getAttribute('title') ?? ''} ${el.getAttribute('aria-label') ?? ''} ${el.getAttribute('placeholder') ?? ''} ${el.textContent ?? ''}`,
+        );
+        return `${document.body.innerText}\n${attrs.join('\n')}`;
+      })]);
+    await collect('canvas');
+    const sub = await textOf(page, `${tid(`gen-node-${EXAMPLE_NODE}`)} .gen-node__sub`);
+    check(sub.includes('Once per playthrough'), `the node on the canvas reads "${sub}", not "Once per playthrough"`);
+    await selectNode(page, EXAMPLE_NODE);
+    for (const tab of ['purpose', 'style', 'constraints', 'fallback', 'test']) {
+      await openTab(page, tab);
+      await collect(`tab ${tab}`);
+    }
+    await openTab(page, 'purpose');
+    const shown = async (field) =>
+      page.locator(tid(field)).evaluate((select) => select.options[select.selectedIndex]?.text ?? '');
+    const purpose = await shown('field-purpose');
+    check(purpose === 'Fill a gap', `field-purpose shows "${purpose}", not "Fill a gap"`);
+    const strategy = await shown('field-strategy');
+    check(strategy.startsWith('Once per playthrough'), `field-strategy shows "${strategy}"`);
+    await (await visible(page, tid('add-arm'))).click();
+    await visible(page, tid('arm-row-0'));
+    await page.locator(tid('arm-pacing-0')).selectOption('fast');
+    await collect('arms');
+    await openTab(page, 'fallback');
+    const mode = await shown('field-fallback-mode');
+    check(mode === 'Play pre-made content', `field-fallback-mode shows "${mode}"`);
+    await page.locator(tid('toggle-health')).click();
+    await visible(page, tid('health-panel'));
+    await page.locator(tid('warm-graph')).click();
+    await collect('health and warm-up');
+    await page.locator(tid('warm-graph')).click();
+    await page.locator(tid('open-graphs')).click();
+    await collect('graph list');
+    for (const [where, text] of texts) {
+      const found = EMOJI.exec(text);
+      check(!found, `an emoji "${found?.[0]}" (U+${found?.[0].codePointAt(0).toString(16)}) in the ${where}: "${text.slice(Math.max(0, (found?.index ?? 0) - 40), (found?.index ?? 0) + 40)}"`);
+    }
+    const icons = await page.locator('svg.icon').count();
+    check(icons > 5, `only ${icons} SVG icons on the page`);
+    // The arm row is a real arm of the document: the node's arms hold it with the pacing override.
+    await page.locator(tid('save')).click();
+    await saveStatus(page, /^Saved/, '"Saved"');
+    const arms = (await serverGraph(base, graph)).body.nodes.find((n) => n.id === EXAMPLE_NODE).config.arms;
+    check(
+      JSON.stringify(arms) === JSON.stringify([{ id: 'control', weight: 1, overrides: { style: { pacing: 'fast' } } }]),
+      `the saved arms are ${JSON.stringify(arms)}`,
+    );
   },
 };
 

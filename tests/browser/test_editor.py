@@ -41,3 +41,23 @@ def test_duplicating_a_node_copies_its_config(scenarios: Scenarios, own_graph: s
 
 def test_a_saved_graph_is_found_after_a_reload(scenarios: Scenarios, own_graph: str) -> None:
     scenarios.run("reload_saved", screenshot="reload_saved", graph=own_graph)
+
+
+def test_every_panel_lies_inside_the_window_at_1280_1440_and_1920(scenarios: Scenarios, own_graph: str) -> None:
+    output = scenarios.run("layout", screenshot="layout", graph=own_graph)
+    for width in (1280, 1440, 1920):
+        assert f"layout {width}x" in output, output
+
+
+def test_a_node_and_a_scene_are_renamed_with_their_references(scenarios: Scenarios, own_graph: str) -> None:
+    scenarios.run("rename_node", screenshot="rename_node", graph=own_graph)
+
+
+def test_a_graph_exported_as_a_file_imports_back_and_a_broken_file_is_refused(
+    scenarios: Scenarios, own_graph: str
+) -> None:
+    scenarios.run("import_export", screenshot="import_export", graph=own_graph)
+
+
+def test_no_emoji_anywhere_and_enums_read_as_words(scenarios: Scenarios, own_graph: str) -> None:
+    scenarios.run("no_emoji_labels", screenshot="no_emoji_labels", graph=own_graph)

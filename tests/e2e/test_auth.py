@@ -59,6 +59,7 @@ SCOPES: dict[str, Scope | None] = {
     "POST /api/nodes/{node_id}/rollback": Scope.EDITOR,
     "GET /api/templates": Scope.EDITOR,
     "GET /api/templates/{template_id}": Scope.EDITOR,
+    "GET /api/lexicon": Scope.EDITOR,
     "POST /api/dsl/compile": Scope.EDITOR,
     "POST /api/graphs/{graph_id}/warm": Scope.EDITOR,
     "GET /api/warmups/{warmup_id}": Scope.EDITOR,

@@ -94,6 +94,21 @@ async def test_the_api_shows_one_template_in_the_spec_spelling(client: httpx.Asy
     assert (await client.get(f"/api/templates/{'x' * 201}")).status_code == 422
 
 
+async def test_the_lexicon_offers_the_elements_and_rules_with_where_each_is_from(client: httpx.AsyncClient):
+    body = (await client.get("/api/lexicon")).json()
+    elements = {e["id"]: e for e in body["elements"]}
+    rules = {r["id"]: r for r in body["contentRules"]}
+    # A lexicon element the templates use too: its phrases, its words and both sources.
+    phone = elements["phone_ring"]
+    assert "incoming call" in phone["phrases"]
+    assert phone["words"] == "phone ring"
+    assert "lexicon" in phone["sources"]
+    assert f"template:{SPEC_ID}" in phone["sources"]
+    # A rule from the library, named with the templates that use it.
+    assert "template:calm_to_tense_transition_v1" in rules["build_tension_gradually"]["sources"]
+    assert [e["id"] for e in body["elements"]] == sorted(elements)
+
+
 async def test_broken_files_are_reported_with_file_and_field_and_the_rest_still_load(
     broken_client: httpx.AsyncClient,
 ):

@@ -4,8 +4,12 @@
 // tests/unit/test_web_types.py compares with the committed schema, so a schema change without a
 // regeneration fails `make test`.
 //
-//   node scripts/gen-types.mjs           write src/api/types.gen.ts
-//   node scripts/gen-types.mjs --check   exit 1 when the committed file is not what the schema gives
+// It also writes src/api/labels.gen.ts: each enum's human label (`PurposeLabels`, from the hand-written
+// src/api/enum-labels.json), checked against the schema so that every value has a label and no label is
+// left for a value that is gone.
+//
+//   node scripts/gen-types.mjs           write src/api/types.gen.ts and src/api/labels.gen.ts
+//   node scripts/gen-types.mjs --check   exit 1 when a committed file is not what the schema gives
 import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -15,6 +19,8 @@ import { compile } from "json-schema-to-typescript";
 const here = dirname(fileURLToPath(import.meta.url));
 const schemaPath = join(here, "..", "src", "api", "schema.json");
 const outPath = join(here, "..", "src", "api", "types.gen.ts");
+const labelsPath = join(here, "..", "src", "api", "enum-labels.json");
+const labelsOutPath = join(here, "..", "src", "api", "labels.gen.ts");
 
 const raw = readFileSync(schemaPath);
 const digest = createHash("sha256").update(raw).digest("hex");
@@ -72,14 +78,62 @@ const enums = Object.entries(schema.$defs)
   .map(([name, def]) => enumValues(name, def.enum));
 const ts = `${types}\n// The values of each enum, in the schema's order.\n${enums.join("\n")}\n`;
 
+// Each enum's labels, in the schema's order: `PurposeLabels` maps a value to its words, `labelOf` reads any.
+const labels = JSON.parse(readFileSync(labelsPath, "utf-8"));
+const stringEnums = Object.entries(schema.$defs).filter(
+  ([, def]) => Array.isArray(def.enum) && def.enum.every((v) => typeof v === "string"),
+);
+const labelProblems = [];
+for (const [name, def] of stringEnums) {
+  const given = labels[name] ?? {};
+  for (const value of def.enum) if (typeof given[value] !== "string") labelProblems.push(`${name}.${value} has no label`);
+  for (const value of Object.keys(given)) if (!def.enum.includes(value)) labelProblems.push(`${name}.${value} is not a value`);
+}
+for (const name of Object.keys(labels)) {
+  if (name !== "$comment" && !stringEnums.some(([n]) => n === name)) labelProblems.push(`${name} is not an enum of the schema`);
+}
+if (labelProblems.length) {
+  console.error(`src/api/enum-labels.json does not match the schema's enums:\n  ${labelProblems.join("\n  ")}`);
+  process.exit(1);
+}
+const labelLines = stringEnums.map(([name, def]) =>
+  [
+    `export const ${name}Labels: Readonly<Record<${name}, string>> = {`,
+    ...def.enum.map((v) => `  ${JSON.stringify(v)}: ${JSON.stringify(labels[name][v])},`),
+    "};",
+  ].join("\n"),
+);
+const labelsTs = [
+  "// GENERATED FILE: do not edit. `npm run gen:types` writes it from src/api/enum-labels.json, checked",
+  "// against the enums of src/api/schema.json (every value has a label).",
+  `// schema-sha256: ${digest}`,
+  `import type { ${stringEnums.map(([n]) => n).join(", ")} } from "./types.gen";`,
+  "",
+  ...labelLines,
+  "",
+].join("\n");
+
+const outputs = [
+  [outPath, ts, "src/api/types.gen.ts"],
+  [labelsOutPath, labelsTs, "src/api/labels.gen.ts"],
+];
 if (process.argv.includes("--check")) {
-  const current = readFileSync(outPath, "utf-8");
-  if (current !== ts) {
-    console.error("src/api/types.gen.ts is stale: run `npm run gen:types`");
-    process.exit(1);
+  let stale = false;
+  for (const [path, text, name] of outputs) {
+    let current;
+    try {
+      current = readFileSync(path, "utf-8");
+    } catch {
+      current = null;
+    }
+    if (current !== text) {
+      console.error(`${name} is stale: run \`npm run gen:types\``);
+      stale = true;
+    }
   }
-  console.log("src/api/types.gen.ts matches src/api/schema.json");
+  if (stale) process.exit(1);
+  console.log("src/api/types.gen.ts and labels.gen.ts match src/api/schema.json");
 } else {
-  writeFileSync(outPath, ts);
-  console.log(`wrote ${outPath} (schema-sha256 ${digest.slice(0, 12)})`);
+  for (const [path, text] of outputs) writeFileSync(path, text);
+  console.log(`wrote ${outPath} and ${labelsOutPath} (schema-sha256 ${digest.slice(0, 12)})`);
 }

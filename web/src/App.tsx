@@ -1,13 +1,16 @@
 // The editor: top bar, canvas, side panel. The document, its undo history, the selection and the save
 // state live in the editor store (state/store.tsx); this component loads, saves and wires the views.
 import { ReactFlowProvider } from "@xyflow/react";
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import { ApiError, apiKey, describeError, onUnauthorized, setApiKey } from "./api/client";
 import { api } from "./api/endpoints";
 import type { GenerationNodeConfig, Scene, SceneGraph, TemplateListing } from "./api/types.gen";
 import { BudgetPage } from "./components/BudgetPage";
+import { CanvasTools } from "./components/CanvasTools";
 import { AddNodeChooser, ApiKeyDialog, NewGraphDialog } from "./components/Dialogs";
 import { GraphCanvas, edgeKey } from "./components/GraphCanvas";
+import { GraphList } from "./components/GraphList";
+import { Icon } from "./components/Icon";
 import { HealthPanel } from "./components/HealthPanel";
 import { SaveBanners } from "./components/SaveBanners";
 import { SceneEditor } from "./components/SceneEditor";
@@ -25,6 +28,8 @@ import {
   deleteScene,
   duplicateNode,
   nodeOf,
+  renameId,
+  renameProblem,
   sceneOf,
   updateConfig,
   updateScene,
@@ -65,10 +70,11 @@ function Editor() {
   const [newGraph, setNewGraph] = useState(false);
   const [fitRequest, setFitRequest] = useState(0);
   const [showWarmup, setShowWarmup] = useState(false);
+  const [showGraphList, setShowGraphList] = useState(false);
 
   const { service, serviceDown, checkService } = useServiceHealth();
   const checks = useServerChecks(graph, graphJson, selectedNode);
-  const { health, healthError, statuses, setHealth } = checks;
+  const { health, healthError, healthJson, statuses, setHealth } = checks;
   const { stats, refreshStats, budget, refreshBudgets } = useTelemetry(graph, graphId);
 
   // ---- loading -------------------------------------------------------------------------------------
@@ -81,6 +87,7 @@ function Editor() {
         const json = JSON.stringify(loaded);
         dispatch({ type: "opened", id, graph: loaded, version });
         setLayout(completeLayout(loaded, loadLayout(id)));
+        setFitRequest((n) => n + 1); // the whole graph in view on open
         const url = new URL(window.location.href);
         url.searchParams.set("graph", id);
         window.history.replaceState(null, "", url);
@@ -171,12 +178,14 @@ function Editor() {
   const addBetween = useCallback(
     (from: string, to: string) => {
       if (!graph) return;
-      const { id } = addGenerationNode(graph, from, to);
+      const { id, replaced } = addGenerationNode(graph, from, to);
       edit((g) => addGenerationNode(g, from, to).graph);
       setChooser(null);
       select(id);
       setTab("purpose");
-      setToast(`Added Generation Node ${id} between ${from} and ${to}.`);
+      setToast(
+        `Added Generation Node ${id} between ${from} and ${to}${replaced ? `; it replaces the direct edge ${from} → ${to}, so it is the path that plays (Ctrl+Z to undo)` : ""}.`,
+      );
     },
     [graph, edit, select],
   );
@@ -253,6 +262,29 @@ function Editor() {
     [edit, selectedNode],
   );
 
+  /** Renames the selected scene or node and every reference to it; answers why not (null: renamed). */
+  const renameSelected = useCallback(
+    (current: string, next: string): string | null => {
+      if (!graph) return "No graph is open.";
+      if (next === current) return null;
+      const problem = renameProblem(graph, current, next);
+      if (problem) return problem;
+      edit((g) => renameId(g, current, next));
+      setLayout((prev) => {
+        const { [current]: at, ...rest } = prev;
+        return at ? { ...rest, [next]: at } : rest;
+      });
+      select(next);
+      setToast(
+        nodeOf(graph, current)
+          ? `Renamed ${current} to ${next}: a new node id, so its cache and stats start afresh (Ctrl+Z to undo).`
+          : `Renamed scene ${current} to ${next}, and the nodes and edges that name it (Ctrl+Z to undo).`,
+      );
+      return null;
+    },
+    [graph, edit, select],
+  );
+
   const onDuplicate = useCallback(() => {
     if (!graph || !selectedNode) return;
     const made = duplicateNode(graph, selectedNode.id);
@@ -324,6 +356,17 @@ function Editor() {
     [graph, save.kind, baseVersion, setHealth, dispatch],
   );
 
+  // A refused save's banner goes once the document changed and the server's check of the new document
+  // finds no node with errors: the problem it listed is fixed (the next save says whether it is).
+  const refusedJson = useRef<string | null>(null);
+  useEffect(() => {
+    refusedJson.current = save.kind === "refused" ? (refusedJson.current ?? graphJson) : null;
+  }, [save.kind, graphJson]);
+  useEffect(() => {
+    if (save.kind !== "refused" || !health || healthJson !== graphJson || graphJson === refusedJson.current) return;
+    if (health.nodes.every((n) => n.status !== "errors")) dispatch({ type: "saveDismissed" });
+  }, [save.kind, health, healthJson, graphJson, dispatch]);
+
   const switchGraph = useCallback(
     (id: string) => {
       if (id === graphId) return;
@@ -362,12 +405,13 @@ function Editor() {
     (typing: boolean) => {
       if (askKey) return;
       if (newGraph) setNewGraph(false);
+      else if (showGraphList) setShowGraphList(false);
       else if (chooser) setChooser(null);
       else if (showWarmup) setShowWarmup(false);
       else if (showBudgets) setShowBudgets(false);
       else if (!typing) clearSelection();
     },
-    [askKey, newGraph, chooser, showWarmup, showBudgets, clearSelection],
+    [askKey, newGraph, showGraphList, chooser, showWarmup, showBudgets, clearSelection],
   );
   const onSaveKey = useCallback(() => void saveNow(), [saveNow]);
   useShortcuts({
@@ -384,18 +428,34 @@ function Editor() {
     <div className="app">
       <TopBar
         onSwitchGraph={switchGraph}
-        onNewGraph={() => setNewGraph(true)}
         onSave={() => void saveNow()}
-        onAddScene={onAddScene}
-        onAddGenNode={onAddGenNode}
-        chooser={
-          chooser && graph ? (
-            <AddNodeChooser
-              scenes={graph.scenes.map((s) => ({ id: s.id, title: s.title ?? "" }))}
-              initialFrom={chooser.from}
-              initialTo={chooser.to}
-              onAdd={addBetween}
-              onCancel={() => setChooser(null)}
+        showGraphList={showGraphList}
+        onToggleGraphList={() => setShowGraphList((v) => !v)}
+        graphList={
+          showGraphList ? (
+            <GraphList
+              graphs={graphs ?? []}
+              current={graph}
+              dirty={dirty}
+              onOpen={(id) => {
+                setShowGraphList(false);
+                switchGraph(id);
+              }}
+              onNew={() => {
+                setShowGraphList(false);
+                setNewGraph(true);
+              }}
+              onImported={(id, version) => {
+                setShowGraphList(false);
+                void api
+                  .listGraphs()
+                  .then((list) => dispatch({ type: "graphsListed", graphs: list }))
+                  .catch(() => undefined);
+                if (dirty && graph) storeDraft(graph, baseVersion);
+                void openGraph(id);
+                setToast(`Imported ${id} (version ${version}).`);
+              }}
+              onClose={() => setShowGraphList(false)}
             />
           ) : null
         }
@@ -446,7 +506,26 @@ function Editor() {
       ) : null}
 
       <main className={`workspace${selectedNode || selectedScene ? " has-panel" : ""}`}>
-        <div className="stage">
+        <div className={`stage${showHealth ? " has-drawer" : ""}`}>
+          {graph ? (
+            <CanvasTools
+              canAddScene={!!graph}
+              canAddNode={!!graph && graph.scenes.length >= 2}
+              onAddScene={onAddScene}
+              onAddGenNode={onAddGenNode}
+              chooser={
+                chooser && graph ? (
+                  <AddNodeChooser
+                    scenes={graph.scenes.map((s) => ({ id: s.id, title: s.title ?? "" }))}
+                    initialFrom={chooser.from}
+                    initialTo={chooser.to}
+                    onAdd={addBetween}
+                    onCancel={() => setChooser(null)}
+                  />
+                ) : null
+              }
+            />
+          ) : null}
           {graph ? (
             <GraphCanvas
               graph={graph}
@@ -476,7 +555,9 @@ function Editor() {
             </div>
           )}
           {graph && !selectedNode && !selectedScene && (graph.nodes ?? []).length === 0 ? (
-            <div className="hint">Drag from a scene's right handle onto another scene to add a 🎲 Generation Node.</div>
+            <div className="hint">
+              Drag from a scene's right handle onto another scene to add a <Icon name="dice" /> Generation Node.
+            </div>
           ) : null}
           {showHealth ? (
             <HealthPanel
@@ -521,6 +602,7 @@ function Editor() {
             onChange={changeConfig}
             onTemplate={(id) => void applyTemplate(id)}
             onClose={clearSelection}
+            onRename={(next) => renameSelected(selectedNode.id, next)}
             testPanel={
               <TestPanel
                 graph={graph}
@@ -555,6 +637,7 @@ function Editor() {
               edit((g) => ({ ...g, start: id }));
             }}
             onClose={clearSelection}
+            onRename={(next) => renameSelected(selectedScene.id, next)}
           />
         ) : null}
       </main>
@@ -567,7 +650,7 @@ function Editor() {
         </span>
         <span className="spacer" />
         <span className="muted">
-          Drag scene → scene: add 🎲 · Shift-click: multi-select · Del: delete · Ctrl+D: duplicate · Ctrl+Z /
+          Drag scene → scene: add a Generation Node · Shift-click: multi-select · Del: delete · Ctrl+D: duplicate · Ctrl+Z /
           Ctrl+Shift+Z: undo / redo · Ctrl+S: save
         </span>
       </footer>

@@ -7,6 +7,8 @@ import {
   duplicateNode,
   freshId,
   parseList,
+  renameId,
+  renameProblem,
   updateConfig,
 } from "../src/state/graphOps";
 
@@ -74,5 +76,43 @@ describe("graph edits", () => {
   test("comma-separated lists drop blanks and spaces", () => {
     assert.deepEqual(parseList(" phone_ring, ,kiss_callback ,"), ["phone_ring", "kiss_callback"]);
     assert.deepEqual(parseList(""), []);
+  });
+
+  test("a node added where a direct edge runs replaces that edge, so one path plays", () => {
+    const added = addGenerationNode(graph(), "b", "c");
+    assert.equal(added.replaced, true);
+    assert.deepEqual(added.graph.edges, []);
+    assert.equal(added.graph.nodes?.[0]?.fromScene, "b");
+    const elsewhere = addGenerationNode(graph(), "a", "b");
+    assert.equal(elsewhere.replaced, false);
+    assert.deepEqual(elsewhere.graph.edges, [{ source: "b", target: "c" }]);
+  });
+
+  test("renaming a scene renames the start, the nodes and the edges that name it", () => {
+    const withNode = addGenerationNode(graph(), "a", "b").graph;
+    const renamed = renameId({ ...withNode, edges: [{ source: "b", target: "c" }] }, "b", "bridge");
+    assert.deepEqual(
+      renamed.scenes.map((s) => s.id),
+      ["a", "bridge", "c"],
+    );
+    assert.equal(renamed.nodes?.[0]?.toScene, "bridge");
+    assert.deepEqual(renamed.edges, [{ source: "bridge", target: "c" }]);
+    assert.equal(renameId(withNode, "a", "opening").start, "opening");
+  });
+
+  test("renaming a Generation Node renames its config id too", () => {
+    const { graph: g, id } = addGenerationNode(graph(), "a", "b");
+    const renamed = renameId(g, id, "a_to_b");
+    assert.equal(renamed.nodes?.[0]?.id, "a_to_b");
+    assert.equal(renamed.nodes?.[0]?.config.id, "a_to_b");
+  });
+
+  test("a rename to a taken, empty or spaced id is refused with the reason", () => {
+    const g = graph();
+    assert.match(renameProblem(g, "a", "b") ?? "", /already/);
+    assert.match(renameProblem(g, "a", "") ?? "", /empty/);
+    assert.match(renameProblem(g, "a", "two words") ?? "", /spaces/);
+    assert.equal(renameProblem(g, "a", "a"), null);
+    assert.equal(renameId(g, "a", "b"), g);
   });
 });

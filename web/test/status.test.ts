@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import type { ValidationFinding } from "../src/api/types.gen";
-import { findingsAt, saveStatus, statusBadge, tabFindings, worst } from "../src/state/status";
+import type { GenerateContentResponse, ValidationFinding } from "../src/api/types.gen";
+import { cacheLine, findingsAt, saveStatus, statusBadge, tabFindings, worst } from "../src/state/status";
+import { shiftIntoView } from "../src/components/inViewport";
 
 const finding = (field: string, severity: ValidationFinding["severity"] = "error"): ValidationFinding => ({
   code: "X",
@@ -53,5 +54,35 @@ describe("status", () => {
       text: "Unsaved changes",
       className: "is-dirty",
     });
+  });
+
+  test("the cache line names the fallback when one played, never 'generated'", () => {
+    const answer = (patch: Partial<GenerateContentResponse>): GenerateContentResponse => ({
+      cache: { hit: false },
+      cache_key: "k",
+      cost: {},
+      deterministic: true,
+      status: "complete",
+      ...patch,
+    });
+    assert.equal(cacheLine(answer({})), "miss (generated)");
+    assert.equal(cacheLine(answer({ cache: { hit: true, tier: "memory" } })), "hit (memory)");
+    const failed = cacheLine(
+      answer({
+        status: "failed",
+        fallback: { applied: true, mode: "default_content", reason: "GEN_TIMEOUT: late" },
+        error: { code: "GEN_TIMEOUT", message: "late" },
+      }),
+    );
+    assert.equal(failed, "miss: fallback played (Play pre-made content, after Generation timed out)");
+    assert.ok(!failed.includes("generated"));
+  });
+
+  test("a popover sticking out of the window is shifted back in by as much as it sticks out", () => {
+    assert.equal(shiftIntoView(-217, 123, 1280), 225);
+    assert.equal(shiftIntoView(1000, 1340, 1280), -68);
+    assert.equal(shiftIntoView(100, 400, 1280), 0);
+    // Wider than the window: its left edge stays in view.
+    assert.equal(shiftIntoView(100, 1500, 1280), -92);
   });
 });

@@ -35,6 +35,7 @@ from dyngen.domain.runtime import AdvanceRequest, AdvanceResponse, NodeContentRe
 from dyngen.entrypoints.api.errors import ErrorBody
 from dyngen.services.authoring.dsl import DslCompileRequest, DslResult
 from dyngen.services.authoring.graphs import GraphSummary, SavedGraph
+from dyngen.services.authoring.lexicon import Lexicon
 from dyngen.services.authoring.templates import TemplateListing
 from dyngen.services.budgets.spending import BudgetReport
 from dyngen.services.reporting.reviews import ReviewRequest, ReviewResult
@@ -67,6 +68,7 @@ WIRE_MODELS: tuple[type[BaseModel], ...] = (
     WarmRequest,
     WarmupReport,
     TemplateListing,
+    Lexicon,
     DslCompileRequest,
     DslResult,
     ErrorBody,

@@ -11,6 +11,7 @@ import type {
   GraphHealth,
   GraphSummary,
   InvalidateResult,
+  Lexicon,
   NodeArms,
   NodeStats,
   ReviewResult,
@@ -64,6 +65,7 @@ export const api = {
   nodeStats: (nodeId: string) => request<NodeStats>(`/api/nodes/${enc(nodeId)}/stats`),
   templates: () => request<TemplateListing>("/api/templates"),
   template: (id: string) => request<GenerationNodeConfig>(`/api/templates/${enc(id)}`),
+  lexicon: () => request<Lexicon>("/api/lexicon"),
   generation: (id: string) => request<GenerationRecord>(`/api/generations/${enc(id)}`),
   invalidate: (nodeId: string) =>
     request<InvalidateResult>("/api/cache/invalidate", { method: "POST", body: { node_id: nodeId } }),

@@ -1,7 +1,7 @@
 /* eslint-disable */
 // GENERATED FILE: do not edit. `npm run gen:types` writes it from src/api/schema.json,
 // the JSON Schema of dyngen's Python wire models (dyngen.entrypoints.schema_export).
-// schema-sha256: e0dad9389b3d772252491165db2055b627516469b08085c8b1410b0e6fc75d68
+// schema-sha256: 24a2e351984753d3450662e0b662995610fc6f2a6c0671335d5d1fe98a42c043
 
 /**
  * This interface was referenced by `DyngenWire`'s JSON-Schema
@@ -131,6 +131,7 @@ export interface DyngenWire {
   GraphSummary?: GraphSummary;
   InvalidateRequest?: InvalidateRequest;
   InvalidateResult?: InvalidateResult;
+  Lexicon?: Lexicon;
   NodeArms?: NodeArms;
   NodeContentRequest?: NodeContentRequest;
   NodeStats?: NodeStats;
@@ -829,6 +830,38 @@ export interface InvalidateRequest {
 export interface InvalidateResult {
   invalidated: number;
   keys: string[];
+}
+/**
+ * Every known element and content rule, sorted by id.
+ *
+ * This interface was referenced by `DyngenWire`'s JSON-Schema
+ * via the `definition` "Lexicon".
+ */
+export interface Lexicon {
+  contentRules: LexiconRule[];
+  elements: LexiconElement[];
+}
+/**
+ * A content rule id and the templates that use it.
+ *
+ * This interface was referenced by `DyngenWire`'s JSON-Schema
+ * via the `definition` "LexiconRule".
+ */
+export interface LexiconRule {
+  id: string;
+  sources: string[];
+}
+/**
+ * An element id, how it is said, the phrases that count as mentioning it, and where it is known from.
+ *
+ * This interface was referenced by `DyngenWire`'s JSON-Schema
+ * via the `definition` "LexiconElement".
+ */
+export interface LexiconElement {
+  id: string;
+  phrases: string[];
+  sources: string[];
+  words: string;
 }
 /**
  * This interface was referenced by `DyngenWire`'s JSON-Schema

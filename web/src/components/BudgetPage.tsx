@@ -2,6 +2,7 @@
 import { useEffect, useMemo, useRef, useState } from "react";
 import type { BudgetReport, ScopeBudget as BudgetLine, SpendPoint } from "../api/types.gen";
 import type { BudgetState } from "../state/requests";
+import { Icon } from "./Icon";
 
 const PALETTE = [
   "#6366f1",
@@ -61,8 +62,8 @@ export function BudgetPage({
         <button type="button" onClick={onRefresh}>
           Refresh
         </button>
-        <button type="button" className="icon-button" onClick={onClose} title="Back to the graph (Esc)">
-          ✕
+        <button type="button" className="icon-button" onClick={onClose} title="Back to the graph (Esc)" aria-label="Close">
+          <Icon name="close" />
         </button>
       </header>
       {state.kind === "unknown" ? <p className="muted pad">Loading…</p> : null}
@@ -144,7 +145,7 @@ function BudgetBody({
             >
               <td>
                 <button type="button" className="link" onClick={() => onSelectNode(n.node_id)}>
-                  🎲 {n.node_id}
+                  <Icon name="dice" /> {n.node_id}
                 </button>
                 {n.exhausted ? <span className="badge badge-error">spent</span> : null}
               </td>

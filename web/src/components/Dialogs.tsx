@@ -1,4 +1,6 @@
 import { useState } from "react";
+import { Icon } from "./Icon";
+import { useInViewport } from "./inViewport";
 
 export function ApiKeyDialog({
   refused,
@@ -68,11 +70,14 @@ export function AddNodeChooser({
   onAdd: (from: string, to: string) => void;
   onCancel: () => void;
 }) {
+  const box = useInViewport<HTMLDivElement>();
   const [from, setFrom] = useState(initialFrom);
   const [to, setTo] = useState(initialTo);
   return (
-    <div className="popover" role="dialog" aria-label="Add a Generation Node">
-      <strong>🎲 Add a Generation Node</strong>
+    <div ref={box} className="popover" role="dialog" aria-label="Add a Generation Node">
+      <strong>
+        <Icon name="dice" /> Add a Generation Node
+      </strong>
       <label>
         From
         <select data-testid="add-from" value={from} onChange={(e) => setFrom(e.target.value)}>

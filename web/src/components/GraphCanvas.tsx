@@ -19,6 +19,7 @@ import {
 import { useCallback, useEffect, useRef, useState, type MouseEvent as ReactMouseEvent } from "react";
 import type { NodeStats, SceneGraph } from "../api/types.gen";
 import type { Layout, XY } from "../state/layout";
+import { Icon } from "./Icon";
 import { nodeTypes, type BadgeStatus, type FlowNode } from "./nodes";
 
 export interface CanvasProps {
@@ -85,11 +86,14 @@ function buildNodes(props: CanvasProps, previous: Map<string, FlowNode>): FlowNo
 
 export const PANEL_WIDTH = 460;
 
-// Fit the graph into the part of the canvas the side panel leaves free.
-const FIT: FitViewOptions<FlowNode> = {
-  padding: { top: "60px", bottom: "60px", left: "40px", right: `${PANEL_WIDTH + 40}px` },
-  maxZoom: 1.1,
-};
+// Fit the graph into the part of the canvas the side panel (when open) and the tools leave free.
+function fitOptions(panelOpen: boolean): FitViewOptions<FlowNode> {
+  return {
+    padding: { top: "64px", bottom: "40px", left: "40px", right: `${panelOpen ? PANEL_WIDTH + 40 : 40}px` },
+    maxZoom: 1.1,
+  };
+}
+const FIT_WAIT_FRAMES = 120; // about two seconds for React Flow to measure the nodes of a newly opened graph
 
 export function edgeKey(source: string, target: string): string {
   return `edge:${source}->${target}`;
@@ -132,7 +136,7 @@ function buildEdges(graph: SceneGraph, selectedEdge: string | null): Edge[] {
       className: `plain-edge${edge.meta?.generate ? " is-generating" : ""}`,
       markerEnd: arrow,
       selected: id === selectedEdge,
-      label: edge.meta?.generate ? "🎲 generate" : undefined,
+      label: edge.meta?.generate ? "generated" : undefined,
     });
   }
   return out;
@@ -154,10 +158,21 @@ export function GraphCanvas(props: CanvasProps) {
   }, [graph, props.selectedEdge]);
 
   useEffect(() => {
-    if (!props.fitRequest || !flow.current) return;
-    // After React Flow has the new positions.
-    const timer = window.setTimeout(() => void flow.current?.fitView({ ...FIT, duration: 300 }), 50);
-    return () => window.clearTimeout(timer);
+    if (!props.fitRequest) return;
+    // Once React Flow has measured every node of this graph (a graph just opened is not measured yet).
+    const wanted = new Set([...graph.scenes.map((s) => s.id), ...(graph.nodes ?? []).map((n) => n.id)]);
+    let frame = 0;
+    let left = FIT_WAIT_FRAMES;
+    const tryFit = () => {
+      const shown = flow.current?.getNodes() ?? [];
+      const measured =
+        shown.length === wanted.size && shown.every((n) => wanted.has(n.id) && n.measured?.width && n.measured.height);
+      if (measured || left-- <= 0) void flow.current?.fitView({ ...fitOptions(props.panelOpen), duration: 200 });
+      else frame = window.requestAnimationFrame(tryFit);
+    };
+    frame = window.requestAnimationFrame(tryFit);
+    return () => window.cancelAnimationFrame(frame);
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- fit on a request only
   }, [props.fitRequest]);
 
   useEffect(() => {
@@ -262,7 +277,7 @@ export function GraphCanvas(props: CanvasProps) {
         multiSelectionKeyCode={null}
         selectionKeyCode={null}
         fitView
-        fitViewOptions={FIT}
+        fitViewOptions={fitOptions(props.panelOpen)}
         minZoom={0.2}
         maxZoom={2}
         proOptions={{ hideAttribution: true }}
@@ -281,7 +296,7 @@ export function GraphCanvas(props: CanvasProps) {
             title="Tidy the layout (scenes left to right from the start)"
             aria-label="Tidy layout"
           >
-            ⇄
+            <Icon name="tidy" />
           </ControlButton>
         </Controls>
       </ReactFlow>

@@ -1,6 +1,8 @@
 // Every Generation Node's status and findings, and the graph-wide warnings; a row selects its node.
 import type { GraphHealth } from "../api/types.gen";
 import { statusBadge } from "../state/status";
+import { NodeStatusLabels, SeverityLabels } from "../api/labels.gen";
+import { Icon } from "./Icon";
 
 export function HealthPanel({
   health,
@@ -21,11 +23,15 @@ export function HealthPanel({
     <section className="health-panel" data-testid="health-panel" aria-label="Health">
       <header className="drawer__head">
         <strong>Health</strong>
-        {health ? <span className={`badge badge-${statusBadge(health.status)}`}>{health.status}</span> : null}
+        {health ? (
+          <span className={`badge badge-${statusBadge(health.status)}`}>
+            {NodeStatusLabels[health.status]}
+          </span>
+        ) : null}
         <span className="muted small">{live ? "of the graph as edited (not yet saved)" : "of the saved graph"}</span>
         <span className="spacer" />
-        <button type="button" className="icon-button" onClick={onClose} title="Close">
-          ✕
+        <button type="button" className="icon-button" onClick={onClose} title="Close" aria-label="Close">
+          <Icon name="close" />
         </button>
       </header>
       {error ? <p className="error-box">Health not checked: {error}</p> : null}
@@ -83,13 +89,13 @@ export function HealthPanel({
                 onKeyDown={(e) => e.key === "Enter" && onSelect(n.node_id)}
               >
                 <td>
-                  <span aria-hidden>🎲</span> {n.node_id}
+                  <Icon name="dice" /> {n.node_id}
                 </td>
                 <td className="muted">
                   {n.from_scene} → {n.to_scene}
                 </td>
                 <td>
-                  <span className={`badge badge-${statusBadge(n.status)}`}>{n.status}</span>
+                  <span className={`badge badge-${statusBadge(n.status)}`}>{NodeStatusLabels[n.status]}</span>
                 </td>
                 <td>
                   {n.result.findings.length === 0 ? (
@@ -97,7 +103,7 @@ export function HealthPanel({
                   ) : (
                     <ul className="health-findings">
                       {n.result.findings.map((f, i) => (
-                        <li key={i} className={`sev-${f.severity}`}>
+                        <li key={i} className={`sev-${f.severity}`} title={SeverityLabels[f.severity]}>
                           <code>{f.code}</code> {f.message}
                         </li>
                       ))}

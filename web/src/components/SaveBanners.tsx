@@ -4,6 +4,7 @@ import { detailsAsFindings } from "../state/checks";
 import { dropDraft, storeDraft, type Draft } from "../state/drafts";
 import { useEditor } from "../state/store";
 import { FindingsList } from "./Findings";
+import { Icon } from "./Icon";
 
 export function SaveBanners({
   draftOffer,
@@ -27,8 +28,8 @@ export function SaveBanners({
           <div className="banner__head">
             <strong>Save refused:</strong> {save.error.message}
             <span className="spacer" />
-            <button type="button" className="icon-button" onClick={dismiss} title="Dismiss">
-              ✕
+            <button type="button" className="icon-button" onClick={dismiss} title="Dismiss" aria-label="Dismiss">
+              <Icon name="close" />
             </button>
           </div>
           <FindingsList
@@ -46,8 +47,8 @@ export function SaveBanners({
           <div className="banner__head">
             <strong>Not saved:</strong> {save.message}. Your changes are kept in this browser as a draft.
             <span className="spacer" />
-            <button type="button" className="icon-button" onClick={dismiss}>
-              ✕
+            <button type="button" className="icon-button" onClick={dismiss} title="Dismiss" aria-label="Dismiss">
+              <Icon name="close" />
             </button>
           </div>
         </div>

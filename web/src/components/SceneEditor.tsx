@@ -1,6 +1,8 @@
 // The selected scene's fields (what a transition is generated from: mood, summary, location, image).
 import type { Scene } from "../api/types.gen";
 import { Field, TextInput } from "./fields";
+import { Icon } from "./Icon";
+import { IdRename } from "./IdRename";
 
 export function SceneEditor({
   scene,
@@ -8,28 +10,31 @@ export function SceneEditor({
   onChange,
   onMakeStart,
   onClose,
+  onRename,
 }: {
   scene: Scene;
   isStart: boolean;
   onChange: (patch: Partial<Scene>, field: string) => void;
   onMakeStart: () => void;
   onClose: () => void;
+  /** Renames the scene; answers why not (null: renamed). */
+  onRename: (next: string) => string | null;
 }) {
   return (
     <aside className="side-panel" data-testid="scene-panel">
       <header className="side-panel__head">
         <div className="side-panel__title">
-          <span aria-hidden>🎬</span>
+          <span className="gen-node__icon">
+            <Icon name="scene" />
+          </span>
           <div>
             <div className="side-panel__id">{scene.title || scene.id}</div>
-            <div className="muted small">
-              scene {scene.id}
-              {isStart ? " · start" : ""}
-            </div>
+            <IdRename id={scene.id} noun="scene" onRename={onRename} />
+            {isStart ? <div className="muted small">start scene</div> : null}
           </div>
         </div>
-        <button type="button" className="icon-button" title="Close (Esc)" onClick={onClose}>
-          ✕
+        <button type="button" className="icon-button" title="Close (Esc)" aria-label="Close" onClick={onClose}>
+          <Icon name="close" />
         </button>
       </header>
       <div className="side-panel__body">
@@ -81,7 +86,7 @@ export function SceneEditor({
             </button>
           </div>
           <p className="muted small">
-            Drag from this scene's right handle to another scene to put a 🎲 Generation Node between them. Shift-click a
+            Drag from this scene's right handle to another scene to put a Generation Node between them. Shift-click a
             second scene and press “Add Generation Node” to do the same.
           </p>
         </section>

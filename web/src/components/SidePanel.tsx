@@ -7,8 +7,11 @@ import type {
   GenerationValidationResult,
   TemplateListing,
 } from "../api/types.gen";
+import { NodeStatusLabels } from "../api/labels.gen";
 import { statusBadge, tabFindings, worst, type TabId } from "../state/status";
 import { FindingsList } from "./Findings";
+import { Icon } from "./Icon";
+import { IdRename } from "./IdRename";
 import type { ConfigChange } from "./tabs/config";
 import { ConstraintsTab } from "./tabs/ConstraintsTab";
 import { FallbackTab } from "./tabs/FallbackTab";
@@ -37,6 +40,8 @@ export interface SidePanelProps {
   onTemplate: (templateId: string) => void;
   testPanel: ReactNode;
   onClose: () => void;
+  /** Renames the node; answers why not (null: renamed). */
+  onRename: (next: string) => string | null;
 }
 
 export function SidePanel(props: SidePanelProps) {
@@ -50,19 +55,19 @@ export function SidePanel(props: SidePanelProps) {
     <aside className="side-panel" data-testid="side-panel">
       <header className="side-panel__head">
         <div className="side-panel__title">
-          <span className="gen-node__icon" aria-hidden>
-            🎲
+          <span className="gen-node__icon">
+            <Icon name="dice" />
           </span>
           <div>
-            <div className="side-panel__id">{node.id}</div>
+            <IdRename id={node.id} noun="node" onRename={props.onRename} />
             <div className="muted small">
               {node.fromScene} → {node.toScene} · v{config.version ?? 1}
             </div>
           </div>
         </div>
-        <span className={`badge badge-${statusBadge(status)}`}>{status ?? "checking…"}</span>
-        <button type="button" className="icon-button" title="Close (Esc)" onClick={props.onClose}>
-          ✕
+        <span className={`badge badge-${statusBadge(status)}`}>{status ? NodeStatusLabels[status] : "checking…"}</span>
+        <button type="button" className="icon-button" title="Close (Esc)" aria-label="Close" onClick={props.onClose}>
+          <Icon name="close" />
         </button>
       </header>
       <nav className="tabs" role="tablist">
@@ -105,7 +110,7 @@ export function SidePanel(props: SidePanelProps) {
             <span className="sev-error small">{props.validationError}</span>
           ) : validation ? (
             <span className="muted small">
-              {validation.status} · complexity {validation.complexity.toFixed(1)}
+              {NodeStatusLabels[validation.status]} · complexity {validation.complexity.toFixed(1)}
               {validation.cache_key ? ` · key ${validation.cache_key}` : ""}
             </span>
           ) : (

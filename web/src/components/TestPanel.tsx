@@ -9,6 +9,8 @@ import { initialTestRun, testRunReducer } from "../state/testRun";
 import { ArmsTable } from "./ArmsTable";
 import { FindingsList } from "./Findings";
 import { Result } from "./TestResult";
+import { Icon } from "./Icon";
+import { ErrorCodeLabels } from "../api/labels.gen";
 
 export function TestPanel(props: {
   graph: SceneGraph;
@@ -101,7 +103,7 @@ export function TestPanel(props: {
             <option value="">none</option>
             {FAIL_CODES.map((code) => (
               <option key={code} value={code}>
-                {code}
+                {ErrorCodeLabels[code]} ({code})
               </option>
             ))}
           </select>
@@ -129,7 +131,7 @@ export function TestPanel(props: {
           disabled={busy !== null || blocked !== null}
           onClick={() => void generate()}
         >
-          {busy === "generate" ? "Generating…" : "▶ Test Generation"}
+          {busy === "generate" ? "Generating…" : <><Icon name="play" /> Test Generation</>}
         </button>
         <button
           type="button"

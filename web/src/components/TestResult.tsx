@@ -5,6 +5,9 @@ import { apiKey, describeError, isMissingRoute, mediaUrl } from "../api/client";
 import { api } from "../api/endpoints";
 import type { Beat, ElementCheck, GenerationRecord, ReviewResult, StageInfo } from "../api/types.gen";
 import type { Outcome } from "../state/testRun";
+import { ErrorCodeLabels, FallbackModeLabels, GenerationStatusLabels } from "../api/labels.gen";
+import { cacheLine } from "../state/status";
+import { Icon } from "./Icon";
 
 function vtt(beats: Beat[]): string {
   const stamp = (s: number) => {
@@ -39,14 +42,12 @@ export function Result({ outcome, stale }: { outcome: Outcome; stale: boolean })
       live = false;
     };
   }, [response.generation_id]);
-  const tier =
-    (response.cache.hit ? `hit (${response.cache.tier ?? "?"})` : "miss (generated)") +
-    (response.cache.stale ? ", stale: refreshing" : "");
+  const tier = cacheLine(response);
   const money = record ? `$${(record.cost ?? 0).toFixed(4)}` : null;
   return (
     <div className={`test-result${stale ? " is-stale" : ""}`} data-testid="test-result" data-status={response.status}>
       <div className="test-result__head">
-        <span className={`badge badge-${response.status === "complete" ? "ok" : "error"}`}>{response.status}</span>
+        <span className={`badge badge-${response.status === "complete" ? "ok" : "error"}`}>{GenerationStatusLabels[response.status]}</span>
         <span className="muted small">{outcome.at.toLocaleTimeString()}</span>
         {stale ? <span className="sev-warning small">The config changed since this test.</span> : null}
       </div>
@@ -113,11 +114,14 @@ export function Result({ outcome, stale }: { outcome: Outcome; stale: boolean })
           data-mode={response.fallback.mode}
           data-code={response.error?.code ?? ""}
         >
-          <strong>Fallback applied: {response.fallback.mode}</strong>
+          <strong>
+            Fallback applied: {FallbackModeLabels[response.fallback.mode]}{" "}
+            <span className="muted">({response.fallback.mode})</span>
+          </strong>
           {response.error ? (
             <span>
               {" "}
-              after <code>{response.error.code}</code>: {response.error.message}
+              after {ErrorCodeLabels[response.error.code]} (<code>{response.error.code}</code>): {response.error.message}
             </span>
           ) : null}
           {response.error && response.fallback.reason === `${response.error.code}: ${response.error.message}` ? null : (
@@ -375,7 +379,7 @@ function Review({ generationId }: { generationId: string }) {
             onClick={() => void send(n)}
             title={`${n} of 5`}
           >
-            {n <= (score ?? 0) ? "★" : "☆"} {n}
+            <Icon name={n <= (score ?? 0) ? "starFilled" : "star"} /> {n}
           </button>
         ))}
       </div>

@@ -1,18 +1,20 @@
-// The top bar: the graph picker, the save indicator, undo / redo / save, adding scenes and Generation
-// Nodes, warming the cache, and the health, budgets and server indicators.
+// The top bar, one row from 1280 px up: the graph (its title is the picker; the graph list beside it has
+// search, new, import and export), the save indicator, undo / redo / save, warming the cache, and the
+// health, budgets and server indicators. Adding scenes and Generation Nodes is on the canvas (CanvasTools).
 import type { ReactNode } from "react";
 import type { GraphHealth } from "../api/types.gen";
+import { NodeStatusLabels } from "../api/labels.gen";
 import { saveStatus, statusBadge } from "../state/status";
 import { useEditor } from "../state/store";
+import { Icon } from "./Icon";
 
 export function TopBar(props: {
   onSwitchGraph: (id: string) => void;
-  onNewGraph: () => void;
   onSave: () => void;
-  onAddScene: () => void;
-  onAddGenNode: () => void;
-  /** The "add a Generation Node" chooser, shown under its button. */
-  chooser: ReactNode;
+  showGraphList: boolean;
+  onToggleGraphList: () => void;
+  /** The graph list, shown under its button. */
+  graphList: ReactNode;
   showWarmup: boolean;
   onToggleWarmup: () => void;
   /** The warm-up panel, shown under its button. */
@@ -30,9 +32,9 @@ export function TopBar(props: {
   const { text: saveText, className: saveClass } = saveStatus(save, dirty);
   const { health, serviceDown } = props;
   return (
-    <header className="topbar">
+    <header className="topbar" data-testid="topbar">
       <div className="brand">
-        <span aria-hidden>🎲</span> dyngen <span className="muted">editor</span>
+        <Icon name="dice" /> dyngen
       </div>
       <select
         data-testid="graph-select"
@@ -40,39 +42,54 @@ export function TopBar(props: {
         value={graphId ?? ""}
         onChange={(e) => props.onSwitchGraph(e.target.value)}
         disabled={!graphs?.length}
-        title="Stored graphs"
+        title={graph ? `${graph.title || graph.id} (${graph.id}): switch graph` : "Stored graphs"}
+        aria-label="Graph"
       >
         {!graphs?.length ? <option value="">(no graphs)</option> : null}
         {graphs?.map((g) => (
           <option key={g.id} value={g.id}>
-            {g.title ? `${g.title} (${g.id})` : g.id} · v{g.version}
+            {g.id === graphId && graph ? graph.title || g.id : g.title || g.id}
           </option>
         ))}
       </select>
-      <button
-        type="button"
-        className="icon-button new-graph"
-        data-testid="new-graph"
-        title="New graph"
-        onClick={props.onNewGraph}
-      >
-        +
-      </button>
+      <div className="popover-anchor">
+        <button
+          type="button"
+          data-testid="open-graphs"
+          className={props.showGraphList ? "is-on" : ""}
+          onClick={props.onToggleGraphList}
+          aria-expanded={props.showGraphList}
+          title="All graphs: search, new, import and export"
+        >
+          <Icon name="list" /> Graphs
+        </button>
+        {props.graphList}
+      </div>
       <span className={`save-status ${saveClass}`} data-testid="save-status" aria-live="polite">
         {saveText}
       </span>
       <div className="toolbar">
-        <button type="button" data-testid="undo" onClick={undo} disabled={!canUndo} title="Undo (Ctrl+Z)">
-          ↶ Undo
+        <button
+          type="button"
+          className="icon-button"
+          data-testid="undo"
+          onClick={undo}
+          disabled={!canUndo}
+          title="Undo (Ctrl+Z)"
+          aria-label="Undo"
+        >
+          <Icon name="undo" />
         </button>
         <button
           type="button"
+          className="icon-button"
           data-testid="redo"
           onClick={redo}
           disabled={!canRedo}
           title="Redo (Ctrl+Shift+Z / Ctrl+Y)"
+          aria-label="Redo"
         >
-          ↷ Redo
+          <Icon name="redo" />
         </button>
         <button
           type="button"
@@ -84,23 +101,6 @@ export function TopBar(props: {
         >
           Save
         </button>
-      </div>
-      <div className="toolbar">
-        <button type="button" data-testid="add-scene" onClick={props.onAddScene} disabled={!graph} title="Add a scene">
-          + Scene
-        </button>
-        <div className="popover-anchor">
-          <button
-            type="button"
-            data-testid="add-gen-node"
-            onClick={props.onAddGenNode}
-            disabled={!graph || graph.scenes.length < 2}
-            title="Add a Generation Node between the two selected scenes"
-          >
-            + 🎲 Generation Node
-          </button>
-          {props.chooser}
-        </div>
       </div>
       <span className="spacer" />
       <div className="toolbar">
@@ -125,7 +125,9 @@ export function TopBar(props: {
           aria-pressed={props.showHealth}
         >
           Health
-          {health ? <span className={`dot dot-${statusBadge(health.status)}`} aria-label={health.status} /> : null}
+          {health ? (
+            <span className={`dot dot-${statusBadge(health.status)}`} aria-label={NodeStatusLabels[health.status]} />
+          ) : null}
           {health?.warnings.length ? <span className="count">{health.warnings.length}</span> : null}
         </button>
         <button
@@ -139,9 +141,10 @@ export function TopBar(props: {
         </button>
         <span
           className={`service ${serviceDown ? "is-down" : "is-up"}`}
-          title={serviceDown ?? `service ${props.serviceStatus ?? "…"}`}
+          data-testid="server-status"
+          title={serviceDown ?? `server ${props.serviceStatus ?? "…"}`}
         >
-          ● {serviceDown ? "server: " + serviceDown : "server ok"}
+          <Icon name="dot" /> {serviceDown ? "server: " + serviceDown : "server ok"}
         </span>
       </div>
     </header>

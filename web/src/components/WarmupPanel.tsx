@@ -4,6 +4,9 @@ import { useEffect, useState } from "react";
 import { describeError, isMissingRoute } from "../api/client";
 import { api } from "../api/endpoints";
 import type { WarmupReport } from "../api/types.gen";
+import { WarmupStatusLabels, ErrorCodeLabels } from "../api/labels.gen";
+import type { ErrorCode } from "../api/types.gen";
+import { useInViewport } from "./inViewport";
 
 const POLL_MS = 500;
 const DONE = new Set(["complete", "failed", "cancelled"]);
@@ -25,6 +28,7 @@ export function WarmupPanel({
   const [warmupId, setWarmupId] = useState<string | null>(null);
   const [report, setReport] = useState<WarmupReport | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const box = useInViewport<HTMLDivElement>();
   const running = warmupId !== null && !(report && DONE.has(report.status));
 
   useEffect(() => {
@@ -74,18 +78,18 @@ export function WarmupPanel({
     : 0;
   const share = report && report.total > 0 ? finished / report.total : 0;
   return (
-    <div className="popover warmup" role="dialog" aria-label="Warm the cache" data-testid="warmup-panel">
+    <div ref={box} className="popover warmup" role="dialog" aria-label="Warm the cache" data-testid="warmup-panel">
       <strong>Warm the cache of {graphId}</strong>
       <p className="muted small">
         Generates every Generation Node of the saved version ahead of play.
         {unsaved ? " Your unsaved changes are not included: save first." : ""}
       </p>
       <label>
-        Playthrough id (for per_playthrough nodes)
+        Playthrough id (for nodes made once per playthrough)
         <input value={playthroughId} onChange={(e) => setPlaythroughId(e.target.value)} disabled={running} />
       </label>
       <label>
-        Player id (for per_player nodes)
+        Player id (for nodes made once per player)
         <input value={playerId} onChange={(e) => setPlayerId(e.target.value)} disabled={running} />
       </label>
       <label>
@@ -123,7 +127,7 @@ export function WarmupPanel({
             <span style={{ width: `${Math.round(share * 100)}%` }} />
           </div>
           <div className="small">
-            <strong>{report.status}</strong> · {finished}/{report.total} · {report.generated} generated ·{" "}
+            <strong>{WarmupStatusLabels[report.status]}</strong> · {finished}/{report.total} · {report.generated} generated ·{" "}
             {report.cached} already cached
             {report.cost > 0 ? ` · $${report.cost.toFixed(4)}` : ""}
           </div>
@@ -131,7 +135,7 @@ export function WarmupPanel({
             <div className="small sev-error">
               failed:{" "}
               {Object.entries(report.failed)
-                .map(([code, n]) => `${code} × ${n ?? 0}`)
+                .map(([code, n]) => `${ErrorCodeLabels[code as ErrorCode] ?? code} × ${n ?? 0}`)
                 .join(", ")}
             </div>
           ) : null}

@@ -1,7 +1,9 @@
-// The two kinds of node on the canvas: authored scenes, and Generation Nodes (🎲) between them.
+// The two kinds of node on the canvas: authored scenes, and Generation Nodes (the die icon) between them.
 import { Handle, Position, type Node, type NodeProps } from "@xyflow/react";
 import { memo } from "react";
-import type { NodeStats } from "../api/types.gen";
+import { GenerationTypeLabels, StrategyLabels } from "../api/labels.gen";
+import type { GenerationType, NodeStats, Strategy } from "../api/types.gen";
+import { Icon } from "./Icon";
 
 export type BadgeStatus = "ok" | "warning" | "error" | "disabled" | "unknown";
 
@@ -13,8 +15,8 @@ export type SceneNodeData = {
 };
 
 export type GenNodeData = {
-  generationType: string;
-  strategy: string;
+  generationType: GenerationType;
+  strategy: Strategy;
   status: BadgeStatus;
   findings: number;
   stats: NodeStats | null;
@@ -45,7 +47,9 @@ export const SceneNodeView = memo(function SceneNodeView({ id, data, selected }:
       <div className="scene-node__id">{id}</div>
       <div className="scene-node__meta">
         {data.mood ? <span className="chip">mood: {data.mood}</span> : null}
-        {data.location ? <span className="chip">📍 {data.location}</span> : null}
+        {data.location ? <span className="chip">
+            <Icon name="pin" /> {data.location}
+          </span> : null}
       </div>
       <Handle type="source" position={Position.Right} />
     </div>
@@ -72,8 +76,8 @@ export const GenNodeView = memo(function GenNodeView({ id, data, selected }: Nod
     >
       <Handle type="target" position={Position.Left} isConnectable={false} />
       <div className="gen-node__head">
-        <span className="gen-node__icon" aria-hidden>
-          🎲
+        <span className="gen-node__icon">
+          <Icon name="dice" />
         </span>
         <span className="gen-node__id" title={id}>
           {id}
@@ -89,14 +93,22 @@ export const GenNodeView = memo(function GenNodeView({ id, data, selected }: Nod
         </span>
       </div>
       <div className="gen-node__sub">
-        {data.generationType} · {data.strategy}
-        {data.templateId ? ` · ⧉ ${data.templateId}` : ""}
+        {GenerationTypeLabels[data.generationType]} · {StrategyLabels[data.strategy]}
+        {data.templateId ? (
+          <span title={`template ${data.templateId}`}>
+            {" · "}
+            <Icon name="template" /> {data.templateId}
+          </span>
+        ) : null}
       </div>
       <div className="gen-node__stats" data-testid={`gen-stats-${id}`}>
-        <span title="last latency">⏱ {formatLatency(stats?.last_latency_ms)}</span>
-        <span title="cost estimate">💲 {formatCost(stats)}</span>
+        <span title="last latency">
+          <Icon name="clock" /> {formatLatency(stats?.last_latency_ms)}</span>
+        <span title="cost estimate">
+          <Icon name="coin" /> {formatCost(stats)}
+        </span>
         <span title="cache hits / misses">
-          ⚡ {stats ? stats.cache_hits : "—"} hit{stats && stats.cache_hits === 1 ? "" : "s"}
+          <Icon name="bolt" /> {stats ? stats.cache_hits : "—"} hit{stats && stats.cache_hits === 1 ? "" : "s"}
         </span>
       </div>
       <Handle type="source" position={Position.Right} isConnectable={false} />

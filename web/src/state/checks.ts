@@ -61,6 +61,8 @@ export function useServerChecks(
 ) {
   const [health, setHealth] = useState<GraphHealth | null>(null);
   const [healthError, setHealthError] = useState<string | null>(null);
+  /** The document (as JSON) the health was checked for: null when it came from a save. */
+  const [healthJson, setHealthJson] = useState<string | null>(null);
   const [validation, setValidation] = useState<{
     key: string;
     nodeId: string;
@@ -153,6 +155,7 @@ export function useServerChecks(
       .graphHealth(graph, controller.signal)
       .then((h) => {
         setHealth(h);
+        setHealthJson(healthKey);
         setHealthError(null);
       })
       .catch((err) => {
@@ -199,6 +202,7 @@ export function useServerChecks(
 
   return {
     health,
+    healthJson,
     setHealth,
     healthError,
     validation: currentValidation,

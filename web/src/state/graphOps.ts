@@ -53,7 +53,13 @@ export function defaultTransition(id: string, from: Scene | undefined, to: Scene
   };
 }
 
-export function addGenerationNode(graph: SceneGraph, from: string, to: string): { graph: SceneGraph; id: string } {
+/** A Generation Node between two scenes. It replaces a direct edge between them (`replaced`), so there is
+ * one path from `from` to `to` and it is clear which one plays. */
+export function addGenerationNode(
+  graph: SceneGraph,
+  from: string,
+  to: string,
+): { graph: SceneGraph; id: string; replaced: boolean } {
   const id = freshId(graph, `gen-${from}-${to}`);
   const node: GenerationNode = {
     id,
@@ -61,7 +67,57 @@ export function addGenerationNode(graph: SceneGraph, from: string, to: string): 
     toScene: to,
     config: defaultTransition(id, sceneOf(graph, from), sceneOf(graph, to)),
   };
-  return { graph: { ...graph, nodes: [...(graph.nodes ?? []), node] }, id };
+  const edges = graph.edges ?? [];
+  const kept = edges.filter((e) => !(e.source === from && e.target === to));
+  const replaced = kept.length !== edges.length;
+  return {
+    graph: { ...graph, nodes: [...(graph.nodes ?? []), node], ...(replaced ? { edges: kept } : {}) },
+    id,
+    replaced,
+  };
+}
+
+/** Why `next` cannot be the new id of `current` (null: it can). Ids are unique across scenes and nodes. */
+export function renameProblem(graph: SceneGraph, current: string, next: string): string | null {
+  if (next === current) return null;
+  if (!next) return "An id cannot be empty.";
+  if (next.length > 200) return "An id is at most 200 characters.";
+  if (/\s/.test(next) || [...next].some((ch) => ch.charCodeAt(0) < 32 || ch.charCodeAt(0) === 127)) return "An id has no spaces or control characters (use _ or -).";
+  if (takenIds(graph).has(next)) return `"${next}" is already the id of another scene or node.`;
+  return null;
+}
+
+/** Renames a scene or a Generation Node, and every reference to it: a scene's start, the nodes and edges
+ * that name it; a node's own config id. The graph is returned unchanged when the rename is refused. */
+export function renameId(graph: SceneGraph, current: string, next: string): SceneGraph {
+  if (next === current || renameProblem(graph, current, next) !== null) return graph;
+  if (sceneOf(graph, current)) {
+    const swap = (id: string) => (id === current ? next : id);
+    return {
+      ...graph,
+      start: graph.start === current ? next : (graph.start ?? null),
+      scenes: graph.scenes.map((s) => (s.id === current ? { ...s, id: next } : s)),
+      nodes: (graph.nodes ?? []).map((n) =>
+        n.fromScene === current || n.toScene === current
+          ? { ...n, fromScene: swap(n.fromScene), toScene: swap(n.toScene) }
+          : n,
+      ),
+      edges: (graph.edges ?? []).map((e) =>
+        e.source === current || e.target === current ? { ...e, source: swap(e.source), target: swap(e.target) } : e,
+      ),
+    };
+  }
+  if (nodeOf(graph, current)) {
+    return {
+      ...graph,
+      nodes: (graph.nodes ?? []).map((n) =>
+        n.id === current
+          ? { ...n, id: next, config: { ...n.config, id: n.config.id === current || !n.config.id ? next : n.config.id } }
+          : n,
+      ),
+    };
+  }
+  return graph;
 }
 
 /** A copy of a node: a new id, version 1 and no cache key of its own, so it shares nothing cached. */

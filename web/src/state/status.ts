@@ -1,6 +1,7 @@
 // What the editor shows as a status: a node's badge, the findings counted on each side-panel tab, and the
 // save indicator of the top bar. Pure functions, tested in test/status.test.ts.
-import type { ValidationFinding } from "../api/types.gen";
+import { ErrorCodeLabels, FallbackModeLabels, GenerationStatusLabels } from "../api/labels.gen";
+import type { GenerateContentResponse, ValidationFinding } from "../api/types.gen";
 import type { SaveState } from "./editor";
 
 export type TabId = "purpose" | "style" | "constraints" | "fallback" | "test";
@@ -65,4 +66,16 @@ export function saveStatus(save: SaveState, dirty: boolean): { text: string; cla
     save.kind === "saving" ? "Saving…" : save.kind === "refused" ? "Save refused" : dirty ? "Unsaved changes" : "Saved";
   const className = save.kind === "refused" || save.kind === "failed" ? "is-error" : dirty ? "is-dirty" : "is-clean";
   return { text, className };
+}
+
+/** What the cache line says: a hit and its tier, a miss that generated, or (when generation failed) the
+ * fallback that played instead: never "generated" for content that was not. */
+export function cacheLine(response: GenerateContentResponse): string {
+  const fallback = response.fallback?.applied ? response.fallback.mode : null;
+  if (fallback) {
+    const why = response.error ? `after ${ErrorCodeLabels[response.error.code]}` : "generation failed";
+    return `miss: fallback played (${FallbackModeLabels[fallback]}, ${why})`;
+  }
+  if (response.cache.hit) return `hit (${response.cache.tier ?? "?"})${response.cache.stale ? ", stale: refreshing" : ""}`;
+  return response.status === "complete" ? "miss (generated)" : `miss (${GenerationStatusLabels[response.status]})`;
 }

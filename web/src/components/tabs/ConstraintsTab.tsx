@@ -1,7 +1,9 @@
 // "Constraints & Rules": the rating, required and avoided elements, content rules and the DSL rules.
+import { RatingLabels } from "../../api/labels.gen";
 import { RatingValues, type Constraints, type DslResult } from "../../api/types.gen";
+import { useLexicon } from "../../state/lexicon";
 import { findingsAt } from "../../state/status";
-import { Field, ListInput, Select } from "../fields";
+import { Field, Select, TagInput, labelled } from "../fields";
 import { RulesEditor } from "../RulesEditor";
 import type { TabProps } from "./config";
 
@@ -13,6 +15,7 @@ export function ConstraintsTab({
   dslError,
 }: TabProps & { dsl: DslResult | null; dslError: string | null }) {
   const constraints: Constraints = config.constraints ?? {};
+  const lexicon = useLexicon();
   const setConstraints = (patch: Partial<Constraints>, field: string) =>
     onChange((c) => ({ ...c, constraints: { ...(c.constraints ?? {}), ...patch } }), `constraints.${field}`);
   return (
@@ -21,36 +24,49 @@ export function ConstraintsTab({
         <Select
           testId="field-rating"
           value={constraints.rating ?? "PG"}
-          options={RatingValues}
+          options={labelled(RatingValues, RatingLabels)}
           onChange={(v) => setConstraints({ rating: v }, "rating")}
         />
       </Field>
       <Field
-        label="Required elements"
-        hint="Comma separated, e.g. phone_ring, kiss_callback"
+        as="div"
+        label="Must show"
+        hint="Elements the content must include; suggestions come from the lexicon and the templates."
         findings={findingsAt(findings, "constraints.requiredElements")}
       >
-        <ListInput
+        <TagInput
           testId="required-elements"
+          noun="element"
           value={constraints.requiredElements}
+          suggestions={lexicon.elements}
           onChange={(v) => setConstraints({ requiredElements: v }, "requiredElements")}
         />
       </Field>
-      <Field label="Avoid elements" hint="Comma separated" findings={findingsAt(findings, "constraints.avoidElements")}>
-        <ListInput
+      <Field
+        as="div"
+        label="Must avoid"
+        hint="Elements the content must never include."
+        findings={findingsAt(findings, "constraints.avoidElements")}
+      >
+        <TagInput
           testId="avoid-elements"
+          noun="element"
           value={constraints.avoidElements}
+          suggestions={lexicon.elements}
           onChange={(v) => setConstraints({ avoidElements: v }, "avoidElements")}
         />
       </Field>
       <Field
+        as="div"
         label="Content rules"
-        hint="Comma separated rule ids"
+        hint="Rules the writing follows, as the templates name them."
         findings={findingsAt(findings, "constraints.contentRules")}
       >
-        <ListInput
+        <TagInput
           testId="field-content-rules"
+          noun="rule"
           value={constraints.contentRules}
+          suggestions={lexicon.rules}
           onChange={(v) => setConstraints({ contentRules: v }, "contentRules")}
         />
       </Field>

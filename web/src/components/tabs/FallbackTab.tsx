@@ -1,16 +1,11 @@
 // "Fallback": what plays when generation fails (mode, default content, retries, timeout).
-import { FallbackModeValues, type Fallback, type FallbackMode } from "../../api/types.gen";
+import { FallbackModeLabels } from "../../api/labels.gen";
+import { FallbackModeValues, type Fallback } from "../../api/types.gen";
 import { findingsAt } from "../../state/status";
-import { Field, NumberInput, Select, TextInput } from "../fields";
+import { Field, NumberInput, Select, TextInput, labelled } from "../fields";
 import type { TabProps } from "./config";
 
-const MODE_MEANS: Record<FallbackMode, string> = {
-  default_content: "a pre-authored asset",
-  skip: "cut straight to the next scene",
-  retry: "try again N times, then skip",
-  placeholder: "a loading / bridge card",
-};
-const MODES = FallbackModeValues.map((value) => ({ value, label: `${value}: ${MODE_MEANS[value]}` }));
+const MODES = labelled(FallbackModeValues, FallbackModeLabels);
 
 export function FallbackTab({ config, findings, onChange }: TabProps) {
   const fallback: Fallback = config.fallback ?? {};
@@ -28,7 +23,11 @@ export function FallbackTab({ config, findings, onChange }: TabProps) {
       </Field>
       <Field
         label="Default content id"
-        hint={fallback.mode === "default_content" ? "Required for default_content." : "Used by default_content only."}
+        hint={
+          fallback.mode === "default_content"
+            ? `Required for "${FallbackModeLabels.default_content}".`
+            : `Used by "${FallbackModeLabels.default_content}" only.`
+        }
         findings={findingsAt(findings, "fallback.defaultContentId")}
       >
         <TextInput

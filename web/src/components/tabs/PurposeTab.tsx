@@ -1,10 +1,19 @@
 // "Purpose & Strategy": what the node generates, how often, its seed, variants, A/B arms and template.
-import { useEffect, useState } from "react";
+import {
+  GenerationTypeLabels,
+  PacingLabels,
+  PurposeLabels,
+  SeedSourceLabels,
+  StrategyLabels,
+  TransitionTypeLabels,
+} from "../../api/labels.gen";
 import {
   GenerationTypeValues,
+  PacingValues,
   PurposeValues,
   SeedSourceValues,
   StrategyValues,
+  TransitionTypeValues,
   type Arm,
   type GenerationNodeConfig,
   type Strategy,
@@ -12,16 +21,17 @@ import {
   type ValidationFinding,
 } from "../../api/types.gen";
 import { findingsAt } from "../../state/status";
-import { Field, NumberInput, Select } from "../fields";
+import { Icon } from "../Icon";
+import { Field, NumberInput, Select, TextInput, labelled } from "../fields";
 import type { TabProps } from "./config";
 
 const STRATEGY_MEANS: Record<Strategy, string> = {
-  once: "generate once, reuse forever",
-  per_playthrough: "stable within a playthrough",
-  per_player: "a persistent variant per player",
-  always: "fresh every call (no cache)",
+  once: "generated once, reused by every player",
+  per_playthrough: "stays the same within a playthrough",
+  per_player: "each player keeps their own",
+  always: "new content on every call (no cache)",
 };
-const STRATEGIES = StrategyValues.map((value) => ({ value, label: `${value}: ${STRATEGY_MEANS[value]}` }));
+const STRATEGIES = labelled(StrategyValues, StrategyLabels, STRATEGY_MEANS);
 
 export function PurposeTab({
   config,
@@ -39,15 +49,18 @@ export function PurposeTab({
         <Select
           testId="field-generation-type"
           value={config.generationType}
-          options={GenerationTypeValues}
+          options={labelled(GenerationTypeValues, GenerationTypeLabels)}
           onChange={(v) => set("generationType", v)}
         />
       </Field>
-      <Field label="Purpose" hint="gap_fill bridges two scenes; adaptive reacts to the player.">
+      <Field
+        label="Purpose"
+        hint={`"${PurposeLabels.gap_fill}" bridges two scenes; "${PurposeLabels.adaptive}" reacts to the player.`}
+      >
         <Select
           testId="field-purpose"
           value={config.purpose ?? "gap_fill"}
-          options={PurposeValues}
+          options={labelled(PurposeValues, PurposeLabels)}
           onChange={(v) => set("purpose", v)}
         />
       </Field>
@@ -65,7 +78,7 @@ export function PurposeTab({
             testId="field-seed-source"
             value={config.seedSource ?? ""}
             allowNone="(from the strategy)"
-            options={SeedSourceValues}
+            options={labelled(SeedSourceValues, SeedSourceLabels)}
             onChange={(v) => set("seedSource", (v || null))}
           />
         </Field>
@@ -127,7 +140,7 @@ export function PurposeTab({
           allowNone="(no template)"
           options={(templates?.templates ?? []).map((t) => ({
             value: t.id,
-            label: `${t.id} · ${t.generationType}${t.status !== "ok" ? ` (${t.status})` : ""}`,
+            label: `${t.id} · ${GenerationTypeLabels[t.generationType]}${t.status !== "ok" ? ` (${t.status})` : ""}`,
           }))}
           onChange={(v) => onTemplate(v)}
         />
@@ -144,7 +157,44 @@ export function PurposeTab({
     </section>
   );
 }
-/** A/B arms as JSON: `[{"id": "a", "weight": 1, "overrides": {...}}]`; the text is kept while it does not parse. */
+/** The overrides an arm row edits as fields; any other override is kept as it is and counted. */
+const ROW_KEYS = new Set(["style", "duration"]);
+const ROW_STYLE_KEYS = new Set(["pacing", "transitionType", "moodTo"]);
+const ROW_DURATION_KEYS = new Set(["target"]);
+
+type Overrides = Record<string, unknown>;
+
+function objectAt(overrides: Overrides, key: string): Overrides {
+  const value = overrides[key];
+  return value && typeof value === "object" && !Array.isArray(value) ? (value as Overrides) : {};
+}
+
+/** The overrides with `section.key` set (or removed when `value` is empty); an emptied section goes too. */
+function withOverride(overrides: Overrides, section: string, key: string, value: unknown): Overrides {
+  const inner: Overrides = { ...objectAt(overrides, section) };
+  if (value === "" || value === null || value === undefined) delete inner[key];
+  else inner[key] = value;
+  const next: Overrides = { ...overrides };
+  if (Object.keys(inner).length) next[section] = inner;
+  else delete next[section];
+  return next;
+}
+
+function otherOverrides(overrides: Overrides): number {
+  let count = Object.keys(overrides).filter((k) => !ROW_KEYS.has(k)).length;
+  count += Object.keys(objectAt(overrides, "style")).filter((k) => !ROW_STYLE_KEYS.has(k)).length;
+  count += Object.keys(objectAt(overrides, "duration")).filter((k) => !ROW_DURATION_KEYS.has(k)).length;
+  return count;
+}
+
+function freshArmId(arms: Arm[]): string {
+  const taken = new Set(arms.map((a) => a.id));
+  if (!arms.length) return "control";
+  for (let n = arms.length + 1; ; n += 1) if (!taken.has(`variant_${n}`)) return `variant_${n}`;
+}
+
+/** A/B arms as rows: an id, a weight (the share of players) and what the arm changes (pacing, transition,
+ * mood, target duration). Overrides these rows do not show are kept untouched. */
 function ArmsField({
   arms,
   findings,
@@ -154,53 +204,114 @@ function ArmsField({
   findings: ValidationFinding[];
   onChange: (arms: Arm[] | null) => void;
 }) {
-  const shown = arms && arms.length ? JSON.stringify(arms, null, 2) : "";
-  const [text, setText] = useState(shown);
-  const [problem, setProblem] = useState<string | null>(null);
-  useEffect(() => {
-    setText((current) => {
-      try {
-        return JSON.stringify(current.trim() ? JSON.parse(current) : null) ===
-          JSON.stringify(arms && arms.length ? arms : null)
-          ? current
-          : shown;
-      } catch {
-        return current;
-      }
-    });
-  }, [shown, arms]);
+  const rows = arms ?? [];
+  const total = rows.reduce((sum, a) => sum + (a.weight ?? 1), 0);
+  const setRow = (index: number, arm: Arm) => onChange(rows.map((a, i) => (i === index ? arm : a)));
   return (
     <Field
-      label="A/B arms (JSON)"
-      hint='e.g. [{"id": "control"}, {"id": "fast", "overrides": {"style": {"pacing": "fast"}}}]'
+      as="div"
+      label="A/B test arms"
+      hint="Each player gets one arm, in proportion to its weight; an arm changes only what it sets."
       findings={findings}
     >
-      <textarea
-        data-testid="field-arms"
-        className="rules__source"
-        rows={Math.min(10, Math.max(2, text.split("\n").length))}
-        spellCheck={false}
-        value={text}
-        placeholder="(no arms)"
-        onChange={(e) => {
-          const raw = e.target.value;
-          setText(raw);
-          if (!raw.trim()) {
-            setProblem(null);
-            onChange(null);
-            return;
-          }
-          try {
-            const parsed: unknown = JSON.parse(raw);
-            if (!Array.isArray(parsed)) throw new Error("arms are a JSON array");
-            setProblem(null);
-            onChange(parsed as Arm[]);
-          } catch (err) {
-            setProblem(err instanceof Error ? err.message : String(err));
-          }
-        }}
-      />
-      {problem ? <span className="field__finding sev-error">Not applied: {problem}</span> : null}
+      <div className="arms-rows" data-testid="field-arms">
+        {rows.length ? (
+          <div className="arms-rows__head" aria-hidden>
+            <span>Arm</span>
+            <span>Weight</span>
+            <span>Pacing</span>
+            <span>Transition</span>
+            <span>Mood to</span>
+            <span>Target s</span>
+            <span />
+          </div>
+        ) : (
+          <p className="muted small">No arms: every player gets the node as configured.</p>
+        )}
+        {rows.map((arm, index) => {
+          const overrides: Overrides = arm.overrides ?? {};
+          const style = objectAt(overrides, "style");
+          const duration = objectAt(overrides, "duration");
+          const others = otherOverrides(overrides);
+          const set = (section: string, key: string, value: unknown) =>
+            setRow(index, { ...arm, overrides: withOverride(overrides, section, key, value) });
+          const share = total > 0 ? Math.round(((arm.weight ?? 1) / total) * 100) : 0;
+          return (
+            <div className="arms-rows__row" key={index} data-testid={`arm-row-${index}`}>
+              <TextInput testId={`arm-id-${index}`} value={arm.id} onChange={(v) => setRow(index, { ...arm, id: v })} />
+              <span className="arms-rows__weight" title={`${share}% of players`}>
+                <NumberInput
+                  testId={`arm-weight-${index}`}
+                  value={arm.weight ?? 1}
+                  min={0}
+                  step={0.5}
+                  onChange={(v) => v !== null && setRow(index, { ...arm, weight: v })}
+                />
+              </span>
+              <Select
+                testId={`arm-pacing-${index}`}
+                value={typeof style.pacing === "string" ? (style.pacing as (typeof PacingValues)[number]) : ""}
+                allowNone="as node"
+                options={labelled(PacingValues, PacingLabels)}
+                onChange={(v) => set("style", "pacing", v)}
+              />
+              <Select
+                testId={`arm-transition-${index}`}
+                value={
+                  typeof style.transitionType === "string"
+                    ? (style.transitionType as (typeof TransitionTypeValues)[number])
+                    : ""
+                }
+                allowNone="as node"
+                options={labelled(TransitionTypeValues, TransitionTypeLabels)}
+                onChange={(v) => set("style", "transitionType", v)}
+              />
+              <TextInput
+                testId={`arm-mood-to-${index}`}
+                value={typeof style.moodTo === "string" ? style.moodTo : ""}
+                placeholder="as node"
+                onChange={(v) => set("style", "moodTo", v.trim())}
+              />
+              <NumberInput
+                testId={`arm-target-${index}`}
+                value={typeof duration.target === "number" ? duration.target : null}
+                allowEmpty
+                min={0}
+                step={0.5}
+                placeholder="as node"
+                onChange={(v) => set("duration", "target", v)}
+              />
+              <button
+                type="button"
+                className="icon-button"
+                data-testid={`remove-arm-${index}`}
+                aria-label={`Remove arm ${arm.id}`}
+                title={`Remove arm ${arm.id}`}
+                onClick={() => {
+                  const left = rows.filter((_, i) => i !== index);
+                  onChange(left.length ? left : null);
+                }}
+              >
+                <Icon name="close" />
+              </button>
+              {others ? (
+                <span className="muted small arms-rows__others">
+                  and {others} other override{others === 1 ? "" : "s"}, kept as set
+                </span>
+              ) : null}
+            </div>
+          );
+        })}
+        <div>
+          <button
+            type="button"
+            data-testid="add-arm"
+            onClick={() => onChange([...rows, { id: freshArmId(rows), weight: 1, overrides: {} }])}
+          >
+            <Icon name="plus" /> Add arm
+          </button>
+        </div>
+      </div>
     </Field>
   );
 }

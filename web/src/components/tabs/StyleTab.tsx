@@ -1,7 +1,8 @@
 // "Style & Duration": the mood, pacing and transition, and the duration range with its target.
+import { PacingLabels, TransitionTypeLabels } from "../../api/labels.gen";
 import { PacingValues, TransitionTypeValues, type Duration, type Style } from "../../api/types.gen";
 import { findingsAt } from "../../state/status";
-import { Field, NumberInput, Select, TextInput } from "../fields";
+import { Field, NumberInput, Select, TextInput, labelled } from "../fields";
 import type { TabProps } from "./config";
 
 export function StyleTab({ config, findings, onChange }: TabProps) {
@@ -38,7 +39,7 @@ export function StyleTab({ config, findings, onChange }: TabProps) {
           <Select
             testId="field-pacing"
             value={style.pacing ?? "medium"}
-            options={PacingValues}
+            options={labelled(PacingValues, PacingLabels)}
             onChange={(v) => setStyle({ pacing: v }, "pacing")}
           />
         </Field>
@@ -46,7 +47,7 @@ export function StyleTab({ config, findings, onChange }: TabProps) {
           <Select
             testId="field-transition-type"
             value={style.transitionType ?? "gradual"}
-            options={TransitionTypeValues}
+            options={labelled(TransitionTypeValues, TransitionTypeLabels)}
             onChange={(v) => setStyle({ transitionType: v }, "transitionType")}
           />
         </Field>

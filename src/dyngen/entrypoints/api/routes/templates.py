@@ -1,4 +1,5 @@
-"""Template library routes: the loaded templates (and the files that did not load), and one template."""
+"""Template library routes: the loaded templates (and the files that did not load), one template, and the
+lexicon of elements and content rules the editor offers while typing."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dyngen.domain.contracts import GenerationNodeConfig
 from dyngen.entrypoints.api.auth import require
 from dyngen.entrypoints.api.errors import documented
 from dyngen.entrypoints.api.wire import PathId, services_of, wire_response
-from dyngen.services.authoring import templates
+from dyngen.services.authoring import lexicon, templates
 
 router = APIRouter(tags=["templates"], dependencies=[require(Scope.EDITOR)])
 
@@ -29,3 +30,10 @@ async def list_templates(request: Request) -> Response:
 async def get_template(template_id: TemplateId, request: Request) -> Response:
     """One template's config, in the spec's spelling (404 for an unknown id, naming the closest one)."""
     return wire_response(services_of(request).templates.get(template_id).config)
+
+
+@router.get("/api/lexicon", response_model=lexicon.Lexicon, responses=documented(401, 403))
+async def get_lexicon(request: Request) -> Response:
+    """The elements (the lexicon's, with their phrases, and the template library's) and the content rules
+    (the template library's) with where each is from: what the editor offers as a designer types."""
+    return wire_response(lexicon.lexicon(library=services_of(request).templates))
