@@ -6,6 +6,7 @@ elsewhere. The repository's `examples/` links to the same files, for the README'
 
 from __future__ import annotations
 
+import functools
 from importlib.resources import files
 from pathlib import Path
 
@@ -28,3 +29,21 @@ def example_graph() -> Path:
 
 def assets_dir() -> Path:
     return shipped("assets")
+
+
+_PROMPT_ROLES = ("system", "user", "prompt", "negative_prompt")
+
+
+@functools.cache
+def prompt_templates(generation_type: str) -> dict[str, str]:
+    """The shipped prompt template of each role for a generation type (`prompts/`, docs/prompts.md):
+    `<type>.<role>.j2` when there is one, else `<role>.j2`; read once per type."""
+    folder = files(__package__) / "prompts"
+    found: dict[str, str] = {}
+    for role in _PROMPT_ROLES:
+        for name in (f"{generation_type}.{role}.j2", f"{role}.j2"):
+            resource = folder / name
+            if resource.is_file():
+                found[role] = resource.read_text(encoding="utf-8")
+                break
+    return found

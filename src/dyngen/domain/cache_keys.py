@@ -121,7 +121,9 @@ def _identity(request: GenerateContentRequest) -> tuple[str, str, str, str]:
 
 # What shapes a node's content beside the key's seven parts (its scenes' text, moods and the rest of its
 # config as resolved): two nodes that differ here never share (and so never overwrite) an entry.
-CONTENT_FIELDS = frozenset({"style", "duration", "constraints", "from_scene", "to_scene", "social_context"})
+CONTENT_FIELDS = frozenset(
+    {"style", "duration", "constraints", "from_scene", "to_scene", "social_context", "prompt", "characters", "lore"}
+)
 
 
 def content_digest(request: GenerateContentRequest) -> str:

@@ -20,6 +20,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     WithJsonSchema,
     computed_field,
 )
@@ -221,6 +222,50 @@ class Fallback(CamelModel):
     timeout_ms: Annotated[int, Field(ge=1, le=600_000)] | None = None
 
 
+# Prompt templates (Jinja2, sandboxed; `domain/prompts.py`): bounded like rule sources.
+TemplateSource = Annotated[str, Field(max_length=20_000), TextChars]
+
+
+class PromptTemplates(CamelModel):
+    """A node's prompt, one Jinja2 template per provider role over the variables `domain/prompts.py`
+    lists; a role left unset uses the shipped default for the generation type (`defaults/prompts/`).
+
+    Text providers read `system` and `user`; video providers `prompt` and `negativePrompt`.
+    """
+
+    system: TemplateSource | None = None
+    user: TemplateSource | None = None
+    prompt: TemplateSource | None = None
+    negative_prompt: TemplateSource | None = None
+
+
+class Relationship(CamelModel):
+    """How a character stands with another: `to` names the other character's id."""
+
+    to: Id
+    kind: Annotated[str, Field(max_length=100), TextChars] = ""
+    description: Text | None = None
+
+
+class Character(CamelModel):
+    """A character of the graph's world, as prompts describe them (never by id)."""
+
+    id: Id
+    name: Annotated[str, Field(min_length=1, max_length=200), TextChars]
+    description: Text | None = None
+    voice: Text | None = None
+    relationships: list[Relationship] = Field(default_factory=list, max_length=50)
+
+
+class LoreEntry(CamelModel):
+    """A fact of the graph's world. A node's prompt gets the entries tagged with its `loreTags`, its scenes'
+    ids or locations or the ids of the characters present, and every entry without tags."""
+
+    id: Id
+    text: Text
+    tags: list[Id] = Field(default_factory=list, max_length=50)
+
+
 class RelationshipValues(CamelModel):
     affinity: Annotated[float, Field(ge=-1000, le=1000)] | None = None
     trust: Annotated[float, Field(ge=-1000, le=1000)] | None = None
@@ -277,10 +322,14 @@ class GenerationNodeConfig(CamelModel):
     # The provider instance or chain that realises the node (checked against the configured ones on save);
     # unset: the routing of dyngen.toml (by template, by type, the default) picks one.
     provider: Id | None = None
+    prompt: PromptTemplates | None = None
+    lore_tags: list[Id] | None = Field(default=None, max_length=50)
 
 
 class SceneRef(CamelModel):
     id: Id
+    title: Annotated[str, Field(max_length=200), TextChars] | None = None
+    characters: list[Id] | None = Field(default=None, max_length=50)
     mood: Id | None = None
     summary: Text | None = None
     location: Id | None = None
@@ -337,6 +386,26 @@ class GenerateContentRequest(SnakeModel):
     arms: list[Arm] | None = Field(default=None, max_length=16)
     # Phrases that mention an element beside the shipped lexicon's (a graph's `lexicon`, for its elements).
     lexicon: Lexicon | None = None
+    prompt: PromptTemplates | None = None
+    lore_tags: list[Id] | None = Field(default=None, max_length=50)
+    # The graph's world as the node sees it (a by-reference call fills both from the stored graph): the
+    # characters present in its scenes (and those they relate to), and the lore its prompt may draw on.
+    characters: list[Character] | None = Field(default=None, max_length=200)
+    lore: list[LoreEntry] | None = Field(default=None, max_length=500)
+    # What the node's rule DSL changed for this player (set while resolving, never on the wire): the
+    # prompt's `overrides` variable. Its outcome is already in the cache key (`r=` qualifier).
+    _rule_overrides: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @property
+    def rule_overrides(self) -> dict[str, Any]:
+        """What the node's rules changed for this player (empty when they changed nothing)."""
+        return dict(self._rule_overrides)
+
+    def with_rule_overrides(self, overrides: dict[str, Any]) -> GenerateContentRequest:
+        """This request remembering what its rules changed (`rule_overrides`)."""
+        copy = self.model_copy()
+        copy._rule_overrides = dict(overrides)
+        return copy
 
     def node_config(self) -> GenerationNodeConfig:
         """The node config this request carries (the part the validator and the cache key read)."""
@@ -359,6 +428,8 @@ class GenerateContentRequest(SnakeModel):
             hybrid=self.hybrid,
             refresh_after_s=self.refresh_after_s,
             arms=self.arms,
+            prompt=self.prompt,
+            lore_tags=self.lore_tags,
         )
 
     @classmethod
@@ -396,6 +467,8 @@ class GenerateContentRequest(SnakeModel):
             refresh_after_s=config.refresh_after_s,
             arms=config.arms,
             provider=config.provider,
+            prompt=config.prompt,
+            lore_tags=config.lore_tags,
         )
 
 

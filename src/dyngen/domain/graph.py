@@ -11,12 +11,14 @@ from pydantic import Field, model_validator
 
 from dyngen.domain.contracts import (
     CamelModel,
+    Character,
     Fallback,
     GenerateContentRequest,
     GenerationNodeConfig,
     GenerationType,
     Id,
     Lexicon,
+    LoreEntry,
     PlayerContext,
     SceneRef,
     Simulate,
@@ -35,11 +37,15 @@ class Scene(CamelModel):
     location: Id | None = None
     emotional_state: Id | None = None
     image: Id | None = None
+    # The ids of the graph's characters present in the scene.
+    characters: list[Id] | None = Field(default=None, max_length=50)
 
     def ref(self) -> SceneRef:
         """The scene as a generation request names it."""
         return SceneRef(
             id=self.id,
+            title=self.title or None,
+            characters=self.characters or None,
             mood=self.mood,
             summary=self.summary,
             location=self.location,
@@ -81,6 +87,9 @@ class SceneGraph(CamelModel):
     # The graph's own phrases per element, beside the shipped lexicon (`domain/lexicon.py`): how its
     # writers and its model say `phone_ring` ("her cell trills") counts as mentioning it.
     lexicon: Lexicon | None = None
+    # The world its prompts draw on (checked by `domain/world.py`: findings, not refusals to parse).
+    characters: list[Character] = Field(default_factory=list, max_length=200)
+    lore: list[LoreEntry] = Field(default_factory=list, max_length=500)
 
     @model_validator(mode="after")
     def _references_exist(self) -> SceneGraph:
@@ -143,6 +152,15 @@ class SceneGraph(CamelModel):
         return exits[0] if exits else None
 
 
+def cast_of(graph: SceneGraph, scenes: list[Scene]) -> list[Character]:
+    """The characters present in `scenes`, then those they have a relationship with, in the graph's order
+    (a prompt names a relation by name); unknown ids are left out (the graph's findings name them)."""
+    present = {c for scene in scenes for c in scene.characters or ()}
+    by_id = {c.id: c for c in graph.characters}
+    related = {r.to for c in present if c in by_id for r in by_id[c].relationships}
+    return [c for c in graph.characters if c.id in present or c.id in related]
+
+
 def target_of(step: GenerationNode | Edge) -> str:
     """The scene a step leads to."""
     return step.to_scene if isinstance(step, GenerationNode) else step.target
@@ -159,13 +177,19 @@ def node_request(
     """The request a player's game sends for `node` between its two scenes: the one request that the
     editor's Test Generation, `dyngen play`, a warm-up and a by-reference call all make, so they share
     cache keys. `social_context` (the player's, when given) replaces the node's own."""
+    from_scene, to_scene = graph.scene(node.from_scene), graph.scene(node.to_scene)
     request = GenerateContentRequest.for_node(
         node.config.model_copy(update={"id": node.config.id or node.id}),
-        from_scene=graph.scene(node.from_scene).ref(),
-        to_scene=graph.scene(node.to_scene).ref(),
+        from_scene=from_scene.ref(),
+        to_scene=to_scene.ref(),
         player_context=player_context,
         simulate=simulate,
     )
+    characters = cast_of(graph, [from_scene, to_scene])
+    if characters or graph.lore:
+        # Every lore entry goes along: the node's template may add lore tags, so the choice is made once
+        # the node is resolved (`world.select_lore`), and only the chosen entries join its cache key.
+        request = request.model_copy(update={"characters": characters or None, "lore": list(graph.lore) or None})
     if social_context is not None:
         request = request.model_copy(update={"social_context": social_context})
     if graph.lexicon:

@@ -16,9 +16,17 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel
 
-from dyngen.domain.contracts import FallbackMode, GenerationValidationResult, NodeStatus, Strategy
+from dyngen.domain.contracts import (
+    FallbackMode,
+    GenerationValidationResult,
+    NodeStatus,
+    Severity,
+    Strategy,
+    ValidationFinding,
+)
 from dyngen.domain.graph import SceneGraph
 from dyngen.domain.node_checks import check_node
+from dyngen.domain.world import world_findings
 
 ALWAYS_FRESH_LIMIT = 3
 
@@ -39,10 +47,14 @@ class GraphWarning(BaseModel):
 
 
 class GraphHealth(BaseModel):
+    """Every node's health, the warnings about the graph, and the findings of its characters and lore
+    (`domain/world.py`: an unknown character, a repeated id; errors block a save)."""
+
     graph_id: str
     status: NodeStatus
     nodes: list[NodeHealth]
     warnings: list[GraphWarning]
+    findings: list[ValidationFinding] = []
 
 
 def graph_health(
@@ -113,9 +125,14 @@ def graph_health(
         )
     if providers_down:
         warnings.append(GraphWarning(code="PROVIDERS_DOWN", message=f"providers down: {', '.join(providers_down)}"))
+    findings = world_findings(graph)
     statuses = {n.status for n in nodes}
+    if any(f.severity is Severity.ERROR for f in findings):
+        statuses.add(NodeStatus.ERRORS)
+    elif findings:
+        statuses.add(NodeStatus.WARNINGS)
     status = next(
         (s for s in (NodeStatus.ERRORS, NodeStatus.WARNINGS) if s in statuses),
         NodeStatus.WARNINGS if warnings else NodeStatus.OK,
     )
-    return GraphHealth(graph_id=graph.id, status=status, nodes=nodes, warnings=warnings)
+    return GraphHealth(graph_id=graph.id, status=status, nodes=nodes, warnings=warnings, findings=findings)

@@ -17,6 +17,7 @@ from dyngen.domain.contracts import (
     ValidationFinding,
 )
 from dyngen.domain.dsl import compile_rules, contradictions
+from dyngen.domain.prompts import template_findings
 from dyngen.domain.validation import validate_config
 
 # Warnings a contradiction replaces when it is proven on a branch that can run (the same place, one finding).
@@ -61,9 +62,10 @@ def rule_findings(config: GenerationNodeConfig) -> list[ValidationFinding]:
 
 
 def check_node(config: GenerationNodeConfig, context: ValidationContext | None = None) -> GenerationValidationResult:
-    """`validate_config` with the rules compiled too: status `errors` when they do not compile."""
+    """`validate_config` with the rules and the prompt templates compiled too: status `errors` when the
+    rules do not compile or a template has a syntax error or an unknown variable (with its line)."""
     result = validate_config(config, context)
-    extra = rule_findings(config)
+    extra = [*rule_findings(config), *template_findings(config.prompt)]
     if not extra:
         return result
     findings = [*result.findings, *extra]

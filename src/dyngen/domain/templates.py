@@ -23,6 +23,7 @@ from dyngen.domain.contracts import (
     ValidationFinding,
 )
 from dyngen.domain.errors import DyngenError
+from dyngen.domain.prompts import template_findings
 from dyngen.domain.validation import validate_config
 from dyngen.domain.wire import deep_merge, load, spec_spelling
 
@@ -123,7 +124,7 @@ def parse_template(name: str, data: Any) -> Template | TemplateProblem:
             message="a template cannot use another template: copy the fields it needs instead",
         )
     result = validate_config(config)
-    errors = [f for f in result.findings if f.severity is Severity.ERROR]
+    errors = [f for f in [*result.findings, *template_findings(config.prompt)] if f.severity is Severity.ERROR]
     if errors:
         return _problem(name, [(f.field, f"{f.code}: {f.message}", None) for f in errors])
     return Template(config=config, source=name, findings=tuple(result.findings))

@@ -38,6 +38,7 @@ from dyngen.services.authoring.graphs import GraphSummary, SavedGraph
 from dyngen.services.authoring.lexicon import Lexicon
 from dyngen.services.authoring.templates import TemplateListing
 from dyngen.services.budgets.spending import BudgetReport
+from dyngen.services.play.prompts import PromptPreview, PromptRequest
 from dyngen.services.reporting.reviews import ReviewRequest, ReviewResult
 from dyngen.services.reporting.telemetry import NodeArms, NodeStats
 from dyngen.services.warmup.runs import WarmRequest, WarmupReport
@@ -71,6 +72,8 @@ WIRE_MODELS: tuple[type[BaseModel], ...] = (
     Lexicon,
     DslCompileRequest,
     DslResult,
+    PromptRequest,
+    PromptPreview,
     ErrorBody,
 )
 """The models whose JSON the editor or the TypeScript client (clients/typescript) reads or sends."""

@@ -1,6 +1,6 @@
 // GENERATED FILE: do not edit. `npm run gen:types` writes it from src/api/enum-labels.json, checked
 // against the enums of src/api/schema.json (every value has a label).
-// schema-sha256: 24a2e351984753d3450662e0b662995610fc6f2a6c0671335d5d1fe98a42c043
+// schema-sha256: 4491f9bd12098021e0ae7d18094a3829efa515bbaa098b8dca6dbb3e34ba95d0
 import type { ContentRating, ErrorCode, FallbackMode, GenerationStatus, GenerationType, NodeStatus, Pacing, PayloadType, Purpose, Rating, SeedSource, Severity, Strategy, TransitionType, Verification, WarmupStatus } from "./types.gen";
 
 export const ContentRatingLabels: Readonly<Record<ContentRating, string>> = {

@@ -1,7 +1,7 @@
 /* eslint-disable */
 // GENERATED FILE: do not edit. `npm run gen:types` writes it from src/api/schema.json,
 // the JSON Schema of dyngen's Python wire models (dyngen.entrypoints.schema_export).
-// schema-sha256: 24a2e351984753d3450662e0b662995610fc6f2a6c0671335d5d1fe98a42c043
+// schema-sha256: 4491f9bd12098021e0ae7d18094a3829efa515bbaa098b8dca6dbb3e34ba95d0
 
 /**
  * This interface was referenced by `DyngenWire`'s JSON-Schema
@@ -135,6 +135,8 @@ export interface DyngenWire {
   NodeArms?: NodeArms;
   NodeContentRequest?: NodeContentRequest;
   NodeStats?: NodeStats;
+  PromptPreview?: PromptPreview;
+  PromptRequest?: PromptRequest;
   ReviewRequest?: ReviewRequest;
   ReviewResult?: ReviewResult;
   SavedGraph?: SavedGraph;
@@ -403,6 +405,7 @@ export interface VariantInfo {
  * via the `definition` "Scene".
  */
 export interface Scene {
+  characters?: string[] | null;
   emotionalState?: string | null;
   id: string;
   image?: string | null;
@@ -536,6 +539,7 @@ export interface ErrorMessage {
 export interface GenerateContentRequest {
   arms?: Arm[] | null;
   cache_key?: string | null;
+  characters?: Character[] | null;
   constraints?: Constraints;
   duration?: Duration;
   fallback?: Fallback;
@@ -547,8 +551,11 @@ export interface GenerateContentRequest {
      */
     [k: string]: string[] | undefined;
   } | null;
+  lore?: LoreEntry[] | null;
+  lore_tags?: string[] | null;
   node_id?: string | null;
   player_context?: PlayerContext | null;
+  prompt?: PromptTemplates | null;
   provider?: string | null;
   purpose?: Purpose;
   refresh_after_s?: number | null;
@@ -578,6 +585,33 @@ export interface Arm {
     [k: string]: unknown | undefined;
   };
   weight?: number;
+}
+/**
+ * A character of the graph's world, as prompts describe them (never by id).
+ *
+ * This interface was referenced by `DyngenWire`'s JSON-Schema
+ * via the `definition` "Character".
+ */
+export interface Character {
+  description?: string | null;
+  id: string;
+  name: string;
+  /**
+   * @maxItems 50
+   */
+  relationships?: Relationship[];
+  voice?: string | null;
+}
+/**
+ * How a character stands with another: `to` names the other character's id.
+ *
+ * This interface was referenced by `DyngenWire`'s JSON-Schema
+ * via the `definition` "Relationship".
+ */
+export interface Relationship {
+  description?: string | null;
+  kind?: string;
+  to: string;
 }
 /**
  * This interface was referenced by `DyngenWire`'s JSON-Schema
@@ -624,12 +658,44 @@ export interface Fallback {
  * via the `definition` "SceneRef".
  */
 export interface SceneRef {
+  characters?: string[] | null;
   emotionalState?: string | null;
   id: string;
   image?: string | null;
   location?: string | null;
   mood?: string | null;
   summary?: string | null;
+  title?: string | null;
+}
+/**
+ * A fact of the graph's world. A node's prompt gets the entries tagged with its `loreTags`, its scenes'
+ * ids or locations or the ids of the characters present, and every entry without tags.
+ *
+ * This interface was referenced by `DyngenWire`'s JSON-Schema
+ * via the `definition` "LoreEntry".
+ */
+export interface LoreEntry {
+  id: string;
+  /**
+   * @maxItems 50
+   */
+  tags?: string[];
+  text: string;
+}
+/**
+ * A node's prompt, one Jinja2 template per provider role over the variables `domain/prompts.py`
+ * lists; a role left unset uses the shipped default for the generation type (`defaults/prompts/`).
+ *
+ * Text providers read `system` and `user`; video providers `prompt` and `negativePrompt`.
+ *
+ * This interface was referenced by `DyngenWire`'s JSON-Schema
+ * via the `definition` "PromptTemplates".
+ */
+export interface PromptTemplates {
+  negativePrompt?: string | null;
+  prompt?: string | null;
+  system?: string | null;
+  user?: string | null;
 }
 /**
  * QA switch: force a failure or add latency. Honoured only with dev tools on; never in a cache key.
@@ -666,6 +732,8 @@ export interface GenerationNodeConfig {
   generationType: GenerationType;
   hybrid?: boolean | null;
   id?: string | null;
+  loreTags?: string[] | null;
+  prompt?: PromptTemplates | null;
   provider?: string | null;
   purpose?: Purpose;
   refreshAfterS?: number | null;
@@ -768,10 +836,14 @@ export interface ValidationFinding {
   severity: Severity;
 }
 /**
+ * Every node's health, the warnings about the graph, and the findings of its characters and lore
+ * (`domain/world.py`: an unknown character, a repeated id; errors block a save).
+ *
  * This interface was referenced by `DyngenWire`'s JSON-Schema
  * via the `definition` "GraphHealth".
  */
 export interface GraphHealth {
+  findings?: ValidationFinding[];
   graph_id: string;
   nodes: NodeHealth[];
   status: NodeStatus;
@@ -932,37 +1004,64 @@ export interface NodeStats {
   reviews?: number;
 }
 /**
- * A reviewer's score of one generation: 1 (unusable) to 5 (excellent).
+ * What a node's provider would be told.
+ *
+ * Attributes:
+ *     node_id: The node.
+ *     provider: The provider instance that would make its content.
+ *     roles: Each provider role (`system`, `user`: text providers; `prompt`, `negativePrompt`: video).
+ *     variables: The variables' values for this player (what a template can read).
+ *     variable_help: Every variable's name and what it holds.
+ *     findings: Template problems (syntax, unknown variables, render errors), each with its line.
  *
  * This interface was referenced by `DyngenWire`'s JSON-Schema
- * via the `definition` "ReviewRequest".
+ * via the `definition` "PromptPreview".
  */
-export interface ReviewRequest {
-  note?: string | null;
-  reviewer?: string | null;
-  score: number;
-}
-/**
- * This interface was referenced by `DyngenWire`'s JSON-Schema
- * via the `definition` "ReviewResult".
- */
-export interface ReviewResult {
-  generation_id: string;
-  mean_score: number;
-  reviews: number;
-  score: number;
-}
-/**
- * This interface was referenced by `DyngenWire`'s JSON-Schema
- * via the `definition` "SavedGraph".
- */
-export interface SavedGraph {
-  graph: {
+export interface PromptPreview {
+  findings: ValidationFinding[];
+  node_id: string;
+  provider: string;
+  roles: {
+    [k: string]: PromptRole | undefined;
+  };
+  variable_help: {
+    [k: string]: string | undefined;
+  };
+  variables: {
     [k: string]: unknown | undefined;
   };
-  health: GraphHealth;
-  id: string;
-  version: number;
+}
+/**
+ * One role's prompt: its text (None when its template cannot render), its template's source, and
+ * whether that is the shipped default.
+ *
+ * This interface was referenced by `DyngenWire`'s JSON-Schema
+ * via the `definition` "PromptRole".
+ */
+export interface PromptRole {
+  default: boolean;
+  template: string;
+  text: string | null;
+}
+/**
+ * `POST /api/graphs/{graph_id}/nodes/{node_id}/prompt`: whose prompt, and optionally drafts.
+ *
+ * Attributes:
+ *     player_context: The player (their flags, choices and stats feed the node's rules and the prompt).
+ *     social_context: The player's social context, replacing the node's own when given.
+ *     graph_version: A stored version (default: the current one).
+ *     graph: A draft of the graph (the editor's unsaved one) instead of the stored graph.
+ *     prompt: Draft templates for the node, replacing its own.
+ *
+ * This interface was referenced by `DyngenWire`'s JSON-Schema
+ * via the `definition` "PromptRequest".
+ */
+export interface PromptRequest {
+  graph?: SceneGraph | null;
+  graph_version?: number | null;
+  player_context?: PlayerContext | null;
+  prompt?: PromptTemplates | null;
+  social_context?: SocialContext | null;
 }
 /**
  * A whole graph. `start` defaults to the first scene.
@@ -971,6 +1070,10 @@ export interface SavedGraph {
  * via the `definition` "SceneGraph".
  */
 export interface SceneGraph {
+  /**
+   * @maxItems 200
+   */
+  characters?: Character[];
   /**
    * @maxItems 10000
    */
@@ -982,6 +1085,10 @@ export interface SceneGraph {
      */
     [k: string]: string[] | undefined;
   } | null;
+  /**
+   * @maxItems 500
+   */
+  lore?: LoreEntry[];
   /**
    * @maxItems 10000
    */
@@ -1022,6 +1129,39 @@ export interface GenerationNode {
   fromScene: string;
   id: string;
   toScene: string;
+}
+/**
+ * A reviewer's score of one generation: 1 (unusable) to 5 (excellent).
+ *
+ * This interface was referenced by `DyngenWire`'s JSON-Schema
+ * via the `definition` "ReviewRequest".
+ */
+export interface ReviewRequest {
+  note?: string | null;
+  reviewer?: string | null;
+  score: number;
+}
+/**
+ * This interface was referenced by `DyngenWire`'s JSON-Schema
+ * via the `definition` "ReviewResult".
+ */
+export interface ReviewResult {
+  generation_id: string;
+  mean_score: number;
+  reviews: number;
+  score: number;
+}
+/**
+ * This interface was referenced by `DyngenWire`'s JSON-Schema
+ * via the `definition` "SavedGraph".
+ */
+export interface SavedGraph {
+  graph: {
+    [k: string]: unknown | undefined;
+  };
+  health: GraphHealth;
+  id: string;
+  version: number;
 }
 /**
  * The library at a glance: the templates, and the files that did not load.

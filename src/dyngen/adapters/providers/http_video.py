@@ -32,6 +32,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from dyngen import defaults
 from dyngen.adapters.providers.http_video_presets import PRESETS, Preset
 from dyngen.adapters.providers.http_video_settings import HttpVideoSettings
 from dyngen.adapters.providers.ssrf import (
@@ -44,6 +45,7 @@ from dyngen.adapters.providers.ssrf import (
     secret_parts,
 )
 from dyngen.adapters.providers.upstream import call_upstream, json_answer
+from dyngen.domain import prompts
 from dyngen.domain.contracts import (
     ContentMetadata,
     GenerateContentRequest,
@@ -141,30 +143,21 @@ def script_prompt(script: GeneratedContentPayload) -> str:
     return " ".join(shots)
 
 
-def video_prompt(request: GenerateContentRequest, script: GeneratedContentPayload | None = None) -> str:
-    """One paragraph a video model can follow: the two scenes, the style and the content rules; with a
-    pipeline's `script`, its shots first."""
-    before, after, style = request.from_scene, request.to_scene, request.style
-    parts: list[str] = [script_prompt(script)] if script is not None and script.beats else []
-    if before is not None:
-        parts.append(f"From scene {before.id}" + (f" ({before.mood})" if before.mood else "") + ".")
-        if before.summary:
-            parts.append(before.summary)
-    if after is not None:
-        parts.append(f"To scene {after.id}" + (f" ({after.mood})" if after.mood else "") + ".")
-        if after.summary:
-            parts.append(after.summary)
-    parts.append(
-        f"A {style.transition_type.value} {request.type.value}, {style.pacing.value} pacing, "
-        f"{request.duration.target:g} seconds, rated {request.constraints.rating.value}."
-    )
-    required = [e.replace("_", " ") for e in request.constraints.required_elements]
-    avoided = [e.replace("_", " ") for e in request.constraints.avoid_elements]
-    if required:
-        parts.append("Show: " + ", ".join(required) + ".")
-    if avoided:
-        parts.append("Never show: " + ", ".join(avoided) + ".")
-    return " ".join(parts)
+def video_prompt(
+    request: GenerateContentRequest, script: GeneratedContentPayload | None = None, role: str = "prompt"
+) -> str:
+    """What a video model is told: the node's `prompt` (or `negative_prompt`) template, else the shipped
+    default (`defaults/prompts/`), rendered over the request's variables: scene titles and summaries, the
+    characters present, style, duration and the content rules (`domain/prompts.py`); with a pipeline's
+    `script`, its shots come first in the prompt.
+
+    Raises:
+        DyngenError: GEN_INVALID_CONFIG for a node's template that cannot render.
+    """
+    text = prompts.render(request, role, defaults.prompt_templates(request.type.value))
+    if role == "prompt" and script is not None and script.beats:
+        return f"{script_prompt(script)} {text}".strip()
+    return text
 
 
 @dataclass(slots=True)
@@ -421,6 +414,7 @@ class HttpVideoProvider:
             self._template,
             {
                 "prompt": video_prompt(request, call.script),
+                "negative_prompt": video_prompt(request, role="negative_prompt"),
                 "seed": call.seed % (2**31),
                 "duration": request.duration.target,
                 "mood_from": style.mood_from or (request.from_scene.mood if request.from_scene else None),

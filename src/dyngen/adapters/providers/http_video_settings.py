@@ -26,8 +26,8 @@ class HttpVideoSettings(BaseModel):
     cancel_url: str | None = Field(default=None, description="Generic: cancel URL template (POST) with `{id}`.")
     body_template: str | None = Field(
         default=None,
-        description="JSON body: {{prompt}} {{seed}} {{duration}} {{mood_from}} {{mood_to}} {{from_image_url}} "
-        "{{to_image_url}} {{from_image_b64}} {{to_image_b64}}; a preset's default is its `input`.",
+        description="JSON body: {{prompt}} {{negative_prompt}} {{seed}} {{duration}} {{mood_from}} {{mood_to}} "
+        "{{from_image_url}} {{to_image_url}} {{from_image_b64}} {{to_image_b64}}; a preset's default is its `input`.",
     )
     auth_header: SecretStr | None = Field(default=None, description="Generic: `Name: value` auth header.")
     headers: dict[str, SecretStr] = Field(default_factory=dict, description="More headers sent to the API.")

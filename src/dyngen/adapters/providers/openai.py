@@ -1,9 +1,10 @@
 """`OpenAIProvider`: text content from any OpenAI-compatible chat completions endpoint (OpenAI, vLLM,
 Ollama, llama.cpp server, LM Studio).
 
-The prompt is built here from the (resolved) request: node config, both scenes, the player and the social
-context. The service has already clamped the rating to the most restrictive of the node's, the world's
-and the user's maximum and capped the intimacy band by it; the prompt states both. Output is asked for as
+The prompt is the node's `system` and `user` templates (or the shipped defaults) rendered over the
+(resolved) request: scenes, characters, lore, constraints, the player and the social context. The service
+has already clamped the rating to the most restrictive of the node's, the world's and the user's maximum
+and capped the intimacy band by it; the default templates state both. Output is asked for as
 structured JSON (`response_format` with a JSON Schema: beats with speakers and shot descriptions, choices,
 and the model's element report: the beat and a quote for each required element, an assertion for each
 avoided one) and parsed into beats, dialogue and choices plus the report (`domain.elements`); malformed
@@ -22,6 +23,8 @@ from typing import Any
 
 import httpx
 
+from dyngen import defaults
+from dyngen.domain import prompts
 from dyngen.domain.contracts import (
     Beat,
     Choice,
@@ -44,12 +47,14 @@ _PAYLOAD = {
     GenerationType.NPC_RESPONSE: PayloadType.NPC_RESPONSE,
 }
 
+# The answer's shape, appended to the node's system prompt (whatever the designer wrote): the parser below
+# depends on it.
 _SYSTEM = (
-    "You write short content for a narrative video game. Answer with one JSON object and nothing else: "
+    "Answer with one JSON object and nothing else: "
     '{"beats": [{"kind": "narration" or "dialogue", "speaker": "name, for dialogue", "text": "one line"}], '
     '"choices": [{"id": "c1", "text": "a reply the player can pick"}]}. '
     "Keep every line under 200 characters. Never go beyond the content rating you are given. Use every "
-    "required element, named plainly in the text, and none of the avoided ones."
+    "required element in the story's own words, and none of the avoided ones."
 )
 
 _JUDGE = (
@@ -83,43 +88,21 @@ def _judge_schema(keys: Sequence[str]) -> dict[str, Any]:
     }
 
 
-_BAND_TONE = {
-    "none": "no romance or intimacy",
-    "light": "warmth and light flirting at most",
-    "deep": "open affection, implied intimacy only",
-    "intense": "passionate, within the rating",
-}
+def messages(request: GenerateContentRequest) -> list[dict[str, str]]:
+    """The chat the model gets: the node's `system` and `user` prompt templates (or the shipped defaults for
+    its generation type, `defaults/prompts/`) rendered over its variables (`domain/prompts.py`: scene
+    titles, characters, lore, constraints, the player), then the answer's shape.
 
-
-def prompt(request: GenerateContentRequest) -> dict[str, Any]:
-    """The brief the model gets: everything the node and its context say, nothing from the client verbatim
-    beyond the scenes' own fields."""
-    social = request.social_context
-    player = request.player_context
-    brief: dict[str, Any] = {
-        "task": request.type.value,
-        "purpose": request.purpose.value,
-        "mood_from": request.style.mood_from or (request.from_scene.mood if request.from_scene else None),
-        "mood_to": request.style.mood_to or (request.to_scene.mood if request.to_scene else None),
-        "pacing": request.style.pacing.value,
-        "transition": request.style.transition_type.value,
-        "duration_seconds": request.duration.target,
-        "content_rating": request.constraints.rating.value,
-        "required_elements": [e.replace("_", " ") for e in request.constraints.required_elements],
-        "avoid_elements": [e.replace("_", " ") for e in request.constraints.avoid_elements],
-        "rules": request.constraints.content_rules,
-        "from_scene": request.from_scene.model_dump(exclude_none=True) if request.from_scene else None,
-        "to_scene": request.to_scene.model_dump(exclude_none=True) if request.to_scene else None,
-    }
-    if player is not None:
-        brief["player"] = player.model_dump(exclude_none=True, exclude={"playthrough_id", "player_id"})
-    if social is not None:
-        brief["relationship"] = social.relationship_tier_id
-        brief["tone"] = _BAND_TONE.get(social.intimacy_band or "none")
-        brief["npcs"] = social.npc_ids
+    Raises:
+        DyngenError: GEN_INVALID_CONFIG for a node's template that cannot render.
+    """
+    templates = defaults.prompt_templates(request.type.value)
+    values = prompts.variables(request)
+    system = prompts.render_source(prompts.source_for(request, "system", templates), values, role="system")
+    user = prompts.render_source(prompts.source_for(request, "user", templates), values, role="user")
     if request.type is GenerationType.DIALOGUE:
-        brief["also"] = "end with 2 to 4 choices for the player"
-    return {k: v for k, v in brief.items() if v not in (None, [], {})}
+        user += "\nEnd with 2 to 4 choices for the player."
+    return [{"role": "system", "content": f"{system}\n\n{_SYSTEM}".strip()}, {"role": "user", "content": user}]
 
 
 def answer_schema(request: GenerateContentRequest) -> dict[str, Any]:
@@ -262,10 +245,7 @@ class OpenAIProvider:
     async def _complete(self, request: GenerateContentRequest, seed: int, deadline_s: float) -> tuple[str, int]:
         body = {
             "model": self._model,
-            "messages": [
-                {"role": "system", "content": _SYSTEM},
-                {"role": "user", "content": json.dumps(prompt(request), ensure_ascii=False)},
-            ],
+            "messages": messages(request),
             "response_format": _response_format(request),
             "seed": seed % (2**31),
             "temperature": 0.8,

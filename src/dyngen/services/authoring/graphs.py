@@ -51,6 +51,10 @@ def _check(graph: SceneGraph, services: Services) -> GraphHealth:
         if node.status is NodeStatus.ERRORS
         for finding in node.result.findings
         if finding.severity is Severity.ERROR
+    ] + [
+        {"field": finding.field, "message": finding.message, "code": finding.code, "severity": finding.severity.value}
+        for finding in health.findings
+        if finding.severity is Severity.ERROR
     ]
     if errors:
         raise DyngenError(

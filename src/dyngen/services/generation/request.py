@@ -42,6 +42,9 @@ _SHAPING_FIELDS = {
     "social_context",
     "provider",
     "fallback",
+    "prompt",
+    "characters",
+    "lore",
 }
 
 

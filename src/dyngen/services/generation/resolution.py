@@ -23,6 +23,7 @@ from dyngen.domain.rating import effective_rating
 from dyngen.domain.social import RelationshipTable, resolve_social
 from dyngen.domain.templates import apply_template
 from dyngen.domain.wire import load
+from dyngen.domain.world import select_lore
 from dyngen.services.machinery.memo import LruMemo
 from dyngen.services.machinery.template_library import TemplateLibrary
 
@@ -45,6 +46,8 @@ _NODE_FIELDS = {
     "hybrid": "hybrid",
     "refresh_after_s": "refreshAfterS",
     "arms": "arms",
+    "prompt": "prompt",
+    "lore_tags": "loreTags",
 }
 
 
@@ -70,14 +73,17 @@ def _with_config(request: GenerateContentRequest, config: GenerationNodeConfig) 
         player_context=request.player_context,
         simulate=request.simulate,
     )
-    return resolved.model_copy(
+    resolved = resolved.model_copy(
         update={
             "node_id": request.node_id,
             "provider": request.provider,
             "cache_key": request.cache_key,
             "lexicon": request.lexicon,
+            "characters": request.characters,
+            "lore": request.lore,
         }
     )
+    return resolved.with_rule_overrides(request.rule_overrides)
 
 
 def _template(request: GenerateContentRequest, templates: TemplateLibrary) -> tuple[GenerateContentRequest, str | None]:
@@ -141,7 +147,8 @@ def _rules(
         return request, None
     config = request.node_config()
     wire = merge_overrides(config.model_dump(mode="json", by_alias=True, exclude_none=True), outcome.overrides)
-    return _with_config(request, load(GenerationNodeConfig, wire)), f"r={_digest(outcome.overrides)}"
+    ruled = _with_config(request, load(GenerationNodeConfig, wire)).with_rule_overrides(outcome.overrides)
+    return ruled, f"r={_digest(outcome.overrides)}"
 
 
 def _social(
@@ -187,4 +194,5 @@ def resolve(
     if outcome:
         qualifiers.append(outcome)
     request, rating = _social(request, relationships)
+    request = select_lore(request)
     return Resolved(request=request, qualifiers=tuple(qualifiers), rating=rating, arm=arm)

@@ -38,7 +38,13 @@ from dyngen.adapters.providers.comfyui.workflow import OutputFile, Workflow, loa
 from dyngen.adapters.providers.http_video import video_prompt
 from dyngen.adapters.providers.ssrf import UrlRule, guarded_get, secret_parts
 from dyngen.adapters.providers.upstream import call_upstream, json_answer
-from dyngen.domain.contracts import ContentMetadata, GeneratedContentPayload, GenerationType, PayloadType
+from dyngen.domain.contracts import (
+    ContentMetadata,
+    GenerateContentRequest,
+    GeneratedContentPayload,
+    GenerationType,
+    PayloadType,
+)
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.ports import ArtifactBlob, ProviderCall, ProviderInfo, ProviderResult, RemoteJob
 
@@ -53,6 +59,14 @@ PAYLOADS = {
     GenerationType.VARIATION: PayloadType.VIDEO,
     GenerationType.ENVIRONMENT: PayloadType.ENVIRONMENT,
 }
+
+
+def _negative(request: GenerateContentRequest, configured: str | None) -> str | None:
+    """The node's own negative prompt template, else the instance's `negative_prompt`, else the shipped
+    default (the avoided elements)."""
+    if request.prompt is not None and request.prompt.negative_prompt is not None:
+        return video_prompt(request, role="negative_prompt") or None
+    return configured or video_prompt(request, role="negative_prompt") or None
 
 
 class _Run:
@@ -220,7 +234,7 @@ class ComfyUIProvider:
         graph = workflow.filled(
             {
                 "prompt": video_prompt(request, call.script),
-                "negative_prompt": settings.negative_prompt or None,
+                "negative_prompt": _negative(request, settings.negative_prompt),
                 "seed": call.seed % MAX_SEED,
                 "width": settings.width,
                 "height": settings.height,

@@ -15,6 +15,8 @@ from dyngen.entrypoints.api.auth import require
 from dyngen.entrypoints.api.errors import documented
 from dyngen.entrypoints.api.wire import PathId, services_of, wire_response
 from dyngen.services.authoring import graphs
+from dyngen.services.play import prompts
+from dyngen.services.play.prompts import PromptPreview, PromptRequest
 from dyngen.services.reporting.health import check_graph
 
 router = APIRouter(tags=["graphs"], dependencies=[require(Scope.EDITOR)])
@@ -85,3 +87,17 @@ async def stored_graph_health(graph_id: GraphId, request: Request) -> Response:
     services = services_of(request)
     stored = await graphs.get_graph(graph_id=graph_id, version=None, services=services)
     return wire_response(await check_graph(graph=SceneGraph.model_validate(stored.body), services=services))
+
+
+@router.post(
+    "/api/graphs/{graph_id}/nodes/{node_id}/prompt",
+    response_model=PromptPreview,
+    responses=documented(401, 403, 404, 413, 422),
+)
+async def node_prompt(graph_id: GraphId, node_id: PathId, body: PromptRequest, request: Request) -> Response:
+    """The prompt a node's provider would get for a player: every role (`system`, `user`, `prompt`,
+    `negativePrompt`) rendered from the node's templates or the shipped defaults, the variables with their
+    values and what they hold, and template findings with their lines. `graph` and `prompt` in the body
+    preview drafts. Nothing is generated."""
+    preview = await prompts.node_prompt(graph_id=graph_id, node_id=node_id, body=body, services=services_of(request))
+    return wire_response(preview)
