@@ -111,8 +111,8 @@ async def test_a_transition_uploads_the_scene_images_and_fills_the_workflow(
     assert comfy.script.uploads[graph["52"]["inputs"]["image"]] == the_call.images["img-cafe"]
     assert graph["83"]["inputs"]["length"] == 32, "2 s at the workflow's 16 fps"
     assert graph["3"]["inputs"]["seed"] == 7, "the seed is folded into ComfyUI's range"
-    assert "cafe" in graph["6"]["inputs"]["text"]
-    assert "roof" in graph["6"]["inputs"]["text"]
+    assert graph["6"]["inputs"]["text"].startswith("Cafe, romantic"), "the scene named in words, not by id"
+    assert "Then Roof, intense." in graph["6"]["inputs"]["text"]
     assert comfy.script.headers[0]["authorization"] == f"Bearer {SECRET}"
 
     assert result.payload.type is PayloadType.VIDEO

@@ -88,7 +88,7 @@ async def test_a_finished_job_becomes_the_video_artifact(make: Factory, server: 
     assert body["seed"] == 1234
     assert body["seconds"] == 6
     assert body["moods"] == ["romantic", "intense"]
-    assert "cafe" in body["text"]
+    assert body["text"].startswith("Cafe, romantic: A late coffee."), "the scene named in words, not by id"
     assert "phone ring" in body["text"]
     assert "gore" in body["text"]
     assert list(server.script.polls.values()) == [3], "done after two 'running' answers"
