@@ -385,6 +385,45 @@ const scenarios = {
   },
 
   /** A change saved with Ctrl+S is there after a reload, and in a fresh browser without the draft. */
+  async add_character({ page, graph }) {
+    await openEditor(page, base, graph);
+    await (await visible(page, tid('toggle-world'))).click();
+    await visible(page, tid('world-panel'));
+    await (await visible(page, tid('add-character'))).click();
+    await (await visible(page, tid('character-0-name'))).fill('Mara');
+    await (await visible(page, tid('character-0-id'))).fill('mara');
+    await page.locator(tid('character-0-description')).fill('a courier who never sits still');
+    await page.locator(tid('character-0-voice')).fill('dry, quick');
+    await snap(page, 'character-added');
+
+    // The scene she is in names her; the node leaving that scene is told about her.
+    await (await visible(page, tid('scene-node-cafe_date'))).click();
+    await visible(page, tid('scene-panel'));
+    await (await visible(page, tid('scene-character-mara'))).check();
+    await page.keyboard.press('Control+s');
+    await saveStatus(page, /^Saved/, '"Saved" after Ctrl+S');
+    const { body } = await serverGraph(base, graph);
+    const mara = (body.characters ?? []).find((c) => c.id === 'mara');
+    check(mara && mara.name === 'Mara' && mara.voice === 'dry, quick', `the server's characters: ${JSON.stringify(body.characters)}`);
+    const cafe = body.scenes.find((sc) => sc.id === 'cafe_date');
+    check((cafe.characters ?? []).includes('mara'), `cafe_date's characters: ${JSON.stringify(cafe.characters)}`);
+
+    await selectNode(page, EXAMPLE_NODE);
+    await openTab(page, 'prompt');
+    await until(
+      async () => (await textOf(page, tid('prompt-text-system'))).includes('Mara: a courier who never sits still.'),
+      'the rendered system prompt to describe Mara',
+    );
+    const user = await textOf(page, tid('prompt-text-user'));
+    check(!user.includes('cafe_date'), `the user prompt shows a scene id: ${user}`);
+    await (await visible(page, tid('prompt-template-user'))).fill('Hello {{ scnee }}');
+    await until(
+      async () => (await textOf(page, tid('prompt-findings'))).includes("unknown variable 'scnee'"),
+      'the unknown variable to be a finding',
+    );
+    await snap(page, 'prompt-view');
+  },
+
   async reload_saved({ page, graph, browser }) {
     await openEditor(page, base, graph);
     await selectNode(page, EXAMPLE_NODE);

@@ -61,3 +61,7 @@ def test_a_graph_exported_as_a_file_imports_back_and_a_broken_file_is_refused(
 
 def test_no_emoji_anywhere_and_enums_read_as_words(scenarios: Scenarios, own_graph: str) -> None:
     scenarios.run("no_emoji_labels", screenshot="no_emoji_labels", graph=own_graph)
+
+
+def test_a_character_added_in_the_world_panel_reaches_the_nodes_prompt(scenarios: Scenarios, own_graph: str) -> None:
+    scenarios.run("add_character", screenshot="add_character", graph=own_graph)

@@ -18,6 +18,7 @@ import { SidePanel } from "./components/SidePanel";
 import { TestPanel } from "./components/TestPanel";
 import { TopBar } from "./components/TopBar";
 import { WarmupPanel } from "./components/WarmupPanel";
+import { WorldPanel } from "./components/WorldPanel";
 import { useServerChecks, useTelemetry } from "./state/checks";
 import { dropDraft, loadDraft, storeDraft, type Draft } from "./state/drafts";
 import {
@@ -63,6 +64,7 @@ function Editor() {
   const [templateBusy, setTemplateBusy] = useState(false);
   const [showHealth, setShowHealth] = useState(false);
   const [showBudgets, setShowBudgets] = useState(false);
+  const [showWorld, setShowWorld] = useState(false);
   const [askKey, setAskKey] = useState(false);
   const [draftOffer, setDraftOffer] = useState<Draft | null>(null);
   const [chooser, setChooser] = useState<{ from: string; to: string } | null>(null);
@@ -477,6 +479,12 @@ function Editor() {
         health={health}
         showHealth={showHealth}
         onToggleHealth={() => setShowHealth((v) => !v)}
+        showWorld={showWorld && !selectedNode && !selectedScene}
+        onToggleWorld={() => {
+          const open = !(showWorld && !selectedNode && !selectedScene);
+          setShowWorld(open);
+          if (open) clearSelection();
+        }}
         showBudgets={showBudgets}
         onToggleBudgets={() => {
           setShowBudgets((v) => !v);
@@ -505,7 +513,7 @@ function Editor() {
         </div>
       ) : null}
 
-      <main className={`workspace${selectedNode || selectedScene ? " has-panel" : ""}`}>
+      <main className={`workspace${selectedNode || selectedScene || (showWorld && graph) ? " has-panel" : ""}`}>
         <div className={`stage${showHealth ? " has-drawer" : ""}`}>
           {graph ? (
             <CanvasTools
@@ -590,6 +598,7 @@ function Editor() {
         {graph && selectedNode ? (
           <SidePanel
             key={selectedNode.id}
+            graph={graph}
             node={selectedNode}
             tab={tab}
             onTab={setTab}
@@ -626,10 +635,19 @@ function Editor() {
             }
           />
         ) : null}
+        {graph && showWorld && !selectedNode && !selectedScene ? (
+          <WorldPanel
+            graph={graph}
+            findings={health?.findings ?? []}
+            onChange={(update, field) => edit(update, `world:${field}`)}
+            onClose={() => setShowWorld(false)}
+          />
+        ) : null}
         {graph && selectedScene ? (
           <SceneEditor
             key={selectedScene.id}
             scene={selectedScene}
+            characters={graph.characters ?? []}
             isStart={(graph.start ?? graph.scenes[0]?.id) === selectedScene.id}
             onChange={changeScene}
             onMakeStart={() => {

@@ -14,6 +14,8 @@ import type {
   Lexicon,
   NodeArms,
   NodeStats,
+  PromptPreview,
+  PromptRequest,
   ReviewResult,
   SavedGraph,
   SceneGraph,
@@ -45,6 +47,13 @@ export const api = {
   },
   createGraph: (graph: SceneGraph) => request<SavedGraph>("/api/graphs", { method: "POST", body: graph }),
   saveGraph: (graph: SceneGraph) => request<SavedGraph>(`/api/graphs/${enc(graph.id)}`, { method: "PUT", body: graph }),
+  /** The prompt a node's provider would get (the graph as edited, a player); nothing is generated. */
+  nodePrompt: (graphId: string, nodeId: string, body: PromptRequest, signal?: AbortSignal) =>
+    request<PromptPreview>(`/api/graphs/${enc(graphId)}/nodes/${enc(nodeId)}/prompt`, {
+      method: "POST",
+      body,
+      ...(signal ? { signal } : {}),
+    }),
   graphHealth: (graph: SceneGraph, signal?: AbortSignal) =>
     request<GraphHealth>("/api/health/graph", { method: "POST", body: graph, ...(signal ? { signal } : {}) }),
   // No context: the editor checks the node as designed; the player-specific checks belong to a request.

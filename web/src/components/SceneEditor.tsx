@@ -1,11 +1,13 @@
-// The selected scene's fields (what a transition is generated from: mood, summary, location, image).
-import type { Scene } from "../api/types.gen";
+// The selected scene's fields (what a transition is generated from: mood, summary, location, image, the
+// characters present).
+import type { Character, Scene } from "../api/types.gen";
 import { Field, TextInput } from "./fields";
 import { Icon } from "./Icon";
 import { IdRename } from "./IdRename";
 
 export function SceneEditor({
   scene,
+  characters,
   isStart,
   onChange,
   onMakeStart,
@@ -13,6 +15,7 @@ export function SceneEditor({
   onRename,
 }: {
   scene: Scene;
+  characters: Character[];
   isStart: boolean;
   onChange: (patch: Partial<Scene>, field: string) => void;
   onMakeStart: () => void;
@@ -73,6 +76,29 @@ export function SceneEditor({
               onChange={(e) => onChange({ summary: e.target.value || null }, "summary")}
             />
           </Field>
+          <fieldset className="scene-characters" data-testid="scene-characters">
+            <legend className="field__label">Characters present</legend>
+            {characters.length === 0 ? (
+              <span className="muted small">The graph has no characters yet: add them under “Characters &amp; lore”.</span>
+            ) : null}
+            {characters.map((c) => {
+              const present = scene.characters ?? [];
+              return (
+                <label key={c.id} className="checkbox">
+                  <input
+                    type="checkbox"
+                    data-testid={`scene-character-${c.id}`}
+                    checked={present.includes(c.id)}
+                    onChange={(e) => {
+                      const next = e.target.checked ? [...present, c.id] : present.filter((id) => id !== c.id);
+                      onChange({ characters: next.length ? next : null }, "characters");
+                    }}
+                  />
+                  {c.name || c.id}
+                </label>
+              );
+            })}
+          </fieldset>
           <Field label="Image" hint="A file under the server's assets folder; the video provider starts or ends on it.">
             <TextInput
               testId="scene-image"

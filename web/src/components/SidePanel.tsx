@@ -5,6 +5,7 @@ import type {
   DslResult,
   GenerationNode,
   GenerationValidationResult,
+  SceneGraph,
   TemplateListing,
 } from "../api/types.gen";
 import { NodeStatusLabels } from "../api/labels.gen";
@@ -15,6 +16,7 @@ import { IdRename } from "./IdRename";
 import type { ConfigChange } from "./tabs/config";
 import { ConstraintsTab } from "./tabs/ConstraintsTab";
 import { FallbackTab } from "./tabs/FallbackTab";
+import { PromptTab } from "./tabs/PromptTab";
 import { PurposeTab } from "./tabs/PurposeTab";
 import { StyleTab } from "./tabs/StyleTab";
 
@@ -24,9 +26,11 @@ const TABS: { id: TabId; label: string }[] = [
   { id: "constraints", label: "Constraints & Rules" },
   { id: "fallback", label: "Fallback" },
   { id: "test", label: "Validation & Test" },
+  { id: "prompt", label: "Prompt" },
 ];
 
 export interface SidePanelProps {
+  graph: SceneGraph;
   node: GenerationNode;
   tab: TabId;
   onTab: (tab: TabId) => void;
@@ -102,6 +106,7 @@ export function SidePanel(props: SidePanelProps) {
         {tab === "constraints" ? <ConstraintsTab {...tabProps} dsl={props.dsl} dslError={props.dslError} /> : null}
         {tab === "fallback" ? <FallbackTab {...tabProps} /> : null}
         {tab === "test" ? props.testPanel : null}
+        {tab === "prompt" ? <PromptTab {...tabProps} graph={props.graph} nodeId={node.id} /> : null}
       </div>
       <footer className="side-panel__validation">
         <div className="side-panel__validation-head">

@@ -22,6 +22,8 @@ export function TopBar(props: {
   health: GraphHealth | null;
   showHealth: boolean;
   onToggleHealth: () => void;
+  showWorld: boolean;
+  onToggleWorld: () => void;
   showBudgets: boolean;
   onToggleBudgets: () => void;
   serviceStatus: string | null;
@@ -117,6 +119,17 @@ export function TopBar(props: {
           </button>
           {props.warmup}
         </div>
+        <button
+          type="button"
+          data-testid="toggle-world"
+          className={props.showWorld ? "is-on" : ""}
+          onClick={props.onToggleWorld}
+          aria-pressed={props.showWorld}
+          disabled={!graph}
+          title="The graph's characters and lore, which prompts draw on"
+        >
+          Characters &amp; lore
+        </button>
         <button
           type="button"
           data-testid="toggle-health"

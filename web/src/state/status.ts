@@ -4,7 +4,7 @@ import { ErrorCodeLabels, FallbackModeLabels, GenerationStatusLabels } from "../
 import type { GenerateContentResponse, ValidationFinding } from "../api/types.gen";
 import type { SaveState } from "./editor";
 
-export type TabId = "purpose" | "style" | "constraints" | "fallback" | "test";
+export type TabId = "purpose" | "style" | "constraints" | "fallback" | "test" | "prompt";
 
 /** The badge class of a validation status (`ok`, `warnings`, `errors`, `disabled`; anything else: unknown). */
 export function statusBadge(status: string | null): string {
@@ -44,6 +44,7 @@ const TAB_FIELDS: Record<TabId, string[]> = {
   constraints: ["constraints", "rules"],
   fallback: ["fallback"],
   test: [],
+  prompt: ["prompt", "loreTags"],
 };
 
 /** The findings a tab counts: those about its fields; the test tab counts them all. */
