@@ -231,3 +231,22 @@ async def test_saving_refuses_unknown_characters_duplicate_ids_and_broken_templa
     syntax = fields["nodes.the_call.prompt.system"]
     assert syntax["code"] == "PROMPT_SYNTAX"
     assert syntax["message"].startswith("line 2: ")
+
+
+async def test_a_flat_request_with_a_template_that_cannot_render_is_refused_before_any_provider(
+    client: httpx.AsyncClient, model: EchoModelServer
+) -> None:
+    response = await client.post(
+        "/api/generate-content",
+        json={
+            "type": "dialogue",
+            "provider": "local",
+            "from_scene": {"id": "cafe_date", "title": "Late coffee"},
+            "prompt": {"user": "Fine\n{{ to_scene.title }} {{ weather }}"},
+        },
+    )
+    assert response.status_code == 422, response.text
+    [detail] = response.json()["details"]
+    assert (detail["field"], detail["code"]) == ("prompt.user", "PROMPT_UNKNOWN_VARIABLE")
+    assert detail["message"].startswith("line 2: unknown variable 'weather'")
+    assert model.log.chats == []

@@ -129,13 +129,15 @@ def _load_names(tree: nodes.Template) -> dict[str, int]:
     return lines
 
 
-def template_problems(source: str) -> list[TemplateProblem]:
-    """A syntax error (with its line), or every unknown variable (each with the first line it is read on)."""
+@functools.lru_cache(maxsize=512)
+def template_problems(source: str) -> tuple[TemplateProblem, ...]:
+    """A syntax error (with its line), or every unknown variable (each with the first line it is read on).
+    Remembered per source: a request's templates are checked each time it is prepared."""
     environment = _environment()
     try:
         tree = environment.parse(source)
     except TemplateSyntaxError as exc:
-        return [TemplateProblem(line=exc.lineno, message=exc.message or "syntax error", code="PROMPT_SYNTAX")]
+        return (TemplateProblem(line=exc.lineno, message=exc.message or "syntax error", code="PROMPT_SYNTAX"),)
     unknown = meta.find_undeclared_variables(tree) - set(VARIABLES)
     lines = _load_names(tree)
     problems: list[TemplateProblem] = []
@@ -147,7 +149,7 @@ def template_problems(source: str) -> list[TemplateProblem]:
                 line=lines.get(name, 1), message=f"unknown variable '{name}'{hint}", code="PROMPT_UNKNOWN_VARIABLE"
             )
         )
-    return problems
+    return tuple(problems)
 
 
 def template_findings(prompt: PromptTemplates | None, *, prefix: str = "prompt") -> list[ValidationFinding]:

@@ -21,6 +21,7 @@ from dyngen.domain.contracts import (
 )
 from dyngen.domain.dsl import CompileResult, compile_rules
 from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.domain.prompts import template_findings
 from dyngen.domain.validation import validate_config
 from dyngen.ports import Clock, ReviewRepository
 from dyngen.services.generation.outcomes import Prepared
@@ -63,8 +64,10 @@ def config_fingerprint(request: GenerateContentRequest, *, provider: str) -> str
 
 def _reject_invalid(request: GenerateContentRequest) -> None:
     report = validate_config(request.node_config())
-    if report.status is NodeStatus.ERRORS:
-        errors = [f for f in report.findings if f.severity is Severity.ERROR]
+    # A prompt template that cannot render is refused like any config error (422), not sent to a provider.
+    templates = template_findings(request.prompt)
+    if report.status is NodeStatus.ERRORS or templates:
+        errors = [f for f in [*report.findings, *templates] if f.severity is Severity.ERROR]
         raise DyngenError(
             ErrorCode.GEN_INVALID_CONFIG,
             f"the node config has {len(errors)} error{'s' if len(errors) != 1 else ''}",
