@@ -60,6 +60,16 @@ export function HealthPanel({
             </li>
           ))}
         </ul>
+        {health?.findings?.length ? (
+          <ul className="health-warnings" data-testid="health-world-findings">
+            {health.findings.map((f) => (
+              <li key={`${f.field}-${f.code}`} className="health-warning" data-code={f.code}>
+                <span className={`sev-dot sev-${f.severity}`} aria-hidden />
+                <code>{f.field}</code> {f.message} <span className="muted">(Characters &amp; lore)</span>
+              </li>
+            ))}
+          </ul>
+        ) : null}
         <table className="health-table">
           <thead>
             <tr>

@@ -45,6 +45,22 @@ export function WorldPanel({
       (g) => ({ ...g, lore: (g.lore ?? []).map((l, i) => (i === index ? { ...l, ...patch } : l)) }),
       `lore.${index}.${field}`,
     );
+  // A new id follows the character everywhere it is named: scenes and other characters' relationships.
+  const renameCharacter = (from: string, to: string, index: number) =>
+    onChange(
+      (g) => ({
+        ...g,
+        characters: (g.characters ?? []).map((c, i) => ({
+          ...c,
+          id: i === index ? to : c.id,
+          relationships: (c.relationships ?? []).map((r) => (r.to === from ? { ...r, to } : r)),
+        })),
+        scenes: g.scenes.map((sc) =>
+          sc.characters?.includes(from) ? { ...sc, characters: sc.characters.map((c) => (c === from ? to : c)) } : sc,
+        ),
+      }),
+      `characters.${index}.id`,
+    );
   const setRelationships = (index: number, relationships: Relationship[]) =>
     setCharacter(index, { relationships }, "relationships");
 
@@ -86,7 +102,7 @@ export function WorldPanel({
                   <TextInput
                     testId={`character-${index}-id`}
                     value={character.id}
-                    onChange={(v) => setCharacter(index, { id: v }, "id")}
+                    onChange={(v) => renameCharacter(character.id, v, index)}
                   />
                 </Field>
               </div>
