@@ -250,3 +250,23 @@ async def test_a_flat_request_with_a_template_that_cannot_render_is_refused_befo
     assert (detail["field"], detail["code"]) == ("prompt.user", "PROMPT_UNKNOWN_VARIABLE")
     assert detail["message"].startswith("line 2: unknown variable 'weather'")
     assert model.log.chats == []
+
+
+async def test_the_rules_overrides_for_the_player_are_a_variable(client: httpx.AsyncClient) -> None:
+    graph = world_graph()
+    graph["nodes"][0]["config"]["rules"] = 'IF player_choice.quest_accept == true\n  THEN moodTo = "determined"'
+    graph["nodes"][0]["config"]["prompt"] = {
+        "user": "{{ overrides.style.moodTo if overrides.style is defined else 'unchanged' }} / {{ style.mood_to }}"
+    }
+    await save(client, graph)
+
+    async def user_for(choices: dict[str, Any]) -> str:
+        response = await client.post(
+            "/api/graphs/courier/nodes/the_call/prompt", json={"player_context": {"choices": choices}}
+        )
+        assert response.status_code == 200, response.text
+        text: str = response.json()["roles"]["user"]["text"]
+        return text
+
+    assert await user_for({"quest_accept": True}) == "determined / determined"
+    assert await user_for({"quest_accept": False}) == "unchanged / intense"
