@@ -2,6 +2,7 @@
 // added, edited and removed here; prompts draw on them (docs/prompts.md). The graph's findings about them
 // (an unknown character, a repeated id) show under the entry they name.
 import type { Character, LoreEntry, Relationship, SceneGraph, ValidationFinding } from "../api/types.gen";
+import { addCharacter, addLore, removeCharacter, renameCharacter } from "../state/world";
 import { Field, TagInput, TextInput } from "./fields";
 import { Icon } from "./Icon";
 
@@ -9,12 +10,6 @@ export type WorldChange = (update: (graph: SceneGraph) => SceneGraph, field: str
 
 function at(findings: ValidationFinding[], ...prefixes: string[]): ValidationFinding[] {
   return findings.filter((f) => prefixes.some((p) => f.field === p || f.field.startsWith(`${p}.`)));
-}
-
-function worldId(graph: SceneGraph, base: string): string {
-  const taken = new Set([...(graph.characters ?? []).map((c) => c.id), ...(graph.lore ?? []).map((l) => l.id)]);
-  if (!taken.has(base)) return base;
-  for (let n = 2; ; n += 1) if (!taken.has(`${base}_${n}`)) return `${base}_${n}`;
 }
 
 export function WorldPanel({
@@ -44,22 +39,6 @@ export function WorldPanel({
     onChange(
       (g) => ({ ...g, lore: (g.lore ?? []).map((l, i) => (i === index ? { ...l, ...patch } : l)) }),
       `lore.${index}.${field}`,
-    );
-  // A new id follows the character everywhere it is named: scenes and other characters' relationships.
-  const renameCharacter = (from: string, to: string, index: number) =>
-    onChange(
-      (g) => ({
-        ...g,
-        characters: (g.characters ?? []).map((c, i) => ({
-          ...c,
-          id: i === index ? to : c.id,
-          relationships: (c.relationships ?? []).map((r) => (r.to === from ? { ...r, to } : r)),
-        })),
-        scenes: g.scenes.map((sc) =>
-          sc.characters?.includes(from) ? { ...sc, characters: sc.characters.map((c) => (c === from ? to : c)) } : sc,
-        ),
-      }),
-      `characters.${index}.id`,
     );
   const setRelationships = (index: number, relationships: Relationship[]) =>
     setCharacter(index, { relationships }, "relationships");
@@ -102,7 +81,7 @@ export function WorldPanel({
                   <TextInput
                     testId={`character-${index}-id`}
                     value={character.id}
-                    onChange={(v) => renameCharacter(character.id, v, index)}
+                    onChange={(v) => onChange((g) => renameCharacter(g, index, v), `characters.${index}.id`)}
                   />
                 </Field>
               </div>
@@ -188,21 +167,7 @@ export function WorldPanel({
                 <button
                   type="button"
                   data-testid={`character-${index}-remove`}
-                  onClick={() =>
-                    onChange((g) => {
-                      const gone = (g.characters ?? [])[index]?.id;
-                      return {
-                        ...g,
-                        characters: (g.characters ?? []).filter((_, i) => i !== index),
-                        // Scenes no longer name a character that is gone.
-                        scenes: g.scenes.map((s) =>
-                          s.characters?.includes(gone ?? "")
-                            ? { ...s, characters: s.characters.filter((c) => c !== gone) }
-                            : s,
-                        ),
-                      };
-                    }, `characters.${index}`)
-                  }
+                  onClick={() => onChange((g) => removeCharacter(g, index), `characters.${index}`)}
                 >
                   Remove {character.name || character.id}
                 </button>
@@ -212,12 +177,7 @@ export function WorldPanel({
           <button
             type="button"
             data-testid="add-character"
-            onClick={() =>
-              onChange((g) => {
-                const id = worldId(g, "character");
-                return { ...g, characters: [...(g.characters ?? []), { id, name: "New character", relationships: [] }] };
-              }, "characters")
-            }
+            onClick={() => onChange(addCharacter, "characters")}
           >
             + Character
           </button>
@@ -272,12 +232,7 @@ export function WorldPanel({
           <button
             type="button"
             data-testid="add-lore"
-            onClick={() =>
-              onChange((g) => {
-                const id = worldId(g, "lore");
-                return { ...g, lore: [...(g.lore ?? []), { id, text: "", tags: [] }] };
-              }, "lore")
-            }
+            onClick={() => onChange(addLore, "lore")}
           >
             + Lore entry
           </button>
