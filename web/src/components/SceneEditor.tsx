@@ -79,7 +79,7 @@ export function SceneEditor({
           <fieldset className="scene-characters" data-testid="scene-characters">
             <legend className="field__label">Characters present</legend>
             {characters.length === 0 ? (
-              <span className="muted small">The graph has no characters yet: add them under “Characters &amp; lore”.</span>
+              <span className="muted small">The graph has no characters yet: add them under “World”.</span>
             ) : null}
             {characters.map((c) => {
               const present = scene.characters ?? [];

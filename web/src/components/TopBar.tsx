@@ -126,9 +126,10 @@ export function TopBar(props: {
           onClick={props.onToggleWorld}
           aria-pressed={props.showWorld}
           disabled={!graph}
-          title="The graph's characters and lore, which prompts draw on"
+          title="Characters and lore: the graph's world, which prompts draw on"
+          aria-label="Characters and lore"
         >
-          Characters &amp; lore
+          World
         </button>
         <button
           type="button"
