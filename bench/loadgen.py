@@ -8,6 +8,9 @@ headers, reads `Content-Length` and waits for that many body bytes. That keeps t
 request a small fraction of the server's, so the figures measure the server; each phase reports the
 client's own CPU use so that can be checked (and the server's, when its pid is given).
 
+With `vary` set, each request is a new one: every occurrence of that placeholder in the body is replaced
+by a number unique to the request (a cache miss per request for the miss benchmark).
+
 Every response is checked: its status is counted and its body must contain the phase's `marker`
 (the bench uses `"hit":true` to prove every generate-content response was a cache hit).
 
@@ -21,6 +24,7 @@ Plan::
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import sys
@@ -32,6 +36,9 @@ from typing import Any, cast
 
 _HEADER_END = b"\r\n\r\n"
 _CONTENT_LENGTH = b"\r\ncontent-length:"
+# What makes a varied body unique: this process's run, then a number per request.
+_RUN = f"{os.getpid()}-{time.time_ns()}"
+_NUMBERS = itertools.count(1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +51,7 @@ class PhasePlan:
     connections: int
     duration_s: float
     marker: str = ""
+    vary: str = ""  # a placeholder in `body` replaced by a number unique to each request
 
 
 @dataclass(slots=True)
@@ -107,6 +115,15 @@ class _Phase:
     marker_misses: int = 0
     sample_body: bytes | None = None
     last_ns: int = 0
+    # With a placeholder: the header with NUL where the length goes, the body with NUL where the number goes.
+    varied: tuple[bytes, bytes] | None = None
+
+    def next_request(self) -> bytes:
+        if self.varied is None:
+            return self.request
+        head, marked = self.varied
+        body = marked.replace(b"\0", str(next(_NUMBERS)).encode())
+        return head.replace(b"\0", str(len(body)).encode()) + body
 
 
 class _Connection(asyncio.Protocol):
@@ -128,7 +145,7 @@ class _Connection(asyncio.Protocol):
         assert self.transport is not None
         assert self.phase is not None
         self.sent_ns = time.perf_counter_ns()
-        self.transport.write(self.phase.request)
+        self.transport.write(self.phase.next_request())
 
     def data_received(self, data: bytes) -> None:
         buffer = self.buffer
@@ -228,6 +245,9 @@ async def _run_phase(
         open_connections=len(pool),
         done=loop.create_future(),
     )
+    if spec.vary:
+        head = request_bytes(host, port, spec.path, b"").replace(b"Content-Length: 0", b"Content-Length: \0")
+        phase.varied = (head, spec.body.replace(spec.vary, f"{_RUN}-\0").encode())
     server_cpu_before = _process_cpu_s(server_pid) if server_pid else None
     cpu_before = time.process_time()
     for connection in pool:

@@ -30,6 +30,7 @@ from dyngen.adapters.db.retention import SqlAlchemyRetentionRepository
 from dyngen.adapters.db.reviews import SqlAlchemyReviewRepository
 from dyngen.adapters.db.schema import current_revision, ensure_current, upgrade
 from dyngen.adapters.db.warmups import SqlAlchemyWarmupRepository
+from dyngen.adapters.db.writer import SqlWriter
 from dyngen.adapters.jobs.inprocess import InProcessJobQueue
 from dyngen.adapters.jobs.notifier import MemoryJobNotifier, RedisJobNotifier
 from dyngen.adapters.locks.memory import MemorySingleFlight
@@ -202,7 +203,10 @@ async def _records(
     )
     closers.append(engine.dispose)
     await ensure_current(engine, migrate=settings.is_sqlite if migrate is None else migrate)
-    sql_jobs = SqlAlchemyJobRepository(engine=engine)
+    # One group-commit writer per process: records and budget settlements share transactions.
+    writer = SqlWriter(engine=engine, max_items=settings.db_write_batch, window_s=settings.db_write_window_ms / 1000)
+    closers.append(writer.aclose)  # closed (what waits written) before the engine
+    sql_jobs = SqlAlchemyJobRepository(engine=engine, writer=writer)
     return Records(
         generations=sql_jobs,
         jobs=sql_jobs,
@@ -211,7 +215,7 @@ async def _records(
         keys=SqlAlchemyApiKeyRepository(engine=engine),
         reviews=SqlAlchemyReviewRepository(engine=engine),
         warmups=SqlAlchemyWarmupRepository(engine=engine),
-        ledger=SqlAlchemyBudgetLedger(engine=engine, clock=clock),
+        ledger=SqlAlchemyBudgetLedger(engine=engine, clock=clock, writer=writer),
         retention=SqlAlchemyRetentionRepository(engine=engine),
     )
 

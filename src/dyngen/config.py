@@ -121,6 +121,16 @@ class Settings(BaseSettings):
         gt=0,
         description="PostgreSQL: after a timeout, database calls fail at once (503) this long; then one call probes.",
     )
+    db_write_window_ms: float = Field(
+        default=1.0,
+        ge=0,
+        le=100,
+        description="Group commit: how long the first record or budget settlement of an idle writer waits for others "
+        "to share its transaction (0: none); writes that gather while one commits go in the next at once.",
+    )
+    db_write_batch: int = Field(
+        default=64, ge=1, description="Group commit: records and budget settlements per transaction at most."
+    )
     unavailable_retry_after_s: float = Field(
         default=5.0, gt=0, description="`Retry-After` of a 503 answered because a dependency (the database) is down."
     )

@@ -36,6 +36,7 @@ from dyngen.ports.providers import (
 from dyngen.ports.records import (
     ApiKey,
     ApiKeyRepository,
+    ContentHash,
     GenerationFilter,
     GenerationRepository,
     GraphRepository,
@@ -61,6 +62,7 @@ __all__ = [
     "CacheTier",
     "CircuitBreaker",
     "Clock",
+    "ContentHash",
     "Cooldown",
     "DuplicateIdempotencyKey",
     "ElementJudge",

@@ -20,6 +20,17 @@ class GenerationFilter:
     limit: int = 100
 
 
+@dataclass(frozen=True, slots=True)
+class ContentHash:
+    """What a completed generation made, from which inputs: what the seed-drift check compares."""
+
+    id: str
+    seed: int
+    config_fingerprint: str
+    provider_fingerprint: str | None
+    content_hash: str | None
+
+
 class GenerationRepository(Protocol):
     """Stores every generation and its artifacts."""
 
@@ -38,6 +49,11 @@ class GenerationRepository(Protocol):
         prefix: str | None = None,
     ) -> list[str]:
         """The distinct keys that completed generations filled, narrowed by every selector given."""
+        ...
+
+    async def content_hashes(self, cache_keys: Sequence[str], *, per_key: int = 20) -> dict[str, list[ContentHash]]:
+        """For each key, its newest `per_key` completed generations' inputs and content hash (newest first;
+        a key without any is left out): one light read, no artifacts, for the seed-drift check."""
         ...
 
     async def get_artifact(self, artifact_id: str) -> ArtifactRecord | None: ...

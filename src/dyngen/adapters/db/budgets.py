@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -22,6 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from dyngen.adapters.db.repository import db_time, retrying, to_utc
 from dyngen.adapters.db.tables import budget_reservations, budget_scopes, budget_spend
 from dyngen.ports import BudgetRefusal, Clock, Reservation, ScopeSpend, SpendBucket
+
+if TYPE_CHECKING:
+    from dyngen.adapters.db.writer import SqlWriter
 
 
 class _RefusedError(Exception):
@@ -35,11 +38,16 @@ class SqlAlchemyBudgetLedger:
     Args:
         engine: The async engine (the same one the repositories use).
         clock: Reservation expiry times.
+        writer: The process's group-commit writer on `engine`: settlements (a commit or a release) are
+            written through it, in one transaction with the records and settlements that wait beside them.
+            Reservations never are: each is its own transaction, answered from the committed scopes, so a
+            budget is never overspent. None: one transaction per settlement.
     """
 
-    def __init__(self, *, engine: AsyncEngine, clock: Clock) -> None:
+    def __init__(self, *, engine: AsyncEngine, clock: Clock, writer: SqlWriter | None = None) -> None:
         self._engine = engine
         self._clock = clock
+        self._writer = writer
         self._insert: Any = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
     async def _ensure_scopes(self, conn: AsyncConnection, period: str, scopes: list[str]) -> None:
@@ -122,45 +130,60 @@ class SqlAlchemyBudgetLedger:
                 raise _RefusedError(BudgetRefusal(scope=scope, limit=limit, remaining=remaining))
 
     async def commit(self, reservation: Reservation, *, actual: int, at: datetime) -> None:
-        await retrying(lambda: self._settle(reservation, actual, at))
+        await self._settle(reservation, actual, at)
 
     async def release(self, reservation: Reservation) -> None:
-        await retrying(lambda: self._settle(reservation, 0, None))
+        await self._settle(reservation, 0, None)
 
     async def _settle(self, reservation: Reservation, actual: int, at: datetime | None) -> None:
+        async def step(conn: AsyncConnection) -> None:
+            await self._settle_in(conn, reservation, actual, at)
+
+        if self._writer is not None:
+            await self._writer.write(step)
+            return
+
+        async def alone() -> None:
+            async with self._engine.begin() as conn:
+                await step(conn)
+
+        await retrying(alone)
+
+    async def _settle_in(
+        self, conn: AsyncConnection, reservation: Reservation, actual: int, at: datetime | None
+    ) -> None:
         period, c = reservation.period, budget_scopes.c
-        async with self._engine.begin() as conn:
-            held = (
-                await conn.execute(
-                    budget_reservations.delete()
-                    .where(budget_reservations.c.id == reservation.id)
-                    .returning(budget_reservations.c.amount)
+        held = (
+            await conn.execute(
+                budget_reservations.delete()
+                .where(budget_reservations.c.id == reservation.id)
+                .returning(budget_reservations.c.amount)
+            )
+        ).scalar()
+        if held is None and actual <= 0:
+            return  # expired (and given back) or never held, and nothing spent
+        await self._ensure_scopes(conn, period, sorted(reservation.scopes))
+        for scope in sorted(reservation.scopes):
+            await conn.execute(
+                budget_scopes.update()
+                .where(c.period == period, c.scope == scope)
+                .values(reserved=c.reserved - int(held or 0), spent=c.spent + max(0, actual))
+            )
+        if actual > 0 and at is not None:
+            hour = at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+            insert = self._insert(budget_spend).values(
+                period=period,
+                bucket_start=hour,
+                node_id=reservation.node_id,
+                provider=reservation.provider,
+                cost=actual,
+            )
+            await conn.execute(
+                insert.on_conflict_do_update(
+                    index_elements=["period", "bucket_start", "node_id", "provider"],
+                    set_={"cost": budget_spend.c.cost + insert.excluded.cost},
                 )
-            ).scalar()
-            if held is None and actual <= 0:
-                return  # expired (and given back) or never held, and nothing spent
-            await self._ensure_scopes(conn, period, sorted(reservation.scopes))
-            for scope in sorted(reservation.scopes):
-                await conn.execute(
-                    budget_scopes.update()
-                    .where(c.period == period, c.scope == scope)
-                    .values(reserved=c.reserved - int(held or 0), spent=c.spent + max(0, actual))
-                )
-            if actual > 0 and at is not None:
-                hour = at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-                insert = self._insert(budget_spend).values(
-                    period=period,
-                    bucket_start=hour,
-                    node_id=reservation.node_id,
-                    provider=reservation.provider,
-                    cost=actual,
-                )
-                await conn.execute(
-                    insert.on_conflict_do_update(
-                        index_elements=["period", "bucket_start", "node_id", "provider"],
-                        set_={"cost": budget_spend.c.cost + insert.excluded.cost},
-                    )
-                )
+            )
 
     async def snapshot(self, period: str) -> list[ScopeSpend]:
         return await retrying(lambda: self._snapshot(period))

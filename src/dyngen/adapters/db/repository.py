@@ -6,11 +6,13 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Table, and_, event, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -18,7 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from dyngen.adapters.db.guard import GuardedAsyncEngine
 from dyngen.adapters.db.tables import generation_artifacts, generations
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
-from dyngen.ports import GenerationFilter, RepositoryUnavailable
+from dyngen.ports import ContentHash, GenerationFilter, RepositoryUnavailable
+
+if TYPE_CHECKING:
+    from dyngen.adapters.db.writer import SqlWriter
 
 T = TypeVar("T")
 log = logging.getLogger("dyngen.db")
@@ -65,6 +70,8 @@ def create_engine(
 
 RETRIES = 3
 PING_TIMEOUT_S = 2.0
+LOOKUP_KEYS = 256  # drift lookups answered by one read at most
+LOOKUP_PER_KEY = 20
 
 
 def unreachable(exc: BaseException) -> RepositoryUnavailable:
@@ -113,17 +120,49 @@ def db_time(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC)
 
 
+@dataclass(frozen=True, slots=True)
+class _RecordWrite:
+    """One generation record for the group-commit writer (`SqlWriter`): the records of a batch are one
+    multi-row insert that skips ids already stored (a record written again after a lost acknowledgement,
+    or replayed from the outbox), then one insert of the artifacts of the records that went in."""
+
+    record: GenerationRecord
+    postgres: bool
+
+    async def write_all(self, conn: AsyncConnection, group: list[_RecordWrite]) -> None:
+        records = {write.record.id: write.record for write in group}  # the same record twice is written once
+        insert = (postgresql.insert if self.postgres else sqlite.insert)(generations)
+        stmt = insert.on_conflict_do_nothing(index_elements=["id"]).returning(generations.c.id)
+        rows = [record_row(r) for r in records.values()]
+        added = (await conn.execute(stmt, rows)).scalars().all()
+        artifacts = [
+            {**a.model_dump(), "created_at": to_utc(a.created_at)} for gid in added for a in records[gid].artifacts
+        ]
+        if artifacts:
+            await conn.execute(generation_artifacts.insert(), artifacts)
+
+
 class SqlAlchemyGenerationRepository:
     """Stores `GenerationRecord`s with their `ArtifactRecord`s.
 
     Args:
         engine: The async engine (SQLite through aiosqlite, PostgreSQL through asyncpg).
+        writer: The process's group-commit writer on `engine` (adapters/db/writer.py): records without an
+            idempotency key are added through it, several in one transaction. None: one transaction each.
     """
 
-    def __init__(self, *, engine: AsyncEngine) -> None:
+    def __init__(self, *, engine: AsyncEngine, writer: SqlWriter | None = None) -> None:
         self._engine = engine
+        self._writer = writer
+        # Drift lookups of one key each, waiting to share the next read (one query for all of them).
+        self._lookups: dict[str, list[asyncio.Future[list[ContentHash]]]] = {}
+        self._lookup_task: asyncio.Task[None] | None = None
 
     async def add(self, record: GenerationRecord) -> None:
+        if self._writer is not None and record.idempotency_key is None:
+            # Returns once its batch committed; a record already stored is left as it is.
+            await self._writer.write(_RecordWrite(record, self._engine.dialect.name == "postgresql"))
+            return
         try:
             await retrying(lambda: self._add(record))
         except IntegrityError:
@@ -200,6 +239,62 @@ class SqlAlchemyGenerationRepository:
             stmt = stmt.where(generations.c.cache_key.startswith(prefix, autoescape=True))
         async with self._engine.connect() as conn:
             return sorted(r[0] for r in (await conn.execute(stmt)).all())
+
+    async def content_hashes(self, cache_keys: Sequence[str], *, per_key: int = 20) -> dict[str, list[ContentHash]]:
+        if len(cache_keys) != 1 or per_key != LOOKUP_PER_KEY:
+            return await retrying(lambda: self._content_hashes(list(dict.fromkeys(cache_keys)), per_key))
+        # One key (a miss's drift check): it joins the lookups of the other misses of the moment, one read.
+        [key] = cache_keys
+        future: asyncio.Future[list[ContentHash]] = asyncio.get_running_loop().create_future()
+        self._lookups.setdefault(key, []).append(future)
+        if self._lookup_task is None or self._lookup_task.done():
+            self._lookup_task = asyncio.get_running_loop().create_task(self._look_up(), name="dyngen-drift-lookups")
+        found = await asyncio.shield(future)
+        return {key: found} if found else {}
+
+    async def _look_up(self) -> None:
+        await asyncio.sleep(0)  # the lookups of this turn of the loop join
+        while self._lookups:
+            keys = list(self._lookups)[:LOOKUP_KEYS]
+            waiting = {key: self._lookups.pop(key) for key in keys}
+            try:
+                found = await retrying(lambda keys=keys: self._content_hashes(keys, LOOKUP_PER_KEY))  # type: ignore[misc]
+            except Exception as exc:
+                for futures in waiting.values():
+                    for future in futures:
+                        if not future.done():
+                            future.set_exception(exc)
+                            future.exception()  # retrieved: a caller that stopped waiting leaves no warning
+                continue
+            for key, futures in waiting.items():
+                for future in futures:
+                    if not future.done():
+                        future.set_result(found.get(key, []))
+
+    async def _content_hashes(self, cache_keys: list[str], per_key: int) -> dict[str, list[ContentHash]]:
+        if not cache_keys:
+            return {}
+        g = generations.c
+        stmt = (
+            select(g.id, g.cache_key, g.seed, g.config_fingerprint, g.provider_fingerprint, g.content_hash)
+            .where(g.cache_key.in_(cache_keys), g.status == "complete")
+            .order_by(g.created_at.desc(), g.id)
+        )
+        found: dict[str, list[ContentHash]] = {}
+        async with self._engine.connect() as conn:
+            for row in await conn.execute(stmt):
+                known = found.setdefault(row.cache_key, [])
+                if len(known) < per_key:
+                    known.append(
+                        ContentHash(
+                            id=row.id,
+                            seed=int(row.seed),
+                            config_fingerprint=row.config_fingerprint,
+                            provider_fingerprint=row.provider_fingerprint,
+                            content_hash=row.content_hash,
+                        )
+                    )
+        return found
 
     async def get_artifact(self, artifact_id: str) -> ArtifactRecord | None:
         return await retrying(lambda: self._get_artifact(artifact_id))

@@ -7,13 +7,14 @@ conditional UPDATE: two runners can never both own a job.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from dyngen.adapters.memory.database import DuplicateKeyError, MemoryDatabase, json_copy, utc, utc_now
 from dyngen.domain.contracts import GenerationStatus
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
-from dyngen.ports import DuplicateIdempotencyKey, GenerationFilter, JobEvent, QueueStats
+from dyngen.ports import ContentHash, DuplicateIdempotencyKey, GenerationFilter, JobEvent, QueueStats
 
 QUEUED = GenerationStatus.QUEUED.value
 PROCESSING = GenerationStatus.PROCESSING.value
@@ -124,6 +125,26 @@ class MemoryGenerationRepository:
             and (prefix is None or row["cache_key"].startswith(prefix))
         }
         return sorted(keys)
+
+    async def content_hashes(self, cache_keys: Sequence[str], *, per_key: int = 20) -> dict[str, list[ContentHash]]:
+        wanted = set(cache_keys)
+        rows = [r for r in self._db.generations.values() if r["cache_key"] in wanted and r["status"] == COMPLETE]
+        rows.sort(key=lambda row: row["id"])
+        rows.sort(key=lambda row: row["created_at"], reverse=True)
+        found: dict[str, list[ContentHash]] = {}
+        for row in rows:
+            known = found.setdefault(row["cache_key"], [])
+            if len(known) < per_key:
+                known.append(
+                    ContentHash(
+                        id=row["id"],
+                        seed=row["seed"],
+                        config_fingerprint=row["config_fingerprint"],
+                        provider_fingerprint=row["provider_fingerprint"],
+                        content_hash=row["content_hash"],
+                    )
+                )
+        return found
 
     async def get_artifact(self, artifact_id: str) -> ArtifactRecord | None:
         owner = self._db.artifact_owner.get(artifact_id)

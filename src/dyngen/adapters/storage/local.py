@@ -4,15 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 SCHEME = "local://"
+MAX_FOLDERS_KNOWN = 4096
+# Objects up to this size are read and written on the event loop: a few system calls on the page cache
+# cost less than handing the work to a thread and back (two wake-ups and the GIL, per cache miss a cache
+# entry, an artifact and a durable-tier read); larger ones (video) go to a thread.
+INLINE_BYTES = 64 * 1024
+# A key of plain segments (no `.`/`..`, no leading slash): it cannot leave the root, so it is joined
+# without resolving the path, which costs a system call per component (the keys dyngen makes are all such).
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*")
 
 
 class LocalObjectStore:
     """Objects under `<root>/<key>`, written atomically (write then rename).
+
+    Not fsynced: an object survives the process that wrote it crashing (it is in the kernel's page cache
+    once `put` returns), not a power loss before the kernel writes it back, like the embedded SQLite
+    database (WAL, `synchronous=NORMAL`) beside it. Per-miss fsyncs would cost every generation a disk
+    flush; a deployment that needs power-loss durability uses S3 (`DYNGEN_OBJECT_STORE_URL`).
 
     Args:
         root: The folder that holds the objects; created when needed.
@@ -22,6 +36,7 @@ class LocalObjectStore:
 
     def __init__(self, *, root: Path) -> None:
         self._root = root.resolve()
+        self._folders: set[Path] = set()  # folders known to exist (made or seen by a write)
 
     def uri(self, key: str) -> str:
         return f"{SCHEME}{key}"
@@ -32,14 +47,23 @@ class LocalObjectStore:
         return uri.removeprefix(SCHEME)
 
     def _path(self, key: str) -> Path:
+        if _PLAIN_KEY.fullmatch(key):
+            return self._root / key
         path = (self._root / key).resolve()
         if not path.is_relative_to(self._root) or path == self._root:
             raise ValueError(f"object key escapes the store: {key!r}")
         return path
 
     def _write(self, path: Path, data: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        if path.parent not in self._folders:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if len(self._folders) < MAX_FOLDERS_KNOWN:
+                self._folders.add(path.parent)
+        try:
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        except FileNotFoundError:  # the folder was removed since (a sweep, an operator): make it again
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
@@ -66,10 +90,20 @@ class LocalObjectStore:
         return removed
 
     async def put(self, key: str, data: bytes, *, content_type: str) -> None:
+        if len(data) <= INLINE_BYTES:
+            self._write(self._path(key), data)
+            return
         await asyncio.to_thread(self._write, self._path(key), data)
 
     async def get(self, key: str) -> bytes | None:
-        return await asyncio.to_thread(self._read, self._path(key))
+        path = self._path(key)
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            return None
+        if size <= INLINE_BYTES:
+            return self._read(path)
+        return await asyncio.to_thread(self._read, path)
 
     async def delete(self, keys: Iterable[str]) -> int:
         return await asyncio.to_thread(self._delete, [self._path(k) for k in keys])

@@ -22,8 +22,9 @@ from dyngen.domain.contracts import (
 from dyngen.domain.elements import ElementsRefusedError
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
-from dyngen.ports import ArtifactStore, Clock, GenerationFilter, Provider, ProviderResult, RemoteJob
+from dyngen.ports import ArtifactStore, Clock, Provider, ProviderResult, RemoteJob
 from dyngen.services.generation.attempts import Checked, Progress, run_provider, timeout_s
+from dyngen.services.generation.drift import drifted
 from dyngen.services.generation.outcomes import CACHE_FORMAT, ArtifactRef, CacheEntry, Outcome, Prepared
 from dyngen.services.generation.stages import script_stage
 from dyngen.services.machinery.container import Services
@@ -179,7 +180,7 @@ async def run_generation(
             artifacts=artifacts,
             elements=checked.elements if checked is not None else None,
         )
-        if record.deterministic and await _drifted(
+        if record.deterministic and await drifted(
             services, record, deadline=started + timeout_s(services.options, request)
         ):
             record = record.model_copy(update={"deterministic": False})
@@ -290,48 +291,6 @@ def _with_findings(error: DyngenError) -> DyngenError:
     """`error` with its findings in its message (the record keeps the message)."""
     findings = "; ".join(str(d.get("message", d)) for d in error.details or [])
     return DyngenError(error.code, f"{error.message}: {findings}" if findings else error.message, details=error.details)
-
-
-async def _drifted(services: Services, record: GenerationRecord, *, deadline: float) -> bool:
-    """Seed drift (spec section 9): the same key, seed, config and provider made other content before.
-
-    Logged with both hashes and counted; the caller marks the generation non-deterministic. Looked up
-    within the node's deadline and `record_timeout_s`, and not at all while the database is taken as down
-    (records wait in the outbox): telemetry never holds a player.
-    """
-    within = min(services.options.record_timeout_s, deadline - services.clock.monotonic())
-    if within <= 0 or (services.outbox is not None and services.outbox.holding()):
-        return False
-    try:
-        earlier = await services.refreshes.run_within(
-            f"drift:{record.id}",
-            services.repository.find(
-                GenerationFilter(cache_key=record.cache_key, status=GenerationStatus.COMPLETE.value, limit=20)
-            ),
-            timeout_s=within,
-        )
-    except Exception:  # telemetry must never fail a generation
-        return False
-    for previous in earlier:
-        same_inputs = (
-            previous.id != record.id
-            and previous.seed == record.seed
-            and previous.config_fingerprint == record.config_fingerprint
-            and previous.provider_fingerprint == record.provider_fingerprint
-            and previous.content_hash is not None
-        )
-        if same_inputs and previous.content_hash != record.content_hash:
-            log.warning(
-                "generation.seed_drift key=%s seed=%s previous=%s previous_hash=%s hash=%s",
-                record.cache_key,
-                record.seed,
-                previous.id,
-                previous.content_hash,
-                record.content_hash,
-            )
-            services.metrics.seed_drift(node=record.node_id or "-")
-            return True
-    return False
 
 
 def waited_too_long(request: GenerateContentRequest, seed: ResolvedSeed) -> Outcome:

@@ -58,4 +58,7 @@ class GenerationMemo:
     hit_templates: LruMemo[tuple[bytes, str, str, int, bool], tuple[bytes, bytes]] = field(
         default_factory=lambda: LruMemo(4096)
     )
+    # Per cache key, what its completed generations made (`ContentHash`es, newest first): the seed-drift
+    # check's history (services/generation/drift.py), read from the database once per key.
+    hashes: LruMemo[str, tuple[Any, ...]] = field(default_factory=lambda: LruMemo(16384))
     rules: LruMemo[bytes, CompileResult] = field(default_factory=lambda: LruMemo(1024))

@@ -1,0 +1,72 @@
+"""Seed drift (spec section 9): the same key, seed, config and provider made other content before.
+
+What a key's completed generations made is remembered per key in this process (`GenerationMemo.hashes`):
+the first deterministic miss of a key reads it from the database (one light read, no artifacts), every
+later one compares with what is remembered, its own generation added. A key's history made by another
+process after this one read it is not seen here; that process sees this one's record when it looks, so a
+drift between two processes is still caught by one of them, as long as its memo has not been filled first.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from dyngen.domain.records import GenerationRecord
+from dyngen.ports import ContentHash
+from dyngen.services.machinery.container import Services
+
+log = logging.getLogger("dyngen.generation")
+
+# How many of a key's newest completed generations are compared with (and remembered).
+KEPT_PER_KEY = 20
+
+
+async def drifted(services: Services, record: GenerationRecord, *, deadline: float) -> bool:
+    """Whether `record`'s content differs from an earlier generation of the same inputs.
+
+    Logged with both hashes and counted; the caller marks the generation non-deterministic. A key not yet
+    remembered is looked up within the node's deadline and `record_timeout_s`, and not at all while the
+    database is taken as down (records wait in the outbox): telemetry never holds a player.
+    """
+    known = services.memo.hashes.get(record.cache_key)
+    if known is None:
+        within = min(services.options.record_timeout_s, deadline - services.clock.monotonic())
+        if within <= 0 or (services.outbox is not None and services.outbox.holding()):
+            return False
+        try:
+            found = await services.refreshes.run_within(
+                f"drift:{record.id}",
+                services.repository.content_hashes([record.cache_key], per_key=KEPT_PER_KEY),
+                timeout_s=within,
+            )
+        except Exception:  # telemetry must never fail a generation
+            return False
+        known = tuple(found.get(record.cache_key, ()))
+    mine = ContentHash(
+        id=record.id,
+        seed=record.seed,
+        config_fingerprint=record.config_fingerprint,
+        provider_fingerprint=record.provider_fingerprint,
+        content_hash=record.content_hash,
+    )
+    services.memo.hashes.put(record.cache_key, (mine, *known)[:KEPT_PER_KEY])
+    for previous in known:
+        same_inputs = (
+            previous.id != record.id
+            and previous.seed == record.seed
+            and previous.config_fingerprint == record.config_fingerprint
+            and previous.provider_fingerprint == record.provider_fingerprint
+            and previous.content_hash is not None
+        )
+        if same_inputs and previous.content_hash != record.content_hash:
+            log.warning(
+                "generation.seed_drift key=%s seed=%s previous=%s previous_hash=%s hash=%s",
+                record.cache_key,
+                record.seed,
+                previous.id,
+                previous.content_hash,
+                record.content_hash,
+            )
+            services.metrics.seed_drift(node=record.node_id or "-")
+            return True
+    return False

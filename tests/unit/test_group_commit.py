@@ -1,0 +1,190 @@
+"""`GroupCommit`: writes of one process batched into one transaction each, every caller told when its own
+batch committed (issue 18). The window is an event the test sets, never a sleep; nothing times anything."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from dyngen.adapters.db.group_commit import GroupCommit, WriterClosedError
+
+
+class FakeDatabase:
+    """Commits batches in memory; a batch whose items include a poisoned one fails whole, and `hold` keeps
+    a batch from committing until the test lets it."""
+
+    def __init__(self) -> None:
+        self.committed: list[list[str]] = []
+        self.started: list[list[str]] = []
+        self.poisoned: set[str] = set()
+        self.hold: asyncio.Event | None = None
+        self.batch_started = asyncio.Event()
+
+    async def run_batch(self, items: list[str]) -> None:
+        self.started.append(list(items))
+        self.batch_started.set()
+        if self.hold is not None:
+            await self.hold.wait()
+        if self.poisoned & set(items):
+            raise RuntimeError(f"refused: {sorted(self.poisoned & set(items))}")
+        self.committed.append(list(items))
+
+
+class Window:
+    """The batch window as an event: a batch is taken when the test opens it (or when it is full)."""
+
+    def __init__(self) -> None:
+        self.opened = asyncio.Event()
+        self.waiting = asyncio.Event()
+
+    async def wait(self) -> None:
+        self.waiting.set()
+        await self.opened.wait()
+
+    async def open_once(self) -> None:
+        """Once the writer waits on the window, end that one window (the next one starts closed)."""
+        await self.waiting.wait()
+        self.opened.set()
+        self.opened = asyncio.Event()
+        self.waiting = asyncio.Event()
+
+
+def writer(db: FakeDatabase, window: Window, *, max_items: int = 64) -> GroupCommit[str]:
+    return GroupCommit(db.run_batch, max_items=max_items, window=window.wait)
+
+
+async def _spawn(commit: GroupCommit[str], items: list[str]) -> list[asyncio.Task[None]]:
+    tasks = [asyncio.create_task(commit.submit(item)) for item in items]
+    await asyncio.sleep(0)  # each task runs up to its await: every item is queued
+    return tasks
+
+
+async def test_writes_wait_for_the_window_then_go_in_one_batch() -> None:
+    db, window = FakeDatabase(), Window()
+    commit = writer(db, window)
+
+    tasks = await _spawn(commit, ["r1", "r2", "r3"])
+    await window.waiting.wait()
+
+    assert db.started == []
+    assert not any(t.done() for t in tasks)
+    await window.open_once()
+    await asyncio.gather(*tasks)
+    assert db.committed == [["r1", "r2", "r3"]]
+    await commit.aclose()
+
+
+async def test_a_full_batch_goes_without_waiting_for_the_window_and_the_rest_right_after() -> None:
+    db, window = FakeDatabase(), Window()  # the window is never opened
+    commit = writer(db, window, max_items=4)
+
+    tasks = await _spawn(commit, ["r1", "r2", "r3", "r4", "r5"])
+    await asyncio.gather(*tasks)
+
+    assert db.committed == [["r1", "r2", "r3", "r4"], ["r5"]]
+    assert not window.waiting.is_set()
+    await commit.aclose()
+
+
+async def test_a_caller_returns_only_after_its_batch_committed() -> None:
+    db, window = FakeDatabase(), Window()
+    db.hold = asyncio.Event()
+    commit = writer(db, window)
+    done_when_returned: list[list[list[str]]] = []
+
+    async def caller() -> None:
+        await commit.submit("r1")
+        done_when_returned.append(list(db.committed))
+
+    task = asyncio.create_task(caller())
+    await window.open_once()
+    await db.batch_started.wait()
+
+    assert not task.done()  # the batch is being written, not committed: the caller still waits
+    db.hold.set()
+    await task
+    assert done_when_returned == [[["r1"]]]
+    await commit.aclose()
+
+
+async def test_a_failed_batch_fails_exactly_its_own_writes() -> None:
+    db, window = FakeDatabase(), Window()
+    db.poisoned = {"bad"}
+    commit = writer(db, window)
+
+    first = await _spawn(commit, ["a1", "a2"])
+    await window.open_once()
+    await asyncio.gather(*first)
+    second = await _spawn(commit, ["b1", "bad", "b2"])
+    await window.open_once()
+    outcomes = await asyncio.gather(*second, return_exceptions=True)
+    third = await _spawn(commit, ["c1"])
+    await window.open_once()
+    await asyncio.gather(*third)
+
+    assert all(isinstance(o, RuntimeError) for o in outcomes)
+    assert db.committed == [["a1", "a2"], ["c1"]]
+    assert db.started[1] == ["b1", "bad", "b2"]
+    await commit.aclose()
+
+
+async def test_writes_that_gather_during_a_commit_go_next_without_a_window() -> None:
+    db, window = FakeDatabase(), Window()
+    db.hold = asyncio.Event()
+    commit = writer(db, window)
+
+    first = await _spawn(commit, ["r1"])
+    await window.open_once()
+    await db.batch_started.wait()
+    later = await _spawn(commit, ["r2", "r3"])  # arrive while r1's batch is being written
+    db.hold.set()
+    await asyncio.gather(*first, *later)  # the window is never opened again
+
+    assert db.committed == [["r1"], ["r2", "r3"]]
+    await commit.aclose()
+
+
+async def test_a_caller_that_stops_waiting_leaves_its_write_in_the_batch() -> None:
+    db, window = FakeDatabase(), Window()
+    commit = writer(db, window)
+
+    [impatient] = await _spawn(commit, ["r1"])
+    impatient.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await impatient
+    [other] = await _spawn(commit, ["r2"])
+    await window.open_once()
+    await other
+
+    assert db.committed == [["r1", "r2"]]
+    await commit.aclose()
+
+
+async def test_close_writes_what_waits_then_refuses_new_writes() -> None:
+    db, window = FakeDatabase(), Window()  # never opened: only close flushes
+    commit = writer(db, window)
+
+    tasks = await _spawn(commit, ["r1", "r2"])
+    await window.waiting.wait()
+    await commit.aclose()
+
+    await asyncio.gather(*tasks)
+    assert db.committed == [["r1", "r2"]]
+    with pytest.raises(WriterClosedError):
+        await commit.submit("r3")
+
+
+async def test_an_error_in_one_batch_does_not_stop_the_writer() -> None:
+    db, window = FakeDatabase(), Window()
+    db.poisoned = {"bad"}
+    commit = writer(db, window, max_items=1)
+    calls: list[Callable[[], Awaitable[None]]] = [lambda: commit.submit("bad"), lambda: commit.submit("ok")]
+
+    outcomes = await asyncio.gather(*(c() for c in calls), return_exceptions=True)
+
+    assert isinstance(outcomes[0], RuntimeError)
+    assert outcomes[1] is None
+    assert db.committed == [["ok"]]
+    await commit.aclose()
