@@ -19,6 +19,7 @@ from dyngen.adapters.budgets.redis import RedisBudgetLedger
 from dyngen.adapters.db.budgets import SqlAlchemyBudgetLedger
 from dyngen.adapters.db.repository import create_engine
 from dyngen.adapters.db.schema import upgrade
+from dyngen.adapters.db.writer import SqlWriter
 from dyngen.adapters.memory.budgets import MemoryBudgetLedger
 from dyngen.adapters.memory.database import MemoryDatabase
 from dyngen.adapters.messaging.redis import RedisConnection
@@ -185,22 +186,51 @@ class BudgetLedgerContract:
         assert await state(subject.ledger, NODE) == (0, to_micros(1.0))
         assert await state(subject.ledger, GLOBAL_SCOPE) == (0, to_micros(1.0))
 
+    async def test_racing_reservations_and_settlements_spend_exactly_the_budget(self, subject: LedgerUnderTest) -> None:
+        # Each caller reserves, then settles its actual cost at once, while the others still reserve: with
+        # group commit, settlements share transactions while reservations stay one transaction each.
+        at = datetime(2026, 11, 25, 12, tzinfo=UTC)
+
+        async def call(i: int) -> bool:
+            ledger = subject.ledgers[i % len(subject.ledgers)]
+            held = reservation(0.02)
+            if await ledger.reserve(held, limits=limits(1.2, 1.0), ttl_s=60) is not None:
+                return False
+            await ledger.commit(held, actual=to_micros(0.02), at=at)
+            return True
+
+        served = await asyncio.gather(*(call(i) for i in range(120)))
+
+        assert sum(served) == 50
+        assert await state(subject.ledger, NODE) == (to_micros(1.0), 0)
+        assert await state(subject.ledger, GLOBAL_SCOPE) == (to_micros(1.0), 0)
+
 
 async def _reserved_is(ledger: BudgetLedger, scope: str, amount: int) -> bool:
     return (await state(ledger, scope))[1] == amount
 
 
-async def _sql_subject(urls: list[str], clock: FakeClock) -> AsyncIterator[LedgerUnderTest]:
+async def _sql_subject(
+    urls: list[str], clock: FakeClock, *, group_commit: bool = False
+) -> AsyncIterator[LedgerUnderTest]:
+    """Ledgers on separate engines (as processes have); with `group_commit`, each with its engine's writer."""
     engines = [create_engine(url) for url in urls]
+    writers = [SqlWriter(engine=e) if group_commit else None for e in engines]
     await upgrade(engines[0])
 
     async def expire(check: Callable[[], Awaitable[bool]]) -> None:
         clock.advance(EXPIRING + 0.01)
         assert await check()
 
+    ledgers: list[BudgetLedger] = [
+        SqlAlchemyBudgetLedger(engine=e, clock=clock, writer=w) for e, w in zip(engines, writers, strict=True)
+    ]
     try:
-        yield LedgerUnderTest(ledgers=[SqlAlchemyBudgetLedger(engine=e, clock=clock) for e in engines], expire=expire)
+        yield LedgerUnderTest(ledgers=ledgers, expire=expire)
     finally:
+        for writer in writers:
+            if writer is not None:
+                await writer.aclose()
         for engine in engines:
             await engine.dispose()
 
@@ -210,6 +240,16 @@ class TestSqliteBudgetLedger(BudgetLedgerContract):
     async def subject(self, tmp_path: Path) -> AsyncIterator[LedgerUnderTest]:
         url = f"sqlite+aiosqlite:///{tmp_path / 'dyngen.db'}"
         async for subject in _sql_subject([url] * 3, FakeClock(datetime.now(UTC))):
+            yield subject
+
+
+class TestSqliteBudgetLedgerGroupCommit(BudgetLedgerContract):
+    """Settlements through each process's group-commit writer (the way `bootstrap.build` wires it)."""
+
+    @pytest.fixture
+    async def subject(self, tmp_path: Path) -> AsyncIterator[LedgerUnderTest]:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'dyngen.db'}"
+        async for subject in _sql_subject([url] * 3, FakeClock(datetime.now(UTC)), group_commit=True):
             yield subject
 
 
@@ -232,6 +272,15 @@ class TestPostgresBudgetLedger(BudgetLedgerContract):
     async def subject(self, postgres_url: str) -> AsyncIterator[LedgerUnderTest]:
         await empty_postgres(postgres_url)
         async for subject in _sql_subject([postgres_url] * 3, FakeClock(datetime.now(UTC))):
+            yield subject
+
+
+@pytest.mark.services
+class TestPostgresBudgetLedgerGroupCommit(BudgetLedgerContract):
+    @pytest.fixture
+    async def subject(self, postgres_url: str) -> AsyncIterator[LedgerUnderTest]:
+        await empty_postgres(postgres_url)
+        async for subject in _sql_subject([postgres_url] * 3, FakeClock(datetime.now(UTC)), group_commit=True):
             yield subject
 
 

@@ -6,6 +6,8 @@ kind of repository subclasses `GenerationRepositoryContract` (as `TestMemoryGene
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dyngen.adapters.db import schema
 from dyngen.adapters.db.repository import SqlAlchemyGenerationRepository, create_engine
+from dyngen.adapters.db.writer import SqlWriter
 from dyngen.adapters.memory.database import MemoryDatabase
 from dyngen.adapters.memory.generations import MemoryGenerationRepository
 from dyngen.domain.contracts import Beat, Choice, ContentMetadata, GeneratedContentPayload, GenerationStatus
@@ -207,6 +210,30 @@ class GenerationRepositoryContract:
     async def test_ping_answers_when_the_database_is_reachable(self, repository: GenerationRepository) -> None:
         await repository.ping()
 
+    async def test_content_hashes_are_each_keys_newest_completed_generations(
+        self, history: GenerationRepository
+    ) -> None:
+        found = await history.content_hashes([K1, K3, K4, "never-seen"])
+
+        assert {key: [h.id for h in hashes] for key, hashes in found.items()} == {K1: ["g0"], K3: ["g4", "g3"]}
+        [g0] = found[K1]
+        assert (g0.seed, g0.config_fingerprint, g0.content_hash) == (2**63 - 1, "ef" * 32, "cd" * 32)
+        assert [h.id for h in (await history.content_hashes([K3], per_key=1))[K3]] == ["g4"]
+
+    async def test_concurrent_lookups_of_one_key_each_get_their_own_key(self, history: GenerationRepository) -> None:
+        # The drift check asks for one key per miss; concurrent asks may share a read, never mix answers.
+        keys = [K1, K3, K4, K1, K2]
+
+        found = await asyncio.gather(*(history.content_hashes([key]) for key in keys))
+
+        assert [{k: [h.id for h in v] for k, v in f.items()} for f in found] == [
+            {K1: ["g0"]},
+            {K3: ["g4", "g3"]},
+            {},
+            {K1: ["g0"]},
+            {K2: ["g2"]},
+        ]
+
 
 class TestSqlAlchemyGenerationRepository(GenerationRepositoryContract):
     @pytest.fixture
@@ -236,6 +263,74 @@ class TestSqlAlchemyGenerationRepository(GenerationRepositoryContract):
                 await SqlAlchemyGenerationRepository(engine=broken).ping()
         finally:
             await broken.dispose()
+
+
+class TestGroupCommitGenerationRepository(GenerationRepositoryContract):
+    """The same contract with records added through the process's group-commit writer (as `bootstrap.build`
+    wires it), plus what batching must keep: durable on return, idempotent, failures kept to their batch."""
+
+    @pytest.fixture
+    def window(self) -> list[asyncio.Event]:
+        return []  # empty: no window (a real writer's); a test appends an event to hold batches open
+
+    @pytest.fixture
+    async def writer(self, engine: AsyncEngine, window: list[asyncio.Event]) -> AsyncIterator[SqlWriter]:
+        async def wait() -> None:
+            if window:
+                await window[0].wait()
+
+        writer = SqlWriter(engine=engine, window=wait)
+        yield writer
+        await writer.aclose()
+
+    @pytest.fixture
+    async def repository(self, engine: AsyncEngine, writer: SqlWriter) -> GenerationRepository:
+        await schema.upgrade(engine)
+        return SqlAlchemyGenerationRepository(engine=engine, writer=writer)
+
+    async def test_concurrent_adds_share_transactions_and_each_is_stored_once_its_add_returns(
+        self, repository: GenerationRepository, writer: SqlWriter
+    ) -> None:
+        async def add_then_read(i: int) -> GenerationRecord | None:
+            await repository.add(record(f"g{i}", artifacts=[artifact(f"a{i}", f"g{i}")]))
+            return await repository.get(f"g{i}")  # durable: readable by anyone the moment add returned
+
+        loaded = await asyncio.gather(*(add_then_read(i) for i in range(40)))
+
+        assert [r.id if r else None for r in loaded] == [f"g{i}" for i in range(40)]
+        assert all(r is not None and [a.id for a in r.artifacts] == [f"a{r.id[1:]}"] for r in loaded)
+        assert writer.commits.batches < 40
+
+    async def test_a_record_added_again_is_left_as_it_was(self, repository: GenerationRepository) -> None:
+        first = record("g1", artifacts=[artifact("a1", "g1")])
+        await repository.add(first)
+
+        # An outbox replay of a record whose first write did commit after its caller gave up on it.
+        await repository.add(first)
+        await repository.add(first.model_copy(update={"node_id": "n-other"}))
+
+        assert await repository.get("g1") == first
+
+    async def test_a_bad_record_fails_its_batch_and_no_other(
+        self, repository: GenerationRepository, window: list[asyncio.Event]
+    ) -> None:
+        await repository.add(record("before"))
+        window.append(asyncio.Event())
+        clash = record("bad", artifacts=[artifact("same", "bad"), artifact("same", "bad")])
+        batch = [asyncio.create_task(repository.add(r)) for r in (record("good"), clash)]
+        await asyncio.sleep(0)  # both wait in the same window
+        window[0].set()
+        outcomes = await asyncio.gather(*batch, return_exceptions=True)
+        window.clear()
+        await repository.add(record("after"))
+
+        assert all(isinstance(o, Exception) for o in outcomes)
+        assert [await repository.get(i) is not None for i in ("before", "good", "bad", "after")] == [
+            True,
+            False,
+            False,
+            True,
+        ]
 
 
 async def _tables(engine: AsyncEngine) -> set[str]:

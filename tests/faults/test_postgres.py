@@ -14,6 +14,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,12 @@ import pytest
 
 from dyngen.adapters.db import schema
 from dyngen.adapters.db.repository import SqlAlchemyGenerationRepository, create_engine
+from dyngen.adapters.db.writer import SqlWriter
 from dyngen.bootstrap import build
 from dyngen.config import Settings
+from dyngen.domain.contracts import GenerationStatus
 from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.domain.records import GenerationRecord
 from dyngen.entrypoints.api.app import create_app
 from dyngen.ports import GenerationFilter
 from tests.contract.test_object_store import until
@@ -266,3 +270,68 @@ async def test_a_job_finishing_while_the_database_is_cut_leaves_its_urls_fetchab
     finally:
         proxy.restore()
         await services.aclose()
+
+
+@pytest.mark.parametrize("shape", ["cut", "hang"])
+async def test_a_group_commit_through_a_refused_or_silent_database_fails_its_writers_in_bounded_time(
+    shape: str, proxied_postgres: tuple[TcpProxy, str]
+) -> None:
+    """The group-commit writer (issue 18) with the database refusing or silent during a batch: every caller
+    of that batch gets DEPENDENCY_UNAVAILABLE within the database's deadlines (the guard below fails a
+    caller held longer), every record acknowledged before is still there, and the writer takes the next
+    batch once the database is back."""
+    proxy, url = proxied_postgres
+    now = [0.0]
+    engine = create_engine(url, connect_timeout_s=0.5, command_timeout_s=0.5, cooldown_s=30, clock=lambda: now[0])
+    writer = SqlWriter(engine=engine)
+    repository = SqlAlchemyGenerationRepository(engine=engine, writer=writer)
+    tag = uuid.uuid4().hex[:8]
+    try:
+        await schema.upgrade(engine)
+        acknowledged = [_record(f"{tag}-before-{i}") for i in range(5)]
+        await asyncio.gather(*(repository.add(r) for r in acknowledged))
+
+        getattr(proxy, shape)()
+        async with asyncio.timeout(CLIENT_TIMEOUT_S):
+            during = await asyncio.gather(
+                *(repository.add(_record(f"{tag}-during-{i}")) for i in range(5)), return_exceptions=True
+            )
+        assert all(isinstance(o, DyngenError) and o.code is ErrorCode.DEPENDENCY_UNAVAILABLE for o in during), during
+
+        proxy.restore()
+        now[0] += 31  # past the cooldown a hang started: the next call probes
+        after = _record(f"{tag}-after")
+        await until(lambda: _added(repository, after), within_s=CLIENT_TIMEOUT_S, what="a write once it is back")
+        reader = SqlAlchemyGenerationRepository(engine=engine)
+        for kept in [*acknowledged, after]:
+            assert await reader.get(kept.id) == kept
+    finally:
+        proxy.restore()
+        await writer.aclose()
+        await engine.dispose()
+
+
+def _record(generation_id: str) -> GenerationRecord:
+    return GenerationRecord(
+        id=generation_id,
+        created_at=datetime(2026, 12, 2, 11, 0, tzinfo=UTC),
+        cache_key=f"dialogue|gap_fill|a|b|once||{generation_id}",
+        version=1,
+        type="dialogue",
+        purpose="gap_fill",
+        strategy="once",
+        seed=7,
+        seed_source="hash",
+        deterministic=True,
+        status=GenerationStatus.COMPLETE,
+        config_fingerprint="0" * 64,
+        request={},
+    )
+
+
+async def _added(repository: SqlAlchemyGenerationRepository, record: GenerationRecord) -> bool:
+    try:
+        await repository.add(record)
+    except DyngenError:
+        return False
+    return True

@@ -36,11 +36,19 @@ class SqlWriter:
         engine: The async engine the repositories use.
         max_items: Writes per batch at most.
         window_s: How long the first write of an idle writer waits for others to join.
+        window: Awaited instead of `window_s` of real time (tests pass an event's wait).
     """
 
-    def __init__(self, *, engine: AsyncEngine, max_items: int = MAX_ITEMS, window_s: float = WINDOW_S) -> None:
+    def __init__(
+        self,
+        *,
+        engine: AsyncEngine,
+        max_items: int = MAX_ITEMS,
+        window_s: float = WINDOW_S,
+        window: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
         self._engine = engine
-        self.commits: GroupCommit[Write] = GroupCommit(self._run, max_items=max_items, window_s=window_s)
+        self.commits: GroupCommit[Write] = GroupCommit(self._run, max_items=max_items, window_s=window_s, window=window)
 
     async def write(self, write: Write) -> None:
         """Commit `write` with the next batch; raises that batch's error when it failed."""

@@ -74,6 +74,8 @@ async def generate_and_record(services: Services, prepared: Prepared, seed: Reso
 
     The answer keeps the node's deadline whatever the database does: the record is written within what
     is left of it (at most `record_timeout_s`, at least `RECORD_GRACE_S`), else it goes to the outbox.
+    The cache is filled once the record is committed (or kept in the outbox): no one is served content
+    whose record could still be lost.
     """
     deadline = services.clock.monotonic() + timeout_s(services.options, prepared.request)
     outcome, record = await run_generation(services, prepared, seed)
@@ -87,7 +89,18 @@ async def generate_and_record(services: Services, prepared: Prepared, seed: Reso
         outbox=services.outbox,
         tasks=services.refreshes,
     )
+    await cache_outcome(services, prepared, outcome)
     return outcome
+
+
+async def cache_outcome(services: Services, prepared: Prepared, outcome: Outcome) -> None:
+    """Fill every cache tier with a complete outcome of a cacheable request (anything else is not cached)."""
+    if not prepared.cacheable or outcome.status is not GenerationStatus.COMPLETE:
+        return
+    entry = CacheEntry(
+        format=CACHE_FORMAT, fingerprint=prepared.fingerprint, outcome=outcome, made_at=services.clock.now()
+    )
+    await services.cache.set(prepared.key, entry.model_dump_json(exclude_none=True).encode(), ttl_s=prepared.ttl_s)
 
 
 async def run_generation(
@@ -99,10 +112,10 @@ async def run_generation(
     progress: Progress | None = None,
     remote_job: RemoteJob | None = None,
 ) -> tuple[Outcome, GenerationRecord]:
-    """Run the provider and cache a success when the request is cacheable.
+    """Run the provider; the caller persists the returned record and then caches a success (`cache_outcome`).
 
-    The caller persists the returned record: a synchronous request adds it, a job finishes its own
-    record with it (`job` gives the id and the job's fields), or puts the job back in the queue.
+    A synchronous request adds the record, a job finishes its own record with it (`job` gives the id and
+    the job's fields), or puts the job back in the queue.
 
     Args:
         progress: Told of each provider attempt (`progress`, {"attempt": n}) and each job the provider
@@ -203,11 +216,6 @@ async def run_generation(
             elements=record.elements or None,
             stages=stages,
         )
-        if prepared.cacheable:
-            entry = CacheEntry(
-                format=CACHE_FORMAT, fingerprint=fingerprint, outcome=outcome, made_at=services.clock.now()
-            )
-            await services.cache.set(key, entry.model_dump_json(exclude_none=True).encode(), ttl_s=prepared.ttl_s)
         return outcome, record
     assert error is not None
     fallback_payload, info = fallback.apply(request, error, mode=request.fallback.mode, attempts=attempts)

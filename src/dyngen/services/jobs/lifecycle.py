@@ -37,7 +37,7 @@ from dyngen.domain.records import GenerationRecord
 from dyngen.ports import DuplicateIdempotencyKey, JobEvent, RemoteJob
 from dyngen.services.generation.outcomes import ArtifactRef, Prepared
 from dyngen.services.generation.request import prepare
-from dyngen.services.generation.runs import run_generation
+from dyngen.services.generation.runs import cache_outcome, run_generation
 from dyngen.services.generation.serving import cached
 from dyngen.services.machinery.container import Services
 from dyngen.services.machinery.ids import new_id
@@ -291,7 +291,8 @@ async def _execute(services: Services, prepared: Prepared, record: GenerationRec
         services.metrics.cache_request(node=prepared.node, tier="none", hit=False)
     seed = prepared.seed or resolve_seed(prepared.request, entropy=services.entropy)
     remote = await _remote_job(services, record.id)
-    _, final = await run_generation(services, prepared, seed, job=record, progress=progress, remote_job=remote)
+    outcome, final = await run_generation(services, prepared, seed, job=record, progress=progress, remote_job=remote)
+    await cache_outcome(services, prepared, outcome)
     return final
 
 
