@@ -12,7 +12,18 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import Row, cache_tiers, http_cache_hits, jobs, llm_overhead, provider_speed, stampede, table, video_render
+from bench import (
+    Row,
+    cache_tiers,
+    http_cache_hits,
+    jobs,
+    llm_overhead,
+    miss,
+    provider_speed,
+    stampede,
+    table,
+    video_render,
+)
 from bench import budgets as budgets_bench
 from bench import by_reference as by_reference_bench
 from bench import faults as faults_bench
@@ -21,6 +32,11 @@ from bench import warmup as warmup_bench
 BENCHMARKS: dict[str, tuple[str, Callable[[], list[Row]]]] = {
     "http": ("cache hits through the HTTP server vs a bare endpoint", http_cache_hits.run),
     "provider": ("built-in provider and service miss path vs payload serialisation", provider_speed.run),
+    "miss": (
+        "misses over HTTP: server CPU per generation and p99/p50 at concurrency 32 (embedded, scaled), and the"
+        " share of a 50 ms upstream's limit",
+        miss.run,
+    ),
     "tiers": ("hit latency at each cache tier vs the raw client operation on the same backend", cache_tiers.run),
     "stampede": ("provider calls per 1,000 concurrent identical misses, in one process and across 4", stampede.run),
     "jobs": ("async job overhead, zero-latency provider: embedded and arq workers vs a bare arq no-op job", jobs.run),

@@ -11,6 +11,7 @@ row, so the last of a budget goes to exactly one caller. Scope rows are always u
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,20 @@ if TYPE_CHECKING:
 class _RefusedError(Exception):
     def __init__(self, refusal: BudgetRefusal) -> None:
         self.refusal = refusal
+
+
+@dataclass(frozen=True, slots=True)
+class _Settlement:
+    """A commit or release for the group-commit writer: the settlements of a batch are written together
+    (`SqlAlchemyBudgetLedger._settle_all`)."""
+
+    ledger: SqlAlchemyBudgetLedger
+    reservation: Reservation
+    actual: int
+    at: datetime | None
+
+    async def write_all(self, conn: AsyncConnection, group: list[_Settlement]) -> None:
+        await self.ledger._settle_all(conn, group)
 
 
 class SqlAlchemyBudgetLedger:
@@ -136,47 +151,53 @@ class SqlAlchemyBudgetLedger:
         await self._settle(reservation, 0, None)
 
     async def _settle(self, reservation: Reservation, actual: int, at: datetime | None) -> None:
-        async def step(conn: AsyncConnection) -> None:
-            await self._settle_in(conn, reservation, actual, at)
-
+        settlement = _Settlement(self, reservation, actual, at)
         if self._writer is not None:
-            await self._writer.write(step)
+            await self._writer.write(settlement)
             return
 
         async def alone() -> None:
             async with self._engine.begin() as conn:
-                await step(conn)
+                await self._settle_all(conn, [settlement])
 
         await retrying(alone)
 
-    async def _settle_in(
-        self, conn: AsyncConnection, reservation: Reservation, actual: int, at: datetime | None
-    ) -> None:
-        period, c = reservation.period, budget_scopes.c
-        held = (
-            await conn.execute(
-                budget_reservations.delete()
-                .where(budget_reservations.c.id == reservation.id)
-                .returning(budget_reservations.c.amount)
-            )
-        ).scalar()
-        if held is None and actual <= 0:
-            return  # expired (and given back) or never held, and nothing spent
-        await self._ensure_scopes(conn, period, sorted(reservation.scopes))
-        for scope in sorted(reservation.scopes):
+    async def _settle_all(self, conn: AsyncConnection, settlements: list[_Settlement]) -> None:
+        """Settle several reservations in `conn`'s transaction, as if one after the other: one delete of
+        their holds, one update per scope touched (sorted, the order `reserve` locks them in) and one upsert
+        per spend bucket, whatever the number of settlements."""
+        r = budget_reservations.c
+        ids = list(dict.fromkeys(s.reservation.id for s in settlements))
+        deleted = await conn.execute(budget_reservations.delete().where(r.id.in_(ids)).returning(r.id, r.amount))
+        held = {row.id: int(row.amount) for row in deleted}
+        back: dict[tuple[str, str], int] = defaultdict(int)
+        spent: dict[tuple[str, str], int] = defaultdict(int)
+        buckets: dict[tuple[str, datetime, str, str], int] = defaultdict(int)
+        for settlement in settlements:
+            reservation, actual = settlement.reservation, settlement.actual
+            amount = held.pop(reservation.id, None)  # a hold is given back once, however often it is settled
+            if amount is None and actual <= 0:
+                continue  # expired (and given back) or never held, and nothing spent
+            for scope in reservation.scopes:
+                back[reservation.period, scope] += amount or 0
+                spent[reservation.period, scope] += max(0, actual)
+            if actual > 0 and settlement.at is not None:
+                hour = settlement.at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+                buckets[reservation.period, hour, reservation.node_id, reservation.provider] += actual
+        if not back:
+            return
+        c = budget_scopes.c
+        rows = [{"period": period, "scope": scope, "spent": 0, "reserved": 0} for period, scope in sorted(back)]
+        await conn.execute(self._insert(budget_scopes).values(rows).on_conflict_do_nothing())
+        for period, scope in sorted(back):
             await conn.execute(
                 budget_scopes.update()
                 .where(c.period == period, c.scope == scope)
-                .values(reserved=c.reserved - int(held or 0), spent=c.spent + max(0, actual))
+                .values(reserved=c.reserved - back[period, scope], spent=c.spent + spent[period, scope])
             )
-        if actual > 0 and at is not None:
-            hour = at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        for (period, hour, node_id, provider), cost in sorted(buckets.items()):
             insert = self._insert(budget_spend).values(
-                period=period,
-                bucket_start=hour,
-                node_id=reservation.node_id,
-                provider=reservation.provider,
-                cost=actual,
+                period=period, bucket_start=hour, node_id=node_id, provider=provider, cost=cost
             )
             await conn.execute(
                 insert.on_conflict_do_update(

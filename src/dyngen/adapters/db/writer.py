@@ -64,7 +64,7 @@ class SqlWriter:
             if hasattr(write, "write_all"):
                 grouped.setdefault(type(write), []).append(write)
             else:
-                steps.append(write)  # type: ignore[arg-type]
+                steps.append(write)
         async with self._engine.begin() as conn:
             for group in grouped.values():
                 await group[0].write_all(conn, group)
