@@ -25,7 +25,7 @@ class ContentHash:
     """What a completed generation made, from which inputs: what the seed-drift check compares."""
 
     id: str
-    seed: int
+    seed: int | None
     config_fingerprint: str
     provider_fingerprint: str | None
     content_hash: str | None

@@ -288,7 +288,7 @@ class SqlAlchemyGenerationRepository:
                     known.append(
                         ContentHash(
                             id=row.id,
-                            seed=int(row.seed),
+                            seed=None if row.seed is None else int(row.seed),
                             config_fingerprint=row.config_fingerprint,
                             provider_fingerprint=row.provider_fingerprint,
                             content_hash=row.content_hash,
