@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import re
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -15,6 +15,7 @@ MAX_FOLDERS_KNOWN = 4096
 # cost less than handing the work to a thread and back (two wake-ups and the GIL, per cache miss a cache
 # entry, an artifact and a durable-tier read); larger ones (video) go to a thread.
 INLINE_BYTES = 64 * 1024
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 # A key of plain segments (no `.`/`..`, no leading slash): it cannot leave the root, so it is joined
 # without resolving the path, which costs a system call per component (the keys dyngen makes are all such).
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*")
@@ -37,6 +38,8 @@ class LocalObjectStore:
     def __init__(self, *, root: Path) -> None:
         self._root = root.resolve()
         self._folders: set[Path] = set()  # folders known to exist (made or seen by a write)
+        self._token = f"{os.getpid()}-{os.urandom(4).hex()}"
+        self._writes = itertools.count()
 
     def uri(self, key: str) -> str:
         return f"{SCHEME}{key}"
@@ -59,14 +62,21 @@ class LocalObjectStore:
             path.parent.mkdir(parents=True, exist_ok=True)
             if len(self._folders) < MAX_FOLDERS_KNOWN:
                 self._folders.add(path.parent)
+        # A name of this store and write (no other writer uses it; O_EXCL all the same): cheaper than
+        # tempfile's random names and file object.
+        tmp = f"{path.parent}/.tmp-{self._token}-{next(self._writes)}"
         try:
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            fd = os.open(tmp, _CREATE, 0o644)
         except FileNotFoundError:  # the folder was removed since (a sweep, an operator): make it again
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            fd = os.open(tmp, _CREATE, 0o644)
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
