@@ -186,7 +186,8 @@ class _Connection(asyncio.Protocol):
             phase.done.set_result(None)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._fail(ConnectionError(f"server closed the connection: {exc!r}"))
+        unread = bytes(self.buffer[:300])
+        self._fail(ConnectionError(f"server closed the connection ({exc!r}) after a {self.status}; unread {unread!r}"))
 
     def _fail(self, exc: Exception) -> None:
         if self.phase is not None and not self.phase.done.done():

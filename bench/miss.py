@@ -365,7 +365,10 @@ def run_builtin(tmp: Path) -> list[Row]:
         for name in order:
             server = servers[name]
             label = f"{name} r{len(found[name]) + 1}"
-            measured = Round.of(load(server.port, server.process.pid, label, body))
+            try:
+                measured = Round.of(load(server.port, server.process.pid, label, body))
+            except BenchError as exc:
+                raise BenchError(f"{exc}\n{name} server log:\n{server.tail()}") from exc
             found[name].append(measured)
             print(measured.line(label), flush=True)
     return _builtin_rows(found) + broken
