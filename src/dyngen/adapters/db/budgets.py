@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -43,8 +44,8 @@ class _Settlement:
     actual: int
     at: datetime | None
 
-    async def write_all(self, conn: AsyncConnection, group: list[_Settlement]) -> None:
-        await self.ledger._settle_all(conn, group)
+    def write_all(self, conn: Connection, group: list[_Settlement]) -> None:
+        self.ledger._settle_all(conn, group)
 
 
 class SqlAlchemyBudgetLedger:
@@ -158,17 +159,17 @@ class SqlAlchemyBudgetLedger:
 
         async def alone() -> None:
             async with self._engine.begin() as conn:
-                await self._settle_all(conn, [settlement])
+                await conn.run_sync(self._settle_all, [settlement])
 
         await retrying(alone)
 
-    async def _settle_all(self, conn: AsyncConnection, settlements: list[_Settlement]) -> None:
+    def _settle_all(self, conn: Connection, settlements: list[_Settlement]) -> None:
         """Settle several reservations in `conn`'s transaction, as if one after the other: one delete of
         their holds, one update per scope touched (sorted, the order `reserve` locks them in) and one upsert
         per spend bucket, whatever the number of settlements."""
         r = budget_reservations.c
         ids = list(dict.fromkeys(s.reservation.id for s in settlements))
-        deleted = await conn.execute(budget_reservations.delete().where(r.id.in_(ids)).returning(r.id, r.amount))
+        deleted = conn.execute(budget_reservations.delete().where(r.id.in_(ids)).returning(r.id, r.amount))
         held = {row.id: int(row.amount) for row in deleted}
         back: dict[tuple[str, str], int] = defaultdict(int)
         spent: dict[tuple[str, str], int] = defaultdict(int)
@@ -188,9 +189,9 @@ class SqlAlchemyBudgetLedger:
             return
         c = budget_scopes.c
         rows = [{"period": period, "scope": scope, "spent": 0, "reserved": 0} for period, scope in sorted(back)]
-        await conn.execute(self._insert(budget_scopes).values(rows).on_conflict_do_nothing())
+        conn.execute(self._insert(budget_scopes).values(rows).on_conflict_do_nothing())
         for period, scope in sorted(back):
-            await conn.execute(
+            conn.execute(
                 budget_scopes.update()
                 .where(c.period == period, c.scope == scope)
                 .values(reserved=c.reserved - back[period, scope], spent=c.spent + spent[period, scope])
@@ -199,7 +200,7 @@ class SqlAlchemyBudgetLedger:
             insert = self._insert(budget_spend).values(
                 period=period, bucket_start=hour, node_id=node_id, provider=provider, cost=cost
             )
-            await conn.execute(
+            conn.execute(
                 insert.on_conflict_do_update(
                     index_elements=["period", "bucket_start", "node_id", "provider"],
                     set_={"cost": budget_spend.c.cost + insert.excluded.cost},

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Table, and_, event, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -48,16 +49,8 @@ def create_engine(
     one probes (`GuardedAsyncEngine`): a hung database costs a request one deadline, not one per step.
     """
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.close()
-
+        engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+        event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         return engine
     # No pre-ping: it costs a round trip per checkout; a connection that died is caught by `retrying`.
     engine = create_async_engine(
@@ -68,6 +61,16 @@ def create_engine(
     return GuardedAsyncEngine(engine.sync_engine, cooldown_s=cooldown_s, clock=clock)
 
 
+def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """Every SQLite connection: WAL (readers never block the writer), NORMAL sync, foreign keys."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+SQLITE_BUSY_TIMEOUT_S = 30
 RETRIES = 3
 PING_TIMEOUT_S = 2.0
 LOOKUP_KEYS = 256  # drift lookups answered by one read at most
@@ -129,17 +132,17 @@ class _RecordWrite:
     record: GenerationRecord
     postgres: bool
 
-    async def write_all(self, conn: AsyncConnection, group: list[_RecordWrite]) -> None:
+    def write_all(self, conn: Connection, group: list[_RecordWrite]) -> None:
         records = {write.record.id: write.record for write in group}  # the same record twice is written once
         insert = (postgresql.insert if self.postgres else sqlite.insert)(generations)
         stmt = insert.on_conflict_do_nothing(index_elements=["id"]).returning(generations.c.id)
         rows = [record_row(r) for r in records.values()]
-        added = (await conn.execute(stmt, rows)).scalars().all()
+        added = conn.execute(stmt, rows).scalars().all()
         artifacts = [
             {**a.model_dump(), "created_at": to_utc(a.created_at)} for gid in added for a in records[gid].artifacts
         ]
         if artifacts:
-            await conn.execute(generation_artifacts.insert(), artifacts)
+            conn.execute(generation_artifacts.insert(), artifacts)
 
 
 class SqlAlchemyGenerationRepository:
