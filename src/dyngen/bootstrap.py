@@ -19,6 +19,7 @@ import httpx
 from dyngen.adapters.cache.memory import MemoryCacheTier
 from dyngen.adapters.cache.object_store import ObjectStoreCacheTier
 from dyngen.adapters.clock import SystemClock
+from dyngen.adapters.db.budget_limits import SqlAlchemyBudgetLimitRepository
 from dyngen.adapters.db.budgets import SqlAlchemyBudgetLedger
 from dyngen.adapters.db.graphs import SqlAlchemyGraphRepository
 from dyngen.adapters.db.jobs import SqlAlchemyJobRepository
@@ -40,6 +41,7 @@ from dyngen.adapters.memory.authoring import (
     MemoryNodeConfigRepository,
     MemoryReviewRepository,
 )
+from dyngen.adapters.memory.budget_limits import MemoryBudgetLimitRepository
 from dyngen.adapters.memory.budgets import MemoryBudgetLedger
 from dyngen.adapters.memory.database import MemoryDatabase
 from dyngen.adapters.memory.generations import MemoryJobRepository
@@ -61,6 +63,7 @@ from dyngen.domain.retention import RetentionPolicy
 from dyngen.ports import (
     ApiKeyRepository,
     BudgetLedger,
+    BudgetLimitRepository,
     CacheTier,
     CircuitBreaker,
     Clock,
@@ -174,6 +177,7 @@ class Records:
     warmups: WarmupRepository
     ledger: BudgetLedger
     retention: RetentionRepository
+    limits: BudgetLimitRepository | None = None  # budget limits set in the editor
 
 
 async def _records(
@@ -193,6 +197,7 @@ async def _records(
             warmups=MemoryWarmupRepository(database=database),
             ledger=MemoryBudgetLedger(database=database, clock=clock),
             retention=MemoryRetentionRepository(database=database),
+            limits=MemoryBudgetLimitRepository(database=database),
         )
     engine = create_engine(
         settings.resolved_database_url,
@@ -217,6 +222,7 @@ async def _records(
         warmups=SqlAlchemyWarmupRepository(engine=engine),
         ledger=SqlAlchemyBudgetLedger(engine=engine, clock=clock, writer=writer),
         retention=SqlAlchemyRetentionRepository(engine=engine),
+        limits=SqlAlchemyBudgetLimitRepository(engine=engine),
     )
 
 
@@ -520,6 +526,7 @@ async def build(
         media=links,
     )
     _wire_limits(services, ledger=records.ledger, redis=redis)
+    services.budget_limits = records.limits
     if redis is not None:
         services.probes["redis"] = redis.ping
         await redis.start()

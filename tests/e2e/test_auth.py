@@ -66,6 +66,9 @@ SCOPES: dict[str, Scope | None] = {
     "POST /api/warmups/{warmup_id}/cancel": Scope.EDITOR,
     "GET /api/warmups/{warmup_id}/events": Scope.EDITOR,
     "GET /api/budgets": Scope.EDITOR,
+    "PUT /api/budgets/limits": Scope.EDITOR,
+    "GET /api/budgets/limits/history": Scope.EDITOR,
+    "POST /api/artifacts": Scope.EDITOR,
     "POST /api/generations/{generation_id}/review": Scope.EDITOR,
     "GET /api/nodes/{node_id}/arms": Scope.EDITOR,
 }

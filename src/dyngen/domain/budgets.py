@@ -2,7 +2,9 @@
 
 Amounts are kept as integer micro-units (one millionth of the cost unit) wherever they are added up, so
 that 50 reservations of 0.01 fill a budget of 0.5 exactly; floating point sums would refuse the 50th.
-A budget applies to a scope: `global` (the cap over every node) or `node:<node_id>`.
+A budget applies to a scope: `global` (the cap over every node) or `node:<node_id>`. The limits come
+from settings (environment, config file) and may be set over them in the editor (stored per scope, where
+`default` names the limit of every node without its own).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ MICROS = 1_000_000
 GLOBAL_SCOPE = "global"
 NODE_PREFIX = "node:"
 NO_NODE = "-"  # the node id of a request that names none
+DEFAULT_SCOPE = "default"  # a stored limit for every node without its own (not a ledger scope)
 
 
 class BudgetPeriod(StrEnum):
@@ -94,16 +97,20 @@ class BudgetPolicy:
         global_cap: The cap over every node per period (None: no cap).
         node_default: The budget of a node without its own entry in `nodes` (None: unlimited).
         nodes: Budgets per node id.
+        unlimited_nodes: Nodes set to no limit in the editor (the default does not apply to them).
     """
 
     period: BudgetPeriod = BudgetPeriod.DAY
     global_cap: float | None = None
     node_default: float | None = None
     nodes: dict[str, float] = field(default_factory=dict)
+    unlimited_nodes: frozenset[str] = frozenset()
 
     def node_limit(self, node_id: str | None) -> float | None:
         if node_id is not None and node_id in self.nodes:
             return self.nodes[node_id]
+        if node_id is not None and node_id in self.unlimited_nodes:
+            return None
         return self.node_default
 
     def limits_for(self, node_id: str | None) -> list[ScopeLimit]:
@@ -121,3 +128,33 @@ class BudgetPolicy:
     def limited(self) -> bool:
         """True when any budget is configured (otherwise spend is only counted)."""
         return self.global_cap is not None or self.node_default is not None or bool(self.nodes)
+
+    def with_stored(self, stored: dict[str, int | None]) -> BudgetPolicy:
+        """These defaults with the limits set in the editor over them (micro-units per scope; None: no
+        limit): `global`, `default` (every node without its own) and `node:<id>`."""
+        if not stored:
+            return self
+
+        def amount(micros: int | None) -> float | None:
+            return None if micros is None else from_micros(micros)
+
+        cap = amount(stored[GLOBAL_SCOPE]) if GLOBAL_SCOPE in stored else self.global_cap
+        default = amount(stored[DEFAULT_SCOPE]) if DEFAULT_SCOPE in stored else self.node_default
+        nodes = dict(self.nodes)
+        unlimited: set[str] = set()
+        for scope, micros in stored.items():
+            node = scope_node(scope)
+            if node is None:
+                continue
+            if micros is None:
+                nodes.pop(node, None)
+                unlimited.add(node)
+            else:
+                nodes[node] = from_micros(micros)
+        return BudgetPolicy(
+            period=self.period,
+            global_cap=cap,
+            node_default=default,
+            nodes=nodes,
+            unlimited_nodes=frozenset(unlimited | (self.unlimited_nodes - set(nodes))),
+        )

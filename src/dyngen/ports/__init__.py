@@ -14,6 +14,8 @@ from __future__ import annotations
 from dyngen.ports.errors import DuplicateIdempotencyKey, RepositoryUnavailable
 from dyngen.ports.limits import (
     BudgetLedger,
+    BudgetLimitChange,
+    BudgetLimitRepository,
     BudgetRefusal,
     RateDecision,
     RateLimiter,
@@ -58,6 +60,8 @@ __all__ = [
     "ArtifactBlob",
     "ArtifactStore",
     "BudgetLedger",
+    "BudgetLimitChange",
+    "BudgetLimitRepository",
     "BudgetRefusal",
     "CacheTier",
     "CircuitBreaker",

@@ -120,3 +120,38 @@ class RateLimiter(Protocol):
     async def acquire(self, key: str, *, per_second: float, burst: int) -> RateDecision:
         """Admit one request for `key` at `per_second` sustained with `burst` at once, or say when to retry."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetLimitChange:
+    """One edit of a stored budget limit (the editor's budget page), kept in the limit's history.
+
+    Attributes:
+        scope: `global`, `default` (a node without its own limit) or `node:<id>`.
+        limit: The budget per period in micro-units; None: no limit.
+        use_default: True when the edit removed the stored limit (the configured default applies again).
+        changed_at: When.
+        changed_by: The API key's name or id that made it (None without keys).
+    """
+
+    scope: str
+    limit: int | None
+    use_default: bool
+    changed_at: datetime
+    changed_by: str | None = None
+
+
+class BudgetLimitRepository(Protocol):
+    """Budget limits set in the editor, over the defaults of the environment and config file, with history."""
+
+    async def stored_limits(self) -> dict[str, int | None]:
+        """Every scope with a stored limit: its micro-units, None for a stored "no limit"."""
+        ...
+
+    async def change_limit(self, change: BudgetLimitChange) -> None:
+        """Store (or with `use_default`, remove) a scope's limit and add the change to its history, at once."""
+        ...
+
+    async def limit_history(self, *, scope: str | None = None, limit: int = 100) -> list[BudgetLimitChange]:
+        """Changes newest first, of one scope or of all."""
+        ...

@@ -227,3 +227,26 @@ budget_spend = Table(
     Column("provider", String(200), primary_key=True),
     Column("cost", BigInteger, nullable=False),
 )
+
+# Budget limits set in the editor (migration 0009): the stored limit per scope (micro-units; NULL: no
+# limit), over the configured defaults, and every change to them.
+budget_limits = Table(
+    "budget_limits",
+    metadata,
+    Column("scope", String(220), primary_key=True),
+    Column("limit_micros", BigInteger),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    Column("changed_by", String(200)),
+)
+
+budget_limit_history = Table(
+    "budget_limit_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("scope", String(220), nullable=False),
+    Column("limit_micros", BigInteger),
+    Column("use_default", Boolean, nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    Column("changed_by", String(200)),
+    Index("ix_budget_limit_history_scope", "scope", "id"),
+)

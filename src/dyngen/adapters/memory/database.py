@@ -69,6 +69,8 @@ class MemoryDatabase:
     budget_scopes: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
     budget_reservations: dict[str, dict[str, Any]] = field(default_factory=dict)
     budget_spend: dict[tuple[str, datetime, str, str], int] = field(default_factory=dict)
+    budget_limits: dict[str, int | None] = field(default_factory=dict)
+    budget_limit_history: list[Any] = field(default_factory=list)  # `BudgetLimitChange`s, oldest first
     # Event ids grow across every stream, like an autoincrement column.
     event_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     # For the few operations that must await inside their transaction.

@@ -17,6 +17,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from dyngen.domain.budgets import (
+    DEFAULT_SCOPE,
     GLOBAL_SCOPE,
     NO_NODE,
     BudgetPolicy,
@@ -27,7 +28,8 @@ from dyngen.domain.budgets import (
     to_micros,
 )
 from dyngen.domain.errors import DyngenError, ErrorCode
-from dyngen.ports import BudgetLedger, Clock, Reservation, ScopeSpend
+from dyngen.ports import BudgetLedger, BudgetLimitRepository, Clock, Reservation, ScopeSpend
+from dyngen.services.budgets.limits import ConfiguredLimit, configured
 from dyngen.services.machinery.ids import new_id
 
 log = logging.getLogger("dyngen.budgets")
@@ -170,7 +172,9 @@ class SpendPoint(BaseModel):
 
 class BudgetReport(BaseModel):
     """`GET /api/budgets`: spend, reservations and what remains, globally and per node, and the spend
-    history of the period by hour, node and provider."""
+    history of the period by hour, node and provider; `limits` says where each limit comes from (set in
+    the editor, the environment or config file, or none) for `global`, `default` and every listed node,
+    and `limited` whether any budget applies at all (without one, spend is only counted)."""
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -180,6 +184,8 @@ class BudgetReport(BaseModel):
     global_: ScopeBudget = Field(alias="global")
     nodes: list[NodeBudget]
     history: list[SpendPoint]
+    limits: list[ConfiguredLimit] = Field(default_factory=list)
+    limited: bool = False
 
 
 def _scope_budget(state: ScopeSpend | None, limit: float | None) -> ScopeBudget:
@@ -196,12 +202,21 @@ def _scope_budget(state: ScopeSpend | None, limit: float | None) -> ScopeBudget:
 
 
 async def report(
-    *, node_id: str | None = None, ledger: BudgetLedger | None, policy: BudgetPolicy, clock: Clock
+    *,
+    node_id: str | None = None,
+    ledger: BudgetLedger | None,
+    policy: BudgetPolicy,
+    clock: Clock,
+    limits: BudgetLimitRepository | None = None,
 ) -> BudgetReport:
     """The current period's budgets: the global cap and every node with a budget or spend (or only
-    `node_id`, which is listed even when nothing was spent)."""
+    `node_id`, which is listed even when nothing was spent). `policy` holds the configured defaults; the
+    limits stored in `limits` apply over them."""
     window = period_window(clock.now(), policy.period)
+    defaults = policy
     try:
+        stored = await limits.stored_limits() if limits is not None else {}
+        policy = policy.with_stored(stored)
         states = await ledger.snapshot(window.key) if ledger is not None else []
         history = await ledger.history(window.key) if ledger is not None else []
     except DyngenError:
@@ -214,7 +229,7 @@ async def report(
         nodes = [node_id]
     else:
         spending = {n for state in states if (n := scope_node(state.scope)) is not None}
-        nodes = sorted(spending | set(policy.nodes))
+        nodes = sorted(spending | set(policy.nodes) | policy.unlimited_nodes)
     return BudgetReport(
         period=policy.period.value,
         period_start=window.start,
@@ -229,4 +244,9 @@ async def report(
             for b in history
             if node_id is None or b.node_id == node_id
         ],
+        limits=[
+            configured(scope=scope, defaults=defaults, stored=stored)
+            for scope in (GLOBAL_SCOPE, DEFAULT_SCOPE, *(node_scope(n) for n in nodes))
+        ],
+        limited=policy.limited,
     )

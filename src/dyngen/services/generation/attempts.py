@@ -25,6 +25,7 @@ from dyngen.domain.elements import problems as element_problems
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.validation import DEFAULT_MAX_RETRIES
 from dyngen.ports import Clock, ElementJudge, Provider, ProviderCall, ProviderResult, RemoteJob
+from dyngen.services.budgets import limits as budget_limits
 from dyngen.services.budgets import spending as budgets
 from dyngen.services.generation.scene_images import fetch_scene_images
 from dyngen.services.machinery.container import Options, Services
@@ -196,13 +197,17 @@ async def run_provider(  # noqa: PLR0915 - one attempt loop: reserve, call, sett
         estimate = provider.estimate_cost(request)
         try:
             # The estimate is held in the node's budget and the global cap before the call (or refused).
+            # The limits set in the editor apply over the configured ones (read only when a ledger counts).
+            policy = services.options.budgets
+            if services.budget_ledger is not None:
+                policy = await budget_limits.current_policy(policy=policy, limits=services.budget_limits)
             hold = await budgets.reserve(
                 node_id=request.node_id,
                 provider=provider.info.name,
                 estimate=estimate,
                 deadline_s=remaining,
                 ledger=services.budget_ledger,
-                policy=services.options.budgets,
+                policy=policy,
                 clock=services.clock,
             )
         except DyngenError as exc:

@@ -22,6 +22,7 @@ from dyngen.ports import (
     ApiKeyRepository,
     ArtifactStore,
     BudgetLedger,
+    BudgetLimitRepository,
     Clock,
     GenerationRepository,
     GraphRepository,
@@ -146,6 +147,8 @@ class Services:
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # Cost budgets and rate limits (bootstrap sets both; None: spend is not counted, nothing is limited).
     budget_ledger: BudgetLedger | None = None
+    # Budget limits set in the editor, over `options.budgets` (None: only the configured ones apply).
+    budget_limits: BudgetLimitRepository | None = None
     rate_limiter: RateLimiter | None = None
     # Review scores for variant selection; hybrid refreshes running in the background (cancelled on close).
     scores: ScoreBoard = field(default_factory=ScoreBoard)

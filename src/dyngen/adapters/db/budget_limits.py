@@ -1,0 +1,78 @@
+"""`SqlAlchemyBudgetLimitRepository`: budget limits set in the editor, and their history, in SQLite or
+PostgreSQL. A change writes the current limit and its history row in one transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dyngen.adapters.db.repository import db_time, retrying, to_utc
+from dyngen.adapters.db.tables import budget_limit_history, budget_limits
+from dyngen.ports import BudgetLimitChange
+
+
+class SqlAlchemyBudgetLimitRepository:
+    """Stores budget limits per scope (see `dyngen.ports.BudgetLimitRepository`).
+
+    Args:
+        engine: The async engine (the same one the other repositories use).
+    """
+
+    def __init__(self, *, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._insert: Any = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+
+    async def stored_limits(self) -> dict[str, int | None]:
+        async def read() -> dict[str, int | None]:
+            c = budget_limits.c
+            async with self._engine.connect() as conn:
+                rows = (await conn.execute(select(c.scope, c.limit_micros))).all()
+            return {row.scope: None if row.limit_micros is None else int(row.limit_micros) for row in rows}
+
+        return await retrying(read)
+
+    async def change_limit(self, change: BudgetLimitChange) -> None:
+        async def write() -> None:
+            at = to_utc(change.changed_at)
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    budget_limit_history.insert().values(
+                        scope=change.scope,
+                        limit_micros=None if change.use_default else change.limit,
+                        use_default=change.use_default,
+                        changed_at=at,
+                        changed_by=change.changed_by,
+                    )
+                )
+                if change.use_default:
+                    await conn.execute(budget_limits.delete().where(budget_limits.c.scope == change.scope))
+                    return
+                values = {"limit_micros": change.limit, "changed_at": at, "changed_by": change.changed_by}
+                insert = self._insert(budget_limits).values(scope=change.scope, **values)
+                await conn.execute(insert.on_conflict_do_update(index_elements=["scope"], set_=values))
+
+        await retrying(write)
+
+    async def limit_history(self, *, scope: str | None = None, limit: int = 100) -> list[BudgetLimitChange]:
+        async def read() -> list[BudgetLimitChange]:
+            c = budget_limit_history.c
+            stmt = select(c.scope, c.limit_micros, c.use_default, c.changed_at, c.changed_by)
+            if scope is not None:
+                stmt = stmt.where(c.scope == scope)
+            async with self._engine.connect() as conn:
+                rows = (await conn.execute(stmt.order_by(c.id.desc()).limit(limit))).all()
+            return [
+                BudgetLimitChange(
+                    scope=row.scope,
+                    limit=None if row.limit_micros is None else int(row.limit_micros),
+                    use_default=bool(row.use_default),
+                    changed_at=db_time(row.changed_at) or row.changed_at,
+                    changed_by=row.changed_by,
+                )
+                for row in rows
+            ]
+
+        return await retrying(read)
