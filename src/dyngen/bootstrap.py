@@ -519,6 +519,8 @@ async def build(
             retention=retention_policy(settings),
             record_timeout_s=settings.record_timeout_s,
             outbox_replay_s=settings.outbox_replay_s,
+            upload_max_bytes=settings.upload_max_bytes,
+            upload_max_pixels=settings.upload_max_pixels,
         ),
         # The memory mode's tables never go down (and it writes nothing to the data dir).
         outbox=None if settings.is_memory else FileRecordOutbox(directory=settings.outbox_dir),

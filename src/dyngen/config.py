@@ -148,6 +148,12 @@ class Settings(BaseSettings):
         default=None, description="Honour `simulate` in requests; default on unless env=production."
     )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Larger request bodies get 413.")
+    upload_max_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, description="Larger images uploaded to `POST /api/artifacts` get 413."
+    )
+    upload_max_pixels: int = Field(
+        default=40_000_000, ge=1, description="Uploaded images of more pixels (read from the header) get 413."
+    )
     cache_max_bytes: int = Field(default=64 * 1024 * 1024, ge=0, description="Memory cache tier bound, in bytes.")
     cache_max_entries: int = Field(default=10_000, ge=0, description="Memory cache tier bound, in entries.")
     default_timeout_ms: int = Field(

@@ -69,6 +69,7 @@ SCOPES: dict[str, Scope | None] = {
     "PUT /api/budgets/limits": Scope.EDITOR,
     "GET /api/budgets/limits/history": Scope.EDITOR,
     "POST /api/artifacts": Scope.EDITOR,
+    "GET /api/artifacts": Scope.EDITOR,
     "POST /api/generations/{generation_id}/review": Scope.EDITOR,
     "GET /api/nodes/{node_id}/arms": Scope.EDITOR,
 }

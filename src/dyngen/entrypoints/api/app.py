@@ -62,7 +62,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     )
     if services is not None:
         app.state.services = services
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.max_body_bytes, uploads={"/api/artifacts": settings.upload_max_bytes}
+    )
     if settings.cors_origins:  # outermost, so that refusals (413, 401, ...) carry the CORS headers too
         app.add_middleware(
             Cors,

@@ -4,15 +4,26 @@ It refuses a body over the configured size (413), a body that is not `applicatio
 sends `text/plain` or a form cross-site without asking first, so no route may take one) and JSON that is
 not UTF-8 (422, as any other malformed JSON); and it drops a leading UTF-8 byte order mark, so that every
 route, those FastAPI parses and those that parse their raw body themselves, reads JSON the same way.
+
+Upload routes (`uploads`: a POST path and its own size cap) take raw bytes instead; the route takes an
+image type or `application/octet-stream` (`is_upload_type`: never a type a browser sends cross-site
+without asking first) and checks what the bytes are.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 BOM = b"\xef\xbb\xbf"
+UPLOAD_TYPES = frozenset({b"image/png", b"image/jpeg", b"image/webp", b"application/octet-stream"})
+
+
+def is_upload_type(content_type: bytes) -> bool:
+    """A type an upload route takes: an image type or `application/octet-stream`, with any parameters."""
+    return content_type.split(b";", 1)[0].strip().lower() in UPLOAD_TYPES
 
 
 def is_json(content_type: bytes) -> bool:
@@ -26,14 +37,17 @@ def is_json(content_type: bytes) -> bool:
 class BodyLimit:
     """Pure ASGI middleware: buffers at most `max_bytes` of a request body, else answers 413."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, uploads: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.uploads = dict(uploads or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
             await self.app(scope, receive, send)
             return
+        upload = scope["method"] == "POST" and scope["path"] in self.uploads
+        max_bytes = self.uploads[scope["path"]] if upload else self.max_bytes
         content_type = b""
         for name, value in scope["headers"]:
             if name == b"content-length":
@@ -41,8 +55,8 @@ class BodyLimit:
                     declared = int(value)
                 except ValueError:
                     declared = 0
-                if declared > self.max_bytes:
-                    await self._refuse(send, 413, "PAYLOAD_TOO_LARGE", f"request body over {self.max_bytes} bytes")
+                if declared > max_bytes:
+                    await self._refuse(send, 413, "PAYLOAD_TOO_LARGE", f"request body over {max_bytes} bytes")
                     return
             elif name == b"content-type":
                 content_type = value
@@ -54,14 +68,16 @@ class BodyLimit:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
-                await self._refuse(send, 413, "PAYLOAD_TOO_LARGE", f"request body over {self.max_bytes} bytes")
+            if size > max_bytes:
+                await self._refuse(send, 413, "PAYLOAD_TOO_LARGE", f"request body over {max_bytes} bytes")
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if body:  # an empty body (a POST that takes none) may come with any type, or none
+        if upload:
+            pass  # the route checks the type after the key (`is_upload_type`): its bytes are not JSON
+        elif body:  # an empty body (a POST that takes none) may come with any type, or none
             if not is_json(content_type):
                 shown = content_type.decode("latin-1") or "none"
                 await self._refuse(

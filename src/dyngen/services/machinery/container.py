@@ -89,6 +89,8 @@ class Options:
         rate_limits: Rate limits per API key, player and always-fresh node.
         review_policy: How review scores steer variant choice (drop threshold, reviews needed first).
         retention: How long records, artifacts and events are kept (`dyngen gc`, the server's sweep).
+        upload_max_bytes: Images uploaded in the editor over this many bytes are refused.
+        upload_max_pixels: Images uploaded in the editor over this many pixels (by their header) are refused.
     """
 
     dev_tools: bool
@@ -106,6 +108,8 @@ class Options:
     rate_limits: RateLimits = field(default_factory=RateLimits)
     review_policy: ReviewPolicy = field(default_factory=ReviewPolicy)
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
+    upload_max_bytes: int = 10 * 1024 * 1024
+    upload_max_pixels: int = 40_000_000
 
 
 @dataclass(slots=True)

@@ -10,13 +10,16 @@ from pydantic import BaseModel
 from dyngen.domain.access import Scope
 from dyngen.domain.byte_ranges import byte_range
 from dyngen.domain.contracts import GenerationStatus
+from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.ids import IdChars
 from dyngen.domain.media import file_name
 from dyngen.domain.records import GenerationRecord
 from dyngen.entrypoints.api.auth import require, require_unless_signed
 from dyngen.entrypoints.api.errors import documented
+from dyngen.entrypoints.api.middleware import is_upload_type
 from dyngen.entrypoints.api.wire import services_of, wire_response
-from dyngen.ports import GenerationFilter
+from dyngen.ports import ApiKey, GenerationFilter
+from dyngen.services.authoring import images
 from dyngen.services.reporting import records
 
 router = APIRouter(prefix="/api", tags=["records"])
@@ -119,6 +122,70 @@ async def get_artifact(artifact_id: RecordId, request: Request) -> Response:
         headers["Content-Length"] = str(len(data))
         return Response(status_code=status, media_type=record.media_type, headers=headers)
     return Response(content=data, status_code=status, media_type=record.media_type, headers=headers)
+
+
+_IMAGE_BODY = {"schema": {"type": "string", "format": "binary"}}
+
+
+@router.post(
+    "/artifacts",
+    response_model=images.UploadedImage,
+    status_code=201,
+    responses=documented(401, 403, 413, 415, 422, 503),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": dict.fromkeys(
+                ("image/png", "image/jpeg", "image/webp", "application/octet-stream"), _IMAGE_BODY
+            ),
+        }
+    },
+)
+async def upload_artifact(
+    request: Request,
+    key: Annotated[ApiKey | None, require(Scope.EDITOR)],
+    name: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="The file's name, kept"), IdChars
+    ] = None,
+) -> Response:
+    """Upload an image (a scene image) as an artifact: the body is the file's bytes. PNG, JPEG and WebP
+    are told by their first bytes (the declared type is not trusted); over the byte cap or the pixel cap
+    (read from the header, nothing is decoded) is 413, anything else 415. Answers the artifact id (what a
+    scene's `image` names) and its URLs."""
+    del key  # the scope check is the dependency's
+    content_type = request.headers.get("content-type", "")
+    if not is_upload_type(content_type.encode("latin-1")):
+        raise DyngenError(
+            ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+            f"send the image as image/png, image/jpeg or image/webp (Content-Type was {content_type or 'none'})",
+        )
+    services = services_of(request)
+    uploaded = await images.upload_image(
+        data=await request.body(),
+        name=name,
+        max_bytes=services.options.upload_max_bytes,
+        max_pixels=services.options.upload_max_pixels,
+        repository=services.repository,
+        artifacts=services.artifacts,
+        links=services.media,
+        clock=services.clock,
+    )
+    return wire_response(uploaded, status_code=201)
+
+
+@router.get(
+    "/artifacts",
+    response_model=images.ImageList,
+    dependencies=[require(Scope.EDITOR)],
+    responses=documented(401, 403, 422, 503),
+)
+async def list_artifacts(request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> Response:
+    """The images uploaded in the editor, newest first, with signed URLs an `<img>` loads without a key."""
+    services = services_of(request)
+    found = await images.list_images(
+        repository=services.repository, links=services.media, clock=services.clock, limit=limit
+    )
+    return wire_response(found)
 
 
 def _etag_matches(header: str | None, etag: str) -> bool:
