@@ -107,12 +107,12 @@ class Scenarios:
     kit: Browser
     base: str
 
-    def run(self, scenario: str, *, screenshot: str, graph: str | None = None) -> str:
-        """Run one scenario of scenarios.mjs in its own chromium; returns its output, fails with it."""
+    def run(self, scenario: str, *, screenshot: str, graph: str | None = None, script: str = "scenarios.mjs") -> str:
+        """Run one scenario of `script` (scenarios.mjs) in its own chromium; returns its output, fails with it."""
         OUTPUT.mkdir(parents=True, exist_ok=True)
         shot = OUTPUT / f"{screenshot}.png"
         shot.unlink(missing_ok=True)
-        args = [self.kit.node, str(HERE / "scenarios.mjs"), scenario, "--base", self.base]
+        args = [self.kit.node, str(HERE / script), scenario, "--base", self.base]
         args += ["--chromium", self.kit.chromium, "--screenshot", str(shot)]
         if graph is not None:
             args += ["--graph", graph]

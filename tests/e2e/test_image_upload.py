@@ -40,9 +40,7 @@ def png_bomb(width: int, height: int) -> bytes:
 
 
 @pytest.fixture(params=["local", "s3"])
-async def served(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[tuple[httpx.AsyncClient, Services]]:
+async def served(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Services]]:
     extra: dict[str, Any] = {}
     if request.param == "s3":
         s3: MotoS3Server = request.getfixturevalue("s3_server")
@@ -130,9 +128,7 @@ async def test_an_uploaded_image_is_a_scene_image_a_generation_reads(
     served: tuple[httpx.AsyncClient, Services],
 ) -> None:
     client, services = served
-    uploaded = (
-        await client.post("/api/artifacts", content=image("PNG"), headers={"content-type": "image/png"})
-    ).json()
+    uploaded = (await client.post("/api/artifacts", content=image("PNG"), headers={"content-type": "image/png"})).json()
     record = await services.repository.get_artifact(uploaded["artifact_id"])
 
     assert record is not None

@@ -19,6 +19,7 @@ import { TestPanel } from "./components/TestPanel";
 import { TopBar } from "./components/TopBar";
 import { WarmupPanel } from "./components/WarmupPanel";
 import { WorldPanel } from "./components/WorldPanel";
+import { PlayPanel } from "./components/play/PlayPanel";
 import { useServerChecks, useTelemetry } from "./state/checks";
 import { dropDraft, loadDraft, storeDraft, type Draft } from "./state/drafts";
 import {
@@ -73,6 +74,7 @@ function Editor() {
   const [fitRequest, setFitRequest] = useState(0);
   const [showWarmup, setShowWarmup] = useState(false);
   const [showGraphList, setShowGraphList] = useState(false);
+  const [showPlay, setShowPlay] = useState(false);
 
   const { service, serviceDown, checkService } = useServiceHealth();
   const checks = useServerChecks(graph, graphJson, selectedNode);
@@ -410,10 +412,11 @@ function Editor() {
       else if (showGraphList) setShowGraphList(false);
       else if (chooser) setChooser(null);
       else if (showWarmup) setShowWarmup(false);
+      else if (showPlay) setShowPlay(false);
       else if (showBudgets) setShowBudgets(false);
       else if (!typing) clearSelection();
     },
-    [askKey, newGraph, showGraphList, chooser, showWarmup, showBudgets, clearSelection],
+    [askKey, newGraph, showGraphList, chooser, showWarmup, showPlay, showBudgets, clearSelection],
   );
   const onSaveKey = useCallback(() => void saveNow(), [saveNow]);
   useShortcuts({
@@ -490,6 +493,19 @@ function Editor() {
           setShowBudgets((v) => !v);
           void refreshBudgets();
         }}
+        playButton={
+          <button
+            type="button"
+            data-testid="open-play"
+            className={showPlay ? "is-on" : ""}
+            aria-pressed={showPlay}
+            disabled={!graph}
+            onClick={() => setShowPlay((v) => !v)}
+            title="Walk the saved graph as a player, from its start scene"
+          >
+            <Icon name="play" /> Play
+          </button>
+        }
         serviceStatus={service?.status ?? null}
         serviceDown={serviceDown}
       />
@@ -580,10 +596,14 @@ function Editor() {
               onClose={() => setShowHealth(false)}
             />
           ) : null}
+          {showPlay && graph ? (
+            <PlayPanel graphId={graph.id} unsaved={dirty} onClose={() => setShowPlay(false)} />
+          ) : null}
           {showBudgets ? (
             <BudgetPage
               state={budget}
               onRefresh={() => void refreshBudgets()}
+              nodeIds={(graph?.nodes ?? []).map((n) => n.id)}
               onClose={() => setShowBudgets(false)}
               onSelectNode={(id) => {
                 if (graph && nodeOf(graph, id)) {

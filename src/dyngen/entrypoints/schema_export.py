@@ -35,8 +35,10 @@ from dyngen.domain.runtime import AdvanceRequest, AdvanceResponse, NodeContentRe
 from dyngen.entrypoints.api.errors import ErrorBody
 from dyngen.services.authoring.dsl import DslCompileRequest, DslResult
 from dyngen.services.authoring.graphs import GraphSummary, SavedGraph
+from dyngen.services.authoring.images import ImageList, UploadedImage
 from dyngen.services.authoring.lexicon import Lexicon
 from dyngen.services.authoring.templates import TemplateListing
+from dyngen.services.budgets.limits import BudgetLimitEdit, LimitChange, LimitHistory
 from dyngen.services.budgets.spending import BudgetReport
 from dyngen.services.play.prompts import PromptPreview, PromptRequest
 from dyngen.services.reporting.reviews import ReviewRequest, ReviewResult
@@ -64,6 +66,11 @@ WIRE_MODELS: tuple[type[BaseModel], ...] = (
     NodeStats,
     NodeArms,
     BudgetReport,
+    BudgetLimitEdit,
+    LimitChange,
+    LimitHistory,
+    UploadedImage,
+    ImageList,
     ReviewRequest,
     ReviewResult,
     WarmRequest,

@@ -121,3 +121,17 @@ export function describeError(err: unknown): string {
 export function isMissingRoute(err: unknown): boolean {
   return err instanceof ApiError && (err.status === 405 || (err.status === 404 && err.message === "Not Found"));
 }
+
+/** Raw bytes as the body (an image upload): the type names what the bytes are. */
+export async function sendBytes<T>(path: string, body: Blob, contentType: string): Promise<T> {
+  const h = headers(false);
+  h.set("Content-Type", contentType || "application/octet-stream");
+  let response: Response;
+  try {
+    response = await fetch(path, { method: "POST", headers: h, body });
+  } catch (err) {
+    throw new ApiError(0, `the server did not answer (${String(err)})`, null);
+  }
+  if (!response.ok) throw await failure(response);
+  return (await response.json()) as T;
+}

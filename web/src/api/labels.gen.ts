@@ -1,6 +1,6 @@
 // GENERATED FILE: do not edit. `npm run gen:types` writes it from src/api/enum-labels.json, checked
 // against the enums of src/api/schema.json (every value has a label).
-// schema-sha256: 4491f9bd12098021e0ae7d18094a3829efa515bbaa098b8dca6dbb3e34ba95d0
+// schema-sha256: 22ce495447b6ce27c513e4b380a2b621ea4852654b0dac47783ec275eab5ccf3
 import type { ContentRating, ErrorCode, FallbackMode, GenerationStatus, GenerationType, NodeStatus, Pacing, PayloadType, Purpose, Rating, SeedSource, Severity, Strategy, TransitionType, Verification, WarmupStatus } from "./types.gen";
 
 export const ContentRatingLabels: Readonly<Record<ContentRating, string>> = {

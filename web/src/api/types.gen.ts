@@ -1,7 +1,7 @@
 /* eslint-disable */
 // GENERATED FILE: do not edit. `npm run gen:types` writes it from src/api/schema.json,
 // the JSON Schema of dyngen's Python wire models (dyngen.entrypoints.schema_export).
-// schema-sha256: 4491f9bd12098021e0ae7d18094a3829efa515bbaa098b8dca6dbb3e34ba95d0
+// schema-sha256: 22ce495447b6ce27c513e4b380a2b621ea4852654b0dac47783ec275eab5ccf3
 
 /**
  * This interface was referenced by `DyngenWire`'s JSON-Schema
@@ -118,6 +118,7 @@ export type WarmupStatus = "queued" | "running" | "complete" | "failed" | "cance
 export interface DyngenWire {
   AdvanceRequest?: AdvanceRequest;
   AdvanceResponse?: AdvanceResponse;
+  BudgetLimitEdit?: BudgetLimitEdit;
   BudgetReport?: BudgetReport;
   DslCompileRequest?: DslCompileRequest;
   DslResult?: DslResult;
@@ -129,9 +130,12 @@ export interface DyngenWire {
   GenerationValidationResult?: GenerationValidationResult;
   GraphHealth?: GraphHealth;
   GraphSummary?: GraphSummary;
+  ImageList?: ImageList;
   InvalidateRequest?: InvalidateRequest;
   InvalidateResult?: InvalidateResult;
   Lexicon?: Lexicon;
+  LimitChange?: LimitChange;
+  LimitHistory?: LimitHistory;
   NodeArms?: NodeArms;
   NodeContentRequest?: NodeContentRequest;
   NodeStats?: NodeStats;
@@ -142,6 +146,7 @@ export interface DyngenWire {
   SavedGraph?: SavedGraph;
   SceneGraph?: SceneGraph;
   TemplateListing?: TemplateListing;
+  UploadedImage?: UploadedImage;
   ValidateConfigRequest?: ValidateConfigRequest;
   WarmRequest?: WarmRequest;
   WarmupReport?: WarmupReport;
@@ -415,8 +420,27 @@ export interface Scene {
   title?: string;
 }
 /**
+ * `PUT /api/budgets/limits`: set one budget's limit, or give it back to the configured default.
+ *
+ * Attributes:
+ *     scope: `global` (the cap over every node), `default` (every node without its own limit) or
+ *         `node:<node_id>`.
+ *     limit: The budget per period in the providers' cost unit; null: no limit.
+ *     use_default: Remove the stored limit: the environment or config file's value applies again.
+ *
+ * This interface was referenced by `DyngenWire`'s JSON-Schema
+ * via the `definition` "BudgetLimitEdit".
+ */
+export interface BudgetLimitEdit {
+  limit?: number | null;
+  scope: string;
+  use_default?: boolean;
+}
+/**
  * `GET /api/budgets`: spend, reservations and what remains, globally and per node, and the spend
- * history of the period by hour, node and provider.
+ * history of the period by hour, node and provider; `limits` says where each limit comes from (set in
+ * the editor, the environment or config file, or none) for `global`, `default` and every listed node,
+ * and `limited` whether any budget applies at all (without one, spend is only counted).
  *
  * This interface was referenced by `DyngenWire`'s JSON-Schema
  * via the `definition` "BudgetReport".
@@ -424,6 +448,8 @@ export interface Scene {
 export interface BudgetReport {
   global: ScopeBudget;
   history: SpendPoint[];
+  limited?: boolean;
+  limits?: ConfiguredLimit[];
   nodes: NodeBudget[];
   period: string;
   period_end: string;
@@ -451,6 +477,18 @@ export interface SpendPoint {
   cost: number;
   node_id: string;
   provider: string;
+}
+/**
+ * One scope's limit: what applies, where it comes from and what the environment or config file says.
+ *
+ * This interface was referenced by `DyngenWire`'s JSON-Schema
+ * via the `definition` "ConfiguredLimit".
+ */
+export interface ConfiguredLimit {
+  default: number | null;
+  limit: number | null;
+  scope: string;
+  source: "editor" | "config" | "none";
 }
 /**
  * This interface was referenced by `DyngenWire`'s JSON-Schema
@@ -881,6 +919,31 @@ export interface GraphSummary {
   version: number;
 }
 /**
+ * This interface was referenced by `DyngenWire`'s JSON-Schema
+ * via the `definition` "ImageList".
+ */
+export interface ImageList {
+  images: UploadedImage[];
+}
+/**
+ * An image stored as an artifact: `artifact_id` is what a scene's `image` names; `url` is the API
+ * path (a key when keys are enforced), `signed_url` loads without one until it expires.
+ *
+ * This interface was referenced by `DyngenWire`'s JSON-Schema
+ * via the `definition` "UploadedImage".
+ */
+export interface UploadedImage {
+  artifact_id: string;
+  bytes: number;
+  created_at: string;
+  height: number;
+  media_type: string;
+  name?: string | null;
+  signed_url: string;
+  url: string;
+  width: number;
+}
+/**
  * Which cache entries to drop: any combination narrows the selection; at least one is required.
  *
  * `prefix` matches the start of the key, e.g. `transition|gap_fill|cafe|` for every transition out of
@@ -934,6 +997,26 @@ export interface LexiconElement {
   phrases: string[];
   sources: string[];
   words: string;
+}
+/**
+ * One change of a stored limit (`limit` null with `use_default` false: set to no limit).
+ *
+ * This interface was referenced by `DyngenWire`'s JSON-Schema
+ * via the `definition` "LimitChange".
+ */
+export interface LimitChange {
+  changed_at: string;
+  changed_by: string | null;
+  limit: number | null;
+  scope: string;
+  use_default: boolean;
+}
+/**
+ * This interface was referenced by `DyngenWire`'s JSON-Schema
+ * via the `definition` "LimitHistory".
+ */
+export interface LimitHistory {
+  changes: LimitChange[];
 }
 /**
  * This interface was referenced by `DyngenWire`'s JSON-Schema

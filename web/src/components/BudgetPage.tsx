@@ -3,6 +3,7 @@ import { useEffect, useMemo, useRef, useState } from "react";
 import type { BudgetReport, ScopeBudget as BudgetLine, SpendPoint } from "../api/types.gen";
 import type { BudgetState } from "../state/requests";
 import { Icon } from "./Icon";
+import { BudgetExplainer, BudgetLimits } from "./budgets/BudgetLimits";
 
 const PALETTE = [
   "#6366f1",
@@ -33,11 +34,14 @@ export function BudgetPage({
   onRefresh,
   onClose,
   onSelectNode,
+  nodeIds = [],
 }: {
   state: BudgetState;
   onRefresh: () => void;
   onClose: () => void;
   onSelectNode: (id: string) => void;
+  /** The open graph's Generation Nodes, offered for a limit of their own. */
+  nodeIds?: string[];
 }) {
   const [by, setBy] = useState<GroupBy>("node_provider");
   return (
@@ -69,7 +73,13 @@ export function BudgetPage({
       {state.kind === "unknown" ? <p className="muted pad">Loading…</p> : null}
       {state.kind === "unavailable" ? <p className="notice pad">{state.message}</p> : null}
       {state.kind === "error" ? <p className="error-box pad">{state.message}</p> : null}
-      {state.kind === "ok" ? <BudgetBody report={state.report} by={by} onSelectNode={onSelectNode} /> : null}
+      {state.kind === "ok" ? (
+        <>
+          <BudgetExplainer report={state.report} />
+          <BudgetLimits report={state.report} nodeIds={nodeIds} onSaved={onRefresh} />
+          <BudgetBody report={state.report} by={by} onSelectNode={onSelectNode} />
+        </>
+      ) : null}
     </section>
   );
 }
@@ -106,9 +116,15 @@ function BudgetBody({
         <strong>Global</strong>
         <span>spent {money(report.global.spent)}</span>
         <span>reserved {money(report.global.reserved)}</span>
-        <span>remaining {money(report.global.remaining)}</span>
-        <span>limit {money(report.global.limit)}</span>
-        <Meter line={report.global} />
+        {report.global.limit === null ? (
+          <span className="muted">no global cap set</span>
+        ) : (
+          <>
+            <span>remaining {money(report.global.remaining)}</span>
+            <span>limit {money(report.global.limit)}</span>
+          </>
+        )}
+        {report.global.limit === null ? null : <Meter line={report.global} />}
         {report.global.exhausted ? <span className="badge badge-error">exhausted</span> : null}
       </div>
       <SpendChart history={report.history} by={by} />

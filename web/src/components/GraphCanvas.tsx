@@ -57,6 +57,7 @@ function buildNodes(props: CanvasProps, previous: Map<string, FlowNode>): FlowNo
         mood: scene.mood ?? null,
         location: scene.location ?? null,
         isStart: scene.id === start,
+        image: scene.image ?? null,
       },
     };
   });

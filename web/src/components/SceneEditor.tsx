@@ -4,6 +4,7 @@ import type { Character, Scene } from "../api/types.gen";
 import { Field, TextInput } from "./fields";
 import { Icon } from "./Icon";
 import { IdRename } from "./IdRename";
+import { ImagePicker } from "./media/ImagePicker";
 
 export function SceneEditor({
   scene,
@@ -99,7 +100,11 @@ export function SceneEditor({
               );
             })}
           </fieldset>
-          <Field label="Image" hint="A file under the server's assets folder; the video provider starts or ends on it.">
+          <Field
+            label="Image"
+            hint="An uploaded image, or a file under the server's assets folder; the video provider starts or ends on it."
+          >
+            <ImagePicker value={scene.image} onChange={(v) => onChange({ image: v }, "image")} />
             <TextInput
               testId="scene-image"
               value={scene.image}

@@ -8,6 +8,7 @@ import type { Outcome } from "../state/testRun";
 import { ErrorCodeLabels, FallbackModeLabels, GenerationStatusLabels } from "../api/labels.gen";
 import { cacheLine } from "../state/status";
 import { Icon } from "./Icon";
+import { rememberPoster } from "./media/mediaStore";
 
 function vtt(beats: Beat[]): string {
   const stamp = (s: number) => {
@@ -281,6 +282,7 @@ function VideoPreview({ url, beats, record }: { url: string; beats: Beat[]; reco
   const posterArtifact = record?.artifacts?.find((a) => a.role === "poster");
   useEffect(() => {
     if (!posterArtifact) return;
+    if (record?.node_id) rememberPoster(record.node_id, `/api/artifacts/${posterArtifact.id}`);
     let revoke = () => undefined as void;
     let live = true;
     mediaUrl(`/api/artifacts/${posterArtifact.id}`)

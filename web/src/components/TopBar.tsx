@@ -28,6 +28,8 @@ export function TopBar(props: {
   onToggleBudgets: () => void;
   serviceStatus: string | null;
   serviceDown: string | null;
+  /** Play mode's button (components/play). */
+  playButton?: ReactNode;
 }) {
   const { state, graph, dirty, canUndo, canRedo, undo, redo } = useEditor();
   const { graphs, graphId, save } = state;
@@ -106,6 +108,7 @@ export function TopBar(props: {
       </div>
       <span className="spacer" />
       <div className="toolbar">
+        {props.playButton}
         <div className="popover-anchor">
           <button
             type="button"

@@ -4,6 +4,7 @@ import { memo } from "react";
 import { GenerationTypeLabels, StrategyLabels } from "../api/labels.gen";
 import type { GenerationType, NodeStats, Strategy } from "../api/types.gen";
 import { Icon } from "./Icon";
+import { NodePoster, SceneThumb } from "./media/SceneThumb";
 
 export type BadgeStatus = "ok" | "warning" | "error" | "disabled" | "unknown";
 
@@ -12,6 +13,7 @@ export type SceneNodeData = {
   mood: string | null;
   location: string | null;
   isStart: boolean;
+  image?: string | null;
 };
 
 export type GenNodeData = {
@@ -45,6 +47,7 @@ export const SceneNodeView = memo(function SceneNodeView({ id, data, selected }:
       </div>
       <div className="scene-node__title">{data.title || id}</div>
       <div className="scene-node__id">{id}</div>
+      <SceneThumb name={data.image} />
       <div className="scene-node__meta">
         {data.mood ? <span className="chip">mood: {data.mood}</span> : null}
         {data.location ? <span className="chip">
@@ -101,6 +104,7 @@ export const GenNodeView = memo(function GenNodeView({ id, data, selected }: Nod
           </span>
         ) : null}
       </div>
+      <NodePoster nodeId={id} />
       <div className="gen-node__stats" data-testid={`gen-stats-${id}`}>
         <span title="last latency">
           <Icon name="clock" /> {formatLatency(stats?.last_latency_ms)}</span>

@@ -3,6 +3,7 @@ import { FallbackModeLabels } from "../../api/labels.gen";
 import { FallbackModeValues, type Fallback } from "../../api/types.gen";
 import { findingsAt } from "../../state/status";
 import { Field, NumberInput, Select, TextInput, labelled } from "../fields";
+import { FallbackPreview } from "../media/FallbackPreview";
 import type { TabProps } from "./config";
 
 const MODES = labelled(FallbackModeValues, FallbackModeLabels);
@@ -59,6 +60,7 @@ export function FallbackTab({ config, findings, onChange }: TabProps) {
           />
         </Field>
       </div>
+      <FallbackPreview fallback={fallback} />
       <p className="muted small">
         Force a failure in “Validation &amp; Test” to watch this path: the answer shows the fallback that was
         applied.

@@ -1,0 +1,227 @@
+// Browser scenarios of play mode, scene images and editable budgets (issue 19), run like scenarios.mjs:
+//
+//   node designer_scenarios.mjs <scenario> --base http://127.0.0.1:PORT --chromium /usr/bin/chromium \
+//        --screenshot OUT.png [--graph GRAPH_ID]
+//
+// Elements are found by their data-testid names. Exit 0 when the scenario holds, else 1 with what failed.
+import { parseArgs } from 'node:util';
+import { chromium } from 'playwright-core';
+
+const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'];
+const STEP_MS = 5000;
+const PLAY_DEADLINE_MS = 90000; // a transition renders a video: guards against hanging only, never asserted
+const VIEWPORT = { width: 1440, height: 900 };
+
+const tid = (id) => `[data-testid="${id}"]`;
+
+class ScenarioFailure extends Error {}
+
+function check(condition, message) {
+  if (!condition) throw new ScenarioFailure(message);
+}
+
+async function until(probe, what, timeoutMs = STEP_MS) {
+  const deadline = Date.now() + timeoutMs;
+  let problem = '';
+  for (;;) {
+    try {
+      const answer = await probe();
+      if (answer) return answer;
+    } catch (error) {
+      problem = ` (last error: ${error.message.split('\n')[0]})`;
+    }
+    if (Date.now() > deadline) throw new ScenarioFailure(`timed out after ${timeoutMs} ms waiting for ${what}${problem}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function visible(page, selector, timeout = STEP_MS) {
+  const locator = page.locator(selector).first();
+  try {
+    await locator.waitFor({ state: 'visible', timeout });
+  } catch {
+    throw new ScenarioFailure(`${selector} is not visible after ${timeout} ms`);
+  }
+  return locator;
+}
+
+async function textOf(page, selector) {
+  return ((await page.locator(selector).first().textContent()) ?? '').trim();
+}
+
+async function getJson(base, path) {
+  const response = await fetch(`${base}${path}`);
+  check(response.ok, `GET ${path} answered ${response.status}`);
+  return response.json();
+}
+
+async function openEditor(page, base, graphId) {
+  await page.goto(`${base}/?graph=${encodeURIComponent(graphId)}`);
+  await visible(page, tid('canvas'), 15000);
+  await until(
+    async () => (await page.locator(tid('graph-select')).inputValue()) === graphId,
+    `graph-select to show ${graphId}`,
+  );
+}
+
+/** A small PNG (a blue 48x32 picture), made here so the test needs no file. */
+function png() {
+  return Buffer.from(
+    'iVBORw0KGgoAAAANSUhEUgAAADAAAAAgCAIAAADbtmxLAAAAPklEQVR4nO3OMQHAIADAMEDIhKEYWfv39GRHoiDz2Wf8ybod+BIqQkWoCBWhIlSEilARKkJFqAgVoSJUhMoL/F4BgM26NRAAAAAASUVORK5CYII=',
+    'base64',
+  );
+}
+
+const scenarios = {
+  /** Play the graph from its start scene through three scenes: a Generation Node (video or dialogue, with
+   * its cache tier), a branch where the player chooses, a plain edge, and the end. */
+  async play_three_scenes({ page, base, graph }) {
+    await openEditor(page, base, graph);
+    await (await visible(page, tid('open-play'))).click();
+    await visible(page, tid('play-panel'));
+    await visible(page, tid('play-scene-cafe_date'));
+    await (await visible(page, tid('play-flags'))).fill('met_theo=true');
+    await (await visible(page, tid('play-affinity'))).fill('40');
+
+    await (await visible(page, tid('play-go-rooftop_chase'))).click();
+    const first = await visible(page, tid('play-transition'), PLAY_DEADLINE_MS);
+    check((await first.getAttribute('data-node')) === 'cafe_to_rooftops', 'the first step plays cafe_to_rooftops');
+    const cache = await first.getAttribute('data-cache');
+    check(cache === 'miss', `a fresh playthrough's first step is a cache miss, not ${cache}`);
+    const source = await textOf(page, tid('play-cache'));
+    check(/cache miss|not generated/.test(source), `the step says where it came from: "${source}"`);
+    const fallback = await first.getAttribute('data-fallback');
+    if (fallback) {
+      check((await textOf(page, tid('play-fallback'))).includes(fallback), 'an applied fallback is named');
+    } else {
+      const played = await until(
+        async () =>
+          (await page.locator(tid('play-video')).count()) ? 'video' : (await page.locator(tid('play-dialogue')).count()) ? 'dialogue' : null,
+        'a video or dialogue in the first step',
+      );
+      if (played === 'video') {
+        const track = await page.locator(`${tid('play-video')} track`).count();
+        check(track === 1, 'the video carries its captions track');
+      }
+      console.log(`first step played as ${played}`);
+    }
+    await visible(page, tid('play-scene-rooftop_chase'));
+
+    // A branch: two exits leave the rooftops; the player picks one.
+    const choices = await page.locator('[data-testid^="play-go-"]').count();
+    check(choices === 2, `the rooftops offer 2 exits, not ${choices}`);
+    await (await visible(page, tid('play-go-dawn_aftermath'))).click();
+    await visible(page, tid('play-scene-dawn_aftermath'), PLAY_DEADLINE_MS);
+    const steps = await page.locator(tid('play-transition')).count();
+    check(steps === 2, `two steps were played, not ${steps}`);
+    check(
+      (await page.locator(tid('play-transition')).nth(1).textContent()).includes('plain edge'),
+      'the plain edge says nothing plays',
+    );
+    await visible(page, tid('play-end'));
+  },
+
+  /** Upload a scene image in the scene panel: it shows there and on the canvas, and is saved as the scene's image. */
+  async upload_image({ page, base, graph }) {
+    await openEditor(page, base, graph);
+    await (await visible(page, tid('scene-node-dawn_aftermath'))).click();
+    await visible(page, tid('scene-panel'));
+    await page.locator(tid('image-file')).setInputFiles({ name: 'dawn.png', mimeType: 'image/png', buffer: png() });
+    const thumb = await visible(page, `${tid('scene-panel')} ${tid('scene-thumb')}`);
+    await until(async () => thumb.evaluate((img) => img.complete && img.naturalWidth === 48), 'the thumbnail to load');
+    const onCanvas = await visible(page, `${tid('scene-node-dawn_aftermath')} ${tid('scene-thumb')}`);
+    await until(async () => onCanvas.evaluate((img) => img.naturalWidth === 48), 'the canvas thumbnail to load');
+    await page.keyboard.press('Control+s');
+    const saved = await until(async () => {
+      const body = await getJson(base, `/api/graphs/${encodeURIComponent(graph)}`);
+      const image = body.scenes.find((s) => s.id === 'dawn_aftermath').image;
+      return /^[0-9a-f]{32}$/.test(image ?? '') ? image : null;
+    }, 'the saved scene to name the uploaded artifact');
+    const listed = await getJson(base, '/api/artifacts');
+    check(
+      listed.images.some((i) => i.artifact_id === saved && i.name === 'dawn.png' && i.width === 48),
+      `the upload is listed as a stored image: ${JSON.stringify(listed.images.slice(0, 3))}`,
+    );
+    await (await visible(page, tid('image-choose'))).click();
+    await visible(page, `${tid('image-gallery')} img`);
+  },
+
+  /** The budget page explains itself, and a node's limit is set, shown, kept in history and reset. */
+  async edit_budget({ page, base, graph }) {
+    const before = await getJson(base, '/api/budgets');
+    await openEditor(page, base, graph);
+    await (await visible(page, tid('open-budgets'))).click();
+    const explainer = await textOf(page, tid('budget-explainer'));
+    if (!before.limited) check(explainer.includes('No budget is set'), `a fresh install says so: "${explainer}"`);
+    check(explainer.includes('DYNGEN_BUDGET_GLOBAL_CAP'), 'the page names where defaults come from');
+    const global = await textOf(page, tid('budget-global'));
+    check(!/remaining no limit/.test(global), `no "remaining no limit": "${global}"`);
+
+    const row = tid('limit-node_cafe_to_rooftops');
+    if (!(await page.locator(row).count())) {
+      await page.locator(tid('limit-add-node')).selectOption('cafe_to_rooftops');
+      await page.getByRole('button', { name: 'Add', exact: true }).click();
+    }
+    await (await visible(page, `${row} ${tid('limit-node_cafe_to_rooftops-input')}`)).fill('2.5');
+    await (await visible(page, tid('limit-node_cafe_to_rooftops-set'))).click();
+    await until(
+      async () => (await textOf(page, tid('limit-node_cafe_to_rooftops-value'))) === '$2.5',
+      'the new limit on the page',
+    );
+    check((await page.locator(row).getAttribute('data-source')) === 'editor', 'the limit reads "set here"');
+    const after = await getJson(base, '/api/budgets');
+    const stored = after.limits.find((l) => l.scope === 'node:cafe_to_rooftops');
+    check(stored.limit === 2.5 && stored.source === 'editor', `the server has ${JSON.stringify(stored)}`);
+    check(after.limited, 'a budget applies now');
+
+    await (await visible(page, tid('limit-history-toggle'))).click();
+    await until(async () => (await textOf(page, tid('limit-history'))).includes('$2.5'), 'the change in the history');
+    await page.locator(row).getByRole('button', { name: 'Use default' }).click();
+    await until(async () => (await page.locator(row).getAttribute('data-source')) !== 'editor', 'the default back');
+  },
+};
+
+const { positionals, values } = parseArgs({
+  allowPositionals: true,
+  options: {
+    base: { type: 'string' },
+    chromium: { type: 'string', default: '/usr/bin/chromium' },
+    screenshot: { type: 'string' },
+    graph: { type: 'string' },
+  },
+});
+const name = positionals[0];
+const base = values.base;
+if (!scenarios[name] || !base || !values.screenshot || !values.graph) {
+  console.error(`usage: node designer_scenarios.mjs <${Object.keys(scenarios).join('|')}> --base URL --screenshot PATH --graph ID`);
+  process.exit(2);
+}
+
+const browser = await chromium.launch({ executablePath: values.chromium, headless: true, args: FLAGS });
+const page = await (await browser.newContext({ viewport: VIEWPORT })).newPage();
+page.setDefaultTimeout(STEP_MS);
+const problems = [];
+page.on('console', (message) => {
+  if (message.type() === 'error') problems.push(`console: ${message.text()}`);
+});
+page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+
+let failed = null;
+const started = Date.now();
+try {
+  await scenarios[name]({ page, base, graph: values.graph });
+  check(!problems.some((p) => p.startsWith('page error')), `the page threw: ${problems.join('; ')}`);
+} catch (error) {
+  failed = error instanceof ScenarioFailure ? error.message : (error.stack ?? String(error));
+} finally {
+  await page.screenshot({ path: values.screenshot, fullPage: true }).catch((error) => {
+    problems.push(`screenshot: ${error.message}`);
+  });
+  await browser.close();
+}
+console.log(`${name}: ${failed ? 'FAILED' : 'ok'} in ${Date.now() - started} ms; screenshot ${values.screenshot}`);
+if (failed) {
+  console.log(`what failed: ${failed}`);
+  for (const problem of problems.slice(0, 20)) console.log(problem.slice(0, 500));
+  process.exit(1);
+}

@@ -1,0 +1,58 @@
+// Scene images uploaded to the server (listed once, added to on upload) and the posters of the latest
+// test of each Generation Node: a small store shared by the canvas, the scene panel and the test panel.
+import { useEffect, useSyncExternalStore } from "react";
+import { mediaUrl } from "../../api/client";
+import { extras } from "../../api/editorExtras";
+import type { UploadedImage } from "../../api/types.gen";
+
+interface MediaState {
+  images: UploadedImage[];
+  loaded: "no" | "loading" | "yes" | "failed";
+  /** Node id -> a URL the page can show (a blob URL when a key is needed). */
+  posters: Record<string, string>;
+}
+
+let state: MediaState = { images: [], loaded: "no", posters: {} };
+const listeners = new Set<() => void>();
+
+function set(next: MediaState): void {
+  state = next;
+  listeners.forEach((l) => l());
+}
+
+function subscribe(listener: () => void): () => void {
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
+
+export function loadImages(force = false): void {
+  if (!force && (state.loaded === "yes" || state.loaded === "loading")) return;
+  set({ ...state, loaded: "loading" });
+  extras
+    .images()
+    .then((list) => set({ ...state, images: list.images, loaded: "yes" }))
+    .catch(() => set({ ...state, loaded: "failed" }));
+}
+
+export function addImage(image: UploadedImage): void {
+  set({ ...state, images: [image, ...state.images.filter((i) => i.artifact_id !== image.artifact_id)] });
+}
+
+/** Keep the poster of a node's latest test (its artifact path, loaded as the page may show it). */
+export function rememberPoster(nodeId: string, artifactPath: string): void {
+  mediaUrl(artifactPath)
+    .then((m) => set({ ...state, posters: { ...state.posters, [nodeId]: m.url } }))
+    .catch(() => undefined);
+}
+
+export function useMedia(): MediaState {
+  const current = useSyncExternalStore(subscribe, () => state);
+  useEffect(() => loadImages(), []);
+  return current;
+}
+
+/** A scene's `image` as the uploaded image it names (by artifact id), or null (an assets file, or unknown). */
+export function imageOf(images: UploadedImage[], name: string | null | undefined): UploadedImage | null {
+  if (!name) return null;
+  return images.find((i) => i.artifact_id === name) ?? null;
+}
