@@ -13,10 +13,10 @@ import pytest
 
 from dyngen.config import Settings
 from dyngen.domain.access import Scope
-from dyngen.services.access import keys as access
 from dyngen.services.machinery.container import Services
 from tests.e2e.test_budgets import _client, request_for
 from tests.fakes import FakeProvider
+from tests.support.keys import make_key
 
 
 @pytest.fixture
@@ -109,8 +109,8 @@ async def test_an_unknown_scope_or_negative_limit_is_refused(
 
 async def test_setting_a_limit_takes_an_editor_key(fresh: tuple[httpx.AsyncClient, Services]) -> None:
     client, services = fresh
-    _, runtime = await access.create_key(name="game", scope=Scope.RUNTIME, services=services)
-    _, editor = await access.create_key(name="designer", scope=Scope.EDITOR, services=services)
+    _, runtime = await make_key(services, "game", Scope.RUNTIME)
+    _, editor = await make_key(services, "designer", Scope.EDITOR)
     body = {"scope": "global", "limit": 3}
 
     refused = await client.put("/api/budgets/limits", json=body, headers={"X-API-Key": runtime})

@@ -21,8 +21,8 @@ from dyngen.bootstrap import build
 from dyngen.config import Settings
 from dyngen.domain.access import Scope
 from dyngen.entrypoints.api.app import create_app
-from dyngen.services.access import keys as access
 from dyngen.services.machinery.container import Services
+from tests.support.keys import make_key
 from tests.support.servers import MotoS3Server
 
 
@@ -108,8 +108,8 @@ async def test_refusals_store_nothing(served: tuple[httpx.AsyncClient, Services]
 
 async def test_an_upload_takes_an_editor_key(served: tuple[httpx.AsyncClient, Services]) -> None:
     client, services = served
-    _, runtime = await access.create_key(name="game", scope=Scope.RUNTIME, services=services)
-    _, editor = await access.create_key(name="designer", scope=Scope.EDITOR, services=services)
+    _, runtime = await make_key(services, "game", Scope.RUNTIME)
+    _, editor = await make_key(services, "designer", Scope.EDITOR)
     data = image("PNG")
 
     anonymous = await client.post("/api/artifacts", content=data, headers={"content-type": "image/png"})
