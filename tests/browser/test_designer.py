@@ -17,12 +17,14 @@ SCRIPT = "designer_scenarios.mjs"
 
 @pytest.fixture
 def branching_graph(editor_server: str) -> str:
-    """The example graph with a second exit from the rooftops (back to the cafe): a branch to choose at,
-    and a node deadline that only guards against hanging (a real render on a busy machine takes longer)."""
+    """The example graph with a second exit from the rooftops (back to the cafe): a branch to choose at.
+    The transition is short (a few seconds of video to render on a busy machine) and its deadline is
+    below the scenario's, so a render that outlasts it plays the fallback: either way a step is shown."""
     graph = json.loads(EXAMPLE_FILE.read_text(encoding="utf-8"))
     graph["id"] = f"{graph['id']}_play_mode"
     graph["title"] = f"{graph['title']} (play mode)"
-    graph["nodes"][0]["config"]["fallback"]["timeoutMs"] = 60_000
+    graph["nodes"][0]["config"]["fallback"]["timeoutMs"] = 40_000
+    graph["nodes"][0]["config"]["duration"] = {"min": 3, "max": 8, "target": 4}
     graph["edges"].append({"source": "rooftop_chase", "target": "cafe_date"})
     response = httpx.post(f"{editor_server}/api/graphs", json=graph, timeout=30)
     assert response.status_code == 201, response.text

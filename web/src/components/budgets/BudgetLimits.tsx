@@ -47,7 +47,9 @@ function LimitRow({ entry, onSaved }: { entry: ConfiguredLimit; onSaved: () => v
   const [text, setText] = useState(entry.limit === null ? "" : String(entry.limit));
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
-  useEffect(() => setText(entry.limit === null ? "" : String(entry.limit)), [entry.limit]);
+  useEffect(() => {
+    setText(entry.limit === null ? "" : String(entry.limit));
+  }, [entry.limit]);
   const testId = `limit-${entry.scope.replace(/[^A-Za-z0-9_-]/g, "_")}`;
 
   async function save(edit: { limit?: number | null; use_default?: boolean }) {

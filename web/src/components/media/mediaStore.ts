@@ -47,7 +47,9 @@ export function rememberPoster(nodeId: string, artifactPath: string): void {
 
 export function useMedia(): MediaState {
   const current = useSyncExternalStore(subscribe, () => state);
-  useEffect(() => loadImages(), []);
+  useEffect(() => {
+    loadImages();
+  }, []);
   return current;
 }
 

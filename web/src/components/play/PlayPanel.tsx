@@ -53,7 +53,10 @@ export function PlayPanel({ graphId, unsaved, onClose }: { graphId: string; unsa
   }, [restart]);
 
   const end = useRef<HTMLLIElement>(null);
-  useEffect(() => end.current?.scrollIntoView?.({ block: "nearest" }), [steps.length]);
+  useEffect(() => {
+    // A block body: scrollIntoView returns a promise in newer browsers, which React would take as a cleanup.
+    void end.current?.scrollIntoView({ block: "nearest" });
+  }, [steps.length]);
 
   const here = currentScene(steps);
   const last = steps[steps.length - 1];
