@@ -119,6 +119,18 @@ const scenarios = {
       'the plain edge says nothing plays',
     );
     await visible(page, tid('play-end'));
+
+    // Again in the same playthrough: what was generated comes from the cache, and the step says which tier.
+    await (await visible(page, tid('play-restart'))).click();
+    await until(async () => (await page.locator(tid('play-transition')).count()) === 0, 'the restart to clear the steps');
+    await (await visible(page, tid('play-go-rooftop_chase'))).click();
+    const again = await visible(page, tid('play-transition'), PLAY_DEADLINE_MS);
+    const tier = await again.getAttribute('data-cache');
+    if (!fallback) {
+      check(tier !== 'miss', `the replayed step is served from the cache, not ${tier}`);
+      check((await textOf(page, tid('play-cache'))).startsWith('cache hit'), 'the step names the cache hit');
+    }
+    console.log(`replayed step: cache ${tier}`);
   },
 
   /** Upload a scene image in the scene panel: it shows there and on the canvas, and is saved as the scene's image. */

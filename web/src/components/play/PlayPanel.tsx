@@ -102,13 +102,21 @@ export function PlayPanel({ graphId, unsaved, onClose }: { graphId: string; unsa
         <button
           type="button"
           data-testid="play-restart"
+          onClick={() => void restart()}
+          title="Start again from the start scene in the same playthrough: what was made is served from the cache"
+        >
+          Restart
+        </button>
+        <button
+          type="button"
+          data-testid="play-new"
           onClick={() => {
             setForm((f) => ({ ...f, playthroughId: freshPlaythrough() }));
             void restart();
           }}
-          title="Start again from the start scene, as a new playthrough"
+          title="Start again from the start scene as a new playthrough (per-playthrough nodes generate anew)"
         >
-          Restart
+          New playthrough
         </button>
         <button type="button" className="icon-button" onClick={onClose} title="Back to the graph (Esc)">
           <Icon name="close" />
