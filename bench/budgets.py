@@ -9,7 +9,10 @@ What is measured (p50 and p99 of single calls, one caller, on uvloop):
   spent and adds the spend history): what every budgeted provider call pays, two round trips;
 - `RedisRateLimiter.acquire` (one GCRA script): what every rate-limited request pays;
 - for the embedded default, `SqlAlchemyBudgetLedger.reserve` + `commit` on SQLite (two write
-  transactions) against one bare write transaction (`UPDATE` of one row) on the same file.
+  transactions) against one bare write transaction (`UPDATE` of one row) on the same file;
+- the read of the budget limits set in the editor (`SqlAlchemyBudgetLimitRepository.stored_limits`, 20
+  limits stored) that each budgeted provider call makes before its reservation, against that
+  reserve + commit: what the editable limits add to a provider call.
 
 Why the baselines are fair: same process, same event loop, same Redis server and connection pool, same
 run; the contenders alternate in rounds (A B C, C B A, ...) so that drift falls on each alike. Goal: a
@@ -155,11 +158,12 @@ async def _sqlite_rows() -> list[Row]:
     from sqlalchemy import text
 
     from dyngen.adapters.clock import SystemClock
+    from dyngen.adapters.db.budget_limits import SqlAlchemyBudgetLimitRepository
     from dyngen.adapters.db.budgets import SqlAlchemyBudgetLedger
     from dyngen.adapters.db.repository import create_engine
     from dyngen.adapters.db.schema import upgrade
     from dyngen.domain.budgets import GLOBAL_SCOPE
-    from dyngen.ports import Reservation
+    from dyngen.ports import BudgetLimitChange, Reservation
 
     with tempfile.TemporaryDirectory() as folder:
         engine = create_engine(f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}")
@@ -170,6 +174,15 @@ async def _sqlite_rows() -> list[Row]:
                 await conn.execute(text("INSERT INTO bench_counter VALUES (1, 0)"))
             ledger = SqlAlchemyBudgetLedger(engine=engine, clock=SystemClock())
             limits: dict[str, int | None] = {GLOBAL_SCOPE: 10**15, "node:bench": 10**15}
+            stored = SqlAlchemyBudgetLimitRepository(engine=engine)
+            for n in range(20):
+                change = BudgetLimitChange(
+                    scope=f"node:n{n}", limit=10**9, use_default=False, changed_at=datetime.now(UTC)
+                )
+                await stored.change_limit(change)
+
+            async def read_limits() -> None:
+                await stored.stored_limits()
 
             async def reserve_commit() -> None:
                 held = Reservation(
@@ -188,7 +201,9 @@ async def _sqlite_rows() -> list[Row]:
                 async with engine.begin() as conn:
                     await conn.execute(text("UPDATE bench_counter SET n = n + 1 WHERE id = 1"))
 
-            times = await _measure({"write": bare_write, "reserve+commit": reserve_commit}, SQL_SAMPLES)
+            times = await _measure(
+                {"write": bare_write, "reserve+commit": reserve_commit, "limits": read_limits}, SQL_SAMPLES
+            )
         finally:
             await engine.dispose()
     ratio = percentile(times["reserve+commit"], 50) / percentile(times["write"], 50)
@@ -199,7 +214,14 @@ async def _sqlite_rows() -> list[Row]:
             _ms(times["reserve+commit"]),
             baseline=f"1 write txn {_ms(times['write'])}",
             ratio=f"{ratio:.2f}x",
-        )
+        ),
+        Row(
+            "budgets",
+            "sqlite stored limits read",
+            _ms(times["limits"]),
+            baseline=f"reserve+commit {_ms(times['reserve+commit'])}",
+            ratio=f"{percentile(times['limits'], 50) / percentile(times['reserve+commit'], 50):.2f}x",
+        ),
     ]
 
 
