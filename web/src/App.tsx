@@ -501,9 +501,11 @@ function Editor() {
             aria-pressed={showPlay}
             disabled={!graph}
             onClick={() => setShowPlay((v) => !v)}
-            title="Walk the saved graph as a player, from its start scene"
+            title="Play: walk the saved graph as a player, from its start scene"
+            aria-label="Play"
           >
-            <Icon name="play" /> Play
+            <Icon name="play" />
+            <span className="play-label"> Play</span>
           </button>
         }
         serviceStatus={service?.status ?? null}
