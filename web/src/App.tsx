@@ -493,21 +493,6 @@ function Editor() {
           setShowBudgets((v) => !v);
           void refreshBudgets();
         }}
-        playButton={
-          <button
-            type="button"
-            data-testid="open-play"
-            className={showPlay ? "is-on" : ""}
-            aria-pressed={showPlay}
-            disabled={!graph}
-            onClick={() => setShowPlay((v) => !v)}
-            title="Play: walk the saved graph as a player, from its start scene"
-            aria-label="Play"
-          >
-            <Icon name="play" />
-            <span className="play-label"> Play</span>
-          </button>
-        }
         serviceStatus={service?.status ?? null}
         serviceDown={serviceDown}
       />
@@ -535,6 +520,19 @@ function Editor() {
         <div className={`stage${showHealth ? " has-drawer" : ""}`}>
           {graph ? (
             <CanvasTools
+              play={
+                <button
+                  type="button"
+                  data-testid="open-play"
+                  className={showPlay ? "is-on" : ""}
+                  aria-pressed={showPlay}
+                  disabled={!graph}
+                  onClick={() => setShowPlay((v) => !v)}
+                  title="Walk the saved graph as a player, from its start scene"
+                >
+                  <Icon name="play" /> Play
+                </button>
+              }
               canAddScene={!!graph}
               canAddNode={!!graph && graph.scenes.length >= 2}
               onAddScene={onAddScene}

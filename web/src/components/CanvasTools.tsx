@@ -9,6 +9,7 @@ export function CanvasTools({
   onAddScene,
   onAddGenNode,
   chooser,
+  play,
 }: {
   canAddScene: boolean;
   canAddNode: boolean;
@@ -16,6 +17,8 @@ export function CanvasTools({
   onAddGenNode: () => void;
   /** The "add a Generation Node" chooser, shown under its button. */
   chooser: ReactNode;
+  /** Play mode's button (components/play). */
+  play?: ReactNode;
 }) {
   return (
     <div className="canvas-tools" data-testid="canvas-tools">
@@ -34,6 +37,7 @@ export function CanvasTools({
         </button>
         {chooser}
       </div>
+      {play}
     </div>
   );
 }

@@ -28,8 +28,6 @@ export function TopBar(props: {
   onToggleBudgets: () => void;
   serviceStatus: string | null;
   serviceDown: string | null;
-  /** Play mode's button (components/play). */
-  playButton?: ReactNode;
 }) {
   const { state, graph, dirty, canUndo, canRedo, undo, redo } = useEditor();
   const { graphs, graphId, save } = state;
@@ -108,7 +106,6 @@ export function TopBar(props: {
       </div>
       <span className="spacer" />
       <div className="toolbar">
-        {props.playButton}
         <div className="popover-anchor">
           <button
             type="button"
