@@ -297,7 +297,8 @@ function Playback({ content }: { content: GenerateContentResponse }) {
         poster={poster}
         crossOrigin="anonymous"
       >
-        {captions ? <track kind="captions" srcLang="en" label="Captions" src={captions} default /> : null}
+        {/* Not shown by default: the built-in renderer burns the captions in (as in the test panel). */}
+        {captions ? <track kind="captions" srcLang="en" label="Captions" src={captions} /> : null}
       </video>
     );
   }
