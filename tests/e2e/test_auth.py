@@ -27,6 +27,7 @@ PUBLIC = None
 SCOPES: dict[str, Scope | None] = {
     "POST /api/graphs/{graph_id}/nodes/{node_id}/content": Scope.RUNTIME,
     "POST /api/graphs/{graph_id}/advance": Scope.RUNTIME,
+    "POST /api/graphs/{graph_id}/nodes/{node_id}/prompt": Scope.EDITOR,
     "GET /api/health": PUBLIC,
     "GET /api/health/live": PUBLIC,
     "POST /api/generate-content": Scope.RUNTIME,
