@@ -147,6 +147,10 @@ class Settings(BaseSettings):
     dev_tools: bool | None = Field(
         default=None, description="Honour `simulate` in requests; default on unless env=production."
     )
+    hit_fast_path: bool = Field(
+        default=True,
+        description="Answer cache hits of the generate routes before FastAPI's routing (same auth, limits, CORS).",
+    )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Larger request bodies get 413.")
     upload_max_bytes: int = Field(
         default=10 * 1024 * 1024, ge=1024, description="Larger images uploaded to `POST /api/artifacts` get 413."

@@ -18,6 +18,7 @@ from dyngen.config import Settings
 from dyngen.entrypoints.api import api_docs, editor, errors
 from dyngen.entrypoints.api.auth import SECURITY, SECURITY_SCHEMES
 from dyngen.entrypoints.api.cors import Cors
+from dyngen.entrypoints.api.fast_path import HitFastPath
 from dyngen.entrypoints.api.middleware import BodyLimit
 from dyngen.entrypoints.api.routes import budgets as budget_routes
 from dyngen.entrypoints.api.routes import dsl as dsl_routes
@@ -62,6 +63,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     )
     if services is not None:
         app.state.services = services
+    if settings.hit_fast_path:  # innermost: the body limit and CORS apply to what it answers too
+        app.add_middleware(HitFastPath, unavailable_retry_after_s=settings.unavailable_retry_after_s)
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_body_bytes, uploads={"/api/artifacts": settings.upload_max_bytes}
     )

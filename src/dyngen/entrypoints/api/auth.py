@@ -43,12 +43,16 @@ SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
 
 def presented_key(request: Request) -> str | None:
     """The key a request carries: `Authorization: Bearer <key>` or `X-API-Key: <key>`."""
-    authorization = request.headers.get("authorization")
+    return key_in(request.headers.get("authorization"), request.headers.get("x-api-key"))
+
+
+def key_in(authorization: str | None, x_api_key: str | None) -> str | None:
+    """`presented_key` from the two headers' values (each the first of its name, as Starlette reads it)."""
     if authorization:
         scheme, _, credentials = authorization.partition(" ")
         if scheme.lower() == "bearer" and credentials.strip():
             return credentials.strip()
-    return request.headers.get("x-api-key") or None
+    return x_api_key or None
 
 
 async def authenticate(request: Request, scope: Scope) -> ApiKey | None:

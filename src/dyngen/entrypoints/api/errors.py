@@ -105,20 +105,26 @@ def allowed_methods(app: FastAPI, scope: Scope) -> str:
     return ", ".join(m for m in METHODS if m in allowed)
 
 
+def error_response(exc: DyngenError, *, unavailable_retry_after_s: float) -> JSONResponse:
+    """The answer to a `DyngenError`: its status, the error body, and the headers its status calls for
+    (a 503 says when to try again: `unavailable_retry_after_s` unless the error says)."""
+    status = STATUS.get(exc.code, 503)
+    # RFC 9110: a 401 names the scheme to authenticate with.
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 429:
+        # RFC 9110: whole seconds; at least 1, so a client never retries at once.
+        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s or 1)))}
+    if status == 503:
+        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s or unavailable_retry_after_s)))}
+    return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=status, headers=headers)
+
+
 def install(app: FastAPI, *, unavailable_retry_after_s: float = 5.0) -> None:
     """Register the handlers on `app`; a 503 says when to try again (`unavailable_retry_after_s`)."""
 
     @app.exception_handler(DyngenError)
     async def _dyngen_error(_request: Request, exc: DyngenError) -> JSONResponse:
-        status = STATUS.get(exc.code, 503)
-        # RFC 9110: a 401 names the scheme to authenticate with.
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        if status == 429:
-            # RFC 9110: whole seconds; at least 1, so a client never retries at once.
-            headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s or 1)))}
-        if status == 503:
-            headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s or unavailable_retry_after_s)))}
-        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=status, headers=headers)
+        return error_response(exc, unavailable_retry_after_s=unavailable_retry_after_s)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

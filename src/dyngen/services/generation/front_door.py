@@ -6,16 +6,27 @@ body once into an `Envelope` (remembered per body digest, as is the prepared req
 key may ask for and the rate limits, resolves a flat request that names only a stored node's id to that
 node (`authoring/runtime_graphs.py`), and answers with the response's bytes, or queues a job for
 `Prefer: respond-async`. `generate_content` serves a parsed request the same way.
+
+`answer_hit` is the first look of the HTTP API's fast path (`entrypoints/api/fast_path.py`): a request
+it can answer as a hit from the nearest cache tier is counted against the same rate limits and answered
+through the same hit path (`serving.answer`); for anything else it returns None before counting anything,
+and the request takes `generate`. Games send the same node with another player context on every call,
+so besides the body digest it remembers a body's *shape* (the body with its `player_context` cut out):
+a body of a known shape costs reading its player context, not reading and preparing the whole request.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from dyngen.domain.access import Scope, allows
-from dyngen.domain.contracts import GenerateContentRequest, GenerateContentResponse
+from dyngen.domain.contracts import GenerateContentRequest, GenerateContentResponse, PlayerContext
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.records import GenerationRecord
 from dyngen.domain.wire import load_json, parse_json
@@ -24,7 +35,7 @@ from dyngen.services.access import rate_limits
 from dyngen.services.authoring.runtime_graphs import referenced
 from dyngen.services.generation.outcomes import Prepared
 from dyngen.services.generation.request import prepare
-from dyngen.services.generation.serving import respond
+from dyngen.services.generation.serving import answer, nearest_hit, respond
 from dyngen.services.jobs.lifecycle import request_hash, submit_job
 from dyngen.services.machinery.container import Services
 
@@ -144,6 +155,126 @@ async def generate(call: GenerateCall, *, services: Services) -> Answered | Queu
         if resolved is request:  # a body resolved by its node id is resolved again (the graph may change)
             envelope.prepared = prepared
     return Answered(await respond(services, prepared, started=started))
+
+
+_CONTEXT_KEY = b'"player_context"'
+_CONTEXT = re.compile(r'"player_context"\s*:\s*')
+_JSON = json.JSONDecoder()
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """A body's shape read once: its request (with the player context it first came with) and whether its
+    preparation reads the whole player context (rules, a template or A/B arms: `resolution.py`) or only
+    its playthrough and player ids (cache key, seed)."""
+
+    request: GenerateContentRequest
+    whole_context: bool
+
+
+def split_context(body: bytes) -> tuple[str, bytes] | None:
+    """A body's shape (the body with its `player_context` value cut out, a NUL where it was) and that
+    value's bytes; None unless the body names `player_context` exactly once (a shape then always cuts
+    the same top-level field: the other parts of a request hold no free-form objects outside `arms`,
+    which `shaped` leaves to the whole way)."""
+    if body.count(_CONTEXT_KEY) != 1 or b'"playerContext"' in body:
+        return None
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    found = _CONTEXT.search(text)
+    if found is None:
+        return None
+    start = found.end()
+    try:
+        value, end = _JSON.raw_decode(text, start)
+    except ValueError:
+        return None
+    if not isinstance(value, dict):
+        return None
+    return f"{text[:start]}\0{text[end:]}", text[start:end].encode()
+
+
+async def _first_look(body: bytes, *, services: Services) -> tuple[Prepared, str | None] | None:
+    """The prepared request of a body already prepared whole (by digest) or of a known shape, and its
+    player; None for anything else (then `generate` reads it, and remembers what it read)."""
+    memo = services.memo
+    envelope: Envelope | None = memo.envelopes.get(hashlib.blake2b(body, digest_size=16).digest())
+    if envelope is not None:
+        if envelope.prepared is None or envelope.simulate:
+            return None
+        return envelope.prepared, envelope.player
+    split = split_context(body)
+    if split is None:
+        return None
+    shape_key, context_bytes = split
+    shape: Shape | None = memo.shapes.get(shape_key)
+    try:
+        context = PlayerContext.model_validate_json(context_bytes)
+    except ValidationError:
+        return None
+    if shape is None:
+        shape = await _shaped(body, context, services=services)
+        if shape is None:
+            return None
+        memo.shapes.put(shape_key, shape)
+    by: tuple[Any, ...] = (
+        (shape_key, context_bytes) if shape.whole_context else (shape_key, context.playthrough_id, context.player_id)
+    )
+    prepared: Prepared | None = memo.shaped.get(by)
+    if prepared is None:
+        try:
+            prepared = prepare(
+                request=shape.request.model_copy(update={"player_context": context}),
+                providers=services.providers,
+                templates=services.templates,
+                rules=memo.rules,
+                entropy=services.entropy,
+                options=services.options,
+            )
+        except DyngenError:
+            return None
+        memo.shaped.put(by, prepared)
+    return prepared, context.player_id or None
+
+
+async def _shaped(body: bytes, context: PlayerContext, *, services: Services) -> Shape | None:
+    """The shape of a valid body that brings its node (not one named by id only, which is resolved on
+    every call) and whose cut-out value is its player context."""
+    envelope = envelope_of(body)
+    request = envelope.request
+    if request is None or envelope.simulate or request.arms or request.player_context != context:
+        return None
+    if await referenced(request=request, services=services) is not request:
+        return None
+    return Shape(request=request, whole_context=bool(request.rules or request.template_id))
+
+
+async def answer_hit(call: GenerateCall, *, services: Services) -> Answered | None:
+    """Answer a raw generate request in one step when it is a hit in the nearest cache tier; else None,
+    with nothing counted (the caller then serves it through `generate`).
+
+    Raises:
+        DyngenError: GEN_RATE_LIMITED (429) over the API key's or the player's rate limit, as `generate`.
+    """
+    if call.respond_async:
+        return None
+    started = services.clock.monotonic()
+    looked = await _first_look(call.body, services=services)
+    if looked is None:
+        return None
+    prepared, player = looked
+    hit = await nearest_hit(services, prepared)
+    if hit is None:
+        return None
+    await rate_limits.admit_request(
+        api_key_id=call.key.id if call.key else None,
+        player=player,
+        limiter=services.rate_limiter,
+        limits=services.options.rate_limits,
+    )
+    return Answered(answer(services, prepared, hit, started=started))
 
 
 async def generate_content(*, request: GenerateContentRequest, services: Services) -> GenerateContentResponse:

@@ -54,10 +54,16 @@ def decoded(raw: bytes, *, memo: LruMemo[bytes, Any]) -> CacheEntry | None:
 
 
 async def cached(
-    prepared: Prepared, *, cache: LayeredCache, memo: LruMemo[bytes, Any], durable: bool = False
+    prepared: Prepared,
+    *,
+    cache: LayeredCache,
+    memo: LruMemo[bytes, Any],
+    durable: bool = False,
+    nearest: bool = False,
 ) -> Hit | None:
     """The cache entry of the prepared request's key made from its current config, from the fast tiers
-    (and the durable one when `durable`), or None. `memo` remembers decoded entries by their bytes."""
+    (and the durable one when `durable`; only the nearest one when `nearest`), or None. `memo` remembers
+    decoded entries by their bytes."""
 
     def decode(raw: bytes) -> tuple[CacheEntry, bytes] | None:
         entry = decoded(raw, memo=memo)
@@ -66,7 +72,11 @@ async def cached(
             return None
         return entry, raw
 
-    found = await cache.get(prepared.key, decode, durable=durable, promote_ttl_s=prepared.ttl_s)
+    found = (
+        await cache.nearest(prepared.key, decode)
+        if nearest
+        else await cache.get(prepared.key, decode, durable=durable, promote_ttl_s=prepared.ttl_s)
+    )
     if found is None:
         return None
     (entry, raw), tier = found
@@ -92,7 +102,12 @@ async def respond(services: Services, prepared: Prepared, *, started: float) -> 
             clock=services.clock,
             policy=services.options.review_policy,
         )
-    served = await serve(services, prepared)
+    return answer(services, prepared, await serve(services, prepared), started=started)
+
+
+def answer(services: Services, prepared: Prepared, served: Served, *, started: float) -> bytes:
+    """What was served as the response's JSON bytes, timed from `started` (monotonic), and counted in the
+    metrics: a hit from its remembered template, content made from its outcome."""
     clock = services.clock
     if isinstance(served, Hit):
         services.metrics.cache_request(node=prepared.node, tier=served.tier, hit=True)
@@ -104,6 +119,22 @@ async def respond(services: Services, prepared: Prepared, *, started: float) -> 
         prepared, served.outcome, cache=served.cache, started=started, clock=clock, media=services.media
     )
     return response.model_dump_json(by_alias=True, exclude_none=True).encode()
+
+
+async def nearest_hit(services: Services, prepared: Prepared) -> Hit | None:
+    """A hit for a plainly cached request from the nearest cache tier alone (memory), or None: for anything
+    else (a miss, a hit in a slower tier, a pool, `always`, `hybrid`, a key being generated right now) the
+    caller takes the whole way through `respond`, which counts and promotes what it finds."""
+    request = prepared.request
+    if (
+        not prepared.cacheable
+        or request.hybrid
+        or request.strategy is Strategy.ALWAYS
+        or prepared.pool is not None
+        or services.single_flight.is_running(prepared.flight_key)
+    ):
+        return None
+    return await cached(prepared, cache=services.cache, memo=services.memo.entries, nearest=True)
 
 
 async def serve(services: Services, prepared: Prepared) -> Served:

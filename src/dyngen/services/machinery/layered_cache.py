@@ -56,6 +56,15 @@ class LayeredCache:
             return value, tier.name
         return None
 
+    async def nearest(self, key: str, decode: Callable[[bytes], T | None]) -> tuple[T, str] | None:
+        """`get` from the fastest tier alone (no promotion): the first look of a hit served in one step."""
+        if not self.fast:
+            return None
+        tier = self.fast[0]
+        raw = await tier.get(key)
+        value = None if raw is None else decode(raw)
+        return None if value is None else (value, tier.name)
+
     async def set(self, key: str, value: bytes, *, ttl_s: float | None = None) -> None:
         for tier in self.tiers:
             await tier.set(key, value, ttl_s=ttl_s)

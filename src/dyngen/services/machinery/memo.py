@@ -62,3 +62,7 @@ class GenerationMemo:
     # check's history (services/generation/drift.py), read from the database once per key.
     hashes: LruMemo[str, tuple[Any, ...]] = field(default_factory=lambda: LruMemo(16384))
     rules: LruMemo[bytes, CompileResult] = field(default_factory=lambda: LruMemo(1024))
+    # The fast path's memos (`generation/front_door.py`): a body's shape (the body without its player
+    # context), and the prepared request per shape and what of the player context its preparation reads.
+    shapes: LruMemo[str, Any] = field(default_factory=lambda: LruMemo(1024))
+    shaped: LruMemo[tuple[Any, ...], Any] = field(default_factory=lambda: LruMemo(4096))

@@ -1,0 +1,120 @@
+"""`HitFastPath`: a cache hit of the two generate routes answered in one step, in front of FastAPI.
+
+A game's hot call is a cache hit; FastAPI's routing, dependency resolution and request and response
+objects cost more than the hit itself (bench/http_cache_hits.py). This pure ASGI middleware sits inside
+`Cors` and `BodyLimit` (so their answers and headers are the same either way) and takes
+`POST /api/generate-content` and `POST /api/graphs/{graph}/nodes/{node}/content` only:
+
+1. the API key is checked by `services/access/keys.authenticate`, as the routes' `require(RUNTIME)` does;
+2. `front_door.answer_hit` answers a hit in the nearest cache tier, after the same rate limits;
+3. anything else goes on to FastAPI untouched, body replayed: a refused key (the route refuses it again,
+   with the same answer), `Prefer: respond-async`, a body the front door has not read before, a miss,
+   a by-reference call the route would refuse. Nothing is counted before that hand-over, so the
+   rate limits count every request once; a 429 met here is answered here, as the route's error mapping
+   would (`errors.error_response`).
+
+`DYNGEN_HIT_FAST_PATH=false` leaves every request to FastAPI (tests/e2e/test_fast_path.py compares both).
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from dyngen.domain.access import Scope as KeyScope
+from dyngen.domain.errors import DyngenError
+from dyngen.domain.ids import id_problem
+from dyngen.entrypoints.api.auth import key_in
+from dyngen.entrypoints.api.errors import error_response
+from dyngen.services.access import keys as access
+from dyngen.services.generation import front_door
+from dyngen.services.generation.front_door import GenerateCall
+from dyngen.services.machinery.container import Services
+from dyngen.services.play import by_reference
+
+GENERATE_PATH = "/api/generate-content"
+_JSON = b"application/json"
+
+
+def _node_of(path: str) -> tuple[str, str] | None:
+    """`(graph_id, node_id)` of a by-reference path, as the route's `{graph_id}` and `{node_id}` match."""
+    parts = path.split("/")
+    if len(parts) != 7 or parts[:3] != ["", "api", "graphs"] or parts[4] != "nodes" or parts[6] != "content":
+        return None
+    graph_id, node_id = parts[3], parts[5]
+    if not graph_id or not node_id or id_problem(graph_id) or id_problem(node_id):
+        return None
+    return graph_id, node_id
+
+
+class HitFastPath:
+    """Answers cache hits of the generate routes before FastAPI (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp, *, unavailable_retry_after_s: float) -> None:
+        self.app = app
+        self.unavailable_retry_after_s = unavailable_retry_after_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope.get("root_path"):
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        node = None
+        if path != GENERATE_PATH and (not path.endswith("/content") or (node := _node_of(path)) is None):
+            await self.app(scope, receive, send)
+            return
+        authorization = api_key = prefer = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = authorization if authorization is not None else value.decode("latin-1")
+            elif name == b"x-api-key":
+                api_key = api_key if api_key is not None else value.decode("latin-1")
+            elif name == b"prefer":
+                prefer = prefer if prefer is not None else value.decode("latin-1")
+        if prefer is not None and "respond-async" in prefer.lower():
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        services: Services = scope["app"].state.services
+        generate_body = body
+        try:
+            key = await access.authenticate(
+                presented=key_in(authorization, api_key), required=KeyScope.RUNTIME, services=services
+            )
+            if node is not None:
+                call = await by_reference.node_call(graph_id=node[0], node_id=node[1], body=body, services=services)
+                if call.body is None:
+                    await self.app(scope, replay, send)
+                    return
+                generate_body = call.body
+        except DyngenError:
+            await self.app(scope, replay, send)
+            return
+        try:
+            answered = await front_door.answer_hit(GenerateCall(body=generate_body, key=key), services=services)
+        except DyngenError as exc:  # over a rate limit: counted, so answered here
+            await error_response(exc, unavailable_retry_after_s=self.unavailable_retry_after_s)(scope, replay, send)
+            return
+        if answered is None:
+            await self.app(scope, replay, send)
+            return
+        data = answered.data
+        headers = [(b"content-length", str(len(data)).encode()), (b"content-type", _JSON)]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": data})

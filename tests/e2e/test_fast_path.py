@@ -1,0 +1,182 @@
+"""The hit fast path (`entrypoints/api/fast_path.py`) answers exactly as FastAPI's routes do.
+
+One script of calls a browser game makes (misses, hits with the same and with other player contexts, a
+by-reference node, keys missing, wrong or valid, another origin, `Prefer: respond-async`, a bad body,
+over the player's rate limit) runs against two apps on fresh data: one with the fast path, one without.
+Every answer (status, headers, body) must be the same, ids made per run aside; and the fast one must
+really have answered the hits itself (the route's front door was not called for them).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from dyngen.bootstrap import build
+from dyngen.config import Settings
+from dyngen.domain.access import Scope
+from dyngen.entrypoints.api.app import create_app
+from dyngen.entrypoints.api.routes import generation as generation_routes
+from dyngen.services.access import keys as access
+from dyngen.services.generation import front_door
+from tests.e2e.test_api import game_request
+from tests.e2e.test_warmup import story
+from tests.fakes import FakeClock
+
+GAME = "http://game.test:5173"
+OTHER_ORIGIN = "http://elsewhere.test"
+BY_REFERENCE = "/api/graphs/story/nodes/n_de/content"
+# Ids made per run (generations, artifacts, jobs) and the signatures of URLs that name them.
+PER_RUN = re.compile(r"[0-9a-f]{32}|sig=[A-Za-z0-9_\-]+")
+
+
+def context(player: str, **choices: Any) -> dict[str, Any]:
+    return {"playthroughId": "pt-1", "playerId": player, "choices": choices}
+
+
+Step = tuple[str, str, dict[str, Any] | bytes, dict[str, str]]
+
+
+def script(keys: dict[str, str]) -> list[Step]:
+    """(label, path, body, headers): a label that starts with `hit` must be answered from the cache."""
+    runtime = {"X-API-Key": keys["runtime"], "Origin": GAME}
+    bearer = {"Authorization": f"Bearer {keys['runtime']}"}
+    first = game_request(player_context=context("alice", door="left"))
+    return [
+        ("miss", "/api/generate-content", first, runtime),
+        ("hit same body", "/api/generate-content", first, runtime),
+        (
+            "hit other choices",
+            "/api/generate-content",
+            game_request(player_context=context("alice", door="right")),
+            bearer,
+        ),
+        (
+            "hit other origin",
+            "/api/generate-content",
+            game_request(player_context=context("alice", x=1)),
+            {
+                **bearer,
+                "Origin": OTHER_ORIGIN,
+            },
+        ),
+        ("over the player's limit", "/api/generate-content", first, runtime),
+        ("no key", "/api/generate-content", first, {"Origin": GAME}),
+        ("wrong key", "/api/generate-content", first, {"X-API-Key": "dyngen_wrong", "Origin": GAME}),
+        (
+            "editor scope needed for simulate",
+            "/api/generate-content",
+            {**first, "simulate": {"latency_ms": 1}},
+            runtime,
+        ),
+        (
+            "bad body",
+            "/api/generate-content",
+            game_request(player_context=context("erin"), strategy="sometimes"),
+            runtime,
+        ),
+        ("not json", "/api/generate-content", b"{", runtime),
+        (
+            "async",
+            "/api/generate-content",
+            game_request(player_context=context("bob")),
+            {
+                **runtime,
+                "Prefer": "respond-async",
+            },
+        ),
+        ("by reference miss", BY_REFERENCE, {"player_context": context("carol")}, runtime),
+        ("hit by reference", BY_REFERENCE, {"player_context": context("carol")}, runtime),
+        (
+            "by reference unknown node",
+            "/api/graphs/story/nodes/n_zz/content",
+            {"player_context": context("carol")},
+            runtime,
+        ),
+        ("by reference no key", BY_REFERENCE, {"player_context": context("carol")}, {}),
+        (
+            "another playthrough misses",
+            "/api/generate-content",
+            game_request(player_context=context("dave") | {"playthroughId": "pt-2"}),
+            runtime,
+        ),
+    ]
+
+
+def normalised(response: httpx.Response) -> tuple[int, list[tuple[str, str]], str]:
+    headers = sorted((k, PER_RUN.sub("*", v)) for k, v in response.headers.items())
+    return response.status_code, headers, PER_RUN.sub("*", response.text)
+
+
+async def run(tmp_path: Path, *, fast: bool, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any, bool]]:
+    """The script's answers, and for each whether the route's front door served it."""
+    settings = Settings(
+        data_dir=tmp_path / ("fast" if fast else "slow"),
+        hit_fast_path=fast,
+        cors_origins=[GAME],
+        rate_limit_player={"rate": 1, "per": "minute", "burst": 4},  # type: ignore[arg-type]
+        url_secret="fixed-for-comparison",  # type: ignore[arg-type]
+        example_graph=None,
+        retry_backoff_ms=1,
+        providers_by_type={},
+    )
+    # Not started: the job runner's loops would move the fake clock (it sleeps by advancing), which the
+    # answers' timings and URL expiries read; a queued job's 202 is all the script looks at.
+    services = await build(settings, clock=FakeClock())
+    routed: list[bool] = []
+    original: Callable[..., Any] = front_door.generate
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        routed.append(True)
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(generation_routes.front_door, "generate", counted)
+    try:
+        _, runtime = await access.create_key(name="game", scope=Scope.RUNTIME, services=services)
+        _, editor = await access.create_key(name="editor", scope=Scope.EDITOR, services=services)
+        app = create_app(settings, services=services)
+        answers = []
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dyngen.test") as http:
+            created = await http.post("/api/graphs", json=story(), headers={"X-API-Key": editor})
+            assert created.status_code == 201, created.text
+            for label, path, body, headers in script({"runtime": runtime}):
+                routed.clear()
+                content = body if isinstance(body, bytes) else None
+                response = await http.post(
+                    path,
+                    content=content,
+                    json=None if content is not None else body,
+                    headers={"Content-Type": "application/json", **headers},
+                )
+                answers.append((label, normalised(response), bool(routed)))
+        return answers
+    finally:
+        await services.aclose()
+
+
+async def test_the_fast_path_answers_every_call_as_the_routes_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fast = await run(tmp_path, fast=True, monkeypatch=monkeypatch)
+    slow = await run(tmp_path, fast=False, monkeypatch=monkeypatch)
+
+    for (label, answer, _), (_, expected, _) in zip(fast, slow, strict=True):
+        assert answer == expected, label
+    statuses = {label: answer[0] for label, answer, _ in slow}
+    assert statuses["over the player's limit"] == 429
+    assert (statuses["no key"], statuses["wrong key"], statuses["by reference no key"]) == (401, 401, 401)
+    assert (statuses["editor scope needed for simulate"], statuses["bad body"], statuses["async"]) == (403, 422, 202)
+    hits = {label for label, answer, _ in slow if '"hit":true' in answer[2]}
+    assert hits == {label for label, _, _ in slow if label.startswith("hit")}
+    assert all(routed for label, _, routed in slow if label.startswith("hit"))
+    assert not any(routed for label, _, routed in fast if label.startswith("hit")), "the fast path served the hits"
+    assert all(routed for label, _, routed in fast if label.endswith("miss") and "reference" not in label)
+    cors = dict(next(answer for label, answer, _ in fast if label == "hit same body")[1])
+    assert cors["access-control-allow-origin"] == GAME
+    other = dict(next(answer for label, answer, _ in fast if label == "hit other origin")[1])
+    assert "access-control-allow-origin" not in other
