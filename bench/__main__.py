@@ -1,5 +1,8 @@
 """`python -m bench [NAME ...]`: run the benchmarks in order, then print one summary table.
 
+It also writes bench/report.md: a chart per figure against its baseline and the previous run
+(`bench/report.py`).
+
 Exit status 0 when every benchmark measured (missed goals print MISS and still exit 0); 1 when a
 benchmark broke (it could not start, crashed, or saw wrong responses), after running the others.
 """
@@ -27,6 +30,7 @@ from bench import (
 from bench import budgets as budgets_bench
 from bench import by_reference as by_reference_bench
 from bench import faults as faults_bench
+from bench import report as report_file
 from bench import warmup as warmup_bench
 
 BENCHMARKS: dict[str, tuple[str, Callable[[], list[Row]]]] = {
@@ -79,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Summary ({time.monotonic() - started:.0f} s; ratios are against baselines measured in this run)")
     if rows:
         print(table(rows))
+    if rows:
+        print(f"Report with a chart per figure: {report_file.write(rows)}")
     missed = [r for r in rows if r.passed is False]
     if broken:
         print(f"BROKEN: {', '.join(broken)}")

@@ -9,7 +9,9 @@ request a small fraction of the server's, so the figures measure the server; eac
 client's own CPU use so that can be checked (and the server's, when its pid is given).
 
 With `vary` set, each request is a new one: every occurrence of that placeholder in the body is replaced
-by a number unique to the request (a cache miss per request for the miss benchmark).
+by a number unique to the request (a cache miss per request for the miss benchmark). A phase may send
+`bodies` in turn instead (or the plan's `bodies[name]` by `bodies_ref`, one list for many phases), and
+may go to another server (`port`, `server_pid`): a baseline served by a process of its own.
 
 Every response is checked: its status is counted and its body must contain the phase's `marker`
 (the bench uses `"hit":true` to prove every generate-content response was a cache hit).
@@ -30,7 +32,7 @@ import os
 import sys
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -52,6 +54,10 @@ class PhasePlan:
     duration_s: float
     marker: str = ""
     vary: str = ""  # a placeholder in `body` replaced by a number unique to each request
+    bodies: list[str] | None = None  # sent in turn instead of `body` (other player contexts, same node)
+    bodies_ref: str | None = None  # or the plan's `bodies[bodies_ref]`, one list shared by many phases
+    port: int | None = None  # another server than the plan's (a baseline in a process of its own)
+    server_pid: int | None = None  # that server's pid, for its CPU
 
 
 @dataclass(slots=True)
@@ -117,8 +123,13 @@ class _Phase:
     last_ns: int = 0
     # With a placeholder: the header with NUL where the length goes, the body with NUL where the number goes.
     varied: tuple[bytes, bytes] | None = None
+    requests: list[bytes] | None = None  # sent in turn (`bodies`)
+    sent: int = 0
 
     def next_request(self) -> bytes:
+        if self.requests is not None:
+            self.sent += 1
+            return self.requests[self.sent % len(self.requests)]
         if self.varied is None:
             return self.request
         head, marked = self.varied
@@ -208,19 +219,23 @@ async def run_plan(plan: dict[str, Any]) -> list[PhaseResult]:
     loop = asyncio.get_running_loop()
     host, port = str(plan["host"]), int(plan["port"])
     server_pid: int | None = plan.get("server_pid")
+    shared: dict[str, list[str]] = plan.get("bodies", {})
     phases = [PhasePlan(**p) for p in plan["phases"]]
-    pools: dict[int, list[_Connection]] = {}
+    phases = [replace(p, bodies=shared[p.bodies_ref]) if p.bodies_ref is not None else p for p in phases]
+    pools: dict[tuple[int, int], list[_Connection]] = {}
     results: list[PhaseResult] = []
     try:
         for spec in phases:
-            pool = pools.get(spec.connections)
-            if pool is None:
-                pool = []
-                for _ in range(spec.connections):
-                    _, protocol = await loop.create_connection(_Connection, host, port)
-                    pool.append(protocol)
-                pools[spec.connections] = pool
-            results.append(await _run_phase(loop, host, port, spec, pool, server_pid))
+            target = spec.port or port
+            pool = pools.setdefault((target, spec.connections), [])
+            # A server may close a connection left idle while other phases ran (its keep-alive timeout):
+            # those are opened again, before the phase's clock starts.
+            pool[:] = [c for c in pool if c.transport is not None and not c.transport.is_closing()]
+            while len(pool) < spec.connections:
+                _, protocol = await loop.create_connection(_Connection, host, target)
+                pool.append(protocol)
+            pid = spec.server_pid if spec.port else server_pid
+            results.append(await _run_phase(loop, host, target, spec, pool, pid))
     finally:
         for pool in pools.values():
             for connection in pool:
@@ -246,6 +261,8 @@ async def _run_phase(
         open_connections=len(pool),
         done=loop.create_future(),
     )
+    if spec.bodies:
+        phase.requests = [request_bytes(host, port, spec.path, b.encode()) for b in spec.bodies]
     if spec.vary:
         head = request_bytes(host, port, spec.path, b"").replace(b"Content-Length: 0", b"Content-Length: \0")
         phase.varied = (head, spec.body.replace(spec.vary, f"{_RUN}-\0").encode())
