@@ -32,7 +32,8 @@ REPORT = BENCH_DIR / "report.md"
 CHARTS = BENCH_DIR / "report"
 LAST_RUN = BENCH_DIR / "last_run.json"
 
-_NUMBER = re.compile(r"^\s*([-+]?[0-9][0-9,]*(?:\.[0-9]+)?)\s*(.*?)\s*$")
+# An optional label ("LiteLLM 12 ms", "raw HTTP 1.2 ms"), the number, then its unit.
+_NUMBER = re.compile(r"^\s*(?:([A-Za-z][A-Za-z ]*?)\s+)?([-+]?[0-9][0-9,]*(?:\.[0-9]+)?)\s*(.*?)\s*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,7 @@ class Reading:
 
     number: float
     unit: str
+    label: str = ""
 
 
 def reading(text: str) -> Reading | None:
@@ -48,11 +50,11 @@ def reading(text: str) -> Reading | None:
     found = _NUMBER.match(text)
     if found is None:
         return None
-    unit = found.group(2)
+    label, number, unit = found.group(1) or "", found.group(2), found.group(3)
     # Only a plain unit: "3 of 4 (75%)" or "1.2 ms (p99 3 ms)" say more than one number.
     if any(c in unit for c in "()=;,") or len(unit) > 16:
         return None
-    return Reading(float(found.group(1).replace(",", "")), unit)
+    return Reading(float(number.replace(",", "")), unit, label)
 
 
 def slug(row: Row) -> str:
@@ -91,7 +93,7 @@ def _chart(row: Row, now: Reading, base: Reading | None, previous: Reading | Non
 
     bars: list[tuple[str, float, str]] = []
     if base is not None:
-        bars.append(("baseline (this run)", base.number, "#9e9e9e"))
+        bars.append((f"{base.label or 'baseline'} (this run)", base.number, "#9e9e9e"))
     bars.append(("this run", now.number, "#1f77b4" if row.passed is not False else "#d62728"))
     if previous is not None:
         bars.append(("previous run", previous.number, "#aec7e8"))
@@ -130,6 +132,8 @@ def write(rows: Sequence[Row], *, last_run: Path = LAST_RUN, report: Path = REPO
     else:
         can_draw = True
         charts.mkdir(parents=True, exist_ok=True)
+        for old in charts.glob("*.svg"):  # the report shows this run's figures only
+            old.unlink()
     stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     lines = [
         "# Benchmark report",
