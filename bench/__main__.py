@@ -18,6 +18,7 @@ from collections.abc import Callable
 from bench import (
     Row,
     cache_tiers,
+    gateways,
     http_cache_hits,
     jobs,
     llm_overhead,
@@ -34,7 +35,7 @@ from bench import report as report_file
 from bench import warmup as warmup_bench
 
 BENCHMARKS: dict[str, tuple[str, Callable[[], list[Row]]]] = {
-    "http": ("cache hits through the HTTP server vs a bare endpoint", http_cache_hits.run),
+    "http": ("cache hits through the HTTP server vs a separate bare FastAPI app", http_cache_hits.run),
     "provider": ("built-in provider and service miss path vs payload serialisation", provider_speed.run),
     "miss": (
         "misses over HTTP: server CPU per generation and p99/p50 at concurrency 32 (embedded, scaled), and the"
@@ -52,6 +53,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[], list[Row]]]] = {
         by_reference_bench.run,
     ),
     "budgets": ("a budget reservation + commit and a rate-limit check vs a bare Redis round trip", budgets_bench.run),
+    "litellm": ("misses and hits side by side with LiteLLM's proxy on the same loopback upstream", gateways.run),
     "faults": ("PostgreSQL, Redis, S3 refused and silent for 15 s at concurrency 32 vs no fault", faults_bench.run),
 }
 
