@@ -165,7 +165,11 @@ def _litellm_config(workdir: Path, upstream: int) -> Path:
         "  cache_params:\n"
         "    type: local\n"
         "  set_verbose: false\n"
-        "  telemetry: false\n",
+        "  telemetry: false\n"
+        # No keys on either side: dyngen's server runs with none (auth `auto` and no key), so LiteLLM's
+        # proxy is started without a master key too, which it allows only when told to.
+        "general_settings:\n"
+        "  dangerously_permit_weak_or_unset_master_key: true\n",
         encoding="utf-8",
     )
     return config

@@ -107,7 +107,8 @@ def _chart(row: Row, now: Reading, base: Reading | None, previous: Reading | Non
     verdict = f" [{row.verdict}: {row.goal}]" if row.verdict else ""
     axes.set_title(f"{row.bench}: {row.figure}{verdict}", fontsize=9)
     axes.set_xlabel(now.unit)
-    axes.set_xlim(0, max(values) * 1.25 or 1)
+    low, high = min(0.0, *values) * 1.25, max(0.0, *values) * 1.25  # a delta may be negative
+    axes.set_xlim(low, high if high > low else low + 1)
     figure.tight_layout()
     figure.savefig(path, format="svg", metadata={"Date": None})
     plt.close(figure)
