@@ -22,11 +22,11 @@ from dyngen.config import Settings
 from dyngen.domain.access import Scope
 from dyngen.entrypoints.api.app import create_app
 from dyngen.entrypoints.api.routes import generation as generation_routes
-from dyngen.services.access import keys as access
 from dyngen.services.generation import front_door
 from tests.e2e.test_api import game_request
 from tests.e2e.test_warmup import story
 from tests.fakes import FakeClock
+from tests.support.keys import make_key
 
 GAME = "http://game.test:5173"
 OTHER_ORIGIN = "http://elsewhere.test"
@@ -137,8 +137,8 @@ async def run(tmp_path: Path, *, fast: bool, monkeypatch: pytest.MonkeyPatch) ->
 
     monkeypatch.setattr(generation_routes.front_door, "generate", counted)
     try:
-        _, runtime = await access.create_key(name="game", scope=Scope.RUNTIME, services=services)
-        _, editor = await access.create_key(name="editor", scope=Scope.EDITOR, services=services)
+        _, runtime = await make_key(services, "game", Scope.RUNTIME)
+        _, editor = await make_key(services, "editor", Scope.EDITOR)
         app = create_app(settings, services=services)
         answers = []
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dyngen.test") as http:

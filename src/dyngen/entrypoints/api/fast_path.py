@@ -95,7 +95,12 @@ class HitFastPath:
         generate_body = body
         try:
             key = await access.authenticate(
-                presented=key_in(authorization, api_key), required=KeyScope.RUNTIME, services=services
+                presented=key_in(authorization, api_key),
+                required=KeyScope.RUNTIME,
+                keys=services.keys,
+                cache=services.key_cache,
+                clock=services.clock,
+                mode=services.options.auth,
             )
             if node is not None:
                 call = await by_reference.node_call(graph_id=node[0], node_id=node[1], body=body, services=services)
