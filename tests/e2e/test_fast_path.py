@@ -23,6 +23,8 @@ from dyngen.domain.access import Scope
 from dyngen.entrypoints.api.app import create_app
 from dyngen.entrypoints.api.routes import generation as generation_routes
 from dyngen.services.generation import front_door
+from tests.e2e.test_adaptive import SPEC_RULES
+from tests.e2e.test_adaptive import request as adaptive_request
 from tests.e2e.test_api import game_request
 from tests.e2e.test_warmup import story
 from tests.fakes import FakeClock
@@ -180,3 +182,34 @@ async def test_the_fast_path_answers_every_call_as_the_routes_do(
     assert cors["access-control-allow-origin"] == GAME
     other = dict(next(answer for label, answer, _ in fast if label == "hit other origin")[1])
     assert "access-control-allow-origin" not in other
+
+
+async def test_hits_of_a_node_with_rules_follow_each_players_choices(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rules read the whole player context: a known shape with other choices is another outcome and key."""
+    routed: list[bool] = []
+    original: Callable[..., Any] = front_door.generate
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        routed.append(True)
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(generation_routes.front_door, "generate", counted)
+
+    def body(accept: bool, turn: int) -> dict[str, Any]:
+        choices = {"quest_accept": accept, "turn": turn}
+        return adaptive_request(rules=SPEC_RULES, player_context={"playthroughId": "p1", "choices": choices})
+
+    keys = {}
+    for accept in (True, False):
+        made = await client.post("/api/generate-content", json=body(accept, 0))
+        assert made.json()["cache"]["hit"] is False
+        keys[accept] = made.json()["cache_key"]
+    assert keys[True] != keys[False]
+    routed.clear()
+    for turn in range(1, 4):
+        for accept in (False, True):
+            answer = (await client.post("/api/generate-content", json=body(accept, turn))).json()
+            assert (answer["cache"]["hit"], answer["cache_key"]) == (True, keys[accept]), (accept, turn)
+    assert not routed, "the fast path served the hits"
