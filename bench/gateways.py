@@ -175,6 +175,29 @@ def _litellm_config(workdir: Path, upstream: int) -> Path:
     return config
 
 
+def _check_litellm_caches(port: int) -> None:
+    """LiteLLM's hits must be hits: its second answer to the hit body names its cache key.
+
+    Raises:
+        BenchError: when it does not.
+    """
+    import http.client
+
+    for attempt in range(2):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        try:
+            headers = {"Content-Type": "application/json"}
+            connection.request("POST", CHAT, body=chat_body("the hit").encode(), headers=headers)
+            response = connection.getresponse()
+            response.read()
+        finally:
+            connection.close()
+        if response.status != 200:
+            raise BenchError(f"LiteLLM answered {response.status}")
+        if attempt and response.getheader("x-litellm-cache-key") is None:
+            raise BenchError("LiteLLM's second answer to the same request was not from its cache")
+
+
 # --- load --------------------------------------------------------------------------------------------
 
 
@@ -365,6 +388,7 @@ def run() -> list[Row]:
                 status, first = _call(server.port, "POST", GENERATE, dyngen_body("pt-hit").encode())
                 if status != 200 or b'"provider":"openai"' not in first or b'"status":"complete"' not in first:
                     raise BenchError(f"dyngen's first call did not complete through openai: {first[:400]!r}")
+                _check_litellm_caches(lite_port)
                 targets = {
                     "upstream": (up_port, upstream.pid),
                     "dyngen": (server.port, server.process.pid),

@@ -404,6 +404,8 @@ def report(phases: list[PhaseResult], *, request_size: int, response_size: int) 
         ratio = statistics.median(h / b for h, b in zip(hit.rounds_rps, bare.rounds_rps, strict=True))
         pair_ratios = ", ".join(f"{h / b:.2f}" for h, b in zip(hit.rounds_rps, bare.rounds_rps, strict=True))
         print(f"  throughput {target}/bare: median of round pairs {ratio:.3f}x ({pair_ratios})")
+        # Issue 18's goals: a hit at least the bare app's throughput; with differing bodies, its CPU.
+        varied = target == "varied"
         rows.append(
             Row(
                 "http",
@@ -411,13 +413,12 @@ def report(phases: list[PhaseResult], *, request_size: int, response_size: int) 
                 f"{hit.rps:.0f} req/s",
                 f"{bare.rps:.0f} req/s",
                 f"{ratio:.2f}x",
-                f">= {GOAL_RATIO}x bare app",
-                ratio >= GOAL_RATIO,
+                "" if varied else f">= {GOAL_RATIO}x bare app",
+                None if varied else ratio >= GOAL_RATIO,
             )
         )
         if hit.server_us is not None and bare.server_us is not None:
             capacity = bare.server_us / hit.server_us
-            varied = target == "varied"
             rows.append(
                 Row(
                     "http",
