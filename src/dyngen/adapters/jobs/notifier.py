@@ -1,14 +1,16 @@
 """Job notifiers: wake the streams of a job's events when one is written.
 
 `MemoryJobNotifier` works within a process; `RedisJobNotifier` publishes on Redis so that a stream served
-by one API process wakes when a worker elsewhere writes an event.
+by one API process wakes when a worker elsewhere writes an event. Each job has a channel of its own that
+only the processes waiting on it listen to (`RedisConnection.listen_to`), so an event wakes the processes
+that stream it, not every API process and worker.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 
 from dyngen.adapters.messaging.redis import RedisConnection, RedisUnavailableError
 
@@ -40,13 +42,18 @@ class MemoryJobNotifier:
 
 
 class RedisJobNotifier:
-    """Publishes `<prefix>:job:<id>`; every process's listener wakes its local waiters."""
+    """Publishes on the job's own channel; a process listens to it while something there waits on the job
+    (and `linger_s` after, as a stream waits again and again)."""
 
-    def __init__(self, *, connection: RedisConnection) -> None:
+    def __init__(self, *, connection: RedisConnection, linger_s: float = 5.0) -> None:
         self.connection = connection
         self._connection = connection
         self._local = MemoryJobNotifier()
-        self._prefix = connection.key("job", "")
+        self._prefix = connection.private_channel("job", "")
+        self._linger_s = linger_s
+        self._waiters: Counter[str] = Counter()
+        self._listening: dict[str, asyncio.TimerHandle | None] = {}
+        self._stopping: set[asyncio.Future[None]] = set()
         connection.on(self._prefix + "*", self._on_message)
 
     async def _on_message(self, channel: str, _data: bytes) -> None:
@@ -58,4 +65,31 @@ class RedisJobNotifier:
             await self._connection.call(lambda r: r.publish(self._prefix + job_id, b"1"))
 
     async def wait(self, job_id: str, *, timeout_s: float) -> None:
-        await self._local.wait(job_id, timeout_s=timeout_s)
+        """Wait for a notify of `job_id`, at most `timeout_s`. The first wait of a job returns as soon as
+        this process listens to its channel: the caller looks again, so nothing written before is missed."""
+        self._waiters[job_id] += 1
+        try:
+            if job_id not in self._listening:
+                self._listening[job_id] = None
+                await self._connection.listen_to(self._prefix + job_id)
+                return
+            timer = self._listening[job_id]
+            if timer is not None:
+                timer.cancel()
+                self._listening[job_id] = None
+            await self._local.wait(job_id, timeout_s=timeout_s)
+        finally:
+            self._waiters[job_id] -= 1
+            if self._waiters[job_id] <= 0:
+                del self._waiters[job_id]
+                if job_id in self._listening:
+                    loop = asyncio.get_running_loop()
+                    self._listening[job_id] = loop.call_later(self._linger_s, self._stop, job_id)
+
+    def _stop(self, job_id: str) -> None:
+        if self._waiters.get(job_id) or job_id not in self._listening:
+            return
+        del self._listening[job_id]
+        task = asyncio.ensure_future(self._connection.stop_listening(self._prefix + job_id))
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)

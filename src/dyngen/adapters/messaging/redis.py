@@ -83,6 +83,11 @@ class RedisConnection:
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
         self._reconnect_handlers: list[Callable[[], Awaitable[None]]] = []
+        # Exact channels this process listens to besides the prefix's pattern, only while it asks to
+        # (`listen_to`): Redis sends their messages to the processes that asked, not to every process.
+        self._channels: set[str] = set()
+        self._pubsub: Any = None
+        self._confirmations: dict[str, asyncio.Event] = {}
 
     def key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
@@ -147,6 +152,32 @@ class RedisConnection:
         """Call `handler(channel, data)` for every message on `channel` (an exact name or a `prefix*`)."""
         self._handlers[channel].append(handler)
 
+    def private_channel(self, *parts: str) -> str:
+        """A channel name outside the prefix's pattern: only processes that `listen_to` it get its messages."""
+        return "~".join((self.prefix, *parts))
+
+    async def listen_to(self, channel: str) -> None:
+        """Receive `channel`'s messages (a `private_channel`) from now on, dispatched to the handlers `on`
+        registered for it; returns once Redis confirmed (or at once while the listener is down: it
+        subscribes again when it is back)."""
+        self._channels.add(channel)
+        pubsub = self._pubsub
+        if pubsub is None:
+            return
+        confirmed = self._confirmations.setdefault(channel, asyncio.Event())
+        with contextlib.suppress(RedisError, OSError, TimeoutError):
+            await pubsub.subscribe(channel)
+            # Redis confirms on the listener's connection: from then on no message to the channel is missed.
+            await asyncio.wait_for(confirmed.wait(), timeout=self.timeout_s)
+
+    async def stop_listening(self, channel: str) -> None:
+        """Stop receiving `channel`'s messages."""
+        self._channels.discard(channel)
+        pubsub = self._pubsub
+        if pubsub is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await pubsub.unsubscribe(channel)
+
     def on_reconnect(self, handler: Callable[[], Awaitable[None]]) -> None:
         """Call `handler` when the listener is back after losing Redis (messages may have been missed)."""
         self._reconnect_handlers.append(handler)
@@ -165,6 +196,9 @@ class RedisConnection:
             pubsub = self.client.pubsub()
             try:
                 await pubsub.psubscribe(self.key("*"))
+                if self._channels:
+                    await pubsub.subscribe(*self._channels)
+                self._pubsub = pubsub
                 self._subscribed.set()
                 self._answered()  # Redis answers again: callers need not wait for a probe of their own
                 backoff = 0.1
@@ -173,15 +207,23 @@ class RedisConnection:
                     for handler in self._reconnect_handlers:
                         await handler()
                 while True:
-                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                    if message is not None and message["type"] == "pmessage":
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is None:
+                        continue
+                    if message["type"] in ("pmessage", "message"):
                         await self._dispatch(message["channel"].decode(), message["data"])
+                    elif message["type"] == "subscribe" and (
+                        confirmed := self._confirmations.pop(message["channel"].decode(), None)
+                    ):
+                        confirmed.set()
             except asyncio.CancelledError:
+                self._pubsub = None
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
                 raise
             except (RedisError, OSError) as exc:
                 lost = True
+                self._pubsub = None
                 self._subscribed.clear()
                 self._failed(exc)
                 with contextlib.suppress(Exception):

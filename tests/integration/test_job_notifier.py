@@ -1,0 +1,59 @@
+"""`RedisJobNotifier` across processes (one `RedisConnection` each): a job's event wakes the processes
+that wait on that job, and Redis delivers it to those alone, not to every API process and worker."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from dyngen.adapters.jobs.notifier import RedisJobNotifier
+from dyngen.adapters.messaging.redis import RedisConnection
+
+
+@pytest.fixture
+async def processes(redis_url: str, redis_prefix: str) -> AsyncIterator[list[RedisJobNotifier]]:
+    connections = [RedisConnection(url=redis_url, prefix=redis_prefix) for _ in range(3)]
+    for connection in connections:
+        await connection.start()
+    yield [RedisJobNotifier(connection=c, linger_s=0.5) for c in connections]
+    for connection in connections:
+        await connection.aclose()
+
+
+async def listeners(notifier: RedisJobNotifier, job_id: str) -> int:
+    channel = notifier.connection.private_channel("job", job_id)
+    answer = await notifier.connection.client.pubsub_numsub(channel)
+    return int(answer[0][1])
+
+
+async def until(check: object, what: str) -> None:
+    async def poll() -> None:
+        # Redis's own count of listeners changes with no event to wait on: polled, with a deadline.
+        while not await check():  # type: ignore[operator]  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+    try:
+        await asyncio.wait_for(poll(), timeout=10)
+    except TimeoutError:
+        pytest.fail(f"never: {what}")
+
+
+async def test_an_event_wakes_the_process_that_waits_on_its_job_and_reaches_no_other(
+    processes: list[RedisJobNotifier],
+) -> None:
+    writer, streamer, bystander = processes
+    await streamer.wait("job-1", timeout_s=30)  # the first wait listens, then returns for a look
+    waiting = asyncio.ensure_future(streamer.wait("job-1", timeout_s=30))
+    assert await listeners(writer, "job-1") == 1, "only the process that waits listens to the job"
+
+    await writer.notify("job-1")
+    await asyncio.wait_for(waiting, timeout=30)  # woken by the event, not by its own timeout
+
+    assert await listeners(bystander, "job-1") == 1
+    await until(lambda: _none(writer, "job-1"), "the stream stopped waiting, so its process stops listening")
+
+
+async def _none(notifier: RedisJobNotifier, job_id: str) -> bool:
+    return await listeners(notifier, job_id) == 0
