@@ -90,7 +90,7 @@ JOB_TIMEOUT_S = 600.0  # `job_timeout_s` default
 BATCH_DEADLINE_S = 40.0
 START_DEADLINE_S = 60.0
 POLL_S = 0.05
-GOAL_RATIO = 0.5
+GOAL_RATIO = 0.8  # issue 18 (was 0.5)
 REPO = Path(__file__).resolve().parent.parent
 READY_LINE = "Starting worker for"  # arq logs it at INFO once its Redis pool is up
 
@@ -126,8 +126,10 @@ class ZeroProvider:
 
 
 def zero_providers() -> dict[str, Provider]:
-    """The registry `build` gets: the zero provider under the default provider's name."""
-    return {"builtin": ZeroProvider()}
+    """The registry `build` gets: the zero provider under the default providers' names (text, and video,
+    which the default `providers_by_type` names)."""
+    zero = ZeroProvider()
+    return {"builtin": zero, "builtin_video": zero}
 
 
 def job_body(node: str, playthrough: str) -> bytes:
