@@ -69,6 +69,17 @@ class RunningJobs:
     def __len__(self) -> int:
         return len(self._tasks)
 
+    async def stop(self) -> None:
+        """Cancel every job still running here and wait for it to end, before the connections it uses are
+        closed (a runner that shuts down leaves its job's work running: its lease then expires and the
+        reaper hands the job on, as for a process that died)."""
+        tasks = [task for task in self._tasks.values() if not task.done()]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Options:
@@ -179,6 +190,7 @@ class Services:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await self.running.stop()
 
         self.closers.append(stop)
 
