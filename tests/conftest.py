@@ -88,9 +88,11 @@ async def redis_prefix(redis_url: str) -> AsyncIterator[str]:
         await client.aclose()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
-    """A fresh database on the machine's PostgreSQL for this test session (dropped at the end)."""
+    """A fresh database on the machine's PostgreSQL for this test module (dropped at its end): what one
+    module leaves (an API key, which switches enforcement on) never reaches another, whichever order the
+    xdist workers take the modules in."""
     if not port_open("127.0.0.1", 5432):
         need_service("PostgreSQL is not running on 127.0.0.1:5432")
     import asyncio

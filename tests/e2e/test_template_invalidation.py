@@ -36,7 +36,7 @@ async def test_a_new_template_version_changes_only_its_nodes_keys(
 
     edited = template.config.model_copy(update={"version": template.config.version + 1})
     services.templates = TemplateLibrary([Template(config=edited, source=template.source)])
-    services.memo.envelopes = type(services.memo.envelopes)(4096)  # prepared requests predate the edit
+    services.memo = type(services.memo)()  # prepared requests (per body and per body shape) predate the edit
 
     after = [(await client.post("/api/generate-content", json=b)).json() for b in (templated, plain)]
     assert after[0]["cache_key"] != before[0]["cache_key"]
