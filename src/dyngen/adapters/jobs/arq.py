@@ -142,6 +142,7 @@ def arq_worker(
 
 
 REDIS_FAILURES = (RedisError, OSError, TimeoutError)
+STOP_RETRY_S = 0.5  # how often a signalled worker's run is cancelled again until it ends
 
 
 async def serve_worker(worker: Worker, *, retry_s: float) -> None:
@@ -164,7 +165,7 @@ async def serve_worker(worker: Worker, *, retry_s: float) -> None:
     worker.on_startup = started  # type: ignore[assignment]  # arq types it as a Protocol of its own
     while not stopping.is_set():
         try:
-            await worker.async_run()
+            await _run_until_stopped(worker, stopping)
             return
         except asyncio.CancelledError:
             return  # arq's signal handler cancels its main task: a clean stop
@@ -174,6 +175,25 @@ async def serve_worker(worker: Worker, *, retry_s: float) -> None:
             healthy = False
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), timeout=retry_s)
+
+
+async def _run_until_stopped(worker: Worker, stopping: asyncio.Event) -> None:
+    """arq's run, cancelled again until it ends once a signal came: arq cancels its main task once, and a
+    cancel that lands in a Redis command at start-up (its `INFO`) can be swallowed there, leaving the
+    worker polling after "shutdown on SIGTERM" until it is killed (seen in CI)."""
+    run = asyncio.ensure_future(worker.async_run())
+    signalled = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait({run, signalled}, return_when=asyncio.FIRST_COMPLETED)
+        while not run.done():
+            run.cancel()
+            await asyncio.wait({run}, timeout=STOP_RETRY_S)
+    except asyncio.CancelledError:
+        run.cancel()
+        raise
+    finally:
+        signalled.cancel()
+    await run
 
 
 async def close_worker(worker: Worker) -> None:
