@@ -10,7 +10,6 @@ writes in snake_case, derive from `SnakeModel`. An unknown field is rejected wit
 from __future__ import annotations
 
 import hashlib
-from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -28,6 +27,40 @@ from pydantic import (
 from dyngen.domain.errors import ErrorCode
 from dyngen.domain.ids import IdChars, JsonChars, TextChars
 from dyngen.domain.wire import camel
+from dyngen.domain.wire_enums import (
+    ContentRating,
+    FallbackMode,
+    GenerationStatus,
+    GenerationType,
+    NodeStatus,
+    Pacing,
+    PayloadType,
+    Purpose,
+    Rating,
+    SeedSource,
+    Severity,
+    Strategy,
+    TransitionType,
+    Verification,
+)
+
+# The enumerations live in `wire_enums.py`; they are part of the contracts and imported from here too.
+__all__ = [
+    "ContentRating",
+    "FallbackMode",
+    "GenerationStatus",
+    "GenerationType",
+    "NodeStatus",
+    "Pacing",
+    "PayloadType",
+    "Purpose",
+    "Rating",
+    "SeedSource",
+    "Severity",
+    "Strategy",
+    "TransitionType",
+    "Verification",
+]
 
 
 def _camel_first(name: str) -> AliasChoices:
@@ -115,53 +148,6 @@ Phrase = Annotated[str, Field(min_length=2, max_length=200), TextChars]
 Lexicon = Annotated[dict[Element, Annotated[list[Phrase], Field(max_length=50)]], Field(max_length=200)]
 
 
-class GenerationType(StrEnum):
-    TRANSITION = "transition"
-    VARIATION = "variation"
-    DIALOGUE = "dialogue"
-    ENVIRONMENT = "environment"
-    NPC_RESPONSE = "npc_response"
-
-
-class Purpose(StrEnum):
-    GAP_FILL = "gap_fill"
-    VARIATION = "variation"
-    ADAPTIVE = "adaptive"
-    AMBIENT = "ambient"
-
-
-class Pacing(StrEnum):
-    SLOW = "slow"
-    MEDIUM = "medium"
-    FAST = "fast"
-
-
-class TransitionType(StrEnum):
-    GRADUAL = "gradual"
-    ABRUPT = "abrupt"
-
-
-class Rating(StrEnum):
-    G = "G"
-    PG = "PG"
-    PG_13 = "PG-13"
-    R = "R"
-
-
-class Strategy(StrEnum):
-    ONCE = "once"
-    PER_PLAYTHROUGH = "per_playthrough"
-    PER_PLAYER = "per_player"
-    ALWAYS = "always"
-
-
-class SeedSource(StrEnum):
-    PLAYTHROUGH = "playthrough"
-    PLAYER = "player"
-    TIMESTAMP = "timestamp"
-    FIXED = "fixed"
-
-
 DEFAULT_SEED_SOURCE = {
     Strategy.ONCE: SeedSource.FIXED,
     Strategy.PER_PLAYTHROUGH: SeedSource.PLAYTHROUGH,
@@ -169,28 +155,6 @@ DEFAULT_SEED_SOURCE = {
     Strategy.ALWAYS: SeedSource.TIMESTAMP,
 }
 """The seed source a strategy implies when a node sets none."""
-
-
-class FallbackMode(StrEnum):
-    DEFAULT_CONTENT = "default_content"
-    SKIP = "skip"
-    RETRY = "retry"
-    PLACEHOLDER = "placeholder"
-
-
-class ContentRating(StrEnum):
-    SFW = "sfw"
-    ROMANTIC = "romantic"
-    MATURE_IMPLIED = "mature_implied"
-    RESTRICTED = "restricted"
-
-
-class PayloadType(StrEnum):
-    VIDEO = "video"
-    DIALOGUE = "dialogue"
-    CHOICES = "choices"
-    ENVIRONMENT = "environment"
-    NPC_RESPONSE = "npc_response"
 
 
 class Style(CamelModel):
@@ -551,13 +515,6 @@ class RatingInfo(SnakeModel):
     reason: str | None = None
 
 
-class GenerationStatus(StrEnum):
-    QUEUED = "queued"
-    PROCESSING = "processing"
-    COMPLETE = "complete"
-    FAILED = "failed"
-
-
 class ArtifactLink(SnakeModel):
     """One artifact of the content, loadable as it is by `<video>`, `<img>` or `<track>`: a signed URL
     that expires (see `domain/media.py`), what it is and its size.
@@ -569,18 +526,6 @@ class ArtifactLink(SnakeModel):
     url: str
     media_type: str
     bytes: int
-
-
-class Verification(StrEnum):
-    """How an element's presence was established: by the lexicon (a phrase or the element's words in a
-    line), by the model's own report (its quote found in the text), by a judge model (its quote found in
-    the text); `absent`: checked and not found; `unverified`: nothing to check (a video without text)."""
-
-    LEXICON = "lexicon"
-    MODEL_REPORT = "model_report"
-    JUDGE = "judge"
-    UNVERIFIED = "unverified"
-    ABSENT = "absent"
 
 
 class ElementCheck(SnakeModel):
@@ -629,19 +574,6 @@ class GenerateContentResponse(SnakeModel):
     error: ErrorInfo | None = None
     elements: list[ElementCheck] | None = None
     stages: list[StageInfo] | None = None
-
-
-class Severity(StrEnum):
-    ERROR = "error"
-    WARNING = "warning"
-    SUGGESTION = "suggestion"
-
-
-class NodeStatus(StrEnum):
-    OK = "ok"
-    WARNINGS = "warnings"
-    ERRORS = "errors"
-    DISABLED = "disabled"
 
 
 class ValidationFinding(SnakeModel):
