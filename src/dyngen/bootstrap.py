@@ -48,15 +48,13 @@ from dyngen.adapters.memory.generations import MemoryJobRepository
 from dyngen.adapters.memory.retention import MemoryRetentionRepository
 from dyngen.adapters.memory.warmups import MemoryWarmupRepository
 from dyngen.adapters.metrics.prometheus import PrometheusMetrics
-from dyngen.adapters.providers.breaker import MemoryCircuitBreaker
-from dyngen.adapters.providers.chain import build_chains
-from dyngen.adapters.providers.plugins import discover, enable_hints, instance_problems, load_instances
 from dyngen.adapters.rate_limits.memory import MemoryRateLimiter
 from dyngen.adapters.secret_file import read_or_create_secret
 from dyngen.adapters.storage.artifacts import SpoolingArtifactStore
 from dyngen.adapters.storage.local import LocalObjectStore
 from dyngen.adapters.storage.memory import MemoryObjectStore
 from dyngen.adapters.templates.folder import FolderTemplateSource
+from dyngen.bootstrap_providers import provider_registry
 from dyngen.config import Settings
 from dyngen.domain.cache_keys import ReviewPolicy
 from dyngen.domain.retention import RetentionPolicy
@@ -65,9 +63,7 @@ from dyngen.ports import (
     BudgetLedger,
     BudgetLimitRepository,
     CacheTier,
-    CircuitBreaker,
     Clock,
-    ElementJudge,
     GenerationRepository,
     GraphRepository,
     JobQueue,
@@ -87,8 +83,6 @@ from dyngen.services.machinery.container import Options, Services
 from dyngen.services.machinery.key_cache import KeyCache
 from dyngen.services.machinery.layered_cache import LayeredCache
 from dyngen.services.machinery.media import MediaLinks
-from dyngen.services.machinery.pipelines import PipelineProvider
-from dyngen.services.machinery.providers import ProviderRegistry
 from dyngen.services.machinery.scores import ScoreBoard
 from dyngen.services.machinery.template_library import TemplateLibrary
 from dyngen.services.reporting.records import outbox_loop
@@ -318,92 +312,6 @@ def _wire_retention(services: Services, settings: Settings, *, repository: Reten
     services.background.append(retention_sweep)
 
 
-def _signer(links: MediaLinks | None, clock: Clock) -> Callable[[str], str | None] | None:
-    """Signs a stored scene image into an absolute URL a hosted API can fetch (None without DYNGEN_PUBLIC_URL:
-    a relative URL is of no use to it)."""
-    if links is None or not links.base_url:
-        return None
-    signer = links
-
-    def sign(artifact_id: str) -> str | None:
-        return signer.url(artifact_id, exp=signer.expiry(clock.now()))
-
-    return sign
-
-
-def _provider_registry(
-    settings: Settings,
-    providers: Mapping[str, Provider] | None,
-    *,
-    clock: Clock,
-    redis: RedisConnection | None,
-    http: httpx.AsyncClient,
-    links: MediaLinks | None = None,
-) -> ProviderRegistry:
-    """The installed providers (or the injected ones) plus the configured chains, each chain's members
-    sharing one circuit breaker (through Redis when it is configured)."""
-    chains = settings.provider_chains
-    pipelines = settings.provider_pipelines
-    required = [settings.default_provider, *settings.providers_by_type.values()]
-    required += [*settings.providers_by_template.values()]
-    required += [member for members in chains.values() for member in members]
-    required += [name for p in pipelines.values() for name in (p.script, p.render)]
-    required += [settings.element_judge] if settings.element_judge else []
-    installed = providers
-    if installed is None:
-        # Named instances ([providers.<name>], and the ones the flat openai_*/http_video_* settings make).
-        sections = settings.provider_sections()
-        if "builtin_video" not in sections:
-            assets = settings.assets_dir
-            sections["builtin_video"] = {"assets_dir": assets if assets is not None and assets.is_dir() else None}
-        installed = load_instances(
-            sections,
-            {"client": http, "sign_url": _signer(links, clock)},
-            required=[name for name in required if name not in chains and name not in pipelines],
-        )
-    configured = list(installed)
-    breaker: CircuitBreaker
-    if redis is not None:
-        from dyngen.adapters.providers.redis_breaker import RedisCircuitBreaker
-
-        breaker = RedisCircuitBreaker(
-            connection=redis,
-            clock=clock,
-            failures=settings.breaker_failures,
-            window_s=settings.breaker_window_s,
-            cooldown_s=settings.breaker_cooldown_s,
-        )
-    else:
-        breaker = MemoryCircuitBreaker(
-            clock=clock,
-            failures=settings.breaker_failures,
-            window_s=settings.breaker_window_s,
-            cooldown_s=settings.breaker_cooldown_s,
-        )
-    built = dict(build_chains(installed, chains, breaker, clock=clock, reserve=settings.chain_member_reserve))
-    for name, stages in pipelines.items():
-        missing = [n for n in (stages.script, stages.render) if n not in built]
-        if missing:
-            raise ValueError(f"pipeline {name!r} names provider {missing[0]!r}, which is not installed")
-        built[name] = PipelineProvider(name, script=built[stages.script], render=built[stages.render])
-    judge = None
-    if settings.element_judge:
-        found = built.get(settings.element_judge)
-        if not isinstance(found, ElementJudge):
-            raise ValueError(
-                f"routing.judge: provider {settings.element_judge!r} cannot judge elements (kind openai can)"
-            )
-        judge = found
-    return ProviderRegistry(
-        built,
-        default=settings.default_provider,
-        by_type=settings.providers_by_type,
-        by_template=settings.providers_by_template,
-        hint=(lambda name: enable_hints(configured).get(name)) if providers is None else None,
-        judge=judge,
-    )
-
-
 async def build(
     settings: Settings,
     *,
@@ -456,7 +364,7 @@ async def build(
     # Every outbound HTTP call of the providers goes through this one client.
     http = httpx.AsyncClient(timeout=30)
     try:
-        registry = _provider_registry(settings, providers, clock=clock, redis=redis, http=http, links=links)
+        registry = provider_registry(settings, providers, clock=clock, redis=redis, http=http, links=links)
     except BaseException:
         await http.aclose()
         raise
@@ -546,36 +454,6 @@ async def build(
     closers.append(artifacts.aclose)
     services.closers.extend(closers)
     return services
-
-
-def provider_problems(settings: Settings) -> list[tuple[str, str]]:
-    """(`providers.<name>.<key>` or a routing key, message) for each provider setting that cannot work:
-    a section its kind refuses, an unknown kind, a chain or route naming an unknown instance."""
-    try:
-        sections = settings.provider_sections()
-    except ValueError as exc:
-        return [("providers", str(exc))]
-    problems = instance_problems(sections)
-    known = set(sections) | set(discover()) | set(settings.provider_chains) | set(settings.provider_pipelines)
-    for chain, members in settings.provider_chains.items():
-        if chain in sections:
-            problems.append((f"chains.{chain}", "has the name of a provider instance; rename the chain"))
-        problems.extend((f"chains.{chain}", f"unknown provider {m!r}") for m in members if m not in known)
-    for name, stages in settings.provider_pipelines.items():
-        if name in sections or name in settings.provider_chains:
-            problems.append((f"pipelines.{name}", "has the name of a provider instance or chain; rename the pipeline"))
-        problems.extend(
-            (f"pipelines.{name}.{stage}", f"unknown provider {member!r}")
-            for stage, member in (("script", stages.script), ("render", stages.render))
-            if member not in known
-        )
-    if settings.element_judge and settings.element_judge not in known:
-        problems.append(("routing.judge", f"unknown provider {settings.element_judge!r}"))
-    routes = {"routing.default": settings.default_provider}
-    routes |= {f"routing.by_type.{t}": n for t, n in settings.providers_by_type.items()}
-    routes |= {f"routing.by_template.{t}": n for t, n in settings.providers_by_template.items()}
-    problems.extend((key, f"unknown provider {name!r}") for key, name in routes.items() if name not in known)
-    return problems
 
 
 async def migrate(settings: Settings) -> str | None:

@@ -215,7 +215,7 @@ judge = "critc"
 
 
 def test_pipelines_and_the_judge_are_read_and_checked(tmp_path: Path) -> None:
-    from dyngen.bootstrap import provider_problems
+    from dyngen.bootstrap_providers import provider_problems
 
     loaded = load(write(tmp_path, PIPELINE_FILE))
     assert loaded.problems == []

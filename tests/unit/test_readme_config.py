@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dyngen.bootstrap import provider_problems
+from dyngen.bootstrap_providers import provider_problems
 from dyngen.config_file import load
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -38,7 +38,7 @@ ConfigOption = Annotated[
 
 def checked(path: Path | None = None) -> Loaded:
     """The configuration with every problem found: the file's, the settings', the provider instances'."""
-    from dyngen.bootstrap import provider_problems
+    from dyngen.bootstrap_providers import provider_problems
 
     loaded = load(path)
     settings = loaded.settings
