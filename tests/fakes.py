@@ -38,6 +38,8 @@ class FakeProvider:
             that clock (so a test drives the deadline with no wall-clock race).
         clock: The FakeClock the call's latency advances instead of sleeping.
         hang: Every call waits until `release()`: a provider that does not answer in time, on any machine.
+        hang_after: The calls after this many wait until `release()` (a run that makes exactly that much
+            progress, then stalls, whatever the machine's speed).
         crash: Raise a plain exception (a provider bug) on every call.
         mention: Extra words to put in the text (to break avoidElements on purpose).
         empty: Return a payload with no text and no artifacts.
@@ -54,6 +56,7 @@ class FakeProvider:
         empty: bool = False,
         clock: FakeClock | None = None,
         hang: bool = False,
+        hang_after: int | None = None,
     ) -> None:
         self.info = ProviderInfo(
             name=name,
@@ -68,6 +71,7 @@ class FakeProvider:
         self.empty = empty
         self.clock = clock
         self.hang = hang
+        self.hang_after = hang_after
         self.released = asyncio.Event()
         self.calls: list[ProviderCall] = []
 
@@ -80,7 +84,7 @@ class FakeProvider:
 
     async def generate(self, call: ProviderCall) -> ProviderResult:
         self.calls.append(call)
-        if self.hang:
+        if self.hang or (self.hang_after is not None and len(self.calls) > self.hang_after):
             await self.released.wait()
         if self.latency_s and self.clock is not None:
             self.clock.advance(self.latency_s)
