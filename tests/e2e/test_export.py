@@ -1,20 +1,29 @@
 """`dyngen export` as a user runs it: warm a graph, write the offline bundle (docs/bundle.md), and play it
 with nothing left of the process that made it (the data folder removed), through the reference reader
-of docs/examples/bundle_reader.py."""
+of docs/examples/bundle_reader.py. On a terminal it shows its progress, and Ctrl-C ends it with 130."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import json
+import os
+import pty
+import select
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from dyngen.defaults import example_graph
-from tests.e2e.test_cli import Workdir
+from tests.e2e.test_cli import DYNGEN, Workdir
 from tests.e2e.test_warmup import chain, store_graph, story
 
 READER = Path(__file__).resolve().parents[2] / "docs" / "examples" / "bundle_reader.py"
@@ -116,6 +125,101 @@ def test_the_example_graph_exports_its_video_and_plays_offline(tmp_path: Path) -
     tampered = read(bundle, "cafe_to_rooftops", "--playthrough-id", "pt-1")
     assert tampered["source"] == "fallback"
     assert "tampered" in tampered["stderr"]
+
+
+def on_a_terminal(work: Workdir, *args: str, interrupt_on: bytes | None = None) -> tuple[int, str, str]:
+    """`dyngen ARGS` with its stderr on a terminal (a pty) and its stdout piped, as a user's shell runs
+    `dyngen export ... > report.txt`; with `interrupt_on`, SIGINT (Ctrl-C) once the terminal shows those
+    bytes. Returns the exit code, what the terminal showed and stdout."""
+    main, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [str(DYNGEN), *args],
+        cwd=work.path,
+        env={**work.env, "TERM": "xterm-256color", "COLUMNS": "120"},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+    )
+    os.close(terminal)
+    shown = b""
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([main], [], [], 1.0)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # EIO: the process closed the terminal (it ended)
+                break
+            if not chunk:
+                break
+            if interrupt_on is not None and interrupt_on in shown + chunk and interrupt_on not in shown:
+                process.send_signal(signal.SIGINT)
+            shown += chunk
+        assert process.stdout is not None
+        out = process.stdout.read().decode()
+        code = process.wait(timeout=60)
+    finally:
+        os.close(main)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+    return code, shown.decode(errors="replace"), out
+
+
+def test_on_a_terminal_export_shows_its_progress_and_piped_it_prints_only_the_report(tmp_path: Path) -> None:
+    work = Workdir(tmp_path)
+    work.env["DYNGEN_PROVIDERS_BY_TYPE"] = "{}"  # text transitions: the bars, not a render, are under test
+    args = ("export", str(example_graph()), "--playthrough-id", "pt-1")
+
+    code, shown, out = on_a_terminal(work, *args, "--out", str(tmp_path / "shown"))
+    piped = work.run(*args, "--out", str(tmp_path / "piped"))
+
+    assert code == 0, shown + out
+    assert "warming" in shown, shown
+    assert "writing" in shown, shown
+    assert "1/1" in shown, "each bar counts done of total"
+    assert "bundle of graph three_scenes: complete" in out, out
+    assert piped.stderr == "", "no bar on a pipe"
+    assert "bundle of graph three_scenes: complete" in piped.stdout
+
+
+@pytest.fixture
+def silent_upstream() -> Iterator[str]:
+    """An OpenAI-compatible URL whose server accepts connections and never answers."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+
+
+def test_ctrl_c_during_the_warm_up_exits_130_and_writes_no_bundle(tmp_path: Path, silent_upstream: str) -> None:
+    work = Workdir(tmp_path)
+    # The transition's provider never answers, within a deadline longer than the test: still warming.
+    work.env["DYNGEN_OPENAI_BASE_URL"] = silent_upstream
+    work.env["DYNGEN_PROVIDERS_BY_TYPE"] = '{"transition": "openai"}'
+    graph = json.loads(example_graph().read_text(encoding="utf-8"))
+    graph["nodes"][0]["config"]["fallback"]["timeoutMs"] = 600_000
+    bundle = tmp_path / "bundle"
+
+    code, shown, out = on_a_terminal(
+        work,
+        "export",
+        work.write("slow.json", graph),
+        "--out",
+        str(bundle),
+        "--playthrough-id",
+        "pt-1",
+        interrupt_on=b"warming",
+    )
+
+    assert code == 130, shown + out
+    assert "interrupted: the bundle is incomplete; what was warmed stays cached" in shown, shown
+    assert "Traceback" not in shown
+    assert not (bundle / "manifest.json").exists()
 
 
 def test_each_strategy_exports_the_scopes_named_and_always_exports_its_fallback(tmp_path: Path) -> None:
