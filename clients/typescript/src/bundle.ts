@@ -48,7 +48,9 @@ export interface BundleManifest {
 /** What the bundle answers for a node: its item (verified), or the reason there is none. */
 export type BundleLookup =
   | { found: true; response: GenerateContentResponse }
-  | { found: false; reason: "missing" | "tampered" | "other-graph"; detail?: string };
+  | { found: false; reason: "missing" | "tampered" | "unverified" | "other-graph"; detail?: string };
+
+const UNVERIFIED = "its files' sha256 cannot be checked: crypto.subtle needs a secure context (https, localhost or file:)";
 
 type ReadBytes = (path: string) => Promise<Uint8Array>;
 
@@ -151,6 +153,11 @@ export class Bundle {
     if (manifest.graph.id !== graphId) return { found: false, reason: "other-graph" };
     const item = manifest.items.find((i) => i.node_id === nodeId && scopeMatches(i, context));
     if (!item) return { found: false, reason: "missing" };
+    if (item.files.length > 0 && !(globalThis.crypto.subtle as SubtleCrypto | undefined)) {
+      // WebCrypto's digest exists in secure contexts only (https, localhost, file:): files that cannot be
+      // checked are not played.
+      return { found: false, reason: "unverified", detail: UNVERIFIED };
+    }
     const problem = await this.verify(item, (path) => this.read(path));
     if (problem !== null) return { found: false, reason: "tampered", detail: problem };
     return { found: true, response: await this.located(item.response) };

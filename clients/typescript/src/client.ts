@@ -4,7 +4,7 @@
 import { Bundle, type BundleSource } from "./bundle.js";
 import { DyngenError } from "./errors.js";
 import { jobEvents, type EventOptions } from "./events.js";
-import { Transport, realSleep, type CallOptions, type Sleep } from "./transport.js";
+import { Transport, newIdempotencyKey, realSleep, type CallOptions, type Sleep } from "./transport.js";
 import type {
   AdvanceRequest,
   AdvanceResponse,
@@ -93,7 +93,7 @@ export class DyngenClient {
           maxRetryAfterMs: options.maxRetryAfterMs ?? 30_000,
           fetch: fetcher,
           sleep: this.sleep,
-          newKey: () => crypto.randomUUID(),
+          newKey: newIdempotencyKey,
         })
       : null;
     this.bundle = options.bundle ? new Bundle(options.bundle, fetcher) : null;
@@ -126,7 +126,9 @@ export class DyngenClient {
       try {
         const found = await this.bundle.lookup(graph, node, playerContext);
         if (found.found) return { ...found.response, source: "bundle" };
-        if (found.reason === "tampered") bundleProblem = `refused (tampered): ${found.detail ?? ""}`;
+        if (found.reason === "tampered" || found.reason === "unverified") {
+          bundleProblem = `refused (${found.reason}): ${found.detail ?? ""}`;
+        }
       } catch (error) {
         if (!this.transport) throw error;
         bundleProblem = String(error);

@@ -57,6 +57,20 @@ function aborted(signal: AbortSignal | undefined): DyngenError {
   return new DyngenError("aborted", "the call was aborted", { cause: signal?.reason });
 }
 
+/**
+ * A fresh Idempotency-Key (a random UUID). `crypto.randomUUID` exists only in secure contexts (https,
+ * localhost, file:); a page served over plain http from another host has `crypto.getRandomValues` alone,
+ * so the UUID is made from it there.
+ */
+export function newIdempotencyKey(): string {
+  if (typeof globalThis.crypto.randomUUID === "function") return globalThis.crypto.randomUUID();
+  const bytes = globalThis.crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6]! & 0x0f) | 0x40; // version 4
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80; // RFC 4122 variant
+  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
 /** Seconds or an HTTP date, as milliseconds from now; null when absent or unreadable. */
 export function retryAfterMs(value: string | null, now: number = Date.now()): number | null {
   if (value === null || value.trim() === "") return null;
