@@ -4,6 +4,7 @@ Real services on the memory database with a FakeProvider."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,7 +20,7 @@ from dyngen.domain.runtime import AdvanceRequest
 from dyngen.ports import GenerationFilter
 from dyngen.services.authoring import graphs
 from dyngen.services.authoring.runtime_graphs import CURRENT_TTL_S, live_graph, referenced
-from dyngen.services.generation.front_door import Answered, GenerateCall, generate, generate_content
+from dyngen.services.generation.front_door import Answered, GenerateCall, answer_hit, generate, generate_content
 from dyngen.services.machinery.container import Services
 from dyngen.services.play import by_reference
 from tests.fakes import FakeClock, FakeProvider
@@ -111,6 +112,31 @@ async def test_a_by_reference_call_is_the_warm_up_and_editor_request_for_that_pl
     edge = await by_ref(services, node_id="edge:b->c")
     assert edge["status"] == "complete"
     assert edge["cache_key"].startswith("transition|gap_fill|b|c|once||1;")
+
+
+async def test_a_by_reference_hit_is_answered_from_the_prepared_request_as_a_flat_hit_is(services: Services) -> None:
+    """The node's flat request, made by `node_call`, is remembered prepared by the front door under its body,
+    so a by-reference hit costs what the flat request's hit costs plus the call's lookups; before, every
+    by-reference hit read its flat body's shape and player context again (bench/by_reference.py: +27 us of
+    server CPU per hit, 0.71x the flat hit's capacity)."""
+    await graphs.save_graph(graph=story(), author=None, services=services)
+    graph = story()
+    warmed = await generate_content(
+        request=node_request(graph, graph.nodes[0], player_context=PLAYER), services=services
+    )
+    payload = json.dumps({"player_context": {"playthroughId": "pt-1", "playerId": "pl-1"}}).encode()
+
+    call = await by_reference.node_call(graph_id="story", node_id="n_ab", body=payload, services=services)
+    assert call.body is not None
+    remembered = services.memo.envelopes.get(hashlib.blake2b(call.body, digest_size=16).digest())
+    hits = [await answer_hit(GenerateCall(body=call.body), services=services) for _ in range(3)]
+
+    assert remembered is not None
+    assert remembered.prepared is not None
+    assert all(hit is not None for hit in hits)
+    assert len(services.memo.shapes) == 0, "no body read again for its shape"
+    answers = [json.loads(hit.data) for hit in hits if hit is not None]
+    assert [(a["cache_key"], a["cache"]["hit"]) for a in answers] == [(warmed.cache_key, True)] * 3
 
 
 async def test_the_graph_is_read_once_per_version_and_again_after_a_save(services: Services) -> None:

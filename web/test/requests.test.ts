@@ -3,6 +3,9 @@ import { describe, test } from "node:test";
 import type { BudgetReport, SceneGraph } from "../src/api/types.gen";
 import { addGenerationNode } from "../src/state/graphOps";
 import { budgetBlock, buildRequest } from "../src/state/requests";
+// What the server's `node_request` makes of these graphs (a by-reference call, a warm-up, `dyngen play`):
+// written by tests/unit/test_editor_requests.py, which keeps it in step with the Python.
+import fixture from "./fixtures/node_requests.json";
 
 const scenes: SceneGraph = {
   id: "g",
@@ -30,8 +33,14 @@ describe("Test Generation request", () => {
     const request = buildRequest(graph, node, { playthroughId: "p1", playerId: "", provider: "", fail: "" });
     assert.equal(request.type, "transition");
     assert.equal(request.node_id, id);
-    assert.deepEqual(request.from_scene, { id: "cafe", mood: "romantic", summary: "coffee", image: "cafe.png" });
-    assert.deepEqual(request.to_scene, { id: "roof", mood: "intense" });
+    assert.deepEqual(request.from_scene, {
+      id: "cafe",
+      title: "Cafe",
+      mood: "romantic",
+      summary: "coffee",
+      image: "cafe.png",
+    });
+    assert.deepEqual(request.to_scene, { id: "roof", title: "Roof", mood: "intense" });
     assert.deepEqual(request.player_context, { playthroughId: "p1", playerId: null });
     assert.equal(request.strategy, "per_playthrough");
     assert.equal("provider" in request, false, "no provider: the server's default");
@@ -61,6 +70,46 @@ describe("Test Generation request", () => {
     const lexicon = { phone_ring: ["her cell trills"] };
     const request = buildRequest({ ...graph, lexicon }, node, { playthroughId: "p", playerId: "", provider: "", fail: "" });
     assert.deepEqual(request.lexicon, lexicon);
+  });
+});
+
+/** The JSON as the server reads it: a null is an absent field. */
+function withoutNulls(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutNulls);
+  if (value === null || typeof value !== "object") return value;
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([, v]) => v !== null && v !== undefined)
+      .map(([k, v]) => [k, withoutNulls(v)]),
+  );
+}
+
+describe("Test Generation request is the game's request (issue 14: one cache entry for both)", () => {
+  for (const c of fixture.cases) {
+    test(`${c.name}: buildRequest makes what the server's node_request makes`, () => {
+      const graph = c.graph as unknown as SceneGraph;
+      const node = graph.nodes?.find((n) => n.id === c.node_id);
+      assert.ok(node, c.node_id);
+      const request = buildRequest(graph, node, {
+        playthroughId: c.player.playthroughId,
+        playerId: c.player.playerId,
+        provider: "",
+        fail: "",
+      });
+      assert.deepEqual(withoutNulls(request), c.request);
+    });
+  }
+
+  test("a provider chosen in the panel replaces the node's own", () => {
+    const world = fixture.cases.find((c) => c.name === "world");
+    assert.ok(world);
+    const graph = world.graph as unknown as SceneGraph;
+    const node = graph.nodes?.find((n) => n.id === world.node_id);
+    assert.ok(node);
+    assert.equal(node.config.provider, "builtin");
+    const options = { playthroughId: "p", playerId: "", provider: "", fail: "" as const };
+    assert.equal(buildRequest(graph, node, options).provider, "builtin");
+    assert.equal(buildRequest(graph, node, { ...options, provider: "openai" }).provider, "openai");
   });
 });
 

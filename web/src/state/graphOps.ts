@@ -9,9 +9,13 @@ export function nodeOf(graph: SceneGraph, id: string): GenerationNode | undefine
   return (graph.nodes ?? []).find((n) => n.id === id);
 }
 
+/** The scene as a generation request names it: the server's `Scene.ref()` field for field (the content
+ * digest of the cache key covers it, so the editor's request and the game's share an entry). */
 export function sceneRef(scene: Scene | undefined): SceneRef | null {
   if (!scene) return null;
   const ref: SceneRef = { id: scene.id };
+  if (scene.title) ref.title = scene.title;
+  if (scene.characters?.length) ref.characters = scene.characters;
   if (scene.mood) ref.mood = scene.mood;
   if (scene.summary) ref.summary = scene.summary;
   if (scene.location) ref.location = scene.location;

@@ -1,6 +1,18 @@
 // What Test Generation sends (the request a game would send for the node between its two scenes) and
 // whether the node's budget lets it run.
-import type { BudgetReport, GenerateContentRequest, GenerationNode, SceneGraph, Simulate } from "../api/types.gen";
+//
+// The request is the server's `domain.graph.node_request` for the node and player, field for field, so
+// Test Generation, a warm-up and a game's by-reference call share cache entries (issue 14).
+// web/test/requests.test.ts checks it against what the Python makes (web/test/fixtures/node_requests.json).
+import type {
+  BudgetReport,
+  Character,
+  GenerateContentRequest,
+  GenerationNode,
+  Scene,
+  SceneGraph,
+  Simulate,
+} from "../api/types.gen";
 import { sceneOf, sceneRef } from "./graphOps";
 
 export type FailCode = NonNullable<Simulate["fail_with"]>;
@@ -17,18 +29,31 @@ export type BudgetState =
   | { kind: "ok"; report: BudgetReport }
   | { kind: "error"; message: string };
 
+/** The characters present in the scenes, then those they have a relationship with, in the graph's order
+ * (the server's `cast_of`); unknown ids are left out. */
+export function castOf(graph: SceneGraph, scenes: (Scene | undefined)[]): Character[] {
+  const characters = graph.characters ?? [];
+  const present = new Set(scenes.flatMap((s) => s?.characters ?? []));
+  const related = new Set(
+    characters.filter((c) => present.has(c.id)).flatMap((c) => (c.relationships ?? []).map((r) => r.to)),
+  );
+  return characters.filter((c) => present.has(c.id) || related.has(c.id));
+}
+
 export function buildRequest(
   graph: SceneGraph,
   node: GenerationNode,
   options: { playthroughId: string; playerId: string; provider: string; fail: FailCode | "" },
 ): GenerateContentRequest {
   const c = node.config;
+  const from = sceneOf(graph, node.fromScene);
+  const to = sceneOf(graph, node.toScene);
   const request: GenerateContentRequest = {
     type: c.generationType,
     purpose: c.purpose,
     node_id: c.id || node.id,
-    from_scene: sceneRef(sceneOf(graph, node.fromScene)),
-    to_scene: sceneRef(sceneOf(graph, node.toScene)),
+    from_scene: sceneRef(from),
+    to_scene: sceneRef(to),
     style: c.style,
     duration: c.duration,
     constraints: c.constraints,
@@ -48,10 +73,19 @@ export function buildRequest(
     hybrid: c.hybrid ?? null,
     refresh_after_s: c.refreshAfterS ?? null,
     arms: c.arms ?? null,
+    prompt: c.prompt ?? null,
+    lore_tags: c.loreTags ?? null,
   };
+  // The graph's world: the cast of the two scenes and every lore entry (the server picks the entries the
+  // node's tags and scenes call for once the node is resolved).
+  const cast = castOf(graph, [from, to]);
+  if (cast.length) request.characters = cast;
+  if (graph.lore?.length) request.lore = graph.lore;
   // The graph's own phrases per element: the server checks the content with them, as it does at run time.
   if (graph.lexicon) request.lexicon = graph.lexicon;
-  if (options.provider) request.provider = options.provider;
+  // The provider chosen in the panel, else the node's own; neither: the server's default.
+  const provider = options.provider || c.provider;
+  if (provider) request.provider = provider;
   if (options.fail) request.simulate = { fail_with: options.fail };
   return request;
 }

@@ -2,7 +2,8 @@
 // an authored transition by reference, then plays the video from its signed URL with the captions track.
 //
 // Query parameters (a real game reads these from its own config): api (dyngen's URL), key (a runtime key),
-// graph, node, playthrough; and `break=expire|tamper` to exercise the error path with a spoiled URL.
+// graph, node, playthrough; `video=URL` plays a video URL kept from an earlier answer (as a saved game
+// would) instead of this answer's, and `break=tamper` spoils the answer's URLs: both exercise the error path.
 import { DyngenClient } from "../../dist/index.js";
 
 const params = new URLSearchParams(location.search);
@@ -16,10 +17,9 @@ function show(text, error = false) {
   status.classList.toggle("error", error);
 }
 
-/** The URL as a page would get it after its lifetime, or after someone edited it. */
+/** The URL as a page would get it after someone edited it. */
 function spoil(url, how) {
   const u = new URL(url);
-  if (how === "expire") u.searchParams.set("exp", "1");
   if (how === "tamper") {
     const sig = u.searchParams.get("sig");
     u.searchParams.set("sig", `${sig[0] === "A" ? "B" : "A"}${sig.slice(1)}`); // one character changed
@@ -47,7 +47,7 @@ async function play() {
   video.addEventListener("error", () => show(`error: the video could not load (code ${video.error?.code})`, true));
   if (byRole.captions) track.src = broken ? spoil(byRole.captions, broken) : byRole.captions;
   if (byRole.poster) video.poster = byRole.poster;
-  video.src = broken ? spoil(byRole.video, broken) : byRole.video;
+  video.src = params.get("video") ?? (broken ? spoil(byRole.video, broken) : byRole.video);
   show("loading video");
   await video.play().catch(() => undefined); // autoplay of a muted video; `playing` or `error` says what happened
 }

@@ -101,6 +101,29 @@ def envelope_of(body: bytes) -> Envelope:
     return Envelope(request=request, problem=None, player=player or None, simulate=request.simulate is not None)
 
 
+async def remember(body: bytes, *, services: Services) -> None:
+    """Read and prepare a body the server made itself (a by-reference call's flat request) ahead of its
+    first call, so its hits take the body-digest path, as a flat request's repeated body does, instead of
+    reading its shape and player context again on every call. A body that is not a valid request, names
+    a node by id only or cannot be prepared is left for `generate` to read (and refuse) as any body."""
+    envelope = envelope_of(body)
+    request = envelope.request
+    if request is None or envelope.simulate or await referenced(request=request, services=services) is not request:
+        return
+    try:
+        envelope.prepared = prepare(
+            request=request,
+            providers=services.providers,
+            templates=services.templates,
+            rules=services.memo.rules,
+            entropy=services.entropy,
+            options=services.options,
+        )
+    except DyngenError:
+        return
+    services.memo.envelopes.put(hashlib.blake2b(body, digest_size=16).digest(), envelope)
+
+
 async def generate(call: GenerateCall, *, services: Services) -> Answered | Queued:
     """Serve a raw generate request: from cache, generated, or the node's fallback; or queue it as a job.
 
