@@ -142,6 +142,47 @@ def test_a_broken_file_stops_serve_with_the_report_not_a_traceback(tmp_path: Pat
     assert "Traceback" not in done.stderr
 
 
+BROKEN_STUDIO = """\
+[server]
+log_levle = "debug"
+
+[providers.local]
+kind = "openai"
+base_url = "http://127.0.0.1:11434/v1"
+modle = "llama3.1:8b"
+concurency = 2
+
+[providers.studio]
+kind = "comfyui"
+private_hosts = ["127.0.0.1"]
+workflow = "example:transiton"
+
+[routing]
+by_type = { dialogue = "local", transition = "studio" }
+"""
+
+
+def test_serve_stops_with_the_whole_report_that_check_gives(tmp_path: Path) -> None:
+    (tmp_path / "dyngen.toml").write_text(BROKEN_STUDIO)
+    path = tmp_path / "dyngen.toml"
+
+    checked = dyngen(["config", "check"], tmp_path)
+    served = dyngen(["serve", "--port", str(free_port())], tmp_path)
+
+    assert (checked.returncode, served.returncode) == (2, 2)
+    expected = [
+        f"{path}:2: server.log_levle: unknown key (did you mean `server.log_level`?)",
+        f"{path}:7: providers.local.modle: unknown key (did you mean `providers.local.model`?)",
+        f"{path}:8: providers.local.concurency: unknown key (did you mean `providers.local.concurrency`?)",
+        f"{path}:13: providers.studio.workflow: ",
+    ]
+    for line in expected:
+        assert line in checked.stdout, checked.stdout
+        assert line in served.stderr, served.stderr
+    assert "transiton.json cannot be read" in checked.stdout
+    assert "Traceback" not in served.stderr
+
+
 def generate(base: str, **changes: Any) -> dict[str, Any]:
     body = {
         "type": "dialogue",

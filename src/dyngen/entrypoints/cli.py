@@ -75,8 +75,10 @@ def main(
     """Dynamic content generation for narrative games."""
     if config is not None:  # every Settings() of this process, and of the workers it starts, reads it
         os.environ["DYNGEN_CONFIG"] = str(config)
-    if ctx.invoked_subcommand != "config":
-        stop_on_file_problems()  # a broken dyngen.toml: its report and exit code 2, for every command
+    # A broken dyngen.toml: its report and exit code 2, for every command (`serve` checks everything,
+    # the provider instances too, and reports it all at once; `config` reports it itself).
+    if ctx.invoked_subcommand not in ("config", "serve"):
+        stop_on_file_problems()
 
 
 def _with_services(settings: Settings, use: Callable[[Services], Awaitable[T]]) -> T:
