@@ -239,3 +239,19 @@ async def test_a_judge_must_be_able_to_judge() -> None:
 
     with pytest.raises(ValueError, match="cannot judge elements"):
         await build(Settings(database_url=MEMORY_URL, element_judge="builtin"))
+
+
+def test_service_options_repeat_no_default_of_settings() -> None:
+    """One source of defaults: an option named like a setting gets its value from `bootstrap.build` only."""
+    import dataclasses
+
+    from dyngen.services.machinery.container import Options
+
+    repeated = [
+        f.name
+        for f in dataclasses.fields(Options)
+        if f.name in Settings.model_fields
+        and (f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING)
+    ]
+
+    assert repeated == []
