@@ -183,6 +183,29 @@ def test_serve_stops_with_the_whole_report_that_check_gives(tmp_path: Path) -> N
     assert "Traceback" not in served.stderr
 
 
+@pytest.mark.parametrize(
+    ("command", "text", "problem"),
+    [
+        (
+            ["worker"],
+            '[providers.studio]\nkind = "comfyui"\nworkflow = "mine.json"\n',
+            ":3: providers.studio.workflow: ",
+        ),
+        (["migrate"], "[redis]\ntimeout_s = -1\n", ":2: redis.timeout_s: Input should be greater than 0"),
+    ],
+)
+def test_every_command_stops_with_the_report_not_a_traceback(
+    tmp_path: Path, command: list[str], text: str, problem: str
+) -> None:
+    (tmp_path / "dyngen.toml").write_text(text)
+
+    done = dyngen(command, tmp_path, DYNGEN_REDIS_URL="redis://127.0.0.1:9")
+
+    assert done.returncode == 2, done.stderr
+    assert f"{tmp_path / 'dyngen.toml'}{problem}" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def generate(base: str, **changes: Any) -> dict[str, Any]:
     body = {
         "type": "dialogue",

@@ -252,7 +252,7 @@ def _message(name: str, error: Any, known: list[str]) -> str:
     """A validation error's message; a key the kind does not know names the closest one it does."""
     loc = error["loc"]
     if error["type"] != "extra_forbidden" or len(loc) != 1:
-        return str(error["msg"])
+        return str(error["msg"]).removeprefix("Value error, ")  # a validator's own words
     near = difflib.get_close_matches(str(loc[0]), known, n=1, cutoff=0.6)
     return f"unknown key (did you mean `providers.{name}.{near[0]}`?)" if near else "unknown key"
 
