@@ -245,8 +245,8 @@ def _set(layer: Layer, section: str, key: str, value: Any, *, origin: str, table
     kind = next((k for prefix, k in _FLAT_KINDS.items() if key.startswith(prefix)), None)
     if kind is not None and key not in keys:
         # A provider is configured in its own section in the file, as any instance is.
-        hint = f'[providers.<name>] kind = "{kind}"'
-        layer.problems.append(Problem(origin, f"{section}.{key}", "a provider setting", hint))
+        instead = f'[providers.<name>] kind = "{kind}"'
+        layer.problems.append(Problem(origin, f"{section}.{key}", "a provider setting", instead))
         return
     if key not in keys:
         near = _closest(key, list(keys))
