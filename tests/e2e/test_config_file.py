@@ -238,5 +238,8 @@ def test_two_openai_instances_routed_per_node_and_a_chain(tmp_path: Path, openai
 
         health = httpx.get(f"{base}/api/health", timeout=10).json()
         assert {"story", "local", "down", "main", "builtin", "builtin_video"} <= set(health["providers"])
+        assert health["providers"]["local"]["latency_ms"] is not None, "an instance is probed"
+        down = health["providers"]["down"]
+        assert (down["status"], down.get("latency_ms")) == ("ok", None), "health_check = false: never probed"
     finally:
         server.stop()
