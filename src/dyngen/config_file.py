@@ -73,7 +73,16 @@ _OPEN_SECTIONS = {"providers": "providers", "chains": "provider_chains", "pipeli
 # The file `load` (and `--config`) names, seen by `FileSource` while the settings are made.
 # `lenient`: problems are reported by `load` itself, so the source gives what it could read.
 _CHOSEN: ContextVar[tuple[Path | None, bool]] = ContextVar("dyngen_config_file", default=(None, False))
-_NOT_IN_FILE = {"providers", "provider_chains", "provider_pipelines", "retention", "prometheus_multiproc_dir"}
+_NOT_IN_FILE = {
+    "providers",
+    "provider_chains",
+    "provider_pipelines",
+    "retention",
+    "prometheus_multiproc_dir",
+    "comfyui",
+}
+# The environment-only settings that make a provider instance, and the kind to name in its file section.
+_FLAT_KINDS = {"openai_": "openai", "http_video_": "http_video", "comfyui": "comfyui"}
 
 
 class ConfigError(ValueError):
@@ -233,6 +242,12 @@ def _set(layer: Layer, section: str, key: str, value: Any, *, origin: str, table
         layer.put([_OPEN_SECTIONS[section], key], value, origin)
         return
     keys = table[section]
+    kind = next((k for prefix, k in _FLAT_KINDS.items() if key.startswith(prefix)), None)
+    if kind is not None and key not in keys:
+        # A provider is configured in its own section in the file, as any instance is.
+        instead = f'[providers.<name>] kind = "{kind}"'
+        layer.problems.append(Problem(origin, f"{section}.{key}", "a provider setting", instead))
+        return
     if key not in keys:
         near = _closest(key, list(keys))
         hint = field_sections().get(key) or (f"{section}.{near}" if near else _closest_anywhere(key, table))

@@ -23,6 +23,7 @@ from dyngen.services.generation.front_door import generate_content
 from dyngen.services.jobs import lifecycle as jobs
 from tests.support.fake_comfyui import FakeComfyUI, Run, animated_webp, mp4, png
 from tests.support.proxy import TcpProxy
+from tests.support.servers import free_port
 
 Factory = Callable[..., ComfyUIProvider]
 SECRET = "sk-comfy-0123456789"
@@ -352,3 +353,77 @@ async def test_an_unreachable_or_silent_comfyui_fails_within_the_deadline(
         assert comfy.script.prompts == [], "nothing reached ComfyUI"
     finally:
         proxy.close()
+
+
+async def test_the_health_check_reads_system_stats_through_the_ssrf_rule(make: Factory, comfy: FakeComfyUI) -> None:
+    provider = make()
+    await provider.health()
+    with pytest.raises(DyngenError, match="SSRF"):
+        await make(private_hosts=[]).health()
+
+
+@pytest.mark.parametrize("shape", ["cut", "hang"])
+async def test_a_comfyui_that_is_down_or_silent_fails_its_health_check(
+    make: Factory, comfy: FakeComfyUI, shape: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dyngen.adapters.providers.comfyui import provider as module
+
+    monkeypatch.setattr(module, "HEALTH_TIMEOUT_S", 0.5)
+    proxy = TcpProxy("127.0.0.1", comfy.port)
+    try:
+        getattr(proxy, shape)()
+        with pytest.raises(DyngenError) as caught:
+            await make(url=f"http://127.0.0.1:{proxy.port}").health()
+        expected = ErrorCode.GEN_PROVIDER_UNAVAILABLE if shape == "cut" else ErrorCode.GEN_TIMEOUT
+        assert caught.value.code is expected
+        assert SECRET not in caught.value.message
+    finally:
+        proxy.close()
+
+
+async def test_api_health_lists_a_comfyui_instance_that_is_down(tmp_path: Path) -> None:
+    from dyngen.services.reporting.health import check_health
+
+    studio = {
+        "kind": "comfyui",
+        "url": f"http://127.0.0.1:{free_port()}",  # nothing listens there
+        "workflow": "example:transition",
+        "private_hosts": ["127.0.0.1"],
+    }
+    services = await build(Settings(data_dir=tmp_path / "data", providers={"studio": studio}))
+    try:
+        report = await check_health(services=services)
+        assert report.providers["studio"].status == "down"
+        assert "ComfyUI is unreachable" in (report.providers["studio"].detail or "")
+        assert report.status == "degraded"
+        assert "provider studio is down" in " ".join(report.reasons)
+    finally:
+        await services.aclose()
+
+
+async def test_the_next_worker_follows_the_prompt_a_dead_worker_queued(
+    comfy: FakeComfyUI, clip: bytes, tmp_path: Path
+) -> None:
+    comfy.script.reset()
+    comfy.script.runs.append(Run(outputs=[("dyngen_transition_00001_.mp4", clip)]))
+    studio = {"kind": "comfyui", "url": comfy.url, "workflow": "example:transition", "private_hosts": ["127.0.0.1"]}
+    services = await build(Settings(data_dir=tmp_path / "data", providers={"studio": studio}))
+    try:
+        request = call()[0].request.model_copy(update={"provider": "studio"})
+        queued = await jobs.submit_job(request=request, request_hash="h1", idempotency_key=None, services=services)
+        # What a worker that died after queueing left behind: the prompt on ComfyUI, and its event.
+        provider = services.providers.get("studio")
+        assert isinstance(provider, RemoteJobProvider)
+        comfy.script.paused = True
+        remote = await provider.submit(call()[0])
+        await jobs.emit(
+            services, queued.job.id, "progress", {"remote_job": {"provider": remote.provider, "id": remote.id}}
+        )
+        comfy.script.paused = False
+
+        await jobs.run_job(job_id=queued.job.id, owner="worker-2", services=services)
+
+        assert (await jobs.get_job(job_id=queued.job.id, services=services)).status == "complete"
+        assert [p["prompt_id"] for p in comfy.script.prompts] == [remote.id], "followed, not queued again"
+    finally:
+        await services.aclose()

@@ -142,6 +142,70 @@ def test_a_broken_file_stops_serve_with_the_report_not_a_traceback(tmp_path: Pat
     assert "Traceback" not in done.stderr
 
 
+BROKEN_STUDIO = """\
+[server]
+log_levle = "debug"
+
+[providers.local]
+kind = "openai"
+base_url = "http://127.0.0.1:11434/v1"
+modle = "llama3.1:8b"
+concurency = 2
+
+[providers.studio]
+kind = "comfyui"
+private_hosts = ["127.0.0.1"]
+workflow = "example:transiton"
+
+[routing]
+by_type = { dialogue = "local", transition = "studio" }
+"""
+
+
+def test_serve_stops_with_the_whole_report_that_check_gives(tmp_path: Path) -> None:
+    (tmp_path / "dyngen.toml").write_text(BROKEN_STUDIO)
+    path = tmp_path / "dyngen.toml"
+
+    checked = dyngen(["config", "check"], tmp_path)
+    served = dyngen(["serve", "--port", str(free_port())], tmp_path)
+
+    assert (checked.returncode, served.returncode) == (2, 2)
+    expected = [
+        f"{path}:2: server.log_levle: unknown key (did you mean `server.log_level`?)",
+        f"{path}:7: providers.local.modle: unknown key (did you mean `providers.local.model`?)",
+        f"{path}:8: providers.local.concurency: unknown key (did you mean `providers.local.concurrency`?)",
+        f"{path}:13: providers.studio.workflow: ",
+    ]
+    for line in expected:
+        assert line in checked.stdout, checked.stdout
+        assert line in served.stderr, served.stderr
+    assert "transiton.json cannot be read" in checked.stdout
+    assert "Traceback" not in served.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "text", "problem"),
+    [
+        (
+            ["worker"],
+            '[providers.studio]\nkind = "comfyui"\nworkflow = "mine.json"\n',
+            ":3: providers.studio.workflow: ",
+        ),
+        (["migrate"], "[redis]\ntimeout_s = -1\n", ":2: redis.timeout_s: Input should be greater than 0"),
+    ],
+)
+def test_every_command_stops_with_the_report_not_a_traceback(
+    tmp_path: Path, command: list[str], text: str, problem: str
+) -> None:
+    (tmp_path / "dyngen.toml").write_text(text)
+
+    done = dyngen(command, tmp_path, DYNGEN_REDIS_URL="redis://127.0.0.1:9")
+
+    assert done.returncode == 2, done.stderr
+    assert f"{tmp_path / 'dyngen.toml'}{problem}" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def generate(base: str, **changes: Any) -> dict[str, Any]:
     body = {
         "type": "dialogue",
@@ -174,5 +238,8 @@ def test_two_openai_instances_routed_per_node_and_a_chain(tmp_path: Path, openai
 
         health = httpx.get(f"{base}/api/health", timeout=10).json()
         assert {"story", "local", "down", "main", "builtin", "builtin_video"} <= set(health["providers"])
+        assert health["providers"]["local"]["latency_ms"] is not None, "an instance is probed"
+        down = health["providers"]["down"]
+        assert (down["status"], down.get("latency_ms")) == ("ok", None), "health_check = false: never probed"
     finally:
         server.stop()

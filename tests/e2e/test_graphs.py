@@ -112,3 +112,18 @@ async def test_rules_that_compile_change_nothing(client: httpx.AsyncClient) -> N
 
     assert response.status_code == 201, response.text
     assert response.json()["health"]["status"] == "ok"
+
+
+async def test_a_graph_whose_node_names_an_unknown_provider_is_not_saved(client: httpx.AsyncClient) -> None:
+    named = copy.deepcopy(EXAMPLE)
+    named["nodes"][0]["config"]["provider"] = "stroy"
+
+    refused = await client.post("/api/graphs", json=named)
+
+    assert refused.status_code == 422, "the editor saves nodes through the graph: the provider is checked here too"
+    [finding] = [d for d in refused.json()["details"] if d["code"] == "UNKNOWN_PROVIDER"]
+    assert finding["field"] == f"nodes.{named['nodes'][0]['id']}.provider"
+    assert "unknown provider 'stroy'" in finding["message"]
+    assert (await client.get(f"/api/graphs/{EXAMPLE['id']}")).status_code == 404
+    named["nodes"][0]["config"]["provider"] = "builtin_video"
+    assert (await client.post("/api/graphs", json=named)).status_code == 201

@@ -200,3 +200,14 @@ async def test_a_failure_reason_echoing_the_key_is_scrubbed(make: Factory, vendo
         await make().generate(call())
     assert "quota exceeded" in caught.value.message
     assert TOKEN not in caught.value.message
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["declared", "streamed"])
+async def test_a_result_over_the_size_cap_is_refused(make: Factory, vendors: FakeVendors, chunked: bool) -> None:
+    vendors.script.jobs.append(Job(chunked=chunked))
+    with pytest.raises(DyngenError) as caught:
+        await make(max_bytes=len(VIDEO) - 1).generate(call())
+    assert caught.value.code is ErrorCode.GEN_PROVIDER_UNAVAILABLE
+    assert f"larger than {len(VIDEO) - 1} bytes" in caught.value.message
+    vendors.script.jobs.append(Job(chunked=chunked))
+    assert (await make(max_bytes=len(VIDEO)).generate(call())).artifacts[0].data == VIDEO

@@ -7,7 +7,8 @@ the prompts of that client, `execution_start`, `execution_cached`, `executing` (
 `progress`, `executed`, `execution_success`, `execution_error`, `execution_interrupted`; `/history/{id}`
 holds `{id: {"prompt": [...], "outputs": {...}, "status": {"status_str", "completed", "messages"}}}` once a
 prompt is done; `/view` serves output files; `/upload/image` stores an input image; `/interrupt` stops
-the running prompt (only the named one when a `prompt_id` is sent); `/queue` lists and deletes.
+the running prompt (only the named one when a `prompt_id` is sent); `/queue` lists and deletes;
+`/system_stats` describes the machine (what a health check reads).
 """
 
 from __future__ import annotations
@@ -325,6 +326,32 @@ def app_for(script: Script) -> FastAPI:
         name = str(image.get_filename())
         script.uploads[name] = image.get_payload(decode=True)
         return JSONResponse({"name": name, "subfolder": "", "type": "input"})
+
+    @app.get("/system_stats")
+    async def system_stats() -> dict[str, Any]:
+        return {
+            "system": {
+                "os": "posix",
+                "ram_total": 68719476736,
+                "ram_free": 34359738368,
+                "comfyui_version": "0.3.60",
+                "python_version": "3.12.3",
+                "pytorch_version": "2.8.0+cu128",
+                "embedded_python": False,
+                "argv": ["main.py"],
+            },
+            "devices": [
+                {
+                    "name": "cuda:0 NVIDIA GeForce RTX 4090 : cudaMallocAsync",
+                    "type": "cuda",
+                    "index": 0,
+                    "vram_total": 25757220864,
+                    "vram_free": 24000000000,
+                    "torch_vram_total": 0,
+                    "torch_vram_free": 0,
+                }
+            ],
+        }
 
     @app.get("/view")
     async def view(filename: str, type: str = "output", subfolder: str = "") -> Response:

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from tests.support.servers import free_port, port_open, wait_until
 
@@ -38,6 +39,7 @@ class Job:
     reason: str = "NSFW content detected"
     output_list: bool = False
     job_host: str | None = None
+    chunked: bool = False  # the result is sent without a Content-Length
 
 
 @dataclass
@@ -69,7 +71,7 @@ def app_for(script: Script, base: str) -> FastAPI:
         host = job.job_host or base
         output: Any = None
         if status == "succeeded":
-            url = f"{base}/files/{job_id}.mp4"
+            url = f"{base}/{'chunked' if job.chunked else 'files'}/{job_id}.mp4"
             output = [url, f"{base}/files/{job_id}-2.mp4"] if job.output_list else url
         return {
             "id": job_id,
@@ -141,6 +143,14 @@ def app_for(script: Script, base: str) -> FastAPI:
     @app.get("/files/{name}")
     async def files(name: str) -> Response:
         return Response(VIDEO, media_type="video/mp4")
+
+    @app.get("/chunked/{name}")
+    async def chunked(name: str) -> StreamingResponse:
+        async def parts() -> AsyncIterator[bytes]:
+            for start in range(0, len(VIDEO), 4096):
+                yield VIDEO[start : start + 4096]
+
+        return StreamingResponse(parts(), media_type="video/mp4")
 
     @app.get("/{owner}/{app_name}/requests/{request_id}/status")
     async def fal_status(owner: str, app_name: str, request_id: str, request: Request) -> JSONResponse:

@@ -172,7 +172,18 @@ def test_every_setting_but_the_flat_provider_ones_has_a_section() -> None:
     missing = {
         name for name in Settings.model_fields if name not in placed and not name.startswith(("openai_", "http_video_"))
     }
-    assert missing == {"providers", "provider_chains", "provider_pipelines", "prometheus_multiproc_dir"}
+    assert missing == {"providers", "provider_chains", "provider_pipelines", "prometheus_multiproc_dir", "comfyui"}
+
+
+def test_a_provider_in_the_server_section_is_sent_to_its_own_section(tmp_path: Path) -> None:
+    write(tmp_path, '[server]\ncomfyui = { workflow = "example:transition" }\nopenai_model = "m"\n')
+
+    problems = [str(p) for p in load().problems]
+
+    path = tmp_path / "dyngen.toml"
+    hint = 'a provider setting (did you mean `[providers.<name>] kind = "{}"`?)'
+    assert f"{path}:2: server.comfyui: " + hint.format("comfyui") in problems
+    assert f"{path}:3: server.openai_model: " + hint.format("openai") in problems
 
 
 def test_the_flat_provider_settings_make_instances_named_like_today(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -239,3 +250,19 @@ async def test_a_judge_must_be_able_to_judge() -> None:
 
     with pytest.raises(ValueError, match="cannot judge elements"):
         await build(Settings(database_url=MEMORY_URL, element_judge="builtin"))
+
+
+def test_service_options_repeat_no_default_of_settings() -> None:
+    """One source of defaults: an option named like a setting gets its value from `bootstrap.build` only."""
+    import dataclasses
+
+    from dyngen.services.machinery.container import Options
+
+    repeated = [
+        f.name
+        for f in dataclasses.fields(Options)
+        if f.name in Settings.model_fields
+        and (f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING)
+    ]
+
+    assert repeated == []

@@ -65,14 +65,15 @@ def studio_plugin(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def test_a_plugin_section_is_validated_by_the_model_its_entry_point_declares() -> None:
     problems = instance_problems(
         {
-            "paint": {"kind": "studio", "endpoint": "http://gpu:8188", "steps": 500, "colour": "red"},
+            "paint": {"kind": "studio", "endpoint": "http://gpu:8188", "steps": 500, "colour": "red", "stpes": 2},
             "other": {"kind": "studoi"},
         }
     )
 
     assert ("providers.paint.token", "Field required") in problems
     assert ("providers.paint.steps", "Input should be less than or equal to 150") in problems
-    assert ("providers.paint.colour", "Extra inputs are not permitted") in problems
+    assert ("providers.paint.colour", "unknown key") in problems
+    assert ("providers.paint.stpes", "unknown key (did you mean `providers.paint.steps`?)") in problems
     assert any(key == "providers.other.kind" and "unknown kind 'studoi'" in msg for key, msg in problems)
 
 

@@ -31,7 +31,7 @@ from dyngen.domain.contracts import (
 )
 from dyngen.domain.errors import GENERATION_FAILURES, DyngenError, ErrorCode
 from dyngen.domain.wire import load
-from dyngen.entrypoints.cli_config import ConfigOption, config_app, stop_on_file_problems, stop_on_problems
+from dyngen.entrypoints.cli_config import ConfigOption, config_app, stop_on_problems
 from dyngen.entrypoints.cli_dsl import dsl_app
 from dyngen.entrypoints.cli_export import FolderSink, export_command
 from dyngen.entrypoints.cli_gc import gc
@@ -75,8 +75,10 @@ def main(
     """Dynamic content generation for narrative games."""
     if config is not None:  # every Settings() of this process, and of the workers it starts, reads it
         os.environ["DYNGEN_CONFIG"] = str(config)
-    if ctx.invoked_subcommand != "config":
-        stop_on_file_problems()  # a broken dyngen.toml: its report and exit code 2, for every command
+    # A broken configuration (the file, the settings' values, the provider instances): every problem with
+    # its line and exit code 2, for every command (`serve` checks it itself; `config` reports it).
+    if ctx.invoked_subcommand not in ("config", "serve"):
+        stop_on_problems()
 
 
 def _with_services(settings: Settings, use: Callable[[Services], Awaitable[T]]) -> T:

@@ -24,7 +24,6 @@ from dyngen.config_file import (
     is_secret,
     load,
     plain,
-    read_layer,
     report,
     sections,
 )
@@ -73,15 +72,6 @@ def _where(loaded: Loaded, key: str) -> str:
         return layer.where(key)
     variable = flat_variable(field, os.environ) if field else None
     return variable or "default"
-
-
-def stop_on_file_problems() -> None:
-    """Exit with code 2 and the report when the file (or a `DYNGEN_SECTION__KEY` variable) has problems."""
-    problems = read_layer().problems
-    if problems:
-        typer.secho(f"the configuration has {len(problems)} problem(s):", fg=typer.colors.RED, err=True)
-        typer.echo(report(problems), err=True)
-        raise typer.Exit(2)
 
 
 def stop_on_problems(path: Path | None = None) -> Settings:

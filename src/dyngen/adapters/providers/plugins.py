@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import dataclasses
+import difflib
 import importlib.util
 import inspect
 import logging
@@ -238,12 +239,22 @@ def instance_problems(sections: Mapping[str, Mapping[str, Any]]) -> list[tuple[s
         try:
             instance_arguments(factory, section)
         except ValidationError as exc:
-            problems.extend((_key(name, e["loc"]), e["msg"]) for e in exc.errors())
+            known = [*InstanceSettings.model_fields, *settings_model(factory).model_fields]
+            problems.extend((_key(name, e["loc"]), _message(name, e, known)) for e in exc.errors())
     return problems
 
 
 def _key(name: str, loc: tuple[int | str, ...]) -> str:
     return ".".join(["providers", name, *map(str, loc)])
+
+
+def _message(name: str, error: Any, known: list[str]) -> str:
+    """A validation error's message; a key the kind does not know names the closest one it does."""
+    loc = error["loc"]
+    if error["type"] != "extra_forbidden" or len(loc) != 1:
+        return str(error["msg"]).removeprefix("Value error, ")  # a validator's own words
+    near = difflib.get_close_matches(str(loc[0]), known, n=1, cutoff=0.6)
+    return f"unknown key (did you mean `providers.{name}.{near[0]}`?)" if near else "unknown key"
 
 
 class ProviderInstance:

@@ -56,6 +56,17 @@ def _check(graph: SceneGraph, services: Services) -> GraphHealth:
         for finding in health.findings
         if finding.severity is Severity.ERROR
     ]
+    # A node's `provider` names a configured instance or chain, as when the node is saved on its own.
+    errors += [
+        {
+            "field": f"nodes.{node.id}.provider",
+            "message": services.providers.unknown(node.config.provider),
+            "code": "UNKNOWN_PROVIDER",
+            "severity": Severity.ERROR.value,
+        }
+        for node in graph.generation_nodes()
+        if node.config.provider and services.providers.get(node.config.provider) is None
+    ]
     if errors:
         raise DyngenError(
             ErrorCode.GEN_INVALID_CONFIG,

@@ -84,7 +84,8 @@ class RunningJobs:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Options:
     """Service behaviour chosen by settings. `bootstrap.build` gives every value: the defaults are
-    `Settings`' own, kept in one place (the policies below default to "nothing configured").
+    `Settings`' own, kept in one place, so an option named like a setting has no default here
+    (`tests/unit/test_config_file.py` checks it); the policies below default to "nothing configured".
 
     Attributes:
         dev_tools: Honour `simulate` (forced failures, added latency) in requests.
@@ -113,14 +114,14 @@ class Options:
     auth: AuthMode
     record_timeout_s: float
     outbox_replay_s: float
-    cache_ttl_s: dict[str, float | None] = field(default_factory=dict)
+    cache_ttl_s: dict[str, float | None]
+    retention: RetentionPolicy
+    upload_max_bytes: int
+    upload_max_pixels: int
     relationship_table: RelationshipTable = DEFAULT_RELATIONSHIP_TABLE
     budgets: BudgetPolicy = field(default_factory=BudgetPolicy)
     rate_limits: RateLimits = field(default_factory=RateLimits)
     review_policy: ReviewPolicy = field(default_factory=ReviewPolicy)
-    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
-    upload_max_bytes: int = 10 * 1024 * 1024
-    upload_max_pixels: int = 40_000_000
 
 
 @dataclass(slots=True)

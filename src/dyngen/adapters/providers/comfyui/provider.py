@@ -51,6 +51,7 @@ from dyngen.ports import ArtifactBlob, ProviderCall, ProviderInfo, ProviderResul
 log = logging.getLogger("dyngen.providers.comfyui")
 
 CANCEL_TIMEOUT_S = 5.0
+HEALTH_TIMEOUT_S = 3.0
 WS_QUIET_S = 15.0  # a websocket silent this long is double-checked against /history
 MAX_SEED = 2**32
 VIDEO_TYPES = frozenset({"video/mp4", "video/webm", "video/quicktime"})
@@ -177,6 +178,23 @@ class ComfyUIProvider:
     async def cancel(self, job: RemoteJob) -> None:
         """Stop the prompt on the server (best effort)."""
         await self._stop(_Run(job.id))
+
+    async def health(self) -> None:
+        """Raises when ComfyUI does not answer `GET /system_stats` (its URL through the SSRF rule first);
+        `GET /api/health` shows the instance down with the reason.
+
+        Raises:
+            DyngenError: GEN_PROVIDER_UNAVAILABLE (refused, unreachable, failing) or GEN_TIMEOUT (silent).
+        """
+        until = asyncio.get_running_loop().time() + HEALTH_TIMEOUT_S
+        try:
+            async with asyncio.timeout_at(until):
+                await self._rule.check(str(self._base), what="ComfyUI URL")
+                await self._api("GET", "system_stats", until)
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            raise DyngenError(
+                ErrorCode.GEN_TIMEOUT, f"ComfyUI did not answer /system_stats within {HEALTH_TIMEOUT_S:g} s"
+            ) from exc
 
     # --- HTTP ------------------------------------------------------------------------------------
 

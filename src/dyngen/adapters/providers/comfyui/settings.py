@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 
 from dyngen.domain.contracts import GenerationType
 
@@ -30,7 +30,9 @@ class ComfyUISettings(BaseModel):
     url: str = Field(default="http://127.0.0.1:8188", description="The ComfyUI server's root URL.")
     workflow: str = Field(description="API-format workflow JSON path, or `example:scene_still` / `example:transition`.")
     inputs: dict[str, str | list[str]] | None = Field(
-        default=None, description="Input map: which node inputs get prompt, seed, size, frames and scene images."
+        default=None,
+        validate_default=True,  # the map beside the workflow is checked too when none is given
+        description="Input map: which node inputs get prompt, seed, size, frames and scene images.",
     )
     generation_types: list[GenerationType] = Field(
         default_factory=lambda: [GenerationType.TRANSITION], description="What this workflow makes."
@@ -49,10 +51,24 @@ class ComfyUISettings(BaseModel):
     max_outputs: int = Field(default=8, ge=1, description="Output files fetched at most per run.")
     cost_per_run: float = Field(default=0.0, ge=0, description="Cost accounting: the price of one run.")
 
+    # The workflow and its map are read when the settings are: `dyngen config check` reports a workflow
+    # that cannot be read or a map naming inputs it lacks, and `serve` stops with that report.
+    @field_validator("workflow")
+    @classmethod
+    def _readable_workflow(cls, value: str) -> str:
+        from dyngen.adapters.providers.comfyui.workflow import load
+
+        load(value, {})
+        return value
+
     @field_validator("inputs")
     @classmethod
-    def _known_keys(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+    def _known_keys(cls, value: dict[str, Any] | None, info: ValidationInfo) -> dict[str, Any] | None:
         unknown = sorted(set(value or {}) - set(INPUT_KEYS))
         if unknown:
             raise ValueError(f"unknown input map keys {unknown}; known: {list(INPUT_KEYS)}")
+        if "workflow" in info.data:  # a workflow that could not be read is reported on its own key
+            from dyngen.adapters.providers.comfyui.workflow import load
+
+            load(info.data["workflow"], value)
         return value
