@@ -107,6 +107,8 @@ def export_command(
     bar = TerminalProgress(enabled=not as_json and sys.stderr.isatty())
 
     async def use(services: Services) -> ExportReport:
+        from dyngen.bootstrap import preparer, warmup_ports
+
         with bar:
             return await export.export_bundle(
                 graph=source,
@@ -120,6 +122,8 @@ def export_command(
                     phase, done=done, total=total, restart=phase == "warming" and done == 0
                 ),
                 services=services,
+                preparer=preparer(services),
+                warming=warmup_ports(services),
             )
 
     report = _run(Settings(), use)

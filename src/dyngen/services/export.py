@@ -47,12 +47,13 @@ from dyngen.domain.graph import SceneGraph, node_request
 from dyngen.domain.warmup import ItemOutcome, ItemStatus, WarmupCounts, WarmupItem, candidates
 from dyngen.services.authoring import graphs
 from dyngen.services.generation.front_door import generate_content
+from dyngen.services.generation.request import Preparer
 from dyngen.services.generation.resolution import resolve
 from dyngen.services.machinery.container import Services
 from dyngen.services.reporting import records
 from dyngen.services.warmup import runs as warmup
 from dyngen.services.warmup.plan import plan
-from dyngen.services.warmup.runs import WarmupReport
+from dyngen.services.warmup.runs import WarmupPorts, WarmupReport
 
 log = logging.getLogger("dyngen.export")
 
@@ -208,11 +209,12 @@ async def _warm(
     scope: _Scope,
     concurrency: int | None,
     progress: ExportProgress | None,
-    services: Services,
+    preparer: Preparer,
+    warming: WarmupPorts,
 ) -> tuple[list[WarmupItem], set[int], WarmupReport]:
     """Warm one scope; the planned items, the positions that are not warm, and the run's report."""
     items, _ = plan(
-        graph=graph, playthroughs=(), playthrough_id=scope.playthrough_id, player_id=scope.player_id, services=services
+        graph=graph, playthroughs=(), playthrough_id=scope.playthrough_id, player_id=scope.player_id, preparer=preparer
     )
     run = await warmup.create_warmup(
         graph=graph,
@@ -221,7 +223,9 @@ async def _warm(
         player_id=scope.player_id,
         concurrency=concurrency,
         origin=warmup.ORIGIN_CLI,
-        services=services,
+        preparer=preparer,
+        warmups=warming.warmups,
+        clock=warming.clock,
     )
 
     cold: set[int] = set()
@@ -232,8 +236,8 @@ async def _warm(
         if progress is not None:
             progress("warming", counts.done, counts.total)
 
-    report = await warmup.run_warmup(warmup_id=run.id, services=services, progress=tick)
-    cold |= {item.position for item in await services.warmups.pending_items(run.id)}  # never run
+    report = await warmup.run_warmup(warmup_id=run.id, ports=warming, progress=tick)
+    cold |= {item.position for item in await warming.warmups.pending_items(run.id)}  # never run
     return items, cold, report
 
 
@@ -258,7 +262,8 @@ async def _warm_all(
     concurrency: int | None,
     progress: ExportProgress | None,
     tally: _Tally,
-    services: Services,
+    preparer: Preparer,
+    warming: WarmupPorts,
 ) -> tuple[list[tuple[_Scope, WarmupItem]], list[WarmupReport]]:
     """Warm every scope; the items that are warm, and each run's report."""
     warmed: list[tuple[_Scope, WarmupItem]] = []
@@ -270,7 +275,8 @@ async def _warm_all(
             scope=scope,
             concurrency=concurrency,
             progress=progress,
-            services=services,
+            preparer=preparer,
+            warming=warming,
         )
         reports.append(report)
         for code, n in report.failed.items():
@@ -368,11 +374,13 @@ async def export_bundle(
     sink: BundleSink,
     progress: ExportProgress | None = None,
     services: Services,
+    preparer: Preparer,
+    warming: WarmupPorts,
 ) -> ExportReport:
     """Warm a graph for the named scopes and write its bundle (files, then `manifest.json`) to `sink`.
 
     The graph is `graph` (a graph file's; the manifest's version is null) or the stored graph `graph_id`
-    at `version` (default: its current one).
+    at `version` (default: its current one). The warm-ups plan with `preparer` and run with `warming`.
 
     Raises:
         DyngenError: NOT_FOUND for an unknown graph id or version, or a warmed item whose artifact is gone
@@ -382,7 +390,7 @@ async def export_bundle(
     if graph is None:
         if graph_id is None:
             raise DyngenError(ErrorCode.GEN_INVALID_CONFIG, "name a graph: a scene graph or a stored graph's id")
-        stored = await graphs.get_graph(graph_id=graph_id, version=version, services=services)
+        stored = await graphs.get_graph(graph_id=graph_id, version=version, graphs=services.graphs)
         graph, graph_version = SceneGraph.model_validate(stored.body), stored.version
     tally = _Tally()
     warmed, reports = await _warm_all(
@@ -392,7 +400,8 @@ async def export_bundle(
         concurrency=concurrency,
         progress=progress,
         tally=tally,
-        services=services,
+        preparer=preparer,
+        warming=warming,
     )
     await _export_items(graph=graph, warmed=warmed, sink=sink, progress=progress, tally=tally, services=services)
     fallbacks, always = _fallbacks(graph, tally=tally, services=services)
