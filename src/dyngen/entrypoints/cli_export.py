@@ -121,9 +121,12 @@ def export_command(
                 progress=lambda phase, done, total: bar.show(
                     phase, done=done, total=total, restart=phase == "warming" and done == 0
                 ),
-                services=services,
+                graphs=services.graphs,
                 preparer=preparer(services),
                 warming=warmup_ports(services),
+                repository=services.repository,
+                outbox=services.outbox,
+                artifacts=services.artifacts,
             )
 
     report = _run(Settings(), use)
