@@ -124,7 +124,7 @@ async def service_pool(data_dir: Path) -> tuple[float, float]:
 
 
 async def warm_runs(data_dir: Path) -> tuple[float, float, float, float, Any, Any, int]:
-    from dyngen.bootstrap import build
+    from dyngen.bootstrap import build, preparer, warmup_ports
     from dyngen.config import Settings
     from dyngen.domain.graph import SceneGraph
     from dyngen.services.warmup import runs as warmup
@@ -136,19 +136,31 @@ async def warm_runs(data_dir: Path) -> tuple[float, float, float, float, Any, An
         graph = SceneGraph.model_validate(graph_body(ITEMS))
         began = time.perf_counter()
         run = await warmup.create_warmup(
-            graph=graph, graph_version=None, concurrency=CONCURRENCY, origin="cli", services=services
+            graph=graph,
+            graph_version=None,
+            concurrency=CONCURRENCY,
+            origin="cli",
+            preparer=preparer(services),
+            warmups=services.warmups,
+            clock=services.clock,
         )
         planned = time.perf_counter() - began
         cpu = time.process_time()
         began = time.perf_counter()
-        first = await warmup.run_warmup(warmup_id=run.id, services=services)
+        first = await warmup.run_warmup(warmup_id=run.id, ports=warmup_ports(services))
         elapsed = time.perf_counter() - began
         cpu = time.process_time() - cpu
         again = await warmup.create_warmup(
-            graph=graph, graph_version=None, concurrency=CONCURRENCY, origin="cli", services=services
+            graph=graph,
+            graph_version=None,
+            concurrency=CONCURRENCY,
+            origin="cli",
+            preparer=preparer(services),
+            warmups=services.warmups,
+            clock=services.clock,
         )
         began = time.perf_counter()
-        second = await warmup.run_warmup(warmup_id=again.id, services=services)
+        second = await warmup.run_warmup(warmup_id=again.id, ports=warmup_ports(services))
         cached_s = time.perf_counter() - began
     finally:
         await services.aclose()

@@ -236,6 +236,20 @@ class FakeRecordOutbox:
         return next(found, None)
 
 
+class FakeJobQueue:
+    """A `JobQueue` that runs nothing: it keeps what was enqueued, as (job id, attempt), and what was cancelled."""
+
+    def __init__(self) -> None:
+        self.enqueued: list[tuple[str, int]] = []
+        self.cancelled: list[str] = []
+
+    async def enqueue(self, job_id: str, *, defer_s: float = 0.0, attempt: int = 0) -> None:
+        self.enqueued.append((job_id, attempt))
+
+    async def cancel(self, job_id: str) -> None:
+        self.cancelled.append(job_id)
+
+
 class FakeUnreachableProvider(FakeProvider):
     """A provider whose vendor does not answer its health check."""
 

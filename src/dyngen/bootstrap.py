@@ -9,6 +9,7 @@ tier, cross-process single flight, invalidation to every process) and S3 (`DYNGE
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -78,6 +79,9 @@ from dyngen.ports import (
     WarmupRepository,
 )
 from dyngen.services import retention
+from dyngen.services.generation.front_door import generate_content
+from dyngen.services.generation.request import Preparer
+from dyngen.services.generation.runs import generate_for_job
 from dyngen.services.jobs import lifecycle as jobs
 from dyngen.services.machinery.container import Options, Services
 from dyngen.services.machinery.key_cache import KeyCache
@@ -234,22 +238,89 @@ def _wire_limits(services: Services, *, ledger: BudgetLedger, redis: RedisConnec
     services.rate_limiter = MemoryRateLimiter(clock=services.clock)
 
 
+# The ports of the use cases, picked out of `Services` (the entrypoints and tests call these; each reads
+# the fields as they are at the call, so a test that swaps one after `build` is heard).
+
+
+def preparer(services: Services) -> Preparer:
+    """What preparing a request reads (jobs, warm-up plans)."""
+    return Preparer(
+        providers=services.providers,
+        templates=services.templates,
+        rules=services.memo.rules,
+        entropy=services.entropy,
+        options=services.options,
+    )
+
+
+def job_ports(services: Services) -> jobs.JobPorts:
+    """Where jobs live and are announced (submit, cancel, resume, reap)."""
+    return jobs.JobPorts(
+        jobs=services.jobs,
+        queue=services.queue,
+        notifier=services.notifier,
+        metrics=services.metrics,
+        clock=services.clock,
+    )
+
+
+def job_runner(services: Services) -> jobs.JobRunner:
+    """What running a job takes; its provider run goes through generation with the whole service."""
+    options = services.options
+    return jobs.JobRunner(
+        ports=job_ports(services),
+        preparer=preparer(services),
+        cache=services.cache,
+        entries=services.memo.entries,
+        generate=functools.partial(generate_for_job, services),
+        repository=services.repository,
+        outbox=services.outbox,
+        tasks=services.refreshes,
+        running=services.running,
+        entropy=services.entropy,
+        lease_s=options.job_lease_s,
+        max_attempts=options.job_max_attempts,
+        retry_base_s=options.job_retry_base_s,
+        record_timeout_s=options.record_timeout_s,
+    )
+
+
+def warmup_ports(services: Services) -> warmup.WarmupPorts:
+    """What running warm-ups takes; each item goes through generation's front door with the whole service."""
+    return warmup.WarmupPorts(
+        warmups=services.warmups,
+        notifier=services.notifier,
+        clock=services.clock,
+        generate=functools.partial(generate_content, services=services),
+        rate_limiter=services.rate_limiter,
+        rate_limits=services.options.rate_limits,
+        running=services.running,
+        runner_id=services.runner_id,
+        lease_s=services.options.job_lease_s,
+    )
+
+
 def _wire_jobs(services: Services, settings: Settings, *, queue: JobQueue | None) -> None:
     """The job queue and the background work: the given queue, arq workers through Redis, or the in-process
     runner."""
 
     async def run(job_id: str) -> float | None:
-        result = await jobs.run_job(job_id=job_id, owner=services.runner_id, services=services)
+        result = await jobs.run_job(job_id=job_id, owner=services.runner_id, runner=job_runner(services))
         return result.retry_in_s
 
     async def reaper() -> None:
-        await jobs.reaper_loop(services=services)
+        await jobs.reaper_loop(
+            ports=job_ports(services),
+            outbox=services.outbox,
+            lease_s=services.options.job_lease_s,
+            max_attempts=services.options.job_max_attempts,
+        )
 
     services.run_job = run
     services.background.append(reaper)
 
     async def warmups() -> None:  # runs the API's warm-ups and resumes unfinished ones after a restart
-        await warmup.warmup_loop(services=services)
+        await warmup.warmup_loop(ports=warmup_ports(services))
 
     services.background.append(warmups)
     if queue is not None:
@@ -270,7 +341,7 @@ def _wire_jobs(services: Services, settings: Settings, *, queue: JobQueue | None
     services.queue = local
 
     async def runner() -> None:
-        await jobs.resume(services=services)
+        await jobs.resume(ports=job_ports(services))
         await local.serve()
 
     services.background.append(runner)

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from dyngen.adapters.providers.comfyui import ComfyUIProvider, ComfyUISettings
-from dyngen.bootstrap import build
+from dyngen.bootstrap import build, job_ports, job_runner, preparer
 from dyngen.config import Settings
 from dyngen.domain.contracts import GenerateContentRequest, PayloadType
 from dyngen.domain.errors import DyngenError, ErrorCode
@@ -319,8 +319,14 @@ async def test_configured_from_the_environment_it_serves_a_generation(
 
         comfy.script.runs.append(Run(outputs=[("dyngen_transition_00002_.mp4", clip)]))
         request = request.model_copy(update={"to_scene": request.from_scene})  # not the cached one
-        queued = await jobs.submit_job(request=request, request_hash="h1", idempotency_key=None, services=services)
-        await jobs.run_job(job_id=queued.job.id, owner="worker-1", services=services)
+        queued = await jobs.submit_job(
+            request=request,
+            request_hash="h1",
+            idempotency_key=None,
+            preparer=preparer(services),
+            ports=job_ports(services),
+        )
+        await jobs.run_job(job_id=queued.job.id, owner="worker-1", runner=job_runner(services))
         events = await services.jobs.events_after(queued.job.id, 0)
         upstream = [e.data["upstream"] for e in events if "upstream" in e.data]
         assert upstream[0] == {"provider": "comfyui", "stage": "started"}

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from dyngen.adapters.providers.http_video import HttpVideoProvider, check_url, render_body
-from dyngen.bootstrap import build
+from dyngen.bootstrap import build, job_ports, job_runner, preparer
 from dyngen.config import Settings
 from dyngen.domain.contracts import GenerateContentRequest, PayloadType
 from dyngen.domain.errors import DyngenError, ErrorCode
@@ -373,13 +373,19 @@ async def test_a_job_started_upstream_is_kept_with_the_generation_job(server: Vi
     services = await build(video_settings(server, tmp_path, http_video_allow_private_hosts=True))
     try:
         request = call(provider="http_video").request
-        queued = await jobs.submit_job(request=request, request_hash="h1", idempotency_key=None, services=services)
-        await jobs.run_job(job_id=queued.job.id, owner="worker-1", services=services)
+        queued = await jobs.submit_job(
+            request=request,
+            request_hash="h1",
+            idempotency_key=None,
+            preparer=preparer(services),
+            ports=job_ports(services),
+        )
+        await jobs.run_job(job_id=queued.job.id, owner="worker-1", runner=job_runner(services))
 
         events = await services.jobs.events_after(queued.job.id, 0)
         remote = [e.data["remote_job"] for e in events if "remote_job" in e.data]
         assert remote == [{"provider": "http_video", "id": next(iter(server.script.polls))}]
-        assert (await jobs.get_job(job_id=queued.job.id, services=services)).status == "complete"
+        assert (await jobs.get_job(job_id=queued.job.id, jobs=services.jobs)).status == "complete"
     finally:
         await services.aclose()
 
@@ -392,18 +398,27 @@ async def test_the_next_worker_polls_the_upstream_job_instead_of_submitting_agai
     services = await build(video_settings(server, tmp_path, http_video_allow_private_hosts=True))
     try:
         request = call(provider="http_video").request
-        queued = await jobs.submit_job(request=request, request_hash="h1", idempotency_key=None, services=services)
+        queued = await jobs.submit_job(
+            request=request,
+            request_hash="h1",
+            idempotency_key=None,
+            preparer=preparer(services),
+            ports=job_ports(services),
+        )
         # What a worker that died after submitting left behind: the job upstream, and its event.
         provider = services.providers.get("http_video")
         assert isinstance(provider, RemoteJobProvider)
         remote = await provider.submit(call())
         await jobs.emit(
-            services, queued.job.id, "progress", {"remote_job": {"provider": remote.provider, "id": remote.id}}
+            job_ports(services),
+            queued.job.id,
+            "progress",
+            {"remote_job": {"provider": remote.provider, "id": remote.id}},
         )
 
-        await jobs.run_job(job_id=queued.job.id, owner="worker-2", services=services)
+        await jobs.run_job(job_id=queued.job.id, owner="worker-2", runner=job_runner(services))
 
-        assert (await jobs.get_job(job_id=queued.job.id, services=services)).status == "complete"
+        assert (await jobs.get_job(job_id=queued.job.id, jobs=services.jobs)).status == "complete"
         assert len(server.script.submits) == 1, "no second job was paid for"
         assert server.script.polls == {remote.id: 3}
     finally:

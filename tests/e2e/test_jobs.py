@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from dyngen.bootstrap import build
+from dyngen.bootstrap import build, job_ports
 from dyngen.config import Settings
 from dyngen.entrypoints.api.app import create_app
 from dyngen.ports import RepositoryUnavailable
@@ -394,6 +394,17 @@ async def test_queued_jobs_complete_after_a_restart(tmp_path: Path) -> None:
     assert [f["status"] for f in finals] == ["complete"] * 3
 
 
+def reaper(services: Services) -> dict[str, Any]:
+    """What `reap` runs with, picked out of `services` (as the reaper loop bootstrap starts has it)."""
+    options = services.options
+    return {
+        "ports": job_ports(services),
+        "outbox": services.outbox,
+        "lease_s": options.job_lease_s,
+        "max_attempts": options.job_max_attempts,
+    }
+
+
 async def lose_runner(services: Services, job_id: str) -> None:
     """A runner that claimed the job and died: its lease ran out a while ago."""
     now = services.clock.now()
@@ -412,7 +423,7 @@ async def test_a_job_whose_runner_died_is_queued_again_and_completes(tmp_path: P
             await lose_runner(services, job_id)
             assert (await client.get(f"/api/generation-jobs/{job_id}")).json()["status"] == "processing"
 
-            assert await reap(services=services) >= 1
+            assert await reap(**reaper(services)) >= 1
 
             assert (await client.get(f"/api/generation-jobs/{job_id}")).json()["status"] == "queued"
             await services.start()
@@ -434,7 +445,7 @@ async def test_a_job_whose_runner_died_too_often_fails_with_worker_lost_and_a_fa
             seen = []
             for _ in range(settings.job_max_attempts):
                 await lose_runner(services, job_id)
-                await reap(services=services)
+                await reap(**reaper(services))
                 seen.append((await client.get(f"/api/generation-jobs/{job_id}")).json()["status"])
             job = await wait_for(client, job_id, within=1)
             events = types(await events_of(client, job_id))

@@ -14,12 +14,12 @@ from typing import Any
 import httpx
 import pytest
 
-from dyngen.bootstrap import build
+from dyngen.bootstrap import build, preparer, warmup_ports
 from dyngen.config import Settings
 from dyngen.domain.contracts import PlayerContext
 from dyngen.domain.errors import ErrorCode
 from dyngen.domain.graph import SceneGraph
-from dyngen.domain.warmup import ItemOutcome, ItemStatus
+from dyngen.domain.warmup import ItemOutcome, ItemStatus, WarmupRun
 from dyngen.entrypoints.api.app import create_app
 from dyngen.services.machinery.container import Services
 from dyngen.services.warmup import plan as warmup_plan
@@ -193,6 +193,13 @@ async def test_a_warm_up_over_http_keeps_to_its_api_keys_rate_limit(client: http
     assert took >= 0.35, f"6 generations at 10/s after a burst of 2 took only {took:.2f} s"
 
 
+async def create_warmup(services: Services, **options: Any) -> WarmupRun:
+    """`warmup.create_warmup` with the ports it plans and stores with, picked out of `services`."""
+    return await warmup.create_warmup(
+        **options, preparer=preparer(services), warmups=services.warmups, clock=services.clock
+    )
+
+
 @pytest.fixture
 async def slow_services(settings: Settings) -> AsyncIterator[tuple[Services, FakeProvider]]:
     provider = FakeProvider(name="builtin", latency_s=0.05)
@@ -206,8 +213,8 @@ async def test_an_interrupted_run_resumes_with_what_it_had_not_warmed(
 ) -> None:
     services, provider = slow_services
     graph = SceneGraph.model_validate(chain(24))
-    run = await warmup.create_warmup(graph=graph, graph_version=None, concurrency=4, origin="cli", services=services)
-    first = asyncio.ensure_future(warmup.run_warmup(warmup_id=run.id, services=services))
+    run = await create_warmup(services, graph=graph, graph_version=None, concurrency=4, origin="cli")
+    first = asyncio.ensure_future(warmup.run_warmup(warmup_id=run.id, ports=warmup_ports(services)))
     deadline = time.monotonic() + 30
     while (await services.warmups.warmup_counts(run.id)).done < 8:
         assert time.monotonic() < deadline, "the run made no progress"
@@ -223,7 +230,9 @@ async def test_an_interrupted_run_resumes_with_what_it_had_not_warmed(
 
     attempted: list[str] = []
     report = await warmup.run_warmup(
-        warmup_id=run.id, services=services, progress=lambda _, item: attempted.append(item.node_id) if item else None
+        warmup_id=run.id,
+        ports=warmup_ports(services),
+        progress=lambda _, item: attempted.append(item.node_id) if item else None,
     )
     assert (report.status.value, report.total, report.pending, report.failed) == ("complete", 24, 0, {})
     assert len(attempted) == 24 - stored.done, "the resumed run attempted only the items not stored as done"
@@ -242,14 +251,14 @@ async def test_failed_items_are_counted_by_code_and_tried_again_on_resume(
     services, provider = slow_services
     provider.failures = [ErrorCode.GEN_CONSTRAINT_FAIL, ErrorCode.GEN_EMPTY_OUTPUT]
     graph = SceneGraph.model_validate(chain(5))
-    run = await warmup.create_warmup(graph=graph, graph_version=None, concurrency=1, origin="cli", services=services)
-    report = await warmup.run_warmup(warmup_id=run.id, services=services)
+    run = await create_warmup(services, graph=graph, graph_version=None, concurrency=1, origin="cli")
+    report = await warmup.run_warmup(warmup_id=run.id, ports=warmup_ports(services))
     assert (report.status.value, report.generated, report.failed) == (
         "failed",
         3,
         {"GEN_CONSTRAINT_FAIL": 1, "GEN_EMPTY_OUTPUT": 1},
     )
-    again = await warmup.run_warmup(warmup_id=run.id, services=services)
+    again = await warmup.run_warmup(warmup_id=run.id, ports=warmup_ports(services))
     assert (again.status.value, again.generated, again.failed, again.pending) == ("complete", 5, {}, 0)
     assert len(provider.calls) == 7, "the resume ran only the two failed items"
 
@@ -325,7 +334,7 @@ async def test_a_server_resumes_the_api_runs_a_dead_process_left_unfinished(sett
     services = await build(settings, providers={"builtin": provider})
     try:
         graph = SceneGraph.model_validate(chain(10))
-        run = await warmup.create_warmup(graph=graph, graph_version=1, origin="api", services=services)
+        run = await create_warmup(services, graph=graph, graph_version=1, origin="api")
         # A process claimed it, stored three outcomes, and died: its lease has run out.
         now = services.clock.now()
         await services.warmups.claim_warmup(run.id, owner="dead", now=now, lease_until=now)
@@ -334,7 +343,9 @@ async def test_a_server_resumes_the_api_runs_a_dead_process_left_unfinished(sett
 
         await services.start()  # as `dyngen serve` starts: its warm-up runner sweeps at once
         deadline = time.monotonic() + 30
-        while (report := await warmup.get_report(warmup_id=run.id, services=services)).status.value != "complete":
+        while (
+            report := await warmup.get_report(warmup_id=run.id, warmups=services.warmups)
+        ).status.value != "complete":
             assert time.monotonic() < deadline, report
             await asyncio.sleep(0.02)
     finally:
@@ -349,13 +360,13 @@ async def test_a_spent_budget_fails_the_rest_with_its_code_and_a_resume_after_ra
 ) -> None:
     services, provider = slow_services  # every generation costs 0.01
     graph = SceneGraph.model_validate(chain(4))
-    run = await warmup.create_warmup(graph=graph, graph_version=None, concurrency=1, origin="cli", services=services)
-    report = await warmup.run_warmup(warmup_id=run.id, services=services)
+    run = await create_warmup(services, graph=graph, graph_version=None, concurrency=1, origin="cli")
+    report = await warmup.run_warmup(warmup_id=run.id, ports=warmup_ports(services))
     assert (report.status.value, report.generated, report.failed) == ("failed", 2, {"GEN_BUDGET_EXCEEDED": 2})
     assert report.cost == pytest.approx(0.02)
     assert len(provider.calls) == 2, "a refused generation never reaches the provider"
 
     raised = settings.model_copy(update={"budget_global_cap": 1.0})
     services.options = dataclasses.replace(services.options, budgets=raised.budget_policy)
-    again = await warmup.run_warmup(warmup_id=run.id, services=services)
+    again = await warmup.run_warmup(warmup_id=run.id, ports=warmup_ports(services))
     assert (again.status.value, again.generated, again.failed, len(provider.calls)) == ("complete", 4, {}, 4)

@@ -107,6 +107,8 @@ def export_command(
     bar = TerminalProgress(enabled=not as_json and sys.stderr.isatty())
 
     async def use(services: Services) -> ExportReport:
+        from dyngen.bootstrap import preparer, warmup_ports
+
         with bar:
             return await export.export_bundle(
                 graph=source,
@@ -119,7 +121,12 @@ def export_command(
                 progress=lambda phase, done, total: bar.show(
                     phase, done=done, total=total, restart=phase == "warming" and done == 0
                 ),
-                services=services,
+                graphs=services.graphs,
+                preparer=preparer(services),
+                warming=warmup_ports(services),
+                repository=services.repository,
+                outbox=services.outbox,
+                artifacts=services.artifacts,
             )
 
     report = _run(Settings(), use)

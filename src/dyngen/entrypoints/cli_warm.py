@@ -141,8 +141,10 @@ def warm(
     started: list[str] = []  # the run's id, for the message when interrupted
 
     async def use(services: Services) -> WarmupReport:
+        from dyngen.bootstrap import preparer, warmup_ports
+
         if resume is not None:
-            run = await warmup.get_warmup(warmup_id=resume, services=services)
+            run = await warmup.get_warmup(warmup_id=resume, warmups=services.warmups)
             wanted = graph.id if graph is not None else graph_id
             if wanted is not None and wanted != run.graph_id:
                 raise DyngenError(ErrorCode.CONFLICT, f"run {resume} warms graph {run.graph_id!r}, not {wanted!r}")
@@ -152,7 +154,7 @@ def warm(
             source = graph
             if source is None:
                 assert graph_id is not None
-                stored = await graphs.get_graph(graph_id=graph_id, version=None, services=services)
+                stored = await graphs.get_graph(graph_id=graph_id, version=None, graphs=services.graphs)
                 source, version = SceneGraph.model_validate(stored.body), stored.version
             created = await warmup.create_warmup(
                 graph=source,
@@ -162,7 +164,9 @@ def warm(
                 player_id=player_id,
                 concurrency=concurrency,
                 origin=warmup.ORIGIN_CLI,
-                services=services,
+                preparer=preparer(services),
+                warmups=services.warmups,
+                clock=services.clock,
             )
             warmup_id = created.id
             if not as_json:
@@ -171,7 +175,7 @@ def warm(
         with bar:
             return await warmup.run_warmup(
                 warmup_id=warmup_id,
-                services=services,
+                ports=warmup_ports(services),
                 progress=lambda counts, _outcome: _show(bar, counts),
                 wait_for_lease=resume is not None,
             )

@@ -45,14 +45,13 @@ from dyngen.domain.contracts import (
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.graph import SceneGraph, node_request
 from dyngen.domain.warmup import ItemOutcome, ItemStatus, WarmupCounts, WarmupItem, candidates
-from dyngen.services.authoring import graphs
-from dyngen.services.generation.front_door import generate_content
-from dyngen.services.generation.resolution import resolve
-from dyngen.services.machinery.container import Services
+from dyngen.ports import ArtifactStore, GenerationRepository, GraphRepository, RecordOutbox
+from dyngen.services.authoring.graphs import get_graph
+from dyngen.services.generation.request import Preparer
 from dyngen.services.reporting import records
 from dyngen.services.warmup import runs as warmup
 from dyngen.services.warmup.plan import plan
-from dyngen.services.warmup.runs import WarmupReport
+from dyngen.services.warmup.runs import GenerateContent, WarmupPorts, WarmupReport
 
 log = logging.getLogger("dyngen.export")
 
@@ -105,19 +104,9 @@ def _scopes(playthrough_ids: Sequence[str], player_ids: Sequence[str]) -> list[_
     return found or [_Scope(None, None)]
 
 
-def _resolve(request: GenerateContentRequest, services: Services) -> GenerateContentRequest:
-    """The request with its template, arm, rules and social context applied (as the server serves it)."""
-    return resolve(
-        request=request,
-        templates=services.templates,
-        rules=services.memo.rules,
-        relationships=services.options.relationship_table,
-    ).request
-
-
-def _effective_strategy(request: GenerateContentRequest, services: Services) -> Strategy:
+def _effective_strategy(request: GenerateContentRequest, preparer: Preparer) -> Strategy:
     with contextlib.suppress(DyngenError):  # an invalid node keeps its own strategy (it has no item anyway)
-        return _resolve(request, services).strategy
+        return preparer.resolve(request).request.strategy
     return request.strategy
 
 
@@ -145,7 +134,13 @@ def _file_path(digest: str, media_type: str) -> str:
 
 
 async def _files(
-    response: GenerateContentResponse, *, sink: BundleSink, written: dict[str, int], services: Services
+    response: GenerateContentResponse,
+    *,
+    sink: BundleSink,
+    written: dict[str, int],
+    repository: GenerationRepository,
+    outbox: RecordOutbox | None,
+    artifacts: ArtifactStore,
 ) -> tuple[list[dict[str, Any]], GenerateContentResponse]:
     """Write the response's artifacts and return their manifest entries and the response with every URL
     rewritten to its bundle path."""
@@ -157,10 +152,7 @@ async def _files(
         if artifact_id is None:
             raise DyngenError(ErrorCode.NOT_FOUND, f"artifact URL {link.url!r} names no stored artifact")
         record, data = await records.get_artifact(
-            artifact_id=artifact_id,
-            repository=services.repository,
-            outbox=services.outbox,
-            artifacts=services.artifacts,
+            artifact_id=artifact_id, repository=repository, outbox=outbox, artifacts=artifacts
         )
         digest = hashlib.sha256(data).hexdigest()
         path = _file_path(digest, record.media_type)
@@ -178,11 +170,12 @@ async def _files(
     return entries, response.model_copy(update={"content": content, "artifacts": links or None})
 
 
-def offline_fallback(request: GenerateContentRequest, *, services: Services) -> GenerateContentResponse:
+def offline_fallback(request: GenerateContentRequest, *, preparer: Preparer) -> GenerateContentResponse:
     """The response the server gives when the node of `request` fails, with the reason `offline`: its
-    fallback content per its (effective) fallback mode, by `domain.fallback` as the server applies it."""
+    fallback content per its (effective) fallback mode, by `domain.fallback` as the server applies it
+    (`preparer` resolves the node's template, arm, rules and social context first)."""
     with contextlib.suppress(DyngenError):  # an invalid node falls back as authored
-        request = _resolve(request, services)
+        request = preparer.resolve(request).request
     error = DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"{OFFLINE}: no server, and the bundle has no item")
     payload, info = fallback.apply(request, error, mode=request.fallback.mode, attempts=0)
     try:
@@ -208,11 +201,12 @@ async def _warm(
     scope: _Scope,
     concurrency: int | None,
     progress: ExportProgress | None,
-    services: Services,
+    preparer: Preparer,
+    warming: WarmupPorts,
 ) -> tuple[list[WarmupItem], set[int], WarmupReport]:
     """Warm one scope; the planned items, the positions that are not warm, and the run's report."""
     items, _ = plan(
-        graph=graph, playthroughs=(), playthrough_id=scope.playthrough_id, player_id=scope.player_id, services=services
+        graph=graph, playthroughs=(), playthrough_id=scope.playthrough_id, player_id=scope.player_id, preparer=preparer
     )
     run = await warmup.create_warmup(
         graph=graph,
@@ -221,7 +215,9 @@ async def _warm(
         player_id=scope.player_id,
         concurrency=concurrency,
         origin=warmup.ORIGIN_CLI,
-        services=services,
+        preparer=preparer,
+        warmups=warming.warmups,
+        clock=warming.clock,
     )
 
     cold: set[int] = set()
@@ -232,8 +228,8 @@ async def _warm(
         if progress is not None:
             progress("warming", counts.done, counts.total)
 
-    report = await warmup.run_warmup(warmup_id=run.id, services=services, progress=tick)
-    cold |= {item.position for item in await services.warmups.pending_items(run.id)}  # never run
+    report = await warmup.run_warmup(warmup_id=run.id, ports=warming, progress=tick)
+    cold |= {item.position for item in await warming.warmups.pending_items(run.id)}  # never run
     return items, cold, report
 
 
@@ -258,7 +254,8 @@ async def _warm_all(
     concurrency: int | None,
     progress: ExportProgress | None,
     tally: _Tally,
-    services: Services,
+    preparer: Preparer,
+    warming: WarmupPorts,
 ) -> tuple[list[tuple[_Scope, WarmupItem]], list[WarmupReport]]:
     """Warm every scope; the items that are warm, and each run's report."""
     warmed: list[tuple[_Scope, WarmupItem]] = []
@@ -270,7 +267,8 @@ async def _warm_all(
             scope=scope,
             concurrency=concurrency,
             progress=progress,
-            services=services,
+            preparer=preparer,
+            warming=warming,
         )
         reports.append(report)
         for code, n in report.failed.items():
@@ -291,24 +289,29 @@ async def _export_items(
     sink: BundleSink,
     progress: ExportProgress | None,
     tally: _Tally,
-    services: Services,
+    preparer: Preparer,
+    generate: GenerateContent,
+    repository: GenerationRepository,
+    outbox: RecordOutbox | None,
+    artifacts: ArtifactStore,
 ) -> None:
-    """Each warm item's content (a cache hit, as a player's request gets it) and files, once per scope."""
+    """Each warm item's content (a cache hit, as a player's request gets it: `generate` is generation's
+    front door) and files, once per scope."""
     nodes = {n.id: n for n in graph.generation_nodes()}
     seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
     for done, (scope, item) in enumerate(warmed, start=1):
         if progress is not None:
             progress("writing", done, len(warmed))
         request = GenerateContentRequest.model_validate(item.request)
-        strategy = _effective_strategy(request, services)
+        strategy = _effective_strategy(request, preparer)
         bundle_scope = _item_scope(strategy, request.player_context or PlayerContext(), scope)
         identity = (item.node_id, tuple(sorted((bundle_scope or {}).items())))
         if bundle_scope is None or identity in seen:
             continue
         try:
-            response = await generate_content(request=request, services=services)
+            response = await generate(request=request)
         except DyngenError as exc:  # refused now (a template removed meanwhile, ...): as a failed item
-            response = offline_fallback(request, services=services).model_copy(
+            response = offline_fallback(request, preparer=preparer).model_copy(
                 update={"error": ErrorInfo(code=exc.code, message=exc.message)}
             )
         if response.status is not GenerationStatus.COMPLETE or response.content is None:
@@ -318,7 +321,9 @@ async def _export_items(
             tally.not_exported.setdefault(item.node_id, why)
             continue
         seen.add(identity)
-        files, response = await _files(response, sink=sink, written=tally.written, services=services)
+        files, response = await _files(
+            response, sink=sink, written=tally.written, repository=repository, outbox=outbox, artifacts=artifacts
+        )
         node = nodes[item.node_id]
         tally.entries.append(
             {
@@ -335,7 +340,7 @@ async def _export_items(
         )
 
 
-def _fallbacks(graph: SceneGraph, *, tally: _Tally, services: Services) -> tuple[dict[str, Any], list[str]]:
+def _fallbacks(graph: SceneGraph, *, tally: _Tally, preparer: Preparer) -> tuple[dict[str, Any], list[str]]:
     """Every node's offline fallback, and the `always` nodes (exported as their fallback only)."""
     # Every player's fallback: no ids, so a per-playthrough or per-player node's fallback names no key.
     anyone = PlayerContext()
@@ -344,10 +349,10 @@ def _fallbacks(graph: SceneGraph, *, tally: _Tally, services: Services) -> tuple
     exported = {e["node_id"] for e in tally.entries}
     for node in candidates(graph):
         request = node_request(graph, node, player_context=anyone)
-        fallbacks[node.id] = offline_fallback(request, services=services).model_dump(
+        fallbacks[node.id] = offline_fallback(request, preparer=preparer).model_dump(
             mode="json", by_alias=True, exclude_none=True
         )
-        strategy = _effective_strategy(request, services)
+        strategy = _effective_strategy(request, preparer)
         if not node.config.enabled:
             tally.not_exported.setdefault(node.id, "disabled: the bundle has its fallback")
         elif strategy is Strategy.ALWAYS:
@@ -367,12 +372,19 @@ async def export_bundle(
     concurrency: int | None = None,
     sink: BundleSink,
     progress: ExportProgress | None = None,
-    services: Services,
+    graphs: GraphRepository,
+    preparer: Preparer,
+    warming: WarmupPorts,
+    repository: GenerationRepository,
+    outbox: RecordOutbox | None,
+    artifacts: ArtifactStore,
 ) -> ExportReport:
     """Warm a graph for the named scopes and write its bundle (files, then `manifest.json`) to `sink`.
 
     The graph is `graph` (a graph file's; the manifest's version is null) or the stored graph `graph_id`
-    at `version` (default: its current one).
+    (in `graphs`) at `version` (default: its current one). The warm-ups plan with `preparer` and run with
+    `warming`; each item is then read through `warming.generate` as a player's request is served, and its
+    artifacts from `repository` (or the `outbox`) and `artifacts`.
 
     Raises:
         DyngenError: NOT_FOUND for an unknown graph id or version, or a warmed item whose artifact is gone
@@ -382,7 +394,7 @@ async def export_bundle(
     if graph is None:
         if graph_id is None:
             raise DyngenError(ErrorCode.GEN_INVALID_CONFIG, "name a graph: a scene graph or a stored graph's id")
-        stored = await graphs.get_graph(graph_id=graph_id, version=version, services=services)
+        stored = await get_graph(graph_id=graph_id, version=version, graphs=graphs)
         graph, graph_version = SceneGraph.model_validate(stored.body), stored.version
     tally = _Tally()
     warmed, reports = await _warm_all(
@@ -392,10 +404,22 @@ async def export_bundle(
         concurrency=concurrency,
         progress=progress,
         tally=tally,
-        services=services,
+        preparer=preparer,
+        warming=warming,
     )
-    await _export_items(graph=graph, warmed=warmed, sink=sink, progress=progress, tally=tally, services=services)
-    fallbacks, always = _fallbacks(graph, tally=tally, services=services)
+    await _export_items(
+        graph=graph,
+        warmed=warmed,
+        sink=sink,
+        progress=progress,
+        tally=tally,
+        preparer=preparer,
+        generate=warming.generate,
+        repository=repository,
+        outbox=outbox,
+        artifacts=artifacts,
+    )
+    fallbacks, always = _fallbacks(graph, tally=tally, preparer=preparer)
     manifest = _manifest(
         graph=graph,
         graph_version=graph_version,
@@ -404,7 +428,7 @@ async def export_bundle(
         items=tally.entries,
         fallbacks=fallbacks,
         always=always,
-        now=services.clock.now(),
+        now=warming.clock.now(),
     )
     await sink.write(MANIFEST, manifest)
     report = ExportReport(

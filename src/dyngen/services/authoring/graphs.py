@@ -16,7 +16,7 @@ from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.graph import SceneGraph
 from dyngen.domain.graph_health import GraphHealth, graph_health
 from dyngen.domain.wire import load
-from dyngen.ports import StoredGraph
+from dyngen.ports import GraphRepository, StoredGraph
 from dyngen.services.machinery.container import Services
 
 log = logging.getLogger("dyngen.graphs")
@@ -96,8 +96,9 @@ async def save_graph(*, graph: SceneGraph, author: str | None, services: Service
     return SavedGraph(id=graph.id, version=version, graph=body, health=health)
 
 
-async def get_graph(*, graph_id: str, version: int | None, services: Services) -> StoredGraph:
-    stored = await services.graphs.get_graph(graph_id, version)
+async def get_graph(*, graph_id: str, version: int | None, graphs: GraphRepository) -> StoredGraph:
+    """A stored graph at `version` (None: its current one). Raises DyngenError NOT_FOUND when there is none."""
+    stored = await graphs.get_graph(graph_id, version)
     if stored is None:
         raise DyngenError(ErrorCode.NOT_FOUND, f"no graph {graph_id!r}" + (f" version {version}" if version else ""))
     return stored

@@ -34,9 +34,9 @@ from dyngen.ports import ApiKey
 from dyngen.services.access import rate_limits
 from dyngen.services.authoring.runtime_graphs import referenced
 from dyngen.services.generation.outcomes import Prepared
-from dyngen.services.generation.request import prepare
+from dyngen.services.generation.request import Preparer, prepare
 from dyngen.services.generation.serving import answer, nearest_hit, respond
-from dyngen.services.jobs.lifecycle import request_hash, submit_job
+from dyngen.services.jobs.lifecycle import JobPorts, request_hash, submit_job
 from dyngen.services.machinery.container import Services
 
 
@@ -161,7 +161,20 @@ async def generate(call: GenerateCall, *, services: Services) -> Answered | Queu
             request=request,
             request_hash=request_hash(request),
             idempotency_key=call.idempotency_key,
-            services=services,
+            preparer=Preparer(
+                providers=services.providers,
+                templates=services.templates,
+                rules=services.memo.rules,
+                entropy=services.entropy,
+                options=services.options,
+            ),
+            ports=JobPorts(
+                jobs=services.jobs,
+                queue=services.queue,
+                notifier=services.notifier,
+                metrics=services.metrics,
+                clock=services.clock,
+            ),
         )
         return Queued(job=submitted.job, created=submitted.created)
     prepared = envelope.prepared

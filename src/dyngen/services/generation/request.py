@@ -8,7 +8,7 @@ import hashlib
 import json
 import logging
 import random
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from dyngen.domain.cache_keys import ReviewPolicy, cache_key, choose_variant, pool_of, resolve_seed
 from dyngen.domain.contracts import (
@@ -25,7 +25,7 @@ from dyngen.domain.prompts import template_findings
 from dyngen.domain.validation import validate_config
 from dyngen.ports import Clock, ReviewRepository
 from dyngen.services.generation.outcomes import Prepared
-from dyngen.services.generation.resolution import resolve
+from dyngen.services.generation.resolution import Resolved, resolve
 from dyngen.services.machinery.container import Options
 from dyngen.services.machinery.memo import LruMemo
 from dyngen.services.machinery.providers import ProviderRegistry
@@ -125,6 +125,44 @@ def prepare(
         pool=pool,
         arm=resolved.arm,
     )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Preparer:
+    """What preparing a request reads, for the use cases that prepare requests without serving them: a
+    job (when it is submitted and when it runs) and a warm-up's plan.
+
+    Attributes:
+        providers: The configured providers, one of which each request is made by.
+        templates: The template library a node's `template_id` names.
+        rules: Compiled rule sources, remembered by source.
+        entropy: Where fresh (`timestamp`) seeds come from.
+        options: The settings `prepare` reads (dev tools, relationship table, review policy, cache TTLs).
+    """
+
+    providers: ProviderRegistry
+    templates: TemplateLibrary
+    rules: LruMemo[bytes, CompileResult]
+    entropy: random.Random
+    options: Options
+
+    def prepare(self, request: GenerateContentRequest) -> Prepared:
+        """`prepare` with these dependencies (same errors)."""
+        return prepare(
+            request=request,
+            providers=self.providers,
+            templates=self.templates,
+            rules=self.rules,
+            entropy=self.entropy,
+            options=self.options,
+        )
+
+    def resolve(self, request: GenerateContentRequest) -> Resolved:
+        """`resolution.resolve` with these dependencies (same errors): the request its template, arm, rules
+        and social context make."""
+        return resolve(
+            request=request, templates=self.templates, rules=self.rules, relationships=self.options.relationship_table
+        )
 
 
 def _rules_broke_it(

@@ -93,6 +93,23 @@ async def generate_and_record(services: Services, prepared: Prepared, seed: Reso
     return outcome
 
 
+async def generate_for_job(
+    services: Services,
+    prepared: Prepared,
+    seed: ResolvedSeed,
+    *,
+    job: GenerationRecord,
+    progress: Progress,
+    remote_job: RemoteJob | None,
+) -> GenerationRecord:
+    """Run the provider for a job and cache a success; returns the job's final record, which the job
+    stores itself (after deciding whether it runs again). The generation entry of `jobs.lifecycle`,
+    which reaches it through `JobRunner.generate`."""
+    outcome, final = await run_generation(services, prepared, seed, job=job, progress=progress, remote_job=remote_job)
+    await cache_outcome(services, prepared, outcome)
+    return final
+
+
 async def cache_outcome(services: Services, prepared: Prepared, outcome: Outcome) -> None:
     """Fill every cache tier with a complete outcome of a cacheable request (anything else is not cached)."""
     if not prepared.cacheable or outcome.status is not GenerationStatus.COMPLETE:

@@ -1,6 +1,6 @@
 """What a warm-up generates (`plan`): the requests a player's game would send for a graph's critical
 transitions, in order, with what is skipped and why (the rules are `dyngen.domain.warmup`; this module
-turns them into requests, which needs the service to resolve templates, arms and variant pools).
+turns them into requests, which needs a `Preparer` to resolve templates, arms and variant pools).
 """
 
 from __future__ import annotations
@@ -18,9 +18,7 @@ from dyngen.domain.warmup import (
     candidates,
     skip_reason,
 )
-from dyngen.services.generation.request import prepare
-from dyngen.services.generation.resolution import resolve
-from dyngen.services.machinery.container import Services
+from dyngen.services.generation.request import Preparer
 
 
 def plan(
@@ -29,7 +27,7 @@ def plan(
     playthroughs: Sequence[Sequence[str]],
     playthrough_id: str | None,
     player_id: str | None,
-    services: Services,
+    preparer: Preparer,
 ) -> tuple[list[WarmupItem], list[Skipped]]:
     """The items a warm-up generates, in order, and the nodes it leaves out with the reason.
 
@@ -50,19 +48,13 @@ def plan(
         request = node_request(graph, node, player_context=context)
         strategy = request.strategy
         with contextlib.suppress(DyngenError):  # an invalid node is planned: its item fails with the reason
-            resolved = resolve(
-                request=request,
-                templates=services.templates,
-                rules=services.memo.rules,
-                relationships=services.options.relationship_table,
-            )
-            strategy = resolved.request.strategy
+            strategy = preparer.resolve(request).request.strategy
         reason = skip_reason(
             enabled=node.config.enabled, strategy=strategy, playthrough_id=playthrough_id, player_id=player_id
         )
         requests = [request]
         if reason is not None and node.config.enabled and strategy in (Strategy.PER_PLAYTHROUGH, Strategy.PER_PLAYER):
-            requests = variant_requests(graph, node, services=services)
+            requests = variant_requests(graph, node, preparer=preparer)
             reason = None if requests else reason
         if reason is not None:
             skipped.append(Skipped(node.id, reason))
@@ -82,7 +74,7 @@ def plan(
 VARIANT_TRIES = 16
 
 
-def variant_requests(graph: SceneGraph, node: GenerationNode, *, services: Services) -> list[GenerateContentRequest]:
+def variant_requests(graph: SceneGraph, node: GenerationNode, *, preparer: Preparer) -> list[GenerateContentRequest]:
     """For a node with a pool of variants: one request per variant, each from a made-up playthrough and
     player (`warm-up-<n>`) whose seed picks that variant (the pick without reviews); [] without a pool."""
     found: dict[int, GenerateContentRequest] = {}
@@ -91,14 +83,7 @@ def variant_requests(graph: SceneGraph, node: GenerationNode, *, services: Servi
         made_up = f"{WARMUP_CONTEXT_ID}-{n}"
         request = node_request(graph, node, player_context=PlayerContext(playthrough_id=made_up, player_id=made_up))
         try:
-            variant = prepare(
-                request=request,
-                providers=services.providers,
-                templates=services.templates,
-                rules=services.memo.rules,
-                entropy=services.entropy,
-                options=services.options,
-            ).variant
+            variant = preparer.prepare(request).variant
         except DyngenError:
             return []
         if variant is None:

@@ -3,8 +3,9 @@ graph's critical transitions ahead of play, with bounded concurrency, resumable 
 
 What is warmed and in what order: `dyngen.domain.warmup`. Each item is the request `play` would send for
 the node between its two scenes, with a player context holding only the ids the caller named, and goes
-through `generate_content`: the same cache, single flight, provider path, budgets and rate limits as a
-player's request. An item already in the cache counts as `cached` and is not generated again.
+through generation's front door (`generate_content`, reached through `WarmupPorts.generate`): the same
+cache, single flight, provider path, budgets and rate limits as a player's request. An item already in
+the cache counts as `cached` and is not generated again.
 
 A run is a stored record (`WarmupRepository`) claimed with a lease, like a job: every item's outcome is
 stored as it completes (outcomes finished together are written in one transaction), so a run that was
@@ -20,14 +21,16 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, Field
 
-from dyngen.domain.contracts import GenerateContentRequest, Id, SnakeModel
+from dyngen.domain.contracts import GenerateContentRequest, GenerateContentResponse, Id, SnakeModel
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.graph import SceneGraph
+from dyngen.domain.rate_limits import RateLimits
 from dyngen.domain.warmup import (
     DEFAULT_CONCURRENCY,
     FINISHED,
@@ -40,10 +43,11 @@ from dyngen.domain.warmup import (
     WarmupRun,
     WarmupStatus,
 )
+from dyngen.ports import Clock, GraphRepository, JobNotifier, RateLimiter, WarmupRepository
 from dyngen.services.access import rate_limits
-from dyngen.services.authoring import graphs
-from dyngen.services.generation.front_door import generate_content
-from dyngen.services.machinery.container import Services
+from dyngen.services.authoring.graphs import get_graph
+from dyngen.services.generation.request import Preparer
+from dyngen.services.machinery.container import RunningJobs
 from dyngen.services.machinery.ids import new_id
 from dyngen.services.warmup.plan import plan
 
@@ -92,6 +96,39 @@ class WarmupReport(BaseModel):
 Progress = Callable[[WarmupCounts, ItemOutcome | None], None]
 
 
+class GenerateContent(Protocol):
+    """Generation's front door for one parsed request (`generation.front_door.generate_content`)."""
+
+    async def __call__(self, *, request: GenerateContentRequest) -> GenerateContentResponse: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WarmupPorts:
+    """What running warm-ups takes (`run_warmup`, `warmup_loop`); `dyngen.bootstrap.warmup_ports` builds it.
+
+    Attributes:
+        warmups: The stored runs: their items, outcomes, leases and events.
+        notifier: Wakes a run's event streams and the background runners, in every process.
+        clock: Every time a run reads (leases, event times, waits).
+        generate: Serves one item as a player's request is served (cache, single flight, providers).
+        rate_limiter: Counts the items of a run started over HTTP against its API key (None: no limits).
+        rate_limits: The rate limits the limiter applies.
+        running: The work running in this process, so that a cancel reaches it at once.
+        runner_id: This process, as the owner of the runs it claims.
+        lease_s: How long a claim lasts without a heartbeat (renewed every third of it).
+    """
+
+    warmups: WarmupRepository
+    notifier: JobNotifier
+    clock: Clock
+    generate: GenerateContent
+    rate_limiter: RateLimiter | None
+    rate_limits: RateLimits
+    running: RunningJobs
+    runner_id: str
+    lease_s: float
+
+
 def report_of(run: WarmupRun, counts: WarmupCounts) -> WarmupReport:
     return WarmupReport(
         warmup_id=run.id,
@@ -122,7 +159,9 @@ async def create_warmup(
     concurrency: int | None = None,
     origin: str,
     api_key_id: str | None = None,
-    services: Services,
+    preparer: Preparer,
+    warmups: WarmupRepository,
+    clock: Clock,
 ) -> WarmupRun:
     """Plan a warm-up of `graph` and store it as a queued run (nothing is generated yet).
 
@@ -141,7 +180,7 @@ async def create_warmup(
             details=[{"field": "concurrency", "message": f"must be 1..{MAX_CONCURRENCY}", "type": "value_error"}],
         )
     items, skipped = plan(
-        graph=graph, playthroughs=playthroughs, playthrough_id=playthrough_id, player_id=player_id, services=services
+        graph=graph, playthroughs=playthroughs, playthrough_id=playthrough_id, player_id=player_id, preparer=preparer
     )
     run = WarmupRun(
         id=new_id(),
@@ -157,15 +196,23 @@ async def create_warmup(
             "api_key_id": api_key_id,
         },
         skipped=[{"node_id": s.node_id, "reason": s.reason} for s in skipped],
-        created_at=services.clock.now(),
+        created_at=clock.now(),
     )
-    await services.warmups.add_warmup(run, items)
+    await warmups.add_warmup(run, items)
     log.info("warmup.created id=%s graph=%s items=%d skipped=%d", run.id, graph.id, len(items), len(skipped))
     return run
 
 
 async def warm_stored_graph(
-    *, graph_id: str, body: WarmRequest, api_key_id: str | None = None, services: Services
+    *,
+    graph_id: str,
+    body: WarmRequest,
+    api_key_id: str | None = None,
+    graphs: GraphRepository,
+    preparer: Preparer,
+    warmups: WarmupRepository,
+    notifier: JobNotifier,
+    clock: Clock,
 ) -> WarmupRun:
     """`POST /api/graphs/{graph_id}/warm`: queue a warm-up of a stored graph's current version for the
     background runner.
@@ -173,7 +220,7 @@ async def warm_stored_graph(
     Raises:
         DyngenError: NOT_FOUND for an unknown graph; GEN_INVALID_CONFIG as `create_warmup`.
     """
-    stored = await graphs.get_graph(graph_id=graph_id, version=None, services=services)
+    stored = await get_graph(graph_id=graph_id, version=None, graphs=graphs)
     run = await create_warmup(
         graph=SceneGraph.model_validate(stored.body),
         graph_version=stored.version,
@@ -183,49 +230,50 @@ async def warm_stored_graph(
         concurrency=body.concurrency,
         origin=ORIGIN_API,
         api_key_id=api_key_id,
-        services=services,
+        preparer=preparer,
+        warmups=warmups,
+        clock=clock,
     )
-    await _emit(services, run.id, "progress", {"status": run.status.value, **_progress(await _counts(services, run))})
-    await services.notifier.notify(WAKE)
+    counts = await warmups.warmup_counts(run.id)
+    progress = {"status": run.status.value, **_progress(counts)}
+    await _emit(run.id, "progress", progress, warmups=warmups, notifier=notifier, clock=clock)
+    await notifier.notify(WAKE)
     return run
 
 
-async def get_warmup(*, warmup_id: str, services: Services) -> WarmupRun:
+async def get_warmup(*, warmup_id: str, warmups: WarmupRepository) -> WarmupRun:
     """Raises DyngenError NOT_FOUND for an unknown id."""
-    run = await services.warmups.get_warmup(warmup_id)
+    run = await warmups.get_warmup(warmup_id)
     if run is None:
         raise DyngenError(ErrorCode.NOT_FOUND, f"no warm-up {warmup_id!r}")
     return run
 
 
-async def _counts(services: Services, run: WarmupRun) -> WarmupCounts:
-    return await services.warmups.warmup_counts(run.id)
-
-
-async def get_report(*, warmup_id: str, services: Services) -> WarmupReport:
+async def get_report(*, warmup_id: str, warmups: WarmupRepository) -> WarmupReport:
     """The report of a run, from its stored progress."""
-    run = await get_warmup(warmup_id=warmup_id, services=services)
-    return report_of(run, await _counts(services, run))
+    run = await get_warmup(warmup_id=warmup_id, warmups=warmups)
+    return report_of(run, await warmups.warmup_counts(run.id))
 
 
-async def cancel_warmup(*, warmup_id: str, services: Services) -> WarmupReport:
+async def cancel_warmup(
+    *, warmup_id: str, warmups: WarmupRepository, notifier: JobNotifier, clock: Clock, running: RunningJobs
+) -> WarmupReport:
     """Cancel a run: a queued one at once; a running one stops where it runs (items in flight finish or
-    are abandoned; what finished stays stored, so the run can be resumed)."""
-    run = await get_warmup(warmup_id=warmup_id, services=services)
+    are abandoned; what finished stays stored, so the run can be resumed). `running`: the work running
+    in this process (a run that runs elsewhere sees the cancel at its next heartbeat)."""
+    run = await get_warmup(warmup_id=warmup_id, warmups=warmups)
     if run.status in FINISHED:
-        return await get_report(warmup_id=warmup_id, services=services)
-    await services.warmups.request_warmup_cancel(warmup_id)
-    now = services.clock.now()
+        return await get_report(warmup_id=warmup_id, warmups=warmups)
+    await warmups.request_warmup_cancel(warmup_id)
+    now = clock.now()
     nobody_runs_it = run.status is WarmupStatus.QUEUED or (
         run.lease_expires_at is not None and run.lease_expires_at < now  # its runner is gone
     )
-    if nobody_runs_it and await services.warmups.finish_warmup(
-        warmup_id, owner=None, status=WarmupStatus.CANCELLED, at=now
-    ):
-        await _completed(services, warmup_id)
+    if nobody_runs_it and await warmups.finish_warmup(warmup_id, owner=None, status=WarmupStatus.CANCELLED, at=now):
+        await _completed(warmup_id, warmups=warmups, notifier=notifier, clock=clock)
     else:
-        services.running.cancel(_task_name(warmup_id))  # at once in this process; elsewhere at the heartbeat
-    return await get_report(warmup_id=warmup_id, services=services)
+        running.cancel(_task_name(warmup_id))  # at once in this process; elsewhere at the heartbeat
+    return await get_report(warmup_id=warmup_id, warmups=warmups)
 
 
 def _task_name(warmup_id: str) -> str:
@@ -242,22 +290,25 @@ def _progress(counts: WarmupCounts) -> dict[str, Any]:
     }
 
 
-async def _emit(services: Services, warmup_id: str, type_: str, data: dict[str, Any]) -> None:
-    await services.warmups.add_warmup_event(warmup_id, type_, data, at=services.clock.now())
-    await services.notifier.notify(warmup_id)
+async def _emit(
+    warmup_id: str, type_: str, data: dict[str, Any], *, warmups: WarmupRepository, notifier: JobNotifier, clock: Clock
+) -> None:
+    await warmups.add_warmup_event(warmup_id, type_, data, at=clock.now())
+    await notifier.notify(warmup_id)
 
 
-async def _completed(services: Services, warmup_id: str) -> WarmupReport:
-    report = await get_report(warmup_id=warmup_id, services=services)
-    await _emit(services, warmup_id, TERMINAL_EVENT, report.model_dump(mode="json"))
+async def _completed(warmup_id: str, *, warmups: WarmupRepository, notifier: JobNotifier, clock: Clock) -> WarmupReport:
+    report = await get_report(warmup_id=warmup_id, warmups=warmups)
+    data = report.model_dump(mode="json")
+    await _emit(warmup_id, TERMINAL_EVENT, data, warmups=warmups, notifier=notifier, clock=clock)
     return report
 
 
-async def _warm_one(item: WarmupItem, services: Services) -> ItemOutcome:
+async def _warm_one(item: WarmupItem, generate: GenerateContent) -> ItemOutcome:
     """Serve one item as a player's request would be served, and say what it took."""
     try:
         request = GenerateContentRequest.model_validate(item.request)
-        response = await generate_content(request=request, services=services)
+        response = await generate(request=request)
     except DyngenError as exc:  # a refused request (invalid node, rate limited, ...): the item failed
         return ItemOutcome(item.position, item.node_id, ItemStatus.FAILED, error_code=exc.code.value)
     except Exception:  # one broken item must not stop the others
@@ -282,8 +333,8 @@ class _Recorder:
     transaction (with an `item` event each and one `progress` event), so a batch forms while the
     previous one is written and nothing waits on a timer."""
 
-    def __init__(self, services: Services, warmup_id: str, counts: WarmupCounts) -> None:
-        self._services = services
+    def __init__(self, ports: WarmupPorts, warmup_id: str, counts: WarmupCounts) -> None:
+        self._ports = ports
         self._id = warmup_id
         self._counts = counts
         self._waiting: list[ItemOutcome] = []
@@ -303,13 +354,11 @@ class _Recorder:
                 events: list[tuple[str, dict[str, Any]]] = [("item", _item_event(o)) for o in batch]
                 events.append(("progress", _progress(self._counts)))
                 try:
-                    await self._services.warmups.record_items(
-                        self._id, batch, events=events, at=self._services.clock.now()
-                    )
+                    await self._ports.warmups.record_items(self._id, batch, events=events, at=self._ports.clock.now())
                 except BaseException:  # cancelled or failed mid-write: the next flush writes them
                     self._waiting[:0] = batch
                     raise
-                await self._services.notifier.notify(self._id)
+                await self._ports.notifier.notify(self._id)
         finally:
             self._writing = False
 
@@ -325,36 +374,36 @@ def _item_event(outcome: ItemOutcome) -> dict[str, Any]:
     return data
 
 
-async def _paced(services: Services, api_key_id: str | None) -> None:
+async def _paced(ports: WarmupPorts, api_key_id: str | None) -> None:
     """Wait until the starting API key's rate limit admits one more generation (counted like a request)."""
     while True:
         try:
             await rate_limits.admit_request(
                 api_key_id=api_key_id,
                 player=None,
-                limiter=services.rate_limiter,
-                limits=services.options.rate_limits,
+                limiter=ports.rate_limiter,
+                limits=ports.rate_limits,
             )
         except DyngenError as exc:
             if exc.code is not ErrorCode.GEN_RATE_LIMITED:
                 raise
-            await services.clock.sleep(max(0.01, exc.retry_after_s or 1.0))
+            await ports.clock.sleep(max(0.01, exc.retry_after_s or 1.0))
         else:
             return
 
 
 async def _work(
-    services: Services, run: WarmupRun, items: list[WarmupItem], counts: WarmupCounts, progress: Progress | None
+    ports: WarmupPorts, run: WarmupRun, items: list[WarmupItem], counts: WarmupCounts, progress: Progress | None
 ) -> None:
     """Warm `items` with `run.concurrency` workers, each taking the next item when it is free."""
-    recorder = _Recorder(services, run.id, counts)
+    recorder = _Recorder(ports, run.id, counts)
     queue = iter(items)
 
     async def worker() -> None:
         for item in queue:  # one iterator shared by every worker: each item is taken once
             if run.origin == ORIGIN_API:
-                await _paced(services, run.options.get("api_key_id"))
-            outcome = await _warm_one(item, services)
+                await _paced(ports, run.options.get("api_key_id"))
+            outcome = await _warm_one(item, ports.generate)
             counts.count(outcome)
             if progress is not None:
                 progress(counts, outcome)
@@ -371,14 +420,14 @@ async def _work(
 
 
 async def _keep_lease(
-    services: Services, warmup_id: str, owner: str, work: asyncio.Future[None], lost: list[bool]
+    ports: WarmupPorts, warmup_id: str, owner: str, work: asyncio.Future[None], lost: list[bool]
 ) -> None:
-    lease = services.options.job_lease_s
+    lease = ports.lease_s
     while not work.done():
         await asyncio.sleep(lease / 3)
         try:
-            owned, cancel = await services.warmups.heartbeat_warmup(
-                warmup_id, owner=owner, lease_until=services.clock.now() + timedelta(seconds=lease)
+            owned, cancel = await ports.warmups.heartbeat_warmup(
+                warmup_id, owner=owner, lease_until=ports.clock.now() + timedelta(seconds=lease)
             )
         except Exception:  # the database is briefly unreachable: try again at the next beat
             log.warning("warmup.heartbeat_failed id=%s", warmup_id)
@@ -389,33 +438,33 @@ async def _keep_lease(
             return
 
 
-async def _claim(services: Services, warmup_id: str, *, wait: bool, finished: bool) -> WarmupRun | None:
+async def _claim(ports: WarmupPorts, warmup_id: str, *, wait: bool, finished: bool) -> WarmupRun | None:
     """Claim a run for this process; with `wait`, wait out a lease that a dead runner left behind."""
-    lease = services.options.job_lease_s
+    lease = ports.lease_s
     for attempt in range(2):
-        now = services.clock.now()
-        run = await services.warmups.claim_warmup(
+        now = ports.clock.now()
+        run = await ports.warmups.claim_warmup(
             warmup_id,
-            owner=services.runner_id,
+            owner=ports.runner_id,
             now=now,
             lease_until=now + timedelta(seconds=lease),
             finished=finished,
         )
         if run is not None or not wait or attempt:
             return run
-        current = await get_warmup(warmup_id=warmup_id, services=services)
+        current = await get_warmup(warmup_id=warmup_id, warmups=ports.warmups)
         until = current.lease_expires_at
         if until is None:
             return None
         log.info("warmup.waiting_for_lease id=%s owner=%s until=%s", warmup_id, current.lease_owner, until)
-        await services.clock.sleep(max(0.0, (until - now).total_seconds()) + 0.05)
+        await ports.clock.sleep(max(0.0, (until - now).total_seconds()) + 0.05)
     return None
 
 
-async def _release(services: Services, warmup_id: str) -> None:
+async def _release(ports: WarmupPorts, warmup_id: str) -> None:
     """Let the lease go at once (an orderly stop), so the run can be resumed without waiting it out."""
     try:
-        await services.warmups.heartbeat_warmup(warmup_id, owner=services.runner_id, lease_until=services.clock.now())
+        await ports.warmups.heartbeat_warmup(warmup_id, owner=ports.runner_id, lease_until=ports.clock.now())
     except Exception:  # it expires by itself
         log.warning("warmup.release_failed id=%s", warmup_id)
 
@@ -423,7 +472,7 @@ async def _release(services: Services, warmup_id: str) -> None:
 async def run_warmup(
     *,
     warmup_id: str,
-    services: Services,
+    ports: WarmupPorts,
     progress: Progress | None = None,
     wait_for_lease: bool = False,
     finished_too: bool = True,
@@ -440,29 +489,29 @@ async def run_warmup(
     Raises:
         DyngenError: NOT_FOUND for an unknown id; CONFLICT when another runner is working on it.
     """
-    run = await get_warmup(warmup_id=warmup_id, services=services)
-    claimed = await _claim(services, warmup_id, wait=wait_for_lease, finished=finished_too)
+    warmups, notifier, clock = ports.warmups, ports.notifier, ports.clock
+    run = await get_warmup(warmup_id=warmup_id, warmups=warmups)
+    claimed = await _claim(ports, warmup_id, wait=wait_for_lease, finished=finished_too)
     if claimed is None:
-        current = await get_warmup(warmup_id=warmup_id, services=services)
+        current = await get_warmup(warmup_id=warmup_id, warmups=warmups)
         until = f" until {current.lease_expires_at:%H:%M:%S} UTC" if current.lease_expires_at else ""
         raise DyngenError(
             ErrorCode.CONFLICT,
             f"warm-up {warmup_id} is being run by {current.lease_owner or 'another runner'}{until}",
         )
     run = claimed
-    items = await services.warmups.pending_items(run.id)
-    counts = await _counts(services, run)
+    items = await warmups.pending_items(run.id)
+    counts = await warmups.warmup_counts(run.id)
     resumed = counts.done > 0
     log.info("warmup.started id=%s items=%d already_done=%d", run.id, len(items), counts.done)
-    await _emit(
-        services, run.id, "progress", {"status": WarmupStatus.RUNNING.value, "resumed": resumed, **_progress(counts)}
-    )
+    started = {"status": WarmupStatus.RUNNING.value, "resumed": resumed, **_progress(counts)}
+    await _emit(run.id, "progress", started, warmups=warmups, notifier=notifier, clock=clock)
     if progress is not None:
         progress(counts, None)
     lost: list[bool] = []
-    work = asyncio.ensure_future(_work(services, run, items, counts, progress))
-    services.running.add(_task_name(run.id), work)
-    keeper = asyncio.ensure_future(_keep_lease(services, run.id, services.runner_id, work, lost))
+    work = asyncio.ensure_future(_work(ports, run, items, counts, progress))
+    ports.running.add(_task_name(run.id), work)
+    keeper = asyncio.ensure_future(_keep_lease(ports, run.id, ports.runner_id, work, lost))
     try:
         await asyncio.shield(work)
     except asyncio.CancelledError:
@@ -472,21 +521,21 @@ async def run_warmup(
             work.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await work
-            await _release(services, run.id)
+            await _release(ports, run.id)
             raise
         if lost and lost[0]:
             log.warning("warmup.lease_lost id=%s", run.id)
-            return await get_report(warmup_id=run.id, services=services)
+            return await get_report(warmup_id=run.id, warmups=warmups)
         status = WarmupStatus.CANCELLED
     else:
-        final = await _counts(services, run)
+        final = await warmups.warmup_counts(run.id)
         status = WarmupStatus.COMPLETE if final.pending == 0 and not final.failed else WarmupStatus.FAILED
     finally:
         keeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await keeper
-    await services.warmups.finish_warmup(run.id, owner=services.runner_id, status=status, at=services.clock.now())
-    report = await _completed(services, run.id)
+    await warmups.finish_warmup(run.id, owner=ports.runner_id, status=status, at=clock.now())
+    report = await _completed(run.id, warmups=warmups, notifier=notifier, clock=clock)
     log.info(
         "warmup.finished id=%s status=%s generated=%d cached=%d failed=%s",
         run.id,
@@ -498,39 +547,38 @@ async def run_warmup(
     return report
 
 
-async def warmup_loop(*, services: Services) -> None:
+async def warmup_loop(*, ports: WarmupPorts) -> None:
     """Background runner of a server process: claims the API's queued runs, and runs whose runner died
     (their lease expired; this is how unfinished runs resume after a restart), and runs them."""
     running: dict[str, asyncio.Task[Any]] = {}
-    idle_s = max(0.5, services.options.job_lease_s / 2)
+    idle_s = max(0.5, ports.lease_s / 2)
     try:
         while True:
             try:
-                for warmup_id in await services.warmups.claimable_warmups(origin=ORIGIN_API, now=services.clock.now()):
+                for warmup_id in await ports.warmups.claimable_warmups(origin=ORIGIN_API, now=ports.clock.now()):
                     if warmup_id not in running:
-                        running[warmup_id] = asyncio.create_task(_run_claimable(services, warmup_id))
+                        running[warmup_id] = asyncio.create_task(_run_claimable(ports, warmup_id))
             except Exception:  # a failed sweep is retried at the next one
                 log.exception("warmup.sweep_failed")
             for warmup_id in [w for w, t in running.items() if t.done()]:
                 running.pop(warmup_id)
-            await services.notifier.wait(WAKE, timeout_s=idle_s)
+            await ports.notifier.wait(WAKE, timeout_s=idle_s)
     finally:
         for task in running.values():
             task.cancel()
         await asyncio.gather(*running.values(), return_exceptions=True)
 
 
-async def _run_claimable(services: Services, warmup_id: str) -> None:
-    run = await services.warmups.get_warmup(warmup_id)
+async def _run_claimable(ports: WarmupPorts, warmup_id: str) -> None:
+    warmups = ports.warmups
+    run = await warmups.get_warmup(warmup_id)
     if run is not None and run.cancel_requested:
         # Cancelled while nobody ran it (queued, or its runner was gone): end it here.
-        if await services.warmups.finish_warmup(
-            warmup_id, owner=None, status=WarmupStatus.CANCELLED, at=services.clock.now()
-        ):
-            await _completed(services, warmup_id)
+        if await warmups.finish_warmup(warmup_id, owner=None, status=WarmupStatus.CANCELLED, at=ports.clock.now()):
+            await _completed(warmup_id, warmups=warmups, notifier=ports.notifier, clock=ports.clock)
         return
     try:
-        await run_warmup(warmup_id=warmup_id, services=services, finished_too=False)
+        await run_warmup(warmup_id=warmup_id, ports=ports, finished_too=False)
     except DyngenError as exc:
         if exc.code is not ErrorCode.CONFLICT:  # CONFLICT: another process claimed it first
             log.warning("warmup.failed id=%s code=%s message=%s", warmup_id, exc.code.value, exc.message)
@@ -538,12 +586,14 @@ async def _run_claimable(services: Services, warmup_id: str) -> None:
         log.exception("warmup.crashed id=%s", warmup_id)
 
 
-async def stream_events(*, warmup_id: str, after: int, services: Services) -> AsyncIterator[WarmupEvent | None]:
+async def stream_events(
+    *, warmup_id: str, after: int, warmups: WarmupRepository, notifier: JobNotifier
+) -> AsyncIterator[WarmupEvent | None]:
     """A run's events from `after` on, ending with `completed`. Yields None when nothing happened for a
     while (the caller may send a keep-alive)."""
     last = after
     while True:
-        events = await services.warmups.warmup_events_after(warmup_id, last)
+        events = await warmups.warmup_events_after(warmup_id, last)
         for event in events:
             yield event
             last = event.id
@@ -551,4 +601,4 @@ async def stream_events(*, warmup_id: str, after: int, services: Services) -> As
                 return
         if not events:
             yield None
-            await services.notifier.wait(warmup_id, timeout_s=1.0)
+            await notifier.wait(warmup_id, timeout_s=1.0)

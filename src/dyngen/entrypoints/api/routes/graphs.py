@@ -53,7 +53,7 @@ async def get_graph(
     graph_id: GraphId, request: Request, version: Annotated[int | None, Query(ge=1, le=2**31)] = None
 ) -> Response:
     """A stored graph: the current version, or `?version=N`."""
-    stored = await graphs.get_graph(graph_id=graph_id, version=version, services=services_of(request))
+    stored = await graphs.get_graph(graph_id=graph_id, version=version, graphs=services_of(request).graphs)
     return Response(
         content=SceneGraph.model_validate(stored.body).model_dump_json(by_alias=True, exclude_none=True),
         media_type="application/json",
@@ -85,7 +85,7 @@ async def delete_graph(graph_id: GraphId, request: Request) -> Response:
 async def stored_graph_health(graph_id: GraphId, request: Request) -> Response:
     """The health panel of a stored graph (its current version)."""
     services = services_of(request)
-    stored = await graphs.get_graph(graph_id=graph_id, version=None, services=services)
+    stored = await graphs.get_graph(graph_id=graph_id, version=None, graphs=services.graphs)
     return wire_response(await check_graph(graph=SceneGraph.model_validate(stored.body), services=services))
 
 

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Request, Response
 from fastapi.responses import StreamingResponse
 
+from dyngen.bootstrap import job_ports
 from dyngen.domain.access import Scope
 from dyngen.domain.contracts import GenerateContentResponse
 from dyngen.entrypoints.api.auth import require
@@ -23,15 +24,17 @@ JobId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-
 @router.get("/{job_id}", response_model=GenerateContentResponse, responses=documented(401, 403, 404, 422))
 async def get_job(job_id: JobId, request: Request) -> Response:
     """A job as a `GenerateContentResponse`: queued | processing | complete | failed."""
-    record = await jobs.get_job(job_id=job_id, services=services_of(request))
-    return wire_response(jobs.job_response(record, services=services_of(request)))
+    services = services_of(request)
+    record = await jobs.get_job(job_id=job_id, jobs=services.jobs)
+    return wire_response(jobs.job_response(record, media=services.media, clock=services.clock))
 
 
 @router.post("/{job_id}/cancel", response_model=GenerateContentResponse, responses=documented(401, 403, 404, 422))
 async def cancel_job(job_id: JobId, request: Request) -> Response:
     """Cancel a job: a queued one fails at once with GEN_CANCELLED; a running one stops where it runs."""
-    record = await jobs.cancel_job(job_id=job_id, services=services_of(request))
-    return wire_response(jobs.job_response(record, services=services_of(request)))
+    services = services_of(request)
+    record = await jobs.cancel_job(job_id=job_id, ports=job_ports(services))
+    return wire_response(jobs.job_response(record, media=services.media, clock=services.clock))
 
 
 @router.get(
@@ -47,6 +50,9 @@ async def job_events(
     The stream ends after `completed` or `failed`; reconnect with `Last-Event-ID` to resume.
     """
     services = services_of(request)
-    await jobs.get_job(job_id=job_id, services=services)  # 404 before the stream starts
+    await jobs.get_job(job_id=job_id, jobs=services.jobs)  # 404 before the stream starts
     after = resume_after(last_event_id)
-    return event_stream(jobs.stream_events(job_id=job_id, after=after, services=services), about={"job_id": job_id})
+    return event_stream(
+        jobs.stream_events(job_id=job_id, after=after, jobs=services.jobs, notifier=services.notifier),
+        about={"job_id": job_id},
+    )

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Request, Response
 from fastapi.responses import StreamingResponse
 
+from dyngen.bootstrap import preparer
 from dyngen.domain.access import Scope
 from dyngen.entrypoints.api.auth import require
 from dyngen.entrypoints.api.errors import documented
@@ -38,11 +39,16 @@ async def warm_graph(graph_id: GraphId, request: Request, body: WarmRequest | No
     `per_player` nodes for that playthrough or player; without them those nodes are skipped).
     """
     key = getattr(request.state, "api_key", None)  # set by `require`; None while keys are not enforced
+    services = services_of(request)
     run = await warmup.warm_stored_graph(
         graph_id=graph_id,
         body=body or WarmRequest(),
         api_key_id=getattr(key, "id", None),
-        services=services_of(request),
+        graphs=services.graphs,
+        preparer=preparer(services),
+        warmups=services.warmups,
+        notifier=services.notifier,
+        clock=services.clock,
     )
     location = f"/api/warmups/{run.id}"
     return Response(
@@ -57,13 +63,21 @@ async def warm_graph(graph_id: GraphId, request: Request, body: WarmRequest | No
 async def get_warmup(warmup_id: WarmupId, request: Request) -> Response:
     """A warm-up's report: status (queued, running, complete, failed, cancelled), items generated, cached
     and pending, failures by error code, the cost of its generations, and the nodes it skipped and why."""
-    return _report(await warmup.get_report(warmup_id=warmup_id, services=services_of(request)))
+    return _report(await warmup.get_report(warmup_id=warmup_id, warmups=services_of(request).warmups))
 
 
 @router.post("/api/warmups/{warmup_id}/cancel", response_model=WarmupReport, responses=documented(401, 403, 404, 422))
 async def cancel_warmup(warmup_id: WarmupId, request: Request) -> Response:
     """Cancel a warm-up (a queued one at once, a running one where it runs); what finished stays warm."""
-    return _report(await warmup.cancel_warmup(warmup_id=warmup_id, services=services_of(request)))
+    services = services_of(request)
+    report = await warmup.cancel_warmup(
+        warmup_id=warmup_id,
+        warmups=services.warmups,
+        notifier=services.notifier,
+        clock=services.clock,
+        running=services.running,
+    )
+    return _report(report)
 
 
 @router.get(
@@ -77,8 +91,9 @@ async def warmup_events(
     """Server-Sent Events: `progress` (counts), `item` (one transition's outcome), `completed` (the final
     report, whatever the final status). Reconnect with `Last-Event-ID` to resume."""
     services = services_of(request)
-    await warmup.get_warmup(warmup_id=warmup_id, services=services)  # 404 before the stream starts
+    await warmup.get_warmup(warmup_id=warmup_id, warmups=services.warmups)  # 404 before the stream starts
     after = resume_after(last_event_id)
     return event_stream(
-        warmup.stream_events(warmup_id=warmup_id, after=after, services=services), about={"warmup_id": warmup_id}
+        warmup.stream_events(warmup_id=warmup_id, after=after, warmups=services.warmups, notifier=services.notifier),
+        about={"warmup_id": warmup_id},
     )
