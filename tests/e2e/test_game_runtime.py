@@ -151,8 +151,9 @@ async def test_with_keys_enforced_a_signed_url_loads_without_a_key_and_a_changed
 
     loaded = await client.get(url)  # what <video src>, <img src> and <track src> do: no header
     assert loaded.status_code == 200
-    head = await client.head(url)
-    assert head.status_code in (200, 405), "HEAD goes by the same signature (405 while the route has no HEAD)"
+    head = await client.head(url)  # what a player checks before a download: the same signature, no body
+    assert (head.status_code, head.content) == (200, b"")
+    assert head.headers["content-length"] == loaded.headers["content-length"]
     assert (await client.get(path)).status_code == 401, "the bare path still needs a key"
     assert (await client.get(path, params={"key": runtime_key})).status_code == 401, "?key= stays refused"
 
