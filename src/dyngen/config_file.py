@@ -363,11 +363,12 @@ class FileSource(PydanticBaseSettingsSource):
 @dataclass(slots=True)
 class Loaded:
     """The effective settings (None when they cannot be made; made without the broken parts when there are
-    problems), the layer they came from, and every problem."""
+    problems), the layer they came from, every problem, and the warnings (deprecated keys: they still work)."""
 
     settings: Any
     layer: Layer
     problems: list[Problem]
+    warnings: list[Problem] = field(default_factory=list)
 
 
 def flat_variable(name: str, environ: Mapping[str, str]) -> str | None:

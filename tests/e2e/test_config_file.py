@@ -132,6 +132,30 @@ def test_config_names_the_file_and_no_file_is_fine(tmp_path: Path) -> None:
     assert "no configuration file (defaults and the environment): ok" in bare.stdout
 
 
+def test_the_deprecated_allow_private_hosts_is_a_warning_not_a_problem(tmp_path: Path) -> None:
+    (tmp_path / "dyngen.toml").write_text(
+        '[providers.video]\nkind = "http_video"\nsubmit_url = "http://127.0.0.1:8000/jobs"\n'
+        'status_url = "http://127.0.0.1:8000/jobs/{id}"\nallow_private_hosts = true\n'
+    )
+
+    done = dyngen(["config", "check"], tmp_path)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ok (1 warning(s))" in done.stdout
+    assert f"warning: {tmp_path / 'dyngen.toml'}:5: providers.video.allow_private_hosts: deprecated" in done.stderr
+    assert "private_hosts = [" in done.stderr
+
+    flat = dyngen(
+        ["config", "check"],
+        tmp_path / "..",
+        DYNGEN_HTTP_VIDEO_SUBMIT_URL="http://127.0.0.1:8000/jobs",
+        DYNGEN_HTTP_VIDEO_STATUS_URL="http://127.0.0.1:8000/jobs/{id}",
+        DYNGEN_HTTP_VIDEO_ALLOW_PRIVATE_HOSTS="true",
+    )
+    assert flat.returncode == 0, flat.stdout + flat.stderr
+    assert "providers.http_video.allow_private_hosts: deprecated" in flat.stderr
+
+
 def test_a_broken_file_stops_serve_with_the_report_not_a_traceback(tmp_path: Path) -> None:
     (tmp_path / "dyngen.toml").write_text('[server]\nenv = "production"\nport = 8000\n')
 

@@ -219,6 +219,7 @@ class ComfyUIProvider:
             route=route,
             headers=self._headers,
             timeout_s=self._left(until),
+            rule=self._rule,
             # `/prompt` answers 400 with the workflow's `node_errors`: the caller reads them.
             usable=(lambda status: status <= 400) if ok_400 else (lambda status: status < 400),
             **kwargs,
