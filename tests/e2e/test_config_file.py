@@ -132,6 +132,35 @@ def test_config_names_the_file_and_no_file_is_fine(tmp_path: Path) -> None:
     assert "no configuration file (defaults and the environment): ok" in bare.stdout
 
 
+def test_relative_paths_in_the_file_are_relative_to_its_folder_not_the_working_directory(tmp_path: Path) -> None:
+    """`--config conf/dyngen.toml` run from a scratch directory elsewhere: a relative ComfyUI workflow (and
+    the input map beside it) and a relative `[storage] data_dir` are found beside the file; `example:` still
+    names the shipped workflows."""
+    shipped = Path(__file__).resolve().parents[2] / "src" / "dyngen" / "defaults" / "comfyui"
+    conf = tmp_path / "conf"
+    (conf / "flows").mkdir(parents=True)
+    (conf / "flows" / "mine.json").write_text((shipped / "transition.json").read_text())
+    (conf / "flows" / "mine.inputs.json").write_text((shipped / "transition.inputs.json").read_text())
+    (conf / "dyngen.toml").write_text(
+        '[storage]\ndata_dir = "state"\n\n'
+        '[providers.studio]\nkind = "comfyui"\nworkflow = "flows/mine.json"\nprivate_hosts = ["127.0.0.1"]\n\n'
+        '[providers.stills]\nkind = "comfyui"\nworkflow = "example:scene_still"\n'
+        'generation_types = ["environment"]\n'
+    )
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+
+    checked = dyngen(["--config", str(conf / "dyngen.toml"), "config", "check"], scratch)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+    shown = dyngen(["--config", str(conf / "dyngen.toml"), "config", "show"], scratch)
+    assert shown.returncode == 0, shown.stderr
+    assert f'workflow = "{conf / "flows" / "mine.json"}"' in shown.stdout
+    assert 'workflow = "example:scene_still"' in shown.stdout
+    assert f'data_dir = "{conf / "state"}"' in shown.stdout
+    assert not (scratch / "state").exists()
+
+
 def test_the_deprecated_allow_private_hosts_is_a_warning_not_a_problem(tmp_path: Path) -> None:
     (tmp_path / "dyngen.toml").write_text(
         '[providers.video]\nkind = "http_video"\nsubmit_url = "http://127.0.0.1:8000/jobs"\n'
