@@ -293,6 +293,6 @@ def test_two_openai_instances_routed_per_node_and_a_chain(tmp_path: Path, openai
         assert {"story", "local", "down", "main", "builtin", "builtin_video"} <= set(health["providers"])
         assert health["providers"]["local"]["latency_ms"] is not None, "an instance is probed"
         down = health["providers"]["down"]
-        assert (down["status"], down.get("latency_ms")) == ("ok", None), "health_check = false: never probed"
+        assert (down["status"], down.get("latency_ms")) == ("unchecked", None), "health_check = false: never probed"
     finally:
         server.stop()

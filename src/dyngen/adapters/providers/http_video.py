@@ -247,6 +247,7 @@ class HttpVideoProvider:
             generation_types=frozenset({GenerationType.TRANSITION, GenerationType.VARIATION}),
             media=frozenset({"video/mp4"}),
             deterministic=False,
+            remote=True,
             uses_scene_images=True,
         )
         self._headers = {**_auth_headers(auth_header), **dict(headers or {})}

@@ -267,6 +267,7 @@ class OpenAIProvider:
             generation_types=frozenset(GenerationType),
             media=frozenset({"application/json"}),
             deterministic=False,
+            remote=True,
         )
         self._url = base_url.rstrip("/") + "/chat/completions"
         self._model = model

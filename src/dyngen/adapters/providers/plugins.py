@@ -291,6 +291,7 @@ class ProviderInstance:
         self._slots = asyncio.Semaphore(concurrency) if concurrency else None
         self._timeout_s = timeout_s
         self.info = provider.info
+        self.health_check = health
         if not health:
             self.health = None
 

@@ -104,6 +104,7 @@ class ComfyUIProvider:
             generation_types=types,
             media=frozenset({"video/mp4", "video/webm", "image/png", "image/jpeg", "image/webp", "image/gif"}),
             deterministic=False,
+            remote=True,
             uses_scene_images=bool(self._workflow.inputs.get("from_image") or self._workflow.inputs.get("to_image")),
         )
         self._base = httpx.URL(settings.url.rstrip("/") + "/")
