@@ -72,9 +72,9 @@ def _unprobed(provider: object) -> DependencyHealth:
 
 async def check_health(*, services: Services) -> Health:
     """`ok` when every dependency answers (providers that are not probed show `unchecked` and change
-    nothing); `degraded` (with the reasons) when content is still served but something is down or behind (Redis, the object store, the database, a non-empty artifact spool or
-    record outbox);
-    `down` when no provider is installed."""
+    nothing); `degraded` (with the reasons) when content is still served but something is down or behind
+    (Redis, the object store, the database, a non-empty artifact spool or record outbox); `down` when no
+    provider is installed or every one is down."""
     dependencies = {"database": await _probe(services, services.repository.ping)}
     for name, probe in services.probes.items():
         dependencies[name] = await _probe(services, probe)
