@@ -257,6 +257,18 @@ class FakeHangingCall:
         self._released.set()
 
 
+class FakeRefusedCall:
+    """An async callable (put in place of a repository method) that fails at once with
+    DEPENDENCY_UNAVAILABLE, as the repositories do while the database refuses connections."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> None:
+        self.calls.append(args)
+        raise DyngenError(ErrorCode.DEPENDENCY_UNAVAILABLE, "the database refused the connection", retry_after_s=2)
+
+
 class FakeProducer:
     """A single-flight producer that counts its runs and holds each run until `release` is set (a provider
     that hangs until the test lets it answer); then returns `result` or raises `error`."""
