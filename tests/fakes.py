@@ -303,6 +303,36 @@ class FakeCountingConnection(RedisConnection):
             self.operations += 1
 
 
+class FakeCancelLosingConnection(RedisConnection):
+    """A real `RedisConnection` whose next call, once `arm()`ed, loses a cancellation as redis-py 5.3's
+    blocking connection pool was seen to under load: cancelled while it waits, the call goes on and
+    returns normally. `entered` is set when the armed call starts; it waits for `release()`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.entered = asyncio.Event()
+        self._released = asyncio.Event()
+        self._armed = False
+        self.lost = 0
+
+    def arm(self) -> None:
+        self._armed = True
+
+    def release(self) -> None:
+        self._released.set()
+
+    async def call(self, operation: Callable[[Any], Awaitable[Any]]) -> Any:
+        if self._armed:
+            self._armed = False
+            self.entered.set()
+            try:
+                await asyncio.shield(self._released.wait())
+            except asyncio.CancelledError:
+                self.lost += 1
+                await self._released.wait()
+        return await super().call(operation)
+
+
 class FakeCountingKeys:
     """The real API key repository, counting calls; `down` makes every call fail as an unreachable
     database does."""
