@@ -275,6 +275,18 @@ class FakeHangingCall:
         self._released.set()
 
 
+class FakeRefusedCall:
+    """An async callable (put in place of a repository method) that fails at once with
+    DEPENDENCY_UNAVAILABLE, as the repositories do while the database refuses connections."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> None:
+        self.calls.append(args)
+        raise DyngenError(ErrorCode.DEPENDENCY_UNAVAILABLE, "the database refused the connection", retry_after_s=2)
+
+
 class FakeProducer:
     """A single-flight producer that counts its runs and holds each run until `release` is set (a provider
     that hangs until the test lets it answer); then returns `result` or raises `error`."""
@@ -307,6 +319,36 @@ class FakeCountingConnection(RedisConnection):
             return await super().call(operation)
         finally:
             self.operations += 1
+
+
+class FakeCancelLosingConnection(RedisConnection):
+    """A real `RedisConnection` whose next call, once `arm()`ed, loses a cancellation as redis-py 5.3's
+    blocking connection pool was seen to under load: cancelled while it waits, the call goes on and
+    returns normally. `entered` is set when the armed call starts; it waits for `release()`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.entered = asyncio.Event()
+        self._released = asyncio.Event()
+        self._armed = False
+        self.lost = 0
+
+    def arm(self) -> None:
+        self._armed = True
+
+    def release(self) -> None:
+        self._released.set()
+
+    async def call(self, operation: Callable[[Any], Awaitable[Any]]) -> Any:
+        if self._armed:
+            self._armed = False
+            self.entered.set()
+            try:
+                await asyncio.shield(self._released.wait())
+            except asyncio.CancelledError:
+                self.lost += 1
+                await self._released.wait()
+        return await super().call(operation)
 
 
 class FakeCountingKeys:

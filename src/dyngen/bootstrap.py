@@ -84,6 +84,7 @@ from dyngen.services.generation.request import Preparer
 from dyngen.services.generation.runs import generate_for_job
 from dyngen.services.jobs import lifecycle as jobs
 from dyngen.services.machinery.container import Options, Services
+from dyngen.services.machinery.graph_cache import GraphCache
 from dyngen.services.machinery.key_cache import KeyCache
 from dyngen.services.machinery.layered_cache import LayeredCache
 from dyngen.services.machinery.media import MediaLinks
@@ -475,6 +476,7 @@ async def build(
         warmups=records.warmups,
         scores=ScoreBoard(ttl_s=settings.review_scores_ttl_s),
         key_cache=KeyCache(ttl_s=settings.auth_cache_s, stale_s=settings.auth_cache_stale_s),
+        runtime_graphs=GraphCache(stale_s=settings.runtime_stale_s),
         templates=await asyncio.to_thread(load_templates, settings),
         cache=LayeredCache(fast, durable=[ObjectStoreCacheTier(store=store)], bus=bus),
         single_flight=flights,

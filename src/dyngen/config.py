@@ -340,6 +340,13 @@ class Settings(BaseSettings):
         description="Seconds past `auth_cache_s` that known keys keep being served while a refresh is stuck "
         "(the refresh runs in the background); past it a request waits for the database.",
     )
+    runtime_stale_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="Seconds past their 2 s lifetime that a process keeps serving the stored graphs and saved "
+        "node configs it read, while the database does not answer or refuses (the read runs in the background); "
+        "past it a by-reference call waits for the database.",
+    )
     review_drop_below: float = Field(
         default=2.0, ge=1, le=5, description="A pooled variant whose mean review score is below this leaves the pool."
     )

@@ -17,7 +17,7 @@ from dyngen.adapters.locks.redis import RedisSingleFlight
 from dyngen.adapters.messaging.redis import RedisConnection
 from tests.contract.test_cache_tier import close_connection
 from tests.contract.test_object_store import until
-from tests.fakes import FakeCountingConnection, FakeProducer
+from tests.fakes import FakeCancelLosingConnection, FakeCountingConnection, FakeProducer
 from tests.support.proxy import TcpProxy
 from tests.support.servers import RedisServer
 
@@ -276,3 +276,35 @@ async def test_closing_a_connection_releases_its_redis_connections(private_redis
     finally:
         await close_connection(connection)
         await close_connection(observer)
+
+
+async def test_a_lease_extension_that_loses_its_cancellation_does_not_hold_the_leader(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """Under load (bench faults, no fault, concurrency 32) about 1 % of misses were never answered: their
+    content was made and recorded, but the leader waited for its lease extender, whose cancellation was
+    lost inside a Redis call (the call returned normally, the extender slept and extended again, for
+    ever). The leader now stops its extender without waiting for it."""
+
+    def leases() -> list[asyncio.Task[Any]]:
+        return [t for t in asyncio.all_tasks() if t.get_name() == "dyngen-flight-lease"]
+
+    connection = FakeCancelLosingConnection(url=redis_url, prefix=redis_prefix)
+    await connection.start()
+    flight = RedisSingleFlight(connection=connection, lease_ms=300)  # extended every 0.1 s
+    try:
+
+        async def produce() -> bytes:
+            connection.arm()  # the next call is the extender's
+            await connection.entered.wait()
+            return b"the scene"
+
+        async with asyncio.timeout(DEADLINE_S):  # a leader held by its extender fails the test here
+            assert await flight.run(KEY, produce) == (b"the scene", False)
+        assert connection.lost == 1, "the extender was cancelled during its call, and the call went on"
+        connection.release()
+        async with asyncio.timeout(DEADLINE_S):
+            await until(lambda: not leases(), what="the extender to stop on its own")
+    finally:
+        connection.release()
+        await close_connection(connection)

@@ -113,6 +113,9 @@ NUL_REQUESTS = [
     pytest.param("GET", "/api/generations", {"node_id": "a\x00b"}, None, "query.node_id", id="generations node_id"),
     pytest.param("GET", "/api/generations", {"cache_key": "k\x00"}, None, "query.cache_key", id="generations key"),
     pytest.param("GET", "/api/budgets", {"node_id": "a\x00b"}, None, "query.node_id", id="budgets node_id"),
+    pytest.param(
+        "GET", "/api/budgets/limits/history", {"scope": "node:a\x00b"}, None, "query.scope", id="budget limit scope"
+    ),
     pytest.param("POST", "/api/keys", {}, {"name": "ops\x00", "scope": "admin"}, "body.name", id="key name"),
     pytest.param("POST", "/api/keys", {}, {"name": "ops\x1b[2J", "scope": "admin"}, "body.name", id="key escape"),
     pytest.param(
@@ -328,6 +331,10 @@ async def test_no_hostile_input_makes_a_server_error(
         plain = PARAM.sub(lambda m: artifact if m.group(1) == "artifact_id" else "someid", path)
         for value in HOSTILE_VALUES if queries else ():
             await probe(method, plain + "?" + "&".join(f"{name}={value}" for name in queries))
+            # One at a time too: a parameter refused first (a number) would hide what the route does with
+            # another (a NUL in `scope` reached PostgreSQL while `limit` was refused beside it).
+            for name in queries if len(queries) > 1 else ():
+                await probe(method, f"{plain}?{name}={value}")
         for header in HOSTILE_RANGES if path.startswith("/api/artifacts/") else ():
             await probe(method, plain, headers={"Range": header.encode("utf-8")})
         if takes_body:

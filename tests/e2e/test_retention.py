@@ -30,7 +30,9 @@ PER_ROUND = 12  # `always` requests per round, over two nodes
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    windows = RetentionSettings(sweep=False, always_s=HOUR_S, failed_s=HOUR_S, once_s=HOUR_S, events_s=HOUR_S)
+    windows = RetentionSettings(
+        sweep=False, always_s=HOUR_S, failed_s=HOUR_S, once_s=HOUR_S, per_playthrough_s=HOUR_S, events_s=HOUR_S
+    )
     return Settings(data_dir=tmp_path / "data", retry_backoff_ms=1, retention=windows)
 
 
@@ -203,6 +205,42 @@ async def test_what_is_named_reviewed_or_cached_is_kept_past_its_window(
     for answer in (first, named, reviewed, plain, newest, once):
         status = await fetch(client, services, answer["content"]["url"])
         assert status == (404 if answer["generation_id"] in gone else 200), answer["generation_id"]
+
+
+def pooled(playthrough: str) -> dict[str, Any]:
+    """A node with a pool of 3 variants, shared by every playthrough (each picks one by its seed)."""
+    return {
+        "type": "variation",
+        "node_id": "fountain",
+        "from_scene": {"id": "gate", "mood": "calm"},
+        "to_scene": {"id": "market", "mood": "joyful"},
+        "strategy": "per_playthrough",
+        "variants": 3,
+        "player_context": {"playthroughId": playthrough},
+    }
+
+
+async def test_pool_variants_past_their_window_are_kept_while_their_pool_serves_them(
+    client: httpx.AsyncClient, services: Services, clock: FakeClock
+) -> None:
+    """Every variant of a pool is served to new playthroughs for as long as its cache entry lives (30 days
+    for `per_playthrough`), past the strategy's retention window (an hour here): none is removed, and a
+    playthrough that arrives after the sweep is served a variant that loads."""
+    made: dict[int, dict[str, Any]] = {}
+    for n in range(40):
+        answer = await generate(client, pooled(f"pt-{n}"))
+        made.setdefault(answer["variant"]["index"], answer)
+    assert sorted(made) == [0, 1, 2], "every variant of the pool was made"
+    clock.advance(2 * HOUR_S)
+
+    report = await sweep(services)
+
+    assert (report.generations, report.kept) == (0, 3), "all three were past their window, and kept"
+    for answer in made.values():
+        assert await fetch(client, services, answer["content"]["url"]) == 200, answer["variant"]
+    late = await generate(client, pooled("after-the-sweep"))
+    assert late["cache"]["hit"] is True
+    assert await fetch(client, services, late["content"]["url"]) == 200
 
 
 def services_files(data: Path) -> list[Path]:

@@ -31,8 +31,9 @@ from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.records import GenerationRecord
 from dyngen.entrypoints.api.app import create_app
 from dyngen.ports import GenerationFilter
+from dyngen.services.authoring.runtime_graphs import CURRENT_TTL_S
 from tests.contract.test_object_store import until
-from tests.fakes import FakeProvider
+from tests.fakes import FakeManualClock, FakeProvider
 from tests.support.proxy import TcpProxy
 from tests.support.servers import VENV_BIN, dyngen_server
 
@@ -335,3 +336,102 @@ async def _added(repository: SqlAlchemyGenerationRepository, record: GenerationR
     except DyngenError:
         return False
     return True
+
+
+STORY = {
+    "id": "story",
+    "scenes": [{"id": "a", "mood": "calm", "summary": "the cafe"}, {"id": "b", "mood": "tense", "summary": "the roof"}],
+    "nodes": [
+        {
+            "id": "n_ab",
+            "fromScene": "a",
+            "toScene": "b",
+            "config": {
+                "id": "n_ab",
+                "generationType": "dialogue",
+                "strategy": "per_playthrough",
+                "fallback": {"mode": "placeholder", "timeoutMs": NODE_TIMEOUT_MS},
+            },
+        }
+    ],
+}
+
+
+@pytest.mark.parametrize("shape", ["cut", "hang"])
+async def test_a_game_calling_stored_nodes_is_answered_through_the_fault(
+    shape: str, tmp_path: Path, proxied_postgres: tuple[TcpProxy, str]
+) -> None:
+    """The game's calls name stored nodes: by reference (`/api/graphs/{graph}/nodes/{node}/content`) or by
+    `node_id` alone (a graph's node or a saved node config). Through either failure shape, once the
+    process's idea of the current graph has expired, they are answered within the node's deadline, hits
+    with their content and misses with new content (before: 503, or held for the database's timeouts);
+    every URL answered is fetchable once the database is back."""
+    proxy, url = proxied_postgres
+    clock = FakeManualClock()
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=url,
+        db_connect_timeout_s=0.5,
+        db_command_timeout_s=1,
+        db_pool_timeout_s=0.5,
+        record_timeout_s=0.5,
+        outbox_replay_s=0.2,
+    )
+    services = await build(settings, migrate=True, clock=clock)
+    await services.start()
+    player = {"player_context": {"playthroughId": "alice"}}
+    saved = {"type": "dialogue", "node_id": "saved", "player_context": {"playthroughId": "alice"}}
+    by_id = {"type": "dialogue", "node_id": "n_ab", "player_context": {"playthroughId": "alice"}}
+    urls: list[str] = []
+
+    async def call(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        async with asyncio.timeout(NODE_TIMEOUT_MS / 1000):  # a call held past the node's deadline fails
+            answer = await client.post(path, json=body)
+        assert answer.status_code == 200, answer.text
+        found: dict[str, Any] = answer.json()
+        assert found["status"] == "complete" or found["fallback"]["applied"], found
+        if found["status"] == "complete":
+            urls.append(found["content"]["url"])
+        return found
+
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_app(settings, services=services)), base_url="http://dyngen.test"
+        ) as client:
+            graph_id = f"story-{uuid.uuid4().hex[:8]}"
+            assert (await client.post("/api/graphs", json={**STORY, "id": graph_id})).status_code in (200, 201)
+            config = {**STORY["nodes"][0]["config"], "id": "saved"}  # type: ignore[index]
+            assert (await client.put("/api/nodes/saved/config", json=config)).status_code == 200
+            by_ref = f"/api/graphs/{graph_id}/nodes/n_ab/content"
+            before = [
+                await call(client, by_ref, player),
+                await call(client, "/api/generate-content", by_id),
+                await call(client, "/api/generate-content", saved),
+            ]
+
+            clock.advance(CURRENT_TTL_S + 0.1)  # what is current must be asked again
+            getattr(proxy, shape)()
+            during = [
+                await call(client, by_ref, player),
+                await call(client, "/api/generate-content", by_id),
+                await call(client, "/api/generate-content", saved),
+            ]
+            assert [a["generation_id"] for a in during] == [a["generation_id"] for a in before]
+            assert all(a["cache"]["hit"] for a in during)
+            misses = [
+                await call(client, by_ref, {"player_context": {"playthroughId": "bob"}}),
+                await call(client, "/api/generate-content", {**saved, "player_context": {"playthroughId": "bob"}}),
+            ]
+            assert all(a["status"] == "complete" for a in misses), misses
+
+            proxy.restore()
+
+            async def fetchable() -> bool:
+                clock.advance(settings.outbox_replay_s)  # the outbox's replay loop sleeps on the clock
+                statuses = [(await client.get(u)).status_code for u in urls]
+                return statuses == [200] * len(statuses)
+
+            await until(fetchable, within_s=30, what="every URL answered to be fetchable")
+    finally:
+        proxy.restore()
+        await services.aclose()

@@ -4,6 +4,7 @@ Real services on the memory database with a FakeProvider."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import AsyncIterator
@@ -13,19 +14,22 @@ import pytest
 
 from dyngen.bootstrap import build
 from dyngen.config import MEMORY_URL, Settings
-from dyngen.domain.contracts import GenerateContentRequest, GenerationStatus, PlayerContext
+from dyngen.domain.contracts import GenerateContentRequest, GenerationNodeConfig, GenerationStatus, PlayerContext
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.graph import SceneGraph, node_request
 from dyngen.domain.runtime import AdvanceRequest
 from dyngen.ports import GenerationFilter
-from dyngen.services.authoring import graphs
+from dyngen.services.authoring import graphs, nodes
 from dyngen.services.authoring.runtime_graphs import CURRENT_TTL_S, live_graph, referenced
 from dyngen.services.generation.front_door import Answered, GenerateCall, answer_hit, generate, generate_content
 from dyngen.services.machinery.container import Services
 from dyngen.services.play import by_reference
-from tests.fakes import FakeClock, FakeProvider
+from tests.fakes import FakeClock, FakeHangingCall, FakeProvider, FakeRefusedCall
+from tests.support.examples import SPEC_TEMPLATE
 
 PLAYER = PlayerContext(playthrough_id="pt-1", player_id="pl-1")
+# A guard, not a measurement: a call held by a hung store never answers and fails the test.
+GUARD_S = 10.0
 
 
 def story(mood_to: str = "tense", **config: Any) -> SceneGraph:
@@ -282,3 +286,84 @@ async def test_advance_takes_one_step_of_play(services: Services) -> None:
         )
     assert bad.value.code is ErrorCode.GEN_INVALID_CONFIG
     assert "its exits: b" in bad.value.message
+
+
+@pytest.mark.parametrize("shape", ["refused", "hung"])
+async def test_a_database_down_fails_or_holds_no_call_for_the_nodes_a_process_knows(
+    services: Services, monkeypatch: pytest.MonkeyPatch, shape: str
+) -> None:
+    """Issue 12: while the database refuses or never answers, a by-reference call and a flat call naming a
+    stored node or a saved node config are served the graph and config this process read last (for up to
+    `stale_s` past their lifetime), so the player gets the content it was getting; before, every such
+    call past `CURRENT_TTL_S` failed with the database (503) or waited for it."""
+    await graphs.save_graph(graph=story(), author=None, services=services)
+    saved = GenerationNodeConfig.model_validate({**SPEC_TEMPLATE, "id": "saved"})
+    await nodes.save_node(node_id="saved", config=saved, author=None, note=None, services=services)
+    by_id = GenerateContentRequest.model_validate(
+        {"type": "transition", "node_id": "n_ab", "player_context": {"playthroughId": "pt-1", "playerId": "pl-1"}}
+    )
+    by_saved_id = GenerateContentRequest.model_validate(
+        {"type": "transition", "node_id": "saved", "player_context": {"playthroughId": "pt-1"}}
+    )
+    warmed = [await by_ref(services), await generate_content(request=by_saved_id, services=services)]
+    assert isinstance(services.clock, FakeClock)
+    services.clock.advance(CURRENT_TTL_S + 0.1)
+
+    down = FakeRefusedCall() if shape == "refused" else FakeHangingCall()
+    for store, method in (
+        (services.graphs, "get_graph"),
+        (services.graphs, "list_graphs"),
+        (services.nodes, "node_version"),
+    ):
+        monkeypatch.setattr(store, method, down)
+    async with asyncio.timeout(GUARD_S):  # a call held by the store fails the test
+        again = await by_ref(services)
+        flat = await generate_content(request=by_id, services=services)
+        flat_saved = await generate_content(request=by_saved_id, services=services)
+    assert down.calls, "the store was asked again"
+    assert (again["cache"]["hit"], again["generation_id"]) == (True, warmed[0]["generation_id"])
+    assert (flat.cache.hit, flat.generation_id) == (True, warmed[0]["generation_id"])
+    assert (flat_saved.cache.hit, flat_saved.generation_id) == (True, warmed[1].generation_id)
+
+    # Older than `stale_s` past its lifetime, what was read is no longer vouched for: the store answers.
+    services.clock.advance(services.runtime_graphs.stale_s + CURRENT_TTL_S)
+    if isinstance(down, FakeRefusedCall):
+        with pytest.raises(DyngenError) as refused:
+            await by_ref(services)
+        assert refused.value.code is ErrorCode.DEPENDENCY_UNAVAILABLE
+    else:
+        waiting = asyncio.create_task(by_ref(services))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not waiting.done()
+        waiting.cancel()
+        down.release()
+
+
+async def test_a_save_in_this_process_is_read_at_once_and_a_read_under_way_does_not_undo_it(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A saved node config is kept like a graph; a save in this process is seen by the next call, even
+    when a stuck read of the config from before the save answers after it."""
+    config = {**SPEC_TEMPLATE, "id": "saved"}
+    await nodes.save_node(
+        node_id="saved", config=GenerationNodeConfig.model_validate(config), author=None, note=None, services=services
+    )
+    by_saved_id = GenerateContentRequest.model_validate({"type": "transition", "node_id": "saved"})
+    assert (await referenced(request=by_saved_id, services=services)).strategy.value == "per_playthrough"
+    always = GenerationNodeConfig.model_validate({**config, "strategy": "always"})
+    await nodes.save_node(node_id="saved", config=always, author=None, note=None, services=services)
+    assert (await referenced(request=by_saved_id, services=services)).strategy.value == "always"
+
+    assert isinstance(services.clock, FakeClock)
+    services.clock.advance(CURRENT_TTL_S + 0.1)
+    stuck = FakeHangingCall()  # answers None (no such node) once released: a read from before the save
+    with monkeypatch.context() as patched:
+        patched.setattr(services.nodes, "node_version", stuck)
+        assert (await referenced(request=by_saved_id, services=services)).strategy.value == "always"
+    once = GenerationNodeConfig.model_validate({**config, "strategy": "once"})
+    await nodes.save_node(node_id="saved", config=once, author=None, note=None, services=services)
+    stuck.release()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert (await referenced(request=by_saved_id, services=services)).strategy.value == "once"

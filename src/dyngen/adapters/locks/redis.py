@@ -75,6 +75,7 @@ class RedisSingleFlight:
         self._local = MemorySingleFlight()
         self._owner = uuid.uuid4().hex[:12]
         self._waiters: dict[str, list[asyncio.Future[bytes]]] = defaultdict(list)
+        self._extenders: set[asyncio.Task[None]] = set()  # lease extenders of the flights led here
         self._channel_prefix = connection.key("flight", "done", "")
         connection.on(self._channel_prefix + "*", self._on_done)
         self.takeovers = 0
@@ -152,19 +153,29 @@ class RedisSingleFlight:
     async def _lead(
         self, produce: Callable[[], Awaitable[bytes]], lock: str, result: str, channel: str, token: bytes
     ) -> bytes:
+        done = False
+
         async def keep_alive() -> None:
-            while True:
+            # Ends when `done` is set, not only when cancelled: a cancellation that arrives during a Redis call
+            # can be lost in the client (redis-py 5.3's blocking pool under load: the call returns normally),
+            # and an extender that only its cancellation ends would extend the lease for ever.
+            while not done:
                 await asyncio.sleep(self._lease_ms / 3000)
+                if done:
+                    return
                 with contextlib.suppress(RedisUnavailableError):
                     await self._redis.call(lambda r: r.eval(_EXTEND, 1, lock, token, self._lease_ms))
 
-        extender = asyncio.create_task(keep_alive())
+        extender = asyncio.create_task(keep_alive(), name="dyngen-flight-lease")
+        self._extenders.add(extender)
+        extender.add_done_callback(self._extenders.discard)
         try:
             data = await produce()
         finally:
+            done = True
+            # Not awaited: one whose cancellation was lost would hold this answer until its call ends. An
+            # extension after the finish below changes nothing (it extends only the token's own lease).
             extender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await extender
         try:
             owned = await self._redis.call(
                 lambda r: r.eval(_FINISH, 3, lock, result, channel, token, data, self._result_ttl_ms)

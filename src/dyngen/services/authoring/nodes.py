@@ -74,6 +74,7 @@ async def save_node(
         )
     body = config.model_dump(mode="json", by_alias=True, exclude_none=True)
     version = await services.nodes.save_node(node_id, config=body, author=author, note=note, at=services.clock.now())
+    services.runtime_graphs.forget_node(node_id)
     return SavedNode(node_id=node_id, version=version, validation=result)
 
 

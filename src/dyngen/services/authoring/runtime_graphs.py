@@ -3,7 +3,8 @@ a by-reference call costs a dictionary lookup, not a database read and a parse.
 
 A pinned version never changes, so it is kept until evicted. The current version of a graph is looked up
 again after `CURRENT_TTL_S` (another process may have saved one) and at once after a save or a delete in
-this process (`GraphCache.invalidate`, called by `services.graphs`).
+this process (`GraphCache.invalidate`, called by `services.graphs`). While the database does not answer
+or refuses, what it said last is served (`GraphCache`: stale-while-revalidate, `DYNGEN_RUNTIME_STALE_S`).
 
 Also here: the flat request's node resolution (`referenced`): a `POST /api/generate-content` whose
 `node_id` names a saved node and that brings no config of its own generates that node, as stored.
@@ -19,12 +20,11 @@ from dyngen.domain.contracts import GenerateContentRequest, GenerationNodeConfig
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.graph import SceneGraph, node_request
 from dyngen.services.machinery.container import Services
-from dyngen.services.machinery.graph_cache import GraphCache, LiveGraph
+from dyngen.services.machinery.graph_cache import CURRENT_TTL_S, GraphCache, LiveGraph
 
 log = logging.getLogger("dyngen.runtime_graphs")
 
-CURRENT_TTL_S = 2.0
-"""How long this process trusts its idea of a graph's current version before asking the store again."""
+__all__ = ["CURRENT_TTL_S", "brings_config", "live_graph", "not_found", "referenced"]
 
 # A flat request's fields that are not node config: a body that sets nothing else brings no config.
 _NOT_CONFIG = frozenset({"type", "node_id", "player_context", "social_context", "provider", "simulate", "cache_key"})
@@ -48,28 +48,43 @@ async def live_graph(*, graph_id: str, version: int | None, services: Services) 
         DyngenError: NOT_FOUND naming the closest graph id, or the versions there are.
     """
     cache: GraphCache = services.runtime_graphs
-    now = services.clock.monotonic()
-    wanted = version
-    if wanted is None and (seen := cache.current.get(graph_id)) is not None and now - seen[1] < CURRENT_TTL_S:
-        wanted = seen[0]
-    if wanted is not None and (live := cache.versions.get((graph_id, wanted))) is not None:
-        return live
-    stored = await services.graphs.get_graph(graph_id, wanted)
-    if stored is None:
-        current = await services.graphs.get_graph(graph_id)
-        if current is not None:
-            raise DyngenError(
-                ErrorCode.NOT_FOUND,
-                f"graph {graph_id!r} has no version {version}; its versions are 1 to {current.version}",
-                details=[{"field": "graph_version", "message": f"1 to {current.version}", "type": "not_found"}],
-            )
-        ids = [g.id for g in await services.graphs.list_graphs()]
-        raise not_found(f"no graph {graph_id!r}", graph_id, ids)
-    live = LiveGraph.of(stored.id, stored.version, SceneGraph.model_validate(stored.body))
-    cache.versions.put((stored.id, stored.version), live)
     if version is None:
-        cache.current[graph_id] = (stored.version, now)
+        live = await cache.current.get(
+            graph_id, lambda: _read_version(graph_id, None, services), now=services.clock.monotonic()
+        )
+    else:
+        live = cache.versions.get((graph_id, version)) or await _read_version(graph_id, version, services)
+    if live is not None:
+        return live
+    if version is not None and (current := await services.graphs.get_graph(graph_id)) is not None:
+        raise DyngenError(
+            ErrorCode.NOT_FOUND,
+            f"graph {graph_id!r} has no version {version}; its versions are 1 to {current.version}",
+            details=[{"field": "graph_version", "message": f"1 to {current.version}", "type": "not_found"}],
+        )
+    ids = [g.id for g in await services.graphs.list_graphs()]
+    raise not_found(f"no graph {graph_id!r}", graph_id, ids)
+
+
+async def _read_version(graph_id: str, version: int | None, services: Services) -> LiveGraph | None:
+    """The graph's `version` (None: current) from the store, parsed once per version (None: no such one)."""
+    stored = await services.graphs.get_graph(graph_id, version)
+    if stored is None:
+        return None
+    cache = services.runtime_graphs
+    if (live := cache.versions.get((stored.id, stored.version))) is None:
+        live = LiveGraph.of(stored.id, stored.version, SceneGraph.model_validate(stored.body))
+        cache.versions.put((stored.id, stored.version), live)
     return live
+
+
+async def _stored_graphs(services: Services) -> tuple[tuple[str, int], ...]:
+    return tuple((g.id, g.version) for g in await services.graphs.list_graphs())
+
+
+async def _saved_node(node_id: str, services: Services) -> GenerationNodeConfig | None:
+    saved = await services.nodes.node_version(node_id, None)
+    return None if saved is None else GenerationNodeConfig.model_validate(saved.config)
 
 
 def brings_config(request: GenerateContentRequest) -> bool:
@@ -90,9 +105,11 @@ async def referenced(*, request: GenerateContentRequest, services: Services) -> 
     if request.node_id is None or brings_config(request):
         return request
     node_id = request.node_id
+    cache = services.runtime_graphs
+    now = services.clock.monotonic()
     known: list[str] = []
-    for stored in await services.graphs.list_graphs():
-        live = await live_graph(graph_id=stored.id, version=stored.version, services=services)
+    for graph_id, version in await cache.stored.get("", lambda: _stored_graphs(services), now=now):
+        live = await live_graph(graph_id=graph_id, version=version, services=services)
         known.extend(live.nodes)
         if (node := live.nodes.get(node_id)) is not None:
             resolved = node_request(
@@ -103,9 +120,8 @@ async def referenced(*, request: GenerateContentRequest, services: Services) -> 
                 simulate=request.simulate,
             )
             return _same_type(request, resolved.model_copy(update={"provider": request.provider}))
-    saved = await services.nodes.node_version(node_id, None)
-    if saved is not None:
-        config = GenerationNodeConfig.model_validate(saved.config)
+    config = await cache.nodes.get(node_id, lambda: _saved_node(node_id, services), now=now)
+    if config is not None:
         resolved = GenerateContentRequest.for_node(
             config.model_copy(update={"id": config.id or node_id}),
             player_context=request.player_context,

@@ -37,6 +37,9 @@ class LruMemo(Generic[K, V]):
         if len(self._entries) > self._max:
             self._entries.popitem(last=False)
 
+    def discard(self, key: K) -> None:
+        self._entries.pop(key, None)
+
     def __len__(self) -> int:
         return len(self._entries)
 

@@ -76,7 +76,7 @@ async def set_budget_limit(
 )
 async def budget_limit_history(
     request: Request,
-    scope: Annotated[str | None, Query(min_length=1, max_length=220)] = None,
+    scope: Annotated[str | None, Query(min_length=1, max_length=220), IdChars] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
     """The changes of the stored budget limits, newest first (of one `scope`, or of all)."""
