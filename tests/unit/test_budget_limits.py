@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
-from dyngen.domain.budgets import BudgetPolicy, to_micros
+import asyncio
 
+import pytest
+
+from dyngen.bootstrap import build
+from dyngen.config import MEMORY_URL, Settings
+from dyngen.domain.budgets import BudgetPolicy, to_micros
+from dyngen.domain.contracts import GenerateContentRequest, GenerationStatus
+from dyngen.services.budgets.limits import current_policy
+from dyngen.services.generation.front_door import generate_content
+from tests.fakes import FakeClock, FakeHangingCall, FakeProvider
+
+# A guard, not a measurement: a call held by the hung read never answers and fails the test.
+GUARD_S = 10.0
 CONFIGURED = BudgetPolicy(global_cap=10.0, node_default=1.0, nodes={"cafe": 0.5, "roof": 2.0})
 
 
@@ -36,3 +48,46 @@ def test_a_stored_no_limit_lifts_the_configured_limit_and_the_default() -> None:
 def test_a_stored_limit_makes_an_unlimited_install_limited() -> None:
     assert not BudgetPolicy().limited
     assert BudgetPolicy().with_stored({"node:cafe": to_micros(1.0)}).limited
+
+
+class _Limits:
+    """A budget limit repository whose read never answers: a database that accepts and stays silent."""
+
+    def __init__(self) -> None:
+        self.stored_limits = FakeHangingCall()
+
+
+async def test_a_limits_read_that_never_answers_gives_the_configured_limits_within_its_share() -> None:
+    limits = _Limits()
+    async with asyncio.timeout(GUARD_S):
+        policy = await current_policy(policy=CONFIGURED, limits=limits, within_s=0)  # type: ignore[arg-type]
+    assert policy == CONFIGURED
+    assert limits.stored_limits.calls, "the stored limits were asked for"
+
+
+async def test_a_generation_is_not_held_by_a_limits_read_that_never_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 12: under a hung database, a miss still answers within its node's deadline. Reading the limits
+    set in the editor takes at most part of it; before, it waited for the database's own timeouts."""
+    services = await build(
+        Settings(database_url=MEMORY_URL, retry_backoff_ms=1, providers_by_type={}),
+        providers={"builtin": FakeProvider(name="builtin")},
+        clock=FakeClock(),
+    )
+    try:
+        hung = FakeHangingCall()
+        monkeypatch.setattr(services.budget_limits, "stored_limits", hung)
+        request = GenerateContentRequest.model_validate(
+            {
+                "type": "transition",
+                "node_id": "hung",
+                "player_context": {"playthroughId": "pt-hung"},
+                "fallback": {"mode": "placeholder", "timeoutMs": 2000},
+            }
+        )
+        async with asyncio.timeout(GUARD_S):
+            answer = await generate_content(request=request, services=services)
+        assert hung.calls, "the stored limits were asked for"
+        assert answer.status is GenerationStatus.COMPLETE, answer.error
+        hung.release()
+    finally:
+        await services.aclose()

@@ -8,6 +8,7 @@ once; when they cannot be read the configured defaults apply (logged), as before
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime
 from typing import Annotated, Literal
@@ -23,12 +24,21 @@ log = logging.getLogger("dyngen.budgets")
 MAX_LIMIT = 1_000_000_000.0
 
 
-async def current_policy(*, policy: BudgetPolicy, limits: BudgetLimitRepository | None) -> BudgetPolicy:
-    """The budgets that apply now: `policy` (the configured defaults) with the stored limits over it."""
+async def current_policy(
+    *, policy: BudgetPolicy, limits: BudgetLimitRepository | None, within_s: float | None = None
+) -> BudgetPolicy:
+    """The budgets that apply now: `policy` (the configured defaults) with the stored limits over it.
+
+    Args:
+        within_s: At most this long for the read (a generation passes part of its node's deadline, so a
+            database that accepts and never answers costs it that part, not the database's own timeouts);
+            past it, as when the read fails, the configured defaults apply (logged).
+    """
     if limits is None:
         return policy
     try:
-        stored = await limits.stored_limits()
+        async with asyncio.timeout(within_s):
+            stored = await limits.stored_limits()
     except Exception as exc:
         log.warning("budget.limits_unavailable error=%s", f"{type(exc).__name__}: {exc}"[:200])
         return policy

@@ -106,6 +106,9 @@ async def verify_elements(
 
 # Failures after which the provider may have billed the call: it was cut off mid-call by the deadline,
 # or it answered with output that could not be used (a model asked twice).
+# The share of what is left of a node's deadline that reading the stored budget limits may take: a database
+# that accepts and never answers leaves the provider the rest (the configured limits apply then).
+LIMITS_SHARE = 0.5
 _MAY_HAVE_BILLED = frozenset({ErrorCode.GEN_TIMEOUT, ErrorCode.GEN_EMPTY_OUTPUT})
 
 
@@ -200,7 +203,9 @@ async def run_provider(  # noqa: PLR0915 - one attempt loop: reserve, call, sett
             # The limits set in the editor apply over the configured ones (read only when a ledger counts).
             policy = services.options.budgets
             if services.budget_ledger is not None:
-                policy = await budget_limits.current_policy(policy=policy, limits=services.budget_limits)
+                policy = await budget_limits.current_policy(
+                    policy=policy, limits=services.budget_limits, within_s=remaining * LIMITS_SHARE
+                )
             hold = await budgets.reserve(
                 node_id=request.node_id,
                 provider=provider.info.name,
