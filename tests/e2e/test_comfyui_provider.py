@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from dyngen.adapters.providers.comfyui import ComfyUIProvider, ComfyUISettings
-from dyngen.bootstrap import build, job_ports, job_runner, preparer
+from dyngen.bootstrap import build, generation_ports, health_ports, job_ports, job_runner, preparer
 from dyngen.config import Settings
 from dyngen.domain.contracts import GenerateContentRequest, PayloadType
 from dyngen.domain.errors import DyngenError, ErrorCode
@@ -310,7 +310,7 @@ async def test_configured_from_the_environment_it_serves_a_generation(
                 "provider": "comfyui",
             }
         )
-        response = await generate_content(request=request, services=services)
+        response = await generate_content(request=request, ports=generation_ports(services))
         assert response.status == "complete", response.error
         assert response.provider == "comfyui"
         assert response.content is not None
@@ -398,7 +398,7 @@ async def test_api_health_lists_a_comfyui_instance_that_is_down(tmp_path: Path) 
     }
     services = await build(Settings(data_dir=tmp_path / "data", providers={"studio": studio}))
     try:
-        report = await check_health(services=services)
+        report = await check_health(ports=health_ports(services))
         assert report.providers["studio"].status == "down"
         assert "ComfyUI is unreachable" in (report.providers["studio"].detail or "")
         assert report.status == "degraded"

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from dyngen.bootstrap import build
+from dyngen.bootstrap import build, generation_ports
 from dyngen.config import MEMORY_URL, Settings
 from dyngen.domain.contracts import (
     CacheInfo,
@@ -80,7 +80,7 @@ def req(**fields: Any) -> GenerateContentRequest:
 
 
 async def gen(services: Services, **fields: Any) -> GenerateContentResponse:
-    return await generate_content(request=req(**fields), services=services)
+    return await generate_content(request=req(**fields), ports=generation_ports(services))
 
 
 async def records(services: Services, **filters: Any) -> list[GenerationRecord]:
