@@ -416,20 +416,29 @@ async def test_the_next_worker_follows_the_prompt_a_dead_worker_queued(
     services = await build(Settings(data_dir=tmp_path / "data", providers={"studio": studio}))
     try:
         request = call()[0].request.model_copy(update={"provider": "studio"})
-        queued = await jobs.submit_job(request=request, request_hash="h1", idempotency_key=None, services=services)
+        queued = await jobs.submit_job(
+            request=request,
+            request_hash="h1",
+            idempotency_key=None,
+            preparer=preparer(services),
+            ports=job_ports(services),
+        )
         # What a worker that died after queueing left behind: the prompt on ComfyUI, and its event.
         provider = services.providers.get("studio")
         assert isinstance(provider, RemoteJobProvider)
         comfy.script.paused = True
         remote = await provider.submit(call()[0])
         await jobs.emit(
-            services, queued.job.id, "progress", {"remote_job": {"provider": remote.provider, "id": remote.id}}
+            job_ports(services),
+            queued.job.id,
+            "progress",
+            {"remote_job": {"provider": remote.provider, "id": remote.id}},
         )
         comfy.script.paused = False
 
-        await jobs.run_job(job_id=queued.job.id, owner="worker-2", services=services)
+        await jobs.run_job(job_id=queued.job.id, owner="worker-2", runner=job_runner(services))
 
-        assert (await jobs.get_job(job_id=queued.job.id, services=services)).status == "complete"
+        assert (await jobs.get_job(job_id=queued.job.id, jobs=services.jobs)).status == "complete"
         assert [p["prompt_id"] for p in comfy.script.prompts] == [remote.id], "followed, not queued again"
     finally:
         await services.aclose()
