@@ -58,7 +58,6 @@ from dyngen.adapters.templates.folder import FolderTemplateSource
 from dyngen.bootstrap_providers import provider_registry
 from dyngen.config import Settings
 from dyngen.domain.cache_keys import ReviewPolicy
-from dyngen.domain.contracts import GenerateContentRequest
 from dyngen.domain.retention import RetentionPolicy
 from dyngen.ports import (
     ApiKeyRepository,
@@ -321,16 +320,12 @@ def _generation_ports(services: Services) -> GenerationPorts:
             metrics=services.metrics,
             clock=services.clock,
         ),
-        referenced=functools.partial(_referenced, services),
+        referenced=functools.partial(referenced, services=services),
         memo=services.memo,
         clock=services.clock,
         rate_limiter=services.rate_limiter,
         options=options,
     )
-
-
-async def _referenced(services: Services, request: GenerateContentRequest) -> GenerateContentRequest:
-    return await referenced(request=request, services=services)
 
 
 def play_ports(services: Services) -> PlayPorts:
@@ -623,8 +618,8 @@ async def build(
 
     services.background.append(outbox)
     await artifacts.start()
-    closers.append(artifacts.aclose)
-    services.closers.extend(closers)
+    services.closers.extend([*closers, artifacts.aclose])
+    play_ports(services)  # generation's and play's ports built at start-up: no request builds them
     return services
 
 

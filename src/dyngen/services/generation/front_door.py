@@ -106,7 +106,7 @@ async def remember(body: bytes, *, ports: GenerationPorts) -> None:
     a node by id only or cannot be prepared is left for `generate` to read (and refuse) as any body."""
     envelope = envelope_of(body)
     request = envelope.request
-    if request is None or envelope.simulate or await ports.referenced(request) is not request:
+    if request is None or envelope.simulate or await ports.referenced(request=request) is not request:
         return
     try:
         envelope.prepared = ports.preparer.prepare(request)
@@ -147,7 +147,7 @@ async def generate(call: GenerateCall, *, ports: GenerationPorts) -> Answered | 
         assert envelope.problem is not None
         raise envelope.problem
     if call.respond_async:
-        request = await ports.referenced(request)
+        request = await ports.referenced(request=request)
         submitted = await submit_job(
             request=request,
             request_hash=request_hash(request),
@@ -158,7 +158,7 @@ async def generate(call: GenerateCall, *, ports: GenerationPorts) -> Answered | 
         return Queued(job=submitted.job, created=submitted.created)
     prepared = envelope.prepared
     if prepared is None:
-        resolved = await ports.referenced(request)
+        resolved = await ports.referenced(request=request)
         prepared = ports.preparer.prepare(resolved)
         if resolved is request:  # a body resolved by its node id is resolved again (the graph may change)
             envelope.prepared = prepared
@@ -247,7 +247,7 @@ async def _shaped(body: bytes, context: PlayerContext, *, ports: GenerationPorts
     request = envelope.request
     if request is None or envelope.simulate or request.arms or request.player_context != context:
         return None
-    if await ports.referenced(request) is not request:
+    if await ports.referenced(request=request) is not request:
         return None
     return Shape(request=request, whole_context=bool(request.rules or request.template_id))
 
@@ -288,6 +288,6 @@ async def generate_content(*, request: GenerateContentRequest, ports: Generation
         DyngenError: as `generation.request.prepare`.
     """
     started = ports.clock.monotonic()
-    prepared = ports.preparer.prepare(await ports.referenced(request))
+    prepared = ports.preparer.prepare(await ports.referenced(request=request))
     data = await respond(ports.serving, prepared, started=started)
     return GenerateContentResponse.model_validate_json(data)

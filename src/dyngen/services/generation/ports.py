@@ -11,9 +11,8 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dyngen.domain.contracts import GenerateContentRequest
 from dyngen.ports import (
@@ -41,8 +40,12 @@ from dyngen.services.machinery.scores import ScoreBoard
 if TYPE_CHECKING:  # jobs read serving's cache: a run-time import would go round
     from dyngen.services.jobs.lifecycle import JobPorts
 
-Referenced = Callable[[GenerateContentRequest], Awaitable[GenerateContentRequest]]
-"""A flat request resolved by its `node_id` (`authoring.runtime_graphs.referenced`)."""
+
+class Referenced(Protocol):
+    """A flat request resolved by its `node_id` to a stored node, else unchanged
+    (`authoring.runtime_graphs.referenced`)."""
+
+    async def __call__(self, *, request: GenerateContentRequest) -> GenerateContentRequest: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
