@@ -140,3 +140,24 @@ def provider_problems(settings: Settings) -> list[tuple[str, str]]:
     routes |= {f"routing.by_template.{t}": n for t, n in settings.providers_by_template.items()}
     problems.extend((key, f"unknown provider {name!r}") for key, name in routes.items() if name not in known)
     return problems
+
+
+def provider_warnings(settings: Settings) -> list[tuple[str, str]]:
+    """(`providers.<name>.<key>`, message) for each deprecated provider key still in use (it works, for
+    one more release)."""
+    try:
+        sections = settings.provider_sections()
+    except ValueError:
+        return []  # reported by provider_problems
+    warnings: list[tuple[str, str]] = []
+    for name, section in sections.items():
+        if section.get("kind", name) == "http_video" and section.get("allow_private_hosts") is True:
+            warnings.append(
+                (
+                    f"providers.{name}.allow_private_hosts",
+                    "deprecated, and removed in the next release: it now lets only the hosts of this instance's "
+                    "own URLs resolve to private addresses (which they may anyway on their own port); name any "
+                    'other private host exactly: private_hosts = ["..."]',
+                )
+            )
+    return warnings

@@ -257,6 +257,9 @@ class Settings(BaseSettings):
     openai_price_per_1k_tokens: float = Field(
         default=0.0, ge=0, description="Cost accounting of the `openai` provider."
     )
+    openai_max_bytes: int = Field(
+        default=4 * 1024 * 1024, gt=0, description="The largest answer the `openai` provider reads; larger is refused."
+    )
     http_video_submit_url: str | None = Field(
         default=None, description="Job submit URL (POST) of a hosted video API; set it to enable `http_video`."
     )
@@ -283,7 +286,9 @@ class Settings(BaseSettings):
         default_factory=list, description="Hosts `http_video` may download results from (`*.cdn.com`); empty = any."
     )
     http_video_allow_private_hosts: bool = Field(
-        default=False, description="Let `http_video` download from loopback, link-local and private addresses."
+        default=False,
+        description="Deprecated (use DYNGEN_HTTP_VIDEO_PRIVATE_HOSTS): lets only the configured URLs' own hosts "
+        "resolve to private addresses.",
     )
     http_video_cost_per_second: float = Field(
         default=0.0, ge=0, description="Cost accounting of `http_video`: the price of one second of video."
@@ -468,6 +473,7 @@ class Settings(BaseSettings):
                 "model": self.openai_model,
                 "api_key": key.get_secret_value() if key else None,
                 "price_per_1k_tokens": self.openai_price_per_1k_tokens,
+                "max_bytes": self.openai_max_bytes,
             }
         if self.http_video_submit_url or self.http_video_preset:
             if self.http_video_submit_url and not self.http_video_status_url:

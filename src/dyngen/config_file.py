@@ -16,6 +16,7 @@ import json
 import os
 import re
 import tomllib
+import typing
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -318,6 +319,7 @@ def _read_file(layer: Layer, path: Path, environ: Mapping[str, str], table: dict
                 layer.problems.append(
                     Problem(layer.where(at), at, f"refers to the environment variable {name}, which is not set")
                 )
+            resolved = _relative_paths(section, key, resolved, path.resolve().parent, table)
             before = len(layer.problems)
             _set(layer, section, key, resolved, origin=layer.where(dotted), table=table)
             if is_ref and len(layer.problems) == before and section != "providers":
@@ -329,6 +331,43 @@ def _read_file(layer: Layer, path: Path, environ: Mapping[str, str], table: dict
                 for inner in resolved:  # each provider key's own line
                     layer.origins[f"providers.{key}.{inner}"] = layer.where(f"{dotted}.{inner}")
                 _mark_refs(layer, ["providers", key], value)
+
+
+# `example:scene_still`, `s3://...`: a reference, not a path (a one-letter "scheme" is a Windows drive).
+_REFERENCE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
+
+
+def _against(folder: Path, value: Any) -> Any:
+    """`value` resolved against `folder` when it is a relative path (not empty, not a reference)."""
+    if not isinstance(value, str) or not value.strip() or _REFERENCE.match(value):
+        return value
+    path = Path(value).expanduser()
+    return value if path.is_absolute() else str(folder / path)
+
+
+def _relative_paths(section: str, key: str, value: Any, folder: Path, table: dict[str, dict[str, str]]) -> Any:
+    """A file path the file gives (a `Path` setting, a provider's `workflow`...) made absolute against the
+    file's folder: what the file names never depends on the working directory."""
+    if section == "providers" and isinstance(value, dict):
+        from dyngen.adapters.providers.plugins import path_fields
+
+        kind = value.get("kind", key)
+        paths = path_fields(kind) if isinstance(kind, str) else set()
+        return {k: _against(folder, v) if k in paths else v for k, v in value.items()}
+    field_name = table.get(section, {}).get(key)
+    if field_name in _path_settings():
+        return _against(folder, value)
+    return value
+
+
+def _path_settings() -> set[str]:
+    from dyngen.config import Settings
+
+    return {
+        name
+        for name, info in Settings.model_fields.items()
+        if info.annotation is Path or Path in typing.get_args(info.annotation)
+    }
 
 
 def _mark_refs(layer: Layer, path: list[str], value: Any) -> None:
@@ -363,11 +402,12 @@ class FileSource(PydanticBaseSettingsSource):
 @dataclass(slots=True)
 class Loaded:
     """The effective settings (None when they cannot be made; made without the broken parts when there are
-    problems), the layer they came from, and every problem."""
+    problems), the layer they came from, every problem, and the warnings (deprecated keys: they still work)."""
 
     settings: Any
     layer: Layer
     problems: list[Problem]
+    warnings: list[Problem] = field(default_factory=list)
 
 
 def flat_variable(name: str, environ: Mapping[str, str]) -> str | None:

@@ -5,6 +5,7 @@ interrupts, a lost websocket, a slow queue, resuming, the SSRF rule, the size ca
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 
 from dyngen.adapters.providers.comfyui import ComfyUIProvider, ComfyUISettings
 from dyngen.bootstrap import build, generation_ports, health_ports, job_ports, job_runner, preparer
@@ -21,7 +23,7 @@ from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.ports import ProviderCall, RemoteJob, RemoteJobProvider
 from dyngen.services.generation.front_door import generate_content
 from dyngen.services.jobs import lifecycle as jobs
-from tests.support.fake_comfyui import FakeComfyUI, Run, animated_webp, mp4, png
+from tests.support.fake_comfyui import FakeComfyUI, Run, animated_gif, animated_webp, mp4, png
 from tests.support.proxy import TcpProxy
 from tests.support.servers import free_port
 
@@ -159,6 +161,33 @@ async def test_an_animated_webp_is_the_video_with_a_poster(make: Factory, comfy:
     video, poster = result.artifacts
     assert (video.media_type, video.primary, video.data) == ("image/webp", True, animation)
     assert poster.role == "poster"
+
+
+async def test_an_animated_gif_is_the_video_with_a_poster_from_its_first_frame(
+    make: Factory, comfy: FakeComfyUI
+) -> None:
+    """A GIF as VideoHelperSuite's VHS_VideoCombine reports it (under `gifs`, with its `format`): the
+    primary video artifact, bytes untouched, and a JPEG poster taken from its first (red) frame."""
+    animation = animated_gif()
+    comfy.script.runs.append(Run(outputs=[("clip_00001.gif", animation)], output_key="gifs"))
+    result = await make().generate(call()[0])
+    video, poster = result.artifacts
+    assert (video.role, video.media_type, video.primary, video.data) == ("video", "image/gif", True, animation)
+    assert result.payload.type is PayloadType.VIDEO
+    assert (poster.role, poster.media_type, poster.primary) == ("poster", "image/jpeg", False)
+    with Image.open(io.BytesIO(poster.data)) as frame:
+        assert frame.format == "JPEG"
+        red, green, blue = frame.convert("RGB").getpixel((16, 12))
+    assert red > 180, "the poster is the first (red) frame"
+    assert max(green, blue) < 80, "the poster is the first (red) frame"
+
+
+async def test_a_one_frame_gif_is_a_still_image(make: Factory, comfy: FakeComfyUI) -> None:
+    still = animated_gif(frames=1)
+    comfy.script.runs.append(Run(outputs=[("still_00001.gif", still)]))
+    result = await make().generate(call()[0])
+    (image,) = result.artifacts
+    assert (image.role, image.media_type, image.primary, image.data) == ("image", "image/gif", True, still)
 
 
 async def test_node_errors_name_the_node(make: Factory, comfy: FakeComfyUI) -> None:

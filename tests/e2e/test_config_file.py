@@ -132,6 +132,59 @@ def test_config_names_the_file_and_no_file_is_fine(tmp_path: Path) -> None:
     assert "no configuration file (defaults and the environment): ok" in bare.stdout
 
 
+def test_relative_paths_in_the_file_are_relative_to_its_folder_not_the_working_directory(tmp_path: Path) -> None:
+    """`--config conf/dyngen.toml` run from a scratch directory elsewhere: a relative ComfyUI workflow (and
+    the input map beside it) and a relative `[storage] data_dir` are found beside the file; `example:` still
+    names the shipped workflows."""
+    shipped = Path(__file__).resolve().parents[2] / "src" / "dyngen" / "defaults" / "comfyui"
+    conf = tmp_path / "conf"
+    (conf / "flows").mkdir(parents=True)
+    (conf / "flows" / "mine.json").write_text((shipped / "transition.json").read_text())
+    (conf / "flows" / "mine.inputs.json").write_text((shipped / "transition.inputs.json").read_text())
+    (conf / "dyngen.toml").write_text(
+        '[storage]\ndata_dir = "state"\n\n'
+        '[providers.studio]\nkind = "comfyui"\nworkflow = "flows/mine.json"\nprivate_hosts = ["127.0.0.1"]\n\n'
+        '[providers.stills]\nkind = "comfyui"\nworkflow = "example:scene_still"\n'
+        'generation_types = ["environment"]\n'
+    )
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+
+    checked = dyngen(["--config", str(conf / "dyngen.toml"), "config", "check"], scratch)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+    shown = dyngen(["--config", str(conf / "dyngen.toml"), "config", "show"], scratch)
+    assert shown.returncode == 0, shown.stderr
+    assert f'workflow = "{conf / "flows" / "mine.json"}"' in shown.stdout
+    assert 'workflow = "example:scene_still"' in shown.stdout
+    assert f'data_dir = "{conf / "state"}"' in shown.stdout
+    assert not (scratch / "state").exists()
+
+
+def test_the_deprecated_allow_private_hosts_is_a_warning_not_a_problem(tmp_path: Path) -> None:
+    (tmp_path / "dyngen.toml").write_text(
+        '[providers.video]\nkind = "http_video"\nsubmit_url = "http://127.0.0.1:8000/jobs"\n'
+        'status_url = "http://127.0.0.1:8000/jobs/{id}"\nallow_private_hosts = true\n'
+    )
+
+    done = dyngen(["config", "check"], tmp_path)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ok (1 warning(s))" in done.stdout
+    assert f"warning: {tmp_path / 'dyngen.toml'}:5: providers.video.allow_private_hosts: deprecated" in done.stderr
+    assert "private_hosts = [" in done.stderr
+
+    flat = dyngen(
+        ["config", "check"],
+        tmp_path / "..",
+        DYNGEN_HTTP_VIDEO_SUBMIT_URL="http://127.0.0.1:8000/jobs",
+        DYNGEN_HTTP_VIDEO_STATUS_URL="http://127.0.0.1:8000/jobs/{id}",
+        DYNGEN_HTTP_VIDEO_ALLOW_PRIVATE_HOSTS="true",
+    )
+    assert flat.returncode == 0, flat.stdout + flat.stderr
+    assert "providers.http_video.allow_private_hosts: deprecated" in flat.stderr
+
+
 def test_a_broken_file_stops_serve_with_the_report_not_a_traceback(tmp_path: Path) -> None:
     (tmp_path / "dyngen.toml").write_text('[server]\nenv = "production"\nport = 8000\n')
 
@@ -240,6 +293,6 @@ def test_two_openai_instances_routed_per_node_and_a_chain(tmp_path: Path, openai
         assert {"story", "local", "down", "main", "builtin", "builtin_video"} <= set(health["providers"])
         assert health["providers"]["local"]["latency_ms"] is not None, "an instance is probed"
         down = health["providers"]["down"]
-        assert (down["status"], down.get("latency_ms")) == ("ok", None), "health_check = false: never probed"
+        assert (down["status"], down.get("latency_ms")) == ("unchecked", None), "health_check = false: never probed"
     finally:
         server.stop()

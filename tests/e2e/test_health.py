@@ -16,6 +16,8 @@ import httpx
 import pytest
 
 from dyngen.adapters.providers.builtin import BuiltinProvider
+from dyngen.adapters.providers.http_video import HttpVideoProvider
+from dyngen.adapters.providers.plugins import ProviderInstance
 from dyngen.bootstrap import build
 from dyngen.config import Settings
 from dyngen.entrypoints.api.app import create_app
@@ -158,6 +160,36 @@ async def test_the_only_provider_failing_its_health_check_puts_the_service_down(
     assert report["providers"]["vendor"]["status"] == "down"
     assert any("vendor" in reason for reason in report["reasons"]), report["reasons"]
     assert report["dependencies"]["database"]["status"] == "ok"
+
+
+async def test_providers_that_are_not_probed_are_unchecked_and_change_nothing(settings: Settings) -> None:
+    """A hosted API with no probe (Replicate, fal) and an instance with `health_check = false` are listed
+    `unchecked`, not `ok`; the service stays `ok` with no reason, and the graph has no PROVIDERS_DOWN."""
+    replicate = HttpVideoProvider(preset="replicate", model="owner/video", api_key="r8_never_called_0123")
+    not_probed = ProviderInstance(FakeUnreachableProvider(name="quiet"), concurrency=None, timeout_s=None, health=False)
+    providers: dict[str, Provider] = {"builtin": BuiltinProvider(), "replicate": replicate, "quiet": not_probed}
+    async with api(settings, providers) as (client, _):
+        report = await health(client)
+        graph = await graph_health(client, THREE_SCENES)
+
+    assert report["providers"]["builtin"] == {"status": "ok"}, "in-process: nothing to be down"
+    assert report["providers"]["replicate"] == {
+        "status": "unchecked",
+        "detail": "not probed: its kind has no health check",
+    }
+    assert report["providers"]["quiet"] == {"status": "unchecked", "detail": "not probed: health_check = false"}
+    assert report["status"] == "ok"
+    assert report["reasons"] == []
+    assert "PROVIDERS_DOWN" not in warnings_by_code(graph)
+
+
+async def test_a_service_whose_only_provider_is_unchecked_is_not_down(settings: Settings) -> None:
+    replicate = HttpVideoProvider(preset="replicate", model="owner/video", api_key="r8_never_called_0123")
+    async with api(settings, {"replicate": replicate}) as (client, _):
+        report = await health(client)
+
+    assert report["status"] == "ok"
+    assert report["providers"]["replicate"]["status"] == "unchecked"
 
 
 # --- POST /api/health/graph ------------------------------------------------------------------------

@@ -49,7 +49,6 @@ async def make(server: VideoApiServer) -> AsyncIterator[Factory]:
                 "id_path": "data.id",
                 "status_path": "state",
                 "result_path": "output.url",
-                "allow_private_hosts": True,
                 "client": client,
                 **overrides,
             }
@@ -154,15 +153,43 @@ async def test_without_a_cancel_url_a_timeout_still_times_out(make: Factory, ser
     assert server.script.cancels == []
 
 
-async def test_a_loopback_result_url_is_refused_unless_private_hosts_are_allowed(
+async def test_a_result_on_the_apis_own_host_and_port_needs_no_key(make: Factory, server: VideoApiServer) -> None:
+    """The configured API at 127.0.0.1 (the operator named it): submit, status and a result on that very
+    host and port pass the rule with neither `private_hosts` nor `allow_private_hosts`."""
+    server.script.jobs.append(Job(polls=0))
+    assert (await make().generate(call())).artifacts[0].data == VIDEO
+
+
+async def test_a_loopback_result_url_elsewhere_is_refused_unless_its_host_is_named(
     make: Factory, server: VideoApiServer
 ) -> None:
-    server.script.jobs.append(Job(polls=0))
+    elsewhere = f"http://localhost:{server.port}/files/video.mp4"  # the same machine, under another name
+    server.script.jobs.append(Job(polls=0, result_url=elsewhere))
     with pytest.raises(DyngenError) as caught:
-        await make(allow_private_hosts=False).generate(call())
+        await make().generate(call())
     assert caught.value.code is ErrorCode.GEN_PROVIDER_UNAVAILABLE
     assert "SSRF" in caught.value.message
     assert "loopback" in caught.value.message
+    assert server.script.downloads == 0
+    server.script.jobs.append(Job(polls=0, result_url=elsewhere))
+    assert (await make(private_hosts=["localhost"]).generate(call())).artifacts[0].data == VIDEO
+
+
+async def test_the_deprecated_allow_private_hosts_lets_in_only_the_apis_own_hosts(
+    make: Factory, server: VideoApiServer
+) -> None:
+    """`allow_private_hosts = true` once let every private address in; now it names the configured URLs'
+    hosts (any port) and nothing else."""
+    server.script.jobs.append(Job(polls=0, result_url="http://127.0.0.1:9/video.mp4"))  # own host, port 9
+    with pytest.raises(DyngenError) as passed:
+        await make(allow_private_hosts=True).generate(call())
+    assert "SSRF" not in passed.value.message, "the rule let it through; nothing listens on port 9"
+    assert "download failed" in passed.value.message
+    for hostile in (f"http://localhost:{server.port}/files/video.mp4", "http://10.1.2.3/video.mp4"):
+        server.script.jobs.append(Job(polls=0, result_url=hostile))
+        with pytest.raises(DyngenError) as caught:
+            await make(allow_private_hosts=True).generate(call())
+        assert "SSRF" in caught.value.message, hostile
     assert server.script.downloads == 0
 
 
@@ -193,7 +220,7 @@ async def test_every_redirect_hop_is_checked(make: Factory, server: VideoApiServ
 @pytest.mark.parametrize(
     "template",
     [
-        "http://127.0.0.1:{port}/files/video.mp4",
+        "http://127.0.0.1:6379/",  # the API's own host, another port
         "http://2130706433:{port}/files/video.mp4",
         "http://0x7f000001:{port}/files/video.mp4",
         "http://127.1:{port}/files/video.mp4",
@@ -213,7 +240,7 @@ async def test_every_redirect_hop_is_checked(make: Factory, server: VideoApiServ
 async def test_hostile_result_urls_are_refused(make: Factory, server: VideoApiServer, template: str) -> None:
     server.script.jobs.append(Job(polls=0, result_url=template.format(port=server.port)))
     with pytest.raises(DyngenError) as caught:
-        await make(allow_private_hosts=False).generate(call())
+        await make().generate(call())
     assert caught.value.code is ErrorCode.GEN_PROVIDER_UNAVAILABLE
     assert "SSRF" in caught.value.message
     assert server.script.downloads == 0
@@ -264,7 +291,7 @@ async def test_settings_enable_the_provider_for_the_whole_service(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     server.script.reset()
-    services = await build(video_settings(server, tmp_path, http_video_allow_private_hosts=True))
+    services = await build(video_settings(server, tmp_path))
     try:
         assert "http_video" in services.providers.names()
         response = await generate_content(request=call(provider="http_video").request, ports=generation_ports(services))
@@ -283,6 +310,8 @@ async def test_by_default_a_private_result_url_fails_the_generation_naming_the_r
     server: VideoApiServer, tmp_path: Path
 ) -> None:
     server.script.reset()
+    # A result on the API's own host (allowed) but another port: not the instance's own URL.
+    server.script.jobs.append(Job(polls=0, result_url="http://127.0.0.1:6379/video.mp4"))
     services = await build(video_settings(server, tmp_path))
     try:
         response = await generate_content(request=call(provider="http_video").request, ports=generation_ports(services))
@@ -370,7 +399,7 @@ async def test_the_public_steps_submit_poll_and_cancel(make: Factory, server: Vi
 async def test_a_job_started_upstream_is_kept_with_the_generation_job(server: VideoApiServer, tmp_path: Path) -> None:
     server.script.reset()
     server.script.jobs.append(Job(polls=1))
-    services = await build(video_settings(server, tmp_path, http_video_allow_private_hosts=True))
+    services = await build(video_settings(server, tmp_path))
     try:
         request = call(provider="http_video").request
         queued = await jobs.submit_job(
@@ -395,7 +424,7 @@ async def test_the_next_worker_polls_the_upstream_job_instead_of_submitting_agai
 ) -> None:
     server.script.reset()
     server.script.jobs.append(Job(polls=2))
-    services = await build(video_settings(server, tmp_path, http_video_allow_private_hosts=True))
+    services = await build(video_settings(server, tmp_path))
     try:
         request = call(provider="http_video").request
         queued = await jobs.submit_job(

@@ -139,3 +139,82 @@ async def test_without_a_base_url_the_provider_is_not_loaded(tmp_path: Path) -> 
         assert "openai" not in services.providers.names()
     finally:
         await services.aclose()
+
+
+# --- the SSRF rule and the size cap (issue 16 item 5) -------------------------------------------------
+
+
+async def test_a_local_server_is_reached_with_no_private_hosts_key(server: OpenAIServer, tmp_path: Path) -> None:
+    """A local Ollama-like server at 127.0.0.1, configured as an instance with no `private_hosts`: its own
+    host and port pass the rule (the operator named them in the section)."""
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        providers={"local": {"kind": "openai", "base_url": server.base_url, "model": "test-model"}},
+    )
+    services = await build(settings)
+    try:
+        request = call(provider="local").request.model_copy(update={"player_context": None})
+        response = await generate_content(request=request, ports=generation_ports(services))
+        assert response.status == "complete", response.error
+        assert response.provider == "local"
+    finally:
+        await services.aclose()
+
+
+async def test_a_redirect_to_another_private_host_is_refused(provider: OpenAIProvider, server: OpenAIServer) -> None:
+    """The configured host may be private; a redirect to another private name (the same machine as
+    `localhost`) is not followed: the SSRF rule refuses it, and the key goes nowhere else."""
+    elsewhere = f"http://localhost:{server.port}/v1/chat/completions"
+    server.script.answers[:] = [f"redirect:{elsewhere}"]
+    with pytest.raises(DyngenError) as caught:
+        await provider.generate(call())
+    assert caught.value.code is ErrorCode.GEN_PROVIDER_UNAVAILABLE
+    assert "SSRF" in caught.value.message
+    assert "'localhost'" in caught.value.message
+    assert len(server.script.requests) == 1, "the redirect was not followed"
+
+
+async def test_a_redirect_is_followed_on_the_own_origin_and_to_a_named_host(server: OpenAIServer) -> None:
+    server.script.answers[:] = [f"redirect:{server.base_url}/chat/completions?again=1", "ok"]
+    server.script.requests.clear()
+    async with httpx.AsyncClient() as client:
+        same = OpenAIProvider(base_url=server.base_url, model="m", api_key="sk-test", client=client)
+        assert (await same.generate(call())).payload.beats
+        assert [r["authorization"] for r in server.script.requests] == ["Bearer sk-test"] * 2
+
+        server.script.answers[:] = [f"redirect:http://localhost:{server.port}/v1/chat/completions", "ok"]
+        server.script.requests.clear()
+        named = OpenAIProvider(
+            base_url=server.base_url, model="m", api_key="sk-test", client=client, private_hosts=["localhost"]
+        )
+        assert (await named.generate(call())).payload.beats
+    first, second = server.script.requests
+    assert first["authorization"] == "Bearer sk-test"
+    assert second["host"].startswith("localhost")
+    assert second["authorization"] is None, "the key does not follow a redirect to another origin"
+
+
+@pytest.mark.parametrize("answer", ["big", "big-stream"], ids=["declared", "streamed"])
+async def test_an_answer_over_max_bytes_is_refused(server: OpenAIServer, answer: str) -> None:
+    server.script.answers[:] = [answer]
+    server.script.big_bytes = 64 * 1024
+    async with httpx.AsyncClient() as client:
+        capped = OpenAIProvider(base_url=server.base_url, model="m", client=client, max_bytes=32 * 1024)
+        with pytest.raises(DyngenError) as caught:
+            await capped.generate(call())
+        assert caught.value.code is ErrorCode.GEN_PROVIDER_UNAVAILABLE
+        assert caught.value.message == f"the model's answer is larger than {32 * 1024} bytes"
+
+        server.script.answers[:] = [answer]
+        roomy = OpenAIProvider(base_url=server.base_url, model="m", client=client, max_bytes=128 * 1024)
+        assert (await roomy.generate(call())).payload.beats, "under the cap, the padded answer is used"
+
+
+async def test_the_default_cap_refuses_an_answer_of_megabytes(server: OpenAIServer, tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", openai_base_url=server.base_url, openai_model="m")
+    assert settings.openai_max_bytes == 4 * 1024 * 1024, "a few MB: a chat completion is a few kB"
+    server.script.answers[:] = ["big-stream"]
+    server.script.big_bytes = settings.openai_max_bytes + 1
+    async with httpx.AsyncClient() as client:
+        with pytest.raises(DyngenError, match="larger than"):
+            await OpenAIProvider(base_url=server.base_url, model="m", client=client).generate(call())

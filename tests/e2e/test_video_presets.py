@@ -170,10 +170,36 @@ async def test_a_job_url_on_another_host_is_refused(make: Factory, vendors: Fake
     assert "another host" in caught.value.message, "the key is never sent to a host the answer names"
 
 
-async def test_results_on_a_private_host_need_it_named(make: Factory, vendors: FakeVendors) -> None:
+async def test_a_job_url_on_the_apis_host_but_another_private_port_is_refused(
+    make: Factory, vendors: FakeVendors
+) -> None:
+    """The API's own host, another port (another local service): the key is not sent there."""
+    vendors.script.jobs.append(Job(job_host="http://127.0.0.1:6379", polls=3))
     with pytest.raises(DyngenError) as caught:
         await make(private_hosts=[]).generate(call())
     assert "SSRF" in caught.value.message
+    assert "loopback" in caught.value.message
+
+
+@pytest.mark.parametrize("preset", ["replicate", "fal"])
+async def test_results_on_another_private_host_need_it_named(make: Factory, vendors: FakeVendors, preset: str) -> None:
+    """The API's own configured host and port may be private (the operator named it); a result the answer
+    puts on another private host is refused until that host is named."""
+    elsewhere = f"http://localhost:{vendors.port}"
+    vendors.script.jobs.append(Job(result_base=elsewhere))
+    with pytest.raises(DyngenError) as caught:
+        await make(preset, private_hosts=[]).generate(call())
+    assert "SSRF" in caught.value.message
+    assert "'localhost'" in caught.value.message
+    vendors.script.jobs.append(Job(result_base=elsewhere))
+    assert (await make(preset, private_hosts=["localhost"]).generate(call())).artifacts[0].data == VIDEO
+
+
+@pytest.mark.parametrize("preset", ["replicate", "fal"])
+async def test_a_local_api_needs_no_key_to_reach_its_own_host(make: Factory, preset: str) -> None:
+    """A preset pointed at a local server (base_url on 127.0.0.1): its own host and port pass the rule
+    with no `private_hosts`, submit, status and result alike."""
+    assert (await make(preset, private_hosts=[]).generate(call())).artifacts[0].data == VIDEO
 
 
 async def test_keys_never_reach_errors_or_logs(make: Factory, caplog: pytest.LogCaptureFixture) -> None:

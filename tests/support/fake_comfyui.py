@@ -51,6 +51,14 @@ def animated_webp() -> bytes:
     return out.getvalue()
 
 
+def animated_gif(frames: int = 4) -> bytes:
+    """A GIF of `frames` frames, the first one red (a poster taken from it is red)."""
+    out = io.BytesIO()
+    images = [Image.new("RGB", (32, 24), (220, 20, 20) if i == 0 else (20, 60 * i % 255, 200)) for i in range(frames)]
+    images[0].save(out, format="GIF", save_all=True, append_images=images[1:], duration=100, loop=0)
+    return out.getvalue()
+
+
 def mp4() -> bytes:
     import imageio_ffmpeg
 
@@ -88,6 +96,8 @@ class Run:
         hold: Stay running until interrupted or released (`Script.release`).
         drop_ws: Close the client's websocket once the prompt starts (the run still finishes).
         steps: Sampler steps reported as `progress`.
+        output_key: The key the save node lists its files under: `images` (ComfyUI's own save nodes) or
+            `gifs` (VideoHelperSuite's `VHS_VideoCombine`, which adds each file's `format`).
     """
 
     outputs: list[tuple[str, bytes]] = field(default_factory=lambda: [("dyngen_still_00001_.png", png())])
@@ -96,6 +106,7 @@ class Run:
     hold: bool = False
     drop_ws: bool = False
     steps: int = 4
+    output_key: str = "images"
 
 
 @dataclass
@@ -199,7 +210,10 @@ def app_for(script: Script) -> FastAPI:
             if prompt[node]["class_type"] in ("SaveImage", "SaveVideo", "SaveAnimatedWEBP"):
                 script.files.update(dict(run.outputs))
                 files = [{"filename": name, "subfolder": "", "type": "output"} for name, _ in run.outputs]
-                outputs[node] = {"images": files}
+                if run.output_key == "gifs":
+                    formats = {".gif": "image/gif", ".webp": "image/webp", ".mp4": "video/h264-mp4"}
+                    files = [f | {"format": formats.get(Path(f["filename"]).suffix, "")} for f in files]
+                outputs[node] = {run.output_key: files}
                 await emit("executed", {"node": node, "display_node": node, "output": outputs[node]})
         if prompt_id in script.interrupted and status == "success":
             await emit(

@@ -32,7 +32,8 @@ FAL_KEY = "fal-key-id:fal-secret-0123456789"
 @dataclass
 class Job:
     """How the next job behaves: `polls` status answers before it is done, `failed` with `reason`, `slow`
-    (never finishes); `output_list` makes Replicate's output a list; `job_host` puts its URLs elsewhere."""
+    (never finishes); `output_list` makes Replicate's output a list; `job_host` puts its URLs elsewhere;
+    `result_base` names the result files on another root (`http://localhost:<port>`)."""
 
     polls: int = 1
     outcome: str = "done"
@@ -40,6 +41,7 @@ class Job:
     output_list: bool = False
     job_host: str | None = None
     chunked: bool = False  # the result is sent without a Content-Length
+    result_base: str | None = None
 
 
 @dataclass
@@ -71,8 +73,9 @@ def app_for(script: Script, base: str) -> FastAPI:
         host = job.job_host or base
         output: Any = None
         if status == "succeeded":
-            url = f"{base}/{'chunked' if job.chunked else 'files'}/{job_id}.mp4"
-            output = [url, f"{base}/files/{job_id}-2.mp4"] if job.output_list else url
+            files = job.result_base or base
+            url = f"{files}/{'chunked' if job.chunked else 'files'}/{job_id}.mp4"
+            output = [url, f"{files}/files/{job_id}-2.mp4"] if job.output_list else url
         return {
             "id": job_id,
             "model": "owner/model",
@@ -172,7 +175,7 @@ def app_for(script: Script, base: str) -> FastAPI:
         return JSONResponse(
             {
                 "video": {
-                    "url": f"{base}/files/{request_id}.mp4",
+                    "url": f"{job.result_base or base}/files/{request_id}.mp4",
                     "content_type": "video/mp4",
                     "file_size": len(VIDEO),
                 },

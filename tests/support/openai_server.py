@@ -10,17 +10,20 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 
 from tests.support.servers import free_port, port_open, wait_until
 
 
 @dataclass
 class Script:
-    """What the next answers are: each entry is a status code, "slow", "bad-json", or "ok"."""
+    """What the next answers are: each entry is a status code, "slow", "bad-json", "ok", "big" (a padded
+    answer of `big_bytes` with its Content-Length), "big-stream" (the same, chunked, no length), or
+    "redirect:<url>" (a 307 to that URL)."""
 
     answers: list[str] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    big_bytes: int = 64 * 1024
 
     def next(self) -> str:
         return self.answers.pop(0) if self.answers else "ok"
@@ -44,10 +47,25 @@ def app_for(script: Script) -> FastAPI:
         return {"data": [{"id": "test-model"}]}
 
     @app.post("/v1/chat/completions")
-    async def complete(request: Request) -> JSONResponse:
+    async def complete(request: Request) -> Response:
         body = await request.json()
-        script.requests.append({"body": body, "authorization": request.headers.get("authorization")})
+        script.requests.append(
+            {"body": body, "authorization": request.headers.get("authorization"), "host": request.headers["host"]}
+        )
         answer = script.next()
+        if answer.startswith("redirect:"):
+            return RedirectResponse(answer.removeprefix("redirect:"), status_code=307)
+        if answer in ("big", "big-stream"):
+            padded = json.dumps({"choices": [{"message": {"content": json.dumps(GOOD)}}], "pad": ""})
+            data = padded[:-2].encode() + b"x" * max(script.big_bytes - len(padded), 0) + b'"}'
+            if answer == "big":
+                return Response(data, media_type="application/json")
+
+            async def parts() -> Any:
+                for start in range(0, len(data), 4096):
+                    yield data[start : start + 4096]
+
+            return StreamingResponse(parts(), media_type="application/json")
         if answer.isdigit():
             return JSONResponse({"error": {"message": "scripted"}}, status_code=int(answer))
         if answer == "slow":

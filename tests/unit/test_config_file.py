@@ -200,6 +200,7 @@ def test_the_flat_provider_settings_make_instances_named_like_today(monkeypatch:
         "model": "gpt-4o-mini",
         "api_key": "sk-flat",
         "price_per_1k_tokens": 0.0,
+        "max_bytes": 4 * 1024 * 1024,
     }
     assert sections["http_video"]["kind"] == "http_video"
     assert sections["http_video"]["status_url"] == "http://127.0.0.1:9/jobs/{id}"

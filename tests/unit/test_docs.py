@@ -66,7 +66,9 @@ def test_the_generated_cli_reference_uses_one_vocabulary() -> None:
 
 
 def test_the_readme_is_a_quickstart_with_the_two_setup_commands() -> None:
-    assert len(README.splitlines()) <= 150
+    # 150 lines for the quickstart, plus the three short dyngen.toml of "Plug in real generators" (issue 16
+    # asks the README itself to show them).
+    assert len(README.splitlines()) <= 180
     setup = README.split("## Set-up", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
     commands = [line.split("#", 1)[0].strip() for line in setup.strip().splitlines()]
     assert commands == ["make run", "make test"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,21 @@ BLOCKS = [
 
 def test_the_docs_show_configuration_files() -> None:
     assert len(BLOCKS) >= 4
+
+
+def test_the_readme_shows_a_local_model_comfyui_with_the_builtin_last_and_a_hosted_video_api() -> None:
+    """Issue 16: the README itself shows a dyngen.toml for each (each is also checked below, as every block
+    is)."""
+    readme = re.findall(r"```toml\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), re.DOTALL)
+    documents = [tomllib.loads(block) for block in readme]
+    kinds = [{s["kind"] for s in d.get("providers", {}).values()} for d in documents]
+    assert kinds == [{"openai"}, {"comfyui"}, {"http_video"}]
+    local, studio, hosted = documents
+    assert local["providers"]["local"]["base_url"].startswith("http://127.0.0.1:11434")
+    assert local["routing"]["by_type"]["dialogue"] == "local"
+    chain = studio["routing"]["by_type"]["transition"]
+    assert studio["chains"][chain][-1] == "builtin_video", "the built-in renderer is the chain's last member"
+    assert hosted["providers"]["video"]["preset"] in ("replicate", "fal")
 
 
 @pytest.mark.parametrize("number", range(len(BLOCKS)))

@@ -37,7 +37,7 @@ ConfigOption = Annotated[
 
 def checked(path: Path | None = None) -> Loaded:
     """The configuration with every problem found: the file's, the settings', the provider instances'."""
-    from dyngen.bootstrap_providers import provider_problems
+    from dyngen.bootstrap_providers import provider_problems, provider_warnings
 
     loaded = load(path)
     settings = loaded.settings
@@ -49,7 +49,18 @@ def checked(path: Path | None = None) -> Loaded:
     except (AttributeError, TypeError, ValueError):  # malformed routing, already reported by `load`
         found = []
     loaded.problems.extend(Problem(_where(loaded, key), key, message) for key, message in found)
+    try:
+        warned = provider_warnings(settings)
+    except (AttributeError, TypeError, ValueError):
+        warned = []
+    loaded.warnings.extend(Problem(_where(loaded, key), key, message) for key, message in warned)
     return loaded
+
+
+def _warn(loaded: Loaded) -> None:
+    """The warnings on stderr (they never stop anything)."""
+    for warning in loaded.warnings:
+        typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW, err=True)
 
 
 def _where(loaded: Loaded, key: str) -> str:
@@ -77,6 +88,7 @@ def _where(loaded: Loaded, key: str) -> str:
 def stop_on_problems(path: Path | None = None) -> Settings:
     """The settings, or the report of every problem on stderr and exit code 2 (`serve` starts with it)."""
     loaded = checked(path)
+    _warn(loaded)
     if loaded.problems or loaded.settings is None:
         typer.secho(f"the configuration has {len(loaded.problems)} problem(s):", fg=typer.colors.RED, err=True)
         typer.echo(report(loaded.problems), err=True)
@@ -90,11 +102,13 @@ def check(config: ConfigOption = None) -> None:
     """Report every problem of the configuration with file, line and the closest known key (exit code 2)."""
     loaded = checked(config)
     source = loaded.layer.path or "no configuration file (defaults and the environment)"
+    _warn(loaded)
     if loaded.problems:
         typer.secho(f"{source}: {len(loaded.problems)} problem(s)", fg=typer.colors.RED, err=True)
         typer.echo(report(loaded.problems))
         raise typer.Exit(2)
-    typer.secho(f"{source}: ok", fg=typer.colors.GREEN)
+    warned = f" ({len(loaded.warnings)} warning(s))" if loaded.warnings else ""
+    typer.secho(f"{source}: ok{warned}", fg=typer.colors.GREEN)
 
 
 def _toml(value: Any) -> str:

@@ -22,6 +22,8 @@ class ProviderInfo:
         deterministic: True when the same request and seed always give the same bytes.
         uses_scene_images: True when it draws on the scenes' `image`s; the service then fetches those that
             name stored artifacts into `ProviderCall.images`.
+        remote: True when it calls a service over the network; without a `health` probe, `GET /api/health`
+            then shows it `unchecked` rather than `ok` (an in-process provider has nothing to be down).
     """
 
     name: str
@@ -29,6 +31,7 @@ class ProviderInfo:
     media: frozenset[str]
     deterministic: bool
     uses_scene_images: bool = False
+    remote: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,9 @@ the status and the result URL in the answers. The body reaches the scene images 
 signed, `{{from_image_b64}}`). The result URL comes from the remote service, so it is fetched only when it
 passes the SSRF rule (`ssrf`), connected to the very address that was checked, each redirect checked the
 same way, at most `max_bytes` read. URLs an answer names for the job (Replicate's `urls.get`) must be on
-the API's own host: the credentials go nowhere else.
+the API's own host: the credentials go nowhere else. The API's own calls go through the rule too: its
+configured URLs' `host:port` may be private (the operator named them), any other private address only when
+named in `private_hosts`.
 
 A job that outlives the call's deadline, or whose generation is cancelled, is cancelled upstream too (best
 effort). Each job started is reported through `call.on_remote_job`, so the service keeps it with the
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 import logging
 import re
@@ -40,11 +43,12 @@ from dyngen.adapters.providers.ssrf import (
     check_address,
     check_url,
     guarded_get,
+    guarded_request,
     host_allowed,
     pinned,
     secret_parts,
 )
-from dyngen.adapters.providers.upstream import call_upstream, json_answer
+from dyngen.adapters.providers.upstream import API_MAX_BYTES, call_upstream, json_answer
 from dyngen.domain import prompts
 from dyngen.domain.contracts import (
     ContentMetadata,
@@ -195,8 +199,10 @@ class HttpVideoProvider:
         result_path: Dotted path of the result URL in the status answer of a finished job.
         error_path: Dotted path of the failure reason in the status answer of a failed job.
         allowed_hosts: Hosts the result may be downloaded from (`*.example.com` for subdomains); empty: any.
-        allow_private_hosts: Allow result URLs on any loopback, link-local and private address.
-        private_hosts: Exactly these hosts may resolve to private addresses.
+        allow_private_hosts: Deprecated (one release): lets exactly the hosts of the configured URLs resolve
+            to private addresses on any port, as if named in `private_hosts`; nothing else.
+        private_hosts: Exactly these hosts may resolve to private addresses. The configured URLs' own
+            `host:port` always may (the operator named them): a local API works with neither key.
         max_bytes: The largest result downloaded.
         cost_per_second: The price of one second of video (estimate and recorded cost).
         sign_url: Signs a stored artifact's name into an absolute URL (`{{from_image_url}}`).
@@ -241,6 +247,7 @@ class HttpVideoProvider:
             generation_types=frozenset({GenerationType.TRANSITION, GenerationType.VARIATION}),
             media=frozenset({"video/mp4"}),
             deterministic=False,
+            remote=True,
             uses_scene_images=True,
         )
         self._headers = {**_auth_headers(auth_header), **dict(headers or {})}
@@ -276,11 +283,14 @@ class HttpVideoProvider:
         self._poll_s = poll_interval_s
         self._id_path, self._status_path = id_path, status_path
         self._result_path, self._error_path = result_path, error_path
-        self._rule = UrlRule(
-            allowed_hosts=tuple(h for h in allowed_hosts if h.strip()),
-            allow_private_hosts=allow_private_hosts,
-            private_hosts=tuple(private_hosts),
-        )
+        own_urls = [submit_url, status_url, cancel_url or ""]
+        private = list(private_hosts)
+        if allow_private_hosts:  # deprecated: now only the instance's own hosts, on any port
+            private += [httpx.URL(u.replace("{id}", "x")).host for u in own_urls if u]
+        # The API's own configured URLs may be private (the operator named them); results and redirects
+        # elsewhere are checked. `allowed_hosts` is about results only.
+        self._rule = UrlRule.for_instance(own_urls, private_hosts=private, allowed_hosts=allowed_hosts)
+        self._api_rule = dataclasses.replace(self._rule, allowed_hosts=())
         self._api_host = httpx.URL(submit_url).host
         self._max_bytes = max_bytes
         self._cost_per_second = cost_per_second
@@ -403,6 +413,7 @@ class HttpVideoProvider:
             route=route,
             headers=self._headers,
             timeout_s=self._left(until),
+            rule=self._api_rule,
             **kwargs,
         )
         return json_answer(response, who="the video API", route=route)
@@ -515,10 +526,22 @@ class HttpVideoProvider:
 
         async def send() -> None:
             try:
-                response = await self._client.request(method, url, headers=self._headers, timeout=CANCEL_TIMEOUT_S)
+                response = await guarded_request(
+                    self._client,
+                    method,
+                    url,
+                    rule=self._api_rule,
+                    timeout_s=CANCEL_TIMEOUT_S,
+                    max_bytes=API_MAX_BYTES,
+                    what="video API cancel",
+                    headers=self._headers,
+                    max_redirects=0,
+                )
                 log.info("http_video.cancelled job=%s status=%s", job_id, response.status_code)
             except httpx.HTTPError as exc:
                 log.warning("http_video.cancel_failed job=%s error=%s", job_id, type(exc).__name__)
+            except DyngenError as exc:
+                log.warning("http_video.cancel_failed job=%s error=%s", job_id, exc.message)
 
         task = asyncio.ensure_future(send())
         self._cancels.add(task)

@@ -13,6 +13,11 @@ once more, then it is GEN_EMPTY_OUTPUT. An answer without any report (a server t
 used without one: the lexicon and the judge still check it. As the judge (`judge_elements`), the same
 endpoint answers yes or no with a quote per element. 429 and 5xx are GEN_PROVIDER_UNAVAILABLE
 (retryable), auth errors too, a timeout is GEN_TIMEOUT.
+
+Every call goes through the SSRF rule (`ssrf`): the configured `base_url` may be on a private address (a
+local Ollama at 127.0.0.1:11434, named by the operator), exactly that host and port; a redirect to another
+private address is refused, and an answer over `max_bytes` (declared or streamed) is
+GEN_PROVIDER_UNAVAILABLE.
 """
 
 from __future__ import annotations
@@ -22,8 +27,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from dyngen import defaults
+from dyngen.adapters.providers.ssrf import UrlRule, guarded_request
 from dyngen.domain import prompts
 from dyngen.domain.contracts import (
     Beat,
@@ -202,6 +209,31 @@ def _parse(answer: str, request: GenerateContentRequest) -> tuple[GeneratedConte
     ), report
 
 
+DEFAULT_MAX_BYTES = 4 * 1024 * 1024  # a chat completion is a few kB; far more is a misbehaving server
+HEALTH_TIMEOUT_S = 3.0
+
+
+class OpenAISettings(BaseModel):
+    """One OpenAI-compatible chat completions endpoint (`[providers.<name>] kind = "openai"`).
+
+    The `base_url`'s own host and port may be private (a local model server): the operator named it. Any
+    other private host the instance must reach (a redirect to a sibling) goes in `private_hosts`.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str = Field(description="The API root, e.g. `https://api.openai.com/v1`, `http://127.0.0.1:11434/v1`.")
+    model: str = Field(description="The model asked for.")
+    api_key: SecretStr | None = Field(default=None, description="Bearer key (none for local servers); never logged.")
+    price_per_1k_tokens: float = Field(default=0.0, ge=0, description="Cost accounting per 1,000 tokens.")
+    max_bytes: int = Field(
+        default=DEFAULT_MAX_BYTES, gt=0, description="The largest answer read; a larger one is refused."
+    )
+    private_hosts: list[str] = Field(
+        default_factory=list, description="More hosts that may resolve to private addresses (exactly these)."
+    )
+
+
 class OpenAIProvider:
     """Chat completions over one injected `httpx.AsyncClient`. Loaded only when `DYNGEN_OPENAI_BASE_URL`
     is set (`needs_options`).
@@ -212,9 +244,12 @@ class OpenAIProvider:
         api_key: Bearer key (None for local servers that need none).
         client: The shared HTTP client (bootstrap passes it; one is made when absent).
         price_per_1k_tokens: Cost accounting per 1,000 tokens (0: unknown).
+        max_bytes: The largest answer read (declared or streamed); a larger one is GEN_PROVIDER_UNAVAILABLE.
+        private_hosts: Hosts beyond `base_url`'s own that may resolve to private addresses.
     """
 
     needs_options = True
+    settings_model = OpenAISettings
 
     def __init__(
         self,
@@ -224,18 +259,23 @@ class OpenAIProvider:
         api_key: str | None = None,
         client: httpx.AsyncClient | None = None,
         price_per_1k_tokens: float = 0.0,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        private_hosts: Sequence[str] = (),
     ) -> None:
         self.info = ProviderInfo(
             name="openai",
             generation_types=frozenset(GenerationType),
             media=frozenset({"application/json"}),
             deterministic=False,
+            remote=True,
         )
         self._url = base_url.rstrip("/") + "/chat/completions"
         self._model = model
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = client or httpx.AsyncClient()
         self._price = price_per_1k_tokens
+        self._max_bytes = max_bytes
+        self._rule = UrlRule.for_instance([self._url], private_hosts=private_hosts)
 
     def estimate_cost(self, request: GenerateContentRequest) -> float:
         # About one token per 4 characters, ~12 words a second of content, plus the prompt.
@@ -255,7 +295,18 @@ class OpenAIProvider:
     async def _post(self, body: dict[str, Any], deadline_s: float) -> tuple[str, int]:
         """One chat completion: the answer's text and the tokens it used."""
         try:
-            response = await self._client.post(self._url, json=body, headers=self._headers, timeout=deadline_s)
+            response = await guarded_request(
+                self._client,
+                "POST",
+                self._url,
+                rule=self._rule,
+                timeout_s=deadline_s,
+                max_bytes=self._max_bytes,
+                what="model",
+                body_what="model's answer",
+                headers=self._headers,
+                json=body,
+            )
         except httpx.TimeoutException as exc:
             raise DyngenError(ErrorCode.GEN_TIMEOUT, "the model did not answer in time") from exc
         except httpx.HTTPError as exc:
@@ -336,8 +387,16 @@ class OpenAIProvider:
 
     async def health(self) -> None:
         """Raises when the endpoint does not answer (a models listing, which every compatible server has)."""
-        response = await self._client.get(
-            self._url.removesuffix("/chat/completions") + "/models", headers=self._headers, timeout=3
+        response = await guarded_request(
+            self._client,
+            "GET",
+            self._url.removesuffix("/chat/completions") + "/models",
+            rule=self._rule,
+            timeout_s=HEALTH_TIMEOUT_S,
+            max_bytes=self._max_bytes,
+            what="model",
+            body_what="models listing",
+            headers=self._headers,
         )
         if response.status_code >= 400:
             raise RuntimeError(f"models listing answered {response.status_code}")

@@ -200,6 +200,28 @@ def settings_model(factory: Any) -> type[BaseModel]:
     return model
 
 
+def _is_path(info: Any) -> bool:
+    """A settings field holding a file path: typed `Path` (or `Path | None`), or marked
+    `json_schema_extra={"file_path": True}` (a string that may also be a reference such as `example:x`)."""
+    extra = info.json_schema_extra
+    if isinstance(extra, dict) and extra.get("file_path") is True:
+        return True
+    annotation = info.annotation
+    return bool(annotation is Path or Path in typing.get_args(annotation))
+
+
+def path_fields(kind: str) -> set[str]:
+    """The keys of a kind's settings that hold file paths (dyngen.toml resolves relative ones against its own
+    folder); empty for a kind that is not installed or cannot load."""
+    for ep in entry_points(group=GROUP, name=kind):
+        try:
+            factory = ep.load()
+        except ImportError:
+            return set()
+        return {name for name, info in settings_model(factory).model_fields.items() if _is_path(info)}
+    return set()
+
+
 def instance_arguments(factory: Any, section: Mapping[str, Any]) -> dict[str, Any]:
     """The factory's keyword arguments from an instance's section (its kind's keys only): the validated
     model itself when the factory takes `settings`, else the model's `options()` when it has one, else its
@@ -269,6 +291,7 @@ class ProviderInstance:
         self._slots = asyncio.Semaphore(concurrency) if concurrency else None
         self._timeout_s = timeout_s
         self.info = provider.info
+        self.health_check = health
         if not health:
             self.health = None
 

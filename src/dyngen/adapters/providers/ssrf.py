@@ -4,7 +4,11 @@ A URL may be fetched when it is http(s) with a host, the host is on the allow-li
 and every address it resolves to is public: no loopback, link-local, private, reserved or multicast
 address. An instance may let exactly its own private hosts through (`private_hosts`: a local ComfyUI at
 127.0.0.1 names "127.0.0.1", which lets no other private address through); `allow_private_hosts` lifts the
-address rule entirely (the generic `http_video` escape hatch, for tests and closed networks).
+address rule entirely (kept for callers of `check_url`; no configuration key sets it any more).
+
+An instance's own configured URLs (an OpenAI-compatible `base_url`, a video API's submit URL) are its
+`own_origins`: the operator named them, so they may be private (a local Ollama at 127.0.0.1:11434), but
+only that exact host and port; a redirect or an answer naming another private address is still refused.
 
 The caller connects to the very address that was checked (`pinned`): resolving the name again at connect
 time could give another answer (DNS rebinding).
@@ -42,6 +46,14 @@ def _address_refused(address: str) -> str | None:
     return None
 
 
+def origin(url: str | httpx.URL) -> str:
+    """`host:port` of a URL (the scheme's default port when none is given), lower case: what
+    `own_origins` holds."""
+    parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    return f"{parsed.host.lower().rstrip('.')}:{port}"
+
+
 def host_allowed(host: str, allowed_hosts: Iterable[str]) -> bool:
     """True when `host` equals an allowed host, or ends with `.suffix` for an entry `*.suffix`."""
     host = host.lower().rstrip(".")
@@ -74,13 +86,14 @@ async def check_address(
     allowed_hosts: Iterable[str],
     allow_private_hosts: bool,
     private_hosts: Iterable[str] = (),
+    own_origins: Iterable[str] = (),
     what: str = "result URL",
 ) -> tuple[httpx.URL, str | None]:
     """The URL and the address it was checked at, when the SSRF rule lets it be fetched.
 
     The address (None when private hosts are allowed and nothing is checked) is the one to connect to.
-    A host named in `private_hosts` (exactly, no wildcard) may resolve to a private address; its address
-    is still pinned.
+    A host named in `private_hosts` (exactly, no wildcard) may resolve to a private address; its address is
+    still pinned. A URL on a `host:port` of `own_origins` is not resolved here (None: any address will do).
 
     Raises:
         DyngenError: GEN_PROVIDER_UNAVAILABLE naming the rule the URL breaks.
@@ -97,6 +110,8 @@ async def check_address(
     if allow_private_hosts:
         return parsed, None
     own = parsed.host.lower().rstrip(".") in {h.lower().strip().rstrip(".") for h in private_hosts if h.strip()}
+    if origin(parsed) in set(own_origins):
+        return parsed, None  # the instance's own URL: any address is fine, so there is nothing to pin
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(parsed.host, port, type=socket.SOCK_STREAM)
@@ -108,8 +123,8 @@ async def check_address(
         rule = _address_refused(str(sockaddr[0]))
         if rule is not None and not own:
             raise refused(
-                f"host {parsed.host!r} resolves to a {rule} address (private hosts are not allowed; "
-                f"name this host in the instance's private_hosts to allow it)",
+                f"host {parsed.host!r} resolves to a {rule} address (private hosts are not allowed beyond the "
+                f"instance's own; name this host in the instance's private_hosts to allow it)",
                 what,
             )
     return parsed, str(infos[0][4][0])
@@ -137,11 +152,30 @@ MIN_SECRET = 8  # shorter words (`Bearer`, `Key`) are not secrets
 
 @dataclass(frozen=True, slots=True)
 class UrlRule:
-    """One instance's SSRF rule: the hosts it may fetch from, and the private hosts it may reach."""
+    """One instance's SSRF rule: the hosts it may fetch from, and the private hosts it may reach.
+
+    Attributes:
+        allowed_hosts: Hosts it may fetch from at all (`*.suffix` entries too); empty = any.
+        allow_private_hosts: Lift the address rule (not set from configuration).
+        private_hosts: Hosts (any port) that may resolve to private addresses, as the operator named them.
+        own_origins: `host:port` of the instance's own configured URLs, which may be private too.
+    """
 
     allowed_hosts: tuple[str, ...] = ()
     allow_private_hosts: bool = False
     private_hosts: tuple[str, ...] = ()
+    own_origins: tuple[str, ...] = ()
+
+    @classmethod
+    def for_instance(
+        cls, own_urls: Iterable[str], *, private_hosts: Iterable[str] = (), allowed_hosts: Iterable[str] = ()
+    ) -> UrlRule:
+        """The rule of an instance whose configured URLs are `own_urls` (templates with `{id}` are fine)."""
+        return cls(
+            allowed_hosts=tuple(h for h in allowed_hosts if h.strip()),
+            private_hosts=tuple(h for h in private_hosts if h.strip()),
+            own_origins=tuple(sorted({origin(u.replace("{id}", "x")) for u in own_urls if u})),
+        )
 
     async def check(self, url: str, *, what: str = "result URL") -> tuple[httpx.URL, str | None]:
         return await check_address(
@@ -149,8 +183,69 @@ class UrlRule:
             allowed_hosts=self.allowed_hosts,
             allow_private_hosts=self.allow_private_hosts,
             private_hosts=self.private_hosts,
+            own_origins=self.own_origins,
             what=what,
         )
+
+
+async def guarded_request(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    rule: UrlRule,
+    timeout_s: float,
+    max_bytes: int,
+    what: str = "result",
+    headers: dict[str, str] | None = None,
+    max_redirects: int = MAX_REDIRECTS,
+    body_what: str | None = None,
+    **kwargs: Any,
+) -> httpx.Response:
+    """The answer of `method url`, its body read (at most `max_bytes`): every hop checked against `rule`
+    and pinned to the address checked, redirects followed by hand (a GET any; another method only a 307
+    or 308, which keep the method and body), the headers sent only while the hop stays on the first origin.
+    With `max_redirects=0` a redirect is the answer. Messages name `what` (`what` URL refused, the
+    `body_what` (default `what`) larger than `max_bytes`).
+
+    Raises:
+        DyngenError: GEN_PROVIDER_UNAVAILABLE (a hop refused by the rule, a body over `max_bytes`, too many
+            redirects).
+        httpx.HTTPError: The transport failed (httpx.TimeoutException past `timeout_s`): the caller maps it.
+    """
+    first: str | None = None
+    for _ in range(max_redirects + 1):
+        target, address = await rule.check(url, what=f"{what} URL")
+        connect, sent, extensions = pinned(target, address)
+        first = first or origin(target)
+        same = origin(target) == first
+        async with client.stream(
+            method,
+            connect,
+            headers={**((headers or {}) if same else {}), **sent},
+            extensions=extensions,
+            timeout=timeout_s,
+            follow_redirects=False,
+            **kwargs,
+        ) as response:
+            follow = max_redirects > 0 and response.is_redirect and "location" in response.headers
+            if follow and (method.upper() in ("GET", "HEAD") or response.status_code in (307, 308)):
+                url = str(target.join(response.headers["location"]))
+                continue
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise _too_large(body_what or what, max_bytes)
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise _too_large(body_what or what, max_bytes)
+                chunks.append(chunk)
+            return httpx.Response(
+                response.status_code, headers=response.headers, content=b"".join(chunks), request=response.request
+            )
+    raise DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"the {what} URL redirects more than {max_redirects} times")
 
 
 async def guarded_get(
@@ -163,55 +258,30 @@ async def guarded_get(
     what: str = "result",
     headers: dict[str, str] | None = None,
 ) -> tuple[bytes, str]:
-    """The bytes at `url` and their content type: every hop checked against `rule` and pinned to the
-    address checked, redirects followed by hand, at most `max_bytes` read.
+    """The bytes at `url` and their content type, through `guarded_request` (the rule on every hop, the
+    size cap; credentials never follow a redirect to another origin).
 
     Raises:
         DyngenError: GEN_PROVIDER_UNAVAILABLE (refused, failed, too large, too many redirects) or
             GEN_EMPTY_OUTPUT (nothing came back).
         httpx.TimeoutException: The download did not finish within `timeout_s`.
     """
-    for _ in range(MAX_REDIRECTS + 1):
-        target, address = await rule.check(url, what=f"{what} URL")
-        connect, sent, extensions = pinned(target, address)
-        try:
-            async with client.stream(
-                "GET",
-                connect,
-                headers={**(headers or {}), **sent},
-                extensions=extensions,
-                timeout=timeout_s,
-                follow_redirects=False,
-            ) as response:
-                if response.is_redirect and "location" in response.headers:
-                    url = str(target.join(response.headers["location"]))
-                    headers = None  # credentials never follow a redirect
-                    continue
-                if response.status_code >= 400:
-                    raise DyngenError(
-                        ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"the {what} download answered {response.status_code}"
-                    )
-                declared = response.headers.get("content-length", "")
-                if declared.isdigit() and int(declared) > max_bytes:
-                    raise _too_large(what, max_bytes)
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise _too_large(what, max_bytes)
-                    chunks.append(chunk)
-                media_type = response.headers.get("content-type", "").split(";", 1)[0].strip()
-        except httpx.TimeoutException:
-            raise
-        except httpx.HTTPError as exc:
-            raise DyngenError(
-                ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"the {what} download failed: {type(exc).__name__}"
-            ) from exc
-        if not chunks:
-            raise DyngenError(ErrorCode.GEN_EMPTY_OUTPUT, f"the {what} download is empty")
-        return b"".join(chunks), media_type
-    raise DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"the {what} URL redirects more than {MAX_REDIRECTS} times")
+    try:
+        response = await guarded_request(
+            client, "GET", url, rule=rule, timeout_s=timeout_s, max_bytes=max_bytes, what=what, headers=headers
+        )
+    except httpx.TimeoutException:
+        raise
+    except httpx.HTTPError as exc:
+        raise DyngenError(
+            ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"the {what} download failed: {type(exc).__name__}"
+        ) from exc
+    if response.status_code >= 400:
+        raise DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"the {what} download answered {response.status_code}")
+    if not response.content:
+        raise DyngenError(ErrorCode.GEN_EMPTY_OUTPUT, f"the {what} download is empty")
+    media_type = response.headers.get("content-type", "").split(";", 1)[0].strip()
+    return response.content, media_type
 
 
 def _too_large(what: str, max_bytes: int) -> DyngenError:

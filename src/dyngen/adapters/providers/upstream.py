@@ -1,7 +1,9 @@
 """One call to a generation service's HTTP API (ComfyUI, a hosted video API), its failures as error codes.
 
-Every outcome a provider cannot use is GEN_PROVIDER_UNAVAILABLE naming `who` answered what; a timeout is
-left to the caller (it becomes GEN_TIMEOUT against the node's deadline).
+The call goes through the instance's SSRF rule (`ssrf.guarded_request`: the URL checked and the connection
+pinned to the address checked, redirects not followed) and reads at most `max_bytes` of the answer. Every
+outcome a provider cannot use is GEN_PROVIDER_UNAVAILABLE naming `who` answered what; a timeout is left to
+the caller (it becomes GEN_TIMEOUT against the node's deadline).
 """
 
 from __future__ import annotations
@@ -11,7 +13,11 @@ from typing import Any
 
 import httpx
 
+from dyngen.adapters.providers.ssrf import UrlRule, guarded_request
 from dyngen.domain.errors import DyngenError, ErrorCode
+
+# The largest answer of a job API (JSON documents: a job, a history entry); files have their own cap.
+API_MAX_BYTES = 16 * 1024 * 1024
 
 
 def _unavailable(message: str) -> DyngenError:
@@ -27,18 +33,31 @@ async def call_upstream(
     route: str,
     headers: dict[str, str],
     timeout_s: float,
+    rule: UrlRule,
+    max_bytes: int = API_MAX_BYTES,
     usable: Callable[[int], bool] = lambda status: status < 400,
     **kwargs: Any,
 ) -> httpx.Response:
     """The answer of `method url`, when its status is `usable`.
 
     Raises:
-        DyngenError: GEN_PROVIDER_UNAVAILABLE for a transport failure, refused credentials, a busy or
-            failing service (429, 5xx) or any other unusable status; httpx.TimeoutException as it is.
+        DyngenError: GEN_PROVIDER_UNAVAILABLE for a URL the rule refuses, a transport failure, an answer
+            over `max_bytes`, refused credentials, a busy or failing service (429, 5xx) or any other
+            unusable status; httpx.TimeoutException as it is.
     """
     try:
-        response = await client.request(
-            method, url, headers=headers, timeout=timeout_s, follow_redirects=False, **kwargs
+        response = await guarded_request(
+            client,
+            method,
+            url,
+            rule=rule,
+            timeout_s=timeout_s,
+            max_bytes=max_bytes,
+            what=who.removeprefix("the "),
+            body_what=f"{who.removeprefix('the ')} answer",
+            headers=headers,
+            max_redirects=0,
+            **kwargs,
         )
     except httpx.TimeoutException:
         raise

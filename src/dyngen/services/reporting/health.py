@@ -28,6 +28,9 @@ log = logging.getLogger("dyngen.health")
 
 
 class DependencyHealth(BaseModel):
+    """`ok` (answered its probe, or in-process), `down` (with the reason) or, for a provider only,
+    `unchecked`: it calls a service that is not probed (no probe for its kind, or `health_check = false`)."""
+
     status: str
     latency_ms: float | None = None
     detail: str | None = None
@@ -50,7 +53,7 @@ class Health(BaseModel):
 
     @property
     def providers_down(self) -> list[str]:
-        return sorted(name for name, p in self.providers.items() if p.status != "ok")
+        return sorted(name for name, p in self.providers.items() if p.status == "down")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -99,11 +102,22 @@ async def _probe(check: Callable[[], Awaitable[object]], *, clock: Clock) -> Dep
     )
 
 
+def _unprobed(provider: object) -> DependencyHealth:
+    """A provider without a probe: `ok` when it runs in-process, else `unchecked` (nobody asked the service;
+    it neither degrades the service nor counts as down)."""
+    if getattr(provider, "health_check", True) is False:
+        return DependencyHealth(status="unchecked", detail="not probed: health_check = false")
+    info = getattr(provider, "info", None)
+    if info is not None and getattr(info, "remote", False):
+        return DependencyHealth(status="unchecked", detail="not probed: its kind has no health check")
+    return DependencyHealth(status="ok")
+
+
 async def check_health(*, ports: HealthPorts) -> Health:
-    """`ok` when every dependency answers; `degraded` (with the reasons) when content is still served but
-    something is down or behind (Redis, the object store, the database, a non-empty artifact spool or
-    record outbox);
-    `down` when no provider is installed."""
+    """`ok` when every dependency answers (providers that are not probed show `unchecked` and change
+    nothing); `degraded` (with the reasons) when content is still served but something is down or behind
+    (Redis, the object store, the database, a non-empty artifact spool or record outbox); `down` when no
+    provider is installed or every one is down."""
     dependencies = {"database": await _probe(ports.repository.ping, clock=ports.clock)}
     for name, probe in ports.probes.items():
         dependencies[name] = await _probe(probe, clock=ports.clock)
@@ -117,8 +131,8 @@ async def check_health(*, ports: HealthPorts) -> Health:
     for name in ports.providers.names():
         provider = ports.providers.get(name)
         check = getattr(provider, "health", None)  # providers that talk to a service may say how it is
-        providers[name] = await _probe(check, clock=ports.clock) if check is not None else DependencyHealth(status="ok")
-    reasons.extend(f"provider {name} is down: {p.detail}" for name, p in providers.items() if p.status != "ok")
+        providers[name] = await _probe(check, clock=ports.clock) if check is not None else _unprobed(provider)
+    reasons.extend(f"provider {name} is down: {p.detail}" for name, p in providers.items() if p.status == "down")
     queue = None
     if dependencies["database"].status == "ok":
         stats = await ports.jobs.queue_stats()
@@ -126,7 +140,7 @@ async def check_health(*, ports: HealthPorts) -> Health:
         queue = QueueHealth(depth=stats.depth, oldest_job_age_s=round(age, 3) if age is not None else None)
         if age is not None and age > ports.options.job_lease_s * 4:
             reasons.append(f"the oldest queued job has waited {age:.0f} s: are the job runners up?")
-    if not providers or all(p.status != "ok" for p in providers.values()):
+    if not providers or all(p.status == "down" for p in providers.values()):
         status = "down"
         reasons.append("no provider is available")
     else:

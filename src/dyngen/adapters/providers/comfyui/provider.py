@@ -104,6 +104,7 @@ class ComfyUIProvider:
             generation_types=types,
             media=frozenset({"video/mp4", "video/webm", "image/png", "image/jpeg", "image/webp", "image/gif"}),
             deterministic=False,
+            remote=True,
             uses_scene_images=bool(self._workflow.inputs.get("from_image") or self._workflow.inputs.get("to_image")),
         )
         self._base = httpx.URL(settings.url.rstrip("/") + "/")
@@ -219,6 +220,7 @@ class ComfyUIProvider:
             route=route,
             headers=self._headers,
             timeout_s=self._left(until),
+            rule=self._rule,
             # `/prompt` answers 400 with the workflow's `node_errors`: the caller reads them.
             usable=(lambda status: status <= 400) if ok_400 else (lambda status: status < 400),
             **kwargs,

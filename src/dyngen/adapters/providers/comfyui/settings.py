@@ -19,7 +19,8 @@ class ComfyUISettings(BaseModel):
     each value, as `"<node id>.<input name>"` (or a list of them): `prompt`, `negative_prompt`, `seed`,
     `width`, `height`, `frames` (the node's duration times the fps), `fps` (read from the workflow, not
     written), `from_image` and `to_image` (the scene images, uploaded, set on a `LoadImage` node). Absent,
-    the map is read from `<workflow>.inputs.json` beside the workflow.
+    the map is read from `<workflow>.inputs.json` beside the workflow. A relative `workflow` in dyngen.toml
+    is relative to the file's folder (not the working directory).
 
     A ComfyUI on a private address (127.0.0.1 for a local one) must be named in `private_hosts`: that host
     and only that one may then be reached.
@@ -28,7 +29,11 @@ class ComfyUISettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str = Field(default="http://127.0.0.1:8188", description="The ComfyUI server's root URL.")
-    workflow: str = Field(description="API-format workflow JSON path, or `example:scene_still` / `example:transition`.")
+    workflow: str = Field(
+        description="API-format workflow JSON path (relative: to dyngen.toml's folder), or `example:scene_still` / "
+        "`example:transition`.",
+        json_schema_extra={"file_path": True},  # dyngen.toml resolves it against its own folder
+    )
     inputs: dict[str, str | list[str]] | None = Field(
         default=None,
         validate_default=True,  # the map beside the workflow is checked too when none is given
