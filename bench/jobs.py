@@ -295,6 +295,7 @@ def _skipped(labels: Sequence[str], reason: str) -> list[Row]:
 
 async def submit_batch(services: Services, count: int, node: str) -> list[str]:
     """Submit `count` jobs for `node` through `SUBMITTERS` concurrent callers; returns their ids."""
+    from dyngen.bootstrap import generation_ports
     from dyngen.services.generation.front_door import GenerateCall, Queued, generate
 
     gate = asyncio.Semaphore(SUBMITTERS)
@@ -302,7 +303,9 @@ async def submit_batch(services: Services, count: int, node: str) -> list[str]:
     async def one(index: int) -> str:
         async with gate:
             body = job_body(node, f"{node}-{index}")
-            submitted = await generate(GenerateCall(body=body, prefer="respond-async"), services=services)
+            submitted = await generate(
+                GenerateCall(body=body, prefer="respond-async"), ports=generation_ports(services)
+            )
             assert isinstance(submitted, Queued)
         if not submitted.created:
             raise BenchError(f"job {node}-{index} joined {submitted.job.id} instead of being created")

@@ -256,7 +256,7 @@ async def service_timings(data_dir: Path) -> tuple[Timings, Timings, Counter[str
         Miss timings, hit timings, and the statuses of the miss responses.
     """
     from bench.http_cache_hits import REQUEST
-    from dyngen.bootstrap import build
+    from dyngen.bootstrap import build, generation_ports
     from dyngen.config import Settings
     from dyngen.domain.contracts import GenerateContentRequest
     from dyngen.services.generation.front_door import generate_content
@@ -269,7 +269,7 @@ async def service_timings(data_dir: Path) -> tuple[Timings, Timings, Counter[str
         miss_ms: list[float] = []
         for index, request in enumerate(requests):
             started = time.perf_counter_ns()
-            response = await generate_content(request=request, services=services)
+            response = await generate_content(request=request, ports=generation_ports(services))
             elapsed = (time.perf_counter_ns() - started) / 1e6
             if response.cache.hit:
                 raise BenchError("strategy always was served from the cache")
@@ -277,11 +277,11 @@ async def service_timings(data_dir: Path) -> tuple[Timings, Timings, Counter[str
                 statuses[response.status.value] += 1
                 miss_ms.append(elapsed)
         hit_request = GenerateContentRequest.model_validate(REQUEST)
-        await generate_content(request=hit_request, services=services)
+        await generate_content(request=hit_request, ports=generation_ports(services))
         hit_ms: list[float] = []
         for _ in range(SERVICE_HITS):
             started = time.perf_counter_ns()
-            response = await generate_content(request=hit_request, services=services)
+            response = await generate_content(request=hit_request, ports=generation_ports(services))
             hit_ms.append((time.perf_counter_ns() - started) / 1e6)
             if not response.cache.hit:
                 raise BenchError("the warmed per_playthrough request was not a cache hit")

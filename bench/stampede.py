@@ -168,7 +168,7 @@ class Answer:
 
 async def in_process(data_dir: Path, *, label: str, prefix: str | None) -> list[Row]:
     """1,000 concurrent `generate_content` calls for one uncached key through services `build` made."""
-    from dyngen.bootstrap import build
+    from dyngen.bootstrap import build, generation_ports
     from dyngen.config import Settings
     from dyngen.domain.contracts import GenerateContentRequest
     from dyngen.ports import GenerationFilter
@@ -184,14 +184,16 @@ async def in_process(data_dir: Path, *, label: str, prefix: str | None) -> list[
     services = await build(settings, providers={"builtin": provider})
     try:
         # Warm the process on another key first (first-call costs are not what a stampede measures).
-        await generate_content(request=GenerateContentRequest.model_validate(_crowd_request("warm")), services=services)
+        await generate_content(
+            request=GenerateContentRequest.model_validate(_crowd_request("warm")), ports=generation_ports(services)
+        )
         warm_calls = provider.calls
         request = GenerateContentRequest.model_validate(_crowd_request("crowd"))
         gc.collect()  # start from a clean heap, whatever ran before in this process
         launched = time.perf_counter()
 
         async def one() -> Answer:
-            response = await generate_content(request=request, services=services)
+            response = await generate_content(request=request, ports=generation_ports(services))
             return Answer.of(response, time.perf_counter() - launched)
 
         answers = await asyncio.gather(*(one() for _ in range(CROWD)))

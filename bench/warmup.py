@@ -92,7 +92,7 @@ async def bare_pool() -> float:
 async def service_pool(data_dir: Path) -> tuple[float, float]:
     """Seconds and CPU seconds for the same 1,000 requests through `generate_content` by 32 workers, with no
     warm-up around them: what the service path itself allows (the second baseline)."""
-    from dyngen.bootstrap import build
+    from dyngen.bootstrap import build, generation_ports
     from dyngen.config import Settings
     from dyngen.domain.contracts import PlayerContext
     from dyngen.domain.graph import SceneGraph
@@ -109,7 +109,7 @@ async def service_pool(data_dir: Path) -> tuple[float, float]:
         async def worker() -> None:
             nonlocal failed
             for request in requests:
-                response = await generate_content(request=request, services=services)
+                response = await generate_content(request=request, ports=generation_ports(services))
                 failed += response.error is not None
 
         cpu = time.process_time()

@@ -13,7 +13,7 @@ import functools
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 
@@ -79,7 +79,9 @@ from dyngen.ports import (
     WarmupRepository,
 )
 from dyngen.services import retention
+from dyngen.services.authoring.runtime_graphs import live_graph, referenced
 from dyngen.services.generation.front_door import generate_content
+from dyngen.services.generation.ports import GenerationPorts, RunPorts, ServePorts
 from dyngen.services.generation.request import Preparer
 from dyngen.services.generation.runs import generate_for_job
 from dyngen.services.jobs import lifecycle as jobs
@@ -90,6 +92,8 @@ from dyngen.services.machinery.layered_cache import LayeredCache
 from dyngen.services.machinery.media import MediaLinks
 from dyngen.services.machinery.scores import ScoreBoard
 from dyngen.services.machinery.template_library import TemplateLibrary
+from dyngen.services.play.ports import PlayPorts
+from dyngen.services.reporting.health import HealthPorts
 from dyngen.services.reporting.records import outbox_loop
 from dyngen.services.warmup import runs as warmup
 
@@ -239,41 +243,133 @@ def _wire_limits(services: Services, *, ledger: BudgetLedger, redis: RedisConnec
     services.rate_limiter = MemoryRateLimiter(clock=services.clock)
 
 
-# The ports of the use cases, picked out of `Services` (the entrypoints and tests call these; each reads
-# the fields as they are at the call, so a test that swaps one after `build` is heard).
+# The ports of the use cases, picked out of `Services` (the entrypoints and tests call these). Generation's,
+# play's and health's are built once, at the first call, and kept in `Services.bundles` (the hot path reads
+# them per request without building anything); a test that sets a field of `Services` after `build` drops
+# them, so the next call builds them from the new value. The others are built at each call (once per job,
+# warm-up or command).
 
 
 def preparer(services: Services) -> Preparer:
-    """What preparing a request reads (jobs, warm-up plans)."""
-    return Preparer(
-        providers=services.providers,
-        templates=services.templates,
-        rules=services.memo.rules,
-        entropy=services.entropy,
-        options=services.options,
-    )
+    """What preparing a request reads (jobs, warm-up plans, the Prompt view)."""
+    return generation_ports(services).preparer
 
 
 def job_ports(services: Services) -> jobs.JobPorts:
     """Where jobs live and are announced (submit, cancel, resume, reap)."""
-    return jobs.JobPorts(
-        jobs=services.jobs,
-        queue=services.queue,
-        notifier=services.notifier,
-        metrics=services.metrics,
+    return generation_ports(services).jobs
+
+
+def run_ports(services: Services) -> RunPorts:
+    """What one provider run takes (a miss, a hybrid refresh, a job)."""
+    return generation_ports(services).serving.runs
+
+
+def generation_ports(services: Services) -> GenerationPorts:
+    """What generation's front door takes (the API's generate routes, `dyngen generate`, `play`, warm-ups)."""
+    built = services.bundles.get("generation")
+    if built is None:
+        built = services.bundles["generation"] = _generation_ports(services)
+    return cast(GenerationPorts, built)
+
+
+def _generation_ports(services: Services) -> GenerationPorts:
+    options = services.options
+    runs = RunPorts(
         clock=services.clock,
+        metrics=services.metrics,
+        cache=services.cache,
+        artifacts=services.artifacts,
+        repository=services.repository,
+        jobs=services.jobs,
+        outbox=services.outbox,
+        tasks=services.refreshes,
+        judge=services.providers.judge,
+        ledger=services.budget_ledger,
+        limits=services.budget_limits,
+        hashes=services.memo.hashes,
+        options=options,
+    )
+    serving = ServePorts(
+        runs=runs,
+        clock=services.clock,
+        metrics=services.metrics,
+        cache=services.cache,
+        flights=services.single_flight,
+        memo=services.memo,
+        media=services.media,
+        entropy=services.entropy,
+        scores=services.scores,
+        reviews=services.reviews,
+        rate_limiter=services.rate_limiter,
+        tasks=services.refreshes,
+        options=options,
+    )
+    return GenerationPorts(
+        serving=serving,
+        preparer=Preparer(
+            providers=services.providers,
+            templates=services.templates,
+            rules=services.memo.rules,
+            entropy=services.entropy,
+            options=options,
+        ),
+        jobs=jobs.JobPorts(
+            jobs=services.jobs,
+            queue=services.queue,
+            notifier=services.notifier,
+            metrics=services.metrics,
+            clock=services.clock,
+        ),
+        referenced=functools.partial(referenced, services=services),
+        memo=services.memo,
+        clock=services.clock,
+        rate_limiter=services.rate_limiter,
+        options=options,
     )
 
 
+def play_ports(services: Services) -> PlayPorts:
+    """What playing a stored graph takes (the by-reference route, `advance`)."""
+    built = services.bundles.get("play")
+    if built is None:
+        built = services.bundles["play"] = PlayPorts(
+            generation=generation_ports(services),
+            live_graph=functools.partial(live_graph, services=services),
+            graphs=services.runtime_graphs,
+        )
+    return cast(PlayPorts, built)
+
+
+def health_ports(services: Services) -> HealthPorts:
+    """What a health check asks (`/api/health`, a graph's health)."""
+    built = services.bundles.get("health")
+    if built is None:
+        built = services.bundles["health"] = HealthPorts(
+            repository=services.repository,
+            jobs=services.jobs,
+            reviews=services.reviews,
+            artifacts=services.artifacts,
+            outbox=services.outbox,
+            providers=services.providers,
+            cache=services.cache,
+            metrics=services.metrics,
+            clock=services.clock,
+            probes=services.probes,
+            options=services.options,
+        )
+    return cast(HealthPorts, built)
+
+
 def job_runner(services: Services) -> jobs.JobRunner:
-    """What running a job takes; its provider run goes through generation with the whole service."""
+    """What running a job takes; its provider run goes through generation's `generate_for_job`."""
     options = services.options
     return jobs.JobRunner(
         ports=job_ports(services),
         preparer=preparer(services),
         cache=services.cache,
         entries=services.memo.entries,
-        generate=functools.partial(generate_for_job, services),
+        generate=functools.partial(generate_for_job, run_ports(services)),
         repository=services.repository,
         outbox=services.outbox,
         tasks=services.refreshes,
@@ -287,12 +383,12 @@ def job_runner(services: Services) -> jobs.JobRunner:
 
 
 def warmup_ports(services: Services) -> warmup.WarmupPorts:
-    """What running warm-ups takes; each item goes through generation's front door with the whole service."""
+    """What running warm-ups takes; each item goes through generation's front door."""
     return warmup.WarmupPorts(
         warmups=services.warmups,
         notifier=services.notifier,
         clock=services.clock,
-        generate=functools.partial(generate_content, services=services),
+        generate=functools.partial(generate_content, ports=generation_ports(services)),
         rate_limiter=services.rate_limiter,
         rate_limits=services.options.rate_limits,
         running=services.running,
@@ -524,8 +620,8 @@ async def build(
 
     services.background.append(outbox)
     await artifacts.start()
-    closers.append(artifacts.aclose)
-    services.closers.extend(closers)
+    services.closers.extend([*closers, artifacts.aclose])
+    play_ports(services)  # generation's and play's ports built at start-up: no request builds them
     return services
 
 

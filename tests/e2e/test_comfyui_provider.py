@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from dyngen.adapters.providers.comfyui import ComfyUIProvider, ComfyUISettings
-from dyngen.bootstrap import build, job_ports, job_runner, preparer
+from dyngen.bootstrap import build, generation_ports, health_ports, job_ports, job_runner, preparer
 from dyngen.config import Settings
 from dyngen.domain.contracts import GenerateContentRequest, PayloadType
 from dyngen.domain.errors import DyngenError, ErrorCode
@@ -339,7 +339,7 @@ async def test_configured_from_the_environment_it_serves_a_generation(
                 "provider": "comfyui",
             }
         )
-        response = await generate_content(request=request, services=services)
+        response = await generate_content(request=request, ports=generation_ports(services))
         assert response.status == "complete", response.error
         assert response.provider == "comfyui"
         assert response.content is not None
@@ -427,7 +427,7 @@ async def test_api_health_lists_a_comfyui_instance_that_is_down(tmp_path: Path) 
     }
     services = await build(Settings(data_dir=tmp_path / "data", providers={"studio": studio}))
     try:
-        report = await check_health(services=services)
+        report = await check_health(ports=health_ports(services))
         assert report.providers["studio"].status == "down"
         assert "ComfyUI is unreachable" in (report.providers["studio"].detail or "")
         assert report.status == "degraded"
@@ -445,20 +445,29 @@ async def test_the_next_worker_follows_the_prompt_a_dead_worker_queued(
     services = await build(Settings(data_dir=tmp_path / "data", providers={"studio": studio}))
     try:
         request = call()[0].request.model_copy(update={"provider": "studio"})
-        queued = await jobs.submit_job(request=request, request_hash="h1", idempotency_key=None, services=services)
+        queued = await jobs.submit_job(
+            request=request,
+            request_hash="h1",
+            idempotency_key=None,
+            preparer=preparer(services),
+            ports=job_ports(services),
+        )
         # What a worker that died after queueing left behind: the prompt on ComfyUI, and its event.
         provider = services.providers.get("studio")
         assert isinstance(provider, RemoteJobProvider)
         comfy.script.paused = True
         remote = await provider.submit(call()[0])
         await jobs.emit(
-            services, queued.job.id, "progress", {"remote_job": {"provider": remote.provider, "id": remote.id}}
+            job_ports(services),
+            queued.job.id,
+            "progress",
+            {"remote_job": {"provider": remote.provider, "id": remote.id}},
         )
         comfy.script.paused = False
 
-        await jobs.run_job(job_id=queued.job.id, owner="worker-2", services=services)
+        await jobs.run_job(job_id=queued.job.id, owner="worker-2", runner=job_runner(services))
 
-        assert (await jobs.get_job(job_id=queued.job.id, services=services)).status == "complete"
+        assert (await jobs.get_job(job_id=queued.job.id, jobs=services.jobs)).status == "complete"
         assert [p["prompt_id"] for p in comfy.script.prompts] == [remote.id], "followed, not queued again"
     finally:
         await services.aclose()

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from dyngen.adapters.providers.http_video import HttpVideoProvider, check_url, render_body
-from dyngen.bootstrap import build, job_ports, job_runner, preparer
+from dyngen.bootstrap import build, generation_ports, job_ports, job_runner, preparer
 from dyngen.config import Settings
 from dyngen.domain.contracts import GenerateContentRequest, PayloadType
 from dyngen.domain.errors import DyngenError, ErrorCode
@@ -294,7 +294,7 @@ async def test_settings_enable_the_provider_for_the_whole_service(
     services = await build(video_settings(server, tmp_path))
     try:
         assert "http_video" in services.providers.names()
-        response = await generate_content(request=call(provider="http_video").request, services=services)
+        response = await generate_content(request=call(provider="http_video").request, ports=generation_ports(services))
         assert response.status == "complete"
         assert response.provider == "http_video"
         assert response.content is not None
@@ -314,7 +314,7 @@ async def test_by_default_a_private_result_url_fails_the_generation_naming_the_r
     server.script.jobs.append(Job(polls=0, result_url="http://127.0.0.1:6379/video.mp4"))
     services = await build(video_settings(server, tmp_path))
     try:
-        response = await generate_content(request=call(provider="http_video").request, services=services)
+        response = await generate_content(request=call(provider="http_video").request, ports=generation_ports(services))
         assert response.status == "failed"
         assert response.error is not None
         assert response.error.code is ErrorCode.GEN_PROVIDER_UNAVAILABLE

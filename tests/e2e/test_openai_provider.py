@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from dyngen.adapters.providers.openai import OpenAIProvider
-from dyngen.bootstrap import build
+from dyngen.bootstrap import build, generation_ports
 from dyngen.config import Settings
 from dyngen.domain.contracts import GenerateContentRequest
 from dyngen.domain.elements import violations
@@ -125,7 +125,7 @@ async def test_settings_enable_the_provider_for_the_whole_service(server: OpenAI
     try:
         assert "openai" in services.providers.names()
         request = call(provider="openai").request.model_copy(update={"player_context": None})
-        response = await generate_content(request=request, services=services)
+        response = await generate_content(request=request, ports=generation_ports(services))
         assert response.status == "complete"
         assert response.provider == "openai"
         assert response.cost.tokens == 150
@@ -154,7 +154,7 @@ async def test_a_local_server_is_reached_with_no_private_hosts_key(server: OpenA
     services = await build(settings)
     try:
         request = call(provider="local").request.model_copy(update={"player_context": None})
-        response = await generate_content(request=request, services=services)
+        response = await generate_content(request=request, ports=generation_ports(services))
         assert response.status == "complete", response.error
         assert response.provider == "local"
     finally:

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from dyngen.bootstrap import build
+from dyngen.bootstrap import build, generation_ports
 from dyngen.config import RetentionSettings, Settings
 from dyngen.ports import Review
 from dyngen.services import retention
@@ -263,7 +263,7 @@ async def test_the_server_sweeps_periodically_and_the_switch_turns_it_off(tmp_pa
         request = load(GenerateContentRequest, ambient("ambient-0"))
         made = []
         for _ in range(3):
-            made.append(await generation.generate_content(request=request, services=services))
+            made.append(await generation.generate_content(request=request, ports=generation_ports(services)))
             clock.advance(1)
         clock.advance(2 * HOUR_S)
         assert "retention_sweep" in [run.__name__ for run in services.background]
@@ -367,7 +367,7 @@ async def test_the_memory_mode_sweeps_its_records_and_objects(tmp_path: Path) ->
         request = load(GenerateContentRequest, ambient("ambient-0"))
         made = []
         for _ in range(3):
-            made.append(await generation.generate_content(request=request, services=services))
+            made.append(await generation.generate_content(request=request, ports=generation_ports(services)))
             clock.advance(1)
         clock.advance(2 * HOUR_S)
 

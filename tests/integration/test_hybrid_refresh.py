@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dyngen.bootstrap import build
+from dyngen.bootstrap import build, generation_ports
 from dyngen.config import Settings
 from dyngen.domain.contracts import GenerateContentRequest
 from dyngen.ports import GenerationFilter
@@ -57,13 +57,13 @@ def hybrid(node: str, *, latency_ms: int = 0) -> GenerateContentRequest:
 async def test_two_processes_serving_a_stale_entry_run_one_refresh(pair: list[Services]) -> None:
     one, two = pair
     node = f"hybrid-{uuid.uuid4().hex[:8]}"
-    first = await generate_content(request=hybrid(node), services=one)
+    first = await generate_content(request=hybrid(node), ports=generation_ports(one))
     assert first.cache.hit is False
 
     # Both serve the entry at once (from Redis for the second) and start a refresh that takes 500 ms.
     served = await asyncio.gather(
-        generate_content(request=hybrid(node, latency_ms=500), services=one),
-        generate_content(request=hybrid(node, latency_ms=500), services=two),
+        generate_content(request=hybrid(node, latency_ms=500), ports=generation_ports(one)),
+        generate_content(request=hybrid(node, latency_ms=500), ports=generation_ports(two)),
     )
 
     assert [s.cache.stale for s in served] == [True, True]

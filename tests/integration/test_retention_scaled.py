@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dyngen.bootstrap import build
+from dyngen.bootstrap import build, generation_ports
 from dyngen.config import RetentionSettings, Settings
 from dyngen.domain.contracts import GenerateContentRequest
 from dyngen.domain.wire import load
@@ -70,7 +70,7 @@ async def test_a_sweep_removes_expired_records_and_their_s3_objects_and_keeps_wh
     request = load(GenerateContentRequest, AMBIENT)
     made = []
     for _ in range(4):
-        made.append(await generation.generate_content(request=request, services=services))
+        made.append(await generation.generate_content(request=request, ports=generation_ports(services)))
         clock.advance(1)
     objects_before = [k for k in await bucket_keys(s3_server.endpoint, bucket) if "/artifacts/" in k]
     await services.cache.fast[0].clear()  # type: ignore[attr-defined]  # a restart: only Redis and S3 remember

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from dyngen.adapters.memory.database import MemoryDatabase
-from dyngen.bootstrap import build
+from dyngen.bootstrap import build, generation_ports
 from dyngen.config import MEMORY_URL, Settings
 from dyngen.domain.access import (
     AuthMode,
@@ -345,7 +345,7 @@ async def check_body(*, key: ApiKey | None, body: bytes) -> None:
     after it; a runtime key is never rate limited here)."""
     services = await build(Settings(database_url=MEMORY_URL))
     try:
-        await generate(GenerateCall(body=body, key=key), services=services)
+        await generate(GenerateCall(body=body, key=key), ports=generation_ports(services))
     except DyngenError as error:
         if error.code is not ErrorCode.GEN_INVALID_CONFIG:
             raise

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from dyngen.bootstrap import build
+from dyngen.bootstrap import build, generation_ports, play_ports
 from dyngen.config import MEMORY_URL, Settings
 from dyngen.domain.contracts import GenerateContentRequest, GenerationNodeConfig, GenerationStatus, PlayerContext
 from dyngen.domain.errors import DyngenError, ErrorCode
@@ -90,12 +90,12 @@ async def services() -> AsyncIterator[Services]:
 async def by_ref(services: Services, node_id: str = "n_ab", **body: Any) -> dict[str, Any]:
     payload = {"player_context": {"playthroughId": "pt-1", "playerId": "pl-1"}, **body}
     call = await by_reference.node_call(
-        graph_id="story", node_id=node_id, body=json.dumps(payload).encode(), services=services
+        graph_id="story", node_id=node_id, body=json.dumps(payload).encode(), ports=play_ports(services)
     )
     if call.body is None:
         assert call.answer is not None
         return call.answer.model_dump(mode="json")
-    answered = await generate(GenerateCall(body=call.body), services=services)
+    answered = await generate(GenerateCall(body=call.body), ports=generation_ports(services))
     assert isinstance(answered, Answered)
     result: dict[str, Any] = json.loads(answered.data)
     return result
@@ -105,7 +105,7 @@ async def test_a_by_reference_call_is_the_warm_up_and_editor_request_for_that_pl
     await graphs.save_graph(graph=story(), author=None, services=services)
     graph = story()
     warmed = await generate_content(
-        request=node_request(graph, graph.nodes[0], player_context=PLAYER), services=services
+        request=node_request(graph, graph.nodes[0], player_context=PLAYER), ports=generation_ports(services)
     )
 
     first, second = await by_ref(services), await by_ref(services)
@@ -126,14 +126,14 @@ async def test_a_by_reference_hit_is_answered_from_the_prepared_request_as_a_fla
     await graphs.save_graph(graph=story(), author=None, services=services)
     graph = story()
     warmed = await generate_content(
-        request=node_request(graph, graph.nodes[0], player_context=PLAYER), services=services
+        request=node_request(graph, graph.nodes[0], player_context=PLAYER), ports=generation_ports(services)
     )
     payload = json.dumps({"player_context": {"playthroughId": "pt-1", "playerId": "pl-1"}}).encode()
 
-    call = await by_reference.node_call(graph_id="story", node_id="n_ab", body=payload, services=services)
+    call = await by_reference.node_call(graph_id="story", node_id="n_ab", body=payload, ports=play_ports(services))
     assert call.body is not None
     remembered = services.memo.envelopes.get(hashlib.blake2b(call.body, digest_size=16).digest())
-    hits = [await answer_hit(GenerateCall(body=call.body), services=services) for _ in range(3)]
+    hits = [await answer_hit(GenerateCall(body=call.body), ports=generation_ports(services)) for _ in range(3)]
 
     assert remembered is not None
     assert remembered.prepared is not None
@@ -247,7 +247,7 @@ async def test_rules_that_make_the_config_invalid_at_play_time_answer_the_fallba
         }
     )
 
-    answer = await generate_content(request=request, services=services)
+    answer = await generate_content(request=request, ports=generation_ports(services))
 
     assert answer.status is GenerationStatus.FAILED
     assert answer.error is not None
@@ -259,20 +259,22 @@ async def test_rules_that_make_the_config_invalid_at_play_time_answer_the_fallba
     assert record.error_message is not None
     assert "duration" in record.error_message.lower()
     calm = request.model_copy(update={"player_context": PlayerContext(flags={"rushed": False})})
-    assert (await generate_content(request=calm, services=services)).status is GenerationStatus.COMPLETE
+    assert (await generate_content(request=calm, ports=generation_ports(services))).status is GenerationStatus.COMPLETE
 
 
 async def test_advance_takes_one_step_of_play(services: Services) -> None:
     await graphs.save_graph(graph=story(), author=None, services=services)
 
     first = await by_reference.advance(
-        graph_id="story", body=AdvanceRequest(from_scene="a", player_context=PLAYER), services=services
+        graph_id="story", body=AdvanceRequest(from_scene="a", player_context=PLAYER), ports=play_ports(services)
     )
     second = await by_reference.advance(
-        graph_id="story", body=AdvanceRequest(from_scene="b", choice=0, player_context=PLAYER), services=services
+        graph_id="story",
+        body=AdvanceRequest(from_scene="b", choice=0, player_context=PLAYER),
+        ports=play_ports(services),
     )
     last = await by_reference.advance(
-        graph_id="story", body=AdvanceRequest(from_scene="c", player_context=PLAYER), services=services
+        graph_id="story", body=AdvanceRequest(from_scene="c", player_context=PLAYER), ports=play_ports(services)
     )
 
     assert (first.node_id, first.scene.id if first.scene else None, first.exits) == ("n_ab", "b", ["c"])
@@ -282,7 +284,7 @@ async def test_advance_takes_one_step_of_play(services: Services) -> None:
     assert (last.node_id, last.content, last.scene, last.exits) == (None, None, None, [])
     with pytest.raises(DyngenError) as bad:
         await by_reference.advance(
-            graph_id="story", body=AdvanceRequest(from_scene="a", to_scene="c"), services=services
+            graph_id="story", body=AdvanceRequest(from_scene="a", to_scene="c"), ports=play_ports(services)
         )
     assert bad.value.code is ErrorCode.GEN_INVALID_CONFIG
     assert "its exits: b" in bad.value.message

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from dyngen.bootstrap import build
+from dyngen.bootstrap import build, generation_ports
 from dyngen.config import MEMORY_URL, Settings
 from dyngen.domain.contracts import (
     CacheInfo,
@@ -80,7 +80,7 @@ def req(**fields: Any) -> GenerateContentRequest:
 
 
 async def gen(services: Services, **fields: Any) -> GenerateContentResponse:
-    return await generate_content(request=req(**fields), services=services)
+    return await generate_content(request=req(**fields), ports=generation_ports(services))
 
 
 async def records(services: Services, **filters: Any) -> list[GenerationRecord]:
@@ -478,6 +478,26 @@ async def test_content_is_served_when_the_record_cannot_be_written(
     assert "generation.record_failed" in caplog.text
     monkeypatch.undo()
     assert await records(services) == []
+
+
+async def test_the_ports_are_built_once_and_a_field_set_after_build_is_heard(
+    make: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services, _ = await make()
+    ports = generation_ports(services)
+    assert generation_ports(services) is ports, "a request reads the bundle built at the first call"
+    assert seen(await gen(services)) == ("complete", None, None)
+
+    services.outbox = outbox = FakeRecordOutbox()  # after the first request: the bundle is built anew
+    assert generation_ports(services) is not ports
+    assert generation_ports(services).serving.runs.outbox is outbox
+
+    async def broken(record: GenerationRecord) -> None:
+        raise DyngenError(ErrorCode.DEPENDENCY_UNAVAILABLE, "the database is unreachable")
+
+    monkeypatch.setattr(services.repository, "add", broken)
+    resp = await gen(services, from_scene={"id": "bar"})
+    assert [r.id for r in await outbox.waiting()] == [resp.generation_id], "the new outbox took the record"
 
 
 async def test_a_record_the_database_cannot_take_waits_in_the_outbox_is_readable_and_lands_later(

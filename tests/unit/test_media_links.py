@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dyngen.bootstrap import build
+from dyngen.bootstrap import build, generation_ports
 from dyngen.config import Settings
 from dyngen.domain import media
 from dyngen.domain.errors import DyngenError, ErrorCode
@@ -129,7 +129,7 @@ async def services(tmp_path: Path) -> AsyncIterator[Services]:
 
 
 async def answered(services: Services) -> bytes:
-    outcome = await generate(GenerateCall(body=BODY), services=services)
+    outcome = await generate(GenerateCall(body=BODY), ports=generation_ports(services))
     assert isinstance(outcome, Answered)
     return outcome.data
 

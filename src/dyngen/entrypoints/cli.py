@@ -224,15 +224,19 @@ def generate(
         request = load(GenerateContentRequest, _read_json(request_file))
     except DyngenError as exc:
         raise _fail(exc.message, exc.details) from None
+    from dyngen.bootstrap import generation_ports
+
     if out is None:
-        response = _with_services(Settings(), lambda s: front_door.generate_content(request=request, services=s))
+        response = _with_services(
+            Settings(), lambda s: front_door.generate_content(request=request, ports=generation_ports(s))
+        )
         _emit(response.model_dump(mode="json", by_alias=True, exclude_none=True))
         return
     if out.exists() and not out.is_dir():
         raise _fail(f"{out} exists and is not a folder")
     folder = out.resolve()
     _, written = _with_services(
-        Settings(), lambda s: files.generate_files(request=request, sink=FolderSink(folder), services=s)
+        Settings(), lambda s: files.generate_files(request=request, sink=FolderSink(folder), ports=generation_ports(s))
     )
     for file in written:  # one path a line, on stdout: `dyngen generate R.json --out d | xargs ...`
         typer.echo(str(folder / file.path))
@@ -360,9 +364,13 @@ def play_graph(
             raise _fail(f"unknown error code {fail!r}; use one of {', '.join(sorted(GENERATION_FAILURES))}") from None
         if not fail_with.is_generation_failure:
             raise _fail(f"{fail} is not a generation failure code")
+    from dyngen.bootstrap import generation_ports
+
     steps = _with_services(
         Settings(),
-        lambda s: play.play(graph=graph, playthrough_id=playthrough, player_id=player, fail_with=fail_with, services=s),
+        lambda s: play.play(
+            graph=graph, playthrough_id=playthrough, player_id=player, fail_with=fail_with, ports=generation_ports(s)
+        ),
     )
     for step in steps:
         if isinstance(step, play.SceneStep):

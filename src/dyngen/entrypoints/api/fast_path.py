@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dyngen.bootstrap import generation_ports, play_ports
 from dyngen.domain.access import Scope as KeyScope
 from dyngen.domain.errors import DyngenError
 from dyngen.domain.ids import id_problem
@@ -93,6 +94,7 @@ class HitFastPath:
 
         services: Services = scope["app"].state.services
         generate_body = body
+        ports = generation_ports(services)  # built once per `Services`: a dictionary lookup here
         try:
             key = await access.authenticate(
                 presented=key_in(authorization, api_key),
@@ -103,7 +105,9 @@ class HitFastPath:
                 mode=services.options.auth,
             )
             if node is not None:
-                call = await by_reference.node_call(graph_id=node[0], node_id=node[1], body=body, services=services)
+                call = await by_reference.node_call(
+                    graph_id=node[0], node_id=node[1], body=body, ports=play_ports(services)
+                )
                 if call.body is None:
                     await self.app(scope, replay, send)
                     return
@@ -112,7 +116,7 @@ class HitFastPath:
             await self.app(scope, replay, send)
             return
         try:
-            answered = await front_door.answer_hit(GenerateCall(body=generate_body, key=key), services=services)
+            answered = await front_door.answer_hit(GenerateCall(body=generate_body, key=key), ports=ports)
         except DyngenError as exc:  # over a rate limit: counted, so answered here
             await error_response(exc, unavailable_retry_after_s=self.unavailable_retry_after_s)(scope, replay, send)
             return

@@ -1,4 +1,5 @@
-"""Small glue between FastAPI and the services: the `Services` of a request, and wire responses."""
+"""Small glue between FastAPI and the services: the `Services` of a request (and its use cases' ports),
+and wire responses."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ from fastapi import Path, Request, Response
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from dyngen.bootstrap import generation_ports, play_ports
 from dyngen.domain.ids import IdChars
+from dyngen.services.generation.ports import GenerationPorts
 from dyngen.services.machinery.container import Services
+from dyngen.services.play.ports import PlayPorts
 
 # Path and query parameters: the same character rules as the wire models' ids and texts (a 422 naming the
 # parameter for a NUL, a control character or a byte that was not UTF-8), whatever database is behind.
@@ -19,6 +23,16 @@ PathId = Annotated[str, Path(min_length=1, max_length=200), IdChars]
 def services_of(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
+
+
+def generation_of(request: Request) -> GenerationPorts:
+    """Generation's front door ports (built once per `Services`)."""
+    return generation_ports(request.app.state.services)
+
+
+def play_of(request: Request) -> PlayPorts:
+    """The ports of playing a stored graph (built once per `Services`)."""
+    return play_ports(request.app.state.services)
 
 
 def wire_response(model: BaseModel, *, status_code: int = 200) -> Response:

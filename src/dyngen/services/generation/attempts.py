@@ -27,8 +27,9 @@ from dyngen.domain.validation import DEFAULT_MAX_RETRIES
 from dyngen.ports import Clock, ElementJudge, Provider, ProviderCall, ProviderResult, RemoteJob
 from dyngen.services.budgets import limits as budget_limits
 from dyngen.services.budgets import spending as budgets
+from dyngen.services.generation.ports import RunPorts
 from dyngen.services.generation.scene_images import fetch_scene_images
-from dyngen.services.machinery.container import Options, Services
+from dyngen.services.machinery.container import Options
 
 log = logging.getLogger("dyngen.generation")
 
@@ -128,7 +129,7 @@ def _spent(costs: list[float], failed: DyngenError | None, estimate: float, *, f
 
 
 async def run_provider(  # noqa: PLR0915 - one attempt loop: reserve, call, settle, back off
-    services: Services,
+    ports: RunPorts,
     request: GenerateContentRequest,
     provider: Provider,
     seed: ResolvedSeed,
@@ -161,25 +162,25 @@ async def run_provider(  # noqa: PLR0915 - one attempt loop: reserve, call, sett
             await report("progress", {"upstream": data})
 
     fb = request.fallback
-    limit_s = timeout_s(services.options, request)
+    limit_s = timeout_s(ports.options, request)
     retries = (
         (fb.max_retries if fb.max_retries is not None else DEFAULT_MAX_RETRIES) if fb.mode is FallbackMode.RETRY else 0
     )
     if deadline is None:
-        deadline = services.clock.monotonic() + limit_s
+        deadline = ports.clock.monotonic() + limit_s
     # The images' lookup gets what is left of the deadline, at most as long as a record write may take.
     images = await fetch_scene_images(
         request=request,
         provider=provider,
-        records=services.repository,
-        artifacts=services.artifacts,
-        tasks=services.refreshes,
-        within_s=min(services.options.record_timeout_s, deadline - services.clock.monotonic()),
+        records=ports.repository,
+        artifacts=ports.artifacts,
+        tasks=ports.tasks,
+        within_s=min(ports.options.record_timeout_s, deadline - ports.clock.monotonic()),
     )
     error: DyngenError | None = None
     attempt = 0
     while attempt <= retries:
-        remaining = deadline - services.clock.monotonic()
+        remaining = deadline - ports.clock.monotonic()
         if remaining <= 0:
             error = DyngenError(ErrorCode.GEN_TIMEOUT, f"no content within the node's {limit_s * 1000:.0f} ms")
             break
@@ -201,19 +202,19 @@ async def run_provider(  # noqa: PLR0915 - one attempt loop: reserve, call, sett
         try:
             # The estimate is held in the node's budget and the global cap before the call (or refused).
             # The limits set in the editor apply over the configured ones (read only when a ledger counts).
-            policy = services.options.budgets
-            if services.budget_ledger is not None:
+            policy = ports.options.budgets
+            if ports.ledger is not None:
                 policy = await budget_limits.current_policy(
-                    policy=policy, limits=services.budget_limits, within_s=remaining * LIMITS_SHARE
+                    policy=policy, limits=ports.limits, within_s=remaining * LIMITS_SHARE
                 )
             hold = await budgets.reserve(
                 node_id=request.node_id,
                 provider=provider.info.name,
                 estimate=estimate,
                 deadline_s=remaining,
-                ledger=services.budget_ledger,
+                ledger=ports.ledger,
                 policy=policy,
-                clock=services.clock,
+                clock=ports.clock,
             )
         except DyngenError as exc:
             error = exc
@@ -226,13 +227,13 @@ async def run_provider(  # noqa: PLR0915 - one attempt loop: reserve, call, sett
                     provider,
                     call,
                     request,
-                    services.clock,
+                    ports.clock,
                     costs.append,
-                    judge=services.providers.judge,
+                    judge=ports.judge,
                     script=script,
                     script_elements=script_elements,
                 )
-            services.metrics.provider_call(provider=provider.info.name, outcome="ok")
+            ports.metrics.provider_call(provider=provider.info.name, outcome="ok")
             return result, None, attempt
         except TimeoutError:
             error = failed = DyngenError(ErrorCode.GEN_TIMEOUT, f"no content within the node's {limit_s * 1000:.0f} ms")
@@ -249,12 +250,12 @@ async def run_provider(  # noqa: PLR0915 - one attempt loop: reserve, call, sett
             await budgets.settle(
                 hold=hold,
                 actual=_spent(costs, failed, estimate, forced=request.simulate),
-                ledger=services.budget_ledger,
-                clock=services.clock,
+                ledger=ports.ledger,
+                clock=ports.clock,
             )
-        services.metrics.provider_call(provider=provider.info.name, outcome=error.code.value)
+        ports.metrics.provider_call(provider=provider.info.name, outcome=error.code.value)
         if attempt > retries or not error.code.retryable:
             break
-        backoff = services.options.retry_backoff_ms / 1000 * 2 ** (attempt - 1)
-        await services.clock.sleep(max(0.0, min(backoff, deadline - services.clock.monotonic())))
+        backoff = ports.options.retry_backoff_ms / 1000 * 2 ** (attempt - 1)
+        await ports.clock.sleep(max(0.0, min(backoff, deadline - ports.clock.monotonic())))
     return None, error, attempt

@@ -13,7 +13,7 @@ import logging
 
 from dyngen.domain.records import GenerationRecord
 from dyngen.ports import ContentHash
-from dyngen.services.machinery.container import Services
+from dyngen.services.generation.ports import RunPorts
 
 log = logging.getLogger("dyngen.generation")
 
@@ -21,22 +21,22 @@ log = logging.getLogger("dyngen.generation")
 KEPT_PER_KEY = 20
 
 
-async def drifted(services: Services, record: GenerationRecord, *, deadline: float) -> bool:
+async def drifted(record: GenerationRecord, *, deadline: float, ports: RunPorts) -> bool:
     """Whether `record`'s content differs from an earlier generation of the same inputs.
 
     Logged with both hashes and counted; the caller marks the generation non-deterministic. A key not yet
     remembered is looked up within the node's deadline and `record_timeout_s`, and not at all while the
     database is taken as down (records wait in the outbox): telemetry never holds a player.
     """
-    known = services.memo.hashes.get(record.cache_key)
+    known = ports.hashes.get(record.cache_key)
     if known is None:
-        within = min(services.options.record_timeout_s, deadline - services.clock.monotonic())
-        if within <= 0 or (services.outbox is not None and services.outbox.holding()):
+        within = min(ports.options.record_timeout_s, deadline - ports.clock.monotonic())
+        if within <= 0 or (ports.outbox is not None and ports.outbox.holding()):
             return False
         try:
-            found = await services.refreshes.run_within(
+            found = await ports.tasks.run_within(
                 f"drift:{record.id}",
-                services.repository.content_hashes([record.cache_key], per_key=KEPT_PER_KEY),
+                ports.repository.content_hashes([record.cache_key], per_key=KEPT_PER_KEY),
                 timeout_s=within,
             )
         except Exception:  # telemetry must never fail a generation
@@ -49,7 +49,7 @@ async def drifted(services: Services, record: GenerationRecord, *, deadline: flo
         provider_fingerprint=record.provider_fingerprint,
         content_hash=record.content_hash,
     )
-    services.memo.hashes.put(record.cache_key, (mine, *known)[:KEPT_PER_KEY])
+    ports.hashes.put(record.cache_key, (mine, *known)[:KEPT_PER_KEY])
     for previous in known:
         same_inputs = (
             previous.id != record.id
@@ -67,6 +67,6 @@ async def drifted(services: Services, record: GenerationRecord, *, deadline: flo
                 previous.content_hash,
                 record.content_hash,
             )
-            services.metrics.seed_drift(node=record.node_id or "-")
+            ports.metrics.seed_drift(node=record.node_id or "-")
             return True
     return False

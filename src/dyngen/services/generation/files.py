@@ -15,7 +15,7 @@ from typing import Protocol
 from dyngen.domain import media
 from dyngen.domain.contracts import ArtifactLink, GenerateContentRequest, GenerateContentResponse
 from dyngen.services.generation.front_door import generate_content
-from dyngen.services.machinery.container import Services
+from dyngen.services.generation.ports import GenerationPorts
 from dyngen.services.reporting import records
 
 RESPONSE_FILE = "response.json"
@@ -44,7 +44,7 @@ def _artifact_id(url: str) -> str | None:
 
 
 async def generate_files(
-    *, request: GenerateContentRequest, sink: FileSink, services: Services
+    *, request: GenerateContentRequest, sink: FileSink, ports: GenerationPorts
 ) -> tuple[GenerateContentResponse, list[WrittenFile]]:
     """Serve `request` and write its content's files to `sink`.
 
@@ -55,7 +55,7 @@ async def generate_files(
     Raises:
         DyngenError: as `generate_content`; NOT_FOUND when an artifact the response names is gone.
     """
-    response = await generate_content(request=request, services=services)
+    response = await generate_content(request=request, ports=ports)
     written: list[WrittenFile] = []
     names: dict[str, str] = {}
     links: list[ArtifactLink] = []
@@ -66,9 +66,9 @@ async def generate_files(
             continue
         record, data = await records.get_artifact(
             artifact_id=artifact_id,
-            repository=services.repository,
-            outbox=services.outbox,
-            artifacts=services.artifacts,
+            repository=ports.serving.runs.repository,
+            outbox=ports.serving.runs.outbox,
+            artifacts=ports.serving.runs.artifacts,
         )
         name = media.file_name(link.role, artifact_id, record.media_type)
         if artifact_id not in names:

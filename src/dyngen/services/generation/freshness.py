@@ -25,9 +25,9 @@ from dyngen.domain.rate_limits import RateLimits
 from dyngen.ports import Clock, RateDecision, RateLimiter
 from dyngen.services.access import rate_limits
 from dyngen.services.generation.outcomes import CACHE_FORMAT, CacheEntry, FlightResult, Hit, Outcome, Prepared
+from dyngen.services.generation.ports import ServePorts
 from dyngen.services.generation.runs import fallback_without_run, generate_and_record
 from dyngen.services.machinery.background import BackgroundTasks
-from dyngen.services.machinery.container import Services
 from dyngen.services.machinery.layered_cache import LayeredCache
 
 log = logging.getLogger("dyngen.freshness")
@@ -66,11 +66,12 @@ async def _keep_newest(
         log.warning("freshness.keep_failed key=%s", prepared.key, exc_info=True)
 
 
-async def generate_fresh(services: Services, prepared: Prepared, seed: ResolvedSeed) -> Outcome:
-    outcome = await generate_and_record(services, prepared, seed)
+async def generate_fresh(ports: ServePorts, prepared: Prepared, seed: ResolvedSeed) -> Outcome:
+    """Generate an always-fresh node's content, and keep a success as its newest content."""
+    outcome = await generate_and_record(ports.runs, prepared, seed)
     if outcome.status is GenerationStatus.COMPLETE:
-        ttl_s = services.options.cache_ttl_s.get(Strategy.ALWAYS.value)
-        await _keep_newest(prepared, outcome, cache=services.cache, clock=services.clock, ttl_s=ttl_s)
+        ttl_s = ports.options.cache_ttl_s.get(Strategy.ALWAYS.value)
+        await _keep_newest(prepared, outcome, cache=ports.cache, clock=ports.clock, ttl_s=ttl_s)
     return outcome
 
 
@@ -102,7 +103,7 @@ def _pace(flight: str, *, failed: bool, tasks: BackgroundTasks, clock: Clock) ->
         log.info("freshness.refresh_failed key=%s failures=%d next_in_s=%.0f", flight, failures, wait)
 
 
-def refresh(services: Services, prepared: Prepared, *, timeout_s: float) -> bool:
+def refresh(ports: ServePorts, prepared: Prepared, *, timeout_s: float) -> bool:
     """Start a background refresh of the prepared request's content, unless one runs already or the key
     was refreshed too recently.
 
@@ -114,31 +115,31 @@ def refresh(services: Services, prepared: Prepared, *, timeout_s: float) -> bool
     """
     flight = prepared.flight_key
     always = prepared.request.strategy is Strategy.ALWAYS
-    pacing = services.refreshes
-    now = services.clock.monotonic()
+    pacing = ports.tasks
+    now = ports.clock.monotonic()
     if now < (pacing.not_before.get(flight) or 0.0):
         return False
     pacing.not_before.put(flight, now + REFRESH_SPACING_S)
 
     async def produce() -> bytes:
-        seed = prepared.seed or resolve_seed(prepared.request, entropy=services.entropy)
+        seed = prepared.seed or resolve_seed(prepared.request, entropy=ports.entropy)
         if always:
-            decision = await admit_fresh(prepared, limiter=services.rate_limiter, limits=services.options.rate_limits)
+            decision = await admit_fresh(prepared, limiter=ports.rate_limiter, limits=ports.options.rate_limits)
             if not decision.allowed:
                 log.info("freshness.refresh_skipped node=%s reason=rate_limited", prepared.node)
                 outcome = rate_limited(prepared.request, seed, decision.retry_after_s)
                 return FlightResult(outcome=outcome).model_dump_json().encode()
-            outcome = await generate_fresh(services, prepared, seed)
+            outcome = await generate_fresh(ports, prepared, seed)
         else:
-            outcome = await generate_and_record(services, prepared, seed)
+            outcome = await generate_and_record(ports.runs, prepared, seed)
         log.info("freshness.refreshed node=%s key=%s status=%s", prepared.node, prepared.key, outcome.status.value)
-        _pace(flight, failed=outcome.status is GenerationStatus.FAILED, tasks=services.refreshes, clock=services.clock)
+        _pace(flight, failed=outcome.status is GenerationStatus.FAILED, tasks=ports.tasks, clock=ports.clock)
         return FlightResult(outcome=outcome).model_dump_json().encode()
 
     async def run() -> None:
         try:
-            await services.single_flight.run(flight, produce, timeout_s=timeout_s)
+            await ports.flights.run(flight, produce, timeout_s=timeout_s)
         except TimeoutError:
             log.warning("freshness.refresh_wait_timeout node=%s", prepared.node)
 
-    return services.refreshes.start(f"refresh:{flight}", run())
+    return ports.tasks.start(f"refresh:{flight}", run())

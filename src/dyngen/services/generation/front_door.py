@@ -32,12 +32,10 @@ from dyngen.domain.records import GenerationRecord
 from dyngen.domain.wire import load_json, parse_json
 from dyngen.ports import ApiKey
 from dyngen.services.access import rate_limits
-from dyngen.services.authoring.runtime_graphs import referenced
 from dyngen.services.generation.outcomes import Prepared
-from dyngen.services.generation.request import Preparer, prepare
+from dyngen.services.generation.ports import GenerationPorts
 from dyngen.services.generation.serving import answer, nearest_hit, respond
-from dyngen.services.jobs.lifecycle import JobPorts, request_hash, submit_job
-from dyngen.services.machinery.container import Services
+from dyngen.services.jobs.lifecycle import request_hash, submit_job
 
 
 @dataclass(slots=True)
@@ -101,30 +99,23 @@ def envelope_of(body: bytes) -> Envelope:
     return Envelope(request=request, problem=None, player=player or None, simulate=request.simulate is not None)
 
 
-async def remember(body: bytes, *, services: Services) -> None:
+async def remember(body: bytes, *, ports: GenerationPorts) -> None:
     """Read and prepare a body the server made itself (a by-reference call's flat request) ahead of its
     first call, so its hits take the body-digest path, as a flat request's repeated body does, instead of
     reading its shape and player context again on every call. A body that is not a valid request, names
     a node by id only or cannot be prepared is left for `generate` to read (and refuse) as any body."""
     envelope = envelope_of(body)
     request = envelope.request
-    if request is None or envelope.simulate or await referenced(request=request, services=services) is not request:
+    if request is None or envelope.simulate or await ports.referenced(request=request) is not request:
         return
     try:
-        envelope.prepared = prepare(
-            request=request,
-            providers=services.providers,
-            templates=services.templates,
-            rules=services.memo.rules,
-            entropy=services.entropy,
-            options=services.options,
-        )
+        envelope.prepared = ports.preparer.prepare(request)
     except DyngenError:
         return
-    services.memo.envelopes.put(hashlib.blake2b(body, digest_size=16).digest(), envelope)
+    ports.memo.envelopes.put(hashlib.blake2b(body, digest_size=16).digest(), envelope)
 
 
-async def generate(call: GenerateCall, *, services: Services) -> Answered | Queued:
+async def generate(call: GenerateCall, *, ports: GenerationPorts) -> Answered | Queued:
     """Serve a raw generate request: from cache, generated, or the node's fallback; or queue it as a job.
 
     Raises:
@@ -133,13 +124,13 @@ async def generate(call: GenerateCall, *, services: Services) -> Answered | Queu
             for a body that is not a valid request (every problem listed) or a config with errors;
             CONFLICT (409) for a reused `Idempotency-Key` with another body.
     """
-    started = services.clock.monotonic()
+    started = ports.clock.monotonic()
     digest = hashlib.blake2b(call.body, digest_size=16).digest()
-    envelope: Envelope | None = services.memo.envelopes.get(digest)
+    envelope: Envelope | None = ports.memo.envelopes.get(digest)
     if envelope is None:
         envelope = envelope_of(call.body)
         if envelope.request is not None:  # a problem is raised afresh each time, never remembered
-            services.memo.envelopes.put(digest, envelope)
+            ports.memo.envelopes.put(digest, envelope)
     if envelope.simulate and call.key is not None and not allows(call.key.scope, Scope.EDITOR):
         raise DyngenError(
             ErrorCode.FORBIDDEN,
@@ -148,49 +139,30 @@ async def generate(call: GenerateCall, *, services: Services) -> Answered | Queu
     await rate_limits.admit_request(
         api_key_id=call.key.id if call.key else None,
         player=envelope.player,
-        limiter=services.rate_limiter,
-        limits=services.options.rate_limits,
+        limiter=ports.rate_limiter,
+        limits=ports.options.rate_limits,
     )
     request = envelope.request
     if request is None:
         assert envelope.problem is not None
         raise envelope.problem
     if call.respond_async:
-        request = await referenced(request=request, services=services)
+        request = await ports.referenced(request=request)
         submitted = await submit_job(
             request=request,
             request_hash=request_hash(request),
             idempotency_key=call.idempotency_key,
-            preparer=Preparer(
-                providers=services.providers,
-                templates=services.templates,
-                rules=services.memo.rules,
-                entropy=services.entropy,
-                options=services.options,
-            ),
-            ports=JobPorts(
-                jobs=services.jobs,
-                queue=services.queue,
-                notifier=services.notifier,
-                metrics=services.metrics,
-                clock=services.clock,
-            ),
+            preparer=ports.preparer,
+            ports=ports.jobs,
         )
         return Queued(job=submitted.job, created=submitted.created)
     prepared = envelope.prepared
     if prepared is None:
-        resolved = await referenced(request=request, services=services)
-        prepared = prepare(
-            request=resolved,
-            providers=services.providers,
-            templates=services.templates,
-            rules=services.memo.rules,
-            entropy=services.entropy,
-            options=services.options,
-        )
+        resolved = await ports.referenced(request=request)
+        prepared = ports.preparer.prepare(resolved)
         if resolved is request:  # a body resolved by its node id is resolved again (the graph may change)
             envelope.prepared = prepared
-    return Answered(await respond(services, prepared, started=started))
+    return Answered(await respond(ports.serving, prepared, started=started))
 
 
 _CONTEXT_KEY = b'"player_context"'
@@ -232,10 +204,10 @@ def split_context(body: bytes) -> tuple[str, bytes] | None:
     return f"{text[:start]}\0{text[end:]}", text[start:end].encode()
 
 
-async def _first_look(body: bytes, *, services: Services) -> tuple[Prepared, str | None] | None:
+async def _first_look(body: bytes, *, ports: GenerationPorts) -> tuple[Prepared, str | None] | None:
     """The prepared request of a body already prepared whole (by digest) or of a known shape, and its
     player; None for anything else (then `generate` reads it, and remembers what it read)."""
-    memo = services.memo
+    memo = ports.memo
     envelope: Envelope | None = memo.envelopes.get(hashlib.blake2b(body, digest_size=16).digest())
     if envelope is not None:
         if envelope.prepared is None or envelope.simulate:
@@ -251,7 +223,7 @@ async def _first_look(body: bytes, *, services: Services) -> tuple[Prepared, str
     except ValidationError:
         return None
     if shape is None:
-        shape = await _shaped(body, context, services=services)
+        shape = await _shaped(body, context, ports=ports)
         if shape is None:
             return None
         memo.shapes.put(shape_key, shape)
@@ -261,33 +233,26 @@ async def _first_look(body: bytes, *, services: Services) -> tuple[Prepared, str
     prepared: Prepared | None = memo.shaped.get(by)
     if prepared is None:
         try:
-            prepared = prepare(
-                request=shape.request.model_copy(update={"player_context": context}),
-                providers=services.providers,
-                templates=services.templates,
-                rules=memo.rules,
-                entropy=services.entropy,
-                options=services.options,
-            )
+            prepared = ports.preparer.prepare(shape.request.model_copy(update={"player_context": context}))
         except DyngenError:
             return None
         memo.shaped.put(by, prepared)
     return prepared, context.player_id or None
 
 
-async def _shaped(body: bytes, context: PlayerContext, *, services: Services) -> Shape | None:
+async def _shaped(body: bytes, context: PlayerContext, *, ports: GenerationPorts) -> Shape | None:
     """The shape of a valid body that brings its node (not one named by id only, which is resolved on
     every call) and whose cut-out value is its player context."""
     envelope = envelope_of(body)
     request = envelope.request
     if request is None or envelope.simulate or request.arms or request.player_context != context:
         return None
-    if await referenced(request=request, services=services) is not request:
+    if await ports.referenced(request=request) is not request:
         return None
     return Shape(request=request, whole_context=bool(request.rules or request.template_id))
 
 
-async def answer_hit(call: GenerateCall, *, services: Services) -> Answered | None:
+async def answer_hit(call: GenerateCall, *, ports: GenerationPorts) -> Answered | None:
     """Answer a raw generate request in one step when it is a hit in the nearest cache tier; else None,
     with nothing counted (the caller then serves it through `generate`).
 
@@ -296,24 +261,24 @@ async def answer_hit(call: GenerateCall, *, services: Services) -> Answered | No
     """
     if call.respond_async:
         return None
-    started = services.clock.monotonic()
-    looked = await _first_look(call.body, services=services)
+    started = ports.clock.monotonic()
+    looked = await _first_look(call.body, ports=ports)
     if looked is None:
         return None
     prepared, player = looked
-    hit = await nearest_hit(services, prepared)
+    hit = await nearest_hit(ports.serving, prepared)
     if hit is None:
         return None
     await rate_limits.admit_request(
         api_key_id=call.key.id if call.key else None,
         player=player,
-        limiter=services.rate_limiter,
-        limits=services.options.rate_limits,
+        limiter=ports.rate_limiter,
+        limits=ports.options.rate_limits,
     )
-    return Answered(answer(services, prepared, hit, started=started))
+    return Answered(answer(ports.serving, prepared, hit, started=started))
 
 
-async def generate_content(*, request: GenerateContentRequest, services: Services) -> GenerateContentResponse:
+async def generate_content(*, request: GenerateContentRequest, ports: GenerationPorts) -> GenerateContentResponse:
     """Serve content for a parsed Generation Node request (the CLI, `play`, warm-ups).
 
     Returns:
@@ -322,14 +287,7 @@ async def generate_content(*, request: GenerateContentRequest, services: Service
     Raises:
         DyngenError: as `generation.request.prepare`.
     """
-    started = services.clock.monotonic()
-    prepared = prepare(
-        request=await referenced(request=request, services=services),
-        providers=services.providers,
-        templates=services.templates,
-        rules=services.memo.rules,
-        entropy=services.entropy,
-        options=services.options,
-    )
-    data = await respond(services, prepared, started=started)
+    started = ports.clock.monotonic()
+    prepared = ports.preparer.prepare(await ports.referenced(request=request))
+    data = await respond(ports.serving, prepared, started=started)
     return GenerateContentResponse.model_validate_json(data)

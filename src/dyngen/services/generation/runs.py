@@ -26,8 +26,8 @@ from dyngen.ports import ArtifactStore, Clock, Provider, ProviderResult, RemoteJ
 from dyngen.services.generation.attempts import Checked, Progress, run_provider, timeout_s
 from dyngen.services.generation.drift import drifted
 from dyngen.services.generation.outcomes import CACHE_FORMAT, ArtifactRef, CacheEntry, Outcome, Prepared
+from dyngen.services.generation.ports import RunPorts
 from dyngen.services.generation.stages import script_stage
-from dyngen.services.machinery.container import Services
 from dyngen.services.machinery.ids import new_id
 from dyngen.services.machinery.pipelines import PipelineProvider
 from dyngen.services.reporting.records import record_generation
@@ -69,7 +69,7 @@ async def _store_artifacts(
 RECORD_GRACE_S = 0.2
 
 
-async def generate_and_record(services: Services, prepared: Prepared, seed: ResolvedSeed) -> Outcome:
+async def generate_and_record(ports: RunPorts, prepared: Prepared, seed: ResolvedSeed) -> Outcome:
     """Run the provider for a synchronous request, record the run, and cache a success.
 
     The answer keeps the node's deadline whatever the database does: the record is written within what
@@ -77,24 +77,24 @@ async def generate_and_record(services: Services, prepared: Prepared, seed: Reso
     The cache is filled once the record is committed (or kept in the outbox): no one is served content
     whose record could still be lost.
     """
-    deadline = services.clock.monotonic() + timeout_s(services.options, prepared.request)
-    outcome, record = await run_generation(services, prepared, seed)
-    left = deadline - services.clock.monotonic()
-    within = min(services.options.record_timeout_s, max(left, RECORD_GRACE_S))
+    deadline = ports.clock.monotonic() + timeout_s(ports.options, prepared.request)
+    outcome, record = await run_generation(ports, prepared, seed)
+    left = deadline - ports.clock.monotonic()
+    within = min(ports.options.record_timeout_s, max(left, RECORD_GRACE_S))
     await record_generation(
         record=record,
         within_s=within,
-        repository=services.repository,
-        jobs=services.jobs,
-        outbox=services.outbox,
-        tasks=services.refreshes,
+        repository=ports.repository,
+        jobs=ports.jobs,
+        outbox=ports.outbox,
+        tasks=ports.tasks,
     )
-    await cache_outcome(services, prepared, outcome)
+    await cache_outcome(ports, prepared, outcome)
     return outcome
 
 
 async def generate_for_job(
-    services: Services,
+    ports: RunPorts,
     prepared: Prepared,
     seed: ResolvedSeed,
     *,
@@ -105,23 +105,23 @@ async def generate_for_job(
     """Run the provider for a job and cache a success; returns the job's final record, which the job
     stores itself (after deciding whether it runs again). The generation entry of `jobs.lifecycle`,
     which reaches it through `JobRunner.generate`."""
-    outcome, final = await run_generation(services, prepared, seed, job=job, progress=progress, remote_job=remote_job)
-    await cache_outcome(services, prepared, outcome)
+    outcome, final = await run_generation(ports, prepared, seed, job=job, progress=progress, remote_job=remote_job)
+    await cache_outcome(ports, prepared, outcome)
     return final
 
 
-async def cache_outcome(services: Services, prepared: Prepared, outcome: Outcome) -> None:
+async def cache_outcome(ports: RunPorts, prepared: Prepared, outcome: Outcome) -> None:
     """Fill every cache tier with a complete outcome of a cacheable request (anything else is not cached)."""
     if not prepared.cacheable or outcome.status is not GenerationStatus.COMPLETE:
         return
     entry = CacheEntry(
-        format=CACHE_FORMAT, fingerprint=prepared.fingerprint, outcome=outcome, made_at=services.clock.now()
+        format=CACHE_FORMAT, fingerprint=prepared.fingerprint, outcome=outcome, made_at=ports.clock.now()
     )
-    await services.cache.set(prepared.key, entry.model_dump_json(exclude_none=True).encode(), ttl_s=prepared.ttl_s)
+    await ports.cache.set(prepared.key, entry.model_dump_json(exclude_none=True).encode(), ttl_s=prepared.ttl_s)
 
 
 async def run_generation(
-    services: Services,
+    ports: RunPorts,
     prepared: Prepared,
     seed: ResolvedSeed,
     *,
@@ -141,8 +141,8 @@ async def run_generation(
     """
     request, provider, key, fingerprint = prepared.request, prepared.provider, prepared.key, prepared.fingerprint
     generation_id = job.id if job is not None else new_id()
-    created = job.created_at if job is not None else services.clock.now()
-    started = services.clock.monotonic()
+    created = job.created_at if job is not None else ports.clock.now()
+    started = ports.clock.monotonic()
     checked: Checked | None = None
     error: DyngenError | None = None
     attempts = 0
@@ -151,15 +151,13 @@ async def run_generation(
         error = _with_findings(prepared.refused)
     elif isinstance(provider, PipelineProvider):
         checked, error, attempts, stages = await _run_pipeline(
-            services, prepared, seed, provider, progress, remote_job=remote_job
+            ports, prepared, seed, provider, progress, remote_job=remote_job
         )
     else:
-        checked, error, attempts = await run_provider(
-            services, request, provider, seed, progress, remote_job=remote_job
-        )
+        checked, error, attempts = await run_provider(ports, request, provider, seed, progress, remote_job=remote_job)
     result = checked.result if checked is not None else None
-    latency_ms = round((services.clock.monotonic() - started) * 1000, 3)
-    services.metrics.generation(
+    latency_ms = round((ports.clock.monotonic() - started) * 1000, 3)
+    ports.metrics.generation(
         node=prepared.node,
         type_=request.type.value,
         provider=provider.info.name,
@@ -170,7 +168,7 @@ async def run_generation(
     common: dict[str, Any] = {
         "id": generation_id,
         "created_at": created,
-        "completed_at": services.clock.now(),
+        "completed_at": ports.clock.now(),
         "node_id": request.node_id,
         "cache_key": key,
         "version": request.version,
@@ -190,9 +188,7 @@ async def run_generation(
     if job is not None:
         common |= job.model_dump(include=JOB_FIELDS) | {"lease_owner": None, "lease_expires_at": None}
     if result is not None:
-        artifacts, url = await _store_artifacts(
-            generation_id, result, artifacts=services.artifacts, clock=services.clock
-        )
+        artifacts, url = await _store_artifacts(generation_id, result, artifacts=ports.artifacts, clock=ports.clock)
         payload = result.payload.model_copy(update={"url": result.payload.url or url})
         if stages is not None:
             common["stages"] = stages = _with_render(stages, generation_id, result, provider)
@@ -211,7 +207,7 @@ async def run_generation(
             elements=checked.elements if checked is not None else None,
         )
         if record.deterministic and await drifted(
-            services, record, deadline=started + timeout_s(services.options, request)
+            record, deadline=started + timeout_s(ports.options, request), ports=ports
         ):
             record = record.model_copy(update={"deterministic": False})
         retried = (
@@ -264,7 +260,7 @@ async def run_generation(
 
 
 async def _run_pipeline(
-    services: Services,
+    ports: RunPorts,
     prepared: Prepared,
     seed: ResolvedSeed,
     pipeline: PipelineProvider,
@@ -276,15 +272,15 @@ async def _run_pipeline(
     written and recorded), then the render of its beats. Returns the render's checked result (or None),
     the error, the render's attempts and the stages run so far."""
     request = prepared.request
-    deadline = services.clock.monotonic() + timeout_s(services.options, request)
+    deadline = ports.clock.monotonic() + timeout_s(ports.options, request)
     try:
-        script = await script_stage(services, prepared, seed, pipeline.script, deadline=deadline, progress=progress)
+        script = await script_stage(ports, prepared, seed, pipeline.script, deadline=deadline, progress=progress)
     except DyngenError as exc:
         if not exc.code.is_generation_failure:
             raise
         return None, exc, 0, [StageInfo(stage="script", provider=pipeline.script.info.name)]
     checked, error, attempts = await run_provider(
-        services,
+        ports,
         request,
         pipeline.render,
         seed,

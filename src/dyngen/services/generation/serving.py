@@ -32,9 +32,9 @@ from dyngen.services.generation.outcomes import (
     Prepared,
     Served,
 )
+from dyngen.services.generation.ports import ServePorts
 from dyngen.services.generation.request import scored
 from dyngen.services.generation.runs import generate_and_record, waited_too_long
-from dyngen.services.machinery.container import Services
 from dyngen.services.machinery.layered_cache import LayeredCache
 from dyngen.services.machinery.media import MediaLinks
 from dyngen.services.machinery.memo import GenerationMemo, LruMemo
@@ -90,38 +90,36 @@ log = logging.getLogger("dyngen.generation")
 JOIN_GRACE_S = 0.25
 
 
-async def respond(services: Services, prepared: Prepared, *, started: float) -> bytes:
+async def respond(ports: ServePorts, prepared: Prepared, *, started: float) -> bytes:
     """Serve a prepared request (its pool's variant picked by review scores first) and answer with the
     response's JSON bytes, timed from `started` (monotonic). The one place that turns what was served into
     an answer and counts it: a hit from its remembered template, content made from its outcome."""
     if prepared.pool is not None:
         prepared = await scored(
             prepared,
-            scores=services.scores,
-            reviews=services.reviews,
-            clock=services.clock,
-            policy=services.options.review_policy,
+            scores=ports.scores,
+            reviews=ports.reviews,
+            clock=ports.clock,
+            policy=ports.options.review_policy,
         )
-    return answer(services, prepared, await serve(services, prepared), started=started)
+    return answer(ports, prepared, await serve(ports, prepared), started=started)
 
 
-def answer(services: Services, prepared: Prepared, served: Served, *, started: float) -> bytes:
+def answer(ports: ServePorts, prepared: Prepared, served: Served, *, started: float) -> bytes:
     """What was served as the response's JSON bytes, timed from `started` (monotonic), and counted in the
     metrics: a hit from its remembered template, content made from its outcome."""
-    clock = services.clock
+    clock = ports.clock
     if isinstance(served, Hit):
-        services.metrics.cache_request(node=prepared.node, tier=served.tier, hit=True)
-        head, tail = _hit_template(prepared, served, clock=clock, media=services.media, memo=services.memo)
+        ports.metrics.cache_request(node=prepared.node, tier=served.tier, hit=True)
+        head, tail = _hit_template(prepared, served, clock=clock, media=ports.media, memo=ports.memo)
         return head + repr(round((clock.monotonic() - started) * 1000, 3)).encode() + tail
     if prepared.cacheable:
-        services.metrics.cache_request(node=prepared.node, tier="none", hit=False)
-    response = _response(
-        prepared, served.outcome, cache=served.cache, started=started, clock=clock, media=services.media
-    )
+        ports.metrics.cache_request(node=prepared.node, tier="none", hit=False)
+    response = _response(prepared, served.outcome, cache=served.cache, started=started, clock=clock, media=ports.media)
     return response.model_dump_json(by_alias=True, exclude_none=True).encode()
 
 
-async def nearest_hit(services: Services, prepared: Prepared) -> Hit | None:
+async def nearest_hit(ports: ServePorts, prepared: Prepared) -> Hit | None:
     """A hit for a plainly cached request from the nearest cache tier alone (memory), or None: for anything
     else (a miss, a hit in a slower tier, a pool, `always`, `hybrid`, a key being generated right now) the
     caller takes the whole way through `respond`, which counts and promotes what it finds."""
@@ -131,13 +129,13 @@ async def nearest_hit(services: Services, prepared: Prepared) -> Hit | None:
         or request.hybrid
         or request.strategy is Strategy.ALWAYS
         or prepared.pool is not None
-        or services.single_flight.is_running(prepared.flight_key)
+        or ports.flights.is_running(prepared.flight_key)
     ):
         return None
-    return await cached(prepared, cache=services.cache, memo=services.memo.entries, nearest=True)
+    return await cached(prepared, cache=ports.cache, memo=ports.memo.entries, nearest=True)
 
 
-async def serve(services: Services, prepared: Prepared) -> Served:
+async def serve(ports: ServePorts, prepared: Prepared) -> Served:
     """Where a prepared request's content comes from: the cache (fast tiers; a hybrid node's the durable
     one too), an always-fresh node's rules, or the key's single flight, which reads the durable tier and
     otherwise runs the provider once for every caller."""
@@ -145,8 +143,8 @@ async def serve(services: Services, prepared: Prepared) -> Served:
     flight_key = prepared.flight_key
     # While this process already generates the key, join at once: reading the tiers would only queue
     # a crowd of reads in front of the flight's own lease request.
-    joinable = services.single_flight.is_running(flight_key)
-    cache, entries = services.cache, services.memo.entries
+    joinable = ports.flights.is_running(flight_key)
+    cache, entries = ports.cache, ports.memo.entries
     if (
         prepared.cacheable
         and not request.hybrid
@@ -154,64 +152,64 @@ async def serve(services: Services, prepared: Prepared) -> Served:
         and (hit := await cached(prepared, cache=cache, memo=entries)) is not None
     ):
         return hit
-    wait_s = (request.fallback.timeout_ms or services.options.default_timeout_ms) / 1000 + JOIN_GRACE_S
+    wait_s = (request.fallback.timeout_ms or ports.options.default_timeout_ms) / 1000 + JOIN_GRACE_S
     if request.strategy is Strategy.ALWAYS:
-        return await _serve_always(services, prepared, timeout_s=wait_s)
+        return await _serve_always(ports, prepared, timeout_s=wait_s)
     if (
         prepared.cacheable
         and request.hybrid
         and (hit := await cached(prepared, cache=cache, memo=entries, durable=True)) is not None
     ):
-        return _aged(services, prepared, hit, timeout_s=wait_s)
-    seed = prepared.seed or resolve_seed(request, entropy=services.entropy)
+        return _aged(ports, prepared, hit, timeout_s=wait_s)
+    seed = prepared.seed or resolve_seed(request, entropy=ports.entropy)
     if not prepared.cacheable:
-        return Made(await generate_and_record(services, prepared, seed), CacheInfo(hit=False))
+        return Made(await generate_and_record(ports.runs, prepared, seed), CacheInfo(hit=False))
 
     async def produce() -> bytes:
-        hit = await cached(prepared, cache=services.cache, memo=services.memo.entries, durable=True)
+        hit = await cached(prepared, cache=ports.cache, memo=ports.memo.entries, durable=True)
         result = (
             FlightResult(outcome=hit.outcome, tier=hit.tier)
             if hit
-            else FlightResult(outcome=await generate_and_record(services, prepared, seed))
+            else FlightResult(outcome=await generate_and_record(ports.runs, prepared, seed))
         )
         return result.model_dump_json().encode()
 
     if joinable:
-        services.metrics.waiters(+1)
+        ports.metrics.waiters(+1)
     try:
-        data, joined = await services.single_flight.run(flight_key, produce, timeout_s=wait_s)
+        data, joined = await ports.flights.run(flight_key, produce, timeout_s=wait_s)
     except TimeoutError:
         return Made(waited_too_long(request, seed), CacheInfo(hit=False))
     finally:
         if joinable:
-            services.metrics.waiters(-1)
+            ports.metrics.waiters(-1)
     flight = FlightResult.model_validate_json(data)
     if flight.tier is not None:
         return Hit(flight.outcome, flight.tier, data)
     return Made(flight.outcome, CacheInfo(hit=joined, tier="single_flight" if joined else None))
 
 
-def _aged(services: Services, prepared: Prepared, hit: Hit, *, timeout_s: float) -> Hit:
+def _aged(ports: ServePorts, prepared: Prepared, hit: Hit, *, timeout_s: float) -> Hit:
     """A hybrid hit, marked stale (and its refresh started) when older than the node's `refreshAfterS`."""
-    if not freshness.is_stale(prepared, hit, clock=services.clock):
+    if not freshness.is_stale(prepared, hit, clock=ports.clock):
         return hit
-    freshness.refresh(services, prepared, timeout_s=timeout_s)
+    freshness.refresh(ports, prepared, timeout_s=timeout_s)
     return replace(hit, stale=True)
 
 
-async def _serve_always(services: Services, prepared: Prepared, *, timeout_s: float) -> Served:
+async def _serve_always(ports: ServePorts, prepared: Prepared, *, timeout_s: float) -> Served:
     """An always-fresh node: fresh within its rate limit, else its newest content, else the fallback
     (GEN_RATE_LIMITED). With `hybrid`, the newest content is served at once and refreshed behind."""
     if (
         prepared.request.hybrid
-        and (hit := await cached(prepared, cache=services.cache, memo=services.memo.entries, durable=True)) is not None
+        and (hit := await cached(prepared, cache=ports.cache, memo=ports.memo.entries, durable=True)) is not None
     ):
-        return _aged(services, prepared, hit, timeout_s=timeout_s)
-    seed: ResolvedSeed = prepared.seed or resolve_seed(prepared.request, entropy=services.entropy)
-    decision = await freshness.admit_fresh(prepared, limiter=services.rate_limiter, limits=services.options.rate_limits)
+        return _aged(ports, prepared, hit, timeout_s=timeout_s)
+    seed: ResolvedSeed = prepared.seed or resolve_seed(prepared.request, entropy=ports.entropy)
+    decision = await freshness.admit_fresh(prepared, limiter=ports.rate_limiter, limits=ports.options.rate_limits)
     if decision.allowed:
-        return Made(await freshness.generate_fresh(services, prepared, seed), CacheInfo(hit=False))
-    if (hit := await cached(prepared, cache=services.cache, memo=services.memo.entries, durable=True)) is not None:
+        return Made(await freshness.generate_fresh(ports, prepared, seed), CacheInfo(hit=False))
+    if (hit := await cached(prepared, cache=ports.cache, memo=ports.memo.entries, durable=True)) is not None:
         log.info("freshness.over_limit_served node=%s tier=%s", prepared.node, hit.tier)
         return replace(hit, stale=True)
     return Made(freshness.rate_limited(prepared.request, seed, decision.retry_after_s), CacheInfo(hit=False))

@@ -20,8 +20,8 @@ from dyngen.domain.records import GenerationRecord
 from dyngen.ports import Provider
 from dyngen.services.generation.attempts import Progress, run_provider
 from dyngen.services.generation.outcomes import CACHE_FORMAT, CacheEntry, Outcome, Prepared
+from dyngen.services.generation.ports import RunPorts
 from dyngen.services.generation.request import config_fingerprint
-from dyngen.services.machinery.container import Services
 from dyngen.services.machinery.ids import new_id
 from dyngen.services.reporting.records import record_generation
 
@@ -43,7 +43,7 @@ def script_key(prepared: Prepared, provider: Provider) -> str:
 
 
 async def script_stage(
-    services: Services,
+    ports: RunPorts,
     prepared: Prepared,
     seed: ResolvedSeed,
     provider: Provider,
@@ -70,7 +70,7 @@ async def script_stage(
         return entry.outcome if fresh and entry.outcome.content is not None else None
 
     if prepared.cacheable:
-        found = await services.cache.get(key, decode, durable=True, promote_ttl_s=prepared.ttl_s)
+        found = await ports.cache.get(key, decode, durable=True, promote_ttl_s=prepared.ttl_s)
         if found is not None:
             outcome, _ = found
             assert outcome.content is not None  # decode keeps only entries with content
@@ -78,14 +78,14 @@ async def script_stage(
                 stage="script", provider=provider.info.name, generation_id=outcome.generation_id, cache_hit=True
             )
             return Script(payload=outcome.content, elements=list(outcome.elements or []), stage=stage)
-    started = services.clock.monotonic()
-    checked, error, attempts = await run_provider(services, request, provider, seed, progress, deadline=deadline)
+    started = ports.clock.monotonic()
+    checked, error, attempts = await run_provider(ports, request, provider, seed, progress, deadline=deadline)
     if checked is None:
         assert error is not None
         raise DyngenError(error.code, f"script stage '{provider.info.name}': {error.message}", details=error.details)
     result = checked.result
-    latency_ms = round((services.clock.monotonic() - started) * 1000, 3)
-    services.metrics.generation(
+    latency_ms = round((ports.clock.monotonic() - started) * 1000, 3)
+    ports.metrics.generation(
         node=prepared.node,
         type_=request.type.value,
         provider=provider.info.name,
@@ -106,8 +106,8 @@ async def script_stage(
     payload_json = result.payload.model_dump_json(exclude_none=True)
     record = GenerationRecord(
         id=generation_id,
-        created_at=services.clock.now(),
-        completed_at=services.clock.now(),
+        created_at=ports.clock.now(),
+        completed_at=ports.clock.now(),
         node_id=request.node_id,
         cache_key=key,
         version=request.version,
@@ -134,11 +134,11 @@ async def script_stage(
     )
     await record_generation(
         record=record,
-        within_s=services.options.record_timeout_s,
-        repository=services.repository,
-        jobs=services.jobs,
-        outbox=services.outbox,
-        tasks=services.refreshes,
+        within_s=ports.options.record_timeout_s,
+        repository=ports.repository,
+        jobs=ports.jobs,
+        outbox=ports.outbox,
+        tasks=ports.tasks,
     )
     if prepared.cacheable:
         outcome = Outcome(
@@ -151,7 +151,7 @@ async def script_stage(
             content=result.payload,
             elements=checked.elements,
         )
-        entry = CacheEntry(format=CACHE_FORMAT, fingerprint=fingerprint, outcome=outcome, made_at=services.clock.now())
-        await services.cache.set(key, entry.model_dump_json(exclude_none=True).encode(), ttl_s=prepared.ttl_s)
+        entry = CacheEntry(format=CACHE_FORMAT, fingerprint=fingerprint, outcome=outcome, made_at=ports.clock.now())
+        await ports.cache.set(key, entry.model_dump_json(exclude_none=True).encode(), ttl_s=prepared.ttl_s)
     log.info("pipeline.script key=%s provider=%s tokens=%d", key, provider.info.name, result.tokens)
     return Script(payload=result.payload, elements=checked.elements, stage=stage)

@@ -176,6 +176,15 @@ class Services:
     # Generation records the database could not take in time, replayed by `records.outbox_loop` (None:
     # such a record is logged and lost).
     outbox: RecordOutbox | None = None
+    # The use cases' port bundles `bootstrap` built from these fields, by name: built once, at the first
+    # call of their builder; setting a field anew (as a test may, after `build`) drops them, so the next
+    # call builds them from the new value.
+    bundles: dict[str, object] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        object.__setattr__(self, name, value)
+        if name != "bundles" and (built := getattr(self, "bundles", None)):
+            built.clear()
 
     async def start(self) -> None:
         """Start the background work (job runner, reaper, spool uploads): the API's lifespan and the

@@ -29,11 +29,11 @@ from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.graph import Edge, GenerationNode, node_request, target_of
 from dyngen.domain.runtime import AdvanceRequest, AdvanceResponse, NodeContentRequest
 from dyngen.domain.wire import load_json
-from dyngen.services.authoring.runtime_graphs import live_graph, not_found
+from dyngen.services.authoring.runtime_graphs import not_found
 from dyngen.services.generation import front_door
-from dyngen.services.machinery.container import Services
 from dyngen.services.machinery.graph_cache import LiveGraph, NodeCall
 from dyngen.services.play import walk as play
+from dyngen.services.play.ports import PlayPorts
 
 
 def disabled_answer(request: GenerateContentRequest, *, graph: LiveGraph) -> GenerateContentResponse:
@@ -56,7 +56,7 @@ def disabled_answer(request: GenerateContentRequest, *, graph: LiveGraph) -> Gen
     )
 
 
-async def node_call(*, graph_id: str, node_id: str, body: bytes, services: Services) -> NodeCall:
+async def node_call(*, graph_id: str, node_id: str, body: bytes, ports: PlayPorts) -> NodeCall:
     """Resolve a by-reference call: the graph's current (or pinned) version, the node in it (a Generation
     Node, or an edge with `generate: true` by its `edge:<from>-><to>` id), its scenes, and the player.
 
@@ -64,13 +64,13 @@ async def node_call(*, graph_id: str, node_id: str, body: bytes, services: Servi
         DyngenError: GEN_INVALID_CONFIG for a body that is not a `NodeContentRequest` (every problem
             listed); NOT_FOUND for an unknown graph, version or node (the closest id suggested).
     """
-    cache = services.runtime_graphs
+    cache = ports.graphs
     digest = hashlib.blake2b(body, digest_size=16).digest()
     parsed = cache.bodies.get(digest)
     if parsed is None:
         parsed = load_json(NodeContentRequest, body or b"{}", prefix=("body",))
         cache.bodies.put(digest, parsed)
-    live = await live_graph(graph_id=graph_id, version=parsed.graph_version, services=services)
+    live = await ports.live_graph(graph_id=graph_id, version=parsed.graph_version)
     memo_key = (live.id, live.version, node_id, digest)
     call = cache.calls.get(memo_key)
     if call is None:
@@ -80,7 +80,7 @@ async def node_call(*, graph_id: str, node_id: str, body: bytes, services: Servi
         )
         if node.config.enabled:
             flat_body = request.model_dump_json(by_alias=True, exclude_none=True).encode()
-            await front_door.remember(flat_body, services=services)
+            await front_door.remember(flat_body, ports=ports.generation)
             call = NodeCall(body=flat_body)
         else:
             call = NodeCall(body=None, answer=disabled_answer(request, graph=live))
@@ -125,7 +125,7 @@ def _exit(live: LiveGraph, body: AdvanceRequest) -> GenerationNode | Edge | None
     return found
 
 
-async def advance(*, graph_id: str, body: AdvanceRequest, services: Services) -> AdvanceResponse:
+async def advance(*, graph_id: str, body: AdvanceRequest, ports: PlayPorts) -> AdvanceResponse:
     """One step of play: leave `from_scene` by its first exit, by `choice` (an index into its exits) or
     towards `to_scene`; generate the Generation Node on the way (its content or fallback) and name the
     scene that follows with its own exits.
@@ -134,7 +134,7 @@ async def advance(*, graph_id: str, body: AdvanceRequest, services: Services) ->
         DyngenError: NOT_FOUND for an unknown graph, version or scene (closest id suggested);
             GEN_INVALID_CONFIG for a choice or `to_scene` that is not an exit of `from_scene`.
     """
-    live = await live_graph(graph_id=graph_id, version=body.graph_version, services=services)
+    live = await ports.live_graph(graph_id=graph_id, version=body.graph_version)
     step = _exit(live, body)
     response = AdvanceResponse(graph_id=live.id, graph_version=live.version, from_scene=body.from_scene)
     if step is None:
@@ -153,7 +153,7 @@ async def advance(*, graph_id: str, body: AdvanceRequest, services: Services) ->
             step=step,
             player_context=body.player_context,
             social_context=body.social_context,
-            services=services,
+            ports=ports.generation,
         )
         if taken is not None:
             update |= {"node_id": taken.node.id, "content": taken.response}

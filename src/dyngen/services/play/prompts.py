@@ -27,9 +27,8 @@ from dyngen.domain.contracts import (
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.graph import GenerationNode, SceneGraph, node_request
 from dyngen.domain.wire import camel
-from dyngen.services.authoring.runtime_graphs import live_graph
-from dyngen.services.generation.resolution import resolve
-from dyngen.services.machinery.container import Services
+from dyngen.services.generation.request import Preparer
+from dyngen.services.play.ports import LiveGraphs
 
 
 class PromptRequest(SnakeModel):
@@ -90,8 +89,11 @@ def _node(graph: SceneGraph, node_id: str) -> GenerationNode:
     return found
 
 
-async def node_prompt(*, graph_id: str, node_id: str, body: PromptRequest, services: Services) -> PromptPreview:
-    """Render every prompt role of a node for a player.
+async def node_prompt(
+    *, graph_id: str, node_id: str, body: PromptRequest, live_graph: LiveGraphs, preparer: Preparer
+) -> PromptPreview:
+    """Render every prompt role of a node for a player: the stored graph (`live_graph`) or the draft, its
+    request resolved and its provider picked as `preparer` does.
 
     Raises:
         DyngenError: NOT_FOUND for an unknown graph, version or node; GEN_INVALID_CONFIG for a node that
@@ -101,20 +103,15 @@ async def node_prompt(*, graph_id: str, node_id: str, body: PromptRequest, servi
         graph = body.graph
         node = _node(graph, node_id)
     else:
-        live = await live_graph(graph_id=graph_id, version=body.graph_version, services=services)
+        live = await live_graph(graph_id=graph_id, version=body.graph_version)
         graph, node = live.graph, live.node(node_id)
     request: GenerateContentRequest = node_request(
         graph, node, player_context=body.player_context, social_context=body.social_context
     )
     if body.prompt is not None:
         request = request.model_copy(update={"prompt": body.prompt})
-    resolved = resolve(
-        request=request,
-        templates=services.templates,
-        rules=services.memo.rules,
-        relationships=services.options.relationship_table,
-    ).request
-    provider = services.providers.select(resolved)
+    resolved = preparer.resolve(request).request
+    provider = preparer.providers.select(resolved)
     shipped = defaults.prompt_templates(resolved.type.value)
     values = prompts.variables(resolved)
     findings = prompts.template_findings(resolved.prompt)

@@ -18,7 +18,7 @@ from dyngen.domain.contracts import (
 from dyngen.domain.errors import ErrorCode
 from dyngen.domain.graph import Edge, GenerationNode, Scene, SceneGraph, node_request, target_of
 from dyngen.services.generation.front_door import generate_content
-from dyngen.services.machinery.container import Services
+from dyngen.services.generation.ports import GenerationPorts
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +42,7 @@ async def take(
     player_context: PlayerContext | None,
     social_context: SocialContext | None = None,
     simulate: Simulate | None = None,
-    services: Services,
+    ports: GenerationPorts,
 ) -> TransitionStep | None:
     """Go along one exit of a scene: a Generation Node's content (or its fallback), nothing for a plain edge."""
     if not isinstance(step, GenerationNode):
@@ -50,7 +50,7 @@ async def take(
     request: GenerateContentRequest = node_request(
         graph, step, player_context=player_context, social_context=social_context, simulate=simulate
     )
-    return TransitionStep(step, await generate_content(request=request, services=services))
+    return TransitionStep(step, await generate_content(request=request, ports=ports))
 
 
 async def play(
@@ -59,7 +59,7 @@ async def play(
     playthrough_id: str,
     player_id: str | None = None,
     fail_with: ErrorCode | None = None,
-    services: Services,
+    ports: GenerationPorts,
 ) -> list[PlayStep]:
     """Walk the graph from its start scene, generating each Generation Node on the way.
 
@@ -68,7 +68,7 @@ async def play(
         playthrough_id: The playthrough (seeds `per_playthrough` nodes).
         player_id: The player (seeds `per_player` nodes).
         fail_with: Force every generation to fail with this code (to watch the fallback path).
-        services: The assembled ports.
+        ports: Generation's front door.
     """
     steps: list[PlayStep] = []
     current = graph.start or graph.scenes[0].id
@@ -81,7 +81,7 @@ async def play(
         step = graph.next_step(current)
         if step is None:
             break
-        taken = await take(graph=graph, step=step, player_context=context, simulate=simulate, services=services)
+        taken = await take(graph=graph, step=step, player_context=context, simulate=simulate, ports=ports)
         if taken is not None:
             steps.append(taken)
         current = target_of(step)

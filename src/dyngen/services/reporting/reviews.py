@@ -10,9 +10,9 @@ from pydantic import BaseModel, Field
 from dyngen.domain.contracts import GenerationStatus, Id, SnakeModel
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.ids import TextChars
-from dyngen.ports import Review
-from dyngen.services.machinery.container import Services
+from dyngen.ports import Clock, GenerationRepository, Review, ReviewRepository
 from dyngen.services.machinery.ids import new_id
+from dyngen.services.machinery.scores import ScoreBoard
 
 
 class ReviewRequest(SnakeModel):
@@ -31,18 +31,29 @@ class ReviewResult(BaseModel):
 
 
 async def review_generation(
-    *, generation_id: str, review: ReviewRequest, reviewer: str | None, services: Services
+    *,
+    generation_id: str,
+    review: ReviewRequest,
+    reviewer: str | None,
+    records: GenerationRepository,
+    reviews: ReviewRepository,
+    scores: ScoreBoard,
+    clock: Clock,
 ) -> ReviewResult:
     """Store a review of a completed generation and answer with the generation's mean score.
 
     Args:
         reviewer: Who reviewed, when the body names nobody (the API key's name).
+        records: Where the generation is looked up.
+        reviews: Where the review is stored and the mean score read.
+        scores: The variant choice's review scores, forgotten so that the new score counts at once.
+        clock: The review's time.
 
     Raises:
         DyngenError: NOT_FOUND for an unknown generation; CONFLICT for one that produced no content of
             its own (queued, running, or failed to the node's fallback).
     """
-    record = await services.repository.get(generation_id)
+    record = await records.get(generation_id)
     if record is None:
         raise DyngenError(ErrorCode.NOT_FOUND, f"no generation {generation_id!r}")
     if record.status is not GenerationStatus.COMPLETE:
@@ -50,7 +61,7 @@ async def review_generation(
             ErrorCode.CONFLICT,
             f"generation {generation_id!r} is {record.status.value}: only completed generations can be reviewed",
         )
-    await services.reviews.add_review(
+    await reviews.add_review(
         Review(
             id=new_id(),
             generation_id=record.id,
@@ -60,10 +71,10 @@ async def review_generation(
             score=review.score,
             note=review.note,
             reviewer=review.reviewer or reviewer,
-            created_at=services.clock.now(),
+            created_at=clock.now(),
         )
     )
-    services.scores.forget()  # this process picks variants by the new score at once
-    summary = await services.reviews.generation_score(record.id)
+    scores.forget()  # this process picks variants by the new score at once
+    summary = await reviews.generation_score(record.id)
     assert summary is not None  # the review just stored counts
     return ReviewResult(generation_id=record.id, score=review.score, mean_score=summary.mean, reviews=summary.count)

@@ -20,7 +20,7 @@ from dyngen.domain.contracts import (
 from dyngen.domain.wire import load
 from dyngen.entrypoints.api.auth import require
 from dyngen.entrypoints.api.errors import documented
-from dyngen.entrypoints.api.wire import json_body, services_of, wire_response
+from dyngen.entrypoints.api.wire import generation_of, json_body, services_of, wire_response
 from dyngen.ports import ApiKey
 from dyngen.services.authoring import validation
 from dyngen.services.generation import front_door, invalidation
@@ -57,7 +57,7 @@ async def generate_response(request: Request, key: ApiKey | None, body: bytes) -
         prefer=request.headers.get("prefer"),
         idempotency_key=request.headers.get("idempotency-key"),
     )
-    outcome = await front_door.generate(call, services=services_of(request))
+    outcome = await front_door.generate(call, ports=generation_of(request))
     if isinstance(outcome, Queued):
         job = outcome.job
         return JSONResponse(

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from dyngen.bootstrap import health_ports, play_ports
 from dyngen.domain.access import Scope
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.graph import SceneGraph
@@ -86,7 +87,7 @@ async def stored_graph_health(graph_id: GraphId, request: Request) -> Response:
     """The health panel of a stored graph (its current version)."""
     services = services_of(request)
     stored = await graphs.get_graph(graph_id=graph_id, version=None, graphs=services.graphs)
-    return wire_response(await check_graph(graph=SceneGraph.model_validate(stored.body), services=services))
+    return wire_response(await check_graph(graph=SceneGraph.model_validate(stored.body), ports=health_ports(services)))
 
 
 @router.post(
@@ -99,5 +100,8 @@ async def node_prompt(graph_id: GraphId, node_id: PathId, body: PromptRequest, r
     `negativePrompt`) rendered from the node's templates or the shipped defaults, the variables with their
     values and what they hold, and template findings with their lines. `graph` and `prompt` in the body
     preview drafts. Nothing is generated."""
-    preview = await prompts.node_prompt(graph_id=graph_id, node_id=node_id, body=body, services=services_of(request))
+    play = play_ports(services_of(request))
+    preview = await prompts.node_prompt(
+        graph_id=graph_id, node_id=node_id, body=body, live_graph=play.live_graph, preparer=play.generation.preparer
+    )
     return wire_response(preview)

@@ -31,8 +31,15 @@ async def review_generation(generation_id: GenerationId, body: reviews.ReviewReq
     """Score a generation 1-5 (`{score, note?, reviewer?}`): the answer has its mean score and review count.
     Scores steer variant selection and show in the node's stats and arms."""
     key_name = getattr(getattr(request.state, "api_key", None), "name", None)
+    services = services_of(request)
     result = await reviews.review_generation(
-        generation_id=generation_id, review=body, reviewer=key_name, services=services_of(request)
+        generation_id=generation_id,
+        review=body,
+        reviewer=key_name,
+        records=services.repository,
+        reviews=services.reviews,
+        scores=services.scores,
+        clock=services.clock,
     )
     return wire_response(result, status_code=201)
 

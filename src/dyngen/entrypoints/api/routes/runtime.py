@@ -14,7 +14,7 @@ from dyngen.domain.runtime import AdvanceRequest, AdvanceResponse, NodeContentRe
 from dyngen.entrypoints.api.auth import require
 from dyngen.entrypoints.api.errors import documented
 from dyngen.entrypoints.api.routes.generation import generate_response
-from dyngen.entrypoints.api.wire import PathId, json_body, services_of, wire_response
+from dyngen.entrypoints.api.wire import PathId, json_body, play_of, wire_response
 from dyngen.ports import ApiKey
 from dyngen.services.play import by_reference
 
@@ -59,7 +59,7 @@ async def node_content(request: Request, key: Annotated[ApiKey | None, require(S
     if refused:
         raise DyngenError(ErrorCode.GEN_INVALID_CONFIG, f"{len(refused)} problem(s) in the request", details=refused)
     call = await by_reference.node_call(
-        graph_id=params["graph_id"], node_id=params["node_id"], body=await request.body(), services=services_of(request)
+        graph_id=params["graph_id"], node_id=params["node_id"], body=await request.body(), ports=play_of(request)
     )
     if call.body is None:
         assert call.answer is not None
@@ -77,4 +77,4 @@ async def advance(graph_id: GraphId, body: AdvanceRequest, request: Request) -> 
     """One step of `dyngen play`: leave `from_scene` (by its first exit, `choice` or `to_scene`); answers
     what the game plays on the way (a node's content or fallback, or nothing for a plain edge), the scene
     that follows and its exits."""
-    return wire_response(await by_reference.advance(graph_id=graph_id, body=body, services=services_of(request)))
+    return wire_response(await by_reference.advance(graph_id=graph_id, body=body, ports=play_of(request)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from dyngen.bootstrap import health_ports
 from dyngen.domain.access import Scope
 from dyngen.domain.graph import SceneGraph
 from dyngen.domain.graph_health import GraphHealth
@@ -18,7 +19,7 @@ router = APIRouter(tags=["system"])
 @router.get("/api/health", response_model=Health, responses={503: {"model": Health, "description": "down"}})
 async def health(request: Request) -> Response:
     """ok | degraded | down, with each dependency's status and latency."""
-    report = await check_health(services=services_of(request))
+    report = await check_health(ports=health_ports(services_of(request)))
     return wire_response(report, status_code=503 if report.status == "down" else 200)
 
 
@@ -37,4 +38,4 @@ async def live() -> dict[str, str]:
 async def graph_health(graph: SceneGraph, request: Request) -> Response:
     """The health panel of a scene graph: every node's status and findings, and graph-wide warnings (too
     many always-fresh nodes, nodes without a usable fallback, p95 latency over timeout, providers down)."""
-    return wire_response(await check_graph(graph=graph, services=services_of(request)))
+    return wire_response(await check_graph(graph=graph, ports=health_ports(services_of(request))))
