@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from dyngen.bootstrap import build
+from dyngen.bootstrap import build, generation_ports
 from dyngen.config import MEMORY_URL, Settings
 from dyngen.domain.budgets import BudgetPolicy, to_micros
 from dyngen.domain.contracts import GenerateContentRequest, GenerationStatus
@@ -85,7 +85,7 @@ async def test_a_generation_is_not_held_by_a_limits_read_that_never_answers(monk
             }
         )
         async with asyncio.timeout(GUARD_S):
-            answer = await generate_content(request=request, services=services)
+            answer = await generate_content(request=request, ports=generation_ports(services))
         assert hung.calls, "the stored limits were asked for"
         assert answer.status is GenerationStatus.COMPLETE, answer.error
         hung.release()

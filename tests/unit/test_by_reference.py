@@ -307,7 +307,7 @@ async def test_a_database_down_fails_or_holds_no_call_for_the_nodes_a_process_kn
     by_saved_id = GenerateContentRequest.model_validate(
         {"type": "transition", "node_id": "saved", "player_context": {"playthroughId": "pt-1"}}
     )
-    warmed = [await by_ref(services), await generate_content(request=by_saved_id, services=services)]
+    warmed = [await by_ref(services), await generate_content(request=by_saved_id, ports=generation_ports(services))]
     assert isinstance(services.clock, FakeClock)
     services.clock.advance(CURRENT_TTL_S + 0.1)
 
@@ -320,8 +320,8 @@ async def test_a_database_down_fails_or_holds_no_call_for_the_nodes_a_process_kn
         monkeypatch.setattr(store, method, down)
     async with asyncio.timeout(GUARD_S):  # a call held by the store fails the test
         again = await by_ref(services)
-        flat = await generate_content(request=by_id, services=services)
-        flat_saved = await generate_content(request=by_saved_id, services=services)
+        flat = await generate_content(request=by_id, ports=generation_ports(services))
+        flat_saved = await generate_content(request=by_saved_id, ports=generation_ports(services))
     assert down.calls, "the store was asked again"
     assert (again["cache"]["hit"], again["generation_id"]) == (True, warmed[0]["generation_id"])
     assert (flat.cache.hit, flat.generation_id) == (True, warmed[0]["generation_id"])
