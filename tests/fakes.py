@@ -257,6 +257,23 @@ class FakeUnreachableProvider(FakeProvider):
         raise ConnectionError("api.vendor.example did not answer")
 
 
+class FakeCutOffProvider(FakeProvider):
+    """A provider that never answers; when its caller cuts it off (cancels the call at its deadline), the
+    FakeClock moves on by exactly that deadline, as the wall clock did meanwhile. The time left after a
+    cut-off is then exact, however late the busy machine's timer fired."""
+
+    def __init__(self, *, clock: FakeClock, **options: Any) -> None:
+        super().__init__(clock=clock, hang=True, **options)
+
+    async def generate(self, call: ProviderCall) -> ProviderResult:
+        try:
+            return await super().generate(call)
+        except asyncio.CancelledError:
+            assert self.clock is not None
+            self.clock.advance(call.deadline_s)
+            raise
+
+
 class FakeHangingCall:
     """An async callable (put in place of a repository method) that never answers: a database that
     accepts and stays silent. `entered` is set once it is called; `release()` lets the calls end."""

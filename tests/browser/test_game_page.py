@@ -25,7 +25,8 @@ import pytest
 from dyngen.domain import media
 from tests.browser.conftest import EXAMPLE_FILE, HERE, OUTPUT, ROOT, find_chromium
 from tests.conftest import need_service
-from tests.support.servers import VENV_BIN, Process, dyngen_server, free_port, http_ok, wait_until
+from tests.support.servers import VENV_BIN, Process, dyngen_server, free_port, http_ok
+from tests.support.waiting import wait_until
 
 CLIENT = ROOT / "clients" / "typescript"
 NODE_ID = "cafe_to_rooftops"
@@ -107,7 +108,7 @@ def game(kit: Kit, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Game]:
     )
     server, api = dyngen_server(workdir, env, name="game-api")
     try:
-        wait_until(lambda: http_ok(f"{origin}/examples/browser-game/index.html"), timeout=30, what="static server")
+        wait_until(lambda: http_ok(f"{origin}/examples/browser-game/index.html"), what="static server")
         # The designer's graph: the example, its transition given time to render on a busy machine, warmed
         # for the player (as the editor's warm-up does), so the page's call is the game's usual cache hit.
         graph: dict[str, Any] = copy.deepcopy(json.loads(EXAMPLE_FILE.read_text(encoding="utf-8")))

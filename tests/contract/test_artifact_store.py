@@ -18,9 +18,10 @@ from dyngen.adapters.storage.local import LocalObjectStore
 from dyngen.adapters.storage.memory import MemoryObjectStore
 from dyngen.adapters.storage.s3 import S3ObjectStore
 from dyngen.ports import ArtifactStore
-from tests.contract.test_object_store import new_bucket, open_s3_store, until
+from tests.contract.test_object_store import new_bucket, open_s3_store
 from tests.support.proxy import TcpProxy
 from tests.support.servers import MotoS3Server
+from tests.support.waiting import until
 
 BLOBS = [
     pytest.param(b"", id="empty"),
@@ -284,7 +285,7 @@ class TestS3ArtifactStoreWhileS3IsUnreachable:
             async def drained() -> bool:
                 return await store.pending() == 0
 
-            await until(drained, within_s=15, what="the background loop to upload the spool")
+            await until(drained, what="the background loop to upload the spool")
         finally:
             await store.aclose()
         assert [await self.in_s3(s3_server, bucket, uri) for uri in uris] == [b"take 0", b"take 1"]

@@ -25,9 +25,9 @@ from dyngen.adapters.memory.database import MemoryDatabase
 from dyngen.adapters.messaging.redis import RedisConnection
 from dyngen.domain.budgets import GLOBAL_SCOPE, to_micros
 from dyngen.ports import BudgetLedger, Reservation
-from tests.contract.test_object_store import until
 from tests.fakes import FakeClock
 from tests.support.databases import empty_postgres
+from tests.support.waiting import until
 
 PERIOD = "2026-11-25"
 NODE = "node:cafe_to_roof"
@@ -291,7 +291,7 @@ class TestRedisBudgetLedger(BudgetLedgerContract):
         connections = [RedisConnection(url=redis_url, prefix=redis_prefix) for _ in range(3)]
 
         async def expire(check: Callable[[], Awaitable[bool]]) -> None:
-            await until(check, within_s=5, what="the reservation to expire")
+            await until(check, what="the reservation to expire")
 
         try:
             yield LedgerUnderTest(ledgers=[RedisBudgetLedger(connection=c) for c in connections], expire=expire)

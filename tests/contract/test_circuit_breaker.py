@@ -18,8 +18,8 @@ from dyngen.adapters.messaging.redis import RedisConnection
 from dyngen.adapters.providers.breaker import MemoryCircuitBreaker
 from dyngen.adapters.providers.redis_breaker import RedisCircuitBreaker
 from dyngen.ports import CircuitBreaker
-from tests.contract.test_object_store import until
 from tests.fakes import FakeClock
+from tests.support.waiting import until
 
 FAILURES = 3
 WINDOW = 60.0
@@ -165,7 +165,7 @@ class TestRedisCircuitBreaker(CircuitBreakerContract):
             )
 
         async def after(seconds: float, check: Callable[[], Awaitable[bool]]) -> None:
-            await until(check, within_s=seconds * REDIS_SCALE + 5, what="the breaker's time to pass")
+            await until(check, what="the breaker's time to pass")
 
         async def window_passed(name: str) -> bool:
             return not await connections[0].client.exists(connections[0].key("breaker", name, "failures"))
@@ -199,7 +199,7 @@ class TestRedisCircuitBreaker(CircuitBreakerContract):
         async def recovered_everywhere() -> bool:
             return await one.cooldown("openai") is None and await other.cooldown("openai") is None
 
-        await until(recovered_everywhere, within_s=5, what="the cooldown to end in both processes")
+        await until(recovered_everywhere, what="the cooldown to end in both processes")
 
 
 async def test_redis_breaker_without_redis_falls_back_to_this_process() -> None:

@@ -18,12 +18,10 @@ from dyngen.adapters.messaging.redis import RedisConnection, RedisInvalidationBu
 from dyngen.domain.errors import DyngenError
 from dyngen.services.machinery.layered_cache import LayeredCache
 from tests.contract.test_cache_tier import close_connection
-from tests.contract.test_object_store import until
 from tests.support.servers import RedisServer
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.services
-
-DEADLINE_S = 10.0
 
 
 @dataclass
@@ -61,7 +59,7 @@ async def until_dropped(memory: MemoryCacheTier, key: str) -> None:
     async def dropped() -> bool:
         return await memory.get(key) is None
 
-    await until(dropped, within_s=DEADLINE_S, what=f"{key!r} to be dropped")
+    await until(dropped, what=f"{key!r} to be dropped")
 
 
 async def test_a_delete_in_one_process_drops_the_key_from_every_memory_tier(spawn: Spawn) -> None:
@@ -132,4 +130,4 @@ async def test_invalidations_reach_other_processes_again_after_redis_restarts(
         return await b.memory.get("k") is None
 
     # Both listeners reconnect on their own; no restart.
-    await until(invalidated_in_b, within_s=DEADLINE_S, what="an invalidation to reach the other process")
+    await until(invalidated_in_b, what="an invalidation to reach the other process")

@@ -3,17 +3,13 @@
 To run the contract on another store, subclass `ObjectStoreContract` as `Test<Store>` with two fixtures:
 `store` (an empty store) and `foreign` (URIs that belong to somewhere else, which `key_of` must refuse).
 
-Shared with the other contract modules: `open_s3_store` (a store on the test S3 server) and `until` (poll
-with a deadline).
+Shared with the other contract modules: `open_s3_store` (a store on the test S3 server).
 """
 
 from __future__ import annotations
 
-import asyncio
-import inspect
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -75,20 +71,6 @@ async def bucket_keys(endpoint: str, bucket: str) -> list[str]:
     ) as client:
         response = await client.list_objects_v2(Bucket=bucket)
     return sorted(item["Key"] for item in response.get("Contents", []))
-
-
-async def until(check: Callable[[], bool | Awaitable[bool]], *, within_s: float = 10.0, what: str) -> None:
-    """Poll `check` (sync or async) until it is true; fail, naming `what`, after `within_s` seconds."""
-    deadline = time.monotonic() + within_s
-    while True:
-        done = check()
-        if inspect.isawaitable(done):
-            done = await done
-        if done:
-            return
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {within_s} s waiting for {what}")
-        await asyncio.sleep(0.005)
 
 
 class ObjectStoreContract:

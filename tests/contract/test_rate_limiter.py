@@ -17,8 +17,8 @@ from dyngen.adapters.messaging.redis import RedisConnection
 from dyngen.adapters.rate_limits.memory import MemoryRateLimiter
 from dyngen.adapters.rate_limits.redis import RedisRateLimiter
 from dyngen.ports import RateLimiter
-from tests.contract.test_object_store import until
 from tests.support.servers import free_port
+from tests.support.waiting import until
 
 
 class RateLimiterContract:
@@ -48,7 +48,7 @@ class RateLimiterContract:
         async def admitted() -> bool:
             return (await limiters[0].acquire(key, per_second=20, burst=1)).allowed
 
-        await until(admitted, within_s=10, what="the next slot")  # the deadline guards against hanging only
+        await until(admitted, what="the next slot")  # the deadline guards against hanging only
 
     async def test_concurrent_callers_share_one_limit(self, limiters: list[RateLimiter]) -> None:
         key = uuid.uuid4().hex

@@ -16,15 +16,14 @@ import pytest
 from dyngen.adapters.locks.redis import RedisSingleFlight
 from dyngen.adapters.messaging.redis import RedisConnection
 from tests.contract.test_cache_tier import close_connection
-from tests.contract.test_object_store import until
 from tests.fakes import FakeCancelLosingConnection, FakeCountingConnection, FakeProducer
 from tests.support.proxy import TcpProxy
 from tests.support.servers import RedisServer
+from tests.support.waiting import HANG_GUARD_S, hang_guard, until
 
 pytestmark = pytest.mark.services
 
 KEY = "dialogue|gap_fill|cafe|street|per_playthrough|p-1|1"
-DEADLINE_S = 10.0
 
 
 @dataclass
@@ -84,7 +83,7 @@ async def test_sixty_callers_in_three_processes_share_one_provider_call(spawn: S
     calls = Calls()
     produce = [producer(calls, f"content from process {n}".encode(), latency_s=0.2) for n in range(3)]
 
-    async with asyncio.timeout(DEADLINE_S):
+    async with hang_guard("the flights to end"):
         outcomes = await asyncio.gather(*(peer.run(produce[n]) for n, peer in enumerate(peers) for _ in range(20)))
 
     assert calls.count == 1
@@ -93,8 +92,8 @@ async def test_sixty_callers_in_three_processes_share_one_provider_call(spawn: S
 
 
 async def test_waiters_are_woken_by_the_result_not_by_the_lease(spawn: Spawn) -> None:
-    # A lease far longer than the test's deadline: a waiter woken only by the lease would never return.
-    owner, *others = [await spawn(lease_ms=int(DEADLINE_S * 1000) * 6) for _ in range(3)]
+    # A lease far longer than the hang guard: a waiter woken only by the lease would never return.
+    owner, *others = [await spawn(lease_ms=int(HANG_GUARD_S * 1000) * 6) for _ in range(3)]
     calls = Calls()
     held = FakeProducer(b"the scene")
     owner_call = asyncio.create_task(owner.run(held))
@@ -106,13 +105,13 @@ async def test_waiters_are_woken_by_the_result_not_by_the_lease(spawn: Spawn) ->
         return bytes(data)
 
     waiting = [asyncio.create_task(wait_for_result(peer)) for peer in others for _ in range(5)]
-    async with asyncio.timeout(DEADLINE_S):
+    async with hang_guard("the flights to end"):
         await until(  # each tried to lead, read the result key, then went to sleep
             lambda: all(peer.connection.operations >= 3 for peer in others), what="the waiters to sleep"
         )
         assert not any(w.done() for w in waiting), "nobody is served before the result lands"
         held.release.set()
-        outcomes = await asyncio.gather(*waiting)  # within the deadline: long before any lease ends
+        outcomes = await asyncio.gather(*waiting)  # within the guard: long before any lease ends
     await owner_call
 
     assert calls.count == 0
@@ -130,7 +129,7 @@ async def test_a_waiter_takes_over_when_the_owner_stops_renewing_its_lease(spawn
         proxy.cut()  # the owner is gone as far as Redis can tell: its lease is no longer extended
 
         calls = Calls()
-        async with asyncio.timeout(DEADLINE_S):  # guards against hanging only
+        async with hang_guard("the flights to end"):
             outcomes = await asyncio.gather(
                 *(peer.run(producer(calls, b"from the takeover", latency_s=0.05)) for peer in (b, c) for _ in range(5))
             )
@@ -149,7 +148,7 @@ async def test_nobody_takes_over_while_the_owner_keeps_its_lease_alive(spawn: Sp
     owner, waiter = await spawn(lease_ms=300), await spawn(lease_ms=300)
     calls = Calls()
 
-    async with asyncio.timeout(DEADLINE_S):
+    async with hang_guard("the flights to end"):
         owned = asyncio.create_task(owner.run(producer(calls, b"slow scene", latency_s=1.0)))  # over 3 leases
         await until(lambda: calls.count > 0, what="the owner to start")
         joined = await waiter.run(producer(calls, b"a second generation"))
@@ -166,14 +165,14 @@ async def test_a_waiter_past_its_deadline_times_out_while_the_owner_goes_on(spaw
     owned = asyncio.create_task(owner.run(held))
     await held.started.wait()
 
-    async with asyncio.timeout(DEADLINE_S):  # guards against hanging only
+    async with hang_guard("the flights to end"):
         with pytest.raises(TimeoutError):
             await waiter.run(held, timeout_s=0.3)
 
     assert not held.release.is_set(), "the waiter gave up on its own deadline, not because the result landed"
     assert not owned.done(), "the owner's generation goes on"
     held.release.set()
-    async with asyncio.timeout(DEADLINE_S):
+    async with hang_guard("the flights to end"):
         assert await owned == (b"eventually", False)
 
 
@@ -211,7 +210,7 @@ async def test_only_the_owner_releases_or_extends_its_lease(spawn: Spawn) -> Non
         await until(lambda: owner.connection.operations >= before + 2, what="two keep-alive extensions")
         return b"late result"
 
-    async with asyncio.timeout(DEADLINE_S):
+    async with hang_guard("the flights to end"):
         assert await owner.run(overtaken) == (b"late result", False), "the old owner's callers still get it"
 
     assert await owner.connection.client.get(lock) == b"99:another-owner"
@@ -224,7 +223,7 @@ async def test_a_waiter_never_gets_the_result_of_an_earlier_flight(spawn: Spawn)
     await owner.run(producer(Calls(), b"before the invalidation"))
     held = FakeProducer(b"after the invalidation")
 
-    async with asyncio.timeout(DEADLINE_S):
+    async with hang_guard("the flights to end"):
         owned = asyncio.create_task(owner.run(held))
         await held.started.wait()
         waiting = asyncio.create_task(waiter.run(producer(Calls(), b"never used")))
@@ -243,7 +242,7 @@ async def test_with_redis_down_the_flight_runs_in_process(spawn: Spawn, private_
     private_redis.stop()
     calls = Calls()
 
-    async with asyncio.timeout(DEADLINE_S):  # guards against hanging only
+    async with hang_guard("the flights to end"):
         outcomes = await asyncio.gather(*(peer.run(producer(calls, b"served", latency_s=0.1)) for _ in range(20)))
 
     assert calls.count == 1, "callers in this process still share one provider call"
@@ -256,7 +255,7 @@ async def test_with_redis_down_the_flight_runs_in_process(spawn: Spawn, private_
         await peer.run(producer(calls, b"served"))
         return await redis_get(peer, f"flight:fence:{KEY}") is not None
 
-    await until(leased_in_redis, within_s=DEADLINE_S, what="flights to take Redis leases again, without a restart")
+    await until(leased_in_redis, what="flights to take Redis leases again, without a restart")
 
 
 async def test_closing_a_connection_releases_its_redis_connections(private_redis: RedisServer) -> None:
@@ -272,7 +271,7 @@ async def test_closing_a_connection_releases_its_redis_connections(private_redis
         async def released() -> bool:
             return len(await observer.client.client_list()) <= before
 
-        await until(released, within_s=2, what="the closed connection's sockets to close")
+        await until(released, what="the closed connection's sockets to close")
     finally:
         await close_connection(connection)
         await close_connection(observer)

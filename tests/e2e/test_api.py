@@ -21,6 +21,8 @@ from dyngen.bootstrap import build
 from dyngen.config import Settings
 from dyngen.entrypoints.api.app import create_app
 from tests.support.examples import SPEC_TEMPLATE
+from tests.support.servers import answers
+from tests.support.waiting import HANG_GUARD_S, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -475,23 +477,19 @@ def test_the_real_server_serves_a_generation_and_stops_on_a_signal(tmp_path: Pat
     base = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=base, timeout=5) as http:
-            deadline = time.monotonic() + 20
-            while True:
+
+            def healthy() -> bool:
                 assert server.poll() is None, f"server exited: {(tmp_path / 'stderr.log').read_text()}"
-                try:
-                    if http.get("/api/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "server did not answer /api/health within 20 s"
-                time.sleep(0.05)  # polling interval, bounded by the deadline above
+                return answers(http, "/api/health")
+
+            wait_until(healthy, what="the server to answer /api/health")
             body = http.post("/api/generate-content", json=game_request()).json()
             assert body["status"] == "complete"
             assert body["cache_key"] == KEY_PT1
             assert (tmp_path / "data" / "dyngen.db").exists()
 
         server.send_signal(stop)
-        code = server.wait(timeout=5)
+        code = server.wait(timeout=HANG_GUARD_S)  # a guard against a hang: how long it takes is not the test
     finally:
         if server.poll() is None:
             server.kill()

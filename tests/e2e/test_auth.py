@@ -6,7 +6,6 @@ route, add it here (and apply `require(scope)` from `dyngen.entrypoints.api.auth
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -21,6 +20,7 @@ from dyngen.entrypoints.api.app import create_app
 from dyngen.services.machinery.container import Services
 from tests.e2e.test_api import game_request
 from tests.support.keys import make_key
+from tests.support.waiting import hang_guard
 
 PUBLIC = None
 # What each route needs; PUBLIC routes answer without a key.
@@ -124,7 +124,7 @@ async def call(
     url = PARAM.sub(lambda m: (ids or {}).get(m.group(1), "nosuchid0123"), path)
     body = b"{}" if method in ("POST", "PUT", "PATCH") else None
     # A bound on every call: a streaming route must not hang the table.
-    async with asyncio.timeout(20):
+    async with hang_guard(f"{route} to answer"):
         return await client.request(method, url, content=body, headers={**headers, "content-type": "application/json"})
 
 

@@ -14,7 +14,8 @@ import pytest
 
 import dyngen
 from tests.e2e.test_cli import DYNGEN, REQUEST, TEMPLATE, Workdir, roomy_example
-from tests.support.servers import free_port, http_ok, wait_until
+from tests.support.servers import free_port, http_ok
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = Path(dyngen.__file__).resolve().parent
@@ -123,7 +124,7 @@ def test_serve_starts_quietly_with_the_shipped_defaults(work: Workdir) -> None:
             [str(DYNGEN), "serve", "--port", str(port)], cwd=work.path, env=work.env, stdout=out, stderr=err
         )
         try:
-            wait_until(lambda: http_ok(f"{base}/api/health/live"), timeout=60, what="dyngen serve")
+            wait_until(lambda: http_ok(f"{base}/api/health/live"), what="dyngen serve")
             # The example graph is stored from the package, not from the working directory.
             assert "three_scenes" in {g["id"] for g in httpx.get(f"{base}/api/graphs", timeout=5).json()}
         finally:

@@ -26,6 +26,7 @@ from dyngen.services.jobs import lifecycle as jobs
 from tests.support.fake_comfyui import FakeComfyUI, Run, animated_gif, animated_webp, mp4, png
 from tests.support.proxy import TcpProxy
 from tests.support.servers import free_port
+from tests.support.waiting import until
 
 Factory = Callable[..., ComfyUIProvider]
 SECRET = "sk-comfy-0123456789"
@@ -85,15 +86,6 @@ def call(*, deadline_s: float = 20.0, images: bool = True, **extra: Any) -> tupl
         ),
         events,
     )
-
-
-async def until(check: Callable[[], bool], what: str, within_s: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within_s
-    while not check():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 async def test_a_transition_uploads_the_scene_images_and_fills_the_workflow(
@@ -231,14 +223,14 @@ async def test_an_execution_error_names_the_node_and_the_exception(make: Factory
 async def test_a_cancelled_generation_interrupts_our_running_prompt(make: Factory, comfy: FakeComfyUI) -> None:
     comfy.script.runs.append(Run(hold=True))
     task = asyncio.create_task(make().generate(call()[0]))
-    await until(comfy.script.started.is_set, "the prompt to start")
+    await until(comfy.script.started.is_set, what="the prompt to start")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     [prompt_id] = comfy.script.interrupts
     assert prompt_id is not None, "the interrupt names our prompt, so it never stops someone else's"
     assert comfy.script.deletes == [prompt_id]
-    await until(lambda: prompt_id in comfy.script.history, "the interrupted run to reach the history")
+    await until(lambda: prompt_id in comfy.script.history, what="the interrupted run to reach the history")
     assert comfy.script.history[prompt_id]["status"]["status_str"] == "error"
 
 
@@ -252,7 +244,7 @@ async def test_a_slow_queue_is_waited_for_and_a_deadline_only_dequeues(make: Fac
     assert comfy.script.pending == []
 
     task = asyncio.create_task(make().generate(call()[0]))
-    await until(comfy.script.queued.is_set, "the prompt to be queued")
+    await until(comfy.script.queued.is_set, what="the prompt to be queued")
     comfy.script.paused = False
     result = await task
     assert result.artifacts[0].primary

@@ -25,6 +25,7 @@ import pytest
 from dyngen.defaults import example_graph
 from tests.e2e.test_cli import DYNGEN, Workdir
 from tests.e2e.test_warmup import chain, store_graph, story
+from tests.support.waiting import HANG_GUARD_S
 
 READER = Path(__file__).resolve().parents[2] / "docs" / "examples" / "bundle_reader.py"
 EXTENSIONS = {
@@ -142,9 +143,10 @@ def on_a_terminal(work: Workdir, *args: str, interrupt_on: bytes | None = None) 
     )
     os.close(terminal)
     shown = b""
-    deadline = time.monotonic() + 120
+    guard = time.monotonic() + HANG_GUARD_S
     try:
-        while time.monotonic() < deadline:
+        while True:
+            assert time.monotonic() < guard, f"the terminal still open after the hang guard: {shown[-500:]!r}"
             ready, _, _ = select.select([main], [], [], 1.0)
             if not ready:
                 continue
@@ -159,7 +161,7 @@ def on_a_terminal(work: Workdir, *args: str, interrupt_on: bytes | None = None) 
             shown += chunk
         assert process.stdout is not None
         out = process.stdout.read().decode()
-        code = process.wait(timeout=60)
+        code = process.wait(timeout=HANG_GUARD_S)
     finally:
         os.close(main)
         if process.poll() is None:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.e2e.test_cli import DYNGEN, Workdir
-from tests.support.servers import free_port
+from tests.support.servers import answers, free_port
+from tests.support.waiting import HANG_GUARD_S, wait_until
 
 HINT = "dyngen keys create"
 
@@ -104,20 +104,16 @@ def test_serve_starts_on_a_reachable_address_once_a_key_exists(work: Workdir):
     base = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=base, timeout=5) as http:
-            deadline = time.monotonic() + 30
-            while True:
+
+            def live() -> bool:
                 assert server.poll() is None, (work.path / "serve.log").read_text()
-                try:
-                    if http.get("/api/health/live").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "serve did not answer /api/health/live within 30 s"
-                time.sleep(0.05)  # polling interval, bounded by the deadline above
+                return answers(http, "/api/health/live")
+
+            wait_until(live, what="serve to answer /api/health/live")
             assert http.get("/api/generations").status_code == 401
             assert http.get("/api/generations", headers={"Authorization": f"Bearer {key}"}).status_code == 200
         server.send_signal(signal.SIGTERM)
-        server.wait(timeout=10)
+        server.wait(timeout=HANG_GUARD_S)  # a guard against a hang: how long it takes is not the test
     finally:
         if server.poll() is None:
             server.kill()

@@ -7,8 +7,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -21,9 +20,10 @@ from prometheus_client.samples import Sample
 from dyngen.bootstrap import build
 from dyngen.config import Settings
 from dyngen.entrypoints.api.app import create_app
-from dyngen.ports import Provider
-from tests.fakes import FakeProvider
-from tests.support.servers import dyngen_server, wait_until
+from dyngen.ports import Clock, Provider
+from tests.fakes import FakeClock, FakeProvider
+from tests.support.servers import dyngen_server
+from tests.support.waiting import until, wait_until
 
 NODE = "cafe_to_roof"
 ASYNC = {"Prefer": "respond-async"}
@@ -86,20 +86,24 @@ async def record(client: httpx.AsyncClient, generation_id: str) -> dict[str, Any
     return found
 
 
-async def until(check: Callable[[], bool], *, what: str, within_s: float = 5.0) -> None:
-    deadline = time.monotonic() + within_s
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.005)
+async def job_complete(client: httpx.AsyncClient, job_id: str) -> dict[str, Any] | None:
+    """The job once it is complete (None while it is queued or running; any other status fails)."""
+    job: dict[str, Any] = (await client.get(f"/api/generation-jobs/{job_id}")).json()
+    assert job["status"] in ("queued", "processing", "complete"), job
+    return job if job["status"] == "complete" else None
 
 
 @asynccontextmanager
-async def serving(settings: Settings, provider: Provider) -> AsyncIterator[httpx.AsyncClient]:
-    """The API over started services whose only (and default) provider is `provider`."""
-    name = provider.info.name
+async def serving(
+    settings: Settings, provider: Provider | None = None, *, clock: Clock | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The API over services whose only (and default) provider is `provider` (default the installed
+    ones); started (job runner, reaper) unless they run on an injected `clock`, whose sleeps would not wait."""
+    name = provider.info.name if provider is not None else settings.default_provider
     own = settings.model_copy(update={"default_provider": name})
-    services = await build(own, providers={name: provider})
-    await services.start()
+    services = await build(own, providers={name: provider} if provider is not None else None, clock=clock)
+    if clock is None:
+        await services.start()
     app = create_app(own, services=services)
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dyngen.test") as http:
@@ -146,11 +150,7 @@ async def test_an_async_job_counts_its_events(client: httpx.AsyncClient) -> None
     assert submitted.status_code == 202, submitted.text
     job_id = submitted.json()["job_id"]
 
-    deadline = time.monotonic() + 15
-    while (job := (await client.get(f"/api/generation-jobs/{job_id}")).json())["status"] != "complete":
-        assert job["status"] in ("queued", "processing"), job
-        assert time.monotonic() < deadline, f"job still {job['status']}"
-        await asyncio.sleep(0.02)
+    await until(lambda: job_complete(client, job_id), what=f"job {job_id} to complete")
 
     samples = await scrape(client)
     for event in ("queued", "started", "progress", "completed"):
@@ -159,16 +159,17 @@ async def test_an_async_job_counts_its_events(client: httpx.AsyncClient) -> None
 
 
 async def test_single_flight_waiters_are_counted_while_they_wait_and_return_to_zero(settings: Settings) -> None:
-    provider = FakeProvider(latency_s=0.5)
+    provider = FakeProvider(hang=True)  # runs until released: the crowd joins it on any machine
     async with serving(settings, provider) as client:
         first = asyncio.create_task(generate(client, body("pt-crowd")))
         await until(lambda: len(provider.calls) == 1, what="the first request to reach the provider")
         crowd = [asyncio.create_task(generate(client, body("pt-crowd"))) for _ in range(4)]
-        deadline = time.monotonic() + 5
-        while value(await scrape(client), "dyngen_single_flight_waiters") < 4:
-            assert time.monotonic() < deadline, "the waiters never showed in the gauge"
-            await asyncio.sleep(0.01)
 
+        async def four_waiting() -> bool:
+            return value(await scrape(client), "dyngen_single_flight_waiters") >= 4
+
+        await until(four_waiting, what="the four waiters to show in the gauge")
+        provider.release()
         answers = await asyncio.gather(first, *crowd)
 
         assert len(provider.calls) == 1
@@ -214,14 +215,18 @@ async def test_node_stats_of_a_node_never_served_are_zeros_and_nulls(client: htt
         assert found.get(latency) is None, latency
 
 
-async def test_p50_of_two_generations_is_the_lower_latency(client: httpx.AsyncClient) -> None:
-    fast = await generate(client, body("pt-fast"))
-    slow = await generate(client, body("pt-slow", latency_ms=50))
+async def test_p50_of_two_generations_is_the_lower_latency(settings: Settings) -> None:
+    # Latencies on an injected clock: the simulated 50 ms is exact and nothing else takes time, so which
+    # run is the slower one does not depend on how busy the machine is.
+    async with serving(settings, clock=FakeClock()) as client:
+        fast = await generate(client, body("pt-fast"))
+        slow = await generate(client, body("pt-slow", latency_ms=50))
 
-    fast_ms = (await record(client, fast["generation_id"]))["latency_ms"]
-    slow_ms = (await record(client, slow["generation_id"]))["latency_ms"]
+        fast_ms = (await record(client, fast["generation_id"]))["latency_ms"]
+        slow_ms = (await record(client, slow["generation_id"]))["latency_ms"]
+        found = await stats(client)
+
     assert fast_ms < slow_ms
-    found = await stats(client)
     assert found["p95_latency_ms"] == slow_ms
     assert found["p50_latency_ms"] == fast_ms
 
@@ -230,10 +235,7 @@ async def test_an_async_job_served_from_the_cache_counts_as_a_hit(client: httpx.
     await generate(client, body("pt-shared"))
     submitted = await client.post("/api/generate-content", json=body("pt-shared"), headers=ASYNC)
     job_id = submitted.json()["job_id"]
-    deadline = time.monotonic() + 15
-    while (await client.get(f"/api/generation-jobs/{job_id}")).json()["status"] != "complete":
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.02)
+    await until(lambda: job_complete(client, job_id), what=f"job {job_id} to complete")
 
     found = await stats(client)
 
@@ -310,7 +312,7 @@ def test_with_two_api_processes_every_scrape_sums_the_misses_of_both(tmp_path: P
             # Each process that counted something has its own file in the shared folder.
             return len(list((data / "metrics").glob("counter_*.db"))) >= 2
 
-        wait_until(both_processes_served, timeout=60, what="both API processes to serve requests")
+        wait_until(both_processes_served, what="both API processes to serve requests")
 
         for _ in range(10):
             samples = parse(httpx.get(f"{base}/metrics", timeout=30).text)

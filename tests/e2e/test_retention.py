@@ -20,8 +20,8 @@ from dyngen.services import retention
 from dyngen.services.generation.outcomes import CacheEntry
 from dyngen.services.machinery.container import Services
 from dyngen.services.retention import SweepReport
-from tests.contract.test_object_store import until
 from tests.fakes import FakeClock, FakeManualClock
+from tests.support.waiting import until
 
 HOUR_S = 3600.0
 ROUNDS = 10

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
@@ -13,7 +12,8 @@ import pytest
 
 from dyngen.config import Settings
 from tests.e2e.test_cli import Workdir
-from tests.support.servers import free_port
+from tests.support.servers import answers, free_port
+from tests.support.waiting import HANG_GUARD_S, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_TEMPLATES = 9
@@ -52,22 +52,18 @@ def test_serve_from_a_scratch_directory_has_the_templates_and_the_example_graph(
     )
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
-            deadline = time.monotonic() + 30
-            while True:
+
+            def live() -> bool:
                 assert server.poll() is None, (scratch.path / "serve.log").read_text()
-                try:
-                    if http.get("/api/health/live").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "dyngen serve did not answer within 30 s"
-                time.sleep(0.05)  # polling interval, bounded by the deadline above
+                return answers(http, "/api/health/live")
+
+            wait_until(live, what="dyngen serve to answer /api/health/live")
             graphs = http.get("/api/graphs").json()
             assert [g["id"] for g in graphs] == ["three_scenes"]
             assert len(http.get("/api/templates").json()["templates"]) == SHIPPED_TEMPLATES
     finally:
         server.terminate()
-        server.wait(timeout=20)
+        server.wait(timeout=HANG_GUARD_S)
         log.close()
 
 

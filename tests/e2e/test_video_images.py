@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from tests.e2e.test_video import CAFE, ROOFTOPS, video_request
 from tests.fakes import FakeHangingCall
 from tests.integration.test_keyframes import png
 from tests.integration.test_video_render import TOP, decode
+from tests.support.waiting import hang_guard
 
 COLOUR = (30, 160, 220)
 
@@ -115,7 +115,7 @@ async def test_a_scene_image_lookup_that_hangs_draws_the_keyframe_within_the_dea
 
     monkeypatch.setattr(services.repository, "get_artifact", lookup)
     try:
-        async with asyncio.timeout(60):  # a guard against the unbounded wait of before, not a measure
+        async with hang_guard("the video despite the hung image lookup"):  # the unbounded wait of before
             content, frame = await first_frame(client, tmp_path, image)
     finally:
         hanging.release()

@@ -27,6 +27,7 @@ from dyngen.services.warmup import runs as warmup
 from tests.e2e.test_cli import Workdir
 from tests.e2e.test_jobs import Event, parse_sse
 from tests.fakes import FakeProvider
+from tests.support.waiting import hang_guard
 
 
 @pytest.fixture
@@ -79,7 +80,7 @@ def chain(count: int, graph_id: str = "long") -> dict[str, Any]:
 
 async def events_of(client: httpx.AsyncClient, warmup_id: str, *, last_event_id: int | None = None) -> list[Event]:
     headers = {"Last-Event-ID": str(last_event_id)} if last_event_id is not None else {}
-    async with asyncio.timeout(60):
+    async with hang_guard("the warm-up's event stream to end"):
         response = await client.get(f"/api/warmups/{warmup_id}/events", headers=headers)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/event-stream")
@@ -208,17 +209,30 @@ async def slow_services(settings: Settings) -> AsyncIterator[tuple[Services, Fak
     await built.aclose()
 
 
-async def test_an_interrupted_run_resumes_with_what_it_had_not_warmed(
-    slow_services: tuple[Services, FakeProvider],
-) -> None:
-    services, provider = slow_services
+async def stored_done(services: Services, warmup_id: str, *, at_least: int) -> None:
+    """Wait until the run has stored `at_least` items as done, woken by its notifier at each stored batch."""
+    async with hang_guard(f"the run to store {at_least} items"):
+        while (await services.warmups.warmup_counts(warmup_id)).done < at_least:
+            await services.notifier.wait(warmup_id, timeout_s=1.0)
+
+
+async def test_an_interrupted_run_resumes_with_what_it_had_not_warmed(settings: Settings) -> None:
+    # The provider answers eight calls and holds the rest until released: the run is interrupted with
+    # eight items done and four in flight, however fast or slow the machine.
+    provider = FakeProvider(name="builtin", hang_after=8)
+    services = await build(settings, providers={"builtin": provider})
+    try:
+        await _interrupted_then_resumed(services, provider)
+    finally:
+        provider.release()
+        await services.aclose()
+
+
+async def _interrupted_then_resumed(services: Services, provider: FakeProvider) -> None:
     graph = SceneGraph.model_validate(chain(24))
     run = await create_warmup(services, graph=graph, graph_version=None, concurrency=4, origin="cli")
     first = asyncio.ensure_future(warmup.run_warmup(warmup_id=run.id, ports=warmup_ports(services)))
-    deadline = time.monotonic() + 30
-    while (await services.warmups.warmup_counts(run.id)).done < 8:
-        assert time.monotonic() < deadline, "the run made no progress"
-        await asyncio.sleep(0.01)
+    await stored_done(services, run.id, at_least=8)
     first.cancel()  # as a shutdown does: the run stays resumable
     with pytest.raises(asyncio.CancelledError):
         await first
@@ -227,6 +241,7 @@ async def test_an_interrupted_run_resumes_with_what_it_had_not_warmed(
     assert stored.pending == 24 - stored.done
     assert (await services.warmups.get_warmup(run.id)).status.value == "running"  # type: ignore[union-attr]
     calls_before = len(provider.calls)
+    provider.release()  # the resumed run is answered (and so are the calls held at the interruption)
 
     attempted: list[str] = []
     report = await warmup.run_warmup(
@@ -342,12 +357,11 @@ async def test_a_server_resumes_the_api_runs_a_dead_process_left_unfinished(sett
         await services.warmups.record_items(run.id, done, events=[], at=now)
 
         await services.start()  # as `dyngen serve` starts: its warm-up runner sweeps at once
-        deadline = time.monotonic() + 30
-        while (
-            report := await warmup.get_report(warmup_id=run.id, warmups=services.warmups)
-        ).status.value != "complete":
-            assert time.monotonic() < deadline, report
-            await asyncio.sleep(0.02)
+        async with hang_guard("the resumed run to complete"):
+            while (
+                report := await warmup.get_report(warmup_id=run.id, warmups=services.warmups)
+            ).status.value != "complete":
+                await services.notifier.wait(run.id, timeout_s=1.0)  # woken by each stored batch and the end
     finally:
         await services.aclose()
     assert (report.generated, report.cached, report.pending) == (7, 3, 0)

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ import httpx
 from tests.integration.scaled import AWS, create_bucket, transition_request
 from tests.support.proxy import TcpProxy
 from tests.support.servers import VENV_BIN, MotoS3Server, Process, dyngen_server
+from tests.support.waiting import wait_until
 
 Shape = Literal["refused", "hung"]
 SHAPES: tuple[Shape, ...] = ("refused", "hung")
@@ -47,18 +47,6 @@ def fault(proxy: TcpProxy, shape: Shape) -> None:
         proxy.cut()
     else:
         proxy.hang()
-
-
-def poll(check: Callable[[], Any], *, timeout: float, what: str) -> Any:
-    """`check()` until it returns something truthy; fail naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
 def host_port(url: str) -> tuple[str, int]:
@@ -110,7 +98,7 @@ class Deployment:
             named = any(dependency in reason for reason in report["reasons"])
             return report if report["status"] == "degraded" and down and named else None
 
-        found: dict[str, Any] = poll(check, timeout=20, what=f"health to say {dependency} is down")
+        found: dict[str, Any] = wait_until(check, what=f"health to say {dependency} is down")
         return found
 
     def recovered(self) -> None:
@@ -124,7 +112,7 @@ class Deployment:
             return answering and last["spooled_artifacts"] == 0
 
         try:
-            poll(check, timeout=30, what="every dependency to answer again")
+            wait_until(check, what="every dependency to answer again")
         except AssertionError as exc:
             raise AssertionError(f"{exc}: {last}\n{self.server.output()[-3000:]}") from None
 

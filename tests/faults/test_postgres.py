@@ -11,9 +11,8 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,10 +31,10 @@ from dyngen.domain.records import GenerationRecord
 from dyngen.entrypoints.api.app import create_app
 from dyngen.ports import GenerationFilter
 from dyngen.services.authoring.runtime_graphs import CURRENT_TTL_S
-from tests.contract.test_object_store import until
 from tests.fakes import FakeManualClock, FakeProvider
 from tests.support.proxy import TcpProxy
 from tests.support.servers import VENV_BIN, dyngen_server
+from tests.support.waiting import until, wait_until
 
 pytestmark = pytest.mark.services
 
@@ -50,17 +49,6 @@ DATABASE_SETTINGS = {
     "DYNGEN_RECORD_TIMEOUT_S": "0.5",
     "DYNGEN_OUTBOX_REPLAY_S": "0.2",
 }
-
-
-def poll(check: Callable[[], Any], *, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
 def dialogue(node: str, playthrough: str, *, strategy: str = "per_playthrough") -> dict[str, Any]:
@@ -150,12 +138,11 @@ def test_generations_answer_through_the_fault_and_every_url_is_fetchable_after_r
 
         proxy.restore()
         # The kept records reach the database: the listing (database only) shows every one.
-        listed = poll(
+        listed = wait_until(
             lambda: (
                 (r := httpx.get(f"{base}/api/generations", params={"node_id": node}, timeout=30)).status_code == 200
                 and {g["id"] for g in r.json()["generations"]} >= set(player.generations)
             ),
-            timeout=30,
             what="every generation listed",
         )
         assert listed
@@ -262,7 +249,7 @@ async def test_a_job_finishing_while_the_database_is_cut_leaves_its_urls_fetchab
                 job = await client.get(f"/api/generation-jobs/{job_id}")
                 return job.status_code == 200 and job.json()["status"] == "complete"
 
-            await until(finished, within_s=30, what="the job's record to land")
+            await until(finished, what="the job's record to land")
             job = (await client.get(f"/api/generation-jobs/{job_id}")).json()
             for answer in (job, (await client.post("/api/generate-content", json=request)).json()):
                 fetched = await client.get(answer["content"]["url"])
@@ -302,7 +289,7 @@ async def test_a_group_commit_through_a_refused_or_silent_database_fails_its_wri
         proxy.restore()
         now[0] += 31  # past the cooldown a hang started: the next call probes
         after = _record(f"{tag}-after")
-        await until(lambda: _added(repository, after), within_s=CLIENT_TIMEOUT_S, what="a write once it is back")
+        await until(lambda: _added(repository, after), what="a write once it is back")
         reader = SqlAlchemyGenerationRepository(engine=engine)
         for kept in [*acknowledged, after]:
             assert await reader.get(kept.id) == kept

@@ -14,10 +14,11 @@ import httpx
 import pytest
 import redis
 
-from tests.faults.deployment import NODE_TIMEOUT_MS, SHAPES, Deployment, Shape, fault, poll, scaled_deployment
+from tests.faults.deployment import NODE_TIMEOUT_MS, SHAPES, Deployment, Shape, fault, scaled_deployment
 from tests.integration.scaled import transition_request
 from tests.support.proxy import TcpProxy
 from tests.support.servers import VENV_BIN, MotoS3Server, Process
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.services
 
@@ -80,7 +81,7 @@ def test_players_are_answered_within_the_deadline_and_nothing_is_lost(
     proxy.restore()
     dyngen.recovered()
     assert dyngen.generate("after")["status"] == "complete"
-    poll(lambda: cached_in_redis(redis_url, dyngen.redis_prefix, "after"), timeout=10, what="Redis used again")
+    wait_until(lambda: cached_in_redis(redis_url, dyngen.redis_prefix, "after"), what="Redis used again")
     job = httpx.get(f"{dyngen.base}/api/generation-jobs/{submitted.json()['job_id']}", timeout=10)
     assert job.status_code == 200, "the job taken while Redis was out is stored (the reaper enqueues it)"
     assert dyngen.dead_urls() == []
@@ -107,19 +108,19 @@ def test_a_worker_on_a_hung_redis_says_it_is_unhealthy_recovers_and_stops_when_t
         )
         assert submitted.status_code == 202, submitted.text
         url = f"{dyngen.base}/api/generation-jobs/{submitted.json()['job_id']}"
-        poll(lambda: httpx.get(url, timeout=10).json()["status"] == "complete", timeout=60, what=f"job {playthrough}")
+        wait_until(lambda: httpx.get(url, timeout=10).json()["status"] == "complete", what=f"job {playthrough}")
 
     try:
         job_completes("worker-before")
 
         proxy.hang()
-        poll(lambda: "worker.unhealthy" in worker.output(), timeout=30, what="the worker to say it is unhealthy")
+        wait_until(lambda: "worker.unhealthy" in worker.output(), what="the worker to say it is unhealthy")
         proxy.restore()
-        poll(lambda: "worker.healthy" in worker.output(), timeout=30, what="the worker to say it is healthy again")
+        wait_until(lambda: "worker.healthy" in worker.output(), what="the worker to say it is healthy again")
         job_completes("worker-after")
 
         proxy.hang()
-        poll(lambda: worker.output().count("worker.unhealthy") == 2, timeout=30, what="unhealthy again")
+        wait_until(lambda: worker.output().count("worker.unhealthy") == 2, what="unhealthy again")
         worker.proc.send_signal(signal.SIGTERM)
         assert worker.proc.wait(timeout=60) == 0, worker.output()[-3000:]  # a guard against a hung stop
     except BaseException:

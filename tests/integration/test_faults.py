@@ -9,9 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,19 +21,9 @@ from dyngen.adapters.storage.s3 import S3ObjectStore
 from tests.integration.scaled import AWS, create_bucket, transition_request
 from tests.support.proxy import TcpProxy
 from tests.support.servers import VENV_BIN, MotoS3Server, RedisServer, dyngen_server
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.services
-
-
-def poll(check: Callable[[], Any], *, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
 def generate(base: str, playthrough: str, **extra: Any) -> dict[str, Any]:
@@ -83,12 +71,12 @@ def test_redis_stopped_mid_run_service_keeps_serving_then_uses_redis_again(
         assert generate(base, "before")["cache"]["hit"] is True  # the memory tier keeps serving
         during = generate(base, "during-outage")
         assert during["status"] == "complete"
-        report = poll(lambda: (h := health(base))["status"] == "degraded" and h, timeout=15, what="degraded health")
+        report = wait_until(lambda: (h := health(base))["status"] == "degraded" and h, what="degraded health")
         assert report["dependencies"]["redis"]["status"] == "down"
         assert any("redis" in reason for reason in report["reasons"])
 
         private_redis.start()
-        poll(lambda: health(base)["status"] == "ok", timeout=20, what="health ok after Redis is back")
+        wait_until(lambda: health(base)["status"] == "ok", what="health ok after Redis is back")
         after = generate(base, "after-outage")
         assert after["status"] == "complete"
         client = redis.Redis.from_url(private_redis.url)
@@ -122,14 +110,13 @@ def test_object_store_unreachable_content_served_and_artifacts_uploaded_once_bac
         assert served["status"] == "complete"
         artifact = httpx.get(f"{base}{served['content']['url']}", timeout=30)
         assert artifact.status_code == 200
-        report = poll(lambda: (h := health(base))["status"] == "degraded" and h, timeout=15, what="degraded health")
+        report = wait_until(lambda: (h := health(base))["status"] == "degraded" and h, what="degraded health")
         assert report["spooled_artifacts"] >= 1
         assert report["dependencies"]["object_store"]["status"] == "down"
 
         proxy.restore()
-        poll(
+        wait_until(
             lambda: (h := health(base))["status"] == "ok" and h["spooled_artifacts"] == 0,
-            timeout=30,
             what="the spool to drain",
         )
         record = httpx.get(f"{base}/api/generations/{served['generation_id']}", timeout=30).json()
@@ -161,11 +148,11 @@ def test_postgres_restarted_requests_fall_back_at_worst_and_later_ones_succeed(
         listing = httpx.get(f"{base}/api/generations", timeout=30)
         assert listing.status_code == 503
         assert listing.json()["error"]["code"] == "DEPENDENCY_UNAVAILABLE"
-        report = poll(lambda: (h := health(base))["status"] == "degraded" and h, timeout=15, what="degraded health")
+        report = wait_until(lambda: (h := health(base))["status"] == "degraded" and h, what="degraded health")
         assert report["dependencies"]["database"]["status"] == "down"
 
         proxy.restore()
-        poll(lambda: health(base)["status"] == "ok", timeout=20, what="health ok after the restart")
+        wait_until(lambda: health(base)["status"] == "ok", what="health ok after the restart")
         after = generate(base, "after-restart")
         assert after["status"] == "complete"
         record = httpx.get(f"{base}/api/generations/{after['generation_id']}", timeout=30)

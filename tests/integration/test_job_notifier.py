@@ -10,6 +10,7 @@ import pytest
 
 from dyngen.adapters.jobs.notifier import RedisJobNotifier
 from dyngen.adapters.messaging.redis import RedisConnection
+from tests.support.waiting import hang_guard, until
 
 
 @pytest.fixture
@@ -28,31 +29,22 @@ async def listeners(notifier: RedisJobNotifier, job_id: str) -> int:
     return int(answer[0][1])
 
 
-async def until(check: object, what: str) -> None:
-    async def poll() -> None:
-        # Redis's own count of listeners changes with no event to wait on: polled, with a deadline.
-        while not await check():  # type: ignore[operator]  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
-
-    try:
-        await asyncio.wait_for(poll(), timeout=10)
-    except TimeoutError:
-        pytest.fail(f"never: {what}")
-
-
 async def test_an_event_wakes_the_process_that_waits_on_its_job_and_reaches_no_other(
     processes: list[RedisJobNotifier],
 ) -> None:
     writer, streamer, bystander = processes
     await streamer.wait("job-1", timeout_s=30)  # the first wait listens, then returns for a look
-    waiting = asyncio.ensure_future(streamer.wait("job-1", timeout_s=30))
+    # Its own timeout is far past the hang guard: only the event can end this wait in the test.
+    waiting = asyncio.ensure_future(streamer.wait("job-1", timeout_s=3600))
     assert await listeners(writer, "job-1") == 1, "only the process that waits listens to the job"
 
     await writer.notify("job-1")
-    await asyncio.wait_for(waiting, timeout=30)  # woken by the event, not by its own timeout
+    async with hang_guard("the event to wake the waiting stream"):
+        await waiting
 
     assert await listeners(bystander, "job-1") == 1
-    await until(lambda: _none(writer, "job-1"), "the stream stopped waiting, so its process stops listening")
+    # Redis's own count of listeners changes with no event to wait on: polled.
+    await until(lambda: _none(writer, "job-1"), what="the stream stopped waiting, so its process stops listening")
 
 
 async def _none(notifier: RedisJobNotifier, job_id: str) -> bool:

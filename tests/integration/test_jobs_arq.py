@@ -21,7 +21,9 @@ import pytest
 
 from tests.integration.scaled import transition_request
 from tests.support.databases import empty_postgres
+from tests.support.openai_server import OpenAIServer
 from tests.support.servers import VENV_BIN, Process, dyngen_server
+from tests.support.waiting import HANG_GUARD_S, wait_until
 
 pytestmark = pytest.mark.services
 
@@ -51,6 +53,28 @@ def env(tmp_path: Path, postgres_url: str, redis_url: str, redis_prefix: str) ->
     )
     assert migrated.returncode == 0, migrated.stderr.decode()
     return values
+
+
+@pytest.fixture
+def vendor() -> Iterator[OpenAIServer]:
+    """An OpenAI-protocol server that holds every call until the test releases it (`script.release()`):
+    a job still running whenever the test acts on it, however busy the machine."""
+    server = OpenAIServer()
+    server.script.hang()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def held_env(env: dict[str, str], vendor: OpenAIServer) -> dict[str, str]:
+    """The deployment with `vendor` as its provider."""
+    return {**env, "DYNGEN_DEFAULT_PROVIDER": "openai", "DYNGEN_OPENAI_BASE_URL": vendor.base_url}
+
+
+def held_request(playthrough: str) -> dict[str, object]:
+    """A transition whose node timeout lies past the hang guard: only the test ends its held run."""
+    return transition_request(playthrough, timeout_ms=120_000)
 
 
 @dataclass
@@ -101,31 +125,30 @@ def get_job(base: str, job_id: str) -> dict[str, Any]:
     return job
 
 
-def wait_for(base: str, job_id: str, *, timeout: float, seen: list[str] | None = None) -> dict[str, Any]:
+def wait_for(base: str, job_id: str, *, seen: list[str] | None = None) -> dict[str, Any]:
     """Poll until the job is complete or failed (every status seen goes into `seen`)."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def ended() -> dict[str, Any] | None:
         job = get_job(base, job_id)
         if seen is not None and (not seen or seen[-1] != job["status"]):
             seen.append(job["status"])
-        if job["status"] in TERMINAL:
-            return job
-        assert time.monotonic() < deadline, f"job {job_id} still {job['status']} after {timeout}s (seen: {seen})"
-        time.sleep(0.05)
+        return job if job["status"] in TERMINAL else None
+
+    return wait_until(ended, what=f"job {job_id} to end (seen: {seen})")
 
 
 def events(
-    base: str, job_id: str, *, until: tuple[str, ...] = ("completed", "failed"), times: int = 1, timeout: float = 20
+    base: str, job_id: str, *, until: tuple[str, ...] = ("completed", "failed"), times: int = 1
 ) -> list[tuple[str, dict[str, Any]]]:
     """The job's Server-Sent Events from the API, read until the `times`-th event of `until` (or the end)."""
     seen: list[tuple[str, dict[str, Any]]] = []
-    deadline = time.monotonic() + timeout
+    guard = time.monotonic() + HANG_GUARD_S
     fields: dict[str, str] = {}
     url = f"{base}/api/generation-jobs/{job_id}/events"
     with httpx.stream("GET", url, timeout=httpx.Timeout(10)) as response:
         assert response.status_code == 200
         for line in response.iter_lines():  # a keep-alive comment comes at least every second
-            assert time.monotonic() < deadline, f"no {until} event within {timeout}s: {seen}"
+            assert time.monotonic() < guard, f"no {until} event within the hang guard: {seen}"
             if line:
                 name, _, value = line.partition(":")
                 fields[name] = value.removeprefix(" ")
@@ -162,19 +185,20 @@ def test_jobs_run_on_workers_and_each_runs_once(tmp_path: Path, env: dict[str, s
         assert names(stream).count("started") == 1
 
 
-def test_cancel_of_a_running_job_reaches_its_worker(tmp_path: Path, env: dict[str, str]) -> None:
-    with deployment(tmp_path, env) as dep:
+def test_cancel_of_a_running_job_reaches_its_worker(tmp_path: Path, held_env: dict[str, str]) -> None:
+    with deployment(tmp_path, held_env) as dep:
         dep.worker()
-        job_id = submit(dep.base, transition_request(f"pt-cancel-{uuid.uuid4().hex[:6]}", latency_ms=5000))
+        job_id = submit(dep.base, held_request(f"pt-cancel-{uuid.uuid4().hex[:6]}"))
         events(dep.base, job_id, until=("started",))
 
         started = time.monotonic()
         response = httpx.post(f"{dep.base}/api/generation-jobs/{job_id}/cancel", timeout=10)
-        job = wait_for(dep.base, job_id, timeout=30)  # guards against hanging only
+        job = wait_for(dep.base, job_id)
         elapsed = time.monotonic() - started
         stream = events(dep.base, job_id)
 
-    # Logged, not asserted: GEN_CANCELLED (not "complete" after the provider's 5 s) proves the cancel arrived.
+    # Logged, not asserted: GEN_CANCELLED (the provider holds its answer until the test ends) proves the
+    # cancel arrived.
     print(f"\ncancel of a job running on a worker: failed after {elapsed * 1000:.0f} ms")
     assert response.status_code == 200
     assert job["status"] == "failed"
@@ -184,29 +208,28 @@ def test_cancel_of_a_running_job_reaches_its_worker(tmp_path: Path, env: dict[st
 
 
 def kill_the_worker_mid_job(dep: Deployment) -> tuple[str, float]:
-    """Run a 3 s job on the only worker and SIGKILL that worker once the job started; returns the job id and
-    the moment of the kill."""
+    """Run a job whose provider holds its answer on the only worker and SIGKILL that worker once the job
+    started; returns the job id and the moment of the kill."""
     victim = dep.worker()
-    job_id = submit(dep.base, transition_request(f"pt-kill-{uuid.uuid4().hex[:6]}", latency_ms=3000))
+    job_id = submit(dep.base, held_request(f"pt-kill-{uuid.uuid4().hex[:6]}"))
     events(dep.base, job_id, until=("started",))
     assert get_job(dep.base, job_id)["status"] == "processing"
     victim.kill()
     return job_id, time.monotonic()
 
 
-def test_a_job_whose_worker_was_killed_is_not_left_processing(tmp_path: Path, env: dict[str, str]) -> None:
-    with deployment(tmp_path, env) as dep:
+def test_a_job_whose_worker_was_killed_is_not_left_processing(tmp_path: Path, held_env: dict[str, str]) -> None:
+    with deployment(tmp_path, held_env) as dep:
         job_id, killed = kill_the_worker_mid_job(dep)
 
         # The API's reaper finds the lapsed lease (1.5 s) and hands the job back.
-        seen: list[str] = []
-        deadline = time.monotonic() + 10
-        while (status := get_job(dep.base, job_id)["status"]) == "processing":
-            assert time.monotonic() < deadline, "the job of a killed worker is still processing after 10s"
-            time.sleep(0.05)
-        seen.append(status)
+        def left_processing() -> str | None:
+            status: str = get_job(dep.base, job_id)["status"]
+            return None if status == "processing" else status
+
+        status = wait_until(left_processing, what="the job of a killed worker to leave 'processing'")
         handed_back = time.monotonic() - killed
-        stream = events(dep.base, job_id, until=("queued",), times=2, timeout=5)
+        stream = events(dep.base, job_id, until=("queued",), times=2)
 
     print(f"\nSIGKILLed worker: its job left 'processing' {handed_back:.2f}s after the kill (now {status})")
     assert status in ("queued", "complete", "failed")
@@ -215,13 +238,16 @@ def test_a_job_whose_worker_was_killed_is_not_left_processing(tmp_path: Path, en
     assert "runner stopped" in requeued[0]["reason"]
 
 
-def test_a_job_whose_worker_was_killed_completes_on_another_worker(tmp_path: Path, env: dict[str, str]) -> None:
-    with deployment(tmp_path, env) as dep:
+def test_a_job_whose_worker_was_killed_completes_on_another_worker(
+    tmp_path: Path, held_env: dict[str, str], vendor: OpenAIServer
+) -> None:
+    with deployment(tmp_path, held_env) as dep:
         job_id, killed = kill_the_worker_mid_job(dep)
+        vendor.script.release()  # the next run is answered
         dep.worker()
 
         seen: list[str] = []
-        job = wait_for(dep.base, job_id, timeout=60, seen=seen)  # guards against hanging only
+        job = wait_for(dep.base, job_id, seen=seen)
         ended = time.monotonic() - killed
         stream = names(events(dep.base, job_id))
 
@@ -232,17 +258,18 @@ def test_a_job_whose_worker_was_killed_completes_on_another_worker(tmp_path: Pat
 
 
 def test_a_worker_stopped_with_sigterm_mid_job_hands_the_job_to_another_worker(
-    tmp_path: Path, env: dict[str, str]
+    tmp_path: Path, held_env: dict[str, str], vendor: OpenAIServer
 ) -> None:
-    with deployment(tmp_path, env) as dep:
+    with deployment(tmp_path, held_env) as dep:
         leaving = dep.worker()
-        job_id = submit(dep.base, transition_request(f"pt-term-{uuid.uuid4().hex[:6]}", latency_ms=3000))
+        job_id = submit(dep.base, held_request(f"pt-term-{uuid.uuid4().hex[:6]}"))
         events(dep.base, job_id, until=("started",))
         stopped = time.monotonic()
         leaving.stop()
+        vendor.script.release()  # the next run is answered
         dep.worker()
 
-        job = wait_for(dep.base, job_id, timeout=60)  # guards against hanging only
+        job = wait_for(dep.base, job_id)
         ended = time.monotonic() - stopped
         stream = names(events(dep.base, job_id))
 
@@ -255,13 +282,14 @@ def test_a_worker_stopped_with_sigterm_mid_job_hands_the_job_to_another_worker(
 def test_a_worker_stopped_with_sigterm_exits_cleanly(tmp_path: Path, env: dict[str, str]) -> None:
     worker = Process([str(VENV_BIN / "dyngen"), "worker"], env=env, log=tmp_path / "worker.log")
     try:
-        deadline = time.monotonic() + 30
-        while "Starting worker" not in worker.output():
+
+        def started() -> bool:
             assert worker.alive(), worker.output()
-            assert time.monotonic() < deadline, "the worker did not start within 30s"
-            time.sleep(0.05)
+            return "Starting worker" in worker.output()
+
+        wait_until(started, what="the worker to start")
     finally:
-        worker.stop()
+        worker.stop(timeout=HANG_GUARD_S)  # how long it takes to stop is no part of "cleanly"
 
     assert worker.proc.returncode == 0, worker.output()[-1500:]
     assert "Traceback" not in worker.output()

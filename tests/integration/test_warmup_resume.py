@@ -1,8 +1,9 @@
 """`dyngen warm` killed mid-run (SIGKILL: nothing is flushed on the way out) resumes from its stored
 progress: the transitions it had finished are not generated again, and the final report is complete.
 
-The provider is the `openai` provider against a loopback OpenAI-protocol server that answers every call
-after a delay and counts them; the database is the embedded default (a SQLite file in the data dir).
+The provider is the `openai` provider against a loopback OpenAI-protocol server that counts the calls,
+answers the first `ANSWERED` of them and holds the rest until the test releases it, so the run is killed
+mid-way on any machine; the database is the embedded default (a SQLite file in the data dir).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import signal
 import sqlite3
 import subprocess
 import threading
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,24 +25,32 @@ from fastapi import Request, Response
 
 from tests.support.examples import transition_chain
 from tests.support.openai_server import Script, app_for
-from tests.support.servers import VENV_BIN, free_port, port_open, wait_until
+from tests.support.servers import VENV_BIN, free_port, port_open
+from tests.support.waiting import wait_until
 
-DELAY_S = 0.15
+ANSWERED = 10
 TRANSITIONS = 40
 CONCURRENCY = 4
 
 
-class SlowOpenAIServer:
-    """The scripted OpenAI-protocol server, every answer `DELAY_S` late; `script.requests` counts calls."""
+class HoldingOpenAIServer:
+    """The scripted OpenAI-protocol server: it answers `ANSWERED` calls, then holds every later one until
+    `release()`; a held call is then refused unanswered (the run that made it was killed meanwhile), and
+    calls after the release are answered. `script.requests` counts the answered calls."""
 
     def __init__(self) -> None:
         self.script = Script()
         self.port = free_port()
+        self.received = 0
+        self.released = threading.Event()
         app = app_for(self.script)
 
         @app.middleware("http")
-        async def slow(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-            await asyncio.sleep(DELAY_S)
+        async def holding(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+            self.received += 1
+            if self.received > ANSWERED and not self.released.is_set():
+                await asyncio.to_thread(self.released.wait)
+                return Response(status_code=503)
             return await call_next(request)
 
         self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error"))
@@ -50,16 +58,20 @@ class SlowOpenAIServer:
 
     def start(self) -> None:
         self._thread.start()
-        wait_until(lambda: port_open("127.0.0.1", self.port), timeout=10, what="the OpenAI test server")
+        wait_until(lambda: port_open("127.0.0.1", self.port), what="the OpenAI test server")
+
+    def release(self) -> None:
+        self.released.set()
 
     def stop(self) -> None:
+        self.release()
         self._server.should_exit = True
         self._thread.join(5)
 
 
 @pytest.fixture
-def provider() -> Iterator[SlowOpenAIServer]:
-    server = SlowOpenAIServer()
+def provider() -> Iterator[HoldingOpenAIServer]:
+    server = HoldingOpenAIServer()
     server.start()
     yield server
     server.stop()
@@ -80,7 +92,7 @@ def stored(database: Path, sql: str) -> list[tuple[Any, ...]]:
 
 
 def test_a_killed_warm_up_resumes_without_generating_finished_transitions_again(
-    tmp_path: Path, provider: SlowOpenAIServer
+    tmp_path: Path, provider: HoldingOpenAIServer
 ) -> None:
     data = tmp_path / "data"
     database = data / "dyngen.db"
@@ -105,13 +117,15 @@ def test_a_killed_warm_up_resumes_without_generating_finished_transitions_again(
     )
     try:
         done_sql = "SELECT count(*) FROM warmup_items WHERE status != 'pending'"
-        deadline = time.monotonic() + 30
-        while (stored(database, done_sql) or [(0,)])[0][0] < 10:
+
+        def answered_done() -> bool:
             assert first.poll() is None, f"dyngen warm ended early: {first.stderr.read() if first.stderr else ''!r}"
-            assert time.monotonic() < deadline, "the warm-up made no progress"
-            time.sleep(0.02)
+            return (stored(database, done_sql) or [(0,)])[0][0] >= ANSWERED
+
+        wait_until(answered_done, what=f"the warm-up to store {ANSWERED} finished transitions")
         first.send_signal(signal.SIGKILL)
         first.wait(10)
+        provider.release()  # for the resumed run
     finally:
         if first.poll() is None:
             first.kill()
@@ -122,7 +136,7 @@ def test_a_killed_warm_up_resumes_without_generating_finished_transitions_again(
     ((warmup_id, status),) = stored(database, "SELECT id, status FROM warmups")
     assert status == "running", "killed mid-run: nobody recorded an end"
     done_before = stored(database, done_sql)[0][0]
-    assert 10 <= done_before < TRANSITIONS
+    assert ANSWERED <= done_before < TRANSITIONS
     calls_before = len(provider.script.requests)
 
     resumed = subprocess.run(

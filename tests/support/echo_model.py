@@ -19,7 +19,8 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from tests.support.servers import free_port, port_open, wait_until
+from tests.support.servers import free_port, port_open
+from tests.support.waiting import wait_until
 
 _CHARACTER = re.compile(r"^- ([^:\n]+): ", re.MULTILINE)
 _REQUIRED = re.compile(r"Work these in, in your own words: (.+)\.$", re.MULTILINE)
@@ -104,7 +105,7 @@ class EchoModelServer:
 
     def start(self) -> None:
         self._thread.start()
-        wait_until(lambda: port_open("127.0.0.1", self.port), timeout=10, what="the echo model server")
+        wait_until(lambda: port_open("127.0.0.1", self.port), what="the echo model server")
 
     def stop(self) -> None:
         self._server.should_exit = True

@@ -35,7 +35,8 @@ from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, Response
 from PIL import Image
 
-from tests.support.servers import free_port, port_open, wait_until
+from tests.support.servers import free_port, port_open
+from tests.support.waiting import wait_until
 
 
 def png(color: tuple[int, int, int] = (200, 80, 40)) -> bytes:
@@ -396,7 +397,7 @@ class FakeComfyUI:
 
     def start(self) -> None:
         self._thread.start()
-        wait_until(lambda: port_open("127.0.0.1", self.port), timeout=10, what="the fake ComfyUI")
+        wait_until(lambda: port_open("127.0.0.1", self.port), what="the fake ComfyUI")
 
     def stop(self) -> None:
         self._server.should_exit = True

@@ -22,7 +22,8 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from tests.support.servers import free_port, port_open, wait_until
+from tests.support.servers import free_port, port_open
+from tests.support.waiting import wait_until
 
 VIDEO = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 64
 TOKEN = "r8_secret_token_0123456789"
@@ -228,7 +229,7 @@ class FakeVendors:
 
     def start(self) -> None:
         self._thread.start()
-        wait_until(lambda: port_open("127.0.0.1", self.port), timeout=10, what="the vendor fakes")
+        wait_until(lambda: port_open("127.0.0.1", self.port), what="the vendor fakes")
 
     def stop(self) -> None:
         self._server.should_exit = True

@@ -12,21 +12,39 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 
-from tests.support.servers import free_port, port_open, wait_until
+from tests.support.servers import free_port, port_open
+from tests.support.waiting import wait_until
+
+
+def _answering() -> threading.Event:
+    answering = threading.Event()
+    answering.set()
+    return answering
 
 
 @dataclass
 class Script:
     """What the next answers are: each entry is a status code, "slow", "bad-json", "ok", "big" (a padded
     answer of `big_bytes` with its Content-Length), "big-stream" (the same, chunked, no length), or
-    "redirect:<url>" (a 307 to that URL)."""
+    "redirect:<url>" (a 307 to that URL).
+
+    `hang()` holds every call (counted in `requests` as it arrives) until `release()`, as FakeProvider's
+    `hang` does: a provider still working whenever the test acts, on any machine.
+    """
 
     answers: list[str] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     big_bytes: int = 64 * 1024
+    answering: threading.Event = field(default_factory=_answering)
 
     def next(self) -> str:
         return self.answers.pop(0) if self.answers else "ok"
+
+    def hang(self) -> None:
+        self.answering.clear()
+
+    def release(self) -> None:
+        self.answering.set()
 
 
 GOOD = {
@@ -52,6 +70,8 @@ def app_for(script: Script) -> FastAPI:
         script.requests.append(
             {"body": body, "authorization": request.headers.get("authorization"), "host": request.headers["host"]}
         )
+        if not script.answering.is_set():
+            await asyncio.to_thread(script.answering.wait)
         answer = script.next()
         if answer.startswith("redirect:"):
             return RedirectResponse(answer.removeprefix("redirect:"), status_code=307)
@@ -97,8 +117,9 @@ class OpenAIServer:
 
     def start(self) -> None:
         self._thread.start()
-        wait_until(lambda: port_open("127.0.0.1", self.port), timeout=10, what="the OpenAI test server")
+        wait_until(lambda: port_open("127.0.0.1", self.port), what="the OpenAI test server")
 
     def stop(self) -> None:
+        self.script.release()  # a held call ends, so the server's threads do
         self._server.should_exit = True
         self._thread.join(5)

@@ -11,11 +11,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+
+from tests.support.waiting import wait_until
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -51,20 +51,18 @@ def port_open(host: str, port: int, timeout: float = 0.3) -> bool:
         return False
 
 
-def wait_until(check: Callable[[], bool], *, timeout: float, what: str) -> None:
-    """Poll `check` until it is true; fail with `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
 def http_ok(url: str) -> bool:
     try:
         return httpx.get(url, timeout=1.0).status_code < 500
     except httpx.HTTPError:
+        return False
+
+
+def answers(http: httpx.Client, path: str) -> bool:
+    """True once GET `path` answers 200 (a server still starting refuses the connection)."""
+    try:
+        return http.get(path).status_code == 200
+    except httpx.TransportError:
         return False
 
 
@@ -141,13 +139,13 @@ class RedisServer:
             ],
             log=self.workdir / f"redis-{self.port}.log",
         )
-        wait_until(lambda: port_open("127.0.0.1", self.port), timeout=10, what=f"redis-server on {self.port}")
+        wait_until(lambda: port_open("127.0.0.1", self.port), what=f"redis-server on {self.port}")
 
     def stop(self) -> None:
         if self.process is not None:
             self.process.kill()
             self.process = None
-        wait_until(lambda: not port_open("127.0.0.1", self.port), timeout=10, what="redis-server to stop")
+        wait_until(lambda: not port_open("127.0.0.1", self.port), what="redis-server to stop")
 
 
 class MotoS3Server:
@@ -168,7 +166,7 @@ class MotoS3Server:
             log=self.workdir / f"moto-{self.port}.log",
             env={"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"},
         )
-        wait_until(lambda: http_ok(f"{self.endpoint}/moto-api/"), timeout=30, what="moto S3 server")
+        wait_until(lambda: http_ok(f"{self.endpoint}/moto-api/"), what="moto S3 server")
 
     def stop(self) -> None:
         if self.process is not None:
@@ -186,8 +184,11 @@ def dyngen_server(workdir: Path, env: dict[str, str], *, workers: int = 1, name:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: http_ok(f"{base}/api/health"), timeout=60, what=f"{name} on {port}")
-    except TimeoutError:
+        # A process that exits ends the wait at once (its log says why), instead of at the hang guard.
+        wait_until(lambda: not proc.alive() or http_ok(f"{base}/api/health"), what=f"{name} on {port}")
+        if not proc.alive():
+            raise AssertionError(f"{name} exited")
+    except AssertionError:
         proc.stop()
         raise AssertionError(f"{name} did not start:\n{proc.output()[-3000:]}") from None
     return proc, base

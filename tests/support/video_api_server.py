@@ -11,7 +11,8 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
-from tests.support.servers import free_port, port_open, wait_until
+from tests.support.servers import free_port, port_open
+from tests.support.waiting import wait_until
 
 # Not a real MP4: the provider passes bytes through, and the tests compare them exactly.
 VIDEO = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 4096
@@ -117,7 +118,7 @@ class VideoApiServer:
 
     def start(self) -> None:
         self._thread.start()
-        wait_until(lambda: port_open("127.0.0.1", self.port), timeout=10, what="the video API test server")
+        wait_until(lambda: port_open("127.0.0.1", self.port), what="the video API test server")
 
     def stop(self) -> None:
         self._server.should_exit = True

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from dyngen.bootstrap import build, generation_ports
 from dyngen.config import MEMORY_URL, Settings
@@ -32,6 +32,7 @@ from dyngen.services.generation.invalidation import invalidate
 from dyngen.services.machinery.container import Services
 from dyngen.services.reporting.records import get_generation, replay_outbox
 from tests.fakes import FakeClock, FakeProvider, FakeRecordOutbox
+from tests.support.waiting import hang_guard, until
 
 UNAVAILABLE = ErrorCode.GEN_PROVIDER_UNAVAILABLE
 COMPLETE, FAILED = GenerationStatus.COMPLETE, GenerationStatus.FAILED
@@ -87,14 +88,9 @@ async def records(services: Services, **filters: Any) -> list[GenerationRecord]:
     return await services.repository.find(GenerationFilter(**filters))
 
 
-async def eventually(check: Callable[[], Awaitable[list[T]]], *, within_s: float = 5.0) -> list[T]:
-    """Poll `check` until it returns a non-empty list (work that finishes after the response)."""
-    deadline = time.monotonic() + within_s
-    while not (found := await check()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"nothing found within {within_s} s")
-        await asyncio.sleep(0.01)
-    return found
+async def written(services: Services, cache_key: str) -> list[GenerationRecord]:
+    """The records of `cache_key` once there are any (a record is written after the response)."""
+    return await until(lambda: records(services, cache_key=cache_key), what=f"a record of {cache_key}")
 
 
 def seen(resp: GenerateContentResponse) -> tuple[str, str | None, str | None]:
@@ -319,14 +315,16 @@ async def test_output_breaking_avoid_elements_fails_the_constraint_check_and_is_
 async def test_a_provider_that_never_answers_is_cut_off_into_the_fallback_at_the_deadline(make: Make) -> None:
     services, provider = await make(hang=True)
 
-    async with asyncio.timeout(30):  # guards against hanging only: the provider never answers on its own
+    async with hang_guard("the deadline to answer"):  # the provider never answers on its own
         resp = await gen(services, fallback={"mode": "placeholder", "timeoutMs": 50})
 
     assert seen(resp) == ("failed", "GEN_TIMEOUT", "placeholder")
     assert not provider.released.is_set(), "the answer came from the deadline, not from the provider"
     assert resp.content is not None
     assert resp.content.placeholder is True
-    [record] = await eventually(lambda: records(services, cache_key=resp.cache_key))
+    [record] = await until(
+        lambda: records(services, cache_key=resp.cache_key), what="the record written after the response"
+    )
     assert kept(record) == ("failed", "GEN_TIMEOUT", "placeholder")
 
 
@@ -335,7 +333,9 @@ async def test_the_caller_whose_generation_timed_out_gets_that_generations_outco
 
     resp = await gen(services, fallback={"mode": "placeholder", "timeoutMs": 50})
 
-    [record] = await eventually(lambda: records(services, cache_key=resp.cache_key))
+    [record] = await until(
+        lambda: records(services, cache_key=resp.cache_key), what="the record written after the response"
+    )
     assert resp.error is not None
     assert (resp.generation_id, resp.error.message) == (record.id, record.error_message)
 
@@ -349,7 +349,9 @@ async def test_retries_share_one_deadline(make: Make) -> None:
     resp = await gen(services, fallback={"mode": "retry", "maxRetries": 3, "timeoutMs": 200})
 
     assert seen(resp) == ("failed", "GEN_TIMEOUT", "skip")
-    [record] = await eventually(lambda: records(services, cache_key=resp.cache_key))
+    [record] = await until(
+        lambda: records(services, cache_key=resp.cache_key), what="the record written after the response"
+    )
     assert kept(record) == ("failed", "GEN_TIMEOUT", "skip")
     assert len(provider.calls) == 2, "the second attempt ran into the deadline; no third was started"
     first, second = (call.deadline_s for call in provider.calls)
@@ -368,10 +370,20 @@ async def test_recorded_attempts_count_only_attempts_actually_made(make: Make) -
     assert "2 attempts" in reason(resp)
 
 
-async def test_fifty_concurrent_identical_requests_share_one_generation(make: Make) -> None:
-    services, provider = await make(latency_s=0.05)
+def single_flight_waiters(services: Services) -> float:
+    """The callers waiting on another caller's single flight now, as the metrics gauge counts them."""
+    text = services.metrics.render()[0].decode()
+    families = text_string_to_metric_families(text)
+    return sum(s.value for f in families for s in f.samples if s.name == "dyngen_single_flight_waiters")
 
-    responses = await asyncio.gather(*(gen(services) for _ in range(50)))
+
+async def test_fifty_concurrent_identical_requests_share_one_generation(make: Make) -> None:
+    services, provider = await make(hang=True)  # the first run holds until the other 49 wait on it
+
+    requests = [asyncio.create_task(gen(services)) for _ in range(50)]
+    await until(lambda: single_flight_waiters(services) == 49, what="49 requests to join the first one's flight")
+    provider.release()
+    responses = await asyncio.gather(*requests)
 
     assert len(provider.calls) == 1
     first = responses[0]

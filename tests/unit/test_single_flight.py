@@ -8,15 +8,14 @@ import pytest
 
 from dyngen.adapters.locks.memory import MemorySingleFlight
 from tests.fakes import FakeProducer
-
-DEADLINE_S = 5.0
+from tests.support.waiting import hang_guard
 
 
 async def test_concurrent_callers_of_one_key_share_one_producer_run() -> None:
     flights = MemorySingleFlight()
     produce = FakeProducer(result={"generation_id": "g1"})
 
-    async with asyncio.timeout(DEADLINE_S):
+    async with hang_guard("the flight's callers to be served"):
         callers = [asyncio.create_task(flights.run("k", produce)) for _ in range(20)]
         await produce.started.wait()
         produce.release.set()
@@ -49,7 +48,7 @@ async def test_different_keys_run_in_parallel() -> None:
         return await a()
 
     a.release.set()
-    async with asyncio.timeout(DEADLINE_S):
+    async with hang_guard("the flight's callers to be served"):
         outcomes = await asyncio.gather(flights.run("a", a_waits_for_b), flights.run("b", b))
 
     assert outcomes == [("a", False), ("b", False)]
@@ -59,7 +58,7 @@ async def test_a_producer_error_reaches_every_waiter_and_frees_the_key() -> None
     flights = MemorySingleFlight()
     failing = FakeProducer(error=RuntimeError("provider down"))
 
-    async with asyncio.timeout(DEADLINE_S):
+    async with hang_guard("the flight's callers to be served"):
         callers = [asyncio.create_task(flights.run("k", failing)) for _ in range(5)]
         await failing.started.wait()
         failing.release.set()
@@ -79,7 +78,7 @@ async def test_cancelling_one_caller_does_not_cancel_the_producer_for_the_others
     flights = MemorySingleFlight()
     produce = FakeProducer(result="content")
 
-    async with asyncio.timeout(DEADLINE_S):
+    async with hang_guard("the flight's callers to be served"):
         callers = [asyncio.create_task(flights.run("k", produce)) for _ in range(3)]
         await produce.started.wait()
         callers[cancelled].cancel()
@@ -97,7 +96,7 @@ async def test_a_caller_that_gives_up_at_its_deadline_leaves_the_producer_runnin
     flights = MemorySingleFlight()
     produce = FakeProducer(result="content")
 
-    async with asyncio.timeout(DEADLINE_S):
+    async with hang_guard("the flight's callers to be served"):
         patient = asyncio.create_task(flights.run("k", produce))
         await produce.started.wait()
         with pytest.raises(TimeoutError):
