@@ -418,7 +418,7 @@ async def test_a_game_calling_stored_nodes_is_answered_through_the_fault(
                 statuses = [(await client.get(u)).status_code for u in urls]
                 return statuses == [200] * len(statuses)
 
-            await until(fetchable, within_s=30, what="every URL answered to be fetchable")
+            await until(fetchable, what="every URL answered to be fetchable")
     finally:
         proxy.restore()
         await services.aclose()
