@@ -86,6 +86,7 @@ from dyngen.services.jobs import lifecycle as jobs
 from dyngen.services.machinery.container import Options, Services
 from dyngen.services.machinery.key_cache import KeyCache
 from dyngen.services.machinery.layered_cache import LayeredCache
+from dyngen.services.machinery.live_media import LiveArtifacts
 from dyngen.services.machinery.media import MediaLinks
 from dyngen.services.machinery.scores import ScoreBoard
 from dyngen.services.machinery.template_library import TemplateLibrary
@@ -505,6 +506,7 @@ async def build(
         outbox=None if settings.is_memory else FileRecordOutbox(directory=settings.outbox_dir),
         probes={"object_store": store.ping},
         media=links,
+        live=LiveArtifacts() if settings.streams_video else None,
     )
     _wire_limits(services, ledger=records.ledger, redis=redis)
     services.budget_limits = records.limits

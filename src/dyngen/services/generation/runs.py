@@ -5,6 +5,7 @@ the node's fallback. The player is never left waiting on a broken scene.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from typing import Any
@@ -16,11 +17,13 @@ from dyngen.domain.contracts import (
     FallbackInfo,
     FallbackMode,
     GenerateContentRequest,
+    GeneratedContentPayload,
     GenerationStatus,
     StageInfo,
 )
 from dyngen.domain.elements import ElementsRefusedError
 from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.domain.media import ARTIFACT_PATH
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
 from dyngen.ports import ArtifactStore, Clock, Provider, ProviderResult, RemoteJob
 from dyngen.services.generation.attempts import Checked, Progress, run_provider, timeout_s
@@ -29,6 +32,7 @@ from dyngen.services.generation.outcomes import CACHE_FORMAT, ArtifactRef, Cache
 from dyngen.services.generation.stages import script_stage
 from dyngen.services.machinery.container import Services
 from dyngen.services.machinery.ids import new_id
+from dyngen.services.machinery.live_media import LiveArtifact
 from dyngen.services.machinery.pipelines import PipelineProvider
 from dyngen.services.reporting.records import record_generation
 
@@ -39,16 +43,23 @@ JOB_FIELDS = {"queued_at", "started_at", "idempotency_key", "request_hash", "job
 
 
 async def _store_artifacts(
-    generation_id: str, result: ProviderResult, *, artifacts: ArtifactStore, clock: Clock
+    generation_id: str,
+    result: ProviderResult,
+    *,
+    artifacts: ArtifactStore,
+    clock: Clock,
+    primary_id: str | None = None,
 ) -> tuple[list[ArtifactRecord], str | None]:
-    """Store every artifact; return their records and the API URL of the primary one."""
+    """Store every artifact; return their records and the API URL of the primary one (whose id is
+    `primary_id` when given: a streamed artifact keeps the id its URL was handed out with)."""
     records: list[ArtifactRecord] = []
-    for blob in result.artifacts:
+    first_primary = next((i for i, b in enumerate(result.artifacts) if b.primary), 0)
+    for i, blob in enumerate(result.artifacts):
         digest = hashlib.sha256(blob.data).hexdigest()
         uri = await artifacts.put(blob.data, media_type=blob.media_type, content_hash=digest)
         records.append(
             ArtifactRecord(
-                id=new_id(),
+                id=primary_id if primary_id is not None and i == first_primary else new_id(),
                 generation_id=generation_id,
                 role=blob.role,
                 media_type=blob.media_type,
@@ -76,21 +87,100 @@ async def generate_and_record(services: Services, prepared: Prepared, seed: Reso
     is left of it (at most `record_timeout_s`, at least `RECORD_GRACE_S`), else it goes to the outbox.
     The cache is filled once the record is committed (or kept in the outbox): no one is served content
     whose record could still be lost.
+
+    A video provider that streams (`services.live`, `ports.MediaStream`) is answered as soon as its video
+    is playable (`_answer_early`); the render, record and cache entry are finished behind the answer.
     """
-    deadline = services.clock.monotonic() + timeout_s(services.options, prepared.request)
-    outcome, record = await run_generation(services, prepared, seed)
-    left = deadline - services.clock.monotonic()
-    within = min(services.options.record_timeout_s, max(left, RECORD_GRACE_S))
-    await record_generation(
-        record=record,
-        within_s=within,
-        repository=services.repository,
-        jobs=services.jobs,
-        outbox=services.outbox,
-        tasks=services.refreshes,
+    live = services.live
+    if live is None or "video/mp4" not in prepared.provider.info.media or not _may_answer_early(prepared):
+        return await _generate_and_record(services, prepared, seed)
+    if isinstance(answered := live.answer(prepared.flight_key), Outcome):
+        return answered  # the same content is rendering for another caller already: its video is playing
+    generation_id = new_id()
+    stream = live.open(media_type="video/mp4", flight_key=prepared.flight_key, generation_id=generation_id)
+    work = asyncio.create_task(
+        _generate_and_record(services, prepared, seed, generation_id=generation_id, stream=stream),
+        name=f"dyngen-render:{generation_id}",
     )
-    await cache_outcome(services, prepared, outcome)
+    playable = asyncio.create_task(stream.wait_playable())
+    try:
+        await asyncio.wait({work, playable}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        work.cancel()  # and wait for it: no ffmpeg outlives the request
+        await asyncio.wait({work})
+        raise
+    finally:
+        playable.cancel()
+    if work.done() or stream.payload is None:
+        return await work
+    outcome = _answer_early(prepared, seed, generation_id=generation_id, stream=stream, payload=stream.payload)
+    live.release(stream, outcome)
+    services.refreshes.adopt(f"render:{generation_id}", work)
+    log.info("generation.streamed id=%s key=%s artifact=%s", generation_id, prepared.key, stream.id)
     return outcome
+
+
+def _may_answer_early(prepared: Prepared) -> bool:
+    """Whether the answer may come before the provider's result: not when the result's elements are to be
+    checked (required or avoided elements), which could still refuse it and play the fallback instead."""
+    constraints = prepared.request.constraints
+    return not constraints.required_elements and not constraints.avoid_elements
+
+
+def _answer_early(
+    prepared: Prepared,
+    seed: ResolvedSeed,
+    *,
+    generation_id: str,
+    stream: LiveArtifact,
+    payload: GeneratedContentPayload,
+) -> Outcome:
+    """The answer for a video that is playable and still rendering: the content the provider will return,
+    its URL naming the video being written (`stream`), which becomes the recorded artifact of that id.
+    The poster, captions and script are not named: they come with the record and with later answers."""
+    provider = prepared.provider
+    return Outcome(
+        generation_id=generation_id,
+        status=GenerationStatus.COMPLETE,
+        deterministic=seed.deterministic and provider.info.deterministic,
+        seed=seed.value,
+        provider=provider.info.name,
+        content=payload.model_copy(update={"url": f"{ARTIFACT_PATH}{stream.id}"}),
+    )
+
+
+async def _generate_and_record(
+    services: Services,
+    prepared: Prepared,
+    seed: ResolvedSeed,
+    *,
+    generation_id: str | None = None,
+    stream: LiveArtifact | None = None,
+) -> Outcome:
+    """`generate_and_record`'s run: provider, record, cache; then `stream` ends (whole once the record
+    is written, or failed) and is forgotten."""
+    try:
+        deadline = services.clock.monotonic() + timeout_s(services.options, prepared.request)
+        outcome, record = await run_generation(services, prepared, seed, generation_id=generation_id, stream=stream)
+        left = deadline - services.clock.monotonic()
+        within = min(services.options.record_timeout_s, max(left, RECORD_GRACE_S))
+        await record_generation(
+            record=record,
+            within_s=within,
+            repository=services.repository,
+            jobs=services.jobs,
+            outbox=services.outbox,
+            tasks=services.refreshes,
+        )
+        await cache_outcome(services, prepared, outcome)
+        if stream is not None and outcome.status is GenerationStatus.COMPLETE:
+            stream.finish()
+        return outcome
+    finally:
+        if stream is not None:
+            stream.fail()  # no-op once finished
+            if services.live is not None:
+                services.live.close(stream)
 
 
 async def generate_for_job(
@@ -128,6 +218,8 @@ async def run_generation(
     job: GenerationRecord | None = None,
     progress: Progress | None = None,
     remote_job: RemoteJob | None = None,
+    generation_id: str | None = None,
+    stream: LiveArtifact | None = None,
 ) -> tuple[Outcome, GenerationRecord]:
     """Run the provider; the caller persists the returned record and then caches a success (`cache_outcome`).
 
@@ -138,9 +230,11 @@ async def run_generation(
         progress: Told of each provider attempt (`progress`, {"attempt": n}) and each job the provider
             starts upstream (`progress`, {"remote_job": {provider, id}}), for job event streams.
         remote_job: A job the provider started upstream in an earlier run of this job, to carry on with.
+        generation_id: The id of a synchronous generation's record (default: a new one).
+        stream: Where the provider may stream its video while it renders; the video artifact takes its id.
     """
     request, provider, key, fingerprint = prepared.request, prepared.provider, prepared.key, prepared.fingerprint
-    generation_id = job.id if job is not None else new_id()
+    generation_id = job.id if job is not None else generation_id or new_id()
     created = job.created_at if job is not None else services.clock.now()
     started = services.clock.monotonic()
     checked: Checked | None = None
@@ -151,11 +245,11 @@ async def run_generation(
         error = _with_findings(prepared.refused)
     elif isinstance(provider, PipelineProvider):
         checked, error, attempts, stages = await _run_pipeline(
-            services, prepared, seed, provider, progress, remote_job=remote_job
+            services, prepared, seed, provider, progress, remote_job=remote_job, stream=stream
         )
     else:
         checked, error, attempts = await run_provider(
-            services, request, provider, seed, progress, remote_job=remote_job
+            services, request, provider, seed, progress, remote_job=remote_job, stream=stream
         )
     result = checked.result if checked is not None else None
     latency_ms = round((services.clock.monotonic() - started) * 1000, 3)
@@ -191,7 +285,11 @@ async def run_generation(
         common |= job.model_dump(include=JOB_FIELDS) | {"lease_owner": None, "lease_expires_at": None}
     if result is not None:
         artifacts, url = await _store_artifacts(
-            generation_id, result, artifacts=services.artifacts, clock=services.clock
+            generation_id,
+            result,
+            artifacts=services.artifacts,
+            clock=services.clock,
+            primary_id=stream.id if stream is not None else None,
         )
         payload = result.payload.model_copy(update={"url": result.payload.url or url})
         if stages is not None:
@@ -271,6 +369,7 @@ async def _run_pipeline(
     progress: Progress | None,
     *,
     remote_job: RemoteJob | None,
+    stream: LiveArtifact | None = None,
 ) -> tuple[Checked | None, DyngenError | None, int, list[StageInfo]]:
     """A pipeline's two stages under the node's one deadline: the script (cached under its own key, or
     written and recorded), then the render of its beats. Returns the render's checked result (or None),
@@ -293,6 +392,7 @@ async def _run_pipeline(
         deadline=deadline,
         script=script.payload,
         script_elements=script.elements,
+        stream=stream,
     )
     return checked, error, attempts, [script.stage]
 
