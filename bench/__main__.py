@@ -26,6 +26,7 @@ from bench import (
     provider_speed,
     stampede,
     table,
+    video_first_frame,
     video_render,
 )
 from bench import budgets as budgets_bench
@@ -46,6 +47,10 @@ BENCHMARKS: dict[str, tuple[str, Callable[[], list[Row]]]] = {
     "stampede": ("provider calls per 1,000 concurrent identical misses, in one process and across 4", stampede.run),
     "jobs": ("async job overhead, zero-latency provider: embedded and arq workers vs a bare arq no-op job", jobs.run),
     "video": ("builtin_video render speed vs real time, and vs encoding solid frames", video_render.run),
+    "firstframe": (
+        "time to first frame of a 30 s transition over HTTP, streamed while it renders vs answered once whole",
+        video_first_frame.run,
+    ),
     "warmup": ("1,000 transitions warmed via a 50 ms provider at concurrency 32 vs the ideal rate", warmup_bench.run),
     "llm": ("the openai provider's own overhead vs a raw HTTP call to the same local server", llm_overhead.run),
     "byref": (

@@ -435,3 +435,30 @@ class FakeVideoProvider:
         payload = GeneratedContentPayload(type=PayloadType.VIDEO, duration=call.request.duration.target)
         blob = ArtifactBlob(role="video", media_type="video/mp4", data=b"not really an mp4", primary=True)
         return ProviderResult(payload=payload, artifacts=[blob], cost=self.cost, fingerprint=f"{self.info.name}/1")
+
+
+class FakeStreamingVideoProvider(FakeVideoProvider):
+    """A video provider that streams its "video" while it renders (`ProviderCall.stream`): `first` is
+    written and said to be playable at once, the rest only once `render` is set (or the render fails then,
+    with `fail`). `rendering` is set when it waits for `render`."""
+
+    def __init__(self, *, first: bytes = b"first fragment|", rest: bytes = b"the rest", fail: bool = False) -> None:
+        super().__init__(name="fake_video", cost=0.0)
+        self.first, self.rest, self.fail = first, rest, fail
+        self.render = asyncio.Event()
+        self.rendering = asyncio.Event()
+
+    async def generate(self, call: ProviderCall) -> ProviderResult:
+        self.calls.append(call)
+        payload = GeneratedContentPayload(type=PayloadType.VIDEO, duration=call.request.duration.target)
+        if call.stream is not None:
+            await call.stream.write(self.first)
+            call.stream.playable(payload)
+        self.rendering.set()
+        await self.render.wait()
+        if self.fail:
+            raise DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, "the render failed half-way")
+        if call.stream is not None:
+            await call.stream.write(self.rest)
+        blob = ArtifactBlob(role="video", media_type="video/mp4", data=self.first + self.rest, primary=True)
+        return ProviderResult(payload=payload, artifacts=[blob], cost=0.0, fingerprint=f"{self.info.name}/1")

@@ -89,6 +89,7 @@ from dyngen.services.machinery.container import Options, Services
 from dyngen.services.machinery.graph_cache import GraphCache
 from dyngen.services.machinery.key_cache import KeyCache
 from dyngen.services.machinery.layered_cache import LayeredCache
+from dyngen.services.machinery.live_media import LiveArtifacts
 from dyngen.services.machinery.media import MediaLinks
 from dyngen.services.machinery.scores import ScoreBoard
 from dyngen.services.machinery.template_library import TemplateLibrary
@@ -288,6 +289,7 @@ def _generation_ports(services: Services) -> GenerationPorts:
         ledger=services.budget_ledger,
         limits=services.budget_limits,
         hashes=services.memo.hashes,
+        live=services.live,
         options=options,
     )
     serving = ServePorts(
@@ -603,6 +605,7 @@ async def build(
         outbox=None if settings.is_memory else FileRecordOutbox(directory=settings.outbox_dir),
         probes={"object_store": store.ping},
         media=links,
+        live=LiveArtifacts() if settings.streams_video else None,
     )
     _wire_limits(services, ledger=records.ledger, redis=redis)
     services.budget_limits = records.limits

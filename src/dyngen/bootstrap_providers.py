@@ -63,7 +63,10 @@ def provider_registry(
         sections = settings.provider_sections()
         if "builtin_video" not in sections:
             assets = settings.assets_dir
-            sections["builtin_video"] = {"assets_dir": assets if assets is not None and assets.is_dir() else None}
+            sections["builtin_video"] = {
+                "assets_dir": assets if assets is not None and assets.is_dir() else None,
+                "fragmented": settings.streams_video,
+            }
         installed = load_instances(
             sections,
             {"client": http, "sign_url": _signer(links, clock)},

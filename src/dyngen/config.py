@@ -326,6 +326,12 @@ class Settings(BaseSettings):
         description="Folder `builtin_video` reads scene images from (a scene's `image`); default the example "
         "graph's images shipped in the package; empty or absent = drawn.",
     )
+    video_streaming: bool = Field(
+        default=True,
+        description="Answer a transition as soon as its video is playable and stream the video while it renders "
+        "(`builtin_video` writes fragmented MP4); embedded mode only (no Redis, no S3): there the render is "
+        "answered once whole.",
+    )
     flight_lease_ms: int = Field(default=2000, ge=100, description="Single-flight lease, extended while generating.")
     auth: AuthMode = Field(
         default=AuthMode.AUTO,
@@ -551,6 +557,12 @@ class Settings(BaseSettings):
     def is_memory(self) -> bool:
         """The ephemeral embedded mode: records (and, without an S3 URL, objects) in memory, lost at exit."""
         return self.resolved_database_url == MEMORY_URL
+
+    @property
+    def streams_video(self) -> bool:
+        """Videos are served while they render: `video_streaming` on, in a deployment whose every request
+        reaches the process that renders (no Redis: one process; no S3: no upload after the render)."""
+        return self.video_streaming and not self.redis_url and not self.object_store_url
 
     def s3_location(self) -> tuple[str, str] | None:
         """(bucket, prefix) of an `s3://` object store URL, or None for the local folder."""

@@ -34,6 +34,22 @@ class ProviderInfo:
     remote: bool = False
 
 
+class MediaStream(Protocol):
+    """Where a provider may stream its primary artifact while it makes it, so that a player can start on it
+    before it is done (`builtin_video`'s fragmented MP4). The service hands one to a call only when it can
+    serve the artifact while it grows; a provider that cannot stream ignores it and returns its result as
+    always. The bytes written must be exactly the primary artifact's bytes in the result.
+    """
+
+    async def write(self, data: bytes) -> None:
+        """The artifact's next bytes."""
+        ...
+
+    def playable(self, payload: GeneratedContentPayload) -> None:
+        """Enough is written for a player to start; `payload` is the content the result will carry."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderCall:
     """One attempt at generating content.
@@ -53,6 +69,7 @@ class ProviderCall:
             "percent": 40}), for the job's event stream; None when nobody listens.
         script: The beats to render, written by a pipeline's script stage (a text provider): a video
             provider renders these (captions, a prompt built from them) instead of writing its own.
+        stream: Where to stream the primary artifact while it is made (see `MediaStream`); None: don't.
     """
 
     request: GenerateContentRequest
@@ -64,6 +81,7 @@ class ProviderCall:
     on_remote_job: Callable[[RemoteJob], Awaitable[None]] | None = None
     on_progress: Callable[[dict[str, Any]], Awaitable[None]] | None = None
     script: GeneratedContentPayload | None = None
+    stream: MediaStream | None = None
 
 
 @dataclass(frozen=True, slots=True)

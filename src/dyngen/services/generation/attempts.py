@@ -30,6 +30,7 @@ from dyngen.services.budgets import spending as budgets
 from dyngen.services.generation.ports import RunPorts
 from dyngen.services.generation.scene_images import fetch_scene_images
 from dyngen.services.machinery.container import Options
+from dyngen.services.machinery.live_media import LiveArtifact
 
 log = logging.getLogger("dyngen.generation")
 
@@ -139,6 +140,7 @@ async def run_provider(  # noqa: PLR0915 - one attempt loop: reserve, call, sett
     deadline: float | None = None,
     script: GeneratedContentPayload | None = None,
     script_elements: list[ElementCheck] | None = None,
+    stream: LiveArtifact | None = None,
 ) -> tuple[Checked | None, DyngenError | None, int]:
     """Try the provider within the node's deadline, retrying when the fallback mode is `retry`.
 
@@ -146,7 +148,8 @@ async def run_provider(  # noqa: PLR0915 - one attempt loop: reserve, call, sett
     to the first attempt; each job the provider starts upstream is told to `progress`. A pipeline's
     stages share one `deadline` (monotonic; default: the node's timeout from now); its render stage gets
     the `script` to render and how the script's elements were verified (`script_elements`), which stand
-    for a render that shows the script's very lines.
+    for a render that shows the script's very lines. `stream` is handed to the first attempt (a video
+    served while it renders); once it was released to a player, a failed attempt is not retried.
 
     Returns the checked result (or None), the last error (or None) and the number of attempts made.
     """
@@ -197,6 +200,7 @@ async def run_provider(  # noqa: PLR0915 - one attempt loop: reserve, call, sett
             on_remote_job=on_remote_job,
             on_progress=on_progress,
             script=script,
+            stream=stream if attempt == 1 else None,
         )
         estimate = provider.estimate_cost(request)
         try:
@@ -254,7 +258,7 @@ async def run_provider(  # noqa: PLR0915 - one attempt loop: reserve, call, sett
                 clock=ports.clock,
             )
         ports.metrics.provider_call(provider=provider.info.name, outcome=error.code.value)
-        if attempt > retries or not error.code.retryable:
+        if attempt > retries or not error.code.retryable or (stream is not None and stream.released):
             break
         backoff = ports.options.retry_backoff_ms / 1000 * 2 ** (attempt - 1)
         await ports.clock.sleep(max(0.0, min(backoff, deadline - ports.clock.monotonic())))

@@ -1,7 +1,8 @@
 """The ports of generation's use cases, as small frozen bundles that `bootstrap` builds once from `Services`.
 
 - `RunPorts`: one provider run (`runs.py`, `attempts.py`, `stages.py`, `drift.py`): the attempt loop's
-  budgets, the record, the artifacts, the cache fill, the seed-drift history.
+  budgets, the record, the artifacts, the cache fill, the seed-drift history, videos served while they
+  render.
 - `ServePorts`: serving a prepared request (`serving.py`, `freshness.py`): the cache tiers and their
   memos, the single flight, the answer's signed URLs and metrics, review scores, the always-fresh limits.
 - `GenerationPorts`: the front door (`front_door.py`): the body memos, preparing, the rate limits, a flat
@@ -33,6 +34,7 @@ from dyngen.services.generation.request import Preparer
 from dyngen.services.machinery.background import BackgroundTasks
 from dyngen.services.machinery.container import Options
 from dyngen.services.machinery.layered_cache import LayeredCache
+from dyngen.services.machinery.live_media import LiveArtifacts
 from dyngen.services.machinery.media import MediaLinks
 from dyngen.services.machinery.memo import GenerationMemo, LruMemo
 from dyngen.services.machinery.scores import ScoreBoard
@@ -65,6 +67,7 @@ class RunPorts:
         ledger: Where attempts' costs are reserved and settled (None: spend is not counted).
         limits: Budget limits set in the editor, over `options.budgets`.
         hashes: Each cache key's recent content hashes (the seed-drift history, `GenerationMemo.hashes`).
+        live: Videos served while they render (None: every run answers once its artifacts are whole).
         options: The deadlines, retry backoff, record timeout and budgets a run reads.
     """
 
@@ -80,6 +83,7 @@ class RunPorts:
     ledger: BudgetLedger | None
     limits: BudgetLimitRepository | None
     hashes: LruMemo[str, tuple[Any, ...]]
+    live: LiveArtifacts | None
     options: Options
 
 

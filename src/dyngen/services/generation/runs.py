@@ -5,6 +5,7 @@ the node's fallback. The player is never left waiting on a broken scene.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from typing import Any
@@ -16,11 +17,13 @@ from dyngen.domain.contracts import (
     FallbackInfo,
     FallbackMode,
     GenerateContentRequest,
+    GeneratedContentPayload,
     GenerationStatus,
     StageInfo,
 )
 from dyngen.domain.elements import ElementsRefusedError
 from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.domain.media import ARTIFACT_PATH
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
 from dyngen.ports import ArtifactStore, Clock, Provider, ProviderResult, RemoteJob
 from dyngen.services.generation.attempts import Checked, Progress, run_provider, timeout_s
@@ -29,6 +32,7 @@ from dyngen.services.generation.outcomes import CACHE_FORMAT, ArtifactRef, Cache
 from dyngen.services.generation.ports import RunPorts
 from dyngen.services.generation.stages import script_stage
 from dyngen.services.machinery.ids import new_id
+from dyngen.services.machinery.live_media import LiveArtifact
 from dyngen.services.machinery.pipelines import PipelineProvider
 from dyngen.services.reporting.records import record_generation
 
@@ -39,16 +43,23 @@ JOB_FIELDS = {"queued_at", "started_at", "idempotency_key", "request_hash", "job
 
 
 async def _store_artifacts(
-    generation_id: str, result: ProviderResult, *, artifacts: ArtifactStore, clock: Clock
+    generation_id: str,
+    result: ProviderResult,
+    *,
+    artifacts: ArtifactStore,
+    clock: Clock,
+    primary_id: str | None = None,
 ) -> tuple[list[ArtifactRecord], str | None]:
-    """Store every artifact; return their records and the API URL of the primary one."""
+    """Store every artifact; return their records and the API URL of the primary one (whose id is
+    `primary_id` when given: a streamed artifact keeps the id its URL was handed out with)."""
     records: list[ArtifactRecord] = []
-    for blob in result.artifacts:
+    first_primary = next((i for i, b in enumerate(result.artifacts) if b.primary), 0)
+    for i, blob in enumerate(result.artifacts):
         digest = hashlib.sha256(blob.data).hexdigest()
         uri = await artifacts.put(blob.data, media_type=blob.media_type, content_hash=digest)
         records.append(
             ArtifactRecord(
-                id=new_id(),
+                id=primary_id if primary_id is not None and i == first_primary else new_id(),
                 generation_id=generation_id,
                 role=blob.role,
                 media_type=blob.media_type,
@@ -76,21 +87,100 @@ async def generate_and_record(ports: RunPorts, prepared: Prepared, seed: Resolve
     is left of it (at most `record_timeout_s`, at least `RECORD_GRACE_S`), else it goes to the outbox.
     The cache is filled once the record is committed (or kept in the outbox): no one is served content
     whose record could still be lost.
+
+    A video provider that streams (`RunPorts.live`, `ports.MediaStream`) is answered as soon as its video
+    is playable (`_answer_early`); the render, record and cache entry are finished behind the answer.
     """
-    deadline = ports.clock.monotonic() + timeout_s(ports.options, prepared.request)
-    outcome, record = await run_generation(ports, prepared, seed)
-    left = deadline - ports.clock.monotonic()
-    within = min(ports.options.record_timeout_s, max(left, RECORD_GRACE_S))
-    await record_generation(
-        record=record,
-        within_s=within,
-        repository=ports.repository,
-        jobs=ports.jobs,
-        outbox=ports.outbox,
-        tasks=ports.tasks,
+    live = ports.live
+    if live is None or "video/mp4" not in prepared.provider.info.media or not _may_answer_early(prepared):
+        return await _generate_and_record(ports, prepared, seed)
+    if isinstance(answered := live.answer(prepared.flight_key), Outcome):
+        return answered  # the same content is rendering for another caller already: its video is playing
+    generation_id = new_id()
+    stream = live.open(media_type="video/mp4", flight_key=prepared.flight_key, generation_id=generation_id)
+    work = asyncio.create_task(
+        _generate_and_record(ports, prepared, seed, generation_id=generation_id, stream=stream),
+        name=f"dyngen-render:{generation_id}",
     )
-    await cache_outcome(ports, prepared, outcome)
+    playable = asyncio.create_task(stream.wait_playable())
+    try:
+        await asyncio.wait({work, playable}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        work.cancel()  # and wait for it: no ffmpeg outlives the request
+        await asyncio.wait({work})
+        raise
+    finally:
+        playable.cancel()
+    if work.done() or stream.payload is None:
+        return await work
+    outcome = _answer_early(prepared, seed, generation_id=generation_id, stream=stream, payload=stream.payload)
+    live.release(stream, outcome)
+    ports.tasks.adopt(f"render:{generation_id}", work)
+    log.info("generation.streamed id=%s key=%s artifact=%s", generation_id, prepared.key, stream.id)
     return outcome
+
+
+def _may_answer_early(prepared: Prepared) -> bool:
+    """Whether the answer may come before the provider's result: not when the result's elements are to be
+    checked (required or avoided elements), which could still refuse it and play the fallback instead."""
+    constraints = prepared.request.constraints
+    return not constraints.required_elements and not constraints.avoid_elements
+
+
+def _answer_early(
+    prepared: Prepared,
+    seed: ResolvedSeed,
+    *,
+    generation_id: str,
+    stream: LiveArtifact,
+    payload: GeneratedContentPayload,
+) -> Outcome:
+    """The answer for a video that is playable and still rendering: the content the provider will return,
+    its URL naming the video being written (`stream`), which becomes the recorded artifact of that id.
+    The poster, captions and script are not named: they come with the record and with later answers."""
+    provider = prepared.provider
+    return Outcome(
+        generation_id=generation_id,
+        status=GenerationStatus.COMPLETE,
+        deterministic=seed.deterministic and provider.info.deterministic,
+        seed=seed.value,
+        provider=provider.info.name,
+        content=payload.model_copy(update={"url": f"{ARTIFACT_PATH}{stream.id}"}),
+    )
+
+
+async def _generate_and_record(
+    ports: RunPorts,
+    prepared: Prepared,
+    seed: ResolvedSeed,
+    *,
+    generation_id: str | None = None,
+    stream: LiveArtifact | None = None,
+) -> Outcome:
+    """`generate_and_record`'s run: provider, record, cache; then `stream` ends (whole once the record
+    is written, or failed) and is forgotten."""
+    try:
+        deadline = ports.clock.monotonic() + timeout_s(ports.options, prepared.request)
+        outcome, record = await run_generation(ports, prepared, seed, generation_id=generation_id, stream=stream)
+        left = deadline - ports.clock.monotonic()
+        within = min(ports.options.record_timeout_s, max(left, RECORD_GRACE_S))
+        await record_generation(
+            record=record,
+            within_s=within,
+            repository=ports.repository,
+            jobs=ports.jobs,
+            outbox=ports.outbox,
+            tasks=ports.tasks,
+        )
+        await cache_outcome(ports, prepared, outcome)
+        if stream is not None and outcome.status is GenerationStatus.COMPLETE:
+            stream.finish()
+        return outcome
+    finally:
+        if stream is not None:
+            stream.fail()  # no-op once finished
+            if ports.live is not None:
+                ports.live.close(stream)
 
 
 async def generate_for_job(
@@ -128,6 +218,8 @@ async def run_generation(
     job: GenerationRecord | None = None,
     progress: Progress | None = None,
     remote_job: RemoteJob | None = None,
+    generation_id: str | None = None,
+    stream: LiveArtifact | None = None,
 ) -> tuple[Outcome, GenerationRecord]:
     """Run the provider; the caller persists the returned record and then caches a success (`cache_outcome`).
 
@@ -138,9 +230,11 @@ async def run_generation(
         progress: Told of each provider attempt (`progress`, {"attempt": n}) and each job the provider
             starts upstream (`progress`, {"remote_job": {provider, id}}), for job event streams.
         remote_job: A job the provider started upstream in an earlier run of this job, to carry on with.
+        generation_id: The id of a synchronous generation's record (default: a new one).
+        stream: Where the provider may stream its video while it renders; the video artifact takes its id.
     """
     request, provider, key, fingerprint = prepared.request, prepared.provider, prepared.key, prepared.fingerprint
-    generation_id = job.id if job is not None else new_id()
+    generation_id = job.id if job is not None else generation_id or new_id()
     created = job.created_at if job is not None else ports.clock.now()
     started = ports.clock.monotonic()
     checked: Checked | None = None
@@ -151,10 +245,12 @@ async def run_generation(
         error = _with_findings(prepared.refused)
     elif isinstance(provider, PipelineProvider):
         checked, error, attempts, stages = await _run_pipeline(
-            ports, prepared, seed, provider, progress, remote_job=remote_job
+            ports, prepared, seed, provider, progress, remote_job=remote_job, stream=stream
         )
     else:
-        checked, error, attempts = await run_provider(ports, request, provider, seed, progress, remote_job=remote_job)
+        checked, error, attempts = await run_provider(
+            ports, request, provider, seed, progress, remote_job=remote_job, stream=stream
+        )
     result = checked.result if checked is not None else None
     latency_ms = round((ports.clock.monotonic() - started) * 1000, 3)
     ports.metrics.generation(
@@ -188,7 +284,13 @@ async def run_generation(
     if job is not None:
         common |= job.model_dump(include=JOB_FIELDS) | {"lease_owner": None, "lease_expires_at": None}
     if result is not None:
-        artifacts, url = await _store_artifacts(generation_id, result, artifacts=ports.artifacts, clock=ports.clock)
+        artifacts, url = await _store_artifacts(
+            generation_id,
+            result,
+            artifacts=ports.artifacts,
+            clock=ports.clock,
+            primary_id=stream.id if stream is not None else None,
+        )
         payload = result.payload.model_copy(update={"url": result.payload.url or url})
         if stages is not None:
             common["stages"] = stages = _with_render(stages, generation_id, result, provider)
@@ -267,6 +369,7 @@ async def _run_pipeline(
     progress: Progress | None,
     *,
     remote_job: RemoteJob | None,
+    stream: LiveArtifact | None = None,
 ) -> tuple[Checked | None, DyngenError | None, int, list[StageInfo]]:
     """A pipeline's two stages under the node's one deadline: the script (cached under its own key, or
     written and recorded), then the render of its beats. Returns the render's checked result (or None),
@@ -289,6 +392,7 @@ async def _run_pipeline(
         deadline=deadline,
         script=script.payload,
         script_elements=script.elements,
+        stream=stream,
     )
     return checked, error, attempts, [script.stage]
 

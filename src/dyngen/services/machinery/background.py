@@ -59,6 +59,10 @@ class BackgroundTasks:
         self._adopt(name, task)
         raise TimeoutError(f"{name} did not finish within {timeout_s} s")
 
+    def adopt(self, name: str, task: asyncio.Task[Any]) -> None:
+        """Track a task already running (cancelled on close, its failure logged)."""
+        self._adopt(name, task)
+
     def _adopt(self, name: str, task: asyncio.Task[Any]) -> None:
         if name in self._tasks:
             name = f"{name}:{id(task)}"

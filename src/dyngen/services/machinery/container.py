@@ -42,6 +42,7 @@ from dyngen.services.machinery.background import BackgroundTasks
 from dyngen.services.machinery.graph_cache import GraphCache
 from dyngen.services.machinery.key_cache import KeyCache
 from dyngen.services.machinery.layered_cache import LayeredCache
+from dyngen.services.machinery.live_media import LiveArtifacts
 from dyngen.services.machinery.media import MediaLinks
 from dyngen.services.machinery.memo import GenerationMemo
 from dyngen.services.machinery.providers import ProviderRegistry
@@ -176,6 +177,9 @@ class Services:
     # Generation records the database could not take in time, replayed by `records.outbox_loop` (None:
     # such a record is logged and lost).
     outbox: RecordOutbox | None = None
+    # Videos served while they render (the embedded mode with DYNGEN_VIDEO_STREAMING; None: every
+    # generation answers once its artifacts are whole).
+    live: LiveArtifacts | None = None
     # The use cases' port bundles `bootstrap` built from these fields, by name: built once, at the first
     # call of their builder; setting a field anew (as a test may, after `build`) drops them, so the next
     # call builds them from the new value.

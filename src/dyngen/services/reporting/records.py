@@ -15,6 +15,7 @@ from dyngen.domain.records import ArtifactRecord, GenerationRecord
 from dyngen.ports import ArtifactStore, GenerationFilter, GenerationRepository, JobRepository, RecordOutbox
 from dyngen.services.machinery.background import BackgroundTasks
 from dyngen.services.machinery.container import Options
+from dyngen.services.machinery.live_media import LiveArtifacts
 
 log = logging.getLogger("dyngen.records")
 T = TypeVar("T")
@@ -123,9 +124,17 @@ async def outbox_loop(
 
 
 async def get_generation(
-    *, generation_id: str, repository: GenerationRepository, outbox: RecordOutbox | None
+    *,
+    generation_id: str,
+    repository: GenerationRepository,
+    outbox: RecordOutbox | None,
+    live: LiveArtifacts | None = None,
 ) -> GenerationRecord:
-    """Raises DyngenError NOT_FOUND when no generation has this id."""
+    """A generation's record; one answered while its video still renders (`live`) once that render ended
+    (its record is written then). Raises DyngenError NOT_FOUND when no generation has this id."""
+    rendering = live.of_generation(generation_id) if live is not None else None
+    if rendering is not None:
+        await rendering.ended()
     record = await _read(
         lambda: repository.get(generation_id),
         (lambda: outbox.get(generation_id)) if outbox is not None else None,

@@ -1,8 +1,11 @@
 """H.264 MP4 encoding through the ffmpeg binary that `imageio-ffmpeg` ships, and the poster JPEG.
 
 ffmpeg runs as a child process (never through a shell) reading raw YUV 4:2:0 frames on stdin and writing
-to a private temporary file (`+faststart` needs a seekable output). Frames are rendered in small
-batches on a worker thread so the event loop stays free and a cancellation lands between batches.
+to a private temporary file (`+faststart` needs a seekable output), or, `fragmented`, a fragmented MP4
+(an empty `moov`, then a `moof`+`mdat` pair per half second) on its stdout, which is handed
+on box by box as it comes (`sink`), so that a player can start on the first second while the rest
+renders. Frames are rendered in small batches on a worker thread so the event loop stays free and a
+cancellation lands between batches.
 The whole encode has a deadline: past it, or when the caller is cancelled, ffmpeg is killed and reaped
 before the error propagates, so no process outlives the request. Flags make the output bit-exact:
 one thread, no metadata, no encoder version strings.
@@ -16,6 +19,7 @@ import io
 import logging
 import shutil
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -41,8 +45,23 @@ def ffmpeg_exe() -> str:
     return str(imageio_ffmpeg.get_ffmpeg_exe())
 
 
-def ffmpeg_args(exe: str, *, width: int, height: int, fps: int, preset: str, output: str) -> list[str]:
-    """The command line: raw planar YUV 4:2:0 on stdin -> bit-exact single-threaded H.264 MP4 at `output`."""
+# A fragmented MP4's fragments last this long (microseconds): the first frame waits for the first one to
+# close. Cut by time, not at keyframes, so the keyframes (and the size) are those of the whole MP4.
+FRAGMENT_US = 500_000
+FRAGMENTED_FLAGS = "empty_moov+default_base_moof"
+Sink = Callable[[bytes], Awaitable[None]]
+
+
+def ffmpeg_args(
+    exe: str, *, width: int, height: int, fps: int, preset: str, output: str, fragmented: bool = False
+) -> list[str]:
+    """The command line: raw planar YUV 4:2:0 on stdin -> bit-exact single-threaded H.264 MP4 at `output`
+    (`+faststart`), or fragmented (`output` may then be `pipe:1`)."""
+    container = (
+        ["-frag_duration", str(FRAGMENT_US), "-movflags", FRAGMENTED_FLAGS]
+        if fragmented
+        else ["-movflags", "+faststart"]
+    )
     return [
         exe,
         "-hide_banner",
@@ -74,8 +93,7 @@ def ffmpeg_args(exe: str, *, width: int, height: int, fps: int, preset: str, out
         "+bitexact",
         "-map_metadata",
         "-1",
-        "-movflags",
-        "+faststart",
+        *container,
         "-f",
         "mp4",
         "-y",
@@ -84,24 +102,39 @@ def ffmpeg_args(exe: str, *, width: int, height: int, fps: int, preset: str, out
 
 
 async def encode_mp4(
-    source: FrameSource, *, width: int, height: int, fps: int, deadline_s: float, exe: str, preset: str = "veryfast"
+    source: FrameSource,
+    *,
+    width: int,
+    height: int,
+    fps: int,
+    deadline_s: float,
+    exe: str,
+    preset: str = "veryfast",
+    fragmented: bool = False,
+    sink: Sink | None = None,
 ) -> bytes:
     """Encode every frame of `source` and return the MP4's bytes.
+
+    Args:
+        fragmented: Write a fragmented MP4 (see the module's docstring) instead of a `+faststart` one.
+        sink: With `fragmented`, told of each complete top-level box (`ftyp`, `moov`, then a `moof` and
+            its `mdat` per fragment) as ffmpeg writes it; the bytes returned are these boxes in order.
 
     Raises:
         DyngenError: GEN_TIMEOUT when the encode does not finish within `deadline_s` (ffmpeg is killed),
             GEN_PROVIDER_UNAVAILABLE when ffmpeg cannot start or fails.
     """
-    workdir = await asyncio.to_thread(tempfile.mkdtemp, prefix="dyngen-video-")
-    output = str(Path(workdir) / "out.mp4")
+    workdir = None if fragmented else await asyncio.to_thread(tempfile.mkdtemp, prefix="dyngen-video-")
+    output = "pipe:1" if workdir is None else str(Path(workdir) / "out.mp4")
+    args = ffmpeg_args(exe, width=width, height=height, fps=fps, preset=preset, output=output, fragmented=fragmented)
     proc: asyncio.subprocess.Process | None = None
     try:
         async with asyncio.timeout(deadline_s):
             try:
                 proc = await asyncio.create_subprocess_exec(
-                    *ffmpeg_args(exe, width=width, height=height, fps=fps, preset=preset, output=output),
+                    *args,
                     stdin=asyncio.subprocess.PIPE,
-                    stdout=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.PIPE if workdir is None else asyncio.subprocess.DEVNULL,
                     stderr=asyncio.subprocess.PIPE,
                 )
             except OSError as exc:
@@ -109,6 +142,9 @@ async def encode_mp4(
             assert proc.stdin is not None
             assert proc.stderr is not None
             errors = asyncio.create_task(proc.stderr.read())
+            boxes: asyncio.Task[bytes] | None = None
+            if proc.stdout is not None:
+                boxes = asyncio.create_task(_boxes(proc.stdout, sink))
             try:
                 for start in range(0, source.count, BATCH):
                     stop = min(source.count, start + BATCH)
@@ -116,21 +152,76 @@ async def encode_mp4(
                     proc.stdin.write(chunk)
                     await proc.stdin.drain()
                 proc.stdin.close()
+                written = await boxes if boxes is not None else b""
                 code = await proc.wait()
             except (BrokenPipeError, ConnectionResetError):
                 code = await proc.wait()
+                written = b""
             finally:
                 stderr = await _finish(errors, proc)
+                if boxes is not None and not boxes.done():
+                    boxes.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await boxes
             if code != 0:
                 detail = stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
                 raise DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"ffmpeg failed ({code}): {detail[0][:200]}")
+            if workdir is None:
+                return written
             return await asyncio.to_thread(Path(output).read_bytes)
     except TimeoutError:
         raise DyngenError(ErrorCode.GEN_TIMEOUT, f"video not encoded within {deadline_s * 1000:.0f} ms") from None
     finally:
         if proc is not None and proc.returncode is None:
             await _kill(proc)
-        await asyncio.to_thread(shutil.rmtree, workdir, True)
+        if workdir is not None:
+            await asyncio.to_thread(shutil.rmtree, workdir, True)
+
+
+async def _boxes(stream: asyncio.StreamReader, sink: Sink | None) -> bytes:
+    """Everything ffmpeg writes on stdout; each complete top-level box is handed to `sink` as it arrives."""
+    whole = bytearray()
+    sent = 0  # how much of `whole` the sink has had
+    while chunk := await stream.read(256 * 1024):
+        whole += chunk
+        if sink is None:
+            continue
+        end = complete_boxes(whole, sent)
+        if end > sent:
+            await sink(bytes(whole[sent:end]))
+            sent = end
+    if sink is not None and sent < len(whole):
+        await sink(bytes(whole[sent:]))  # a box cut short is ffmpeg's failure, which its exit code reports
+    return bytes(whole)
+
+
+def box_types(data: bytes) -> list[bytes]:
+    """The types of the top-level boxes in `data` (which starts at a box), the last one maybe incomplete."""
+    types, at = [], 0
+    while len(data) - at >= 8:
+        size = int.from_bytes(data[at : at + 4], "big")
+        if size == 1 and len(data) - at >= 16:
+            size = int.from_bytes(data[at + 8 : at + 16], "big")
+        types.append(data[at + 4 : at + 8])
+        if size < 8:
+            break
+        at += size
+    return types
+
+
+def complete_boxes(data: bytes | bytearray, start: int) -> int:
+    """The offset where the last complete top-level ISO BMFF box from `start` on ends (`start` if none)."""
+    at = start
+    while len(data) - at >= 8:
+        size = int.from_bytes(data[at : at + 4], "big")
+        if size == 1:
+            if len(data) - at < 16:
+                break
+            size = int.from_bytes(data[at + 8 : at + 16], "big")
+        if size < 8 or len(data) - at < size:  # 0 (to the end of the file) is only known at the end
+            break
+        at += size
+    return at
 
 
 def _render(source: FrameSource, start: int, stop: int) -> bytes:

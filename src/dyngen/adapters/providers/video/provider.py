@@ -27,13 +27,20 @@ from pathlib import Path
 from dyngen.adapters.providers.builtin import BuiltinProvider
 from dyngen.adapters.providers.video import images as scene_images
 from dyngen.adapters.providers.video.captions import webvtt
-from dyngen.adapters.providers.video.encoder import encode_mp4, ffmpeg_exe, poster_jpeg
+from dyngen.adapters.providers.video.encoder import FRAGMENT_US, Sink, box_types, encode_mp4, ffmpeg_exe, poster_jpeg
 from dyngen.adapters.providers.video.frames import FrameRenderer
 from dyngen.adapters.providers.video.keyframes import HEIGHT, WIDTH, Pixels, grade_colour, keyframe
 from dyngen.adapters.providers.video.timeline import FPS, plan
-from dyngen.domain.contracts import ContentMetadata, GenerateContentRequest, GenerationType, PayloadType, SceneRef
+from dyngen.domain.contracts import (
+    ContentMetadata,
+    GenerateContentRequest,
+    GeneratedContentPayload,
+    GenerationType,
+    PayloadType,
+    SceneRef,
+)
 from dyngen.domain.errors import DyngenError, ErrorCode
-from dyngen.ports import ArtifactBlob, ProviderCall, ProviderInfo, ProviderResult
+from dyngen.ports import ArtifactBlob, MediaStream, ProviderCall, ProviderInfo, ProviderResult
 
 FINGERPRINT = "builtin-video/2 (x264 {preset}, 854x480@24)"  # /2: its captions come from builtin-text/2
 MAX_SECONDS = 600.0
@@ -47,9 +54,18 @@ class BuiltinVideoProvider:
         preset: The x264 preset (`ultrafast` by default: see bench/video_render.py for the speed each preset buys).
         ffmpeg: Path of the ffmpeg binary; default: the one `imageio-ffmpeg` ships.
         assets_dir: The folder scene images are read from; None = scenes are always drawn.
+        fragmented: Write fragmented MP4 (a fragment a second), streamed to `ProviderCall.stream` while it
+            renders when the service hands one; False: a `+faststart` MP4, returned once whole.
     """
 
-    def __init__(self, *, preset: str = "ultrafast", ffmpeg: str | None = None, assets_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        preset: str = "ultrafast",
+        ffmpeg: str | None = None,
+        assets_dir: Path | None = None,
+        fragmented: bool = False,
+    ) -> None:
         self.info = ProviderInfo(
             name="builtin_video",
             generation_types=frozenset({GenerationType.TRANSITION, GenerationType.VARIATION}),
@@ -60,6 +76,7 @@ class BuiltinVideoProvider:
         self._preset = preset
         self._ffmpeg = ffmpeg
         self._assets_dir = assets_dir
+        self._fragmented = fragmented
         self._text = BuiltinProvider()
 
     def estimate_cost(self, request: GenerateContentRequest) -> float:
@@ -74,6 +91,7 @@ class BuiltinVideoProvider:
                 GEN_TIMEOUT when rendering overruns `call.deadline_s`, plus the text provider's codes.
         """
         request = call.request
+        started = asyncio.get_running_loop().time()  # the clock `deadline_s` is kept on (asyncio.timeout)
         if request.type not in self.info.generation_types:
             raise DyngenError(ErrorCode.GEN_INVALID_CONFIG, f"builtin_video renders transitions, not {request.type}")
         if request.duration.target > MAX_SECONDS:
@@ -87,16 +105,34 @@ class BuiltinVideoProvider:
                 build_renderer, request, call.seed, script, assets_dir=self._assets_dir, notes=notes, images=call.images
             )
         )
-        exe = self._ffmpeg if self._ffmpeg is not None else await asyncio.to_thread(ffmpeg_exe)
-        video = await encode_mp4(
-            renderer, width=WIDTH, height=HEIGHT, fps=FPS, deadline_s=call.deadline_s, exe=exe, preset=self._preset
-        )
-        poster = await asyncio.to_thread(_poster, renderer)
         payload = script.payload.model_copy(update={"type": PayloadType.VIDEO})
         if notes:
             metadata = payload.metadata or ContentMetadata()
             tags = [*(metadata.tags or []), *notes]
             payload = payload.model_copy(update={"metadata": metadata.model_copy(update={"tags": tags})})
+        exe = self._ffmpeg if self._ffmpeg is not None else await asyncio.to_thread(ffmpeg_exe)
+        video = await encode_mp4(
+            renderer,
+            width=WIDTH,
+            height=HEIGHT,
+            fps=FPS,
+            deadline_s=call.deadline_s,
+            exe=exe,
+            preset=self._preset,
+            fragmented=self._fragmented,
+            sink=(
+                _sink(
+                    call.stream,
+                    payload,
+                    seconds=request.duration.target,
+                    started=started,
+                    deadline_s=call.deadline_s,
+                )
+                if self._fragmented and call.stream is not None
+                else None
+            ),
+        )
+        poster = await asyncio.to_thread(_poster, renderer)
         scripts = [ArtifactBlob(role="script", media_type=a.media_type, data=a.data) for a in script.artifacts]
         return ProviderResult(
             payload=payload,
@@ -108,7 +144,7 @@ class BuiltinVideoProvider:
             ],
             tokens=script.tokens,
             cost=0.0,
-            fingerprint=FINGERPRINT.format(preset=self._preset),
+            fingerprint=FINGERPRINT.format(preset=self._preset) + (", fragmented" if self._fragmented else ""),
             report=script.report,
         )
 
@@ -125,6 +161,39 @@ class BuiltinVideoProvider:
             payload=call.script,
             artifacts=[ArtifactBlob(role="script", media_type="application/json", data=data)],
         )
+
+
+# A stream is said playable only when the render, at the pace of its fragments so far, ends within the
+# call's deadline with this margin: a player is not handed a video whose render is likely to be cut off.
+PACE_MARGIN = 1.25
+
+
+def _sink(
+    stream: MediaStream, payload: GeneratedContentPayload, *, seconds: float, started: float, deadline_s: float
+) -> Sink:
+    """The encoder's sink for `stream`: every box written on, and the stream told it is playable once two
+    fragments are in and their pace says the rest renders within `deadline_s` of `started` (loop time);
+    a render too slow for its deadline is answered when done (or times out) as before."""
+    loop = asyncio.get_running_loop()
+    fragments: list[float] = []  # when each fragment's media (`mdat`) came
+    told = False
+
+    async def sink(data: bytes) -> None:
+        nonlocal told
+        await stream.write(data)
+        if told:
+            return
+        now = loop.time()
+        fragments.extend(now for kind in box_types(data) if kind == b"mdat")
+        if len(fragments) < 2 or fragments[-1] == fragments[0]:
+            return
+        per_fragment = (fragments[-1] - fragments[0]) / (len(fragments) - 1)
+        left = max(0.0, seconds / (FRAGMENT_US / 1e6) - len(fragments))
+        if (now - started) + PACE_MARGIN * left * per_fragment <= deadline_s:
+            told = True
+            stream.playable(payload)
+
+    return sink
 
 
 def moods(request: GenerateContentRequest) -> tuple[str | None, str | None]:

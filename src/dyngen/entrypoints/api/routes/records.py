@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from dyngen.domain.access import Scope
@@ -20,6 +21,7 @@ from dyngen.entrypoints.api.middleware import is_upload_type
 from dyngen.entrypoints.api.wire import services_of, wire_response
 from dyngen.ports import ApiKey, GenerationFilter
 from dyngen.services.authoring import images
+from dyngen.services.machinery.live_media import LiveArtifact
 from dyngen.services.reporting import records
 
 router = APIRouter(prefix="/api", tags=["records"])
@@ -39,10 +41,11 @@ class GenerationList(BaseModel):
     responses=documented(401, 403, 404, 422),
 )
 async def get_generation(generation_id: RecordId, request: Request) -> Response:
-    """One generation: request, key, seed, provider, status, error, fallback, latency, cost, artifacts."""
+    """One generation: request, key, seed, provider, status, error, fallback, latency, cost, artifacts.
+    A generation answered while its video still renders is answered once the render ended (recorded)."""
     services = services_of(request)
     found = await records.get_generation(
-        generation_id=generation_id, repository=services.repository, outbox=services.outbox
+        generation_id=generation_id, repository=services.repository, outbox=services.outbox, live=services.live
     )
     return wire_response(found)
 
@@ -97,8 +100,14 @@ async def get_artifact(artifact_id: RecordId, request: Request) -> Response:
     A single `Range: bytes=...` is honoured (206, or 416 when it lies past the end) so players can seek in
     video; a malformed one is ignored (the whole artifact). `HEAD` answers the same headers without the bytes.
     The signed URLs that responses hand out (`?exp=&sig=`) need no key; a changed or expired one is a 403.
+
+    A video still rendering (a generation answered as soon as its video was playable) is streamed as it
+    grows (`live_artifact`), then served as above once it is whole and recorded.
     """
     services = services_of(request)
+    live = services.live.get(artifact_id) if services.live is not None else None
+    if live is not None:
+        return live_artifact(live, request)
     record, data = await records.get_artifact(
         artifact_id=artifact_id, repository=services.repository, outbox=services.outbox, artifacts=services.artifacts
     )
@@ -122,6 +131,49 @@ async def get_artifact(artifact_id: RecordId, request: Request) -> Response:
         headers["Content-Length"] = str(len(data))
         return Response(status_code=status, media_type=record.media_type, headers=headers)
     return Response(content=data, status_code=status, media_type=record.media_type, headers=headers)
+
+
+def live_artifact(live: LiveArtifact, request: Request) -> Response:
+    """A video still being written, as it grows: no length, no ETag, not cached (`no-store`).
+
+    Without a `Range`, or with one from byte 0, it is 200 and streamed from the start until the render
+    ends: whole, or cut off (the connection ends with an error, and the generation's record says failed).
+    A range that starts within what is written so far is 206 with those bytes (`Content-Range:
+    bytes first-last/*`: the length is not known yet); one that starts beyond it is 416. Once the render is
+    done and recorded, the artifact is served as any other (ranges, ETag, immutable).
+    """
+    headers = {"Cache-Control": "no-store", "Accept-Ranges": "bytes", "X-Content-Type-Options": "nosniff"}
+    wanted = _range_start(request.headers.get("range"))
+    if wanted is not None and wanted[0] > 0:
+        first, last = wanted
+        size = live.size
+        if first >= size:
+            return Response(status_code=416, headers=headers)
+        last = size - 1 if last is None else min(last, size - 1)
+        headers["Content-Range"] = f"bytes {first}-{last}/*"
+        data = live.data()[first : last + 1]
+        if request.method == "HEAD":
+            return _unknown_length(Response(status_code=206, media_type=live.media_type, headers=headers))
+        return Response(content=data, status_code=206, media_type=live.media_type, headers=headers)
+    if request.method == "HEAD":
+        return _unknown_length(Response(status_code=200, media_type=live.media_type, headers=headers))
+    return StreamingResponse(live.read(), media_type=live.media_type, headers=headers)
+
+
+def _unknown_length(response: Response) -> Response:
+    """A HEAD answer for bytes whose length is not known yet: no `Content-Length` (not 0)."""
+    del response.headers["content-length"]
+    return response
+
+
+def _range_start(header: str | None) -> tuple[int, int | None] | None:
+    """A single `bytes=first-[last]` range, or None (none, a suffix range or a malformed one: from 0)."""
+    if not header or not header.startswith("bytes=") or "," in header:
+        return None
+    first, _, last = header.removeprefix("bytes=").strip().partition("-")
+    if not first.isdigit() or (last and not last.isdigit()) or (last and int(last) < int(first)):
+        return None
+    return int(first), int(last) if last else None
 
 
 _IMAGE_BODY = {"schema": {"type": "string", "format": "binary"}}
