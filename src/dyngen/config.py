@@ -327,10 +327,11 @@ class Settings(BaseSettings):
         "graph's images shipped in the package; empty or absent = drawn.",
     )
     video_streaming: bool = Field(
-        default=True,
+        default=False,
         description="Answer a transition as soon as its video is playable and stream the video while it renders "
         "(`builtin_video` writes fragmented MP4); embedded mode only (no Redis, no S3): there the render is "
-        "answered once whole.",
+        "answered once whole. Off by default: the early answer names only the video (its poster, captions and "
+        "script come with the record and later answers), while a game expects every artifact inline.",
     )
     flight_lease_ms: int = Field(default=2000, ge=100, description="Single-flight lease, extended while generating.")
     auth: AuthMode = Field(

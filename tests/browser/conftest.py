@@ -69,10 +69,8 @@ def browser_kit() -> Browser:
     return Browser(node=node, chromium=chromium)
 
 
-@pytest.fixture(scope="session")
-def editor_server(browser_kit: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`dyngen serve` on a free port with a fresh data dir; the example graph is stored on its first start."""
-    workdir = tmp_path_factory.mktemp("editor-server")
+def _serve(tmp_path_factory: pytest.TempPathFactory, name: str, **env: str) -> Iterator[str]:
+    workdir = tmp_path_factory.mktemp(f"{name}-server")
     env = {
         "DYNGEN_DATA_DIR": str(workdir / "data"),
         "DYNGEN_EXAMPLE_GRAPH": str(EXAMPLE_FILE),
@@ -81,12 +79,25 @@ def editor_server(browser_kit: Browser, tmp_path_factory: pytest.TempPathFactory
         # The product's default (tests/conftest.py sets text transitions for the rest of the suite):
         # Test Generation of a transition renders a video, as for a user.
         "DYNGEN_PROVIDERS_BY_TYPE": '{"transition": "builtin_video"}',
+        **env,
     }
-    process, base = dyngen_server(workdir, env, name="editor")
+    process, base = dyngen_server(workdir, env, name=name)
     try:
         yield base
     finally:
         process.stop()
+
+
+@pytest.fixture(scope="session")
+def editor_server(browser_kit: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`dyngen serve` on a free port with a fresh data dir; the example graph is stored on its first start."""
+    yield from _serve(tmp_path_factory, "editor")
+
+
+@pytest.fixture(scope="session")
+def streaming_server(browser_kit: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The same with `DYNGEN_VIDEO_STREAMING=true`: transitions are answered while their video renders."""
+    yield from _serve(tmp_path_factory, "streaming", DYNGEN_VIDEO_STREAMING="true")
 
 
 def graph_copy(base: str, name: str, *, timeout_ms: int | None = None) -> str:

@@ -1,7 +1,7 @@
 """A video transition plays in chromium while the server still renders it, and plays to its end.
 
-`video_stream_scenario.mjs` asks a real `dyngen serve` (the embedded default: videos stream while they
-render) for a new 30 s transition and plays its URL in a `<video>`: it must start playing while the video
+`video_stream_scenario.mjs` asks a real `dyngen serve` (embedded, DYNGEN_VIDEO_STREAMING=true: videos stream
+while they render) for a new 30 s transition and plays its URL in a `<video>`: it must start playing while the video
 is still being written (a HEAD on its URL has no length yet), then play all 720 frames to the end.
 That order is the feature's claim (the first frame comes long before a 30 s render ends), not a timing
 of this machine's: it holds as long as the render takes longer than its first fragment and a HEAD.
@@ -15,9 +15,9 @@ import subprocess
 from tests.browser.conftest import HERE, Browser
 
 
-def test_a_transition_plays_while_it_renders_and_to_its_end(browser_kit: Browser, editor_server: str) -> None:
+def test_a_transition_plays_while_it_renders_and_to_its_end(browser_kit: Browser, streaming_server: str) -> None:
     done = subprocess.run(
-        [browser_kit.node, "video_stream_scenario.mjs", "--base", editor_server, "--chromium", browser_kit.chromium],
+        [browser_kit.node, "video_stream_scenario.mjs", "--base", streaming_server, "--chromium", browser_kit.chromium],
         cwd=HERE,
         capture_output=True,
         text=True,

@@ -89,7 +89,7 @@ class Body:
 
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[Server]:
-    return await _server(tmp_path, {})
+    return await _server(tmp_path, {"video_streaming": True})
 
 
 async def _server(tmp_path: Path, options: dict[str, Any], *, fail: bool = False) -> Server:
@@ -162,7 +162,7 @@ async def test_a_second_caller_while_it_renders_gets_the_same_video_without_a_se
 
 
 async def test_a_render_that_fails_after_the_answer_ends_the_stream_with_an_error(tmp_path: Path) -> None:
-    server = await _server(tmp_path, {}, fail=True)
+    server = await _server(tmp_path, {"video_streaming": True}, fail=True)
     body = (await server.http.post("/api/generate-content", json=_request())).json()
     url = body["content"]["url"]
     stream = await server.stream(url)
@@ -213,11 +213,12 @@ async def test_a_node_with_elements_to_check_is_answered_once_rendered(server: S
     assert (await answer).status_code == 200
 
 
-def test_streaming_is_on_by_default_in_the_embedded_mode_only(tmp_path: Path) -> None:
-    assert Settings(data_dir=tmp_path).streams_video is True
-    assert Settings(data_dir=tmp_path, video_streaming=False).streams_video is False
-    assert Settings(data_dir=tmp_path, redis_url="redis://cache:6379/0").streams_video is False
-    assert Settings(data_dir=tmp_path, object_store_url="s3://bucket/prefix").streams_video is False
+def test_streaming_is_off_by_default_and_on_in_the_embedded_mode_only(tmp_path: Path) -> None:
+    assert Settings(data_dir=tmp_path).streams_video is False, "a game gets every artifact in the first answer"
+    assert Settings(data_dir=tmp_path, video_streaming=True).streams_video is True
+    on = {"data_dir": tmp_path, "video_streaming": True}
+    assert Settings(**on, redis_url="redis://cache:6379/0").streams_video is False
+    assert Settings(**on, object_store_url="s3://bucket/prefix").streams_video is False
 
 
 async def test_with_streaming_off_the_answer_waits_for_the_whole_video(tmp_path: Path) -> None:
