@@ -79,6 +79,7 @@ from dyngen.ports import (
     WarmupRepository,
 )
 from dyngen.services import retention
+from dyngen.services.authoring.ports import AuthoringPorts
 from dyngen.services.authoring.runtime_graphs import live_graph, referenced
 from dyngen.services.generation.front_door import generate_content
 from dyngen.services.generation.ports import GenerationPorts, RunPorts, ServePorts
@@ -245,9 +246,9 @@ def _wire_limits(services: Services, *, ledger: BudgetLedger, redis: RedisConnec
 
 
 # The ports of the use cases, picked out of `Services` (the entrypoints and tests call these). Generation's,
-# play's and health's are built once, at the first call, and kept in `Services.bundles` (the hot path reads
-# them per request without building anything); a test that sets a field of `Services` after `build` drops
-# them, so the next call builds them from the new value. The others are built at each call (once per job,
+# play's, authoring's and health's are built once, at the first call, and kept in `Services.bundles` (the hot
+# path reads them per request without building anything); a test that sets a field of `Services` after
+# `build` drops them, so the next call builds them from the new value. The others are built at each call (once per job,
 # warm-up or command).
 
 
@@ -323,7 +324,7 @@ def _generation_ports(services: Services) -> GenerationPorts:
             metrics=services.metrics,
             clock=services.clock,
         ),
-        referenced=functools.partial(referenced, services=services),
+        referenced=functools.partial(referenced, ports=authoring_ports(services)),
         memo=services.memo,
         clock=services.clock,
         rate_limiter=services.rate_limiter,
@@ -337,10 +338,26 @@ def play_ports(services: Services) -> PlayPorts:
     if built is None:
         built = services.bundles["play"] = PlayPorts(
             generation=generation_ports(services),
-            live_graph=functools.partial(live_graph, services=services),
+            live_graph=functools.partial(live_graph, ports=authoring_ports(services)),
             graphs=services.runtime_graphs,
         )
     return cast(PlayPorts, built)
+
+
+def authoring_ports(services: Services) -> AuthoringPorts:
+    """What saving graphs and node configs, and reading them as the runtime does, takes (the graph and
+    node routes, the example graph, the flat request's `node_id`, the by-reference route)."""
+    built = services.bundles.get("authoring")
+    if built is None:
+        built = services.bundles["authoring"] = AuthoringPorts(
+            graphs=services.graphs,
+            nodes=services.nodes,
+            providers=services.providers,
+            cache=services.runtime_graphs,
+            clock=services.clock,
+            default_timeout_ms=services.options.default_timeout_ms,
+        )
+    return cast(AuthoringPorts, built)
 
 
 def health_ports(services: Services) -> HealthPorts:

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from dyngen.bootstrap import build, preparer, warmup_ports
+from dyngen.bootstrap import authoring_ports, build, preparer, warmup_ports
 from dyngen.config import Settings
 from dyngen.domain.contracts import PlayerContext
 from dyngen.domain.errors import ErrorCode
@@ -307,7 +307,7 @@ async def store_graph(data_dir: Path, body: dict[str, Any]) -> None:
 
     services = await build(Settings(data_dir=data_dir))
     try:
-        await graphs.save_graph(graph=SceneGraph.model_validate(body), author="test", services=services)
+        await graphs.save_graph(graph=SceneGraph.model_validate(body), author="test", ports=authoring_ports(services))
     finally:
         await services.aclose()
 

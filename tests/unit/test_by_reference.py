@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from dyngen.bootstrap import build, generation_ports, play_ports
+from dyngen.bootstrap import authoring_ports, build, generation_ports, play_ports
 from dyngen.config import MEMORY_URL, Settings
 from dyngen.domain.contracts import GenerateContentRequest, GenerationNodeConfig, GenerationStatus, PlayerContext
 from dyngen.domain.errors import DyngenError, ErrorCode
@@ -102,7 +102,7 @@ async def by_ref(services: Services, node_id: str = "n_ab", **body: Any) -> dict
 
 
 async def test_a_by_reference_call_is_the_warm_up_and_editor_request_for_that_player(services: Services) -> None:
-    await graphs.save_graph(graph=story(), author=None, services=services)
+    await graphs.save_graph(graph=story(), author=None, ports=authoring_ports(services))
     graph = story()
     warmed = await generate_content(
         request=node_request(graph, graph.nodes[0], player_context=PLAYER), ports=generation_ports(services)
@@ -123,7 +123,7 @@ async def test_a_by_reference_hit_is_answered_from_the_prepared_request_as_a_fla
     so a by-reference hit costs what the flat request's hit costs plus the call's lookups; before, every
     by-reference hit read its flat body's shape and player context again (bench/by_reference.py: +27 us of
     server CPU per hit, 0.71x the flat hit's capacity)."""
-    await graphs.save_graph(graph=story(), author=None, services=services)
+    await graphs.save_graph(graph=story(), author=None, ports=authoring_ports(services))
     graph = story()
     warmed = await generate_content(
         request=node_request(graph, graph.nodes[0], player_context=PLAYER), ports=generation_ports(services)
@@ -146,13 +146,13 @@ async def test_a_by_reference_hit_is_answered_from_the_prepared_request_as_a_fla
 async def test_the_graph_is_read_once_per_version_and_again_after_a_save(services: Services) -> None:
     counting = CountingGraphs(services.graphs)
     services.graphs = counting
-    await graphs.save_graph(graph=story(), author=None, services=services)
+    await graphs.save_graph(graph=story(), author=None, ports=authoring_ports(services))
 
     for _ in range(5):
         await by_ref(services)
     assert counting.reads == 1
 
-    await graphs.save_graph(graph=story(mood_to="joyful"), author=None, services=services)
+    await graphs.save_graph(graph=story(mood_to="joyful"), author=None, ports=authoring_ports(services))
     after = await by_ref(services)
     assert counting.reads == 2
     assert after["cache"]["hit"] is False, "the new version's node has its own key"
@@ -167,11 +167,11 @@ async def test_the_graph_is_read_once_per_version_and_again_after_a_save(service
 
 
 async def test_unknown_graph_version_and_node_are_404_naming_the_closest_id(services: Services) -> None:
-    await graphs.save_graph(graph=story(), author=None, services=services)
+    await graphs.save_graph(graph=story(), author=None, ports=authoring_ports(services))
     with pytest.raises(DyngenError) as graph_error:
-        await live_graph(graph_id="stroy", version=None, services=services)
+        await live_graph(graph_id="stroy", version=None, ports=authoring_ports(services))
     with pytest.raises(DyngenError) as version_error:
-        await live_graph(graph_id="story", version=7, services=services)
+        await live_graph(graph_id="story", version=7, ports=authoring_ports(services))
     with pytest.raises(DyngenError) as node_error:
         await by_ref(services, node_id="n_abb")
 
@@ -183,7 +183,7 @@ async def test_unknown_graph_version_and_node_are_404_naming_the_closest_id(serv
 
 
 async def test_a_disabled_node_answers_its_fallback_with_the_reason(services: Services) -> None:
-    await graphs.save_graph(graph=story(enabled=False), author=None, services=services)
+    await graphs.save_graph(graph=story(enabled=False), author=None, ports=authoring_ports(services))
 
     answer = await by_ref(services)
 
@@ -195,27 +195,27 @@ async def test_a_disabled_node_answers_its_fallback_with_the_reason(services: Se
 
 
 async def test_a_flat_request_naming_a_saved_node_without_config_is_that_node(services: Services) -> None:
-    await graphs.save_graph(graph=story(), author=None, services=services)
+    await graphs.save_graph(graph=story(), author=None, ports=authoring_ports(services))
     only_id = GenerateContentRequest.model_validate(
         {"type": "transition", "node_id": "n_ab", "player_context": {"playthroughId": "pt-1"}}
     )
     graph = story()
     expected = node_request(graph, graph.nodes[0], player_context=PlayerContext(playthrough_id="pt-1"))
 
-    assert await referenced(request=only_id, services=services) == expected
+    assert await referenced(request=only_id, ports=authoring_ports(services)) == expected
 
 
 async def test_a_flat_request_naming_nothing_known_without_config_is_refused_not_defaulted(
     services: Services,
 ) -> None:
-    await graphs.save_graph(graph=story(), author=None, services=services)
+    await graphs.save_graph(graph=story(), author=None, ports=authoring_ports(services))
     unknown = GenerateContentRequest.model_validate({"type": "transition", "node_id": "n_ac"})
     wrong_type = GenerateContentRequest.model_validate({"type": "dialogue", "node_id": "n_ab"})
 
     with pytest.raises(DyngenError) as unknown_error:
-        await referenced(request=unknown, services=services)
+        await referenced(request=unknown, ports=authoring_ports(services))
     with pytest.raises(DyngenError) as type_error:
-        await referenced(request=wrong_type, services=services)
+        await referenced(request=wrong_type, ports=authoring_ports(services))
 
     assert unknown_error.value.code is ErrorCode.GEN_INVALID_CONFIG
     assert "did you mean 'n_ab'?" in unknown_error.value.message
@@ -224,12 +224,12 @@ async def test_a_flat_request_naming_nothing_known_without_config_is_refused_not
 
 
 async def test_a_body_that_brings_config_wins_over_the_saved_node_it_names(services: Services) -> None:
-    await graphs.save_graph(graph=story(), author=None, services=services)
+    await graphs.save_graph(graph=story(), author=None, ports=authoring_ports(services))
     draft = GenerateContentRequest.model_validate(
         {"type": "transition", "node_id": "n_ab", "style": {"moodTo": "joyful"}, "player_context": {}}
     )
 
-    assert await referenced(request=draft, services=services) is draft
+    assert await referenced(request=draft, ports=authoring_ports(services)) is draft
 
 
 async def test_rules_that_make_the_config_invalid_at_play_time_answer_the_fallback_with_the_finding(
@@ -263,7 +263,7 @@ async def test_rules_that_make_the_config_invalid_at_play_time_answer_the_fallba
 
 
 async def test_advance_takes_one_step_of_play(services: Services) -> None:
-    await graphs.save_graph(graph=story(), author=None, services=services)
+    await graphs.save_graph(graph=story(), author=None, ports=authoring_ports(services))
 
     first = await by_reference.advance(
         graph_id="story", body=AdvanceRequest(from_scene="a", player_context=PLAYER), ports=play_ports(services)
@@ -298,9 +298,9 @@ async def test_a_database_down_fails_or_holds_no_call_for_the_nodes_a_process_kn
     stored node or a saved node config are served the graph and config this process read last (for up to
     `stale_s` past their lifetime), so the player gets the content it was getting; before, every such
     call past `CURRENT_TTL_S` failed with the database (503) or waited for it."""
-    await graphs.save_graph(graph=story(), author=None, services=services)
+    await graphs.save_graph(graph=story(), author=None, ports=authoring_ports(services))
     saved = GenerationNodeConfig.model_validate({**SPEC_TEMPLATE, "id": "saved"})
-    await nodes.save_node(node_id="saved", config=saved, author=None, note=None, services=services)
+    await nodes.save_node(node_id="saved", config=saved, author=None, note=None, ports=authoring_ports(services))
     by_id = GenerateContentRequest.model_validate(
         {"type": "transition", "node_id": "n_ab", "player_context": {"playthroughId": "pt-1", "playerId": "pl-1"}}
     )
@@ -349,23 +349,27 @@ async def test_a_save_in_this_process_is_read_at_once_and_a_read_under_way_does_
     when a stuck read of the config from before the save answers after it."""
     config = {**SPEC_TEMPLATE, "id": "saved"}
     await nodes.save_node(
-        node_id="saved", config=GenerationNodeConfig.model_validate(config), author=None, note=None, services=services
+        node_id="saved",
+        config=GenerationNodeConfig.model_validate(config),
+        author=None,
+        note=None,
+        ports=authoring_ports(services),
     )
     by_saved_id = GenerateContentRequest.model_validate({"type": "transition", "node_id": "saved"})
-    assert (await referenced(request=by_saved_id, services=services)).strategy.value == "per_playthrough"
+    assert (await referenced(request=by_saved_id, ports=authoring_ports(services))).strategy.value == "per_playthrough"
     always = GenerationNodeConfig.model_validate({**config, "strategy": "always"})
-    await nodes.save_node(node_id="saved", config=always, author=None, note=None, services=services)
-    assert (await referenced(request=by_saved_id, services=services)).strategy.value == "always"
+    await nodes.save_node(node_id="saved", config=always, author=None, note=None, ports=authoring_ports(services))
+    assert (await referenced(request=by_saved_id, ports=authoring_ports(services))).strategy.value == "always"
 
     assert isinstance(services.clock, FakeClock)
     services.clock.advance(CURRENT_TTL_S + 0.1)
     stuck = FakeHangingCall()  # answers None (no such node) once released: a read from before the save
     with monkeypatch.context() as patched:
         patched.setattr(services.nodes, "node_version", stuck)
-        assert (await referenced(request=by_saved_id, services=services)).strategy.value == "always"
+        assert (await referenced(request=by_saved_id, ports=authoring_ports(services))).strategy.value == "always"
     once = GenerationNodeConfig.model_validate({**config, "strategy": "once"})
-    await nodes.save_node(node_id="saved", config=once, author=None, note=None, services=services)
+    await nodes.save_node(node_id="saved", config=once, author=None, note=None, ports=authoring_ports(services))
     stuck.release()
     for _ in range(20):
         await asyncio.sleep(0)
-    assert (await referenced(request=by_saved_id, services=services)).strategy.value == "once"
+    assert (await referenced(request=by_saved_id, ports=authoring_ports(services))).strategy.value == "once"

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from dyngen import __version__
-from dyngen.bootstrap import build
+from dyngen.bootstrap import authoring_ports, build
 from dyngen.config import Settings
 from dyngen.entrypoints.api import api_docs, editor, errors
 from dyngen.entrypoints.api.auth import SECURITY, SECURITY_SCHEMES
@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             example = settings.example_graph
             if example is not None and await asyncio.to_thread(example.is_file):
                 data = json.loads(await asyncio.to_thread(example.read_text, encoding="utf-8"))
-                await graphs_service.load_example(data=data, services=app.state.services)
+                await graphs_service.load_example(data=data, ports=authoring_ports(app.state.services))
         try:
             yield
         finally:

@@ -17,7 +17,8 @@ from dyngen.domain.graph import SceneGraph
 from dyngen.domain.graph_health import GraphHealth, graph_health
 from dyngen.domain.wire import load
 from dyngen.ports import GraphRepository, StoredGraph
-from dyngen.services.machinery.container import Services
+from dyngen.services.authoring.ports import AuthoringPorts
+from dyngen.services.machinery.graph_cache import GraphCache
 
 log = logging.getLogger("dyngen.graphs")
 
@@ -36,10 +37,8 @@ class SavedGraph(BaseModel):
     health: GraphHealth
 
 
-def _check(graph: SceneGraph, services: Services) -> GraphHealth:
-    health = graph_health(
-        graph, p95_latency_ms={}, default_timeout_ms=services.options.default_timeout_ms, providers_down=[]
-    )
+def _check(graph: SceneGraph, ports: AuthoringPorts) -> GraphHealth:
+    health = graph_health(graph, p95_latency_ms={}, default_timeout_ms=ports.default_timeout_ms, providers_down=[])
     errors = [
         {
             "field": f"nodes.{node.node_id}.{finding.field}",
@@ -60,12 +59,12 @@ def _check(graph: SceneGraph, services: Services) -> GraphHealth:
     errors += [
         {
             "field": f"nodes.{node.id}.provider",
-            "message": services.providers.unknown(node.config.provider),
+            "message": ports.providers.unknown(node.config.provider),
             "code": "UNKNOWN_PROVIDER",
             "severity": Severity.ERROR.value,
         }
         for node in graph.generation_nodes()
-        if node.config.provider and services.providers.get(node.config.provider) is None
+        if node.config.provider and ports.providers.get(node.config.provider) is None
     ]
     if errors:
         raise DyngenError(
@@ -76,23 +75,23 @@ def _check(graph: SceneGraph, services: Services) -> GraphHealth:
     return health
 
 
-async def save_graph(*, graph: SceneGraph, author: str | None, services: Services, create: bool = False) -> SavedGraph:
+async def save_graph(
+    *, graph: SceneGraph, author: str | None, ports: AuthoringPorts, create: bool = False
+) -> SavedGraph:
     """Validate and store a new version of a graph.
 
     Raises:
         DyngenError: GEN_INVALID_CONFIG (422) listing every error of every node; CONFLICT (409) when
             `create` and the graph exists.
     """
-    health = _check(graph, services)
-    if create and await services.graphs.get_graph(graph.id) is not None:
+    health = _check(graph, ports)
+    if create and await ports.graphs.get_graph(graph.id) is not None:
         raise DyngenError(
             ErrorCode.CONFLICT, f"graph {graph.id!r} exists: PUT /api/graphs/{graph.id} saves a new version"
         )
     body = graph.model_dump(mode="json", by_alias=True, exclude_none=True)
-    version = await services.graphs.save_graph(
-        graph.id, title=graph.title, body=body, author=author, at=services.clock.now()
-    )
-    services.runtime_graphs.invalidate(graph.id)
+    version = await ports.graphs.save_graph(graph.id, title=graph.title, body=body, author=author, at=ports.clock.now())
+    ports.cache.invalidate(graph.id)
     return SavedGraph(id=graph.id, version=version, graph=body, health=health)
 
 
@@ -104,24 +103,23 @@ async def get_graph(*, graph_id: str, version: int | None, graphs: GraphReposito
     return stored
 
 
-async def list_graphs(*, services: Services) -> list[GraphSummary]:
+async def list_graphs(*, graphs: GraphRepository) -> list[GraphSummary]:
     return [
-        GraphSummary(id=g.id, version=g.version, title=g.title, author=g.author)
-        for g in await services.graphs.list_graphs()
+        GraphSummary(id=g.id, version=g.version, title=g.title, author=g.author) for g in await graphs.list_graphs()
     ]
 
 
-async def delete_graph(*, graph_id: str, services: Services) -> None:
-    if not await services.graphs.delete_graph(graph_id):
+async def delete_graph(*, graph_id: str, graphs: GraphRepository, cache: GraphCache) -> None:
+    if not await graphs.delete_graph(graph_id):
         raise DyngenError(ErrorCode.NOT_FOUND, f"no graph {graph_id!r}")
-    services.runtime_graphs.invalidate(graph_id)
+    cache.invalidate(graph_id)
 
 
-async def load_example(*, data: Any, services: Services) -> bool:
+async def load_example(*, data: Any, ports: AuthoringPorts) -> bool:
     """Store the example graph on first start (when no graph is stored yet). True when it was loaded."""
-    if await services.graphs.list_graphs():
+    if await ports.graphs.list_graphs():
         return False
     graph = load(SceneGraph, data)
-    await save_graph(graph=graph, author="dyngen (example)", services=services)
+    await save_graph(graph=graph, author="dyngen (example)", ports=ports)
     log.info("graphs.example_loaded id=%s", graph.id)
     return True

@@ -19,8 +19,8 @@ from dyngen.domain.contracts import (
 from dyngen.domain.diff import Change, config_diff
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.node_checks import check_node
-from dyngen.ports import NodeVersion
-from dyngen.services.machinery.container import Services
+from dyngen.ports import NodeConfigRepository, NodeVersion
+from dyngen.services.authoring.ports import AuthoringPorts
 
 
 class NodeVersionView(BaseModel):
@@ -50,7 +50,7 @@ def view(version: NodeVersion) -> NodeVersionView:
 
 
 async def save_node(
-    *, node_id: str, config: GenerationNodeConfig, author: str | None, note: str | None, services: Services
+    *, node_id: str, config: GenerationNodeConfig, author: str | None, note: str | None, ports: AuthoringPorts
 ) -> SavedNode:
     """Validate and store the node's next version.
 
@@ -59,11 +59,11 @@ async def save_node(
             configured instance or chain is one).
     """
     result = check_node(config)
-    if config.provider and services.providers.get(config.provider) is None:
+    if config.provider and ports.providers.get(config.provider) is None:
         unknown = ValidationFinding(
             code="UNKNOWN_PROVIDER",
             field="provider",
-            message=services.providers.unknown(config.provider),
+            message=ports.providers.unknown(config.provider),
             severity=Severity.ERROR,
         )
         result = result.model_copy(update={"findings": [*result.findings, unknown], "status": NodeStatus.ERRORS})
@@ -73,39 +73,39 @@ async def save_node(
             ErrorCode.GEN_INVALID_CONFIG, f"node {node_id!r} has errors; it was not saved", details=errors
         )
     body = config.model_dump(mode="json", by_alias=True, exclude_none=True)
-    version = await services.nodes.save_node(node_id, config=body, author=author, note=note, at=services.clock.now())
-    services.runtime_graphs.forget_node(node_id)
+    version = await ports.nodes.save_node(node_id, config=body, author=author, note=note, at=ports.clock.now())
+    ports.cache.forget_node(node_id)
     return SavedNode(node_id=node_id, version=version, validation=result)
 
 
-async def node_version(*, node_id: str, version: int | None, services: Services) -> NodeVersion:
-    found = await services.nodes.node_version(node_id, version)
+async def node_version(*, node_id: str, version: int | None, nodes: NodeConfigRepository) -> NodeVersion:
+    found = await nodes.node_version(node_id, version)
     if found is None:
         raise DyngenError(ErrorCode.NOT_FOUND, f"no node {node_id!r}" + (f" version {version}" if version else ""))
     return found
 
 
-async def node_versions(*, node_id: str, services: Services) -> list[NodeVersion]:
-    versions = await services.nodes.node_versions(node_id)
+async def node_versions(*, node_id: str, nodes: NodeConfigRepository) -> list[NodeVersion]:
+    versions = await nodes.node_versions(node_id)
     if not versions:
         raise DyngenError(ErrorCode.NOT_FOUND, f"no node {node_id!r}")
     return versions
 
 
-async def diff(*, node_id: str, before: int, after: int, services: Services) -> list[Change]:
+async def diff(*, node_id: str, before: int, after: int, nodes: NodeConfigRepository) -> list[Change]:
     """What changed from version `before` to version `after` (the `id` and `version` fields left out)."""
-    a = await node_version(node_id=node_id, version=before, services=services)
-    b = await node_version(node_id=node_id, version=after, services=services)
+    a = await node_version(node_id=node_id, version=before, nodes=nodes)
+    b = await node_version(node_id=node_id, version=after, nodes=nodes)
     ignored = {"id", "version"}
     return config_diff(
         {k: v for k, v in a.config.items() if k not in ignored}, {k: v for k, v in b.config.items() if k not in ignored}
     )
 
 
-async def rollback(*, node_id: str, to_version: int, author: str | None, services: Services) -> SavedNode:
+async def rollback(*, node_id: str, to_version: int, author: str | None, ports: AuthoringPorts) -> SavedNode:
     """Make an old version current again; the rollback is itself a new version."""
-    old = await node_version(node_id=node_id, version=to_version, services=services)
+    old = await node_version(node_id=node_id, version=to_version, nodes=ports.nodes)
     config = GenerationNodeConfig.model_validate(old.config)
     return await save_node(
-        node_id=node_id, config=config, author=author, note=f"rollback to version {to_version}", services=services
+        node_id=node_id, config=config, author=author, note=f"rollback to version {to_version}", ports=ports
     )

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from dyngen.bootstrap import health_ports, play_ports
+from dyngen.bootstrap import authoring_ports, health_ports, play_ports
 from dyngen.domain.access import Scope
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.graph import SceneGraph
@@ -33,7 +33,7 @@ def _author(request: Request) -> str | None:
 @router.get("/api/graphs", response_model=list[graphs.GraphSummary], responses=documented(401, 403))
 async def list_graphs(request: Request) -> Response:
     """The current version of every stored graph."""
-    found = await graphs.list_graphs(services=services_of(request))
+    found = await graphs.list_graphs(graphs=services_of(request).graphs)
     return Response(
         content=b"[" + b",".join(g.model_dump_json(exclude_none=True).encode() for g in found) + b"]",
         media_type="application/json",
@@ -45,7 +45,8 @@ async def list_graphs(request: Request) -> Response:
 )
 async def create_graph(graph: SceneGraph, request: Request) -> Response:
     """Store a new graph; refused (422, every finding listed) when a node has an error."""
-    saved = await graphs.save_graph(graph=graph, author=_author(request), services=services_of(request), create=True)
+    ports = authoring_ports(services_of(request))
+    saved = await graphs.save_graph(graph=graph, author=_author(request), ports=ports, create=True)
     return wire_response(saved, status_code=201)
 
 
@@ -71,14 +72,15 @@ async def save_graph(graph_id: GraphId, graph: SceneGraph, request: Request) -> 
             f"the body's id {graph.id!r} is not the path's {graph_id!r}",
             details=[{"field": "body.id", "message": "must match the path", "type": "value_error"}],
         )
-    saved = await graphs.save_graph(graph=graph, author=_author(request), services=services_of(request))
+    saved = await graphs.save_graph(graph=graph, author=_author(request), ports=authoring_ports(services_of(request)))
     return wire_response(saved)
 
 
 @router.delete("/api/graphs/{graph_id}", status_code=204, responses=documented(401, 403, 404, 422))
 async def delete_graph(graph_id: GraphId, request: Request) -> Response:
     """Delete a graph (its versions stay in the history)."""
-    await graphs.delete_graph(graph_id=graph_id, services=services_of(request))
+    ports = authoring_ports(services_of(request))
+    await graphs.delete_graph(graph_id=graph_id, graphs=ports.graphs, cache=ports.cache)
     return Response(status_code=204)
 
 

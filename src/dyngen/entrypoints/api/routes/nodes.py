@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from dyngen.bootstrap import authoring_ports
 from dyngen.domain.access import Scope
 from dyngen.domain.contracts import GenerationNodeConfig
 from dyngen.domain.diff import Change
@@ -52,7 +53,7 @@ async def save_node(
 ) -> Response:
     """Save the node's config as its next version (refused, with every finding, when it has errors)."""
     saved = await nodes.save_node(
-        node_id=node_id, config=config, author=_author(request), note=note, services=services_of(request)
+        node_id=node_id, config=config, author=_author(request), note=note, ports=authoring_ports(services_of(request))
     )
     return wire_response(saved)
 
@@ -60,14 +61,14 @@ async def save_node(
 @router.get("/config", response_model=nodes.NodeVersionView, responses=documented(401, 403, 404, 422))
 async def node_config(node_id: NodeId, request: Request, version: Version | None = None) -> Response:
     """The node's current config, or `?version=N`."""
-    found = await nodes.node_version(node_id=node_id, version=version, services=services_of(request))
+    found = await nodes.node_version(node_id=node_id, version=version, nodes=services_of(request).nodes)
     return wire_response(nodes.view(found))
 
 
 @router.get("/versions", response_model=NodeVersions, responses=documented(401, 403, 404, 422))
 async def node_versions(node_id: NodeId, request: Request) -> Response:
     """Every saved version of the node, newest first, with author and time."""
-    versions = await nodes.node_versions(node_id=node_id, services=services_of(request))
+    versions = await nodes.node_versions(node_id=node_id, nodes=services_of(request).nodes)
     return wire_response(NodeVersions(versions=[nodes.view(v) for v in versions]))
 
 
@@ -79,7 +80,7 @@ async def node_diff(
     after: Annotated[int, Query(alias="to", ge=1, le=2**31)],
 ) -> Response:
     """What changed between two versions (`?from=1&to=3`)."""
-    changes = await nodes.diff(node_id=node_id, before=before, after=after, services=services_of(request))
+    changes = await nodes.diff(node_id=node_id, before=before, after=after, nodes=services_of(request).nodes)
     return wire_response(NodeDiff(node_id=node_id, before=before, after=after, changes=changes))
 
 
@@ -87,6 +88,6 @@ async def node_diff(
 async def rollback(node_id: NodeId, body: Rollback, request: Request) -> Response:
     """Make an old version current again (the rollback is itself a new version)."""
     saved = await nodes.rollback(
-        node_id=node_id, to_version=body.version, author=_author(request), services=services_of(request)
+        node_id=node_id, to_version=body.version, author=_author(request), ports=authoring_ports(services_of(request))
     )
     return wire_response(saved)
