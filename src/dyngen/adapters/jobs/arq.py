@@ -174,7 +174,8 @@ async def serve_worker(worker: Worker, *, retry_s: float) -> None:
                 log.warning("worker.unhealthy redis=failing error=%s retry_s=%s", type(exc).__name__, retry_s)
             healthy = False
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), timeout=retry_s)
+            async with asyncio.timeout(retry_s):
+                await stopping.wait()
 
 
 async def _run_until_stopped(worker: Worker, stopping: asyncio.Event) -> None:

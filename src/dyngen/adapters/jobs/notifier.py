@@ -37,7 +37,8 @@ class MemoryJobNotifier:
     async def wait(self, job_id: str, *, timeout_s: float) -> None:
         flag = self._flag(job_id)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(flag.wait(), timeout_s)
+            async with asyncio.timeout(timeout_s):  # not wait_for: in 3.11 it can swallow a cancel
+                await flag.wait()
         flag.clear()
 
 

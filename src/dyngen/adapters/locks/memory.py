@@ -37,7 +37,8 @@ class MemorySingleFlight:
             flight.add_done_callback(lambda done: self._finished(key, done))
         # The caller that started the flight waits for it whole (the work has its own deadline); a caller
         # that joined waits at most `timeout_s`.
-        result: T = await asyncio.wait_for(asyncio.shield(flight), timeout_s if joined else None)
+        async with asyncio.timeout(timeout_s if joined else None):
+            result: T = await asyncio.shield(flight)
         return result, joined
 
     def _finished(self, key: str, flight: asyncio.Future[Any]) -> None:

@@ -135,7 +135,8 @@ class RedisSingleFlight:
             # Sleep until the result message, the lease's expiry (its owner may be dead), or the deadline.
             wait_s = min(remaining, max(lease_left_ms, 20) / 1000 + 0.01)
             try:
-                return await asyncio.wait_for(asyncio.shield(waiter), wait_s), True
+                async with asyncio.timeout(wait_s):
+                    return await asyncio.shield(waiter), True
             except TimeoutError:
                 if time.monotonic() >= deadline:
                     raise

@@ -168,7 +168,8 @@ class RedisConnection:
         with contextlib.suppress(RedisError, OSError, TimeoutError):
             await pubsub.subscribe(channel)
             # Redis confirms on the listener's connection: from then on no message to the channel is missed.
-            await asyncio.wait_for(confirmed.wait(), timeout=self.timeout_s)
+            async with asyncio.timeout(self.timeout_s):
+                await confirmed.wait()
 
     async def stop_listening(self, channel: str) -> None:
         """Stop receiving `channel`'s messages."""
@@ -187,7 +188,8 @@ class RedisConnection:
         if self._listener is None:
             self._listener = asyncio.create_task(self._listen(), name="dyngen-redis-listener")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._subscribed.wait(), timeout=2.0)
+                async with asyncio.timeout(2.0):
+                    await self._subscribed.wait()
 
     async def _listen(self) -> None:
         backoff = 0.1
