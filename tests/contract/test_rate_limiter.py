@@ -18,7 +18,7 @@ from dyngen.adapters.rate_limits.memory import MemoryRateLimiter
 from dyngen.adapters.rate_limits.redis import RedisRateLimiter
 from dyngen.ports import RateLimiter
 from tests.support.servers import free_port
-from tests.support.waiting import until
+from tests.support.waiting import HANG_GUARD_S, until
 
 
 class RateLimiterContract:
@@ -69,7 +69,13 @@ class TestMemoryRateLimiter(RateLimiterContract):
 class TestRedisRateLimiter(RateLimiterContract):
     @pytest.fixture
     async def limiters(self, redis_url: str, redis_prefix: str) -> AsyncIterator[list[RateLimiter]]:
-        connections = [RedisConnection(url=redis_url, prefix=redis_prefix) for _ in range(3)]
+        # What is under test is one limit shared by three processes, not Redis faults: on a busy machine 100
+        # callers queueing for the pools can pass the default 1 s deadline, and each limiter would then
+        # admit its own burst from its in-process fallback (seen in CI: 40 admitted of a burst of 10).
+        connections = [
+            RedisConnection(url=redis_url, prefix=redis_prefix, timeout_s=HANG_GUARD_S, connect_timeout_s=HANG_GUARD_S)
+            for _ in range(3)
+        ]
         yield [RedisRateLimiter(connection=c, clock=SystemClock()) for c in connections]
         for connection in connections:
             await connection.aclose()
