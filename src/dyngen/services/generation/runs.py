@@ -78,13 +78,25 @@ async def _store_artifacts(
 # A generation whose provider used its whole deadline still gets this long to write its record before
 # the record goes to the outbox (less than `JOIN_GRACE_S`, so that callers waiting on it get its answer).
 RECORD_GRACE_S = 0.2
+# What the record leaves of the node's deadline for the rest of the answer (the outbox when the database
+# did not take the record, the cache, the response): at most this long, at most this share of the deadline.
+ANSWER_MARGIN_S = 0.5
+ANSWER_MARGIN_SHARE = 0.2
+
+
+def record_within_s(*, left_s: float, timeout_s: float, record_timeout_s: float) -> float:
+    """How long a generation's record may wait for the database: what is left of the node's deadline
+    (`left_s` of `timeout_s`) less the answer's margin, at most `record_timeout_s`, at least
+    `RECORD_GRACE_S`."""
+    margin = min(ANSWER_MARGIN_S, ANSWER_MARGIN_SHARE * timeout_s)
+    return min(record_timeout_s, max(left_s - margin, RECORD_GRACE_S))
 
 
 async def generate_and_record(ports: RunPorts, prepared: Prepared, seed: ResolvedSeed) -> Outcome:
     """Run the provider for a synchronous request, record the run, and cache a success.
 
     The answer keeps the node's deadline whatever the database does: the record is written within what
-    is left of it (at most `record_timeout_s`, at least `RECORD_GRACE_S`), else it goes to the outbox.
+    is left of it less the answer's margin (`record_within_s`), else it goes to the outbox.
     The cache is filled once the record is committed (or kept in the outbox): no one is served content
     whose record could still be lost.
 
@@ -160,10 +172,14 @@ async def _generate_and_record(
     """`generate_and_record`'s run: provider, record, cache; then `stream` ends (whole once the record
     is written, or failed) and is forgotten."""
     try:
-        deadline = ports.clock.monotonic() + timeout_s(ports.options, prepared.request)
+        limit_s = timeout_s(ports.options, prepared.request)
+        deadline = ports.clock.monotonic() + limit_s
         outcome, record = await run_generation(ports, prepared, seed, generation_id=generation_id, stream=stream)
-        left = deadline - ports.clock.monotonic()
-        within = min(ports.options.record_timeout_s, max(left, RECORD_GRACE_S))
+        within = record_within_s(
+            left_s=deadline - ports.clock.monotonic(),
+            timeout_s=limit_s,
+            record_timeout_s=ports.options.record_timeout_s,
+        )
         await record_generation(
             record=record,
             within_s=within,
