@@ -19,18 +19,22 @@ log = logging.getLogger("dyngen.generation")
 
 # How many of a key's newest completed generations are compared with (and remembered).
 KEPT_PER_KEY = 20
+# The share of what is left of the node's deadline that the lookup may take: the record and the answer
+# need the rest (a database that accepts and never answers would otherwise hold the answer past it).
+LOOKUP_SHARE = 0.25
 
 
 async def drifted(record: GenerationRecord, *, deadline: float, ports: RunPorts) -> bool:
     """Whether `record`'s content differs from an earlier generation of the same inputs.
 
     Logged with both hashes and counted; the caller marks the generation non-deterministic. A key not yet
-    remembered is looked up within the node's deadline and `record_timeout_s`, and not at all while the
-    database is taken as down (records wait in the outbox): telemetry never holds a player.
+    remembered is looked up within a share of what is left of the node's deadline (`LOOKUP_SHARE`) and
+    `record_timeout_s`, and not at all while the database is taken as down (records wait in the outbox):
+    telemetry never holds a player.
     """
     known = ports.hashes.get(record.cache_key)
     if known is None:
-        within = min(ports.options.record_timeout_s, deadline - ports.clock.monotonic())
+        within = min(ports.options.record_timeout_s, (deadline - ports.clock.monotonic()) * LOOKUP_SHARE)
         if within <= 0 or (ports.outbox is not None and ports.outbox.holding()):
             return False
         try:
