@@ -295,7 +295,7 @@ def _skipped(labels: Sequence[str], reason: str) -> list[Row]:
 
 async def submit_batch(services: Services, count: int, node: str) -> list[str]:
     """Submit `count` jobs for `node` through `SUBMITTERS` concurrent callers; returns their ids."""
-    from dyngen.bootstrap import generation_ports
+    from dyngen.bootstrap_ports import generation_ports
     from dyngen.services.generation.front_door import GenerateCall, Queued, generate
 
     gate = asyncio.Semaphore(SUBMITTERS)

@@ -256,7 +256,8 @@ async def service_timings(data_dir: Path) -> tuple[Timings, Timings, Counter[str
         Miss timings, hit timings, and the statuses of the miss responses.
     """
     from bench.http_cache_hits import REQUEST
-    from dyngen.bootstrap import build, generation_ports
+    from dyngen.bootstrap import build
+    from dyngen.bootstrap_ports import generation_ports
     from dyngen.config import Settings
     from dyngen.domain.contracts import GenerateContentRequest
     from dyngen.services.generation.front_door import generate_content

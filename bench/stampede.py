@@ -168,7 +168,8 @@ class Answer:
 
 async def in_process(data_dir: Path, *, label: str, prefix: str | None) -> list[Row]:
     """1,000 concurrent `generate_content` calls for one uncached key through services `build` made."""
-    from dyngen.bootstrap import build, generation_ports
+    from dyngen.bootstrap import build
+    from dyngen.bootstrap_ports import generation_ports
     from dyngen.config import Settings
     from dyngen.domain.contracts import GenerateContentRequest
     from dyngen.ports import GenerationFilter

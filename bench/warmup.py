@@ -92,7 +92,8 @@ async def bare_pool() -> float:
 async def service_pool(data_dir: Path) -> tuple[float, float]:
     """Seconds and CPU seconds for the same 1,000 requests through `generate_content` by 32 workers, with no
     warm-up around them: what the service path itself allows (the second baseline)."""
-    from dyngen.bootstrap import build, generation_ports
+    from dyngen.bootstrap import build
+    from dyngen.bootstrap_ports import generation_ports
     from dyngen.config import Settings
     from dyngen.domain.contracts import PlayerContext
     from dyngen.domain.graph import SceneGraph
@@ -124,7 +125,8 @@ async def service_pool(data_dir: Path) -> tuple[float, float]:
 
 
 async def warm_runs(data_dir: Path) -> tuple[float, float, float, float, Any, Any, int]:
-    from dyngen.bootstrap import build, preparer, warmup_ports
+    from dyngen.bootstrap import build
+    from dyngen.bootstrap_ports import preparer, warmup_ports
     from dyngen.config import Settings
     from dyngen.domain.graph import SceneGraph
     from dyngen.services.warmup import runs as warmup

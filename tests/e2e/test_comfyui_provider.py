@@ -16,7 +16,8 @@ import pytest
 from PIL import Image
 
 from dyngen.adapters.providers.comfyui import ComfyUIProvider, ComfyUISettings
-from dyngen.bootstrap import build, generation_ports, health_ports, job_ports, job_runner, preparer
+from dyngen.bootstrap import build
+from dyngen.bootstrap_ports import generation_ports, health_ports, job_ports, job_runner, preparer
 from dyngen.config import Settings
 from dyngen.domain.contracts import GenerateContentRequest, PayloadType
 from dyngen.domain.errors import DyngenError, ErrorCode

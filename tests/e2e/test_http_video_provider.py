@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from dyngen.adapters.providers.http_video import HttpVideoProvider, check_url, render_body
-from dyngen.bootstrap import build, generation_ports, job_ports, job_runner, preparer
+from dyngen.bootstrap import build
+from dyngen.bootstrap_ports import generation_ports, job_ports, job_runner, preparer
 from dyngen.config import Settings
 from dyngen.domain.contracts import GenerateContentRequest, PayloadType
 from dyngen.domain.errors import DyngenError, ErrorCode

@@ -17,7 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from dyngen.bootstrap import build, job_ports
+from dyngen.bootstrap import build
+from dyngen.bootstrap_ports import job_ports
 from dyngen.config import Settings
 from dyngen.entrypoints.api.app import create_app
 from dyngen.ports import RepositoryUnavailable

@@ -9,7 +9,8 @@ import httpx
 import pytest
 
 from dyngen.adapters.providers.openai import OpenAIProvider
-from dyngen.bootstrap import build, generation_ports
+from dyngen.bootstrap import build
+from dyngen.bootstrap_ports import generation_ports
 from dyngen.config import Settings
 from dyngen.domain.contracts import GenerateContentRequest
 from dyngen.domain.elements import violations

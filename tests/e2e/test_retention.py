@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from dyngen.bootstrap import build, generation_ports
+from dyngen.bootstrap import build
+from dyngen.bootstrap_ports import generation_ports
 from dyngen.config import RetentionSettings, Settings
 from dyngen.ports import Review
 from dyngen.services import retention

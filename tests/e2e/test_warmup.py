@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from dyngen.bootstrap import authoring_ports, build, preparer, warmup_ports
+from dyngen.bootstrap import build
+from dyngen.bootstrap_ports import authoring_ports, preparer, warmup_ports
 from dyngen.config import Settings
 from dyngen.domain.contracts import PlayerContext
 from dyngen.domain.errors import ErrorCode

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from dyngen.bootstrap import build, generation_ports
+from dyngen.bootstrap import build
+from dyngen.bootstrap_ports import generation_ports
 from dyngen.config import Settings
 from dyngen.domain.contracts import GenerateContentRequest
 from dyngen.ports import GenerationFilter

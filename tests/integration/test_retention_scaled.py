@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from dyngen.bootstrap import build, generation_ports
+from dyngen.bootstrap import build
+from dyngen.bootstrap_ports import generation_ports
 from dyngen.config import RetentionSettings, Settings
 from dyngen.domain.contracts import GenerateContentRequest
 from dyngen.domain.wire import load

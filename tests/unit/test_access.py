@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from dyngen.adapters.memory.database import MemoryDatabase
-from dyngen.bootstrap import build, generation_ports
+from dyngen.bootstrap import build
+from dyngen.bootstrap_ports import generation_ports
 from dyngen.config import MEMORY_URL, Settings
 from dyngen.domain.access import (
     AuthMode,

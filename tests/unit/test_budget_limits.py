@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from dyngen.bootstrap import build, generation_ports
+from dyngen.bootstrap import build
+from dyngen.bootstrap_ports import generation_ports
 from dyngen.config import MEMORY_URL, Settings
 from dyngen.domain.budgets import BudgetPolicy, to_micros
 from dyngen.domain.contracts import GenerateContentRequest, GenerationStatus

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from dyngen.bootstrap import authoring_ports, build, generation_ports, play_ports
+from dyngen.bootstrap import build
+from dyngen.bootstrap_ports import authoring_ports, generation_ports, play_ports
 from dyngen.config import MEMORY_URL, Settings
 from dyngen.domain.contracts import GenerateContentRequest, GenerationNodeConfig, GenerationStatus, PlayerContext
 from dyngen.domain.errors import DyngenError, ErrorCode

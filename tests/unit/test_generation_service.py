@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from dyngen.bootstrap import build, generation_ports
+from dyngen.bootstrap import build
+from dyngen.bootstrap_ports import generation_ports
 from dyngen.config import MEMORY_URL, Settings
 from dyngen.domain.contracts import (
     CacheInfo,

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from dyngen.bootstrap import build, run_ports
+from dyngen.bootstrap import build
+from dyngen.bootstrap_ports import run_ports
 from dyngen.config import MEMORY_URL, Settings
 from dyngen.domain.contracts import GenerationStatus
 from dyngen.domain.records import GenerationRecord

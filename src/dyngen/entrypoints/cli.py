@@ -224,7 +224,7 @@ def generate(
         request = load(GenerateContentRequest, _read_json(request_file))
     except DyngenError as exc:
         raise _fail(exc.message, exc.details) from None
-    from dyngen.bootstrap import generation_ports
+    from dyngen.bootstrap_ports import generation_ports
 
     if out is None:
         response = _with_services(
@@ -364,7 +364,7 @@ def play_graph(
             raise _fail(f"unknown error code {fail!r}; use one of {', '.join(sorted(GENERATION_FAILURES))}") from None
         if not fail_with.is_generation_failure:
             raise _fail(f"{fail} is not a generation failure code")
-    from dyngen.bootstrap import generation_ports
+    from dyngen.bootstrap_ports import generation_ports
 
     steps = _with_services(
         Settings(),

@@ -107,7 +107,7 @@ def export_command(
     bar = TerminalProgress(enabled=not as_json and sys.stderr.isatty())
 
     async def use(services: Services) -> ExportReport:
-        from dyngen.bootstrap import preparer, warmup_ports
+        from dyngen.bootstrap_ports import preparer, warmup_ports
 
         with bar:
             return await export.export_bundle(

@@ -141,7 +141,7 @@ def warm(
     started: list[str] = []  # the run's id, for the message when interrupted
 
     async def use(services: Services) -> WarmupReport:
-        from dyngen.bootstrap import preparer, warmup_ports
+        from dyngen.bootstrap_ports import preparer, warmup_ports
 
         if resume is not None:
             run = await warmup.get_warmup(warmup_id=resume, warmups=services.warmups)

@@ -13,7 +13,8 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from dyngen import __version__
-from dyngen.bootstrap import authoring_ports, build
+from dyngen.bootstrap import build
+from dyngen.bootstrap_ports import authoring_ports
 from dyngen.config import Settings
 from dyngen.entrypoints.api import api_docs, editor, errors
 from dyngen.entrypoints.api.auth import SECURITY, SECURITY_SCHEMES

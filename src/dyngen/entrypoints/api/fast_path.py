@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dyngen.bootstrap import generation_ports, play_ports
+from dyngen.bootstrap_ports import generation_ports, play_ports
 from dyngen.domain.access import Scope as KeyScope
 from dyngen.domain.errors import DyngenError
 from dyngen.domain.ids import id_problem

@@ -9,7 +9,7 @@ from fastapi import Path, Request, Response
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from dyngen.bootstrap import generation_ports, play_ports
+from dyngen.bootstrap_ports import generation_ports, play_ports
 from dyngen.domain.ids import IdChars
 from dyngen.services.generation.ports import GenerationPorts
 from dyngen.services.machinery.container import Services

@@ -1,5 +1,5 @@
 """The ports of authoring (saving graphs and node configs, reading stored graphs as the runtime does),
-which `bootstrap.authoring_ports` builds once from `Services`."""
+which `bootstrap_ports.authoring_ports` builds once from `Services`."""
 
 from __future__ import annotations
 

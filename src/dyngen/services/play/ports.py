@@ -1,5 +1,5 @@
 """The ports of playing a stored graph (the by-reference route, `advance`, the Prompt view), which
-`bootstrap.play_ports` builds once from `Services`."""
+`bootstrap_ports.play_ports` builds once from `Services`."""
 
 from __future__ import annotations
 

@@ -58,7 +58,7 @@ class Health(BaseModel):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HealthPorts:
-    """What a health check asks; `dyngen.bootstrap.health_ports` builds it.
+    """What a health check asks; `dyngen.bootstrap_ports.health_ports` builds it.
 
     Attributes:
         repository: The generation records (the database's probe; nodes' latencies for a graph's health).

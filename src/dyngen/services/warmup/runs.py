@@ -104,7 +104,7 @@ class GenerateContent(Protocol):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WarmupPorts:
-    """What running warm-ups takes (`run_warmup`, `warmup_loop`); `dyngen.bootstrap.warmup_ports` builds it.
+    """What running warm-ups takes (`run_warmup`, `warmup_loop`); `dyngen.bootstrap_ports.warmup_ports` builds it.
 
     Attributes:
         warmups: The stored runs: their items, outcomes, leases and events.

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from dyngen.bootstrap import authoring_ports, health_ports, play_ports
+from dyngen.bootstrap_ports import authoring_ports, health_ports, play_ports
 from dyngen.domain.access import Scope
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.graph import SceneGraph

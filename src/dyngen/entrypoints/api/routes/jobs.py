@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Request, Response
 from fastapi.responses import StreamingResponse
 
-from dyngen.bootstrap import job_ports
+from dyngen.bootstrap_ports import job_ports
 from dyngen.domain.access import Scope
 from dyngen.domain.contracts import GenerateContentResponse
 from dyngen.entrypoints.api.auth import require

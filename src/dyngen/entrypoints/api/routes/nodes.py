@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from dyngen.bootstrap import authoring_ports
+from dyngen.bootstrap_ports import authoring_ports
 from dyngen.domain.access import Scope
 from dyngen.domain.contracts import GenerationNodeConfig
 from dyngen.domain.diff import Change

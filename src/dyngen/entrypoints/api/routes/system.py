@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from dyngen.bootstrap import health_ports
+from dyngen.bootstrap_ports import health_ports
 from dyngen.domain.access import Scope
 from dyngen.domain.graph import SceneGraph
 from dyngen.domain.graph_health import GraphHealth

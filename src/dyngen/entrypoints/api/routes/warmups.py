@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Request, Response
 from fastapi.responses import StreamingResponse
 
-from dyngen.bootstrap import preparer
+from dyngen.bootstrap_ports import preparer
 from dyngen.domain.access import Scope
 from dyngen.entrypoints.api.auth import require
 from dyngen.entrypoints.api.errors import documented
