@@ -103,7 +103,8 @@ class ZeroProvider:
     smallest payload the service accepts: non-empty text, no constraint to break)."""
 
     def __init__(self) -> None:
-        from dyngen.domain.contracts import GeneratedContentPayload, GenerationType, PayloadType
+        from dyngen.domain.contracts import GenerationType, PayloadType
+        from dyngen.domain.responses import GeneratedContentPayload
         from dyngen.ports import ProviderInfo, ProviderResult
 
         self.info = ProviderInfo(

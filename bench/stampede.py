@@ -53,7 +53,8 @@ if TYPE_CHECKING:
     from tests.support.rawhttp import RawResponse
     from tests.support.servers import Process
 
-    from dyngen.domain.contracts import GenerateContentRequest, GenerateContentResponse
+    from dyngen.domain.contracts import GenerateContentRequest
+    from dyngen.domain.responses import GenerateContentResponse
     from dyngen.ports import ProviderCall, ProviderResult
 
 CROWD = 1000

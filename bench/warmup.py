@@ -56,7 +56,8 @@ class SleepingProvider:
         return 0.001
 
     async def generate(self, call: ProviderCall) -> ProviderResult:
-        from dyngen.domain.contracts import GeneratedContentPayload, PayloadType
+        from dyngen.domain.contracts import PayloadType
+        from dyngen.domain.responses import GeneratedContentPayload
         from dyngen.ports import ArtifactBlob, ProviderResult
 
         self.calls += 1

@@ -9,15 +9,10 @@ from typing import Any
 
 from dyngen.adapters.messaging.redis import RedisConnection
 from dyngen.domain.cache_keys import ReviewScore
-from dyngen.domain.contracts import (
-    ContentMetadata,
-    GenerateContentRequest,
-    GeneratedContentPayload,
-    GenerationType,
-    PayloadType,
-)
+from dyngen.domain.contracts import GenerateContentRequest, GenerationType, PayloadType
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
+from dyngen.domain.responses import ContentMetadata, GeneratedContentPayload
 from dyngen.ports import (
     ApiKey,
     ApiKeyRepository,

@@ -17,8 +17,9 @@ from dyngen.adapters.db import schema
 from dyngen.adapters.db.jobs import SqlAlchemyJobRepository
 from dyngen.adapters.memory.database import MemoryDatabase
 from dyngen.adapters.memory.generations import MemoryJobRepository
-from dyngen.domain.contracts import GeneratedContentPayload, GenerationStatus
+from dyngen.domain.contracts import GenerationStatus
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
+from dyngen.domain.responses import GeneratedContentPayload
 from dyngen.ports import DuplicateIdempotencyKey, JobRepository
 
 T0 = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)

@@ -20,8 +20,9 @@ from dyngen.adapters.db.repository import SqlAlchemyGenerationRepository, create
 from dyngen.adapters.db.writer import SqlWriter
 from dyngen.adapters.memory.database import MemoryDatabase
 from dyngen.adapters.memory.generations import MemoryGenerationRepository
-from dyngen.domain.contracts import Beat, Choice, ContentMetadata, GeneratedContentPayload, GenerationStatus
+from dyngen.domain.contracts import GenerationStatus
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
+from dyngen.domain.responses import Beat, Choice, ContentMetadata, GeneratedContentPayload
 from dyngen.ports import GenerationFilter, GenerationRepository
 from tests.support.databases import Backend
 

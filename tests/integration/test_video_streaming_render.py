@@ -15,7 +15,7 @@ from dyngen.adapters.providers.video.encoder import box_types, encode_mp4, ffmpe
 from dyngen.adapters.providers.video.frames import blank_frames
 from dyngen.adapters.providers.video.keyframes import HEIGHT, WIDTH
 from dyngen.adapters.providers.video.timeline import FPS
-from dyngen.domain.contracts import GeneratedContentPayload
+from dyngen.domain.responses import GeneratedContentPayload
 from dyngen.ports import ProviderCall
 from tests.integration.test_video_render import decode, request
 

@@ -33,9 +33,10 @@ from typing import Any
 import httpx
 
 from dyngen.adapters.providers.openai import OpenAIProvider
-from dyngen.domain.contracts import ElementCheck, GenerateContentRequest
+from dyngen.domain.contracts import GenerateContentRequest
 from dyngen.domain.elements import check, problems, to_judge
 from dyngen.domain.lexicon import element_key
+from dyngen.domain.responses import ElementCheck
 from dyngen.ports import ProviderCall
 from tests.support.builtin_corpus import SCENES, request_for, templates
 from tests.support.scripted_model import ScriptedModel, asked_elements, is_judge

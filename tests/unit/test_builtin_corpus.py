@@ -15,9 +15,10 @@ from hypothesis import strategies as st
 
 from dyngen.adapters.providers import phrasebook as book
 from dyngen.adapters.providers.builtin import BuiltinProvider
-from dyngen.domain.contracts import GenerateContentRequest, GeneratedContentPayload
+from dyngen.domain.contracts import GenerateContentRequest
 from dyngen.domain.elements import content_lines, mentions, violations
 from dyngen.domain.lexicon import META_WORDS, spoken_form
+from dyngen.domain.responses import GeneratedContentPayload
 from dyngen.ports import ProviderCall
 from tests.support import builtin_corpus as corpus
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dyngen.adapters.providers.video.captions import timestamp, webvtt
-from dyngen.domain.contracts import Beat
+from dyngen.domain.responses import Beat
 
 
 def test_timestamps_are_hours_minutes_seconds_and_millis() -> None:

@@ -11,21 +11,17 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from dyngen.domain.contracts import (
-    CacheInfo,
-    Constraints,
-    Cost,
-    GenerateContentRequest,
-    GenerateContentResponse,
-    GeneratedContentPayload,
-    GenerationNodeConfig,
-    GenerationValidationResult,
-    NodeStatus,
-    PlayerContext,
-    ValidateConfigRequest,
-)
+from dyngen.domain.contracts import Constraints, GenerateContentRequest, GenerationNodeConfig, NodeStatus, PlayerContext
 from dyngen.domain.elements import mentions, violations
 from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.domain.responses import (
+    CacheInfo,
+    Cost,
+    GenerateContentResponse,
+    GeneratedContentPayload,
+    GenerationValidationResult,
+    ValidateConfigRequest,
+)
 from dyngen.domain.wire import load, wire_errors
 from tests.support.examples import SPEC_TEMPLATE
 

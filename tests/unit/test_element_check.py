@@ -9,14 +9,7 @@ from typing import Any
 import pytest
 
 from dyngen.adapters.providers.openai import _parse, answer_schema
-from dyngen.domain.contracts import (
-    Beat,
-    Constraints,
-    GenerateContentRequest,
-    GeneratedContentPayload,
-    PayloadType,
-    Verification,
-)
+from dyngen.domain.contracts import Constraints, GenerateContentRequest, PayloadType, Verification
 from dyngen.domain.elements import (
     ElementReport,
     JudgeAnswer,
@@ -30,6 +23,7 @@ from dyngen.domain.elements import (
 )
 from dyngen.domain.graph import SceneGraph, node_request
 from dyngen.domain.lexicon import ELEMENT_PHRASES, said
+from dyngen.domain.responses import Beat, GeneratedContentPayload
 
 LEX, REPORT, JUDGE = Verification.LEXICON, Verification.MODEL_REPORT, Verification.JUDGE
 ABSENT, UNVERIFIED = Verification.ABSENT, Verification.UNVERIFIED

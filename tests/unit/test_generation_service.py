@@ -17,16 +17,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from dyngen.bootstrap import build
 from dyngen.bootstrap_ports import generation_ports
 from dyngen.config import MEMORY_URL, Settings
-from dyngen.domain.contracts import (
-    CacheInfo,
-    ContentMetadata,
-    GenerateContentRequest,
-    GenerateContentResponse,
-    GenerationStatus,
-    InvalidateRequest,
-)
+from dyngen.domain.contracts import GenerateContentRequest, GenerationStatus
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.records import GenerationRecord
+from dyngen.domain.responses import CacheInfo, ContentMetadata, GenerateContentResponse, InvalidateRequest
 from dyngen.ports import Clock, GenerationFilter
 from dyngen.services.generation.front_door import generate_content
 from dyngen.services.generation.invalidation import invalidate

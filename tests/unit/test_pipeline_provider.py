@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from dyngen.adapters.providers.http_video import video_prompt
-from dyngen.domain.contracts import Beat, GenerateContentRequest, GeneratedContentPayload, GenerationType, PayloadType
+from dyngen.domain.contracts import GenerateContentRequest, GenerationType, PayloadType
+from dyngen.domain.responses import Beat, GeneratedContentPayload
 from dyngen.ports import ProviderCall, ProviderResult
 from dyngen.services.machinery.pipelines import PipelineProvider
 from tests.fakes import FakeProvider, FakeVideoProvider

@@ -8,15 +8,9 @@ from typing import Any
 import pytest
 
 from dyngen.domain.cache_keys import cache_key, resolve_seed
-from dyngen.domain.contracts import (
-    GenerateContentRequest,
-    GenerationNodeConfig,
-    NodeStatus,
-    PlayerContext,
-    Severity,
-    ValidationContext,
-)
+from dyngen.domain.contracts import GenerateContentRequest, GenerationNodeConfig, NodeStatus, PlayerContext, Severity
 from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.domain.responses import ValidationContext
 from dyngen.domain.validation import COMPLEXITY_THRESHOLD, complexity, validate_config
 
 E, W, S = Severity.ERROR, Severity.WARNING, Severity.SUGGESTION

@@ -7,17 +7,10 @@ from __future__ import annotations
 from dyngen.adapters.jobs.notifier import MemoryJobNotifier
 from dyngen.adapters.memory.database import MemoryDatabase
 from dyngen.adapters.memory.warmups import MemoryWarmupRepository
-from dyngen.domain.contracts import (
-    CacheInfo,
-    Cost,
-    ErrorInfo,
-    GenerateContentRequest,
-    GenerateContentResponse,
-    GenerationStatus,
-    GenerationType,
-)
+from dyngen.domain.contracts import GenerateContentRequest, GenerationStatus, GenerationType
 from dyngen.domain.errors import ErrorCode
 from dyngen.domain.rate_limits import RateLimits
+from dyngen.domain.responses import CacheInfo, Cost, ErrorInfo, GenerateContentResponse
 from dyngen.domain.warmup import WarmupItem, WarmupRun, WarmupStatus
 from dyngen.services.machinery.container import RunningJobs
 from dyngen.services.warmup.runs import WarmupPorts, run_warmup

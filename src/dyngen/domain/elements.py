@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
 
-from dyngen.domain.contracts import Constraints, ElementCheck, GeneratedContentPayload, Verification
+from dyngen.domain.contracts import Constraints, Verification
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.lexicon import content_words, element_key, extra_phrases, said, says
+from dyngen.domain.responses import ElementCheck, GeneratedContentPayload
 from dyngen.domain.validation import normalise_element
 
 QUOTE_MAX = 300  # characters of a quote kept on a record

@@ -5,17 +5,9 @@ The service runs `retry` itself (it owns time); this module decides the content 
 
 from __future__ import annotations
 
-from dyngen.domain.contracts import (
-    Beat,
-    ContentMetadata,
-    FallbackInfo,
-    FallbackMode,
-    GenerateContentRequest,
-    GeneratedContentPayload,
-    GenerationType,
-    PayloadType,
-)
+from dyngen.domain.contracts import FallbackMode, GenerateContentRequest, GenerationType, PayloadType
 from dyngen.domain.errors import DyngenError
+from dyngen.domain.responses import Beat, ContentMetadata, FallbackInfo, GeneratedContentPayload
 
 PAYLOAD_TYPE = {
     GenerationType.TRANSITION: PayloadType.VIDEO,

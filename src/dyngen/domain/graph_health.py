@@ -16,16 +16,10 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel
 
-from dyngen.domain.contracts import (
-    FallbackMode,
-    GenerationValidationResult,
-    NodeStatus,
-    Severity,
-    Strategy,
-    ValidationFinding,
-)
+from dyngen.domain.contracts import FallbackMode, NodeStatus, Severity, Strategy
 from dyngen.domain.graph import SceneGraph
 from dyngen.domain.node_checks import check_node
+from dyngen.domain.responses import GenerationValidationResult, ValidationFinding
 from dyngen.domain.world import world_findings
 
 ALWAYS_FRESH_LIMIT = 3

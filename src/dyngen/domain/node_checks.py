@@ -8,16 +8,10 @@ compiler depends on it.
 
 from __future__ import annotations
 
-from dyngen.domain.contracts import (
-    GenerationNodeConfig,
-    GenerationValidationResult,
-    NodeStatus,
-    Severity,
-    ValidationContext,
-    ValidationFinding,
-)
+from dyngen.domain.contracts import GenerationNodeConfig, NodeStatus, Severity
 from dyngen.domain.dsl import compile_rules, contradictions
 from dyngen.domain.prompts import template_findings
+from dyngen.domain.responses import GenerationValidationResult, ValidationContext, ValidationFinding
 from dyngen.domain.validation import validate_config
 
 # Warnings a contradiction replaces when it is proven on a branch that can run (the same place, one finding).

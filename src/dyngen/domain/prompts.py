@@ -24,15 +24,9 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
-from dyngen.domain.contracts import (
-    Character,
-    GenerateContentRequest,
-    PromptTemplates,
-    SceneRef,
-    Severity,
-    ValidationFinding,
-)
+from dyngen.domain.contracts import Character, GenerateContentRequest, PromptTemplates, SceneRef, Severity
 from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.domain.responses import ValidationFinding
 from dyngen.domain.wire import camel
 
 ROLES = ("system", "user", "prompt", "negative_prompt")

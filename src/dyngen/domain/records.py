@@ -7,7 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from dyngen.domain.contracts import ElementCheck, GeneratedContentPayload, GenerationStatus, StageInfo
+from dyngen.domain.contracts import GenerationStatus
+from dyngen.domain.responses import ElementCheck, GeneratedContentPayload, StageInfo
 
 
 class ArtifactRecord(BaseModel):

@@ -7,14 +7,9 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from dyngen.domain.contracts import (
-    GenerateContentResponse,
-    Id,
-    PlayerContext,
-    SnakeModel,
-    SocialContext,
-)
+from dyngen.domain.contracts import Id, PlayerContext, SnakeModel, SocialContext
 from dyngen.domain.graph import Scene
+from dyngen.domain.responses import GenerateContentResponse
 
 
 class NodeContentRequest(SnakeModel):

@@ -16,14 +16,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dyngen.domain.contracts import (
-    GenerationNodeConfig,
-    NodeStatus,
-    Severity,
-    ValidationFinding,
-)
+from dyngen.domain.contracts import GenerationNodeConfig, NodeStatus, Severity
 from dyngen.domain.errors import DyngenError
 from dyngen.domain.prompts import template_findings
+from dyngen.domain.responses import ValidationFinding
 from dyngen.domain.validation import validate_config
 from dyngen.domain.wire import deep_merge, load, spec_spelling
 

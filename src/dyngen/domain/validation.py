@@ -24,15 +24,13 @@ from dyngen.domain.contracts import (
     FallbackMode,
     GenerationNodeConfig,
     GenerationType,
-    GenerationValidationResult,
     NodeStatus,
     SeedSource,
     Severity,
     Strategy,
-    ValidationContext,
-    ValidationFinding,
 )
 from dyngen.domain.rating import effective_rating, element_needs, elements_over_rating
+from dyngen.domain.responses import GenerationValidationResult, ValidationContext, ValidationFinding
 
 COMPLEXITY_THRESHOLD = 10.0
 DEFAULT_MAX_RETRIES = 2

@@ -12,8 +12,9 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-from dyngen.domain.contracts import GenerateContentRequest, LoreEntry, Severity, ValidationFinding
+from dyngen.domain.contracts import GenerateContentRequest, LoreEntry, Severity
 from dyngen.domain.graph import SceneGraph
+from dyngen.domain.responses import ValidationFinding
 
 
 def _unknown(field: str, code: str, what: str, known: Iterable[str]) -> ValidationFinding:

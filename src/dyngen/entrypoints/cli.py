@@ -21,15 +21,9 @@ from dyngen import __version__
 from dyngen.config import Settings
 from dyngen.domain.access import AuthMode, Scope, is_loopback
 from dyngen.domain.cache_keys import cache_key
-from dyngen.domain.contracts import (
-    GenerateContentRequest,
-    GenerateContentResponse,
-    GenerationNodeConfig,
-    PlayerContext,
-    SceneRef,
-    Severity,
-)
+from dyngen.domain.contracts import GenerateContentRequest, GenerationNodeConfig, PlayerContext, SceneRef, Severity
 from dyngen.domain.errors import GENERATION_FAILURES, DyngenError, ErrorCode
+from dyngen.domain.responses import GenerateContentResponse
 from dyngen.domain.wire import load
 from dyngen.entrypoints.cli_config import ConfigOption, config_app, stop_on_problems
 from dyngen.entrypoints.cli_dsl import dsl_app

@@ -19,18 +19,17 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from dyngen.domain.contracts import (
-    GenerateContentRequest,
+from dyngen.domain.contracts import GenerateContentRequest, GenerationNodeConfig
+from dyngen.domain.graph import SceneGraph
+from dyngen.domain.graph_health import GraphHealth
+from dyngen.domain.records import GenerationRecord
+from dyngen.domain.responses import (
     GenerateContentResponse,
-    GenerationNodeConfig,
     GenerationValidationResult,
     InvalidateRequest,
     InvalidateResult,
     ValidateConfigRequest,
 )
-from dyngen.domain.graph import SceneGraph
-from dyngen.domain.graph_health import GraphHealth
-from dyngen.domain.records import GenerationRecord
 from dyngen.domain.runtime import AdvanceRequest, AdvanceResponse, NodeContentRequest
 from dyngen.entrypoints.api.errors import ErrorBody
 from dyngen.services.authoring.dsl import DslCompileRequest, DslResult

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from dyngen.domain.contracts import GenerateContentRequest, GeneratedContentPayload, GenerationType
+from dyngen.domain.contracts import GenerateContentRequest, GenerationType
 from dyngen.domain.elements import ElementReport, JudgeAnswer
+from dyngen.domain.responses import GeneratedContentPayload
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,19 +31,10 @@ from pydantic import BaseModel
 from dyngen import __version__
 from dyngen.domain import fallback, media
 from dyngen.domain.cache_keys import cache_key
-from dyngen.domain.contracts import (
-    ArtifactLink,
-    CacheInfo,
-    Cost,
-    ErrorInfo,
-    GenerateContentRequest,
-    GenerateContentResponse,
-    GenerationStatus,
-    PlayerContext,
-    Strategy,
-)
+from dyngen.domain.contracts import GenerateContentRequest, GenerationStatus, PlayerContext, Strategy
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.graph import SceneGraph, node_request
+from dyngen.domain.responses import ArtifactLink, CacheInfo, Cost, ErrorInfo, GenerateContentResponse
 from dyngen.domain.warmup import ItemOutcome, ItemStatus, WarmupCounts, WarmupItem, candidates
 from dyngen.ports import ArtifactStore, GenerationRepository, GraphRepository, RecordOutbox
 from dyngen.services.authoring.graphs import get_graph

@@ -30,13 +30,9 @@ from dataclasses import dataclass, field
 from dyngen.adapters.providers import phrasebook as book
 from dyngen.adapters.providers.text_quality import quality_score
 from dyngen.domain.contracts import (
-    Beat,
-    Choice,
     Constraints,
-    ContentMetadata,
     ContentRating,
     GenerateContentRequest,
-    GeneratedContentPayload,
     GenerationType,
     Pacing,
     PayloadType,
@@ -48,6 +44,7 @@ from dyngen.domain.contracts import (
 from dyngen.domain.elements import ElementReport, Mention, mentions, violations
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.lexicon import element_key, says, spoken_form
+from dyngen.domain.responses import Beat, Choice, ContentMetadata, GeneratedContentPayload
 from dyngen.domain.validation import normalise_element
 from dyngen.ports import ArtifactBlob, ProviderCall, ProviderInfo, ProviderResult
 

@@ -50,14 +50,9 @@ from dyngen.adapters.providers.ssrf import (
 )
 from dyngen.adapters.providers.upstream import API_MAX_BYTES, call_upstream, json_answer
 from dyngen.domain import prompts
-from dyngen.domain.contracts import (
-    ContentMetadata,
-    GenerateContentRequest,
-    GeneratedContentPayload,
-    GenerationType,
-    PayloadType,
-)
+from dyngen.domain.contracts import GenerateContentRequest, GenerationType, PayloadType
 from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.domain.responses import ContentMetadata, GeneratedContentPayload
 from dyngen.ports import ArtifactBlob, ProviderCall, ProviderInfo, ProviderResult, RemoteJob
 
 # The SSRF rule moved to `ssrf`; these names stay importable from here.

@@ -32,18 +32,11 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from dyngen import defaults
 from dyngen.adapters.providers.ssrf import UrlRule, guarded_request
 from dyngen.domain import prompts
-from dyngen.domain.contracts import (
-    Beat,
-    Choice,
-    ContentMetadata,
-    GenerateContentRequest,
-    GeneratedContentPayload,
-    GenerationType,
-    PayloadType,
-)
+from dyngen.domain.contracts import GenerateContentRequest, GenerationType, PayloadType
 from dyngen.domain.elements import ElementReport, JudgeAnswer, parse_report, report_schema
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.lexicon import element_key, spoken_form
+from dyngen.domain.responses import Beat, Choice, ContentMetadata, GeneratedContentPayload
 from dyngen.ports import ProviderCall, ProviderInfo, ProviderResult
 
 _PAYLOAD = {

@@ -9,16 +9,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from dyngen.domain.contracts import (
-    GenerationNodeConfig,
-    GenerationValidationResult,
-    NodeStatus,
-    Severity,
-    ValidationFinding,
-)
+from dyngen.domain.contracts import GenerationNodeConfig, NodeStatus, Severity
 from dyngen.domain.diff import Change, config_diff
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.node_checks import check_node
+from dyngen.domain.responses import GenerationValidationResult, ValidationFinding
 from dyngen.ports import NodeConfigRepository, NodeVersion
 from dyngen.services.authoring.ports import AuthoringPorts
 

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 from dyngen.domain.cache_keys import cache_key
-from dyngen.domain.contracts import (
-    GenerateContentRequest,
-    GenerationNodeConfig,
-    GenerationValidationResult,
-    ValidationContext,
-)
+from dyngen.domain.contracts import GenerateContentRequest, GenerationNodeConfig
 from dyngen.domain.errors import DyngenError
 from dyngen.domain.node_checks import check_node
+from dyngen.domain.responses import GenerationValidationResult, ValidationContext
 
 
 def validate_node(

@@ -12,17 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from dyngen.domain.cache_keys import ResolvedSeed
-from dyngen.domain.contracts import (
-    ElementCheck,
-    FallbackMode,
-    GenerateContentRequest,
-    GeneratedContentPayload,
-    Simulate,
-)
+from dyngen.domain.contracts import FallbackMode, GenerateContentRequest, Simulate
 from dyngen.domain.elements import ElementReport, ElementsRefusedError, content_lines, content_text, to_judge
 from dyngen.domain.elements import check as check_elements
 from dyngen.domain.elements import problems as element_problems
 from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.domain.responses import ElementCheck, GeneratedContentPayload
 from dyngen.domain.validation import DEFAULT_MAX_RETRIES
 from dyngen.ports import Clock, ElementJudge, Provider, ProviderCall, ProviderResult, RemoteJob
 from dyngen.services.budgets import limits as budget_limits

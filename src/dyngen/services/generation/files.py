@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from dyngen.domain import media
-from dyngen.domain.contracts import ArtifactLink, GenerateContentRequest, GenerateContentResponse
+from dyngen.domain.contracts import GenerateContentRequest
+from dyngen.domain.responses import ArtifactLink, GenerateContentResponse
 from dyngen.services.generation.front_door import generate_content
 from dyngen.services.generation.ports import GenerationPorts
 from dyngen.services.reporting import records

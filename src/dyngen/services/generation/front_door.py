@@ -26,9 +26,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from dyngen.domain.access import Scope, allows
-from dyngen.domain.contracts import GenerateContentRequest, GenerateContentResponse, PlayerContext
+from dyngen.domain.contracts import GenerateContentRequest, PlayerContext
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.records import GenerationRecord
+from dyngen.domain.responses import GenerateContentResponse
 from dyngen.domain.wire import load_json, parse_json
 from dyngen.ports import ApiKey
 from dyngen.services.access import rate_limits

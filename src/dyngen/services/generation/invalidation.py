@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dyngen.domain.contracts import InvalidateRequest, InvalidateResult
 from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.domain.responses import InvalidateRequest, InvalidateResult
 from dyngen.ports import GenerationRepository
 from dyngen.services.machinery.layered_cache import LayeredCache
 

@@ -6,20 +6,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from dyngen.domain.cache_keys import ResolvedSeed, VariantPool
-from dyngen.domain.contracts import (
+from dyngen.domain.contracts import GenerateContentRequest, GenerationStatus, SnakeModel
+from dyngen.domain.errors import DyngenError
+from dyngen.domain.responses import (
     CacheInfo,
     ElementCheck,
     ErrorInfo,
     FallbackInfo,
-    GenerateContentRequest,
     GeneratedContentPayload,
-    GenerationStatus,
     RatingInfo,
-    SnakeModel,
     StageInfo,
     VariantInfo,
 )
-from dyngen.domain.errors import DyngenError
 from dyngen.ports import Provider
 
 CACHE_FORMAT = 1

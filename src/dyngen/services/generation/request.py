@@ -11,17 +11,11 @@ import random
 from dataclasses import dataclass, replace
 
 from dyngen.domain.cache_keys import ReviewPolicy, cache_key, choose_variant, pool_of, resolve_seed
-from dyngen.domain.contracts import (
-    GenerateContentRequest,
-    NodeStatus,
-    SeedSource,
-    Severity,
-    Strategy,
-    VariantInfo,
-)
+from dyngen.domain.contracts import GenerateContentRequest, NodeStatus, SeedSource, Severity, Strategy
 from dyngen.domain.dsl import CompileResult, compile_rules
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.prompts import template_findings
+from dyngen.domain.responses import VariantInfo
 from dyngen.domain.validation import validate_config
 from dyngen.ports import Clock, ReviewRepository
 from dyngen.services.generation.outcomes import Prepared

@@ -12,14 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from dyngen.domain.arms import arm_config, choose_arm, override_problems
-from dyngen.domain.contracts import (
-    GenerateContentRequest,
-    GenerationNodeConfig,
-    RatingInfo,
-)
+from dyngen.domain.contracts import GenerateContentRequest, GenerationNodeConfig
 from dyngen.domain.dsl import CompileResult, compile_rules, evaluate, merge_overrides
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.rating import effective_rating
+from dyngen.domain.responses import RatingInfo
 from dyngen.domain.social import RelationshipTable, resolve_social
 from dyngen.domain.templates import apply_template
 from dyngen.domain.wire import load

@@ -12,19 +12,12 @@ from typing import Any
 
 from dyngen.domain import fallback
 from dyngen.domain.cache_keys import ResolvedSeed
-from dyngen.domain.contracts import (
-    ErrorInfo,
-    FallbackInfo,
-    FallbackMode,
-    GenerateContentRequest,
-    GeneratedContentPayload,
-    GenerationStatus,
-    StageInfo,
-)
+from dyngen.domain.contracts import FallbackMode, GenerateContentRequest, GenerationStatus
 from dyngen.domain.elements import ElementsRefusedError
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.media import ARTIFACT_PATH
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
+from dyngen.domain.responses import ErrorInfo, FallbackInfo, GeneratedContentPayload, StageInfo
 from dyngen.ports import ArtifactStore, Clock, Provider, ProviderResult, RemoteJob
 from dyngen.services.generation.attempts import Checked, Progress, run_provider, timeout_s
 from dyngen.services.generation.drift import drifted

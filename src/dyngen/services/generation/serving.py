@@ -19,7 +19,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from dyngen.domain.cache_keys import ResolvedSeed, resolve_seed
-from dyngen.domain.contracts import CacheInfo, Cost, GenerateContentResponse, Strategy
+from dyngen.domain.contracts import Strategy
+from dyngen.domain.responses import CacheInfo, Cost, GenerateContentResponse
 from dyngen.ports import Clock
 from dyngen.services.generation import freshness
 from dyngen.services.generation.outcomes import (

@@ -14,9 +14,10 @@ import logging
 from dataclasses import dataclass
 
 from dyngen.domain.cache_keys import ResolvedSeed
-from dyngen.domain.contracts import ElementCheck, GeneratedContentPayload, GenerationStatus, StageInfo
+from dyngen.domain.contracts import GenerationStatus
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.records import GenerationRecord
+from dyngen.domain.responses import ElementCheck, GeneratedContentPayload, StageInfo
 from dyngen.ports import Provider
 from dyngen.services.generation.attempts import Progress, run_provider
 from dyngen.services.generation.outcomes import CACHE_FORMAT, CacheEntry, Outcome, Prepared

@@ -27,18 +27,10 @@ from typing import Any, Protocol
 
 from dyngen.domain import fallback
 from dyngen.domain.cache_keys import ResolvedSeed, resolve_seed
-from dyngen.domain.contracts import (
-    CacheInfo,
-    Cost,
-    ErrorInfo,
-    FallbackInfo,
-    FallbackMode,
-    GenerateContentRequest,
-    GenerateContentResponse,
-    GenerationStatus,
-)
+from dyngen.domain.contracts import FallbackMode, GenerateContentRequest, GenerationStatus
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.records import GenerationRecord
+from dyngen.domain.responses import CacheInfo, Cost, ErrorInfo, FallbackInfo, GenerateContentResponse
 from dyngen.ports import (
     Clock,
     DuplicateIdempotencyKey,

@@ -5,9 +5,10 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 
-from dyngen.domain.contracts import GenerateContentResponse, GenerationNodeConfig
+from dyngen.domain.contracts import GenerationNodeConfig
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.graph import GenerationNode, SceneGraph
+from dyngen.domain.responses import GenerateContentResponse
 from dyngen.domain.runtime import NodeContentRequest
 from dyngen.services.machinery.memo import LruMemo
 from dyngen.services.machinery.revalidating import RevalidatingMemo

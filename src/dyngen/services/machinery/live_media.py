@@ -16,7 +16,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from enum import Enum
 
-from dyngen.domain.contracts import GeneratedContentPayload
+from dyngen.domain.responses import GeneratedContentPayload
 from dyngen.services.machinery.ids import new_id
 
 

@@ -14,8 +14,8 @@ from datetime import datetime
 from typing import Protocol
 
 from dyngen.domain import media
-from dyngen.domain.contracts import ArtifactLink, GeneratedContentPayload
 from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.domain.responses import ArtifactLink, GeneratedContentPayload
 
 
 class ArtifactLike(Protocol):

@@ -17,16 +17,10 @@ import hashlib
 
 from dyngen.domain import fallback
 from dyngen.domain.cache_keys import cache_key
-from dyngen.domain.contracts import (
-    CacheInfo,
-    Cost,
-    FallbackInfo,
-    GenerateContentRequest,
-    GenerateContentResponse,
-    GenerationStatus,
-)
+from dyngen.domain.contracts import GenerateContentRequest, GenerationStatus
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.graph import Edge, GenerationNode, node_request, target_of
+from dyngen.domain.responses import CacheInfo, Cost, FallbackInfo, GenerateContentResponse
 from dyngen.domain.runtime import AdvanceRequest, AdvanceResponse, NodeContentRequest
 from dyngen.domain.wire import load_json
 from dyngen.services.authoring.runtime_graphs import not_found

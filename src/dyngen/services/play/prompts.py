@@ -22,10 +22,10 @@ from dyngen.domain.contracts import (
     Severity,
     SnakeModel,
     SocialContext,
-    ValidationFinding,
 )
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.graph import GenerationNode, SceneGraph, node_request
+from dyngen.domain.responses import ValidationFinding
 from dyngen.domain.wire import camel
 from dyngen.services.generation.request import Preparer
 from dyngen.services.play.ports import LiveGraphs

@@ -8,15 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dyngen.domain.contracts import (
-    GenerateContentRequest,
-    GenerateContentResponse,
-    PlayerContext,
-    Simulate,
-    SocialContext,
-)
+from dyngen.domain.contracts import GenerateContentRequest, PlayerContext, Simulate, SocialContext
 from dyngen.domain.errors import ErrorCode
 from dyngen.domain.graph import Edge, GenerationNode, Scene, SceneGraph, node_request, target_of
+from dyngen.domain.responses import GenerateContentResponse
 from dyngen.services.generation.front_door import generate_content
 from dyngen.services.generation.ports import GenerationPorts
 

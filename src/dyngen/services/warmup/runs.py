@@ -27,10 +27,11 @@ from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, Field
 
-from dyngen.domain.contracts import GenerateContentRequest, GenerateContentResponse, Id, SnakeModel
+from dyngen.domain.contracts import GenerateContentRequest, Id, SnakeModel
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.graph import SceneGraph
 from dyngen.domain.rate_limits import RateLimits
+from dyngen.domain.responses import GenerateContentResponse
 from dyngen.domain.warmup import (
     DEFAULT_CONCURRENCY,
     FINISHED,

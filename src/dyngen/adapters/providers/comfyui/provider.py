@@ -38,14 +38,9 @@ from dyngen.adapters.providers.comfyui.workflow import OutputFile, Workflow, loa
 from dyngen.adapters.providers.http_video import video_prompt
 from dyngen.adapters.providers.ssrf import UrlRule, guarded_get, secret_parts
 from dyngen.adapters.providers.upstream import call_upstream, json_answer
-from dyngen.domain.contracts import (
-    ContentMetadata,
-    GenerateContentRequest,
-    GeneratedContentPayload,
-    GenerationType,
-    PayloadType,
-)
+from dyngen.domain.contracts import GenerateContentRequest, GenerationType, PayloadType
 from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.domain.responses import ContentMetadata, GeneratedContentPayload
 from dyngen.ports import ArtifactBlob, ProviderCall, ProviderInfo, ProviderResult, RemoteJob
 
 log = logging.getLogger("dyngen.providers.comfyui")

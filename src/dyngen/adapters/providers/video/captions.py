@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dyngen.domain.contracts import Beat
+from dyngen.domain.responses import Beat
 
 
 def timestamp(seconds: float) -> str:

@@ -18,7 +18,7 @@ import numpy.typing as npt
 from dyngen.adapters.providers.video import yuv
 from dyngen.adapters.providers.video.keyframes import CAPTION_HEIGHT, HEIGHT, WIDTH, Pixels, Rgb, caption_card
 from dyngen.adapters.providers.video.timeline import FULL, FrameState
-from dyngen.domain.contracts import Beat
+from dyngen.domain.responses import Beat
 
 
 @dataclass(slots=True)

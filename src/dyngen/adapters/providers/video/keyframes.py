@@ -16,7 +16,8 @@ import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from dyngen.adapters.providers import phrasebook as book
-from dyngen.domain.contracts import Beat, SceneRef
+from dyngen.domain.contracts import SceneRef
+from dyngen.domain.responses import Beat
 from dyngen.domain.validation import normalise_element
 
 WIDTH, HEIGHT = 854, 480

@@ -31,15 +31,9 @@ from dyngen.adapters.providers.video.encoder import FRAGMENT_US, Sink, box_types
 from dyngen.adapters.providers.video.frames import FrameRenderer
 from dyngen.adapters.providers.video.keyframes import HEIGHT, WIDTH, Pixels, grade_colour, keyframe
 from dyngen.adapters.providers.video.timeline import FPS, plan
-from dyngen.domain.contracts import (
-    ContentMetadata,
-    GenerateContentRequest,
-    GeneratedContentPayload,
-    GenerationType,
-    PayloadType,
-    SceneRef,
-)
+from dyngen.domain.contracts import GenerateContentRequest, GenerationType, PayloadType, SceneRef
 from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.domain.responses import ContentMetadata, GeneratedContentPayload
 from dyngen.ports import ArtifactBlob, MediaStream, ProviderCall, ProviderInfo, ProviderResult
 
 FINGERPRINT = "builtin-video/2 (x264 {preset}, 854x480@24)"  # /2: its captions come from builtin-text/2

@@ -11,7 +11,8 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from dyngen.domain.contracts import Beat, Pacing, TransitionType
+from dyngen.domain.contracts import Pacing, TransitionType
+from dyngen.domain.responses import Beat
 
 FPS = 24
 FULL = 256

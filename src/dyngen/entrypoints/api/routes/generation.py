@@ -8,10 +8,9 @@ from fastapi import APIRouter, Body, Request, Response
 from fastapi.responses import JSONResponse
 
 from dyngen.domain.access import Scope
-from dyngen.domain.contracts import (
-    GenerateContentRequest,
+from dyngen.domain.contracts import GenerateContentRequest, GenerationNodeConfig
+from dyngen.domain.responses import (
     GenerateContentResponse,
-    GenerationNodeConfig,
     GenerationValidationResult,
     InvalidateRequest,
     InvalidateResult,

@@ -9,7 +9,7 @@ from fastapi.responses import StreamingResponse
 
 from dyngen.bootstrap_ports import job_ports
 from dyngen.domain.access import Scope
-from dyngen.domain.contracts import GenerateContentResponse
+from dyngen.domain.responses import GenerateContentResponse
 from dyngen.entrypoints.api.auth import require
 from dyngen.entrypoints.api.errors import documented
 from dyngen.entrypoints.api.sse import event_stream, resume_after

@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Request, Response
 
 from dyngen.domain.access import Scope
-from dyngen.domain.contracts import GenerateContentResponse
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.ids import id_problem
+from dyngen.domain.responses import GenerateContentResponse
 from dyngen.domain.runtime import AdvanceRequest, AdvanceResponse, NodeContentRequest
 from dyngen.entrypoints.api.auth import require
 from dyngen.entrypoints.api.errors import documented
