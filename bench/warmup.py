@@ -130,6 +130,7 @@ async def warm_runs(data_dir: Path) -> tuple[float, float, float, float, Any, An
     from dyngen.bootstrap_ports import preparer, warmup_ports
     from dyngen.config import Settings
     from dyngen.domain.graph import SceneGraph
+    from dyngen.services.warmup import runner as warmup_runner
     from dyngen.services.warmup import runs as warmup
 
     provider = SleepingProvider()
@@ -150,7 +151,7 @@ async def warm_runs(data_dir: Path) -> tuple[float, float, float, float, Any, An
         planned = time.perf_counter() - began
         cpu = time.process_time()
         began = time.perf_counter()
-        first = await warmup.run_warmup(warmup_id=run.id, ports=warmup_ports(services))
+        first = await warmup_runner.run_warmup(warmup_id=run.id, ports=warmup_ports(services))
         elapsed = time.perf_counter() - began
         cpu = time.process_time() - cpu
         again = await warmup.create_warmup(
@@ -163,7 +164,7 @@ async def warm_runs(data_dir: Path) -> tuple[float, float, float, float, Any, An
             clock=services.clock,
         )
         began = time.perf_counter()
-        second = await warmup.run_warmup(warmup_id=again.id, ports=warmup_ports(services))
+        second = await warmup_runner.run_warmup(warmup_id=again.id, ports=warmup_ports(services))
         cached_s = time.perf_counter() - began
     finally:
         await services.aclose()

@@ -94,7 +94,7 @@ from dyngen.services.machinery.media import MediaLinks
 from dyngen.services.machinery.scores import ScoreBoard
 from dyngen.services.machinery.template_library import TemplateLibrary
 from dyngen.services.reporting.records import outbox_loop
-from dyngen.services.warmup import runs as warmup
+from dyngen.services.warmup import runner as warmup_runner
 
 if TYPE_CHECKING:
     from arq.worker import Worker
@@ -262,7 +262,7 @@ def _wire_jobs(services: Services, settings: Settings, *, queue: JobQueue | None
     services.background.append(reaper)
 
     async def warmups() -> None:  # runs the API's warm-ups and resumes unfinished ones after a restart
-        await warmup.warmup_loop(ports=warmup_ports(services))
+        await warmup_runner.warmup_loop(ports=warmup_ports(services))
 
     services.background.append(warmups)
     if queue is not None:

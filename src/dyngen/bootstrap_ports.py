@@ -16,7 +16,7 @@ from dyngen.services.jobs import lifecycle as jobs
 from dyngen.services.machinery.container import Services
 from dyngen.services.play.ports import PlayPorts
 from dyngen.services.reporting.health import HealthPorts
-from dyngen.services.warmup import runs as warmup
+from dyngen.services.warmup import runner
 
 if TYPE_CHECKING:
     pass
@@ -178,9 +178,9 @@ def job_runner(services: Services) -> jobs.JobRunner:
     )
 
 
-def warmup_ports(services: Services) -> warmup.WarmupPorts:
+def warmup_ports(services: Services) -> runner.WarmupPorts:
     """What running warm-ups takes; each item goes through generation's front door."""
-    return warmup.WarmupPorts(
+    return runner.WarmupPorts(
         warmups=services.warmups,
         notifier=services.notifier,
         clock=services.clock,

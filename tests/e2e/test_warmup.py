@@ -24,6 +24,7 @@ from dyngen.domain.warmup import ItemOutcome, ItemStatus, WarmupRun
 from dyngen.entrypoints.api.app import create_app
 from dyngen.services.machinery.container import Services
 from dyngen.services.warmup import plan as warmup_plan
+from dyngen.services.warmup import runner as warmup_runner
 from dyngen.services.warmup import runs as warmup
 from tests.e2e.test_cli import Workdir
 from tests.e2e.test_jobs import Event, parse_sse
@@ -232,7 +233,7 @@ async def test_an_interrupted_run_resumes_with_what_it_had_not_warmed(settings: 
 async def _interrupted_then_resumed(services: Services, provider: FakeProvider) -> None:
     graph = SceneGraph.model_validate(chain(24))
     run = await create_warmup(services, graph=graph, graph_version=None, concurrency=4, origin="cli")
-    first = asyncio.ensure_future(warmup.run_warmup(warmup_id=run.id, ports=warmup_ports(services)))
+    first = asyncio.ensure_future(warmup_runner.run_warmup(warmup_id=run.id, ports=warmup_ports(services)))
     await stored_done(services, run.id, at_least=8)
     first.cancel()  # as a shutdown does: the run stays resumable
     with pytest.raises(asyncio.CancelledError):
@@ -245,7 +246,7 @@ async def _interrupted_then_resumed(services: Services, provider: FakeProvider) 
     provider.release()  # the resumed run is answered (and so are the calls held at the interruption)
 
     attempted: list[str] = []
-    report = await warmup.run_warmup(
+    report = await warmup_runner.run_warmup(
         warmup_id=run.id,
         ports=warmup_ports(services),
         progress=lambda _, item: attempted.append(item.node_id) if item else None,
@@ -268,13 +269,13 @@ async def test_failed_items_are_counted_by_code_and_tried_again_on_resume(
     provider.failures = [ErrorCode.GEN_CONSTRAINT_FAIL, ErrorCode.GEN_EMPTY_OUTPUT]
     graph = SceneGraph.model_validate(chain(5))
     run = await create_warmup(services, graph=graph, graph_version=None, concurrency=1, origin="cli")
-    report = await warmup.run_warmup(warmup_id=run.id, ports=warmup_ports(services))
+    report = await warmup_runner.run_warmup(warmup_id=run.id, ports=warmup_ports(services))
     assert (report.status.value, report.generated, report.failed) == (
         "failed",
         3,
         {"GEN_CONSTRAINT_FAIL": 1, "GEN_EMPTY_OUTPUT": 1},
     )
-    again = await warmup.run_warmup(warmup_id=run.id, ports=warmup_ports(services))
+    again = await warmup_runner.run_warmup(warmup_id=run.id, ports=warmup_ports(services))
     assert (again.status.value, again.generated, again.failed, again.pending) == ("complete", 5, {}, 0)
     assert len(provider.calls) == 7, "the resume ran only the two failed items"
 
@@ -376,12 +377,12 @@ async def test_a_spent_budget_fails_the_rest_with_its_code_and_a_resume_after_ra
     services, provider = slow_services  # every generation costs 0.01
     graph = SceneGraph.model_validate(chain(4))
     run = await create_warmup(services, graph=graph, graph_version=None, concurrency=1, origin="cli")
-    report = await warmup.run_warmup(warmup_id=run.id, ports=warmup_ports(services))
+    report = await warmup_runner.run_warmup(warmup_id=run.id, ports=warmup_ports(services))
     assert (report.status.value, report.generated, report.failed) == ("failed", 2, {"GEN_BUDGET_EXCEEDED": 2})
     assert report.cost == pytest.approx(0.02)
     assert len(provider.calls) == 2, "a refused generation never reaches the provider"
 
     raised = settings.model_copy(update={"budget_global_cap": 1.0})
     services.options = dataclasses.replace(services.options, budgets=raised.budget_policy)
-    again = await warmup.run_warmup(warmup_id=run.id, ports=warmup_ports(services))
+    again = await warmup_runner.run_warmup(warmup_id=run.id, ports=warmup_ports(services))
     assert (again.status.value, again.generated, again.failed, len(provider.calls)) == ("complete", 4, {}, 4)

@@ -13,7 +13,7 @@ from dyngen.domain.rate_limits import RateLimits
 from dyngen.domain.responses import CacheInfo, Cost, ErrorInfo, GenerateContentResponse
 from dyngen.domain.warmup import WarmupItem, WarmupRun, WarmupStatus
 from dyngen.services.machinery.container import RunningJobs
-from dyngen.services.warmup.runs import WarmupPorts, run_warmup
+from dyngen.services.warmup.runner import WarmupPorts, run_warmup
 from tests.fakes import FakeClock
 
 

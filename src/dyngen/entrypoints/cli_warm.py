@@ -34,6 +34,7 @@ from dyngen.entrypoints.cli_options import PlayerId, PlaythroughId, renamed
 from dyngen.entrypoints.progress import TerminalProgress
 from dyngen.services.authoring import graphs
 from dyngen.services.machinery.container import Services
+from dyngen.services.warmup import runner
 from dyngen.services.warmup import runs as warmup
 from dyngen.services.warmup.runs import WarmupReport
 
@@ -173,7 +174,7 @@ def warm(
                 typer.echo(f"warm-up {warmup_id} (resume with: dyngen warm --resume {warmup_id})", err=True)
         started.append(warmup_id)
         with bar:
-            return await warmup.run_warmup(
+            return await runner.run_warmup(
                 warmup_id=warmup_id,
                 ports=warmup_ports(services),
                 progress=lambda counts, _outcome: _show(bar, counts),

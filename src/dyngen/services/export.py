@@ -42,7 +42,8 @@ from dyngen.services.generation.request import Preparer
 from dyngen.services.reporting import records
 from dyngen.services.warmup import runs as warmup
 from dyngen.services.warmup.plan import plan
-from dyngen.services.warmup.runs import GenerateContent, WarmupPorts, WarmupReport
+from dyngen.services.warmup.runner import GenerateContent, WarmupPorts, run_warmup
+from dyngen.services.warmup.runs import WarmupReport
 
 log = logging.getLogger("dyngen.export")
 
@@ -219,7 +220,7 @@ async def _warm(
         if progress is not None:
             progress("warming", counts.done, counts.total)
 
-    report = await warmup.run_warmup(warmup_id=run.id, ports=warming, progress=tick)
+    report = await run_warmup(warmup_id=run.id, ports=warming, progress=tick)
     cold |= {item.position for item in await warming.warmups.pending_items(run.id)}  # never run
     return items, cold, report
 
