@@ -4,7 +4,8 @@ generation's, play's, authoring's and health's bundles are built once and kept i
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, cast
+from collections.abc import Callable
+from typing import TypeVar, cast
 
 from dyngen.services.authoring.ports import AuthoringPorts
 from dyngen.services.authoring.runtime_graphs import live_graph, referenced
@@ -18,8 +19,16 @@ from dyngen.services.play.ports import PlayPorts
 from dyngen.services.reporting.health import HealthPorts
 from dyngen.services.warmup import runner
 
-if TYPE_CHECKING:
-    pass
+T = TypeVar("T")
+
+
+def _kept(services: Services, name: str, make: Callable[[Services], T]) -> T:
+    """The bundle `name` of `services`: built by `make` at the first call, then read from `Services.bundles`
+    (emptied when a field of `services` is set after `build`)."""
+    built = services.bundles.get(name)
+    if built is None:
+        built = services.bundles[name] = make(services)
+    return cast(T, built)
 
 
 # The ports of the use cases, picked out of `Services` (the entrypoints and tests call these). Generation's,
@@ -46,10 +55,7 @@ def run_ports(services: Services) -> RunPorts:
 
 def generation_ports(services: Services) -> GenerationPorts:
     """What generation's front door takes (the API's generate routes, `dyngen generate`, `play`, warm-ups)."""
-    built = services.bundles.get("generation")
-    if built is None:
-        built = services.bundles["generation"] = _generation_ports(services)
-    return cast(GenerationPorts, built)
+    return _kept(services, "generation", _generation_ports)
 
 
 def _generation_ports(services: Services) -> GenerationPorts:
@@ -111,50 +117,53 @@ def _generation_ports(services: Services) -> GenerationPorts:
 
 def play_ports(services: Services) -> PlayPorts:
     """What playing a stored graph takes (the by-reference route, `advance`)."""
-    built = services.bundles.get("play")
-    if built is None:
-        built = services.bundles["play"] = PlayPorts(
-            generation=generation_ports(services),
-            live_graph=functools.partial(live_graph, ports=authoring_ports(services)),
-            graphs=services.runtime_graphs,
-        )
-    return cast(PlayPorts, built)
+    return _kept(services, "play", _play_ports)
+
+
+def _play_ports(services: Services) -> PlayPorts:
+    return PlayPorts(
+        generation=generation_ports(services),
+        live_graph=functools.partial(live_graph, ports=authoring_ports(services)),
+        graphs=services.runtime_graphs,
+    )
 
 
 def authoring_ports(services: Services) -> AuthoringPorts:
     """What saving graphs and node configs, and reading them as the runtime does, takes (the graph and
     node routes, the example graph, the flat request's `node_id`, the by-reference route)."""
-    built = services.bundles.get("authoring")
-    if built is None:
-        built = services.bundles["authoring"] = AuthoringPorts(
-            graphs=services.graphs,
-            nodes=services.nodes,
-            providers=services.providers,
-            cache=services.runtime_graphs,
-            clock=services.clock,
-            default_timeout_ms=services.options.default_timeout_ms,
-        )
-    return cast(AuthoringPorts, built)
+    return _kept(services, "authoring", _authoring_ports)
+
+
+def _authoring_ports(services: Services) -> AuthoringPorts:
+    return AuthoringPorts(
+        graphs=services.graphs,
+        nodes=services.nodes,
+        providers=services.providers,
+        cache=services.runtime_graphs,
+        clock=services.clock,
+        default_timeout_ms=services.options.default_timeout_ms,
+    )
 
 
 def health_ports(services: Services) -> HealthPorts:
     """What a health check asks (`/api/health`, a graph's health)."""
-    built = services.bundles.get("health")
-    if built is None:
-        built = services.bundles["health"] = HealthPorts(
-            repository=services.repository,
-            jobs=services.jobs,
-            reviews=services.reviews,
-            artifacts=services.artifacts,
-            outbox=services.outbox,
-            providers=services.providers,
-            cache=services.cache,
-            metrics=services.metrics,
-            clock=services.clock,
-            probes=services.probes,
-            options=services.options,
-        )
-    return cast(HealthPorts, built)
+    return _kept(services, "health", _health_ports)
+
+
+def _health_ports(services: Services) -> HealthPorts:
+    return HealthPorts(
+        repository=services.repository,
+        jobs=services.jobs,
+        reviews=services.reviews,
+        artifacts=services.artifacts,
+        outbox=services.outbox,
+        providers=services.providers,
+        cache=services.cache,
+        metrics=services.metrics,
+        clock=services.clock,
+        probes=services.probes,
+        options=services.options,
+    )
 
 
 def job_runner(services: Services) -> jobs.JobRunner:
