@@ -71,6 +71,7 @@ class Seen:
     statuses: dict[int, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
     urls: set[str] = field(default_factory=set)
+    late: dict[str, int] = field(default_factory=dict)  # answers past the deadline, by kind of request
 
 
 def _body(playthrough: str, *, always: bool = False) -> bytes:
@@ -136,6 +137,9 @@ async def _load(port: int, *, duration_s: float, concurrency: int, seen: Seen) -
                 continue
             if elapsed <= TIMEOUT_MS / 1000:
                 seen.within += 1
+            else:
+                what = ("miss", "hit", "always", "hit")[kind]
+                seen.late[what] = seen.late.get(what, 0) + 1
             answer = json.loads(data)
             if answer.get("fallback", {}).get("applied") and answer["status"] != "complete":
                 seen.fallbacks += 1
@@ -208,7 +212,8 @@ def scenario(name: str, workdir: Path, *, postgres_url: str, s3: Any, duration_s
     share = seen.within / seen.sent if seen.sent else 0.0
     print(
         f"  {name}: {seen.sent} requests, {share:.1%} within {TIMEOUT_MS} ms, statuses {seen.statuses},"
-        f" no answer {seen.no_answer} {seen.errors or ''}, fallbacks {seen.fallbacks};"
+        f" no answer {seen.no_answer} {seen.errors or ''}, fallbacks {seen.fallbacks},"
+        f" late by kind {seen.late or 'none'};"
         f" p50 {percentile(ordered, 50) * 1000:.0f} ms,"
         f" p99 {percentile(ordered, 99) * 1000:.0f} ms, max {max(ordered, default=0) * 1000:.0f} ms;"
         f" {dead} of {len(seen.urls)} URLs dead after recovery;"

@@ -6,6 +6,7 @@ To run the contract on another store, subclass `ArtifactStoreContract` as `Test<
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -150,6 +151,99 @@ class TestMemoryArtifactStore(ArtifactStoreContract):
     @pytest.fixture
     def outside(self) -> list[str]:
         return ["local://artifacts/ab/abcd", "s3://bucket/artifacts/ab/abcd", "memory://../x", "memory://cache/ab/cd"]
+
+
+class SilentStore(MemoryObjectStore):
+    """An object store that accepts uploads and answers only once the test releases it (or fails them)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answer = asyncio.Event()
+        self.refuse = False
+        self.started = 0
+
+    async def put(self, key: str, data: bytes, *, content_type: str) -> None:
+        self.started += 1
+        await self.answer.wait()
+        if self.refuse:
+            raise ConnectionResetError("the store hung up")
+        await super().put(key, data, content_type=content_type)
+
+
+class TestSpoolingArtifactStoreWhileTheStoreIsSilent:
+    """A store that accepts and never answers holds a caller no longer than `within_s`: the bytes are
+    spooled, the upload carries on, and whichever of the two lands first empties the spool."""
+
+    @pytest.fixture
+    def silent(self) -> SilentStore:
+        return SilentStore()
+
+    @pytest.fixture
+    async def store(self, silent: SilentStore, tmp_path: Path) -> AsyncIterator[SpoolingArtifactStore]:
+        store = SpoolingArtifactStore(store=silent, spool_dir=tmp_path / "spool")
+        yield store
+        await store.aclose()
+
+    async def test_the_caller_gets_the_uri_and_the_bytes_are_readable_from_the_spool(
+        self, store: SpoolingArtifactStore, silent: SilentStore
+    ) -> None:
+        uri = await store.put(
+            b"a silent take", media_type="text/plain", content_hash=digest(b"a silent take"), within_s=0.01
+        )
+
+        assert uri == silent.uri(f"artifacts/{digest(b'a silent take')[:2]}/{digest(b'a silent take')}")
+        assert silent.started == 1
+        assert await store.pending() == 1
+        assert await store.get(uri) == b"a silent take"
+
+    async def test_the_upload_that_lands_late_empties_the_spool(
+        self, store: SpoolingArtifactStore, silent: SilentStore
+    ) -> None:
+        uri = await store.put(b"late", media_type="text/plain", content_hash=digest(b"late"), within_s=0.01)
+        silent.answer.set()
+
+        async def landed() -> bool:
+            return await store.pending() == 0
+
+        await until(landed, what="the late upload to empty the spool")
+        assert await silent.get(silent.key_of(uri)) == b"late"
+        assert await store.get(uri) == b"late"
+
+    async def test_an_upload_that_fails_late_leaves_the_spool_for_the_flush(
+        self, store: SpoolingArtifactStore, silent: SilentStore
+    ) -> None:
+        uri = await store.put(b"kept", media_type="text/plain", content_hash=digest(b"kept"), within_s=0.01)
+        silent.refuse = True
+        silent.answer.set()
+        await until(lambda: silent.started == 1 and not store._uploads, what="the late upload to fail")
+
+        assert await store.pending() == 1
+        silent.refuse = False
+        assert await store.flush() == 1
+        assert await silent.get(silent.key_of(uri)) == b"kept"
+
+    async def test_closing_cancels_the_uploads_in_flight_and_keeps_their_bytes(
+        self, silent: SilentStore, tmp_path: Path
+    ) -> None:
+        store = SpoolingArtifactStore(store=silent, spool_dir=tmp_path / "spool")
+        uri = await store.put(b"held", media_type="text/plain", content_hash=digest(b"held"), within_s=0.01)
+
+        await store.aclose()
+
+        assert await silent.get(silent.key_of(uri)) is None
+        restarted = SpoolingArtifactStore(store=MemoryObjectStore(), spool_dir=tmp_path / "spool")
+        assert await restarted.pending() == 1
+        assert await restarted.get(uri) == b"held"
+
+    async def test_a_store_that_answers_in_time_spools_nothing(
+        self, store: SpoolingArtifactStore, silent: SilentStore
+    ) -> None:
+        silent.answer.set()
+
+        uri = await store.put(b"quick", media_type="text/plain", content_hash=digest(b"quick"), within_s=60)
+
+        assert await store.pending() == 0
+        assert await silent.get(silent.key_of(uri)) == b"quick"
 
 
 @pytest.mark.services

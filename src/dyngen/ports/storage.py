@@ -68,7 +68,10 @@ class InvalidationBus(Protocol):
 class ArtifactStore(Protocol):
     """Durable bytes, addressed by the URI `put` returns."""
 
-    async def put(self, data: bytes, *, media_type: str, content_hash: str) -> str: ...
+    async def put(self, data: bytes, *, media_type: str, content_hash: str, within_s: float | None = None) -> str:
+        """Store the bytes; returns their URI. With `within_s`, a store that has not taken them by then
+        leaves them in a durable spool (uploaded later) rather than holding the caller."""
+        ...
 
     async def get(self, uri: str) -> bytes: ...
 

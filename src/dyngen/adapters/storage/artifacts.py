@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import re
@@ -36,6 +37,7 @@ class SpoolingArtifactStore:
         self._spool = spool_dir
         self._interval = flush_interval_s
         self._task: asyncio.Task[None] | None = None
+        self._uploads: set[asyncio.Task[None]] = set()
 
     @staticmethod
     def _key(content_hash: str) -> str:
@@ -44,14 +46,43 @@ class SpoolingArtifactStore:
     def _spooled(self, key: str) -> Path:
         return self._spool / key.replace("/", "_")
 
-    async def put(self, data: bytes, *, media_type: str, content_hash: str) -> str:
+    async def put(self, data: bytes, *, media_type: str, content_hash: str, within_s: float | None = None) -> str:
+        """Upload the bytes, or spool them when the store fails, or has not answered within `within_s`.
+
+        An upload that outlives `within_s` carries on in the background (within the store's own deadline,
+        so that the store learns whether it answers); the bytes are spooled meanwhile, and the spool entry
+        goes once either upload lands. The caller never waits on a silent store longer than it said.
+        """
         key = self._key(content_hash)
+        if within_s is None:
+            try:
+                await self._store.put(key, data, content_type=media_type)
+            except Exception as exc:  # the store is unreachable: keep the bytes locally and upload later
+                await self._keep(key, data, media_type, exc)
+            return self._store.uri(key)
+        upload = asyncio.ensure_future(self._store.put(key, data, content_type=media_type))
         try:
-            await self._store.put(key, data, content_type=media_type)
-        except Exception as exc:  # the store is unreachable: keep the bytes locally and upload later
-            log.warning("artifacts.spooled key=%s error=%s", key, type(exc).__name__)
-            await asyncio.to_thread(self._write_spool, key, data, media_type)
+            async with asyncio.timeout(within_s):
+                await asyncio.shield(upload)
+        except Exception as exc:  # unreachable, or silent past `within_s`: keep the bytes, upload later
+            if not upload.done():
+                self._uploads.add(upload)
+                upload.add_done_callback(functools.partial(self._uploaded_late, key))
+            await self._keep(key, data, media_type, exc)
+        except BaseException:  # the caller is cancelled: nothing will name these bytes
+            upload.cancel()
+            raise
         return self._store.uri(key)
+
+    async def _keep(self, key: str, data: bytes, media_type: str, error: Exception) -> None:
+        log.warning("artifacts.spooled key=%s error=%s", key, type(error).__name__)
+        await asyncio.to_thread(self._write_spool, key, data, media_type)
+
+    def _uploaded_late(self, key: str, upload: asyncio.Task[None]) -> None:
+        """A slow upload ended: its spool entry stays unless it landed (the flush loop uploads it then)."""
+        self._uploads.discard(upload)
+        if not upload.cancelled() and upload.exception() is None:
+            self._unspool([key])
 
     def _write_spool(self, key: str, data: bytes, media_type: str) -> None:
         self._spool.mkdir(parents=True, exist_ok=True)
@@ -142,6 +173,9 @@ class SpoolingArtifactStore:
             await asyncio.sleep(self._interval)
 
     async def aclose(self) -> None:
+        for upload in list(self._uploads):  # the bytes are in the spool: the next start uploads them
+            upload.cancel()
+        await asyncio.gather(*self._uploads, return_exceptions=True)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -41,33 +41,45 @@ async def _store_artifacts(
     *,
     artifacts: ArtifactStore,
     clock: Clock,
+    deadline: float,
     primary_id: str | None = None,
 ) -> tuple[list[ArtifactRecord], str | None]:
-    """Store every artifact; return their records and the API URL of the primary one (whose id is
-    `primary_id` when given: a streamed artifact keeps the id its URL was handed out with)."""
-    records: list[ArtifactRecord] = []
-    first_primary = next((i for i, b in enumerate(result.artifacts) if b.primary), 0)
-    for i, blob in enumerate(result.artifacts):
-        digest = hashlib.sha256(blob.data).hexdigest()
-        uri = await artifacts.put(blob.data, media_type=blob.media_type, content_hash=digest)
-        records.append(
-            ArtifactRecord(
-                id=primary_id if primary_id is not None and i == first_primary else new_id(),
-                generation_id=generation_id,
-                role=blob.role,
-                media_type=blob.media_type,
-                size=len(blob.data),
-                content_hash=digest,
-                storage_uri=uri,
-                created_at=clock.now(),
-            )
+    """Store every artifact, all at once, within a share of what is left of the node's deadline (a store
+    that has not taken them by then leaves them in its spool); return their records and the API URL of
+    the primary one (whose id is `primary_id` when given: a streamed artifact keeps the id its URL was
+    handed out with)."""
+    within = max((deadline - clock.monotonic()) * ARTIFACTS_SHARE, ARTIFACTS_FLOOR_S)
+    digests = [hashlib.sha256(blob.data).hexdigest() for blob in result.artifacts]
+    uris = await asyncio.gather(
+        *(
+            artifacts.put(blob.data, media_type=blob.media_type, content_hash=digest, within_s=within)
+            for blob, digest in zip(result.artifacts, digests, strict=True)
         )
+    )
+    first_primary = next((i for i, b in enumerate(result.artifacts) if b.primary), 0)
+    records = [
+        ArtifactRecord(
+            id=primary_id if primary_id is not None and i == first_primary else new_id(),
+            generation_id=generation_id,
+            role=blob.role,
+            media_type=blob.media_type,
+            size=len(blob.data),
+            content_hash=digest,
+            storage_uri=uri,
+            created_at=clock.now(),
+        )
+        for i, (blob, digest, uri) in enumerate(zip(result.artifacts, digests, uris, strict=True))
+    ]
     primary = next(
         (r for r, b in zip(records, result.artifacts, strict=True) if b.primary), records[0] if records else None
     )
     return records, f"/api/artifacts/{primary.id}" if primary else None
 
 
+# The artifacts wait for the object store at most this share of what is left of the node's deadline (at
+# least `ARTIFACTS_FLOOR_S`); the rest is for the seed-drift check, the record and the answer.
+ARTIFACTS_SHARE = 0.5
+ARTIFACTS_FLOOR_S = 0.05
 # A generation whose provider used its whole deadline still gets this long to write its record before
 # the record goes to the outbox (less than `JOIN_GRACE_S`, so that callers waiting on it get its answer).
 RECORD_GRACE_S = 0.2
@@ -293,11 +305,13 @@ async def run_generation(
     if job is not None:
         common |= job.model_dump(include=JOB_FIELDS) | {"lease_owner": None, "lease_expires_at": None}
     if result is not None:
+        deadline = started + timeout_s(ports.options, request)
         artifacts, url = await _store_artifacts(
             generation_id,
             result,
             artifacts=ports.artifacts,
             clock=ports.clock,
+            deadline=deadline,
             primary_id=stream.id if stream is not None else None,
         )
         payload = result.payload.model_copy(update={"url": result.payload.url or url})
@@ -317,9 +331,7 @@ async def run_generation(
             artifacts=artifacts,
             elements=checked.elements if checked is not None else None,
         )
-        if record.deterministic and await drifted(
-            record, deadline=started + timeout_s(ports.options, request), ports=ports
-        ):
+        if record.deterministic and await drifted(record, deadline=deadline, ports=ports):
             record = record.model_copy(update={"deterministic": False})
         retried = (
             FallbackInfo(applied=True, mode=FallbackMode.RETRY, reason=f"succeeded on attempt {attempts}")
