@@ -1,12 +1,14 @@
 """Time to first frame of a 30 s transition over HTTP: the video streamed while it renders against the
 same render answered once whole, in one run, on servers started the same way.
 
-Two dyngen servers (embedded, `builtin_video`), one with `DYNGEN_VIDEO_STREAMING=true`, one with `false`.
+Two dyngen servers (embedded, `builtin_video`), one with `DYNGEN_VIDEO_STREAMING=true` (the default), one with `false`.
 Each call asks for a new 30 s transition (a new playthrough: a miss) and times, from sending the POST:
 
 - streaming: the answer, the video's first byte, its first frame (the bytes up to the first fragment's
   `mdat` received: what a player needs to show a picture) and its last byte (the render's end);
-- whole: the answer (the render done) and the video's last byte.
+- whole: the answer (the render done) and the video's last byte;
+- both: the poster, captions and script the answer names, each loaded once the first frame is in (a player
+  shows the poster and loads the captions track while the video starts).
 
 Rounds in ABBA order; medians. Figures: time to first frame (goal < 500 ms) against the whole render's
 first frame (its answer plus the whole download, since a `+faststart` MP4's first frame needs the whole file),
@@ -57,6 +59,9 @@ def _call(client: httpx.Client, n: int) -> dict[str, float]:
     if answer.status_code != 200 or body.get("status") != "complete":
         raise BenchError(f"generation failed: {answer.status_code} {answer.text[:300]}")
     times = {"answer": answered}
+    others = [a["url"] for a in body.get("artifacts") or [] if a["role"] != "video"]
+    if len(others) != 3:
+        raise BenchError(f"the answer names {len(others)} of the poster, captions and script")
     data = bytearray()
     with client.stream("GET", body["content"]["url"]) as video:
         if video.status_code != 200:
@@ -67,6 +72,10 @@ def _call(client: httpx.Client, n: int) -> dict[str, float]:
             data += chunk
             if "first_frame" not in times and b"mdat" in box_types(bytes(data[: complete_boxes(data, 0)])):
                 times["first_frame"] = time.perf_counter() - started
+                for url in others:
+                    if client.get(url).status_code != 200:
+                        raise BenchError(f"{url}: not loadable")
+                times["artifacts"] = time.perf_counter() - started
     times["last_byte"] = time.perf_counter() - started
     if data[4:8] != b"ftyp":
         raise BenchError("the video is not an MP4")
@@ -104,8 +113,9 @@ def _measure(tmp: Path) -> list[Row]:
     print(
         f"  streaming: answer {median('streaming', 'answer') * 1000:.0f} ms, first byte "
         f"{median('streaming', 'first_byte') * 1000:.0f} ms, first frame {first_frame * 1000:.0f} ms, "
+        f"poster, captions and script {median('streaming', 'artifacts') * 1000:.0f} ms, "
         f"last byte {render_s:.2f} s; whole: answer {median('whole', 'answer'):.2f} s, "
-        f"last byte {whole_first_frame:.2f} s"
+        f"last byte {whole_first_frame:.2f} s, poster, captions and script {median('whole', 'artifacts'):.2f} s"
     )
     return [
         Row(

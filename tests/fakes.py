@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,11 +13,13 @@ from dyngen.domain.cache_keys import ReviewScore
 from dyngen.domain.contracts import GenerateContentRequest, GenerationType, PayloadType
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
-from dyngen.domain.responses import ContentMetadata, GeneratedContentPayload
+from dyngen.domain.responses import Beat, ContentMetadata, GeneratedContentPayload
 from dyngen.ports import (
     ApiKey,
     ApiKeyRepository,
     ArtifactBlob,
+    MediaStream,
+    Provider,
     ProviderCall,
     ProviderInfo,
     ProviderResult,
@@ -435,20 +438,43 @@ class FakeVideoProvider:
 class FakeStreamingVideoProvider(FakeVideoProvider):
     """A video provider that streams its "video" while it renders (`ProviderCall.stream`): `first` is
     written and said to be playable at once, the rest only once `render` is set (or the render fails then,
-    with `fail`). `rendering` is set when it waits for `render`."""
+    with `fail`). `rendering` is set when it waits for `render`.
+
+    Like `builtin_video`, its other artifacts (`companions`: a poster, captions, the script) and its
+    payload's lines are made before the render, said with the video once it is playable and returned with it.
+    """
+
+    LINE = "Rain runs down the cafe window."
 
     def __init__(self, *, first: bytes = b"first fragment|", rest: bytes = b"the rest", fail: bool = False) -> None:
         super().__init__(name="fake_video", cost=0.0)
         self.first, self.rest, self.fail = first, rest, fail
         self.render = asyncio.Event()
         self.rendering = asyncio.Event()
+        self.companions = [
+            ArtifactBlob(role="poster", media_type="image/jpeg", data=b"\xff\xd8\xff a poster"),
+            ArtifactBlob(
+                role="captions",
+                media_type="text/vtt",
+                data=f"WEBVTT\n\n1\n00:00:00.000 --> 00:00:03.000\n{self.LINE}\n".encode(),
+            ),
+            ArtifactBlob(role="script", media_type="application/json", data=f'{{"dialogue":["{self.LINE}"]}}'.encode()),
+        ]
 
     async def generate(self, call: ProviderCall) -> ProviderResult:
         self.calls.append(call)
-        payload = GeneratedContentPayload(type=PayloadType.VIDEO, duration=call.request.duration.target)
+        payload = GeneratedContentPayload(
+            type=PayloadType.VIDEO,
+            duration=call.request.duration.target,
+            dialogue=[self.LINE],
+            beats=[Beat(start=0.0, duration=3.0, kind="narration", text=self.LINE)],
+        )
+        early = ProviderResult(
+            payload=payload, artifacts=list(self.companions), tokens=6, cost=0.0, fingerprint=f"{self.info.name}/1"
+        )
         if call.stream is not None:
             await call.stream.write(self.first)
-            call.stream.playable(payload)
+            call.stream.playable(early)
         self.rendering.set()
         await self.render.wait()
         if self.fail:
@@ -456,4 +482,52 @@ class FakeStreamingVideoProvider(FakeVideoProvider):
         if call.stream is not None:
             await call.stream.write(self.rest)
         blob = ArtifactBlob(role="video", media_type="video/mp4", data=self.first + self.rest, primary=True)
-        return ProviderResult(payload=payload, artifacts=[blob], cost=0.0, fingerprint=f"{self.info.name}/1")
+        return dataclasses.replace(early, artifacts=[blob, *early.artifacts])
+
+
+class FakeHeldRender:
+    """Wraps a provider that streams (a real `builtin_video`): once it said its video is playable, its next
+    write waits until `release` is set, so the render is still running when the answer comes whatever this
+    machine's speed (an order of events, not a duration)."""
+
+    def __init__(self, inner: Provider) -> None:
+        self.inner = inner
+        self.info = inner.info
+        self.release = asyncio.Event()
+
+    def estimate_cost(self, request: GenerateContentRequest) -> float:
+        return self.inner.estimate_cost(request)
+
+    async def generate(self, call: ProviderCall) -> ProviderResult:
+        if call.stream is None:
+            return await self.inner.generate(call)
+        return await self.inner.generate(dataclasses.replace(call, stream=_HeldStream(call.stream, self.release)))
+
+
+class _HeldStream:
+    def __init__(self, stream: MediaStream, release: asyncio.Event) -> None:
+        self.stream, self.release, self.told = stream, release, False
+
+    async def write(self, data: bytes) -> None:
+        if self.told:
+            await self.release.wait()
+        await self.stream.write(data)
+
+    def playable(self, early: ProviderResult) -> None:
+        self.told = True
+        self.stream.playable(early)
+
+
+class FakeMediaStream:
+    """A `ports.MediaStream` that keeps what a provider streams: the bytes, and the early result it said
+    with its video once playable."""
+
+    def __init__(self) -> None:
+        self.data = b""
+        self.early: ProviderResult | None = None
+
+    async def write(self, data: bytes) -> None:
+        self.data += data
+
+    def playable(self, early: ProviderResult) -> None:
+        self.early = early

@@ -3,6 +3,7 @@ generation's, play's, authoring's and health's bundles are built once and kept i
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from typing import TypeVar, cast
@@ -115,6 +116,14 @@ def _generation_ports(services: Services) -> GenerationPorts:
     )
 
 
+def _warming_ports(services: Services) -> GenerationPorts:
+    ports = generation_ports(services)
+    if ports.serving.runs.live is None:
+        return ports
+    runs = dataclasses.replace(ports.serving.runs, live=None)
+    return dataclasses.replace(ports, serving=dataclasses.replace(ports.serving, runs=runs))
+
+
 def play_ports(services: Services) -> PlayPorts:
     """What playing a stored graph takes (the by-reference route, `advance`)."""
     return _kept(services, "play", _play_ports)
@@ -188,12 +197,14 @@ def job_runner(services: Services) -> jobs.JobRunner:
 
 
 def warmup_ports(services: Services) -> runner.WarmupPorts:
-    """What running warm-ups takes; each item goes through generation's front door."""
+    """What running warm-ups takes; each item goes through generation's front door, answered once its
+    content is whole and kept (no video is answered while it renders: a warm-up plays nothing, and would
+    start its next render while this one still runs)."""
     return runner.WarmupPorts(
         warmups=services.warmups,
         notifier=services.notifier,
         clock=services.clock,
-        generate=functools.partial(generate_content, ports=generation_ports(services)),
+        generate=functools.partial(generate_content, ports=_kept(services, "warming", _warming_ports)),
         rate_limiter=services.rate_limiter,
         rate_limits=services.options.rate_limits,
         running=services.running,

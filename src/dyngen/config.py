@@ -327,11 +327,12 @@ class Settings(BaseSettings):
         "graph's images shipped in the package; empty or absent = drawn.",
     )
     video_streaming: bool = Field(
-        default=False,
+        default=True,
         description="Answer a transition as soon as its video is playable and stream the video while it renders "
-        "(`builtin_video` writes fragmented MP4); embedded mode only (no Redis, no S3): there the render is "
-        "answered once whole. Off by default: the early answer names only the video (its poster, captions and "
-        "script come with the record and later answers), while a game expects every artifact inline.",
+        "(`builtin_video` writes fragmented MP4); the answer names the poster, captions and script as a whole "
+        "answer does (they are made before the video), only the video's size is absent. Embedded mode only (no "
+        "Redis, no S3) and for players only: a warm-up, `dyngen generate`, `play`, `warm` and `export`, any other "
+        "mode, and `false` answer once the video is whole.",
     )
     flight_lease_ms: int = Field(default=2000, ge=100, description="Single-flight lease, extended while generating.")
     auth: AuthMode = Field(
@@ -564,6 +565,11 @@ class Settings(BaseSettings):
         """Videos are served while they render: `video_streaming` on, in a deployment whose every request
         reaches the process that renders (no Redis: one process; no S3: no upload after the render)."""
         return self.video_streaming and not self.redis_url and not self.object_store_url
+
+    def unstreamed(self) -> Settings:
+        """These settings for a process that serves no player and ends with its answer (`dyngen generate`,
+        `play`, `warm`, `export`): nothing streams there, since a render still running at exit is cut off."""
+        return self.model_copy(update={"video_streaming": False})
 
     def s3_location(self) -> tuple[str, str] | None:
         """(bucket, prefix) of an `s3://` object store URL, or None for the local folder."""

@@ -94,12 +94,6 @@ def editor_server(browser_kit: Browser, tmp_path_factory: pytest.TempPathFactory
     yield from _serve(tmp_path_factory, "editor")
 
 
-@pytest.fixture(scope="session")
-def streaming_server(browser_kit: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The same with `DYNGEN_VIDEO_STREAMING=true`: transitions are answered while their video renders."""
-    yield from _serve(tmp_path_factory, "streaming", DYNGEN_VIDEO_STREAMING="true")
-
-
 def graph_copy(base: str, name: str, *, timeout_ms: int | None = None) -> str:
     """A copy of the example graph for one test (its id sorts after the example's, which `/` opens);
     `timeout_ms` replaces every node's deadline."""

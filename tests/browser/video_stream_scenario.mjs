@@ -4,8 +4,10 @@
 //
 //   node video_stream_scenario.mjs --base URL --chromium /usr/bin/chromium
 //
-// Prints one JSON line: whether the video was still rendering when it started playing (a HEAD on its URL
-// has no Content-Length then), how far it played, and whether it played to its end (at 16x) with every frame.
+// Prints one JSON line: the roles of the artifacts the answer names, the poster as an <img> decoded it, the
+// captions as a <track> loaded them and the script as fetched (each while the video plays), whether the video
+// was still rendering when it started playing and they were loaded (a HEAD on its URL has no Content-Length
+// then), how far it played, and whether it played to its end (at 16x) with every frame.
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
 
@@ -30,14 +32,38 @@ try {
     const answer = await (await fetch('/api/generate-content', {
       method: 'POST', headers: { 'content-type': 'application/json' }, body,
     })).json();
+    const link = (role) => (answer.artifacts || []).find((a) => a.role === role);
     const video = document.createElement('video');
-    video.muted = true; video.autoplay = true; video.src = answer.content.url;
+    video.muted = true; video.autoplay = true;
+    if (link('poster')) video.poster = link('poster').url;
+    const track = document.createElement('track');
+    track.kind = 'captions'; track.default = true;
+    if (link('captions')) track.src = link('captions').url;
+    video.appendChild(track);
+    video.src = answer.content.url;
     document.body.appendChild(video);
-    const playing = await new Promise((ok) => {
+    const playingNow = new Promise((ok) => {
       video.addEventListener('playing', () => ok(true));
       video.addEventListener('error', () => ok(false));
       setTimeout(() => ok(false), 60000);
     });
+    const cuesNow = new Promise((ok) => {
+      track.addEventListener('load', () => ok(track.track.cues.length));
+      track.addEventListener('error', () => ok(-1));
+      setTimeout(() => ok(-2), 60000);
+    });
+    const posterNow = (async () => {
+      if (!link('poster')) return 0;
+      const img = new Image();
+      img.src = link('poster').url;
+      return img.decode().then(() => img.naturalWidth, () => -1);
+    })();
+    const scriptNow = (async () => {
+      if (!link('script')) return null;
+      const script = await (await fetch(link('script').url)).json();
+      return (script.beats || []).length;
+    })();
+    const [playing, cues, posterWidth, scriptBeats] = await Promise.all([playingNow, cuesNow, posterNow, scriptNow]);
     const head = await fetch(answer.content.url, { method: 'HEAD' });
     const stillRendering = head.headers.get('content-length') === null;
     video.playbackRate = 16;
@@ -47,7 +73,9 @@ try {
       setTimeout(() => ok(false), 60000);
     });
     return {
-      status: answer.status, playing, stillRendering, ended, currentTime: video.currentTime,
+      status: answer.status, roles: (answer.artifacts || []).map((a) => a.role),
+      videoBytes: (link('video') || {}).bytes ?? null, beats: (answer.content.beats || []).length,
+      cues, posterWidth, scriptBeats, playing, stillRendering, ended, currentTime: video.currentTime,
       frames: video.getVideoPlaybackQuality().totalVideoFrames, error: video.error && video.error.message,
     };
   }, body);

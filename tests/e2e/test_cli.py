@@ -177,6 +177,19 @@ def test_generate_prints_the_response_and_is_deterministic_across_runs(work: Wor
     assert work.run("key", request).stdout.strip() == first["cache_key"]
 
 
+def test_generate_answers_a_video_once_it_is_whole_and_kept(work: Workdir):
+    # No elements to check: a server would answer this video while it renders; `dyngen generate` ends with
+    # its answer, so it waits for the whole video (a render still running at exit would be cut off).
+    request = work.write("request.json", {**REQUEST, "constraints": {}})
+    first = json.loads(work.run("generate", request).stdout)
+    second = json.loads(work.run("generate", request).stdout)
+
+    assert first["status"] == "complete", first
+    assert [a["role"] for a in first["artifacts"]] == ["video", "poster", "captions", "script"]
+    assert all("bytes" in a for a in first["artifacts"]), "answered once whole"
+    assert second["cache"]["hit"] is True, "the first run's video was recorded and kept before it exited"
+
+
 def test_generate_refuses_a_request_with_errors(work: Workdir):
     request = copy.deepcopy(REQUEST)
     request["constraints"]["avoidElements"] = ["phone_ring"]

@@ -15,8 +15,7 @@ from dyngen.adapters.providers.video.encoder import box_types, encode_mp4, ffmpe
 from dyngen.adapters.providers.video.frames import blank_frames
 from dyngen.adapters.providers.video.keyframes import HEIGHT, WIDTH
 from dyngen.adapters.providers.video.timeline import FPS
-from dyngen.domain.responses import GeneratedContentPayload
-from dyngen.ports import ProviderCall
+from dyngen.ports import ProviderCall, ProviderResult
 from tests.integration.test_video_render import decode, request
 
 FRAMES = 72  # 3 s: six fragments
@@ -87,7 +86,7 @@ class RecordingStream:
     def __init__(self, want: int = 0) -> None:
         self.data = b""
         self.playable_at: int | None = None
-        self.payload: GeneratedContentPayload | None = None
+        self.early: ProviderResult | None = None
         self.want, self.count = want, 0
         self.fragments = asyncio.Event()
 
@@ -97,8 +96,8 @@ class RecordingStream:
         if self.count >= self.want:
             self.fragments.set()
 
-    def playable(self, payload: GeneratedContentPayload) -> None:
-        self.playable_at, self.payload = len(self.data), payload
+    def playable(self, early: ProviderResult) -> None:
+        self.playable_at, self.early = len(self.data), early
 
 
 async def test_the_provider_streams_exactly_its_video_and_says_when_it_is_playable(tmp_path: Path) -> None:
@@ -111,7 +110,11 @@ async def test_the_provider_streams_exactly_its_video_and_says_when_it_is_playab
 
     video = result.artifacts[0]
     assert (video.role, stream.data) == ("video", video.data)
-    assert stream.payload == result.payload
+    assert stream.early is not None
+    assert stream.early.payload == result.payload
+    assert stream.early.artifacts == result.artifacts[1:], "the poster, captions and script, said with the video"
+    assert [a.role for a in stream.early.artifacts] == ["poster", "captions", "script"]
+    assert stream.early.tokens == result.tokens
     assert stream.playable_at is not None
     assert stream.playable_at < len(video.data), "playable before the whole video was written"
     _, decoded = decode(video.data, tmp_path)

@@ -17,7 +17,14 @@ from dyngen.adapters.providers.chain import ChainProvider, build_chains
 from dyngen.domain.contracts import GenerateContentRequest, GenerationType
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.ports import Provider, ProviderCall
-from tests.fakes import FakeClock, FakeCutOffProvider, FakeProvider
+from tests.fakes import (
+    FakeClock,
+    FakeCutOffProvider,
+    FakeMediaStream,
+    FakeProvider,
+    FakeStreamingVideoProvider,
+    FakeVideoProvider,
+)
 
 T = ErrorCode.GEN_TIMEOUT
 
@@ -86,6 +93,35 @@ async def test_a_crashing_member_hands_over_to_the_next(breaker: MemoryCircuitBr
     )
 
     assert (await chain.generate(call())).fingerprint.startswith("chain:main>builtin/")
+
+
+async def test_a_member_that_streams_says_its_video_is_playable_under_its_own_name(
+    breaker: MemoryCircuitBreaker, clock: FakeClock
+) -> None:
+    video = FakeStreamingVideoProvider()
+    video.render.set()
+    chain = ChainProvider("main", [FakeProvider(name="studio", failures=[T]), video], breaker, clock=clock)
+    stream = FakeMediaStream()
+
+    result = await chain.generate(dataclasses.replace(call("transition"), stream=stream))
+
+    assert stream.early is not None, "a member that wrote nothing leaves the stream to the next one"
+    assert stream.early.answered_by == result.answered_by == "fake_video"
+    assert stream.data == video.first + video.rest
+
+
+async def test_a_member_that_fails_after_its_video_was_playable_ends_the_chain(
+    breaker: MemoryCircuitBreaker, clock: FakeClock
+) -> None:
+    video, after = FakeStreamingVideoProvider(fail=True), FakeVideoProvider(name="after")
+    video.render.set()
+    chain = ChainProvider("main", [video, after], breaker, clock=clock)
+
+    with pytest.raises(DyngenError) as failed:
+        await chain.generate(dataclasses.replace(call("transition"), stream=FakeMediaStream()))
+
+    assert failed.value.code is ErrorCode.GEN_PROVIDER_UNAVAILABLE
+    assert after.calls == [], "a player holds the first member's video: no other member answers instead"
 
 
 async def test_when_every_member_fails_the_last_error_is_raised(

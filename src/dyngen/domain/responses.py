@@ -115,12 +115,14 @@ class ArtifactLink(SnakeModel):
     that expires (see `domain/media.py`), what it is and its size.
 
     Roles: `video` (MP4), `poster` (JPEG), `captions` (WebVTT), `script` (the dialogue, beats and choices as JSON).
+    `bytes` is absent only for a video still rendering (answered as soon as it is playable, streamed while it
+    grows): its size is known once it is whole, and every later answer has it.
     """
 
     role: str
     url: str
     media_type: str
-    bytes: int
+    bytes: int | None = None
 
 
 class ElementCheck(SnakeModel):

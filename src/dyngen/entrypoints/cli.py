@@ -79,7 +79,7 @@ def _with_services(settings: Settings, use: Callable[[Services], Awaitable[T]]) 
     from dyngen.bootstrap import build
 
     async def run() -> T:
-        services = await build(settings)
+        services = await build(settings.unstreamed())
         try:
             return await use(services)
         finally:

@@ -142,7 +142,7 @@ def _run(settings: Settings, use: Any) -> ExportReport:
     from dyngen.bootstrap import build
 
     async def main() -> ExportReport:
-        services = await build(settings)
+        services = await build(settings.unstreamed())
         try:
             result: ExportReport = await use(services)
             return result

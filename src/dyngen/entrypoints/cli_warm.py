@@ -194,7 +194,7 @@ def _run(settings: Settings, use: Any, started: list[str]) -> WarmupReport:
     from dyngen.bootstrap import build
 
     async def main() -> WarmupReport:
-        services = await build(settings)
+        services = await build(settings.unstreamed())
         try:
             result: WarmupReport = await use(services)
             return result

@@ -46,8 +46,14 @@ class MediaStream(Protocol):
         """The artifact's next bytes."""
         ...
 
-    def playable(self, payload: GeneratedContentPayload) -> None:
-        """Enough is written for a player to start; `payload` is the content the result will carry."""
+    def playable(self, early: ProviderResult) -> None:
+        """Enough is written for a player to start, and the player is answered now.
+
+        Args:
+            early: The result the call will return, less its primary artifact (still being written): its
+                payload, tokens and cost, and every other artifact (a poster, captions, the script) whole
+                and byte for byte as the result will carry it, so that the answer given now names them too.
+        """
         ...
 
 

@@ -1,6 +1,6 @@
 // GENERATED FILE: do not edit. `npm run gen:types` writes it from src/api/enum-labels.json, checked
 // against the enums of src/api/schema.json (every value has a label).
-// schema-sha256: 22ce495447b6ce27c513e4b380a2b621ea4852654b0dac47783ec275eab5ccf3
+// schema-sha256: 2f541d7c77a9213446f729600caebaa6fec67e413fe6eb28d11de369cd0cd7bf
 import type { ContentRating, ErrorCode, FallbackMode, GenerationStatus, GenerationType, NodeStatus, Pacing, PayloadType, Purpose, Rating, SeedSource, Severity, Strategy, TransitionType, Verification, WarmupStatus } from "./types.gen";
 
 export const ContentRatingLabels: Readonly<Record<ContentRating, string>> = {

@@ -1,7 +1,7 @@
 /* eslint-disable */
 // GENERATED FILE: do not edit. `npm run gen:types` writes it from src/api/schema.json,
 // the JSON Schema of dyngen's Python wire models (dyngen.entrypoints.schema_export).
-// schema-sha256: 22ce495447b6ce27c513e4b380a2b621ea4852654b0dac47783ec275eab5ccf3
+// schema-sha256: 2f541d7c77a9213446f729600caebaa6fec67e413fe6eb28d11de369cd0cd7bf
 
 /**
  * This interface was referenced by `DyngenWire`'s JSON-Schema
@@ -257,12 +257,14 @@ export interface GenerateContentResponse {
  * that expires (see `domain/media.py`), what it is and its size.
  *
  * Roles: `video` (MP4), `poster` (JPEG), `captions` (WebVTT), `script` (the dialogue, beats and choices as JSON).
+ * `bytes` is absent only for a video still rendering (answered as soon as it is playable, streamed while it
+ * grows): its size is known once it is whole, and every later answer has it.
  *
  * This interface was referenced by `DyngenWire`'s JSON-Schema
  * via the `definition` "ArtifactLink".
  */
 export interface ArtifactLink {
-  bytes: number;
+  bytes?: number | null;
   media_type: string;
   role: string;
   url: string;

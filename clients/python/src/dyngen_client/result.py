@@ -86,7 +86,8 @@ class Result:
 
     @property
     def artifacts(self) -> List[Dict[str, Any]]:
-        """`[{role, url, media_type, bytes}]`: video, poster, captions, script."""
+        """`[{role, url, media_type, bytes}]`: video, poster, captions, script (no `bytes` for a video still
+        rendering: the server answers as soon as it is playable)."""
         artifacts = self.response.get("artifacts")
         return [a for a in artifacts if isinstance(a, dict)] if isinstance(artifacts, list) else []
 

@@ -6,6 +6,11 @@ used wherever a provider name is, so the service never knows about chains. Membe
 
 Each member but the last runs under its own share of the call's deadline: a member that hangs is cut off
 while time is left for the next ones, and its timeout counts towards its cooldown like any failure.
+
+A call's stream (`ProviderCall.stream`, a video served while it renders) goes to each member in turn until
+one writes to it: a member after that one runs without it (it would write after the first one's bytes).
+When a member said its video is playable (a player was answered with it) and then fails, the chain fails
+with it: no other member may answer.
 """
 
 from __future__ import annotations
@@ -17,7 +22,16 @@ from collections.abc import Mapping, Sequence
 
 from dyngen.domain.contracts import GenerateContentRequest
 from dyngen.domain.errors import DyngenError, ErrorCode
-from dyngen.ports import CircuitBreaker, Clock, Cooldown, Provider, ProviderCall, ProviderInfo, ProviderResult
+from dyngen.ports import (
+    CircuitBreaker,
+    Clock,
+    Cooldown,
+    MediaStream,
+    Provider,
+    ProviderCall,
+    ProviderInfo,
+    ProviderResult,
+)
 
 log = logging.getLogger("dyngen.providers.chain")
 
@@ -79,6 +93,7 @@ class ChainProvider:
         skipped: list[str] = []
         ends_at = self._clock.monotonic() + call.deadline_s
         capable = [m for m in self.members if call.request.type in m.info.generation_types]
+        stream = call.stream
         for position, member in enumerate(capable):
             name = member.info.name
             cooldown = await self._breaker.cooldown(name)
@@ -90,8 +105,9 @@ class ChainProvider:
             left = max(ends_at - self._clock.monotonic(), 0.0)
             later = [m for m in capable[position + 1 :] if m.info.name not in self._cooling]
             share = left * (1.0 - self._reserve) if later else left
+            streamed = _MemberStream(stream, name) if stream is not None else None
             try:
-                result = await self._run_member(member, dataclasses.replace(call, deadline_s=share))
+                result = await self._run_member(member, dataclasses.replace(call, deadline_s=share, stream=streamed))
             except DyngenError as exc:
                 if not exc.code.is_generation_failure:
                     raise
@@ -106,6 +122,10 @@ class ChainProvider:
             log.info("chain.member_failed chain=%s provider=%s code=%s", self.info.name, name, error.code.value)
             if await self._breaker.record_failure(name, code=error.code.value) is not None:
                 self._cooling.add(name)
+            if streamed is not None and streamed.said_playable:
+                raise error  # a player holds this member's video: no other member may answer instead
+            if streamed is not None and streamed.written:
+                stream = None
         if error is not None:
             raise error
         if skipped:
@@ -193,3 +213,20 @@ def build_chains(
             )
         built[name] = ChainProvider(name, [providers[m] for m in members], breaker, clock=clock, reserve=reserve)
     return built
+
+
+class _MemberStream:
+    """The call's stream as one member writes it: what the member says is playable is that member's answer
+    (`answered_by`, as its result will say); whether it wrote to it, and whether it said it is playable."""
+
+    def __init__(self, stream: MediaStream, name: str) -> None:
+        self._stream, self._name = stream, name
+        self.written = self.said_playable = False
+
+    async def write(self, data: bytes) -> None:
+        self.written = True
+        await self._stream.write(data)
+
+    def playable(self, early: ProviderResult) -> None:
+        self.said_playable = True
+        self._stream.playable(dataclasses.replace(early, answered_by=early.answered_by or self._name))

@@ -2,8 +2,8 @@
 
 - `always` nodes generate fresh content on every call, within their per-node rate limit. Each success is
   also kept as the node's newest content (under the node's key, whose seed slot an `always` node leaves
-  empty). Over the limit, that newest content is served (`cache.stale: true`); without any, the node's
-  fallback with GEN_RATE_LIMITED.
+  empty; the run keeps it once recorded, `runs.cache_outcome`). Over the limit, that newest content is
+  served (`cache.stale: true`); without any, the node's fallback with GEN_RATE_LIMITED.
 - `hybrid: true` (any strategy): serve the cached content at once and refresh it in the background
   (stale-while-revalidate) when it is older than the node's `refreshAfterS` (unset: on every serve);
   generate in the foreground only when nothing usable is cached. A refresh runs in the key's single
@@ -24,11 +24,10 @@ from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.rate_limits import RateLimits
 from dyngen.ports import Clock, RateDecision, RateLimiter
 from dyngen.services.access import rate_limits
-from dyngen.services.generation.outcomes import CACHE_FORMAT, CacheEntry, FlightResult, Hit, Outcome, Prepared
+from dyngen.services.generation.outcomes import FlightResult, Hit, Outcome, Prepared
 from dyngen.services.generation.ports import ServePorts
 from dyngen.services.generation.runs import fallback_without_run, generate_and_record
 from dyngen.services.machinery.background import BackgroundTasks
-from dyngen.services.machinery.layered_cache import LayeredCache
 
 log = logging.getLogger("dyngen.freshness")
 
@@ -53,26 +52,6 @@ async def admit_fresh(prepared: Prepared, *, limiter: RateLimiter | None, limits
     except Exception:
         log.warning("freshness.rate_limit_unavailable node=%s", prepared.node, exc_info=True)
         return RateDecision(allowed=True)
-
-
-async def _keep_newest(
-    prepared: Prepared, outcome: Outcome, *, cache: LayeredCache, clock: Clock, ttl_s: float | None
-) -> None:
-    """Keep an always-fresh node's success as its newest content (served over its rate limit)."""
-    entry = CacheEntry(format=CACHE_FORMAT, fingerprint=prepared.fingerprint, outcome=outcome, made_at=clock.now())
-    try:
-        await cache.set(prepared.key, entry.model_dump_json(exclude_none=True).encode(), ttl_s=ttl_s)
-    except Exception:  # the player has the content; only the copy for later failed
-        log.warning("freshness.keep_failed key=%s", prepared.key, exc_info=True)
-
-
-async def generate_fresh(ports: ServePorts, prepared: Prepared, seed: ResolvedSeed) -> Outcome:
-    """Generate an always-fresh node's content, and keep a success as its newest content."""
-    outcome = await generate_and_record(ports.runs, prepared, seed)
-    if outcome.status is GenerationStatus.COMPLETE:
-        ttl_s = ports.options.cache_ttl_s.get(Strategy.ALWAYS.value)
-        await _keep_newest(prepared, outcome, cache=ports.cache, clock=ports.clock, ttl_s=ttl_s)
-    return outcome
 
 
 def rate_limited(request: GenerateContentRequest, seed: ResolvedSeed, retry_after_s: float) -> Outcome:
@@ -129,9 +108,7 @@ def refresh(ports: ServePorts, prepared: Prepared, *, timeout_s: float) -> bool:
                 log.info("freshness.refresh_skipped node=%s reason=rate_limited", prepared.node)
                 outcome = rate_limited(prepared.request, seed, decision.retry_after_s)
                 return FlightResult(outcome=outcome).model_dump_json().encode()
-            outcome = await generate_fresh(ports, prepared, seed)
-        else:
-            outcome = await generate_and_record(ports.runs, prepared, seed)
+        outcome = await generate_and_record(ports.runs, prepared, seed)
         log.info("freshness.refreshed node=%s key=%s status=%s", prepared.node, prepared.key, outcome.status.value)
         _pace(flight, failed=outcome.status is GenerationStatus.FAILED, tasks=ports.tasks, clock=ports.clock)
         return FlightResult(outcome=outcome).model_dump_json().encode()

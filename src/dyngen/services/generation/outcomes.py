@@ -24,12 +24,13 @@ CACHE_FORMAT = 1
 
 
 class ArtifactRef(SnakeModel):
-    """An artifact of an outcome, as the cache keeps it: URLs are made from it when answering."""
+    """An artifact of an outcome, as the cache keeps it: URLs are made from it when answering. `bytes` is
+    None only in the answer given while its video still renders (the video's size is not known yet)."""
 
     id: str
     role: str
     media_type: str
-    bytes: int
+    bytes: int | None
 
 
 class Outcome(SnakeModel):

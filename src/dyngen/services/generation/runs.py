@@ -12,13 +12,13 @@ from typing import Any
 
 from dyngen.domain import fallback
 from dyngen.domain.cache_keys import ResolvedSeed
-from dyngen.domain.contracts import FallbackMode, GenerateContentRequest, GenerationStatus
+from dyngen.domain.contracts import FallbackMode, GenerateContentRequest, GenerationStatus, Strategy
 from dyngen.domain.elements import ElementsRefusedError
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.media import ARTIFACT_PATH
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
-from dyngen.domain.responses import ErrorInfo, FallbackInfo, GeneratedContentPayload, StageInfo
-from dyngen.ports import ArtifactStore, Clock, Provider, ProviderResult, RemoteJob
+from dyngen.domain.responses import ElementCheck, ErrorInfo, FallbackInfo, GeneratedContentPayload, StageInfo
+from dyngen.ports import ArtifactBlob, ArtifactStore, Clock, Provider, ProviderResult, RemoteJob
 from dyngen.services.generation.attempts import Checked, Progress, run_provider, timeout_s
 from dyngen.services.generation.drift import drifted
 from dyngen.services.generation.outcomes import CACHE_FORMAT, ArtifactRef, CacheEntry, Outcome, Prepared
@@ -42,24 +42,42 @@ async def _store_artifacts(
     artifacts: ArtifactStore,
     clock: Clock,
     deadline: float,
-    primary_id: str | None = None,
+    stream: LiveArtifact | None = None,
 ) -> tuple[list[ArtifactRecord], str | None]:
     """Store every artifact, all at once, within a share of what is left of the node's deadline (a store
     that has not taken them by then leaves them in its spool); return their records and the API URL of
-    the primary one (whose id is `primary_id` when given: a streamed artifact keeps the id its URL was
-    handed out with)."""
+    the primary one.
+
+    A video streamed while it rendered (`stream`) keeps the ids it was handed out with: the primary
+    artifact takes the stream's id, and each whole artifact handed out with it (`stream.companions`) the
+    id of the one of the same role and bytes. One the result lacks is stored all the same (a player holds
+    its URL), and logged: the provider broke `ports.MediaStream`'s promise.
+    """
     within = max((deadline - clock.monotonic()) * ARTIFACTS_SHARE, ARTIFACTS_FLOOR_S)
-    digests = [hashlib.sha256(blob.data).hexdigest() for blob in result.artifacts]
+    blobs = list(result.artifacts)
+    digests = [hashlib.sha256(blob.data).hexdigest() for blob in blobs]
+    ids = [new_id() for _ in blobs]
+    if stream is not None:
+        if blobs:
+            ids[next((i for i, b in enumerate(blobs) if b.primary), 0)] = stream.id
+        handed = {(whole.role, whole.content_hash): whole for whole in stream.companions}
+        for i, (blob, digest) in enumerate(zip(blobs, digests, strict=True)):
+            if not blob.primary and (whole := handed.pop((blob.role, digest), None)) is not None:
+                ids[i] = whole.id
+        for whole in handed.values():
+            log.warning("generation.handed_out_artifact_missing id=%s role=%s", generation_id, whole.role)
+            blobs.append(ArtifactBlob(role=whole.role, media_type=whole.media_type, data=whole.data))
+            digests.append(whole.content_hash)
+            ids.append(whole.id)
     uris = await asyncio.gather(
         *(
             artifacts.put(blob.data, media_type=blob.media_type, content_hash=digest, within_s=within)
-            for blob, digest in zip(result.artifacts, digests, strict=True)
+            for blob, digest in zip(blobs, digests, strict=True)
         )
     )
-    first_primary = next((i for i, b in enumerate(result.artifacts) if b.primary), 0)
     records = [
         ArtifactRecord(
-            id=primary_id if primary_id is not None and i == first_primary else new_id(),
+            id=artifact_id,
             generation_id=generation_id,
             role=blob.role,
             media_type=blob.media_type,
@@ -68,12 +86,10 @@ async def _store_artifacts(
             storage_uri=uri,
             created_at=clock.now(),
         )
-        for i, (blob, digest, uri) in enumerate(zip(result.artifacts, digests, uris, strict=True))
+        for artifact_id, blob, digest, uri in zip(ids, blobs, digests, uris, strict=True)
     ]
-    primary = next(
-        (r for r, b in zip(records, result.artifacts, strict=True) if b.primary), records[0] if records else None
-    )
-    return records, f"/api/artifacts/{primary.id}" if primary else None
+    primary = next((r for r, b in zip(records, blobs, strict=True) if b.primary), records[0] if records else None)
+    return records, f"{ARTIFACT_PATH}{primary.id}" if primary else None
 
 
 # The artifacts wait for the object store at most this share of what is left of the node's deadline (at
@@ -114,7 +130,9 @@ async def generate_and_record(ports: RunPorts, prepared: Prepared, seed: Resolve
     if isinstance(answered := live.answer(prepared.flight_key), Outcome):
         return answered  # the same content is rendering for another caller already: its video is playing
     generation_id = new_id()
-    stream = live.open(media_type="video/mp4", flight_key=prepared.flight_key, generation_id=generation_id)
+    stream = live.open(
+        role="video", media_type="video/mp4", flight_key=prepared.flight_key, generation_id=generation_id
+    )
     work = asyncio.create_task(
         _generate_and_record(ports, prepared, seed, generation_id=generation_id, stream=stream),
         name=f"dyngen-render:{generation_id}",
@@ -128,9 +146,9 @@ async def generate_and_record(ports: RunPorts, prepared: Prepared, seed: Resolve
         raise
     finally:
         playable.cancel()
-    if work.done() or stream.payload is None:
+    if work.done() or stream.early is None:
         return await work
-    outcome = _answer_early(prepared, seed, generation_id=generation_id, stream=stream, payload=stream.payload)
+    outcome = _answer_early(prepared, seed, generation_id=generation_id, stream=stream, early=stream.early)
     live.release(stream, outcome)
     ports.tasks.adopt(f"render:{generation_id}", work)
     log.info("generation.streamed id=%s key=%s artifact=%s", generation_id, prepared.key, stream.id)
@@ -150,19 +168,55 @@ def _answer_early(
     *,
     generation_id: str,
     stream: LiveArtifact,
-    payload: GeneratedContentPayload,
+    early: ProviderResult,
 ) -> Outcome:
-    """The answer for a video that is playable and still rendering: the content the provider will return,
-    its URL naming the video being written (`stream`), which becomes the recorded artifact of that id.
-    The poster, captions and script are not named: they come with the record and with later answers."""
+    """The answer for a video that is playable and still rendering, as the whole run will answer
+    (`_complete`) from the result the provider said it will return (`early`): its URL names the video being
+    written (`stream`), which becomes the recorded artifact of that id, and its other artifacts (a poster,
+    captions, the script) are named by the ids their records will keep (`_store_artifacts`), served from
+    `LiveArtifacts` meanwhile. Only the video's size is not known yet (its `bytes` is absent)."""
     provider = prepared.provider
+    video = ArtifactRef(id=stream.id, role=stream.role, media_type=stream.media_type, bytes=None)
+    whole = [ArtifactRef(id=w.id, role=w.role, media_type=w.media_type, bytes=len(w.data)) for w in stream.companions]
+    return _complete(
+        generation_id,
+        seed,
+        provider,
+        early,
+        payload=early.payload.model_copy(update={"url": early.payload.url or f"{ARTIFACT_PATH}{stream.id}"}),
+        artifacts=[video, *whole],
+        stages=_with_render(stream.stages, generation_id, early, provider) if stream.stages is not None else None,
+        deterministic=seed.deterministic and provider.info.deterministic,
+    )
+
+
+def _complete(
+    generation_id: str,
+    seed: ResolvedSeed,
+    provider: Provider,
+    result: ProviderResult,
+    *,
+    payload: GeneratedContentPayload,
+    artifacts: list[ArtifactRef],
+    stages: list[StageInfo] | None,
+    deterministic: bool,
+    fallback: FallbackInfo | None = None,
+    elements: list[ElementCheck] | None = None,
+) -> Outcome:
+    """The outcome of a provider's result: what a run answers once the result is recorded, and what a
+    video streamed while it renders is answered with before (the two must not differ)."""
     return Outcome(
         generation_id=generation_id,
         status=GenerationStatus.COMPLETE,
-        deterministic=seed.deterministic and provider.info.deterministic,
+        deterministic=deterministic,
         seed=seed.value,
-        provider=provider.info.name,
-        content=payload.model_copy(update={"url": f"{ARTIFACT_PATH}{stream.id}"}),
+        provider=result.answered_by or provider.info.name,
+        tokens=result.tokens + sum(s.tokens for s in stages or [] if s.stage == "script"),
+        content=payload,
+        artifacts=artifacts or None,
+        fallback=fallback,
+        elements=elements or None,
+        stages=stages,
     )
 
 
@@ -222,13 +276,21 @@ async def generate_for_job(
 
 
 async def cache_outcome(ports: RunPorts, prepared: Prepared, outcome: Outcome) -> None:
-    """Fill every cache tier with a complete outcome of a cacheable request (anything else is not cached)."""
-    if not prepared.cacheable or outcome.status is not GenerationStatus.COMPLETE:
+    """Fill every cache tier with a complete outcome of a cacheable request, or keep an always-fresh node's
+    as its newest content (`freshness`: served over its rate limit); anything else is not cached. A run
+    answered while its video rendered does this once recorded, with its whole outcome."""
+    newest = prepared.request.strategy is Strategy.ALWAYS
+    if not (prepared.cacheable or newest) or outcome.status is not GenerationStatus.COMPLETE:
         return
     entry = CacheEntry(
         format=CACHE_FORMAT, fingerprint=prepared.fingerprint, outcome=outcome, made_at=ports.clock.now()
     )
-    await ports.cache.set(prepared.key, entry.model_dump_json(exclude_none=True).encode(), ttl_s=prepared.ttl_s)
+    try:
+        await ports.cache.set(prepared.key, entry.model_dump_json(exclude_none=True).encode(), ttl_s=prepared.ttl_s)
+    except Exception:
+        if not newest:
+            raise
+        log.warning("freshness.keep_failed key=%s", prepared.key, exc_info=True)  # the player has it already
 
 
 async def run_generation(
@@ -312,7 +374,7 @@ async def run_generation(
             artifacts=ports.artifacts,
             clock=ports.clock,
             deadline=deadline,
-            primary_id=stream.id if stream is not None else None,
+            stream=stream,
         )
         payload = result.payload.model_copy(update={"url": result.payload.url or url})
         if stages is not None:
@@ -338,19 +400,17 @@ async def run_generation(
             if attempts > 1
             else None
         )
-        outcome = Outcome(
-            generation_id=generation_id,
-            status=record.status,
-            deterministic=record.deterministic,
-            seed=seed.value,
-            provider=result.answered_by or provider.info.name,
-            tokens=result.tokens + sum(s.tokens for s in stages or [] if s.stage == "script"),
-            content=payload,
-            artifacts=[ArtifactRef(id=a.id, role=a.role, media_type=a.media_type, bytes=a.size) for a in artifacts]
-            or None,
-            fallback=retried,
-            elements=record.elements or None,
+        outcome = _complete(
+            generation_id,
+            seed,
+            provider,
+            result,
+            payload=payload,
+            artifacts=[ArtifactRef(id=a.id, role=a.role, media_type=a.media_type, bytes=a.size) for a in artifacts],
             stages=stages,
+            deterministic=record.deterministic,
+            fallback=retried,
+            elements=record.elements,
         )
         return outcome, record
     assert error is not None
@@ -403,6 +463,8 @@ async def _run_pipeline(
         if not exc.code.is_generation_failure:
             raise
         return None, exc, 0, [StageInfo(stage="script", provider=pipeline.script.info.name)]
+    if stream is not None:  # an answer given while the render runs names the script stage too
+        stream.stages = [script.stage]
     checked, error, attempts = await run_provider(
         ports,
         request,

@@ -209,7 +209,7 @@ async def _serve_always(ports: ServePorts, prepared: Prepared, *, timeout_s: flo
     seed: ResolvedSeed = prepared.seed or resolve_seed(prepared.request, entropy=ports.entropy)
     decision = await freshness.admit_fresh(prepared, limiter=ports.rate_limiter, limits=ports.options.rate_limits)
     if decision.allowed:
-        return Made(await freshness.generate_fresh(ports, prepared, seed), CacheInfo(hit=False))
+        return Made(await generate_and_record(ports.runs, prepared, seed), CacheInfo(hit=False))
     if (hit := await cached(prepared, cache=ports.cache, memo=ports.memo.entries, durable=True)) is not None:
         log.info("freshness.over_limit_served node=%s tier=%s", prepared.node, hit.tier)
         return replace(hit, stale=True)

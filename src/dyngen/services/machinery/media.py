@@ -19,7 +19,8 @@ from dyngen.domain.responses import ArtifactLink, GeneratedContentPayload
 
 
 class ArtifactLike(Protocol):
-    """What a link is made from: a stored artifact's id, role, media type and size."""
+    """What a link is made from: a stored artifact's id, role, media type and size (None: a video still
+    rendering, whose size is not known yet)."""
 
     @property
     def id(self) -> str: ...
@@ -28,7 +29,7 @@ class ArtifactLike(Protocol):
     @property
     def media_type(self) -> str: ...
     @property
-    def bytes(self) -> int: ...
+    def bytes(self) -> int | None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,8 @@ script stage's beats instead (a model's lines), burned in and captioned as they 
 Each scene gets a keyframe drawn from its mood and summary (`keyframes`), the timeline (`timeline`) says how
 the frames move from one to the other, `frames` composites them and `encoder` pipes them to ffmpeg. Artifacts:
 the MP4 (primary), a poster JPEG (the middle frame), the captions as WebVTT (for a player's own caption track)
-and the script JSON.
+and the script JSON. All but the MP4 are made before the render starts, so that a video streamed while it
+renders is answered with them (`ports.MediaStream.playable`).
 
 A scene with an `image` starts or ends on that image instead: a stored artifact's bytes, which the
 service reads and passes in `ProviderCall.images`, or else a file name under the assets folder (see
@@ -18,6 +19,7 @@ metadata: `keyframe:<from|to>:<reason>` (reasons: outside, missing, too_large, u
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
 import logging
@@ -33,7 +35,7 @@ from dyngen.adapters.providers.video.keyframes import HEIGHT, WIDTH, Pixels, gra
 from dyngen.adapters.providers.video.timeline import FPS, plan
 from dyngen.domain.contracts import GenerateContentRequest, GenerationType, PayloadType, SceneRef
 from dyngen.domain.errors import DyngenError, ErrorCode
-from dyngen.domain.responses import ContentMetadata, GeneratedContentPayload
+from dyngen.domain.responses import ContentMetadata
 from dyngen.ports import ArtifactBlob, MediaStream, ProviderCall, ProviderInfo, ProviderResult
 
 FINGERPRINT = "builtin-video/2 (x264 {preset}, 854x480@24)"  # /2: its captions come from builtin-text/2
@@ -105,6 +107,19 @@ class BuiltinVideoProvider:
             tags = [*(metadata.tags or []), *notes]
             payload = payload.model_copy(update={"metadata": metadata.model_copy(update={"tags": tags})})
         exe = self._ffmpeg if self._ffmpeg is not None else await asyncio.to_thread(ffmpeg_exe)
+        poster = await asyncio.to_thread(_poster, renderer)
+        early = ProviderResult(  # all of the result but the video, said with it once the video is playable
+            payload=payload,
+            artifacts=[
+                ArtifactBlob(role="poster", media_type="image/jpeg", data=poster),
+                ArtifactBlob(role="captions", media_type="text/vtt", data=webvtt(payload.beats or [])),
+                *(ArtifactBlob(role="script", media_type=a.media_type, data=a.data) for a in script.artifacts),
+            ],
+            tokens=script.tokens,
+            cost=0.0,
+            fingerprint=FINGERPRINT.format(preset=self._preset) + (", fragmented" if self._fragmented else ""),
+            report=script.report,
+        )
         video = await encode_mp4(
             renderer,
             width=WIDTH,
@@ -117,7 +132,7 @@ class BuiltinVideoProvider:
             sink=(
                 _sink(
                     call.stream,
-                    payload,
+                    early,
                     seconds=request.duration.target,
                     started=started,
                     deadline_s=call.deadline_s,
@@ -126,21 +141,8 @@ class BuiltinVideoProvider:
                 else None
             ),
         )
-        poster = await asyncio.to_thread(_poster, renderer)
-        scripts = [ArtifactBlob(role="script", media_type=a.media_type, data=a.data) for a in script.artifacts]
-        return ProviderResult(
-            payload=payload,
-            artifacts=[
-                ArtifactBlob(role="video", media_type="video/mp4", data=video, primary=True),
-                ArtifactBlob(role="poster", media_type="image/jpeg", data=poster),
-                ArtifactBlob(role="captions", media_type="text/vtt", data=webvtt(payload.beats or [])),
-                *scripts,
-            ],
-            tokens=script.tokens,
-            cost=0.0,
-            fingerprint=FINGERPRINT.format(preset=self._preset) + (", fragmented" if self._fragmented else ""),
-            report=script.report,
-        )
+        primary = ArtifactBlob(role="video", media_type="video/mp4", data=video, primary=True)
+        return dataclasses.replace(early, artifacts=[primary, *early.artifacts])
 
     async def _script(self, call: ProviderCall) -> ProviderResult:
         """The beats to render: a pipeline's script stage's (free here: it was paid for and recorded as its
@@ -162,12 +164,11 @@ class BuiltinVideoProvider:
 PACE_MARGIN = 1.25
 
 
-def _sink(
-    stream: MediaStream, payload: GeneratedContentPayload, *, seconds: float, started: float, deadline_s: float
-) -> Sink:
-    """The encoder's sink for `stream`: every box written on, and the stream told it is playable once two
-    fragments are in and their pace says the rest renders within `deadline_s` of `started` (loop time);
-    a render too slow for its deadline is answered when done (or times out) as before."""
+def _sink(stream: MediaStream, early: ProviderResult, *, seconds: float, started: float, deadline_s: float) -> Sink:
+    """The encoder's sink for `stream`: every box written on, and the stream told it is playable (with the
+    rest of the result, `early`) once two fragments are in and their pace says the rest renders within
+    `deadline_s` of `started` (loop time); a render too slow for its deadline is answered when done (or
+    times out) as before."""
     loop = asyncio.get_running_loop()
     fragments: list[float] = []  # when each fragment's media (`mdat`) came
     told = False
@@ -185,7 +186,7 @@ def _sink(
         left = max(0.0, seconds / (FRAGMENT_US / 1e6) - len(fragments))
         if (now - started) + PACE_MARGIN * left * per_fragment <= deadline_s:
             told = True
-            stream.playable(payload)
+            stream.playable(early)
 
     return sink
 

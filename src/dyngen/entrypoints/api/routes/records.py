@@ -102,22 +102,38 @@ async def get_artifact(artifact_id: RecordId, request: Request) -> Response:
     The signed URLs that responses hand out (`?exp=&sig=`) need no key; a changed or expired one is a 403.
 
     A video still rendering (a generation answered as soon as its video was playable) is streamed as it
-    grows (`live_artifact`), then served as above once it is whole and recorded.
+    grows (`live_artifact`), then served as above once it is whole and recorded. The artifacts handed out
+    with it (a poster, captions, the script) are whole already: served as above, but `no-cache` (revalidated
+    by their ETag) until the record that keeps them is written.
     """
     services = services_of(request)
-    live = services.live.get(artifact_id) if services.live is not None else None
-    if live is not None:
-        return live_artifact(live, request)
+    if services.live is not None:
+        if (live := services.live.get(artifact_id)) is not None:
+            return live_artifact(live, request)
+        if (whole := services.live.whole(artifact_id)) is not None:
+            name = file_name(whole.role, whole.id, whole.media_type)
+            return _artifact_bytes(
+                request, whole.data, media_type=whole.media_type, name=name, etag=whole.content_hash, recorded=False
+            )
     record, data = await records.get_artifact(
         artifact_id=artifact_id, repository=services.repository, outbox=services.outbox, artifacts=services.artifacts
     )
-    etag = f'"{record.content_hash}"'
+    name = file_name(record.role, record.id, record.media_type)
+    return _artifact_bytes(request, data, media_type=record.media_type, name=name, etag=record.content_hash)
+
+
+def _artifact_bytes(
+    request: Request, data: bytes, *, media_type: str, name: str, etag: str, recorded: bool = True
+) -> Response:
+    """Whole artifact bytes as `get_artifact` serves them: ETag (the content hash), ranges, HEAD; cached
+    for good once `recorded`, else revalidated (`no-cache`)."""
+    etag = f'"{etag}"'
     # nosniff: a browser must take the stored media type as it is, never guess HTML or script from the bytes.
     headers = {"ETag": etag, "Accept-Ranges": "bytes", "X-Content-Type-Options": "nosniff"}
     if _etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
-    headers["Cache-Control"] = "public, max-age=31536000, immutable"
-    headers["Content-Disposition"] = f'inline; filename="{file_name(record.role, record.id, record.media_type)}"'
+    headers["Cache-Control"] = "public, max-age=31536000, immutable" if recorded else "no-cache"
+    headers["Content-Disposition"] = f'inline; filename="{name}"'
     if_range = request.headers.get("if-range")
     wanted = byte_range(request.headers.get("range"), len(data)) if if_range in (None, etag) else None
     if wanted == "unsatisfiable":
@@ -129,8 +145,8 @@ async def get_artifact(artifact_id: RecordId, request: Request) -> Response:
         data, status = data[first : last + 1], 206
     if request.method == "HEAD":
         headers["Content-Length"] = str(len(data))
-        return Response(status_code=status, media_type=record.media_type, headers=headers)
-    return Response(content=data, status_code=status, media_type=record.media_type, headers=headers)
+        return Response(status_code=status, media_type=media_type, headers=headers)
+    return Response(content=data, status_code=status, media_type=media_type, headers=headers)
 
 
 def live_artifact(live: LiveArtifact, request: Request) -> Response:
@@ -142,7 +158,12 @@ def live_artifact(live: LiveArtifact, request: Request) -> Response:
     bytes first-last/*`: the length is not known yet); one that starts beyond it is 416. Once the render is
     done and recorded, the artifact is served as any other (ranges, ETag, immutable).
     """
-    headers = {"Cache-Control": "no-store", "Accept-Ranges": "bytes", "X-Content-Type-Options": "nosniff"}
+    headers = {
+        "Cache-Control": "no-store",
+        "Accept-Ranges": "bytes",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Disposition": f'inline; filename="{file_name(live.role, live.id, live.media_type)}"',
+    }
     wanted = _range_start(request.headers.get("range"))
     if wanted is not None and wanted[0] > 0:
         first, last = wanted
