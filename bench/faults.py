@@ -32,6 +32,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import sys
 import tempfile
 import time
@@ -206,6 +207,8 @@ def scenario(name: str, workdir: Path, *, postgres_url: str, s3: Any, duration_s
                 break
             time.sleep(0.1)
         dead = _dead(dyngen.base, seen.urls)
+        if os.environ.get("DYNGEN_BENCH_SERVER_LOG"):  # the server's log, to see where late answers went
+            Path(os.environ["DYNGEN_BENCH_SERVER_LOG"]).write_text(dyngen.server.output())
         with contextlib.suppress(Exception):
             run_async(delete_redis_prefix(dyngen.redis_prefix))
     ordered = sorted(seen.latencies_s)
