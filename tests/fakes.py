@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dyngen.adapters.messaging.redis import RedisConnection
+from dyngen.adapters.storage.memory import MemoryObjectStore
 from dyngen.domain.cache_keys import ReviewScore
 from dyngen.domain.contracts import GenerateContentRequest, GenerationType, PayloadType
 from dyngen.domain.errors import DyngenError, ErrorCode
@@ -531,3 +532,20 @@ class FakeMediaStream:
 
     def playable(self, early: ProviderResult) -> None:
         self.early = early
+
+
+class SilentStore(MemoryObjectStore):
+    """An object store that accepts uploads and answers only once the test releases it (or fails them)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answer = asyncio.Event()
+        self.refuse = False
+        self.started = 0
+
+    async def put(self, key: str, data: bytes, *, content_type: str) -> None:
+        self.started += 1
+        await self.answer.wait()
+        if self.refuse:
+            raise ConnectionResetError("the store hung up")
+        await super().put(key, data, content_type=content_type)

@@ -6,7 +6,6 @@ To run the contract on another store, subclass `ArtifactStoreContract` as `Test<
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from dyngen.adapters.storage.memory import MemoryObjectStore
 from dyngen.adapters.storage.s3 import S3ObjectStore
 from dyngen.ports import ArtifactStore
 from tests.contract.test_object_store import new_bucket, open_s3_store
+from tests.fakes import SilentStore
 from tests.support.proxy import TcpProxy
 from tests.support.servers import MotoS3Server
 from tests.support.waiting import until
@@ -151,23 +151,6 @@ class TestMemoryArtifactStore(ArtifactStoreContract):
     @pytest.fixture
     def outside(self) -> list[str]:
         return ["local://artifacts/ab/abcd", "s3://bucket/artifacts/ab/abcd", "memory://../x", "memory://cache/ab/cd"]
-
-
-class SilentStore(MemoryObjectStore):
-    """An object store that accepts uploads and answers only once the test releases it (or fails them)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.answer = asyncio.Event()
-        self.refuse = False
-        self.started = 0
-
-    async def put(self, key: str, data: bytes, *, content_type: str) -> None:
-        self.started += 1
-        await self.answer.wait()
-        if self.refuse:
-            raise ConnectionResetError("the store hung up")
-        await super().put(key, data, content_type=content_type)
 
 
 class TestSpoolingArtifactStoreWhileTheStoreIsSilent:

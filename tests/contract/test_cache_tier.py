@@ -18,10 +18,11 @@ from dyngen.adapters.cache.object_store import ObjectStoreCacheTier
 from dyngen.adapters.cache.redis import RedisCacheTier
 from dyngen.adapters.messaging.redis import RedisConnection
 from dyngen.adapters.storage.local import LocalObjectStore
+from dyngen.adapters.storage.memory import MemoryObjectStore
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.ports import CacheTier
 from tests.contract.test_object_store import open_s3_store
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, SilentStore
 from tests.support.proxy import TcpProxy
 from tests.support.servers import MotoS3Server, RedisServer
 from tests.support.waiting import hang_guard, until
@@ -162,6 +163,40 @@ class TestS3ObjectStoreCacheTier(CacheTierContract):
         clock = FakeClock(datetime.fromtimestamp(1_800_000_000, UTC))
         async with open_s3_store(s3_server.endpoint, prefix="dyngen") as store:
             yield TierUnderTest(tier=ObjectStoreCacheTier(store=store, wall_clock=clock.timestamp), elapse=clock.sleep)
+
+
+class TestObjectStoreCacheTierWhileTheStoreIsSilent:
+    """A store that accepts and never answers costs a request `within_s`, not the store's own deadline: the
+    read is a miss, the write finishes behind the answer."""
+
+    @pytest.fixture
+    def silent(self) -> SilentStore:
+        return SilentStore()
+
+    async def test_a_read_the_store_does_not_answer_is_a_miss(self, silent: SilentStore) -> None:
+        tier = ObjectStoreCacheTier(store=silent, within_s=0.01)
+        silent.answer.set()
+        await tier.set(KEY, b"durable")
+        silent.answer.clear()
+
+        async def held_get(key: str) -> bytes | None:
+            await silent.answer.wait()
+            return await MemoryObjectStore.get(silent, key)
+
+        silent.get = held_get  # type: ignore[method-assign]
+
+        assert await tier.get(KEY) is None
+        silent.answer.set()
+        assert await tier.get(KEY) == b"durable"
+
+    async def test_a_write_the_store_does_not_answer_lands_behind_the_answer(self, silent: SilentStore) -> None:
+        tier = ObjectStoreCacheTier(store=silent, within_s=0.01)
+
+        await tier.set(KEY, b"late")
+
+        assert silent.started == 1
+        silent.answer.set()
+        assert await until(lambda: tier.get(KEY), what="the write left behind to land") == b"late"
 
 
 @pytest.mark.services
