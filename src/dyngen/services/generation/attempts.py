@@ -101,11 +101,12 @@ async def verify_elements(
     return check_elements(payload, request.constraints, report=report, lexicon=request.lexicon, judged=answers)
 
 
+# The share of what is left of a node's deadline that reading the stored budget limits may take: a database
+# that accepts and never answers leaves the provider, the artifacts, the record and the answer the rest
+# (the configured limits apply then).
+LIMITS_SHARE = 0.25
 # Failures after which the provider may have billed the call: it was cut off mid-call by the deadline,
 # or it answered with output that could not be used (a model asked twice).
-# The share of what is left of a node's deadline that reading the stored budget limits may take: a database
-# that accepts and never answers leaves the provider the rest (the configured limits apply then).
-LIMITS_SHARE = 0.5
 _MAY_HAVE_BILLED = frozenset({ErrorCode.GEN_TIMEOUT, ErrorCode.GEN_EMPTY_OUTPUT})
 
 
