@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from dyngen.adapters.cache.memory import MemoryCacheTier
-from dyngen.adapters.cache.object_store import ObjectStoreCacheTier
+from dyngen.adapters.cache.object_store import WITHIN_S, ObjectStoreCacheTier
 from dyngen.adapters.clock import SystemClock
 from dyngen.adapters.db.budget_limits import SqlAlchemyBudgetLimitRepository
 from dyngen.adapters.db.budgets import SqlAlchemyBudgetLedger
@@ -102,6 +102,16 @@ if TYPE_CHECKING:
     from dyngen.adapters.messaging.redis import RedisConnection
 
 Closer = Callable[[], Awaitable[None]]
+
+
+def _on_object_store(store: ObjectStore, settings: Settings) -> tuple[SpoolingArtifactStore, ObjectStoreCacheTier]:
+    """The artifact store and the durable cache tier on `store`. Only a remote store (S3) can accept and
+    never answer: their calls are bounded there; a folder or memory is waited for (no task per call)."""
+    remote = settings.s3_location() is not None
+    return (
+        SpoolingArtifactStore(store=store, spool_dir=settings.spool_dir, bounded=remote),
+        ObjectStoreCacheTier(store=store, within_s=WITHIN_S if remote else None),
+    )
 
 
 async def _object_store(settings: Settings, closers: list[Closer]) -> ObjectStore:
@@ -385,7 +395,7 @@ async def build(
     if records is None:
         records = await _records(settings, clock=clock, migrate=migrate, database=memory_database, closers=closers)
     store = await _object_store(settings, closers)
-    artifacts = SpoolingArtifactStore(store=store, spool_dir=settings.spool_dir)
+    artifacts, durable = _on_object_store(store, settings)
     memory = MemoryCacheTier(
         max_bytes=settings.cache_max_bytes, max_entries=settings.cache_max_entries, monotonic=clock.monotonic
     )
@@ -419,7 +429,7 @@ async def build(
         key_cache=KeyCache(ttl_s=settings.auth_cache_s, stale_s=settings.auth_cache_stale_s),
         runtime_graphs=GraphCache(stale_s=settings.runtime_stale_s),
         templates=await asyncio.to_thread(load_templates, settings),
-        cache=LayeredCache(fast, durable=[ObjectStoreCacheTier(store=store)], bus=bus),
+        cache=LayeredCache(fast, durable=[durable], bus=bus),
         single_flight=flights,
         artifacts=artifacts,
         providers=registry,

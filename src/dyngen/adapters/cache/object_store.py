@@ -27,13 +27,18 @@ class ObjectStoreCacheTier:
     Wall-clock expiry, because the entry outlives the process that wrote it. Reads that fail (store
     unreachable) or that the store has not answered within `within_s` count as misses; the faster tiers
     keep serving. A call left behind carries on within the store's own deadline, so that the store's
-    adapter still learns whether it answers (and stops calling it while it does not).
+    adapter still learns whether it answers (and stops calling it while it does not). `within_s=None`
+    waits for the store (a folder, memory).
     """
 
     name = "object"
 
     def __init__(
-        self, *, store: ObjectStore, wall_clock: Callable[[], float] = time.time, within_s: float = WITHIN_S
+        self,
+        *,
+        store: ObjectStore,
+        wall_clock: Callable[[], float] = time.time,
+        within_s: float | None = WITHIN_S,
     ) -> None:
         self._store = store
         self._now = wall_clock
@@ -41,7 +46,10 @@ class ObjectStoreCacheTier:
         self._behind: set[asyncio.Task[object]] = set()
 
     async def _bounded(self, call: Awaitable[T]) -> T:
-        """`call` within `within_s`; past it, TimeoutError, and the call carries on behind."""
+        """`call` within `within_s`; past it, TimeoutError, and the call carries on behind (no bound when
+        `within_s` is None: a local store, which cannot hang up on us)."""
+        if self._within_s is None:
+            return await call
         task = asyncio.ensure_future(call)
         try:
             async with asyncio.timeout(self._within_s):

@@ -30,10 +30,15 @@ class SpoolingArtifactStore:
         store: Where artifacts live.
         spool_dir: Local folder for artifacts waiting to be uploaded.
         flush_interval_s: How often the background loop retries the spool.
+        bounded: Whether `put`'s `within_s` applies: True for a store that can accept and never answer
+            (S3); False waits for the store (a folder, memory), with no task per upload.
     """
 
-    def __init__(self, *, store: ObjectStore, spool_dir: Path, flush_interval_s: float = 2.0) -> None:
+    def __init__(
+        self, *, store: ObjectStore, spool_dir: Path, flush_interval_s: float = 2.0, bounded: bool = True
+    ) -> None:
         self._store = store
+        self._bounded = bounded
         self._spool = spool_dir
         self._interval = flush_interval_s
         self._task: asyncio.Task[None] | None = None
@@ -54,7 +59,7 @@ class SpoolingArtifactStore:
         goes once either upload lands. The caller never waits on a silent store longer than it said.
         """
         key = self._key(content_hash)
-        if within_s is None:
+        if within_s is None or not self._bounded:
             try:
                 await self._store.put(key, data, content_type=media_type)
             except Exception as exc:  # the store is unreachable: keep the bytes locally and upload later
