@@ -15,7 +15,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from dyngen.adapters.providers.comfyui import ComfyUIProvider, ComfyUISettings
+from dyngen.adapters.providers.comfyui.provider import ComfyUIProvider
+from dyngen.adapters.providers.comfyui.settings import ComfyUISettings
 from dyngen.bootstrap import build
 from dyngen.bootstrap_ports import generation_ports, health_ports, job_ports, job_runner, preparer
 from dyngen.config import Settings

@@ -1,6 +1,6 @@
-"""The `comfyui` provider: a ComfyUI workflow (API format) with an input map, run on a ComfyUI server."""
+"""The `comfyui` provider: a ComfyUI workflow (API format) with an input map, run on a ComfyUI server.
 
-from dyngen.adapters.providers.comfyui.provider import ComfyUIProvider
-from dyngen.adapters.providers.comfyui.settings import ComfyUISettings
-
-__all__ = ["ComfyUIProvider", "ComfyUISettings"]
+`provider.ComfyUIProvider` and `settings.ComfyUISettings`; the package imports neither, so that reading the
+configuration (which validates a `[providers.<name>]` section of this kind) does not load the provider's
+video and image stack.
+"""
