@@ -1,4 +1,8 @@
-"""The `dyngen` command as a user runs it: a real process, a temporary working and data directory."""
+"""The `dyngen` command as a user runs it: a process of its own, a temporary working and data directory.
+
+`Workdir.run` forks each command from a zygote that imported dyngen once (`tests/support/cli_zygote.py`);
+`fresh=True` runs the installed `dyngen` executable in a new interpreter, for what only that shows.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.cli_zygote import ZYGOTE
 from tests.support.examples import SPEC_TEMPLATE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,17 +62,21 @@ class Workdir:
         (self.path / name).write_text(json.dumps(data), encoding="utf-8")
         return name
 
-    def run(self, *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [str(DYNGEN), *args],
-            cwd=self.path,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            timeout=60,
-            check=False,
-        )
+    def run(self, *args: str, expect: int = 0, fresh: bool = False) -> subprocess.CompletedProcess[str]:
+        """`dyngen *args` in this directory; `fresh`: in a new interpreter (its own hash seed, its own imports)."""
+        if fresh:
+            done = subprocess.run(
+                [str(DYNGEN), *args],
+                cwd=self.path,
+                env=self.env,
+                capture_output=True,
+                text=True,
+                encoding="utf-8",
+                timeout=60,
+                check=False,
+            )
+        else:
+            done = ZYGOTE.run(list(args), cwd=self.path, env=self.env, timeout=60)
         assert done.returncode == expect, f"exit {done.returncode}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr}"
         assert "Traceback" not in done.stderr, done.stderr
         return done
@@ -142,8 +151,8 @@ def test_validate_a_file_that_is_not_text_exits_2(work: Workdir):
 
 def test_key_is_printed_and_stable_across_processes(work: Workdir):
     config = work.write("template.json", TEMPLATE)
-    first = work.run("key", config, "--playthrough-id", "X").stdout.strip()
-    second = work.run("key", config, "--playthrough-id", "X").stdout.strip()
+    first = work.run("key", config, "--playthrough-id", "X", fresh=True).stdout.strip()
+    second = work.run("key", config, "--playthrough-id", "X", fresh=True).stdout.strip()
     other = work.run("key", config, "--playthrough-id", "Y").stdout.strip()
 
     assert first == second == "transition|gap_fill|||per_playthrough|X|1;c=4374d0e4e0f7"
@@ -160,8 +169,8 @@ def test_key_per_playthrough_without_a_playthrough_exits_2_naming_it(work: Workd
 
 def test_generate_prints_the_response_and_is_deterministic_across_runs(work: Workdir):
     request = work.write("request.json", REQUEST)
-    first = json.loads(work.run("generate", request).stdout)
-    second = json.loads(work.run("generate", request).stdout)
+    first = json.loads(work.run("generate", request, fresh=True).stdout)
+    second = json.loads(work.run("generate", request, fresh=True).stdout)
 
     assert first["status"] == second["status"] == "complete"
     assert first["provider"] == "builtin_video", "a transition is rendered to video by default"
