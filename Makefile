@@ -96,9 +96,16 @@ docs: $(STAMP)
 
 # The suite runs in TEST_WORKERS processes, one test file per worker at a time (module fixtures such as four
 # API processes are started once); each worker has its own PostgreSQL database and Redis key prefix.
+# The other checks (lint, docs, the editor's and the TypeScript client's tests) run beside it, each one's
+# output printed whole when it ends; `make test` fails when any of them or the suite fails.
 TEST_WORKERS ?= 2
-test: lint docs editor web-test browser-deps ts-client-test
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+CHECKS := lint docs web-test ts-client-test
+test: $(STAMP) editor browser-deps
+	@$(MAKE) --no-print-directory -j $(words $(CHECKS)) --output-sync=target $(CHECKS) & checks=$$!; \
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile; suite=$$?; \
+	wait $$checks; other=$$?; \
+	if [ $$other -ne 0 ]; then echo "make test: a check beside the suite failed (see above)"; fi; \
+	test $$suite -eq 0 && test $$other -eq 0
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit -q -n $(TEST_WORKERS)

@@ -214,7 +214,9 @@ async def _sql_subject(
     urls: list[str], clock: FakeClock, *, group_commit: bool = False
 ) -> AsyncIterator[LedgerUnderTest]:
     """Ledgers on separate engines (as processes have); with `group_commit`, each with its engine's writer."""
-    engines = [create_engine(url) for url in urls]
+    # Roomy waits: 120 callers share the pools here, and on a busy machine a connection can take longer than
+    # a deployment's few seconds to come free; what a silent database costs is tests/faults' subject.
+    engines = [create_engine(url, pool_timeout_s=60, command_timeout_s=60) for url in urls]
     writers = [SqlWriter(engine=e) if group_commit else None for e in engines]
     await upgrade(engines[0])
 
