@@ -3,10 +3,11 @@
 What is measured, for 10 s and 30 s transitions (gradual, medium pacing, captions on):
 
 1. `BuiltinVideoProvider().generate(call)`: script, keyframes, every frame composited, piped to
-   ffmpeg (libx264, one thread, bit-exact flags), poster JPEG. Figure: video seconds / wall seconds.
-   Goal: at least 10x real time. The CPU time of this process and its ffmpeg child together is
-   reported as well: it is the "one core" figure (wall time may use a second core, since Python
-   renders while ffmpeg encodes).
+   ffmpeg (libx264, two frame threads, bit-exact flags), poster JPEG. Figure: video seconds / wall
+   seconds. Goal (issue 18): at least 40x real time. The CPU time of this process and its ffmpeg child
+   together is reported as well: it is the "one core" figure, goal 10x (wall time uses a second core,
+   since Python draws while ffmpeg encodes and x264 runs two threads), and the steadier one on a
+   machine shared with other work.
 2. Baseline, same run: ffmpeg encoding the same number of solid frames through the same pipe and
    flags, i.e. the encoder's own cost with no drawing. provider / baseline wall time shows what the
    drawing adds on top of the encoder.
@@ -27,7 +28,8 @@ from dyngen.adapters.providers.video.timeline import FPS, frame_count
 from dyngen.domain.contracts import GenerateContentRequest
 from dyngen.ports import ProviderCall
 
-GOAL_RATIO = 10.0
+GOAL_RATIO = 40.0  # wall
+CPU_GOAL_RATIO = 10.0  # CPU of both processes: one core
 DURATIONS = (10.0, 30.0)
 REPEATS = 3
 PRESET = "ultrafast"  # the provider's default; the baseline encodes with the same settings
@@ -95,8 +97,8 @@ async def _measure() -> list[Row]:
                 f"{target / cpu:.1f}x real time",
                 f"encode only {target / base_cpu:.1f}x",
                 f"{cpu / base_cpu:.2f}x encoder CPU",
-                f">= {GOAL_RATIO:g}x on one core",
-                target / cpu >= GOAL_RATIO,
+                f">= {CPU_GOAL_RATIO:g}x on one core",
+                target / cpu >= CPU_GOAL_RATIO,
             ),
         ]
     return rows

@@ -185,3 +185,35 @@ def test_an_encode_past_its_deadline_is_killed_and_reports_gen_timeout():
 
     asyncio.run(scenario())
     assert ffmpeg_children() == []
+
+
+def _fake_ffmpeg(tmp_path: Path, body: str) -> str:
+    script = tmp_path / "ffmpeg"
+    script.write_text(f"#!/bin/sh\n{body}\n")
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_an_ffmpeg_that_exits_at_once_fails_the_encode_with_its_message(tmp_path: Path):
+    exe = _fake_ffmpeg(tmp_path, "echo 'no encoder here' >&2\nexit 3")
+
+    async def scenario() -> None:
+        with pytest.raises(DyngenError) as caught:
+            await encode_mp4(blank_frames(240), width=WIDTH, height=HEIGHT, fps=24, deadline_s=60, exe=exe)
+        assert caught.value.code is ErrorCode.GEN_PROVIDER_UNAVAILABLE
+        assert "no encoder here" in str(caught.value)
+
+    asyncio.run(scenario())
+
+
+def test_an_ffmpeg_that_never_reads_its_frames_is_killed_at_the_deadline(tmp_path: Path):
+    """The frames are written by a thread blocked on the full pipe: killing ffmpeg releases it, and the
+    encode answers (the test's own timeout, 120 s, is what a write left blocked for 600 s would hit)."""
+    exe = _fake_ffmpeg(tmp_path, "exec sleep 600")
+
+    async def scenario() -> None:
+        with pytest.raises(DyngenError) as caught:
+            await encode_mp4(blank_frames(240), width=WIDTH, height=HEIGHT, fps=24, deadline_s=0.5, exe=exe)
+        assert caught.value.code is ErrorCode.GEN_TIMEOUT
+
+    asyncio.run(scenario())

@@ -38,7 +38,8 @@ from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.responses import ContentMetadata
 from dyngen.ports import ArtifactBlob, MediaStream, ProviderCall, ProviderInfo, ProviderResult
 
-FINGERPRINT = "builtin-video/2 (x264 {preset}, 854x480@24)"  # /2: its captions come from builtin-text/2
+# /2: its captions come from builtin-text/2; /3: x264 runs two threads (same frames, other bytes than /2)
+FINGERPRINT = "builtin-video/3 (x264 {preset}, 854x480@24)"
 MAX_SECONDS = 600.0
 log = logging.getLogger("dyngen.video")
 

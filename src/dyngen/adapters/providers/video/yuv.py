@@ -35,8 +35,10 @@ def _chroma(rgb: npt.NDArray[np.int32]) -> tuple[npt.NDArray[np.int32], npt.NDAr
 def _half(rgb: npt.NDArray[np.int32]) -> npt.NDArray[np.int32]:
     """Each 2x2 block's mean (rounded): the chroma sample of that block."""
     h, w = rgb.shape[0] // 2 * 2, rgb.shape[1] // 2 * 2
-    blocks = rgb[:h, :w].reshape(h // 2, 2, w // 2, 2, *rgb.shape[2:])
-    total: npt.NDArray[np.int32] = blocks.sum(axis=(1, 3))
+    # Four strided adds: a reshape and sum over the block axes is several times slower on a frame.
+    total: npt.NDArray[np.int32] = rgb[0:h:2, 0:w:2] + rgb[1:h:2, 0:w:2]
+    total += rgb[0:h:2, 1:w:2]
+    total += rgb[1:h:2, 1:w:2]
     return (total + 2) >> 2
 
 
