@@ -219,7 +219,9 @@ async def submit_job(
         if idempotency_key is not None and (existing := await _by_key(jobs, idempotency_key, request_hash)):
             return Submitted(existing, created=False)
         raise
-    await emit(ports, record.id, "queued", {"cache_key": record.cache_key})
+    # Nobody can listen to a job whose id this call has not returned yet: its first event wakes nobody.
+    await ports.jobs.add_event(record.id, "queued", {"cache_key": record.cache_key}, at=now)
+    ports.metrics.job_event(type_="queued")
     await ports.queue.enqueue(record.id)
     return Submitted(record, created=True)
 
@@ -330,7 +332,10 @@ async def run_job(*, job_id: str, owner: str, runner: JobRunner) -> RunResult:
         await _finish(ports, failed, "failed", {"code": exc.code.value, "message": exc.message})
         return RunResult(ran=True)
 
-    work = asyncio.ensure_future(_execute(runner, prepared, record))
+    # A job that never ran before (its first claim set started_at to this claim's time, and no runner
+    # put it back) has no provider job upstream to carry on with: no need to read its events for one.
+    first_run = record.job_attempts == 0 and record.started_at == now
+    work = asyncio.ensure_future(_execute(runner, prepared, record, first_run=first_run))
     runner.running.add(job_id, work)
     keeper = asyncio.ensure_future(_keep_lease(ports, runner.lease_s, job_id, owner, work))
     try:
@@ -348,7 +353,9 @@ async def run_job(*, job_id: str, owner: str, runner: JobRunner) -> RunResult:
     return await _conclude(runner, record, final)
 
 
-async def _execute(runner: JobRunner, prepared: Prepared, record: GenerationRecord) -> GenerationRecord:
+async def _execute(
+    runner: JobRunner, prepared: Prepared, record: GenerationRecord, *, first_run: bool
+) -> GenerationRecord:
     """The job's work: its content from the cache, or a provider run; returns the job's final record."""
     ports = runner.ports
     if (
@@ -376,7 +383,7 @@ async def _execute(runner: JobRunner, prepared: Prepared, record: GenerationReco
     if prepared.cacheable:
         ports.metrics.cache_request(node=prepared.node, tier="none", hit=False)
     seed = prepared.seed or resolve_seed(prepared.request, entropy=runner.entropy)
-    remote = await _remote_job(ports.jobs, record.id)
+    remote = None if first_run else await _remote_job(ports.jobs, record.id)
     return await runner.generate(prepared, seed, job=record, progress=progress, remote_job=remote)
 
 
