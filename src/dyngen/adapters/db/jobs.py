@@ -80,27 +80,17 @@ class SqlAlchemyJobRepository(SqlAlchemyGenerationRepository):
         return await retrying(run)
 
     async def claim(self, job_id: str, *, owner: str, now: datetime, lease_until: datetime) -> GenerationRecord | None:
+        stmt = _claim_statement(job_id, owner=owner, now=now, lease_until=lease_until)
+        if self._writer is not None:
+            # With the other writes of the moment (a worker's jobs claim, start and end together).
+            write = _ClaimWrite(stmt)
+            await self._writer.write(write)
+            return write.claimed
+
         async def run() -> GenerationRecord | None:
-            at = to_utc(now)
-            claimable = or_(
-                generations.c.status == QUEUED,
-                and_(generations.c.status == PROCESSING, generations.c.lease_expires_at < at),
-            )
-            stmt = (
-                update(generations)
-                .where(generations.c.id == job_id, claimable, generations.c.cancel_requested.is_(False))
-                .values(
-                    status=PROCESSING,
-                    lease_owner=owner,
-                    lease_expires_at=to_utc(lease_until),
-                    started_at=func.coalesce(generations.c.started_at, at),
-                )
-                .returning(*generations.c)
-            )
             async with self._engine.begin() as conn:
                 row = (await conn.execute(stmt)).mappings().first()
-            # A job gets its artifacts when it finishes: a job being claimed has none yet.
-            return record_from_row(row, []) if row is not None else None
+            return _claimed(row)
 
         return await retrying(run)
 
@@ -287,3 +277,41 @@ class _FinishWrite:
         events = [e for write in group for e in write.events]
         if events:
             conn.execute(generation_events.insert(), events)
+
+
+def _claim_statement(job_id: str, *, owner: str, now: datetime, lease_until: datetime) -> Any:
+    """Take the job if it is queued (or its lease expired) and not cancelled; returns its row."""
+    at = to_utc(now)
+    claimable = or_(
+        generations.c.status == QUEUED,
+        and_(generations.c.status == PROCESSING, generations.c.lease_expires_at < at),
+    )
+    return (
+        update(generations)
+        .where(generations.c.id == job_id, claimable, generations.c.cancel_requested.is_(False))
+        .values(
+            status=PROCESSING,
+            lease_owner=owner,
+            lease_expires_at=to_utc(lease_until),
+            started_at=func.coalesce(generations.c.started_at, at),
+        )
+        .returning(*generations.c)
+    )
+
+
+def _claimed(row: Any) -> GenerationRecord | None:
+    # A job gets its artifacts when it finishes: a job being claimed has none yet.
+    return record_from_row(row, []) if row is not None else None
+
+
+@dataclass(slots=True, eq=False)
+class _ClaimWrite:
+    """A claim for the group-commit writer: its conditional UPDATE runs in the batch's transaction;
+    `claimed` holds the job's record once the batch committed (None: not claimable)."""
+
+    stmt: Any
+    claimed: GenerationRecord | None = field(default=None)
+
+    def write_all(self, conn: Connection, group: list[_ClaimWrite]) -> None:
+        for write in group:
+            write.claimed = _claimed(conn.execute(write.stmt).mappings().first())
