@@ -33,17 +33,19 @@ falls on both alike.
 
 Figures, from timestamps the jobs themselves leave (not from the polling that notices the end):
 enqueue-to-complete runs from the job's `queued_at` (taken when `submit_job` starts) to its `completed`
-event (written after the final record is committed: the moment a client polling or streaming the job
-sees it complete); for the baseline, from arq's enqueue time to the end of the no-op function. The rate
-is jobs / (last completion - first enqueue) per batch, batches pooled. The embedded rate is printed
-against the same baseline for reference (no goal: it runs on one process and SQLite). Each job must
-end `complete` with the zero provider's content; anything else breaks the benchmark. Redis missing
-prints SKIP for the arq rows (the embedded rows then have no baseline).
+event (written in the final record's transaction, so a client polling or streaming the job sees both at
+once; its time is taken just before that write goes to the group-commit writer, so it precedes the commit
+by that batch's wait, milliseconds, tens on a loaded machine: the last job of a batch ends that much later
+than its stamp says, against a span of seconds); for the baseline, from arq's enqueue time to the end of
+the no-op function. The rate is jobs / (last completion - first enqueue) per batch, batches pooled. The
+embedded rate is printed against the same baseline for reference (no goal: it runs on one process and
+SQLite). Each job must end `complete` with the zero provider's content; anything else breaks the
+benchmark. Redis missing prints SKIP for the arq rows (the embedded rows then have no baseline).
 
 Printed beside the figures, to tell where the time goes: how fast the submitters got the batch in; CPU
 milliseconds per job in this process and in the worker processes (/proc); each job's median time queued
 (queued_at -> started_at), running (started_at -> completed_at: claim, events, provider, outcome) and
-ending (completed_at -> the `completed` event: the final UPDATE); and how many jobs were running on
+ending (completed_at -> the `completed` event's stamp); and how many jobs were running on
 average out of the runners' slots: full slots mean the runners are the limit (CPU, database), empty
 slots while jobs wait mean the queue does not hand them jobs fast enough. (arq reads the queue every
 `poll_delay`, 0.5 s by default, and starts at most `max_jobs` jobs per read once its slots fill: a no-op

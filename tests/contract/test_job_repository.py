@@ -8,6 +8,7 @@ never both own a job and a job whose runner died can be found by its expired lea
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dyngen.adapters.db import schema
 from dyngen.adapters.db.jobs import SqlAlchemyJobRepository
+from dyngen.adapters.db.writer import SqlWriter
 from dyngen.adapters.memory.database import MemoryDatabase
 from dyngen.adapters.memory.generations import MemoryJobRepository
 from dyngen.domain.contracts import GenerationStatus
@@ -333,6 +335,33 @@ class TestSqlAlchemyJobRepository(JobRepositoryContract):
     async def jobs(self, engine: AsyncEngine) -> JobRepository:
         await schema.upgrade(engine)
         return SqlAlchemyJobRepository(engine=engine)
+
+
+class TestSqlAlchemyJobRepositoryGroupCommit(JobRepositoryContract):
+    """As `dyngen serve` and `dyngen worker` build it: events and final records through the group-commit
+    writer, batched with the other writes of the moment."""
+
+    @pytest.fixture
+    async def jobs(self, engine: AsyncEngine) -> AsyncIterator[JobRepository]:
+        await schema.upgrade(engine)
+        writer = SqlWriter(engine=engine)
+        yield SqlAlchemyJobRepository(engine=engine, writer=writer)
+        await writer.aclose()
+
+    async def test_events_written_together_keep_each_job_its_own_ids_in_order(self, jobs: JobRepository) -> None:
+        for job_id, key in (("j1", K1), ("j2", K2)):
+            await jobs.add(job(job_id, cache_key=key))
+
+        # Concurrent writes meet in one batch: each is told its own event's id.
+        written = await asyncio.gather(
+            *(jobs.add_event(job_id, "progress", {"n": n}, at=at(n)) for n in range(10) for job_id in ("j1", "j2"))
+        )
+
+        for job_id in ("j1", "j2"):
+            events = await jobs.events_after(job_id, 0)
+            assert [e.data["n"] for e in events] == list(range(10))
+            assert {e.id for e in events} <= set(written)
+        assert len(set(written)) == 20
 
 
 class TestMemoryJobRepository(JobRepositoryContract):

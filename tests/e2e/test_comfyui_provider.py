@@ -446,7 +446,10 @@ async def test_the_next_worker_follows_the_prompt_a_dead_worker_queued(
             preparer=preparer(services),
             ports=job_ports(services),
         )
-        # What a worker that died after queueing left behind: the prompt on ComfyUI, and its event.
+        # What a worker that died after queueing left behind: its claim, the prompt on ComfyUI, and its
+        # event; the reaper then gave the job back to the queue (a job that never ran has no prompt).
+        now = services.clock.now()
+        assert await services.jobs.claim(queued.job.id, owner="worker-1", now=now, lease_until=now) is not None
         provider = services.providers.get("studio")
         assert isinstance(provider, RemoteJobProvider)
         comfy.script.paused = True
@@ -457,6 +460,7 @@ async def test_the_next_worker_follows_the_prompt_a_dead_worker_queued(
             "progress",
             {"remote_job": {"provider": remote.provider, "id": remote.id}},
         )
+        assert await services.jobs.requeue(queued.job.id, attempts=1, owner="worker-1")
         comfy.script.paused = False
 
         await jobs.run_job(job_id=queued.job.id, owner="worker-2", runner=job_runner(services))

@@ -435,7 +435,10 @@ async def test_the_next_worker_polls_the_upstream_job_instead_of_submitting_agai
             preparer=preparer(services),
             ports=job_ports(services),
         )
-        # What a worker that died after submitting left behind: the job upstream, and its event.
+        # What a worker that died after submitting left behind: its claim, the job upstream, and its event;
+        # the reaper then gave the job back to the queue (a job that never ran has no job upstream).
+        now = services.clock.now()
+        assert await services.jobs.claim(queued.job.id, owner="worker-1", now=now, lease_until=now) is not None
         provider = services.providers.get("http_video")
         assert isinstance(provider, RemoteJobProvider)
         remote = await provider.submit(call())
@@ -445,6 +448,7 @@ async def test_the_next_worker_polls_the_upstream_job_instead_of_submitting_agai
             "progress",
             {"remote_job": {"provider": remote.provider, "id": remote.id}},
         )
+        assert await services.jobs.requeue(queued.job.id, attempts=1, owner="worker-1")
 
         await jobs.run_job(job_id=queued.job.id, owner="worker-2", runner=job_runner(services))
 

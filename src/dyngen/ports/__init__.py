@@ -53,7 +53,15 @@ from dyngen.ports.records import (
 from dyngen.ports.retention import ExpiredGeneration, RemovedRecords, RetentionRepository
 from dyngen.ports.runtime import Clock, Metrics
 from dyngen.ports.storage import ArtifactStore, CacheTier, InvalidationBus, ObjectStore, SingleFlight
-from dyngen.ports.work import JobEvent, JobNotifier, JobQueue, JobRepository, QueueStats, WarmupRepository
+from dyngen.ports.work import (
+    JobEvent,
+    JobNotifier,
+    JobQueue,
+    JobRepository,
+    NewJobEvent,
+    QueueStats,
+    WarmupRepository,
+)
 
 __all__ = [
     "ApiKey",
@@ -82,6 +90,7 @@ __all__ = [
     "JobRepository",
     "MediaStream",
     "Metrics",
+    "NewJobEvent",
     "NodeConfigRepository",
     "NodeVersion",
     "ObjectStore",

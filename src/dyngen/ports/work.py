@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -21,6 +21,15 @@ class JobEvent:
     type: str
     data: dict[str, Any]
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewJobEvent:
+    """An event to append to a job's stream together with another write (`JobRepository.finish`)."""
+
+    type: str
+    data: dict[str, Any]
+    at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +66,9 @@ class JobRepository(Protocol):
         """Extend the lease; returns (still owned, cancel requested)."""
         ...
 
-    async def finish(self, record: GenerationRecord) -> None:
-        """Write a job's final state (and its artifacts), clearing its lease."""
+    async def finish(self, record: GenerationRecord, *, events: Sequence[NewJobEvent] = ()) -> None:
+        """Write a job's final state (and its artifacts), clearing its lease, and append `events` (the
+        terminal event) to its stream in the same transaction: whoever sees the record final finds them."""
         ...
 
     async def requeue(self, job_id: str, *, attempts: int, owner: str | None) -> bool:

@@ -2,14 +2,22 @@
 
 Every state change is one conditional UPDATE, so two runners can never both own a job: a claim only takes
 a job that is queued (or whose lease expired), a heartbeat only extends a lease its owner still holds.
+
+With the process's group-commit writer (adapters/db/writer.py), a job's events and its final record are
+written with the other writes of the moment, in one transaction (issue 18: a job wrote four events and
+its record in five transactions of its own). A job awaits each of its writes before the next, so its
+events are committed in the order it wrote them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from dyngen.adapters.db.repository import (
@@ -22,10 +30,10 @@ from dyngen.adapters.db.repository import (
     retrying,
     to_utc,
 )
-from dyngen.adapters.db.tables import generation_events, generations
+from dyngen.adapters.db.tables import generation_artifacts, generation_events, generations
 from dyngen.domain.contracts import GenerationStatus
 from dyngen.domain.records import GenerationRecord
-from dyngen.ports import DuplicateIdempotencyKey, GenerationFilter, JobEvent, QueueStats
+from dyngen.ports import DuplicateIdempotencyKey, GenerationFilter, JobEvent, NewJobEvent, QueueStats
 
 QUEUED = GenerationStatus.QUEUED.value
 PROCESSING = GenerationStatus.PROCESSING.value
@@ -72,27 +80,17 @@ class SqlAlchemyJobRepository(SqlAlchemyGenerationRepository):
         return await retrying(run)
 
     async def claim(self, job_id: str, *, owner: str, now: datetime, lease_until: datetime) -> GenerationRecord | None:
+        stmt = _claim_statement(job_id, owner=owner, now=now, lease_until=lease_until)
+        if self._writer is not None:
+            # With the other writes of the moment (a worker's jobs claim, start and end together).
+            write = _ClaimWrite(stmt)
+            await self._writer.write(write)
+            return write.claimed
+
         async def run() -> GenerationRecord | None:
-            at = to_utc(now)
-            claimable = or_(
-                generations.c.status == QUEUED,
-                and_(generations.c.status == PROCESSING, generations.c.lease_expires_at < at),
-            )
-            stmt = (
-                update(generations)
-                .where(generations.c.id == job_id, claimable, generations.c.cancel_requested.is_(False))
-                .values(
-                    status=PROCESSING,
-                    lease_owner=owner,
-                    lease_expires_at=to_utc(lease_until),
-                    started_at=func.coalesce(generations.c.started_at, at),
-                )
-                .returning(*generations.c)
-            )
             async with self._engine.begin() as conn:
                 row = (await conn.execute(stmt)).mappings().first()
-            # A job gets its artifacts when it finishes: a job being claimed has none yet.
-            return record_from_row(row, []) if row is not None else None
+            return _claimed(row)
 
         return await retrying(run)
 
@@ -103,13 +101,20 @@ class SqlAlchemyJobRepository(SqlAlchemyGenerationRepository):
             )
         )
 
-    async def finish(self, record: GenerationRecord) -> None:
+    async def finish(self, record: GenerationRecord, *, events: Sequence[NewJobEvent] = ()) -> None:
+        row = record_row(record) | {"lease_owner": None, "lease_expires_at": None}
+        row.pop("id")
+        event_rows = [_event_row(record.id, e.type, e.data, e.at) for e in events]
+        if self._writer is not None:
+            await self._writer.write(_FinishWrite(record.id, row, _artifact_rows(record), event_rows))
+            return
+
         async def run() -> None:
-            row = record_row(record) | {"lease_owner": None, "lease_expires_at": None}
-            row.pop("id")
             async with self._engine.begin() as conn:
                 await conn.execute(update(generations).where(generations.c.id == record.id).values(**row))
                 await insert_artifacts(conn, record)
+                if event_rows:
+                    await conn.execute(generation_events.insert(), event_rows)
 
         await retrying(run)
 
@@ -181,6 +186,11 @@ class SqlAlchemyJobRepository(SqlAlchemyGenerationRepository):
         return await retrying(run)
 
     async def add_event(self, job_id: str, type_: str, data: dict[str, Any], *, at: datetime) -> int:
+        if self._writer is not None:
+            write = _EventWrite(_event_row(job_id, type_, data, at))
+            await self._writer.write(write)
+            return write.id
+
         async def run() -> int:
             async with self._engine.begin() as conn:
                 result = await conn.execute(
@@ -223,3 +233,85 @@ class SqlAlchemyJobRepository(SqlAlchemyGenerationRepository):
             return QueueStats(depth=int(count), oldest_queued_at=db_time(oldest))
 
         return await retrying(run)
+
+
+def _event_row(job_id: str, type_: str, data: dict[str, Any], at: datetime) -> dict[str, Any]:
+    return {"generation_id": job_id, "type": type_, "data": data, "created_at": to_utc(at)}
+
+
+def _artifact_rows(record: GenerationRecord) -> list[dict[str, Any]]:
+    return [{**a.model_dump(), "created_at": to_utc(a.created_at)} for a in record.artifacts]
+
+
+@dataclass(slots=True, eq=False)
+class _EventWrite:
+    """A job event for the group-commit writer: the events of a batch are one multi-row insert, each told
+    its id (`id`, set once the batch ran)."""
+
+    row: dict[str, Any]
+    id: int = field(default=0)
+
+    def write_all(self, conn: Connection, group: list[_EventWrite]) -> None:
+        stmt = generation_events.insert().returning(generation_events.c.id, sort_by_parameter_order=True)
+        ids = conn.execute(stmt, [write.row for write in group]).scalars().all()
+        for write, event_id in zip(group, ids, strict=True):
+            write.id = int(event_id)
+
+
+@dataclass(frozen=True, slots=True)
+class _FinishWrite:
+    """A job's final record for the group-commit writer: one UPDATE per job (each job's own values), then
+    one insert of the artifacts of the batch's jobs and one of their terminal events."""
+
+    job_id: str
+    row: dict[str, Any]
+    artifacts: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+
+    def write_all(self, conn: Connection, group: list[_FinishWrite]) -> None:
+        for write in group:
+            conn.execute(update(generations).where(generations.c.id == write.job_id).values(**write.row))
+        artifacts = [a for write in group for a in write.artifacts]
+        if artifacts:
+            conn.execute(generation_artifacts.insert(), artifacts)
+        events = [e for write in group for e in write.events]
+        if events:
+            conn.execute(generation_events.insert(), events)
+
+
+def _claim_statement(job_id: str, *, owner: str, now: datetime, lease_until: datetime) -> Any:
+    """Take the job if it is queued (or its lease expired) and not cancelled; returns its row."""
+    at = to_utc(now)
+    claimable = or_(
+        generations.c.status == QUEUED,
+        and_(generations.c.status == PROCESSING, generations.c.lease_expires_at < at),
+    )
+    return (
+        update(generations)
+        .where(generations.c.id == job_id, claimable, generations.c.cancel_requested.is_(False))
+        .values(
+            status=PROCESSING,
+            lease_owner=owner,
+            lease_expires_at=to_utc(lease_until),
+            started_at=func.coalesce(generations.c.started_at, at),
+        )
+        .returning(*generations.c)
+    )
+
+
+def _claimed(row: Any) -> GenerationRecord | None:
+    # A job gets its artifacts when it finishes: a job being claimed has none yet.
+    return record_from_row(row, []) if row is not None else None
+
+
+@dataclass(slots=True, eq=False)
+class _ClaimWrite:
+    """A claim for the group-commit writer: its conditional UPDATE runs in the batch's transaction;
+    `claimed` holds the job's record once the batch committed (None: not claimable)."""
+
+    stmt: Any
+    claimed: GenerationRecord | None = field(default=None)
+
+    def write_all(self, conn: Connection, group: list[_ClaimWrite]) -> None:
+        for write in group:
+            write.claimed = _claimed(conn.execute(write.stmt).mappings().first())

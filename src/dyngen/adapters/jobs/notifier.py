@@ -3,16 +3,22 @@
 `MemoryJobNotifier` works within a process; `RedisJobNotifier` publishes on Redis so that a stream served
 by one API process wakes when a worker elsewhere writes an event. Each job has a channel of its own that
 only the processes waiting on it listen to (`RedisConnection.listen_to`), so an event wakes the processes
-that stream it, not every API process and worker.
+that stream it, not every API process and worker. The notifies of one turn of the event loop go to Redis
+in one pipeline (a worker's jobs whose writes were committed in one batch wake together): one round trip
+for all of them, not one each.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import Counter, OrderedDict
+from typing import Any
 
 from dyngen.adapters.messaging.redis import RedisConnection, RedisUnavailableError
+
+log = logging.getLogger("dyngen.jobs")
 
 
 class MemoryJobNotifier:
@@ -55,15 +61,46 @@ class RedisJobNotifier:
         self._waiters: Counter[str] = Counter()
         self._listening: dict[str, asyncio.TimerHandle | None] = {}
         self._stopping: set[asyncio.Future[None]] = set()
+        self._outgoing: dict[str, None] = {}  # job ids to publish with the next pipeline, in order
+        self._sent: asyncio.Future[None] | None = None  # resolved once that pipeline was sent
         connection.on(self._prefix + "*", self._on_message)
 
     async def _on_message(self, channel: str, _data: bytes) -> None:
         await self._local.notify(channel.removeprefix(self._prefix))
 
     async def notify(self, job_id: str) -> None:
+        """Wake the job's waiters here at once, and elsewhere through Redis; returns once published (or
+        Redis failed: a stream looks again after its wait's timeout anyway)."""
         await self._local.notify(job_id)
-        with contextlib.suppress(RedisUnavailableError):
-            await self._connection.call(lambda r: r.publish(self._prefix + job_id, b"1"))
+        self._outgoing[job_id] = None
+        if self._sent is None:
+            self._sent = asyncio.get_running_loop().create_future()
+            asyncio.get_running_loop().call_soon(self._publish)
+        await asyncio.shield(self._sent)
+
+    def _publish(self) -> None:
+        job_ids, sent = list(self._outgoing), self._sent
+        self._outgoing, self._sent = {}, None
+        task = asyncio.ensure_future(self._send(job_ids, sent))
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)
+
+    async def _send(self, job_ids: list[str], sent: asyncio.Future[None] | None) -> None:
+        async def publish(redis: Any) -> None:
+            async with redis.pipeline(transaction=False) as pipe:
+                for job_id in job_ids:
+                    pipe.publish(self._prefix + job_id, b"1")
+                await pipe.execute()
+
+        try:
+            await self._connection.call(publish)
+        except RedisUnavailableError:
+            pass  # Redis is down: the streams look again after their wait's timeout
+        except Exception:  # a wake-up lost must not fail the jobs that wrote events
+            log.warning("jobs.notify_failed count=%d", len(job_ids), exc_info=True)
+        finally:
+            if sent is not None and not sent.done():
+                sent.set_result(None)
 
     async def wait(self, job_id: str, *, timeout_s: float) -> None:
         """Wait for a notify of `job_id`, at most `timeout_s`. The first wait of a job returns as soon as

@@ -14,7 +14,7 @@ from typing import Any
 from dyngen.adapters.memory.database import DuplicateKeyError, MemoryDatabase, json_copy, utc, utc_now
 from dyngen.domain.contracts import GenerationStatus
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
-from dyngen.ports import ContentHash, DuplicateIdempotencyKey, GenerationFilter, JobEvent, QueueStats
+from dyngen.ports import ContentHash, DuplicateIdempotencyKey, GenerationFilter, JobEvent, NewJobEvent, QueueStats
 
 QUEUED = GenerationStatus.QUEUED.value
 PROCESSING = GenerationStatus.PROCESSING.value
@@ -213,8 +213,10 @@ class MemoryJobRepository(MemoryGenerationRepository):
         self._insert_artifacts(artifacts)
         return True
 
-    async def finish(self, record: GenerationRecord) -> None:
+    async def finish(self, record: GenerationRecord, *, events: Sequence[NewJobEvent] = ()) -> None:
         self._overwrite(record)
+        for event in events:
+            await self.add_event(record.id, event.type, event.data, at=event.at)
 
     async def fail_queued(self, record: GenerationRecord) -> bool:
         return self._overwrite(record, only_if=QUEUED)

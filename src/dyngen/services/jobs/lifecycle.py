@@ -40,6 +40,7 @@ from dyngen.ports import (
     JobQueue,
     JobRepository,
     Metrics,
+    NewJobEvent,
     RecordOutbox,
     RemoteJob,
 )
@@ -150,8 +151,20 @@ class JobRunner:
 async def emit(ports: JobPorts, job_id: str, type_: str, data: dict[str, Any] | None = None) -> None:
     """Append an event to a job's stream and wake its listeners (in every process)."""
     await ports.jobs.add_event(job_id, type_, data or {}, at=ports.clock.now())
+    await _announce(ports, job_id, [type_])
+
+
+async def _announce(ports: JobPorts, job_id: str, types: list[str]) -> None:
+    """Wake a job's listeners for events already written, and count them."""
     await ports.notifier.notify(job_id)
-    ports.metrics.job_event(type_=type_)
+    for type_ in types:
+        ports.metrics.job_event(type_=type_)
+
+
+async def _finish(ports: JobPorts, record: GenerationRecord, type_: str, data: dict[str, Any]) -> None:
+    """Write a job's final record and its terminal event (one transaction), then wake its listeners."""
+    await ports.jobs.finish(record, events=[NewJobEvent(type_, data, ports.clock.now())])
+    await _announce(ports, record.id, [type_])
 
 
 async def submit_job(
@@ -206,7 +219,9 @@ async def submit_job(
         if idempotency_key is not None and (existing := await _by_key(jobs, idempotency_key, request_hash)):
             return Submitted(existing, created=False)
         raise
-    await emit(ports, record.id, "queued", {"cache_key": record.cache_key})
+    # Nobody can listen to a job whose id this call has not returned yet: its first event wakes nobody.
+    await ports.jobs.add_event(record.id, "queued", {"cache_key": record.cache_key}, at=now)
+    ports.metrics.job_event(type_="queued")
     await ports.queue.enqueue(record.id)
     return Submitted(record, created=True)
 
@@ -314,11 +329,13 @@ async def run_job(*, job_id: str, owner: str, runner: JobRunner) -> RunResult:
                 "completed_at": clock.now(),
             }
         )
-        await jobs.finish(failed)
-        await emit(ports, job_id, "failed", {"code": exc.code.value, "message": exc.message})
+        await _finish(ports, failed, "failed", {"code": exc.code.value, "message": exc.message})
         return RunResult(ran=True)
 
-    work = asyncio.ensure_future(_execute(runner, prepared, record))
+    # A job that never ran before (its first claim set started_at to this claim's time, and no runner
+    # put it back) has no provider job upstream to carry on with: no need to read its events for one.
+    first_run = record.job_attempts == 0 and record.started_at == now
+    work = asyncio.ensure_future(_execute(runner, prepared, record, first_run=first_run))
     runner.running.add(job_id, work)
     keeper = asyncio.ensure_future(_keep_lease(ports, runner.lease_s, job_id, owner, work))
     try:
@@ -326,9 +343,7 @@ async def run_job(*, job_id: str, owner: str, runner: JobRunner) -> RunResult:
     except asyncio.CancelledError:
         if not work.cancelled():
             raise  # this runner is shutting down: the lease expires and the reaper hands the job on
-        cancelled = _cancelled(record, clock)
-        await jobs.finish(cancelled)
-        await emit(ports, job_id, "failed", {"code": ErrorCode.GEN_CANCELLED.value})
+        await _finish(ports, _cancelled(record, clock), "failed", {"code": ErrorCode.GEN_CANCELLED.value})
         log.info("job.cancelled id=%s", job_id)
         return RunResult(ran=True)
     finally:
@@ -338,7 +353,9 @@ async def run_job(*, job_id: str, owner: str, runner: JobRunner) -> RunResult:
     return await _conclude(runner, record, final)
 
 
-async def _execute(runner: JobRunner, prepared: Prepared, record: GenerationRecord) -> GenerationRecord:
+async def _execute(
+    runner: JobRunner, prepared: Prepared, record: GenerationRecord, *, first_run: bool
+) -> GenerationRecord:
     """The job's work: its content from the cache, or a provider run; returns the job's final record."""
     ports = runner.ports
     if (
@@ -366,7 +383,7 @@ async def _execute(runner: JobRunner, prepared: Prepared, record: GenerationReco
     if prepared.cacheable:
         ports.metrics.cache_request(node=prepared.node, tier="none", hit=False)
     seed = prepared.seed or resolve_seed(prepared.request, entropy=runner.entropy)
-    remote = await _remote_job(ports.jobs, record.id)
+    remote = None if first_run else await _remote_job(ports.jobs, record.id)
     return await runner.generate(prepared, seed, job=record, progress=progress, remote_job=remote)
 
 
@@ -414,7 +431,17 @@ async def _conclude(runner: JobRunner, record: GenerationRecord, final: Generati
         )
         return RunResult(ran=True, retry_in_s=delay)
     final = final.model_copy(update={"job_attempts": attempts})
+    now = ports.clock.now()
+    events = []
+    if final.fallback_mode:
+        data = {"mode": final.fallback_mode, "reason": final.fallback_reason, "code": final.error_code}
+        events.append(NewJobEvent("fallback_applied", data, now))
+    if final.status is GenerationStatus.COMPLETE:
+        events.append(NewJobEvent("completed", {"generation_id": final.id}, now))
+    else:
+        events.append(NewJobEvent("failed", {"code": final.error_code, "message": final.error_message}, now))
     # Through the outbox like every generation record: the job's URLs may already be cached and served.
+    # Its events go with it, in one transaction: a client that sees the job final finds its terminal event.
     kept = await record_generation(
         record=final,
         within_s=runner.record_timeout_s,
@@ -422,21 +449,12 @@ async def _conclude(runner: JobRunner, record: GenerationRecord, final: Generati
         jobs=ports.jobs,
         outbox=runner.outbox,
         tasks=runner.tasks,
+        events=events,
     )
     if not kept:
         log.warning("job.record_kept id=%s status=%s", record.id, final.status.value)
         return RunResult(ran=True)  # the outbox's replay finishes the job and adds its terminal event
-    if final.fallback_mode:
-        await emit(
-            ports,
-            record.id,
-            "fallback_applied",
-            {"mode": final.fallback_mode, "reason": final.fallback_reason, "code": final.error_code},
-        )
-    if final.status is GenerationStatus.COMPLETE:
-        await emit(ports, record.id, "completed", {"generation_id": final.id})
-    else:
-        await emit(ports, record.id, "failed", {"code": final.error_code, "message": final.error_message})
+    await _announce(ports, record.id, [event.type for event in events])
     return RunResult(ran=True)
 
 
@@ -458,8 +476,7 @@ async def reap(*, ports: JobPorts, outbox: RecordOutbox | None, lease_s: float, 
         attempts = record.job_attempts + 1
         if record.cancel_requested:
             # Cancelled while its runner was gone: nobody is left to see the flag, so end it here.
-            await jobs.finish(_cancelled(record, clock))
-            await emit(ports, record.id, "failed", {"code": ErrorCode.GEN_CANCELLED.value})
+            await _finish(ports, _cancelled(record, clock), "failed", {"code": ErrorCode.GEN_CANCELLED.value})
         elif attempts < max_attempts:
             if not await jobs.requeue(record.id, attempts=attempts, owner=record.lease_owner):
                 continue  # another runner claimed it since `expired` listed it: it is not lost
@@ -469,7 +486,8 @@ async def reap(*, ports: JobPorts, outbox: RecordOutbox | None, lease_s: float, 
             error = DyngenError(ErrorCode.GEN_WORKER_LOST, f"the runner stopped {attempts} times; giving up")
             request = GenerateContentRequest.model_validate(record.request)
             payload, info = fallback.apply(request, error, mode=request.fallback.mode, attempts=attempts)
-            await jobs.finish(
+            await _finish(
+                ports,
                 record.model_copy(
                     update={
                         "status": GenerationStatus.FAILED,
@@ -481,9 +499,10 @@ async def reap(*, ports: JobPorts, outbox: RecordOutbox | None, lease_s: float, 
                         "job_attempts": attempts,
                         "completed_at": now,
                     }
-                )
+                ),
+                "failed",
+                {"code": error.code.value, "message": error.message},
             )
-            await emit(ports, record.id, "failed", {"code": error.code.value, "message": error.message})
         touched += 1
     for record in await jobs.queued(before=now - timedelta(seconds=lease_s)):
         if record.cancel_requested:

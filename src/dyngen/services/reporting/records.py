@@ -6,13 +6,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from dyngen.domain.contracts import GenerationStatus
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
-from dyngen.ports import ArtifactStore, GenerationFilter, GenerationRepository, JobRepository, RecordOutbox
+from dyngen.ports import (
+    ArtifactStore,
+    GenerationFilter,
+    GenerationRepository,
+    JobRepository,
+    NewJobEvent,
+    RecordOutbox,
+)
 from dyngen.services.machinery.background import BackgroundTasks
 from dyngen.services.machinery.container import Options
 from dyngen.services.machinery.live_media import LiveArtifacts
@@ -29,6 +36,7 @@ async def record_generation(
     jobs: JobRepository,
     outbox: RecordOutbox | None,
     tasks: BackgroundTasks,
+    events: Sequence[NewJobEvent] = (),
 ) -> bool:
     """Write a generation's record, within `within_s` seconds; True when the database took it.
 
@@ -36,12 +44,13 @@ async def record_generation(
     database does not take it in time (down, hung, or records already wait in the outbox ahead of it),
     it goes to the outbox, which is replayed when the database answers again (False). Without an outbox, a
     failure is logged (the player is served either way). `tasks` runs the write, so that one given up on
-    still finishes behind. A job's final record finishes its job row.
+    still finishes behind. A job's final record finishes its job row, with `events` (its terminal event)
+    in the same transaction; a record that goes to the outbox gets its terminal event when it is replayed.
     """
     if outbox is not None and outbox.holding():
         await outbox.put(record)  # the database is taken as down: no request waits on it
         return False
-    write = write_record(record, repository=repository, jobs=jobs)
+    write = write_record(record, repository=repository, jobs=jobs, events=events)
     try:
         await tasks.run_within(f"record:{record.id}", write, timeout_s=within_s)
     except Exception as exc:
@@ -54,13 +63,19 @@ async def record_generation(
     return True
 
 
-async def write_record(record: GenerationRecord, *, repository: GenerationRepository, jobs: JobRepository) -> None:
+async def write_record(
+    record: GenerationRecord,
+    *,
+    repository: GenerationRepository,
+    jobs: JobRepository,
+    events: Sequence[NewJobEvent] = (),
+) -> None:
     """Add a generation's record, or, for a job's final record (its row exists since it was queued),
-    finish the job with it."""
+    finish the job with it (and `events`)."""
     if record.queued_at is None:
         await repository.add(record)
     else:
-        await jobs.finish(record)
+        await jobs.finish(record, events=events)
 
 
 async def _replay(record: GenerationRecord, *, repository: GenerationRepository, jobs: JobRepository) -> None:
@@ -72,10 +87,9 @@ async def _replay(record: GenerationRecord, *, repository: GenerationRepository,
     current = await jobs.get(record.id)
     if current is not None and current.status is record.status and current.completed_at == record.completed_at:
         return
-    await jobs.finish(record)
     terminal = "completed" if record.status is GenerationStatus.COMPLETE else "failed"
     data = {"generation_id": record.id} if terminal == "completed" else {"code": record.error_code}
-    await jobs.add_event(record.id, terminal, data, at=record.completed_at or record.created_at)
+    await jobs.finish(record, events=[NewJobEvent(terminal, data, record.completed_at or record.created_at)])
 
 
 async def replay_outbox(
