@@ -10,6 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dyngen.adapters.db.repository import db_time, retrying, to_utc
+from dyngen.adapters.db.shared_read import SharedRead
 from dyngen.adapters.db.tables import budget_limit_history, budget_limits
 from dyngen.ports import BudgetLimitChange
 
@@ -24,15 +25,18 @@ class SqlAlchemyBudgetLimitRepository:
     def __init__(self, *, engine: AsyncEngine) -> None:
         self._engine = engine
         self._insert: Any = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        # Read for every provider call a ledger checks: the calls in flight share one read (`SharedRead`),
+        # each served by one that started after it asked, so a limit changed before a call applies to it.
+        self._stored = SharedRead(lambda: retrying(self._read_limits))
+        self._select = select(budget_limits.c.scope, budget_limits.c.limit_micros)
+
+    async def _read_limits(self) -> dict[str, int | None]:
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(self._select)).all()
+        return {row.scope: None if row.limit_micros is None else int(row.limit_micros) for row in rows}
 
     async def stored_limits(self) -> dict[str, int | None]:
-        async def read() -> dict[str, int | None]:
-            c = budget_limits.c
-            async with self._engine.connect() as conn:
-                rows = (await conn.execute(select(c.scope, c.limit_micros))).all()
-            return {row.scope: None if row.limit_micros is None else int(row.limit_micros) for row in rows}
-
-        return await retrying(read)
+        return dict(await self._stored())
 
     async def change_limit(self, change: BudgetLimitChange) -> None:
         async def write() -> None:
