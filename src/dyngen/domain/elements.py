@@ -18,14 +18,14 @@ taken as present because it was asked for.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
 
 from dyngen.domain.contracts import Constraints, Verification
 from dyngen.domain.errors import DyngenError, ErrorCode
-from dyngen.domain.lexicon import content_words, element_key, extra_phrases, said, says
+from dyngen.domain.lexicon import content_words, element_key, extra_phrases, phrase_searches, said, says
 from dyngen.domain.responses import ElementCheck, GeneratedContentPayload
 from dyngen.domain.validation import normalise_element
 
@@ -58,6 +58,13 @@ def _pattern(element: str) -> re.Pattern[str]:
 def mentions(text: str, element: str) -> bool:
     """True when every content word of `element` appears in `text` as a whole word, or a lexicon phrase does."""
     return bool(_pattern(element).match(text)) or says(text, element)
+
+
+@lru_cache(maxsize=1024)
+def mention_tests(element: str) -> tuple[Callable[[str], object], ...]:
+    """The tests `mentions(text, element)` makes: it is true when one of them finds something in `text`
+    (compiled once, for a caller that asks of many texts)."""
+    return (_pattern(element).match, *phrase_searches(element))
 
 
 def mentioned(lines: list[str], element: str) -> bool:

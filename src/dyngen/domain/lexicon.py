@@ -16,7 +16,7 @@ to two other words may sit between them within one sentence ("the phone finally 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from types import MappingProxyType
 
@@ -82,6 +82,13 @@ def _phrase_pattern(phrase: str) -> re.Pattern[str]:
     words = phrase.lower().split()
     body = _BETWEEN.join(re.escape(w) + _ENDING for w in words)
     return re.compile(rf"(?<!\w){body}(?!\w)", re.IGNORECASE)
+
+
+@lru_cache(maxsize=1024)
+def phrase_searches(element: str) -> tuple[Callable[[str], re.Match[str] | None], ...]:
+    """The searches that find one of the lexicon's phrases for `element` in a text: `says(text, element)`
+    is true when one of them finds something (compiled once, for a caller that asks many times)."""
+    return tuple(_phrase_pattern(phrase).search for phrase in phrases(element) if phrase.strip())
 
 
 def says(text: str, element: str, extra: Sequence[str] = ()) -> bool:

@@ -41,9 +41,9 @@ from dyngen.domain.contracts import (
     SocialContext,
     TransitionType,
 )
-from dyngen.domain.elements import ElementReport, Mention, mentions, violations
+from dyngen.domain.elements import ElementReport, Mention, mention_tests, mentions, violations
 from dyngen.domain.errors import DyngenError, ErrorCode
-from dyngen.domain.lexicon import element_key, says, spoken_form
+from dyngen.domain.lexicon import element_key, phrase_searches, spoken_form
 from dyngen.domain.responses import Beat, Choice, ContentMetadata, GeneratedContentPayload
 from dyngen.domain.validation import normalise_element
 from dyngen.ports import ArtifactBlob, ProviderCall, ProviderInfo, ProviderResult
@@ -100,10 +100,15 @@ class _Composer:
         self.sentences: set[str] = set()  # every sentence written so far, normalised: none is written twice
         self.grounded = False
         self.exhausted = False  # set when a pick found lines that fit but had used them all
+        # What `allowed` looks for: a mention of a blocked word, a lexicon phrase of an avoided element.
+        self._refusals = (
+            *(test for word in self.blocked for test in mention_tests(word)),
+            *(search for element in self.avoided for search in phrase_searches(element)),
+        )
 
     def allowed(self, text: str) -> bool:
-        blocked = any(mentions(text, word) for word in self.blocked)
-        return not blocked and not any(says(text, element) for element in self.avoided)
+        """True when `text` mentions no blocked word and says none of the avoided elements' phrases."""
+        return not any(test(text) for test in self._refusals)
 
     def pick(
         self, templates: Iterable[str], fields: Mapping[str, str], *, mention: str | None = None, short: bool = False

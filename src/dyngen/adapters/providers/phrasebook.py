@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 
 # The banks are packed several entries to a row so the whole book reads on a few screens; ruff format would
 # give every entry its own row and more than double the module's length.
@@ -519,9 +520,15 @@ def disagrees(line: str, plural_subject: str) -> bool:
     return re.search(pattern, line, re.IGNORECASE) is not None
 
 
-def sentences(text: str) -> list[str]:
-    """The sentences of a line, normalised for comparison: "Okay. Okay. Breathe." -> ["okay.", "okay.", "breathe."]."""
-    return [" ".join(s.lower().split()) for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s.strip()]
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+@lru_cache(maxsize=4096)
+def sentences(text: str) -> tuple[str, ...]:
+    """The sentences of a line, normalised for comparison: "Okay. Okay. Breathe." -> ("okay.", "okay.", "breathe.").
+
+    Remembered per line: the composer asks it of every candidate line of every pick."""
+    return tuple(" ".join(s.lower().split()) for s in _SENTENCE_END.split(text.strip()) if s.strip())
 
 
 def display_name(npc_id: str) -> str | None:
