@@ -282,6 +282,8 @@ async def test_the_same_idempotency_key_with_another_body_is_409(client: httpx.A
     assert (await wait_for(client, first))["cache_key"].split(";c=")[0].endswith("|pt-idem-a|1")
 
 
+# A lease no heartbeat misses on a busy machine: a lapsed one rightly hands the job on (it then starts twice).
+@pytest.mark.parametrize("settings", [{"job_lease_s": 60}], indirect=True)
 async def test_a_submission_for_content_a_job_is_making_joins_that_job(held: Held) -> None:
     client = held.client
     first = await submit(client, body("pt-join"))  # its provider call holds until released
