@@ -118,6 +118,7 @@ class Zygote:
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._home = tempfile.mkdtemp(prefix="dyngen-zygote-")
+        atexit.register(self.stop)
 
     def _started(self) -> subprocess.Popen[bytes]:
         if self._proc is None or self._proc.poll() is not None:
@@ -129,7 +130,6 @@ class Zygote:
                 cwd=self._home,
                 env={**inherited, "PYTHONPATH": str(ROOT)},
             )
-            atexit.register(self.stop)
         return self._proc
 
     def run(
