@@ -25,7 +25,8 @@ import pytest
 from dyngen.domain import media
 from tests.browser.conftest import EXAMPLE_FILE, HERE, OUTPUT, ROOT, find_chromium
 from tests.conftest import need_service
-from tests.support.servers import VENV_BIN, Process, dyngen_server, free_port, http_ok
+from tests.support.cli_zygote import run_dyngen
+from tests.support.servers import Process, dyngen_server, free_port, http_ok
 from tests.support.waiting import wait_until
 
 CLIENT = ROOT / "clients" / "typescript"
@@ -79,13 +80,7 @@ class Game:
 
 
 def _create_key(env: dict[str, str], scope: str) -> str:
-    done = subprocess.run(
-        [str(VENV_BIN / "dyngen"), "keys", "create", "--scope", scope],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    done = run_dyngen(["keys", "create", "--scope", scope], env={**os.environ, **env}, check=True)
     return done.stdout.strip()
 
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 from tests.clients.conftest import EXAMPLES, VIDEO_TRANSITIONS
-from tests.support.servers import VENV_BIN
+from tests.support.cli_zygote import run_dyngen
 
 # The playthrough whose per-playthrough items the bundle holds (the Python tests' player); every other
 # player gets the `once` items and the per-playthrough nodes' fallbacks.
@@ -20,21 +19,10 @@ EXPORTED_PLAYTHROUGH = "py-pt-1"
 def export(workdir: Path) -> Path:
     """`dyngen export docs/clients/examples/harbor_story.json --out BUNDLE --playthrough-id py-pt-1`."""
     out = workdir / "bundle"
-    done = subprocess.run(
-        [
-            str(VENV_BIN / "dyngen"),
-            "export",
-            str(EXAMPLES / "harbor_story.json"),
-            "--out",
-            str(out),
-            "--playthrough-id",
-            EXPORTED_PLAYTHROUGH,
-        ],
+    done = run_dyngen(
+        ["export", str(EXAMPLES / "harbor_story.json"), "--out", str(out), "--playthrough-id", EXPORTED_PLAYTHROUGH],
         env={**os.environ, "DYNGEN_DATA_DIR": str(workdir / "data"), "DYNGEN_PROVIDERS_BY_TYPE": VIDEO_TRANSITIONS},
-        capture_output=True,
-        text=True,
         timeout=600,
-        check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return out

@@ -17,7 +17,8 @@ from dyngen_client import Bundle, DyngenClient, DyngenHTTPError
 
 from tests.clients.bundles import bundle_copy
 from tests.clients.conftest import ROOT, STORY, StoryServer
-from tests.support.servers import VENV_BIN, dyngen_server
+from tests.support.cli_zygote import run_dyngen
+from tests.support.servers import dyngen_server
 
 CLIENT = ROOT / "clients" / "python"
 EXAMPLE = ROOT / "docs" / "clients" / "examples" / "play_node.py"
@@ -216,14 +217,7 @@ def test_with_keys_enforced_the_clients_key_is_sent_and_a_missing_key_raises(tmp
     env = {"DYNGEN_DATA_DIR": str(tmp_path / "data")}
 
     def create(scope: str) -> str:
-        done = subprocess.run(
-            [str(VENV_BIN / "dyngen"), "keys", "create", "--scope", scope],
-            env={**os.environ, **env},
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
-        )
+        done = run_dyngen(["keys", "create", "--scope", scope], env={**os.environ, **env}, timeout=120, check=True)
         return done.stdout.strip()
 
     runtime, editor = create("runtime"), create("editor")

@@ -13,8 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.cli_zygote import run_dyngen
 from tests.support.openai_server import OpenAIServer
-from tests.support.servers import VENV_BIN, dyngen_server, free_port
+from tests.support.servers import dyngen_server, free_port
 
 STUDIO = """\
 [server]
@@ -58,15 +59,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def dyngen(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(VENV_BIN / "dyngen"), *args],
-        cwd=cwd,
-        env=clean_env(**env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_dyngen(args, cwd=cwd, env=clean_env(**env))
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 from pathlib import Path
 
 import httpx
@@ -14,7 +13,7 @@ import pytest
 from dyngen.config import MEMORY_URL, Settings
 from tests.e2e.test_graphs import EXAMPLE
 from tests.e2e.test_jobs import body, submit, wait_for
-from tests.support.servers import VENV_BIN
+from tests.support.cli_zygote import run_dyngen
 
 
 @pytest.fixture
@@ -49,9 +48,7 @@ async def test_graphs_generations_artifacts_and_jobs_work_and_nothing_is_written
 
 def test_migrate_has_nothing_to_do(tmp_path: Path) -> None:
     env = {**os.environ, "DYNGEN_DATABASE_URL": MEMORY_URL, "DYNGEN_DATA_DIR": str(tmp_path / "data")}
-    done = subprocess.run(
-        [str(VENV_BIN / "dyngen"), "migrate"], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
+    done = run_dyngen(["migrate"], env=env)
     assert done.returncode == 0, done.stderr
     assert "memory" in done.stdout
     assert not (tmp_path / "data").exists()
@@ -59,9 +56,7 @@ def test_migrate_has_nothing_to_do(tmp_path: Path) -> None:
 
 def test_gc_runs_on_the_memory_records(tmp_path: Path) -> None:
     env = {**os.environ, "DYNGEN_DATABASE_URL": MEMORY_URL, "DYNGEN_DATA_DIR": str(tmp_path / "data")}
-    done = subprocess.run(
-        [str(VENV_BIN / "dyngen"), "gc"], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
+    done = run_dyngen(["gc"], env=env)
     assert done.returncode == 0, done.stderr
     assert "gc removed: 0 generations" in done.stdout
     assert not (tmp_path / "data").exists()

@@ -9,7 +9,6 @@ it fails the test (httpx raises). Waits for recovery poll with a deadline.
 from __future__ import annotations
 
 import os
-import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,8 +19,9 @@ from typing import Any, Literal
 import httpx
 
 from tests.integration.scaled import AWS, create_bucket, transition_request
+from tests.support.cli_zygote import run_dyngen
 from tests.support.proxy import TcpProxy
-from tests.support.servers import VENV_BIN, MotoS3Server, Process, dyngen_server
+from tests.support.servers import MotoS3Server, Process, dyngen_server
 from tests.support.waiting import wait_until
 
 Shape = Literal["refused", "hung"]
@@ -127,9 +127,7 @@ class Deployment:
 
 
 def migrate(env: dict[str, str]) -> None:
-    subprocess.run(
-        [str(VENV_BIN / "dyngen"), "migrate"], env={**os.environ, **env}, check=True, capture_output=True, timeout=60
-    )
+    run_dyngen(["migrate"], env={**os.environ, **env}, check=True)
 
 
 @contextmanager

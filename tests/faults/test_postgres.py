@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -32,8 +31,9 @@ from dyngen.entrypoints.api.app import create_app
 from dyngen.ports import GenerationFilter
 from dyngen.services.authoring.runtime_graphs import CURRENT_TTL_S
 from tests.fakes import FakeManualClock, FakeProvider
+from tests.support.cli_zygote import run_dyngen
 from tests.support.proxy import TcpProxy
-from tests.support.servers import VENV_BIN, dyngen_server
+from tests.support.servers import dyngen_server
 from tests.support.waiting import until, wait_until
 
 pytestmark = pytest.mark.services
@@ -106,7 +106,7 @@ def test_generations_answer_through_the_fault_and_every_url_is_fetchable_after_r
 ) -> None:
     proxy, url = proxied_postgres
     env = {"DYNGEN_DATA_DIR": str(tmp_path / "data"), "DYNGEN_DATABASE_URL": url, **DATABASE_SETTINGS}
-    subprocess.run([str(VENV_BIN / "dyngen"), "migrate"], env={**os.environ, **env}, check=True, timeout=60)
+    run_dyngen(["migrate"], env={**os.environ, **env}, check=True)
     node = f"pg-{shape}-{uuid.uuid4().hex[:8]}"
     server, base = dyngen_server(tmp_path, env)
     player = Player(base)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 from pathlib import Path
 
 from dyngen.adapters.storage.s3 import S3ObjectStore
-from tests.support.servers import VENV_BIN, MotoS3Server
+from tests.support.cli_zygote import run_dyngen
+from tests.support.servers import MotoS3Server
 
 AWS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 
@@ -43,9 +43,7 @@ def scaled_env(
         "DYNGEN_URL_SECRET": "scaled-deployment-test-secret",
     }
     create_bucket(s3, bucket)
-    subprocess.run(
-        [str(VENV_BIN / "dyngen"), "migrate"], env={**os.environ, **env}, check=True, capture_output=True, timeout=60
-    )
+    run_dyngen(["migrate"], env={**os.environ, **env}, check=True)
     return env
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
 import time
 import uuid
 from collections import Counter
@@ -23,8 +22,9 @@ import redis
 from tests.conftest import MACHINE_REDIS, need_service
 from tests.integration.scaled import transition_request
 from tests.support import rawhttp
+from tests.support.cli_zygote import run_dyngen
 from tests.support.costly_provider import install_costly_provider
-from tests.support.servers import VENV_BIN, Process, dyngen_server, port_open
+from tests.support.servers import Process, dyngen_server, port_open
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.services
@@ -51,13 +51,7 @@ def _budget_env(tmp: Path, log: Path) -> dict[str, str]:
 def _start(tmp: Path, env: dict[str, str], count: int, *, shared_data: bool) -> tuple[list[Process], list[str]]:
     """`count` API processes, started side by side (each waits for its health check in a thread)."""
     env = {**env, "DYNGEN_EXAMPLE_GRAPH": str(tmp / "no-example.json")}  # nothing to store at start
-    subprocess.run(
-        [str(VENV_BIN / "dyngen"), "migrate"],
-        env={**os.environ, **env, "DYNGEN_DATA_DIR": str(tmp / "data")},
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    run_dyngen(["migrate"], env={**os.environ, **env, "DYNGEN_DATA_DIR": str(tmp / "data")}, check=True)
 
     def start(i: int) -> tuple[Process, str]:
         data = tmp / ("data" if shared_data else f"data{i}")

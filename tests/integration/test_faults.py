@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,9 @@ import redis
 
 from dyngen.adapters.storage.s3 import S3ObjectStore
 from tests.integration.scaled import AWS, create_bucket, transition_request
+from tests.support.cli_zygote import run_dyngen
 from tests.support.proxy import TcpProxy
-from tests.support.servers import VENV_BIN, MotoS3Server, RedisServer, dyngen_server
+from tests.support.servers import MotoS3Server, RedisServer, dyngen_server
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.services
@@ -136,7 +136,7 @@ def test_postgres_restarted_requests_fall_back_at_worst_and_later_ones_succeed(
     proxy = TcpProxy(host, int(port))
     proxied = postgres_url.replace(host_port, f"127.0.0.1:{proxy.port}")
     env = {"DYNGEN_DATA_DIR": str(tmp_path / "data"), "DYNGEN_DATABASE_URL": proxied}
-    subprocess.run([str(VENV_BIN / "dyngen"), "migrate"], env={**os.environ, **env}, check=True, timeout=60)
+    run_dyngen(["migrate"], env={**os.environ, **env}, check=True)
     server, base = dyngen_server(tmp_path, env)
     try:
         assert generate(base, "before-restart")["status"] == "complete"

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ import httpx
 import pytest
 
 from tests.integration.scaled import transition_request
+from tests.support.cli_zygote import run_dyngen
 from tests.support.databases import empty_postgres
 from tests.support.openai_server import OpenAIServer
 from tests.support.servers import VENV_BIN, Process, dyngen_server
@@ -44,14 +44,8 @@ def env(tmp_path: Path, postgres_url: str, redis_url: str, redis_prefix: str) ->
         "DYNGEN_JOB_RETRY_BASE_S": "0.05",
         "DYNGEN_LOG_LEVEL": "info",
     }
-    migrated = subprocess.run(
-        [str(VENV_BIN / "dyngen"), "migrate"],
-        env={**os.environ, **values},
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
-    assert migrated.returncode == 0, migrated.stderr.decode()
+    migrated = run_dyngen(["migrate"], env={**os.environ, **values})
+    assert migrated.returncode == 0, migrated.stderr
     return values
 
 

@@ -12,9 +12,11 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import IO
 
 import httpx
 
+from tests.support.cli_zygote import ZYGOTE, Child
 from tests.support.waiting import wait_until
 
 VENV_BIN = Path(sys.executable).parent
@@ -72,9 +74,16 @@ class Process:
     def __init__(self, args: list[str], *, env: dict[str, str] | None = None, log: Path | None = None) -> None:
         self.args = args
         self.log = log
-        out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - closed in stop()
-        self._out = out
-        self.proc = subprocess.Popen(args, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT)
+        full_env = {**os.environ, **(env or {})}
+        self._out: IO[bytes] | int = subprocess.DEVNULL
+        self.proc: subprocess.Popen[bytes] | Child
+        one_process = "--workers" not in args or args[args.index("--workers") + 1] == "1"
+        if args[0] == str(VENV_BIN / "dyngen") and one_process:
+            # Forked from the zygote that imported dyngen once (tests/support/cli_zygote.py).
+            self.proc = ZYGOTE.spawn(args[1:], cwd=Path.cwd(), env=full_env, stdout=log or Path(os.devnull))
+        else:
+            self._out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - closed in stop()
+            self.proc = subprocess.Popen(args, env=full_env, stdout=self._out, stderr=subprocess.STDOUT)
 
     @property
     def pid(self) -> int:
@@ -100,8 +109,8 @@ class Process:
         self._close_log()
 
     def _close_log(self) -> None:
-        if self._out is not subprocess.DEVNULL and not self._out.closed:  # type: ignore[union-attr]
-            self._out.close()  # type: ignore[union-attr]
+        if not isinstance(self._out, int) and not self._out.closed:
+            self._out.close()
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log and self.log.exists() else ""
