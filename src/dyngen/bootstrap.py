@@ -9,7 +9,9 @@ tier, cross-process single flight, invalidation to every process) and S3 (`DYNGE
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
+import ssl
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -190,6 +192,13 @@ class Records:
     ledger: BudgetLedger
     retention: RetentionRepository
     limits: BudgetLimitRepository | None = None  # budget limits set in the editor
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """The TLS settings of outbound calls, made once per process: loading the CA certificates costs
+    ~30 ms, and tests build hundreds of service sets in one process."""
+    return httpx.create_ssl_context()
 
 
 async def _records(
@@ -385,7 +394,7 @@ async def build(
         )
     # Before anything opens: a provider setting that cannot work stops the start with nothing to close.
     # Every outbound HTTP call of the providers goes through this one client.
-    http = httpx.AsyncClient(timeout=30)
+    http = httpx.AsyncClient(timeout=30, verify=_tls())
     try:
         registry = provider_registry(settings, providers, clock=clock, redis=redis, http=http, links=links)
     except BaseException:

@@ -12,11 +12,13 @@ import ast
 import asyncio
 import dataclasses
 import difflib
+import functools
 import importlib.util
 import inspect
 import logging
+import sys
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
@@ -79,10 +81,17 @@ def _install_hint(ep: EntryPoint, exc: ImportError) -> str:
     return f"provider '{ep.name}' cannot load: missing module '{missing}' (install it)"
 
 
+@functools.lru_cache(maxsize=8)
+def _declared(find: Callable[..., Iterable[EntryPoint]], path: tuple[str, ...]) -> tuple[EntryPoint, ...]:
+    """The group's entry points, scanned once per import path (reading every installed distribution's
+    metadata costs ~20 ms; a plugin folder put on the path is a new path, so it is scanned)."""
+    return tuple(find(group=GROUP))
+
+
 def discover_plugins() -> Discovery:
     """Every provider factory of the entry-point group, and why the ones that failed to import did."""
     found = Discovery()
-    for ep in entry_points(group=GROUP):
+    for ep in _declared(entry_points, tuple(sys.path)):
         try:
             found.factories[ep.name] = ep.load()
         except ImportError as exc:
