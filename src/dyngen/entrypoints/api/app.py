@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import json
 import logging
@@ -10,8 +11,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
+from starlette.routing import BaseRoute
 
 from dyngen import __version__
 from dyngen.bootstrap import build
@@ -31,6 +33,41 @@ from dyngen.entrypoints.api.routes import warmups as warmup_routes
 from dyngen.entrypoints.api.wire import body_schemas
 from dyngen.services.authoring import graphs as graphs_service
 from dyngen.services.machinery.container import Services
+
+
+@functools.cache
+def _api_routes() -> tuple[BaseRoute, ...]:
+    """The API's routes, made once per process and shared by every app it creates.
+
+    FastAPI builds an included route's machinery (parameter and response models, ~5 ms of CPU a route)
+    the first time a request reaches it, once per `include_router`: an app of its own per test paid for
+    that again each time. Nothing in a route belongs to one app (a handler reaches the services through
+    `request.app.state`), so the routes are included once, here, into a router of their own, and each app
+    takes them. (One thing does not follow: `app.dependency_overrides`, which dyngen does not use.)
+
+    Routes are matched in order, each miss costing a few microseconds: the two hot routes of a game (a
+    node by reference, the flat request) come first (bench/by_reference.py, bench/http_cache_hits.py).
+    """
+    shared = APIRouter()
+    for router in (
+        runtime_routes.router,
+        generation.router,
+        runtime_routes.advance_router,
+        records.router,
+        system.router,
+        keys.router,
+        jobs.router,
+        telemetry.router,
+        graphs.router,
+        nodes.router,
+        templates.router,
+        dsl_routes.router,
+        budget_routes.router,
+        warmup_routes.router,
+        review_routes.router,
+    ):
+        shared.include_router(router)
+    return tuple(shared.routes)
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
@@ -84,26 +121,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             max_age_s=settings.cors_max_age_s,
         )
     errors.install(app, unavailable_retry_after_s=settings.unavailable_retry_after_s)
-    # Routes are matched in order, each miss costing a few microseconds: the two hot routes of a game (a
-    # node by reference, the flat request) come first (bench/by_reference.py, bench/http_cache_hits.py).
-    for router in (
-        runtime_routes.router,
-        generation.router,
-        runtime_routes.advance_router,
-        records.router,
-        system.router,
-        keys.router,
-        jobs.router,
-        telemetry.router,
-        graphs.router,
-        nodes.router,
-        templates.router,
-        dsl_routes.router,
-        budget_routes.router,
-        warmup_routes.router,
-        review_routes.router,
-    ):
-        app.include_router(router)
+    app.router.routes.extend(_api_routes())
+    app.router._mark_routes_changed()  # FastAPI's own step after adding routes (see `_api_routes`)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
