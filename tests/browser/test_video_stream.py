@@ -42,4 +42,8 @@ def test_a_transition_plays_with_its_poster_and_captions_while_it_renders_and_to
     assert report["stillRendering"] is True, "it started playing, with its poster and captions, before the render ended"
     assert report["ended"] is True, report
     assert report["error"] is None, report
-    assert report["frames"] == 720, "every frame of the 30 s at 24 fps was decoded"
+    assert report["currentTime"] >= 29.9, report
+    # Every frame of the 30 s at 24 fps was decoded. At 16x the player catches up with the render's edge
+    # and waits there; after such a wait Chromium may decode the frames since the last keyframe again
+    # (a busy machine's run counted 1,145), so this counts at least the 720, not exactly.
+    assert report["frames"] >= 720, report

@@ -5,8 +5,10 @@ Integration, not unit: every test runs ffmpeg and decodes the MP4 it wrote to a 
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import os
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,19 @@ def request(**style: Any) -> GenerateContentRequest:
 
 async def render(req: GenerateContentRequest, seed: int = 7) -> ProviderResult:
     return await BuiltinVideoProvider().generate(ProviderCall(request=req, seed=seed, attempt=1, deadline_s=60))
+
+
+@functools.cache
+def rendered(kind: str, seed: int = 7) -> ProviderResult:
+    """The 3 s transition of `kind` rendered once for the tests that only look at it (a render is ~1 s of
+    CPU); the determinism test renders its second copy itself."""
+    return asyncio.run(render(request(transitionType=kind), seed))
+
+
+@functools.cache
+def frames_of(kind: str, seed: int = 7) -> np.ndarray:
+    with tempfile.TemporaryDirectory() as tmp:
+        return decode(rendered(kind, seed).artifacts[0].data, Path(tmp))[1]
 
 
 def decode(data: bytes, tmp_path: Path, name: str = "video.mp4") -> tuple[dict[str, Any], np.ndarray]:
@@ -103,9 +118,9 @@ def test_the_video_lasts_the_target_at_24_fps_and_480p(tmp_path: Path):
 
 
 @pytest.mark.parametrize("kind", ["gradual", "abrupt"])
-def test_it_starts_on_the_source_keyframe_and_ends_on_the_destination(tmp_path: Path, kind: str):
+def test_it_starts_on_the_source_keyframe_and_ends_on_the_destination(kind: str):
     req = request(transitionType=kind)
-    _, frames = decode(asyncio.run(render(req)).artifacts[0].data, tmp_path)
+    frames = frames_of(kind)
     mood_from, mood_to = moods(req)
     source, destination = keyframe(req.from_scene, mood_from, 7), keyframe(req.to_scene, mood_to, 7)
     assert mad(source, destination) > 30, "the two scenes must look different for this test to mean anything"
@@ -118,12 +133,11 @@ def test_it_starts_on_the_source_keyframe_and_ends_on_the_destination(tmp_path: 
 
 
 @pytest.mark.parametrize("kind", ["gradual", "abrupt"])
-def test_every_frame_with_its_caption_band_matches_the_rgb_recipe(tmp_path: Path, kind: str):
+def test_every_frame_with_its_caption_band_matches_the_rgb_recipe(kind: str):
     """Frames are blended in YUV (what the encoder takes); the same recipe drawn in RGB is the reference,
     caption band, grade and flash included."""
     req = request(transitionType=kind)
-    result = asyncio.run(render(req))
-    _, frames = decode(result.artifacts[0].data, tmp_path)
+    frames = frames_of(kind)
     script = asyncio.run(BuiltinProvider().generate(ProviderCall(request=req, seed=7, attempt=1, deadline_s=10)))
     renderer = build_renderer(req, 7, script)
     for i in range(0, renderer.count, 7):
@@ -132,9 +146,8 @@ def test_every_frame_with_its_caption_band_matches_the_rgb_recipe(tmp_path: Path
         assert mad(frames[i][TOP:], expected[TOP:]) < 6, f"frame {i}: the caption band"
 
 
-def test_a_gradual_transition_moves_in_small_steps_and_an_abrupt_one_cuts_with_a_flash(tmp_path: Path):
-    _, gradual = decode(asyncio.run(render(request(transitionType="gradual"))).artifacts[0].data, tmp_path, "g.mp4")
-    _, abrupt = decode(asyncio.run(render(request(transitionType="abrupt"))).artifacts[0].data, tmp_path, "a.mp4")
+def test_a_gradual_transition_moves_in_small_steps_and_an_abrupt_one_cuts_with_a_flash():
+    gradual, abrupt = frames_of("gradual"), frames_of("abrupt")
     gradual_steps, abrupt_steps = steps(gradual), steps(abrupt)
     assert gradual_steps.max() < 10, "a dissolve has no jump"
     assert gradual_steps[gradual_steps > 0.5].size > 10, "and it does move, over many frames"
@@ -145,13 +158,11 @@ def test_a_gradual_transition_moves_in_small_steps_and_an_abrupt_one_cuts_with_a
     assert gradual[:, :TOP].mean(axis=(1, 2, 3)).max() < 200
 
 
-def test_the_same_seed_gives_the_same_bytes_and_another_seed_other_frames(tmp_path: Path):
-    first, again, other = (asyncio.run(render(request(), seed)) for seed in (7, 7, 8))
+def test_the_same_seed_gives_the_same_bytes_and_another_seed_other_frames():
+    first, again = rendered("gradual"), asyncio.run(render(request(), 7))  # two renders of their own
     assert first.artifacts[0].data == again.artifacts[0].data
     assert first.artifacts[1].data == again.artifacts[1].data
-    _, a = decode(first.artifacts[0].data, tmp_path, "a.mp4")
-    _, b = decode(other.artifacts[0].data, tmp_path, "b.mp4")
-    assert mad(a[0], b[0]) > 5
+    assert mad(frames_of("gradual")[0], frames_of("gradual", 8)[0]) > 5
 
 
 def test_captions_follow_the_text_providers_beats():
