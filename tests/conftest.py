@@ -31,6 +31,21 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("DYNGEN_PROVIDERS_BY_TYPE", "{}")
 
 
+# Under `pytest -n` with `--dist loadfile`, a worker takes the next test file in collection order when it
+# is free. The files of the folders first here hold minutes of processes, faults and deadlines; the unit
+# tests (milliseconds each) come last and fill whichever worker frees first, so neither waits alone at the
+# end for a long file the other could have started earlier (longest first).
+HEAVY_FIRST = ("faults", "integration", "browser", "clients", "e2e", "contract", "unit")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        folder = item.path.parent.name
+        return HEAVY_FIRST.index(folder) if folder in HEAVY_FIRST else len(HEAVY_FIRST)
+
+    items.sort(key=rank)  # stable: the order within a folder stays
+
+
 def need_service(reason: str) -> None:
     """Skip the test because a real service is missing, or fail when DYNGEN_REQUIRE_SERVICES=1."""
     if REQUIRE_SERVICES:

@@ -26,7 +26,7 @@ from dyngen.adapters.messaging.redis import RedisConnection
 from dyngen.domain.budgets import GLOBAL_SCOPE, to_micros
 from dyngen.ports import BudgetLedger, Reservation
 from tests.fakes import FakeClock
-from tests.support.databases import empty_postgres
+from tests.support.databases import PATIENT_REDIS, empty_postgres
 from tests.support.waiting import until
 
 PERIOD = "2026-11-25"
@@ -290,7 +290,7 @@ class TestPostgresBudgetLedgerGroupCommit(BudgetLedgerContract):
 class TestRedisBudgetLedger(BudgetLedgerContract):
     @pytest.fixture
     async def subject(self, redis_url: str, redis_prefix: str) -> AsyncIterator[LedgerUnderTest]:
-        connections = [RedisConnection(url=redis_url, prefix=redis_prefix) for _ in range(3)]
+        connections = [RedisConnection(url=redis_url, prefix=redis_prefix, **PATIENT_REDIS) for _ in range(3)]
 
         async def expire(check: Callable[[], Awaitable[bool]]) -> None:
             await until(check, what="the reservation to expire")

@@ -23,6 +23,7 @@ from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.ports import CacheTier
 from tests.contract.test_object_store import open_s3_store
 from tests.fakes import FakeClock, SilentStore
+from tests.support.databases import PATIENT_REDIS
 from tests.support.proxy import TcpProxy
 from tests.support.servers import MotoS3Server, RedisServer
 from tests.support.waiting import hang_guard, until
@@ -255,7 +256,7 @@ class TestRedisCacheTier(CacheTierContract):
 
     @pytest.fixture
     async def subject(self, redis_url: str, redis_prefix: str) -> AsyncIterator[TierUnderTest]:
-        connection = RedisConnection(url=redis_url, prefix=redis_prefix)
+        connection = RedisConnection(url=redis_url, prefix=redis_prefix, **PATIENT_REDIS)
 
         async def elapse(seconds: float) -> None:
             start = await redis_server_time(connection)
@@ -275,7 +276,7 @@ class TestRedisCacheTier(CacheTierContract):
     ) -> None:
         await subject.tier.set(KEY, b"shared")
 
-        other_process = RedisConnection(url=redis_url, prefix=redis_prefix)
+        other_process = RedisConnection(url=redis_url, prefix=redis_prefix, **PATIENT_REDIS)
         other_deployment = RedisConnection(url=redis_url, prefix=f"{redis_prefix}-other")
         try:
             assert await RedisCacheTier(connection=other_process).get(KEY) == b"shared"

@@ -19,6 +19,7 @@ from dyngen.adapters.providers.breaker import MemoryCircuitBreaker
 from dyngen.adapters.providers.redis_breaker import RedisCircuitBreaker
 from dyngen.ports import CircuitBreaker
 from tests.fakes import FakeClock
+from tests.support.databases import PATIENT_REDIS
 from tests.support.waiting import until
 
 FAILURES = 3
@@ -153,7 +154,7 @@ REDIS_SCALE = 0.01  # window 0.6 s, cooldown 0.3 s
 class TestRedisCircuitBreaker(CircuitBreakerContract):
     @pytest.fixture
     async def subject(self, redis_url: str, redis_prefix: str) -> AsyncIterator[BreakerUnderTest]:
-        connections = [RedisConnection(url=redis_url, prefix=redis_prefix) for _ in range(2)]
+        connections = [RedisConnection(url=redis_url, prefix=redis_prefix, **PATIENT_REDIS) for _ in range(2)]
 
         def make(connection: RedisConnection) -> RedisCircuitBreaker:
             return RedisCircuitBreaker(

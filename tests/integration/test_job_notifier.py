@@ -10,12 +10,13 @@ import pytest
 
 from dyngen.adapters.jobs.notifier import RedisJobNotifier
 from dyngen.adapters.messaging.redis import RedisConnection
+from tests.support.databases import PATIENT_REDIS
 from tests.support.waiting import hang_guard, until
 
 
 @pytest.fixture
 async def processes(redis_url: str, redis_prefix: str) -> AsyncIterator[list[RedisJobNotifier]]:
-    connections = [RedisConnection(url=redis_url, prefix=redis_prefix) for _ in range(3)]
+    connections = [RedisConnection(url=redis_url, prefix=redis_prefix, **PATIENT_REDIS) for _ in range(3)]
     for connection in connections:
         await connection.start()
     yield [RedisJobNotifier(connection=c, linger_s=0.5) for c in connections]

@@ -38,3 +38,9 @@ BACKENDS = [
     pytest.param(Backend("sqlite", lambda tmp, _: f"sqlite+aiosqlite:///{tmp / 'dyngen.db'}"), id="sqlite"),
     pytest.param(Backend("postgresql", _postgres), id="postgresql", marks=pytest.mark.services),
 ]
+
+
+# The machine's Redis for tests about what a Redis-backed part does, not about Redis failing: deadlines
+# no busy machine reaches (the defaults, 1 s, are for noticing a Redis that is down; a run beside
+# `stress-ng --cpu 2` saw 120 racing callers time out connecting). The fault tests keep short ones.
+PATIENT_REDIS = {"connect_timeout_s": 30.0, "timeout_s": 30.0}
