@@ -138,14 +138,14 @@ async def generate(call: GenerateCall, *, ports: GenerationPorts) -> Answered | 
         # after it), so it is neither read whole nor prepared again. A shape is a valid body without
         # `simulate` (`_shaped`): only the rate limits are left to check. Only the first look learns
         # shapes: a body that has none (a node named by id only) would be read twice here.
-        prepared, player = looked
+        shaped, player = looked
         await rate_limits.admit_request(
             api_key_id=call.key.id if call.key else None,
             player=player,
             limiter=ports.rate_limiter,
             limits=ports.options.rate_limits,
         )
-        return Answered(await respond(ports.serving, prepared, started=started))
+        return Answered(await respond(ports.serving, shaped, started=started))
     if envelope is None:
         envelope = envelope_of(call.body)
         if envelope.request is not None:  # a problem is raised afresh each time, never remembered
