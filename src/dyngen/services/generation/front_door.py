@@ -13,6 +13,7 @@ through the same hit path (`serving.answer`); for anything else it returns None 
 and the request takes `generate`. Games send the same node with another player context on every call,
 so besides the body digest it remembers a body's *shape* (the body with its `player_context` cut out):
 a body of a known shape costs reading its player context, not reading and preparing the whole request.
+`generate` looks the same way first, so a miss the fast path handed on is not read and prepared twice.
 """
 
 from __future__ import annotations
@@ -128,6 +129,23 @@ async def generate(call: GenerateCall, *, ports: GenerationPorts) -> Answered | 
     started = ports.clock.monotonic()
     digest = hashlib.blake2b(call.body, digest_size=16).digest()
     envelope: Envelope | None = ports.memo.envelopes.get(digest)
+    if (
+        envelope is None
+        and not call.respond_async
+        and (looked := await _shape_look(call.body, ports=ports, learn=False))
+    ):
+        # A body of a known shape: the fast path's first look prepared it already (a miss comes here
+        # after it), so it is neither read whole nor prepared again. A shape is a valid body without
+        # `simulate` (`_shaped`): only the rate limits are left to check. Only the first look learns
+        # shapes: a body that has none (a node named by id only) would be read twice here.
+        shaped, player = looked
+        await rate_limits.admit_request(
+            api_key_id=call.key.id if call.key else None,
+            player=player,
+            limiter=ports.rate_limiter,
+            limits=ports.options.rate_limits,
+        )
+        return Answered(await respond(ports.serving, shaped, started=started))
     if envelope is None:
         envelope = envelope_of(call.body)
         if envelope.request is not None:  # a problem is raised afresh each time, never remembered
@@ -208,17 +226,26 @@ def split_context(body: bytes) -> tuple[str, bytes] | None:
 async def _first_look(body: bytes, *, ports: GenerationPorts) -> tuple[Prepared, str | None] | None:
     """The prepared request of a body already prepared whole (by digest) or of a known shape, and its
     player; None for anything else (then `generate` reads it, and remembers what it read)."""
-    memo = ports.memo
-    envelope: Envelope | None = memo.envelopes.get(hashlib.blake2b(body, digest_size=16).digest())
+    envelope: Envelope | None = ports.memo.envelopes.get(hashlib.blake2b(body, digest_size=16).digest())
     if envelope is not None:
         if envelope.prepared is None or envelope.simulate:
             return None
         return envelope.prepared, envelope.player
+    return await _shape_look(body, ports=ports, learn=True)
+
+
+async def _shape_look(body: bytes, *, ports: GenerationPorts, learn: bool) -> tuple[Prepared, str | None] | None:
+    """The prepared request of a body of a known shape (or, when `learn`, of a new one, read now) and its
+    player; None for a body without a shape (`split_context`, `_shaped`), of a shape not known (unless
+    `learn`) or that its shape's request cannot be prepared as."""
+    memo = ports.memo
     split = split_context(body)
     if split is None:
         return None
     shape_key, context_bytes = split
     shape: Shape | None = memo.shapes.get(shape_key)
+    if shape is None and not learn:
+        return None
     try:
         context = PlayerContext.model_validate_json(context_bytes)
     except ValidationError:
