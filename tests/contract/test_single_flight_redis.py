@@ -145,11 +145,13 @@ async def test_a_waiter_takes_over_when_the_owner_stops_renewing_its_lease(spawn
 
 
 async def test_nobody_takes_over_while_the_owner_keeps_its_lease_alive(spawn: Spawn) -> None:
-    owner, waiter = await spawn(lease_ms=300), await spawn(lease_ms=300)
+    # The owner extends its lease every third of it; a takeover needs its event loop stalled for two
+    # thirds. 300 ms leases saw one on a fresh clone's CI run (a 200 ms stall); 1.5 s leases need 1 s.
+    owner, waiter = await spawn(lease_ms=1500), await spawn(lease_ms=1500)
     calls = Calls()
 
     async with hang_guard("the flights to end"):
-        owned = asyncio.create_task(owner.run(producer(calls, b"slow scene", latency_s=1.0)))  # over 3 leases
+        owned = asyncio.create_task(owner.run(producer(calls, b"slow scene", latency_s=4.6)))  # over 3 leases
         await until(lambda: calls.count > 0, what="the owner to start")
         joined = await waiter.run(producer(calls, b"a second generation"))
 
