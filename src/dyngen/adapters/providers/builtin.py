@@ -26,9 +26,9 @@ import math
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from dyngen.adapters.providers import phrasebook as book
+from dyngen.adapters.providers.refusals import refusals_for
 from dyngen.adapters.providers.text_quality import quality_score
 from dyngen.domain.contracts import (
     Constraints,
@@ -42,9 +42,9 @@ from dyngen.domain.contracts import (
     SocialContext,
     TransitionType,
 )
-from dyngen.domain.elements import ElementReport, Mention, mention_tests, mentions, violations
+from dyngen.domain.elements import ElementReport, Mention, mentions, violations
 from dyngen.domain.errors import DyngenError, ErrorCode
-from dyngen.domain.lexicon import element_key, phrase_searches, spoken_form
+from dyngen.domain.lexicon import element_key, spoken_form
 from dyngen.domain.responses import Beat, Choice, ContentMetadata, GeneratedContentPayload
 from dyngen.domain.validation import normalise_element
 from dyngen.ports import ArtifactBlob, ProviderCall, ProviderInfo, ProviderResult
@@ -89,41 +89,6 @@ class _Draft:
     accelerate: bool = False  # later beats shorter (the `build_tension_gradually` content rule)
 
 
-class _Refusals:
-    """What a composer's lines must not mention (a blocked word, a lexicon phrase of an avoided element)
-    and the verdict on each line asked about: the same constraints meet the same filled templates on
-    every request, so each line is tested once per process (at most `_VERDICTS` lines are remembered)."""
-
-    def __init__(self, blocked: tuple[str, ...], avoided: tuple[str, ...]) -> None:
-        self._tests = (
-            *(test for word in blocked for test in mention_tests(word)),
-            *(search for element in avoided for search in phrase_searches(element)),
-        )
-        self._verdicts: dict[str, bool] = {}
-
-    def allowed(self, text: str) -> bool:
-        verdict = self._verdicts.get(text)
-        if verdict is None:
-            verdict = not any(test(text) for test in self._tests)
-            if len(self._verdicts) < _VERDICTS:
-                self._verdicts[text] = verdict
-        return verdict
-
-
-_VERDICTS = 16384
-
-
-@lru_cache(maxsize=256)
-def _refusals(blocked: tuple[str, ...], avoided: tuple[str, ...]) -> _Refusals:
-    return _Refusals(blocked, avoided)
-
-
-@lru_cache(maxsize=8192)
-def _agreed(template: str, plural: bool) -> str:
-    """`phrasebook.agree` for a place of this number, remembered per template."""
-    return book.agree(template, {"_plural": "yes" if plural else ""})
-
-
 class _Composer:
     """Seeded choices from the phrasebook, never using a blocked word and never repeating a line."""
 
@@ -136,7 +101,7 @@ class _Composer:
         self.sentences: set[str] = set()  # every sentence written so far, normalised: none is written twice
         self.grounded = False
         self.exhausted = False  # set when a pick found lines that fit but had used them all
-        self._refusals = _refusals(self.blocked, self.avoided)
+        self._refusals = refusals_for(self.blocked, self.avoided)
 
     def allowed(self, text: str) -> bool:
         """True when `text` mentions no blocked word and says none of the avoided elements' phrases."""
@@ -150,7 +115,7 @@ class _Composer:
         plural = bool(fields.get("_plural"))
         for template in templates:
             try:
-                text = _agreed(template, plural).format_map(fields)
+                text = book.agree_number(template, plural=plural).format_map(fields)
             except KeyError:  # the template needs a detail this request does not have
                 continue
             if self.allowed(text) and (mention is None or mentions(text, mention)):

@@ -505,7 +505,13 @@ _AGREEMENT = re.compile(r"\[([^|\]]*)\|([^\]]*)\]")
 
 def agree(template: str, fields: Mapping[str, str]) -> str:
     """A template with each `[singular|plural]` choice made for the place in `fields`."""
-    plural = bool(fields.get("_plural"))
+    return agree_number(template, plural=bool(fields.get("_plural")))
+
+
+@lru_cache(maxsize=8192)
+def agree_number(template: str, *, plural: bool) -> str:
+    """`agree` for a place of this number, made once per template and number (the provider fills the
+    same few hundred templates on every request)."""
     return _AGREEMENT.sub(lambda m: m.group(2 if plural else 1), template)
 
 
