@@ -115,7 +115,7 @@ class _Composer:
         plural = bool(fields.get("_plural"))
         for template in templates:
             try:
-                text = book.agree_number(template, plural=plural).format_map(fields)
+                text = book.agree(template, plural=plural).format_map(fields)
             except KeyError:  # the template needs a detail this request does not have
                 continue
             if self.allowed(text) and (mention is None or mentions(text, mention)):

@@ -21,7 +21,6 @@ In a line with {place}, `[feels|feel]` picks the verb that agrees with the place
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from functools import lru_cache
 
 # The banks are packed several entries to a row so the whole book reads on a few screens; ruff format would
@@ -503,15 +502,10 @@ def place_fields(place: str) -> dict[str, str]:
 _AGREEMENT = re.compile(r"\[([^|\]]*)\|([^\]]*)\]")
 
 
-def agree(template: str, fields: Mapping[str, str]) -> str:
-    """A template with each `[singular|plural]` choice made for the place in `fields`."""
-    return agree_number(template, plural=bool(fields.get("_plural")))
-
-
 @lru_cache(maxsize=8192)
-def agree_number(template: str, *, plural: bool) -> str:
-    """`agree` for a place of this number, made once per template and number (the provider fills the
-    same few hundred templates on every request)."""
+def agree(template: str, *, plural: bool) -> str:
+    """A template with each `[singular|plural]` choice made for a place of this number (`_plural` of
+    `place_fields`); made once per template and number (the same few hundred fill every request)."""
     return _AGREEMENT.sub(lambda m: m.group(2 if plural else 1), template)
 
 

@@ -84,7 +84,8 @@ def _install_hint(ep: EntryPoint, exc: ImportError) -> str:
 @functools.lru_cache(maxsize=8)
 def _declared(find: Callable[..., Iterable[EntryPoint]], path: tuple[str, ...]) -> tuple[EntryPoint, ...]:
     """The group's entry points, scanned once per import path (reading every installed distribution's
-    metadata costs ~20 ms; a plugin folder put on the path is a new path, so it is scanned)."""
+    metadata costs ~20 ms; a plugin folder put on the path is a new path, so it is scanned). `find` is
+    `importlib.metadata.entry_points`, passed in so that a test's stand-in for it is a key of its own."""
     return tuple(find(group=GROUP))
 
 
