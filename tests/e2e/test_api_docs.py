@@ -3,7 +3,9 @@ script, style and icon they load is served by dyngen itself, without an API key.
 
 from __future__ import annotations
 
+import gc
 import re
+import weakref
 from pathlib import Path
 
 import httpx
@@ -48,3 +50,21 @@ async def test_swagger_ui_is_a_version_that_reads_openapi_3_1(client: httpx.Asyn
     script = (await client.get("/docs/static/swagger-ui-bundle.js")).text
     # Swagger UI reads OpenAPI 3.1 from version 5 on; version 4 shows "Unable to render this definition".
     assert re.search(r'"5\.\d+\.\d+"', script)
+
+
+async def test_an_app_whose_docs_were_served_is_collected_once_dropped(tmp_path: Path) -> None:
+    """FastAPI remembers endpoint functions in module-level caches: a docs page that held its app in a
+    closure kept every app built in a process alive, with its services (a test process builds thousands)."""
+    settings = Settings(data_dir=tmp_path / "data")
+    services = await build(settings)
+    try:
+        app = create_app(settings, services=services)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dyngen.test") as http:
+            for page in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+                assert (await http.get(page)).status_code == 200
+        dropped = weakref.ref(app)
+        del app, http
+        gc.collect()
+        assert dropped() is None, [type(r).__name__ for r in gc.get_referrers(dropped())]
+    finally:
+        await services.aclose()

@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import importlib
 import itertools
 import json
 import os
+import pkgutil
 import select
 import signal
 import subprocess
@@ -72,6 +74,7 @@ def _child(request: dict[str, object]) -> None:
         sys.argv = ["dyngen", *map(str, request["args"])]  # type: ignore[call-overload]
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the handlers a new interpreter starts with
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        _metrics_chosen_in_the_child()
         from dyngen.entrypoints.cli import app
 
         try:
@@ -96,13 +99,54 @@ def _child(request: dict[str, object]) -> None:
         os._exit(code)
 
 
-def serve() -> None:
-    """The zygote: import dyngen and every provider plugin once, then fork a child per request and report
-    each child's exit. It ends when the test process closes its stdin (children still running go on)."""
+# What `dyngen` processes import on their way, beyond the CLI: the API app, the worker, every adapter of
+# the embedded and the scaled deployment (S3's aiobotocore, asyncpg, arq), uvicorn's server parts. Each
+# child imported them itself before (about 1,000 modules, ~2 s of CPU a process).
+PRELOAD = (
+    "dyngen.entrypoints.cli",
+    "dyngen.entrypoints.api.app",
+    "dyngen.entrypoints.worker",
+    "dyngen.adapters.storage.s3",
+    "sqlalchemy.dialects.postgresql.asyncpg",
+    "sqlalchemy.dialects.sqlite.aiosqlite",
+    "uvicorn.loops.auto",
+    "uvicorn.protocols.http.auto",
+    "uvicorn.protocols.websockets.auto",
+    "uvicorn.lifespan.on",
+)
 
+
+def _preload() -> None:
     for ep in entry_points(group="dyngen.providers"):
         with contextlib.suppress(ImportError):  # the child reports it as a real process would
             ep.load()
+    for module in PRELOAD:
+        importlib.import_module(module)
+    for info in pkgutil.walk_packages(importlib.import_module("dyngen.adapters").__path__, "dyngen.adapters."):
+        importlib.import_module(info.name)
+    gc.collect()
+    gc.freeze()  # what every child shares stays out of each child's collections (and its pages unwritten)
+
+
+def _metrics_chosen_in_the_child() -> None:
+    """prometheus_client picks its value class (in memory, or files shared by processes) once, at its
+    import, from PROMETHEUS_MULTIPROC_DIR, which `dyngen serve` and `dyngen worker` set just before. The
+    zygote imported it without; a child picks at its first metric instead, as its own import would have."""
+    from prometheus_client import values
+
+    class AtFirstMetric:
+        def __call__(self, *args: object, **kwargs: object) -> object:
+            values.ValueClass = values.get_value_class()
+            return values.ValueClass(*args, **kwargs)
+
+    values.ValueClass = AtFirstMetric()
+
+
+def serve() -> None:
+    """The zygote: import dyngen, every provider plugin and what its processes import, then fork a child
+    per request and report each child's exit. It ends when the test process closes its stdin (children
+    still running go on)."""
+    _preload()
     protocol_in, protocol_out = sys.stdin.fileno(), sys.stdout.buffer
     pending = b""
 

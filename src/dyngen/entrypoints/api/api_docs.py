@@ -31,6 +31,9 @@ def static_dir() -> Path:
 def install(app: FastAPI) -> None:
     """Serve Swagger UI at `/docs` and ReDoc at `/redoc` (both outside the OpenAPI schema, no key needed)."""
     title = f"{app.title} API"
+    # The pages read their app from the request, not from this closure: FastAPI remembers each endpoint
+    # function in a module-level cache, which would otherwise keep every app built in a process alive
+    # (with its services: a test process builds thousands).
     oauth2_redirect = "/docs/oauth2-redirect"
 
     def url(request: Request, name: str) -> str:
@@ -39,6 +42,7 @@ def install(app: FastAPI) -> None:
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "")
+        app = request.app
         return get_swagger_ui_html(
             openapi_url=f"{root}{app.openapi_url}",
             title=title,
@@ -58,7 +62,7 @@ def install(app: FastAPI) -> None:
     async def redoc(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "")
         return get_redoc_html(
-            openapi_url=f"{root}{app.openapi_url}",
+            openapi_url=f"{root}{request.app.openapi_url}",
             title=title,
             redoc_js_url=url(request, REDOC_JS),
             redoc_favicon_url=url(request, FAVICON),
