@@ -38,6 +38,7 @@ from dyngen.ports import ApiKey
 from dyngen.services.access import rate_limits
 from dyngen.services.generation.outcomes import Prepared
 from dyngen.services.generation.ports import GenerationPorts
+from dyngen.services.generation.request import Groundwork
 from dyngen.services.generation.serving import answer, nearest_hit, respond
 from dyngen.services.jobs.lifecycle import request_hash, submit_job
 
@@ -192,12 +193,13 @@ _JSON = json.JSONDecoder()
 
 @dataclass(frozen=True, slots=True)
 class Shape:
-    """A body's shape read once: its request (with the player context it first came with) and whether its
-    preparation reads the whole player context (rules, a template or A/B arms: `resolution.py`) or only
-    its playthrough and player ids (cache key, seed)."""
+    """A body's shape read once: its request (with the player context it first came with) and, when its
+    preparation reads only the player context's playthrough and player ids (cache key, seed), the
+    groundwork every player context of it shares; None when it reads the whole context (rules or a
+    template: `resolution.py`)."""
 
     request: GenerateContentRequest
-    whole_context: bool
+    groundwork: Groundwork | None
 
 
 def split_context(body: bytes) -> tuple[str, bytes] | None:
@@ -267,13 +269,18 @@ async def _shape_look(body: bytes, *, ports: GenerationPorts, learn: bool) -> Lo
         if shape is None:
             return None
         memo.shapes.put(shape_key, shape)
+    ground = shape.groundwork
     by: tuple[Any, ...] = (
-        (shape_key, context_bytes) if shape.whole_context else (shape_key, context.playthrough_id, context.player_id)
+        (shape_key, context_bytes) if ground is None else (shape_key, context.playthrough_id, context.player_id)
     )
     prepared: Prepared | None = memo.shaped.get(by)
     if prepared is None:
         try:
-            prepared = ports.preparer.prepare(shape.request.model_copy(update={"player_context": context}))
+            prepared = (
+                ports.preparer.prepare(shape.request.model_copy(update={"player_context": context}))
+                if ground is None
+                else ports.preparer.for_context(ground, context)
+            )
         except DyngenError:
             return None
         memo.shaped.put(by, prepared)
@@ -282,14 +289,20 @@ async def _shape_look(body: bytes, *, ports: GenerationPorts, learn: bool) -> Lo
 
 async def _shaped(body: bytes, context: PlayerContext, *, ports: GenerationPorts) -> Shape | None:
     """The shape of a valid body that brings its node (not one named by id only, which is resolved on
-    every call) and whose cut-out value is its player context."""
+    every call), whose cut-out value is its player context and, unless its preparation reads the whole
+    context, whose groundwork can be laid (a node with errors has no shape)."""
     envelope = envelope_of(body)
     request = envelope.request
     if request is None or envelope.simulate or request.arms or request.player_context != context:
         return None
     if await ports.referenced(request=request) is not request:
         return None
-    return Shape(request=request, whole_context=bool(request.rules or request.template_id))
+    if request.rules or request.template_id:
+        return Shape(request=request, groundwork=None)
+    try:
+        return Shape(request=request, groundwork=ports.preparer.groundwork(request))
+    except DyngenError:
+        return None
 
 
 async def answer_known(call: GenerateCall, *, ports: GenerationPorts) -> Answered | None:
