@@ -278,9 +278,9 @@ class Medians:
         )
 
 
-def _abba(a: str, b: str) -> list[str]:
+def _abba(a: str, b: str, rounds: int) -> list[str]:
     order: list[str] = []
-    for r in range(ROUNDS):
+    for r in range(rounds):
         order += [a, b] if r % 2 == 0 else [b, a]
     return order
 
@@ -327,7 +327,7 @@ def _builtin_rows(found: dict[str, list[Round]]) -> list[Row]:
     return rows
 
 
-def run_builtin(tmp: Path) -> list[Row]:
+def run_builtin(tmp: Path, *, rounds: int = ROUNDS) -> list[Row]:
     """Embedded and (when PostgreSQL and Redis run) scaled, builtin text, rounds in ABBA order."""
     body = request_body()
     with ExitStack() as stack:
@@ -361,7 +361,7 @@ def run_builtin(tmp: Path) -> list[Row]:
                 del servers[name]
         found: dict[str, list[Round]] = {name: [] for name in servers}
         names = list(servers)
-        order = _abba(names[0], names[-1]) if len(names) > 1 else names * ROUNDS
+        order = _abba(names[0], names[-1], rounds) if len(names) > 1 else names * rounds
         for name in order:
             server = servers[name]
             label = f"{name} r{len(found[name]) + 1}"
@@ -374,7 +374,7 @@ def run_builtin(tmp: Path) -> list[Row]:
     return _builtin_rows(found) + broken
 
 
-def run_upstream(tmp: Path) -> list[Row]:
+def run_upstream(tmp: Path, *, rounds: int = ROUNDS) -> list[Row]:
     """The openai provider against the 50 ms upstream, against the upstream directly, ABBA."""
     with fake_upstream() as (upstream_port, upstream_pid):
         env = {
@@ -388,7 +388,7 @@ def run_upstream(tmp: Path) -> list[Row]:
             _warm(server.port, body)
             load(server.port, server.process.pid, "warm-up", body)
             found: dict[str, list[Round]] = {"direct": [], "upstream": []}
-            for i, name in enumerate(_abba("direct", "upstream")):
+            for i, name in enumerate(_abba("direct", "upstream", rounds)):
                 label = f"{name} r{i // 2 + 1}"
                 if name == "direct":
                     phase = load(
@@ -437,21 +437,26 @@ def run_upstream(tmp: Path) -> list[Row]:
     return rows
 
 
-def run() -> list[Row]:
+def run(*, parts: tuple[str, ...] = ("builtin", "upstream"), rounds: int = ROUNDS) -> list[Row]:
+    runs = {"builtin": run_builtin, "upstream": run_upstream}
     with tempfile.TemporaryDirectory(prefix="dyngen-bench-miss-") as tmp:
-        return run_builtin(Path(tmp)) + run_upstream(Path(tmp))
+        return [row for part in parts for row in runs[part](Path(tmp), rounds=rounds)]
 
 
 def main() -> None:
+    """`python -m bench.miss [--only builtin|upstream] [--rounds N]`: a shorter run while working on the
+    miss path (`python -m bench miss` runs the whole of it)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--serve", nargs=2, metavar=("DATA_DIR", "PORT_FILE"), help="run the server (internal)")
+    parser.add_argument("--only", choices=("builtin", "upstream"), help="only the built-in's rounds or the upstream's")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help=f"rounds of each figure (default {ROUNDS})")
     args = parser.parse_args()
     if args.serve:
         serve(Path(args.serve[0]), Path(args.serve[1]))
         return
     from bench import table
 
-    print(table(run()))
+    print(table(run(parts=(args.only,) if args.only else ("builtin", "upstream"), rounds=args.rounds)))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ Shared with the other contract modules: `open_s3_store` (a store on the test S3 
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -160,6 +161,17 @@ class TestLocalObjectStore(ObjectStoreContract):
         with pytest.raises(ValueError, match="escapes"):
             await store.put("../planted", b"x", content_type="text/plain")
         assert not (tmp_path / "planted").exists()
+
+    async def test_a_folder_removed_since_an_earlier_write_is_made_again(self, tmp_path: Path) -> None:
+        store = LocalObjectStore(root=tmp_path / "objects")
+        await store.put("cache/ab/first", b"one", content_type="application/octet-stream")
+        shutil.rmtree(tmp_path / "objects" / "cache")  # a sweep or an operator, behind the store's back
+
+        await store.put("cache/ab/second", b"two", content_type="application/octet-stream")
+
+        assert await store.get("cache/ab/second") == b"two"
+        assert await store.get("cache/ab/first") is None
+        assert sorted(p.name for p in (tmp_path / "objects" / "cache" / "ab").iterdir()) == ["second"], "no temp file"
 
 
 class TestMemoryObjectStore(ObjectStoreContract):

@@ -15,6 +15,7 @@ import pytest
 
 from dyngen.adapters.locks.redis import RedisSingleFlight
 from dyngen.adapters.messaging.redis import RedisConnection
+from dyngen.ports import BYTES, FlightCodec
 from tests.contract.test_cache_tier import close_connection
 from tests.fakes import FakeCancelLosingConnection, FakeCountingConnection, FakeProducer
 from tests.support.proxy import TcpProxy
@@ -34,7 +35,7 @@ class Peer:
     flight: RedisSingleFlight
 
     async def run(self, produce: Callable[[], Awaitable[bytes]], *, timeout_s: float | None = None) -> Any:
-        return await self.flight.run(KEY, produce, timeout_s=timeout_s)
+        return await self.flight.run(KEY, produce, codec=BYTES, timeout_s=timeout_s)
 
 
 @dataclass
@@ -89,6 +90,52 @@ async def test_sixty_callers_in_three_processes_share_one_provider_call(spawn: S
     assert calls.count == 1
     assert len({data for data, _ in outcomes}) == 1, "every caller gets the same content"
     assert sorted(joined for _, joined in outcomes) == [False] + [True] * 59
+
+
+@dataclass
+class Scene:
+    """A result that is not bytes: it crosses processes through `CODEC`."""
+
+    text: str
+
+
+@dataclass
+class CountingCodec:
+    encoded: int = 0
+    decoded: int = 0
+
+    def encode(self, scene: Scene) -> bytes:
+        self.encoded += 1
+        return scene.text.encode()
+
+    def decode(self, data: bytes) -> Scene:
+        self.decoded += 1
+        return Scene(data.decode())
+
+
+async def test_the_producers_process_shares_its_object_and_only_other_processes_decode_it(spawn: Spawn) -> None:
+    owner, other = await spawn(), await spawn()
+    counting = CountingCodec()
+    codec: FlightCodec[Scene] = FlightCodec(encode=counting.encode, decode=counting.decode)
+    made = Scene("the scene")
+    held = FakeProducer(made)
+    owner_call = asyncio.create_task(owner.flight.run(KEY, held, codec=codec))
+    await held.started.wait()
+    joined_here = asyncio.create_task(owner.flight.run(KEY, held, codec=codec))
+    joined_elsewhere = asyncio.create_task(other.flight.run(KEY, held, codec=codec))
+    await until(lambda: other.connection.operations >= 3, what="the other process's caller to wait")
+
+    held.release.set()
+    async with hang_guard("the flight to end"):
+        results = await asyncio.gather(owner_call, joined_here, joined_elsewhere)
+
+    (own, own_joined), (here, here_joined), (elsewhere, elsewhere_joined) = results
+    assert own is made, "the owner gets the producer's object, never decoded"
+    assert here is made, "so does a caller that joined in the owner's process"
+    assert elsewhere == made
+    assert elsewhere is not made
+    assert (own_joined, here_joined, elsewhere_joined) == (False, True, True)
+    assert (counting.encoded, counting.decoded) == (1, 1), "encoded once, for the other process"
 
 
 async def test_waiters_are_woken_by_the_result_not_by_the_lease(spawn: Spawn) -> None:
@@ -301,7 +348,7 @@ async def test_a_lease_extension_that_loses_its_cancellation_does_not_hold_the_l
             return b"the scene"
 
         async with hang_guard("the leader to answer"):  # a leader held by its extender fails the test here
-            assert await flight.run(KEY, produce) == (b"the scene", False)
+            assert await flight.run(KEY, produce, codec=BYTES) == (b"the scene", False)
         assert connection.lost == 1, "the extender was cancelled during its call, and the call went on"
         connection.release()
         await until(lambda: not leases(), what="the extender to stop on its own")

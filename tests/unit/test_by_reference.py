@@ -22,7 +22,7 @@ from dyngen.domain.runtime import AdvanceRequest
 from dyngen.ports import GenerationFilter
 from dyngen.services.authoring import graphs, nodes
 from dyngen.services.authoring.runtime_graphs import CURRENT_TTL_S, live_graph, referenced
-from dyngen.services.generation.front_door import Answered, GenerateCall, answer_hit, generate, generate_content
+from dyngen.services.generation.front_door import Answered, GenerateCall, answer_known, generate, generate_content
 from dyngen.services.machinery.container import Services
 from dyngen.services.play import by_reference
 from tests.fakes import FakeClock, FakeHangingCall, FakeProvider, FakeRefusedCall
@@ -134,7 +134,7 @@ async def test_a_by_reference_hit_is_answered_from_the_prepared_request_as_a_fla
     call = await by_reference.node_call(graph_id="story", node_id="n_ab", body=payload, ports=play_ports(services))
     assert call.body is not None
     remembered = services.memo.envelopes.get(hashlib.blake2b(call.body, digest_size=16).digest())
-    hits = [await answer_hit(GenerateCall(body=call.body), ports=generation_ports(services)) for _ in range(3)]
+    hits = [await answer_known(GenerateCall(body=call.body), ports=generation_ports(services)) for _ in range(3)]
 
     assert remembered is not None
     assert remembered.prepared is not None

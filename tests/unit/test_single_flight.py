@@ -1,4 +1,5 @@
-"""`MemorySingleFlight`: concurrent callers of one key share one producer; keys never wait on each other."""
+"""`MemorySingleFlight`: concurrent callers of one key share one producer; keys never wait on each other.
+And how a generation's flight result crosses processes (`FLIGHT_CODEC`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import asyncio
 import pytest
 
 from dyngen.adapters.locks.memory import MemorySingleFlight
+from dyngen.domain.contracts import GenerationStatus, GenerationType
+from dyngen.domain.responses import GeneratedContentPayload
+from dyngen.services.generation.outcomes import FLIGHT_CODEC, FlightResult, Hit, Outcome
 from tests.fakes import FakeProducer
 from tests.support.waiting import hang_guard
 
@@ -106,3 +110,28 @@ async def test_a_caller_that_gives_up_at_its_deadline_leaves_the_producer_runnin
 
     assert result == ("content", False)
     assert produce.runs == 1
+
+
+def test_a_generation_crosses_processes_as_the_flight_result_json_it_was_and_comes_back_equal() -> None:
+    """Only a caller in another process reads a flight's bytes (`RedisSingleFlight`): they are the
+    `FlightResult` JSON of before, and decode to the outcome (a run's) or the hit (the durable tier's)."""
+    outcome = Outcome(
+        generation_id="g1",
+        status=GenerationStatus.COMPLETE,
+        deterministic=True,
+        seed=7,
+        provider="builtin",
+        tokens=12,
+        content=GeneratedContentPayload(type=GenerationType.DIALOGUE, dialogue=["A: hello"]),
+    )
+    hit = Hit(outcome, "durable", b"the entry's bytes")
+
+    made = FLIGHT_CODEC.encode(outcome)
+    found = FLIGHT_CODEC.encode(hit)
+
+    assert made == FlightResult(outcome=outcome).model_dump_json().encode()
+    assert found == FlightResult(outcome=outcome, tier="durable").model_dump_json().encode()
+    assert FLIGHT_CODEC.decode(made) == outcome
+    decoded_hit = FLIGHT_CODEC.decode(found)
+    assert isinstance(decoded_hit, Hit)
+    assert (decoded_hit.outcome, decoded_hit.tier) == (outcome, "durable")

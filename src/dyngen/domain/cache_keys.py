@@ -133,19 +133,20 @@ def content_digest(request: GenerateContentRequest) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
-def _version_slot(request: GenerateContentRequest, qualifiers: Sequence[str]) -> str:
+def _version_slot(request: GenerateContentRequest, qualifiers: Sequence[str], digest: str) -> str:
     """The version, with what else decides the content appended
     (`1;t=<template>:<v>;r=<rules outcome>;c=<content digest>`)."""
-    return escape(";".join([str(request.version), *qualifiers, f"c={content_digest(request)}"]))
+    return escape(";".join([str(request.version), *qualifiers, f"c={digest}"]))
 
 
-def cache_key(request: GenerateContentRequest, *, qualifiers: Sequence[str] = ()) -> str:
+def cache_key(request: GenerateContentRequest, *, qualifiers: Sequence[str] = (), digest: str | None = None) -> str:
     """The server's cache key for a request (a client's ``cache_key`` hint is never trusted).
 
     Args:
         request: The (resolved) request.
         qualifiers: What else decides the content and joins the version slot: the template's id and
             version, the outcome of the node's rules.
+        digest: The request's `content_digest`, when worked out already (default: worked out here).
 
     Raises:
         DyngenError: GEN_INVALID_CONFIG when the strategy's scope id is missing.
@@ -154,7 +155,8 @@ def cache_key(request: GenerateContentRequest, *, qualifiers: Sequence[str] = ()
     if request.seed is not None and seed_source_for(request) is SeedSource.FIXED:
         slot += f"@{request.seed}"
     parts = [escape(p) for p in _identity(request)]
-    return SEPARATOR.join([*parts, request.strategy.value, slot, _version_slot(request, qualifiers)])
+    version = _version_slot(request, qualifiers, digest if digest is not None else content_digest(request))
+    return SEPARATOR.join([*parts, request.strategy.value, slot, version])
 
 
 def split_key(key: str) -> list[str]:
@@ -244,16 +246,16 @@ class VariantPool:
 
 
 def pool_of(
-    request: GenerateContentRequest, seed: ResolvedSeed, *, qualifiers: Sequence[str] = ()
+    request: GenerateContentRequest, seed: ResolvedSeed, *, qualifiers: Sequence[str] = (), digest: str | None = None
 ) -> VariantPool | None:
     """The pool of a node with `variants` (None without one, or with a fresh timestamp seed, which has no
     stable choice). Variant i's key has `v<i>of<size>` in its seed slot; its content comes from its own
-    seed, so whoever fills a variant first fills it for all."""
+    seed, so whoever fills a variant first fills it for all. `digest` as `cache_key`'s."""
     size = request.variants
     if not size or size < 2 or not seed.deterministic:
         return None
     identity = _identity(request)
-    version = _version_slot(request, qualifiers)
+    version = _version_slot(request, qualifiers, digest if digest is not None else content_digest(request))
     keys: list[str] = []
     seeds: list[ResolvedSeed] = []
     for index in range(size):

@@ -52,7 +52,15 @@ from dyngen.ports.records import (
 )
 from dyngen.ports.retention import ExpiredGeneration, RemovedRecords, RetentionRepository
 from dyngen.ports.runtime import Clock, Metrics
-from dyngen.ports.storage import ArtifactStore, CacheTier, InvalidationBus, ObjectStore, SingleFlight
+from dyngen.ports.storage import (
+    BYTES,
+    ArtifactStore,
+    CacheTier,
+    FlightCodec,
+    InvalidationBus,
+    ObjectStore,
+    SingleFlight,
+)
 from dyngen.ports.work import (
     JobEvent,
     JobNotifier,
@@ -64,6 +72,7 @@ from dyngen.ports.work import (
 )
 
 __all__ = [
+    "BYTES",
     "ApiKey",
     "ApiKeyRepository",
     "ArtifactBlob",
@@ -80,6 +89,7 @@ __all__ = [
     "DuplicateIdempotencyKey",
     "ElementJudge",
     "ExpiredGeneration",
+    "FlightCodec",
     "GenerationFilter",
     "GenerationRepository",
     "GraphRepository",

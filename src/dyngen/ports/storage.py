@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 class CacheTier(Protocol):
@@ -18,16 +21,31 @@ class CacheTier(Protocol):
     async def delete(self, keys: Iterable[str]) -> int: ...
 
 
-class SingleFlight(Protocol):
-    """Runs one producer per key at a time; concurrent callers for the same key share its result.
+@dataclass(frozen=True, slots=True)
+class FlightCodec(Generic[T]):
+    """How a flight's result crosses processes: `encode` to bytes for the callers waiting in other
+    processes, `decode` back. A caller in the producer's own process gets the producer's object itself."""
 
-    Results are bytes so that they can cross processes.
-    """
+    encode: Callable[[T], bytes]
+    decode: Callable[[bytes], T]
+
+
+BYTES: FlightCodec[bytes] = FlightCodec(encode=bytes, decode=bytes)
+
+
+class SingleFlight(Protocol):
+    """Runs one producer per key at a time; concurrent callers for the same key share its result."""
 
     async def run(
-        self, key: str, produce: Callable[[], Awaitable[bytes]], *, timeout_s: float | None = None
-    ) -> tuple[bytes, bool]:
-        """Returns the result and True when this caller joined a flight another caller started.
+        self,
+        key: str,
+        produce: Callable[[], Awaitable[T]],
+        *,
+        codec: FlightCodec[T],
+        timeout_s: float | None = None,
+    ) -> tuple[T, bool]:
+        """Returns the result and True when this caller joined a flight another caller started: the
+        producer's own object within its process, its bytes through `codec` in another.
 
         Raises:
             TimeoutError: The result did not arrive within `timeout_s` (the flight itself goes on).

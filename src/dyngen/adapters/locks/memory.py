@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from dyngen.ports import FlightCodec
+
 T = TypeVar("T")
 
 
@@ -27,8 +29,14 @@ class MemorySingleFlight:
         return key in self._flights
 
     async def run(
-        self, key: str, produce: Callable[[], Awaitable[T]], *, timeout_s: float | None = None
+        self,
+        key: str,
+        produce: Callable[[], Awaitable[T]],
+        *,
+        codec: FlightCodec[T] | None = None,
+        timeout_s: float | None = None,
     ) -> tuple[T, bool]:
+        """Every caller gets the producer's own object; `codec` is never used (no result leaves the process)."""
         flight = self._flights.get(key)
         joined = flight is not None
         if flight is None:

@@ -20,9 +20,13 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from dyngen.adapters.locks.memory import MemorySingleFlight
 from dyngen.adapters.messaging.redis import RedisConnection, RedisUnavailableError
+from dyngen.ports import FlightCodec
+
+T = TypeVar("T")
 
 log = logging.getLogger("dyngen.single_flight")
 
@@ -89,17 +93,26 @@ class RedisSingleFlight:
                 waiter.set_result(data)
 
     async def run(
-        self, key: str, produce: Callable[[], Awaitable[bytes]], *, timeout_s: float | None = None
-    ) -> tuple[bytes, bool]:
+        self,
+        key: str,
+        produce: Callable[[], Awaitable[T]],
+        *,
+        codec: FlightCodec[T],
+        timeout_s: float | None = None,
+    ) -> tuple[T, bool]:
+        """The callers in this process share one task (and its result object); only the result that crosses
+        to or from another process goes through `codec`."""
         deadline = time.monotonic() + (timeout_s if timeout_s is not None else 3600.0)
 
-        async def across_processes() -> tuple[bytes, bool]:
-            return await self._across(key, produce, deadline)
+        async def across_processes() -> tuple[T, bool]:
+            return await self._across(key, produce, codec, deadline)
 
-        (data, joined_elsewhere), joined_here = await self._local.run(key, across_processes, timeout_s=timeout_s)
-        return data, joined_here or joined_elsewhere
+        (result, joined_elsewhere), joined_here = await self._local.run(key, across_processes, timeout_s=timeout_s)
+        return result, joined_here or joined_elsewhere
 
-    async def _across(self, key: str, produce: Callable[[], Awaitable[bytes]], deadline: float) -> tuple[bytes, bool]:
+    async def _across(
+        self, key: str, produce: Callable[[], Awaitable[T]], codec: FlightCodec[T], deadline: float
+    ) -> tuple[T, bool]:
         lock = self._redis.key("flight", "lock", key)
         fence = self._redis.key("flight", "fence", key)
         result = self._redis.key("flight", "result", key)
@@ -120,11 +133,11 @@ class RedisSingleFlight:
                 if expired_leases:
                     self.takeovers += 1
                     log.warning("single_flight.takeover key=%s", key)
-                return await self._lead(produce, lock, result, channel, token), False
+                return await self._lead(produce, lock, result, channel, token, codec=codec), False
             try:
                 landed = await self._redis.call(lambda r: r.get(result))
                 if landed is not None:
-                    return (landed.encode() if isinstance(landed, str) else landed), True
+                    return codec.decode(landed.encode() if isinstance(landed, str) else landed), True
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise TimeoutError(f"single flight for {key!r} did not finish before the deadline")
@@ -136,7 +149,7 @@ class RedisSingleFlight:
             wait_s = min(remaining, max(lease_left_ms, 20) / 1000 + 0.01)
             try:
                 async with asyncio.timeout(wait_s):
-                    return await asyncio.shield(waiter), True
+                    return codec.decode(await asyncio.shield(waiter)), True
             except TimeoutError:
                 if time.monotonic() >= deadline:
                     raise
@@ -152,8 +165,15 @@ class RedisSingleFlight:
                 del self._waiters[channel]
 
     async def _lead(
-        self, produce: Callable[[], Awaitable[bytes]], lock: str, result: str, channel: str, token: bytes
-    ) -> bytes:
+        self,
+        produce: Callable[[], Awaitable[T]],
+        lock: str,
+        result: str,
+        channel: str,
+        token: bytes,
+        *,
+        codec: FlightCodec[T],
+    ) -> T:
         done = False
 
         async def keep_alive() -> None:
@@ -171,12 +191,13 @@ class RedisSingleFlight:
         self._extenders.add(extender)
         extender.add_done_callback(self._extenders.discard)
         try:
-            data = await produce()
+            produced = await produce()
         finally:
             done = True
             # Not awaited: one whose cancellation was lost would hold this answer until its call ends. An
             # extension after the finish below changes nothing (it extends only the token's own lease).
             extender.cancel()
+        data = codec.encode(produced)
         try:
             owned = await self._redis.call(
                 lambda r: r.eval(_FINISH, 3, lock, result, channel, token, data, self._result_ttl_ms)
@@ -185,4 +206,4 @@ class RedisSingleFlight:
                 log.warning("single_flight.lease_lost channel=%s", channel)
         except RedisUnavailableError:
             pass
-        return data
+        return produced

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import re
@@ -18,6 +19,8 @@ INLINE_BYTES = 64 * 1024
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 # A key of plain segments (no `.`/`..`, no leading slash): it cannot leave the root, so it is joined
 # without resolving the path, which costs a system call per component (the keys dyngen makes are all such).
+# Paths are plain strings on the way to the system calls: a `Path` per join and parent cost more than the
+# calls themselves on a miss (an artifact, a cache entry, a durable-tier read).
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*")
 
 
@@ -37,7 +40,8 @@ class LocalObjectStore:
 
     def __init__(self, *, root: Path) -> None:
         self._root = root.resolve()
-        self._folders: set[Path] = set()  # folders known to exist (made or seen by a write)
+        self._prefix = f"{self._root}{os.sep}"
+        self._folders: set[str] = set()  # folders known to exist (made or seen by a write)
         self._token = f"{os.getpid()}-{os.urandom(4).hex()}"
         self._writes = itertools.count()
 
@@ -49,26 +53,27 @@ class LocalObjectStore:
             raise ValueError(f"not a local object uri: {uri!r}")
         return uri.removeprefix(SCHEME)
 
-    def _path(self, key: str) -> Path:
+    def _path(self, key: str) -> str:
         if _PLAIN_KEY.fullmatch(key):
-            return self._root / key
+            return self._prefix + key
         path = (self._root / key).resolve()
         if not path.is_relative_to(self._root) or path == self._root:
             raise ValueError(f"object key escapes the store: {key!r}")
-        return path
+        return str(path)
 
-    def _write(self, path: Path, data: bytes) -> None:
-        if path.parent not in self._folders:
-            path.parent.mkdir(parents=True, exist_ok=True)
+    def _write(self, path: str, data: bytes) -> None:
+        folder = os.path.dirname(path)
+        if folder not in self._folders:
+            os.makedirs(folder, exist_ok=True)
             if len(self._folders) < MAX_FOLDERS_KNOWN:
-                self._folders.add(path.parent)
+                self._folders.add(folder)
         # A name of this store and write (no other writer uses it; O_EXCL all the same): cheaper than
         # tempfile's random names and file object.
-        tmp = f"{path.parent}/.tmp-{self._token}-{next(self._writes)}"
+        tmp = f"{folder}/.tmp-{self._token}-{next(self._writes)}"
         try:
             fd = os.open(tmp, _CREATE, 0o644)
         except FileNotFoundError:  # the folder was removed since (a sweep, an operator): make it again
-            path.parent.mkdir(parents=True, exist_ok=True)
+            os.makedirs(folder, exist_ok=True)
             fd = os.open(tmp, _CREATE, 0o644)
         try:
             try:
@@ -79,21 +84,23 @@ class LocalObjectStore:
                 os.close(fd)
             os.replace(tmp, path)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
             raise
 
     @staticmethod
-    def _read(path: Path) -> bytes | None:
+    def _read(path: str) -> bytes | None:
         try:
-            return path.read_bytes()
+            with open(path, "rb") as file:
+                return file.read()
         except FileNotFoundError:
             return None
 
-    def _delete(self, paths: list[Path]) -> int:
+    def _delete(self, paths: list[str]) -> int:
         removed = 0
         for path in paths:
             try:
-                path.unlink()
+                os.unlink(path)
                 removed += 1
             except FileNotFoundError:
                 pass
@@ -108,7 +115,7 @@ class LocalObjectStore:
     async def get(self, key: str) -> bytes | None:
         path = self._path(key)
         try:
-            size = path.stat().st_size
+            size = os.stat(path).st_size
         except FileNotFoundError:
             return None
         if size <= INLINE_BYTES:

@@ -1,17 +1,20 @@
-"""`HitFastPath`: a cache hit of the two generate routes answered in one step, in front of FastAPI.
+"""`HitFastPath`: the generate routes' calls of a known body answered in one step, in front of FastAPI.
 
 A game's hot call is a cache hit; FastAPI's routing, dependency resolution and request and response
-objects cost more than the hit itself (bench/http_cache_hits.py). This pure ASGI middleware sits inside
-`Cors` and `BodyLimit` (so their answers and headers are the same either way) and takes
-`POST /api/generate-content` and `POST /api/graphs/{graph}/nodes/{node}/content` only:
+objects cost more than the hit itself (bench/http_cache_hits.py), and a good share of a miss's CPU
+(bench/miss.py). This pure ASGI middleware sits inside `Cors` and `BodyLimit` (so their answers and
+headers are the same either way) and takes `POST /api/generate-content` and
+`POST /api/graphs/{graph}/nodes/{node}/content` only:
 
 1. the API key is checked by `services/access/keys.authenticate`, as the routes' `require(RUNTIME)` does;
-2. `front_door.answer_hit` answers a hit in the nearest cache tier, after the same rate limits;
+2. `front_door.answer_known` answers, after the same rate limits, a hit in the nearest cache tier and
+   any call of a body the front door has read before (the same body, or another player context of a
+   known shape): a miss is served here as the route would serve it;
 3. anything else goes on to FastAPI untouched, body replayed: a refused key (the route refuses it again,
-   with the same answer), `Prefer: respond-async`, a body the front door has not read before, a miss,
-   a by-reference call the route would refuse. Nothing is counted before that hand-over, so the
-   rate limits count every request once; a 429 met here is answered here, as the route's error mapping
-   would (`errors.error_response`).
+   with the same answer), `Prefer: respond-async`, a body the front door has not read before, a
+   by-reference call the route would refuse. Nothing is counted before that hand-over, so the
+   rate limits count every request once; an error met after counting (a 429, or one serving the call
+   raised) is answered here, as the route's error mapping would (`errors.error_response`).
 
 `DYNGEN_HIT_FAST_PATH=false` leaves every request to FastAPI (tests/e2e/test_fast_path.py compares both).
 """
@@ -116,8 +119,8 @@ class HitFastPath:
             await self.app(scope, replay, send)
             return
         try:
-            answered = await front_door.answer_hit(GenerateCall(body=generate_body, key=key), ports=ports)
-        except DyngenError as exc:  # over a rate limit: counted, so answered here
+            answered = await front_door.answer_known(GenerateCall(body=generate_body, key=key), ports=ports)
+        except DyngenError as exc:  # over a rate limit, or from serving it: counted, so answered here
             await error_response(exc, unavailable_retry_after_s=self.unavailable_retry_after_s)(scope, replay, send)
             return
         if answered is None:

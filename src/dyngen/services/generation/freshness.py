@@ -24,7 +24,7 @@ from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.rate_limits import RateLimits
 from dyngen.ports import Clock, RateDecision, RateLimiter
 from dyngen.services.access import rate_limits
-from dyngen.services.generation.outcomes import FlightResult, Hit, Outcome, Prepared
+from dyngen.services.generation.outcomes import FLIGHT_CODEC, Flown, Hit, Outcome, Prepared
 from dyngen.services.generation.ports import ServePorts
 from dyngen.services.generation.runs import fallback_without_run, generate_and_record
 from dyngen.services.machinery.background import BackgroundTasks
@@ -100,22 +100,21 @@ def refresh(ports: ServePorts, prepared: Prepared, *, timeout_s: float) -> bool:
         return False
     pacing.not_before.put(flight, now + REFRESH_SPACING_S)
 
-    async def produce() -> bytes:
+    async def produce() -> Flown:
         seed = prepared.seed or resolve_seed(prepared.request, entropy=ports.entropy)
         if always:
             decision = await admit_fresh(prepared, limiter=ports.rate_limiter, limits=ports.options.rate_limits)
             if not decision.allowed:
                 log.info("freshness.refresh_skipped node=%s reason=rate_limited", prepared.node)
-                outcome = rate_limited(prepared.request, seed, decision.retry_after_s)
-                return FlightResult(outcome=outcome).model_dump_json().encode()
+                return rate_limited(prepared.request, seed, decision.retry_after_s)
         outcome = await generate_and_record(ports.runs, prepared, seed)
         log.info("freshness.refreshed node=%s key=%s status=%s", prepared.node, prepared.key, outcome.status.value)
         _pace(flight, failed=outcome.status is GenerationStatus.FAILED, tasks=ports.tasks, clock=ports.clock)
-        return FlightResult(outcome=outcome).model_dump_json().encode()
+        return outcome
 
     async def run() -> None:
         try:
-            await ports.flights.run(flight, produce, timeout_s=timeout_s)
+            await ports.flights.run(flight, produce, codec=FLIGHT_CODEC, timeout_s=timeout_s)
         except TimeoutError:
             log.warning("freshness.refresh_wait_timeout node=%s", prepared.node)
 

@@ -7,13 +7,15 @@ key may ask for and the rate limits, resolves a flat request that names only a s
 node (`authoring/runtime_graphs.py`), and answers with the response's bytes, or queues a job for
 `Prefer: respond-async`. `generate_content` serves a parsed request the same way.
 
-`answer_hit` is the first look of the HTTP API's fast path (`entrypoints/api/fast_path.py`): a request
-it can answer as a hit from the nearest cache tier is counted against the same rate limits and answered
-through the same hit path (`serving.answer`); for anything else it returns None before counting anything,
-and the request takes `generate`. Games send the same node with another player context on every call,
-so besides the body digest it remembers a body's *shape* (the body with its `player_context` cut out):
-a body of a known shape costs reading its player context, not reading and preparing the whole request.
-`generate` looks the same way first, so a miss the fast path handed on is not read and prepared twice.
+`answer_known` is the first look of the HTTP API's fast path (`entrypoints/api/fast_path.py`): a body
+the front door has read before is counted against the same rate limits and answered in one step, a hit
+in the nearest cache tier through the same hit path (`serving.answer`), anything else (a miss, a slower
+tier) through `serving.respond`, as `generate` would; for anything else it returns None before counting
+anything, and the request takes `generate`. Games send the same node with another player context on every
+call, so besides the body digest it remembers a body's *shape* (the body with its `player_context` cut
+out): a body of a known shape costs reading its player context, not reading and preparing the whole
+request. A body read for the first time is handed on unless it is a hit (its shape learned and its
+request prepared): `generate` looks the same way first, so it is not read and prepared twice.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from dyngen.ports import ApiKey
 from dyngen.services.access import rate_limits
 from dyngen.services.generation.outcomes import Prepared
 from dyngen.services.generation.ports import GenerationPorts
+from dyngen.services.generation.request import Groundwork
 from dyngen.services.generation.serving import answer, nearest_hit, respond
 from dyngen.services.jobs.lifecycle import request_hash, submit_job
 
@@ -134,18 +137,17 @@ async def generate(call: GenerateCall, *, ports: GenerationPorts) -> Answered | 
         and not call.respond_async
         and (looked := await _shape_look(call.body, ports=ports, learn=False))
     ):
-        # A body of a known shape: the fast path's first look prepared it already (a miss comes here
-        # after it), so it is neither read whole nor prepared again. A shape is a valid body without
-        # `simulate` (`_shaped`): only the rate limits are left to check. Only the first look learns
-        # shapes: a body that has none (a node named by id only) would be read twice here.
-        shaped, player = looked
+        # A body of a known shape: the fast path's first look prepared it already (the first miss of a
+        # shape comes here after it), so it is neither read whole nor prepared again. A shape is a valid
+        # body without `simulate` (`_shaped`): only the rate limits are left to check. Only the first
+        # look learns shapes: a body that has none (a node named by id only) would be read twice here.
         await rate_limits.admit_request(
             api_key_id=call.key.id if call.key else None,
-            player=player,
+            player=looked.player,
             limiter=ports.rate_limiter,
             limits=ports.options.rate_limits,
         )
-        return Answered(await respond(ports.serving, shaped, started=started))
+        return Answered(await respond(ports.serving, looked.prepared, started=started))
     if envelope is None:
         envelope = envelope_of(call.body)
         if envelope.request is not None:  # a problem is raised afresh each time, never remembered
@@ -191,12 +193,13 @@ _JSON = json.JSONDecoder()
 
 @dataclass(frozen=True, slots=True)
 class Shape:
-    """A body's shape read once: its request (with the player context it first came with) and whether its
-    preparation reads the whole player context (rules, a template or A/B arms: `resolution.py`) or only
-    its playthrough and player ids (cache key, seed)."""
+    """A body's shape read once: its request (with the player context it first came with) and, when its
+    preparation reads only the player context's playthrough and player ids (cache key, seed), the
+    groundwork every player context of it shares; None when it reads the whole context (rules or a
+    template: `resolution.py`)."""
 
     request: GenerateContentRequest
-    whole_context: bool
+    groundwork: Groundwork | None
 
 
 def split_context(body: bytes) -> tuple[str, bytes] | None:
@@ -223,21 +226,31 @@ def split_context(body: bytes) -> tuple[str, bytes] | None:
     return f"{text[:start]}\0{text[end:]}", text[start:end].encode()
 
 
-async def _first_look(body: bytes, *, ports: GenerationPorts) -> tuple[Prepared, str | None] | None:
-    """The prepared request of a body already prepared whole (by digest) or of a known shape, and its
-    player; None for anything else (then `generate` reads it, and remembers what it read)."""
+@dataclass(frozen=True, slots=True)
+class Look:
+    """What the first look made of a body: its prepared request, the player it counts against, and
+    whether the body was read before (by digest, or another body of its shape)."""
+
+    prepared: Prepared
+    player: str | None
+    known: bool = True
+
+
+async def _first_look(body: bytes, *, ports: GenerationPorts) -> Look | None:
+    """The prepared request of a body already prepared whole (by digest) or of a known shape (or of a new
+    shape, learned now); None for anything else (then `generate` reads it, and remembers what it read)."""
     envelope: Envelope | None = ports.memo.envelopes.get(hashlib.blake2b(body, digest_size=16).digest())
     if envelope is not None:
         if envelope.prepared is None or envelope.simulate:
             return None
-        return envelope.prepared, envelope.player
+        return Look(envelope.prepared, envelope.player)
     return await _shape_look(body, ports=ports, learn=True)
 
 
-async def _shape_look(body: bytes, *, ports: GenerationPorts, learn: bool) -> tuple[Prepared, str | None] | None:
-    """The prepared request of a body of a known shape (or, when `learn`, of a new one, read now) and its
-    player; None for a body without a shape (`split_context`, `_shaped`), of a shape not known (unless
-    `learn`) or that its shape's request cannot be prepared as."""
+async def _shape_look(body: bytes, *, ports: GenerationPorts, learn: bool) -> Look | None:
+    """The prepared request of a body of a known shape (or, when `learn`, of a new one, read now: not
+    `known`) and its player; None for a body without a shape (`split_context`, `_shaped`), of a shape not
+    known (unless `learn`) or that its shape's request cannot be prepared as."""
     memo = ports.memo
     split = split_context(body)
     if split is None:
@@ -250,42 +263,57 @@ async def _shape_look(body: bytes, *, ports: GenerationPorts, learn: bool) -> tu
         context = PlayerContext.model_validate_json(context_bytes)
     except ValidationError:
         return None
+    known = shape is not None
     if shape is None:
         shape = await _shaped(body, context, ports=ports)
         if shape is None:
             return None
         memo.shapes.put(shape_key, shape)
+    ground = shape.groundwork
     by: tuple[Any, ...] = (
-        (shape_key, context_bytes) if shape.whole_context else (shape_key, context.playthrough_id, context.player_id)
+        (shape_key, context_bytes) if ground is None else (shape_key, context.playthrough_id, context.player_id)
     )
     prepared: Prepared | None = memo.shaped.get(by)
     if prepared is None:
         try:
-            prepared = ports.preparer.prepare(shape.request.model_copy(update={"player_context": context}))
+            prepared = (
+                ports.preparer.prepare(shape.request.model_copy(update={"player_context": context}))
+                if ground is None
+                else ports.preparer.for_context(ground, context)
+            )
         except DyngenError:
             return None
         memo.shaped.put(by, prepared)
-    return prepared, context.player_id or None
+    return Look(prepared, context.player_id or None, known=known)
 
 
 async def _shaped(body: bytes, context: PlayerContext, *, ports: GenerationPorts) -> Shape | None:
     """The shape of a valid body that brings its node (not one named by id only, which is resolved on
-    every call) and whose cut-out value is its player context."""
+    every call), whose cut-out value is its player context and, unless its preparation reads the whole
+    context, whose groundwork can be laid (a node with errors has no shape)."""
     envelope = envelope_of(body)
     request = envelope.request
     if request is None or envelope.simulate or request.arms or request.player_context != context:
         return None
     if await ports.referenced(request=request) is not request:
         return None
-    return Shape(request=request, whole_context=bool(request.rules or request.template_id))
+    if request.rules or request.template_id:
+        return Shape(request=request, groundwork=None)
+    try:
+        return Shape(request=request, groundwork=ports.preparer.groundwork(request))
+    except DyngenError:
+        return None
 
 
-async def answer_hit(call: GenerateCall, *, ports: GenerationPorts) -> Answered | None:
-    """Answer a raw generate request in one step when it is a hit in the nearest cache tier; else None,
-    with nothing counted (the caller then serves it through `generate`).
+async def answer_known(call: GenerateCall, *, ports: GenerationPorts) -> Answered | None:
+    """Answer a raw generate request in one step when its body was read before (or it is a hit in the
+    nearest cache tier): the hit, or what `generate` would serve. Else None, with nothing counted (the
+    caller then serves it through `generate`): `Prefer: respond-async`, a body read for the first time, a
+    body without a shape (`split_context`, `_shaped`).
 
     Raises:
-        DyngenError: GEN_RATE_LIMITED (429) over the API key's or the player's rate limit, as `generate`.
+        DyngenError: GEN_RATE_LIMITED (429) over the API key's or the player's rate limit, as `generate`;
+            and whatever serving the request raises there.
     """
     if call.respond_async:
         return None
@@ -293,16 +321,18 @@ async def answer_hit(call: GenerateCall, *, ports: GenerationPorts) -> Answered 
     looked = await _first_look(call.body, ports=ports)
     if looked is None:
         return None
-    prepared, player = looked
+    prepared = looked.prepared
     hit = await nearest_hit(ports.serving, prepared)
-    if hit is None:
+    if hit is None and not looked.known:
         return None
     await rate_limits.admit_request(
         api_key_id=call.key.id if call.key else None,
-        player=player,
+        player=looked.player,
         limiter=ports.rate_limiter,
         limits=ports.options.rate_limits,
     )
+    if hit is None:
+        return Answered(await respond(ports.serving, prepared, started=started))
     return Answered(answer(ports.serving, prepared, hit, started=started))
 
 

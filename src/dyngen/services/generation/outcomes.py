@@ -18,7 +18,7 @@ from dyngen.domain.responses import (
     StageInfo,
     VariantInfo,
 )
-from dyngen.ports import Provider
+from dyngen.ports import FlightCodec, Provider
 
 CACHE_FORMAT = 1
 
@@ -64,7 +64,8 @@ class CacheEntry(SnakeModel):
 
 
 class FlightResult(SnakeModel):
-    """What a single flight hands to every caller (as JSON bytes, so it can cross processes)."""
+    """What a single flight hands to a caller in another process, as JSON bytes (`FLIGHT_CODEC`): the
+    outcome, and the tier it was read from when the flight found it cached."""
 
     outcome: Outcome
     tier: str | None = None
@@ -134,3 +135,22 @@ class Made:
 
 
 Served = Hit | Made
+
+
+# What a single flight makes: content found in the durable tier (a `Hit`), or the outcome of a run.
+Flown = Hit | Outcome
+
+
+def _encoded(flown: Flown) -> bytes:
+    if isinstance(flown, Hit):
+        return FlightResult(outcome=flown.outcome, tier=flown.tier).model_dump_json().encode()
+    return FlightResult(outcome=flown).model_dump_json().encode()
+
+
+def _decoded(data: bytes) -> Flown:
+    flight = FlightResult.model_validate_json(data)
+    return flight.outcome if flight.tier is None else Hit(flight.outcome, flight.tier, data)
+
+
+# A flight's result crosses processes as `FlightResult` JSON; its own process's callers share the object.
+FLIGHT_CODEC: FlightCodec[Flown] = FlightCodec(encode=_encoded, decode=_decoded)

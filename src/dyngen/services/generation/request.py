@@ -1,6 +1,12 @@
 """Preparing a generate request: everything about it that does not depend on the moment (its resolved node,
 validation, provider, cache key, seed, variant and config fingerprint), and its variant picked again by
-review scores at serve time."""
+review scores at serve time.
+
+Preparing is two steps: the `Groundwork` (the node resolved and validated, its provider, fingerprint and
+content digest), then what the player context's ids decide (`finish`: the key's scope, the seed, the
+variant). A request whose resolution reads no more of its player context than those ids (no rules,
+template or A/B arms) has one groundwork for every player context (`Preparer.for_context`).
+"""
 
 from __future__ import annotations
 
@@ -10,14 +16,28 @@ import logging
 import random
 from dataclasses import dataclass, replace
 
-from dyngen.domain.cache_keys import ReviewPolicy, cache_key, choose_variant, pool_of, resolve_seed
-from dyngen.domain.contracts import GenerateContentRequest, NodeStatus, SeedSource, Severity, Strategy
+from dyngen.domain.cache_keys import (
+    ReviewPolicy,
+    cache_key,
+    choose_variant,
+    content_digest,
+    pool_of,
+    resolve_seed,
+)
+from dyngen.domain.contracts import (
+    GenerateContentRequest,
+    NodeStatus,
+    PlayerContext,
+    SeedSource,
+    Severity,
+    Strategy,
+)
 from dyngen.domain.dsl import CompileResult, compile_rules
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.prompts import template_findings
 from dyngen.domain.responses import VariantInfo
 from dyngen.domain.validation import validate_config
-from dyngen.ports import Clock, ReviewRepository
+from dyngen.ports import Clock, Provider, ReviewRepository
 from dyngen.services.generation.outcomes import Prepared
 from dyngen.services.generation.resolution import Resolved, resolve
 from dyngen.services.machinery.container import Options
@@ -69,6 +89,34 @@ def _reject_invalid(request: GenerateContentRequest) -> None:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Groundwork:
+    """The part of a prepared request its player context's ids do not change: the node as resolved and
+    validated, its provider, its config fingerprint and the content digest its cache key ends with."""
+
+    resolved: Resolved
+    provider: Provider
+    fingerprint: str
+    digest: str
+
+    def for_context(self, context: PlayerContext | None) -> Groundwork:
+        """This groundwork for another player context of a request whose resolution does not read it."""
+        request = self.resolved.request.model_copy(update={"player_context": context})
+        return replace(self, resolved=replace(self.resolved, request=request))
+
+
+def groundwork(resolved: Resolved, *, providers: ProviderRegistry) -> Groundwork:
+    """The groundwork of a resolved, valid request.
+
+    Raises:
+        DyngenError: GEN_INVALID_CONFIG (422) for an unknown provider, or one that cannot make its type.
+    """
+    request = resolved.request
+    provider = providers.select(request)
+    fingerprint = config_fingerprint(request, provider=provider.info.name)
+    return Groundwork(resolved=resolved, provider=provider, fingerprint=fingerprint, digest=content_digest(request))
+
+
 def prepare(
     *,
     request: GenerateContentRequest,
@@ -95,12 +143,22 @@ def prepare(
         if not _rules_broke_it(request, exc, templates=templates, rules=rules, options=options):
             raise
         return _refused(request, exc, providers=providers, entropy=entropy)
+    return finish(groundwork(resolved, providers=providers), entropy=entropy, options=options)
+
+
+def finish(ground: Groundwork, *, entropy: random.Random, options: Options) -> Prepared:
+    """A prepared request from its groundwork: what its player context's ids decide (the key's scope, the
+    seed and, for a pooled node, the variant).
+
+    Raises:
+        DyngenError: GEN_INVALID_CONFIG (422) naming the missing id (a playthroughId, playerId or seed).
+    """
+    resolved, provider = ground.resolved, ground.provider
     request = resolved.request
-    provider = providers.select(request)
-    key = cache_key(request, qualifiers=resolved.qualifiers)
+    key = cache_key(request, qualifiers=resolved.qualifiers, digest=ground.digest)
     seed = resolve_seed(request, entropy=entropy)
     variant = None
-    if (pool := pool_of(request, seed, qualifiers=resolved.qualifiers)) is not None:
+    if (pool := pool_of(request, seed, qualifiers=resolved.qualifiers, digest=ground.digest)) is not None:
         # Without reviews; `scored` picks again by review scores at serve time.
         index = choose_variant(pool.choice_seed, pool.size, {}, options.review_policy)
         key, seed = pool.keys[index], pool.seeds[index]
@@ -110,7 +168,7 @@ def prepare(
         request=request,
         provider=provider,
         key=key,
-        fingerprint=config_fingerprint(request, provider=provider.info.name),
+        fingerprint=ground.fingerprint,
         seed=seed if seed.source is not SeedSource.TIMESTAMP else None,
         cacheable=request.strategy is not Strategy.ALWAYS and forced is None,
         ttl_s=options.cache_ttl_s.get(request.strategy.value),
@@ -150,6 +208,17 @@ class Preparer:
             entropy=self.entropy,
             options=self.options,
         )
+
+    def groundwork(self, request: GenerateContentRequest) -> Groundwork:
+        """The groundwork of a request without `simulate` or rules (same errors as `prepare`)."""
+        resolved = self.resolve(request)
+        _reject_invalid(resolved.request)
+        return groundwork(resolved, providers=self.providers)
+
+    def for_context(self, ground: Groundwork, context: PlayerContext | None) -> Prepared:
+        """The prepared request of `ground`'s request with another player context, when its resolution does
+        not read the context (no rules, template or A/B arms); `finish`'s errors."""
+        return finish(ground.for_context(context), entropy=self.entropy, options=self.options)
 
     def resolve(self, request: GenerateContentRequest) -> Resolved:
         """`resolution.resolve` with these dependencies (same errors): the request its template, arm, rules

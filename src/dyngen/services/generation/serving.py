@@ -25,8 +25,9 @@ from dyngen.ports import Clock
 from dyngen.services.generation import freshness
 from dyngen.services.generation.outcomes import (
     CACHE_FORMAT,
+    FLIGHT_CODEC,
     CacheEntry,
-    FlightResult,
+    Flown,
     Hit,
     Made,
     Outcome,
@@ -166,28 +167,22 @@ async def serve(ports: ServePorts, prepared: Prepared) -> Served:
     if not prepared.cacheable:
         return Made(await generate_and_record(ports.runs, prepared, seed), CacheInfo(hit=False))
 
-    async def produce() -> bytes:
+    async def produce() -> Flown:
         hit = await cached(prepared, cache=ports.cache, memo=ports.memo.entries, durable=True)
-        result = (
-            FlightResult(outcome=hit.outcome, tier=hit.tier)
-            if hit
-            else FlightResult(outcome=await generate_and_record(ports.runs, prepared, seed))
-        )
-        return result.model_dump_json().encode()
+        return hit or await generate_and_record(ports.runs, prepared, seed)
 
     if joinable:
         ports.metrics.waiters(+1)
     try:
-        data, joined = await ports.flights.run(flight_key, produce, timeout_s=wait_s)
+        flown, joined = await ports.flights.run(flight_key, produce, codec=FLIGHT_CODEC, timeout_s=wait_s)
     except TimeoutError:
         return Made(waited_too_long(request, seed), CacheInfo(hit=False))
     finally:
         if joinable:
             ports.metrics.waiters(-1)
-    flight = FlightResult.model_validate_json(data)
-    if flight.tier is not None:
-        return Hit(flight.outcome, flight.tier, data)
-    return Made(flight.outcome, CacheInfo(hit=joined, tier="single_flight" if joined else None))
+    if isinstance(flown, Hit):
+        return flown
+    return Made(flown, CacheInfo(hit=joined, tier="single_flight" if joined else None))
 
 
 def _aged(ports: ServePorts, prepared: Prepared, hit: Hit, *, timeout_s: float) -> Hit:

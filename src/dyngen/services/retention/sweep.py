@@ -22,7 +22,7 @@ from datetime import datetime
 
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.retention import RetentionPolicy, may_be_cached, referenced_tokens
-from dyngen.ports import ArtifactStore, Clock, ExpiredGeneration, RetentionRepository, SingleFlight
+from dyngen.ports import BYTES, ArtifactStore, Clock, ExpiredGeneration, RetentionRepository, SingleFlight
 from dyngen.services.machinery.layered_cache import LayeredCache
 
 log = logging.getLogger("dyngen.retention")
@@ -226,7 +226,7 @@ async def sweep_loop(
     while True:
         await clock.sleep(interval_s)
         try:
-            await flights.run(SWEEP_FLIGHT, once)
+            await flights.run(SWEEP_FLIGHT, once, codec=BYTES)
         except asyncio.CancelledError:
             raise
         except DyngenError as exc:

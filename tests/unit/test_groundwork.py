@@ -1,0 +1,111 @@
+"""A request's groundwork (`generation/request.py`) is laid once per body shape and finished per player.
+
+The front door remembers a body's shape (`front_door._shaped`); for a node whose preparation reads only
+the player context's ids, each new player costs finishing the shape's groundwork, not resolving and
+validating the node again. What it makes must be exactly what preparing the whole request makes.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from dyngen.bootstrap_ports import generation_ports, preparer
+from dyngen.domain.contracts import GenerateContentRequest, PlayerContext
+from dyngen.domain.errors import DyngenError
+from dyngen.services.generation import request as request_module
+from dyngen.services.generation.front_door import GenerateCall, answer_known
+from dyngen.services.machinery.container import Services
+from tests.e2e.test_api import game_request
+
+CONTEXTS = [
+    {"playthroughId": "pt-1", "playerId": "alice"},
+    {"playthroughId": "pt-2", "playerId": "alice", "flags": {"met_theo": True}},
+    {"playthroughId": "pt-3", "playerId": "bob", "choices": {"door": "left"}},
+    {"playthroughId": "pt-4"},
+]
+NODES: dict[str, dict[str, Any]] = {
+    "per playthrough": {},
+    "per player": {"strategy": "per_player"},
+    "once": {"strategy": "once"},
+    "fixed seed": {"strategy": "once", "seed": 42, "seedSource": "fixed"},
+    "always": {"strategy": "always"},
+    "variants": {"variants": 3},
+    "social context": {
+        "social_context": {"contentRating": "mature_implied", "userMaxRating": "romantic", "npcIds": ["theo"]}
+    },
+    "lore": {
+        "lore": [
+            {"id": "cafe", "text": "The cafe never closes.", "tags": ["corner_cafe"]},
+            {"id": "docks", "text": "The docks flood at night.", "tags": ["docks"]},
+        ]
+    },
+}
+
+
+def request_of(node: dict[str, Any], context: dict[str, Any]) -> GenerateContentRequest:
+    return GenerateContentRequest.model_validate(game_request(player_context=context, **node))
+
+
+@pytest.mark.parametrize("node", NODES.values(), ids=NODES.keys())
+def test_a_shapes_groundwork_finished_for_a_player_is_that_players_whole_preparation(
+    services: Services, node: dict[str, Any]
+) -> None:
+    prepare = preparer(services)
+    ground = prepare.groundwork(request_of(node, CONTEXTS[0]))
+
+    for context in CONTEXTS:
+        if node.get("strategy") == "per_player" and "playerId" not in context:
+            continue
+        whole = prepare.prepare(request_of(node, context))
+        finished = prepare.for_context(ground, PlayerContext.model_validate(context))
+        if whole.seed is None:  # `always`: a fresh timestamp seed each time, drawn from the service's entropy
+            assert finished.seed is None
+            assert finished.key == whole.key
+            continue
+        assert finished == whole, context
+
+
+def test_a_player_context_without_the_id_its_strategy_needs_is_refused_as_the_whole_preparation_refuses_it(
+    services: Services,
+) -> None:
+    prepare = preparer(services)
+    node = {"strategy": "per_player"}
+    ground = prepare.groundwork(request_of(node, CONTEXTS[0]))
+
+    with pytest.raises(DyngenError) as whole:
+        prepare.prepare(request_of(node, {"playthroughId": "pt-9"}))
+    with pytest.raises(DyngenError) as finished:
+        prepare.for_context(ground, PlayerContext(playthrough_id="pt-9"))
+
+    assert (finished.value.code, finished.value.message, finished.value.details) == (
+        whole.value.code,
+        whole.value.message,
+        whole.value.details,
+    )
+
+
+async def test_new_players_of_a_known_shape_do_not_resolve_and_validate_its_node_again(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    validated: list[object] = []
+    original = request_module.validate_config
+
+    def counted(config: Any) -> Any:
+        validated.append(config)
+        return original(config)
+
+    monkeypatch.setattr(request_module, "validate_config", counted)
+    ports = generation_ports(services)
+    answers = []
+    for n in range(4):
+        body = json.dumps(game_request(player_context={"playthroughId": f"pt-{n}"})).encode()
+        answers.append(await answer_known(GenerateCall(body=body), ports=ports))
+
+    assert answers[0] is None, "a body read for the first time is handed on (to `generate`)"
+    assert all(answer is not None for answer in answers[1:])
+    keys = [json.loads(answer.data)["cache_key"] for answer in answers[1:] if answer is not None]
+    assert [key.split("|")[5] for key in keys] == ["pt-1", "pt-2", "pt-3"]
+    assert len(validated) == 1, "the node was validated once, for its shape"
