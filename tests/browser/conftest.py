@@ -1,6 +1,8 @@
 """The browser tests' world: a real `dyngen serve` (embedded default, its own data dir, so the example graph
 is stored on first start), Debian's chromium, and node with playwright-core from npm (tests/browser/
-package.json) to drive it. Anything missing skips with the reason, or fails under DYNGEN_REQUIRE_SERVICES=1."""
+package.json) to drive it: one driver process (driver.mjs) per session, or per xdist worker, keeps chromium
+running and gives every scenario fresh browser contexts of its own. Anything missing skips with the reason,
+or fails under DYNGEN_REQUIRE_SERVICES=1."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.browser.driver import ScenarioDriver
 from tests.conftest import need_service
 from tests.support.servers import dyngen_server
 
@@ -27,6 +30,8 @@ EXAMPLE_FILE = ROOT / "examples" / "three_scenes.json"
 # Screenshots stay after the run (one per test, named after it); the folder is git-ignored.
 OUTPUT = ROOT / "test-output" / "browser"
 NODE_MAJOR = 20  # playwright-core's engines field
+# Guards against a hang only: a scenario on a busy 2-core machine takes seconds to a minute, never asserted.
+SCENARIO_DEADLINE_S = 90
 
 
 def find_chromium() -> str | None:
@@ -62,11 +67,23 @@ def browser_kit() -> Browser:
         )
         if done.returncode != 0:
             need_service(f"`npm ci` in tests/browser failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
-    if not EDITOR_INDEX.is_file():
-        need_service(f"the editor is not built ({EDITOR_INDEX} is missing): `make test` builds it (`make editor`)")
     assert chromium is not None  # need_service did not return
     assert node is not None
     return Browser(node=node, chromium=chromium)
+
+
+@pytest.fixture(scope="session")
+def browser_driver(browser_kit: Browser) -> Iterator[ScenarioDriver]:
+    """The session's driver.mjs (started by its first scenario), which launches chromium once for them all;
+    its stderr goes to test-output/browser/driver-<worker>.log."""
+    log = OUTPUT / f"driver-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.log"
+    log.unlink(missing_ok=True)
+    command = [browser_kit.node, str(HERE / "driver.mjs"), "--chromium", browser_kit.chromium]
+    driver = ScenarioDriver(command, cwd=HERE, log=log)
+    try:
+        yield driver
+    finally:
+        driver.close()
 
 
 def _serve(tmp_path_factory: pytest.TempPathFactory, name: str, **env: str) -> Iterator[str]:
@@ -91,6 +108,8 @@ def _serve(tmp_path_factory: pytest.TempPathFactory, name: str, **env: str) -> I
 @pytest.fixture(scope="session")
 def editor_server(browser_kit: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`dyngen serve` on a free port with a fresh data dir; the example graph is stored on its first start."""
+    if not EDITOR_INDEX.is_file():
+        need_service(f"the editor is not built ({EDITOR_INDEX} is missing): `make test` builds it (`make editor`)")
     yield from _serve(tmp_path_factory, "editor")
 
 
@@ -109,29 +128,28 @@ def graph_copy(base: str, name: str, *, timeout_ms: int | None = None) -> str:
 
 @dataclass(frozen=True)
 class Scenarios:
-    kit: Browser
+    driver: ScenarioDriver
     base: str
 
     def run(self, scenario: str, *, screenshot: str, graph: str | None = None, script: str = "scenarios.mjs") -> str:
-        """Run one scenario of `script` (scenarios.mjs) in its own chromium; returns its output, fails with it."""
+        """Run one scenario of `script` (scenarios.mjs) in fresh browser contexts; returns its output, fails with it."""
         OUTPUT.mkdir(parents=True, exist_ok=True)
         shot = OUTPUT / f"{screenshot}.png"
         shot.unlink(missing_ok=True)
-        args = [self.kit.node, str(HERE / script), scenario, "--base", self.base]
-        args += ["--chromium", self.kit.chromium, "--screenshot", str(shot)]
+        args = {"scenario": scenario, "base": self.base, "screenshot": str(shot)}
         if graph is not None:
-            args += ["--graph", graph]
-        done = subprocess.run(args, cwd=HERE, capture_output=True, text=True, timeout=90, check=False)
-        output, code = done.stdout + done.stderr, done.returncode
+            args["graph"] = graph
+        done = self.driver.run(script, args, deadline_s=SCENARIO_DEADLINE_S)
+        output = done.output
         (OUTPUT / f"{screenshot}.log").write_text(output, encoding="utf-8")
-        assert code == 0, f"browser scenario {scenario} failed (screenshot {shot}):\n{output[-4000:]}"
+        assert done.ok, f"browser scenario {scenario} failed (screenshot {shot}):\n{output[-4000:]}"
         assert shot.is_file(), f"no screenshot at {shot}:\n{output}"
         return output
 
 
 @pytest.fixture
-def scenarios(browser_kit: Browser, editor_server: str) -> Scenarios:
-    return Scenarios(kit=browser_kit, base=editor_server)
+def scenarios(browser_driver: ScenarioDriver, editor_server: str) -> Scenarios:
+    return Scenarios(driver=browser_driver, base=editor_server)
 
 
 @pytest.fixture

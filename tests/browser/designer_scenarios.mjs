@@ -1,13 +1,14 @@
-// Browser scenarios of play mode, scene images and editable budgets (issue 19), run like scenarios.mjs:
+// Browser scenarios of play mode, scene images and editable budgets (issue 19), run like scenarios.mjs (by
+// driver.mjs, in fresh browser contexts of the session's chromium). By hand:
 //
-//   node designer_scenarios.mjs <scenario> --base http://127.0.0.1:PORT --chromium /usr/bin/chromium \
-//        --screenshot OUT.png [--graph GRAPH_ID]
+//   node driver.mjs --once designer_scenarios.mjs scenario=<scenario> base=http://127.0.0.1:PORT \
+//        screenshot=OUT.png graph=GRAPH_ID
 //
-// Elements are found by their data-testid names. Exit 0 when the scenario holds, else 1 with what failed.
-import { parseArgs } from 'node:util';
-import { chromium } from 'playwright-core';
+// Elements are found by their data-testid names. `run` answers true when the scenario holds, else false,
+// having logged what failed.
 
-const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'];
+// chromium's switches (driver.mjs launches one chromium for each set the scripts name).
+export const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'];
 const STEP_MS = 5000;
 const PLAY_DEADLINE_MS = 60000; // over the node's 40 s deadline (then its fallback plays); never asserted
 const VIEWPORT = { width: 1440, height: 900 };
@@ -75,7 +76,7 @@ function png() {
 const scenarios = {
   /** Play the graph from its start scene through three scenes: a Generation Node (video or dialogue, with
    * its cache tier), a branch where the player chooses, a plain edge, and the end. */
-  async play_three_scenes({ page, base, graph }) {
+  async play_three_scenes({ page, base, graph, log }) {
     await openEditor(page, base, graph);
     await (await visible(page, tid('open-play'))).click();
     await visible(page, tid('play-panel'));
@@ -103,7 +104,7 @@ const scenarios = {
         const track = await page.locator(`${tid('play-video')} track`).count();
         check(track === 1, 'the video carries its captions track');
       }
-      console.log(`first step played as ${played}`);
+      log(`first step played as ${played}`);
     }
     await visible(page, tid('play-scene-rooftop_chase'));
 
@@ -130,7 +131,7 @@ const scenarios = {
       check(tier !== 'miss', `the replayed step is served from the cache, not ${tier}`);
       check((await textOf(page, tid('play-cache'))).startsWith('cache hit'), 'the step names the cache hit');
     }
-    console.log(`replayed step: cache ${tier}`);
+    log(`replayed step: cache ${tier}`);
   },
 
   /** Upload a scene image in the scene panel: it shows there and on the canvas, and is saved as the scene's image. */
@@ -193,47 +194,39 @@ const scenarios = {
   },
 };
 
-const { positionals, values } = parseArgs({
-  allowPositionals: true,
-  options: {
-    base: { type: 'string' },
-    chromium: { type: 'string', default: '/usr/bin/chromium' },
-    screenshot: { type: 'string' },
-    graph: { type: 'string' },
-  },
-});
-const name = positionals[0];
-const base = values.base;
-if (!scenarios[name] || !base || !values.screenshot || !values.graph) {
-  console.error(`usage: node designer_scenarios.mjs <${Object.keys(scenarios).join('|')}> --base URL --screenshot PATH --graph ID`);
-  process.exit(2);
-}
-
-const browser = await chromium.launch({ executablePath: values.chromium, headless: true, args: FLAGS });
-const page = await (await browser.newContext({ viewport: VIEWPORT })).newPage();
-page.setDefaultTimeout(STEP_MS);
-const problems = [];
-page.on('console', (message) => {
-  if (message.type() === 'error') problems.push(`console: ${message.text()}`);
-});
-page.on('pageerror', (error) => problems.push(`page error: ${error.stack ?? error.message}`));
-
-let failed = null;
-const started = Date.now();
-try {
-  await scenarios[name]({ page, base, graph: values.graph });
-  check(!problems.some((p) => p.startsWith('page error')), `the page threw: ${problems.join('; ')}`);
-} catch (error) {
-  failed = error instanceof ScenarioFailure ? error.message : (error.stack ?? String(error));
-} finally {
-  await page.screenshot({ path: values.screenshot, fullPage: true }).catch((error) => {
-    problems.push(`screenshot: ${error.message}`);
+/** Run the scenario `args.scenario` in a fresh context of `browser` (driver.mjs's): what it says goes to
+ * `log`; the screenshot is saved either way; true when the scenario holds. */
+export async function run({ browser, args, log }) {
+  const { scenario: name, base, screenshot, graph } = args;
+  if (!scenarios[name] || !base || !screenshot || !graph) {
+    log(`usage: scenario=<${Object.keys(scenarios).join('|')}> base=URL screenshot=PATH graph=ID`);
+    return false;
+  }
+  const page = await (await browser.newContext({ viewport: VIEWPORT })).newPage();
+  page.setDefaultTimeout(STEP_MS);
+  const problems = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(`console: ${message.text()}`);
   });
-  await browser.close();
-}
-console.log(`${name}: ${failed ? 'FAILED' : 'ok'} in ${Date.now() - started} ms; screenshot ${values.screenshot}`);
-if (failed) {
-  console.log(`what failed: ${failed}`);
-  for (const problem of problems.slice(0, 20)) console.log(problem.slice(0, 500));
-  process.exit(1);
+  page.on('pageerror', (error) => problems.push(`page error: ${error.stack ?? error.message}`));
+
+  let failed = null;
+  const started = Date.now();
+  try {
+    await scenarios[name]({ page, base, graph, log });
+    check(!problems.some((p) => p.startsWith('page error')), `the page threw: ${problems.join('; ')}`);
+  } catch (error) {
+    failed = error instanceof ScenarioFailure ? error.message : (error.stack ?? String(error));
+  } finally {
+    await page.screenshot({ path: screenshot, fullPage: true }).catch((error) => {
+      problems.push(`screenshot: ${error.message}`);
+    });
+  }
+  log(`${name}: ${failed ? 'FAILED' : 'ok'} in ${Date.now() - started} ms; screenshot ${screenshot}`);
+  if (failed) {
+    log(`what failed: ${failed}`);
+    for (const problem of problems.slice(0, 20)) log(problem.slice(0, 500));
+    return false;
+  }
+  return true;
 }

@@ -1,16 +1,16 @@
 // The editor's browser scenarios: Debian's chromium, headless, driven by playwright-core (from npm).
-// pytest (tests/browser/test_editor.py) runs one scenario per process against a real `dyngen serve`:
+// pytest (tests/browser/test_editor.py) runs each against a real `dyngen serve` through driver.mjs, which
+// keeps one chromium for the session and gives every scenario fresh browser contexts of its own. By hand:
 //
-//   node scenarios.mjs <scenario> --base http://127.0.0.1:PORT --chromium /usr/bin/chromium \
-//        --screenshot OUT.png [--graph GRAPH_ID]
+//   node driver.mjs --once scenarios.mjs scenario=<scenario> base=http://127.0.0.1:PORT \
+//        screenshot=OUT.png [graph=GRAPH_ID]
 //
 // Elements are found by their data-testid names: the contract between the editor (web/) and these tests.
-// Exit 0 when the scenario holds; otherwise 1, printing what failed and the page's console errors. The
-// screenshot is saved either way.
-import { parseArgs } from 'node:util';
-import { chromium } from 'playwright-core';
+// `run` answers true when the scenario holds; otherwise false, having logged what failed and the page's
+// console errors. The screenshot is saved either way.
 
-const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'];
+// chromium's switches (driver.mjs launches one chromium for each set the scripts name).
+export const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'];
 const STEP_MS = 5000; // how long one step may take to show (debounced validation, a save, a generation)
 const PLAY_DEADLINE_MS = 60000; // guards against hanging only: the time to play is logged, never asserted
 const EXAMPLE_NODE = 'cafe_to_rooftops';
@@ -132,8 +132,8 @@ async function badgeHue(page, nodeId) {
 }
 
 /** A screenshot of a step on the way, beside the scenario's final one (OUT-<step>.png). */
-async function snap(page, step) {
-  await page.screenshot({ path: values.screenshot.replace(/(\.png)?$/, `-${step}.png`), fullPage: true });
+async function snap(page, screenshot, step) {
+  await page.screenshot({ path: screenshot.replace(/(\.png)?$/, `-${step}.png`), fullPage: true });
 }
 
 /** The values of a tag field (required-elements, avoid-elements, ...), in order. */
@@ -197,7 +197,7 @@ async function dragConnection(page, fromScene, toScene) {
 
 const scenarios = {
   /** `/` opens the example graph stored on first start: its scenes and its Generation Node. */
-  async open_example({ page }) {
+  async open_example({ page, base }) {
     await openEditor(page, base, null);
     const selected = await page.locator(tid('graph-select')).inputValue();
     check(selected === 'three_scenes', `graph-select shows "${selected}", not the example graph three_scenes`);
@@ -217,7 +217,7 @@ const scenarios = {
   },
 
   /** Dragging from one scene's handle to another's adds a Generation Node between them; it saves. */
-  async add_gen_node({ page, graph }) {
+  async add_gen_node({ page, base, graph }) {
     await openEditor(page, base, graph);
     const newId = 'gen-rooftop_chase-dawn_aftermath';
     check(!(await genNodeIds(page)).includes(newId), `${newId} is there before the drag`);
@@ -240,7 +240,7 @@ const scenarios = {
   },
 
   /** The same element required and avoided: red badge, the save refused with the finding; fixed: green. */
-  async conflict_badge({ page, graph }) {
+  async conflict_badge({ page, base, graph, screenshot }) {
     await openEditor(page, base, graph);
     await selectNode(page, EXAMPLE_NODE);
     await openTab(page, 'constraints');
@@ -271,7 +271,7 @@ const scenarios = {
       listed.some((item) => item.includes('ELEMENT_REQUIRED_AND_AVOIDED') || item.includes('phone_ring')),
       `save-error does not name the contradiction: ${JSON.stringify(listed)}`,
     );
-    await snap(page, 'refused');
+    await snap(page, screenshot, 'refused');
     const refused = await serverGraph(base, graph);
     check(refused.version === 1, `the refused save still stored version ${refused.version}`);
 
@@ -290,7 +290,7 @@ const scenarios = {
 
   /** Test Generation on the built-in provider: the video plays (the time from the press is logged only;
    * the timing claim is `make bench`'s, not a test's on a busy machine). */
-  async test_video({ page, graph }) {
+  async test_video({ page, base, graph, log }) {
     await openEditor(page, base, graph);
     await selectNode(page, EXAMPLE_NODE);
     await openTab(page, 'test');
@@ -322,7 +322,7 @@ const scenarios = {
       );
     }
     const meta = await textOf(page, tid('test-meta'));
-    console.log(`video playing ${elapsed} ms after pressing test-generate; test-meta: ${meta.slice(0, 200)}`);
+    log(`video playing ${elapsed} ms after pressing test-generate; test-meta: ${meta.slice(0, 200)}`);
     check(elapsed > 0, `test-video is not playing (${elapsed})`);
     const tracks = await page.locator(`${tid('test-video')} track`).count();
     check(tracks >= 1, 'test-video has no captions <track>');
@@ -338,7 +338,7 @@ const scenarios = {
   },
 
   /** A forced GEN_TIMEOUT shows the node's fallback (mode and error code). */
-  async forced_timeout({ page, graph }) {
+  async forced_timeout({ page, base, graph }) {
     await openEditor(page, base, graph);
     await selectNode(page, EXAMPLE_NODE);
     await openTab(page, 'test');
@@ -353,7 +353,7 @@ const scenarios = {
   },
 
   /** Duplicate a node: a second Generation Node with the same config, kept by a save. */
-  async duplicate_node({ page, graph }) {
+  async duplicate_node({ page, base, graph }) {
     await openEditor(page, base, graph);
     const before = await genNodeIds(page);
     await selectNode(page, EXAMPLE_NODE);
@@ -385,7 +385,7 @@ const scenarios = {
   },
 
   /** A change saved with Ctrl+S is there after a reload, and in a fresh browser without the draft. */
-  async add_character({ page, graph }) {
+  async add_character({ page, base, graph, screenshot }) {
     await openEditor(page, base, graph);
     await (await visible(page, tid('toggle-world'))).click();
     await visible(page, tid('world-panel'));
@@ -394,7 +394,7 @@ const scenarios = {
     await (await visible(page, tid('character-0-id'))).fill('mara');
     await page.locator(tid('character-0-description')).fill('a courier who never sits still');
     await page.locator(tid('character-0-voice')).fill('dry, quick');
-    await snap(page, 'character-added');
+    await snap(page, screenshot, 'character-added');
 
     // The scene she is in names her; the node leaving that scene is told about her.
     await (await visible(page, tid('scene-node-cafe_date'))).click();
@@ -421,10 +421,10 @@ const scenarios = {
       async () => (await textOf(page, tid('prompt-findings'))).includes("unknown variable 'scnee'"),
       'the unknown variable to be a finding',
     );
-    await snap(page, 'prompt-view');
+    await snap(page, screenshot, 'prompt-view');
   },
 
-  async reload_saved({ page, graph, browser }) {
+  async reload_saved({ page, base, graph, browser }) {
     await openEditor(page, base, graph);
     await selectNode(page, EXAMPLE_NODE);
     await openTab(page, 'style');
@@ -453,7 +453,7 @@ const scenarios = {
   /** At 1280, 1440 and 1920 px: the top bar is one row inside the window, the graph fits the canvas on
    * open, the title and node ids are whole, and the warm-up, graph list, health drawer, minimap and side
    * panel all lie inside the viewport (the drawer below the minimap, not over it). */
-  async layout({ page: first, graph, browser }) {
+  async layout({ page: first, base, graph, browser, screenshot, log }) {
     // The example's own title (the test's copy appends the test's name): a title of a usual length.
     const { body } = await serverGraph(base, graph);
     const put = await fetch(`${base}/api/graphs/${encodeURIComponent(graph)}`, {
@@ -539,8 +539,8 @@ const scenarios = {
       check(!overlaps(minimap, side), `the side panel covers the minimap at ${at}`);
       await page.locator(tid('warm-graph')).click();
       inside('the warm-up panel (with the side panel and health open)', await box(page, tid('warmup-panel')), size);
-      console.log(`layout ${at}: top bar ${Math.round(bar.height)} px high, one row; all panels inside`);
-      await page.screenshot({ path: values.screenshot.replace(/(\.png)?$/, `-${size.width}.png`) });
+      log(`layout ${at}: top bar ${Math.round(bar.height)} px high, one row; all panels inside`);
+      await page.screenshot({ path: screenshot.replace(/(\.png)?$/, `-${size.width}.png`) });
       await context.close();
     }
     // The final screenshot is the 1440 px one's view again, for the test's record.
@@ -548,7 +548,7 @@ const scenarios = {
   },
 
   /** A node and a scene renamed: the canvas, the node's config id, and the edges that named the scene. */
-  async rename_node({ page, graph }) {
+  async rename_node({ page, base, graph }) {
     await openEditor(page, base, graph);
     await selectNode(page, EXAMPLE_NODE);
     await (await visible(page, tid('rename-id'))).click();
@@ -581,7 +581,7 @@ const scenarios = {
 
   /** Export the graph as a file, import it back under a new id (opened, stored the same); a broken file is
    * refused with its findings; the list's search finds graphs by title. */
-  async import_export({ page, graph }) {
+  async import_export({ page, base, graph }) {
     await openEditor(page, base, graph);
     await (await visible(page, tid('open-graphs'))).click();
     await visible(page, tid('graph-list'));
@@ -632,7 +632,7 @@ const scenarios = {
   },
 
   /** No emoji anywhere in the editor (canvas, panels, every tab, drawers), and enum values in words. */
-  async no_emoji_labels({ page, graph }) {
+  async no_emoji_labels({ page, base, graph }) {
     await openEditor(page, base, graph);
     const texts = [];
     const collect = async (where) =>
@@ -691,47 +691,40 @@ const scenarios = {
 // --- running one ----------------------------------------------------------------------------------
 
 const VIEWPORT = { width: 1440, height: 900 };
-const { positionals, values } = parseArgs({
-  allowPositionals: true,
-  options: {
-    base: { type: 'string' },
-    chromium: { type: 'string', default: '/usr/bin/chromium' },
-    screenshot: { type: 'string' },
-    graph: { type: 'string' },
-  },
-});
-const name = positionals[0];
-const base = values.base;
-if (!scenarios[name] || !base || !values.screenshot) {
-  console.error(`usage: node scenarios.mjs <${Object.keys(scenarios).join('|')}> --base URL --screenshot PATH`);
-  process.exit(2);
-}
 
-const browser = await chromium.launch({ executablePath: values.chromium, headless: true, args: FLAGS });
-const context = await browser.newContext({ viewport: VIEWPORT });
-const page = await context.newPage();
-page.setDefaultTimeout(STEP_MS);
-const problems = [];
-page.on('console', (message) => {
-  if (message.type() === 'error') problems.push(`console: ${message.text()}`);
-});
-page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-
-let failed = null;
-const started = Date.now();
-try {
-  await scenarios[name]({ page, graph: values.graph, browser });
-} catch (error) {
-  failed = error instanceof ScenarioFailure ? error.message : (error.stack ?? String(error));
-} finally {
-  await page.screenshot({ path: values.screenshot, fullPage: true }).catch((error) => {
-    problems.push(`screenshot: ${error.message}`);
+/** Run the scenario `args.scenario` in a fresh context of `browser` (driver.mjs's): what it says goes to
+ * `log`; the screenshot is saved either way; true when the scenario holds. */
+export async function run({ browser, args, log }) {
+  const { scenario: name, base, screenshot, graph } = args;
+  if (!scenarios[name] || !base || !screenshot) {
+    log(`usage: scenario=<${Object.keys(scenarios).join('|')}> base=URL screenshot=PATH [graph=ID]`);
+    return false;
+  }
+  const context = await browser.newContext({ viewport: VIEWPORT });
+  const page = await context.newPage();
+  page.setDefaultTimeout(STEP_MS);
+  const problems = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(`console: ${message.text()}`);
   });
-  await browser.close();
-}
-console.log(`${name}: ${failed ? 'FAILED' : 'ok'} in ${Date.now() - started} ms; screenshot ${values.screenshot}`);
-if (failed) {
-  console.log(`what failed: ${failed}`);
-  for (const problem of problems.slice(0, 20)) console.log(problem.slice(0, 500));
-  process.exit(1);
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+
+  let failed = null;
+  const started = Date.now();
+  try {
+    await scenarios[name]({ page, base, graph, browser, screenshot, log });
+  } catch (error) {
+    failed = error instanceof ScenarioFailure ? error.message : (error.stack ?? String(error));
+  } finally {
+    await page.screenshot({ path: screenshot, fullPage: true }).catch((error) => {
+      problems.push(`screenshot: ${error.message}`);
+    });
+  }
+  log(`${name}: ${failed ? 'FAILED' : 'ok'} in ${Date.now() - started} ms; screenshot ${screenshot}`);
+  if (failed) {
+    log(`what failed: ${failed}`);
+    for (const problem of problems.slice(0, 20)) log(problem.slice(0, 500));
+    return false;
+  }
+  return true;
 }

@@ -3,7 +3,8 @@ TypeScript client) served from a second origin plays an authored transition by r
 `dyngen serve` with API keys enforced and CORS configured: the API call crosses origins, the `<video>` plays
 from its signed URL and the captions `<track>` loads; the same page with an expired or tampered URL shows
 its error path. Chromium, node, playwright-core or npm missing: skip with the reason (fail under
-DYNGEN_REQUIRE_SERVICES=1)."""
+DYNGEN_REQUIRE_SERVICES=1). The page is driven by the session's browser driver (conftest.py), in a fresh
+browser context for each test."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ import httpx
 import pytest
 
 from dyngen.domain import media
-from tests.browser.conftest import EXAMPLE_FILE, HERE, OUTPUT, ROOT, find_chromium
+from tests.browser.conftest import EXAMPLE_FILE, OUTPUT, ROOT, Browser
+from tests.browser.driver import ScenarioDriver
 from tests.conftest import need_service
 from tests.support.cli_zygote import run_dyngen
 from tests.support.servers import Process, dyngen_server, free_port, http_ok
@@ -34,12 +36,7 @@ NODE_ID = "cafe_to_rooftops"
 GRAPH_ID = "three_scenes_game"
 URL_SECRET = "the-game-test-url-secret"
 LONG_AGO = 1_000_000_000  # 2001-09-09: a signature valid until then has expired, whatever the clock says
-
-
-@dataclass(frozen=True)
-class Kit:
-    node: str
-    chromium: str
+PAGE_DEADLINE_S = 120  # guards against a hang only (the page itself waits 30 s at most for what it expects)
 
 
 def _npm(args: list[str], cwd: Path, what: str) -> None:
@@ -53,22 +50,12 @@ def _npm(args: list[str], cwd: Path, what: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def kit() -> Kit:
-    """chromium, node, playwright-core (tests/browser) and the built client (clients/typescript/dist)."""
-    chromium = find_chromium()
-    if chromium is None:
-        need_service("chromium not found (/usr/bin/chromium or `chromium` on PATH): apt-get install chromium")
-    node = shutil.which("node")
-    if node is None:
-        need_service("node not found: the game page is driven by playwright-core (Node.js 20+)")
-    if not (HERE / "node_modules" / "playwright-core" / "package.json").is_file():
-        _npm(["ci", "--no-audit", "--no-fund"], HERE, "playwright-core is not installed in tests/browser")
+def built_client(browser_kit: Browser) -> Path:
+    """The client built (clients/typescript/dist), once chromium, node and playwright-core are there."""
     if not (CLIENT / "node_modules" / "typescript").is_dir():
         _npm(["ci", "--no-audit", "--no-fund"], CLIENT, "the TypeScript client cannot be built")
     _npm(["run", "--silent", "build"], CLIENT, "the TypeScript client cannot be built")
-    assert chromium is not None
-    assert node is not None
-    return Kit(node=node, chromium=chromium)
+    return CLIENT
 
 
 @dataclass(frozen=True)
@@ -85,7 +72,7 @@ def _create_key(env: dict[str, str], scope: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def game(kit: Kit, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Game]:
+def game(built_client: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Game]:
     """dyngen serve (keys on, CORS for the game's origin, transitions rendered to video) and the static server."""
     workdir = tmp_path_factory.mktemp("game")
     static_port = free_port()
@@ -97,8 +84,9 @@ def game(kit: Kit, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Game]:
         "DYNGEN_URL_SECRET": URL_SECRET,  # so the test can sign an expired URL as the server would have
     }
     admin, runtime = _create_key(env, "admin"), _create_key(env, "runtime")
+    site = str(built_client)
     static = Process(
-        [sys.executable, "-m", "http.server", str(static_port), "--bind", "127.0.0.1", "--directory", str(CLIENT)],
+        [sys.executable, "-m", "http.server", str(static_port), "--bind", "127.0.0.1", "--directory", site],
         log=workdir / "static.log",
     )
     server, api = dyngen_server(workdir, env, name="game-api")
@@ -127,24 +115,25 @@ def game(kit: Kit, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Game]:
         static.stop()
 
 
-def run_page(kit: Kit, game: Game, *, expect: str, name: str, **extra: str) -> dict[str, Any]:
+def run_page(driver: ScenarioDriver, game: Game, *, expect: str, name: str, **extra: str) -> dict[str, Any]:
     OUTPUT.mkdir(parents=True, exist_ok=True)
     shot = OUTPUT / f"{name}.png"
     shot.unlink(missing_ok=True)
     query = {"api": game.api, "key": game.key, "graph": GRAPH_ID, "node": NODE_ID, "playthrough": "browser-player"}
     url = f"{game.page}?{urlencode({**query, **extra})}"
-    args = [kit.node, str(HERE / "game_scenario.mjs"), "--url", url, "--expect", expect]
-    args += ["--chromium", kit.chromium, "--screenshot", str(shot)]
-    done = subprocess.run(args, cwd=HERE, capture_output=True, text=True, timeout=120, check=False)
-    output = done.stdout + done.stderr
-    (OUTPUT / f"{name}.log").write_text(output, encoding="utf-8")
-    assert done.returncode == 0, f"the game page did not reach {expect!r} (screenshot {shot}):\n{output[-4000:]}"
-    report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    done = driver.run(
+        "game_scenario.mjs", {"url": url, "expect": expect, "screenshot": str(shot)}, deadline_s=PAGE_DEADLINE_S
+    )
+    (OUTPUT / f"{name}.log").write_text(done.output, encoding="utf-8")
+    assert done.ok, f"the game page did not reach {expect!r} (screenshot {shot}):\n{done.output[-4000:]}"
+    report: dict[str, Any] = json.loads(done.logged[-1])
     return report
 
 
-def test_the_game_page_plays_a_transition_by_reference_from_another_origin(kit: Kit, game: Game) -> None:
-    report = run_page(kit, game, expect="playing", name="game_page_plays")
+def test_the_game_page_plays_a_transition_by_reference_from_another_origin(
+    browser_driver: ScenarioDriver, game: Game
+) -> None:
+    report = run_page(browser_driver, game, expect="playing", name="game_page_plays")
     assert report["status"] == "playing"
     assert report["captions"].startswith("loaded")
     assert not report["captions"].startswith("loaded 0 "), "the captions track has cues"
@@ -155,20 +144,20 @@ def test_the_game_page_plays_a_transition_by_reference_from_another_origin(kit: 
     assert ("media", 200) in calls or ("media", 206) in calls, report["media"]
 
 
-def test_a_tampered_media_url_shows_the_error_path(kit: Kit, game: Game) -> None:
-    report = run_page(kit, game, expect="error", name="game_page_tamper", **{"break": "tamper"})
+def test_a_tampered_media_url_shows_the_error_path(browser_driver: ScenarioDriver, game: Game) -> None:
+    report = run_page(browser_driver, game, expect="error", name="game_page_tamper", **{"break": "tamper"})
     assert report["status"].startswith("error: the video could not load"), report
     assert any(m["type"] == "media" and m["status"] == 403 for m in report["media"]), report["media"]
 
 
-def test_an_expired_media_url_shows_the_error_path(kit: Kit, game: Game) -> None:
+def test_an_expired_media_url_shows_the_error_path(browser_driver: ScenarioDriver, game: Game) -> None:
     """A URL the server signed, kept past its expiry (a saved game's): refused as expired, not as tampered."""
     expired = media.signed_url(game.api, URL_SECRET.encode(), game.video_id, LONG_AGO)
     refused = httpx.get(expired, timeout=30)
     assert refused.status_code == 403
     assert "expired" in refused.json()["error"]["message"], refused.text
 
-    report = run_page(kit, game, expect="error", name="game_page_expired", video=expired)
+    report = run_page(browser_driver, game, expect="error", name="game_page_expired", video=expired)
 
     assert report["status"].startswith("error: the video could not load"), report
     assert any(m["type"] == "media" and m["status"] == 403 for m in report["media"]), report["media"]

@@ -1,5 +1,5 @@
 """A video transition plays in chromium while the server still renders it, with its poster, captions and
-script, and plays to its end.
+script, and plays to its end (in a fresh browser context of the session's chromium, conftest.py).
 
 `video_stream_scenario.mjs` asks a real `dyngen serve` as it starts with nothing set (embedded: videos
 stream while they render by default) for a new 30 s transition and plays its URL in a `<video>`, with the
@@ -13,24 +13,19 @@ than its first fragment, three small loads and a HEAD.
 from __future__ import annotations
 
 import json
-import subprocess
 
-from tests.browser.conftest import HERE, Browser
+from tests.browser.driver import ScenarioDriver
+
+# Guards against a hang only: the page gives each of its waits 60 s; the time it takes is never asserted.
+DEADLINE_S = 240
 
 
 def test_a_transition_plays_with_its_poster_and_captions_while_it_renders_and_to_its_end(
-    browser_kit: Browser, editor_server: str
+    browser_driver: ScenarioDriver, editor_server: str
 ) -> None:
-    done = subprocess.run(
-        [browser_kit.node, "video_stream_scenario.mjs", "--base", editor_server, "--chromium", browser_kit.chromium],
-        cwd=HERE,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    done = browser_driver.run("video_stream_scenario.mjs", {"base": editor_server}, deadline_s=DEADLINE_S)
+    assert done.ok, done.output[-3000:]
+    report = json.loads(done.logged[-1])
 
     assert report["status"] == "complete", report
     assert report["roles"] == ["video", "poster", "captions", "script"], "every artifact in the first answer"

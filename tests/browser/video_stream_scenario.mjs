@@ -1,24 +1,22 @@
 // A 30 s transition asked for over HTTP and played by a <video> in Debian's chromium, headless, driven by
 // playwright-core, while the server still renders it (streamed fragmented MP4). pytest
-// (tests/browser/test_video_stream.py) runs it against a real `dyngen serve`:
+// (tests/browser/test_video_stream.py) runs it through driver.mjs (in a fresh browser context of the
+// session's chromium) against a real `dyngen serve`. By hand:
 //
-//   node video_stream_scenario.mjs --base URL --chromium /usr/bin/chromium
+//   node driver.mjs --once video_stream_scenario.mjs base=URL
 //
-// Prints one JSON line: the roles of the artifacts the answer names, the poster as an <img> decoded it, the
+// Logs one JSON line: the roles of the artifacts the answer names, the poster as an <img> decoded it, the
 // captions as a <track> loaded them and the script as fetched (each while the video plays), whether the video
 // was still rendering when it started playing and they were loaded (a HEAD on its URL has no Content-Length
 // then), how far it played, and whether it played to its end (at 16x) with every frame.
-import { parseArgs } from 'node:util';
-import { chromium } from 'playwright-core';
 
-const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+// chromium's switches (driver.mjs launches one chromium for each set the scripts name).
+export const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
   '--autoplay-policy=no-user-gesture-required'];
-const { values } = parseArgs({ options: { base: { type: 'string' }, chromium: { type: 'string' } } });
 
-const browser = await chromium.launch({ executablePath: values.chromium, headless: true, args: FLAGS });
-try {
+export async function run({ browser, args, log }) {
   const page = await browser.newPage();
-  await page.goto(`${values.base}/api/health/live`);
+  await page.goto(`${args.base}/api/health/live`);
   const body = JSON.stringify({
     type: 'transition', node_id: 'stream_check',
     from_scene: { id: 'cafe', mood: 'romantic', summary: 'Mara kisses Theo.', location: 'corner_cafe' },
@@ -79,7 +77,6 @@ try {
       frames: video.getVideoPlaybackQuality().totalVideoFrames, error: video.error && video.error.message,
     };
   }, body);
-  console.log(JSON.stringify(report));
-} finally {
-  await browser.close();
+  log(JSON.stringify(report));
+  return true;
 }
