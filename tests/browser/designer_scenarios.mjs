@@ -9,7 +9,7 @@
 
 // chromium's switches (driver.mjs launches one chromium for each set the scripts name).
 export const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'];
-const STEP_MS = 5000;
+const STEP_MS = 20000; // a guard against a hang, not a duration under test (see scenarios.mjs)
 const PLAY_DEADLINE_MS = 60000; // over the node's 40 s deadline (then its fallback plays); never asserted
 const VIEWPORT = { width: 1440, height: 900 };
 

@@ -11,7 +11,9 @@
 
 // chromium's switches (driver.mjs launches one chromium for each set the scripts name).
 export const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'];
-const STEP_MS = 5000; // how long one step may take to show (debounced validation, a save, a generation)
+// How long one step may take to show (debounced validation, a save, a generation): a guard against a hang,
+// not a duration under test; a step took over 5 s on a busy 2-core machine (a test run at load 7).
+const STEP_MS = 20000;
 const PLAY_DEADLINE_MS = 60000; // guards against hanging only: the time to play is logged, never asserted
 const EXAMPLE_NODE = 'cafe_to_rooftops';
 const EXAMPLE_TITLE = 'The call (three scenes, one Generation Node)';
