@@ -149,7 +149,10 @@ class Settings(BaseSettings):
     )
     hit_fast_path: bool = Field(
         default=True,
-        description="Answer cache hits of the generate routes before FastAPI's routing (same auth, limits, CORS).",
+        description=(
+            "Answer cache hits of the generate routes, and calls of a body read before, before FastAPI's routing"
+            " (same auth, limits, CORS, answers)."
+        ),
     )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Larger request bodies get 413.")
     upload_max_bytes: int = Field(
