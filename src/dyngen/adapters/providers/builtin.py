@@ -27,6 +27,7 @@ import operator
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from dyngen.adapters.providers import phrasebook as book
 from dyngen.adapters.providers.refusals import refusals_for
@@ -46,7 +47,7 @@ from dyngen.domain.contracts import (
 from dyngen.domain.elements import ElementReport, Mention, mentions, violations
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.lexicon import element_key, spoken_form
-from dyngen.domain.responses import Beat, Choice, ContentMetadata, GeneratedContentPayload
+from dyngen.domain.responses import Choice, GeneratedContentPayload
 from dyngen.domain.validation import normalise_element
 from dyngen.ports import ArtifactBlob, ProviderCall, ProviderInfo, ProviderResult
 
@@ -534,8 +535,8 @@ def _put(slot: _Slot, text: str | None) -> int:
     return 1
 
 
-def _timeline(slots: Sequence[_Slot], target: float, *, accelerate: bool) -> list[Beat]:
-    """Beats from 0, contiguous, lasting in proportion to their words; durations sum to `target`."""
+def _timeline(slots: Sequence[_Slot], target: float, *, accelerate: bool) -> list[dict[str, Any]]:
+    """The beats' fields: from 0, contiguous, lasting in proportion to their words; durations sum to `target`."""
     weights = [len(" ".join(s.texts).split()) + 6.0 for s in slots]
     if accelerate and len(slots) > 1:
         weights = [w * (1.25 - 0.5 * i / (len(slots) - 1)) for i, w in enumerate(weights)]
@@ -545,14 +546,14 @@ def _timeline(slots: Sequence[_Slot], target: float, *, accelerate: bool) -> lis
     durations.append(round(rest, 3) if abs(sum(durations) + round(rest, 3) - target) <= 1e-9 else rest)
     starts = [round(sum(durations[:i]), 3) for i in range(len(durations))]
     return [
-        Beat(
-            start=start,
-            duration=duration,
-            kind="dialogue" if slot.speaker else "narration",
-            text=" ".join(slot.texts),
-            speaker=slot.speaker,
-            mood=slot.mood.label,
-        )
+        {
+            "start": start,
+            "duration": duration,
+            "kind": "dialogue" if slot.speaker else "narration",
+            "text": " ".join(slot.texts),
+            "speaker": slot.speaker,
+            "mood": slot.mood.label,
+        }
         for slot, start, duration in zip(slots, starts, durations, strict=True)
     ]
 
@@ -565,11 +566,12 @@ def _payload(
     if not slots:
         raise DyngenError(ErrorCode.GEN_EMPTY_OUTPUT, "no line survives the avoided words")
     beats = _timeline(slots, target, accelerate=draft.accelerate)
-    lines = [f"{b.speaker}: {b.text}" if b.speaker else b.text for b in beats]
+    texts = [b["text"] for b in beats]
+    lines = [f"{b['speaker']}: {b['text']}" if b["speaker"] else b["text"] for b in beats]
     moods = list(dict.fromkeys([*(s.mood for s in slots), draft.mood]))
     places = [p for p in (_place(request.from_scene), _place(request.to_scene)) if p]
     score = quality_score(
-        texts=[b.text for b in beats],
+        texts=texts,
         target_s=request.duration.target,
         pacing=request.style.pacing,
         moods_known=[m.key is not None for m in moods],
@@ -579,15 +581,18 @@ def _payload(
     )
     avoided = {normalise_element(e) for e in request.constraints.avoid_elements}
     tags = [*map(normalise_element, required), *(m.label for m in moods), request.style.pacing.value, *draft.tags]
-    return GeneratedContentPayload(
-        type=draft.kind,
-        duration=target,
-        dialogue=lines,
-        choices=draft.choices,
-        beats=beats,
-        metadata=ContentMetadata(
-            mood=draft.mood.label,
-            tags=[t for t in dict.fromkeys(tags) if t not in avoided],
-            quality_score=round(score, 3),
-        ),
+    # One validation of the whole payload: cheaper than a model per beat, then the metadata, then the payload.
+    return GeneratedContentPayload.model_validate(
+        {
+            "type": draft.kind,
+            "duration": target,
+            "dialogue": lines,
+            "choices": draft.choices,
+            "beats": beats,
+            "metadata": {
+                "mood": draft.mood.label,
+                "tags": [t for t in dict.fromkeys(tags) if t not in avoided],
+                "quality_score": round(score, 3),
+            },
+        }
     )
