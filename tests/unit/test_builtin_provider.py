@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
+from dyngen.adapters.providers import builtin
 from dyngen.adapters.providers import phrasebook as book
 from dyngen.adapters.providers.builtin import MAX_BEATS, BuiltinProvider
-from dyngen.domain.contracts import GenerateContentRequest, GenerationType, PayloadType
+from dyngen.domain.contracts import GenerateContentRequest, GenerationType, PayloadType, PlayerContext, Style
 from dyngen.domain.elements import content_text, mentions, violations
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.ports import Provider, ProviderCall, ProviderResult
@@ -412,3 +413,22 @@ async def test_tags_name_required_elements_moods_and_pacing_but_never_an_avoided
     tags = metadata.tags or []
     assert {"phone_ring", "tense", "calm"} <= set(tags)
     assert "medium" not in tags
+
+
+async def test_a_players_copy_of_a_node_request_writes_what_a_fresh_parse_of_it_writes() -> None:
+    node = request("dialogue")
+    first = await generate(node, seed=5)
+    # A player's copy shares the node's scenes, style and constraints (remembered once dumped for the seed).
+    player = node.model_copy(update={"player_context": PlayerContext(playthrough_id="p-2")})
+    assert (await generate(player, seed=5)).artifacts[0].data == first.artifacts[0].data
+    assert (await generate(request("dialogue"), seed=5)).artifacts[0].data == first.artifacts[0].data
+    faster = node.model_copy(update={"style": Style.model_validate(style(pacing="fast"))})
+    assert (await generate(faster, seed=5)).artifacts[0].data != first.artifacts[0].data
+
+
+async def test_the_seed_fields_remembered_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(builtin, "SEED_FIELDS_KEPT", 2)
+    monkeypatch.setattr(builtin, "_seed_json", {})
+    for target in range(10, 16):
+        await generate(request(duration={"min": 1, "max": 600, "target": target}))
+    assert len(builtin._seed_json) == 2

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from dyngen.domain.contracts import Constraints, Verification
 from dyngen.domain.errors import DyngenError, ErrorCode
-from dyngen.domain.lexicon import content_words, element_key, extra_phrases, phrase_searches, said, says
+from dyngen.domain.lexicon import content_words, element_key, extra_phrases, phrase_searches, said
 from dyngen.domain.responses import ElementCheck, GeneratedContentPayload
 from dyngen.domain.validation import normalise_element
 
@@ -57,7 +57,7 @@ def _pattern(element: str) -> re.Pattern[str]:
 
 def mentions(text: str, element: str) -> bool:
     """True when every content word of `element` appears in `text` as a whole word, or a lexicon phrase does."""
-    return bool(_pattern(element).match(text)) or says(text, element)
+    return any(test(text) for test in mention_tests(element))
 
 
 @lru_cache(maxsize=1024)
@@ -69,7 +69,8 @@ def mention_tests(element: str) -> tuple[Callable[[str], object], ...]:
 
 def mentioned(lines: list[str], element: str) -> bool:
     """True when one line mentions every word of `element`."""
-    return any(mentions(line, element) for line in lines)
+    tests = mention_tests(element)
+    return any(test(line) for line in lines for test in tests)
 
 
 def violations(payload: GeneratedContentPayload, constraints: Constraints) -> list[str]:

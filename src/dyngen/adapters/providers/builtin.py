@@ -23,9 +23,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import operator
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from dyngen.adapters.providers import phrasebook as book
 from dyngen.adapters.providers.refusals import refusals_for
@@ -45,7 +47,7 @@ from dyngen.domain.contracts import (
 from dyngen.domain.elements import ElementReport, Mention, mentions, violations
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.lexicon import element_key, spoken_form
-from dyngen.domain.responses import Beat, Choice, ContentMetadata, GeneratedContentPayload
+from dyngen.domain.responses import Choice, GeneratedContentPayload
 from dyngen.domain.validation import normalise_element
 from dyngen.ports import ArtifactBlob, ProviderCall, ProviderInfo, ProviderResult
 
@@ -61,6 +63,9 @@ _CHOICES = {Pacing.SLOW: 4, Pacing.MEDIUM: 3, Pacing.FAST: 2}
 _STOPWORDS = frozenset({"a", "an", "the", "of", "and", "or", "in", "on", "at", "to", "with", "for", "from", "by"})
 # The request fields that shape the content; ids, versions, cache and fallback settings do not.
 _SEED_FIELDS = {"type", "purpose", "from_scene", "to_scene", "style", "duration", "constraints", "social_context"}
+_SEED_VALUES = operator.attrgetter(*sorted(_SEED_FIELDS))
+SEED_FIELDS_KEPT = 1024
+_seed_json: dict[tuple[int, ...], tuple[tuple[object, ...], str]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,38 +113,29 @@ class _Composer:
         return self._refusals.allowed(text)
 
     def pick(
-        self, templates: Iterable[str], fields: Mapping[str, str], *, mention: str | None = None, short: bool = False
+        self, templates: tuple[str, ...], fields: Mapping[str, str], *, mention: str | None = None, short: bool = False
     ) -> str | None:
         """A filled template that uses no blocked word, repeats no sentence (and mentions `mention`), or None."""
-        candidates: list[tuple[str, str]] = []
-        plural = bool(fields.get("_plural"))
-        for template in templates:
-            try:
-                text = book.agree(template, plural=plural).format_map(fields)
-            except KeyError:  # the template needs a detail this request does not have
-                continue
-            if self.allowed(text) and (mention is None or mentions(text, mention)):
-                candidates.append((template, text))
-        fitting = len(candidates)
-        candidates = [c for c in candidates if not self.sentences.intersection(book.sentences(c[1]))]
+        fitting = self._refusals.lines(templates, fields, mention)
+        candidates = [line for line in fitting if self.sentences.isdisjoint(line[2])]
         if not candidates:
-            self.exhausted = self.exhausted or fitting > 0
+            self.exhausted = self.exhausted or bool(fitting)
             return None
         # Unused templates first, so two elements or two places do not share one sentence shape.
         fresh = [c for c in candidates if c[0] not in self.used] or candidates
         if short and len(fresh) > 2:
             fresh = sorted(fresh, key=lambda c: (len(c[1]), c[1]))[: (len(fresh) + 1) // 2]
-        template, text = self.rng.choice(fresh)
+        template, text, said = self.rng.choice(fresh)
         self.used.add(template)
-        self.sentences.update(book.sentences(text))
+        self.sentences.update(said)
         return text
 
     def adj(self, mood: _Mood) -> str:
-        options = [a for a in book.MOOD_ADJECTIVES.get(mood.key or "", ()) if self.allowed(a)]
+        options = self._refusals.kept(book.MOOD_ADJECTIVES.get(mood.key or "", ()))
         return self.rng.choice(options) if options else mood.word
 
     def imagery(self, mood: _Mood) -> str | None:
-        pools: list[Sequence[str]] = [book.GENERIC_IMAGERY, book.MOOD_IMAGERY["neutral"]]
+        pools: list[tuple[str, ...]] = [book.GENERIC_IMAGERY, book.MOOD_IMAGERY["neutral"]]
         if mood.key is not None:
             rated = book.RATED_PG13_IMAGERY.get(mood.key, ()) if self.pg13 else ()
             pools.insert(0, book.MOOD_IMAGERY[mood.key] + rated)
@@ -151,7 +147,7 @@ class _Composer:
         pools = [own, book.GENERIC_SPEECH, book.MOOD_SPEECH["neutral"]]
         return self._first(pools, fields, f"no spoken line for mood '{mood.label}' avoids the blocked words", short)
 
-    def place_line(self, templates: Sequence[str], place: str | None, mood: _Mood) -> str | None:
+    def place_line(self, templates: tuple[str, ...], place: str | None, mood: _Mood) -> str | None:
         if place is None:
             return None
         text = self.pick(templates, book.place_fields(place) | {"adj": self.adj(mood)})
@@ -179,7 +175,7 @@ class _Composer:
         key = normalise_element(element)
         narration = book.ELEMENT_NARRATION.get(key, ())
         generic = book.GENERIC_ELEMENT_SPEECH if spoken else book.GENERIC_ELEMENT_NARRATION
-        pools: list[Sequence[str]] = [narration, generic]
+        pools: list[tuple[str, ...]] = [narration, generic]
         if spoken:
             wrapped = tuple(w.replace("{sentence}", s) for s in narration for w in book.SPOKEN_WRAPPERS)
             pools = [book.ELEMENT_SPEECH.get(key, ()), wrapped, generic]
@@ -200,7 +196,7 @@ class _Composer:
             name = book.display_name(npc)
             if name and self.allowed(name) and name not in names:
                 names.append(name)
-        bank = [n for n in book.NAMES if self.allowed(n) and n not in names]
+        bank = [n for n in self._refusals.kept(book.NAMES) if n not in names]
         self.rng.shuffle(bank)
         names.extend(bank)
         if len(names) < count:
@@ -208,7 +204,7 @@ class _Composer:
         return names[:count]
 
     def _first(
-        self, pools: Sequence[Sequence[str]], fields: Mapping[str, str], failure: str, short: bool = False
+        self, pools: Sequence[tuple[str, ...]], fields: Mapping[str, str], failure: str, short: bool = False
     ) -> str | None:
         """The first pool's line that fits; None when lines fit but were all used (the beat is dropped)."""
         self.exhausted = False
@@ -296,10 +292,31 @@ def _compose(request: GenerateContentRequest, seed: int) -> ProviderResult:
 
 
 def _rng(request: GenerateContentRequest, seed: int) -> random.Random:
-    fields = request.model_dump(mode="json", include=_SEED_FIELDS)
-    material = json.dumps({"seed": seed, "request": fields}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    # The JSON of {"seed": seed, "request": <the seed fields>} with sorted keys, the request's part remembered.
+    material = f'{{"request":{_seed_fields(request)},"seed":{json.dumps(seed)}}}'
     # Reproducible variety, not secrecy: a seeded PRNG is exactly what determinism needs.
     return random.Random(int.from_bytes(hashlib.sha256(material.encode()).digest(), "big"))  # noqa: S311
+
+
+def _seed_fields(request: GenerateContentRequest) -> str:
+    """The canonical JSON of the request's `_SEED_FIELDS`, remembered by the identity of their values.
+
+    Every player's request for a node shares the node's scenes, style and constraints (frozen models) with
+    the others (`Groundwork.for_context`), so they are dumped once per node and process, not on every miss.
+    An entry holds the values it was made from, so no other object takes one of their ids while it is kept;
+    at most `SEED_FIELDS_KEPT` are, the oldest dropped first.
+    """
+    held: tuple[object, ...] = _SEED_VALUES(request)
+    key = tuple(map(id, held))
+    found = _seed_json.get(key)
+    if found is not None:
+        return found[1]
+    fields = request.model_dump(mode="json", include=_SEED_FIELDS)
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    if len(_seed_json) >= SEED_FIELDS_KEPT:
+        del _seed_json[next(iter(_seed_json))]
+    _seed_json[key] = (held, text)
+    return text
 
 
 def _blocked_words(constraints: Constraints, required_words: set[str]) -> list[str]:
@@ -518,8 +535,8 @@ def _put(slot: _Slot, text: str | None) -> int:
     return 1
 
 
-def _timeline(slots: Sequence[_Slot], target: float, *, accelerate: bool) -> list[Beat]:
-    """Beats from 0, contiguous, lasting in proportion to their words; durations sum to `target`."""
+def _timeline(slots: Sequence[_Slot], target: float, *, accelerate: bool) -> list[dict[str, Any]]:
+    """The beats' fields: from 0, contiguous, lasting in proportion to their words; durations sum to `target`."""
     weights = [len(" ".join(s.texts).split()) + 6.0 for s in slots]
     if accelerate and len(slots) > 1:
         weights = [w * (1.25 - 0.5 * i / (len(slots) - 1)) for i, w in enumerate(weights)]
@@ -529,14 +546,14 @@ def _timeline(slots: Sequence[_Slot], target: float, *, accelerate: bool) -> lis
     durations.append(round(rest, 3) if abs(sum(durations) + round(rest, 3) - target) <= 1e-9 else rest)
     starts = [round(sum(durations[:i]), 3) for i in range(len(durations))]
     return [
-        Beat(
-            start=start,
-            duration=duration,
-            kind="dialogue" if slot.speaker else "narration",
-            text=" ".join(slot.texts),
-            speaker=slot.speaker,
-            mood=slot.mood.label,
-        )
+        {
+            "start": start,
+            "duration": duration,
+            "kind": "dialogue" if slot.speaker else "narration",
+            "text": " ".join(slot.texts),
+            "speaker": slot.speaker,
+            "mood": slot.mood.label,
+        }
         for slot, start, duration in zip(slots, starts, durations, strict=True)
     ]
 
@@ -549,11 +566,12 @@ def _payload(
     if not slots:
         raise DyngenError(ErrorCode.GEN_EMPTY_OUTPUT, "no line survives the avoided words")
     beats = _timeline(slots, target, accelerate=draft.accelerate)
-    lines = [f"{b.speaker}: {b.text}" if b.speaker else b.text for b in beats]
+    texts = [b["text"] for b in beats]
+    lines = [f"{b['speaker']}: {b['text']}" if b["speaker"] else b["text"] for b in beats]
     moods = list(dict.fromkeys([*(s.mood for s in slots), draft.mood]))
     places = [p for p in (_place(request.from_scene), _place(request.to_scene)) if p]
     score = quality_score(
-        texts=[b.text for b in beats],
+        texts=texts,
         target_s=request.duration.target,
         pacing=request.style.pacing,
         moods_known=[m.key is not None for m in moods],
@@ -563,15 +581,18 @@ def _payload(
     )
     avoided = {normalise_element(e) for e in request.constraints.avoid_elements}
     tags = [*map(normalise_element, required), *(m.label for m in moods), request.style.pacing.value, *draft.tags]
-    return GeneratedContentPayload(
-        type=draft.kind,
-        duration=target,
-        dialogue=lines,
-        choices=draft.choices,
-        beats=beats,
-        metadata=ContentMetadata(
-            mood=draft.mood.label,
-            tags=[t for t in dict.fromkeys(tags) if t not in avoided],
-            quality_score=round(score, 3),
-        ),
+    # One validation of the whole payload: cheaper than a model per beat, then the metadata, then the payload.
+    return GeneratedContentPayload.model_validate(
+        {
+            "type": draft.kind,
+            "duration": target,
+            "dialogue": lines,
+            "choices": draft.choices,
+            "beats": beats,
+            "metadata": {
+                "mood": draft.mood.label,
+                "tags": [t for t in dict.fromkeys(tags) if t not in avoided],
+                "quality_score": round(score, 3),
+            },
+        }
     )

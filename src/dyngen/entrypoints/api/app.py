@@ -34,6 +34,9 @@ from dyngen.entrypoints.api.wire import body_schemas
 from dyngen.services.authoring import graphs as graphs_service
 from dyngen.services.machinery.container import Services
 
+SERVING_GC_THRESHOLDS = (10_000, 10, 10)
+"""The collector's thresholds while the API serves (set after startup's objects are frozen; see the lifespan)."""
+
 
 @functools.cache
 def _api_routes() -> tuple[BaseRoute, ...]:
@@ -79,6 +82,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = services is None
+        thresholds = gc.get_threshold()
         app.state.services = services if services is not None else await build(settings)
         if own:
             await app.state.services.start()  # the job runner, the reaper
@@ -91,10 +95,16 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             # c=32 the full collections cost a cache miss ~1 ms of CPU on average).
             gc.collect()
             gc.freeze()
+            # A miss leaves ~150 tracked objects behind (most freed by reference counting), so at the default
+            # 700 the young generation was collected every ~5 misses: ~0.13 ms of CPU per miss at c=32, ~0.02
+            # ms at SERVING_GC_THRESHOLDS. Memory stays bounded: RSS after 20k misses at c=32 was the same
+            # as with the defaults (~212 MB, flat from ~15k on: the memos filling, not garbage).
+            gc.set_threshold(*SERVING_GC_THRESHOLDS)
         try:
             yield
         finally:
             if own:
+                gc.set_threshold(*thresholds)
                 gc.unfreeze()  # a server started again in this process (tests) leaves nothing uncollectable
                 await app.state.services.aclose()
 
