@@ -19,25 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from tests.support.procfs import children
+
 STDERR_TAIL = 3000  # characters of the driver's stderr a failure shows
-
-
-def children(pid: int) -> list[tuple[int, str]]:
-    """The processes whose parent is `pid` and that still run (not exited and waiting to be reaped): their
-    ids and names, from /proc."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue  # it has gone since the listing
-        name, _, rest = stat.partition(" (")[2].rpartition(")")
-        state, parent = rest.split()[:2]
-        if int(parent) == pid and state != "Z":
-            found.append((int(entry.name), name))
-    return found
 
 
 @dataclass(frozen=True)

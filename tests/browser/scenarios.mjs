@@ -9,52 +9,13 @@
 // `run` answers true when the scenario holds; otherwise false, having logged what failed and the page's
 // console errors. The screenshot is saved either way.
 
-// chromium's switches (driver.mjs launches one chromium for each set the scripts name).
-export const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'];
-// How long one step may take to show (debounced validation, a save, a generation): a guard against a hang,
-// not a duration under test; a step took over 5 s on a busy 2-core machine (a test run at load 7).
-const STEP_MS = 20000;
+import { FLAGS, STEP_MS, ScenarioFailure, VIEWPORT, check, runScenario, textOf, tid, until, visible } from './scenario_kit.mjs';
+
+export { FLAGS }; // chromium's switches, for driver.mjs
+
 const PLAY_DEADLINE_MS = 60000; // guards against hanging only: the time to play is logged, never asserted
 const EXAMPLE_NODE = 'cafe_to_rooftops';
 const EXAMPLE_TITLE = 'The call (three scenes, one Generation Node)';
-
-const tid = (id) => `[data-testid="${id}"]`;
-
-class ScenarioFailure extends Error {}
-
-function check(condition, message) {
-  if (!condition) throw new ScenarioFailure(message);
-}
-
-/** Poll `probe` (async, returns a value or undefined/false) until it answers, or fail saying `what`. */
-async function until(probe, what, timeoutMs = STEP_MS) {
-  const deadline = Date.now() + timeoutMs;
-  let problem = '';
-  for (;;) {
-    try {
-      const answer = await probe();
-      if (answer) return answer;
-    } catch (error) {
-      problem = ` (last error: ${error.message.split('\n')[0]})`;
-    }
-    if (Date.now() > deadline) throw new ScenarioFailure(`timed out after ${timeoutMs} ms waiting for ${what}${problem}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-async function visible(page, selector, timeout = STEP_MS) {
-  const locator = page.locator(selector).first();
-  try {
-    await locator.waitFor({ state: 'visible', timeout });
-  } catch {
-    throw new ScenarioFailure(`${selector} is not visible after ${timeout} ms`);
-  }
-  return locator;
-}
-
-async function textOf(page, selector) {
-  return ((await page.locator(selector).first().textContent()) ?? '').trim();
-}
 
 async function saveStatus(page, pattern, what) {
   await visible(page, tid('save-status'));
@@ -692,41 +653,7 @@ const scenarios = {
 
 // --- running one ----------------------------------------------------------------------------------
 
-const VIEWPORT = { width: 1440, height: 900 };
-
-/** Run the scenario `args.scenario` in a fresh context of `browser` (driver.mjs's): what it says goes to
- * `log`; the screenshot is saved either way; true when the scenario holds. */
-export async function run({ browser, args, log }) {
-  const { scenario: name, base, screenshot, graph } = args;
-  if (!scenarios[name] || !base || !screenshot) {
-    log(`usage: scenario=<${Object.keys(scenarios).join('|')}> base=URL screenshot=PATH [graph=ID]`);
-    return false;
-  }
-  const context = await browser.newContext({ viewport: VIEWPORT });
-  const page = await context.newPage();
-  page.setDefaultTimeout(STEP_MS);
-  const problems = [];
-  page.on('console', (message) => {
-    if (message.type() === 'error') problems.push(`console: ${message.text()}`);
-  });
-  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-
-  let failed = null;
-  const started = Date.now();
-  try {
-    await scenarios[name]({ page, base, graph, browser, screenshot, log });
-  } catch (error) {
-    failed = error instanceof ScenarioFailure ? error.message : (error.stack ?? String(error));
-  } finally {
-    await page.screenshot({ path: screenshot, fullPage: true }).catch((error) => {
-      problems.push(`screenshot: ${error.message}`);
-    });
-  }
-  log(`${name}: ${failed ? 'FAILED' : 'ok'} in ${Date.now() - started} ms; screenshot ${screenshot}`);
-  if (failed) {
-    log(`what failed: ${failed}`);
-    for (const problem of problems.slice(0, 20)) log(problem.slice(0, 500));
-    return false;
-  }
-  return true;
+/** Run the scenario `args.scenario` (scenario_kit.mjs's runScenario). */
+export function run({ browser, args, log }) {
+  return runScenario(scenarios, { browser, args, log });
 }

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.driver import ScenarioDriver, children
+from tests.browser.driver import ScenarioDriver
+from tests.support.procfs import children
 from tests.support.waiting import HANG_GUARD_S, wait_until
 
 pytestmark = pytest.mark.browser

@@ -110,14 +110,10 @@ def script(keys: dict[str, str]) -> list[Step]:
     ]
 
 
-def normalised(response: httpx.Response) -> tuple[int, list[tuple[str, str]], str]:
-    headers = sorted((k, PER_RUN.sub("*", v)) for k, v in response.headers.items())
-    return response.status_code, headers, PER_RUN.sub("*", response.text)
-
-
-async def run(tmp_path: Path, *, fast: bool, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any, bool]]:
-    """The script's answers, and for each whether the route's front door served it."""
-    settings = Settings(
+def compared_settings(tmp_path: Path, *, fast: bool) -> Settings:
+    """One side of a comparison, with or without the fast path, on data of its own: the same URL secret
+    (signed URLs compare equal), a player rate limit a script can exceed, text transitions."""
+    return Settings(
         data_dir=tmp_path / ("fast" if fast else "slow"),
         hit_fast_path=fast,
         cors_origins=[GAME],
@@ -127,9 +123,11 @@ async def run(tmp_path: Path, *, fast: bool, monkeypatch: pytest.MonkeyPatch) ->
         retry_backoff_ms=1,
         providers_by_type={},
     )
-    # Not started: the job runner's loops would move the fake clock (it sleeps by advancing), which the
-    # answers' timings and URL expiries read; a queued job's 202 is all the script looks at.
-    services = await build(settings, clock=FakeClock())
+
+
+def routed_calls(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """A list that gets an entry for each call that reaches the routes' front door (`front_door.generate`),
+    that is, each call the fast path did not answer itself."""
     routed: list[bool] = []
     original: Callable[..., Any] = front_door.generate
 
@@ -138,6 +136,21 @@ async def run(tmp_path: Path, *, fast: bool, monkeypatch: pytest.MonkeyPatch) ->
         return await original(*args, **kwargs)
 
     monkeypatch.setattr(generation_routes.front_door, "generate", counted)
+    return routed
+
+
+def normalised(response: httpx.Response) -> tuple[int, list[tuple[str, str]], str]:
+    headers = sorted((k, PER_RUN.sub("*", v)) for k, v in response.headers.items())
+    return response.status_code, headers, PER_RUN.sub("*", response.text)
+
+
+async def run(tmp_path: Path, *, fast: bool, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any, bool]]:
+    """The script's answers, and for each whether the route's front door served it."""
+    settings = compared_settings(tmp_path, fast=fast)
+    # Not started: the job runner's loops would move the fake clock (it sleeps by advancing), which the
+    # answers' timings and URL expiries read; a queued job's 202 is all the script looks at.
+    services = await build(settings, clock=FakeClock())
+    routed = routed_calls(monkeypatch)
     try:
         _, runtime = await make_key(services, "game", Scope.RUNTIME)
         _, editor = await make_key(services, "editor", Scope.EDITOR)
@@ -188,14 +201,7 @@ async def test_hits_of_a_node_with_rules_follow_each_players_choices(
     client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Rules read the whole player context: a known shape with other choices is another outcome and key."""
-    routed: list[bool] = []
-    original: Callable[..., Any] = front_door.generate
-
-    async def counted(*args: Any, **kwargs: Any) -> Any:
-        routed.append(True)
-        return await original(*args, **kwargs)
-
-    monkeypatch.setattr(generation_routes.front_door, "generate", counted)
+    routed = routed_calls(monkeypatch)
 
     def body(accept: bool, turn: int) -> dict[str, Any]:
         choices = {"quest_accept": accept, "turn": turn}

@@ -10,7 +10,6 @@ aside, the 429 of a miss over the player's rate limit included.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +17,10 @@ import httpx
 import pytest
 
 from dyngen.bootstrap import build
-from dyngen.config import Settings
 from dyngen.domain.access import Scope
 from dyngen.entrypoints.api.app import create_app
-from dyngen.entrypoints.api.routes import generation as generation_routes
-from dyngen.services.generation import front_door
 from tests.e2e.test_api import game_request
-from tests.e2e.test_fast_path import GAME, normalised
+from tests.e2e.test_fast_path import GAME, compared_settings, normalised, routed_calls
 from tests.fakes import FakeClock
 from tests.support.keys import make_key
 
@@ -34,24 +30,9 @@ PLAYTHROUGHS = ("pt-a", "pt-b", "pt-c", "pt-d", "pt-e")
 
 async def answers(tmp_path: Path, *, fast: bool, monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, bool]]:
     """Each call's normalised answer, and whether the route's front door served it."""
-    settings = Settings(
-        data_dir=tmp_path / ("fast" if fast else "slow"),
-        hit_fast_path=fast,
-        cors_origins=[GAME],
-        rate_limit_player={"rate": 1, "per": "minute", "burst": 4},  # type: ignore[arg-type]
-        url_secret="fixed-for-comparison",  # type: ignore[arg-type]
-        example_graph=None,
-        providers_by_type={},
-    )
+    settings = compared_settings(tmp_path, fast=fast)
     services = await build(settings, clock=FakeClock())
-    routed: list[bool] = []
-    original: Callable[..., Any] = front_door.generate
-
-    async def counted(*args: Any, **kwargs: Any) -> Any:
-        routed.append(True)
-        return await original(*args, **kwargs)
-
-    monkeypatch.setattr(generation_routes.front_door, "generate", counted)
+    routed = routed_calls(monkeypatch)
     try:
         _, runtime = await make_key(services, "game", Scope.RUNTIME)
         app = create_app(settings, services=services)

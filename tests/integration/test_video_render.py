@@ -27,6 +27,7 @@ from dyngen.adapters.providers.video.timeline import FULL, frame_count, plan
 from dyngen.domain.contracts import GenerateContentRequest, Pacing, PayloadType, TransitionType
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.ports import ProviderCall, ProviderResult
+from tests.support.procfs import children
 
 TOP = HEIGHT - CAPTION_HEIGHT  # rows above the caption band
 
@@ -85,19 +86,8 @@ def steps(frames: np.ndarray) -> np.ndarray:
 
 
 def ffmpeg_children() -> list[int]:
-    """Child processes of this test process whose command is ffmpeg (from /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        comm, rest = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
-        if int(rest[1]) == os.getpid() and "ffmpeg" in comm:
-            found.append(int(entry.name))
-    return found
+    """Child processes of this test process whose command is ffmpeg, reaped or not (from /proc)."""
+    return [pid for pid, name in children(os.getpid(), exited=True) if "ffmpeg" in name]
 
 
 def test_the_video_lasts_the_target_at_24_fps_and_480p(tmp_path: Path):
