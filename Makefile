@@ -97,11 +97,14 @@ docs: $(STAMP)
 # The suite runs in TEST_WORKERS processes, one test file per worker at a time (module fixtures such as four
 # API processes are started once); each worker has its own PostgreSQL database and Redis key prefix.
 # The other checks (lint, docs, the editor's and the TypeScript client's tests) run beside it, each one's
-# output printed whole when it ends; `make test` fails when any of them or the suite fails.
+# output printed whole when it ends; `make test` fails when any of them or the suite fails. They run at a
+# lower priority (nice 10): the suite's processes spend a third of their time waiting (servers, deadlines,
+# browsers), and the checks' ~2 minutes of CPU fill those gaps instead of slowing the suite's start, when
+# both test processes import and collect everything at once.
 TEST_WORKERS ?= 2
 CHECKS := lint docs web-test ts-client-test
 test: $(STAMP) editor browser-deps bytecode
-	@$(MAKE) --no-print-directory -j $(words $(CHECKS)) --output-sync=target $(CHECKS) & checks=$$!; \
+	@nice -n 10 $(MAKE) --no-print-directory -j $(words $(CHECKS)) --output-sync=target $(CHECKS) & checks=$$!; \
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile; suite=$$?; \
 	wait $$checks; other=$$?; \
 	if [ $$other -ne 0 ]; then echo "make test: a check beside the suite failed (see above)"; fi; \
