@@ -105,19 +105,22 @@ TEST_WORKERS ?= 2
 CHECKS := lint docs web-test ts-client-test
 test: $(STAMP) editor browser-deps bytecode
 	@nice -n 10 $(MAKE) --no-print-directory -j $(words $(CHECKS)) --output-sync=target $(CHECKS) & checks=$$!; \
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile; suite=$$?; \
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile; suite=$$?; \
 	wait $$checks; other=$$?; \
 	if [ $$other -ne 0 ]; then echo "make test: a check beside the suite failed (see above)"; fi; \
 	test $$suite -eq 0 && test $$other -eq 0
 
 # dyngen is installed editable, so pip compiled none of its modules; where PYTHONDONTWRITEBYTECODE is set
 # (as on these machines) no import caches them either, and every process compiled all of dyngen again
-# (~0.3 s of CPU each). compileall writes the caches whatever that variable says (only what changed).
+# (~0.3 s of CPU each). compileall writes the caches whatever that variable says (only what changed):
+# dyngen, the Python client and the tests' support modules. The test modules themselves are compiled by
+# pytest's assertion rewriting, which caches them only where bytecode may be written: the suite runs with
+# that variable emptied, so a second run loads them (collection: 20 -> 13.6 s of CPU per test process).
 bytecode: $(STAMP)
-	@$(BIN)/python -m compileall -q src > /dev/null
+	@$(BIN)/python -m compileall -q src clients/python/src tests/support tests/fakes.py > /dev/null
 
 unit: $(STAMP) bytecode
-	$(BIN)/python -m pytest tests/unit -q -n $(TEST_WORKERS)
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest tests/unit -q -n $(TEST_WORKERS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
