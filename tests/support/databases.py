@@ -62,10 +62,10 @@ async def migrated_postgres(url: str) -> None:
 TABLES = "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'"
 
 
-async def migrated_sqlite(url: str) -> None:
+async def migrated_sqlite(url: str, *, unless_present: bool = False) -> None:
     """The SQLite database file of `url` at the newest schema, without rows: a copy of a file this process
-    migrated once (a file copy per test instead of every migration, ~0.06 s)."""
-    path = Path(str(make_url(url).database))
+    migrated once (a file copy per test instead of every migration, ~0.06 s). With `unless_present`, a file
+    already there is left as it is."""
     template = _SQLITE_TEMPLATES.get("head")
     if template is None or not template.is_file():
         template = Path(tempfile.mkdtemp(prefix="dyngen-sqlite-template-")) / "dyngen.db"
@@ -75,6 +75,12 @@ async def migrated_sqlite(url: str) -> None:
         finally:
             await engine.dispose()
         _SQLITE_TEMPLATES["head"] = template
+    _copy(template, Path(str(make_url(url).database)), unless_present=unless_present)
+
+
+def _copy(template: Path, path: Path, *, unless_present: bool) -> None:
+    if unless_present and path.exists():
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(template, path)
 
