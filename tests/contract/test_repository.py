@@ -16,6 +16,7 @@ from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dyngen.adapters.db import schema
+from dyngen.adapters.db.reader import SqlReader
 from dyngen.adapters.db.repository import SqlAlchemyGenerationRepository, create_engine
 from dyngen.adapters.db.writer import SqlWriter
 from dyngen.adapters.memory.database import MemoryDatabase
@@ -332,6 +333,36 @@ class TestGroupCommitGenerationRepository(GenerationRepositoryContract):
             False,
             True,
         ]
+
+
+class TestReaderGenerationRepository(TestGroupCommitGenerationRepository):
+    """The same contract as `bootstrap.build` wires the repository: records through the group-commit
+    writer, the drift lookups through the process's reader (adapters/db/reader.py), one thread hop each."""
+
+    @pytest.fixture
+    async def reader(self, engine: AsyncEngine) -> AsyncIterator[SqlReader]:
+        reader = SqlReader(engine=engine)
+        yield reader
+        await reader.aclose()
+
+    @pytest.fixture
+    async def repository(self, engine: AsyncEngine, writer: SqlWriter, reader: SqlReader) -> GenerationRepository:
+        await schema.upgrade(engine)
+        return SqlAlchemyGenerationRepository(engine=engine, writer=writer, reader=reader)
+
+    async def test_a_lookup_sees_what_another_process_committed_before_it(
+        self, request: pytest.FixtureRequest, backend: Backend, repository: GenerationRepository, tmp_path: Path
+    ) -> None:
+        await repository.add(record("g1", cache_key=K2))
+        assert [h.id for h in (await repository.content_hashes([K2]))[K2]] == ["g1"]
+        other = create_engine(backend.url(tmp_path, request))  # another process's engine on the same database
+        try:
+            await SqlAlchemyGenerationRepository(engine=other).add(record("g2", cache_key=K2, at=T0 + timedelta(1)))
+        finally:
+            await other.dispose()
+
+        assert [h.id for h in (await repository.content_hashes([K2]))[K2]] == ["g2", "g1"]
+        assert [h.id for h in (await repository.content_hashes([K2, K3]))[K2]] == ["g2", "g1"]
 
 
 async def _tables(engine: AsyncEngine) -> set[str]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Table, and_, event, select, text, update
+from sqlalchemy import Table, and_, bindparam, event, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
@@ -24,6 +24,7 @@ from dyngen.domain.records import ArtifactRecord, GenerationRecord
 from dyngen.ports import ContentHash, GenerationFilter, RepositoryUnavailable
 
 if TYPE_CHECKING:
+    from dyngen.adapters.db.reader import SqlReader
     from dyngen.adapters.db.writer import SqlWriter
 
 T = TypeVar("T")
@@ -152,11 +153,16 @@ class SqlAlchemyGenerationRepository:
         engine: The async engine (SQLite through aiosqlite, PostgreSQL through asyncpg).
         writer: The process's group-commit writer on `engine` (adapters/db/writer.py): records without an
             idempotency key are added through it, several in one transaction. None: one transaction each.
+        reader: The process's reader on `engine` (adapters/db/reader.py): a miss's drift lookup runs
+            through it, one hand-over to its thread. None: on a connection of `engine`.
     """
 
-    def __init__(self, *, engine: AsyncEngine, writer: SqlWriter | None = None) -> None:
+    def __init__(
+        self, *, engine: AsyncEngine, writer: SqlWriter | None = None, reader: SqlReader | None = None
+    ) -> None:
         self._engine = engine
         self._writer = writer
+        self._reader = reader
         # Drift lookups of one key each, waiting to share the next read (one query for all of them).
         self._lookups: dict[str, list[asyncio.Future[list[ContentHash]]]] = {}
         self._lookup_task: asyncio.Task[None] | None = None
@@ -277,15 +283,10 @@ class SqlAlchemyGenerationRepository:
     async def _content_hashes(self, cache_keys: list[str], per_key: int) -> dict[str, list[ContentHash]]:
         if not cache_keys:
             return {}
-        g = generations.c
-        stmt = (
-            select(g.id, g.cache_key, g.seed, g.config_fingerprint, g.provider_fingerprint, g.content_hash)
-            .where(g.cache_key.in_(cache_keys), g.status == "complete")
-            .order_by(g.created_at.desc(), g.id)
-        )
-        found: dict[str, list[ContentHash]] = {}
-        async with self._engine.connect() as conn:
-            for row in await conn.execute(stmt):
+
+        def read(conn: Connection) -> dict[str, list[ContentHash]]:
+            found: dict[str, list[ContentHash]] = {}
+            for row in conn.execute(_HASHES, {"keys": cache_keys}):
                 known = found.setdefault(row.cache_key, [])
                 if len(known) < per_key:
                     known.append(
@@ -297,7 +298,12 @@ class SqlAlchemyGenerationRepository:
                             content_hash=row.content_hash,
                         )
                     )
-        return found
+            return found
+
+        if self._reader is not None:
+            return await self._reader.read(read)
+        async with self._engine.connect() as conn:
+            return await conn.run_sync(read)
 
     async def get_artifact(self, artifact_id: str) -> ArtifactRecord | None:
         return await retrying(lambda: self._get_artifact(artifact_id))
@@ -317,6 +323,19 @@ class SqlAlchemyGenerationRepository:
 
 
 DATETIMES = ("created_at", "completed_at", "queued_at", "started_at", "lease_expires_at")
+# The completed generations of some cache keys, newest first (`content_hashes`); built once.
+_HASHES = (
+    select(
+        generations.c.id,
+        generations.c.cache_key,
+        generations.c.seed,
+        generations.c.config_fingerprint,
+        generations.c.provider_fingerprint,
+        generations.c.content_hash,
+    )
+    .where(generations.c.cache_key.in_(bindparam("keys", expanding=True)), generations.c.status == "complete")
+    .order_by(generations.c.created_at.desc(), generations.c.id)
+)
 
 
 def record_row(record: GenerationRecord) -> dict[str, Any]:
