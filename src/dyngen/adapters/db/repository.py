@@ -286,7 +286,8 @@ class SqlAlchemyGenerationRepository:
 
         def read(conn: Connection) -> dict[str, list[ContentHash]]:
             found: dict[str, list[ContentHash]] = {}
-            for row in conn.execute(_HASHES, {"keys": cache_keys}):
+            stmt = _HASHES_SQLITE if conn.dialect.name == "sqlite" else _HASHES
+            for row in conn.execute(stmt, {"keys": cache_keys}):
                 known = found.setdefault(row.cache_key, [])
                 if len(known) < per_key:
                     known.append(
@@ -324,17 +325,22 @@ class SqlAlchemyGenerationRepository:
 
 DATETIMES = ("created_at", "completed_at", "queued_at", "started_at", "lease_expires_at")
 # The completed generations of some cache keys, newest first (`content_hashes`); built once.
+_HASH_COLUMNS = ("id", "cache_key", "seed", "config_fingerprint", "provider_fingerprint", "content_hash")
 _HASHES = (
-    select(
-        generations.c.id,
-        generations.c.cache_key,
-        generations.c.seed,
-        generations.c.config_fingerprint,
-        generations.c.provider_fingerprint,
-        generations.c.content_hash,
-    )
+    select(*(generations.c[name] for name in _HASH_COLUMNS))
     .where(generations.c.cache_key.in_(bindparam("keys", expanding=True)), generations.c.status == "complete")
     .order_by(generations.c.created_at.desc(), generations.c.id)
+)
+# The same on SQLite, told to take the index on `cache_key`: with no statistics it takes the one on `status`,
+# which holds every completed generation (a read of the whole table on every miss, growing with it).
+_HASHES_SQLITE = (
+    text(
+        "SELECT id, cache_key, seed, config_fingerprint, provider_fingerprint, content_hash"
+        " FROM generations INDEXED BY ix_generations_cache_key"
+        " WHERE cache_key IN :keys AND status = 'complete' ORDER BY created_at DESC, id"
+    )
+    .bindparams(bindparam("keys", expanding=True))
+    .columns(*(generations.c[name] for name in _HASH_COLUMNS))
 )
 
 
