@@ -7,9 +7,11 @@ kind of repository subclasses `GenerationRepositoryContract` (as `TestMemoryGene
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import inspect
@@ -17,13 +19,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dyngen.adapters.db import schema
 from dyngen.adapters.db.reader import SqlReader
-from dyngen.adapters.db.repository import _HASHES_SQLITE, SqlAlchemyGenerationRepository, create_engine
+from dyngen.adapters.db.repository import (
+    _HASHES_SQLITE,
+    SqlAlchemyGenerationRepository,
+    create_engine,
+    record_row,
+)
 from dyngen.adapters.db.writer import SqlWriter
 from dyngen.adapters.memory.database import MemoryDatabase
 from dyngen.adapters.memory.generations import MemoryGenerationRepository
 from dyngen.domain.contracts import GenerationStatus
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
-from dyngen.domain.responses import Beat, Choice, ContentMetadata, GeneratedContentPayload
+from dyngen.domain.responses import Beat, Choice, ContentMetadata, ElementCheck, GeneratedContentPayload, StageInfo
 from dyngen.ports import GenerationFilter, GenerationRepository
 from tests.support.databases import Backend
 
@@ -333,6 +340,37 @@ class TestGroupCommitGenerationRepository(GenerationRepositoryContract):
             False,
             True,
         ]
+
+    async def test_the_json_columns_hold_what_a_write_without_the_writer_stores(
+        self, engine: AsyncEngine, backend: Backend, repository: GenerationRepository
+    ) -> None:
+        # On SQLite the writer brings the JSON columns' text made by pydantic (`record_text_row`); the values
+        # must be those the JSON type writes for the same record (`record_row`), `None` as JSON `null`.
+        checks = [ElementCheck(element="caf\u00e9", role="required", verified_by="lexicon", beat=0, quote="Caf\u00e9")]
+        stages = [StageInfo(stage="script", provider="builtin", tokens=3, cost=0.1 + 0.2)]
+        full = record("g1").model_copy(update={"elements": checks, "stages": stages})
+        empty = record("g2").model_copy(update={"content": None, "request": {"n": 1e-7, "big": 2**70}})
+        alone = SqlAlchemyGenerationRepository(engine=engine)  # one transaction each, no writer
+        for made in (full, empty):
+            await repository.add(made)
+            await alone.add(made.model_copy(update={"id": f"{made.id}-alone"}))
+
+        async with engine.connect() as conn:
+            rows = {
+                row[0]: row[1:]
+                for row in await conn.exec_driver_sql("SELECT id, content, request, elements, stages FROM generations")
+            }
+
+        def values(stored: tuple[Any, ...]) -> list[Any]:  # SQLite gives the text, asyncpg the values
+            return [json.loads(v) if isinstance(v, str) else v for v in stored]
+
+        for made in (full, empty):
+            written = values(rows[made.id])
+            assert written == values(rows[f"{made.id}-alone"])
+            assert written == [record_row(made)[name] for name in ("content", "request", "elements", "stages")]
+            assert await repository.get(made.id) == made
+        if backend.name == "sqlite":
+            assert rows["g2"][0] == rows["g2-alone"][0] == "null"
 
 
 class TestReaderGenerationRepository(TestGroupCommitGenerationRepository):

@@ -50,7 +50,8 @@ def period_window(now: datetime, period: BudgetPeriod) -> PeriodWindow:
     now = now.astimezone(UTC) if now.tzinfo is not None else now.replace(tzinfo=UTC)
     if period is BudgetPeriod.HOUR:
         start = now.replace(minute=0, second=0, microsecond=0)
-        return PeriodWindow(f"{start.year:04d}-{start.month:02d}-{start.day:02d}T{start.hour:02d}", start, start + timedelta(hours=1))
+        key = f"{start.year:04d}-{start.month:02d}-{start.day:02d}T{start.hour:02d}"
+        return PeriodWindow(key, start, start + timedelta(hours=1))
     day = now.replace(hour=0, minute=0, second=0, microsecond=0)
     if period is BudgetPeriod.DAY:
         return PeriodWindow(f"{day.year:04d}-{day.month:02d}-{day.day:02d}", day, day + timedelta(days=1))

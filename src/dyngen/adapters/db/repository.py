@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Table, and_, bindparam, event, select, text, update
+from pydantic import TypeAdapter
+from sqlalchemy import JSON, Column, MetaData, Table, Text, and_, bindparam, event, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
@@ -135,10 +136,14 @@ class _RecordWrite:
 
     def write_all(self, conn: Connection, group: list[_RecordWrite]) -> None:
         records = {write.record.id: write.record for write in group}  # the same record twice is written once
-        insert = (postgresql.insert if self.postgres else sqlite.insert)(generations)
-        stmt = insert.on_conflict_do_nothing(index_elements=["id"]).returning(generations.c.id)
-        rows = [record_row(r) for r in records.values()]
-        added = conn.execute(stmt, rows).scalars().all()
+        stmt: Any
+        if self.postgres:
+            stmt = postgresql.insert(generations).on_conflict_do_nothing(index_elements=["id"])
+            rows = [record_row(r) for r in records.values()]
+        else:  # SQLite keeps JSON as text: the record's JSON columns are written as pydantic makes their text
+            stmt = sqlite.insert(_TEXT_GENERATIONS).on_conflict_do_nothing(index_elements=["id"])
+            rows = [record_text_row(r) for r in records.values()]
+        added = conn.execute(stmt.returning(stmt.table.c.id), rows).scalars().all()
         artifacts = [
             {**a.model_dump(), "created_at": to_utc(a.created_at)} for gid in added for a in records[gid].artifacts
         ]
@@ -348,6 +353,29 @@ def record_row(record: GenerationRecord) -> dict[str, Any]:
     """A generation record as a `generations` row (times in UTC)."""
     row = record.model_dump(mode="json", exclude={"artifacts", *DATETIMES})
     row.update({name: to_utc(getattr(record, name)) for name in DATETIMES})
+    return row
+
+
+# The JSON columns of `generations`, and the table as SQLite stores it (JSON is text there) for a write that
+# brings their text: one pass of pydantic's serializer per column instead of `model_dump(mode="json")` and
+# then the JSON type's `json.dumps` (~0.1 ms of a miss's CPU less on the writer's thread, issue 18).
+_JSON_FIELDS = tuple(c.name for c in generations.columns if isinstance(c.type, JSON))
+_JSON_TEXT: dict[str, TypeAdapter[Any]] = {
+    name: TypeAdapter(GenerationRecord.model_fields[name].annotation or Any) for name in _JSON_FIELDS
+}
+_TEXT_GENERATIONS = Table(
+    "generations",
+    MetaData(),
+    *(Column(c.name, Text if c.name in _JSON_FIELDS else c.type, primary_key=c.primary_key) for c in generations.c),
+)
+
+
+def record_text_row(record: GenerationRecord) -> dict[str, Any]:
+    """`record_row` with the JSON columns as their JSON text (the same values once read: `None` is `null`,
+    as the JSON type writes it), for a `_TEXT_GENERATIONS` insert on SQLite."""
+    row = record.model_dump(mode="json", exclude={"artifacts", *DATETIMES, *_JSON_FIELDS})
+    row.update({name: to_utc(getattr(record, name)) for name in DATETIMES})
+    row.update({name: adapter.dump_json(getattr(record, name)).decode() for name, adapter in _JSON_TEXT.items()})
     return row
 
 
