@@ -26,7 +26,7 @@ from dyngen.adapters.messaging.redis import RedisConnection
 from dyngen.domain.budgets import GLOBAL_SCOPE, to_micros
 from dyngen.ports import BudgetLedger, Reservation
 from tests.fakes import FakeClock
-from tests.support.databases import PATIENT_REDIS, empty_postgres
+from tests.support.databases import PATIENT_REDIS, migrated_postgres
 from tests.support.waiting import until
 
 PERIOD = "2026-11-25"
@@ -272,7 +272,7 @@ class TestMemoryBudgetLedger(BudgetLedgerContract):
 class TestPostgresBudgetLedger(BudgetLedgerContract):
     @pytest.fixture
     async def subject(self, postgres_url: str) -> AsyncIterator[LedgerUnderTest]:
-        await empty_postgres(postgres_url)
+        await migrated_postgres(postgres_url)
         async for subject in _sql_subject([postgres_url] * 3, FakeClock(datetime.now(UTC))):
             yield subject
 
@@ -281,7 +281,7 @@ class TestPostgresBudgetLedger(BudgetLedgerContract):
 class TestPostgresBudgetLedgerGroupCommit(BudgetLedgerContract):
     @pytest.fixture
     async def subject(self, postgres_url: str) -> AsyncIterator[LedgerUnderTest]:
-        await empty_postgres(postgres_url)
+        await migrated_postgres(postgres_url)
         async for subject in _sql_subject([postgres_url] * 3, FakeClock(datetime.now(UTC)), group_commit=True):
             yield subject
 

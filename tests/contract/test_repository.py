@@ -429,6 +429,7 @@ async def _tables(engine: AsyncEngine) -> set[str]:
         return set(await conn.run_sync(lambda sync: inspect(sync).get_table_names()))
 
 
+@pytest.mark.empty_database
 async def test_upgrade_brings_an_empty_database_to_the_head_revision(engine: AsyncEngine) -> None:
     assert await schema.current_revision(engine) is None
 

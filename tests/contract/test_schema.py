@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
@@ -54,6 +55,7 @@ async def _differences(engine: AsyncEngine) -> list[Any]:
         return await conn.run_sync(lambda sync: compare_metadata(MigrationContext.configure(sync), metadata))
 
 
+@pytest.mark.empty_database
 async def test_an_empty_database_gets_the_schema_the_migrations_build_one_by_one(engine: AsyncEngine) -> None:
     head = schema.head_revision()
     assert head is not None

@@ -1,15 +1,18 @@
 """The databases the repository contracts run on: SQLite in the test's folder, and the machine's
-PostgreSQL (a fresh schema per test)."""
+PostgreSQL (a database per test module, without the rows of the module's earlier tests)."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
+from dyngen.adapters.db import schema
 from dyngen.adapters.db.repository import create_engine
 
 
@@ -27,6 +30,56 @@ async def empty_postgres(url: str) -> None:
         await conn.execute(text("DROP SCHEMA public CASCADE"))
         await conn.execute(text("CREATE SCHEMA public"))
     await engine.dispose()
+
+
+async def migrated_postgres(url: str) -> None:
+    """The database at `url` at the newest schema, without the rows of an earlier test.
+
+    A database already at the head revision keeps its tables, truncated in one statement: migrating an
+    empty database costs ~0.4 s of PostgreSQL's time (DDL and its commits), and the suite did it hundreds
+    of times. Any other (empty, older, stamped by another revision) is dropped to nothing and migrated.
+    Migrations write no rows, so either way the database is what migrating an empty one gives.
+    """
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            tables = set((await conn.execute(text(TABLES))).scalars())
+            stamped = "alembic_version" in tables and (
+                await conn.execute(text("SELECT version_num FROM alembic_version"))
+            ).scalars().all() == [schema.head_revision()]
+            if stamped:
+                if rows := sorted(tables - {"alembic_version"}):
+                    names = ", ".join(f'"{name}"' for name in rows)
+                    await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+                return
+            await conn.execute(text("DROP SCHEMA public CASCADE"))
+            await conn.execute(text("CREATE SCHEMA public"))
+        await schema.upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+TABLES = "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'"
+
+
+async def migrated_sqlite(url: str) -> None:
+    """The SQLite database file of `url` at the newest schema, without rows: a copy of a file this process
+    migrated once (a file copy per test instead of every migration, ~0.06 s)."""
+    path = Path(str(make_url(url).database))
+    template = _SQLITE_TEMPLATES.get("head")
+    if template is None or not template.is_file():
+        template = Path(tempfile.mkdtemp(prefix="dyngen-sqlite-template-")) / "dyngen.db"
+        engine = create_engine(f"sqlite+aiosqlite:///{template}")
+        try:
+            await schema.upgrade(engine)
+        finally:
+            await engine.dispose()
+        _SQLITE_TEMPLATES["head"] = template
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template, path)
+
+
+_SQLITE_TEMPLATES: dict[str, Path] = {}  # this process's migrated file, copied for each test
 
 
 def _postgres(_tmp: Path, request: pytest.FixtureRequest) -> str:
