@@ -160,6 +160,7 @@ async def _sqlite_rows() -> list[Row]:
     from dyngen.adapters.clock import SystemClock
     from dyngen.adapters.db.budget_limits import SqlAlchemyBudgetLimitRepository
     from dyngen.adapters.db.budgets import SqlAlchemyBudgetLedger
+    from dyngen.adapters.db.reader import SqlReader
     from dyngen.adapters.db.repository import create_engine
     from dyngen.adapters.db.schema import upgrade
     from dyngen.domain.budgets import GLOBAL_SCOPE
@@ -174,7 +175,8 @@ async def _sqlite_rows() -> list[Row]:
                 await conn.execute(text("INSERT INTO bench_counter VALUES (1, 0)"))
             ledger = SqlAlchemyBudgetLedger(engine=engine, clock=SystemClock())
             limits: dict[str, int | None] = {GLOBAL_SCOPE: 10**15, "node:bench": 10**15}
-            stored = SqlAlchemyBudgetLimitRepository(engine=engine)
+            reader = SqlReader(engine=engine)  # as `bootstrap.build` wires the stored limits' read
+            stored = SqlAlchemyBudgetLimitRepository(engine=engine, reader=reader)
             for n in range(20):
                 change = BudgetLimitChange(
                     scope=f"node:n{n}", limit=10**9, use_default=False, changed_at=datetime.now(UTC)
@@ -201,9 +203,12 @@ async def _sqlite_rows() -> list[Row]:
                 async with engine.begin() as conn:
                     await conn.execute(text("UPDATE bench_counter SET n = n + 1 WHERE id = 1"))
 
-            times = await _measure(
-                {"write": bare_write, "reserve+commit": reserve_commit, "limits": read_limits}, SQL_SAMPLES
-            )
+            try:
+                times = await _measure(
+                    {"write": bare_write, "reserve+commit": reserve_commit, "limits": read_limits}, SQL_SAMPLES
+                )
+            finally:
+                await reader.aclose()
         finally:
             await engine.dispose()
     ratio = percentile(times["reserve+commit"], 50) / percentile(times["write"], 50)

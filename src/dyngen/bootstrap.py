@@ -28,6 +28,7 @@ from dyngen.adapters.db.jobs import SqlAlchemyJobRepository
 from dyngen.adapters.db.keys import SqlAlchemyApiKeyRepository
 from dyngen.adapters.db.nodes import SqlAlchemyNodeConfigRepository
 from dyngen.adapters.db.outbox import FileRecordOutbox
+from dyngen.adapters.db.reader import SqlReader
 from dyngen.adapters.db.repository import create_engine
 from dyngen.adapters.db.retention import SqlAlchemyRetentionRepository
 from dyngen.adapters.db.reviews import SqlAlchemyReviewRepository
@@ -232,7 +233,10 @@ async def _records(
     # One group-commit writer per process: records and budget settlements share transactions.
     writer = SqlWriter(engine=engine, max_items=settings.db_write_batch, window_s=settings.db_write_window_ms / 1000)
     closers.append(writer.aclose)  # closed (what waits written) before the engine
-    sql_jobs = SqlAlchemyJobRepository(engine=engine, writer=writer)
+    # One reader per process: a miss's reads (drift lookup, stored budget limits), one thread hop each.
+    reader = SqlReader(engine=engine)
+    closers.append(reader.aclose)
+    sql_jobs = SqlAlchemyJobRepository(engine=engine, writer=writer, reader=reader)
     return Records(
         generations=sql_jobs,
         jobs=sql_jobs,
@@ -243,7 +247,7 @@ async def _records(
         warmups=SqlAlchemyWarmupRepository(engine=engine),
         ledger=SqlAlchemyBudgetLedger(engine=engine, clock=clock, writer=writer),
         retention=SqlAlchemyRetentionRepository(engine=engine),
-        limits=SqlAlchemyBudgetLimitRepository(engine=engine),
+        limits=SqlAlchemyBudgetLimitRepository(engine=engine, reader=reader),
     )
 
 

@@ -3,16 +3,21 @@ database in `BACKENDS` and on the memory repository."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dyngen.adapters.db import schema
 from dyngen.adapters.db.budget_limits import SqlAlchemyBudgetLimitRepository
+from dyngen.adapters.db.reader import SqlReader
+from dyngen.adapters.db.repository import create_engine
 from dyngen.adapters.memory.budget_limits import MemoryBudgetLimitRepository
 from dyngen.adapters.memory.database import MemoryDatabase
 from dyngen.ports import BudgetLimitChange, BudgetLimitRepository
+from tests.support.databases import Backend
 
 T0 = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
 
@@ -71,6 +76,33 @@ class TestSqlAlchemyBudgetLimitRepository(BudgetLimitRepositoryContract):
     async def limits(self, engine: AsyncEngine) -> BudgetLimitRepository:
         await schema.upgrade(engine)
         return SqlAlchemyBudgetLimitRepository(engine=engine)
+
+
+class TestReaderBudgetLimitRepository(BudgetLimitRepositoryContract):
+    """As `bootstrap.build` wires it: the stored limits read through the process's reader."""
+
+    @pytest.fixture
+    async def reader(self, engine: AsyncEngine) -> AsyncIterator[SqlReader]:
+        reader = SqlReader(engine=engine)
+        yield reader
+        await reader.aclose()
+
+    @pytest.fixture
+    async def limits(self, engine: AsyncEngine, reader: SqlReader) -> BudgetLimitRepository:
+        await schema.upgrade(engine)
+        return SqlAlchemyBudgetLimitRepository(engine=engine, reader=reader)
+
+    async def test_a_limit_set_through_another_process_applies_to_the_next_read(
+        self, request: pytest.FixtureRequest, backend: Backend, limits: BudgetLimitRepository, tmp_path: Path
+    ) -> None:
+        assert await limits.stored_limits() == {}
+        other = create_engine(backend.url(tmp_path, request))  # another process's engine on the same database
+        try:
+            await SqlAlchemyBudgetLimitRepository(engine=other).change_limit(change("global", 7))
+        finally:
+            await other.dispose()
+
+        assert await limits.stored_limits() == {"global": 7}
 
 
 class TestMemoryBudgetLimitRepository(BudgetLimitRepositoryContract):

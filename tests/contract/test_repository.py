@@ -7,22 +7,30 @@ kind of repository subclasses `GenerationRepositoryContract` (as `TestMemoryGene
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dyngen.adapters.db import schema
-from dyngen.adapters.db.repository import SqlAlchemyGenerationRepository, create_engine
+from dyngen.adapters.db.reader import SqlReader
+from dyngen.adapters.db.repository import (
+    _HASHES_SQLITE,
+    SqlAlchemyGenerationRepository,
+    create_engine,
+    record_row,
+)
 from dyngen.adapters.db.writer import SqlWriter
 from dyngen.adapters.memory.database import MemoryDatabase
 from dyngen.adapters.memory.generations import MemoryGenerationRepository
 from dyngen.domain.contracts import GenerationStatus
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
-from dyngen.domain.responses import Beat, Choice, ContentMetadata, GeneratedContentPayload
+from dyngen.domain.responses import Beat, Choice, ContentMetadata, ElementCheck, GeneratedContentPayload, StageInfo
 from dyngen.ports import GenerationFilter, GenerationRepository
 from tests.support.databases import Backend
 
@@ -332,6 +340,88 @@ class TestGroupCommitGenerationRepository(GenerationRepositoryContract):
             False,
             True,
         ]
+
+    async def test_the_json_columns_hold_what_a_write_without_the_writer_stores(
+        self, engine: AsyncEngine, backend: Backend, repository: GenerationRepository
+    ) -> None:
+        # On SQLite the writer brings the JSON columns' text made by pydantic (`record_text_row`); the values
+        # must be those the JSON type writes for the same record (`record_row`), `None` as JSON `null`.
+        checks = [ElementCheck(element="caf\u00e9", role="required", verified_by="lexicon", beat=0, quote="Caf\u00e9")]
+        stages = [StageInfo(stage="script", provider="builtin", tokens=3, cost=0.1 + 0.2)]
+        full = record("g1").model_copy(update={"elements": checks, "stages": stages})
+        empty = record("g2").model_copy(update={"content": None, "request": {"n": 1e-7, "big": 2**70}})
+        alone = SqlAlchemyGenerationRepository(engine=engine)  # one transaction each, no writer
+        for made in (full, empty):
+            await repository.add(made)
+            await alone.add(made.model_copy(update={"id": f"{made.id}-alone"}))
+
+        async with engine.connect() as conn:
+            rows = {
+                row[0]: row[1:]
+                for row in await conn.exec_driver_sql("SELECT id, content, request, elements, stages FROM generations")
+            }
+
+        def values(stored: tuple[Any, ...]) -> list[Any]:  # SQLite gives the text, asyncpg the values
+            return [json.loads(v) if isinstance(v, str) else v for v in stored]
+
+        for made in (full, empty):
+            written = values(rows[made.id])
+            assert written == values(rows[f"{made.id}-alone"])
+            assert written == [record_row(made)[name] for name in ("content", "request", "elements", "stages")]
+            assert await repository.get(made.id) == made
+        if backend.name == "sqlite":
+            assert rows["g2"][0] == rows["g2-alone"][0] == "null"
+
+
+class TestReaderGenerationRepository(TestGroupCommitGenerationRepository):
+    """The same contract as `bootstrap.build` wires the repository: records through the group-commit
+    writer, the drift lookups through the process's reader (adapters/db/reader.py), one thread hop each."""
+
+    @pytest.fixture
+    async def reader(self, engine: AsyncEngine) -> AsyncIterator[SqlReader]:
+        reader = SqlReader(engine=engine)
+        yield reader
+        await reader.aclose()
+
+    @pytest.fixture
+    async def repository(self, engine: AsyncEngine, writer: SqlWriter, reader: SqlReader) -> GenerationRepository:
+        await schema.upgrade(engine)
+        return SqlAlchemyGenerationRepository(engine=engine, writer=writer, reader=reader)
+
+    async def test_a_lookup_sees_what_another_process_committed_before_it(
+        self, request: pytest.FixtureRequest, backend: Backend, repository: GenerationRepository, tmp_path: Path
+    ) -> None:
+        await repository.add(record("g1", cache_key=K2))
+        assert [h.id for h in (await repository.content_hashes([K2]))[K2]] == ["g1"]
+        other = create_engine(backend.url(tmp_path, request))  # another process's engine on the same database
+        try:
+            await SqlAlchemyGenerationRepository(engine=other).add(record("g2", cache_key=K2, at=T0 + timedelta(1)))
+        finally:
+            await other.dispose()
+
+        assert [h.id for h in (await repository.content_hashes([K2]))[K2]] == ["g2", "g1"]
+        assert [h.id for h in (await repository.content_hashes([K2, K3]))[K2]] == ["g2", "g1"]
+
+
+async def test_a_drift_lookup_on_sqlite_searches_its_keys_not_every_completed_generation(tmp_path: Path) -> None:
+    # Every miss looks its key up; SQLite (no statistics) took the index on `status` for it, a read of every
+    # completed generation that grew with the table (issue 18: ~157 page reads per miss after 1,600 misses).
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'dyngen.db'}")
+    try:
+        await schema.upgrade(engine)
+        repository = SqlAlchemyGenerationRepository(engine=engine)
+        for i in range(30):
+            await repository.add(record(f"g{i}", cache_key=K1 if i % 3 else K2, at=T0 + timedelta(seconds=i)))
+        async with engine.connect() as conn:
+            statement = str(_HASHES_SQLITE.compile(dialect=conn.dialect)).replace("(__[POSTCOMPILE_keys])", "(?, ?)")
+            plan = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", (K2, K3))
+            details = [row[-1] for row in plan]
+
+        assert any("USING INDEX ix_generations_cache_key (cache_key=?)" in d for d in details), details
+        found = await repository.content_hashes([K2, K3])
+        assert [h.id for h in found[K2]] == ["g27", "g24", "g21", "g18", "g15", "g12", "g9", "g6", "g3", "g0"]
+    finally:
+        await engine.dispose()
 
 
 async def _tables(engine: AsyncEngine) -> set[str]:

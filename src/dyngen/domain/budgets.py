@@ -45,21 +45,23 @@ class PeriodWindow:
 
 
 def period_window(now: datetime, period: BudgetPeriod) -> PeriodWindow:
-    """The period `now` falls in: hours, days and ISO weeks (Monday) and months, all in UTC."""
+    """The period `now` falls in: hours, days and ISO weeks (Monday) and months, all in UTC. (Keys are
+    formatted by hand: `strftime` costs more than the rest of a provider call's budget check.)"""
     now = now.astimezone(UTC) if now.tzinfo is not None else now.replace(tzinfo=UTC)
     if period is BudgetPeriod.HOUR:
         start = now.replace(minute=0, second=0, microsecond=0)
-        return PeriodWindow(start.strftime("%Y-%m-%dT%H"), start, start + timedelta(hours=1))
+        key = f"{start.year:04d}-{start.month:02d}-{start.day:02d}T{start.hour:02d}"
+        return PeriodWindow(key, start, start + timedelta(hours=1))
     day = now.replace(hour=0, minute=0, second=0, microsecond=0)
     if period is BudgetPeriod.DAY:
-        return PeriodWindow(day.strftime("%Y-%m-%d"), day, day + timedelta(days=1))
+        return PeriodWindow(f"{day.year:04d}-{day.month:02d}-{day.day:02d}", day, day + timedelta(days=1))
     if period is BudgetPeriod.WEEK:
         start = day - timedelta(days=day.weekday())
         year, week, _ = start.isocalendar()
         return PeriodWindow(f"{year}-W{week:02d}", start, start + timedelta(days=7))
     start = day.replace(day=1)
     end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
-    return PeriodWindow(start.strftime("%Y-%m"), start, end)
+    return PeriodWindow(f"{start.year:04d}-{start.month:02d}", start, end)
 
 
 def to_micros(amount: float) -> int:

@@ -3,10 +3,11 @@ PostgreSQL. A change writes the current limit and its history row in one transac
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dyngen.adapters.db.repository import db_time, retrying, to_utc
@@ -14,16 +15,23 @@ from dyngen.adapters.db.shared_read import SharedRead
 from dyngen.adapters.db.tables import budget_limit_history, budget_limits
 from dyngen.ports import BudgetLimitChange
 
+if TYPE_CHECKING:
+    from dyngen.adapters.db.reader import SqlReader
+
 
 class SqlAlchemyBudgetLimitRepository:
     """Stores budget limits per scope (see `dyngen.ports.BudgetLimitRepository`).
 
     Args:
         engine: The async engine (the same one the other repositories use).
+        reader: The process's reader on `engine` (adapters/db/reader.py): the limits read for every
+            provider call a ledger checks runs through it, one hand-over to its thread. None: on a
+            connection of `engine`.
     """
 
-    def __init__(self, *, engine: AsyncEngine) -> None:
+    def __init__(self, *, engine: AsyncEngine, reader: SqlReader | None = None) -> None:
         self._engine = engine
+        self._reader = reader
         self._insert: Any = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         # Read for every provider call a ledger checks: the calls in flight share one read (`SharedRead`),
         # each served by one that started after it asked, so a limit changed before a call applies to it.
@@ -31,8 +39,13 @@ class SqlAlchemyBudgetLimitRepository:
         self._select = select(budget_limits.c.scope, budget_limits.c.limit_micros)
 
     async def _read_limits(self) -> dict[str, int | None]:
+        if self._reader is not None:
+            return await self._reader.read(self._limits_of)
         async with self._engine.connect() as conn:
-            rows = (await conn.execute(self._select)).all()
+            return await conn.run_sync(self._limits_of)
+
+    def _limits_of(self, conn: Connection) -> dict[str, int | None]:
+        rows = conn.execute(self._select).all()
         return {row.scope: None if row.limit_micros is None else int(row.limit_micros) for row in rows}
 
     async def stored_limits(self) -> dict[str, int | None]:

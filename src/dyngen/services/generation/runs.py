@@ -380,7 +380,7 @@ async def run_generation(
         if stages is not None:
             common["stages"] = stages = _with_render(stages, generation_id, result, provider)
         # The hash leaves out the URL: it names an artifact record, not the content.
-        payload_json = payload.model_copy(update={"url": None}).model_dump_json(exclude_none=True)
+        payload_json = payload.model_dump_json(exclude={"url"}, exclude_none=True)
         record = GenerationRecord(
             **common,
             status=GenerationStatus.COMPLETE,

@@ -1,0 +1,69 @@
+"""`SqlReader`: the reads on a miss's path (the drift lookup, the stored budget limits), each one hand-over
+to a thread and back.
+
+Through the async engine a SQLite read goes to aiosqlite's thread and back for every step (checkout, cursor,
+execute, fetch, close, the rollback that returns the connection): each a wake-up of that thread that waits
+for the GIL while the event loop is busy, and a good share of a miss's CPU (issue 18 measured the two reads
+above at ~0.6 ms of server CPU per miss, of ~2.5). Here a read is a synchronous function of a connection,
+run whole in one thread of the reader's own on a synchronous connection to the same file, as the
+group-commit writer runs its batches (adapters/db/writer.py). Each read runs on a connection without an open
+transaction, so it sees everything committed before it started, in this process or another (WAL: a read
+never waits for the writer). On PostgreSQL a read runs on a connection of the async engine (`run_sync`), as
+before, with its deadlines.
+
+The reader has one thread: reads queue behind each other, which is what the callers above want anyway (each
+shares one read among the misses that asked meanwhile).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dyngen.adapters.db.repository import SQLITE_BUSY_TIMEOUT_S, sqlite_pragmas
+
+T = TypeVar("T")
+
+
+class SqlReader:
+    """Runs synchronous reads on `engine`'s database (see the module docstring).
+
+    Args:
+        engine: The async engine the repositories use (its URL names the SQLite file read here).
+    """
+
+    def __init__(self, *, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._sqlite: Engine | None = None
+        self._thread: ThreadPoolExecutor | None = None
+        if engine.dialect.name == "sqlite":
+            url = engine.url.set(drivername="sqlite")
+            # One connection, opened and used in the reader's thread only.
+            self._sqlite = create_engine(
+                url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}, pool_size=1, max_overflow=0
+            )
+            event.listen(self._sqlite, "connect", sqlite_pragmas)
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="dyngen-db-reader")
+
+    async def read(self, read: Callable[[Connection], T]) -> T:
+        """`read(connection)`'s result, run on a connection that sees what was committed before the call."""
+        if self._sqlite is not None:
+            return await asyncio.get_running_loop().run_in_executor(self._thread, self._in_thread, read)
+        async with self._engine.connect() as conn:
+            return await conn.run_sync(read)
+
+    def _in_thread(self, read: Callable[[Connection], T]) -> T:
+        assert self._sqlite is not None
+        with self._sqlite.connect() as conn:
+            return read(conn)  # the connection's return to the pool ends its read transaction
+
+    async def aclose(self) -> None:
+        if self._thread is not None and self._sqlite is not None:
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._sqlite.dispose)  # its thread
+            self._thread.shutdown(wait=True)
