@@ -23,7 +23,7 @@ from dyngen.services.machinery.container import Services
 from tests.e2e.test_api import JSON, TEMPLATE, game_request
 from tests.e2e.test_auth import DOCUMENT
 from tests.e2e.test_jobs import events_of, parse_sse, submit, wait_for
-from tests.support.databases import BACKENDS, Backend, migrated_postgres
+from tests.support.databases import BACKENDS, Backend, migrated_postgres, migrated_sqlite
 from tests.support.keys import make_key
 from tests.support.waiting import hang_guard
 
@@ -33,11 +33,11 @@ PARAM = re.compile(r"\{([^}]+)\}")
 @pytest.fixture(params=BACKENDS)
 async def settings(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Settings]:
     """SQLite in the test's folder, or the module's PostgreSQL database without rows before and after (the
-    keys these tests create must not switch access control on for the tests that share the database)."""
+    keys these tests create must not switch access control on for the tests that share the database); either
+    at the newest schema already (what `build(migrate=True)` gives), not migrated again per test."""
     backend: Backend = request.param
     url = backend.url(tmp_path, request)
-    if backend.name == "postgresql":
-        await migrated_postgres(url)
+    await (migrated_postgres(url) if backend.name == "postgresql" else migrated_sqlite(url))
     yield Settings(data_dir=tmp_path / "data", retry_backoff_ms=1, database_url=url)
     if backend.name == "postgresql":
         await migrated_postgres(url)
