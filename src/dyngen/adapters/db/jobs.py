@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -80,16 +80,16 @@ class SqlAlchemyJobRepository(SqlAlchemyGenerationRepository):
         return await retrying(run)
 
     async def claim(self, job_id: str, *, owner: str, now: datetime, lease_until: datetime) -> GenerationRecord | None:
-        stmt = _claim_statement(job_id, owner=owner, now=now, lease_until=lease_until)
+        params = _claim_params(job_id, owner=owner, now=now, lease_until=lease_until)
         if self._writer is not None:
             # With the other writes of the moment (a worker's jobs claim, start and end together).
-            write = _ClaimWrite(stmt)
+            write = _ClaimWrite(params)
             await self._writer.write(write)
             return write.claimed
 
         async def run() -> GenerationRecord | None:
             async with self._engine.begin() as conn:
-                row = (await conn.execute(stmt)).mappings().first()
+                row = (await conn.execute(CLAIM, params)).mappings().first()
             return _claimed(row)
 
         return await retrying(run)
@@ -102,19 +102,18 @@ class SqlAlchemyJobRepository(SqlAlchemyGenerationRepository):
         )
 
     async def finish(self, record: GenerationRecord, *, events: Sequence[NewJobEvent] = ()) -> None:
-        row = record_row(record) | {"lease_owner": None, "lease_expires_at": None}
-        row.pop("id")
+        row = _final_row(record)
         event_rows = [_event_row(record.id, e.type, e.data, e.at) for e in events]
         if self._writer is not None:
-            await self._writer.write(_FinishWrite(record.id, row, _artifact_rows(record), event_rows))
+            await self._writer.write(_FinishWrite(row, _artifact_rows(record), event_rows))
             return
 
         async def run() -> None:
             async with self._engine.begin() as conn:
-                await conn.execute(update(generations).where(generations.c.id == record.id).values(**row))
+                await conn.execute(FINISH, row)
                 await insert_artifacts(conn, record)
                 if event_rows:
-                    await conn.execute(generation_events.insert(), event_rows)
+                    await conn.execute(INSERT_EVENTS, event_rows)
 
         await retrying(run)
 
@@ -235,6 +234,21 @@ class SqlAlchemyJobRepository(SqlAlchemyGenerationRepository):
         return await retrying(run)
 
 
+# The statements a job's run writes, built once: a statement built per write (its values inlined) costs
+# SQLAlchemy more than the database takes to run it (its construction and its cache key, per write).
+# FINISH sets the columns its parameters name (a job's whole row), for one job or for many (executemany).
+FINISH = update(generations).where(generations.c.id == bindparam("job_id"))
+INSERT_EVENTS = generation_events.insert()
+INSERT_EVENTS_RETURNING = generation_events.insert().returning(generation_events.c.id, sort_by_parameter_order=True)
+
+
+def _final_row(record: GenerationRecord) -> dict[str, Any]:
+    """A job's final row as FINISH's parameters: every column but its id, its lease cleared."""
+    row = record_row(record) | {"lease_owner": None, "lease_expires_at": None}
+    row["job_id"] = row.pop("id")
+    return row
+
+
 def _event_row(job_id: str, type_: str, data: dict[str, Any], at: datetime) -> dict[str, Any]:
     return {"generation_id": job_id, "type": type_, "data": data, "created_at": to_utc(at)}
 
@@ -252,51 +266,55 @@ class _EventWrite:
     id: int = field(default=0)
 
     def write_all(self, conn: Connection, group: list[_EventWrite]) -> None:
-        stmt = generation_events.insert().returning(generation_events.c.id, sort_by_parameter_order=True)
-        ids = conn.execute(stmt, [write.row for write in group]).scalars().all()
+        ids = conn.execute(INSERT_EVENTS_RETURNING, [write.row for write in group]).scalars().all()
         for write, event_id in zip(group, ids, strict=True):
             write.id = int(event_id)
 
 
 @dataclass(frozen=True, slots=True)
 class _FinishWrite:
-    """A job's final record for the group-commit writer: one UPDATE per job (each job's own values), then
-    one insert of the artifacts of the batch's jobs and one of their terminal events."""
+    """A job's final record for the group-commit writer: one UPDATE of the batch's jobs (executemany: each
+    job's own values), then one insert of the artifacts of the batch's jobs and one of their terminal
+    events."""
 
-    job_id: str
     row: dict[str, Any]
     artifacts: list[dict[str, Any]]
     events: list[dict[str, Any]]
 
     def write_all(self, conn: Connection, group: list[_FinishWrite]) -> None:
-        for write in group:
-            conn.execute(update(generations).where(generations.c.id == write.job_id).values(**write.row))
+        conn.execute(FINISH, [write.row for write in group])
         artifacts = [a for write in group for a in write.artifacts]
         if artifacts:
             conn.execute(generation_artifacts.insert(), artifacts)
         events = [e for write in group for e in write.events]
         if events:
-            conn.execute(generation_events.insert(), events)
+            conn.execute(INSERT_EVENTS, events)
 
 
-def _claim_statement(job_id: str, *, owner: str, now: datetime, lease_until: datetime) -> Any:
-    """Take the job if it is queued (or its lease expired) and not cancelled; returns its row."""
-    at = to_utc(now)
-    claimable = or_(
-        generations.c.status == QUEUED,
-        and_(generations.c.status == PROCESSING, generations.c.lease_expires_at < at),
+_AT = bindparam("claim_at", type_=generations.c.started_at.type)
+# Take the job if it is queued (or its lease expired) and not cancelled; returns its row.
+CLAIM = (
+    update(generations)
+    .where(
+        generations.c.id == bindparam("claim_id"),
+        or_(
+            generations.c.status == QUEUED,
+            and_(generations.c.status == PROCESSING, generations.c.lease_expires_at < _AT),
+        ),
+        generations.c.cancel_requested.is_(False),
     )
-    return (
-        update(generations)
-        .where(generations.c.id == job_id, claimable, generations.c.cancel_requested.is_(False))
-        .values(
-            status=PROCESSING,
-            lease_owner=owner,
-            lease_expires_at=to_utc(lease_until),
-            started_at=func.coalesce(generations.c.started_at, at),
-        )
-        .returning(*generations.c)
+    .values(
+        status=PROCESSING,
+        lease_owner=bindparam("claim_owner"),
+        lease_expires_at=bindparam("claim_lease_until", type_=generations.c.lease_expires_at.type),
+        started_at=func.coalesce(generations.c.started_at, _AT),
     )
+    .returning(*generations.c)
+)
+
+
+def _claim_params(job_id: str, *, owner: str, now: datetime, lease_until: datetime) -> dict[str, Any]:
+    return {"claim_id": job_id, "claim_owner": owner, "claim_at": to_utc(now), "claim_lease_until": to_utc(lease_until)}
 
 
 def _claimed(row: Any) -> GenerationRecord | None:
@@ -309,9 +327,9 @@ class _ClaimWrite:
     """A claim for the group-commit writer: its conditional UPDATE runs in the batch's transaction;
     `claimed` holds the job's record once the batch committed (None: not claimable)."""
 
-    stmt: Any
+    params: dict[str, Any]
     claimed: GenerationRecord | None = field(default=None)
 
     def write_all(self, conn: Connection, group: list[_ClaimWrite]) -> None:
         for write in group:
-            write.claimed = _claimed(conn.execute(write.stmt).mappings().first())
+            write.claimed = _claimed(conn.execute(CLAIM, write.params).mappings().first())
