@@ -5,13 +5,14 @@ a job that is queued (or whose lease expired), a heartbeat only extends a lease 
 
 With the process's group-commit writer (adapters/db/writer.py), a job's events and its final record are
 written with the other writes of the moment, in one transaction (issue 18: a job wrote four events and
-its record in five transactions of its own). A job awaits each of its writes before the next, so its
-events are committed in the order it wrote them.
+its record in five transactions of its own). A job's events go with the write they belong to: `queued`
+with its new record, `started` with its claim, the terminal one with its final record. A job awaits each
+of its writes before the next, so its events are committed in the order it wrote them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -24,6 +25,7 @@ from dyngen.adapters.db.repository import (
     SqlAlchemyGenerationRepository,
     db_time,
     insert_artifacts,
+    insert_records,
     record_from_row,
     record_row,
     renew_lease,
@@ -50,14 +52,29 @@ class SqlAlchemyJobRepository(SqlAlchemyGenerationRepository):
             found = (await conn.execute(stmt.limit(1))).scalar()
         return await self.get(found) if found else None
 
-    async def add(self, record: GenerationRecord) -> None:
+    async def add(self, record: GenerationRecord, *, events: Sequence[NewJobEvent] = ()) -> None:
+        event_rows = [_event_row(record.id, e.type, e.data, e.at) for e in events]
+        if self._writer is not None and record.idempotency_key is None:
+            # With the other writes of the moment; a job already stored (a write run again after a lost
+            # acknowledgement) is left as it is, its events too.
+            await self._writer.write(_NewJobWrite(record, event_rows, self._engine.dialect.name == "postgresql"))
+            return
         try:
-            await super().add(record)
+            await retrying(lambda: self._add_job(record, event_rows))
         except IntegrityError as exc:
             key = record.idempotency_key
             if key is not None and await self.by_idempotency_key(key) is not None:
                 raise DuplicateIdempotencyKey(key) from exc
-            raise
+            if await self.get(record.id) is None:
+                raise
+            # A retry after a lost acknowledgement: the first attempt did commit.
+
+    async def _add_job(self, record: GenerationRecord, event_rows: list[dict[str, Any]]) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(generations.insert().values(**record_row(record)))
+            await insert_artifacts(conn, record)
+            if event_rows:
+                await conn.execute(INSERT_EVENTS, event_rows)
 
     async def by_idempotency_key(self, key: str) -> GenerationRecord | None:
         return await retrying(lambda: self._one(idempotency_key=key))
@@ -79,18 +96,28 @@ class SqlAlchemyJobRepository(SqlAlchemyGenerationRepository):
 
         return await retrying(run)
 
-    async def claim(self, job_id: str, *, owner: str, now: datetime, lease_until: datetime) -> GenerationRecord | None:
+    async def claim(
+        self,
+        job_id: str,
+        *,
+        owner: str,
+        now: datetime,
+        lease_until: datetime,
+        started: Callable[[GenerationRecord], NewJobEvent] | None = None,
+    ) -> GenerationRecord | None:
         params = _claim_params(job_id, owner=owner, now=now, lease_until=lease_until)
         if self._writer is not None:
             # With the other writes of the moment (a worker's jobs claim, start and end together).
-            write = _ClaimWrite(params)
+            write = _ClaimWrite(params, started)
             await self._writer.write(write)
             return write.claimed
 
         async def run() -> GenerationRecord | None:
             async with self._engine.begin() as conn:
-                row = (await conn.execute(CLAIM, params)).mappings().first()
-            return _claimed(row)
+                claimed = _claimed((await conn.execute(CLAIM, params)).mappings().first())
+                if claimed is not None and started is not None:
+                    await conn.execute(INSERT_EVENTS, [_started_row(claimed, started)])
+            return claimed
 
         return await retrying(run)
 
@@ -253,6 +280,11 @@ def _event_row(job_id: str, type_: str, data: dict[str, Any], at: datetime) -> d
     return {"generation_id": job_id, "type": type_, "data": data, "created_at": to_utc(at)}
 
 
+def _started_row(claimed: GenerationRecord, started: Callable[[GenerationRecord], NewJobEvent]) -> dict[str, Any]:
+    event = started(claimed)
+    return _event_row(claimed.id, event.type, event.data, event.at)
+
+
 def _artifact_rows(record: GenerationRecord) -> list[dict[str, Any]]:
     return [{**a.model_dump(), "created_at": to_utc(a.created_at)} for a in record.artifacts]
 
@@ -328,8 +360,34 @@ class _ClaimWrite:
     `claimed` holds the job's record once the batch committed (None: not claimable)."""
 
     params: dict[str, Any]
+    started: Callable[[GenerationRecord], NewJobEvent] | None
     claimed: GenerationRecord | None = field(default=None)
 
     def write_all(self, conn: Connection, group: list[_ClaimWrite]) -> None:
+        events = []
         for write in group:
-            write.claimed = _claimed(conn.execute(CLAIM, write.params).mappings().first())
+            write.claimed = claimed = _claimed(conn.execute(CLAIM, write.params).mappings().first())
+            if claimed is not None and write.started is not None:
+                events.append(_started_row(claimed, write.started))
+        if events:  # after every claim of the batch, in their order
+            conn.execute(INSERT_EVENTS, events)
+
+
+@dataclass(frozen=True, slots=True)
+class _NewJobWrite:
+    """A new job for the group-commit writer: the records of a batch are one multi-row insert that skips
+    ids already stored, then one insert of the events of the jobs that went in (their `queued` events)."""
+
+    record: GenerationRecord
+    events: list[dict[str, Any]]
+    postgres: bool
+
+    def write_all(self, conn: Connection, group: list[_NewJobWrite]) -> None:
+        added = set(insert_records(conn, [write.record for write in group], postgres=self.postgres))
+        events = []
+        for write in group:
+            if write.record.id in added:
+                added.discard(write.record.id)  # a job given twice in one batch has its events written once
+                events.extend(write.events)
+        if events:
+            conn.execute(INSERT_EVENTS, events)

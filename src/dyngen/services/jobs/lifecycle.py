@@ -212,15 +212,16 @@ async def submit_job(
         idempotency_key=idempotency_key,
         request_hash=request_hash,
     )
+    # Its `queued` event goes in with the record (one write): nobody can listen to a job whose id this call
+    # has not returned yet, so it wakes nobody.
+    queued = NewJobEvent("queued", {"cache_key": record.cache_key}, now)
     try:
-        await jobs.add(record)
+        await jobs.add(record, events=[queued])
     except DuplicateIdempotencyKey:
         # Two submissions with one idempotency key raced: the other one's insert won.
         if idempotency_key is not None and (existing := await _by_key(jobs, idempotency_key, request_hash)):
             return Submitted(existing, created=False)
         raise
-    # Nobody can listen to a job whose id this call has not returned yet: its first event wakes nobody.
-    await ports.jobs.add_event(record.id, "queued", {"cache_key": record.cache_key}, at=now)
     ports.metrics.job_event(type_="queued")
     await ports.queue.enqueue(record.id)
     return Submitted(record, created=True)
@@ -314,10 +315,16 @@ async def run_job(*, job_id: str, owner: str, runner: JobRunner) -> RunResult:
     ports = runner.ports
     jobs, clock = ports.jobs, ports.clock
     now = clock.now()
-    record = await jobs.claim(job_id, owner=owner, now=now, lease_until=now + timedelta(seconds=runner.lease_s))
+    record = await jobs.claim(
+        job_id,
+        owner=owner,
+        now=now,
+        lease_until=now + timedelta(seconds=runner.lease_s),
+        started=lambda claimed: NewJobEvent("started", {"attempt": claimed.job_attempts + 1}, now),
+    )
     if record is None:
         return RunResult(ran=False)
-    await emit(ports, job_id, "started", {"attempt": record.job_attempts + 1})
+    await _announce(ports, job_id, ["started"])  # written with the claim
     try:
         prepared = runner.preparer.prepare(GenerateContentRequest.model_validate(record.request))
     except DyngenError as exc:
