@@ -183,8 +183,8 @@ class RedisJobNotifier:
             await self._connection.call(publish)
         except RedisUnavailableError:
             pass  # Redis is down: no notify comes either; the stream looks again after its wait's timeout
-        except Exception:
-            log.warning("jobs.watch_failed count=%d", len(job_ids), exc_info=True)
+        except Exception as exc:  # e.g. the connection closing under a word said again while stopping
+            log.warning("jobs.watch_failed count=%d error=%s", len(job_ids), type(exc).__name__)
 
     async def _announce_all(self) -> None:
         """Back after losing Redis: words sent meanwhile were lost, say again what this process waits on."""
