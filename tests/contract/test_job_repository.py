@@ -448,6 +448,36 @@ class TestSqlAlchemyJobRepositoryGroupCommit(JobRepositoryContract):
                 ("queued", {"job": f"new-{n}"})
             ]
 
+    async def test_claims_of_one_batch_each_get_their_own_outcome(self, jobs: JobRepository) -> None:
+        await jobs.add(job("queued"))
+        await jobs.add(job("cancelled", cache_key=K2))
+        await jobs.request_cancel("cancelled")
+        await claimed(jobs, "running", "r0", lease_s=100)
+        await jobs.add(job("expired", cache_key=K2))
+        assert await jobs.claim("expired", owner="r0", now=T0, lease_until=at(1)) is not None
+
+        # One moment's claims meet in one batch (one statement for their first claim of each job).
+        results = await asyncio.gather(
+            *(
+                jobs.claim(job_id, owner=owner, now=at(5), lease_until=at(15))
+                for job_id, owner in [
+                    ("queued", "r1"),
+                    ("cancelled", "r1"),
+                    ("running", "r1"),
+                    ("expired", "r2"),
+                    ("unknown", "r1"),
+                    ("queued", "r2"),  # the same job again: the first claim holds it
+                ]
+            )
+        )
+
+        owners = [r.lease_owner if r is not None else None for r in results]
+        assert owners == ["r1", None, None, "r2", None, None]
+        expired = results[3]
+        assert expired is not None
+        assert (expired.id, expired.started_at, expired.lease_expires_at) == ("expired", T0, at(15))
+        assert (await jobs.get("running")).lease_owner == "r0"  # type: ignore[union-attr]
+
 
 class TestMemoryJobRepository(JobRepositoryContract):
     @pytest.fixture

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import DateTime, String, and_, bindparam, cast, func, or_, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -349,6 +350,67 @@ def _claim_params(job_id: str, *, owner: str, now: datetime, lease_until: dateti
     return {"claim_id": job_id, "claim_owner": owner, "claim_at": to_utc(now), "claim_lease_until": to_utc(lease_until)}
 
 
+_TIME = DateTime(timezone=True)
+_CLAIMED = (
+    func.unnest(
+        cast(bindparam("claim_ids"), postgresql.ARRAY(String)),
+        cast(bindparam("claim_owners"), postgresql.ARRAY(String)),
+        cast(bindparam("claim_ats"), postgresql.ARRAY(_TIME)),
+        cast(bindparam("claim_leases"), postgresql.ARRAY(_TIME)),
+    )
+    .table_valued("id", "owner", "at", "lease_until")
+    .render_derived("claims")
+)
+# CLAIM for several jobs in one statement (PostgreSQL): each row of the arrays is one claim's parameters.
+CLAIM_MANY = (
+    update(generations)
+    .where(
+        generations.c.id == _CLAIMED.c.id,
+        or_(
+            generations.c.status == QUEUED,
+            and_(generations.c.status == PROCESSING, generations.c.lease_expires_at < _CLAIMED.c.at),
+        ),
+        generations.c.cancel_requested.is_(False),
+    )
+    .values(
+        status=PROCESSING,
+        lease_owner=_CLAIMED.c.owner,
+        lease_expires_at=_CLAIMED.c.lease_until,
+        started_at=func.coalesce(generations.c.started_at, _CLAIMED.c.at),
+    )
+    .returning(*generations.c)
+)
+
+
+def _claim_all(conn: Connection, group: list[_ClaimWrite]) -> None:
+    """Run a batch's claims as CLAIM would one after the other: on PostgreSQL the first claim of each job
+    in one statement (one round trip for the batch), then a job's further claims of the batch one by one
+    (they see the first)."""
+    if conn.dialect.name != "postgresql" or len(group) < 2:  # one claim needs no arrays
+        for write in group:
+            write.claimed = _claimed(conn.execute(CLAIM, write.params).mappings().first())
+        return
+    firsts: dict[str, _ClaimWrite] = {}
+    for write in group:
+        firsts.setdefault(write.params["claim_id"], write)
+    params = [write.params for write in firsts.values()]
+    rows = conn.execute(
+        CLAIM_MANY,
+        {
+            "claim_ids": [p["claim_id"] for p in params],
+            "claim_owners": [p["claim_owner"] for p in params],
+            "claim_ats": [p["claim_at"] for p in params],
+            "claim_leases": [p["claim_lease_until"] for p in params],
+        },
+    ).mappings()
+    taken = {row["id"]: row for row in rows}
+    for job_id, write in firsts.items():
+        write.claimed = _claimed(taken.get(job_id))
+    for write in group:
+        if firsts[write.params["claim_id"]] is not write:
+            write.claimed = _claimed(conn.execute(CLAIM, write.params).mappings().first())
+
+
 def _claimed(row: Any) -> GenerationRecord | None:
     # A job gets its artifacts when it finishes: a job being claimed has none yet.
     return record_from_row(row, []) if row is not None else None
@@ -364,11 +426,12 @@ class _ClaimWrite:
     claimed: GenerationRecord | None = field(default=None)
 
     def write_all(self, conn: Connection, group: list[_ClaimWrite]) -> None:
-        events = []
-        for write in group:
-            write.claimed = claimed = _claimed(conn.execute(CLAIM, write.params).mappings().first())
-            if claimed is not None and write.started is not None:
-                events.append(_started_row(claimed, write.started))
+        _claim_all(conn, group)
+        events = [
+            _started_row(write.claimed, write.started)
+            for write in group
+            if write.claimed is not None and write.started is not None
+        ]
         if events:  # after every claim of the batch, in their order
             conn.execute(INSERT_EVENTS, events)
 
