@@ -22,7 +22,7 @@ from dyngen.adapters.memory.generations import MemoryJobRepository
 from dyngen.domain.contracts import GenerationStatus
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
 from dyngen.domain.responses import GeneratedContentPayload
-from dyngen.ports import DuplicateIdempotencyKey, JobRepository
+from dyngen.ports import DuplicateIdempotencyKey, JobRepository, NewJobEvent
 
 T0 = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
 K1, K2 = "transition|gap_fill|cafe|roof|per_playthrough|pt-1|1", "transition|gap_fill|cafe|roof|per_playthrough|pt-2|1"
@@ -329,6 +329,61 @@ class JobRepositoryContract:
         await jobs.finish(found.model_copy(update={"status": GenerationStatus.COMPLETE, "lease_owner": None}))
         assert (await jobs.active_for(cache_key=K1, fingerprint=FP)).id == "newer"  # type: ignore[union-attr]
 
+    async def test_a_new_job_is_stored_with_its_queued_event_and_a_refused_one_with_none(
+        self, jobs: JobRepository
+    ) -> None:
+        queued = NewJobEvent("queued", {"cache_key": K1}, T0)
+        await jobs.add(job("j1", idempotency_key="order-17"), events=[queued])
+        await jobs.add(job("j2", cache_key=K2), events=[queued])
+
+        with pytest.raises(DuplicateIdempotencyKey):
+            await jobs.add(job("j3", idempotency_key="order-17", cache_key=K2), events=[queued])
+
+        for job_id in ("j1", "j2"):
+            [event] = await jobs.events_after(job_id, 0)
+            assert (event.type, event.data, event.created_at) == ("queued", {"cache_key": K1}, T0)
+        assert await jobs.events_after("j3", 0) == []
+
+    async def test_a_claim_appends_the_started_event_it_makes_only_when_it_takes_the_job(
+        self, jobs: JobRepository
+    ) -> None:
+        await jobs.add(job("j1"), events=[NewJobEvent("queued", {}, T0)])
+
+        def started(record: GenerationRecord) -> NewJobEvent:
+            return NewJobEvent("started", {"attempt": record.job_attempts + 1, "owner": record.lease_owner}, at(1))
+
+        taken = await jobs.claim("j1", owner="r1", now=at(1), lease_until=at(11), started=started)
+        refused = await jobs.claim("j1", owner="r2", now=at(2), lease_until=at(12), started=started)
+
+        assert taken is not None
+        assert refused is None
+        events = await jobs.events_after("j1", 0)
+        assert [(e.type, e.data) for e in events] == [("queued", {}), ("started", {"attempt": 1, "owner": "r1"})]
+        assert events[1].created_at == at(1)
+
+    async def test_events_written_with_a_final_record_follow_the_earlier_ones_in_order(
+        self, jobs: JobRepository
+    ) -> None:
+        await claimed(jobs, "j1", "r1")
+        first = await jobs.add_event("j1", "started", {}, at=at(1))
+        running = await jobs.get("j1")
+        assert running is not None
+        held = [NewJobEvent("progress", {"attempt": n}, at(2)) for n in (1, 2)]
+
+        await jobs.finish(
+            running.model_copy(update={"status": GenerationStatus.COMPLETE, "completed_at": at(3)}),
+            events=[*held, NewJobEvent("completed", {"generation_id": "j1"}, at(3))],
+        )
+
+        events = await jobs.events_after("j1", first)
+        assert [(e.type, e.data) for e in events] == [
+            ("progress", {"attempt": 1}),
+            ("progress", {"attempt": 2}),
+            ("completed", {"generation_id": "j1"}),
+        ]
+        assert [e.id for e in events] == sorted(e.id for e in events)
+        assert (await jobs.get("j1")).status is GenerationStatus.COMPLETE  # type: ignore[union-attr]
+
 
 class TestSqlAlchemyJobRepository(JobRepositoryContract):
     @pytest.fixture
@@ -362,6 +417,66 @@ class TestSqlAlchemyJobRepositoryGroupCommit(JobRepositoryContract):
             assert [e.data["n"] for e in events] == list(range(10))
             assert {e.id for e in events} <= set(written)
         assert len(set(written)) == 20
+
+    async def test_claims_and_new_jobs_written_together_each_get_their_own_events(self, jobs: JobRepository) -> None:
+        for n in range(5):
+            await jobs.add(job(f"old-{n}", cache_key=f"{K1}-{n}"))
+
+        # Claims and new jobs of one moment meet in one batch (one transaction).
+        claims = [
+            jobs.claim(
+                f"old-{n}",
+                owner="r1",
+                now=at(1),
+                lease_until=at(11),
+                started=lambda record: NewJobEvent("started", {"job": record.id}, at(1)),
+            )
+            for n in range(5)
+        ]
+        adds = [
+            jobs.add(job(f"new-{n}", cache_key=f"{K2}-{n}"), events=[NewJobEvent("queued", {"job": f"new-{n}"}, T0)])
+            for n in range(5)
+        ]
+        results = await asyncio.gather(*claims, *adds)
+
+        assert all(r is not None for r in results[:5])
+        for n in range(5):
+            assert [(e.type, e.data) for e in await jobs.events_after(f"old-{n}", 0)] == [
+                ("started", {"job": f"old-{n}"})
+            ]
+            assert [(e.type, e.data) for e in await jobs.events_after(f"new-{n}", 0)] == [
+                ("queued", {"job": f"new-{n}"})
+            ]
+
+    async def test_claims_of_one_batch_each_get_their_own_outcome(self, jobs: JobRepository) -> None:
+        await jobs.add(job("queued"))
+        await jobs.add(job("cancelled", cache_key=K2))
+        await jobs.request_cancel("cancelled")
+        await claimed(jobs, "running", "r0", lease_s=100)
+        await jobs.add(job("expired", cache_key=K2))
+        assert await jobs.claim("expired", owner="r0", now=T0, lease_until=at(1)) is not None
+
+        # One moment's claims meet in one batch (one statement for their first claim of each job).
+        results = await asyncio.gather(
+            *(
+                jobs.claim(job_id, owner=owner, now=at(5), lease_until=at(15))
+                for job_id, owner in [
+                    ("queued", "r1"),
+                    ("cancelled", "r1"),
+                    ("running", "r1"),
+                    ("expired", "r2"),
+                    ("unknown", "r1"),
+                    ("queued", "r2"),  # the same job again: the first claim holds it
+                ]
+            )
+        )
+
+        owners = [r.lease_owner if r is not None else None for r in results]
+        assert owners == ["r1", None, None, "r2", None, None]
+        expired = results[3]
+        assert expired is not None
+        assert (expired.id, expired.started_at, expired.lease_expires_at) == ("expired", T0, at(15))
+        assert (await jobs.get("running")).lease_owner == "r0"  # type: ignore[union-attr]
 
 
 class TestMemoryJobRepository(JobRepositoryContract):

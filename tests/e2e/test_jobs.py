@@ -251,7 +251,7 @@ async def test_a_database_down_at_the_insert_is_a_503_not_taken_for_the_idempote
     first = await submit(client, request, **{"Idempotency-Key": "order-20"})
     await wait_for(client, first)
 
-    async def unreachable(record: Any) -> None:
+    async def unreachable(record: Any, **_events: Any) -> None:  # `add` takes the job's queued event too
         raise RepositoryUnavailable()
 
     # The retried submission's lookup misses (as when the first insert is not yet visible), then its insert

@@ -1,5 +1,6 @@
 """`RedisJobNotifier` across processes (one `RedisConnection` each): a job's event wakes the processes
-that wait on that job, and Redis delivers it to those alone, not to every API process and worker."""
+that wait on that job, and Redis delivers it to those alone, not to every API process and worker; an event
+of a job nobody waits on is not published at all."""
 
 from __future__ import annotations
 
@@ -50,3 +51,39 @@ async def test_an_event_wakes_the_process_that_waits_on_its_job_and_reaches_no_o
 
 async def _none(notifier: RedisJobNotifier, job_id: str) -> bool:
     return await listeners(notifier, job_id) == 0
+
+
+async def test_an_event_of_a_job_nobody_waits_on_is_not_published(processes: list[RedisJobNotifier]) -> None:
+    writer, streamer, _ = processes
+    observer = writer.connection.client.pubsub()
+    await observer.psubscribe(writer.connection.private_channel("job", "*"))
+    try:
+        await writer.notify("nobody-waits")  # returns once published, had it been published
+        await streamer.wait("job-1", timeout_s=30)  # listens and says so, then returns for a look
+        await writer.notify("job-1")
+
+        # Redis hands the observer the publishes in the order it took them: job-1's comes after any other.
+        channels = []
+        async with hang_guard("job-1's event, published to the process that waits on it"):
+            while not channels or not channels[-1].endswith("~job-1"):
+                message = await observer.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                if message is not None:
+                    channels.append(message["channel"].decode())
+    finally:
+        await observer.aclose()
+    assert channels == [writer.connection.private_channel("job", "job-1")]
+
+
+async def test_an_event_written_before_its_stream_began_waiting_still_wakes_the_stream(
+    processes: list[RedisJobNotifier],
+) -> None:
+    """The stream looked at the job's events before the event was written, and the writer heard that the
+    stream waits only after the write: the writer publishes the event's notify when the word comes."""
+    writer, streamer, _ = processes
+    await writer.notify("job-3")  # nobody waits on job-3 yet: not published, its id kept
+    await streamer.wait("job-3", timeout_s=30)  # listens and says so
+    # Its own timeout is far past the hang guard: only the late notify can end this wait in the test.
+    waiting = asyncio.ensure_future(streamer.wait("job-3", timeout_s=3600))
+
+    async with hang_guard("the late notify to wake the stream"):
+        await waiting

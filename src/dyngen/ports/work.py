@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -25,7 +25,8 @@ class JobEvent:
 
 @dataclass(frozen=True, slots=True)
 class NewJobEvent:
-    """An event to append to a job's stream together with another write (`JobRepository.finish`)."""
+    """An event to append to a job's stream together with another write (`JobRepository.add`, `claim`,
+    `finish`)."""
 
     type: str
     data: dict[str, Any]
@@ -41,8 +42,8 @@ class QueueStats:
 class JobRepository(Protocol):
     """Async jobs. A job is its `Generation` record: status queued -> processing -> complete | failed."""
 
-    async def add(self, record: GenerationRecord) -> None:
-        """Store a new job.
+    async def add(self, record: GenerationRecord, *, events: Sequence[NewJobEvent] = ()) -> None:
+        """Store a new job, and `events` (its `queued` event) in the same transaction.
 
         Raises:
             DuplicateIdempotencyKey: another job already holds `record.idempotency_key`.
@@ -58,8 +59,20 @@ class JobRepository(Protocol):
         """A queued or processing job for the same key and config, to join instead of starting another."""
         ...
 
-    async def claim(self, job_id: str, *, owner: str, now: datetime, lease_until: datetime) -> GenerationRecord | None:
-        """Take a queued job (or one whose lease expired) for `owner`; None when it is not claimable."""
+    async def claim(
+        self,
+        job_id: str,
+        *,
+        owner: str,
+        now: datetime,
+        lease_until: datetime,
+        started: Callable[[GenerationRecord], NewJobEvent] | None = None,
+    ) -> GenerationRecord | None:
+        """Take a queued job (or one whose lease expired) for `owner`; None when it is not claimable.
+
+        `started` makes the event appended to the job's stream in the claim's transaction, from the
+        claimed record (a pure function: it may run on the database writer's thread); nothing is
+        appended when the job was not claimed."""
         ...
 
     async def heartbeat(self, job_id: str, *, owner: str, lease_until: datetime) -> tuple[bool, bool]:

@@ -5,18 +5,20 @@ a job that is queued (or whose lease expired), a heartbeat only extends a lease 
 
 With the process's group-commit writer (adapters/db/writer.py), a job's events and its final record are
 written with the other writes of the moment, in one transaction (issue 18: a job wrote four events and
-its record in five transactions of its own). A job awaits each of its writes before the next, so its
-events are committed in the order it wrote them.
+its record in five transactions of its own). A job's events go with the write they belong to: `queued`
+with its new record, `started` with its claim, the terminal one with its final record. A job awaits each
+of its writes before the next, so its events are committed in the order it wrote them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import DateTime, String, and_, bindparam, cast, func, or_, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -24,6 +26,7 @@ from dyngen.adapters.db.repository import (
     SqlAlchemyGenerationRepository,
     db_time,
     insert_artifacts,
+    insert_records,
     record_from_row,
     record_row,
     renew_lease,
@@ -50,14 +53,29 @@ class SqlAlchemyJobRepository(SqlAlchemyGenerationRepository):
             found = (await conn.execute(stmt.limit(1))).scalar()
         return await self.get(found) if found else None
 
-    async def add(self, record: GenerationRecord) -> None:
+    async def add(self, record: GenerationRecord, *, events: Sequence[NewJobEvent] = ()) -> None:
+        event_rows = [_event_row(record.id, e.type, e.data, e.at) for e in events]
+        if self._writer is not None and record.idempotency_key is None:
+            # With the other writes of the moment; a job already stored (a write run again after a lost
+            # acknowledgement) is left as it is, its events too.
+            await self._writer.write(_NewJobWrite(record, event_rows, self._engine.dialect.name == "postgresql"))
+            return
         try:
-            await super().add(record)
+            await retrying(lambda: self._add_job(record, event_rows))
         except IntegrityError as exc:
             key = record.idempotency_key
             if key is not None and await self.by_idempotency_key(key) is not None:
                 raise DuplicateIdempotencyKey(key) from exc
-            raise
+            if await self.get(record.id) is None:
+                raise
+            # A retry after a lost acknowledgement: the first attempt did commit.
+
+    async def _add_job(self, record: GenerationRecord, event_rows: list[dict[str, Any]]) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(generations.insert().values(**record_row(record)))
+            await insert_artifacts(conn, record)
+            if event_rows:
+                await conn.execute(INSERT_EVENTS, event_rows)
 
     async def by_idempotency_key(self, key: str) -> GenerationRecord | None:
         return await retrying(lambda: self._one(idempotency_key=key))
@@ -79,18 +97,28 @@ class SqlAlchemyJobRepository(SqlAlchemyGenerationRepository):
 
         return await retrying(run)
 
-    async def claim(self, job_id: str, *, owner: str, now: datetime, lease_until: datetime) -> GenerationRecord | None:
-        stmt = _claim_statement(job_id, owner=owner, now=now, lease_until=lease_until)
+    async def claim(
+        self,
+        job_id: str,
+        *,
+        owner: str,
+        now: datetime,
+        lease_until: datetime,
+        started: Callable[[GenerationRecord], NewJobEvent] | None = None,
+    ) -> GenerationRecord | None:
+        params = _claim_params(job_id, owner=owner, now=now, lease_until=lease_until)
         if self._writer is not None:
             # With the other writes of the moment (a worker's jobs claim, start and end together).
-            write = _ClaimWrite(stmt)
+            write = _ClaimWrite(params, started)
             await self._writer.write(write)
             return write.claimed
 
         async def run() -> GenerationRecord | None:
             async with self._engine.begin() as conn:
-                row = (await conn.execute(stmt)).mappings().first()
-            return _claimed(row)
+                claimed = _claimed((await conn.execute(CLAIM, params)).mappings().first())
+                if claimed is not None and started is not None:
+                    await conn.execute(INSERT_EVENTS, [_started_row(claimed, started)])
+            return claimed
 
         return await retrying(run)
 
@@ -102,19 +130,18 @@ class SqlAlchemyJobRepository(SqlAlchemyGenerationRepository):
         )
 
     async def finish(self, record: GenerationRecord, *, events: Sequence[NewJobEvent] = ()) -> None:
-        row = record_row(record) | {"lease_owner": None, "lease_expires_at": None}
-        row.pop("id")
+        row = _final_row(record)
         event_rows = [_event_row(record.id, e.type, e.data, e.at) for e in events]
         if self._writer is not None:
-            await self._writer.write(_FinishWrite(record.id, row, _artifact_rows(record), event_rows))
+            await self._writer.write(_FinishWrite(row, _artifact_rows(record), event_rows))
             return
 
         async def run() -> None:
             async with self._engine.begin() as conn:
-                await conn.execute(update(generations).where(generations.c.id == record.id).values(**row))
+                await conn.execute(FINISH, row)
                 await insert_artifacts(conn, record)
                 if event_rows:
-                    await conn.execute(generation_events.insert(), event_rows)
+                    await conn.execute(INSERT_EVENTS, event_rows)
 
         await retrying(run)
 
@@ -235,8 +262,28 @@ class SqlAlchemyJobRepository(SqlAlchemyGenerationRepository):
         return await retrying(run)
 
 
+# The statements a job's run writes, built once: a statement built per write (its values inlined) costs
+# SQLAlchemy more than the database takes to run it (its construction and its cache key, per write).
+# FINISH sets the columns its parameters name (a job's whole row), for one job or for many (executemany).
+FINISH = update(generations).where(generations.c.id == bindparam("job_id"))
+INSERT_EVENTS = generation_events.insert()
+INSERT_EVENTS_RETURNING = generation_events.insert().returning(generation_events.c.id, sort_by_parameter_order=True)
+
+
+def _final_row(record: GenerationRecord) -> dict[str, Any]:
+    """A job's final row as FINISH's parameters: every column but its id, its lease cleared."""
+    row = record_row(record) | {"lease_owner": None, "lease_expires_at": None}
+    row["job_id"] = row.pop("id")
+    return row
+
+
 def _event_row(job_id: str, type_: str, data: dict[str, Any], at: datetime) -> dict[str, Any]:
     return {"generation_id": job_id, "type": type_, "data": data, "created_at": to_utc(at)}
+
+
+def _started_row(claimed: GenerationRecord, started: Callable[[GenerationRecord], NewJobEvent]) -> dict[str, Any]:
+    event = started(claimed)
+    return _event_row(claimed.id, event.type, event.data, event.at)
 
 
 def _artifact_rows(record: GenerationRecord) -> list[dict[str, Any]]:
@@ -252,51 +299,116 @@ class _EventWrite:
     id: int = field(default=0)
 
     def write_all(self, conn: Connection, group: list[_EventWrite]) -> None:
-        stmt = generation_events.insert().returning(generation_events.c.id, sort_by_parameter_order=True)
-        ids = conn.execute(stmt, [write.row for write in group]).scalars().all()
+        ids = conn.execute(INSERT_EVENTS_RETURNING, [write.row for write in group]).scalars().all()
         for write, event_id in zip(group, ids, strict=True):
             write.id = int(event_id)
 
 
 @dataclass(frozen=True, slots=True)
 class _FinishWrite:
-    """A job's final record for the group-commit writer: one UPDATE per job (each job's own values), then
-    one insert of the artifacts of the batch's jobs and one of their terminal events."""
+    """A job's final record for the group-commit writer: one UPDATE of the batch's jobs (executemany: each
+    job's own values), then one insert of the artifacts of the batch's jobs and one of their terminal
+    events."""
 
-    job_id: str
     row: dict[str, Any]
     artifacts: list[dict[str, Any]]
     events: list[dict[str, Any]]
 
     def write_all(self, conn: Connection, group: list[_FinishWrite]) -> None:
-        for write in group:
-            conn.execute(update(generations).where(generations.c.id == write.job_id).values(**write.row))
+        conn.execute(FINISH, [write.row for write in group])
         artifacts = [a for write in group for a in write.artifacts]
         if artifacts:
             conn.execute(generation_artifacts.insert(), artifacts)
         events = [e for write in group for e in write.events]
         if events:
-            conn.execute(generation_events.insert(), events)
+            conn.execute(INSERT_EVENTS, events)
 
 
-def _claim_statement(job_id: str, *, owner: str, now: datetime, lease_until: datetime) -> Any:
-    """Take the job if it is queued (or its lease expired) and not cancelled; returns its row."""
-    at = to_utc(now)
-    claimable = or_(
-        generations.c.status == QUEUED,
-        and_(generations.c.status == PROCESSING, generations.c.lease_expires_at < at),
+_AT = bindparam("claim_at", type_=generations.c.started_at.type)
+# Take the job if it is queued (or its lease expired) and not cancelled; returns its row.
+CLAIM = (
+    update(generations)
+    .where(
+        generations.c.id == bindparam("claim_id"),
+        or_(
+            generations.c.status == QUEUED,
+            and_(generations.c.status == PROCESSING, generations.c.lease_expires_at < _AT),
+        ),
+        generations.c.cancel_requested.is_(False),
     )
-    return (
-        update(generations)
-        .where(generations.c.id == job_id, claimable, generations.c.cancel_requested.is_(False))
-        .values(
-            status=PROCESSING,
-            lease_owner=owner,
-            lease_expires_at=to_utc(lease_until),
-            started_at=func.coalesce(generations.c.started_at, at),
-        )
-        .returning(*generations.c)
+    .values(
+        status=PROCESSING,
+        lease_owner=bindparam("claim_owner"),
+        lease_expires_at=bindparam("claim_lease_until", type_=generations.c.lease_expires_at.type),
+        started_at=func.coalesce(generations.c.started_at, _AT),
     )
+    .returning(*generations.c)
+)
+
+
+def _claim_params(job_id: str, *, owner: str, now: datetime, lease_until: datetime) -> dict[str, Any]:
+    return {"claim_id": job_id, "claim_owner": owner, "claim_at": to_utc(now), "claim_lease_until": to_utc(lease_until)}
+
+
+_TIME = DateTime(timezone=True)
+_CLAIMED = (
+    func.unnest(
+        cast(bindparam("claim_ids"), postgresql.ARRAY(String)),
+        cast(bindparam("claim_owners"), postgresql.ARRAY(String)),
+        cast(bindparam("claim_ats"), postgresql.ARRAY(_TIME)),
+        cast(bindparam("claim_leases"), postgresql.ARRAY(_TIME)),
+    )
+    .table_valued("id", "owner", "at", "lease_until")
+    .render_derived("claims")
+)
+# CLAIM for several jobs in one statement (PostgreSQL): each row of the arrays is one claim's parameters.
+CLAIM_MANY = (
+    update(generations)
+    .where(
+        generations.c.id == _CLAIMED.c.id,
+        or_(
+            generations.c.status == QUEUED,
+            and_(generations.c.status == PROCESSING, generations.c.lease_expires_at < _CLAIMED.c.at),
+        ),
+        generations.c.cancel_requested.is_(False),
+    )
+    .values(
+        status=PROCESSING,
+        lease_owner=_CLAIMED.c.owner,
+        lease_expires_at=_CLAIMED.c.lease_until,
+        started_at=func.coalesce(generations.c.started_at, _CLAIMED.c.at),
+    )
+    .returning(*generations.c)
+)
+
+
+def _claim_all(conn: Connection, group: list[_ClaimWrite]) -> None:
+    """Run a batch's claims as CLAIM would one after the other: on PostgreSQL the first claim of each job
+    in one statement (one round trip for the batch), then a job's further claims of the batch one by one
+    (they see the first)."""
+    if conn.dialect.name != "postgresql" or len(group) < 2:  # one claim needs no arrays
+        for write in group:
+            write.claimed = _claimed(conn.execute(CLAIM, write.params).mappings().first())
+        return
+    firsts: dict[str, _ClaimWrite] = {}
+    for write in group:
+        firsts.setdefault(write.params["claim_id"], write)
+    params = [write.params for write in firsts.values()]
+    rows = conn.execute(
+        CLAIM_MANY,
+        {
+            "claim_ids": [p["claim_id"] for p in params],
+            "claim_owners": [p["claim_owner"] for p in params],
+            "claim_ats": [p["claim_at"] for p in params],
+            "claim_leases": [p["claim_lease_until"] for p in params],
+        },
+    ).mappings()
+    taken = {row["id"]: row for row in rows}
+    for job_id, write in firsts.items():
+        write.claimed = _claimed(taken.get(job_id))
+    for write in group:
+        if firsts[write.params["claim_id"]] is not write:
+            write.claimed = _claimed(conn.execute(CLAIM, write.params).mappings().first())
 
 
 def _claimed(row: Any) -> GenerationRecord | None:
@@ -309,9 +421,36 @@ class _ClaimWrite:
     """A claim for the group-commit writer: its conditional UPDATE runs in the batch's transaction;
     `claimed` holds the job's record once the batch committed (None: not claimable)."""
 
-    stmt: Any
+    params: dict[str, Any]
+    started: Callable[[GenerationRecord], NewJobEvent] | None
     claimed: GenerationRecord | None = field(default=None)
 
     def write_all(self, conn: Connection, group: list[_ClaimWrite]) -> None:
+        _claim_all(conn, group)
+        events = [
+            _started_row(write.claimed, write.started)
+            for write in group
+            if write.claimed is not None and write.started is not None
+        ]
+        if events:  # after every claim of the batch, in their order
+            conn.execute(INSERT_EVENTS, events)
+
+
+@dataclass(frozen=True, slots=True)
+class _NewJobWrite:
+    """A new job for the group-commit writer: the records of a batch are one multi-row insert that skips
+    ids already stored, then one insert of the events of the jobs that went in (their `queued` events)."""
+
+    record: GenerationRecord
+    events: list[dict[str, Any]]
+    postgres: bool
+
+    def write_all(self, conn: Connection, group: list[_NewJobWrite]) -> None:
+        added = set(insert_records(conn, [write.record for write in group], postgres=self.postgres))
+        events = []
         for write in group:
-            write.claimed = _claimed(conn.execute(write.stmt).mappings().first())
+            if write.record.id in added:
+                added.discard(write.record.id)  # a job given twice in one batch has its events written once
+                events.extend(write.events)
+        if events:
+            conn.execute(INSERT_EVENTS, events)

@@ -135,20 +135,27 @@ class _RecordWrite:
     postgres: bool
 
     def write_all(self, conn: Connection, group: list[_RecordWrite]) -> None:
-        records = {write.record.id: write.record for write in group}  # the same record twice is written once
-        stmt: Any
-        if self.postgres:
-            stmt = postgresql.insert(generations).on_conflict_do_nothing(index_elements=["id"])
-            rows = [record_row(r) for r in records.values()]
-        else:  # SQLite keeps JSON as text: the record's JSON columns are written as pydantic makes their text
-            stmt = sqlite.insert(_TEXT_GENERATIONS).on_conflict_do_nothing(index_elements=["id"])
-            rows = [record_text_row(r) for r in records.values()]
-        added = conn.execute(stmt.returning(stmt.table.c.id), rows).scalars().all()
-        artifacts = [
-            {**a.model_dump(), "created_at": to_utc(a.created_at)} for gid in added for a in records[gid].artifacts
-        ]
-        if artifacts:
-            conn.execute(generation_artifacts.insert(), artifacts)
+        insert_records(conn, [write.record for write in group], postgres=self.postgres)
+
+
+def insert_records(conn: Connection, group: Sequence[GenerationRecord], *, postgres: bool) -> list[str]:
+    """Insert records and their artifacts in one statement each, skipping ids already stored; returns the
+    ids that went in."""
+    records = {record.id: record for record in group}  # the same record twice is written once
+    stmt: Any
+    if postgres:
+        stmt = postgresql.insert(generations).on_conflict_do_nothing(index_elements=["id"])
+        rows = [record_row(r) for r in records.values()]
+    else:  # SQLite keeps JSON as text: the record's JSON columns are written as pydantic makes their text
+        stmt = sqlite.insert(_TEXT_GENERATIONS).on_conflict_do_nothing(index_elements=["id"])
+        rows = [record_text_row(r) for r in records.values()]
+    added = list(conn.execute(stmt.returning(stmt.table.c.id), rows).scalars().all())
+    artifacts = [
+        {**a.model_dump(), "created_at": to_utc(a.created_at)} for gid in added for a in records[gid].artifacts
+    ]
+    if artifacts:
+        conn.execute(generation_artifacts.insert(), artifacts)
+    return added
 
 
 class SqlAlchemyGenerationRepository:

@@ -3,9 +3,18 @@
 `MemoryJobNotifier` works within a process; `RedisJobNotifier` publishes on Redis so that a stream served
 by one API process wakes when a worker elsewhere writes an event. Each job has a channel of its own that
 only the processes waiting on it listen to (`RedisConnection.listen_to`), so an event wakes the processes
-that stream it, not every API process and worker. The notifies of one turn of the event loop go to Redis
-in one pipeline (a worker's jobs whose writes were committed in one batch wake together): one round trip
-for all of them, not one each.
+that stream it, not every API process and worker.
+
+A notify is published only for a job that a process elsewhere waits on (issue 18: a worker published
+every event of every job, mostly to channels nobody listened to, a Redis round trip each time). A process
+that starts waiting on a job says so to every process (`watch` channel), after it listens to the job's
+channel and before it looks at the job's events; it says so again every `announce_s` while it waits. A
+writer publishes the notifies of the jobs it heard of (for `3 * announce_s` after the last word) and keeps
+the others' ids (`quiet`): a word that comes for one of them after its event was written (the stream
+looked before the write, the word reached the writer after it) gets its notify then. So a stream is woken
+as before; a notify lost anyway (Redis failing, a word lost) costs the stream its wait's timeout, after
+which it looks again. The notifies of one turn of the event loop go to Redis in one pipeline (a worker's
+jobs whose writes were committed in one batch wake together): one round trip for all of them.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections import Counter, OrderedDict
 from typing import Any
 
@@ -49,39 +59,92 @@ class MemoryJobNotifier:
 
 
 class RedisJobNotifier:
-    """Publishes on the job's own channel; a process listens to it while something there waits on the job
-    (and `linger_s` after, as a stream waits again and again)."""
+    """Publishes on the job's own channel when a process elsewhere waits on the job; a process listens to
+    it while something there waits on the job (and `linger_s` after, as a stream waits again and again).
 
-    def __init__(self, *, connection: RedisConnection, linger_s: float = 5.0) -> None:
+    Args:
+        connection: The process's Redis connection (its pool, and its listener).
+        linger_s: How long the process keeps listening to a job's channel after its last wait ended.
+        announce_s: How often a process that waits on a job says so again (a process started since, or
+            one that lost Redis meanwhile, hears of it within that time).
+    """
+
+    MAX_JOBS = 10_000  # watched and quiet job ids kept at most each, oldest dropped first
+
+    def __init__(self, *, connection: RedisConnection, linger_s: float = 5.0, announce_s: float = 5.0) -> None:
         self.connection = connection
         self._connection = connection
         self._local = MemoryJobNotifier()
         self._prefix = connection.private_channel("job", "")
+        self._watch_channel = connection.key("job-watch")
+        self._token = secrets.token_hex(8)  # tells this process's own words apart
         self._linger_s = linger_s
+        self._announce_s = announce_s
         self._waiters: Counter[str] = Counter()
         self._listening: dict[str, asyncio.TimerHandle | None] = {}
+        self._announced: dict[str, float] = {}  # job id -> when this process last said it waits on it
+        self._watched: OrderedDict[str, float] = OrderedDict()  # job id -> until when a process elsewhere waits
+        self._quiet: OrderedDict[str, None] = OrderedDict()  # notified here while no process was known to wait
         self._stopping: set[asyncio.Future[None]] = set()
         self._outgoing: dict[str, None] = {}  # job ids to publish with the next pipeline, in order
         self._sent: asyncio.Future[None] | None = None  # resolved once that pipeline was sent
         connection.on(self._prefix + "*", self._on_message)
+        connection.on(self._watch_channel, self._on_watch)
+        connection.on_reconnect(self._announce_all)
 
     async def _on_message(self, channel: str, _data: bytes) -> None:
         await self._local.notify(channel.removeprefix(self._prefix))
 
+    async def _on_watch(self, _channel: str, data: bytes) -> None:
+        """A process waits on a job: publish its notifies from now on, and the one it may have missed."""
+        token, _, job_id = data.decode().partition(" ")
+        if token == self._token or not job_id:
+            return  # this process's own waits are woken by the local notify
+        self._watched[job_id] = asyncio.get_running_loop().time() + 3 * self._announce_s
+        self._watched.move_to_end(job_id)
+        while len(self._watched) > self.MAX_JOBS:
+            self._watched.popitem(last=False)
+        if job_id in self._quiet:  # its event was written before the word came: the stream may have missed it
+            del self._quiet[job_id]
+            self._queue(job_id)
+
+    def _watched_elsewhere(self, job_id: str) -> bool:
+        until = self._watched.get(job_id)
+        if until is None:
+            return False
+        if until < asyncio.get_running_loop().time():
+            del self._watched[job_id]
+            return False
+        return True
+
     async def notify(self, job_id: str) -> None:
-        """Wake the job's waiters here at once, and elsewhere through Redis; returns once published (or
-        Redis failed: a stream looks again after its wait's timeout anyway)."""
+        """Wake the job's waiters here at once, and elsewhere through Redis when a process there waits on
+        it; returns once published (or Redis failed: a stream looks again after its wait's timeout)."""
         await self._local.notify(job_id)
+        if not self._watched_elsewhere(job_id):
+            self._quiet[job_id] = None
+            self._quiet.move_to_end(job_id)
+            while len(self._quiet) > self.MAX_JOBS:
+                self._quiet.popitem(last=False)
+            return
+        sent = self._queue(job_id)
+        await asyncio.shield(sent)
+
+    def _queue(self, job_id: str) -> asyncio.Future[None]:
+        """Put a notify into the next pipeline (sent at the end of this turn of the loop)."""
         self._outgoing[job_id] = None
         if self._sent is None:
             self._sent = asyncio.get_running_loop().create_future()
             asyncio.get_running_loop().call_soon(self._publish)
-        await asyncio.shield(self._sent)
+        return self._sent
 
     def _publish(self) -> None:
         job_ids, sent = list(self._outgoing), self._sent
         self._outgoing, self._sent = {}, None
-        task = asyncio.ensure_future(self._send(job_ids, sent))
+        self._spawn(self._send(job_ids, sent))
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.ensure_future(work)
         self._stopping.add(task)
         task.add_done_callback(self._stopping.discard)
 
@@ -102,19 +165,51 @@ class RedisJobNotifier:
             if sent is not None and not sent.done():
                 sent.set_result(None)
 
+    async def _announce(self, job_ids: list[str]) -> None:
+        """Tell every process that this one waits on these jobs."""
+        now = asyncio.get_running_loop().time()
+        for job_id in job_ids:
+            self._announced[job_id] = now
+        await self._say(job_ids)
+
+    async def _say(self, job_ids: list[str]) -> None:
+        async def publish(redis: Any) -> None:
+            async with redis.pipeline(transaction=False) as pipe:
+                for job_id in job_ids:
+                    pipe.publish(self._watch_channel, f"{self._token} {job_id}".encode())
+                await pipe.execute()
+
+        try:
+            await self._connection.call(publish)
+        except RedisUnavailableError:
+            pass  # Redis is down: no notify comes either; the stream looks again after its wait's timeout
+        except Exception as exc:  # e.g. the connection closing under a word said again while stopping
+            log.warning("jobs.watch_failed count=%d error=%s", len(job_ids), type(exc).__name__)
+
+    async def _announce_all(self) -> None:
+        """Back after losing Redis: words sent meanwhile were lost, say again what this process waits on."""
+        if self._listening:
+            await self._announce(list(self._listening))
+
     async def wait(self, job_id: str, *, timeout_s: float) -> None:
         """Wait for a notify of `job_id`, at most `timeout_s`. The first wait of a job returns as soon as
-        this process listens to its channel: the caller looks again, so nothing written before is missed."""
+        this process listens to its channel and said it waits on it: the caller looks again, so nothing
+        written before is missed."""
         self._waiters[job_id] += 1
         try:
             if job_id not in self._listening:
                 self._listening[job_id] = None
                 await self._connection.listen_to(self._prefix + job_id)
+                await self._announce([job_id])
                 return
             timer = self._listening[job_id]
             if timer is not None:
                 timer.cancel()
                 self._listening[job_id] = None
+            now = asyncio.get_running_loop().time()
+            if now - self._announced.get(job_id, now) >= self._announce_s:
+                self._announced[job_id] = now
+                self._spawn(self._say([job_id]))  # still waiting: say so again, for processes new since
             await self._local.wait(job_id, timeout_s=timeout_s)
         finally:
             self._waiters[job_id] -= 1
@@ -128,6 +223,5 @@ class RedisJobNotifier:
         if self._waiters.get(job_id) or job_id not in self._listening:
             return
         del self._listening[job_id]
-        task = asyncio.ensure_future(self._connection.stop_listening(self._prefix + job_id))
-        self._stopping.add(task)
-        task.add_done_callback(self._stopping.discard)
+        self._announced.pop(job_id, None)
+        self._spawn(self._connection.stop_listening(self._prefix + job_id))

@@ -7,7 +7,7 @@ conditional UPDATE: two runners can never both own a job.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -178,7 +178,20 @@ class MemoryJobRepository(MemoryGenerationRepository):
         ]
         return self._record(min(live, key=lambda row: row["created_at"])) if live else None
 
-    async def claim(self, job_id: str, *, owner: str, now: datetime, lease_until: datetime) -> GenerationRecord | None:
+    async def add(self, record: GenerationRecord, *, events: Sequence[NewJobEvent] = ()) -> None:
+        await super().add(record)
+        for event in events:
+            await self.add_event(record.id, event.type, event.data, at=event.at)
+
+    async def claim(
+        self,
+        job_id: str,
+        *,
+        owner: str,
+        now: datetime,
+        lease_until: datetime,
+        started: Callable[[GenerationRecord], NewJobEvent] | None = None,
+    ) -> GenerationRecord | None:
         row = self._db.generations.get(job_id)
         at = utc_now(now)
         if row is None or row["cancel_requested"]:
@@ -191,7 +204,11 @@ class MemoryJobRepository(MemoryGenerationRepository):
             lease_expires_at=utc(lease_until),
             started_at=row["started_at"] or at,
         )
-        return self._record(row)
+        claimed = self._record(row)
+        if started is not None:
+            event = started(claimed)
+            await self.add_event(job_id, event.type, event.data, at=event.at)
+        return claimed
 
     async def heartbeat(self, job_id: str, *, owner: str, lease_until: datetime) -> tuple[bool, bool]:
         return renew_lease(self._db.generations.get(job_id), owner=owner, running=PROCESSING, lease_until=lease_until)

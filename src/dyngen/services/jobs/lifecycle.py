@@ -48,6 +48,7 @@ from dyngen.services.generation.attempts import Progress
 from dyngen.services.generation.outcomes import ArtifactRef, Prepared
 from dyngen.services.generation.request import Preparer
 from dyngen.services.generation.serving import cached
+from dyngen.services.jobs.progress import DELAY_S, HeldEvents
 from dyngen.services.machinery.background import BackgroundTasks
 from dyngen.services.machinery.container import RunningJobs
 from dyngen.services.machinery.ids import new_id
@@ -130,6 +131,7 @@ class JobRunner:
         max_attempts: Runs of a job before a retryable failure is final.
         retry_base_s: First delay before a job runs again; doubles per attempt, with jitter.
         record_timeout_s: How long the database has to take the job's final record.
+        progress_delay_s: How long a reported event waits for the job's next write (`progress.HeldEvents`).
     """
 
     ports: JobPorts
@@ -146,6 +148,7 @@ class JobRunner:
     max_attempts: int
     retry_base_s: float
     record_timeout_s: float
+    progress_delay_s: float = DELAY_S
 
 
 async def emit(ports: JobPorts, job_id: str, type_: str, data: dict[str, Any] | None = None) -> None:
@@ -161,10 +164,14 @@ async def _announce(ports: JobPorts, job_id: str, types: list[str]) -> None:
         ports.metrics.job_event(type_=type_)
 
 
-async def _finish(ports: JobPorts, record: GenerationRecord, type_: str, data: dict[str, Any]) -> None:
-    """Write a job's final record and its terminal event (one transaction), then wake its listeners."""
-    await ports.jobs.finish(record, events=[NewJobEvent(type_, data, ports.clock.now())])
-    await _announce(ports, record.id, [type_])
+async def _finish(
+    ports: JobPorts, record: GenerationRecord, type_: str, data: dict[str, Any], *, held: HeldEvents | None = None
+) -> None:
+    """Write a job's final record, the events its run `held` and its terminal event (one transaction),
+    then wake its listeners."""
+    events = [*(await held.take() if held is not None else []), NewJobEvent(type_, data, ports.clock.now())]
+    await ports.jobs.finish(record, events=events)
+    await _announce(ports, record.id, [event.type for event in events])
 
 
 async def submit_job(
@@ -212,15 +219,16 @@ async def submit_job(
         idempotency_key=idempotency_key,
         request_hash=request_hash,
     )
+    # Its `queued` event goes in with the record (one write): nobody can listen to a job whose id this call
+    # has not returned yet, so it wakes nobody.
+    queued = NewJobEvent("queued", {"cache_key": record.cache_key}, now)
     try:
-        await jobs.add(record)
+        await jobs.add(record, events=[queued])
     except DuplicateIdempotencyKey:
         # Two submissions with one idempotency key raced: the other one's insert won.
         if idempotency_key is not None and (existing := await _by_key(jobs, idempotency_key, request_hash)):
             return Submitted(existing, created=False)
         raise
-    # Nobody can listen to a job whose id this call has not returned yet: its first event wakes nobody.
-    await ports.jobs.add_event(record.id, "queued", {"cache_key": record.cache_key}, at=now)
     ports.metrics.job_event(type_="queued")
     await ports.queue.enqueue(record.id)
     return Submitted(record, created=True)
@@ -314,10 +322,16 @@ async def run_job(*, job_id: str, owner: str, runner: JobRunner) -> RunResult:
     ports = runner.ports
     jobs, clock = ports.jobs, ports.clock
     now = clock.now()
-    record = await jobs.claim(job_id, owner=owner, now=now, lease_until=now + timedelta(seconds=runner.lease_s))
+    record = await jobs.claim(
+        job_id,
+        owner=owner,
+        now=now,
+        lease_until=now + timedelta(seconds=runner.lease_s),
+        started=lambda claimed: NewJobEvent("started", {"attempt": claimed.job_attempts + 1}, now),
+    )
     if record is None:
         return RunResult(ran=False)
-    await emit(ports, job_id, "started", {"attempt": record.job_attempts + 1})
+    await _announce(ports, job_id, ["started"])  # written with the claim
     try:
         prepared = runner.preparer.prepare(GenerateContentRequest.model_validate(record.request))
     except DyngenError as exc:
@@ -335,35 +349,39 @@ async def run_job(*, job_id: str, owner: str, runner: JobRunner) -> RunResult:
     # A job that never ran before (its first claim set started_at to this claim's time, and no runner
     # put it back) has no provider job upstream to carry on with: no need to read its events for one.
     first_run = record.job_attempts == 0 and record.started_at == now
-    work = asyncio.ensure_future(_execute(runner, prepared, record, first_run=first_run))
+    held = HeldEvents(ports, job_id, delay_s=runner.progress_delay_s)
+    work = asyncio.ensure_future(_execute(runner, prepared, record, held, first_run=first_run))
     runner.running.add(job_id, work)
     keeper = asyncio.ensure_future(_keep_lease(ports, runner.lease_s, job_id, owner, work))
     try:
         final = await asyncio.shield(work)
     except asyncio.CancelledError:
         if not work.cancelled():
+            held.close()
             raise  # this runner is shutting down: the lease expires and the reaper hands the job on
-        await _finish(ports, _cancelled(record, clock), "failed", {"code": ErrorCode.GEN_CANCELLED.value})
+        cancelled = _cancelled(record, clock)
+        await _finish(ports, cancelled, "failed", {"code": ErrorCode.GEN_CANCELLED.value}, held=held)
         log.info("job.cancelled id=%s", job_id)
         return RunResult(ran=True)
     finally:
         keeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await keeper
-    return await _conclude(runner, record, final)
+    return await _conclude(runner, record, final, held)
 
 
 async def _execute(
-    runner: JobRunner, prepared: Prepared, record: GenerationRecord, *, first_run: bool
+    runner: JobRunner, prepared: Prepared, record: GenerationRecord, held: HeldEvents, *, first_run: bool
 ) -> GenerationRecord:
-    """The job's work: its content from the cache, or a provider run; returns the job's final record."""
+    """The job's work: its content from the cache, or a provider run; returns the job's final record. The
+    events it reports wait in `held` for the job's next write."""
     ports = runner.ports
     if (
         prepared.cacheable
         and (hit := await cached(prepared, cache=runner.cache, memo=runner.entries, durable=True)) is not None
     ):
         ports.metrics.cache_request(node=prepared.node, tier=hit.tier, hit=True)
-        await emit(ports, record.id, "cache_hit", {"tier": hit.tier, "generation_id": hit.outcome.generation_id})
+        await held.report("cache_hit", {"tier": hit.tier, "generation_id": hit.outcome.generation_id})
         outcome = hit.outcome
         return record.model_copy(
             update={
@@ -377,14 +395,11 @@ async def _execute(
             }
         )
 
-    async def progress(type_: str, data: dict[str, Any]) -> None:
-        await emit(ports, record.id, type_, data)
-
     if prepared.cacheable:
         ports.metrics.cache_request(node=prepared.node, tier="none", hit=False)
     seed = prepared.seed or resolve_seed(prepared.request, entropy=runner.entropy)
     remote = None if first_run else await _remote_job(ports.jobs, record.id)
-    return await runner.generate(prepared, seed, job=record, progress=progress, remote_job=remote)
+    return await runner.generate(prepared, seed, job=record, progress=held.report, remote_job=remote)
 
 
 async def _remote_job(jobs: JobRepository, job_id: str) -> RemoteJob | None:
@@ -413,8 +428,11 @@ async def _keep_lease(ports: JobPorts, lease: float, job_id: str, owner: str, wo
             return
 
 
-async def _conclude(runner: JobRunner, record: GenerationRecord, final: GenerationRecord) -> RunResult:
+async def _conclude(
+    runner: JobRunner, record: GenerationRecord, final: GenerationRecord, held: HeldEvents
+) -> RunResult:
     ports = runner.ports
+    reported = await held.take()  # written with the job's next write, before its own events
     attempts = record.job_attempts + 1
     code = ErrorCode(final.error_code) if final.error_code and final.error_code in ErrorCode.__members__ else None
     if (
@@ -424,15 +442,19 @@ async def _conclude(runner: JobRunner, record: GenerationRecord, final: Generati
         and attempts < runner.max_attempts
     ):
         delay = runner.retry_base_s * 2 ** (attempts - 1) * (0.5 + runner.entropy.random())
+        for event in reported:  # before the job is queued again: the next run's events come after them
+            await ports.jobs.add_event(record.id, event.type, event.data, at=event.at)
         if not await ports.jobs.requeue(record.id, attempts=attempts, owner=record.lease_owner):
             return RunResult(ran=True)  # the lease was lost meanwhile: the job is another runner's now
         await emit(
             ports, record.id, "progress", {"retry_in_s": round(delay, 3), "error": code.value, "attempt": attempts}
         )
+        for event in reported:
+            ports.metrics.job_event(type_=event.type)
         return RunResult(ran=True, retry_in_s=delay)
     final = final.model_copy(update={"job_attempts": attempts})
     now = ports.clock.now()
-    events = []
+    events = list(reported)
     if final.fallback_mode:
         data = {"mode": final.fallback_mode, "reason": final.fallback_reason, "code": final.error_code}
         events.append(NewJobEvent("fallback_applied", data, now))
