@@ -100,7 +100,7 @@ docs: $(STAMP)
 # output printed whole when it ends; `make test` fails when any of them or the suite fails. They run at a
 # lower priority (nice 10): the suite's processes spend a third of their time waiting (servers, deadlines,
 # browsers), and the checks' ~2 minutes of CPU fill those gaps instead of slowing the suite's start, when
-# both test processes import and collect everything at once.
+# both test processes import and collect everything at once. Where a run's time goes: tests/support/timeline.py.
 TEST_WORKERS ?= 2
 CHECKS := lint docs web-test ts-client-test
 test: $(STAMP) editor browser-deps bytecode
