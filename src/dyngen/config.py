@@ -126,7 +126,8 @@ class Settings(BaseSettings):
         ge=0,
         le=100,
         description="Group commit: how long the first record or budget settlement of an idle writer waits for others "
-        "to share its transaction (0: none); writes that gather while one commits go in the next at once.",
+        "to share its transaction (0: none; none either after a transaction of one write); writes that gather "
+        "while one commits go in the next at once.",
     )
     db_write_batch: int = Field(
         default=64, ge=1, description="Group commit: records and budget settlements per transaction at most."

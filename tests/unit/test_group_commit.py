@@ -188,3 +188,36 @@ async def test_an_error_in_one_batch_does_not_stop_the_writer() -> None:
     assert outcomes[1] is None
     assert db.committed == [["ok"]]
     await commit.aclose()
+
+
+async def test_after_a_batch_of_one_write_the_next_goes_without_a_window() -> None:
+    """One request at a time: a write no other met is not made to wait a window for company again."""
+    db, window = FakeDatabase(), Window()
+    commit = writer(db, window)
+
+    first = await _spawn(commit, ["r1"])
+    await window.open_once()
+    await asyncio.gather(*first)
+    window.waiting.clear()
+    await asyncio.gather(*await _spawn(commit, ["r2"]))  # the window is never opened again
+
+    assert db.committed == [["r1"], ["r2"]]
+    assert not window.waiting.is_set()
+    await commit.aclose()
+
+
+async def test_after_a_batch_of_several_writes_an_idle_writer_waits_for_the_window_again() -> None:
+    db, window = FakeDatabase(), Window()
+    commit = writer(db, window)
+
+    first = await _spawn(commit, ["r1", "r2"])
+    await window.open_once()
+    await asyncio.gather(*first)
+    later = await _spawn(commit, ["r3", "r4"])
+    await window.waiting.wait()
+
+    assert db.started == [["r1", "r2"]]
+    await window.open_once()
+    await asyncio.gather(*later)
+    assert db.committed == [["r1", "r2"], ["r3", "r4"]]
+    await commit.aclose()

@@ -66,6 +66,8 @@ _SEED_FIELDS = {"type", "purpose", "from_scene", "to_scene", "style", "duration"
 _SEED_VALUES = operator.attrgetter(*sorted(_SEED_FIELDS))
 SEED_FIELDS_KEPT = 1024
 _seed_json: dict[tuple[int, ...], tuple[tuple[object, ...], str]] = {}
+# The script artifact's JSON; one encoder for every miss (`json.dumps` with options builds one per call).
+_SCRIPT_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,7 +280,7 @@ def _compose(request: GenerateContentRequest, seed: int) -> ProviderResult:
         for e in required
         if (i := next((n for n, text in enumerate(beats) if mentions(text, e)), -1)) >= 0
     }
-    data = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    data = _SCRIPT_JSON.encode(content).encode()
     words = [*(payload.dialogue or []), *(c.text for c in payload.choices or [])]
     return ProviderResult(
         payload=payload,

@@ -469,8 +469,11 @@ def mood_key(label: str) -> str | None:
     return label if label in MOOD_IMAGERY else MOOD_ALIASES.get(label)
 
 
+@lru_cache(maxsize=4096)
 def place_phrase(location: str | None) -> str | None:
-    """A location id as a noun phrase: `rooftop_garden` -> "the rooftop garden"; "Paris" keeps its capitals."""
+    """A location id as a noun phrase: `rooftop_garden` -> "the rooftop garden"; "Paris" keeps its capitals.
+
+    Remembered per location: every request of a node asks it of the same scenes several times."""
     words = " ".join((location or "").replace("_", " ").replace("-", " ").split())
     if not words or words != words.lower() or words.startswith("the "):
         return words or None
