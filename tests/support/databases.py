@@ -3,6 +3,7 @@ PostgreSQL (a database per test module, without the rows of the module's earlier
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -68,7 +69,9 @@ async def migrated_sqlite(url: str, *, unless_present: bool = False) -> None:
     already there is left as it is."""
     template = _SQLITE_TEMPLATES.get("head")
     if template is None or not template.is_file():
-        template = Path(tempfile.mkdtemp(prefix="dyngen-sqlite-template-")) / "dyngen.db"
+        folder = tempfile.mkdtemp(prefix="dyngen-sqlite-template-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        template = Path(folder) / "dyngen.db"
         engine = create_engine(f"sqlite+aiosqlite:///{template}")
         try:
             await schema.upgrade(engine)
