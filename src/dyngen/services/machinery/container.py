@@ -82,6 +82,10 @@ class RunningJobs:
                 await task
 
 
+# How long stopping waits for a background task it cancelled before cancelling it again.
+RECANCEL_S = 0.5
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Options:
     """Service behaviour chosen by settings. `bootstrap.build` gives every value: the defaults are
@@ -202,6 +206,12 @@ class Services:
             for task in tasks:
                 task.cancel()
             for task in tasks:
+                # A cancel that lands inside a Redis client call can be swallowed there: the warm-up loop,
+                # waiting on the job notifier, of a worker stopped just after it started kept that worker
+                # from ever exiting. Cancel again until the task has stopped.
+                while not task.done():
+                    await asyncio.wait({task}, timeout=RECANCEL_S)
+                    task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await self.running.stop()
