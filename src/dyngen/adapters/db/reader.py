@@ -22,11 +22,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dyngen.adapters.db.repository import SQLITE_BUSY_TIMEOUT_S, sqlite_pragmas
+from dyngen.adapters.db.repository import sqlite_thread_engine
 
 T = TypeVar("T")
 
@@ -43,12 +43,7 @@ class SqlReader:
         self._sqlite: Engine | None = None
         self._thread: ThreadPoolExecutor | None = None
         if engine.dialect.name == "sqlite":
-            url = engine.url.set(drivername="sqlite")
-            # One connection, opened and used in the reader's thread only.
-            self._sqlite = create_engine(
-                url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}, pool_size=1, max_overflow=0
-            )
-            event.listen(self._sqlite, "connect", sqlite_pragmas)
+            self._sqlite = sqlite_thread_engine(engine)  # opened and used in the reader's thread only
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="dyngen-db-reader")
 
     async def read(self, read: Callable[[Connection], T]) -> T:

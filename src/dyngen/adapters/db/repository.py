@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import TypeAdapter
-from sqlalchemy import JSON, Column, MetaData, Table, Text, and_, bindparam, event, select, text, update
+from sqlalchemy import JSON, Column, Engine, MetaData, Table, Text, and_, bindparam, event, select, text, update
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
@@ -73,6 +74,21 @@ def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 SQLITE_BUSY_TIMEOUT_S = 30
+
+
+def sqlite_thread_engine(engine: AsyncEngine) -> Engine:
+    """A synchronous engine of one connection on `engine`'s SQLite file, for a thread of its own to open
+    and use (the group-commit writer's, the reader's): no aiosqlite hop per step."""
+    sync = create_sync_engine(
+        engine.url.set(drivername="sqlite"),
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S},
+        pool_size=1,
+        max_overflow=0,
+    )
+    event.listen(sync, "connect", sqlite_pragmas)
+    return sync
+
+
 RETRIES = 3
 PING_TIMEOUT_S = 2.0
 LOOKUP_KEYS = 256  # drift lookups answered by one read at most

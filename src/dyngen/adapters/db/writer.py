@@ -20,12 +20,12 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dyngen.adapters.db.group_commit import MAX_ITEMS, WINDOW_S, GroupCommit
-from dyngen.adapters.db.repository import SQLITE_BUSY_TIMEOUT_S, retrying, sqlite_pragmas
+from dyngen.adapters.db.repository import retrying, sqlite_thread_engine
 
 Step = Callable[[Connection], None]
 
@@ -63,12 +63,7 @@ class SqlWriter:
         self._sqlite: Engine | None = None
         self._thread: ThreadPoolExecutor | None = None
         if engine.dialect.name == "sqlite":
-            url = engine.url.set(drivername="sqlite")
-            # One connection, opened and used in the writer's thread only.
-            self._sqlite = create_engine(
-                url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}, pool_size=1, max_overflow=0
-            )
-            event.listen(self._sqlite, "connect", sqlite_pragmas)
+            self._sqlite = sqlite_thread_engine(engine)  # opened and used in the writer's thread only
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="dyngen-db-writer")
 
     async def write(self, write: Write) -> None:
