@@ -25,6 +25,7 @@ from fastapi import Request, Response
 
 from tests.support.examples import transition_chain
 from tests.support.openai_server import Script, app_for
+from tests.support.procfs import run_or_dump
 from tests.support.servers import VENV_BIN, free_port, port_open
 from tests.support.waiting import wait_until
 
@@ -139,15 +140,7 @@ def test_a_killed_warm_up_resumes_without_generating_finished_transitions_again(
     assert ANSWERED <= done_before < TRANSITIONS
     calls_before = len(provider.script.requests)
 
-    resumed = subprocess.run(
-        [dyngen, "warm", "--resume", warmup_id, "--json"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    resumed = run_or_dump([dyngen, "warm", "--resume", warmup_id, "--json"], cwd=tmp_path, env=env, timeout_s=60)
     assert resumed.returncode == 0, resumed.stderr
     report = json.loads(resumed.stdout)
     assert (report["warmup_id"], report["status"], report["total"], report["pending"], report["failed"]) == (
