@@ -119,7 +119,7 @@ def run() -> list[Row]:
     )
     peer = Process([sys.executable, "-c", code])
     try:
-        wait_until(lambda: port_open("127.0.0.1", port), timeout=20, what="the OpenAI-protocol peer")
+        wait_until(lambda: port_open("127.0.0.1", port), what="the OpenAI-protocol peer")
         return asyncio.run(_measure(f"http://127.0.0.1:{port}/v1"))
     finally:
         peer.stop()

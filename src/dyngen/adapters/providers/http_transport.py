@@ -1,0 +1,139 @@
+"""`AiohttpTransport`: the transport of the one `httpx.AsyncClient` every provider calls out through, on
+aiohttp's connection pool.
+
+httpx's own transport (httpcore 1.0) looks at every pooled connection when a request starts and when a
+response ends, asking each idle connection's socket whether it is readable (a `select` each), and counts
+the idle ones once per connection looked at. With 32 calls in flight to one upstream, that was about a
+fifth of the server's event-loop thread, and the whole miss cost 7.6 ms of CPU through the `openai`
+provider against 1.8 ms through the built-in one (`python -m bench.miss --only upstream`). aiohttp keeps
+idle connections in a queue per host and takes one in constant time. The providers keep httpx's API
+(`guarded_request`'s streaming reads, timeouts, the SSRF rule's pinned address and TLS server name);
+only the wire under it changes.
+
+What httpx's transport contract asks, and how it is kept:
+- the request's headers are sent as httpx built them (Host included: the SSRF rule pins the address and
+  keeps the URL's host there), and nothing is decoded, redirected or stored on the way back (httpx
+  decodes, follows redirects by hand where asked, and keeps cookies);
+- `extensions["timeout"]` bounds connecting, reading and waiting for the pool; `extensions["sni_hostname"]`
+  is the TLS server name (and the name the certificate is checked against);
+- every failure is an `httpx.TransportError` of the matching kind: a connection refused or a name that does
+  not resolve is `ConnectError`, a silent server a `ConnectTimeout` or `ReadTimeout`, a server that hangs
+  up mid-answer a `RemoteProtocolError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+from collections.abc import AsyncIterator, Iterator
+
+import aiohttp
+import httpx
+
+# An answer's body is handed on in chunks of at most this size (aiohttp's reads are up to 64 KiB anyway).
+CHUNK_BYTES = 64 * 1024
+# How long an idle connection is kept for the next call (httpx's default keep-alive expiry).
+KEEPALIVE_S = 5.0
+
+
+@contextlib.contextmanager
+def _as_httpx(request: httpx.Request) -> Iterator[None]:
+    """aiohttp's failures as the httpx errors a caller of httpx handles."""
+    try:
+        yield
+    except aiohttp.ConnectionTimeoutError as exc:
+        raise httpx.ConnectTimeout(str(exc) or "connect timed out", request=request) from exc
+    except (aiohttp.ServerTimeoutError, TimeoutError) as exc:
+        raise httpx.ReadTimeout(str(exc) or "read timed out", request=request) from exc
+    except aiohttp.ClientConnectorError as exc:  # refused, unreachable, no such name, TLS refused
+        raise httpx.ConnectError(str(exc), request=request) from exc
+    except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientResponseError) as exc:
+        raise httpx.RemoteProtocolError(str(exc) or type(exc).__name__, request=request) from exc
+    except aiohttp.InvalidURL as exc:
+        raise httpx.UnsupportedProtocol(str(exc), request=request) from exc
+    except aiohttp.ClientError as exc:  # a reset connection and any other failure of the wire
+        raise httpx.ReadError(str(exc) or type(exc).__name__, request=request) from exc
+
+
+class _Body(httpx.AsyncByteStream):
+    """An answer's body as it arrives; closing it gives the connection back (or drops it, when unread)."""
+
+    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
+        self._response = response
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        with _as_httpx(self._request):
+            async for chunk in self._response.content.iter_chunked(CHUNK_BYTES):
+                yield chunk
+
+    async def aclose(self) -> None:
+        self._response.release()
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """An httpx transport on one `aiohttp.ClientSession`, made on the first request (a session belongs to
+    the event loop it was made on).
+
+    Args:
+        verify: The TLS context of https calls (True: the system's CA certificates, False: no check).
+        max_connections: Connections open at once, over every host (httpx's default); a call past it waits
+            for one, within its pool timeout.
+    """
+
+    def __init__(self, *, verify: ssl.SSLContext | bool = True, max_connections: int = 100) -> None:
+        self._ssl: ssl.SSLContext | bool = verify
+        self._limit = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                ssl=self._ssl, limit=self._limit, limit_per_host=0, keepalive_timeout=KEEPALIVE_S
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                cookie_jar=aiohttp.DummyCookieJar(),  # httpx keeps cookies
+                auto_decompress=False,  # httpx decodes
+                timeout=aiohttp.ClientTimeout(total=None),  # per request, from httpx's timeout
+            )
+        return self._session
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        timeout = request.extensions.get("timeout") or {}
+        headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() != "transfer-encoding"]
+        body: bytes | httpx.AsyncByteStream | None
+        try:
+            body = request.content or None
+        except httpx.RequestNotRead:  # a streamed body (an upload): aiohttp sends it chunked or as declared
+            assert isinstance(request.stream, httpx.AsyncByteStream)
+            body = request.stream
+        with _as_httpx(request):
+            response = await self._open().request(
+                request.method,
+                str(request.url),
+                headers=headers,
+                data=body,
+                allow_redirects=False,
+                compress=None,
+                skip_auto_headers=("Accept", "Accept-Encoding", "User-Agent", "Content-Type"),
+                server_hostname=request.extensions.get("sni_hostname"),
+                timeout=aiohttp.ClientTimeout(
+                    total=None,
+                    connect=timeout.get("pool"),
+                    sock_connect=timeout.get("connect"),
+                    sock_read=timeout.get("read"),
+                ),
+            )
+        return httpx.Response(
+            response.status,
+            headers=list(response.raw_headers),
+            stream=_Body(response, request),
+            request=request,
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": (response.reason or "").encode("latin-1")},
+        )
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()

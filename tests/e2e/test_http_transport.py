@@ -1,0 +1,230 @@
+"""`AiohttpTransport`, the wire under every provider's outbound call: what httpx's own transport does, seen
+from a server on loopback (a raw asyncio server, so that the test sees the bytes sent and can misbehave):
+the request as httpx built it, keep-alive, uploads, encoded answers, the SSRF rule's pinned address and TLS
+server name, and each failure as the httpx error a provider maps (a refused connection, a server that
+accepts and never answers, one that hangs up mid-answer), with every URL that answered before answering
+again afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+import trustme
+
+from dyngen.adapters.providers.http_transport import AiohttpTransport
+from dyngen.adapters.providers.ssrf import pinned
+from tests.support.servers import free_port
+from tests.support.waiting import hang_guard
+
+Answer = Callable[[bytes, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@dataclass
+class Seen:
+    """What a server on loopback received: each request's head and body, and how many connections."""
+
+    heads: list[bytes] = field(default_factory=list)
+    bodies: list[bytes] = field(default_factory=list)
+    connections: int = 0
+
+
+async def read_request(reader: asyncio.StreamReader) -> tuple[bytes, bytes] | None:
+    """One request's head and body (Content-Length or chunked), None at the end of the connection."""
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError:
+        return None
+    lines = {k.strip().lower(): v.strip() for k, _, v in (line.partition(b":") for line in head.split(b"\r\n")[1:])}
+    if b"content-length" in lines:
+        return head, await reader.readexactly(int(lines[b"content-length"]))
+    body = b""
+    if lines.get(b"transfer-encoding") == b"chunked":
+        while size := int((await reader.readline()).strip(), 16):
+            body += await reader.readexactly(size)
+            await reader.readline()
+        await reader.readline()
+    return head, body
+
+
+def ok(body: bytes, *, headers: bytes = b"") -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n%s" % (len(body), headers, body)
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Callable[..., Awaitable[tuple[int, Seen]]]]:
+    servers: list[asyncio.Server] = []
+
+    async def start(answer: Answer, *, tls: ssl.SSLContext | None = None) -> tuple[int, Seen]:
+        seen = Seen()
+
+        async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            seen.connections += 1
+            try:
+                while request := await read_request(reader):
+                    seen.heads.append(request[0])
+                    seen.bodies.append(request[1])
+                    await answer(request[0], reader, writer)
+                    await writer.drain()
+            except (ConnectionError, asyncio.IncompleteReadError):
+                pass
+            finally:
+                writer.close()
+
+        server = await asyncio.start_server(connection, "127.0.0.1", 0, ssl=tls)
+        servers.append(server)
+        return server.sockets[0].getsockname()[1], seen
+
+    yield start
+    for server in servers:
+        server.close()
+        await server.wait_closed()
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=AiohttpTransport(), timeout=10) as http:
+        yield http
+
+
+async def echo_path(head: bytes, _r: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    writer.write(ok(head.split(b" ")[1], headers=b"X-Twice: a\r\nX-Twice: b\r\n"))
+
+
+async def test_a_request_arrives_as_httpx_built_it_and_the_answer_comes_back_whole(
+    serve: Callable[..., Awaitable[tuple[int, Seen]]], client: httpx.AsyncClient
+) -> None:
+    port, seen = await serve(echo_path)
+    response = await client.post(
+        f"http://127.0.0.1:{port}/v1/chat?x=1", json={"model": "m"}, headers={"Authorization": "Bearer k"}
+    )
+    assert (response.status_code, response.content, response.reason_phrase) == (200, b"/v1/chat?x=1", "OK")
+    assert response.headers.get_list("x-twice") == ["a", "b"]
+    head = seen.heads[0].decode()
+    assert head.startswith("POST /v1/chat?x=1 HTTP/1.1\r\n")
+    sent = [line.split(":", 1)[0].lower() for line in head.split("\r\n")[1:] if line]
+    assert sorted(sent) == sorted(
+        [
+            "host",
+            "accept",
+            "accept-encoding",
+            "connection",
+            "user-agent",
+            "authorization",
+            "content-length",
+            "content-type",
+        ]
+    ), "httpx's headers, each once, and nothing added"
+    assert f"user-agent: python-httpx/{httpx.__version__}" in head.lower()
+    assert seen.bodies == [b'{"model":"m"}']
+
+
+async def test_calls_one_after_another_share_one_connection(
+    serve: Callable[..., Awaitable[tuple[int, Seen]]], client: httpx.AsyncClient
+) -> None:
+    port, seen = await serve(echo_path)
+    for i in range(5):
+        assert (await client.get(f"http://127.0.0.1:{port}/{i}")).content == f"/{i}".encode()
+    assert seen.connections == 1
+
+
+async def test_an_upload_and_a_gzip_answer(
+    serve: Callable[..., Awaitable[tuple[int, Seen]]], client: httpx.AsyncClient
+) -> None:
+    packed = gzip.compress(b"decoded by httpx")
+
+    async def gzipped(_h: bytes, _r: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(ok(packed, headers=b"Content-Encoding: gzip\r\n"))
+
+    port, seen = await serve(gzipped)
+    response = await client.post(f"http://127.0.0.1:{port}/upload", files={"image": ("a.png", b"\x89PNG" * 5000)})
+    assert response.content == b"decoded by httpx"
+    assert b"\x89PNG" * 5000 in seen.bodies[0]
+    assert b'filename="a.png"' in seen.bodies[0]
+
+
+async def test_the_ssrf_rules_pinned_address_keeps_the_hosts_name_and_tls_server_name(
+    serve: Callable[..., Awaitable[tuple[int, Seen]]],
+) -> None:
+    authority = trustme.CA()
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("models.example").configure_cert(server_tls)
+    client_tls = ssl.create_default_context()
+    authority.configure_trust(client_tls)
+    port, seen = await serve(echo_path, tls=server_tls)
+    # What guarded_request sends once the rule has checked models.example (which resolves nowhere here) at
+    # 127.0.0.1: the call goes to the address, the server sees the name.
+    connect, headers, extensions = pinned(httpx.URL(f"https://models.example:{port}/v1/models"), "127.0.0.1")
+    async with httpx.AsyncClient(transport=AiohttpTransport(verify=client_tls)) as http:
+        with pytest.raises(httpx.ConnectError):  # the certificate names models.example, not 127.0.0.1
+            await http.get(f"https://127.0.0.1:{port}/v1/models")
+        pinned_call = await http.get(connect, headers=headers, extensions=extensions)
+    assert pinned_call.content == b"/v1/models"
+    assert f"host: models.example:{port}" in seen.heads[-1].decode().lower()
+
+
+async def test_a_refused_connection_is_a_connect_error_not_a_timeout(client: httpx.AsyncClient) -> None:
+    with pytest.raises(httpx.ConnectError):
+        await client.get(f"http://127.0.0.1:{free_port()}/")
+    with pytest.raises(httpx.ConnectError):
+        await client.get("http://no-such-host.invalid/")
+
+
+async def test_a_server_that_accepts_and_never_answers_is_a_read_timeout_and_the_others_still_answer(
+    serve: Callable[..., Awaitable[tuple[int, Seen]]], client: httpx.AsyncClient
+) -> None:
+    never = asyncio.Event()
+
+    async def silent(_h: bytes, _r: asyncio.StreamReader, _w: asyncio.StreamWriter) -> None:
+        await never.wait()
+
+    good, _ = await serve(echo_path)
+    assert (await client.get(f"http://127.0.0.1:{good}/before")).content == b"/before"
+    port, seen = await serve(silent)
+    async with hang_guard("the read timeout"):
+        with pytest.raises(httpx.ReadTimeout):
+            await client.get(f"http://127.0.0.1:{port}/", timeout=httpx.Timeout(10, read=0.2))
+    assert seen.heads, "the request was sent: the server accepted and kept quiet"
+    assert (await client.get(f"http://127.0.0.1:{good}/before")).content == b"/before"
+    never.set()
+
+
+async def test_a_server_that_hangs_up_mid_answer_is_a_protocol_error_and_the_next_call_reconnects(
+    serve: Callable[..., Awaitable[tuple[int, Seen]]], client: httpx.AsyncClient
+) -> None:
+    calls = 0
+
+    async def cut_once(head: bytes, _r: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:  # a keep-alive connection the server drops halfway through the second answer
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part")
+            await writer.drain()
+            writer.transport.abort()
+            return
+        writer.write(ok(b"whole"))
+
+    port, seen = await serve(cut_once)
+    assert (await client.get(f"http://127.0.0.1:{port}/")).content == b"whole"
+    with pytest.raises(httpx.RemoteProtocolError):
+        await client.get(f"http://127.0.0.1:{port}/")
+    assert (await client.get(f"http://127.0.0.1:{port}/")).content == b"whole"
+    assert seen.connections == 2
+
+
+async def test_an_answer_not_read_to_its_end_gives_no_connection_back_with_bytes_left_in_it(
+    serve: Callable[..., Awaitable[tuple[int, Seen]]], client: httpx.AsyncClient
+) -> None:
+    async def big(head: bytes, _r: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(ok(b"x" * 1_000_000 if b"/big" in head else b"small"))
+
+    port, _ = await serve(big)
+    async with client.stream("GET", f"http://127.0.0.1:{port}/big") as response:
+        async for _chunk in response.aiter_bytes():
+            break  # a body over its cap is dropped, as guarded_request does
+    assert (await client.get(f"http://127.0.0.1:{port}/small")).content == b"small"
