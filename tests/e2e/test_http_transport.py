@@ -228,3 +228,16 @@ async def test_an_answer_not_read_to_its_end_gives_no_connection_back_with_bytes
         async for _chunk in response.aiter_bytes():
             break  # a body over its cap is dropped, as guarded_request does
     assert (await client.get(f"http://127.0.0.1:{port}/small")).content == b"small"
+
+
+async def test_a_proxy_named_in_the_environment_carries_the_call(
+    serve: Callable[..., Awaitable[tuple[int, Seen]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proxy, seen = await serve(echo_path)  # a forward proxy gets the target in absolute form
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    async with httpx.AsyncClient(transport=AiohttpTransport()) as http:
+        response = await http.get("http://models.example:9/v1/models")
+    assert response.content == b"http://models.example:9/v1/models"
+    assert seen.heads[0].startswith(b"GET http://models.example:9/v1/models HTTP/1.1")

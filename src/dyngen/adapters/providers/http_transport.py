@@ -14,6 +14,8 @@ What httpx's transport contract asks, and how it is kept:
 - the request's headers are sent as httpx built them (Host included: the SSRF rule pins the address and
   keeps the URL's host there), and nothing is decoded, redirected or stored on the way back (httpx
   decodes, follows redirects by hand where asked, and keeps cookies);
+- a proxy named by `HTTP_PROXY`/`HTTPS_PROXY` (and `NO_PROXY`) is used, as httpx's client uses it (httpx
+  itself mounts none once a transport is given);
 - `extensions["timeout"]` bounds connecting, reading and waiting for the pool; `extensions["sni_hostname"]`
   is the TLS server name (and the name the certificate is checked against);
 - every failure is an `httpx.TransportError` of the matching kind: a connection refused or a name that does
@@ -96,6 +98,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 cookie_jar=aiohttp.DummyCookieJar(),  # httpx keeps cookies
                 auto_decompress=False,  # httpx decodes
                 timeout=aiohttp.ClientTimeout(total=None),  # per request, from httpx's timeout
+                trust_env=True,  # HTTP(S)_PROXY and NO_PROXY, as httpx's own transport honours them
             )
         return self._session
 
