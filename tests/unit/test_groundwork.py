@@ -15,6 +15,7 @@ import pytest
 from dyngen.bootstrap_ports import generation_ports, preparer
 from dyngen.domain.contracts import GenerateContentRequest, PlayerContext
 from dyngen.domain.errors import DyngenError
+from dyngen.services.generation import front_door
 from dyngen.services.generation import request as request_module
 from dyngen.services.generation.front_door import GenerateCall, answer_known
 from dyngen.services.machinery.container import Services
@@ -109,3 +110,34 @@ async def test_new_players_of_a_known_shape_do_not_resolve_and_validate_its_node
     keys = [json.loads(answer.data)["cache_key"] for answer in answers[1:] if answer is not None]
     assert [key.split("|")[5] for key in keys] == ["pt-1", "pt-2", "pt-3"]
     assert len(validated) == 1, "the node was validated once, for its shape"
+
+
+async def test_the_same_body_again_is_answered_without_reading_its_player_context_again(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cut: list[bytes] = []
+    original = front_door.split_context
+
+    def counted(body: bytes) -> Any:
+        cut.append(body)
+        return original(body)
+
+    monkeypatch.setattr(front_door, "split_context", counted)
+    ports = generation_ports(services)
+    alice = json.dumps(game_request(player_context={"playthroughId": "pt-1", "playerId": "alice"})).encode()
+    bob = json.dumps(game_request(player_context={"playthroughId": "pt-2", "playerId": "bob"})).encode()
+    answers = [
+        await answer_known(GenerateCall(body=body), ports=ports) for body in (alice, alice, bob, alice, bob, bob)
+    ]
+
+    assert answers[0] is None, "a body read for the first time is handed on (to `generate`)"
+    assert [json.loads(a.data)["cache_key"].split("|")[5] for a in answers[1:] if a is not None] == [
+        "pt-1",
+        "pt-2",
+        "pt-1",
+        "pt-2",
+        "pt-2",
+    ], "each body keeps its own player's answer"
+    # alice's body is read whole first (its shape is learnt), then looked at once more, then known; bob's body
+    # has a known shape, so its first look is the last.
+    assert cut == [alice, alice, bob], "a body's player context is cut out until its look is known, then never"

@@ -239,12 +239,19 @@ class Look:
 async def _first_look(body: bytes, *, ports: GenerationPorts) -> Look | None:
     """The prepared request of a body already prepared whole (by digest) or of a known shape (or of a new
     shape, learned now); None for anything else (then `generate` reads it, and remembers what it read)."""
-    envelope: Envelope | None = ports.memo.envelopes.get(hashlib.blake2b(body, digest_size=16).digest())
+    digest = hashlib.blake2b(body, digest_size=16).digest()
+    envelope: Envelope | None = ports.memo.envelopes.get(digest)
     if envelope is not None:
         if envelope.prepared is None or envelope.simulate:
             return None
         return Look(envelope.prepared, envelope.player)
-    return await _shape_look(body, ports=ports, learn=True)
+    seen: Look | None = ports.memo.looks.get(digest)
+    if seen is not None:
+        return seen
+    look = await _shape_look(body, ports=ports, learn=True)
+    if look is not None and look.known:  # a shape's look depends on the body's bytes alone
+        ports.memo.looks.put(digest, look)
+    return look
 
 
 async def _shape_look(body: bytes, *, ports: GenerationPorts, learn: bool) -> Look | None:

@@ -69,3 +69,6 @@ class GenerationMemo:
     # context), and the prepared request per shape and what of the player context its preparation reads.
     shapes: LruMemo[str, Any] = field(default_factory=lambda: LruMemo(1024))
     shaped: LruMemo[tuple[Any, ...], Any] = field(default_factory=lambda: LruMemo(4096))
+    # And what a body seen before whole made of it, by its digest: the same body again (a game asking for
+    # the same node for the same player) skips cutting out and validating its player context.
+    looks: LruMemo[bytes, Any] = field(default_factory=lambda: LruMemo(4096))
