@@ -88,17 +88,23 @@ def test_a_player_context_without_the_id_its_strategy_needs_is_refused_as_the_wh
     )
 
 
+def calls_to(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> list[Any]:
+    """The first argument of every call to `module.name` from now on (the function still runs)."""
+    seen: list[Any] = []
+    original = getattr(module, name)
+
+    def counted(first: Any) -> Any:
+        seen.append(first)
+        return original(first)
+
+    monkeypatch.setattr(module, name, counted)
+    return seen
+
+
 async def test_new_players_of_a_known_shape_do_not_resolve_and_validate_its_node_again(
     services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    validated: list[object] = []
-    original = request_module.validate_config
-
-    def counted(config: Any) -> Any:
-        validated.append(config)
-        return original(config)
-
-    monkeypatch.setattr(request_module, "validate_config", counted)
+    validated = calls_to(monkeypatch, request_module, "validate_config")
     ports = generation_ports(services)
     answers = []
     for n in range(4):
@@ -115,14 +121,7 @@ async def test_new_players_of_a_known_shape_do_not_resolve_and_validate_its_node
 async def test_the_same_body_again_is_answered_without_reading_its_player_context_again(
     services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cut: list[bytes] = []
-    original = front_door.split_context
-
-    def counted(body: bytes) -> Any:
-        cut.append(body)
-        return original(body)
-
-    monkeypatch.setattr(front_door, "split_context", counted)
+    cut = calls_to(monkeypatch, front_door, "split_context")
     ports = generation_ports(services)
     alice = json.dumps(game_request(player_context={"playthroughId": "pt-1", "playerId": "alice"})).encode()
     bob = json.dumps(game_request(player_context={"playthroughId": "pt-2", "playerId": "bob"})).encode()

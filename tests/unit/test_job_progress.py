@@ -13,10 +13,10 @@ from dyngen.adapters.memory.database import MemoryDatabase
 from dyngen.adapters.memory.generations import MemoryJobRepository
 from dyngen.adapters.metrics.prometheus import PrometheusMetrics
 from dyngen.domain.contracts import GenerationStatus
-from dyngen.domain.records import GenerationRecord
 from dyngen.ports import RepositoryUnavailable
 from dyngen.services.jobs.lifecycle import JobPorts
 from dyngen.services.jobs.progress import HeldEvents
+from tests.contract.test_job_repository import job
 from tests.fakes import FakeClock, FakeJobQueue
 from tests.support.waiting import until
 
@@ -45,25 +45,7 @@ async def job_ports() -> tuple[JobPorts, GatedJobRepository, MemoryJobNotifier]:
     clock = FakeClock()
     jobs = GatedJobRepository()
     notifier = MemoryJobNotifier()
-    now = clock.now()
-    await jobs.add(
-        GenerationRecord(
-            id="j1",
-            created_at=now,
-            queued_at=now,
-            cache_key="k1",
-            version=1,
-            type="transition",
-            purpose="gap_fill",
-            strategy="always",
-            seed_source="timestamp",
-            deterministic=False,
-            status=GenerationStatus.PROCESSING,
-            attempts=0,
-            config_fingerprint="fp",
-            request={"type": "transition"},
-        )
-    )
+    await jobs.add(job("j1", at=clock.now(), status=GenerationStatus.PROCESSING))
     ports = JobPorts(jobs=jobs, queue=FakeJobQueue(), notifier=notifier, metrics=PrometheusMetrics(), clock=clock)
     return ports, jobs, notifier
 

@@ -432,7 +432,6 @@ async def _conclude(
     runner: JobRunner, record: GenerationRecord, final: GenerationRecord, held: HeldEvents
 ) -> RunResult:
     ports = runner.ports
-    reported = await held.take()  # written with the job's next write, before its own events
     attempts = record.job_attempts + 1
     code = ErrorCode(final.error_code) if final.error_code and final.error_code in ErrorCode.__members__ else None
     if (
@@ -442,19 +441,17 @@ async def _conclude(
         and attempts < runner.max_attempts
     ):
         delay = runner.retry_base_s * 2 ** (attempts - 1) * (0.5 + runner.entropy.random())
-        for event in reported:  # before the job is queued again: the next run's events come after them
-            await ports.jobs.add_event(record.id, event.type, event.data, at=event.at)
+        held.close()
+        await held.flush()  # before the job is queued again: the next run's events come after them
         if not await ports.jobs.requeue(record.id, attempts=attempts, owner=record.lease_owner):
             return RunResult(ran=True)  # the lease was lost meanwhile: the job is another runner's now
         await emit(
             ports, record.id, "progress", {"retry_in_s": round(delay, 3), "error": code.value, "attempt": attempts}
         )
-        for event in reported:
-            ports.metrics.job_event(type_=event.type)
         return RunResult(ran=True, retry_in_s=delay)
     final = final.model_copy(update={"job_attempts": attempts})
     now = ports.clock.now()
-    events = list(reported)
+    events = await held.take()  # written with the job's final record, before its own events
     if final.fallback_mode:
         data = {"mode": final.fallback_mode, "reason": final.fallback_reason, "code": final.error_code}
         events.append(NewJobEvent("fallback_applied", data, now))

@@ -105,7 +105,8 @@ class HeldEvents:
         return events
 
     def close(self) -> None:
-        """The run ended without a write (its runner stops): drop the timer; held events are not written."""
+        """The run ended: drop the timer; held events are then written only by `flush` (a job queued again)
+        or `take`, or not at all (its runner stops)."""
         self._ended = True
         if self._timer is not None:
             self._timer.cancel()
