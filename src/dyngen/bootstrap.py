@@ -399,7 +399,8 @@ async def build(
         )
     # Before anything opens: a provider setting that cannot work stops the start with nothing to close.
     # Every outbound HTTP call of the providers goes through this one client.
-    http = httpx.AsyncClient(timeout=30, transport=AiohttpTransport(verify=_tls()))
+    # Proxies from the environment, as httpx's own transport takes them (httpx's `trust_env` default).
+    http = httpx.AsyncClient(timeout=30, transport=AiohttpTransport(verify=_tls(), trust_env=True))
     try:
         registry = provider_registry(settings, providers, clock=clock, redis=redis, http=http, links=links)
     except BaseException:

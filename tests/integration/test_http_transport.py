@@ -237,7 +237,7 @@ async def test_a_proxy_named_in_the_environment_carries_the_call(
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy}")
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
-    async with httpx.AsyncClient(transport=AiohttpTransport()) as http:
+    async with httpx.AsyncClient(transport=AiohttpTransport(trust_env=True)) as http:
         response = await http.get("http://models.example:9/v1/models")
     assert response.content == b"http://models.example:9/v1/models"
     assert seen.heads[0].startswith(b"GET http://models.example:9/v1/models HTTP/1.1")

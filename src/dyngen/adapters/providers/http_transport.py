@@ -14,8 +14,8 @@ What httpx's transport contract asks, and how it is kept:
 - the request's headers are sent as httpx built them (Host included: the SSRF rule pins the address and
   keeps the URL's host there), and nothing is decoded, redirected or stored on the way back (httpx
   decodes, follows redirects by hand where asked, and keeps cookies);
-- a proxy named by `HTTP_PROXY`/`HTTPS_PROXY` (and `NO_PROXY`) is used, as httpx's client uses it (httpx
-  itself mounts none once a transport is given);
+- with `trust_env`, a proxy named by `HTTP_PROXY`/`HTTPS_PROXY` (and `NO_PROXY`) is used, as httpx's
+  client uses it (httpx itself mounts none once a transport is given);
 - `extensions["timeout"]` bounds connecting, reading and waiting for the pool; `extensions["sni_hostname"]`
   is the TLS server name (and the name the certificate is checked against);
 - every failure is an `httpx.TransportError` of the matching kind: a connection refused or a name that does
@@ -28,9 +28,12 @@ from __future__ import annotations
 import contextlib
 import ssl
 from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING
 
-import aiohttp
 import httpx
+
+if TYPE_CHECKING:  # imported on the first call: a process that calls out to no provider never loads it
+    import aiohttp
 
 # An answer's body is handed on in chunks of at most this size (aiohttp's reads are up to 64 KiB anyway).
 CHUNK_BYTES = 64 * 1024
@@ -41,6 +44,8 @@ KEEPALIVE_S = 5.0
 @contextlib.contextmanager
 def _as_httpx(request: httpx.Request) -> Iterator[None]:
     """aiohttp's failures as the httpx errors a caller of httpx handles."""
+    import aiohttp
+
     try:
         yield
     except aiohttp.ConnectionTimeoutError as exc:
@@ -81,15 +86,21 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         verify: The TLS context of https calls (True: the system's CA certificates, False: no check).
         max_connections: Connections open at once, over every host (httpx's default); a call past it waits
             for one, within its pool timeout.
+        trust_env: Take proxies from `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY` (what httpx's `trust_env` does).
     """
 
-    def __init__(self, *, verify: ssl.SSLContext | bool = True, max_connections: int = 100) -> None:
+    def __init__(
+        self, *, verify: ssl.SSLContext | bool = True, max_connections: int = 100, trust_env: bool = False
+    ) -> None:
         self._ssl: ssl.SSLContext | bool = verify
         self._limit = max_connections
+        self._trust_env = trust_env
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None:
+            import aiohttp
+
             connector = aiohttp.TCPConnector(
                 ssl=self._ssl, limit=self._limit, limit_per_host=0, keepalive_timeout=KEEPALIVE_S
             )
@@ -98,11 +109,13 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 cookie_jar=aiohttp.DummyCookieJar(),  # httpx keeps cookies
                 auto_decompress=False,  # httpx decodes
                 timeout=aiohttp.ClientTimeout(total=None),  # per request, from httpx's timeout
-                trust_env=True,  # HTTP(S)_PROXY and NO_PROXY, as httpx's own transport honours them
+                trust_env=self._trust_env,
             )
         return self._session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        import aiohttp
+
         timeout = request.extensions.get("timeout") or {}
         headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() != "transfer-encoding"]
         body: bytes | httpx.AsyncByteStream | None
