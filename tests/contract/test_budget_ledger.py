@@ -200,6 +200,8 @@ class BudgetLedgerContract:
             return True
 
         served = await asyncio.gather(*(call(i) for i in range(120)))
+        for ledger in subject.ledgers:  # a settlement may still wait in its process's writer: each reads its own
+            await ledger.snapshot(PERIOD)
 
         assert sum(served) == 50
         assert await state(subject.ledger, NODE) == (to_micros(1.0), 0)
@@ -300,3 +302,26 @@ class TestRedisBudgetLedger(BudgetLedgerContract):
         finally:
             for connection in connections:
                 await connection.aclose()
+
+
+async def test_a_queued_settlement_is_written_once_a_later_write_of_its_process_returns(tmp_path: Path) -> None:
+    # Through a writer, `commit` only queues the settlement: the generation's record, written through the
+    # same writer afterwards, returns once the spend is in the database (seen here by another process).
+    url = f"sqlite+aiosqlite:///{tmp_path / 'dyngen.db'}"
+    engine, elsewhere = create_engine(url), create_engine(url)
+    await upgrade(engine)
+    writer = SqlWriter(engine=engine)
+    clock = FakeClock(datetime.now(UTC))
+    ledger = SqlAlchemyBudgetLedger(engine=engine, clock=clock, writer=writer)
+    other = SqlAlchemyBudgetLedger(engine=elsewhere, clock=clock)
+    try:
+        held = reservation(1)
+        assert await ledger.reserve(held, limits=limits(10, 5), ttl_s=60) is None
+        await ledger.commit(held, actual=to_micros(2), at=datetime.now(UTC))
+        await writer.write(lambda conn: None)  # the record
+
+        assert await state(other, NODE) == (to_micros(2), 0)
+    finally:
+        await writer.aclose()
+        await engine.dispose()
+        await elsewhere.dispose()
