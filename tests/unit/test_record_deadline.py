@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Coroutine
 from typing import Any
 
 import pytest
 
 from dyngen.bootstrap import build
-from dyngen.bootstrap_ports import run_ports
+from dyngen.bootstrap_ports import generation_ports, run_ports
 from dyngen.config import MEMORY_URL, Settings
-from dyngen.domain.contracts import GenerationStatus
+from dyngen.domain.contracts import GenerateContentRequest, GenerationStatus
 from dyngen.domain.records import GenerationRecord
+from dyngen.ports import ProviderCall, ProviderResult
 from dyngen.services.generation.drift import LOOKUP_SHARE, drifted
+from dyngen.services.generation.front_door import generate_content
 from dyngen.services.generation.runs import RECORD_GRACE_S, record_within_s
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, FakeProvider
 
 
 def test_a_record_leaves_the_answer_a_margin_of_the_node_deadline() -> None:
@@ -58,5 +61,38 @@ async def test_the_seed_drift_lookup_takes_a_share_of_what_is_left(monkeypatch: 
         )
         assert await drifted(record, deadline=clock.monotonic() + 2.0, ports=ports) is False
         assert asked == [2.0 * LOOKUP_SHARE]
+    finally:
+        await services.aclose()
+
+
+async def test_the_seed_drift_history_is_read_while_the_provider_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 18: the history read needs the key alone; read after the provider, it queued every miss's answer
+    behind the other requests' work a second time. Here the provider answers only once the read is done."""
+    read = asyncio.Event()
+
+    class Provider(FakeProvider):
+        async def generate(self, call: ProviderCall) -> ProviderResult:
+            await read.wait()
+            return await super().generate(call)
+
+    services = await build(
+        Settings(database_url=MEMORY_URL, providers_by_type={}), providers={"builtin": Provider(name="builtin")}
+    )
+    try:
+        history = services.repository.content_hashes
+
+        async def content_hashes(cache_keys: Any, *, per_key: int = 20) -> Any:
+            found = await history(cache_keys, per_key=per_key)
+            read.set()
+            return found
+
+        monkeypatch.setattr(services.repository, "content_hashes", content_hashes)
+        request = GenerateContentRequest.model_validate(
+            {"type": "transition", "node_id": "n", "strategy": "once", "seed": 7}
+        )
+        async with asyncio.timeout(30):
+            answer = await generate_content(request=request, ports=generation_ports(services))
+        assert answer.status is GenerationStatus.COMPLETE, answer.error
+        assert answer.deterministic is True
     finally:
         await services.aclose()

@@ -20,7 +20,7 @@ from dyngen.domain.records import ArtifactRecord, GenerationRecord
 from dyngen.domain.responses import ElementCheck, ErrorInfo, FallbackInfo, GeneratedContentPayload, StageInfo
 from dyngen.ports import ArtifactBlob, ArtifactStore, Clock, Provider, ProviderResult, RemoteJob
 from dyngen.services.generation.attempts import Checked, Progress, run_provider, timeout_s
-from dyngen.services.generation.drift import drifted
+from dyngen.services.generation.drift import drifted, look_up
 from dyngen.services.generation.outcomes import CACHE_FORMAT, ArtifactRef, CacheEntry, Outcome, Prepared
 from dyngen.services.generation.ports import RunPorts
 from dyngen.services.generation.stages import script_stage
@@ -69,12 +69,14 @@ async def _store_artifacts(
             blobs.append(ArtifactBlob(role=whole.role, media_type=whole.media_type, data=whole.data))
             digests.append(whole.content_hash)
             ids.append(whole.id)
-    uris = await asyncio.gather(
-        *(
-            artifacts.put(blob.data, media_type=blob.media_type, content_hash=digest, within_s=within)
-            for blob, digest in zip(blobs, digests, strict=True)
-        )
-    )
+    puts = [
+        artifacts.put(blob.data, media_type=blob.media_type, content_hash=digest, within_s=within)
+        for blob, digest in zip(blobs, digests, strict=True)
+    ]
+    # One artifact (most generations) is awaited in place: `gather` would wrap it in a task, and the
+    # generation would queue twice behind every other request's work on the event loop (issue 18: ~3 ms
+    # per miss at concurrency 32, with a local store whose small writes never leave the loop).
+    uris = [await puts[0]] if len(puts) == 1 else await asyncio.gather(*puts)
     records = [
         ArtifactRecord(
             id=artifact_id,
@@ -324,6 +326,10 @@ async def run_generation(
     error: DyngenError | None = None
     attempts = 0
     stages: list[StageInfo] | None = None
+    # What the key made before is read while the provider runs (`drifted` compares with it afterwards).
+    lookup = None
+    if prepared.refused is None and seed.deterministic and provider.info.deterministic:
+        lookup = look_up(key, ports=ports)
     if prepared.refused is not None:  # nothing to run: the node's fallback, the error and its findings recorded
         error = _with_findings(prepared.refused)
     elif isinstance(provider, PipelineProvider):
@@ -393,7 +399,7 @@ async def run_generation(
             artifacts=artifacts,
             elements=checked.elements if checked is not None else None,
         )
-        if record.deterministic and await drifted(record, deadline=deadline, ports=ports):
+        if record.deterministic and await drifted(record, deadline=deadline, ports=ports, lookup=lookup):
             record = record.model_copy(update={"deterministic": False})
         retried = (
             FallbackInfo(applied=True, mode=FallbackMode.RETRY, reason=f"succeeded on attempt {attempts}")
@@ -414,6 +420,8 @@ async def run_generation(
         )
         return outcome, record
     assert error is not None
+    if lookup is not None:
+        lookup.cancel()  # no content to compare
     fallback_payload, info = fallback.apply(request, error, mode=request.fallback.mode, attempts=attempts)
     refused = error.checks if isinstance(error, ElementsRefusedError) else None  # which element, and why
     record = GenerationRecord(
