@@ -245,7 +245,7 @@ async def _records(
         nodes=SqlAlchemyNodeConfigRepository(engine=engine),
         keys=SqlAlchemyApiKeyRepository(engine=engine),
         reviews=SqlAlchemyReviewRepository(engine=engine),
-        warmups=SqlAlchemyWarmupRepository(engine=engine),
+        warmups=SqlAlchemyWarmupRepository(engine=engine, writer=writer),
         ledger=SqlAlchemyBudgetLedger(engine=engine, clock=clock, writer=writer),
         retention=SqlAlchemyRetentionRepository(engine=engine),
         limits=SqlAlchemyBudgetLimitRepository(engine=engine, reader=reader),

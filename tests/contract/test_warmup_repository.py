@@ -5,6 +5,7 @@ stored progress is what a resume starts from."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from dyngen.adapters.db import schema
 from dyngen.adapters.db.repository import SqlAlchemyGenerationRepository
 from dyngen.adapters.db.warmups import SqlAlchemyWarmupRepository
+from dyngen.adapters.db.writer import SqlWriter
 from dyngen.adapters.memory.database import MemoryDatabase
 from dyngen.adapters.memory.generations import MemoryGenerationRepository
 from dyngen.adapters.memory.warmups import MemoryWarmupRepository
@@ -169,6 +171,22 @@ class TestSqlAlchemyWarmupRepository(WarmupRepositoryContract):
     async def stores(self, engine: AsyncEngine) -> tuple[GenerationRepository, WarmupRepository]:
         await schema.upgrade(engine)
         return SqlAlchemyGenerationRepository(engine=engine), SqlAlchemyWarmupRepository(engine=engine)
+
+
+class TestSqlAlchemyWarmupRepositoryGroupCommit(WarmupRepositoryContract):
+    """Finished items written through the process's group-commit writer (the way `bootstrap.build` wires it)."""
+
+    @pytest.fixture
+    async def stores(self, engine: AsyncEngine) -> AsyncIterator[tuple[GenerationRepository, WarmupRepository]]:
+        await schema.upgrade(engine)
+        writer = SqlWriter(engine=engine)
+        try:
+            yield (
+                SqlAlchemyGenerationRepository(engine=engine, writer=writer),
+                SqlAlchemyWarmupRepository(engine=engine, writer=writer),
+            )
+        finally:
+            await writer.aclose()
 
 
 class TestMemoryWarmupRepository(WarmupRepositoryContract):

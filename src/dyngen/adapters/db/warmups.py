@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dyngen.adapters.db.repository import db_time, renew_lease, retrying, to_utc
@@ -25,6 +26,9 @@ from dyngen.domain.warmup import (
     WarmupRun,
     WarmupStatus,
 )
+
+if TYPE_CHECKING:
+    from dyngen.adapters.db.writer import SqlWriter
 
 QUEUED = WarmupStatus.QUEUED.value
 RUNNING = WarmupStatus.RUNNING.value
@@ -51,8 +55,19 @@ def _run(row: Any) -> WarmupRun:
 
 
 class SqlAlchemyWarmupRepository:
-    def __init__(self, *, engine: AsyncEngine) -> None:
+    """Warm-up runs, their items and events (see `dyngen.ports.WarmupRepository`).
+
+    Args:
+        engine: The async engine the repositories use.
+        writer: The process's group-commit writer on `engine`: the items a run finished are written
+            through it, in one transaction with the generation records beside them. A transaction of
+            their own took SQLite's write lock from the writer, whose next batch then slept in the busy
+            handler (issue 18). None: a transaction of their own.
+    """
+
+    def __init__(self, *, engine: AsyncEngine, writer: SqlWriter | None = None) -> None:
         self._engine = engine
+        self._writer = writer
 
     async def add_warmup(self, run: WarmupRun, items: Iterable[WarmupItem]) -> None:
         rows = [
@@ -218,12 +233,19 @@ class SqlAlchemyWarmupRepository:
             for o in done
         ]
 
+        def write(conn: Connection) -> None:
+            if params:
+                conn.execute(stmt, params)
+            if appended:
+                conn.execute(warmup_events.insert(), appended)
+
+        if self._writer is not None:
+            await self._writer.write(write)
+            return
+
         async def go() -> None:
             async with self._engine.begin() as conn:
-                if params:
-                    await conn.execute(stmt, params)
-                if appended:
-                    await conn.execute(warmup_events.insert(), appended)
+                await conn.run_sync(write)
 
         await retrying(go)
 
