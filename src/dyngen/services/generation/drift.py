@@ -64,6 +64,7 @@ async def drifted(record: GenerationRecord, *, deadline: float, ports: RunPorts,
         within = min(ports.options.record_timeout_s, (deadline - ports.clock.monotonic()) * LOOKUP_SHARE)
         if within <= 0 or (ports.outbox is not None and ports.outbox.holding()):
             return False
+        found: dict[str, list[ContentHash]] | None
         try:
             if lookup is None:
                 found = await ports.tasks.run_within(
@@ -76,9 +77,10 @@ async def drifted(record: GenerationRecord, *, deadline: float, ports: RunPorts,
                     done, _ = await asyncio.wait({lookup}, timeout=within)
                     if not done:
                         return False  # left running, tracked by `ports.tasks`
-                if (found := lookup.result()) is None:
-                    return False
+                found = lookup.result()
         except Exception:  # telemetry must never fail a generation
+            return False
+        if found is None:
             return False
         known = tuple(found.get(record.cache_key, ()))
     mine = ContentHash(
