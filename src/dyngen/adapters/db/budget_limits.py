@@ -49,6 +49,8 @@ class SqlAlchemyBudgetLimitRepository:
         return {row.scope: None if row.limit_micros is None else int(row.limit_micros) for row in rows}
 
     async def stored_limits(self) -> dict[str, int | None]:
+        if self._reader is not None and self._reader.reads_now:
+            return await self._reader.read_now(self._limits_of)  # SQLite: read in place, nothing to share
         return dict(await self._stored())
 
     async def change_limit(self, change: BudgetLimitChange) -> None:
