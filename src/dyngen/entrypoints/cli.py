@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import logging
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -35,6 +34,7 @@ from dyngen.entrypoints.cli_input import read_json as _read_json
 from dyngen.entrypoints.cli_options import OldPlayer, OldPlaythrough, PlayerId, PlaythroughId, renamed
 from dyngen.entrypoints.cli_templates import templates_app
 from dyngen.entrypoints.cli_warm import warm
+from dyngen.entrypoints.logs import configure_logging
 from dyngen.services.access import keys as access
 from dyngen.services.authoring import validation
 from dyngen.services.generation import files, front_door
@@ -109,7 +109,7 @@ def serve(
 
     settings = stop_on_problems()  # a broken dyngen.toml: every problem with its line, exit code 2
     level = (log_level or settings.log_level).lower()
-    _configure_logging(level)
+    configure_logging(level)
     if settings.is_sqlite:
         # Migrate once here, before any worker starts, so workers never race on the schema.
         _migrate(settings)
@@ -148,13 +148,6 @@ def serve(
     )
 
 
-def _configure_logging(level: str) -> None:
-    """Log at `level`; Alembic's migration steps (a dozen INFO lines on a fresh database) only at debug."""
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    if logging.getLevelName(level.upper()) != logging.DEBUG:
-        logging.getLogger("alembic").setLevel(logging.WARNING)
-
-
 def _share_metrics(settings: Settings, *, fresh: bool) -> None:
     """Point prometheus_client's multiprocess mode at one folder for every process of this machine.
 
@@ -187,7 +180,7 @@ def worker(
     from dyngen.entrypoints.worker import run_worker
 
     settings = Settings()
-    _configure_logging(log_level or settings.log_level)
+    configure_logging(log_level or settings.log_level)
     try:
         asyncio.run(run_worker(settings))
     except DyngenError as exc:

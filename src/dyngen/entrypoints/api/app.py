@@ -6,7 +6,6 @@ import asyncio
 import functools
 import gc
 import json
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -31,6 +30,7 @@ from dyngen.entrypoints.api.routes import reviews as review_routes
 from dyngen.entrypoints.api.routes import runtime as runtime_routes
 from dyngen.entrypoints.api.routes import warmups as warmup_routes
 from dyngen.entrypoints.api.wire import body_schemas
+from dyngen.entrypoints.logs import configure_logging
 from dyngen.services.authoring import graphs as graphs_service
 from dyngen.services.machinery.container import Services
 
@@ -76,8 +76,7 @@ def _api_routes() -> tuple[BaseRoute, ...]:
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
     """Build the app. `services` may be given (tests); otherwise the lifespan builds them from settings."""
     settings = settings or Settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    configure_logging(settings.log_level)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
