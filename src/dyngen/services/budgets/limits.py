@@ -3,7 +3,8 @@
 A stored limit wins over the configured one (`BudgetPolicy.with_stored`); removing it brings the default
 back. Every change is kept in the limit's history. The limits are read from the repository for each
 provider call that the ledger checks, so a limit set through one process applies in every process at
-once (the database repository serves the calls in flight with one read that started after each asked);
+once (on SQLite each call reads them in place; on PostgreSQL the calls in flight share one read that
+started after each asked);
 when they cannot be read the configured defaults apply (logged), as before the editor set any.
 """
 
