@@ -87,8 +87,8 @@ class SqlAlchemyBudgetLedger:
         self._new_scope = self._insert(budget_scopes).values(spent=0, reserved=0).on_conflict_do_nothing()
         self._settle_scope = (
             budget_scopes.update()
-            .where(c.period == bindparam("p"), c.scope == bindparam("s"))
-            .values(reserved=c.reserved - bindparam("back"), spent=c.spent + bindparam("spent"))
+            .where(c.period == bindparam("b_period"), c.scope == bindparam("b_scope"))
+            .values(reserved=c.reserved - bindparam("b_back"), spent=c.spent + bindparam("b_spent"))
         )
         add_spend = self._insert(budget_spend)
         self._add_spend = add_spend.on_conflict_do_update(
@@ -231,7 +231,7 @@ class SqlAlchemyBudgetLedger:
         conn.execute(
             self._settle_scope,
             [
-                {"p": period, "s": scope, "back": back[period, scope], "spent": spent[period, scope]}
+                {"b_period": period, "b_scope": scope, "b_back": back[period, scope], "b_spent": spent[period, scope]}
                 for period, scope in touched
             ],
         )

@@ -77,7 +77,7 @@ async def drifted(record: GenerationRecord, *, deadline: float, ports: RunPorts,
                     done, _ = await asyncio.wait({lookup}, timeout=within)
                     if not done:
                         return False  # left running, tracked by `ports.tasks`
-                found = lookup.result()
+                found = None if lookup.cancelled() else lookup.result()  # (cancelled: the service is closing)
         except Exception:  # telemetry must never fail a generation
             return False
         if found is None:
