@@ -109,26 +109,6 @@ async def test_a_caller_returns_only_after_its_batch_committed() -> None:
     await commit.aclose()
 
 
-async def test_a_queued_write_is_committed_by_the_time_a_later_submit_returns() -> None:
-    # A budget settlement is queued without waiting; the generation's record submitted after it returns
-    # only once the settlement is committed too, in its batch or an earlier one.
-    db, window = FakeDatabase(), Window()
-    db.hold = asyncio.Event()
-    commit = writer(db, window)
-    settlement = commit.enqueue("settle")
-    await window.open_once()
-    await db.batch_started.wait()  # "settle" alone is being written; "record" comes during its commit
-    record = asyncio.create_task(commit.submit("record"))
-    await asyncio.sleep(0)
-
-    assert not settlement.done()
-    db.hold.set()
-    await record
-    assert settlement.done()
-    assert db.committed == [["settle"], ["record"]]
-    await commit.aclose()
-
-
 async def test_a_failed_batch_fails_exactly_its_own_writes() -> None:
     db, window = FakeDatabase(), Window()
     db.poisoned = {"bad"}

@@ -10,8 +10,6 @@ row, so the last of a budget goes to exactly one caller. Scope rows are always u
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,14 +27,6 @@ from dyngen.ports import BudgetRefusal, Clock, Reservation, ScopeSpend, SpendBuc
 
 if TYPE_CHECKING:
     from dyngen.adapters.db.writer import SqlWriter
-
-
-log = logging.getLogger("dyngen.budgets")
-
-
-def _log_failed_settlement(written: asyncio.Future[None]) -> None:
-    if not written.cancelled() and (exc := written.exception()) is not None:
-        log.warning("budget.settle_failed error=%s", f"{type(exc).__name__}: {exc}"[:200])
 
 
 class _RefusedError(Exception):
@@ -65,13 +55,9 @@ class SqlAlchemyBudgetLedger:
         engine: The async engine (the same one the repositories use).
         clock: Reservation expiry times.
         writer: The process's group-commit writer on `engine`: settlements (a commit or a release) are
-            queued in it without waiting (`SqlWriter.write_soon`) and written in one transaction with the
-            records and settlements beside them. A generation's record is written through the same writer
-            after its settlement, so the spend is committed before the answer, as the record is, without a
-            commit of its own to wait for (issue 18: a second wait of ~18 ms per miss at concurrency 32).
-            Until then the reservation holds the estimate. Reservations are never queued: each is its own
-            transaction, answered from the committed scopes once this process's queued settlements are
-            written, so a budget is never overspent. None: one transaction per settlement, awaited.
+            written through it, in one transaction with the records and settlements that wait beside them.
+            Reservations never are: each is its own transaction, answered from the committed scopes, so a
+            budget is never overspent. None: one transaction per settlement.
     """
 
     def __init__(self, *, engine: AsyncEngine, clock: Clock, writer: SqlWriter | None = None) -> None:
@@ -79,7 +65,6 @@ class SqlAlchemyBudgetLedger:
         self._clock = clock
         self._writer = writer
         self._insert: Any = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-        self._last_settlement: asyncio.Future[None] | None = None  # queued in the writer, maybe not yet written
         # A batch's settlements run these three statements, built once, each with a row of parameters per
         # scope or spend bucket (executemany): building and caching a statement per row cost ~0.2 ms each,
         # 14 ms per batch of 32 settlements of different nodes (issue 18).
@@ -95,12 +80,6 @@ class SqlAlchemyBudgetLedger:
             index_elements=["period", "bucket_start", "node_id", "provider"],
             set_={"cost": budget_spend.c.cost + add_spend.excluded.cost},
         )
-
-    async def _settled(self) -> None:
-        """Wait until the settlements this process queued are written (or failed): a reservation and a
-        report read the spend they count."""
-        if (last := self._last_settlement) is not None and not last.done():
-            await asyncio.wait({last})
 
     async def _ensure_scopes(self, conn: AsyncConnection, period: str, scopes: list[str]) -> None:
         rows = [{"period": period, "scope": scope, "spent": 0, "reserved": 0} for scope in scopes]
@@ -133,7 +112,6 @@ class SqlAlchemyBudgetLedger:
     async def reserve(
         self, reservation: Reservation, *, limits: dict[str, int | None], ttl_s: float
     ) -> BudgetRefusal | None:
-        await self._settled()  # what this process spent before counts against this reservation
         try:
             await retrying(lambda: self._reserve(reservation, limits, ttl_s))
         except _RefusedError as refused:
@@ -191,9 +169,7 @@ class SqlAlchemyBudgetLedger:
     async def _settle(self, reservation: Reservation, actual: int, at: datetime | None) -> None:
         settlement = _Settlement(self, reservation, actual, at)
         if self._writer is not None:
-            written = self._writer.write_soon(settlement)
-            written.add_done_callback(_log_failed_settlement)
-            self._last_settlement = written
+            await self._writer.write(settlement)
             return
 
         async def alone() -> None:
@@ -245,7 +221,6 @@ class SqlAlchemyBudgetLedger:
             )
 
     async def snapshot(self, period: str) -> list[ScopeSpend]:
-        await self._settled()
         return await retrying(lambda: self._snapshot(period))
 
     async def _snapshot(self, period: str) -> list[ScopeSpend]:
@@ -276,7 +251,6 @@ class SqlAlchemyBudgetLedger:
         ]
 
     async def history(self, period: str) -> list[SpendBucket]:
-        await self._settled()
         return await retrying(lambda: self._history(period))
 
     async def _history(self, period: str) -> list[SpendBucket]:

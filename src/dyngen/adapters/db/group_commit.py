@@ -71,12 +71,6 @@ class GroupCommit(Generic[T]):
 
     async def submit(self, item: T) -> None:
         """Write `item` with the next batch; returns once that batch committed, or raises its error."""
-        await asyncio.shield(self.enqueue(item))  # a caller that stops waiting leaves its write in the batch
-
-    def enqueue(self, item: T) -> asyncio.Future[None]:
-        """Queue `item` for the next batch without waiting: the future is done once that batch committed
-        (or holds its error). Batches commit in the order their items came, so a later `submit` that
-        returns has this item committed too (or its batch failed)."""
         if self._closed:
             raise WriterClosedError("the database writer is closed")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -87,7 +81,7 @@ class GroupCommit(Generic[T]):
         self._arrived.set()
         if len(self._pending) >= self._max_items:
             self._full.set()
-        return future
+        await asyncio.shield(future)  # a caller that stops waiting leaves its write in the batch
 
     def _ensure_started(self) -> None:
         if self._task is None or self._task.done():

@@ -70,11 +70,6 @@ class SqlWriter:
         """Commit `write` with the next batch; raises that batch's error when it failed."""
         await self.commits.submit(write)
 
-    def write_soon(self, write: Write) -> asyncio.Future[None]:
-        """Queue `write` for the next batch without waiting (`GroupCommit.enqueue`): any `write` awaited
-        after it returns only once it is committed too."""
-        return self.commits.enqueue(write)
-
     async def _run(self, writes: list[Write]) -> None:
         if self._sqlite is not None:
             await retrying(lambda: asyncio.get_running_loop().run_in_executor(self._thread, self._in_thread, writes))
