@@ -130,7 +130,11 @@ class Settings(BaseSettings):
         "while one commits go in the next at once.",
     )
     db_write_batch: int = Field(
-        default=64, ge=1, description="Group commit: records and budget settlements per transaction at most."
+        default=16,
+        ge=1,
+        description="Group commit: records and budget settlements per transaction at most. Smaller batches "
+        "release the requests in flight in several waves instead of all at once (issue 18: with a 50 ms "
+        "upstream at concurrency 32, 16 serves ~12 % more misses per second than 64).",
     )
     unavailable_retry_after_s: float = Field(
         default=5.0, gt=0, description="`Retry-After` of a 503 answered because a dependency (the database) is down."

@@ -32,7 +32,7 @@ from typing import Generic, TypeVar
 log = logging.getLogger("dyngen.db")
 T = TypeVar("T")
 
-MAX_ITEMS = 64
+MAX_ITEMS = 16  # the default of `DYNGEN_DB_WRITE_BATCH` (config.py says why)
 WINDOW_S = 0.001
 
 
