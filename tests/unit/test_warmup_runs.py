@@ -4,6 +4,9 @@ run it wants."""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from dyngen.adapters.jobs.notifier import MemoryJobNotifier
 from dyngen.adapters.memory.database import MemoryDatabase
 from dyngen.adapters.memory.warmups import MemoryWarmupRepository
@@ -15,6 +18,7 @@ from dyngen.domain.warmup import WarmupItem, WarmupRun, WarmupStatus
 from dyngen.services.machinery.container import RunningJobs
 from dyngen.services.warmup.runner import WarmupPorts, run_warmup
 from tests.fakes import FakeClock
+from tests.support.waiting import until
 
 
 def _response(
@@ -98,3 +102,71 @@ async def test_a_run_warms_each_item_through_the_generation_it_is_given_and_a_re
     assert [e.type for e in events if e.type == "completed"] == ["completed", "completed"], "one per run"
     assert events[-1].type == "completed"
     assert events[-1].data["status"] == "complete"
+
+
+class _SlowItems(MemoryWarmupRepository):
+    """Stores finished items only once the test lets it (a database slow to take the writes)."""
+
+    def __init__(self) -> None:
+        super().__init__(database=MemoryDatabase())
+        self.released = asyncio.Event()
+        self.writes = 0
+
+    async def record_items(self, warmup_id: str, outcomes: Any, **kwargs: Any) -> None:
+        self.writes += 1
+        await self.released.wait()
+        await super().record_items(warmup_id, outcomes, **kwargs)
+
+
+async def test_a_worker_takes_its_next_item_while_the_finished_ones_are_written() -> None:
+    """Issue 18: the worker whose item finished first wrote everyone's batch itself and took no item
+    meanwhile. Here one worker warms all three items while the first write waits."""
+    clock = FakeClock()
+    warmups = _SlowItems()
+    asked: list[str | None] = []
+
+    async def generate(*, request: GenerateContentRequest) -> GenerateContentResponse:
+        asked.append(request.node_id)
+        return _response(request)
+
+    ports = WarmupPorts(
+        warmups=warmups,
+        notifier=MemoryJobNotifier(),
+        clock=clock,
+        generate=generate,
+        rate_limiter=None,
+        rate_limits=RateLimits(),
+        running=RunningJobs(),
+        runner_id="unit",
+        lease_s=30.0,
+    )
+    items = [
+        WarmupItem(
+            position=i,
+            node_id=f"t{i}",
+            request=GenerateContentRequest(type=GenerationType.TRANSITION, node_id=f"t{i}").model_dump(
+                mode="json", by_alias=True, exclude_none=True
+            ),
+        )
+        for i in range(3)
+    ]
+    run = WarmupRun(
+        id="w1",
+        graph_id="g",
+        graph_version=None,
+        origin="cli",
+        status=WarmupStatus.QUEUED,
+        concurrency=1,
+        options={},
+        skipped=[],
+        created_at=clock.now(),
+    )
+    await warmups.add_warmup(run, items)
+
+    running = asyncio.create_task(run_warmup(warmup_id="w1", ports=ports))
+    await until(lambda: len(asked) == 3, what="every item asked for while the first write waits")
+    assert warmups.writes == 1
+    warmups.released.set()
+    report = await running
+
+    assert (report.status, report.generated, report.pending) == (WarmupStatus.COMPLETE, 3, 0)
