@@ -1,18 +1,15 @@
-"""`SqlReader.read_now` on SQLite: a read of a few rows on the event loop's own thread, and to the reader's
-thread, never blocking the loop, when another process holds the file."""
+"""`SqlReader.rows_now` on SQLite: a read of a few rows on the event loop's own thread that sees every commit,
+and that gives up at once, never blocking the loop, when another process holds the file."""
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-import threading
 from pathlib import Path
-
-from sqlalchemy import text
-from sqlalchemy.engine import Connection
 
 from dyngen.adapters.db.reader import SqlReader
 from dyngen.adapters.db.repository import create_engine
+
+SQL = "SELECT scope FROM limits ORDER BY scope"
 
 
 def _file(tmp_path: Path) -> Path:
@@ -26,52 +23,35 @@ def _file(tmp_path: Path) -> Path:
     return path
 
 
-async def test_a_small_read_runs_on_the_loop_thread_and_sees_what_is_committed(tmp_path: Path) -> None:
+async def test_a_small_read_in_place_sees_what_another_process_committed(tmp_path: Path) -> None:
     path = _file(tmp_path)
     engine = create_engine(f"sqlite+aiosqlite:///{path}")
     reader = SqlReader(engine=engine)
-    threads: list[str] = []
-
-    def scopes(conn: Connection) -> list[str]:
-        threads.append(threading.current_thread().name)
-        return [row.scope for row in conn.execute(text("SELECT scope FROM limits ORDER BY scope"))]
-
     try:
-        assert await reader.read_now(scopes) == ["global"]
+        assert reader.rows_now(SQL) == [("global",)]
         other = sqlite3.connect(path)  # another process's change
         other.execute("INSERT INTO limits VALUES ('node:n')")
         other.commit()
         other.close()
-        assert await reader.read_now(scopes) == ["global", "node:n"]
-        assert threads == [threading.current_thread().name] * 2
+        assert reader.rows_now(SQL) == [("global",), ("node:n",)]
     finally:
         await reader.aclose()
         await engine.dispose()
 
 
-async def test_a_small_read_of_a_file_another_process_holds_waits_in_the_readers_thread(tmp_path: Path) -> None:
+async def test_a_small_read_of_a_file_another_process_holds_gives_up_at_once(tmp_path: Path) -> None:
     path = _file(tmp_path)
     engine = create_engine(f"sqlite+aiosqlite:///{path}")
     reader = SqlReader(engine=engine)
-    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("PRAGMA locking_mode=EXCLUSIVE")  # until it closes, no other connection reads the file
     holder.execute("BEGIN EXCLUSIVE")
     holder.execute("INSERT INTO limits VALUES ('node:held')")
     holder.execute("COMMIT")
-    threads: list[str] = []
-
-    def scopes(conn: Connection) -> list[str]:
-        threads.append(threading.current_thread().name)
-        return [row.scope for row in conn.execute(text("SELECT scope FROM limits ORDER BY scope"))]
-
     try:
-        read = asyncio.create_task(reader.read_now(scopes))
-        for _ in range(3):  # the task tries in place (refused at once) and hands the read to the thread
-            await asyncio.sleep(0)
-        assert not read.done()  # the loop runs on (a read in place would hold it in the busy handler)
+        assert reader.rows_now(SQL) is None  # at once: the caller reads through the reader's thread instead
         holder.close()
-        assert await read == ["global", "node:held"]
-        assert threads == ["dyngen-db-reader_0"]
+        assert reader.rows_now(SQL) == [("global",), ("node:held",)]
     finally:
         holder.close()
         await reader.aclose()

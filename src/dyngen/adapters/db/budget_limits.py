@@ -19,6 +19,11 @@ if TYPE_CHECKING:
     from dyngen.adapters.db.reader import SqlReader
 
 
+def _limits(rows: Any) -> dict[str, int | None]:
+    """Rows of (scope, limit_micros) as the limits by scope."""
+    return {scope: None if limit is None else int(limit) for scope, limit in rows}
+
+
 class SqlAlchemyBudgetLimitRepository:
     """Stores budget limits per scope (see `dyngen.ports.BudgetLimitRepository`).
 
@@ -37,6 +42,7 @@ class SqlAlchemyBudgetLimitRepository:
         # each served by one that started after it asked, so a limit changed before a call applies to it.
         self._stored = SharedRead(lambda: retrying(self._read_limits))
         self._select = select(budget_limits.c.scope, budget_limits.c.limit_micros)
+        self._select_sql = str(self._select.compile(dialect=sqlite.dialect()))
 
     async def _read_limits(self) -> dict[str, int | None]:
         if self._reader is not None:
@@ -45,12 +51,11 @@ class SqlAlchemyBudgetLimitRepository:
             return await conn.run_sync(self._limits_of)
 
     def _limits_of(self, conn: Connection) -> dict[str, int | None]:
-        rows = conn.execute(self._select).all()
-        return {row.scope: None if row.limit_micros is None else int(row.limit_micros) for row in rows}
+        return _limits(conn.execute(self._select).all())
 
     async def stored_limits(self) -> dict[str, int | None]:
-        if self._reader is not None and self._reader.reads_now:
-            return await self._reader.read_now(self._limits_of)  # SQLite: read in place, nothing to share
+        if self._reader is not None and (rows := self._reader.rows_now(self._select_sql)) is not None:
+            return _limits(rows)  # SQLite: read in place, nothing to share
         return dict(await self._stored())
 
     async def change_limit(self, change: BudgetLimitChange) -> None:

@@ -15,22 +15,24 @@ The reader has one thread: reads queue behind each other, which is what the call
 shares one read among the misses that asked meanwhile).
 
 A read of a few rows on SQLite (the stored budget limits, read before every provider call a ledger counts)
-can run on the caller's own thread instead (`read_now`): on its own connection, tens of microseconds, where
-the hand-over to the reader's thread and back cost more than the read and made the miss wait its turn on
-the event loop once more (issue 18). WAL readers never wait for the writer; when the file is busy all the
-same (a checkpoint, a recovery), `read_now` gives up at once and the read goes to the thread.
+can run on the caller's own thread instead (`rows_now`): one statement on a plain `sqlite3` connection of
+its own, in autocommit (each read sees every commit before it), a few microseconds. The hand-over to the
+reader's thread and back cost more than the read and made the miss wait its turn on the event loop once
+more; SQLAlchemy's connection checkout and statement execution around it cost ~10x the read itself
+(issue 18). WAL readers never wait for the writer; when the file is busy all the same (a checkpoint, a
+recovery), `rows_now` gives up at once and the caller reads through the thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dyngen.adapters.db.repository import sqlite_thread_engine
@@ -48,28 +50,26 @@ class SqlReader:
     def __init__(self, *, engine: AsyncEngine) -> None:
         self._engine = engine
         self._sqlite: Engine | None = None
-        self._here: Engine | None = None
         self._thread: ThreadPoolExecutor | None = None
+        self._file: str | None = None  # the SQLite file `rows_now` reads in place
+        self._here: sqlite3.Connection | None = None
         if engine.dialect.name == "sqlite":
             self._sqlite = sqlite_thread_engine(engine)  # opened and used in the reader's thread only
-            self._here = sqlite_thread_engine(engine, busy_timeout_s=0)  # the event loop's thread only
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="dyngen-db-reader")
+            self._file = engine.url.database
 
-    @property
-    def reads_now(self) -> bool:
-        """True when `read_now` runs reads on the caller's thread (SQLite)."""
-        return self._here is not None
-
-    async def read_now(self, read: Callable[[Connection], T]) -> T:
-        """`read(connection)`'s result, run on this thread without a hand-over when the database is SQLite
-        and not busy (else as `read`): for reads of a few rows only, since the event loop waits for it."""
-        if self._here is not None:
-            try:
-                with self._here.connect() as conn:
-                    return read(conn)
-            except OperationalError:  # busy or locked: the reader's thread waits for it instead
-                pass
-        return await self.read(read)
+    def rows_now(self, sql: str) -> list[tuple[Any, ...]] | None:
+        """The rows of `sql` (one SELECT of a few rows), read on this thread when the database is a SQLite
+        file that is not busy; None otherwise (the caller then reads through `read`). The event loop waits
+        for it: for small reads only."""
+        if self._file is None:
+            return None
+        try:
+            if self._here is None:
+                self._here = sqlite3.connect(self._file, timeout=0, isolation_level=None, check_same_thread=False)
+            return self._here.execute(sql).fetchall()
+        except sqlite3.OperationalError:  # busy or locked (or not there): the reader's thread reads it
+            return None
 
     async def read(self, read: Callable[[Connection], T]) -> T:
         """`read(connection)`'s result, run on a connection that sees what was committed before the call."""
@@ -85,7 +85,8 @@ class SqlReader:
 
     async def aclose(self) -> None:
         if self._here is not None:
-            self._here.dispose()
+            self._here.close()
+            self._here = None
         if self._thread is not None and self._sqlite is not None:
             await asyncio.get_running_loop().run_in_executor(self._thread, self._sqlite.dispose)  # its thread
             self._thread.shutdown(wait=True)

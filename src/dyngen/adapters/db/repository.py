@@ -76,12 +76,12 @@ def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 SQLITE_BUSY_TIMEOUT_S = 30
 
 
-def sqlite_thread_engine(engine: AsyncEngine, *, busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S) -> Engine:
+def sqlite_thread_engine(engine: AsyncEngine) -> Engine:
     """A synchronous engine of one connection on `engine`'s SQLite file, for a thread of its own to open
     and use (the group-commit writer's, the reader's): no aiosqlite hop per step."""
     sync = create_sync_engine(
         engine.url.set(drivername="sqlite"),
-        connect_args={"timeout": busy_timeout_s},
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S},
         pool_size=1,
         max_overflow=0,
     )
