@@ -35,6 +35,48 @@ def _response(
     )
 
 
+def _ports(warmups: MemoryWarmupRepository, clock: FakeClock, generate: Any) -> WarmupPorts:
+    return WarmupPorts(
+        warmups=warmups,
+        notifier=MemoryJobNotifier(),
+        clock=clock,
+        generate=generate,
+        rate_limiter=None,
+        rate_limits=RateLimits(),
+        running=RunningJobs(),
+        runner_id="unit",
+        lease_s=30.0,
+    )
+
+
+def _items(count: int) -> list[WarmupItem]:
+    """`count` transitions t0, t1, ... in order."""
+    return [
+        WarmupItem(
+            position=i,
+            node_id=f"t{i}",
+            request=GenerateContentRequest(type=GenerationType.TRANSITION, node_id=f"t{i}").model_dump(
+                mode="json", by_alias=True, exclude_none=True
+            ),
+        )
+        for i in range(count)
+    ]
+
+
+def _run(clock: FakeClock, *, concurrency: int) -> WarmupRun:
+    return WarmupRun(
+        id="w1",
+        graph_id="g",
+        graph_version=None,
+        origin="cli",
+        status=WarmupStatus.QUEUED,
+        concurrency=concurrency,
+        options={},
+        skipped=[],
+        created_at=clock.now(),
+    )
+
+
 async def test_a_run_warms_each_item_through_the_generation_it_is_given_and_a_resume_retries_what_failed() -> None:
     clock = FakeClock()
     warmups = MemoryWarmupRepository(database=MemoryDatabase())
@@ -48,39 +90,8 @@ async def test_a_run_warms_each_item_through_the_generation_it_is_given_and_a_re
             return _response(request, error=ErrorCode.GEN_CONSTRAINT_FAIL)
         return _response(request, hit=request.node_id == "t2")
 
-    ports = WarmupPorts(
-        warmups=warmups,
-        notifier=MemoryJobNotifier(),
-        clock=clock,
-        generate=generate,
-        rate_limiter=None,
-        rate_limits=RateLimits(),
-        running=RunningJobs(),
-        runner_id="unit",
-        lease_s=30.0,
-    )
-    items = [
-        WarmupItem(
-            position=i,
-            node_id=f"t{i}",
-            request=GenerateContentRequest(type=GenerationType.TRANSITION, node_id=f"t{i}").model_dump(
-                mode="json", by_alias=True, exclude_none=True
-            ),
-        )
-        for i in range(4)
-    ]
-    run = WarmupRun(
-        id="w1",
-        graph_id="g",
-        graph_version=None,
-        origin="cli",
-        status=WarmupStatus.QUEUED,
-        concurrency=2,
-        options={},
-        skipped=[],
-        created_at=clock.now(),
-    )
-    await warmups.add_warmup(run, items)
+    ports = _ports(warmups, clock, generate)
+    await warmups.add_warmup(_run(clock, concurrency=2), _items(4))
 
     first = await run_warmup(warmup_id="w1", ports=ports)
     assert (first.status, first.generated, first.cached, first.failed) == (
@@ -129,39 +140,8 @@ async def test_a_worker_takes_its_next_item_while_the_finished_ones_are_written(
         asked.append(request.node_id)
         return _response(request)
 
-    ports = WarmupPorts(
-        warmups=warmups,
-        notifier=MemoryJobNotifier(),
-        clock=clock,
-        generate=generate,
-        rate_limiter=None,
-        rate_limits=RateLimits(),
-        running=RunningJobs(),
-        runner_id="unit",
-        lease_s=30.0,
-    )
-    items = [
-        WarmupItem(
-            position=i,
-            node_id=f"t{i}",
-            request=GenerateContentRequest(type=GenerationType.TRANSITION, node_id=f"t{i}").model_dump(
-                mode="json", by_alias=True, exclude_none=True
-            ),
-        )
-        for i in range(3)
-    ]
-    run = WarmupRun(
-        id="w1",
-        graph_id="g",
-        graph_version=None,
-        origin="cli",
-        status=WarmupStatus.QUEUED,
-        concurrency=1,
-        options={},
-        skipped=[],
-        created_at=clock.now(),
-    )
-    await warmups.add_warmup(run, items)
+    ports = _ports(warmups, clock, generate)
+    await warmups.add_warmup(_run(clock, concurrency=1), _items(3))
 
     running = asyncio.create_task(run_warmup(warmup_id="w1", ports=ports))
     await until(lambda: len(asked) == 3, what="every item asked for while the first write waits")
