@@ -8,10 +8,13 @@ again afterwards."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import gzip
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import pytest
@@ -241,3 +244,50 @@ async def test_a_proxy_named_in_the_environment_carries_the_call(
         response = await http.get("http://models.example:9/v1/models")
     assert response.content == b"http://models.example:9/v1/models"
     assert seen.heads[0].startswith(b"GET http://models.example:9/v1/models HTTP/1.1")
+
+
+async def test_the_proxys_credentials_go_to_the_proxy_and_no_proxy_hosts_are_called_directly(
+    serve: Callable[..., Awaitable[tuple[int, Seen]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proxy, via_proxy = await serve(echo_path)
+    direct, seen_direct = await serve(echo_path)
+    monkeypatch.setenv("HTTP_PROXY", f"http://us%40er:p%3Ass@127.0.0.1:{proxy}")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    async with httpx.AsyncClient(transport=AiohttpTransport(trust_env=True)) as http:
+        assert (await http.get("http://models.example:9/v1")).content == b"http://models.example:9/v1"
+        assert (await http.get(f"http://127.0.0.1:{direct}/v1")).content == b"/v1"
+    lines = dict(line.split(": ", 1) for line in via_proxy.heads[0].decode().split("\r\n")[1:] if line)
+    assert lines["Proxy-Authorization"] == "Basic " + base64.b64encode(b"us@er:p:ss").decode()
+    assert "Authorization" not in lines, "the proxy's credentials are never the server's"
+    assert len(via_proxy.heads) == 1 and seen_direct.heads[0].startswith(b"GET /v1 HTTP/1.1")
+
+
+async def test_a_netrc_file_is_not_read_and_a_call_takes_no_thread(
+    serve: Callable[..., Awaitable[tuple[int, Seen]]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """As httpx's own transport: no credentials from ~/.netrc, and nothing handed to a thread (aiohttp's
+    `trust_env` reads the netrc file and the proxies in a thread on every request)."""
+    port, seen = await serve(echo_path)
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    handed: list[object] = []
+
+    class Counting(ThreadPoolExecutor):
+        def submit(self, fn: Callable[..., object], /, *args: object, **kwargs: object) -> Future[object]:
+            handed.append(fn)
+            return super().submit(fn, *args, **kwargs)
+
+    loop = asyncio.get_running_loop()
+    executor = Counting(max_workers=1)
+    loop.set_default_executor(executor)
+    async with httpx.AsyncClient(transport=AiohttpTransport(trust_env=True)) as http:
+        await http.get(f"http://127.0.0.1:{port}/first")  # the session and its pool are made here
+        handed.clear()
+        for i in range(3):
+            assert (await http.get(f"http://127.0.0.1:{port}/{i}")).content == f"/{i}".encode()
+    assert handed == []
+    assert all(b"authorization" not in head.lower() for head in seen.heads)

@@ -14,8 +14,11 @@ What httpx's transport contract asks, and how it is kept:
 - the request's headers are sent as httpx built them (Host included: the SSRF rule pins the address and
   keeps the URL's host there), and nothing is decoded, redirected or stored on the way back (httpx
   decodes, follows redirects by hand where asked, and keeps cookies);
-- with `trust_env`, a proxy named by `HTTP_PROXY`/`HTTPS_PROXY` (and `NO_PROXY`) is used, as httpx's
-  client uses it (httpx itself mounts none once a transport is given);
+- with `trust_env`, a proxy named by `HTTP_PROXY`/`HTTPS_PROXY`/`ALL_PROXY` (and `NO_PROXY`) is used, as
+  httpx's client uses it (httpx itself mounts none once a transport is given): the environment is read
+  once, when the transport is made, as httpx reads it when its client is made, and `~/.netrc` is not
+  read (httpx reads it only when asked to). aiohttp's own `trust_env` reads both again on every request,
+  each in a thread of its own: two thread hops and a parse of the netrc file per provider call;
 - `extensions["timeout"]` bounds connecting, reading and waiting for the pool; `extensions["sni_hostname"]`
   is the TLS server name (and the name the certificate is checked against);
 - every failure is an `httpx.TransportError` of the matching kind: a connection refused or a name that does
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import ssl
+import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING
 
@@ -39,6 +43,8 @@ if TYPE_CHECKING:  # imported on the first call: a process that calls out to no 
 CHUNK_BYTES = 64 * 1024
 # How long an idle connection is kept for the next call (httpx's default keep-alive expiry).
 KEEPALIVE_S = 5.0
+# Hosts whose proxy (or none) is remembered; providers call a handful.
+MAX_HOSTS_KNOWN = 256
 
 
 @contextlib.contextmanager
@@ -60,6 +66,30 @@ def _as_httpx(request: httpx.Request) -> Iterator[None]:
         raise httpx.UnsupportedProtocol(str(exc), request=request) from exc
     except aiohttp.ClientError as exc:  # a reset connection and any other failure of the wire
         raise httpx.ReadError(str(exc) or type(exc).__name__, request=request) from exc
+
+
+class EnvironmentProxies:
+    """The proxy a URL goes through, from the environment as it was when this was made: `<scheme>_proxy`
+    (then `all_proxy`), unless `no_proxy` names the host (urllib's rules, in either case of the names).
+    Credentials in the proxy's URL are sent to the proxy (aiohttp makes them its Proxy-Authorization)."""
+
+    def __init__(self) -> None:
+        self._proxies = urllib.request.getproxies_environment()
+        self._known: dict[tuple[str, str], str | None] = {}
+
+    def for_url(self, url: httpx.URL) -> str | None:
+        key = (url.scheme, url.netloc.decode("ascii"))
+        try:
+            return self._known[key]
+        except KeyError:
+            pass
+        proxy = self._proxies.get(url.scheme) or self._proxies.get("all")
+        if proxy and urllib.request.proxy_bypass_environment(key[1], self._proxies):
+            proxy = None
+        if len(self._known) >= MAX_HOSTS_KNOWN:
+            self._known.clear()
+        self._known[key] = proxy
+        return proxy
 
 
 class _Body(httpx.AsyncByteStream):
@@ -94,7 +124,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     ) -> None:
         self._ssl: ssl.SSLContext | bool = verify
         self._limit = max_connections
-        self._trust_env = trust_env
+        self._proxies = EnvironmentProxies() if trust_env else None
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
@@ -109,7 +139,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 cookie_jar=aiohttp.DummyCookieJar(),  # httpx keeps cookies
                 auto_decompress=False,  # httpx decodes
                 timeout=aiohttp.ClientTimeout(total=None),  # per request, from httpx's timeout
-                trust_env=self._trust_env,
+                trust_env=False,  # the proxies are this transport's (`EnvironmentProxies`)
             )
         return self._session
 
@@ -124,6 +154,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         except httpx.RequestNotRead:  # a streamed body (an upload): aiohttp sends it chunked or as declared
             assert isinstance(request.stream, httpx.AsyncByteStream)
             body = request.stream
+        proxy = None if self._proxies is None else self._proxies.for_url(request.url)
         with _as_httpx(request):
             response = await self._open().request(
                 request.method,
@@ -134,6 +165,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 compress=None,
                 skip_auto_headers=("Accept", "Accept-Encoding", "User-Agent", "Content-Type"),
                 server_hostname=request.extensions.get("sni_hostname"),
+                proxy=proxy,
                 timeout=aiohttp.ClientTimeout(
                     total=None,
                     connect=timeout.get("pool"),
