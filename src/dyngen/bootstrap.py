@@ -23,6 +23,7 @@ from dyngen.adapters.cache.object_store import WITHIN_S, ObjectStoreCacheTier
 from dyngen.adapters.clock import SystemClock
 from dyngen.adapters.db.budget_limits import SqlAlchemyBudgetLimitRepository
 from dyngen.adapters.db.budgets import SqlAlchemyBudgetLedger
+from dyngen.adapters.db.cache import SqlCacheTier
 from dyngen.adapters.db.graphs import SqlAlchemyGraphRepository
 from dyngen.adapters.db.jobs import SqlAlchemyJobRepository
 from dyngen.adapters.db.keys import SqlAlchemyApiKeyRepository
@@ -108,14 +109,19 @@ if TYPE_CHECKING:
 Closer = Callable[[], Awaitable[None]]
 
 
-def _on_object_store(store: ObjectStore, settings: Settings) -> tuple[SpoolingArtifactStore, ObjectStoreCacheTier]:
-    """The artifact store and the durable cache tier on `store`. Only a remote store (S3) can accept and
-    never answer: their calls are bounded there; a folder or memory is waited for (no task per call)."""
+def _on_object_store(
+    store: ObjectStore, settings: Settings, database: CacheTier | None
+) -> tuple[SpoolingArtifactStore, list[CacheTier]]:
+    """The artifact store on `store`, and the durable cache tiers: `store` (an S3 bucket every process and
+    machine shares), else the database's (`database`: SQLite, a row per entry instead of a file) before
+    the folder, which is then only read (the entries written before the database held them). Only a remote
+    store (S3) can accept and never answer: their calls are bounded there; a folder or memory is waited
+    for (no task per call)."""
     remote = settings.s3_location() is not None
-    return (
-        SpoolingArtifactStore(store=store, spool_dir=settings.spool_dir, bounded=remote),
-        ObjectStoreCacheTier(store=store, within_s=WITHIN_S if remote else None),
-    )
+    artifacts = SpoolingArtifactStore(store=store, spool_dir=settings.spool_dir, bounded=remote)
+    if database is not None and not remote:
+        return artifacts, [database, ObjectStoreCacheTier(store=store, within_s=None, writes=False)]
+    return artifacts, [ObjectStoreCacheTier(store=store, within_s=WITHIN_S if remote else None)]
 
 
 async def _object_store(settings: Settings, closers: list[Closer]) -> ObjectStore:
@@ -194,6 +200,7 @@ class Records:
     ledger: BudgetLedger
     retention: RetentionRepository
     limits: BudgetLimitRepository | None = None  # budget limits set in the editor
+    cache: CacheTier | None = None  # the durable cache tier in the database (SQLite), in place of the folder
 
 
 @functools.cache
@@ -249,6 +256,7 @@ async def _records(
         ledger=SqlAlchemyBudgetLedger(engine=engine, clock=clock, writer=writer),
         retention=SqlAlchemyRetentionRepository(engine=engine),
         limits=SqlAlchemyBudgetLimitRepository(engine=engine, reader=reader),
+        cache=SqlCacheTier(writer=writer, reader=reader, dialect="sqlite") if settings.is_sqlite else None,
     )
 
 
@@ -410,7 +418,7 @@ async def build(
     if records is None:
         records = await _records(settings, clock=clock, migrate=migrate, database=memory_database, closers=closers)
     store = await _object_store(settings, closers)
-    artifacts, durable = _on_object_store(store, settings)
+    artifacts, durable = _on_object_store(store, settings, records.cache)
     memory = MemoryCacheTier(
         max_bytes=settings.cache_max_bytes, max_entries=settings.cache_max_entries, monotonic=clock.monotonic
     )
@@ -444,7 +452,7 @@ async def build(
         key_cache=KeyCache(ttl_s=settings.auth_cache_s, stale_s=settings.auth_cache_stale_s),
         runtime_graphs=GraphCache(stale_s=settings.runtime_stale_s),
         templates=await asyncio.to_thread(load_templates, settings),
-        cache=LayeredCache(fast, durable=[durable], bus=bus),
+        cache=LayeredCache(fast, durable=durable, bus=bus),
         single_flight=flights,
         artifacts=artifacts,
         providers=registry,

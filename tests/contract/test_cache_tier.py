@@ -16,6 +16,10 @@ import pytest
 from dyngen.adapters.cache.memory import MemoryCacheTier
 from dyngen.adapters.cache.object_store import ObjectStoreCacheTier
 from dyngen.adapters.cache.redis import RedisCacheTier
+from dyngen.adapters.db.cache import SqlCacheTier
+from dyngen.adapters.db.reader import SqlReader
+from dyngen.adapters.db.repository import create_engine
+from dyngen.adapters.db.writer import SqlWriter
 from dyngen.adapters.messaging.redis import RedisConnection
 from dyngen.adapters.storage.local import LocalObjectStore
 from dyngen.adapters.storage.memory import MemoryObjectStore
@@ -23,7 +27,7 @@ from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.ports import CacheTier
 from tests.contract.test_object_store import open_s3_store
 from tests.fakes import FakeClock, SilentStore
-from tests.support.databases import PATIENT_REDIS
+from tests.support.databases import BACKENDS, PATIENT_REDIS, Backend, migrated_postgres, migrated_sqlite
 from tests.support.proxy import TcpProxy
 from tests.support.servers import MotoS3Server, RedisServer
 from tests.support.waiting import hang_guard, until
@@ -153,6 +157,27 @@ class TestObjectStoreCacheTier(CacheTierContract):
         clock = FakeClock(datetime.fromtimestamp(1_800_000_000, UTC))
         tier = ObjectStoreCacheTier(store=LocalObjectStore(root=tmp_path / "objects"), wall_clock=clock.timestamp)
         return TierUnderTest(tier=tier, elapse=clock.sleep)
+
+
+class TestSqlCacheTier(CacheTierContract):
+    """The embedded default's durable tier: rows in the SQLite file beside the records, written through the
+    group-commit writer and read in place; and the same table on PostgreSQL."""
+
+    @pytest.fixture(params=BACKENDS)
+    async def subject(self, request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[TierUnderTest]:
+        backend: Backend = request.param
+        url = backend.url(tmp_path, request)
+        await (migrated_sqlite(url) if backend.name == "sqlite" else migrated_postgres(url))
+        engine = create_engine(url)
+        writer, reader = SqlWriter(engine=engine), SqlReader(engine=engine)
+        clock = FakeClock(datetime.fromtimestamp(1_800_000_000, UTC))
+        try:
+            tier = SqlCacheTier(writer=writer, reader=reader, dialect=backend.name, wall_clock=clock.timestamp)
+            yield TierUnderTest(tier=tier, elapse=clock.sleep)
+        finally:
+            await writer.aclose()
+            await reader.aclose()
+            await engine.dispose()
 
 
 @pytest.mark.services

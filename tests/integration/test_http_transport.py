@@ -259,7 +259,8 @@ async def test_the_proxys_credentials_go_to_the_proxy_and_no_proxy_hosts_are_cal
     lines = dict(line.split(": ", 1) for line in via_proxy.heads[0].decode().split("\r\n")[1:] if line)
     assert lines["Proxy-Authorization"] == "Basic " + base64.b64encode(b"us@er:p:ss").decode()
     assert "Authorization" not in lines, "the proxy's credentials are never the server's"
-    assert len(via_proxy.heads) == 1 and seen_direct.heads[0].startswith(b"GET /v1 HTTP/1.1")
+    assert len(via_proxy.heads) == 1
+    assert seen_direct.heads[0].startswith(b"GET /v1 HTTP/1.1")
 
 
 async def test_a_netrc_file_is_not_read_and_a_call_takes_no_thread(

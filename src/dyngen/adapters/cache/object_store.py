@@ -28,7 +28,9 @@ class ObjectStoreCacheTier:
     unreachable) or that the store has not answered within `within_s` count as misses; the faster tiers
     keep serving. A call left behind carries on within the store's own deadline, so that the store's
     adapter still learns whether it answers (and stops calling it while it does not). `within_s=None`
-    waits for the store (a folder, memory).
+    waits for the store (a folder, memory). With `writes=False` it only reads and deletes: the folder
+    entries an embedded install wrote before its durable tier moved into the database (`SqlCacheTier`)
+    are still served, and invalidated, but no new ones are made.
     """
 
     name = "object"
@@ -39,8 +41,10 @@ class ObjectStoreCacheTier:
         store: ObjectStore,
         wall_clock: Callable[[], float] = time.time,
         within_s: float | None = WITHIN_S,
+        writes: bool = True,
     ) -> None:
         self._store = store
+        self._writes = writes
         self._now = wall_clock
         self._within_s = within_s
         self._behind: set[asyncio.Task[object]] = set()
@@ -83,6 +87,8 @@ class ObjectStoreCacheTier:
         return raw[_HEADER.size :]
 
     async def set(self, key: str, value: bytes, *, ttl_s: float | None = None) -> None:
+        if not self._writes:
+            return
         if ttl_s is not None and ttl_s <= 0:  # already expired: drop any older entry instead
             with contextlib.suppress(Exception):
                 await self._store.delete([self._key(key)])

@@ -58,16 +58,16 @@ class SqlReader:
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="dyngen-db-reader")
             self._file = engine.url.database
 
-    def rows_now(self, sql: str) -> list[tuple[Any, ...]] | None:
-        """The rows of `sql` (one SELECT of a few rows), read on this thread when the database is a SQLite
-        file that is not busy; None otherwise (the caller then reads through `read`). The event loop waits
-        for it: for small reads only."""
+    def rows_now(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]] | None:
+        """The rows of `sql` with `params` (one SELECT of a few rows), read on this thread when the
+        database is a SQLite file that is not busy; None otherwise (the caller then reads through `read`).
+        The event loop waits for it: for small reads only."""
         if self._file is None:
             return None
         try:
             if self._here is None:
                 self._here = sqlite3.connect(self._file, timeout=0, isolation_level=None, check_same_thread=False)
-            return self._here.execute(sql).fetchall()
+            return self._here.execute(sql, params).fetchall()
         except sqlite3.OperationalError:  # busy or locked (or not there): the reader's thread reads it
             return None
 

@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -249,4 +250,14 @@ budget_limit_history = Table(
     Column("changed_at", DateTime(timezone=True), nullable=False),
     Column("changed_by", String(200)),
     Index("ix_budget_limit_history_scope", "scope", "id"),
+)
+
+# The durable cache tier of the embedded default (migration 0010, `SqlCacheTier`): an entry per cache key,
+# its expiry in wall-clock epoch seconds (0: never).
+cache_entries = Table(
+    "cache_entries",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("expires_at", Float, nullable=False),
+    Column("value", LargeBinary, nullable=False),
 )

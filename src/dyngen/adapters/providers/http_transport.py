@@ -84,7 +84,8 @@ class EnvironmentProxies:
         except KeyError:
             pass
         proxy = self._proxies.get(url.scheme) or self._proxies.get("all")
-        if proxy and urllib.request.proxy_bypass_environment(key[1], self._proxies):
+        # proxy_bypass_environment: urllib's NO_PROXY rules over these proxies (not in typeshed's stubs)
+        if proxy and urllib.request.proxy_bypass_environment(key[1], self._proxies):  # type: ignore[attr-defined]
             proxy = None
         if len(self._known) >= MAX_HOSTS_KNOWN:
             self._known.clear()

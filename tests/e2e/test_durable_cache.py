@@ -1,0 +1,96 @@
+"""The embedded default's durable cache tier: rows in the SQLite file beside the records (`SqlCacheTier`), not
+a file per miss; a restart serves what was cached from there; and the folder entries an install wrote before
+(the object-store tier) are still served after the upgrade, and copied into the database."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from dyngen.adapters.cache.object_store import ObjectStoreCacheTier
+from dyngen.adapters.storage.local import LocalObjectStore
+from dyngen.bootstrap import build
+from dyngen.config import Settings
+from dyngen.entrypoints.api.app import create_app
+
+DIALOGUE = {
+    "type": "dialogue",
+    "node_id": "barkeep",
+    "from_scene": {"id": "tavern", "mood": "warm"},
+    "to_scene": {"id": "street", "mood": "tense"},
+    "strategy": "once",
+}
+
+
+@asynccontextmanager
+async def served(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The app on `settings`, started and closed as a server process would (one per "restart")."""
+    services = await build(settings)
+    await services.start()
+    try:
+        app = create_app(settings, services=services)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dyngen.test") as http:
+            yield http
+    finally:
+        await services.aclose()
+
+
+async def generate(client: httpx.AsyncClient) -> dict[str, Any]:
+    response = await client.post("/api/generate-content", json=DIALOGUE)
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def rows(settings: Settings) -> list[str]:
+    database = sqlite3.connect(settings.data_dir / "dyngen.db")
+    try:
+        return [key for (key,) in database.execute("SELECT key FROM cache_entries")]
+    finally:
+        database.close()
+
+
+async def test_a_miss_is_cached_in_the_database_and_served_from_there_after_a_restart(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    async with served(settings) as client:
+        first = await generate(client)
+        assert first["cache"]["hit"] is False
+    assert len(rows(settings)) == 1
+    assert not (settings.object_dir / "cache").exists(), "no file per cache entry"
+
+    async with served(settings) as client:
+        again = await generate(client)
+
+    assert again["cache"] == {"hit": True, "tier": "database"}
+    assert again["generation_id"] == first["generation_id"]
+
+
+async def test_an_entry_an_earlier_version_left_in_the_folder_is_served_and_moved_into_the_database(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    async with served(settings) as client:
+        first = await generate(client)
+    [key] = rows(settings)
+    database = sqlite3.connect(settings.data_dir / "dyngen.db")
+    with database:  # as an install before the database tier: the entry only in the folder
+        [(value,)] = database.execute("SELECT value FROM cache_entries")
+        database.execute("DELETE FROM cache_entries")
+    database.close()
+    folder = ObjectStoreCacheTier(store=LocalObjectStore(root=settings.object_dir), within_s=None)
+    await folder.set(key, bytes(value))
+
+    async with served(settings) as client:
+        from_folder = await generate(client)
+    async with served(settings) as client:
+        from_database = await generate(client)
+
+    assert from_folder["cache"] == {"hit": True, "tier": "object"}
+    assert from_database["cache"] == {"hit": True, "tier": "database"}
+    assert from_folder["generation_id"] == from_database["generation_id"] == first["generation_id"]
+    assert rows(settings) == [key]
