@@ -52,7 +52,7 @@ from dyngen.adapters.memory.generations import MemoryJobRepository
 from dyngen.adapters.memory.retention import MemoryRetentionRepository
 from dyngen.adapters.memory.warmups import MemoryWarmupRepository
 from dyngen.adapters.metrics.prometheus import PrometheusMetrics
-from dyngen.adapters.providers.http_transport import AiohttpTransport
+from dyngen.adapters.providers.http_transport import AiohttpTransport, ProviderClient
 from dyngen.adapters.rate_limits.memory import MemoryRateLimiter
 from dyngen.adapters.secret_file import read_or_create_secret
 from dyngen.adapters.storage.artifacts import SpoolingArtifactStore
@@ -408,7 +408,7 @@ async def build(
     # Before anything opens: a provider setting that cannot work stops the start with nothing to close.
     # Every outbound HTTP call of the providers goes through this one client.
     # Proxies from the environment, as httpx's own transport takes them (httpx's `trust_env` default).
-    http = httpx.AsyncClient(timeout=30, transport=AiohttpTransport(verify=_tls(), trust_env=True))
+    http = ProviderClient(timeout=30, transport=AiohttpTransport(verify=_tls(), trust_env=True))
     try:
         registry = provider_registry(settings, providers, clock=clock, redis=redis, http=http, links=links)
     except BaseException:

@@ -11,12 +11,12 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from PIL import Image
 
 from dyngen.adapters.providers.comfyui.provider import ComfyUIProvider
 from dyngen.adapters.providers.comfyui.settings import ComfyUISettings
+from dyngen.adapters.providers.http_transport import AiohttpTransport, ProviderClient
 from dyngen.bootstrap import build
 from dyngen.bootstrap_ports import generation_ports, health_ports, job_ports, job_runner, preparer
 from dyngen.config import Settings
@@ -50,7 +50,8 @@ def clip() -> bytes:
 @pytest.fixture
 async def make(comfy: FakeComfyUI) -> AsyncIterator[Factory]:
     comfy.script.reset()
-    async with httpx.AsyncClient() as client:
+    # The server's own client (aiohttp's wire, guarded calls handed straight to it), as bootstrap makes it.
+    async with ProviderClient(transport=AiohttpTransport(), timeout=5) as client:
 
         def factory(**overrides: Any) -> ComfyUIProvider:
             options: dict[str, Any] = {

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from dyngen.adapters.providers.http_transport import AiohttpTransport, ProviderClient
 from dyngen.adapters.providers.http_video import HttpVideoProvider, check_url, render_body
 from dyngen.bootstrap import build
 from dyngen.bootstrap_ports import generation_ports, job_ports, job_runner, preparer
@@ -36,7 +37,8 @@ def server() -> Iterator[VideoApiServer]:
 @pytest.fixture
 async def make(server: VideoApiServer) -> AsyncIterator[Factory]:
     server.script.reset()
-    async with httpx.AsyncClient() as client:
+    # The server's own client (aiohttp's wire, guarded calls handed straight to it), as bootstrap makes it.
+    async with ProviderClient(transport=AiohttpTransport(), timeout=5) as client:
 
         def factory(**overrides: object) -> HttpVideoProvider:
             options: dict[str, object] = {

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from dyngen.adapters.providers.http_transport import AiohttpTransport, ProviderClient
 from dyngen.adapters.providers.openai import OpenAIProvider
 from dyngen.bootstrap import build
 from dyngen.bootstrap_ports import generation_ports
@@ -28,11 +29,20 @@ def server() -> Iterator[OpenAIServer]:
     running.stop()
 
 
+@pytest.fixture(params=["httpx", "server"])
+def new_client(request: pytest.FixtureRequest) -> Callable[[], httpx.AsyncClient]:
+    """A plain httpx client, and the server's own (`ProviderClient`: aiohttp's wire, a guarded call handed
+    straight to it): every call below goes the same way through either."""
+    if request.param == "server":
+        return lambda: ProviderClient(transport=AiohttpTransport(), timeout=30)
+    return httpx.AsyncClient
+
+
 @pytest.fixture
-async def provider(server: OpenAIServer) -> AsyncIterator[OpenAIProvider]:
+async def provider(server: OpenAIServer, new_client: Callable[[], httpx.AsyncClient]) -> AsyncIterator[OpenAIProvider]:
     server.script.answers.clear()
     server.script.requests.clear()
-    async with httpx.AsyncClient() as client:
+    async with new_client() as client:
         yield OpenAIProvider(base_url=server.base_url, model="test-model", api_key="sk-test", client=client)
 
 
@@ -108,8 +118,8 @@ async def test_http_failures_map_to_error_codes(
     assert caught.value.code.retryable is retryable
 
 
-async def test_an_unreachable_endpoint_is_provider_unavailable() -> None:
-    async with httpx.AsyncClient() as client:
+async def test_an_unreachable_endpoint_is_provider_unavailable(new_client: Callable[[], httpx.AsyncClient]) -> None:
+    async with new_client() as client:
         dead = OpenAIProvider(base_url="http://127.0.0.1:9/v1", model="m", client=client)
         with pytest.raises(DyngenError) as caught:
             await dead.generate(call())
@@ -175,10 +185,12 @@ async def test_a_redirect_to_another_private_host_is_refused(provider: OpenAIPro
     assert len(server.script.requests) == 1, "the redirect was not followed"
 
 
-async def test_a_redirect_is_followed_on_the_own_origin_and_to_a_named_host(server: OpenAIServer) -> None:
+async def test_a_redirect_is_followed_on_the_own_origin_and_to_a_named_host(
+    server: OpenAIServer, new_client: Callable[[], httpx.AsyncClient]
+) -> None:
     server.script.answers[:] = [f"redirect:{server.base_url}/chat/completions?again=1", "ok"]
     server.script.requests.clear()
-    async with httpx.AsyncClient() as client:
+    async with new_client() as client:
         same = OpenAIProvider(base_url=server.base_url, model="m", api_key="sk-test", client=client)
         assert (await same.generate(call())).payload.beats
         assert [r["authorization"] for r in server.script.requests] == ["Bearer sk-test"] * 2
@@ -196,10 +208,12 @@ async def test_a_redirect_is_followed_on_the_own_origin_and_to_a_named_host(serv
 
 
 @pytest.mark.parametrize("answer", ["big", "big-stream"], ids=["declared", "streamed"])
-async def test_an_answer_over_max_bytes_is_refused(server: OpenAIServer, answer: str) -> None:
+async def test_an_answer_over_max_bytes_is_refused(
+    server: OpenAIServer, answer: str, new_client: Callable[[], httpx.AsyncClient]
+) -> None:
     server.script.answers[:] = [answer]
     server.script.big_bytes = 64 * 1024
-    async with httpx.AsyncClient() as client:
+    async with new_client() as client:
         capped = OpenAIProvider(base_url=server.base_url, model="m", client=client, max_bytes=32 * 1024)
         with pytest.raises(DyngenError) as caught:
             await capped.generate(call())
@@ -211,11 +225,13 @@ async def test_an_answer_over_max_bytes_is_refused(server: OpenAIServer, answer:
         assert (await roomy.generate(call())).payload.beats, "under the cap, the padded answer is used"
 
 
-async def test_the_default_cap_refuses_an_answer_of_megabytes(server: OpenAIServer, tmp_path: Path) -> None:
+async def test_the_default_cap_refuses_an_answer_of_megabytes(
+    server: OpenAIServer, tmp_path: Path, new_client: Callable[[], httpx.AsyncClient]
+) -> None:
     settings = Settings(data_dir=tmp_path / "data", openai_base_url=server.base_url, openai_model="m")
     assert settings.openai_max_bytes == 4 * 1024 * 1024, "a few MB: a chat completion is a few kB"
     server.script.answers[:] = ["big-stream"]
     server.script.big_bytes = settings.openai_max_bytes + 1
-    async with httpx.AsyncClient() as client:
+    async with new_client() as client:
         with pytest.raises(DyngenError, match="larger than"):
             await OpenAIProvider(base_url=server.base_url, model="m", client=client).generate(call())

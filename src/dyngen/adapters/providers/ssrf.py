@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from dyngen.adapters.providers.http_transport import ProviderClient
 from dyngen.domain.errors import DyngenError, ErrorCode
 
 
@@ -219,15 +220,19 @@ async def guarded_request(
         connect, sent, extensions = pinned(target, address)
         first = first or origin(target)
         same = origin(target) == first
-        async with client.stream(
+        request = client.build_request(
             method,
             connect,
             headers={**((headers or {}) if same else {}), **sent},
             extensions=extensions,
             timeout=timeout_s,
-            follow_redirects=False,
             **kwargs,
-        ) as response:
+        )
+        if isinstance(client, ProviderClient):  # the server's client: straight to its transport
+            response = await client.send_now(request)
+        else:
+            response = await client.send(request, stream=True, follow_redirects=False)
+        try:
             follow = max_redirects > 0 and response.is_redirect and "location" in response.headers
             if follow and (method.upper() in ("GET", "HEAD") or response.status_code in (307, 308)):
                 url = str(target.join(response.headers["location"]))
@@ -243,8 +248,10 @@ async def guarded_request(
                     raise _too_large(body_what or what, max_bytes)
                 chunks.append(chunk)
             return httpx.Response(
-                response.status_code, headers=response.headers, content=b"".join(chunks), request=response.request
+                response.status_code, headers=response.headers, content=b"".join(chunks), request=request
             )
+        finally:
+            await response.aclose()
     raise DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"the {what} URL redirects more than {max_redirects} times")
 
 
