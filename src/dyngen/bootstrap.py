@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from dyngen.adapters.cache.memory import MemoryCacheTier
-from dyngen.adapters.cache.object_store import WITHIN_S, ObjectStoreCacheTier
+from dyngen.adapters.cache.object_store import CACHE_FOLDER, WITHIN_S, ObjectStoreCacheTier
 from dyngen.adapters.clock import SystemClock
 from dyngen.adapters.db.budget_limits import SqlAlchemyBudgetLimitRepository
 from dyngen.adapters.db.budgets import SqlAlchemyBudgetLedger
@@ -113,13 +113,15 @@ def _on_object_store(
     store: ObjectStore, settings: Settings, database: CacheTier | None
 ) -> tuple[SpoolingArtifactStore, list[CacheTier]]:
     """The artifact store on `store`, and the durable cache tiers: `store` (an S3 bucket every process and
-    machine shares), else the database's (`database`: SQLite, a row per entry instead of a file) before
-    the folder, which is then only read (the entries written before the database held them). Only a remote
-    store (S3) can accept and never answer: their calls are bounded there; a folder or memory is waited
-    for (no task per call)."""
+    machine shares), else the database's (`database`: SQLite, a row per entry instead of a file), and the
+    folder only where an earlier version left entries there (read, never written: a miss would look there
+    for nothing otherwise). Only a remote store (S3) can accept and never answer: their calls are bounded
+    there; a folder or memory is waited for (no task per call). Blocking: a look at the folder."""
     remote = settings.s3_location() is not None
     artifacts = SpoolingArtifactStore(store=store, spool_dir=settings.spool_dir, bounded=remote)
     if database is not None and not remote:
+        if not (settings.object_dir / CACHE_FOLDER).is_dir():
+            return artifacts, [database]
         return artifacts, [database, ObjectStoreCacheTier(store=store, within_s=None, writes=False)]
     return artifacts, [ObjectStoreCacheTier(store=store, within_s=WITHIN_S if remote else None)]
 

@@ -94,3 +94,17 @@ async def test_an_entry_an_earlier_version_left_in_the_folder_is_served_and_move
     assert from_database["cache"] == {"hit": True, "tier": "database"}
     assert from_folder["generation_id"] == from_database["generation_id"] == first["generation_id"]
     assert rows(settings) == [key]
+
+
+async def test_the_folder_is_read_only_where_an_earlier_version_left_entries(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    fresh = await build(settings)
+    fresh_tiers = [tier.name for tier in fresh.cache.tiers]
+    await fresh.aclose()
+    (settings.object_dir / "cache" / "ab").mkdir(parents=True)
+    upgraded = await build(settings)
+    upgraded_tiers = [tier.name for tier in upgraded.cache.tiers]
+    await upgraded.aclose()
+
+    assert fresh_tiers == ["memory", "database"], "a miss looks in no folder a fresh install never wrote"
+    assert upgraded_tiers == ["memory", "database", "object"]

@@ -19,6 +19,7 @@ _HEADER = struct.Struct(">d")  # expiry as wall-clock epoch seconds; 0 = never
 # then finishes behind the answer. Far under a node's deadline: a store that accepts and never answers
 # must not hold a miss past it (the store's own timeouts, seconds, still end the call it leaves running).
 WITHIN_S = 0.5
+CACHE_FOLDER = "cache"  # the entries' folder (prefix) in the store
 
 
 class ObjectStoreCacheTier:
@@ -72,7 +73,7 @@ class ObjectStoreCacheTier:
     @staticmethod
     def _key(key: str) -> str:
         digest = hashlib.sha256(key.encode()).hexdigest()
-        return f"cache/{digest[:2]}/{digest}"
+        return f"{CACHE_FOLDER}/{digest[:2]}/{digest}"
 
     async def get(self, key: str) -> bytes | None:
         try:
