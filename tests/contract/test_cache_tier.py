@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dyngen.adapters.cache.memory import MemoryCacheTier
 from dyngen.adapters.cache.object_store import ObjectStoreCacheTier
@@ -19,6 +21,7 @@ from dyngen.adapters.cache.redis import RedisCacheTier
 from dyngen.adapters.db.cache import SqlCacheTier
 from dyngen.adapters.db.reader import SqlReader
 from dyngen.adapters.db.repository import create_engine
+from dyngen.adapters.db.tables import cache_entries
 from dyngen.adapters.db.writer import SqlWriter
 from dyngen.adapters.messaging.redis import RedisConnection
 from dyngen.adapters.storage.local import LocalObjectStore
@@ -55,6 +58,7 @@ class TierUnderTest:
     tier: CacheTier
     elapse: Callable[[float], Awaitable[None]]
     time_scale: float = 1.0
+    rows: Callable[[], Awaitable[list[str]]] | None = None  # the keys a table holds (database tiers)
 
     def ttl(self, seconds: float) -> float:
         return seconds * self.time_scale
@@ -173,11 +177,27 @@ class TestSqlCacheTier(CacheTierContract):
         clock = FakeClock(datetime.fromtimestamp(1_800_000_000, UTC))
         try:
             tier = SqlCacheTier(writer=writer, reader=reader, dialect=backend.name, wall_clock=clock.timestamp)
-            yield TierUnderTest(tier=tier, elapse=clock.sleep)
+            yield TierUnderTest(tier=tier, elapse=clock.sleep, rows=lambda: _stored_keys(engine))
         finally:
             await writer.aclose()
             await reader.aclose()
             await engine.dispose()
+
+    async def test_expired_entries_leave_the_table_with_the_next_entries_written(self, subject: TierUnderTest) -> None:
+        assert subject.rows is not None
+        await subject.tier.set("short", b"s", ttl_s=2)
+        await subject.tier.set("forever", b"f")
+        await subject.wait(3)
+        assert await subject.rows() == ["forever", "short"], "an expired entry stays until the next write"
+
+        await subject.tier.set("next", b"n", ttl_s=10)
+
+        assert await subject.rows() == ["forever", "next"]
+
+
+async def _stored_keys(engine: AsyncEngine) -> list[str]:
+    async with engine.connect() as conn:
+        return sorted((await conn.execute(select(cache_entries.c.key))).scalars())
 
 
 @pytest.mark.services

@@ -10,7 +10,9 @@ or through the reader's thread while the file is busy.
 
 What the tier promises is the object-store tier's: `set` returns once the entry is committed (a restart
 finds it), entries expire by the wall clock (they outlive the process that wrote them), and a read that
-fails is a miss, a write that fails is dropped (the entry can be made again).
+fails is a miss, a write that fails is dropped (the entry can be made again). Unlike the folder, expired
+entries do not stay: each batch of entries deletes the ones expired by then (through an index on the
+expiry), so the table holds what can still be served.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class _Put:
 
     def write_all(self, conn: Connection, group: list[_Put]) -> None:
         conn.execute(self.tier.upsert, [{"k": p.key, "e": p.expires_at, "v": p.value} for p in group])
+        conn.execute(self.tier.purge, {"now": self.tier.now()})  # an index range, empty most of the time
 
 
 class SqlCacheTier:
@@ -68,7 +71,11 @@ class SqlCacheTier:
     ) -> None:
         self._writer = writer
         self._reader = reader
-        self._now = wall_clock
+        self.now = wall_clock
+        # Expired entries go with the next batch of entries: the table holds what can still be served.
+        self.purge = delete(cache_entries).where(
+            cache_entries.c.expires_at > 0, cache_entries.c.expires_at <= bindparam("now")
+        )
         insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
         statement = insert(cache_entries).values(key=bindparam("k"), expires_at=bindparam("e"), value=bindparam("v"))
         self.upsert = statement.on_conflict_do_update(
@@ -87,7 +94,7 @@ class SqlCacheTier:
         if not rows:
             return None
         expires_at, value = rows[0]
-        if expires_at and self._now() >= expires_at:
+        if expires_at and self.now() >= expires_at:
             return None
         return bytes(value)
 
@@ -95,7 +102,7 @@ class SqlCacheTier:
         if ttl_s is not None and ttl_s <= 0:  # already expired: drop any older entry instead
             await self.delete([key])
             return
-        expires_at = self._now() + ttl_s if ttl_s is not None else 0.0
+        expires_at = self.now() + ttl_s if ttl_s is not None else 0.0
         with contextlib.suppress(Exception):  # best effort: the entry can be regenerated
             await self._writer.write(_Put(self, key, expires_at, value))
 

@@ -260,4 +260,5 @@ cache_entries = Table(
     Column("key", Text, primary_key=True),
     Column("expires_at", Float, nullable=False),
     Column("value", LargeBinary, nullable=False),
+    Index("ix_cache_entries_expires_at", "expires_at"),
 )

@@ -23,6 +23,7 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.Float, nullable=False),
         sa.Column("value", sa.LargeBinary, nullable=False),
     )
+    op.create_index("ix_cache_entries_expires_at", "cache_entries", ["expires_at"])
 
 
 def downgrade() -> None:
