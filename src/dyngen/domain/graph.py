@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
 from dyngen.domain.contracts import (
     CamelModel,
@@ -90,6 +90,7 @@ class SceneGraph(CamelModel):
     # The world its prompts draw on (checked by `domain/world.py`: findings, not refusals to parse).
     characters: list[Character] = Field(default_factory=list, max_length=200)
     lore: list[LoreEntry] = Field(default_factory=list, max_length=500)
+    _scene_index: tuple[list[Scene], int, dict[str, Scene]] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _references_exist(self) -> SceneGraph:
@@ -131,7 +132,14 @@ class SceneGraph(CamelModel):
         return [*self.nodes, *implicit]
 
     def scene(self, scene_id: str) -> Scene:
-        return next(s for s in self.scenes if s.id == scene_id)
+        """The scene of that id (KeyError when there is none), from an index of the scenes made on the
+        first call and again whenever `scenes` is another list or another length: a warm-up of a graph of
+        1,000 transitions looked each one's two scenes up in a scan of the list."""
+        index = self._scene_index
+        if index is None or index[0] is not self.scenes or index[1] != len(self.scenes):
+            index = (self.scenes, len(self.scenes), {s.id: s for s in self.scenes})
+            self._scene_index = index
+        return index[2][scene_id]
 
     def exits(self, scene_id: str) -> list[GenerationNode | Edge]:
         """What can follow a scene, one per target scene, in order: the enabled Generation Nodes leaving it

@@ -1,0 +1,29 @@
+"""`SceneGraph.scene`: a scene by id from an index, which follows the graph's scenes when they change."""
+
+from __future__ import annotations
+
+import pytest
+
+from dyngen.domain.graph import Scene, SceneGraph
+
+
+def graph(*ids: str) -> SceneGraph:
+    return SceneGraph.model_validate({"id": "g", "scenes": [{"id": i, "title": i.upper()} for i in ids]})
+
+
+def test_a_scene_is_found_by_id_and_a_missing_one_is_a_key_error() -> None:
+    g = graph("a", "b", "c")
+    assert [g.scene(i).title for i in ("c", "a", "b")] == ["C", "A", "B"]
+    with pytest.raises(KeyError):
+        g.scene("nowhere")
+
+
+def test_a_copy_with_other_scenes_and_a_list_grown_in_place_are_read_afresh() -> None:
+    g = graph("a", "b")
+    assert g.scene("a").title == "A"
+    copy = g.model_copy(update={"scenes": [Scene(id="a", title="Other")]})
+    g.scenes.append(Scene(id="z", title="Z"))
+
+    assert copy.scene("a").title == "Other"
+    assert g.scene("z").title == "Z"
+    assert g.scene("a").title == "A"
