@@ -424,6 +424,26 @@ async def test_a_drift_lookup_on_sqlite_searches_its_keys_not_every_completed_ge
         await engine.dispose()
 
 
+async def test_a_drift_lookup_on_sqlite_is_read_in_place_not_in_the_readers_thread(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'dyngen.db'}")
+    reader = SqlReader(engine=engine)
+    try:
+        await schema.upgrade(engine)
+        repository = SqlAlchemyGenerationRepository(engine=engine, reader=reader)
+        await repository.add(record("g1", cache_key=K2))
+        await repository.add(record("g2", cache_key=K2, at=T0 + timedelta(seconds=1)))
+
+        async def no_thread(read: object) -> object:
+            raise AssertionError("the lookup was handed to the reader's thread")
+
+        reader.read = no_thread  # type: ignore[method-assign]
+        found = await repository.content_hashes([K2])
+        assert [h.id for h in found[K2]] == ["g2", "g1"]
+    finally:
+        await reader.aclose()
+        await engine.dispose()
+
+
 async def _tables(engine: AsyncEngine) -> set[str]:
     async with engine.connect() as conn:
         return set(await conn.run_sync(lambda sync: inspect(sync).get_table_names()))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -313,23 +314,14 @@ class SqlAlchemyGenerationRepository:
             return {}
 
         def read(conn: Connection) -> dict[str, list[ContentHash]]:
-            found: dict[str, list[ContentHash]] = {}
             stmt = _HASHES_SQLITE if conn.dialect.name == "sqlite" else _HASHES
-            for row in conn.execute(stmt, {"keys": cache_keys}):
-                known = found.setdefault(row.cache_key, [])
-                if len(known) < per_key:
-                    known.append(
-                        ContentHash(
-                            id=row.id,
-                            seed=None if row.seed is None else int(row.seed),
-                            config_fingerprint=row.config_fingerprint,
-                            provider_fingerprint=row.provider_fingerprint,
-                            content_hash=row.content_hash,
-                        )
-                    )
-            return found
+            return _hashes(conn.execute(stmt, {"keys": cache_keys}), per_key)
 
         if self._reader is not None:
+            # SQLite: one indexed SELECT in place, on a connection of its own (no hand-over to a thread).
+            rows = self._reader.rows_now(_hashes_sql(len(cache_keys)), tuple(cache_keys))
+            if rows is not None:
+                return _hashes(rows, per_key)
             return await self._reader.read(read)
         async with self._engine.connect() as conn:
             return await conn.run_sync(read)
@@ -361,15 +353,41 @@ _HASHES = (
 )
 # The same on SQLite, told to take the index on `cache_key`: with no statistics it takes the one on `status`,
 # which holds every completed generation (a read of the whole table on every miss, growing with it).
+_HASHES_SQLITE_SQL = (
+    "SELECT id, cache_key, seed, config_fingerprint, provider_fingerprint, content_hash"
+    " FROM generations INDEXED BY ix_generations_cache_key"
+    " WHERE cache_key IN :keys AND status = 'complete' ORDER BY created_at DESC, id"
+)
 _HASHES_SQLITE = (
-    text(
-        "SELECT id, cache_key, seed, config_fingerprint, provider_fingerprint, content_hash"
-        " FROM generations INDEXED BY ix_generations_cache_key"
-        " WHERE cache_key IN :keys AND status = 'complete' ORDER BY created_at DESC, id"
-    )
+    text(_HASHES_SQLITE_SQL)
     .bindparams(bindparam("keys", expanding=True))
     .columns(*(generations.c[name] for name in _HASH_COLUMNS))
 )
+
+
+@functools.cache
+def _hashes_sql(keys: int) -> str:
+    """`_HASHES_SQLITE` as plain SQL for `SqlReader.rows_now`, with a placeholder per key."""
+    marks = ", ".join("?" * keys)
+    return _HASHES_SQLITE_SQL.replace(":keys", f"({marks})")
+
+
+def _hashes(rows: Iterable[Sequence[Any]], per_key: int) -> dict[str, list[ContentHash]]:
+    """The newest `per_key` content hashes of each key, from rows of `_HASH_COLUMNS`, newest first."""
+    found: dict[str, list[ContentHash]] = {}
+    for row_id, cache_key, seed, config_fingerprint, provider_fingerprint, content_hash in rows:
+        known = found.setdefault(cache_key, [])
+        if len(known) < per_key:
+            known.append(
+                ContentHash(
+                    id=row_id,
+                    seed=None if seed is None else int(seed),
+                    config_fingerprint=config_fingerprint,
+                    provider_fingerprint=provider_fingerprint,
+                    content_hash=content_hash,
+                )
+            )
+    return found
 
 
 def record_row(record: GenerationRecord) -> dict[str, Any]:
