@@ -281,8 +281,10 @@ class SqlAlchemyGenerationRepository:
     async def content_hashes(self, cache_keys: Sequence[str], *, per_key: int = 20) -> dict[str, list[ContentHash]]:
         if len(cache_keys) != 1 or per_key != LOOKUP_PER_KEY:
             return await retrying(lambda: self._content_hashes(list(dict.fromkeys(cache_keys)), per_key))
-        # One key (a miss's drift check): it joins the lookups of the other misses of the moment, one read.
         [key] = cache_keys
+        if self._reader is not None and (rows := self._reader.rows_now(_hashes_sql(1), (key,))) is not None:
+            return _hashes(rows, per_key)  # SQLite: read in place at once, nothing to share
+        # One key (a miss's drift check): it joins the lookups of the other misses of the moment, one read.
         future: asyncio.Future[list[ContentHash]] = asyncio.get_running_loop().create_future()
         self._lookups.setdefault(key, []).append(future)
         if self._lookup_task is None or self._lookup_task.done():

@@ -42,6 +42,9 @@ class PrometheusMetrics:
             registry=registry,
         )
         self._cache_children: dict[tuple[str, str, bool], Counter] = {}
+        self._generation_children: dict[tuple[str, str, str, str], Histogram] = {}
+        self._token_children: dict[tuple[str, str], Counter] = {}
+        self._call_children: dict[tuple[str, str], Counter] = {}
         self._errors = Counter(
             "dyngen_generation_errors", "Failed generations by error code.", ["code"], registry=registry
         )
@@ -66,11 +69,25 @@ class PrometheusMetrics:
         )
 
     def generation(self, *, node: str, type_: str, provider: str, outcome: str, seconds: float, tokens: int) -> None:
-        self._generation_seconds.labels(node, type_, provider, outcome).observe(seconds)
+        # Each labelled child looked up once, as `cache_request` does (a generation counts in three metrics).
+        labels = (node, type_, provider, outcome)
+        child = self._generation_children.get(labels)
+        if child is None:
+            child = self._generation_children[labels] = self._generation_seconds.labels(*labels)
+        child.observe(seconds)
         if tokens:
-            self._tokens.labels(node, provider).inc(tokens)
+            counter = self._token_children.get((node, provider))
+            if counter is None:
+                counter = self._token_children[(node, provider)] = self._tokens.labels(node, provider)
+            counter.inc(tokens)
         if outcome != "complete":
             self._errors.labels(outcome).inc()
+
+    def provider_call(self, *, provider: str, outcome: str) -> None:
+        child = self._call_children.get((provider, outcome))
+        if child is None:
+            child = self._call_children[(provider, outcome)] = self._provider_calls.labels(provider, outcome)
+        child.inc()
 
     def cache_request(self, *, node: str, tier: str, hit: bool) -> None:
         # Counted on every request: the labelled child is looked up once (`labels` checks and locks each
@@ -80,9 +97,6 @@ class PrometheusMetrics:
         if child is None:
             child = self._cache_children[(node, tier, hit)] = self._cache.labels(node, tier, "hit" if hit else "miss")
         child.inc()
-
-    def provider_call(self, *, provider: str, outcome: str) -> None:
-        self._provider_calls.labels(provider, outcome).inc()
 
     def job_event(self, *, type_: str) -> None:
         self._jobs.labels(type_).inc()
