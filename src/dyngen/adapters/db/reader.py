@@ -15,8 +15,9 @@ The reader has one thread: reads queue behind each other, which is what the call
 shares one read among the misses that asked meanwhile).
 
 A read of a few rows on SQLite (the stored budget limits, read before every provider call a ledger counts;
-a miss's drift lookup; a durable cache entry) runs on the caller's own thread instead (`rows_now`): one statement on a plain `sqlite3` connection of
-its own, in autocommit (each read sees every commit before it), a few microseconds. The hand-over to the
+a miss's drift lookup; a durable cache entry) runs on the caller's own thread instead (`rows_now`): one
+statement on a plain `sqlite3` connection of its own, in autocommit (each read sees every commit before
+it), a few microseconds. The hand-over to the
 reader's thread and back cost more than the read and made the miss wait its turn on the event loop once
 more; SQLAlchemy's connection checkout and statement execution around it cost ~10x the read itself
 (issue 18). WAL readers never wait for the writer; when the file is busy all the same (a checkpoint, a
