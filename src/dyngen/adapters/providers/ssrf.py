@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import pydantic_core
 
 from dyngen.adapters.providers.http_transport import ProviderClient
 from dyngen.domain.errors import DyngenError, ErrorCode
@@ -215,6 +216,10 @@ async def guarded_request(
         httpx.HTTPError: The transport failed (httpx.TimeoutException past `timeout_s`): the caller maps it.
     """
     first: str | None = None
+    body_headers: dict[str, str] = {}
+    if "json" in kwargs:  # encoded once for every hop, by pydantic's encoder (~4x json.dumps, the same bytes)
+        kwargs["content"] = pydantic_core.to_json(kwargs.pop("json"))
+        body_headers = {"Content-Type": "application/json"}
     for _ in range(max_redirects + 1):
         target, address = await rule.check(url, what=f"{what} URL")
         connect, sent, extensions = pinned(target, address)
@@ -223,7 +228,7 @@ async def guarded_request(
         request = client.build_request(
             method,
             connect,
-            headers={**((headers or {}) if same else {}), **sent},
+            headers={**((headers or {}) if same else {}), **body_headers, **sent},
             extensions=extensions,
             timeout=timeout_s,
             **kwargs,
