@@ -1,0 +1,68 @@
+"""The OpenAI provider's chat of a request: rendered once for requests that differ only in which playthrough
+and player they are for, and again for anything a template can read (the player's flags, rule overrides)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from dyngen.adapters.providers import openai
+from dyngen.domain.contracts import GenerateContentRequest
+
+
+def request(playthrough: str, **player: Any) -> GenerateContentRequest:
+    return GenerateContentRequest.model_validate(
+        {
+            "type": "dialogue",
+            "from_scene": {"id": "cafe", "mood": "warm"},
+            "to_scene": {"id": "roof", "mood": "tense"},
+            "player_context": {"playthroughId": playthrough, "playerId": f"p-{playthrough}", **player},
+        }
+    )
+
+
+@pytest.fixture
+def renders(monkeypatch: pytest.MonkeyPatch) -> list[GenerateContentRequest]:
+    seen: list[GenerateContentRequest] = []
+    render = openai._render
+
+    def counted(req: GenerateContentRequest) -> list[dict[str, str]]:
+        seen.append(req)
+        return render(req)
+
+    monkeypatch.setattr(openai, "_render", counted)
+    monkeypatch.setattr(openai, "_chats", type(openai._chats)())
+    return seen
+
+
+def test_other_playthroughs_of_the_same_request_reuse_its_chat(renders: list[GenerateContentRequest]) -> None:
+    first = openai.messages(request("a", flags={"met_mara": True}))
+    again = openai.messages(request("b", flags={"met_mara": True}))
+
+    assert again == first
+    assert len(renders) == 1
+    again[0]["content"] = "changed by a caller"
+    assert openai.messages(request("c", flags={"met_mara": True})) == first, "callers get copies"
+
+
+def test_what_a_template_reads_renders_a_new_chat(renders: list[GenerateContentRequest]) -> None:
+    openai.messages(request("a", flags={"met_mara": True}))
+    openai.messages(request("a", flags={"met_mara": False}))
+    openai.messages(request("a", flags={"met_mara": True}).with_rule_overrides({"pacing": "fast"}))
+
+    assert [(r.player_context.flags if r.player_context else None, r.rule_overrides) for r in renders] == [
+        ({"met_mara": True}, {}),
+        ({"met_mara": False}, {}),
+        ({"met_mara": True}, {"pacing": "fast"}),
+    ]
+
+
+def test_the_chats_kept_are_bounded(renders: list[GenerateContentRequest], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(openai, "MAX_CHATS", 2)
+    for n in range(3):
+        openai.messages(request("a", stats={"trust": n}))
+    openai.messages(request("a", stats={"trust": 0}))  # the oldest was dropped: rendered again
+
+    assert len(openai._chats) == 2
+    assert len(renders) == 4
