@@ -66,7 +66,7 @@ from dyngen.bootstrap_ports import (
     warmup_ports,
 )
 from dyngen.bootstrap_providers import provider_registry
-from dyngen.config import Settings
+from dyngen.config import Settings, outbound_proxies
 from dyngen.domain.cache_keys import ReviewPolicy
 from dyngen.domain.retention import RetentionPolicy
 from dyngen.ports import (
@@ -410,7 +410,7 @@ async def build(
     # Before anything opens: a provider setting that cannot work stops the start with nothing to close.
     # Every outbound HTTP call of the providers goes through this one client.
     # Proxies from the environment, as httpx's own transport takes them (httpx's `trust_env` default).
-    http = ProviderClient(timeout=30, transport=AiohttpTransport(verify=_tls(), trust_env=True))
+    http = ProviderClient(timeout=30, transport=AiohttpTransport(verify=_tls(), proxies=outbound_proxies()))
     try:
         registry = provider_registry(settings, providers, clock=clock, redis=redis, http=http, links=links)
     except BaseException:

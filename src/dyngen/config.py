@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import urllib.request
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -20,6 +21,13 @@ from dyngen.domain.access import AuthMode
 from dyngen.domain.budgets import BudgetPeriod, BudgetPolicy
 from dyngen.domain.rate_limits import Rate, RateLimits
 from dyngen.domain.social import DEFAULT_RELATIONSHIP_TIERS, RelationshipTable, RelationshipTier, sorted_tiers
+
+
+def outbound_proxies() -> dict[str, str]:
+    """The proxies the environment names for the providers' outbound calls, read once at start as httpx's
+    `trust_env` reads them: `HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY` by scheme, and `NO_PROXY` as `no`
+    (either case of each name)."""
+    return urllib.request.getproxies_environment()
 
 
 class RateLimitSetting(BaseModel):

@@ -11,9 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from dyngen.bootstrap import build
 from dyngen.config import Settings
-from dyngen.entrypoints.api.app import create_app
+from tests.support.apps import app_client
 from tests.support.examples import SPEC_TEMPLATE
 
 TEMPLATE: dict[str, Any] = SPEC_TEMPLATE
@@ -90,13 +89,8 @@ async def separate_instance(data_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
     """A whole service of its own: its own settings, data dir, database, caches and app."""
     # Explicit Nones: a shared database, Redis or bucket from the environment would make them one service.
     settings = Settings(data_dir=data_dir, database_url=None, redis_url=None, object_store_url=None)
-    services = await build(settings)
-    try:
-        app = create_app(settings, services=services)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dyngen.test") as http:
-            yield http
-    finally:
-        await services.aclose()
+    async with app_client(settings) as http:
+        yield http
 
 
 async def test_dod4_the_cache_key_is_stable_across_identical_config_and_playthrough(tmp_path: Path):

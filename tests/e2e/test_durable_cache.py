@@ -5,8 +5,6 @@ a file per miss; a restart serves what was cached from there; and the folder ent
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +14,7 @@ from dyngen.adapters.cache.object_store import ObjectStoreCacheTier
 from dyngen.adapters.storage.local import LocalObjectStore
 from dyngen.bootstrap import build
 from dyngen.config import Settings
-from dyngen.entrypoints.api.app import create_app
+from tests.support.apps import app_client
 
 DIALOGUE = {
     "type": "dialogue",
@@ -25,19 +23,6 @@ DIALOGUE = {
     "to_scene": {"id": "street", "mood": "tense"},
     "strategy": "once",
 }
-
-
-@asynccontextmanager
-async def served(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The app on `settings`, started and closed as a server process would (one per "restart")."""
-    services = await build(settings)
-    await services.start()
-    try:
-        app = create_app(settings, services=services)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dyngen.test") as http:
-            yield http
-    finally:
-        await services.aclose()
 
 
 async def generate(client: httpx.AsyncClient) -> dict[str, Any]:
@@ -57,13 +42,13 @@ def rows(settings: Settings) -> list[str]:
 
 async def test_a_miss_is_cached_in_the_database_and_served_from_there_after_a_restart(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data")
-    async with served(settings) as client:
+    async with app_client(settings) as client:
         first = await generate(client)
         assert first["cache"]["hit"] is False
     assert len(rows(settings)) == 1
     assert not (settings.object_dir / "cache").exists(), "no file per cache entry"
 
-    async with served(settings) as client:
+    async with app_client(settings) as client:
         again = await generate(client)
 
     assert again["cache"] == {"hit": True, "tier": "database"}
@@ -74,7 +59,7 @@ async def test_an_entry_an_earlier_version_left_in_the_folder_is_served_and_move
     tmp_path: Path,
 ) -> None:
     settings = Settings(data_dir=tmp_path / "data")
-    async with served(settings) as client:
+    async with app_client(settings) as client:
         first = await generate(client)
     [key] = rows(settings)
     database = sqlite3.connect(settings.data_dir / "dyngen.db")
@@ -85,9 +70,9 @@ async def test_an_entry_an_earlier_version_left_in_the_folder_is_served_and_move
     folder = ObjectStoreCacheTier(store=LocalObjectStore(root=settings.object_dir), within_s=None)
     await folder.set(key, bytes(value))
 
-    async with served(settings) as client:
+    async with app_client(settings) as client:
         from_folder = await generate(client)
-    async with served(settings) as client:
+    async with app_client(settings) as client:
         from_database = await generate(client)
 
     assert from_folder["cache"] == {"hit": True, "tier": "object"}

@@ -22,6 +22,7 @@ import trustme
 
 from dyngen.adapters.providers.http_transport import AiohttpTransport
 from dyngen.adapters.providers.ssrf import pinned
+from dyngen.config import outbound_proxies
 from tests.support.servers import free_port
 from tests.support.waiting import hang_guard
 
@@ -240,7 +241,7 @@ async def test_a_proxy_named_in_the_environment_carries_the_call(
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy}")
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
-    async with httpx.AsyncClient(transport=AiohttpTransport(trust_env=True)) as http:
+    async with httpx.AsyncClient(transport=AiohttpTransport(proxies=outbound_proxies())) as http:
         response = await http.get("http://models.example:9/v1/models")
     assert response.content == b"http://models.example:9/v1/models"
     assert seen.heads[0].startswith(b"GET http://models.example:9/v1/models HTTP/1.1")
@@ -253,7 +254,7 @@ async def test_the_proxys_credentials_go_to_the_proxy_and_no_proxy_hosts_are_cal
     direct, seen_direct = await serve(echo_path)
     monkeypatch.setenv("HTTP_PROXY", f"http://us%40er:p%3Ass@127.0.0.1:{proxy}")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    async with httpx.AsyncClient(transport=AiohttpTransport(trust_env=True)) as http:
+    async with httpx.AsyncClient(transport=AiohttpTransport(proxies=outbound_proxies())) as http:
         assert (await http.get("http://models.example:9/v1")).content == b"http://models.example:9/v1"
         assert (await http.get(f"http://127.0.0.1:{direct}/v1")).content == b"/v1"
     lines = dict(line.split(": ", 1) for line in via_proxy.heads[0].decode().split("\r\n")[1:] if line)
@@ -285,7 +286,7 @@ async def test_a_netrc_file_is_not_read_and_a_call_takes_no_thread(
     loop = asyncio.get_running_loop()
     executor = Counting(max_workers=1)
     loop.set_default_executor(executor)
-    async with httpx.AsyncClient(transport=AiohttpTransport(trust_env=True)) as http:
+    async with httpx.AsyncClient(transport=AiohttpTransport(proxies=outbound_proxies())) as http:
         await http.get(f"http://127.0.0.1:{port}/first")  # the session and its pool are made here
         handed.clear()
         for i in range(3):

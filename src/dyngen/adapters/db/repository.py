@@ -279,11 +279,16 @@ class SqlAlchemyGenerationRepository:
             return sorted(r[0] for r in (await conn.execute(stmt)).all())
 
     async def content_hashes(self, cache_keys: Sequence[str], *, per_key: int = 20) -> dict[str, list[ContentHash]]:
-        if len(cache_keys) != 1 or per_key != LOOKUP_PER_KEY:
-            return await retrying(lambda: self._content_hashes(list(dict.fromkeys(cache_keys)), per_key))
-        [key] = cache_keys
-        if self._reader is not None and (rows := self._reader.rows_now(_hashes_sql(1), (key,))) is not None:
-            return _hashes(rows, per_key)  # SQLite: read in place at once, nothing to share
+        keys = list(dict.fromkeys(cache_keys))
+        if not keys:
+            return {}
+        # SQLite: one indexed SELECT in place, on a connection of its own, at once (nothing to share).
+        rows = None if self._reader is None else self._reader.rows_now(_hashes_sql(len(keys)), tuple(keys))
+        if rows is not None:
+            return _hashes(rows, per_key)
+        if len(keys) != 1 or per_key != LOOKUP_PER_KEY:
+            return await retrying(lambda: self._content_hashes(keys, per_key))
+        [key] = keys
         # One key (a miss's drift check): it joins the lookups of the other misses of the moment, one read.
         future: asyncio.Future[list[ContentHash]] = asyncio.get_running_loop().create_future()
         self._lookups.setdefault(key, []).append(future)
@@ -320,10 +325,6 @@ class SqlAlchemyGenerationRepository:
             return _hashes(conn.execute(stmt, {"keys": cache_keys}), per_key)
 
         if self._reader is not None:
-            # SQLite: one indexed SELECT in place, on a connection of its own (no hand-over to a thread).
-            rows = self._reader.rows_now(_hashes_sql(len(cache_keys)), tuple(cache_keys))
-            if rows is not None:
-                return _hashes(rows, per_key)
             return await self._reader.read(read)
         async with self._engine.connect() as conn:
             return await conn.run_sync(read)

@@ -8,8 +8,10 @@ every process writes its samples there and `/metrics` in any API process reports
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.multiprocess import MultiProcessCollector
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -41,10 +43,7 @@ class PrometheusMetrics:
             ["node", "tier", "result"],
             registry=registry,
         )
-        self._cache_children: dict[tuple[str, str, bool], Counter] = {}
-        self._generation_children: dict[tuple[str, str, str, str], Histogram] = {}
-        self._token_children: dict[tuple[str, str], Counter] = {}
-        self._call_children: dict[tuple[str, str], Counter] = {}
+        self._children: dict[tuple[MetricWrapperBase, tuple[str, ...]], Any] = {}
         self._errors = Counter(
             "dyngen_generation_errors", "Failed generations by error code.", ["code"], registry=registry
         )
@@ -68,35 +67,28 @@ class PrometheusMetrics:
             registry=registry,
         )
 
-    def generation(self, *, node: str, type_: str, provider: str, outcome: str, seconds: float, tokens: int) -> None:
-        # Each labelled child looked up once, as `cache_request` does (a generation counts in three metrics).
-        labels = (node, type_, provider, outcome)
-        child = self._generation_children.get(labels)
+    def _child(self, metric: MetricWrapperBase, *labels: str) -> Any:
+        """`metric.labels(*labels)`, looked up once per label set: `labels` checks and locks each time (about
+        a tenth of a memory-tier hit's service code). Children are never removed, so the dictionary holds
+        what the metrics hold anyway."""
+        key = (metric, labels)
+        child = self._children.get(key)
         if child is None:
-            child = self._generation_children[labels] = self._generation_seconds.labels(*labels)
-        child.observe(seconds)
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
+    def generation(self, *, node: str, type_: str, provider: str, outcome: str, seconds: float, tokens: int) -> None:
+        self._child(self._generation_seconds, node, type_, provider, outcome).observe(seconds)
         if tokens:
-            counter = self._token_children.get((node, provider))
-            if counter is None:
-                counter = self._token_children[(node, provider)] = self._tokens.labels(node, provider)
-            counter.inc(tokens)
+            self._child(self._tokens, node, provider).inc(tokens)
         if outcome != "complete":
             self._errors.labels(outcome).inc()
 
     def provider_call(self, *, provider: str, outcome: str) -> None:
-        child = self._call_children.get((provider, outcome))
-        if child is None:
-            child = self._call_children[(provider, outcome)] = self._provider_calls.labels(provider, outcome)
-        child.inc()
+        self._child(self._provider_calls, provider, outcome).inc()
 
-    def cache_request(self, *, node: str, tier: str, hit: bool) -> None:
-        # Counted on every request: the labelled child is looked up once (`labels` checks and locks each
-        # time, about a tenth of a memory-tier hit's service code). Children are never removed, so the
-        # dictionary holds what the counter holds anyway.
-        child = self._cache_children.get((node, tier, hit))
-        if child is None:
-            child = self._cache_children[(node, tier, hit)] = self._cache.labels(node, tier, "hit" if hit else "miss")
-        child.inc()
+    def cache_request(self, *, node: str, tier: str, hit: bool) -> None:  # counted on every request
+        self._child(self._cache, node, tier, "hit" if hit else "miss").inc()
 
     def job_event(self, *, type_: str) -> None:
         self._jobs.labels(type_).inc()

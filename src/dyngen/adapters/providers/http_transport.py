@@ -14,9 +14,9 @@ What httpx's transport contract asks, and how it is kept:
 - the request's headers are sent as httpx built them (Host included: the SSRF rule pins the address and
   keeps the URL's host there), and nothing is decoded, redirected or stored on the way back (httpx
   decodes, follows redirects by hand where asked, and keeps cookies);
-- with `trust_env`, a proxy named by `HTTP_PROXY`/`HTTPS_PROXY`/`ALL_PROXY` (and `NO_PROXY`) is used, as
-  httpx's client uses it (httpx itself mounts none once a transport is given): the environment is read
-  once, when the transport is made, as httpx reads it when its client is made, and `~/.netrc` is not
+- the proxies it is given (`proxies`: what `HTTP_PROXY`/`HTTPS_PROXY`/`ALL_PROXY` and `NO_PROXY` name,
+  read by `config.outbound_proxies` at start, as httpx reads them when its client is made) are used as
+  httpx's client uses them (httpx itself mounts none once a transport is given), and `~/.netrc` is not
   read (httpx reads it only when asked to). aiohttp's own `trust_env` reads both again on every request,
   each in a thread of its own: two thread hops and a parse of the netrc file per provider call;
 - `extensions["timeout"]` bounds connecting, reading and waiting for the pool; `extensions["sni_hostname"]`
@@ -31,7 +31,7 @@ from __future__ import annotations
 import contextlib
 import ssl
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 import httpx
@@ -68,13 +68,13 @@ def _as_httpx(request: httpx.Request) -> Iterator[None]:
         raise httpx.ReadError(str(exc) or type(exc).__name__, request=request) from exc
 
 
-class EnvironmentProxies:
-    """The proxy a URL goes through, from the environment as it was when this was made: `<scheme>_proxy`
-    (then `all_proxy`), unless `no_proxy` names the host (urllib's rules, in either case of the names).
-    Credentials in the proxy's URL are sent to the proxy (aiohttp makes them its Proxy-Authorization)."""
+class Proxies:
+    """The proxy a URL goes through: `named[<scheme>]` (then `named["all"]`), unless `named["no"]` lists the
+    host (urllib's `NO_PROXY` rules; `named` as `urllib.request.getproxies_environment` gives it). Credentials
+    in the proxy's URL are sent to the proxy (aiohttp makes them its Proxy-Authorization)."""
 
-    def __init__(self) -> None:
-        self._proxies = urllib.request.getproxies_environment()
+    def __init__(self, named: Mapping[str, str]) -> None:
+        self._proxies = dict(named)
         self._known: dict[tuple[str, str], str | None] = {}
 
     def for_url(self, url: httpx.URL) -> str | None:
@@ -117,15 +117,20 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         verify: The TLS context of https calls (True: the system's CA certificates, False: no check).
         max_connections: Connections open at once, over every host (httpx's default); a call past it waits
             for one, within its pool timeout.
-        trust_env: Take proxies from `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY` (what httpx's `trust_env` does).
+        proxies: The proxies by scheme, and `no` for the hosts called directly (`config.outbound_proxies`);
+            None: every call goes direct.
     """
 
     def __init__(
-        self, *, verify: ssl.SSLContext | bool = True, max_connections: int = 100, trust_env: bool = False
+        self,
+        *,
+        verify: ssl.SSLContext | bool = True,
+        max_connections: int = 100,
+        proxies: Mapping[str, str] | None = None,
     ) -> None:
         self._ssl: ssl.SSLContext | bool = verify
         self._limit = max_connections
-        self._proxies = EnvironmentProxies() if trust_env else None
+        self._proxies = Proxies(proxies) if proxies else None
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
@@ -140,7 +145,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 cookie_jar=aiohttp.DummyCookieJar(),  # httpx keeps cookies
                 auto_decompress=False,  # httpx decodes
                 timeout=aiohttp.ClientTimeout(total=None),  # per request, from httpx's timeout
-                trust_env=False,  # the proxies are this transport's (`EnvironmentProxies`)
+                trust_env=False,  # the proxies are this transport's (`Proxies`)
             )
         return self._session
 
