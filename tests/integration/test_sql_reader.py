@@ -1,10 +1,14 @@
 """`SqlReader.rows_now` on SQLite: a read of a few rows on the event loop's own thread that sees every commit,
-and that gives up at once, never blocking the loop, when another process holds the file."""
+and that gives up at once, never blocking the loop, when another process holds the file. `SqlReader.read`
+on PostgreSQL: one statement in autocommit, no transaction around it."""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
 
 from dyngen.adapters.db.reader import SqlReader
 from dyngen.adapters.db.repository import create_engine
@@ -54,5 +58,23 @@ async def test_a_small_read_of_a_file_another_process_holds_gives_up_at_once(tmp
         assert reader.rows_now(SQL) == [("global",), ("node:held",)]
     finally:
         holder.close()
+        await reader.aclose()
+        await engine.dispose()
+
+
+def _in_transaction_block(conn: Connection) -> bool:
+    # Two statements within BEGIN ... share their transaction; in autocommit each is a transaction of its own.
+    first, second = (conn.execute(text("SELECT pg_current_xact_id()::text")).scalar_one() for _ in range(2))
+    return bool(first == second)
+
+
+async def test_a_read_on_postgres_runs_in_autocommit_and_leaves_the_pool_as_it_found_it(postgres_url: str) -> None:
+    engine = create_engine(postgres_url)
+    reader = SqlReader(engine=engine)
+    try:
+        assert await reader.read(_in_transaction_block) is False  # no BEGIN and ROLLBACK around the read
+        async with engine.connect() as conn:  # the same pooled connection, back to transactions
+            assert await conn.run_sync(_in_transaction_block) is True
+    finally:
         await reader.aclose()
         await engine.dispose()

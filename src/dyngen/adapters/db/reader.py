@@ -9,7 +9,10 @@ run whole in one thread of the reader's own on a synchronous connection to the s
 group-commit writer runs its batches (adapters/db/writer.py). Each read runs on a connection without an open
 transaction, so it sees everything committed before it started, in this process or another (WAL: a read
 never waits for the writer). On PostgreSQL a read runs on a connection of the async engine (`run_sync`), as
-before, with its deadlines.
+before, with its deadlines, in autocommit: one round trip, where a transaction around it took three (BEGIN,
+the SELECT, the ROLLBACK that returns the connection; issue 18 found them ~1/5 of a job worker's statements,
+a read of the stored budget limits per job). Each read is one SELECT, which sees what was committed before
+it started either way.
 
 The reader has one thread: reads queue behind each other, which is what the callers above want anyway (each
 shares one read among the misses that asked meanwhile).
@@ -77,6 +80,7 @@ class SqlReader:
         if self._sqlite is not None:
             return await asyncio.get_running_loop().run_in_executor(self._thread, self._in_thread, read)
         async with self._engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")  # reset when it goes back to the pool
             return await conn.run_sync(read)
 
     def _in_thread(self, read: Callable[[Connection], T]) -> T:
