@@ -179,10 +179,10 @@ async def in_process(data_dir: Path, *, label: str, prefix: str | None) -> list[
 
     provider = CountingProvider(delay_s=IN_PROCESS_DELAY_S)
     settings = (
-        Settings(data_dir=data_dir, redis_url=REDIS_URL, redis_prefix=prefix)
+        Settings(data_dir=data_dir, redis_url=REDIS_URL, redis_prefix=prefix, providers_by_type={})
         if prefix is not None
-        else Settings(data_dir=data_dir)
-    )
+        else Settings(data_dir=data_dir, providers_by_type={})
+    )  # every type to the counting provider, transitions too (by default they go to builtin_video)
     services = await build(settings, providers={"builtin": provider})
     try:
         # Warm the process on another key first (first-call costs are not what a stampede measures).
@@ -362,6 +362,9 @@ def across_processes(workdir: Path) -> list[Row]:
         "DYNGEN_REDIS_URL": REDIS_URL,
         "DYNGEN_REDIS_PREFIX": prefix,
         "DYNGEN_DEV_TOOLS": "true",  # `simulate` is a dev tool
+        # One secret for every process, as a deployment sets it: each signs the artifact URLs it answers
+        # with, and the crowd must see one content (each data dir would otherwise make a secret of its own).
+        "DYNGEN_URL_SECRET": uuid.uuid4().hex,
     }
     try:
         return _crowd_over_http(workdir, env, label)
