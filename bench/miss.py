@@ -5,7 +5,7 @@ What is measured, each request a new generation (the load generator puts a numbe
 into the body's playthroughId, `strategy: per_playthrough`, so every request is a full miss: validate,
 single flight, provider, artifacts, the generation's record, every cache tier filled):
 
-1. `embedded`: the embedded default (SQLite, local object store, memory + folder cache tiers) with the
+1. `embedded`: the embedded default (SQLite, local object store, memory + database cache tiers) with the
    built-in text provider. Server CPU (from /proc) per generation at concurrency 32, p50, p99 and p99/p50.
 2. `scaled`: the same with PostgreSQL and Redis (skipped when either is not running): budgets through
    Redis, records in PostgreSQL, cache in Redis and the folder tier.

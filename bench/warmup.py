@@ -5,7 +5,7 @@ What is measured:
 1. Baseline, in this run: a bare pool of 32 asyncio workers taking 1,000 `asyncio.sleep(0.05)` calls
    (what the provider's latency alone allows on this machine, with no dyngen around it).
 2. `services.warmup.run_warmup` on a graph of 1,000 `once` transitions in a row, through services built
-   by `bootstrap.build` (embedded default: SQLite records, memory + folder cache tiers, artifacts in a
+   by `bootstrap.build` (embedded default: SQLite records, memory + database cache tiers, artifacts in a
    folder), with the provider replaced by one that sleeps 50 ms and returns a small transition script
    with one artifact. Every item is a full miss: validate, single flight, provider, artifact stored,
    generation recorded, cache filled, and the item's outcome stored with its events.
