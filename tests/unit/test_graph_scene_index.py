@@ -27,3 +27,25 @@ def test_a_copy_with_other_scenes_and_a_list_grown_in_place_are_read_afresh() ->
     assert copy.scene("a").title == "Other"
     assert g.scene("z").title == "Z"
     assert g.scene("a").title == "A"
+
+
+def test_a_scene_replaced_in_place_or_a_list_reshuffled_at_the_same_length_is_read_afresh() -> None:
+    g = graph("a", "b", "c")
+    assert g.scene("a").title == "A"
+    g.scenes[0] = Scene(id="a", title="Rewritten")  # same list, same length
+    assert g.scene("a").title == "Rewritten"
+    g.scenes.pop(0)
+    g.scenes.append(Scene(id="z", title="Z"))  # one out, one in: the length is the same again
+    assert g.scene("z").title == "Z"
+    with pytest.raises(KeyError):
+        g.scene("a")  # removed: no longer found
+    g.scenes.reverse()
+    assert [g.scene(i).title for i in ("b", "c", "z")] == ["B", "C", "Z"]
+
+
+def test_reading_a_scene_leaves_the_graph_equal_to_an_identical_one() -> None:
+    read, unread = graph("a", "b"), graph("a", "b")
+    assert read == unread
+    read.scene("a")
+    assert read == unread
+    assert read != graph("a", "c")

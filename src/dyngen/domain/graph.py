@@ -75,6 +75,21 @@ class Edge(CamelModel):
     meta: GenerationEdgeMeta | None = None
 
 
+class _SceneIndex:
+    """Where each scene of a graph is in its `scenes` (`SceneGraph.scene`). Never part of a graph's
+    equality: pydantic compares private attributes, and two equal graphs stay equal once one was read."""
+
+    __slots__ = ("positions",)
+
+    def __init__(self) -> None:
+        self.positions: dict[str, int] = {}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _SceneIndex)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the graph
+
+
 class SceneGraph(CamelModel):
     """A whole graph. `start` defaults to the first scene."""
 
@@ -90,7 +105,7 @@ class SceneGraph(CamelModel):
     # The world its prompts draw on (checked by `domain/world.py`: findings, not refusals to parse).
     characters: list[Character] = Field(default_factory=list, max_length=200)
     lore: list[LoreEntry] = Field(default_factory=list, max_length=500)
-    _scene_index: tuple[list[Scene], int, dict[str, Scene]] | None = PrivateAttr(default=None)
+    _scene_index: _SceneIndex = PrivateAttr(default_factory=_SceneIndex)
 
     @model_validator(mode="after")
     def _references_exist(self) -> SceneGraph:
@@ -132,14 +147,17 @@ class SceneGraph(CamelModel):
         return [*self.nodes, *implicit]
 
     def scene(self, scene_id: str) -> Scene:
-        """The scene of that id (KeyError when there is none), from an index of the scenes made on the
-        first call and again whenever `scenes` is another list or another length: a warm-up of a graph of
-        1,000 transitions looked each one's two scenes up in a scan of the list."""
-        index = self._scene_index
-        if index is None or index[0] is not self.scenes or index[1] != len(self.scenes):
-            index = (self.scenes, len(self.scenes), {s.id: s for s in self.scenes})
-            self._scene_index = index
-        return index[2][scene_id]
+        """The scene of that id (KeyError when there is none), found through an index of positions that is
+        checked on every lookup and made again when it is out of date (a scene replaced, removed, added or
+        moved in `scenes`): a warm-up of a graph of 1,000 transitions looked each one's two scenes up in a
+        scan of the list."""
+        scenes, positions = self.scenes, self._scene_index.positions
+        at = positions.get(scene_id)
+        if at is None or at >= len(scenes) or scenes[at].id != scene_id:
+            positions.clear()
+            positions.update((s.id, i) for i, s in reversed(list(enumerate(scenes))))  # the first of an id
+            at = positions[scene_id]
+        return scenes[at]
 
     def exits(self, scene_id: str) -> list[GenerationNode | Edge]:
         """What can follow a scene, one per target scene, in order: the enabled Generation Nodes leaving it
