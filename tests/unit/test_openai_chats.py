@@ -50,11 +50,15 @@ def test_what_a_template_reads_renders_a_new_chat(renders: list[GenerateContentR
     openai.messages(request("a", flags={"met_mara": True}))
     openai.messages(request("a", flags={"met_mara": False}))
     openai.messages(request("a", flags={"met_mara": True}).with_rule_overrides({"pacing": "fast"}))
+    openai.messages(request("a").with_rule_overrides({"pacing": "fast", "mood": "dark"}))
+    openai.messages(request("a").with_rule_overrides({"mood": "dark", "pacing": "fast"}))  # listed in its order
 
     assert [(r.player_context.flags if r.player_context else None, r.rule_overrides) for r in renders] == [
         ({"met_mara": True}, {}),
         ({"met_mara": False}, {}),
         ({"met_mara": True}, {"pacing": "fast"}),
+        (None, {"pacing": "fast", "mood": "dark"}),
+        (None, {"mood": "dark", "pacing": "fast"}),
     ]
 
 

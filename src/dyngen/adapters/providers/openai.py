@@ -100,7 +100,7 @@ def _prompt_key(request: GenerateContentRequest) -> str:
     """The request without what no template reads (which playthrough and player it is for): equal keys
     render equal chats. `rule_overrides` is not a field, so it is added."""
     fields = request.model_dump_json(exclude={"player_context": {"playthrough_id", "player_id"}})
-    return f"{fields}|{json.dumps(request.rule_overrides, sort_keys=True, default=str)}"
+    return f"{fields}|{json.dumps(request.rule_overrides, default=str)}"  # in order: a template may list them
 
 
 def messages(request: GenerateContentRequest) -> list[dict[str, str]]:
