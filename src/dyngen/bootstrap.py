@@ -258,7 +258,11 @@ async def _records(
         ledger=SqlAlchemyBudgetLedger(engine=engine, clock=clock, writer=writer),
         retention=SqlAlchemyRetentionRepository(engine=engine),
         limits=SqlAlchemyBudgetLimitRepository(engine=engine, reader=reader),
-        cache=SqlCacheTier(writer=writer, reader=reader, dialect="sqlite") if settings.is_sqlite else None,
+        cache=(
+            SqlCacheTier(writer=writer, reader=reader, dialect="sqlite", within_s=settings.record_timeout_s)
+            if settings.is_sqlite
+            else None
+        ),
     )
 
 

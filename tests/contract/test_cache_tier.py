@@ -6,6 +6,7 @@ To run the contract on another tier, subclass `CacheTierContract` as `Test<Tier>
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -176,7 +177,9 @@ class TestSqlCacheTier(CacheTierContract):
         writer, reader = SqlWriter(engine=engine), SqlReader(engine=engine)
         clock = FakeClock(datetime.fromtimestamp(1_800_000_000, UTC))
         try:
-            tier = SqlCacheTier(writer=writer, reader=reader, dialect=backend.name, wall_clock=clock.timestamp)
+            tier = SqlCacheTier(
+                writer=writer, reader=reader, dialect=backend.name, wall_clock=clock.timestamp, within_s=None
+            )
             yield TierUnderTest(tier=tier, elapse=clock.sleep, rows=lambda: _stored_keys(engine))
         finally:
             await writer.aclose()
@@ -193,6 +196,52 @@ class TestSqlCacheTier(CacheTierContract):
         await subject.tier.set("next", b"n", ttl_s=10)
 
         assert await subject.rows() == ["forever", "next"]
+
+
+class TestSqlCacheTierWhileTheDatabaseIsLocked:
+    """A SQLite file another process holds the write lock of: a write costs the answer `within_s` (its record
+    went to the outbox by then), never the busy timeout, and never fails it; the entry is written once the
+    lock is let go."""
+
+    @pytest.fixture
+    async def tier(self, tmp_path: Path) -> AsyncIterator[tuple[SqlCacheTier, Path]]:
+        path = tmp_path / "dyngen.db"
+        url = f"sqlite+aiosqlite:///{path}"
+        await migrated_sqlite(url)
+        engine = create_engine(url)
+        writer, reader = SqlWriter(engine=engine), SqlReader(engine=engine)
+        try:
+            yield SqlCacheTier(writer=writer, reader=reader, dialect="sqlite", within_s=0.05), path
+        finally:
+            await writer.aclose()
+            await reader.aclose()
+            await engine.dispose()
+
+    async def test_a_write_returns_while_the_lock_is_held_and_lands_after(
+        self, tier: tuple[SqlCacheTier, Path]
+    ) -> None:
+        subject, path = tier
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # the write lock, until the rollback below
+        try:
+            async with hang_guard("a cache write while the database is locked"):
+                await subject.set("k", b"v", ttl_s=60)
+                await subject.set("gone", b"", ttl_s=0)  # the delete it makes is bounded and quiet alike
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert await until(lambda: subject.get("k"), what="the entry written after the lock") == b"v"
+
+    async def test_an_invalidation_of_more_keys_than_a_statement_binds_deletes_them_all(
+        self, tier: tuple[SqlCacheTier, Path]
+    ) -> None:
+        subject, _ = tier
+        await subject.set("player-1", b"v1", ttl_s=60)
+        await until(lambda: subject.get("player-1"), what="the entry")
+        keys = [f"player-{i}" for i in range(300_000)]  # over SQLite's 250,000 bound variables
+
+        assert await subject.delete(keys) == 1
+        assert await subject.get("player-1") is None
 
 
 async def _stored_keys(engine: AsyncEngine) -> list[str]:

@@ -9,14 +9,17 @@ settlements beside it), and a read is one SELECT by primary key on the caller's 
 or through the reader's thread while the file is busy.
 
 What the tier promises is the object-store tier's: `set` returns once the entry is committed (a restart
-finds it), entries expire by the wall clock (they outlive the process that wrote them), and a read that
-fails is a miss, a write that fails is dropped (the entry can be made again). Unlike the folder, expired
+finds it), or after `within_s` when the database does not take it by then (locked, hung: the answer waits no
+longer for it than for its record, and the entry is still written with its batch); entries expire by the
+wall clock (they outlive the process that wrote them), and a read that fails is a miss, a write that fails is
+dropped (the entry can be made again). Unlike the folder, expired
 entries do not stay: each batch of entries deletes the ones expired by then (through an index on the
 expiry), so the table holds what can still be served.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import time
@@ -33,6 +36,7 @@ from dyngen.adapters.db.tables import cache_entries
 from dyngen.adapters.db.writer import SqlWriter
 from dyngen.domain.errors import DyngenError, ErrorCode
 
+DELETE_CHUNK = 500  # keys per DELETE statement
 _SELECT = select(cache_entries.c.expires_at, cache_entries.c.value).where(cache_entries.c.key == bindparam("k"))
 
 
@@ -61,15 +65,24 @@ class SqlCacheTier:
         writer: The process's group-commit writer: an entry is written in its next batch.
         reader: The process's reader: an entry is read in place on SQLite, else through its connection.
         dialect: The database's (`sqlite` or `postgresql`): its upsert.
+        within_s: How long `set` waits for the entry's batch to commit (`DYNGEN_RECORD_TIMEOUT_S`; None:
+            until it commits).
         wall_clock: Expiry times (epoch seconds).
     """
 
     name = "database"
 
     def __init__(
-        self, *, writer: SqlWriter, reader: SqlReader, dialect: str, wall_clock: Callable[[], float] = time.time
+        self,
+        *,
+        writer: SqlWriter,
+        reader: SqlReader,
+        dialect: str,
+        within_s: float | None = 1.0,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._writer = writer
+        self._within_s = within_s
         self._reader = reader
         self.now = wall_clock
         # Expired entries go with the next batch of entries: the table holds what can still be served.
@@ -99,12 +112,15 @@ class SqlCacheTier:
         return bytes(value)
 
     async def set(self, key: str, value: bytes, *, ttl_s: float | None = None) -> None:
-        if ttl_s is not None and ttl_s <= 0:  # already expired: drop any older entry instead
-            await self.delete([key])
-            return
-        expires_at = self.now() + ttl_s if ttl_s is not None else 0.0
-        with contextlib.suppress(Exception):  # best effort: the entry can be regenerated
-            await self._writer.write(_Put(self, key, expires_at, value))
+        # Best effort, within `within_s`: the answer is not held by a database that does not take it (its
+        # record went to the outbox already), nor failed (the entry can be made again).
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(self._within_s):  # stops the wait only: the write stays in its batch
+                if ttl_s is not None and ttl_s <= 0:  # already expired: drop any older entry instead
+                    await self.delete([key])
+                else:
+                    expires_at = self.now() + ttl_s if ttl_s is not None else 0.0
+                    await self._writer.write(_Put(self, key, expires_at, value))
 
     async def delete(self, keys: Iterable[str]) -> int:
         wanted = list(dict.fromkeys(keys))
@@ -113,7 +129,11 @@ class SqlCacheTier:
         removed: list[int] = []
 
         def step(conn: Connection) -> None:
-            removed.append(conn.execute(delete(cache_entries).where(cache_entries.c.key.in_(wanted))).rowcount)
+            # In chunks: a node's invalidation may name more keys than a statement may bind (SQLite: 250,000).
+            chunks = (wanted[i : i + DELETE_CHUNK] for i in range(0, len(wanted), DELETE_CHUNK))
+            removed[:] = [
+                sum(conn.execute(delete(cache_entries).where(cache_entries.c.key.in_(c))).rowcount for c in chunks)
+            ]
 
         try:
             await self._writer.write(step)
