@@ -26,8 +26,10 @@ from dyngen.domain.social import DEFAULT_RELATIONSHIP_TIERS, RelationshipTable, 
 def outbound_proxies() -> dict[str, str]:
     """The proxies the environment names for the providers' outbound calls, read once at start as httpx's
     `trust_env` reads them: `HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY` by scheme, and `NO_PROXY` as `no`
-    (either case of each name)."""
-    return urllib.request.getproxies_environment()
+    (either case of each name). A proxy named without a scheme (`HTTP_PROXY=proxy:3128`) is an http one,
+    as httpx reads it."""
+    named = urllib.request.getproxies_environment()
+    return {k: v if k == "no" or "://" in v else f"http://{v}" for k, v in named.items()}
 
 
 class RateLimitSetting(BaseModel):

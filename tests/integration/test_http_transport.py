@@ -20,8 +20,8 @@ import httpx
 import pytest
 import trustme
 
-from dyngen.adapters.providers.http_transport import AiohttpTransport
-from dyngen.adapters.providers.ssrf import pinned
+from dyngen.adapters.providers.http_transport import AiohttpTransport, ProviderClient, Proxies
+from dyngen.adapters.providers.ssrf import UrlRule, guarded_request, pinned
 from dyngen.config import outbound_proxies
 from tests.support.servers import free_port
 from tests.support.waiting import hang_guard
@@ -293,3 +293,96 @@ async def test_a_netrc_file_is_not_read_and_a_call_takes_no_thread(
             assert (await http.get(f"http://127.0.0.1:{port}/{i}")).content == f"/{i}".encode()
     assert handed == []
     assert all(b"authorization" not in head.lower() for head in seen.heads)
+
+
+async def test_an_upload_to_a_server_that_never_reads_is_a_write_timeout_not_a_hang() -> None:
+    """aiohttp has no write timeout: the request is bounded as a whole (pool + connect + write + read)."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def never_reads(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)  # accepted, kept open, never read: the socket buffers fill and the upload stalls
+
+    server = await asyncio.start_server(never_reads, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with ProviderClient(transport=AiohttpTransport(), timeout=30) as http:
+
+            async def megabytes() -> AsyncIterator[bytes]:
+                for _ in range(64):
+                    yield b"x" * (1 << 20)
+
+            request = http.build_request("POST", f"http://127.0.0.1:{port}/upload", content=megabytes(), timeout=0.2)
+            async with hang_guard("an upload to a server that never reads"):
+                with pytest.raises(httpx.WriteTimeout):
+                    await http.send_now(request)
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+
+
+def test_no_proxy_is_matched_against_the_host_a_pinned_call_names_and_against_bare_ipv6() -> None:
+    proxies = Proxies({"http": "http://proxy:3128", "no": "localhost,::1"})
+    pinned_url, sent, _ = pinned(httpx.URL("http://localhost:8188/view"), "127.0.0.1")
+    assert proxies.for_url(pinned_url, sent["Host"]) is None, "the host NO_PROXY names, not its address"
+    assert proxies.for_url(httpx.URL("http://[::1]:8080/v1")) is None
+    assert proxies.for_url(httpx.URL("http://models.example/v1")) == "http://proxy:3128"
+
+
+def test_a_proxy_named_without_a_scheme_is_an_http_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "localhost")
+    assert outbound_proxies() == {"http": "http://proxy.internal:3128", "no": "localhost"}
+
+
+async def test_a_closed_client_sends_nothing_and_opens_no_session(
+    serve: Callable[..., Awaitable[tuple[int, Seen]]],
+) -> None:
+    port, seen = await serve(echo_path)
+    transport = AiohttpTransport()
+    http = ProviderClient(transport=transport, timeout=5)
+    await http.aclose()
+    with pytest.raises(RuntimeError):
+        await http.send_now(http.build_request("GET", f"http://127.0.0.1:{port}/late"))
+    with pytest.raises(RuntimeError):
+        await transport.handle_async_request(httpx.Request("GET", f"http://127.0.0.1:{port}/late"))
+    assert seen.heads == []
+
+
+async def test_a_reason_phrase_outside_latin_1_is_an_answer(
+    serve: Callable[..., Awaitable[tuple[int, Seen]]], client: httpx.AsyncClient
+) -> None:
+    async def utf8_reason(_head: bytes, _r: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write("HTTP/1.1 200 成功\r\nContent-Length: 2\r\n\r\nok".encode())
+
+    port, _ = await serve(utf8_reason)
+    response = await client.get(f"http://127.0.0.1:{port}/")
+    assert (response.status_code, response.content) == (200, b"ok")
+
+
+async def test_a_json_body_keeps_the_content_type_its_caller_set(
+    serve: Callable[..., Awaitable[tuple[int, Seen]]],
+) -> None:
+    port, seen = await serve(echo_path)
+    url = f"http://127.0.0.1:{port}/v1/render"
+    async with ProviderClient(transport=AiohttpTransport(), timeout=5) as http:
+        await guarded_request(
+            http,
+            "POST",
+            url,
+            rule=UrlRule.for_instance([url]),
+            timeout_s=5,
+            max_bytes=1 << 20,
+            json={"a": 1},
+            headers={"content-type": "application/vnd.api+json"},
+        )
+        await guarded_request(
+            http, "POST", url, rule=UrlRule.for_instance([url]), timeout_s=5, max_bytes=1 << 20, json={"a": 1}
+        )
+    types = [
+        [line.lower() for line in head.split(b"\r\n") if line.lower().startswith(b"content-type:")]
+        for head in seen.heads
+    ]
+    assert types == [[b"content-type: application/vnd.api+json"], [b"content-type: application/json"]]

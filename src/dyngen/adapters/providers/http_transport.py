@@ -19,8 +19,11 @@ What httpx's transport contract asks, and how it is kept:
   httpx's client uses them (httpx itself mounts none once a transport is given), and `~/.netrc` is not
   read (httpx reads it only when asked to). aiohttp's own `trust_env` reads both again on every request,
   each in a thread of its own: two thread hops and a parse of the netrc file per provider call;
-- `extensions["timeout"]` bounds connecting, reading and waiting for the pool; `extensions["sni_hostname"]`
-  is the TLS server name (and the name the certificate is checked against);
+- `extensions["timeout"]` bounds connecting, reading and waiting for the pool, and the request as a whole
+  until its answer's headers (aiohttp has no write timeout: an upload to a server that never reads is an
+  `httpx.WriteTimeout`); `extensions["sni_hostname"]` is the TLS server name (and the name the certificate
+  is checked against); `NO_PROXY` is matched against the Host header, the name the SSRF rule's pinned call
+  still carries, not the address it connects to;
 - every failure is an `httpx.TransportError` of the matching kind: a connection refused or a name that does
   not resolve is `ConnectError`, a silent server a `ConnectTimeout` or `ReadTimeout`, a server that hangs
   up mid-answer a `RemoteProtocolError`.
@@ -28,6 +31,7 @@ What httpx's transport contract asks, and how it is kept:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ssl
 import urllib.request
@@ -77,20 +81,38 @@ class Proxies:
         self._proxies = dict(named)
         self._known: dict[tuple[str, str], str | None] = {}
 
-    def for_url(self, url: httpx.URL) -> str | None:
-        key = (url.scheme, url.netloc.decode("ascii"))
+    def for_url(self, url: httpx.URL, netloc: str | None = None) -> str | None:
+        """The proxy of `url`, whose host is `netloc` (`host[:port]`) when given: the Host header of a call
+        the SSRF rule pinned to an address, so that `NO_PROXY` names the host, not the address."""
+        key = (url.scheme, netloc or url.netloc.decode("ascii"))
         try:
             return self._known[key]
         except KeyError:
             pass
         proxy = self._proxies.get(url.scheme) or self._proxies.get("all")
-        # proxy_bypass_environment: urllib's NO_PROXY rules over these proxies (not in typeshed's stubs)
-        if proxy and urllib.request.proxy_bypass_environment(key[1], self._proxies):  # type: ignore[attr-defined]
+        if proxy and _bypassed(key[1], self._proxies):
             proxy = None
         if len(self._known) >= MAX_HOSTS_KNOWN:
             self._known.clear()
         self._known[key] = proxy
         return proxy
+
+
+def _sending_s(timeout: Mapping[str, float | None]) -> float | None:
+    """How long a request may take to be sent and answered up to its headers: its pool, connect, write and
+    read timeouts together (None when one of them is unbounded)."""
+    parts = [timeout.get("pool"), timeout.get("connect"), timeout.get("write"), timeout.get("read")]
+    return None if any(p is None for p in parts) else sum(p for p in parts if p is not None)
+
+
+def _bypassed(netloc: str, proxies: Mapping[str, str]) -> bool:
+    """Whether `NO_PROXY` lists the host of `netloc` (urllib's rules: a name, a domain suffix, `host:port`,
+    `*`). An IPv6 host is also looked for without its brackets and port, as `NO_PROXY=::1` names it."""
+    # proxy_bypass_environment is not in typeshed's stubs
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+    if bypass(netloc, proxies):
+        return True
+    return netloc.startswith("[") and bool(bypass(netloc[1:].partition("]")[0], proxies))
 
 
 class _Body(httpx.AsyncByteStream):
@@ -132,9 +154,12 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._limit = max_connections
         self._proxies = Proxies(proxies) if proxies else None
         self._session: aiohttp.ClientSession | None = None
+        self._closed = False
 
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None:
+            if self._closed:  # a call after shutdown would open a session nothing closes
+                raise RuntimeError("the providers' HTTP transport is closed")
             import aiohttp
 
             connector = aiohttp.TCPConnector(
@@ -160,34 +185,45 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         except httpx.RequestNotRead:  # a streamed body (an upload): aiohttp sends it chunked or as declared
             assert isinstance(request.stream, httpx.AsyncByteStream)
             body = request.stream
-        proxy = None if self._proxies is None else self._proxies.for_url(request.url)
-        with _as_httpx(request):
-            response = await self._open().request(
-                request.method,
-                str(request.url),
-                headers=headers,
-                data=body,
-                allow_redirects=False,
-                compress=None,
-                skip_auto_headers=("Accept", "Accept-Encoding", "User-Agent", "Content-Type"),
-                server_hostname=request.extensions.get("sni_hostname"),
-                proxy=proxy,
-                timeout=aiohttp.ClientTimeout(
-                    total=None,
-                    connect=timeout.get("pool"),
-                    sock_connect=timeout.get("connect"),
-                    sock_read=timeout.get("read"),
-                ),
-            )
+        proxy = None if self._proxies is None else self._proxies.for_url(request.url, request.headers.get("host"))
+        session = self._open()
+        try:
+            # aiohttp has no write timeout: a server that accepts and never reads would hold an upload for
+            # ever. The request, sent and answered up to its headers, gets pool + connect + write + read in all.
+            async with asyncio.timeout(_sending_s(timeout)):
+                with _as_httpx(request):
+                    response = await session.request(
+                        request.method,
+                        str(request.url),
+                        headers=headers,
+                        data=body,
+                        allow_redirects=False,
+                        compress=None,
+                        skip_auto_headers=("Accept", "Accept-Encoding", "User-Agent", "Content-Type"),
+                        server_hostname=request.extensions.get("sni_hostname"),
+                        proxy=proxy,
+                        timeout=aiohttp.ClientTimeout(
+                            total=None,
+                            connect=timeout.get("pool"),
+                            sock_connect=timeout.get("connect"),
+                            sock_read=timeout.get("read"),
+                        ),
+                    )
+        except TimeoutError as exc:  # only the bound's own: `_as_httpx` made aiohttp's timeouts httpx's
+            raise httpx.WriteTimeout("the request was not taken within its timeout", request=request) from exc
         return httpx.Response(
             response.status,
             headers=list(response.raw_headers),
             stream=_Body(response, request),
             request=request,
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": (response.reason or "").encode("latin-1")},
+            extensions={
+                "http_version": b"HTTP/1.1",
+                "reason_phrase": (response.reason or "").encode("utf-8", "replace"),
+            },
         )
 
     async def aclose(self) -> None:
+        self._closed = True
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
@@ -211,4 +247,6 @@ class ProviderClient(httpx.AsyncClient):
 
     async def send_now(self, request: httpx.Request) -> httpx.Response:
         """The answer to `request`, its body still to read (close the response when done)."""
+        if self.is_closed:  # as httpx's `send` refuses
+            raise RuntimeError("Cannot send a request, as the client has been closed.")
         return await self._wire.handle_async_request(request)

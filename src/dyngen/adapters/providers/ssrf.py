@@ -219,12 +219,14 @@ async def guarded_request(
     body_headers: dict[str, str] = {}
     if "json" in kwargs:  # encoded once for every hop, by pydantic's encoder (~4x json.dumps, the same bytes)
         kwargs["content"] = pydantic_core.to_json(kwargs.pop("json"))
-        body_headers = {"Content-Type": "application/json"}
+        if not any(name.lower() == "content-type" for name in headers or {}):  # the caller's, as httpx keeps it
+            body_headers = {"Content-Type": "application/json"}
     for _ in range(max_redirects + 1):
         target, address = await rule.check(url, what=f"{what} URL")
         connect, sent, extensions = pinned(target, address)
-        first = first or origin(target)
-        same = origin(target) == first
+        here = f"{target.scheme}://{origin(target)}"  # an https origin's headers never go to its http twin
+        first = first or here
+        same = here == first
         request = client.build_request(
             method,
             connect,
