@@ -252,9 +252,9 @@ class Settings(BaseSettings):
     s3_cooldown_s: float = Field(
         default=2.0, gt=0, description="After an S3 failure, calls skip the store this long; then one call probes it."
     )
-    cache_ttl_s: dict[str, float | None] = Field(
+    cache_ttl_s: dict[str, Annotated[float, Field(ge=0, allow_inf_nan=False)] | None] = Field(
         default_factory=lambda: {"once": None, "per_playthrough": 30 * 86400.0, "per_player": 90 * 86400.0},
-        description="Cache entry lifetime per strategy in seconds (null = no expiry).",
+        description="Cache entry lifetime per strategy in seconds (null = no expiry, 0 = not cached).",
     )
     job_lease_s: float = Field(default=15.0, gt=0, description="A job runner's lease; it beats every third of it.")
     job_max_attempts: int = Field(default=3, ge=1, description="Runs of a job before it fails for good.")

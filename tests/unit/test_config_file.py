@@ -267,3 +267,11 @@ def test_service_options_repeat_no_default_of_settings() -> None:
     ]
 
     assert repeated == []
+
+
+@pytest.mark.parametrize("ttl", [float("nan"), float("inf"), -1.0])
+def test_a_cache_lifetime_is_a_finite_number_of_seconds_or_null(ttl: float) -> None:
+    """A NaN lifetime made the durable tier's expiry NULL and failed every write batch that carried it."""
+    with pytest.raises(ValueError, match="cache_ttl_s"):
+        Settings(cache_ttl_s={"once": ttl})
+    assert Settings(cache_ttl_s={"once": None, "per_player": 0}).cache_ttl_s == {"once": None, "per_player": 0.0}
