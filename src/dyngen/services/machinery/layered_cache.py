@@ -86,8 +86,10 @@ class LayeredCache:
             await self._bus.publish(keys)
 
     async def delete(self, keys: Sequence[str]) -> int:
+        """Delete `keys` from every tier, the slowest first: while a durable tier's delete waits for its
+        commit, a read that finds the entry there would copy it back into the faster tiers emptied already."""
         removed = 0
-        for tier in self.tiers:
+        for tier in reversed(self.tiers):
             removed = max(removed, await tier.delete(keys))
         if self._bus is not None and keys:
             await self._bus.publish(keys)
