@@ -22,6 +22,7 @@ from dyngen.config import Settings
 from dyngen.domain.access import Scope
 from dyngen.entrypoints.api.app import create_app
 from dyngen.entrypoints.api.routes import generation as generation_routes
+from dyngen.ports import providers
 from dyngen.services.generation import front_door
 from tests.e2e.test_adaptive import SPEC_RULES
 from tests.e2e.test_adaptive import request as adaptive_request
@@ -107,7 +108,13 @@ def script(keys: dict[str, str]) -> list[Step]:
             game_request(player_context=context("dave") | {"playthroughId": "pt-2"}),
             runtime,
         ),
+        # A node named by an id that names none: refused (422) once counted, so the fifth is over the limit.
+        *[(f"unknown node {i}", "/api/generate-content", unknown_node("frank"), runtime) for i in range(5)],
     ]
+
+
+def unknown_node(player: str) -> dict[str, Any]:
+    return {"type": "transition", "node_id": "no_such_node", "player_context": context(player)}
 
 
 def compared_settings(tmp_path: Path, *, fast: bool) -> Settings:
@@ -186,6 +193,7 @@ async def test_the_fast_path_answers_every_call_as_the_routes_do(
     assert statuses["over the player's limit"] == 429
     assert (statuses["no key"], statuses["wrong key"], statuses["by reference no key"]) == (401, 401, 401)
     assert (statuses["editor scope needed for simulate"], statuses["bad body"], statuses["async"]) == (403, 422, 202)
+    assert [statuses[f"unknown node {i}"] for i in range(5)] == [422, 422, 422, 422, 429]
     hits = {label for label, answer, _ in slow if '"hit":true' in answer[2]}
     assert hits == {label for label, _, _ in slow if label.startswith("hit")}
     assert all(routed for label, _, routed in slow if label.startswith("hit"))
@@ -219,3 +227,34 @@ async def test_hits_of_a_node_with_rules_follow_each_players_choices(
             answer = (await client.post("/api/generate-content", json=body(accept, turn))).json()
             assert (answer["cache"]["hit"], answer["cache_key"]) == (True, keys[accept]), (accept, turn)
     assert not routed, "the fast path served the hits"
+
+
+async def test_a_player_with_other_choices_has_them_reach_the_provider_on_every_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A known shape is prepared once per player; each call's choices still reach the provider (an `always`
+    node generates on every call, and the prompts print the player's choices)."""
+    seen: list[dict[str, Any]] = []
+    original = providers.ProviderCall.__init__
+
+    def spied(self: providers.ProviderCall, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        context = self.request.player_context
+        seen.append(dict(context.choices) if context is not None and context.choices else {})
+
+    monkeypatch.setattr(providers.ProviderCall, "__init__", spied)
+    for fast in (True, False):
+        settings = compared_settings(tmp_path / str(fast), fast=fast).model_copy(update={"rate_limit_player": None})
+        services = await build(settings, clock=FakeClock())
+        try:
+            _, runtime = await make_key(services, "game", Scope.RUNTIME)
+            app = create_app(settings, services=services)
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dyngen.test") as http:
+                seen.clear()
+                for door in ("left", "right", "middle"):
+                    body = game_request(player_context=context("alice", door=door), strategy="always")
+                    answer = await http.post("/api/generate-content", json=body, headers={"X-API-Key": runtime})
+                    assert answer.status_code == 200, answer.text
+            assert seen == [{"door": "left"}, {"door": "right"}, {"door": "middle"}], f"fast path {fast}"
+        finally:
+            await services.aclose()

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -280,7 +280,12 @@ async def _shape_look(body: bytes, *, ports: GenerationPorts, learn: bool) -> Lo
     by: tuple[Any, ...] = (
         (shape_key, context_bytes) if ground is None else (shape_key, context.playthrough_id, context.player_id)
     )
-    prepared: Prepared | None = memo.shaped.get(by)
+    prepared: Prepared | None = None
+    if (remembered := memo.shaped.get(by)) is not None:
+        made_for, prepared = remembered
+        if made_for != context_bytes:  # the same player with other choices, flags or stats: the provider and
+            # the record get this call's (its key and seed depend on the ids alone: `groundwork`)
+            prepared = replace(prepared, request=prepared.request.model_copy(update={"player_context": context}))
     if prepared is None:
         try:
             prepared = (
@@ -290,7 +295,7 @@ async def _shape_look(body: bytes, *, ports: GenerationPorts, learn: bool) -> Lo
             )
         except DyngenError:
             return None
-        memo.shaped.put(by, prepared)
+        memo.shaped.put(by, (context_bytes, prepared))
     return Look(prepared, context.player_id or None, known=known)
 
 
@@ -302,7 +307,10 @@ async def _shaped(body: bytes, context: PlayerContext, *, ports: GenerationPorts
     request = envelope.request
     if request is None or envelope.simulate or request.arms or request.player_context != context:
         return None
-    if await ports.referenced(request=request) is not request:
+    try:
+        if await ports.referenced(request=request) is not request:
+            return None
+    except DyngenError:  # a node id that names no node: the route refuses it, once it counted it
         return None
     if request.rules or request.template_id:
         return Shape(request=request, groundwork=None)
