@@ -176,6 +176,23 @@ async def test_close_writes_what_waits_then_refuses_new_writes() -> None:
         await commit.submit("r3")
 
 
+async def test_close_lets_the_batch_being_written_commit() -> None:
+    db, window = FakeDatabase(), Window()
+    db.hold = asyncio.Event()
+    commit = writer(db, window)
+    tasks = await _spawn(commit, ["r1"])
+    await window.open_once()
+    await db.batch_started.wait()  # r1's batch is being written; nothing else waits
+
+    closing = asyncio.ensure_future(commit.aclose())
+    await asyncio.sleep(0)
+    db.hold.set()
+    await closing
+
+    await asyncio.gather(*tasks)  # told it committed, not that the writer was closed under it
+    assert db.committed == [["r1"]]
+
+
 async def test_an_error_in_one_batch_does_not_stop_the_writer() -> None:
     db, window = FakeDatabase(), Window()
     db.poisoned = {"bad"}

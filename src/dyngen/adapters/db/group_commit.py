@@ -66,6 +66,7 @@ class GroupCommit(Generic[T]):
         self._arrived: asyncio.Event | None = None
         self._full: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        self._writing: asyncio.Future[None] | None = None  # the last write of the batch being written
         self._closed = False
         self.batches = 0  # how many batches were written (committed or failed), for tests and metrics
 
@@ -119,6 +120,7 @@ class GroupCommit(Generic[T]):
 
     async def _write(self, batch: list[tuple[T, asyncio.Future[None]]]) -> None:
         self.batches += 1
+        self._writing = batch[-1][1] if batch else None
         try:
             await self._run_batch([item for item, _ in batch])
         except asyncio.CancelledError:
@@ -142,13 +144,16 @@ class GroupCommit(Generic[T]):
     async def aclose(self) -> None:
         """Write what waits, then stop the writer; later `submit`s raise `WriterClosedError`."""
         self._closed = True
-        while self._pending and self._task is not None and not self._task.done():
+        while self._task is not None and not self._task.done():
+            # The last write that waits, else the batch being written: the writer is stopped only once it
+            # ended (cancelling it mid-batch rolled back writes that callers were still waiting for).
+            last = self._pending[-1][1] if self._pending else self._writing
+            if last is None or last.done():
+                break
             assert self._full is not None
             self._full.set()  # no window: write what waits now
-            await asyncio.sleep(0)
-            if self._pending:
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(self._pending[-1][1])
+            with contextlib.suppress(Exception):
+                await asyncio.shield(last)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
