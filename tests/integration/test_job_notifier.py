@@ -87,3 +87,51 @@ async def test_an_event_written_before_its_stream_began_waiting_still_wakes_the_
 
     async with hang_guard("the late notify to wake the stream"):
         await waiting
+
+
+async def test_a_wait_that_comes_as_its_jobs_linger_ends_keeps_its_channel(
+    processes: list[RedisJobNotifier],
+) -> None:
+    """The linger's stop and a new wait in one turn of the loop: the stop's unsubscribe, spawned first,
+    must not take the channel the new wait subscribed (every later wait then ran to its timeout)."""
+    writer, streamer, _ = processes
+    await streamer.wait("job-l", timeout_s=30)
+    streamer._stop("job-l")  # the linger timer's callback, as it fires
+    await streamer.wait("job-l", timeout_s=30)  # the stream's next wait, before the stop's task ran
+    waiting = asyncio.ensure_future(streamer.wait("job-l", timeout_s=3600))
+
+    await writer.notify("job-l")
+    async with hang_guard("the event to wake the stream that waited again"):
+        await waiting
+    assert await listeners(writer, "job-l") == 1
+
+
+async def test_a_notify_lost_while_the_listener_was_down_wakes_the_stream_once_it_is_back(
+    redis_url: str, redis_prefix: str
+) -> None:
+    name = f"{redis_prefix}-streamer"
+    streamer_side = RedisConnection(url=f"{redis_url}?client_name={name}", prefix=redis_prefix, **PATIENT_REDIS)
+    writer_side = RedisConnection(url=redis_url, prefix=redis_prefix, **PATIENT_REDIS)
+    await streamer_side.start()
+    await writer_side.start()
+    back = asyncio.Event()
+
+    async def reconnected() -> None:
+        back.set()
+
+    streamer_side.on_reconnect(reconnected)
+    streamer, writer = RedisJobNotifier(connection=streamer_side), RedisJobNotifier(connection=writer_side)
+    try:
+        await streamer.wait("job-r", timeout_s=30)
+        waiting = asyncio.ensure_future(streamer.wait("job-r", timeout_s=3600))
+        admin = writer_side.client
+        for client in await admin.client_list(_type="pubsub"):
+            if client["name"] == name:
+                await admin.client_kill_filter(_id=client["id"])  # the listener's connection drops
+        await writer.notify("job-r")  # published while nobody listens: lost
+        async with hang_guard("the stream to look again once its listener is back"):
+            await back.wait()
+            await waiting
+    finally:
+        await streamer_side.aclose()
+        await writer_side.aclose()

@@ -157,10 +157,11 @@ class RedisJobNotifier:
 
         try:
             await self._connection.call(publish)
-        except RedisUnavailableError:
-            pass  # Redis is down: the streams look again after their wait's timeout
-        except Exception:  # a wake-up lost must not fail the jobs that wrote events
-            log.warning("jobs.notify_failed count=%d", len(job_ids), exc_info=True)
+        except Exception as exc:  # a wake-up lost must not fail the jobs that wrote events
+            if not isinstance(exc, RedisUnavailableError):
+                log.warning("jobs.notify_failed count=%d", len(job_ids), exc_info=True)
+            for job_id in job_ids:  # notified again when their streams say again that they wait (reconnected)
+                self._quiet[job_id] = None
         finally:
             if sent is not None and not sent.done():
                 sent.set_result(None)
@@ -187,8 +188,11 @@ class RedisJobNotifier:
             log.warning("jobs.watch_failed count=%d error=%s", len(job_ids), type(exc).__name__)
 
     async def _announce_all(self) -> None:
-        """Back after losing Redis: words sent meanwhile were lost, say again what this process waits on."""
+        """Back after losing Redis: words sent meanwhile were lost, say again what this process waits on,
+        and wake its waits to look again (a notify published while the listener was down never comes)."""
         if self._listening:
+            for job_id in self._listening:
+                await self._local.notify(job_id)
             await self._announce(list(self._listening))
 
     async def wait(self, job_id: str, *, timeout_s: float) -> None:
@@ -224,4 +228,9 @@ class RedisJobNotifier:
             return
         del self._listening[job_id]
         self._announced.pop(job_id, None)
-        self._spawn(self._connection.stop_listening(self._prefix + job_id))
+        self._spawn(self._unlisten(job_id))
+
+    async def _unlisten(self, job_id: str) -> None:
+        if job_id in self._listening:  # waited on again since the linger ended: its channel is needed
+            return
+        await self._connection.stop_listening(self._prefix + job_id)
