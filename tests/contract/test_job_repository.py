@@ -181,6 +181,34 @@ class JobRepositoryContract:
         assert await jobs.claim("j1", owner="r2", now=at(100), lease_until=at(110)) is None
         assert await jobs.expired(now=at(100)) == []
 
+    async def test_a_final_record_written_twice_adds_its_artifact_and_events_once(self, jobs: JobRepository) -> None:
+        """Its outbox replay can run while its own write still waits in the writer's queue."""
+        await claimed(jobs, "j1", "r1")
+        running = await jobs.get("j1")
+        assert running is not None
+        script = ArtifactRecord(
+            id="a1",
+            generation_id="j1",
+            role="script",
+            media_type="application/json",
+            size=10,
+            content_hash="cd" * 32,
+            storage_uri="local://artifacts/cd/a1",
+            created_at=at(2),
+        )
+        final = running.model_copy(
+            update={"status": GenerationStatus.FAILED, "artifacts": [script], "completed_at": at(2), "job_attempts": 1}
+        )
+        terminal = [NewJobEvent("failed", {"code": "GEN_TIMEOUT"}, at(2))]
+
+        await asyncio.gather(jobs.finish(final, events=terminal), jobs.finish(final, events=terminal))
+        await jobs.finish(final, events=terminal)
+
+        assert [e.type for e in await jobs.events_after("j1", 0)] == ["failed"]
+        stored = await jobs.get("j1")
+        assert stored is not None
+        assert [a.id for a in stored.artifacts] == ["a1"]
+
     async def test_request_cancel_marks_a_live_job_and_keeps_runners_off_a_queued_one(
         self,
         jobs: JobRepository,

@@ -81,7 +81,8 @@ class JobRepository(Protocol):
 
     async def finish(self, record: GenerationRecord, *, events: Sequence[NewJobEvent] = ()) -> None:
         """Write a job's final state (and its artifacts), clearing its lease, and append `events` (the
-        terminal event) to its stream in the same transaction: whoever sees the record final finds them."""
+        terminal event) to its stream in the same transaction: whoever sees the record final finds them.
+        A job final already is left as it is (a final record written twice: its outbox replay, a retry)."""
         ...
 
     async def requeue(self, job_id: str, *, attempts: int, owner: str | None) -> bool:

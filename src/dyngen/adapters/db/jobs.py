@@ -138,7 +138,8 @@ class SqlAlchemyJobRepository(SqlAlchemyGenerationRepository):
 
         async def run() -> None:
             async with self._engine.begin() as conn:
-                await conn.execute(FINISH, row)
+                if not (await conn.execute(FINISH, row)).rowcount:
+                    return  # final already (see FINISH)
                 await insert_artifacts(conn, record)
                 if event_rows:
                     await conn.execute(INSERT_EVENTS, event_rows)
@@ -264,8 +265,12 @@ class SqlAlchemyJobRepository(SqlAlchemyGenerationRepository):
 
 # The statements a job's run writes, built once: a statement built per write (its values inlined) costs
 # SQLAlchemy more than the database takes to run it (its construction and its cache key, per write).
-# FINISH sets the columns its parameters name (a job's whole row), for one job or for many (executemany).
-FINISH = update(generations).where(generations.c.id == bindparam("job_id"))
+# FINISH sets the columns its parameters name (a job's whole row) of a job not final yet: a final record
+# written twice (its outbox replay while its own write still waited in the writer's queue, a batch run again
+# after a lost commit reply) changes nothing the second time, and its artifacts and events are not added again.
+FINISH = update(generations).where(
+    generations.c.id == bindparam("job_id"), generations.c.status.in_([QUEUED, PROCESSING])
+)
 INSERT_EVENTS = generation_events.insert()
 INSERT_EVENTS_RETURNING = generation_events.insert().returning(generation_events.c.id, sort_by_parameter_order=True)
 
@@ -306,16 +311,16 @@ class _EventWrite:
 
 @dataclass(frozen=True, slots=True)
 class _FinishWrite:
-    """A job's final record for the group-commit writer: one UPDATE of the batch's jobs (executemany: each
-    job's own values), then one insert of the artifacts of the batch's jobs and one of their terminal
-    events."""
+    """A job's final record for the group-commit writer: an UPDATE per job of the batch not final yet, then
+    one insert of the artifacts of the jobs it finished and one of their terminal events."""
 
     row: dict[str, Any]
     artifacts: list[dict[str, Any]]
     events: list[dict[str, Any]]
 
     def write_all(self, conn: Connection, group: list[_FinishWrite]) -> None:
-        conn.execute(FINISH, [write.row for write in group])
+        # One UPDATE each (a batch holds a few): only the jobs it finished get their artifacts and events.
+        group = [write for write in group if conn.execute(FINISH, write.row).rowcount]
         artifacts = [a for write in group for a in write.artifacts]
         if artifacts:
             conn.execute(generation_artifacts.insert(), artifacts)

@@ -231,7 +231,9 @@ class MemoryJobRepository(MemoryGenerationRepository):
         return True
 
     async def finish(self, record: GenerationRecord, *, events: Sequence[NewJobEvent] = ()) -> None:
-        self._overwrite(record)
+        row = self._db.generations.get(record.id)
+        if row is None or row["status"] not in (QUEUED, PROCESSING) or not self._overwrite(record):
+            return  # final already: a final record written twice changes nothing the second time
         for event in events:
             await self.add_event(record.id, event.type, event.data, at=event.at)
 
