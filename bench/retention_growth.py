@@ -21,7 +21,8 @@ from pathlib import Path
 import httpx
 
 from dyngen.bootstrap import build
-from dyngen.config import RetentionSettings, Settings
+from dyngen.config import Settings
+from dyngen.config_sections import RetentionSettings
 from dyngen.entrypoints.api.app import create_app
 
 

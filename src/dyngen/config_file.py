@@ -115,7 +115,8 @@ def report(problems: list[Problem]) -> str:
 
 def sections() -> dict[str, dict[str, str]]:
     """Every fixed section's keys and the Settings field each sets (retention's keys are its model's)."""
-    from dyngen.config import RetentionSettings, Settings
+    from dyngen.config import Settings
+    from dyngen.config_sections import RetentionSettings
 
     names = [name for name in Settings.model_fields if not name.startswith(LEGACY_PREFIXES)]
     table: dict[str, dict[str, str]] = {

@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from dyngen.config import RateLimitSetting, Settings
+from dyngen.config import Settings
+from dyngen.config_sections import RateLimitSetting
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.services.machinery.container import Services
 from tests.support.waiting import hang_guard, until

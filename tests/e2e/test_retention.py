@@ -15,7 +15,8 @@ import pytest
 
 from dyngen.bootstrap import build
 from dyngen.bootstrap_ports import generation_ports
-from dyngen.config import RetentionSettings, Settings
+from dyngen.config import Settings
+from dyngen.config_sections import RetentionSettings
 from dyngen.ports import Review
 from dyngen.services import retention
 from dyngen.services.generation.outcomes import CacheEntry

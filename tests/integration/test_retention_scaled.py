@@ -13,7 +13,8 @@ import pytest
 
 from dyngen.bootstrap import build
 from dyngen.bootstrap_ports import generation_ports
-from dyngen.config import RetentionSettings, Settings
+from dyngen.config import Settings
+from dyngen.config_sections import RetentionSettings
 from dyngen.domain.contracts import GenerateContentRequest
 from dyngen.domain.wire import load
 from dyngen.services import retention

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from dyngen.adapters.rate_limits.memory import MemoryRateLimiter
-from dyngen.config import RateLimitSetting, Settings
+from dyngen.config import Settings
+from dyngen.config_sections import RateLimitSetting
 from dyngen.domain.budgets import GLOBAL_SCOPE, BudgetPeriod, BudgetPolicy, period_window, to_micros
 from dyngen.domain.rate_limits import Rate, gcra
 from dyngen.services.access.rate_limits import player_of
