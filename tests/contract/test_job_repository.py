@@ -67,6 +67,20 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
+def script_artifact(job_id: str) -> ArtifactRecord:
+    """A job's script artifact, as its final record names it."""
+    return ArtifactRecord(
+        id="a1",
+        generation_id=job_id,
+        role="script",
+        media_type="application/json",
+        size=10,
+        content_hash="cd" * 32,
+        storage_uri="local://artifacts/cd/a1",
+        created_at=at(2),
+    )
+
+
 async def claimed(jobs: JobRepository, job_id: str, owner: str = "r1", *, lease_s: float = 10) -> None:
     """Add a job and claim it at T0 for `owner`, its lease running to T0 + lease_s."""
     await jobs.add(job(job_id))
@@ -150,16 +164,7 @@ class JobRepositoryContract:
     async def test_finish_writes_the_final_state_and_clears_the_lease(self, jobs: JobRepository) -> None:
         await claimed(jobs, "j1", "r1")
         content = GeneratedContentPayload(type="dialogue", dialogue=["The phone rings."])
-        script = ArtifactRecord(
-            id="a1",
-            generation_id="j1",
-            role="script",
-            media_type="application/json",
-            size=10,
-            content_hash="cd" * 32,
-            storage_uri="local://artifacts/cd/a1",
-            created_at=at(2),
-        )
+        script = script_artifact("j1")
         running = await jobs.get("j1")
         assert running is not None
         final = running.model_copy(
@@ -186,16 +191,7 @@ class JobRepositoryContract:
         await claimed(jobs, "j1", "r1")
         running = await jobs.get("j1")
         assert running is not None
-        script = ArtifactRecord(
-            id="a1",
-            generation_id="j1",
-            role="script",
-            media_type="application/json",
-            size=10,
-            content_hash="cd" * 32,
-            storage_uri="local://artifacts/cd/a1",
-            created_at=at(2),
-        )
+        script = script_artifact("j1")
         final = running.model_copy(
             update={"status": GenerationStatus.FAILED, "artifacts": [script], "completed_at": at(2), "job_attempts": 1}
         )
