@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
+import pytest
 
+from dyngen.adapters.providers.video.frames import FrameRenderer
 from tests.integration.test_video_render import ffmpeg_children
 
 CAFE = {"id": "cafe_date", "mood": "romantic", "summary": "Mara finally kisses Theo.", "location": "corner_cafe"}
@@ -69,7 +72,16 @@ async def test_a_transition_renders_to_a_video_that_a_browser_can_seek(client: h
     assert poster.content[:3] == b"\xff\xd8\xff"
 
 
-async def test_a_render_slower_than_the_node_timeout_falls_back_and_leaves_no_ffmpeg(client: httpx.AsyncClient):
+async def test_a_render_slower_than_the_node_timeout_falls_back_and_leaves_no_ffmpeg(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+):
+    draw = FrameRenderer.frame
+
+    def slow_frame(self: FrameRenderer, i: int) -> bytes:
+        time.sleep(0.05)  # slower than the timeout by construction: a frame drawn at 50 ms at best
+        return draw(self, i)
+
+    monkeypatch.setattr(FrameRenderer, "frame", slow_frame)
     request = video_request(duration={"min": 1, "max": 120, "target": 120}, fallback={"mode": "skip", "timeoutMs": 400})
     response = await client.post("/api/generate-content", json=request)
     body = response.json()

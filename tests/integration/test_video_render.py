@@ -65,6 +65,12 @@ def frames_of(kind: str, seed: int = 7) -> np.ndarray:
 def decode(data: bytes, tmp_path: Path, name: str = "video.mp4") -> tuple[dict[str, Any], np.ndarray]:
     path = tmp_path / name
     path.write_bytes(data)
+    meta, frames = read_rgb(path)
+    return meta, np.stack(frames).astype(np.float32)
+
+
+def read_rgb(path: Path) -> tuple[dict[str, Any], list[np.ndarray]]:
+    """The MP4's metadata and its frames as a player shows them, decoded at its frame rate (RGB, uint8)."""
     reader = imageio_ffmpeg.read_frames(str(path))
     meta: dict[str, Any] = next(reader)
     width, height = meta["size"]
@@ -74,7 +80,7 @@ def decode(data: bytes, tmp_path: Path, name: str = "video.mp4") -> tuple[dict[s
         frames = [np.frombuffer(f, dtype=np.uint8).reshape(height, width, 3) for f in reader]
         del reader
         gc.collect()
-    return meta, np.stack(frames).astype(np.float32)
+    return meta, frames
 
 
 def mad(a: np.ndarray, b: np.ndarray) -> float:
@@ -93,9 +99,9 @@ def ffmpeg_children() -> list[int]:
 def test_the_video_lasts_the_target_at_24_fps_and_480p(tmp_path: Path):
     result = asyncio.run(render(request(target=2.5)))
     meta, frames = decode(result.artifacts[0].data, tmp_path)
-    assert frames.shape == (60, HEIGHT, WIDTH, 3)
+    assert frames.shape == (60, HEIGHT, WIDTH, 3), "decoded at 24 fps, as a player shows it"
     assert tuple(meta["size"]) == (854, 480)
-    assert meta["fps"] == 24
+    assert meta["duration"] == 2.5
     assert result.payload.type is PayloadType.VIDEO
     assert result.payload.duration == 2.5
     assert [(a.role, a.media_type, a.primary) for a in result.artifacts] == [
@@ -105,6 +111,23 @@ def test_the_video_lasts_the_target_at_24_fps_and_480p(tmp_path: Path):
         ("script", "application/json", False),
     ]
     assert result.artifacts[1].data[:3] == b"\xff\xd8\xff", "the poster is a JPEG"
+
+
+@pytest.mark.parametrize("kind", ["gradual", "abrupt"])
+def test_a_hold_is_encoded_once_and_shown_until_the_next_change(kind: str, tmp_path: Path):
+    """The MP4 holds one frame per change of recipe (and the last); decoded at 24 fps, each frame of the
+    recipe is on screen at its own time (the frame-by-frame test below), and the video lasts its target."""
+    req = request(transitionType=kind)
+    script = asyncio.run(BuiltinProvider().generate(ProviderCall(request=req, seed=7, attempt=1, deadline_s=10)))
+    changes = build_renderer(req, 7, script).changes()
+    path = tmp_path / "video.mp4"
+    path.write_bytes(rendered(kind).artifacts[0].data)
+
+    stored, seconds = imageio_ffmpeg.count_frames_and_secs(str(path))
+
+    assert stored == len(changes) < frame_count(3) / 2
+    assert seconds == 3
+    assert len(frames_of(kind)) == frame_count(3)
 
 
 @pytest.mark.parametrize("kind", ["gradual", "abrupt"])
@@ -174,6 +197,39 @@ def test_pacing_shapes_the_dissolve():
     assert dissolving(Pacing.SLOW) > dissolving(Pacing.MEDIUM) > dissolving(Pacing.FAST) > 0
     assert frame_count(2.51) == 60
     assert frame_count(10) == 240
+
+
+class GreySteps:
+    """Small solid frames in steps of four: two frames that change, then a hold of two; 150 holds."""
+
+    width, height, count = 64, 48, 600
+
+    def level(self, i: int) -> int:
+        return 16 + 40 * ((i // 4) % 5) + (20 if i % 4 else 0)  # Y, limited range
+
+    def frame(self, i: int) -> bytes:
+        luma, chroma = self.width * self.height, self.width * self.height // 2
+        return bytes([self.level(i)]) * luma + bytes([128]) * chroma
+
+    def changes(self) -> list[int]:
+        return [i for i in range(self.count) if i % 4 < 2 or i == self.count - 1]
+
+
+def test_hundreds_of_holds_each_show_their_frame_until_the_next(tmp_path: Path):
+    source = GreySteps()
+    video = asyncio.run(
+        encode_mp4(source, width=source.width, height=source.height, fps=24, deadline_s=60, exe=ffmpeg_exe())
+    )
+    path = tmp_path / "steps.mp4"
+    path.write_bytes(video)
+
+    assert imageio_ffmpeg.count_frames_and_secs(str(path))[0] == len(source.changes())
+    meta, frames = read_rgb(path)
+    assert meta["duration"] == 25
+    greys = [float(frame.mean()) for frame in frames]
+    assert len(greys) == source.count
+    expected = [(source.level(i) - 16) * 255 / 219 for i in range(source.count)]
+    assert max(abs(a - b) for a, b in zip(greys, expected, strict=True)) < 6
 
 
 def test_an_encode_past_its_deadline_is_killed_and_reports_gen_timeout():

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from pathlib import Path
+
+import pytest
 
 from dyngen.adapters.providers.video import BuiltinVideoProvider
 from dyngen.adapters.providers.video.encoder import box_types, encode_mp4, ffmpeg_exe
-from dyngen.adapters.providers.video.frames import blank_frames
+from dyngen.adapters.providers.video.frames import FrameRenderer, blank_frames
 from dyngen.adapters.providers.video.keyframes import HEIGHT, WIDTH
 from dyngen.adapters.providers.video.timeline import FPS
 from dyngen.ports import ProviderCall, ProviderResult
@@ -29,6 +32,9 @@ class GatedFrames:
         self.gate = threading.Event()
         self._solid = blank_frames(FRAMES)
         self.count = FRAMES
+
+    def changes(self) -> list[int]:
+        return self._solid.changes()  # every frame
 
     def frame(self, i: int) -> bytes:
         if i >= GATE_AT:
@@ -123,11 +129,17 @@ async def test_the_provider_streams_exactly_its_video_and_says_when_it_is_playab
     assert unstreamed.artifacts[0].data == video.data
 
 
-async def test_a_render_too_slow_for_its_deadline_is_never_said_playable() -> None:
+async def test_a_render_too_slow_for_its_deadline_is_never_said_playable(monkeypatch: pytest.MonkeyPatch) -> None:
     stream = RecordingStream(want=8)
     provider = BuiltinVideoProvider(fragmented=True)
+    draw = FrameRenderer.frame
 
-    # 600 s of video (1200 fragments) in a 10 s deadline: it would be cut off at any pace this renders.
+    def slow_frame(self: FrameRenderer, i: int) -> bytes:
+        time.sleep(0.05)  # the slowness under test, by construction: a frame drawn at 50 ms at best
+        return draw(self, i)
+
+    monkeypatch.setattr(FrameRenderer, "frame", slow_frame)
+    # 600 s of video, about 400 frames to encode (the rest are holds): 20 s at least, in a 10 s deadline.
     call = ProviderCall(request=request(target=600), seed=7, attempt=1, deadline_s=10, stream=stream)
     task = asyncio.create_task(provider.generate(call))
     enough = asyncio.create_task(stream.fragments.wait())

@@ -4,7 +4,9 @@ ffmpeg runs as a child process (never through a shell) reading raw YUV 4:2:0 fra
 to a private temporary file (`+faststart` needs a seekable output), or, `fragmented`, a fragmented MP4
 (an empty `moov`, then a `moof`+`mdat` pair per half second) on its stdout, which is handed
 on box by box as it comes (`sink`), so that a player can start on the first second while the rest
-renders. Frames are rendered in small batches on a worker thread while another thread writes the
+renders. Only the frames the source says change are sent (`FrameSource.changes`); a `setpts` filter gives
+each its time, so a hold is one long frame of a variable-frame-rate MP4 (x264 spends about as long on a
+repeated frame as on a new one). Frames are rendered in small batches on a worker thread while another thread writes the
 batch before to ffmpeg's stdin (`_Feed`): drawing overlaps encoding, the event loop stays free and a
 cancellation lands between batches.
 The whole encode has a deadline: past it, or when the caller is cancelled, ffmpeg is killed and reaped
@@ -18,11 +20,12 @@ import asyncio
 import contextlib
 import fcntl
 import io
+import itertools
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -47,6 +50,40 @@ class FrameSource(Protocol):
 
     def frame(self, i: int) -> bytes: ...
 
+    def changes(self) -> Sequence[int]:
+        """The frames to encode, ascending, the first and the last included; each one shows until the next."""
+        ...
+
+
+# Past this many holds, every frame is encoded instead: the `setpts` expression has a term per hold.
+MAX_HOLDS = 1000
+
+
+def encoded_frames(source: FrameSource) -> list[int]:
+    """The indices of the frames of `source` to encode: its changes, or all of them when those hold too often."""
+    changes = list(source.changes())
+    holds = sum(1 for a, b in itertools.pairwise(changes) if b - a > 1)
+    return changes if holds <= MAX_HOLDS else list(range(source.count))
+
+
+def timestamps_filter(frames: Sequence[int], fps: int) -> str | None:
+    """A `setpts` filter giving the Nth frame sent the time of frame `frames[N]` (N plus every skip
+    before it); None when no frame is skipped."""
+    pairs = enumerate(itertools.pairwise(frames), 1)
+    terms = [f"{b - a - 1}*gte(N,{k})" for k, (a, b) in pairs if b - a > 1]
+    if not terms:
+        return None
+    return f"setpts='(N+{_sum(terms)})/({fps}*TB)'"
+
+
+def _sum(terms: Sequence[str]) -> str:
+    """`terms` added as a balanced tree: ffmpeg's expression parser recurses once per `+` of a flat sum and
+    refuses one of about 100 terms; a tree nests log2(terms) deep."""
+    if len(terms) == 1:
+        return terms[0]
+    half = len(terms) // 2
+    return f"({_sum(terms[:half])}+{_sum(terms[half:])})"
+
 
 def ffmpeg_exe() -> str:
     """The path of imageio-ffmpeg's bundled binary (or the one IMAGEIO_FFMPEG_EXE names)."""
@@ -63,15 +100,28 @@ Sink = Callable[[bytes], Awaitable[None]]
 
 
 def ffmpeg_args(
-    exe: str, *, width: int, height: int, fps: int, preset: str, output: str, fragmented: bool = False
+    exe: str,
+    *,
+    width: int,
+    height: int,
+    fps: int,
+    preset: str,
+    output: str,
+    fragmented: bool = False,
+    frames: Sequence[int] | None = None,
 ) -> list[str]:
     """The command line: raw planar YUV 4:2:0 on stdin -> bit-exact H.264 MP4 (`THREADS` threads) at `output`
-    (`+faststart`), or fragmented (`output` may then be `pipe:1`)."""
+    (`+faststart`), or fragmented (`output` may then be `pipe:1`). `frames`: the indices of the frames
+    sent (see `encoded_frames`); None: every frame."""
     container = (
         ["-frag_duration", str(FRAGMENT_US), "-movflags", FRAGMENTED_FLAGS]
         if fragmented
         else ["-movflags", "+faststart"]
     )
+    timestamps = timestamps_filter(frames, fps) if frames is not None else None
+    # No B-frames when frames are retimed: with them, x264's reordering shows some frames a frame or two
+    # late (presets from ultrafast to superfast have none anyway).
+    retimed = ["-vf", timestamps, "-fps_mode", "passthrough", "-bf", "0"] if timestamps is not None else []
     return [
         exe,
         "-hide_banner",
@@ -89,6 +139,7 @@ def ffmpeg_args(
         "-i",
         "pipe:0",
         "-an",
+        *retimed,
         "-c:v",
         "libx264",
         "-preset",
@@ -123,7 +174,7 @@ async def encode_mp4(
     fragmented: bool = False,
     sink: Sink | None = None,
 ) -> bytes:
-    """Encode every frame of `source` and return the MP4's bytes.
+    """Encode `source` (the frames it says change, each shown until the next) and return the MP4's bytes.
 
     Args:
         fragmented: Write a fragmented MP4 (see the module's docstring) instead of a `+faststart` one.
@@ -136,13 +187,22 @@ async def encode_mp4(
     """
     workdir = None if fragmented else await asyncio.to_thread(tempfile.mkdtemp, prefix="dyngen-video-")
     output = "pipe:1" if workdir is None else str(Path(workdir) / "out.mp4")
-    args = ffmpeg_args(exe, width=width, height=height, fps=fps, preset=preset, output=output, fragmented=fragmented)
+    args = ffmpeg_args(
+        exe,
+        width=width,
+        height=height,
+        fps=fps,
+        preset=preset,
+        output=output,
+        fragmented=fragmented,
+        frames=(sent := encoded_frames(source)),
+    )
     proc: asyncio.subprocess.Process | None = None
     feed: _Feed | None = None
     try:
         async with asyncio.timeout(deadline_s):
             read_end, write_end = os.pipe()
-            feed = _Feed(write_end)
+            feed = _Feed(write_end, source, sent)
             try:
                 proc = await asyncio.create_subprocess_exec(
                     *args,
@@ -160,7 +220,7 @@ async def encode_mp4(
             if proc.stdout is not None:
                 boxes = asyncio.create_task(_boxes(proc.stdout, sink))
             try:
-                await feed.run(source)
+                await feed.run()
                 written = await boxes if boxes is not None else b""
                 code = await proc.wait()
             except (BrokenPipeError, ConnectionResetError):
@@ -220,6 +280,35 @@ def box_types(data: bytes) -> list[bytes]:
     return types
 
 
+def samples(data: bytes) -> int:
+    """How many samples (frames) the fragments (`moof` boxes) among the top-level boxes of `data` hold:
+    the sum of their track runs' (`traf`/`trun`) sample counts."""
+    total = 0
+    for moof in _children(data, 0, len(data), b"moof"):
+        for traf in _children(data, moof, _end(data, moof - 8), b"traf"):
+            for trun in _children(data, traf, _end(data, traf - 8), b"trun"):
+                total += int.from_bytes(data[trun + 4 : trun + 8], "big")  # after the version and flags
+    return total
+
+
+def _end(data: bytes, at: int) -> int:
+    return min(len(data), at + int.from_bytes(data[at : at + 4], "big"))
+
+
+def _children(data: bytes, start: int, stop: int, kind: bytes) -> list[int]:
+    """Where the contents of each box of type `kind` among the boxes from `start` to `stop` begin (32-bit
+    sizes: fragments are small)."""
+    found, at = [], start
+    while stop - at >= 8:
+        size = int.from_bytes(data[at : at + 4], "big")
+        if size < 8:
+            break
+        if data[at + 4 : at + 8] == kind:
+            found.append(at + 8)
+        at += size
+    return found
+
+
 def complete_boxes(data: bytes | bytearray, start: int) -> int:
     """The offset where the last complete top-level ISO BMFF box from `start` on ends (`start` if none)."""
     at = start
@@ -241,18 +330,19 @@ class _Feed:
     waited for ffmpeg to read the whole batch before the next one was drawn) and no event-loop turn is
     spent per pipe buffer of a frame's bytes. Held frames are the same `bytes` object, written again."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, source: FrameSource, indices: Sequence[int]) -> None:
         self._fd: int | None = fd
+        self._source, self._indices = source, indices
         self._writing: asyncio.Future[None] | None = None
         if hasattr(fcntl, "F_SETPIPE_SZ"):  # Linux only; elsewhere the default size
             with contextlib.suppress(OSError):  # over a lowered pipe-max-size: the default size
                 fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
-    async def run(self, source: FrameSource) -> None:
-        """Render and write every frame of `source`, then close the pipe (ffmpeg's end of input)."""
-        loop = asyncio.get_running_loop()
-        for start in range(0, source.count, BATCH):
-            frames = await asyncio.to_thread(_render, source, start, min(source.count, start + BATCH))
+    async def run(self) -> None:
+        """Render and write the frames of the source at its indices, then close the pipe (ffmpeg's end of input)."""
+        loop, indices = asyncio.get_running_loop(), self._indices
+        for start in range(0, len(indices), BATCH):
+            frames = await asyncio.to_thread(_render, self._source, indices[start : start + BATCH])
             await self._written()
             assert self._fd is not None
             self._writing = loop.run_in_executor(None, _write, self._fd, frames)
@@ -277,8 +367,8 @@ class _Feed:
             os.close(fd)
 
 
-def _render(source: FrameSource, start: int, stop: int) -> list[bytes]:
-    return [source.frame(i) for i in range(start, stop)]
+def _render(source: FrameSource, indices: Sequence[int]) -> list[bytes]:
+    return [source.frame(i) for i in indices]
 
 
 def _write(fd: int, frames: list[bytes]) -> None:

@@ -1,6 +1,9 @@
 """Frames as raw YUV 4:2:0 bytes (what the encoder takes): keyframes blended, graded, flashed and
 captioned per the timeline.
 
+A frame whose recipe is the one before it is not encoded again (`changes`): the MP4 shows each encoded
+frame until the next one's time, so a hold costs the encoder one frame, not one per 24th of a second.
+
 All blending is 16-bit integer arithmetic with weights out of 256, done in place on the YUV planes (see
 `yuv`: every step is an affine blend, so it commutes with the colour conversion). Consecutive frames with
 the same recipe (the holds before and after a transition) are rendered once and reused. `rgb_frame`
@@ -31,6 +34,7 @@ class FrameRenderer:
     grade_to: Rgb
     states: Sequence[FrameState]
     beats: Sequence[Beat]
+    every_frame: bool = False  # encode every frame, held or not (`changes`)
     _cards: dict[int, tuple[Pixels, Pixels]] = field(default_factory=dict)
     _last: tuple[FrameState, bytes] | None = None
     _out: Pixels | None = None
@@ -42,6 +46,14 @@ class FrameRenderer:
     @property
     def count(self) -> int:
         return len(self.states)
+
+    def changes(self) -> list[int]:
+        """The frames to encode: the first, each whose recipe differs from the one before it, and the last
+        (so that the video ends at its full duration); with `every_frame`, all of them."""
+        if self.every_frame:
+            return list(range(self.count))
+        states, last = self.states, len(self.states) - 1
+        return [i for i, state in enumerate(states) if i in (0, last) or state != states[i - 1]]
 
     def frame(self, i: int) -> bytes:
         """Frame `i` as planar YUV 4:2:0 bytes (Y, then U, then V)."""
@@ -162,11 +174,11 @@ def _add(frame: yuv.Planes, colour: tuple[int, int, int], weight: int) -> None:
 
 
 def blank_frames(count: int, colour: Rgb = (32, 32, 32)) -> FrameRenderer:
-    """A renderer of `count` identical solid frames: the encoder's own cost, for benchmarks."""
+    """A renderer of `count` identical solid frames, every one encoded: the encoder's own cost, for tests."""
     solid = np.empty((HEIGHT, WIDTH, 3), dtype=np.uint16)
     solid[:] = colour
     states = [FrameState(0, 0, 0, 0, None)] * count
-    return FrameRenderer(solid, solid, colour, colour, states, [])
+    return FrameRenderer(solid, solid, colour, colour, states, [], every_frame=True)
 
 
 def frame_size() -> tuple[int, int]:

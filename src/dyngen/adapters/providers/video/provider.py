@@ -23,13 +23,22 @@ import dataclasses
 import functools
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from dyngen.adapters.providers.builtin import BuiltinProvider
 from dyngen.adapters.providers.video import images as scene_images
 from dyngen.adapters.providers.video.captions import webvtt
-from dyngen.adapters.providers.video.encoder import FRAGMENT_US, Sink, box_types, encode_mp4, ffmpeg_exe, poster_jpeg
+from dyngen.adapters.providers.video.encoder import (
+    Sink,
+    box_types,
+    encode_mp4,
+    encoded_frames,
+    ffmpeg_exe,
+    poster_jpeg,
+    samples,
+)
 from dyngen.adapters.providers.video.frames import FrameRenderer
 from dyngen.adapters.providers.video.keyframes import HEIGHT, WIDTH, Pixels, grade_colour, keyframe
 from dyngen.adapters.providers.video.timeline import FPS, plan
@@ -38,8 +47,9 @@ from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.responses import ContentMetadata
 from dyngen.ports import ArtifactBlob, MediaStream, ProviderCall, ProviderInfo, ProviderResult
 
-# /2: its captions come from builtin-text/2; /3: x264 runs two threads (same frames, other bytes than /2)
-FINGERPRINT = "builtin-video/3 (x264 {preset}, 854x480@24)"
+# /2: its captions come from builtin-text/2; /3: x264 runs two threads (same frames, other bytes than /2);
+# /4: a hold is one frame (variable frame rate: the same pictures at the same times, other bytes than /3)
+FINGERPRINT = "builtin-video/4 (x264 {preset}, 854x480@24)"
 MAX_SECONDS = 600.0
 log = logging.getLogger("dyngen.video")
 
@@ -108,42 +118,50 @@ class BuiltinVideoProvider:
             tags = [*(metadata.tags or []), *notes]
             payload = payload.model_copy(update={"metadata": metadata.model_copy(update={"tags": tags})})
         exe = self._ffmpeg if self._ffmpeg is not None else await asyncio.to_thread(ffmpeg_exe)
-        poster = await asyncio.to_thread(_poster, renderer)
-        early = ProviderResult(  # all of the result but the video, said with it once the video is playable
-            payload=payload,
-            artifacts=[
-                ArtifactBlob(role="poster", media_type="image/jpeg", data=poster),
-                ArtifactBlob(role="captions", media_type="text/vtt", data=webvtt(payload.beats or [])),
-                *(ArtifactBlob(role="script", media_type=a.media_type, data=a.data) for a in script.artifacts),
-            ],
-            tokens=script.tokens,
-            cost=0.0,
-            fingerprint=FINGERPRINT.format(preset=self._preset) + (", fragmented" if self._fragmented else ""),
-            report=script.report,
-        )
-        video = await encode_mp4(
-            renderer,
-            width=WIDTH,
-            height=HEIGHT,
-            fps=FPS,
-            deadline_s=call.deadline_s,
-            exe=exe,
-            preset=self._preset,
-            fragmented=self._fragmented,
-            sink=(
-                _sink(
-                    call.stream,
-                    early,
-                    seconds=request.duration.target,
-                    started=started,
-                    deadline_s=call.deadline_s,
-                )
-                if self._fragmented and call.stream is not None
-                else None
-            ),
-        )
+        # The poster is drawn while ffmpeg starts and encodes; a stream waits for it before it is playable.
+        poster = asyncio.ensure_future(asyncio.to_thread(_poster, renderer))
+
+        async def early() -> ProviderResult:  # all of the result but the video, said with it once playable
+            return ProviderResult(
+                payload=payload,
+                artifacts=[
+                    ArtifactBlob(role="poster", media_type="image/jpeg", data=await poster),
+                    ArtifactBlob(role="captions", media_type="text/vtt", data=webvtt(payload.beats or [])),
+                    *(ArtifactBlob(role="script", media_type=a.media_type, data=a.data) for a in script.artifacts),
+                ],
+                tokens=script.tokens,
+                cost=0.0,
+                fingerprint=FINGERPRINT.format(preset=self._preset) + (", fragmented" if self._fragmented else ""),
+                report=script.report,
+            )
+
+        try:
+            video = await encode_mp4(
+                renderer,
+                width=WIDTH,
+                height=HEIGHT,
+                fps=FPS,
+                deadline_s=call.deadline_s,
+                exe=exe,
+                preset=self._preset,
+                fragmented=self._fragmented,
+                sink=(
+                    _sink(
+                        call.stream,
+                        early,
+                        frames=len(encoded_frames(renderer)),
+                        started=started,
+                        deadline_s=call.deadline_s,
+                    )
+                    if self._fragmented and call.stream is not None
+                    else None
+                ),
+            )
+            rest = await early()
+        finally:
+            poster.cancel()  # a failed render's: nobody waits for it (the thread finishes on its own)
         primary = ArtifactBlob(role="video", media_type="video/mp4", data=video, primary=True)
-        return dataclasses.replace(early, artifacts=[primary, *early.artifacts])
+        return dataclasses.replace(rest, artifacts=[primary, *rest.artifacts])
 
     async def _script(self, call: ProviderCall) -> ProviderResult:
         """The beats to render: a pipeline's script stage's (free here: it was paid for and recorded as its
@@ -163,31 +181,46 @@ class BuiltinVideoProvider:
 # A stream is said playable only when the render, at the pace of its fragments so far, ends within the
 # call's deadline with this margin: a player is not handed a video whose render is likely to be cut off.
 PACE_MARGIN = 1.25
+# The pace is taken over this many frames at least (or as many as are left, if fewer): fragments come in
+# bursts (ffmpeg writes one when the next frame's packet closes it), and a hold's fragment is one frame.
+PACE_FRAMES = 12
 
 
-def _sink(stream: MediaStream, early: ProviderResult, *, seconds: float, started: float, deadline_s: float) -> Sink:
+def _sink(
+    stream: MediaStream,
+    early: Callable[[], Awaitable[ProviderResult]],
+    *,
+    frames: int,
+    started: float,
+    deadline_s: float,
+) -> Sink:
     """The encoder's sink for `stream`: every box written on, and the stream told it is playable (with the
-    rest of the result, `early`) once two fragments are in and their pace says the rest renders within
-    `deadline_s` of `started` (loop time); a render too slow for its deadline is answered when done (or
-    times out) as before."""
+    rest of the result, from `early`) once the fragments' pace, in wall time per frame encoded over
+    `PACE_FRAMES` at least, says the rest of the `frames` to encode render within `deadline_s` of
+    `started` (loop time); a render too slow for its deadline is answered when done (or times out)."""
     loop = asyncio.get_running_loop()
-    fragments: list[float] = []  # when each fragment's media (`mdat`) came
+    first: tuple[float, int] | None = None  # when the first fragment's media came, and the frames in by then
+    announced = encoded = 0  # frames the fragments' headers (`moof`) announced; of those, frames whose media came
     told = False
 
     async def sink(data: bytes) -> None:
-        nonlocal told
+        nonlocal told, first, announced, encoded
         await stream.write(data)
         if told:
             return
-        now = loop.time()
-        fragments.extend(now for kind in box_types(data) if kind == b"mdat")
-        if len(fragments) < 2 or fragments[-1] == fragments[0]:
+        announced += samples(data)
+        if b"mdat" not in box_types(data):
             return
-        per_fragment = (fragments[-1] - fragments[0]) / (len(fragments) - 1)
-        left = max(0.0, seconds / (FRAGMENT_US / 1e6) - len(fragments))
-        if (now - started) + PACE_MARGIN * left * per_fragment <= deadline_s:
+        now, encoded = loop.time(), announced
+        if first is None:
+            first = (now, encoded)
+        left = max(0, frames - encoded)
+        if left and (now == first[0] or encoded - first[1] < min(PACE_FRAMES, left)):
+            return  # not enough seen yet to tell the pace of what is left
+        rest = left * (now - first[0]) / (encoded - first[1]) if left else 0.0
+        if (now - started) + PACE_MARGIN * rest <= deadline_s:
             told = True
-            stream.playable(early)
+            stream.playable(await early())
 
     return sink
 
@@ -225,13 +258,21 @@ def build_renderer(
         mood_to=last_mood,
         fps=FPS,
     )
-    return FrameRenderer(
-        source=scene_keyframe(
+    # The two keyframes are drawn at once, the destination on a second thread: Pillow's blur and
+    # compositing, most of the drawing, let go of the GIL.
+    to_notes: list[str] = []
+    with ThreadPoolExecutor(1, thread_name_prefix="dyngen-keyframe") as pool:
+        drawing = pool.submit(
+            scene_keyframe, "to", request.to_scene, mood_to, seed, assets_dir=assets_dir, notes=to_notes, images=images
+        )
+        source = scene_keyframe(
             "from", request.from_scene, mood_from, seed, assets_dir=assets_dir, notes=notes, images=images
-        ),
-        destination=scene_keyframe(
-            "to", request.to_scene, mood_to, seed, assets_dir=assets_dir, notes=notes, images=images
-        ),
+        )
+        destination = drawing.result()
+    notes.extend(to_notes)
+    return FrameRenderer(
+        source=source,
+        destination=destination,
         grade_from=grade_colour(mood_from),
         grade_to=grade_colour(mood_to),
         states=states,
