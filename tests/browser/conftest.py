@@ -86,7 +86,9 @@ def browser_driver(browser_kit: Browser) -> Iterator[ScenarioDriver]:
         driver.close()
 
 
-def _serve(tmp_path_factory: pytest.TempPathFactory, name: str, **env: str) -> Iterator[str]:
+def serve(tmp_path_factory: pytest.TempPathFactory, name: str, **env: str) -> Iterator[str]:
+    """`dyngen serve` of this checkout on a free port, with a fresh data dir and the example graph; `env`
+    adds or replaces its environment."""
     workdir = tmp_path_factory.mktemp(f"{name}-server")
     env = {
         "DYNGEN_DATA_DIR": str(workdir / "data"),
@@ -110,7 +112,7 @@ def editor_server(browser_kit: Browser, tmp_path_factory: pytest.TempPathFactory
     """`dyngen serve` on a free port with a fresh data dir; the example graph is stored on its first start."""
     if not EDITOR_INDEX.is_file():
         need_service(f"the editor is not built ({EDITOR_INDEX} is missing): `make test` builds it (`make editor`)")
-    yield from _serve(tmp_path_factory, "editor")
+    yield from serve(tmp_path_factory, "editor")
 
 
 def graph_copy(base: str, name: str, *, timeout_ms: int | None = None) -> str:

@@ -8,7 +8,7 @@
 // Logs one JSON line: the roles of the artifacts the answer names, the poster as an <img> decoded it, the
 // captions as a <track> loaded them and the script as fetched (each while the video plays), whether the video
 // was still rendering when it started playing and they were loaded (a HEAD on its URL has no Content-Length
-// then), how far it played, and whether it played to its end (at 16x) with every frame.
+// then), how far it played, and whether it played to its end (at 16x) with every frame, and the video's URL.
 
 // chromium's switches (driver.mjs launches one chromium for each set the scripts name).
 export const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
@@ -73,7 +73,7 @@ export async function run({ browser, args, log }) {
     return {
       status: answer.status, roles: (answer.artifacts || []).map((a) => a.role),
       videoBytes: (link('video') || {}).bytes ?? null, beats: (answer.content.beats || []).length,
-      cues, posterWidth, scriptBeats, playing, stillRendering, ended, currentTime: video.currentTime,
+      cues, posterWidth, scriptBeats, playing, stillRendering, ended, currentTime: video.currentTime, url: answer.content.url,
       frames: video.getVideoPlaybackQuality().totalVideoFrames, error: video.error && video.error.message,
     };
   }, body);
