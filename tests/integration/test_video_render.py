@@ -19,6 +19,7 @@ import pytest
 
 from dyngen.adapters.providers.builtin import BuiltinProvider
 from dyngen.adapters.providers.video import BuiltinVideoProvider
+from dyngen.adapters.providers.video import provider as video_provider
 from dyngen.adapters.providers.video.encoder import encode_mp4, ffmpeg_exe
 from dyngen.adapters.providers.video.frames import blank_frames
 from dyngen.adapters.providers.video.keyframes import CAPTION_HEIGHT, HEIGHT, WIDTH, keyframe
@@ -230,6 +231,20 @@ def test_hundreds_of_holds_each_show_their_frame_until_the_next(tmp_path: Path):
     assert len(greys) == source.count
     expected = [(source.level(i) - 16) * 255 / 219 for i in range(source.count)]
     assert max(abs(a - b) for a, b in zip(greys, expected, strict=True)) < 6
+
+
+def test_keyframes_that_cannot_be_drawn_fail_the_render_with_their_error_and_leave_no_ffmpeg(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """ffmpeg starts while the keyframes are drawn: a drawing that fails stops it, with the drawing's error."""
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, "no keyframes today")
+
+    monkeypatch.setattr(video_provider, "keyframe", broken)
+    with pytest.raises(DyngenError, match="no keyframes today"):
+        asyncio.run(render(request()))
+    assert ffmpeg_children() == []
 
 
 def test_an_encode_past_its_deadline_is_killed_and_reports_gen_timeout():

@@ -12,7 +12,8 @@ renders the same recipe in RGB, for the poster.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,12 +49,8 @@ class FrameRenderer:
         return len(self.states)
 
     def changes(self) -> list[int]:
-        """The frames to encode: the first, each whose recipe differs from the one before it, and the last
-        (so that the video ends at its full duration); with `every_frame`, all of them."""
-        if self.every_frame:
-            return list(range(self.count))
-        states, last = self.states, len(self.states) - 1
-        return [i for i, state in enumerate(states) if i in (0, last) or state != states[i - 1]]
+        """The frames to encode (`changes`); with `every_frame`, all of them."""
+        return list(range(self.count)) if self.every_frame else changes(self.states)
 
     def frame(self, i: int) -> bytes:
         """Frame `i` as planar YUV 4:2:0 bytes (Y, then U, then V)."""
@@ -165,6 +162,50 @@ class FrameRenderer:
         if index not in self._cards:
             self._cards[index] = caption_card(self.beats[index])
         return self._cards[index]
+
+
+def changes(states: Sequence[FrameState]) -> list[int]:
+    """The frames to encode: the first, each whose recipe differs from the one before it, and the last
+    (so that the video ends at its full duration)."""
+    last = len(states) - 1
+    return [i for i, state in enumerate(states) if i in (0, last) or state != states[i - 1]]
+
+
+class PendingFrames:
+    """The frames of a renderer still being built on another thread (its keyframes drawn): an encoder can
+    start on the timeline's `changes` at once, and its first `frame` waits for the renderer.
+
+    `build` runs on that thread and always settles this, so no frame waits forever."""
+
+    def __init__(self, states: Sequence[FrameState]) -> None:
+        self.states = states
+        self._ready = threading.Event()
+        self._renderer: FrameRenderer | None = None
+        self._error: BaseException | None = None
+
+    @property
+    def count(self) -> int:
+        return len(self.states)
+
+    def changes(self) -> list[int]:
+        return changes(self.states)
+
+    def build(self, make: Callable[[], FrameRenderer]) -> FrameRenderer:
+        """Run `make` (on the calling thread), hand its renderer to the frames waiting, and return it."""
+        try:
+            self._renderer = make()
+            return self._renderer
+        except BaseException as exc:
+            self._error = exc
+            raise
+        finally:
+            self._ready.set()
+
+    def frame(self, i: int) -> bytes:
+        self._ready.wait()
+        if self._renderer is None:
+            raise RuntimeError("the renderer could not be built") from self._error
+        return self._renderer.frame(i)
 
 
 def _add(frame: yuv.Planes, colour: tuple[int, int, int], weight: int) -> None:

@@ -26,6 +26,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from dyngen.adapters.providers.builtin import BuiltinProvider
 from dyngen.adapters.providers.video import images as scene_images
@@ -39,9 +40,9 @@ from dyngen.adapters.providers.video.encoder import (
     poster_jpeg,
     samples,
 )
-from dyngen.adapters.providers.video.frames import FrameRenderer
+from dyngen.adapters.providers.video.frames import FrameRenderer, PendingFrames
 from dyngen.adapters.providers.video.keyframes import HEIGHT, WIDTH, Pixels, grade_colour, keyframe
-from dyngen.adapters.providers.video.timeline import FPS, plan
+from dyngen.adapters.providers.video.timeline import FPS, FrameState, plan
 from dyngen.domain.contracts import GenerateContentRequest, GenerationType, PayloadType, SceneRef
 from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.responses import ContentMetadata
@@ -107,25 +108,26 @@ class BuiltinVideoProvider:
             )
         script = await self._script(call)
         notes: list[str] = []
-        renderer = await asyncio.to_thread(
-            functools.partial(
-                build_renderer, request, call.seed, script, assets_dir=self._assets_dir, notes=notes, images=call.images
-            )
+        # ffmpeg starts on the timeline while the keyframes are drawn on a thread; then the poster is.
+        frames = PendingFrames(timeline(request, script))
+        make = functools.partial(
+            build_renderer, request, call.seed, script, assets_dir=self._assets_dir, notes=notes, images=call.images
         )
-        payload = script.payload.model_copy(update={"type": PayloadType.VIDEO})
-        if notes:
-            metadata = payload.metadata or ContentMetadata()
-            tags = [*(metadata.tags or []), *notes]
-            payload = payload.model_copy(update={"metadata": metadata.model_copy(update={"tags": tags})})
+        building = asyncio.ensure_future(asyncio.to_thread(frames.build, make))
+        poster = asyncio.ensure_future(_poster_of(building))
         exe = self._ffmpeg if self._ffmpeg is not None else await asyncio.to_thread(ffmpeg_exe)
-        # The poster is drawn while ffmpeg starts and encodes; a stream waits for it before it is playable.
-        poster = asyncio.ensure_future(asyncio.to_thread(_poster, renderer))
 
         async def early() -> ProviderResult:  # all of the result but the video, said with it once playable
+            data = await poster  # the keyframes are drawn, `notes` complete
+            payload = script.payload.model_copy(update={"type": PayloadType.VIDEO})
+            if notes:
+                metadata = payload.metadata or ContentMetadata()
+                tags = [*(metadata.tags or []), *notes]
+                payload = payload.model_copy(update={"metadata": metadata.model_copy(update={"tags": tags})})
             return ProviderResult(
                 payload=payload,
                 artifacts=[
-                    ArtifactBlob(role="poster", media_type="image/jpeg", data=await poster),
+                    ArtifactBlob(role="poster", media_type="image/jpeg", data=data),
                     ArtifactBlob(role="captions", media_type="text/vtt", data=webvtt(payload.beats or [])),
                     *(ArtifactBlob(role="script", media_type=a.media_type, data=a.data) for a in script.artifacts),
                 ],
@@ -137,7 +139,7 @@ class BuiltinVideoProvider:
 
         try:
             video = await encode_mp4(
-                renderer,
+                frames,
                 width=WIDTH,
                 height=HEIGHT,
                 fps=FPS,
@@ -149,7 +151,7 @@ class BuiltinVideoProvider:
                     _sink(
                         call.stream,
                         early,
-                        frames=len(encoded_frames(renderer)),
+                        frames=len(encoded_frames(frames)),
                         started=started,
                         deadline_s=call.deadline_s,
                     )
@@ -158,8 +160,14 @@ class BuiltinVideoProvider:
                 ),
             )
             rest = await early()
+        except RuntimeError as exc:  # a frame found no renderer: the error that stopped building it
+            if building.done() and not building.cancelled() and (cause := building.exception()) is not None:
+                raise cause from None
+            raise exc
         finally:
-            poster.cancel()  # a failed render's: nobody waits for it (the thread finishes on its own)
+            for task in (building, poster):  # a failed render's: nobody waits for them (threads finish alone)
+                task.cancel()
+                task.add_done_callback(_quiet)
         primary = ArtifactBlob(role="video", media_type="video/mp4", data=video, primary=True)
         return dataclasses.replace(rest, artifacts=[primary, *rest.artifacts])
 
@@ -248,16 +256,6 @@ def build_renderer(
     images = images or {}
     notes = notes if notes is not None else []
     mood_from, mood_to = moods(request)
-    beats = script.payload.beats or []
-    last_mood = beats[-1].mood if beats else None
-    states = plan(
-        target_s=request.duration.target,
-        transition=request.style.transition_type,
-        pacing=request.style.pacing,
-        beats=beats,
-        mood_to=last_mood,
-        fps=FPS,
-    )
     # The two keyframes are drawn at once, the destination on a second thread: Pillow's blur and
     # compositing, most of the drawing, let go of the GIL.
     to_notes: list[str] = []
@@ -275,13 +273,36 @@ def build_renderer(
         destination=destination,
         grade_from=grade_colour(mood_from),
         grade_to=grade_colour(mood_to),
-        states=states,
-        beats=beats,
+        states=timeline(request, script),
+        beats=script.payload.beats or [],
     )
 
 
 def _poster(renderer: FrameRenderer) -> bytes:
     return poster_jpeg(renderer.rgb_frame(renderer.count // 2), width=WIDTH, height=HEIGHT)
+
+
+async def _poster_of(building: Awaitable[FrameRenderer]) -> bytes:
+    return await asyncio.to_thread(_poster, await building)
+
+
+def _quiet(task: asyncio.Future[Any]) -> None:
+    """Retrieve a finished task's exception, so that a failed render's leftovers log nothing."""
+    if not task.cancelled():
+        task.exception()
+
+
+def timeline(request: GenerateContentRequest, script: ProviderResult) -> list[FrameState]:
+    """The recipe of every frame of `request`'s transition, captioned with `script`'s beats."""
+    beats = script.payload.beats or []
+    return plan(
+        target_s=request.duration.target,
+        transition=request.style.transition_type,
+        pacing=request.style.pacing,
+        beats=beats,
+        mood_to=beats[-1].mood if beats else None,
+        fps=FPS,
+    )
 
 
 def scene_keyframe(
