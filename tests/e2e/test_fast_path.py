@@ -151,8 +151,11 @@ def normalised(response: httpx.Response) -> tuple[int, list[tuple[str, str]], st
     return response.status_code, headers, PER_RUN.sub("*", response.text)
 
 
-async def run(tmp_path: Path, *, fast: bool, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any, bool]]:
-    """The script's answers, and for each whether the route's front door served it."""
+async def run(
+    tmp_path: Path, *, fast: bool, monkeypatch: pytest.MonkeyPatch, root_path: str = ""
+) -> list[tuple[str, Any, bool]]:
+    """The script's answers, and for each whether the route's front door served it; `root_path`: served
+    as `dyngen serve --root-path` does behind a proxy's prefix (each path starts with it)."""
     settings = compared_settings(tmp_path, fast=fast)
     # Not started: the job runner's loops would move the fake clock (it sleeps by advancing), which the
     # answers' timings and URL expiries read; a queued job's 202 is all the script looks at.
@@ -163,14 +166,15 @@ async def run(tmp_path: Path, *, fast: bool, monkeypatch: pytest.MonkeyPatch) ->
         _, editor = await make_key(services, "editor", Scope.EDITOR)
         app = create_app(settings, services=services)
         answers = []
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dyngen.test") as http:
-            created = await http.post("/api/graphs", json=story(), headers={"X-API-Key": editor})
+        transport = httpx.ASGITransport(app=app, root_path=root_path)
+        async with httpx.AsyncClient(transport=transport, base_url="http://dyngen.test") as http:
+            created = await http.post(f"{root_path}/api/graphs", json=story(), headers={"X-API-Key": editor})
             assert created.status_code == 201, created.text
             for label, path, body, headers in script({"runtime": runtime}):
                 routed.clear()
                 content = body if isinstance(body, bytes) else None
                 response = await http.post(
-                    path,
+                    root_path + path,
                     content=content,
                     json=None if content is not None else body,
                     headers={"Content-Type": "application/json", **headers},
@@ -181,11 +185,12 @@ async def run(tmp_path: Path, *, fast: bool, monkeypatch: pytest.MonkeyPatch) ->
         await services.aclose()
 
 
+@pytest.mark.parametrize("root_path", ["", "/dyngen"], ids=["at the root", "behind a proxy's prefix"])
 async def test_the_fast_path_answers_every_call_as_the_routes_do(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, root_path: str
 ) -> None:
-    fast = await run(tmp_path, fast=True, monkeypatch=monkeypatch)
-    slow = await run(tmp_path, fast=False, monkeypatch=monkeypatch)
+    fast = await run(tmp_path, fast=True, monkeypatch=monkeypatch, root_path=root_path)
+    slow = await run(tmp_path, fast=False, monkeypatch=monkeypatch, root_path=root_path)
 
     for (label, answer, _), (_, expected, _) in zip(fast, slow, strict=True):
         assert answer == expected, label

@@ -39,6 +39,16 @@ GENERATE_PATH = "/api/generate-content"
 _JSON = b"application/json"
 
 
+def route_path(scope: Scope) -> str:
+    """The path the routes match: behind `--root-path` (a proxy's prefix), the request's path without it,
+    as Starlette's router takes it."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] == "/":
+        return path[len(root) :]
+    return path
+
+
 def _node_of(path: str) -> tuple[str, str] | None:
     """`(graph_id, node_id)` of a by-reference path, as the route's `{graph_id}` and `{node_id}` match."""
     parts = path.split("/")
@@ -58,10 +68,10 @@ class HitFastPath:
         self.unavailable_retry_after_s = unavailable_retry_after_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope.get("root_path"):
+        if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        path: str = scope["path"]
+        path = route_path(scope)
         node = None
         if path != GENERATE_PATH and (not path.endswith("/content") or (node := _node_of(path)) is None):
             await self.app(scope, receive, send)
