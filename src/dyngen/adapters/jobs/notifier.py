@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import weakref
 from collections import Counter, OrderedDict
 from typing import Any
 
@@ -31,31 +32,55 @@ from dyngen.adapters.messaging.redis import RedisConnection, RedisUnavailableErr
 log = logging.getLogger("dyngen.jobs")
 
 
+class _Flag:
+    """A job's flag (set by a notify, cleared as a wait returns) and how many notifies it has had."""
+
+    __slots__ = ("event", "notifies")
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self.notifies = 0
+
+
 class MemoryJobNotifier:
-    """A set flag per job: a notify that comes before the wait is not lost (the wait returns at once)."""
+    """A set flag per job: a notify that comes before the wait is not lost (the wait returns at once).
+
+    A task that waits on a job again (a stream that looked at the events in between) also returns at once
+    when a notify came since its last wait returned, though another task's wait cleared the flag meanwhile:
+    two streams of one job each see every notify (the second waited out its timeout before).
+    """
 
     MAX_JOBS = 10_000  # flags nobody waited for are dropped oldest first
 
     def __init__(self) -> None:
-        self._flags: OrderedDict[str, asyncio.Event] = OrderedDict()
+        self._flags: OrderedDict[str, _Flag] = OrderedDict()
+        # Per waiting task, per job: how many notifies the job had when the task's last wait returned.
+        self._seen: weakref.WeakKeyDictionary[asyncio.Task[Any], dict[str, int]] = weakref.WeakKeyDictionary()
 
-    def _flag(self, job_id: str) -> asyncio.Event:
+    def _flag(self, job_id: str) -> _Flag:
         flag = self._flags.get(job_id)
         if flag is None:
-            flag = self._flags[job_id] = asyncio.Event()
+            flag = self._flags[job_id] = _Flag()
             while len(self._flags) > self.MAX_JOBS:
                 self._flags.popitem(last=False)
         return flag
 
     async def notify(self, job_id: str) -> None:
-        self._flag(job_id).set()
+        flag = self._flag(job_id)
+        flag.notifies += 1
+        flag.event.set()
 
     async def wait(self, job_id: str, *, timeout_s: float) -> None:
         flag = self._flag(job_id)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout_s):  # not wait_for: in 3.11 it can swallow a cancel
-                await flag.wait()
-        flag.clear()
+        task = asyncio.current_task()
+        seen = self._seen.setdefault(task, {}) if task is not None else {}
+        last = seen.get(job_id)
+        if last is None or flag.notifies <= last:  # nothing new for this task since it last waited
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout_s):  # not wait_for: in 3.11 it can swallow a cancel
+                    await flag.event.wait()
+        seen[job_id] = flag.notifies
+        flag.event.clear()
 
 
 class RedisJobNotifier:
