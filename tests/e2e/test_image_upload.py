@@ -133,3 +133,26 @@ async def test_an_uploaded_image_is_a_scene_image_a_generation_reads(
 
     assert record is not None
     assert await services.artifacts.get(record.storage_uri) == image("PNG")
+
+
+async def test_an_upload_behind_a_proxys_prefix_is_taken_as_an_upload(tmp_path: Path) -> None:
+    """Behind `uvicorn --root-path /dyngen` the request's path starts with the prefix: the body limit still
+    knows the upload route (it took the PNG for a JSON body and refused it with a 415)."""
+    settings = Settings(data_dir=tmp_path / "data", example_graph=None, upload_max_bytes=200_000)
+    services = await build(settings)
+    app = create_app(settings, services=services)
+    try:
+        transport = httpx.ASGITransport(app=app, root_path="/dyngen")
+        async with httpx.AsyncClient(transport=transport, base_url="http://dyngen.test") as http:
+            answer = await http.post(
+                "/dyngen/api/artifacts", content=image("PNG"), headers={"content-type": "image/png"}
+            )
+            assert answer.status_code == 201, answer.text
+            too_large = await http.post(
+                "/dyngen/api/artifacts",
+                content=image("PNG")[:8] + b"\0" * 200_001,
+                headers={"content-type": "image/png"},
+            )
+            assert too_large.status_code == 413, "the upload's own cap"
+    finally:
+        await services.aclose()

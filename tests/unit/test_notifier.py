@@ -66,3 +66,51 @@ async def test_two_streams_of_a_job_each_see_every_notify() -> None:
     finally:
         b.cancel()
         await asyncio.gather(a, b, return_exceptions=True)
+
+
+async def test_a_flag_waited_on_is_kept_however_many_other_jobs_are_notified() -> None:
+    """The warm-up runner waits on one wake-up id for the whole process: other jobs' notifies must not
+    drop its flag from under the wait (it then slept to its timeout through the notify meant for it)."""
+    notifier = MemoryJobNotifier()
+    notifier.MAX_JOBS = 3
+    waiting = asyncio.create_task(notifier.wait("wake", timeout_s=3600))
+    await _turns()
+    for n in range(10):
+        await notifier.notify(f"job{n}")
+    await notifier.notify("wake")
+    await _turns()
+    assert waiting.done()
+    assert len(notifier._flags) <= 3 + 1
+
+
+async def test_a_notify_on_a_flag_made_again_is_new_to_every_task() -> None:
+    """A job's flag dropped (nobody waited) and made again by its next notify: a task that waited on the
+    job before sees that notify as new (the numbers go on process-wide, they do not start again)."""
+    notifier = MemoryJobNotifier()
+    notifier.MAX_JOBS = 3
+    looked = asyncio.Event()
+
+    async def stream() -> None:
+        await notifier.wait("j", timeout_s=3600)
+        await looked.wait()
+        await notifier.wait("j", timeout_s=3600)
+
+    task = asyncio.create_task(stream())
+    try:
+        await _turns()
+        for _ in range(3):
+            await notifier.notify("j")  # numbers 1..3; the task's first wait returns at the first
+        await _turns()
+        for n in range(5):
+            await notifier.notify(f"other{n}")  # j's flag, waited on by nobody now, is dropped
+        assert "j" not in notifier._flags
+        await notifier.notify("j")
+        other = asyncio.create_task(notifier.wait("j", timeout_s=3600))  # another stream's wait clears it
+        await _turns()
+        assert other.done()
+        looked.set()
+        await _turns()
+        assert task.done()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import secrets
 import weakref
@@ -33,41 +34,54 @@ log = logging.getLogger("dyngen.jobs")
 
 
 class _Flag:
-    """A job's flag (set by a notify, cleared as a wait returns) and how many notifies it has had."""
+    """A job's flag (set by a notify, cleared as a wait returns), the process-wide number of its last
+    notify, and how many waits are on it (a flag waited on is never dropped)."""
 
-    __slots__ = ("event", "notifies")
+    __slots__ = ("event", "last", "waits")
 
     def __init__(self) -> None:
         self.event = asyncio.Event()
-        self.notifies = 0
+        self.last = 0
+        self.waits = 0
 
 
 class MemoryJobNotifier:
     """A set flag per job: a notify that comes before the wait is not lost (the wait returns at once).
 
     A task that waits on a job again (a stream that looked at the events in between) also returns at once
-    when a notify came since its last wait returned, though another task's wait cleared the flag meanwhile:
-    two streams of one job each see every notify (the second waited out its timeout before).
+    when a notify came since its last wait returned, though another task's wait cleared the flag meanwhile,
+    so two streams of one job each see every notify after their first wait (the second one waited out its
+    timeout before). A task's first wait has the flag alone: a notify between its first look and its first
+    wait that another stream's wait cleared costs it that wait's timeout, as before.
     """
 
-    MAX_JOBS = 10_000  # flags nobody waited for are dropped oldest first
+    MAX_JOBS = 10_000  # flags nobody waits on are dropped, least recently used first
 
     def __init__(self) -> None:
         self._flags: OrderedDict[str, _Flag] = OrderedDict()
-        # Per waiting task, per job: how many notifies the job had when the task's last wait returned.
+        # Numbers notifies process-wide, so that a flag dropped and made again never goes back below a
+        # number a task saw.
+        self._numbers = itertools.count(1)
+        # Per waiting task, per job: the number of the job's last notify when the task's last wait returned.
         self._seen: weakref.WeakKeyDictionary[asyncio.Task[Any], dict[str, int]] = weakref.WeakKeyDictionary()
 
     def _flag(self, job_id: str) -> _Flag:
         flag = self._flags.get(job_id)
-        if flag is None:
-            flag = self._flags[job_id] = _Flag()
-            while len(self._flags) > self.MAX_JOBS:
-                self._flags.popitem(last=False)
+        if flag is not None:
+            self._flags.move_to_end(job_id)
+            return flag
+        flag = self._flags[job_id] = _Flag()
+        for _ in range(len(self._flags) - self.MAX_JOBS):
+            oldest, dropped = next(iter(self._flags.items()))
+            if dropped.waits:  # waited on (the warm-up runner's wake-up, a long stream): kept
+                self._flags.move_to_end(oldest)
+            else:
+                del self._flags[oldest]
         return flag
 
     async def notify(self, job_id: str) -> None:
         flag = self._flag(job_id)
-        flag.notifies += 1
+        flag.last = next(self._numbers)
         flag.event.set()
 
     async def wait(self, job_id: str, *, timeout_s: float) -> None:
@@ -75,11 +89,15 @@ class MemoryJobNotifier:
         task = asyncio.current_task()
         seen = self._seen.setdefault(task, {}) if task is not None else {}
         last = seen.get(job_id)
-        if last is None or flag.notifies <= last:  # nothing new for this task since it last waited
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout_s):  # not wait_for: in 3.11 it can swallow a cancel
-                    await flag.event.wait()
-        seen[job_id] = flag.notifies
+        if last is None or flag.last <= last:  # nothing new for this task since it last waited
+            flag.waits += 1
+            try:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(timeout_s):  # not wait_for: in 3.11 it can swallow a cancel
+                        await flag.event.wait()
+            finally:
+                flag.waits -= 1
+        seen[job_id] = flag.last
         flag.event.clear()
 
 

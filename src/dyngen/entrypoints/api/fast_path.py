@@ -29,6 +29,7 @@ from dyngen.domain.errors import DyngenError
 from dyngen.domain.ids import id_problem
 from dyngen.entrypoints.api.auth import key_in
 from dyngen.entrypoints.api.errors import error_response
+from dyngen.entrypoints.api.middleware import route_path
 from dyngen.services.access import keys as access
 from dyngen.services.generation import front_door
 from dyngen.services.generation.front_door import GenerateCall
@@ -37,16 +38,6 @@ from dyngen.services.play import by_reference
 
 GENERATE_PATH = "/api/generate-content"
 _JSON = b"application/json"
-
-
-def route_path(scope: Scope) -> str:
-    """The path the routes match: behind `--root-path` (a proxy's prefix), the request's path without it,
-    as Starlette's router takes it."""
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    if root and path.startswith(root) and path[len(root) : len(root) + 1] == "/":
-        return path[len(root) :]
-    return path
 
 
 def _node_of(path: str) -> tuple[str, str] | None:

@@ -21,6 +21,18 @@ BOM = b"\xef\xbb\xbf"
 UPLOAD_TYPES = frozenset({b"image/png", b"image/jpeg", b"image/webp", b"application/octet-stream"})
 
 
+def route_path(scope: Scope) -> str:
+    """The path the routes match, as Starlette's router takes it: behind `--root-path` (a proxy's prefix,
+    which uvicorn puts in front of the request's path), the path without the root path."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if not root or not path.startswith(root):
+        return path
+    if path == root:
+        return ""
+    return path[len(root) :] if path[len(root)] == "/" else path
+
+
 def is_upload_type(content_type: bytes) -> bool:
     """A type an upload route takes: an image type or `application/octet-stream`, with any parameters."""
     return content_type.split(b";", 1)[0].strip().lower() in UPLOAD_TYPES
@@ -46,8 +58,9 @@ class BodyLimit:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
             await self.app(scope, receive, send)
             return
-        upload = scope["method"] == "POST" and scope["path"] in self.uploads
-        max_bytes = self.uploads[scope["path"]] if upload else self.max_bytes
+        path = route_path(scope)
+        upload = scope["method"] == "POST" and path in self.uploads
+        max_bytes = self.uploads[path] if upload else self.max_bytes
         content_type = b""
         for name, value in scope["headers"]:
             if name == b"content-length":
