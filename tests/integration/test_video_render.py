@@ -247,6 +247,29 @@ def test_keyframes_that_cannot_be_drawn_fail_the_render_with_their_error_and_lea
     assert ffmpeg_children() == []
 
 
+def test_without_ffmpeg_nothing_is_drawn_for_a_render_that_cannot_run(monkeypatch: pytest.MonkeyPatch):
+    """The drawing starts once ffmpeg is found: a failed lookup (or a cancel there) leaves no keyframe or
+    poster drawn after the call has ended, and no task whose error nobody retrieves."""
+    drawn: list[str] = []
+
+    def no_ffmpeg() -> str:
+        raise RuntimeError("no ffmpeg here")
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        drawn.append("keyframe")
+        return keyframe(*args, **kwargs)
+
+    async def scenario() -> None:
+        with pytest.raises(RuntimeError, match="no ffmpeg here"):
+            await render(request())
+        await asyncio.get_running_loop().shutdown_default_executor()  # whatever was handed to a thread ran
+
+    monkeypatch.setattr(video_provider, "ffmpeg_exe", no_ffmpeg)
+    monkeypatch.setattr(video_provider, "keyframe", counted)
+    asyncio.run(scenario())
+    assert drawn == []
+
+
 def test_an_encode_past_its_deadline_is_killed_and_reports_gen_timeout():
     async def scenario() -> None:
         with pytest.raises(DyngenError) as caught:

@@ -328,7 +328,7 @@ class _Feed:
     """Frames to ffmpeg's stdin, a blocking pipe this owns: a worker thread renders the next batch while
     another writes the one before, so Python draws while ffmpeg encodes (a write to an asyncio pipe
     waited for ffmpeg to read the whole batch before the next one was drawn) and no event-loop turn is
-    spent per pipe buffer of a frame's bytes. Held frames are the same `bytes` object, written again."""
+    spent per pipe buffer of a frame's bytes. Only the frames at its indices are sent (`encoded_frames`)."""
 
     def __init__(self, fd: int, source: FrameSource, indices: Sequence[int]) -> None:
         self._fd: int | None = fd

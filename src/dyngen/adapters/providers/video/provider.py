@@ -113,9 +113,9 @@ class BuiltinVideoProvider:
         make = functools.partial(
             build_renderer, request, call.seed, script, assets_dir=self._assets_dir, notes=notes, images=call.images
         )
+        exe = self._ffmpeg if self._ffmpeg is not None else await asyncio.to_thread(ffmpeg_exe)
         building = asyncio.ensure_future(asyncio.to_thread(frames.build, make))
         poster = asyncio.ensure_future(_poster_of(building))
-        exe = self._ffmpeg if self._ffmpeg is not None else await asyncio.to_thread(ffmpeg_exe)
 
         async def early() -> ProviderResult:  # all of the result but the video, said with it once playable
             data = await poster  # the keyframes are drawn, `notes` complete
