@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
 
 from dyngen.adapters.jobs.notifier import MemoryJobNotifier
+from dyngen.ports.work import JobEvent
+from dyngen.services.jobs.lifecycle import stream_events
 
 
 async def test_a_cancel_that_lands_with_a_notify_ends_the_wait() -> None:
@@ -114,3 +117,51 @@ async def test_a_notify_on_a_flag_made_again_is_new_to_every_task() -> None:
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+class _Events:
+    """A job's events; with `hold_next`, the next read takes its snapshot, then is held until `release`
+    (a query in flight)."""
+
+    def __init__(self) -> None:
+        self.events: list[JobEvent] = []
+        self.hold_next = False
+        self.release = asyncio.Event()
+
+    async def events_after(self, job_id: str, last: int) -> list[JobEvent]:
+        snapshot = [e for e in self.events if e.id > last]
+        if self.hold_next:
+            self.hold_next = False
+            await self.release.wait()
+        return snapshot
+
+
+async def test_a_stream_whose_first_look_missed_an_event_is_woken_for_it() -> None:
+    """Stream `a` waits; stream `b` connects and its first read is in flight when the job writes its
+    event and notifies. `a`'s wait takes the wake-up; `b` said it watches the job before its first look,
+    so its first wait returns at once and it reads the event (it waited out its 1 s timeout before)."""
+    notifier, jobs = MemoryJobNotifier(), _Events()
+    got: dict[str, int] = {}
+
+    async def consume(name: str) -> None:
+        async for event in stream_events(job_id="j", after=0, jobs=jobs, notifier=notifier):  # type: ignore[arg-type]
+            if event is not None:
+                got[name] = event.id
+                return
+
+    a = asyncio.create_task(consume("a"))
+    await _turns()  # `a` looked, found nothing, waits
+    jobs.hold_next = True
+    b = asyncio.create_task(consume("b"))
+    await _turns()  # `b`'s first read took its snapshot and is held
+    jobs.events.append(JobEvent(1, "j", "completed", {}, datetime.now(UTC)))
+    await notifier.notify("j")
+    await _turns()
+    assert got == {"a": 1}, "a woke and read it; its wait cleared the flag"
+    jobs.release.set()  # `b`'s read returns: empty
+    await _turns(20)
+    try:
+        assert got == {"a": 1, "b": 1}
+    finally:
+        b.cancel()
+        await asyncio.gather(a, b, return_exceptions=True)

@@ -132,6 +132,11 @@ class JobNotifier(Protocol):
 
     async def notify(self, job_id: str) -> None: ...
 
+    async def watch(self, job_id: str) -> None:
+        """Called by a task before its first look at the job's events: a notify from then on makes that
+        task's next `wait` return at once, though another task's wait took the wake-up meanwhile."""
+        ...
+
     async def wait(self, job_id: str, *, timeout_s: float) -> None:
         """Return when `notify` is called for the job, or after `timeout_s`."""
         ...

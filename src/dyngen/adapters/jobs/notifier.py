@@ -49,10 +49,10 @@ class MemoryJobNotifier:
     """A set flag per job: a notify that comes before the wait is not lost (the wait returns at once).
 
     A task that waits on a job again (a stream that looked at the events in between) also returns at once
-    when a notify came since its last wait returned, though another task's wait cleared the flag meanwhile,
-    so two streams of one job each see every notify after their first wait (the second one waited out its
-    timeout before). A task's first wait has the flag alone: a notify between its first look and its first
-    wait that another stream's wait cleared costs it that wait's timeout, as before.
+    when a notify came since its last wait returned, or since it said it `watch`es the job before its first
+    look, though another task's wait cleared the flag meanwhile: two streams of one job each see every
+    notify (the second one waited out its timeout before). A task that never said it watches has the flag
+    alone on its first wait.
     """
 
     MAX_JOBS = 10_000  # flags nobody waits on are dropped, least recently used first
@@ -83,6 +83,11 @@ class MemoryJobNotifier:
         flag = self._flag(job_id)
         flag.last = next(self._numbers)
         flag.event.set()
+
+    async def watch(self, job_id: str) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._seen.setdefault(task, {})[job_id] = self._flag(job_id).last
 
     async def wait(self, job_id: str, *, timeout_s: float) -> None:
         flag = self._flag(job_id)
@@ -237,6 +242,11 @@ class RedisJobNotifier:
             for job_id in self._listening:
                 await self._local.notify(job_id)
             await self._announce(list(self._listening))
+
+    async def watch(self, job_id: str) -> None:
+        """Where the calling task starts (`MemoryJobNotifier.watch`); this process listens to the job's
+        channel from its first wait on."""
+        await self._local.watch(job_id)
 
     async def wait(self, job_id: str, *, timeout_s: float) -> None:
         """Wait for a notify of `job_id`, at most `timeout_s`. The first wait of a job returns as soon as

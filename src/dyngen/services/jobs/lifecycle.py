@@ -561,6 +561,7 @@ async def stream_events(
     """A job's events from `after` on, ending with its terminal event. Yields None when nothing happened
     for a while (the caller may send a keep-alive)."""
     last = after
+    await notifier.watch(job_id)  # before the first look: a notify from here on is not lost to another stream
     while True:
         events = await jobs.events_after(job_id, last)
         for event in events:

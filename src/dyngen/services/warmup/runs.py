@@ -269,6 +269,7 @@ async def stream_events(
     """A run's events from `after` on, ending with `completed`. Yields None when nothing happened for a
     while (the caller may send a keep-alive)."""
     last = after
+    await notifier.watch(warmup_id)  # before the first look: a notify from here on is not lost to another stream
     while True:
         events = await warmups.warmup_events_after(warmup_id, last)
         for event in events:
