@@ -107,18 +107,18 @@ def ffmpeg_args(
     fps: int,
     preset: str,
     output: str,
+    frames: Sequence[int],
     fragmented: bool = False,
-    frames: Sequence[int] | None = None,
 ) -> list[str]:
     """The command line: raw planar YUV 4:2:0 on stdin -> bit-exact H.264 MP4 (`THREADS` threads) at `output`
     (`+faststart`), or fragmented (`output` may then be `pipe:1`). `frames`: the indices of the frames
-    sent (see `encoded_frames`); None: every frame."""
+    sent (see `encoded_frames`)."""
     container = (
         ["-frag_duration", str(FRAGMENT_US), "-movflags", FRAGMENTED_FLAGS]
         if fragmented
         else ["-movflags", "+faststart"]
     )
-    timestamps = timestamps_filter(frames, fps) if frames is not None else None
+    timestamps = timestamps_filter(frames, fps)
     # No B-frames when frames are retimed: with them, x264's reordering shows some frames a frame or two
     # late (presets from ultrafast to superfast have none anyway).
     retimed = ["-vf", timestamps, "-fps_mode", "passthrough", "-bf", "0"] if timestamps is not None else []

@@ -179,6 +179,7 @@ class PendingFrames:
 
     def __init__(self, states: Sequence[FrameState]) -> None:
         self.states = states
+        self._changes = changes(states)
         self._ready = threading.Event()
         self._renderer: FrameRenderer | None = None
         self._error: BaseException | None = None
@@ -188,7 +189,7 @@ class PendingFrames:
         return len(self.states)
 
     def changes(self) -> list[int]:
-        return changes(self.states)
+        return self._changes
 
     def build(self, make: Callable[[], FrameRenderer]) -> FrameRenderer:
         """Run `make` (on the calling thread), hand its renderer to the frames waiting, and return it."""
@@ -204,7 +205,8 @@ class PendingFrames:
     def frame(self, i: int) -> bytes:
         self._ready.wait()
         if self._renderer is None:
-            raise RuntimeError("the renderer could not be built") from self._error
+            assert self._error is not None
+            raise self._error  # the encode fails with what stopped the drawing
         return self._renderer.frame(i)
 
 

@@ -23,7 +23,7 @@ import dataclasses
 import functools
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -111,7 +111,14 @@ class BuiltinVideoProvider:
         # ffmpeg starts on the timeline while the keyframes are drawn on a thread; then the poster is.
         frames = PendingFrames(timeline(request, script))
         make = functools.partial(
-            build_renderer, request, call.seed, script, assets_dir=self._assets_dir, notes=notes, images=call.images
+            build_renderer,
+            request,
+            call.seed,
+            script,
+            assets_dir=self._assets_dir,
+            notes=notes,
+            images=call.images,
+            states=frames.states,
         )
         exe = self._ffmpeg if self._ffmpeg is not None else await asyncio.to_thread(ffmpeg_exe)
         building = asyncio.ensure_future(asyncio.to_thread(frames.build, make))
@@ -160,10 +167,6 @@ class BuiltinVideoProvider:
                 ),
             )
             rest = await early()
-        except RuntimeError as exc:  # a frame found no renderer: the error that stopped building it
-            if building.done() and not building.cancelled() and (cause := building.exception()) is not None:
-                raise cause from None
-            raise exc
         finally:
             for task in (building, poster):  # a failed render's: nobody waits for them (threads finish alone)
                 task.cancel()
@@ -247,8 +250,10 @@ def build_renderer(
     assets_dir: Path | None = None,
     notes: list[str] | None = None,
     images: Mapping[str, bytes] | None = None,
+    states: Sequence[FrameState] | None = None,
 ) -> FrameRenderer:
-    """The keyframes, grade and timeline for `request`, captioned with `script`'s beats.
+    """The keyframes, grade and timeline for `request`, captioned with `script`'s beats (`states`: the
+    timeline when the caller made it already).
 
     A scene's image is taken from `images` (stored artifacts the service read) or else the assets folder.
     A refused scene image is drawn instead, and `keyframe:<end>:<reason>` is appended to `notes`.
@@ -273,7 +278,7 @@ def build_renderer(
         destination=destination,
         grade_from=grade_colour(mood_from),
         grade_to=grade_colour(mood_to),
-        states=timeline(request, script),
+        states=timeline(request, script) if states is None else states,
         beats=script.payload.beats or [],
     )
 
