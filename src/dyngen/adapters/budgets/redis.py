@@ -36,25 +36,28 @@ end
 for _, rid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)) do drop(rid) end
 """
 
-# ARGV: id, amount, ttl_ms, retention_s, data (JSON), n, then n pairs of scope and limit (-1: none).
-# Returns {1} when held, {0, scope, limit, remaining} when refused (nothing held).
+# ARGV[1]: the reservation as JSON, {"i": id, "a": amount, "t": ttl_ms, "k": retention_s, "s": scopes,
+# "l": their limits (-1: none)}; the same object is kept as the reservation's data (`drop` reads "a" and
+# "s"). One argument, not one per field and scope: redis-py packs each argument in Python, and with 13 of
+# them that packing cost as much as the script itself (issue 18). Returns {1} when held, {0, scope, limit,
+# remaining} when refused (nothing held).
 _RESERVE = (
     _PURGE
     + """
-local amount = tonumber(ARGV[2])
-local n = tonumber(ARGV[6])
-for i = 0, n - 1 do
-  local scope, limit = ARGV[7 + 2 * i], tonumber(ARGV[8 + 2 * i])
+local held = cjson.decode(ARGV[1])
+local amount, scopes, limits = held['a'], held['s'], held['l']
+for i, scope in ipairs(scopes) do
+  local limit = limits[i]
   if limit >= 0 then
-    local used = tonumber(redis.call('HGET', KEYS[1], 's:' .. scope) or '0')
-      + tonumber(redis.call('HGET', KEYS[1], 'r:' .. scope) or '0')
+    local both = redis.call('HMGET', KEYS[1], 's:' .. scope, 'r:' .. scope)
+    local used = tonumber(both[1] or '0') + tonumber(both[2] or '0')
     if used + amount > limit then return {0, scope, limit, limit - used} end
   end
 end
-for i = 0, n - 1 do redis.call('HINCRBY', KEYS[1], 'r:' .. ARGV[7 + 2 * i], amount) end
-redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
-redis.call('HSET', KEYS[3], ARGV[1], ARGV[5])
-for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[4]) end
+for _, scope in ipairs(scopes) do redis.call('HINCRBY', KEYS[1], 'r:' .. scope, amount) end
+redis.call('ZADD', KEYS[2], now + held['t'], held['i'])
+redis.call('HSET', KEYS[3], held['i'], ARGV[1])
+for i = 1, 3 do redis.call('EXPIRE', KEYS[i], held['k']) end
 return {1}
 """
 )
@@ -106,18 +109,17 @@ class RedisBudgetLedger:
         self, reservation: Reservation, *, limits: dict[str, int | None], ttl_s: float
     ) -> BudgetRefusal | None:
         keys = self._keys(reservation.period)[:3]
-        data = json.dumps({"a": reservation.amount, "s": list(reservation.scopes)})
-        args: list[Any] = [
-            reservation.id,
-            reservation.amount,
-            max(1, round(ttl_s * 1000)),
-            self._retention_s,
-            data,
-            len(reservation.scopes),
-        ]
-        for scope in reservation.scopes:
-            limit = limits.get(scope)
-            args += [scope, -1 if limit is None else limit]
+        scopes = list(reservation.scopes)
+        limited = [limits.get(scope) for scope in scopes]
+        held = {
+            "i": reservation.id,
+            "a": reservation.amount,
+            "t": max(1, round(ttl_s * 1000)),
+            "k": self._retention_s,
+            "s": scopes,
+            "l": [-1 if limit is None else limit for limit in limited],
+        }
+        args = [json.dumps(held, separators=(",", ":"))]
         reply = await self._redis.call(lambda r: self._reserve(keys=keys, args=args, client=r))
         if int(reply[0]) == 1:
             return None
