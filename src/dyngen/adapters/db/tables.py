@@ -262,3 +262,14 @@ cache_entries = Table(
     Column("value", LargeBinary, nullable=False),
     Index("ix_cache_entries_expires_at", "expires_at"),
 )
+
+# The group-commit writer's batch tokens (migration 0011, `SqlWriter`, PostgreSQL): a row per batch, written
+# in the batch's transaction, so that a batch run again after a lost connection knows whether the first run
+# committed. Rows older than a few minutes are deleted as batches go.
+write_batches = Table(
+    "write_batches",
+    metadata,
+    Column("token", String(32), primary_key=True),
+    Column("written_at", DateTime(timezone=True), nullable=False),
+    Index("ix_write_batches_written_at", "written_at"),
+)

@@ -6,6 +6,12 @@ transaction: the batched writes first, grouped by type, then the steps in the or
 connection runs the batch again (`retrying`); a timeout or any other error fails the batch's writes, and
 only those.
 
+On PostgreSQL a connection can be lost after the server committed and before its reply came: the batch then
+runs again though it is written. Settlements add to what was spent, job events and claims are not
+idempotent, so each batch there writes a token of its own (`write_batches`) in its transaction, and a batch
+run again first looks for its token: found, the first run committed, and nothing is written twice. (A
+SQLite batch is a local call on this process's own connection: a failed commit there committed nothing.)
+
 The batch itself is synchronous SQLAlchemy code. On PostgreSQL it runs through the async engine
 (`run_sync`). On SQLite it runs in one thread of the writer's own, on a synchronous connection to the same
 file: the whole transaction is one hand-over to a thread and back, where aiosqlite would hand over every
@@ -16,16 +22,26 @@ loop is busy: tens of milliseconds per batch on a loaded machine).
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, bindparam, func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dyngen.adapters.db.group_commit import MAX_ITEMS, WINDOW_S, GroupCommit
 from dyngen.adapters.db.repository import retrying, sqlite_thread_engine
+from dyngen.adapters.db.tables import write_batches
+
+# Batch tokens are kept this long (a batch is run again within seconds) and deleted every PRUNE_EVERY batches.
+TOKENS_KEPT = timedelta(minutes=10)
+PRUNE_EVERY = 256
+_TOKEN_WRITTEN = select(write_batches.c.token).where(write_batches.c.token == bindparam("token"))
+_ADD_TOKEN = write_batches.insert().values(token=bindparam("token"), written_at=func.now())
+_PRUNE_TOKENS = write_batches.delete().where(write_batches.c.written_at < func.now() - TOKENS_KEPT)
 
 Step = Callable[[Connection], None]
 
@@ -62,6 +78,7 @@ class SqlWriter:
         self.commits: GroupCommit[Write] = GroupCommit(self._run, max_items=max_items, window_s=window_s, window=window)
         self._sqlite: Engine | None = None
         self._thread: ThreadPoolExecutor | None = None
+        self._batches = 0
         if engine.dialect.name == "sqlite":
             self._sqlite = sqlite_thread_engine(engine)  # opened and used in the writer's thread only
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="dyngen-db-writer")
@@ -74,22 +91,41 @@ class SqlWriter:
         if self._sqlite is not None:
             await retrying(lambda: asyncio.get_running_loop().run_in_executor(self._thread, self._in_thread, writes))
             return
-        await retrying(lambda: self._transaction(writes))
+        token, runs = uuid.uuid4().hex, 0
+
+        async def run() -> None:
+            nonlocal runs
+            runs += 1
+            await self._transaction(writes, token=token, again=runs > 1)
+
+        await retrying(run)
 
     def _in_thread(self, writes: list[Write]) -> None:
         assert self._sqlite is not None
         with self._sqlite.begin() as conn:
             _write_batch(conn, writes)
 
-    async def _transaction(self, writes: list[Write]) -> None:
+    async def _transaction(self, writes: list[Write], *, token: str, again: bool) -> None:
+        self._batches += 1
+        prune = self._batches % PRUNE_EVERY == 0
         async with self._engine.begin() as conn:
-            await conn.run_sync(_write_batch, writes)
+            await conn.run_sync(_write_batch_once, writes, token, again, prune)
 
     async def aclose(self) -> None:
         await self.commits.aclose()
         if self._thread is not None and self._sqlite is not None:
             await asyncio.get_running_loop().run_in_executor(self._thread, self._sqlite.dispose)  # its thread
             self._thread.shutdown(wait=True)
+
+
+def _write_batch_once(conn: Connection, writes: list[Write], token: str, again: bool, prune: bool) -> None:
+    """`_write_batch` with the batch's token; run again (`again`), nothing when the token is there already."""
+    if again and conn.execute(_TOKEN_WRITTEN, {"token": token}).first() is not None:
+        return  # the first run committed and its reply was lost: its writes (and their results) stand
+    conn.execute(_ADD_TOKEN, {"token": token})
+    _write_batch(conn, writes)
+    if prune:
+        conn.execute(_PRUNE_TOKENS)
 
 
 def _write_batch(conn: Connection, writes: list[Write]) -> None:
