@@ -25,17 +25,34 @@ function subscribe(listener: () => void): () => void {
   return () => listeners.delete(listener);
 }
 
+// Images uploaded since the list was last asked for: a list that left the server before an upload does not
+// hold it, and must not take it away when it arrives (the scene's thumbnail became "image file: <id>").
+let addedSinceLoad: UploadedImage[] = [];
+
 export function loadImages(force = false): void {
   if (!force && (state.loaded === "yes" || state.loaded === "loading")) return;
   set({ ...state, loaded: "loading" });
+  addedSinceLoad = [];
   extras
     .images()
-    .then((list) => set({ ...state, images: list.images, loaded: "yes" }))
+    .then((list) => set({ ...state, images: withAdded(list.images, addedSinceLoad), loaded: "yes" }))
     .catch(() => set({ ...state, loaded: "failed" }));
 }
 
 export function addImage(image: UploadedImage): void {
+  addedSinceLoad = [image, ...addedSinceLoad.filter((i) => i.artifact_id !== image.artifact_id)];
   set({ ...state, images: [image, ...state.images.filter((i) => i.artifact_id !== image.artifact_id)] });
+}
+
+/** A listing of the server's images, with the images uploaded while it was on its way (first) that it lacks. */
+export function withAdded(listed: UploadedImage[], added: UploadedImage[]): UploadedImage[] {
+  const known = new Set(listed.map((i) => i.artifact_id));
+  return [...added.filter((i) => !known.has(i.artifact_id)), ...listed];
+}
+
+/** The store as it is now (for tests; components use `useMedia`). */
+export function mediaNow(): MediaState {
+  return state;
 }
 
 /** Keep the poster of a node's latest test (its artifact path, loaded as the page may show it). */

@@ -1,0 +1,53 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { extras } from "../src/api/editorExtras";
+import type { ImageList, UploadedImage } from "../src/api/types.gen";
+import { addImage, imageOf, loadImages, mediaNow, withAdded } from "../src/components/media/mediaStore";
+
+const image = (id: string): UploadedImage => ({
+  artifact_id: id,
+  bytes: 10,
+  created_at: "2026-12-04T00:00:00Z",
+  height: 48,
+  media_type: "image/png",
+  name: `${id}.png`,
+  signed_url: `/api/artifacts/${id}?sig=x`,
+  url: `/api/artifacts/${id}`,
+  width: 48,
+});
+
+const settled = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+test("an image uploaded while the list was on its way stays when the older list arrives", async () => {
+  let answer: (list: ImageList) => void = () => undefined;
+  extras.images = () => new Promise<ImageList>((resolve) => (answer = resolve));
+  loadImages(true); // the page opens: the list is asked for
+  addImage(image("uploaded")); // the upload answers first (a slow listing, a busy server)
+  answer({ images: [image("older")] }); // the list left the server before the upload
+  await settled();
+  assert.deepEqual(
+    mediaNow().images.map((i) => i.artifact_id),
+    ["uploaded", "older"],
+  );
+  assert.equal(imageOf(mediaNow().images, "uploaded")?.width, 48, "the scene's thumbnail finds its image");
+});
+
+test("a list that already holds the upload keeps it once", () => {
+  assert.deepEqual(
+    withAdded([image("a"), image("b")], [image("b")]).map((i) => i.artifact_id),
+    ["a", "b"],
+  );
+});
+
+test("a new listing forgets uploads it was not asked after (a removed image does not come back)", async () => {
+  addImage(image("gone"));
+  let answer: (list: ImageList) => void = () => undefined;
+  extras.images = () => new Promise<ImageList>((resolve) => (answer = resolve));
+  loadImages(true); // asked after the upload: the server's answer is the truth
+  answer({ images: [image("kept")] });
+  await settled();
+  assert.deepEqual(
+    mediaNow().images.map((i) => i.artifact_id),
+    ["kept"],
+  );
+});
