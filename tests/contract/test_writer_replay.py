@@ -4,13 +4,14 @@ not a budget settlement (spent would count twice), not a job event, and a claim'
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from dyngen.adapters.db.budgets import SqlAlchemyBudgetLedger
@@ -24,6 +25,7 @@ from dyngen.ports import Reservation
 from tests.contract.test_job_repository import job
 from tests.fakes import FakeClock
 from tests.support.databases import migrated_postgres
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.services
 
@@ -44,6 +46,41 @@ class RepliesLost:
         if self.lose > 0:
             self.lose -= 1
             raise OSError("connection lost before the reply to COMMIT")
+
+
+class CommitsLate:
+    """`engine` for the writer, whose first transaction loses its connection before its COMMIT has finished
+    on the server: the client sees the error at once, the server commits once `commit` is set (a standby
+    to wait for, a proxy that cut the client's side only)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.dialect = engine.dialect
+        self._engine = engine
+        self.commit = asyncio.Event()
+        self.first: asyncio.Future[None] | None = None
+
+    @contextlib.asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncConnection]:
+        if self.first is not None:
+            async with self._engine.begin() as conn:
+                yield conn
+            return
+        conn = await self._engine.connect()
+        transaction = await conn.begin()
+        yield conn
+
+        async def commit_later() -> None:
+            await self.commit.wait()
+            await transaction.commit()
+            await conn.close()
+
+        self.first = asyncio.ensure_future(commit_later())
+        raise OSError("connection lost while the server was committing")
+
+
+async def waiting_on_a_lock(engine: AsyncEngine) -> bool:
+    async with engine.connect() as conn:
+        return bool((await conn.execute(text("select count(*) from pg_locks where not granted"))).scalar())
 
 
 @pytest.fixture
@@ -72,6 +109,32 @@ async def test_a_settlement_whose_commit_reply_was_lost_is_spent_once(engine: As
         assert spent[node] == (to_micros(0.4), 0)
         assert spent[GLOBAL_SCOPE] == (to_micros(0.4), 0)
     finally:
+        await writer.aclose()
+
+
+async def test_a_batch_run_again_while_its_first_commit_is_still_finishing_is_written_once(
+    engine: AsyncEngine,
+) -> None:
+    late = CommitsLate(engine)
+    writer = SqlWriter(engine=cast(AsyncEngine, late))
+    ledger = SqlAlchemyBudgetLedger(engine=engine, clock=FakeClock(datetime.now(UTC)), writer=writer)
+    node = "node:late"
+    held = Reservation(
+        id="r-late", period="late", scopes=(GLOBAL_SCOPE, node), amount=to_micros(1.0), node_id="late",
+        provider="openai",
+    )  # fmt: skip
+    try:
+        assert await ledger.reserve(held, limits={GLOBAL_SCOPE: None, node: None}, ttl_s=60) is None
+        settling = asyncio.ensure_future(ledger.commit(held, actual=to_micros(0.4), at=datetime.now(UTC)))
+        await until(lambda: waiting_on_a_lock(engine), what="the batch run again to wait on the first run")
+        late.commit.set()  # the first run's COMMIT finishes on the server
+        await settling  # the batch's callers are told it committed (it did, once)
+        assert late.first is not None
+        await late.first
+        spent = {s.scope: (s.spent, s.reserved) for s in await ledger.snapshot("late")}
+        assert spent[node] == (to_micros(0.4), 0)
+    finally:
+        late.commit.set()
         await writer.aclose()
 
 

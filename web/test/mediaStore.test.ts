@@ -51,3 +51,32 @@ test("a new listing forgets uploads it was not asked after (a removed image does
     ["kept"],
   );
 });
+
+for (const order of ["newer first", "older first"] as const) {
+  test(`overlapping listings (${order}): the upload made between them stays, the older one is not taken`, async () => {
+    const answers: ((list: ImageList) => void)[] = [];
+    extras.images = () => new Promise<ImageList>((resolve) => answers.push(resolve));
+    loadImages(true); // the page opens
+    addImage(image("between")); // an upload answers
+    loadImages(true); // "Choose stored" asks again while the first listing is out
+    const [older, newer] = answers;
+    assert.ok(older && newer, "both listings were asked for");
+    const listings = {
+      older: () => older({ images: [image("old")] }),
+      newer: () => newer({ images: [image("between"), image("old")] }),
+    };
+    if (order === "newer first") listings.newer();
+    else listings.older();
+    await settled();
+    const first = order === "newer first" ? "newer" : "older";
+    assert.ok(imageOf(mediaNow().images, "between"), `the upload is gone after the ${first} listing`);
+    if (order === "newer first") listings.older();
+    else listings.newer();
+    await settled();
+    assert.deepEqual(
+      mediaNow().images.map((i) => i.artifact_id),
+      ["between", "old"],
+    );
+    assert.equal(mediaNow().loaded, "yes");
+  });
+}

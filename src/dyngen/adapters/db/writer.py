@@ -8,9 +8,12 @@ only those.
 
 On PostgreSQL a connection can be lost after the server committed and before its reply came: the batch then
 runs again though it is written. Settlements add to what was spent, job events and claims are not
-idempotent, so each batch there writes a token of its own (`write_batches`) in its transaction, and a batch
-run again first looks for its token: found, the first run committed, and nothing is written twice. (A
-SQLite batch is a local call on this process's own connection: a failed commit there committed nothing.)
+idempotent, so each batch there first inserts a token of its own (`write_batches`) in its transaction, "on
+conflict do nothing": a batch run again whose token is there already (the first run committed) writes
+nothing. A first run whose COMMIT is still finishing on the server holds the token's index entry, so the
+insert waits for it and then sees it, where a look before the insert would have missed it and the insert
+then failed on the duplicate. (A SQLite batch is a local call on this process's own connection: a failed
+commit there committed nothing.)
 
 The batch itself is synchronous SQLAlchemy code. On PostgreSQL it runs through the async engine
 (`run_sync`). On SQLite it runs in one thread of the writer's own, on a synchronous connection to the same
@@ -28,7 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, bindparam, func, select
+from sqlalchemy import Engine, bindparam, func
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -39,8 +43,12 @@ from dyngen.adapters.db.tables import write_batches
 # Batch tokens are kept this long (a batch is run again within seconds) and deleted every PRUNE_EVERY batches.
 TOKENS_KEPT = timedelta(minutes=10)
 PRUNE_EVERY = 256
-_TOKEN_WRITTEN = select(write_batches.c.token).where(write_batches.c.token == bindparam("token"))
-_ADD_TOKEN = write_batches.insert().values(token=bindparam("token"), written_at=func.now())
+_ADD_TOKEN = (
+    postgresql.insert(write_batches)
+    .values(token=bindparam("token"), written_at=func.now())
+    .on_conflict_do_nothing(index_elements=["token"])
+    .returning(write_batches.c.token)
+)
 _PRUNE_TOKENS = write_batches.delete().where(write_batches.c.written_at < func.now() - TOKENS_KEPT)
 
 Step = Callable[[Connection], None]
@@ -91,25 +99,19 @@ class SqlWriter:
         if self._sqlite is not None:
             await retrying(lambda: asyncio.get_running_loop().run_in_executor(self._thread, self._in_thread, writes))
             return
-        token, runs = uuid.uuid4().hex, 0
-
-        async def run() -> None:
-            nonlocal runs
-            runs += 1
-            await self._transaction(writes, token=token, again=runs > 1)
-
-        await retrying(run)
+        token = uuid.uuid4().hex
+        await retrying(lambda: self._transaction(writes, token=token))
 
     def _in_thread(self, writes: list[Write]) -> None:
         assert self._sqlite is not None
         with self._sqlite.begin() as conn:
             _write_batch(conn, writes)
 
-    async def _transaction(self, writes: list[Write], *, token: str, again: bool) -> None:
+    async def _transaction(self, writes: list[Write], *, token: str) -> None:
         self._batches += 1
         prune = self._batches % PRUNE_EVERY == 0
         async with self._engine.begin() as conn:
-            await conn.run_sync(_write_batch_once, writes, token, again, prune)
+            await conn.run_sync(_write_batch_once, writes, token, prune)
 
     async def aclose(self) -> None:
         await self.commits.aclose()
@@ -118,11 +120,10 @@ class SqlWriter:
             self._thread.shutdown(wait=True)
 
 
-def _write_batch_once(conn: Connection, writes: list[Write], token: str, again: bool, prune: bool) -> None:
-    """`_write_batch` with the batch's token; run again (`again`), nothing when the token is there already."""
-    if again and conn.execute(_TOKEN_WRITTEN, {"token": token}).first() is not None:
-        return  # the first run committed and its reply was lost: its writes (and their results) stand
-    conn.execute(_ADD_TOKEN, {"token": token})
+def _write_batch_once(conn: Connection, writes: list[Write], token: str, prune: bool) -> None:
+    """`_write_batch` after the batch's token, first; nothing when the token is there already."""
+    if conn.execute(_ADD_TOKEN, {"token": token}).first() is None:
+        return  # an earlier run committed and its reply was lost: its writes (and their results) stand
     _write_batch(conn, writes)
     if prune:
         conn.execute(_PRUNE_TOKENS)

@@ -28,15 +28,23 @@ function subscribe(listener: () => void): () => void {
 // Images uploaded since the list was last asked for: a list that left the server before an upload does not
 // hold it, and must not take it away when it arrives (the scene's thumbnail became "image file: <id>").
 let addedSinceLoad: UploadedImage[] = [];
+// Only the newest listing is taken: an older one still on its way ("Choose stored" asks again while the
+// page's first listing is out) knows less, and its uploads were forgotten when the newer one was asked for.
+let loads = 0;
 
 export function loadImages(force = false): void {
   if (!force && (state.loaded === "yes" || state.loaded === "loading")) return;
   set({ ...state, loaded: "loading" });
   addedSinceLoad = [];
+  const load = ++loads;
   extras
     .images()
-    .then((list) => set({ ...state, images: withAdded(list.images, addedSinceLoad), loaded: "yes" }))
-    .catch(() => set({ ...state, loaded: "failed" }));
+    .then((list) => {
+      if (load === loads) set({ ...state, images: withAdded(list.images, addedSinceLoad), loaded: "yes" });
+    })
+    .catch(() => {
+      if (load === loads) set({ ...state, loaded: "failed" });
+    });
 }
 
 export function addImage(image: UploadedImage): void {
