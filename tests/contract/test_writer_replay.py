@@ -83,6 +83,20 @@ async def waiting_on_a_lock(engine: AsyncEngine) -> bool:
         return bool((await conn.execute(text("select count(*) from pg_locks where not granted"))).scalar())
 
 
+async def held_in(ledger: SqlAlchemyBudgetLedger, name: str) -> Reservation:
+    """A reservation of 1.0 held in the global scope and node `name`'s, in period `name`."""
+    held = Reservation(
+        id=f"r-{name}", period=name, scopes=(GLOBAL_SCOPE, f"node:{name}"), amount=to_micros(1.0), node_id=name,
+        provider="openai",
+    )  # fmt: skip
+    assert await ledger.reserve(held, limits=dict.fromkeys(held.scopes), ttl_s=60) is None
+    return held
+
+
+async def spent(ledger: SqlAlchemyBudgetLedger, period: str) -> dict[str, tuple[int, int]]:
+    return {s.scope: (s.spent, s.reserved) for s in await ledger.snapshot(period)}
+
+
 @pytest.fixture
 async def engine(postgres_url: str) -> AsyncIterator[AsyncEngine]:
     await migrated_postgres(postgres_url)
@@ -95,19 +109,14 @@ async def test_a_settlement_whose_commit_reply_was_lost_is_spent_once(engine: As
     lossy = RepliesLost(engine, lose=0)
     writer = SqlWriter(engine=cast(AsyncEngine, lossy))
     ledger = SqlAlchemyBudgetLedger(engine=engine, clock=FakeClock(datetime.now(UTC)), writer=writer)
-    node = "node:replayed"
-    held = Reservation(
-        id="r-replayed", period="replay", scopes=(GLOBAL_SCOPE, node), amount=to_micros(1.0), node_id="replayed",
-        provider="openai",
-    )  # fmt: skip
     try:
-        assert await ledger.reserve(held, limits={GLOBAL_SCOPE: None, node: None}, ttl_s=60) is None
+        held = await held_in(ledger, "replayed")
         lossy.lose = 1
         await ledger.commit(held, actual=to_micros(0.4), at=datetime.now(UTC))
         assert lossy.lose == 0, "the commit's reply was not lost: the test did not run the batch again"
-        spent = {s.scope: (s.spent, s.reserved) for s in await ledger.snapshot("replay")}
-        assert spent[node] == (to_micros(0.4), 0)
-        assert spent[GLOBAL_SCOPE] == (to_micros(0.4), 0)
+        after = await spent(ledger, "replayed")
+        assert after["node:replayed"] == (to_micros(0.4), 0)
+        assert after[GLOBAL_SCOPE] == (to_micros(0.4), 0)
     finally:
         await writer.aclose()
 
@@ -118,21 +127,15 @@ async def test_a_batch_run_again_while_its_first_commit_is_still_finishing_is_wr
     late = CommitsLate(engine)
     writer = SqlWriter(engine=cast(AsyncEngine, late))
     ledger = SqlAlchemyBudgetLedger(engine=engine, clock=FakeClock(datetime.now(UTC)), writer=writer)
-    node = "node:late"
-    held = Reservation(
-        id="r-late", period="late", scopes=(GLOBAL_SCOPE, node), amount=to_micros(1.0), node_id="late",
-        provider="openai",
-    )  # fmt: skip
     try:
-        assert await ledger.reserve(held, limits={GLOBAL_SCOPE: None, node: None}, ttl_s=60) is None
+        held = await held_in(ledger, "late")
         settling = asyncio.ensure_future(ledger.commit(held, actual=to_micros(0.4), at=datetime.now(UTC)))
         await until(lambda: waiting_on_a_lock(engine), what="the batch run again to wait on the first run")
         late.commit.set()  # the first run's COMMIT finishes on the server
         await settling  # the batch's callers are told it committed (it did, once)
         assert late.first is not None
         await late.first
-        spent = {s.scope: (s.spent, s.reserved) for s in await ledger.snapshot("late")}
-        assert spent[node] == (to_micros(0.4), 0)
+        assert (await spent(ledger, "late"))["node:late"] == (to_micros(0.4), 0)
     finally:
         late.commit.set()
         await writer.aclose()

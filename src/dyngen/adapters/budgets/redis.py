@@ -109,15 +109,13 @@ class RedisBudgetLedger:
         self, reservation: Reservation, *, limits: dict[str, int | None], ttl_s: float
     ) -> BudgetRefusal | None:
         keys = self._keys(reservation.period)[:3]
-        scopes = list(reservation.scopes)
-        limited = [limits.get(scope) for scope in scopes]
         held = {
             "i": reservation.id,
             "a": reservation.amount,
             "t": max(1, round(ttl_s * 1000)),
             "k": self._retention_s,
-            "s": scopes,
-            "l": [-1 if limit is None else limit for limit in limited],
+            "s": list(reservation.scopes),
+            "l": [-1 if (limit := limits.get(scope)) is None else limit for scope in reservation.scopes],
         }
         args = [json.dumps(held, separators=(",", ":"))]
         reply = await self._redis.call(lambda r: self._reserve(keys=keys, args=args, client=r))

@@ -86,7 +86,6 @@ class SqlWriter:
         self.commits: GroupCommit[Write] = GroupCommit(self._run, max_items=max_items, window_s=window_s, window=window)
         self._sqlite: Engine | None = None
         self._thread: ThreadPoolExecutor | None = None
-        self._batches = 0
         if engine.dialect.name == "sqlite":
             self._sqlite = sqlite_thread_engine(engine)  # opened and used in the writer's thread only
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="dyngen-db-writer")
@@ -108,8 +107,7 @@ class SqlWriter:
             _write_batch(conn, writes)
 
     async def _transaction(self, writes: list[Write], *, token: str) -> None:
-        self._batches += 1
-        prune = self._batches % PRUNE_EVERY == 0
+        prune = self.commits.batches % PRUNE_EVERY == 0  # the batch's number (a run again prunes again: harmless)
         async with self._engine.begin() as conn:
             await conn.run_sync(_write_batch_once, writes, token, prune)
 

@@ -48,8 +48,12 @@ export function loadImages(force = false): void {
 }
 
 export function addImage(image: UploadedImage): void {
-  addedSinceLoad = [image, ...addedSinceLoad.filter((i) => i.artifact_id !== image.artifact_id)];
-  set({ ...state, images: [image, ...state.images.filter((i) => i.artifact_id !== image.artifact_id)] });
+  addedSinceLoad = withFirst(image, addedSinceLoad);
+  set({ ...state, images: withFirst(image, state.images) });
+}
+
+function withFirst(image: UploadedImage, images: UploadedImage[]): UploadedImage[] {
+  return [image, ...images.filter((i) => i.artifact_id !== image.artifact_id)];
 }
 
 /** A listing of the server's images, with the images uploaded while it was on its way (first) that it lacks. */
