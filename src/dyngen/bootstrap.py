@@ -131,7 +131,9 @@ async def _object_store(settings: Settings, closers: list[Closer]) -> ObjectStor
     if location is None and settings.is_memory:
         return MemoryObjectStore()
     if location is None:
-        return LocalObjectStore(root=settings.object_dir)
+        local = LocalObjectStore(root=settings.object_dir)
+        closers.append(local.aclose)
+        return local
     from dyngen.adapters.storage.s3 import S3ObjectStore
 
     bucket, prefix = location

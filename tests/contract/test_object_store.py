@@ -22,10 +22,12 @@ from dyngen.adapters.storage.local import LocalObjectStore
 from dyngen.adapters.storage.memory import MemoryObjectStore
 from dyngen.adapters.storage.s3 import S3ObjectStore
 from dyngen.ports import ObjectStore
+from tests.support.objects import stored
 from tests.support.servers import MotoS3Server
 
 CREDENTIALS = {"access_key_id": "test", "secret_access_key": "test"}
 KEYS = ["artifacts/ab/abcdef", "cache/00/0011", "top-level", "deep/er/still/deeper/name.json"]
+LARGE = bytes(range(256)) * 512  # 128 KiB: over the local store's inline size, so a file of its own
 
 
 def new_bucket() -> str:
@@ -164,14 +166,77 @@ class TestLocalObjectStore(ObjectStoreContract):
 
     async def test_a_folder_removed_since_an_earlier_write_is_made_again(self, tmp_path: Path) -> None:
         store = LocalObjectStore(root=tmp_path / "objects")
-        await store.put("cache/ab/first", b"one", content_type="application/octet-stream")
+        await store.put("cache/ab/first", LARGE, content_type="application/octet-stream")
         shutil.rmtree(tmp_path / "objects" / "cache")  # a sweep or an operator, behind the store's back
 
-        await store.put("cache/ab/second", b"two", content_type="application/octet-stream")
+        await store.put("cache/ab/second", LARGE, content_type="application/octet-stream")
 
-        assert await store.get("cache/ab/second") == b"two"
+        assert await store.get("cache/ab/second") == LARGE
         assert await store.get("cache/ab/first") is None
         assert sorted(p.name for p in (tmp_path / "objects" / "cache" / "ab").iterdir()) == ["second"], "no temp file"
+
+    async def test_small_objects_are_rows_of_one_file_and_large_ones_files(self, tmp_path: Path) -> None:
+        store = LocalObjectStore(root=tmp_path / "objects")
+        await store.put("artifacts/ab/small", b"a line of dialogue", content_type="text/plain")
+        await store.put("artifacts/cd/large", LARGE, content_type="video/mp4")
+
+        files = sorted(p.relative_to(tmp_path / "objects").as_posix() for p in (tmp_path / "objects").rglob("*"))
+        assert "artifacts/ab/small" not in files, "no inode per small object"
+        assert "artifacts/cd/large" in files
+        assert stored(tmp_path / "objects", "artifacts/") == {
+            "artifacts/ab/small": 18,
+            "artifacts/cd/large": len(LARGE),
+        }
+
+    async def test_an_object_another_process_wrote_is_read(self, tmp_path: Path) -> None:
+        writer, reader = LocalObjectStore(root=tmp_path / "objects"), LocalObjectStore(root=tmp_path / "objects")
+        assert await reader.get("top-level") is None, "before the pack exists"
+
+        await writer.put("top-level", b"from another process", content_type="text/plain")
+
+        assert await reader.get("top-level") == b"from another process"
+
+    async def test_files_an_earlier_version_wrote_are_read_replaced_and_deleted(self, tmp_path: Path) -> None:
+        folder = tmp_path / "objects"
+        for name in ("artifacts/ab/old", "cache/ab/entry"):
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes(b"written as a file")
+        store = LocalObjectStore(root=folder)
+
+        assert await store.get("artifacts/ab/old") == b"written as a file"
+        await store.put("cache/ab/entry", b"newer", content_type="application/octet-stream")
+        assert await store.get("cache/ab/entry") == b"newer"
+
+        assert await store.delete(["artifacts/ab/old", "cache/ab/entry", "never-written"]) == 2, "each counted once"
+        assert stored(folder, "") == {}
+
+    async def test_a_small_version_does_not_shadow_a_larger_one_put_since(self, tmp_path: Path) -> None:
+        store = LocalObjectStore(root=tmp_path / "objects")
+        await store.put("cache/ab/entry", b"small", content_type="application/octet-stream")
+        await store.put("cache/ab/entry", LARGE, content_type="application/octet-stream")
+
+        assert await store.get("cache/ab/entry") == LARGE
+        assert stored(tmp_path / "objects", "cache/") == {"cache/ab/entry": len(LARGE)}
+
+    async def test_a_pack_removed_behind_the_stores_back_is_made_again(self, tmp_path: Path) -> None:
+        store = LocalObjectStore(root=tmp_path / "objects")
+        await store.put("artifacts/ab/first", b"one", content_type="text/plain")
+        shutil.rmtree(tmp_path / "objects")  # an operator cleaning the data folder while the server runs
+
+        await store.put("artifacts/ab/second", b"two", content_type="text/plain")
+
+        assert await store.get("artifacts/ab/first") is None
+        assert stored(tmp_path / "objects", "") == {"artifacts/ab/second": 3}, "written where it can be read"
+
+    async def test_a_key_naming_the_pack_is_refused(self, store: ObjectStore) -> None:
+        for key in ("packed.sqlite3", "packed.sqlite3-wal", "./packed.sqlite3"):
+            with pytest.raises(ValueError, match="own file"):
+                await store.put(key, LARGE, content_type="application/octet-stream")
+
+    async def test_ping_fails_on_a_folder_it_cannot_write(self, tmp_path: Path) -> None:
+        (tmp_path / "objects").write_text("a file where the folder should be")
+        with pytest.raises(FileExistsError):
+            await LocalObjectStore(root=tmp_path / "objects").ping()
 
 
 class TestMemoryObjectStore(ObjectStoreContract):

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from dyngen.adapters.cache.object_store import ObjectStoreCacheTier
-from dyngen.adapters.storage.local import LocalObjectStore
+from dyngen.adapters.storage.memory import MemoryObjectStore
 from dyngen.bootstrap import build
 from dyngen.config import Settings
 from tests.support.apps import app_client
@@ -23,6 +23,18 @@ DIALOGUE = {
     "to_scene": {"id": "street", "mood": "tense"},
     "strategy": "once",
 }
+
+
+class Recorded(MemoryObjectStore):
+    """A memory store that lists what was put in it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.puts: list[tuple[str, bytes]] = []
+
+    async def put(self, key: str, data: bytes, *, content_type: str) -> None:
+        self.puts.append((key, data))
+        await super().put(key, data, content_type=content_type)
 
 
 async def generate(client: httpx.AsyncClient) -> dict[str, Any]:
@@ -67,8 +79,12 @@ async def test_an_entry_an_earlier_version_left_in_the_folder_is_served_and_move
         [(value,)] = database.execute("SELECT value FROM cache_entries")
         database.execute("DELETE FROM cache_entries")
     database.close()
-    folder = ObjectStoreCacheTier(store=LocalObjectStore(root=settings.object_dir), within_s=None)
-    await folder.set(key, bytes(value))
+    # Earlier versions kept every object as a file: the entry as the folder tier encodes it, in a file.
+    encoded = Recorded()
+    await ObjectStoreCacheTier(store=encoded, within_s=None).set(key, bytes(value))
+    [(name, data)] = encoded.puts
+    (settings.object_dir / name).parent.mkdir(parents=True)
+    (settings.object_dir / name).write_bytes(data)
 
     async with app_client(settings) as client:
         from_folder = await generate(client)

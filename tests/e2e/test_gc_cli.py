@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.test_cli import Workdir
+from tests.support.objects import stored
 
 ALWAYS: dict[str, Any] = {
     "type": "environment",
@@ -28,8 +29,8 @@ def work(tmp_path: Path) -> Workdir:
     return workdir
 
 
-def artifact_files(work: Workdir) -> list[Path]:
-    return [p for p in (work.data / "objects" / "artifacts").rglob("*") if p.is_file()]
+def artifact_files(work: Workdir) -> list[str]:
+    return list(stored(work.data / "objects", "artifacts/"))
 
 
 def test_gc_dry_run_reports_then_gc_removes_what_is_past_its_window(work: Workdir) -> None:

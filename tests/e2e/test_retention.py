@@ -23,6 +23,7 @@ from dyngen.services.generation.outcomes import CacheEntry
 from dyngen.services.machinery.container import Services
 from dyngen.services.retention import SweepReport
 from tests.fakes import FakeClock, FakeManualClock
+from tests.support.objects import stored
 from tests.support.waiting import until
 
 HOUR_S = 3600.0
@@ -80,13 +81,12 @@ async def generate(client: httpx.AsyncClient, body: dict[str, Any]) -> dict[str,
 
 
 def disk_bytes(settings: Settings) -> tuple[int, int]:
-    """(live bytes of the SQLite database: used pages times page size, bytes of artifact files)."""
+    """(live bytes of the SQLite database: used pages times page size, bytes of the artifacts)."""
     with sqlite3.connect(settings.data_dir / "dyngen.db") as db:
         pages, free, size = (
             db.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_count", "freelist_count", "page_size")
         )
-    files = [p for p in (settings.object_dir / "artifacts").rglob("*") if p.is_file()]
-    return (pages - free) * size, sum(p.stat().st_size for p in files)
+    return (pages - free) * size, sum(stored(settings.object_dir, "artifacts/").values())
 
 
 async def sweep(services: Services, *, dry_run: bool = False) -> SweepReport:
@@ -245,8 +245,8 @@ async def test_pool_variants_past_their_window_are_kept_while_their_pool_serves_
     assert await fetch(client, services, late["content"]["url"]) == 200
 
 
-def services_files(data: Path) -> list[Path]:
-    return [p for p in (data / "objects" / "artifacts").rglob("*") if p.is_file()]
+def services_files(data: Path) -> list[str]:
+    return list(stored(data / "objects", "artifacts/"))
 
 
 async def started(settings: Settings, clock: FakeClock) -> Services:

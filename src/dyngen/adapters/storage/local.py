@@ -1,4 +1,5 @@
-"""`LocalObjectStore`: objects as files in a folder on the local disk (the embedded default)."""
+"""`LocalObjectStore`: objects in a folder on the local disk (the embedded default): small ones as rows of
+one SQLite file there (`pack.py`), larger ones as files."""
 
 from __future__ import annotations
 
@@ -10,11 +11,15 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from dyngen.adapters.storage.pack import FILE_NAME as PACK_FILE
+from dyngen.adapters.storage.pack import ObjectPack
+
 SCHEME = "local://"
 MAX_FOLDERS_KNOWN = 4096
-# Objects up to this size are read and written on the event loop: a few system calls on the page cache
-# cost less than handing the work to a thread and back (two wake-ups and the GIL, per cache miss a cache
-# entry, an artifact and a durable-tier read); larger ones (video) go to a thread.
+# Objects up to this size are rows of the folder's pack (`pack.py`), read and written on the event loop: a
+# row costs less than handing the work to a thread and back (two wake-ups and the GIL, per cache miss a
+# cache entry, an artifact and a durable-tier read), and a file each would cost an inode; larger ones
+# (video) are files, written and read in a thread.
 INLINE_BYTES = 64 * 1024
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 # A key of plain segments (no `.`/`..`, no leading slash): it cannot leave the root, so it is joined
@@ -25,7 +30,9 @@ _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za-z0-9_
 
 
 class LocalObjectStore:
-    """Objects under `<root>/<key>`, written atomically (write then rename).
+    """Objects up to `INLINE_BYTES` as rows of `<root>/packed.sqlite3`, larger ones as files
+    `<root>/<key>`, written atomically (write then rename). A read looks in the pack first, then for a
+    file (where earlier versions kept every object).
 
     Not fsynced: an object survives the process that wrote it crashing (it is in the kernel's page cache
     once `put` returns), not a power loss before the kernel writes it back, like the embedded SQLite
@@ -44,6 +51,7 @@ class LocalObjectStore:
         self._folders: set[str] = set()  # folders known to exist (made or seen by a write)
         self._token = f"{os.getpid()}-{os.urandom(4).hex()}"
         self._writes = itertools.count()
+        self._pack = ObjectPack(self._prefix + PACK_FILE)
 
     def uri(self, key: str) -> str:
         return f"{SCHEME}{key}"
@@ -53,13 +61,19 @@ class LocalObjectStore:
             raise ValueError(f"not a local object uri: {uri!r}")
         return uri.removeprefix(SCHEME)
 
-    def _path(self, key: str) -> str:
+    def _name(self, key: str) -> str:
+        """The object's name under the root: the key itself when plain, else the key resolved (refused
+        when it leaves the root or names the pack's own files)."""
         if _PLAIN_KEY.fullmatch(key):
-            return self._prefix + key
-        path = (self._root / key).resolve()
-        if not path.is_relative_to(self._root) or path == self._root:
-            raise ValueError(f"object key escapes the store: {key!r}")
-        return str(path)
+            name = key
+        else:
+            path = (self._root / key).resolve()
+            if not path.is_relative_to(self._root) or path == self._root:
+                raise ValueError(f"object key escapes the store: {key!r}")
+            name = path.relative_to(self._root).as_posix()
+        if name.startswith(PACK_FILE):
+            raise ValueError(f"object key names the store's own file: {key!r}")
+        return name
 
     def _write(self, path: str, data: bytes) -> None:
         folder = os.path.dirname(path)
@@ -96,24 +110,19 @@ class LocalObjectStore:
         except FileNotFoundError:
             return None
 
-    def _delete(self, paths: list[str]) -> int:
-        removed = 0
-        for path in paths:
-            try:
-                os.unlink(path)
-                removed += 1
-            except FileNotFoundError:
-                pass
-        return removed
-
     async def put(self, key: str, data: bytes, *, content_type: str) -> None:
+        name = self._name(key)
         if len(data) <= INLINE_BYTES:
-            self._write(self._path(key), data)
+            self._pack.put(name, data)
             return
-        await asyncio.to_thread(self._write, self._path(key), data)
+        await asyncio.to_thread(self._write, self._prefix + name, data)
+        self._pack.discard([name])  # an earlier, smaller version would be read first
 
     async def get(self, key: str) -> bytes | None:
-        path = self._path(key)
+        name = self._name(key)
+        if (data := self._pack.get(name)) is not None:
+            return data
+        path = self._prefix + name
         try:
             size = os.stat(path).st_size
         except FileNotFoundError:
@@ -123,9 +132,28 @@ class LocalObjectStore:
         return await asyncio.to_thread(self._read, path)
 
     async def delete(self, keys: Iterable[str]) -> int:
-        return await asyncio.to_thread(self._delete, [self._path(k) for k in keys])
+        names = [self._name(k) for k in keys]
+        return await asyncio.to_thread(self._delete, names)
+
+    def _delete(self, names: list[str]) -> int:
+        removed = self._pack.discard(names)
+        for name in names:
+            try:
+                os.unlink(self._prefix + name)
+                removed.add(name)
+            except FileNotFoundError:
+                pass
+        return len(removed)
 
     async def ping(self) -> None:
-        await asyncio.to_thread(self._root.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(self._check)
+
+    def _check(self) -> None:
+        self._root.mkdir(parents=True, exist_ok=True)
         if not os.access(self._root, os.W_OK):
             raise PermissionError(f"object folder {self._root} is not writable")
+        self._pack.check()
+
+    async def aclose(self) -> None:
+        """Close the pack's connection (opened again by a later call)."""
+        self._pack.close()
