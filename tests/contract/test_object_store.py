@@ -8,7 +8,10 @@ Shared with the other contract modules: `open_s3_store` (a store on the test S3 
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+import sqlite3
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,8 +21,10 @@ import pytest
 from aiobotocore.session import get_session
 from botocore.exceptions import ClientError
 
+from dyngen.adapters.storage import pack
 from dyngen.adapters.storage.local import LocalObjectStore
 from dyngen.adapters.storage.memory import MemoryObjectStore
+from dyngen.adapters.storage.pack import FILE_NAME as PACK_FILE
 from dyngen.adapters.storage.s3 import S3ObjectStore
 from dyngen.ports import ObjectStore
 from tests.support.objects import stored
@@ -227,6 +232,57 @@ class TestLocalObjectStore(ObjectStoreContract):
 
         assert await store.get("artifacts/ab/first") is None
         assert stored(tmp_path / "objects", "") == {"artifacts/ab/second": 3}, "written where it can be read"
+
+    async def test_a_write_while_another_process_writes_the_pack_waits_in_a_thread(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        threads: list[threading.Thread] = []
+        waiting_put = pack.ObjectPack.put
+
+        def spied(self: pack.ObjectPack, key: str, data: bytes) -> None:
+            threads.append(threading.current_thread())
+            waiting_put(self, key, data)
+
+        monkeypatch.setattr(pack.ObjectPack, "put", spied)
+        store = LocalObjectStore(root=tmp_path / "objects")
+        await store.put("artifacts/ab/first", b"one", content_type="text/plain")
+        assert threads == [], "an idle pack is written on the event loop"
+        other = sqlite3.connect(tmp_path / "objects" / PACK_FILE, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process's write, under way
+        try:
+            put = asyncio.create_task(store.put("artifacts/ab/second", b"two", content_type="text/plain"))
+            loop_ran = asyncio.Event()
+            asyncio.get_running_loop().call_soon(loop_ran.set)
+            await loop_ran.wait()
+            assert not put.done()
+        finally:
+            other.execute("COMMIT")
+            other.close()
+        await put
+
+        assert await store.get("artifacts/ab/second") == b"two"
+        assert len(threads) == 1
+        assert threading.main_thread() not in threads
+
+    async def test_the_loops_writes_are_checkpointed_in_a_thread(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(pack, "CHECKPOINT_EVERY", 3)
+        threads: list[threading.Thread] = []
+        checkpoint = pack.ObjectPack.checkpoint
+
+        def spied(self: pack.ObjectPack) -> None:
+            threads.append(threading.current_thread())
+            checkpoint(self)
+
+        monkeypatch.setattr(pack.ObjectPack, "checkpoint", spied)
+        store = LocalObjectStore(root=tmp_path / "objects")
+        for index in range(7):
+            await store.put(f"artifacts/ab/{index}", b"x" * 4000, content_type="text/plain")
+
+        assert len(threads) == 2, "after the 3rd and the 6th write"
+        assert threading.main_thread() not in threads
+        assert [await store.get(f"artifacts/ab/{index}") for index in range(7)] == [b"x" * 4000] * 7
 
     async def test_a_key_naming_the_pack_is_refused(self, store: ObjectStore) -> None:
         for key in ("packed.sqlite3", "packed.sqlite3-wal", "./packed.sqlite3"):

@@ -11,8 +11,8 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from dyngen.adapters.storage.pack import BUSY, ObjectPack
 from dyngen.adapters.storage.pack import FILE_NAME as PACK_FILE
-from dyngen.adapters.storage.pack import ObjectPack
 
 SCHEME = "local://"
 MAX_FOLDERS_KNOWN = 4096
@@ -112,15 +112,24 @@ class LocalObjectStore:
 
     async def put(self, key: str, data: bytes, *, content_type: str) -> None:
         name = self._name(key)
-        if len(data) <= INLINE_BYTES:
-            self._pack.put(name, data)
-            return
-        await asyncio.to_thread(self._write, self._prefix + name, data)
+        if len(data) > INLINE_BYTES:
+            await asyncio.to_thread(self._write_large, name, data)
+        elif self._pack.put_now(name, data) is BUSY:
+            await asyncio.to_thread(self._pack.put, name, data)
+        elif self._pack.checkpoint_due:
+            await asyncio.to_thread(self._pack.checkpoint)
+
+    def _write_large(self, name: str, data: bytes) -> None:
+        self._write(self._prefix + name, data)
         self._pack.discard([name])  # an earlier, smaller version would be read first
 
     async def get(self, key: str) -> bytes | None:
         name = self._name(key)
-        if (data := self._pack.get(name)) is not None:
+        data = self._pack.get_now(name)
+        if data is BUSY:
+            data = await asyncio.to_thread(self._pack.get, name)
+        if data is not None:
+            assert isinstance(data, bytes)
             return data
         path = self._prefix + name
         try:

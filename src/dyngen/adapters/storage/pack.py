@@ -8,11 +8,16 @@ folder of many small generations does not use up the disk's inodes.
 
 What it promises is what a file renamed into place promised: a row is committed when `put` returns (WAL,
 `synchronous=NORMAL`: it survives the process crashing, not a power loss before the kernel writes it back,
-like the embedded database). Several processes may share the file (WAL: reads never wait; a write waits at
-most `BUSY_TIMEOUT_S` for another's, each a single row).
+like the embedded database). Several processes may share the file (an API process and its workers): WAL
+reads never wait, and writes take turns.
 
-The methods are synchronous and short: the store calls them on the event loop for a single object and from
-a thread for a batch of deletions; a lock keeps one connection's statements apart.
+The event loop never waits for another process's turn: its calls (`*_now`) go through a connection that
+gives up at once when the file is busy (they answer `BUSY`), and the store then makes the call again in a
+thread (`put`, `get`, `discard`), through a second connection that waits up to `BUSY_TIMEOUT_S`. Three
+processes writing as fast as they can held a waiting write up to 230 ms (measured). Nor does the loop copy
+the log into the file: its connection never checkpoints, and every `CHECKPOINT_EVERY` of its writes the
+store has the thread's connection do it (SQLite's own checkpoint after a commit held that commit's
+caller up to 7 ms).
 """
 
 from __future__ import annotations
@@ -21,31 +26,44 @@ import os
 import sqlite3
 import threading
 from collections.abc import Sequence
+from typing import Final
 
 FILE_NAME = "packed.sqlite3"
 BUSY_TIMEOUT_S = 5.0
-# Keys deleted per transaction: a sweep of thousands holds the lock (and the file's write lock) in short
-# turns, so that a miss's write on the event loop waits for one turn at most.
+# Keys deleted per transaction: a sweep of thousands takes the file's write lock in short turns.
 DELETE_CHUNK = 200
+JOURNAL_LIMIT_BYTES = 8 << 20
+CHECKPOINT_EVERY = 500  # writes of the loop's connection; ~1.5 MB of log at a miss's ~3 KB
 _SCHEMA = "CREATE TABLE IF NOT EXISTS objects (key TEXT PRIMARY KEY, data BLOB NOT NULL)"
+_PUT = "INSERT OR REPLACE INTO objects (key, data) VALUES (?, ?)"
+_GET = "SELECT data FROM objects WHERE key = ?"
 
 
-class ObjectPack:
-    """Rows `objects(key, data)` of the SQLite file `path`, made on the first write.
+class Busy:
+    """What a `*_now` call answers when another connection holds the file: make the call in a thread."""
 
-    The file is opened once and kept open; when it was removed or replaced behind the store's back (an
-    operator cleaning the folder) the next call opens the one now at `path`, so that nothing is written
-    into a file no one can read any more.
-    """
 
-    def __init__(self, path: str) -> None:
+BUSY: Final = Busy()
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    return getattr(exc, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED")
+
+
+class _Connection:
+    """One connection to the file at `path`, opened on first use and again when the file there was removed
+    or replaced behind the store's back (an operator cleaning the folder), so that nothing is written into
+    a file no one can read any more. A lock keeps the threads that share it apart."""
+
+    def __init__(self, path: str, *, timeout_s: float) -> None:
         self.path = path
+        self.lock = threading.Lock()
+        self._timeout_s = timeout_s
         self._connection: sqlite3.Connection | None = None
-        self._identity: tuple[int, int] | None = None  # (device, inode) of the file the connection has open
-        self._lock = threading.Lock()
+        self._identity: tuple[int, int] | None = None  # (device, inode) of the file it has open
 
-    def _open(self, *, create: bool) -> sqlite3.Connection | None:
-        """The connection to the file at `path` (None when there is none and `create` is false)."""
+    def open(self, *, create: bool) -> sqlite3.Connection | None:
+        """The connection (None when there is no file and `create` is false). Call it holding `lock`."""
         try:
             found = os.stat(self.path)
         except FileNotFoundError:
@@ -53,15 +71,17 @@ class ObjectPack:
         if self._connection is not None:
             if found is not None and (found.st_dev, found.st_ino) == self._identity:
                 return self._connection
-            self._connection.close()
-            self._connection = None
+            self.close()
         if found is None and not create:
             return None
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+        connection = sqlite3.connect(self.path, timeout=self._timeout_s, isolation_level=None, check_same_thread=False)
         try:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute(f"PRAGMA journal_size_limit={JOURNAL_LIMIT_BYTES}")  # the log once emptied
+            if not self._timeout_s:  # the loop's: `ObjectPack.checkpoint` does it in a thread
+                connection.execute("PRAGMA wal_autocheckpoint=0")
             connection.execute(_SCHEMA)
             opened = os.stat(self.path)
         except BaseException:
@@ -70,46 +90,96 @@ class ObjectPack:
         self._connection, self._identity = connection, (opened.st_dev, opened.st_ino)
         return connection
 
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+class ObjectPack:
+    """Rows `objects(key, data)` of the SQLite file `path`, made on the first write."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._now = _Connection(path, timeout_s=0.0)  # the event loop's: never waits, never checkpoints
+        self._waiting = _Connection(path, timeout_s=BUSY_TIMEOUT_S)  # threads'
+        self._unchecked = 0  # writes of the loop's connection since the last checkpoint
+
+    @property
+    def checkpoint_due(self) -> bool:
+        """True once the loop's connection wrote `CHECKPOINT_EVERY` rows since the last `checkpoint`."""
+        return self._unchecked >= CHECKPOINT_EVERY
+
+    def put_now(self, key: str, data: bytes) -> Busy | None:
+        with self._now.lock:
+            try:
+                connection = self._now.open(create=True)
+                assert connection is not None
+                connection.execute(_PUT, (key, data))
+            except sqlite3.OperationalError as exc:
+                if _busy(exc):
+                    return BUSY
+                raise
+            self._unchecked += 1
+        return None
+
+    def checkpoint(self) -> None:
+        """Copy what the log holds into the file, as far as no reader needs it still (in a thread)."""
+        self._unchecked = 0
+        with self._waiting.lock:
+            connection = self._waiting.open(create=False)
+            if connection is not None:
+                connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def get_now(self, key: str) -> bytes | Busy | None:
+        with self._now.lock:
+            try:
+                connection = self._now.open(create=False)
+                row = None if connection is None else connection.execute(_GET, (key,)).fetchone()
+            except sqlite3.OperationalError as exc:
+                if _busy(exc):
+                    return BUSY
+                raise
+        return None if row is None else bytes(row[0])
+
     def put(self, key: str, data: bytes) -> None:
-        with self._lock:
-            connection = self._open(create=True)
+        """`put_now`, waiting for the file's other writers (in a thread)."""
+        with self._waiting.lock:
+            connection = self._waiting.open(create=True)
             assert connection is not None
-            connection.execute("INSERT OR REPLACE INTO objects (key, data) VALUES (?, ?)", (key, data))
+            connection.execute(_PUT, (key, data))
 
     def get(self, key: str) -> bytes | None:
-        with self._lock:
-            connection = self._open(create=False)
-            if connection is None:
-                return None
-            row = connection.execute("SELECT data FROM objects WHERE key = ?", (key,)).fetchone()
+        """`get_now`, waiting while the file is busy (in a thread)."""
+        with self._waiting.lock:
+            connection = self._waiting.open(create=False)
+            row = None if connection is None else connection.execute(_GET, (key,)).fetchone()
         return None if row is None else bytes(row[0])
 
     def discard(self, keys: Sequence[str]) -> set[str]:
-        """Delete the rows of `keys`; returns the keys that had one."""
+        """Delete the rows of `keys` (in a thread); returns the keys that had one."""
         removed: set[str] = set()
         for start in range(0, len(keys), DELETE_CHUNK):
-            chunk = keys[start : start + DELETE_CHUNK]
-            with self._lock:
-                connection = self._open(create=False)
+            with self._waiting.lock:
+                connection = self._waiting.open(create=False)
                 if connection is None:
                     return removed
                 with connection:  # one transaction per chunk
                     connection.execute("BEGIN IMMEDIATE")
-                    for key in chunk:
+                    for key in keys[start : start + DELETE_CHUNK]:
                         if connection.execute("DELETE FROM objects WHERE key = ?", (key,)).rowcount:
                             removed.add(key)
         return removed
 
     def check(self) -> None:
-        """Raise unless the file opens (made when missing) and can be written."""
-        with self._lock:
-            connection = self._open(create=True)
+        """Raise unless the file opens (made when missing) and its write lock can be taken (in a thread)."""
+        with self._waiting.lock:
+            connection = self._waiting.open(create=True)
             assert connection is not None
             connection.execute("BEGIN IMMEDIATE")
             connection.execute("ROLLBACK")
 
     def close(self) -> None:
-        with self._lock:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
+        for connection in (self._now, self._waiting):
+            with connection.lock:
+                connection.close()
