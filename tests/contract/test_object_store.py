@@ -193,13 +193,13 @@ class TestLocalObjectStore(ObjectStoreContract):
             "artifacts/cd/large": len(LARGE),
         }
 
-    async def test_an_object_another_process_wrote_is_read(self, tmp_path: Path) -> None:
+    async def test_an_object_another_store_on_the_folder_wrote_is_read(self, tmp_path: Path) -> None:
         writer, reader = LocalObjectStore(root=tmp_path / "objects"), LocalObjectStore(root=tmp_path / "objects")
         assert await reader.get("top-level") is None, "before the pack exists"
 
-        await writer.put("top-level", b"from another process", content_type="text/plain")
+        await writer.put("top-level", b"from another store", content_type="text/plain")
 
-        assert await reader.get("top-level") == b"from another process"
+        assert await reader.get("top-level") == b"from another store"
 
     async def test_files_an_earlier_version_wrote_are_read_replaced_and_deleted(self, tmp_path: Path) -> None:
         folder = tmp_path / "objects"
@@ -222,6 +222,24 @@ class TestLocalObjectStore(ObjectStoreContract):
 
         assert await store.get("cache/ab/entry") == LARGE
         assert stored(tmp_path / "objects", "cache/") == {"cache/ab/entry": len(LARGE)}
+
+    async def test_a_larger_version_that_cannot_replace_the_smaller_one_is_not_written(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(pack, "BUSY_TIMEOUT_S", 0.05)  # how long the store waits for another's write
+        store = LocalObjectStore(root=tmp_path / "objects")
+        await store.put("cache/ab/entry", b"small", content_type="application/octet-stream")
+        other = sqlite3.connect(tmp_path / "objects" / PACK_FILE, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process writing for longer than the store waits
+        try:
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                await store.put("cache/ab/entry", LARGE, content_type="application/octet-stream")
+        finally:
+            other.execute("COMMIT")
+            other.close()
+
+        assert await store.get("cache/ab/entry") == b"small", "the put failed whole"
+        assert stored(tmp_path / "objects", "cache/") == {"cache/ab/entry": 5}, "no file hidden behind the row"
 
     async def test_a_pack_removed_behind_the_stores_back_is_made_again(self, tmp_path: Path) -> None:
         store = LocalObjectStore(root=tmp_path / "objects")
@@ -264,6 +282,24 @@ class TestLocalObjectStore(ObjectStoreContract):
         assert len(threads) == 1
         assert threading.main_thread() not in threads
 
+    async def test_a_first_write_while_another_process_makes_the_pack_waits_for_it(self, tmp_path: Path) -> None:
+        (tmp_path / "objects").mkdir()
+        other = sqlite3.connect(tmp_path / "objects" / PACK_FILE, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process making the new pack: SQLite answers "locked" at once
+        try:
+            store = LocalObjectStore(root=tmp_path / "objects")
+            put = asyncio.create_task(store.put("artifacts/ab/first", b"one", content_type="text/plain"))
+            loop_ran = asyncio.Event()
+            asyncio.get_running_loop().call_soon(loop_ran.set)
+            await loop_ran.wait()
+            assert not put.done()
+        finally:
+            other.execute("COMMIT")
+            other.close()
+        await put
+
+        assert await store.get("artifacts/ab/first") == b"one"
+
     async def test_the_loops_writes_are_checkpointed_in_a_thread(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
@@ -288,6 +324,12 @@ class TestLocalObjectStore(ObjectStoreContract):
         for key in ("packed.sqlite3", "packed.sqlite3-wal", "./packed.sqlite3"):
             with pytest.raises(ValueError, match="own file"):
                 await store.put(key, LARGE, content_type="application/octet-stream")
+
+    async def test_ping_fails_on_a_pack_that_is_not_a_database(self, tmp_path: Path) -> None:
+        (tmp_path / "objects").mkdir()
+        (tmp_path / "objects" / PACK_FILE).write_bytes(b"not a database, " * 256)
+        with pytest.raises(sqlite3.DatabaseError, match="not a database"):
+            await LocalObjectStore(root=tmp_path / "objects").ping()
 
     async def test_ping_fails_on_a_folder_it_cannot_write(self, tmp_path: Path) -> None:
         (tmp_path / "objects").write_text("a file where the folder should be")

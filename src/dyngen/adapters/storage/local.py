@@ -120,8 +120,9 @@ class LocalObjectStore:
             await asyncio.to_thread(self._pack.checkpoint)
 
     def _write_large(self, name: str, data: bytes) -> None:
+        # An earlier, smaller version would be read first: it goes first, or the file is not written.
+        self._pack.discard([name])
         self._write(self._prefix + name, data)
-        self._pack.discard([name])  # an earlier, smaller version would be read first
 
     async def get(self, key: str) -> bytes | None:
         name = self._name(key)

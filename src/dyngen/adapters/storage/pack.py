@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from typing import Final
 
@@ -77,18 +78,34 @@ class _Connection:
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         connection = sqlite3.connect(self.path, timeout=self._timeout_s, isolation_level=None, check_same_thread=False)
         try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.execute(f"PRAGMA journal_size_limit={JOURNAL_LIMIT_BYTES}")  # the log once emptied
-            if not self._timeout_s:  # the loop's: `ObjectPack.checkpoint` does it in a thread
-                connection.execute("PRAGMA wal_autocheckpoint=0")
-            connection.execute(_SCHEMA)
+            self._prepare(connection)
             opened = os.stat(self.path)
         except BaseException:
             connection.close()
             raise
         self._connection, self._identity = connection, (opened.st_dev, opened.st_ino)
         return connection
+
+    def _prepare(self, connection: sqlite3.Connection) -> None:
+        """The file in WAL mode with its table, this connection's settings made. While another connection
+        makes the file too, SQLite answers "locked" at once rather than wait (its rule against two readers
+        each waiting for the other's write): tried again until the connection's timeout."""
+        deadline = time.monotonic() + self._timeout_s
+        pause = 0.001
+        while True:
+            try:
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA synchronous=NORMAL")
+                connection.execute(f"PRAGMA journal_size_limit={JOURNAL_LIMIT_BYTES}")  # the log once emptied
+                if not self._timeout_s:  # the loop's: `ObjectPack.checkpoint` does it in a thread
+                    connection.execute("PRAGMA wal_autocheckpoint=0")
+                connection.execute(_SCHEMA)
+                return
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc) or time.monotonic() + pause > deadline:
+                    raise
+            time.sleep(pause)  # a thread's connection (the loop's has no timeout)
+            pause = min(pause * 2, 0.05)
 
     def close(self) -> None:
         if self._connection is not None:
