@@ -488,8 +488,9 @@ class FakeStreamingVideoProvider(FakeVideoProvider):
 
 class FakeHeldRender:
     """Wraps a provider that streams (a real `builtin_video`): once it said its video is playable, its next
-    write waits until `release` is set, so the render is still running when the answer comes whatever this
-    machine's speed (an order of events, not a duration)."""
+    write waits until `release` is set, and so does its end (the encoder may have handed over every byte
+    before the video was said playable: a short video, a busy machine), so the render is still running when
+    the answer comes whatever this machine's speed (an order of events, not a duration)."""
 
     def __init__(self, inner: Provider) -> None:
         self.inner = inner
@@ -502,7 +503,11 @@ class FakeHeldRender:
     async def generate(self, call: ProviderCall) -> ProviderResult:
         if call.stream is None:
             return await self.inner.generate(call)
-        return await self.inner.generate(dataclasses.replace(call, stream=_HeldStream(call.stream, self.release)))
+        held = _HeldStream(call.stream, self.release)
+        result = await self.inner.generate(dataclasses.replace(call, stream=held))
+        if held.told:
+            await self.release.wait()
+        return result
 
 
 class _HeldStream:
