@@ -20,22 +20,30 @@ from pathlib import Path
 
 import httpx
 
+from dyngen.adapters.storage.pack import FILE_NAME as PACK_FILE
 from dyngen.bootstrap import build
 from dyngen.config import Settings
 from dyngen.config_sections import RetentionSettings
 from dyngen.entrypoints.api.app import create_app
 
 
-def data_bytes(data_dir: Path) -> tuple[int, int, int]:
-    """(database file bytes (main file, the WAL aside), live database bytes (pages in use, the WAL
-    included), artifact object bytes)."""
-    path = data_dir / "dyngen.db"
+def live_bytes(path: Path) -> int:
+    """The bytes of an SQLite file's pages in use (the WAL included); 0 when there is no such file."""
+    if not path.exists():
+        return 0
     with sqlite3.connect(path) as db:
         pages, free, size = (
             db.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_count", "freelist_count", "page_size")
         )
-    objects = sum(p.stat().st_size for p in (data_dir / "objects" / "artifacts").rglob("*") if p.is_file())
-    return path.stat().st_size, (pages - free) * size, objects
+    return int((pages - free) * size)
+
+
+def data_bytes(data_dir: Path) -> tuple[int, int, int]:
+    """(database file bytes (main file, the WAL aside), live database bytes (pages in use, the WAL
+    included), artifact object bytes: files, and the pages in use of the folder's pack of small objects)."""
+    path = data_dir / "dyngen.db"
+    files = sum(p.stat().st_size for p in (data_dir / "objects" / "artifacts").rglob("*") if p.is_file())
+    return path.stat().st_size, live_bytes(path), files + live_bytes(data_dir / "objects" / PACK_FILE)
 
 
 def slope_per_min(points: list[tuple[float, int]]) -> float:
