@@ -263,8 +263,10 @@ class TestLocalObjectStore(ObjectStoreContract):
 
         monkeypatch.setattr(pack.ObjectPack, "put", spied)
         store = LocalObjectStore(root=tmp_path / "objects")
-        await store.put("artifacts/ab/first", b"one", content_type="text/plain")
-        assert threads == [], "an idle pack is written on the event loop"
+        await store.put("artifacts/ab/first", b"one", content_type="text/plain")  # makes and opens the pack
+        await store.put("artifacts/ab/zero", b"nil", content_type="text/plain")
+        assert len(threads) == 1, "a pack made and opened is written on the event loop"
+        threads.clear()
         other = sqlite3.connect(tmp_path / "objects" / PACK_FILE, isolation_level=None)
         other.execute("BEGIN IMMEDIATE")  # another process's write, under way
         try:
@@ -299,6 +301,41 @@ class TestLocalObjectStore(ObjectStoreContract):
         await put
 
         assert await store.get("artifacts/ab/first") == b"one"
+
+    async def test_closing_while_a_thread_waits_for_the_pack_leaves_the_event_loop_running(
+        self, tmp_path: Path
+    ) -> None:
+        store = LocalObjectStore(root=tmp_path / "objects")
+        await store.put("artifacts/ab/first", b"one", content_type="text/plain")
+        other = sqlite3.connect(tmp_path / "objects" / PACK_FILE, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process's write, under way
+        try:
+            put = asyncio.create_task(store.put("artifacts/ab/second", b"two", content_type="text/plain"))
+            closing = asyncio.create_task(store.aclose())  # waits for the put's connection, in a thread
+            loop_ran = asyncio.Event()
+            asyncio.get_running_loop().call_soon(loop_ran.set)
+            await loop_ran.wait()
+            assert not closing.done()
+        finally:
+            other.execute("COMMIT")
+            other.close()
+        await put
+        await closing
+
+        assert await store.get("artifacts/ab/second") == b"two", "opened again after closing"
+
+    async def test_a_pack_that_is_not_a_database_leaves_the_files_readable_and_deletable(self, tmp_path: Path) -> None:
+        folder = tmp_path / "objects"
+        store = LocalObjectStore(root=folder)
+        await store.put("artifacts/ab/large", LARGE, content_type="video/mp4")
+        (folder / PACK_FILE).write_bytes(b"not a database, " * 256)
+
+        assert await store.get("artifacts/ab/large") == LARGE
+        assert await store.get("artifacts/ab/never-written") is None
+        with pytest.raises(sqlite3.DatabaseError, match="not a database"):
+            await store.put("artifacts/ab/small", b"x", content_type="text/plain")
+        assert await store.delete(["artifacts/ab/large"]) == 1
+        assert not (folder / "artifacts" / "ab" / "large").exists()
 
     async def test_the_loops_writes_are_checkpointed_in_a_thread(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

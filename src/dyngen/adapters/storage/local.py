@@ -6,13 +6,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import os
 import re
+import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
-from dyngen.adapters.storage.pack import BUSY, ObjectPack
+from dyngen.adapters.storage.pack import BUSY, ObjectPack, unreadable
 from dyngen.adapters.storage.pack import FILE_NAME as PACK_FILE
+
+log = logging.getLogger("dyngen.objects")
 
 SCHEME = "local://"
 MAX_FOLDERS_KNOWN = 4096
@@ -126,9 +130,15 @@ class LocalObjectStore:
 
     async def get(self, key: str) -> bytes | None:
         name = self._name(key)
-        data = self._pack.get_now(name)
-        if data is BUSY:
-            data = await asyncio.to_thread(self._pack.get, name)
+        try:
+            data = self._pack.get_now(name)
+            if data is BUSY:
+                data = await asyncio.to_thread(self._pack.get, name)
+        except sqlite3.DatabaseError as exc:
+            if not unreadable(exc):
+                raise
+            log.warning("objects.pack_unreadable path=%s error=%s", self._pack.path, exc)
+            data = None  # its files are still read (`ping` reports the pack)
         if data is not None:
             assert isinstance(data, bytes)
             return data
@@ -146,7 +156,13 @@ class LocalObjectStore:
         return await asyncio.to_thread(self._delete, names)
 
     def _delete(self, names: list[str]) -> int:
-        removed = self._pack.discard(names)
+        try:
+            removed = self._pack.discard(names)
+        except sqlite3.DatabaseError as exc:
+            if not unreadable(exc):
+                raise
+            log.warning("objects.pack_unreadable path=%s error=%s", self._pack.path, exc)
+            removed = set()  # its files are still deleted
         for name in names:
             try:
                 os.unlink(self._prefix + name)
@@ -165,5 +181,6 @@ class LocalObjectStore:
         self._pack.check()
 
     async def aclose(self) -> None:
-        """Close the pack's connection (opened again by a later call)."""
-        self._pack.close()
+        """Close the pack's connections (opened again by a later call), in a thread: a thread's call may hold
+        one while it waits for another process's write."""
+        await asyncio.to_thread(self._pack.close)

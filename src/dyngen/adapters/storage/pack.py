@@ -14,14 +14,19 @@ reads never wait, and writes take turns.
 The event loop never waits for another process's turn: its calls (`*_now`) go through a connection that
 gives up at once when the file is busy (they answer `BUSY`), and the store then makes the call again in a
 thread (`put`, `get`, `discard`), through a second connection that waits up to `BUSY_TIMEOUT_S`. Three
-processes writing as fast as they can held a waiting write up to 230 ms (measured). Nor does the loop copy
-the log into the file: its connection never checkpoints, and every `CHECKPOINT_EVERY` of its writes the
-store has the thread's connection do it (SQLite's own checkpoint after a commit held that commit's
-caller up to 7 ms).
+processes writing as fast as they can held a waiting write up to 230 ms (measured). Nor does the loop open
+the file (making it syncs it several times; opening it after a crash replays its log: 31-83 ms measured)
+or copy the log into it: the loop's connection is opened in a thread (until then its calls answer `BUSY`),
+never checkpoints, and every `CHECKPOINT_EVERY` of its writes the store has the thread's connection do it
+(SQLite's own checkpoint after a commit held that commit's caller up to 7 ms).
+
+Only the file itself is watched for removal: its `-wal` and `-shm` files, removed while processes use the
+pack, lose what their logs held (as they would for the database beside it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -51,20 +56,38 @@ def _busy(exc: sqlite3.OperationalError) -> bool:
     return getattr(exc, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED")
 
 
+def unreadable(exc: sqlite3.DatabaseError) -> bool:
+    """True when the error says the pack is not a database, or a damaged one (not a passing failure)."""
+    return getattr(exc, "sqlite_errorname", "") in ("SQLITE_NOTADB", "SQLITE_CORRUPT")
+
+
 class _Connection:
     """One connection to the file at `path`, opened on first use and again when the file there was removed
     or replaced behind the store's back (an operator cleaning the folder), so that nothing is written into
     a file no one can read any more. A lock keeps the threads that share it apart."""
 
-    def __init__(self, path: str, *, timeout_s: float) -> None:
+    def __init__(self, path: str, *, timeout_s: float, loop: bool = False) -> None:
         self.path = path
         self.lock = threading.Lock()
         self._timeout_s = timeout_s
+        self._loop = loop  # the event loop's: never checkpoints
         self._connection: sqlite3.Connection | None = None
         self._identity: tuple[int, int] | None = None  # (device, inode) of the file it has open
 
+    def current(self) -> sqlite3.Connection | Busy | None:
+        """The open connection, when it still has the file at `path` open; None when there is no file; else
+        `BUSY` (not opened yet, or the file was replaced): `open` it in a thread. Call it holding `lock`."""
+        try:
+            found = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        if self._connection is not None and (found.st_dev, found.st_ino) == self._identity:
+            return self._connection
+        return BUSY
+
     def open(self, *, create: bool) -> sqlite3.Connection | None:
-        """The connection (None when there is no file and `create` is false). Call it holding `lock`."""
+        """The connection (None when there is no file and `create` is false), opened again when the file at
+        `path` is not the one it has open. Blocking: call it in a thread, holding `lock`."""
         try:
             found = os.stat(self.path)
         except FileNotFoundError:
@@ -89,22 +112,22 @@ class _Connection:
     def _prepare(self, connection: sqlite3.Connection) -> None:
         """The file in WAL mode with its table, this connection's settings made. While another connection
         makes the file too, SQLite answers "locked" at once rather than wait (its rule against two readers
-        each waiting for the other's write): tried again until the connection's timeout."""
-        deadline = time.monotonic() + self._timeout_s
+        each waiting for the other's write): tried again for up to `BUSY_TIMEOUT_S` (in a thread)."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
         pause = 0.001
         while True:
             try:
+                connection.execute("PRAGMA synchronous=NORMAL")  # first: switching to WAL syncs by this setting
                 connection.execute("PRAGMA journal_mode=WAL")
-                connection.execute("PRAGMA synchronous=NORMAL")
                 connection.execute(f"PRAGMA journal_size_limit={JOURNAL_LIMIT_BYTES}")  # the log once emptied
-                if not self._timeout_s:  # the loop's: `ObjectPack.checkpoint` does it in a thread
+                if self._loop:  # `ObjectPack.checkpoint` does it, in a thread
                     connection.execute("PRAGMA wal_autocheckpoint=0")
                 connection.execute(_SCHEMA)
                 return
             except sqlite3.OperationalError as exc:
                 if not _busy(exc) or time.monotonic() + pause > deadline:
                     raise
-            time.sleep(pause)  # a thread's connection (the loop's has no timeout)
+            time.sleep(pause)  # in a thread
             pause = min(pause * 2, 0.05)
 
     def close(self) -> None:
@@ -118,7 +141,7 @@ class ObjectPack:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._now = _Connection(path, timeout_s=0.0)  # the event loop's: never waits, never checkpoints
+        self._now = _Connection(path, timeout_s=0.0, loop=True)  # the event loop's: never waits for a lock
         self._waiting = _Connection(path, timeout_s=BUSY_TIMEOUT_S)  # threads'
         self._unchecked = 0  # writes of the loop's connection since the last checkpoint
 
@@ -128,16 +151,21 @@ class ObjectPack:
         return self._unchecked >= CHECKPOINT_EVERY
 
     def put_now(self, key: str, data: bytes) -> Busy | None:
-        with self._now.lock:
+        if not self._now.lock.acquire(blocking=False):
+            return BUSY  # a thread is opening the loop's connection
+        try:
+            connection = self._now.current()
+            if not isinstance(connection, sqlite3.Connection):
+                return BUSY  # no file yet, or not opened: `put` makes and opens it in a thread
             try:
-                connection = self._now.open(create=True)
-                assert connection is not None
                 connection.execute(_PUT, (key, data))
             except sqlite3.OperationalError as exc:
                 if _busy(exc):
                     return BUSY
                 raise
             self._unchecked += 1
+        finally:
+            self._now.lock.release()
         return None
 
     def checkpoint(self) -> None:
@@ -149,29 +177,43 @@ class ObjectPack:
                 connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def get_now(self, key: str) -> bytes | Busy | None:
-        with self._now.lock:
+        if not self._now.lock.acquire(blocking=False):
+            return BUSY  # a thread is opening the loop's connection
+        try:
+            connection = self._now.current()
+            if not isinstance(connection, sqlite3.Connection):
+                return connection  # None: no pack, so no row; BUSY: `get` opens it in a thread
             try:
-                connection = self._now.open(create=False)
-                row = None if connection is None else connection.execute(_GET, (key,)).fetchone()
+                row = connection.execute(_GET, (key,)).fetchone()
             except sqlite3.OperationalError as exc:
                 if _busy(exc):
                     return BUSY
                 raise
+        finally:
+            self._now.lock.release()
         return None if row is None else bytes(row[0])
 
     def put(self, key: str, data: bytes) -> None:
-        """`put_now`, waiting for the file's other writers (in a thread)."""
+        """`put_now`, waiting for the file's other writers; opens the loop's connection (in a thread)."""
         with self._waiting.lock:
             connection = self._waiting.open(create=True)
             assert connection is not None
             connection.execute(_PUT, (key, data))
+        self._open_loops()
 
     def get(self, key: str) -> bytes | None:
-        """`get_now`, waiting while the file is busy (in a thread)."""
+        """`get_now`, waiting while the file is busy; opens the loop's connection (in a thread)."""
         with self._waiting.lock:
             connection = self._waiting.open(create=False)
             row = None if connection is None else connection.execute(_GET, (key,)).fetchone()
+        self._open_loops()
         return None if row is None else bytes(row[0])
+
+    def _open_loops(self) -> None:
+        """Open the loop's connection on the file there now (made by the caller), so that the next calls on
+        the loop find it open; when it cannot be opened now, they answer `BUSY` and come here again."""
+        with self._now.lock, contextlib.suppress(sqlite3.Error):
+            self._now.open(create=False)
 
     def discard(self, keys: Sequence[str]) -> set[str]:
         """Delete the rows of `keys` (in a thread); returns the keys that had one."""
