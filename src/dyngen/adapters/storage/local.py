@@ -135,9 +135,7 @@ class LocalObjectStore:
             if data is BUSY:
                 data = await asyncio.to_thread(self._pack.get, name)
         except sqlite3.DatabaseError as exc:
-            if not unreadable(exc):
-                raise
-            log.warning("objects.pack_unreadable path=%s error=%s", self._pack.path, exc)
+            self._past_unreadable(exc)
             data = None  # its files are still read (`ping` reports the pack)
         if data is not None:
             assert isinstance(data, bytes)
@@ -155,13 +153,17 @@ class LocalObjectStore:
         names = [self._name(k) for k in keys]
         return await asyncio.to_thread(self._delete, names)
 
+    def _past_unreadable(self, exc: sqlite3.DatabaseError) -> None:
+        """Log a pack that is not a database (or a damaged one), to go on with the files; raise anything else."""
+        if not unreadable(exc):
+            raise exc
+        log.warning("objects.pack_unreadable path=%s error=%s", self._pack.path, exc)
+
     def _delete(self, names: list[str]) -> int:
         try:
             removed = self._pack.discard(names)
         except sqlite3.DatabaseError as exc:
-            if not unreadable(exc):
-                raise
-            log.warning("objects.pack_unreadable path=%s error=%s", self._pack.path, exc)
+            self._past_unreadable(exc)
             removed = set()  # its files are still deleted
         for name in names:
             try:

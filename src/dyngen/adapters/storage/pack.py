@@ -66,11 +66,10 @@ class _Connection:
     or replaced behind the store's back (an operator cleaning the folder), so that nothing is written into
     a file no one can read any more. A lock keeps the threads that share it apart."""
 
-    def __init__(self, path: str, *, timeout_s: float, loop: bool = False) -> None:
+    def __init__(self, path: str, *, timeout_s: float) -> None:
         self.path = path
         self.lock = threading.Lock()
         self._timeout_s = timeout_s
-        self._loop = loop  # the event loop's: never checkpoints
         self._connection: sqlite3.Connection | None = None
         self._identity: tuple[int, int] | None = None  # (device, inode) of the file it has open
 
@@ -88,15 +87,11 @@ class _Connection:
     def open(self, *, create: bool) -> sqlite3.Connection | None:
         """The connection (None when there is no file and `create` is false), opened again when the file at
         `path` is not the one it has open. Blocking: call it in a thread, holding `lock`."""
-        try:
-            found = os.stat(self.path)
-        except FileNotFoundError:
-            found = None
-        if self._connection is not None:
-            if found is not None and (found.st_dev, found.st_ino) == self._identity:
-                return self._connection
-            self.close()
-        if found is None and not create:
+        current = self.current()
+        if isinstance(current, sqlite3.Connection):
+            return current
+        self.close()  # none, or one on a file no longer there
+        if current is None and not create:
             return None
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         connection = sqlite3.connect(self.path, timeout=self._timeout_s, isolation_level=None, check_same_thread=False)
@@ -120,7 +115,7 @@ class _Connection:
                 connection.execute("PRAGMA synchronous=NORMAL")  # first: switching to WAL syncs by this setting
                 connection.execute("PRAGMA journal_mode=WAL")
                 connection.execute(f"PRAGMA journal_size_limit={JOURNAL_LIMIT_BYTES}")  # the log once emptied
-                if self._loop:  # `ObjectPack.checkpoint` does it, in a thread
+                if not self._timeout_s:  # the loop's (it never waits): `ObjectPack.checkpoint` does it
                     connection.execute("PRAGMA wal_autocheckpoint=0")
                 connection.execute(_SCHEMA)
                 return
@@ -141,7 +136,7 @@ class ObjectPack:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._now = _Connection(path, timeout_s=0.0, loop=True)  # the event loop's: never waits for a lock
+        self._now = _Connection(path, timeout_s=0.0)  # the event loop's: never waits for a lock
         self._waiting = _Connection(path, timeout_s=BUSY_TIMEOUT_S)  # threads'
         self._unchecked = 0  # writes of the loop's connection since the last checkpoint
 
