@@ -28,6 +28,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from dyngen.adapters.cooldown import Cooldown
+from dyngen.adapters.messaging.redis_pool import LeanPool, lean_connection
 
 T = TypeVar("T")
 log = logging.getLogger("dyngen.redis")
@@ -69,14 +70,16 @@ class RedisConnection:
     ) -> None:
         self.prefix = prefix
         self.timeout_s = timeout_s
-        # A bounded pool that queues callers: a burst of requests must not open a connection each.
-        pool = aioredis.BlockingConnectionPool.from_url(
+        # A bounded pool that queues callers: a burst of requests must not open a connection each. Lean:
+        # no extra turn of the event loop per command (`redis_pool`).
+        pool = LeanPool.from_url(
             url,
             max_connections=max_connections,
             timeout=timeout_s,
             socket_connect_timeout=connect_timeout_s,
             socket_timeout=timeout_s,
         )
+        pool.connection_class = lean_connection(pool.connection_class)  # the URL's kind: TCP, TLS or socket
         self.client: aioredis.Redis = aioredis.Redis(connection_pool=pool)
         self._health = Cooldown(cooldown_s=cooldown_s)
         self._handlers: dict[str, list[Handler]] = defaultdict(list)
