@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 
 from dyngen.adapters.locks.redis import RedisSingleFlight
 from dyngen.adapters.messaging.redis import RedisConnection
@@ -163,6 +164,37 @@ async def test_waiters_are_woken_by_the_result_not_by_the_lease(spawn: Spawn) ->
 
     assert calls.count == 0
     assert set(outcomes) == {b"the scene"}
+    channel = owner.connection.private_channel("flight", "done", KEY)
+
+    async def listeners() -> int:
+        [(_, count)] = await owner.connection.client.pubsub_numsub(channel)
+        return int(count)
+
+    await until(lambda: _none(listeners()), what="the waiting processes to stop listening to the key")
+
+
+async def _none(count: Awaitable[int]) -> bool:
+    return await count == 0
+
+
+async def test_a_result_reaches_only_the_processes_that_wait_for_it(spawn: Spawn, redis_url: str) -> None:
+    owner = await spawn()
+    every = aioredis.Redis.from_url(redis_url).pubsub()  # hears what every process's listener hears
+    await every.psubscribe(owner.connection.key("*"))
+    try:
+        async with hang_guard("the flight to end"):
+            assert await owner.run(producer(Calls(), b"the scene")) == (b"the scene", False)
+        await owner.connection.client.publish(owner.connection.key("marker"), b"after the flight")
+
+        heard = []
+        async with hang_guard("the marker published after the flight"):
+            while not heard or heard[-1] != owner.connection.key("marker").encode():
+                message = await every.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                if message is not None:
+                    heard.append(message["channel"])
+        assert heard == [owner.connection.key("marker").encode()], "nobody waited: no process hears the result"
+    finally:
+        await every.aclose()
 
 
 async def test_a_waiter_takes_over_when_the_owner_stops_renewing_its_lease(spawn: Spawn) -> None:

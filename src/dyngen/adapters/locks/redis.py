@@ -3,8 +3,9 @@
 Within a process, concurrent callers share one task (`MemorySingleFlight`). Across processes, that task
 takes a Redis lease: `SET lock token NX PX lease` where the token carries a fencing number (`INCR`), kept
 alive while the generation runs and released only by its owner (compare-and-delete in one Lua script).
-The owner publishes the result on a pub/sub channel (and keeps it briefly under a result key for late
-waiters); waiters sleep on that message, not in a polling loop. When the owner dies, its lease expires
+The owner publishes the result on the key's pub/sub channel (and keeps it briefly under a result key for
+late waiters); waiters sleep on that message, not in a polling loop. Only the processes waiting for a key
+listen to its channel: a result does not cost every other process a message. When the owner dies, its lease expires
 and the first waiter to notice takes over: the provider runs again at most once per expired lease. A
 waiter whose deadline passes raises `TimeoutError` (the service then serves the node's fallback).
 
@@ -80,7 +81,8 @@ class RedisSingleFlight:
         self._owner = uuid.uuid4().hex[:12]
         self._waiters: dict[str, list[asyncio.Future[bytes]]] = defaultdict(list)
         self._extenders: set[asyncio.Task[None]] = set()  # lease extenders of the flights led here
-        self._channel_prefix = connection.key("flight", "done", "")
+        # A flight's result goes to the processes waiting for it (`listen_to`), not to every process.
+        self._channel_prefix = connection.private_channel("flight", "done", "")
         connection.on(self._channel_prefix + "*", self._on_done)
         self.takeovers = 0
 
@@ -118,44 +120,54 @@ class RedisSingleFlight:
         result = self._redis.key("flight", "result", key)
         channel = self._channel_prefix + key
         expired_leases = 0
-        while True:
-            waiter: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-            self._waiters[channel].append(waiter)
-            try:
-                token = await self._redis.call(
-                    lambda r: r.eval(_ACQUIRE, 3, lock, fence, result, self._owner, self._lease_ms)
-                )
-            except RedisUnavailableError:
-                self._forget(channel, waiter)
-                return await produce(), False
-            if token:
-                self._forget(channel, waiter)
-                if expired_leases:
-                    self.takeovers += 1
-                    log.warning("single_flight.takeover key=%s", key)
-                return await self._lead(produce, lock, result, channel, token, codec=codec), False
-            try:
-                landed = await self._redis.call(lambda r: r.get(result))
-                if landed is not None:
-                    return codec.decode(landed.encode() if isinstance(landed, str) else landed), True
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(f"single flight for {key!r} did not finish before the deadline")
-                lease_left_ms = await self._redis.call(lambda r: r.pttl(lock))
-            except RedisUnavailableError:
-                self._forget(channel, waiter)
-                return await produce(), False
-            # Sleep until the result message, the lease's expiry (its owner may be dead), or the deadline.
-            wait_s = min(remaining, max(lease_left_ms, 20) / 1000 + 0.01)
-            try:
-                async with asyncio.timeout(wait_s):
-                    return codec.decode(await asyncio.shield(waiter)), True
-            except TimeoutError:
-                if time.monotonic() >= deadline:
-                    raise
-                expired_leases += 1
-            finally:
-                self._forget(channel, waiter)
+        listening = False
+        try:
+            while True:
+                waiter: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+                self._waiters[channel].append(waiter)
+                try:
+                    token = await self._redis.call(
+                        lambda r: r.eval(_ACQUIRE, 3, lock, fence, result, self._owner, self._lease_ms)
+                    )
+                except RedisUnavailableError:
+                    self._forget(channel, waiter)
+                    return await produce(), False
+                if token:
+                    self._forget(channel, waiter)
+                    if expired_leases:
+                        self.takeovers += 1
+                        log.warning("single_flight.takeover key=%s", key)
+                    return await self._lead(produce, lock, result, channel, token, codec=codec), False
+                if not listening:  # before the result is read: a flight that ends after it is heard
+                    await self._redis.listen_to(channel)
+                    listening = True
+                try:
+                    landed = await self._redis.call(lambda r: r.get(result))
+                    if landed is not None:
+                        self._forget(channel, waiter)
+                        return codec.decode(landed.encode() if isinstance(landed, str) else landed), True
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        self._forget(channel, waiter)
+                        raise TimeoutError(f"single flight for {key!r} did not finish before the deadline")
+                    lease_left_ms = await self._redis.call(lambda r: r.pttl(lock))
+                except RedisUnavailableError:
+                    self._forget(channel, waiter)
+                    return await produce(), False
+                # Sleep until the result message, the lease's expiry (its owner may be dead), or the deadline.
+                wait_s = min(remaining, max(lease_left_ms, 20) / 1000 + 0.01)
+                try:
+                    async with asyncio.timeout(wait_s):
+                        return codec.decode(await asyncio.shield(waiter)), True
+                except TimeoutError:
+                    if time.monotonic() >= deadline:
+                        raise
+                    expired_leases += 1
+                finally:
+                    self._forget(channel, waiter)
+        finally:
+            if listening:
+                await self._redis.stop_listening(channel)
 
     def _forget(self, channel: str, waiter: asyncio.Future[bytes]) -> None:
         waiters = self._waiters.get(channel)
