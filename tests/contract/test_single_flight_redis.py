@@ -165,16 +165,7 @@ async def test_waiters_are_woken_by_the_result_not_by_the_lease(spawn: Spawn) ->
     assert calls.count == 0
     assert set(outcomes) == {b"the scene"}
     channel = owner.connection.private_channel("flight", "done", KEY)
-
-    async def listeners() -> int:
-        [(_, count)] = await owner.connection.client.pubsub_numsub(channel)
-        return int(count)
-
-    await until(lambda: _none(listeners()), what="the waiting processes to stop listening to the key")
-
-
-async def _none(count: Awaitable[int]) -> bool:
-    return await count == 0
+    await until(lambda: _is(listeners(owner.connection, channel), 0), what="the waiting processes to stop listening")
 
 
 async def test_a_result_reaches_only_the_processes_that_wait_for_it(spawn: Spawn, redis_url: str) -> None:
@@ -195,6 +186,81 @@ async def test_a_result_reaches_only_the_processes_that_wait_for_it(spawn: Spawn
         assert heard == [owner.connection.key("marker").encode()], "nobody waited: no process hears the result"
     finally:
         await every.aclose()
+
+
+class Hold:
+    """Holds the next call of a `PubSub` method (a listener's re-subscription after it lost Redis) until
+    `release` is set; `entered` is set when it is held. Later calls go through."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, method: str) -> None:
+        self.entered, self.release = asyncio.Event(), asyncio.Event()
+        real = getattr(aioredis.client.PubSub, method)
+
+        async def held(pubsub: Any, *args: Any, **kwargs: Any) -> Any:
+            if not self.entered.is_set():
+                self.entered.set()
+                await self.release.wait()
+            return await real(pubsub, *args, **kwargs)
+
+        monkeypatch.setattr(aioredis.client.PubSub, method, held)
+
+
+async def cut_listener(connection: RedisConnection, redis_url: str) -> None:
+    """Close the connection's pub/sub connection from Redis's side (as a restart or a network blip does)."""
+    port = connection._pubsub.connection._writer.get_extra_info("sockname")[1]
+    admin = aioredis.Redis.from_url(redis_url)
+    try:
+        assert await admin.execute_command("CLIENT", "KILL", "ADDR", f"127.0.0.1:{port}")
+    finally:
+        await admin.aclose()
+
+
+async def listeners(connection: RedisConnection, channel: str) -> int:
+    [(_, count)] = await connection.client.pubsub_numsub(channel)
+    return int(count)
+
+
+async def test_a_channel_asked_for_while_the_listener_subscribes_again_is_heard(
+    spawn: Spawn, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connection = (await spawn()).connection
+    await connection.listen_to(connection.private_channel("earlier"))  # subscribed again after a reconnect
+    hold = Hold(monkeypatch, "subscribe")
+    await cut_listener(connection, redis_url)
+    await hold.entered.wait()  # the listener is back and subscribes its channels again
+
+    later = connection.private_channel("later")
+    asking = asyncio.create_task(connection.listen_to(later))
+    await until(lambda: later in connection._channels, what="the channel to be asked for")
+    hold.release.set()
+    async with hang_guard("the channel to be subscribed"):
+        await asking
+        await until(lambda: _is(listeners(connection, later), 1), what="the channel asked for meanwhile to be heard")
+
+
+async def _is(count: Awaitable[int], expected: int) -> bool:
+    return await count == expected
+
+
+async def test_a_waiter_that_missed_the_result_message_takes_the_result_not_the_lease(spawn: Spawn) -> None:
+    owner, waiter = await spawn(lease_ms=300), await spawn(lease_ms=300)
+    held = FakeProducer(b"the scene")
+    owned = asyncio.create_task(owner.run(held))
+    await held.started.wait()
+    calls = Calls()
+    waiting = asyncio.create_task(waiter.run(producer(calls, b"made again")))
+    await until(lambda: waiter.connection.operations >= 3, what="the waiter to sleep on the result message")
+    channel = waiter.connection.private_channel("flight", "done", KEY)
+    await waiter.connection._pubsub.unsubscribe(channel)  # as a listener that was reconnecting would miss it
+    await until(lambda: _is(listeners(waiter.connection, channel), 0), what="the waiter to be deaf to the key")
+
+    held.release.set()
+    async with hang_guard("the flights to end"):
+        await owned
+        data, joined = await waiting  # woken by the lease's end, not by the message
+
+    assert (data, joined) == (b"the scene", True)
+    assert calls.count == 0, "the content is not made a second time"
 
 
 async def test_a_waiter_takes_over_when_the_owner_stops_renewing_its_lease(spawn: Spawn) -> None:

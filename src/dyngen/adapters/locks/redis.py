@@ -21,7 +21,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from dyngen.adapters.locks.memory import MemorySingleFlight
 from dyngen.adapters.messaging.redis import RedisConnection, RedisUnavailableError
@@ -126,34 +126,33 @@ class RedisSingleFlight:
                 waiter: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
                 self._waiters[channel].append(waiter)
                 try:
-                    token = await self._redis.call(
-                        lambda r: r.eval(_ACQUIRE, 3, lock, fence, result, self._owner, self._lease_ms)
-                    )
+                    # After a lease ran out, the result's message may have been missed (the listener was down).
+                    landed, token = await self._landed_or_lease(lock, fence, result, look_first=bool(expired_leases))
+                    if landed is None and not token:
+                        if not listening:  # before the result is read: a flight that ends after it is heard
+                            listening = True  # first: a waiter cancelled while it subscribes still unsubscribes
+                            await self._redis.listen_to(channel)
+                        landed = await self._redis.call(lambda r: r.get(result))
+                        remaining = deadline - time.monotonic()
+                        if landed is None and remaining <= 0:
+                            raise TimeoutError(f"single flight for {key!r} did not finish before the deadline")
+                        if landed is None:
+                            lease_left_ms = await self._redis.call(lambda r: r.pttl(lock))
                 except RedisUnavailableError:
                     self._forget(channel, waiter)
                     return await produce(), False
+                except BaseException:
+                    self._forget(channel, waiter)
+                    raise
+                if landed is not None:
+                    self._forget(channel, waiter)
+                    return codec.decode(landed.encode() if isinstance(landed, str) else landed), True
                 if token:
                     self._forget(channel, waiter)
                     if expired_leases:
                         self.takeovers += 1
                         log.warning("single_flight.takeover key=%s", key)
                     return await self._lead(produce, lock, result, channel, token, codec=codec), False
-                if not listening:  # before the result is read: a flight that ends after it is heard
-                    await self._redis.listen_to(channel)
-                    listening = True
-                try:
-                    landed = await self._redis.call(lambda r: r.get(result))
-                    if landed is not None:
-                        self._forget(channel, waiter)
-                        return codec.decode(landed.encode() if isinstance(landed, str) else landed), True
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        self._forget(channel, waiter)
-                        raise TimeoutError(f"single flight for {key!r} did not finish before the deadline")
-                    lease_left_ms = await self._redis.call(lambda r: r.pttl(lock))
-                except RedisUnavailableError:
-                    self._forget(channel, waiter)
-                    return await produce(), False
                 # Sleep until the result message, the lease's expiry (its owner may be dead), or the deadline.
                 wait_s = min(remaining, max(lease_left_ms, 20) / 1000 + 0.01)
                 try:
@@ -168,6 +167,16 @@ class RedisSingleFlight:
         finally:
             if listening:
                 await self._redis.stop_listening(channel)
+
+    async def _landed_or_lease(self, lock: str, fence: str, result: str, *, look_first: bool) -> tuple[Any, Any]:
+        """(the flight's result, None) when `look_first` finds it; else (None, the new lease's token, or None
+        while another process holds the lease)."""
+        if look_first:
+            landed = await self._redis.call(lambda r: r.get(result))
+            if landed is not None:
+                return landed, None
+        token = await self._redis.call(lambda r: r.eval(_ACQUIRE, 3, lock, fence, result, self._owner, self._lease_ms))
+        return None, token
 
     def _forget(self, channel: str, waiter: asyncio.Future[bytes]) -> None:
         waiters = self._waiters.get(channel)

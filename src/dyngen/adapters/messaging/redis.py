@@ -201,9 +201,11 @@ class RedisConnection:
             pubsub = self.client.pubsub()
             try:
                 await pubsub.psubscribe(self.key("*"))
+                # Set before the channels are subscribed: one that `listen_to` adds (or `stop_listening` drops)
+                # meanwhile is subscribed (or unsubscribed) by that call, not left out of this snapshot.
+                self._pubsub = pubsub
                 if self._channels:
                     await pubsub.subscribe(*self._channels)
-                self._pubsub = pubsub
                 self._subscribed.set()
                 self._answered()  # Redis answers again: callers need not wait for a probe of their own
                 backoff = 0.1

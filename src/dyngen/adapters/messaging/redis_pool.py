@@ -79,7 +79,8 @@ class _LeanSend:
             # The loop sends what is queued at the end of its turn; past the high-water mark the transport is
             # paused, and the command waits for it as redis-py's does.
             if transport.get_write_buffer_size() > transport.get_write_buffer_limits()[1]:
-                await asyncio.wait_for(writer.drain(), self.socket_timeout)
+                async with asyncio.timeout(self.socket_timeout):  # not wait_for: on 3.11 it can lose a cancel
+                    await writer.drain()
         except TimeoutError:
             await self.disconnect(nowait=True)
             raise RedisTimeoutError("Timeout writing to socket") from None
