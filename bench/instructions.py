@@ -31,7 +31,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from bench import BenchError
-from bench.miss import REDIS_URL, _redis_up, postgres_database, request_body
+from bench.miss import REDIS_URL, ROOT, _redis_up, postgres_database, request_body
 
 CONCURRENCY = 32
 WARM = 100
@@ -99,7 +99,7 @@ def _count(mode: str, misses: int, database_url: str | None) -> float:
             str(misses),
             *([database_url] if database_url else []),
         ]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1800, check=False)
     found = re.search(r"Collected : (\d+)", done.stderr)
     if done.returncode != 0 or found is None:
         raise BenchError(f"{mode}: callgrind run failed ({done.returncode}):\n{done.stderr[-2000:]}")

@@ -54,6 +54,16 @@ async def one_loop_turn() -> None:
     await ran.wait()
 
 
+async def put_behind_another_write(store: LocalObjectStore, root: Path, key: str, data: bytes) -> None:
+    """`store.put` (a store on `root`) while another process writes the pack: it waits without holding the
+    event loop, and lands once that write ends."""
+    with another_write(root / PACK_FILE):
+        put = asyncio.create_task(store.put(key, data, content_type="text/plain"))
+        await one_loop_turn()
+        assert not put.done()
+    await put
+
+
 def new_bucket() -> str:
     return f"dyngen-test-{uuid.uuid4().hex[:12]}"
 
@@ -283,11 +293,7 @@ class TestLocalObjectStore(ObjectStoreContract):
         await store.put("artifacts/ab/zero", b"nil", content_type="text/plain")
         assert len(threads) == 1, "a pack made and opened is written on the event loop"
         threads.clear()
-        with another_write(tmp_path / "objects" / PACK_FILE):
-            put = asyncio.create_task(store.put("artifacts/ab/second", b"two", content_type="text/plain"))
-            await one_loop_turn()
-            assert not put.done()
-        await put
+        await put_behind_another_write(store, tmp_path / "objects", "artifacts/ab/second", b"two")
 
         assert await store.get("artifacts/ab/second") == b"two"
         assert len(threads) == 1
@@ -299,11 +305,7 @@ class TestLocalObjectStore(ObjectStoreContract):
         # Another process making the new pack, its write under way: the first write waits for it. (Two
         # processes both making it can get "locked" at once, which `_prepare` retries: seen 2 times in 60
         # three-process races without the retry; not reproduced here, it needs the two to meet mid-setup.)
-        with another_write(tmp_path / "objects" / PACK_FILE):
-            put = asyncio.create_task(store.put("artifacts/ab/first", b"one", content_type="text/plain"))
-            await one_loop_turn()
-            assert not put.done()
-        await put
+        await put_behind_another_write(store, tmp_path / "objects", "artifacts/ab/first", b"one")
 
         assert await store.get("artifacts/ab/first") == b"one"
 

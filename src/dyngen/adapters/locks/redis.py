@@ -5,8 +5,8 @@ takes a Redis lease: `SET lock token NX PX lease` where the token carries a fenc
 alive while the generation runs and released only by its owner (compare-and-delete in one Lua script).
 The owner publishes the result on the key's pub/sub channel (and keeps it briefly under a result key for
 late waiters); waiters sleep on that message, not in a polling loop. Only the processes waiting for a key
-listen to its channel: a result does not cost every other process a message. When the owner dies, its lease expires
-and the first waiter to notice takes over: the provider runs again at most once per expired lease. A
+listen to its channel: a result does not cost every other process a message. When the owner dies, its
+lease expires and the first waiter to notice takes over: the provider runs again at most once per expired lease. A
 waiter whose deadline passes raises `TimeoutError` (the service then serves the node's fallback).
 
 When Redis is unavailable, the flight degrades to in-process only.
@@ -133,10 +133,10 @@ class RedisSingleFlight:
                             listening = True  # first: a waiter cancelled while it subscribes still unsubscribes
                             await self._redis.listen_to(channel)
                         landed = await self._redis.call(lambda r: r.get(result))
-                        remaining = deadline - time.monotonic()
-                        if landed is None and remaining <= 0:
-                            raise TimeoutError(f"single flight for {key!r} did not finish before the deadline")
                         if landed is None:
+                            remaining = deadline - time.monotonic()
+                            if remaining <= 0:
+                                raise TimeoutError(f"single flight for {key!r} did not finish before the deadline")
                             lease_left_ms = await self._redis.call(lambda r: r.pttl(lock))
                 except RedisUnavailableError:
                     self._forget(channel, waiter)

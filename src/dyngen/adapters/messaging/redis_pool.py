@@ -14,14 +14,15 @@ turns of each cost ~15 % of its CPU (issue 18: callgrind counted 7.1 M instructi
 `LeanPool` makes the same check without suspending: what that read could find is what the event loop already
 took from the socket, bytes nobody read or the server's end of the connection (a restarted Redis). Only then
 does it fall back to redis-py's own check, which reconnects. `lean_connection(cls)` writes a command straight
-to the transport when the connection is up; only when that fills the transport past its high-water mark
-(a large value) does it wait for it to drain, as redis-py does, within the socket timeout. Anything else (no connection
-yet, a closing transport, health checks) goes through redis-py's own code.
+to the transport when the connection is up; only when that fills the transport past its high-water mark (a
+large value) does it wait for it to drain, as redis-py does, within the socket timeout. Anything else (no
+connection yet, a closing transport, health checks) goes through redis-py's own code.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from functools import cache
 from typing import Any
 
@@ -60,9 +61,11 @@ class LeanPool(BlockingConnectionPool):  # type: ignore[misc]  # redis is untype
 class _LeanSend:
     """Mixed into a redis-py connection class: sends without a task per command."""
 
+    # redis-py's, declared for the mixin's type checks
     _writer: asyncio.StreamWriter | None
     socket_timeout: float | None
     health_check_interval: float
+    disconnect: Callable[..., Awaitable[None]]
 
     async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
         writer = self._writer
@@ -90,9 +93,6 @@ class _LeanSend:
         except BaseException:
             await self.disconnect(nowait=True)  # a command half sent leaves the connection unusable
             raise
-
-    async def disconnect(self, nowait: bool = False) -> None:  # redis-py's, typed for the mixin
-        await super().disconnect(nowait)  # type: ignore[misc]
 
 
 @cache
