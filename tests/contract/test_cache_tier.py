@@ -6,6 +6,8 @@ To run the contract on another tier, subclass `CacheTierContract` as `Test<Tier>
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -188,20 +190,80 @@ class TestSqlCacheTier(CacheTierContract):
 
     async def test_expired_entries_leave_the_table_with_the_next_entries_written(self, subject: TierUnderTest) -> None:
         assert subject.rows is not None
+        rows = subject.rows
         await subject.tier.set("short", b"s", ttl_s=2)
         await subject.tier.set("forever", b"f")
+        await until(lambda: _are(rows, ["forever", "short"]), what="both entries in the table")  # written behind
         await subject.wait(3)
-        assert await subject.rows() == ["forever", "short"], "an expired entry stays until the next write"
+        assert await rows() == ["forever", "short"], "an expired entry stays until the next write"
 
         await subject.tier.set("next", b"n", ttl_s=10)
 
-        assert await subject.rows() == ["forever", "next"]
+        await until(lambda: _are(rows, ["forever", "next"]), what="the next entry in, the expired one out")
+        assert await rows() == ["forever", "next"]
+
+
+class TestSqlCacheTierWritesBehind:
+    """`set` returns before its batch commits: the writer's window is held open here (an event), so the
+    entry stays queued until the test lets it go."""
+
+    @pytest.fixture
+    async def held(self, tmp_path: Path) -> AsyncIterator[tuple[SqlCacheTier, asyncio.Event, AsyncEngine, FakeClock]]:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'dyngen.db'}"
+        await migrated_sqlite(url)
+        engine = create_engine(url)
+        window = asyncio.Event()
+        writer, reader = SqlWriter(engine=engine, window=window.wait), SqlReader(engine=engine)
+        clock = FakeClock(datetime.fromtimestamp(1_800_000_000, UTC))
+        try:
+            yield (
+                SqlCacheTier(writer=writer, reader=reader, dialect="sqlite", wall_clock=clock.timestamp),
+                window,
+                engine,
+                clock,
+            )
+        finally:
+            window.set()
+            await writer.aclose()
+            await reader.aclose()
+            await engine.dispose()
+
+    async def test_an_entry_is_read_back_before_its_batch_commits(
+        self, held: tuple[SqlCacheTier, asyncio.Event, AsyncEngine, FakeClock]
+    ) -> None:
+        tier, window, engine, clock = held
+        async with hang_guard("a set while the writer's window is held"):
+            await tier.set(KEY, b"queued", ttl_s=5)
+
+        assert await _stored_keys(engine) == [], "a set returns before its write commits"
+        assert await tier.get(KEY) == b"queued"
+        window.set()
+        assert await until(lambda: _are(lambda: _stored_keys(engine), [KEY]), what="the entry committed")
+        assert await tier.get(KEY) == b"queued"
+        await clock.sleep(6)
+        assert await tier.get(KEY) is None
+
+    async def test_a_queued_entry_expires_and_a_delete_drops_it(
+        self, held: tuple[SqlCacheTier, asyncio.Event, AsyncEngine, FakeClock]
+    ) -> None:
+        tier, window, engine, clock = held
+        await tier.set("brief", b"b", ttl_s=1)
+        await tier.set(KEY, b"queued", ttl_s=60)
+        await clock.sleep(2)
+        assert await tier.get("brief") is None, "a queued entry expires like a written one"
+
+        deleting = asyncio.ensure_future(tier.delete([KEY]))
+        await asyncio.sleep(0)  # the delete's first step: it queues behind the entry
+        assert await tier.get(KEY) is None, "a delete drops the queued entry at once"
+        window.set()
+        assert await deleting == 1, "the queued entry committed first, then the delete removed it"
+        assert await _stored_keys(engine) == [], "the expired entry went with its own batch's purge"
 
 
 class TestSqlCacheTierWhileTheDatabaseIsLocked:
-    """A SQLite file another process holds the write lock of: a write costs the answer `within_s` (its record
-    went to the outbox by then), never the busy timeout, and never fails it; the entry is written once the
-    lock is let go."""
+    """A SQLite file another process holds the write lock of: a write returns at once (written behind), the
+    delete an expired TTL makes costs the answer at most `within_s`, never the busy timeout, and neither
+    fails it; the entry is written once the lock is let go."""
 
     @pytest.fixture
     async def tier(self, tmp_path: Path) -> AsyncIterator[tuple[SqlCacheTier, Path]]:
@@ -230,7 +292,7 @@ class TestSqlCacheTierWhileTheDatabaseIsLocked:
         finally:
             holder.execute("ROLLBACK")
             holder.close()
-        assert await until(lambda: subject.get("k"), what="the entry written after the lock") == b"v"
+        assert await until(lambda: _row_in(path, "k"), what="the entry written after the lock") == b"v"
 
     async def test_an_invalidation_of_more_keys_than_a_statement_binds_deletes_them_all(
         self, tier: tuple[SqlCacheTier, Path]
@@ -242,6 +304,17 @@ class TestSqlCacheTierWhileTheDatabaseIsLocked:
 
         assert await subject.delete(keys) == 1
         assert await subject.get("player-1") is None
+
+
+def _row_in(path: Path, key: str) -> bytes | None:
+    """The value `key` has in the file's table (committed), read by a connection of its own."""
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        row = conn.execute("SELECT value FROM cache_entries WHERE key = ?", (key,)).fetchone()
+    return bytes(row[0]) if row is not None else None
+
+
+async def _are(rows: Callable[[], Awaitable[list[str]]], expected: list[str]) -> bool:
+    return await rows() == expected
 
 
 async def _stored_keys(engine: AsyncEngine) -> list[str]:

@@ -4,6 +4,7 @@ Retry-After."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +25,7 @@ from tests.e2e.test_api import game_request
 from tests.fakes import FakeProvider
 from tests.support.keys import make_key
 from tests.support.servers import free_port
+from tests.support.waiting import hang_guard
 
 PLACEHOLDER = {"mode": "placeholder", "timeoutMs": 5000}
 
@@ -235,3 +237,28 @@ async def test_a_call_whose_output_is_refused_still_spends(tmp_path: Path) -> No
         spent = (await client.post("/api/generate-content", json=request_for("cafe_to_roof", "pt-2"))).json()
         assert spent["error"]["code"] == "GEN_BUDGET_EXCEEDED", "the provider was paid for the refused output"
         assert len(provider.calls) == 1
+
+
+async def test_a_miss_answers_once_its_settlement_and_its_record_share_a_batch(
+    tmp_path: Path, provider: FakeProvider
+) -> None:
+    """The budget's settlement does not wait for a batch of its own before the record is written (issue 18):
+    with a writer that takes a batch only once two writes wait, a miss is answered only when the record
+    was queued while its settlement still waited, and both are committed when it is."""
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        default_provider="fake",
+        budget_nodes={"cafe_to_roof": 0.03},
+        example_graph=None,
+        db_write_batch=2,
+    )
+    async for client, services in _client(settings, provider):
+        commits = services.budget_ledger._writer.commits  # type: ignore[union-attr]
+        commits._window = asyncio.Event().wait  # no window ends by time: only two waiting writes take a batch
+        async with hang_guard("a miss whose settlement waited alone for a batch"):
+            answer = (await client.post("/api/generate-content", json=request_for("cafe_to_roof", "pt-1"))).json()
+        assert answer["status"] == "complete"
+        record = (await client.get(f"/api/generations/{answer['generation_id']}")).json()
+        assert record["cost"] == 0.01
+        node = (await client.get("/api/budgets", params={"node_id": "cafe_to_roof"})).json()["nodes"][0]
+        assert (node["spent"], node["reserved"]) == (0.01, 0.0), "settled when answered"

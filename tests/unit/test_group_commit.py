@@ -238,3 +238,43 @@ async def test_after_a_batch_of_several_writes_an_idle_writer_waits_for_the_wind
     await asyncio.gather(*later)
     assert db.committed == [["r1", "r2"], ["r3", "r4"]]
     await commit.aclose()
+
+
+async def test_a_write_queued_behind_returns_at_once_and_commits_after_the_writes_before_it() -> None:
+    db, window = FakeDatabase(), Window()
+    db.hold = asyncio.Event()
+    commit = writer(db, window, max_items=2)
+    first = await _spawn(commit, ["record-1", "record-2"])  # a full batch: taken at once, held in its commit
+    await db.batch_started.wait()
+
+    behind = commit.enqueue("entry-1")  # no await: the caller goes on while the batch before commits
+
+    assert not behind.done()
+    db.hold.set()
+    await asyncio.gather(*first)
+    await behind  # gathered during the commit: written next, without a window
+    assert db.committed == [["record-1", "record-2"], ["entry-1"]]
+    await commit.aclose()
+
+
+async def test_a_write_queued_behind_is_written_on_close() -> None:
+    db, window = FakeDatabase(), Window()  # never opened: only close flushes
+    commit = writer(db, window)
+    written = commit.enqueue("entry-1")
+
+    await commit.aclose()
+
+    assert written.result() is None
+    assert db.committed == [["entry-1"]]
+
+
+async def test_a_write_queued_behind_holds_its_batch_error() -> None:
+    db, window = FakeDatabase(), Window()
+    db.poisoned = {"bad"}
+    commit = writer(db, window)
+    failed = commit.enqueue("bad")
+
+    await commit.aclose()
+
+    assert isinstance(failed.exception(), RuntimeError)
+    assert db.committed == []

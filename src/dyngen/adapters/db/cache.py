@@ -8,11 +8,13 @@ a row of the group-commit writer's next batch (`SqlWriter`: one transaction with
 settlements beside it), and a read is one SELECT by primary key on the caller's thread (`SqlReader.rows_now`),
 or through the reader's thread while the file is busy.
 
-What the tier promises is the object-store tier's: `set` returns once the entry is committed (a restart
-finds it), or after `within_s` when the database does not take it by then (locked, hung: the answer waits no
-longer for it than for its record, and the entry is still written with its batch); entries expire by the
-wall clock (they outlive the process that wrote them), and a read that fails is a miss, a write that fails is
-dropped (the entry can be made again). Unlike the folder, expired
+What the tier promises: `set` queues the entry for the writer's next batch and returns without waiting for
+its commit (write-behind: a miss's answer waited ~3 ms for it at concurrency 32, issue 18); the entry is
+committed after every write queued before it (its generation's record among them: a generation's answer
+caches it only once the record is written), and before the writer stops (a restart finds it). A process
+killed outright loses the entries of the batch it was gathering: the records stand, and the entries can be
+made again. Entries expire by the wall clock (they outlive the process that wrote them), and a read that
+fails is a miss, a write that fails is dropped (the entry can be made again). Unlike the folder, expired
 entries do not stay: each batch of entries deletes the ones expired by then (through an index on the
 expiry), so the table holds what can still be served.
 """
@@ -65,8 +67,8 @@ class SqlCacheTier:
         writer: The process's group-commit writer: an entry is written in its next batch.
         reader: The process's reader: an entry is read in place on SQLite, else through its connection.
         dialect: The database's (`sqlite` or `postgresql`): its upsert.
-        within_s: How long `set` waits for the entry's batch to commit (`DYNGEN_RECORD_TIMEOUT_S`; None:
-            until it commits).
+        within_s: How long `set` with an expired TTL (a delete) waits for its batch to commit
+            (`DYNGEN_RECORD_TIMEOUT_S`; None: until it commits).
         wall_clock: Expiry times (epoch seconds).
     """
 
@@ -82,6 +84,7 @@ class SqlCacheTier:
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._writer = writer
+        self._unwritten: dict[str, _Put] = {}  # entries queued for the writer, not committed yet
         self._within_s = within_s
         self._reader = reader
         self.now = wall_clock
@@ -98,6 +101,8 @@ class SqlCacheTier:
         self._select_sql = str(_SELECT.compile(dialect=sqlite.dialect()))
 
     async def get(self, key: str) -> bytes | None:
+        if (put := self._unwritten.get(key)) is not None:  # read your own writes before their commit
+            return None if put.expires_at and self.now() >= put.expires_at else put.value
         try:
             rows = self._reader.rows_now(self._select_sql, (key,))
             if rows is None:
@@ -112,20 +117,28 @@ class SqlCacheTier:
         return bytes(value)
 
     async def set(self, key: str, value: bytes, *, ttl_s: float | None = None) -> None:
-        # Best effort, within `within_s`: the answer is not held by a database that does not take it (its
-        # record went to the outbox already), nor failed (the entry can be made again).
+        # Best effort: the answer is not held by a database that does not take it (its record went to the
+        # outbox already), nor failed (the entry can be made again).
         with contextlib.suppress(Exception):
-            async with asyncio.timeout(self._within_s):  # stops the wait only: the write stays in its batch
-                if ttl_s is not None and ttl_s <= 0:  # already expired: drop any older entry instead
+            if ttl_s is not None and ttl_s <= 0:  # already expired: drop any older entry instead, in time
+                async with asyncio.timeout(self._within_s):  # stops the wait only: the write stays in its batch
                     await self.delete([key])
-                else:
-                    expires_at = self.now() + ttl_s if ttl_s is not None else 0.0
-                    await self._writer.write(_Put(self, key, expires_at, value))
+            else:
+                put = _Put(self, key, self.now() + ttl_s if ttl_s is not None else 0.0, value)
+                self._unwritten[key] = put
+                self._writer.write_behind(put).add_done_callback(lambda _: self._written(put))
+
+    def _written(self, put: _Put) -> None:
+        """`put`'s batch ended (committed, or failed: then the entry is dropped, as a failed write is)."""
+        if self._unwritten.get(put.key) is put:
+            del self._unwritten[put.key]
 
     async def delete(self, keys: Iterable[str]) -> int:
         wanted = list(dict.fromkeys(keys))
         if not wanted:
             return 0
+        for key in wanted:  # queued puts commit before this delete, which removes them then
+            self._unwritten.pop(key, None)
         removed: list[int] = []
 
         def step(conn: Connection) -> None:

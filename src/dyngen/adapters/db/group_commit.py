@@ -18,7 +18,9 @@ record is durable before its answer is sent), and raises the batch's error when 
 exactly the writes of that batch fail, the ones before and after it are not touched. A caller that stops
 waiting (its own deadline) does not withdraw its write: it is written with its batch, so a caller that
 falls back (the outbox) may find it written twice, and writes must be idempotent (records insert with
-"on conflict do nothing" on their id).
+"on conflict do nothing" on their id). `enqueue` queues a write without waiting for it (write-behind: the
+durable cache tier's entries); batches are written in the order their writes came, so such a write is
+committed with or after every write queued before it.
 """
 
 from __future__ import annotations
@@ -72,6 +74,12 @@ class GroupCommit(Generic[T]):
 
     async def submit(self, item: T) -> None:
         """Write `item` with the next batch; returns once that batch committed, or raises its error."""
+        await asyncio.shield(self.enqueue(item))  # a caller that stops waiting leaves its write in the batch
+
+    def enqueue(self, item: T) -> asyncio.Future[None]:
+        """Queue `item` for the next batch and return at once: the future is done once that batch
+        committed, or holds its error (retrieved already: a caller may leave it unawaited, and a failed
+        batch is logged)."""
         if self._closed:
             raise WriterClosedError("the database writer is closed")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -82,7 +90,7 @@ class GroupCommit(Generic[T]):
         self._arrived.set()
         if len(self._pending) >= self._max_items:
             self._full.set()
-        await asyncio.shield(future)  # a caller that stops waiting leaves its write in the batch
+        return future
 
     def _ensure_started(self) -> None:
         if self._task is None or self._task.done():

@@ -94,6 +94,12 @@ class SqlWriter:
         """Commit `write` with the next batch; raises that batch's error when it failed."""
         await self.commits.submit(write)
 
+    def write_behind(self, write: Write) -> asyncio.Future[None]:
+        """Queue `write` for the next batch without waiting for it: it is committed with or after every write
+        queued before it, and `aclose` writes it before the writer stops. The future is done once it committed,
+        or holds the batch's error (logged already; it may be left unawaited)."""
+        return self.commits.enqueue(write)
+
     async def _run(self, writes: list[Write]) -> None:
         if self._sqlite is not None:
             await retrying(lambda: asyncio.get_running_loop().run_in_executor(self._thread, self._in_thread, writes))

@@ -11,8 +11,10 @@ something reach the ledger.
 from __future__ import annotations
 
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -135,11 +137,24 @@ async def settle(*, hold: Hold | None, actual: float | None, ledger: BudgetLedge
     A ledger that cannot be reached now is logged: the call already ran, and a reservation that is not
     given back expires by itself.
     """
+    if (write := settlement(hold=hold, actual=actual, ledger=ledger, clock=clock)) is not None:
+        await write
+
+
+def settlement(
+    *, hold: Hold | None, actual: float | None, ledger: BudgetLedger | None, clock: Clock
+) -> Coroutine[Any, Any, None] | None:
+    """`settle`'s write, not started, or None when there is nothing to write (no ledger, or a call that
+    reserved nothing and cost nothing: the built-in providers')."""
     if hold is None or ledger is None:
-        return
+        return None
     amount = to_micros(actual) if actual is not None else 0
     if not hold.held and amount == 0:
-        return
+        return None
+    return _settle(hold, actual, amount, ledger=ledger, clock=clock)
+
+
+async def _settle(hold: Hold, actual: float | None, amount: int, *, ledger: BudgetLedger, clock: Clock) -> None:
     try:
         if actual is None:
             await ledger.release(hold.reservation)

@@ -235,7 +235,9 @@ async def _generate_and_record(
     try:
         limit_s = timeout_s(ports.options, prepared.request)
         deadline = ports.clock.monotonic() + limit_s
-        outcome, record = await run_generation(ports, prepared, seed, generation_id=generation_id, stream=stream)
+        outcome, record, settling = await run_generation(
+            ports, prepared, seed, generation_id=generation_id, stream=stream
+        )
         within = record_within_s(
             left_s=deadline - ports.clock.monotonic(),
             timeout_s=limit_s,
@@ -249,6 +251,8 @@ async def _generate_and_record(
             outbox=ports.outbox,
             tasks=ports.tasks,
         )
+        if settling is not None:
+            await settling  # in the record's batch, or before it
         await cache_outcome(ports, prepared, outcome)
         if stream is not None and outcome.status is GenerationStatus.COMPLETE:
             stream.finish()
@@ -272,8 +276,12 @@ async def generate_for_job(
     """Run the provider for a job and cache a success; returns the job's final record, which the job
     stores itself (after deciding whether it runs again). The generation entry of `jobs.lifecycle`,
     which reaches it through `JobRunner.generate`."""
-    outcome, final = await run_generation(ports, prepared, seed, job=job, progress=progress, remote_job=remote_job)
+    outcome, final, settling = await run_generation(
+        ports, prepared, seed, job=job, progress=progress, remote_job=remote_job
+    )
     await cache_outcome(ports, prepared, outcome)
+    if settling is not None:
+        await settling
     return final
 
 
@@ -305,8 +313,10 @@ async def run_generation(
     remote_job: RemoteJob | None = None,
     generation_id: str | None = None,
     stream: LiveArtifact | None = None,
-) -> tuple[Outcome, GenerationRecord]:
-    """Run the provider; the caller persists the returned record and then caches a success (`cache_outcome`).
+) -> tuple[Outcome, GenerationRecord, asyncio.Task[None] | None]:
+    """Run the provider; the caller persists the returned record, awaits the returned budget settlement
+    (`Checked.settling`: under way, so that it shares the record's batch) and then caches a success
+    (`cache_outcome`).
 
     A synchronous request adds the record, a job finishes its own record with it (`job` gives the id and
     the job's fields), or puts the job back in the queue.
@@ -418,7 +428,7 @@ async def run_generation(
             fallback=retried,
             elements=record.elements,
         )
-        return outcome, record
+        return outcome, record, checked.settling if checked is not None else None
     assert error is not None
     if lookup is not None:
         lookup.cancel()  # no content to compare
@@ -436,18 +446,22 @@ async def run_generation(
         content=fallback_payload,
     )
     log.info("generation.fallback key=%s code=%s mode=%s attempts=%d", key, error.code.value, info.mode.value, attempts)
-    return Outcome(
-        generation_id=generation_id,
-        status=record.status,
-        deterministic=record.deterministic,
-        seed=seed.value,
-        provider=provider.info.name,
-        content=fallback_payload,
-        fallback=info,
-        error=ErrorInfo(code=error.code, message=error.message),
-        stages=stages,  # a pipeline's script stage, when it ran before the render failed
-        elements=refused,
-    ), record
+    return (
+        Outcome(
+            generation_id=generation_id,
+            status=record.status,
+            deterministic=record.deterministic,
+            seed=seed.value,
+            provider=provider.info.name,
+            content=fallback_payload,
+            fallback=info,
+            error=ErrorInfo(code=error.code, message=error.message),
+            stages=stages,  # a pipeline's script stage, when it ran before the render failed
+            elements=refused,
+        ),
+        record,
+        None,
+    )
 
 
 async def _run_pipeline(

@@ -141,6 +141,8 @@ async def script_stage(
         outbox=ports.outbox,
         tasks=ports.tasks,
     )
+    if checked.settling is not None:
+        await checked.settling
     if prepared.cacheable:
         outcome = Outcome(
             generation_id=generation_id,
