@@ -259,6 +259,31 @@ class TestSqlCacheTierWritesBehind:
         assert await deleting == 1, "the queued entry committed first, then the delete removed it"
         assert await _stored_keys(engine) == [], "the expired entry went with its own batch's purge"
 
+    async def test_a_set_queued_after_a_pending_delete_of_its_key_survives_it(
+        self, held: tuple[SqlCacheTier, asyncio.Event, AsyncEngine, FakeClock]
+    ) -> None:
+        tier, window, engine, _ = held
+        deleting = asyncio.ensure_future(tier.delete([KEY]))  # an invalidation, waiting for its batch
+        await asyncio.sleep(0)  # its first step: the delete is queued
+        await tier.set(KEY, b"new", ttl_s=60)  # a miss finishing meanwhile: queued after the delete
+
+        window.set()
+        assert await deleting == 0
+        assert await until(lambda: _are(lambda: _stored_keys(engine), [KEY]), what="the entry after the delete")
+        assert await tier.get(KEY) == b"new"
+
+    async def test_a_set_on_a_closed_writer_keeps_nothing(
+        self, held: tuple[SqlCacheTier, asyncio.Event, AsyncEngine, FakeClock]
+    ) -> None:
+        tier, window, engine, _ = held
+        window.set()
+        await tier._writer.aclose()  # the service closing: its cache still answers reads
+
+        await tier.set(KEY, b"never written", ttl_s=60)
+
+        assert await tier.get(KEY) is None
+        assert await _stored_keys(engine) == []
+
 
 class TestSqlCacheTierWhileTheDatabaseIsLocked:
     """A SQLite file another process holds the write lock of: a write returns at once (written behind), the

@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import httpx
@@ -20,12 +21,13 @@ from dyngen.config import Settings
 from dyngen.domain.access import Scope
 from dyngen.domain.errors import ErrorCode
 from dyngen.entrypoints.api.app import create_app
+from dyngen.services.generation import runs, stages
 from dyngen.services.machinery.container import Services
 from tests.e2e.test_api import game_request
-from tests.fakes import FakeProvider
+from tests.fakes import FakeProvider, FakeVideoProvider
 from tests.support.keys import make_key
 from tests.support.servers import free_port
-from tests.support.waiting import hang_guard
+from tests.support.waiting import hang_guard, signalled
 
 PLACEHOLDER = {"mode": "placeholder", "timeoutMs": 5000}
 
@@ -262,3 +264,59 @@ async def test_a_miss_answers_once_its_settlement_and_its_record_share_a_batch(
         assert record["cost"] == 0.01
         node = (await client.get("/api/budgets", params={"node_id": "cafe_to_roof"})).json()["nodes"][0]
         assert (node["spent"], node["reserved"]) == (0.01, 0.0), "settled when answered"
+
+
+@pytest.mark.parametrize(
+    ("provider", "module", "status"),
+    [
+        pytest.param("fake", runs, "complete", id="a miss"),
+        pytest.param("pipe", stages, "failed", id="a pipeline whose script has no beats: its fallback"),
+    ],
+)
+async def test_the_answer_waits_for_the_settlement_under_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, provider: str, module: ModuleType, status: str
+) -> None:
+    """A settlement runs while the result is recorded, and the answer still waits for it, also when what
+    follows the provider call fails (the pipeline's script stage refuses a script without beats): with the
+    ledger's commit held, the request reaches `settled` with the settlement pending, and answers only once
+    the commit is let go."""
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        example_graph=None,
+        default_provider="fake",
+        providers_by_type={},
+        budget_nodes={"cafe_to_roof": 1.0},
+        provider_pipelines={"pipe": {"script": "fake", "render": "fake_video"}},
+    )
+    services = await build(settings, providers={"fake": FakeProvider(), "fake_video": FakeVideoProvider()})
+    ledger = services.budget_ledger
+    assert ledger is not None
+    release, waiting = asyncio.Event(), asyncio.Event()
+    commit, settled = ledger.commit, module.settled
+
+    async def held_commit(*args: Any, **kwargs: Any) -> None:
+        await release.wait()
+        await commit(*args, **kwargs)
+
+    async def watched(settling: asyncio.Task[None] | None) -> None:
+        if settling is not None and not settling.done():
+            waiting.set()
+        await settled(settling)
+
+    monkeypatch.setattr(ledger, "commit", held_commit)
+    monkeypatch.setattr(module, "settled", watched)
+    app = create_app(settings, services=services)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dyngen.test") as http:
+            body = request_for("cafe_to_roof", "pt-1") | {"provider": provider}
+            answering = asyncio.ensure_future(http.post("/api/generate-content", json=body))
+            await signalled(waiting, what="the request waiting for its settlement")
+            assert not answering.done()
+            release.set()
+            answer = (await answering).json()
+            node = (await http.get("/api/budgets", params={"node_id": "cafe_to_roof"})).json()["nodes"][0]
+        assert answer["status"] == status
+        assert (node["spent"], node["reserved"]) == (0.01, 0.0), "settled when answered"
+    finally:
+        release.set()
+        await services.aclose()

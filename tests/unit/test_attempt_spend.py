@@ -1,13 +1,16 @@
 """What a provider attempt counts against a budget when it fails: the estimate when it may have been billed
-(cut off by the deadline, or it answered with unusable output), nothing when it never reached a paid call."""
+(cut off by the deadline, or it answered with unusable output), nothing when it never reached a paid call;
+and how a caller waits for a settlement under way (`settled`)."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 
 from dyngen.domain.contracts import Simulate
 from dyngen.domain.errors import DyngenError, ErrorCode
-from dyngen.services.generation.attempts import _spent
+from dyngen.services.generation.attempts import _spent, settled
 
 
 def failure(code: ErrorCode) -> DyngenError:
@@ -35,3 +38,30 @@ def test_a_failure_forced_by_simulate_never_reached_the_provider() -> None:
     forced = Simulate(fail_with="GEN_TIMEOUT")
 
     assert _spent([], failure(ErrorCode.GEN_TIMEOUT), 0.05, forced=forced) is None
+
+
+async def test_a_settlement_cancelled_by_shutdown_ends_the_wait_without_cancelling_the_caller() -> None:
+    settling = asyncio.ensure_future(asyncio.Event().wait())  # a ledger that does not answer
+    waiting = asyncio.ensure_future(settled(settling))
+    await asyncio.sleep(0)  # both started: the caller waits on the settlement
+
+    settling.cancel()  # `BackgroundTasks.aclose` after its grace
+    await asyncio.wait({waiting})
+
+    assert not waiting.cancelled()
+    assert waiting.exception() is None
+
+
+async def test_a_caller_cancelled_while_it_waits_leaves_the_settlement_running() -> None:
+    release = asyncio.Event()
+    settling = asyncio.ensure_future(release.wait())
+    waiting = asyncio.ensure_future(settled(settling))
+    await asyncio.sleep(0)
+
+    waiting.cancel()
+    await asyncio.wait({waiting})
+    release.set()
+    await settling
+
+    assert waiting.cancelled()
+    assert settling.result() is True

@@ -9,14 +9,15 @@ settlements beside it), and a read is one SELECT by primary key on the caller's 
 or through the reader's thread while the file is busy.
 
 What the tier promises: `set` queues the entry for the writer's next batch and returns without waiting for
-its commit (write-behind: a miss's answer waited ~3 ms for it at concurrency 32, issue 18); the entry is
-committed after every write queued before it (its generation's record among them: a generation's answer
-caches it only once the record is written), and before the writer stops (a restart finds it). A process
-killed outright loses the entries of the batch it was gathering: the records stand, and the entries can be
-made again. Entries expire by the wall clock (they outlive the process that wrote them), and a read that
-fails is a miss, a write that fails is dropped (the entry can be made again). Unlike the folder, expired
-entries do not stay: each batch of entries deletes the ones expired by then (through an index on the
-expiry), so the table holds what can still be served.
+its commit (write-behind: a miss's answer waited ~3 ms for it at concurrency 32, issue 18), and `get` reads
+it back meanwhile. The entry is committed with or after every write queued before it (its generation's
+record among them: a generation's answer caches it only once the record is written), after a delete of its
+key queued before it, and before the writer stops (a restart finds it). A process killed outright loses the
+entries of the batch it was gathering: the records stand, and the entries can be made again. Entries expire
+by the wall clock (they outlive the process that wrote them), and a read that fails is a miss, a write that
+fails is dropped (the entry can be made again). Unlike the folder, expired entries do not stay: each batch
+of entries deletes the ones expired by then (through an index on the expiry), so the table holds what can
+still be served.
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ class _Put:
         conn.execute(self.tier.upsert, [{"k": p.key, "e": p.expires_at, "v": p.value} for p in group])
         conn.execute(self.tier.purge, {"now": self.tier.now()})  # an index range, empty most of the time
 
+    def step(self, conn: Connection) -> None:
+        """This entry alone, as a step of its batch (written in order with the batch's other steps)."""
+        self.write_all(conn, [self])
+
 
 class SqlCacheTier:
     """Entries in the `cache_entries` table (see the module docstring).
@@ -85,6 +90,7 @@ class SqlCacheTier:
     ) -> None:
         self._writer = writer
         self._unwritten: dict[str, _Put] = {}  # entries queued for the writer, not committed yet
+        self._deleting: list[set[str]] = []  # the keys of each delete queued, not committed yet
         self._within_s = within_s
         self._reader = reader
         self.now = wall_clock
@@ -125,8 +131,11 @@ class SqlCacheTier:
                     await self.delete([key])
             else:
                 put = _Put(self, key, self.now() + ttl_s if ttl_s is not None else 0.0, value)
-                self._unwritten[key] = put
-                self._writer.write_behind(put).add_done_callback(lambda _: self._written(put))
+                # Behind a delete of the key still waiting for its batch, as a step: a batch writes its grouped
+                # writes (the puts' one upsert) before its steps (the delete), which would drop this entry.
+                write = put.step if any(key in keys for keys in self._deleting) else put
+                self._writer.write_behind(write).add_done_callback(lambda _: self._written(put))
+                self._unwritten[key] = put  # after it was queued: a closed writer takes nothing
 
     def _written(self, put: _Put) -> None:
         """`put`'s batch ended (committed, or failed: then the entry is dropped, as a failed write is)."""
@@ -139,6 +148,8 @@ class SqlCacheTier:
             return 0
         for key in wanted:  # queued puts commit before this delete, which removes them then
             self._unwritten.pop(key, None)
+        deleting = set(wanted)  # a put of these keys queued before this delete commits goes after it
+        self._deleting.append(deleting)
         removed: list[int] = []
 
         def step(conn: Connection) -> None:
@@ -154,4 +165,6 @@ class SqlCacheTier:
             raise DyngenError(
                 ErrorCode.DEPENDENCY_UNAVAILABLE, f"cannot invalidate the database cache tier: {exc}"
             ) from exc
+        finally:
+            self._deleting.remove(deleting)
         return removed[0]

@@ -118,10 +118,12 @@ class SqlWriter:
             await conn.run_sync(_write_batch_once, writes, token, prune)
 
     async def aclose(self) -> None:
+        """Write what waits, then close; a second call does nothing."""
         await self.commits.aclose()
-        if self._thread is not None and self._sqlite is not None:
-            await asyncio.get_running_loop().run_in_executor(self._thread, self._sqlite.dispose)  # its thread
-            self._thread.shutdown(wait=True)
+        thread, self._thread = self._thread, None
+        if thread is not None and self._sqlite is not None:
+            await asyncio.get_running_loop().run_in_executor(thread, self._sqlite.dispose)  # its thread
+            thread.shutdown(wait=True)
 
 
 def _write_batch_once(conn: Connection, writes: list[Write], token: str, prune: bool) -> None:

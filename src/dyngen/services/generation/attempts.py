@@ -49,7 +49,15 @@ class Checked:
 
     result: ProviderResult
     elements: list[ElementCheck]
-    settling: asyncio.Task[None] | None = None  # its failure is logged by `budgets.settle`, never raised
+    settling: asyncio.Task[None] | None = None  # awaited through `settled`
+
+
+async def settled(settling: asyncio.Task[None] | None) -> None:
+    """Wait until a settlement under way (`Checked.settling`) has ended. Its failure was logged by
+    `budgets.settle`; one cancelled by the service's shutdown (the tracked tasks are cancelled after a
+    grace) ends the wait without cancelling the caller, and a caller cancelled here leaves it running."""
+    if settling is not None and not settling.done():
+        await asyncio.wait({settling})
 
 
 async def _attempt(

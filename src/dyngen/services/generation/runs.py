@@ -19,7 +19,7 @@ from dyngen.domain.media import ARTIFACT_PATH
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
 from dyngen.domain.responses import ElementCheck, ErrorInfo, FallbackInfo, GeneratedContentPayload, StageInfo
 from dyngen.ports import ArtifactBlob, ArtifactStore, Clock, Provider, ProviderResult, RemoteJob
-from dyngen.services.generation.attempts import Checked, Progress, run_provider, timeout_s
+from dyngen.services.generation.attempts import Checked, Progress, run_provider, settled, timeout_s
 from dyngen.services.generation.drift import drifted, look_up
 from dyngen.services.generation.outcomes import CACHE_FORMAT, ArtifactRef, CacheEntry, Outcome, Prepared
 from dyngen.services.generation.ports import RunPorts
@@ -243,7 +243,7 @@ async def _generate_and_record(
             timeout_s=limit_s,
             record_timeout_s=ports.options.record_timeout_s,
         )
-        await record_generation(
+        await record_generation(  # never raises but for a cancellation: a failed write goes to the outbox
             record=record,
             within_s=within,
             repository=ports.repository,
@@ -251,8 +251,7 @@ async def _generate_and_record(
             outbox=ports.outbox,
             tasks=ports.tasks,
         )
-        if settling is not None:
-            await settling  # in the record's batch, or before it
+        await settled(settling)  # in the record's batch, or before it
         await cache_outcome(ports, prepared, outcome)
         if stream is not None and outcome.status is GenerationStatus.COMPLETE:
             stream.finish()
@@ -279,9 +278,12 @@ async def generate_for_job(
     outcome, final, settling = await run_generation(
         ports, prepared, seed, job=job, progress=progress, remote_job=remote_job
     )
-    await cache_outcome(ports, prepared, outcome)
-    if settling is not None:
-        await settling
+    try:
+        await cache_outcome(ports, prepared, outcome)
+    except Exception:
+        await settled(settling)
+        raise
+    await settled(settling)
     return final
 
 
@@ -383,52 +385,57 @@ async def run_generation(
     if job is not None:
         common |= job.model_dump(include=JOB_FIELDS) | {"lease_owner": None, "lease_expires_at": None}
     if result is not None:
-        deadline = started + timeout_s(ports.options, request)
-        artifacts, url = await _store_artifacts(
-            generation_id,
-            result,
-            artifacts=ports.artifacts,
-            clock=ports.clock,
-            deadline=deadline,
-            stream=stream,
-        )
-        payload = result.payload.model_copy(update={"url": result.payload.url or url})
-        if stages is not None:
-            common["stages"] = stages = _with_render(stages, generation_id, result, provider)
-        # The hash leaves out the URL: it names an artifact record, not the content.
-        payload_json = payload.model_dump_json(exclude={"url"}, exclude_none=True)
-        record = GenerationRecord(
-            **common,
-            status=GenerationStatus.COMPLETE,
-            deterministic=seed.deterministic and provider.info.deterministic,
-            provider_fingerprint=result.fingerprint or None,
-            cost_tokens=result.tokens,
-            cost=result.cost,
-            content=payload,
-            content_hash=hashlib.sha256(payload_json.encode()).hexdigest(),
-            artifacts=artifacts,
-            elements=checked.elements if checked is not None else None,
-        )
-        if record.deterministic and await drifted(record, deadline=deadline, ports=ports, lookup=lookup):
-            record = record.model_copy(update={"deterministic": False})
-        retried = (
-            FallbackInfo(applied=True, mode=FallbackMode.RETRY, reason=f"succeeded on attempt {attempts}")
-            if attempts > 1
-            else None
-        )
-        outcome = _complete(
-            generation_id,
-            seed,
-            provider,
-            result,
-            payload=payload,
-            artifacts=[ArtifactRef(id=a.id, role=a.role, media_type=a.media_type, bytes=a.size) for a in artifacts],
-            stages=stages,
-            deterministic=record.deterministic,
-            fallback=retried,
-            elements=record.elements,
-        )
-        return outcome, record, checked.settling if checked is not None else None
+        settling = checked.settling if checked is not None else None
+        try:
+            deadline = started + timeout_s(ports.options, request)
+            artifacts, url = await _store_artifacts(
+                generation_id,
+                result,
+                artifacts=ports.artifacts,
+                clock=ports.clock,
+                deadline=deadline,
+                stream=stream,
+            )
+            payload = result.payload.model_copy(update={"url": result.payload.url or url})
+            if stages is not None:
+                common["stages"] = stages = _with_render(stages, generation_id, result, provider)
+            # The hash leaves out the URL: it names an artifact record, not the content.
+            payload_json = payload.model_dump_json(exclude={"url"}, exclude_none=True)
+            record = GenerationRecord(
+                **common,
+                status=GenerationStatus.COMPLETE,
+                deterministic=seed.deterministic and provider.info.deterministic,
+                provider_fingerprint=result.fingerprint or None,
+                cost_tokens=result.tokens,
+                cost=result.cost,
+                content=payload,
+                content_hash=hashlib.sha256(payload_json.encode()).hexdigest(),
+                artifacts=artifacts,
+                elements=checked.elements if checked is not None else None,
+            )
+            if record.deterministic and await drifted(record, deadline=deadline, ports=ports, lookup=lookup):
+                record = record.model_copy(update={"deterministic": False})
+            retried = (
+                FallbackInfo(applied=True, mode=FallbackMode.RETRY, reason=f"succeeded on attempt {attempts}")
+                if attempts > 1
+                else None
+            )
+            outcome = _complete(
+                generation_id,
+                seed,
+                provider,
+                result,
+                payload=payload,
+                artifacts=[ArtifactRef(id=a.id, role=a.role, media_type=a.media_type, bytes=a.size) for a in artifacts],
+                stages=stages,
+                deterministic=record.deterministic,
+                fallback=retried,
+                elements=record.elements,
+            )
+            return outcome, record, settling
+        except Exception:
+            await settled(settling)  # the answer (now the node's fallback, or an error) waits for it too
+            raise
     assert error is not None
     if lookup is not None:
         lookup.cancel()  # no content to compare

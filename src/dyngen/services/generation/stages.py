@@ -19,7 +19,7 @@ from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.records import GenerationRecord
 from dyngen.domain.responses import ElementCheck, GeneratedContentPayload, StageInfo
 from dyngen.ports import Provider
-from dyngen.services.generation.attempts import Progress, run_provider
+from dyngen.services.generation.attempts import Checked, Progress, run_provider, settled
 from dyngen.services.generation.outcomes import CACHE_FORMAT, CacheEntry, Outcome, Prepared
 from dyngen.services.generation.ports import RunPorts
 from dyngen.services.generation.request import config_fingerprint
@@ -84,6 +84,29 @@ async def script_stage(
     if checked is None:
         assert error is not None
         raise DyngenError(error.code, f"script stage '{provider.info.name}': {error.message}", details=error.details)
+    try:
+        script = await _recorded(ports, prepared, seed, provider, checked, attempts=attempts, started=started)
+    except Exception:
+        await settled(checked.settling)  # the fallback the caller answers with waits for it too
+        raise
+    await settled(checked.settling)  # in the script's record's batch, or before it
+    return script
+
+
+async def _recorded(
+    ports: RunPorts,
+    prepared: Prepared,
+    seed: ResolvedSeed,
+    provider: Provider,
+    checked: Checked,
+    *,
+    attempts: int,
+    started: float,
+) -> Script:
+    """A script the provider wrote: checked for beats, recorded and cached."""
+    request = prepared.request
+    key = script_key(prepared, provider)
+    fingerprint = config_fingerprint(request, provider=provider.info.name)
     result = checked.result
     latency_ms = round((ports.clock.monotonic() - started) * 1000, 3)
     ports.metrics.generation(
@@ -141,8 +164,6 @@ async def script_stage(
         outbox=ports.outbox,
         tasks=ports.tasks,
     )
-    if checked.settling is not None:
-        await checked.settling
     if prepared.cacheable:
         outcome = Outcome(
             generation_id=generation_id,
