@@ -8,8 +8,9 @@ What is measured (p50 and p99 of single calls, one caller, on uvloop):
   the global cap, hold the amount in both) and `reserve` + `commit` (the second script moves the hold to
   spent and adds the spend history): what every budgeted provider call pays, two round trips;
 - `RedisRateLimiter.acquire` (one GCRA script): what every rate-limited request pays;
-- for the embedded default, `SqlAlchemyBudgetLedger.reserve` + `commit` on SQLite (two write
-  transactions) against one bare write transaction (`UPDATE` of one row) on the same file;
+- for the embedded default, `SqlAlchemyBudgetLedger.reserve` + `commit` on SQLite, wired as `bootstrap`
+  wires it (the reservation one transaction in the group-commit writer's thread, the commit a write of its
+  next batch) against one bare write transaction (`UPDATE` of one row) on the same file;
 - the read of the budget limits set in the editor (`SqlAlchemyBudgetLimitRepository.stored_limits`, 20
   limits stored) that each budgeted provider call makes before its reservation, against that
   reserve + commit: what the editable limits add to a provider call.
@@ -163,6 +164,7 @@ async def _sqlite_rows() -> list[Row]:
     from dyngen.adapters.db.reader import SqlReader
     from dyngen.adapters.db.repository import create_engine
     from dyngen.adapters.db.schema import upgrade
+    from dyngen.adapters.db.writer import SqlWriter
     from dyngen.domain.budgets import GLOBAL_SCOPE
     from dyngen.ports import BudgetLimitChange, Reservation
 
@@ -173,7 +175,8 @@ async def _sqlite_rows() -> list[Row]:
             async with engine.begin() as conn:
                 await conn.execute(text("CREATE TABLE bench_counter (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)"))
                 await conn.execute(text("INSERT INTO bench_counter VALUES (1, 0)"))
-            ledger = SqlAlchemyBudgetLedger(engine=engine, clock=SystemClock())
+            writer = SqlWriter(engine=engine)  # as `bootstrap.build` wires the ledger: its own thread's transactions
+            ledger = SqlAlchemyBudgetLedger(engine=engine, clock=SystemClock(), writer=writer)
             limits: dict[str, int | None] = {GLOBAL_SCOPE: 10**15, "node:bench": 10**15}
             reader = SqlReader(engine=engine)  # as `bootstrap.build` wires the stored limits' read
             stored = SqlAlchemyBudgetLimitRepository(engine=engine, reader=reader)
@@ -209,6 +212,7 @@ async def _sqlite_rows() -> list[Row]:
                 )
             finally:
                 await reader.aclose()
+                await writer.aclose()
         finally:
             await engine.dispose()
     ratio = percentile(times["reserve+commit"], 50) / percentile(times["write"], 50)

@@ -10,7 +10,9 @@ row, so the last of a budget goes to exactly one caller. Scope rows are always u
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -19,7 +21,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dyngen.adapters.db.repository import db_time, retrying, to_utc
 from dyngen.adapters.db.tables import budget_reservations, budget_scopes, budget_spend
@@ -57,7 +59,8 @@ class SqlAlchemyBudgetLedger:
         writer: The process's group-commit writer on `engine`: settlements (a commit or a release) are
             written through it, in one transaction with the records and settlements that wait beside them.
             Reservations never are: each is its own transaction, answered from the committed scopes, so a
-            budget is never overspent. None: one transaction per settlement.
+            budget is never overspent; on SQLite it runs in the writer's thread, one hand-over for the whole
+            transaction. None: one transaction per settlement.
     """
 
     def __init__(self, *, engine: AsyncEngine, clock: Clock, writer: SqlWriter | None = None) -> None:
@@ -81,18 +84,16 @@ class SqlAlchemyBudgetLedger:
             set_={"cost": budget_spend.c.cost + add_spend.excluded.cost},
         )
 
-    async def _ensure_scopes(self, conn: AsyncConnection, period: str, scopes: list[str]) -> None:
+    def _ensure_scopes(self, conn: Connection, period: str, scopes: list[str]) -> None:
         rows = [{"period": period, "scope": scope, "spent": 0, "reserved": 0} for scope in scopes]
-        await conn.execute(self._insert(budget_scopes).values(rows).on_conflict_do_nothing())
+        conn.execute(self._insert(budget_scopes).values(rows).on_conflict_do_nothing())
 
-    async def _purge(self, conn: AsyncConnection, period: str, now: datetime) -> dict[str, int]:
+    def _purge(self, conn: Connection, period: str, now: datetime) -> dict[str, int]:
         """Delete the period's expired reservations; returns what each scope held for them."""
-        expired = (
-            await conn.execute(
-                budget_reservations.delete()
-                .where(budget_reservations.c.period == period, budget_reservations.c.expires_at < to_utc(now))
-                .returning(budget_reservations.c.scopes, budget_reservations.c.amount)
-            )
+        expired = conn.execute(
+            budget_reservations.delete()
+            .where(budget_reservations.c.period == period, budget_reservations.c.expires_at < to_utc(now))
+            .returning(budget_reservations.c.scopes, budget_reservations.c.amount)
         ).all()
         held: dict[str, int] = defaultdict(int)
         for scopes, amount in expired:
@@ -100,10 +101,10 @@ class SqlAlchemyBudgetLedger:
                 held[scope] += int(amount)
         return held
 
-    async def _unhold(self, conn: AsyncConnection, period: str, held: dict[str, int]) -> None:
+    def _unhold(self, conn: Connection, period: str, held: dict[str, int]) -> None:
         for scope in sorted(held):
             c = budget_scopes.c
-            await conn.execute(
+            conn.execute(
                 budget_scopes.update()
                 .where(c.period == period, c.scope == scope)
                 .values(reserved=c.reserved - held[scope])
@@ -112,8 +113,13 @@ class SqlAlchemyBudgetLedger:
     async def reserve(
         self, reservation: Reservation, *, limits: dict[str, int | None], ttl_s: float
     ) -> BudgetRefusal | None:
+        hold = functools.partial(self._reserve, reservation, limits, ttl_s, self._clock.now())
         try:
-            await retrying(lambda: self._reserve(reservation, limits, ttl_s))
+            writer = self._writer
+            if writer is not None and writer.in_thread:  # SQLite: one hand-over to the writer's thread
+                await retrying(lambda: writer.transaction(hold))
+            else:
+                await retrying(lambda: self._run_sync(hold))
         except _RefusedError as refused:
             return refused.refusal
         except IntegrityError:
@@ -121,44 +127,47 @@ class SqlAlchemyBudgetLedger:
             return None
         return None
 
-    async def _reserve(self, reservation: Reservation, limits: dict[str, int | None], ttl_s: float) -> None:
-        now = self._clock.now()
+    async def _run_sync(self, work: Callable[[Connection], None]) -> None:
+        async with self._engine.begin() as conn:
+            await conn.run_sync(work)
+
+    def _reserve(
+        self, reservation: Reservation, limits: dict[str, int | None], ttl_s: float, now: datetime, conn: Connection
+    ) -> None:
+        """Hold `reservation` in its scopes within `conn`'s transaction, or raise `_RefusedError`."""
         period, amount = reservation.period, reservation.amount
         c = budget_scopes.c
-        async with self._engine.begin() as conn:
-            # First a write: SQLite's write lock is taken here, before anything is read.
-            await conn.execute(
-                budget_reservations.insert().values(
-                    id=reservation.id,
-                    period=period,
-                    scopes=list(reservation.scopes),
-                    amount=amount,
-                    expires_at=to_utc(now + timedelta(seconds=ttl_s)),
-                )
+        # First a write: SQLite's write lock is taken here, before anything is read.
+        conn.execute(
+            budget_reservations.insert().values(
+                id=reservation.id,
+                period=period,
+                scopes=list(reservation.scopes),
+                amount=amount,
+                expires_at=to_utc(now + timedelta(seconds=ttl_s)),
             )
-            await self._ensure_scopes(conn, period, sorted(reservation.scopes))
-            freed = await self._purge(conn, period, now)
-            for scope in sorted(set(freed) | set(reservation.scopes)):
-                back = freed.get(scope, 0)
-                if scope not in reservation.scopes:
-                    await self._unhold(conn, period, {scope: back})
-                    continue
-                limit = limits.get(scope)
-                stmt = (
-                    budget_scopes.update()
-                    .where(c.period == period, c.scope == scope)
-                    .values(reserved=c.reserved - back + amount)
-                )
-                if limit is not None:
-                    stmt = stmt.where(c.spent + c.reserved - back + amount <= limit)
-                if (await conn.execute(stmt)).rowcount == 1:
-                    continue
-                row = (
-                    await conn.execute(select(c.spent, c.reserved).where(c.period == period, c.scope == scope))
-                ).one()
-                assert limit is not None
-                remaining = limit - int(row.spent) - (int(row.reserved) - back)
-                raise _RefusedError(BudgetRefusal(scope=scope, limit=limit, remaining=remaining))
+        )
+        self._ensure_scopes(conn, period, sorted(reservation.scopes))
+        freed = self._purge(conn, period, now)
+        for scope in sorted(set(freed) | set(reservation.scopes)):
+            back = freed.get(scope, 0)
+            if scope not in reservation.scopes:
+                self._unhold(conn, period, {scope: back})
+                continue
+            limit = limits.get(scope)
+            stmt = (
+                budget_scopes.update()
+                .where(c.period == period, c.scope == scope)
+                .values(reserved=c.reserved - back + amount)
+            )
+            if limit is not None:
+                stmt = stmt.where(c.spent + c.reserved - back + amount <= limit)
+            if conn.execute(stmt).rowcount == 1:
+                continue
+            row = conn.execute(select(c.spent, c.reserved).where(c.period == period, c.scope == scope)).one()
+            assert limit is not None
+            remaining = limit - int(row.spent) - (int(row.reserved) - back)
+            raise _RefusedError(BudgetRefusal(scope=scope, limit=limit, remaining=remaining))
 
     async def commit(self, reservation: Reservation, *, actual: int, at: datetime) -> None:
         await self._settle(reservation, actual, at)

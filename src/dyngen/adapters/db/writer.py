@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Engine, bindparam, func
 from sqlalchemy.dialects import postgresql
@@ -52,6 +52,7 @@ _ADD_TOKEN = (
 _PRUNE_TOKENS = write_batches.delete().where(write_batches.c.written_at < func.now() - TOKENS_KEPT)
 
 Step = Callable[[Connection], None]
+T = TypeVar("T")
 
 
 class Batched(Protocol):
@@ -99,6 +100,25 @@ class SqlWriter:
         queued before it, and `aclose` writes it before the writer stops. The future is done once it committed,
         or holds the batch's error (logged already; it may be left unawaited)."""
         return self.commits.enqueue(write)
+
+    @property
+    def in_thread(self) -> bool:
+        """True on a SQLite file: the writer's batches (and `transaction`s) run in a thread of its own."""
+        return self._sqlite is not None
+
+    async def transaction(self, work: Callable[[Connection], T]) -> T:
+        """`work(connection)`'s result, run in a transaction of its own in the writer's thread (SQLite
+        only, `in_thread`), between two batches: the whole transaction is one hand-over, where aiosqlite
+        hands over each statement (a budget reservation's eight took 3.9 ms at p50, one caller). Raises what
+        `work` raises, its transaction rolled back."""
+        if self._sqlite is None:
+            raise RuntimeError("SqlWriter.transaction runs on SQLite only")
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self._own_transaction, work)
+
+    def _own_transaction(self, work: Callable[[Connection], T]) -> T:
+        assert self._sqlite is not None
+        with self._sqlite.begin() as conn:
+            return work(conn)
 
     async def _run(self, writes: list[Write]) -> None:
         if self._sqlite is not None:
