@@ -83,32 +83,39 @@ class SqlAlchemyBudgetLedger:
             index_elements=["period", "bucket_start", "node_id", "provider"],
             set_={"cost": budget_spend.c.cost + add_spend.excluded.cost},
         )
+        # A reservation's statements, built once too (building them per call was ~half of its 1.4 ms).
+        r = budget_reservations.c
+        self._add_hold = budget_reservations.insert().values(
+            id=bindparam("r_id"),
+            period=bindparam("r_period"),
+            scopes=bindparam("r_scopes", type_=r.scopes.type),
+            amount=bindparam("r_amount"),
+            expires_at=bindparam("r_expires", type_=r.expires_at.type),
+        )
+        self._expire_holds = (
+            budget_reservations.delete()
+            .where(r.period == bindparam("r_period"), r.expires_at < bindparam("r_now", type_=r.expires_at.type))
+            .returning(r.scopes, r.amount)
+        )
+        in_scope = (c.period == bindparam("b_period"), c.scope == bindparam("b_scope"))
+        held = c.reserved - bindparam("b_back") + bindparam("b_amount")
+        self._hold = budget_scopes.update().where(*in_scope).values(reserved=held)
+        self._hold_within = (
+            budget_scopes.update().where(*in_scope, c.spent + held <= bindparam("b_limit")).values(reserved=held)
+        )
+        self._scope_state = select(c.spent, c.reserved).where(*in_scope)
 
     def _ensure_scopes(self, conn: Connection, period: str, scopes: list[str]) -> None:
-        rows = [{"period": period, "scope": scope, "spent": 0, "reserved": 0} for scope in scopes]
-        conn.execute(self._insert(budget_scopes).values(rows).on_conflict_do_nothing())
+        conn.execute(self._new_scope, [{"period": period, "scope": scope} for scope in scopes])
 
     def _purge(self, conn: Connection, period: str, now: datetime) -> dict[str, int]:
         """Delete the period's expired reservations; returns what each scope held for them."""
-        expired = conn.execute(
-            budget_reservations.delete()
-            .where(budget_reservations.c.period == period, budget_reservations.c.expires_at < to_utc(now))
-            .returning(budget_reservations.c.scopes, budget_reservations.c.amount)
-        ).all()
+        expired = conn.execute(self._expire_holds, {"r_period": period, "r_now": to_utc(now)}).all()
         held: dict[str, int] = defaultdict(int)
         for scopes, amount in expired:
             for scope in scopes:
                 held[scope] += int(amount)
         return held
-
-    def _unhold(self, conn: Connection, period: str, held: dict[str, int]) -> None:
-        for scope in sorted(held):
-            c = budget_scopes.c
-            conn.execute(
-                budget_scopes.update()
-                .where(c.period == period, c.scope == scope)
-                .values(reserved=c.reserved - held[scope])
-            )
 
     async def reserve(
         self, reservation: Reservation, *, limits: dict[str, int | None], ttl_s: float
@@ -136,36 +143,30 @@ class SqlAlchemyBudgetLedger:
     ) -> None:
         """Hold `reservation` in its scopes within `conn`'s transaction, or raise `_RefusedError`."""
         period, amount = reservation.period, reservation.amount
-        c = budget_scopes.c
         # First a write: SQLite's write lock is taken here, before anything is read.
         conn.execute(
-            budget_reservations.insert().values(
-                id=reservation.id,
-                period=period,
-                scopes=list(reservation.scopes),
-                amount=amount,
-                expires_at=to_utc(now + timedelta(seconds=ttl_s)),
-            )
+            self._add_hold,
+            {
+                "r_id": reservation.id,
+                "r_period": period,
+                "r_scopes": list(reservation.scopes),
+                "r_amount": amount,
+                "r_expires": to_utc(now + timedelta(seconds=ttl_s)),
+            },
         )
         self._ensure_scopes(conn, period, sorted(reservation.scopes))
         freed = self._purge(conn, period, now)
         for scope in sorted(set(freed) | set(reservation.scopes)):
             back = freed.get(scope, 0)
-            if scope not in reservation.scopes:
-                self._unhold(conn, period, {scope: back})
+            mine = scope in reservation.scopes  # a scope only freed gives its expired holds back
+            params = {"b_period": period, "b_scope": scope, "b_back": back, "b_amount": amount if mine else 0}
+            limit = limits.get(scope) if mine else None
+            if limit is None:
+                conn.execute(self._hold, params)
                 continue
-            limit = limits.get(scope)
-            stmt = (
-                budget_scopes.update()
-                .where(c.period == period, c.scope == scope)
-                .values(reserved=c.reserved - back + amount)
-            )
-            if limit is not None:
-                stmt = stmt.where(c.spent + c.reserved - back + amount <= limit)
-            if conn.execute(stmt).rowcount == 1:
+            if conn.execute(self._hold_within, params | {"b_limit": limit}).rowcount == 1:
                 continue
-            row = conn.execute(select(c.spent, c.reserved).where(c.period == period, c.scope == scope)).one()
-            assert limit is not None
+            row = conn.execute(self._scope_state, params).one()
             remaining = limit - int(row.spent) - (int(row.reserved) - back)
             raise _RefusedError(BudgetRefusal(scope=scope, limit=limit, remaining=remaining))
 
