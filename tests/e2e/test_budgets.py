@@ -21,7 +21,7 @@ from dyngen.config import Settings
 from dyngen.domain.access import Scope
 from dyngen.domain.errors import ErrorCode
 from dyngen.entrypoints.api.app import create_app
-from dyngen.services.generation import runs, stages
+from dyngen.services.generation import attempts, runs, stages
 from dyngen.services.machinery.container import Services
 from tests.e2e.test_api import game_request
 from tests.fakes import FakeProvider, FakeVideoProvider
@@ -305,6 +305,7 @@ async def test_the_answer_waits_for_the_settlement_under_way(
 
     monkeypatch.setattr(ledger, "commit", held_commit)
     monkeypatch.setattr(module, "settled", watched)
+    monkeypatch.setattr(attempts, "settled", watched)  # what `settled_on_failure` waits through
     app = create_app(settings, services=services)
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dyngen.test") as http:

@@ -105,9 +105,6 @@ class SqlAlchemyBudgetLedger:
         )
         self._scope_state = select(c.spent, c.reserved).where(*in_scope)
 
-    def _ensure_scopes(self, conn: Connection, period: str, scopes: list[str]) -> None:
-        conn.execute(self._new_scope, [{"period": period, "scope": scope} for scope in scopes])
-
     def _purge(self, conn: Connection, period: str, now: datetime) -> dict[str, int]:
         """Delete the period's expired reservations; returns what each scope held for them."""
         expired = conn.execute(self._expire_holds, {"r_period": period, "r_now": to_utc(now)}).all()
@@ -154,7 +151,7 @@ class SqlAlchemyBudgetLedger:
                 "r_expires": to_utc(now + timedelta(seconds=ttl_s)),
             },
         )
-        self._ensure_scopes(conn, period, sorted(reservation.scopes))
+        conn.execute(self._new_scope, [{"period": period, "scope": scope} for scope in sorted(reservation.scopes)])
         freed = self._purge(conn, period, now)
         for scope in sorted(set(freed) | set(reservation.scopes)):
             back = freed.get(scope, 0)

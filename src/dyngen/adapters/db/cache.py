@@ -133,7 +133,7 @@ class SqlCacheTier:
                 put = _Put(self, key, self.now() + ttl_s if ttl_s is not None else 0.0, value)
                 # Behind a delete of the key still waiting for its batch, as a step: a batch writes its grouped
                 # writes (the puts' one upsert) before its steps (the delete), which would drop this entry.
-                write = put.step if any(key in keys for keys in self._deleting) else put
+                write = put.step if self._deleting and any(key in keys for keys in self._deleting) else put
                 self._writer.write_behind(write).add_done_callback(lambda _: self._written(put))
                 self._unwritten[key] = put  # after it was queued: a closed writer takes nothing
 

@@ -6,8 +6,9 @@ reserved and settled in the budgets, its output checked against the node's requi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -58,6 +59,17 @@ async def settled(settling: asyncio.Task[None] | None) -> None:
     grace) ends the wait without cancelling the caller, and a caller cancelled here leaves it running."""
     if settling is not None and not settling.done():
         await asyncio.wait({settling})
+
+
+@contextlib.asynccontextmanager
+async def settled_on_failure(settling: asyncio.Task[None] | None) -> AsyncIterator[None]:
+    """The block that stores and records a result: when it fails, the failure (a fallback, an error) is
+    answered only once the settlement under way has ended, as a success is."""
+    try:
+        yield
+    except Exception:
+        await settled(settling)
+        raise
 
 
 async def _attempt(
@@ -268,11 +280,9 @@ async def run_provider(  # noqa: PLR0915 - one attempt loop: reserve, call, sett
                 ledger=ports.ledger,
                 clock=ports.clock,
             )
-            if settlement is None:
-                pass
-            elif checked is None or failed is not None:
+            if settlement is not None and (checked is None or failed is not None):
                 await settlement
-            else:  # under way while the caller stores and records the result (`Checked.settling`)
+            elif settlement is not None:  # under way while the caller stores and records the result
                 settling = asyncio.get_running_loop().create_task(settlement, name="dyngen-budget-settle")
                 ports.tasks.adopt("budget-settle", settling)  # finished on close even when nobody awaits it
         if checked is not None and failed is None:

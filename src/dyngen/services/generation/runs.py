@@ -19,7 +19,7 @@ from dyngen.domain.media import ARTIFACT_PATH
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
 from dyngen.domain.responses import ElementCheck, ErrorInfo, FallbackInfo, GeneratedContentPayload, StageInfo
 from dyngen.ports import ArtifactBlob, ArtifactStore, Clock, Provider, ProviderResult, RemoteJob
-from dyngen.services.generation.attempts import Checked, Progress, run_provider, settled, timeout_s
+from dyngen.services.generation.attempts import Checked, Progress, run_provider, settled, settled_on_failure, timeout_s
 from dyngen.services.generation.drift import drifted, look_up
 from dyngen.services.generation.outcomes import CACHE_FORMAT, ArtifactRef, CacheEntry, Outcome, Prepared
 from dyngen.services.generation.ports import RunPorts
@@ -278,12 +278,8 @@ async def generate_for_job(
     outcome, final, settling = await run_generation(
         ports, prepared, seed, job=job, progress=progress, remote_job=remote_job
     )
-    try:
-        await cache_outcome(ports, prepared, outcome)
-    except Exception:
-        await settled(settling)
-        raise
-    await settled(settling)
+    await settled(settling)  # the job's final record is written after this returns: nothing to share a batch with
+    await cache_outcome(ports, prepared, outcome)
     return final
 
 
@@ -386,7 +382,7 @@ async def run_generation(
         common |= job.model_dump(include=JOB_FIELDS) | {"lease_owner": None, "lease_expires_at": None}
     if result is not None:
         settling = checked.settling if checked is not None else None
-        try:
+        async with settled_on_failure(settling):  # a failure here is answered once it has settled too
             deadline = started + timeout_s(ports.options, request)
             artifacts, url = await _store_artifacts(
                 generation_id,
@@ -433,9 +429,6 @@ async def run_generation(
                 elements=record.elements,
             )
             return outcome, record, settling
-        except Exception:
-            await settled(settling)  # the answer (now the node's fallback, or an error) waits for it too
-            raise
     assert error is not None
     if lookup is not None:
         lookup.cancel()  # no content to compare

@@ -19,7 +19,7 @@ from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.records import GenerationRecord
 from dyngen.domain.responses import ElementCheck, GeneratedContentPayload, StageInfo
 from dyngen.ports import Provider
-from dyngen.services.generation.attempts import Checked, Progress, run_provider, settled
+from dyngen.services.generation.attempts import Checked, Progress, run_provider, settled, settled_on_failure
 from dyngen.services.generation.outcomes import CACHE_FORMAT, CacheEntry, Outcome, Prepared
 from dyngen.services.generation.ports import RunPorts
 from dyngen.services.generation.request import config_fingerprint
@@ -84,11 +84,8 @@ async def script_stage(
     if checked is None:
         assert error is not None
         raise DyngenError(error.code, f"script stage '{provider.info.name}': {error.message}", details=error.details)
-    try:
+    async with settled_on_failure(checked.settling):  # the fallback the caller then answers waits for it too
         script = await _recorded(ports, prepared, seed, provider, checked, attempts=attempts, started=started)
-    except Exception:
-        await settled(checked.settling)  # the fallback the caller answers with waits for it too
-        raise
     await settled(checked.settling)  # in the script's record's batch, or before it
     return script
 
