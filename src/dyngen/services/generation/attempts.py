@@ -6,9 +6,8 @@ reserved and settled in the budgets, its output checked against the node's requi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -61,15 +60,22 @@ async def settled(settling: asyncio.Task[None] | None) -> None:
         await asyncio.wait({settling})
 
 
-@contextlib.asynccontextmanager
-async def settled_on_failure(settling: asyncio.Task[None] | None) -> AsyncIterator[None]:
+class settled_on_failure:  # noqa: N801 - used as a function: `async with settled_on_failure(settling):`
     """The block that stores and records a result: when it fails, the failure (a fallback, an error) is
-    answered only once the settlement under way has ended, as a success is."""
-    try:
-        yield
-    except Exception:
-        await settled(settling)
-        raise
+    answered only once the settlement under way has ended, as a success is. A class, not a generator-based
+    context manager: it is entered on every miss."""
+
+    __slots__ = ("settling",)
+
+    def __init__(self, settling: asyncio.Task[None] | None) -> None:
+        self.settling = settling
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is not None and issubclass(kind, Exception):
+            await settled(self.settling)
 
 
 async def _attempt(
