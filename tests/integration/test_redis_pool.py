@@ -1,15 +1,17 @@
 """`LeanPool` and the lean connections of `RedisConnection`, on the machine's Redis: what redis-py's check of a
-pooled connection catches (a connection Redis closed, a reply nobody read) is still caught without it, and a
-command larger than the transport's buffer still goes out whole."""
+pooled connection catches (a connection Redis closed, a reply nobody read) is still caught without it, a
+command larger than the transport's buffer still goes out whole, callers beyond the pool queue in order
+without losing a connection, and `RedisConnection.command` answers as Redis replied."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
 
-from dyngen.adapters.messaging.redis import RedisConnection
+from dyngen.adapters.messaging.redis import RedisConnection, RedisUnavailableError
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.services
@@ -68,3 +70,61 @@ async def test_a_value_larger_than_the_transport_buffer_goes_out_whole(connectio
 
     assert await connection.call(lambda r: r.get(key)) == value
     assert await connection.call(lambda r: r.strlen(key)) == len(value)
+
+
+async def test_callers_beyond_the_pool_queue_in_order_for_its_connection(connection: RedisConnection) -> None:
+    pool = connection.client.connection_pool
+    held = await pool.get_connection()
+    served: list[str] = []
+
+    async def queued(name: str) -> None:
+        taken = await pool.get_connection()
+        served.append(name)
+        await pool.release(taken)
+
+    first = asyncio.create_task(queued("first"))
+    await until(lambda: len(pool._queued) == 1, what="the first caller to queue")
+    second = asyncio.create_task(queued("second"))
+    await until(lambda: len(pool._queued) == 2, what="the second caller to queue")
+    await pool.release(held)
+    await asyncio.gather(first, second)
+
+    assert served == ["first", "second"]
+    assert (len(pool._available_connections), len(pool._in_use_connections)) == (1, 0), "one connection, free again"
+
+
+async def test_a_connection_handed_to_a_caller_cancelled_meanwhile_goes_to_the_next(
+    connection: RedisConnection,
+) -> None:
+    pool = connection.client.connection_pool
+    held = await pool.get_connection()
+    gone = asyncio.create_task(pool.get_connection())
+    await until(lambda: len(pool._queued) == 1, what="the first caller to queue")
+    after = asyncio.create_task(pool.get_connection())
+    await until(lambda: len(pool._queued) == 2, what="the second caller to queue")
+
+    await pool.release(held)  # handed to `gone`, which is cancelled before it resumes
+    gone.cancel()
+    taken = await after
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+
+    assert taken is held
+    await pool.release(taken)
+    assert (len(pool._available_connections), len(pool._in_use_connections)) == (1, 0), "the connection is not lost"
+    assert await connection.command("PING") == b"PONG"
+
+
+async def test_a_command_answers_as_redis_sent_it_and_an_error_reply_is_not_an_outage(
+    connection: RedisConnection,
+) -> None:
+    key = connection.key("typed")
+    assert await connection.command("SET", key, b"text", "PX", 60_000) == b"OK"
+    assert await connection.command("GET", key) == b"text"
+    assert await connection.command("PTTL", key) > 0
+    assert await connection.command("EVAL", "return {1, ARGV[1]}", 0, "two") == [1, b"two"]
+
+    with pytest.raises(RedisUnavailableError, match="WRONGTYPE"):
+        await connection.command("LPUSH", key, b"item")  # a string is not a list: Redis answers with an error
+    assert connection.available, "Redis answered: no cooldown"
+    assert await connection.command("GET", key) == b"text", "the connection still reads its own replies"

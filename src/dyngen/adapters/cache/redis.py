@@ -27,7 +27,7 @@ class RedisCacheTier:
 
     async def get(self, key: str) -> bytes | None:
         try:
-            value = await self._connection.call(lambda r: r.get(self._key(key)))
+            value = await self._connection.command("GET", self._key(key))
         except RedisUnavailableError:
             return None
         return value.encode() if isinstance(value, str) else value
@@ -35,10 +35,12 @@ class RedisCacheTier:
     async def set(self, key: str, value: bytes, *, ttl_s: float | None = None) -> None:
         try:
             if ttl_s is not None and ttl_s <= 0:  # already expired: nothing to keep
-                await self._connection.call(lambda r: r.delete(self._key(key)))
+                await self._connection.command("DEL", self._key(key))
                 return
-            px = max(1, math.ceil(ttl_s * 1000)) if ttl_s is not None else None
-            await self._connection.call(lambda r: r.set(self._key(key), value, px=px))
+            if ttl_s is None:
+                await self._connection.command("SET", self._key(key), value)
+            else:
+                await self._connection.command("SET", self._key(key), value, "PX", max(1, math.ceil(ttl_s * 1000)))
         except RedisUnavailableError:
             return
 
@@ -47,7 +49,7 @@ class RedisCacheTier:
         if not names:
             return 0
         try:
-            removed: int = await self._connection.call(lambda r: r.delete(*names))
+            removed: int = await self._connection.command("DEL", *names)
         except RedisUnavailableError as exc:
             raise DyngenError(
                 ErrorCode.DEPENDENCY_UNAVAILABLE, f"cannot invalidate the Redis cache tier: {exc}"

@@ -132,12 +132,12 @@ class RedisSingleFlight:
                         if not listening:  # before the result is read: a flight that ends after it is heard
                             listening = True  # first: a waiter cancelled while it subscribes still unsubscribes
                             await self._redis.listen_to(channel)
-                        landed = await self._redis.call(lambda r: r.get(result))
+                        landed = await self._redis.command("GET", result)
                         if landed is None:
                             remaining = deadline - time.monotonic()
                             if remaining <= 0:
                                 raise TimeoutError(f"single flight for {key!r} did not finish before the deadline")
-                            lease_left_ms = await self._redis.call(lambda r: r.pttl(lock))
+                            lease_left_ms = await self._redis.command("PTTL", lock)
                 except RedisUnavailableError:
                     self._forget(channel, waiter)
                     return await produce(), False
@@ -172,10 +172,10 @@ class RedisSingleFlight:
         """(the flight's result, None) when `look_first` finds it; else (None, the new lease's token, or None
         while another process holds the lease)."""
         if look_first:
-            landed = await self._redis.call(lambda r: r.get(result))
+            landed = await self._redis.command("GET", result)
             if landed is not None:
                 return landed, None
-        token = await self._redis.call(lambda r: r.eval(_ACQUIRE, 3, lock, fence, result, self._owner, self._lease_ms))
+        token = await self._redis.command("EVAL", _ACQUIRE, 3, lock, fence, result, self._owner, self._lease_ms)
         return None, token
 
     def _forget(self, channel: str, waiter: asyncio.Future[bytes]) -> None:
@@ -206,7 +206,7 @@ class RedisSingleFlight:
                 if done:
                     return
                 with contextlib.suppress(RedisUnavailableError):
-                    await self._redis.call(lambda r: r.eval(_EXTEND, 1, lock, token, self._lease_ms))
+                    await self._redis.command("EVAL", _EXTEND, 1, lock, token, self._lease_ms)
 
         extender = asyncio.create_task(keep_alive(), name="dyngen-flight-lease")
         self._extenders.add(extender)
@@ -220,9 +220,8 @@ class RedisSingleFlight:
             extender.cancel()
         data = codec.encode(produced)
         try:
-            owned = await self._redis.call(
-                lambda r: r.eval(_FINISH, 3, lock, result, channel, token, data, self._result_ttl_ms)
-            )
+            finish = ("EVAL", _FINISH, 3, lock, result, channel, token, data, self._result_ttl_ms)
+            owned = await self._redis.command(*finish)
             if not owned:
                 log.warning("single_flight.lease_lost channel=%s", channel)
         except RedisUnavailableError:

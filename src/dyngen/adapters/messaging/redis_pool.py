@@ -1,4 +1,5 @@
-"""redis-py's asyncio connection pool, without the two extra turns of the event loop it takes per command.
+"""redis-py's asyncio connection pool, without the extra turns of the event loop and the locks it takes per
+command.
 
 redis-py 5 (arq keeps it below 6) suspends its caller twice on every command, besides waiting for the reply:
 
@@ -13,15 +14,19 @@ turns of each cost ~15 % of its CPU (issue 18: callgrind counted 7.1 M instructi
 
 `LeanPool` makes the same check without suspending: what that read could find is what the event loop already
 took from the socket, bytes nobody read or the server's end of the connection (a restarted Redis). Only then
-does it fall back to redis-py's own check, which reconnects. `lean_connection(cls)` writes a command straight
-to the transport when the connection is up; only when that fills the transport past its high-water mark (a
-large value) does it wait for it to drain, as redis-py does, within the socket timeout. Anything else (no
-connection yet, a closing transport, health checks) goes through redis-py's own code.
+does it fall back to redis-py's own check, which reconnects. It hands out and takes back a connection without
+the blocking pool's lock and timeout when one is free and nobody queues for one; callers beyond
+`max_connections` queue in order, each for `timeout` at most, as in redis-py's blocking pool.
+`lean_connection(cls)` writes a command straight to the transport when the connection is up; only when that
+fills the transport past its high-water mark (a large value) does it wait for it to drain, as redis-py does,
+within the socket timeout. Anything else (no connection yet, a closing transport, health checks) goes through
+redis-py's own code.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Awaitable, Callable
 from functools import cache
 from typing import Any
@@ -49,8 +54,54 @@ def _read_nothing_pending(connection: AbstractConnection) -> bool:
 
 
 class LeanPool(BlockingConnectionPool):  # type: ignore[misc]  # redis is untyped here (pyproject)
-    """A `BlockingConnectionPool` whose check of a connection it hands out does not suspend the caller
-    when there is nothing to find (see the module docstring)."""
+    """A `BlockingConnectionPool` that hands out a free connection without its lock, and whose check of that
+    connection does not suspend the caller when there is nothing to find (see the module docstring)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._queued: deque[asyncio.Future[AbstractConnection]] = deque()  # callers waiting, in order
+
+    async def get_connection(self, *_args: Any, **_options: Any) -> AbstractConnection:
+        if self._queued or not self.can_get_connection():
+            connection = await self._queue_for_connection()
+        else:
+            connection = self.get_available_connection()
+        try:
+            await self.ensure_connection(connection)
+        except BaseException:
+            await self.release(connection)
+            raise
+        return connection
+
+    async def _queue_for_connection(self) -> AbstractConnection:
+        waiter: asyncio.Future[AbstractConnection] = asyncio.get_running_loop().create_future()
+        self._queued.append(waiter)
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await waiter
+        except BaseException as exc:
+            if waiter.done() and not waiter.cancelled():  # handed one as this caller gave up: pass it on
+                self._hand_over(waiter.result())
+            else:
+                waiter.cancel()
+            if isinstance(exc, TimeoutError):
+                raise RedisConnectionError("No connection available.") from exc
+            raise
+
+    def _hand_over(self, connection: AbstractConnection) -> None:
+        """Give `connection` (in use) to the first caller still queued, or back to the free ones."""
+        while self._queued:
+            waiter = self._queued.popleft()
+            if not waiter.done():
+                waiter.set_result(connection)
+                return
+        self._in_use_connections.remove(connection)
+        self._available_connections.append(connection)
+
+    async def release(self, connection: AbstractConnection) -> None:
+        if getattr(connection, "_re_auth_token", None) is not None:  # a streaming credential's new token
+            await connection.re_auth()  # what redis-py's pool does on every release (its event dispatcher)
+        self._hand_over(connection)
 
     async def ensure_connection(self, connection: AbstractConnection) -> None:
         if _read_nothing_pending(connection):
