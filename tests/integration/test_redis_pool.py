@@ -128,3 +128,15 @@ async def test_a_command_answers_as_redis_sent_it_and_an_error_reply_is_not_an_o
         await connection.command("LPUSH", key, b"item")  # a string is not a list: Redis answers with an error
     assert connection.available, "Redis answered: no cooldown"
     assert await connection.command("GET", key) == b"text", "the connection still reads its own replies"
+
+
+async def test_a_connection_released_twice_is_refused_not_kept_free_twice(connection: RedisConnection) -> None:
+    pool = connection.client.connection_pool
+    held = await pool.get_connection()
+    await pool.release(held)
+
+    with pytest.raises(KeyError):
+        await pool.release(held)
+
+    assert pool._available_connections == [held], "free once: two callers never get it at the same time"
+    assert await connection.command("PING") == b"PONG"

@@ -90,6 +90,8 @@ class LeanPool(BlockingConnectionPool):  # type: ignore[misc]  # redis is untype
 
     def _hand_over(self, connection: AbstractConnection) -> None:
         """Give `connection` (in use) to the first caller still queued, or back to the free ones."""
+        if connection not in self._in_use_connections:  # released twice: never hand it to a second caller
+            raise KeyError("a connection released that the pool has not handed out")
         while self._queued:
             waiter = self._queued.popleft()
             if not waiter.done():
