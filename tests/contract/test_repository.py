@@ -344,7 +344,7 @@ class TestGroupCommitGenerationRepository(GenerationRepositoryContract):
     async def test_the_json_columns_hold_what_a_write_without_the_writer_stores(
         self, engine: AsyncEngine, backend: Backend, repository: GenerationRepository
     ) -> None:
-        # On SQLite the writer brings the JSON columns' text made by pydantic (`record_text_row`); the values
+        # The writer brings the JSON columns' text made by pydantic (`record_text_row`); the values
         # must be those the JSON type writes for the same record (`record_row`), `None` as JSON `null`.
         checks = [ElementCheck(element="caf\u00e9", role="required", verified_by="lexicon", beat=0, quote="Caf\u00e9")]
         stages = [StageInfo(stage="script", provider="builtin", tokens=3, cost=0.1 + 0.2)]

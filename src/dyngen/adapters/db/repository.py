@@ -13,13 +13,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import TypeAdapter
-from sqlalchemy import JSON, Column, Engine, MetaData, Table, Text, and_, bindparam, event, select, text, update
+from sqlalchemy import JSON, Column, Dialect, Engine, MetaData, Table, and_, bindparam, event, select, text, update
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.types import TypeDecorator
 
 from dyngen.adapters.db.guard import GuardedAsyncEngine
 from dyngen.adapters.db.tables import generation_artifacts, generations
@@ -160,12 +161,10 @@ def insert_records(conn: Connection, group: Sequence[GenerationRecord], *, postg
     ids that went in."""
     records = {record.id: record for record in group}  # the same record twice is written once
     stmt: Any
-    if postgres:
-        stmt = postgresql.insert(generations).on_conflict_do_nothing(index_elements=["id"])
-        rows = [record_row(r) for r in records.values()]
-    else:  # SQLite keeps JSON as text: the record's JSON columns are written as pydantic makes their text
-        stmt = sqlite.insert(_TEXT_GENERATIONS).on_conflict_do_nothing(index_elements=["id"])
-        rows = [record_text_row(r) for r in records.values()]
+    # The record's JSON columns are written as pydantic makes their text (`record_text_row`).
+    stmt = (postgresql.insert if postgres else sqlite.insert)(_TEXT_GENERATIONS)
+    stmt = stmt.on_conflict_do_nothing(index_elements=["id"])
+    rows = [record_text_row(r) for r in records.values()]
     added = list(conn.execute(stmt.returning(stmt.table.c.id), rows).scalars().all())
     artifacts = [
         {**a.model_dump(), "created_at": to_utc(a.created_at)} for gid in added for a in records[gid].artifacts
@@ -400,9 +399,20 @@ def record_row(record: GenerationRecord) -> dict[str, Any]:
     return row
 
 
-# The JSON columns of `generations`, and the table as SQLite stores it (JSON is text there) for a write that
-# brings their text: one pass of pydantic's serializer per column instead of `model_dump(mode="json")` and
-# then the JSON type's `json.dumps` (~0.1 ms of a miss's CPU less on the writer's thread, issue 18).
+class _JsonText(TypeDecorator[Any]):
+    """A JSON column whose value comes as its JSON text, written as it is (no `json.dumps` of Python values).
+    On PostgreSQL the parameter keeps the column's `::JSON` cast; on SQLite, JSON is text anyway."""
+
+    impl = JSON
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> None:
+        return None
+
+
+# The JSON columns of `generations`, and the table for a write that brings their text: one pass of pydantic's
+# serializer per column instead of `model_dump(mode="json")` and then the JSON type's `json.dumps` (~0.1 ms of
+# a miss's CPU less, on SQLite's writer thread or PostgreSQL's event loop, issue 18).
 _JSON_FIELDS = tuple(c.name for c in generations.columns if isinstance(c.type, JSON))
 _JSON_TEXT: dict[str, TypeAdapter[Any]] = {
     name: TypeAdapter(GenerationRecord.model_fields[name].annotation or Any) for name in _JSON_FIELDS
@@ -410,13 +420,16 @@ _JSON_TEXT: dict[str, TypeAdapter[Any]] = {
 _TEXT_GENERATIONS = Table(
     "generations",
     MetaData(),
-    *(Column(c.name, Text if c.name in _JSON_FIELDS else c.type, primary_key=c.primary_key) for c in generations.c),
+    *(
+        Column(c.name, _JsonText() if c.name in _JSON_FIELDS else c.type, primary_key=c.primary_key)
+        for c in generations.c
+    ),
 )
 
 
 def record_text_row(record: GenerationRecord) -> dict[str, Any]:
     """`record_row` with the JSON columns as their JSON text (the same values once read: `None` is `null`,
-    as the JSON type writes it), for a `_TEXT_GENERATIONS` insert on SQLite."""
+    as the JSON type writes it), for a `_TEXT_GENERATIONS` insert."""
     row = record.model_dump(mode="json", exclude={"artifacts", *DATETIMES, *_JSON_FIELDS})
     row.update({name: to_utc(getattr(record, name)) for name in DATETIMES})
     row.update({name: adapter.dump_json(getattr(record, name)).decode() for name, adapter in _JSON_TEXT.items()})
