@@ -1,5 +1,6 @@
-"""The API process's garbage collector: what startup made is frozen, young objects are collected less often
-while the API serves, and a process that serves again (tests) gets its own settings back."""
+"""The garbage collector of a long-running process (the API, `dyngen warm`, `dyngen worker`): what startup
+made is frozen, young objects are collected less often while it serves, and a process that serves again
+(tests) gets its own settings back."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import httpx
 import pytest
 
 from dyngen.config import Settings
-from dyngen.entrypoints.api.app import SERVING_GC_THRESHOLDS, create_app
+from dyngen.entrypoints import cli_warm, worker
+from dyngen.entrypoints.api.app import create_app
+from dyngen.entrypoints.collector import SERVING_GC_THRESHOLDS
 from dyngen.services.machinery.container import Services
 
 MISS = {"type": "dialogue", "node_id": "gc", "strategy": "per_playthrough", "provider": "builtin"}
@@ -44,3 +47,37 @@ async def test_an_app_handed_its_services_leaves_the_collector_alone(
     app = create_app(settings, services=services)
     async with app.router.lifespan_context(app):
         assert gc.get_threshold() == restored
+
+
+def test_a_warm_up_from_the_cli_runs_as_the_api_serves_then_gives_the_settings_back(
+    settings: Settings, restored: tuple[int, int, int]
+) -> None:
+    seen = []
+
+    async def use(services: Services) -> str:
+        seen.append(gc.get_threshold())
+        return "report"
+
+    assert cli_warm._run(settings, use, []) == "report"
+
+    assert seen == [SERVING_GC_THRESHOLDS]
+    assert gc.get_threshold() == restored
+
+
+async def test_a_job_worker_runs_as_the_api_serves_then_gives_the_settings_back(
+    settings: Settings,
+    redis_url: str,
+    redis_prefix: str,
+    restored: tuple[int, int, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen = []
+
+    async def jobs_until_stopped(_settings: Settings, _services: Services) -> None:
+        seen.append(gc.get_threshold())
+
+    monkeypatch.setattr(worker, "run_job_worker", jobs_until_stopped)
+    await worker.run_worker(settings.model_copy(update={"redis_url": redis_url, "redis_prefix": redis_prefix}))
+
+    assert seen == [SERVING_GC_THRESHOLDS]
+    assert gc.get_threshold() == restored

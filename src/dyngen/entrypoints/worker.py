@@ -7,6 +7,7 @@ import logging
 from dyngen.bootstrap import build, run_job_worker
 from dyngen.config import Settings
 from dyngen.domain.errors import DyngenError, ErrorCode
+from dyngen.entrypoints import collector
 
 log = logging.getLogger("dyngen.worker")
 
@@ -23,9 +24,10 @@ async def run_worker(settings: Settings) -> None:
             "dyngen worker needs DYNGEN_REDIS_URL; without Redis, `dyngen serve` runs jobs in-process",
         )
     services = await build(settings)
-    await services.start()
-    log.info("worker.started runner=%s queue=%s:jobs", services.runner_id, settings.redis_prefix)
     try:
-        await run_job_worker(settings, services)  # until SIGTERM/SIGINT
+        await services.start()
+        log.info("worker.started runner=%s queue=%s:jobs", services.runner_id, settings.redis_prefix)
+        with collector.long_running():
+            await run_job_worker(settings, services)  # until SIGTERM/SIGINT
     finally:
         await services.aclose()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import gc
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,6 +17,7 @@ from dyngen import __version__
 from dyngen.bootstrap import build
 from dyngen.bootstrap_ports import authoring_ports
 from dyngen.config import Settings
+from dyngen.entrypoints import collector
 from dyngen.entrypoints.api import api_docs, editor, errors
 from dyngen.entrypoints.api.auth import SECURITY, SECURITY_SCHEMES
 from dyngen.entrypoints.api.cors import Cors
@@ -33,9 +33,6 @@ from dyngen.entrypoints.api.wire import body_schemas
 from dyngen.entrypoints.logs import configure_logging
 from dyngen.services.authoring import graphs as graphs_service
 from dyngen.services.machinery.container import Services
-
-SERVING_GC_THRESHOLDS = (10_000, 10, 10)
-"""The collector's thresholds while the API serves (set after startup's objects are frozen; see the lifespan)."""
 
 
 @functools.cache
@@ -81,30 +78,20 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = services is None
-        thresholds = gc.get_threshold()
         app.state.services = services if services is not None else await build(settings)
-        if own:
-            await app.state.services.start()  # the job runner, the reaper
-            example = settings.example_graph
-            if example is not None and await asyncio.to_thread(example.is_file):
-                data = json.loads(await asyncio.to_thread(example.read_text, encoding="utf-8"))
-                await graphs_service.load_example(data=data, ports=authoring_ports(app.state.services))
-            # What startup made (modules, the app, pools, schemas: ~200k objects) lives as long as the
-            # process: out of the collector's sight, a full collection no longer walks it (issue 18: at
-            # c=32 the full collections cost a cache miss ~1 ms of CPU on average).
-            gc.collect()
-            gc.freeze()
-            # A miss leaves ~150 tracked objects behind (most freed by reference counting), so at the default
-            # 700 the young generation was collected every ~5 misses: ~0.13 ms of CPU per miss at c=32, ~0.02
-            # ms at SERVING_GC_THRESHOLDS. Memory stays bounded: RSS after 20k misses at c=32 was the same
-            # as with the defaults (~212 MB, flat from ~15k on: the memos filling, not garbage).
-            gc.set_threshold(*SERVING_GC_THRESHOLDS)
         try:
-            yield
+            if own:
+                await app.state.services.start()  # the job runner, the reaper
+                example = settings.example_graph
+                if example is not None and await asyncio.to_thread(example.is_file):
+                    data = json.loads(await asyncio.to_thread(example.read_text, encoding="utf-8"))
+                    await graphs_service.load_example(data=data, ports=authoring_ports(app.state.services))
+                with collector.long_running():  # startup's objects frozen, young ones collected less often
+                    yield
+            else:
+                yield
         finally:
             if own:
-                gc.set_threshold(*thresholds)
-                gc.unfreeze()  # a server started again in this process (tests) leaves nothing uncollectable
                 await app.state.services.aclose()
 
     app = FastAPI(
