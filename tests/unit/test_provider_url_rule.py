@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
 from pathlib import Path
 
 import pytest
 
 from dyngen.adapters.providers.comfyui.workflow import load, outputs
-from dyngen.adapters.providers.ssrf import check_address, secret_parts
+from dyngen.adapters.providers.ssrf import check_address, pinned, secret_parts
 from dyngen.domain.errors import DyngenError
 
 
@@ -21,6 +23,29 @@ async def test_a_named_private_host_passes_and_only_that_one() -> None:
     for target, named in (("http://10.0.0.5/", ["127.0.0.1"]), ("http://127.0.0.1/", ["localhost"])):
         with pytest.raises(DyngenError, match="private_hosts"):
             await check_address(target, allowed_hosts=(), allow_private_hosts=False, private_hosts=named)
+
+
+async def test_a_url_checked_again_is_resolved_again_and_pinned_to_its_new_address(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Parsing a URL and swapping its host are remembered per URL; the address it resolves to never is.
+    answers = iter(["10.1.1.1", "10.2.2.2"])
+
+    async def resolve(_self: object, host: str, port: int, **_: object) -> list[tuple[object, ...]]:
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers), port))]
+
+    monkeypatch.setattr(type(asyncio.get_running_loop()), "getaddrinfo", resolve)
+    named = {"allowed_hosts": (), "allow_private_hosts": False, "private_hosts": ["models.internal"]}
+    seen = []
+    for _ in range(2):
+        url, address = await check_address("http://models.internal:8080/v1/chat", **named)
+        connect, headers, _extensions = pinned(url, address)
+        seen.append((address, connect.host, headers["Host"]))
+
+    assert seen == [
+        ("10.1.1.1", "10.1.1.1", "models.internal:8080"),
+        ("10.2.2.2", "10.2.2.2", "models.internal:8080"),
+    ]
 
 
 def test_secret_parts_cover_the_bare_key() -> None:
