@@ -128,6 +128,19 @@ class BudgetLedgerContract:
         assert bucket.bucket_start == datetime(2026, 11, 25, 14, tzinfo=UTC)
         assert (bucket.node_id, bucket.provider, bucket.cost) == ("cafe_to_roof", "openai", to_micros(1))
 
+    async def test_a_spend_never_reserved_is_counted_and_gives_no_hold_back(self, subject: LedgerUnderTest) -> None:
+        # No limit applied, so `reserve` was never asked (`held=False`); another call's hold stays held.
+        other = reservation(2)
+        await subject.ledger.reserve(other, limits=limits(10, 5), ttl_s=60)
+        at = datetime(2026, 11, 25, 9, 5, tzinfo=UTC)
+        for amount in (0.25, 0.5):
+            await subject.ledger.commit(reservation(9), actual=to_micros(amount), at=at, held=False)
+
+        assert await state(subject.ledger, NODE) == (to_micros(0.75), to_micros(2))
+        assert await state(subject.ledger, GLOBAL_SCOPE) == (to_micros(0.75), to_micros(2))
+        [bucket] = await subject.ledger.history(PERIOD)
+        assert (bucket.bucket_start, bucket.cost) == (datetime(2026, 11, 25, 9, tzinfo=UTC), to_micros(0.75))
+
     async def test_release_gives_the_hold_back(self, subject: LedgerUnderTest) -> None:
         held = reservation(5)
         await subject.ledger.reserve(held, limits=limits(10, 5), ttl_s=60)
@@ -323,17 +336,28 @@ async def test_a_batch_of_settlements_runs_the_same_statements_whatever_its_node
         held = [reservation(0.5, node=f"node:n{i}") for i in range(10)]
         for h in held:
             assert await ledger.reserve(h, limits=limits(100, 1, scope=h.scopes[1]), ttl_s=60) is None
+        unheld = [reservation(0.5, node=f"node:u{i}") for i in range(10)]  # no limit applied: never reserved
         event.listen(Engine, "before_cursor_execute", seen)
-        settling = [asyncio.create_task(ledger.commit(h, actual=to_micros(0.4), at=datetime.now(UTC))) for h in held]
-        await asyncio.sleep(0)  # every settlement waits in the writer's window: one batch
-        window.set()
-        await asyncio.gather(*settling)
+        for batch, spends in ((held, "held"), (unheld, "unheld")):
+            settling = [
+                asyncio.create_task(
+                    ledger.commit(h, actual=to_micros(0.4), at=datetime.now(UTC), held=spends == "held")
+                )
+                for h in batch
+            ]
+            await asyncio.sleep(0)  # every settlement waits in the writer's window: one batch
+            window.set()
+            await asyncio.gather(*settling)
+            window.clear()
+            statements.append("|")
         event.remove(Engine, "before_cursor_execute", seen)
 
-        assert writer.commits.batches == 1
-        assert statements == ["DELETE", "INSERT", "UPDATE", "INSERT"]  # holds, scopes, their sums, spend buckets
+        assert writer.commits.batches == 2
+        # holds, scopes (made and summed in one upsert), spend buckets; without holds, no delete of them
+        assert statements == ["DELETE", "INSERT", "INSERT", "|", "INSERT", "INSERT", "|"]
         assert await state(ledger, "node:n7") == (to_micros(0.4), 0)
-        assert await state(ledger, GLOBAL_SCOPE) == (to_micros(4.0), 0)
+        assert await state(ledger, "node:u7") == (to_micros(0.4), 0)
+        assert await state(ledger, GLOBAL_SCOPE) == (to_micros(8.0), 0)
     finally:
         await writer.aclose()
         await engine.dispose()

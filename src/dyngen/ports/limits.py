@@ -86,10 +86,11 @@ class BudgetLedger(Protocol):
         """
         ...
 
-    async def commit(self, reservation: Reservation, *, actual: int, at: datetime) -> None:
+    async def commit(self, reservation: Reservation, *, actual: int, at: datetime, held: bool = True) -> None:
         """Replace the held amount with the actual cost (spent). Counts the spend even when the
         reservation has expired meanwhile (the money was spent), and adds it to the hour of `at` in the
-        spend history."""
+        spend history. `held=False`: `reserve` was never asked (no limit applied), so there is no hold to
+        give back, only the spend to count."""
         ...
 
     async def release(self, reservation: Reservation) -> None:

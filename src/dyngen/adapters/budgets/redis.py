@@ -130,7 +130,7 @@ class RedisBudgetLedger:
         args += list(reservation.scopes)
         await self._redis.call(lambda r: self._settle(keys=keys, args=args, client=r))
 
-    async def commit(self, reservation: Reservation, *, actual: int, at: datetime) -> None:
+    async def commit(self, reservation: Reservation, *, actual: int, at: datetime, held: bool = True) -> None:
         hour = at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
         field = json.dumps([hour.isoformat(), reservation.node_id, reservation.provider])
         await self._settle_call(reservation, actual, field)

@@ -45,6 +45,7 @@ class _Settlement:
     reservation: Reservation
     actual: int
     at: datetime | None
+    held: bool = True  # False: never reserved (no limit applied), no hold to give back
 
     def write_all(self, conn: Connection, group: list[_Settlement]) -> None:
         self.ledger._settle_all(conn, group)
@@ -68,15 +69,19 @@ class SqlAlchemyBudgetLedger:
         self._clock = clock
         self._writer = writer
         self._insert: Any = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-        # A batch's settlements run these three statements, built once, each with a row of parameters per
+        # A batch's settlements run these statements, built once, each with a row of parameters per
         # scope or spend bucket (executemany): building and caching a statement per row cost ~0.2 ms each,
         # 14 ms per batch of 32 settlements of different nodes (issue 18).
         c = budget_scopes.c
         self._new_scope = self._insert(budget_scopes).values(spent=0, reserved=0).on_conflict_do_nothing()
-        self._settle_scope = (
-            budget_scopes.update()
-            .where(c.period == bindparam("b_period"), c.scope == bindparam("b_scope"))
-            .values(reserved=c.reserved - bindparam("b_back"), spent=c.spent + bindparam("b_spent"))
+        # A scope's spend added and its holds given back, the scope's row made when it is new (one statement).
+        settle_scope = self._insert(budget_scopes)
+        self._settle_scope = settle_scope.on_conflict_do_update(
+            index_elements=["period", "scope"],
+            set_={
+                "spent": c.spent + settle_scope.excluded.spent,
+                "reserved": c.reserved + settle_scope.excluded.reserved,
+            },
         )
         add_spend = self._insert(budget_spend)
         self._add_spend = add_spend.on_conflict_do_update(
@@ -167,14 +172,14 @@ class SqlAlchemyBudgetLedger:
             remaining = limit - int(row.spent) - (int(row.reserved) - back)
             raise _RefusedError(BudgetRefusal(scope=scope, limit=limit, remaining=remaining))
 
-    async def commit(self, reservation: Reservation, *, actual: int, at: datetime) -> None:
-        await self._settle(reservation, actual, at)
+    async def commit(self, reservation: Reservation, *, actual: int, at: datetime, held: bool = True) -> None:
+        await self._settle(reservation, actual, at, held=held)
 
     async def release(self, reservation: Reservation) -> None:
         await self._settle(reservation, 0, None)
 
-    async def _settle(self, reservation: Reservation, actual: int, at: datetime | None) -> None:
-        settlement = _Settlement(self, reservation, actual, at)
+    async def _settle(self, reservation: Reservation, actual: int, at: datetime | None, *, held: bool = True) -> None:
+        settlement = _Settlement(self, reservation, actual, at, held)
         if self._writer is not None:
             await self._writer.write(settlement)
             return
@@ -187,12 +192,13 @@ class SqlAlchemyBudgetLedger:
 
     def _settle_all(self, conn: Connection, settlements: list[_Settlement]) -> None:
         """Settle several reservations in `conn`'s transaction, as if one after the other: one delete of
-        their holds, one update per scope touched (sorted, the order `reserve` locks them in) and one upsert
-        per spend bucket, whatever the number of settlements."""
+        their holds (none when none was held), one upsert per scope touched (sorted, the order `reserve`
+        locks them in) and one upsert per spend bucket, whatever the number of settlements."""
         r = budget_reservations.c
-        ids = list(dict.fromkeys(s.reservation.id for s in settlements))
-        deleted = conn.execute(budget_reservations.delete().where(r.id.in_(ids)).returning(r.id, r.amount))
-        held = {row.id: int(row.amount) for row in deleted}
+        held: dict[str, int] = {}
+        if ids := list(dict.fromkeys(s.reservation.id for s in settlements if s.held)):
+            deleted = conn.execute(budget_reservations.delete().where(r.id.in_(ids)).returning(r.id, r.amount))
+            held = {row.id: int(row.amount) for row in deleted}
         back: dict[tuple[str, str], int] = defaultdict(int)
         spent: dict[tuple[str, str], int] = defaultdict(int)
         buckets: dict[tuple[str, datetime, str, str], int] = defaultdict(int)
@@ -209,13 +215,11 @@ class SqlAlchemyBudgetLedger:
                 buckets[reservation.period, hour, reservation.node_id, reservation.provider] += actual
         if not back:
             return
-        touched = sorted(back)
-        conn.execute(self._new_scope, [{"period": period, "scope": scope} for period, scope in touched])
         conn.execute(
             self._settle_scope,
             [
-                {"b_period": period, "b_scope": scope, "b_back": back[period, scope], "b_spent": spent[period, scope]}
-                for period, scope in touched
+                {"period": period, "scope": scope, "spent": spent[period, scope], "reserved": -back[period, scope]}
+                for period, scope in sorted(back)
             ],
         )
         if buckets:

@@ -72,7 +72,7 @@ class MemoryBudgetLedger:
             }
             return None
 
-    async def commit(self, reservation: Reservation, *, actual: int, at: datetime) -> None:
+    async def commit(self, reservation: Reservation, *, actual: int, at: datetime, held: bool = True) -> None:
         await self._settle(reservation, actual, at)
 
     async def release(self, reservation: Reservation) -> None:

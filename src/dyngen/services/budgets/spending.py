@@ -159,7 +159,7 @@ async def _settle(hold: Hold, actual: float | None, amount: int, *, ledger: Budg
         if actual is None:
             await ledger.release(hold.reservation)
         else:
-            await ledger.commit(hold.reservation, actual=amount, at=clock.now())
+            await ledger.commit(hold.reservation, actual=amount, at=clock.now(), held=hold.held)
     except Exception as exc:
         log.warning("budget.settle_failed node=%s amount=%s error=%s", hold.reservation.node_id, actual, _why(exc))
 
