@@ -11,7 +11,7 @@ What is measured:
    generation recorded, cache filled, and the item's outcome stored with its events.
    The ideal rate is 32 / 0.05 s = 640 transitions/s; goal: at least 90 % of it. Both this and the service
    path alone run with the garbage collector as `dyngen warm` and `dyngen serve` set it
-   (`entrypoints/collector.py`: startup's objects frozen, young ones collected every 10,000).
+   (`entrypoints/interpreter.py`: startup's objects frozen, young ones collected every 10,000).
 3. The same warm-up again: every item is now a cache hit (informational).
 
 CPU time per item (process time over the run) says where the rest goes when the goal is missed: at
@@ -100,7 +100,7 @@ async def service_pool(data_dir: Path) -> tuple[float, float]:
     from dyngen.config import Settings
     from dyngen.domain.contracts import PlayerContext
     from dyngen.domain.graph import SceneGraph
-    from dyngen.entrypoints import collector
+    from dyngen.entrypoints import interpreter
     from dyngen.services.generation.front_door import generate_content
     from dyngen.services.warmup.plan import node_request
 
@@ -117,7 +117,7 @@ async def service_pool(data_dir: Path) -> tuple[float, float]:
                 response = await generate_content(request=request, ports=generation_ports(services))
                 failed += response.error is not None
 
-        with collector.long_running():  # as `dyngen serve` and `dyngen warm` run (entrypoints/collector.py)
+        with interpreter.long_running():  # as `dyngen serve` and `dyngen warm` run (entrypoints/interpreter.py)
             cpu = time.process_time()
             began = time.perf_counter()
             await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
@@ -134,7 +134,7 @@ async def warm_runs(data_dir: Path) -> tuple[float, float, float, float, Any, An
     from dyngen.bootstrap_ports import preparer, warmup_ports
     from dyngen.config import Settings
     from dyngen.domain.graph import SceneGraph
-    from dyngen.entrypoints import collector
+    from dyngen.entrypoints import interpreter
     from dyngen.services.warmup import runner as warmup_runner
     from dyngen.services.warmup import runs as warmup
 
@@ -142,7 +142,7 @@ async def warm_runs(data_dir: Path) -> tuple[float, float, float, float, Any, An
     settings = Settings(data_dir=data_dir, providers_by_type={})
     services = await build(settings, providers={"builtin": provider})
     try:
-        with collector.long_running():  # as `dyngen warm` runs it (entrypoints/collector.py)
+        with interpreter.long_running():  # as `dyngen warm` runs it (entrypoints/interpreter.py)
             graph = SceneGraph.model_validate(graph_body(ITEMS))
             began = time.perf_counter()
             run = await warmup.create_warmup(

@@ -28,7 +28,7 @@ from dyngen.domain.warmup import (
     WarmupStatus,
     parse_playthrough,
 )
-from dyngen.entrypoints import collector
+from dyngen.entrypoints import interpreter
 from dyngen.entrypoints.cli_input import fail as _fail
 from dyngen.entrypoints.cli_input import read_graph
 from dyngen.entrypoints.cli_options import PlayerId, PlaythroughId, renamed
@@ -197,7 +197,7 @@ def _run(settings: Settings, use: Any, started: list[str]) -> WarmupReport:
     async def main() -> WarmupReport:
         services = await build(settings.unstreamed())
         try:
-            with collector.long_running():  # a run of many generations, as the API serves them
+            with interpreter.long_running():  # a run of many generations, as the API serves them
                 result: WarmupReport = await use(services)
             return result
         finally:

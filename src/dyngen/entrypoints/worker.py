@@ -7,7 +7,7 @@ import logging
 from dyngen.bootstrap import build, run_job_worker
 from dyngen.config import Settings
 from dyngen.domain.errors import DyngenError, ErrorCode
-from dyngen.entrypoints import collector
+from dyngen.entrypoints import interpreter
 
 log = logging.getLogger("dyngen.worker")
 
@@ -27,7 +27,7 @@ async def run_worker(settings: Settings) -> None:
     try:
         await services.start()
         log.info("worker.started runner=%s queue=%s:jobs", services.runner_id, settings.redis_prefix)
-        with collector.long_running():
+        with interpreter.long_running():
             await run_job_worker(settings, services)  # until SIGTERM/SIGINT
     finally:
         await services.aclose()

@@ -17,7 +17,7 @@ from dyngen import __version__
 from dyngen.bootstrap import build
 from dyngen.bootstrap_ports import authoring_ports
 from dyngen.config import Settings
-from dyngen.entrypoints import collector
+from dyngen.entrypoints import interpreter
 from dyngen.entrypoints.api import api_docs, editor, errors
 from dyngen.entrypoints.api.auth import SECURITY, SECURITY_SCHEMES
 from dyngen.entrypoints.api.cors import Cors
@@ -86,7 +86,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
                 if example is not None and await asyncio.to_thread(example.is_file):
                     data = json.loads(await asyncio.to_thread(example.read_text, encoding="utf-8"))
                     await graphs_service.load_example(data=data, ports=authoring_ports(app.state.services))
-                with collector.long_running():  # startup's objects frozen, young ones collected less often
+                with interpreter.long_running():  # startup's objects frozen, young ones collected less often
                     yield
             else:
                 yield
