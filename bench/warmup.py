@@ -10,8 +10,9 @@ What is measured:
    with one artifact. Every item is a full miss: validate, single flight, provider, artifact stored,
    generation recorded, cache filled, and the item's outcome stored with its events.
    The ideal rate is 32 / 0.05 s = 640 transitions/s; goal: at least 90 % of it. Both this and the service
-   path alone run with the garbage collector as `dyngen warm` and `dyngen serve` set it
-   (`entrypoints/interpreter.py`: startup's objects frozen, young ones collected every 10,000).
+   path alone run with the interpreter settings `dyngen warm` and `dyngen serve` use
+   (`entrypoints/interpreter.py`: startup's objects frozen, young ones collected every 10,000, threads
+   switched every 0.5 ms).
 3. The same warm-up again: every item is now a cache hit (informational).
 
 CPU time per item (process time over the run) says where the rest goes when the goal is missed: at
