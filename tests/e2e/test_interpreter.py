@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -91,3 +92,41 @@ async def test_a_job_worker_runs_as_the_api_serves_then_gives_the_settings_back(
 
     assert seen == [SERVING]
     assert current() == restored
+
+
+async def test_two_apps_serving_at_once_give_the_process_its_settings_back_once_both_stop(
+    settings: Settings, tmp_path: Path, restored: InterpreterSettings
+) -> None:
+    first = create_app(settings)
+    second = create_app(settings.model_copy(update={"data_dir": tmp_path / "second"}))
+    first_running = first.router.lifespan_context(first)
+    second_running = second.router.lifespan_context(second)
+    await first_running.__aenter__()
+    await second_running.__aenter__()
+    await first_running.__aexit__(None, None, None)  # the first one stops before the second
+
+    assert current() == SERVING, "the second app still serves"
+    await second_running.__aexit__(None, None, None)
+    assert current() == restored
+
+
+def test_a_freeze_made_before_is_kept_as_it_is(settings: Settings, restored: InterpreterSettings) -> None:
+    ours = gc.get_freeze_count() == 0  # under the suite, its own freeze (tests/conftest.py) is there already
+    if ours:
+        gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        seen = []
+
+        async def use(services: Services) -> str:
+            seen.append(current())
+            return "report"
+
+        cli_warm._run(settings, use, [])
+
+        assert seen == [SERVING]
+        assert gc.get_freeze_count() == frozen, "neither undone nor grown"
+        assert current() == restored
+    finally:
+        if ours:
+            gc.unfreeze()

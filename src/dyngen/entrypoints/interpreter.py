@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gc
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -27,19 +28,45 @@ SERVING_SWITCH_INTERVAL_S = 0.0005
 """How long a thread may hold the GIL while another waits for it, while a process serves or generates."""
 
 
+class _Inside:
+    """The blocks inside `long_running` now, and the settings the last one out gives back."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.blocks = 0
+        self.thresholds: tuple[int, int, int] = (700, 10, 10)
+        self.interval = 0.005
+        self.frozen_before = False
+
+
+_inside = _Inside()
+
+
 @contextmanager
 def long_running() -> Iterator[None]:
     """Freeze what exists now, collect young objects less often and let threads take turns sooner, until the
     block ends; then the process gets its own settings back (a test that serves again leaves nothing
-    uncollectable)."""
-    thresholds, interval = gc.get_threshold(), sys.getswitchinterval()
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*SERVING_GC_THRESHOLDS)
-    sys.setswitchinterval(SERVING_SWITCH_INTERVAL_S)
+    uncollectable). Blocks may overlap (two apps in one test process): the first one in sets the settings,
+    the last one out gives them back. A process that froze objects before (the test suite, after collecting)
+    keeps its freeze as it is: nothing more is frozen, so nothing is left frozen afterwards either."""
+    with _inside.lock:
+        if _inside.blocks == 0:
+            first, second, third = gc.get_threshold()
+            _inside.thresholds, _inside.interval = (first, second, third), sys.getswitchinterval()
+            _inside.frozen_before = gc.get_freeze_count() > 0
+            if not _inside.frozen_before:
+                gc.collect()
+                gc.freeze()
+            gc.set_threshold(*SERVING_GC_THRESHOLDS)
+            sys.setswitchinterval(SERVING_SWITCH_INTERVAL_S)
+        _inside.blocks += 1
     try:
         yield
     finally:
-        sys.setswitchinterval(interval)
-        gc.set_threshold(*thresholds)
-        gc.unfreeze()
+        with _inside.lock:
+            _inside.blocks -= 1
+            if _inside.blocks == 0:
+                sys.setswitchinterval(_inside.interval)
+                gc.set_threshold(*_inside.thresholds)
+                if not _inside.frozen_before:
+                    gc.unfreeze()
