@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from dyngen.adapters.messaging.redis import RedisConnection, RedisUnavailableError
+from dyngen.adapters.messaging.redis import LuaScript, RedisConnection, RedisUnavailableError
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.services
@@ -140,3 +140,20 @@ async def test_a_connection_released_twice_is_refused_not_kept_free_twice(connec
 
     assert pool._available_connections == [held], "free once: two callers never get it at the same time"
     assert await connection.command("PING") == b"PONG"
+
+
+async def test_a_script_redis_forgot_is_sent_again_and_runs(connection: RedisConnection, redis_url: str) -> None:
+    key = connection.key("counted")
+    script = LuaScript(connection, "return redis.call('INCRBY', KEYS[1], ARGV[1])")
+    assert await script([key], [2]) == 2  # unknown to this Redis yet: sent whole, then known by its SHA1
+    assert await script([key], [3]) == 5
+    admin = aioredis.Redis.from_url(redis_url)
+    try:
+        await admin.script_flush()  # as a restarted Redis forgets them
+    finally:
+        await admin.aclose()
+
+    assert await script([key], [4]) == 9
+    with pytest.raises(RedisUnavailableError, match="WRONGTYPE"):
+        await LuaScript(connection, "return redis.call('LPUSH', KEYS[1], 'x')")([key], [])  # other errors raise
+    assert connection.available

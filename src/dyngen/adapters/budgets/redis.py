@@ -13,7 +13,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from dyngen.adapters.messaging.redis import RedisConnection
+from dyngen.adapters.messaging.redis import LuaScript, RedisConnection
 from dyngen.ports import BudgetRefusal, Reservation, ScopeSpend, SpendBucket
 
 # Drop the period's expired reservations (KEYS[1] state, KEYS[2] expiries, KEYS[3] reservation data),
@@ -95,11 +95,10 @@ class RedisBudgetLedger:
     def __init__(self, *, connection: RedisConnection, retention_s: int = 40 * 86400) -> None:
         self._redis = connection
         self._retention_s = retention_s
-        client = connection.client
         # EVALSHA with a reload on NOSCRIPT: the scripts are not resent on every call.
-        self._reserve = client.register_script(_RESERVE)
-        self._settle = client.register_script(_SETTLE)
-        self._snapshot = client.register_script(_SNAPSHOT)
+        self._reserve = LuaScript(connection, _RESERVE)
+        self._settle = LuaScript(connection, _SETTLE)
+        self._snapshot = LuaScript(connection, _SNAPSHOT)
 
     def _keys(self, period: str) -> list[str]:
         base = self._redis.key("budget", period)
@@ -118,7 +117,7 @@ class RedisBudgetLedger:
             "l": [-1 if (limit := limits.get(scope)) is None else limit for scope in reservation.scopes],
         }
         args = [json.dumps(held, separators=(",", ":"))]
-        reply = await self._redis.call(lambda r: self._reserve(keys=keys, args=args, client=r))
+        reply = await self._reserve(keys, args)
         if int(reply[0]) == 1:
             return None
         scope = reply[1].decode() if isinstance(reply[1], bytes) else str(reply[1])
@@ -128,7 +127,7 @@ class RedisBudgetLedger:
         keys = self._keys(reservation.period)
         args: list[Any] = [reservation.id, actual, self._retention_s, field, len(reservation.scopes)]
         args += list(reservation.scopes)
-        await self._redis.call(lambda r: self._settle(keys=keys, args=args, client=r))
+        await self._settle(keys, args)
 
     async def commit(self, reservation: Reservation, *, actual: int, at: datetime, held: bool = True) -> None:
         hour = at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
@@ -140,7 +139,7 @@ class RedisBudgetLedger:
 
     async def snapshot(self, period: str) -> list[ScopeSpend]:
         keys = self._keys(period)[:3]
-        flat = await self._redis.call(lambda r: self._snapshot(keys=keys, args=[], client=r))
+        flat = await self._snapshot(keys, [])
         values: dict[str, dict[str, int]] = {}
         for name, value in zip(flat[::2], flat[1::2], strict=True):
             text = name.decode() if isinstance(name, bytes) else str(name)

@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import hiredis
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from dyngen.adapters.cooldown import Cooldown
@@ -284,6 +285,25 @@ class RedisConnection:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
         await self.client.aclose(close_connection_pool=True)
+
+
+class LuaScript:
+    """A Lua script run through `RedisConnection.command` by its SHA1 (EVALSHA), sent whole (EVAL) when Redis
+    does not know it (NOSCRIPT: a new or restarted Redis), which keeps it for the next calls. What redis-py's
+    `register_script` does, without its client layers."""
+
+    def __init__(self, connection: RedisConnection, source: str) -> None:
+        self._redis = connection
+        self._source = source
+        self._sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+
+    async def __call__(self, keys: Sequence[str], args: Sequence[str | bytes | int | float]) -> Any:
+        try:
+            return await self._redis.command("EVALSHA", self._sha, len(keys), *keys, *args)
+        except RedisUnavailableError as exc:
+            if not isinstance(exc.__cause__, NoScriptError):
+                raise
+        return await self._redis.command("EVAL", self._source, len(keys), *keys, *args)
 
 
 class RedisInvalidationBus:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from dyngen.adapters.messaging.redis import RedisConnection, RedisUnavailableError
+from dyngen.adapters.messaging.redis import LuaScript, RedisConnection, RedisUnavailableError
 from dyngen.adapters.rate_limits.memory import MemoryRateLimiter
 from dyngen.ports import Clock, RateDecision
 
@@ -40,7 +40,7 @@ class RedisRateLimiter:
 
     def __init__(self, *, connection: RedisConnection, clock: Clock) -> None:
         self._redis = connection
-        self._script = connection.client.register_script(_GCRA)
+        self._script = LuaScript(connection, _GCRA)
         self.fallback = MemoryRateLimiter(clock=clock)
 
     async def acquire(self, key: str, *, per_second: float, burst: int) -> RateDecision:
@@ -48,9 +48,7 @@ class RedisRateLimiter:
         tolerance = interval * (max(1, burst) - 1)
         redis_key = self._redis.key("rate", key)
         try:
-            reply = await self._redis.call(
-                lambda r: self._script(keys=[redis_key], args=[interval, tolerance], client=r)
-            )
+            reply = await self._script([redis_key], [interval, tolerance])
         except RedisUnavailableError:
             return self.fallback.acquire_now(key, per_second=per_second, burst=burst)
         if int(reply[0]) == 1:
