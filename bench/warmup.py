@@ -145,31 +145,27 @@ async def warm_runs(data_dir: Path) -> tuple[float, float, float, float, Any, An
     try:
         with interpreter.long_running():  # as `dyngen warm` runs it (entrypoints/interpreter.py)
             graph = SceneGraph.model_validate(graph_body(ITEMS))
+
+            async def planned_run() -> Any:
+                return await warmup.create_warmup(
+                    graph=graph,
+                    graph_version=None,
+                    concurrency=CONCURRENCY,
+                    origin="cli",
+                    preparer=preparer(services),
+                    warmups=services.warmups,
+                    clock=services.clock,
+                )
+
             began = time.perf_counter()
-            run = await warmup.create_warmup(
-                graph=graph,
-                graph_version=None,
-                concurrency=CONCURRENCY,
-                origin="cli",
-                preparer=preparer(services),
-                warmups=services.warmups,
-                clock=services.clock,
-            )
+            run = await planned_run()
             planned = time.perf_counter() - began
             cpu = time.process_time()
             began = time.perf_counter()
             first = await warmup_runner.run_warmup(warmup_id=run.id, ports=warmup_ports(services))
             elapsed = time.perf_counter() - began
             cpu = time.process_time() - cpu
-            again = await warmup.create_warmup(
-                graph=graph,
-                graph_version=None,
-                concurrency=CONCURRENCY,
-                origin="cli",
-                preparer=preparer(services),
-                warmups=services.warmups,
-                clock=services.clock,
-            )
+            again = await planned_run()
             began = time.perf_counter()
             second = await warmup_runner.run_warmup(warmup_id=again.id, ports=warmup_ports(services))
             cached_s = time.perf_counter() - began

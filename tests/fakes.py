@@ -336,12 +336,6 @@ class FakeCountingConnection(RedisConnection):
         finally:
             self.operations += 1
 
-    async def command(self, *args: Any) -> Any:
-        try:
-            return await super().command(*args)
-        finally:
-            self.operations += 1
-
 
 class FakeCancelLosingConnection(RedisConnection):
     """A real `RedisConnection` whose next call, once `arm()`ed, loses a cancellation as redis-py 5.3's
@@ -361,7 +355,7 @@ class FakeCancelLosingConnection(RedisConnection):
     def release(self) -> None:
         self._released.set()
 
-    async def _hold_if_armed(self) -> None:
+    async def call(self, operation: Callable[[Any], Awaitable[Any]]) -> Any:
         if self._armed:
             self._armed = False
             self.entered.set()
@@ -370,14 +364,7 @@ class FakeCancelLosingConnection(RedisConnection):
             except asyncio.CancelledError:
                 self.lost += 1
                 await self._released.wait()
-
-    async def call(self, operation: Callable[[Any], Awaitable[Any]]) -> Any:
-        await self._hold_if_armed()
         return await super().call(operation)
-
-    async def command(self, *args: Any) -> Any:
-        await self._hold_if_armed()
-        return await super().command(*args)
 
 
 class FakeCountingKeys:

@@ -131,27 +131,21 @@ class RedisConnection:
         return result
 
     async def command(self, *args: str | bytes | int | float) -> Any:
-        """One command (`"GET", key`), as `call` runs it (the cooldown, the deadline, the same errors), straight
-        on a pooled connection: none of redis-py's client layers (its retry wrapper, its packing in Python,
-        its reply callbacks; ~70 % of a command's CPU here). The reply is as Redis sent it: bytes, an integer,
-        a list, None."""
-        if not self._health.admit():
-            raise RedisUnavailableError(self._health.last_error or "redis is cooling down")
+        """One command (`"GET", key`), run by `call` (the cooldown, the deadline, the same errors) straight on a
+        pooled connection: none of redis-py's client layers (its retry wrapper, its packing in Python, its
+        reply callbacks; ~70 % of a command's CPU here). The reply is as Redis sent it: bytes, an integer, a
+        list, None."""
+        return await self.call(lambda _client: self._on_pooled_connection(args))
+
+    async def _on_pooled_connection(self, args: tuple[str | bytes | int | float, ...]) -> Any:
         pool = self._pool
+        connection = await pool.get_connection()
         try:
-            connection = await pool.get_connection()
-            try:
-                packed = hiredis.pack_command(args)  # type: ignore[arg-type]  # its stub types a 1-tuple
-                await connection.send_packed_command(packed)
-                reply = await connection.read_response()
-            finally:
-                await pool.release(connection)
-        except BaseException as exc:
-            if (unavailable := self._unavailable(exc)) is None:
-                raise
-            raise unavailable from exc
-        self._answered()
-        return reply
+            packed = hiredis.pack_command(args)  # type: ignore[arg-type]  # its stub types a 1-tuple
+            await connection.send_packed_command(packed)
+            return await connection.read_response()
+        finally:
+            await pool.release(connection)
 
     def _unavailable(self, exc: BaseException) -> RedisUnavailableError | None:
         """What a failed call raises: `RedisUnavailableError`, after noting what the failure says about Redis;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 from collections.abc import AsyncIterator
@@ -86,9 +87,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
                 if example is not None and await asyncio.to_thread(example.is_file):
                     data = json.loads(await asyncio.to_thread(example.read_text, encoding="utf-8"))
                     await graphs_service.load_example(data=data, ports=authoring_ports(app.state.services))
-                with interpreter.long_running():  # startup's objects frozen, young ones collected less often
-                    yield
-            else:
+            # Serving its own services, the app runs as a long-running process (entrypoints/interpreter.py).
+            with interpreter.long_running() if own else contextlib.nullcontext():
                 yield
         finally:
             if own:
