@@ -83,6 +83,13 @@ async def test_a_completion_becomes_timed_beats_with_choices_and_tokens(
     assert "cafe" not in user.replace("Cafe", ""), "a scene without a title is named in words, never by its id"
 
 
+async def test_a_compressed_answer_is_read_as_any_other(provider: OpenAIProvider, server: OpenAIServer) -> None:
+    server.script.answers.append("gzip")  # what hosted APIs send a client that accepts gzip, as httpx does
+    result = await provider.generate(call())
+    assert [b.speaker for b in result.payload.beats or []] == [None, "Mara", None]
+    assert result.tokens == 150
+
+
 async def test_malformed_output_is_asked_for_once_more(provider: OpenAIProvider, server: OpenAIServer) -> None:
     server.script.answers[:] = ["bad-json", "ok"]
     result = await provider.generate(call())

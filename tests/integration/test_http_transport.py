@@ -23,6 +23,7 @@ import trustme
 from dyngen.adapters.providers.http_transport import AiohttpTransport, ProviderClient, Proxies
 from dyngen.adapters.providers.ssrf import UrlRule, guarded_request, pinned
 from dyngen.config import outbound_proxies
+from dyngen.domain.errors import DyngenError
 from tests.support.servers import free_port
 from tests.support.waiting import hang_guard
 
@@ -386,3 +387,34 @@ async def test_a_json_body_keeps_the_content_type_its_caller_set(
         for head in seen.heads
     ]
     assert types == [[b"content-type: application/vnd.api+json"], [b"content-type: application/json"]]
+
+
+@pytest.mark.parametrize("kind", ["provider client", "plain httpx client"])
+async def test_a_compressed_answer_reaches_the_caller_of_guarded_request_decoded_once_and_capped_decoded(
+    serve: Callable[..., Awaitable[tuple[int, Seen]]], kind: str
+) -> None:
+    # httpx asks for gzip (its default Accept-Encoding) and hosted model APIs answer so: the body used to be
+    # decoded twice, and every such call failed as "unreachable: DecodingError".
+    answer = b'{"choices": [{"message": {"content": "hello"}}]}'
+    bomb = gzip.compress(b"0" * 200_000)  # small on the wire, over the cap once decoded
+
+    async def gzipped(head: bytes, _r: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        body = bomb if b" /bomb " in head else gzip.compress(answer)
+        writer.write(ok(body, headers=b"Content-Encoding: gzip\r\nContent-Type: application/json\r\n"))
+
+    port, seen = await serve(gzipped)
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    rule = UrlRule.for_instance([url])
+    http = ProviderClient(transport=AiohttpTransport(), timeout=5) if kind == "provider client" else httpx.AsyncClient()
+    async with http:
+        response = await guarded_request(http, "POST", url, rule=rule, timeout_s=5, max_bytes=1 << 16, json={"a": 1})
+        assert (response.status_code, response.content) == (200, answer)
+        assert response.json()["choices"][0]["message"]["content"] == "hello"
+        assert "content-encoding" not in response.headers
+        assert response.headers["content-length"] == str(len(answer))
+        assert response.headers["content-type"] == "application/json"
+        with pytest.raises(DyngenError, match="larger than 65536 bytes"):
+            await guarded_request(
+                http, "GET", f"http://127.0.0.1:{port}/bomb", rule=rule, timeout_s=5, max_bytes=1 << 16
+            )
+    assert b"accept-encoding: gzip" in seen.heads[0].lower()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import threading
 from dataclasses import dataclass, field
@@ -26,7 +27,8 @@ def _answering() -> threading.Event:
 class Script:
     """What the next answers are: each entry is a status code, "slow", "bad-json", "ok", "big" (a padded
     answer of `big_bytes` with its Content-Length), "big-stream" (the same, chunked, no length), or
-    "redirect:<url>" (a 307 to that URL).
+    "redirect:<url>" (a 307 to that URL), or "gzip" (the good answer compressed, as hosted APIs send it to a
+    client that accepts gzip).
 
     `hang()` holds every call (counted in `requests` as it arrives) until `release()`, as FakeProvider's
     `hang` does: a provider still working whenever the test acts, on any machine.
@@ -91,12 +93,14 @@ def app_for(script: Script) -> FastAPI:
         if answer == "slow":
             await asyncio.sleep(5)
         content = "this is not json" if answer == "bad-json" else json.dumps(GOOD)
-        return JSONResponse(
-            {
-                "choices": [{"message": {"role": "assistant", "content": content}}],
-                "usage": {"prompt_tokens": 100, "completion_tokens": 50, "total_tokens": 150},
-            }
-        )
+        completion = {
+            "choices": [{"message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": 100, "completion_tokens": 50, "total_tokens": 150},
+        }
+        if answer == "gzip":
+            packed = gzip.compress(json.dumps(completion).encode())
+            return Response(packed, media_type="application/json", headers={"Content-Encoding": "gzip"})
+        return JSONResponse(completion)
 
     return app
 
