@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from dyngen.adapters.locks.memory import MemorySingleFlight
-from dyngen.adapters.messaging.redis import RedisConnection, RedisUnavailableError
+from dyngen.adapters.messaging.redis import LuaScript, RedisConnection, RedisUnavailableError
 from dyngen.ports import FlightCodec
 
 T = TypeVar("T")
@@ -75,6 +75,9 @@ class RedisSingleFlight:
 
     def __init__(self, *, connection: RedisConnection, lease_ms: int = 2000, result_ttl_ms: int = 10_000) -> None:
         self._redis = connection
+        self._acquire = LuaScript(connection, _ACQUIRE)
+        self._extend = LuaScript(connection, _EXTEND)
+        self._finish = LuaScript(connection, _FINISH)
         self._lease_ms = lease_ms
         self._result_ttl_ms = result_ttl_ms
         self._local = MemorySingleFlight()
@@ -175,7 +178,7 @@ class RedisSingleFlight:
             landed = await self._redis.command("GET", result)
             if landed is not None:
                 return landed, None
-        token = await self._redis.command("EVAL", _ACQUIRE, 3, lock, fence, result, self._owner, self._lease_ms)
+        token = await self._acquire((lock, fence, result), (self._owner, self._lease_ms))
         return None, token
 
     def _forget(self, channel: str, waiter: asyncio.Future[bytes]) -> None:
@@ -206,7 +209,7 @@ class RedisSingleFlight:
                 if done:
                     return
                 with contextlib.suppress(RedisUnavailableError):
-                    await self._redis.command("EVAL", _EXTEND, 1, lock, token, self._lease_ms)
+                    await self._extend((lock,), (token, self._lease_ms))
 
         extender = asyncio.create_task(keep_alive(), name="dyngen-flight-lease")
         self._extenders.add(extender)
@@ -220,8 +223,7 @@ class RedisSingleFlight:
             extender.cancel()
         data = codec.encode(produced)
         try:
-            finish = ("EVAL", _FINISH, 3, lock, result, channel, token, data, self._result_ttl_ms)
-            owned = await self._redis.command(*finish)
+            owned = await self._finish((lock, result, channel), (token, data, self._result_ttl_ms))
             if not owned:
                 log.warning("single_flight.lease_lost channel=%s", channel)
         except RedisUnavailableError:
