@@ -418,3 +418,72 @@ async def test_a_compressed_answer_reaches_the_caller_of_guarded_request_decoded
                 http, "GET", f"http://127.0.0.1:{port}/bomb", rule=rule, timeout_s=5, max_bytes=1 << 16
             )
     assert b"accept-encoding: gzip" in seen.heads[0].lower()
+
+
+def _header_lines(head: bytes) -> list[tuple[str, str]]:
+    lines = head.decode("latin-1").split("\r\n")[1:]
+    return sorted(
+        (name.strip().lower(), value.strip()) for name, _, value in (line.partition(":") for line in lines if line)
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "extra"),
+    [("POST", {"json": {"model": "m"}}), ("POST", {}), ("GET", {}), ("PUT", {"content": b"raw bytes"})],
+)
+async def test_a_guarded_call_of_the_provider_client_sends_what_httpx_would(
+    serve: Callable[..., Awaitable[tuple[int, Seen]]], method: str, extra: dict[str, object]
+) -> None:
+    # The server's client sends a guarded call straight to aiohttp (`ProviderClient.exchange`), without an
+    # httpx request: the same request line, headers and body must arrive as from httpx's own client.
+    port, seen = await serve(echo_path)
+    url = f"http://127.0.0.1:{port}/v1/x?y=1"
+    rule = UrlRule.for_instance([url])
+    answers = []
+    for http in (ProviderClient(transport=AiohttpTransport(), timeout=5), httpx.AsyncClient()):
+        async with http:
+            answer = await guarded_request(
+                http,
+                method,
+                url,
+                rule=rule,
+                timeout_s=5,
+                max_bytes=1 << 20,
+                headers={"Authorization": "Bearer k"},
+                **extra,
+            )
+            answers.append((answer.status_code, answer.content, answer.headers.get_list("x-twice")))
+    assert answers[0] == answers[1] == (200, b"/v1/x?y=1", ["a", "b"])
+    lean, built = seen.heads
+    assert lean.split(b"\r\n")[0] == built.split(b"\r\n")[0] == f"{method} /v1/x?y=1 HTTP/1.1".encode()
+    assert _header_lines(lean) == _header_lines(built)
+    assert seen.bodies[0] == seen.bodies[1]
+
+
+async def test_the_provider_clients_guarded_calls_fail_as_httpx_errors_and_the_others_still_answer(
+    serve: Callable[..., Awaitable[tuple[int, Seen]]],
+) -> None:
+    never = asyncio.Event()
+
+    async def silent(_h: bytes, _r: asyncio.StreamReader, _w: asyncio.StreamWriter) -> None:
+        await never.wait()
+
+    good, _ = await serve(echo_path)
+    quiet, seen = await serve(silent)
+    refused = free_port()
+    urls = [f"http://127.0.0.1:{p}/" for p in (good, quiet, refused)]
+    rule = UrlRule.for_instance(urls)
+    async with ProviderClient(transport=AiohttpTransport(), timeout=5) as http:
+
+        async def call(url: str, timeout_s: float = 5) -> httpx.Response:
+            return await guarded_request(http, "POST", url, rule=rule, timeout_s=timeout_s, max_bytes=1024, json={})
+
+        assert (await call(urls[0])).content == b"/"
+        with pytest.raises(httpx.ConnectError):
+            await call(urls[2])
+        async with hang_guard("the read timeout"):
+            with pytest.raises(httpx.ReadTimeout):
+                await call(urls[1], timeout_s=0.2)
+        assert seen.heads, "the request was sent: the server accepted and kept quiet"
+        assert (await call(urls[0])).content == b"/"
+    never.set()

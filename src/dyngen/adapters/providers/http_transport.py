@@ -33,9 +33,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ssl
 import urllib.request
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import httpx
@@ -49,10 +50,28 @@ CHUNK_BYTES = 64 * 1024
 KEEPALIVE_S = 5.0
 # Hosts whose proxy (or none) is remembered; providers call a handful.
 MAX_HOSTS_KNOWN = 256
+# What aiohttp would add on its own: httpx's headers (or the caller's) are sent instead, or none.
+_SKIPPED = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
+# An answer's encodings httpx decodes (gzip, deflate; br and zstd when their packages are installed).
+_IDENTITY = frozenset({"", "identity"})
+
+
+@functools.lru_cache(maxsize=64)
+def _aiohttp_timeout(pool: float | None, connect: float | None, read: float | None) -> aiohttp.ClientTimeout:
+    """aiohttp's timeouts for httpx's (immutable, so made once per set of values)."""
+    import aiohttp
+
+    return aiohttp.ClientTimeout(total=None, connect=pool, sock_connect=connect, sock_read=read)
+
+
+@functools.lru_cache(maxsize=256)
+def _text(url: httpx.URL) -> str:
+    """`str(url)`, once per URL: a provider calls the same few (`ssrf.parsed_url` keeps their objects)."""
+    return str(url)
 
 
 @contextlib.contextmanager
-def _as_httpx(request: httpx.Request) -> Iterator[None]:
+def _as_httpx(request: httpx.Request | None) -> Iterator[None]:
     """aiohttp's failures as the httpx errors a caller of httpx handles."""
     import aiohttp
 
@@ -118,7 +137,7 @@ def _bypassed(netloc: str, proxies: Mapping[str, str]) -> bool:
 class _Body(httpx.AsyncByteStream):
     """An answer's body as it arrives; closing it gives the connection back (or drops it, when unread)."""
 
-    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
+    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request | None) -> None:
         self._response = response
         self._request = request
 
@@ -175,8 +194,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return self._session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        import aiohttp
-
         timeout = request.extensions.get("timeout") or {}
         headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() != "transfer-encoding"]
         body: bytes | httpx.AsyncByteStream | None
@@ -185,32 +202,16 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         except httpx.RequestNotRead:  # a streamed body (an upload): aiohttp sends it chunked or as declared
             assert isinstance(request.stream, httpx.AsyncByteStream)
             body = request.stream
-        proxy = None if self._proxies is None else self._proxies.for_url(request.url, request.headers.get("host"))
-        session = self._open()
-        try:
-            # aiohttp has no write timeout: a server that accepts and never reads would hold an upload for
-            # ever. The request, sent and answered up to its headers, gets pool + connect + write + read in all.
-            async with asyncio.timeout(_sending_s(timeout)):
-                with _as_httpx(request):
-                    response = await session.request(
-                        request.method,
-                        str(request.url),
-                        headers=headers,
-                        data=body,
-                        allow_redirects=False,
-                        compress=None,
-                        skip_auto_headers=("Accept", "Accept-Encoding", "User-Agent", "Content-Type"),
-                        server_hostname=request.extensions.get("sni_hostname"),
-                        proxy=proxy,
-                        timeout=aiohttp.ClientTimeout(
-                            total=None,
-                            connect=timeout.get("pool"),
-                            sock_connect=timeout.get("connect"),
-                            sock_read=timeout.get("read"),
-                        ),
-                    )
-        except TimeoutError as exc:  # only the bound's own: `_as_httpx` made aiohttp's timeouts httpx's
-            raise httpx.WriteTimeout("the request was not taken within its timeout", request=request) from exc
+        response = await self.send(
+            request.method,
+            request.url,
+            headers,
+            body,
+            bounds=timeout,
+            sni=request.extensions.get("sni_hostname"),
+            host=request.headers.get("host"),
+            request=request,
+        )
         return httpx.Response(
             response.status,
             headers=list(response.raw_headers),
@@ -221,6 +222,44 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 "reason_phrase": (response.reason or "").encode("utf-8", "replace"),
             },
         )
+
+    async def send(
+        self,
+        method: str,
+        url: httpx.URL,
+        headers: Sequence[tuple[str, str]],
+        body: bytes | httpx.AsyncByteStream | None,
+        *,
+        bounds: Mapping[str, float | None],
+        sni: str | None,
+        host: str | None,
+        request: httpx.Request | None,
+    ) -> aiohttp.ClientResponse:
+        """aiohttp's answer to a request, its body still to read: `headers` sent as they are, `timeout` as
+        httpx's (pool, connect, write, read), `sni` the TLS server name, `host` the Host header the proxy
+        rules match. Failures are httpx's errors, naming `request` (None: a call `ProviderClient.exchange`
+        made without one)."""
+        proxy = None if self._proxies is None else self._proxies.for_url(url, host)
+        session = self._open()
+        try:
+            # aiohttp has no write timeout: a server that accepts and never reads would hold an upload for
+            # ever. The request, sent and answered up to its headers, gets pool + connect + write + read in all.
+            async with asyncio.timeout(_sending_s(bounds)):
+                with _as_httpx(request):
+                    return await session.request(
+                        method,
+                        _text(url),
+                        headers=headers,
+                        data=body,
+                        allow_redirects=False,
+                        compress=None,
+                        skip_auto_headers=_SKIPPED,
+                        server_hostname=sni,
+                        proxy=proxy,
+                        timeout=_aiohttp_timeout(bounds.get("pool"), bounds.get("connect"), bounds.get("read")),
+                    )
+        except TimeoutError as exc:  # only the bound's own: `_as_httpx` made aiohttp's timeouts httpx's
+            raise httpx.WriteTimeout("the request was not taken within its timeout", request=request) from exc
 
     async def aclose(self) -> None:
         self._closed = True
@@ -236,6 +275,13 @@ class ProviderClient(httpx.AsyncClient):
     itself, hop by hop, and keeps no cookies between calls). That machinery was ~0.17 ms of CPU per
     provider call here, ~5 % of the event loop's share of a miss through a 50 ms upstream (issue 18).
 
+    `exchange` goes further for a call with a body of bytes or none (every guarded call but an upload): no
+    httpx request is built and the answer is read straight from aiohttp. The headers sent are the ones
+    httpx would build (the client's, then the call's, case-insensitively); an encoded answer is decoded by
+    httpx's decoders as before. A call through `send_now` cost ~0.2 ms of CPU more than a bare aiohttp call
+    (~0.2 ms) at 32 in flight; `exchange` took 7 % of the instructions of a whole miss through a 50 ms
+    upstream (callgrind: 4.63 M to 4.31 M per miss).
+
     Args:
         transport: The wire.
         timeout: The default timeout of a call that names none (httpx's `timeout`).
@@ -244,9 +290,69 @@ class ProviderClient(httpx.AsyncClient):
     def __init__(self, *, transport: AiohttpTransport, timeout: float) -> None:
         super().__init__(timeout=timeout, transport=transport)
         self._wire = transport
+        self._defaults = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in self.headers.raw]
 
     async def send_now(self, request: httpx.Request) -> httpx.Response:
         """The answer to `request`, its body still to read (close the response when done)."""
         if self.is_closed:  # as httpx's `send` refuses
             raise RuntimeError("Cannot send a request, as the client has been closed.")
         return await self._wire.handle_async_request(request)
+
+    async def exchange(
+        self,
+        method: str,
+        url: httpx.URL,
+        *,
+        headers: Mapping[str, str],
+        content: bytes | None,
+        timeout_s: float,
+        sni: str | None,
+    ) -> Exchange:
+        """The answer to `method url` with `headers` over the client's and `content` (None: no body), its
+        body still to read (`Exchange.aclose` when done). Every timeout is `timeout_s`, as httpx's
+        `timeout=timeout_s`; `sni` is the TLS server name."""
+        if self.is_closed:
+            raise RuntimeError("Cannot send a request, as the client has been closed.")
+        given = {name.lower(): (name, value) for name, value in headers.items()}
+        sent = [(name, value) for name, value in self._defaults if name.lower() not in given]
+        sent.extend(given.values())
+        if content is not None and "content-length" not in given:
+            sent.append(("Content-Length", str(len(content))))
+        elif content is None and method.upper() in _BODY_METHODS and "content-length" not in given:
+            sent.append(("Content-Length", "0"))  # as httpx sends it
+        bounds = dict.fromkeys(("pool", "connect", "write", "read"), timeout_s)
+        host = given.get("host", (None, None))[1]
+        response = await self._wire.send(method, url, sent, content, bounds=bounds, sni=sni, host=host, request=None)
+        return Exchange(response)
+
+
+# Methods httpx gives a `Content-Length: 0` when they carry no body.
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+class Exchange:
+    """An answer `ProviderClient.exchange` got: what `ssrf.guarded_request` reads of an `httpx.Response`
+    (`status_code`, `headers`, `is_redirect`, `aiter_bytes`, `aclose`), read straight from aiohttp."""
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+        self.status_code = response.status
+        self.headers = httpx.Headers(list(response.raw_headers))
+
+    @property
+    def is_redirect(self) -> bool:
+        return self.status_code in (301, 302, 303, 307, 308) and "location" in self.headers
+
+    async def aiter_bytes(self) -> AsyncIterator[bytes]:
+        """The body as it arrives, decoded (httpx's decoders, for an encoded answer)."""
+        if self.headers.get("content-encoding", "").strip().lower() in _IDENTITY:
+            with _as_httpx(None):
+                async for chunk in self._response.content.iter_chunked(CHUNK_BYTES):
+                    yield chunk
+            return
+        encoded = httpx.Response(self.status_code, headers=self.headers, stream=_Body(self._response, None))
+        async for chunk in encoded.aiter_bytes():
+            yield chunk
+
+    async def aclose(self) -> None:
+        self._response.release()

@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import pydantic_core
 
-from dyngen.adapters.providers.http_transport import ProviderClient
+from dyngen.adapters.providers.http_transport import Exchange, ProviderClient
 from dyngen.domain.errors import DyngenError, ErrorCode
 
 
@@ -158,6 +158,11 @@ def pinned(url: httpx.URL, address: str | None) -> tuple[httpx.URL, dict[str, st
     return _at_address(url, address), {"Host": url.netloc.decode("ascii")}, extensions
 
 
+def _plain(content: object) -> bool:
+    """Whether a call's `content` is one `ProviderClient.exchange` sends as it is: bytes, or none."""
+    return content is None or isinstance(content, bytes)
+
+
 def refused(why: str, what: str = "result URL") -> DyngenError:
     return DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"{what} refused by the SSRF rule: {why}")
 
@@ -243,18 +248,26 @@ async def guarded_request(
         here = f"{target.scheme}://{origin(target)}"  # an https origin's headers never go to its http twin
         first = first or here
         same = here == first
-        request = client.build_request(
-            method,
-            connect,
-            headers={**((headers or {}) if same else {}), **body_headers, **sent},
-            extensions=extensions,
-            timeout=timeout_s,
-            **kwargs,
-        )
-        if isinstance(client, ProviderClient):  # the server's client: straight to its transport
-            response = await client.send_now(request)
+        hop_headers = {**((headers or {}) if same else {}), **body_headers, **sent}
+        request: httpx.Request | None = None
+        response: httpx.Response | Exchange
+        if isinstance(client, ProviderClient) and kwargs.keys() <= {"content"} and _plain(kwargs.get("content")):
+            response = await client.exchange(  # the server's client, a body of bytes or none: straight to aiohttp
+                method,
+                connect,
+                headers=hop_headers,
+                content=kwargs.get("content"),
+                timeout_s=timeout_s,
+                sni=extensions.get("sni_hostname"),
+            )
         else:
-            response = await client.send(request, stream=True, follow_redirects=False)
+            request = client.build_request(
+                method, connect, headers=hop_headers, extensions=extensions, timeout=timeout_s, **kwargs
+            )
+            if isinstance(client, ProviderClient):  # an upload: straight to its transport
+                response = await client.send_now(request)
+            else:
+                response = await client.send(request, stream=True, follow_redirects=False)
         try:
             follow = max_redirects > 0 and response.is_redirect and "location" in response.headers
             if follow and (method.upper() in ("GET", "HEAD") or response.status_code in (307, 308)):
