@@ -90,6 +90,15 @@ async def test_a_compressed_answer_is_read_as_any_other(provider: OpenAIProvider
     assert result.tokens == 150
 
 
+async def test_a_reasoning_models_thinking_and_a_code_fence_around_the_answer_are_taken_away(
+    provider: OpenAIProvider, server: OpenAIServer
+) -> None:
+    server.script.answers.append("wrapped")  # DeepSeek-R1 or Qwen3 through Ollama: <think>...</think> ```json
+    result = await provider.generate(call())
+    assert [b.speaker for b in result.payload.beats or []] == [None, "Mara", None]
+    assert len(server.script.requests) == 1, "read at the first answer, not asked again"
+
+
 async def test_malformed_output_is_asked_for_once_more(provider: OpenAIProvider, server: OpenAIServer) -> None:
     server.script.answers[:] = ["bad-json", "ok"]
     result = await provider.generate(call())

@@ -27,8 +27,9 @@ def _answering() -> threading.Event:
 class Script:
     """What the next answers are: each entry is a status code, "slow", "bad-json", "ok", "big" (a padded
     answer of `big_bytes` with its Content-Length), "big-stream" (the same, chunked, no length), or
-    "redirect:<url>" (a 307 to that URL), or "gzip" (the good answer compressed, as hosted APIs send it to a
-    client that accepts gzip).
+    "redirect:<url>" (a 307 to that URL), "gzip" (the good answer compressed, as hosted APIs send it to a
+    client that accepts gzip), or "wrapped" (the good answer after a reasoning model's `<think>` block, in a
+    Markdown code fence).
 
     `hang()` holds every call (counted in `requests` as it arrives) until `release()`, as FakeProvider's
     `hang` does: a provider still working whenever the test acts, on any machine.
@@ -93,6 +94,8 @@ def app_for(script: Script) -> FastAPI:
         if answer == "slow":
             await asyncio.sleep(5)
         content = "this is not json" if answer == "bad-json" else json.dumps(GOOD)
+        if answer == "wrapped":
+            content = f"<think>\nThe player chose {{kiss}}; keep it light.\n</think>\n\n```json\n{content}\n```"
         completion = {
             "choices": [{"message": {"role": "assistant", "content": content}}],
             "usage": {"prompt_tokens": 100, "completion_tokens": 50, "total_tokens": 150},

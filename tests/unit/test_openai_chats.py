@@ -1,5 +1,6 @@
 """The OpenAI provider's chat of a request: rendered once for requests that differ only in which playthrough
-and player they are for, and again for anything a template can read (the player's flags, rule overrides)."""
+and player they are for, and again for anything a template can read (the player's flags, rule overrides);
+and the JSON of its answers, read past a reasoning model's thinking, a code fence or prose around it."""
 
 from __future__ import annotations
 
@@ -70,3 +71,23 @@ def test_the_chats_kept_are_bounded(renders: list[GenerateContentRequest], monke
 
     assert len(openai._chats) == 2
     assert len(renders) == 4
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        '{"beats": []}',
+        '<think>\nThe scene wants {rain}.\n</think>\n{"beats": []}',
+        '```json\n{"beats": []}\n```',
+        '<think>a {b} c</think>\n\n```\n{"beats": []}\n```\n',
+        'Here is the scene:\n{"beats": []}\nEnjoy!',
+    ],
+)
+def test_the_json_of_an_answer_is_read_past_thinking_fences_and_prose(answer: str) -> None:
+    assert openai.answer_json(answer) == {"beats": []}
+
+
+@pytest.mark.parametrize("answer", ["", "no json here", "<think>{not json}</think>", "```json\n{broken\n```"])
+def test_an_answer_without_a_json_object_is_malformed(answer: str) -> None:
+    with pytest.raises(ValueError, match="no JSON object"):
+        openai.answer_json(answer)

@@ -23,6 +23,7 @@ GEN_PROVIDER_UNAVAILABLE.
 from __future__ import annotations
 
 import json
+import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -174,10 +175,37 @@ def _response_format(request: GenerateContentRequest) -> dict[str, Any]:
     return {"type": "json_schema", "json_schema": {"name": "content", "strict": True, "schema": answer_schema(request)}}
 
 
+# A reasoning model's thinking before its answer (DeepSeek-R1 and Qwen3 through Ollama or vLLM put it in the
+# content), and a Markdown code fence around the JSON (models the server does not hold to the schema).
+_THINKING = re.compile(r"^\s*<think>.*?</think>", re.DOTALL)
+_FENCE = re.compile(r"^\s*```[A-Za-z]*\s*\n(.*?)\n\s*```\s*$", re.DOTALL)
+
+
+def answer_json(answer: str) -> Any:
+    """The JSON value of a model's answer: the answer itself, or else the JSON object in it once a leading
+    `<think>` block, a code fence or prose around one object is taken away.
+
+    Raises:
+        ValueError: No JSON object can be read from the answer.
+    """
+    try:
+        return json.loads(answer)
+    except ValueError:
+        pass
+    text = _THINKING.sub("", answer, count=1).strip()
+    fenced = _FENCE.match(text)
+    if fenced is not None:
+        text = fenced.group(1)
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end < start:
+        raise ValueError("no JSON object in the answer")
+    return json.loads(text[start : end + 1])
+
+
 def _parse(answer: str, request: GenerateContentRequest) -> tuple[GeneratedContentPayload, ElementReport | None] | None:
     """The payload and the element report of a model's answer; None when it is malformed."""
     try:
-        data = json.loads(answer)
+        data = answer_json(answer)
         raw_beats = data["beats"]
         lines = [
             (str(b.get("kind", "narration")), b.get("speaker"), str(b["text"]).strip(), b.get("shot"))
@@ -393,7 +421,7 @@ class OpenAIProvider:
             answer, tokens = await self._post(body, deadline_s)
             cost = round(tokens / 1000 * self._price, 6)
             try:
-                rows = json.loads(answer)["answers"]
+                rows = answer_json(answer)["answers"]
                 found = {
                     element_key(str(r["element"])): JudgeAnswer(
                         occurs=bool(r["occurs"]), quote=str(r.get("quote") or "").strip() or None
