@@ -429,7 +429,13 @@ def _header_lines(head: bytes) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize(
     ("method", "extra"),
-    [("POST", {"json": {"model": "m"}}), ("POST", {}), ("GET", {}), ("PUT", {"content": b"raw bytes"})],
+    [
+        ("POST", {"json": {"model": "m"}}),
+        ("POST", {}),
+        ("GET", {}),
+        ("GET", {"content": b""}),
+        ("PUT", {"content": b"raw bytes"}),
+    ],
 )
 async def test_a_guarded_call_of_the_provider_client_sends_what_httpx_would(
     serve: Callable[..., Awaitable[tuple[int, Seen]]], method: str, extra: dict[str, object]
@@ -487,3 +493,23 @@ async def test_the_provider_clients_guarded_calls_fail_as_httpx_errors_and_the_o
         assert seen.heads, "the request was sent: the server accepted and kept quiet"
         assert (await call(urls[0])).content == b"/"
     never.set()
+
+
+async def test_a_head_answer_keeps_its_declared_size_and_a_header_httpx_refuses_is_refused_by_both(
+    serve: Callable[..., Awaitable[tuple[int, Seen]]],
+) -> None:
+    async def sized(_h: bytes, _r: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 12345\r\n\r\n")  # HEAD: the size, no body
+
+    port, seen = await serve(sized)
+    url = f"http://127.0.0.1:{port}/video.mp4"
+    rule = UrlRule.for_instance([url])
+    for http in (ProviderClient(transport=AiohttpTransport(), timeout=5), httpx.AsyncClient()):
+        async with http:
+            answer = await guarded_request(http, "HEAD", url, rule=rule, timeout_s=5, max_bytes=1 << 20)
+            assert (answer.status_code, answer.headers["content-length"], answer.content) == (200, "12345", b"")
+            with pytest.raises(UnicodeEncodeError):
+                await guarded_request(
+                    http, "GET", url, rule=rule, timeout_s=5, max_bytes=1 << 20, headers={"X-Name": "caf\u00e9"}
+                )
+    assert len(seen.heads) == 2, "nothing sent with the refused header"

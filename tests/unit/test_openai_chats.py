@@ -78,16 +78,36 @@ def test_the_chats_kept_are_bounded(renders: list[GenerateContentRequest], monke
     [
         '{"beats": []}',
         '<think>\nThe scene wants {rain}.\n</think>\n{"beats": []}',
+        'The scene wants {rain}; a draft: {"beats": ["draft"]}\n</think>\n\n{"beats": []}',  # R1's template
         '```json\n{"beats": []}\n```',
         '<think>a {b} c</think>\n\n```\n{"beats": []}\n```\n',
-        'Here is the scene:\n{"beats": []}\nEnjoy!',
+        'Here is the scene:\n{"beats": []}\nEnjoy! {smile}',
+        '```json\n{"beats": []}\n```\nThe beats follow the {mood}.',
     ],
 )
 def test_the_json_of_an_answer_is_read_past_thinking_fences_and_prose(answer: str) -> None:
     assert openai.answer_json(answer) == {"beats": []}
 
 
-@pytest.mark.parametrize("answer", ["", "no json here", "<think>{not json}</think>", "```json\n{broken\n```"])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "",
+        "no json here",
+        "<think>{not json}</think>",
+        "```json\n{broken\n```",
+        '<think>\nA draft: {"beats": ["draft"]}\n',  # cut off while thinking: the draft is not the answer
+        "[" * 100_000,  # deeper than the parser goes
+    ],
+)
 def test_an_answer_without_a_json_object_is_malformed(answer: str) -> None:
+    with pytest.raises(ValueError, match="no JSON object"):
+        openai.answer_json(answer)
+
+
+def test_an_answer_of_blank_lines_in_an_open_fence_is_refused_at_once() -> None:
+    # A model looping on whitespace until its token limit (OpenAI warns of it in JSON mode): the reading
+    # must not backtrack over the blank lines (a regular expression did, for seconds, on the event loop).
+    answer = "```json\n" + "\n" * 200_000 + '{"beats": [' + "{" * 15 + "x"
     with pytest.raises(ValueError, match="no JSON object"):
         openai.answer_json(answer)

@@ -314,15 +314,21 @@ class ProviderClient(httpx.AsyncClient):
         if self.is_closed:
             raise RuntimeError("Cannot send a request, as the client has been closed.")
         given = {name.lower(): (name, value) for name, value in headers.items()}
+        for name, value in given.values():
+            if not (name.isascii() and value.isascii()):
+                value.encode("ascii")  # httpx's refusal: UnicodeEncodeError, nothing sent
+                name.encode("ascii")
         sent = [(name, value) for name, value in self._defaults if name.lower() not in given]
         sent.extend(given.values())
-        if content is not None and "content-length" not in given:
-            sent.append(("Content-Length", str(len(content))))
-        elif content is None and method.upper() in _BODY_METHODS and "content-length" not in given:
-            sent.append(("Content-Length", "0"))  # as httpx sends it
+        if "content-length" not in given and "transfer-encoding" not in given:
+            if content:
+                sent.append(("Content-Length", str(len(content))))
+            elif method.upper() in _BODY_METHODS:
+                sent.append(("Content-Length", "0"))  # as httpx sends it; no header for an empty GET
         bounds = dict.fromkeys(("pool", "connect", "write", "read"), timeout_s)
         host = given.get("host", (None, None))[1]
-        response = await self._wire.send(method, url, sent, content, bounds=bounds, sni=sni, host=host, request=None)
+        body = content or None
+        response = await self._wire.send(method, url, sent, body, bounds=bounds, sni=sni, host=host, request=None)
         return Exchange(response)
 
 

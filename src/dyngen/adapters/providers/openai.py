@@ -23,7 +23,6 @@ GEN_PROVIDER_UNAVAILABLE.
 from __future__ import annotations
 
 import json
-import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -175,31 +174,44 @@ def _response_format(request: GenerateContentRequest) -> dict[str, Any]:
     return {"type": "json_schema", "json_schema": {"name": "content", "strict": True, "schema": answer_schema(request)}}
 
 
-# A reasoning model's thinking before its answer (DeepSeek-R1 and Qwen3 through Ollama or vLLM put it in the
-# content), and a Markdown code fence around the JSON (models the server does not hold to the schema).
-_THINKING = re.compile(r"^\s*<think>.*?</think>", re.DOTALL)
-_FENCE = re.compile(r"^\s*```[A-Za-z]*\s*\n(.*?)\n\s*```\s*$", re.DOTALL)
+# Where a reasoning model's thinking ends (DeepSeek-R1 and Qwen3 through Ollama or vLLM write it into the
+# content; R1's chat template opens it before the answer starts, so only its end may be there).
+_THINKING_ENDS = "</think>"
+# Places an object may start at that are tried: prose with braces before the answer, not a scan of every one.
+MAX_STARTS = 16
 
 
 def answer_json(answer: str) -> Any:
-    """The JSON value of a model's answer: the answer itself, or else the JSON object in it once a leading
-    `<think>` block, a code fence or prose around one object is taken away.
+    """The JSON value of a model's answer: the answer itself, or else the first JSON object in what follows
+    a reasoning model's thinking (a Markdown code fence or prose around it is passed over).
 
     Raises:
-        ValueError: No JSON object can be read from the answer.
+        ValueError: No JSON object can be read from the answer (one that is all thinking, cut off before
+            its end, included).
     """
     try:
         return json.loads(answer)
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
-    text = _THINKING.sub("", answer, count=1).strip()
-    fenced = _FENCE.match(text)
-    if fenced is not None:
-        text = fenced.group(1)
-    start, end = text.find("{"), text.rfind("}")
-    if start < 0 or end < start:
-        raise ValueError("no JSON object in the answer")
-    return json.loads(text[start : end + 1])
+    text = answer
+    thought = text.rfind(_THINKING_ENDS)
+    if thought >= 0:
+        text = text[thought + len(_THINKING_ENDS) :]
+    elif text.lstrip().startswith("<think>"):
+        raise ValueError("no JSON object in the answer: it is all thinking, cut off before its end")
+    decoder = json.JSONDecoder()
+    start = text.find("{")
+    for _ in range(MAX_STARTS):
+        if start < 0:
+            break
+        try:
+            value, _end = decoder.raw_decode(text, start)
+        except (ValueError, RecursionError):
+            value = None
+        if isinstance(value, dict):
+            return value
+        start = text.find("{", start + 1)
+    raise ValueError("no JSON object in the answer")
 
 
 def _parse(answer: str, request: GenerateContentRequest) -> tuple[GeneratedContentPayload, ElementReport | None] | None:

@@ -170,6 +170,7 @@ def refused(why: str, what: str = "result URL") -> DyngenError:
 MAX_REDIRECTS = 3
 # What describes an answer's body as it came over the wire, not as `guarded_request` returns it (decoded).
 _ENCODED_BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+_CHUNKED = frozenset({"transfer-encoding"})
 MIN_SECRET = 8  # shorter words (`Bearer`, `Key`) are not secrets
 
 
@@ -283,9 +284,11 @@ async def guarded_request(
                 if size > max_bytes:
                     raise _too_large(body_what or what, max_bytes)
                 chunks.append(chunk)
-            # The chunks are decoded already: the answer keeps no Content-Encoding to decode them again by.
-            decoded = [(k, v) for k, v in response.headers.multi_items() if k not in _ENCODED_BODY_HEADERS]
-            return httpx.Response(response.status_code, headers=decoded, content=b"".join(chunks), request=request)
+            # The chunks are decoded and whole: the answer keeps no Content-Encoding to decode them again by,
+            # nor the length or chunking of the wire (a plain answer keeps its length: HEAD's says the size).
+            wire = _ENCODED_BODY_HEADERS if "content-encoding" in response.headers else _CHUNKED
+            kept = [(k, v) for k, v in response.headers.multi_items() if k not in wire]
+            return httpx.Response(response.status_code, headers=kept, content=b"".join(chunks), request=request)
         finally:
             await response.aclose()
     raise DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"the {what} URL redirects more than {max_redirects} times")
