@@ -42,6 +42,7 @@ def new_client(request: pytest.FixtureRequest) -> Callable[[], httpx.AsyncClient
 async def provider(server: OpenAIServer, new_client: Callable[[], httpx.AsyncClient]) -> AsyncIterator[OpenAIProvider]:
     server.script.answers.clear()
     server.script.requests.clear()
+    server.script.refused_formats.clear()
     async with new_client() as client:
         yield OpenAIProvider(base_url=server.base_url, model="test-model", api_key="sk-test", client=client)
 
@@ -97,6 +98,38 @@ async def test_a_reasoning_models_thinking_and_a_code_fence_around_the_answer_ar
     result = await provider.generate(call())
     assert [b.speaker for b in result.payload.beats or []] == [None, "Mara", None]
     assert len(server.script.requests) == 1, "read at the first answer, not asked again"
+
+
+def _formats(server: OpenAIServer) -> list[str | None]:
+    return [(r["body"].get("response_format") or {}).get("type") for r in server.script.requests]
+
+
+async def test_a_server_that_refuses_the_schema_is_asked_for_a_json_object_from_then_on(
+    provider: OpenAIProvider, server: OpenAIServer
+) -> None:
+    server.script.refused_formats.add("json_schema")  # DeepSeek's API: json_object only
+    first = await provider.generate(call())
+    second = await provider.generate(call())
+    assert [b.speaker for b in first.payload.beats or []] == [None, "Mara", None]
+    assert second.payload.beats == first.payload.beats
+    assert _formats(server) == ["json_schema", "json_object", "json_object"], "refused once, then remembered"
+    assert "JSON object" in server.script.requests[1]["body"]["messages"][0]["content"], "json_object's condition"
+
+
+async def test_a_server_that_refuses_both_json_ways_is_asked_with_the_prompt_alone(
+    provider: OpenAIProvider, server: OpenAIServer
+) -> None:
+    server.script.refused_formats.update({"json_schema", "json_object"})
+    result = await provider.generate(call())
+    assert result.tokens == 150
+    assert _formats(server) == ["json_schema", "json_object", None]
+
+
+async def test_a_400_about_anything_else_is_not_asked_again(provider: OpenAIProvider, server: OpenAIServer) -> None:
+    server.script.answers.append("400")
+    with pytest.raises(DyngenError, match="answered 400"):
+        await provider.generate(call())
+    assert _formats(server) == ["json_schema"]
 
 
 async def test_malformed_output_is_asked_for_once_more(provider: OpenAIProvider, server: OpenAIServer) -> None:

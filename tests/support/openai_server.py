@@ -31,6 +31,9 @@ class Script:
     client that accepts gzip), or "wrapped" (the good answer after a reasoning model's `<think>` block, in a
     Markdown code fence).
 
+    `refused_formats` are the `response_format` types the server answers 400 to, as DeepSeek's API does to
+    `json_schema` ("This response_format type is unavailable now").
+
     `hang()` holds every call (counted in `requests` as it arrives) until `release()`, as FakeProvider's
     `hang` does: a provider still working whenever the test acts, on any machine.
     """
@@ -38,6 +41,7 @@ class Script:
     answers: list[str] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     big_bytes: int = 64 * 1024
+    refused_formats: set[str] = field(default_factory=set)
     answering: threading.Event = field(default_factory=_answering)
 
     def next(self) -> str:
@@ -75,6 +79,9 @@ def app_for(script: Script) -> FastAPI:
         )
         if not script.answering.is_set():
             await asyncio.to_thread(script.answering.wait)
+        if (body.get("response_format") or {}).get("type") in script.refused_formats:
+            refusal = {"message": "This response_format type is unavailable now", "type": "invalid_request_error"}
+            return JSONResponse({"error": refusal}, status_code=400)
         answer = script.next()
         if answer.startswith("redirect:"):
             return RedirectResponse(answer.removeprefix("redirect:"), status_code=307)

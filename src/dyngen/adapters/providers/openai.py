@@ -23,6 +23,7 @@ GEN_PROVIDER_UNAVAILABLE.
 from __future__ import annotations
 
 import json
+import logging
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -47,6 +48,15 @@ _PAYLOAD = {
     GenerationType.ENVIRONMENT: PayloadType.ENVIRONMENT,
     GenerationType.NPC_RESPONSE: PayloadType.NPC_RESPONSE,
 }
+
+log = logging.getLogger("dyngen.providers.openai")
+
+# How a model is asked for JSON, strictest first: the answer's schema (`json_schema`), any JSON object
+# (`json_object`: the system prompt still describes the shape), or only the prompt. A server that refuses a
+# way (a 400 naming `response_format` or the schema: DeepSeek's API takes only `json_object`, some hosted
+# models and older local servers no schema) is asked the next way at once, and the instance keeps to it.
+FORMAT_WAYS = ("json_schema", "json_object", "prompt")
+
 
 # The answer's shape, appended to the node's system prompt (whatever the designer wrote): the parser below
 # depends on it.
@@ -214,6 +224,21 @@ def answer_json(answer: str) -> Any:
     raise ValueError("no JSON object in the answer")
 
 
+def _asked(body: dict[str, Any], way: str) -> dict[str, Any]:
+    """`body` asking for JSON the `way` of `FORMAT_WAYS` (as it is for the schema)."""
+    if way == "json_schema" or "response_format" not in body:
+        return body
+    if way == "json_object":
+        return body | {"response_format": {"type": "json_object"}}
+    return {k: v for k, v in body.items() if k != "response_format"}
+
+
+def _refuses_format(response: httpx.Response) -> bool:
+    """Whether a 400 says the way JSON was asked for is what the server does not take."""
+    said = response.text.lower()
+    return "response_format" in said or "json_schema" in said or "json schema" in said
+
+
 def _parse(answer: str, request: GenerateContentRequest) -> tuple[GeneratedContentPayload, ElementReport | None] | None:
     """The payload and the element report of a model's answer; None when it is malformed."""
     try:
@@ -337,6 +362,7 @@ class OpenAIProvider:
         self._price = price_per_1k_tokens
         self._max_bytes = max_bytes
         self._rule = UrlRule.for_instance([self._url], private_hosts=private_hosts)
+        self._way = 0  # the index in FORMAT_WAYS this server takes
 
     def estimate_cost(self, request: GenerateContentRequest) -> float:
         # About one token per 4 characters, ~12 words a second of content, plus the prompt.
@@ -354,7 +380,32 @@ class OpenAIProvider:
         return await self._post(body, deadline_s)
 
     async def _post(self, body: dict[str, Any], deadline_s: float) -> tuple[str, int]:
-        """One chat completion: the answer's text and the tokens it used."""
+        """One chat completion: the answer's text and the tokens it used (asked again the next way of
+        `FORMAT_WAYS` when the server refuses the way `body` asks for JSON)."""
+        while True:
+            way = self._way
+            response = await self._send(_asked(body, FORMAT_WAYS[way]), deadline_s)
+            refused = response.status_code == 400 and "response_format" in body and _refuses_format(response)
+            if not refused or way + 1 == len(FORMAT_WAYS):
+                break
+            if self._way == way:  # a call in flight at the same time may have moved on already
+                self._way = way + 1
+                log.warning(
+                    "openai.format_refused model=%s way=%s next=%s", self._model, FORMAT_WAYS[way], FORMAT_WAYS[way + 1]
+                )
+        if response.status_code >= 400:
+            raise DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"the model answered {response.status_code}")
+        try:
+            data = response.json()
+            text = str(data["choices"][0]["message"]["content"])
+            tokens = int((data.get("usage") or {}).get("total_tokens") or 0)
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise DyngenError(ErrorCode.GEN_EMPTY_OUTPUT, "the model's answer is not a chat completion") from exc
+        return text, tokens
+
+    async def _send(self, body: dict[str, Any], deadline_s: float) -> httpx.Response:
+        """The server's answer to a chat completion, its status not yet judged but for refused keys, a busy or
+        failing server (raised as GEN_PROVIDER_UNAVAILABLE) and a timeout (GEN_TIMEOUT)."""
         try:
             response = await guarded_request(
                 self._client,
@@ -380,15 +431,7 @@ class OpenAIProvider:
             raise DyngenError(
                 ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"the model is busy or failing ({response.status_code})"
             )
-        if response.status_code >= 400:
-            raise DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"the model answered {response.status_code}")
-        try:
-            data = response.json()
-            text = str(data["choices"][0]["message"]["content"])
-            tokens = int((data.get("usage") or {}).get("total_tokens") or 0)
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise DyngenError(ErrorCode.GEN_EMPTY_OUTPUT, "the model's answer is not a chat completion") from exc
-        return text, tokens
+        return response
 
     async def generate(self, call: ProviderCall) -> ProviderResult:
         tokens = 0
