@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -43,6 +44,7 @@ async def provider(server: OpenAIServer, new_client: Callable[[], httpx.AsyncCli
     server.script.answers.clear()
     server.script.requests.clear()
     server.script.refused_formats.clear()
+    server.script.refused_parameters.clear()
     async with new_client() as client:
         yield OpenAIProvider(base_url=server.base_url, model="test-model", api_key="sk-test", client=client)
 
@@ -100,8 +102,12 @@ async def test_a_reasoning_models_thinking_and_a_code_fence_around_the_answer_ar
     assert len(server.script.requests) == 1, "read at the first answer, not asked again"
 
 
+def _formats_of(request: dict[str, Any]) -> str | None:
+    return (request["body"].get("response_format") or {}).get("type")
+
+
 def _formats(server: OpenAIServer) -> list[str | None]:
-    return [(r["body"].get("response_format") or {}).get("type") for r in server.script.requests]
+    return [_formats_of(r) for r in server.script.requests]
 
 
 async def test_a_server_that_refuses_the_schema_is_asked_for_a_json_object_from_then_on(
@@ -123,6 +129,18 @@ async def test_a_server_that_refuses_both_json_ways_is_asked_with_the_prompt_alo
     result = await provider.generate(call())
     assert result.tokens == 150
     assert _formats(server) == ["json_schema", "json_object", None]
+
+
+async def test_a_setting_the_model_refuses_is_left_out_from_then_on(
+    provider: OpenAIProvider, server: OpenAIServer
+) -> None:
+    server.script.refused_parameters.add("temperature")  # OpenAI's reasoning models: the default temperature only
+    server.script.refused_formats.add("json_schema")
+    await provider.generate(call())
+    await provider.generate(call())
+    sent = [(r["body"].get("temperature"), _formats_of(r)) for r in server.script.requests]
+    assert sent == [(0.8, "json_schema"), (None, "json_schema"), (None, "json_object"), (None, "json_object")]
+    assert all(r["body"]["seed"] == 1234 for r in server.script.requests), "only what was refused is left out"
 
 
 async def test_a_400_about_anything_else_is_not_asked_again(provider: OpenAIProvider, server: OpenAIServer) -> None:

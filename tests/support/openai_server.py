@@ -34,6 +34,9 @@ class Script:
     `refused_formats` are the `response_format` types the server answers 400 to, as DeepSeek's API does to
     `json_schema` ("This response_format type is unavailable now").
 
+    `refused_parameters` are the request's keys the model answers 400 to, as OpenAI's reasoning models do
+    to a temperature other than 1 (the error's `param` names it).
+
     `hang()` holds every call (counted in `requests` as it arrives) until `release()`, as FakeProvider's
     `hang` does: a provider still working whenever the test acts, on any machine.
     """
@@ -42,6 +45,7 @@ class Script:
     requests: list[dict[str, Any]] = field(default_factory=list)
     big_bytes: int = 64 * 1024
     refused_formats: set[str] = field(default_factory=set)
+    refused_parameters: set[str] = field(default_factory=set)
     answering: threading.Event = field(default_factory=_answering)
 
     def next(self) -> str:
@@ -79,6 +83,10 @@ def app_for(script: Script) -> FastAPI:
         )
         if not script.answering.is_set():
             await asyncio.to_thread(script.answering.wait)
+        for name in sorted(script.refused_parameters & set(body)):
+            message = f"Unsupported value: '{name}' does not support {body[name]} with this model."
+            refusal = {"message": message, "type": "invalid_request_error", "param": name, "code": "unsupported_value"}
+            return JSONResponse({"error": refusal}, status_code=400)
         if (body.get("response_format") or {}).get("type") in script.refused_formats:
             refusal = {"message": "This response_format type is unavailable now", "type": "invalid_request_error"}
             return JSONResponse({"error": refusal}, status_code=400)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
 from dyngen.adapters.providers import openai
@@ -111,3 +112,19 @@ def test_an_answer_of_blank_lines_in_an_open_fence_is_refused_at_once() -> None:
     answer = "```json\n" + "\n" * 200_000 + '{"beats": [' + "{" * 15 + "x"
     with pytest.raises(ValueError, match="no JSON object"):
         openai.answer_json(answer)
+
+
+@pytest.mark.parametrize(
+    ("error", "refused"),
+    [
+        ({"error": {"message": "Unsupported value", "param": "temperature"}}, "temperature"),
+        ({"error": {"message": "'seed' is not supported by this model"}}, "seed"),
+        ({"detail": "Unsupported parameter: `temperature`"}, "temperature"),
+        ({"error": {"message": "Unsupported value", "param": "messages"}}, None),  # not ours to leave out
+        ({"error": {"message": "the seed of the story is invalid"}}, None),  # names it, refuses nothing
+        ({"error": {"message": "'top_p' is not supported"}}, None),
+    ],
+)
+def test_the_optional_setting_a_400_refuses_is_read_from_its_error(error: dict[str, Any], refused: str | None) -> None:
+    sent = {"model": "m", "messages": [], "temperature": 0.8, "seed": 1}
+    assert openai._refused_parameter(httpx.Response(400, json=error), sent) == refused

@@ -56,6 +56,9 @@ log = logging.getLogger("dyngen.providers.openai")
 # way (a 400 naming `response_format` or the schema: DeepSeek's API takes only `json_object`, some hosted
 # models and older local servers no schema) is asked the next way at once, and the instance keeps to it.
 FORMAT_WAYS = ("json_schema", "json_object", "prompt")
+# Settings a model may refuse: OpenAI's reasoning models (o-series, gpt-5) take only the default temperature.
+# A 400 naming one drops it from the instance's calls from then on.
+OPTIONAL_PARAMETERS = ("temperature", "seed")
 
 
 # The answer's shape, appended to the node's system prompt (whatever the designer wrote): the parser below
@@ -224,13 +227,34 @@ def answer_json(answer: str) -> Any:
     raise ValueError("no JSON object in the answer")
 
 
-def _asked(body: dict[str, Any], way: str) -> dict[str, Any]:
-    """`body` asking for JSON the `way` of `FORMAT_WAYS` (as it is for the schema)."""
-    if way == "json_schema" or "response_format" not in body:
+def _asked(body: dict[str, Any], way: str, dropped: frozenset[str]) -> dict[str, Any]:
+    """`body` asking for JSON the `way` of `FORMAT_WAYS` (as it is for the schema), without `dropped`."""
+    if (way == "json_schema" or "response_format" not in body) and not dropped:
         return body
-    if way == "json_object":
-        return body | {"response_format": {"type": "json_object"}}
-    return {k: v for k, v in body.items() if k != "response_format"}
+    asked = {k: v for k, v in body.items() if k not in dropped}
+    if "response_format" in asked and way != "json_schema":
+        if way == "json_object":
+            asked["response_format"] = {"type": "json_object"}
+        else:
+            del asked["response_format"]
+    return asked
+
+
+def _refused_parameter(response: httpx.Response, sent: dict[str, Any]) -> str | None:
+    """The optional parameter (`OPTIONAL_PARAMETERS`) `sent` holds that a 400 says the model does not take:
+    the one OpenAI's error names in `param`, or one its message quotes as not supported."""
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        error = None
+    named = error.get("param") if isinstance(error, dict) else None
+    if named in OPTIONAL_PARAMETERS and named in sent:
+        return str(named)
+    said = response.text.lower()
+    if "support" not in said:  # "unsupported", "not supported", "does not support"
+        return None
+    quoted = (f"{q}{name}{q}" for name in OPTIONAL_PARAMETERS if name in sent for q in "'\"`")
+    return next((q[1:-1] for q in quoted if q in said), None)
 
 
 def _refuses_format(response: httpx.Response) -> bool:
@@ -363,6 +387,7 @@ class OpenAIProvider:
         self._max_bytes = max_bytes
         self._rule = UrlRule.for_instance([self._url], private_hosts=private_hosts)
         self._way = 0  # the index in FORMAT_WAYS this server takes
+        self._dropped: frozenset[str] = frozenset()  # OPTIONAL_PARAMETERS the model refused
 
     def estimate_cost(self, request: GenerateContentRequest) -> float:
         # About one token per 4 characters, ~12 words a second of content, plus the prompt.
@@ -381,12 +406,19 @@ class OpenAIProvider:
 
     async def _post(self, body: dict[str, Any], deadline_s: float) -> tuple[str, int]:
         """One chat completion: the answer's text and the tokens it used (asked again the next way of
-        `FORMAT_WAYS` when the server refuses the way `body` asks for JSON)."""
+        `FORMAT_WAYS` when the server refuses the way `body` asks for JSON, or without an optional parameter
+        the model refuses)."""
         while True:
-            way = self._way
-            response = await self._send(_asked(body, FORMAT_WAYS[way]), deadline_s)
-            refused = response.status_code == 400 and "response_format" in body and _refuses_format(response)
-            if not refused or way + 1 == len(FORMAT_WAYS):
+            way, dropped = self._way, self._dropped
+            sent = _asked(body, FORMAT_WAYS[way], dropped)
+            response = await self._send(sent, deadline_s)
+            if response.status_code != 400:
+                break
+            if (name := _refused_parameter(response, sent)) is not None:
+                self._dropped = self._dropped | {name}
+                log.warning("openai.parameter_refused model=%s parameter=%s", self._model, name)
+                continue
+            if "response_format" not in sent or way + 1 == len(FORMAT_WAYS) or not _refuses_format(response):
                 break
             if self._way == way:  # a call in flight at the same time may have moved on already
                 self._way = way + 1
