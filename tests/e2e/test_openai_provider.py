@@ -150,6 +150,21 @@ async def test_a_400_about_anything_else_is_not_asked_again(provider: OpenAIProv
     assert _formats(server) == ["json_schema"]
 
 
+async def test_an_answer_given_as_parts_is_read_from_its_text_parts(
+    provider: OpenAIProvider, server: OpenAIServer
+) -> None:
+    server.script.answers.append("parts")  # Mistral's reasoning models: a thinking part, then the text
+    result = await provider.generate(call())
+    assert [b.speaker for b in result.payload.beats or []] == [None, "Mara", None]
+
+
+async def test_a_refusal_is_empty_output_that_says_so(provider: OpenAIProvider, server: OpenAIServer) -> None:
+    server.script.answers.append("refusal")
+    with pytest.raises(DyngenError, match="the model refused: I can't help with that scene") as caught:
+        await provider.generate(call())
+    assert caught.value.code is ErrorCode.GEN_EMPTY_OUTPUT
+
+
 async def test_malformed_output_is_asked_for_once_more(provider: OpenAIProvider, server: OpenAIServer) -> None:
     server.script.answers[:] = ["bad-json", "ok"]
     result = await provider.generate(call())

@@ -29,7 +29,8 @@ class Script:
     answer of `big_bytes` with its Content-Length), "big-stream" (the same, chunked, no length), or
     "redirect:<url>" (a 307 to that URL), "gzip" (the good answer compressed, as hosted APIs send it to a
     client that accepts gzip), or "wrapped" (the good answer after a reasoning model's `<think>` block, in a
-    Markdown code fence).
+    Markdown code fence), "parts" (the good answer as a thinking part and a text part, as Mistral's reasoning
+    models give it) or "refusal" (no content and OpenAI's `refusal`).
 
     `refused_formats` are the `response_format` types the server answers 400 to, as DeepSeek's API does to
     `json_schema` ("This response_format type is unavailable now").
@@ -111,8 +112,14 @@ def app_for(script: Script) -> FastAPI:
         content = "this is not json" if answer == "bad-json" else json.dumps(GOOD)
         if answer == "wrapped":
             content = f"<think>\nThe player chose {{kiss}}; keep it light.\n</think>\n\n```json\n{content}\n```"
+        message: dict[str, Any] = {"role": "assistant", "content": content}
+        if answer == "parts":
+            thinking = {"type": "thinking", "thinking": [{"type": "text", "text": "A {draft} first."}]}
+            message["content"] = [thinking, {"type": "text", "text": content}]
+        elif answer == "refusal":
+            message.update(content=None, refusal="I can't help with that scene.")
         completion = {
-            "choices": [{"message": {"role": "assistant", "content": content}}],
+            "choices": [{"message": message}],
             "usage": {"prompt_tokens": 100, "completion_tokens": 50, "total_tokens": 150},
         }
         if answer == "gzip":

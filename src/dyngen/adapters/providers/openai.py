@@ -227,6 +227,22 @@ def answer_json(answer: str) -> Any:
     raise ValueError("no JSON object in the answer")
 
 
+def _message_text(message: dict[str, Any]) -> str:
+    """A chat completion message's text: its content, or the text parts of a content given as parts (Mistral's
+    reasoning models give a thinking part and a text part); empty for none.
+
+    Raises:
+        TypeError: The content is neither text, parts nor none.
+    """
+    content = message.get("content")
+    if content is None or isinstance(content, str):
+        return content or ""
+    if not isinstance(content, list):
+        raise TypeError(f"a message content of {type(content).__name__}")
+    texts = (part.get("text") for part in content if isinstance(part, dict) and part.get("type", "text") == "text")
+    return "".join(text for text in texts if isinstance(text, str))
+
+
 def _asked(body: dict[str, Any], way: str, dropped: frozenset[str]) -> dict[str, Any]:
     """`body` asking for JSON the `way` of `FORMAT_WAYS` (as it is for the schema), without `dropped`."""
     if (way == "json_schema" or "response_format" not in body) and not dropped:
@@ -429,10 +445,13 @@ class OpenAIProvider:
             raise DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"the model answered {response.status_code}")
         try:
             data = response.json()
-            text = str(data["choices"][0]["message"]["content"])
+            message = data["choices"][0]["message"]
+            text = _message_text(message)
             tokens = int((data.get("usage") or {}).get("total_tokens") or 0)
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
             raise DyngenError(ErrorCode.GEN_EMPTY_OUTPUT, "the model's answer is not a chat completion") from exc
+        if not text and isinstance(message.get("refusal"), str):  # OpenAI's structured outputs: it declined
+            raise DyngenError(ErrorCode.GEN_EMPTY_OUTPUT, f"the model refused: {message['refusal'][:200]}")
         return text, tokens
 
     async def _send(self, body: dict[str, Any], deadline_s: float) -> httpx.Response:
