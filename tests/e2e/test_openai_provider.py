@@ -165,6 +165,29 @@ async def test_a_refusal_is_empty_output_that_says_so(provider: OpenAIProvider, 
     assert caught.value.code is ErrorCode.GEN_EMPTY_OUTPUT
 
 
+@pytest.mark.parametrize("kind", ["400-echo", "400-deep", "400-format"])
+async def test_a_400_about_one_request_changes_nothing_for_the_next(
+    provider: OpenAIProvider, server: OpenAIServer, kind: str
+) -> None:
+    # A validation error repeating the request names every parameter sent; a body too deep to parse; a
+    # refusal of the schema for one request whose retry is refused too (then it was not the format).
+    server.script.answers[:] = [kind, "400"] if kind == "400-format" else [kind]
+    with pytest.raises(DyngenError, match="answered 400"):
+        await provider.generate(call())
+    await provider.generate(call())
+    last = server.script.requests[-1]["body"]
+    assert (last["temperature"], last["seed"], _formats_of(server.script.requests[-1])) == (0.8, 1234, "json_schema")
+    assert len(server.script.requests) == (3 if kind == "400-format" else 2)
+
+
+async def test_an_empty_refusal_is_asked_again_as_malformed_output(
+    provider: OpenAIProvider, server: OpenAIServer
+) -> None:
+    server.script.answers[:] = ["refusal-empty", "refusal-empty"]
+    with pytest.raises(DyngenError, match="not the JSON asked for, twice"):
+        await provider.generate(call())
+
+
 async def test_malformed_output_is_asked_for_once_more(provider: OpenAIProvider, server: OpenAIServer) -> None:
     server.script.answers[:] = ["bad-json", "ok"]
     result = await provider.generate(call())

@@ -30,7 +30,9 @@ class Script:
     "redirect:<url>" (a 307 to that URL), "gzip" (the good answer compressed, as hosted APIs send it to a
     client that accepts gzip), or "wrapped" (the good answer after a reasoning model's `<think>` block, in a
     Markdown code fence), "parts" (the good answer as a thinking part and a text part, as Mistral's reasoning
-    models give it) or "refusal" (no content and OpenAI's `refusal`).
+    models give it), "refusal" (no content and OpenAI's `refusal`), "refusal-empty" (the same with an empty
+    one), or a 400 of one of three kinds: "400-format" (its message names `response_format`), "400-echo" (a
+    validation error that repeats the request's body) and "400-deep" (a body nested deeper than a parser goes).
 
     `refused_formats` are the `response_format` types the server answers 400 to, as DeepSeek's API does to
     `json_schema` ("This response_format type is unavailable now").
@@ -92,6 +94,14 @@ def app_for(script: Script) -> FastAPI:
             refusal = {"message": "This response_format type is unavailable now", "type": "invalid_request_error"}
             return JSONResponse({"error": refusal}, status_code=400)
         answer = script.next()
+        if answer == "400-format":
+            refusal = {"message": "response_format is too large for this request", "type": "invalid_request_error"}
+            return JSONResponse({"error": refusal}, status_code=400)
+        if answer == "400-echo":  # "not supported" and every parameter we sent, in the input it repeats
+            problem = {"msg": "role 'developer' is not supported", "input": body, "loc": ["body", "messages"]}
+            return JSONResponse({"detail": [problem], "sent": json.dumps(body)}, status_code=400)
+        if answer == "400-deep":
+            return Response("[" * 100_000 + "]" * 100_000, status_code=400, media_type="application/json")
         if answer.startswith("redirect:"):
             return RedirectResponse(answer.removeprefix("redirect:"), status_code=307)
         if answer in ("big", "big-stream"):
@@ -116,8 +126,8 @@ def app_for(script: Script) -> FastAPI:
         if answer == "parts":
             thinking = {"type": "thinking", "thinking": [{"type": "text", "text": "A {draft} first."}]}
             message["content"] = [thinking, {"type": "text", "text": content}]
-        elif answer == "refusal":
-            message.update(content=None, refusal="I can't help with that scene.")
+        elif answer in ("refusal", "refusal-empty"):
+            message.update(content=None, refusal="I can't help with that scene." if answer == "refusal" else "")
         completion = {
             "choices": [{"message": message}],
             "usage": {"prompt_tokens": 100, "completion_tokens": 50, "total_tokens": 150},

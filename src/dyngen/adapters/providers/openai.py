@@ -256,27 +256,40 @@ def _asked(body: dict[str, Any], way: str, dropped: frozenset[str]) -> dict[str,
     return asked
 
 
+def _error_said(response: httpx.Response) -> tuple[str, str | None]:
+    """What a 400 says in its own words: its error's message (lower case) and the parameter it names. Never
+    the rest of its body, which may repeat the request (a validation error listing the input) and so name
+    every parameter it holds."""
+    try:
+        data = response.json()
+    except (ValueError, RecursionError):
+        return response.text[:500].lower(), None
+    if not isinstance(data, dict):
+        return "", None
+    error = data.get("error")
+    if isinstance(error, dict):
+        message, param = error.get("message"), error.get("param")
+    else:
+        message, param = error if error is not None else data.get("message", data.get("detail")), None
+    return (message.lower() if isinstance(message, str) else ""), (param if isinstance(param, str) else None)
+
+
 def _refused_parameter(response: httpx.Response, sent: dict[str, Any]) -> str | None:
     """The optional parameter (`OPTIONAL_PARAMETERS`) `sent` holds that a 400 says the model does not take:
     the one OpenAI's error names in `param`, or one its message quotes as not supported."""
-    try:
-        error = response.json().get("error")
-    except (ValueError, AttributeError):
-        error = None
-    named = error.get("param") if isinstance(error, dict) else None
-    if named in OPTIONAL_PARAMETERS and named in sent:
-        return str(named)
-    said = response.text.lower()
-    if "support" not in said:  # "unsupported", "not supported", "does not support"
+    message, param = _error_said(response)
+    if param in OPTIONAL_PARAMETERS and param in sent:
+        return param
+    if "support" not in message:  # "unsupported", "not supported", "does not support"
         return None
     quoted = (f"{q}{name}{q}" for name in OPTIONAL_PARAMETERS if name in sent for q in "'\"`")
-    return next((q[1:-1] for q in quoted if q in said), None)
+    return next((q[1:-1] for q in quoted if q in message), None)
 
 
 def _refuses_format(response: httpx.Response) -> bool:
     """Whether a 400 says the way JSON was asked for is what the server does not take."""
-    said = response.text.lower()
-    return "response_format" in said or "json_schema" in said or "json schema" in said
+    message, param = _error_said(response)
+    return param == "response_format" or any(w in message for w in ("response_format", "json_schema", "json schema"))
 
 
 def _parse(answer: str, request: GenerateContentRequest) -> tuple[GeneratedContentPayload, ElementReport | None] | None:
@@ -424,23 +437,20 @@ class OpenAIProvider:
         """One chat completion: the answer's text and the tokens it used (asked again the next way of
         `FORMAT_WAYS` when the server refuses the way `body` asks for JSON, or without an optional parameter
         the model refuses)."""
-        while True:
-            way, dropped = self._way, self._dropped
+        way, dropped = self._way, self._dropped
+        while True:  # at most 5 requests: each refusal drops a parameter or moves to the next way
             sent = _asked(body, FORMAT_WAYS[way], dropped)
             response = await self._send(sent, deadline_s)
             if response.status_code != 400:
                 break
             if (name := _refused_parameter(response, sent)) is not None:
-                self._dropped = self._dropped | {name}
-                log.warning("openai.parameter_refused model=%s parameter=%s", self._model, name)
-                continue
-            if "response_format" not in sent or way + 1 == len(FORMAT_WAYS) or not _refuses_format(response):
+                dropped |= {name}
+            elif "response_format" in sent and way + 1 < len(FORMAT_WAYS) and _refuses_format(response):
+                way += 1
+            else:
                 break
-            if self._way == way:  # a call in flight at the same time may have moved on already
-                self._way = way + 1
-                log.warning(
-                    "openai.format_refused model=%s way=%s next=%s", self._model, FORMAT_WAYS[way], FORMAT_WAYS[way + 1]
-                )
+        if response.status_code < 400:
+            self._learn(way, dropped)
         if response.status_code >= 400:
             raise DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"the model answered {response.status_code}")
         try:
@@ -448,11 +458,22 @@ class OpenAIProvider:
             message = data["choices"][0]["message"]
             text = _message_text(message)
             tokens = int((data.get("usage") or {}).get("total_tokens") or 0)
-        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError) as exc:
             raise DyngenError(ErrorCode.GEN_EMPTY_OUTPUT, "the model's answer is not a chat completion") from exc
-        if not text and isinstance(message.get("refusal"), str):  # OpenAI's structured outputs: it declined
-            raise DyngenError(ErrorCode.GEN_EMPTY_OUTPUT, f"the model refused: {message['refusal'][:200]}")
+        refusal = message.get("refusal")
+        if not text and isinstance(refusal, str) and refusal.strip():  # OpenAI's structured outputs: it declined
+            raise DyngenError(ErrorCode.GEN_EMPTY_OUTPUT, f"the model refused: {refusal.strip()[:200]}")
         return text, tokens
+
+    def _learn(self, way: int, dropped: frozenset[str]) -> None:
+        """Keep to what a call was answered with: what one request refused (a schema too large for it) is
+        not taken for what the server refuses until another way is answered."""
+        if way > self._way:
+            log.warning("openai.format_refused model=%s way=%s", self._model, FORMAT_WAYS[way])
+            self._way = way
+        if not dropped <= self._dropped:
+            log.warning("openai.parameter_refused model=%s left_out=%s", self._model, ",".join(sorted(dropped)))
+            self._dropped |= dropped
 
     async def _send(self, body: dict[str, Any], deadline_s: float) -> httpx.Response:
         """The server's answer to a chat completion, its status not yet judged but for refused keys, a busy or
