@@ -128,3 +128,29 @@ def test_an_answer_of_blank_lines_in_an_open_fence_is_refused_at_once() -> None:
 def test_the_optional_setting_a_400_refuses_is_read_from_its_error(error: dict[str, Any], refused: str | None) -> None:
     sent = {"model": "m", "messages": [], "temperature": 0.8, "seed": 1}
     assert openai._refused_parameter(httpx.Response(400, json=error), sent) == refused
+
+
+GEMINI_SCHEMA_REFUSAL = [
+    {
+        "error": {
+            "code": 400,
+            "message": 'Invalid JSON payload received. Unknown name "additionalProperties" at '
+            "'generation_config.response_schema.properties[0].value': Cannot find field.",
+            "status": "INVALID_ARGUMENT",
+        }
+    }
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "refused"),
+    [
+        ({"error": {"message": "This response_format type is unavailable now"}}, True),  # DeepSeek
+        (GEMINI_SCHEMA_REFUSAL, True),  # Gemini's OpenAI-compatible endpoint: a list of one error
+        ({"error": {"message": "Invalid value", "param": "response_format"}}, True),
+        ({"error": {"message": "maximum context length is 8192 tokens"}}, False),
+        ([], False),
+    ],
+)
+def test_a_400_refusing_the_way_json_was_asked_for_is_told_from_others(body: object, refused: bool) -> None:
+    assert openai._refuses_format(httpx.Response(400, json=body)) is refused

@@ -264,6 +264,8 @@ def _error_said(response: httpx.Response) -> tuple[str, str | None]:
         data = response.json()
     except (ValueError, RecursionError):
         return response.text[:500].lower(), None
+    if isinstance(data, list) and data and isinstance(data[0], dict):
+        data = data[0]  # Google's errors come as a list of one, its OpenAI-compatible endpoint's too
     if not isinstance(data, dict):
         return "", None
     error = data.get("error")
@@ -286,10 +288,15 @@ def _refused_parameter(response: httpx.Response, sent: dict[str, Any]) -> str | 
     return next((q[1:-1] for q in quoted if q in message), None)
 
 
+# What a refusal of the way JSON was asked for names: OpenAI's field, the schema's type, or the field Gemini's
+# OpenAI-compatible endpoint maps it to ("Unknown name ... at 'generation_config.response_schema...'").
+_FORMAT_WORDS = ("response_format", "json_schema", "json schema", "response_schema")
+
+
 def _refuses_format(response: httpx.Response) -> bool:
     """Whether a 400 says the way JSON was asked for is what the server does not take."""
     message, param = _error_said(response)
-    return param == "response_format" or any(w in message for w in ("response_format", "json_schema", "json schema"))
+    return param == "response_format" or any(word in message for word in _FORMAT_WORDS)
 
 
 def _parse(answer: str, request: GenerateContentRequest) -> tuple[GeneratedContentPayload, ElementReport | None] | None:
