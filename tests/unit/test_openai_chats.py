@@ -127,7 +127,7 @@ def test_an_answer_of_blank_lines_in_an_open_fence_is_refused_at_once() -> None:
 )
 def test_the_optional_setting_a_400_refuses_is_read_from_its_error(error: dict[str, Any], refused: str | None) -> None:
     sent = {"model": "m", "messages": [], "temperature": 0.8, "seed": 1}
-    assert openai._refused_parameter(httpx.Response(400, json=error), sent) == refused
+    assert openai._refused_parameter(openai._error_said(httpx.Response(400, json=error)), sent) == refused
 
 
 GEMINI_SCHEMA_REFUSAL = [
@@ -153,4 +153,4 @@ GEMINI_SCHEMA_REFUSAL = [
     ],
 )
 def test_a_400_refusing_the_way_json_was_asked_for_is_told_from_others(body: object, refused: bool) -> None:
-    assert openai._refuses_format(httpx.Response(400, json=body)) is refused
+    assert openai._refuses_format(openai._error_said(httpx.Response(400, json=body))) is refused

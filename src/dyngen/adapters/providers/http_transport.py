@@ -52,8 +52,10 @@ KEEPALIVE_S = 5.0
 MAX_HOSTS_KNOWN = 256
 # What aiohttp would add on its own: httpx's headers (or the caller's) are sent instead, or none.
 _SKIPPED = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
-# An answer's encodings httpx decodes (gzip, deflate; br and zstd when their packages are installed).
+# The Content-Encoding of an answer read as it comes; any other is decoded by httpx's decoders.
 _IDENTITY = frozenset({"", "identity"})
+# Methods httpx gives a `Content-Length: 0` when they carry no body.
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
 @functools.lru_cache(maxsize=64)
@@ -235,8 +237,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         host: str | None,
         request: httpx.Request | None,
     ) -> aiohttp.ClientResponse:
-        """aiohttp's answer to a request, its body still to read: `headers` sent as they are, `timeout` as
-        httpx's (pool, connect, write, read), `sni` the TLS server name, `host` the Host header the proxy
+        """aiohttp's answer to a request, its body still to read: `headers` sent as they are, `bounds` as
+        httpx's timeouts (pool, connect, write, read), `sni` the TLS server name, `host` the Host header the proxy
         rules match. Failures are httpx's errors, naming `request` (None: a call `ProviderClient.exchange`
         made without one)."""
         proxy = None if self._proxies is None else self._proxies.for_url(url, host)
@@ -332,10 +334,6 @@ class ProviderClient(httpx.AsyncClient):
         return Exchange(response)
 
 
-# Methods httpx gives a `Content-Length: 0` when they carry no body.
-_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-
-
 class Exchange:
     """An answer `ProviderClient.exchange` got: what `ssrf.guarded_request` reads of an `httpx.Response`
     (`status_code`, `headers`, `is_redirect`, `aiter_bytes`, `aclose`), read straight from aiohttp."""
@@ -347,7 +345,7 @@ class Exchange:
 
     @property
     def is_redirect(self) -> bool:
-        return self.status_code in (301, 302, 303, 307, 308) and "location" in self.headers
+        return httpx.codes.is_redirect(self.status_code) and "location" in self.headers
 
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
         """The body as it arrives, decoded (httpx's decoders, for an encoded answer)."""

@@ -9,10 +9,13 @@ structured JSON (`response_format` with a JSON Schema: beats with speakers and s
 and the model's element report: the beat and a quote for each required element, an assertion for each
 avoided one) and parsed into beats, dialogue and choices plus the report (`domain.elements`); malformed
 output (a report that names elements it was not asked about, beats that do not exist, ...) is asked for
-once more, then it is GEN_EMPTY_OUTPUT. An answer without any report (a server that ignores schemas) is
-used without one: the lexicon and the judge still check it. As the judge (`judge_elements`), the same
-endpoint answers yes or no with a quote per element. 429 and 5xx are GEN_PROVIDER_UNAVAILABLE
-(retryable), auth errors too, a timeout is GEN_TIMEOUT.
+once more, then it is GEN_EMPTY_OUTPUT. An answer is read past a reasoning model's thinking, a code fence or
+prose around its JSON (`answer_json`). A server that refuses the schema is asked for any JSON object, then
+by the prompt alone, and a temperature or seed the model refuses is left out (`FORMAT_WAYS`,
+`OPTIONAL_PARAMETERS`): the instance keeps to what was answered. An answer without any report (a server
+that ignores schemas) is used without one: the lexicon and the judge still check it. As the judge
+(`judge_elements`), the same endpoint answers yes or no with a quote per element. 429 and 5xx are
+GEN_PROVIDER_UNAVAILABLE (retryable), auth errors too, a timeout is GEN_TIMEOUT.
 
 Every call goes through the SSRF rule (`ssrf`): the configured `base_url` may be on a private address (a
 local Ollama at 127.0.0.1:11434, named by the operator), exactly that host and port; a redirect to another
@@ -53,11 +56,12 @@ log = logging.getLogger("dyngen.providers.openai")
 
 # How a model is asked for JSON, strictest first: the answer's schema (`json_schema`), any JSON object
 # (`json_object`: the system prompt still describes the shape), or only the prompt. A server that refuses a
-# way (a 400 naming `response_format` or the schema: DeepSeek's API takes only `json_object`, some hosted
-# models and older local servers no schema) is asked the next way at once, and the instance keeps to it.
+# way (a 400 naming `response_format` or the schema: DeepSeek's API takes only `json_object`, Gemini's
+# endpoint no schema with its keywords) is asked the next way at once; the instance keeps to the way that
+# was answered.
 FORMAT_WAYS = ("json_schema", "json_object", "prompt")
 # Settings a model may refuse: OpenAI's reasoning models (o-series, gpt-5) take only the default temperature.
-# A 400 naming one drops it from the instance's calls from then on.
+# A 400 naming one leaves it out of the call, and of the instance's calls once one is answered without it.
 OPTIONAL_PARAMETERS = ("temperature", "seed")
 
 
@@ -276,10 +280,10 @@ def _error_said(response: httpx.Response) -> tuple[str, str | None]:
     return (message.lower() if isinstance(message, str) else ""), (param if isinstance(param, str) else None)
 
 
-def _refused_parameter(response: httpx.Response, sent: dict[str, Any]) -> str | None:
-    """The optional parameter (`OPTIONAL_PARAMETERS`) `sent` holds that a 400 says the model does not take:
-    the one OpenAI's error names in `param`, or one its message quotes as not supported."""
-    message, param = _error_said(response)
+def _refused_parameter(said: tuple[str, str | None], sent: dict[str, Any]) -> str | None:
+    """The optional parameter (`OPTIONAL_PARAMETERS`) `sent` holds that a 400 says (`_error_said`) the model
+    does not take: the one OpenAI's error names in `param`, or one its message quotes as not supported."""
+    message, param = said
     if param in OPTIONAL_PARAMETERS and param in sent:
         return param
     if "support" not in message:  # "unsupported", "not supported", "does not support"
@@ -293,9 +297,9 @@ def _refused_parameter(response: httpx.Response, sent: dict[str, Any]) -> str | 
 _FORMAT_WORDS = ("response_format", "json_schema", "json schema", "response_schema")
 
 
-def _refuses_format(response: httpx.Response) -> bool:
-    """Whether a 400 says the way JSON was asked for is what the server does not take."""
-    message, param = _error_said(response)
+def _refuses_format(said: tuple[str, str | None]) -> bool:
+    """Whether a 400 says (`_error_said`) the way JSON was asked for is what the server does not take."""
+    message, param = said
     return param == "response_format" or any(word in message for word in _FORMAT_WORDS)
 
 
@@ -450,16 +454,16 @@ class OpenAIProvider:
             response = await self._send(sent, deadline_s)
             if response.status_code != 400:
                 break
-            if (name := _refused_parameter(response, sent)) is not None:
+            said = _error_said(response)
+            if (name := _refused_parameter(said, sent)) is not None:
                 dropped |= {name}
-            elif "response_format" in sent and way + 1 < len(FORMAT_WAYS) and _refuses_format(response):
+            elif "response_format" in sent and way + 1 < len(FORMAT_WAYS) and _refuses_format(said):
                 way += 1
             else:
                 break
-        if response.status_code < 400:
-            self._learn(way, dropped)
         if response.status_code >= 400:
             raise DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"the model answered {response.status_code}")
+        self._learn(way, dropped)
         try:
             data = response.json()
             message = data["choices"][0]["message"]
