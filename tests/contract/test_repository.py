@@ -243,6 +243,23 @@ class GenerationRepositoryContract:
             {K2: ["g2"]},
         ]
 
+    async def test_a_lookup_started_soon_gives_its_keys_history(self, history: GenerationRepository) -> None:
+        # A miss starts its key's lookup without a task (drift.look_up) and reads the future after its provider.
+        keys = [K1, K3, K4, "never-seen", K1]
+
+        futures = [history.content_hashes_soon(key) for key in keys]
+        found = [await future for future in futures]
+
+        assert [[h.id for h in hashes] for hashes in found] == [["g0"], ["g4", "g3"], [], [], ["g0"]]
+        assert [h.id for h in await history.content_hashes_soon(K3, per_key=1)] == ["g4"]
+
+    async def test_a_lookup_given_up_on_leaves_the_others_answered(self, history: GenerationRepository) -> None:
+        given_up = history.content_hashes_soon(K3)
+        kept = history.content_hashes_soon(K1)
+        given_up.cancel()  # the miss had nothing to compare (runs.py)
+
+        assert [h.id for h in await kept] == ["g0"]
+
 
 class TestSqlAlchemyGenerationRepository(GenerationRepositoryContract):
     @pytest.fixture
@@ -439,6 +456,9 @@ async def test_a_drift_lookup_on_sqlite_is_read_in_place_not_in_the_readers_thre
         reader.read = no_thread  # type: ignore[method-assign]
         found = await repository.content_hashes([K2])
         assert [h.id for h in found[K2]] == ["g2", "g1"]
+        soon = repository.content_hashes_soon(K2)
+        assert soon.done()  # at once: a miss's lookup costs no task and no turn of the loop
+        assert [h.id for h in soon.result()] == ["g2", "g1"]
     finally:
         await reader.aclose()
         await engine.dispose()

@@ -79,14 +79,14 @@ async def test_the_seed_drift_history_is_read_while_the_provider_runs(monkeypatc
         Settings(database_url=MEMORY_URL, providers_by_type={}), providers={"builtin": Provider(name="builtin")}
     )
     try:
-        history = services.repository.content_hashes
+        history = services.repository.content_hashes_soon
 
-        async def content_hashes(cache_keys: Any, *, per_key: int = 20) -> Any:
-            found = await history(cache_keys, per_key=per_key)
-            read.set()
+        def content_hashes_soon(cache_key: str, *, per_key: int = 20) -> Any:
+            found = history(cache_key, per_key=per_key)
+            found.add_done_callback(lambda _: read.set())
             return found
 
-        monkeypatch.setattr(services.repository, "content_hashes", content_hashes)
+        monkeypatch.setattr(services.repository, "content_hashes_soon", content_hashes_soon)
         request = GenerateContentRequest.model_validate(
             {"type": "transition", "node_id": "n", "strategy": "once", "seed": 7}
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -54,6 +55,13 @@ class GenerationRepository(Protocol):
     async def content_hashes(self, cache_keys: Sequence[str], *, per_key: int = 20) -> dict[str, list[ContentHash]]:
         """For each key, its newest `per_key` completed generations' inputs and content hash (newest first;
         a key without any is left out): one light read, no artifacts, for the seed-drift check."""
+        ...
+
+    def content_hashes_soon(self, cache_key: str, *, per_key: int = 20) -> asyncio.Future[list[ContentHash]]:
+        """`content_hashes` of one key as a future, started now without a task of its own (a miss asks for its
+        key's history while its provider runs): done at once when the store reads in place, else done by a
+        read the key shares with the other keys asked for meanwhile. A failed read fails the future (its
+        error retrieved already: a caller may stop waiting). Needs a running event loop."""
         ...
 
     async def get_artifact(self, artifact_id: str) -> ArtifactRecord | None: ...

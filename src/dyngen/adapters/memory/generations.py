@@ -7,6 +7,7 @@ conditional UPDATE: two runners can never both own a job.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -127,6 +128,14 @@ class MemoryGenerationRepository:
         return sorted(keys)
 
     async def content_hashes(self, cache_keys: Sequence[str], *, per_key: int = 20) -> dict[str, list[ContentHash]]:
+        return self._content_hashes(cache_keys, per_key)
+
+    def content_hashes_soon(self, cache_key: str, *, per_key: int = 20) -> asyncio.Future[list[ContentHash]]:
+        future: asyncio.Future[list[ContentHash]] = asyncio.get_running_loop().create_future()
+        future.set_result(self._content_hashes([cache_key], per_key).get(cache_key, []))
+        return future
+
+    def _content_hashes(self, cache_keys: Sequence[str], per_key: int) -> dict[str, list[ContentHash]]:
         wanted = set(cache_keys)
         rows = [r for r in self._db.generations.values() if r["cache_key"] in wanted and r["status"] == COMPLETE]
         rows.sort(key=lambda row: row["id"])
