@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from dyngen.adapters.locks.redis import RedisSingleFlight
+from dyngen.adapters.locks.redis import FENCE_MS, RedisSingleFlight
 from dyngen.adapters.messaging.redis import RedisConnection
 from dyngen.ports import BYTES, FlightCodec
 from tests.contract.test_cache_tier import close_connection
@@ -343,6 +343,20 @@ async def test_every_new_lease_gets_a_higher_fencing_token(spawn: Spawn) -> None
     assert fences == [str(first + n).encode() for n in range(3)]
     assert [int((t or b"").split(b":")[0]) for t in tokens] == [first, first + 1, first + 2]
     assert len(set(tokens)) == 3
+
+
+async def test_a_finished_flight_leaves_nothing_in_redis_for_good(spawn: Spawn) -> None:
+    # Every player's first miss of a node is a key of its own: a key kept without an expiry per flight was
+    # Redis memory that only grew (the fence counter, ~260 bytes each).
+    peer = await spawn()
+    await peer.run(producer(Calls(), b"content"))
+
+    client, prefix = peer.connection.client, peer.connection.prefix
+    left = [name async for name in client.scan_iter(match=f"{prefix}:flight:*")]
+    assert left, "the fence and the result stay for a while"
+    expiries = {name.decode().removeprefix(f"{prefix}:"): await client.pttl(name) for name in left}
+    assert all(ms > 0 for ms in expiries.values()), expiries
+    assert 0 < expiries[f"flight:fence:{KEY}"] <= FENCE_MS
 
 
 async def test_only_the_owner_releases_or_extends_its_lease(spawn: Spawn) -> None:

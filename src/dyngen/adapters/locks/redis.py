@@ -31,11 +31,19 @@ T = TypeVar("T")
 
 log = logging.getLogger("dyngen.single_flight")
 
-# KEYS: lock, fence, result. ARGV: owner id, lease ms. Returns the fencing token, or false when the lock
-# is held. A new lease drops the previous flight's result, so its waiters never read stale content.
+# How long a key's fence counter outlives its last lease: tokens grow from lease to lease while it lives, and
+# a counter that starts again after a day cannot meet a token of its earlier count (each lease's token is
+# compared only while its lock lives, and a lock lives a lease, extended while its flight runs).
+FENCE_MS = 24 * 3600 * 1000
+
+# KEYS: lock, fence, result. ARGV: owner id, lease ms, fence ms. Returns the fencing token, or false when the
+# lock is held. A new lease drops the previous flight's result, so its waiters never read stale content. The
+# fence counter is kept `FENCE_MS` after the key's last lease (without an expiry, every key ever generated
+# left one in Redis for good: ~260 bytes per player and node).
 _ACQUIRE = """
 if redis.call('SET', KEYS[1], 'pending', 'NX', 'PX', ARGV[2]) then
   local token = redis.call('INCR', KEYS[2]) .. ':' .. ARGV[1]
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
   redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
   redis.call('DEL', KEYS[3])
   return token
@@ -178,7 +186,7 @@ class RedisSingleFlight:
             landed = await self._redis.command("GET", result)
             if landed is not None:
                 return landed, None
-        token = await self._acquire((lock, fence, result), (self._owner, self._lease_ms))
+        token = await self._acquire((lock, fence, result), (self._owner, self._lease_ms, FENCE_MS))
         return None, token
 
     def _forget(self, channel: str, waiter: asyncio.Future[bytes]) -> None:
@@ -205,22 +213,30 @@ class RedisSingleFlight:
             # can be lost in the client (redis-py 5.3's blocking pool under load: the call returns normally),
             # and an extender that only its cancellation ends would extend the lease for ever.
             while not done:
-                await asyncio.sleep(self._lease_ms / 3000)
-                if done:
-                    return
                 with contextlib.suppress(RedisUnavailableError):
                     await self._extend((lock,), (token, self._lease_ms))
+                await asyncio.sleep(self._lease_ms / 3000)
 
-        extender = asyncio.create_task(keep_alive(), name="dyngen-flight-lease")
-        self._extenders.add(extender)
-        extender.add_done_callback(self._extenders.discard)
+        extender: asyncio.Task[None] | None = None
+
+        def extend() -> None:
+            nonlocal extender
+            extender = asyncio.create_task(keep_alive(), name="dyngen-flight-lease")
+            self._extenders.add(extender)
+            extender.add_done_callback(self._extenders.discard)
+
+        # A timer, and a task only once a third of the lease has gone by: most flights end before, and a task
+        # started and cancelled unused was one of a scaled miss's three.
+        first = asyncio.get_running_loop().call_later(self._lease_ms / 3000, extend)
         try:
             produced = await produce()
         finally:
             done = True
+            first.cancel()
             # Not awaited: one whose cancellation was lost would hold this answer until its call ends. An
             # extension after the finish below changes nothing (it extends only the token's own lease).
-            extender.cancel()
+            if extender is not None:
+                extender.cancel()
         data = codec.encode(produced)
         try:
             owned = await self._finish((lock, result, channel), (token, data, self._result_ttl_ms))
