@@ -34,6 +34,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from bench import BenchError
+from bench.cache_tiers import delete_redis_prefix
 from bench.miss import REDIS_URL, ROOT, _redis_up, fake_upstream, postgres_database, request_body
 
 CONCURRENCY = 32
@@ -82,6 +83,8 @@ async def _misses(count: int, *, database_url: str | None, provider: str = "buil
             _collect("off")
         finally:
             await services.aclose()
+            if database_url is not None:
+                await delete_redis_prefix(prefix)
 
 
 def _collect(state: str) -> None:

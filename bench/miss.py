@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import BenchError, Row, percentile
+from bench.cache_tiers import delete_redis_prefix
 from bench.http_cache_hits import Server, _call
 from bench.loadgen import PhaseResult
 
@@ -335,7 +336,8 @@ def run_builtin(tmp: Path, *, rounds: int = ROUNDS) -> list[Row]:
         database = stack.enter_context(postgres_database())
         if database is not None and _redis_up():
             env = {"DYNGEN_DATABASE_URL": database, "DYNGEN_REDIS_URL": REDIS_URL}
-            env["DYNGEN_REDIS_PREFIX"] = f"dyngen-bench-miss-{uuid.uuid4().hex[:8]}"
+            env["DYNGEN_REDIS_PREFIX"] = prefix = f"dyngen-bench-miss-{uuid.uuid4().hex[:8]}"
+            stack.callback(asyncio.run, delete_redis_prefix(prefix))  # once its server stopped: ~100k keys
             subprocess.run(
                 [str(Path(sys.executable).parent / "dyngen"), "migrate"],
                 cwd=ROOT,
