@@ -327,6 +327,33 @@ class TestGroupCommitGenerationRepository(GenerationRepositoryContract):
         assert all(r is not None and [a.id for a in r.artifacts] == [f"a{r.id[1:]}"] for r in loaded)
         assert writer.commits.batches < 40
 
+    async def test_a_record_added_soon_is_stored_once_its_future_is_done(
+        self, repository: GenerationRepository, window: list[asyncio.Event]
+    ) -> None:
+        window.append(held := asyncio.Event())  # the batch stays open until the test lets it go
+        futures = [repository.add_soon(record(f"g{i}", artifacts=[artifact(f"a{i}", f"g{i}")])) for i in range(3)]
+        assert all(f is not None and not f.done() for f in futures)
+
+        held.set()
+        await asyncio.gather(*(f for f in futures if f is not None))
+
+        assert [r.id for r in await repository.find(GenerationFilter())] == ["g0", "g1", "g2"]
+        keyed = record("g9").model_copy(update={"idempotency_key": "k"})
+        assert repository.add_soon(keyed) is None, "one with an idempotency key is added alone"
+
+    async def test_a_record_given_up_on_stays_in_its_batch(
+        self, repository: GenerationRepository, window: list[asyncio.Event]
+    ) -> None:
+        window.append(held := asyncio.Event())
+        soon = repository.add_soon(record("g1"))
+        assert soon is not None
+        done, _ = await asyncio.wait({soon}, timeout=0.01)  # as `record_generation` waits, then gives up
+        assert not done
+
+        held.set()
+        await soon
+        assert await repository.get("g1") is not None
+
     async def test_a_record_added_again_is_left_as_it_was(self, repository: GenerationRepository) -> None:
         first = record("g1", artifacts=[artifact("a1", "g1")])
         await repository.add(first)

@@ -37,6 +37,13 @@ class GenerationRepository(Protocol):
 
     async def add(self, record: GenerationRecord) -> None: ...
 
+    def add_soon(self, record: GenerationRecord) -> asyncio.Future[None] | None:
+        """`add` without a task of its own, when the store writes records in batches: the record is queued for
+        the next batch at once, and the future is done once that batch committed (or holds its error, retrieved
+        already). A caller that stops waiting leaves the record in its batch. None when the store does not
+        batch this record: `add` it."""
+        ...
+
     async def get(self, generation_id: str) -> GenerationRecord | None: ...
 
     async def find(self, query: GenerationFilter) -> list[GenerationRecord]: ...

@@ -58,7 +58,7 @@ class SqlAlchemyJobRepository(SqlAlchemyGenerationRepository):
         if self._writer is not None and record.idempotency_key is None:
             # With the other writes of the moment; a job already stored (a write run again after a lost
             # acknowledgement) is left as it is, its events too.
-            await self._writer.write(_NewJobWrite(record, event_rows, self._engine.dialect.name == "postgresql"))
+            await self._writer.write(self._batched(record, event_rows))
             return
         try:
             await retrying(lambda: self._add_job(record, event_rows))
@@ -69,6 +69,9 @@ class SqlAlchemyJobRepository(SqlAlchemyGenerationRepository):
             if await self.get(record.id) is None:
                 raise
             # A retry after a lost acknowledgement: the first attempt did commit.
+
+    def _batched(self, record: GenerationRecord, event_rows: list[dict[str, Any]] | None = None) -> _NewJobWrite:
+        return _NewJobWrite(record, event_rows or [], self._engine.dialect.name == "postgresql")
 
     async def _add_job(self, record: GenerationRecord, event_rows: list[dict[str, Any]]) -> None:
         async with self._engine.begin() as conn:

@@ -29,7 +29,7 @@ from dyngen.ports import ContentHash, GenerationFilter, RepositoryUnavailable
 
 if TYPE_CHECKING:
     from dyngen.adapters.db.reader import SqlReader
-    from dyngen.adapters.db.writer import SqlWriter
+    from dyngen.adapters.db.writer import Batched, SqlWriter
 
 T = TypeVar("T")
 log = logging.getLogger("dyngen.db")
@@ -198,7 +198,7 @@ class SqlAlchemyGenerationRepository:
     async def add(self, record: GenerationRecord) -> None:
         if self._writer is not None and record.idempotency_key is None:
             # Returns once its batch committed; a record already stored is left as it is.
-            await self._writer.write(_RecordWrite(record, self._engine.dialect.name == "postgresql"))
+            await self._writer.write(self._batched(record))
             return
         try:
             await retrying(lambda: self._add(record))
@@ -206,6 +206,15 @@ class SqlAlchemyGenerationRepository:
             # A retry after a lost acknowledgement: the first attempt did commit.
             if await self.get(record.id) is None:
                 raise
+
+    def add_soon(self, record: GenerationRecord) -> asyncio.Future[None] | None:
+        if self._writer is None or record.idempotency_key is not None:
+            return None
+        return self._writer.write_behind(self._batched(record))
+
+    def _batched(self, record: GenerationRecord) -> Batched:
+        """The write that adds `record` in a batch of the group-commit writer."""
+        return _RecordWrite(record, self._engine.dialect.name == "postgresql")
 
     async def _add(self, record: GenerationRecord) -> None:
         async with self._engine.begin() as conn:

@@ -87,6 +87,9 @@ class MemoryGenerationRepository:
             self._db.idempotency_keys[key] = record.id
         self._insert_artifacts(artifacts)
 
+    def add_soon(self, record: GenerationRecord) -> asyncio.Future[None] | None:
+        return None  # nothing batched: `add` it
+
     async def get(self, generation_id: str) -> GenerationRecord | None:
         row = self._db.generations.get(generation_id)
         return self._record(row) if row is not None else None

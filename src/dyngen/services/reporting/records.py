@@ -43,16 +43,25 @@ async def record_generation(
     The player may already hold a URL naming the record's artifact, so the record must land: when the
     database does not take it in time (down, hung, or records already wait in the outbox ahead of it),
     it goes to the outbox, which is replayed when the database answers again (False). Without an outbox, a
-    failure is logged (the player is served either way). `tasks` runs the write, so that one given up on
-    still finishes behind. A job's final record finishes its job row, with `events` (its terminal event)
-    in the same transaction; a record that goes to the outbox gets its terminal event when it is replayed.
+    failure is logged (the player is served either way). A write given up on still finishes behind: in its
+    batch when the store batches records (`add_soon`), else run by `tasks`. A job's final record finishes its
+    job row, with `events` (its terminal event) in the same transaction; a record that goes to the outbox gets
+    its terminal event when it is replayed.
     """
     if outbox is not None and outbox.holding():
         await outbox.put(record)  # the database is taken as down: no request waits on it
         return False
-    write = write_record(record, repository=repository, jobs=jobs, events=events)
     try:
-        await tasks.run_within(f"record:{record.id}", write, timeout_s=within_s)
+        # Queued in the writer's next batch at once, without a task of its own, when the store batches it.
+        batched = repository.add_soon(record) if record.queued_at is None else None
+        if batched is not None:
+            done, _ = await asyncio.wait({batched}, timeout=within_s)  # given up on, it stays in its batch
+            if not done:
+                raise TimeoutError(f"record {record.id} was not committed within {within_s} s")
+            batched.result()
+        else:
+            write = write_record(record, repository=repository, jobs=jobs, events=events)
+            await tasks.run_within(f"record:{record.id}", write, timeout_s=within_s)
     except Exception as exc:
         if outbox is None:
             log.exception("generation.record_failed id=%s key=%s", record.id, record.cache_key)
