@@ -82,9 +82,11 @@ async def _misses(count: int, *, database_url: str | None, provider: str = "buil
             await run(counted)
             _collect("off")
         finally:
-            await services.aclose()
-            if database_url is not None:
-                await delete_redis_prefix(prefix)
+            try:
+                await services.aclose()
+            finally:
+                if database_url is not None:
+                    await delete_redis_prefix(prefix)
 
 
 def _collect(state: str) -> None:

@@ -249,6 +249,7 @@ async def _records(
     reader = SqlReader(engine=engine)
     closers.append(reader.aclose)
     sql_jobs = SqlAlchemyJobRepository(engine=engine, writer=writer, reader=reader)
+    closers.append(sql_jobs.aclose)  # its drift lookups read before the reader and the engine close
     return Records(
         generations=sql_jobs,
         jobs=sql_jobs,

@@ -267,6 +267,18 @@ class TestSqlAlchemyGenerationRepository(GenerationRepositoryContract):
         await schema.upgrade(engine)
         return SqlAlchemyGenerationRepository(engine=engine)
 
+    async def test_closing_lets_the_lookups_being_read_finish(self, repository: GenerationRepository) -> None:
+        # Its read needs the engine, which the service disposes of right after: one left running opened a
+        # connection on the disposed engine that no one closed.
+        assert isinstance(repository, SqlAlchemyGenerationRepository)
+        await repository.add(record("g1"))
+        pending = repository.content_hashes_soon(K1)
+        assert not pending.done(), "without a reader in place, it waits for the read it shares"
+
+        await repository.aclose()
+
+        assert [h.id for h in pending.result()] == ["g1"]
+
     async def test_a_time_with_another_offset_round_trips_to_the_same_instant(
         self, request: pytest.FixtureRequest, backend: Backend, repository: GenerationRepository
     ) -> None:

@@ -95,6 +95,7 @@ RETRIES = 3
 PING_TIMEOUT_S = 2.0
 LOOKUP_KEYS = 256  # drift lookups answered by one read at most
 LOOKUP_PER_KEY = 20
+LOOKUP_CLOSE_S = 1.0  # how long closing waits for the lookups being read
 
 
 def unreachable(exc: BaseException) -> RepositoryUnavailable:
@@ -323,6 +324,18 @@ class SqlAlchemyGenerationRepository:
             if self._lookup_task is None or self._lookup_task.done():
                 self._lookup_task = loop.create_task(self._look_up(), name="dyngen-drift-lookups")
         return future
+
+    async def aclose(self) -> None:
+        """Let the drift lookups being read finish (at most `LOOKUP_CLOSE_S`, then they are cancelled): their
+        read needs the reader and the engine, which close after this (a read left running opened a connection
+        on the disposed engine that no one closed)."""
+        task = self._lookup_task
+        if task is None or task.done():
+            return
+        await asyncio.wait({task}, timeout=LOOKUP_CLOSE_S)
+        if not task.done():
+            task.cancel()
+            await asyncio.wait({task})
 
     async def _one_key(self, cache_key: str, per_key: int) -> list[ContentHash]:
         found = await retrying(lambda: self._content_hashes([cache_key], per_key))

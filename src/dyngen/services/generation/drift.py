@@ -74,7 +74,8 @@ async def drifted(record: GenerationRecord, *, deadline: float, ports: RunPorts,
                     if not done:
                         return False  # its read goes on, with the other lookups it shares
                 found = None if lookup.cancelled() else lookup.result()  # (cancelled: the service is closing)
-        except Exception:  # telemetry must never fail a generation
+        except Exception as exc:  # telemetry must never fail a generation
+            log.info("generation.drift_lookup_failed key=%s error=%s", record.cache_key, type(exc).__name__)
             return False
         if found is None:
             return False
