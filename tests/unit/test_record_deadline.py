@@ -38,8 +38,11 @@ async def test_the_seed_drift_lookup_takes_a_share_of_what_is_left(monkeypatch: 
         ports = run_ports(services)
         asked: list[float] = []
 
-        async def run_within(name: str, work: Coroutine[Any, Any, Any], *, timeout_s: float) -> Any:
-            work.close()
+        async def run_within(
+            name: str, work: Coroutine[Any, Any, Any] | asyncio.Future[Any], *, timeout_s: float
+        ) -> Any:
+            if asyncio.iscoroutine(work):
+                work.close()
             asked.append(timeout_s)
             raise TimeoutError
 
@@ -81,8 +84,8 @@ async def test_the_seed_drift_history_is_read_while_the_provider_runs(monkeypatc
     try:
         history = services.repository.content_hashes_soon
 
-        def content_hashes_soon(cache_key: str, *, per_key: int = 20) -> Any:
-            found = history(cache_key, per_key=per_key)
+        def content_hashes_soon(cache_key: str) -> Any:
+            found = history(cache_key)
             found.add_done_callback(lambda _: read.set())
             return found
 

@@ -37,6 +37,7 @@ from dyngen.ports.providers import (
     RemoteJobProvider,
 )
 from dyngen.ports.records import (
+    HISTORY_PER_KEY,
     ApiKey,
     ApiKeyRepository,
     ContentHash,
@@ -73,6 +74,7 @@ from dyngen.ports.work import (
 
 __all__ = [
     "BYTES",
+    "HISTORY_PER_KEY",
     "ApiKey",
     "ApiKeyRepository",
     "ArtifactBlob",

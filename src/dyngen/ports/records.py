@@ -32,6 +32,10 @@ class ContentHash:
     content_hash: str | None
 
 
+HISTORY_PER_KEY = 20
+"""How many of a key's newest completed generations the seed-drift check reads and compares with."""
+
+
 class GenerationRepository(Protocol):
     """Stores every generation and its artifacts."""
 
@@ -40,8 +44,9 @@ class GenerationRepository(Protocol):
     def add_soon(self, record: GenerationRecord) -> asyncio.Future[None] | None:
         """`add` without a task of its own, when the store writes records in batches: the record is queued for
         the next batch at once, and the future is done once that batch committed (or holds its error, retrieved
-        already). A caller that stops waiting leaves the record in its batch. None when the store does not
-        batch this record: `add` it."""
+        already). A caller that stops waiting leaves the record in its batch; it waits without cancelling the future
+        (`asyncio.shield`), which the writer reads when it closes. None when the store does not batch this
+        record: `add` it."""
         ...
 
     async def get(self, generation_id: str) -> GenerationRecord | None: ...
@@ -64,11 +69,12 @@ class GenerationRepository(Protocol):
         a key without any is left out): one light read, no artifacts, for the seed-drift check."""
         ...
 
-    def content_hashes_soon(self, cache_key: str, *, per_key: int = 20) -> asyncio.Future[list[ContentHash]]:
-        """`content_hashes` of one key as a future, started now without a task of its own (a miss asks for its
-        key's history while its provider runs): done at once when the store reads in place, else done by a
-        read the key shares with the other keys asked for meanwhile. A failed read fails the future (its
-        error retrieved already: a caller may stop waiting). Needs a running event loop."""
+    def content_hashes_soon(self, cache_key: str) -> asyncio.Future[list[ContentHash]]:
+        """`content_hashes` of one key (its newest `HISTORY_PER_KEY`) as a future, started now without a task
+        of its own (a miss asks for its key's history while its provider runs): done at once when the store
+        reads in place, else done by a read the key shares with the other keys asked for meanwhile. A failed
+        read fails the future (its error retrieved already: a caller may stop waiting). Needs a running event
+        loop."""
         ...
 
     async def get_artifact(self, artifact_id: str) -> ArtifactRecord | None: ...

@@ -25,7 +25,7 @@ from sqlalchemy.types import TypeDecorator
 from dyngen.adapters.db.guard import GuardedAsyncEngine
 from dyngen.adapters.db.tables import generation_artifacts, generations
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
-from dyngen.ports import ContentHash, GenerationFilter, RepositoryUnavailable
+from dyngen.ports import HISTORY_PER_KEY, ContentHash, GenerationFilter, RepositoryUnavailable
 
 if TYPE_CHECKING:
     from dyngen.adapters.db.reader import SqlReader
@@ -94,7 +94,6 @@ def sqlite_thread_engine(engine: AsyncEngine) -> Engine:
 RETRIES = 3
 PING_TIMEOUT_S = 2.0
 LOOKUP_KEYS = 256  # drift lookups answered by one read at most
-LOOKUP_PER_KEY = 20
 LOOKUP_CLOSE_S = 1.0  # how long closing waits for the lookups being read
 
 
@@ -291,9 +290,9 @@ class SqlAlchemyGenerationRepository:
         keys = list(dict.fromkeys(cache_keys))
         if not keys:
             return {}
-        if len(keys) == 1:
+        if len(keys) == 1 and per_key <= HISTORY_PER_KEY:
             [key] = keys
-            found = await asyncio.shield(self.content_hashes_soon(key, per_key=per_key))
+            found = (await asyncio.shield(self.content_hashes_soon(key)))[:per_key]
             return {key: found} if found else {}
         # SQLite: one indexed SELECT in place, on a connection of its own, at once (nothing to share).
         rows = None if self._reader is None else self._reader.rows_now(_hashes_sql(len(keys)), tuple(keys))
@@ -301,7 +300,7 @@ class SqlAlchemyGenerationRepository:
             return _hashes(rows, per_key)
         return await retrying(lambda: self._content_hashes(keys, per_key))
 
-    def content_hashes_soon(self, cache_key: str, *, per_key: int = 20) -> asyncio.Future[list[ContentHash]]:
+    def content_hashes_soon(self, cache_key: str) -> asyncio.Future[list[ContentHash]]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[ContentHash]] = loop.create_future()
         # SQLite: read in place, at once, with no task and no hand-over (a task per miss's lookup cost the miss
@@ -313,11 +312,7 @@ class SqlAlchemyGenerationRepository:
             future.exception()  # retrieved: a caller that stopped waiting leaves no warning
             return future
         if rows is not None:
-            future.set_result(_hashes(rows, per_key).get(cache_key, []))
-        elif per_key != LOOKUP_PER_KEY:
-            task = asyncio.ensure_future(self._one_key(cache_key, per_key))
-            task.add_done_callback(lambda done: done.cancelled() or done.exception())  # retrieved, as above
-            return task
+            future.set_result(_hashes(rows, HISTORY_PER_KEY).get(cache_key, []))
         else:
             # It joins the lookups of the other misses of the moment: one read for all of them.
             self._lookups.setdefault(cache_key, []).append(future)
@@ -337,17 +332,13 @@ class SqlAlchemyGenerationRepository:
             task.cancel()
             await asyncio.wait({task})
 
-    async def _one_key(self, cache_key: str, per_key: int) -> list[ContentHash]:
-        found = await retrying(lambda: self._content_hashes([cache_key], per_key))
-        return found.get(cache_key, [])
-
     async def _look_up(self) -> None:
         await asyncio.sleep(0)  # the lookups of this turn of the loop join
         while self._lookups:
             keys = list(self._lookups)[:LOOKUP_KEYS]
             waiting = {key: self._lookups.pop(key) for key in keys}
             try:
-                found = await retrying(lambda keys=keys: self._content_hashes(keys, LOOKUP_PER_KEY))  # type: ignore[misc]
+                found = await retrying(lambda keys=keys: self._content_hashes(keys, HISTORY_PER_KEY))  # type: ignore[misc]
             except Exception as exc:
                 for futures in waiting.values():
                     for future in futures:

@@ -15,7 +15,15 @@ from typing import Any
 from dyngen.adapters.memory.database import DuplicateKeyError, MemoryDatabase, json_copy, utc, utc_now
 from dyngen.domain.contracts import GenerationStatus
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
-from dyngen.ports import ContentHash, DuplicateIdempotencyKey, GenerationFilter, JobEvent, NewJobEvent, QueueStats
+from dyngen.ports import (
+    HISTORY_PER_KEY,
+    ContentHash,
+    DuplicateIdempotencyKey,
+    GenerationFilter,
+    JobEvent,
+    NewJobEvent,
+    QueueStats,
+)
 
 QUEUED = GenerationStatus.QUEUED.value
 PROCESSING = GenerationStatus.PROCESSING.value
@@ -133,9 +141,9 @@ class MemoryGenerationRepository:
     async def content_hashes(self, cache_keys: Sequence[str], *, per_key: int = 20) -> dict[str, list[ContentHash]]:
         return self._content_hashes(cache_keys, per_key)
 
-    def content_hashes_soon(self, cache_key: str, *, per_key: int = 20) -> asyncio.Future[list[ContentHash]]:
+    def content_hashes_soon(self, cache_key: str) -> asyncio.Future[list[ContentHash]]:
         future: asyncio.Future[list[ContentHash]] = asyncio.get_running_loop().create_future()
-        future.set_result(self._content_hashes([cache_key], per_key).get(cache_key, []))
+        future.set_result(self._content_hashes([cache_key], HISTORY_PER_KEY).get(cache_key, []))
         return future
 
     def _content_hashes(self, cache_keys: Sequence[str], per_key: int) -> dict[str, list[ContentHash]]:

@@ -16,13 +16,11 @@ import asyncio
 import logging
 
 from dyngen.domain.records import GenerationRecord
-from dyngen.ports import ContentHash
+from dyngen.ports import HISTORY_PER_KEY, ContentHash
 from dyngen.services.generation.ports import RunPorts
 
 log = logging.getLogger("dyngen.generation")
 
-# How many of a key's newest completed generations are compared with (and remembered).
-KEPT_PER_KEY = 20
 # The share of what is left of the node's deadline that the lookup may take: the record and the answer
 # need the rest (a database that accepts and never answers would otherwise hold the answer past it).
 LOOKUP_SHARE = 0.25
@@ -39,7 +37,7 @@ def look_up(key: str, *, ports: RunPorts) -> Lookup | None:
     if ports.hashes.get(key) is not None or (ports.outbox is not None and ports.outbox.holding()):
         return None
     try:
-        return ports.repository.content_hashes_soon(key, per_key=KEPT_PER_KEY)
+        return ports.repository.content_hashes_soon(key)
     except Exception as exc:  # telemetry: the generation goes on without it
         log.info("generation.drift_lookup_failed key=%s error=%s", key, type(exc).__name__)
         return None
@@ -59,27 +57,16 @@ async def drifted(record: GenerationRecord, *, deadline: float, ports: RunPorts,
         within = min(ports.options.record_timeout_s, (deadline - ports.clock.monotonic()) * LOOKUP_SHARE)
         if within <= 0 or (ports.outbox is not None and ports.outbox.holding()):
             return False
-        found: list[ContentHash] | None
         try:
             if lookup is None:
-                history = await ports.tasks.run_within(
-                    f"drift:{record.id}",
-                    ports.repository.content_hashes([record.cache_key], per_key=KEPT_PER_KEY),
-                    timeout_s=within,
-                )
-                found = history.get(record.cache_key, [])
-            else:
-                if not lookup.done():  # (a done one is read in place: `wait` would queue this generation again)
-                    done, _ = await asyncio.wait({lookup}, timeout=within)
-                    if not done:
-                        return False  # its read goes on, with the other lookups it shares
-                found = None if lookup.cancelled() else lookup.result()  # (cancelled: the service is closing)
-        except Exception as exc:  # telemetry must never fail a generation
+                lookup = ports.repository.content_hashes_soon(record.cache_key)
+            if lookup.cancelled():
+                return False  # the service is closing
+            found: list[ContentHash] = await ports.tasks.run_within(f"drift:{record.id}", lookup, timeout_s=within)
+            known = tuple(found)
+        except Exception as exc:  # telemetry must never fail a generation (nor wait past its share)
             log.info("generation.drift_lookup_failed key=%s error=%s", record.cache_key, type(exc).__name__)
             return False
-        if found is None:
-            return False
-        known = tuple(found)
     mine = ContentHash(
         id=record.id,
         seed=record.seed,
@@ -87,7 +74,7 @@ async def drifted(record: GenerationRecord, *, deadline: float, ports: RunPorts,
         provider_fingerprint=record.provider_fingerprint,
         content_hash=record.content_hash,
     )
-    ports.hashes.put(record.cache_key, (mine, *known)[:KEPT_PER_KEY])
+    ports.hashes.put(record.cache_key, (mine, *known)[:HISTORY_PER_KEY])
     for previous in known:
         same_inputs = (
             previous.id != record.id

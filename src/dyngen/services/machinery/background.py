@@ -21,7 +21,7 @@ class BackgroundTasks:
     """Tasks by name; at most one per name runs at a time in this process (a second start is skipped)."""
 
     def __init__(self) -> None:
-        self._tasks: dict[str, asyncio.Task[Any]] = {}
+        self._tasks: dict[str, asyncio.Future[Any]] = {}
         # Per name: the monotonic time before which it is not started again, and its failures in a row.
         self.not_before: LruMemo[str, float] = LruMemo(PACED_NAMES)
         self.failures: LruMemo[str, int] = LruMemo(PACED_NAMES)
@@ -37,18 +37,25 @@ class BackgroundTasks:
         task.add_done_callback(lambda done: self._finished(name, done))
         return True
 
-    def _finished(self, name: str, task: asyncio.Task[Any]) -> None:
+    def _finished(self, name: str, task: asyncio.Future[Any]) -> None:
         if self._tasks.get(name) is task:
             del self._tasks[name]
         if not task.cancelled() and (error := task.exception()) is not None:
             log.error("background.failed task=%s error=%s", name, type(error).__name__, exc_info=error)
 
-    async def run_within(self, name: str, work: Coroutine[Any, Any, T], *, timeout_s: float) -> T:
+    async def run_within(self, name: str, work: Coroutine[Any, Any, T] | asyncio.Future[T], *, timeout_s: float) -> T:
         """`work`'s result if it comes within `timeout_s`, else TimeoutError, with `work` left running here
         (tracked, cancelled on close) rather than cancelled: a database call cut off mid-way holds its
         caller until its connection is cleaned up, which on a server that never answers takes the
-        database's own timeout."""
-        task = asyncio.get_running_loop().create_task(work, name=f"dyngen-bg:{name}")
+        database's own timeout. `work` may be a future already under way (no task is made for it; one done
+        already is read at once, without a turn of the loop)."""
+        task = (
+            work
+            if isinstance(work, asyncio.Future)
+            else asyncio.get_running_loop().create_task(work, name=f"dyngen-bg:{name}")
+        )
+        if task.done():
+            return task.result()
         try:
             done, _ = await asyncio.wait({task}, timeout=timeout_s)
         except asyncio.CancelledError:
@@ -63,7 +70,7 @@ class BackgroundTasks:
         """Track a task already running (cancelled on close, its failure logged)."""
         self._adopt(name, task)
 
-    def _adopt(self, name: str, task: asyncio.Task[Any]) -> None:
+    def _adopt(self, name: str, task: asyncio.Future[Any]) -> None:
         if name in self._tasks:
             name = f"{name}:{id(task)}"
         self._tasks[name] = task

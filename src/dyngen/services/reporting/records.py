@@ -52,16 +52,15 @@ async def record_generation(
         await outbox.put(record)  # the database is taken as down: no request waits on it
         return False
     try:
-        # Queued in the writer's next batch at once, without a task of its own, when the store batches it.
+        # Queued in the writer's next batch at once, without a task of its own, when the store batches it; shielded:
+        # a wait given up on (and cancelled when the service closes) leaves the record in its batch.
         batched = repository.add_soon(record) if record.queued_at is None else None
-        if batched is not None:
-            done, _ = await asyncio.wait({batched}, timeout=within_s)  # given up on, it stays in its batch
-            if not done:
-                raise TimeoutError(f"record {record.id} was not committed within {within_s} s")
-            batched.result()
-        else:
-            write = write_record(record, repository=repository, jobs=jobs, events=events)
-            await tasks.run_within(f"record:{record.id}", write, timeout_s=within_s)
+        write = (
+            asyncio.shield(batched)
+            if batched is not None
+            else write_record(record, repository=repository, jobs=jobs, events=events)
+        )
+        await tasks.run_within(f"record:{record.id}", write, timeout_s=within_s)
     except Exception as exc:
         if outbox is None:
             log.exception("generation.record_failed id=%s key=%s", record.id, record.cache_key)
