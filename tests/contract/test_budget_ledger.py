@@ -128,6 +128,24 @@ class BudgetLedgerContract:
         assert bucket.bucket_start == datetime(2026, 11, 25, 14, tzinfo=UTC)
         assert (bucket.node_id, bucket.provider, bucket.cost) == ("cafe_to_roof", "openai", to_micros(1))
 
+    async def test_a_commit_queued_soon_counts_once_its_future_is_done(self, subject: LedgerUnderTest) -> None:
+        """`commit_soon`: None for a ledger that does not batch (the caller commits), else a future done once
+        the commit is written; one given up on (cancelled) is written all the same."""
+        held, abandoned = reservation(2), reservation(1)
+        at = datetime(2026, 11, 25, 14, 35, tzinfo=UTC)
+        for r in (held, abandoned):
+            await subject.ledger.reserve(r, limits=limits(10, 5), ttl_s=60)
+        given_up = subject.ledger.commit_soon(abandoned, actual=to_micros(0.25), at=at)
+        soon = subject.ledger.commit_soon(held, actual=to_micros(0.75), at=at)
+        if soon is None or given_up is None:
+            assert soon is None
+            assert given_up is None
+            assert await state(subject.ledger, NODE) == (0, to_micros(3)), "nothing is written by a refusal"
+            return
+        given_up.cancel()
+        await soon  # batches go in the order of their writes: the one given up on, queued first, is written
+        assert await state(subject.ledger, NODE) == (to_micros(1), 0)
+
     async def test_a_spend_never_reserved_is_counted_and_gives_no_hold_back(self, subject: LedgerUnderTest) -> None:
         # No limit applied, so `reserve` was never asked (`held=False`); another call's hold stays held.
         other = reservation(2)

@@ -292,18 +292,35 @@ async def test_the_answer_waits_for_the_settlement_under_way(
     ledger = services.budget_ledger
     assert ledger is not None
     release, waiting = asyncio.Event(), asyncio.Event()
-    commit, settled = ledger.commit, module.settled
+    commit, commit_soon, settled = ledger.commit, ledger.commit_soon, module.settled
+    handing_over: list[asyncio.Task[None]] = []
 
     async def held_commit(*args: Any, **kwargs: Any) -> None:
         await release.wait()
         await commit(*args, **kwargs)
 
-    async def watched(settling: asyncio.Task[None] | None) -> None:
+    def held_commit_soon(*args: Any, **kwargs: Any) -> asyncio.Future[None] | None:
+        """The batched commit (the SQL ledger's), its future done only once it is let go and written."""
+        written = commit_soon(*args, **kwargs)
+        if written is None:
+            return None
+        held: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        async def hand_over() -> None:
+            await release.wait()
+            await written
+            held.set_result(None)
+
+        handing_over.append(asyncio.ensure_future(hand_over()))
+        return held
+
+    async def watched(settling: asyncio.Future[None] | None) -> None:
         if settling is not None and not settling.done():
             waiting.set()
         await settled(settling)
 
     monkeypatch.setattr(ledger, "commit", held_commit)
+    monkeypatch.setattr(ledger, "commit_soon", held_commit_soon)
     monkeypatch.setattr(module, "settled", watched)
     monkeypatch.setattr(attempts, "settled", watched)  # what `settled_on_failure` waits through
     app = create_app(settings, services=services)
@@ -320,4 +337,5 @@ async def test_the_answer_waits_for_the_settlement_under_way(
         assert (node["spent"], node["reserved"]) == (0.01, 0.0), "settled when answered"
     finally:
         release.set()
+        await asyncio.gather(*handing_over)
         await services.aclose()

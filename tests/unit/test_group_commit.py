@@ -4,7 +4,9 @@ batch committed (issue 18). The window is an event the test sets, never a sleep;
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -278,3 +280,99 @@ async def test_a_write_queued_behind_holds_its_batch_error() -> None:
 
     assert isinstance(failed.exception(), RuntimeError)
     assert db.committed == []
+
+
+class BlockingDatabase:
+    """`FakeDatabase` for a writer whose batches run in a thread: blocking, held on a thread event."""
+
+    def __init__(self) -> None:
+        self.committed: list[list[str]] = []
+        self.threads: set[str] = set()
+        self.poisoned: set[str] = set()
+        self.hold = threading.Event()
+        self.hold.set()
+        self.started = threading.Event()
+
+    def run_batch(self, items: list[str]) -> None:
+        self.threads.add(threading.current_thread().name)
+        self.started.set()
+        self.hold.wait()
+        if self.poisoned & set(items):
+            raise RuntimeError(f"refused: {sorted(self.poisoned & set(items))}")
+        self.committed.append(list(items))
+
+
+@pytest.fixture
+def thread() -> Iterator[ThreadPoolExecutor]:
+    with ThreadPoolExecutor(1, thread_name_prefix="test-writer") as executor:
+        yield executor
+
+
+async def test_a_blocking_batch_runs_in_its_thread_and_fails_exactly_its_own_writes(thread: ThreadPoolExecutor) -> None:
+    db, window = BlockingDatabase(), Window()
+    db.poisoned = {"bad"}
+    commit: GroupCommit[str] = GroupCommit(db.run_batch, thread=thread, window=window.wait)
+
+    good = await _spawn(commit, ["a1", "a2"])
+    await window.open_once()
+    await asyncio.gather(*good)
+    bad = await _spawn(commit, ["b1", "bad"])
+    await window.open_once()
+    outcomes = await asyncio.gather(*bad, return_exceptions=True)
+
+    assert db.committed == [["a1", "a2"]]
+    assert all(isinstance(o, RuntimeError) for o in outcomes)
+    assert db.threads == {"test-writer_0"}
+    assert commit.batches == 2
+    await commit.aclose()
+
+
+async def test_a_blocking_batch_tells_its_callers_once_committed_and_takes_what_gathered_meanwhile(
+    thread: ThreadPoolExecutor,
+) -> None:
+    db, window = BlockingDatabase(), Window()
+    db.hold.clear()
+    commit: GroupCommit[str] = GroupCommit(db.run_batch, thread=thread, window=window.wait)
+    first = await _spawn(commit, ["r1"])
+    await window.open_once()
+    await asyncio.to_thread(db.started.wait)  # r1's batch is in the thread, held before its commit
+
+    later = await _spawn(commit, ["r2", "r3"])
+    behind = commit.enqueue("entry-1")
+    assert not any(t.done() for t in first + later)
+    db.hold.set()
+    await asyncio.gather(*first, *later)  # the window is never opened again
+    await behind
+
+    assert db.committed == [["r1"], ["r2", "r3", "entry-1"]]
+    await commit.aclose()
+
+
+async def test_close_waits_for_the_blocking_batch_in_its_thread(thread: ThreadPoolExecutor) -> None:
+    db, window = BlockingDatabase(), Window()
+    db.hold.clear()
+    commit: GroupCommit[str] = GroupCommit(db.run_batch, thread=thread, window=window.wait)
+    [caller] = await _spawn(commit, ["r1"])
+    await window.open_once()
+    await asyncio.to_thread(db.started.wait)
+    queued = commit.enqueue("r2")  # waits for the batch in the thread: closing writes it after
+
+    closing = asyncio.ensure_future(commit.aclose())
+    await asyncio.sleep(0)
+    assert not closing.done()
+    db.hold.set()
+    await closing
+
+    await caller
+    assert queued.result() is None
+    assert db.committed == [["r1"], ["r2"]]
+
+
+async def test_a_window_of_zero_takes_the_writes_of_the_same_turn_in_one_batch() -> None:
+    db = FakeDatabase()
+    commit: GroupCommit[str] = GroupCommit(db.run_batch, window_s=0)
+
+    await asyncio.gather(*await _spawn(commit, ["r1", "r2", "r3"]))
+
+    assert db.committed == [["r1", "r2", "r3"]]
+    await commit.aclose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -91,6 +92,15 @@ class BudgetLedger(Protocol):
         reservation has expired meanwhile (the money was spent), and adds it to the hour of `at` in the
         spend history. `held=False`: `reserve` was never asked (no limit applied), so there is no hold to
         give back, only the spend to count."""
+        ...
+
+    def commit_soon(
+        self, reservation: Reservation, *, actual: int, at: datetime, held: bool = True
+    ) -> asyncio.Future[None] | None:
+        """`commit` without a task of its own, when the ledger writes in batches: queued for the next batch at
+        once (with the generation's record, when it follows), and the future is done once that batch
+        committed, or holds its error (retrieved already). The future is the caller's own: cancelling it
+        leaves the write in its batch. None when the ledger does not batch: `commit` it."""
         ...
 
     async def release(self, reservation: Reservation) -> None:

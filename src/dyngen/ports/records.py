@@ -44,9 +44,8 @@ class GenerationRepository(Protocol):
     def add_soon(self, record: GenerationRecord) -> asyncio.Future[None] | None:
         """`add` without a task of its own, when the store writes records in batches: the record is queued for
         the next batch at once, and the future is done once that batch committed (or holds its error, retrieved
-        already). A caller that stops waiting leaves the record in its batch; it waits without cancelling the future
-        (`asyncio.shield`), which the writer reads when it closes. None when the store does not batch this
-        record: `add` it."""
+        already). The future is the caller's own: one that stops waiting (or cancels it) leaves the record in its
+        batch. None when the store does not batch this record: `add` it."""
         ...
 
     async def get(self, generation_id: str) -> GenerationRecord | None: ...

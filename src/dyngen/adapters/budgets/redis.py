@@ -9,6 +9,7 @@ callers can take the last of a budget, whatever the number of processes.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -133,6 +134,11 @@ class RedisBudgetLedger:
         hour = at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
         field = json.dumps([hour.isoformat(), reservation.node_id, reservation.provider])
         await self._settle_call(reservation, actual, field)
+
+    def commit_soon(
+        self, reservation: Reservation, *, actual: int, at: datetime, held: bool = True
+    ) -> asyncio.Future[None] | None:
+        return None  # nothing batched: `commit` it
 
     async def release(self, reservation: Reservation) -> None:
         await self._settle_call(reservation, 0, "")

@@ -10,6 +10,7 @@ row, so the last of a budget goes to exactly one caller. Scope rows are always u
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections import defaultdict
 from collections.abc import Callable
@@ -174,6 +175,13 @@ class SqlAlchemyBudgetLedger:
 
     async def commit(self, reservation: Reservation, *, actual: int, at: datetime, held: bool = True) -> None:
         await self._settle(reservation, actual, at, held=held)
+
+    def commit_soon(
+        self, reservation: Reservation, *, actual: int, at: datetime, held: bool = True
+    ) -> asyncio.Future[None] | None:
+        if self._writer is None:
+            return None
+        return self._writer.write_behind(_Settlement(self, reservation, actual, at, held))
 
     async def release(self, reservation: Reservation) -> None:
         await self._settle(reservation, 0, None)

@@ -112,23 +112,35 @@ async def retrying(operation: Callable[[], Awaitable[T]]) -> T:
     for attempt in range(RETRIES):
         try:
             return await operation()
-        except TimeoutError as exc:
-            log.warning("db.timeout error=%s", type(exc).__name__)
-            raise unreachable(exc) from exc
-        except (DBAPIError, OSError, SQLAlchemyTimeoutError) as exc:
-            if isinstance(exc, SQLAlchemyTimeoutError) or isinstance(exc.__cause__, TimeoutError):
-                log.warning("db.timeout error=%s", type(exc).__name__)
-                raise unreachable(exc) from exc
-            lost = isinstance(exc, OSError | OperationalError | InterfaceError) or (
-                isinstance(exc, DBAPIError) and exc.connection_invalidated
-            )
-            if not lost:
-                raise
-            log.warning("db.connection_lost attempt=%d error=%s", attempt + 1, type(exc).__name__)
-            if attempt == RETRIES - 1:
-                raise unreachable(exc) from exc
-            await asyncio.sleep(0.1 * 3**attempt)
+        except (TimeoutError, DBAPIError, OSError, SQLAlchemyTimeoutError) as exc:
+            await asyncio.sleep(_retry_after(exc, attempt))
     raise AssertionError("unreachable")
+
+
+def retrying_blocking(operation: Callable[[], T]) -> T:
+    """`retrying` for a blocking operation, in a thread of its own (the SQLite writer's)."""
+    for attempt in range(RETRIES):
+        try:
+            return operation()
+        except (TimeoutError, DBAPIError, OSError, SQLAlchemyTimeoutError) as exc:
+            time.sleep(_retry_after(exc, attempt))
+    raise AssertionError("unreachable")
+
+
+def _retry_after(exc: BaseException, attempt: int) -> float:
+    """How long to wait before the `attempt`+1-th try after `exc`; raises what the caller gets instead."""
+    if isinstance(exc, TimeoutError | SQLAlchemyTimeoutError) or isinstance(exc.__cause__, TimeoutError):
+        log.warning("db.timeout error=%s", type(exc).__name__)
+        raise unreachable(exc) from exc
+    lost = isinstance(exc, OSError | OperationalError | InterfaceError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
+    if not lost:
+        raise exc
+    log.warning("db.connection_lost attempt=%d error=%s", attempt + 1, type(exc).__name__)
+    if attempt == RETRIES - 1:
+        raise unreachable(exc) from exc
+    return 0.1 * float(3**attempt)
 
 
 def to_utc(value: datetime | None) -> datetime | None:

@@ -17,9 +17,9 @@ commit there committed nothing.)
 
 The batch itself is synchronous SQLAlchemy code. On PostgreSQL it runs through the async engine
 (`run_sync`). On SQLite it runs in one thread of the writer's own, on a synchronous connection to the same
-file: the whole transaction is one hand-over to a thread and back, where aiosqlite would hand over every
-statement, cursor, fetch and commit (each a wake-up of its thread that waits for the GIL while the event
-loop is busy: tens of milliseconds per batch on a loaded machine).
+file: the whole transaction is one hand-over to a thread and back (`GroupCommit`'s `thread`), where
+aiosqlite would hand over every statement, cursor, fetch and commit (each a wake-up of its thread that
+waits for the GIL while the event loop is busy: tens of milliseconds per batch on a loaded machine).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dyngen.adapters.db.group_commit import MAX_ITEMS, WINDOW_S, GroupCommit
-from dyngen.adapters.db.repository import retrying, sqlite_thread_engine
+from dyngen.adapters.db.repository import retrying, retrying_blocking, sqlite_thread_engine
 from dyngen.adapters.db.tables import write_batches
 
 # Batch tokens are kept this long (a batch is run again within seconds) and deleted every PRUNE_EVERY batches.
@@ -84,12 +84,16 @@ class SqlWriter:
         window: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self._engine = engine
-        self.commits: GroupCommit[Write] = GroupCommit(self._run, max_items=max_items, window_s=window_s, window=window)
         self._sqlite: Engine | None = None
         self._thread: ThreadPoolExecutor | None = None
         if engine.dialect.name == "sqlite":
             self._sqlite = sqlite_thread_engine(engine)  # opened and used in the writer's thread only
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="dyngen-db-writer")
+        self.commits: GroupCommit[Write] = (
+            GroupCommit(self._in_thread, thread=self._thread, max_items=max_items, window_s=window_s, window=window)
+            if self._thread is not None
+            else GroupCommit(self._run, max_items=max_items, window_s=window_s, window=window)
+        )
 
     async def write(self, write: Write) -> None:
         """Commit `write` with the next batch; raises that batch's error when it failed."""
@@ -121,13 +125,13 @@ class SqlWriter:
             return work(conn)
 
     async def _run(self, writes: list[Write]) -> None:
-        if self._sqlite is not None:
-            await retrying(lambda: asyncio.get_running_loop().run_in_executor(self._thread, self._in_thread, writes))
-            return
         token = uuid.uuid4().hex
         await retrying(lambda: self._transaction(writes, token=token))
 
     def _in_thread(self, writes: list[Write]) -> None:
+        retrying_blocking(lambda: self._write_in_thread(writes))
+
+    def _write_in_thread(self, writes: list[Write]) -> None:
         assert self._sqlite is not None
         with self._sqlite.begin() as conn:
             _write_batch(conn, writes)

@@ -7,6 +7,7 @@ SQL ledger's rolled-back transaction would), and no two callers can both take th
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
@@ -74,6 +75,11 @@ class MemoryBudgetLedger:
 
     async def commit(self, reservation: Reservation, *, actual: int, at: datetime, held: bool = True) -> None:
         await self._settle(reservation, actual, at)
+
+    def commit_soon(
+        self, reservation: Reservation, *, actual: int, at: datetime, held: bool = True
+    ) -> asyncio.Future[None] | None:
+        return None  # nothing batched: `commit` it
 
     async def release(self, reservation: Reservation) -> None:
         await self._settle(reservation, 0, None)

@@ -10,11 +10,11 @@ something reach the ledger.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
-from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -137,21 +137,41 @@ async def settle(*, hold: Hold | None, actual: float | None, ledger: BudgetLedge
     A ledger that cannot be reached now is logged: the call already ran, and a reservation that is not
     given back expires by itself.
     """
-    if (write := settlement(hold=hold, actual=actual, ledger=ledger, clock=clock)) is not None:
-        await write
+    if (amount := _amount(hold, actual, ledger)) is not None:
+        assert hold is not None
+        assert ledger is not None
+        await _settle(hold, actual, amount, ledger=ledger, clock=clock)
 
 
-def settlement(
+def settling(
     *, hold: Hold | None, actual: float | None, ledger: BudgetLedger | None, clock: Clock
-) -> Coroutine[Any, Any, None] | None:
-    """`settle`'s write, not started, or None when there is nothing to write (no ledger, or a call that
+) -> asyncio.Future[None] | None:
+    """`settle` under way, for the caller to wait on later (`generation.attempts.settled`): a commit queued in
+    the ledger's next write batch when it batches (`BudgetLedger.commit_soon`: the batch of the generation's
+    record, which follows it), else `settle`'s write as a task. None when there is nothing to write."""
+    if (amount := _amount(hold, actual, ledger)) is None:
+        return None
+    assert hold is not None
+    assert ledger is not None
+    if actual is not None and (
+        soon := ledger.commit_soon(hold.reservation, actual=amount, at=clock.now(), held=hold.held)
+    ):
+        soon.add_done_callback(functools.partial(_log_failed, hold, actual))
+        return soon
+    return asyncio.get_running_loop().create_task(
+        _settle(hold, actual, amount, ledger=ledger, clock=clock), name="dyngen-budget-settle"
+    )
+
+
+def _amount(hold: Hold | None, actual: float | None, ledger: BudgetLedger | None) -> int | None:
+    """What to settle in micro-units, or None when there is nothing to write (no ledger, or a call that
     reserved nothing and cost nothing: the built-in providers')."""
     if hold is None or ledger is None:
         return None
     amount = to_micros(actual) if actual is not None else 0
     if not hold.held and amount == 0:
         return None
-    return _settle(hold, actual, amount, ledger=ledger, clock=clock)
+    return amount
 
 
 async def _settle(hold: Hold, actual: float | None, amount: int, *, ledger: BudgetLedger, clock: Clock) -> None:
@@ -161,6 +181,11 @@ async def _settle(hold: Hold, actual: float | None, amount: int, *, ledger: Budg
         else:
             await ledger.commit(hold.reservation, actual=amount, at=clock.now(), held=hold.held)
     except Exception as exc:
+        log.warning("budget.settle_failed node=%s amount=%s error=%s", hold.reservation.node_id, actual, _why(exc))
+
+
+def _log_failed(hold: Hold, actual: float | None, written: asyncio.Future[None]) -> None:
+    if not written.cancelled() and (exc := written.exception()) is not None:
         log.warning("budget.settle_failed node=%s amount=%s error=%s", hold.reservation.node_id, actual, _why(exc))
 
 

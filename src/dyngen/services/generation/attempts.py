@@ -6,6 +6,7 @@ reserved and settled in the budgets, its output checked against the node's requi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -49,15 +50,21 @@ class Checked:
 
     result: ProviderResult
     elements: list[ElementCheck]
-    settling: asyncio.Task[None] | None = None  # awaited through `settled`
+    settling: asyncio.Future[None] | None = None  # awaited through `settled`
 
 
-async def settled(settling: asyncio.Task[None] | None) -> None:
-    """Wait until a settlement under way (`Checked.settling`) has ended. Its failure was logged by
-    `budgets.settle`; one cancelled by the service's shutdown (the tracked tasks are cancelled after a
-    grace) ends the wait without cancelling the caller, and a caller cancelled here leaves it running."""
-    if settling is not None and not settling.done():
+async def settled(settling: asyncio.Future[None] | None) -> None:
+    """Wait until a settlement under way (`Checked.settling`, `budgets.settling`) has ended. Its failure was
+    logged by `budgets`. A task cancelled by the service's shutdown (the tracked tasks are cancelled after a
+    grace) ends the wait without cancelling the caller, and a caller cancelled here leaves it running; a
+    write queued in a batch is this caller's own future, awaited as it is (the write stays in its batch)."""
+    if settling is None or settling.done():
+        return
+    if isinstance(settling, asyncio.Task):
         await asyncio.wait({settling})
+        return
+    with contextlib.suppress(Exception):
+        await settling
 
 
 class settled_on_failure:  # noqa: N801 - used as a function: `async with settled_on_failure(settling):`
@@ -67,7 +74,7 @@ class settled_on_failure:  # noqa: N801 - used as a function: `async with settle
 
     __slots__ = ("settling",)
 
-    def __init__(self, settling: asyncio.Task[None] | None) -> None:
+    def __init__(self, settling: asyncio.Future[None] | None) -> None:
         self.settling = settling
 
     async def __aenter__(self) -> None:
@@ -255,7 +262,7 @@ async def run_provider(  # noqa: PLR0915 - one attempt loop: reserve, call, sett
         costs: list[float] = []
         failed: DyngenError | None = None
         checked: Checked | None = None
-        settling: asyncio.Task[None] | None = None
+        settling: asyncio.Future[None] | None = None
         try:
             async with asyncio.timeout(remaining):
                 checked = await _attempt(
@@ -280,17 +287,13 @@ async def run_provider(  # noqa: PLR0915 - one attempt loop: reserve, call, sett
                 ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"provider '{provider.info.name}' failed: {type(exc).__name__}"
             )
         finally:
-            settlement = budgets.settlement(
-                hold=hold,
-                actual=_spent(costs, failed, estimate, forced=request.simulate),
-                ledger=ports.ledger,
-                clock=ports.clock,
-            )
-            if settlement is not None and (checked is None or failed is not None):
-                await settlement
-            elif settlement is not None:  # under way while the caller stores and records the result
-                settling = asyncio.get_running_loop().create_task(settlement, name="dyngen-budget-settle")
-                ports.tasks.adopt("budget-settle", settling)  # finished on close even when nobody awaits it
+            actual = _spent(costs, failed, estimate, forced=request.simulate)
+            if checked is None or failed is not None:
+                await budgets.settle(hold=hold, actual=actual, ledger=ports.ledger, clock=ports.clock)
+            else:  # under way while the caller stores and records the result
+                settling = budgets.settling(hold=hold, actual=actual, ledger=ports.ledger, clock=ports.clock)
+                if isinstance(settling, asyncio.Task):
+                    ports.tasks.adopt("budget-settle", settling)  # finished on close even when nobody awaits it
         if checked is not None and failed is None:
             ports.metrics.provider_call(provider=provider.info.name, outcome="ok")
             return replace(checked, settling=settling), None, attempt

@@ -311,7 +311,7 @@ async def run_generation(
     remote_job: RemoteJob | None = None,
     generation_id: str | None = None,
     stream: LiveArtifact | None = None,
-) -> tuple[Outcome, GenerationRecord, asyncio.Task[None] | None]:
+) -> tuple[Outcome, GenerationRecord, asyncio.Future[None] | None]:
     """Run the provider; the caller persists the returned record, awaits the returned budget settlement
     (`Checked.settling`: under way, so that it shares the record's batch) and then caches a success
     (`cache_outcome`).

@@ -52,15 +52,16 @@ async def record_generation(
         await outbox.put(record)  # the database is taken as down: no request waits on it
         return False
     try:
-        # Queued in the writer's next batch at once, without a task of its own, when the store batches it; shielded:
-        # a wait given up on (and cancelled when the service closes) leaves the record in its batch.
+        # Queued in the writer's next batch at once, without a task of its own, when the store batches it. The
+        # future is this call's own: a wait given up on (or cancelled when the service closes) leaves the
+        # record in its batch, and awaiting it directly wakes this call in the turn its batch commits.
         batched = repository.add_soon(record) if record.queued_at is None else None
-        write = (
-            asyncio.shield(batched)
-            if batched is not None
-            else write_record(record, repository=repository, jobs=jobs, events=events)
-        )
-        await tasks.run_within(f"record:{record.id}", write, timeout_s=within_s)
+        if batched is not None:
+            async with asyncio.timeout(within_s):
+                await batched
+        else:
+            write = write_record(record, repository=repository, jobs=jobs, events=events)
+            await tasks.run_within(f"record:{record.id}", write, timeout_s=within_s)
     except Exception as exc:
         if outbox is None:
             log.exception("generation.record_failed id=%s key=%s", record.id, record.cache_key)
