@@ -22,6 +22,7 @@ from dyngen.domain.errors import ErrorCode
 from dyngen.domain.graph import SceneGraph
 from dyngen.domain.warmup import ItemOutcome, ItemStatus, WarmupRun
 from dyngen.entrypoints.api.app import create_app
+from dyngen.services.generation import runs as generation_runs
 from dyngen.services.machinery.container import Services
 from dyngen.services.warmup import plan as warmup_plan
 from dyngen.services.warmup import runner as warmup_runner
@@ -29,7 +30,7 @@ from dyngen.services.warmup import runs as warmup
 from tests.e2e.test_cli import Workdir
 from tests.e2e.test_jobs import Event, parse_sse
 from tests.fakes import FakeProvider
-from tests.support.waiting import hang_guard
+from tests.support.waiting import hang_guard, until
 
 
 @pytest.fixture
@@ -254,11 +255,12 @@ async def _interrupted_then_resumed(services: Services, provider: FakeProvider) 
     assert (report.status.value, report.total, report.pending, report.failed) == ("complete", 24, 0, {})
     assert len(attempted) == 24 - stored.done, "the resumed run attempted only the items not stored as done"
     assert report.generated + report.cached == 24
-    assert report.cached <= 4, "only items in flight at the interruption (generated, not yet stored) were cache hits"
+    # Up to twice the concurrency is under way (4 provider runs, and as many items prepared or recorded).
+    assert report.cached <= 8, "only items under way at the interruption (generated, not yet stored) were cache hits"
     retried = len(provider.calls) - calls_before
     assert retried <= 24 - stored.done, "items stored as done were not generated again"
     assert len({c.request.node_id for c in provider.calls}) == 24, "every transition was generated once"
-    assert len(provider.calls) <= 24 + 4, "at most the items in flight at the interruption ran twice"
+    assert len(provider.calls) <= 24 + 4, "at most the provider runs under way at the interruption ran twice"
     assert report.cost == pytest.approx(0.01 * report.generated)
 
 
@@ -386,3 +388,50 @@ async def test_a_spent_budget_fails_the_rest_with_its_code_and_a_resume_after_ra
     services.options = dataclasses.replace(services.options, budgets=raised.budget_policy)
     again = await warmup_runner.run_warmup(warmup_id=run.id, ports=warmup_ports(services))
     assert (again.status.value, again.generated, again.failed, len(provider.calls)) == ("complete", 4, {}, 4)
+
+
+async def test_a_warm_up_runs_its_concurrency_of_provider_calls_while_earlier_items_are_recorded(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 18: `concurrency` bounds the provider runs at once, not the items: an item gives its slot back
+    before its record is written. With every record held, the provider still runs the next items' calls, two
+    at a time at most (each held until released), and four items at most are under way (twice the
+    concurrency); once the records go, the run completes."""
+    provider = FakeProvider(name="builtin", hang=True)
+    services = await build(settings, providers={"builtin": provider})
+    records_go, recording = asyncio.Event(), list[str]()
+    in_call, most_in_call = [0], [0]
+    real_record, real_generate = generation_runs.record_generation, provider.generate
+
+    async def held_record(**kwargs: Any) -> bool:
+        recording.append(kwargs["record"].node_id)
+        await records_go.wait()
+        return await real_record(**kwargs)
+
+    async def counted(call: Any) -> Any:
+        in_call[0] += 1
+        most_in_call[0] = max(most_in_call[0], in_call[0])
+        try:
+            return await real_generate(call)
+        finally:
+            in_call[0] -= 1
+
+    monkeypatch.setattr(generation_runs, "record_generation", held_record)
+    monkeypatch.setattr(provider, "generate", counted)
+    try:
+        graph = SceneGraph.model_validate(chain(8))
+        run = await create_warmup(services, graph=graph, graph_version=None, concurrency=2, origin="cli")
+        warming = asyncio.ensure_future(warmup_runner.run_warmup(warmup_id=run.id, ports=warmup_ports(services)))
+        await until(lambda: len(provider.calls) == 2, what="the first two provider calls, held")
+        provider.release()
+        await until(lambda: len(recording) == 4, what="four items under way, every one held in its record")
+        assert len(provider.calls) == 4, "the third and fourth calls ran while the first records were held"
+        records_go.set()
+        async with hang_guard("the warm-up to finish once the records go"):
+            report = await warming
+    finally:
+        provider.release()
+        records_go.set()
+        await services.aclose()
+    assert (report.status.value, report.generated) == ("complete", 8)
+    assert most_in_call[0] == 2, "never more provider calls at once than the concurrency"

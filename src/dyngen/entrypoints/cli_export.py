@@ -86,7 +86,7 @@ def export_command(
         int | None,
         typer.Option("--graph-version", min=1, help="The stored graph's version (default: its current one)."),
     ] = None,
-    concurrency: Annotated[int | None, typer.Option(min=1, max=MAX_CONCURRENCY, help="Generations at once.")] = None,
+    concurrency: Annotated[int | None, typer.Option(min=1, max=MAX_CONCURRENCY, help="Provider runs at once.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON (no progress bar).")] = False,
     old_version: Annotated[
         int | None, typer.Option("--version", min=1, hidden=True, help="Deprecated: --graph-version.")

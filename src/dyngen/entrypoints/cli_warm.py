@@ -117,7 +117,7 @@ def warm(
     playthrough_id: PlaythroughId = None,
     player_id: PlayerId = None,
     concurrency: Annotated[
-        int, typer.Option(min=1, max=MAX_CONCURRENCY, help="Generations running at once.")
+        int, typer.Option(min=1, max=MAX_CONCURRENCY, help="Provider runs at once (records are written behind them).")
     ] = DEFAULT_CONCURRENCY,
     resume: Annotated[
         str | None, typer.Option(help="Resume the run with this id: generate what it has not warmed yet.", metavar="ID")

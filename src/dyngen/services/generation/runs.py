@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from contextvars import ContextVar
 from typing import Any
 
 from dyngen.domain import fallback
@@ -33,6 +34,14 @@ log = logging.getLogger("dyngen.generation")
 
 # A job's own fields, carried from its queued record into its final one.
 JOB_FIELDS = {"queued_at", "started_at", "idempotency_key", "request_hash", "job_attempts", "cancel_requested"}
+
+
+# When set, a generation's provider run holds one of these slots (a warm-up's `concurrency`,
+# `services/warmup/runner.py`): taken once the request is prepared and found in no cache, given back before
+# the record and cache entry are written, so that the warm-up's other items are prepared and recorded while
+# its provider calls run. A context variable, so that it reaches the single flight's task, which copies the
+# context of the caller that started it.
+CALL_SLOTS: ContextVar[asyncio.Semaphore | None] = ContextVar("dyngen_call_slots", default=None)
 
 
 async def _store_artifacts(
@@ -235,9 +244,15 @@ async def _generate_and_record(
     try:
         limit_s = timeout_s(ports.options, prepared.request)
         deadline = ports.clock.monotonic() + limit_s
-        outcome, record, settling = await run_generation(
-            ports, prepared, seed, generation_id=generation_id, stream=stream
-        )
+        if (slots := CALL_SLOTS.get()) is not None:
+            async with slots:
+                outcome, record, settling = await run_generation(
+                    ports, prepared, seed, generation_id=generation_id, stream=stream
+                )
+        else:
+            outcome, record, settling = await run_generation(
+                ports, prepared, seed, generation_id=generation_id, stream=stream
+            )
         within = record_within_s(
             left_s=deadline - ports.clock.monotonic(),
             timeout_s=limit_s,

@@ -27,6 +27,7 @@ from dyngen.domain.warmup import (
 )
 from dyngen.ports import Clock, JobNotifier, RateLimiter, WarmupRepository
 from dyngen.services.access import rate_limits
+from dyngen.services.generation.runs import CALL_SLOTS
 from dyngen.services.machinery.container import RunningJobs
 from dyngen.services.warmup import runs
 
@@ -166,27 +167,55 @@ async def _paced(ports: WarmupPorts, api_key_id: str | None) -> None:
 async def _work(
     ports: WarmupPorts, run: WarmupRun, items: list[WarmupItem], counts: WarmupCounts, progress: Progress | None
 ) -> None:
-    """Warm `items` with `run.concurrency` workers, each taking the next item when it is free."""
+    """Warm `items` with at most `run.concurrency` provider runs at once (`generation.runs.CALL_SLOTS`),
+    and up to twice as many items under way in all: an item is prepared and looked up in the cache before it
+    takes a slot, and its record and cache entry are written after it gave the slot back, while the other
+    items' calls run (issue 18: an item that held its slot through all of it kept the warm-up at ~0.81 of what
+    the provider's latency allows)."""
     recorder = _Recorder(ports, run.id, counts)
-    queue = iter(items)
+    calls = asyncio.Semaphore(run.concurrency)
+    under_way = asyncio.Semaphore(2 * run.concurrency)
+    running: set[asyncio.Task[None]] = set()
+    failures: list[BaseException] = []
 
-    async def worker() -> None:
-        for item in queue:  # one iterator shared by every worker: each item is taken once
-            if run.origin == runs.ORIGIN_API:
-                await _paced(ports, run.options.get("api_key_id"))
+    async def warm(item: WarmupItem) -> None:
+        try:
+            CALL_SLOTS.set(calls)  # in this task's own context, which the flight it starts copies
             outcome = await _warm_one(item, ports.generate)
             counts.count(outcome)
             if progress is not None:
                 progress(counts, outcome)
             recorder.add(outcome)
+        finally:
+            under_way.release()
 
-    workers = [asyncio.ensure_future(worker()) for _ in range(min(run.concurrency, len(items)))]
+    def ended(task: asyncio.Task[None]) -> None:
+        running.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            failures.append(error)
+
     try:
-        await asyncio.gather(*workers)
+        for item in items:
+            await under_way.acquire()
+            if failures:
+                break
+            if run.origin == runs.ORIGIN_API:
+                try:
+                    await _paced(ports, run.options.get("api_key_id"))
+                except BaseException:
+                    under_way.release()
+                    raise
+            task = asyncio.ensure_future(warm(item))
+            running.add(task)
+            task.add_done_callback(ended)
+        while running and not failures:
+            await asyncio.wait(set(running), return_when=asyncio.FIRST_COMPLETED)
+        if failures:
+            raise failures[0]
     finally:
-        for task in workers:
+        for task in running:
             task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
+        await asyncio.gather(*running, return_exceptions=True)
         await recorder.flush()  # what finished before a cancel or a crash is kept
 
 

@@ -35,7 +35,7 @@ async def warm_graph(graph_id: GraphId, request: Request, body: WarmRequest | No
     """Queue a warm-up of the graph's current version: 202 `{warmup_id, status}` and a `Location`.
 
     Body (optional): `playthrough` (scene ids in play order: warm only the transitions on that path),
-    `concurrency` (1..256, default 8), `playthrough_id` / `player_id` (warm `per_playthrough` /
+    `concurrency` (provider runs at once, 1..256, default 8), `playthrough_id` / `player_id` (warm `per_playthrough` /
     `per_player` nodes for that playthrough or player; without them those nodes are skipped).
     """
     key = getattr(request.state, "api_key", None)  # set by `require`; None while keys are not enforced
