@@ -36,11 +36,11 @@ log = logging.getLogger("dyngen.generation")
 JOB_FIELDS = {"queued_at", "started_at", "idempotency_key", "request_hash", "job_attempts", "cancel_requested"}
 
 
-# When set, a generation's provider run holds one of these slots (a warm-up's `concurrency`,
-# `services/warmup/runner.py`): taken once the request is prepared and found in no cache, given back before
-# the record and cache entry are written, so that the warm-up's other items are prepared and recorded while
-# its provider calls run. A context variable, so that it reaches the single flight's task, which copies the
-# context of the caller that started it.
+# When set, a generation's provider run (its attempts, budget holds included) takes one of these slots (a
+# warm-up's `concurrency`, `services/warmup/runner.py`): the request is prepared and looked up in the cache
+# before, its artifacts, record and cache entry are written after, while the warm-up's other calls run. A
+# context variable, so that it reaches the single flight's task, which copies the context of the caller that
+# started it.
 CALL_SLOTS: ContextVar[asyncio.Semaphore | None] = ContextVar("dyngen_call_slots", default=None)
 
 
@@ -244,15 +244,9 @@ async def _generate_and_record(
     try:
         limit_s = timeout_s(ports.options, prepared.request)
         deadline = ports.clock.monotonic() + limit_s
-        if (slots := CALL_SLOTS.get()) is not None:
-            async with slots:
-                outcome, record, settling = await run_generation(
-                    ports, prepared, seed, generation_id=generation_id, stream=stream
-                )
-        else:
-            outcome, record, settling = await run_generation(
-                ports, prepared, seed, generation_id=generation_id, stream=stream
-            )
+        outcome, record, settling = await run_generation(
+            ports, prepared, seed, generation_id=generation_id, stream=stream
+        )
         within = record_within_s(
             left_s=deadline - ports.clock.monotonic(),
             timeout_s=limit_s,
@@ -355,13 +349,9 @@ async def run_generation(
         lookup = look_up(key, ports=ports)
     if prepared.refused is not None:  # nothing to run: the node's fallback, the error and its findings recorded
         error = _with_findings(prepared.refused)
-    elif isinstance(provider, PipelineProvider):
-        checked, error, attempts, stages = await _run_pipeline(
-            ports, prepared, seed, provider, progress, remote_job=remote_job, stream=stream
-        )
     else:
-        checked, error, attempts = await run_provider(
-            ports, request, provider, seed, progress, remote_job=remote_job, stream=stream
+        checked, error, attempts, stages = await _provider_run(
+            ports, prepared, seed, progress, remote_job=remote_job, stream=stream
         )
     result = checked.result if checked is not None else None
     latency_ms = round((ports.clock.monotonic() - started) * 1000, 3)
@@ -477,6 +467,32 @@ async def run_generation(
         record,
         None,
     )
+
+
+async def _provider_run(
+    ports: RunPorts,
+    prepared: Prepared,
+    seed: ResolvedSeed,
+    progress: Progress | None,
+    *,
+    remote_job: RemoteJob | None,
+    stream: LiveArtifact | None,
+) -> tuple[Checked | None, DyngenError | None, int, list[StageInfo] | None]:
+    """The provider's attempts (a pipeline's stages), in one of the `CALL_SLOTS` when they are set."""
+    provider = prepared.provider
+    slots = CALL_SLOTS.get()
+    if slots is not None:
+        await slots.acquire()
+    try:
+        if isinstance(provider, PipelineProvider):
+            return await _run_pipeline(ports, prepared, seed, provider, progress, remote_job=remote_job, stream=stream)
+        checked, error, attempts = await run_provider(
+            ports, prepared.request, provider, seed, progress, remote_job=remote_job, stream=stream
+        )
+        return checked, error, attempts, None
+    finally:
+        if slots is not None:
+            slots.release()
 
 
 async def _run_pipeline(
