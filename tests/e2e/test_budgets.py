@@ -21,6 +21,8 @@ from dyngen.config import Settings
 from dyngen.domain.access import Scope
 from dyngen.domain.errors import ErrorCode
 from dyngen.entrypoints.api.app import create_app
+from dyngen.ports import Reservation
+from dyngen.services.budgets import spending
 from dyngen.services.generation import attempts, runs, stages
 from dyngen.services.machinery.container import Services
 from tests.e2e.test_api import game_request
@@ -338,4 +340,23 @@ async def test_the_answer_waits_for_the_settlement_under_way(
     finally:
         release.set()
         await asyncio.gather(*handing_over)
+        await services.aclose()
+
+
+async def test_a_settlement_queued_once_the_writer_closed_is_logged_not_raised(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A flight whose caller left can finish after the service began to close: its paid call's settlement
+    meets a closed writer. As `settle` does, `settling` logs it and returns nothing to wait for, so the call's
+    result (and its record, through the outbox) is not turned into an error."""
+    services = await build(Settings(data_dir=tmp_path / "data", example_graph=None))
+    ledger = services.budget_ledger
+    assert ledger is not None
+    try:
+        await services.budget_ledger._writer.aclose()  # type: ignore[union-attr]
+        reservation = Reservation(id="r1", period="2026-12", scopes=("global",), amount=5, node_id="n", provider="p")
+        held = spending.Hold(reservation=reservation, held=True)
+        assert spending.settling(hold=held, actual=0.5, ledger=ledger, clock=services.clock) is None
+        assert "budget.settle_failed" in caplog.text
+    finally:
         await services.aclose()

@@ -8,6 +8,7 @@ import dataclasses
 import json
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,21 +16,23 @@ import httpx
 import pytest
 
 from dyngen.bootstrap import build
-from dyngen.bootstrap_ports import authoring_ports, preparer, warmup_ports
+from dyngen.bootstrap_ports import authoring_ports, generation_ports, preparer, warmup_ports
 from dyngen.config import Settings
 from dyngen.domain.contracts import PlayerContext
 from dyngen.domain.errors import ErrorCode
 from dyngen.domain.graph import SceneGraph
 from dyngen.domain.warmup import ItemOutcome, ItemStatus, WarmupRun
 from dyngen.entrypoints.api.app import create_app
+from dyngen.ports import GenerationFilter
 from dyngen.services.generation import runs as generation_runs
+from dyngen.services.generation.front_door import generate_content
 from dyngen.services.machinery.container import Services
 from dyngen.services.warmup import plan as warmup_plan
 from dyngen.services.warmup import runner as warmup_runner
 from dyngen.services.warmup import runs as warmup
 from tests.e2e.test_cli import Workdir
 from tests.e2e.test_jobs import Event, parse_sse
-from tests.fakes import FakeProvider
+from tests.fakes import FakeClock, FakeProvider
 from tests.support.waiting import hang_guard, until
 
 
@@ -435,3 +438,90 @@ async def test_a_warm_up_runs_its_concurrency_of_provider_calls_while_earlier_it
         await services.aclose()
     assert (report.status.value, report.generated) == ("complete", 8)
     assert most_in_call[0] == 2, "never more provider calls at once than the concurrency"
+
+
+class _FirstCallHangs(FakeProvider):
+    """Only the first call waits for `release()`; every later one answers at once."""
+
+    async def generate(self, call: Any) -> Any:
+        if not self.calls:
+            self.calls.append(call)
+            await self.released.wait()
+            self.calls.pop()
+        return await super().generate(call)
+
+
+async def _watched_warmup(services: Services, *, count: int, concurrency: int) -> tuple[list[Any], asyncio.Future[Any]]:
+    """A warm-up of `count` transitions started in the background, and the requests its items sent."""
+    ports = warmup_ports(services)
+    sent: list[Any] = []
+    generate = ports.generate
+
+    async def watched(*, request: Any) -> Any:
+        sent.append(request)
+        return await generate(request=request)
+
+    graph = SceneGraph.model_validate(chain(count))
+    run = await create_warmup(services, graph=graph, graph_version=None, concurrency=concurrency, origin="cli")
+    ports = dataclasses.replace(ports, generate=watched)
+    return sent, asyncio.ensure_future(warmup_runner.run_warmup(warmup_id=run.id, ports=ports))
+
+
+async def test_a_player_asking_for_what_a_warm_up_waits_to_generate_never_waits_for_its_slot(
+    settings: Settings,
+) -> None:
+    """An item takes its provider slot before its single flight starts: a player's request for the same
+    content (here while the warm-up's one slot is held) starts or joins a flight that runs at once."""
+    provider = _FirstCallHangs(name="builtin")
+    services = await build(settings, providers={"builtin": provider})
+    try:
+        sent, warming = await _watched_warmup(services, count=2, concurrency=1)
+        await until(lambda: len(provider.calls) == 1 and len(sent) == 2, what="one call held, the next item sent")
+        [waiting] = [r for r in sent if r.node_id != provider.calls[0].request.node_id]
+        async with hang_guard("the player's request while the warm-up's slot is held"):
+            answer = await generate_content(request=waiting, ports=generation_ports(services))
+        assert (answer.status.value, answer.cache.hit) == ("complete", False)
+        provider.release()
+        async with hang_guard("the warm-up"):
+            report = await warming
+        assert (report.status.value, report.generated + report.cached) == ("complete", 2)
+    finally:
+        provider.release()
+        await services.aclose()
+
+
+async def test_a_cancelled_warm_up_starts_no_provider_call_after_the_cancel(settings: Settings) -> None:
+    provider = FakeProvider(name="builtin", hang=True)
+    services = await build(settings, providers={"builtin": provider})
+    try:
+        sent, warming = await _watched_warmup(services, count=4, concurrency=1)
+        await until(lambda: len(provider.calls) == 1 and len(sent) == 2, what="one call held, an item waiting")
+        warming.cancel()
+        await asyncio.gather(warming, return_exceptions=True)
+        provider.release()
+        await until(lambda: services.single_flight.in_flight == 0, what="the flight under way to land")
+        assert len(provider.calls) == 1, "the item that waited for a slot did not call the provider"
+    finally:
+        provider.release()
+        await services.aclose()
+
+
+async def test_the_wait_for_a_slot_is_not_counted_in_the_generations_time(settings: Settings) -> None:
+    """Each call takes 1 s of a fake clock, one at a time: the second item waits for its slot while the first
+    call (held until the second item is sent) takes its second, yet its record (and its deadline) count
+    only its own call."""
+    clock = FakeClock(datetime.now(UTC))
+    provider = FakeProvider(name="builtin", latency_s=1.0, clock=clock, hang=True)
+    services = await build(settings, providers={"builtin": provider}, clock=clock)
+    try:
+        sent, warming = await _watched_warmup(services, count=2, concurrency=1)
+        await until(lambda: len(provider.calls) == 1 and len(sent) == 2, what="one call held, the next item sent")
+        provider.release()
+        async with hang_guard("the warm-up"):
+            report = await warming
+        assert (report.status.value, report.generated) == ("complete", 2)
+        records = await services.repository.find(GenerationFilter(limit=10))
+        assert sorted(r.latency_ms for r in records) == [pytest.approx(1000.0, abs=1)] * 2
+    finally:
+        provider.release()
+        await services.aclose()

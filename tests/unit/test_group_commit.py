@@ -376,3 +376,23 @@ async def test_a_window_of_zero_takes_the_writes_of_the_same_turn_in_one_batch()
 
     assert db.committed == [["r1", "r2", "r3"]]
     await commit.aclose()
+
+
+async def test_a_batch_task_cancelled_fails_what_waits_behind_it_and_starts_no_other() -> None:
+    """The loop is torn down (its tasks cancelled) with a batch running and writes behind it: they fail with
+    WriterClosedError, and no batch is started from the task being cancelled."""
+    db, window = FakeDatabase(), Window()
+    db.hold = asyncio.Event()  # never set: the batch runs until cancelled
+    commit = writer(db, window)
+    first = commit.enqueue("r1")
+    await window.open_once()
+    await db.batch_started.wait()
+    behind = [commit.enqueue("r2"), commit.enqueue("r3")]
+
+    [batch_task] = commit._tasks
+    batch_task.cancel()
+    await asyncio.gather(batch_task, return_exceptions=True)
+
+    assert all(isinstance(f.exception(), WriterClosedError) for f in [first, *behind])
+    assert db.started == [["r1"]]
+    assert not commit._tasks

@@ -135,3 +135,16 @@ def test_a_generation_crosses_processes_as_the_flight_result_json_it_was_and_com
     decoded_hit = FLIGHT_CODEC.decode(found)
     assert isinstance(decoded_hit, Hit)
     assert (decoded_hit.outcome, decoded_hit.tier) == (outcome, "durable")
+
+
+async def test_a_producer_ending_with_a_base_exception_still_frees_the_key_and_tells_its_callers() -> None:
+    """A `BaseExceptionGroup` (a task group's) is neither an `Exception` nor a cancellation: the callers get it
+    and the key is free again, as with any other failure."""
+    flights = MemorySingleFlight()
+
+    async def produce() -> str:
+        raise BaseExceptionGroup("stage failed", [KeyboardInterrupt()])
+
+    with pytest.raises(BaseExceptionGroup):
+        await flights.run("k", produce)
+    assert not flights.is_running("k")

@@ -158,7 +158,10 @@ class GroupCommit(Generic[T]):
         try:
             await self._run_batch(items)  # type: ignore[misc]  # a coroutine function without `thread`
         except asyncio.CancelledError:
-            self._finish(batch, WriterClosedError("the database writer was closed during the write"))
+            # The loop is being torn down: no batch is started from a task being cancelled, and what waits
+            # behind this one fails with it (`aclose` cancels nothing: it lets the batch commit).
+            waiting, self._pending = self._pending, []
+            self._finish(batch + waiting, WriterClosedError("the database writer was closed during the write"))
             raise
         except Exception as exc:
             self._finish(batch, exc)

@@ -71,13 +71,15 @@ class MemorySingleFlight:
             for waiter in flight.waiters:
                 waiter.cancel()
             raise
-        except Exception as exc:  # every caller gets it; the task itself ends quietly
+        except BaseException as exc:  # every caller gets it (a BaseExceptionGroup too)
             self._land(key, flight)
             for waiter in flight.waiters:
                 if not waiter.done():
                     waiter.set_exception(exc)
                     waiter.exception()  # retrieved: a caller that left at its deadline leaves no warning
-            return
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                raise  # the process is stopping: the event loop passes these on
+            return  # the task itself ends quietly
         self._land(key, flight)
         for waiter in flight.waiters:
             if not waiter.done():

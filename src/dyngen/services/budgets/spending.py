@@ -153,11 +153,15 @@ def settling(
         return None
     assert hold is not None
     assert ledger is not None
-    if actual is not None and (
-        soon := ledger.commit_soon(hold.reservation, actual=amount, at=clock.now(), held=hold.held)
-    ):
-        soon.add_done_callback(functools.partial(_log_failed, hold, actual))
-        return soon
+    if actual is not None:
+        try:
+            soon = ledger.commit_soon(hold.reservation, actual=amount, at=clock.now(), held=hold.held)
+        except Exception as exc:  # the writer is closed (a flight finishing at shutdown): logged, as `settle` does
+            log.warning("budget.settle_failed node=%s amount=%s error=%s", hold.reservation.node_id, actual, _why(exc))
+            return None
+        if soon is not None:
+            soon.add_done_callback(functools.partial(_log_failed, hold, actual))
+            return soon
     return asyncio.get_running_loop().create_task(
         _settle(hold, actual, amount, ledger=ledger, clock=clock), name="dyngen-budget-settle"
     )

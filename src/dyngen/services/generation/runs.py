@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from contextvars import ContextVar
 from typing import Any
 
 from dyngen.domain import fallback
@@ -24,6 +23,7 @@ from dyngen.services.generation.attempts import Checked, Progress, run_provider,
 from dyngen.services.generation.drift import drifted, look_up
 from dyngen.services.generation.outcomes import CACHE_FORMAT, ArtifactRef, CacheEntry, Outcome, Prepared
 from dyngen.services.generation.ports import RunPorts
+from dyngen.services.generation.slots import CALL_SLOT
 from dyngen.services.generation.stages import script_stage
 from dyngen.services.machinery.ids import new_id
 from dyngen.services.machinery.live_media import LiveArtifact
@@ -34,14 +34,6 @@ log = logging.getLogger("dyngen.generation")
 
 # A job's own fields, carried from its queued record into its final one.
 JOB_FIELDS = {"queued_at", "started_at", "idempotency_key", "request_hash", "job_attempts", "cancel_requested"}
-
-
-# When set, a generation's provider run (its attempts, budget holds included) takes one of these slots (a
-# warm-up's `concurrency`, `services/warmup/runner.py`): the request is prepared and looked up in the cache
-# before, its artifacts, record and cache entry are written after, while the warm-up's other calls run. A
-# context variable, so that it reaches the single flight's task, which copies the context of the caller that
-# started it.
-CALL_SLOTS: ContextVar[asyncio.Semaphore | None] = ContextVar("dyngen_call_slots", default=None)
 
 
 async def _store_artifacts(
@@ -478,11 +470,8 @@ async def _provider_run(
     remote_job: RemoteJob | None,
     stream: LiveArtifact | None,
 ) -> tuple[Checked | None, DyngenError | None, int, list[StageInfo] | None]:
-    """The provider's attempts (a pipeline's stages), in one of the `CALL_SLOTS` when they are set."""
+    """The provider's attempts (a pipeline's stages); a warm-up item's provider slot is given back as they end."""
     provider = prepared.provider
-    slots = CALL_SLOTS.get()
-    if slots is not None:
-        await slots.acquire()
     try:
         if isinstance(provider, PipelineProvider):
             return await _run_pipeline(ports, prepared, seed, provider, progress, remote_job=remote_job, stream=stream)
@@ -491,8 +480,8 @@ async def _provider_run(
         )
         return checked, error, attempts, None
     finally:
-        if slots is not None:
-            slots.release()
+        if (slot := CALL_SLOT.get()) is not None:
+            slot.give_back()
 
 
 async def _run_pipeline(

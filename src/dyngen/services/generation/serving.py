@@ -37,6 +37,7 @@ from dyngen.services.generation.outcomes import (
 from dyngen.services.generation.ports import ServePorts
 from dyngen.services.generation.request import scored
 from dyngen.services.generation.runs import generate_and_record, waited_too_long
+from dyngen.services.generation.slots import CALL_SLOT
 from dyngen.services.machinery.layered_cache import LayeredCache
 from dyngen.services.machinery.media import MediaLinks
 from dyngen.services.machinery.memo import GenerationMemo, LruMemo
@@ -164,6 +165,8 @@ async def serve(ports: ServePorts, prepared: Prepared) -> Served:
     ):
         return _aged(ports, prepared, hit, timeout_s=wait_s)
     seed = prepared.seed or resolve_seed(request, entropy=ports.entropy)
+    if not joinable and (slot := CALL_SLOT.get()) is not None:
+        await slot.take()  # a warm-up item's provider slot, before its flight starts (generation/slots.py)
     if not prepared.cacheable:
         return Made(await generate_and_record(ports.runs, prepared, seed), CacheInfo(hit=False))
 

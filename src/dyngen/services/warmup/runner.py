@@ -27,7 +27,7 @@ from dyngen.domain.warmup import (
 )
 from dyngen.ports import Clock, JobNotifier, RateLimiter, WarmupRepository
 from dyngen.services.access import rate_limits
-from dyngen.services.generation.runs import CALL_SLOTS
+from dyngen.services.generation.slots import CALL_SLOT, CallSlot
 from dyngen.services.machinery.container import RunningJobs
 from dyngen.services.warmup import runs
 
@@ -167,11 +167,11 @@ async def _paced(ports: WarmupPorts, api_key_id: str | None) -> None:
 async def _work(
     ports: WarmupPorts, run: WarmupRun, items: list[WarmupItem], counts: WarmupCounts, progress: Progress | None
 ) -> None:
-    """Warm `items` with at most `run.concurrency` provider runs at once (`generation.runs.CALL_SLOTS`),
-    and up to twice as many items under way in all: an item is prepared and looked up in the cache before it
-    takes a slot, and its record and cache entry are written after it gave the slot back, while the other
-    items' calls run (issue 18: an item that held its slot through all of it kept the warm-up at ~0.81 of what
-    the provider's latency allows)."""
+    """Warm `items` with at most `run.concurrency` provider runs at once (`generation/slots.py`), and up to
+    twice as many items under way in all: an item is prepared and looked up in the cache before it takes a
+    slot, and its record and cache entry are written after it gave the slot back, while the other items'
+    calls run (issue 18: an item that held its slot through all of it kept the warm-up at ~0.81 of what the
+    provider's latency allows)."""
     recorder = _Recorder(ports, run.id, counts)
     calls = asyncio.Semaphore(run.concurrency)
     under_way = asyncio.Semaphore(2 * run.concurrency)
@@ -179,14 +179,16 @@ async def _work(
     failures: list[BaseException] = []
 
     async def warm(item: WarmupItem) -> None:
+        slot = CallSlot(calls)
         try:
-            CALL_SLOTS.set(calls)  # in this task's own context, which the flight it starts copies
+            CALL_SLOT.set(slot)  # in this task's own context, which the flight it starts copies
             outcome = await _warm_one(item, ports.generate)
             counts.count(outcome)
             if progress is not None:
                 progress(counts, outcome)
             recorder.add(outcome)
         finally:
+            slot.give_back()
             under_way.release()
 
     def ended(task: asyncio.Task[None]) -> None:
