@@ -10,7 +10,7 @@ from typing import TypeVar, cast
 
 from dyngen.services.authoring.ports import AuthoringPorts
 from dyngen.services.authoring.runtime_graphs import live_graph, referenced
-from dyngen.services.generation.front_door import generate_content
+from dyngen.services.generation.front_door import generate_content, warm_content
 from dyngen.services.generation.ports import GenerationPorts, RunPorts, ServePorts
 from dyngen.services.generation.request import Preparer
 from dyngen.services.generation.runs import generate_for_job
@@ -205,6 +205,7 @@ def warmup_ports(services: Services) -> runner.WarmupPorts:
         notifier=services.notifier,
         clock=services.clock,
         generate=functools.partial(generate_content, ports=_kept(services, "warming", _warming_ports)),
+        warm=functools.partial(warm_content, ports=_kept(services, "warming", _warming_ports)),
         rate_limiter=services.rate_limiter,
         rate_limits=services.options.rate_limits,
         running=services.running,

@@ -25,7 +25,7 @@ from dyngen.domain.warmup import ItemOutcome, ItemStatus, WarmupRun
 from dyngen.entrypoints.api.app import create_app
 from dyngen.ports import GenerationFilter
 from dyngen.services.generation import runs as generation_runs
-from dyngen.services.generation.front_door import generate_content
+from dyngen.services.generation.front_door import generate_content, warm_content
 from dyngen.services.machinery.container import Services
 from dyngen.services.warmup import plan as warmup_plan
 from dyngen.services.warmup import runner as warmup_runner
@@ -455,15 +455,15 @@ async def _watched_warmup(services: Services, *, count: int, concurrency: int) -
     """A warm-up of `count` transitions started in the background, and the requests its items sent."""
     ports = warmup_ports(services)
     sent: list[Any] = []
-    generate = ports.generate
+    warm = ports.warm
 
     async def watched(*, request: Any) -> Any:
         sent.append(request)
-        return await generate(request=request)
+        return await warm(request=request)
 
     graph = SceneGraph.model_validate(chain(count))
     run = await create_warmup(services, graph=graph, graph_version=None, concurrency=concurrency, origin="cli")
-    ports = dataclasses.replace(ports, generate=watched)
+    ports = dataclasses.replace(ports, warm=watched)
     return sent, asyncio.ensure_future(warmup_runner.run_warmup(warmup_id=run.id, ports=ports))
 
 
@@ -524,4 +524,29 @@ async def test_the_wait_for_a_slot_is_not_counted_in_the_generations_time(settin
         assert sorted(r.latency_ms for r in records) == [pytest.approx(1000.0, abs=1)] * 2
     finally:
         provider.release()
+        await services.aclose()
+
+
+async def test_a_warm_up_serves_an_item_as_a_players_request_is_served_without_answering_it(
+    settings: Settings,
+) -> None:
+    """`warm_content` (a warm-up's items) and `generate_content` (a player's request) share the key, the
+    content and the counts; the first generates, the later ones are hits."""
+    services = await build(settings, providers={"builtin": FakeProvider(name="builtin")})
+    try:
+        graph = SceneGraph.model_validate(chain(1))
+        [transition] = graph.generation_nodes()
+        request = warmup_plan.node_request(graph, transition, player_context=PlayerContext())
+        ports = generation_ports(services)
+        warmed = await warm_content(request=request, ports=ports)
+        played = await generate_content(request=request, ports=ports)
+        again = await warm_content(request=request, ports=ports)
+        assert (warmed.hit, warmed.error_code, again.hit) == (False, None, True)
+        assert (played.cache.hit, played.cache_key, played.generation_id) == (
+            True,
+            warmed.cache_key,
+            warmed.generation_id,
+        )
+        assert services.metrics.cache_counts(node=transition.id) == (2, 1)
+    finally:
         await services.aclose()

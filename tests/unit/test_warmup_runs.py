@@ -15,6 +15,7 @@ from dyngen.domain.errors import ErrorCode
 from dyngen.domain.rate_limits import RateLimits
 from dyngen.domain.responses import CacheInfo, Cost, ErrorInfo, GenerateContentResponse
 from dyngen.domain.warmup import WarmupItem, WarmupRun, WarmupStatus
+from dyngen.services.generation.front_door import Warmed
 from dyngen.services.machinery.container import RunningJobs
 from dyngen.services.warmup.runner import WarmupPorts, run_warmup
 from tests.fakes import FakeClock
@@ -36,11 +37,17 @@ def _response(
 
 
 def _ports(warmups: MemoryWarmupRepository, clock: FakeClock, generate: Any) -> WarmupPorts:
+    async def warm(*, request: GenerateContentRequest) -> Warmed:
+        response = await generate(request=request)
+        code = response.error.code.value if response.error else None
+        return Warmed(response.cache.hit, response.cache_key, response.generation_id, code)
+
     return WarmupPorts(
         warmups=warmups,
         notifier=MemoryJobNotifier(),
         clock=clock,
         generate=generate,
+        warm=warm,
         rate_limiter=None,
         rate_limits=RateLimits(),
         running=RunningJobs(),

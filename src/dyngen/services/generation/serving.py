@@ -97,6 +97,13 @@ async def respond(ports: ServePorts, prepared: Prepared, *, started: float) -> b
     """Serve a prepared request (its pool's variant picked by review scores first) and answer with the
     response's JSON bytes, timed from `started` (monotonic). The one place that turns what was served into
     an answer and counts it: a hit from its remembered template, content made from its outcome."""
+    prepared, made = await served(ports, prepared)
+    return answer(ports, prepared, made, started=started)
+
+
+async def served(ports: ServePorts, prepared: Prepared) -> tuple[Prepared, Served]:
+    """What `respond` serves, not yet answered nor counted (a warm-up counts it with `count` and answers
+    nothing): the request as served (its pool's variant picked by review scores first) and its content."""
     if prepared.pool is not None:
         prepared = await scored(
             prepared,
@@ -105,19 +112,25 @@ async def respond(ports: ServePorts, prepared: Prepared, *, started: float) -> b
             clock=ports.clock,
             policy=ports.options.review_policy,
         )
-    return answer(ports, prepared, await serve(ports, prepared), started=started)
+    return prepared, await serve(ports, prepared)
+
+
+def count(ports: ServePorts, prepared: Prepared, served: Served) -> None:
+    """Count what was served in the metrics, as every answer does: a hit by its tier, a cacheable miss."""
+    if isinstance(served, Hit):
+        ports.metrics.cache_request(node=prepared.node, tier=served.tier, hit=True)
+    elif prepared.cacheable:
+        ports.metrics.cache_request(node=prepared.node, tier="none", hit=False)
 
 
 def answer(ports: ServePorts, prepared: Prepared, served: Served, *, started: float) -> bytes:
     """What was served as the response's JSON bytes, timed from `started` (monotonic), and counted in the
     metrics: a hit from its remembered template, content made from its outcome."""
     clock = ports.clock
+    count(ports, prepared, served)
     if isinstance(served, Hit):
-        ports.metrics.cache_request(node=prepared.node, tier=served.tier, hit=True)
         head, tail = _hit_template(prepared, served, clock=clock, media=ports.media, memo=ports.memo)
         return head + repr(round((clock.monotonic() - started) * 1000, 3)).encode() + tail
-    if prepared.cacheable:
-        ports.metrics.cache_request(node=prepared.node, tier="none", hit=False)
     response = _response(prepared, served.outcome, cache=served.cache, started=started, clock=clock, media=ports.media)
     return response.model_dump_json(by_alias=True, exclude_none=True).encode()
 

@@ -27,6 +27,7 @@ from dyngen.domain.warmup import (
 )
 from dyngen.ports import Clock, JobNotifier, RateLimiter, WarmupRepository
 from dyngen.services.access import rate_limits
+from dyngen.services.generation.front_door import Warmed
 from dyngen.services.generation.slots import CALL_SLOT, CallSlot
 from dyngen.services.machinery.container import RunningJobs
 from dyngen.services.warmup import runs
@@ -42,6 +43,12 @@ class GenerateContent(Protocol):
     async def __call__(self, *, request: GenerateContentRequest) -> GenerateContentResponse: ...
 
 
+class WarmContent(Protocol):
+    """The same, as a warm-up serves an item: nothing answered (`generation.front_door.warm_content`)."""
+
+    async def __call__(self, *, request: GenerateContentRequest) -> Warmed: ...
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WarmupPorts:
     """What running warm-ups takes (`run_warmup`, `warmup_loop`); `dyngen.bootstrap_ports.warmup_ports` builds it.
@@ -50,7 +57,9 @@ class WarmupPorts:
         warmups: The stored runs: their items, outcomes, leases and events.
         notifier: Wakes a run's event streams and the background runners, in every process.
         clock: Every time a run reads (leases, event times, waits).
-        generate: Serves one item as a player's request is served (cache, single flight, providers).
+        generate: Serves one item as a player's request is served (cache, single flight, providers), with the
+            answer (a bundle's export reads its items through it).
+        warm: The same, as a warm-up serves its items: nothing answered.
         rate_limiter: Counts the items of a run started over HTTP against its API key (None: no limits).
         rate_limits: The rate limits the limiter applies.
         running: The work running in this process, so that a cancel reaches it at once.
@@ -62,6 +71,7 @@ class WarmupPorts:
     notifier: JobNotifier
     clock: Clock
     generate: GenerateContent
+    warm: WarmContent
     rate_limiter: RateLimiter | None
     rate_limits: RateLimits
     running: RunningJobs
@@ -69,27 +79,27 @@ class WarmupPorts:
     lease_s: float
 
 
-async def _warm_one(item: WarmupItem, generate: GenerateContent) -> ItemOutcome:
+async def _warm_one(item: WarmupItem, warm: WarmContent) -> ItemOutcome:
     """Serve one item as a player's request would be served, and say what it took."""
     try:
         request = GenerateContentRequest.model_validate(item.request)
-        response = await generate(request=request)
+        warmed = await warm(request=request)
     except DyngenError as exc:  # a refused request (invalid node, rate limited, ...): the item failed
         return ItemOutcome(item.position, item.node_id, ItemStatus.FAILED, error_code=exc.code.value)
     except Exception:  # one broken item must not stop the others
         log.exception("warmup.item_crashed node=%s", item.node_id)
         return ItemOutcome(item.position, item.node_id, ItemStatus.FAILED, ErrorCode.GEN_PROVIDER_UNAVAILABLE.value)
-    if response.error is not None:
-        status, code = ItemStatus.FAILED, response.error.code.value
+    if warmed.error_code is not None:
+        status = ItemStatus.FAILED
     else:
-        status, code = (ItemStatus.CACHED if response.cache.hit else ItemStatus.GENERATED), None
+        status = ItemStatus.CACHED if warmed.hit else ItemStatus.GENERATED
     return ItemOutcome(
         item.position,
         item.node_id,
         status,
-        error_code=code,
-        cache_key=response.cache_key,
-        generation_id=response.generation_id if status is ItemStatus.GENERATED else None,
+        error_code=warmed.error_code,
+        cache_key=warmed.cache_key,
+        generation_id=warmed.generation_id if status is ItemStatus.GENERATED else None,
     )
 
 
@@ -182,7 +192,7 @@ async def _work(
         slot = CallSlot(calls)
         try:
             CALL_SLOT.set(slot)  # in this task's own context, which the flight it starts copies
-            outcome = await _warm_one(item, ports.generate)
+            outcome = await _warm_one(item, ports.warm)
             counts.count(outcome)
             if progress is not None:
                 progress(counts, outcome)
