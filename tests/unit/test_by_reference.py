@@ -24,6 +24,7 @@ from dyngen.services.authoring import graphs, nodes
 from dyngen.services.authoring.runtime_graphs import CURRENT_TTL_S, live_graph, referenced
 from dyngen.services.generation.front_door import Answered, GenerateCall, answer_known, generate, generate_content
 from dyngen.services.machinery.container import Services
+from dyngen.services.machinery.revalidating import RevalidatingMemo
 from dyngen.services.play import by_reference
 from tests.fakes import FakeClock, FakeHangingCall, FakeProvider, FakeRefusedCall
 from tests.support.examples import SPEC_TEMPLATE
@@ -374,3 +375,19 @@ async def test_a_save_in_this_process_is_read_at_once_and_a_read_under_way_does_
     for _ in range(20):
         await asyncio.sleep(0)
     assert (await referenced(request=by_saved_id, ports=authoring_ports(services))).strategy.value == "once"
+
+
+async def test_a_value_known_and_fresh_is_given_in_place_and_nothing_else_is() -> None:
+    """`RevalidatingMemo.fresh`: the by-reference call takes the graph's current version in place while it is
+    fresh; unknown or past its TTL, it is None and the caller asks `get` (which reads it again)."""
+    memo: RevalidatingMemo[str, str] = RevalidatingMemo(ttl_s=5, stale_s=60)
+    reads: list[str] = []
+
+    async def read() -> str:
+        reads.append("story")
+        return "v1"
+
+    assert memo.fresh("story", now=0.0) is None
+    assert await memo.get("story", read, now=0.0) == "v1"
+    assert (memo.fresh("story", now=4.9), memo.fresh("story", now=5.0)) == ("v1", None)
+    assert reads == ["story"]

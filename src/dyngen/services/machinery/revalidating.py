@@ -54,6 +54,12 @@ class RevalidatingMemo(Generic[K, V]):
         self._known.discard(key)
         self._reading.pop(key, None)  # a read under way stores nothing (it may have read the old value)
 
+    def fresh(self, key: K, *, now: float) -> V | None:
+        """The value of `key` when it is known and fresh, without a turn of the event loop; else None (`get`
+        it)."""
+        known = self._known.get(key)
+        return known[0] if known is not None and now - known[1] < self.ttl_s else None
+
     async def get(self, key: K, read: Callable[[], Awaitable[V]], *, now: float) -> V:
         """The value of `key`: known and fresh, else from `read()` (see the class for a stuck or failing one).
 

@@ -64,7 +64,13 @@ async def node_call(*, graph_id: str, node_id: str, body: bytes, ports: PlayPort
     if parsed is None:
         parsed = load_json(NodeContentRequest, body or b"{}", prefix=("body",))
         cache.bodies.put(digest, parsed)
-    live = await ports.live_graph(graph_id=graph_id, version=parsed.graph_version)
+    version = parsed.graph_version
+    # What is known and fresh is taken in place (most calls: no coroutine of the store's path); else asked.
+    live = (
+        cache.current.fresh(graph_id, now=ports.generation.clock.monotonic())
+        if version is None
+        else cache.versions.get((graph_id, version))
+    ) or await ports.live_graph(graph_id=graph_id, version=version)
     memo_key = (live.id, live.version, node_id, digest)
     call = cache.calls.get(memo_key)
     if call is None:
