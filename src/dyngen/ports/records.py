@@ -63,7 +63,9 @@ class GenerationRepository(Protocol):
         """The distinct keys that completed generations filled, narrowed by every selector given."""
         ...
 
-    async def content_hashes(self, cache_keys: Sequence[str], *, per_key: int = 20) -> dict[str, list[ContentHash]]:
+    async def content_hashes(
+        self, cache_keys: Sequence[str], *, per_key: int = HISTORY_PER_KEY
+    ) -> dict[str, list[ContentHash]]:
         """For each key, its newest `per_key` completed generations' inputs and content hash (newest first;
         a key without any is left out): one light read, no artifacts, for the seed-drift check."""
         ...

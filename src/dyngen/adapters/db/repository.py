@@ -298,7 +298,9 @@ class SqlAlchemyGenerationRepository:
         async with self._engine.connect() as conn:
             return sorted(r[0] for r in (await conn.execute(stmt)).all())
 
-    async def content_hashes(self, cache_keys: Sequence[str], *, per_key: int = 20) -> dict[str, list[ContentHash]]:
+    async def content_hashes(
+        self, cache_keys: Sequence[str], *, per_key: int = HISTORY_PER_KEY
+    ) -> dict[str, list[ContentHash]]:
         keys = list(dict.fromkeys(cache_keys))
         if not keys:
             return {}

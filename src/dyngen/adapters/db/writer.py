@@ -89,10 +89,9 @@ class SqlWriter:
         if engine.dialect.name == "sqlite":
             self._sqlite = sqlite_thread_engine(engine)  # opened and used in the writer's thread only
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="dyngen-db-writer")
-        self.commits: GroupCommit[Write] = (
-            GroupCommit(self._in_thread, thread=self._thread, max_items=max_items, window_s=window_s, window=window)
-            if self._thread is not None
-            else GroupCommit(self._run, max_items=max_items, window_s=window_s, window=window)
+        run_batch = self._run if self._thread is None else self._in_thread
+        self.commits: GroupCommit[Write] = GroupCommit(
+            run_batch, thread=self._thread, max_items=max_items, window_s=window_s, window=window
         )
 
     async def write(self, write: Write) -> None:

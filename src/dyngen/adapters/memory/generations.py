@@ -138,7 +138,9 @@ class MemoryGenerationRepository:
         }
         return sorted(keys)
 
-    async def content_hashes(self, cache_keys: Sequence[str], *, per_key: int = 20) -> dict[str, list[ContentHash]]:
+    async def content_hashes(
+        self, cache_keys: Sequence[str], *, per_key: int = HISTORY_PER_KEY
+    ) -> dict[str, list[ContentHash]]:
         return self._content_hashes(cache_keys, per_key)
 
     def content_hashes_soon(self, cache_key: str) -> asyncio.Future[list[ContentHash]]:

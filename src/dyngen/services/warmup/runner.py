@@ -212,16 +212,12 @@ async def _work(
             if failures:
                 break
             if run.origin == runs.ORIGIN_API:
-                try:
-                    await _paced(ports, run.options.get("api_key_id"))
-                except BaseException:
-                    under_way.release()
-                    raise
+                await _paced(ports, run.options.get("api_key_id"))
             task = asyncio.ensure_future(warm(item))
             running.add(task)
             task.add_done_callback(ended)
-        while running and not failures:
-            await asyncio.wait(set(running), return_when=asyncio.FIRST_COMPLETED)
+        if running and not failures:
+            await asyncio.wait(set(running), return_when=asyncio.FIRST_EXCEPTION)
         if failures:
             raise failures[0]
     finally:
