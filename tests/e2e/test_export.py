@@ -220,7 +220,7 @@ def test_ctrl_c_during_the_warm_up_exits_130_and_writes_no_bundle(tmp_path: Path
 
     assert code == 130, shown + out
     assert "interrupted: the bundle is incomplete; what was warmed stays cached" in shown, shown
-    assert "Traceback" not in shown
+    assert "Traceback" not in shown, shown
     assert not (bundle / "manifest.json").exists()
 
 

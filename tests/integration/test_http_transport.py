@@ -13,7 +13,6 @@ import gzip
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -24,81 +23,21 @@ from dyngen.adapters.providers.http_transport import AiohttpTransport, ProviderC
 from dyngen.adapters.providers.ssrf import UrlRule, guarded_request, pinned
 from dyngen.config import outbound_proxies
 from dyngen.domain.errors import DyngenError
+from tests.support.raw_http import Seen, Serve, echo_path, ok, raw_servers
 from tests.support.servers import free_port
 from tests.support.waiting import hang_guard
 
-Answer = Callable[[bytes, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-@dataclass
-class Seen:
-    """What a server on loopback received: each request's head and body, and how many connections."""
-
-    heads: list[bytes] = field(default_factory=list)
-    bodies: list[bytes] = field(default_factory=list)
-    connections: int = 0
-
-
-async def read_request(reader: asyncio.StreamReader) -> tuple[bytes, bytes] | None:
-    """One request's head and body (Content-Length or chunked), None at the end of the connection."""
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.IncompleteReadError:
-        return None
-    lines = {k.strip().lower(): v.strip() for k, _, v in (line.partition(b":") for line in head.split(b"\r\n")[1:])}
-    if b"content-length" in lines:
-        return head, await reader.readexactly(int(lines[b"content-length"]))
-    body = b""
-    if lines.get(b"transfer-encoding") == b"chunked":
-        while size := int((await reader.readline()).strip(), 16):
-            body += await reader.readexactly(size)
-            await reader.readline()
-        await reader.readline()
-    return head, body
-
-
-def ok(body: bytes, *, headers: bytes = b"") -> bytes:
-    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n%s" % (len(body), headers, body)
-
 
 @pytest.fixture
-async def serve() -> AsyncIterator[Callable[..., Awaitable[tuple[int, Seen]]]]:
-    servers: list[asyncio.Server] = []
-
-    async def start(answer: Answer, *, tls: ssl.SSLContext | None = None) -> tuple[int, Seen]:
-        seen = Seen()
-
-        async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            seen.connections += 1
-            try:
-                while request := await read_request(reader):
-                    seen.heads.append(request[0])
-                    seen.bodies.append(request[1])
-                    await answer(request[0], reader, writer)
-                    await writer.drain()
-            except (ConnectionError, asyncio.IncompleteReadError):
-                pass
-            finally:
-                writer.close()
-
-        server = await asyncio.start_server(connection, "127.0.0.1", 0, ssl=tls)
-        servers.append(server)
-        return server.sockets[0].getsockname()[1], seen
-
-    yield start
-    for server in servers:
-        server.close()
-        await server.wait_closed()
+async def serve() -> AsyncIterator[Serve]:
+    async with raw_servers() as start:
+        yield start
 
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(transport=AiohttpTransport(), timeout=10) as http:
         yield http
-
-
-async def echo_path(head: bytes, _r: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    writer.write(ok(head.split(b" ")[1], headers=b"X-Twice: a\r\nX-Twice: b\r\n"))
 
 
 async def test_a_request_arrives_as_httpx_built_it_and_the_answer_comes_back_whole(

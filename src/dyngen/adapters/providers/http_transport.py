@@ -41,6 +41,8 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from dyngen.adapters.providers.plain_wire import PlainAnswer, PlainWire
+
 if TYPE_CHECKING:  # imported on the first call: a process that calls out to no provider never loads it
     import aiohttp
 
@@ -162,6 +164,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             for one, within its pool timeout.
         proxies: The proxies by scheme, and `no` for the hosts called directly (`config.outbound_proxies`);
             None: every call goes direct.
+        plain_wire: Send `ProviderClient.exchange`'s calls to plain-http URLs that no proxy carries through
+            reqwest (`plain_wire.py`), off the event loop's thread; False: through aiohttp too.
     """
 
     def __init__(
@@ -170,11 +174,13 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         verify: ssl.SSLContext | bool = True,
         max_connections: int = 100,
         proxies: Mapping[str, str] | None = None,
+        plain_wire: bool = True,
     ) -> None:
         self._ssl: ssl.SSLContext | bool = verify
         self._limit = max_connections
         self._proxies = Proxies(proxies) if proxies else None
         self._session: aiohttp.ClientSession | None = None
+        self._plain = PlainWire(max_connections=max_connections, keepalive_s=KEEPALIVE_S) if plain_wire else None
         self._closed = False
 
     def _open(self) -> aiohttp.ClientSession:
@@ -263,8 +269,33 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         except TimeoutError as exc:  # only the bound's own: `_as_httpx` made aiohttp's timeouts httpx's
             raise httpx.WriteTimeout("the request was not taken within its timeout", request=request) from exc
 
+    async def exchange(
+        self,
+        method: str,
+        url: httpx.URL,
+        headers: list[tuple[str, str]],
+        body: bytes | None,
+        *,
+        timeout_s: float,
+        sni: str | None,
+        host: str | None,
+    ) -> Exchange | PlainAnswer:
+        """`ProviderClient.exchange`'s call, its headers built: a plain-http one that no proxy carries through the
+        plain wire, any other through aiohttp (every timeout `timeout_s`)."""
+        plain = self._plain is not None and url.scheme == "http"
+        if plain and (self._proxies is None or self._proxies.for_url(url, host) is None):
+            if self._closed:
+                raise RuntimeError("the providers' HTTP transport is closed")
+            assert self._plain is not None
+            return await self._plain.send(method, _text(url), headers, body, timeout_s=timeout_s)
+        bounds = dict.fromkeys(("pool", "connect", "write", "read"), timeout_s)
+        response = await self.send(method, url, headers, body, bounds=bounds, sni=sni, host=host, request=None)
+        return Exchange(response)
+
     async def aclose(self) -> None:
         self._closed = True
+        if self._plain is not None:
+            await self._plain.aclose()
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
@@ -278,7 +309,8 @@ class ProviderClient(httpx.AsyncClient):
     provider call here, ~5 % of the event loop's share of a miss through a 50 ms upstream (issue 18).
 
     `exchange` goes further for a call with a body of bytes or none (every guarded call but an upload): no
-    httpx request is built and the answer is read straight from aiohttp. The headers sent are the ones
+    httpx request is built and the answer is read straight from the wire (aiohttp, or reqwest for a
+    plain-http URL: `AiohttpTransport.exchange`). The headers sent are the ones
     httpx would build (the client's, then the call's, case-insensitively); an encoded answer is decoded by
     httpx's decoders as before. A call through `send_now` cost ~0.2 ms of CPU more than a bare aiohttp call
     (~0.2 ms) at 32 in flight; `exchange` took 7 % of the instructions of a whole miss through a 50 ms
@@ -309,10 +341,10 @@ class ProviderClient(httpx.AsyncClient):
         content: bytes | None,
         timeout_s: float,
         sni: str | None,
-    ) -> Exchange:
+    ) -> Exchange | PlainAnswer:
         """The answer to `method url` with `headers` over the client's and `content` (None: no body), its
-        body still to read (`Exchange.aclose` when done). Every timeout is `timeout_s`, as httpx's
-        `timeout=timeout_s`; `sni` is the TLS server name."""
+        body still to read (`aclose` when done). Every timeout is `timeout_s`, as httpx's `timeout=timeout_s`
+        (on the plain wire, one bound on the whole call); `sni` is the TLS server name."""
         if self.is_closed:
             raise RuntimeError("Cannot send a request, as the client has been closed.")
         given = {name.lower(): (name, value) for name, value in headers.items()}
@@ -327,11 +359,8 @@ class ProviderClient(httpx.AsyncClient):
                 sent.append(("Content-Length", str(len(content))))
             elif method.upper() in _BODY_METHODS:
                 sent.append(("Content-Length", "0"))  # as httpx sends it; no header for an empty GET
-        bounds = dict.fromkeys(("pool", "connect", "write", "read"), timeout_s)
         host = given.get("host", (None, None))[1]
-        body = content or None
-        response = await self._wire.send(method, url, sent, body, bounds=bounds, sni=sni, host=host, request=None)
-        return Exchange(response)
+        return await self._wire.exchange(method, url, sent, content or None, timeout_s=timeout_s, sni=sni, host=host)
 
 
 class Exchange:

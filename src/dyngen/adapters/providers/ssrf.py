@@ -28,6 +28,7 @@ import httpx
 import pydantic_core
 
 from dyngen.adapters.providers.http_transport import Exchange, ProviderClient
+from dyngen.adapters.providers.plain_wire import PlainAnswer
 from dyngen.domain.errors import DyngenError, ErrorCode
 
 
@@ -251,7 +252,7 @@ async def guarded_request(
         same = here == first
         hop_headers = {**((headers or {}) if same else {}), **body_headers, **sent}
         request: httpx.Request | None = None
-        response: httpx.Response | Exchange
+        response: httpx.Response | Exchange | PlainAnswer
         if isinstance(client, ProviderClient) and kwargs.keys() <= {"content"} and _plain(kwargs.get("content")):
             response = await client.exchange(  # the server's client, a body of bytes or none: straight to aiohttp
                 method,

@@ -1,0 +1,184 @@
+"""`PlainWire`: the providers' calls to plain-http URLs, on reqwest (hyper's HTTP/1.1 client, through pyreqwest),
+whose sending and reading run in a Rust thread of their own, off the event loop's thread.
+
+Plain http is where a studio's own model servers answer: Ollama, vLLM, llama.cpp, LM Studio and ComfyUI on the
+machine or the studio's network. A call through aiohttp cost the event loop's thread ~0.11-0.15 ms of CPU at 32
+calls in flight; through reqwest ~0.02-0.03 ms of it (and ~0.04 ms in reqwest's thread, without the GIL). On a
+miss through a 50 ms upstream at concurrency 32, the loop's thread is what bounds the rate
+(`python -m bench.miss --only upstream`: 535 -> 561 misses/s, in turns with aiohttp, issue 18).
+
+What it keeps of `ProviderClient.exchange`'s contract (`http_transport.py`):
+- the headers are sent as given (the Host header too: the SSRF rule pins the address and keeps the URL's host
+  there); nothing is decoded (no decompression is enabled: httpx's decoders decode), redirected, stored
+  (no cookie store) or proxied (`no_proxy`: a call a proxy would carry goes through aiohttp instead);
+- one bound, `timeout_s`, on the whole call: connecting, sending, the answer's headers and its body. Every
+  provider passes the time left to its own deadline, so that is the bound it means;
+- every failure is an `httpx.TransportError` of the matching kind (`_as_httpx`): a connection refused or a name
+  that does not resolve is `ConnectError`, a silent server `ReadTimeout` (`ConnectTimeout` when the connection
+  itself was not made in time), a server that hangs up mid-answer `RemoteProtocolError`.
+
+Not here: https (aiohttp keeps TLS, on the process's SSL context and with the pinned call's server name, which
+reqwest cannot set per call), calls through a proxy, and streamed uploads (`ProviderClient.send_now`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import httpx
+
+if TYPE_CHECKING:  # imported on the first call, as aiohttp is
+    from pyreqwest.client import Client
+    from pyreqwest.request import StreamRequest
+    from pyreqwest.response import Response
+
+# How much of an answer's body one read hands over (reqwest keeps what came in, up to its buffer's limit).
+READ_BYTES = 64 * 1024
+# The Content-Encoding of an answer read as it comes; any other is decoded by httpx's decoders.
+_IDENTITY = frozenset({"", "identity"})
+
+
+@contextlib.contextmanager
+def _as_httpx() -> Iterator[None]:
+    """pyreqwest's failures as the httpx errors a caller of httpx handles."""
+    from pyreqwest import exceptions as wire
+
+    try:
+        yield
+    except wire.RequestTimeoutError as exc:
+        # A bound that passes while connecting says so among its causes; any other passed on a made connection.
+        if isinstance(exc, wire.ConnectTimeoutError) and _caused_by(exc, "client error (connect)"):
+            raise httpx.ConnectTimeout("connect timed out") from exc
+        raise httpx.ReadTimeout("the call did not finish within its timeout") from exc
+    except wire.ConnectError as exc:  # refused, unreachable, no such name
+        raise httpx.ConnectError(_said(exc)) from exc
+    except wire.DecodeError as exc:  # the body ended early or broke its framing
+        raise httpx.RemoteProtocolError(_said(exc)) from exc
+    except wire.WriteError as exc:
+        raise httpx.WriteError(_said(exc)) from exc
+    except wire.ClientClosedError as exc:  # closed under a call in flight (at shutdown), as aiohttp's session
+        raise httpx.ReadError("the providers' HTTP transport closed during the call") from exc
+    except wire.BuilderError as exc:  # a URL or header the wire cannot send
+        raise httpx.LocalProtocolError(_said(exc)) from exc
+    except wire.RequestError as exc:  # a reset connection and any other failure of the wire
+        raise httpx.ReadError(_said(exc)) from exc
+
+
+def _causes(exc: Exception) -> list[str]:
+    details = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], dict) else {}
+    return [str(cause.get("message", "")) for cause in details.get("causes") or [] if isinstance(cause, dict)]
+
+
+def _caused_by(exc: Exception, words: str) -> bool:
+    return any(words in cause.lower() for cause in _causes(exc))
+
+
+def _said(exc: Exception) -> str:
+    """The error's message and its causes, innermost last: `connection error: ... tcp connect error: ...`."""
+    return ": ".join([str(exc.args[0]) if exc.args else type(exc).__name__, *_causes(exc)])
+
+
+class PlainWire:
+    """One pyreqwest client, made on the first call and closed by `aclose`.
+
+    Args:
+        max_connections: Calls in flight at once (a call past it waits, within its timeout).
+        keepalive_s: How long an idle connection is kept for the next call.
+    """
+
+    def __init__(self, *, max_connections: int, keepalive_s: float) -> None:
+        self._limit = max_connections
+        self._keepalive = timedelta(seconds=keepalive_s)
+        self._client: Client | None = None
+        self._closed = False
+
+    def _open(self) -> Client:
+        if self._client is None:
+            if self._closed:  # a call after shutdown would open a client nothing closes
+                raise RuntimeError("the providers' HTTP transport is closed")
+            from pyreqwest.client import ClientBuilder
+
+            self._client = (
+                ClientBuilder()
+                .http1_only()
+                .follow_redirects(False)  # `ssrf.guarded_request` follows them, hop by hop
+                .gzip(False)
+                .brotli(False)
+                .zstd(False)
+                .deflate(False)
+                .no_proxy()  # the environment's proxies are `AiohttpTransport`'s to apply
+                .default_cookie_store(False)
+                .max_connections(self._limit)
+                .pool_idle_timeout(self._keepalive)
+                .build()
+            )
+        return self._client
+
+    async def send(
+        self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None, *, timeout_s: float
+    ) -> PlainAnswer:
+        """The answer to `method url` with `headers` (sent as they are) and `body`, its body still to read
+        (`PlainAnswer.aclose` when done); the whole call, body included, within `timeout_s`."""
+        builder = self._open().request(method, url).headers(headers).timeout(timedelta(seconds=timeout_s))
+        if body:
+            builder = builder.body_bytes(body)
+        request = builder.streamed_read_buffer_limit(READ_BYTES).build_streamed()
+        with _as_httpx():
+            response = await request.__aenter__()
+        return PlainAnswer(request, response)
+
+    async def aclose(self) -> None:
+        self._closed = True
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.close()
+
+
+class PlainAnswer:
+    """An answer `PlainWire.send` got: what `ssrf.guarded_request` reads of an `httpx.Response` (`status_code`,
+    `headers`, `is_redirect`, `aiter_bytes`, `aclose`)."""
+
+    def __init__(self, request: StreamRequest, response: Response) -> None:
+        self._request = request
+        self._response = response
+        self.status_code = response.status
+        self.headers = httpx.Headers(list(response.headers.items()))
+
+    @property
+    def is_redirect(self) -> bool:
+        return httpx.codes.is_redirect(self.status_code) and "location" in self.headers
+
+    async def _raw(self) -> AsyncIterator[bytes]:
+        reader = self._response.body_reader
+        while True:
+            with _as_httpx():
+                chunk = await reader.read(READ_BYTES)
+            if chunk is None:
+                return
+            yield bytes(chunk)
+
+    async def aiter_bytes(self) -> AsyncIterator[bytes]:
+        """The body as it arrives, decoded (httpx's decoders, for an encoded answer)."""
+        if self.headers.get("content-encoding", "").strip().lower() in _IDENTITY:
+            async for chunk in self._raw():
+                yield chunk
+            return
+        encoded = httpx.Response(self.status_code, headers=self.headers, stream=_Stream(self._raw()))
+        async for chunk in encoded.aiter_bytes():
+            yield chunk
+
+    async def aclose(self) -> None:
+        """Done with the answer: its connection goes back to the pool when its body was read, else it is closed."""
+        await self._request.__aexit__(None, None, None)
+
+
+class _Stream(httpx.AsyncByteStream):
+    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
+        self._chunks = chunks
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._chunks:
+            yield chunk
