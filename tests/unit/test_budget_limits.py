@@ -57,6 +57,9 @@ class _Limits:
     def __init__(self) -> None:
         self.stored_limits = FakeHangingCall()
 
+    def stored_limits_now(self) -> None:
+        return None  # not readable at once: read (and waited for) through `stored_limits`
+
 
 async def test_a_limits_read_that_never_answers_gives_the_configured_limits_within_its_share() -> None:
     limits = _Limits()
@@ -77,6 +80,7 @@ async def test_a_generation_is_not_held_by_a_limits_read_that_never_answers(monk
     try:
         hung = FakeHangingCall()
         monkeypatch.setattr(services.budget_limits, "stored_limits", hung)
+        monkeypatch.setattr(services.budget_limits, "stored_limits_now", lambda: None)  # a database to wait for
         request = GenerateContentRequest.model_validate(
             {
                 "type": "transition",

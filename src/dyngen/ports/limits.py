@@ -159,6 +159,11 @@ class BudgetLimitRepository(Protocol):
         """Every scope with a stored limit: its micro-units, None for a stored "no limit"."""
         ...
 
+    def stored_limits_now(self) -> dict[str, int | None] | None:
+        """`stored_limits` when they can be read at once, without waiting for anything (SQLite in place, memory);
+        None when they must be read with `stored_limits`."""
+        ...
+
     async def change_limit(self, change: BudgetLimitChange) -> None:
         """Store (or with `use_default`, remove) a scope's limit and add the change to its history, at once."""
         ...

@@ -54,9 +54,14 @@ class SqlAlchemyBudgetLimitRepository:
         return _limits(conn.execute(self._select).all())
 
     async def stored_limits(self) -> dict[str, int | None]:
+        if (now := self.stored_limits_now()) is not None:
+            return now
+        return dict(await self._stored())
+
+    def stored_limits_now(self) -> dict[str, int | None] | None:
         if self._reader is not None and (rows := self._reader.rows_now(self._select_sql)) is not None:
             return _limits(rows)  # SQLite: read in place, nothing to share
-        return dict(await self._stored())
+        return None
 
     async def change_limit(self, change: BudgetLimitChange) -> None:
         async def write() -> None:

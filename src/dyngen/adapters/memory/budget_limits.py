@@ -21,6 +21,9 @@ class MemoryBudgetLimitRepository:
     async def stored_limits(self) -> dict[str, int | None]:
         return dict(self._db.budget_limits)
 
+    def stored_limits_now(self) -> dict[str, int | None] | None:
+        return dict(self._db.budget_limits)
+
     async def change_limit(self, change: BudgetLimitChange) -> None:
         stored = dataclasses.replace(
             change, limit=None if change.use_default else change.limit, changed_at=utc_now(change.changed_at)

@@ -35,7 +35,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from dyngen import defaults
-from dyngen.adapters.providers.ssrf import UrlRule, guarded_request
+from dyngen.adapters.providers.ssrf import Fetched, UrlRule, guarded_request
 from dyngen.domain import prompts
 from dyngen.domain.contracts import GenerateContentRequest, GenerationType, PayloadType
 from dyngen.domain.elements import ElementReport, JudgeAnswer, parse_report, report_schema
@@ -260,7 +260,7 @@ def _asked(body: dict[str, Any], way: str, dropped: frozenset[str]) -> dict[str,
     return asked
 
 
-def _error_said(response: httpx.Response) -> tuple[str, str | None]:
+def _error_said(response: Fetched) -> tuple[str, str | None]:
     """What a 400 says in its own words: its error's message (lower case) and the parameter it names. Never
     the rest of its body, which may repeat the request (a validation error listing the input) and so name
     every parameter it holds."""
@@ -486,7 +486,7 @@ class OpenAIProvider:
             log.warning("openai.parameter_refused model=%s left_out=%s", self._model, ",".join(sorted(dropped)))
             self._dropped |= dropped
 
-    async def _send(self, body: dict[str, Any], deadline_s: float) -> httpx.Response:
+    async def _send(self, body: dict[str, Any], deadline_s: float) -> Fetched:
         """The server's answer to a chat completion, its status not yet judged but for refused keys, a busy or
         failing server (raised as GEN_PROVIDER_UNAVAILABLE) and a timeout (GEN_TIMEOUT)."""
         try:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import ipaddress
+import json
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -164,6 +165,39 @@ def _plain(content: object) -> bool:
     return content is None or isinstance(content, bytes)
 
 
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """An answer `guarded_request` read whole: what its callers read of an `httpx.Response` (`status_code`,
+    `headers`, `content`, `json()`, `text`), without httpx's response machinery (its stream, decoders and
+    chunkers ran over bytes already read and decoded: ~18 µs an answer, ~1.5 % of a miss's event-loop time
+    through an OpenAI-compatible upstream, issue 18)."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+
+    def json(self) -> Any:
+        """The body as JSON (UTF-8, -16 or -32, as httpx reads it).
+
+        Raises:
+            ValueError: The body is not JSON.
+        """
+        return json.loads(self.content)
+
+    @property
+    def text(self) -> str:
+        """The body as text, in the charset its Content-Type names (UTF-8 when none, or an unknown one)."""
+        charset = "utf-8"
+        for param in self.headers.get("content-type", "").split(";")[1:]:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "charset" and value.strip():
+                charset = value.strip().strip('"')
+        try:
+            return self.content.decode(charset, errors="replace")
+        except LookupError:
+            return self.content.decode("utf-8", errors="replace")
+
+
 def refused(why: str, what: str = "result URL") -> DyngenError:
     return DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"{what} refused by the SSRF rule: {why}")
 
@@ -226,7 +260,7 @@ async def guarded_request(
     max_redirects: int = MAX_REDIRECTS,
     body_what: str | None = None,
     **kwargs: Any,
-) -> httpx.Response:
+) -> Fetched:
     """The answer of `method url`, its body read (at most `max_bytes`): every hop checked against `rule`
     and pinned to the address checked, redirects followed by hand (a GET any; another method only a 307
     or 308, which keep the method and body), the headers sent only while the hop stays on the first origin.
@@ -289,7 +323,10 @@ async def guarded_request(
             # nor the length or chunking of the wire (a plain answer keeps its length: HEAD's says the size).
             wire = _ENCODED_BODY_HEADERS if "content-encoding" in response.headers else _CHUNKED
             kept = [(k, v) for k, v in response.headers.multi_items() if k not in wire]
-            return httpx.Response(response.status_code, headers=kept, content=b"".join(chunks), request=request)
+            body = b"".join(chunks)
+            if "content-length" not in response.headers or wire is _ENCODED_BODY_HEADERS:
+                kept.append(("content-length", str(len(body))))  # the length of what is handed on, as httpx's
+            return Fetched(response.status_code, httpx.Headers(kept), body)
         finally:
             await response.aclose()
     raise DyngenError(ErrorCode.GEN_PROVIDER_UNAVAILABLE, f"the {what} URL redirects more than {max_redirects} times")

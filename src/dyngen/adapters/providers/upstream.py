@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from dyngen.adapters.providers.ssrf import UrlRule, guarded_request
+from dyngen.adapters.providers.ssrf import Fetched, UrlRule, guarded_request
 from dyngen.domain.errors import DyngenError, ErrorCode
 
 # The largest answer of a job API (JSON documents: a job, a history entry); files have their own cap.
@@ -37,7 +37,7 @@ async def call_upstream(
     max_bytes: int = API_MAX_BYTES,
     usable: Callable[[int], bool] = lambda status: status < 400,
     **kwargs: Any,
-) -> httpx.Response:
+) -> Fetched:
     """The answer of `method url`, when its status is `usable`.
 
     Raises:
@@ -73,7 +73,7 @@ async def call_upstream(
     raise _unavailable(f"{who} answered {status} to {route}")
 
 
-def json_answer(response: httpx.Response, *, who: str, route: str, empty_ok: bool = False) -> Any:
+def json_answer(response: Fetched, *, who: str, route: str, empty_ok: bool = False) -> Any:
     """The answer's JSON; with `empty_ok`, None for an empty body (ComfyUI's `/interrupt` and `/queue`)."""
     if empty_ok and not response.content:
         return None

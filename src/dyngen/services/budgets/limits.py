@@ -39,8 +39,10 @@ async def current_policy(
     if limits is None:
         return policy
     try:
-        async with asyncio.timeout(within_s):
-            stored = await limits.stored_limits()
+        stored = limits.stored_limits_now()  # read at once (nothing to bound), or else within `within_s`
+        if stored is None:
+            async with asyncio.timeout(within_s):
+                stored = await limits.stored_limits()
     except Exception as exc:
         log.warning("budget.limits_unavailable error=%s", f"{type(exc).__name__}: {exc}"[:200])
         return policy
