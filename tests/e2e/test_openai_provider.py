@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from dyngen.adapters.providers import openai as openai_module
 from dyngen.adapters.providers.http_transport import AiohttpTransport, ProviderClient
 from dyngen.adapters.providers.openai import OpenAIProvider
 from dyngen.bootstrap import build
@@ -194,6 +196,34 @@ async def test_malformed_output_is_asked_for_once_more(provider: OpenAIProvider,
     assert result.payload.beats
     assert len(server.script.requests) == 2
     assert result.tokens == 300, "both calls' tokens count"
+
+
+async def test_the_request_asked_again_gets_what_is_left_of_the_calls_deadline(
+    provider: OpenAIProvider, server: OpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One deadline for every request of a call: the second must not outlive the caller's deadline, or a cut-off
+    # call would go on upstream (a plain-http call cannot be stopped once sent, adapters/providers/plain_wire.py).
+    bounds: list[float] = []
+    send = openai_module.guarded_request
+
+    async def bounded(*args: Any, timeout_s: float, **kwargs: Any) -> Any:
+        bounds.append(timeout_s)
+        return await send(*args, timeout_s=timeout_s, **kwargs)
+
+    monkeypatch.setattr(openai_module, "guarded_request", bounded)
+    server.script.answers[:] = ["bad-json", "ok"]
+    await provider.generate(call())
+    assert len(bounds) == 2
+    assert bounds[1] < bounds[0] <= call().deadline_s
+
+
+async def test_no_request_is_started_once_the_calls_deadline_has_passed(
+    provider: OpenAIProvider, server: OpenAIServer
+) -> None:
+    with pytest.raises(DyngenError) as raised:
+        await provider.generate(dataclasses.replace(call(), deadline_s=0.0))
+    assert raised.value.code is ErrorCode.GEN_TIMEOUT
+    assert server.script.requests == []
 
 
 async def test_malformed_twice_is_empty_output(provider: OpenAIProvider, server: OpenAIServer) -> None:

@@ -207,3 +207,48 @@ async def test_a_call_in_flight_when_the_client_closes_fails_as_a_transport_erro
         with pytest.raises(httpx.TransportError):
             await waiting
     never.set()
+
+
+async def test_a_cancelled_call_ends_upstream_at_its_own_bound_and_the_next_call_is_answered(serve: Serve) -> None:
+    # pyreqwest cannot stop a request once sent: a call whose caller is cancelled goes on until its own bound
+    # (every provider passes what is left of its deadline), then hangs up. The caller is not kept waiting.
+    arrived, hung_up, never = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def silent(_h: bytes, reader: asyncio.StreamReader, _w: asyncio.StreamWriter) -> None:
+        arrived.set()
+        await reader.read()  # the end of the connection: the client hung up
+        hung_up.set()
+        await never.wait()
+
+    quiet, _ = await serve(silent)
+    good, _ = await serve(echo_path)
+    async with ProviderClient(transport=AiohttpTransport(), timeout=30) as http:
+        waiting = asyncio.create_task(call(http, f"http://127.0.0.1:{quiet}/slow", timeout_s=0.5))
+        async with hang_guard("the call reaching the server"):
+            await arrived.wait()
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert (await call(http, f"http://127.0.0.1:{good}/next")).content == b"/next"
+        async with hang_guard("the cancelled call's own bound"):
+            await hung_up.wait()
+    never.set()
+
+
+@pytest.mark.parametrize(
+    ("headers", "timeout_s", "error"),
+    [
+        ({"X Bad Name": "v"}, 5.0, httpx.LocalProtocolError),  # a header name the wire cannot send
+        ({}, -0.5, httpx.TimeoutException),  # no time left: nothing sent, a timeout
+    ],
+)
+async def test_what_the_wire_refuses_to_send_is_an_httpx_error(
+    serve: Serve, http: ProviderClient, headers: dict[str, str], timeout_s: float, error: type[Exception]
+) -> None:
+    port, _ = await serve(echo_path)
+    url = f"http://127.0.0.1:{port}/v1"
+    with pytest.raises(error):
+        await guarded_request(
+            http, "GET", url, rule=UrlRule.for_instance([url]), timeout_s=timeout_s, max_bytes=1000, headers=headers
+        )
+    assert (await call(http, url)).content == b"/v1"

@@ -25,6 +25,7 @@ GEN_PROVIDER_UNAVAILABLE.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections import OrderedDict
@@ -117,7 +118,8 @@ def _prompt_key(request: GenerateContentRequest) -> str:
     """The request without what no template reads (which playthrough and player it is for): equal keys
     render equal chats. `rule_overrides` is not a field, so it is added."""
     fields = request.model_dump_json(exclude={"player_context": {"playthrough_id", "player_id"}})
-    return f"{fields}|{json.dumps(request.rule_overrides, default=str)}"  # in order: a template may list them
+    overrides = request.rule_overrides  # mostly none: then the fields alone (a JSON object never ends in "|{...}")
+    return f"{fields}|{json.dumps(overrides, default=str)}" if overrides else fields  # in order: templates list them
 
 
 def messages(request: GenerateContentRequest) -> list[dict[str, str]]:
@@ -229,6 +231,19 @@ def answer_json(answer: str) -> Any:
             return value
         start = text.find("{", start + 1)
     raise ValueError("no JSON object in the answer")
+
+
+def _left(until: float) -> float:
+    """Seconds left until `until` (the event loop's time).
+
+    Raises:
+        DyngenError: GEN_TIMEOUT when none is left: no request is started that the caller's deadline would
+            cut off (a cancelled call would go on upstream until its own bound, `plain_wire.py`).
+    """
+    left = until - asyncio.get_running_loop().time()
+    if left <= 0:
+        raise DyngenError(ErrorCode.GEN_TIMEOUT, "the model did not answer in time")
+    return left
 
 
 def _message_text(message: dict[str, Any]) -> str:
@@ -434,7 +449,7 @@ class OpenAIProvider:
         expected_tokens = 300 + request.duration.target * 16
         return round(expected_tokens / 1000 * self._price, 6)
 
-    async def _complete(self, request: GenerateContentRequest, seed: int, deadline_s: float) -> tuple[str, int]:
+    async def _complete(self, request: GenerateContentRequest, seed: int, until: float) -> tuple[str, int]:
         body = {
             "model": self._model,
             "messages": messages(request),
@@ -442,16 +457,16 @@ class OpenAIProvider:
             "seed": seed % (2**31),
             "temperature": 0.8,
         }
-        return await self._post(body, deadline_s)
+        return await self._post(body, until)
 
-    async def _post(self, body: dict[str, Any], deadline_s: float) -> tuple[str, int]:
+    async def _post(self, body: dict[str, Any], until: float) -> tuple[str, int]:
         """One chat completion: the answer's text and the tokens it used (asked again the next way of
         `FORMAT_WAYS` when the server refuses the way `body` asks for JSON, or without an optional parameter
-        the model refuses)."""
+        the model refuses), every request within what is left until `until` (the event loop's time)."""
         way, dropped = self._way, self._dropped
         while True:  # at most 5 requests: each refusal drops a parameter or moves to the next way
             sent = _asked(body, FORMAT_WAYS[way], dropped)
-            response = await self._send(sent, deadline_s)
+            response = await self._send(sent, _left(until))
             if response.status_code != 400:
                 break
             said = _error_said(response)
@@ -518,8 +533,9 @@ class OpenAIProvider:
 
     async def generate(self, call: ProviderCall) -> ProviderResult:
         tokens = 0
+        until = asyncio.get_running_loop().time() + call.deadline_s  # one deadline for every request of the call
         for _ in range(2):  # malformed output is asked for once more
-            text, used = await self._complete(call.request, call.seed, call.deadline_s)
+            text, used = await self._complete(call.request, call.seed, until)
             tokens += used
             parsed = _parse(text, call.request)
             if parsed is not None:
@@ -555,8 +571,9 @@ class OpenAIProvider:
             },
             "temperature": 0,
         }
+        until = asyncio.get_running_loop().time() + deadline_s
         for _ in range(2):  # malformed output is asked for once more
-            answer, tokens = await self._post(body, deadline_s)
+            answer, tokens = await self._post(body, until)
             cost = round(tokens / 1000 * self._price, 6)
             try:
                 rows = answer_json(answer)["answers"]

@@ -17,6 +17,13 @@ What it keeps of `ProviderClient.exchange`'s contract (`http_transport.py`):
   that does not resolve is `ConnectError`, a silent server `ReadTimeout` (`ConnectTimeout` when the connection
   itself was not made in time), a server that hangs up mid-answer `RemoteProtocolError`.
 
+Two differences from aiohttp's path, both bounded by the call's own deadline:
+- a call whose caller is cancelled goes on in reqwest until its bound (pyreqwest 0.15 cannot stop a request
+  once sent; closing the client does not either). So a provider passes what is left of its deadline to every
+  request (`openai._left`), and a request the deadline would cut off is not sent;
+- an answer's headers are handed on once its first 64 KiB (`READ_BYTES`) or all of it came: a server that
+  declares a body over the cap and then stalls is a timeout, not a refusal at once.
+
 Not here: https (aiohttp keeps TLS, on the process's SSL context and with the pinned call's server name, which
 reqwest cannot set per call), calls through a proxy, and streamed uploads (`ProviderClient.send_now`).
 """
@@ -61,10 +68,10 @@ def _as_httpx() -> Iterator[None]:
         raise httpx.WriteError(_said(exc)) from exc
     except wire.ClientClosedError as exc:  # closed under a call in flight (at shutdown), as aiohttp's session
         raise httpx.ReadError("the providers' HTTP transport closed during the call") from exc
-    except wire.BuilderError as exc:  # a URL or header the wire cannot send
-        raise httpx.LocalProtocolError(_said(exc)) from exc
     except wire.RequestError as exc:  # a reset connection and any other failure of the wire
         raise httpx.ReadError(_said(exc)) from exc
+    except ValueError as exc:  # a URL, header or bound the wire cannot send (BuilderError is one)
+        raise httpx.LocalProtocolError(_said(exc)) from exc
 
 
 def _causes(exc: Exception) -> list[str]:
@@ -122,11 +129,12 @@ class PlainWire:
     ) -> PlainAnswer:
         """The answer to `method url` with `headers` (sent as they are) and `body`, its body still to read
         (`PlainAnswer.aclose` when done); the whole call, body included, within `timeout_s`."""
-        builder = self._open().request(method, url).headers(headers).timeout(timedelta(seconds=timeout_s))
-        if body:
-            builder = builder.body_bytes(body)
-        request = builder.streamed_read_buffer_limit(READ_BYTES).build_streamed()
         with _as_httpx():
+            builder = self._open().request(method, url).headers(headers)
+            builder = builder.timeout(timedelta(seconds=max(timeout_s, 0.0)))
+            if body:
+                builder = builder.body_bytes(body)
+            request = builder.streamed_read_buffer_limit(READ_BYTES).build_streamed()
             response = await request.__aenter__()
         return PlainAnswer(request, response)
 

@@ -96,6 +96,7 @@ async def _attempt(
     script: GeneratedContentPayload | None = None,
     script_elements: list[ElementCheck] | None = None,
 ) -> Checked:
+    started = clock.monotonic()  # `call.deadline_s` is counted from here
     simulate = request.simulate
     if simulate is not None and simulate.latency_ms:
         await clock.sleep(simulate.latency_ms / 1000)
@@ -109,7 +110,12 @@ async def _attempt(
         checks = script_elements  # the render shows the script's lines: verified when the script was
     else:
         checks = await verify_elements(
-            result.payload, request, report=result.report, judge=judge, deadline_s=call.deadline_s, spent=spent
+            result.payload,
+            request,
+            report=result.report,
+            judge=judge,
+            deadline_s=max(call.deadline_s - (clock.monotonic() - started), 0.001),  # what the generation left
+            spent=spent,
         )
     if element_problems(checks):
         raise ElementsRefusedError(checks)
