@@ -252,3 +252,23 @@ async def test_what_the_wire_refuses_to_send_is_an_httpx_error(
             http, "GET", url, rule=UrlRule.for_instance([url]), timeout_s=timeout_s, max_bytes=1000, headers=headers
         )
     assert (await call(http, url)).content == b"/v1"
+
+
+@pytest.mark.parametrize("plain", [True, False], ids=["plain wire", "aiohttp"])
+@pytest.mark.parametrize(
+    "value", ['filename="café_00001_.png"'.encode(), 'filename="café.png"'.encode("latin-1")], ids=["utf-8", "latin-1"]
+)
+async def test_an_answer_with_a_header_past_ascii_is_handed_on(serve: Serve, plain: bool, value: bytes) -> None:
+    # ComfyUI's /view names the file in Content-Disposition, as UTF-8: the answer used to fail as a provider crash.
+    async def named(_h: bytes, _r: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(ok(b"PNG", headers=b"Content-Type: image/png\r\nContent-Disposition: " + value + b"\r\n"))
+
+    port, _ = await serve(named)
+    url = f"http://127.0.0.1:{port}/view?filename=x"
+    async with ProviderClient(transport=AiohttpTransport(plain_wire=plain), timeout=30) as http:
+        answer = await guarded_request(http, "GET", url, rule=UrlRule.for_instance([url]), timeout_s=5, max_bytes=1000)
+    assert (answer.content, answer.headers["content-type"]) == (b"PNG", "image/png")
+    if plain:  # pyreqwest hands over visible ASCII only: the header is left out, the answer kept
+        assert "content-disposition" not in answer.headers
+    else:
+        assert answer.headers["content-disposition"] == value.decode("utf-8" if b"\xc3" in value else "latin-1")

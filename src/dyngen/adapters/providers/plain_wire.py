@@ -145,6 +145,22 @@ class PlainWire:
             await client.close()
 
 
+def _readable(response: Response) -> list[tuple[str, str]]:
+    """The answer's headers; one whose value is not visible ASCII (a UTF-8 file name), which pyreqwest cannot
+    hand over, is left out rather than failing the whole answer."""
+    headers = response.headers
+    try:
+        return list(headers.items())
+    except ValueError:
+        kept: list[tuple[str, str]] = []
+        for name in dict.fromkeys(headers.keys()):
+            try:
+                kept.extend((name, value) for value in headers.getall(name))
+            except ValueError:
+                continue
+        return kept
+
+
 class PlainAnswer:
     """An answer `PlainWire.send` got: what `ssrf.guarded_request` reads of an `httpx.Response` (`status_code`,
     `headers`, `is_redirect`, `aiter_bytes`, `aclose`)."""
@@ -153,7 +169,7 @@ class PlainAnswer:
         self._request = request
         self._response = response
         self.status_code = response.status
-        self.headers = httpx.Headers(list(response.headers.items()))
+        self.headers = httpx.Headers(_readable(response))
 
     @property
     def is_redirect(self) -> bool:

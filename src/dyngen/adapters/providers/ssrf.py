@@ -322,10 +322,11 @@ async def guarded_request(
             # The chunks are decoded and whole: the answer keeps no Content-Encoding to decode them again by,
             # nor the length or chunking of the wire (a plain answer keeps its length: HEAD's says the size).
             wire = _ENCODED_BODY_HEADERS if "content-encoding" in response.headers else _CHUNKED
-            kept = [(k, v) for k, v in response.headers.multi_items() if k not in wire]
+            # As the bytes came (a ComfyUI file name in Content-Disposition may be UTF-8: not ASCII, as str is sent)
+            kept = [(k, v) for k, v in response.headers.raw if k.decode("latin-1").lower() not in wire]
             body = b"".join(chunks)
             if "content-length" not in response.headers or wire is _ENCODED_BODY_HEADERS:
-                kept.append(("content-length", str(len(body))))  # the length of what is handed on, as httpx's
+                kept.append((b"content-length", str(len(body)).encode()))  # the length handed on, as httpx's
             return Fetched(response.status_code, httpx.Headers(kept), body)
         finally:
             await response.aclose()
