@@ -10,6 +10,9 @@ idle connections in a queue per host and takes one in constant time. The provide
 (`guarded_request`'s streaming reads, timeouts, the SSRF rule's pinned address and TLS server name);
 only the wire under it changes.
 
+A guarded call to a plain-http URL that no proxy carries goes through reqwest instead (`plain_wire.py`, picked
+by `AiohttpTransport.exchange`), off the event loop's thread.
+
 What httpx's transport contract asks, and how it is kept:
 - the request's headers are sent as httpx built them (Host included: the SSRF rule pins the address and
   keeps the URL's host there), and nothing is decoded, redirected or stored on the way back (httpx
@@ -282,12 +285,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     ) -> Exchange | PlainAnswer:
         """`ProviderClient.exchange`'s call, its headers built: a plain-http one that no proxy carries through the
         plain wire, any other through aiohttp (every timeout `timeout_s`)."""
-        plain = self._plain is not None and url.scheme == "http"
-        if plain and (self._proxies is None or self._proxies.for_url(url, host) is None):
+        plain = self._plain if url.scheme == "http" else None
+        if plain is not None and (self._proxies is None or self._proxies.for_url(url, host) is None):
             if self._closed:
                 raise RuntimeError("the providers' HTTP transport is closed")
-            assert self._plain is not None
-            return await self._plain.send(method, _text(url), headers, body, timeout_s=timeout_s)
+            return await plain.send(method, _text(url), headers, body, timeout_s=timeout_s)
         bounds = dict.fromkeys(("pool", "connect", "write", "read"), timeout_s)
         response = await self.send(method, url, headers, body, bounds=bounds, sni=sni, host=host, request=None)
         return Exchange(response)
