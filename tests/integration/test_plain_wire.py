@@ -7,6 +7,8 @@ nothing sent once the client is closed. A raw asyncio server on loopback sees th
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -272,3 +274,42 @@ async def test_an_answer_with_a_header_past_ascii_is_handed_on(serve: Serve, pla
         assert "content-disposition" not in answer.headers
     else:
         assert answer.headers["content-disposition"] == value.decode("utf-8" if b"\xc3" in value else "latin-1")
+
+
+_FORKED = """
+import asyncio, os, sys, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dyngen.adapters.providers.http_transport import AiohttpTransport, ProviderClient
+from dyngen.adapters.providers.ssrf import UrlRule, guarded_request
+
+class Ok(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        self.send_response(200); self.send_header("Content-Length", "2"); self.end_headers(); self.wfile.write(b"ok")
+    def log_message(self, *args): pass
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+url = f"http://127.0.0.1:{server.server_address[1]}/"
+made_before = ProviderClient(transport=AiohttpTransport(), timeout=5)
+
+async def one(http):
+    return (await guarded_request(http, "GET", url, rule=UrlRule.for_instance([url]), timeout_s=3, max_bytes=9)).content
+
+print("parent", asyncio.run(one(made_before)).decode(), flush=True)
+pid = os.fork()
+if pid == 0:
+    try:
+        made_after = ProviderClient(transport=AiohttpTransport(), timeout=5)
+        for name, http in (("same client", made_before), ("new client", made_after)):
+            print("child", name, asyncio.run(asyncio.wait_for(one(http), 20)).decode(), flush=True)
+    finally:
+        os._exit(0)
+os.waitpid(pid, 0)
+"""
+
+
+def test_a_process_forked_after_a_plain_call_calls_through_aiohttp_instead_of_hanging() -> None:
+    # pyreqwest's runtime does not survive a fork (a call would hang past its own bound, a new client fails).
+    done = subprocess.run([sys.executable, "-c", _FORKED], capture_output=True, text=True, timeout=120, check=False)
+    assert done.stdout.splitlines() == ["parent ok", "child same client ok", "child new client ok"], done.stderr

@@ -285,7 +285,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     ) -> Exchange | PlainAnswer:
         """`ProviderClient.exchange`'s call, its headers built: a plain-http one that no proxy carries through the
         plain wire, any other through aiohttp (every timeout `timeout_s`)."""
-        plain = self._plain if url.scheme == "http" else None
+        plain = self._plain if url.scheme == "http" and self._plain is not None and self._plain.usable else None
         if plain is not None and (self._proxies is None or self._proxies.for_url(url, host) is None):
             if self._closed:
                 raise RuntimeError("the providers' HTTP transport is closed")

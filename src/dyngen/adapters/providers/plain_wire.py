@@ -24,6 +24,9 @@ Two differences from aiohttp's path, both bounded by the call's own deadline:
 - an answer's headers are handed on once its first 64 KiB (`READ_BYTES`) or all of it came: a server that
   declares a body over the cap and then stalls is a timeout, not a refusal at once.
 
+In a process forked after a client was made here (pyreqwest's runtime does not survive a fork: a call would hang,
+a new client fails), every call goes through aiohttp (`usable`).
+
 Not here: https (aiohttp keeps TLS, on the process's SSL context and with the pinned call's server name, which
 reqwest cannot set per call), calls through a proxy, and streamed uploads (`ProviderClient.send_now`).
 """
@@ -31,6 +34,7 @@ reqwest cannot set per call), calls through a proxy, and streamed uploads (`Prov
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -46,6 +50,21 @@ if TYPE_CHECKING:  # imported on the first call, as aiohttp is
 READ_BYTES = 64 * 1024
 # The Content-Encoding of an answer read as it comes; any other is decoded by httpx's decoders.
 _IDENTITY = frozenset({"", "identity"})
+
+
+class _Runtime:
+    """Whether pyreqwest's runtime was started in this process (by a client made here), and whether it was before
+    a fork: then the runtime this process has is its parent's, and unusable."""
+
+    started = False
+    inherited = False
+
+
+def _after_fork_in_child() -> None:
+    _Runtime.inherited = _Runtime.inherited or _Runtime.started
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @contextlib.contextmanager
@@ -102,11 +121,18 @@ class PlainWire:
         self._client: Client | None = None
         self._closed = False
 
+    @property
+    def usable(self) -> bool:
+        """False in a process forked after a client was made (its calls then go through aiohttp)."""
+        return not _Runtime.inherited
+
     def _open(self) -> Client:
         if self._client is None:
             if self._closed:  # a call after shutdown would open a client nothing closes
                 raise RuntimeError("the providers' HTTP transport is closed")
             from pyreqwest.client import ClientBuilder
+
+            _Runtime.started = True
 
             self._client = (
                 ClientBuilder()
