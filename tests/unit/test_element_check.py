@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from dyngen.adapters.providers.openai import _parse, answer_schema
+from dyngen.adapters.providers.openai_chat import answer_schema, parse_answer
 from dyngen.domain.contracts import Constraints, GenerateContentRequest, PayloadType, Verification
 from dyngen.domain.elements import (
     ElementReport,
@@ -202,7 +202,7 @@ def test_the_openai_answer_schema_names_the_requests_elements() -> None:
 def test_an_openai_answer_with_a_malformed_report_is_malformed_and_one_without_is_used() -> None:
     beats = [{"kind": "narration", "speaker": None, "text": "Her cell trills.", "shot": "close on the phone"}]
     good = '{"beats": %s, "choices": [], "elements": {"required": [{"element": "phone_ring", "beat": 0, "quote": "cell trills"}], "avoided": []}}'  # noqa: E501
-    parsed = _parse(good % json.dumps(beats), _request())
+    parsed = parse_answer(good % json.dumps(beats), _request())
     assert parsed is not None
     payload, report = parsed
     assert payload.beats
@@ -211,8 +211,8 @@ def test_an_openai_answer_with_a_malformed_report_is_malformed_and_one_without_i
     assert "phone_ring" in report.occurs
     assert not (payload.metadata and payload.metadata.tags)  # never tagged as present
     bad = good.replace('"beat": 0', '"beat": 4')
-    assert _parse(bad % json.dumps(beats), _request()) is None
-    bare = _parse(json.dumps({"beats": beats}), _request())
+    assert parse_answer(bad % json.dumps(beats), _request()) is None
+    bare = parse_answer(json.dumps({"beats": beats}), _request())
     assert bare is not None
     assert bare[1] is None
 

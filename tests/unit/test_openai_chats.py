@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from dyngen.adapters.providers import openai
+from dyngen.adapters.providers import openai, openai_chat
 from dyngen.domain.contracts import GenerateContentRequest
 
 
@@ -27,33 +27,33 @@ def request(playthrough: str, **player: Any) -> GenerateContentRequest:
 @pytest.fixture
 def renders(monkeypatch: pytest.MonkeyPatch) -> list[GenerateContentRequest]:
     seen: list[GenerateContentRequest] = []
-    render = openai._render
+    render = openai_chat._render
 
     def counted(req: GenerateContentRequest) -> list[dict[str, str]]:
         seen.append(req)
         return render(req)
 
-    monkeypatch.setattr(openai, "_render", counted)
-    monkeypatch.setattr(openai, "_chats", type(openai._chats)())
+    monkeypatch.setattr(openai_chat, "_render", counted)
+    monkeypatch.setattr(openai_chat, "_chats", type(openai_chat._chats)())
     return seen
 
 
 def test_other_playthroughs_of_the_same_request_reuse_its_chat(renders: list[GenerateContentRequest]) -> None:
-    first = openai.messages(request("a", flags={"met_mara": True}))
-    again = openai.messages(request("b", flags={"met_mara": True}))
+    first = openai_chat.messages(request("a", flags={"met_mara": True}))
+    again = openai_chat.messages(request("b", flags={"met_mara": True}))
 
     assert again == first
     assert len(renders) == 1
     again[0]["content"] = "changed by a caller"
-    assert openai.messages(request("c", flags={"met_mara": True})) == first, "callers get copies"
+    assert openai_chat.messages(request("c", flags={"met_mara": True})) == first, "callers get copies"
 
 
 def test_what_a_template_reads_renders_a_new_chat(renders: list[GenerateContentRequest]) -> None:
-    openai.messages(request("a", flags={"met_mara": True}))
-    openai.messages(request("a", flags={"met_mara": False}))
-    openai.messages(request("a", flags={"met_mara": True}).with_rule_overrides({"pacing": "fast"}))
-    openai.messages(request("a").with_rule_overrides({"pacing": "fast", "mood": "dark"}))
-    openai.messages(request("a").with_rule_overrides({"mood": "dark", "pacing": "fast"}))  # listed in its order
+    openai_chat.messages(request("a", flags={"met_mara": True}))
+    openai_chat.messages(request("a", flags={"met_mara": False}))
+    openai_chat.messages(request("a", flags={"met_mara": True}).with_rule_overrides({"pacing": "fast"}))
+    openai_chat.messages(request("a").with_rule_overrides({"pacing": "fast", "mood": "dark"}))
+    openai_chat.messages(request("a").with_rule_overrides({"mood": "dark", "pacing": "fast"}))  # listed in its order
 
     assert [(r.player_context.flags if r.player_context else None, r.rule_overrides) for r in renders] == [
         ({"met_mara": True}, {}),
@@ -65,12 +65,12 @@ def test_what_a_template_reads_renders_a_new_chat(renders: list[GenerateContentR
 
 
 def test_the_chats_kept_are_bounded(renders: list[GenerateContentRequest], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(openai, "MAX_CHATS", 2)
+    monkeypatch.setattr(openai_chat, "MAX_CHATS", 2)
     for n in range(3):
-        openai.messages(request("a", stats={"trust": n}))
-    openai.messages(request("a", stats={"trust": 0}))  # the oldest was dropped: rendered again
+        openai_chat.messages(request("a", stats={"trust": n}))
+    openai_chat.messages(request("a", stats={"trust": 0}))  # the oldest was dropped: rendered again
 
-    assert len(openai._chats) == 2
+    assert len(openai_chat._chats) == 2
     assert len(renders) == 4
 
 
@@ -87,7 +87,7 @@ def test_the_chats_kept_are_bounded(renders: list[GenerateContentRequest], monke
     ],
 )
 def test_the_json_of_an_answer_is_read_past_thinking_fences_and_prose(answer: str) -> None:
-    assert openai.answer_json(answer) == {"beats": []}
+    assert openai_chat.answer_json(answer) == {"beats": []}
 
 
 @pytest.mark.parametrize(
@@ -103,7 +103,7 @@ def test_the_json_of_an_answer_is_read_past_thinking_fences_and_prose(answer: st
 )
 def test_an_answer_without_a_json_object_is_malformed(answer: str) -> None:
     with pytest.raises(ValueError, match="no JSON object"):
-        openai.answer_json(answer)
+        openai_chat.answer_json(answer)
 
 
 def test_an_answer_of_blank_lines_in_an_open_fence_is_refused_at_once() -> None:
@@ -111,7 +111,7 @@ def test_an_answer_of_blank_lines_in_an_open_fence_is_refused_at_once() -> None:
     # must not backtrack over the blank lines (a regular expression did, for seconds, on the event loop).
     answer = "```json\n" + "\n" * 200_000 + '{"beats": [' + "{" * 15 + "x"
     with pytest.raises(ValueError, match="no JSON object"):
-        openai.answer_json(answer)
+        openai_chat.answer_json(answer)
 
 
 @pytest.mark.parametrize(
