@@ -23,7 +23,7 @@ from dyngen.adapters.providers.http_transport import AiohttpTransport, ProviderC
 from dyngen.adapters.providers.ssrf import UrlRule, guarded_request, pinned
 from dyngen.config import outbound_proxies
 from dyngen.domain.errors import DyngenError
-from tests.support.raw_http import Seen, Serve, echo_path, ok, raw_servers
+from tests.support.raw_http import Seen, Serve, cut_off_on, echo_path, ok, raw_servers
 from tests.support.servers import free_port
 from tests.support.waiting import hang_guard
 
@@ -141,19 +141,7 @@ async def test_a_server_that_accepts_and_never_answers_is_a_read_timeout_and_the
 async def test_a_server_that_hangs_up_mid_answer_is_a_protocol_error_and_the_next_call_reconnects(
     serve: Callable[..., Awaitable[tuple[int, Seen]]], client: httpx.AsyncClient
 ) -> None:
-    calls = 0
-
-    async def cut_once(head: bytes, _r: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal calls
-        calls += 1
-        if calls == 2:  # a keep-alive connection the server drops halfway through the second answer
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part")
-            await writer.drain()
-            writer.transport.abort()
-            return
-        writer.write(ok(b"whole"))
-
-    port, seen = await serve(cut_once)
+    port, seen = await serve(cut_off_on(2))  # a keep-alive connection the server drops halfway through the second
     assert (await client.get(f"http://127.0.0.1:{port}/")).content == b"whole"
     with pytest.raises(httpx.RemoteProtocolError):
         await client.get(f"http://127.0.0.1:{port}/")

@@ -19,7 +19,7 @@ from dyngen.adapters.providers.http_transport import AiohttpTransport, ProviderC
 from dyngen.adapters.providers.ssrf import UrlRule, guarded_request
 from dyngen.config import outbound_proxies
 from dyngen.domain.errors import DyngenError
-from tests.support.raw_http import Serve, echo_path, ok, raw_servers
+from tests.support.raw_http import Serve, cut_off_on, echo_path, ok, raw_servers
 from tests.support.servers import free_port
 from tests.support.waiting import hang_guard
 
@@ -81,24 +81,13 @@ async def test_refused_silent_and_cut_off_calls_fail_as_httpx_errors_and_every_u
     serve: Serve, http: ProviderClient
 ) -> None:
     never = asyncio.Event()
-    calls = 0
 
     async def silent(_h: bytes, _r: asyncio.StreamReader, _w: asyncio.StreamWriter) -> None:
         await never.wait()
 
-    async def cut_second(_h: bytes, _r: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal calls
-        calls += 1
-        if calls == 2:  # a kept-alive connection dropped halfway through the second answer
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part")
-            await writer.drain()
-            writer.transport.abort()
-            return
-        writer.write(ok(b"whole"))
-
     good, _ = await serve(echo_path)
     quiet, seen_quiet = await serve(silent)
-    cut, seen_cut = await serve(cut_second)
+    cut, seen_cut = await serve(cut_off_on(2))  # a kept-alive connection dropped halfway through the second answer
     good_url, cut_url = f"http://127.0.0.1:{good}/", f"http://127.0.0.1:{cut}/"
     assert (await call(http, good_url)).content == b"/"
     with pytest.raises(httpx.ConnectError):

@@ -82,3 +82,20 @@ async def raw_servers() -> AsyncIterator[Serve]:
 
 async def echo_path(head: bytes, _r: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     writer.write(ok(head.split(b" ")[1], headers=b"X-Twice: a\r\nX-Twice: b\r\n"))
+
+
+def cut_off_on(nth: int) -> Answer:
+    """Whole answers but for the `nth` call's: the server drops the kept-alive connection halfway through it."""
+    calls = 0
+
+    async def answer(_head: bytes, _r: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == nth:
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part")
+            await writer.drain()
+            writer.transport.abort()
+            return
+        writer.write(ok(b"whole"))
+
+    return answer

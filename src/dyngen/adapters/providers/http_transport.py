@@ -44,7 +44,8 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from dyngen.adapters.providers.plain_wire import PlainAnswer, PlainWire
+from dyngen.adapters.providers.plain_wire import PlainWire
+from dyngen.adapters.providers.wire_answer import WireAnswer
 
 if TYPE_CHECKING:  # imported on the first call: a process that calls out to no provider never loads it
     import aiohttp
@@ -57,8 +58,6 @@ KEEPALIVE_S = 5.0
 MAX_HOSTS_KNOWN = 256
 # What aiohttp would add on its own: httpx's headers (or the caller's) are sent instead, or none.
 _SKIPPED = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
-# The Content-Encoding of an answer read as it comes; any other is decoded by httpx's decoders.
-_IDENTITY = frozenset({"", "identity"})
 # Methods httpx gives a `Content-Length: 0` when they carry no body.
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
@@ -282,7 +281,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         timeout_s: float,
         sni: str | None,
         host: str | None,
-    ) -> Exchange | PlainAnswer:
+    ) -> WireAnswer:
         """`ProviderClient.exchange`'s call, its headers built: a plain-http one that no proxy carries through the
         plain wire, any other through aiohttp (every timeout `timeout_s`)."""
         plain = self._plain if url.scheme == "http" and self._plain is not None and self._plain.usable else None
@@ -343,7 +342,7 @@ class ProviderClient(httpx.AsyncClient):
         content: bytes | None,
         timeout_s: float,
         sni: str | None,
-    ) -> Exchange | PlainAnswer:
+    ) -> WireAnswer:
         """The answer to `method url` with `headers` over the client's and `content` (None: no body), its
         body still to read (`aclose` when done). Every timeout is `timeout_s`, as httpx's `timeout=timeout_s`
         (on the plain wire, one bound on the whole call); `sni` is the TLS server name."""
@@ -365,29 +364,17 @@ class ProviderClient(httpx.AsyncClient):
         return await self._wire.exchange(method, url, sent, content or None, timeout_s=timeout_s, sni=sni, host=host)
 
 
-class Exchange:
-    """An answer `ProviderClient.exchange` got: what `ssrf.guarded_request` reads of an `httpx.Response`
-    (`status_code`, `headers`, `is_redirect`, `aiter_bytes`, `aclose`), read straight from aiohttp."""
+class Exchange(WireAnswer):
+    """An answer `ProviderClient.exchange` got from aiohttp (`wire_answer.WireAnswer`)."""
 
     def __init__(self, response: aiohttp.ClientResponse) -> None:
+        super().__init__(response.status, httpx.Headers(list(response.raw_headers)))
         self._response = response
-        self.status_code = response.status
-        self.headers = httpx.Headers(list(response.raw_headers))
 
-    @property
-    def is_redirect(self) -> bool:
-        return httpx.codes.is_redirect(self.status_code) and "location" in self.headers
-
-    async def aiter_bytes(self) -> AsyncIterator[bytes]:
-        """The body as it arrives, decoded (httpx's decoders, for an encoded answer)."""
-        if self.headers.get("content-encoding", "").strip().lower() in _IDENTITY:
-            with _as_httpx(None):
-                async for chunk in self._response.content.iter_chunked(CHUNK_BYTES):
-                    yield chunk
-            return
-        encoded = httpx.Response(self.status_code, headers=self.headers, stream=_Body(self._response, None))
-        async for chunk in encoded.aiter_bytes():
-            yield chunk
+    async def _raw(self) -> AsyncIterator[bytes]:
+        with _as_httpx(None):
+            async for chunk in self._response.content.iter_chunked(CHUNK_BYTES):
+                yield chunk
 
     async def aclose(self) -> None:
         self._response.release()

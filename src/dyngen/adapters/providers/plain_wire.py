@@ -41,6 +41,8 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from dyngen.adapters.providers.wire_answer import WireAnswer
+
 if TYPE_CHECKING:  # imported on the first call, as aiohttp is
     from pyreqwest.client import Client
     from pyreqwest.request import StreamRequest
@@ -48,8 +50,6 @@ if TYPE_CHECKING:  # imported on the first call, as aiohttp is
 
 # How much of an answer's body one read hands over (reqwest keeps what came in, up to its buffer's limit).
 READ_BYTES = 64 * 1024
-# The Content-Encoding of an answer read as it comes; any other is decoded by httpx's decoders.
-_IDENTITY = frozenset({"", "identity"})
 
 
 class _Runtime:
@@ -187,19 +187,13 @@ def _readable(response: Response) -> list[tuple[str, str]]:
         return kept
 
 
-class PlainAnswer:
-    """An answer `PlainWire.send` got: what `ssrf.guarded_request` reads of an `httpx.Response` (`status_code`,
-    `headers`, `is_redirect`, `aiter_bytes`, `aclose`)."""
+class PlainAnswer(WireAnswer):
+    """An answer `PlainWire.send` got (`wire_answer.WireAnswer`), its body read from reqwest."""
 
     def __init__(self, request: StreamRequest, response: Response) -> None:
+        super().__init__(response.status, httpx.Headers(_readable(response)))
         self._request = request
         self._response = response
-        self.status_code = response.status
-        self.headers = httpx.Headers(_readable(response))
-
-    @property
-    def is_redirect(self) -> bool:
-        return httpx.codes.is_redirect(self.status_code) and "location" in self.headers
 
     async def _raw(self) -> AsyncIterator[bytes]:
         reader = self._response.body_reader
@@ -210,25 +204,5 @@ class PlainAnswer:
                 return
             yield bytes(chunk)
 
-    async def aiter_bytes(self) -> AsyncIterator[bytes]:
-        """The body as it arrives, decoded (httpx's decoders, for an encoded answer)."""
-        if self.headers.get("content-encoding", "").strip().lower() in _IDENTITY:
-            async for chunk in self._raw():
-                yield chunk
-            return
-        encoded = httpx.Response(self.status_code, headers=self.headers, stream=_Stream(self._raw()))
-        async for chunk in encoded.aiter_bytes():
-            yield chunk
-
     async def aclose(self) -> None:
-        """Done with the answer: its connection goes back to the pool when its body was read, else it is closed."""
         await self._request.__aexit__(None, None, None)
-
-
-class _Stream(httpx.AsyncByteStream):
-    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
-        self._chunks = chunks
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._chunks:
-            yield chunk

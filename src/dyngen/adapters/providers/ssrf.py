@@ -28,8 +28,8 @@ from typing import Any
 import httpx
 import pydantic_core
 
-from dyngen.adapters.providers.http_transport import Exchange, ProviderClient
-from dyngen.adapters.providers.plain_wire import PlainAnswer
+from dyngen.adapters.providers.http_transport import ProviderClient
+from dyngen.adapters.providers.wire_answer import WireAnswer
 from dyngen.domain.errors import DyngenError, ErrorCode
 
 
@@ -286,7 +286,7 @@ async def guarded_request(
         same = here == first
         hop_headers = {**((headers or {}) if same else {}), **body_headers, **sent}
         request: httpx.Request | None = None
-        response: httpx.Response | Exchange | PlainAnswer
+        response: httpx.Response | WireAnswer
         if isinstance(client, ProviderClient) and kwargs.keys() <= {"content"} and _plain(kwargs.get("content")):
             response = await client.exchange(  # the server's client, a body of bytes or none: straight to aiohttp
                 method,
