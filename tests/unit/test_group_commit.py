@@ -396,3 +396,81 @@ async def test_a_batch_task_cancelled_fails_what_waits_behind_it_and_starts_no_o
     assert all(isinstance(f.exception(), WriterClosedError) for f in [first, *behind])
     assert db.started == [["r1"]]
     assert not commit._tasks
+
+
+class InPlace:
+    """A `here` that writes a batch at once, refuses one while `busy` (nothing written), or fails it."""
+
+    def __init__(self) -> None:
+        self.committed: list[list[str]] = []
+        self.busy = False
+        self.poisoned: set[str] = set()
+
+    def write(self, items: list[str]) -> bool:
+        if self.busy:
+            return False
+        if self.poisoned & set(items):
+            raise RuntimeError(f"refused: {sorted(self.poisoned & set(items))}")
+        self.committed.append(list(items))
+        return True
+
+
+async def test_a_batch_written_in_place_tells_its_callers_and_never_reaches_run_batch() -> None:
+    db, here, window = FakeDatabase(), InPlace(), Window()
+    commit: GroupCommit[str] = GroupCommit(db.run_batch, window=window.wait, here=here.write)
+
+    tasks = await _spawn(commit, ["a1", "a2"])
+    await window.open_once()
+    await asyncio.gather(*tasks)
+
+    assert here.committed == [["a1", "a2"]]
+    assert db.started == []
+    assert commit.batches == 1
+    await commit.aclose()
+
+
+async def test_a_batch_the_database_is_too_busy_for_in_place_goes_to_run_batch() -> None:
+    db, here, window = FakeDatabase(), InPlace(), Window()
+    commit: GroupCommit[str] = GroupCommit(db.run_batch, window=window.wait, here=here.write)
+    here.busy = True
+
+    tasks = await _spawn(commit, ["a1", "a2"])
+    await window.open_once()
+    await asyncio.gather(*tasks)
+    here.busy = False
+    later = await _spawn(commit, ["b1"])
+    await window.open_once()
+    await asyncio.gather(*later)
+
+    assert db.committed == [["a1", "a2"]]
+    assert here.committed == [["b1"]]
+    await commit.aclose()
+
+
+async def test_a_batch_that_fails_in_place_fails_exactly_its_own_writes() -> None:
+    db, here, window = FakeDatabase(), InPlace(), Window()
+    commit: GroupCommit[str] = GroupCommit(db.run_batch, window=window.wait, here=here.write)
+    here.poisoned = {"bad"}
+
+    bad = await _spawn(commit, ["b1", "bad"])
+    await window.open_once()
+    outcomes = await asyncio.gather(*bad, return_exceptions=True)
+    good = await _spawn(commit, ["c1"])
+    await window.open_once()
+    await asyncio.gather(*good)
+
+    assert all(isinstance(o, RuntimeError) for o in outcomes)
+    assert here.committed == [["c1"]]
+    assert db.started == []  # a failure in place is the batch's outcome, not a reason to write it again
+    await commit.aclose()
+
+
+async def test_writes_beyond_a_full_batch_written_in_place_go_in_the_next_one_at_once() -> None:
+    db, here, window = FakeDatabase(), InPlace(), Window()
+    commit: GroupCommit[str] = GroupCommit(db.run_batch, window=window.wait, here=here.write, max_items=2)
+
+    tasks = await _spawn(commit, ["a1", "a2", "a3", "a4", "a5"])
+    await asyncio.gather(*tasks)
+
+    assert here.committed == [["a1", "a2"], ["a3", "a4"], ["a5"]]
+    await commit.aclose()

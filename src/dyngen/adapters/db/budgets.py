@@ -126,7 +126,7 @@ class SqlAlchemyBudgetLedger:
         hold = functools.partial(self._reserve, reservation, limits, ttl_s, self._clock.now())
         try:
             writer = self._writer
-            if writer is not None and writer.in_thread:  # SQLite: one hand-over to the writer's thread
+            if writer is not None and writer.local:  # SQLite: in place, or one hand-over to the writer's thread
                 await retrying(lambda: writer.transaction(hold))
             else:
                 await retrying(lambda: self._run_sync(hold))

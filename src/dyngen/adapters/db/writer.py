@@ -16,15 +16,26 @@ then failed on the duplicate. (A SQLite batch is a local call on this process's 
 commit there committed nothing.)
 
 The batch itself is synchronous SQLAlchemy code. On PostgreSQL it runs through the async engine
-(`run_sync`). On SQLite it runs in one thread of the writer's own, on a synchronous connection to the same
-file: the whole transaction is one hand-over to a thread and back (`GroupCommit`'s `thread`), where
-aiosqlite would hand over every statement, cursor, fetch and commit (each a wake-up of its thread that
-waits for the GIL while the event loop is busy: tens of milliseconds per batch on a loaded machine).
+(`run_sync`). On SQLite it runs in place: on the event loop's own thread, at once, on a synchronous
+connection to the same file that never waits for a lock (`GroupCommit`'s `here`). SQLite writes a batch in
+a few hundred microseconds; it was handed to a thread of the writer's own, which gave up the GIL around
+each SQLite call and waited for the busy event loop to give it back (up to the switch interval each time):
+issue 18 measured a record's wait for its batch at 4.1-4.6 ms at c=32 with a 50 ms upstream, 1.8-2.5 ms in
+place, and 1.9 against 1.6 ms of server CPU per miss. (Through aiosqlite every statement, cursor, fetch and
+commit was such a hand-over: tens of milliseconds per batch on a loaded machine.)
+
+The thread stays for what must wait: a batch, or a `transaction`, that finds the file busy (another
+process's or connection's write holds the lock; nothing of it was written) is run there instead, waiting
+for the lock (the busy timeout) while the loop goes on. Checkpoints of the write-ahead log run there too,
+every `CHECKPOINT_EVERY` batches written in place: a checkpoint syncs the file to disk, which a commit in
+place must never do on the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -34,15 +45,23 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy import Engine, bindparam, func
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dyngen.adapters.db.group_commit import MAX_ITEMS, WINDOW_S, GroupCommit
-from dyngen.adapters.db.repository import retrying, retrying_blocking, sqlite_thread_engine
+from dyngen.adapters.db.repository import (
+    retrying,
+    retrying_blocking,
+    sqlite_in_place_engine,
+    sqlite_thread_engine,
+)
 from dyngen.adapters.db.tables import write_batches
 
 # Batch tokens are kept this long (a batch is run again within seconds) and deleted every PRUNE_EVERY batches.
 TOKENS_KEPT = timedelta(minutes=10)
 PRUNE_EVERY = 256
+CHECKPOINT_EVERY = 100  # batches committed in place between two checkpoints of the log (SQLite's own: ~1,000 pages)
+log = logging.getLogger("dyngen.db")
 _ADD_TOKEN = (
     postgresql.insert(write_batches)
     .values(token=bindparam("token"), written_at=func.now())
@@ -85,13 +104,21 @@ class SqlWriter:
     ) -> None:
         self._engine = engine
         self._sqlite: Engine | None = None
+        self._in_place: Engine | None = None
         self._thread: ThreadPoolExecutor | None = None
+        self._since_checkpoint = 0
         if engine.dialect.name == "sqlite":
             self._sqlite = sqlite_thread_engine(engine)  # opened and used in the writer's thread only
+            self._in_place = sqlite_in_place_engine(engine)  # the event loop's
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="dyngen-db-writer")
         run_batch = self._run if self._thread is None else self._in_thread
         self.commits: GroupCommit[Write] = GroupCommit(
-            run_batch, thread=self._thread, max_items=max_items, window_s=window_s, window=window
+            run_batch,
+            thread=self._thread,
+            max_items=max_items,
+            window_s=window_s,
+            window=window,
+            here=None if self._in_place is None else self._write_in_place,
         )
 
     async def write(self, write: Write) -> None:
@@ -105,23 +132,54 @@ class SqlWriter:
         return self.commits.enqueue(write)
 
     @property
-    def in_thread(self) -> bool:
-        """True on a SQLite file: the writer's batches (and `transaction`s) run in a thread of its own."""
+    def local(self) -> bool:
+        """True on a SQLite file: the writer's batches (and `transaction`s) run in place or in its thread."""
         return self._sqlite is not None
 
     async def transaction(self, work: Callable[[Connection], T]) -> T:
-        """`work(connection)`'s result, run in a transaction of its own in the writer's thread (SQLite
-        only, `in_thread`), between two batches: the whole transaction is one hand-over, where aiosqlite
+        """`work(connection)`'s result, run in a transaction of its own (SQLite only, `local`) between two
+        batches: in place when the file is free, else in the writer's thread, one hand-over where aiosqlite
         hands over each statement (a budget reservation's eight took 3.9 ms at p50, one caller). Raises what
         `work` raises, its transaction rolled back."""
         if self._sqlite is None:
             raise RuntimeError("SqlWriter.transaction runs on SQLite only")
+        if self._in_place is not None and not self.commits.writing:
+            try:
+                return self._committed_in_place(work)
+            except OperationalError:
+                pass  # busy (another connection writes), or worse: the thread's connection waits and retries
         return await asyncio.get_running_loop().run_in_executor(self._thread, self._own_transaction, work)
 
     def _own_transaction(self, work: Callable[[Connection], T]) -> T:
         assert self._sqlite is not None
         with self._sqlite.begin() as conn:
             return work(conn)
+
+    def _write_in_place(self, writes: list[Write]) -> bool:
+        """A batch written on the event loop's thread, at once; False when the file was busy (nothing of it was
+        written: the writer's thread then writes it, waiting for the lock)."""
+        try:
+            self._committed_in_place(functools.partial(_write_batch, writes=writes))
+        except OperationalError:
+            return False
+        return True
+
+    def _committed_in_place(self, work: Callable[[Connection], T]) -> T:
+        assert self._in_place is not None
+        with self._in_place.begin() as conn:
+            done = work(conn)
+        self._since_checkpoint += 1
+        if self._since_checkpoint >= CHECKPOINT_EVERY:
+            self._since_checkpoint = 0
+            checkpoint = asyncio.get_running_loop().run_in_executor(self._thread, self._checkpoint)
+            checkpoint.add_done_callback(_checkpointed)
+        return done
+
+    def _checkpoint(self) -> None:
+        """Copy the log's pages into the file (passive: no waiting for readers or writers), in the thread."""
+        assert self._sqlite is not None
+        with self._sqlite.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
     async def _run(self, writes: list[Write]) -> None:
         token = uuid.uuid4().hex
@@ -143,10 +201,17 @@ class SqlWriter:
     async def aclose(self) -> None:
         """Write what waits, then close; a second call does nothing."""
         await self.commits.aclose()
+        if self._in_place is not None:
+            self._in_place.dispose()
         thread, self._thread = self._thread, None
         if thread is not None and self._sqlite is not None:
             await asyncio.get_running_loop().run_in_executor(thread, self._sqlite.dispose)  # its thread
             thread.shutdown(wait=True)
+
+
+def _checkpointed(checkpoint: asyncio.Future[None]) -> None:
+    if not checkpoint.cancelled() and checkpoint.exception() is not None:  # the next one tries again
+        log.warning("db.checkpoint_failed error=%s", type(checkpoint.exception()).__name__)
 
 
 def _write_batch_once(conn: Connection, writes: list[Write], token: str, prune: bool) -> None:

@@ -1,0 +1,173 @@
+"""`SqlWriter` on a SQLite file: a batch (and a budget reservation's transaction) is written on the event
+loop's own thread at once when the file is free; when another connection holds the write lock it goes to the
+writer's thread, which waits for the lock while the loop goes on; the log is checkpointed in that thread,
+never by a commit in place. Nothing here times anything: the lock is a connection the test holds."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dyngen.adapters.db import writer as writer_module
+from dyngen.adapters.db.budgets import SqlAlchemyBudgetLedger
+from dyngen.adapters.db.repository import SqlAlchemyGenerationRepository, create_engine, sqlite_in_place_engine
+from dyngen.adapters.db.schema import upgrade
+from dyngen.adapters.db.writer import SqlWriter
+from dyngen.domain.budgets import to_micros
+from tests.contract.test_budget_ledger import NODE, limits, reservation, state
+from tests.contract.test_repository import record
+from tests.fakes import FakeClock
+from tests.support.waiting import hang_guard
+
+WRITER_THREAD = "dyngen-db-writer_0"
+
+
+class Statements:
+    """Every statement any engine runs, with the thread it ran on; `seen` is set (from any thread) once one
+    containing `wanted` ran on the writer's thread."""
+
+    def __init__(self, wanted: str) -> None:
+        self.ran: list[tuple[str, str]] = []
+        self.wanted = wanted
+        self.seen = threading.Event()
+
+    def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        thread = threading.current_thread().name
+        self.ran.append((statement, thread))
+        if self.wanted in statement and thread == WRITER_THREAD:
+            self.seen.set()
+
+    def threads(self, part: str) -> set[str]:
+        return {thread for statement, thread in self.ran if part in statement}
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'dyngen.db'}")
+    await upgrade(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def writer(engine: AsyncEngine) -> AsyncIterator[SqlWriter]:
+    writer = SqlWriter(engine=engine, window_s=0)
+    yield writer
+    await writer.aclose()
+
+
+def watch(wanted: str) -> Iterator[Statements]:
+    statements = Statements(wanted)
+    event.listen(Engine, "before_cursor_execute", statements)
+    try:
+        yield statements
+    finally:
+        event.remove(Engine, "before_cursor_execute", statements)
+
+
+@pytest.fixture
+def inserts() -> Iterator[Statements]:
+    yield from watch("INSERT INTO generations")
+
+
+@pytest.fixture
+def holds() -> Iterator[Statements]:
+    yield from watch("INSERT INTO budget_reservations")
+
+
+def hold_the_write_lock(engine: AsyncEngine) -> sqlite3.Connection:
+    """Another process's connection in the middle of a write: nobody else may write until it commits."""
+    other = sqlite3.connect(str(engine.url.database), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    return other
+
+
+async def test_a_record_on_a_free_file_is_written_on_the_callers_thread(
+    engine: AsyncEngine, writer: SqlWriter, inserts: Statements
+) -> None:
+    repository = SqlAlchemyGenerationRepository(engine=engine, writer=writer)
+
+    await repository.add(record("g1"))
+
+    assert inserts.threads("INSERT INTO generations") == {threading.current_thread().name}
+    assert await repository.get("g1") is not None
+
+
+async def test_a_record_while_another_connection_writes_waits_in_the_writers_thread_not_on_the_loop(
+    engine: AsyncEngine, writer: SqlWriter, inserts: Statements
+) -> None:
+    repository = SqlAlchemyGenerationRepository(engine=engine, writer=writer)
+    other = hold_the_write_lock(engine)
+    try:
+        adding = asyncio.create_task(repository.add(record("g1")))
+        async with hang_guard("the record handed to the writer's thread"):
+            await asyncio.to_thread(inserts.seen.wait)
+        assert not adding.done()  # it waits for the lock in the thread; this loop runs meanwhile
+        other.execute("COMMIT")
+        async with hang_guard("the record committed once the lock was let go"):
+            await adding
+    finally:
+        other.close()
+
+    assert await repository.get("g1") is not None
+    assert WRITER_THREAD in inserts.threads("INSERT INTO generations")
+
+
+async def test_a_reservation_while_another_connection_writes_waits_in_the_writers_thread_not_on_the_loop(
+    engine: AsyncEngine, writer: SqlWriter, holds: Statements
+) -> None:
+    ledger = SqlAlchemyBudgetLedger(engine=engine, clock=FakeClock(datetime.now(UTC)), writer=writer)
+    other = hold_the_write_lock(engine)
+    try:
+        reserving = asyncio.create_task(ledger.reserve(reservation(0.5), limits=limits(100, 1), ttl_s=60))
+        async with hang_guard("the reservation handed to the writer's thread"):
+            await asyncio.to_thread(holds.seen.wait)
+        assert not reserving.done()
+        other.execute("COMMIT")
+        async with hang_guard("the reservation committed once the lock was let go"):
+            assert await reserving is None
+    finally:
+        other.close()
+
+    assert await state(ledger, NODE) == (0, to_micros(0.5))
+
+
+async def test_commits_in_place_never_checkpoint_the_log_the_writers_thread_does(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writer_module, "CHECKPOINT_EVERY", 2)
+    writer = SqlWriter(engine=engine, window_s=0)
+    repository = SqlAlchemyGenerationRepository(engine=engine, writer=writer)
+    checkpoints = Statements("wal_checkpoint")
+    event.listen(Engine, "before_cursor_execute", checkpoints)
+    try:
+        for i in range(4):
+            await repository.add(record(f"g{i}"))  # one batch each
+        await writer.aclose()  # lets the checkpoints queued in its thread run
+    finally:
+        event.remove(Engine, "before_cursor_execute", checkpoints)
+    log_pages = sqlite3.connect(str(engine.url.database)).execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+
+    assert [thread for statement, thread in checkpoints.ran if "wal_checkpoint" in statement] == [WRITER_THREAD] * 2
+    assert log_pages[0] == 0  # not blocked
+    assert len([statement for statement, _ in checkpoints.ran if "INSERT INTO generations" in statement]) == 4
+
+
+def test_the_in_place_connection_never_waits_for_a_lock_nor_checkpoints_on_commit(engine: AsyncEngine) -> None:
+    in_place = sqlite_in_place_engine(engine)
+    try:
+        with in_place.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 0
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    finally:
+        in_place.dispose()
