@@ -259,6 +259,22 @@ class TestSqlCacheTierWritesBehind:
         assert await deleting == 1, "the queued entry committed first, then the delete removed it"
         assert await _stored_keys(engine) == [], "the expired entry went with its own batch's purge"
 
+    async def test_a_batch_deletes_the_expired_entries_at_most_once_a_second(
+        self, held: tuple[SqlCacheTier, asyncio.Event, AsyncEngine, FakeClock]
+    ) -> None:
+        tier, window, engine, clock = held
+        window.set()
+        await tier.set("brief", b"b", ttl_s=0.5)  # its batch deletes what had expired: nothing
+        assert await until(lambda: _are(lambda: _stored_keys(engine), ["brief"]), what="the first entry")
+        await clock.sleep(0.6)
+        await tier.set("next", b"n", ttl_s=60)
+        assert await until(lambda: _are(lambda: _stored_keys(engine), ["brief", "next"]), what="the second entry")
+        await clock.sleep(0.5)
+        await tier.set("last", b"l", ttl_s=60)
+
+        assert await until(lambda: _are(lambda: _stored_keys(engine), ["last", "next"]), what="the expired one gone")
+        assert await tier.get("brief") is None
+
     async def test_a_set_queued_after_a_pending_delete_of_its_key_survives_it(
         self, held: tuple[SqlCacheTier, asyncio.Event, AsyncEngine, FakeClock]
     ) -> None:

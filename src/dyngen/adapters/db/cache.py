@@ -16,8 +16,8 @@ key queued before it, and before the writer stops (a restart finds it). A proces
 entries of the batch it was gathering: the records stand, and the entries can be made again. Entries expire
 by the wall clock (they outlive the process that wrote them), and a read that fails is a miss, a write that
 fails is dropped (the entry can be made again). Unlike the folder, expired entries do not stay: each batch
-of entries deletes the ones expired by then (through an index on the expiry), so the table holds what can
-still be served.
+of entries deletes the ones expired by then (through an index on the expiry; at most once a second), so the
+table holds what can still be served.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from dyngen.adapters.db.writer import SqlWriter
 from dyngen.domain.errors import DyngenError, ErrorCode
 
 DELETE_CHUNK = 500  # keys per DELETE statement
+PURGE_EVERY_S = 1.0  # a batch of entries deletes the expired ones when the last one to did so this long ago
 _SELECT = select(cache_entries.c.expires_at, cache_entries.c.value).where(cache_entries.c.key == bindparam("k"))
 
 
@@ -58,7 +59,10 @@ class _Put:
 
     def write_all(self, conn: Connection, group: list[_Put]) -> None:
         conn.execute(self.tier.upsert, [{"k": p.key, "e": p.expires_at, "v": p.value} for p in group])
-        conn.execute(self.tier.purge, {"now": self.tier.now()})  # an index range, empty most of the time
+        now = self.tier.now()
+        if now >= self.tier.purged_at + PURGE_EVERY_S:  # an index range, empty most of the time
+            conn.execute(self.tier.purge, {"now": now})
+            self.tier.purged_at = now
 
     def step(self, conn: Connection) -> None:
         """This entry alone, as a step of its batch (written in order with the batch's other steps)."""
@@ -94,6 +98,7 @@ class SqlCacheTier:
         self._within_s = within_s
         self._reader = reader
         self.now = wall_clock
+        self.purged_at = float("-inf")  # when a batch last deleted the expired entries (`now`'s time)
         # Expired entries go with the next batch of entries: the table holds what can still be served.
         self.purge = delete(cache_entries).where(
             cache_entries.c.expires_at > 0, cache_entries.c.expires_at <= bindparam("now")

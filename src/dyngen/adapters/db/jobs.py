@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from dyngen.adapters.db.repository import (
     SqlAlchemyGenerationRepository,
+    add_records,
     db_time,
     insert_artifacts,
     insert_records,
@@ -454,6 +455,9 @@ class _NewJobWrite:
     postgres: bool
 
     def write_all(self, conn: Connection, group: list[_NewJobWrite]) -> None:
+        if not self.postgres and not any(write.events for write in group):  # records only: no ids needed back
+            add_records(conn, [write.record for write in group])
+            return
         added = set(insert_records(conn, [write.record for write in group], postgres=self.postgres))
         events = []
         for write in group:

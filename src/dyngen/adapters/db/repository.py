@@ -188,7 +188,7 @@ class _RecordWrite:
         if self.postgres:
             insert_records(conn, [write.record for write in group], postgres=True)
         else:
-            _add_records(conn, [write.record for write in group])
+            add_records(conn, [write.record for write in group])
 
 
 def insert_records(conn: Connection, group: Sequence[GenerationRecord], *, postgres: bool) -> list[str]:
@@ -506,7 +506,7 @@ _ADDED = {
 }
 
 
-def _add_records(conn: Connection, group: Sequence[GenerationRecord]) -> None:
+def add_records(conn: Connection, group: Sequence[GenerationRecord]) -> None:
     """`insert_records` on SQLite, for a caller that needs no ids back: the records are one `executemany`
     (SQLAlchemy's multi-row insert with RETURNING cost a batch of four ~0.2 ms more, issue 18), and the
     records already stored are looked up only when there are artifacts to leave out for them."""
