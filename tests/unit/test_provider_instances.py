@@ -190,3 +190,37 @@ def test_a_kind_taking_a_settings_model_gets_it_validated(monkeypatch: pytest.Mo
     built = load_instances({"studio": {"kind": "graph", "workflow": "still.json", "concurrency": 1}}, {})
     assert built["studio"].info.name == "studio"
     assert built["studio"].settings.workflow == "still.json"  # type: ignore[attr-defined]
+
+
+async def test_the_builtin_video_renders_one_per_two_cpus_at_once_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 40 first requests for a 30 s video on 2 cores, every render at once: all fell back at the node's 4 s.
+    import httpx
+
+    from dyngen import bootstrap_providers
+    from dyngen.adapters.clock import SystemClock
+    from dyngen.adapters.providers.video.provider import BuiltinVideoProvider
+    from dyngen.config import Settings
+
+    started: list[ProviderCall] = []
+    release = asyncio.Event()
+
+    async def render(self: BuiltinVideoProvider, call: ProviderCall) -> object:
+        started.append(call)
+        await release.wait()
+        return None
+
+    monkeypatch.setattr(BuiltinVideoProvider, "generate", render)
+    monkeypatch.setattr(bootstrap_providers.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    async with httpx.AsyncClient() as http:
+        registry = bootstrap_providers.provider_registry(Settings(), None, clock=SystemClock(), redis=None, http=http)
+    video = registry.get("builtin_video")
+    assert video is not None
+
+    renders = [asyncio.create_task(video.generate(call())) for _ in range(3)]
+    for _ in range(100):  # the first two start at once; the third would have started by now if nothing held it
+        await asyncio.sleep(0)
+    assert len(started) == 2, "4 CPUs: two renders at once, the third waits for a slot"
+
+    release.set()
+    await asyncio.gather(*renders)
+    assert len(started) == 3
