@@ -474,3 +474,46 @@ async def test_writes_beyond_a_full_batch_written_in_place_go_in_the_next_one_at
 
     assert here.committed == [["a1", "a2"], ["a3", "a4"], ["a5"]]
     await commit.aclose()
+
+
+async def test_a_backlog_written_in_place_goes_a_batch_a_turn_not_a_call_deeper_each() -> None:
+    # Each batch written in place used to start the next from inside its own end: 3,000 writes waiting behind a
+    # batch in `run_batch` hit the recursion limit after ~500 batches, and the writer stopped for good.
+    db, here = FakeDatabase(), InPlace()
+    db.hold = asyncio.Event()
+    commit: GroupCommit[str] = GroupCommit(db.run_batch, window_s=0, here=here.write, max_items=1)
+    here.busy = True
+    first = await _spawn(commit, ["first"])
+    await db.batch_started.wait()  # in `run_batch`, held: what comes now waits behind it
+    here.busy = False
+    backlog = await _spawn(commit, [f"w{i}" for i in range(3000)])
+    db.hold.set()
+    await asyncio.gather(*first, *backlog)
+
+    assert db.committed == [["first"]]
+    assert len(here.committed) == 3000
+    await commit.aclose()
+
+
+async def test_work_held_between_batches_keeps_the_writes_that_come_meanwhile_until_it_ends(
+    thread: ThreadPoolExecutor,
+) -> None:
+    here = InPlace()
+    commit: GroupCommit[str] = GroupCommit(lambda items: None, thread=thread, window_s=0, here=here.write)
+    started, release = threading.Event(), threading.Event()
+
+    def work() -> None:
+        started.set()
+        release.wait()
+
+    assert commit.hold(work)
+    await asyncio.to_thread(started.wait)
+    waiting = await _spawn(commit, ["a1", "a2"])
+    assert not commit.hold(work), "one at a time"
+    assert here.committed == [], "no batch while the work runs"
+    release.set()
+    await asyncio.gather(*waiting)
+
+    assert here.committed == [["a1", "a2"]]
+    assert commit.batches == 1
+    await commit.aclose()

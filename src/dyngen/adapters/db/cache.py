@@ -60,7 +60,7 @@ class _Put:
     def write_all(self, conn: Connection, group: list[_Put]) -> None:
         conn.execute(self.tier.upsert, [{"k": p.key, "e": p.expires_at, "v": p.value} for p in group])
         now = self.tier.now()
-        if now >= self.tier.purged_at + PURGE_EVERY_S:  # an index range, empty most of the time
+        if not self.tier.purged_at <= now < self.tier.purged_at + PURGE_EVERY_S:  # an index range, mostly empty
             conn.execute(self.tier.purge, {"now": now})
             self.tier.purged_at = now
 

@@ -103,6 +103,18 @@ class GroupCommit(Generic[T]):
         """A batch is being written by `run_batch` (one written in place never shows: it blocks the loop)."""
         return self._writing
 
+    def hold(self, work: Callable[[], object]) -> bool:
+        """Run blocking `work` in `thread` between two batches: none starts until it ends (the writes that
+        gather meanwhile go next, at once). False, and nothing run, while a batch is being written."""
+        if self._writing or self._thread is None:
+            return False
+        if self._waiting is not None:
+            self._waiting.cancel()  # the window's batch is taken when `work` ends
+            self._waiting = None
+        self._writing = True
+        self._thread.submit(self._run_in_thread, asyncio.get_running_loop(), [], [], lambda _: work())
+        return True
+
     async def submit(self, item: T) -> None:
         """Write `item` with the next batch; returns once that batch committed, or raises its error."""
         await self.enqueue(item)  # the caller's own future: one that stops waiting leaves its write in the batch
@@ -139,7 +151,9 @@ class GroupCommit(Generic[T]):
 
     def _close_window(self, loop: asyncio.AbstractEventLoop) -> None:
         """End the window being waited out: the batch is taken in the next turn of the loop."""
-        if isinstance(self._waiting, asyncio.Future | asyncio.TimerHandle):
+        # A window being waited out: a future, or a timer (uvloop's are not asyncio.TimerHandle; both have `when`).
+        if isinstance(self._waiting, asyncio.Future) or hasattr(self._waiting, "when"):
+            assert self._waiting is not None
             self._waiting.cancel()
             self._waiting = loop.call_soon(self._start)
 
@@ -168,10 +182,16 @@ class GroupCommit(Generic[T]):
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    def _run_in_thread(self, loop: asyncio.AbstractEventLoop, batch: Pending[T], items: list[T]) -> None:
+    def _run_in_thread(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        batch: Pending[T],
+        items: list[T],
+        run: Callable[[list[T]], object] | None = None,
+    ) -> None:
         error: BaseException | None = None
         try:
-            self._run_batch(items)
+            (run or self._run_batch)(items)
         except BaseException as exc:  # reported to the loop, with the batch
             error = exc
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
@@ -203,7 +223,10 @@ class GroupCommit(Generic[T]):
             log.warning("db.batch_failed items=%d error=%s", len(batch), type(error).__name__)
             self._fail(batch, error)
         if self._pending:
-            self._start()
+            if self._here is None:
+                self._start()
+            else:  # a batch written in place ends here, in `_start`: the next one in a turn of its own, not deeper
+                self._waiting = asyncio.get_running_loop().call_soon(self._start)
         elif self._drained is not None and not self._drained.done():
             self._drained.set_result(None)
 
@@ -226,6 +249,6 @@ class GroupCommit(Generic[T]):
             if self._drained is None or self._drained.done():
                 self._drained = loop.create_future()
             await asyncio.shield(self._drained)
-        if isinstance(self._waiting, asyncio.Future | asyncio.TimerHandle):
+        if self._waiting is not None:
             self._waiting.cancel()
         self._waiting = None

@@ -507,22 +507,15 @@ _ADDED = {
 
 
 def add_records(conn: Connection, group: Sequence[GenerationRecord]) -> None:
-    """`insert_records` on SQLite, for a caller that needs no ids back: the records are one `executemany`
-    (SQLAlchemy's multi-row insert with RETURNING cost a batch of four ~0.2 ms more, issue 18), and the
-    records already stored are looked up only when there are artifacts to leave out for them."""
+    """`insert_records` on SQLite, for a caller that needs no ids back: records without artifacts are one
+    `executemany` (SQLAlchemy's multi-row insert with RETURNING cost a batch of four ~0.2 ms more, issue 18).
+    Records with artifacts take `insert_records`: which of them went in (their artifacts with them) is known
+    from the insert itself, where a look before it could miss a record another process adds meanwhile."""
+    if any(record.artifacts for record in group):
+        insert_records(conn, group, postgres=False)
+        return
     records = {record.id: record for record in group}
-    stored: set[str] = set()
-    if any(record.artifacts for record in records.values()):
-        stored = set(conn.execute(select(generations.c.id).where(generations.c.id.in_(records))).scalars())
     conn.execute(_INSERT_SQLITE, [record_text_row(r) for r in records.values()])
-    artifacts = [
-        {**a.model_dump(), "created_at": to_utc(a.created_at)}
-        for gid, record in records.items()
-        if gid not in stored
-        for a in record.artifacts
-    ]
-    if artifacts:
-        conn.execute(generation_artifacts.insert(), artifacts)
 
 
 def record_text_row(record: GenerationRecord) -> dict[str, Any]:

@@ -27,8 +27,9 @@ commit was such a hand-over: tens of milliseconds per batch on a loaded machine.
 The thread stays for what must wait: a batch, or a `transaction`, that finds the file busy (another
 process's or connection's write holds the lock; nothing of it was written) is run there instead, waiting
 for the lock (the busy timeout) while the loop goes on. Checkpoints of the write-ahead log run there too,
-every `CHECKPOINT_EVERY` batches written in place: a checkpoint syncs the file to disk, which a commit in
-place must never do on the loop.
+every `CHECKPOINT_EVERY` batches written in place: one beside the commits in place, then a short one while no
+batch is written (`GroupCommit.hold`). A checkpoint syncs the file to disk, which a commit in place must never
+do on the loop, and one that commits keep overtaking never lets the log start over (`_checkpoint`).
 """
 
 from __future__ import annotations
@@ -108,6 +109,7 @@ class SqlWriter:
         self._conn: Connection | None = None  # the in-place engine's one connection, kept open
         self._thread: ThreadPoolExecutor | None = None
         self._since_checkpoint = 0
+        self._checkpointing = False  # a checkpoint is copying the log beside the commits in place
         if engine.dialect.name == "sqlite":
             self._sqlite = sqlite_thread_engine(engine)  # opened and used in the writer's thread only
             self._in_place = sqlite_in_place_engine(engine)  # the event loop's
@@ -173,21 +175,41 @@ class SqlWriter:
             with self._conn.begin():
                 done = work(self._conn)
         except BaseException:
-            self._conn.close()  # whatever state the failure left it in: the next batch opens a new one
+            self._conn.close()  # back to the pool, rolled back, whatever state the failure left it in
             self._conn = None
             raise
         self._since_checkpoint += 1
-        if self._since_checkpoint >= CHECKPOINT_EVERY:
-            self._since_checkpoint = 0
-            checkpoint = asyncio.get_running_loop().run_in_executor(self._thread, self._checkpoint)
-            checkpoint.add_done_callback(_checkpointed)
+        if self._since_checkpoint >= CHECKPOINT_EVERY and not self._checkpointing:
+            self._since_checkpoint, self._checkpointing = 0, True
+            copied = asyncio.get_running_loop().run_in_executor(self._thread, self._checkpoint)
+            copied.add_done_callback(self._copied)
         return done
 
-    def _checkpoint(self) -> None:
-        """Copy the log's pages into the file (passive: no waiting for readers or writers), in the thread."""
+    def _copied(self, copied: asyncio.Future[bool]) -> None:
+        """The log's pages copied beside the commits in place: what they added meanwhile is copied now, in the
+        thread, while no batch is written (none is started until it ends; with one being written in the
+        thread, the next round does it)."""
+        self._checkpointing = False
+        if not copied.cancelled() and copied.exception() is None and copied.result():
+            self.commits.hold(self._checkpoint)
+
+    def _checkpoint(self) -> bool:
+        """Copy the log's pages into the file (passive: it waits for no reader), in the thread; True when done.
+
+        Two of them make the log start over. The first runs beside the commits in place and copies most of the
+        log (~100 batches: ~10 ms here). The commits that overtake it keep the log from being covered whole,
+        and a log starts over only once one was (issue 18: 37 MB after 1,000 small batches, 195 MB after
+        5,000, without the second). The second runs while no batch is written (`GroupCommit.hold`) and copies
+        only what came during the first: the writes wait that long, a fraction of a millisecond, not the first's.
+        """
         assert self._sqlite is not None
-        with self._sqlite.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        try:
+            with self._sqlite.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        except Exception as exc:  # the next one tries again
+            log.warning("db.checkpoint_failed error=%s", type(exc).__name__)
+            return False
+        return True
 
     async def _run(self, writes: list[Write]) -> None:
         token = uuid.uuid4().hex
@@ -214,15 +236,11 @@ class SqlWriter:
             self._conn = None
         if self._in_place is not None:
             self._in_place.dispose()
+            self._in_place = None  # a transaction after closing runs in a thread, on a connection it closes
         thread, self._thread = self._thread, None
         if thread is not None and self._sqlite is not None:
             await asyncio.get_running_loop().run_in_executor(thread, self._sqlite.dispose)  # its thread
             thread.shutdown(wait=True)
-
-
-def _checkpointed(checkpoint: asyncio.Future[None]) -> None:
-    if not checkpoint.cancelled() and checkpoint.exception() is not None:  # the next one tries again
-        log.warning("db.checkpoint_failed error=%s", type(checkpoint.exception()).__name__)
 
 
 def _write_batch_once(conn: Connection, writes: list[Write], token: str, prune: bool) -> None:
