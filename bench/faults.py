@@ -163,13 +163,19 @@ def _recovered(base: str, playthrough: str) -> bool:
 
 
 def _dead(base: str, urls: set[str]) -> int:
+    """How many of `urls` do not load (200); each one that does not is printed with what it answered."""
     dead = 0
     with httpx.Client(base_url=base, timeout=10) as client:
         for url in urls:
             try:
-                dead += client.get(url).status_code != 200
-            except httpx.HTTPError:
+                status = client.get(url).status_code
+            except httpx.HTTPError as exc:
+                status, what = 0, type(exc).__name__
+            else:
+                what = str(status)
+            if status != 200:
                 dead += 1
+                print(f"  dead URL {url}: {what}", flush=True)
     return dead
 
 
