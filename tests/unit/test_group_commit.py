@@ -63,6 +63,13 @@ async def _spawn(commit: GroupCommit[str], items: list[str]) -> list[asyncio.Tas
     return tasks
 
 
+async def _through(commit: GroupCommit[str], window: Window, items: list[str]) -> list[object]:
+    """Each item's outcome (None, or its batch's error) once the window that gathers them is opened."""
+    tasks = await _spawn(commit, items)
+    await window.open_once()
+    return await asyncio.gather(*tasks, return_exceptions=True)
+
+
 async def test_writes_wait_for_the_window_then_go_in_one_batch() -> None:
     db, window = FakeDatabase(), Window()
     commit = writer(db, window)
@@ -116,15 +123,9 @@ async def test_a_failed_batch_fails_exactly_its_own_writes() -> None:
     db.poisoned = {"bad"}
     commit = writer(db, window)
 
-    first = await _spawn(commit, ["a1", "a2"])
-    await window.open_once()
-    await asyncio.gather(*first)
-    second = await _spawn(commit, ["b1", "bad", "b2"])
-    await window.open_once()
-    outcomes = await asyncio.gather(*second, return_exceptions=True)
-    third = await _spawn(commit, ["c1"])
-    await window.open_once()
-    await asyncio.gather(*third)
+    await _through(commit, window, ["a1", "a2"])
+    outcomes = await _through(commit, window, ["b1", "bad", "b2"])
+    await _through(commit, window, ["c1"])
 
     assert all(isinstance(o, RuntimeError) for o in outcomes)
     assert db.committed == [["a1", "a2"], ["c1"]]
@@ -452,12 +453,8 @@ async def test_a_batch_that_fails_in_place_fails_exactly_its_own_writes() -> Non
     commit: GroupCommit[str] = GroupCommit(db.run_batch, window=window.wait, here=here.write)
     here.poisoned = {"bad"}
 
-    bad = await _spawn(commit, ["b1", "bad"])
-    await window.open_once()
-    outcomes = await asyncio.gather(*bad, return_exceptions=True)
-    good = await _spawn(commit, ["c1"])
-    await window.open_once()
-    await asyncio.gather(*good)
+    outcomes = await _through(commit, window, ["b1", "bad"])
+    await _through(commit, window, ["c1"])
 
     assert all(isinstance(o, RuntimeError) for o in outcomes)
     assert here.committed == [["c1"]]

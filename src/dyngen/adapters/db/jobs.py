@@ -455,8 +455,8 @@ class _NewJobWrite:
     postgres: bool
 
     def write_all(self, conn: Connection, group: list[_NewJobWrite]) -> None:
-        if not self.postgres and not any(write.events for write in group):  # records only: no ids needed back
-            add_records(conn, [write.record for write in group])
+        if not any(write.events for write in group):  # records only: no ids needed back
+            add_records(conn, [write.record for write in group], postgres=self.postgres)
             return
         added = set(insert_records(conn, [write.record for write in group], postgres=self.postgres))
         events = []

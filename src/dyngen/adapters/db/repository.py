@@ -185,10 +185,7 @@ class _RecordWrite:
     postgres: bool
 
     def write_all(self, conn: Connection, group: list[_RecordWrite]) -> None:
-        if self.postgres:
-            insert_records(conn, [write.record for write in group], postgres=True)
-        else:
-            add_records(conn, [write.record for write in group])
+        add_records(conn, [write.record for write in group], postgres=self.postgres)
 
 
 def insert_records(conn: Connection, group: Sequence[GenerationRecord], *, postgres: bool) -> list[str]:
@@ -497,22 +494,23 @@ _TEXT_GENERATIONS = Table(
 )
 
 
-_INSERT_POSTGRES = postgresql.insert(_TEXT_GENERATIONS).on_conflict_do_nothing(index_elements=["id"])
-_INSERT_SQLITE = sqlite.insert(_TEXT_GENERATIONS).on_conflict_do_nothing(index_elements=["id"])
 # Built once: a statement built per call is compiled per call too, before its cache key finds it compiled.
+_INSERT_SQLITE = sqlite.insert(_TEXT_GENERATIONS).on_conflict_do_nothing(index_elements=["id"])
 _ADDED = {
-    True: _INSERT_POSTGRES.returning(_TEXT_GENERATIONS.c.id),
+    True: postgresql.insert(_TEXT_GENERATIONS)
+    .on_conflict_do_nothing(index_elements=["id"])
+    .returning(_TEXT_GENERATIONS.c.id),
     False: _INSERT_SQLITE.returning(_TEXT_GENERATIONS.c.id),
 }
 
 
-def add_records(conn: Connection, group: Sequence[GenerationRecord]) -> None:
-    """`insert_records` on SQLite, for a caller that needs no ids back: records without artifacts are one
+def add_records(conn: Connection, group: Sequence[GenerationRecord], *, postgres: bool) -> None:
+    """`insert_records` for a caller that needs no ids back. On SQLite, records without artifacts are one
     `executemany` (SQLAlchemy's multi-row insert with RETURNING cost a batch of four ~0.2 ms more, issue 18).
     Records with artifacts take `insert_records`: which of them went in (their artifacts with them) is known
     from the insert itself, where a look before it could miss a record another process adds meanwhile."""
-    if any(record.artifacts for record in group):
-        insert_records(conn, group, postgres=False)
+    if postgres or any(record.artifacts for record in group):
+        insert_records(conn, group, postgres=postgres)
         return
     records = {record.id: record for record in group}
     conn.execute(_INSERT_SQLITE, [record_text_row(r) for r in records.values()])

@@ -6,6 +6,7 @@ through httpx's decoders) and `aclose`.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 
 import httpx
@@ -14,7 +15,7 @@ import httpx
 _IDENTITY = frozenset({"", "identity"})
 
 
-class WireAnswer:
+class WireAnswer(ABC):
     """An answer whose body is still to read; a wire gives its bytes (`_raw`) and gives the connection back."""
 
     def __init__(self, status_code: int, headers: httpx.Headers) -> None:
@@ -25,9 +26,9 @@ class WireAnswer:
     def is_redirect(self) -> bool:
         return httpx.codes.is_redirect(self.status_code) and "location" in self.headers
 
+    @abstractmethod
     def _raw(self) -> AsyncIterator[bytes]:
         """The body's bytes as they came over the wire, its failures as httpx's errors."""
-        raise NotImplementedError
 
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
         """The body as it arrives, decoded (httpx's decoders, for an encoded answer)."""
@@ -39,9 +40,9 @@ class WireAnswer:
         async for chunk in encoded.aiter_bytes():
             yield chunk
 
+    @abstractmethod
     async def aclose(self) -> None:
         """Done with the answer: its connection goes back to the pool when its body was read, else it is closed."""
-        raise NotImplementedError
 
 
 class _Stream(httpx.AsyncByteStream):
