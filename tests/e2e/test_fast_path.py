@@ -263,3 +263,36 @@ async def test_a_player_with_other_choices_has_them_reach_the_provider_on_every_
             assert seen == [{"door": "left"}, {"door": "right"}, {"door": "middle"}], f"fast path {fast}"
         finally:
             await services.aclose()
+
+
+async def test_an_unexpected_failure_is_answered_as_the_routes_answer_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A failure nothing expected, met by the fast path or by the route behind it: the same logged 500,
+    with the CORS headers of an allowed origin either way (the front runs outside FastAPI's own stack)."""
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(front_door, "answer_known", broken)
+    monkeypatch.setattr(generation_routes.front_door, "generate", broken)
+    answers = []
+    for fast in (True, False):
+        settings = compared_settings(tmp_path, fast=fast)
+        services = await build(settings, clock=FakeClock())
+        try:
+            _, runtime = await make_key(services, "game", Scope.RUNTIME)
+            transport = httpx.ASGITransport(app=create_app(settings, services=services), raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://dyngen.test") as http:
+                caplog.clear()
+                response = await http.post(
+                    "/api/generate-content", json=game_request(), headers={"X-API-Key": runtime, "Origin": GAME}
+                )
+        finally:
+            await services.aclose()
+        assert [r.exc_info[1] for r in caplog.records if r.exc_info and r.name == "dyngen.api"] != []
+        answers.append(normalised(response))
+    assert answers[0] == answers[1]
+    status, headers, text = answers[0]
+    assert (status, dict(headers)["access-control-allow-origin"]) == (500, GAME)
+    assert '"message":"internal error; the failure was logged"' in text

@@ -119,6 +119,14 @@ def error_response(exc: DyngenError, *, unavailable_retry_after_s: float) -> JSO
     return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=status, headers=headers)
 
 
+def unexpected_response(exc: Exception) -> JSONResponse:
+    """The answer to an error nothing expected (logged here, with its traceback): a 500 that says so."""
+    log.exception("api.unexpected_error error=%s", type(exc).__name__, exc_info=exc)
+    return JSONResponse(
+        error_body(ErrorCode.GEN_PROVIDER_UNAVAILABLE, "internal error; the failure was logged"), status_code=500
+    )
+
+
 def install(app: FastAPI, *, unavailable_retry_after_s: float = 5.0) -> None:
     """Register the handlers on `app`; a 503 says when to try again (`unavailable_retry_after_s`)."""
 
@@ -160,7 +168,4 @@ def install(app: FastAPI, *, unavailable_retry_after_s: float = 5.0) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        log.exception("api.unexpected_error error=%s", type(exc).__name__)
-        return JSONResponse(
-            error_body(ErrorCode.GEN_PROVIDER_UNAVAILABLE, "internal error; the failure was logged"), status_code=500
-        )
+        return unexpected_response(exc)

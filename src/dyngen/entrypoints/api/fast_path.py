@@ -21,6 +21,7 @@ headers are the same either way) and takes `POST /api/generate-content` and
 
 from __future__ import annotations
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dyngen.bootstrap_ports import generation_ports, play_ports
@@ -28,7 +29,7 @@ from dyngen.domain.access import Scope as KeyScope
 from dyngen.domain.errors import DyngenError
 from dyngen.domain.ids import id_problem
 from dyngen.entrypoints.api.auth import key_in
-from dyngen.entrypoints.api.errors import error_response
+from dyngen.entrypoints.api.errors import error_response, unexpected_response
 from dyngen.entrypoints.api.middleware import route_path
 from dyngen.services.access import keys as access
 from dyngen.services.generation import front_door
@@ -96,12 +97,27 @@ class HitFastPath:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        services: Services = scope["app"].state.services
-        generate_body = body
+        try:
+            answer = await self._answer(scope["app"].state.services, node, body, key_in(authorization, api_key))
+        except Exception as exc:  # what FastAPI's handler of the unexpected answers behind this front
+            answer = unexpected_response(exc)
+        if answer is None:
+            await self.app(scope, replay, send)
+        elif isinstance(answer, bytes):
+            headers = [(b"content-length", str(len(answer)).encode()), (b"content-type", _JSON)]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": answer})
+        else:
+            await answer(scope, replay, send)
+
+    async def _answer(
+        self, services: Services, node: tuple[str, str] | None, body: bytes, presented: str | None
+    ) -> bytes | Response | None:
+        """The answer's bytes, an error's answer, or None: FastAPI's to answer (see the module docstring)."""
         ports = generation_ports(services)  # built once per `Services`: a dictionary lookup here
         try:
             key = await access.authenticate(
-                presented=key_in(authorization, api_key),
+                presented=presented,
                 required=KeyScope.RUNTIME,
                 keys=services.keys,
                 cache=services.key_cache,
@@ -113,21 +129,12 @@ class HitFastPath:
                     graph_id=node[0], node_id=node[1], body=body, ports=play_ports(services)
                 )
                 if call.body is None:
-                    await self.app(scope, replay, send)
-                    return
-                generate_body = call.body
+                    return None
+                body = call.body
         except DyngenError:
-            await self.app(scope, replay, send)
-            return
+            return None
         try:
-            answered = await front_door.answer_known(GenerateCall(body=generate_body, key=key), ports=ports)
+            answered = await front_door.answer_known(GenerateCall(body=body, key=key), ports=ports)
         except DyngenError as exc:  # over a rate limit, or from serving it: counted, so answered here
-            await error_response(exc, unavailable_retry_after_s=self.unavailable_retry_after_s)(scope, replay, send)
-            return
-        if answered is None:
-            await self.app(scope, replay, send)
-            return
-        data = answered.data
-        headers = [(b"content-length", str(len(data)).encode()), (b"content-type", _JSON)]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": data})
+            return error_response(exc, unavailable_retry_after_s=self.unavailable_retry_after_s)
+        return None if answered is None else answered.data
