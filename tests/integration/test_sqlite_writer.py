@@ -183,8 +183,8 @@ def test_the_in_place_connection_never_waits_for_a_lock_nor_checkpoints_on_commi
 
 
 async def test_a_batch_with_a_record_stored_already_writes_the_others_and_their_artifacts(engine: AsyncEngine) -> None:
-    # A replayed record (the outbox, or another process) in the same batch as a new one: which of them went in,
-    # and so whose artifacts to add, is what the insert itself says, not a look before it.
+    # A replayed record (the outbox, or another process) in the same batch as a new one: the stored one and its
+    # artifacts are left as they are (not written twice, the batch not failed on their ids), the new one is added.
     window = asyncio.Event()
     writer = SqlWriter(engine=engine, window=window.wait)
     repository = SqlAlchemyGenerationRepository(engine=engine, writer=writer)

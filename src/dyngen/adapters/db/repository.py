@@ -195,9 +195,7 @@ def insert_records(conn: Connection, group: Sequence[GenerationRecord], *, postg
     # The record's JSON columns are written as pydantic makes their text (`record_text_row`).
     rows = [record_text_row(r) for r in records.values()]
     added = list(conn.execute(_ADDED[postgres], rows).scalars().all())
-    artifacts = [
-        {**a.model_dump(), "created_at": to_utc(a.created_at)} for gid in added for a in records[gid].artifacts
-    ]
+    artifacts = [artifact_row(a) for gid in added for a in records[gid].artifacts]
     if artifacts:
         conn.execute(generation_artifacts.insert(), artifacts)
     return added
@@ -502,18 +500,29 @@ _ADDED = {
     .returning(_TEXT_GENERATIONS.c.id),
     False: _INSERT_SQLITE.returning(_TEXT_GENERATIONS.c.id),
 }
+_ADD_ARTIFACTS = generation_artifacts.insert()
+_KEEP_ARTIFACTS_SQLITE = sqlite.insert(generation_artifacts).on_conflict_do_nothing(index_elements=["id"])
 
 
 def add_records(conn: Connection, group: Sequence[GenerationRecord], *, postgres: bool) -> None:
-    """`insert_records` for a caller that needs no ids back. On SQLite, records without artifacts are one
-    `executemany` (SQLAlchemy's multi-row insert with RETURNING cost a batch of four ~0.2 ms more, issue 18).
-    Records with artifacts take `insert_records`: which of them went in (their artifacts with them) is known
-    from the insert itself, where a look before it could miss a record another process adds meanwhile."""
-    if postgres or any(record.artifacts for record in group):
+    """`insert_records` for a caller that needs no ids back. On SQLite, the records are one `executemany`
+    that skips the ids stored already, and their artifacts another (SQLAlchemy's multi-row insert with
+    RETURNING, which says which records went in, cost a batch of four ~0.2 ms more, issue 18). The count of
+    rows the records' insert added says whether every record was new (their artifacts are then inserted as
+    `insert_records` inserts them). If not, one of them is stored already: ids are made per generation, so
+    it is this very record written again (a write the outbox kept, run once more), stored with these same
+    artifacts in one transaction, and the artifacts then skip the ids stored already too."""
+    if postgres:
         insert_records(conn, group, postgres=postgres)
         return
-    records = {record.id: record for record in group}
-    conn.execute(_INSERT_SQLITE, [record_text_row(r) for r in records.values()])
+    records = {record.id: record for record in group}.values()  # the same record twice is written once
+    added = conn.execute(_INSERT_SQLITE, [record_text_row(r) for r in records]).rowcount
+    if artifacts := [artifact_row(a) for r in records for a in r.artifacts]:
+        conn.execute(_ADD_ARTIFACTS if added == len(records) else _KEEP_ARTIFACTS_SQLITE, artifacts)
+
+
+def artifact_row(artifact: ArtifactRecord) -> dict[str, Any]:
+    return {**artifact.model_dump(), "created_at": to_utc(artifact.created_at)}
 
 
 def record_text_row(record: GenerationRecord) -> dict[str, Any]:
@@ -533,10 +542,7 @@ def record_from_row(row: Any, artifacts: list[ArtifactRecord]) -> GenerationReco
 
 async def insert_artifacts(conn: AsyncConnection, record: GenerationRecord) -> None:
     if record.artifacts:
-        await conn.execute(
-            generation_artifacts.insert(),
-            [{**a.model_dump(), "created_at": to_utc(a.created_at)} for a in record.artifacts],
-        )
+        await conn.execute(generation_artifacts.insert(), [artifact_row(a) for a in record.artifacts])
 
 
 def _artifact(row: Any) -> ArtifactRecord:
