@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -23,6 +24,7 @@ from dyngen.ports import GenerationFilter
 from dyngen.services.authoring import graphs, nodes
 from dyngen.services.authoring.runtime_graphs import CURRENT_TTL_S, live_graph, referenced
 from dyngen.services.generation.front_door import Answered, GenerateCall, answer_known, generate, generate_content
+from dyngen.services.machinery import revalidating
 from dyngen.services.machinery.container import Services
 from dyngen.services.machinery.revalidating import RevalidatingMemo
 from dyngen.services.play import by_reference
@@ -391,3 +393,32 @@ async def test_a_value_known_and_fresh_is_given_in_place_and_nothing_else_is() -
     assert await memo.get("story", read, now=0.0) == "v1"
     assert (memo.fresh("story", now=4.9), memo.fresh("story", now=5.0)) == ("v1", None)
     assert reads == ["story"]
+
+
+async def test_requests_during_a_re_read_are_served_what_is_known_and_only_a_stuck_one_is_logged(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Past its TTL, the request that starts the re-read waits for it (`REFRESH_WAIT_S`); the requests that
+    come while it runs get the known value at once. A re-read under way is not stuck: nothing is logged
+    for them (before, a warning each: every 2 s under a by-reference load, one per request in flight)."""
+    monkeypatch.setattr(revalidating, "REFRESH_WAIT_S", 3600.0)  # the starter waits for the release below
+    memo: RevalidatingMemo[str, str] = RevalidatingMemo(ttl_s=5, stale_s=60)
+    released = asyncio.Event()
+
+    async def first() -> str:
+        return "v1"
+
+    async def slow() -> str:
+        await released.wait()
+        return "v2"
+
+    assert await memo.get("story", first, now=0.0) == "v1"
+    starter = asyncio.create_task(memo.get("story", slow, now=6.0))
+    await asyncio.sleep(0)  # its re-read is under way
+    caplog.set_level(logging.WARNING, logger="dyngen.revalidating")
+    assert [await memo.get("story", slow, now=6.1) for _ in range(3)] == ["v1", "v1", "v1"]
+    assert caplog.records == []
+    released.set()
+    assert await starter == "v2"
+    assert await memo.get("story", slow, now=6.2) == "v2"
+    assert caplog.records == []

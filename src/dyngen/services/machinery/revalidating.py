@@ -30,10 +30,10 @@ class RevalidatingMemo(Generic[K, V]):
 
     Past `ttl_s`, the next request starts a re-read (concurrent requests share it). While the known value
     is at most `stale_s` past its `ttl_s`, a re-read that does not answer at once does not hold requests:
-    the request that started it waits `REFRESH_WAIT_S` at most, later ones not at all, and they are served
-    the known value while it goes on (stale-while-revalidate); a re-read that fails with a `DyngenError`
-    (the store is down) is served the known value too. Older than that, or never read, a request waits for
-    the read and gets its error.
+    the request that started it waits `REFRESH_WAIT_S` at most (then says it is stuck, in the log), later
+    ones not at all, and they are served the known value while it goes on (stale-while-revalidate); a
+    re-read that fails with a `DyngenError` (the store is down) is served the known value too. Older than
+    that, or never read, a request waits for the read and gets its error.
 
     Args:
         ttl_s: Seconds a read value is trusted.
@@ -77,11 +77,14 @@ class RevalidatingMemo(Generic[K, V]):
             self._reading[key] = task
         if known is None or now - known[1] >= self.ttl_s + self.stale_s:
             return await asyncio.shield(task)  # the requests that arrived with it share its answer
-        if started:
+        if not started:
+            if not task.done():  # another request's re-read, under way: served what is known meanwhile
+                return known[0]
+        else:
             await asyncio.wait({task}, timeout=REFRESH_WAIT_S)
-        if not task.done():
-            log.warning("revalidating.read_stuck what=%s serving_known=true", self.what)
-            return known[0]
+            if not task.done():
+                log.warning("revalidating.read_stuck what=%s serving_known=true", self.what)
+                return known[0]
         error = task.exception()
         if error is None:
             return task.result()
