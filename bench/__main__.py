@@ -22,6 +22,7 @@ from bench import (
     http_cache_hits,
     jobs,
     llm_overhead,
+    machine,
     miss,
     provider_speed,
     stampede,
@@ -36,6 +37,7 @@ from bench import report as report_file
 from bench import warmup as warmup_bench
 
 BENCHMARKS: dict[str, tuple[str, Callable[[], list[Row]]]] = {
+    "machine": ("this machine's Python speed now, to read the absolute figures by", machine.run),
     "http": ("cache hits through the HTTP server vs a separate bare FastAPI app", http_cache_hits.run),
     "provider": ("built-in provider and service miss path vs payload serialisation", provider_speed.run),
     "miss": (
