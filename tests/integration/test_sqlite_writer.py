@@ -15,11 +15,17 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, event
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dyngen.adapters.db import writer as writer_module
 from dyngen.adapters.db.budgets import SqlAlchemyBudgetLedger
-from dyngen.adapters.db.repository import SqlAlchemyGenerationRepository, create_engine, sqlite_in_place_engine
+from dyngen.adapters.db.repository import (
+    SqlAlchemyGenerationRepository,
+    add_records,
+    create_engine,
+    sqlite_in_place_engine,
+)
 from dyngen.adapters.db.schema import upgrade
 from dyngen.adapters.db.writer import SqlWriter
 from dyngen.domain.budgets import to_micros
@@ -207,3 +213,33 @@ async def test_a_batch_with_a_record_stored_already_writes_the_others_and_their_
     finally:
         window.set()
         await writer.aclose()
+
+
+@pytest.mark.parametrize(
+    "clash",
+    [["dup", "dup"], ["a1"]],
+    ids=["two artifacts of one id", "the stored record's artifact id"],
+)
+async def test_a_batch_with_a_record_stored_already_still_fails_on_a_new_records_artifact_clash(
+    engine: AsyncEngine, clash: list[str]
+) -> None:
+    # Only the stored record's own artifacts are left out: a new record's artifact whose id is taken fails the
+    # batch, as it does without a stored record beside it (and on PostgreSQL), and nothing of it is kept.
+    sync = sqlite_in_place_engine(engine)
+    stored = record("g1", artifacts=[artifact("a1", "g1")])
+    broken = record("g2", artifacts=[artifact(i, "g2", role=f"r{n}") for n, i in enumerate(clash)])
+    try:
+        with sync.begin() as conn:
+            add_records(conn, [stored], postgres=False)
+        with pytest.raises(IntegrityError), sync.begin() as conn:
+            add_records(conn, [stored, broken], postgres=False)
+        with sync.begin() as conn:
+            add_records(conn, [stored, record("g3", artifacts=[artifact("a3", "g3")])], postgres=False)
+    finally:
+        sync.dispose()
+    repository = SqlAlchemyGenerationRepository(engine=engine)
+    assert await repository.get("g1") == stored
+    assert await repository.get("g2") is None
+    third = await repository.get("g3")
+    assert third is not None
+    assert [a.id for a in third.artifacts] == ["a3"]

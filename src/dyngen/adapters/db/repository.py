@@ -501,24 +501,32 @@ _ADDED = {
     False: _INSERT_SQLITE.returning(_TEXT_GENERATIONS.c.id),
 }
 _ADD_ARTIFACTS = generation_artifacts.insert()
-_KEEP_ARTIFACTS_SQLITE = sqlite.insert(generation_artifacts).on_conflict_do_nothing(index_elements=["id"])
+_STORED_ARTIFACTS = select(generation_artifacts.c.id, generation_artifacts.c.generation_id).where(
+    generation_artifacts.c.id.in_(bindparam("ids", expanding=True))
+)
 
 
 def add_records(conn: Connection, group: Sequence[GenerationRecord], *, postgres: bool) -> None:
     """`insert_records` for a caller that needs no ids back. On SQLite, the records are one `executemany`
     that skips the ids stored already, and their artifacts another (SQLAlchemy's multi-row insert with
     RETURNING, which says which records went in, cost a batch of four ~0.2 ms more, issue 18). The count of
-    rows the records' insert added says whether every record was new (their artifacts are then inserted as
-    `insert_records` inserts them). If not, one of them is stored already: ids are made per generation, so
-    it is this very record written again (a write the outbox kept, run once more), stored with these same
-    artifacts in one transaction, and the artifacts then skip the ids stored already too."""
+    rows the records' insert added says whether every record was new: their artifacts are then inserted as
+    `insert_records` inserts them. If not, one of them was stored already (a write the outbox kept, run
+    once more: ids are made per generation), with its artifacts in the same transaction; those are left
+    out (their ids stored for that same record, read under the write lock this insert holds), and every
+    other artifact is inserted as `insert_records` would, failing the batch on a clash as it would."""
     if postgres:
         insert_records(conn, group, postgres=postgres)
         return
     records = {record.id: record for record in group}.values()  # the same record twice is written once
     added = conn.execute(_INSERT_SQLITE, [record_text_row(r) for r in records]).rowcount
-    if artifacts := [artifact_row(a) for r in records for a in r.artifacts]:
-        conn.execute(_ADD_ARTIFACTS if added == len(records) else _KEEP_ARTIFACTS_SQLITE, artifacts)
+    artifacts = [(record.id, artifact) for record in records for artifact in record.artifacts]
+    if artifacts and added != len(records):
+        ids = [artifact.id for _, artifact in artifacts]
+        stored = {(row.id, row.generation_id) for row in conn.execute(_STORED_ARTIFACTS, {"ids": ids})}
+        artifacts = [(gid, artifact) for gid, artifact in artifacts if (artifact.id, gid) not in stored]
+    if artifacts:
+        conn.execute(_ADD_ARTIFACTS, [artifact_row(artifact) for _, artifact in artifacts])
 
 
 def artifact_row(artifact: ArtifactRecord) -> dict[str, Any]:

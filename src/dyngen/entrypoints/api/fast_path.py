@@ -21,8 +21,6 @@ headers are the same either way) and takes `POST /api/generate-content` and
 
 from __future__ import annotations
 
-import functools
-
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -43,7 +41,6 @@ GENERATE_PATH = "/api/generate-content"
 _JSON = b"application/json"
 
 
-@functools.lru_cache(maxsize=1024)  # a game calls a few nodes' paths over and over
 def _node_of(path: str) -> tuple[str, str] | None:
     """`(graph_id, node_id)` of a by-reference path, as the route's `{graph_id}` and `{node_id}` match."""
     parts = path.split("/")
