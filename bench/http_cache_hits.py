@@ -115,13 +115,15 @@ def serve(data_dir: Path, port_file: Path) -> None:
     the parent then polls /api/health)."""
     from dyngen.config import Settings
     from dyngen.entrypoints.api.app import create_app
+    from dyngen.entrypoints.api.http_server import CoalescingHttpToolsProtocol
 
-    serve_app(create_app(Settings(data_dir=data_dir)), port_file)
+    serve_app(create_app(Settings(data_dir=data_dir)), port_file, http=CoalescingHttpToolsProtocol)
 
 
-def serve_app(app: Any, port_file: Path) -> None:
+def serve_app(app: Any, port_file: Path, *, http: Any = "httptools") -> None:
     """Serve `app` as every benchmark server is served: uvicorn, one worker, httptools, uvloop when
-    installed, no access log, on a free loopback port written to `port_file` once bound."""
+    installed, no access log, on a free loopback port written to `port_file` once bound. dyngen's own
+    server passes the protocol `dyngen serve` runs (`http`); a baseline keeps uvicorn's."""
     import uvicorn
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -140,7 +142,7 @@ def serve_app(app: Any, port_file: Path) -> None:
     config = uvicorn.Config(
         app,
         loop=loop,
-        http="httptools",
+        http=http,
         access_log=False,
         log_level="warning",
         lifespan="on",

@@ -92,6 +92,7 @@ def serve(data_dir: Path, port_file: Path) -> None:
 
     from dyngen.config import Settings
     from dyngen.entrypoints.api.app import create_app
+    from dyngen.entrypoints.api.http_server import CoalescingHttpToolsProtocol
 
     app = create_app(Settings(data_dir=data_dir))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -100,7 +101,8 @@ def serve(data_dir: Path, port_file: Path) -> None:
     partial = port_file.with_suffix(".partial")
     partial.write_text(str(sock.getsockname()[1]))
     partial.rename(port_file)
-    config = uvicorn.Config(app, loop="uvloop", http="httptools", access_log=False, log_level="warning")
+    protocol = CoalescingHttpToolsProtocol  # as `dyngen serve` runs it
+    config = uvicorn.Config(app, loop="uvloop", http=protocol, access_log=False, log_level="warning")
     uvicorn.Server(config).run(sockets=[sock])
 
 

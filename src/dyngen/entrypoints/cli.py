@@ -107,6 +107,8 @@ def serve(
     """Serve the HTTP API (and the editor, once built)."""
     import uvicorn
 
+    from dyngen.entrypoints.api.http_server import CoalescingHttpToolsProtocol
+
     settings = stop_on_problems()  # a broken dyngen.toml: every problem with its line, exit code 2
     level = (log_level or settings.log_level).lower()
     configure_logging(level)
@@ -145,6 +147,7 @@ def serve(
         workers=workers,
         log_level=level,
         access_log=False,
+        http=CoalescingHttpToolsProtocol,  # an answer's head and body in one write (api/http_server.py)
     )
 
 
