@@ -9,13 +9,13 @@ run's, so that a run on a slower machine is seen as such, not taken for a regres
 
 from __future__ import annotations
 
-import os
 import platform
 import statistics
 import time
 from pathlib import Path
 
 from bench import Row
+from dyngen.bootstrap_providers import usable_cpus
 
 ADDITIONS = 10_000_000
 REPEATS = 3
@@ -43,7 +43,7 @@ def processor() -> str:
 
 def run() -> list[Row]:
     seconds = statistics.median(reference_loop() for _ in range(REPEATS))
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cpus = usable_cpus()
     print(
         f"  {processor()}, {cpus} CPUs; {ADDITIONS:,} additions in a Python loop:"
         f" {seconds * 1000:.0f} ms of CPU (median of {REPEATS})"

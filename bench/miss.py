@@ -101,8 +101,9 @@ def serve(data_dir: Path, port_file: Path) -> None:
     partial = port_file.with_suffix(".partial")
     partial.write_text(str(sock.getsockname()[1]))
     partial.rename(port_file)
-    protocol = CoalescingHttpToolsProtocol  # as `dyngen serve` runs it
-    config = uvicorn.Config(app, loop="uvloop", http=protocol, access_log=False, log_level="warning")
+    config = uvicorn.Config(  # the protocol `dyngen serve` runs
+        app, loop="uvloop", http=CoalescingHttpToolsProtocol, access_log=False, log_level="warning"
+    )
     uvicorn.Server(config).run(sockets=[sock])
 
 

@@ -173,4 +173,11 @@ def video_renders() -> int:
     CPUs this process may use (x264 runs two threads), at least one. The others wait for a slot within their
     node's deadline: 40 first requests at once for the example's 30 s video on 2 cores all fell back at the
     node's 4 s with every render running (each slowed by all the others), 9 were served with one at a time."""
-    return max(1, len(os.sched_getaffinity(0)) // 2)
+    return max(1, usable_cpus() // 2)
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity where the platform has one, as on Linux; else all)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1

@@ -224,3 +224,13 @@ async def test_the_builtin_video_renders_one_per_two_cpus_at_once_by_default(mon
     release.set()
     await asyncio.gather(*renders)
     assert len(started) == 3
+
+
+def test_the_video_render_cap_counts_the_cpus_where_there_is_no_affinity(monkeypatch: pytest.MonkeyPatch) -> None:
+    """macOS has no `sched_getaffinity`: all the CPUs count (before, building the providers raised there)."""
+    from dyngen import bootstrap_providers
+
+    monkeypatch.delattr(bootstrap_providers.os, "sched_getaffinity")
+    monkeypatch.setattr(bootstrap_providers.os, "cpu_count", lambda: 6)
+
+    assert bootstrap_providers.video_renders() == 3

@@ -197,7 +197,7 @@ def insert_records(conn: Connection, group: Sequence[GenerationRecord], *, postg
     added = list(conn.execute(_ADDED[postgres], rows).scalars().all())
     artifacts = [artifact_row(a) for gid in added for a in records[gid].artifacts]
     if artifacts:
-        conn.execute(generation_artifacts.insert(), artifacts)
+        conn.execute(_ADD_ARTIFACTS, artifacts)
     return added
 
 
@@ -550,7 +550,7 @@ def record_from_row(row: Any, artifacts: list[ArtifactRecord]) -> GenerationReco
 
 async def insert_artifacts(conn: AsyncConnection, record: GenerationRecord) -> None:
     if record.artifacts:
-        await conn.execute(generation_artifacts.insert(), [artifact_row(a) for a in record.artifacts])
+        await conn.execute(_ADD_ARTIFACTS, [artifact_row(a) for a in record.artifacts])
 
 
 def _artifact(row: Any) -> ArtifactRecord:

@@ -77,14 +77,13 @@ class RevalidatingMemo(Generic[K, V]):
             self._reading[key] = task
         if known is None or now - known[1] >= self.ttl_s + self.stale_s:
             return await asyncio.shield(task)  # the requests that arrived with it share its answer
-        if not started:
-            if not task.done():  # another request's re-read, under way: served what is known meanwhile
-                return known[0]
-        else:
+        if started:
             await asyncio.wait({task}, timeout=REFRESH_WAIT_S)
             if not task.done():
                 log.warning("revalidating.read_stuck what=%s serving_known=true", self.what)
                 return known[0]
+        elif not task.done():  # another request's re-read, under way: served what is known meanwhile
+            return known[0]
         error = task.exception()
         if error is None:
             return task.result()
