@@ -24,6 +24,7 @@ from dyngen.entrypoints.api.app import create_app
 from dyngen.entrypoints.api.routes import generation as generation_routes
 from dyngen.ports import providers
 from dyngen.services.generation import front_door
+from dyngen.services.machinery.memo import BODY_KEY_MAX
 from tests.e2e.test_adaptive import SPEC_RULES
 from tests.e2e.test_adaptive import request as adaptive_request
 from tests.e2e.test_api import game_request
@@ -108,9 +109,30 @@ def script(keys: dict[str, str]) -> list[Step]:
             game_request(player_context=context("dave") | {"playthroughId": "pt-2"}),
             runtime,
         ),
+        # Ids that cannot be ids: the route refuses them (404), as it does without the fast path.
+        (
+            "by reference bad node id",
+            "/api/graphs/story/nodes/n%20de/content",
+            {"player_context": context("ivy")},
+            runtime,
+        ),
+        (
+            "by reference bad graph id",
+            "/api/graphs/st%3Cry/nodes/n_de/content",
+            {"player_context": context("ivy")},
+            runtime,
+        ),
+        # A body longer than its own memo key may be (`memo.BODY_KEY_MAX`), once read and then again.
+        ("long body first", "/api/generate-content", game_request(player_context=long_context("hank")), runtime),
+        ("hit long body", "/api/generate-content", game_request(player_context=long_context("hank")), runtime),
         # A node named by an id that names none: refused (422) once counted, so the fifth is over the limit.
         *[(f"unknown node {i}", "/api/generate-content", unknown_node("frank"), runtime) for i in range(5)],
     ]
+
+
+def long_context(player: str) -> dict[str, Any]:
+    choices = {f"choice_{i:03d}_{'x' * 24}": i for i in range(150)}  # ~6 KB: longer than BODY_KEY_MAX
+    return context(player, **choices) | {"playthroughId": "pt-3"}
 
 
 def unknown_node(player: str) -> dict[str, Any]:
@@ -199,6 +221,8 @@ async def test_the_fast_path_answers_every_call_as_the_routes_do(
     assert (statuses["no key"], statuses["wrong key"], statuses["by reference no key"]) == (401, 401, 401)
     assert (statuses["editor scope needed for simulate"], statuses["bad body"], statuses["async"]) == (403, 422, 202)
     assert [statuses[f"unknown node {i}"] for i in range(5)] == [422, 422, 422, 422, 429]
+    assert (statuses["by reference bad node id"], statuses["by reference bad graph id"]) == (404, 404)
+    assert len(httpx.Request("POST", "/", json=game_request(player_context=long_context("hank"))).read()) > BODY_KEY_MAX
     hits = {label for label, answer, _ in slow if '"hit":true' in answer[2]}
     assert hits == {label for label, _, _ in slow if label.startswith("hit")}
     assert all(routed for label, _, routed in slow if label.startswith("hit"))

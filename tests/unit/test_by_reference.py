@@ -5,7 +5,6 @@ Real services on the memory database with a FakeProvider."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -26,6 +25,7 @@ from dyngen.services.authoring.runtime_graphs import CURRENT_TTL_S, live_graph, 
 from dyngen.services.generation.front_door import Answered, GenerateCall, answer_known, generate, generate_content
 from dyngen.services.machinery import revalidating
 from dyngen.services.machinery.container import Services
+from dyngen.services.machinery.memo import body_key
 from dyngen.services.machinery.revalidating import RevalidatingMemo
 from dyngen.services.play import by_reference
 from tests.fakes import FakeClock, FakeHangingCall, FakeProvider, FakeRefusedCall
@@ -136,7 +136,7 @@ async def test_a_by_reference_hit_is_answered_from_the_prepared_request_as_a_fla
 
     call = await by_reference.node_call(graph_id="story", node_id="n_ab", body=payload, ports=play_ports(services))
     assert call.body is not None
-    remembered = services.memo.envelopes.get(hashlib.blake2b(call.body, digest_size=16).digest())
+    remembered = services.memo.envelopes.get(body_key(call.body))
     hits = [await answer_known(GenerateCall(body=call.body), ports=generation_ports(services)) for _ in range(3)]
 
     assert remembered is not None
@@ -145,6 +145,31 @@ async def test_a_by_reference_hit_is_answered_from_the_prepared_request_as_a_fla
     assert len(services.memo.shapes) == 0, "no body read again for its shape"
     answers = [json.loads(hit.data) for hit in hits if hit is not None]
     assert [(a["cache_key"], a["cache"]["hit"]) for a in answers] == [(warmed.cache_key, True)] * 3
+
+
+async def test_a_call_is_known_without_a_turn_of_the_loop_once_resolved_and_while_its_graph_is_fresh(
+    services: Services,
+) -> None:
+    """`known_call` (the fast path's first look) answers from what `node_call` remembered, and nothing
+    else: not before the call was resolved, not once what is current is to be asked again."""
+    await graphs.save_graph(graph=story(), author=None, ports=authoring_ports(services))
+    ports = play_ports(services)
+    body = json.dumps({"player_context": {"playthroughId": "pt-1", "playerId": "pl-1"}}).encode()
+
+    before = by_reference.known_call(graph_id="story", node_id="n_ab", body=body, ports=ports)
+    resolved = await by_reference.node_call(graph_id="story", node_id="n_ab", body=body, ports=ports)
+    known = by_reference.known_call(graph_id="story", node_id="n_ab", body=bytes(bytearray(body)), ports=ports)
+    unknown_node = by_reference.known_call(graph_id="story", node_id="n_zz", body=body, ports=ports)
+    assert isinstance(services.clock, FakeClock)
+    services.clock.advance(CURRENT_TTL_S)
+    stale = by_reference.known_call(graph_id="story", node_id="n_ab", body=body, ports=ports)
+
+    assert before is None
+    assert known is resolved
+    assert unknown_node is None
+    assert stale is None
+    again = await by_reference.node_call(graph_id="story", node_id="n_ab", body=body, ports=ports)
+    assert again is resolved, "the same version: the call remembered"
 
 
 async def test_the_graph_is_read_once_per_version_and_again_after_a_save(services: Services) -> None:

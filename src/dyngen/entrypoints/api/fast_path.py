@@ -42,14 +42,18 @@ _JSON = b"application/json"
 
 
 def _node_of(path: str) -> tuple[str, str] | None:
-    """`(graph_id, node_id)` of a by-reference path, as the route's `{graph_id}` and `{node_id}` match."""
+    """`(graph_id, node_id)` of a by-reference path, as the route's `{graph_id}` and `{node_id}` match
+    (`_valid` checks the ids, once a call of them is not remembered)."""
     parts = path.split("/")
     if len(parts) != 7 or parts[:3] != ["", "api", "graphs"] or parts[4] != "nodes" or parts[6] != "content":
         return None
     graph_id, node_id = parts[3], parts[5]
-    if not graph_id or not node_id or id_problem(graph_id) or id_problem(node_id):
-        return None
-    return graph_id, node_id
+    return (graph_id, node_id) if graph_id and node_id else None
+
+
+def _valid(node: tuple[str, str]) -> bool:
+    """Whether both ids can be ids: the route refuses the others (422) before looking anything up."""
+    return id_problem(node[0]) is None and id_problem(node[1]) is None
 
 
 class HitFastPath:
@@ -125,9 +129,12 @@ class HitFastPath:
                 mode=services.options.auth,
             )
             if node is not None:
-                call = await by_reference.node_call(
-                    graph_id=node[0], node_id=node[1], body=body, ports=play_ports(services)
-                )
+                play = play_ports(services)
+                call = by_reference.known_call(graph_id=node[0], node_id=node[1], body=body, ports=play)
+                if call is None:
+                    if not _valid(node):
+                        return None
+                    call = await by_reference.node_call(graph_id=node[0], node_id=node[1], body=body, ports=play)
                 if call.body is None:
                     return None
                 body = call.body

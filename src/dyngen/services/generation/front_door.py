@@ -2,7 +2,7 @@
 `play`, warm-ups).
 
 `generate` takes the request as it arrived (body bytes, API key, `Prefer`, `Idempotency-Key`), reads the
-body once into an `Envelope` (remembered per body digest, as is the prepared request), checks what the
+body once into an `Envelope` (remembered per body, as is the prepared request), checks what the
 key may ask for and the rate limits, resolves a flat request that names only a stored node's id to that
 node (`authoring/runtime_graphs.py`), and answers with the response's bytes, or queues a job for
 `Prefer: respond-async`. `generate_content` serves a parsed request the same way.
@@ -12,7 +12,7 @@ the front door has read before is counted against the same rate limits and answe
 in the nearest cache tier through the same hit path (`serving.answer`), anything else (a miss, a slower
 tier) through `serving.respond`, as `generate` would; for anything else it returns None before counting
 anything, and the request takes `generate`. Games send the same node with another player context on every
-call, so besides the body digest it remembers a body's *shape* (the body with its `player_context` cut
+call, so besides the body it remembers a body's *shape* (the body with its `player_context` cut
 out): a body of a known shape costs reading its player context, not reading and preparing the whole
 request. A body read for the first time is handed on unless it is a hit (its shape learned and its
 request prepared): `generate` looks the same way first, so it is not read and prepared twice.
@@ -20,7 +20,6 @@ request prepared): `generate` looks the same way first, so it is not read and pr
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass, replace
@@ -41,6 +40,7 @@ from dyngen.services.generation.ports import GenerationPorts
 from dyngen.services.generation.request import Groundwork
 from dyngen.services.generation.serving import answer, count, nearest_hit, respond, served
 from dyngen.services.jobs.lifecycle import request_hash, submit_job
+from dyngen.services.machinery.memo import body_key
 
 
 @dataclass(slots=True)
@@ -121,7 +121,7 @@ def envelope_of(body: bytes) -> Envelope:
 
 async def remember(body: bytes, *, ports: GenerationPorts) -> None:
     """Read and prepare a body the server made itself (a by-reference call's flat request) ahead of its
-    first call, so its hits take the body-digest path, as a flat request's repeated body does, instead of
+    first call, so its hits take the known-body path, as a flat request's repeated body does, instead of
     reading its shape and player context again on every call. A body that is not a valid request, names
     a node by id only or cannot be prepared is left for `generate` to read (and refuse) as any body."""
     envelope = envelope_of(body)
@@ -132,7 +132,7 @@ async def remember(body: bytes, *, ports: GenerationPorts) -> None:
         envelope.prepared = ports.preparer.prepare(request)
     except DyngenError:
         return
-    ports.memo.envelopes.put(hashlib.blake2b(body, digest_size=16).digest(), envelope)
+    ports.memo.envelopes.put(body_key(body), envelope)
 
 
 async def generate(call: GenerateCall, *, ports: GenerationPorts) -> Answered | Queued:
@@ -145,8 +145,8 @@ async def generate(call: GenerateCall, *, ports: GenerationPorts) -> Answered | 
             CONFLICT (409) for a reused `Idempotency-Key` with another body.
     """
     started = ports.clock.monotonic()
-    digest = hashlib.blake2b(call.body, digest_size=16).digest()
-    envelope: Envelope | None = ports.memo.envelopes.get(digest)
+    known = body_key(call.body)
+    envelope: Envelope | None = ports.memo.envelopes.get(known)
     if (
         envelope is None
         and not call.respond_async
@@ -166,7 +166,7 @@ async def generate(call: GenerateCall, *, ports: GenerationPorts) -> Answered | 
     if envelope is None:
         envelope = envelope_of(call.body)
         if envelope.request is not None:  # a problem is raised afresh each time, never remembered
-            ports.memo.envelopes.put(digest, envelope)
+            ports.memo.envelopes.put(known, envelope)
     if envelope.simulate and call.key is not None and not allows(call.key.scope, Scope.EDITOR):
         raise DyngenError(
             ErrorCode.FORBIDDEN,
@@ -244,7 +244,7 @@ def split_context(body: bytes) -> tuple[str, bytes] | None:
 @dataclass(frozen=True, slots=True)
 class Look:
     """What the first look made of a body: its prepared request, the player it counts against, and
-    whether the body was read before (by digest, or another body of its shape)."""
+    whether the body was read before (the same body, or another body of its shape)."""
 
     prepared: Prepared
     player: str | None
@@ -252,20 +252,20 @@ class Look:
 
 
 async def _first_look(body: bytes, *, ports: GenerationPorts) -> Look | None:
-    """The prepared request of a body already prepared whole (by digest) or of a known shape (or of a new
+    """The prepared request of a body already prepared whole (the same bytes) or of a known shape (or of a new
     shape, learned now); None for anything else (then `generate` reads it, and remembers what it read)."""
-    digest = hashlib.blake2b(body, digest_size=16).digest()
-    envelope: Envelope | None = ports.memo.envelopes.get(digest)
+    known = body_key(body)
+    envelope: Envelope | None = ports.memo.envelopes.get(known)
     if envelope is not None:
         if envelope.prepared is None or envelope.simulate:
             return None
         return Look(envelope.prepared, envelope.player)
-    seen: Look | None = ports.memo.looks.get(digest)
+    seen: Look | None = ports.memo.looks.get(known)
     if seen is not None:
         return seen
     look = await _shape_look(body, ports=ports, learn=True)
     if look is not None and look.known:  # a shape's look depends on the body's bytes alone
-        ports.memo.looks.put(digest, look)
+        ports.memo.looks.put(known, look)
     return look
 
 

@@ -10,7 +10,7 @@ from dyngen.domain.errors import DyngenError, ErrorCode
 from dyngen.domain.graph import GenerationNode, SceneGraph
 from dyngen.domain.responses import GenerateContentResponse
 from dyngen.domain.runtime import NodeContentRequest
-from dyngen.services.machinery.memo import LruMemo
+from dyngen.services.machinery.memo import BodyKey, LruMemo
 from dyngen.services.machinery.revalidating import RevalidatingMemo
 
 
@@ -70,7 +70,7 @@ STALE_S = 300.0
 @dataclass
 class GraphCache:
     """Parsed graph versions, what the store says is current, and by-reference calls resolved per (graph,
-    version, node, body digest). The parsed versions and the calls are keyed by immutable versions; only
+    version, node, body). The parsed versions and the calls are keyed by immutable versions; only
     what is current is asked again, after `CURRENT_TTL_S`, and at once after a save or a delete in this
     process (`invalidate`, `forget_node`).
 
@@ -86,8 +86,8 @@ class GraphCache:
     current: RevalidatingMemo[str, LiveGraph | None] = field(init=False)
     stored: RevalidatingMemo[str, tuple[tuple[str, int], ...]] = field(init=False)
     nodes: RevalidatingMemo[str, GenerationNodeConfig | None] = field(init=False)
-    bodies: LruMemo[bytes, NodeContentRequest] = field(default_factory=lambda: LruMemo(4096))
-    calls: LruMemo[tuple[str, int, str, bytes], NodeCall] = field(default_factory=lambda: LruMemo(4096))
+    bodies: LruMemo[BodyKey, NodeContentRequest] = field(default_factory=lambda: LruMemo(4096))
+    calls: LruMemo[tuple[str, int, str, BodyKey], NodeCall] = field(default_factory=lambda: LruMemo(4096))
     epoch: int = 0
 
     def __post_init__(self) -> None:

@@ -13,8 +13,6 @@ request's hit of a body it has seen before (`python -m bench byref`).
 
 from __future__ import annotations
 
-import hashlib
-
 from dyngen.domain import fallback
 from dyngen.domain.cache_keys import cache_key
 from dyngen.domain.contracts import GenerateContentRequest, GenerationStatus
@@ -25,7 +23,8 @@ from dyngen.domain.runtime import AdvanceRequest, AdvanceResponse, NodeContentRe
 from dyngen.domain.wire import load_json
 from dyngen.services.authoring.runtime_graphs import not_found
 from dyngen.services.generation import front_door
-from dyngen.services.machinery.graph_cache import LiveGraph, NodeCall
+from dyngen.services.machinery.graph_cache import GraphCache, LiveGraph, NodeCall
+from dyngen.services.machinery.memo import body_key
 from dyngen.services.play import walk as play
 from dyngen.services.play.ports import PlayPorts
 
@@ -50,6 +49,24 @@ def disabled_answer(request: GenerateContentRequest, *, graph: LiveGraph) -> Gen
     )
 
 
+def known_call(*, graph_id: str, node_id: str, body: bytes, ports: PlayPorts) -> NodeCall | None:
+    """`node_call`'s answer when all of it is remembered and fresh (the body read, the graph's version,
+    the call resolved), without a turn of the event loop; else None (`node_call` it). A call is remembered
+    only once resolved: its ids are a stored graph's and node's."""
+    cache = ports.graphs
+    key = body_key(body)
+    parsed = cache.bodies.get(key)
+    if parsed is None:
+        return None
+    live = _known_graph(cache, graph_id, parsed.graph_version, now=ports.generation.clock.monotonic())
+    return None if live is None else cache.calls.get((live.id, live.version, node_id, key))
+
+
+def _known_graph(cache: GraphCache, graph_id: str, version: int | None, *, now: float) -> LiveGraph | None:
+    """The graph's version a call names (its current one for None) when it is known and fresh."""
+    return cache.current.fresh(graph_id, now=now) if version is None else cache.versions.get((graph_id, version))
+
+
 async def node_call(*, graph_id: str, node_id: str, body: bytes, ports: PlayPorts) -> NodeCall:
     """Resolve a by-reference call: the graph's current (or pinned) version, the node in it (a Generation
     Node, or an edge with `generate: true` by its `edge:<from>-><to>` id), its scenes, and the player.
@@ -58,20 +75,20 @@ async def node_call(*, graph_id: str, node_id: str, body: bytes, ports: PlayPort
         DyngenError: GEN_INVALID_CONFIG for a body that is not a `NodeContentRequest` (every problem
             listed); NOT_FOUND for an unknown graph, version or node (the closest id suggested).
     """
+    if (known := known_call(graph_id=graph_id, node_id=node_id, body=body, ports=ports)) is not None:
+        return known
     cache = ports.graphs
-    digest = hashlib.blake2b(body, digest_size=16).digest()
-    parsed = cache.bodies.get(digest)
+    key = body_key(body)
+    parsed = cache.bodies.get(key)
     if parsed is None:
         parsed = load_json(NodeContentRequest, body or b"{}", prefix=("body",))
-        cache.bodies.put(digest, parsed)
+        cache.bodies.put(key, parsed)
     version = parsed.graph_version
-    # What is known and fresh is taken in place (most calls: no coroutine of the store's path); else asked.
-    live = (
-        cache.current.fresh(graph_id, now=ports.generation.clock.monotonic())
-        if version is None
-        else cache.versions.get((graph_id, version))
-    ) or await ports.live_graph(graph_id=graph_id, version=version)
-    memo_key = (live.id, live.version, node_id, digest)
+    # What is known and fresh is taken in place; else asked.
+    live = _known_graph(cache, graph_id, version, now=ports.generation.clock.monotonic()) or await ports.live_graph(
+        graph_id=graph_id, version=version
+    )
+    memo_key = (live.id, live.version, node_id, key)
     call = cache.calls.get(memo_key)
     if call is None:
         node = live.node(node_id)
