@@ -30,6 +30,7 @@ from dyngen.domain.budgets import GLOBAL_SCOPE, to_micros
 from dyngen.ports import BudgetLedger, Reservation
 from tests.fakes import FakeClock
 from tests.support.databases import PATIENT_REDIS, migrated_postgres
+from tests.support.statements import watching
 from tests.support.waiting import until
 
 PERIOD = "2026-11-25"
@@ -345,40 +346,61 @@ async def test_a_batch_of_settlements_runs_the_same_statements_whatever_its_node
     writer = SqlWriter(engine=engine, window=window.wait)
     ledger = SqlAlchemyBudgetLedger(engine=engine, clock=FakeClock(datetime.now(UTC)), writer=writer)
     statements: list[str] = []
+    watched = False
 
-    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if "budget_" in statement:
-            statements.append(statement.split(maxsplit=1)[0])
+    def seen(statement: str, _thread: str) -> None:
+        if watched and "budget_" in statement:
+            statements.append(" ".join(statement.split(maxsplit=3)[:3]))  # DELETE FROM budget_reservations
 
     try:
-        held = [reservation(0.5, node=f"node:n{i}") for i in range(10)]
-        for h in held:
-            assert await ledger.reserve(h, limits=limits(100, 1, scope=h.scopes[1]), ttl_s=60) is None
-        unheld = [reservation(0.5, node=f"node:u{i}") for i in range(10)]  # no limit applied: never reserved
-        event.listen(Engine, "before_cursor_execute", seen)
-        for batch, spends in ((held, "held"), (unheld, "unheld")):
-            settling = [
-                asyncio.create_task(
-                    ledger.commit(h, actual=to_micros(0.4), at=datetime.now(UTC), held=spends == "held")
-                )
-                for h in batch
-            ]
-            await asyncio.sleep(0)  # every settlement waits in the writer's window: one batch
-            window.set()
-            await asyncio.gather(*settling)
-            window.clear()
-            statements.append("|")
-        event.remove(Engine, "before_cursor_execute", seen)
+        with watching(seen):
+            held = [reservation(0.5, node=f"node:n{i}") for i in range(10)]
+            for h in held:
+                assert await ledger.reserve(h, limits=limits(100, 1, scope=h.scopes[1]), ttl_s=60) is None
+            unheld = [reservation(0.5, node=f"node:u{i}") for i in range(10)]  # no limit applied: never reserved
+            watched = True
+            await settle_in_two_batches(ledger, window, held, unheld, statements)
 
         assert writer.commits.batches == 2
-        # holds, scopes (made and summed in one upsert), spend buckets; without holds, no delete of them
-        assert statements == ["DELETE", "INSERT", "INSERT", "|", "INSERT", "INSERT", "|"]
+        # holds (one delete for all of them), scopes (made and summed in one upsert, a row per scope), spend
+        # buckets; without holds, no delete of them
+        kinds = [kind for i, kind in enumerate(statements) if i == 0 or statements[i - 1] != kind]
+        assert kinds == [
+            "DELETE FROM budget_reservations",
+            "INSERT INTO budget_scopes",
+            "INSERT INTO budget_spend",
+            "|",
+            "INSERT INTO budget_scopes",
+            "INSERT INTO budget_spend",
+            "|",
+        ]
+        assert statements.count("DELETE FROM budget_reservations") == 1
         assert await state(ledger, "node:n7") == (to_micros(0.4), 0)
         assert await state(ledger, "node:u7") == (to_micros(0.4), 0)
         assert await state(ledger, GLOBAL_SCOPE) == (to_micros(8.0), 0)
     finally:
         await writer.aclose()
         await engine.dispose()
+
+
+async def settle_in_two_batches(
+    ledger: SqlAlchemyBudgetLedger,
+    window: asyncio.Event,
+    held: list[Reservation],
+    unheld: list[Reservation],
+    statements: list[str],
+) -> None:
+    """The held reservations' commits in one batch of the writer, then the unheld ones' in another."""
+    for batch, spends in ((held, "held"), (unheld, "unheld")):
+        settling = [
+            asyncio.create_task(ledger.commit(h, actual=to_micros(0.4), at=datetime.now(UTC), held=spends == "held"))
+            for h in batch
+        ]
+        await asyncio.sleep(0)  # every settlement waits in the writer's window: one batch
+        window.set()
+        await asyncio.gather(*settling)
+        window.clear()
+        statements.append("|")
 
 
 async def test_a_sqlite_reservation_is_one_transaction_in_place(tmp_path: Path) -> None:

@@ -11,10 +11,8 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -32,6 +30,7 @@ from dyngen.domain.budgets import to_micros
 from tests.contract.test_budget_ledger import NODE, limits, reservation, state
 from tests.contract.test_repository import artifact, record
 from tests.fakes import FakeClock
+from tests.support.statements import watching
 from tests.support.waiting import hang_guard
 
 WRITER_THREAD = "dyngen-db-writer_0"
@@ -46,8 +45,7 @@ class Statements:
         self.wanted = wanted
         self.seen = threading.Event()
 
-    def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        thread = threading.current_thread().name
+    def __call__(self, statement: str, thread: str) -> None:
         self.ran.append((statement, thread))
         if self.wanted in statement and thread == WRITER_THREAD:
             self.seen.set()
@@ -73,11 +71,8 @@ async def writer(engine: AsyncEngine) -> AsyncIterator[SqlWriter]:
 
 def watch(wanted: str) -> Iterator[Statements]:
     statements = Statements(wanted)
-    event.listen(Engine, "before_cursor_execute", statements)
-    try:
+    with watching(statements):
         yield statements
-    finally:
-        event.remove(Engine, "before_cursor_execute", statements)
 
 
 @pytest.fixture
@@ -163,13 +158,12 @@ async def test_the_log_starts_over_though_batches_are_written_in_place_without_a
     writer = SqlWriter(engine=engine, window_s=0)
     repository = SqlAlchemyGenerationRepository(engine=engine, writer=writer)
     checkpoints = Statements("wal_checkpoint")
-    event.listen(Engine, "before_cursor_execute", checkpoints)
     try:
-        for i in range(300):
-            await repository.add(record(f"g{i}"))  # one batch each
+        with watching(checkpoints):
+            for i in range(300):
+                await repository.add(record(f"g{i}"))  # one batch each
         restarts = _log_restarts(engine)
     finally:
-        event.remove(Engine, "before_cursor_execute", checkpoints)
         await writer.aclose()
 
     ran = [thread for statement, thread in checkpoints.ran if "wal_checkpoint" in statement]

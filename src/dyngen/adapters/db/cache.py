@@ -34,6 +34,7 @@ from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from dyngen.adapters.db.driver_sql import DriverStatement
 from dyngen.adapters.db.reader import SqlReader
 from dyngen.adapters.db.tables import cache_entries
 from dyngen.adapters.db.writer import SqlWriter
@@ -58,7 +59,7 @@ class _Put:
     value: bytes
 
     def write_all(self, conn: Connection, group: list[_Put]) -> None:
-        conn.execute(self.tier.upsert, [{"k": p.key, "e": p.expires_at, "v": p.value} for p in group])
+        self.tier.upsert.executemany(conn, [{"k": p.key, "e": p.expires_at, "v": p.value} for p in group])
         now = self.tier.now()
         if not self.tier.purged_at <= now < self.tier.purged_at + PURGE_EVERY_S:  # an index range, mostly empty
             conn.execute(self.tier.purge, {"now": now})
@@ -105,9 +106,11 @@ class SqlCacheTier:
         )
         insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
         statement = insert(cache_entries).values(key=bindparam("k"), expires_at=bindparam("e"), value=bindparam("v"))
-        self.upsert = statement.on_conflict_do_update(
-            index_elements=[cache_entries.c.key],
-            set_={"expires_at": statement.excluded.expires_at, "value": statement.excluded.value},
+        self.upsert = DriverStatement(  # written in place on SQLite: on the driver's connection (`driver_sql`)
+            statement.on_conflict_do_update(
+                index_elements=[cache_entries.c.key],
+                set_={"expires_at": statement.excluded.expires_at, "value": statement.excluded.value},
+            )
         )
         self._select_sql = str(_SELECT.compile(dialect=sqlite.dialect()))
 

@@ -22,6 +22,7 @@ from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.types import TypeDecorator
 
+from dyngen.adapters.db.driver_sql import DriverStatement
 from dyngen.adapters.db.guard import GuardedAsyncEngine
 from dyngen.adapters.db.tables import generation_artifacts, generations
 from dyngen.domain.records import ArtifactRecord, GenerationRecord
@@ -501,6 +502,9 @@ _ADDED = {
     False: _INSERT_SQLITE.returning(_TEXT_GENERATIONS.c.id),
 }
 _ADD_ARTIFACTS = generation_artifacts.insert()
+# The same two on the driver's connection (`driver_sql`): `add_records` writes in place on SQLite.
+_INSERT_SQLITE_DRIVER = DriverStatement(_INSERT_SQLITE)
+_ADD_ARTIFACTS_DRIVER = DriverStatement(_ADD_ARTIFACTS)
 _STORED_ARTIFACTS = select(generation_artifacts.c.id, generation_artifacts.c.generation_id).where(
     generation_artifacts.c.id.in_(bindparam("ids", expanding=True))
 )
@@ -519,14 +523,14 @@ def add_records(conn: Connection, group: Sequence[GenerationRecord], *, postgres
         insert_records(conn, group, postgres=postgres)
         return
     records = {record.id: record for record in group}.values()  # the same record twice is written once
-    added = conn.execute(_INSERT_SQLITE, [record_text_row(r) for r in records]).rowcount
+    added = _INSERT_SQLITE_DRIVER.executemany(conn, [record_text_row(r) for r in records])
     artifacts = [(record.id, artifact) for record in records for artifact in record.artifacts]
     if artifacts and added != len(records):
         ids = [artifact.id for _, artifact in artifacts]
         stored = {(row.id, row.generation_id) for row in conn.execute(_STORED_ARTIFACTS, {"ids": ids})}
         artifacts = [(gid, artifact) for gid, artifact in artifacts if (artifact.id, gid) not in stored]
     if artifacts:
-        conn.execute(_ADD_ARTIFACTS, [artifact_row(artifact) for _, artifact in artifacts])
+        _ADD_ARTIFACTS_DRIVER.executemany(conn, [artifact_row(artifact) for _, artifact in artifacts])
 
 
 def artifact_row(artifact: ArtifactRecord) -> dict[str, Any]:
