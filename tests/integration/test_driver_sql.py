@@ -108,6 +108,7 @@ def test_rows_are_returned_and_a_missing_parameter_is_named(in_place: Engine) ->
     )
     with in_place.begin() as conn:
         DriverStatement(ADD_SPEND).executemany(conn, rows("kept"))
+        assert DriverStatement(ADD_SPEND).executemany(conn, []) == 0
         gone = take.fetchall(conn, {"least": 1})
         with pytest.raises(KeyError, match="least"):
             take.fetchall(conn, {})
@@ -117,7 +118,8 @@ def test_rows_are_returned_and_a_missing_parameter_is_named(in_place: Engine) ->
 async def test_a_connection_that_is_not_sqlite3s_runs_the_statement_through_sqlalchemy(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:  # aiosqlite's
         added = await conn.run_sync(lambda sync: DriverStatement(ADD_SPEND).executemany(sync, rows("aio")))
+        none = await conn.run_sync(lambda sync: DriverStatement(ADD_SPEND).executemany(sync, []))
     async with engine.connect() as conn:
         found = (await conn.execute(select(budget_spend.c.cost).where(budget_spend.c.node_id == "aio"))).scalars().all()
-    assert added == 3
+    assert (added, none) == (3, 0)
     assert sorted(found) == [0, 1, 2]

@@ -80,11 +80,11 @@ class DriverStatement:
 
     def executemany(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
         """Run the statement once per row in `conn`'s transaction; the rows it changed (its rowcount)."""
+        if not rows:
+            return 0
         driver = conn.connection.dbapi_connection
         if not isinstance(driver, sqlite3.Connection):  # PostgreSQL's, or aiosqlite's: SQLAlchemy runs it
             return int(conn.execute(self.statement, list(rows)).rowcount)
-        if not rows:
-            return 0
         compiled = self._for(rows[0])
         params = [compiled.row(values) for values in rows]
         try:
