@@ -14,6 +14,7 @@ from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dyngen.adapters.db.driver_sql import DriverStatement
 from dyngen.adapters.db.repository import db_time, renew_lease, retrying, to_utc
 from dyngen.adapters.db.tables import generations, warmup_events, warmup_items, warmups
 from dyngen.domain.warmup import (
@@ -52,6 +53,22 @@ def _run(row: Any) -> WarmupRun:
         lease_expires_at=db_time(row["lease_expires_at"]),
         cancel_requested=bool(row["cancel_requested"]),
     )
+
+
+# A batch of item outcomes and their events, built once; written in the group-commit writer's batch (on
+# SQLite in place, on sqlite3's own connection: `driver_sql`).
+_RECORD_ITEMS = DriverStatement(
+    update(warmup_items)
+    .where(warmup_items.c.warmup_id == bindparam("b_warmup"), warmup_items.c.position == bindparam("b_position"))
+    .values(
+        status=bindparam("b_status"),
+        error_code=bindparam("b_code"),
+        cache_key=bindparam("b_key"),
+        generation_id=bindparam("b_generation"),
+        finished_at=bindparam("b_at"),
+    )
+)
+_ADD_EVENTS = DriverStatement(warmup_events.insert())
 
 
 class SqlAlchemyWarmupRepository:
@@ -207,19 +224,6 @@ class SqlAlchemyWarmupRepository:
         done = list(outcomes)
         appended = [{"warmup_id": warmup_id, "type": type_, "data": data, "created_at": when} for type_, data in events]
 
-        stmt = (
-            update(warmup_items)
-            .where(
-                warmup_items.c.warmup_id == bindparam("b_warmup"), warmup_items.c.position == bindparam("b_position")
-            )
-            .values(
-                status=bindparam("b_status"),
-                error_code=bindparam("b_code"),
-                cache_key=bindparam("b_key"),
-                generation_id=bindparam("b_generation"),
-                finished_at=bindparam("b_at"),
-            )
-        )
         params = [
             {
                 "b_warmup": warmup_id,
@@ -234,10 +238,8 @@ class SqlAlchemyWarmupRepository:
         ]
 
         def write(conn: Connection) -> None:
-            if params:
-                conn.execute(stmt, params)
-            if appended:
-                conn.execute(warmup_events.insert(), appended)
+            _RECORD_ITEMS.executemany(conn, params)
+            _ADD_EVENTS.executemany(conn, appended)
 
         if self._writer is not None:
             await self._writer.write(write)
