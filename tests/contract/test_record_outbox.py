@@ -4,6 +4,7 @@ once, on every database dyngen supports; a restart of the process loses none."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -13,8 +14,9 @@ from dyngen.adapters.db.jobs import SqlAlchemyJobRepository
 from dyngen.adapters.db.outbox import FileRecordOutbox
 from dyngen.domain.contracts import GenerationStatus
 from dyngen.domain.errors import DyngenError, ErrorCode
-from dyngen.domain.records import GenerationRecord
+from dyngen.domain.records import ArtifactRecord, GenerationRecord
 from dyngen.ports import GenerationFilter
+from dyngen.services.reporting import records
 from dyngen.services.reporting.records import replay_outbox
 from tests.contract.test_repository import K2, T0, artifact, record
 
@@ -107,3 +109,56 @@ async def test_a_jobs_final_record_finishes_its_job_once_with_its_terminal_event
     assert (stored.status, stored.content) == (GenerationStatus.COMPLETE, final.content)
     assert await repository.get_artifact("a1") == final.artifacts[0]
     assert [e.type for e in await repository.events_after("j1", 0)] == ["completed"]
+
+
+class ReplayedBetweenReads:
+    """The repository, with the outbox replayed into it just after its first read of an id finds nothing:
+    the record is in the database once the outbox is read, and no longer in the outbox."""
+
+    def __init__(self, repository: SqlAlchemyJobRepository, outbox: FileRecordOutbox) -> None:
+        self.repository = repository
+        self.outbox = outbox
+        self.replayed = False
+
+    async def _then_replay(self, found: Any) -> Any:
+        if found is None and not self.replayed:
+            self.replayed = True
+            replay = replay_outbox(outbox=self.outbox, repository=self.repository, jobs=self.repository, timeout_s=5)
+            assert await replay == 1
+        return found
+
+    async def get(self, generation_id: str) -> GenerationRecord | None:
+        return await self._then_replay(await self.repository.get(generation_id))
+
+    async def get_artifact(self, artifact_id: str) -> ArtifactRecord | None:
+        return await self._then_replay(await self.repository.get_artifact(artifact_id))
+
+
+class Bytes:
+    async def get(self, uri: str) -> bytes:
+        return uri.encode()
+
+
+@pytest.mark.parametrize("what", ["artifact", "generation"])
+async def test_a_record_replayed_between_the_two_reads_is_found(
+    tmp_path: Path, repository: SqlAlchemyJobRepository, what: str
+) -> None:
+    # Seen in `python -m bench.faults --scenario postgres:hung`: an artifact URL answered during the outage
+    # was a 404 while the outbox was replayed (the database missed it, then the outbox no longer had it).
+    outbox = FileRecordOutbox(directory=tmp_path / "outbox")
+    kept = record("g0", artifacts=[artifact("a0", "g0")])
+    await outbox.put(kept)
+    racing = ReplayedBetweenReads(repository, outbox)
+
+    if what == "artifact":
+        found, data = await records.get_artifact(
+            artifact_id="a0",
+            repository=racing,  # type: ignore[arg-type]
+            outbox=outbox,
+            artifacts=Bytes(),  # type: ignore[arg-type]
+        )
+        assert (found, data) == (kept.artifacts[0], kept.artifacts[0].storage_uri.encode())
+    else:
+        assert await records.get_generation(generation_id="g0", repository=racing, outbox=outbox) == kept  # type: ignore[arg-type]
+    assert racing.replayed
+    assert not outbox.holding()

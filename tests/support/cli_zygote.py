@@ -234,7 +234,9 @@ class Zygote:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 cwd=self._home,
-                env={**inherited, "PYTHONPATH": str(ROOT)},
+                # This checkout's own source first: the editable install may point at another (a worktree's
+                # bench run would otherwise serve the main checkout's code).
+                env={**inherited, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])},
             )
             threading.Thread(target=self._read, args=(self._proc,), name="dyngen-zygote", daemon=True).start()
         return self._proc
