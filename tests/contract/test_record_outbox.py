@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dyngen.adapters.db import schema
@@ -87,6 +88,36 @@ async def test_a_record_the_database_refuses_is_set_aside_and_does_not_block_the
     assert not outbox.holding()
     assert sorted(r.id for r in await repository.find(GenerationFilter())) == ["g1", "g3"]
     assert [p.name.endswith("-g2.json") for p in (tmp_path / "outbox" / "rejected").iterdir()] == [True]
+
+
+class FailedBatchOnce:
+    """The repository, with its first write failing as a group-commit batch fails when another write of the
+    batch clashes (every write in it gets that write's error)."""
+
+    def __init__(self, repository: SqlAlchemyJobRepository) -> None:
+        self.repository = repository
+        self.failed = False
+
+    async def add(self, record: GenerationRecord) -> None:
+        if not self.failed:
+            self.failed = True
+            raise IntegrityError("INSERT INTO generation_artifacts ...", None, Exception("UNIQUE constraint failed"))
+        await self.repository.add(record)
+
+
+async def test_a_record_whose_batch_failed_for_another_write_is_written_not_set_aside(
+    tmp_path: Path, repository: SqlAlchemyJobRepository
+) -> None:
+    outbox = FileRecordOutbox(directory=tmp_path / "outbox")
+    kept = record("g1", artifacts=[artifact("a1", "g1")])
+    await outbox.put(kept)
+    failing = FailedBatchOnce(repository)
+
+    assert await replay_outbox(outbox=outbox, repository=failing, jobs=repository, timeout_s=5) == 1  # type: ignore[arg-type]
+    assert failing.failed
+    assert not outbox.holding()
+    assert not (tmp_path / "outbox" / "rejected").exists() or not any((tmp_path / "outbox" / "rejected").iterdir())
+    assert await repository.get_artifact("a1") == kept.artifacts[0]
 
 
 async def test_a_jobs_final_record_finishes_its_job_once_with_its_terminal_event(

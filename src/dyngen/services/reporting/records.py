@@ -101,29 +101,41 @@ async def _replay(record: GenerationRecord, *, repository: GenerationRepository,
     await jobs.finish(record, events=[NewJobEvent(terminal, data, record.completed_at or record.created_at)])
 
 
+async def _replayed(
+    record: GenerationRecord, *, repository: GenerationRepository, jobs: JobRepository, timeout_s: float
+) -> bool | None:
+    """True once the record is written; None when the database did not answer; False when it refused it."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            await _replay(record, repository=repository, jobs=jobs)
+    except TimeoutError:
+        return None
+    except DyngenError as exc:
+        return None if exc.code is ErrorCode.DEPENDENCY_UNAVAILABLE else False
+    except Exception:
+        log.exception("outbox.replay_refused id=%s", record.id)
+        return False
+    return True
+
+
 async def replay_outbox(
     *, outbox: RecordOutbox, repository: GenerationRepository, jobs: JobRepository, timeout_s: float
 ) -> int:
     """Write the records waiting in the outbox to the database, oldest first; returns how many were written.
 
     Stops at the first record the database cannot take for want of an answer (it is still down); a record it
-    refuses for good (it raised anything but DEPENDENCY_UNAVAILABLE or a timeout) is set aside, so that it
-    never blocks the others. Idempotent: a record the database already has counts as written.
+    refuses for good (it raised anything but DEPENDENCY_UNAVAILABLE or a timeout, twice: a batch of the
+    group-commit writer fails every write in it, so a first refusal may be another write's) is set aside,
+    so that it never blocks the others. Idempotent: a record the database already has counts as written.
     """
     written = 0
     for record in await outbox.waiting():
-        try:
-            async with asyncio.timeout(timeout_s):
-                await _replay(record, repository=repository, jobs=jobs)
-        except TimeoutError:
+        taken = await _replayed(record, repository=repository, jobs=jobs, timeout_s=timeout_s)
+        if taken is False:
+            taken = await _replayed(record, repository=repository, jobs=jobs, timeout_s=timeout_s)
+        if taken is None:
             break
-        except DyngenError as exc:
-            if exc.code is ErrorCode.DEPENDENCY_UNAVAILABLE:
-                break
-            await outbox.reject(record.id)
-            continue
-        except Exception:
-            log.exception("outbox.replay_refused id=%s", record.id)
+        if not taken:
             await outbox.reject(record.id)
             continue
         await outbox.remove(record.id)
