@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dyngen.adapters.db import outbox as outbox_module
 from dyngen.adapters.db import schema
 from dyngen.adapters.db.jobs import SqlAlchemyJobRepository
 from dyngen.adapters.db.outbox import FileRecordOutbox
@@ -193,3 +194,34 @@ async def test_a_record_replayed_between_the_two_reads_is_found(
         assert await records.get_generation(generation_id="g0", repository=racing, outbox=outbox) == kept  # type: ignore[arg-type]
     assert racing.replayed
     assert not outbox.holding()
+
+
+async def test_an_artifacts_lookup_reads_the_file_that_holds_it_once_the_folder_was_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # During an outage every URL a player loads is looked up in the outbox: reading every file for each
+    # lookup made a replay of thousands of records crawl.
+    outbox = FileRecordOutbox(directory=tmp_path / "outbox")
+    other = FileRecordOutbox(directory=tmp_path / "outbox")  # another process on the same folder
+    for i in range(20):
+        await outbox.put(record(f"g{i}", artifacts=[artifact(f"a{i}", f"g{i}")]))
+    reads: list[bytes] = []
+    parse = GenerationRecord.model_validate_json
+
+    def counted(data: bytes) -> GenerationRecord:
+        reads.append(data)
+        return parse(data)
+
+    monkeypatch.setattr(outbox_module.GenerationRecord, "model_validate_json", counted)
+
+    assert await outbox.get_artifact("a3") == artifact("a3", "g3")
+    first = len(reads)
+    assert await outbox.get_artifact("a17") == artifact("a17", "g17")
+    assert await outbox.get_artifact("nope") is None
+    assert (first, len(reads) - first) == (21, 1), "the folder once, then only the file that holds it"
+
+    await other.put(record("g20", artifacts=[artifact("a20", "g20")]))
+    assert await outbox.get_artifact("a20") == artifact("a20", "g20")
+    await other.remove("g3")
+    assert await outbox.get_artifact("a3") is None, "a file gone (replayed) is forgotten"
+    assert await outbox.get_artifact("a4") == artifact("a4", "g4")

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
 import time
 from pathlib import Path
 
@@ -33,11 +35,19 @@ class FileRecordOutbox:
         self._rejected = directory / "rejected"
         # What this process knows is waiting; `waiting()` recounts the folder (other processes' records).
         self._count = sum(1 for _ in self._files())
+        # Which file holds each artifact id, for the files read so far (a file is never changed once in
+        # place): an artifact's lookup reads the one file that holds it, not every file in the folder.
+        self._holders: dict[str, str] = {}
+        self._indexed: set[str] = set()
+        self._indexing = threading.Lock()
 
     def _files(self) -> list[Path]:
-        if not self._dir.is_dir():
+        try:
+            with os.scandir(self._dir) as entries:
+                names = [e.name for e in entries if e.name.endswith(_SUFFIX) and e.is_file()]
+        except FileNotFoundError:
             return []
-        return sorted(p for p in self._dir.iterdir() if p.suffix == _SUFFIX and p.is_file())
+        return [self._dir / name for name in sorted(names)]
 
     def _file_of(self, generation_id: str) -> Path | None:
         # Compared, never joined into a path: an id from a request names no file.
@@ -99,8 +109,29 @@ class FileRecordOutbox:
             return None  # replayed meanwhile: the database has it now
 
     async def get_artifact(self, artifact_id: str) -> ArtifactRecord | None:
-        for record in await asyncio.to_thread(self._read_all):
-            for artifact in record.artifacts:
-                if artifact.id == artifact_id:
-                    return artifact
-        return None
+        return await asyncio.to_thread(self._artifact, artifact_id)
+
+    def _artifact(self, artifact_id: str) -> ArtifactRecord | None:
+        """The artifact from the file that holds it; the files that came since the last lookup are read
+        once, into the index (a lookup during an outage read every file: a replay of thousands of records
+        crawled under the lookups of the players' URLs)."""
+        files = {path.name: path for path in self._files()}
+        with self._indexing:
+            for name in files.keys() - self._indexed:
+                try:
+                    record = GenerationRecord.model_validate_json(files[name].read_bytes())
+                except FileNotFoundError:
+                    continue  # replayed meanwhile
+                self._holders.update((artifact.id, name) for artifact in record.artifacts)
+                self._indexed.add(name)
+            if gone := self._indexed - files.keys():
+                self._indexed -= gone
+                self._holders = {a: name for a, name in self._holders.items() if name not in gone}
+            holder = self._holders.get(artifact_id)
+        if holder is None:
+            return None
+        try:
+            record = GenerationRecord.model_validate_json(files[holder].read_bytes())
+        except FileNotFoundError:
+            return None  # replayed meanwhile: the database has it now
+        return next((artifact for artifact in record.artifacts if artifact.id == artifact_id), None)
