@@ -225,3 +225,26 @@ async def test_an_artifacts_lookup_reads_the_file_that_holds_it_once_the_folder_
     await other.remove("g3")
     assert await outbox.get_artifact("a3") is None, "a file gone (replayed) is forgotten"
     assert await outbox.get_artifact("a4") == artifact("a4", "g4")
+
+
+async def test_a_replay_lists_the_folder_once_not_once_per_record(
+    tmp_path: Path, repository: SqlAlchemyJobRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outbox = FileRecordOutbox(directory=tmp_path / "outbox")
+    for i in range(20):
+        await outbox.put(record(f"g{i}", artifacts=[artifact(f"a{i}", f"g{i}")]))
+    listed: list[int] = []
+    files = FileRecordOutbox._files
+
+    def counted(self: FileRecordOutbox) -> list[Path]:
+        found = files(self)
+        listed.append(len(found))
+        return found
+
+    monkeypatch.setattr(FileRecordOutbox, "_files", counted)
+
+    assert await replay_outbox(outbox=outbox, repository=repository, jobs=repository, timeout_s=5) == 20
+    assert listed == [20], "read once by `waiting`; each record removed by the name it was read under"
+    assert not outbox.holding()
+    assert not any((tmp_path / "outbox").glob("*.json"))
+    assert len(await repository.find(GenerationFilter())) == 20

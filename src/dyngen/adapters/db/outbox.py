@@ -38,6 +38,7 @@ class FileRecordOutbox:
         # Which file holds each artifact id, for the files read so far (a file is never changed once in
         # place): an artifact's lookup reads the one file that holds it, not every file in the folder.
         self._holders: dict[str, str] = {}
+        self._names: dict[str, str] = {}  # generation id -> its file's name, for the files written or read here
         self._indexed: set[str] = set()
         self._indexing = threading.Lock()
 
@@ -50,6 +51,13 @@ class FileRecordOutbox:
         return [self._dir / name for name in sorted(names)]
 
     def _file_of(self, generation_id: str) -> Path | None:
+        # A file this process wrote or read (`_names`), else the folder listed: a replay removes each record it
+        # writes, and listing the folder for each made a replay of N records list it N times.
+        name = self._names.get(generation_id)
+        if name is not None:
+            if (path := self._dir / name).is_file():
+                return path
+            self._names.pop(generation_id, None)  # another process replayed it
         # Compared, never joined into a path: an id from a request names no file.
         for path in self._files():
             if path.name.partition("-")[2] == f"{generation_id}{_SUFFIX}":
@@ -67,6 +75,7 @@ class FileRecordOutbox:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(record.model_dump_json())
         tmp.replace(path)
+        self._names[record.id] = path.name
 
     def holding(self) -> bool:
         return self._count > 0
@@ -83,12 +92,14 @@ class FileRecordOutbox:
                 records.append(GenerationRecord.model_validate_json(path.read_bytes()))
             except FileNotFoundError:
                 continue  # another process replayed it meanwhile
+            self._names[records[-1].id] = path.name
         return records
 
     async def remove(self, generation_id: str) -> None:
         path = await asyncio.to_thread(self._file_of, generation_id)
         if path is not None:
             path.unlink(missing_ok=True)
+        self._names.pop(generation_id, None)
         self._count = max(0, self._count - 1)
 
     async def reject(self, generation_id: str) -> None:
@@ -96,6 +107,7 @@ class FileRecordOutbox:
         if path is not None:
             self._rejected.mkdir(parents=True, exist_ok=True)
             path.replace(self._rejected / path.name)
+        self._names.pop(generation_id, None)
         self._count = max(0, self._count - 1)
         log.error("outbox.record_rejected id=%s kept_in=%s", generation_id, self._rejected)
 
