@@ -203,8 +203,8 @@ async def test_an_artifacts_lookup_reads_the_file_that_holds_it_once_the_folder_
     # lookup made a replay of thousands of records crawl.
     outbox = FileRecordOutbox(directory=tmp_path / "outbox")
     other = FileRecordOutbox(directory=tmp_path / "outbox")  # another process on the same folder
-    for i in range(20):
-        await outbox.put(record(f"g{i}", artifacts=[artifact(f"a{i}", f"g{i}")]))
+    for i in range(20):  # written by the other process: this one reads them
+        await other.put(record(f"g{i}", artifacts=[artifact(f"a{i}", f"g{i}")]))
     reads: list[bytes] = []
     parse = GenerationRecord.model_validate_json
 

@@ -4,9 +4,8 @@ stores, fails as it fails, and leaves a connection that is not sqlite3's to SQLA
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,20 +15,11 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dyngen.adapters.db.driver_sql import DriverStatement
-from dyngen.adapters.db.repository import create_engine, sqlite_in_place_engine
-from dyngen.adapters.db.schema import upgrade
+from dyngen.adapters.db.repository import sqlite_in_place_engine
 from dyngen.adapters.db.tables import budget_scopes, budget_spend
 
 ADD_SPEND = budget_spend.insert()
 AT = datetime(2026, 12, 5, 9, 30, 15, 123456, tzinfo=UTC)
-
-
-@pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'dyngen.db'}")
-    await upgrade(engine)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

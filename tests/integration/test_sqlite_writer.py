@@ -21,10 +21,8 @@ from dyngen.adapters.db.budgets import SqlAlchemyBudgetLedger
 from dyngen.adapters.db.repository import (
     SqlAlchemyGenerationRepository,
     add_records,
-    create_engine,
     sqlite_in_place_engine,
 )
-from dyngen.adapters.db.schema import upgrade
 from dyngen.adapters.db.writer import SqlWriter
 from dyngen.domain.budgets import to_micros
 from tests.contract.test_budget_ledger import NODE, limits, reservation, state
@@ -52,14 +50,6 @@ class Statements:
 
     def threads(self, part: str) -> set[str]:
         return {thread for statement, thread in self.ran if part in statement}
-
-
-@pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'dyngen.db'}")
-    await upgrade(engine)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

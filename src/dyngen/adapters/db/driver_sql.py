@@ -82,8 +82,7 @@ class DriverStatement:
         """Run the statement once per row in `conn`'s transaction; the rows it changed (its rowcount)."""
         if not rows:
             return 0
-        driver = conn.connection.dbapi_connection
-        if not isinstance(driver, sqlite3.Connection):  # PostgreSQL's, or aiosqlite's: SQLAlchemy runs it
+        if (driver := _sqlite3(conn)) is None:
             return int(conn.execute(self.statement, list(rows)).rowcount)
         compiled = self._for(rows[0])
         params = [compiled.row(values) for values in rows]
@@ -94,8 +93,7 @@ class DriverStatement:
 
     def fetchall(self, conn: Connection, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Run the statement once with `values` in `conn`'s transaction; the rows it returned."""
-        driver = conn.connection.dbapi_connection
-        if not isinstance(driver, sqlite3.Connection):
+        if (driver := _sqlite3(conn)) is None:
             return [tuple(row) for row in conn.execute(self.statement, dict(values))]
         compiled = self._for(values)
         params = compiled.row(values)
@@ -103,6 +101,13 @@ class DriverStatement:
             return driver.execute(compiled.sql, params).fetchall()
         except sqlite3.Error as error:
             raise _translated(error, compiled.sql, params) from error
+
+
+def _sqlite3(conn: Connection) -> sqlite3.Connection | None:
+    """sqlite3's connection under `conn`; None for another driver's (PostgreSQL's, aiosqlite's: SQLAlchemy runs
+    the statement there)."""
+    driver = conn.connection.dbapi_connection
+    return driver if isinstance(driver, sqlite3.Connection) else None
 
 
 def _translated(error: sqlite3.Error, sql: str, params: Any) -> exc.StatementError:

@@ -35,10 +35,11 @@ class FileRecordOutbox:
         self._rejected = directory / "rejected"
         # What this process knows is waiting; `waiting()` recounts the folder (other processes' records).
         self._count = sum(1 for _ in self._files())
-        # Which file holds each artifact id, for the files read so far (a file is never changed once in
-        # place): an artifact's lookup reads the one file that holds it, not every file in the folder.
+        # What the files written or read here hold (a file is never changed once in place): which file holds
+        # each generation id and each artifact id. A lookup reads the one file that holds what it looks for, and
+        # a replay removes each record by the name it read it under, not by listing the folder again.
+        self._names: dict[str, str] = {}
         self._holders: dict[str, str] = {}
-        self._names: dict[str, str] = {}  # generation id -> its file's name, for the files written or read here
         self._indexed: set[str] = set()
         self._indexing = threading.Lock()
 
@@ -51,7 +52,7 @@ class FileRecordOutbox:
         return [self._dir / name for name in sorted(names)]
 
     def _file_of(self, generation_id: str) -> Path | None:
-        # A file this process wrote or read (`_names`), else the folder listed: a replay removes each record it
+        # A file this process wrote or read (`_learn`), else the folder listed: a replay removes each record it
         # writes, and listing the folder for each made a replay of N records list it N times.
         name = self._names.get(generation_id)
         if name is not None:
@@ -75,7 +76,14 @@ class FileRecordOutbox:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(record.model_dump_json())
         tmp.replace(path)
-        self._names[record.id] = path.name
+        self._learn(path.name, record)
+
+    def _learn(self, name: str, record: GenerationRecord) -> None:
+        """File `name` holds `record` (written or read here; called from threads)."""
+        with self._indexing:
+            self._names[record.id] = name
+            self._holders.update((artifact.id, name) for artifact in record.artifacts)
+            self._indexed.add(name)
 
     def holding(self) -> bool:
         return self._count > 0
@@ -92,7 +100,7 @@ class FileRecordOutbox:
                 records.append(GenerationRecord.model_validate_json(path.read_bytes()))
             except FileNotFoundError:
                 continue  # another process replayed it meanwhile
-            self._names[records[-1].id] = path.name
+            self._learn(path.name, records[-1])
         return records
 
     async def remove(self, generation_id: str) -> None:
@@ -128,17 +136,16 @@ class FileRecordOutbox:
         once, into the index (a lookup during an outage read every file: a replay of thousands of records
         crawled under the lookups of the players' URLs)."""
         files = {path.name: path for path in self._files()}
+        for name in files.keys() - self._indexed:
+            try:
+                self._learn(name, GenerationRecord.model_validate_json(files[name].read_bytes()))
+            except FileNotFoundError:
+                continue  # replayed meanwhile
         with self._indexing:
-            for name in files.keys() - self._indexed:
-                try:
-                    record = GenerationRecord.model_validate_json(files[name].read_bytes())
-                except FileNotFoundError:
-                    continue  # replayed meanwhile
-                self._holders.update((artifact.id, name) for artifact in record.artifacts)
-                self._indexed.add(name)
             if gone := self._indexed - files.keys():
                 self._indexed -= gone
                 self._holders = {a: name for a, name in self._holders.items() if name not in gone}
+                self._names = {g: name for g, name in self._names.items() if name not in gone}
             holder = self._holders.get(artifact_id)
         if holder is None:
             return None

@@ -52,7 +52,7 @@ def _node_of(path: str) -> tuple[str, str] | None:
 
 
 def _valid(node: tuple[str, str]) -> bool:
-    """Whether both ids can be ids: the route refuses the others (422) before looking anything up."""
+    """Whether both ids can be ids: the route refuses the others (404) before looking anything up."""
     return id_problem(node[0]) is None and id_problem(node[1]) is None
 
 
