@@ -36,8 +36,10 @@ class FileRecordOutbox:
         # What this process knows is waiting; `waiting()` recounts the folder (other processes' records).
         self._count = sum(1 for _ in self._files())
         # What the files written or read here hold (a file is never changed once in place): which file holds
-        # each generation id and each artifact id. A lookup reads the one file that holds what it looks for, and
-        # a replay removes each record by the name it read it under, not by listing the folder again.
+        # each generation id (a name whose file is gone is dropped when next asked for: `_file_of`, `remove`)
+        # and each artifact id (changed under `_indexing` only, which `_artifact` iterates). A lookup reads the
+        # one file that holds what it looks for, and a replay removes each record by the name it read it under,
+        # not by listing the folder again.
         self._names: dict[str, str] = {}
         self._holders: dict[str, str] = {}
         self._indexed: set[str] = set()
@@ -135,22 +137,22 @@ class FileRecordOutbox:
         """The artifact from the file that holds it; the files that came since the last lookup are read
         once, into the index (a lookup during an outage read every file: a replay of thousands of records
         crawled under the lookups of the players' URLs)."""
-        files = {path.name: path for path in self._files()}
-        for name in files.keys() - self._indexed:
-            try:
-                self._learn(name, GenerationRecord.model_validate_json(files[name].read_bytes()))
-            except FileNotFoundError:
-                continue  # replayed meanwhile
-        with self._indexing:
-            if gone := self._indexed - files.keys():
+        with self._indexing:  # listed under the lock: a name learned meanwhile is on disk, not taken for gone
+            names = {path.name for path in self._files()}
+            if gone := self._indexed - names:
                 self._indexed -= gone
                 self._holders = {a: name for a, name in self._holders.items() if name not in gone}
-                self._names = {g: name for g, name in self._names.items() if name not in gone}
-            holder = self._holders.get(artifact_id)
+            new = names - self._indexed
+        for name in new:
+            try:
+                self._learn(name, GenerationRecord.model_validate_json((self._dir / name).read_bytes()))
+            except FileNotFoundError:
+                continue  # replayed meanwhile
+        holder = self._holders.get(artifact_id)  # possibly learned by another thread since: read by its name
         if holder is None:
             return None
         try:
-            record = GenerationRecord.model_validate_json(files[holder].read_bytes())
+            record = GenerationRecord.model_validate_json((self._dir / holder).read_bytes())
         except FileNotFoundError:
             return None  # replayed meanwhile: the database has it now
         return next((artifact for artifact in record.artifacts if artifact.id == artifact_id), None)
