@@ -13,7 +13,7 @@ import shutil
 import sqlite3
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
@@ -283,9 +283,9 @@ class TestLocalObjectStore(ObjectStoreContract):
         threads: list[threading.Thread] = []
         waiting_put = pack.ObjectPack.put
 
-        def spied(self: pack.ObjectPack, key: str, data: bytes) -> None:
+        def spied(self: pack.ObjectPack, rows: Sequence[tuple[str, bytes]]) -> None:
             threads.append(threading.current_thread())
-            waiting_put(self, key, data)
+            waiting_put(self, rows)
 
         monkeypatch.setattr(pack.ObjectPack, "put", spied)
         store = LocalObjectStore(root=tmp_path / "objects")
@@ -336,6 +336,69 @@ class TestLocalObjectStore(ObjectStoreContract):
             await store.put("artifacts/ab/small", b"x", content_type="text/plain")
         assert await store.delete(["artifacts/ab/large"]) == 1
         assert not (folder / "artifacts" / "ab" / "large").exists()
+
+    async def test_objects_put_in_one_turn_of_the_loop_are_written_in_one_transaction(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        writes: list[list[str]] = []
+        put_now = pack.ObjectPack.put_now
+
+        def spied(self: pack.ObjectPack, rows: Sequence[tuple[str, bytes]]) -> pack.Busy | None:
+            writes.append([key for key, _ in rows])
+            return put_now(self, rows)
+
+        store = LocalObjectStore(root=tmp_path / "objects")
+        await store.put("artifacts/ab/first", b"one", content_type="text/plain")  # makes and opens the pack
+        monkeypatch.setattr(pack.ObjectPack, "put_now", spied)
+        names = [f"cache/ab/{index}" for index in range(5)]
+        await asyncio.gather(*(store.put(name, name.encode(), content_type="text/plain") for name in names))
+        await store.put("artifacts/ab/last", b"alone", content_type="text/plain")
+
+        assert writes == [names, ["artifacts/ab/last"]]
+        assert [await store.get(name) for name in names] == [name.encode() for name in names]
+
+    async def test_objects_put_in_one_turn_while_another_process_writes_are_written_in_a_thread(
+        self, tmp_path: Path
+    ) -> None:
+        store = LocalObjectStore(root=tmp_path / "objects")
+        await store.put("artifacts/ab/first", b"one", content_type="text/plain")
+        names = [f"cache/ab/{index}" for index in range(3)]
+        with another_write(tmp_path / "objects" / PACK_FILE):
+            puts = [asyncio.create_task(store.put(n, n.encode(), content_type="text/plain")) for n in names]
+            await one_loop_turn()
+            await one_loop_turn()
+            assert not any(put.done() for put in puts), "waiting for the other write, not holding the loop"
+        await asyncio.gather(*puts)
+
+        assert [await store.get(name) for name in names] == [name.encode() for name in names]
+
+    async def test_a_failed_write_fails_every_put_of_its_turn_and_the_next_turn_writes(self, tmp_path: Path) -> None:
+        folder = tmp_path / "objects"
+        store = LocalObjectStore(root=folder)
+        await store.put("artifacts/ab/first", b"one", content_type="text/plain")
+        await store.aclose()
+        (folder / PACK_FILE).write_bytes(b"not a database, " * 256)
+        failed = await asyncio.gather(
+            *(store.put(f"cache/ab/{index}", b"x", content_type="text/plain") for index in range(3)),
+            return_exceptions=True,
+        )
+        assert [type(error) for error in failed] == [sqlite3.DatabaseError] * 3
+
+        (folder / PACK_FILE).unlink()
+        await store.put("cache/ab/again", b"y", content_type="text/plain")
+        assert await store.get("cache/ab/again") == b"y"
+
+    async def test_a_put_cancelled_before_its_turn_ends_leaves_the_others_written(self, tmp_path: Path) -> None:
+        store = LocalObjectStore(root=tmp_path / "objects")
+        await store.put("artifacts/ab/first", b"one", content_type="text/plain")
+        kept = asyncio.create_task(store.put("cache/ab/kept", b"kept", content_type="text/plain"))
+        dropped = asyncio.create_task(store.put("cache/ab/dropped", b"dropped", content_type="text/plain"))
+        await asyncio.sleep(0)  # both queued for the same write
+        dropped.cancel()
+        await kept
+
+        assert dropped.cancelled()
+        assert await store.get("cache/ab/kept") == b"kept"
 
     async def test_the_loops_writes_are_checkpointed_in_a_thread(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -33,10 +33,24 @@ _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*")
 
 
+def _tell(waiting: list[asyncio.Future[None]], failure: Exception | None) -> None:
+    for done in waiting:
+        if done.done():  # its caller was cancelled
+            continue
+        if failure is None:
+            done.set_result(None)
+        else:
+            done.set_exception(failure)
+
+
 class LocalObjectStore:
     """Objects up to `INLINE_BYTES` as rows of `<root>/packed.sqlite3`, larger ones as files
     `<root>/<key>`, written atomically (write then rename). A read looks in the pack first, then for a
     file (where earlier versions kept every object).
+
+    The small objects put in one turn of the event loop (several misses' artifacts and cache entries) are
+    written in one transaction, at the end of that turn: a commit each cost ~26 µs of the loop's thread
+    here, against ~11 µs a row in fours. Each `put` still returns once its row is committed.
 
     Not fsynced: an object survives the process that wrote it crashing (it is in the kernel's page cache
     once `put` returns), not a power loss before the kernel writes it back, like the embedded SQLite
@@ -56,6 +70,11 @@ class LocalObjectStore:
         self._token = f"{os.getpid()}-{os.urandom(4).hex()}"
         self._writes = itertools.count()
         self._pack = ObjectPack(self._prefix + PACK_FILE)
+        # Small objects put in this turn of the loop (name, data, told once written), and the writes of
+        # earlier turns finishing in a thread.
+        self._pending: list[tuple[str, bytes, asyncio.Future[None]]] = []
+        self._pending_loop: asyncio.AbstractEventLoop | None = None
+        self._finishing: set[asyncio.Task[None]] = set()
 
     def uri(self, key: str) -> str:
         return f"{SCHEME}{key}"
@@ -118,10 +137,54 @@ class LocalObjectStore:
         name = self._name(key)
         if len(data) > INLINE_BYTES:
             await asyncio.to_thread(self._write_large, name, data)
-        elif self._pack.put_now(name, data) is BUSY:
-            await asyncio.to_thread(self._pack.put, name, data)
-        elif self._pack.checkpoint_due:
-            await asyncio.to_thread(self._pack.checkpoint)
+            return
+        # Written with the other small objects put in this turn of the loop, in one transaction (`_write_pending`).
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        if not self._pending:
+            self._pending_loop = loop
+            loop.call_soon(self._write_pending)
+        elif loop is not self._pending_loop:  # another loop's turn (a store shared by two loops): alone
+            if self._pack.put_now([(name, data)]) is BUSY:
+                await asyncio.to_thread(self._pack.put, [(name, data)])
+            return
+        self._pending.append((name, data, done))
+        await done
+
+    def _write_pending(self) -> None:
+        """Write the small objects put since the last call, on the loop (in a thread while the pack is busy),
+        then tell their callers; every `CHECKPOINT_EVERY` rows, the log is copied into the pack first."""
+        pending, self._pending = self._pending, []
+        rows = [(name, data) for name, data, _ in pending]
+        try:
+            busy = self._pack.put_now(rows) is BUSY
+        except Exception as exc:
+            _tell([done for *_, done in pending], exc)
+            return
+        if busy or self._pack.checkpoint_due:
+            task = asyncio.get_running_loop().create_task(self._finish_in_thread(rows if busy else None, pending))
+            self._finishing.add(task)
+            task.add_done_callback(self._finishing.discard)
+        else:
+            _tell([done for *_, done in pending], None)
+
+    async def _finish_in_thread(
+        self, rows: list[tuple[str, bytes]] | None, pending: list[tuple[str, bytes, asyncio.Future[None]]]
+    ) -> None:
+        waiting = [done for *_, done in pending]
+        try:
+            if rows is not None:
+                await asyncio.to_thread(self._pack.put, rows)
+            if self._pack.checkpoint_due:
+                await asyncio.to_thread(self._pack.checkpoint)
+        except asyncio.CancelledError:  # the loop is closing
+            for done in waiting:
+                done.cancel()
+            raise
+        except Exception as exc:
+            _tell(waiting, exc)
+            return
+        _tell(waiting, None)
 
     def _write_large(self, name: str, data: bytes) -> None:
         # An earlier, smaller version would be read first: it goes first, or the file is not written.

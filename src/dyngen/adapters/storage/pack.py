@@ -131,6 +131,22 @@ class _Connection:
             self._connection = None
 
 
+def _write(connection: sqlite3.Connection, rows: Sequence[tuple[str, bytes]]) -> None:
+    """One row in SQLite's own transaction; several in one taken at once (`IMMEDIATE`: a busy file fails at
+    the start, not halfway), one commit for them all."""
+    if len(rows) == 1:
+        connection.execute(_PUT, rows[0])
+        return
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        connection.executemany(_PUT, rows)
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+
+
 class ObjectPack:
     """Rows `objects(key, data)` of the SQLite file `path`, made on the first write."""
 
@@ -145,7 +161,8 @@ class ObjectPack:
         """True once the loop's connection wrote `CHECKPOINT_EVERY` rows since the last `checkpoint`."""
         return self._unchecked >= CHECKPOINT_EVERY
 
-    def put_now(self, key: str, data: bytes) -> Busy | None:
+    def put_now(self, rows: Sequence[tuple[str, bytes]]) -> Busy | None:
+        """Write `rows` (key, data) in one transaction, or answer `BUSY` having written none of them."""
         if not self._now.lock.acquire(blocking=False):
             return BUSY  # a thread is opening the loop's connection
         try:
@@ -153,12 +170,12 @@ class ObjectPack:
             if not isinstance(connection, sqlite3.Connection):
                 return BUSY  # no file yet, or not opened: `put` makes and opens it in a thread
             try:
-                connection.execute(_PUT, (key, data))
+                _write(connection, rows)
             except sqlite3.OperationalError as exc:
                 if _busy(exc):
                     return BUSY
                 raise
-            self._unchecked += 1
+            self._unchecked += len(rows)
         finally:
             self._now.lock.release()
         return None
@@ -188,12 +205,12 @@ class ObjectPack:
             self._now.lock.release()
         return None if row is None else bytes(row[0])
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, rows: Sequence[tuple[str, bytes]]) -> None:
         """`put_now`, waiting for the file's other writers; opens the loop's connection (in a thread)."""
         with self._waiting.lock:
             connection = self._waiting.open(create=True)
             assert connection is not None
-            connection.execute(_PUT, (key, data))
+            _write(connection, rows)
         self._open_loops()
 
     def get(self, key: str) -> bytes | None:
