@@ -35,6 +35,7 @@ def renders(monkeypatch: pytest.MonkeyPatch) -> list[GenerateContentRequest]:
 
     monkeypatch.setattr(openai_chat, "_render", counted)
     monkeypatch.setattr(openai_chat, "_chats", type(openai_chat._chats)())
+    monkeypatch.setattr(openai_chat, "_known", type(openai_chat._known)())
     return seen
 
 
@@ -46,6 +47,29 @@ def test_other_playthroughs_of_the_same_request_reuse_its_chat(renders: list[Gen
     assert len(renders) == 1
     again[0]["content"] = "changed by a caller"
     assert openai_chat.messages(request("c", flags={"met_mara": True})) == first, "callers get copies"
+
+
+def test_a_request_for_another_player_made_from_a_known_one_is_keyed_without_a_dump(
+    renders: list[GenerateContentRequest], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dumps: list[GenerateContentRequest] = []
+    prompt_key = openai_chat._prompt_key
+    monkeypatch.setattr(openai_chat, "_prompt_key", lambda req: dumps.append(req) or prompt_key(req))
+    first = request("a", flags={"met_mara": True}, stats={"trust": 1})
+    chat = openai_chat.messages(first)
+
+    def another(playthrough: str, **player: Any) -> GenerateContentRequest:  # as `Groundwork.for_context` does
+        context = first.player_context.model_copy(update={"playthrough_id": playthrough, **player})
+        return first.model_copy(update={"player_context": context})
+
+    assert openai_chat.messages(another("b")) == chat
+    assert openai_chat.messages(another("c", stats={"trust": 1.0})) == chat, "equal values"
+    assert dumps == [first], "keyed by the fields it shares and the context's values"
+    openai_chat.messages(another("d", stats={"trust": 2.0}))
+    openai_chat.messages(another("e", flags={"met_mara": 1}))  # not True: its text differs
+
+    assert dumps == [first, another("d", stats={"trust": 2.0}), another("e", flags={"met_mara": 1})]
+    assert len(renders) == 3
 
 
 def test_what_a_template_reads_renders_a_new_chat(renders: list[GenerateContentRequest]) -> None:
