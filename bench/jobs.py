@@ -26,7 +26,8 @@ until the last one completes.
 Why the baseline is fair: it is the least any arq job costs on this machine, this Redis and this
 Python, and it is configured exactly like dyngen's worker (`arq_worker`): the same number of processes,
 `max_jobs`, poll delay, queue read limit, JSON serializer, `keep_result=0`, `max_tries`, job timeout,
-job id as the single argument, INFO logging (arq's two lines per job); so the ratio of the rates is what
+job id as the single argument, INFO logging (arq's two lines per job), the event loop (uvloop, as `dyngen
+worker` runs on); so the ratio of the rates is what
 dyngen adds per job, and nothing else. The arq figures are measured in ABBA order (bare, dyngen, dyngen,
 bare, each a batch of `JOBS`; all workers started and warmed first), so a drift in the machine's speed
 falls on both alike.
@@ -536,7 +537,9 @@ def _bare_worker(queue: str, stamps_file: str) -> None:
         finally:
             await worker.close()
 
-    asyncio.run(main())
+    import uvloop  # the loop `dyngen worker` runs on (`entrypoints/interpreter.run`)
+
+    uvloop.run(main())
     Path(stamps_file).write_text(json.dumps(stamps))
 
 

@@ -4,6 +4,7 @@ process that serves again (tests) gets its own settings back."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import sys
 from collections.abc import Iterator
@@ -11,9 +12,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+import uvloop
+from typer.testing import CliRunner
 
 from dyngen.config import Settings
-from dyngen.entrypoints import cli_warm, worker
+from dyngen.entrypoints import cli, cli_warm, worker
 from dyngen.entrypoints.api.app import create_app
 from dyngen.entrypoints.interpreter import SERVING_GC_THRESHOLDS, SERVING_SWITCH_INTERVAL_S
 from dyngen.services.machinery.container import Services
@@ -66,13 +69,29 @@ def test_a_warm_up_from_the_cli_runs_as_the_api_serves_then_gives_the_settings_b
     seen = []
 
     async def use(services: Services) -> str:
-        seen.append(current())
+        seen.append((*current(), type(asyncio.get_running_loop())))
         return "report"
 
     assert cli_warm._run(settings, use, []) == "report"
 
-    assert seen == [SERVING]
+    assert seen == [(*SERVING, uvloop.Loop)], "on the loop the API serves on"
     assert current() == restored
+
+
+def test_the_job_worker_command_runs_on_the_loop_the_api_serves_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loops = []
+
+    async def run_worker(_settings: Settings) -> None:
+        loops.append(type(asyncio.get_running_loop()))
+
+    monkeypatch.setattr(worker, "run_worker", run_worker)
+    monkeypatch.setenv("DYNGEN_DATA_DIR", str(tmp_path / "data"))
+    result = CliRunner().invoke(cli.app, ["worker"])
+
+    assert result.exit_code == 0, result.output
+    assert loops == [uvloop.Loop]
 
 
 async def test_a_job_worker_runs_as_the_api_serves_then_gives_the_settings_back(

@@ -24,6 +24,7 @@ from dyngen.domain.contracts import GenerateContentRequest, GenerationNodeConfig
 from dyngen.domain.errors import GENERATION_FAILURES, DyngenError, ErrorCode
 from dyngen.domain.responses import GenerateContentResponse
 from dyngen.domain.wire import load
+from dyngen.entrypoints import interpreter
 from dyngen.entrypoints.cli_config import ConfigOption, config_app, stop_on_problems
 from dyngen.entrypoints.cli_dsl import dsl_app
 from dyngen.entrypoints.cli_export import FolderSink, export_command
@@ -185,7 +186,7 @@ def worker(
     settings = Settings()
     configure_logging(log_level or settings.log_level)
     try:
-        asyncio.run(run_worker(settings))
+        interpreter.run(run_worker(settings))
     except DyngenError as exc:
         raise _fail(exc.message, exc.details) from None
 

@@ -10,7 +10,6 @@ that does not fit it, an unknown run id, a run another process is working on); 1
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -204,7 +203,7 @@ def _run(settings: Settings, use: Any, started: list[str]) -> WarmupReport:
             await services.aclose()
 
     try:
-        return asyncio.run(main())
+        return interpreter.run(main())
     except DyngenError as exc:
         raise _fail(exc.message, exc.details) from None
     except KeyboardInterrupt:

@@ -1,4 +1,5 @@
-"""The interpreter settings of a long-running dyngen process (`dyngen serve`, `dyngen worker`, `dyngen warm`).
+"""The interpreter settings of a long-running dyngen process (`dyngen serve`, `dyngen worker`, `dyngen warm`),
+and the event loop it runs on (`run`).
 
 The garbage collector. What startup made (modules, the app, pools, schemas: ~200k objects) lives as long as
 the process: frozen, out of the collector's sight, a full collection no longer walks it (issue 18: at c=32
@@ -16,11 +17,15 @@ the service path made 488-491 misses/s instead of 464-472 (`bench.warmup`'s, 50 
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 SERVING_GC_THRESHOLDS = (10_000, 10, 10)
 """The collector's thresholds while a process serves or generates (set after startup's objects are frozen)."""
@@ -70,3 +75,16 @@ def long_running() -> Iterator[None]:
                 gc.set_threshold(*_inside.thresholds)
                 if not _inside.frozen_before:
                     gc.unfreeze()
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """Run `main` to its end on the event loop `dyngen serve` runs on: uvloop when installed (uvicorn's
+    `standard` extra brings it, but not on Windows), else asyncio's own. A worker on asyncio's loop spent ~17 %
+    of its CPU per job in the loop's own Python (`python -m bench jobs`, py-spy: scheduling callbacks, timers,
+    reading the selector), which uvloop does in C."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - Windows
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
