@@ -400,6 +400,32 @@ class TestLocalObjectStore(ObjectStoreContract):
         assert dropped.cancelled()
         assert await store.get("cache/ab/kept") == b"kept"
 
+    def test_puts_left_by_a_loop_that_closed_before_its_turn_ended_do_not_stop_the_next_loops_batches(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        store = LocalObjectStore(root=tmp_path / "objects")
+        asyncio.run(store.put("artifacts/ab/first", b"one", content_type="text/plain"))
+        loop = asyncio.new_event_loop()
+        left = loop.create_task(store.put("cache/ab/left", b"left", content_type="text/plain"))
+        loop.call_soon(loop.stop)  # after the put's first step: its batch's write would come in the next turn
+        loop.run_forever()
+        assert not left.done()
+        loop.close()
+        writes: list[list[str]] = []
+        put_now = pack.ObjectPack.put_now
+
+        def spied(self: pack.ObjectPack, rows: Sequence[tuple[str, bytes]]) -> pack.Busy | None:
+            writes.append([key for key, _ in rows])
+            return put_now(self, rows)
+
+        monkeypatch.setattr(pack.ObjectPack, "put_now", spied)
+
+        async def two() -> None:
+            await asyncio.gather(*(store.put(f"cache/ab/{n}", b"x", content_type="text/plain") for n in range(2)))
+
+        asyncio.run(two())
+        assert writes == [["cache/ab/0", "cache/ab/1"]], "one batch of this loop's, the other loop's forgotten"
+
     async def test_the_loops_writes_are_checkpointed_in_a_thread(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:

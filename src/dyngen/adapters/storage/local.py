@@ -141,13 +141,15 @@ class LocalObjectStore:
         # Written with the other small objects put in this turn of the loop, in one transaction (`_write_pending`).
         loop = asyncio.get_running_loop()
         done = loop.create_future()
+        if self._pending and loop is not self._pending_loop:
+            if self._pending_loop is None or not self._pending_loop.is_closed():  # a store two loops share
+                if self._pack.put_now([(name, data)]) is BUSY:  # alone, not in the other loop's turn
+                    await asyncio.to_thread(self._pack.put, [(name, data)])
+                return
+            self._pending = []  # put in a loop that closed before its turn ended: no caller waits for them
         if not self._pending:
             self._pending_loop = loop
             loop.call_soon(self._write_pending)
-        elif loop is not self._pending_loop:  # another loop's turn (a store shared by two loops): alone
-            if self._pack.put_now([(name, data)]) is BUSY:
-                await asyncio.to_thread(self._pack.put, [(name, data)])
-            return
         self._pending.append((name, data, done))
         await done
 
