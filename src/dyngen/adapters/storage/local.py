@@ -140,7 +140,6 @@ class LocalObjectStore:
             return
         # Written with the other small objects put in this turn of the loop, in one transaction (`_write_pending`).
         loop = asyncio.get_running_loop()
-        done = loop.create_future()
         if self._pending and loop is not self._pending_loop:
             if self._pending_loop is None or not self._pending_loop.is_closed():  # a store two loops share
                 if self._pack.put_now([(name, data)]) is BUSY:  # alone, not in the other loop's turn
@@ -150,6 +149,7 @@ class LocalObjectStore:
         if not self._pending:
             self._pending_loop = loop
             loop.call_soon(self._write_pending)
+        done = loop.create_future()
         self._pending.append((name, data, done))
         await done
 
