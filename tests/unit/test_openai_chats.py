@@ -67,9 +67,11 @@ def test_a_request_for_another_player_made_from_a_known_one_is_keyed_without_a_d
     assert dumps == [first], "keyed by the fields it shares and the context's values"
     openai_chat.messages(another("d", stats={"trust": 2.0}))
     openai_chat.messages(another("e", flags={"met_mara": 1}))  # not True: its text differs
+    zero, minus_zero = another("f", flags={"met_mara": 0.0}), another("g", flags={"met_mara": -0.0})  # equal, not alike
+    assert openai_chat.messages(zero) != openai_chat.messages(minus_zero)
 
-    assert dumps == [first, another("d", stats={"trust": 2.0}), another("e", flags={"met_mara": 1})]
-    assert len(renders) == 3
+    assert dumps == [first, another("d", stats={"trust": 2.0}), another("e", flags={"met_mara": 1}), zero, minus_zero]
+    assert len(renders) == 5
 
 
 def test_what_a_template_reads_renders_a_new_chat(renders: list[GenerateContentRequest]) -> None:

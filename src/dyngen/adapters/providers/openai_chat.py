@@ -108,9 +108,10 @@ def _known_key(request: GenerateContentRequest) -> str:
     return key
 
 
-def _items(values: dict[str, Any] | None) -> tuple[tuple[str, type, Any], ...] | None:
-    """The entries in order, each value with its type (`True` and `1` are equal keys, not equal text)."""
-    return None if values is None else tuple((name, type(value), value) for name, value in values.items())
+def _items(values: dict[str, Any] | None) -> tuple[tuple[str, str], ...] | None:
+    """The entries in order, each value as its `repr`: values that are equal but render differently are not
+    equal keys (`True` and `1`, `1` and `1.0`, `0.0` and `-0.0`)."""
+    return None if values is None else tuple((name, repr(value)) for name, value in values.items())
 
 
 def messages(request: GenerateContentRequest) -> list[dict[str, str]]:
