@@ -426,6 +426,73 @@ class TestLocalObjectStore(ObjectStoreContract):
         asyncio.run(two())
         assert writes == [["cache/ab/0", "cache/ab/1"]], "one batch of this loop's, the other loop's forgotten"
 
+    async def test_a_loop_in_another_thread_writes_its_puts_alone_and_leaves_the_batches_of_the_first(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        store = LocalObjectStore(root=tmp_path / "objects")
+        await store.put("artifacts/ab/first", b"one", content_type="text/plain")  # this loop batches
+        writes: list[tuple[str, list[str]]] = []
+        put_now = pack.ObjectPack.put_now
+
+        def spied(self: pack.ObjectPack, rows: Sequence[tuple[str, bytes]]) -> pack.Busy | None:
+            writes.append((threading.current_thread().name, [key for key, _ in rows]))
+            return put_now(self, rows)
+
+        monkeypatch.setattr(pack.ObjectPack, "put_now", spied)
+        other = threading.Thread(
+            target=lambda: asyncio.run(store.put("cache/ab/other", b"o", content_type="text/plain")), name="other"
+        )
+        ours = [asyncio.create_task(store.put(f"cache/ab/{n}", b"x", content_type="text/plain")) for n in range(2)]
+        other.start()
+        await asyncio.to_thread(other.join)
+        await asyncio.gather(*ours)
+
+        assert sorted(writes) == [
+            (threading.current_thread().name, ["cache/ab/0", "cache/ab/1"]),
+            ("other", ["cache/ab/other"]),
+        ]
+        assert await store.get("cache/ab/other") == b"o"
+
+    async def test_a_checkpoint_that_fails_is_logged_and_the_committed_puts_succeed(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        monkeypatch.setattr(pack, "CHECKPOINT_EVERY", 1)
+
+        def failing(self: pack.ObjectPack) -> None:
+            raise sqlite3.OperationalError("disk I/O error")
+
+        store = LocalObjectStore(root=tmp_path / "objects")
+        await store.put("artifacts/ab/first", b"one", content_type="text/plain")
+        monkeypatch.setattr(pack.ObjectPack, "checkpoint", failing)
+        await store.put("artifacts/ab/second", b"two", content_type="text/plain")
+
+        assert await store.get("artifacts/ab/second") == b"two"
+        assert "objects.checkpoint_failed" in caplog.text
+
+    async def test_a_connection_a_failed_write_leaves_in_its_transaction_is_closed_and_the_file_free(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        store = LocalObjectStore(root=tmp_path / "objects")
+        await store.put("artifacts/ab/first", b"one", content_type="text/plain")
+        write = pack._write
+
+        def stuck(connection: sqlite3.Connection, rows: Sequence[tuple[str, bytes]]) -> None:
+            connection.execute("BEGIN IMMEDIATE")  # and its rollback failed: still in it, the lock held
+            raise sqlite3.OperationalError("disk I/O error")
+
+        monkeypatch.setattr(pack, "_write", stuck)
+        with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
+            await store.put("cache/ab/lost", b"x", content_type="text/plain")
+        monkeypatch.setattr(pack, "_write", write)
+
+        other = sqlite3.connect(tmp_path / "objects" / PACK_FILE, timeout=0, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # not "database is locked": the stuck connection let go of the file
+        other.execute("ROLLBACK")
+        other.close()
+        await store.put("cache/ab/next", b"y", content_type="text/plain")
+        assert await store.get("cache/ab/next") == b"y"
+        assert await store.get("cache/ab/lost") is None
+
     async def test_the_loops_writes_are_checkpointed_in_a_thread(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:

@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import sqlite3
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -73,7 +74,8 @@ class LocalObjectStore:
         # Small objects put in this turn of the loop (name, data, told once written), and the writes of
         # earlier turns finishing in a thread.
         self._pending: list[tuple[str, bytes, asyncio.Future[None]]] = []
-        self._pending_loop: asyncio.AbstractEventLoop | None = None
+        self._batching: asyncio.AbstractEventLoop | None = None  # the loop whose puts are batched
+        self._claiming = threading.Lock()
         self._finishing: set[asyncio.Task[None]] = set()
 
     def uri(self, key: str) -> str:
@@ -138,20 +140,28 @@ class LocalObjectStore:
         if len(data) > INLINE_BYTES:
             await asyncio.to_thread(self._write_large, name, data)
             return
-        # Written with the other small objects put in this turn of the loop, in one transaction (`_write_pending`).
         loop = asyncio.get_running_loop()
-        if self._pending and loop is not self._pending_loop:
-            if self._pending_loop is None or not self._pending_loop.is_closed():  # a store two loops share
-                if self._pack.put_now([(name, data)]) is BUSY:  # alone, not in the other loop's turn
-                    await asyncio.to_thread(self._pack.put, [(name, data)])
-                return
-            self._pending = []  # put in a loop that closed before its turn ended: no caller waits for them
+        if not self._batches_on(loop):  # a store another loop uses too (another thread's): alone
+            if self._pack.put_now([(name, data)]) is BUSY:
+                await asyncio.to_thread(self._pack.put, [(name, data)])
+            return
+        # Written with the other small objects put in this turn of the loop, in one transaction (`_write_pending`).
         if not self._pending:
-            self._pending_loop = loop
             loop.call_soon(self._write_pending)
         done = loop.create_future()
         self._pending.append((name, data, done))
         await done
+
+    def _batches_on(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Whether `loop` batches its puts: the first loop that puts does, until it is closed (then the next
+        one); only that loop's thread touches the batch. What a closed loop left queued is forgotten: no
+        caller waits for it."""
+        if self._batching is loop:
+            return True
+        with self._claiming:
+            if self._batching is None or self._batching.is_closed():
+                self._batching, self._pending = loop, []
+            return self._batching is loop
 
     def _write_pending(self) -> None:
         """Write the small objects put since the last call, on the loop (in a thread while the pack is busy),
@@ -178,7 +188,7 @@ class LocalObjectStore:
             if rows is not None:
                 await asyncio.to_thread(self._pack.put, rows)
             if self._pack.checkpoint_due:
-                await asyncio.to_thread(self._pack.checkpoint)
+                await self._checkpoint()
         except asyncio.CancelledError:  # the loop is closing
             for done in waiting:
                 done.cancel()
@@ -187,6 +197,14 @@ class LocalObjectStore:
             _tell(waiting, exc)
             return
         _tell(waiting, None)
+
+    async def _checkpoint(self) -> None:
+        """Copy the pack's log into it (in a thread). The rows are committed already: a failure is logged, not
+        their callers' (it is tried again after the next `CHECKPOINT_EVERY` rows)."""
+        try:
+            await asyncio.to_thread(self._pack.checkpoint)
+        except Exception as exc:
+            log.warning("objects.checkpoint_failed path=%s error=%s", self._pack.path, exc)
 
     def _write_large(self, name: str, data: bytes) -> None:
         # An earlier, smaller version would be read first: it goes first, or the file is not written.

@@ -125,6 +125,17 @@ class _Connection:
             time.sleep(pause)  # in a thread
             pause = min(pause * 2, 0.05)
 
+    def write(self, connection: sqlite3.Connection, rows: Sequence[tuple[str, bytes]]) -> None:
+        """`_write` on the open `connection`; closed when a failure leaves it inside its transaction (its
+        rollback failed too: it would hold the file's write lock, and fail every later write), so that the
+        next call opens another. Call it holding `lock`."""
+        try:
+            _write(connection, rows)
+        except BaseException:
+            if connection.in_transaction:
+                self.close()
+            raise
+
     def close(self) -> None:
         if self._connection is not None:
             self._connection.close()
@@ -143,7 +154,8 @@ def _write(connection: sqlite3.Connection, rows: Sequence[tuple[str, bytes]]) ->
         connection.execute("COMMIT")
     except BaseException:
         if connection.in_transaction:
-            connection.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):  # the caller closes a connection left in it (`_Connection`)
+                connection.execute("ROLLBACK")
         raise
 
 
@@ -170,7 +182,7 @@ class ObjectPack:
             if not isinstance(connection, sqlite3.Connection):
                 return BUSY  # no file yet, or not opened: `put` makes and opens it in a thread
             try:
-                _write(connection, rows)
+                self._now.write(connection, rows)
             except sqlite3.OperationalError as exc:
                 if _busy(exc):
                     return BUSY
@@ -210,7 +222,7 @@ class ObjectPack:
         with self._waiting.lock:
             connection = self._waiting.open(create=True)
             assert connection is not None
-            _write(connection, rows)
+            self._waiting.write(connection, rows)
         self._open_loops()
 
     def get(self, key: str) -> bytes | None:
