@@ -80,8 +80,8 @@ def long_running() -> Iterator[None]:
 def run(main: Coroutine[Any, Any, T]) -> T:
     """Run `main` to its end on the event loop `dyngen serve` runs on: uvloop when installed (uvicorn's
     `standard` extra brings it, but not on Windows), else asyncio's own. A worker on asyncio's loop spent ~17 %
-    of its CPU per job in the loop's own Python (`python -m bench jobs`, py-spy: scheduling callbacks, timers,
-    reading the selector), which uvloop does in C."""
+    of its CPU per job in the loop's own Python (py-spy during `python -m bench jobs`); on uvloop its jobs/s and
+    CPU per job did not move beyond that benchmark's noise on a 2-core machine: the point is one loop for all."""
     try:
         import uvloop
     except ImportError:  # pragma: no cover - Windows

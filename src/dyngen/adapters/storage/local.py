@@ -168,22 +168,22 @@ class LocalObjectStore:
         then tell their callers; every `CHECKPOINT_EVERY` rows, the log is copied into the pack first."""
         pending, self._pending = self._pending, []
         rows = [(name, data) for name, data, _ in pending]
+        waiting = [done for *_, done in pending]
         try:
             busy = self._pack.put_now(rows) is BUSY
         except Exception as exc:
-            _tell([done for *_, done in pending], exc)
+            _tell(waiting, exc)
             return
         if busy or self._pack.checkpoint_due:
-            task = asyncio.get_running_loop().create_task(self._finish_in_thread(rows if busy else None, pending))
+            task = asyncio.get_running_loop().create_task(self._finish_in_thread(rows if busy else None, waiting))
             self._finishing.add(task)
             task.add_done_callback(self._finishing.discard)
         else:
-            _tell([done for *_, done in pending], None)
+            _tell(waiting, None)
 
     async def _finish_in_thread(
-        self, rows: list[tuple[str, bytes]] | None, pending: list[tuple[str, bytes, asyncio.Future[None]]]
+        self, rows: list[tuple[str, bytes]] | None, waiting: list[asyncio.Future[None]]
     ) -> None:
-        waiting = [done for *_, done in pending]
         try:
             if rows is not None:
                 await asyncio.to_thread(self._pack.put, rows)

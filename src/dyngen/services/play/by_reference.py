@@ -75,8 +75,6 @@ async def node_call(*, graph_id: str, node_id: str, body: bytes, ports: PlayPort
         DyngenError: GEN_INVALID_CONFIG for a body that is not a `NodeContentRequest` (every problem
             listed); NOT_FOUND for an unknown graph, version or node (the closest id suggested).
     """
-    if (known := known_call(graph_id=graph_id, node_id=node_id, body=body, ports=ports)) is not None:
-        return known
     cache = ports.graphs
     key = body_key(body)
     parsed = cache.bodies.get(key)
@@ -84,7 +82,7 @@ async def node_call(*, graph_id: str, node_id: str, body: bytes, ports: PlayPort
         parsed = load_json(NodeContentRequest, body or b"{}", prefix=("body",))
         cache.bodies.put(key, parsed)
     version = parsed.graph_version
-    # What is known and fresh is taken in place; else asked.
+    # What is known and fresh is taken in place (a remembered call: no turn of the event loop); else asked.
     live = _known_graph(cache, graph_id, version, now=ports.generation.clock.monotonic()) or await ports.live_graph(
         graph_id=graph_id, version=version
     )
