@@ -158,3 +158,43 @@ async def test_uvicorn_on_the_coalescing_protocol_answers_every_kind_of_answer(b
     assert (empty.status_code, empty.content) == (204, b"")
     assert b"".join(chunks) == b"chunk 0;chunk 1;chunk 2;"
     assert failed.status_code == 500
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_an_answer_slower_than_quick_leaves_when_whole_and_a_quick_one_at_the_end_of_the_turn() -> None:
+    gate = asyncio.Event()
+
+    async def waiting_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await gate.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    clock = Clock()
+    config = uvicorn.Config(waiting_app, log_level="critical", lifespan="off")
+    protocol = CoalescingHttpToolsProtocol(config, uvicorn.server.ServerState(), {}, asyncio.get_running_loop())
+    protocol.clock = clock  # type: ignore[method-assign]
+    recorded = RecordingTransport()
+    protocol.connection_made(recorded)  # type: ignore[arg-type]
+
+    for waited, leaves_at_once in ((http_server.QUICK_S * 2, True), (http_server.QUICK_S / 2, False)):
+        recorded.writes.clear()
+        gate.clear()
+        protocol.data_received(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        await turn()  # the app started and waits at the gate
+        clock.now += waited
+        gate.set()  # the app answers in the next turn, before this test goes on in that same turn
+        await turn()
+
+        assert len(recorded.writes) == (1 if leaves_at_once else 0), waited
+        await turn()
+        [answer] = recorded.writes
+        assert answer.startswith(b"HTTP/1.1 200 OK")
+        assert answer.endswith(b"\r\n\r\nok")
+    protocol.connection_lost(None)
