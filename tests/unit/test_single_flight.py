@@ -112,6 +112,68 @@ async def test_a_caller_that_gives_up_at_its_deadline_leaves_the_producer_runnin
     assert produce.runs == 1
 
 
+async def test_an_in_place_leader_produces_in_its_own_task_and_its_joiners_share_the_result() -> None:
+    flights = MemorySingleFlight()
+    produce = FakeProducer(result="content")
+    producing_in: list[asyncio.Task[object] | None] = []
+
+    async def recorded() -> object:
+        producing_in.append(asyncio.current_task())
+        return await produce()
+
+    async with hang_guard("the flight's callers to be served"):
+        leader = asyncio.create_task(flights.run("k", recorded, in_place=True))
+        await produce.started.wait()
+        joiners = [asyncio.create_task(flights.run("k", recorded, in_place=True)) for _ in range(3)]
+        await asyncio.sleep(0)  # the joiners join
+        produce.release.set()
+        outcomes = await asyncio.gather(leader, *joiners)
+
+    assert producing_in == [leader], "the producer ran once, in the leader's own task"
+    assert outcomes == [("content", False)] + [("content", True)] * 3
+    assert flights.in_flight == 0
+
+
+async def test_when_an_in_place_leader_is_cancelled_the_callers_that_joined_start_the_flight_again() -> None:
+    flights = MemorySingleFlight()
+    first, again = FakeProducer(result="never"), FakeProducer(result="content")
+
+    async with hang_guard("the flight's callers to be served"):
+        leader = asyncio.create_task(flights.run("k", first, in_place=True))
+        await first.started.wait()
+        joiners = [asyncio.create_task(flights.run("k", again)) for _ in range(3)]
+        await asyncio.sleep(0)  # the joiners join
+        leader.cancel()  # what only the server's shutdown does to an HTTP answer
+        with pytest.raises(asyncio.CancelledError):
+            await leader
+        await again.started.wait()  # one of the joiners leads now
+        again.release.set()
+        outcomes = await asyncio.gather(*joiners)
+
+    assert (first.runs, again.runs) == (1, 1)
+    assert sorted(outcomes) == [("content", False)] + [("content", True)] * 2
+    assert flights.in_flight == 0
+
+
+async def test_a_joiner_that_joins_again_after_its_leader_left_still_gives_up_at_its_deadline() -> None:
+    flights = MemorySingleFlight()
+    first, again = FakeProducer(result="never"), FakeProducer(result="late")
+
+    async with hang_guard("the flight's callers to be served"):
+        leader = asyncio.create_task(flights.run("k", first, in_place=True))
+        await first.started.wait()
+        restarted = asyncio.create_task(flights.run("k", again))  # joins; leads once the leader is gone
+        patient = asyncio.create_task(flights.run("k", again, timeout_s=0.05))  # joins; then joins `restarted`
+        await asyncio.sleep(0)
+        leader.cancel()
+        with pytest.raises(TimeoutError):
+            await patient  # its one deadline passes while the second flight goes on
+        again.release.set()
+        assert await restarted == ("late", False)
+        with pytest.raises(asyncio.CancelledError):
+            await leader
+
+
 def test_a_generation_crosses_processes_as_the_flight_result_json_it_was_and_comes_back_equal() -> None:
     """Only a caller in another process reads a flight's bytes (`RedisSingleFlight`): they are the
     `FlightResult` JSON of before, and decode to the outcome (a run's) or the hit (the durable tier's)."""

@@ -43,9 +43,15 @@ class SingleFlight(Protocol):
         *,
         codec: FlightCodec[T],
         timeout_s: float | None = None,
+        in_place: bool = False,
     ) -> tuple[T, bool]:
         """Returns the result and True when this caller joined a flight another caller started: the
         producer's own object within its process, its bytes through `codec` in another.
+
+        A caller that starts a flight has the producer run in a task of its own, so that its cancellation
+        leaves the work going for the callers that joined; with `in_place`, in the caller's own task (for a
+        caller nothing cancels but the process's shutdown: an HTTP answer). Should it be cancelled anyway, the
+        callers that joined it start the flight again, one of them leading.
 
         Raises:
             TimeoutError: The result did not arrive within `timeout_s` (the flight itself goes on).

@@ -11,8 +11,13 @@ from dyngen.ports import FlightCodec
 T = TypeVar("T")
 
 
+class LeaderLeftError(Exception):
+    """Told to the callers that joined a flight whose leader, producing in its own task, was cancelled."""
+
+
 class _Flight:
-    """A producer under way, and a future of each caller's own that it sets when it ends."""
+    """A producer under way (in a task of its own, or in its leader's: `task` None), and a future of each
+    caller's own that it sets when it ends."""
 
     __slots__ = ("task", "waiters")
 
@@ -24,11 +29,17 @@ class _Flight:
 class MemorySingleFlight:
     """One producer per key per process; callers that arrive while it runs await its result.
 
-    The producer runs as its own task, so a caller that is cancelled or gives up at its deadline (a
+    The producer runs as its own task, so that a caller that is cancelled or gives up at its deadline (a
     client that hung up, a node timeout) does not cancel the work the other callers wait for. Each caller
     waits on a future of its own, which the producer sets as it ends: the caller runs in the next turn of
     the event loop (a shield around the producer's task took two, issue 18), and one that stops waiting
     cancels only its own future.
+
+    A caller that nothing cancels but the process's shutdown (an HTTP answer: uvicorn does not cancel a
+    request whose client left) may have the producer run in its own task instead (`in_place`): the task per
+    flight cost each miss two turns of the loop, one for the task to start and one for its result to reach
+    the caller (issue 18: ~1 ms of a miss at c=32 with a 50 ms upstream). Should such a leader be cancelled
+    anyway, the callers that joined it start the flight again (`LeaderLeftError`), one of them leading.
     """
 
     def __init__(self) -> None:
@@ -48,20 +59,49 @@ class MemorySingleFlight:
         *,
         codec: FlightCodec[T] | None = None,
         timeout_s: float | None = None,
+        in_place: bool = False,
     ) -> tuple[T, bool]:
         """Every caller gets the producer's own object; `codec` is never used (no result leaves the process)."""
-        flight = self._flights.get(key)
-        joined = flight is not None
-        if flight is None:
-            flight = self._flights[key] = _Flight()
-            flight.task = asyncio.ensure_future(self._fly(key, flight, produce))
-        waiter: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        flight.waiters.append(waiter)
-        # The caller that started the flight waits for it whole (the work has its own deadline); a caller
-        # that joined waits at most `timeout_s`.
-        async with asyncio.timeout(timeout_s if joined else None):
-            result = await waiter
-        return result, joined
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout_s is None else loop.time() + timeout_s  # a joiner's, over its restarts
+        while True:
+            flight = self._flights.get(key)
+            joined = flight is not None
+            if flight is None:
+                flight = self._flights[key] = _Flight()
+                if in_place:
+                    return await self._lead(key, flight, produce), False
+                flight.task = asyncio.ensure_future(self._fly(key, flight, produce))
+            waiter: asyncio.Future[T] = loop.create_future()
+            flight.waiters.append(waiter)
+            # The caller that started the flight waits for it whole (the work has its own deadline); a caller
+            # that joined waits until its deadline.
+            try:
+                async with asyncio.timeout_at(deadline if joined else None):
+                    result = await waiter
+            except LeaderLeftError:
+                continue  # this caller starts the flight again, or joins the one another of them started
+            return result, joined
+
+    async def _lead(self, key: str, flight: _Flight, produce: Callable[[], Awaitable[T]]) -> T:
+        """Run the producer in the leader's own task and tell the callers that joined."""
+        try:
+            result = await produce()
+        except asyncio.CancelledError:
+            self._land(key, flight)
+            for waiter in flight.waiters:
+                if not waiter.done():
+                    waiter.set_exception(LeaderLeftError())
+            raise
+        except BaseException as exc:
+            self._land(key, flight)
+            self._tell_failed(flight, exc)
+            raise
+        self._land(key, flight)
+        for waiter in flight.waiters:
+            if not waiter.done():
+                waiter.set_result(result)
+        return result
 
     async def _fly(self, key: str, flight: _Flight, produce: Callable[[], Awaitable[T]]) -> None:
         try:
@@ -73,10 +113,7 @@ class MemorySingleFlight:
             raise
         except BaseException as exc:  # every caller gets it (a BaseExceptionGroup too)
             self._land(key, flight)
-            for waiter in flight.waiters:
-                if not waiter.done():
-                    waiter.set_exception(exc)
-                    waiter.exception()  # retrieved: a caller that left at its deadline leaves no warning
+            self._tell_failed(flight, exc)
             if isinstance(exc, KeyboardInterrupt | SystemExit):
                 raise  # the process is stopping: the event loop passes these on
             return  # the task itself ends quietly
@@ -84,6 +121,13 @@ class MemorySingleFlight:
         for waiter in flight.waiters:
             if not waiter.done():
                 waiter.set_result(result)
+
+    @staticmethod
+    def _tell_failed(flight: _Flight, exc: BaseException) -> None:
+        for waiter in flight.waiters:
+            if not waiter.done():
+                waiter.set_exception(exc)
+                waiter.exception()  # retrieved: a caller that left at its deadline leaves no warning
 
     def _land(self, key: str, flight: _Flight) -> None:
         if self._flights.get(key) is flight:

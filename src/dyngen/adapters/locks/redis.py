@@ -112,15 +112,18 @@ class RedisSingleFlight:
         *,
         codec: FlightCodec[T],
         timeout_s: float | None = None,
+        in_place: bool = False,
     ) -> tuple[T, bool]:
-        """The callers in this process share one task (and its result object); only the result that crosses
-        to or from another process goes through `codec`."""
+        """The callers in this process share one task (the leader's own with `in_place`) and its result object;
+        only the result that crosses to or from another process goes through `codec`."""
         deadline = time.monotonic() + (timeout_s if timeout_s is not None else 3600.0)
 
         async def across_processes() -> tuple[T, bool]:
             return await self._across(key, produce, codec, deadline)
 
-        (result, joined_elsewhere), joined_here = await self._local.run(key, across_processes, timeout_s=timeout_s)
+        (result, joined_elsewhere), joined_here = await self._local.run(
+            key, across_processes, timeout_s=timeout_s, in_place=in_place
+        )
         return result, joined_here or joined_elsewhere
 
     async def _across(

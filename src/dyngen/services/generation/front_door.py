@@ -137,6 +137,8 @@ async def remember(body: bytes, *, ports: GenerationPorts) -> None:
 
 async def generate(call: GenerateCall, *, ports: GenerationPorts) -> Answered | Queued:
     """Serve a raw generate request: from cache, generated, or the node's fallback; or queue it as a job.
+    Its caller answers an HTTP request, which nothing cancels but the server's shutdown, so a flight it
+    starts runs in the request's own task (`serving.serve`'s `in_place`), as in `answer_known`.
 
     Raises:
         DyngenError: FORBIDDEN (403) for `simulate` with a key below editor, or while dev tools are off;
@@ -162,7 +164,7 @@ async def generate(call: GenerateCall, *, ports: GenerationPorts) -> Answered | 
             limiter=ports.rate_limiter,
             limits=ports.options.rate_limits,
         )
-        return Answered(await respond(ports.serving, looked.prepared, started=started))
+        return Answered(await respond(ports.serving, looked.prepared, started=started, in_place=True))
     if envelope is None:
         envelope = envelope_of(call.body)
         if envelope.request is not None:  # a problem is raised afresh each time, never remembered
@@ -198,7 +200,7 @@ async def generate(call: GenerateCall, *, ports: GenerationPorts) -> Answered | 
         prepared = ports.preparer.prepare(resolved)
         if resolved is request:  # a body resolved by its node id is resolved again (the graph may change)
             envelope.prepared = prepared
-    return Answered(await respond(ports.serving, prepared, started=started))
+    return Answered(await respond(ports.serving, prepared, started=started, in_place=True))
 
 
 _CONTEXT_KEY = b'"player_context"'
@@ -362,7 +364,7 @@ async def answer_known(call: GenerateCall, *, ports: GenerationPorts) -> Answere
         limits=ports.options.rate_limits,
     )
     if hit is None:
-        return Answered(await respond(ports.serving, prepared, started=started))
+        return Answered(await respond(ports.serving, prepared, started=started, in_place=True))
     return Answered(answer(ports.serving, prepared, hit, started=started))
 
 

@@ -93,15 +93,16 @@ log = logging.getLogger("dyngen.generation")
 JOIN_GRACE_S = 0.25
 
 
-async def respond(ports: ServePorts, prepared: Prepared, *, started: float) -> bytes:
+async def respond(ports: ServePorts, prepared: Prepared, *, started: float, in_place: bool = False) -> bytes:
     """Serve a prepared request (its pool's variant picked by review scores first) and answer with the
     response's JSON bytes, timed from `started` (monotonic). The one place that turns what was served into
-    an answer and counts it: a hit from its remembered template, content made from its outcome."""
-    prepared, made = await served(ports, prepared)
+    an answer and counts it: a hit from its remembered template, content made from its outcome. `in_place`:
+    see `serve`."""
+    prepared, made = await served(ports, prepared, in_place=in_place)
     return answer(ports, prepared, made, started=started)
 
 
-async def served(ports: ServePorts, prepared: Prepared) -> tuple[Prepared, Served]:
+async def served(ports: ServePorts, prepared: Prepared, *, in_place: bool = False) -> tuple[Prepared, Served]:
     """What `respond` serves, not yet answered nor counted (a warm-up counts it with `count` and answers
     nothing): the request as served (its pool's variant picked by review scores first) and its content."""
     if prepared.pool is not None:
@@ -112,7 +113,7 @@ async def served(ports: ServePorts, prepared: Prepared) -> tuple[Prepared, Serve
             clock=ports.clock,
             policy=ports.options.review_policy,
         )
-    return prepared, await serve(ports, prepared)
+    return prepared, await serve(ports, prepared, in_place=in_place)
 
 
 def count(ports: ServePorts, prepared: Prepared, served: Served) -> None:
@@ -151,10 +152,11 @@ async def nearest_hit(ports: ServePorts, prepared: Prepared) -> Hit | None:
     return await cached(prepared, cache=ports.cache, memo=ports.memo.entries, nearest=True)
 
 
-async def serve(ports: ServePorts, prepared: Prepared) -> Served:
+async def serve(ports: ServePorts, prepared: Prepared, *, in_place: bool = False) -> Served:
     """Where a prepared request's content comes from: the cache (fast tiers; a hybrid node's the durable
     one too), an always-fresh node's rules, or the key's single flight, which reads the durable tier and
-    otherwise runs the provider once for every caller."""
+    otherwise runs the provider once for every caller. `in_place`: the caller is never cancelled but at
+    shutdown (an HTTP answer), so a flight it starts runs in its own task (`SingleFlight.run`)."""
     request = prepared.request
     flight_key = prepared.flight_key
     # While this process already generates the key, join at once: reading the tiers would only queue
@@ -190,7 +192,9 @@ async def serve(ports: ServePorts, prepared: Prepared) -> Served:
     if joinable:
         ports.metrics.waiters(+1)
     try:
-        flown, joined = await ports.flights.run(flight_key, produce, codec=FLIGHT_CODEC, timeout_s=wait_s)
+        flown, joined = await ports.flights.run(
+            flight_key, produce, codec=FLIGHT_CODEC, timeout_s=wait_s, in_place=in_place
+        )
     except TimeoutError:
         return Made(waited_too_long(request, seed), CacheInfo(hit=False))
     finally:
