@@ -12,7 +12,7 @@ T = TypeVar("T")
 
 
 class LeaderLeftError(Exception):
-    """Told to the callers that joined a flight whose leader, producing in its own task, was cancelled."""
+    """Told to the callers that joined a flight whose leader, producing in the leader's own task, was cancelled."""
 
 
 class _Flight:
@@ -36,7 +36,7 @@ class MemorySingleFlight:
     cancels only its own future.
 
     A caller that nothing cancels but the process's shutdown (an HTTP answer: uvicorn does not cancel a
-    request whose client left) may have the producer run in its own task instead (`in_place`): the task per
+    request whose client left) may have the producer run in the caller's task instead (`in_place`): the task per
     flight cost each miss two turns of the loop, one for the task to start and one for its result to reach
     the caller (issue 18: ~1 ms of a miss at c=32 with a 50 ms upstream). Should such a leader be cancelled
     anyway, the callers that joined it start the flight again (`LeaderLeftError`), one of them leading.

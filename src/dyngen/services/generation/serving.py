@@ -156,7 +156,7 @@ async def serve(ports: ServePorts, prepared: Prepared, *, in_place: bool = False
     """Where a prepared request's content comes from: the cache (fast tiers; a hybrid node's the durable
     one too), an always-fresh node's rules, or the key's single flight, which reads the durable tier and
     otherwise runs the provider once for every caller. `in_place`: the caller is never cancelled but at
-    shutdown (an HTTP answer), so a flight it starts runs in its own task (`SingleFlight.run`)."""
+    shutdown (an HTTP answer), so a flight it starts runs in the caller's task (`SingleFlight.run`)."""
     request = prepared.request
     flight_key = prepared.flight_key
     # While this process already generates the key, join at once: reading the tiers would only queue
