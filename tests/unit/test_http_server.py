@@ -198,3 +198,28 @@ async def test_an_answer_slower_than_quick_leaves_when_whole_and_a_quick_one_at_
         assert answer.startswith(b"HTTP/1.1 200 OK")
         assert answer.endswith(b"\r\n\r\nok")
     protocol.connection_lost(None)
+
+
+async def test_an_answer_made_at_once_after_waiting_for_the_loop_is_quick() -> None:
+    """What counts is the time from the app's start: a hit read in one turn and started after the loop's busy
+    turns (which alone pass `QUICK_S` under load) still leaves with its turn's others."""
+
+    async def quick_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    clock = Clock()
+    config = uvicorn.Config(quick_app, log_level="critical", lifespan="off")
+    protocol = CoalescingHttpToolsProtocol(config, uvicorn.server.ServerState(), {}, asyncio.get_running_loop())
+    protocol.clock = clock  # type: ignore[method-assign]
+    recorded = RecordingTransport()
+    protocol.connection_made(recorded)  # type: ignore[arg-type]
+
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    clock.now += http_server.QUICK_S * 2  # the loop is busy before the request's task starts
+    await turn()  # the app starts and answers in this turn
+
+    assert recorded.writes == [], "held for the end of the turn"
+    await turn()
+    assert len(recorded.writes) == 1
+    protocol.connection_lost(None)

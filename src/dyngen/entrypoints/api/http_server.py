@@ -16,8 +16,8 @@ come back together and each turn of the loop (and each wake-up of the client) ha
 version that joined a head with its body at once, without waiting for the end of the turn, halved the writes
 too but read the same as uvicorn's within this machine's noise.
 
-An answer that took a while to make (a generation: `QUICK_S` or more since its request began) is written as
-soon as it is whole instead: it is not one of a burst of quick answers, and the end of the turn is a turn
+An answer that took a while to make (a generation: `QUICK_S` or more since the app started on it) is written
+as soon as it is whole instead: it is not one of a burst of quick answers, and the end of the turn is a turn
 of the loop later, which each miss waited for (issue 18: misses with a 50 ms upstream at c=32, `bench.miss`'s
 server and load generator, A B B A twice, 3 rounds each: a median of 555 misses/s before, 574 with this).
 Quick answers go on leaving with their turn: flushing every answer when whole took cache hits from ~20,700
@@ -92,19 +92,41 @@ class CoalescingTransport:
         return getattr(self._transport, name)
 
 
+class _Timed:
+    """A connection's app, noting on the connection when it starts on each request (`_begun`): the time an
+    answer took to make is counted from there, not from when the request was read, which also counts the
+    turns it waited for the loop (under load those alone passed `QUICK_S`, and quick answers lost their
+    turn's company). The app's own coroutine is handed back: no frame is added to the request."""
+
+    __slots__ = ("app", "protocol")
+
+    def __init__(self, app: Any, protocol: CoalescingHttpToolsProtocol) -> None:
+        self.app = app
+        self.protocol = protocol
+
+    def __call__(self, scope: Any, receive: Any, send: Any) -> Any:
+        self.protocol._begun = self.protocol.clock()
+        return self.app(scope, receive, send)
+
+
 class CoalescingHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol on a `CoalescingTransport`: what `dyngen serve` gives uvicorn as `http`."""
 
     clock: Callable[[], float] = time.monotonic  # tests set their own
-    _begun = 0.0  # when the request being answered began, by `clock`
+    _begun = 0.0  # when the app started on the request being answered, by `clock`
+    _timed: _Timed | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.transport = CoalescingTransport(transport, self.loop)  # type: ignore[assignment]
 
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._begun = self.clock()
+    def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+        # A connection's requests are answered one after another (a pipelined one starts once the one before
+        # is answered), so one note per connection is each answer's own.
+        timed = self._timed
+        if timed is None or timed.app is not app:
+            timed = self._timed = _Timed(app, self)
+        super()._start_asgi_task(cycle, timed)
 
     def on_response_complete(self) -> None:
         if self.clock() - self._begun >= QUICK_S:
