@@ -168,6 +168,17 @@ class Clock:
         return self.now
 
 
+def connected(app: Any) -> tuple[CoalescingHttpToolsProtocol, Clock, RecordingTransport]:
+    """The protocol serving `app` on a connection made to a recording transport, on a clock the test moves."""
+    clock = Clock()
+    config = uvicorn.Config(app, log_level="critical", lifespan="off")
+    protocol = CoalescingHttpToolsProtocol(config, uvicorn.server.ServerState(), {}, asyncio.get_running_loop())
+    protocol.clock = clock  # type: ignore[method-assign]
+    recorded = RecordingTransport()
+    protocol.connection_made(recorded)  # type: ignore[arg-type]
+    return protocol, clock, recorded
+
+
 async def test_an_answer_slower_than_quick_leaves_when_whole_and_a_quick_one_at_the_end_of_the_turn() -> None:
     gate = asyncio.Event()
 
@@ -176,12 +187,7 @@ async def test_an_answer_slower_than_quick_leaves_when_whole_and_a_quick_one_at_
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
         await send({"type": "http.response.body", "body": b"ok"})
 
-    clock = Clock()
-    config = uvicorn.Config(waiting_app, log_level="critical", lifespan="off")
-    protocol = CoalescingHttpToolsProtocol(config, uvicorn.server.ServerState(), {}, asyncio.get_running_loop())
-    protocol.clock = clock  # type: ignore[method-assign]
-    recorded = RecordingTransport()
-    protocol.connection_made(recorded)  # type: ignore[arg-type]
+    protocol, clock, recorded = connected(waiting_app)
 
     for waited, leaves_at_once in ((http_server.QUICK_S * 2, True), (http_server.QUICK_S / 2, False)):
         recorded.writes.clear()
@@ -208,12 +214,7 @@ async def test_an_answer_made_at_once_after_waiting_for_the_loop_is_quick() -> N
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
         await send({"type": "http.response.body", "body": b"ok"})
 
-    clock = Clock()
-    config = uvicorn.Config(quick_app, log_level="critical", lifespan="off")
-    protocol = CoalescingHttpToolsProtocol(config, uvicorn.server.ServerState(), {}, asyncio.get_running_loop())
-    protocol.clock = clock  # type: ignore[method-assign]
-    recorded = RecordingTransport()
-    protocol.connection_made(recorded)  # type: ignore[arg-type]
+    protocol, clock, recorded = connected(quick_app)
 
     protocol.data_received(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     clock.now += http_server.QUICK_S * 2  # the loop is busy before the request's task starts

@@ -134,13 +134,19 @@ async def test_an_in_place_leader_produces_in_its_own_task_and_its_joiners_share
     assert flights.in_flight == 0
 
 
+async def leading_in_place(flights: MemorySingleFlight, produce: FakeProducer) -> asyncio.Task[tuple[object, bool]]:
+    """A caller that starts the flight of key `k` in place, once its producer runs."""
+    leader = asyncio.create_task(flights.run("k", produce, in_place=True))
+    await produce.started.wait()
+    return leader
+
+
 async def test_when_an_in_place_leader_is_cancelled_the_callers_that_joined_start_the_flight_again() -> None:
     flights = MemorySingleFlight()
     first, again = FakeProducer(result="never"), FakeProducer(result="content")
 
     async with hang_guard("the flight's callers to be served"):
-        leader = asyncio.create_task(flights.run("k", first, in_place=True))
-        await first.started.wait()
+        leader = await leading_in_place(flights, first)
         joiners = [asyncio.create_task(flights.run("k", again)) for _ in range(3)]
         await asyncio.sleep(0)  # the joiners join
         leader.cancel()  # what only the server's shutdown does to an HTTP answer
@@ -160,8 +166,7 @@ async def test_a_joiner_that_joins_again_after_its_leader_left_still_gives_up_at
     first, again = FakeProducer(result="never"), FakeProducer(result="late")
 
     async with hang_guard("the flight's callers to be served"):
-        leader = asyncio.create_task(flights.run("k", first, in_place=True))
-        await first.started.wait()
+        leader = await leading_in_place(flights, first)
         restarted = asyncio.create_task(flights.run("k", again))  # joins; leads once the leader is gone
         patient = asyncio.create_task(flights.run("k", again, timeout_s=0.05))  # joins; then joins `restarted`
         await asyncio.sleep(0)

@@ -84,23 +84,16 @@ class MemorySingleFlight:
             return result, joined
 
     async def _lead(self, key: str, flight: _Flight, produce: Callable[[], Awaitable[T]]) -> T:
-        """Run the producer in the leader's own task and tell the callers that joined."""
+        """Run the producer in the leader's own task and tell the callers that joined (a cancelled leader: that
+        it left, so that they start the flight again)."""
         try:
             result = await produce()
-        except asyncio.CancelledError:
-            self._land(key, flight)
-            for waiter in flight.waiters:
-                if not waiter.done():
-                    waiter.set_exception(LeaderLeftError())
-            raise
         except BaseException as exc:
             self._land(key, flight)
-            self._tell_failed(flight, exc)
+            self._tell_failed(flight, LeaderLeftError() if isinstance(exc, asyncio.CancelledError) else exc)
             raise
         self._land(key, flight)
-        for waiter in flight.waiters:
-            if not waiter.done():
-                waiter.set_result(result)
+        self._tell_done(flight, result)
         return result
 
     async def _fly(self, key: str, flight: _Flight, produce: Callable[[], Awaitable[T]]) -> None:
@@ -118,6 +111,10 @@ class MemorySingleFlight:
                 raise  # the process is stopping: the event loop passes these on
             return  # the task itself ends quietly
         self._land(key, flight)
+        self._tell_done(flight, result)
+
+    @staticmethod
+    def _tell_done(flight: _Flight, result: object) -> None:
         for waiter in flight.waiters:
             if not waiter.done():
                 waiter.set_result(result)
